@@ -1,0 +1,280 @@
+"""Command line: parse flags, call one stage function, map errors to exit codes in one place.
+
+Exit codes: 0 pass, 1 a profile fails the gate, 2 usage or input error, 3 internal error.
+Heavy modules are imported inside the handlers so ``--version`` and ``--help`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from checker import __version__
+from checker.errors import EXIT_INTERNAL, EXIT_USAGE, CheckerError, UsageError
+
+Handler = Callable[[argparse.Namespace], int]
+
+DESCRIPTION = """\
+Check vLLM serving profiles before any GPU is rented: whether vLLM starts, how much KV cache
+and concurrency you get, which start-up error it would raise, and what to change.
+
+examples:
+  vllm-wizard plan --profile examples/profiles/sample.yaml
+  vllm-wizard plan -m Qwen/Qwen3-8B --gpu H100-SXM-80GB --max-model-len 32768 --json
+  vllm-wizard check profiles/ --gpu H100-SXM-80GB --gpu L4:2 --format markdown
+  vllm-wizard generate --profile serving.yaml --output-dir deploy/ --emit command,compose,k8s
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so main() owns every exit code."""
+
+    def error(self, message: str) -> Any:  # noqa: D401 - argparse API
+        raise UsageError(message, hint=f"see '{self.prog} --help'")
+
+
+def _add_model_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model (override the profile)")
+    g.add_argument("-m", "--model", help="Hugging Face id, or a local model directory")
+    g.add_argument("--revision", help="model revision (branch, tag or commit)")
+    g.add_argument("--model-config", metavar="PATH", help="local config.json or model directory")
+    g.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        default=None,
+        help="passed through to vLLM; never executed here",
+    )
+    g.add_argument("--dtype", help="auto, float16, bfloat16, float32")
+    g.add_argument("-q", "--quantization", help="vLLM method: fp8, awq, gptq, ... or none")
+    g.add_argument("--kv-cache-dtype", help="auto, fp8, fp8_e4m3, fp8_e5m2, ...")
+    g.add_argument("--max-model-len", type=int, help="context length to serve")
+    g.add_argument("--params-b", type=float, help="parameter count in billions (informational)")
+
+    g = p.add_argument_group("hardware")
+    g.add_argument("--gpu", dest="gpu_name", help="GPU catalog name or alias (see 'gpus')")
+    g.add_argument("--gpus", type=int, help="number of GPUs for this instance")
+    g.add_argument("--vram-gb", type=float, help="memory per GPU in GiB, overrides the catalog")
+    g.add_argument("--interconnect", help="pcie, nvlink or unknown")
+    g.add_argument(
+        "--tp",
+        "--tensor-parallel-size",
+        dest="tp_size",
+        type=int,
+        help="tensor parallel size (default: smallest that fits)",
+    )
+    g.add_argument(
+        "--pp", "--pipeline-parallel-size", dest="pp_size", type=int, help="pipeline parallel size"
+    )
+
+    g = p.add_argument_group("workload and policy")
+    g.add_argument("--prompt-tokens", type=int)
+    g.add_argument("--gen-tokens", type=int)
+    g.add_argument("-c", "--concurrency", type=int, help="simultaneous requests")
+    g.add_argument("--batching-mode", dest="mode", help="throughput, latency or balanced")
+    g.add_argument("--gpu-memory-utilization", type=float, help="fraction of total memory (0, 1]")
+    g.add_argument("--overhead-gb", type=float)
+    g.add_argument("--fragmentation-factor", type=float)
+    g.add_argument("--headroom-gb", type=float)
+
+    g = p.add_argument_group("vLLM engine")
+    g.add_argument(
+        "--vllm-version", help="pinned vLLM version, e.g. 0.19.0 (default: newest known)"
+    )
+    g.add_argument("--max-num-seqs", type=int)
+    g.add_argument("--max-num-batched-tokens", type=int)
+    g.add_argument("--block-size", type=int)
+    g.add_argument("--enforce-eager", action="store_true", default=None)
+
+
+def _add_source_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--profile", help="profile YAML to start from; flags override it")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="never contact the Hugging Face Hub (also: HF_HUB_OFFLINE=1)",
+    )
+    _add_model_flags(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vllm-wizard",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vllm-wizard {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("plan", "Plan one profile or model on one GPU target, the way vLLM will.", _cmd_plan)
+    _add_source_flags(p)
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--explain", action="store_true", help="give the reason for each setting")
+
+    p = add(
+        "generate",
+        "Write serve command, docker, compose, Kubernetes and report artifacts.",
+        _cmd_generate,
+    )
+    _add_source_flags(p)
+    p.add_argument("-o", "--output-dir", default=".", help="directory to write into")
+    p.add_argument(
+        "--emit",
+        default="command,profile",
+        help="comma list: command,docker,compose,k8s,helm,report,bench,profile",
+    )
+
+    p = add("detect", "Detect local NVIDIA GPUs with nvidia-smi.", _cmd_detect)
+    p.add_argument("--json", action="store_true")
+
+    p = add("gpus", "List the GPU catalog.", _cmd_gpus)
+    p.add_argument("--json", action="store_true")
+
+    p = add("schema", "Print the JSON Schema of the profile format.", _cmd_schema)
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+
+    p = add("check", "Gate: check profiles on GPU targets; exit 1 if any fails.", _cmd_check)
+    p.add_argument("paths", nargs="*", help="profile files, directories or globs")
+    p.add_argument(
+        "--gpu",
+        action="append",
+        default=[],
+        metavar="NAME[:COUNT]",
+        help="GPU target, repeatable (default: each profile's own)",
+    )
+    p.add_argument("--config", help="repo config (default: .vllm-wizard.yaml if present)")
+    p.add_argument("--vllm-version", help="check against this vLLM version")
+    p.add_argument(
+        "--fail-on",
+        choices=["error", "warning"],
+        default="error",
+        help="error: infeasible or high OOM risk fails; warning: any warning fails",
+    )
+    p.add_argument(
+        "--format", default="text", choices=["text", "json", "markdown", "sarif", "github"]
+    )
+    p.add_argument("--output", help="also write the report to this file")
+    p.add_argument("--base", metavar="REF", help="diff against the profiles at this git revision")
+    p.add_argument(
+        "--check-artifacts",
+        action="store_true",
+        help="regenerate committed artifacts and fail on drift",
+    )
+    p.add_argument("--fix", action="store_true", help="rewrite drifted artifacts")
+    p.add_argument("--offline", action="store_true")
+
+    p = add("audit", "Check every profile on every GPU of a fleet file.", _cmd_audit)
+    p.add_argument("paths", nargs="*")
+    p.add_argument("--fleet", required=True, help="YAML list of GPU targets")
+    p.add_argument("--config")
+    p.add_argument("-j", "--jobs", type=int, default=0, help="processes (default: CPU count)")
+    p.add_argument("--output-dir", default=".", help="where to write audit.md and audit.json")
+    p.add_argument("--offline", action="store_true")
+    return parser
+
+
+def _not_built(name: str) -> int:
+    raise CheckerError(f"'{name}' is not available in this build")
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from checker.pipeline import plan_from_args
+    from checker.render.terminal import render_plan_text
+
+    plan = plan_from_args(args)
+    if args.json:
+        print(plan.model_dump_json_pretty())
+    else:
+        print(render_plan_text(plan, explain=args.explain, color=_color()))
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    return _not_built("generate")
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    return _not_built("detect")
+
+
+def _cmd_gpus(args: argparse.Namespace) -> int:
+    return _not_built("gpus")
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from checker.schemas.profile import Profile
+    from checker.schemas.profile_io import write_atomic
+
+    schema = Profile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "vllm-wizard profile (profile_version 1)"
+    text = json.dumps(schema, indent=2) + "\n"
+    if args.output:
+        from pathlib import Path
+
+        write_atomic(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    return _not_built("check")
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    return _not_built("audit")
+
+
+def _color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return EXIT_USAGE
+        result: int = args.handler(args)
+        return result
+    except CheckerError as exc:
+        print(f"vllm-wizard: error: {exc}", file=sys.stderr)
+        for line in exc.details[1:]:
+            print(f"  also: {line}", file=sys.stderr)
+        if debug:
+            raise
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the one place a bug becomes a message instead of a traceback
+        if debug:
+            raise
+        print(
+            f"vllm-wizard: internal error: {type(exc).__name__}: {exc}\n"
+            "  run again with --debug for the traceback, and please report it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def entry() -> None:
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    entry()

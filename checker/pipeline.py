@@ -1,0 +1,120 @@
+"""The edge where I/O meets the pure engine: profile/flags -> request -> metadata -> plan.
+
+The CLI and the gate both go through here, so a profile is planned the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from checker.errors import GPUNotFoundError, UsageError
+from checker.schemas.gpu import GPUSpec
+from checker.schemas.inputs import HardwareInput, PlanRequest
+from checker.schemas.outputs import PlanResponse
+from checker.schemas.profile import Profile, normalise_enum_spelling
+from checker.schemas.profile_io import load_profile, profile_to_request
+
+# flag dest -> (request section, field). Only flags the user gave override the profile.
+_OVERRIDES: dict[str, tuple[str, str]] = {
+    "model": ("model", "model"),
+    "revision": ("model", "revision"),
+    "model_config": ("model", "config_path"),
+    "trust_remote_code": ("model", "trust_remote_code"),
+    "dtype": ("model", "dtype"),
+    "quantization": ("model", "quantization"),
+    "kv_cache_dtype": ("model", "kv_cache_dtype"),
+    "max_model_len": ("model", "max_model_len"),
+    "params_b": ("model", "params_b"),
+    "gpu_name": ("hardware", "gpu"),
+    "gpus": ("hardware", "gpus"),
+    "vram_gb": ("hardware", "vram_gb"),
+    "interconnect": ("hardware", "interconnect"),
+    "tp_size": ("hardware", "tensor_parallel_size"),
+    "pp_size": ("hardware", "pipeline_parallel_size"),
+    "prompt_tokens": ("workload", "prompt_tokens"),
+    "gen_tokens": ("workload", "gen_tokens"),
+    "concurrency": ("workload", "concurrency"),
+    "mode": ("workload", "batching_mode"),
+    "gpu_memory_utilization": ("policy", "gpu_memory_utilization"),
+    "overhead_gb": ("policy", "overhead_gb"),
+    "fragmentation_factor": ("policy", "fragmentation_factor"),
+    "headroom_gb": ("policy", "headroom_gb"),
+    "vllm_version": ("engine", "vllm_version"),
+    "max_num_seqs": ("engine", "max_num_seqs"),
+    "max_num_batched_tokens": ("engine", "max_num_batched_tokens"),
+    "block_size": ("engine", "block_size"),
+    "enforce_eager": ("engine", "enforce_eager"),
+}
+
+
+def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Profile | None]:
+    """Build a request from ``--profile`` (if any) with the flags the user gave laid over it."""
+    from pydantic import ValidationError
+
+    profile = None
+    base: dict[str, Any] = {}
+    if getattr(args, "profile", None):
+        loaded = load_profile(args.profile)
+        profile = loaded.profile
+        request = profile_to_request(profile, base_dir=Path(args.profile).resolve().parent)
+        base = request.model_dump()
+    elif not getattr(args, "model", None):
+        raise UsageError(
+            "give --profile FILE or --model ID",
+            hint="e.g. vllm-wizard plan -m Qwen/Qwen3-8B --gpu H100-SXM-80GB",
+        )
+    for dest, (section, field) in _OVERRIDES.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if field in ("dtype", "quantization", "kv_cache_dtype"):
+            try:
+                value = normalise_enum_spelling(field, value)
+            except ValueError as exc:
+                raise UsageError(f"--{dest.replace('_', '-')}: {exc}") from None
+        base.setdefault(section, {})[field] = value
+    base["explain"] = bool(getattr(args, "explain", False))
+    try:
+        return PlanRequest.model_validate(base), profile
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise UsageError(f"{where}: {err['msg']}") from None
+
+
+def resolve_gpu(hardware: HardwareInput) -> GPUSpec:
+    """The GPU to plan on: inline spec, catalog entry, or the local GPU for 'auto'."""
+    from checker.hardware.catalog import find_gpu
+
+    if hardware.custom_gpu is not None:
+        spec = hardware.custom_gpu
+    elif hardware.gpu.strip().lower() == "auto":
+        from checker.hardware.detect import detect_gpus
+
+        found = detect_gpus()
+        if not found:
+            raise GPUNotFoundError(
+                "no GPU detected for gpu 'auto'",
+                hint="name one with --gpu (see 'vllm-wizard gpus')",
+            )
+        spec = found[0].spec
+    else:
+        spec = find_gpu(hardware.gpu)
+    if hardware.vram_gb is not None:
+        spec = spec.model_copy(update={"memory_gib": hardware.vram_gb})
+    return spec
+
+
+def plan_request(request: PlanRequest, *, offline: bool = False) -> PlanResponse:
+    from checker.models.resolve import resolve_model
+    from checker.planning.planner import run_plan
+
+    model = resolve_model(request.model, offline=offline)
+    return run_plan(request, model, resolve_gpu(request.hardware))
+
+
+def plan_from_args(args: argparse.Namespace) -> PlanResponse:
+    request, _ = request_from_args(args)
+    return plan_request(request, offline=bool(getattr(args, "offline", False)))

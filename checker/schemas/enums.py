@@ -1,0 +1,109 @@
+"""Enumerations shared by inputs, outputs and profiles.
+
+Values are the spellings vLLM's own CLI accepts, so they can be emitted as flags unchanged.
+The seed profile format used other spellings (``fp16``, ``bf16``, ``fp8_e4m3fn``, ``int8``);
+``ALIASES`` maps the harmless ones, and the profile loader refuses the rest with a fix.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class DType(str, Enum):
+    AUTO = "auto"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+    FLOAT32 = "float32"
+
+
+class Quantization(str, Enum):
+    """Union of the methods vLLM has accepted; which exist in a version is in the version table."""
+
+    NONE = "none"
+    AWQ = "awq"
+    AWQ_MARLIN = "awq_marlin"
+    GPTQ = "gptq"
+    GPTQ_MARLIN = "gptq_marlin"
+    FP8 = "fp8"
+    FBGEMM_FP8 = "fbgemm_fp8"
+    PTPC_FP8 = "ptpc_fp8"
+    COMPRESSED_TENSORS = "compressed-tensors"
+    BITSANDBYTES = "bitsandbytes"
+    GGUF = "gguf"
+    MXFP4 = "mxfp4"
+    MODELOPT = "modelopt"
+    MODELOPT_FP4 = "modelopt_fp4"
+    EXPERTS_INT8 = "experts_int8"
+    MOE_WNA16 = "moe_wna16"
+    MARLIN = "marlin"
+    HQQ = "hqq"
+    QUARK = "quark"
+    TORCHAO = "torchao"
+    INC = "inc"
+
+
+class KVCacheDType(str, Enum):
+    """Union over versions; ``auto`` means the model dtype."""
+
+    AUTO = "auto"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+    FP8 = "fp8"
+    FP8_E4M3 = "fp8_e4m3"
+    FP8_E5M2 = "fp8_e5m2"
+    FP8_INC = "fp8_inc"
+    FP8_DS_MLA = "fp8_ds_mla"
+
+
+class Interconnect(str, Enum):
+    PCIE = "pcie"
+    NVLINK = "nvlink"
+    INFINITY_FABRIC = "infinity_fabric"
+    UNKNOWN = "unknown"
+
+
+class BatchingMode(str, Enum):
+    THROUGHPUT = "throughput"
+    LATENCY = "latency"
+    BALANCED = "balanced"
+
+
+class OOMRisk(str, Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Verdict(str, Enum):
+    PASS = "PASS"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Basis(str, Enum):
+    """How a figure was obtained, so a reader knows how far to trust it."""
+
+    EXACT = "exact"  # follows from inputs by vLLM's own arithmetic (block counts, page sizes)
+    DERIVED = "derived"  # computed from real metadata (config.json, safetensors header)
+    ESTIMATED = "estimated"  # a model of runtime behaviour (activation peak, CUDA graphs, speed)
+
+
+# Seed spellings that mean exactly one vLLM value. Anything not here and not a value is an error.
+ALIASES: dict[type[Enum], dict[str, str]] = {
+    DType: {
+        "fp16": "float16",
+        "half": "float16",
+        "bf16": "bfloat16",
+        "fp32": "float32",
+        "float": "float32",
+    },
+    KVCacheDType: {"fp16": "float16", "bf16": "bfloat16", "fp8_e4m3fn": "fp8_e4m3"},
+    Quantization: {"": "none", "null": "none"},
+}

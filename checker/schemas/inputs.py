@@ -1,0 +1,98 @@
+"""What a plan is asked for: one model on one GPU target, with workload, policy and engine.
+
+Bounds follow vLLM where vLLM is looser than the seed (utilization is valid in (0, 1]); the
+seed's narrower band becomes a warning rule in planning, not a validation error here.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from checker.schemas.enums import BatchingMode, DType, Interconnect, KVCacheDType, Quantization
+from checker.schemas.gpu import GPUSpec
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model: str = Field(min_length=1, max_length=512, description="Hugging Face id or local path")
+    revision: str | None = Field(None, max_length=256)
+    config_path: str | None = Field(
+        None, description="Local config.json or model directory; overrides catalog and Hub"
+    )
+    trust_remote_code: bool = False
+    dtype: DType = DType.AUTO
+    quantization: Quantization = Quantization.NONE
+    kv_cache_dtype: KVCacheDType = KVCacheDType.AUTO
+    max_model_len: int | None = Field(None, gt=0, le=1 << 24)
+    tokenizer: str | None = None
+    params_b: float | None = Field(None, gt=0, le=100_000, description="Informational only")
+
+
+class HardwareInput(BaseModel):
+    model_config = _STRICT
+
+    gpu: str = Field("auto", max_length=128, description="GPU catalog name or alias")
+    gpus: int = Field(1, ge=1, le=4096, description="GPUs available for this instance")
+    vram_gb: float | None = Field(
+        None, gt=0, le=10_000, description="Override memory per GPU (GiB)"
+    )
+    interconnect: Interconnect = Interconnect.UNKNOWN
+    tensor_parallel_size: int | None = Field(None, ge=1, le=1024)
+    pipeline_parallel_size: int = Field(1, ge=1, le=1024)
+    custom_gpu: GPUSpec | None = Field(None, description="Inline spec, used instead of the catalog")
+
+
+class WorkloadInput(BaseModel):
+    model_config = _STRICT
+
+    prompt_tokens: int = Field(512, ge=1, le=1 << 24)
+    gen_tokens: int = Field(256, ge=1, le=1 << 24)
+    concurrency: int = Field(1, ge=1, le=1 << 20)
+    target_latency_ms: float | None = Field(None, gt=0)
+    streaming: bool = True
+    batching_mode: BatchingMode = BatchingMode.BALANCED
+
+
+class PolicyInput(BaseModel):
+    model_config = _STRICT
+
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=1, description="Fraction of total device memory; None = version default"
+    )
+    overhead_gb: float | None = Field(None, ge=0, le=10_000)
+    fragmentation_factor: float = Field(1.15, ge=1.0, le=2.0)
+    headroom_gb: float = Field(1.0, ge=0, le=10_000)
+    instances_per_gpu: int = Field(1, ge=1, le=64, description="vLLM instances sharing each GPU")
+
+
+class EngineInput(BaseModel):
+    """Engine settings the profile pins; None means vLLM's default for this version and GPU."""
+
+    model_config = _STRICT
+
+    vllm_version: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$")
+    max_num_seqs: int | None = Field(None, ge=1, le=1 << 20)
+    max_num_batched_tokens: int | None = Field(None, ge=1, le=1 << 24)
+    block_size: int | None = Field(None, ge=1, le=4096)
+    enforce_eager: bool = False
+    enable_prefix_caching: bool | None = None
+    enable_chunked_prefill: bool | None = None
+    disable_hybrid_kv_cache_manager: bool = False
+    kv_cache_memory_bytes: int | None = Field(None, ge=0)
+    cudagraph_memory_profiling: bool | None = Field(
+        None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = version default"
+    )
+
+
+class PlanRequest(BaseModel):
+    model_config = _STRICT
+
+    model: ModelInput
+    hardware: HardwareInput = Field(default_factory=HardwareInput)
+    workload: WorkloadInput = Field(default_factory=WorkloadInput)
+    policy: PolicyInput = Field(default_factory=PolicyInput)
+    engine: EngineInput = Field(default_factory=EngineInput)
+    explain: bool = False

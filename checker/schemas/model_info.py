@@ -1,0 +1,111 @@
+"""Normalised facts about a model architecture, read from a real config.json.
+
+Everything the engine needs to size weights, KV cache and activations lives here, so the
+planner never guesses an architecture from a parameter count.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LayerKind(str, Enum):
+    FULL = "full"  # full causal attention
+    SLIDING = "sliding"  # sliding-window attention (Gemma-2/3, gpt-oss, Mistral v0.1)
+    CHUNKED = "chunked"  # chunked-local attention (Llama-4)
+    MLA = "mla"  # multi-head latent attention (DeepSeek-V2/V3, Kimi)
+    LINEAR = "linear"  # linear attention / gated delta net / mamba: fixed state per request
+
+
+class QuantInfo(BaseModel):
+    """The checkpoint's quantization_config, reduced to what sizing needs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: str = Field(description="vLLM method name: fp8, awq, gptq, compressed-tensors, ...")
+    weight_bits: float = Field(16, gt=0, le=32, description="Bits per quantized linear weight")
+    group_size: int | None = Field(None, description="Scale group size; None = per channel/tensor")
+    has_zero_points: bool = False
+    activation_bits: int | None = None
+    skipped_modules: tuple[str, ...] = ()
+    detail: str = ""
+
+
+class ParamBreakdown(BaseModel):
+    """Parameter counts by role. Linear weights may be quantized; the rest stay in model dtype."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    embedding: int = 0
+    lm_head: int = 0  # 0 when tied to the embedding
+    attention_linear: int = 0  # q/k/v/o (or MLA projections) over all layers
+    mlp_linear: int = 0  # dense MLP projections over all dense layers
+    expert_linear: int = 0  # routed-expert projections over all MoE layers
+    shared_expert_linear: int = 0
+    router: int = 0
+    linear_attention: int = 0  # mamba / GDN mixer weights
+    norms_and_biases: int = 0
+    vision: int = 0  # vision tower + projector, kept in model dtype
+
+    @property
+    def total(self) -> int:
+        return sum(self.model_dump().values())
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model_id: str
+    source: str = Field(description="local | catalog | hub")
+    source_detail: str = Field("", description="Path, catalog provenance or Hub revision")
+    architectures: tuple[str, ...] = ()
+    model_type: str = ""
+    torch_dtype: str | None = Field(None, description="Checkpoint dtype from config: bfloat16, ...")
+
+    hidden_size: int = Field(gt=0)
+    num_hidden_layers: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    num_key_value_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0, description="From the config when present")
+    v_head_dim: int | None = None
+    intermediate_size: int = Field(0, ge=0)
+    vocab_size: int = Field(gt=0)
+    tie_word_embeddings: bool = False
+
+    max_position_embeddings: int | None = None
+    derived_max_model_len: int = Field(gt=0, description="vLLM's derived maximum context")
+
+    layer_kinds: tuple[LayerKind, ...] = Field(description="One entry per decoder layer")
+    sliding_window: int | None = None
+    attention_chunk_size: int | None = None
+
+    kv_lora_rank: int | None = None
+    qk_rope_head_dim: int | None = None
+    qk_nope_head_dim: int | None = None
+    q_lora_rank: int | None = None
+
+    num_experts: int = 0
+    num_experts_per_tok: int = 0
+    moe_intermediate_size: int = 0
+    moe_layers: tuple[bool, ...] = Field((), description="Per layer: routed experts or dense MLP")
+    linear_state_bytes: int = Field(0, description="Per request, per linear layer, at model dtype")
+
+    quant: QuantInfo | None = None
+    params: ParamBreakdown
+    safetensors_bytes: int | None = Field(None, description="Exact tensor bytes when headers read")
+    is_multimodal: bool = False
+    supports_pp: bool = True
+
+    @property
+    def param_count(self) -> int:
+        return self.params.total
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def uses_mla(self) -> bool:
+        return LayerKind.MLA in self.layer_kinds

@@ -1,0 +1,175 @@
+"""What a plan returns. Figures are GiB (2**30 bytes), per GPU rank, as vLLM logs them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
+
+_OUT = ConfigDict(extra="forbid", frozen=True)
+
+
+class Finding(BaseModel):
+    """A rule that fired: a start-up error vLLM would raise, or a warning."""
+
+    model_config = _OUT
+
+    rule_id: str = Field(description="Stable id, e.g. VW101")
+    name: str = Field(description="Short slug, e.g. tp-heads-divisible")
+    severity: Severity
+    message: str = Field(description="In vLLM's own wording where vLLM raises it")
+    key: str = Field(description="Dotted profile key it points at, e.g. hardware.tp_size")
+    fix: str = Field("", description="What to change, in words")
+    fix_values: dict[str, Any] = Field(default_factory=dict, description="Key -> suggested value")
+
+
+class MemoryBreakdown(BaseModel):
+    """vLLM's start-up arithmetic for the binding rank (the one with the least KV memory)."""
+
+    model_config = _OUT
+
+    total_gib: float
+    gpu_memory_utilization: float
+    requested_gib: float
+    weights_gib: float
+    activation_gib: float
+    non_torch_gib: float
+    cudagraph_gib: float
+    cudagraph_subtracted: bool
+    kv_cache_gib: float
+    outside_budget_gib: float = Field(
+        description="Memory left outside vLLM's budget: total-requested"
+    )
+    basis: dict[str, Basis] = Field(default_factory=dict)
+
+
+class KVCacheReport(BaseModel):
+    model_config = _OUT
+
+    block_size: int
+    num_blocks: int
+    tokens: int
+    bytes_per_token: int = Field(description="Per rank, summed over this rank's layers")
+    page_bytes: int
+    num_groups: int = 1
+    max_concurrency: float = Field(description="Requests at max_model_len that fit at once")
+    kv_cache_dtype: str
+
+
+class FeasibilityReport(BaseModel):
+    model_config = _OUT
+
+    fits: bool
+    verdict: Verdict
+    oom_risk: OOMRisk
+    oom_risk_reason: str = ""
+    gpu: str
+    num_gpus_used: int
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    max_model_len: int
+    memory: MemoryBreakdown
+    kv: KVCacheReport | None
+    max_concurrency_at_context: float
+    max_context_at_concurrency: int
+    headroom_gib: float = Field(description="KV memory left after the workload's concurrency")
+    log_lines: list[str] = Field(default_factory=list, description="The lines vLLM would log")
+    findings: list[Finding] = Field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f.message for f in self.findings if f.severity is Severity.WARNING]
+
+
+class VLLMConfig(BaseModel):
+    """The settings to serve with: every value here becomes a flag in the artifacts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model: str
+    revision: str | None = None
+    vllm_version: str
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    dtype: str = "auto"
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int
+    kv_cache_dtype: str = "auto"
+    quantization: str | None = None
+    enforce_eager: bool = False
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    block_size: int | None = None
+    enable_prefix_caching: bool | None = None
+    enable_chunked_prefill: bool | None = None
+    trust_remote_code: bool = False
+    extra_args: dict[str, Any] = Field(default_factory=dict, description="outputs.vllm_args")
+    explanations: dict[str, str] = Field(default_factory=dict)
+
+
+class Recommendation(BaseModel):
+    model_config = _OUT
+
+    key: str
+    value: Any
+    reason: str
+
+
+class PerfEstimate(BaseModel):
+    """Roofline estimates: ranges, never promises."""
+
+    model_config = _OUT
+
+    decode_toks_per_s_range: tuple[float, float] = Field(description="Per request")
+    prefill_toks_per_s_range: tuple[float, float] | None = None
+    ttft_ms_range: tuple[float, float] | None = None
+    tpot_ms_range: tuple[float, float] | None = None
+    throughput_toks_per_s_range: tuple[float, float] | None = Field(
+        None, description="All requests at the workload's concurrency, per instance"
+    )
+    throughput_per_gpu_toks_per_s_range: tuple[float, float] | None = None
+    assumptions: list[str] = Field(default_factory=list)
+
+
+class Artifacts(BaseModel):
+    model_config = _OUT
+
+    serve_command: str | None = None
+    docker_command: str | None = None
+    docker_compose: str | None = None
+    k8s_manifest: str | None = None
+    helm_values: str | None = None
+    report_md: str | None = None
+    bench_command: str | None = None
+
+
+class ModelSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model_id: str
+    source: str
+    architecture: str
+    param_count: int
+    num_layers: int
+    dtype: str
+    quantization: str | None
+
+
+class PlanResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model: ModelSummary
+    feasibility: FeasibilityReport
+    config: VLLMConfig
+    performance: PerfEstimate
+    recommendations: list[Recommendation] = Field(default_factory=list)
+    artifacts: Artifacts = Field(default_factory=Artifacts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def model_dump_json_pretty(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)

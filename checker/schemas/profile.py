@@ -1,0 +1,194 @@
+"""The committed YAML profile (``profile_version: 1``), compatible with the seed's format.
+
+Seed keys keep their meaning; new sections extend it. Unknown keys are errors (``extra=forbid``)
+so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from checker.schemas.enums import (
+    ALIASES,
+    BatchingMode,
+    DType,
+    Interconnect,
+    KVCacheDType,
+    Quantization,
+)
+from checker.schemas.gpu import GPUSpec
+
+# Values that look plausible but vLLM has never accepted; each gets the fix instead of a bare error.
+_REFUSED = {
+    ("quantization", "int8"): "vLLM has no 'int8' method: use a W8A8 checkpoint "
+    "(quantization: compressed-tensors) or 'experts_int8' for MoE experts",
+    ("kv_cache_dtype", "int8"): "vLLM has no int8 KV cache: use fp8 (kv_cache_dtype: fp8)",
+}
+_ENUM_OF_FIELD: dict[str, type[Enum]] = {
+    "dtype": DType,
+    "kv_cache_dtype": KVCacheDType,
+    "quantization": Quantization,
+}
+
+
+def normalise_enum_spelling(field: str, value: Any) -> Any:
+    """Map the seed's spellings (fp16, bf16, fp8_e4m3fn) to vLLM's; refuse ones vLLM never took."""
+    if value is None and field == "quantization":
+        return Quantization.NONE.value
+    if not isinstance(value, str) or field not in _ENUM_OF_FIELD:
+        return value
+    lowered = value.strip().lower()
+    if (field, lowered) in _REFUSED:
+        raise ValueError(_REFUSED[(field, lowered)])
+    return ALIASES.get(_ENUM_OF_FIELD[field], {}).get(lowered, lowered)
+
+
+_SECTION = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False)
+TARGET_RE = re.compile(r"^(?P<name>[^:]{1,128})(?::(?P<count>[1-9][0-9]{0,3}))?$")
+ARTIFACT_KINDS = ("command", "docker", "compose", "k8s", "helm", "report", "bench", "profile")
+
+
+class ProfileModel(BaseModel):
+    model_config = _SECTION
+
+    id: str = Field(min_length=1, max_length=512, description="Hugging Face id or local path")
+    revision: str | None = Field(None, max_length=256)
+    config: str | None = Field(
+        None, description="config.json or model directory, relative to the profile"
+    )
+    dtype: DType = DType.AUTO
+    quantization: Quantization = Quantization.NONE
+    kv_cache_dtype: KVCacheDType = KVCacheDType.AUTO
+    max_model_len: int | None = Field(None, gt=0, le=1 << 24)
+    params_b: float | None = Field(None, gt=0, le=100_000, description="Informational only")
+    trust_remote_code: bool = False
+    tokenizer: str | None = None
+
+    @field_validator("dtype", "kv_cache_dtype", "quantization", mode="before")
+    @classmethod
+    def _seed_spellings(cls, value: Any, info: ValidationInfo) -> Any:
+        return normalise_enum_spelling(info.field_name or "", value)
+
+
+class ProfileHardware(BaseModel):
+    model_config = _SECTION
+
+    gpu_name: str = Field("auto", max_length=128)
+    gpus: int = Field(1, ge=1, le=4096)
+    vram_gb: float | None = Field(None, gt=0, le=10_000, description="Memory per GPU, GiB")
+    interconnect: Interconnect = Interconnect.UNKNOWN
+    tp_size: int | None = Field(None, ge=1, le=1024)
+    pp_size: int = Field(1, ge=1, le=1024)
+    targets: list[str] = Field(
+        default_factory=list,
+        description='More GPU targets to check, "NAME" or "NAME:COUNT" (e.g. "L4:2")',
+    )
+    custom_gpus: list[GPUSpec] = Field(default_factory=list, description="GPUs not in the catalog")
+
+    @field_validator("targets")
+    @classmethod
+    def _targets_well_formed(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not TARGET_RE.match(item):
+                raise ValueError(f'target {item!r} is not "NAME" or "NAME:COUNT"')
+        return value
+
+
+class ProfileWorkload(BaseModel):
+    model_config = _SECTION
+
+    prompt_tokens: int = Field(512, ge=1, le=1 << 24)
+    gen_tokens: int = Field(256, ge=1, le=1 << 24)
+    concurrency: int = Field(1, ge=1, le=1 << 20)
+    streaming: bool = True
+    mode: BatchingMode = BatchingMode.BALANCED
+    target_latency_ms: float | None = Field(None, gt=0)
+
+
+class ProfilePolicy(BaseModel):
+    model_config = _SECTION
+
+    gpu_memory_utilization: float | None = Field(
+        0.90, gt=0, le=1, description="Fraction of total GPU memory (vLLM accepts (0, 1])"
+    )
+    overhead_gb: float | None = Field(None, ge=0, le=10_000)
+    fragmentation_factor: float = Field(1.15, ge=1.0, le=2.0)
+    headroom_gb: float = Field(1.0, ge=0, le=10_000)
+    instances_per_gpu: int = Field(1, ge=1, le=64)
+
+
+class ProfileVLLM(BaseModel):
+    """Engine settings; anything left out is vLLM's default for the pinned version and GPU."""
+
+    model_config = _SECTION
+
+    version: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$", description="Pinned vLLM")
+    max_num_seqs: int | None = Field(None, ge=1, le=1 << 20)
+    max_num_batched_tokens: int | None = Field(None, ge=1, le=1 << 24)
+    block_size: int | None = Field(None, ge=1, le=4096)
+    enforce_eager: bool = False
+    enable_prefix_caching: bool | None = None
+    enable_chunked_prefill: bool | None = None
+    disable_hybrid_kv_cache_manager: bool = False
+    kv_cache_memory_bytes: int | None = Field(None, ge=0)
+    cudagraph_memory_profiling: bool | None = None
+
+
+class ProfileDeploy(BaseModel):
+    """How the generated artifacts run the server."""
+
+    model_config = _SECTION
+
+    name: str = Field("vllm", pattern=r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$")
+    namespace: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    port: int = Field(8000, ge=1, le=65535)
+    replicas: int = Field(1, ge=1, le=1000)
+    image: str | None = Field(None, description="Defaults to vllm/vllm-openai:v<version>")
+    hf_token_secret: str = Field("hf-token", pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    cache_dir: str = "/root/.cache/huggingface"
+
+
+class ProfileOutputs(BaseModel):
+    model_config = _SECTION
+
+    emit: list[str] = Field(default_factory=lambda: ["command", "profile"])
+    vllm_args: dict[str, Any] = Field(
+        default_factory=dict, description="Extra vLLM flags, checked against the version's flags"
+    )
+    artifacts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where committed artifacts live (kind -> path relative to the profile)",
+    )
+
+    @field_validator("emit")
+    @classmethod
+    def _known_emit(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in ARTIFACT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown artifact kind(s) {unknown}; use {list(ARTIFACT_KINDS)}")
+        return value
+
+    @field_validator("artifacts")
+    @classmethod
+    def _known_artifacts(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = [k for k in value if k not in ARTIFACT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown artifact kind(s) {unknown}; use {list(ARTIFACT_KINDS)}")
+        return value
+
+
+class Profile(BaseModel):
+    model_config = _SECTION
+
+    profile_version: Literal[1] = 1
+    model: ProfileModel
+    hardware: ProfileHardware = Field(default_factory=ProfileHardware)
+    workload: ProfileWorkload = Field(default_factory=ProfileWorkload)
+    policy: ProfilePolicy = Field(default_factory=ProfilePolicy)
+    vllm: ProfileVLLM = Field(default_factory=ProfileVLLM)
+    deploy: ProfileDeploy = Field(default_factory=ProfileDeploy)
+    outputs: ProfileOutputs = Field(default_factory=ProfileOutputs)

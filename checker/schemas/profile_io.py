@@ -1,0 +1,251 @@
+"""Read, validate and write profiles; turn a profile into plan requests (one per GPU target)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from checker.errors import ProfileError
+from checker.schemas.inputs import (
+    EngineInput,
+    HardwareInput,
+    ModelInput,
+    PlanRequest,
+    PolicyInput,
+    WorkloadInput,
+)
+from checker.schemas.profile import TARGET_RE, Profile
+from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml, read_text
+
+SCHEMA_MODELINE = "# yaml-language-server: $schema={url}\n"
+SCHEMA_URL = (
+    "https://raw.githubusercontent.com/vllm-wizard/vllm-wizard/main/schema/profile.schema.json"
+)
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    profile: Profile
+    path: Path
+    positions: Positions
+
+    def line_of(self, dotted_key: str) -> int | None:
+        """Line of a dotted key (``hardware.tp_size``) or its nearest parent, 1-based."""
+        spot = self.positions.nearest(_split_key(dotted_key))
+        return spot[0] if spot else None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One GPU target of a profile: a catalog name (or 'auto') and a GPU count."""
+
+    gpu: str
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.gpu}:{self.count}"
+
+
+def _split_key(dotted: str) -> tuple[str | int, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in dotted.split(".") if p)
+
+
+def parse_target(text: str) -> Target:
+    match = TARGET_RE.match(text.strip())
+    if not match:
+        raise ProfileError(f'GPU target {text!r} is not "NAME" or "NAME:COUNT"')
+    return Target(match["name"].strip(), int(match["count"] or 1))
+
+
+def _model_at(model: type[BaseModel], path: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that owns the mapping at ``path`` (for 'did you mean')."""
+    current: type[BaseModel] | None = model
+    for part in path:
+        if current is None or not isinstance(part, str) or part not in current.model_fields:
+            return None
+        annotation = current.model_fields[part].annotation
+        current = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
+    return current
+
+
+def _describe(error: Any, positions: Positions, source: str) -> ProfileError:
+    loc = tuple(error["loc"])
+    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    spot = positions.nearest(loc)
+    where = f"{source}:{spot[0]}:{spot[1]}" if spot else source
+    hint = None
+    if error["type"] == "extra_forbidden":
+        owner = _model_at(Profile, loc[:-1])
+        choices = list(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), choices, n=1, cutoff=0.6)
+        message = f"unknown key '{dotted}'"
+        hint = (
+            f"did you mean '{close[0]}'?"
+            if close
+            else (f"valid keys here: {', '.join(choices)}" if choices else None)
+        )
+    elif error["type"] == "missing":
+        message = f"missing required key '{dotted}'"
+    else:
+        message = f"{dotted}: {error['msg']}"
+        if "input" in error and not isinstance(error["input"], (dict, list)):
+            message += f" (got {error['input']!r})"
+    return ProfileError(message, location=where, hint=hint)
+
+
+def validate_profile_data(data: Any, positions: Positions, source: str) -> Profile:
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else type(data).__name__
+        raise ProfileError(
+            f"a profile must be a mapping, got {kind}",
+            location=source,
+            hint="start from examples/profiles/sample.yaml",
+        )
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _describe(errors[0], positions, source)
+        if len(errors) > 1:
+            first.message += f" (and {len(errors) - 1} more problem(s))"
+        first.details = [str(_describe(e, positions, source)) for e in errors]
+        raise first from None
+
+
+def load_profile_text(text: str, source: str) -> LoadedProfile:
+    try:
+        data, positions = parse_yaml(text)
+    except YAMLSourceError as exc:
+        where = f"{source}:{exc.line}:{exc.column}" if exc.line else source
+        raise ProfileError(exc.message, location=where) from None
+    return LoadedProfile(validate_profile_data(data, positions, source), Path(source), positions)
+
+
+def load_profile(path: str | os.PathLike[str]) -> LoadedProfile:
+    file = Path(path)
+    try:
+        text = read_text(file)
+    except FileNotFoundError:
+        raise ProfileError("no such file", location=str(file)) from None
+    except YAMLSourceError as exc:
+        raise ProfileError(exc.message, location=str(file)) from None
+    except OSError as exc:
+        raise ProfileError(f"cannot read: {exc.strerror}", location=str(file)) from None
+    return load_profile_text(text, str(file))
+
+
+def dump_profile(profile: Profile) -> str:
+    """YAML text of a profile, seed key order, with the editor-schema modeline first."""
+    data = profile.model_dump(mode="json")
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return SCHEMA_MODELINE.format(url=SCHEMA_URL) + body
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same directory and rename, so readers never see half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_profile(profile: Profile, path: str | os.PathLike[str]) -> None:
+    write_atomic(Path(path), dump_profile(profile))
+
+
+def profile_targets(profile: Profile) -> list[Target]:
+    """The profile's own GPU target first, then ``hardware.targets``, without repeats."""
+    found = [Target(profile.hardware.gpu_name, profile.hardware.gpus)]
+    for text in profile.hardware.targets:
+        target = parse_target(text)
+        if target not in found:
+            found.append(target)
+    return found
+
+
+def profile_to_request(
+    profile: Profile,
+    target: Target | None = None,
+    *,
+    base_dir: Path | None = None,
+    explain: bool = False,
+) -> PlanRequest:
+    """Map a profile (and one of its GPU targets) to a plan request."""
+    target = target or profile_targets(profile)[0]
+    m, hw, pol, eng = profile.model, profile.hardware, profile.policy, profile.vllm
+    config_path = m.config
+    if config_path and base_dir is not None and not Path(config_path).is_absolute():
+        config_path = str(base_dir / config_path)
+    custom = next(
+        (g for g in hw.custom_gpus if target.gpu == g.name or target.gpu in g.aliases), None
+    )
+    own_target = target.gpu == hw.gpu_name
+    return PlanRequest(
+        model=ModelInput(
+            model=m.id,
+            revision=m.revision,
+            config_path=config_path,
+            trust_remote_code=m.trust_remote_code,
+            dtype=m.dtype,
+            quantization=m.quantization,
+            kv_cache_dtype=m.kv_cache_dtype,
+            max_model_len=m.max_model_len,
+            tokenizer=m.tokenizer,
+            params_b=m.params_b,
+        ),
+        hardware=HardwareInput(
+            gpu=target.gpu,
+            gpus=target.count,
+            vram_gb=hw.vram_gb if own_target else None,
+            interconnect=hw.interconnect,
+            tensor_parallel_size=hw.tp_size,
+            pipeline_parallel_size=hw.pp_size,
+            custom_gpu=custom,
+        ),
+        workload=WorkloadInput(
+            prompt_tokens=profile.workload.prompt_tokens,
+            gen_tokens=profile.workload.gen_tokens,
+            concurrency=profile.workload.concurrency,
+            target_latency_ms=profile.workload.target_latency_ms,
+            streaming=profile.workload.streaming,
+            batching_mode=profile.workload.mode,
+        ),
+        policy=PolicyInput(
+            gpu_memory_utilization=pol.gpu_memory_utilization,
+            overhead_gb=pol.overhead_gb,
+            fragmentation_factor=pol.fragmentation_factor,
+            headroom_gb=pol.headroom_gb,
+            instances_per_gpu=pol.instances_per_gpu,
+        ),
+        engine=EngineInput(
+            vllm_version=eng.version,
+            max_num_seqs=eng.max_num_seqs,
+            max_num_batched_tokens=eng.max_num_batched_tokens,
+            block_size=eng.block_size,
+            enforce_eager=eng.enforce_eager,
+            enable_prefix_caching=eng.enable_prefix_caching,
+            enable_chunked_prefill=eng.enable_chunked_prefill,
+            disable_hybrid_kv_cache_manager=eng.disable_hybrid_kv_cache_manager,
+            kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
+            cudagraph_memory_profiling=eng.cudagraph_memory_profiling,
+        ),
+        explain=explain,
+    )

@@ -1,0 +1,134 @@
+"""Safe YAML reading that remembers where every key stood.
+
+PyYAML's SafeLoader already refuses Python tags; on top of it this module refuses duplicate
+keys, alias bombs, deep nesting, oversized files and non-core tags, and returns a map from each
+key path to its (line, column) so errors can point at the text the user wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_BYTES = 1 << 20  # profiles are small; a 1 MiB file is a mistake or an attack
+MAX_NODES = 100_000  # counted with alias expansion, so "billion laughs" stops early
+MAX_DEPTH = 64
+_CORE_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:seq",
+    "tag:yaml.org,2002:map",
+}
+
+KeyPath = tuple[str | int, ...]
+
+
+class YAMLSourceError(ValueError):
+    """Raised with a 1-based line and column; callers add the file name."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+@dataclass
+class Positions:
+    """Where each key path's key (for mappings) or item starts, 1-based."""
+
+    spots: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def nearest(self, path: Sequence[str | int]) -> tuple[int, int] | None:
+        """The spot of ``path`` or of its closest ancestor that has one."""
+        parts = tuple(path)
+        while parts:
+            if parts in self.spots:
+                return self.spots[parts]
+            parts = parts[:-1]
+        return self.spots.get((), None)
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader):
+        self.loader = loader
+        self.positions = Positions()
+        self.visited = 0
+
+    def build(self, node: yaml.Node, path: KeyPath, depth: int) -> Any:
+        self.visited += 1
+        if self.visited > MAX_NODES:
+            raise YAMLSourceError(
+                f"document expands to more than {MAX_NODES} nodes (alias bomb?)", *_mark(node)
+            )
+        if depth > MAX_DEPTH:
+            raise YAMLSourceError(f"nesting deeper than {MAX_DEPTH} levels", *_mark(node))
+        if node.tag not in _CORE_TAGS:
+            raise YAMLSourceError(f"tag {node.tag!r} is not allowed in a profile", *_mark(node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                self.positions.spots.setdefault((*path, index), _mark(item))
+                items.append(self.build(item, (*path, index), depth + 1))
+            return items
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
+        self.loader.flatten_mapping(node)  # resolves "<<" merge keys
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.build(key_node, path, depth + 1)
+            if not isinstance(key, str):
+                raise YAMLSourceError(f"key {key!r} must be a string", *_mark(key_node))
+            if key in result:
+                raise YAMLSourceError(f"duplicate key {key!r}", *_mark(key_node))
+            self.positions.spots.setdefault((*path, key), _mark(key_node))
+            result[key] = self.build(value_node, (*path, key), depth + 1)
+        return result
+
+
+def parse_yaml(text: str) -> tuple[Any, Positions]:
+    """Parse one YAML document into plain data plus key positions."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, Positions()
+        builder = _Builder(loader)
+        builder.positions.spots[()] = _mark(node)
+        return builder.build(node, (), 0), builder.positions
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise YAMLSourceError(f"invalid YAML: {exc.problem or exc.context}", line, col) from None
+    except yaml.YAMLError as exc:
+        raise YAMLSourceError(f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
+    """Read a small UTF-8 text file, refusing directories, huge files and other encodings."""
+    if path.is_dir():
+        raise YAMLSourceError("is a directory, not a file")
+    with path.open("rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise YAMLSourceError(f"file is larger than {max_bytes // 1024} KiB")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise YAMLSourceError(f"not UTF-8 text (byte {exc.start})") from None

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from checker.errors import ProfileError
+from checker.schemas.enums import DType, KVCacheDType
+from checker.schemas.profile_io import (
+    dump_profile,
+    load_profile,
+    load_profile_text,
+    profile_targets,
+    profile_to_request,
+    save_profile,
+)
+from tests.conftest import EXAMPLES
+
+
+def test_seed_sample_loads() -> None:
+    loaded = load_profile(EXAMPLES / "profiles" / "sample.yaml")
+    assert loaded.profile.model.id == "meta-llama/Llama-2-7b-hf"
+    assert loaded.profile.hardware.gpu_name == "RTX 4090"
+    assert loaded.line_of("hardware.tp_size") == 21
+
+
+def test_unknown_key_names_line_and_suggests() -> None:
+    text = "profile_version: 1\nmodel:\n  id: x/y\n  max_modle_len: 4096\n"
+    with pytest.raises(ProfileError) as err:
+        load_profile_text(text, "p.yaml")
+    assert err.value.location == "p.yaml:4:3"
+    assert "model.max_modle_len" in err.value.message
+    assert err.value.hint == "did you mean 'max_model_len'?"
+
+
+def test_bad_value_points_at_its_key() -> None:
+    text = "model:\n  id: x/y\npolicy:\n  gpu_memory_utilization: 1.5\n"
+    with pytest.raises(ProfileError) as err:
+        load_profile_text(text, "p.yaml")
+    assert err.value.location == "p.yaml:4:3"
+    assert "less than or equal to 1" in err.value.message
+
+
+def test_low_utilization_is_valid_like_vllm() -> None:
+    text = "model:\n  id: x/y\npolicy:\n  gpu_memory_utilization: 0.3\n"
+    assert load_profile_text(text, "p.yaml").profile.policy.gpu_memory_utilization == 0.3
+
+
+def test_seed_spellings_map_to_vllm_values() -> None:
+    text = "model:\n  id: x/y\n  dtype: bf16\n  kv_cache_dtype: fp8_e4m3fn\n"
+    model = load_profile_text(text, "p.yaml").profile.model
+    assert model.dtype is DType.BFLOAT16
+    assert model.kv_cache_dtype is KVCacheDType.FP8_E4M3
+
+
+def test_int8_quantization_refused_with_fix() -> None:
+    with pytest.raises(ProfileError) as err:
+        load_profile_text("model:\n  id: x/y\n  quantization: int8\n", "p.yaml")
+    assert "compressed-tensors" in err.value.message
+    assert err.value.location == "p.yaml:3:3"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("model: [1, 2", "invalid YAML"),
+        ("model:\n  id: a\nmodel:\n  id: b\n", "duplicate key 'model'"),
+        ("a: &a [1]\nb: !!python/object:os.system [1]\n", "not allowed"),
+        ("", "got empty"),
+        ("- 1\n- 2\n", "got list"),
+    ],
+)
+def test_malformed_yaml_is_a_clear_error(text: str, needle: str) -> None:
+    with pytest.raises(ProfileError) as err:
+        load_profile_text(text, "p.yaml")
+    assert needle in str(err.value)
+
+
+def test_alias_bomb_stops() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join(['*a' + str(i - 1)] * 10)}]" for i in range(1, 9)]
+    with pytest.raises(ProfileError, match="alias bomb"):
+        load_profile_text("\n".join(lines) + "\n", "bomb.yaml")
+
+
+def test_save_round_trips_atomically(tmp_path: Path) -> None:
+    loaded = load_profile(EXAMPLES / "profiles" / "sample.yaml")
+    out = tmp_path / "copy.yaml"
+    save_profile(loaded.profile, out)
+    assert out.read_text().startswith("# yaml-language-server: $schema=")
+    assert load_profile(out).profile == loaded.profile
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert dump_profile(loaded.profile) == out.read_text()
+
+
+def test_targets_and_request_mapping() -> None:
+    text = (
+        "model:\n  id: x/y\nhardware:\n  gpu_name: H100-SXM-80GB\n  gpus: 2\n  tp_size: 2\n"
+        "  targets: ['L4:4', 'H100-SXM-80GB:2']\nvllm:\n  version: '0.19.0'\n"
+    )
+    profile = load_profile_text(text, "p.yaml").profile
+    targets = profile_targets(profile)
+    assert [str(t) for t in targets] == ["H100-SXM-80GB:2", "L4:4"]
+    request = profile_to_request(profile, targets[1])
+    assert request.hardware.gpu == "L4"
+    assert request.hardware.gpus == 4
+    assert request.hardware.tensor_parallel_size == 2
+    assert request.engine.vllm_version == "0.19.0"
