@@ -17,6 +17,7 @@ class LayerKind(str, Enum):
     CHUNKED = "chunked"  # chunked-local attention (Llama-4)
     MLA = "mla"  # multi-head latent attention (DeepSeek-V2/V3, Kimi)
     LINEAR = "linear"  # linear attention / gated delta net / mamba: fixed state per request
+    NONE = "none"  # no token mixer with a cache (attention replaced by a no-op or an MLP)
 
 
 class QuantInfo(BaseModel):
@@ -78,6 +79,10 @@ class ModelInfo(BaseModel):
     derived_max_model_len: int = Field(gt=0, description="vLLM's derived maximum context")
 
     layer_kinds: tuple[LayerKind, ...] = Field(description="One entry per decoder layer")
+    kv_heads_per_layer: tuple[int, ...] = Field(
+        (), description="Only for models whose layers differ (Nemotron-NAS); else empty"
+    )
+    layer_params: tuple[int, ...] = Field((), description="Parameters per decoder layer")
     sliding_window: int | None = None
     attention_chunk_size: int | None = None
 
@@ -90,7 +95,8 @@ class ModelInfo(BaseModel):
     num_experts_per_tok: int = 0
     moe_intermediate_size: int = 0
     moe_layers: tuple[bool, ...] = Field((), description="Per layer: routed experts or dense MLP")
-    linear_state_bytes: int = Field(0, description="Per request, per linear layer, at model dtype")
+    linear_state_bytes: int = Field(0, description="Per request, per linear layer, 2-byte dtype")
+    rope_cache_elements: int = Field(0, description="cos/sin cache vLLM keeps beside the weights")
 
     quant: QuantInfo | None = None
     params: ParamBreakdown
@@ -109,3 +115,9 @@ class ModelInfo(BaseModel):
     @property
     def uses_mla(self) -> bool:
         return LayerKind.MLA in self.layer_kinds
+
+    def kv_heads_of(self, layer: int) -> int:
+        """KV heads of one layer (the layers of Nemotron-NAS differ)."""
+        if self.kv_heads_per_layer:
+            return self.kv_heads_per_layer[layer]
+        return self.num_key_value_heads

@@ -1,0 +1,248 @@
+"""Read a Hugging Face config.json into ModelInfo, the way vLLM reads it.
+
+Nothing is guessed from a parameter count: every figure comes from the config, or from the
+transformers class default for that model_type (``checker/data/model_types.yaml``).
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from checker.errors import ModelConfigError
+from checker.models.param_count import count_params
+from checker.models.quant_config import read_quant_config
+from checker.schemas.model_info import LayerKind, ModelInfo
+
+# Keys vLLM's _get_and_verify_max_len takes the minimum of.
+_MAX_LEN_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+_MULTIMODAL_KEYS = ("vision_config", "audio_config", "vision_tower")
+
+
+@functools.cache
+def model_type_facts() -> dict[str, Any]:
+    text = resources.files("checker.data").joinpath("model_types.yaml").read_text("utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def _facts(model_type: str) -> dict[str, Any]:
+    value = model_type_facts().get(model_type, {})
+    return value if isinstance(value, dict) else {}
+
+
+def _text_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The language-model part of the config and its model_type (VLMs nest it)."""
+    top_type = str(config.get("model_type") or "")
+    if not top_type:
+        for arch in config.get("architectures") or ():
+            top_type = model_type_facts()["architectures"].get(arch, "")
+            if top_type:
+                break
+    nested = config.get("text_config") or config.get("llm_config")
+    if isinstance(nested, dict):
+        text = {
+            **{k: v for k, v in config.items() if k not in ("text_config", "llm_config")},
+            **nested,
+        }
+        return text, str(nested.get("model_type") or top_type)
+    return dict(config), top_type
+
+
+def _get(cfg: dict[str, Any], facts: dict[str, Any], key: str, default: Any = None) -> Any:
+    value = cfg.get(key)
+    if value is None:
+        value = facts.get("defaults", {}).get(key, default)
+    return value
+
+
+def _require_int(cfg: dict[str, Any], facts: dict[str, Any], *keys: str) -> int:
+    for key in keys:
+        value = _get(cfg, facts, key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    raise ModelConfigError(
+        f"config.json has no usable '{keys[0]}'",
+        hint="pass a complete config.json with --model-config",
+    )
+
+
+def _layer_kinds(cfg: dict[str, Any], facts: dict[str, Any], layers: int) -> list[LayerKind]:
+    if "block_configs" in cfg:  # Nemotron-NAS: some layers drop attention entirely
+        return [
+            LayerKind.NONE
+            if (b.get("attention") or {}).get("no_op")
+            or (b.get("attention") or {}).get("replace_with_linear")
+            else LayerKind.FULL
+            for b in cfg["block_configs"]
+        ]
+    pattern = cfg.get("hybrid_override_pattern")
+    if isinstance(pattern, str):  # Nemotron-H: M mamba, * attention, - MLP, E MoE
+        return [
+            LayerKind.FULL if c == "*" else LayerKind.LINEAR if c == "M" else LayerKind.NONE
+            for c in pattern
+        ]
+    if cfg.get("kv_lora_rank"):
+        return [LayerKind.MLA] * layers
+    names = cfg.get("layer_types")
+    if isinstance(names, list) and len(names) == layers:
+        table = {
+            "full_attention": LayerKind.FULL,
+            "sliding_attention": LayerKind.SLIDING,
+            "chunked_attention": LayerKind.CHUNKED,
+            "linear_attention": LayerKind.LINEAR,
+        }
+        return [table.get(str(n), LayerKind.FULL) for n in names]
+    if cfg.get("full_attention_interval"):  # Qwen3-Next: gated delta net, every Nth full
+        every = int(cfg["full_attention_interval"])
+        return [LayerKind.FULL if (i + 1) % every == 0 else LayerKind.LINEAR for i in range(layers)]
+    if cfg.get("attention_chunk_size"):  # Llama-4: every 4th layer global (NoPE), rest chunked
+        no_rope = cfg.get("no_rope_layers") or [int((i + 1) % 4 != 0) for i in range(layers)]
+        return [LayerKind.CHUNKED if flag else LayerKind.FULL for flag in no_rope]
+    window = _get(cfg, facts, "sliding_window")
+    if not window or cfg.get("use_sliding_window") is False:
+        return [LayerKind.FULL] * layers
+    layout = facts.get("sliding")
+    if layout == "alternate":
+        return [LayerKind.SLIDING if i % 2 == 0 else LayerKind.FULL for i in range(layers)]
+    if layout == "pattern":
+        every = int(_get(cfg, facts, "sliding_window_pattern", 6))
+        return [
+            LayerKind.FULL if (i + 1) % every == 0 else LayerKind.SLIDING for i in range(layers)
+        ]
+    if layout == "all":
+        return [LayerKind.SLIDING] * layers
+    return [LayerKind.FULL] * layers
+
+
+def derived_max_model_len(cfg: dict[str, Any], facts: dict[str, Any]) -> int:
+    """vLLM's derived maximum: the smallest length key, stretched by rope scaling."""
+    lengths = [
+        int(v)
+        for k in _MAX_LEN_KEYS
+        if isinstance(v := _get(cfg, facts, k), (int, float)) and v > 0
+    ]
+    derived = min(lengths) if lengths else 2048  # vLLM's fallback when the config has none
+    scaling = cfg.get("rope_scaling") or {}
+    if not isinstance(scaling, dict) or "factor" not in scaling:
+        return derived
+    rope_type = scaling.get("rope_type") or scaling.get("type")
+    if rope_type in ("su", "longrope", "llama3", "mrope", "default"):
+        return derived
+    if facts.get("rope_scaling_extends_context") is False:
+        return derived
+    if rope_type == "yarn" and scaling.get("original_max_position_embeddings"):
+        derived = int(scaling["original_max_position_embeddings"])
+    return int(derived * float(scaling["factor"]))
+
+
+def _kv_heads_per_layer(cfg: dict[str, Any], heads: int) -> list[int]:
+    result = []
+    for block in cfg.get("block_configs") or ():
+        group = (block.get("attention") or {}).get("n_heads_in_group")
+        result.append(heads // int(group) if group else 0)
+    return result
+
+
+def parse_config(
+    config: dict[str, Any],
+    *,
+    model_id: str,
+    source: str,
+    source_detail: str = "",
+    safetensors_bytes: int | None = None,
+) -> ModelInfo:
+    if not isinstance(config, dict):
+        raise ModelConfigError(f"config for {model_id} is not a JSON object")
+    cfg, model_type = _text_config(config)
+    facts = _facts(model_type)
+    hidden = _require_int(cfg, facts, "hidden_size", "n_embd", "d_model")
+    layers = _require_int(cfg, facts, "num_hidden_layers", "n_layer", "num_layers")
+    heads = _require_int(cfg, facts, "num_attention_heads", "n_head")
+    kv_heads_layers = _kv_heads_per_layer(cfg, heads)
+    kv_heads = int(
+        _get(cfg, facts, "num_key_value_heads")
+        or cfg.get("multi_query_group_num")
+        or max(kv_heads_layers, default=0)
+        or heads
+    )
+    head_dim = int(_get(cfg, facts, "head_dim") or hidden // heads)
+    vocab = _require_int(cfg, facts, "vocab_size", "padded_vocab_size")
+    kinds = _layer_kinds(cfg, facts, layers)
+    if len(kinds) != layers:
+        layers = len(kinds)
+    quant = read_quant_config(config)
+    dtype = config.get("torch_dtype") or config.get("dtype") or cfg.get("torch_dtype")
+    params = count_params(
+        cfg,
+        config,
+        model_type,
+        facts,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        vocab=vocab,
+        kinds=kinds,
+    )
+    experts = int(
+        cfg.get("num_experts") or cfg.get("num_local_experts") or cfg.get("n_routed_experts") or 0
+    )
+    return ModelInfo(
+        model_id=model_id,
+        source=source,
+        source_detail=source_detail,
+        architectures=tuple(config.get("architectures") or ()),
+        model_type=model_type,
+        torch_dtype=str(dtype) if dtype else None,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        head_dim=head_dim,
+        v_head_dim=cfg.get("v_head_dim"),
+        intermediate_size=int(cfg.get("intermediate_size") or 0),
+        vocab_size=vocab,
+        tie_word_embeddings=bool(_get(cfg, facts, "tie_word_embeddings", False)),
+        max_position_embeddings=_get(cfg, facts, "max_position_embeddings"),
+        derived_max_model_len=derived_max_model_len(cfg, facts),
+        layer_kinds=tuple(kinds),
+        kv_heads_per_layer=tuple(kv_heads_layers),
+        layer_params=params.per_layer,
+        sliding_window=_get(cfg, facts, "sliding_window") if LayerKind.SLIDING in kinds else None,
+        attention_chunk_size=cfg.get("attention_chunk_size"),
+        kv_lora_rank=cfg.get("kv_lora_rank"),
+        qk_rope_head_dim=cfg.get("qk_rope_head_dim"),
+        qk_nope_head_dim=cfg.get("qk_nope_head_dim"),
+        q_lora_rank=cfg.get("q_lora_rank"),
+        num_experts=experts,
+        num_experts_per_tok=int(
+            cfg.get("num_experts_per_tok") or cfg.get("experts_per_token") or 0
+        ),
+        moe_intermediate_size=int(
+            cfg.get("moe_intermediate_size")
+            or (cfg.get("intermediate_size") if experts else 0)
+            or 0
+        ),
+        moe_layers=params.moe_layers,
+        linear_state_bytes=params.linear_state_bytes,
+        rope_cache_elements=params.rope_cache_elements,
+        quant=quant,
+        params=params.breakdown,
+        safetensors_bytes=safetensors_bytes,
+        is_multimodal=any(k in config for k in _MULTIMODAL_KEYS),
+        supports_pp=model_type not in ("phi",),
+    )

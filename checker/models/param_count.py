@@ -1,0 +1,211 @@
+"""Count parameters by role from a config's architecture (per layer, so PP stages can be sized)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from checker.schemas.model_info import LayerKind, ParamBreakdown
+
+_QK_NORM_TYPES = {"qwen3", "qwen3_moe", "qwen3_next", "gemma3_text", "glm4_moe"}
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    breakdown: ParamBreakdown
+    per_layer: tuple[int, ...]
+    moe_layers: tuple[bool, ...]
+    linear_state_bytes: int
+    rope_cache_elements: int
+
+
+def _nas_intermediate(ffn_mult: float, hidden: int) -> int:
+    """Nemotron-NAS: intermediate = 2/3 * mult * hidden, rounded up to a multiple of 256."""
+    size = int(2 * ffn_mult * hidden / 3)
+    return size + (-size % 256)
+
+
+def _is_moe_layer(cfg: dict[str, Any], model_type: str, index: int, experts: int) -> bool:
+    if not experts:
+        return False
+    if "first_k_dense_replace" in cfg or "moe_layer_freq" in cfg:  # DeepSeek, GLM-4.5
+        first = int(cfg.get("first_k_dense_replace") or 0)
+        freq = int(cfg.get("moe_layer_freq") or 1)
+        return index >= first and index % freq == 0
+    if index in (cfg.get("mlp_only_layers") or ()):
+        return False
+    step = int(cfg.get("decoder_sparse_step") or cfg.get("interleave_moe_layer_step") or 1)
+    return (index + 1) % step == 0
+
+
+def _attention(
+    cfg: dict[str, Any], kind: LayerKind, *, hidden: int, heads: int, kv: int, head_dim: int
+) -> tuple[int, int]:
+    """(linear weights, biases and norms) of one attention block."""
+    if kind is LayerKind.MLA:
+        rope, nope = int(cfg["qk_rope_head_dim"]), int(cfg.get("qk_nope_head_dim") or 128)
+        v_dim, latent = int(cfg.get("v_head_dim") or 128), int(cfg["kv_lora_rank"])
+        q_rank = cfg.get("q_lora_rank")
+        q = (
+            (hidden * q_rank + q_rank * heads * (nope + rope))
+            if q_rank
+            else (hidden * heads * (nope + rope))
+        )
+        linear = (
+            q + hidden * (latent + rope) + latent * heads * (nope + v_dim) + heads * v_dim * hidden
+        )
+        return linear, latent + (q_rank or 0)
+    if kv == 0:
+        return 0, 0
+    q_dim, kv_dim = heads * head_dim, kv * head_dim
+    linear = hidden * q_dim + 2 * hidden * kv_dim + q_dim * hidden
+    extra = 0
+    if cfg.get("_qkv_bias"):
+        extra += q_dim + 2 * kv_dim
+    if cfg.get("attention_bias") and cfg.get("_model_type") == "gpt_oss":
+        extra += hidden + heads  # o_proj bias and attention sinks
+    if cfg.get("_model_type") in _QK_NORM_TYPES:
+        extra += 2 * head_dim
+    return linear, extra
+
+
+def _linear_mixer(cfg: dict[str, Any], hidden: int) -> tuple[int, int]:
+    """(weights, recurrent state elements per request) of a GDN or Mamba-2 mixer."""
+    if cfg.get("linear_num_value_heads"):  # Qwen3-Next gated delta net
+        nk, nv = int(cfg["linear_num_key_heads"]), int(cfg["linear_num_value_heads"])
+        kd, vd = nk * int(cfg["linear_key_head_dim"]), nv * int(cfg["linear_value_head_dim"])
+        kernel = int(cfg.get("linear_conv_kernel_dim") or 4)
+        conv = 2 * kd + vd
+        weights = hidden * (2 * kd + 2 * vd) + hidden * 2 * nv + conv * kernel + vd * hidden
+        state = conv * (kernel - 1) + nv * int(cfg["linear_key_head_dim"]) * int(
+            cfg["linear_value_head_dim"]
+        )
+        return weights, state
+    heads = int(cfg.get("mamba_num_heads") or 0)
+    inner = heads * int(cfg.get("mamba_head_dim") or 0) or int(cfg.get("expand", 2)) * hidden
+    groups, d_state = int(cfg.get("n_groups") or 1), int(cfg.get("ssm_state_size") or 128)
+    kernel = int(cfg.get("conv_kernel") or 4)
+    conv = inner + 2 * groups * d_state
+    weights = hidden * (inner + conv + heads) + conv * kernel + inner * hidden
+    state = conv * (kernel - 1) + heads * int(cfg.get("mamba_head_dim") or 64) * d_state
+    return weights, state
+
+
+def _vision_params(config: dict[str, Any], text_hidden: int) -> int:
+    vision = config.get("vision_config")
+    if not isinstance(vision, dict) or "num_hidden_layers" not in vision and "depth" not in vision:
+        return 0
+    width = int(vision.get("hidden_size") or vision.get("embed_dim") or 0)
+    inner = int(vision.get("intermediate_size") or 4 * width)
+    depth = int(vision.get("num_hidden_layers") or vision.get("depth") or 0)
+    patch = int(vision.get("patch_size") or 14)
+    image = int(vision.get("image_size") or 0)
+    gated = vision.get("hidden_act") == "silu"
+    per_layer = 4 * width * width + (3 if gated else 2) * width * inner + 6 * width
+    positions = (image // patch) ** 2 * width if image else 0
+    out = int(vision.get("out_hidden_size") or text_hidden)
+    return depth * per_layer + 3 * patch * patch * width + positions + width * out
+
+
+def count_params(
+    cfg: dict[str, Any],
+    full_config: dict[str, Any],
+    model_type: str,
+    facts: dict[str, Any],
+    *,
+    hidden: int,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+    vocab: int,
+    kinds: list[LayerKind],
+) -> ParamCount:
+    cfg = {**cfg, "_model_type": model_type, "_qkv_bias": bool(facts.get("qkv_bias"))}
+    gated = facts.get("gated_mlp", True) and cfg.get("mlp_hidden_act") != "relu2"
+    experts = int(
+        cfg.get("num_experts") or cfg.get("num_local_experts") or cfg.get("n_routed_experts") or 0
+    )
+    moe_inter = int(cfg.get("moe_intermediate_size") or cfg.get("intermediate_size") or 0)
+    dense_inter = int(cfg.get("intermediate_size_mlp") or cfg.get("intermediate_size") or 0)
+    shared_inter = int(
+        cfg.get("shared_expert_intermediate_size")
+        or cfg.get("moe_shared_expert_intermediate_size")
+        or 0
+    )
+    if not shared_inter and cfg.get("n_shared_experts"):
+        shared_inter = int(cfg["n_shared_experts"]) * moe_inter
+    if model_type.startswith("llama4"):
+        shared_inter = int(cfg.get("intermediate_size") or 0)
+    mlp_factor = 3 if gated else 2
+    norms_per_layer = (1 if model_type == "nemotron_h" else 2) + int(
+        facts.get("extra_norms_per_layer", 0)
+    )
+    pattern = cfg.get("hybrid_override_pattern")
+    blocks = cfg.get("block_configs") or []
+
+    totals = dict.fromkeys(ParamBreakdown.model_fields, 0)
+    per_layer: list[int] = []
+    moe_flags: list[bool] = []
+    state = 0
+    for i, kind in enumerate(kinds):
+        before = sum(totals.values())
+        kv = (
+            heads // int((blocks[i].get("attention") or {}).get("n_heads_in_group") or heads)
+            if blocks and kind is not LayerKind.NONE
+            else kv_heads
+        )
+        if kind is LayerKind.LINEAR:
+            weights, layer_state = _linear_mixer(cfg, hidden)
+            totals["linear_attention"] += weights
+            state = layer_state
+        elif kind is not LayerKind.NONE:
+            linear, extra = _attention(
+                cfg, kind, hidden=hidden, heads=heads, kv=kv, head_dim=head_dim
+            )
+            totals["attention_linear"] += linear
+            totals["norms_and_biases"] += extra
+        letter = pattern[i] if isinstance(pattern, str) else None
+        is_moe = letter == "E" or (letter is None and _is_moe_layer(cfg, model_type, i, experts))
+        moe_flags.append(is_moe)
+        if is_moe:
+            totals["expert_linear"] += experts * mlp_factor * hidden * moe_inter
+            totals["shared_expert_linear"] += mlp_factor * hidden * shared_inter
+            totals["router"] += hidden * experts
+            if model_type == "gpt_oss":
+                totals["norms_and_biases"] += experts * (2 * moe_inter + hidden) + experts
+        elif blocks:
+            inter = _nas_intermediate(float(blocks[i]["ffn"]["ffn_mult"]), hidden)
+            totals["mlp_linear"] += 3 * hidden * inter
+        elif letter in (None, "-"):
+            totals["mlp_linear"] += mlp_factor * hidden * dense_inter
+        totals["norms_and_biases"] += norms_per_layer * hidden
+        per_layer.append(sum(totals.values()) - before)
+
+    totals["embedding"] = vocab * hidden
+    tied = cfg.get("tie_word_embeddings")
+    if tied is None:
+        tied = facts.get("defaults", {}).get("tie_word_embeddings", False)
+    totals["lm_head"] = 0 if tied else vocab * hidden
+    totals["norms_and_biases"] += hidden
+    totals["vision"] = _vision_params(full_config, hidden)
+    rotary = int(
+        cfg.get("qk_rope_head_dim") or head_dim * float(cfg.get("partial_rotary_factor") or 1.0)
+    )
+    positions = int(cfg.get("max_position_embeddings") or 0)
+    scaling = cfg.get("rope_scaling") or {}
+    if (
+        isinstance(scaling, dict)
+        and scaling.get("original_max_position_embeddings")
+        and (scaling.get("rope_type") or scaling.get("type")) == "yarn"
+    ):
+        positions = int(math.ceil(scaling["original_max_position_embeddings"] * scaling["factor"]))
+    ropes = 2 if facts.get("sliding") == "pattern" else 1  # Gemma-3 keeps a local and a global
+    return ParamCount(
+        breakdown=ParamBreakdown(**totals),
+        per_layer=tuple(per_layer),
+        moe_layers=tuple(moe_flags),
+        linear_state_bytes=state * 2,
+        rope_cache_elements=ropes * positions * rotary,
+    )

@@ -1,0 +1,93 @@
+"""Reduce a checkpoint's quantization_config to what weight sizing needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checker.errors import ModelConfigError
+from checker.schemas.model_info import QuantInfo
+
+
+def _compressed_tensors(q: dict[str, Any]) -> QuantInfo:
+    groups = q.get("config_groups") or {}
+    first: dict[str, Any] = next(iter(groups.values()), {}) if isinstance(groups, dict) else {}
+    weights = first.get("weights") or {}
+    acts = first.get("input_activations") or {}
+    bits = int(weights.get("num_bits") or 8)
+    strategy = weights.get("strategy")
+    group = weights.get("group_size") if strategy == "group" else None
+    return QuantInfo(
+        method="compressed-tensors",
+        weight_bits=bits,
+        group_size=group,
+        has_zero_points=not weights.get("symmetric", True),
+        activation_bits=acts.get("num_bits"),
+        skipped_modules=tuple(q.get("ignore") or ()),
+        detail=f"{weights.get('type', 'int')}{bits} {strategy or ''} {q.get('format', '')}".strip(),
+    )
+
+
+def read_quant_config(config: dict[str, Any]) -> QuantInfo | None:
+    """The checkpoint's quantization (top level, or nested in text_config), or None."""
+    q = config.get("quantization_config")
+    if q is None and isinstance(config.get("text_config"), dict):
+        q = config["text_config"].get("quantization_config")
+    if q is None:
+        return None
+    if not isinstance(q, dict):
+        raise ModelConfigError("quantization_config is not an object")
+    method = str(q.get("quant_method") or "").lower()
+    skipped = tuple(q.get("modules_to_not_convert") or q.get("ignore") or ())
+    if method == "compressed-tensors":
+        return _compressed_tensors(q)
+    if method in ("fp8", "fbgemm_fp8", "modelopt", "ptpc_fp8"):
+        block = q.get("weight_block_size")
+        return QuantInfo(
+            method=method,
+            weight_bits=8,
+            group_size=int(block[0]) * int(block[1]) if block else None,
+            activation_bits=8,
+            skipped_modules=skipped,
+            detail="block-wise fp8" if block else "per-tensor/channel fp8",
+        )
+    if method in ("awq", "gptq", "awq_marlin", "gptq_marlin"):
+        return QuantInfo(
+            method=method.replace("_marlin", ""),
+            weight_bits=int(q.get("bits") or 4),
+            group_size=int(q.get("group_size") or 128)
+            if q.get("group_size", 128) not in (-1, None)
+            else None,
+            has_zero_points=True,
+            skipped_modules=skipped,
+        )
+    if method == "bitsandbytes":
+        four = bool(q.get("load_in_4bit"))
+        return QuantInfo(
+            method=method,
+            weight_bits=4 if four else 8,
+            group_size=64 if four else None,
+            skipped_modules=tuple(q.get("llm_int8_skip_modules") or ()),
+            detail="nf4/fp4" if four else "int8",
+        )
+    if method == "mxfp4":
+        return QuantInfo(
+            method=method,
+            weight_bits=4,
+            group_size=32,
+            skipped_modules=skipped,
+            detail="MXFP4 with one e8m0 scale per 32 weights",
+        )
+    if method in ("modelopt_fp4", "nvfp4"):
+        return QuantInfo(
+            method="modelopt_fp4",
+            weight_bits=4,
+            group_size=16,
+            skipped_modules=skipped,
+            detail="NVFP4 with fp8 scales per 16",
+        )
+    return QuantInfo(
+        method=method or "unknown",
+        weight_bits=16,
+        skipped_modules=skipped,
+        detail="unrecognised method: weights sized as unquantized",
+    )
