@@ -1,0 +1,90 @@
+"""Memory vLLM's profiling run adds on top of the weights: activation peak, non-torch memory,
+and the CUDA-graph estimate. These model runtime behaviour, so they are labelled estimates.
+
+V1 profiles one forward pass of max_num_batched_tokens tokens, then the sampler on
+min(max_num_seqs, tokens) rows of logits (last pipeline stage only); the peak is the larger.
+V0 profiles max_num_batched_tokens too, which without chunked prefill is max_model_len.
+"""
+
+from __future__ import annotations
+
+from checker.planning.settings import Settings
+from checker.planning.weights import stage_layers
+from checker.schemas.model_info import LayerKind, ModelInfo
+
+# Sampler bytes per (request x vocab entry) beyond the logits in model dtype: an fp32 copy,
+# fp32 probabilities and fp32 exponential noise (random sampling in vLLM's sampler).
+_SAMPLER_FP32_COPIES = 3
+
+
+def forward_peak_bytes(model: ModelInfo, settings: Settings, tokens: int, stage: int) -> float:
+    """Largest set of live tensors inside one decoder layer for ``tokens`` tokens."""
+    b, tp, hidden = settings.dtype_bytes, settings.tp, model.hidden_size
+    residual = 3 * hidden  # residual, hidden states and normalised input live across the MLP
+    layers = stage_layers(model.num_hidden_layers, settings.pp)[stage]
+    peak = 0.0
+    dense = model.intermediate_size / tp
+    for i in layers:
+        moe = model.moe_layers[i] if model.moe_layers else False
+        if moe:
+            inter = model.moe_intermediate_size / tp
+            top = max(model.num_experts_per_tok, 1)
+            per_token = top * (3 * inter + hidden) + residual
+            router = 4 * model.num_experts  # fp32 router logits
+            peak = max(peak, tokens * (per_token * b + router))
+        elif dense:
+            peak = max(peak, tokens * b * (3 * dense + residual))
+        if model.layer_kinds[i] not in (LayerKind.NONE, LayerKind.LINEAR):
+            q = model.num_attention_heads * model.head_dim / tp
+            kv = 2 * max(1, model.num_key_value_heads // tp) * model.head_dim
+            peak = max(peak, tokens * b * (q + kv + residual))
+    return peak
+
+
+def sampler_peak_bytes(model: ModelInfo, settings: Settings, tokens: int) -> float:
+    rows = min(settings.max_num_seqs, tokens)
+    logits = rows * model.vocab_size * (settings.dtype_bytes + 4 * _SAMPLER_FP32_COPIES)
+    kept_hidden = tokens * model.hidden_size * settings.dtype_bytes
+    return logits + kept_hidden
+
+
+def activation_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
+    tokens = settings.max_num_batched_tokens
+    peak = forward_peak_bytes(model, settings, tokens, stage)
+    if stage == settings.pp - 1:
+        if settings.is_v0:
+            rows = min(int(settings.facts.common["v0_sampler_max_num_seqs"]), tokens)
+            sampler = rows * model.vocab_size * (settings.dtype_bytes + 4)
+            peak = max(peak, sampler)
+        else:
+            peak = max(peak, sampler_peak_bytes(model, settings, tokens))
+    return peak
+
+
+def non_torch_gib(settings: Settings) -> float:
+    table = settings.facts.non_torch_gib
+    if settings.tp > 1:
+        return table.tensor_parallel
+    if settings.pp > 1:
+        return table.pipeline
+    return table.single
+
+
+def cuda_context_gib(settings: Settings) -> float:
+    common = settings.facts.common
+    multi = settings.tp > 1 or settings.pp > 1
+    return float(common["cuda_context_tp_gib"] if multi else common["cuda_context_gib"])
+
+
+def cudagraph_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
+    """Estimate of the CUDA-graph pool: one piecewise graph per layer per captured size,
+    plus the activations of the largest captured batch."""
+    if settings.enforce_eager or settings.is_v0:
+        return 0.0
+    common = settings.facts.common
+    layers = len(stage_layers(model.num_hidden_layers, settings.pp)[stage])
+    sizes = int(common["cudagraph_capture_sizes"])
+    factor = float(common["cudagraph_moe_factor"]) if (model.is_moe or model.uses_mla) else 1.0
+    pieces = sizes * (layers + 1) * float(common["cudagraph_bytes_per_piece"]) * factor
+    largest = min(512, settings.max_num_seqs)
+    return pieces + forward_peak_bytes(model, settings, largest, stage)

@@ -1,0 +1,84 @@
+"""vLLM's start-up memory arithmetic for every pipeline stage, and the binding one.
+
+V1 (gpu_worker.determine_available_memory): available KV = total x utilization - (weights +
+torch activation peak + non-torch increase) [- CUDA-graph estimate from 0.21]. V0 (0.6+):
+the same with the activation peak of max_num_batched_tokens. KV blocks are unified to the
+minimum across workers, so the stage with the fewest blocks binds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from checker.planning.activation import (
+    activation_bytes,
+    cuda_context_gib,
+    cudagraph_bytes,
+    non_torch_gib,
+)
+from checker.planning.kv import GIB, KVResult, size_kv
+from checker.planning.settings import Settings
+from checker.planning.weights import stage_weight_bytes
+from checker.schemas.model_info import ModelInfo
+
+
+@dataclass(frozen=True)
+class StageMemory:
+    stage: int
+    weights: float  # bytes, per rank
+    activation: float
+    non_torch: float
+    cudagraph: float  # estimate; subtracted only where the version does
+    kv_budget: float
+    kv: KVResult
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    settings: Settings
+    total: float  # bytes of the device as CUDA reports it
+    requested: float
+    stages: tuple[StageMemory, ...]
+    binding: StageMemory  # the stage with the fewest blocks
+    cuda_context: float
+
+    @property
+    def first(self) -> StageMemory:
+        """Rank 0, whose lines are the ones a user sees in the log."""
+        return self.stages[0]
+
+    @property
+    def outside_budget(self) -> float:
+        return self.total - self.requested
+
+
+def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
+    total = settings.gpu.memory_gib * GIB
+    requested = total * settings.gpu_memory_utilization
+    non_torch = non_torch_gib(settings) * GIB
+    stages = []
+    for stage in range(settings.pp):
+        weights = stage_weight_bytes(model, settings, stage)
+        activation = activation_bytes(model, settings, stage)
+        graphs = cudagraph_bytes(model, settings, stage)
+        if settings.kv_cache_memory_bytes is not None:
+            budget = float(settings.kv_cache_memory_bytes)
+        else:
+            budget = requested - weights - activation - non_torch
+            if settings.cudagraph_subtracted:
+                budget -= graphs
+        stages.append(
+            StageMemory(
+                stage,
+                weights,
+                activation,
+                non_torch,
+                graphs,
+                budget,
+                size_kv(model, settings, budget, stage),
+            )
+        )
+    binding = min(stages, key=lambda s: (s.kv.num_blocks, s.kv_budget))
+    return MemoryPlan(
+        settings, total, requested, tuple(stages), binding, cuda_context_gib(settings) * GIB
+    )

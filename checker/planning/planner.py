@@ -1,0 +1,197 @@
+"""Plan one request on one GPU: settings -> memory -> rules -> report. Pure: no I/O."""
+
+from __future__ import annotations
+
+from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
+from checker.planning.memory import MemoryPlan, plan_memory
+from checker.planning.perf import estimate_perf
+from checker.planning.recommend import recommend
+from checker.planning.risk import assess
+from checker.planning.rules import RuleContext, evaluate
+from checker.planning.settings import Settings, resolve_settings
+from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
+from checker.schemas.gpu import GPUSpec
+from checker.schemas.inputs import PlanRequest
+from checker.schemas.model_info import ModelInfo
+from checker.schemas.outputs import (
+    FeasibilityReport,
+    Finding,
+    KVCacheReport,
+    MemoryBreakdown,
+    ModelSummary,
+    PlanResponse,
+    VLLMConfig,
+)
+
+
+def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
+    """Tensor-parallel sizes vLLM accepts on ``gpus`` GPUs: divisors of the attention heads."""
+    limit = max(1, gpus // pp)
+    return [t for t in range(1, limit + 1) if model.num_attention_heads % t == 0] or [1]
+
+
+def _fits(memory: MemoryPlan, model: ModelInfo) -> bool:
+    b, s = memory.binding, memory.settings
+    return b.kv_budget > 0 and bytes_for_length(model, s, b.stage, s.max_model_len) <= b.kv_budget
+
+
+def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
+    """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
+    if request.hardware.tensor_parallel_size:
+        return request.hardware.tensor_parallel_size
+    candidates = tp_candidates(
+        model, request.hardware.gpus, request.hardware.pipeline_parallel_size
+    )
+    for tp in candidates:
+        if _fits(plan_memory(model, resolve_settings(request, model, gpu, tp=tp)), model):
+            return tp
+    return candidates[-1]
+
+
+def log_lines(memory: MemoryPlan) -> list[str]:
+    """The start-up lines vLLM prints, with our predicted figures."""
+    s, first, kv = memory.settings, memory.first, memory.binding.kv
+    if s.is_v0:
+        return [
+            f"Loading model weights took {first.weights / GIB:.4f} GB",
+            f"# GPU blocks: {kv.num_blocks}",
+            f"Maximum concurrency for {s.max_model_len} tokens per request: "
+            f"{kv.max_concurrency:.2f}x",
+        ]
+    return [
+        f"Model loading took {first.weights / GIB:.2f} GiB memory",
+        f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB",
+        f"GPU KV cache size: {kv.tokens:,} tokens",
+        f"Maximum concurrency for {s.max_model_len:,} tokens per request: "
+        f"{kv.max_concurrency:.2f}x",
+    ]
+
+
+def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:
+    s, first = memory.settings, memory.first
+    return MemoryBreakdown(
+        total_gib=round(memory.total / GIB, 2),
+        gpu_memory_utilization=s.gpu_memory_utilization,
+        requested_gib=round(memory.requested / GIB, 2),
+        weights_gib=round(first.weights / GIB, 2),
+        activation_gib=round(first.activation / GIB, 2),
+        non_torch_gib=round(first.non_torch / GIB, 2),
+        cudagraph_gib=round(first.cudagraph / GIB, 2),
+        cudagraph_subtracted=s.cudagraph_subtracted,
+        kv_cache_gib=round(first.kv_budget / GIB, 2),
+        outside_budget_gib=round(memory.outside_budget / GIB, 2),
+        basis={
+            "total_gib": Basis.DERIVED,
+            "requested_gib": Basis.EXACT,
+            "weights_gib": Basis.DERIVED,
+            "activation_gib": Basis.ESTIMATED,
+            "non_torch_gib": Basis.ESTIMATED,
+            "cudagraph_gib": Basis.ESTIMATED,
+            "kv_cache_gib": Basis.DERIVED,
+            "kv_cache_tokens": Basis.EXACT,
+            "max_concurrency": Basis.EXACT,
+        },
+    )
+
+
+def _max_context_at(memory: MemoryPlan, model: ModelInfo, concurrency: int) -> int:
+    """Longest context at which ``concurrency`` requests fit the KV cache together."""
+    b = memory.binding
+    if b.kv_budget <= 0:
+        return 0
+    return max_length_for_budget(model, memory.settings, b.stage, b.kv_budget / concurrency)
+
+
+def _verdict(findings: list[Finding], risk: OOMRisk) -> Verdict:
+    if any(f.severity is Severity.ERROR for f in findings):
+        return Verdict.FAIL
+    if risk is not OOMRisk.LOW or any(f.severity is Severity.WARNING for f in findings):
+        return Verdict.WARN
+    return Verdict.PASS
+
+
+def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
+    return VLLMConfig(
+        model=request.model.model,
+        revision=request.model.revision,
+        vllm_version=s.facts.version,
+        tensor_parallel_size=s.tp,
+        pipeline_parallel_size=s.pp,
+        dtype=request.model.dtype.value,
+        gpu_memory_utilization=s.gpu_memory_utilization,
+        max_model_len=s.max_model_len,
+        kv_cache_dtype=s.kv_cache_dtype,
+        quantization=request.model.quantization.value
+        if request.model.quantization.value != "none"
+        else None,
+        enforce_eager=s.enforce_eager,
+        max_num_seqs=s.max_num_seqs,
+        max_num_batched_tokens=s.max_num_batched_tokens,
+        block_size=request.engine.block_size,
+        enable_prefix_caching=request.engine.enable_prefix_caching,
+        enable_chunked_prefill=request.engine.enable_chunked_prefill,
+        trust_remote_code=request.model.trust_remote_code,
+    )
+
+
+def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanResponse:
+    tp = choose_tp(request, model, gpu)
+    settings = resolve_settings(request, model, gpu, tp=tp)
+    memory = plan_memory(model, settings)
+    context = RuleContext(request, model, gpu, settings, memory)
+    findings = evaluate(context)
+    b = memory.binding
+    per_request = bytes_for_length(model, settings, b.stage, settings.max_model_len)
+    risk, reason = assess(memory, request, per_request)
+    concurrency = request.workload.concurrency
+    headroom = b.kv_budget - per_request * concurrency * request.policy.fragmentation_factor
+    layout = b.kv.layout
+    kv = (
+        KVCacheReport(
+            block_size=settings.block_size,
+            num_blocks=b.kv.num_blocks,
+            tokens=b.kv.tokens,
+            bytes_per_token=layout.bytes_per_token,
+            page_bytes=layout.page_bytes,
+            num_groups=max(1, len(layout.kinds)),
+            max_concurrency=round(b.kv.max_concurrency, 2),
+            kv_cache_dtype=settings.kv_cache_dtype,
+        )
+        if layout.page_bytes
+        else None
+    )
+    feasibility = FeasibilityReport(
+        fits=not any(f.severity is Severity.ERROR for f in findings),
+        verdict=_verdict(findings, risk),
+        oom_risk=risk,
+        oom_risk_reason=reason,
+        gpu=gpu.name,
+        num_gpus_used=tp * settings.pp,
+        tensor_parallel_size=tp,
+        pipeline_parallel_size=settings.pp,
+        max_model_len=settings.max_model_len,
+        memory=_breakdown(memory),
+        kv=kv,
+        max_concurrency_at_context=round(b.kv.max_concurrency, 2),
+        max_context_at_concurrency=_max_context_at(memory, model, concurrency),
+        headroom_gib=round(headroom / GIB, 2),
+        log_lines=log_lines(memory),
+        findings=findings,
+    )
+    config, recommendations = recommend(context, _config(request, settings))
+    summary = ModelSummary(
+        model_id=model.model_id,
+        source=model.source,
+        architecture=(model.architectures or (model.model_type,))[0],
+        param_count=model.param_count,
+        num_layers=model.num_hidden_layers,
+        dtype=settings.dtype,
+        quantization=settings.quantization,
+    )
+    return PlanResponse(
+        model=summary,
+        feasibility=feasibility,
+        config=config,
+        performance=estimate_perf(context),
+        recommendations=recommendations,
+    )

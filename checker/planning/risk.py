@@ -1,0 +1,60 @@
+"""OOM risk: what vLLM's budget does not cover, against what still has to fit outside it.
+
+vLLM allocates ``total x utilization`` for weights, activations and KV cache. Outside that
+budget the device must still hold the CUDA context (and NCCL buffers with TP/PP), the CUDA
+graph pool in versions that do not subtract it, and room for allocator fragmentation.
+
+* HIGH   - the outside memory is smaller than context + CUDA graphs: start-up or the first
+           large batch runs out of memory (the "utilization >= 0.97" failures).
+* MEDIUM - less than 1 GiB is left after those, or the workload's own KV need (times the
+           policy's fragmentation factor) leaves less than the policy's headroom.
+* LOW    - otherwise.
+"""
+
+from __future__ import annotations
+
+from checker.planning.memory import MemoryPlan
+from checker.schemas.enums import OOMRisk
+from checker.schemas.inputs import PlanRequest
+
+GIB = float(1 << 30)
+MEDIUM_MARGIN_GIB = 1.0
+
+
+def outside_margin(memory: MemoryPlan) -> float:
+    """Bytes left outside vLLM's budget after the context and (unsubtracted) CUDA graphs."""
+    graphs = 0.0 if memory.settings.cudagraph_subtracted else memory.binding.cudagraph
+    return memory.outside_budget - memory.cuda_context - graphs
+
+
+def workload_headroom(
+    memory: MemoryPlan, request: PlanRequest, kv_bytes_per_request: float
+) -> float:
+    """KV bytes left when the workload's concurrent requests hold their full context."""
+    need = kv_bytes_per_request * request.workload.concurrency * request.policy.fragmentation_factor
+    return memory.binding.kv_budget - need
+
+
+def assess(
+    memory: MemoryPlan, request: PlanRequest, kv_bytes_per_request: float
+) -> tuple[OOMRisk, str]:
+    margin = outside_margin(memory)
+    if margin < 0:
+        return OOMRisk.HIGH, (
+            f"only {memory.outside_budget / GIB:.2f} GiB is left outside vLLM's budget, less than "
+            f"the CUDA context and CUDA graphs need ({(memory.outside_budget - margin) / GIB:.2f} "
+            "GiB): lower gpu_memory_utilization"
+        )
+    headroom = workload_headroom(memory, request, kv_bytes_per_request)
+    if margin < MEDIUM_MARGIN_GIB * GIB:
+        return OOMRisk.MEDIUM, (
+            f"{margin / GIB:.2f} GiB left outside vLLM's budget after CUDA context and graphs "
+            f"(under {MEDIUM_MARGIN_GIB:.0f} GiB): sampler warm-up or fragmentation may run out"
+        )
+    if headroom < request.policy.headroom_gb * GIB:
+        return OOMRisk.MEDIUM, (
+            f"the workload's {request.workload.concurrency} concurrent requests leave "
+            f"{headroom / GIB:.2f} GiB of KV cache "
+            f"(policy asks for {request.policy.headroom_gb} GiB)"
+        )
+    return OOMRisk.LOW, f"{margin / GIB:.2f} GiB outside the budget; workload fits the KV cache"

@@ -1,0 +1,18 @@
+"""Start-up errors and warnings vLLM would raise for a plan, each a registered rule."""
+
+from __future__ import annotations
+
+from checker.planning.rules import memory as _memory  # noqa: F401  (registers rules)
+from checker.planning.rules.base import RULES, RuleContext
+from checker.schemas.enums import Severity
+from checker.schemas.outputs import Finding
+
+_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def evaluate(context: RuleContext) -> list[Finding]:
+    findings = [f for rule in RULES for f in rule(context)]
+    return sorted(findings, key=lambda f: _ORDER[f.severity])
+
+
+__all__ = ["RuleContext", "evaluate"]

@@ -1,0 +1,44 @@
+"""What every rule sees, and the registry rules add themselves to.
+
+A rule is a pure function of a RuleContext returning zero or more Findings. Rule ids are
+stable (VW1xx configuration, VW2xx memory, VW3xx deployment) so users can silence or search
+them; messages use vLLM's own wording where vLLM raises the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from checker.planning.memory import MemoryPlan
+from checker.planning.settings import Settings
+from checker.schemas.gpu import GPUSpec
+from checker.schemas.inputs import PlanRequest
+from checker.schemas.model_info import ModelInfo
+from checker.schemas.outputs import Finding
+
+GIB = float(1 << 30)
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    request: PlanRequest
+    model: ModelInfo
+    gpu: GPUSpec
+    settings: Settings
+    memory: MemoryPlan
+
+
+Rule = Callable[[RuleContext], Iterable[Finding]]
+RULES: list[Rule] = []
+
+
+def rule(func: Rule) -> Rule:
+    """Register a rule; order of registration is the order findings are reported in."""
+    RULES.append(func)
+    return func
+
+
+def gib(value: float) -> str:
+    """vLLM's format_gib: round to 2 decimals, no trailing zeros forced (6.3, not 6.30)."""
+    return f"{round(value / GIB, 2)}"

@@ -1,0 +1,121 @@
+"""Memory rules: what vLLM raises after profiling, and the OOM risks it does not check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checker.planning.kv import bytes_for_length, max_length_for_budget
+from checker.planning.rules.base import GIB, RuleContext, gib, rule
+from checker.schemas.enums import Severity
+from checker.schemas.outputs import Finding
+
+_DOCS = "See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details."
+
+
+def _weights_util(ctx: RuleContext) -> float:
+    """Smallest utilization that leaves a KV budget for one max-length request."""
+    mem, s = ctx.memory, ctx.settings
+    b = mem.binding
+    need = b.weights + b.activation + b.non_torch + (b.cudagraph if s.cudagraph_subtracted else 0)
+    need += bytes_for_length(ctx.model, s, b.stage, s.max_model_len)
+    return min(1.0, need / mem.total)
+
+
+@rule
+def weights_do_not_fit(ctx: RuleContext) -> Iterator[Finding]:
+    b = ctx.memory.binding
+    if b.weights <= ctx.memory.total - ctx.memory.cuda_context:
+        return
+    yield Finding(
+        rule_id="VW201",
+        name="weights-exceed-gpu",
+        severity=Severity.ERROR,
+        message=f"Model weights need {b.weights / GIB:.2f} GiB per GPU but the "
+        f"{ctx.gpu.name} has {ctx.memory.total / GIB:.2f} GiB: loading fails with CUDA out of "
+        "memory.",
+        key="hardware.tp_size",
+        fix="Shard the model over more GPUs (tensor or pipeline parallel), use a quantized "
+        "checkpoint, or a GPU with more memory.",
+    )
+
+
+@rule
+def no_kv_memory(ctx: RuleContext) -> Iterator[Finding]:
+    b = ctx.memory.binding
+    if b.kv_budget > 0 or b.weights > ctx.memory.total - ctx.memory.cuda_context:
+        return
+    util = _weights_util(ctx)
+    fix_values = {"policy.gpu_memory_utilization": round(util + 0.005, 2)} if util < 0.98 else {}
+    yield Finding(
+        rule_id="VW202",
+        name="no-kv-cache-memory",
+        severity=Severity.ERROR,
+        message="No available memory for the cache blocks. Try increasing "
+        f"`gpu_memory_utilization` when initializing the engine. {_DOCS}",
+        key="policy.gpu_memory_utilization",
+        fix=(
+            f"Raise gpu_memory_utilization to at least {util + 0.005:.2f}"
+            if fix_values
+            else "The weights leave no room for a KV cache on this GPU: add GPUs (tensor "
+            "parallel), quantize, or choose a larger GPU."
+        ),
+        fix_values=fix_values,
+    )
+
+
+@rule
+def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
+    s, b = ctx.settings, ctx.memory.binding
+    if b.kv_budget <= 0:
+        return
+    length = s.max_model_len
+    if s.is_v0:
+        if b.kv.tokens >= length:
+            return
+        message = (
+            f"The model's max seq len ({length}) is larger than the maximum number of "
+            f"tokens that can be stored in KV cache ({b.kv.tokens}). Try increasing "
+            "`gpu_memory_utilization` or decreasing `max_model_len` when initializing "
+            "the engine."
+        )
+        fit = b.kv.tokens
+    else:
+        needed = bytes_for_length(ctx.model, s, b.stage, length)
+        if needed <= b.kv_budget:
+            return
+        fit = max_length_for_budget(ctx.model, s, b.stage, b.kv_budget)
+        message = (
+            f"To serve at least one request with the models's max seq len ({length}), "
+            f"({gib(needed)} GiB KV cache is needed, which is larger than the available "
+            f"KV cache memory ({gib(b.kv_budget)} GiB). Based on the available memory, "
+            f"the estimated maximum model length is {fit}. Try increasing "
+            "`gpu_memory_utilization` or decreasing `max_model_len` when initializing "
+            f"the engine. {_DOCS}"
+        )
+    yield Finding(
+        rule_id="VW203",
+        name="kv-cache-smaller-than-max-model-len",
+        severity=Severity.ERROR,
+        message=message,
+        key="model.max_model_len",
+        fix=f"Set max_model_len to {fit} or less, or free memory for the KV cache.",
+        fix_values={"model.max_model_len": fit} if fit > 0 else {},
+    )
+
+
+@rule
+def workload_exceeds_concurrency(ctx: RuleContext) -> Iterator[Finding]:
+    kv = ctx.memory.binding.kv
+    wanted = ctx.request.workload.concurrency
+    if kv.num_blocks == 0 or kv.max_concurrency >= wanted:
+        return
+    yield Finding(
+        rule_id="VW204",
+        name="workload-concurrency-exceeds-kv",
+        severity=Severity.WARNING,
+        message=f"The KV cache holds {kv.max_concurrency:.2f} requests of "
+        f"{ctx.settings.max_model_len} tokens at once, fewer than the workload's concurrency "
+        f"({wanted}); the rest wait in the queue.",
+        key="workload.concurrency",
+        fix="Lower max_model_len, use an fp8 KV cache, or add GPUs.",
+    )

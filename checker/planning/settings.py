@@ -1,0 +1,135 @@
+"""Resolve a request to the concrete settings vLLM would run with (its defaults filled in)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from checker.planning.versions import VersionFacts, version_facts
+from checker.schemas.enums import DType, KVCacheDType, Quantization
+from checker.schemas.gpu import GPUSpec
+from checker.schemas.inputs import PlanRequest
+from checker.schemas.model_info import LayerKind, ModelInfo
+
+DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
+_CONFIG_DTYPES = {
+    "float16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "float32": "float32",
+    "float": "float32",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the memory arithmetic depends on, after vLLM's defaults."""
+
+    facts: VersionFacts
+    gpu: GPUSpec
+    dtype: str
+    kv_cache_dtype: str
+    kv_bytes: float
+    quantization: str | None  # effective method: the flag, else the checkpoint's
+    tp: int
+    pp: int
+    gpu_memory_utilization: float
+    max_model_len: int
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    block_size: int
+    enforce_eager: bool
+    hybrid_kv: bool
+    cudagraph_subtracted: bool
+    kv_cache_memory_bytes: int | None
+
+    @property
+    def dtype_bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def is_v0(self) -> bool:
+        return self.facts.engine == "v0"
+
+
+def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec) -> str:
+    """vLLM's --dtype auto: the config dtype; fp32 checkpoints drop to the GPU's preferred
+    half type; bf16 falls back to fp16 below compute capability 8.0."""
+    if requested is not DType.AUTO:
+        return str(requested.value)
+    config = _CONFIG_DTYPES.get((model.torch_dtype or "bfloat16").replace("torch.", ""), "bfloat16")
+    if config == "float32":
+        return "bfloat16" if gpu.capability >= 80 else "float16"
+    if config == "bfloat16" and gpu.capability < 80:
+        return "float16"
+    return config
+
+
+def kv_dtype_bytes(kv_dtype: str, model_dtype: str) -> float:
+    if kv_dtype == "auto":
+        return DTYPE_BYTES[model_dtype]
+    return 2 if kv_dtype in ("float16", "bfloat16") else 1
+
+
+def effective_quantization(request: PlanRequest, model: ModelInfo) -> str | None:
+    if request.model.quantization is not Quantization.NONE:
+        return str(request.model.quantization.value)
+    return model.quant.method if model.quant else None
+
+
+def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp: int) -> Settings:
+    facts = version_facts(request.engine.vllm_version)
+    dtype = resolve_dtype(request.model.dtype, model, gpu)
+    kv_dtype = request.model.kv_cache_dtype
+    eng = request.engine
+    default_tokens, default_seqs = facts.default_batching(gpu.name, gpu.memory_gib)
+    max_len = request.model.max_model_len or model.derived_max_model_len
+    max_seqs = eng.max_num_seqs or (facts.scheduling.get("max_num_seqs") or default_seqs)
+    if facts.engine == "v0":
+        tokens = eng.max_num_batched_tokens or _v0_batched_tokens(
+            facts, max_len, eng.enable_chunked_prefill
+        )
+    else:
+        tokens = eng.max_num_batched_tokens or default_tokens
+    block = eng.block_size or (facts.mla_block_size if model.uses_mla else 16)
+    subtract = (
+        facts.cudagraph_subtracted
+        if eng.cudagraph_memory_profiling is None
+        else eng.cudagraph_memory_profiling
+    )
+    has_mixed = (
+        len({k for k in model.layer_kinds if k is not LayerKind.NONE}) > 1
+        or LayerKind.SLIDING in model.layer_kinds
+    )
+    return Settings(
+        facts=facts,
+        gpu=gpu,
+        dtype=dtype,
+        kv_cache_dtype=KVCacheDType(kv_dtype).value,
+        kv_bytes=kv_dtype_bytes(kv_dtype.value, dtype),
+        quantization=effective_quantization(request, model),
+        tp=tp,
+        pp=request.hardware.pipeline_parallel_size,
+        gpu_memory_utilization=request.policy.gpu_memory_utilization
+        or facts.default_gpu_memory_utilization,
+        max_model_len=max_len,
+        max_num_batched_tokens=tokens,
+        max_num_seqs=max_seqs,
+        block_size=block,
+        enforce_eager=eng.enforce_eager,
+        hybrid_kv=facts.hybrid_kv_cache_manager
+        and has_mixed
+        and not eng.disable_hybrid_kv_cache_manager,
+        cudagraph_subtracted=subtract and not eng.enforce_eager and facts.engine == "v1",
+        kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
+    )
+
+
+def _v0_batched_tokens(facts: VersionFacts, max_len: int, chunked: bool | None) -> int:
+    """V0 profiles max(max_model_len, 2048) tokens unless chunked prefill is on, which it
+    turns on by itself above a context length in later V0 releases."""
+    auto = facts.scheduling.get("chunked_prefill_auto_above")
+    if chunked is None:
+        chunked = auto is not None and max_len > auto
+    if chunked:
+        return int(facts.scheduling["chunked_max_num_batched_tokens"])
+    return max(max_len, 2048)

@@ -1,0 +1,88 @@
+"""Per-vLLM-version facts, read from ``checker/data/vllm_versions.yaml``."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from checker.errors import UsageError
+
+
+class NonTorch(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    single: float
+    tensor_parallel: float
+    pipeline: float
+
+
+class VersionFacts(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    engine: Literal["v0", "v1"]
+    default_gpu_memory_utilization: float
+    scheduling: dict[str, Any]
+    non_torch_gib: NonTorch
+    cudagraph_subtracted: bool
+    hybrid_kv_cache_manager: bool
+    kv_cache_dtypes: tuple[str, ...]
+    block_sizes: tuple[int, ...] | Literal["any"]
+    mla_block_size: int
+    quantization_methods: tuple[str, ...]
+    common: dict[str, Any]
+
+    def block_size_valid(self, size: int) -> bool:
+        return self.block_sizes == "any" or size in self.block_sizes
+
+    def default_batching(self, gpu_name: str, memory_gib: float) -> tuple[int, int]:
+        """(max_num_batched_tokens, max_num_seqs) vLLM picks for the API server."""
+        s = self.scheduling
+        if "large" in s:
+            large = memory_gib >= s["large_gpu_min_gib"] and not any(
+                x.lower() in gpu_name.lower() for x in s["large_gpu_excludes"]
+            )
+            pick = s["large"] if large else s["small"]
+            return int(pick["max_num_batched_tokens"]), int(pick["max_num_seqs"])
+        return int(s.get("max_num_batched_tokens", 2048)), int(s["max_num_seqs"])
+
+
+@functools.cache
+def _table() -> dict[str, Any]:
+    text = resources.files("checker.data").joinpath("vllm_versions.yaml").read_text("utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def _key(version: str) -> tuple[int, int]:
+    parts = version.split(".")
+    return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+
+
+def newest_version() -> str:
+    return str(_table()["newest"])
+
+
+def known_versions() -> list[str]:
+    return sorted(_table()["versions"], key=_key)
+
+
+@functools.cache
+def version_facts(version: str | None) -> VersionFacts:
+    """Facts for ``version`` (None = newest known): the newest table entry at or below it."""
+    table = _table()
+    wanted = _key(version or str(table["newest"]))
+    candidates = [v for v in table["versions"] if _key(v) <= wanted]
+    if not candidates:
+        raise UsageError(
+            f"vLLM {version} is older than any version we model",
+            hint=f"known: {', '.join(known_versions())}",
+        )
+    chosen = max(candidates, key=_key)
+    return VersionFacts(
+        version=version or chosen, common=table["common"], **table["versions"][chosen]
+    )

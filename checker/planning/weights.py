@@ -1,0 +1,121 @@
+"""Weight bytes per GPU rank, the way vLLM shards and stores them.
+
+TP splits linear layers and the vocabulary; KV projections are replicated once TP exceeds the
+KV heads; PP gives each stage its layers (embedding on the first, LM head on the last).
+Quantized formats store their linear weights at the method's bits plus its scales.
+"""
+
+from __future__ import annotations
+
+import math
+
+from checker.planning.settings import Settings
+from checker.schemas.model_info import ModelInfo
+
+# Bits per weight including scales/zero points, for methods whose layout is fixed.
+_FIXED_BITS = {
+    "fp8": 8.0,
+    "fbgemm_fp8": 8.0,
+    "ptpc_fp8": 8.0,
+    "modelopt": 8.0,
+    "experts_int8": 8.0,
+    "mxfp4": 4.0 + 8 / 32,  # e8m0 scale per 32
+    "modelopt_fp4": 4.0 + 8 / 16,  # fp8 scale per 16
+}
+_QUANTIZED_ROLES = (
+    "attention_linear",
+    "mlp_linear",
+    "expert_linear",
+    "shared_expert_linear",
+    "linear_attention",
+)
+# Roles each method leaves in the model dtype by design.
+_ROLE_SKIPS = {
+    "mxfp4": {"attention_linear", "linear_attention"},
+    "experts_int8": {"attention_linear", "mlp_linear", "linear_attention"},
+}
+
+
+def bits_per_weight(model: ModelInfo, method: str) -> float:
+    """Storage bits of one quantized linear weight, scales and zero points included."""
+    if method in _FIXED_BITS:
+        return _FIXED_BITS[method]
+    q = model.quant
+    bits = (
+        float(q.weight_bits)
+        if q and q.method == method
+        else (8.0 if method == "bitsandbytes" else 4.0)
+    )
+    group = q.group_size if q and q.method == method else 128
+    if method == "bitsandbytes":
+        # nf4 with double quantisation: 8-bit absmax per 64, fp32 per 256 blocks
+        return bits + (8 / 64 + 32 / (64 * 256) if bits == 4 else 32 / 4096)
+    if method == "compressed-tensors" and (not group):
+        return bits  # per-channel scales: negligible
+    scale_bits = 16 / group if group else 0.0
+    zero_bits = bits / group if group and (not q or q.has_zero_points) else 0.0
+    return bits + scale_bits + zero_bits
+
+
+def _role_bytes(model: ModelInfo, settings: Settings) -> dict[str, float]:
+    """Bytes per role for the whole model, unsharded."""
+    dtype_bytes = settings.dtype_bytes
+    method = settings.quantization
+    counts = model.params.model_dump()
+    skips = _ROLE_SKIPS.get(method or "", set())
+    result: dict[str, float] = {}
+    for role, count in counts.items():
+        if method and role in _QUANTIZED_ROLES and role not in skips:
+            bits = bits_per_weight(model, method)
+            if method == "mxfp4" and role == "expert_linear" and model.moe_intermediate_size:
+                # vLLM pads each expert's intermediate size to a multiple of 256 for MXFP4
+                inter = model.moe_intermediate_size / settings.tp
+                count = count * math.ceil(inter / 256) * 256 / inter
+            result[role] = count * bits / 8
+        else:
+            result[role] = count * dtype_bytes
+    return result
+
+
+def _kv_replication(model: ModelInfo, tp: int) -> float:
+    """Extra share of attention weights each rank holds when KV heads are replicated."""
+    heads, kv = model.num_attention_heads, model.num_key_value_heads
+    if model.uses_mla or tp <= kv or kv == 0:
+        return 1.0
+    q_o = 2 * heads  # q and o columns, in head units
+    kv_cols = 2 * kv
+    replicated = 2 * tp  # each rank holds one KV head of each of k and v
+    return (q_o + replicated) / (q_o + kv_cols)
+
+
+def stage_layers(num_layers: int, pp: int) -> list[range]:
+    """vLLM's get_pp_indices: equal shares, the remainder going to the stages before last."""
+    sizes = [num_layers // pp] * pp
+    for i in range(2, num_layers % pp + 2):
+        sizes[-i] += 1
+    out, start = [], 0
+    for size in sizes:
+        out.append(range(start, start + size))
+        start += size
+    return out
+
+
+def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
+    """Bytes of weights one rank of ``stage`` loads (what 'Model loading took' reports)."""
+    tp, pp = settings.tp, settings.pp
+    roles = _role_bytes(model, settings)
+    layers = stage_layers(model.num_hidden_layers, pp)[stage]
+    per_layer = model.layer_params or tuple([1] * model.num_hidden_layers)
+    share = sum(per_layer[i] for i in layers) / max(sum(per_layer), 1)
+    layer_bytes = sum(roles[r] for r in _QUANTIZED_ROLES) + roles["router"]
+    layer_bytes += roles["norms_and_biases"]
+    attention_extra = roles["attention_linear"] * (_kv_replication(model, tp) - 1)
+    sharded = (layer_bytes - roles["router"] - roles["norms_and_biases"] + attention_extra) / tp
+    total = share * (sharded + roles["router"] + roles["norms_and_biases"])
+    if stage == 0:
+        total += roles["embedding"] / tp + roles["vision"] / tp
+    if stage == pp - 1:
+        lm_head = roles["lm_head"] or (roles["embedding"] if pp > 1 else 0.0)
+        total += lm_head / tp
+    total += model.rope_cache_elements * settings.dtype_bytes
+    return total
