@@ -82,7 +82,7 @@ def _blocks_per_request(kind: LayerKind, model: ModelInfo, settings: Settings) -
     full = -(-length // bs)
     if kind is LayerKind.SLIDING and model.sliding_window:
         span = min(model.sliding_window - 1 + settings.max_num_batched_tokens, length)
-        return min(-(-span // bs) + 1, full)
+        return -(-span // bs) + 1  # one extra block: the window straddles block edges
     if kind is LayerKind.CHUNKED and model.attention_chunk_size:
         span = min(model.attention_chunk_size + settings.max_num_batched_tokens, length)
         return -(-span // bs)

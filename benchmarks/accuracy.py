@@ -1,0 +1,250 @@
+"""Accuracy of the engine against real vLLM start-up logs.
+
+    python benchmarks/accuracy.py --corpus ../shared/validation/vllm_startup_logs.public.yaml \
+        --configs ../shared/validation/configs [--json]
+
+For every case: the model's config is DIR/org__name.json (keys it lacks, as in partial
+copies, are filled from the built-in catalog's config of the same model), else the built-in
+catalog, else the case is skipped with the reason. The GPU is the case's gpu_mem_gib when given
+(as total device memory), else the GPU catalog entry named in gpu_name. Prints predicted vs
+observed weights, KV GiB, KV tokens, max concurrency and status, then per field the median
+and max absolute % error and how many statuses agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from checker.errors import CheckerError
+from checker.models.config_parser import parse_config
+from checker.planning.planner import run_plan
+from checker.schemas.enums import KVCacheDType, Quantization, Severity
+from checker.schemas.gpu import GPUSpec
+from checker.schemas.inputs import (
+    EngineInput,
+    HardwareInput,
+    ModelInput,
+    PlanRequest,
+    PolicyInput,
+)
+from checker.schemas.outputs import PlanResponse
+
+FIELDS = ("weights_gib", "kv_cache_gib", "kv_cache_tokens", "max_concurrency")
+_VERSION = re.compile(r"v?(\d+\.\d+)(?:\.\d+)?")
+
+
+def _catalog_config(model_id: str) -> dict[str, Any] | None:
+    from checker.models import catalog
+
+    found = catalog.lookup(model_id)
+    return dict(found[0]) if found else None
+
+
+def case_config(case: dict[str, Any], configs: Path) -> tuple[dict[str, Any] | None, str]:
+    """(config, where it came from) or (None, why not)."""
+    model = str(case.get("model") or "")
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", model):
+        return None, f"model {model!r} is not an org/name id"
+    path = configs / (model.replace("/", "__") + ".json")
+    catalog = _catalog_config(model)
+    if path.is_file():
+        local = json.loads(path.read_text(encoding="utf-8"))
+        if catalog:  # partial vendored copies leave out what transformers would default
+            return {**catalog, **local}, f"{path.name} + catalog"
+        return local, path.name
+    if catalog:
+        return catalog, "built-in catalog"
+    return None, f"no {path.name} in the configs folder and not in the built-in catalog"
+
+
+def case_gpu(case: dict[str, Any]) -> GPUSpec | None:
+    from checker.hardware.catalog import find_gpu
+
+    name = re.sub(r"\(.*?\)", "", str(case.get("gpu_name") or "")).strip()
+    name = re.sub(r"^\d+x\s*", "", name)
+    spec: GPUSpec | None
+    try:
+        spec = find_gpu(name)
+    except CheckerError:
+        spec = None
+    memory = case.get("gpu_mem_gib")
+    if spec is None and memory:
+        spec = GPUSpec(
+            name=name or "unknown",
+            memory_gib=float(memory),
+            memory_bandwidth_gbs=1000,
+            fp16_tflops=100,
+            compute_capability="8.0",
+            source="benchmark fallback",
+        )
+    if spec is not None and memory:
+        spec = spec.model_copy(update={"memory_gib": float(memory)})
+    return spec
+
+
+def case_version(case: dict[str, Any]) -> str | None:
+    for text in [str(case.get("vllm_version") or ""), *map(str, case.get("notes") or [])]:
+        match = _VERSION.search(text)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _enum_value(text: Any, enum: type[Quantization] | type[KVCacheDType], default: str) -> str:
+    token = str(text or default).split()[0].replace("torch.", "")
+    return token if token in {e.value for e in enum} else default
+
+
+def case_request(case: dict[str, Any]) -> tuple[PlanRequest, int]:
+    dtype = str(case.get("dtype") or "auto").replace("torch.", "").split()[0]
+    if dtype not in ("auto", "float16", "bfloat16", "float32"):
+        dtype = "auto"
+    tp = int(case.get("tensor_parallel_size") or 1)
+    pp = int(case.get("pipeline_parallel_size") or 1)
+    request = PlanRequest(
+        model=ModelInput(
+            model=case["model"],
+            dtype=dtype,
+            quantization=_enum_value(case.get("quantization"), Quantization, "none"),
+            kv_cache_dtype=_enum_value(case.get("kv_cache_dtype"), KVCacheDType, "auto"),
+            max_model_len=case.get("max_model_len"),
+        ),
+        hardware=HardwareInput(
+            gpu="case",
+            gpus=max(int(case.get("num_gpus") or 1), tp * pp),
+            tensor_parallel_size=tp,
+            pipeline_parallel_size=pp,
+        ),
+        policy=PolicyInput(gpu_memory_utilization=case.get("gpu_memory_utilization")),
+        engine=EngineInput(
+            vllm_version=case_version(case),
+            max_num_seqs=case.get("max_num_seqs"),
+            max_num_batched_tokens=case.get("max_num_batched_tokens"),
+            block_size=case.get("block_size") if case.get("block_size") != 16 else None,
+            enforce_eager=bool(case.get("enforce_eager")),
+            enable_prefix_caching=case.get("enable_prefix_caching"),
+        ),
+    )
+    return request, tp
+
+
+def predicted(plan: PlanResponse) -> dict[str, Any]:
+    f = plan.feasibility
+    failed = any(x.severity is Severity.ERROR for x in f.findings)
+    return {
+        "weights_gib": f.memory.weights_gib,
+        "kv_cache_gib": f.memory.kv_cache_gib,
+        "kv_cache_tokens": f.kv.tokens if f.kv else 0,
+        "max_concurrency": f.max_concurrency_at_context,
+        "status": "failed" if failed else "started",
+        "findings": [x.rule_id for x in f.findings],
+    }
+
+
+def evaluate(corpus: Path, configs: Path) -> dict[str, Any]:
+    data = yaml.safe_load(corpus.read_text(encoding="utf-8"))
+    cases, skipped = [], []
+    for case in data["cases"]:
+        config, where = case_config(case, configs)
+        gpu = case_gpu(case)
+        if config is None or gpu is None:
+            skipped.append(
+                {
+                    "id": case["id"],
+                    "reason": where
+                    if config is None
+                    else f"GPU {case.get('gpu_name')!r} unknown and no gpu_mem_gib",
+                }
+            )
+            continue
+        request, _ = case_request(case)
+        try:
+            model = parse_config(
+                config, model_id=case["model"], source="local", source_detail=where
+            )
+            plan = run_plan(request, model, gpu)
+        except CheckerError as exc:
+            skipped.append({"id": case["id"], "reason": f"cannot plan: {exc}"})
+            continue
+        observed = case.get("observed") or {}
+        row: dict[str, Any] = {
+            "id": case["id"],
+            "config": where,
+            "predicted": predicted(plan),
+            "observed": {k: observed.get(k) for k in FIELDS},
+        }
+        row["observed"]["status"] = "started" if case.get("status") == "ok" else "failed"
+        cases.append(row)
+    fields = {}
+    for name in FIELDS:
+        errors = [
+            abs(r["predicted"][name] / r["observed"][name] - 1) * 100
+            for r in cases
+            if r["observed"].get(name)
+        ]
+        fields[name] = {
+            "n": len(errors),
+            "median_abs_pct": round(statistics.median(errors), 2) if errors else None,
+            "max_abs_pct": round(max(errors), 2) if errors else None,
+        }
+    agree = sum(r["predicted"]["status"] == r["observed"]["status"] for r in cases)
+    return {
+        "fields": fields,
+        "status": {"n": len(cases), "agree": agree},
+        "skipped": skipped,
+        "cases": cases,
+    }
+
+
+def _pct(p: float, o: float | None) -> str:
+    return f"{(p / o - 1) * 100:+6.1f}%" if o else "      -"
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(f"{'case':<58} {'field':<16} {'predicted':>12} {'observed':>12} {'error':>8}")
+    for row in result["cases"]:
+        for name in FIELDS:
+            p, o = row["predicted"][name], row["observed"][name]
+            print(
+                f"{row['id'][:58]:<58} {name:<16} {p:>12,.2f} "
+                f"{(f'{o:,.2f}' if o is not None else '-'):>12} {_pct(p, o)}"
+            )
+        ps, os_ = row["predicted"]["status"], row["observed"]["status"]
+        print(f"{'':<58} {'status':<16} {ps:>12} {os_:>12} {'ok' if ps == os_ else 'MISS':>8}")
+    print("\nfield             n   median |err| %   max |err| %")
+    for name, stats in result["fields"].items():
+        print(
+            f"{name:<16} {stats['n']:>3}   {stats['median_abs_pct']!s:>14}   "
+            f"{stats['max_abs_pct']!s:>11}"
+        )
+    s = result["status"]
+    print(f"status agree: {s['agree']}/{s['n']}")
+    for skip in result["skipped"]:
+        print(f"skipped {skip['id']}: {skip['reason']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", required=True, type=Path)
+    parser.add_argument("--configs", required=True, type=Path)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    result = evaluate(args.corpus, args.configs)
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+    else:
+        print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

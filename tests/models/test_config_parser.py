@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from checker.errors import ModelConfigError
+from checker.models.config_parser import parse_config
+from checker.schemas.model_info import LayerKind, ModelInfo
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA / "configs" / f"{name}.json").read_text())
+    return data
+
+
+def info(name: str) -> ModelInfo:
+    return parse_config(load(name), model_id=name.replace("__", "/"), source="local")
+
+
+# Stated counts from tests/data/param_counts.yaml (numeric, or the text figure it quotes).
+# phi-4's "14 billion" is a rounded marketing figure for 14.66e9 and is not used.
+STATED = {
+    "meta-llama__Llama-3.1-70B": 70553706496,
+    "Qwen__Qwen2.5-7B": 7615616000,
+    "Qwen__Qwen3-30B-A3B": 30.5e9,
+    "openai__gpt-oss-20b": 21e9,
+    "Qwen__Qwen2.5-1.5B": 1543714304,
+    "meta-llama__Llama-3.1-8B": 8.03e9,
+    "mistralai__Mixtral-8x7B-v0.1": 46.7e9,
+    "deepseek-ai__DeepSeek-V2-Lite-Chat": 16e9,
+}
+
+
+def test_stated_counts_match_the_public_file() -> None:
+    text = (DATA / "param_counts.yaml").read_text()
+    counts = yaml.safe_load(text)["models"]
+    assert any(m.get("total_params") == STATED["meta-llama__Llama-3.1-70B"] for m in counts)
+    assert "30.5B total" in text and "21B total" in text and "46.7B total" in text
+
+
+@pytest.mark.parametrize(("name", "stated"), sorted(STATED.items()))
+def test_param_count_within_one_percent(name: str, stated: float) -> None:
+    # Rounded figures ("16B", "21B") only pin the count to their last digit.
+    rounding = 0.5e9 if stated % 1e9 == 0 and stated < 100e9 else 0.0
+    count = info(name).param_count
+    assert abs(count - stated) <= max(0.01 * stated, rounding), count
+
+
+def test_llama_exact_architecture() -> None:
+    m = info("meta-llama__Llama-3.1-8B")
+    assert (m.num_hidden_layers, m.num_attention_heads, m.num_key_value_heads) == (32, 32, 8)
+    assert m.head_dim == 128
+    assert m.param_count == 8_030_261_248
+    assert m.derived_max_model_len == 131072  # llama3 rope scaling does not stretch it
+    assert set(m.layer_kinds) == {LayerKind.FULL}
+    assert not m.tie_word_embeddings
+
+
+def test_head_dim_comes_from_config_not_hidden_over_heads() -> None:
+    m = info("google__gemma-3-12b-it")  # 3840 / 16 = 240, config says 256
+    assert m.head_dim == 256
+    assert m.hidden_size // m.num_attention_heads != m.head_dim
+
+
+def test_gemma3_sliding_pattern_and_vision() -> None:
+    m = info("google__gemma-3-12b-it")
+    assert m.layer_kinds.count(LayerKind.FULL) == 8
+    assert m.layer_kinds.count(LayerKind.SLIDING) == 40
+    assert m.layer_kinds[5] is LayerKind.FULL and m.layer_kinds[0] is LayerKind.SLIDING
+    assert m.sliding_window == 1024
+    assert m.is_multimodal and m.params.vision > 300e6
+    assert m.tie_word_embeddings and m.params.lm_head == 0
+
+
+def test_gemma3_minimal_text_config_uses_transformers_defaults() -> None:
+    m = info("google__gemma-3-4b-it")
+    assert (m.num_attention_heads, m.num_key_value_heads, m.head_dim) == (8, 4, 256)
+
+
+def test_gemma2_alternates_and_gpt_oss_uses_layer_types() -> None:
+    gemma = info("google__gemma-2-9b-it")
+    assert gemma.layer_kinds[:4] == (LayerKind.SLIDING, LayerKind.FULL) * 2
+    oss = info("openai__gpt-oss-20b")
+    assert oss.layer_kinds.count(LayerKind.SLIDING) == 12
+    assert oss.derived_max_model_len == 131072  # yarn: 4096 x 32
+    assert oss.num_experts == 32 and oss.num_experts_per_tok == 4
+
+
+def test_mla_and_moe_layers() -> None:
+    m = info("deepseek-ai__DeepSeek-V3")
+    assert m.uses_mla and (m.kv_lora_rank, m.qk_rope_head_dim) == (512, 64)
+    assert m.moe_layers[:4] == (False, False, False, True)  # first_k_dense_replace = 3
+    assert m.quant is not None and m.quant.method == "fp8" and m.quant.group_size == 128 * 128
+    assert m.derived_max_model_len == 163840
+
+
+def test_hybrid_models() -> None:
+    nano = info("nvidia__NVIDIA-Nemotron-3-Nano-30B-A3B-BF16")
+    assert nano.layer_kinds.count(LayerKind.FULL) == 6
+    assert LayerKind.LINEAR in nano.layer_kinds and nano.linear_state_bytes > 0
+    nxt = info("Qwen__Qwen3-Next-80B-A3B-Thinking")
+    assert nxt.layer_kinds.count(LayerKind.FULL) == 12
+    nas = info("nvidia__Llama-3_3-Nemotron-Super-49B-v1")
+    assert LayerKind.NONE in nas.layer_kinds
+    assert nas.kv_heads_of(0) == 8 and 0 in nas.kv_heads_per_layer
+
+
+def test_llama4_chunked_layers() -> None:
+    m = info("meta-llama__Llama-4-Scout-17B-16E-Instruct")
+    assert m.layer_kinds[3] is LayerKind.FULL and m.layer_kinds[0] is LayerKind.CHUNKED
+    assert m.attention_chunk_size == 8192
+
+
+def test_quantized_checkpoint_and_non_gated_mlp() -> None:
+    fp8 = info("Qwen__Qwen3-8B-FP8")
+    assert fp8.quant is not None and fp8.quant.method == "fp8"
+    phi = info("microsoft__phi-2")
+    assert phi.params.mlp_linear == 2 * phi.hidden_size * phi.intermediate_size * 32
+
+
+def test_partial_config_without_required_field_is_a_clear_error() -> None:
+    with pytest.raises(ModelConfigError, match="vocab_size"):
+        parse_config(
+            {"hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 1},
+            model_id="x/y",
+            source="local",
+        )
+    with pytest.raises(ModelConfigError):
+        parse_config([], model_id="x/y", source="local")  # type: ignore[arg-type]

@@ -1,0 +1,140 @@
+"""The engine against vLLM's own arithmetic and a few real start-up logs (shared/validation)."""
+
+from __future__ import annotations
+
+import pytest
+
+from checker.planning.memory import plan_memory
+from checker.planning.planner import run_plan
+from checker.planning.settings import resolve_settings
+from checker.planning.versions import version_facts
+from checker.schemas.enums import Severity
+from tests.planning.conftest import H100, T4, model, request
+
+GIB = 2**30
+
+
+def plan(name: str, **kw: object):  # type: ignore[no-untyped-def]
+    req = request(name.replace("__", "/"), **kw)  # type: ignore[arg-type]
+    m = model(name)
+    return plan_memory(m, resolve_settings(req, m, H100, tp=req.hardware.tensor_parallel_size or 1))
+
+
+def close(value: float, expected: float, pct: float) -> bool:
+    return abs(value / expected - 1) * 100 <= pct
+
+
+def test_llama_8b_h100_matches_the_v019_log() -> None:
+    # Model loading took 14.99 GiB; Available KV cache memory: 58.11 GiB; 476,016 tokens
+    mem = plan("meta-llama__Llama-3.1-8B")
+    assert close(mem.first.weights / GIB, 14.99, 0.2)
+    assert close(mem.first.kv_budget / GIB, 58.11, 1.0)
+    assert close(mem.binding.kv.tokens, 476016, 1.0)
+    assert mem.binding.kv.layout.bytes_per_token == 32 * 2 * 8 * 128 * 2
+
+
+def test_kv_budget_does_not_depend_on_max_model_len_in_v1() -> None:
+    short, long = (
+        plan("meta-llama__Llama-3.1-8B", max_len=2048),
+        plan("meta-llama__Llama-3.1-8B", max_len=32768),
+    )
+    assert short.first.kv_budget == long.first.kv_budget
+    assert short.binding.kv.max_concurrency == pytest.approx(
+        long.binding.kv.max_concurrency * 16, rel=1e-9
+    )
+
+
+def test_v0_profiles_max_model_len_tokens() -> None:
+    short, long = (
+        plan("meta-llama__Llama-3.1-8B", max_len=20000, version="0.6"),
+        plan("meta-llama__Llama-3.1-8B", max_len=29000, version="0.6"),
+    )
+    assert long.first.activation > short.first.activation
+    assert long.first.kv_budget < short.first.kv_budget
+
+
+def test_fp8_kv_doubles_tokens_and_tp_splits_weights() -> None:
+    base = plan("meta-llama__Llama-3.1-8B")
+    fp8 = plan("meta-llama__Llama-3.1-8B", kv_cache_dtype="fp8")
+    assert fp8.binding.kv.tokens == pytest.approx(2 * base.binding.kv.tokens, rel=0.001)
+    tp2 = plan("meta-llama__Llama-3.1-8B", tp=2)
+    assert close(tp2.first.weights / GIB, 7.51, 0.5)  # log: 7.51 GiB per rank
+    assert tp2.first.non_torch > base.first.non_torch  # all-reduce buffers
+
+
+def test_kv_heads_replicated_when_tp_exceeds_them() -> None:
+    m = model("Qwen__Qwen2.5-7B")  # 4 KV heads
+    tp8 = resolve_settings(request(tp=8), m, H100, tp=8)
+    mem = plan_memory(m, tp8)
+    assert mem.binding.kv.layout.page_bytes == 2 * 16 * 1 * 128 * 2  # one head per rank
+
+
+def test_mla_latent_not_sharded() -> None:
+    one = plan("deepseek-ai__DeepSeek-V2-Lite-Chat")
+    two = plan("deepseek-ai__DeepSeek-V2-Lite-Chat", tp=2)
+    assert one.binding.kv.layout.bytes_per_token == 27 * 576 * 2  # 31,104 B/token
+    assert two.binding.kv.layout.bytes_per_token == one.binding.kv.layout.bytes_per_token
+
+
+def test_pipeline_binding_stage_is_the_last() -> None:
+    mem = plan("meta-llama__Llama-3.1-8B", pp=2)
+    assert len(mem.stages) == 2
+    assert mem.binding.stage == 1  # the sampler runs on the last stage
+    assert mem.stages[1].activation > mem.stages[0].activation
+    assert close(mem.binding.kv.num_blocks, 67207, 1.0)  # log: 67207 blocks
+
+
+def test_hybrid_groups_gemma3() -> None:
+    mem = plan("google__gemma-3-12b-it")
+    layout = mem.binding.kv.layout
+    assert layout.group_size == 8 and len(layout.kinds) == 6
+    assert mem.binding.kv.tokens == mem.binding.kv.num_blocks // 6 * 16
+    # sliding layers save nothing when max_num_batched_tokens >= max_model_len
+    assert mem.binding.kv.max_concurrency == pytest.approx(
+        mem.binding.kv.num_blocks / (512 + 5 * 513), rel=1e-6
+    )
+
+
+def test_moe_weights_and_quantized_weights_smaller() -> None:
+    assert close(plan("Qwen__Qwen3-30B-A3B").first.weights / GIB, 56.88, 0.5)
+    bf16 = plan("meta-llama__Llama-3.1-8B")
+    fp8 = plan("meta-llama__Llama-3.1-8B", quantization="fp8")
+    assert close(fp8.first.weights / GIB, 8.49, 0.5)  # log: 8.49 GiB
+    assert fp8.first.weights < bf16.first.weights
+
+
+def test_cudagraph_subtracted_from_021() -> None:
+    old = plan("meta-llama__Llama-3.1-8B", version="0.19")
+    new = plan("meta-llama__Llama-3.1-8B", version="0.21")
+    assert not old.settings.cudagraph_subtracted and new.settings.cudagraph_subtracted
+    assert new.first.kv_budget == pytest.approx(old.first.kv_budget - new.first.cudagraph)
+
+
+def test_version_table_lookup_and_defaults() -> None:
+    assert version_facts("0.19.0").engine == "v1"
+    assert version_facts("0.7.3").engine == "v0"
+    assert version_facts("0.20").cudagraph_subtracted is False
+    assert version_facts(None).default_gpu_memory_utilization == 0.92
+    assert version_facts("0.19").default_batching("H100-SXM-80GB", 79.19) == (8192, 1024)
+    assert version_facts("0.19").default_batching("A100-SXM4-80GB", 79.15) == (2048, 256)
+
+
+def test_run_plan_log_lines_and_dtype_fallback_on_t4() -> None:
+    m = model("Qwen__Qwen2.5-1.5B")
+    resp = run_plan(request("Qwen/Qwen2.5-1.5B", util=0.5, max_len=32768, version="0.7"), m, T4)
+    assert resp.model.dtype == "float16"  # bf16 checkpoint on sm_75 runs in fp16
+    assert resp.feasibility.log_lines[0].startswith("Loading model weights took")
+    assert not [f for f in resp.feasibility.findings if f.severity is Severity.ERROR]
+
+
+def test_too_long_context_fails_with_the_largest_that_fits() -> None:
+    m = model("meta-llama__Llama-3.1-8B")
+    small = H100.model_copy(update={"memory_gib": 23.58})
+    resp = run_plan(request(util=0.9, max_len=131072), m, small)
+    finding = next(f for f in resp.feasibility.findings if f.rule_id == "VW203")
+    fit = finding.fix_values["model.max_model_len"]
+    assert 0 < fit < 131072 and "estimated maximum model length is" in finding.message
+    ok = run_plan(request(util=0.9, max_len=fit), m, small)
+    assert not [f for f in ok.feasibility.findings if f.rule_id == "VW203"]
+    over = run_plan(request(util=0.9, max_len=fit + 64), m, small)
+    assert [f for f in over.feasibility.findings if f.rule_id == "VW203"]
