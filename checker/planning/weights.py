@@ -40,13 +40,11 @@ def bits_per_weight(model: ModelInfo, method: str) -> float:
     """Storage bits of one quantized linear weight, scales and zero points included."""
     if method in _FIXED_BITS:
         return _FIXED_BITS[method]
-    q = model.quant
-    bits = (
-        float(q.weight_bits)
-        if q and q.method == method
-        else (8.0 if method == "bitsandbytes" else 4.0)
-    )
-    group = q.group_size if q and q.method == method else 128
+    q = model.quant if model.quant and model.quant.method == method else None
+    # Without a checkpoint config: vLLM's in-flight bitsandbytes is 4-bit, compressed-tensors
+    # checkpoints are most often W8A8, AWQ/GPTQ are 4-bit with groups of 128.
+    bits = float(q.weight_bits) if q else (8.0 if method == "compressed-tensors" else 4.0)
+    group = q.group_size if q else (None if method == "compressed-tensors" else 128)
     if method == "bitsandbytes":
         # nf4 with double quantisation: 8-bit absmax per 64, fp32 per 256 blocks
         return bits + (8 / 64 + 32 / (64 * 256) if bits == 4 else 32 / 4096)
