@@ -9,7 +9,7 @@ budget // page // group_size; printed tokens = blocks // groups * block_size. V0
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from checker.planning.settings import Settings
 from checker.planning.weights import stage_layers
@@ -77,8 +77,8 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     return KVLayout(page, group_size, tuple(groups), per_token, state)
 
 
-def _blocks_per_request(kind: LayerKind, model: ModelInfo, settings: Settings) -> int:
-    bs, length = settings.block_size, settings.max_model_len
+def _blocks_per_request(kind: LayerKind, model: ModelInfo, settings: Settings, length: int) -> int:
+    bs = settings.block_size
     full = -(-length // bs)
     if kind is LayerKind.SLIDING and model.sliding_window:
         span = min(model.sliding_window - 1 + settings.max_num_batched_tokens, length)
@@ -107,31 +107,29 @@ def size_kv(model: ModelInfo, settings: Settings, budget_bytes: float, stage: in
     blocks = int(budget_bytes // layout.page_bytes // layout.group_size)
     n_groups = len(layout.kinds)
     tokens = blocks // n_groups * settings.block_size
-    needed = sum(_blocks_per_request(k, model, settings) for k in layout.kinds)
+    needed = sum(
+        _blocks_per_request(k, model, settings, settings.max_model_len) for k in layout.kinds
+    )
     return KVResult(blocks, tokens, blocks / needed if needed else 0.0, layout)
 
 
-def bytes_for_length(model: ModelInfo, settings: Settings, stage: int, length: int) -> float:
+def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> float:
     """KV bytes one request of ``length`` tokens needs on one rank (vLLM's check_enough_kv)."""
-    layout = kv_layout(model, settings, stage)
     if layout.page_bytes == 0:
         return float(layout.linear_state_bytes)
-    trial = _with_length(settings, length)
-    blocks = sum(_blocks_per_request(k, model, trial) for k in layout.kinds)
+    blocks = sum(_blocks_per_request(k, model, settings, max(length, 1)) for k in layout.kinds)
     return blocks * layout.page_bytes * layout.group_size + layout.linear_state_bytes
 
 
-def max_length_for_budget(model: ModelInfo, settings: Settings, stage: int, budget: float) -> int:
+def max_length_for_budget(
+    model: ModelInfo, settings: Settings, layout: KVLayout, budget: float
+) -> int:
     """Largest max_model_len whose single request fits ``budget`` (binary search, like vLLM)."""
     low, high = 0, settings.max_model_len
     while low < high:
         mid = (low + high + 1) // 2
-        if bytes_for_length(model, settings, stage, mid) <= budget:
+        if bytes_for_length(model, settings, layout, mid) <= budget:
             low = mid
         else:
             high = mid - 1
     return low
-
-
-def _with_length(settings: Settings, length: int) -> Settings:
-    return replace(settings, max_model_len=max(length, 1))

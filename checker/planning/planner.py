@@ -32,7 +32,9 @@ def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
 
 def _fits(memory: MemoryPlan, model: ModelInfo) -> bool:
     b, s = memory.binding, memory.settings
-    return b.kv_budget > 0 and bytes_for_length(model, s, b.stage, s.max_model_len) <= b.kv_budget
+    return (
+        b.kv_budget > 0 and bytes_for_length(model, s, b.kv.layout, s.max_model_len) <= b.kv_budget
+    )
 
 
 def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
@@ -99,7 +101,7 @@ def _max_context_at(memory: MemoryPlan, model: ModelInfo, concurrency: int) -> i
     b = memory.binding
     if b.kv_budget <= 0:
         return 0
-    return max_length_for_budget(model, memory.settings, b.stage, b.kv_budget / concurrency)
+    return max_length_for_budget(model, memory.settings, b.kv.layout, b.kv_budget / concurrency)
 
 
 def _verdict(findings: list[Finding], risk: OOMRisk) -> Verdict:
@@ -141,7 +143,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
     context = RuleContext(request, model, gpu, settings, memory)
     findings = evaluate(context)
     b = memory.binding
-    per_request = bytes_for_length(model, settings, b.stage, settings.max_model_len)
+    per_request = bytes_for_length(model, settings, b.kv.layout, settings.max_model_len)
     risk, reason = assess(memory, request, per_request)
     concurrency = request.workload.concurrency
     headroom = b.kv_budget - per_request * concurrency * request.policy.fragmentation_factor

@@ -17,7 +17,7 @@ def _weights_util(ctx: RuleContext) -> float:
     mem, s = ctx.memory, ctx.settings
     b = mem.binding
     need = b.weights + b.activation + b.non_torch + (b.cudagraph if s.cudagraph_subtracted else 0)
-    need += bytes_for_length(ctx.model, s, b.stage, s.max_model_len)
+    need += bytes_for_length(ctx.model, s, b.kv.layout, s.max_model_len)
     return min(1.0, need / mem.total)
 
 
@@ -80,10 +80,10 @@ def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
         )
         fit = b.kv.tokens
     else:
-        needed = bytes_for_length(ctx.model, s, b.stage, length)
+        needed = bytes_for_length(ctx.model, s, b.kv.layout, length)
         if needed <= b.kv_budget:
             return
-        fit = max_length_for_budget(ctx.model, s, b.stage, b.kv_budget)
+        fit = max_length_for_budget(ctx.model, s, b.kv.layout, b.kv_budget)
         message = (
             f"To serve at least one request with the models's max seq len ({length}), "
             f"({gib(needed)} GiB KV cache is needed, which is larger than the available "
