@@ -210,18 +210,13 @@ def _cmd_gpus(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    import json
+    from pathlib import Path
 
-    from checker.schemas.profile import Profile
+    from checker.schemas.json_schema import profile_json_schema_text
     from checker.schemas.profile_io import write_atomic
 
-    schema = Profile.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "vllm-wizard profile (profile_version 1)"
-    text = json.dumps(schema, indent=2) + "\n"
+    text = profile_json_schema_text()
     if args.output:
-        from pathlib import Path
-
         write_atomic(Path(args.output), text)
     else:
         sys.stdout.write(text)

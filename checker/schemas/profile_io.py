@@ -26,7 +26,7 @@ from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml, 
 
 SCHEMA_MODELINE = "# yaml-language-server: $schema={url}\n"
 SCHEMA_URL = (
-    "https://raw.githubusercontent.com/vllm-wizard/vllm-wizard/main/schema/profile.schema.json"
+    "https://raw.githubusercontent.com/vllm-wizard/vllm-wizard/main/checker/data/profile.schema.json"
 )
 
 

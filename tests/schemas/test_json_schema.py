@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from checker.cli import main
+from checker.schemas.json_schema import profile_json_schema, profile_json_schema_text
+from tests.conftest import EXAMPLES, REPO
+
+SHIPPED = REPO / "checker" / "data" / "profile.schema.json"
+
+
+def test_shipped_schema_is_in_step_with_the_models() -> None:
+    assert SHIPPED.read_text() == profile_json_schema_text(), (
+        "run: vllm-wizard schema -o checker/data/profile.schema.json")
+
+
+def test_schema_command_prints_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == profile_json_schema()
+    out = tmp_path / "s.json"
+    assert main(["schema", "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["title"].startswith("vllm-wizard profile")
+
+
+def test_examples_validate_and_carry_the_modeline() -> None:
+    validator = jsonschema.Draft202012Validator(profile_json_schema())
+    profiles = sorted((EXAMPLES / "profiles").glob("*.yaml"))
+    assert profiles
+    for path in profiles:
+        text = path.read_text()
+        assert text.startswith("# yaml-language-server: $schema=")
+        validator.validate(yaml.safe_load(text))
+
+
+def test_schema_rejects_unknown_keys() -> None:
+    validator = jsonschema.Draft202012Validator(profile_json_schema())
+    errors = list(validator.iter_errors({"model": {"id": "a/b", "bogus": 1}}))
+    assert errors
