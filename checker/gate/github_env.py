@@ -1,0 +1,113 @@
+"""The GitHub Actions runner's side channels: event payload, job summary, step outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checker.errors import CheckerError
+from checker.gate.markdown_fit import fit_markdown, utf8_bytes
+
+# GitHub drops a step's summary over 1 MiB; keep a margin for what other steps' tools append.
+SUMMARY_LIMIT = 1024 * 1024 - 4096
+_OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    head_sha: str
+    head_repo: str | None  # None when the fork was deleted
+    base_repo: str
+
+    @property
+    def is_fork(self) -> bool:
+        return self.head_repo != self.base_repo
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """The run that triggered a ``workflow_run`` event (the fork-safe comment pattern)."""
+
+    head_sha: str
+    html_url: str
+    pr_numbers: tuple[int, ...]  # empty for pull requests from forks: GitHub leaves it out
+
+
+def in_actions(env: Mapping[str, str]) -> bool:
+    return env.get("GITHUB_ACTIONS") == "true"
+
+
+def run_url(env: Mapping[str, str]) -> str | None:
+    server, repo, run = (
+        env.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
+
+
+def read_event(env: Mapping[str, str]) -> dict[str, Any]:
+    """The webhook payload of the running workflow, or {} outside Actions."""
+    path = env.get("GITHUB_EVENT_PATH")
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckerError(f"cannot read the event payload: {exc}", location=path) from None
+    return data if isinstance(data, dict) else {}
+
+
+def pull_request_of(event: Mapping[str, Any]) -> PullRequest | None:
+    pr = event.get("pull_request")
+    if not isinstance(pr, dict) or not isinstance(pr.get("number"), int):
+        return None
+    head, base = pr.get("head") or {}, pr.get("base") or {}
+    head_repo = (head.get("repo") or {}).get("full_name")
+    return PullRequest(
+        number=pr["number"],
+        head_sha=str(head.get("sha", "")),
+        head_repo=str(head_repo) if head_repo else None,
+        base_repo=str((base.get("repo") or {}).get("full_name", "")),
+    )
+
+
+def workflow_run_of(event: Mapping[str, Any]) -> WorkflowRun | None:
+    run = event.get("workflow_run")
+    if not isinstance(run, dict):
+        return None
+    numbers = tuple(
+        pr["number"]
+        for pr in run.get("pull_requests") or []
+        if isinstance(pr, dict) and isinstance(pr.get("number"), int)
+    )
+    return WorkflowRun(str(run.get("head_sha", "")), str(run.get("html_url", "")), numbers)
+
+
+def append_step_summary(path: Path, markdown: str, *, full_report: str) -> None:
+    """Append to the job summary, cut to what is left of the step's 1 MiB."""
+    used = path.stat().st_size if path.exists() else 0
+    note = f"\n> **The report was cut to fit the job summary.** The full report is {full_report}.\n"
+    text = fit_markdown(
+        markdown.rstrip("\n") + "\n", SUMMARY_LIMIT - used, note, measure=utf8_bytes
+    )
+    with path.open("a", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+
+
+def write_outputs(path: Path, values: Mapping[str, str]) -> None:
+    """Append step outputs in the runner's ``name<<DELIMITER`` form, which carries any text."""
+    chunks = []
+    for name, value in values.items():
+        if not _OUTPUT_NAME.match(name):
+            raise ValueError(f"not an output name: {name!r}")
+        delimiter = f"ghadelimiter_{uuid.uuid4()}"  # random, so a value cannot end it early
+        if delimiter in value:
+            raise ValueError("an output value contains its random delimiter")
+        chunks.append(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    with path.open("a", encoding="utf-8", newline="\n") as handle:
+        handle.write("".join(chunks))

@@ -1,0 +1,186 @@
+"""Publish a gate report on GitHub: job summary, step outputs and the sticky PR comment.
+
+Publishing never changes the gate's exit code: without a token that may write (pull requests
+from forks), or when the API fails after retries, it says so and leaves the report in the job
+summary and the annotations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from checker.errors import CheckerError, RemoteError, UsageError
+from checker.gate.github_api import GitHubAPIError, GitHubClient, RetryPolicy
+from checker.gate.github_env import (
+    append_step_summary,
+    in_actions,
+    pull_request_of,
+    read_event,
+    run_url,
+    workflow_run_of,
+    write_outputs,
+)
+from checker.gate.pr_comment import CommentResult, comment_body, upsert_comment
+from checker.schemas.profile_io import write_atomic
+
+DEFAULT_API_URL = "https://api.github.com"
+_MAX_SAVED_REPORT = 8 * 1024 * 1024  # a saved report from an artifact is untrusted: bound it
+
+
+@dataclass(frozen=True)
+class GateReport:
+    verdict: str  # PASS, WARN or FAIL
+    counts: Mapping[str, int]  # "pass", "warn", "fail" -> number of profile/target pairs
+    markdown: str
+    report_path: Path | None = None  # also write the markdown here (the Action uploads it)
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    comment: bool | None = None  # None: on a pull request inside GitHub Actions
+    summary: bool | None = None  # None: inside GitHub Actions
+    outputs: bool | None = None  # None: inside GitHub Actions
+    retry: RetryPolicy | None = None
+
+
+@dataclass
+class PublishOutcome:
+    comment: CommentResult | None = None
+    degraded: bool = False  # a comment was wanted but could not be posted
+    messages: list[str] = field(default_factory=list)
+
+
+def publish(
+    report: GateReport, options: PublishOptions, env: Mapping[str, str], log: TextIO
+) -> PublishOutcome:
+    outcome = PublishOutcome()
+    if report.report_path is not None:
+        write_atomic(report.report_path, report.markdown)
+    actions = in_actions(env)
+    where = _full_report(env, report.report_path is not None)
+    if options.comment or (options.comment is None and actions):
+        _comment(report, options, env, where, outcome, explicit=bool(options.comment))
+    for message in outcome.messages:
+        print(f"vllm-wizard: {message}", file=log)
+    summary_path = env.get("GITHUB_STEP_SUMMARY")
+    if summary_path and (options.summary or (options.summary is None and actions)):
+        notes = "".join(f"> {m}\n\n" for m in outcome.messages)
+        append_step_summary(Path(summary_path), notes + report.markdown, full_report=where)
+    output_path = env.get("GITHUB_OUTPUT")
+    if output_path and (options.outputs or (options.outputs is None and actions)):
+        write_outputs(Path(output_path), _outputs(report, outcome))
+    return outcome
+
+
+def post_saved_report(
+    report_file: Path, pr_text: str | None, env: Mapping[str, str], retry: RetryPolicy | None
+) -> CommentResult:
+    """The second half of the fork-safe pair: in a ``workflow_run`` job, post the report that
+    the pull request's run saved as an artifact. The artifact is untrusted: its text is
+    neutralized like any other, and its PR number is used only if that pull request's head is
+    the commit the triggering run checked."""
+    run = workflow_run_of(read_event(env))
+    if run is None:
+        raise UsageError("'comment' runs in a workflow_run job (see examples/workflows)")
+    client, repo = _client(env, retry)
+    if run.pr_numbers:
+        number = run.pr_numbers[0]
+    else:
+        number = _verified_pr(client, repo, pr_text, run.head_sha)
+    try:
+        with report_file.open(encoding="utf-8", errors="replace") as handle:
+            markdown = handle.read(_MAX_SAVED_REPORT)  # the comment keeps far less anyway
+    except OSError as exc:
+        raise CheckerError(f"cannot read the report: {exc}", location=str(report_file)) from None
+    where = f"in the artifacts of [the run that checked it]({run.html_url})"
+    return upsert_comment(
+        client, repo, number, comment_body(markdown, headline=None, full_report=where)
+    )
+
+
+def _comment(
+    report: GateReport,
+    options: PublishOptions,
+    env: Mapping[str, str],
+    where: str,
+    outcome: PublishOutcome,
+    *,
+    explicit: bool,
+) -> None:
+    pr = pull_request_of(read_event(env))
+    if pr is None:
+        if explicit:
+            outcome.messages.append("no pull request in this event, so no PR comment was posted")
+        return
+    fork = " (a pull request from a fork gets a read-only token)" if pr.is_fork else ""
+    try:
+        client, repo = _client(env, options.retry)
+        c = report.counts
+        headline = (
+            f"**vllm-wizard check: {report.verdict}**: {c.get('fail', 0)} fail, "
+            f"{c.get('warn', 0)} warn, {c.get('pass', 0)} pass"
+        )
+        body = comment_body(report.markdown, headline=headline, full_report=where)
+        outcome.comment = upsert_comment(client, repo, pr.number, body)
+    except GitHubAPIError as exc:
+        outcome.degraded = True
+        reason = (
+            f"the token may not write comments here{fork}"
+            if exc.status in (401, 403, 404)
+            else "the GitHub API kept failing"
+        )
+        outcome.messages.append(
+            f"PR comment not posted: {exc.message}; {reason}. "
+            "The report is in the job summary and the annotations."
+        )
+    except UsageError as exc:
+        outcome.degraded = True
+        outcome.messages.append(f"PR comment not posted: {exc.message}")
+
+
+def _client(env: Mapping[str, str], retry: RetryPolicy | None) -> tuple[GitHubClient, str]:
+    token, repo = env.get("GITHUB_TOKEN", ""), env.get("GITHUB_REPOSITORY", "")
+    if not token or not repo:
+        missing = " and ".join(
+            n for n, v in (("GITHUB_TOKEN", token), ("GITHUB_REPOSITORY", repo)) if not v
+        )
+        raise UsageError(f"{missing} not set", hint="pass the token as env GITHUB_TOKEN")
+    return GitHubClient(env.get("GITHUB_API_URL") or DEFAULT_API_URL, token, policy=retry), repo
+
+
+def _verified_pr(client: GitHubClient, repo: str, pr_text: str | None, head_sha: str) -> int:
+    text = (pr_text or "").strip()
+    if not text.isdigit() or not head_sha:
+        raise UsageError(
+            f"no usable pull request number ({text[:20]!r})",
+            hint="the report run saves the PR number next to the report",
+        )
+    number = int(text)
+    pr = client.request("GET", f"/repos/{repo}/pulls/{number}").data
+    head = (pr.get("head") or {}).get("sha") if isinstance(pr, dict) else None
+    if head != head_sha:
+        raise RemoteError(
+            f"pull request #{number} is not at the checked commit {head_sha[:12]}; "
+            "not posting (a newer run will post its own report)"
+        )
+    return number
+
+
+def _full_report(env: Mapping[str, str], has_file: bool) -> str:
+    url = run_url(env)
+    where = f"in the job summary of [this run]({url})" if url else "in the job summary"
+    return where + (" and in its artifacts" if has_file else "")
+
+
+def _outputs(report: GateReport, outcome: PublishOutcome) -> dict[str, str]:
+    return {
+        "verdict": report.verdict,
+        "pass": str(report.counts.get("pass", 0)),
+        "warn": str(report.counts.get("warn", 0)),
+        "fail": str(report.counts.get("fail", 0)),
+        "report-path": str(report.report_path or ""),
+        "comment-url": outcome.comment.url if outcome.comment else "",
+    }
