@@ -99,6 +99,19 @@ def _add_source_flags(p: argparse.ArgumentParser) -> None:
     _add_model_flags(p)
 
 
+def _add_publish_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("GitHub (default: on inside GitHub Actions)")
+    g.add_argument(
+        "--comment",
+        action=argparse.BooleanOptionalAction,
+        help="post or update one sticky PR comment (needs GITHUB_TOKEN)",
+    )
+    g.add_argument(
+        "--summary", action=argparse.BooleanOptionalAction, help="append to the job summary"
+    )
+    g.add_argument("--report-file", metavar="PATH", help="also write the markdown report here")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="vllm-wizard",
@@ -170,6 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fix", action="store_true", help="rewrite drifted artifacts")
     p.add_argument("--offline", action="store_true")
+    _add_publish_flags(p)
+
+    p = add(
+        "comment",
+        "Post a saved markdown report as the sticky PR comment (workflow_run job of a fork PR).",
+        _cmd_comment,
+    )
+    p.add_argument("report", help="markdown report saved by the pull request's run")
+    p.add_argument(
+        "--pr-number-file",
+        metavar="PATH",
+        help="file with the PR number (used only if that PR's head is the checked commit)",
+    )
 
     p = add("audit", "Check every profile on every GPU of a fleet file.", _cmd_audit)
     p.add_argument("paths", nargs="*")
@@ -225,6 +251,22 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     return _not_built("check")
+
+
+def _cmd_comment(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from checker.gate.publish import post_saved_report
+
+    pr_text = None
+    if args.pr_number_file:
+        try:
+            pr_text = Path(args.pr_number_file).read_text(encoding="utf-8")[:64]
+        except OSError as exc:
+            raise CheckerError(f"cannot read the PR number: {exc}") from None
+    result = post_saved_report(Path(args.report), pr_text, os.environ, None)
+    print(f"vllm-wizard: PR comment {result.action}: {result.url}")
+    return 0
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
