@@ -1,0 +1,123 @@
+"""The built-in model catalog: real config.json files shipped inside the package.
+
+``checker/data/models/index.json`` lists each model with where its config was copied from and
+the caveats of that copy (README.md there explains them). Looking a model up reads the index and
+then only that model's file, so the CLI never pays for the whole catalog.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+_DATA = "models"  # folder under checker/data
+
+
+class CatalogSource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repository: str  # public GitHub repository the config was copied from
+    path: str
+    commit: str
+
+
+class CatalogEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str  # Hugging Face id, "org/name"
+    file: str
+    source: CatalogSource
+    caveats: tuple[str, ...] = ()  # partial, re-saved, converted, differ (see README.md)
+    note: str = ""
+    aliases: tuple[str, ...] = ()  # other Hub names of the same repository
+    chosen_over: str = ""  # the other copy this project had, and why this one won
+
+    @property
+    def name(self) -> str:
+        return self.id.rsplit("/", 1)[-1]
+
+    @property
+    def provenance(self) -> str:
+        """One line for ModelInfo.source_detail: where the config came from, how far to trust it."""
+        src = self.source
+        text = f"built-in catalog, from github.com/{src.repository} {src.path} @ {src.commit[:12]}"
+        if self.caveats:
+            meanings = _index().caveat_meanings
+            text += " [" + "; ".join(meanings.get(c, c) for c in self.caveats) + "]"
+        if self.note:
+            text += f": {self.note}"
+        return text
+
+
+def _data_file(name: str) -> str:
+    return (
+        resources.files("checker.data").joinpath(_DATA).joinpath(name).read_text(encoding="utf-8")
+    )
+
+
+class _Index(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: int
+    about: str
+    caveat_meanings: dict[str, str]
+    models: tuple[CatalogEntry, ...]
+
+
+@functools.cache
+def _index() -> _Index:
+    return _Index.model_validate_json(_data_file("index.json"))
+
+
+def entries() -> tuple[CatalogEntry, ...]:
+    return _index().models
+
+
+def find(model: str) -> CatalogEntry | None:
+    """The entry whose id (or alias) equals ``model`` ignoring case; or whose name alone does,
+    when exactly one entry has that name. None when nothing matches."""
+    wanted = model.strip().lower()
+    for entry in entries():
+        if wanted == entry.id.lower() or wanted in (a.lower() for a in entry.aliases):
+            return entry
+    if "/" in wanted:
+        return None
+    by_name = [e for e in entries() if wanted in {n.rsplit("/", 1)[-1].lower() for n in _names(e)}]
+    return by_name[0] if len(by_name) == 1 else None
+
+
+def load_config(entry: CatalogEntry) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads(_data_file(entry.file))
+    return config
+
+
+def lookup(model: str) -> tuple[dict[str, Any], str] | None:
+    """(config dict, provenance line) for a catalog model, or None if it is not in the catalog."""
+    entry = find(model)
+    if entry is None:
+        return None
+    return load_config(entry), entry.provenance
+
+
+def closest(model: str, limit: int = 3) -> list[str]:
+    """Catalog ids nearest to ``model`` (by full id or by name alone), best first."""
+    wanted = model.strip().lower()
+    keys: dict[str, str] = {}
+    for entry in entries():
+        for name in _names(entry):
+            keys.setdefault(name.lower(), entry.id)
+            keys.setdefault(name.rsplit("/", 1)[-1].lower(), entry.id)
+    found: list[str] = []
+    for key in difflib.get_close_matches(wanted, keys, n=limit * 3, cutoff=0.6):
+        if keys[key] not in found:
+            found.append(keys[key])
+    return found[:limit]
+
+
+def _names(entry: CatalogEntry) -> tuple[str, ...]:
+    return (entry.id, *entry.aliases)

@@ -1,0 +1,101 @@
+"""The model lockfile: Hub metadata recorded once, so CI plans the same models without the Hub.
+
+Conventionally ``vllm-wizard.lock.json`` (DEFAULT_NAME), committed next to the repository's
+profiles. One entry per model and requested revision, sorted, so diffs stay small::
+
+    {"lockfile_version": 1,
+     "models": [{"model": "org/name", "revision": "main", "commit": "<40 hex>",
+                 "endpoint": "https://huggingface.co", "safetensors_bytes": 16068890624,
+                 "config": {...the config.json...}}]}
+
+resolve_model reads it after the built-in catalog and before the Hub (offline too); with
+``record=True`` a model fetched from the Hub is written into it. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from checker.errors import ProfileError
+from checker.schemas.profile_io import write_atomic
+
+DEFAULT_NAME = "vllm-wizard.lock.json"
+_MAX_BYTES = 64 * 1024 * 1024
+
+
+class LockEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model: str = Field(min_length=1, max_length=512)
+    revision: str = Field("main", min_length=1, max_length=256, description="As requested")
+    commit: str | None = Field(None, pattern=r"^[0-9a-f]{40}$", description="As resolved")
+    endpoint: str = "https://huggingface.co"
+    safetensors_bytes: int | None = Field(None, ge=0)
+    config: dict[str, Any]
+
+    def matches(self, model: str, revision: str | None) -> bool:
+        wanted = revision or "main"
+        return self.model.lower() == model.strip().lower() and wanted in (
+            self.revision,
+            self.commit,
+        )
+
+    def provenance(self, path: Path) -> str:
+        pinned = self.commit or self.revision
+        return f"lockfile {path}: {self.model}@{pinned}, recorded from {self.endpoint}"
+
+
+class Lockfile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lockfile_version: Literal[1] = 1
+    models: tuple[LockEntry, ...] = ()
+
+    def find(self, model: str, revision: str | None) -> LockEntry | None:
+        return next((e for e in self.models if e.matches(model, revision)), None)
+
+
+def read_lockfile(path: Path) -> Lockfile:
+    """The lockfile at ``path``; an empty one when the file does not exist yet."""
+    try:
+        if path.stat().st_size > _MAX_BYTES:
+            raise ProfileError("lockfile is larger than 64 MiB", location=str(path))
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Lockfile()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(
+            f"cannot read lockfile: {exc.__class__.__name__}", location=str(path)
+        ) from None
+    try:
+        return Lockfile.model_validate(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise ProfileError(
+            f"lockfile is not valid JSON: {exc.msg}",
+            location=f"{path}:{exc.lineno}:{exc.colno}",
+            hint="restore it from git, or delete it and record it again online",
+        ) from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ProfileError(
+            f"lockfile entry {where}: {err['msg']}",
+            location=str(path),
+            hint="restore it from git, or delete it and record it again online",
+        ) from None
+
+
+def record(path: Path, entry: LockEntry) -> None:
+    """Add ``entry`` to the lockfile at ``path``, replacing the one for the same model+revision."""
+    kept = [
+        e
+        for e in read_lockfile(path).models
+        if (e.model.lower(), e.revision) != (entry.model.lower(), entry.revision)
+    ]
+    models = sorted([*kept, entry], key=lambda e: (e.model.lower(), e.revision))
+    text = Lockfile(models=tuple(models)).model_dump_json(indent=2)
+    write_atomic(path, text + "\n")

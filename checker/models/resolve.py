@@ -1,0 +1,186 @@
+"""Find a model's metadata, always in the same order, and read it into ModelInfo.
+
+(a) ``model.config_path``: a config.json, or a directory holding one; (b) ``model.model``
+naming a local directory with a config.json; (c) the built-in catalog; (d) the lockfile;
+(e) the Hugging Face Hub, unless offline (``--offline`` or HF_HUB_OFFLINE). The first source
+that has the model wins. A local path that is given but unusable is an error, never a silent
+fall-through to another source. Results are cached per process: the gate plans one model for
+many profiles and GPU targets.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from checker.errors import CheckerError, ModelConfigError, ModelNotFoundError
+from checker.models import catalog, hub, lockfile
+from checker.models.config_parser import parse_config
+from checker.models.safetensors_bytes import local_dir_bytes
+from checker.schemas.inputs import ModelInput
+from checker.schemas.model_info import ModelInfo
+
+MAX_CONFIG_BYTES = 2 * 1024 * 1024
+
+
+def resolve_model(
+    model: ModelInput,
+    *,
+    offline: bool = False,
+    lockfile: Path | None = None,
+    record: bool = False,
+) -> ModelInfo:
+    """ModelInfo for ``model``; raises ModelNotFoundError naming every source tried.
+
+    ``record``: write a model fetched from the Hub into ``lockfile``.
+    """
+    if offline:
+        why_offline = "--offline"
+    elif hub.offline_by_env():
+        why_offline = "HF_HUB_OFFLINE"
+    else:
+        why_offline = ""
+    return _resolve(
+        model.model.strip(), model.revision, model.config_path, why_offline, lockfile, record
+    )
+
+
+def clear_cache() -> None:
+    _resolve.cache_clear()
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve(
+    name: str,
+    revision: str | None,
+    config_path: str | None,
+    why_offline: str,
+    lock_path: Path | None,
+    record: bool,
+) -> ModelInfo:
+    if config_path:
+        return _from_local(Path(config_path).expanduser(), model_id=name)
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return _from_local(local, model_id=name)
+    if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
+        raise ModelNotFoundError(
+            f"local model directory {name!r} does not exist",
+            hint="give an existing directory holding config.json, or a Hugging Face id org/name",
+        )
+
+    entry = catalog.find(name)
+    if entry is not None:
+        detail = entry.provenance
+        if revision and revision != "main":
+            detail += f"; revision {revision!r} not checked against this copy"
+        return parse_config(
+            catalog.load_config(entry), model_id=entry.id, source="catalog", source_detail=detail
+        )
+
+    if lock_path is not None:
+        locked = lockfile.read_lockfile(lock_path).find(name, revision)
+        if locked is not None:
+            return parse_config(
+                locked.config,
+                model_id=locked.model,
+                source="hub",
+                source_detail=locked.provenance(lock_path),
+                safetensors_bytes=locked.safetensors_bytes,
+            )
+
+    if why_offline:
+        raise _not_found(name, lock_path, why_offline)
+    try:
+        meta = hub.fetch_metadata(name, revision)
+    except ModelNotFoundError as exc:
+        raise _not_found(name, lock_path, "", exc) from None
+    if record and lock_path is not None:
+        lockfile.record(
+            lock_path,
+            lockfile.LockEntry(
+                model=name,
+                revision=meta.revision,
+                commit=meta.commit,
+                endpoint=hub.shown_endpoint(meta.endpoint),
+                safetensors_bytes=meta.safetensors_bytes,
+                config=meta.config,
+            ),
+        )
+    pinned = meta.commit or meta.revision
+    return parse_config(
+        meta.config,
+        model_id=name,
+        source="hub",
+        source_detail=f"Hugging Face Hub {hub.shown_endpoint(meta.endpoint)}: {name}@{pinned}",
+        safetensors_bytes=meta.safetensors_bytes,
+    )
+
+
+def _from_local(path: Path, *, model_id: str) -> ModelInfo:
+    target = path / "config.json" if path.is_dir() else path
+    config = read_local_config(target)
+    tensor_bytes = local_dir_bytes(path) if path.is_dir() else None
+    try:
+        return parse_config(
+            config,
+            model_id=model_id,
+            source="local",
+            source_detail=str(target),
+            safetensors_bytes=tensor_bytes,
+        )
+    except CheckerError as exc:
+        exc.location = exc.location or str(target)
+        raise
+
+
+def read_local_config(target: Path) -> dict[str, Any]:
+    """A local config.json as a dict; ModelConfigError (with the path) for anything else."""
+    hint = "--model-config takes a config.json file or a directory holding one"
+    if not target.is_file():
+        raise ModelConfigError("no config.json here", location=str(target), hint=hint)
+    size = target.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ModelConfigError(
+            f"file is {size} bytes; a config.json is far below 2 MiB",
+            location=str(target),
+            hint=hint,
+        )
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ModelConfigError("not UTF-8 text", location=str(target), hint=hint) from None
+    except json.JSONDecodeError as exc:
+        raise ModelConfigError(
+            f"invalid JSON: {exc.msg}", location=f"{target}:{exc.lineno}:{exc.colno}", hint=hint
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelConfigError("config.json is not a JSON object", location=str(target), hint=hint)
+    return data
+
+
+def _not_found(
+    name: str, lock_path: Path | None, why_offline: str, hub_error: ModelNotFoundError | None = None
+) -> ModelNotFoundError:
+    tried = [f"not in the built-in catalog ({len(catalog.entries())} models)"]
+    if lock_path is not None:
+        tried.append(f"not in lockfile {lock_path}")
+    if hub_error is not None:
+        tried.append(hub_error.message)
+    else:
+        tried.append(f"Hugging Face Hub not asked ({why_offline})")
+    hints = []
+    if near := catalog.closest(name):
+        hints.append("did you mean " + ", ".join(near) + "?")
+    hints.append("pass --model-config PATH (a config.json or a model directory)")
+    if why_offline == "--offline":
+        hints.append("or drop --offline to fetch it from the Hub")
+    elif why_offline:
+        hints.append("or unset HF_HUB_OFFLINE to fetch it from the Hub")
+    elif hub_error is not None and hub_error.hint:
+        hints.append(f"or: {hub_error.hint}")
+    return ModelNotFoundError(
+        f"no metadata for model {name!r}: " + "; ".join(tried), hint=" ".join(hints)
+    )
