@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -193,3 +196,28 @@ def test_saved_report_needs_a_workflow_run_event(tmp_path: Path, github: FakeGit
     env = runner_env(tmp_path, github.url, pr_event(3))
     with pytest.raises(UsageError, match="workflow_run"):
         post_saved_report(saved, "3", env, FAST)
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "checker", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_comment_command_posts_a_saved_report(tmp_path: Path, github: FakeGitHub) -> None:
+    github.pulls[12] = "c" * 40
+    saved, number = tmp_path / "report.md", tmp_path / "pr-number"
+    saved.write_text("## vllm-wizard check\nall PASS\n")
+    number.write_text("12\n")
+    env = workflow_run_env(tmp_path, github.url, [])
+    result = run_cli(["comment", str(saved), "--pr-number-file", str(number)], env)
+    assert result.returncode == 0, result.stderr
+    assert "PR comment created" in result.stdout and "all PASS" in github.comments[12][0]["body"]
+    github.pulls[12] = "d" * 40  # pushed since: the saved report is stale
+    result = run_cli(["comment", str(saved), "--pr-number-file", str(number)], env)
+    assert result.returncode == 2 and "not at the checked commit" in result.stderr
+    assert TOKEN not in result.stdout + result.stderr
