@@ -18,10 +18,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
-from checker.errors import CheckerError, ModelConfigError, ModelNotFoundError, RemoteError
+from checker.errors import ModelConfigError, ModelNotFoundError, RemoteError
 from checker.models import safetensors_bytes as st
+from checker.models.hub_errors import RETRY_STATUS, Context, to_checker_error
 
 if TYPE_CHECKING:
     import httpx2
@@ -30,7 +30,6 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 MAX_CONFIG_BYTES = 2 * 1024 * 1024
 MAX_INDEX_BYTES = 64 * 1024 * 1024  # an index names every tensor; keep room for huge MoEs
 _FIRST_RANGE = 100_000  # one request covers the header of almost every safetensors file
-_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_S = 10.0
 _SHA = re.compile(r"[0-9a-f]{40}")
 _T = TypeVar("_T")
@@ -92,7 +91,7 @@ def fetch_metadata(
         httpx2.HTTPError,
         st.SafetensorsHeaderError,
     ) as exc:
-        raise _checker_error(exc, client) from None
+        raise to_checker_error(exc, client.context()) from None
     return HubMetadata(model_id, client.revision, commit, config, tensor_bytes, client.endpoint)
 
 
@@ -107,6 +106,18 @@ class _Client:
         self.endpoint = endpoint()
         self.headers: dict[str, str] = build_hf_headers(library_name="vllm-wizard")
         self.file = "config.json"  # what the failing request asked for, for messages
+
+    def context(self) -> Context:
+        token_sent = "authorization" in {k.lower() for k in self.headers}
+        return Context(
+            self.model_id,
+            self.revision,
+            self.endpoint,
+            self.file,
+            self.policy.attempts,
+            self.policy.timeout_s,
+            token_sent,
+        )
 
     def config(self) -> tuple[dict[str, Any], str | None]:
         response, body = self._retry(
@@ -155,11 +166,9 @@ class _Client:
         wanted = {"Range": f"bytes=0-{_FIRST_RANGE - 1}"}
         _, buf = self._retry(lambda: self._get(name, revision, wanted, enough))
         length = st.header_length(buf)
-        if len(buf) < 8 + length:  # the server honoured the first range: ask for the rest
-            rest = {"Range": f"bytes={len(buf)}-{length + 7}"}
-            missing = 8 + length - len(buf)
-            _, more = self._retry(lambda: self._get(name, revision, rest, _enough_at(missing)))
-            buf += more
+        if len(buf) < 8 + length:  # a long header: ask for all of it (short of the weights)
+            whole = {"Range": f"bytes=0-{length + 7}"}
+            _, buf = self._retry(lambda: self._get(name, revision, whole, enough))
         if len(buf) < 8 + length:
             raise st.SafetensorsHeaderError(f"header of {name} is truncated")
         return st.header_tensor_bytes(buf[8 : 8 + length])
@@ -200,7 +209,7 @@ class _Client:
                 return action()
             except HfHubHTTPError as exc:
                 status = exc.response.status_code
-                if status not in _RETRY_STATUS or attempt >= self.policy.attempts:
+                if status not in RETRY_STATUS or attempt >= self.policy.attempts:
                     raise
                 wait = _retry_after(exc.response)
             except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError):
@@ -221,97 +230,3 @@ def _retry_after(response: httpx2.Response) -> float | None:
         return min(max(float(value), 0.0), _MAX_RETRY_AFTER_S)
     except ValueError:
         return None
-
-
-def shown_endpoint(url: str) -> str:
-    """The endpoint without user info or path, so a credential in HF_ENDPOINT is never echoed."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
-
-
-def _checker_error(exc: Exception, client: _Client) -> CheckerError:
-    import httpx2
-    from huggingface_hub import errors as hf
-
-    mid, rev, where = client.model_id, client.revision, shown_endpoint(client.endpoint)
-    tries = f"after {client.policy.attempts} attempts"
-    token_sent = "authorization" in {k.lower() for k in client.headers}
-    if isinstance(exc, hf.OfflineModeIsEnabled):
-        return RemoteError(
-            "Hugging Face Hub access is disabled (HF_HUB_OFFLINE is set)",
-            hint="unset HF_HUB_OFFLINE, or use a catalog model, a lockfile or --model-config PATH",
-        )
-    if isinstance(exc, hf.GatedRepoError):
-        return RemoteError(
-            f"{mid!r} is gated on the Hugging Face Hub and access was refused "
-            f"(HTTP {exc.response.status_code})",
-            hint="accept the model's licence on its Hub page with the account whose token is in "
-            "HF_TOKEN"
-            if token_sent
-            else "accept the model's licence on its Hub page, then set HF_TOKEN to your token",
-        )
-    if isinstance(exc, hf.RevisionNotFoundError):
-        return ModelNotFoundError(
-            f"revision {rev!r} of {mid!r} was not found on the Hugging Face Hub ({where})",
-            hint="check model.revision: a branch, tag or full commit sha",
-        )
-    if isinstance(exc, hf.RepositoryNotFoundError):
-        return ModelNotFoundError(
-            f"{mid!r} was not found on the Hugging Face Hub ({where})",
-            hint="check the model id; a private repository also needs HF_TOKEN",
-        )
-    if isinstance(exc, hf.RemoteEntryNotFoundError):
-        return ModelNotFoundError(
-            f"{mid!r} has no {client.file} at revision {rev!r} on the Hugging Face Hub",
-            hint="vLLM needs a Hugging Face config.json: pass one with --model-config PATH",
-        )
-    if isinstance(exc, hf.HfHubHTTPError):
-        return _http_error(exc.response.status_code, mid, where, tries, token_sent)
-    if isinstance(exc, httpx2.TimeoutException):
-        return RemoteError(
-            f"the Hugging Face Hub at {where} did not answer within "
-            f"{client.policy.timeout_s:g} s ({tries})",
-            hint="retry later, or use --offline with a catalog model or a lockfile",
-        )
-    if isinstance(exc, httpx2.RemoteProtocolError):
-        return RemoteError(
-            f"the Hugging Face Hub at {where} closed the connection before sending all of "
-            f"{client.file} ({tries})",
-            hint="retry later, or use --offline with a catalog model or a lockfile",
-        )
-    if isinstance(exc, st.SafetensorsHeaderError):
-        return RemoteError(f"unreadable safetensors header in {mid!r}: {exc}")
-    return RemoteError(
-        f"cannot reach the Hugging Face Hub at {where} ({exc.__class__.__name__})",
-        hint="check the network and HF_ENDPOINT, or use --offline with a catalog model, "
-        "a lockfile or --model-config PATH",
-    )
-
-
-def _http_error(status: int, mid: str, where: str, tries: str, token_sent: bool) -> RemoteError:
-    if status == 401:
-        hint = (
-            "the Hub rejected the token in HF_TOKEN: create a new read token"
-            if token_sent
-            else "the repository is private or gated: set HF_TOKEN and accept the model's licence"
-        )
-        return RemoteError(f"the Hugging Face Hub refused {mid!r} (HTTP 401)", hint=hint)
-    if status == 403:
-        return RemoteError(
-            f"the Hugging Face Hub refused {mid!r} (HTTP 403)",
-            hint="the token in HF_TOKEN lacks access: accept the model's licence with that "
-            "account, or use a token with read access",
-        )
-    if status == 429:
-        return RemoteError(
-            f"the Hugging Face Hub kept rate-limiting requests for {mid!r} (HTTP 429, {tries})",
-            hint="retry later, set HF_TOKEN for a higher limit, or record a lockfile for CI",
-        )
-    if status in _RETRY_STATUS:
-        return RemoteError(
-            f"the Hugging Face Hub at {where} answered HTTP {status} for {mid!r} ({tries})",
-            hint="the Hub may be down: retry later, or use --offline with a catalog model or a "
-            "lockfile",
-        )
-    return RemoteError(f"the Hugging Face Hub at {where} answered HTTP {status} for {mid!r}")

@@ -18,6 +18,7 @@ from typing import Any
 from checker.errors import CheckerError, ModelConfigError, ModelNotFoundError
 from checker.models import catalog, hub, lockfile
 from checker.models.config_parser import parse_config
+from checker.models.hub_errors import shown_endpoint
 from checker.models.safetensors_bytes import local_dir_bytes
 from checker.schemas.inputs import ModelInput
 from checker.schemas.model_info import ModelInfo
@@ -61,9 +62,12 @@ def _resolve(
     record: bool,
 ) -> ModelInfo:
     if config_path:
-        return _from_local(Path(config_path).expanduser(), model_id=name)
-    local = Path(name).expanduser()
-    if local.is_dir():
+        return _from_local(_path(config_path), model_id=name)
+    try:
+        local: Path | None = _path(name)
+    except ModelConfigError:
+        local = None  # not usable as a path, so it can only be a model id
+    if local is not None and local.is_dir():
         return _from_local(local, model_id=name)
     if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
         raise ModelNotFoundError(
@@ -104,7 +108,7 @@ def _resolve(
                 model=name,
                 revision=meta.revision,
                 commit=meta.commit,
-                endpoint=hub.shown_endpoint(meta.endpoint),
+                endpoint=shown_endpoint(meta.endpoint),
                 safetensors_bytes=meta.safetensors_bytes,
                 config=meta.config,
             ),
@@ -114,9 +118,21 @@ def _resolve(
         meta.config,
         model_id=name,
         source="hub",
-        source_detail=f"Hugging Face Hub {hub.shown_endpoint(meta.endpoint)}: {name}@{pinned}",
+        source_detail=f"Hugging Face Hub {shown_endpoint(meta.endpoint)}: {name}@{pinned}",
         safetensors_bytes=meta.safetensors_bytes,
     )
+
+
+def _path(text: str) -> Path:
+    """``text`` as a local path, checked for what would make ``is_dir`` raise."""
+    try:
+        path = Path(text).expanduser()
+        path.is_dir()
+    except (OSError, RuntimeError, ValueError) as exc:  # name too long, unknown ~user, NUL
+        raise ModelConfigError(
+            f"unusable path ({exc.__class__.__name__})", location=text[:200]
+        ) from None
+    return path
 
 
 def _from_local(path: Path, *, model_id: str) -> ModelInfo:
@@ -141,15 +157,19 @@ def read_local_config(target: Path) -> dict[str, Any]:
     hint = "--model-config takes a config.json file or a directory holding one"
     if not target.is_file():
         raise ModelConfigError("no config.json here", location=str(target), hint=hint)
-    size = target.stat().st_size
-    if size > MAX_CONFIG_BYTES:
-        raise ModelConfigError(
-            f"file is {size} bytes; a config.json is far below 2 MiB",
-            location=str(target),
-            hint=hint,
-        )
     try:
+        size = target.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ModelConfigError(
+                f"file is {size} bytes; a config.json is far below 2 MiB",
+                location=str(target),
+                hint=hint,
+            )
         data = json.loads(target.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelConfigError(
+            f"cannot read it ({exc.strerror or exc.__class__.__name__})", location=str(target)
+        ) from None
     except UnicodeDecodeError:
         raise ModelConfigError("not UTF-8 text", location=str(target), hint=hint) from None
     except json.JSONDecodeError as exc:

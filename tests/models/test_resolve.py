@@ -75,6 +75,13 @@ def test_a_local_path_that_does_not_exist_is_an_error_not_a_lookup(tmp_path: Pat
     assert caught.value.location == str(tmp_path / "nope.json")
 
 
+def test_names_no_filesystem_accepts_are_errors_not_tracebacks() -> None:
+    with pytest.raises(ModelNotFoundError, match="no metadata for model"):
+        resolve_model(ModelInput(model="x" * 300), offline=True)
+    with pytest.raises(ModelConfigError, match="unusable path"):
+        resolve_model(ModelInput(model="a/b", config_path="y" * 300))
+
+
 @pytest.mark.parametrize(
     ("content", "words", "where"),
     [
