@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from checker import __version__
 from checker.errors import ModelConfigError, ModelNotFoundError, RemoteError
 from checker.models import safetensors_bytes as st
 from checker.models.hub_errors import RETRY_STATUS, Context, to_checker_error
@@ -104,7 +105,9 @@ class _Client:
         self.revision = revision
         self.policy = policy
         self.endpoint = endpoint()
-        self.headers: dict[str, str] = build_hf_headers(library_name="vllm-wizard")
+        self.headers: dict[str, str] = build_hf_headers(
+            library_name="vllm-wizard", library_version=__version__
+        )
         self.file = "config.json"  # what the failing request asked for, for messages
 
     def context(self) -> Context:

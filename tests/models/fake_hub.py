@@ -5,7 +5,8 @@
 ``ETag`` on files, ``206`` with ``Content-Range`` for a ``Range`` request, and errors with the
 ``X-Error-Code`` header that ``hf_raise_for_status`` classifies: ``RepoNotFound`` (401 without a
 token, 404 with one), ``GatedRepo`` (401 without a token, 403 with one not on the list),
-``RevisionNotFound``, ``EntryNotFound``. Faults are scripted per file; every request is recorded.
+``RevisionNotFound``, ``EntryNotFound``. Faults are scripted per file; every file request is
+recorded (others, such as huggingface_hub's daily agent-registry probe, get a 404).
 """
 
 from __future__ import annotations
@@ -130,13 +131,12 @@ class FakeHub:
 
             def _answer(self, *, body: bool) -> None:
                 path = unquote(urlsplit(self.path).path)
-                with fake._lock:
-                    fake.seen.append(
-                        Seen(self.command, path, {k.lower(): v for k, v in self.headers.items()})
-                    )
                 match = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
-                if match is None:
+                if match is None:  # e.g. the library's daily agent-registry probe: not a file
                     return self._error(404, "EntryNotFound")
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with fake._lock:
+                    fake.seen.append(Seen(self.command, path, headers))
                 repo_id, revision, name = match.groups()
                 fault = fake._fault(name)
                 if fault and fault.delay_s:

@@ -38,6 +38,7 @@ def test_config_commit_and_exact_tensor_bytes_from_one_ranged_request(hub: FakeH
     [config_get] = hub.requests_for("config.json")
     assert config_get.path == "/acme/tiny/resolve/main/config.json"
     assert config_get.method == "GET"
+    assert config_get.headers["user-agent"].startswith("vllm-wizard/")
     [header_get] = hub.requests_for("model.safetensors")
     # pinned to the commit the config came from, and only the header's first bytes asked for
     assert header_get.path == f"/acme/tiny/resolve/{meta.commit}/model.safetensors"

@@ -18,6 +18,7 @@ from checker.models.lockfile import read_lockfile
 from checker.models.resolve import clear_cache, resolve_model
 from checker.schemas.inputs import ModelInput
 from tests.conftest import REPO
+from tests.models.conftest import TOKEN
 from tests.models.fake_hub import FakeHub, Repo, safetensors_file, tensor_bytes
 
 TENSORS = {"model.embed_tokens.weight": ("BF16", [1000, 64]), "lm_head.weight": ("F32", [64])}
@@ -194,6 +195,32 @@ def test_the_lockfile_is_read_before_the_hub(hub: FakeHub, tmp_path: Path) -> No
     asked = len(hub.seen)
     assert resolve_model(ModelInput(model="acme/tiny"), lockfile=lock).source == "hub"
     assert len(hub.seen) == asked  # online, yet answered from the lockfile
+
+
+@pytest.mark.parametrize("offline", ["", "1"])
+def test_a_fresh_process_honours_hf_endpoint_token_and_offline(hub: FakeHub, offline: str) -> None:
+    """What a CI job does: the environment alone points the client at a Hub, or forbids it."""
+    hub.repos["acme/tiny"] = _tiny_repo()
+    code = (
+        "from checker.models.resolve import resolve_model\n"
+        "from checker.schemas.inputs import ModelInput\n"
+        "from checker.errors import CheckerError\n"
+        "try:\n"
+        "    print(resolve_model(ModelInput(model='acme/tiny')).safetensors_bytes)\n"
+        "except CheckerError as exc:\n"
+        "    print(exc)\n"
+    )
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": offline}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
+    if offline:
+        assert "Hugging Face Hub not asked (HF_HUB_OFFLINE)" in out.stdout
+        assert hub.seen == []
+    else:
+        assert out.stdout.strip() == str(tensor_bytes(TENSORS))
+        assert {s.headers.get("authorization") for s in hub.seen} == {f"Bearer {TOKEN}"}
+    assert TOKEN not in out.stdout + out.stderr
 
 
 def test_resolving_a_catalog_model_never_imports_huggingface_hub() -> None:
