@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from checker import __version__
 from checker.errors import ModelConfigError, ModelNotFoundError, RemoteError
@@ -54,7 +55,20 @@ class HubMetadata:
 
 
 def endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or DEFAULT_ENDPOINT
+    """HF_ENDPOINT (a mirror or a local stand-in) or the public Hub; RemoteError if unusable."""
+    url = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or DEFAULT_ENDPOINT
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        usable = False
+    if not usable:  # the value is not echoed: it may hold credentials
+        raise RemoteError(
+            "HF_ENDPOINT is not an http(s) URL",
+            hint="unset it for https://huggingface.co, or give your mirror's address",
+        )
+    return url
 
 
 def offline_by_env() -> bool:
@@ -71,6 +85,7 @@ def fetch_metadata(
     Raises ModelNotFoundError (no such repository, revision or config.json), RemoteError
     (access refused, rate limit, server errors, timeouts, offline) or ModelConfigError.
     """
+    where = endpoint()  # first: huggingface_hub fails at import on a malformed HF_ENDPOINT
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
     from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
@@ -82,7 +97,7 @@ def fetch_metadata(
             f"{model_id!r} is not a Hugging Face model id",
             hint="use org/name, a local model directory, or --model-config PATH",
         ) from None
-    client = _Client(model_id, revision or "main", policy or RetryPolicy())
+    client = _Client(model_id, revision or "main", policy or RetryPolicy(), where)
     try:
         config, commit = client.config()
         tensor_bytes = client.safetensors_bytes(commit or client.revision)
@@ -97,14 +112,14 @@ def fetch_metadata(
 
 
 class _Client:
-    def __init__(self, model_id: str, revision: str, policy: RetryPolicy) -> None:
+    def __init__(self, model_id: str, revision: str, policy: RetryPolicy, where: str) -> None:
         # Public API, re-exported lazily, so mypy cannot see it.
         from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
         self.model_id = model_id
         self.revision = revision
         self.policy = policy
-        self.endpoint = endpoint()
+        self.endpoint = where
         self.headers: dict[str, str] = build_hf_headers(
             library_name="vllm-wizard", library_version=__version__
         )

@@ -259,6 +259,16 @@ def test_the_fake_hub_also_serves_huggingface_hubs_own_download_calls(
     assert counts == {"BF16": 128 * 64, "F8_E4M3": 64 * 256, "F32": 1 + 64}
 
 
+@pytest.mark.parametrize("bad", ["notaurl", "ftp://u:pw@x", "http://[::1", "http://u:pw@x:port"])
+def test_a_malformed_hf_endpoint_is_refused_without_echoing_it(
+    hub: FakeHub, monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", bad)
+    with pytest.raises(RemoteError, match="HF_ENDPOINT is not an http") as caught:
+        fetch_metadata("acme/tiny", policy=FAST)
+    assert "pw" not in str(caught.value) and hub.seen == []
+
+
 def test_shown_endpoint_drops_credentials_and_path() -> None:
     assert shown_endpoint("https://user:pa55@mirror.example:8443/hf/") == (
         "https://mirror.example:8443"
