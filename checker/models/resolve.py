@@ -75,52 +75,72 @@ def _resolve(
             hint="give an existing directory holding config.json, or a Hugging Face id org/name",
         )
 
+    return (
+        _from_catalog(name, revision)
+        or _from_lockfile(name, revision, lock_path)
+        or _from_hub(name, revision, why_offline, lock_path, record)
+    )
+
+
+def _from_catalog(name: str, revision: str | None) -> ModelInfo | None:
     entry = catalog.find(name)
-    if entry is not None:
-        detail = entry.provenance
-        if revision and revision != "main":
-            detail += f"; revision {revision!r} not checked against this copy"
+    if entry is None:
+        return None
+    detail = entry.provenance
+    if revision and revision != "main":
+        detail += f"; revision {revision!r} not checked against this copy"
+    return parse_config(
+        catalog.load_config(entry), model_id=entry.id, source="catalog", source_detail=detail
+    )
+
+
+def _from_lockfile(name: str, revision: str | None, lock_path: Path | None) -> ModelInfo | None:
+    if lock_path is None:
+        return None
+    locked = lockfile.read_lockfile(lock_path).find(name, revision)
+    if locked is None:
+        return None
+    try:
         return parse_config(
-            catalog.load_config(entry), model_id=entry.id, source="catalog", source_detail=detail
+            locked.config,
+            model_id=locked.model,
+            source="hub",
+            source_detail=locked.provenance(lock_path),
+            safetensors_bytes=locked.safetensors_bytes,
         )
+    except CheckerError as exc:
+        exc.location = exc.location or str(lock_path)
+        raise
 
-    if lock_path is not None:
-        locked = lockfile.read_lockfile(lock_path).find(name, revision)
-        if locked is not None:
-            return parse_config(
-                locked.config,
-                model_id=locked.model,
-                source="hub",
-                source_detail=locked.provenance(lock_path),
-                safetensors_bytes=locked.safetensors_bytes,
-            )
 
+def _from_hub(
+    name: str, revision: str | None, why_offline: str, lock_path: Path | None, record: bool
+) -> ModelInfo:
     if why_offline:
         raise _not_found(name, lock_path, why_offline)
     try:
         meta = hub.fetch_metadata(name, revision)
     except ModelNotFoundError as exc:
         raise _not_found(name, lock_path, "", exc) from None
-    if record and lock_path is not None:
-        lockfile.record(
-            lock_path,
-            lockfile.LockEntry(
-                model=name,
-                revision=meta.revision,
-                commit=meta.commit,
-                endpoint=shown_endpoint(meta.endpoint),
-                safetensors_bytes=meta.safetensors_bytes,
-                config=meta.config,
-            ),
-        )
-    pinned = meta.commit or meta.revision
-    return parse_config(
+    where = shown_endpoint(meta.endpoint)
+    info = parse_config(  # before recording: a config we cannot read is not locked in
         meta.config,
         model_id=name,
         source="hub",
-        source_detail=f"Hugging Face Hub {shown_endpoint(meta.endpoint)}: {name}@{pinned}",
+        source_detail=f"Hugging Face Hub {where}: {name}@{meta.commit or meta.revision}",
         safetensors_bytes=meta.safetensors_bytes,
     )
+    if record and lock_path is not None:
+        entry = lockfile.LockEntry(
+            model=name,
+            revision=meta.revision,
+            commit=meta.commit,
+            endpoint=where,
+            safetensors_bytes=meta.safetensors_bytes,
+            config=meta.config,
+        )
+        lockfile.record(lock_path, entry)
+    return info
 
 
 def _path(text: str) -> Path:
