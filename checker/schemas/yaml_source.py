@@ -102,7 +102,14 @@ class _Builder:
 
 def parse_yaml(text: str) -> tuple[Any, Positions]:
     """Parse one YAML document into plain data plus key positions."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks the whole text for unprintable characters
+    except yaml.reader.ReaderError as exc:
+        row = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        raise YAMLSourceError(
+            f"invalid YAML: character {chr(exc.character)!r} is not allowed", row, column
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -116,6 +123,8 @@ def parse_yaml(text: str) -> tuple[Any, Positions]:
         raise YAMLSourceError(f"invalid YAML: {exc.problem or exc.context}", line, col) from None
     except yaml.YAMLError as exc:
         raise YAMLSourceError(f"invalid YAML: {exc}") from None
+    except RecursionError:  # PyYAML composes nested flow collections recursively
+        raise YAMLSourceError(f"nesting deeper than {MAX_DEPTH} levels") from None
     finally:
         loader.dispose()
 
