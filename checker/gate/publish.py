@@ -86,10 +86,7 @@ def post_saved_report(
     if run is None:
         raise UsageError("'comment' runs in a workflow_run job (see examples/workflows)")
     client, repo = _client(env, retry)
-    if run.pr_numbers:
-        number = run.pr_numbers[0]
-    else:
-        number = _verified_pr(client, repo, pr_text, run.head_sha)
+    number = _verified_pr(client, repo, run.pr_numbers or _pr_number(pr_text), run.head_sha)
     try:
         with report_file.open(encoding="utf-8", errors="replace") as handle:
             markdown = handle.read(_MAX_SAVED_REPORT)  # the comment keeps far less anyway
@@ -110,13 +107,14 @@ def _comment(
     *,
     explicit: bool,
 ) -> None:
-    pr = pull_request_of(read_event(env))
-    if pr is None:
-        if explicit:
-            outcome.messages.append("no pull request in this event, so no PR comment was posted")
-        return
-    fork = " (a pull request from a fork gets a read-only token)" if pr.is_fork else ""
     try:
+        pr = pull_request_of(read_event(env))
+        if pr is None:
+            if explicit:
+                outcome.messages.append(
+                    "no pull request in this event, so no PR comment was posted"
+                )
+            return
         client, repo = _client(env, options.retry)
         c = report.counts
         headline = (
@@ -126,19 +124,22 @@ def _comment(
         body = comment_body(report.markdown, headline=headline, full_report=where)
         outcome.comment = upsert_comment(client, repo, pr.number, body)
     except GitHubAPIError as exc:
-        outcome.degraded = True
-        reason = (
-            f"the token may not write comments here{fork}"
-            if exc.status in (401, 403, 404)
-            else "the GitHub API kept failing"
-        )
-        outcome.messages.append(
-            f"PR comment not posted: {exc.message}; {reason}. "
-            "The report is in the job summary and the annotations."
-        )
-    except UsageError as exc:
-        outcome.degraded = True
-        outcome.messages.append(f"PR comment not posted: {exc.message}")
+        if exc.status not in (401, 403, 404):
+            reason = "the GitHub API kept failing"
+        elif pr is not None and pr.is_fork:
+            reason = "a pull request from a fork gets a read-only token"
+        else:
+            reason = "the token may not write comments here"
+        _degrade(outcome, f"{exc.message}; {reason}")
+    except CheckerError as exc:  # no token, no repository, an unreadable event payload
+        _degrade(outcome, exc.message)
+
+
+def _degrade(outcome: PublishOutcome, why: str) -> None:
+    outcome.degraded = True
+    outcome.messages.append(
+        f"PR comment not posted: {why}. The report is in the job summary and the annotations."
+    )
 
 
 def _client(env: Mapping[str, str], retry: RetryPolicy | None) -> tuple[GitHubClient, str]:
@@ -151,22 +152,29 @@ def _client(env: Mapping[str, str], retry: RetryPolicy | None) -> tuple[GitHubCl
     return GitHubClient(env.get("GITHUB_API_URL") or DEFAULT_API_URL, token, policy=retry), repo
 
 
-def _verified_pr(client: GitHubClient, repo: str, pr_text: str | None, head_sha: str) -> int:
-    text = (pr_text or "").strip()
-    if not text.isdigit() or not head_sha:
+def _pr_number(text: str | None) -> tuple[int, ...]:
+    text = (text or "").strip()
+    if not text.isdigit():
         raise UsageError(
             f"no usable pull request number ({text[:20]!r})",
             hint="the report run saves the PR number next to the report",
         )
-    number = int(text)
-    pr = client.request("GET", f"/repos/{repo}/pulls/{number}").data
-    head = (pr.get("head") or {}).get("sha") if isinstance(pr, dict) else None
-    if head != head_sha:
-        raise RemoteError(
-            f"pull request #{number} is not at the checked commit {head_sha[:12]}; "
-            "not posting (a newer run will post its own report)"
-        )
-    return number
+    return (int(text),)
+
+
+def _verified_pr(
+    client: GitHubClient, repo: str, candidates: tuple[int, ...], head_sha: str
+) -> int:
+    """The first candidate whose head is the checked commit: neither the artifact's number nor
+    the event's list (matched by branch name) alone says which pull request was checked."""
+    for number in candidates:
+        pr = client.request("GET", f"/repos/{repo}/pulls/{number}").data
+        if head_sha and isinstance(pr, dict) and (pr.get("head") or {}).get("sha") == head_sha:
+            return number
+    raise RemoteError(
+        f"pull request #{', #'.join(map(str, candidates))} is not at the checked commit "
+        f"{head_sha[:12]}; not posting (a newer run will post its own report)"
+    )
 
 
 def _full_report(env: Mapping[str, str], has_file: bool) -> str:

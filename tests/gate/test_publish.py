@@ -185,6 +185,7 @@ def test_saved_report_uses_the_event_pr_number_when_github_gives_it(
 ) -> None:
     saved = tmp_path / "report.md"
     saved.write_text("ok")
+    github.pulls[4] = "c" * 40
     env = workflow_run_env(tmp_path, github.url, [4])
     assert post_saved_report(saved, None, env, FAST).action == "created"
     assert list(github.comments) == [4]
@@ -221,3 +222,23 @@ def test_comment_command_posts_a_saved_report(tmp_path: Path, github: FakeGitHub
     result = run_cli(["comment", str(saved), "--pr-number-file", str(number)], env)
     assert result.returncode == 2 and "not at the checked commit" in result.stderr
     assert TOKEN not in result.stdout + result.stderr
+
+
+def test_an_unreadable_event_payload_degrades(tmp_path: Path, github: FakeGitHub) -> None:
+    env = runner_env(tmp_path, github.url, pr_event(7))
+    Path(env["GITHUB_EVENT_PATH"]).write_text("{broken")
+    log = io.StringIO()
+    outcome = publish(REPORT, OPTIONS, env, log)
+    assert outcome.degraded and "event payload" in log.getvalue()
+    assert parse_github_output(Path(env["GITHUB_OUTPUT"]).read_text())["verdict"] == "FAIL"
+
+
+def test_an_event_pr_list_is_verified_too(tmp_path: Path, github: FakeGitHub) -> None:
+    # GitHub matches workflow_run.pull_requests by branch: #4 here is some other PR
+    github.pulls[4] = "e" * 40
+    saved = tmp_path / "report.md"
+    saved.write_text("ok")
+    env = workflow_run_env(tmp_path, github.url, [4])
+    with pytest.raises(RemoteError, match="#4 is not at the checked commit"):
+        post_saved_report(saved, None, env, FAST)
+    assert github.comments == {}
