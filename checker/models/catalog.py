@@ -36,6 +36,9 @@ class CatalogEntry(BaseModel):
     note: str = ""
     aliases: tuple[str, ...] = ()  # other Hub names of the same repository
     chosen_over: str = ""  # the other copy this project had, and why this one won
+    # Published fields the vendored copy lost, with where each comes from; merged over the copy.
+    overrides: dict[str, Any] = {}
+    overrides_source: str = ""
 
     @property
     def name(self) -> str:
@@ -51,6 +54,8 @@ class CatalogEntry(BaseModel):
             text += " [" + "; ".join(meanings.get(c, c) for c in self.caveats) + "]"
         if self.note:
             text += f": {self.note}"
+        if self.overrides:
+            text += f" (restored: {', '.join(sorted(self.overrides))} - {self.overrides_source})"
         return text
 
 
@@ -91,9 +96,19 @@ def find(model: str) -> CatalogEntry | None:
     return by_name[0] if len(by_name) == 1 else None
 
 
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        old = merged.get(key)
+        merged[key] = (
+            _merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+        )
+    return merged
+
+
 def load_config(entry: CatalogEntry) -> dict[str, Any]:
     config: dict[str, Any] = json.loads(_data_file(entry.file))
-    return config
+    return _merge(config, entry.overrides) if entry.overrides else config
 
 
 def lookup(model: str) -> tuple[dict[str, Any], str] | None:

@@ -67,7 +67,19 @@ def test_unknown_is_none_and_closest_suggests() -> None:
 def test_partial_copies_say_so_in_their_provenance() -> None:
     entry = catalog.find("openai/gpt-oss-20b")
     assert entry is not None and "partial" in entry.caveats
-    assert "quantization_config REMOVED" in entry.provenance
+    assert "lacks the mxfp4 quantization_config" in entry.provenance
+
+
+def test_restored_fields_are_merged_and_named() -> None:
+    found = catalog.lookup("openai/gpt-oss-20b")
+    assert found is not None
+    config, provenance = found
+    assert config["quantization_config"]["quant_method"] == "mxfp4"
+    assert "restored: quantization_config" in provenance
+    gemma = catalog.lookup("google/gemma-3-12b-it")
+    assert gemma is not None
+    text = gemma[0]["text_config"]
+    assert text["max_position_embeddings"] == 131072 and text["hidden_size"] == 3840
 
 
 def test_a_lookup_reads_the_index_and_one_config(monkeypatch: pytest.MonkeyPatch) -> None:
