@@ -146,10 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add("detect", "Detect local NVIDIA GPUs with nvidia-smi.", _cmd_detect)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help='print {"gpus": [...]} as JSON')
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per nvidia-smi call")
+    p.epilog = (
+        "exit 0 with 'no NVIDIA GPU detected' when nvidia-smi lists no device; "
+        "exit 2 when nvidia-smi is missing, fails or prints something unreadable"
+    )
 
     p = add("gpus", "List the GPU catalog.", _cmd_gpus)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the specs as a JSON list")
 
     p = add("schema", "Print the JSON Schema of the profile format.", _cmd_schema)
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
@@ -228,11 +233,70 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    return _not_built("detect")
+    import json
+
+    from checker.hardware.detect import detect_gpus
+
+    found = detect_gpus(timeout_s=args.timeout)
+    if args.json:
+        print(json.dumps({"gpus": [g.model_dump(mode="json") for g in found]}, indent=2))
+    elif not found:
+        print("vllm-wizard: no NVIDIA GPU detected (nvidia-smi lists no device)")
+    else:
+        rows = [("GPU", "NAME", "MEMORY GiB", "CC", "CATALOG SKU")]
+        rows += [
+            (
+                str(g.index) if g.mig_device is None else f"{g.index}:{g.mig_device}",
+                g.name if g.mig_profile is None else f"{g.name} MIG {g.mig_profile}",
+                f"{g.spec.memory_gib:.2f}",
+                g.compute_capability or "?",
+                g.catalog_name or "not in catalog (figures estimated)",
+            )
+            for g in found
+        ]
+        print(_aligned(rows, numeric=(2,)))
+        print(f"driver {found[0].driver_version or '?'}, CUDA {found[0].cuda_version or '?'}")
+    return 0
 
 
 def _cmd_gpus(args: argparse.Namespace) -> int:
-    return _not_built("gpus")
+    import json
+
+    from checker.hardware.catalog import all_gpus
+
+    gpus = all_gpus()
+    if args.json:
+        print(json.dumps([g.model_dump(mode="json") for g in gpus], indent=2))
+        return 0
+    rows = [("NAME", "MEMORY GiB", "BW GB/s", "FP16 TFLOPS", "FP8 TFLOPS", "CC", "ALIASES")]
+    for g in gpus:
+        fp8 = f"{g.fp8_tflops:g}" if g.fp8_tflops else "-"
+        rows.append(
+            (
+                g.name,
+                f"{g.memory_gib:.2f}",
+                f"{g.memory_bandwidth_gbs:g}",
+                f"{g.fp16_tflops:g}",
+                fp8,
+                g.compute_capability,
+                ", ".join(g.aliases),
+            )
+        )
+    print(_aligned(rows, numeric=(1, 2, 3, 4)))
+    print("memory: total as CUDA reports it; TFLOPS dense; sources: vllm-wizard gpus --json")
+    return 0
+
+
+def _aligned(rows: Sequence[Sequence[str]], numeric: tuple[int, ...]) -> str:
+    """Rows as columns two spaces apart; ``numeric`` columns right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(w) if i in numeric else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    )
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
