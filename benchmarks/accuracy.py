@@ -68,13 +68,17 @@ def case_config(case: dict[str, Any], configs: Path) -> tuple[dict[str, Any] | N
 def case_gpu(case: dict[str, Any]) -> GPUSpec | None:
     from checker.hardware.catalog import find_gpu
 
-    name = re.sub(r"\(.*?\)", "", str(case.get("gpu_name") or "")).strip()
-    name = re.sub(r"^\d+x\s*", "", name)
-    spec: GPUSpec | None
-    try:
-        spec = find_gpu(name)
-    except CheckerError:
-        spec = None
+    full = str(case.get("gpu_name") or "")
+    name = re.sub(r"^\d+x\s*", "", re.sub(r"\(.*?\)", "", full).strip())
+    size = re.search(r"(\d+)\s*GB", full)
+    spec: GPUSpec | None = None
+    # "NVIDIA A100 (80GB inferred ...)": the size in the note picks the SKU
+    for candidate in (name, f"{name} {size.group(1)}GB" if size else None):
+        try:
+            spec = find_gpu(candidate) if candidate else None
+        except CheckerError:
+            continue
+        break
     memory = case.get("gpu_mem_gib")
     if spec is None and memory:
         spec = GPUSpec(
@@ -90,12 +94,23 @@ def case_gpu(case: dict[str, Any]) -> GPUSpec | None:
     return spec
 
 
+# Log formats and the releases that print them (shared/validation/README.md, section 1), for
+# cases that state no version.
+_LOG_FORMATS = (
+    ("Memory profiling results: total_gpu_memory=", "0.6"),  # worker.py ~v0.6.3/0.6.4
+    ("the current vLLM instance can use total_gpu_memory", "0.7"),  # V0 v0.6.5-v0.8
+    ("Available KV cache memory:", None),  # V1: newest known
+)
+
+
 def case_version(case: dict[str, Any]) -> str | None:
+    """The case's vLLM version; else one its notes name; else the release its log format is from."""
     for text in [str(case.get("vllm_version") or ""), *map(str, case.get("notes") or [])]:
         match = _VERSION.search(text)
         if match:
             return match.group(1)
-    return None
+    excerpt = "\n".join(map(str, case.get("raw_excerpt") or []))
+    return next((v for marker, v in _LOG_FORMATS if marker in excerpt), None)
 
 
 def _enum_value(text: Any, enum: type[Quantization] | type[KVCacheDType], default: str) -> str:

@@ -48,6 +48,18 @@ def sampler_peak_bytes(model: ModelInfo, settings: Settings, tokens: int) -> flo
     return logits + kept_hidden
 
 
+# vLLM V1 warms the sampler up after the KV cache and CUDA graphs are allocated, with
+# max_num_seqs dummy requests through the native top-k/top-p path (apply_top_k_top_p): the
+# model-dtype logits stay alive beside fp32 logits, their sorted copy (fp32) and sort indices
+# (int64), the scattered result (fp32) and a bool mask: dtype + 21 bytes per request x vocab.
+_WARMUP_BYTES_BEYOND_DTYPE = 4 + 4 + 8 + 4 + 1
+
+
+def sampler_warmup_bytes(model: ModelInfo, settings: Settings) -> float:
+    rows = min(settings.max_num_seqs, settings.max_num_batched_tokens)
+    return rows * model.vocab_size * (settings.dtype_bytes + _WARMUP_BYTES_BEYOND_DTYPE)
+
+
 def activation_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     tokens = settings.max_num_batched_tokens
     peak = forward_peak_bytes(model, settings, tokens, stage)

@@ -51,6 +51,13 @@ class MemoryPlan:
     def outside_budget(self) -> float:
         return self.total - self.requested
 
+    @property
+    def free_after_startup(self) -> float:
+        """Bytes still free on the binding rank once weights, KV cache and CUDA graphs are
+        allocated: what the sampler warm-up (last stage) has to work with."""
+        b = self.stages[-1]
+        return self.total - self.cuda_context - b.weights - b.non_torch - b.kv_budget - b.cudagraph
+
 
 def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
     total = settings.gpu.memory_gib * GIB

@@ -144,7 +144,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
     findings = evaluate(context)
     b = memory.binding
     per_request = bytes_for_length(model, settings, b.kv.layout, settings.max_model_len)
-    risk, reason = assess(memory, request, per_request)
+    risk, reason = assess(memory, request, model, per_request)
     concurrency = request.workload.concurrency
     headroom = b.kv_budget - per_request * concurrency * request.policy.fragmentation_factor
     layout = b.kv.layout

@@ -4,8 +4,9 @@ vLLM allocates ``total x utilization`` for weights, activations and KV cache. Ou
 budget the device must still hold the CUDA context (and NCCL buffers with TP/PP), the CUDA
 graph pool in versions that do not subtract it, and room for allocator fragmentation.
 
-* HIGH   - the outside memory is smaller than context + CUDA graphs: start-up or the first
-           large batch runs out of memory (the "utilization >= 0.97" failures).
+* HIGH   - the outside memory is smaller than context + CUDA graphs, or (V1) what is left
+           free after the KV cache and CUDA graphs is smaller than the sampler warm-up needs:
+           start-up runs out of memory (the "utilization >= 0.97" failures).
 * MEDIUM - less than 1 GiB is left after those, or the workload's own KV need (times the
            policy's fragmentation factor) leaves less than the policy's headroom.
 * LOW    - otherwise.
@@ -13,9 +14,11 @@ graph pool in versions that do not subtract it, and room for allocator fragmenta
 
 from __future__ import annotations
 
+from checker.planning.activation import sampler_warmup_bytes
 from checker.planning.memory import MemoryPlan
 from checker.schemas.enums import OOMRisk
 from checker.schemas.inputs import PlanRequest
+from checker.schemas.model_info import ModelInfo
 
 GIB = float(1 << 30)
 MEDIUM_MARGIN_GIB = 1.0
@@ -27,6 +30,13 @@ def outside_margin(memory: MemoryPlan) -> float:
     return memory.outside_budget - memory.cuda_context - graphs
 
 
+def warmup_margin(memory: MemoryPlan, model: ModelInfo) -> float | None:
+    """Free bytes left after the V1 sampler warm-up; None where vLLM does no such warm-up."""
+    if memory.settings.is_v0 or memory.binding.kv_budget <= 0:
+        return None
+    return memory.free_after_startup - sampler_warmup_bytes(model, memory.settings)
+
+
 def workload_headroom(
     memory: MemoryPlan, request: PlanRequest, kv_bytes_per_request: float
 ) -> float:
@@ -36,9 +46,15 @@ def workload_headroom(
 
 
 def assess(
-    memory: MemoryPlan, request: PlanRequest, kv_bytes_per_request: float
+    memory: MemoryPlan, request: PlanRequest, model: ModelInfo, kv_bytes_per_request: float
 ) -> tuple[OOMRisk, str]:
-    margin = outside_margin(memory)
+    warmup = warmup_margin(memory, model)
+    if warmup is not None and warmup < 0:
+        return OOMRisk.HIGH, (
+            f"the sampler warm-up with {memory.settings.max_num_seqs} requests needs "
+            f"{-warmup / GIB:.2f} GiB more than is free after the KV cache and CUDA graphs"
+        )
+    margin = outside_margin(memory) if warmup is None else min(outside_margin(memory), warmup)
     if margin < 0:
         return OOMRisk.HIGH, (
             f"only {memory.outside_budget / GIB:.2f} GiB is left outside vLLM's budget, less than "

@@ -138,3 +138,17 @@ def test_too_long_context_fails_with_the_largest_that_fits() -> None:
     assert not [f for f in ok.feasibility.findings if f.rule_id == "VW203"]
     over = run_plan(request(util=0.9, max_len=fit + 64), m, small)
     assert [f for f in over.feasibility.findings if f.rule_id == "VW203"]
+
+
+def test_sampler_warmup_oom_when_nothing_is_left_outside_the_budget() -> None:
+    from checker.schemas.enums import OOMRisk
+
+    m = model("google__gemma-2-9b-it")  # 256k vocabulary x 1024 warm-up requests
+    tight = run_plan(request(util=0.99), m, H100)
+    finding = next(f for f in tight.feasibility.findings if f.rule_id == "VW205")
+    assert "warming up sampler with 1024 dummy requests" in finding.message
+    util = finding.fix_values["policy.gpu_memory_utilization"]
+    assert 0.5 < util < 0.99
+    assert tight.feasibility.oom_risk is OOMRisk.HIGH
+    fixed = run_plan(request(util=util), m, H100)
+    assert not [f for f in fixed.feasibility.findings if f.rule_id == "VW205"]

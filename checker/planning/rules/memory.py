@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 from checker.planning.kv import bytes_for_length, max_length_for_budget
+from checker.planning.risk import warmup_margin
 from checker.planning.rules.base import GIB, RuleContext, gib, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding
@@ -118,4 +120,30 @@ def workload_exceeds_concurrency(ctx: RuleContext) -> Iterator[Finding]:
         f"({wanted}); the rest wait in the queue.",
         key="workload.concurrency",
         fix="Lower max_model_len, use an fp8 KV cache, or add GPUs.",
+    )
+
+
+@rule
+def sampler_warmup_oom(ctx: RuleContext) -> Iterator[Finding]:
+    margin = warmup_margin(ctx.memory, ctx.model)
+    s = ctx.settings
+    doubt = ctx.memory.stages[-1].cudagraph * float(
+        s.facts.common["cudagraph_estimate_uncertainty"]
+    )
+    if margin is None or margin >= -doubt:
+        return  # within our CUDA-graph estimate's error: reported as HIGH OOM risk instead
+    # Lowering max_num_seqs also shrinks the profiled activation that KV would otherwise
+    # take, so the dependable fix is the utilization that leaves the shortfall free.
+    util = math.floor((s.gpu_memory_utilization + margin / ctx.memory.total) * 100) / 100
+    yield Finding(
+        rule_id="VW205",
+        name="sampler-warmup-oom",
+        severity=Severity.ERROR,
+        message=f"CUDA out of memory occurred when warming up sampler with {s.max_num_seqs} "
+        "dummy requests. Please try lowering `max_num_seqs` or `gpu_memory_utilization` when "
+        "initializing the engine.",
+        key="policy.gpu_memory_utilization",
+        fix=f"Lower gpu_memory_utilization to {util:.2f} (or max_num_seqs): the warm-up needs "
+        f"{gib(-margin)} GiB more than is left after the KV cache and CUDA graphs.",
+        fix_values={"policy.gpu_memory_utilization": util} if util > 0 else {},
     )
