@@ -218,13 +218,14 @@ def _not_built(name: str) -> int:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from checker.pipeline import plan_from_args
-    from checker.render.terminal import render_plan_text
 
     plan = plan_from_args(args)
     if args.json:
         print(plan.model_dump_json_pretty())
-    else:
-        print(render_plan_text(plan, explain=args.explain, color=_color()))
+        return 0
+    from checker.render.terminal import render_plan_text
+
+    print(render_plan_text(plan, explain=args.explain, color=_color()))
     return 0
 
 
