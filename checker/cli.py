@@ -96,7 +96,21 @@ def _add_source_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="never contact the Hugging Face Hub (also: HF_HUB_OFFLINE=1)",
     )
+    _add_lockfile_flags(p)
     _add_model_flags(p)
+
+
+def _add_lockfile_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lockfile",
+        metavar="PATH",
+        help="model metadata lockfile read before the Hub (e.g. vllm-wizard.lock.json)",
+    )
+    p.add_argument(
+        "--update-lockfile",
+        action="store_true",
+        help="record models fetched from the Hub into --lockfile, for hermetic CI",
+    )
 
 
 def _add_publish_flags(p: argparse.ArgumentParser) -> None:

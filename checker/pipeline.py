@@ -107,14 +107,31 @@ def resolve_gpu(hardware: HardwareInput) -> GPUSpec:
     return spec
 
 
-def plan_request(request: PlanRequest, *, offline: bool = False) -> PlanResponse:
+def plan_request(
+    request: PlanRequest,
+    *,
+    offline: bool = False,
+    lockfile: Path | None = None,
+    record: bool = False,
+) -> PlanResponse:
+    """Resolve the model (local, catalog, lockfile, Hub) and the GPU, then plan."""
     from checker.models.resolve import resolve_model
     from checker.planning.planner import run_plan
 
-    model = resolve_model(request.model, offline=offline)
+    model = resolve_model(request.model, offline=offline, lockfile=lockfile, record=record)
     return run_plan(request, model, resolve_gpu(request.hardware))
+
+
+def lockfile_from_args(args: argparse.Namespace) -> Path | None:
+    value = getattr(args, "lockfile", None)
+    return Path(value) if value else None
 
 
 def plan_from_args(args: argparse.Namespace) -> PlanResponse:
     request, _ = request_from_args(args)
-    return plan_request(request, offline=bool(getattr(args, "offline", False)))
+    return plan_request(
+        request,
+        offline=bool(getattr(args, "offline", False)),
+        lockfile=lockfile_from_args(args),
+        record=bool(getattr(args, "update_lockfile", False)),
+    )
