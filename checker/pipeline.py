@@ -124,6 +124,8 @@ def plan_request(
 
 def lockfile_from_args(args: argparse.Namespace) -> Path | None:
     value = getattr(args, "lockfile", None)
+    if getattr(args, "update_lockfile", False) and not value:
+        raise UsageError("--update-lockfile needs --lockfile PATH")
     return Path(value) if value else None
 
 
