@@ -48,7 +48,11 @@ def normalise_enum_spelling(field: str, value: Any) -> Any:
 
 
 _SECTION = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False)
-TARGET_RE = re.compile(r"^(?P<name>[^:]{1,128})(?::(?P<count>[1-9][0-9]{0,3}))?$")
+# COUNT is 1..4096, the bound of hardware.gpus, so a target never fails later as a request
+TARGET_RE = re.compile(
+    r"^(?P<name>[^:]{1,128})"
+    r"(?::(?P<count>[1-9][0-9]{0,2}|[1-3][0-9]{3}|40[0-8][0-9]|409[0-6]))?$"
+)
 ARTIFACT_KINDS = ("command", "docker", "compose", "k8s", "helm", "report", "bench", "profile")
 
 
