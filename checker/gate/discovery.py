@@ -1,0 +1,162 @@
+"""Which files are profiles: explicit files, directories walked recursively, and globs.
+
+One matcher serves the working tree and a git revision alike, so ``--base`` sees the same
+set of profiles at the base that the working tree has now. Directories and globs keep only
+YAML files that look like profiles (a top-level ``model`` mapping or ``profile_version``);
+a file named explicitly is always checked, so a broken profile is reported, not skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from checker.schemas.yaml_source import YAMLSourceError, parse_yaml, read_text
+
+YAML_SUFFIXES = (".yaml", ".yml")
+_SKIP_DIRS = frozenset({"node_modules", "__pycache__"})  # and every dot-directory
+_GLOB_CHARS = re.compile(r"[*?\[]")
+# For files that fail to parse: a top-level key that only profiles have at column 0.
+_PROFILE_KEY = re.compile(r"^(model|profile_version)\s*:", re.MULTILINE)
+
+SpecKind = Literal["file", "dir", "glob", "missing"]
+Reader = Callable[[str], "str | None"]  # path relative to cwd -> text, None if unreadable
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """One PATH argument (or repo-config glob). Paths are posix and relative to ``cwd``."""
+
+    text: str  # as given
+    kind: SpecKind  # "missing": not in the working tree (may still exist at the base)
+    path: str  # the file or directory; for a glob, the directory its walk starts from
+    regex: str = ""  # globs only
+
+    def names(self, rel: str) -> bool:
+        """Whether this spec names ``rel`` itself (a file given explicitly)."""
+        return self.kind in ("file", "missing") and rel == self.path
+
+    def covers(self, rel: str) -> bool:
+        """Whether ``rel`` is a YAML file this directory or glob spec reaches."""
+        if not rel.endswith(YAML_SUFFIXES) or _pruned(rel, self.path):
+            return False
+        if self.kind == "glob":
+            return re.fullmatch(self.regex, rel) is not None
+        return self.kind in ("dir", "missing") and (
+            self.path == "." or rel.startswith(self.path + "/")
+        )
+
+
+def _rel(path: Path, cwd: Path) -> str:
+    return Path(os.path.relpath(cwd / path, cwd)).as_posix()
+
+
+def _pruned(rel: str, root: str) -> bool:
+    """Whether ``rel`` lies in a skipped directory below ``root`` (dot-dirs, node_modules)."""
+    below = rel[len(root) + 1 :] if root != "." and rel.startswith(root + "/") else rel
+    dirs = below.split("/")[:-1]
+    return any((d.startswith(".") and d != "..") or d in _SKIP_DIRS for d in dirs)
+
+
+def glob_regex(pattern: str) -> str:
+    """Regex for a glob over posix paths: ``**`` spans directories, ``*`` and ``?`` do not."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:[^/]+/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end].replace("\\", "\\\\")
+            out.append(f"[^{body[1:]}]" if body.startswith("!") else f"[{body}]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out)
+
+
+def parse_spec(text: str, cwd: Path) -> PathSpec:
+    """Classify one PATH as a file, directory, glob or (not in the working tree) missing."""
+    parts = text.replace(os.sep, "/").split("/")
+    first_glob = next((i for i, p in enumerate(parts) if _GLOB_CHARS.search(p)), None)
+    if first_glob is not None:
+        root = _rel(Path("/".join(parts[:first_glob]) or "."), cwd)
+        rest = "/".join(p for p in parts[first_glob:] if p not in ("", "."))
+        return PathSpec(text, "glob", root, glob_regex(rest if root == "." else f"{root}/{rest}"))
+    target = cwd / text
+    kind: SpecKind = "dir" if target.is_dir() else "file" if target.exists() else "missing"
+    return PathSpec(text, kind, _rel(Path(text), cwd))
+
+
+def looks_like_profile(text: str) -> bool:
+    try:
+        data, _ = parse_yaml(text)
+    except YAMLSourceError:
+        return _PROFILE_KEY.search(text) is not None
+    return isinstance(data, dict) and (
+        isinstance(data.get("model"), dict) or "profile_version" in data
+    )
+
+
+def walk_yaml(root: str, cwd: Path) -> list[str]:
+    """YAML files under ``root`` as paths relative to ``cwd``, skipping dot-dirs."""
+    found: list[str] = []
+    for folder, dirs, files in os.walk(cwd / root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+        found.extend(_rel(Path(folder) / n, cwd) for n in files if n.endswith(YAML_SUFFIXES))
+    return found
+
+
+def select(
+    specs: Sequence[PathSpec], candidates: Iterable[str], read: Reader
+) -> tuple[list[str], list[PathSpec]]:
+    """The candidates that are profiles to check, sorted, and the specs that matched none."""
+    chosen: set[str] = set()
+    used: set[PathSpec] = set()
+    for rel in sorted(set(candidates)):
+        naming = [s for s in specs if s.names(rel)]
+        covering = [s for s in specs if s.covers(rel)]
+        used.update(naming, covering)
+        if naming or (covering and _is_profile(read(rel))):
+            chosen.add(rel)
+    return sorted(chosen), [s for s in specs if s not in used]
+
+
+def _is_profile(text: str | None) -> bool:
+    return text is not None and looks_like_profile(text)
+
+
+def working_tree_candidates(specs: Sequence[PathSpec], cwd: Path) -> list[str]:
+    """Every file the specs could match in the working tree."""
+    found: list[str] = []
+    for spec in specs:
+        if spec.kind == "file":
+            found.append(spec.path)
+        elif spec.kind in ("dir", "glob") and (cwd / spec.path).is_dir():
+            found.extend(walk_yaml(spec.path, cwd))
+    return found
+
+
+def read_working_file(cwd: Path) -> Reader:
+    def read(rel: str) -> str | None:
+        try:
+            return read_text(cwd / rel)
+        except (OSError, YAMLSourceError):
+            return None
+
+    return read

@@ -1,0 +1,161 @@
+"""Plan one profile on one GPU target and judge it for the gate.
+
+The gate's verdict is the plan's, except that a high OOM risk fails (the planner calls it a
+warning): a plan that starts but runs out of memory under load must not merge either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from checker.errors import CheckerError, GPUNotFoundError
+from checker.gate.repo_config import FailOn
+from checker.gate.result import Figures, GateFinding, GateVerdict, InputProblem, PairResult
+from checker.schemas.enums import OOMRisk, Severity, Verdict
+from checker.schemas.gpu import GPUSpec
+from checker.schemas.outputs import PlanResponse
+from checker.schemas.profile_io import LoadedProfile, Target, profile_to_request
+
+RISK_KEY = "policy.gpu_memory_utilization"
+
+
+@dataclass(frozen=True)
+class PairSettings:
+    """What every pair of one run shares."""
+
+    fail_on: FailOn = FailOn.ERROR
+    offline: bool = False
+    vllm_version: str | None = None  # overrides every profile's pin (--vllm-version)
+    default_vllm_version: str | None = None  # for profiles that pin none (repo config)
+    custom_gpus: tuple[GPUSpec, ...] = ()  # the repo config's
+
+
+def check_pair(
+    loaded: LoadedProfile, target: Target, settings: PairSettings, *, base_dir: Path
+) -> PairResult:
+    """Plan ``loaded`` on ``target``; a problem with the input becomes an ERROR pair."""
+    from checker.hardware.catalog import find_gpu
+    from checker.pipeline import plan_request
+
+    profile = loaded.profile
+    display = loaded.path.as_posix()
+    try:
+        request = profile_to_request(profile, target, base_dir=base_dir)
+        hardware = request.hardware
+        if hardware.custom_gpu is None and target.gpu.strip().lower() != "auto":
+            customs = (*profile.hardware.custom_gpus, *settings.custom_gpus)
+            hardware = hardware.model_copy(update={"custom_gpu": find_gpu(target.gpu, customs)})
+        version = settings.vllm_version or request.engine.vllm_version
+        engine = request.engine.model_copy(
+            update={"vllm_version": version or settings.default_vllm_version}
+        )
+        plan = plan_request(
+            request.model_copy(update={"hardware": hardware, "engine": engine}),
+            offline=settings.offline,
+        )
+    except CheckerError as exc:
+        key = "model.id"
+        if isinstance(exc, GPUNotFoundError):
+            own = target.gpu == profile.hardware.gpu_name
+            key = "hardware.gpu_name" if own else "hardware.targets"
+        return PairResult(
+            profile=display,
+            target=str(target),
+            gpu=None,
+            model=profile.model.id,
+            verdict="ERROR",
+            failed=True,
+            figures=Figures(verdict="ERROR"),
+            error=problem_from_error(exc, display, loaded.line_of(key)),
+        )
+    verdict = gate_verdict(plan)
+    return PairResult(
+        profile=display,
+        target=str(target),
+        gpu=plan.feasibility.gpu,
+        model=profile.model.id,
+        verdict=verdict,
+        failed=verdict == "FAIL" or (verdict == "WARN" and settings.fail_on is FailOn.WARNING),
+        findings=findings_of(plan, loaded),
+        figures=figures_of(plan),
+        plan=plan,
+    )
+
+
+def gate_verdict(plan: PlanResponse) -> GateVerdict:
+    f = plan.feasibility
+    if f.verdict is Verdict.FAIL or f.oom_risk is OOMRisk.HIGH:
+        return "FAIL"
+    return "WARN" if f.verdict is Verdict.WARN else "PASS"
+
+
+def figures_of(plan: PlanResponse) -> Figures:
+    f = plan.feasibility
+    return Figures(
+        verdict=gate_verdict(plan),
+        kv_tokens=f.kv.tokens if f.kv else None,
+        max_concurrency=f.max_concurrency_at_context,
+        headroom_gib=f.headroom_gib,
+        throughput_toks_per_s=plan.performance.throughput_toks_per_s_range,
+        oom_risk=f.oom_risk,
+    )
+
+
+def findings_of(plan: PlanResponse, loaded: LoadedProfile) -> list[GateFinding]:
+    """The plan's findings at their profile lines, plus the OOM risk when nothing else explains
+    the verdict (no error, and no rule about OOM)."""
+    found = [
+        GateFinding(
+            rule_id=f.rule_id,
+            name=f.name,
+            severity=f.severity,
+            message=f.message,
+            key=f.key,
+            line=loaded.line_of(f.key),
+            fix=f.fix,
+        )
+        for f in plan.feasibility.findings
+    ]
+    risk = plan.feasibility.oom_risk
+    failing = any(f.severity is Severity.ERROR for f in found)  # the risk follows from that
+    if risk is not OOMRisk.LOW and not failing and not any("oom" in f.name for f in found):
+        high = risk is OOMRisk.HIGH
+        found.append(
+            GateFinding(
+                rule_id="VWG01" if high else "VWG02",
+                name=f"{risk.value}-oom-risk",
+                severity=Severity.ERROR if high else Severity.WARNING,
+                message=f"{risk.value} OOM risk: {plan.feasibility.oom_risk_reason}",
+                key=RISK_KEY,
+                line=loaded.line_of(RISK_KEY),
+                fix="lower policy.gpu_memory_utilization or workload.concurrency, "
+                "or use a GPU with more memory",
+            )
+        )
+    return found
+
+
+def problem_from_error(exc: CheckerError, path: str, line: int | None = None) -> InputProblem:
+    """An input problem at the error's own location, else at ``path:line``."""
+    column: int | None = None
+    if exc.location:
+        path, line, column = split_location(exc.location)
+    return InputProblem(
+        path=path,
+        line=line,
+        column=column,
+        message=exc.message,
+        hint=exc.hint,
+        details=exc.details[1:],
+    )
+
+
+def split_location(location: str) -> tuple[str, int | None, int | None]:
+    """ "file:line:col" (or "file:line", or "file") into its parts."""
+    parts = location.rsplit(":", 2)
+    numbers: list[int] = []
+    while len(parts) > 1 and parts[-1].isdigit():
+        numbers.insert(0, int(parts.pop()))
+    path = ":".join(parts)
+    return path, (numbers[0] if numbers else None), (numbers[1] if len(numbers) > 1 else None)

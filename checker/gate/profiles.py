@@ -1,0 +1,41 @@
+"""The profiles of one side of a check (working tree or base revision), loaded or not."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from checker.errors import CheckerError
+from checker.gate.discovery import Reader
+from checker.gate.pairs import problem_from_error
+from checker.gate.result import InputProblem
+from checker.schemas.profile_io import LoadedProfile, Target, load_profile_text, profile_targets
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Path -> text, and path -> profile or the problem that kept it from loading."""
+
+    texts: dict[str, str]
+    profiles: dict[str, LoadedProfile]
+    problems: dict[str, InputProblem]
+
+
+def load_side(paths: Sequence[str], read: Reader) -> Loaded:
+    side = Loaded({}, {}, {})
+    for rel in paths:
+        text = read(rel)
+        if text is None:
+            side.problems[rel] = InputProblem(path=rel, message="cannot read (not UTF-8 text?)")
+            continue
+        side.texts[rel] = text
+        try:
+            side.profiles[rel] = load_profile_text(text, rel)
+        except CheckerError as exc:
+            side.problems[rel] = problem_from_error(exc, rel)
+    return side
+
+
+def targets_of(loaded: LoadedProfile, given: Sequence[Target]) -> list[Target]:
+    """The given targets, else the profile's own (hardware.gpu_name, then hardware.targets)."""
+    return list(given) or profile_targets(loaded.profile)

@@ -1,0 +1,89 @@
+"""The repository's gate settings, ``.vllm-wizard.yaml`` at the repo root (or ``--config``).
+
+Example::
+
+    config_version: 1
+    profiles: ["deploy/profiles/**/*.yaml"]   # globs, relative to this file
+    targets: ["H100-SXM-80GB", "L4:2"]        # default GPU targets when no --gpu is given
+    gpus:                                      # custom GPUs, usable as targets by name
+      - name: MI300X-192GB-partitioned
+        memory_gib: 96
+        memory_bandwidth_gbs: 2650
+        fp16_tflops: 653
+        compute_capability: "9.4"
+        vendor: amd
+    fail_on: error                             # or warning
+    vllm_version: "0.19.0"                     # for profiles that pin none
+
+Precedence: flags beat this file, this file beats each profile's own targets and pin.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from checker.gate.yaml_model import read_yaml_file, validate_at
+from checker.schemas.gpu import GPUSpec
+from checker.schemas.profile import TARGET_RE
+
+CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
+
+
+class FailOn(str, Enum):
+    """What fails the gate: ``error`` (infeasible plans and high OOM risk) or also warnings."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class RepoConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    config_version: Literal[1] = 1
+    profiles: list[str] = Field(
+        default_factory=list,
+        description="Globs of profile files, relative to this file (** matches any depth)",
+    )
+    targets: list[str] = Field(
+        default_factory=list,
+        description='Default GPU targets "NAME" or "NAME:COUNT" when no --gpu is given',
+    )
+    gpus: list[GPUSpec] = Field(
+        default_factory=list, description="Custom GPUs, usable as targets by name or alias"
+    )
+    fail_on: FailOn = FailOn.ERROR
+    vllm_version: str | None = Field(
+        None,
+        pattern=r"^\d+\.\d+(\.\d+)?$",
+        description="vLLM version for profiles that pin none",
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _targets_well_formed(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not TARGET_RE.match(item):
+                raise ValueError(f'target {item!r} is not "NAME" or "NAME:COUNT"')
+        return value
+
+
+def find_repo_config(start: Path) -> Path | None:
+    """The first config file in ``start`` or a parent, stopping at the repository root."""
+    for folder in (start, *start.parents):
+        for name in CONFIG_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def load_repo_config(path: Path) -> RepoConfig:
+    data, positions = read_yaml_file(path)
+    if data is None:
+        return RepoConfig()  # an empty file is a config with every default
+    return validate_at(RepoConfig, data, positions, str(path))

@@ -1,0 +1,146 @@
+"""What ``run_check`` returns. Every report format (and the GitHub side) reads only this.
+
+The JSON format is ``CheckResult.model_dump(mode="json")``: the field names below are its keys
+and are stable within ``schema_version`` 1. Paths are posix and relative to the directory the
+check ran in (the repository root in CI, so they work as annotation and SARIF paths).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from checker.gate.repo_config import FailOn
+from checker.schemas.enums import OOMRisk, Severity
+from checker.schemas.outputs import PlanResponse
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+GateVerdict = Literal["PASS", "WARN", "FAIL", "ERROR"]
+ChangeStatus = Literal["new", "removed", "changed", "unchanged"]
+
+
+class InputProblem(BaseModel):
+    """A profile (or a profile x target) that could not be checked: bad YAML, an unknown key,
+    an unknown GPU, a model found nowhere. Any of these makes the exit code 2."""
+
+    model_config = _FROZEN
+
+    path: str
+    line: int | None = None
+    column: int | None = None
+    message: str
+    hint: str | None = None
+    details: list[str] = Field(default_factory=list, description="Further problems, one each")
+
+
+class GateFinding(BaseModel):
+    """A planner finding (or the gate's own OOM-risk finding) placed on a profile line."""
+
+    model_config = _FROZEN
+
+    rule_id: str = Field(description="VW1xx/VW2xx/VW3xx from the planner; VWG0x from the gate")
+    name: str
+    severity: Severity
+    message: str
+    key: str = Field(description="Dotted profile key, e.g. model.max_model_len")
+    line: int | None = Field(description="1-based line of that key (or its nearest parent)")
+    fix: str = ""
+
+
+class Figures(BaseModel):
+    """The numbers a diff compares, before -> after (all None but the verdict for ERROR)."""
+
+    model_config = _FROZEN
+
+    verdict: GateVerdict
+    kv_tokens: int | None = Field(None, description="GPU KV cache size in tokens, as vLLM logs")
+    max_concurrency: float | None = Field(
+        None, description="Requests at max_model_len that fit at once"
+    )
+    headroom_gib: float | None = Field(
+        None, description="KV memory left after the workload's concurrency"
+    )
+    throughput_toks_per_s: tuple[float, float] | None = Field(
+        None, description="Estimated output tokens/s of the instance at the workload's concurrency"
+    )
+    oom_risk: OOMRisk | None = None
+
+
+class PairResult(BaseModel):
+    """One profile on one GPU target."""
+
+    model_config = _FROZEN
+
+    profile: str = Field(description="Path of the profile file")
+    target: str = Field(description='The GPU target as requested, "NAME:COUNT"')
+    gpu: str | None = Field(description="Canonical catalog (or custom) GPU name it was planned on")
+    model: str = Field(description="model.id of the profile")
+    verdict: GateVerdict = Field(
+        description="FAIL: infeasible or high OOM risk; WARN: warnings or medium OOM risk; "
+        "ERROR: could not be planned (see error)"
+    )
+    failed: bool = Field(description="Counts against the gate under fail_on")
+    findings: list[GateFinding] = Field(default_factory=list)
+    figures: Figures
+    error: InputProblem | None = None
+    plan: PlanResponse | None = None
+
+
+class PairChange(BaseModel):
+    model_config = _FROZEN
+
+    target: str
+    before: Figures | None = Field(description="None: the target is new in head")
+    after: Figures | None = Field(description="None: the target was dropped in head")
+
+
+class ProfileChange(BaseModel):
+    model_config = _FROZEN
+
+    profile: str
+    status: ChangeStatus = Field(
+        description="changed: the file or any before -> after figure differs"
+    )
+    pairs: list[PairChange] = Field(default_factory=list)
+    base_error: str | None = Field(None, description="Why the base copy could not be planned")
+
+
+class BaseDiff(BaseModel):
+    model_config = _FROZEN
+
+    ref: str = Field(description="--base as given")
+    commit: str = Field(description="The commit it resolved to")
+    profiles: list[ProfileChange] = Field(
+        description="Every profile of either side; reports summarise the unchanged ones"
+    )
+
+    def with_status(self, *status: ChangeStatus) -> list[ProfileChange]:
+        return [p for p in self.profiles if p.status in status]
+
+
+class CheckResult(BaseModel):
+    """Everything one ``vllm-wizard check`` found; the JSON report is this model."""
+
+    model_config = _FROZEN
+
+    schema_version: Literal[1] = 1
+    verdict: Literal["PASS", "WARN", "FAIL"] = Field(
+        description="FAIL when exit_code is not 0; else WARN if any pair warns; else PASS"
+    )
+    exit_code: int = Field(description="0 pass, 1 a profile fails, 2 input or usage error")
+    fail_on: FailOn
+    counts: dict[str, int] = Field(
+        description='"pass", "warn", "fail", "error": pairs by verdict; '
+        "profiles that failed to load count as errors"
+    )
+    pairs: list[PairResult] = Field(description="Profile x target, in path then target order")
+    errors: list[InputProblem] = Field(
+        default_factory=list, description="Profiles that could not be read or validated"
+    )
+    notes: list[str] = Field(default_factory=list, description="E.g. a glob that matched nothing")
+    diff: BaseDiff | None = Field(None, description="Present with --base")
+
+    def failing(self) -> list[PairResult]:
+        return [p for p in self.pairs if p.failed]

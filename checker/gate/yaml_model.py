@@ -1,0 +1,100 @@
+"""Validate a gate YAML file (repo config, fleet) into a pydantic model, errors at file:line.
+
+Profiles have their own loader in ``checker.schemas.profile_io``; this one serves the other
+files the gate reads, with the same promises: unknown keys are errors with a "did you mean",
+and every error names the file, line and key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from checker.errors import ProfileError
+from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml, read_text
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml_file(path: Path) -> tuple[Any, Positions]:
+    """Parse a small YAML file into data and key positions; errors name the file and line."""
+    try:
+        text = read_text(path)
+    except FileNotFoundError:
+        raise ProfileError("no such file", location=str(path)) from None
+    except YAMLSourceError as exc:
+        raise ProfileError(exc.message, location=str(path)) from None
+    except OSError as exc:
+        raise ProfileError(f"cannot read: {exc.strerror}", location=str(path)) from None
+    try:
+        return parse_yaml(text)
+    except YAMLSourceError as exc:
+        where = f"{path}:{exc.line}:{exc.column}" if exc.line else str(path)
+        raise ProfileError(exc.message, location=where) from None
+
+
+def validate_at(model: type[M], data: Any, positions: Positions, source: str) -> M:
+    """``model.model_validate(data)``; the first problem becomes a located ProfileError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _describe(model, errors[0], positions, source)
+        if len(errors) > 1:
+            first.message += f" (and {len(errors) - 1} more problem(s))"
+        first.details = [str(_describe(model, e, positions, source)) for e in errors]
+        raise first from None
+
+
+def _owner(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the mapping at ``loc`` (list indexes are stepped over)."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = _inner_model(field.annotation)
+    return current
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):  # list[X], X | None, ...
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(
+    model: type[BaseModel], error: Any, positions: Positions, source: str
+) -> ProfileError:
+    loc = tuple(error["loc"])
+    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    spot = positions.nearest(loc)
+    where = f"{source}:{spot[0]}:{spot[1]}" if spot else source
+    hint = None
+    if error["type"] == "extra_forbidden":
+        owner = _owner(model, loc[:-1])
+        choices = list(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), choices, n=1, cutoff=0.6)
+        message = f"unknown key '{dotted}'"
+        if close:
+            hint = f"did you mean '{close[0]}'?"
+        elif choices:
+            hint = f"valid keys here: {', '.join(choices)}"
+    elif error["type"] == "missing":
+        message = f"missing required key '{dotted}'"
+    else:
+        message = f"{dotted}: {error['msg']}"
+        if "input" in error and not isinstance(error["input"], (dict, list)):
+            message += f" (got {error['input']!r})"
+    return ProfileError(message, location=where, hint=hint)
