@@ -20,7 +20,7 @@ from checker.schemas.enums import BatchingMode, DType, Interconnect, KVCacheDTyp
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 MODEL_IDS = tuple(e.id for e in catalog.entries())
-GPU_NAMES = ("H100-SXM-80GB", "A100-80GB", "L4", "RTX 4090", "T4", "auto", "NoSuchGPU-1GB")
+GPU_NAMES = ("H100-SXM-80GB", "A100-80GB", "L4", "RTX 4090", "T4", "H200", "NoSuchGPU-1GB")
 VERSIONS = ("0.4", "0.6.3", "0.7", "0.8.5", "0.10", "0.19.0", "0.21", "0.24", "9.9", "0.0")
 
 # Values that are wrong for nearly every key: other types, non-finite, out of range.
@@ -87,14 +87,16 @@ def hardware_sections() -> st.SearchStrategy[dict[str, Any]]:
         st.sampled_from(GPU_NAMES),
         st.sampled_from([0, 1, 2, 4, 8, 4096, 9999]),
     )
-    return _section(
-        gpu_name=st.sampled_from(GPU_NAMES),
-        gpus=st.sampled_from([1, 2, 3, 4, 8, 16]),
-        vram_gb=_maybe(st.floats(1, 200)),
-        interconnect=st.sampled_from([i.value for i in Interconnect]),
-        tp_size=_maybe(st.sampled_from([1, 2, 3, 4, 8, 16])),
-        pp_size=st.sampled_from([1, 1, 2, 3]),
-        targets=st.lists(target, max_size=3),
+    return st.fixed_dictionaries(
+        {"gpu_name": st.sampled_from(GPU_NAMES)},
+        optional={
+            "gpus": st.sampled_from([1, 2, 3, 4, 8, 16]),
+            "vram_gb": _maybe(st.floats(1, 200)),
+            "interconnect": st.sampled_from([i.value for i in Interconnect]),
+            "tp_size": _maybe(st.sampled_from([1, 2, 3, 4, 8, 16])),
+            "pp_size": st.sampled_from([1, 1, 2, 3]),
+            "targets": st.lists(target, max_size=3),
+        },
     )
 
 
@@ -111,10 +113,9 @@ def policy_sections() -> st.SearchStrategy[dict[str, Any]]:
 def profile_dicts() -> st.SearchStrategy[dict[str, Any]]:
     """A profile as data; every draw is meant to be valid apart from what the engine decides."""
     return st.fixed_dictionaries(
-        {"model": model_sections()},
+        {"model": model_sections(), "hardware": hardware_sections()},
         optional={
             "profile_version": st.just(1),
-            "hardware": hardware_sections(),
             "workload": _section(
                 prompt_tokens=st.integers(1, 1 << 20),
                 gen_tokens=st.integers(1, 1 << 16),
@@ -149,8 +150,9 @@ def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 _PROFILE_DICTS = profile_dicts()
 _HOSTILE = st.sampled_from(HOSTILE_VALUES)
 _KEY_NAMES = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
+_DAMAGE_COUNT = st.sampled_from([0, 0, 0, 1, 2, 3])
 _DAMAGE = st.sampled_from(["wrong_value", "unknown_key", "drop"])
-_TEXT_EDIT = st.sampled_from(["none", "none", "none", "truncate", "duplicate", "garbage"])
+_TEXT_EDIT = st.sampled_from(["none"] * 5 + ["truncate", "duplicate", "garbage"])
 _JUNK = st.sampled_from(["\t", ": :", "&a", "*a", "!!python/name:os.system", "{", "\0"])
 
 
@@ -163,7 +165,7 @@ def _hostile(draw: st.DrawFn) -> Any:
 def damaged_profile_dicts(draw: st.DrawFn) -> dict[str, Any]:
     """A profile with zero to three kinds of damage applied."""
     data: dict[str, Any] = draw(_PROFILE_DICTS)
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(_DAMAGE_COUNT)):
         paths = _paths(data)
         if not paths:
             break

@@ -26,7 +26,7 @@ from tests.property.engine_helpers import (
     requests,
 )
 
-# Part of the suite's 10,000 generated profiles per run (see tests/property/README.md).
+# Part of the suite's 10,000 generated profiles per run (see test_example_budget.py).
 PAIRS = 600
 SETTINGS = settings(
     max_examples=PAIRS,

@@ -17,8 +17,8 @@ from checker.schemas.json_schema import profile_json_schema
 from checker.schemas.profile_io import dump_profile, load_profile_text
 from tests.property.strategies import profile_texts
 
-# Part of the suite's 10,000 generated profiles per run (see tests/property/README.md).
-TEXT_EXAMPLES = 4000
+# Part of the suite's 10,000 generated profiles per run (see test_example_budget.py).
+TEXT_EXAMPLES = 3000
 SETTINGS = settings(
     max_examples=TEXT_EXAMPLES,
     deadline=None,

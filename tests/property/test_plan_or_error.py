@@ -1,0 +1,47 @@
+"""Every generated profile text either plans on each of its GPU targets or fails with our error.
+
+This is the path ``vllm-wizard plan --profile`` and the gate take: text -> profile -> one request
+per target -> model metadata (offline: catalog) -> GPU -> plan. Any exception that is not a
+CheckerError would reach the user as an internal error, so it fails the test.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+
+from checker.errors import CheckerError
+from checker.pipeline import plan_request
+from checker.schemas.enums import Verdict
+from checker.schemas.profile_io import load_profile_text, profile_targets, profile_to_request
+from tests.property.strategies import profile_texts
+
+# Part of the suite's 10,000 generated profiles per run (see test_example_budget.py).
+PIPELINE_EXAMPLES = 4000
+
+
+@settings(
+    max_examples=PIPELINE_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(profile_texts())
+def test_every_profile_plans_or_fails_with_a_checker_error(text: str) -> None:
+    try:
+        profile = load_profile_text(text, "p.yaml").profile
+        targets = profile_targets(profile)
+    except CheckerError:
+        return
+    for target in targets:
+        try:
+            plan = plan_request(profile_to_request(profile, target), offline=True)
+        except CheckerError as exc:
+            assert str(exc) and "\n" not in str(exc)
+            continue
+        feasibility = plan.feasibility
+        assert feasibility.fits == (feasibility.verdict is not Verdict.FAIL)
+        assert feasibility.memory.requested_gib <= feasibility.memory.total_gib
+        assert feasibility.num_gpus_used == (
+            feasibility.tensor_parallel_size * feasibility.pipeline_parallel_size
+        )
