@@ -113,6 +113,15 @@ def _add_lockfile_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_fail_on_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--fail-on",
+        choices=["error", "warning"],
+        help="error (default): infeasible or high OOM risk fails; warning: any warning fails "
+        "(default from the repo config)",
+    )
+
+
 def _add_publish_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("GitHub (default: on inside GitHub Actions)")
     g.add_argument(
@@ -184,12 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", help="repo config (default: .vllm-wizard.yaml if present)")
     p.add_argument("--vllm-version", help="check against this vLLM version")
-    p.add_argument(
-        "--fail-on",
-        choices=["error", "warning"],
-        default="error",
-        help="error: infeasible or high OOM risk fails; warning: any warning fails",
-    )
+    _add_fail_on_flag(p)
     p.add_argument(
         "--format", default="text", choices=["text", "json", "markdown", "sarif", "github"]
     )
@@ -202,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fix", action="store_true", help="rewrite drifted artifacts")
     p.add_argument("--offline", action="store_true")
+    _add_lockfile_flags(p)
     _add_publish_flags(p)
 
     p = add(
@@ -222,7 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config")
     p.add_argument("-j", "--jobs", type=int, default=0, help="processes (default: CPU count)")
     p.add_argument("--output-dir", default=".", help="where to write audit.md and audit.json")
+    p.add_argument("--vllm-version", help="check against this vLLM version")
+    _add_fail_on_flag(p)
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--offline", action="store_true")
+    _add_lockfile_flags(p)
     return parser
 
 
@@ -329,7 +338,46 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    return _not_built("check")
+    from pathlib import Path
+
+    from checker.gate.check import CheckOptions, run_check
+    from checker.gate.formats import render_report
+    from checker.gate.publish import GateReport, PublishOptions, publish
+    from checker.gate.repo_config import FailOn
+    from checker.pipeline import lockfile_from_args
+    from checker.schemas.profile_io import write_atomic
+
+    if args.check_artifacts or args.fix:
+        raise UsageError("--check-artifacts and --fix are not available in this build yet")
+    result = run_check(
+        CheckOptions(
+            paths=tuple(args.paths),
+            gpus=tuple(args.gpu),
+            config=Path(args.config) if args.config else None,
+            vllm_version=args.vllm_version,
+            fail_on=FailOn(args.fail_on) if args.fail_on else None,
+            base=args.base,
+            offline=args.offline,
+            lockfile=lockfile_from_args(args),
+            update_lockfile=args.update_lockfile,
+        )
+    )
+    text = render_report(result, args.format, color=args.format == "text" and _color())
+    sys.stdout.write(text)
+    if args.output:
+        write_atomic(Path(args.output), render_report(result, args.format))
+    publish(  # job summary, step outputs, sticky PR comment: each on by default in Actions
+        GateReport(
+            verdict=result.verdict,
+            counts=result.counts,
+            markdown=render_report(result, "markdown"),
+            report_path=Path(args.report_file) if args.report_file else None,
+        ),
+        PublishOptions(comment=args.comment, summary=args.summary),
+        os.environ,
+        sys.stderr,
+    )
+    return result.exit_code
 
 
 def _cmd_comment(args: argparse.Namespace) -> int:

@@ -34,6 +34,8 @@ class CheckOptions:
     fail_on: FailOn | None = None  # None = the repo config's (default: error)
     base: str | None = None  # git revision to diff against
     offline: bool = False  # never contact the Hugging Face Hub
+    lockfile: Path | None = None  # model metadata lockfile, read before the Hub
+    update_lockfile: bool = False  # record models fetched from the Hub into it
     cwd: Path | None = None  # where relative paths start; None = the current directory
 
 
@@ -44,6 +46,8 @@ def run_check(options: CheckOptions) -> CheckResult:
     settings = PairSettings(
         fail_on=options.fail_on or config.fail_on,
         offline=options.offline,
+        lockfile=options.lockfile,
+        record=options.update_lockfile,
         vllm_version=options.vllm_version,
         default_vllm_version=config.vllm_version,
         custom_gpus=tuple(config.gpus),

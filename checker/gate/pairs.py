@@ -18,6 +18,11 @@ from checker.schemas.outputs import PlanResponse
 from checker.schemas.profile_io import LoadedProfile, Target, profile_to_request
 
 RISK_KEY = "policy.gpu_memory_utilization"
+_RISK_FIX = (
+    "lower policy.gpu_memory_utilization (to leave memory outside vLLM's budget) or "
+    "workload.concurrency / model.max_model_len (to leave KV headroom), or use a GPU with "
+    "more memory"
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,8 @@ class PairSettings:
 
     fail_on: FailOn = FailOn.ERROR
     offline: bool = False
+    lockfile: Path | None = None
+    record: bool = False  # add models fetched from the Hub to the lockfile
     vllm_version: str | None = None  # overrides every profile's pin (--vllm-version)
     default_vllm_version: str | None = None  # for profiles that pin none (repo config)
     custom_gpus: tuple[GPUSpec, ...] = ()  # the repo config's
@@ -53,6 +60,8 @@ def check_pair(
         plan = plan_request(
             request.model_copy(update={"hardware": hardware, "engine": engine}),
             offline=settings.offline,
+            lockfile=settings.lockfile,
+            record=settings.record,
         )
     except CheckerError as exc:
         key = "model.id"
@@ -121,16 +130,17 @@ def findings_of(plan: PlanResponse, loaded: LoadedProfile) -> list[GateFinding]:
     failing = any(f.severity is Severity.ERROR for f in found)  # the risk follows from that
     if risk is not OOMRisk.LOW and not failing and not any("oom" in f.name for f in found):
         high = risk is OOMRisk.HIGH
+        short_kv = plan.feasibility.headroom_gib < loaded.profile.policy.headroom_gb
+        key = "workload.concurrency" if short_kv and not high else RISK_KEY
         found.append(
             GateFinding(
                 rule_id="VWG01" if high else "VWG02",
                 name=f"{risk.value}-oom-risk",
                 severity=Severity.ERROR if high else Severity.WARNING,
                 message=f"{risk.value} OOM risk: {plan.feasibility.oom_risk_reason}",
-                key=RISK_KEY,
-                line=loaded.line_of(RISK_KEY),
-                fix="lower policy.gpu_memory_utilization or workload.concurrency, "
-                "or use a GPU with more memory",
+                key=key,
+                line=loaded.line_of(key),
+                fix=_RISK_FIX,
             )
         )
     return found

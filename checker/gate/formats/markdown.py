@@ -1,0 +1,144 @@
+"""Markdown report (job summary, PR comment): summary table, each failing pair, the diff.
+
+Every value that comes from a profile, a model name or a git ref is untrusted: ``md()``
+escapes it so it can neither break the table, open HTML, format text nor @mention anyone.
+"""
+
+from __future__ import annotations
+
+import re
+
+from checker.gate.formats.common import (
+    ARROW,
+    changes,
+    counts_text,
+    fmt_conc,
+    fmt_gib,
+    fmt_risk,
+    fmt_tokens,
+    fmt_tput,
+)
+from checker.gate.pr_comment import neutralize
+from checker.gate.result import BaseDiff, CheckResult, InputProblem, PairResult
+
+_ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "ERROR": "⛔"}
+# Inline markdown only: md() output never starts a line, so list/heading markers are inert.
+_PUNCT = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md(text: str) -> str:
+    """Untrusted text as inert inline markdown (safe in a table cell, one line)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _PUNCT.sub(r"\\\1", " ".join(text.split()))
+    return neutralize(text)
+
+
+def render_markdown(result: CheckResult, color: bool = False) -> str:
+    out = [
+        f"## {_ICON[result.verdict]} vllm-wizard check: {result.verdict}",
+        "",
+        f"{counts_text(result)} (fail on: {result.fail_on.value})",
+        "",
+    ]
+    if result.pairs:
+        out += _table(result.pairs)
+    failing = [p for p in result.pairs if p.failed or p.verdict != "PASS"]
+    if failing:
+        out += ["### Findings", ""]
+        for pair in failing:
+            out += _detail(pair)
+    if result.errors:
+        out += ["### Input errors", ""]
+        out += [_problem(p) for p in result.errors] + [""]
+    out += [f"> {md(n)}" for n in result.notes]
+    if result.diff is not None:
+        out += _diff(result.diff)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _table(pairs: list[PairResult]) -> list[str]:
+    rows = [
+        "| Profile | GPU target | Verdict | KV tokens | Max concurrency | Headroom | OOM risk |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    rows += [
+        f"| {md(p.profile)} | {md(p.target)} | {_ICON[p.verdict]} {p.verdict} "
+        f"| {fmt_tokens(p.figures.kv_tokens)} | {fmt_conc(p.figures.max_concurrency)} "
+        f"| {fmt_gib(p.figures.headroom_gib)} | {fmt_risk(p.figures)} |"
+        for p in pairs
+    ]
+    return [*rows, ""]
+
+
+def _detail(pair: PairResult) -> list[str]:
+    gpu = f" ({md(pair.gpu)})" if pair.gpu and pair.gpu != pair.target.split(":")[0] else ""
+    out = [
+        f"#### {_ICON[pair.verdict]} {md(pair.profile)} on {md(pair.target)}{gpu}: {pair.verdict}",
+        "",
+    ]
+    if pair.error is not None:
+        out.append(_problem(pair.error))
+    for f in pair.findings:
+        line = f" line {f.line}" if f.line else ""
+        out.append(
+            f"- **{md(f.rule_id)}** {f.severity.value} at{line} `{_code(f.key)}`: {md(f.message)}"
+        )
+        if f.fix:
+            out.append(f"  - **Fix:** {md(f.fix)}")
+    if pair.plan is not None:
+        fig = pair.figures
+        out.append(
+            f"- Plan: {md(pair.model)}, TP {pair.plan.feasibility.tensor_parallel_size} "
+            f"x PP {pair.plan.feasibility.pipeline_parallel_size}, "
+            f"KV cache {fmt_tokens(fig.kv_tokens)} tokens, max concurrency "
+            f"{fmt_conc(fig.max_concurrency)} at {pair.plan.feasibility.max_model_len:,} tokens, "
+            f"estimated {fmt_tput(fig.throughput_toks_per_s)} tok/s"
+        )
+    return [*out, ""]
+
+
+def _problem(problem: InputProblem) -> str:
+    where = f"{problem.path}:{problem.line}" if problem.line else problem.path
+    hint = f" ({md(problem.hint)})" if problem.hint else ""
+    return f"- **{md(where)}**: {md(problem.message)}{hint}"
+
+
+def _code(text: str) -> str:
+    """A dotted key inside a code span: keys are [A-Za-z0-9_.] once validated; drop the rest."""
+    return re.sub(r"[^A-Za-z0-9_.]", "", text)
+
+
+def _diff(diff: BaseDiff) -> list[str]:
+    out = [f"### Changes against {md(diff.ref)} ({diff.commit[:12]})", ""]
+    moved = diff.with_status("new", "changed", "removed")
+    if moved:
+        out += [
+            "| Profile | Status | GPU target | Verdict | KV tokens | Max concurrency "
+            "| Headroom | Throughput tok/s |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for change in moved:
+            for pair in change.pairs:
+                cells = [_arrow(old, new) for _, old, new in changes(pair.before, pair.after)]
+                out.append(
+                    f"| {md(change.profile)} | {change.status} | {md(pair.target)} "
+                    f"| {' | '.join(cells)} |"
+                )
+            if not change.pairs:
+                out.append(f"| {md(change.profile)} | {change.status} | - |" + " - |" * 5)
+        out.append("")
+        out += [
+            f"- {md(c.profile)}: the base copy could not be planned: {md(c.base_error)}"
+            for c in moved
+            if c.base_error
+        ]
+    same = diff.with_status("unchanged")
+    if same:
+        names = ", ".join(md(c.profile) for c in same[:20])
+        more = f" and {len(same) - 20} more" if len(same) > 20 else ""
+        out += [f"{len(same)} profile(s) unchanged: {names}{more}", ""]
+    return out
+
+
+def _arrow(old: str, new: str) -> str:
+    return old if old == new else f"{old} {ARROW} **{new}**"

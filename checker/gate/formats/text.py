@@ -1,0 +1,98 @@
+"""Terminal report: an aligned table, then each finding as ``file:line: severity id message``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from checker.gate.formats.common import (
+    ARROW,
+    changes,
+    counts_text,
+    fmt_conc,
+    fmt_gib,
+    fmt_risk,
+    fmt_tokens,
+    located,
+    one_line,
+)
+from checker.gate.result import BaseDiff, CheckResult
+
+_COLOURS = {"PASS": "32", "WARN": "33", "FAIL": "31", "ERROR": "31", "error": "31"}
+_COLOURS["warning"] = "33"
+_NUMERIC = (3, 4, 5)
+_VERDICT = 2
+_HEAD = ("PROFILE", "TARGET", "VERDICT", "KV TOKENS", "MAX CONC", "HEADROOM", "OOM")
+
+
+def render_text(result: CheckResult, color: bool = False) -> str:
+    def paint(word: str, width: int = 0) -> str:
+        padded = word.ljust(width)
+        code = _COLOURS.get(word)
+        return f"\x1b[{code}m{padded}\x1b[0m" if color and code else padded
+
+    rows = [
+        (
+            one_line(p.profile),
+            one_line(p.target),
+            p.verdict,
+            fmt_tokens(p.figures.kv_tokens),
+            fmt_conc(p.figures.max_concurrency),
+            fmt_gib(p.figures.headroom_gib),
+            fmt_risk(p.figures),
+        )
+        for p in result.pairs
+    ]
+    widths = [max(len(r[i]) for r in (_HEAD, *rows)) for i in range(len(_HEAD))]
+    lines: list[str] = []
+    if rows:
+        lines.append(_join(_HEAD, widths))
+        lines.extend(_join(row, widths, paint) for row in rows)
+        lines.append("")
+    for item in located(result):
+        where = f"{one_line(item.path)}:{item.line}" if item.line else one_line(item.path)
+        on = f" [{', '.join(one_line(t) for t in item.targets)}]" if item.targets else ""
+        lines.append(
+            f"{where}: {paint(item.severity.value)} {item.rule_id}{on} {one_line(item.message)}"
+        )
+        if item.fix:
+            lines.append(f"    fix: {one_line(item.fix)}")
+    lines.extend(f"note: {one_line(n)}" for n in result.notes)
+    if result.diff is not None:
+        lines.extend(["", *_diff_lines(result.diff)])
+    if lines and lines[-1]:
+        lines.append("")
+    lines.append(f"vllm-wizard check: {paint(result.verdict)} ({counts_text(result)})")
+    return "\n".join(lines) + "\n"
+
+
+def _join(
+    cells: tuple[str, ...], widths: list[int], paint: Callable[[str, int], str] | None = None
+) -> str:
+    """One table row: numbers right-aligned, the verdict painted."""
+    out = [
+        c.rjust(w) if i in _NUMERIC else c.ljust(w)
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    ]
+    if paint is not None:
+        out[_VERDICT] = paint(cells[_VERDICT], widths[_VERDICT])
+    return "  ".join(out).rstrip()
+
+
+def _diff_lines(diff: BaseDiff) -> list[str]:
+    lines = [f"Changes against {one_line(diff.ref)} ({diff.commit[:12]}):"]
+    for change in diff.with_status("new", "changed", "removed"):
+        lines.append(f"  {change.status:<8} {one_line(change.profile)}")
+        if change.base_error:
+            lines.append(f"    base could not be read: {one_line(change.base_error)}")
+        for pair in change.pairs:
+            moved = [
+                f"{label} {old} {ARROW} {new}"
+                for label, old, new in changes(pair.before, pair.after)
+                if old != new
+            ]
+            if moved:
+                lines.append(f"    {one_line(pair.target)}: {', '.join(moved)}")
+    same = diff.with_status("unchanged")
+    if same:
+        lines.append(f"  {len(same)} profile(s) unchanged")
+    return lines
