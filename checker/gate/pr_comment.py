@@ -33,13 +33,16 @@ def neutralize(text: str) -> str:
     return _MENTION.sub(f"@{_ZW}", text)
 
 
-def comment_body(report_markdown: str, *, headline: str | None, full_report: str) -> str:
-    """The marker, then the report; a report too long for a comment is collapsed into
-    <details>, cut, and a visible note says where the whole of it is (``full_report``)."""
-    top = MARKER + "\n" + (neutralize(headline) + "\n\n" if headline else "")
+def comment_body(report_markdown: str, *, full_report: str) -> str:
+    """The marker, then the report. A report too long for a comment keeps its first two lines
+    (the verdict and the counts) in view, is cut and collapsed into <details>, and a visible
+    note says where the whole of it is (``full_report``)."""
     body = neutralize(report_markdown).strip() + "\n"
-    if utf16_units(top + body) <= COMMENT_LIMIT:
-        return top + body
+    if utf16_units(MARKER + "\n" + body) <= COMMENT_LIMIT:
+        return MARKER + "\n" + body
+    lines = [line for line in body.splitlines() if line.strip()][:2]
+    lead = "".join(line + "\n\n" for line in lines)
+    top = MARKER + "\n" + (lead if utf16_units(lead) < 2000 else "")
     note = f"> **The report was cut to fit a comment.** The full report is {full_report}.\n\n"
     opener = "<details><summary>Report (cut)</summary>\n\n"
     closer = "\n</details>\n"

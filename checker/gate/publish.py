@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 from checker.errors import CheckerError, RemoteError, UsageError
+from checker.gate.formats.github import escape_data
+from checker.gate.formats.markdown import md
 from checker.gate.github_api import GitHubAPIError, GitHubClient, RetryPolicy
 from checker.gate.github_env import (
     append_step_summary,
@@ -33,7 +35,7 @@ _MAX_SAVED_REPORT = 8 * 1024 * 1024  # a saved report from an artifact is untrus
 @dataclass(frozen=True)
 class GateReport:
     verdict: str  # PASS, WARN or FAIL
-    counts: Mapping[str, int]  # "pass", "warn", "fail" -> number of profile/target pairs
+    counts: Mapping[str, int]  # "pass", "warn", "fail", "error" -> profile/target pairs
     markdown: str
     report_path: Path | None = None  # also write the markdown here (the Action uploads it)
 
@@ -63,11 +65,12 @@ def publish(
     where = _full_report(env, report.report_path is not None)
     if options.comment or (options.comment is None and actions):
         _comment(report, options, env, where, outcome, explicit=bool(options.comment))
-    for message in outcome.messages:
-        print(f"vllm-wizard: {message}", file=log)
+    for message in outcome.messages:  # in Actions, a warning annotation (stderr is read too)
+        warning = f"::warning title=vllm-wizard::{escape_data(message)}"
+        print(warning if actions else f"vllm-wizard: {message}", file=log)
     summary_path = env.get("GITHUB_STEP_SUMMARY")
     if summary_path and (options.summary or (options.summary is None and actions)):
-        notes = "".join(f"> {m}\n\n" for m in outcome.messages)
+        notes = "".join(f"> {md(m)}\n\n" for m in outcome.messages)
         append_step_summary(Path(summary_path), notes + report.markdown, full_report=where)
     output_path = env.get("GITHUB_OUTPUT")
     if output_path and (options.outputs or (options.outputs is None and actions)):
@@ -93,9 +96,7 @@ def post_saved_report(
     except OSError as exc:
         raise CheckerError(f"cannot read the report: {exc}", location=str(report_file)) from None
     where = f"in the artifacts of [the run that checked it]({run.html_url})"
-    return upsert_comment(
-        client, repo, number, comment_body(markdown, headline=None, full_report=where)
-    )
+    return upsert_comment(client, repo, number, comment_body(markdown, full_report=where))
 
 
 def _comment(
@@ -116,12 +117,7 @@ def _comment(
                 )
             return
         client, repo = _client(env, options.retry)
-        c = report.counts
-        headline = (
-            f"**vllm-wizard check: {report.verdict}**: {c.get('fail', 0)} fail, "
-            f"{c.get('warn', 0)} warn, {c.get('pass', 0)} pass"
-        )
-        body = comment_body(report.markdown, headline=headline, full_report=where)
+        body = comment_body(report.markdown, full_report=where)
         outcome.comment = upsert_comment(client, repo, pr.number, body)
     except GitHubAPIError as exc:
         if exc.status not in (401, 403, 404):
@@ -186,9 +182,7 @@ def _full_report(env: Mapping[str, str], has_file: bool) -> str:
 def _outputs(report: GateReport, outcome: PublishOutcome) -> dict[str, str]:
     return {
         "verdict": report.verdict,
-        "pass": str(report.counts.get("pass", 0)),
-        "warn": str(report.counts.get("warn", 0)),
-        "fail": str(report.counts.get("fail", 0)),
+        **{kind: str(report.counts.get(kind, 0)) for kind in ("pass", "warn", "fail", "error")},
         "report-path": str(report.report_path or ""),
         "comment-url": outcome.comment.url if outcome.comment else "",
     }

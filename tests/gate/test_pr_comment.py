@@ -24,7 +24,7 @@ WHERE = "in the job summary"
 
 
 def body(text: str) -> str:
-    return comment_body(text, headline="**vllm-wizard check: PASS**", full_report=WHERE)
+    return comment_body(text, full_report=WHERE)
 
 
 def test_created_then_updated_in_place_never_duplicated(github: FakeGitHub) -> None:
@@ -102,12 +102,16 @@ def test_neutralize_keeps_text_readable() -> None:
 
 def test_70k_report_is_cut_with_a_note_and_stays_under_the_limit(github: FakeGitHub) -> None:
     rows = "".join(f"| profile-{i:05d}.yaml | H100 | PASS | 🚀 ok |\n" for i in range(2000))
-    report = "## Results\n\n<details><summary>All pairs</summary>\n\n" + rows + "\n</details>\n"
+    report = (
+        "## ❌ check: FAIL\n\n3 fail\n\n<details><summary>All</summary>\n\n" + rows + "</details>\n"
+    )
     assert len(report) > 70_000
     text = body(report)
     assert utf16_units(text) <= COMMENT_LIMIT < 65_536
     assert "The full report is in the job summary." in text
-    assert text.index("cut to fit") < text.index("<details>")  # the note is not hidden
+    # the verdict, the counts and the note stay in view, above the collapsed report
+    assert text.startswith(MARKER + "\n## ❌ check: FAIL\n\n3 fail\n\n> **The report was cut")
+    assert text.index("cut to fit") < text.index("<details>")
     assert text.count("<details") == text.count("</details>")
     client = GitHubClient(github.url, TOKEN, policy=FAST)
     upsert_comment(client, REPO, 7, text)
@@ -121,7 +125,7 @@ def test_one_70k_line_is_cut_inside_the_line() -> None:
 
 def test_short_report_is_posted_whole() -> None:
     text = body("| a | b |\n|---|---|\n")
-    assert text == MARKER + "\n**vllm-wizard check: PASS**\n\n| a | b |\n|---|---|\n"
+    assert text == MARKER + "\n| a | b |\n|---|---|\n"
 
 
 def test_bad_repository_is_refused_before_any_request(github: FakeGitHub) -> None:
