@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+
+from checker.gate.formats.json_report import render_json
+from checker.gate.result import CheckResult
+from checker.schemas.enums import Verdict
+from tests.gate import factories as f
+
+
+def test_documented_keys_and_round_trip() -> None:
+    after = f.pair(verdict=Verdict.FAIL, findings=(f.finding(),))
+    result = f.result([after, f.error_pair()], diff=f.diff(f.pair(), after))
+    data = json.loads(render_json(result))
+    assert list(data) == [
+        "schema_version",
+        "verdict",
+        "exit_code",
+        "fail_on",
+        "counts",
+        "pairs",
+        "errors",
+        "notes",
+        "diff",
+    ]
+    assert data["schema_version"] == 1 and data["exit_code"] == 2 and data["verdict"] == "FAIL"
+    assert data["counts"] == {"pass": 0, "warn": 0, "fail": 1, "error": 1}
+    first = data["pairs"][0]
+    assert list(first) == [
+        "profile",
+        "target",
+        "gpu",
+        "model",
+        "verdict",
+        "failed",
+        "findings",
+        "figures",
+        "error",
+        "plan",
+    ]
+    assert list(first["findings"][0]) == [
+        "rule_id",
+        "name",
+        "severity",
+        "message",
+        "key",
+        "line",
+        "fix",
+    ]
+    assert list(first["figures"]) == [
+        "verdict",
+        "kv_tokens",
+        "max_concurrency",
+        "headroom_gib",
+        "throughput_toks_per_s",
+        "oom_risk",
+    ]
+    assert first["plan"]["feasibility"]["kv"]["tokens"] == 444_464
+    assert list(data["diff"]["profiles"][0]) == ["profile", "status", "pairs", "base_error"]
+    assert CheckResult.model_validate_json(render_json(result)) == result
