@@ -1,15 +1,87 @@
-"""The pre-commit hooks, through the real pre-commit."""
+"""The pre-commit hooks, through the real pre-commit: it installs this working tree as a hook
+repository (once per session; pip fetches the dependencies) and runs the hooks in a user's repo."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.gate.test_check_in_actions import FITS, TOO_BIG
+
+HookRun = Callable[[str, dict[str, str]], subprocess.CompletedProcess[str]]
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+@pytest.fixture(scope="session")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """This working tree as a one-commit repository, so pre-commit installs what is here now."""
+    snap = tmp_path_factory.mktemp("hook-repo")
+    listed = git(REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (snap / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, snap / name)
+    git(snap, "init", "-q")
+    git(snap, "add", "-A")
+    git(snap, "commit", "-q", "-m", "snapshot")
+    return snap, git(snap, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def run_hook(
+    hook_repo: tuple[Path, str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> HookRun:
+    """Commit-time run of one hook on the given files, in a fresh user repository."""
+    snap, rev = hook_repo
+    home = tmp_path_factory.getbasetemp() / "pre-commit-home"  # hook envs shared by the session
+    user = tmp_path / "user"
+    user.mkdir()
+    git(user, "init", "-q")
+
+    def run(hook_id: str, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        config = {"repos": [{"repo": str(snap), "rev": rev, "hooks": [{"id": hook_id}]}]}
+        (user / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+        for name, text in files.items():
+            (user / name).parent.mkdir(parents=True, exist_ok=True)
+            (user / name).write_text(text)
+        git(user, "add", "-A")
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pre_commit",
+                "run",
+                hook_id,
+                "--color",
+                "never",
+                "--files",
+                *files,
+            ],
+            cwd=user,
+            env={**os.environ, "PRE_COMMIT_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    return run
 
 
 @pytest.mark.parametrize(
@@ -45,3 +117,22 @@ def test_adoption_snippet_is_a_valid_config(tmp_path: Path) -> None:
     hook_ids = {h["id"] for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
     assert hook_ids == {"vllm-wizard-check", "vllm-wizard-generate"}
     assert all(f"id: {h}" in snippet for h in hook_ids)
+
+
+def test_check_hook_passes_a_profile_that_fits(run_hook: HookRun) -> None:
+    result = run_hook("vllm-wizard-check", {"profiles/serving.yaml": FITS})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "vllm-wizard check" in result.stdout and "Passed" in result.stdout
+
+
+def test_check_hook_blocks_an_infeasible_profile_with_the_reason(run_hook: HookRun) -> None:
+    files = {"profiles/serving.yaml": FITS, "deploy/big.vllm.yaml": TOO_BIG}
+    result = run_hook("vllm-wizard-check", files)
+    assert result.returncode == 1
+    assert "Failed" in result.stdout and "deploy/big.vllm.yaml" in result.stdout
+    assert "weights need" in result.stdout and "VW201" in result.stdout
+
+
+def test_check_hook_skips_yaml_that_is_not_a_profile(run_hook: HookRun) -> None:
+    result = run_hook("vllm-wizard-check", {"ci/values.yaml": TOO_BIG})
+    assert result.returncode == 0 and "no files to check" in result.stdout
