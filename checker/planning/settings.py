@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from checker.models.config_parser import model_type_facts
 from checker.planning.versions import VersionFacts, version_facts
 from checker.schemas.enums import DType, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
@@ -53,14 +54,19 @@ class Settings:
 
 def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec) -> str:
     """vLLM's --dtype auto: the config dtype; fp32 checkpoints drop to the GPU's preferred
-    half type; bf16 falls back to fp16 below compute capability 8.0."""
+    half type; bf16 falls back to fp16 below compute capability 8.0, or to fp32 for models
+    that refuse fp16 (Gemma-2/3: vector default-dtype-auto-gemma2-bf16-config-cc75)."""
     if requested is not DType.AUTO:
         return str(requested.value)
     config = _CONFIG_DTYPES.get((model.torch_dtype or "bfloat16").replace("torch.", ""), "bfloat16")
-    if config == "float32":
-        return "bfloat16" if gpu.capability >= 80 else "float16"
-    if config == "bfloat16" and gpu.capability < 80:
-        return "float16"
+    supported = ["float16", "float32"]
+    if gpu.capability >= 80:
+        supported.insert(0, "bfloat16")
+    facts = model_type_facts().get(model.model_type)
+    if isinstance(facts, dict) and facts.get("fp16_unsupported"):
+        supported.remove("float16")
+    if config == "float32" or config not in supported:
+        return supported[0]
     return config
 
 
