@@ -154,6 +154,8 @@ def working_tree_candidates(specs: Sequence[PathSpec], cwd: Path) -> list[str]:
 
 def read_working_file(cwd: Path) -> Reader:
     def read(rel: str) -> str | None:
+        if not (cwd / rel).is_file():  # a FIFO or device named *.yaml would block the run
+            return None
         try:
             return read_text(cwd / rel)
         except (OSError, YAMLSourceError):
