@@ -1,0 +1,162 @@
+"""run_check end to end: real discovery, real planning (catalog models, offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from checker.errors import GPUNotFoundError, UsageError
+from checker.gate.check import CheckOptions, run_check
+from checker.gate.repo_config import FailOn
+
+LLAMA = """\
+profile_version: 1
+model:
+  id: meta-llama/Llama-3.1-8B-Instruct
+  max_model_len: {max_len}
+hardware:
+  gpu_name: H100-80GB
+  targets: ["L4"]
+workload:
+  concurrency: 1
+policy:
+  gpu_memory_utilization: 0.85
+vllm:
+  version: "0.19.0"
+"""
+
+
+def llama(max_len: int = 8192) -> str:
+    return LLAMA.format(max_len=max_len)
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def check(root: Path, *paths: str, **options: object) -> object:
+    return run_check(CheckOptions(paths=paths, cwd=root, offline=True, **options))  # type: ignore[arg-type]
+
+
+def test_each_profile_on_its_own_targets(tmp_path: Path) -> None:
+    write(tmp_path, "profiles/ok.yaml", llama(8192))
+    write(tmp_path, "profiles/long.yaml", llama(65536))
+    result = run_check(CheckOptions(paths=("profiles",), cwd=tmp_path, offline=True))
+    got = {(p.profile, p.target): p.verdict for p in result.pairs}
+    assert got == {
+        ("profiles/long.yaml", "H100-80GB:1"): "PASS",
+        ("profiles/long.yaml", "L4:1"): "FAIL",
+        ("profiles/ok.yaml", "H100-80GB:1"): "PASS",
+        ("profiles/ok.yaml", "L4:1"): "PASS",
+    }
+    assert result.exit_code == 1 and result.verdict == "FAIL"
+    assert result.counts == {"pass": 3, "warn": 0, "fail": 1, "error": 0}
+    failing = result.failing()[0]
+    assert failing.gpu == "L4"
+    vw203 = next(f for f in failing.findings if f.rule_id == "VW203")
+    assert (vw203.key, vw203.line) == ("model.max_model_len", 4)
+    assert failing.figures.kv_tokens == failing.plan.feasibility.kv.tokens  # type: ignore[union-attr]
+
+
+def test_given_gpus_replace_the_profile_targets(tmp_path: Path) -> None:
+    write(tmp_path, "p.yaml", llama(65536))
+    result = run_check(
+        CheckOptions(paths=("p.yaml",), gpus=("H100-80GB:1", "A100-80GB"), cwd=tmp_path)
+    )
+    assert [(p.target, p.gpu, p.verdict) for p in result.pairs] == [
+        ("H100-80GB:1", "H100-SXM-80GB", "PASS"),
+        ("A100-80GB:1", "A100-SXM4-80GB", "PASS"),
+    ]
+    assert result.exit_code == 0
+
+
+def test_unknown_gpu_stops_the_run(tmp_path: Path) -> None:
+    write(tmp_path, "p.yaml", llama())
+    with pytest.raises(GPUNotFoundError, match="unknown GPU 'H1000'"):
+        run_check(CheckOptions(paths=("p.yaml",), gpus=("H1000",), cwd=tmp_path))
+    with pytest.raises(UsageError, match="--gpu"):
+        run_check(CheckOptions(paths=("p.yaml",), gpus=("L4:0",), cwd=tmp_path))
+
+
+def test_broken_profiles_are_input_errors_and_the_rest_is_checked(tmp_path: Path) -> None:
+    write(tmp_path, "profiles/good.yaml", llama())
+    write(tmp_path, "profiles/typo.yaml", llama().replace("max_model_len", "max_modle_len"))
+    write(tmp_path, "profiles/yaml.yaml", "model:\n  id: [x\n")
+    write(tmp_path, "profiles/who.yaml", llama().replace("meta-llama/Llama", "nobody/Llama"))
+    result = run_check(CheckOptions(paths=("profiles", "gone.yaml"), cwd=tmp_path, offline=True))
+    assert result.exit_code == 2 and result.verdict == "FAIL"
+    errors = {e.path: e for e in result.errors}
+    assert set(errors) == {"profiles/typo.yaml", "profiles/yaml.yaml", "gone.yaml"}
+    typo = errors["profiles/typo.yaml"]
+    assert (typo.line, typo.column) == (4, 3)
+    assert typo.hint == "did you mean 'max_model_len'?"
+    assert errors["profiles/yaml.yaml"].message.startswith("invalid YAML")
+    assert errors["gone.yaml"].message == "no such file or directory"
+    who = [p for p in result.pairs if p.profile == "profiles/who.yaml"]
+    assert {p.verdict for p in who} == {"ERROR"}
+    assert who[0].error is not None and who[0].error.line == 3  # model.id
+    good = [p for p in result.pairs if p.profile == "profiles/good.yaml"]
+    assert {p.verdict for p in good} == {"PASS"}
+    assert result.counts["error"] == 3 + 2
+
+
+def test_repo_config_supplies_globs_targets_gpus_and_policy(tmp_path: Path) -> None:
+    write(tmp_path, "deploy/a.yaml", llama(8192).replace('vllm:\n  version: "0.19.0"\n', ""))
+    write(tmp_path, "deploy/ci.yaml", "on: push\n")
+    write(
+        tmp_path,
+        ".vllm-wizard.yaml",
+        """\
+profiles: ["deploy/**/*.yaml"]
+targets: ["L4", "lab48"]
+gpus:
+  - name: Lab-GPU-48GB
+    aliases: [lab48]
+    memory_gib: 47.5
+    memory_bandwidth_gbs: 960
+    fp16_tflops: 180
+    compute_capability: "8.9"
+fail_on: warning
+vllm_version: "0.18.0"
+""",
+    )
+    result = run_check(CheckOptions(cwd=tmp_path / "deploy"))
+    assert [(p.profile, p.target, p.gpu) for p in result.pairs] == [
+        ("a.yaml", "L4:1", "L4"),
+        ("a.yaml", "lab48:1", "Lab-GPU-48GB"),
+    ]
+    assert result.fail_on is FailOn.WARNING
+    assert {p.plan.config.vllm_version for p in result.pairs if p.plan} == {"0.18.0"}
+    overridden = run_check(CheckOptions(cwd=tmp_path, vllm_version="0.19.0", fail_on=FailOn.ERROR))
+    assert {p.plan.config.vllm_version for p in overridden.pairs if p.plan} == {"0.19.0"}
+    assert overridden.fail_on is FailOn.ERROR
+
+
+def test_fail_on_warning_fails_a_warning(tmp_path: Path) -> None:
+    write(tmp_path, "p.yaml", llama(8192).replace("concurrency: 1", "concurrency: 64"))
+    relaxed = run_check(CheckOptions(paths=("p.yaml",), gpus=("L4",), cwd=tmp_path))
+    assert [p.verdict for p in relaxed.pairs] == ["WARN"] and relaxed.exit_code == 0
+    assert relaxed.verdict == "WARN"
+    strict = run_check(
+        CheckOptions(paths=("p.yaml",), gpus=("L4",), cwd=tmp_path, fail_on=FailOn.WARNING)
+    )
+    assert strict.pairs[0].failed and strict.exit_code == 1
+
+
+def test_nothing_to_check_is_a_usage_error(tmp_path: Path) -> None:
+    write(tmp_path, "ci.yaml", "on: push\n")
+    with pytest.raises(UsageError, match="no profiles found"):
+        run_check(CheckOptions(paths=(".",), cwd=tmp_path))
+    with pytest.raises(UsageError, match="no profiles given"):
+        run_check(CheckOptions(cwd=tmp_path))
+
+
+def test_a_glob_that_matches_nothing_is_a_note(tmp_path: Path) -> None:
+    write(tmp_path, "p.yaml", llama())
+    result = run_check(CheckOptions(paths=("p.yaml", "x/*.yaml"), gpus=("H100",), cwd=tmp_path))
+    assert result.notes == ["'x/*.yaml' matched no profile"]
+    assert result.exit_code == 0
