@@ -29,6 +29,11 @@ _MAX_LEN_KEYS = (
     "seq_len",
 )
 _MULTIMODAL_KEYS = ("vision_config", "audio_config", "vision_tower")
+# Real models stay far below these; larger values are typos or hostile, and per-layer loops
+# over them would run for minutes.
+_MAX_SIZE = 1 << 24
+_MAX_LAYERS = 4096
+_HINT = "pass a complete config.json with --model-config"
 
 
 @functools.cache
@@ -71,12 +76,9 @@ def _get(cfg: dict[str, Any], facts: dict[str, Any], key: str, default: Any = No
 def _require_int(cfg: dict[str, Any], facts: dict[str, Any], *keys: str) -> int:
     for key in keys:
         value = _get(cfg, facts, key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_SIZE:
             return value
-    raise ModelConfigError(
-        f"config.json has no usable '{keys[0]}'",
-        hint="pass a complete config.json with --model-config",
-    )
+    raise ModelConfigError(f"config.json has no usable '{keys[0]}'", hint=_HINT)
 
 
 def _layer_kinds(cfg: dict[str, Any], facts: dict[str, Any], layers: int) -> list[LayerKind]:
@@ -164,6 +166,28 @@ def parse_config(
     source_detail: str = "",
     safetensors_bytes: int | None = None,
 ) -> ModelInfo:
+    """ModelInfo from a config dict; a value of the wrong type or range is a ModelConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return _parse_config(config, model_id, source, source_detail, safetensors_bytes)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ModelConfigError(f"config.json gives an unusable '{where}': {err['msg']}") from None
+    except (TypeError, ValueError, ArithmeticError, AttributeError, KeyError, IndexError) as exc:
+        raise ModelConfigError(
+            f"config.json has a value of the wrong type or range ({exc})", hint=_HINT
+        ) from None
+
+
+def _parse_config(
+    config: dict[str, Any],
+    model_id: str,
+    source: str,
+    source_detail: str,
+    safetensors_bytes: int | None,
+) -> ModelInfo:
     if not isinstance(config, dict):
         raise ModelConfigError(f"config for {model_id} is not a JSON object")
     cfg, model_type = _text_config(config)
@@ -180,9 +204,11 @@ def parse_config(
     )
     head_dim = int(_get(cfg, facts, "head_dim") or hidden // heads)
     vocab = _require_int(cfg, facts, "vocab_size", "padded_vocab_size")
-    kinds = _layer_kinds(cfg, facts, layers)
-    if len(kinds) != layers:
-        layers = len(kinds)
+    kinds = _layer_kinds(cfg, facts, min(layers, _MAX_LAYERS + 1))
+    if len(kinds) != min(layers, _MAX_LAYERS + 1):
+        layers = len(kinds)  # the per-layer description wins
+    if not 0 < layers <= _MAX_LAYERS:
+        raise ModelConfigError(f"config.json describes {layers} decoder layers", hint=_HINT)
     quant = read_quant_config(config)
     dtype = config.get("torch_dtype") or config.get("dtype") or cfg.get("torch_dtype")
     params = count_params(
