@@ -397,7 +397,40 @@ def _cmd_comment(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    return _not_built("audit")
+    from pathlib import Path
+
+    from checker.gate.audit import AuditOptions, run_audit
+    from checker.gate.audit_report import write_audit
+    from checker.gate.fleet import load_fleet
+    from checker.gate.formats.common import headline
+    from checker.gate.progress import progress_reporter
+    from checker.gate.repo_config import FailOn
+    from checker.pipeline import lockfile_from_args
+
+    if args.update_lockfile:
+        raise UsageError("audit reads --lockfile but does not update it; use check or plan")
+    if args.jobs < 0:
+        raise UsageError("--jobs must be 0 (one per CPU) or more")
+    result = run_audit(
+        AuditOptions(
+            fleet=load_fleet(Path(args.fleet)),
+            paths=tuple(args.paths),
+            config=Path(args.config) if args.config else None,
+            vllm_version=args.vllm_version,
+            fail_on=FailOn(args.fail_on) if args.fail_on else None,
+            offline=args.offline,
+            lockfile=lockfile_from_args(args),
+            jobs=args.jobs,
+        ),
+        progress_reporter(sys.stderr, quiet=args.quiet),
+    )
+    md_path, json_path = write_audit(result, Path(args.output_dir))
+    print(headline(result.check).replace("check", "audit", 1))
+    print(
+        f"{len(result.edge)} close to the edge, {len(result.cheaper)} could move to a cheaper GPU"
+    )
+    print(f"wrote {md_path} and {json_path}")
+    return result.check.exit_code
 
 
 def _color() -> bool:

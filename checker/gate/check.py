@@ -8,7 +8,7 @@ problems with one profile are reported in the result and the others are still ch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,9 +19,10 @@ from checker.gate.discovery import PathSpec, parse_spec, read_working_file, sele
 from checker.gate.discovery import working_tree_candidates as tree_files
 from checker.gate.git_base import open_revision
 from checker.gate.pairs import PairSettings, check_pair
-from checker.gate.profiles import load_side, targets_of
+from checker.gate.profiles import Loaded, load_side, targets_of
 from checker.gate.repo_config import FailOn, RepoConfig, find_repo_config, load_repo_config
 from checker.gate.result import BaseDiff, CheckResult, InputProblem, PairResult
+from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile_io import Target, parse_target
 
 
@@ -39,47 +40,95 @@ class CheckOptions:
     cwd: Path | None = None  # where relative paths start; None = the current directory
 
 
-def run_check(options: CheckOptions) -> CheckResult:
-    cwd = (options.cwd or Path.cwd()).resolve()
-    config_path = options.config or find_repo_config(cwd)
-    config = load_repo_config(config_path) if config_path else RepoConfig()
-    settings = PairSettings(
-        fail_on=options.fail_on or config.fail_on,
-        offline=options.offline,
-        lockfile=options.lockfile,
-        record=options.update_lockfile,
-        vllm_version=options.vllm_version,
-        default_vllm_version=config.vllm_version,
-        custom_gpus=tuple(config.gpus),
-    )
-    targets = resolve_targets(options.gpus or config.targets, settings)
-    specs = profile_specs(options.paths, config, config_path, cwd)
-    revision = open_revision(options.base, cwd) if options.base else None
+@dataclass(frozen=True)
+class Setup:
+    """What check and audit share once flags and the repo config are read."""
 
-    chosen, unmatched = select(specs, tree_files(specs, cwd), read_working_file(cwd))
-    head = load_side(chosen, read_working_file(cwd))
-    pairs = [
-        check_pair(loaded, target, settings, base_dir=(cwd / rel).parent)
-        for rel, loaded in head.profiles.items()
-        for target in targets_of(loaded, targets)
-    ]
-    diff = None
-    at_base: set[str] = set()
-    if revision is not None:
-        base_chosen, _ = select(specs, revision.files, revision.read)
-        at_base = set(base_chosen)
-        base = load_side(base_chosen, revision.read)
-        diff = build_diff(revision, head, base, pairs, targets, settings)
-    errors = list(head.problems.values())
+    cwd: Path
+    config: RepoConfig
+    specs: list[PathSpec]
+    settings: PairSettings
+
+
+def set_up(
+    *,
+    cwd: Path | None,
+    config: Path | None,
+    paths: Sequence[str],
+    fail_on: FailOn | None,
+    offline: bool,
+    lockfile: Path | None,
+    record: bool,
+    vllm_version: str | None,
+    extra_gpus: Sequence[GPUSpec] = (),
+) -> Setup:
+    where = (cwd or Path.cwd()).resolve()
+    config_path = config or find_repo_config(where)
+    repo = load_repo_config(config_path) if config_path else RepoConfig()
+    settings = PairSettings(
+        fail_on=fail_on or repo.fail_on,
+        offline=offline,
+        lockfile=lockfile,
+        record=record,
+        vllm_version=vllm_version,
+        default_vllm_version=repo.vllm_version,
+        custom_gpus=(*extra_gpus, *repo.gpus),
+    )
+    return Setup(where, repo, profile_specs(paths, repo, config_path, where), settings)
+
+
+def working_tree(setup: Setup) -> tuple[Loaded, list[PathSpec]]:
+    """The profiles the specs find in the working tree, and the specs that found none."""
+    read = read_working_file(setup.cwd)
+    chosen, unmatched = select(setup.specs, tree_files(setup.specs, setup.cwd), read)
+    return load_side(chosen, read), unmatched
+
+
+def unmatched_report(
+    unmatched: Sequence[PathSpec], at_base: Collection[str] = ()
+) -> tuple[list[InputProblem], list[str]]:
+    """A named path that exists nowhere is an input error; an empty glob or folder a note."""
+    errors: list[InputProblem] = []
     notes: list[str] = []
     for spec in unmatched:
         if spec.kind == "missing" and spec.path not in at_base:
             errors.append(InputProblem(path=spec.text, message="no such file or directory"))
         elif spec.kind != "missing":
             notes.append(f"{spec.text!r} matched no profile")
+    return errors, notes
+
+
+def run_check(options: CheckOptions) -> CheckResult:
+    setup = set_up(
+        cwd=options.cwd,
+        config=options.config,
+        paths=options.paths,
+        fail_on=options.fail_on,
+        offline=options.offline,
+        lockfile=options.lockfile,
+        record=options.update_lockfile,
+        vllm_version=options.vllm_version,
+    )
+    settings = setup.settings
+    targets = resolve_targets(options.gpus or setup.config.targets, settings)
+    revision = open_revision(options.base, setup.cwd) if options.base else None
+    head, unmatched = working_tree(setup)
+    pairs = [
+        check_pair(loaded, target, settings, base_dir=(setup.cwd / rel).parent)
+        for rel, loaded in head.profiles.items()
+        for target in targets_of(loaded, targets)
+    ]
+    diff = None
+    at_base: list[str] = []
+    if revision is not None:
+        at_base, _ = select(setup.specs, revision.files, revision.read)
+        base = load_side(at_base, revision.read)
+        diff = build_diff(revision, head, base, pairs, targets, settings)
+    errors, notes = unmatched_report(unmatched, at_base)
+    errors[:0] = head.problems.values()
     if not pairs and not errors and not (diff and diff.profiles):
         raise UsageError(
-            f"no profiles found in {', '.join(s.text for s in specs)}",
+            f"no profiles found in {', '.join(s.text for s in setup.specs)}",
             hint="a profile is a YAML file with a top-level 'model' mapping",
         )
     return assemble(pairs, errors, notes, diff, settings.fail_on)

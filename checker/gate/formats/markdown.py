@@ -21,7 +21,7 @@ from checker.gate.formats.common import (
 from checker.gate.pr_comment import neutralize
 from checker.gate.result import BaseDiff, CheckResult, InputProblem, PairResult
 
-_ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "ERROR": "⛔"}
+ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "ERROR": "⛔"}
 # Inline markdown only: md() output never starts a line, so list/heading markers are inert.
 _PUNCT = re.compile(r"([\\`*_\[\]|~])")
 
@@ -35,7 +35,7 @@ def md(text: str) -> str:
 
 def render_markdown(result: CheckResult, color: bool = False) -> str:
     out = [
-        f"## {_ICON[result.verdict]} vllm-wizard check: {result.verdict}",
+        f"## {ICON[result.verdict]} vllm-wizard check: {result.verdict}",
         "",
         f"{counts_text(result)} (fail on: {result.fail_on.value})",
         "",
@@ -62,7 +62,7 @@ def _table(pairs: list[PairResult]) -> list[str]:
         "|---|---|---|---:|---:|---:|---|",
     ]
     rows += [
-        f"| {md(p.profile)} | {md(p.target)} | {_ICON[p.verdict]} {p.verdict} "
+        f"| {md(p.profile)} | {md(p.target)} | {ICON[p.verdict]} {p.verdict} "
         f"| {fmt_tokens(p.figures.kv_tokens)} | {fmt_conc(p.figures.max_concurrency)} "
         f"| {fmt_gib(p.figures.headroom_gib)} | {fmt_risk(p.figures)} |"
         for p in pairs
@@ -73,7 +73,7 @@ def _table(pairs: list[PairResult]) -> list[str]:
 def _detail(pair: PairResult) -> list[str]:
     gpu = f" ({md(pair.gpu)})" if pair.gpu and pair.gpu != pair.target.split(":")[0] else ""
     out = [
-        f"#### {_ICON[pair.verdict]} {md(pair.profile)} on {md(pair.target)}{gpu}: {pair.verdict}",
+        f"#### {ICON[pair.verdict]} {md(pair.profile)} on {md(pair.target)}{gpu}: {pair.verdict}",
         "",
     ]
     if pair.error is not None:

@@ -1,0 +1,136 @@
+"""What an audit reads out of its verdicts: pairs close to the edge, and cheaper GPUs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from checker.errors import CheckerError
+from checker.gate.fleet import Fleet
+from checker.gate.pairs import PairSettings
+from checker.gate.result import PairResult
+from checker.schemas.enums import OOMRisk
+from checker.schemas.gpu import GPUSpec
+from checker.schemas.profile_io import LoadedProfile, Target, profile_targets
+
+EDGE_CONCURRENCY = 1.5  # max concurrency under this x the workload's concurrency is "close"
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+class EdgeCase(BaseModel):
+    model_config = _FROZEN
+
+    profile: str
+    target: str
+    reason: str
+
+
+class CheaperOption(BaseModel):
+    model_config = _FROZEN
+
+    profile: str
+    current: str = Field(description="The profile's own target, e.g. H100-80GB:1")
+    target: str = Field(description="The cheaper fleet entry that also passes")
+    verdict: str
+    price_per_hour: float | None
+    current_price_per_hour: float | None
+    memory_gib: float = Field(description="GPU memory of the instance (all its GPUs)")
+    current_memory_gib: float | None
+
+
+def edge_cases(
+    pairs: Sequence[PairResult], profiles: Mapping[str, LoadedProfile]
+) -> list[EdgeCase]:
+    """Pairs that pass the gate with little to spare."""
+    found: list[EdgeCase] = []
+    for pair in pairs:
+        if pair.failed or pair.plan is None:
+            continue
+        want = profiles[pair.profile].profile.workload.concurrency
+        have = pair.figures.max_concurrency or 0.0
+        reasons = []
+        if have < EDGE_CONCURRENCY * want:
+            reasons.append(
+                f"{have:.2f} requests fit at max_model_len, under {EDGE_CONCURRENCY}x the "
+                f"workload's concurrency of {want}"
+            )
+        if pair.figures.oom_risk is OOMRisk.MEDIUM:
+            reasons.append("medium OOM risk: " + pair.plan.feasibility.oom_risk_reason)
+        if reasons:
+            found.append(
+                EdgeCase(profile=pair.profile, target=pair.target, reason="; ".join(reasons))
+            )
+    return found
+
+
+def cheaper_options(
+    pairs: Sequence[PairResult],
+    fleet: Fleet,
+    profiles: Mapping[str, LoadedProfile],
+    settings: PairSettings,
+) -> list[CheaperOption]:
+    """Per profile, the cheapest fleet entry that passes and costs less than its own target
+    (by price when both have one, else by GPU memory)."""
+    entries = {str(e.target): e for e in fleet.targets}
+    found: list[CheaperOption] = []
+    for rel, loaded in profiles.items():
+        own = profile_targets(loaded.profile)[0]
+        customs = (*loaded.profile.hardware.custom_gpus, *settings.custom_gpus)
+        own_spec = _spec(own, customs)
+        own_memory = own_spec.memory_gib * own.count if own_spec else None
+        ours = [p for p in pairs if p.profile == rel and p.plan is not None]
+        own_entry = next(
+            (
+                entries[p.target]
+                for p in ours
+                if own_spec and p.gpu == own_spec.name and entries[p.target].count == own.count
+            ),
+            None,
+        )
+        own_price = own_entry.price_per_hour if own_entry else None
+        options: list[CheaperOption] = []
+        for pair in ours:
+            entry = entries[pair.target]
+            if pair.failed or entry is own_entry or pair.plan is None:
+                continue
+            memory = round(pair.plan.feasibility.memory.total_gib * entry.count, 2)
+            price = entry.price_per_hour
+            if own_price is not None and price is not None:
+                cheaper = price < own_price
+            else:
+                cheaper = own_memory is not None and memory < own_memory
+            if cheaper:
+                options.append(
+                    CheaperOption(
+                        profile=rel,
+                        current=str(own),
+                        target=pair.target,
+                        verdict=pair.verdict,
+                        price_per_hour=price,
+                        current_price_per_hour=own_price,
+                        memory_gib=memory,
+                        current_memory_gib=own_memory,
+                    )
+                )
+        if options:
+            found.append(
+                min(options, key=lambda o: (o.price_per_hour or float("inf"), o.memory_gib))
+            )
+    return found
+
+
+def _spec(target: Target, customs: Sequence[GPUSpec]) -> GPUSpec | None:
+    from checker.hardware.catalog import find_gpu
+
+    if target.gpu.strip().lower() == "auto":
+        return None
+    try:
+        return find_gpu(target.gpu, customs)
+    except CheckerError:
+        return None
+
+
+def _cost(option: CheaperOption) -> tuple[float, float]:
+    price = option.price_per_hour
+    return (price if price is not None else float("inf"), option.memory_gib)

@@ -1,0 +1,113 @@
+"""The audit's reports: ``audit.md`` (for people and the job summary) and ``audit.json``.
+
+``audit.json`` is ``AuditResult`` without the full plans (they would make it megabytes);
+``check.pairs[*]`` keeps each pair's verdict, figures and findings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from checker.gate.audit import AuditResult
+from checker.gate.fleet import FleetEntry
+from checker.gate.formats.common import counts_text, fmt_conc
+from checker.gate.formats.markdown import ICON, md
+from checker.gate.result import PairResult
+from checker.schemas.profile_io import write_atomic
+
+
+def audit_json(result: AuditResult) -> str:
+    return result.model_dump_json(indent=2, exclude={"check": {"pairs": {"__all__": {"plan"}}}})
+
+
+def audit_markdown(result: AuditResult) -> str:
+    check = result.check
+    profiles = sorted({p.profile for p in check.pairs})
+    out = [
+        f"# {ICON[check.verdict]} vllm-wizard audit: {check.verdict}",
+        "",
+        f"{len(profiles)} profile(s) x {len(result.fleet)} fleet target(s): "
+        f"{counts_text(check)} (fail on: {check.fail_on.value})",
+        "",
+    ]
+    if profiles:
+        out += _matrix(profiles, result.fleet, check.pairs)
+    failing = check.failing()
+    if failing:
+        out += ["## Failing", "", "| Profile | GPU target | Verdict | Why |", "|---|---|---|---|"]
+        out += [
+            f"| {md(p.profile)} | {md(p.target)} | {ICON[p.verdict]} {p.verdict} | {_why(p)} |"
+            for p in failing
+        ]
+        out.append("")
+    if result.edge:
+        out += ["## Close to the edge", "", "| Profile | GPU target | Why |", "|---|---|---|"]
+        out += [f"| {md(e.profile)} | {md(e.target)} | {md(e.reason)} |" for e in result.edge]
+        out.append("")
+    if result.cheaper:
+        out += [
+            "## Could move to a cheaper GPU",
+            "",
+            "| Profile | Now | Also passes on | Price/h now → there | GPU memory now → there |",
+            "|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {md(c.profile)} | {md(c.current)} | {md(c.target)} ({c.verdict}) "
+            f"| {_price(c.current_price_per_hour)} → {_price(c.price_per_hour)} "
+            f"| {_gib(c.current_memory_gib)} → {_gib(c.memory_gib)} |"
+            for c in result.cheaper
+        ]
+        out.append("")
+    if check.errors:
+        out += ["## Input errors", ""]
+        out += [
+            f"- **{md(e.path)}{f':{e.line}' if e.line else ''}**: {md(e.message)}"
+            for e in check.errors
+        ]
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_audit(result: AuditResult, out_dir: Path) -> tuple[Path, Path]:
+    md_path, json_path = out_dir / "audit.md", out_dir / "audit.json"
+    write_atomic(md_path, audit_markdown(result))
+    write_atomic(json_path, audit_json(result) + "\n")
+    return md_path, json_path
+
+
+def _matrix(profiles: list[str], fleet: list[FleetEntry], pairs: list[PairResult]) -> list[str]:
+    """Profiles down, fleet targets across; each cell the verdict and max concurrency."""
+    heads = [_head(e) for e in fleet]
+    cells = {(p.profile, p.target): p for p in pairs}
+    rows = ["| Profile | " + " | ".join(heads) + " |", "|---|" + "---|" * len(fleet)]
+    for profile in profiles:
+        row = []
+        for entry in fleet:
+            pair = cells.get((profile, str(entry.target)))
+            row.append(
+                "-"
+                if pair is None
+                else f"{ICON[pair.verdict]} {fmt_conc(pair.figures.max_concurrency)}"
+            )
+        rows.append(f"| {md(profile)} | " + " | ".join(row) + " |")
+    return [*rows, "", "Cells: verdict and max concurrency at max_model_len.", ""]
+
+
+def _head(entry: FleetEntry) -> str:
+    price = entry.price_per_hour
+    return md(str(entry.target)) + (f" ({_price(price)}/h)" if price is not None else "")
+
+
+def _why(pair: PairResult) -> str:
+    if pair.error is not None:
+        return md(pair.error.message)
+    worst = [f for f in pair.findings if f.severity.value == "error"] or pair.findings
+    return "; ".join(f"{md(f.rule_id)}: {md(f.message)}" for f in worst[:2]) or "-"
+
+
+def _price(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _gib(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} GiB"

@@ -1,0 +1,76 @@
+"""The fleet file of ``vllm-wizard audit``: the GPU targets every profile is checked on.
+
+A YAML list (or a mapping with ``targets:``) of ``"NAME[:COUNT]"`` strings or mappings::
+
+    - H100-SXM-80GB
+    - L4:2
+    - name: A100-80GB
+      count: 2
+      price_per_hour: 3.40        # per instance of COUNT GPUs, any currency, used to rank
+    - name: lab-48
+      price_per_hour: 1.10
+      spec:                       # a GPU not in the catalog (name defaults to the entry's)
+        memory_gib: 47.5
+        memory_bandwidth_gbs: 960
+        fp16_tflops: 180
+        compute_capability: "8.9"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from checker.gate.yaml_model import read_yaml_file, validate_at
+from checker.schemas.gpu import GPUSpec
+from checker.schemas.profile import TARGET_RE
+from checker.schemas.profile_io import Target
+from checker.schemas.yaml_source import Positions
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class FleetEntry(BaseModel):
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[^:]+$")
+    count: int = Field(1, ge=1, le=4096, description="GPUs per instance")
+    price_per_hour: float | None = Field(None, ge=0, description="Per instance")
+    spec: GPUSpec | None = Field(None, description="Custom GPU; its name defaults to the entry's")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            match = TARGET_RE.match(data.strip())
+            if not match:
+                raise ValueError(f'target {data!r} is not "NAME" or "NAME:COUNT"')
+            return {"name": match["name"].strip(), "count": int(match["count"] or 1)}
+        if isinstance(data, dict) and isinstance(data.get("spec"), dict):
+            data = {**data, "spec": {"name": data.get("name"), **data["spec"]}}
+        return data
+
+    @property
+    def target(self) -> Target:
+        return Target(self.name, self.count)
+
+
+class Fleet(BaseModel):
+    model_config = _STRICT
+
+    targets: list[FleetEntry] = Field(min_length=1)
+
+    @property
+    def custom_gpus(self) -> tuple[GPUSpec, ...]:
+        return tuple(e.spec for e in self.targets if e.spec is not None)
+
+
+def load_fleet(path: Path) -> Fleet:
+    data, positions = read_yaml_file(path)
+    if isinstance(data, list):  # the short form: the file is the list of targets
+        data = {"targets": data}
+        spots = {("targets", *key): spot for key, spot in positions.spots.items()}
+        positions = Positions({**spots, (): positions.spots.get((), (1, 1))})
+    return validate_at(Fleet, data, positions, str(path))
