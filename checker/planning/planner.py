@@ -30,7 +30,8 @@ def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
     return [t for t in range(1, limit + 1) if model.num_attention_heads % t == 0] or [1]
 
 
-def _fits(memory: MemoryPlan, model: ModelInfo) -> bool:
+def fits(memory: MemoryPlan, model: ModelInfo) -> bool:
+    """KV memory for at least one request at max_model_len (recommend.py re-plans with it)."""
     b, s = memory.binding, memory.settings
     return (
         b.kv_budget > 0 and bytes_for_length(model, s, b.kv.layout, s.max_model_len) <= b.kv_budget
@@ -45,7 +46,7 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
         model, request.hardware.gpus, request.hardware.pipeline_parallel_size
     )
     for tp in candidates:
-        if _fits(plan_memory(model, resolve_settings(request, model, gpu, tp=tp)), model):
+        if fits(plan_memory(model, resolve_settings(request, model, gpu, tp=tp)), model):
             return tp
     return candidates[-1]
 
