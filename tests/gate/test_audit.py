@@ -1,0 +1,116 @@
+"""audit end to end: real plans in worker processes, reports written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from checker.cli import main
+from checker.gate.audit import AuditOptions, run_audit
+from checker.gate.audit_report import audit_markdown
+from checker.gate.fleet import load_fleet
+from tests.gate.test_check import llama, write
+
+FLEET = """\
+- name: H100-80GB
+  price_per_hour: 4.0
+- name: L4
+  price_per_hour: 0.8
+- RTX 4090
+- name: tiny
+  spec:
+    memory_gib: 8
+    memory_bandwidth_gbs: 300
+    fp16_tflops: 30
+    compute_capability: "8.6"
+"""
+
+
+@pytest.fixture
+def fleet_repo(tmp_path: Path) -> Path:
+    write(tmp_path, "fleet.yaml", FLEET)
+    write(tmp_path, "profiles/small.yaml", llama(8192).replace("concurrency: 1", "concurrency: 2"))
+    write(tmp_path, "profiles/long.yaml", llama(65536))
+    write(tmp_path, "profiles/bad.yaml", "model:\n  idd: x\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_profile_on_every_fleet_target(fleet_repo: Path, jobs: int) -> None:
+    calls: list[tuple[int, int]] = []
+    result = run_audit(
+        AuditOptions(
+            fleet=load_fleet(fleet_repo / "fleet.yaml"),
+            paths=("profiles",),
+            jobs=jobs,
+            cwd=fleet_repo,
+            offline=True,
+        ),
+        lambda done, total: calls.append((done, total)),
+    )
+    check = result.check
+    got = {(p.profile, p.target): p.verdict for p in check.pairs}
+    assert len(got) == 2 * 4
+    assert got[("profiles/long.yaml", "L4:1")] == "FAIL"
+    assert got[("profiles/small.yaml", "tiny:1")] == "FAIL"  # 16 GB of weights on 8 GiB
+    assert got[("profiles/small.yaml", "H100-80GB:1")] == "PASS"
+    assert [p.profile for p in check.pairs][:4] == ["profiles/long.yaml"] * 4  # input order
+    assert calls[0] == (0, 8) and calls[-1] == (8, 8)
+    assert [e.path for e in check.errors] == ["profiles/bad.yaml"]
+    assert check.exit_code == 2
+    # L4 holds 2.97 requests of 8k for a workload of 2: passes, but not 1.5x over
+    edge = {(e.profile, e.target) for e in result.edge}
+    assert ("profiles/small.yaml", "L4:1") in edge
+    assert ("profiles/small.yaml", "H100-80GB:1") not in edge
+    cheaper = {c.profile: c for c in result.cheaper}
+    assert cheaper["profiles/small.yaml"].target == "L4:1"  # priced, and cheaper than 4.0
+    assert cheaper["profiles/small.yaml"].current_price_per_hour == 4.0
+    assert "profiles/long.yaml" not in cheaper  # 64k context passes only on the H100
+
+
+def test_cli_writes_both_reports(
+    fleet_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(fleet_repo)
+    (fleet_repo / "profiles" / "bad.yaml").unlink()
+    code = main(
+        [
+            "audit",
+            "profiles",
+            "--fleet",
+            "fleet.yaml",
+            "--output-dir",
+            "out",
+            "--offline",
+            "--quiet",
+            "-j",
+            "2",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err == ""  # --quiet
+    assert "vllm-wizard audit: FAIL" in out and "wrote out/audit.md and out/audit.json" in out
+    data = json.loads((fleet_repo / "out" / "audit.json").read_text())
+    assert list(data) == ["schema_version", "check", "fleet", "edge", "cheaper"]
+    assert data["check"]["exit_code"] == 1
+    assert all("plan" not in p for p in data["check"]["pairs"])  # kept small
+    text = (fleet_repo / "out" / "audit.md").read_text()
+    assert text.startswith("# ❌ vllm-wizard audit: FAIL")
+    assert "| profiles/long.yaml | ✅ 6.29x | ❌ 0.37x |" in text
+    assert "## Close to the edge" in text and "## Could move to a cheaper GPU" in text
+    assert sorted(p.name for p in (fleet_repo / "out").iterdir()) == ["audit.json", "audit.md"]
+
+
+def test_markdown_escapes_profile_paths(fleet_repo: Path) -> None:
+    (fleet_repo / "profiles" / "bad.yaml").unlink()
+    write(fleet_repo, "profiles/x|@team.yaml", llama())
+    result = run_audit(
+        AuditOptions(
+            fleet=load_fleet(fleet_repo / "fleet.yaml"), paths=("profiles",), jobs=1, cwd=fleet_repo
+        )
+    )
+    text = audit_markdown(result)
+    assert "x\\|@\u200bteam.yaml" in text and "@team" not in text

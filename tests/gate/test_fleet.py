@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from checker.errors import ProfileError
+from checker.gate.fleet import load_fleet
+
+
+def test_short_and_long_forms(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(
+        """\
+- H100-80GB
+- L4:2
+- name: lab-48
+  price_per_hour: 1.1
+  spec:
+    memory_gib: 47.5
+    memory_bandwidth_gbs: 960
+    fp16_tflops: 180
+    compute_capability: "8.9"
+"""
+    )
+    fleet = load_fleet(path)
+    assert [str(e.target) for e in fleet.targets] == ["H100-80GB:1", "L4:2", "lab-48:1"]
+    assert fleet.targets[2].price_per_hour == 1.1
+    (custom,) = fleet.custom_gpus
+    assert custom.name == "lab-48" and custom.memory_gib == 47.5
+    path.write_text("targets:\n  - L4\n")
+    assert [e.name for e in load_fleet(path).targets] == ["L4"]
+
+
+@pytest.mark.parametrize(
+    ("text", "location", "message"),
+    [
+        ("- L4\n- name: A100\n  cont: 2\n", ":3:3", "unknown key 'targets.1.cont'"),
+        ("- L4:0\n", ":1:3", "targets.0: Value error"),
+        ("- name: L4\n  price_per_hour: -1\n", ":2:3", "targets.0.price_per_hour"),
+        ("[]\n", ":1:1", "targets: List should have at least 1 item"),
+        ("gpus: [L4]\n", ":1:1", "missing required key 'targets' (and 1 more"),
+    ],
+)
+def test_errors_at_file_and_line(tmp_path: Path, text: str, location: str, message: str) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(text)
+    with pytest.raises(ProfileError) as err:
+        load_fleet(path)
+    assert err.value.location == f"{path}{location}"
+    assert err.value.message.startswith(message)
