@@ -62,6 +62,8 @@ def set_up(
     vllm_version: str | None,
     extra_gpus: Sequence[GPUSpec] = (),
 ) -> Setup:
+    if vllm_version is not None:
+        _check_version(vllm_version)
     where = (cwd or Path.cwd()).resolve()
     config_path = config or find_repo_config(where)
     repo = load_repo_config(config_path) if config_path else RepoConfig()
@@ -75,6 +77,18 @@ def set_up(
         custom_gpus=(*extra_gpus, *repo.gpus),
     )
     return Setup(where, repo, profile_specs(paths, repo, config_path, where), settings)
+
+
+def _check_version(text: str) -> None:
+    """Refuse a malformed --vllm-version up front: the pairs copy it in unvalidated."""
+    from pydantic import ValidationError
+
+    from checker.schemas.inputs import EngineInput
+
+    try:
+        EngineInput(vllm_version=text)
+    except ValidationError:
+        raise UsageError(f"--vllm-version {text[:40]!r} is not a version like 0.19.0") from None
 
 
 def working_tree(setup: Setup) -> tuple[Loaded, list[PathSpec]]:
