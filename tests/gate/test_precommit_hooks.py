@@ -101,24 +101,6 @@ def test_pre_commit_files_validate(command: str, hook_file: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_adoption_snippet_is_a_valid_config(tmp_path: Path) -> None:
-    from tests.gate.test_workflow_lint import doc_snippets
-
-    (snippet,) = doc_snippets("repos:")
-    config = tmp_path / "config.yaml"
-    config.write_text(snippet)
-    result = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "validate-config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    hook_ids = {h["id"] for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
-    assert hook_ids == {"vllm-wizard-check", "vllm-wizard-generate"}
-    assert all(f"id: {h}" in snippet for h in hook_ids)
-
-
 def test_check_hook_passes_a_profile_that_fits(run_hook: HookRun) -> None:
     result = run_hook("vllm-wizard-check", {"profiles/serving.yaml": FITS})
     assert result.returncode == 0, result.stdout + result.stderr

@@ -124,18 +124,3 @@ def test_the_linters_catch_injection(tmp_path: Path) -> None:
     assert linted.returncode == 1 and "potentially untrusted" in linted.stdout
     linted = jactionlint(root, "action.yml")
     assert linted.returncode == 1 and "inputs.paths" in linted.stdout
-
-
-def doc_snippets(kind: str) -> list[str]:
-    """The ```yaml blocks of docs/adopt.md that hold ``kind`` (e.g. "jobs:", "repos:")."""
-    text = (REPO / "docs" / "adopt.md").read_text()
-    return [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if kind in b]
-
-
-def test_adoption_snippets_pass_actionlint(tmp_path: Path) -> None:
-    snippets = doc_snippets("jobs:")
-    assert len(snippets) == 2
-    workflows = {f"doc-{i}.yml": s for i, s in enumerate(snippets)}
-    workflows.update({f"local-{n}": OUR_ACTION.sub("./", s) for n, s in workflows.items()})
-    result = actionlint(lint_repo(tmp_path, workflows))
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,77 @@
+"""docs/adopt.md: every snippet works as printed (workflows lint, the pre-commit config
+validates and names our hooks, the fleet file runs an audit)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO
+from tests.gate.test_check_in_actions import FITS
+from tests.gate.test_workflow_lint import OUR_ACTION, actionlint, lint_repo
+
+
+def doc_snippets(kind: str) -> list[str]:
+    """The ```yaml blocks of docs/adopt.md that hold ``kind`` (e.g. "jobs:", "repos:")."""
+    text = (REPO / "docs" / "adopt.md").read_text()
+    return [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if kind in b]
+
+
+def test_adoption_snippets_pass_actionlint(tmp_path: Path) -> None:
+    snippets = doc_snippets("jobs:")
+    assert len(snippets) == 2
+    workflows = {f"doc-{i}.yml": s for i, s in enumerate(snippets)}
+    workflows.update({f"local-{n}": OUR_ACTION.sub("./", s) for n, s in workflows.items()})
+    result = actionlint(lint_repo(tmp_path, workflows))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_adoption_snippet_is_a_valid_config(tmp_path: Path) -> None:
+    (snippet,) = doc_snippets("repos:")
+    config = tmp_path / "config.yaml"
+    config.write_text(snippet)
+    result = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "validate-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    hook_ids = {h["id"] for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    assert hook_ids == {"vllm-wizard-check", "vllm-wizard-generate"}
+    assert all(f"id: {h}" in snippet for h in hook_ids)
+
+
+def test_fleet_snippet_runs_an_audit(tmp_path: Path) -> None:
+    (fleet,) = doc_snippets("price_per_hour")
+    (tmp_path / "fleet.yaml").write_text(fleet)
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "serving.yaml").write_text(FITS)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "checker",
+            "audit",
+            "profiles/",
+            "--fleet",
+            "fleet.yaml",
+            "--output-dir",
+            "audit/",
+            "--offline",
+            "--quiet",
+            "-j",
+            "1",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    table = (tmp_path / "audit" / "audit.md").read_text()
+    assert "H100-SXM-80GB:1" in table and "L4:2" in table and "A100-SXM4-80GB:2" in table
