@@ -23,6 +23,7 @@ from checker.gate.profiles import Loaded, load_side, targets_of
 from checker.gate.repo_config import FailOn, RepoConfig, find_repo_config, load_repo_config
 from checker.gate.result import BaseDiff, CheckResult, InputProblem, PairResult
 from checker.schemas.gpu import GPUSpec
+from checker.schemas.inputs import EngineInput
 from checker.schemas.profile_io import Target, parse_target
 
 
@@ -67,6 +68,8 @@ def set_up(
     where = (cwd or Path.cwd()).resolve()
     config_path = config or find_repo_config(where)
     repo = load_repo_config(config_path) if config_path else RepoConfig()
+    check_version(vllm_version, "--vllm-version")
+    check_version(repo.vllm_version, f"{config_path}: vllm_version")
     settings = PairSettings(
         fail_on=fail_on or repo.fail_on,
         offline=offline,
@@ -89,6 +92,21 @@ def _check_version(text: str) -> None:
         EngineInput(vllm_version=text)
     except ValidationError:
         raise UsageError(f"--vllm-version {text[:40]!r} is not a version like 0.19.0") from None
+
+
+def check_version(value: str | None, where: str) -> None:
+    """A version the planner can model, or a usage error before anything is planned."""
+    from pydantic import ValidationError
+
+    from checker.planning.versions import version_facts
+
+    if value is None:
+        return
+    try:
+        EngineInput(vllm_version=value)
+    except ValidationError:
+        raise UsageError(f"{where}: {value!r} is not a vLLM version like 0.19.0") from None
+    version_facts(value)
 
 
 def working_tree(setup: Setup) -> tuple[Loaded, list[PathSpec]]:

@@ -160,3 +160,10 @@ def test_a_glob_that_matches_nothing_is_a_note(tmp_path: Path) -> None:
     result = run_check(CheckOptions(paths=("p.yaml", "x/*.yaml"), gpus=("H100",), cwd=tmp_path))
     assert result.notes == ["'x/*.yaml' matched no profile"]
     assert result.exit_code == 0
+
+
+@pytest.mark.parametrize("version", ["1.2.3.4", "latest", "0.0"])
+def test_bad_vllm_version_stops_the_run(tmp_path: Path, version: str) -> None:
+    write(tmp_path, "p.yaml", llama())
+    with pytest.raises(UsageError, match=version.replace(".", r"\.")):
+        run_check(CheckOptions(paths=("p.yaml",), vllm_version=version, cwd=tmp_path))
