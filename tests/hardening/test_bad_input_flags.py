@@ -1,0 +1,108 @@
+"""Bad command-line flags: one error line that names the flag (or the setting it feeds), exit 2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.hardening.conftest import GPU, Run, assert_clean_usage_error
+
+PLAN = ("plan", "-m", "Qwen/Qwen3-8B", "--gpu", GPU, "--offline", "--json")
+
+# extra flags, and the words of which at least one must name the culprit
+PLAN_CASES = [
+    (("--max-model-len", "abc"), ("--max-model-len",)),
+    (("--max-model-len", "99999999999999999999999"), ("max_model_len", "--max-model-len")),
+    (("--max-model-len", "-5"), ("max_model_len", "--max-model-len")),
+    (("--max-model-len", "0"), ("max_model_len", "--max-model-len")),
+    (("--gpu-memory-utilization", "nan"), ("gpu_memory_utilization", "--gpu-memory-utilization")),
+    (("--gpu-memory-utilization", "inf"), ("gpu_memory_utilization", "--gpu-memory-utilization")),
+    (("--gpu-memory-utilization", "0"), ("gpu_memory_utilization", "--gpu-memory-utilization")),
+    (("--gpu-memory-utilization", "1.5"), ("gpu_memory_utilization", "--gpu-memory-utilization")),
+    (("--gpu-memory-utilization", "x"), ("--gpu-memory-utilization",)),
+    (("--tp", "0"), ("tensor_parallel_size", "--tp")),
+    (("--tp", "-1"), ("tensor_parallel_size", "--tp")),
+    (("--gpus", "0"), ("gpus", "--gpus")),
+    (("--vram-gb", "inf"), ("vram_gb", "--vram-gb")),
+    (("--vram-gb", "nan"), ("vram_gb", "--vram-gb")),
+    (("--vram-gb", "1e400"), ("vram_gb", "--vram-gb")),
+    (("--params-b", "nan"), ("params_b", "--params-b")),
+    (("--fragmentation-factor", "3"), ("fragmentation_factor", "--fragmentation-factor")),
+    (("--concurrency", "0"), ("concurrency", "--concurrency")),
+    (("--block-size", "0"), ("block_size", "--block-size")),
+    (("--max-num-seqs", "0"), ("max_num_seqs", "--max-num-seqs")),
+    (("--dtype", "fp4"), ("dtype", "--dtype")),
+    (("--quantization", "int8"), ("--quantization",)),
+    (("--kv-cache-dtype", "int8"), ("--kv-cache-dtype",)),
+    (("--interconnect", "warp"), ("interconnect", "--interconnect")),
+    (("--batching-mode", "turbo"), ("batching_mode", "--batching-mode")),
+    (("--vllm-version", "latest"), ("vllm_version", "--vllm-version")),
+    (("--vllm-version", "0.0"), ("0.0",)),
+    (("--gpu", "NoSuchGPU"), ("NoSuchGPU",)),
+    (("--gpu", "A100"), ("ambiguous",)),
+    (("--model", ""), ("model",)),
+    (("--model", "../../etc"), ("../../etc",)),
+    (("--model-config", "/nonexistent/config.json"), ("/nonexistent/config.json",)),
+]
+
+
+@pytest.mark.parametrize(("extra", "names"), PLAN_CASES, ids=[" ".join(c[0]) for c in PLAN_CASES])
+def test_plan_flags(
+    cli: Callable[..., Run], extra: tuple[str, ...], names: tuple[str, ...]
+) -> None:
+    run = cli(*PLAN, *extra)
+    assert_clean_usage_error(run)
+    assert any(name in run.error_line for name in names), run.error_line
+    assert run.out == ""
+
+
+CHECK_CASES = [
+    (("--gpu", "H100-SXM-80GB:0"), "--gpu"),
+    (("--gpu", "H100-SXM-80GB:9999"), "--gpu"),
+    (("--gpu", ""), "--gpu"),
+    (("--gpu", "NoSuchGPU:2"), "NoSuchGPU"),
+    (("--fail-on", "bogus"), "--fail-on"),
+    (("--format", "xml"), "--format"),
+    (("--config", "nothere.yaml"), "nothere.yaml"),
+    (("--vllm-version", "1.2.3.4"), "version"),
+]
+
+
+@pytest.mark.parametrize(("extra", "name"), CHECK_CASES, ids=[" ".join(c[0]) for c in CHECK_CASES])
+def test_check_flags(
+    cli: Callable[..., Run],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    extra: tuple[str, ...],
+    name: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text("model:\n  id: Qwen/Qwen3-8B\n")
+    run = cli(
+        "check",
+        "p.yaml",
+        "--offline",
+        "--no-comment",
+        *(("--gpu", GPU) if "--gpu" not in extra else ()),
+        *extra,
+    )
+    assert_clean_usage_error(run, name)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("bogus",), ("plan",), ("plan", "--nope"), ("check",), ("audit",), ("comment",)],
+    ids=lambda a: " ".join(a),
+)
+def test_commands_without_what_they_need(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: tuple[str, ...]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_clean_usage_error(cli(*argv))
+
+
+def test_no_command_prints_help_and_exits_2(cli: Callable[..., Run]) -> None:
+    run = cli()
+    assert run.code == 2 and "usage:" in run.out + run.err
