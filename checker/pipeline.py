@@ -6,15 +6,23 @@ The CLI and the gate both go through here, so a profile is planned the same way 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from checker.errors import GPUNotFoundError, UsageError
+from checker.errors import (
+    CheckerError,
+    GPUNotFoundError,
+    ModelConfigError,
+    ModelNotFoundError,
+    UsageError,
+)
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import HardwareInput, PlanRequest
 from checker.schemas.outputs import PlanResponse
-from checker.schemas.profile import Profile, normalise_enum_spelling
-from checker.schemas.profile_io import load_profile, profile_to_request
+from checker.schemas.profile import normalise_enum_spelling
+from checker.schemas.profile_io import LoadedProfile, load_profile, profile_to_request
 
 # flag dest -> (request section, field). Only flags the user gave override the profile.
 _OVERRIDES: dict[str, tuple[str, str]] = {
@@ -49,16 +57,15 @@ _OVERRIDES: dict[str, tuple[str, str]] = {
 }
 
 
-def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Profile | None]:
+def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProfile | None]:
     """Build a request from ``--profile`` (if any) with the flags the user gave laid over it."""
     from pydantic import ValidationError
 
-    profile = None
+    loaded = None
     base: dict[str, Any] = {}
     if getattr(args, "profile", None):
         loaded = load_profile(args.profile)
-        profile = loaded.profile
-        request = profile_to_request(profile, base_dir=Path(args.profile).resolve().parent)
+        request = profile_to_request(loaded.profile, base_dir=Path(args.profile).resolve().parent)
         base = request.model_dump()
     elif not getattr(args, "model", None):
         raise UsageError(
@@ -77,7 +84,7 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Profile | 
         base.setdefault(section, {})[field] = value
     base["explain"] = bool(getattr(args, "explain", False))
     try:
-        return PlanRequest.model_validate(base), profile
+        return PlanRequest.model_validate(base), loaded
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
@@ -107,6 +114,27 @@ def resolve_gpu(hardware: HardwareInput) -> GPUSpec:
     return spec
 
 
+# Which profile key an error about the model or the GPU points at.
+_ERROR_KEYS: dict[type[CheckerError], str] = {
+    GPUNotFoundError: "hardware.gpu_name",
+    ModelNotFoundError: "model.id",
+    ModelConfigError: "model.config",
+}
+
+
+@contextmanager
+def located(loaded: LoadedProfile | None) -> Iterator[None]:
+    """Give model/GPU errors the file:line of the profile key they come from."""
+    try:
+        yield
+    except CheckerError as exc:
+        key = next((k for t, k in _ERROR_KEYS.items() if isinstance(exc, t)), None)
+        if loaded is not None and key and exc.location is None:
+            line = loaded.line_of(key)
+            exc.location = f"{loaded.path}:{line}" if line else str(loaded.path)
+        raise
+
+
 def plan_request(
     request: PlanRequest,
     *,
@@ -130,10 +158,11 @@ def lockfile_from_args(args: argparse.Namespace) -> Path | None:
 
 
 def plan_from_args(args: argparse.Namespace) -> PlanResponse:
-    request, _ = request_from_args(args)
-    return plan_request(
-        request,
-        offline=bool(getattr(args, "offline", False)),
-        lockfile=lockfile_from_args(args),
-        record=bool(getattr(args, "update_lockfile", False)),
-    )
+    request, loaded = request_from_args(args)
+    with located(loaded):
+        return plan_request(
+            request,
+            offline=bool(getattr(args, "offline", False)),
+            lockfile=lockfile_from_args(args),
+            record=bool(getattr(args, "update_lockfile", False)),
+        )

@@ -106,3 +106,23 @@ def test_targets_and_request_mapping() -> None:
     assert request.hardware.gpus == 4
     assert request.hardware.tensor_parallel_size == 2
     assert request.engine.vllm_version == "0.19.0"
+
+
+def test_plan_errors_point_at_the_profile_key(tmp_path: Path) -> None:
+    from checker.cli import main
+
+    gpu = tmp_path / "gpu.yaml"
+    gpu.write_text("model:\n  id: meta-llama/Llama-3.1-8B-Instruct\nhardware:\n  gpu_name: A100\n")
+    model = tmp_path / "model.yaml"
+    model.write_text("model:\n  id: acme/nothing\nhardware:\n  gpu_name: L4\n")
+    assert main(["plan", "-p", str(gpu), "--offline", "--json"]) == 2
+    assert main(["plan", "-p", str(model), "--offline", "--json"]) == 2
+
+
+def test_plan_error_locations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from checker.cli import main
+
+    path = tmp_path / "p.yaml"
+    path.write_text("model:\n  id: meta-llama/Llama-3.1-8B-Instruct\nhardware:\n  gpu_name: A100\n")
+    main(["plan", "-p", str(path), "--offline", "--json"])
+    assert f"{path}:4: GPU name 'A100' is ambiguous" in capsys.readouterr().err
