@@ -90,13 +90,12 @@ def workflow_run_of(event: Mapping[str, Any]) -> WorkflowRun | None:
 
 def append_step_summary(path: Path, markdown: str, *, full_report: str) -> None:
     """Append to the job summary, cut to what is left of the step's 1 MiB."""
-    used = path.stat().st_size if path.exists() else 0
+    used = path.stat().st_size if path.is_file() else 0
     note = f"\n> **The report was cut to fit the job summary.** The full report is {full_report}.\n"
     text = fit_markdown(
         markdown.rstrip("\n") + "\n", SUMMARY_LIMIT - used, note, measure=utf8_bytes
     )
-    with path.open("a", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
+    _append(path, text, "job summary")
 
 
 def write_outputs(path: Path, values: Mapping[str, str]) -> None:
@@ -109,5 +108,13 @@ def write_outputs(path: Path, values: Mapping[str, str]) -> None:
         if delimiter in value:
             raise ValueError("an output value contains its random delimiter")
         chunks.append(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
-    with path.open("a", encoding="utf-8", newline="\n") as handle:
-        handle.write("".join(chunks))
+    _append(path, "".join(chunks), "step outputs")
+
+
+def _append(path: Path, text: str, what: str) -> None:
+    """Append to a file the runner owns (it reads them after the step, so no rename)."""
+    try:
+        with path.open("a", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise CheckerError(f"cannot write the {what}: {exc.strerror}", location=str(path)) from None

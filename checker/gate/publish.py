@@ -65,17 +65,25 @@ def publish(
     where = _full_report(env, report.report_path is not None)
     if options.comment or (options.comment is None and actions):
         _comment(report, options, env, where, outcome, explicit=bool(options.comment))
-    for message in outcome.messages:  # in Actions, a warning annotation (stderr is read too)
-        warning = f"::warning title=vllm-wizard::{escape_data(message)}"
-        print(warning if actions else f"vllm-wizard: {message}", file=log)
+    for message in outcome.messages:
+        _say(message, actions, log)
     summary_path = env.get("GITHUB_STEP_SUMMARY")
-    if summary_path and (options.summary or (options.summary is None and actions)):
-        notes = "".join(f"> {md(m)}\n\n" for m in outcome.messages)
-        append_step_summary(Path(summary_path), notes + report.markdown, full_report=where)
-    output_path = env.get("GITHUB_OUTPUT")
-    if output_path and (options.outputs or (options.outputs is None and actions)):
-        write_outputs(Path(output_path), _outputs(report, outcome))
+    try:
+        if summary_path and (options.summary or (options.summary is None and actions)):
+            notes = "".join(f"> {md(m)}\n\n" for m in outcome.messages)
+            append_step_summary(Path(summary_path), notes + report.markdown, full_report=where)
+        output_path = env.get("GITHUB_OUTPUT")
+        if output_path and (options.outputs or (options.outputs is None and actions)):
+            write_outputs(Path(output_path), _outputs(report, outcome))
+    except CheckerError as exc:  # the runner's files: a problem there is not the gate's verdict
+        _say(str(exc), actions, log)
     return outcome
+
+
+def _say(message: str, actions: bool, log: TextIO) -> None:
+    """A warning annotation inside Actions (the runner reads stderr too), else one line."""
+    warning = f"::warning title=vllm-wizard::{escape_data(message)}"
+    print(warning if actions else f"vllm-wizard: {message}", file=log)
 
 
 def post_saved_report(

@@ -241,3 +241,12 @@ def test_an_event_pr_list_is_verified_too(tmp_path: Path, github: FakeGitHub) ->
     with pytest.raises(RemoteError, match="#4 is not at the checked commit"):
         post_saved_report(saved, None, env, FAST)
     assert github.comments == {}
+
+
+def test_unwritable_runner_files_are_reported_not_fatal(tmp_path: Path, github: FakeGitHub) -> None:
+    env = runner_env(tmp_path, github.url, pr_event(7))
+    env["GITHUB_STEP_SUMMARY"] = str(tmp_path / "missing-dir" / "summary.md")
+    log = io.StringIO()
+    outcome = publish(REPORT, OPTIONS, env, log)
+    assert outcome.comment is not None  # the comment still went out
+    assert "cannot write the job summary" in log.getvalue()
