@@ -175,7 +175,7 @@ class GitHubClient:
                 status=None,
                 transient=True,
             )
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return GitHubAPIError(
                 f"{method} {_path_of(url)}: the answer is not JSON", status=None, transient=False
             )
@@ -184,7 +184,7 @@ class GitHubClient:
         headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
         try:
             detail = str(json.loads(exc.read() or b"{}").get("message", ""))
-        except (ValueError, AttributeError, OSError):
+        except (ValueError, AttributeError, OSError, RecursionError):
             detail = ""
         detail = self._redact(detail)[:200]
         retry_after = _retry_after(headers)

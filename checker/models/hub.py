@@ -145,7 +145,7 @@ class _Client:
             raise ModelConfigError(f"config.json of {self.model_id!r} is larger than 2 MiB")
         try:
             config = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise RemoteError(
                 f"config.json of {self.model_id!r} from the Hub is not valid JSON (truncated?)",
                 hint="retry; if it persists, check HF_ENDPOINT",
@@ -172,7 +172,7 @@ class _Client:
             return None  # a .bin or GGUF-only repository: weights are derived from the config
         try:
             names = st.shard_names(json.loads(body))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise st.SafetensorsHeaderError(f"{st.INDEX_FILE} is not valid JSON") from None
         with ThreadPoolExecutor(max_workers=8) as pool:
             return sum(pool.map(lambda name: self._file_bytes(name, revision), names))

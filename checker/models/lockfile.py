@@ -73,6 +73,8 @@ def read_lockfile(path: Path) -> Lockfile:
         ) from None
     try:
         return Lockfile.model_validate(json.loads(text))
+    except RecursionError:
+        raise ProfileError("lockfile JSON is nested too deeply", location=str(path)) from None
     except json.JSONDecodeError as exc:
         raise ProfileError(
             f"lockfile is not valid JSON: {exc.msg}",

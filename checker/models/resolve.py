@@ -196,6 +196,8 @@ def read_local_config(target: Path) -> dict[str, Any]:
         raise ModelConfigError(
             f"invalid JSON: {exc.msg}", location=f"{target}:{exc.lineno}:{exc.colno}", hint=hint
         ) from None
+    except RecursionError:
+        raise ModelConfigError("JSON nested too deeply", location=str(target), hint=hint) from None
     if not isinstance(data, dict):
         raise ModelConfigError("config.json is not a JSON object", location=str(target), hint=hint)
     return data

@@ -38,7 +38,7 @@ def header_tensor_bytes(header: bytes) -> int:
     """Sum of the data spans of every tensor the JSON header lists."""
     try:
         table: Any = json.loads(header)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise SafetensorsHeaderError(f"header is not JSON ({exc.__class__.__name__})") from None
     if not isinstance(table, dict):
         raise SafetensorsHeaderError("header is not a JSON object")
@@ -96,7 +96,7 @@ def local_dir_bytes(directory: Path) -> int | None:
         if not files:
             return None
         return sum(local_file_bytes(f) for f in files)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         # ValueError covers SafetensorsHeaderError and a malformed index.
         raise ModelConfigError(
             f"cannot read safetensors headers: {exc}",
