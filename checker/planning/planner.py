@@ -8,6 +8,7 @@ from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
+from checker.planning.rules.memory import workload_tokens
 from checker.planning.settings import Settings, resolve_settings
 from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
 from checker.schemas.gpu import GPUSpec
@@ -144,7 +145,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
     context = RuleContext(request, model, gpu, settings, memory)
     findings = evaluate(context)
     b = memory.binding
-    per_request = bytes_for_length(model, settings, b.kv.layout, settings.max_model_len)
+    per_request = bytes_for_length(model, settings, b.kv.layout, workload_tokens(context))
     risk, reason = assess(memory, request, model, per_request)
     concurrency = request.workload.concurrency
     headroom = b.kv_budget - per_request * concurrency * request.policy.fragmentation_factor
@@ -181,7 +182,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
         log_lines=log_lines(memory),
         findings=findings,
     )
-    config, recommendations = recommend(context, _config(request, settings))
+    config, recommendations = recommend(context, _config(request, settings), findings)
     summary = ModelSummary(
         model_id=model.model_id,
         source=model.source,

@@ -40,7 +40,7 @@ def warmup_margin(memory: MemoryPlan, model: ModelInfo) -> float | None:
 def workload_headroom(
     memory: MemoryPlan, request: PlanRequest, kv_bytes_per_request: float
 ) -> float:
-    """KV bytes left when the workload's concurrent requests hold their full context."""
+    """KV bytes left when the workload's concurrent requests hold their prompt and output."""
     need = kv_bytes_per_request * request.workload.concurrency * request.policy.fragmentation_factor
     return memory.binding.kv_budget - need
 

@@ -107,20 +107,31 @@ def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
 
 @rule
 def workload_exceeds_concurrency(ctx: RuleContext) -> Iterator[Finding]:
-    kv = ctx.memory.binding.kv
-    wanted = ctx.request.workload.concurrency
-    if kv.num_blocks == 0 or kv.max_concurrency >= wanted:
+    b, s, work = ctx.memory.binding, ctx.settings, ctx.request.workload
+    tokens = workload_tokens(ctx)
+    per_request = bytes_for_length(ctx.model, s, b.kv.layout, tokens)
+    if b.kv.num_blocks == 0 or per_request <= 0:
+        return
+    fits = b.kv_budget / per_request
+    if fits >= work.concurrency:
         return
     yield Finding(
         rule_id="VW204",
         name="workload-concurrency-exceeds-kv",
         severity=Severity.WARNING,
-        message=f"The KV cache holds {kv.max_concurrency:.2f} requests of "
-        f"{ctx.settings.max_model_len} tokens at once, fewer than the workload's concurrency "
-        f"({wanted}); the rest wait in the queue.",
+        message=f"The KV cache holds {fits:.2f} requests of {tokens} tokens (prompt + "
+        f"generation) at once, fewer than the workload's concurrency ({work.concurrency}); "
+        "the rest wait in the queue.",
         key="workload.concurrency",
-        fix="Lower max_model_len, use an fp8 KV cache, or add GPUs.",
+        fix="Use an fp8 KV cache, a higher gpu_memory_utilization, or more GPUs; or accept "
+        "queueing.",
     )
+
+
+def workload_tokens(ctx: RuleContext) -> int:
+    """Tokens one workload request holds in the KV cache at its end."""
+    work = ctx.request.workload
+    return min(work.prompt_tokens + work.gen_tokens, ctx.settings.max_model_len)
 
 
 @rule
