@@ -63,8 +63,6 @@ def set_up(
     vllm_version: str | None,
     extra_gpus: Sequence[GPUSpec] = (),
 ) -> Setup:
-    if vllm_version is not None:
-        _check_version(vllm_version)
     where = (cwd or Path.cwd()).resolve()
     config_path = config or find_repo_config(where)
     repo = load_repo_config(config_path) if config_path else RepoConfig()
@@ -82,18 +80,6 @@ def set_up(
     return Setup(where, repo, profile_specs(paths, repo, config_path, where), settings)
 
 
-def _check_version(text: str) -> None:
-    """Refuse a malformed --vllm-version up front: the pairs copy it in unvalidated."""
-    from pydantic import ValidationError
-
-    from checker.schemas.inputs import EngineInput
-
-    try:
-        EngineInput(vllm_version=text)
-    except ValidationError:
-        raise UsageError(f"--vllm-version {text[:40]!r} is not a version like 0.19.0") from None
-
-
 def check_version(value: str | None, where: str) -> None:
     """A version the planner can model, or a usage error before anything is planned."""
     from pydantic import ValidationError
@@ -105,7 +91,7 @@ def check_version(value: str | None, where: str) -> None:
     try:
         EngineInput(vllm_version=value)
     except ValidationError:
-        raise UsageError(f"{where}: {value!r} is not a vLLM version like 0.19.0") from None
+        raise UsageError(f"{where}: {value[:40]!r} is not a vLLM version like 0.19.0") from None
     version_facts(value)
 
 
