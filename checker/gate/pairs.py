@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from checker.errors import CheckerError, GPUNotFoundError
+from checker.errors import CheckerError, GPUNotFoundError, ModelConfigError
 from checker.gate.repo_config import FailOn
 from checker.gate.result import Figures, GateFinding, GateVerdict, InputProblem, PairResult
 from checker.schemas.enums import OOMRisk, Severity, Verdict
@@ -64,7 +64,7 @@ def check_pair(
             record=settings.record,
         )
     except CheckerError as exc:
-        key = "model.id"
+        key = "model.config" if isinstance(exc, ModelConfigError) else "model.id"
         if isinstance(exc, GPUNotFoundError):
             own = target.gpu == profile.hardware.gpu_name
             key = "hardware.gpu_name" if own else "hardware.targets"
