@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from checker.errors import ProfileError
+from checker.errors import ArtifactError, ProfileError
 from checker.schemas.inputs import (
     EngineInput,
     HardwareInput,
@@ -25,9 +25,7 @@ from checker.schemas.profile import TARGET_RE, Profile
 from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml, read_text
 
 SCHEMA_MODELINE = "# yaml-language-server: $schema={url}\n"
-SCHEMA_URL = (
-    "https://raw.githubusercontent.com/vllm-wizard/vllm-wizard/main/checker/data/profile.schema.json"
-)
+SCHEMA_URL = "https://raw.githubusercontent.com/vllm-wizard/vllm-wizard/main/checker/data/profile.schema.json"
 
 
 @dataclass(frozen=True)
@@ -153,17 +151,27 @@ def dump_profile(profile: Profile) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and rename, so readers never see half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write via a temporary file in the same directory and rename, so readers never see half.
+
+    A failing write (disk full, file size limit, not a directory) is an ArtifactError.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ArtifactError(f"cannot write: {exc.strerror or exc}", location=str(path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ArtifactError(
+                f"cannot write: {exc.strerror or exc}", location=str(path)
+            ) from None
         raise
 
 
