@@ -1,0 +1,168 @@
+"""Hub and GitHub faults seen from the CLI: a clear line, exit 2 (or an unchanged gate verdict
+for the PR comment), retries only where they can help, no token in any output, no file half
+written. Real local servers; only the retry delays are shortened.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from checker.gate import github_api
+from checker.models import hub as hub_client
+from checker.models.resolve import clear_cache
+from tests.gate.conftest import pr_event, runner_env
+from tests.gate.fake_github import FakeGitHub
+from tests.gate.fake_github import Fault as GitHubFault
+from tests.hardening.conftest import GH_SECRET, GPU, HF_SECRET, Run, assert_clean_usage_error
+from tests.models.fake_hub import FakeHub, Fault, Repo
+
+MODEL = "acme/private-7b"
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    """An online fake Hub reached through HF_ENDPOINT, with HF_TOKEN set to a canary."""
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_TOKEN", HF_SECRET)
+    fast = hub_client.RetryPolicy(attempts=3, backoff_s=0.01, timeout_s=1.0)
+    monkeypatch.setattr(hub_client, "RetryPolicy", lambda: fast)
+    clear_cache()
+    with FakeHub() as fake:
+        monkeypatch.setenv("HF_ENDPOINT", fake.url)
+        config = (Path(__file__).parents[1] / "data/configs/Qwen__Qwen2.5-1.5B.json").read_bytes()
+        fake.repos[MODEL] = Repo(files={"config.json": config})
+        yield fake
+    clear_cache()
+
+
+def _plan(cli: Callable[..., Run], *extra: str) -> Run:
+    return cli("plan", "-m", MODEL, "--gpu", GPU, "--json", *extra)
+
+
+def _no_secret(run: Run, *files: Path) -> None:
+    seen = run.out + run.err + "".join(f.read_text() for f in files if f.exists())
+    assert HF_SECRET not in seen and GH_SECRET not in seen
+
+
+HUB_FAULTS = [
+    # (id, fault on config.json, words in the message, requests expected)
+    ("401", Fault("config.json", status=401), "HTTP 401", 1),
+    ("403", Fault("config.json", status=403), "HTTP 403", 1),
+    ("429", Fault("config.json", status=429, headers={"Retry-After": "0"}), "HTTP 429", 3),
+    ("500", Fault("config.json", status=500), "HTTP 500", 3),
+    ("503-then-ok", Fault("config.json", status=503, times=1), None, 2),
+    ("timeout", Fault("config.json", delay_s=2.5), "did not answer", 3),
+    ("truncated", Fault("config.json", truncate_to=40), "config.json", 3),
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "words", "requests"), [c[1:] for c in HUB_FAULTS], ids=[c[0] for c in HUB_FAULTS]
+)
+def test_hub_faults(
+    cli: Callable[..., Run],
+    hub: FakeHub,
+    tmp_path: Path,
+    fault: Fault,
+    words: str | None,
+    requests: int | None,
+) -> None:
+    hub.faults.append(fault)
+    lock = tmp_path / "models.lock.json"
+    lock.write_text("{}\n")
+    run = _plan(cli, "--lockfile", str(lock), "--update-lockfile")
+    _no_secret(run, lock)
+    if words is None:  # recovered after a retry
+        assert run.code == 0, run
+        assert json.loads(run.out)["model"]["model_id"] == MODEL
+    else:
+        assert_clean_usage_error(run, words)
+        assert lock.read_text() == "{}\n"  # nothing recorded, nothing half written
+    if requests is not None:
+        assert len(hub.requests_for("config.json")) == requests
+
+
+def test_hub_unknown_repository_is_not_retried(cli: Callable[..., Run], hub: FakeHub) -> None:
+    run = cli("plan", "-m", "acme/nothing-here", "--gpu", GPU)
+    assert_clean_usage_error(run, "acme/nothing-here")
+    assert len(hub.requests_for("config.json")) == 1
+    _no_secret(run)
+
+
+def test_hub_answering_html_is_invalid_json(cli: Callable[..., Run], hub: FakeHub) -> None:
+    hub.repos[MODEL] = Repo(files={"config.json": b"<html><body>Service Unavailable</body>"})
+    run = _plan(cli)
+    assert_clean_usage_error(run, MODEL, "JSON")
+    _no_secret(run)
+
+
+def test_hub_down_is_a_clear_error(
+    cli: Callable[..., Run], hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.server.shutdown()
+    hub.server.server_close()  # the port now refuses connections
+    run = _plan(cli)
+    assert_clean_usage_error(run, "cannot reach")
+    _no_secret(run)
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_offline_never_asks_the_hub(
+    cli: Callable[..., Run], hub: FakeHub, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    if how == "env":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    run = _plan(cli, *(["--offline"] if how == "flag" else []))
+    assert_clean_usage_error(run, MODEL, "not asked")
+    assert hub.seen == []
+
+
+PROFILE = "model:\n  id: Qwen/Qwen3-8B\nhardware:\n  gpu_name: H100-SXM-80GB\n"
+
+GITHUB_FAULTS = [
+    ("401", [GitHubFault("GET", r"/comments$", 401, body={"message": "Bad credentials"})]),
+    ("403", [GitHubFault("POST", r"/comments$", 403)]),
+    ("404", [GitHubFault("GET", r"/comments$", 404, body={"message": "Not Found"})]),
+    ("429", [GitHubFault("GET", r"/comments$", 429, headers={"Retry-After": "0"})] * 4),
+    ("500", [GitHubFault("GET", r"/comments$", 500)] * 4),
+    ("502-then-ok", [GitHubFault("GET", r"/comments$", 502)]),
+]
+
+
+@pytest.mark.parametrize("faults", [c[1] for c in GITHUB_FAULTS], ids=[c[0] for c in GITHUB_FAULTS])
+def test_github_faults_never_change_the_verdict_or_leak_the_token(
+    cli: Callable[..., Run],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    faults: list[GitHubFault],
+) -> None:
+    fast = github_api.RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.05, timeout_s=2)
+    monkeypatch.setattr(github_api, "RetryPolicy", lambda: fast)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(PROFILE)
+    with FakeGitHub() as github:
+        github.faults.extend(faults)
+        env = {**runner_env(tmp_path, github.url, pr_event(7)), "GITHUB_TOKEN": GH_SECRET}
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        run = cli("check", "p.yaml", "--gpu", GPU, "--offline", "--format", "github")
+        posted = github.comments.get(7, [])
+    summary, outputs = tmp_path / "summary.md", tmp_path / "output.txt"
+    assert run.code == 0, run  # the profile passes; publishing problems do not fail the gate
+    assert "Traceback" not in run.err
+    _no_secret(run, summary, outputs)
+    if github.faults:  # some faults were never consumed: the comment went through in the end
+        pytest.fail(f"unused faults {github.faults}")
+    if posted:
+        assert "vllm-wizard" in posted[0]["body"]
+    else:
+        assert "PR comment not posted" in run.err
+        assert "PR comment not posted" in summary.read_text()
+    assert "verdict<<" in outputs.read_text()
