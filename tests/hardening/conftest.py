@@ -28,8 +28,9 @@ class Run:
 
     @property
     def error_line(self) -> str:
-        """The first line on stderr: where the CLI says what went wrong."""
-        return self.err.splitlines()[0] if self.err else ""
+        """The CLI's first own line on stderr (progress lines such as 'audit: 1/2' aside)."""
+        lines = self.err.splitlines()
+        return next((line for line in lines if line.startswith("vllm-wizard")), "")
 
 
 def assert_clean_usage_error(run: Run, *fragments: str) -> None:
