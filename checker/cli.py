@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="command,profile",
         help="comma list: command,docker,compose,k8s,helm,report,bench,profile",
     )
+    p.add_argument(
+        "--force", action="store_true", help="overwrite files that vllm-wizard did not generate"
+    )
 
     p = add("detect", "Detect local NVIDIA GPUs with nvidia-smi.", _cmd_detect)
     p.add_argument("--json", action="store_true", help='print {"gpus": [...]} as JSON')
@@ -253,7 +256,29 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    return _not_built("generate")
+    from pathlib import Path
+
+    from checker.pipeline import located, lockfile_from_args, plan_request, request_from_args
+    from checker.render.context import context_for_profile
+    from checker.render.generate import generate, parse_emit
+    from checker.render.profile_out import profile_from_request
+
+    kinds = parse_emit(args.emit)
+    request, loaded = request_from_args(args)
+    with located(loaded):
+        plan = plan_request(request, offline=args.offline, lockfile=lockfile_from_args(args))
+    profile = profile_from_request(request, loaded.profile if loaded else None)
+    source = Path(args.profile) if args.profile else None
+    ctx = context_for_profile(plan, profile, source)
+    for path in generate(ctx, kinds, Path(args.output_dir), force=args.force):
+        print(f"wrote {path}")
+    if not plan.feasibility.fits:
+        print(
+            f"vllm-wizard: warning: this plan FAILS on {plan.feasibility.gpu}; "
+            "run 'vllm-wizard plan' with the same flags for the findings",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:

@@ -1,0 +1,216 @@
+"""Render each artifact kind from a RenderContext with the jinja2 templates in templates/."""
+
+from __future__ import annotations
+
+import functools
+import math
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from checker.errors import ArtifactError
+from checker.render import escape
+from checker.render.bench import bench_argv, bench_client
+from checker.render.context import RenderContext
+from checker.render.flags import flags_for
+from checker.render.serve import engine_argv, model_arg, serve_argv
+
+# kind -> (file name written by `generate`, comment syntax of the header)
+FILES: dict[str, tuple[str, str]] = {
+    "command": ("serve.sh", "#"),
+    "docker": ("docker-run.sh", "#"),
+    "compose": ("docker-compose.yaml", "#"),
+    "k8s": ("k8s.yaml", "#"),
+    "helm": ("helm-values.yaml", "#"),
+    "report": ("report.md", "<!--"),
+    "bench": ("bench.sh", "#"),
+    "profile": ("profile.yaml", "#"),
+}
+EXECUTABLE = {"command", "docker", "bench"}
+# Flags the production-stack chart writes itself from vllmConfig (or its own port).
+_CHART_FLAGS = {
+    "--tensor-parallel-size",
+    "--max-model-len",
+    "--max-num-seqs",
+    "--gpu-memory-utilization",
+    "--dtype",
+    "--enable-prefix-caching",
+    "--no-enable-prefix-caching",
+    "--port",
+}
+
+
+def _shlines(argv: list[str]) -> str:
+    """One option (with its value) per line; the leading words share the first line."""
+    lines: list[list[str]] = []
+    for arg in argv:
+        option = arg.startswith("-")
+        head = lines and not any(a.startswith("-") for a in lines[-1])
+        takes_value = lines and len(lines[-1]) == 1 and lines[-1][0].startswith("-")
+        if lines and not option and (head or (takes_value and "=" not in lines[-1][0])):
+            lines[-1].append(arg)
+        else:
+            lines.append([arg])
+    return " \\\n  ".join(" ".join(shlex.quote(a) for a in line) for line in lines)
+
+
+@functools.cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("checker.render", "templates"),
+        autoescape=False,  # each value goes through the filter of its sink instead
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        sh=escape.sh,
+        shlines=_shlines,
+        yaml_str=escape.yaml_str,
+        yaml_value=escape.yaml_value,
+        dollar=escape.dollar,
+        oneline=lambda v: " ".join(escape.terminal(v).split()),
+    )
+    return env
+
+
+def _summary(ctx: RenderContext) -> str:
+    f = ctx.plan.feasibility
+    return (
+        f"vLLM {ctx.version}, {ctx.plan.config.model}: {f.verdict.value} on "
+        f"{ctx.gpus} x {f.gpu} (TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size})"
+    )
+
+
+def _sizes(ctx: RenderContext) -> dict[str, int]:
+    """Derived pod sizes: CPU, host memory for loading, /dev/shm for NCCL, cache storage."""
+    weights = math.ceil(ctx.weights_total_gib)
+    return {
+        "cpu": 2 + 2 * ctx.gpus,
+        "memory": max(16, weights + 8),
+        "shm": max(2, 4 * ctx.gpus),
+        "storage": math.ceil(weights * 1.2) + 10,
+        "weights": weights,
+    }
+
+
+def _common(ctx: RenderContext, header: str) -> dict[str, Any]:
+    return {
+        "header": header,
+        "summary": _summary(ctx),
+        "image": ctx.image,
+        "port": ctx.deploy.port,
+        "gpus": ctx.gpus,
+        "startup": ctx.startup_seconds,
+        "cache_dir": ctx.cache_dir,
+        "name": ctx.deploy.name,
+        "namespace": ctx.deploy.namespace,
+        "replicas": ctx.deploy.replicas,
+        "secret": ctx.deploy.hf_token_secret,
+        "config": ctx.plan.config,
+        "workload": ctx.workload,
+        **_sizes(ctx),
+    }
+
+
+def _command(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
+    return {"argv": serve_argv(ctx)}
+
+
+def _docker(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
+    docker = ["docker", "run", "--detach", "--name", ctx.deploy.name]
+    docker += ["--gpus", str(ctx.gpus), "--ipc=host", "--publish", f"{v['port']}:{v['port']}"]
+    docker += ["--env", "HF_TOKEN", "--restart", "unless-stopped"]
+    docker += ["--health-cmd", f"curl -fsS http://localhost:{v['port']}/health"]
+    docker += ["--health-interval", "30s", "--health-timeout", "5s", "--health-retries", "3"]
+    docker += ["--health-start-period", f"{v['startup']}s"]
+    return {"docker": docker, "command": serve_argv(ctx)[1:]}
+
+
+def _compose(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
+    return {"command": serve_argv(ctx)[1:]}
+
+
+def _k8s(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
+    return {"args": serve_argv(ctx)[2:]}
+
+
+def _split_image(image: str) -> tuple[str, str]:
+    slash = image.rfind("/")
+    colon = image.rfind(":")
+    if "@" in image or colon <= slash:
+        raise ArtifactError(
+            f"deploy.image: the production-stack chart needs REPOSITORY:TAG, got {image!r}"
+        )
+    return image[:colon], image[colon + 1 :]
+
+
+def _helm(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
+    from checker.planning.versions import version_facts
+
+    c, flags = ctx.plan.config, flags_for(ctx.plan.config.vllm_version)
+    chunked = c.enable_chunked_prefill
+    if chunked is False and "--no-enable-chunked-prefill" not in flags.serve:
+        chunked = None  # the chart would write --no-enable-chunked-prefill; keep ours
+    chart = _CHART_FLAGS | ({"--enable-chunked-prefill"} if chunked is not None else set())
+    model_arg(ctx)
+    extra = [a for a in engine_argv(ctx) if a.split("=", 1)[0] not in chart]
+    prefix = c.enable_prefix_caching
+    if prefix is None:  # the chart always writes one of the two flags: state the default
+        prefix = version_facts(c.vllm_version).engine == "v1"
+    repository, tag = _split_image(ctx.image)
+    return {
+        "model": c.model,
+        "repository": repository,
+        "tag": tag,
+        "extra": extra,
+        "prefix_caching": prefix,
+        "chunked_prefill": chunked,
+    }
+
+
+def _bench(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
+    client = bench_client(c := ctx.plan.config.vllm_version)
+    pinned = flags_for(c)
+    note = "" if client.line == pinned.line else f" (vLLM {pinned.line} has no such client)"
+    return {"argv": bench_argv(ctx), "client": client.release, "client_note": note}
+
+
+_KINDS: dict[str, Callable[[RenderContext, dict[str, Any]], dict[str, Any]]] = {
+    "command": _command,
+    "docker": _docker,
+    "compose": _compose,
+    "k8s": _k8s,
+    "helm": _helm,
+    "bench": _bench,
+}
+_TEMPLATES = {
+    "command": "serve.sh.j2",
+    "docker": "docker.sh.j2",
+    "compose": "compose.yaml.j2",
+    "k8s": "k8s.yaml.j2",
+    "helm": "helm-values.yaml.j2",
+    "bench": "bench.sh.j2",
+}
+
+
+def render_artifact(kind: str, ctx: RenderContext, dest_dir: Path | None = None) -> str:
+    """The text of one artifact; ``dest_dir`` is where it will live (for the header's path)."""
+    if kind not in FILES:
+        raise ArtifactError(f"unknown artifact kind {kind!r}", hint=f"use {', '.join(FILES)}")
+    header = ctx.header(FILES[kind][1], dest_dir)
+    if kind == "report":
+        from checker.render.report import render_report_md
+
+        return header + "\n" + render_report_md(ctx.plan)
+    if kind == "profile":
+        from checker.render.profile_out import profile_text
+
+        return profile_text(ctx, header)
+    values = _common(ctx, header)
+    values.update(_KINDS[kind](ctx, values))
+    return _env().get_template(_TEMPLATES[kind]).render(values)

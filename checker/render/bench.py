@@ -1,0 +1,56 @@
+"""A `vllm bench serve` recipe that measures the profile's workload against the running server."""
+
+from __future__ import annotations
+
+from checker.errors import ArtifactError
+from checker.render.context import RenderContext
+from checker.render.flags import FlagSet, flags_for, known_lines
+from checker.render.serve import model_arg
+
+_REQUIRED = (
+    "--base-url",
+    "--model",
+    "--dataset-name",
+    "--random-input-len",
+    "--random-output-len",
+    "--num-prompts",
+    "--max-concurrency",
+    "--ignore-eos",
+)
+_MIN_PROMPTS = 100
+_PROMPTS_PER_SLOT = 10  # enough waves at the workload's concurrency for stable percentiles
+
+
+def bench_client(version: str) -> FlagSet:
+    """The pinned version's benchmark client, or the oldest known one that has every flag we use."""
+    pinned = flags_for(version)
+    candidates = [pinned] + [flags_for(line) for line in known_lines()]
+    for flags in candidates:
+        if flags.bench_serve and all(f in flags.bench_serve for f in _REQUIRED):
+            return flags
+    raise ArtifactError("no known vLLM release has the `vllm bench serve` flags we need")
+
+
+def num_prompts(ctx: RenderContext) -> int:
+    return max(_MIN_PROMPTS, _PROMPTS_PER_SLOT * ctx.workload.concurrency)
+
+
+def bench_argv(ctx: RenderContext) -> list[str]:
+    """Flags of ``vllm bench serve`` (all but --base-url, which the script takes from $BASE_URL)
+    for random prompts of the profile's lengths at its concurrency."""
+    client = bench_client(ctx.plan.config.vllm_version)
+    have = client.bench_serve or frozenset()
+    w = ctx.workload
+    argv = ["--backend=vllm"] if "--backend" in have else []
+    argv += [
+        f"--model={model_arg(ctx)}",
+        "--dataset-name=random",
+        f"--random-input-len={w.prompt_tokens}",
+        f"--random-output-len={w.gen_tokens}",
+        f"--num-prompts={num_prompts(ctx)}",
+        f"--max-concurrency={w.concurrency}",
+        "--ignore-eos",
+    ]
+    if ctx.plan.config.trust_remote_code and "--trust-remote-code" in have:
+        argv.append("--trust-remote-code")
+    return argv

@@ -1,0 +1,80 @@
+"""Escaping for every sink untrusted text (profile values, model names) reaches.
+
+Shell: shlex.quote. YAML: a double-quoted scalar written by PyYAML itself. Compose and
+Kubernetes also expand ``$VAR`` / ``$(VAR)`` in values, so a literal ``$`` is doubled there.
+Markdown: no table breaks, no code-span breaks, no raw HTML, no @mention pings.
+Terminal: control characters (ANSI escapes) are shown, never sent.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+import yaml
+
+
+def sh(value: object) -> str:
+    return shlex.quote(str(value))
+
+
+def yaml_str(value: object) -> str:
+    """``value`` as one double-quoted YAML scalar on a single line."""
+    text = yaml.safe_dump(
+        str(value), default_style='"', width=float("inf"), allow_unicode=True
+    ).rstrip("\n")
+    return text
+
+
+def yaml_value(value: Any) -> str:
+    """A YAML scalar: numbers and booleans as such, everything else a quoted string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return yaml_str(value)
+
+
+def dollar(value: object) -> str:
+    """Escape ``$`` for Compose interpolation and Kubernetes ``$(VAR)`` expansion ($$ -> $)."""
+    return str(value).replace("$", "$$")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal(value: object) -> str:
+    """Printable text: control characters (ESC, CR, ...) become visible escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+# Inline text never starts a line here, so only inline syntax needs escaping ($ is math).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
+
+
+def md_text(value: object) -> str:
+    """Inline markdown text: literal characters, no HTML, no pings, one line."""
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return text.replace("@", "@&#8203;")
+
+
+def md_code(value: object, *, table: bool = False) -> str:
+    """An inline code span that ``value`` cannot close (in a table cell, pipes escaped too)."""
+    text = " ".join(str(value).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    if table:
+        text = text.replace("|", "\\|")
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_fence(lines: list[str], info: str = "text") -> str:
+    """A fenced code block longer than any backtick run inside it."""
+    body = "\n".join(_CONTROL.sub(" ", line) for line in lines)
+    longest = max((len(run) for run in re.findall(r"`{3,}", body)), default=2)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{body}\n{fence}"

@@ -1,0 +1,93 @@
+"""`vllm serve` / `vllm bench serve` flags of each vLLM release (checker/data/vllm_flags.yaml).
+
+Every flag an artifact carries is looked up here first, so a generated command never names a
+flag or a choice that the pinned vLLM version would reject at start-up.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from checker.errors import ArtifactError, UsageError
+
+
+@dataclass(frozen=True)
+class FlagSet:
+    """The flags one vLLM release line accepts."""
+
+    line: str  # "0.19": the table entry used
+    release: str  # the release the flags were read from, e.g. "0.19.1"
+    serve: frozenset[str]
+    choices: dict[str, tuple[str, ...]]  # dtype / kv_cache_dtype / quantization -> values
+    value_bools: frozenset[str]  # flags that take --flag=true|false instead of a --no- twin
+    bench_serve: frozenset[str] | None  # None: this version has no `vllm bench serve`
+
+    def closest(self, flag: str) -> str | None:
+        found = difflib.get_close_matches(flag, sorted(self.serve), n=1, cutoff=0.6)
+        return found[0] if found else None
+
+    def require(self, flag: str, key: str) -> None:
+        """Refuse ``flag`` (asked for by profile key ``key``) unless this version has it."""
+        if flag in self.serve:
+            return
+        close = self.closest(flag)
+        raise ArtifactError(
+            f"{key}: vLLM {self.line} has no flag {flag}",
+            hint=f"did you mean {close}?" if close else "see `vllm serve --help` of that version",
+        )
+
+    def require_choice(self, kind: str, value: str, key: str) -> None:
+        allowed = self.choices.get(kind, ())
+        if value not in allowed:
+            raise ArtifactError(
+                f"{key}: vLLM {self.line} does not accept {value!r}",
+                hint=f"choose one of: {', '.join(allowed)}",
+            )
+
+
+@functools.cache
+def _table() -> dict[str, Any]:
+    text = resources.files("checker.data").joinpath("vllm_flags.yaml").read_text("utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def _key(version: str) -> tuple[int, int]:
+    parts = version.split(".")
+    return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+
+
+def known_lines() -> list[str]:
+    return sorted(_table()["versions"], key=_key)
+
+
+@functools.cache
+def flags_for(version: str) -> FlagSet:
+    """Flags of ``version`` (e.g. "0.19.1"): the newest table entry at or below its major.minor."""
+    try:
+        wanted = _key(version)
+    except ValueError:
+        raise UsageError(f"vLLM version {version!r} is not MAJOR.MINOR[.PATCH]") from None
+    lines = [v for v in known_lines() if _key(v) <= wanted]
+    if not lines:
+        raise UsageError(
+            f"vLLM {version} is older than any version whose flags we know",
+            hint=f"known: {', '.join(known_lines())}",
+        )
+    line = lines[-1]
+    entry = _table()["versions"][line]
+    bench = entry.get("bench_serve")
+    return FlagSet(
+        line=line,
+        release=str(entry["release"]),
+        serve=frozenset(entry["serve"]),
+        choices={k: tuple(v) for k, v in entry["choices"].items()},
+        value_bools=frozenset(entry.get("value_bools", ())),
+        bench_serve=frozenset(bench) if bench else None,
+    )
