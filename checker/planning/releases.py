@@ -1,0 +1,89 @@
+"""Facts that change between vLLM releases at a finer grain than the version table: the wording
+of start-up errors, a few start-up behaviours, and what each quantization method requires.
+
+Read from ``checker/data/vllm_messages.yaml`` and ``checker/data/quantization_methods.yaml``;
+each fact is keyed by the first release that has it, and a pinned version takes the newest key
+at or below it (patch releases count: 0.9.1 differs from 0.9.0).
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+
+class MethodFacts(BaseModel):
+    """One quantization method as a given vLLM release sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    checkpoints: tuple[str, ...]
+    online: bool = False
+    config_files: bool = False
+    upgrades_to: str | None = None
+    vendors: tuple[str, ...] = ()
+    min_capability: int
+    act_dtypes: tuple[str, ...]
+
+
+def release(version: str) -> tuple[int, int, int]:
+    """ "0.9" -> (0, 9, 0); "0.10.1.1" -> (0, 10, 1)."""
+    parts = [int(p) for p in version.split(".")[:3]] + [0, 0]
+    return parts[0], parts[1], parts[2]
+
+
+def pick(table: dict[str, T], version: str) -> T | None:
+    """The value under the newest key at or below ``version``; None before the first key."""
+    wanted = release(version)
+    keys = [k for k in table if release(k) <= wanted]
+    return table[max(keys, key=release)] if keys else None
+
+
+@functools.cache
+def _load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(
+        resources.files("checker.data").joinpath(name).read_text("utf-8")
+    )
+    return data
+
+
+def message(message_id: str, version: str, **fields: Any) -> str:
+    """vLLM's wording of ``message_id`` in ``version``, filled in; the oldest known wording
+    when the version predates every variant."""
+    variants = _load("vllm_messages.yaml")["messages"][message_id]
+    table = {str(v["since"]): str(v["text"]) for v in variants}
+    text = pick(table, version) or str(variants[0]["text"])
+    return text.format(**fields)
+
+
+def has_behaviour(name: str, version: str) -> bool:
+    """Whether ``version`` has the start-up behaviour ``name`` (vllm_messages.yaml behaviour)."""
+    return release(version) >= release(str(_load("vllm_messages.yaml")["behaviour"][name]))
+
+
+def float16_refused_models(version: str) -> tuple[str, ...]:
+    table = _load("vllm_messages.yaml")["behaviour"]["float16_refused_models"]
+    return tuple(pick(table, version) or ())
+
+
+def method_facts(method: str, version: str) -> MethodFacts | None:
+    """Requirements of ``method`` in ``version``; None when we hold no facts for it there."""
+    entry = _load("quantization_methods.yaml")["methods"].get(method)
+    if entry is None:
+        return None
+    per_version = pick(entry["by_version"], version)
+    if per_version is None:
+        return None
+    fields = {k: v for k, v in entry.items() if k != "by_version"}
+    return MethodFacts(name=method, **fields, **per_version)
+
+
+def known_methods() -> tuple[str, ...]:
+    return tuple(_load("quantization_methods.yaml")["methods"])

@@ -1,0 +1,233 @@
+"""Configuration rules (VW1xx): what vLLM refuses while it builds its configuration, before it
+touches GPU memory. Messages are vLLM's own wording for the pinned release."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checker.models.config_parser import model_type_facts
+from checker.planning.releases import float16_refused_models, has_behaviour, message
+from checker.planning.rules.base import RuleContext, rule
+from checker.schemas.enums import DType, Severity
+from checker.schemas.model_info import ModelInfo
+from checker.schemas.outputs import Finding
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def top_model_type(model: ModelInfo) -> str:
+    """The top-level config model_type vLLM checks (gemma3, not its nested gemma3_text)."""
+    by_arch = model_type_facts()["architectures"]
+    return next((by_arch[a] for a in model.architectures if a in by_arch), model.model_type)
+
+
+def config_dtype(model: ModelInfo) -> str:
+    return (model.torch_dtype or "").replace("torch.", "")
+
+
+@rule
+def tp_heads_divisible(ctx: RuleContext) -> Iterator[Finding]:
+    heads, tp, pp = ctx.model.num_attention_heads, ctx.settings.tp, ctx.settings.pp
+    if heads % tp == 0:
+        return
+    valid = divisors(heads)
+    fitting = [d for d in valid if d <= max(1, ctx.request.hardware.gpus // pp)]
+    suggestion = min((d for d in fitting if d >= tp), default=max(fitting))
+    fix = f"--tensor-parallel-size values valid for {heads} attention heads: {valid}."
+    if ctx.model.supports_pp:
+        inner = max(d for d in valid if tp % d == 0)
+        fix += (
+            f" To keep {tp * pp} GPUs, consider pipeline parallel instead: hardware.tp_size "
+            f"{inner} with hardware.pp_size {tp // inner * pp}."
+        )
+    yield Finding(
+        rule_id="VW101",
+        name="tp-heads-divisible",
+        severity=Severity.ERROR,
+        message=message("tp-heads", ctx.settings.facts.version, heads=heads, tp=tp),
+        key="hardware.tp_size",
+        fix=f"{fix} Set hardware.tp_size to {suggestion}.",
+        fix_values={"hardware.tp_size": suggestion},
+    )
+
+
+@rule
+def pipeline_parallel_supported(ctx: RuleContext) -> Iterator[Finding]:
+    version = ctx.settings.facts.version
+    if ctx.settings.pp == 1 or (
+        ctx.model.supports_pp and has_behaviour("pipeline_parallel", version)
+    ):
+        return
+    yield Finding(
+        rule_id="VW102",
+        name="pipeline-parallel-unsupported",
+        severity=Severity.ERROR,
+        message=message("pp-unsupported", version),
+        key="hardware.pp_size",
+        fix="Use tensor parallelism across the GPUs instead (hardware.pp_size: 1).",
+        fix_values={"hardware.pp_size": 1},
+    )
+
+
+@rule
+def max_model_len_within_derived(ctx: RuleContext) -> Iterator[Finding]:
+    wanted, derived = ctx.request.model.max_model_len, ctx.model.derived_max_model_len
+    if wanted is None or wanted <= derived:
+        return
+    positions = ctx.model.max_position_embeddings
+    # vLLM multiplies by the float rope factor, so a stretched maximum prints as 131072.0
+    shown = float(derived) if positions and derived != positions else derived
+    text = message(
+        "max-model-len",
+        ctx.settings.facts.version,
+        length=wanted,
+        key="max_position_embeddings" if positions else "max_seq_len",
+        derived=shown,
+    )
+    yield Finding(
+        rule_id="VW103",
+        name="max-model-len-too-large",
+        severity=Severity.ERROR,
+        message=text,
+        key="model.max_model_len",
+        fix=f"Set max_model_len to {derived} or less (the model's derived maximum).",
+        fix_values={"model.max_model_len": derived},
+    )
+
+
+def _half_dtype(ctx: RuleContext) -> str:
+    """The 16-bit dtype this model may run in on this GPU (float32 where it refuses fp16)."""
+    version = ctx.settings.facts.version
+    if top_model_type(ctx.model) not in float16_refused_models(version):
+        return "float16"
+    return "bfloat16" if ctx.gpu.capability >= 80 else "float32"
+
+
+@rule
+def bf16_needs_ampere(ctx: RuleContext) -> Iterator[Finding]:
+    # Only an explicit bfloat16: settings resolve --dtype auto on a bf16 checkpoint to fp16 here.
+    gpu, version = ctx.gpu, ctx.settings.facts.version
+    if gpu.vendor != "nvidia" or gpu.capability >= 80 or ctx.settings.dtype != "bfloat16":
+        return
+    dtype = _half_dtype(ctx)
+    yield Finding(
+        rule_id="VW104",
+        name="bf16-unsupported-gpu",
+        severity=Severity.ERROR,
+        message=message(
+            "bf16-capability", version, gpu=gpu.name, capability=gpu.compute_capability
+        ),
+        key="model.dtype",
+        fix=f"Set dtype to {dtype}: the {gpu.name} has no bfloat16 support.",
+        fix_values={"model.dtype": dtype},
+    )
+
+
+@rule
+def float16_refused(ctx: RuleContext) -> Iterator[Finding]:
+    version, model_type = ctx.settings.facts.version, top_model_type(ctx.model)
+    if ctx.request.model.dtype is not DType.FLOAT16 or model_type not in float16_refused_models(
+        version
+    ):
+        return
+    dtype = "bfloat16" if ctx.gpu.capability >= 80 else "float32"
+    yield Finding(
+        rule_id="VW105",
+        name="float16-refused",
+        severity=Severity.ERROR,
+        message=message("float16-refused", version, model_type=model_type),
+        key="model.dtype",
+        fix=f"Set dtype to {dtype}, or auto (vLLM then picks {dtype} on the {ctx.gpu.name}).",
+        fix_values={"model.dtype": dtype},
+    )
+
+
+@rule
+def float32_fallback(ctx: RuleContext) -> Iterator[Finding]:
+    version, source = ctx.settings.facts.version, config_dtype(ctx.model)
+    if (
+        ctx.request.model.dtype is not DType.AUTO
+        or ctx.settings.dtype != "float32"
+        or source in ("float32", "")
+        or not has_behaviour("auto_dtype_fallback", version)
+    ):
+        return
+    gpu = ctx.gpu
+    yield Finding(
+        rule_id="VW106",
+        name="dtype-float32-fallback",
+        severity=Severity.WARNING,
+        message=message(
+            "dtype-fallback",
+            version,
+            gpu=gpu.name,
+            capability=gpu.compute_capability,
+            config_dtype=source,
+            dtype="float32",
+        ),
+        key="model.dtype",
+        fix=f"The model refuses float16 and the {gpu.name} has no bfloat16, so it runs in float32: "
+        "twice the weight memory and much slower. Use a GPU with compute capability 8.0 or more.",
+    )
+
+
+@rule
+def kv_cache_dtype_valid(ctx: RuleContext) -> Iterator[Finding]:
+    facts, kv = ctx.settings.facts, ctx.settings.kv_cache_dtype
+    if kv in facts.kv_cache_dtypes:
+        return
+    fallback = "fp8" if kv.startswith("fp8") and "fp8" in facts.kv_cache_dtypes else "auto"
+    choices = ", ".join(repr(c) for c in facts.kv_cache_dtypes)
+    yield Finding(
+        rule_id="VW112",
+        name="kv-cache-dtype-invalid",
+        severity=Severity.ERROR,
+        message=message(
+            "invalid-choice", facts.version, flag="kv-cache-dtype", value=kv, choices=choices
+        ),
+        key="model.kv_cache_dtype",
+        fix=f"vLLM {facts.version} accepts kv_cache_dtype {list(facts.kv_cache_dtypes)}; "
+        f"use {fallback}.",
+        fix_values={"model.kv_cache_dtype": fallback},
+    )
+
+
+@rule
+def block_size_valid(ctx: RuleContext) -> Iterator[Finding]:
+    facts, size = ctx.settings.facts, ctx.request.engine.block_size
+    if size is None or facts.block_sizes == "any" or facts.block_size_valid(size):
+        return
+    default = facts.mla_block_size if ctx.model.uses_mla else 16
+    choices = ", ".join(str(c) for c in facts.block_sizes)
+    yield Finding(
+        rule_id="VW113",
+        name="block-size-invalid",
+        severity=Severity.ERROR,
+        message=message(
+            "invalid-choice", facts.version, flag="block-size", value=size, choices=choices
+        ),
+        key="vllm.block_size",
+        fix=f"vLLM {facts.version} accepts block sizes {list(facts.block_sizes)}; leave it unset "
+        f"(vLLM picks {default}).",
+        fix_values={"vllm.block_size": default},
+    )
+
+
+@rule
+def fp8_kv_without_fp8_hardware(ctx: RuleContext) -> Iterator[Finding]:
+    s, gpu = ctx.settings, ctx.gpu
+    if not s.kv_cache_dtype.startswith("fp8") or gpu.vendor != "nvidia" or gpu.capability >= 89:
+        return
+    yield Finding(
+        rule_id="VW114",
+        name="fp8-kv-without-fp8-hardware",
+        severity=Severity.WARNING,
+        message=f"kv_cache_dtype {s.kv_cache_dtype} on the {gpu.name} (compute capability "
+        f"{gpu.compute_capability}): GPUs before sm_89 have no fp8 units, so the cache is "
+        "converted in software. It halves KV memory, but attention is slower and some attention "
+        "backends refuse an fp8 cache on this GPU.",
+        key="model.kv_cache_dtype",
+        fix="Keep fp8 only if the memory matters more than speed; otherwise kv_cache_dtype: auto.",
+    )

@@ -1,0 +1,133 @@
+"""Configuration rules VW101-VW106 and VW112-VW114: vLLM's own wording, per pinned release."""
+
+from __future__ import annotations
+
+from checker.schemas.enums import Severity, Verdict
+from tests.planning.plans import catalog_model, fired, only, plan
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"  # 32 attention heads, 8 KV heads
+GEMMA2 = "google/gemma-2-9b-it"
+SHORT = {"max_model_len": 8192}
+
+
+def test_tp_not_dividing_heads_lists_valid_sizes_and_pipeline_alternative() -> None:
+    resp = plan(LLAMA, gpus=3, tp=3, **SHORT)
+    found = only(resp, "VW101")
+    assert found.message == (
+        "Total number of attention heads (32) must be divisible by tensor parallel size (3)."
+    )
+    assert found.key == "hardware.tp_size"
+    assert "[1, 2, 4, 8, 16, 32]" in found.fix
+    assert "hardware.tp_size 1 with hardware.pp_size 3" in found.fix
+    assert found.fix_values == {"hardware.tp_size": 2}  # the largest valid TP on 3 GPUs
+    assert resp.feasibility.verdict is Verdict.FAIL
+
+
+def test_tp_dividing_heads_passes() -> None:
+    assert not fired(plan(LLAMA, gpus=4, tp=4, **SHORT), "VW101")
+
+
+def test_pipeline_parallel_refused_for_a_model_without_it_and_by_old_vllm() -> None:
+    phi = catalog_model("microsoft/phi-2")
+    assert not phi.supports_pp
+    found = only(plan("microsoft/phi-2", model=phi, gpus=2, pp=2, max_model_len=2048), "VW102")
+    assert found.message.startswith("Pipeline parallelism is not supported for this model.")
+    assert found.fix_values == {"hardware.pp_size": 1}
+    old = only(plan(LLAMA, gpus=2, pp=2, version="0.4", **SHORT), "VW102")
+    assert old.message == "Pipeline parallelism is not supported yet."
+
+
+def test_pipeline_parallel_of_a_model_that_supports_it_passes() -> None:
+    assert not fired(plan(LLAMA, gpus=2, pp=2, **SHORT), "VW102")
+
+
+def test_max_model_len_above_the_derived_maximum_in_each_release_wording() -> None:
+    model_id = "meta-llama/Meta-Llama-3-8B-Instruct"  # max_position_embeddings 8192
+    new = only(plan(model_id, max_model_len=16384), "VW103")
+    assert new.message.startswith(
+        "User-specified max_model_len (16384) is greater than the derived max_model_len "
+        "(max_position_embeddings=8192 or model_max_length=None in model's config.json). "
+        "To allow overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. "
+        "VLLM_ALLOW_LONG_MAX_MODEL_LEN must be used with extreme caution."
+    )
+    assert new.fix_values == {"model.max_model_len": 8192}
+    old = only(plan(model_id, max_model_len=16384, version="0.8"), "VW103")
+    assert "This may lead to incorrect model outputs or CUDA errors. To allow" in old.message
+    assert not fired(plan(model_id, max_model_len=8192), "VW103")
+
+
+def test_bf16_on_a_t4_fails_with_vllms_wording() -> None:
+    resp = plan(LLAMA, "T4", dtype="bfloat16", max_model_len=4096)
+    found = only(resp, "VW104")
+    assert found.message == (
+        "Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your T4 "
+        "GPU has compute capability 7.5. You can use float16 instead by explicitly setting the "
+        "`dtype` flag in CLI, for example: --dtype=half."
+    )
+    assert found.fix_values == {"model.dtype": "float16"}
+    assert resp.feasibility.verdict is Verdict.FAIL
+    # releases before 0.8 glued the flag name to the word before it
+    old = only(plan(LLAMA, "T4", dtype="bfloat16", max_model_len=4096, version="0.7"), "VW104")
+    assert "setting the`dtype` flag" in old.message
+
+
+def test_bf16_passes_on_ampere_and_auto_falls_back_to_fp16_on_a_t4() -> None:
+    assert not fired(plan(LLAMA, "A100-80GB", dtype="bfloat16", **SHORT), "VW104")
+    auto = plan(LLAMA, "T4", max_model_len=4096)
+    assert auto.model.dtype == "float16"
+    assert not fired(auto, "VW104")
+
+
+def test_gemma2_float16_fails_with_vllms_wording() -> None:
+    resp = plan(GEMMA2, dtype="float16", **SHORT)
+    found = only(resp, "VW105")
+    assert found.message == (
+        "The model type 'gemma2' does not support float16. Reason: Numerical instability. "
+        "Please use bfloat16 or float32 instead."
+    )
+    assert found.key == "model.dtype"
+    assert found.fix_values == {"model.dtype": "bfloat16"}
+    assert resp.feasibility.verdict is Verdict.FAIL
+
+
+def test_float16_refusal_follows_the_release_and_the_top_level_model_type() -> None:
+    assert not fired(plan(GEMMA2, dtype="float16", version="0.8", **SHORT), "VW105")
+    assert not fired(plan(LLAMA, dtype="float16", **SHORT), "VW105")
+    gemma3 = only(plan("google/gemma-3-12b-it", dtype="float16", **SHORT), "VW105")
+    assert "'gemma3'" in gemma3.message  # vLLM checks the top-level type, not gemma3_text
+
+
+def test_gemma2_auto_on_a_t4_runs_in_float32_with_a_warning() -> None:
+    resp = plan("google/gemma-2-2b-it", "T4", max_model_len=4096)
+    assert resp.model.dtype == "float32"  # vector default-dtype-auto-gemma2-bf16-config-cc75
+    found = only(resp, "VW106")
+    assert found.severity is Severity.WARNING
+    assert found.message == (
+        "Your device 'T4' (with compute capability 7.5) doesn't support torch.bfloat16. "
+        "Falling back to torch.float32 for compatibility."
+    )
+    assert not fired(plan("google/gemma-2-2b-it", "L4", max_model_len=4096), "VW106")
+
+
+def test_kv_cache_dtype_and_block_size_checked_against_the_pinned_release() -> None:
+    resp = plan(LLAMA, kv_cache_dtype="float16", block_size=48, version="0.19", **SHORT)
+    kv, block = only(resp, "VW112"), only(resp, "VW113")
+    assert kv.message.startswith("argument --kv-cache-dtype: invalid choice: 'float16' (choose")
+    assert kv.fix_values == {"model.kv_cache_dtype": "auto"}
+    assert block.message == (
+        "argument --block-size: invalid choice: 48 (choose from 1, 8, 16, 32, 64, 128, 256)"
+    )
+    assert block.fix_values == {"vllm.block_size": 16}
+
+
+def test_kv_cache_dtype_and_block_size_valid_in_a_newer_release() -> None:
+    resp = plan(LLAMA, kv_cache_dtype="float16", block_size=48, version="0.24", **SHORT)
+    assert not fired(resp, "VW112")
+    assert not fired(resp, "VW113")
+
+
+def test_fp8_kv_cache_without_fp8_hardware_warns() -> None:
+    found = only(plan(LLAMA, "A100-80GB", kv_cache_dtype="fp8", **SHORT), "VW114")
+    assert found.severity is Severity.WARNING
+    assert found.key == "model.kv_cache_dtype"
+    assert not fired(plan(LLAMA, "L4", kv_cache_dtype="fp8", **SHORT), "VW114")
