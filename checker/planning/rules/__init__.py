@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from checker.planning.rules import memory as _memory  # noqa: F401  (registers rules)
+from checker.planning.rules import config as _config  # noqa: F401  (registers rules)
+from checker.planning.rules import deployment as _deployment  # noqa: F401
+from checker.planning.rules import memory as _memory  # noqa: F401
+from checker.planning.rules import quantization as _quantization  # noqa: F401
+from checker.planning.rules import scheduler as _scheduler  # noqa: F401
 from checker.planning.rules.base import RULES, RuleContext
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding
