@@ -1,30 +1,258 @@
-"""Recommended settings, each with its reason (shown by --explain)."""
+"""Recommended settings, each with its reason (shown by --explain), and the safe fixes of
+start-up errors applied to the config (fixes.py).
+
+Batching follows workload.mode: latency batches no more than the workload sends at once,
+throughput doubles vLLM's batching defaults (as vLLM's own --performance-mode throughput does),
+balanced keeps vLLM's defaults; every value stays within what the KV cache holds. Quantization
+and an fp8 KV cache are recommended only where the checkpoint, the GPU and the pinned vLLM
+allow them; a pre-quantized checkpoint is a different model, so it is only said in words.
+"""
 
 from __future__ import annotations
 
-from checker.planning.rules.base import RuleContext
-from checker.schemas.outputs import Recommendation, VLLMConfig
+import math
+from dataclasses import replace
+
+from checker.planning.fixes import apply_fixes
+from checker.planning.kv import GIB, bytes_for_length
+from checker.planning.memory import MemoryPlan, plan_memory
+from checker.planning.releases import method_facts
+from checker.planning.risk import assess
+from checker.planning.rules import RuleContext, evaluate
+from checker.planning.rules.config import divisors
+from checker.planning.rules.scheduler import (
+    HIGH_UTILIZATION,
+    SAFE_CEILING,
+    chunked_prefill,
+    safe_utilization,
+)
+from checker.planning.settings import resolve_settings
+from checker.schemas.enums import BatchingMode, OOMRisk, Quantization
+from checker.schemas.inputs import PlanRequest
+from checker.schemas.outputs import Finding, Recommendation, VLLMConfig
+
+MAX_TP = 64  # how far "it would take N GPUs" searches
+LATENCY_TOKEN_CAP = 16384  # latency mode prefills a prompt in one step, up to this many tokens
+FOUR_BIT_BITS = 4.25  # 4-bit weights with a 16-bit scale per group of 128 (AWQ/GPTQ)
 
 
-def recommend(ctx: RuleContext, config: VLLMConfig) -> tuple[VLLMConfig, list[Recommendation]]:
-    """Apply the fixes the rules computed to the config, and explain every setting."""
-    s = ctx.settings
-    recs = [
-        Recommendation(
+def _fits(ctx: RuleContext, memory: MemoryPlan) -> bool:
+    from checker.planning.planner import fits  # the planner imports this module
+
+    return fits(memory, ctx.model)
+
+
+def _smallest_tp(ctx: RuleContext, request: PlanRequest, above: int = 0) -> int | None:
+    """Smallest tensor-parallel size over ``above`` (any GPU count) whose plan of ``request``
+    fits."""
+    for tp in (d for d in divisors(ctx.model.num_attention_heads) if above < d <= MAX_TP):
+        settings = resolve_settings(request, ctx.model, ctx.gpu, tp=tp)
+        if _fits(ctx, plan_memory(ctx.model, settings)):
+            return tp
+    return None
+
+
+def _parallelism(ctx: RuleContext) -> Recommendation:
+    s, gpu, hw = ctx.settings, ctx.gpu.name, ctx.request.hardware
+    heads = ctx.model.num_attention_heads
+    if _fits(ctx, ctx.memory):
+        reason = (
+            "as set in the profile (hardware.tp_size)"
+            if hw.tensor_parallel_size
+            else f"smallest tensor-parallel size that divides the {heads} attention heads and "
+            f"leaves KV cache for one {s.max_model_len}-token request on the {gpu}"
+        )
+        return Recommendation(key="tensor_parallel_size", value=s.tp, reason=reason)
+    needed = _smallest_tp(ctx, ctx.request, above=s.tp)  # the plan at s.tp did not fit
+    if needed is None:
+        return Recommendation(
             key="tensor_parallel_size",
             value=s.tp,
-            reason=f"smallest TP that divides {ctx.model.num_attention_heads} "
-            "attention heads and fits"
-            if not ctx.request.hardware.tensor_parallel_size
-            else "as set in the profile",
-        ),
+            reason=f"no tensor-parallel size up to {MAX_TP} {gpu} GPUs holds the model and one "
+            f"{s.max_model_len}-token request: quantize, shorten max_model_len or use larger GPUs",
+        )
+    return Recommendation(
+        key="tensor_parallel_size",
+        value=needed,
+        reason=f"{hw.gpus} {gpu} GPU(s) cannot hold the model and one {s.max_model_len}-token "
+        f"request; tensor_parallel_size {needed} can: set hardware.tp_size {needed} and "
+        f"hardware.gpus {needed * s.pp}",
+    )
+
+
+def _quantization(ctx: RuleContext) -> list[Recommendation]:
+    s, model = ctx.settings, ctx.model
+    if _fits(ctx, ctx.memory) or model.quant or ctx.request.model.quantization.value != "none":
+        return []
+    recs = []
+    fp8 = method_facts("fp8", s.facts.version)
+    if (
+        fp8 is not None
+        and "fp8" in s.facts.quantization_methods
+        and ctx.gpu.capability >= fp8.min_capability
+        and s.dtype in fp8.act_dtypes
+    ):
+        request = ctx.request.model_copy(
+            update={
+                "model": ctx.request.model.model_copy(update={"quantization": Quantization.FP8})
+            }
+        )
+        tp = _smallest_tp(ctx, request)
+        kernels = "on fp8 tensor cores" if ctx.gpu.capability >= 89 else "weight-only (Marlin)"
+        if tp is not None:
+            gpus = tp * s.pp
+            place = "on the GPUs given" if gpus <= ctx.request.hardware.gpus else f"on {gpus} GPUs"
+            recs.append(
+                Recommendation(
+                    key="quantization",
+                    value="fp8",
+                    reason=f"vLLM quantizes this {s.dtype} checkpoint to fp8 while loading it "
+                    f"({kernels} on the {ctx.gpu.name}), halving weight memory; it fits at "
+                    f"tensor_parallel_size {tp} {place}",
+                )
+            )
+    full = model.param_count * s.dtype_bytes / GIB
+    four_bit = model.param_count * FOUR_BIT_BITS / 8 / GIB
+    recs.append(
         Recommendation(
+            key="checkpoint",
+            value="pre-quantized 4-bit (AWQ or GPTQ)",
+            reason=f"a 4-bit AWQ or GPTQ checkpoint of this model keeps its weights in about "
+            f"{four_bit:.1f} GiB instead of {full:.1f} GiB; that is a different model id "
+            "(model.id), so quantization stays unset for this checkpoint",
+        )
+    )
+    return recs
+
+
+def _kv_cache_dtype(ctx: RuleContext) -> list[Recommendation]:
+    s, kv, wanted = ctx.settings, ctx.memory.binding.kv, ctx.request.workload.concurrency
+    if (
+        s.kv_cache_dtype != "auto"
+        or s.kv_bytes < 2
+        or "fp8" not in s.facts.kv_cache_dtypes
+        or ctx.gpu.capability < 89  # no fp8 hardware: VW114 explains the trade-off
+        or ctx.memory.binding.kv_budget <= 0
+        or (kv.max_concurrency >= wanted and _fits(ctx, ctx.memory))
+    ):
+        return []
+    fp8 = plan_memory(ctx.model, replace(s, kv_cache_dtype="fp8", kv_bytes=1.0)).binding.kv
+    return [
+        Recommendation(
+            key="kv_cache_dtype",
+            value="fp8",
+            reason=f"the KV cache holds {kv.max_concurrency:.2f} requests of {s.max_model_len} "
+            f"tokens, short of the workload's {wanted}; an fp8 cache (fp8 hardware on compute "
+            f"capability {ctx.gpu.compute_capability}) holds {fp8.max_concurrency:.2f} "
+            f"({fp8.tokens:,} tokens instead of {kv.tokens:,})",
+        )
+    ]
+
+
+def _utilization(ctx: RuleContext) -> Recommendation:
+    s, memory = ctx.settings, ctx.memory
+    util, b = s.gpu_memory_utilization, memory.binding
+    need = bytes_for_length(ctx.model, s, b.kv.layout, s.max_model_len)
+    risk, _ = assess(memory, ctx.request, ctx.model, need)
+    if util >= HIGH_UTILIZATION or risk is OOMRisk.HIGH:
+        safe = safe_utilization(ctx)
+        if safe is not None:
+            return Recommendation(
+                key="gpu_memory_utilization",
+                value=safe,
+                reason=f"{util} leaves too little memory outside vLLM's budget for the CUDA "
+                f"context, CUDA graphs and the sampler warm-up; {safe} is the largest value "
+                "with a low out-of-memory risk",
+            )
+    if s.kv_cache_memory_bytes is None and 0 < b.kv_budget < need:
+        wanted = math.ceil((util + (need - b.kv_budget) / memory.total) * 100) / 100
+        if wanted <= SAFE_CEILING:
+            return Recommendation(
+                key="gpu_memory_utilization",
+                value=wanted,
+                reason=f"the KV cache is {(need - b.kv_budget) / GIB:.2f} GiB short of one "
+                f"{s.max_model_len}-token request; {wanted} is the smallest utilization that "
+                "holds one",
+            )
+    given = ctx.request.policy.gpu_memory_utilization is not None
+    return Recommendation(
+        key="gpu_memory_utilization",
+        value=util,
+        reason=("as set in the profile" if given else f"vLLM {s.facts.version}'s default")
+        + f"; {memory.outside_budget / GIB:.2f} GiB stays outside vLLM's budget",
+    )
+
+
+def _max_num_seqs(ctx: RuleContext) -> Recommendation:
+    s, work, b = ctx.settings, ctx.request.workload, ctx.memory.binding
+    default = s.facts.default_batching(ctx.gpu.name, ctx.gpu.memory_gib)[1]
+    if work.batching_mode is BatchingMode.LATENCY:
+        value, why = work.concurrency, "latency mode: no more requests than the workload sends"
+    elif work.batching_mode is BatchingMode.THROUGHPUT:
+        value = max(2 * default, work.concurrency)
+        why = "throughput mode: twice vLLM's default, as its own throughput mode does"
+    else:
+        value = max(default, math.ceil(work.concurrency * 1.25))
+        why = "balanced mode: vLLM's default, or a quarter over the workload's concurrency"
+    length = min(work.prompt_tokens + work.gen_tokens, s.max_model_len)
+    per_request = bytes_for_length(ctx.model, s, b.kv.layout, length)
+    capacity = int(b.kv_budget // per_request) if b.kv_budget > 0 and per_request > 0 else 0
+    if 0 < capacity < value:
+        value = capacity
+        why += f"; capped at {capacity}, the {length}-token requests the KV cache holds at once"
+    if ctx.request.engine.max_num_seqs is not None:
+        why = f"the profile sets {ctx.request.engine.max_num_seqs}; {why}"
+    return Recommendation(key="max_num_seqs", value=value, reason=why)
+
+
+def _max_num_batched_tokens(ctx: RuleContext, seqs: int) -> Recommendation:
+    s, work = ctx.settings, ctx.request.workload
+    default = s.facts.default_batching(ctx.gpu.name, ctx.gpu.memory_gib)[0]
+    if s.is_v0:
+        return Recommendation(
             key="max_num_batched_tokens",
             value=s.max_num_batched_tokens,
-            reason=f"vLLM {s.facts.version} default for a {s.gpu.name}"
-            if not ctx.request.engine.max_num_batched_tokens
-            else "as set",
-        ),
+            reason=f"vLLM {s.facts.version} (V0) schedules whole prompts: its own choice",
+        )
+    if work.batching_mode is BatchingMode.THROUGHPUT:
+        value, why = 2 * default, "throughput mode: twice vLLM's default, larger prefill chunks"
+    elif work.batching_mode is BatchingMode.LATENCY:
+        value = min(LATENCY_TOKEN_CAP, max(default, -(-work.prompt_tokens // 256) * 256))
+        why = "latency mode: a whole prompt prefills in one step (lower time to first token)"
+    else:
+        value, why = default, f"balanced mode: vLLM {s.facts.version}'s default for the GPU"
+    if value < seqs:
+        value, why = seqs, why + f"; raised to max_num_seqs ({seqs}), which vLLM requires"
+    if not chunked_prefill(ctx) and value < s.max_model_len:
+        value, why = s.max_model_len, why + "; raised to max_model_len (no chunked prefill)"
+    if value != s.max_num_batched_tokens:
+        trial = plan_memory(ctx.model, replace(s, max_num_batched_tokens=value, max_num_seqs=seqs))
+        if not _fits(ctx, trial) and _fits(ctx, ctx.memory):
+            value = s.max_num_batched_tokens
+            why += "; kept as planned: a larger batch budget leaves no KV cache for one request"
+    if ctx.request.engine.max_num_batched_tokens is not None:
+        why = f"the profile sets {ctx.request.engine.max_num_batched_tokens}; {why}"
+    return Recommendation(key="max_num_batched_tokens", value=value, reason=why)
+
+
+def recommend(
+    ctx: RuleContext, config: VLLMConfig, findings: list[Finding] | None = None
+) -> tuple[VLLMConfig, list[Recommendation]]:
+    """Explain every setting, recommend better ones where the plan allows, and apply the safe
+    fixes of the plan's start-up errors (``findings``, evaluated here when not given)."""
+    seqs = _max_num_seqs(ctx)
+    recs = [
+        _parallelism(ctx),
+        *_quantization(ctx),
+        *_kv_cache_dtype(ctx),
+        _utilization(ctx),
+        seqs,
+        _max_num_batched_tokens(ctx, int(seqs.value)),
     ]
-    explanations = {r.key: r.reason for r in recs} if ctx.request.explain else {}
+    config, applied = apply_fixes(config, evaluate(ctx) if findings is None else findings)
+    recs += applied
+    explanations: dict[str, str] = {}
+    if ctx.request.explain:
+        for rec in recs:
+            explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), rec.reason]))
     return config.model_copy(update={"explanations": explanations}), recs
