@@ -1,0 +1,99 @@
+"""Markdown sinks: ``check --format markdown``, the sticky PR comment and the job summary.
+
+Hostile text can neither break a table row, open HTML (a comment that hides text or fakes our
+marker), render an image or link, nor @mention anyone; the sticky comment stays one comment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from checker.gate.pr_comment import MARKER
+from tests.gate.conftest import pr_event, runner_env
+from tests.gate.fake_github import FakeGitHub
+from tests.hardening.conftest import Run
+from tests.hardening.hostile import assert_nothing_ran, hostile_profiles
+
+_MENTION = re.compile(r"(?<![\w`])@octocat")
+_UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+_LINK = re.compile(r"(?<!\\)\]\(javascript:")
+
+
+def assert_inert_markdown(text: str, *, markers: int = 0) -> None:
+    assert text.count(MARKER) == markers, "our marker was faked or lost"
+    assert text.count("<!--") == markers, "an HTML comment was opened"
+    for raw in ("<img", "<script", "onerror=alert(1)>"):
+        assert raw not in text, raw
+    assert not _LINK.search(text), "a hostile link renders"
+    assert not _MENTION.search(text), "a user would be @mentioned"
+    _assert_tables_intact(text)
+
+
+def _assert_tables_intact(text: str) -> None:
+    """Inside every table, each row has the header's number of cells and nothing breaks out."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if i + 1 < len(lines) and line.startswith("|") and lines[i + 1].startswith("|---"):
+            width = len(_UNESCAPED_PIPE.findall(line))
+            for row in lines[i + 2 :]:
+                if not row.startswith("|"):
+                    break
+                assert len(_UNESCAPED_PIPE.findall(row)) == width, row
+
+
+@pytest.fixture
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    hostile_profiles(tmp_path)
+    return tmp_path
+
+
+def test_markdown_report(cli: Callable[..., Run], tree: Path) -> None:
+    run = cli("check", ".", "--offline", "--no-comment", "--format", "markdown")
+    assert run.code == 2 and "Traceback" not in run.err, run
+    assert_inert_markdown(run.out)
+    assert "| bad ::error::PWNED" in run.out  # the hostile file is one row, on one line
+    assert_nothing_ran(tree)
+
+
+def test_sticky_comment_and_job_summary(
+    cli: Callable[..., Run], tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeGitHub() as github:
+        for key, value in runner_env(tree, github.url, pr_event(12)).items():
+            monkeypatch.setenv(key, value)
+        first = cli("check", ".", "--offline", "--format", "github")
+        second = cli("check", ".", "--offline", "--format", "github")
+        comments = github.comments.get(12, [])
+    assert first.code == second.code == 2, (first, second)
+    assert len(comments) == 1, "the hostile marker made a second sticky comment"
+    body = comments[0]["body"]
+    assert body.startswith(MARKER)
+    assert_inert_markdown(body, markers=1)
+    summary = (tree / "summary.md").read_text()
+    assert_inert_markdown(summary)
+    assert_nothing_ran(tree)
+
+
+def test_step_outputs_cannot_be_forged(
+    cli: Callable[..., Run], tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeGitHub() as github:
+        for key, value in runner_env(tree, github.url, pr_event(12)).items():
+            monkeypatch.setenv(key, value)
+        cli("check", ".", "--offline", "--format", "github", "--report-file", "report.md")
+    text = (tree / "output.txt").read_text()
+    names = []
+    lines = iter(text.splitlines())
+    for line in lines:  # name<<DELIMITER, value lines, DELIMITER
+        name, delimiter = line.split("<<", 1)
+        names.append(name)
+        for value_line in lines:
+            if value_line == delimiter:
+                break
+    assert "verdict" in names and len(names) == len(set(names)), names
+    assert all(re.fullmatch(r"[a-z][a-z-]*", name) for name in names), names
