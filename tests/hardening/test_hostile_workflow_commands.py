@@ -35,7 +35,7 @@ def _props(raw: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def annotations(
+def lines(
     cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> list[str]:
     monkeypatch.chdir(tmp_path)
@@ -46,28 +46,28 @@ def annotations(
     return run.out.splitlines()
 
 
-def test_every_line_is_text_or_one_of_our_commands(annotations: list[str]) -> None:
-    commands = [line for line in annotations if line.startswith("::")]
-    assert commands, annotations
+def test_every_line_is_text_or_one_of_our_commands(lines: list[str]) -> None:
+    commands = [line for line in lines if line.startswith("::")]
+    assert commands, lines
     for line in commands:
         match = _COMMAND.match(line)
         assert match, line
         assert "INJECTED" not in (match["props"] or "")
-    assert not any(line.startswith(("::error file=x", "::error::PWNED")) for line in annotations)
-    assert all("\r" not in line for line in annotations)
+    assert not any(line.startswith(("::error file=x", "::error::PWNED")) for line in lines)
+    assert all("\r" not in line for line in lines)
 
 
-def test_annotations_point_at_the_real_files(annotations: list[str]) -> None:
+def test_annotations_point_at_the_real_files(lines: list[str]) -> None:
     files = {
         _props(m["props"])["file"]
-        for line in annotations
+        for line in lines
         if (m := _COMMAND.match(line)) and m["props"]
     }
     assert files == {HOSTILE_FILE, UNKNOWN_MODEL_FILE}
 
 
-def test_the_hostile_model_id_arrives_whole_but_inert(annotations: list[str]) -> None:
-    (line,) = [a for a in annotations if UNKNOWN_MODEL_FILE in a]
+def test_the_hostile_model_id_arrives_whole_but_inert(lines: list[str]) -> None:
+    (line,) = [a for a in lines if UNKNOWN_MODEL_FILE in a]
     match = _COMMAND.match(line)
     assert match is not None
     message = _unescape(match["message"])
