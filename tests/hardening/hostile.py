@@ -7,6 +7,7 @@ our own PR-comment marker, an HTML comment, an @mention, a table pipe, a link, '
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -17,6 +18,7 @@ PAYLOAD = (
     "$(touch PWNED)`touch PWNED`;touch PWNED|cell\n::error file=x::INJECTED\r\n"
     f"{MARKER}<!-- hidden --> @octocat <img src=x onerror=alert(1)> [a](javascript:x) %0A ../../"
 )
+REVISION = PAYLOAD[:256]
 # A file name may hold anything but '/' and NUL (git commits newlines in names too).
 HOSTILE_FILE = "bad\n::error::PWNED $(touch PWNED) `x`; | <!-- m --> @octocat.yaml"
 UNKNOWN_MODEL_FILE = "unknown-model.yaml"
@@ -40,12 +42,10 @@ def hostile_profiles(folder: Path) -> dict[str, str]:
         },
         # Planned and passing: hostile values travel into the plan and the artifacts.
         VALUES_FILE: {
-            "model": {"id": "Qwen/Qwen3-8B", "revision": PAYLOAD[:256], "tokenizer": PAYLOAD},
+            "model": {"id": "Qwen/Qwen3-8B", "revision": REVISION, "tokenizer": PAYLOAD},
             "hardware": {"gpu_name": GPU},
-            "deploy": {"image": PAYLOAD, "cache_dir": "/cache/" + PAYLOAD},
-            "outputs": {
-                "vllm_args": {"served-model-name": PAYLOAD, "x; touch PWNED #": "1"},
-            },
+            "deploy": {"image": PAYLOAD},
+            "outputs": {"vllm_args": {"served-model-name": PAYLOAD}},
         },
     }
     for name, data in files.items():
@@ -60,3 +60,34 @@ def hostile_profiles(folder: Path) -> dict[str, str]:
 def assert_nothing_ran(folder: Path) -> None:
     """No payload was executed by a shell anywhere under ``folder``."""
     assert not list(folder.rglob("PWNED")), "a payload was executed"
+
+
+_FENCE = re.compile(r"^(`{3,})[^\n]*\n.*?^\1\s*$", re.M | re.S)
+_MENTION = re.compile(r"(?<![\w`])@octocat")
+_UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+_LINK = re.compile(r"(?<!\\)\]\(javascript:")
+
+
+def assert_inert_markdown(text: str, *, markers: int = 0, comments: int | None = None) -> None:
+    """No HTML, image, link or @mention from hostile text; tables intact. Fenced code blocks
+    are literal text to markdown, so only what lies outside them is checked."""
+    text = _FENCE.sub("", text)
+    assert text.count(MARKER) == markers, "our marker was faked or lost"
+    assert text.count("<!--") == (markers if comments is None else comments), "HTML comment"
+    for raw in ("<img", "<script", "onerror=alert(1)>"):
+        assert raw not in text, raw
+    assert not _LINK.search(text), "a hostile link renders"
+    assert not _MENTION.search(text), "a user would be @mentioned"
+    _assert_tables_intact(text)
+
+
+def _assert_tables_intact(text: str) -> None:
+    """Inside every table, each row has the header's number of cells and nothing breaks out."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if i + 1 < len(lines) and line.startswith("|") and lines[i + 1].startswith("|---"):
+            width = len(_UNESCAPED_PIPE.findall(line))
+            for row in lines[i + 2 :]:
+                if not row.startswith("|"):
+                    break
+                assert len(_UNESCAPED_PIPE.findall(row)) == width, row

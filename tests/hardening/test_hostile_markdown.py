@@ -16,33 +16,7 @@ from checker.gate.pr_comment import MARKER
 from tests.gate.conftest import pr_event, runner_env
 from tests.gate.fake_github import FakeGitHub
 from tests.hardening.conftest import Run
-from tests.hardening.hostile import assert_nothing_ran, hostile_profiles
-
-_MENTION = re.compile(r"(?<![\w`])@octocat")
-_UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
-_LINK = re.compile(r"(?<!\\)\]\(javascript:")
-
-
-def assert_inert_markdown(text: str, *, markers: int = 0) -> None:
-    assert text.count(MARKER) == markers, "our marker was faked or lost"
-    assert text.count("<!--") == markers, "an HTML comment was opened"
-    for raw in ("<img", "<script", "onerror=alert(1)>"):
-        assert raw not in text, raw
-    assert not _LINK.search(text), "a hostile link renders"
-    assert not _MENTION.search(text), "a user would be @mentioned"
-    _assert_tables_intact(text)
-
-
-def _assert_tables_intact(text: str) -> None:
-    """Inside every table, each row has the header's number of cells and nothing breaks out."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if i + 1 < len(lines) and line.startswith("|") and lines[i + 1].startswith("|---"):
-            width = len(_UNESCAPED_PIPE.findall(line))
-            for row in lines[i + 2 :]:
-                if not row.startswith("|"):
-                    break
-                assert len(_UNESCAPED_PIPE.findall(row)) == width, row
+from tests.hardening.hostile import assert_inert_markdown, assert_nothing_ran, hostile_profiles
 
 
 @pytest.fixture

@@ -35,9 +35,7 @@ def _props(raw: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def lines(
-    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> list[str]:
+def lines(cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.chdir(tmp_path)
     hostile_profiles(tmp_path)
     run = cli("check", ".", "--offline", "--no-comment", "--format", "github")
@@ -59,9 +57,7 @@ def test_every_line_is_text_or_one_of_our_commands(lines: list[str]) -> None:
 
 def test_annotations_point_at_the_real_files(lines: list[str]) -> None:
     files = {
-        _props(m["props"])["file"]
-        for line in lines
-        if (m := _COMMAND.match(line)) and m["props"]
+        _props(m["props"])["file"] for line in lines if (m := _COMMAND.match(line)) and m["props"]
     }
     assert files == {HOSTILE_FILE, UNKNOWN_MODEL_FILE}
 
