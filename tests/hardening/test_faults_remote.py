@@ -31,7 +31,7 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_TOKEN", HF_SECRET)
-    fast = hub_client.RetryPolicy(attempts=3, backoff_s=0.01, timeout_s=1.0)
+    fast = hub_client.RetryPolicy(attempts=3, backoff_s=0.01, timeout_s=0.5)
     monkeypatch.setattr(hub_client, "RetryPolicy", lambda: fast)
     clear_cache()
     with FakeHub() as fake:
@@ -58,7 +58,7 @@ HUB_FAULTS = [
     ("429", Fault("config.json", status=429, headers={"Retry-After": "0"}), "HTTP 429", 3),
     ("500", Fault("config.json", status=500), "HTTP 500", 3),
     ("503-then-ok", Fault("config.json", status=503, times=1), None, 2),
-    ("timeout", Fault("config.json", delay_s=2.5), "did not answer", 3),
+    ("timeout", Fault("config.json", delay_s=1.0), "did not answer", 3),
     ("truncated", Fault("config.json", truncate_to=40), "config.json", 3),
 ]
 
