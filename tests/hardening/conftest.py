@@ -43,6 +43,20 @@ def assert_clean_usage_error(run: Run, *fragments: str) -> None:
 
 
 @pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real retries with short waits: the Hub and GitHub clients' default policies, shortened."""
+    from checker.gate import github_api
+    from checker.models import hub
+
+    hub_policy = hub.RetryPolicy(attempts=3, backoff_s=0.01, timeout_s=0.5)
+    monkeypatch.setattr(hub, "RetryPolicy", lambda: hub_policy)
+    github_policy = github_api.RetryPolicy(
+        attempts=4, base_delay_s=0.01, max_delay_s=0.05, timeout_s=2
+    )
+    monkeypatch.setattr(github_api, "RetryPolicy", lambda: github_policy)
+
+
+@pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
     """``cli(*argv)``: checker.cli.main in this process, with its exit code and output."""
 

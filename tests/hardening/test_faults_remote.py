@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from checker.gate import github_api
-from checker.models import hub as hub_client
 from checker.models.resolve import clear_cache
 from tests.gate.conftest import pr_event, runner_env
 from tests.gate.fake_github import FakeGitHub
@@ -24,15 +22,13 @@ MODEL = "acme/private-7b"
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+def hub(monkeypatch: pytest.MonkeyPatch, fast_retries: None) -> Iterator[FakeHub]:
     """An online fake Hub reached through HF_ENDPOINT, with HF_TOKEN set to a canary."""
     import huggingface_hub.constants
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_TOKEN", HF_SECRET)
-    fast = hub_client.RetryPolicy(attempts=3, backoff_s=0.01, timeout_s=0.5)
-    monkeypatch.setattr(hub_client, "RetryPolicy", lambda: fast)
     clear_cache()
     with FakeHub() as fake:
         monkeypatch.setenv("HF_ENDPOINT", fake.url)
@@ -141,10 +137,9 @@ def test_github_faults_never_change_the_verdict_or_leak_the_token(
     cli: Callable[..., Run],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    fast_retries: None,
     faults: list[GitHubFault],
 ) -> None:
-    fast = github_api.RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.05, timeout_s=2)
-    monkeypatch.setattr(github_api, "RetryPolicy", lambda: fast)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "p.yaml").write_text(PROFILE)
     with FakeGitHub() as github:

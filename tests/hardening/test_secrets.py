@@ -78,7 +78,7 @@ def test_commands_never_show_tokens(
 
 
 def test_publishing_against_an_unreachable_api(
-    cli: Callable[..., Run], tree: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Callable[..., Run], tree: Path, monkeypatch: pytest.MonkeyPatch, fast_retries: None
 ) -> None:
     api = f"http://x-access-token:{GH_SECRET}@127.0.0.1:{_closed_port()}"
     env = {**runner_env(tree, api, pr_event(3)), "GITHUB_TOKEN": GH_SECRET}
@@ -90,7 +90,7 @@ def test_publishing_against_an_unreachable_api(
 
 
 def test_hub_endpoint_with_credentials_in_it(
-    cli: Callable[..., Run], tree: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Callable[..., Run], tree: Path, monkeypatch: pytest.MonkeyPatch, fast_retries: None
 ) -> None:
     import huggingface_hub.constants
 
