@@ -25,7 +25,7 @@ import subprocess
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from checker.errors import DetectError, GPUNotFoundError
 from checker.hardware.catalog import all_gpus, find_gpu
@@ -91,13 +91,20 @@ def detect_gpus(custom: Sequence[GPUSpec] = (), timeout_s: float = 10.0) -> list
     mig_mib = {(int(g), int(d)): int(mib) for g, d, mib in _MIG_TABLE_ROW.findall(header)}
     listed = _mig_devices(smi, timeout_s) if any(r.mig for r in rows) else {}
     found: list[DetectedGPU] = []
-    for row in rows:
-        gpu = _physical(row, cuda[1] if cuda else None, custom)
-        if not row.mig:
-            found.append(gpu)
-            continue
-        for profile, device, uuid in listed.get(row.gpu, []):
-            found.append(_mig_slice(gpu, profile, device, uuid, mig_mib.get((row.gpu, device))))
+    try:
+        for row in rows:
+            gpu = _physical(row, cuda[1] if cuda else None, custom)
+            if not row.mig:
+                found.append(gpu)
+                continue
+            for profile, device, uuid in listed.get(row.gpu, []):
+                slot = mig_mib.get((row.gpu, device))
+                found.append(_mig_slice(gpu, profile, device, uuid, slot))
+        for gpu in found:  # model_copy skips validation: check what the figures made of a spec
+            GPUSpec.model_validate(gpu.spec.model_dump())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise _unreadable(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     return found
 
 
@@ -153,7 +160,7 @@ def _parse_rows(stdout: str, fields: list[str]) -> list[_Row]:
             raise _unreadable(line)
         cell = {f: v for f, v in zip(fields, values, strict=True) if v.lower() not in _MISSING}
         numbers = [cell.get("index"), cell.get("memory.total"), cell.get("memory.reserved", "0")]
-        if "name" not in cell or not all(n and n.isdigit() for n in numbers):
+        if "name" not in cell or not all(n and n.isdecimal() for n in numbers):
             raise _unreadable(line)
         cc = cell.get("compute_cap", "")
         rows.append(
