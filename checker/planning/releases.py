@@ -83,7 +83,3 @@ def method_facts(method: str, version: str) -> MethodFacts | None:
         return None
     fields = {k: v for k, v in entry.items() if k != "by_version"}
     return MethodFacts(name=method, **fields, **per_version)
-
-
-def known_methods() -> tuple[str, ...]:
-    return tuple(_load("quantization_methods.yaml")["methods"])

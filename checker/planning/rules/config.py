@@ -97,21 +97,15 @@ def max_model_len_within_derived(ctx: RuleContext) -> Iterator[Finding]:
     )
 
 
-def _half_dtype(ctx: RuleContext) -> str:
-    """The 16-bit dtype this model may run in on this GPU (float32 where it refuses fp16)."""
-    version = ctx.settings.facts.version
-    if top_model_type(ctx.model) not in float16_refused_models(version):
-        return "float16"
-    return "bfloat16" if ctx.gpu.capability >= 80 else "float32"
-
-
 @rule
 def bf16_needs_ampere(ctx: RuleContext) -> Iterator[Finding]:
     # Only an explicit bfloat16: settings resolve --dtype auto on a bf16 checkpoint to fp16 here.
     gpu, version = ctx.gpu, ctx.settings.facts.version
     if gpu.vendor != "nvidia" or gpu.capability >= 80 or ctx.settings.dtype != "bfloat16":
         return
-    dtype = _half_dtype(ctx)
+    # a model that refuses fp16 can only run in fp32 on this GPU
+    refused = top_model_type(ctx.model) in float16_refused_models(version)
+    dtype = "float32" if refused else "float16"
     yield Finding(
         rule_id="VW104",
         name="bf16-unsupported-gpu",
