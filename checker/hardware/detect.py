@@ -160,7 +160,8 @@ def _parse_rows(stdout: str, fields: list[str]) -> list[_Row]:
             raise _unreadable(line)
         cell = {f: v for f, v in zip(fields, values, strict=True) if v.lower() not in _MISSING}
         numbers = [cell.get("index"), cell.get("memory.total"), cell.get("memory.reserved", "0")]
-        if "name" not in cell or not all(n and n.isdecimal() for n in numbers):
+        name_ok = "name" in cell and cell["name"].isprintable()  # no ESC sequences to echo
+        if not name_ok or not all(n and n.isdecimal() for n in numbers):
             raise _unreadable(line)
         cc = cell.get("compute_cap", "")
         rows.append(
