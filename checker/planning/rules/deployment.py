@@ -1,7 +1,8 @@
 """Deployment rules (VW3xx): the GPUs the profile gives vLLM, and how instances share them.
 
-A Kubernetes GPU limit below TP x PP cannot happen in what we generate: the profile has no
-limit of its own, and the rendered manifests request exactly tensor x pipeline parallel GPUs.
+No rule checks a Kubernetes GPU limit below TP x PP: the profile has no limit of its own, and
+the rendered manifests request exactly the plan's tensor x pipeline parallel GPUs
+(checker.render.context.RenderContext.gpus), so the limit holds by construction.
 """
 
 from __future__ import annotations
