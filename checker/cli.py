@@ -372,8 +372,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from checker.pipeline import lockfile_from_args
     from checker.schemas.profile_io import write_atomic
 
-    if args.check_artifacts or args.fix:
-        raise UsageError("--check-artifacts and --fix are not available in this build yet")
     result = run_check(
         CheckOptions(
             paths=tuple(args.paths),
@@ -385,6 +383,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             offline=args.offline,
             lockfile=lockfile_from_args(args),
             update_lockfile=args.update_lockfile,
+            check_artifacts=args.check_artifacts,
+            fix=args.fix,
         )
     )
     text = render_report(result, args.format, color=args.format == "text" and _color())

@@ -11,8 +11,9 @@ from pathlib import Path
 from checker.gate.audit import AuditResult
 from checker.gate.fleet import FleetEntry
 from checker.gate.formats.common import counts_text, fmt_conc
-from checker.gate.formats.markdown import ICON, md
+from checker.gate.formats.markdown import ICON
 from checker.gate.result import PairResult
+from checker.render.escape import md_text
 from checker.schemas.profile_io import write_atomic
 
 
@@ -36,13 +37,17 @@ def audit_markdown(result: AuditResult) -> str:
     if failing:
         out += ["## Failing", "", "| Profile | GPU target | Verdict | Why |", "|---|---|---|---|"]
         out += [
-            f"| {md(p.profile)} | {md(p.target)} | {ICON[p.verdict]} {p.verdict} | {_why(p)} |"
+            f"| {md_text(p.profile)} | {md_text(p.target)} | {ICON[p.verdict]} {p.verdict} "
+            f"| {_why(p)} |"
             for p in failing
         ]
         out.append("")
     if result.edge:
         out += ["## Close to the edge", "", "| Profile | GPU target | Why |", "|---|---|---|"]
-        out += [f"| {md(e.profile)} | {md(e.target)} | {md(e.reason)} |" for e in result.edge]
+        out += [
+            f"| {md_text(e.profile)} | {md_text(e.target)} | {md_text(e.reason)} |"
+            for e in result.edge
+        ]
         out.append("")
     if result.cheaper:
         out += [
@@ -52,7 +57,7 @@ def audit_markdown(result: AuditResult) -> str:
             "|---|---|---|---|---|",
         ]
         out += [
-            f"| {md(c.profile)} | {md(c.current)} | {md(c.target)} ({c.verdict}) "
+            f"| {md_text(c.profile)} | {md_text(c.current)} | {md_text(c.target)} ({c.verdict}) "
             f"| {_price(c.current_price_per_hour)} → {_price(c.price_per_hour)} "
             f"| {_gib(c.current_memory_gib)} → {_gib(c.memory_gib)} |"
             for c in result.cheaper
@@ -61,7 +66,7 @@ def audit_markdown(result: AuditResult) -> str:
     if check.errors:
         out += ["## Input errors", ""]
         out += [
-            f"- **{md(e.path)}{f':{e.line}' if e.line else ''}**: {md(e.message)}"
+            f"- **{md_text(e.path)}{f':{e.line}' if e.line else ''}**: {md_text(e.message)}"
             for e in check.errors
         ]
         out.append("")
@@ -89,20 +94,20 @@ def _matrix(profiles: list[str], fleet: list[FleetEntry], pairs: list[PairResult
                 if pair is None
                 else f"{ICON[pair.verdict]} {fmt_conc(pair.figures.max_concurrency)}"
             )
-        rows.append(f"| {md(profile)} | " + " | ".join(row) + " |")
+        rows.append(f"| {md_text(profile)} | " + " | ".join(row) + " |")
     return [*rows, "", "Cells: verdict and max concurrency at max_model_len.", ""]
 
 
 def _head(entry: FleetEntry) -> str:
     price = entry.price_per_hour
-    return md(str(entry.target)) + (f" ({_price(price)}/h)" if price is not None else "")
+    return md_text(str(entry.target)) + (f" ({_price(price)}/h)" if price is not None else "")
 
 
 def _why(pair: PairResult) -> str:
     if pair.error is not None:
-        return md(pair.error.message)
+        return md_text(pair.error.message)
     worst = [f for f in pair.findings if f.severity.value == "error"] or pair.findings
-    return "; ".join(f"{md(f.rule_id)}: {md(f.message)}" for f in worst[:2]) or "-"
+    return "; ".join(f"{md_text(f.rule_id)}: {md_text(f.message)}" for f in worst[:2]) or "-"
 
 
 def _price(value: float | None) -> str:

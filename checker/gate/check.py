@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from checker.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, CheckerError, UsageError
+from checker.gate.artifact_check import check_artifacts
 from checker.gate.diff import build_diff
 from checker.gate.discovery import PathSpec, parse_spec, read_working_file, select
 from checker.gate.discovery import working_tree_candidates as tree_files
@@ -21,7 +22,7 @@ from checker.gate.git_base import open_revision
 from checker.gate.pairs import PairSettings, check_pair
 from checker.gate.profiles import Loaded, load_side, targets_of
 from checker.gate.repo_config import FailOn, RepoConfig, find_repo_config, load_repo_config
-from checker.gate.result import BaseDiff, CheckResult, InputProblem, PairResult
+from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProblem, PairResult
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput
 from checker.schemas.profile_io import Target, parse_target
@@ -39,6 +40,8 @@ class CheckOptions:
     lockfile: Path | None = None  # model metadata lockfile, read before the Hub
     update_lockfile: bool = False  # record models fetched from the Hub into it
     cwd: Path | None = None  # where relative paths start; None = the current directory
+    check_artifacts: bool = False  # regenerate committed artifacts; drift fails the gate
+    fix: bool = False  # rewrite drifted artifacts (implies check_artifacts)
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,11 @@ def run_check(options: CheckOptions) -> CheckResult:
             f"no profiles found in {', '.join(s.text for s in setup.specs)}",
             hint="a profile is a YAML file with a top-level 'model' mapping",
         )
-    return assemble(pairs, errors, notes, diff, settings.fail_on)
+    drift: list[ArtifactDrift] = []
+    if options.check_artifacts or options.fix:
+        drift, problems = check_artifacts(head, settings, setup.cwd, fix=options.fix)
+        errors += problems
+    return assemble(pairs, errors, notes, diff, settings.fail_on, drift)
 
 
 def resolve_targets(texts: Sequence[str], settings: PairSettings) -> list[Target]:
@@ -189,13 +196,14 @@ def assemble(
     notes: list[str],
     diff: BaseDiff | None,
     fail_on: FailOn,
+    drift: Sequence[ArtifactDrift] = (),
 ) -> CheckResult:
     counts = {"pass": 0, "warn": 0, "fail": 0, "error": len(errors)}
     for pair in pairs:
         counts[pair.verdict.lower()] += 1
     if counts["error"]:
         code = EXIT_USAGE
-    elif any(p.failed for p in pairs):
+    elif any(p.failed for p in pairs) or any(not d.fixed for d in drift):
         code = EXIT_GATE_FAILED
     else:
         code = EXIT_OK
@@ -211,4 +219,5 @@ def assemble(
         errors=errors,
         notes=notes,
         diff=diff,
+        drift=list(drift),
     )

@@ -120,6 +120,19 @@ class BaseDiff(BaseModel):
         return [p for p in self.profiles if p.status in status]
 
 
+class ArtifactDrift(BaseModel):
+    """A committed artifact that differs from what its profile generates (--check-artifacts)."""
+
+    model_config = _FROZEN
+
+    profile: str
+    kind: str = Field(description="command, docker, compose, k8s, helm, report, bench, profile")
+    path: str = Field(description="The artifact file")
+    line: int | None = Field(description="Line of outputs.artifacts.<kind> in the profile")
+    diff: str = Field(description="Unified diff from the committed text to the generated one")
+    fixed: bool = Field(description="Rewritten by --fix (then it does not fail the gate)")
+
+
 class CheckResult(BaseModel):
     """Everything one ``vllm-wizard check`` found; the JSON report is this model."""
 
@@ -129,7 +142,9 @@ class CheckResult(BaseModel):
     verdict: Literal["PASS", "WARN", "FAIL"] = Field(
         description="FAIL when exit_code is not 0; else WARN if any pair warns; else PASS"
     )
-    exit_code: int = Field(description="0 pass, 1 a profile fails, 2 input or usage error")
+    exit_code: int = Field(
+        description="0 pass, 1 a profile fails (or an artifact drifted), 2 input or usage error"
+    )
     fail_on: FailOn
     counts: dict[str, int] = Field(
         description='"pass", "warn", "fail", "error": pairs by verdict; '
@@ -141,6 +156,9 @@ class CheckResult(BaseModel):
     )
     notes: list[str] = Field(default_factory=list, description="E.g. a glob that matched nothing")
     diff: BaseDiff | None = Field(None, description="Present with --base")
+    drift: list[ArtifactDrift] = Field(
+        default_factory=list, description="With --check-artifacts: artifacts that drifted"
+    )
 
     def failing(self) -> list[PairResult]:
         return [p for p in self.pairs if p.failed]

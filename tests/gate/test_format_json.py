@@ -22,6 +22,7 @@ def test_documented_keys_and_round_trip() -> None:
         "errors",
         "notes",
         "diff",
+        "drift",
     ]
     assert data["schema_version"] == 1 and data["exit_code"] == 2 and data["verdict"] == "FAIL"
     assert data["counts"] == {"pass": 0, "warn": 0, "fail": 1, "error": 1}

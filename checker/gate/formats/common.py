@@ -6,7 +6,14 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from checker.gate.result import CheckResult, Figures, GateFinding, InputProblem, PairResult
+from checker.gate.result import (
+    ArtifactDrift,
+    CheckResult,
+    Figures,
+    GateFinding,
+    InputProblem,
+    PairResult,
+)
 from checker.schemas.enums import Severity
 
 SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -38,6 +45,8 @@ def located(result: CheckResult) -> list[Located]:
             _merge(merged, _of_problem(pair.error, (pair.target,)))
     for problem in result.errors:
         _merge(merged, _of_problem(problem, ()))
+    for drift in result.drift:
+        _merge(merged, _of_drift(drift))
     return sorted(
         merged.values(),
         key=lambda x: (SEVERITY_ORDER[x.severity], x.path, x.line or 0, x.rule_id),
@@ -71,6 +80,31 @@ def _of_problem(problem: InputProblem, targets: tuple[str, ...]) -> Located:
         problem.message,
         f"hint: {problem.hint}" if problem.hint else "",
         targets,
+    )
+
+
+DRIFT_RULE = ("VWG03", "artifact-drift")
+
+
+def _of_drift(drift: ArtifactDrift) -> Located:
+    if drift.fixed:
+        return Located(
+            drift.profile,
+            drift.line,
+            Severity.INFO,
+            *DRIFT_RULE,
+            f"{drift.path} ({drift.kind}) was rewritten from the profile",
+            "",
+            (),
+        )
+    return Located(
+        drift.profile,
+        drift.line,
+        Severity.ERROR,
+        *DRIFT_RULE,
+        f"{drift.path} ({drift.kind}) differs from what the profile generates",
+        "run 'vllm-wizard check --fix' (or generate) and commit the result",
+        (),
     )
 
 
@@ -123,6 +157,9 @@ def counts_text(result: CheckResult) -> str:
     parts = [f"{c['fail']} fail", f"{c['warn']} warn", f"{c['pass']} pass"]
     if c["error"]:
         parts.append(f"{c['error']} input error(s)")
+    drifted = sum(not d.fixed for d in result.drift)
+    if drifted:
+        parts.append(f"{drifted} drifted artifact(s)")
     return ", ".join(parts)
 
 

@@ -1,6 +1,6 @@
 """Markdown report (job summary, PR comment): summary table, each failing pair, the diff.
 
-Every value that comes from a profile, a model name or a git ref is untrusted: ``md()``
+Every value that comes from a profile, a model name or a git ref is untrusted: ``md_text()``
 escapes it so it can neither break the table, open HTML, format text nor @mention anyone.
 """
 
@@ -18,19 +18,12 @@ from checker.gate.formats.common import (
     fmt_tokens,
     fmt_tput,
 )
-from checker.gate.pr_comment import neutralize
-from checker.gate.result import BaseDiff, CheckResult, InputProblem, PairResult
+from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProblem, PairResult
+from checker.render.escape import md_fence, md_text
+from checker.render.report import render_report_md
 
+md = md_text  # the escaping every gate markdown shares (publish.py uses it for its notes)
 ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "ERROR": "⛔"}
-# Inline markdown only: md() output never starts a line, so list/heading markers are inert.
-_PUNCT = re.compile(r"([\\`*_\[\]|~])")
-
-
-def md(text: str) -> str:
-    """Untrusted text as inert inline markdown (safe in a table cell, one line)."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _PUNCT.sub(r"\\\1", " ".join(text.split()))
-    return neutralize(text)
 
 
 def render_markdown(result: CheckResult, color: bool = False) -> str:
@@ -50,7 +43,9 @@ def render_markdown(result: CheckResult, color: bool = False) -> str:
     if result.errors:
         out += ["### Input errors", ""]
         out += [_problem(p) for p in result.errors] + [""]
-    out += [f"> {md(n)}" for n in result.notes]
+    if result.drift:
+        out += _drift(result.drift)
+    out += [f"> {md_text(n)}" for n in result.notes]
     if result.diff is not None:
         out += _diff(result.diff)
     return "\n".join(out).rstrip() + "\n"
@@ -62,7 +57,7 @@ def _table(pairs: list[PairResult]) -> list[str]:
         "|---|---|---|---:|---:|---:|---|",
     ]
     rows += [
-        f"| {md(p.profile)} | {md(p.target)} | {ICON[p.verdict]} {p.verdict} "
+        f"| {md_text(p.profile)} | {md_text(p.target)} | {ICON[p.verdict]} {p.verdict} "
         f"| {fmt_tokens(p.figures.kv_tokens)} | {fmt_conc(p.figures.max_concurrency)} "
         f"| {fmt_gib(p.figures.headroom_gib)} | {fmt_risk(p.figures)} |"
         for p in pairs
@@ -71,36 +66,57 @@ def _table(pairs: list[PairResult]) -> list[str]:
 
 
 def _detail(pair: PairResult) -> list[str]:
-    gpu = f" ({md(pair.gpu)})" if pair.gpu and pair.gpu != pair.target.split(":")[0] else ""
-    out = [
-        f"#### {ICON[pair.verdict]} {md(pair.profile)} on {md(pair.target)}{gpu}: {pair.verdict}",
-        "",
-    ]
+    gpu = f" ({md_text(pair.gpu)})" if pair.gpu and pair.gpu != pair.target.split(":")[0] else ""
+    where = f"{md_text(pair.profile)} on {md_text(pair.target)}{gpu}"
+    out = [f"#### {ICON[pair.verdict]} {where}: {pair.verdict}", ""]
     if pair.error is not None:
         out.append(_problem(pair.error))
     for f in pair.findings:
         line = f" line {f.line}" if f.line else ""
-        out.append(
-            f"- **{md(f.rule_id)}** {f.severity.value} at{line} `{_code(f.key)}`: {md(f.message)}"
-        )
+        at = f"{f.severity.value} at{line} `{_code(f.key)}`"
+        out.append(f"- **{md_text(f.rule_id)}** {at}: {md_text(f.message)}")
         if f.fix:
-            out.append(f"  - **Fix:** {md(f.fix)}")
+            out.append(f"  - **Fix:** {md_text(f.fix)}")
     if pair.plan is not None:
         fig = pair.figures
         out.append(
-            f"- Plan: {md(pair.model)}, TP {pair.plan.feasibility.tensor_parallel_size} "
+            f"- Plan: {md_text(pair.model)}, TP {pair.plan.feasibility.tensor_parallel_size} "
             f"x PP {pair.plan.feasibility.pipeline_parallel_size}, "
             f"KV cache {fmt_tokens(fig.kv_tokens)} tokens, max concurrency "
             f"{fmt_conc(fig.max_concurrency)} at {pair.plan.feasibility.max_model_len:,} tokens, "
             f"estimated {fmt_tput(fig.throughput_toks_per_s)} tok/s"
         )
+    if pair.plan is not None and pair.failed:
+        title = f"{pair.profile} on {pair.target}"
+        body = render_report_md(pair.plan, title=title).strip()
+        out += ["", "<details><summary>Plan details</summary>", "", body, "", "</details>"]
     return [*out, ""]
+
+
+def _drift(drift: list[ArtifactDrift]) -> list[str]:
+    out = ["### Artifact drift", ""]
+    for d in drift:
+        line = f" line {d.line}" if d.line else ""
+        state = "was rewritten" if d.fixed else "differs from what its profile generates"
+        out += [
+            f"- {md_text(d.path)} ({md_text(d.kind)}, {md_text(d.profile)}{line}) {state}",
+            "",
+            "<details><summary>diff</summary>",
+            "",
+            md_fence(d.diff.splitlines(), "diff"),
+            "",
+            "</details>",
+            "",
+        ]
+    if not all(d.fixed for d in drift):
+        out += ["Regenerate with `vllm-wizard check --fix` (or `generate`) and commit.", ""]
+    return out
 
 
 def _problem(problem: InputProblem) -> str:
     where = f"{problem.path}:{problem.line}" if problem.line else problem.path
-    hint = f" ({md(problem.hint)})" if problem.hint else ""
-    return f"- **{md(where)}**: {md(problem.message)}{hint}"
+    hint = f" ({md_text(problem.hint)})" if problem.hint else ""
+    return f"- **{md_text(where)}**: {md_text(problem.message)}{hint}"
 
 
 def _code(text: str) -> str:
@@ -109,7 +125,7 @@ def _code(text: str) -> str:
 
 
 def _diff(diff: BaseDiff) -> list[str]:
-    out = [f"### Changes against {md(diff.ref)} ({diff.commit[:12]})", ""]
+    out = [f"### Changes against {md_text(diff.ref)} ({diff.commit[:12]})", ""]
     moved = diff.with_status("new", "changed", "removed")
     if moved:
         out += [
@@ -121,20 +137,20 @@ def _diff(diff: BaseDiff) -> list[str]:
             for pair in change.pairs:
                 cells = [_arrow(old, new) for _, old, new in changes(pair.before, pair.after)]
                 out.append(
-                    f"| {md(change.profile)} | {change.status} | {md(pair.target)} "
+                    f"| {md_text(change.profile)} | {change.status} | {md_text(pair.target)} "
                     f"| {' | '.join(cells)} |"
                 )
             if not change.pairs:
-                out.append(f"| {md(change.profile)} | {change.status} | - |" + " - |" * 5)
+                out.append(f"| {md_text(change.profile)} | {change.status} | - |" + " - |" * 5)
         out.append("")
         out += [
-            f"- {md(c.profile)}: the base copy could not be planned: {md(c.base_error)}"
+            f"- {md_text(c.profile)}: the base copy could not be planned: {md_text(c.base_error)}"
             for c in moved
             if c.base_error
         ]
     same = diff.with_status("unchanged")
     if same:
-        names = ", ".join(md(c.profile) for c in same[:20])
+        names = ", ".join(md_text(c.profile) for c in same[:20])
         more = f" and {len(same) - 20} more" if len(same) > 20 else ""
         out += [f"{len(same)} profile(s) unchanged: {names}{more}", ""]
     return out

@@ -1,0 +1,57 @@
+"""--check-artifacts / --fix: committed artifacts against what their profiles generate.
+
+Artifacts are rendered the way ``vllm-wizard generate --profile FILE`` renders them: from the
+profile alone, on its own GPU target, with its own vLLM pin (no --vllm-version or repo-config
+default), so the gate and the generator never disagree about what "up to date" means.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from checker.errors import CheckerError
+from checker.gate.pairs import PairSettings, check_pair, problem_from_error
+from checker.gate.profiles import Loaded
+from checker.gate.result import ArtifactDrift, InputProblem
+from checker.schemas.profile_io import profile_targets
+
+
+def check_artifacts(
+    head: Loaded, settings: PairSettings, cwd: Path, *, fix: bool
+) -> tuple[list[ArtifactDrift], list[InputProblem]]:
+    from checker.render.drift import check_drift, fix_drift
+
+    own_pin = dataclasses.replace(settings, vllm_version=None, default_vllm_version=None)
+    drifts: list[ArtifactDrift] = []
+    problems: list[InputProblem] = []
+    for rel, loaded in head.profiles.items():
+        kinds = loaded.profile.outputs.artifacts
+        if not kinds:
+            continue
+        target = profile_targets(loaded.profile)[0]
+        pair = check_pair(loaded, target, own_pin, base_dir=(cwd / rel).parent)
+        if pair.plan is None:
+            if pair.error is not None:
+                problems.append(pair.error)
+            continue
+        try:
+            found = check_drift(cwd / rel, loaded.profile, pair.plan)
+            if fix:
+                fix_drift(found)
+        except CheckerError as exc:
+            problems.append(problem_from_error(exc, rel, loaded.line_of("outputs.artifacts")))
+            continue
+        drifts += [
+            ArtifactDrift(
+                profile=rel,
+                kind=d.kind,
+                path=Path(os.path.relpath(d.path, cwd)).as_posix(),
+                line=loaded.line_of(f"outputs.artifacts.{d.kind}"),
+                diff=d.diff,
+                fixed=fix,
+            )
+            for d in found
+        ]
+    return drifts, problems
