@@ -7,7 +7,7 @@ from pathlib import Path
 from checker.errors import UsageError
 from checker.render.artifacts import EXECUTABLE, FILES, render_artifact
 from checker.render.context import RenderContext
-from checker.render.write import inside, write_artifact
+from checker.render.write import check_overwrite, inside, write_artifact
 
 
 def parse_emit(text: str) -> list[str]:
@@ -28,10 +28,12 @@ def parse_emit(text: str) -> list[str]:
 
 
 def generate(ctx: RenderContext, kinds: list[str], out_dir: Path, *, force: bool) -> list[Path]:
-    """Render every kind first (so a bad value writes nothing), then write each atomically."""
+    """Render and check every kind first (a bad value or a hand-written file writes nothing),
+    then write each atomically."""
     rendered = []
     for kind in kinds:
         path = inside(out_dir, FILES[kind][0], key="--output-dir")
+        check_overwrite(path, force=force)
         rendered.append((kind, path, render_artifact(kind, ctx, path.parent)))
     for kind, path, text in rendered:
         write_artifact(path, text, executable=kind in EXECUTABLE, force=force)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from checker.errors import ArtifactError, UsageError
+from checker.render.flags import flags_for, known_lines
+from tests.conftest import SHARED
+
+CORE = [
+    "--tensor-parallel-size",
+    "--pipeline-parallel-size",
+    "--dtype",
+    "--quantization",
+    "--kv-cache-dtype",
+    "--max-model-len",
+    "--gpu-memory-utilization",
+    "--max-num-seqs",
+    "--max-num-batched-tokens",
+    "--block-size",
+    "--enforce-eager",
+    "--enable-prefix-caching",
+    "--no-enable-prefix-caching",
+    "--enable-chunked-prefill",
+    "--trust-remote-code",
+    "--revision",
+    "--port",
+]
+
+
+@pytest.mark.parametrize(
+    ("version", "line"),
+    [("0.6.6", "0.6"), ("0.7.3", "0.6"), ("0.19", "0.19"), ("0.20.1", "0.19"), ("9.0", "0.33")],
+)
+def test_versions_match_on_major_minor(version: str, line: str) -> None:
+    assert flags_for(version).line == line
+
+
+@pytest.mark.parametrize("version", ["0.5.4", "abc", "1.x"])
+def test_unknown_versions_are_usage_errors(version: str) -> None:
+    with pytest.raises(UsageError):
+        flags_for(version)
+
+
+@pytest.mark.parametrize("line", known_lines())
+def test_every_release_has_the_flags_we_emit(line: str) -> None:
+    flags = flags_for(line)
+    assert [f for f in CORE if f not in flags.serve] == []
+    assert {"auto", "fp8"} <= set(flags.choices["kv_cache_dtype"])
+    assert {"awq", "gptq", "fp8"} <= set(flags.choices["quantization"])
+
+
+def _vector(vector_id: str) -> list[str]:
+    text = (SHARED / "validation" / "vllm_messages_and_defaults.yaml").read_text(encoding="utf-8")
+    found = next(v for v in yaml.safe_load(text)["vectors"] if v["id"] == vector_id)
+    return list(found["expected"]["kv_cache_dtype_choices"])
+
+
+def test_kv_cache_dtype_choices_agree_with_the_validation_vectors() -> None:
+    assert set(flags_for("0.8").choices["kv_cache_dtype"]) == set(
+        _vector("default-kv-dtype-choices-early-v1")
+    )
+    assert set(flags_for("0.10").choices["kv_cache_dtype"]) == set(
+        _vector("default-kv-dtype-choices-fp8-inc")
+    )
+    assert set(_vector("default-kv-dtype-choices-newest")) <= set(
+        flags_for("0.33").choices["kv_cache_dtype"]
+    )
+
+
+def test_flags_that_vllm_dropped_are_gone() -> None:
+    assert "--disable-log-requests" in flags_for("0.10").serve
+    assert "--disable-log-requests" not in flags_for("0.19").serve
+    assert "bitsandbytes" not in flags_for("0.33").choices["quantization"]
+
+
+def test_require_names_the_key_and_the_closest_flag() -> None:
+    with pytest.raises(ArtifactError) as err:
+        flags_for("0.19").require("--max-num-seq", "outputs.vllm_args.max_num_seq")
+    assert err.value.message.startswith("outputs.vllm_args.max_num_seq: vLLM 0.19 has no flag")
+    assert err.value.hint == "did you mean --max-num-seqs?"
