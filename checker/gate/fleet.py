@@ -23,10 +23,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from checker.gate.yaml_model import read_yaml_file, validate_at
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile import TARGET_RE
 from checker.schemas.profile_io import Target
+from checker.schemas.yaml_model import read_yaml_file, validate_at
 from checker.schemas.yaml_source import Positions
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

@@ -26,9 +26,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from checker.gate.yaml_model import read_yaml_file, validate_at
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile import TARGET_RE
+from checker.schemas.yaml_model import read_yaml_file, validate_at
 
 CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
 

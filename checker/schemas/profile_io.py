@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -10,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
 from checker.errors import ArtifactError, ProfileError
 from checker.schemas.inputs import (
@@ -22,7 +20,8 @@ from checker.schemas.inputs import (
     WorkloadInput,
 )
 from checker.schemas.profile import TARGET_RE, Profile
-from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml, read_text
+from checker.schemas.yaml_model import read_yaml_file, validate_at
+from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml
 
 SCHEMA_MODELINE = "# yaml-language-server: $schema={url}\n"
 SCHEMA_URL = "https://raw.githubusercontent.com/vllm-wizard/vllm-wizard/main/checker/data/profile.schema.json"
@@ -62,46 +61,6 @@ def parse_target(text: str) -> Target:
     return Target(match["name"].strip(), int(match["count"] or 1))
 
 
-def _model_at(model: type[BaseModel], path: tuple[str | int, ...]) -> type[BaseModel] | None:
-    """The pydantic model class that owns the mapping at ``path`` (for 'did you mean')."""
-    current: type[BaseModel] | None = model
-    for part in path:
-        if current is None or not isinstance(part, str) or part not in current.model_fields:
-            return None
-        annotation = current.model_fields[part].annotation
-        current = (
-            annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
-            else None
-        )
-    return current
-
-
-def _describe(error: Any, positions: Positions, source: str) -> ProfileError:
-    loc = tuple(error["loc"])
-    dotted = ".".join(str(p) for p in loc) or "(top level)"
-    spot = positions.nearest(loc)
-    where = f"{source}:{spot[0]}:{spot[1]}" if spot else source
-    hint = None
-    if error["type"] == "extra_forbidden":
-        owner = _model_at(Profile, loc[:-1])
-        choices = list(owner.model_fields) if owner else []
-        close = difflib.get_close_matches(str(loc[-1]), choices, n=1, cutoff=0.6)
-        message = f"unknown key '{dotted}'"
-        hint = (
-            f"did you mean '{close[0]}'?"
-            if close
-            else (f"valid keys here: {', '.join(choices)}" if choices else None)
-        )
-    elif error["type"] == "missing":
-        message = f"missing required key '{dotted}'"
-    else:
-        message = f"{dotted}: {error['msg']}"
-        if "input" in error and not isinstance(error["input"], (dict, list)):
-            message += f" (got {error['input']!r})"
-    return ProfileError(message, location=where, hint=hint)
-
-
 def validate_profile_data(data: Any, positions: Positions, source: str) -> Profile:
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
@@ -110,15 +69,7 @@ def validate_profile_data(data: Any, positions: Positions, source: str) -> Profi
             location=source,
             hint="start from examples/profiles/sample.yaml",
         )
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors()
-        first = _describe(errors[0], positions, source)
-        if len(errors) > 1:
-            first.message += f" (and {len(errors) - 1} more problem(s))"
-        first.details = [str(_describe(e, positions, source)) for e in errors]
-        raise first from None
+    return validate_at(Profile, data, positions, source)
 
 
 def load_profile_text(text: str, source: str) -> LoadedProfile:
@@ -132,15 +83,8 @@ def load_profile_text(text: str, source: str) -> LoadedProfile:
 
 def load_profile(path: str | os.PathLike[str]) -> LoadedProfile:
     file = Path(path)
-    try:
-        text = read_text(file)
-    except FileNotFoundError:
-        raise ProfileError("no such file", location=str(file)) from None
-    except YAMLSourceError as exc:
-        raise ProfileError(exc.message, location=str(file)) from None
-    except OSError as exc:
-        raise ProfileError(f"cannot read: {exc.strerror}", location=str(file)) from None
-    return load_profile_text(text, str(file))
+    data, positions = read_yaml_file(file)
+    return LoadedProfile(validate_profile_data(data, positions, str(file)), file, positions)
 
 
 def dump_profile(profile: Profile) -> str:

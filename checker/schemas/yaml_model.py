@@ -1,8 +1,7 @@
-"""Validate a gate YAML file (repo config, fleet) into a pydantic model, errors at file:line.
+"""Validate a YAML file (profile, repo config, fleet) into a pydantic model, errors at file:line.
 
-Profiles have their own loader in ``checker.schemas.profile_io``; this one serves the other
-files the gate reads, with the same promises: unknown keys are errors with a "did you mean",
-and every error names the file, line and key.
+One place for the promises every input file gets: unknown keys are errors with a "did you
+mean", and every error names the file, line and key.
 """
 
 from __future__ import annotations
