@@ -115,6 +115,47 @@ def test_startup_probe_grows_with_model_size() -> None:
     assert probe["failureThreshold"] * probe["periodSeconds"] > small + 2000
 
 
+# The part of the production-stack chart's values.schema.json (helm/values.schema.json) that we
+# fill, written down here with its types; additionalProperties false catches a misspelt key.
+_STR, _INT = {"type": "string"}, {"type": "integer"}
+HELM_MODEL_SPEC = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "repository", "tag", "modelURL", "replicaCount", "requestGPU"],
+    "properties": {
+        "name": _STR,
+        "repository": _STR,
+        "tag": _STR,
+        "modelURL": _STR,
+        "replicaCount": _INT,
+        "requestCPU": _INT,
+        "requestMemory": _STR,
+        "requestGPU": {"type": ["integer", "number", "string"]},
+        "pvcStorage": _STR,
+        "shmSize": _STR,
+        "hf_token": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"secretName": _STR, "secretKey": _STR},
+        },
+        "vllmConfig": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "tensorParallelSize": _INT,
+                "maxModelLen": _INT,
+                "maxNumSeqs": _INT,
+                "gpuMemoryUtilization": {"type": ["integer", "number", "string"]},
+                "dtype": _STR,
+                "enablePrefixCaching": {"type": "boolean"},
+                "enableChunkedPrefill": {"type": "boolean"},
+                "extraArgs": {"type": "array", "items": _STR},
+            },
+        },
+    },
+}
+
+
 def _chart_argv(spec: dict[str, Any]) -> list[str]:
     """The `vllm serve` flags the production-stack chart builds from a modelSpec, as --k=v."""
     cfg = spec["vllmConfig"]
@@ -136,7 +177,9 @@ def _chart_argv(spec: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("ctx", CASES)
 def test_helm_values_follow_the_chart(ctx: RenderContext) -> None:
     data = yaml.safe_load(render_artifact("helm", ctx))
+    assert list(data) == ["servingEngineSpec"] and list(data["servingEngineSpec"]) == ["modelSpec"]
     (spec,) = data["servingEngineSpec"]["modelSpec"]
+    jsonschema.Draft202012Validator(HELM_MODEL_SPEC).validate(spec)
     assert f"{spec['repository']}:{spec['tag']}" == ctx.image
     assert _undollar(spec["modelURL"]) == ctx.plan.config.model
     assert spec["requestGPU"] == ctx.gpus
