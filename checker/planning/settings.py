@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from checker.models.config_parser import model_type_facts
+from checker.planning.releases import has_behaviour
 from checker.planning.versions import VersionFacts, version_facts
 from checker.schemas.enums import DType, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
@@ -52,10 +53,11 @@ class Settings:
         return self.facts.engine == "v0"
 
 
-def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec) -> str:
+def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec, version: str) -> str:
     """vLLM's --dtype auto: the config dtype; fp32 checkpoints drop to the GPU's preferred
-    half type; bf16 falls back to fp16 below compute capability 8.0, or to fp32 for models
-    that refuse fp16 (Gemma-2/3: vector default-dtype-auto-gemma2-bf16-config-cc75)."""
+    half type. From 0.9.0 a dtype the GPU lacks falls back too: bf16 to fp16 below compute
+    capability 8.0, or to fp32 for models that refuse fp16 (vector
+    default-dtype-auto-gemma2-bf16-config-cc75); earlier releases kept bf16 and then failed."""
     if requested is not DType.AUTO:
         return str(requested.value)
     config = _CONFIG_DTYPES.get((model.torch_dtype or "bfloat16").replace("torch.", ""), "bfloat16")
@@ -65,7 +67,9 @@ def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec) -> str:
     facts = model_type_facts().get(model.model_type)
     if isinstance(facts, dict) and facts.get("fp16_unsupported"):
         supported.remove("float16")
-    if config == "float32" or config not in supported:
+    if config == "float32":
+        return supported[0]
+    if config not in supported and has_behaviour("auto_dtype_fallback", version):
         return supported[0]
     return config
 
@@ -84,7 +88,7 @@ def effective_quantization(request: PlanRequest, model: ModelInfo) -> str | None
 
 def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp: int) -> Settings:
     facts = version_facts(request.engine.vllm_version)
-    dtype = resolve_dtype(request.model.dtype, model, gpu)
+    dtype = resolve_dtype(request.model.dtype, model, gpu, facts.version)
     kv_dtype = request.model.kv_cache_dtype
     eng = request.engine
     default_tokens, default_seqs = facts.default_batching(gpu.name, gpu.memory_gib)
@@ -94,8 +98,12 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         tokens = eng.max_num_batched_tokens or _v0_batched_tokens(
             facts, max_len, eng.enable_chunked_prefill
         )
+    elif eng.enable_chunked_prefill is False:  # V1 without chunking must fit a whole prompt
+        tokens = eng.max_num_batched_tokens or max(default_tokens, max_len)
     else:
         tokens = eng.max_num_batched_tokens or default_tokens
+    if not eng.max_num_seqs and has_behaviour("default_max_num_seqs_clamped", facts.version):
+        max_seqs = min(max_seqs, tokens)
     block = eng.block_size or (facts.mla_block_size if model.uses_mla else 16)
     subtract = (
         facts.cudagraph_subtracted

@@ -42,6 +42,9 @@ class VersionFacts(BaseModel):
     def default_batching(self, gpu_name: str, memory_gib: float) -> tuple[int, int]:
         """(max_num_batched_tokens, max_num_seqs) vLLM picks for the API server."""
         s = self.scheduling
+        if "huge" in s and memory_gib >= s["huge_gpu_min_gib"]:
+            pick = s["huge"]
+            return int(pick["max_num_batched_tokens"]), int(pick["max_num_seqs"])
         if "large" in s:
             large = memory_gib >= s["large_gpu_min_gib"] and not any(
                 x.lower() in gpu_name.lower() for x in s["large_gpu_excludes"]

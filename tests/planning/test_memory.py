@@ -121,10 +121,36 @@ def test_version_table_lookup_and_defaults() -> None:
 
 def test_run_plan_log_lines_and_dtype_fallback_on_t4() -> None:
     m = model("Qwen__Qwen2.5-1.5B")
-    resp = run_plan(request("Qwen/Qwen2.5-1.5B", util=0.5, max_len=32768, version="0.7"), m, T4)
-    assert resp.model.dtype == "float16"  # bf16 checkpoint on sm_75 runs in fp16
-    assert resp.feasibility.log_lines[0].startswith("Loading model weights took")
+    resp = run_plan(request("Qwen/Qwen2.5-1.5B", util=0.5, max_len=32768, version="0.10"), m, T4)
+    assert resp.model.dtype == "float16"  # from 0.9.0 a bf16 checkpoint on sm_75 runs in fp16
     assert not [f for f in resp.feasibility.findings if f.severity is Severity.ERROR]
+    old = run_plan(request("Qwen/Qwen2.5-1.5B", util=0.5, max_len=32768, version="0.7"), m, T4)
+    assert old.feasibility.log_lines[0].startswith("Loading model weights took")  # V0 format
+    assert old.model.dtype == "bfloat16"  # 0.8.5 and earlier kept bf16 and refused to start
+    assert [f.rule_id for f in old.feasibility.findings if f.severity is Severity.ERROR] == [
+        "VW104"
+    ]
+    fp16 = run_plan(
+        request("Qwen/Qwen2.5-1.5B", util=0.5, max_len=32768, version="0.7", dtype="float16"), m, T4
+    )
+    assert not [f for f in fp16.feasibility.findings if f.severity is Severity.ERROR]
+
+
+def test_v1_defaults_without_chunked_prefill_and_clamped_max_num_seqs() -> None:
+    m = model("meta-llama__Llama-3.1-8B")
+    small = H100.model_copy(update={"name": "L40S", "memory_gib": 44.52})
+    no_chunk = resolve_settings(
+        request(max_len=16384, enable_chunked_prefill=False), m, small, tp=1
+    )
+    assert no_chunk.max_num_batched_tokens == 16384  # a whole prompt in one step
+    tiny = resolve_settings(request(max_num_batched_tokens=128), m, small, tp=1)
+    assert tiny.max_num_seqs == 128  # from 0.10.1 a defaulted max_num_seqs is clamped
+    assert (
+        resolve_settings(
+            request(max_num_batched_tokens=128, version="0.8"), m, small, tp=1
+        ).max_num_seqs
+        == 256
+    )
 
 
 def test_too_long_context_fails_with_the_largest_that_fits() -> None:
