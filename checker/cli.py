@@ -261,7 +261,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from checker.pipeline import located, lockfile_from_args, plan_request, request_from_args
     from checker.render.context import context_for_profile
     from checker.render.generate import generate, parse_emit
-    from checker.render.profile_out import profile_from_request
+    from checker.schemas.profile_io import profile_from_request
 
     kinds = parse_emit(args.emit)
     request, loaded = request_from_args(args)

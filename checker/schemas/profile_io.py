@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from checker.errors import ArtifactError, ProfileError
 from checker.schemas.inputs import (
@@ -19,7 +21,15 @@ from checker.schemas.inputs import (
     PolicyInput,
     WorkloadInput,
 )
-from checker.schemas.profile import TARGET_RE, Profile
+from checker.schemas.profile import (
+    TARGET_RE,
+    Profile,
+    ProfileHardware,
+    ProfileModel,
+    ProfilePolicy,
+    ProfileVLLM,
+    ProfileWorkload,
+)
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml
 
@@ -133,6 +143,40 @@ def profile_targets(profile: Profile) -> list[Target]:
     return found
 
 
+# Profile section -> request section; fields keep their names except these (profile, request).
+_SECTIONS = {
+    "model": "model",
+    "hardware": "hardware",
+    "workload": "workload",
+    "policy": "policy",
+    "vllm": "engine",
+}
+_RENAMED = {
+    ("model", "id"): "model",
+    ("model", "config"): "config_path",
+    ("hardware", "gpu_name"): "gpu",
+    ("hardware", "tp_size"): "tensor_parallel_size",
+    ("hardware", "pp_size"): "pipeline_parallel_size",
+    ("workload", "mode"): "batching_mode",
+    ("vllm", "version"): "vllm_version",
+}
+_CLASSES: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
+    "model": (ProfileModel, ModelInput),
+    "hardware": (ProfileHardware, HardwareInput),
+    "workload": (ProfileWorkload, WorkloadInput),
+    "policy": (ProfilePolicy, PolicyInput),
+    "vllm": (ProfileVLLM, EngineInput),
+}
+
+
+@functools.cache
+def _shared_fields(section: str) -> tuple[tuple[str, str], ...]:
+    """(profile field, request field) pairs of a section that carry the same setting."""
+    profile_cls, request_cls = _CLASSES[section]
+    pairs = [(name, _RENAMED.get((section, name), name)) for name in profile_cls.model_fields]
+    return tuple((p, r) for p, r in pairs if r in request_cls.model_fields)
+
+
 def profile_to_request(
     profile: Profile,
     target: Target | None = None,
@@ -142,62 +186,37 @@ def profile_to_request(
 ) -> PlanRequest:
     """Map a profile (and one of its GPU targets) to a plan request."""
     target = target or profile_targets(profile)[0]
-    m, hw, pol, eng = profile.model, profile.hardware, profile.policy, profile.vllm
-    config_path = m.config
+    data: dict[str, Any] = {"explain": explain}
+    for section, request_section in _SECTIONS.items():
+        values = getattr(profile, section)
+        data[request_section] = {r: getattr(values, p) for p, r in _shared_fields(section)}
+    hw = profile.hardware
+    config_path = profile.model.config
     if config_path and base_dir is not None and not Path(config_path).is_absolute():
-        config_path = str(base_dir / config_path)
-    custom = next(
-        (g for g in hw.custom_gpus if target.gpu == g.name or target.gpu in g.aliases), None
+        data["model"]["config_path"] = str(base_dir / config_path)
+    data["hardware"].update(
+        gpu=target.gpu,
+        gpus=target.count,
+        vram_gb=hw.vram_gb if target.gpu == hw.gpu_name else None,
+        custom_gpu=next(
+            (g for g in hw.custom_gpus if target.gpu == g.name or target.gpu in g.aliases), None
+        ),
     )
-    own_target = target.gpu == hw.gpu_name
-    return PlanRequest(
-        model=ModelInput(
-            model=m.id,
-            revision=m.revision,
-            config_path=config_path,
-            trust_remote_code=m.trust_remote_code,
-            dtype=m.dtype,
-            quantization=m.quantization,
-            kv_cache_dtype=m.kv_cache_dtype,
-            max_model_len=m.max_model_len,
-            tokenizer=m.tokenizer,
-            params_b=m.params_b,
-        ),
-        hardware=HardwareInput(
-            gpu=target.gpu,
-            gpus=target.count,
-            vram_gb=hw.vram_gb if own_target else None,
-            interconnect=hw.interconnect,
-            tensor_parallel_size=hw.tp_size,
-            pipeline_parallel_size=hw.pp_size,
-            custom_gpu=custom,
-        ),
-        workload=WorkloadInput(
-            prompt_tokens=profile.workload.prompt_tokens,
-            gen_tokens=profile.workload.gen_tokens,
-            concurrency=profile.workload.concurrency,
-            target_latency_ms=profile.workload.target_latency_ms,
-            streaming=profile.workload.streaming,
-            batching_mode=profile.workload.mode,
-        ),
-        policy=PolicyInput(
-            gpu_memory_utilization=pol.gpu_memory_utilization,
-            overhead_gb=pol.overhead_gb,
-            fragmentation_factor=pol.fragmentation_factor,
-            headroom_gb=pol.headroom_gb,
-            instances_per_gpu=pol.instances_per_gpu,
-        ),
-        engine=EngineInput(
-            vllm_version=eng.version,
-            max_num_seqs=eng.max_num_seqs,
-            max_num_batched_tokens=eng.max_num_batched_tokens,
-            block_size=eng.block_size,
-            enforce_eager=eng.enforce_eager,
-            enable_prefix_caching=eng.enable_prefix_caching,
-            enable_chunked_prefill=eng.enable_chunked_prefill,
-            disable_hybrid_kv_cache_manager=eng.disable_hybrid_kv_cache_manager,
-            kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
-            cudagraph_memory_profiling=eng.cudagraph_memory_profiling,
-        ),
-        explain=explain,
-    )
+    return PlanRequest.model_validate(data)
+
+
+def profile_from_request(request: PlanRequest, base: Profile | None = None) -> Profile:
+    """A profile holding ``request``'s settings; targets, custom GPUs, deploy and outputs from
+    ``base`` (the profile the request was read from, if any)."""
+    data: dict[str, Any] = {}
+    for section, request_section in _SECTIONS.items():
+        values = getattr(request, request_section)
+        data[section] = {p: getattr(values, r) for p, r in _shared_fields(section)}
+    if base is not None:
+        data["hardware"].update(
+            targets=base.hardware.targets, custom_gpus=base.hardware.custom_gpus
+        )
+        if base.model.config:
+            data["model"]["config"] = base.model.config
+        data.update(deploy=base.deploy, outputs=base.outputs)
+    return Profile.model_validate(data)

@@ -126,3 +126,19 @@ def test_plan_error_locations(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     path.write_text("model:\n  id: meta-llama/Llama-3.1-8B-Instruct\nhardware:\n  gpu_name: A100\n")
     main(["plan", "-p", str(path), "--offline", "--json"])
     assert f"{path}:4: GPU name 'A100' is ambiguous" in capsys.readouterr().err
+
+
+def test_profile_and_request_round_trip() -> None:
+    from checker.schemas.profile_io import profile_from_request
+
+    text = (
+        "model:\n  id: x/y\n  config: cfg/config.json\n  max_model_len: 8192\n"
+        "hardware:\n  gpu_name: L4\n  gpus: 2\n  tp_size: 2\n  targets: ['H100-80GB']\n"
+        "workload:\n  mode: latency\n  concurrency: 3\npolicy:\n  gpu_memory_utilization: 0.8\n"
+        "vllm:\n  version: '0.19.0'\n  max_num_seqs: 64\ndeploy:\n  name: svc\n"
+    )
+    profile = load_profile_text(text, "p.yaml").profile
+    request = profile_to_request(profile)
+    assert request.workload.batching_mode.value == "latency"
+    assert request.engine.max_num_seqs == 64 and request.model.config_path == "cfg/config.json"
+    assert profile_from_request(request, profile) == profile
