@@ -1,4 +1,4 @@
-"""docs/adopt.md: every snippet works as printed (workflows lint, the pre-commit config
+"""README.md, "Adopt it in ten lines": every snippet works as printed (workflows lint, the pre-commit config
 validates and names our hooks, the fleet file runs an audit)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from tests.gate.test_workflow_lint import OUR_ACTION, actionlint, lint_repo
 
 
 def doc_snippets(kind: str) -> list[str]:
-    """The ```yaml blocks of docs/adopt.md that hold ``kind`` (e.g. "jobs:", "repos:")."""
-    text = (REPO / "docs" / "adopt.md").read_text()
+    """The ```yaml blocks of the README that hold ``kind`` (e.g. "jobs:", "repos:")."""
+    text = (REPO / "README.md").read_text()
     return [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if kind in b]
 
 
