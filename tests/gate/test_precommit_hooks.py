@@ -118,3 +118,40 @@ def test_check_hook_blocks_an_infeasible_profile_with_the_reason(run_hook: HookR
 def test_check_hook_skips_yaml_that_is_not_a_profile(run_hook: HookRun) -> None:
     result = run_hook("vllm-wizard-check", {"ci/values.yaml": TOO_BIG})
     assert result.returncode == 0 and "no files to check" in result.stdout
+
+
+def test_generate_hook_fixes_a_drifted_artifact(run_hook: HookRun, tmp_path: Path) -> None:
+    from checker.cli import main
+
+    profile = FITS + "outputs:\n  artifacts: {command: serve.sh}\n"
+    fresh_dir = tmp_path / "fresh" / "profiles"
+    fresh_dir.mkdir(parents=True)
+    (fresh_dir / "serving.yaml").write_text(profile)
+    assert (
+        main(
+            [
+                "generate",
+                "-p",
+                str(fresh_dir / "serving.yaml"),
+                "--offline",
+                "-o",
+                str(fresh_dir),
+                "--emit",
+                "command",
+            ]
+        )
+        == 0
+    )
+    fresh = (fresh_dir / "serve.sh").read_text()
+    drifted = fresh.replace("--max-model-len=4096", "--max-model-len=8192")
+    assert drifted != fresh
+    files = {"profiles/serving.yaml": profile, "profiles/serve.sh": drifted}
+    result = run_hook("vllm-wizard-generate", files)
+    assert result.returncode == 1, result.stdout + result.stderr  # a formatter: it changed files
+    assert "files were modified by this hook" in result.stdout
+    user = tmp_path / "user"
+    assert (user / "profiles" / "serve.sh").read_text() == fresh
+    again = run_hook(
+        "vllm-wizard-generate", {"profiles/serving.yaml": profile, "profiles/serve.sh": fresh}
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
