@@ -1,4 +1,9 @@
-"""What the engine property tests share: catalog models, generated GPUs, request edits."""
+"""What the engine property tests share: catalog models, generated GPUs, request edits.
+
+Invariants are checked on the engine's memory plan (exact floats and integers, the figures
+vLLM's start-up arithmetic produces), which is also what keeps 3,000 pairs fast; the full
+PlanResponse is exercised by test_plan_or_error.py.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,12 @@ from typing import Any
 from hypothesis import strategies as st
 
 from checker.models.resolve import resolve_model
-from checker.planning.planner import run_plan
+from checker.planning.memory import MemoryPlan, plan_memory
+from checker.planning.planner import choose_tp
+from checker.planning.settings import resolve_settings
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import ModelInput, PlanRequest
 from checker.schemas.model_info import LayerKind, ModelInfo
-from checker.schemas.outputs import PlanResponse
 from checker.schemas.profile import Profile
 from checker.schemas.profile_io import profile_to_request
 from tests.property.strategies import profile_dicts
@@ -65,5 +71,8 @@ def edit(request: PlanRequest, **sections: dict[str, Any]) -> PlanRequest:
     return PlanRequest.model_validate(data)
 
 
-def plan(request: PlanRequest, gpu: GPUSpec) -> PlanResponse:
-    return run_plan(request, model_info(request.model.model), gpu)
+def memory(request: PlanRequest, gpu: GPUSpec) -> MemoryPlan:
+    """The engine's memory plan for the request, at the TP the planner would choose."""
+    model = model_info(request.model.model)
+    tp = choose_tp(request, model, gpu)
+    return plan_memory(model, resolve_settings(request, model, gpu, tp=tp))

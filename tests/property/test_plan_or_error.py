@@ -13,10 +13,11 @@ from checker.errors import CheckerError
 from checker.pipeline import plan_request
 from checker.schemas.enums import Verdict
 from checker.schemas.profile_io import load_profile_text, profile_targets, profile_to_request
+from tests.property.engine_helpers import has_linear_state, model_info
 from tests.property.strategies import profile_texts
 
 # Part of the suite's 10,000 generated profiles per run (see test_example_budget.py).
-PIPELINE_EXAMPLES = 4000
+PIPELINE_EXAMPLES = 6000
 
 
 @settings(
@@ -45,3 +46,6 @@ def test_every_profile_plans_or_fails_with_a_checker_error(text: str) -> None:
         assert feasibility.num_gpus_used == (
             feasibility.tensor_parallel_size * feasibility.pipeline_parallel_size
         )
+        kv = feasibility.kv
+        if kv is not None and not has_linear_state(model_info(plan.model.model_id)):
+            assert kv.tokens == kv.num_blocks // kv.num_groups * kv.block_size  # as reported

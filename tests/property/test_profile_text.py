@@ -18,7 +18,7 @@ from checker.schemas.profile_io import dump_profile, load_profile_text
 from tests.property.strategies import profile_texts
 
 # Part of the suite's 10,000 generated profiles per run (see test_example_budget.py).
-TEXT_EXAMPLES = 3000
+TEXT_EXAMPLES = 1500
 SETTINGS = settings(
     max_examples=TEXT_EXAMPLES,
     deadline=None,
