@@ -208,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="regenerate committed artifacts and fail on drift",
     )
     p.add_argument("--fix", action="store_true", help="rewrite drifted artifacts")
+    p.add_argument(
+        "--artifacts-dir",
+        metavar="DIR",
+        help="check artifacts and write each drifted one's regenerated text under DIR",
+    )
     p.add_argument("--offline", action="store_true")
     _add_lockfile_flags(p)
     _add_publish_flags(p)
@@ -385,6 +390,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             update_lockfile=args.update_lockfile,
             check_artifacts=args.check_artifacts,
             fix=args.fix,
+            artifacts_dir=Path(args.artifacts_dir) if args.artifacts_dir else None,
         )
     )
     text = render_report(result, args.format, color=args.format == "text" and _color())

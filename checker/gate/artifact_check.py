@@ -19,9 +19,12 @@ from checker.schemas.profile_io import profile_targets
 
 
 def check_artifacts(
-    head: Loaded, settings: PairSettings, cwd: Path, *, fix: bool
+    head: Loaded, settings: PairSettings, cwd: Path, *, fix: bool, out_dir: Path | None = None
 ) -> tuple[list[ArtifactDrift], list[InputProblem]]:
+    """Drift of every profile's committed artifacts; with ``out_dir``, the regenerated text of
+    each drifted one is written there under its repository path (for a CI artifact upload)."""
     from checker.render.drift import check_drift, fix_drift
+    from checker.schemas.profile_io import write_atomic
 
     own_pin = dataclasses.replace(settings, vllm_version=None, default_vllm_version=None)
     drifts: list[ArtifactDrift] = []
@@ -40,6 +43,9 @@ def check_artifacts(
             found = check_drift(cwd / rel, loaded.profile, pair.plan)
             if fix:
                 fix_drift(found)
+            if out_dir is not None:
+                for d in found:
+                    write_atomic(out_dir / os.path.relpath(d.path, cwd), d.expected)
         except CheckerError as exc:
             problems.append(problem_from_error(exc, rel, loaded.line_of("outputs.artifacts")))
             continue

@@ -42,6 +42,7 @@ class CheckOptions:
     cwd: Path | None = None  # where relative paths start; None = the current directory
     check_artifacts: bool = False  # regenerate committed artifacts; drift fails the gate
     fix: bool = False  # rewrite drifted artifacts (implies check_artifacts)
+    artifacts_dir: Path | None = None  # also write each drifted artifact's regenerated text here
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,10 @@ def run_check(options: CheckOptions) -> CheckResult:
             hint="a profile is a YAML file with a top-level 'model' mapping",
         )
     drift: list[ArtifactDrift] = []
-    if options.check_artifacts or options.fix:
-        drift, problems = check_artifacts(head, settings, setup.cwd, fix=options.fix)
+    if options.check_artifacts or options.fix or options.artifacts_dir:
+        drift, problems = check_artifacts(
+            head, settings, setup.cwd, fix=options.fix, out_dir=options.artifacts_dir
+        )
         errors += problems
     return assemble(pairs, errors, notes, diff, settings.fail_on, drift)
 

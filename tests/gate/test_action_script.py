@@ -91,3 +91,19 @@ def test_bad_boolean_input_is_refused(tmp_path: Path, github: FakeGitHub) -> Non
     env = runner_env(tmp_path, github.url, pr_event(7))
     result = run_step(tmp_path, env, comment="yes please")
     assert result.returncode == 2 and "must be true or false" in result.stdout
+
+
+def test_repo_config_fail_on_and_regenerated_artifacts(tmp_path: Path, github: FakeGitHub) -> None:
+    profile = FITS + "outputs:\n  artifacts: {command: serve.sh}\n"
+    workspace(tmp_path, {"profiles/a.yaml": profile, ".vllm-wizard.yaml": "fail_on: warning\n"})
+    (tmp_path / "work" / ".git").mkdir()  # the repo root: where the repo config is found
+    env = runner_env(tmp_path, github.url, pr_event(7))
+    result = run_step(
+        tmp_path, env, paths="profiles/a.yaml", comment="false", check_artifacts="true"
+    )
+    assert result.returncode == 1, result.stderr  # serve.sh is missing: drift
+    regenerated = tmp_path / "runner-temp" / "vllm-wizard" / "artifacts" / "profiles" / "serve.sh"
+    assert "vllm serve Qwen/Qwen3-0.6B" in regenerated.read_text()
+    assert (
+        "fail on: warning" in (tmp_path / "runner-temp" / "vllm-wizard" / "report.md").read_text()
+    )

@@ -90,3 +90,15 @@ def test_artifact_path_outside_the_profile_dir_is_an_input_error(repo: Path) -> 
     (problem,) = result.errors
     assert problem.path == "p.yaml" and problem.line == 9
     assert "outputs.artifacts.command" in problem.message
+
+
+def test_artifacts_dir_collects_regenerated_text_without_touching_the_repo(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = repo.parent / "upload"
+    assert main(["check", "p.yaml", "--artifacts-dir", str(out), "--offline"]) == 1
+    capsys.readouterr()
+    assert not (repo / "deploy").exists()
+    regenerated = (out / "deploy" / "serve.sh").read_text()
+    assert "--max-model-len=8192" in regenerated
+    assert (out / "deploy" / "docker-compose.yaml").is_file()
