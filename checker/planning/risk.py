@@ -64,7 +64,7 @@ def assess(
     headroom = workload_headroom(memory, request, kv_bytes_per_request)
     if margin < MEDIUM_MARGIN_GIB * GIB:
         return OOMRisk.MEDIUM, (
-            f"{margin / GIB:.2f} GiB left outside vLLM's budget after CUDA context and graphs "
+            f"{margin / GIB:.2f} GiB left after the CUDA context, CUDA graphs and sampler warm-up "
             f"(under {MEDIUM_MARGIN_GIB:.0f} GiB): sampler warm-up or fragmentation may run out"
         )
     if headroom < request.policy.headroom_gb * GIB:
