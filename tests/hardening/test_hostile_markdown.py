@@ -71,3 +71,15 @@ def test_step_outputs_cannot_be_forged(
                 break
     assert "verdict" in names and len(names) == len(set(names)), names
     assert all(re.fullmatch(r"[a-z][a-z-]*", name) for name in names), names
+
+
+def test_audit_report(cli: Callable[..., Run], tree: Path) -> None:
+    (tree / "fleet.yaml").write_text(
+        '- H100-SXM-80GB\n- L4\n- name: "lab|<!-- x --> @octocat [a](javascript:x)"\n'
+        "  spec: {memory_gib: 40, memory_bandwidth_gbs: 900, fp16_tflops: 100,"
+        ' compute_capability: "8.0"}\n'
+    )
+    run = cli("audit", ".", "--fleet", "fleet.yaml", "--offline", "-j", "1", "--output-dir", "out")
+    assert run.code in (1, 2) and "Traceback" not in run.err, run
+    assert_inert_markdown((tree / "out/audit.md").read_text())
+    assert_nothing_ran(tree)
