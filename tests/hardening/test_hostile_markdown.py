@@ -75,7 +75,7 @@ def test_step_outputs_cannot_be_forged(
 
 def test_audit_report(cli: Callable[..., Run], tree: Path) -> None:
     (tree / "fleet.yaml").write_text(
-        '- H100-SXM-80GB\n- L4\n- name: "lab|<!-- x --> @octocat [a](javascript:x)"\n'
+        '- H100-SXM-80GB\n- L4\n- name: "lab|<!-- x --> @octocat <img src=x>"\n'
         "  spec: {memory_gib: 40, memory_bandwidth_gbs: 900, fp16_tflops: 100,"
         ' compute_capability: "8.0"}\n'
     )
