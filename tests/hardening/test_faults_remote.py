@@ -161,3 +161,33 @@ def test_github_faults_never_change_the_verdict_or_leak_the_token(
         assert "PR comment not posted" in run.err
         assert "PR comment not posted" in summary.read_text()
     assert "verdict<<" in outputs.read_text()
+
+
+@pytest.mark.parametrize(
+    "body", [{"message": "not a list"}, "text", None, [1, 2]], ids=["dict", "str", "null", "ints"]
+)
+def test_github_answers_of_the_wrong_shape(
+    cli: Callable[..., Run],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fast_retries: None,
+    body: object,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(PROFILE)
+    with FakeGitHub() as github:
+        github.faults.append(GitHubFault("GET", r"/comments$", 200, body=body))  # type: ignore[arg-type]
+        for key, value in runner_env(tmp_path, github.url, pr_event(7)).items():
+            monkeypatch.setenv(key, value)
+        run = cli("check", "p.yaml", "--gpu", GPU, "--offline", "--format", "github")
+    assert run.code == 0 and "Traceback" not in run.err, run
+
+
+@pytest.mark.parametrize("config", [b"[1, 2]", b'"text"', b"null", b"[" * 50_000])
+def test_hub_config_of_the_wrong_shape(
+    cli: Callable[..., Run], hub: FakeHub, config: bytes
+) -> None:
+    hub.repos[MODEL] = Repo(files={"config.json": config})
+    run = _plan(cli)
+    assert_clean_usage_error(run, MODEL)
+    _no_secret(run)
