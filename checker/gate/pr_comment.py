@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,27 @@ def comment_body(report_markdown: str, *, full_report: str) -> str:
     return top + note + opener + cut + closer
 
 
-def upsert_comment(client: GitHubClient, repo: str, pr_number: int, body: str) -> CommentResult:
+# Actions' GITHUB_TOKEN comments as this bot; it cannot read /user to say so itself.
+ACTIONS_BOT = "github-actions[bot]"
+
+
+def comment_author(client: GitHubClient) -> str:
+    """The login our comments carry: VLLM_WIZARD_COMMENT_AUTHOR, else the token's own user
+    (a personal or app user token), else the Actions bot."""
+    configured = os.environ.get("VLLM_WIZARD_COMMENT_AUTHOR", "").strip()
+    if configured:
+        return configured
+    try:
+        me = client.request("GET", "/user").data
+    except GitHubAPIError:
+        return ACTIONS_BOT
+    login = me.get("login") if isinstance(me, dict) else None
+    return login if isinstance(login, str) and login else ACTIONS_BOT
+
+
+def upsert_comment(
+    client: GitHubClient, repo: str, pr_number: int, body: str, author: str | None = None
+) -> CommentResult:
     """Update our comment on the pull request, or create it; never leave two of ours."""
     if not _REPO.match(repo) or pr_number <= 0:
         raise GitHubAPIError(
@@ -59,8 +80,9 @@ def upsert_comment(client: GitHubClient, repo: str, pr_number: int, body: str) -
             status=None,
             transient=False,
         )
+    author = author or comment_author(client)
     for attempt in range(2):
-        ours = find_comments(client, repo, pr_number)
+        ours = find_comments(client, repo, pr_number, author)
         if ours:
             return _update(client, repo, ours, body)
         try:
@@ -79,12 +101,17 @@ def upsert_comment(client: GitHubClient, repo: str, pr_number: int, body: str) -
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def find_comments(client: GitHubClient, repo: str, pr_number: int) -> list[dict[str, Any]]:
-    """Our comments on the pull request, oldest first."""
+def find_comments(
+    client: GitHubClient, repo: str, pr_number: int, author: str
+) -> list[dict[str, Any]]:
+    """Our comments on the pull request, oldest first: the marker alone is not enough, since
+    anyone can paste it; the comment must also be ``author``'s."""
     return [
         comment
         for comment in client.paginate(f"/repos/{repo}/issues/{pr_number}/comments")
-        if isinstance(comment, dict) and str(comment.get("body") or "").startswith(MARKER)
+        if isinstance(comment, dict)
+        and str(comment.get("body") or "").startswith(MARKER)
+        and (comment.get("user") or {}).get("login") == author
     ]
 
 
@@ -95,11 +122,9 @@ def _update(
     updated = client.request(
         "PATCH", f"/repos/{repo}/issues/comments/{first['id']}", {"body": body}
     )
-    # Two runs racing can each create one; keep the oldest and remove the extras we wrote.
-    author = (first.get("user") or {}).get("login")
+    # Two runs racing can each create one; keep the oldest and remove the extras (all ours).
     for extra in ours[1:]:
-        if (extra.get("user") or {}).get("login") == author:
-            client.request("DELETE", f"/repos/{repo}/issues/comments/{extra['id']}")
+        client.request("DELETE", f"/repos/{repo}/issues/comments/{extra['id']}")
     return _result("updated", updated.data)
 
 

@@ -1,5 +1,5 @@
-"""README.md, "Adopt it in ten lines": every snippet works as printed (workflows lint, the pre-commit config
-validates and names our hooks, the fleet file runs an audit)."""
+"""README.md, "Adopt it in ten lines": every snippet works as printed (workflows lint, the
+pre-commit config validates and names our hooks, the fleet file runs an audit)."""
 
 from __future__ import annotations
 

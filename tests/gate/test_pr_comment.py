@@ -36,7 +36,7 @@ def test_created_then_updated_in_place_never_duplicated(github: FakeGitHub) -> N
     third = upsert_comment(client, REPO, 7, body("run 3"))
     assert (first.action, second.action, third.action) == ("created", "updated", "updated")
     assert first.comment_id == second.comment_id == third.comment_id
-    ours = find_comments(client, REPO, 7)
+    ours = find_comments(client, REPO, 7, "github-actions[bot]")
     assert len(ours) == 1 and "run 3" in ours[0]["body"] and "run 1" not in ours[0]["body"]
     assert len(github.comments[7]) == 4
     assert [s.method for s in github.writes()] == ["POST", "PATCH", "PATCH"]
@@ -92,7 +92,7 @@ def test_hostile_report_cannot_fake_or_close_the_marker_nor_mention(github: Fake
     upsert_comment(client, REPO, 7, text)
     # a human comment that quotes the hostile text does not look like ours
     github.add_comment(7, neutralize(hostile), login="mallory")
-    assert len(find_comments(client, REPO, 7)) == 1
+    assert len(find_comments(client, REPO, 7, "github-actions[bot]")) == 1
 
 
 def test_neutralize_keeps_text_readable() -> None:
@@ -133,3 +133,23 @@ def test_bad_repository_is_refused_before_any_request(github: FakeGitHub) -> Non
     with pytest.raises(GitHubAPIError, match="not a repository"):
         upsert_comment(client, "octo/serving/../../admin", 7, "x")
     assert github.seen == []
+
+
+def test_a_pasted_marker_in_someone_elses_comment_is_not_ours(github: FakeGitHub) -> None:
+    spoof = github.add_comment(7, MARKER + "\nPASS, trust me", login="mallory")
+    client = GitHubClient(github.url, TOKEN, policy=FAST)
+    result = upsert_comment(client, REPO, 7, body("real report"))
+    assert result.action == "created" and result.comment_id != spoof["id"]
+    assert spoof["body"].endswith("PASS, trust me")  # never patched into hers
+    assert upsert_comment(client, REPO, 7, body("again")).comment_id == result.comment_id
+
+
+def test_comment_author_can_be_configured(
+    github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from checker.gate.pr_comment import comment_author
+
+    client = GitHubClient(github.url, TOKEN, policy=FAST)
+    assert comment_author(client) == "github-actions[bot]"  # /user refused: the Actions bot
+    monkeypatch.setenv("VLLM_WIZARD_COMMENT_AUTHOR", "deploy-bot")
+    assert comment_author(client) == "deploy-bot"
