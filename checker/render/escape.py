@@ -42,6 +42,14 @@ def dollar(value: object) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control characters plus the bidirectional overrides/isolates that can reorder what a
+# reviewer sees ("Trojan Source"): never passed through to a reader.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(value: object) -> str:
+    """``value`` with control and bidi-override characters shown as escapes."""
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value))
 
 
 def terminal(value: object) -> str:
@@ -55,7 +63,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
 
 def md_text(value: object) -> str:
     """Inline markdown text: literal characters, no HTML, no pings, one line."""
-    text = " ".join(str(value).split())
+    text = visible(" ".join(str(value).split()))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
     return text.replace("@", "@&#8203;")

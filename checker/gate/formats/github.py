@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from checker.gate.formats.common import Located, headline, located, one_line
 from checker.gate.result import CheckResult
+from checker.render.escape import visible
 from checker.schemas.enums import Severity
 
 PER_STEP = 10
@@ -16,7 +17,8 @@ _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO:
 
 
 def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return visible(escaped)  # ESC or bidi overrides never reach the log or the annotation
 
 
 def escape_property(text: str) -> str:
