@@ -15,11 +15,11 @@ import re
 from collections.abc import Iterable, Sequence
 from importlib import resources
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 from checker.errors import GPUNotFoundError
 from checker.schemas.gpu import GPUSpec
+from checker.schemas.yaml_source import load_data
 
 _VENDOR_PREFIX = re.compile(r"^(?:nvidia|amd)(?:[\s_-]+|$)")
 _SIZE = re.compile(r"(\d+)\s*(?:gib|gb|g)\b")
@@ -72,7 +72,7 @@ def build_index(specs: Iterable[GPUSpec]) -> dict[str, GPUSpec]:
 @functools.cache
 def _catalog() -> _Catalog:
     text = resources.files("checker.data").joinpath("gpus.yaml").read_text(encoding="utf-8")
-    return _Catalog(_CatalogFile.model_validate(yaml.safe_load(text)))
+    return _Catalog(_CatalogFile.model_validate(load_data(text)))
 
 
 def all_gpus() -> list[GPUSpec]:

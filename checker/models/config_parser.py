@@ -10,12 +10,11 @@ import functools
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from checker.errors import ModelConfigError
 from checker.models.param_count import count_params
 from checker.models.quant_config import read_quant_config
 from checker.schemas.model_info import LayerKind, ModelInfo
+from checker.schemas.yaml_source import load_data
 
 # Keys vLLM's _get_and_verify_max_len takes the minimum of.
 _MAX_LEN_KEYS = (
@@ -39,7 +38,7 @@ _HINT = "pass a complete config.json with --model-config"
 @functools.cache
 def model_type_facts() -> dict[str, Any]:
     text = resources.files("checker.data").joinpath("model_types.yaml").read_text("utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_data(text)
     return data
 
 

@@ -12,8 +12,9 @@ import functools
 from importlib import resources
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict
+
+from checker.schemas.yaml_source import load_data
 
 T = TypeVar("T")
 
@@ -48,7 +49,7 @@ def pick(table: dict[str, T], version: str) -> T | None:
 
 @functools.cache
 def _load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(
+    data: dict[str, Any] = load_data(
         resources.files("checker.data").joinpath(name).read_text("utf-8")
     )
     return data

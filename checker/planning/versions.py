@@ -6,10 +6,10 @@ import functools
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 from checker.errors import UsageError
+from checker.schemas.yaml_source import load_data
 
 
 class NonTorch(BaseModel):
@@ -57,7 +57,7 @@ class VersionFacts(BaseModel):
 @functools.cache
 def _table() -> dict[str, Any]:
     text = resources.files("checker.data").joinpath("vllm_versions.yaml").read_text("utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_data(text)
     return data
 
 

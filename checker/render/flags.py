@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from checker.errors import ArtifactError, UsageError
+from checker.schemas.yaml_source import load_data
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class FlagSet:
 @functools.cache
 def _table() -> dict[str, Any]:
     text = resources.files("checker.data").joinpath("vllm_flags.yaml").read_text("utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_data(text)
     return data
 
 
