@@ -7,6 +7,7 @@ key path to its (line, column) so errors can point at the text the user wrote.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,8 +111,12 @@ def load_data(text: str) -> Any:
     return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
 
 
+@functools.lru_cache(maxsize=64)
 def parse_yaml(text: str) -> tuple[Any, Positions]:
-    """Parse one YAML document into plain data plus key positions."""
+    """Parse one YAML document into plain data plus key positions.
+
+    Cached by text, since the gate reads a file once to see whether it is a profile and again
+    to load it: callers must treat the result as read-only."""
     bad = _NON_PRINTABLE.search(text)  # what PyYAML's reader refuses, checked the same way
     if bad:
         row = text.count("\n", 0, bad.start()) + 1
