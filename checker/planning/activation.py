@@ -22,23 +22,22 @@ def forward_peak_bytes(model: ModelInfo, settings: Settings, tokens: int, stage:
     b, tp, hidden = settings.dtype_bytes, settings.tp, model.hidden_size
     residual = 3 * hidden  # residual, hidden states and normalised input live across the MLP
     layers = stage_layers(model.num_hidden_layers, settings.pp)[stage]
-    peak = 0.0
-    dense = model.intermediate_size / tp
-    for i in layers:
-        moe = model.moe_layers[i] if model.moe_layers else False
-        if moe:
-            inter = model.moe_intermediate_size / tp
-            top = max(model.num_experts_per_tok, 1)
-            per_token = top * (3 * inter + hidden) + residual
-            router = 4 * model.num_experts  # fp32 router logits
-            peak = max(peak, tokens * (per_token * b + router))
-        elif dense:
-            peak = max(peak, tokens * b * (3 * dense + residual))
-        if model.layer_kinds[i] not in (LayerKind.NONE, LayerKind.LINEAR):
-            q = model.num_attention_heads * model.head_dim / tp
-            kv = 2 * max(1, model.num_key_value_heads // tp) * model.head_dim
-            peak = max(peak, tokens * b * (q + kv + residual))
-    return peak
+    # Layers differ only by MLP kind and whether they attend: size each kind once.
+    moe_flags = {model.moe_layers[i] for i in layers} if model.moe_layers else {False}
+    attends = any(model.layer_kinds[i] not in (LayerKind.NONE, LayerKind.LINEAR) for i in layers)
+    per_token = [0.0]
+    if True in moe_flags:
+        inter = model.moe_intermediate_size / tp
+        top = max(model.num_experts_per_tok, 1)
+        router = 4 * model.num_experts / b  # fp32 router logits, in dtype units
+        per_token.append(top * (3 * inter + hidden) + residual + router)
+    if False in moe_flags and model.intermediate_size:
+        per_token.append(3 * model.intermediate_size / tp + residual)
+    if attends:
+        q = model.num_attention_heads * model.head_dim / tp
+        kv = 2 * max(1, model.num_key_value_heads // tp) * model.head_dim
+        per_token.append(q + kv + residual)
+    return tokens * b * max(per_token)
 
 
 def sampler_peak_bytes(model: ModelInfo, settings: Settings, tokens: int) -> float:

@@ -37,6 +37,9 @@ class KVResult:
     layout: KVLayout
 
 
+_NO_CACHE = (LayerKind.NONE, LayerKind.LINEAR)
+
+
 def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
     if model.layer_kinds[layer] is LayerKind.MLA:
         latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
@@ -46,20 +49,17 @@ def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
 
 
 def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
-    layers = [
-        i
-        for i in stage_layers(model.num_hidden_layers, settings.pp)[stage]
-        if model.layer_kinds[i] not in (LayerKind.NONE, LayerKind.LINEAR)
-    ]
-    linear = sum(
-        1
-        for i in stage_layers(model.num_hidden_layers, settings.pp)[stage]
-        if model.layer_kinds[i] is LayerKind.LINEAR
-    )
+    stage_range = stage_layers(model.num_hidden_layers, settings.pp)[stage]
+    kinds_here = [model.layer_kinds[i] for i in stage_range]
+    layers = [i for i, k in zip(stage_range, kinds_here, strict=True) if k not in _NO_CACHE]
+    linear = kinds_here.count(LayerKind.LINEAR)
     state = linear * model.linear_state_bytes * settings.dtype_bytes // 2
     if not layers:
         return KVLayout(0, 0, (), 0, state)
-    pages = [_layer_page(model, settings, i) for i in layers]
+    if model.kv_heads_per_layer:  # only models whose layers differ need a page per layer
+        pages = [_layer_page(model, settings, i) for i in layers]
+    else:
+        pages = [_layer_page(model, settings, layers[0])] * len(layers)
     page = max(pages)
     per_token = sum(pages) // settings.block_size
     kinds = [model.layer_kinds[i] if settings.hybrid_kv else LayerKind.FULL for i in layers]
