@@ -17,7 +17,7 @@ import math
 from checker.planning.rules.base import RuleContext
 from checker.planning.rules.scheduler import effective_max_num_seqs
 from checker.schemas.enums import Interconnect
-from checker.schemas.model_info import LayerKind, ModelInfo
+from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PerfEstimate
 
 EFFICIENCY = (0.5, 0.8)  # share of peak bandwidth and FLOPS: (pessimistic, optimistic)
@@ -63,10 +63,6 @@ def _active_params(model: ModelInfo, batch: int) -> float:
     return model.param_count - model.params.embedding - unused
 
 
-def _attention_layers(model: ModelInfo) -> int:
-    return sum(1 for k in model.layer_kinds if k not in (LayerKind.NONE, LayerKind.LINEAR))
-
-
 def _peak_flops(ctx: RuleContext) -> float:
     gpu, quant = ctx.gpu, ctx.model.quant
     eight_bit = ctx.settings.quantization in _EIGHT_BIT_COMPUTE or (
@@ -91,7 +87,7 @@ def _decode_step_s(ctx: RuleContext, batch: int, context: int, end: int) -> floa
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _peak_flops(ctx) * eff
     expert_share = model.params.expert_linear / max(model.param_count, 1)
     read_share = 1 - expert_share * (1 - experts_touched(model, batch))
-    attention = 4 * _attention_layers(model) * model.num_attention_heads * model.head_dim
+    attention = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim
     step_flops = batch * (2 * _active_params(model, 1) + attention * context)
     total = (s.pp - 1) * STAGE_HANDOFF_S
     for stage in ctx.memory.stages:
@@ -108,7 +104,7 @@ def _prefill_s(ctx: RuleContext, end: int) -> float:
     """Time to first token of one prompt on an idle instance."""
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     prompt = ctx.request.workload.prompt_tokens
-    attention = 2 * _attention_layers(model) * model.num_attention_heads * model.head_dim
+    attention = 2 * model.cache_layer_count * model.num_attention_heads * model.head_dim
     flops = 2 * _active_params(model, 1) * prompt + attention * prompt**2
     compute_s = flops / (_peak_flops(ctx) * eff * s.tp)
     chunks = math.ceil(prompt / s.max_num_batched_tokens)

@@ -110,10 +110,8 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         if eng.cudagraph_memory_profiling is None
         else eng.cudagraph_memory_profiling
     )
-    has_mixed = (
-        len({k for k in model.layer_kinds if k is not LayerKind.NONE}) > 1
-        or LayerKind.SLIDING in model.layer_kinds
-    )
+    kinds = model.kinds_present - {LayerKind.NONE}
+    has_mixed = len(kinds) > 1 or LayerKind.SLIDING in kinds
     return Settings(
         facts=facts,
         gpu=gpu,

@@ -7,6 +7,7 @@ planner never guesses an architecture from a parameter count.
 from __future__ import annotations
 
 from enum import Enum
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -104,6 +105,16 @@ class ModelInfo(BaseModel):
     is_multimodal: bool = False
     supports_pp: bool = True
 
+    @cached_property
+    def kinds_present(self) -> frozenset[LayerKind]:
+        """The distinct layer kinds (models are planned often; layers are many)."""
+        return frozenset(self.layer_kinds)
+
+    @cached_property
+    def cache_layer_count(self) -> int:
+        """Layers that keep a KV cache (not linear/mamba, not attention-free)."""
+        return sum(1 for k in self.layer_kinds if k not in (LayerKind.NONE, LayerKind.LINEAR))
+
     @property
     def param_count(self) -> int:
         return self.params.total
@@ -114,7 +125,7 @@ class ModelInfo(BaseModel):
 
     @property
     def uses_mla(self) -> bool:
-        return LayerKind.MLA in self.layer_kinds
+        return LayerKind.MLA in self.kinds_present
 
     def kv_heads_of(self, layer: int) -> int:
         """KV heads of one layer (the layers of Nemotron-NAS differ)."""
