@@ -59,6 +59,10 @@ def read_event(env: Mapping[str, str]) -> dict[str, Any]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise CheckerError(f"cannot read the event payload: {exc}", location=path) from None
+    except RecursionError:  # json nests recursively; a hostile payload must not crash us
+        raise CheckerError(
+            "cannot read the event payload: nested too deeply", location=path
+        ) from None
     return data if isinstance(data, dict) else {}
 
 

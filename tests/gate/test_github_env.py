@@ -120,3 +120,12 @@ def test_run_url() -> None:
     env = {"GITHUB_SERVER_URL": "https://github.test", "GITHUB_REPOSITORY": "o/r"}
     assert run_url({**env, "GITHUB_RUN_ID": "12"}) == "https://github.test/o/r/actions/runs/12"
     assert run_url(env) is None
+
+
+def test_a_deeply_nested_event_is_a_clear_error(tmp_path: Path) -> None:
+    from checker.gate.github_env import read_event
+
+    event = tmp_path / "event.json"
+    event.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckerError, match="nested too deeply"):
+        read_event({"GITHUB_EVENT_PATH": str(event)})
