@@ -8,7 +8,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
-SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import yaml
 
 from checker.errors import ArtifactError, UsageError
 from checker.render.flags import flags_for, known_lines
-from tests.conftest import SHARED
+from tests.conftest import REPO
 
 CORE = [
     "--tensor-parallel-size",
@@ -51,7 +51,7 @@ def test_every_release_has_the_flags_we_emit(line: str) -> None:
 
 
 def _vector(vector_id: str) -> list[str]:
-    text = (SHARED / "validation" / "vllm_messages_and_defaults.yaml").read_text(encoding="utf-8")
+    text = (REPO / "tests" / "data" / "vllm_messages_and_defaults.yaml").read_text(encoding="utf-8")
     found = next(v for v in yaml.safe_load(text)["vectors"] if v["id"] == vector_id)
     return list(found["expected"]["kv_cache_dtype_choices"])
 
