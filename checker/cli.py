@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from checker import __version__
-from checker.errors import EXIT_INTERNAL, EXIT_USAGE, CheckerError, UsageError
+from checker.errors import EXIT_GATE_FAILED, EXIT_INTERNAL, EXIT_USAGE, CheckerError, UsageError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -150,7 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    p = add("plan", "Plan one profile or model on one GPU target, the way vLLM will.", _cmd_plan)
+    p = add(
+        "plan",
+        "Plan one profile or model on one GPU target, the way vLLM will (exit 1 if it fails).",
+        _cmd_plan,
+    )
     _add_source_flags(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--explain", action="store_true", help="give the reason for each setting")
@@ -249,15 +253,17 @@ def _not_built(name: str) -> int:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from checker.pipeline import plan_from_args
+    from checker.schemas.enums import Verdict
 
     plan = plan_from_args(args)
     if args.json:
         print(plan.model_dump_json_pretty())
-        return 0
-    from checker.render.terminal import render_plan_text
+    else:
+        from checker.render.terminal import render_plan_text
 
-    print(render_plan_text(plan, explain=args.explain, color=_color()))
-    return 0
+        print(render_plan_text(plan, explain=args.explain, color=_color()))
+    # Like the gate: a plan vLLM would refuse to start exits 1, so scripts can test it.
+    return EXIT_GATE_FAILED if plan.feasibility.verdict is Verdict.FAIL else 0
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:

@@ -57,3 +57,19 @@ def test_fleet_example_audits(tmp_path: Path) -> None:
     assert code in (0, 1)
     report = json.loads((tmp_path / "audit.json").read_text())
     assert report and (tmp_path / "audit.md").read_text().startswith("# ")
+
+
+def test_plan_exits_1_when_vllm_would_refuse_to_start(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "plan",
+        "-m",
+        "meta-llama/Llama-3.3-70B-Instruct",
+        "--gpu",
+        "RTX 4090",
+        "--max-model-len",
+        "8192",
+        "--offline",
+    ]
+    assert main(args) == 1
+    assert "VW201" in capsys.readouterr().out
+    assert main([*args[:4], "H200", *args[5:], "--gpus", "2", "--json"]) == 0
