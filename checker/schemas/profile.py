@@ -1,5 +1,7 @@
 """The committed YAML profile (``profile_version: 1``), compatible with the seed's format.
 
+Numbers and booleans are strict: `gpus: true` or `gpus: "2"` are errors, not 1 and 2.
+
 Seed keys keep their meaning; new sections extend it. Unknown keys are errors (``extra=forbid``)
 so a typo never silently falls back to a default.
 """
@@ -10,7 +12,16 @@ import re
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 
 from checker.schemas.enums import (
     ALIASES,
@@ -67,9 +78,9 @@ class ProfileModel(BaseModel):
     dtype: DType = DType.AUTO
     quantization: Quantization = Quantization.NONE
     kv_cache_dtype: KVCacheDType = KVCacheDType.AUTO
-    max_model_len: int | None = Field(None, gt=0, le=1 << 24)
-    params_b: float | None = Field(None, gt=0, le=100_000, description="Informational only")
-    trust_remote_code: bool = False
+    max_model_len: StrictInt | None = Field(None, gt=0, le=1 << 24)
+    params_b: StrictFloat | None = Field(None, gt=0, le=100_000, description="Informational only")
+    trust_remote_code: StrictBool = False
     tokenizer: str | None = None
 
     @field_validator("dtype", "kv_cache_dtype", "quantization", mode="before")
@@ -82,11 +93,11 @@ class ProfileHardware(BaseModel):
     model_config = _SECTION
 
     gpu_name: str = Field("auto", max_length=128)
-    gpus: int = Field(1, ge=1, le=4096)
-    vram_gb: float | None = Field(None, gt=0, le=10_000, description="Memory per GPU, GiB")
+    gpus: StrictInt = Field(1, ge=1, le=4096)
+    vram_gb: StrictFloat | None = Field(None, gt=0, le=10_000, description="Memory per GPU, GiB")
     interconnect: Interconnect = Interconnect.UNKNOWN
-    tp_size: int | None = Field(None, ge=1, le=1024)
-    pp_size: int = Field(1, ge=1, le=1024)
+    tp_size: StrictInt | None = Field(None, ge=1, le=1024)
+    pp_size: StrictInt = Field(1, ge=1, le=1024)
     targets: list[str] = Field(
         default_factory=list,
         description='More GPU targets to check, "NAME" or "NAME:COUNT" (e.g. "L4:2")',
@@ -105,24 +116,24 @@ class ProfileHardware(BaseModel):
 class ProfileWorkload(BaseModel):
     model_config = _SECTION
 
-    prompt_tokens: int = Field(512, ge=1, le=1 << 24)
-    gen_tokens: int = Field(256, ge=1, le=1 << 24)
-    concurrency: int = Field(1, ge=1, le=1 << 20)
-    streaming: bool = True
+    prompt_tokens: StrictInt = Field(512, ge=1, le=1 << 24)
+    gen_tokens: StrictInt = Field(256, ge=1, le=1 << 24)
+    concurrency: StrictInt = Field(1, ge=1, le=1 << 20)
+    streaming: StrictBool = True
     mode: BatchingMode = BatchingMode.BALANCED
-    target_latency_ms: float | None = Field(None, gt=0)
+    target_latency_ms: StrictFloat | None = Field(None, gt=0)
 
 
 class ProfilePolicy(BaseModel):
     model_config = _SECTION
 
-    gpu_memory_utilization: float | None = Field(
+    gpu_memory_utilization: StrictFloat | None = Field(
         0.90, gt=0, le=1, description="Fraction of total GPU memory (vLLM accepts (0, 1])"
     )
-    overhead_gb: float | None = Field(None, ge=0, le=10_000)
-    fragmentation_factor: float = Field(1.15, ge=1.0, le=2.0)
-    headroom_gb: float = Field(1.0, ge=0, le=10_000)
-    instances_per_gpu: int = Field(1, ge=1, le=64)
+    overhead_gb: StrictFloat | None = Field(None, ge=0, le=10_000)
+    fragmentation_factor: StrictFloat = Field(1.15, ge=1.0, le=2.0)
+    headroom_gb: StrictFloat = Field(1.0, ge=0, le=10_000)
+    instances_per_gpu: StrictInt = Field(1, ge=1, le=64)
 
 
 class ProfileVLLM(BaseModel):
@@ -131,15 +142,15 @@ class ProfileVLLM(BaseModel):
     model_config = _SECTION
 
     version: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$", description="Pinned vLLM")
-    max_num_seqs: int | None = Field(None, ge=1, le=1 << 20)
-    max_num_batched_tokens: int | None = Field(None, ge=1, le=1 << 24)
-    block_size: int | None = Field(None, ge=1, le=4096)
-    enforce_eager: bool = False
-    enable_prefix_caching: bool | None = None
-    enable_chunked_prefill: bool | None = None
-    disable_hybrid_kv_cache_manager: bool = False
-    kv_cache_memory_bytes: int | None = Field(None, ge=0)
-    cudagraph_memory_profiling: bool | None = None
+    max_num_seqs: StrictInt | None = Field(None, ge=1, le=1 << 20)
+    max_num_batched_tokens: StrictInt | None = Field(None, ge=1, le=1 << 24)
+    block_size: StrictInt | None = Field(None, ge=1, le=4096)
+    enforce_eager: StrictBool = False
+    enable_prefix_caching: StrictBool | None = None
+    enable_chunked_prefill: StrictBool | None = None
+    disable_hybrid_kv_cache_manager: StrictBool = False
+    kv_cache_memory_bytes: StrictInt | None = Field(None, ge=0)
+    cudagraph_memory_profiling: StrictBool | None = None
 
 
 class ProfileDeploy(BaseModel):
@@ -149,8 +160,8 @@ class ProfileDeploy(BaseModel):
 
     name: str = Field("vllm", pattern=r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$")
     namespace: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-    port: int = Field(8000, ge=1, le=65535)
-    replicas: int = Field(1, ge=1, le=1000)
+    port: StrictInt = Field(8000, ge=1, le=65535)
+    replicas: StrictInt = Field(1, ge=1, le=1000)
     image: str | None = Field(None, description="Defaults to vllm/vllm-openai:v<version>")
     hf_token_secret: str = Field("hf-token", pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
     cache_dir: str = "/root/.cache/huggingface"

@@ -142,3 +142,10 @@ def test_profile_and_request_round_trip() -> None:
     assert request.workload.batching_mode.value == "latency"
     assert request.engine.max_num_seqs == 64 and request.model.config_path == "cfg/config.json"
     assert profile_from_request(request, profile) == profile
+
+
+@pytest.mark.parametrize("value", ["true", "'2'", "2.5"])
+def test_numbers_are_strict(value: str) -> None:
+    with pytest.raises(ProfileError) as err:
+        load_profile_text(f"model:\n  id: x/y\nhardware:\n  gpus: {value}\n", "p.yaml")
+    assert err.value.location == "p.yaml:4:3"
