@@ -90,12 +90,13 @@ def cuda_context_gib(settings: Settings) -> float:
 def cudagraph_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     """Estimate of the CUDA-graph pool: one piecewise graph per layer per captured size,
     plus the activations of the largest captured batch."""
-    if settings.enforce_eager or settings.is_v0:
+    if not settings.cudagraph_sizes:
         return 0.0
     common = settings.facts.common
     layers = len(stage_layers(model.num_hidden_layers, settings.pp)[stage])
-    sizes = int(common["cudagraph_capture_sizes"])
     factor = float(common["cudagraph_moe_factor"]) if (model.is_moe or model.uses_mla) else 1.0
-    pieces = sizes * (layers + 1) * float(common["cudagraph_bytes_per_piece"]) * factor
-    largest = min(512, settings.max_num_seqs)
-    return pieces + forward_peak_bytes(model, settings, largest, stage)
+    per_size = (layers + 1) * float(common["cudagraph_bytes_per_piece"]) * factor
+    largest = settings.cudagraph_sizes[-1]
+    return len(settings.cudagraph_sizes) * per_size + forward_peak_bytes(
+        model, settings, largest, stage
+    )

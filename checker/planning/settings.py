@@ -43,6 +43,7 @@ class Settings:
     hybrid_kv: bool
     cudagraph_subtracted: bool
     kv_cache_memory_bytes: int | None
+    cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
 
     @property
     def dtype_bytes(self) -> int:
@@ -133,7 +134,30 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         and not eng.disable_hybrid_kv_cache_manager,
         cudagraph_subtracted=subtract and not eng.enforce_eager and facts.engine == "v1",
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
+        cudagraph_sizes=()
+        if eng.enforce_eager or facts.engine == "v0"
+        else capture_sizes(max_seqs, tokens, model_capture_limit(model)),
     )
+
+
+def model_capture_limit(model: ModelInfo) -> int | None:
+    """A model's own largest CUDA-graph size, where vLLM's model config raises the default
+    (gpt-oss logs "Overriding max cuda graph capture size to 1024 for performance")."""
+    facts = model_type_facts().get(model.model_type)
+    limit = facts.get("max_cudagraph_capture_size") if isinstance(facts, dict) else None
+    return int(limit) if limit else None
+
+
+def capture_sizes(
+    max_num_seqs: int, max_num_batched_tokens: int, limit: int | None
+) -> tuple[int, ...]:
+    """vLLM V1's default cudagraph_capture_sizes: 1, 2, 4, then every 8 below 256 and every 16
+    from 256, up to min(2 x max_num_seqs, 512) (or the model's limit) and max_num_batched_tokens."""
+    largest = min(limit or min(2 * max_num_seqs, 512), max_num_batched_tokens)
+    sizes = [n for n in (1, 2, 4) if n <= largest]
+    sizes += range(8, min(largest + 1, 256), 8)
+    sizes += range(256, largest + 1, 16)
+    return tuple(sizes)
 
 
 def _v0_batched_tokens(facts: VersionFacts, max_len: int, chunked: bool | None) -> int:

@@ -110,6 +110,29 @@ def test_cudagraph_subtracted_from_021() -> None:
     assert new.first.kv_budget == pytest.approx(old.first.kv_budget - new.first.cudagraph)
 
 
+def test_capture_sizes_follow_vllms_rule() -> None:
+    from checker.planning.settings import capture_sizes
+
+    default = capture_sizes(1024, 8192, None)  # log: "PIECEWISE=51 (largest=512)"
+    assert len(default) == 51 and default[:4] == (1, 2, 4, 8) and default[-1] == 512
+    assert (
+        capture_sizes(1024, 8192, 1024)[-1] == 1024 and len(capture_sizes(1024, 8192, 1024)) == 83
+    )
+    assert capture_sizes(16, 8192, None) == (1, 2, 4, 8, 16, 24, 32)  # 2 x max_num_seqs
+    assert capture_sizes(1024, 256, None)[-1] == 256  # never past max_num_batched_tokens
+
+
+def test_gpt_oss_captures_up_to_1024_so_its_graphs_cost_more() -> None:
+    # v0.19 log: "Overriding max cuda graph capture size to 1024 for performance",
+    # "PIECEWISE=83 (largest=1024)", CUDA graph pool 1.84 GiB actual.
+    mem = plan("openai__gpt-oss-20b")
+    assert len(mem.settings.cudagraph_sizes) == 83
+    assert close(mem.first.cudagraph / GIB, 1.84, 15)
+    few = plan("meta-llama__Llama-3.1-8B", max_num_seqs=8)
+    assert few.first.cudagraph < plan("meta-llama__Llama-3.1-8B").first.cudagraph / 5
+    assert plan("meta-llama__Llama-3.1-8B", enforce_eager=True).first.cudagraph == 0
+
+
 def test_version_table_lookup_and_defaults() -> None:
     assert version_facts("0.19.0").engine == "v1"
     assert version_facts("0.7.3").engine == "v0"
