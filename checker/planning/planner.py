@@ -8,6 +8,7 @@ from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
+from checker.planning.rules.config import valid_tp
 from checker.planning.rules.memory import workload_tokens
 from checker.planning.settings import Settings, resolve_settings
 from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
@@ -26,9 +27,8 @@ from checker.schemas.outputs import (
 
 
 def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
-    """Tensor-parallel sizes vLLM accepts on ``gpus`` GPUs: divisors of the attention heads."""
-    limit = max(1, gpus // pp)
-    return [t for t in range(1, limit + 1) if model.num_attention_heads % t == 0] or [1]
+    """Tensor-parallel sizes vLLM can build the model with on ``gpus`` GPUs."""
+    return valid_tp(model, max(1, gpus // pp)) or [1]
 
 
 def fits(memory: MemoryPlan, model: ModelInfo) -> bool:

@@ -19,7 +19,7 @@ from checker.planning.memory import MemoryPlan, plan_memory
 from checker.planning.releases import method_facts
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
-from checker.planning.rules.config import divisors
+from checker.planning.rules.config import valid_tp
 from checker.planning.rules.scheduler import (
     HIGH_UTILIZATION,
     SAFE_CEILING,
@@ -45,7 +45,7 @@ def _fits(ctx: RuleContext, memory: MemoryPlan) -> bool:
 def _smallest_tp(ctx: RuleContext, request: PlanRequest, above: int = 0) -> int | None:
     """Smallest tensor-parallel size over ``above`` (any GPU count) whose plan of ``request``
     fits."""
-    for tp in (d for d in divisors(ctx.model.num_attention_heads) if above < d <= MAX_TP):
+    for tp in (t for t in valid_tp(ctx.model, MAX_TP) if t > above):
         settings = resolve_settings(request, ctx.model, ctx.gpu, tp=tp)
         if _fits(ctx, plan_memory(ctx.model, settings)):
             return tp

@@ -27,6 +27,29 @@ def test_tp_dividing_heads_passes() -> None:
     assert not fired(plan(LLAMA, gpus=4, tp=4, **SHORT), "VW101")
 
 
+def test_tp_that_divides_heads_but_not_the_vocabulary_fails_like_vllm() -> None:
+    # Qwen3-14B: 40 heads split 5 ways, but the 151,936-token vocabulary does not (v0.19 log:
+    # "AssertionError: 151936 is not divisible by 5").
+    resp = plan("Qwen/Qwen3-14B", gpus=5, tp=5, **SHORT)
+    found = only(resp, "VW119")
+    assert found.message == "151936 is not divisible by 5"
+    assert not fired(resp, "VW101")
+    assert found.fix_values == {"hardware.tp_size": 4}  # largest size every shard allows on 5
+    assert "[1, 2, 4, 8]" in found.fix
+    assert resp.feasibility.verdict is Verdict.FAIL
+
+
+def test_kv_heads_must_split_evenly_below_their_count() -> None:
+    # 48 heads and a 128,256 vocabulary split 3 ways, 8 KV heads do not.
+    wide = catalog_model(LLAMA, num_attention_heads=48)
+    assert only(plan(LLAMA, model=wide, gpus=3, tp=3, **SHORT), "VW119").message == (
+        "8 is not divisible by 3"
+    )
+    # Past their count vLLM replicates KV heads instead of splitting them.
+    assert not fired(plan(LLAMA, gpus=16, tp=16, **SHORT), "VW119")
+    assert not fired(plan(LLAMA, gpus=4, tp=4, **SHORT), "VW119")
+
+
 def test_pipeline_parallel_refused_for_a_model_without_it_and_by_old_vllm() -> None:
     phi = catalog_model("microsoft/phi-2")
     assert not phi.supports_pp

@@ -17,6 +17,35 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+# vLLM pads the vocabulary to a multiple of this before splitting it across ranks
+# (model_executor/layers/vocab_parallel_embedding.py DEFAULT_VOCAB_PADDING_SIZE).
+_VOCAB_PADDING = 64
+
+
+def unsplittable(model: ModelInfo, tp: int) -> int | None:
+    """The first size vLLM's divide() cannot split ``tp`` ways while it builds the model, in
+    build order: the padded vocabulary (embedding), KV heads (when there are more than ranks),
+    the dense MLP width. None when every shard is whole."""
+    vocab = -(-model.vocab_size // _VOCAB_PADDING) * _VOCAB_PADDING
+    sizes = [vocab]
+    if tp < model.num_key_value_heads:
+        sizes.append(model.num_key_value_heads)
+    if model.intermediate_size and not model.is_moe:
+        sizes.append(model.intermediate_size)
+    return next((n for n in sizes if n % tp), None)
+
+
+def valid_tp(model: ModelInfo, limit: int) -> list[int]:
+    """Tensor-parallel sizes up to ``limit`` that vLLM can build this model with."""
+    heads = model.num_attention_heads
+    return [t for t in range(1, limit + 1) if heads % t == 0 and unsplittable(model, t) is None]
+
+
+def suggest_tp(model: ModelInfo, tp: int, limit: int) -> int:
+    fitting = valid_tp(model, max(1, limit)) or [1]
+    return min((t for t in fitting if t >= tp), default=max(fitting))
+
+
 def top_model_type(model: ModelInfo) -> str:
     """The top-level config model_type vLLM checks (gemma3, not its nested gemma3_text)."""
     by_arch = model_type_facts()["architectures"]
@@ -33,8 +62,7 @@ def tp_heads_divisible(ctx: RuleContext) -> Iterator[Finding]:
     if heads % tp == 0:
         return
     valid = divisors(heads)
-    fitting = [d for d in valid if d <= max(1, ctx.request.hardware.gpus // pp)]
-    suggestion = min((d for d in fitting if d >= tp), default=max(fitting))
+    suggestion = suggest_tp(ctx.model, tp, ctx.request.hardware.gpus // pp)
     fix = f"--tensor-parallel-size values valid for {heads} attention heads: {valid}."
     if ctx.model.supports_pp:
         inner = max(d for d in valid if tp % d == 0)
@@ -49,6 +77,29 @@ def tp_heads_divisible(ctx: RuleContext) -> Iterator[Finding]:
         message=message("tp-heads", ctx.settings.facts.version, heads=heads, tp=tp),
         key="hardware.tp_size",
         fix=f"{fix} Set hardware.tp_size to {suggestion}.",
+        fix_values={"hardware.tp_size": suggestion},
+    )
+
+
+@rule
+def tp_shards_divisible(ctx: RuleContext) -> Iterator[Finding]:
+    tp = ctx.settings.tp
+    if ctx.model.num_attention_heads % tp:
+        return  # VW101 already refuses this size, before vLLM builds any layer
+    size = unsplittable(ctx.model, tp)
+    if size is None:
+        return
+    suggestion = suggest_tp(ctx.model, tp, ctx.request.hardware.gpus // ctx.settings.pp)
+    valid = valid_tp(ctx.model, max(8, tp))
+    yield Finding(
+        rule_id="VW119",
+        name="tp-shards-divisible",
+        severity=Severity.ERROR,
+        message=message("tp-divide", ctx.settings.facts.version, size=size, tp=tp),
+        key="hardware.tp_size",
+        fix=f"vLLM splits the vocabulary (padded to {_VOCAB_PADDING}), KV heads and MLP width "
+        f"evenly across ranks; tensor-parallel sizes that work for this model: {valid}. "
+        f"Set hardware.tp_size to {suggestion}.",
         fix_values={"hardware.tp_size": suggestion},
     )
 
