@@ -16,7 +16,8 @@ SHIPPED = REPO / "checker" / "data" / "profile.schema.json"
 
 def test_shipped_schema_is_in_step_with_the_models() -> None:
     assert SHIPPED.read_text() == profile_json_schema_text(), (
-        "run: vllm-wizard schema -o checker/data/profile.schema.json")
+        "run: vllm-wizard schema -o checker/data/profile.schema.json"
+    )
 
 
 def test_schema_command_prints_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
