@@ -166,6 +166,8 @@ def predicted(plan: PlanResponse) -> dict[str, Any]:
 
 def evaluate(corpus: Path, configs: Path) -> dict[str, Any]:
     data = yaml.safe_load(corpus.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+        raise SystemExit(f"{corpus}: expected a mapping with a 'cases' list")
     cases, skipped = [], []
     for case in data["cases"]:
         config, where = case_config(case, configs)

@@ -1,0 +1,39 @@
+"""benchmarks/accuracy.py on the held-out planner corpus shipped beside it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HELDOUT = REPO / "benchmarks" / "corpora" / "planner_v019_heldout.yaml"
+CONFIGS = REPO / "tests" / "data" / "configs"
+
+
+def _accuracy() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("accuracy", REPO / "benchmarks" / "accuracy.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("accuracy", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_heldout_corpus_plans_and_catches_the_vocabulary_split_failure() -> None:
+    result = _accuracy().evaluate(HELDOUT, CONFIGS)
+    by_id = {case["id"]: case for case in result["cases"]}
+    assert len(by_id) >= 12
+    qwen = by_id["planner-heldout-qwen-qwen3-14b--h100-80gb--tp5pp1dp1--8192-failed"]
+    assert qwen["predicted"]["status"] == "failed" and "VW119" in qwen["predicted"]["findings"]
+    assert result["fields"]["kv_cache_gib"]["median_abs_pct"] < 3
+
+
+def test_a_corpus_without_cases_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "corpus.yaml"
+    bad.write_text("- just a list\n")
+    with pytest.raises(SystemExit, match="expected a mapping with a 'cases' list"):
+        _accuracy().evaluate(bad, CONFIGS)
