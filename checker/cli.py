@@ -281,7 +281,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     profile = profile_from_request(request, loaded.profile if loaded else None)
     source = Path(args.profile) if args.profile else None
     ctx = context_for_profile(plan, profile, source)
-    for path in generate(ctx, kinds, Path(args.output_dir), force=args.force):
+    with located(loaded):
+        written = generate(ctx, kinds, Path(args.output_dir), force=args.force)
+    for path in written:
         print(f"wrote {path}")
     if not plan.feasibility.fits:
         print(

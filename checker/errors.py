@@ -12,16 +12,25 @@ class CheckerError(Exception):
     """Base of every error caused by input, environment or a remote service.
 
     ``location`` is "file:line:col" (or just a file) when the error points at user text,
-    ``hint`` says what to change. ``str()`` gives the one-line form the CLI prints.
+    ``key`` the profile key it is about (the CLI turns it into a location), ``hint`` says what
+    to change. ``str()`` gives the one-line form the CLI prints.
     """
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, message: str, *, location: str | None = None, hint: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: str | None = None,
+        hint: str | None = None,
+        key: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.location = location
         self.hint = hint
+        self.key = key
         self.details: list[str] = []  # further problems of the same kind, one line each
 
     def __str__(self) -> str:

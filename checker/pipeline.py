@@ -124,11 +124,11 @@ _ERROR_KEYS: dict[type[CheckerError], str] = {
 
 @contextmanager
 def located(loaded: LoadedProfile | None) -> Iterator[None]:
-    """Give model/GPU errors the file:line of the profile key they come from."""
+    """Give errors about a profile key (model, GPU, artifact settings) its file:line."""
     try:
         yield
     except CheckerError as exc:
-        key = next((k for t, k in _ERROR_KEYS.items() if isinstance(exc, t)), None)
+        key = exc.key or next((k for t, k in _ERROR_KEYS.items() if isinstance(exc, t)), None)
         if loaded is not None and key and exc.location is None:
             line = loaded.line_of(key)
             exc.location = f"{loaded.path}:{line}" if line else str(loaded.path)

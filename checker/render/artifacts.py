@@ -144,7 +144,8 @@ def _split_image(image: str) -> tuple[str, str]:
     colon = image.rfind(":")
     if "@" in image or colon <= slash:
         raise ArtifactError(
-            f"deploy.image: the production-stack chart needs REPOSITORY:TAG, got {image!r}"
+            f"deploy.image: the production-stack chart needs REPOSITORY:TAG, got {image!r}",
+            key="deploy.image",
         )
     return image[:colon], image[colon + 1 :]
 

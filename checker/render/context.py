@@ -60,6 +60,7 @@ class RenderContext:
             raise ArtifactError(
                 f"deploy.cache_dir: {path!r} is not an absolute container path",
                 hint="e.g. /root/.cache/huggingface",
+                key="deploy.cache_dir",
             )
         return path
 

@@ -39,6 +39,7 @@ class FlagSet:
         raise ArtifactError(
             f"{key}: vLLM {self.line} has no flag {flag}",
             hint=f"did you mean {close}?" if close else "see `vllm serve --help` of that version",
+            key=key,
         )
 
     def require_choice(self, kind: str, value: str, key: str) -> None:
@@ -47,6 +48,7 @@ class FlagSet:
             raise ArtifactError(
                 f"{key}: vLLM {self.line} does not accept {value!r}",
                 hint=f"choose one of: {', '.join(allowed)}",
+                key=key,
             )
 
 

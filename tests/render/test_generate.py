@@ -112,4 +112,21 @@ def test_generate_from_flags_with_a_bad_passthrough(
     assert code == 2
     err = capsys.readouterr().err
     assert "outputs.vllm_args.max_lora_rnk" in err and "--max-lora-rank" in err
+    assert f"{profile}:3: outputs.vllm_args.max_lora_rnk" in err  # the line of the key
+    assert not (tmp_path / "o").exists()
+
+
+def test_generate_points_a_bad_deploy_setting_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "model: {id: meta-llama/Llama-2-7b-hf}\nhardware: {gpu_name: RTX 4090}\n"
+        "deploy:\n  name: web\n  cache_dir: relative/path\n",
+        encoding="utf-8",
+    )
+    code = main(["generate", "--profile", str(profile), "-o", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{profile}:5: deploy.cache_dir: 'relative/path'" in err
     assert not (tmp_path / "o").exists()
