@@ -42,7 +42,8 @@ def model_type_facts() -> dict[str, Any]:
     return data
 
 
-def _facts(model_type: str) -> dict[str, Any]:
+def type_facts(model_type: str) -> dict[str, Any]:
+    """The model_types.yaml entry of one model_type ({} when it has none)."""
     value = model_type_facts().get(model_type, {})
     return value if isinstance(value, dict) else {}
 
@@ -190,7 +191,7 @@ def _parse_config(
     if not isinstance(config, dict):
         raise ModelConfigError(f"config for {model_id} is not a JSON object")
     cfg, model_type = _text_config(config)
-    facts = _facts(model_type)
+    facts = type_facts(model_type)
     hidden = _require_int(cfg, facts, "hidden_size", "n_embd", "d_model")
     layers = _require_int(cfg, facts, "num_hidden_layers", "n_layer", "num_layers")
     heads = _require_int(cfg, facts, "num_attention_heads", "n_head")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checker.models.config_parser import model_type_facts
+from checker.models.config_parser import type_facts
 from checker.planning.releases import has_behaviour
 from checker.planning.versions import VersionFacts, version_facts
 from checker.schemas.enums import DType, KVCacheDType, Quantization
@@ -65,8 +65,7 @@ def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec, version: str
     supported = ["float16", "float32"]
     if gpu.capability >= 80:
         supported.insert(0, "bfloat16")
-    facts = model_type_facts().get(model.model_type)
-    if isinstance(facts, dict) and facts.get("fp16_unsupported"):
+    if type_facts(model.model_type).get("fp16_unsupported"):
         supported.remove("float16")
     if config == "float32":
         return supported[0]
@@ -111,6 +110,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         if eng.cudagraph_memory_profiling is None
         else eng.cudagraph_memory_profiling
     )
+    graphs = not eng.enforce_eager and facts.engine == "v1"  # V0 captures after sizing KV
     kinds = model.kinds_present - {LayerKind.NONE}
     has_mixed = len(kinds) > 1 or LayerKind.SLIDING in kinds
     return Settings(
@@ -132,19 +132,18 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         hybrid_kv=facts.hybrid_kv_cache_manager
         and has_mixed
         and not eng.disable_hybrid_kv_cache_manager,
-        cudagraph_subtracted=subtract and not eng.enforce_eager and facts.engine == "v1",
+        cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
-        cudagraph_sizes=()
-        if eng.enforce_eager or facts.engine == "v0"
-        else capture_sizes(max_seqs, tokens, model_capture_limit(model)),
+        cudagraph_sizes=capture_sizes(max_seqs, tokens, model_capture_limit(model))
+        if graphs
+        else (),
     )
 
 
 def model_capture_limit(model: ModelInfo) -> int | None:
     """A model's own largest CUDA-graph size, where vLLM's model config raises the default
     (gpt-oss logs "Overriding max cuda graph capture size to 1024 for performance")."""
-    facts = model_type_facts().get(model.model_type)
-    limit = facts.get("max_cudagraph_capture_size") if isinstance(facts, dict) else None
+    limit = type_facts(model.model_type).get("max_cudagraph_capture_size")
     return int(limit) if limit else None
 
 
