@@ -190,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         ratio = large["seconds"] / small["seconds"]
         print(f"  10x the profiles took {ratio:.1f}x the time (linear: 10x)")
         growth = large["maxrss_mb"] / small["maxrss_mb"]
-        print(f"  10x the profiles took {growth:.1f}x the peak memory (every pair's plan is kept "
-              "for the report)")
+        print(
+            f"  10x the profiles took {growth:.1f}x the peak memory (every pair's plan is kept "
+            "for the report)"
+        )
     # The targets are for N profiles (1,000 x 3); 10 x N only shows how the cost grows.
     if max(peaks) > TARGET_PEAK_MB:
         failed.append(f"peak memory {max(peaks):.0f} MB > {TARGET_PEAK_MB:.0f} MB")

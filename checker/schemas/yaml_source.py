@@ -57,8 +57,10 @@ class Positions:
         return self.spots.get((), None)
 
 
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+def _mark(node: yaml.Node | yaml.Event) -> tuple[int, int]:
+    mark = node.start_mark  # a parser's nodes and events always carry one
+    assert mark is not None
+    return mark.line + 1, mark.column + 1
 
 
 class _Builder:
@@ -74,7 +76,7 @@ class _Builder:
                 f"document expands to more than {MAX_NODES} nodes (alias bomb?)", *_mark(node)
             )
         if depth > MAX_DEPTH:
-            raise YAMLSourceError(f"nesting deeper than {MAX_DEPTH} levels", *_mark(node))
+            raise _depth_error(*_mark(node))
         if node.tag not in _CORE_TAGS:
             raise YAMLSourceError(f"tag {node.tag!r} is not allowed in a profile", *_mark(node))
         if isinstance(node, yaml.MappingNode):
@@ -132,16 +134,64 @@ def parse_yaml(text: str) -> tuple[Any, Positions]:
         builder = _Builder(loader)
         builder.positions.spots[()] = _mark(node)
         return builder.build(node, (), 0), builder.positions
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise YAMLSourceError(f"invalid YAML: {exc.problem or exc.context}", line, col) from None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:
+        # Too deep a text fails inside the parser before our builder sees it, in words that
+        # change between PyYAML/libyaml releases (libyaml caps flow levels at 1000, the pure
+        # parser recurses): find our own limit first so the error is ours, at its place.
+        too_deep = _too_deep(text)
+        if too_deep is not None:
+            raise too_deep from None
+        if isinstance(exc, yaml.MarkedYAMLError):
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+            raise YAMLSourceError(
+                f"invalid YAML: {exc.problem or exc.context}", line, col
+            ) from None
         raise YAMLSourceError(f"invalid YAML: {exc}") from None
-    except RecursionError:  # PyYAML composes nested flow collections recursively
-        raise YAMLSourceError(f"nesting deeper than {MAX_DEPTH} levels") from None
     finally:
         loader.dispose()
+
+
+def _too_deep(text: str) -> YAMLSourceError | None:
+    """The error for the first node nested past ``MAX_DEPTH``, or None when there is none.
+
+    Events come one at a time without recursion, so the walk reaches our limit (64) long before
+    any parser's own, except that libyaml scans up to about 1 KiB ahead for simple keys and may
+    hit its cap inside that window: the rest of the depth is then counted in the window's
+    brackets, which is all such a window of flow text can hold."""
+    loader = _LOADER(text)
+    depth = 0  # collections open around the next node, as the builder counts depth
+    seen = 0  # where the last event ended
+    try:
+        while loader.check_event():
+            event: yaml.Event = loader.get_event()  # type: ignore[no-untyped-call]
+            if isinstance(event, yaml.NodeEvent) and depth > MAX_DEPTH:
+                return _depth_error(*_mark(event))
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            seen = event.end_mark.index if event.end_mark else seen
+    except yaml.MarkedYAMLError as exc:
+        stop = exc.problem_mark.index if exc.problem_mark else len(text)
+        for index in range(seen, min(stop + 1, len(text))):
+            char = text[index]
+            if char in "[{":
+                if depth > MAX_DEPTH:
+                    row = text.count("\n", 0, index) + 1
+                    return _depth_error(row, index - text.rfind("\n", 0, index))
+                depth += 1
+            elif char in "]}":
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
+
+
+def _depth_error(line: int, column: int) -> YAMLSourceError:
+    return YAMLSourceError(f"nesting deeper than {MAX_DEPTH} levels", line, column)
 
 
 def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:

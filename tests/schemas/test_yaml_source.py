@@ -1,0 +1,68 @@
+"""Nesting limits are ours, whichever YAML parser PyYAML was built with."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from checker.schemas import yaml_source
+from checker.schemas.yaml_source import MAX_DEPTH, YAMLSourceError, parse_yaml
+
+PARSERS = [yaml.SafeLoader] + ([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])
+
+
+@pytest.mark.parametrize("loader", PARSERS, ids=lambda loader: loader.__name__)
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        # flow collections far past libyaml's own cap (1000) and Python's recursion limit
+        # (the error points at the first collection opened inside MAX_DEPTH others)
+        ("model: " + "[" * 5000 + "]" * 5000 + "\n", 1, len("model: ") + MAX_DEPTH + 1),
+        ("a: 1\nmodel: " + "{x: " * 3000 + "1" + "}" * 3000 + "\n", 2, 4 * MAX_DEPTH + 5),
+        ("model:\n  - [" + "[" * 1100, 2, 4 + MAX_DEPTH),
+        # block style: the key of the mapping nested MAX_DEPTH + 1 deep
+        (
+            "".join("  " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 2)),
+            MAX_DEPTH + 1,
+            2 * MAX_DEPTH + 1,
+        ),
+    ],
+    ids=["flow-seq", "flow-map", "unclosed", "block"],
+)
+def test_too_deep_is_our_located_error(
+    monkeypatch: pytest.MonkeyPatch,
+    loader: type[yaml.SafeLoader],
+    text: str,
+    line: int,
+    column: int,
+) -> None:
+    monkeypatch.setattr(yaml_source, "_LOADER", loader)
+    parse_yaml.cache_clear()
+    with pytest.raises(YAMLSourceError) as caught:
+        parse_yaml(text)
+    assert caught.value.message == f"nesting deeper than {MAX_DEPTH} levels"
+    assert (caught.value.line, caught.value.column) == (line, column)
+
+
+@pytest.mark.parametrize("loader", PARSERS, ids=lambda loader: loader.__name__)
+def test_at_the_limit_still_loads(
+    monkeypatch: pytest.MonkeyPatch, loader: type[yaml.SafeLoader]
+) -> None:
+    monkeypatch.setattr(yaml_source, "_LOADER", loader)
+    parse_yaml.cache_clear()
+    data, _ = parse_yaml("[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    for _ in range(MAX_DEPTH - 1):
+        (data,) = data
+    assert data == []
+
+
+@pytest.mark.parametrize("loader", PARSERS, ids=lambda loader: loader.__name__)
+def test_malformed_before_the_limit_stays_a_syntax_error(
+    monkeypatch: pytest.MonkeyPatch, loader: type[yaml.SafeLoader]
+) -> None:
+    monkeypatch.setattr(yaml_source, "_LOADER", loader)
+    parse_yaml.cache_clear()
+    with pytest.raises(YAMLSourceError) as caught:
+        parse_yaml("model: [a, b\nx: }" + "[" * 5000)
+    assert caught.value.message.startswith("invalid YAML:")
+    assert caught.value.line is not None
