@@ -7,10 +7,12 @@ Heavy modules are imported inside the handlers so ``--version`` and ``--help`` s
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from checker import __version__
 from checker.errors import EXIT_GATE_FAILED, EXIT_INTERNAL, EXIT_USAGE, CheckerError, UsageError
@@ -476,15 +478,52 @@ def _color() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
+class _PipeGuard(io.TextIOBase):
+    """stdout that goes quiet once its reader has gone (``plan | head -2``), so the command still
+    runs to its verdict and exits with it instead of with the broken pipe."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def _quiet(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # not a real descriptor (tests capture)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._inner.fileno())
+            os.close(devnull)
+        self._inner = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives with stdout
+
+    def write(self, text: str) -> int:
+        try:
+            return self._inner.write(text)
+        except BrokenPipeError:
+            self._quiet()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except BrokenPipeError:
+            self._quiet()
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+    def fileno(self) -> int:
+        return self._inner.fileno()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    stdout = sys.stdout
+    sys.stdout = _PipeGuard(stdout)
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "handler", None):
             parser.print_help()
             return EXIT_USAGE
         result: int = args.handler(args)
+        sys.stdout.flush()
         return result
     except CheckerError as exc:
         print(f"vllm-wizard: error: {exc}", file=sys.stderr)
@@ -495,8 +534,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return 0
     except Exception as exc:  # the one place a bug becomes a message instead of a traceback
         if debug:
             raise
@@ -506,6 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        sys.stdout = stdout
 
 
 def entry() -> None:
