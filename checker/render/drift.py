@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from checker.errors import ArtifactError
-from checker.render.artifacts import render_artifact
+from checker.render.artifacts import EXECUTABLE, render_artifact
 from checker.render.context import context_for_profile
 from checker.render.write import inside
 from checker.schemas.outputs import PlanResponse
@@ -62,5 +62,5 @@ def check_drift(profile_path: Path, profile: Profile, plan: PlanResponse) -> lis
 def fix_drift(drifts: list[Drift]) -> list[Path]:
     """Rewrite each drifted artifact with its expected text, atomically."""
     for drift in drifts:
-        write_atomic(drift.path, drift.expected)
+        write_atomic(drift.path, drift.expected, executable=drift.kind in EXECUTABLE)
     return [d.path for d in drifts]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from checker.errors import ArtifactError
@@ -55,11 +54,8 @@ def check_overwrite(path: Path, *, force: bool) -> None:
 
 def write_artifact(path: Path, text: str, *, executable: bool, force: bool) -> None:
     """Write ``text`` atomically; a file that exists without our header needs ``force``."""
-    existed = path.exists()
     check_overwrite(path, force=force)
     try:
-        write_atomic(path, text)
+        write_atomic(path, text, executable=executable)
     except OSError as exc:
         raise ArtifactError(f"cannot write {path}: {exc.strerror}") from None
-    if not existed:
-        os.chmod(path, 0o755 if executable else 0o644)

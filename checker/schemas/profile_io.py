@@ -104,10 +104,18 @@ def dump_profile(profile: Profile) -> str:
     return SCHEMA_MODELINE.format(url=SCHEMA_URL) + body
 
 
-def write_atomic(path: Path, text: str) -> None:
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the mask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, text: str, *, executable: bool = False) -> None:
     """Write via a temporary file in the same directory and rename, so readers never see half.
 
-    A failing write (disk full, file size limit, not a directory) is an ArtifactError.
+    A file that exists keeps its mode; a new one gets the mode any other tool would give it
+    under the umask (mkstemp alone would leave it 0600). A failing write (disk full, file size
+    limit, not a directory) is an ArtifactError.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +127,8 @@ def write_atomic(path: Path, text: str) -> None:
             handle.write(text)
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(tmp, (0o777 if executable else 0o666) & ~_umask())
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
