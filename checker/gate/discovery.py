@@ -24,7 +24,16 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 _PROFILE_KEY = re.compile(r"^(model|profile_version)\s*:", re.MULTILINE)
 
 SpecKind = Literal["file", "dir", "glob", "missing"]
-Reader = Callable[[str], "str | None"]  # path relative to cwd -> text, None if unreadable
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why a file could not be read as a profile's text (too large, not UTF-8, not a file)."""
+
+    reason: str
+
+
+Reader = Callable[[str], "str | Unreadable"]  # path relative to cwd -> its text, or why not
 
 
 @dataclass(frozen=True)
@@ -137,8 +146,8 @@ def select(
     return sorted(chosen), [s for s in specs if s not in used]
 
 
-def _is_profile(text: str | None) -> bool:
-    return text is not None and looks_like_profile(text)
+def _is_profile(text: str | Unreadable) -> bool:
+    return isinstance(text, str) and looks_like_profile(text)
 
 
 def working_tree_candidates(specs: Sequence[PathSpec], cwd: Path) -> list[str]:
@@ -153,12 +162,14 @@ def working_tree_candidates(specs: Sequence[PathSpec], cwd: Path) -> list[str]:
 
 
 def read_working_file(cwd: Path) -> Reader:
-    def read(rel: str) -> str | None:
+    def read(rel: str) -> str | Unreadable:
         if not (cwd / rel).is_file():  # a FIFO or device named *.yaml would block the run
-            return None
+            return Unreadable("not a regular file")
         try:
             return read_text(cwd / rel)
-        except (OSError, YAMLSourceError):
-            return None
+        except YAMLSourceError as exc:
+            return Unreadable(exc.message)
+        except OSError as exc:
+            return Unreadable(f"cannot read: {exc.strerror or exc}")
 
     return read

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from checker.errors import UsageError
-from checker.schemas.yaml_source import MAX_BYTES
+from checker.gate.discovery import Unreadable
+from checker.schemas.yaml_source import YAMLSourceError, decode_text
 
 _TIMEOUT_S = 60
 
@@ -48,21 +49,19 @@ class Revision:
     cwd: Path
     files: tuple[str, ...]  # every file at the commit, relative to cwd
 
-    def read(self, rel: str) -> str | None:
-        """Text of ``rel`` (relative to cwd) at this commit; None if absent or not text."""
+    def read(self, rel: str) -> str | Unreadable:
+        """Text of ``rel`` (relative to cwd) at this commit, or why there is none."""
         in_repo = Path(os.path.relpath(self.cwd / rel, self.root)).as_posix()
         if in_repo.startswith("../"):
-            return None
+            return Unreadable("outside the repository")
         try:
             data = _git(["cat-file", "blob", f"{self.commit}:{in_repo}"], self.root)
         except _GitFailed:
-            return None
-        if len(data) > MAX_BYTES:
-            return None
+            return Unreadable(f"not a file at {self.ref}")
         try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return None
+            return decode_text(data)
+        except YAMLSourceError as exc:
+            return Unreadable(exc.message)
 
 
 def open_revision(ref: str, cwd: Path) -> Revision:

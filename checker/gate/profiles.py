@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from checker.errors import CheckerError
-from checker.gate.discovery import Reader
+from checker.gate.discovery import Reader, Unreadable
 from checker.gate.pairs import problem_from_error
 from checker.gate.result import InputProblem
 from checker.schemas.profile_io import LoadedProfile, Target, load_profile_text, profile_targets
@@ -25,8 +25,8 @@ def load_side(paths: Sequence[str], read: Reader) -> Loaded:
     side = Loaded({}, {}, {})
     for rel in paths:
         text = read(rel)
-        if text is None:
-            side.problems[rel] = InputProblem(path=rel, message="cannot read (not UTF-8 text?)")
+        if isinstance(text, Unreadable):
+            side.problems[rel] = InputProblem(path=rel, message=text.reason)
             continue
         side.texts[rel] = text
         try:

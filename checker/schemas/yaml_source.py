@@ -199,9 +199,16 @@ def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
     if path.is_dir():
         raise YAMLSourceError("is a directory, not a file")
     with path.open("rb") as handle:
-        data = handle.read(max_bytes + 1)
+        data = handle.read(max_bytes + 1)  # never more: the size is judged before decoding
+    return decode_text(data, max_bytes)
+
+
+def decode_text(data: bytes, max_bytes: int = MAX_BYTES) -> str:
+    """A file's bytes as text, refusing more than ``max_bytes`` and anything but UTF-8."""
     if len(data) > max_bytes:
-        raise YAMLSourceError(f"file is larger than {max_bytes // 1024} KiB")
+        raise YAMLSourceError(
+            f"file is larger than {max_bytes // 1024} KiB, the limit for a profile or config"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from checker.errors import UsageError
+from checker.gate.discovery import Unreadable
 from checker.gate.git_base import open_revision
 from tests.gate.gitrepo import commit_all, make_repo
 
@@ -22,8 +23,8 @@ def test_reads_files_at_a_revision_relative_to_cwd(tmp_path: Path) -> None:
     assert base.commit == first
     assert base.files == ("a.yaml",)
     assert base.read("a.yaml") == "v: 1\n"
-    assert base.read("b.yaml") is None
-    assert base.read("../../outside.yaml") is None
+    assert base.read("b.yaml") == Unreadable("not a file at HEAD~1")
+    assert base.read("../../outside.yaml") == Unreadable("outside the repository")
     top = open_revision("main", repo)
     assert top.files == ("profiles/a.yaml", "profiles/b.yaml")
 
