@@ -7,9 +7,12 @@ validate profiles; a test keeps it in step with the models.
 from __future__ import annotations
 
 import json
+import re
+from enum import Enum
 from typing import Any
 
-from checker.schemas.profile import Profile
+from checker.schemas.enums import ALIASES
+from checker.schemas.profile import ENUM_FIELDS, Profile, normalise_enum_spelling
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -18,7 +21,27 @@ def profile_json_schema() -> dict[str, Any]:
     schema = Profile.model_json_schema()
     schema["$schema"] = SCHEMA_DIALECT
     schema["title"] = "vllm-wizard profile (profile_version 1)"
+    for field, enum in ENUM_FIELDS.items():
+        schema["$defs"][enum.__name__] = _spellings_schema(field, enum)
     return schema
+
+
+def _spellings_schema(field: str, enum: type[Enum]) -> dict[str, Any]:
+    """What the loader takes for an enum field: vLLM's values (offered first, for completion),
+    and in any case with surrounding blanks the seed's aliases too (``bf16``)."""
+    values = [member.value for member in enum]
+    spellings = sorted({*values, *ALIASES.get(enum, {})})
+    either = "|".join(
+        "".join(f"[{c}{c.upper()}]" if c.isalpha() else re.escape(c) for c in spelling)
+        for spelling in spellings
+    )
+    accepted: list[dict[str, Any]] = [
+        {"enum": values},
+        {"type": "string", "pattern": f"^\\s*(?:{either})\\s*$"},
+    ]
+    if normalise_enum_spelling(field, None) is not None:  # quantization: null means none
+        accepted.append({"type": "null"})
+    return {"title": enum.__name__, "anyOf": accepted}
 
 
 def profile_json_schema_text() -> str:

@@ -39,7 +39,7 @@ _REFUSED = {
     "(quantization: compressed-tensors) or 'experts_int8' for MoE experts",
     ("kv_cache_dtype", "int8"): "vLLM has no int8 KV cache: use fp8 (kv_cache_dtype: fp8)",
 }
-_ENUM_OF_FIELD: dict[str, type[Enum]] = {
+ENUM_FIELDS: dict[str, type[Enum]] = {
     "dtype": DType,
     "kv_cache_dtype": KVCacheDType,
     "quantization": Quantization,
@@ -50,12 +50,12 @@ def normalise_enum_spelling(field: str, value: Any) -> Any:
     """Map the seed's spellings (fp16, bf16, fp8_e4m3fn) to vLLM's; refuse ones vLLM never took."""
     if value is None and field == "quantization":
         return Quantization.NONE.value
-    if not isinstance(value, str) or field not in _ENUM_OF_FIELD:
+    if not isinstance(value, str) or field not in ENUM_FIELDS:
         return value
     lowered = value.strip().lower()
     if (field, lowered) in _REFUSED:
         raise ValueError(_REFUSED[(field, lowered)])
-    return ALIASES.get(_ENUM_OF_FIELD[field], {}).get(lowered, lowered)
+    return ALIASES.get(ENUM_FIELDS[field], {}).get(lowered, lowered)
 
 
 _SECTION = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False)

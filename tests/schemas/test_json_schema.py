@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 
 import jsonschema
@@ -8,7 +9,11 @@ import pytest
 import yaml
 
 from checker.cli import main
+from checker.errors import ProfileError
+from checker.schemas.enums import ALIASES
 from checker.schemas.json_schema import profile_json_schema, profile_json_schema_text
+from checker.schemas.profile import ENUM_FIELDS
+from checker.schemas.profile_io import load_profile_text
 from tests.conftest import EXAMPLES, REPO
 
 SHIPPED = REPO / "checker" / "data" / "profile.schema.json"
@@ -42,3 +47,34 @@ def test_schema_rejects_unknown_keys() -> None:
     validator = jsonschema.Draft202012Validator(profile_json_schema())
     errors = list(validator.iter_errors({"model": {"id": "a/b", "bogus": 1}}))
     assert errors
+
+
+def _loads(field: str, value: object) -> bool:
+    try:
+        load_profile_text(yaml.safe_dump({"model": {"id": "a/b", field: value}}), "p.yaml")
+    except ProfileError:
+        return False
+    return True
+
+
+def _spellings(enum: type[Enum]) -> list[object]:
+    """Every value and alias, in other cases and with blanks, plus near misses and refusals."""
+    words = [m.value for m in enum] + list(ALIASES.get(enum, {}))
+    return [
+        *words,
+        *(w.upper() for w in words),
+        *(f" {w.title()} " for w in words),
+        *(w + "x" for w in words),
+        "int8",
+        "fp4",
+        None,
+        16,
+    ]
+
+
+@pytest.mark.parametrize("field", sorted(ENUM_FIELDS))
+def test_schema_accepts_exactly_what_the_loader_accepts(field: str) -> None:
+    validator = jsonschema.Draft202012Validator(profile_json_schema())
+    for value in _spellings(ENUM_FIELDS[field]):
+        by_schema = validator.is_valid({"model": {"id": "a/b", field: value}})
+        assert by_schema == _loads(field, value), (field, value)
