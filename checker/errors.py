@@ -32,6 +32,7 @@ class CheckerError(Exception):
         self.hint = hint
         self.key = key
         self.details: list[str] = []  # further problems of the same kind, one line each
+        self.related: list[CheckerError] = []  # the same further problems, each located
 
     def __str__(self) -> str:
         text = f"{self.location}: {self.message}" if self.location else self.message

@@ -72,7 +72,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditR
     ]
     pairs = _run_all(jobs, options.jobs, progress)
     errors, notes = unmatched_report(unmatched)
-    errors[:0] = side.problems.values()
+    errors[:0] = side.all_problems()
     check = assemble(pairs, errors, notes, None, setup.settings.fail_on)
     return AuditResult(
         check=check,

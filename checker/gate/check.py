@@ -147,7 +147,7 @@ def run_check(options: CheckOptions) -> CheckResult:
         base = load_side(at_base, revision.read)
         diff = build_diff(revision, head, base, pairs, targets, settings)
     errors, notes = unmatched_report(unmatched, at_base)
-    errors[:0] = head.problems.values()
+    errors[:0] = head.all_problems()
     if not pairs and not errors and not (diff and diff.profiles):
         raise UsageError(
             f"no profiles found in {', '.join(s.text for s in setup.specs)}",

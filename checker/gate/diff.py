@@ -74,7 +74,7 @@ def _change(
         status = "unchanged"
     else:
         status = "changed"
-    problem = base.problems.get(rel)
+    problem = next(iter(base.problems.get(rel, [])), None)
     return Change(
         profile=rel,
         status=status,

@@ -161,6 +161,11 @@ def problem_from_error(exc: CheckerError, path: str, line: int | None = None) ->
     )
 
 
+def problems_from_error(exc: CheckerError, path: str) -> list[InputProblem]:
+    """The error and every related one (all the schema problems of a file), each at its line."""
+    return [problem_from_error(e, path) for e in (exc, *exc.related)]
+
+
 def split_location(location: str) -> tuple[str, int | None, int | None]:
     """ "file:line:col" (or "file:line", or "file") into its parts."""
     parts = location.rsplit(":", 2)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from checker.errors import CheckerError
 from checker.gate.discovery import Reader, Unreadable
-from checker.gate.pairs import problem_from_error
+from checker.gate.pairs import problems_from_error
 from checker.gate.result import InputProblem
 from checker.schemas.profile_io import LoadedProfile, Target, load_profile_text, profile_targets
 
@@ -18,7 +18,10 @@ class Loaded:
 
     texts: dict[str, str]
     profiles: dict[str, LoadedProfile]
-    problems: dict[str, InputProblem]
+    problems: dict[str, list[InputProblem]]  # every problem of the file, first first
+
+    def all_problems(self) -> list[InputProblem]:
+        return [problem for found in self.problems.values() for problem in found]
 
 
 def load_side(paths: Sequence[str], read: Reader) -> Loaded:
@@ -26,13 +29,13 @@ def load_side(paths: Sequence[str], read: Reader) -> Loaded:
     for rel in paths:
         text = read(rel)
         if isinstance(text, Unreadable):
-            side.problems[rel] = InputProblem(path=rel, message=text.reason)
+            side.problems[rel] = [InputProblem(path=rel, message=text.reason)]
             continue
         side.texts[rel] = text
         try:
             side.profiles[rel] = load_profile_text(text, rel)
         except CheckerError as exc:
-            side.problems[rel] = problem_from_error(exc, rel)
+            side.problems[rel] = problems_from_error(exc, rel)
     return side
 
 

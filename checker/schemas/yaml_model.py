@@ -36,15 +36,14 @@ def read_yaml_file(path: Path) -> tuple[Any, Positions]:
 
 
 def validate_at(model: type[M], data: Any, positions: Positions, source: str) -> M:
-    """``model.model_validate(data)``; the first problem becomes a located ProfileError."""
+    """``model.model_validate(data)``; every problem becomes a located ProfileError, raised as
+    the first with the others in ``related`` (and as lines in ``details``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = _describe(model, errors[0], positions, source)
-        if len(errors) > 1:
-            first.message += f" (and {len(errors) - 1} more problem(s))"
-        first.details = [str(_describe(model, e, positions, source)) for e in errors]
+        first, *others = (_describe(model, e, positions, source) for e in exc.errors())
+        first.related.extend(others)
+        first.details = [str(first), *(str(other) for other in others)]
         raise first from None
 
 

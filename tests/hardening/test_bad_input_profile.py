@@ -155,3 +155,34 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     loud = run_process(["--debug", "plan", "--profile", path.name], cwd=tmp_path)
     assert_clean_usage_error(quiet, "duplicate key")
     assert loud.code != 0 and "Traceback" in loud.err and "duplicate key" in loud.err
+
+
+THREE_PROBLEMS = (
+    b"model:\n  id: Qwen/Qwen3-8B\n  dtype: wrong\n"
+    b"hardware:\n  gpu_name: H100-SXM-80GB\n  gpus: two\n  tp_sise: 2\n"
+)
+
+
+@pytest.mark.parametrize("fmt", ["json", "text", "github", "sarif", "markdown"])
+def test_check_shows_every_schema_problem_at_its_own_line(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, THREE_PROBLEMS)
+    run = cli("check", "profile.yaml", "--gpu", GPU, "--offline", "--format", fmt, "--no-comment")
+    assert run.code == 2 and "Traceback" not in run.err, run
+    assert "more problem" not in run.out
+    shown = run.out.replace("\\_", "_")  # markdown escapes the underscore
+    for key in ("model.dtype", "hardware.gpus", "hardware.tp_sise"):
+        assert key in shown, (fmt, key)
+    if fmt == "json":
+        errors = json.loads(run.out)["errors"]
+        assert [(e["line"], e["message"].split(":")[0]) for e in errors] == [
+            (3, "model.dtype"),
+            (6, "hardware.gpus"),
+            (7, "unknown key 'hardware.tp_sise'"),
+        ]
+    if fmt == "github":
+        assert [line.split("::")[1] for line in run.out.splitlines() if "::error" in line] == [
+            f"error file=profile.yaml,line={n},title=vllm-wizard VWG00" for n in (3, 6, 7)
+        ]
