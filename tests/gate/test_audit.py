@@ -58,7 +58,9 @@ def test_every_profile_on_every_fleet_target(fleet_repo: Path, jobs: int) -> Non
     assert got[("profiles/small.yaml", "H100-80GB:1")] == "PASS"
     assert [p.profile for p in check.pairs][:4] == ["profiles/long.yaml"] * 4  # input order
     assert calls[0] == (0, 8) and calls[-1] == (8, 8)
-    assert [e.path for e in check.errors] == ["profiles/bad.yaml"]
+    # both problems of bad.yaml (unknown 'idd', missing 'id'), each on its own
+    assert [e.path for e in check.errors] == ["profiles/bad.yaml"] * 2
+    assert len({e.message for e in check.errors}) == 2
     assert check.exit_code == 2
     # L4 holds 2.97 requests of 8k for a workload of 2: passes, but not 1.5x over
     edge = {(e.profile, e.target) for e in result.edge}

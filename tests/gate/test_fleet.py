@@ -39,7 +39,7 @@ def test_short_and_long_forms(tmp_path: Path) -> None:
         ("- L4:0\n", ":1:3", "targets.0: Value error"),
         ("- name: L4\n  price_per_hour: -1\n", ":2:3", "targets.0.price_per_hour"),
         ("[]\n", ":1:1", "targets: List should have at least 1 item"),
-        ("gpus: [L4]\n", ":1:1", "missing required key 'targets' (and 1 more"),
+        ("gpus: [L4]\n", ":1:1", "missing required key 'targets'"),
     ],
 )
 def test_errors_at_file_and_line(tmp_path: Path, text: str, location: str, message: str) -> None:
@@ -49,3 +49,15 @@ def test_errors_at_file_and_line(tmp_path: Path, text: str, location: str, messa
         load_fleet(path)
     assert err.value.location == f"{path}{location}"
     assert err.value.message.startswith(message)
+
+
+def test_every_problem_of_a_fleet_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text("gpus: [L4]\n")
+    with pytest.raises(ProfileError) as err:
+        load_fleet(path)
+    assert [e.message for e in (err.value, *err.value.related)] == [
+        "missing required key 'targets'",
+        "unknown key 'gpus'",
+    ]
+    assert len(err.value.details) == 2  # printed one line each
