@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
-from checker.planning.memory import MemoryPlan, plan_memory
+from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.risk import assess
@@ -31,14 +31,6 @@ def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
     return valid_tp(model, max(1, gpus // pp)) or [1]
 
 
-def fits(memory: MemoryPlan, model: ModelInfo) -> bool:
-    """KV memory for at least one request at max_model_len (recommend.py re-plans with it)."""
-    b, s = memory.binding, memory.settings
-    return (
-        b.kv_budget > 0 and bytes_for_length(model, s, b.kv.layout, s.max_model_len) <= b.kv_budget
-    )
-
-
 def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
@@ -47,7 +39,8 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
         model, request.hardware.gpus, request.hardware.pipeline_parallel_size
     )
     for tp in candidates:
-        if fits(plan_memory(model, resolve_settings(request, model, gpu, tp=tp)), model):
+        settings = resolve_settings(request, model, gpu, tp=tp)
+        if fits_one_request(plan_memory(model, settings), model):
             return tp
     return candidates[-1]
 
