@@ -12,9 +12,9 @@ from referencing import Registry, Resource
 from checker.errors import ArtifactError
 from checker.render.artifacts import render_artifact
 from checker.render.context import HEADER_MARK, RenderContext
-from checker.schemas.vllm_flags import flags_for
 from checker.render.serve import serve_argv
 from checker.schemas.profile import ProfileDeploy
+from checker.schemas.vllm_flags import flags_for
 from tests.render.conftest import HOSTILE, make_context, make_plan, run_script
 
 SCHEMAS = Path(__file__).parent / "schemas"
