@@ -347,24 +347,27 @@ def parse_command(text: str, flags: FlagSet) -> tuple[dict[str, Any], dict[str, 
 
 
 def parse_argv(argv: Iterable[str], flags: FlagSet) -> dict[str, Any]:
+    """``--flag=value``, switches (``--flag``, ``--no-flag``) and ``--flag v1 v2`` lists, read
+    as vLLM's parser reads them: canonical flag -> value in wire form (see ``wire``)."""
     found: dict[str, Any] = {}
-    current: str | None = None
+    current: str | None = None  # a bare option that may collect the words after it
     for word in argv:
         if not word.startswith("-"):
             if current is None:
                 raise ValueError(f"stray argument {word!r}")
-            found[current] = [*found[current], word] if isinstance(found[current], list) else [word]
+            items = found[current]
+            found[current] = [*items, word] if isinstance(items, list) else [word]
             continue
         key, eq, value = word.partition("=")
         flag, how = canonical_flag(key, flags)
         if flag in found:
             raise ValueError(f"{flag} given twice")
+        current = None
         if eq:
-            found[flag], current = wire(parse_value(flag, value, flags)), None
+            found[flag] = wire(parse_value(flag, value, flags))
         elif how == "negate":
-            found[flag], current = False, None
-        elif flags.is_bool(flag):
-            found[flag], current = True, None
+            found[flag] = False
         else:
-            found[flag], current = [], flag
+            found[flag] = True  # a switch, unless words follow (a list)
+            current = None if flags.is_bool(flag) else flag
     return found
