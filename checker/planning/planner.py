@@ -128,6 +128,11 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
         enable_prefix_caching=request.engine.enable_prefix_caching,
         enable_chunked_prefill=request.engine.enable_chunked_prefill,
         trust_remote_code=request.model.trust_remote_code,
+        tokenizer=request.model.tokenizer,
+        disable_hybrid_kv_cache_manager=request.engine.disable_hybrid_kv_cache_manager,
+        kv_cache_memory_bytes=request.engine.kv_cache_memory_bytes,
+        cudagraph_memory_profiling=request.engine.cudagraph_memory_profiling,
+        extra_args=request.engine.vllm_args,
     )
 
 

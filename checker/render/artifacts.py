@@ -15,8 +15,8 @@ from checker.errors import ArtifactError
 from checker.render import escape
 from checker.render.bench import bench_argv, bench_client
 from checker.render.context import RenderContext
-from checker.render.flags import flags_for
-from checker.render.serve import engine_argv, model_arg, serve_argv
+from checker.render.serve import engine_argv, model_arg, serve_argv, server_env
+from checker.schemas.vllm_flags import flags_for
 
 # kind -> (file name written by `generate`, comment syntax of the header)
 FILES: dict[str, tuple[str, str]] = {
@@ -113,6 +113,7 @@ def _common(ctx: RenderContext, header: str) -> dict[str, Any]:
         "secret": ctx.deploy.hf_token_secret,
         "config": ctx.plan.config,
         "workload": ctx.workload,
+        "env": server_env(ctx),
         **_sizes(ctx),
     }
 
@@ -124,7 +125,10 @@ def _command(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
 def _docker(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
     docker = ["docker", "run", "--detach", "--name", ctx.deploy.name]
     docker += ["--gpus", str(ctx.gpus), "--ipc=host", "--publish", f"{v['port']}:{v['port']}"]
-    docker += ["--env", "HF_TOKEN", "--restart", "unless-stopped"]
+    docker += ["--env", "HF_TOKEN"]
+    for name, value in v["env"].items():
+        docker += ["--env", f"{name}={value}"]
+    docker += ["--restart", "unless-stopped"]
     docker += ["--health-cmd", f"curl -fsS http://localhost:{v['port']}/health"]
     docker += ["--health-interval", "30s", "--health-timeout", "5s", "--health-retries", "3"]
     docker += ["--health-start-period", f"{v['startup']}s"]

@@ -26,7 +26,7 @@ class RenderContext:
     plan: PlanResponse
     deploy: ProfileDeploy = field(default_factory=ProfileDeploy)
     workload: WorkloadInput = field(default_factory=WorkloadInput)
-    vllm_args: dict[str, Any] = field(default_factory=dict)
+    vllm_args: dict[str, Any] = field(default_factory=dict)  # the plan's extra_args
     profile: Profile | None = None
     source: Path | None = None  # the profile file, if the plan came from one
 
@@ -93,7 +93,7 @@ def context_for_profile(
             streaming=w.streaming,
             batching_mode=w.mode,
         ),
-        vllm_args={**plan.config.extra_args, **profile.outputs.vllm_args},
+        vllm_args=plan.config.extra_args,  # what the plan used, nothing it did not see
         profile=profile,
         source=source,
     )

@@ -6,6 +6,8 @@ seed's narrower band becomes a warning rule in planning, not a validation error 
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from checker.schemas.enums import BatchingMode, DType, Interconnect, KVCacheDType, Quantization
@@ -84,6 +86,10 @@ class EngineInput(BaseModel):
     kv_cache_memory_bytes: int | None = Field(None, ge=0)
     cudagraph_memory_profiling: bool | None = Field(
         None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = version default"
+    )
+    vllm_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Every other engine argument, canonical flag name (no dashes) -> value",
     )
 
 

@@ -106,7 +106,15 @@ class VLLMConfig(BaseModel):
     enable_prefix_caching: bool | None = None
     enable_chunked_prefill: bool | None = None
     trust_remote_code: bool = False
-    extra_args: dict[str, Any] = Field(default_factory=dict, description="outputs.vllm_args")
+    tokenizer: str | None = None
+    disable_hybrid_kv_cache_manager: bool = False
+    kv_cache_memory_bytes: int | None = None
+    cudagraph_memory_profiling: bool | None = Field(
+        None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = the version default"
+    )
+    extra_args: dict[str, Any] = Field(
+        default_factory=dict, description="Every other engine argument the profile sets"
+    )
     explanations: dict[str, str] = Field(default_factory=dict)
 
 

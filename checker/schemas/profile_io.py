@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from checker.errors import ArtifactError, ProfileError
+from checker.errors import ArtifactError, CheckerError, ProfileError
+from checker.schemas.engine_args import normalise_engine_args, request_fields
 from checker.schemas.inputs import (
     EngineInput,
     HardwareInput,
@@ -72,6 +73,8 @@ def parse_target(text: str) -> Target:
 
 
 def validate_profile_data(data: Any, positions: Positions, source: str) -> Profile:
+    """The profile, its engine arguments in canonical form (checker.schemas.engine_args); every
+    problem located, the first raised with the others in ``related``."""
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         raise ProfileError(
@@ -79,7 +82,18 @@ def validate_profile_data(data: Any, positions: Positions, source: str) -> Profi
             location=source,
             hint="start from examples/profiles/sample.yaml",
         )
-    return validate_at(Profile, data, positions, source)
+    data, found = normalise_engine_args(data, positions, source)
+    problems: list[CheckerError] = list(found)
+    try:
+        profile = validate_at(Profile, data, positions, source)
+    except ProfileError as exc:
+        problems = [exc, *exc.related, *found]
+    if problems:
+        first, *others = problems
+        first.related = others
+        first.details = [str(p) for p in problems]
+        raise first from None
+    return profile
 
 
 def load_profile_text(text: str, source: str) -> LoadedProfile:
@@ -200,6 +214,9 @@ def profile_to_request(
     for section, request_section in _SECTIONS.items():
         values = getattr(profile, section)
         data[request_section] = {r: getattr(values, p) for p, r in _shared_fields(section)}
+    data["engine"]["vllm_args"] = dict(profile.outputs.vllm_args)
+    for section, fields in request_fields(profile.outputs.vllm_args).items():
+        data[section].update(fields)
     hw = profile.hardware
     config_path = profile.model.config
     if config_path and base_dir is not None and not Path(config_path).is_absolute():

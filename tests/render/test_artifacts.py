@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,9 @@ from referencing import Registry, Resource
 from checker.errors import ArtifactError
 from checker.render.artifacts import render_artifact
 from checker.render.context import HEADER_MARK, RenderContext
-from checker.render.flags import flags_for
 from checker.render.serve import serve_argv
 from checker.schemas.profile import ProfileDeploy
+from checker.schemas.vllm_flags import flags_for
 from tests.render.conftest import HOSTILE, make_context, make_plan, run_script
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -54,7 +55,15 @@ def hostile_context(text: str) -> RenderContext:
     )
 
 
-CASES = [make_context(), *(hostile_context(t) for t in HOSTILE)]
+# A plan that sized KV with settings vLLM must get too (flags and an environment variable).
+ENGINE_PLAN = make_plan(
+    version="0.33",
+    kv_cache_memory_bytes=4 << 30,
+    disable_hybrid_kv_cache_manager=True,
+    cudagraph_memory_profiling=False,
+    tokenizer="org/tok",
+)
+CASES = [make_context(), make_context(ENGINE_PLAN), *(hostile_context(t) for t in HOSTILE)]
 
 
 @pytest.mark.parametrize("ctx", CASES)
@@ -68,7 +77,7 @@ def test_compose_is_valid_and_reads_back(ctx: RenderContext) -> None:
     assert service["entrypoint"] == ["vllm"]
     assert [_undollar(a) for a in service["command"]] == serve_argv(ctx)[1:]
     assert service["ipc"] == "host"
-    assert service["environment"] == ["HF_TOKEN"]
+    assert service["environment"][0] == "HF_TOKEN"  # by name only; the engine's variables follow
     assert _undollar(service["volumes"][0]["target"]) == ctx.cache_dir
     (device,) = service["deploy"]["resources"]["reservations"]["devices"]
     assert device["count"] == ctx.gpus and device["capabilities"] == ["gpu"]
@@ -133,6 +142,15 @@ HELM_MODEL_SPEC = {
         "requestGPU": {"type": ["integer", "number", "string"]},
         "pvcStorage": _STR,
         "shmSize": _STR,
+        "env": {  # modelSpec.env: "The environment variables to set in the container"
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "value"],
+                "properties": {"name": _STR, "value": _STR},
+            },
+        },
         "hf_token": {
             "type": "object",
             "additionalProperties": False,
@@ -279,3 +297,38 @@ def test_hostile_profile_path_stays_in_the_comment(tmp_path: Path) -> None:
 def test_unusable_cache_dir_is_refused(path: str) -> None:
     with pytest.raises(ArtifactError, match="deploy.cache_dir"):
         render_artifact("compose", make_context(deploy=ProfileDeploy(cache_dir=path)))
+
+
+_ENGINE_FLAGS = ["--kv-cache-memory-bytes=4294967296", "--disable-hybrid-kv-cache-manager"]
+_ENV = {"VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS": "0"}
+
+
+def _env_of(kind: str, text: str) -> dict[str, str]:
+    """The environment an artifact gives the server process (HF_* left out)."""
+    if kind == "command":
+        lines = [ln[len("export ") :] for ln in text.splitlines() if ln.startswith("export ")]
+        return {name: value for name, _, value in (ln.partition("=") for ln in lines)}
+    if kind == "docker":
+        words = shlex.split(text.replace(" \\\n", " "), comments=True)
+        found = [words[i + 1] for i, w in enumerate(words) if w == "--env" and "=" in words[i + 1]]
+        return dict(w.split("=", 1) for w in found)
+    data = next(yaml.safe_load_all(text))  # k8s: the Deployment comes first
+    if kind == "compose":
+        items = next(iter(data["services"].values()))["environment"]
+        return dict(i.split("=", 1) for i in items if "=" in i)
+    if kind == "k8s":
+        env = data["spec"]["template"]["spec"]["containers"][0]["env"]
+    else:  # helm
+        env = data["servingEngineSpec"]["modelSpec"][0].get("env", [])
+    return {e["name"]: e["value"] for e in env if "value" in e and e["name"] != "HF_HOME"}
+
+
+@pytest.mark.parametrize("kind", ["command", "docker", "compose", "k8s", "helm"])
+def test_every_artifact_runs_the_engine_the_plan_sized(kind: str) -> None:
+    """Issue 12: kv_cache_memory_bytes, disable_hybrid_kv_cache_manager and graph profiling off
+    change the plan, so every artifact that runs the server carries them."""
+    text = render_artifact(kind, make_context(ENGINE_PLAN))
+    assert all(flag in text for flag in _ENGINE_FLAGS)
+    assert "--tokenizer=org/tok" in text
+    assert _env_of(kind, text) == _ENV
+    assert _env_of(kind, render_artifact(kind, make_context())) == {}  # the default: no variable

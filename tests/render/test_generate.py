@@ -112,7 +112,8 @@ def test_generate_from_flags_with_a_bad_passthrough(
     assert code == 2
     err = capsys.readouterr().err
     assert "outputs.vllm_args.max_lora_rnk" in err and "--max-lora-rank" in err
-    assert f"{profile}:3: outputs.vllm_args.max_lora_rnk" in err  # the line of the key
+    # found at load time, located like every schema error (line and column of the key)
+    assert f"{profile}:3:23: outputs.vllm_args.max_lora_rnk" in err
     assert not (tmp_path / "o").exists()
 
 

@@ -1,0 +1,373 @@
+"""vLLM's engine arguments as one object, parsed once with vLLM's own spellings and value syntax.
+
+A profile says what the server runs with in two places: its own keys (``model.max_model_len``,
+``hardware.tp_size``, ``vllm.kv_cache_memory_bytes`` ...) and ``outputs.vllm_args``. Both are
+spellings of one set of engine arguments. At load time every ``vllm_args`` key is mapped to its
+canonical flag the way vLLM's parser does it (short aliases such as ``-tp``, ``_`` for ``-``,
+``--no-X``, ``-O3``), every value is parsed as vLLM parses it (human-readable integers, JSON
+objects, switches), and a flag whose home is a profile key moves there, so the plan reads it.
+What stays in ``vllm_args`` is carried through the request to the plan and from the plan to every
+artifact. The flag facts come from checker/data/vllm_flags.yaml; where each flag lives and
+whether the plan models it, from checker/data/vllm_flag_effects.yaml.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from checker.errors import CheckerError, ProfileError
+from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
+from checker.schemas.yaml_source import KeyPath, Positions, load_data
+
+_KEY = re.compile(r"^-{0,2}[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
+_OPT_LEVEL = re.compile(r"^-O(?:=?(?P<level>[0-9]))?$")
+_HUMAN = re.compile(r"(\d+(?:\.\d+)?)([kKmMgGtT])")
+_DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+AUTO = -1  # human_readable_int_or_auto's value for "auto"
+
+
+class EngineArgError(ValueError):
+    """A key or value vLLM's parser would refuse; ``hint`` says what to write instead."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def human_readable_int(text: str, suffixes: str) -> int:
+    """vLLM's ``human_readable_int`` (vllm/utils/argparse_utils.py): ``32k`` = 32,000 and ``32K``
+    = 32,768; decimals only with a lowercase (decimal) suffix; ``suffixes`` are the ones the
+    pinned release multiplies (t/T from 0.19 on)."""
+    value = text.strip()
+    match = _HUMAN.fullmatch(value)
+    if match and match[2] in suffixes:
+        number, suffix = match.groups()
+        if suffix in _DECIMAL:
+            return int(float(number) * _DECIMAL[suffix])
+        if "." in number:
+            raise EngineArgError(
+                f"decimals are not allowed with binary suffixes like {suffix}",
+                hint=f"did you mean {number}{suffix.lower()}?",
+            )
+        return int(number) * _BINARY[suffix]
+    try:
+        return int(value)
+    except ValueError:
+        allowed = f"a suffix {'/'.join(suffixes)}" if suffixes else "no suffix in this release"
+        raise EngineArgError(f"{text!r} is not an integer ({allowed})") from None
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where the profile and the plan request hold one flag's value."""
+
+    flag: str  # "--max-num-seqs"
+    profile: str | None  # "vllm.max_num_seqs"; None: it stays in outputs.vllm_args
+    request: str | None  # "engine.max_num_seqs": the PlanRequest field the plan reads
+
+
+@functools.cache
+def effects_table() -> dict[str, Any]:
+    text = resources.files("checker.data").joinpath("vllm_flag_effects.yaml").read_text("utf-8")
+    data: dict[str, Any] = load_data(text)
+    return data
+
+
+@functools.cache
+def homes() -> dict[str, Home]:
+    """Flag -> its home: the one mapping between vLLM's flags and profile / request fields."""
+    rows: dict[str, dict[str, str]] = effects_table()["homes"]
+    return {f: Home(f, r.get("profile"), r.get("request")) for f, r in rows.items()}
+
+
+@functools.cache
+def env_homes() -> dict[str, Home]:
+    """Environment variable -> its home (``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` ...)."""
+    rows: dict[str, dict[str, str]] = effects_table()["env"]
+    return {v: Home(v, r.get("profile"), r.get("request")) for v, r in rows.items()}
+
+
+@functools.cache
+def classification() -> dict[str, tuple[str, str]]:
+    """Flag -> (class, why) for the newest release: modeled / no_memory_effect / not_modeled."""
+    table = effects_table()
+    found: dict[str, tuple[str, str]] = {}
+    for kind in ("modeled", "no_memory_effect", "not_modeled"):
+        for group in table[kind]:
+            for flag in group["flags"]:
+                if flag in found:
+                    raise ValueError(f"vllm_flag_effects.yaml: {flag} is classified twice")
+                found[flag] = (kind, " ".join(str(group["why"]).split()))
+    return found
+
+
+def not_modeled(flag: str) -> str | None:
+    """What a flag the plan does not account for affects; None if it is modeled or harmless.
+    A flag of an older release that the newest no longer has counts as not modeled."""
+    kind, why = classification().get(flag, ("not_modeled", "not classified for this release"))
+    return why if kind == "not_modeled" else None
+
+
+def canonical_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
+    """``key`` as vLLM's parser reads it: (long flag, how the value is to be read).
+
+    The second item is None for a plain key, ``"negate"`` for ``no-X`` (a switch turned off) and
+    ``"-O"`` plus the digit for ``-O3``-style keys (the level is in the key).
+    """
+    if not _KEY.match(key):
+        raise EngineArgError("not a flag name", hint="e.g. max-lora-rank")
+    level = _OPT_LEVEL.match(key)
+    if level:
+        target = flags.aliases.get("-O") or (
+            "--optimization-level" if "--optimization-level" in flags.serve else None
+        )
+        if target is None:
+            raise EngineArgError(f"vLLM {flags.line} has no option -O")
+        return target, f"-O{level['level']}" if level["level"] else None
+    if key.startswith("-") and not key.startswith("--"):
+        if key in flags.aliases:
+            return flags.aliases[key], None
+        raise EngineArgError(
+            f"vLLM {flags.line} has no option {key}",
+            hint=f"short options of this release: {', '.join(sorted(flags.aliases)) or 'none'}",
+        )
+    flag = "--" + key.lstrip("-").replace("_", "-")
+    if flag.startswith("--no-") and "--" + flag[5:] in flags.serve and flag in flags.serve:
+        return "--" + flag[5:], "negate"
+    if flag not in flags.serve:
+        close = flags.closest(flag)
+        raise EngineArgError(
+            f"vLLM {flags.line} has no flag {flag}",
+            hint=f"did you mean {close}?" if close else "see `vllm serve --help` of that version",
+        )
+    return flag, None
+
+
+def parse_value(flag: str, value: Any, flags: FlagSet, how: str | None = None) -> Any:
+    """A value as vLLM would read it for ``flag`` (text from a command line or YAML data)."""
+    if how and how.startswith("-O"):
+        if value not in (True, None):
+            raise EngineArgError(f"{how} carries its level; write `{how}: true`")
+        return int(how[2:])
+    if how == "negate":
+        if not isinstance(value, bool):
+            raise EngineArgError(f"--no-{flag[2:]} is a switch: write true or false")
+        return not value
+    if value is None:
+        return None
+    if flags.is_bool(flag):
+        text = value.lower() if isinstance(value, str) else None
+        if text in ("true", "false") and flag in flags.value_bools:
+            return text == "true"  # 0.6's StoreBoolean takes --flag=true|false
+        if not isinstance(value, bool):
+            raise EngineArgError(f"{flag} is a switch: write true or false, not {value!r}")
+        return value
+    if flag in flags.human_ints or flag in flags.auto_ints:
+        return _integer(flag, value, flags)
+    if flag in flags.json:
+        return _json_value(flag, value)
+    if isinstance(value, dict) and flags.json:
+        raise EngineArgError(f"{flag} takes one value, not a mapping")
+    return value
+
+
+def _integer(flag: str, value: Any, flags: FlagSet) -> int:
+    if flag in flags.auto_ints and (value == AUTO or str(value).strip().lower() == "auto"):
+        return AUTO
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise EngineArgError(f"{flag} takes an integer such as 32768 or 32k, not {value!r}")
+    return value if isinstance(value, int) else human_readable_int(value, flags.suffixes)
+
+
+def _json_value(flag: str, value: Any) -> Any:
+    """A mapping, or JSON object text as vLLM's parse_dataclass / json.loads reads it."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise EngineArgError(f"{flag}: not valid JSON ({exc.msg})") from None
+    if isinstance(value, (list, bool)):
+        raise EngineArgError(f'{flag} takes a JSON object, e.g. {{"key": value}}')
+    return value
+
+
+def section_value(flag: str, value: Any, flags: FlagSet) -> Any:
+    """A profile key's own value in vLLM's syntax (``vllm.max_num_batched_tokens: 32k``)."""
+    if isinstance(value, str) and (flag in flags.human_ints or flag in flags.auto_ints):
+        number = _integer(flag, value, flags)
+        if number == AUTO:
+            raise EngineArgError(
+                f"{flag} auto is not modeled yet: the plan checks the length you give",
+                hint="write the length, e.g. 32768 or 32k",
+            )
+        return number
+    return value
+
+
+def _pinned_flags(data: Mapping[str, Any]) -> FlagSet | None:
+    vllm = data.get("vllm")
+    version = vllm.get("version") if isinstance(vllm, dict) else None
+    try:
+        return flags_for(version if isinstance(version, str) else known_lines()[-1])
+    except CheckerError:
+        return None  # a malformed or unknown version: the schema and the planner say so
+
+
+class _Normaliser:
+    """One pass over a profile's raw data; problems are collected, each at its line."""
+
+    def __init__(self, flags: FlagSet, positions: Positions, source: str) -> None:
+        self.flags, self.positions, self.source = flags, positions, source
+        self.problems: list[ProfileError] = []
+
+    def problem(self, message: str, where: KeyPath, hint: str | None) -> None:
+        spot = self.positions.nearest(where)
+        location = f"{self.source}:{spot[0]}:{spot[1]}" if spot else self.source
+        key = ".".join(map(str, where))
+        self.problems.append(ProfileError(message, location=location, hint=hint, key=key))
+
+    def section_values(self, data: dict[str, Any]) -> None:
+        """Profile keys written in vLLM's syntax (``vllm.max_num_batched_tokens: 32k``)."""
+        for home in homes().values():
+            if not home.profile:
+                continue
+            section, name = home.profile.split(".")
+            values = data.get(section)
+            if isinstance(values, dict) and name in values:
+                try:
+                    values[name] = section_value(home.flag, values[name], self.flags)
+                except EngineArgError as exc:
+                    self.problem(f"{home.profile}: {exc.message}", (section, name), exc.hint)
+
+    def vllm_args(self, data: dict[str, Any], raw: dict[Any, Any]) -> dict[str, Any]:
+        kept: dict[str, Any] = {}
+        seen: dict[str, str] = {}
+        for key, value in raw.items():
+            where: KeyPath = ("outputs", "vllm_args", str(key))
+            label = f"outputs.vllm_args.{key}"
+            try:
+                flag, how = canonical_flag(str(key), self.flags)
+                parsed = parse_value(flag, value, self.flags, how)
+            except EngineArgError as exc:
+                self.problem(f"{label}: {exc.message}", where, exc.hint)
+                continue
+            if flag in seen:
+                also = f"outputs.vllm_args.{seen[flag]}"
+                self.problem(f"{label}: {flag} is given twice (also as {also})", where, "keep one")
+                continue
+            seen[flag] = str(key)
+            home = homes().get(flag)
+            path: KeyPath = ("outputs", "vllm_args", flag[2:])
+            if home and home.profile:
+                section, name = home.profile.split(".")
+                target = data.setdefault(section, {})
+                if not isinstance(target, dict):
+                    continue  # the schema reports the section itself
+                if name in target:
+                    spot = self.positions.spots.get((section, name))
+                    at = f" (line {spot[0]})" if spot else ""
+                    hint = f"keep {home.profile} and drop this key"
+                    self.problem(
+                        f"{label}: {flag} is also given as {home.profile}{at}", where, hint
+                    )
+                    continue
+                target[name] = parsed
+                path = (section, name)
+            else:
+                kept[flag[2:]] = parsed
+            if where in self.positions.spots:
+                self.positions.spots[path] = self.positions.spots[where]
+        return kept
+
+
+def normalise_engine_args(
+    data: dict[str, Any], positions: Positions, source: str
+) -> tuple[dict[str, Any], list[ProfileError]]:
+    """The profile data with ``outputs.vllm_args`` in canonical form and every flag that has a
+    profile key moved there (its position recorded under that key), plus the problems found."""
+    flags = _pinned_flags(data)
+    if flags is None:
+        return data, []
+    work = _Normaliser(flags, positions, source)
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    work.section_values(data)
+    outputs = data.get("outputs")
+    raw = outputs.get("vllm_args") if isinstance(outputs, dict) else None
+    if isinstance(outputs, dict) and isinstance(raw, dict):
+        data["outputs"] = {**outputs, "vllm_args": work.vllm_args(data, raw)}
+    return data, work.problems
+
+
+def request_fields(vllm_args: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Request section -> {field: value} for the passthrough flags whose home is a request
+    field only (no profile key): the rows the plan reads straight from ``vllm_args``."""
+    fields: dict[str, dict[str, Any]] = {}
+    for name, value in vllm_args.items():
+        home = homes().get("--" + name)
+        if home and home.request and not home.profile:
+            section, field = home.request.split(".")
+            fields.setdefault(section, {})[field] = value
+    return fields
+
+
+def wire(value: Any) -> Any:
+    """A value as it travels on a command line, for comparing planned and parsed arguments."""
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    if isinstance(value, bool):
+        return value
+    return str(value)
+
+
+def parse_command(text: str, flags: FlagSet) -> tuple[dict[str, Any], dict[str, str]]:
+    """A rendered ``vllm serve`` line read back: (canonical flag -> wire value, environment).
+
+    ``VAR=value`` words before ``vllm`` are the environment; after ``vllm serve MODEL`` each
+    option is ``--flag=value``, a switch (``--flag`` / ``--no-flag``) or ``--flag v1 v2 ...``.
+    """
+    words = shlex.split(text)
+    env: dict[str, str] = {}
+    while words and "=" in words[0] and not words[0].startswith("-"):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    if words[:2] != ["vllm", "serve"]:
+        raise ValueError(f"not a vllm serve command: {text[:60]!r}")
+    return parse_argv(words[3:], flags), env
+
+
+def parse_argv(argv: Iterable[str], flags: FlagSet) -> dict[str, Any]:
+    """``--flag=value``, switches (``--flag``, ``--no-flag``) and ``--flag v1 v2`` lists, read
+    as vLLM's parser reads them: canonical flag -> value in wire form (see ``wire``)."""
+    found: dict[str, Any] = {}
+    current: str | None = None  # a bare option that may collect the words after it
+    for word in argv:
+        if not word.startswith("-"):
+            if current is None:
+                raise ValueError(f"stray argument {word!r}")
+            items = found[current]
+            found[current] = [*items, word] if isinstance(items, list) else [word]
+            continue
+        key, eq, value = word.partition("=")
+        flag, how = canonical_flag(key, flags)
+        if flag in found:
+            raise ValueError(f"{flag} given twice")
+        current = None
+        if eq:
+            found[flag] = wire(parse_value(flag, value, flags))
+        elif how == "negate":
+            found[flag] = False
+        else:
+            found[flag] = True  # a switch, unless words follow (a list)
+            current = None if flags.is_bool(flag) else flag
+    return found
