@@ -26,7 +26,7 @@ import yaml
 from checker.errors import CheckerError
 from checker.models.config_parser import parse_config
 from checker.planning.planner import run_plan
-from checker.schemas.enums import KVCacheDType, Quantization, Severity
+from checker.schemas.enums import KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import (
     EngineInput,
@@ -153,13 +153,15 @@ def case_request(case: dict[str, Any]) -> tuple[PlanRequest, int]:
 
 def predicted(plan: PlanResponse) -> dict[str, Any]:
     f = plan.feasibility
-    failed = any(x.severity is Severity.ERROR for x in f.findings)
+    # A start-up error predicts a failure; a high OOM risk (estimated) is reported beside it.
+    failed = not f.fits
     return {
         "weights_gib": f.memory.weights_gib,
         "kv_cache_gib": f.memory.kv_cache_gib,
         "kv_cache_tokens": f.kv.tokens if f.kv else 0,
         "max_concurrency": f.max_concurrency_at_context,
         "status": "failed" if failed else "started",
+        "oom_risk": f.oom_risk.value,
         "findings": [x.rule_id for x in f.findings],
     }
 
@@ -235,7 +237,9 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{(f'{o:,.2f}' if o is not None else '-'):>12} {_pct(p, o)}"
             )
         ps, os_ = row["predicted"]["status"], row["observed"]["status"]
-        print(f"{'':<58} {'status':<16} {ps:>12} {os_:>12} {'ok' if ps == os_ else 'MISS':>8}")
+        risk = f"OOM risk {row['predicted']['oom_risk']}"
+        mark = "ok" if ps == os_ else "MISS"
+        print(f"{'':<58} {'status':<16} {ps:>12} {os_:>12} {mark:>8}  {risk}")
     print("\nfield             n   median |err| %   max |err| %")
     for name, stats in result["fields"].items():
         print(

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from checker import __version__
 from checker.errors import EXIT_GATE_FAILED, EXIT_INTERNAL, EXIT_USAGE, CheckerError, UsageError
+from checker.schemas.enums import FailOn
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -119,8 +120,8 @@ def _add_fail_on_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fail-on",
         choices=["error", "warning"],
-        help="error (default): infeasible or high OOM risk fails; warning: any warning fails "
-        "(default from the repo config)",
+        help="error: a start-up error or a high OOM risk fails; warning: any warning fails "
+        "too, reported as an error (default: the repo config's, else error)",
     )
 
 
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_flags(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--explain", action="store_true", help="give the reason for each setting")
+    _add_fail_on_flag(p)
 
     p = add(
         "generate",
@@ -255,17 +257,30 @@ def _not_built(name: str) -> int:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from checker.pipeline import plan_from_args
+    from checker.planning.verdict import judge
     from checker.schemas.enums import Verdict
 
-    plan = plan_from_args(args)
+    # The gate's verdict, policy included: plan and check cannot disagree on a profile.
+    plan = judge(plan_from_args(args), _fail_on(args))
     if args.json:
         print(plan.model_dump_json_pretty())
     else:
         from checker.render.terminal import render_plan_text
 
         print(render_plan_text(plan, explain=args.explain, color=_color()))
-    # Like the gate: a plan vLLM would refuse to start exits 1, so scripts can test it.
     return EXIT_GATE_FAILED if plan.feasibility.verdict is Verdict.FAIL else 0
+
+
+def _fail_on(args: argparse.Namespace) -> FailOn:
+    """--fail-on, else the repo config's (found as check finds it), else error."""
+    from pathlib import Path
+
+    from checker.gate.repo_config import find_repo_config, load_repo_config
+
+    if args.fail_on:
+        return FailOn(args.fail_on)
+    found = find_repo_config(Path.cwd())
+    return load_repo_config(found).fail_on if found else FailOn.ERROR
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -383,7 +398,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from checker.gate.check import CheckOptions, run_check
     from checker.gate.formats import render_report
     from checker.gate.publish import GateReport, PublishOptions, publish
-    from checker.gate.repo_config import FailOn
     from checker.pipeline import lockfile_from_args
     from checker.schemas.profile_io import write_atomic
 
@@ -445,7 +459,6 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from checker.gate.fleet import load_fleet
     from checker.gate.formats.common import headline
     from checker.gate.progress import progress_reporter
-    from checker.gate.repo_config import FailOn
     from checker.pipeline import lockfile_from_args
 
     if args.update_lockfile:

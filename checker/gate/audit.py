@@ -20,8 +20,8 @@ from checker.gate.check import assemble, set_up, unmatched_report, working_tree
 from checker.gate.fleet import Fleet, FleetEntry
 from checker.gate.pairs import PairSettings, check_pair
 from checker.gate.progress import Progress
-from checker.gate.repo_config import FailOn
 from checker.gate.result import CheckResult, PairResult
+from checker.schemas.enums import FailOn
 from checker.schemas.profile_io import Target, load_profile_text
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)

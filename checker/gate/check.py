@@ -21,8 +21,9 @@ from checker.gate.discovery import working_tree_candidates as tree_files
 from checker.gate.git_base import open_revision
 from checker.gate.pairs import PairSettings, check_pair
 from checker.gate.profiles import Loaded, load_side, targets_of
-from checker.gate.repo_config import FailOn, RepoConfig, find_repo_config, load_repo_config
+from checker.gate.repo_config import RepoConfig, find_repo_config, load_repo_config
 from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProblem, PairResult
+from checker.schemas.enums import FailOn
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput
 from checker.schemas.profile_io import Target, parse_target

@@ -20,24 +20,17 @@ Precedence: flags beat this file, this file beats each profile's own targets and
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from checker.schemas.enums import FailOn as FailOn  # the policy is the verdict's, not the gate's
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile import TARGET_RE
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 
 CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
-
-
-class FailOn(str, Enum):
-    """What fails the gate: ``error`` (infeasible plans and high OOM risk) or also warnings."""
-
-    ERROR = "error"
-    WARNING = "warning"
 
 
 class RepoConfig(BaseModel):

@@ -11,8 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from checker.gate.repo_config import FailOn
-from checker.schemas.enums import OOMRisk, Severity
+from checker.schemas.enums import FailOn, OOMRisk, Severity
 from checker.schemas.outputs import PlanResponse
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
@@ -40,9 +39,12 @@ class GateFinding(BaseModel):
 
     model_config = _FROZEN
 
-    rule_id: str = Field(description="VW1xx/VW2xx/VW3xx from the planner; VWG0x from the gate")
+    rule_id: str = Field(description="VW1xx/VW2xx/VW3xx from the planner")
     name: str
-    severity: Severity
+    severity: Severity = Field(description="error: fails the gate under its fail_on policy")
+    estimated: bool = Field(
+        False, description="A high (or medium) OOM risk: depends on an estimated term"
+    )
     message: str
     key: str = Field(description="Dotted profile key, e.g. model.max_model_len")
     line: int | None = Field(description="1-based line of that key (or its nearest parent)")
@@ -78,10 +80,10 @@ class PairResult(BaseModel):
     gpu: str | None = Field(description="Canonical catalog (or custom) GPU name it was planned on")
     model: str = Field(description="model.id of the profile")
     verdict: GateVerdict = Field(
-        description="FAIL: infeasible or high OOM risk; WARN: warnings or medium OOM risk; "
-        "ERROR: could not be planned (see error)"
+        description="FAIL: a finding fails under fail_on (a start-up error, a high OOM risk, "
+        "or with fail_on warning any warning); WARN: warnings; ERROR: could not be planned"
     )
-    failed: bool = Field(description="Counts against the gate under fail_on")
+    failed: bool = Field(description="Counts against the gate: FAIL or ERROR")
     findings: list[GateFinding] = Field(default_factory=list)
     figures: Figures
     error: InputProblem | None = None

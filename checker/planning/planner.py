@@ -6,18 +6,17 @@ from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
-from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
-from checker.planning.rules.memory import workload_tokens
+from checker.planning.rules.memory import context_risk, workload_tokens
 from checker.planning.settings import Settings, resolve_settings
-from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
+from checker.planning.verdict import verdict_of
+from checker.schemas.enums import Basis, OOMRisk, Severity
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import (
     FeasibilityReport,
-    Finding,
     KVCacheReport,
     MemoryBreakdown,
     ModelSummary,
@@ -45,9 +44,12 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
     return candidates[-1]
 
 
-def log_lines(memory: MemoryPlan) -> list[str]:
-    """The start-up lines vLLM prints, with our predicted figures."""
+def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
+    """The start-up lines vLLM prints, with our predicted figures, up to where it stops: none
+    when the weights do not load, and (V1) nothing after the KV check that raises."""
     s, first, kv = memory.settings, memory.first, memory.binding.kv
+    if not memory.weights_fit:
+        return []
     if s.is_v0:
         return [
             f"Loading model weights took {first.weights / GIB:.4f} GB",
@@ -55,13 +57,16 @@ def log_lines(memory: MemoryPlan) -> list[str]:
             f"Maximum concurrency for {s.max_model_len} tokens per request: "
             f"{kv.max_concurrency:.2f}x",
         ]
-    return [
-        f"Model loading took {first.weights / GIB:.2f} GiB memory",
-        f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB",
-        f"GPU KV cache size: {kv.tokens:,} tokens",
-        f"Maximum concurrency for {s.max_model_len:,} tokens per request: "
-        f"{kv.max_concurrency:.2f}x",
-    ]
+    lines = [f"Model loading took {first.weights / GIB:.2f} GiB memory"]
+    if memory.binding.kv_budget > 0:  # below, vLLM logs a negative figure and raises
+        lines.append(f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB")
+    if fits(memory, model):
+        lines += [
+            f"GPU KV cache size: {kv.tokens:,} tokens",
+            f"Maximum concurrency for {s.max_model_len:,} tokens per request: "
+            f"{kv.max_concurrency:.2f}x",
+        ]
+    return lines
 
 
 def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:
@@ -75,7 +80,7 @@ def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:
         non_torch_gib=round(first.non_torch / GIB, 2),
         cudagraph_gib=round(first.cudagraph / GIB, 2),
         cudagraph_subtracted=s.cudagraph_subtracted,
-        kv_cache_gib=round(first.kv_budget / GIB, 2),
+        kv_cache_gib=round(max(0.0, first.kv_budget) / GIB, 2),
         outside_budget_gib=round(memory.outside_budget / GIB, 2),
         basis={
             "total_gib": Basis.DERIVED,
@@ -99,12 +104,14 @@ def _max_context_at(memory: MemoryPlan, model: ModelInfo, concurrency: int) -> i
     return max_length_for_budget(model, memory.settings, b.kv.layout, b.kv_budget / concurrency)
 
 
-def _verdict(findings: list[Finding], risk: OOMRisk) -> Verdict:
-    if any(f.severity is Severity.ERROR for f in findings):
-        return Verdict.FAIL
-    if risk is not OOMRisk.LOW or any(f.severity is Severity.WARNING for f in findings):
-        return Verdict.WARN
-    return Verdict.PASS
+def _no_kv_reason(memory: MemoryPlan) -> str:
+    b = memory.binding
+    if not memory.weights_fit:
+        return (
+            f"the weights need {b.weights / GIB:.2f} GiB of the GPU's {memory.total / GIB:.2f} "
+            "GiB: loading runs out of memory"
+        )
+    return "no memory is left for the KV cache: vLLM stops at start-up"
 
 
 def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
@@ -143,8 +150,9 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
     context = RuleContext(request, model, gpu, settings, memory)
     findings = evaluate(context)
     b = memory.binding
+    has_kv = memory.has_kv_cache
+    risk, reason = context_risk(context) if has_kv else (OOMRisk.HIGH, _no_kv_reason(memory))
     per_request = bytes_for_length(model, settings, b.kv.layout, workload_tokens(context))
-    risk, reason = assess(memory, request, model, per_request)
     concurrency = request.workload.concurrency
     headroom = b.kv_budget - per_request * concurrency * request.policy.fragmentation_factor
     layout = b.kv.layout
@@ -159,16 +167,18 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
             max_concurrency=round(b.kv.max_concurrency, 2),
             kv_cache_dtype=settings.kv_cache_dtype,
         )
-        if layout.page_bytes
+        if layout.page_bytes and has_kv
         else None
     )
     feasibility = FeasibilityReport(
-        fits=not any(f.severity is Severity.ERROR for f in findings),
-        verdict=_verdict(findings, risk),
+        fits=not any(f.severity is Severity.ERROR and not f.estimated for f in findings),
+        verdict=verdict_of(findings),
         oom_risk=risk,
         oom_risk_reason=reason,
         gpu=gpu.name,
         num_gpus_used=tp * settings.pp,
+        num_gpus_given=request.hardware.gpus,
+        weights_fit=memory.weights_fit,
         tensor_parallel_size=tp,
         pipeline_parallel_size=settings.pp,
         max_model_len=settings.max_model_len,
@@ -176,8 +186,8 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
         kv=kv,
         max_concurrency_at_context=round(b.kv.max_concurrency, 2),
         max_context_at_concurrency=_max_context_at(memory, model, concurrency),
-        headroom_gib=round(headroom / GIB, 2),
-        log_lines=log_lines(memory),
+        headroom_gib=round(headroom / GIB, 2) if has_kv else None,
+        log_lines=log_lines(memory, model),
         findings=findings,
     )
     config, recommendations = recommend(context, _config(request, settings), findings)

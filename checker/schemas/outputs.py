@@ -20,6 +20,11 @@ class Finding(BaseModel):
     rule_id: str = Field(description="Stable id, e.g. VW101")
     name: str = Field(description="Short slug, e.g. tp-heads-divisible")
     severity: Severity
+    estimated: bool = Field(
+        False,
+        description="A high OOM risk: the shortfall depends on an estimated term (activation "
+        "peak, CUDA graphs, sampler warm-up), not on vLLM's deterministic arithmetic",
+    )
     message: str = Field(description="In vLLM's own wording where vLLM raises it")
     key: str = Field(description="Dotted profile key it points at, e.g. hardware.tp_size")
     fix: str = Field("", description="What to change, in words")
@@ -39,7 +44,7 @@ class MemoryBreakdown(BaseModel):
     non_torch_gib: float
     cudagraph_gib: float
     cudagraph_subtracted: bool
-    kv_cache_gib: float
+    kv_cache_gib: float = Field(description="0 where no memory is left for a KV cache")
     outside_budget_gib: float = Field(
         description="Memory left outside vLLM's budget: total-requested"
     )
@@ -62,20 +67,27 @@ class KVCacheReport(BaseModel):
 class FeasibilityReport(BaseModel):
     model_config = _OUT
 
-    fits: bool
+    fits: bool = Field(description="No start-up error (a high OOM risk alone still fits)")
     verdict: Verdict
     oom_risk: OOMRisk
     oom_risk_reason: str = ""
     gpu: str
     num_gpus_used: int
+    num_gpus_given: int = Field(1, description="GPUs the instance is given (hardware.gpus)")
+    weights_fit: bool = Field(
+        True, description="False: loading the weights runs out of memory, vLLM stops there"
+    )
     tensor_parallel_size: int
     pipeline_parallel_size: int
     max_model_len: int
     memory: MemoryBreakdown
-    kv: KVCacheReport | None
+    kv: KVCacheReport | None = Field(description="None: vLLM allocates no KV cache")
     max_concurrency_at_context: float
     max_context_at_concurrency: int
-    headroom_gib: float = Field(description="KV memory left after the workload's concurrency")
+    headroom_gib: float | None = Field(
+        description="KV memory left after the workload's concurrency (negative: short); "
+        "None without a KV cache"
+    )
     log_lines: list[str] = Field(default_factory=list, description="The lines vLLM would log")
     findings: list[Finding] = Field(default_factory=list)
 

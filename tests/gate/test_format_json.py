@@ -43,6 +43,7 @@ def test_documented_keys_and_round_trip() -> None:
         "rule_id",
         "name",
         "severity",
+        "estimated",
         "message",
         "key",
         "line",
