@@ -174,7 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma list: command,docker,compose,k8s,helm,report,bench,profile",
     )
     p.add_argument(
-        "--force", action="store_true", help="overwrite files that vllm-wizard did not generate"
+        "--force",
+        action="store_true",
+        help="write even when the plan fails (each setting changed from the profile is marked "
+        "CHANGED), and overwrite files that vllm-wizard did not generate",
     )
 
     p = add("detect", "Detect local NVIDIA GPUs with nvidia-smi.", _cmd_detect)
@@ -273,13 +276,25 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     from checker.pipeline import located, lockfile_from_args, plan_request, request_from_args
     from checker.render.context import context_for_profile
-    from checker.render.generate import generate, parse_emit
+    from checker.render.escape import terminal
+    from checker.render.generate import findings_text, generate, parse_emit
+    from checker.schemas.enums import Verdict
     from checker.schemas.profile_io import profile_from_request
 
     kinds = parse_emit(args.emit)
     request, loaded = request_from_args(args)
     with located(loaded):
         plan = plan_request(request, offline=args.offline, lockfile=lockfile_from_args(args))
+    failing = plan.feasibility.verdict is Verdict.FAIL
+    if failing and not args.force:
+        # Artifacts of a plan vLLM refuses would start nothing, or silently another config.
+        print(
+            f"vllm-wizard: error: this plan FAILS on {terminal(plan.feasibility.gpu)}; "
+            "no artifact written (pass --force to write them anyway)",
+            file=sys.stderr,
+        )
+        print(findings_text(plan, loaded), file=sys.stderr)
+        return EXIT_GATE_FAILED
     profile = profile_from_request(request, loaded.profile if loaded else None)
     source = Path(args.profile) if args.profile else None
     ctx = context_for_profile(plan, profile, source)
@@ -287,12 +302,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         written = generate(ctx, kinds, Path(args.output_dir), force=args.force)
     for path in written:
         print(f"wrote {path}")
-    if not plan.feasibility.fits:
+    if failing:
         print(
-            f"vllm-wizard: warning: this plan FAILS on {plan.feasibility.gpu}; "
-            "run 'vllm-wizard plan' with the same flags for the findings",
+            f"vllm-wizard: warning: this plan FAILS on {terminal(plan.feasibility.gpu)}; "
+            "written anyway (--force). The findings:",
             file=sys.stderr,
         )
+        print(findings_text(plan, loaded), file=sys.stderr)
+    for change in ctx.changes:
+        print(f"vllm-wizard: warning: CHANGED: {terminal(str(change))}", file=sys.stderr)
     return 0
 
 

@@ -7,7 +7,10 @@ from pathlib import Path
 from checker.errors import UsageError
 from checker.render.artifacts import EXECUTABLE, FILES, render_artifact
 from checker.render.context import RenderContext
+from checker.render.escape import terminal
 from checker.render.write import check_overwrite, inside, write_artifact
+from checker.schemas.outputs import PlanResponse
+from checker.schemas.profile_io import LoadedProfile
 
 
 def parse_emit(text: str) -> list[str]:
@@ -38,3 +41,19 @@ def generate(ctx: RenderContext, kinds: list[str], out_dir: Path, *, force: bool
     for kind, path, text in rendered:
         write_artifact(path, text, executable=kind in EXECUTABLE, force=force)
     return [path for _, path, _ in rendered]
+
+
+def findings_text(plan: PlanResponse, loaded: LoadedProfile | None) -> str:
+    """The plan's findings, one per line at the profile line of its key, each with its fix."""
+    lines = []
+    for f in plan.feasibility.findings:
+        line = loaded.line_of(f.key) if loaded else None
+        where = (
+            f"{loaded.path}:{line}: " if loaded and line else f"{loaded.path}: " if loaded else ""
+        )
+        lines.append(
+            f"  {terminal(where)}{f.severity.value} {f.rule_id} {f.key}: {terminal(f.message)}"
+        )
+        if f.fix:
+            lines.append(f"      fix: {terminal(f.fix)}")
+    return "\n".join(lines)
