@@ -14,7 +14,7 @@ from checker.gate.repo_config import FailOn
 from checker.gate.result import Figures, GateFinding, GateVerdict, InputProblem, PairResult
 from checker.schemas.enums import OOMRisk, Severity, Verdict
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.outputs import PlanResponse
+from checker.schemas.outputs import Finding, PlanResponse
 from checker.schemas.profile_io import LoadedProfile, Target, profile_to_request
 
 RISK_KEY = "policy.gpu_memory_utilization"
@@ -36,6 +36,7 @@ class PairSettings:
     vllm_version: str | None = None  # overrides every profile's pin (--vllm-version)
     default_vllm_version: str | None = None  # for profiles that pin none (repo config)
     custom_gpus: tuple[GPUSpec, ...] = ()  # the repo config's
+    ignore: tuple[tuple[str, str], ...] = ()  # the repo config's (rule id, reason)
 
 
 def check_pair(
@@ -57,8 +58,9 @@ def check_pair(
         engine = request.engine.model_copy(
             update={"vllm_version": version or settings.default_vllm_version}
         )
+        ignore = {**dict(settings.ignore), **request.ignore}  # the profile's reason first
         plan = plan_request(
-            request.model_copy(update={"hardware": hardware, "engine": engine}),
+            request.model_copy(update={"hardware": hardware, "engine": engine, "ignore": ignore}),
             offline=settings.offline,
             lockfile=settings.lockfile,
             record=settings.record,
@@ -78,7 +80,9 @@ def check_pair(
             figures=Figures(verdict="ERROR"),
             error=problem_from_error(exc, display, loaded.line_of(key)),
         )
-    verdict = gate_verdict(plan)
+    found = findings_of(plan, loaded)
+    findings = [f for f in found if f.rule_id not in ignore]
+    verdict = gate_verdict(plan) if findings == found else verdict_of(findings)
     return PairResult(
         profile=display,
         target=str(target),
@@ -86,8 +90,16 @@ def check_pair(
         model=profile.model.id,
         verdict=verdict,
         failed=verdict == "FAIL" or (verdict == "WARN" and settings.fail_on is FailOn.WARNING),
-        findings=findings_of(plan, loaded),
-        figures=figures_of(plan),
+        findings=findings,
+        suppressed=[
+            *(_gate_finding(f, loaded) for f in plan.feasibility.suppressed),
+            *(
+                f.model_copy(update={"suppressed": ignore[f.rule_id]})
+                for f in found
+                if f not in findings
+            ),
+        ],
+        figures=figures_of(plan).model_copy(update={"verdict": verdict}),
         plan=plan,
     )
 
@@ -97,6 +109,26 @@ def gate_verdict(plan: PlanResponse) -> GateVerdict:
     if f.verdict is Verdict.FAIL or f.oom_risk is OOMRisk.HIGH:
         return "FAIL"
     return "WARN" if f.verdict is Verdict.WARN else "PASS"
+
+
+def verdict_of(findings: list[GateFinding]) -> GateVerdict:
+    """The verdict once the gate's own OOM-risk finding is ignored: the findings left decide."""
+    if any(f.severity is Severity.ERROR for f in findings):
+        return "FAIL"
+    return "WARN" if any(f.severity is Severity.WARNING for f in findings) else "PASS"
+
+
+def _gate_finding(f: Finding, loaded: LoadedProfile) -> GateFinding:
+    return GateFinding(
+        rule_id=f.rule_id,
+        name=f.name,
+        severity=f.severity,
+        message=f.message,
+        key=f.key,
+        line=loaded.line_of(f.key),
+        fix=f.fix,
+        suppressed=f.suppressed,
+    )
 
 
 def figures_of(plan: PlanResponse) -> Figures:
@@ -114,18 +146,7 @@ def figures_of(plan: PlanResponse) -> Figures:
 def findings_of(plan: PlanResponse, loaded: LoadedProfile) -> list[GateFinding]:
     """The plan's findings at their profile lines, plus the OOM risk when nothing else explains
     the verdict (no error, and no rule about OOM)."""
-    found = [
-        GateFinding(
-            rule_id=f.rule_id,
-            name=f.name,
-            severity=f.severity,
-            message=f.message,
-            key=f.key,
-            line=loaded.line_of(f.key),
-            fix=f.fix,
-        )
-        for f in plan.feasibility.findings
-    ]
+    found = [_gate_finding(f, loaded) for f in plan.feasibility.findings]
     risk = plan.feasibility.oom_risk
     failing = any(f.severity is Severity.ERROR for f in found)  # the risk follows from that
     if risk is not OOMRisk.LOW and not failing and not any("oom" in f.name for f in found):

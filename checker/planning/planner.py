@@ -11,6 +11,7 @@ from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.memory import workload_tokens
 from checker.planning.settings import Settings, resolve_settings
+from checker.planning.suppress import split_suppressed
 from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
@@ -143,7 +144,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
     settings = resolve_settings(request, model, gpu, tp=tp)
     memory = plan_memory(model, settings)
     context = RuleContext(request, model, gpu, settings, memory)
-    findings = evaluate(context)
+    findings, suppressed = split_suppressed(evaluate(context), request.ignore)
     b = memory.binding
     per_request = bytes_for_length(model, settings, b.kv.layout, workload_tokens(context))
     risk, reason = assess(memory, request, model, per_request)
@@ -181,6 +182,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
         headroom_gib=round(headroom / GIB, 2),
         log_lines=log_lines(memory),
         findings=findings,
+        suppressed=suppressed,
     )
     config, recommendations = recommend(context, _config(request, settings), findings)
     summary = ModelSummary(

@@ -24,6 +24,9 @@ class Finding(BaseModel):
     key: str = Field(description="Dotted profile key it points at, e.g. hardware.tp_size")
     fix: str = Field("", description="What to change, in words")
     fix_values: dict[str, Any] = Field(default_factory=dict, description="Key -> suggested value")
+    suppressed: str | None = Field(
+        None, description="Why its rule is ignored (profile or repo config); None: it counts"
+    )
 
 
 class MemoryBreakdown(BaseModel):
@@ -78,6 +81,10 @@ class FeasibilityReport(BaseModel):
     headroom_gib: float = Field(description="KV memory left after the workload's concurrency")
     log_lines: list[str] = Field(default_factory=list, description="The lines vLLM would log")
     findings: list[Finding] = Field(default_factory=list)
+    suppressed: list[Finding] = Field(
+        default_factory=list,
+        description="Findings of ignored rules, each with the reason; they do not count",
+    )
 
     @property
     def warnings(self) -> list[str]:

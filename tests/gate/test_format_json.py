@@ -35,6 +35,7 @@ def test_documented_keys_and_round_trip() -> None:
         "verdict",
         "failed",
         "findings",
+        "suppressed",
         "figures",
         "error",
         "plan",
@@ -47,6 +48,7 @@ def test_documented_keys_and_round_trip() -> None:
         "key",
         "line",
         "fix",
+        "suppressed",
     ]
     assert list(first["figures"]) == [
         "verdict",
