@@ -72,32 +72,53 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     )
 
     g = p.add_argument_group("workload and policy")
-    g.add_argument("--prompt-tokens", type=int)
-    g.add_argument("--gen-tokens", type=int)
+    g.add_argument("--prompt-tokens", type=int, help="prompt length of a typical request")
+    g.add_argument("--gen-tokens", type=int, help="output tokens of a typical request")
     g.add_argument("-c", "--concurrency", type=int, help="simultaneous requests")
     g.add_argument("--batching-mode", dest="mode", help="throughput, latency or balanced")
     g.add_argument("--gpu-memory-utilization", type=float, help="fraction of total memory (0, 1]")
-    g.add_argument("--overhead-gb", type=float)
-    g.add_argument("--fragmentation-factor", type=float)
-    g.add_argument("--headroom-gb", type=float)
+    g.add_argument(
+        "--overhead-gb",
+        type=float,
+        help="the seed's setting, accepted but not used: the plan models vLLM's own "
+        "non-torch and CUDA-graph memory",
+    )
+    g.add_argument(
+        "--fragmentation-factor",
+        type=float,
+        help="KV need of the workload is multiplied by this, in [1, 2] (default 1.15)",
+    )
+    g.add_argument(
+        "--headroom-gb", type=float, help="KV memory to keep free at the workload, GiB (default 1)"
+    )
 
     g = p.add_argument_group("vLLM engine")
     g.add_argument(
         "--vllm-version", help="pinned vLLM version, e.g. 0.19.0 (default: newest known)"
     )
-    g.add_argument("--max-num-seqs", type=int)
-    g.add_argument("--max-num-batched-tokens", type=int)
-    g.add_argument("--block-size", type=int)
-    g.add_argument("--enforce-eager", action="store_true", default=None)
+    g.add_argument(
+        "--max-num-seqs", type=int, help="requests batched at once (default: vLLM's for the GPU)"
+    )
+    g.add_argument(
+        "--max-num-batched-tokens",
+        type=int,
+        help="tokens per scheduler step (default: vLLM's for the GPU and version)",
+    )
+    g.add_argument("--block-size", type=int, help="KV cache block size in tokens")
+    g.add_argument(
+        "--enforce-eager",
+        action="store_true",
+        default=None,
+        help="no CUDA graphs (less memory, slower decode)",
+    )
+
+
+_OFFLINE_HELP = "never contact the Hugging Face Hub (also: HF_HUB_OFFLINE=1)"
 
 
 def _add_source_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--profile", help="profile YAML to start from; flags override it")
-    p.add_argument(
-        "--offline",
-        action="store_true",
-        help="never contact the Hugging Face Hub (also: HF_HUB_OFFLINE=1)",
-    )
+    p.add_argument("--offline", action="store_true", help=_OFFLINE_HELP)
     _add_lockfile_flags(p)
     _add_model_flags(p)
 
@@ -167,7 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_generate,
     )
     _add_source_flags(p)
-    p.add_argument("-o", "--output-dir", default=".", help="directory to write into")
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        default=".",
+        help="directory to write into; '-' prints the artifacts to stdout instead",
+    )
     p.add_argument(
         "--emit",
         default="command,profile",
@@ -207,7 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vllm-version", help="check against this vLLM version")
     _add_fail_on_flag(p)
     p.add_argument(
-        "--format", default="text", choices=["text", "json", "markdown", "sarif", "github"]
+        "--format",
+        default="text",
+        choices=["text", "json", "markdown", "sarif", "github"],
+        help="report format (default text; github: workflow-command annotations)",
     )
     p.add_argument("--output", help="also write the report to this file")
     p.add_argument("--base", metavar="REF", help="diff against the profiles at this git revision")
@@ -222,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="check artifacts and write each drifted one's regenerated text under DIR",
     )
-    p.add_argument("--offline", action="store_true")
+    p.add_argument("--offline", action="store_true", help=_OFFLINE_HELP)
     _add_lockfile_flags(p)
     _add_publish_flags(p)
 
@@ -239,15 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add("audit", "Check every profile on every GPU of a fleet file.", _cmd_audit)
-    p.add_argument("paths", nargs="*")
+    p.add_argument("paths", nargs="*", help="profile files, directories or globs")
     p.add_argument("--fleet", required=True, help="YAML list of GPU targets")
-    p.add_argument("--config")
+    p.add_argument("--config", help="repo config (default: .vllm-wizard.yaml if present)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="processes (default: CPU count)")
     p.add_argument("--output-dir", default=".", help="where to write audit.md and audit.json")
     p.add_argument("--vllm-version", help="check against this vLLM version")
     _add_fail_on_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.add_argument("--offline", action="store_true")
+    p.add_argument("--offline", action="store_true", help=_OFFLINE_HELP)
     _add_lockfile_flags(p)
     return parser
 
@@ -277,7 +306,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from checker.pipeline import located, lockfile_from_args, plan_request, request_from_args
     from checker.render.context import context_for_profile
     from checker.render.escape import terminal
-    from checker.render.generate import findings_text, generate, parse_emit
+    from checker.render.generate import findings_text, generate, parse_emit, render_all
     from checker.schemas.enums import Verdict
     from checker.schemas.profile_io import profile_from_request
 
@@ -299,9 +328,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     source = Path(args.profile) if args.profile else None
     ctx = context_for_profile(plan, profile, source)
     with located(loaded):
-        written = generate(ctx, kinds, Path(args.output_dir), force=args.force)
-    for path in written:
-        print(f"wrote {path}")
+        if args.output_dir == "-":
+            sys.stdout.write(render_all(ctx, kinds))
+        else:
+            for path in generate(ctx, kinds, Path(args.output_dir), force=args.force):
+                print(f"wrote {path}")
     if failing:
         print(
             f"vllm-wizard: warning: this plan FAILS on {terminal(plan.feasibility.gpu)}; "

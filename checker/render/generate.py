@@ -30,6 +30,15 @@ def parse_emit(text: str) -> list[str]:
     return kinds
 
 
+def render_all(ctx: RenderContext, kinds: list[str]) -> str:
+    """Every kind's text for stdout (``-o -``): one kind verbatim (pipe it to kubectl or a
+    file); several each under a ``==> NAME <==`` line, as ``head`` shows several files."""
+    texts = [(FILES[kind][0], render_artifact(kind, ctx)) for kind in kinds]
+    if len(texts) == 1:
+        return texts[0][1]
+    return "\n".join(f"==> {name} <==\n{text}" for name, text in texts)
+
+
 def generate(ctx: RenderContext, kinds: list[str], out_dir: Path, *, force: bool) -> list[Path]:
     """Render and check every kind first (a bad value or a hand-written file writes nothing),
     then write each atomically."""

@@ -195,3 +195,41 @@ def test_an_invalid_parallel_size_is_never_written_with_a_changed_utilization(
     assert main(["generate", "-p", str(profile), "--offline", "-o", str(out), "--force"]) == 0
     err = capsys.readouterr().err
     assert "CHANGED: policy.gpu_memory_utilization" in err and "0.99" in err
+
+
+def test_every_flag_of_every_command_has_help_text() -> None:
+    import argparse
+
+    from checker.cli import build_parser
+
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, child in action.choices.items():
+                    walk(child, f"{name} {sub}")
+            elif not action.help or action.help == argparse.SUPPRESS:
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "vllm-wizard")
+    assert missing == []
+
+
+def test_output_dir_dash_prints_the_artifacts_to_stdout(
+    sample: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "-p", str(sample), "-o", "-", "--emit", "k8s"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# " + HEADER_MARK)
+    assert [d["kind"] for d in yaml.safe_load_all(out)] == ["Deployment", "Service"]
+    assert main(["generate", "-p", str(sample), "-o", "-", "--emit", "command,k8s"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        out.startswith("==> serve.sh <==\n#!/usr/bin/env bash\n") and "\n==> k8s.yaml <==\n" in out
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["profiles"]  # no directory "-"
