@@ -73,32 +73,53 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     )
 
     g = p.add_argument_group("workload and policy")
-    g.add_argument("--prompt-tokens", type=int)
-    g.add_argument("--gen-tokens", type=int)
+    g.add_argument("--prompt-tokens", type=int, help="prompt length of a typical request")
+    g.add_argument("--gen-tokens", type=int, help="output tokens of a typical request")
     g.add_argument("-c", "--concurrency", type=int, help="simultaneous requests")
     g.add_argument("--batching-mode", dest="mode", help="throughput, latency or balanced")
     g.add_argument("--gpu-memory-utilization", type=float, help="fraction of total memory (0, 1]")
-    g.add_argument("--overhead-gb", type=float)
-    g.add_argument("--fragmentation-factor", type=float)
-    g.add_argument("--headroom-gb", type=float)
+    g.add_argument(
+        "--overhead-gb",
+        type=float,
+        help="the seed's setting, accepted but not used: the plan models vLLM's own "
+        "non-torch and CUDA-graph memory",
+    )
+    g.add_argument(
+        "--fragmentation-factor",
+        type=float,
+        help="KV need of the workload is multiplied by this, in [1, 2] (default 1.15)",
+    )
+    g.add_argument(
+        "--headroom-gb", type=float, help="KV memory to keep free at the workload, GiB (default 1)"
+    )
 
     g = p.add_argument_group("vLLM engine")
     g.add_argument(
         "--vllm-version", help="pinned vLLM version, e.g. 0.19.0 (default: newest known)"
     )
-    g.add_argument("--max-num-seqs", type=int)
-    g.add_argument("--max-num-batched-tokens", type=int)
-    g.add_argument("--block-size", type=int)
-    g.add_argument("--enforce-eager", action="store_true", default=None)
+    g.add_argument(
+        "--max-num-seqs", type=int, help="requests batched at once (default: vLLM's for the GPU)"
+    )
+    g.add_argument(
+        "--max-num-batched-tokens",
+        type=int,
+        help="tokens per scheduler step (default: vLLM's for the GPU and version)",
+    )
+    g.add_argument("--block-size", type=int, help="KV cache block size in tokens")
+    g.add_argument(
+        "--enforce-eager",
+        action="store_true",
+        default=None,
+        help="no CUDA graphs (less memory, slower decode)",
+    )
+
+
+_OFFLINE_HELP = "never contact the Hugging Face Hub (also: HF_HUB_OFFLINE=1)"
 
 
 def _add_source_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--profile", help="profile YAML to start from; flags override it")
-    p.add_argument(
-        "--offline",
-        action="store_true",
-        help="never contact the Hugging Face Hub (also: HF_HUB_OFFLINE=1)",
-    )
+    p.add_argument("--offline", action="store_true", help=_OFFLINE_HELP)
     _add_lockfile_flags(p)
     _add_model_flags(p)
 
@@ -169,14 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_generate,
     )
     _add_source_flags(p)
-    p.add_argument("-o", "--output-dir", default=".", help="directory to write into")
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        default=".",
+        help="directory to write into; '-' prints the artifacts to stdout instead",
+    )
     p.add_argument(
         "--emit",
         default="command,profile",
         help="comma list: command,docker,compose,k8s,helm,report,bench,profile",
     )
     p.add_argument(
-        "--force", action="store_true", help="overwrite files that vllm-wizard did not generate"
+        "--force",
+        action="store_true",
+        help="write even when the plan fails (each setting changed from the profile is marked "
+        "CHANGED), and overwrite files that vllm-wizard did not generate",
     )
 
     p = add("detect", "Detect local NVIDIA GPUs with nvidia-smi.", _cmd_detect)
@@ -206,7 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vllm-version", help="check against this vLLM version")
     _add_fail_on_flag(p)
     p.add_argument(
-        "--format", default="text", choices=["text", "json", "markdown", "sarif", "github"]
+        "--format",
+        default="text",
+        choices=["text", "json", "markdown", "sarif", "github"],
+        help="report format (default text; github: workflow-command annotations)",
     )
     p.add_argument("--output", help="also write the report to this file")
     p.add_argument("--base", metavar="REF", help="diff against the profiles at this git revision")
@@ -221,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="check artifacts and write each drifted one's regenerated text under DIR",
     )
-    p.add_argument("--offline", action="store_true")
+    p.add_argument("--offline", action="store_true", help=_OFFLINE_HELP)
     _add_lockfile_flags(p)
     _add_publish_flags(p)
 
@@ -238,15 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add("audit", "Check every profile on every GPU of a fleet file.", _cmd_audit)
-    p.add_argument("paths", nargs="*")
+    p.add_argument("paths", nargs="*", help="profile files, directories or globs")
     p.add_argument("--fleet", required=True, help="YAML list of GPU targets")
-    p.add_argument("--config")
+    p.add_argument("--config", help="repo config (default: .vllm-wizard.yaml if present)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="processes (default: CPU count)")
     p.add_argument("--output-dir", default=".", help="where to write audit.md and audit.json")
     p.add_argument("--vllm-version", help="check against this vLLM version")
     _add_fail_on_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.add_argument("--offline", action="store_true")
+    p.add_argument("--offline", action="store_true", help=_OFFLINE_HELP)
     _add_lockfile_flags(p)
     return parser
 
@@ -288,26 +320,43 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     from checker.pipeline import located, lockfile_from_args, plan_request, request_from_args
     from checker.render.context import context_for_profile
-    from checker.render.generate import generate, parse_emit
+    from checker.render.escape import terminal
+    from checker.render.generate import findings_text, generate, parse_emit, render_all
+    from checker.schemas.enums import Verdict
     from checker.schemas.profile_io import profile_from_request
 
     kinds = parse_emit(args.emit)
     request, loaded = request_from_args(args)
     with located(loaded):
         plan = plan_request(request, offline=args.offline, lockfile=lockfile_from_args(args))
+    failing = plan.feasibility.verdict is Verdict.FAIL
+    if failing and not args.force:
+        # Artifacts of a plan vLLM refuses would start nothing, or silently another config.
+        print(
+            f"vllm-wizard: error: this plan FAILS on {terminal(plan.feasibility.gpu)}; "
+            "no artifact written (pass --force to write them anyway)",
+            file=sys.stderr,
+        )
+        print(findings_text(plan, loaded), file=sys.stderr)
+        return EXIT_GATE_FAILED
     profile = profile_from_request(request, loaded.profile if loaded else None)
     source = Path(args.profile) if args.profile else None
     ctx = context_for_profile(plan, profile, source)
     with located(loaded):
-        written = generate(ctx, kinds, Path(args.output_dir), force=args.force)
-    for path in written:
-        print(f"wrote {path}")
-    if not plan.feasibility.fits:
+        if args.output_dir == "-":
+            sys.stdout.write(render_all(ctx, kinds))
+        else:
+            for path in generate(ctx, kinds, Path(args.output_dir), force=args.force):
+                print(f"wrote {path}")
+    if failing:
         print(
-            f"vllm-wizard: warning: this plan FAILS on {plan.feasibility.gpu}; "
-            "run 'vllm-wizard plan' with the same flags for the findings",
+            f"vllm-wizard: warning: this plan FAILS on {terminal(plan.feasibility.gpu)}; "
+            "written anyway (--force). The findings:",
             file=sys.stderr,
         )
+        print(findings_text(plan, loaded), file=sys.stderr)
+    for change in ctx.changes:
+        print(f"vllm-wizard: warning: CHANGED: {terminal(str(change))}", file=sys.stderr)
     return 0
 
 

@@ -81,6 +81,7 @@ def set_up(
         vllm_version=vllm_version,
         default_vllm_version=repo.vllm_version,
         custom_gpus=(*extra_gpus, *repo.gpus),
+        ignore=tuple((i.rule, i.reason) for i in repo.ignore),
     )
     return Setup(where, repo, profile_specs(paths, repo, config_path, where), settings)
 

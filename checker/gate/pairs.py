@@ -14,7 +14,7 @@ from checker.gate.result import Figures, GateFinding, GateVerdict, InputProblem,
 from checker.planning.verdict import judge
 from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.outputs import PlanResponse
+from checker.schemas.outputs import Finding, PlanResponse
 from checker.schemas.profile_io import LoadedProfile, Target, profile_to_request
 
 
@@ -29,6 +29,7 @@ class PairSettings:
     vllm_version: str | None = None  # overrides every profile's pin (--vllm-version)
     default_vllm_version: str | None = None  # for profiles that pin none (repo config)
     custom_gpus: tuple[GPUSpec, ...] = ()  # the repo config's
+    ignore: tuple[tuple[str, str], ...] = ()  # the repo config's (rule id, reason)
 
 
 def check_pair(
@@ -50,8 +51,9 @@ def check_pair(
         engine = request.engine.model_copy(
             update={"vllm_version": version or settings.default_vllm_version}
         )
+        ignore = {**dict(settings.ignore), **request.ignore}  # the profile's reason first
         plan = plan_request(
-            request.model_copy(update={"hardware": hardware, "engine": engine}),
+            request.model_copy(update={"hardware": hardware, "engine": engine, "ignore": ignore}),
             offline=settings.offline,
             lockfile=settings.lockfile,
             record=settings.record,
@@ -81,6 +83,7 @@ def check_pair(
         verdict=verdict,
         failed=verdict == "FAIL",
         findings=findings_of(plan, loaded),
+        suppressed=[_gate_finding(f, loaded) for f in plan.feasibility.suppressed],
         figures=figures_of(plan),
         plan=plan,
     )
@@ -95,6 +98,20 @@ _VERDICTS: dict[Verdict, GateVerdict] = {
 
 def gate_verdict(plan: PlanResponse) -> GateVerdict:
     return _VERDICTS[plan.feasibility.verdict]
+
+
+def _gate_finding(f: Finding, loaded: LoadedProfile) -> GateFinding:
+    return GateFinding(
+        rule_id=f.rule_id,
+        name=f.name,
+        severity=f.severity,
+        message=f.message,
+        key=f.key,
+        line=loaded.line_of(f.key),
+        estimated=f.estimated,
+        fix=f.fix,
+        suppressed=f.suppressed,
+    )
 
 
 def figures_of(plan: PlanResponse) -> Figures:
@@ -112,19 +129,7 @@ def figures_of(plan: PlanResponse) -> Figures:
 
 def findings_of(plan: PlanResponse, loaded: LoadedProfile) -> list[GateFinding]:
     """The plan's findings at their profile lines."""
-    return [
-        GateFinding(
-            rule_id=f.rule_id,
-            name=f.name,
-            severity=f.severity,
-            estimated=f.estimated,
-            message=f.message,
-            key=f.key,
-            line=loaded.line_of(f.key),
-            fix=f.fix,
-        )
-        for f in plan.feasibility.findings
-    ]
+    return [_gate_finding(f, loaded) for f in plan.feasibility.findings]
 
 
 def problem_from_error(exc: CheckerError, path: str, line: int | None = None) -> InputProblem:

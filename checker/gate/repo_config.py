@@ -13,6 +13,8 @@ Example::
         compute_capability: "9.4"
         vendor: amd
     fail_on: error                             # or warning
+    ignore:                                    # rules shown as suppressed, not counted
+      - {rule: VW204, reason: "bursts queue by design"}
     vllm_version: "0.19.0"                     # for profiles that pin none
 
 Precedence: flags beat this file, this file beats each profile's own targets and pin.
@@ -27,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from checker.schemas.enums import FailOn as FailOn  # the policy is the verdict's, not the gate's
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.profile import TARGET_RE
+from checker.schemas.profile import IGNORE_DESCRIPTION, TARGET_RE, Suppression, no_repeats
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 
 CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
@@ -49,11 +51,21 @@ class RepoConfig(BaseModel):
         default_factory=list, description="Custom GPUs, usable as targets by name or alias"
     )
     fail_on: FailOn = FailOn.ERROR
+    ignore: list[Suppression] = Field(
+        default_factory=list,
+        max_length=64,
+        description=IGNORE_DESCRIPTION + "; a profile's own reason for a rule comes first",
+    )
     vllm_version: str | None = Field(
         None,
         pattern=r"^\d+\.\d+(\.\d+)?$",
         description="vLLM version for profiles that pin none",
     )
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_once(cls, value: list[Suppression]) -> list[Suppression]:
+        return no_repeats(value)
 
     @field_validator("targets")
     @classmethod

@@ -49,6 +49,9 @@ class GateFinding(BaseModel):
     key: str = Field(description="Dotted profile key, e.g. model.max_model_len")
     line: int | None = Field(description="1-based line of that key (or its nearest parent)")
     fix: str = ""
+    suppressed: str | None = Field(
+        None, description="Why its rule is ignored (profile or repo config); None: it counts"
+    )
 
 
 class Figures(BaseModel):
@@ -85,6 +88,9 @@ class PairResult(BaseModel):
     )
     failed: bool = Field(description="Counts against the gate: FAIL or ERROR")
     findings: list[GateFinding] = Field(default_factory=list)
+    suppressed: list[GateFinding] = Field(
+        default_factory=list, description="Findings of ignored rules, with the reason; not counted"
+    )
     figures: Figures
     error: InputProblem | None = None
     plan: PlanResponse | None = None

@@ -10,6 +10,7 @@ from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.memory import context_risk, workload_tokens
 from checker.planning.settings import Settings, resolve_settings
+from checker.planning.suppress import split_suppressed
 from checker.planning.verdict import verdict_of
 from checker.schemas.enums import Basis, OOMRisk, Severity
 from checker.schemas.gpu import GPUSpec
@@ -60,7 +61,7 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
     lines = [f"Model loading took {first.weights / GIB:.2f} GiB memory"]
     if memory.binding.kv_budget > 0:  # below, vLLM logs a negative figure and raises
         lines.append(f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB")
-    if fits(memory, model):
+    if fits_one_request(memory, model):
         lines += [
             f"GPU KV cache size: {kv.tokens:,} tokens",
             f"Maximum concurrency for {s.max_model_len:,} tokens per request: "
@@ -148,7 +149,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
     settings = resolve_settings(request, model, gpu, tp=tp)
     memory = plan_memory(model, settings)
     context = RuleContext(request, model, gpu, settings, memory)
-    findings = evaluate(context)
+    findings, suppressed = split_suppressed(evaluate(context), request.ignore)
     b = memory.binding
     has_kv = memory.has_kv_cache
     risk, reason = context_risk(context) if has_kv else (OOMRisk.HIGH, _no_kv_reason(memory))
@@ -189,6 +190,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
         headroom_gib=round(headroom / GIB, 2) if has_kv else None,
         log_lines=log_lines(memory, model),
         findings=findings,
+        suppressed=suppressed,
     )
     config, recommendations = recommend(context, _config(request, settings), findings)
     summary = ModelSummary(

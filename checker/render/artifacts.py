@@ -207,7 +207,8 @@ def render_artifact(kind: str, ctx: RenderContext, dest_dir: Path | None = None)
     """The text of one artifact; ``dest_dir`` is where it will live (for the header's path)."""
     if kind not in FILES:
         raise ArtifactError(f"unknown artifact kind {kind!r}", hint=f"use {', '.join(FILES)}")
-    header = ctx.header(FILES[kind][1], dest_dir)
+    # profile.yaml holds the profile's own values: no setting of it was changed
+    header = ctx.header(FILES[kind][1], dest_dir, changes=kind != "profile")
     if kind == "report":
         from checker.render.report import render_report_md
 

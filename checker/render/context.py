@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from checker.errors import ArtifactError
+from checker.planning.fixes import FIXABLE_FIELDS
+from checker.schemas.enums import Severity
 from checker.schemas.inputs import WorkloadInput
 from checker.schemas.outputs import PlanResponse
 from checker.schemas.profile import Profile, ProfileDeploy
@@ -19,6 +22,28 @@ DEFAULT_IMAGE_REPO = "vllm/vllm-openai"
 # assumed 50 MB/s from the Hub (a cold cache is the slow case).
 _STARTUP_BASE_S = 300
 _STARTUP_S_PER_GIB = 20
+
+
+@dataclass(frozen=True)
+class Change:
+    """A setting the artifacts carry with another value than the profile's: the plan applied
+    the fix of a start-up error (``rules``) to it."""
+
+    key: str
+    profile_value: Any
+    artifact_value: Any
+    rules: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.key} is {self.artifact_value!r} here, not the profile's "
+            f"{self.profile_value!r} (the fix of {', '.join(self.rules)})"
+        )
+
+
+def _plain(value: Any) -> Any:
+    value = value.value if isinstance(value, Enum) else value
+    return None if value == "none" else value  # quantization: none is no method
 
 
 @dataclass(frozen=True)
@@ -64,8 +89,29 @@ class RenderContext:
             )
         return path
 
-    def header(self, comment: str, dest_dir: Path | None) -> str:
-        """One generated-by line in the artifact's comment syntax, naming the profile."""
+    @property
+    def changes(self) -> list[Change]:
+        """Every setting the profile gives that the artifacts carry with another value."""
+        if self.profile is None:
+            return []
+        found = []
+        for key, field_name in FIXABLE_FIELDS.items():
+            section, name = key.split(".")
+            wanted = _plain(getattr(getattr(self.profile, section), name, None))
+            actual = _plain(getattr(self.plan.config, field_name))
+            if wanted is None or wanted == actual:
+                continue
+            rules = tuple(
+                f.rule_id
+                for f in self.plan.feasibility.findings
+                if f.severity is Severity.ERROR and key in f.fix_values
+            )
+            found.append(Change(key, wanted, actual, rules))
+        return found
+
+    def header(self, comment: str, dest_dir: Path | None, *, changes: bool = True) -> str:
+        """The generated-by line in the artifact's comment syntax, naming the profile, then one
+        line per setting the artifact changed from the profile (``changes``)."""
         if self.source is None:
             origin = "command-line flags"
         else:
@@ -73,9 +119,10 @@ class RenderContext:
             origin = Path(os.path.relpath(self.source.resolve(), base)).as_posix()
         origin = " ".join(origin.split())  # a newline in a path must not end the comment
         text = f"{HEADER_MARK} from {origin}; do not edit by hand, regenerate instead."
+        lines = [text] + [f"CHANGED: {c}" for c in (self.changes if changes else [])]
         if comment == "<!--":
-            return f"<!-- {text.replace('--', '- -')} -->"
-        return f"{comment} {text}"
+            return "\n".join(f"<!-- {line.replace('--', '- -')} -->" for line in lines)
+        return "\n".join(f"{comment} {' '.join(line.split())}" for line in lines)
 
 
 def context_for_profile(

@@ -139,6 +139,14 @@ def _lines(plan: PlanResponse, title: str | None) -> list[str]:
             )
             if item.fix:
                 out.append(f"  - Fix: {md_text(item.fix)}")
+    if f.suppressed:
+        out += ["", "#### Suppressed (not counted)", ""]
+        out += [
+            f"- {md_code(item.rule_id)} {md_text(item.name)} ({md_code(item.key)}), "
+            f"ignored because {md_text(item.suppressed)}: {item.severity.value}: "
+            f"{md_text(item.message)}"
+            for item in f.suppressed
+        ]
     if plan.recommendations:
         out += ["", "#### Recommended settings", "", "| Setting | Value | Why |", "|---|---|---|"]
         out += [

@@ -107,6 +107,13 @@ def render_plan_text(plan: PlanResponse, *, explain: bool, color: bool) -> str:
             out.append(f"  {sev} {item.rule_id} {terminal(item.key)}: {terminal(item.message)}")
             if item.fix:
                 out.append(f"      fix: {terminal(item.fix)}")
+    if f.suppressed:
+        out += ["", s.bold("Suppressed (ignored by the profile; not counted)")]
+        out += [
+            f"  {item.rule_id} {terminal(item.key)} ({terminal(item.suppressed)}): "
+            f"{item.severity.value}: {terminal(item.message)}"
+            for item in f.suppressed
+        ]
     out += ["", s.bold("Settings in the artifacts")]
     out += _table(_settings(plan, explain), set())
     recommendations = _recommendations(plan, explain)

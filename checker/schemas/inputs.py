@@ -102,3 +102,7 @@ class PlanRequest(BaseModel):
     policy: PolicyInput = Field(default_factory=PolicyInput)
     engine: EngineInput = Field(default_factory=EngineInput)
     explain: bool = False
+    ignore: dict[str, str] = Field(
+        default_factory=dict,
+        description="Rule id -> reason: its findings are reported as suppressed, not counted",
+    )

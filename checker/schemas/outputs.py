@@ -29,6 +29,9 @@ class Finding(BaseModel):
     key: str = Field(description="Dotted profile key it points at, e.g. hardware.tp_size")
     fix: str = Field("", description="What to change, in words")
     fix_values: dict[str, Any] = Field(default_factory=dict, description="Key -> suggested value")
+    suppressed: str | None = Field(
+        None, description="Why its rule is ignored (profile or repo config); None: it counts"
+    )
 
 
 class MemoryBreakdown(BaseModel):
@@ -90,6 +93,10 @@ class FeasibilityReport(BaseModel):
     )
     log_lines: list[str] = Field(default_factory=list, description="The lines vLLM would log")
     findings: list[Finding] = Field(default_factory=list)
+    suppressed: list[Finding] = Field(
+        default_factory=list,
+        description="Findings of ignored rules, each with the reason; they do not count",
+    )
 
     @property
     def warnings(self) -> list[str]:

@@ -8,10 +8,14 @@ so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from enum import Enum
+from importlib import resources
 from typing import Any, Literal
 
+import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -196,6 +200,58 @@ class ProfileOutputs(BaseModel):
         return value
 
 
+@functools.cache
+def rule_ids() -> tuple[str, ...]:
+    """The planner's rule ids a profile may ignore (checker/data/rules.yaml)."""
+    text = resources.files("checker.data").joinpath("rules.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    return tuple(data["rules"])
+
+
+class Suppression(BaseModel):
+    """One rule whose findings are shown as suppressed and no longer count in the verdict."""
+
+    model_config = _SECTION
+
+    rule: str = Field(
+        description="Rule id, e.g. VW204 (see checker/data/rules.yaml)",
+        json_schema_extra={"enum": list(rule_ids())},
+    )
+    reason: str = Field(
+        min_length=1, max_length=500, description="Why: shown with every suppressed finding"
+    )
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        if value not in rule_ids():
+            close = difflib.get_close_matches(value.strip().upper(), rule_ids(), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ValueError(f"unknown rule {value!r}{hint} (see 'ignore' in the README)")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_given(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("give the reason this rule is ignored")
+        return value
+
+
+def no_repeats(value: list[Suppression]) -> list[Suppression]:
+    seen = [s.rule for s in value]
+    repeated = sorted({r for r in seen if seen.count(r) > 1})
+    if repeated:
+        raise ValueError(f"rule(s) {repeated} listed more than once: keep one entry each")
+    return value
+
+
+IGNORE_DESCRIPTION = (
+    "Rules whose findings are shown as suppressed (with the reason) and no longer affect the "
+    "verdict, e.g. [{rule: VW204, reason: 'bursts are queued'}]"
+)
+
+
 class Profile(BaseModel):
     model_config = _SECTION
 
@@ -207,3 +263,11 @@ class Profile(BaseModel):
     vllm: ProfileVLLM = Field(default_factory=ProfileVLLM)
     deploy: ProfileDeploy = Field(default_factory=ProfileDeploy)
     outputs: ProfileOutputs = Field(default_factory=ProfileOutputs)
+    ignore: list[Suppression] = Field(
+        default_factory=list, max_length=64, description=IGNORE_DESCRIPTION
+    )
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_once(cls, value: list[Suppression]) -> list[Suppression]:
+        return no_repeats(value)

@@ -210,7 +210,10 @@ def profile_to_request(
 ) -> PlanRequest:
     """Map a profile (and one of its GPU targets) to a plan request."""
     target = target or profile_targets(profile)[0]
-    data: dict[str, Any] = {"explain": explain}
+    data: dict[str, Any] = {
+        "explain": explain,
+        "ignore": {i.rule: i.reason for i in profile.ignore},
+    }
     for section, request_section in _SECTIONS.items():
         values = getattr(profile, section)
         data[request_section] = {r: getattr(values, p) for p, r in _shared_fields(section)}
@@ -245,5 +248,5 @@ def profile_from_request(request: PlanRequest, base: Profile | None = None) -> P
         )
         if base.model.config:
             data["model"]["config"] = base.model.config
-        data.update(deploy=base.deploy, outputs=base.outputs)
+        data.update(deploy=base.deploy, outputs=base.outputs, ignore=base.ignore)
     return Profile.model_validate(data)

@@ -35,6 +35,7 @@ def test_documented_keys_and_round_trip() -> None:
         "verdict",
         "failed",
         "findings",
+        "suppressed",
         "figures",
         "error",
         "plan",
@@ -48,6 +49,7 @@ def test_documented_keys_and_round_trip() -> None:
         "key",
         "line",
         "fix",
+        "suppressed",
     ]
     assert list(first["figures"]) == [
         "verdict",

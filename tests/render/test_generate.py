@@ -131,3 +131,106 @@ def test_generate_points_a_bad_deploy_setting_at_its_line(
     err = capsys.readouterr().err
     assert f"{profile}:5: deploy.cache_dir: 'relative/path'" in err
     assert not (tmp_path / "o").exists()
+
+
+FAILING = (  # Qwen3-8B at 32k on one L4: the KV cache holds about 20k tokens (VW203)
+    "profile_version: 1\nmodel:\n  id: Qwen/Qwen3-8B\n  max_model_len: 32768\n"
+    "hardware:\n  gpu_name: L4\n"
+)
+
+
+def test_a_failing_profile_is_refused_with_its_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(FAILING, encoding="utf-8")
+    out = tmp_path / "o"
+    assert main(["generate", "-p", str(profile), "--offline", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "FAILS on L4" in err and "--force" in err
+    assert f"{profile}:4: error VW203 model.max_model_len" in err  # each finding at its line
+    assert not out.exists()
+
+
+def test_force_writes_a_failing_profile_and_says_what_it_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(FAILING, encoding="utf-8")
+    out = tmp_path / "o"
+    args = ["generate", "-p", str(profile), "--offline", "-o", str(out), "--force"]
+    assert main([*args, "--emit", "command,report,profile"]) == 0
+    err = capsys.readouterr().err
+    assert "CHANGED: model.max_model_len" in err and "not the profile's 32768" in err
+    assert "VW203" in err
+    serve = (out / "serve.sh").read_text(encoding="utf-8")
+    changed = [line for line in serve.splitlines() if "CHANGED" in line]
+    assert len(changed) == 1 and "32768" in changed[0] and changed[0].startswith("# ")
+    assert "<!-- CHANGED: model.max_model_len" in (out / "report.md").read_text(encoding="utf-8")
+    # the profile artifact keeps the profile's own value, so it claims no change
+    assert "CHANGED" not in (out / "profile.yaml").read_text(encoding="utf-8")
+
+
+def test_a_passing_profile_keeps_every_value_and_its_header_is_one_line(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _generate(sample, tmp_path / "o") == 0
+    assert "CHANGED" not in capsys.readouterr().err
+    assert "CHANGED" not in (tmp_path / "o" / "serve.sh").read_text(encoding="utf-8")
+
+
+def test_an_invalid_parallel_size_is_never_written_with_a_changed_utilization(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "model: {id: Qwen/Qwen3-8B}\nhardware: {gpu_name: H100-SXM-80GB, gpus: 4, tp_size: 3}\n"
+        "policy: {gpu_memory_utilization: 0.99}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "o"
+    assert main(["generate", "-p", str(profile), "--offline", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "VW101" in err and "VW205" in err
+    assert not out.exists()
+    assert main(["generate", "-p", str(profile), "--offline", "-o", str(out), "--force"]) == 0
+    err = capsys.readouterr().err
+    assert "CHANGED: policy.gpu_memory_utilization" in err and "0.99" in err
+
+
+def test_every_flag_of_every_command_has_help_text() -> None:
+    import argparse
+
+    from checker.cli import build_parser
+
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, child in action.choices.items():
+                    walk(child, f"{name} {sub}")
+            elif not action.help or action.help == argparse.SUPPRESS:
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "vllm-wizard")
+    assert missing == []
+
+
+def test_output_dir_dash_prints_the_artifacts_to_stdout(
+    sample: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "-p", str(sample), "-o", "-", "--emit", "k8s"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# " + HEADER_MARK)
+    assert [d["kind"] for d in yaml.safe_load_all(out)] == ["Deployment", "Service"]
+    assert main(["generate", "-p", str(sample), "-o", "-", "--emit", "command,k8s"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        out.startswith("==> serve.sh <==\n#!/usr/bin/env bash\n") and "\n==> k8s.yaml <==\n" in out
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["profiles"]  # no directory "-"
