@@ -114,17 +114,33 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-_OFFLINE_HELP = "never contact the Hugging Face Hub (also: HF_HUB_OFFLINE=1)"
 
 
 def _add_source_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--profile", help="profile YAML to start from; flags override it")
-    p.add_argument("--offline", action="store_true", help=_OFFLINE_HELP)
     _add_lockfile_flags(p)
     _add_model_flags(p)
 
 
 def _add_lockfile_flags(p: argparse.ArgumentParser) -> None:
+    """Where model metadata may come from beyond local configs and the built-in catalog."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--online",
+        dest="offline",
+        action="store_false",
+        default=None,
+        help="ask the Hugging Face Hub for a model found in no local config, the catalog or "
+        "--lockfile (HF_ENDPOINT, HF_TOKEN honoured; HF_HUB_OFFLINE=1 still forbids it)",
+    )
+    g.add_argument(
+        "--offline",
+        dest="offline",
+        action="store_true",
+        default=None,
+        help="never contact the Hugging Face Hub: the default, unless --online or "
+        "--update-lockfile",
+    )
     p.add_argument(
         "--lockfile",
         metavar="PATH",
@@ -133,8 +149,23 @@ def _add_lockfile_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--update-lockfile",
         action="store_true",
-        help="record models fetched from the Hub into --lockfile, for hermetic CI",
+        help="record models fetched from the Hub into --lockfile, for hermetic CI (implies "
+        "--online)",
     )
+
+
+def _resolve_hub_access(args: argparse.Namespace) -> None:
+    """Offline unless asked: --online, or --update-lockfile (which exists to fetch)."""
+    if not hasattr(args, "offline"):
+        return
+    recording = bool(getattr(args, "update_lockfile", False))
+    if args.offline and recording:
+        raise UsageError(
+            "--update-lockfile records models fetched from the Hub; --offline forbids the Hub",
+            hint="drop --offline",
+        )
+    if args.offline is None:
+        args.offline = not recording
 
 
 def _add_fail_on_flag(p: argparse.ArgumentParser) -> None:
@@ -223,7 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
 
     p = add("check", "Gate: check profiles on GPU targets; exit 1 if any fails.", _cmd_check)
-    p.add_argument("paths", nargs="*", help="profile files, directories or globs")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        help="profile files, directories or globs (after '--', even one that starts with '-')",
+    )
     p.add_argument(
         "--gpu",
         action="append",
@@ -247,15 +282,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="regenerate committed artifacts and fail on drift",
     )
-    p.add_argument("--fix", action="store_true", help="rewrite drifted artifacts")
+    p.add_argument(
+        "--fix",
+        action="store_true",
+        help="rewrite drifted and create missing artifacts; like a formatter, exit 1 when a "
+        "file was written, so it gets reviewed and staged",
+    )
     p.add_argument(
         "--artifacts-dir",
         metavar="DIR",
         help="check artifacts and write each drifted one's regenerated text under DIR",
     )
-    p.add_argument("--offline", action="store_true", help=_OFFLINE_HELP)
     _add_lockfile_flags(p)
     _add_publish_flags(p)
+    p.add_argument(
+        "--pre-commit",
+        action="store_true",
+        help="how the pre-commit hooks call check: the trailing arguments that name existing "
+        "YAML files are files, even one named like an option",
+    )
 
     p = add(
         "comment",
@@ -278,7 +323,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vllm-version", help="check against this vLLM version")
     _add_fail_on_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.add_argument("--offline", action="store_true", help=_OFFLINE_HELP)
     _add_lockfile_flags(p)
     return parser
 
@@ -574,16 +618,39 @@ class _PipeGuard(io.TextIOBase):
         return self._inner.fileno()
 
 
+def _files_last(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``check --pre-commit``: pre-commit appends the file names after the hook's own args with
+    no ``--``, so a committed file named ``--output=x.vllm.yaml`` would read as an option. The
+    trailing arguments that name existing YAML files (and are no option's value) go after a
+    ``--``: they are files, whatever they look like."""
+    args = list(argv)
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command != "check" or "--pre-commit" not in args or "--" in args:
+        return args
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    check: argparse.ArgumentParser = sub.choices["check"]
+    takes_value = {o for a in check._actions if a.nargs != 0 for o in a.option_strings}
+    n = len(args)
+    while n > 1 and args[n - 2] not in takes_value and _is_yaml_file(args[n - 1]):
+        n -= 1
+    return args if n == len(args) else [*args[:n], "--", *args[n:]]
+
+
+def _is_yaml_file(arg: str) -> bool:
+    return arg.endswith((".yaml", ".yml")) and os.path.isfile(arg)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     stdout = sys.stdout
     sys.stdout = _PipeGuard(stdout)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_files_last(parser, sys.argv[1:] if argv is None else argv))
         if not getattr(args, "handler", None):
             parser.print_help()
             return EXIT_USAGE
+        _resolve_hub_access(args)
         result: int = args.handler(args)
         sys.stdout.flush()
         return result

@@ -64,14 +64,14 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditR
         vllm_version=options.vllm_version,
         extra_gpus=options.fleet.custom_gpus,
     )
-    side, unmatched = working_tree(setup)
+    side, unmatched, artifacts = working_tree(setup)
     jobs = [
         (side.texts[rel], rel, str((setup.cwd / rel).parent), entry.target, setup.settings)
         for rel in side.profiles
         for entry in options.fleet.targets
     ]
     pairs = _run_all(jobs, options.jobs, progress)
-    errors, notes = unmatched_report(unmatched)
+    errors, notes = unmatched_report(unmatched, artifacts)
     errors[:0] = side.all_problems()
     check = assemble(pairs, errors, notes, None, setup.settings.fail_on)
     return AuditResult(

@@ -4,6 +4,8 @@ One matcher serves the working tree and a git revision alike, so ``--base`` sees
 set of profiles at the base that the working tree has now. Directories and globs keep only
 YAML files that look like profiles (a top-level ``model`` mapping or ``profile_version``);
 a file named explicitly is always checked, so a broken profile is reported, not skipped.
+Our own artifacts (a generated-by header, e.g. the ``profile`` artifact or a compose file kept
+next to its profile) are never profiles, named or found: they are skipped with a note.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from checker.render.write import has_generated_header
 from checker.schemas.yaml_source import YAMLSourceError, parse_yaml, read_text
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -133,21 +136,33 @@ def walk_yaml(root: str, cwd: Path) -> list[str]:
 
 def select(
     specs: Sequence[PathSpec], candidates: Iterable[str], read: Reader
-) -> tuple[list[str], list[PathSpec]]:
-    """The candidates that are profiles to check, sorted, and the specs that matched none."""
+) -> tuple[list[str], list[PathSpec], list[str]]:
+    """The candidates that are profiles to check, sorted; the specs that matched none; and the
+    files named explicitly that are our own artifacts (skipped)."""
     chosen: set[str] = set()
+    artifacts: list[str] = []
     used: set[PathSpec] = set()
     for rel in sorted(set(candidates)):
         naming = [s for s in specs if s.names(rel)]
         covering = [s for s in specs if s.covers(rel)]
+        if not (naming or covering):
+            continue
         used.update(naming, covering)
-        if naming or (covering and _is_profile(read(rel))):
+        text = read(rel)
+        if _is_artifact(text):
+            if naming:
+                artifacts.append(rel)
+        elif naming or _is_profile(text):
             chosen.add(rel)
-    return sorted(chosen), [s for s in specs if s not in used]
+    return sorted(chosen), [s for s in specs if s not in used], artifacts
 
 
 def _is_profile(text: str | Unreadable) -> bool:
     return isinstance(text, str) and looks_like_profile(text)
+
+
+def _is_artifact(text: str | Unreadable) -> bool:
+    return isinstance(text, str) and has_generated_header(text)
 
 
 def working_tree_candidates(specs: Sequence[PathSpec], cwd: Path) -> list[str]:

@@ -148,10 +148,12 @@ class CheckResult(BaseModel):
 
     schema_version: Literal[1] = 1
     verdict: Literal["PASS", "WARN", "FAIL"] = Field(
-        description="FAIL when exit_code is not 0; else WARN if any pair warns; else PASS"
+        description="FAIL when a pair fails, an artifact drifted or an input is bad; "
+        "else WARN if any pair warns; else PASS"
     )
     exit_code: int = Field(
-        description="0 pass, 1 a profile fails (or an artifact drifted), 2 input or usage error"
+        description="0 pass, 1 a profile fails, an artifact drifted or --fix wrote one "
+        "(stage it), 2 input or usage error"
     )
     fail_on: FailOn
     counts: dict[str, int] = Field(

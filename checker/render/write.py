@@ -37,10 +37,15 @@ def inside(root: Path, relative: str, *, key: str) -> Path:
 def is_generated(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8", errors="replace") as handle:
-            head = [handle.readline() for _ in range(_HEADER_LINES)]
+            head = "".join(handle.readline() for _ in range(_HEADER_LINES))
     except OSError:
         return False
-    return any(HEADER_MARK in line for line in head)
+    return has_generated_header(head)
+
+
+def has_generated_header(text: str) -> bool:
+    """Whether ``text`` carries our generated-by header where every artifact puts it."""
+    return any(HEADER_MARK in line for line in text.split("\n", _HEADER_LINES)[:_HEADER_LINES])
 
 
 def check_overwrite(path: Path, *, force: bool) -> None:

@@ -68,8 +68,11 @@ def test_drift_fails_and_fix_rewrites(repo: Path, capsys: pytest.CaptureFixture[
     ]
     assert list(drift[0]) == ["profile", "kind", "path", "line", "diff", "fixed"]
 
-    assert main(["check", "p.yaml", "--fix", "--offline"]) == 0
-    assert "deploy/serve.sh (command) was rewritten" in capsys.readouterr().out
+    # created files count as changes: exit 1, like a formatter, so they get staged
+    assert main(["check", "p.yaml", "--fix", "--offline"]) == 1
+    out = capsys.readouterr().out
+    assert "deploy/serve.sh (command) was rewritten" in out
+    assert "PASS (0 fail, 0 warn, 1 pass, 2 artifact(s) written by --fix: review and" in out
     serve = (repo / "deploy" / "serve.sh").read_text()
     assert "--max-model-len=8192" in serve
 

@@ -174,6 +174,8 @@ def counts_text(result: CheckResult) -> str:
     drifted = sum(not d.fixed for d in result.drift)
     if drifted:
         parts.append(f"{drifted} drifted artifact(s)")
+    if written := len(result.drift) - drifted:
+        parts.append(f"{written} artifact(s) written by --fix: review and stage them")
     return ", ".join(parts)
 
 
