@@ -16,7 +16,8 @@ from checker.planning.activation import (
     cudagraph_bytes,
     non_torch_gib,
 )
-from checker.planning.kv import GIB, KVResult, size_kv
+from checker.planning.kv import GIB, KVResult, kv_layout, size_kv
+from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.weights import stage_weight_bytes
 from checker.schemas.model_info import ModelInfo
@@ -31,6 +32,7 @@ class StageMemory:
     cudagraph: float  # estimate; subtracted only where the version does
     kv_budget: float
     kv: KVResult
+    check_budget: float  # what the one-request check and auto-fit compare against
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
             budget = requested - weights - activation - non_torch
             if settings.cudagraph_subtracted:
                 budget -= graphs
+        allocated, check = _kv_memory(model, settings, budget, stage)
         stages.append(
             StageMemory(
                 stage,
@@ -82,10 +85,30 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
                 non_torch,
                 graphs,
                 budget,
-                size_kv(model, settings, budget, stage),
+                size_kv(model, settings, allocated, stage),
+                check,
             )
         )
     binding = min(stages, key=lambda s: (s.kv.num_blocks, s.kv_budget))
     return MemoryPlan(
         settings, total, requested, tuple(stages), binding, cuda_context_gib(settings) * GIB
     )
+
+
+def _kv_memory(
+    model: ModelInfo, settings: Settings, budget: float, stage: int
+) -> tuple[float, float]:
+    """(bytes the KV cache is allocated from, bytes the checks plan against) for one rank.
+    --num-gpu-blocks-override allocates exactly that many blocks; from 0.21 the checks use it
+    too, and from 0.33 they hold one block back for the null block
+    (v1/core/kv_cache_planning.py get_kv_cache_configs)."""
+    layout = kv_layout(model, settings, stage)
+    block = float(layout.page_bytes * layout.group_size)
+    version = settings.facts.version
+    allocated = budget
+    if settings.num_gpu_blocks_override is not None and block:
+        allocated = settings.num_gpu_blocks_override * block
+    check = allocated if has_behaviour("kv_check_uses_block_override", version) else budget
+    if block and has_behaviour("kv_check_reserves_null_block", version):
+        check -= block
+    return allocated, check

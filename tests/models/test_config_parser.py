@@ -9,6 +9,7 @@ import yaml
 
 from checker.errors import ModelConfigError
 from checker.models.config_parser import parse_config
+from checker.planning.context_length import derived_max_len
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -57,7 +58,9 @@ def test_llama_exact_architecture() -> None:
     assert (m.num_hidden_layers, m.num_attention_heads, m.num_key_value_heads) == (32, 32, 8)
     assert m.head_dim == 128
     assert m.param_count == 8_030_261_248
-    assert m.derived_max_model_len == 131072  # llama3 rope scaling does not stretch it
+    assert (m.config_max_len, m.max_len_key) == (131072, "max_position_embeddings")
+    assert [r.rope_type for r in m.rope_scalings] == ["llama3"]
+    assert derived_max_len(m, "0.33.0") == (131072.0, "max_position_embeddings")  # not stretched
     assert set(m.layer_kinds) == {LayerKind.FULL}
     assert not m.tie_word_embeddings
 
@@ -88,7 +91,8 @@ def test_gemma2_alternates_and_gpt_oss_uses_layer_types() -> None:
     assert gemma.layer_kinds[:4] == (LayerKind.SLIDING, LayerKind.FULL) * 2
     oss = info("openai__gpt-oss-20b")
     assert oss.layer_kinds.count(LayerKind.SLIDING) == 12
-    assert oss.derived_max_model_len == 131072  # yarn: 4096 x 32
+    # yarn: 4096 x 32 through 0.24; from 0.33 max_position_embeddings is taken as scaled
+    assert derived_max_len(oss, "0.19.0")[0] == derived_max_len(oss, "0.33.0")[0] == 131072
     assert oss.num_experts == 32 and oss.num_experts_per_tok == 4
 
 
@@ -97,7 +101,7 @@ def test_mla_and_moe_layers() -> None:
     assert m.uses_mla and (m.kv_lora_rank, m.qk_rope_head_dim) == (512, 64)
     assert m.moe_layers[:4] == (False, False, False, True)  # first_k_dense_replace = 3
     assert m.quant is not None and m.quant.method == "fp8" and m.quant.group_size == 128 * 128
-    assert m.derived_max_model_len == 163840
+    assert derived_max_len(m, "0.19.0")[0] == derived_max_len(m, "0.33.0")[0] == 163840
 
 
 def test_hybrid_models() -> None:
