@@ -16,7 +16,7 @@ from checker.planning.activation import (
     cudagraph_bytes,
     non_torch_gib,
 )
-from checker.planning.kv import GIB, KVResult, kv_layout, size_kv
+from checker.planning.kv import GIB, KVResult, bytes_for_length, kv_layout, size_kv
 from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.weights import stage_weight_bytes
@@ -92,6 +92,15 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
     binding = min(stages, key=lambda s: (s.kv.num_blocks, s.kv_budget))
     return MemoryPlan(
         settings, total, requested, tuple(stages), binding, cuda_context_gib(settings) * GIB
+    )
+
+
+def fits_one_request(memory: MemoryPlan, model: ModelInfo) -> bool:
+    """KV memory for at least one request at max_model_len on the binding rank."""
+    b, s = memory.binding, memory.settings
+    return (
+        b.kv_budget > 0
+        and bytes_for_length(model, s, b.kv.layout, s.max_model_len) <= b.check_budget
     )
 
 

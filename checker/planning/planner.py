@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from checker.planning.context_length import engine_model
 from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
-from checker.planning.memory import MemoryPlan, plan_memory
+from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.risk import assess
@@ -32,15 +32,6 @@ from checker.schemas.outputs import (
 def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
     """Tensor-parallel sizes vLLM can build the model with on ``gpus`` GPUs."""
     return valid_tp(model, max(1, gpus // pp)) or [1]
-
-
-def fits(memory: MemoryPlan, model: ModelInfo) -> bool:
-    """KV memory for at least one request at max_model_len (recommend.py re-plans with it)."""
-    b, s = memory.binding, memory.settings
-    return (
-        b.kv_budget > 0
-        and bytes_for_length(model, s, b.kv.layout, s.max_model_len) <= b.check_budget
-    )
 
 
 def plan_settings(
@@ -78,7 +69,7 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
         model, request.hardware.gpus, request.hardware.pipeline_parallel_size
     )
     for tp in candidates:
-        if fits(plan_settings(request, model, gpu, tp=tp)[1], model):
+        if fits_one_request(plan_settings(request, model, gpu, tp=tp)[1], model):
             return tp
     return candidates[-1]
 

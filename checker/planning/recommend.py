@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from checker.planning.fixes import apply_fixes
 from checker.planning.kv import GIB, bytes_for_length
-from checker.planning.memory import MemoryPlan, plan_memory
+from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.releases import method_facts
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
@@ -37,9 +37,7 @@ FOUR_BIT_BITS = 4.25  # 4-bit weights with a 16-bit scale per group of 128 (AWQ/
 
 
 def _fits(ctx: RuleContext, memory: MemoryPlan) -> bool:
-    from checker.planning.planner import fits  # the planner imports this module
-
-    return fits(memory, ctx.model)
+    return fits_one_request(memory, ctx.model)
 
 
 def _smallest_tp(ctx: RuleContext, request: PlanRequest, above: int = 0) -> int | None:
