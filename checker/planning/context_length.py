@@ -50,10 +50,9 @@ def default_max_len(model: ModelInfo, version: str, *, disable_sliding_window: b
 def engine_model(model: ModelInfo, request: PlanRequest) -> ModelInfo:
     """The model as the engine builds it. --disable-sliding-window clears the config's window
     after the length is derived, so every sliding layer attends fully and caches every token
-    (config/model.py ModelConfig.__post_init__: hf_text_config.sliding_window = None)."""
+    (config/model.py ModelConfig.__post_init__: hf_text_config.sliding_window = None). The
+    window stays recorded: the derived maximum is capped at it."""
     if not request.engine.disable_sliding_window or LayerKind.SLIDING not in model.kinds_present:
         return model
     kinds = [LayerKind.FULL if k is LayerKind.SLIDING else k for k in model.layer_kinds]
-    return ModelInfo.model_validate(
-        {**model.model_dump(), "layer_kinds": kinds, "sliding_window": None}
-    )
+    return ModelInfo.model_validate({**model.model_dump(), "layer_kinds": kinds})

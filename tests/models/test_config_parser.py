@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from checker.errors import ModelConfigError
-from checker.models.config_parser import parse_config
+from checker.models.config_parser import apply_hf_overrides, parse_config, rope_scalings
 from checker.planning.context_length import derived_max_len
 from checker.schemas.model_info import LayerKind, ModelInfo
 
@@ -137,3 +137,41 @@ def test_partial_config_without_required_field_is_a_clear_error() -> None:
         )
     with pytest.raises(ModelConfigError):
         parse_config([], model_id="x/y", source="local")  # type: ignore[arg-type]
+
+
+def test_hf_overrides_follow_vllms_flat_and_dict_rules() -> None:
+    base = {
+        **load("meta-llama__Llama-3.1-8B"),
+        "text_config": {"max_position_embeddings": 4096, "rope_scaling": {"rope_type": "linear"}},
+    }
+    merged = apply_hf_overrides(
+        base,
+        {
+            "max_position_embeddings": 65536,  # flat: set on the config
+            "rope_scaling": {"rope_type": "dynamic", "factor": 2.0},  # dict: replaces the whole
+            "text_config": {"rope_scaling": {"factor": 3.0}},  # nested config: merged key by key
+        },
+    )
+    assert merged["max_position_embeddings"] == 65536
+    assert merged["rope_parameters"] == {"rope_type": "dynamic", "factor": 2.0}
+    assert "rope_scaling" not in merged  # transformers v5: one attribute, two names
+    assert merged["text_config"]["rope_parameters"] == {"rope_type": "linear", "factor": 3.0}
+    assert base["text_config"]["rope_scaling"] == {"rope_type": "linear"}  # input untouched
+
+
+def test_rope_parameters_read_per_layer_type_and_legacy_names() -> None:
+    nested = rope_scalings(
+        {
+            "rope_parameters": {
+                "full_attention": {"rope_type": "yarn", "factor": 8.0},
+                "sliding_attention": {"rope_type": "default"},
+            },
+            "original_max_position_embeddings": 4096,
+        }
+    )
+    assert [(r.rope_type, r.factor) for r in nested] == [("yarn", 8.0), ("default", None)]
+    assert nested[0].original_max_position_embeddings == 4096
+    legacy = rope_scalings({"rope_scaling": {"type": "su", "factor": 2}})
+    assert [r.rope_type for r in legacy] == ["longrope"]
+    assert rope_scalings({"rope_theta": 10000.0})[0].rope_type == "default"
+    assert rope_scalings({"n_positions": 1024}) == ()  # GPT-2: absolute positions, no RoPE
