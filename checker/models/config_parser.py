@@ -6,6 +6,7 @@ transformers class default for that model_type (``checker/data/model_types.yaml`
 
 from __future__ import annotations
 
+import copy
 import functools
 from importlib import resources
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from checker.errors import ModelConfigError
 from checker.models.param_count import count_params
 from checker.models.quant_config import read_quant_config
-from checker.schemas.model_info import LayerKind, ModelInfo
+from checker.schemas.model_info import LayerKind, ModelInfo, RopeScaling
 from checker.schemas.yaml_source import load_data
 
 # Keys vLLM's _get_and_verify_max_len takes the minimum of.
@@ -23,10 +24,15 @@ _MAX_LEN_KEYS = (
     "max_seq_len",
     "seq_length",
     "model_max_length",
+    "max_target_positions",
     "max_sequence_length",
     "max_seq_length",
     "seq_len",
 )
+# patch_legacy_rope_type (transformers_utils/config.py): old names vLLM rewrites before use.
+_LEGACY_ROPE_TYPES = {"su": "longrope", "mrope": "default"}
+# Keys holding a nested PretrainedConfig, which a dict override merges into key by key.
+_NESTED_CONFIGS = ("text_config", "llm_config", "vision_config", "audio_config", "thinker_config")
 _MULTIMODAL_KEYS = ("vision_config", "audio_config", "vision_tower")
 # Real models stay far below these; larger values are typos or hostile, and per-layer loops
 # over them would run for minutes.
@@ -129,25 +135,87 @@ def _layer_kinds(cfg: dict[str, Any], facts: dict[str, Any], layers: int) -> lis
     return [LayerKind.FULL] * layers
 
 
-def derived_max_model_len(cfg: dict[str, Any], facts: dict[str, Any]) -> int:
-    """vLLM's derived maximum: the smallest length key, stretched by rope scaling."""
+def config_max_len(cfg: dict[str, Any], facts: dict[str, Any]) -> tuple[int, str | None]:
+    """The smallest length key and its name, model_max_length winning when set (vLLM's
+    ModelArchConfigConvertor.derive_max_model_len_and_key); 2048 and None without one."""
+    if isinstance(v := _get(cfg, facts, "model_max_length"), (int, float)) and v > 0:
+        return int(v), "model_max_length"
     lengths = [
-        int(v)
+        (int(v), k)
         for k in _MAX_LEN_KEYS
-        if isinstance(v := _get(cfg, facts, k), (int, float)) and v > 0
+        if isinstance(v := _get(cfg, facts, k), (int, float)) and not isinstance(v, bool) and v > 0
     ]
-    derived = min(lengths) if lengths else 2048  # vLLM's fallback when the config has none
-    scaling = cfg.get("rope_scaling") or {}
-    if not isinstance(scaling, dict) or "factor" not in scaling:
-        return derived
-    rope_type = scaling.get("rope_type") or scaling.get("type")
-    if rope_type in ("su", "longrope", "llama3", "mrope", "default"):
-        return derived
-    if facts.get("rope_scaling_extends_context") is False:
-        return derived
-    if rope_type == "yarn" and scaling.get("original_max_position_embeddings"):
-        derived = int(scaling["original_max_position_embeddings"])
-    return int(derived * float(scaling["factor"]))
+    return min(lengths, key=lambda p: p[0]) if lengths else (2048, None)
+
+
+def rope_scalings(cfg: dict[str, Any]) -> tuple[RopeScaling, ...]:
+    """The config's RoPE parameters as vLLM reads them after patch_rope_parameters: one entry,
+    or one per layer type when nested; legacy 'type', 'su' and 'mrope' renamed; a config with
+    only rope_theta has one 'default' entry; none for models without RoPE."""
+    params = cfg.get("rope_parameters") or cfg.get("rope_scaling")
+    if not isinstance(params, dict) or not params:
+        theta = any(cfg.get(k) is not None for k in ("rope_theta", "rotary_emb_base"))
+        return (RopeScaling(rope_type="default"),) if theta else ()
+    nested = all(isinstance(v, dict) for v in params.values())
+    entries = [v for v in params.values() if v] if nested else [params]
+    original = cfg.get("original_max_position_embeddings")
+    result = []
+    for entry in entries:
+        rope_type = str(entry.get("rope_type") or entry.get("type") or "default")
+        rope_type = _LEGACY_ROPE_TYPES.get(rope_type, rope_type)
+        factor = entry.get("factor")
+        result.append(
+            RopeScaling(
+                rope_type=rope_type,
+                factor=float(factor) if isinstance(factor, (int, float)) else None,
+                # a top-level value wins (transformers standardize_rope_params, vLLM 0.19's patch)
+                original_max_position_embeddings=original
+                or entry.get("original_max_position_embeddings"),
+            )
+        )
+    return tuple(result)
+
+
+def apply_hf_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with vLLM's --hf-overrides laid over it, as ModelConfig.__post_init__ does:
+    plain values update the config while it loads (get_config: config.update), then dict values
+    replace a top-level attribute or merge key by key into a nested config
+    (_apply_dict_overrides, _update_nested). transformers v5, which vLLM 0.33 runs, keeps
+    rope_scaling and rope_parameters as one attribute, so both names are one key here."""
+    result = _alias_rope(copy.deepcopy(config))
+    updates = _alias_rope(copy.deepcopy(overrides))
+    for key, value in updates.items():
+        if not isinstance(value, dict):
+            result[key] = value
+    for key, value in updates.items():
+        if not isinstance(value, dict):
+            continue
+        if key in _NESTED_CONFIGS and isinstance(result.get(key), dict):
+            _update_nested(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _update_nested(target: dict[str, Any], updates: dict[str, Any]) -> None:
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _update_nested(target[key], value)
+        else:
+            target[key] = value
+
+
+def _alias_rope(data: dict[str, Any]) -> dict[str, Any]:
+    """rope_scaling renamed rope_parameters (transformers v5 convert_rope_params_to_dict:
+    rope_scaling wins when both are set), in ``data`` and its nested configs."""
+    if "rope_scaling" in data:
+        scaling = data.pop("rope_scaling")
+        if scaling or "rope_parameters" not in data:
+            data["rope_parameters"] = scaling
+    for key in _NESTED_CONFIGS:
+        if isinstance(data.get(key), dict):
+            _alias_rope(data[key])
+    return data
 
 
 def _kv_heads_per_layer(cfg: dict[str, Any], heads: int) -> list[int]:
@@ -165,11 +233,15 @@ def parse_config(
     source: str,
     source_detail: str = "",
     safetensors_bytes: int | None = None,
+    hf_overrides: dict[str, Any] | None = None,
 ) -> ModelInfo:
-    """ModelInfo from a config dict; a value of the wrong type or range is a ModelConfigError."""
+    """ModelInfo from a config dict (with vLLM's --hf-overrides applied); a value of the wrong
+    type or range is a ModelConfigError."""
     from pydantic import ValidationError
 
     try:
+        if hf_overrides and isinstance(config, dict):
+            config = apply_hf_overrides(config, hf_overrides)
         return _parse_config(config, model_id, source, source_detail, safetensors_bytes)
     except ValidationError as exc:
         err = exc.errors()[0]
@@ -224,6 +296,7 @@ def _parse_config(
         vocab=vocab,
         kinds=kinds,
     )
+    max_len, max_len_key = config_max_len(cfg, facts)
     experts = int(
         cfg.get("num_experts") or cfg.get("num_local_experts") or cfg.get("n_routed_experts") or 0
     )
@@ -244,7 +317,10 @@ def _parse_config(
         vocab_size=vocab,
         tie_word_embeddings=bool(_get(cfg, facts, "tie_word_embeddings", False)),
         max_position_embeddings=_get(cfg, facts, "max_position_embeddings"),
-        derived_max_model_len=derived_max_model_len(cfg, facts),
+        config_max_len=max_len,
+        max_len_key=max_len_key,
+        original_max_position_embeddings=cfg.get("original_max_position_embeddings"),
+        rope_scalings=rope_scalings(cfg),
         layer_kinds=tuple(kinds),
         kv_heads_per_layer=tuple(kv_heads_layers),
         layer_params=params.per_layer,

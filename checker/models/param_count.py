@@ -194,7 +194,7 @@ def count_params(
         cfg.get("qk_rope_head_dim") or head_dim * float(cfg.get("partial_rotary_factor") or 1.0)
     )
     positions = int(cfg.get("max_position_embeddings") or 0)
-    scaling = cfg.get("rope_scaling") or {}
+    scaling = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
     if (
         isinstance(scaling, dict)
         and scaling.get("original_max_position_embeddings")

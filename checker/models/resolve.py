@@ -44,8 +44,15 @@ def resolve_model(
         why_offline = "HF_HUB_OFFLINE"
     else:
         why_offline = ""
+    overrides = json.dumps(model.hf_overrides, sort_keys=True) if model.hf_overrides else ""
     return _resolve(
-        model.model.strip(), model.revision, model.config_path, why_offline, lockfile, record
+        model.model.strip(),
+        model.revision,
+        model.config_path,
+        why_offline,
+        lockfile,
+        record,
+        overrides,
     )
 
 
@@ -61,15 +68,18 @@ def _resolve(
     why_offline: str,
     lock_path: Path | None,
     record: bool,
+    overrides: str,
 ) -> ModelInfo:
+    """``overrides``: --hf-overrides as sorted JSON (hashable for the cache), "" for none."""
+    hf = json.loads(overrides) if overrides else None
     if config_path:
-        return _from_local(_path(config_path), model_id=name)
+        return _from_local(_path(config_path), model_id=name, hf_overrides=hf)
     try:
         local: Path | None = _path(name)
     except ModelConfigError:
         local = None  # not usable as a path, so it can only be a model id
     if local is not None and local.is_dir():
-        return _from_local(local, model_id=name)
+        return _from_local(local, model_id=name, hf_overrides=hf)
     if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
         raise ModelNotFoundError(
             f"local model directory {name!r} does not exist",
@@ -77,13 +87,16 @@ def _resolve(
         )
 
     return (
-        _from_catalog(name, revision)
-        or _from_lockfile(name, revision, lock_path)
-        or _from_hub(name, revision, why_offline, lock_path, record)
+        _from_catalog(name, revision, hf)
+        or _from_lockfile(name, revision, lock_path, hf)
+        or _from_hub(name, revision, why_offline, lock_path, record, hf)
     )
 
 
-def _from_catalog(name: str, revision: str | None) -> ModelInfo | None:
+_Overrides = dict[str, Any] | None
+
+
+def _from_catalog(name: str, revision: str | None, hf: _Overrides) -> ModelInfo | None:
     entry = catalog.find(name)
     if entry is None:
         return None
@@ -91,11 +104,17 @@ def _from_catalog(name: str, revision: str | None) -> ModelInfo | None:
     if revision and revision != "main":
         detail += f"; revision {revision!r} not checked against this copy"
     return parse_config(
-        catalog.load_config(entry), model_id=entry.id, source="catalog", source_detail=detail
+        catalog.load_config(entry),
+        model_id=entry.id,
+        source="catalog",
+        source_detail=detail,
+        hf_overrides=hf,
     )
 
 
-def _from_lockfile(name: str, revision: str | None, lock_path: Path | None) -> ModelInfo | None:
+def _from_lockfile(
+    name: str, revision: str | None, lock_path: Path | None, hf: _Overrides
+) -> ModelInfo | None:
     if lock_path is None:
         return None
     locked = lockfile.read_lockfile(lock_path).find(name, revision)
@@ -108,6 +127,7 @@ def _from_lockfile(name: str, revision: str | None, lock_path: Path | None) -> M
             source="hub",
             source_detail=locked.provenance(lock_path),
             safetensors_bytes=locked.safetensors_bytes,
+            hf_overrides=hf,
         )
     except CheckerError as exc:
         exc.location = exc.location or str(lock_path)
@@ -115,7 +135,12 @@ def _from_lockfile(name: str, revision: str | None, lock_path: Path | None) -> M
 
 
 def _from_hub(
-    name: str, revision: str | None, why_offline: str, lock_path: Path | None, record: bool
+    name: str,
+    revision: str | None,
+    why_offline: str,
+    lock_path: Path | None,
+    record: bool,
+    hf: _Overrides,
 ) -> ModelInfo:
     if why_offline:
         raise _not_found(name, lock_path, why_offline)
@@ -130,6 +155,7 @@ def _from_hub(
         source="hub",
         source_detail=f"Hugging Face Hub {where}: {name}@{meta.commit or meta.revision}",
         safetensors_bytes=meta.safetensors_bytes,
+        hf_overrides=hf,
     )
     if record and lock_path is not None:
         entry = lockfile.LockEntry(
@@ -156,7 +182,7 @@ def _path(text: str) -> Path:
     return path
 
 
-def _from_local(path: Path, *, model_id: str) -> ModelInfo:
+def _from_local(path: Path, *, model_id: str, hf_overrides: _Overrides = None) -> ModelInfo:
     target = path / "config.json" if path.is_dir() else path
     config = read_local_config(target)
     tensor_bytes = local_dir_bytes(path) if path.is_dir() else None
@@ -167,6 +193,7 @@ def _from_local(path: Path, *, model_id: str) -> ModelInfo:
             source="local",
             source_detail=str(target),
             safetensors_bytes=tensor_bytes,
+            hf_overrides=hf_overrides,
         )
     except CheckerError as exc:
         exc.location = exc.location or str(target)

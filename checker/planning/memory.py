@@ -16,7 +16,8 @@ from checker.planning.activation import (
     cudagraph_bytes,
     non_torch_gib,
 )
-from checker.planning.kv import GIB, KVResult, bytes_for_length, size_kv
+from checker.planning.kv import GIB, KVResult, bytes_for_length, kv_layout, size_kv
+from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.weights import stage_weight_bytes
 from checker.schemas.model_info import ModelInfo
@@ -31,6 +32,7 @@ class StageMemory:
     cudagraph: float  # estimate; subtracted only where the version does
     kv_budget: float
     kv: KVResult
+    check_budget: float  # what the one-request check and auto-fit compare against
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
             budget = requested - weights - activation - non_torch
             if settings.cudagraph_subtracted:
                 budget -= graphs
+        allocated, check = _kv_memory(model, settings, budget, stage)
         stages.append(
             StageMemory(
                 stage,
@@ -92,7 +95,8 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
                 non_torch,
                 graphs,
                 budget,
-                size_kv(model, settings, budget, stage),
+                size_kv(model, settings, allocated, stage),
+                check,
             )
         )
     binding = min(stages, key=lambda s: (s.kv.num_blocks, s.kv_budget))
@@ -105,5 +109,25 @@ def fits_one_request(memory: MemoryPlan, model: ModelInfo) -> bool:
     """KV memory for at least one request at max_model_len on the binding rank."""
     b, s = memory.binding, memory.settings
     return (
-        b.kv_budget > 0 and bytes_for_length(model, s, b.kv.layout, s.max_model_len) <= b.kv_budget
+        b.kv_budget > 0
+        and bytes_for_length(model, s, b.kv.layout, s.max_model_len) <= b.check_budget
     )
+
+
+def _kv_memory(
+    model: ModelInfo, settings: Settings, budget: float, stage: int
+) -> tuple[float, float]:
+    """(bytes the KV cache is allocated from, bytes the checks plan against) for one rank.
+    --num-gpu-blocks-override allocates exactly that many blocks; from 0.21 the checks use it
+    too, and from 0.33 they hold one block back for the null block
+    (v1/core/kv_cache_planning.py get_kv_cache_configs)."""
+    layout = kv_layout(model, settings, stage)
+    block = float(layout.page_bytes * layout.group_size)
+    version = settings.facts.version
+    allocated = budget
+    if settings.num_gpu_blocks_override is not None and block:
+        allocated = settings.num_gpu_blocks_override * block
+    check = allocated if has_behaviour("kv_check_uses_block_override", version) else budget
+    if block and has_behaviour("kv_check_reserves_null_block", version):
+        check -= block
+    return allocated, check

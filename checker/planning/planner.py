@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from checker.planning.context_length import engine_model
 from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.perf import estimate_perf
@@ -31,6 +34,33 @@ def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
     return valid_tp(model, max(1, gpus // pp)) or [1]
 
 
+def plan_settings(
+    request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp: int
+) -> tuple[Settings, MemoryPlan]:
+    """Settings and memory as vLLM ends up with them, max_model_len auto-fit included."""
+    settings = resolve_settings(request, model, gpu, tp=tp)
+    memory = plan_memory(model, settings)
+    if settings.auto_fit:
+        fitted = auto_fit_length(memory, model)
+        if 0 < fitted < settings.max_model_len:
+            settings = replace(settings, max_model_len=fitted)
+            memory = plan_memory(model, settings)
+    return settings, memory
+
+
+def auto_fit_length(memory: MemoryPlan, model: ModelInfo) -> int:
+    """vLLM's auto-fit (max_model_len -1): the longest length, up to the derived maximum, whose
+    one request fits every rank's KV memory; 0 when not even one token does
+    (v1/core/kv_cache_planning.py _auto_fit_max_model_len, _estimate_max_model_len_from_groups)."""
+    s = memory.settings
+    lengths = [
+        max_length_for_budget(model, s, stage.kv.layout, stage.check_budget)
+        for stage in memory.stages
+        if stage.kv.layout.page_bytes
+    ]
+    return min(lengths, default=s.max_model_len)
+
+
 def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
@@ -39,8 +69,7 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
         model, request.hardware.gpus, request.hardware.pipeline_parallel_size
     )
     for tp in candidates:
-        settings = resolve_settings(request, model, gpu, tp=tp)
-        if fits_one_request(plan_memory(model, settings), model):
+        if fits_one_request(plan_settings(request, model, gpu, tp=tp)[1], model):
             return tp
     return candidates[-1]
 
@@ -145,9 +174,9 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
 
 
 def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanResponse:
+    model = engine_model(model, request)
     tp = choose_tp(request, model, gpu)
-    settings = resolve_settings(request, model, gpu, tp=tp)
-    memory = plan_memory(model, settings)
+    settings, memory = plan_settings(request, model, gpu, tp=tp)
     context = RuleContext(request, model, gpu, settings, memory)
     findings, suppressed = split_suppressed(evaluate(context), request.ignore)
     b = memory.binding

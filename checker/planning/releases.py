@@ -74,6 +74,11 @@ def float16_refused_models(version: str) -> tuple[str, ...]:
     return tuple(pick(table, version) or ())
 
 
+def rope_unscaled_types(version: str) -> tuple[str, ...]:
+    table = _load("vllm_messages.yaml")["behaviour"]["rope_unscaled_types"]
+    return tuple(pick(table, version) or ())
+
+
 def method_facts(method: str, version: str) -> MethodFacts | None:
     """Requirements of ``method`` in ``version``; None when we hold no facts for it there."""
     entry = _load("quantization_methods.yaml")["methods"].get(method)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from checker.models.config_parser import type_facts
+from checker.planning.context_length import default_max_len
 from checker.planning.releases import has_behaviour
 from checker.planning.versions import VersionFacts, version_facts
 from checker.schemas.enums import DType, KVCacheDType, Quantization
@@ -44,6 +45,9 @@ class Settings:
     cudagraph_subtracted: bool
     kv_cache_memory_bytes: int | None
     cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
+    auto_fit: bool = False  # max_model_len auto / -1: vLLM fits the length to the KV cache
+    num_gpu_blocks_override: int | None = None
+    cpu_offload_bytes: float = 0.0  # weights per GPU kept in host memory (--cpu-offload-gb)
 
     @property
     def dtype_bytes(self) -> int:
@@ -91,26 +95,22 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
     dtype = resolve_dtype(request.model.dtype, model, gpu, facts.version)
     kv_dtype = request.model.kv_cache_dtype
     eng = request.engine
-    default_tokens, default_seqs = facts.default_batching(gpu.name, gpu.memory_gib)
-    max_len = request.model.max_model_len or model.derived_max_model_len
-    max_seqs = eng.max_num_seqs or (facts.scheduling.get("max_num_seqs") or default_seqs)
-    if facts.engine == "v0":
-        tokens = eng.max_num_batched_tokens or _v0_batched_tokens(
-            facts, max_len, eng.enable_chunked_prefill
+    wanted = request.model.max_model_len
+    max_len = (
+        wanted
+        if isinstance(wanted, int)
+        else default_max_len(
+            model, facts.version, disable_sliding_window=eng.disable_sliding_window
         )
-    elif eng.enable_chunked_prefill is False:  # V1 without chunking must fit a whole prompt
-        tokens = eng.max_num_batched_tokens or max(default_tokens, max_len)
-    else:
-        tokens = eng.max_num_batched_tokens or default_tokens
-    if not eng.max_num_seqs and has_behaviour("default_max_num_seqs_clamped", facts.version):
-        max_seqs = min(max_seqs, tokens)
+    )
+    tokens, max_seqs = _batching(request, facts, gpu, max_len)
     block = eng.block_size or (facts.mla_block_size if model.uses_mla else 16)
     subtract = (
         facts.cudagraph_subtracted
         if eng.cudagraph_memory_profiling is None
         else eng.cudagraph_memory_profiling
     )
-    graphs = not eng.enforce_eager and facts.engine == "v1"  # V0 captures after sizing KV
+    graphs = captures_graphs(request) and facts.engine == "v1"  # V0 captures after sizing KV
     kinds = model.kinds_present - {LayerKind.NONE}
     has_mixed = len(kinds) > 1 or LayerKind.SLIDING in kinds
     return Settings(
@@ -134,9 +134,66 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         and not eng.disable_hybrid_kv_cache_manager,
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
-        cudagraph_sizes=capture_sizes(max_seqs, tokens, model_capture_limit(model))
+        cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens)
         if graphs
         else (),
+        auto_fit=wanted == "auto",
+        num_gpu_blocks_override=eng.num_gpu_blocks_override,
+        cpu_offload_bytes=eng.cpu_offload_gb * float(1 << 30),
+    )
+
+
+def _batching(
+    request: PlanRequest, facts: VersionFacts, gpu: GPUSpec, max_len: int
+) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) after vLLM's defaults
+    (engine/arg_utils.py EngineArgs._set_default_max_num_seqs_and_batched_tokens_args)."""
+    eng = request.engine
+    default_tokens, default_seqs = facts.default_batching(gpu.name, gpu.memory_gib)
+    default_seqs = facts.scheduling.get("max_num_seqs") or default_seqs
+    if eng.performance_mode == "throughput" and facts.engine == "v1":
+        default_tokens, default_seqs = 2 * default_tokens, 2 * default_seqs  # defaults only
+    max_seqs = eng.max_num_seqs or default_seqs
+    if facts.engine == "v0":
+        tokens = eng.max_num_batched_tokens or _v0_batched_tokens(
+            facts, max_len, eng.enable_chunked_prefill
+        )
+    elif eng.enable_chunked_prefill is False:  # V1 without chunking must fit a whole prompt
+        tokens = eng.max_num_batched_tokens or max(default_tokens, max_len)
+    else:
+        tokens = eng.max_num_batched_tokens or default_tokens
+    if not eng.max_num_seqs and has_behaviour("default_max_num_seqs_clamped", facts.version):
+        max_seqs = min(max_seqs, tokens)
+    return tokens, max_seqs
+
+
+def captures_graphs(request: PlanRequest) -> bool:
+    """Whether vLLM captures CUDA graphs: not with --enforce-eager, nor with cudagraph_mode
+    NONE, which -O0 implies unless the mode is given (config/vllm.py OPTIMIZATION_LEVEL_00)."""
+    eng = request.engine
+    mode = eng.cudagraph_mode or ("NONE" if eng.optimization_level == 0 else "FULL_AND_PIECEWISE")
+    return not eng.enforce_eager and mode != "NONE"
+
+
+def _graph_sizes(
+    request: PlanRequest,
+    model: ModelInfo,
+    facts: VersionFacts,
+    gpu: GPUSpec,
+    max_seqs: int,
+    tokens: int,
+) -> tuple[int, ...]:
+    eng = request.engine
+    # The Blackwell data-centre family (compute capability 10.x) gets its own default ceiling.
+    sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
+    return capture_sizes(
+        max_seqs,
+        tokens,
+        eng.max_cudagraph_capture_size or model_capture_limit(model),
+        explicit=eng.cudagraph_capture_sizes,
+        default_cap=facts.cudagraph_max_size_sm100 if sm100 else facts.cudagraph_max_size,
+        appends=facts.cudagraph_appends,
+        interactivity=eng.performance_mode == "interactivity",
     )
 
 
@@ -148,15 +205,39 @@ def model_capture_limit(model: ModelInfo) -> int | None:
 
 
 def capture_sizes(
-    max_num_seqs: int, max_num_batched_tokens: int, limit: int | None
+    max_num_seqs: int,
+    max_num_batched_tokens: int,
+    cap: int | None,
+    *,
+    explicit: tuple[int, ...] | None = None,
+    default_cap: int = 512,
+    appends: tuple[str, ...] = (),
+    interactivity: bool = False,
 ) -> tuple[int, ...]:
-    """vLLM V1's default cudagraph_capture_sizes: 1, 2, 4, then every 8 below 256 and every 16
-    from 256, up to min(2 x max_num_seqs, 512) (or the model's limit) and max_num_batched_tokens."""
-    largest = min(limit or min(2 * max_num_seqs, 512), max_num_batched_tokens)
-    sizes = [n for n in (1, 2, 4) if n <= largest]
+    """vLLM V1's cudagraph_capture_sizes (config/vllm.py VllmConfig._set_cudagraph_sizes).
+    Explicit sizes are kept up to max_num_batched_tokens. Otherwise 1, 2, 4 (every size to 32
+    in interactivity mode), every 8 below 256 and every 16 from 256, up to ``cap`` (given, or
+    min(2 x max_num_seqs, the version's default ceiling)) and max_num_batched_tokens; newer
+    releases add max_num_batched_tokens and (without an explicit cap) max_num_seqs when they
+    fall within it but off the stride."""
+    if explicit is not None:
+        return tuple(sorted({n for n in explicit if n <= max_num_batched_tokens}))
+    extra = []
+    if cap is None:
+        cap = min(2 * max_num_seqs, default_cap)
+        if "max_num_seqs" in appends and max_num_seqs <= cap:
+            extra.append(max_num_seqs)
+    largest = min(cap, max_num_batched_tokens)
+    if interactivity:
+        sizes = list(range(1, min(largest, 32) + 1))
+    else:
+        sizes = [n for n in (1, 2, 4) if n <= largest]
     sizes += range(8, min(largest + 1, 256), 8)
     sizes += range(256, largest + 1, 16)
-    return tuple(sizes)
+    if "max_num_batched_tokens" in appends and max_num_batched_tokens <= largest:
+        sizes.append(max_num_batched_tokens)
+    sizes += [n for n in extra if n <= max_num_batched_tokens]
+    return tuple(sorted(set(sizes)))
 
 
 def _v0_batched_tokens(facts: VersionFacts, max_len: int, chunked: bool | None) -> int:

@@ -35,6 +35,11 @@ class VersionFacts(BaseModel):
     mla_block_size: int
     quantization_methods: tuple[str, ...]
     common: dict[str, Any]
+    # config/vllm.py VllmConfig._set_cudagraph_sizes: default largest CUDA-graph batch, on
+    # compute capability 10.x, and what newer releases add to the sizes off the stride
+    cudagraph_max_size: int = 512
+    cudagraph_max_size_sm100: int = 512
+    cudagraph_appends: tuple[Literal["max_num_batched_tokens", "max_num_seqs"], ...] = ()
 
     def block_size_valid(self, size: int) -> bool:
         return self.block_sizes == "any" or size in self.block_sizes

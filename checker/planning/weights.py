@@ -110,6 +110,11 @@ def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> floa
     attention_extra = roles["attention_linear"] * (_kv_replication(model, tp) - 1)
     sharded = (layer_bytes - roles["router"] - roles["norms_and_biases"] + attention_extra) / tp
     total = share * (sharded + roles["router"] + roles["norms_and_biases"])
+    # --cpu-offload-gb: the UVA offloader moves decoder-layer parameters to pinned host memory
+    # until the budget is spent (model_executor/offloader/uva.py _maybe_offload_to_cpu via
+    # make_layers); embedding and LM head stay. It stops at the first tensor past the budget,
+    # so vLLM may offload up to one tensor more than this.
+    total -= min(settings.cpu_offload_bytes, total)
     if stage == 0:
         total += roles["embedding"] / tp + roles["vision"] / tp
     if stage == pp - 1:

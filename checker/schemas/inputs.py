@@ -6,14 +6,18 @@ seed's narrower band becomes a warning rule in planning, not a validation error 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from checker.schemas.enums import BatchingMode, DType, Interconnect, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+
+# vllm/config/compilation.py CUDAGraphMode and vllm/config/vllm.py PerformanceMode (0.33.0).
+CUDAGraphMode = Literal["NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE"]
+PerformanceMode = Literal["balanced", "interactivity", "throughput"]
 
 
 class ModelInput(BaseModel):
@@ -28,9 +32,25 @@ class ModelInput(BaseModel):
     dtype: DType = DType.AUTO
     quantization: Quantization = Quantization.NONE
     kv_cache_dtype: KVCacheDType = KVCacheDType.AUTO
-    max_model_len: int | None = Field(None, gt=0, le=1 << 24)
+    max_model_len: Annotated[int, Field(gt=0, le=1 << 24)] | Literal["auto"] | None = Field(
+        None,
+        description="Context length; 'auto' (vLLM's -1) fits the longest the KV cache holds; "
+        "None = the model's derived maximum",
+    )
+    hf_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="vLLM --hf-overrides: values laid over the model's config.json",
+    )
     tokenizer: str | None = None
     params_b: float | None = Field(None, gt=0, le=100_000, description="Informational only")
+
+    @field_validator("max_model_len", mode="before")
+    @classmethod
+    def _auto_spellings(cls, value: Any) -> Any:
+        """vLLM's human_readable_int_or_auto: -1 and 'auto' (any case) both mean auto-fit."""
+        if value == -1 or (isinstance(value, str) and value.strip().lower() in ("auto", "-1")):
+            return "auto"
+        return value
 
 
 class HardwareInput(BaseModel):
@@ -87,6 +107,25 @@ class EngineInput(BaseModel):
     cudagraph_memory_profiling: bool | None = Field(
         None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = version default"
     )
+    # The fields below carry vLLM's EngineArgs names (and the env var's, lower-cased).
+    num_gpu_blocks_override: int | None = Field(None, ge=1, le=1 << 31)
+    cpu_offload_gb: float = Field(
+        0, ge=0, le=1 << 20, description="GiB of weights per GPU in host memory"
+    )
+    disable_sliding_window: bool = False
+    allow_long_max_model_len: bool = Field(
+        False,
+        description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1: a length above the derived maximum warns",
+    )
+    cudagraph_mode: CUDAGraphMode | None = Field(
+        None, description="compilation_config.cudagraph_mode; None = the optimization level's"
+    )
+    cudagraph_capture_sizes: tuple[Annotated[int, Field(ge=1, le=1 << 24)], ...] | None = Field(
+        None, min_length=1
+    )
+    max_cudagraph_capture_size: int | None = Field(None, ge=1, le=1 << 24)
+    optimization_level: int | None = Field(None, ge=0, le=3, description="-O0 .. -O3; None = O2")
+    performance_mode: PerformanceMode = "balanced"
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",

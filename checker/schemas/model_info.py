@@ -35,6 +35,16 @@ class QuantInfo(BaseModel):
     detail: str = ""
 
 
+class RopeScaling(BaseModel):
+    """One rope_parameters (transformers v5) / rope_scaling (v4) entry, per layer type if nested."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rope_type: str
+    factor: float | None = None
+    original_max_position_embeddings: int | None = None
+
+
 class ParamBreakdown(BaseModel):
     """Parameter counts by role. Linear weights may be quantized; the rest stay in model dtype."""
 
@@ -77,7 +87,15 @@ class ModelInfo(BaseModel):
     tie_word_embeddings: bool = False
 
     max_position_embeddings: int | None = None
-    derived_max_model_len: int = Field(gt=0, description="vLLM's derived maximum context")
+    config_max_len: int = Field(
+        gt=0, description="The smallest length key of the config (2048 without one), before RoPE"
+    )
+    max_len_key: str | None = Field(None, description="The key config_max_len came from")
+    original_max_position_embeddings: int | None = Field(
+        None, description="Top-level key (Phi-3): vLLM's default length for LongRoPE"
+    )
+    rope_scalings: tuple[RopeScaling, ...] = ()
+    uses_rope: bool = Field(True, description="The config has RoPE parameters (rope_theta, ...)")
 
     layer_kinds: tuple[LayerKind, ...] = Field(description="One entry per decoder layer")
     kv_heads_per_layer: tuple[int, ...] = Field(

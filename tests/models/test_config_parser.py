@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from checker.errors import ModelConfigError
-from checker.models.config_parser import parse_config
+from checker.models.config_parser import apply_hf_overrides, parse_config, rope_scalings
+from checker.planning.context_length import derived_max_len
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -57,7 +58,9 @@ def test_llama_exact_architecture() -> None:
     assert (m.num_hidden_layers, m.num_attention_heads, m.num_key_value_heads) == (32, 32, 8)
     assert m.head_dim == 128
     assert m.param_count == 8_030_261_248
-    assert m.derived_max_model_len == 131072  # llama3 rope scaling does not stretch it
+    assert (m.config_max_len, m.max_len_key) == (131072, "max_position_embeddings")
+    assert [r.rope_type for r in m.rope_scalings] == ["llama3"]
+    assert derived_max_len(m, "0.33.0") == (131072.0, "max_position_embeddings")  # not stretched
     assert set(m.layer_kinds) == {LayerKind.FULL}
     assert not m.tie_word_embeddings
 
@@ -88,7 +91,8 @@ def test_gemma2_alternates_and_gpt_oss_uses_layer_types() -> None:
     assert gemma.layer_kinds[:4] == (LayerKind.SLIDING, LayerKind.FULL) * 2
     oss = info("openai__gpt-oss-20b")
     assert oss.layer_kinds.count(LayerKind.SLIDING) == 12
-    assert oss.derived_max_model_len == 131072  # yarn: 4096 x 32
+    # yarn: 4096 x 32 through 0.24; from 0.33 max_position_embeddings is taken as scaled
+    assert derived_max_len(oss, "0.19.0")[0] == derived_max_len(oss, "0.33.0")[0] == 131072
     assert oss.num_experts == 32 and oss.num_experts_per_tok == 4
 
 
@@ -97,7 +101,7 @@ def test_mla_and_moe_layers() -> None:
     assert m.uses_mla and (m.kv_lora_rank, m.qk_rope_head_dim) == (512, 64)
     assert m.moe_layers[:4] == (False, False, False, True)  # first_k_dense_replace = 3
     assert m.quant is not None and m.quant.method == "fp8" and m.quant.group_size == 128 * 128
-    assert m.derived_max_model_len == 163840
+    assert derived_max_len(m, "0.19.0")[0] == derived_max_len(m, "0.33.0")[0] == 163840
 
 
 def test_hybrid_models() -> None:
@@ -133,3 +137,41 @@ def test_partial_config_without_required_field_is_a_clear_error() -> None:
         )
     with pytest.raises(ModelConfigError):
         parse_config([], model_id="x/y", source="local")  # type: ignore[arg-type]
+
+
+def test_hf_overrides_follow_vllms_flat_and_dict_rules() -> None:
+    base = {
+        **load("meta-llama__Llama-3.1-8B"),
+        "text_config": {"max_position_embeddings": 4096, "rope_scaling": {"rope_type": "linear"}},
+    }
+    merged = apply_hf_overrides(
+        base,
+        {
+            "max_position_embeddings": 65536,  # flat: set on the config
+            "rope_scaling": {"rope_type": "dynamic", "factor": 2.0},  # dict: replaces the whole
+            "text_config": {"rope_scaling": {"factor": 3.0}},  # nested config: merged key by key
+        },
+    )
+    assert merged["max_position_embeddings"] == 65536
+    assert merged["rope_parameters"] == {"rope_type": "dynamic", "factor": 2.0}
+    assert "rope_scaling" not in merged  # transformers v5: one attribute, two names
+    assert merged["text_config"]["rope_parameters"] == {"rope_type": "linear", "factor": 3.0}
+    assert base["text_config"]["rope_scaling"] == {"rope_type": "linear"}  # input untouched
+
+
+def test_rope_parameters_read_per_layer_type_and_legacy_names() -> None:
+    nested = rope_scalings(
+        {
+            "rope_parameters": {
+                "full_attention": {"rope_type": "yarn", "factor": 8.0},
+                "sliding_attention": {"rope_type": "default"},
+            },
+            "original_max_position_embeddings": 4096,
+        }
+    )
+    assert [(r.rope_type, r.factor) for r in nested] == [("yarn", 8.0), ("default", None)]
+    assert nested[0].original_max_position_embeddings == 4096
+    legacy = rope_scalings({"rope_scaling": {"type": "su", "factor": 2}})
+    assert [r.rope_type for r in legacy] == ["longrope"]
+    assert rope_scalings({"rope_theta": 10000.0})[0].rope_type == "default"
+    assert rope_scalings({"n_positions": 1024}) == ()  # GPT-2: absolute positions, no RoPE

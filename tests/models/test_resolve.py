@@ -235,3 +235,17 @@ def test_resolving_a_catalog_model_never_imports_huggingface_hub() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_hf_overrides_reach_every_source_and_key_the_cache(tmp_path: Path) -> None:
+    plain = resolve_model(ModelInput(model="Qwen/Qwen3-8B"))
+    longer = resolve_model(
+        ModelInput(model="Qwen/Qwen3-8B", hf_overrides={"max_position_embeddings": 131072})
+    )
+    assert (plain.config_max_len, longer.config_max_len) == (40960, 131072)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_tiny_config()))
+    local = resolve_model(
+        ModelInput(model="x", config_path=str(path), hf_overrides={"num_hidden_layers": 3})
+    )
+    assert local.num_hidden_layers == 3

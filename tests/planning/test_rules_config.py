@@ -67,9 +67,10 @@ def test_pipeline_parallel_of_a_model_that_supports_it_passes() -> None:
 def test_max_model_len_above_the_derived_maximum_in_each_release_wording() -> None:
     model_id = "meta-llama/Meta-Llama-3-8B-Instruct"  # max_position_embeddings 8192
     new = only(plan(model_id, max_model_len=16384), "VW103")
+    # rope_theta gives the config RoPE parameters, so vLLM multiplies by the float factor 1.0
     assert new.message.startswith(
         "User-specified max_model_len (16384) is greater than the derived max_model_len "
-        "(max_position_embeddings=8192 or model_max_length=None in model's config.json). "
+        "(max_position_embeddings=8192.0 or model_max_length=None in model's config.json). "
         "To allow overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. "
         "VLLM_ALLOW_LONG_MAX_MODEL_LEN must be used with extreme caution."
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checker.models.config_parser import model_type_facts
+from checker.planning.context_length import derived_max_len
 from checker.planning.releases import float16_refused_models, has_behaviour, message
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import DType, Severity
@@ -124,27 +125,37 @@ def pipeline_parallel_supported(ctx: RuleContext) -> Iterator[Finding]:
 
 @rule
 def max_model_len_within_derived(ctx: RuleContext) -> Iterator[Finding]:
-    wanted, derived = ctx.request.model.max_model_len, ctx.model.derived_max_model_len
-    if wanted is None or wanted <= derived:
-        return
-    positions = ctx.model.max_position_embeddings
-    # vLLM multiplies by the float rope factor, so a stretched maximum prints as 131072.0
-    shown = float(derived) if positions and derived != positions else derived
-    text = message(
-        "max-model-len",
-        ctx.settings.facts.version,
-        length=wanted,
-        key="max_position_embeddings" if positions else "max_seq_len",
-        derived=shown,
+    wanted, eng = ctx.request.model.max_model_len, ctx.request.engine
+    version = ctx.settings.facts.version
+    derived, key = derived_max_len(
+        ctx.model, version, disable_sliding_window=eng.disable_sliding_window
     )
+    if not isinstance(wanted, int) or wanted <= derived:
+        return
+    # vLLM prints the product with the float RoPE factor as is (131072.0)
+    fields = {"length": wanted, "key": key, "derived": derived}
+    limit = int(derived)
+    if eng.allow_long_max_model_len and has_behaviour("allow_long_max_model_len", version):
+        yield Finding(
+            rule_id="VW103",
+            name="max-model-len-too-large",
+            severity=Severity.WARNING,
+            message=message("max-model-len-allowed", version, **fields),
+            key="model.max_model_len",
+            fix=f"VLLM_ALLOW_LONG_MAX_MODEL_LEN lets vLLM start past the model's maximum "
+            f"({limit}); positions beyond what the model was trained or scaled for give wrong "
+            f"output. Set max_model_len to {limit} or less unless the model extrapolates.",
+            fix_values={"model.max_model_len": limit},
+        )
+        return
     yield Finding(
         rule_id="VW103",
         name="max-model-len-too-large",
         severity=Severity.ERROR,
-        message=text,
+        message=message("max-model-len", version, **fields),
         key="model.max_model_len",
-        fix=f"Set max_model_len to {derived} or less (the model's derived maximum).",
-        fix_values={"model.max_model_len": derived},
+        fix=f"Set max_model_len to {limit} or less (the model's derived maximum).",
+        fix_values={"model.max_model_len": limit},
     )
 
 

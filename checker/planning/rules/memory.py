@@ -82,13 +82,13 @@ def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
         fit = b.kv.tokens
     else:
         needed = bytes_for_length(ctx.model, s, b.kv.layout, length)
-        if needed <= b.kv_budget:
+        if needed <= b.check_budget:
             return
-        fit = max_length_for_budget(ctx.model, s, b.kv.layout, b.kv_budget)
+        fit = max_length_for_budget(ctx.model, s, b.kv.layout, b.check_budget)
         message = (
             f"To serve at least one request with the models's max seq len ({length}), "
             f"({gib(needed)} GiB KV cache is needed, which is larger than the available "
-            f"KV cache memory ({gib(b.kv_budget)} GiB). Based on the available memory, "
+            f"KV cache memory ({gib(b.check_budget)} GiB). Based on the available memory, "
             f"the estimated maximum model length is {fit}. Try increasing "
             "`gpu_memory_utilization` or decreasing `max_model_len` when initializing "
             f"the engine. {_DOCS}"
