@@ -108,17 +108,16 @@ def test_the_oom_risk_finding_can_be_ignored(
 ) -> None:
     (repo / "p.yaml").write_text(
         "model: {id: Qwen/Qwen3-8B, max_model_len: 8192}\nhardware: {gpu_name: L4}\n"
-        "workload: {prompt_tokens: 4096, gen_tokens: 1024, concurrency: 64}\n"
-        "ignore:\n  - {rule: VW204, reason: bursts queue}\n",
+        "policy: {gpu_memory_utilization: 0.95}\n",
         encoding="utf-8",
     )
     code, out, _ = _check(capsys, "p.yaml", "--fail-on", "warning")
-    assert code == 1 and "warning VW304" in out  # the risk still warns...
+    assert code == 1 and "error VW304" in out  # the risk fails under fail_on: warning...
     with (repo / "p.yaml").open("a", encoding="utf-8") as handle:
-        handle.write("  - {rule: VW304, reason: measured}\n")
+        handle.write("ignore:\n  - {rule: VW304, reason: measured}\n")
     code, out, _ = _check(capsys, "p.yaml", "--fail-on", "warning")
-    assert code == 0 and "PASS" in out  # ...until it is ignored too
-    assert "suppressed (measured): warning: medium OOM risk" in out
+    assert code == 0 and "PASS" in out  # ...until it is ignored
+    assert "suppressed (measured): warning: Medium risk of CUDA out of memory" in out
 
 
 @pytest.mark.parametrize(
