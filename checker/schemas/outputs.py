@@ -92,6 +92,11 @@ class FeasibilityReport(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
 
     @property
+    def reaches_kv_cache(self) -> bool:
+        """vLLM gets as far as a KV cache: the weights load and leave memory for one."""
+        return self.weights_fit and self.memory.kv_cache_gib > 0
+
+    @property
     def warnings(self) -> list[str]:
         return [f.message for f in self.findings if f.severity is Severity.WARNING]
 
