@@ -63,6 +63,8 @@ def kv_summary(plan: PlanResponse) -> str:
     blocks = f"{f.kv.num_blocks:,} blocks of {f.kv.block_size}"
     if f.kv.num_groups > 1:  # each group (full, sliding-window...) takes its own blocks
         blocks += f" shared by {f.kv.num_groups} KV cache groups"
+    if f.kv.state_bytes_per_request:  # tokens are what is left after the states
+        blocks += " and a linear-attention state per request"
     headroom = (
         "" if f.headroom_gib is None else f"; {f.headroom_gib:g} GiB headroom at the workload"
     )

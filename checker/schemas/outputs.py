@@ -60,6 +60,9 @@ class KVCacheReport(BaseModel):
     bytes_per_token: int = Field(description="Per rank, summed over this rank's layers")
     page_bytes: int
     num_groups: int = 1
+    state_bytes_per_request: int = Field(
+        0, description="Fixed state each request holds for linear-attention (mamba) layers"
+    )
     max_concurrency: float = Field(description="Requests at max_model_len that fit at once")
     kv_cache_dtype: str
 

@@ -78,3 +78,11 @@ def test_hybrid_kv_cache_says_its_blocks_are_shared_by_groups() -> None:
     assert f"{kv.num_blocks:,} blocks of 16 shared by 2 KV cache groups" in kv_summary(resp)
     single = plan("meta-llama/Llama-3.1-8B-Instruct", "H100-80GB", max_model_len=8192)
     assert "shared by" not in kv_summary(single)
+
+
+def test_a_linear_attention_kv_cache_says_requests_also_hold_a_state() -> None:
+    resp = plan("Qwen/Qwen3-Next-80B-A3B-Thinking", "H100-80GB", gpus=8, max_model_len=8192)
+    kv = resp.feasibility.kv
+    assert kv is not None and kv.state_bytes_per_request > 0
+    assert kv.tokens != kv.num_blocks // kv.num_groups * kv.block_size
+    assert "blocks of 16 and a linear-attention state per request" in kv_summary(resp)
