@@ -86,16 +86,18 @@ def _matrix(profiles: list[str], fleet: list[FleetEntry], pairs: list[PairResult
     cells = {(p.profile, p.target): p for p in pairs}
     rows = ["| Profile | " + " | ".join(heads) + " |", "|---|" + "---|" * len(fleet)]
     for profile in profiles:
-        row = []
-        for entry in fleet:
-            pair = cells.get((profile, str(entry.target)))
-            row.append(
-                "-"
-                if pair is None
-                else f"{ICON[pair.verdict]} {fmt_conc(pair.figures.max_concurrency)}"
-            )
+        row = [_cell(cells.get((profile, str(entry.target)))) for entry in fleet]
         rows.append(f"| {md_text(profile)} | " + " | ".join(row) + " |")
-    return [*rows, "", "Cells: verdict and max concurrency at max_model_len.", ""]
+    legend = "Cells: verdict and max concurrency at max_model_len (a failing pair has none)."
+    return [*rows, "", legend, ""]
+
+
+def _cell(pair: PairResult | None) -> str:
+    if pair is None:
+        return "-"
+    if pair.failed:  # its figures describe a deployment that does not happen
+        return f"{ICON[pair.verdict]} {pair.verdict}"
+    return f"{ICON[pair.verdict]} {fmt_conc(pair.figures.max_concurrency)}"
 
 
 def _head(entry: FleetEntry) -> str:

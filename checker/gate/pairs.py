@@ -117,13 +117,14 @@ def _gate_finding(f: Finding, loaded: LoadedProfile) -> GateFinding:
 def figures_of(plan: PlanResponse) -> Figures:
     """The plan's figures; the KV ones only where vLLM gets as far as a KV cache."""
     f = plan.feasibility
+    starts = f.reaches_kv_cache
     return Figures(
         verdict=gate_verdict(plan),
         kv_tokens=f.kv.tokens if f.kv else None,
-        max_concurrency=f.max_concurrency_at_context if f.kv else None,
+        max_concurrency=f.max_concurrency_at_context if starts else None,
         headroom_gib=f.headroom_gib,
-        throughput_toks_per_s=plan.performance.throughput_toks_per_s_range if f.kv else None,
-        oom_risk=f.oom_risk if f.kv else None,
+        throughput_toks_per_s=plan.performance.throughput_toks_per_s_range if starts else None,
+        oom_risk=f.oom_risk if starts else None,
     )
 
 

@@ -194,6 +194,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
             bytes_per_token=layout.bytes_per_token,
             page_bytes=layout.page_bytes,
             num_groups=max(1, len(layout.kinds)),
+            state_bytes_per_request=layout.linear_state_bytes,
             max_concurrency=round(b.kv.max_concurrency, 2),
             kv_cache_dtype=settings.kv_cache_dtype,
         )

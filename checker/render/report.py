@@ -59,10 +59,12 @@ def serve_command(plan: PlanResponse) -> str:
 def kv_summary(plan: PlanResponse) -> str:
     f = plan.feasibility
     if f.kv is None:
-        return "none: vLLM stops before allocating one" if f.verdict.value == "FAIL" else "none"
+        return "none" if f.reaches_kv_cache else "none: vLLM stops before allocating one"
     blocks = f"{f.kv.num_blocks:,} blocks of {f.kv.block_size}"
     if f.kv.num_groups > 1:  # each group (full, sliding-window...) takes its own blocks
         blocks += f" shared by {f.kv.num_groups} KV cache groups"
+    if f.kv.state_bytes_per_request:  # tokens are what is left after the states
+        blocks += " and a linear-attention state per request"
     headroom = (
         "" if f.headroom_gib is None else f"; {f.headroom_gib:g} GiB headroom at the workload"
     )
@@ -99,7 +101,7 @@ def fail_reason(plan: PlanResponse) -> str | None:
 def risk_summary(plan: PlanResponse) -> str | None:
     """The OOM risk, where vLLM gets as far as a KV cache (else it never serves a request)."""
     f = plan.feasibility
-    if f.kv is None:
+    if not f.reaches_kv_cache:
         return None
     return f"{f.oom_risk.value} (estimated" + (
         f": {f.oom_risk_reason})" if f.oom_risk_reason else ")"

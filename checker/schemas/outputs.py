@@ -63,6 +63,9 @@ class KVCacheReport(BaseModel):
     bytes_per_token: int = Field(description="Per rank, summed over this rank's layers")
     page_bytes: int
     num_groups: int = 1
+    state_bytes_per_request: int = Field(
+        0, description="Fixed state each request holds for linear-attention (mamba) layers"
+    )
     max_concurrency: float = Field(description="Requests at max_model_len that fit at once")
     kv_cache_dtype: str
 
@@ -97,6 +100,11 @@ class FeasibilityReport(BaseModel):
         default_factory=list,
         description="Findings of ignored rules, each with the reason; they do not count",
     )
+
+    @property
+    def reaches_kv_cache(self) -> bool:
+        """vLLM gets as far as a KV cache: the weights load and leave memory for one."""
+        return self.weights_fit and self.memory.kv_cache_gib > 0
 
     @property
     def warnings(self) -> list[str]:

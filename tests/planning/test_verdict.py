@@ -54,3 +54,22 @@ def test_fail_on_warning_turns_warnings_into_errors_and_fails() -> None:
     assert {x.severity for x in strict.feasibility.findings} == {Severity.ERROR}
     assert judge(resp, FailOn.ERROR) == resp
     assert verdict_of([]) is Verdict.PASS
+
+
+def test_a_workload_short_of_kv_headroom_is_one_warning_at_the_concurrency() -> None:
+    def at(concurrency: int) -> list[tuple[str, str]]:
+        resp = plan(
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "L4",
+            util=0.85,
+            max_model_len=8192,
+            version="0.19.0",
+            concurrency=concurrency,
+            prompt_tokens=7000,
+            gen_tokens=1000,
+        )
+        assert resp.feasibility.verdict is Verdict.WARN
+        return [(f.rule_id, f.key) for f in resp.feasibility.findings]
+
+    assert at(2) == [("VW304", "workload.concurrency")]  # fits, under the policy's headroom
+    assert at(6) == [("VW204", "workload.concurrency")]  # does not fit: VW204 says it once

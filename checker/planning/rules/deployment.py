@@ -117,9 +117,8 @@ def oom_risk_medium(ctx: RuleContext) -> Iterator[Finding]:
     risk, reason = context_risk(ctx)
     if risk is not OOMRisk.MEDIUM:
         return
-    short_kv = (
-        free_margin(ctx.memory, ctx.model) >= MEDIUM_MARGIN_GIB * GIB
-    )  # the KV need, not memory outside
+    # ample memory outside the budget: what is short is the workload's KV headroom
+    short_kv = free_margin(ctx.memory, ctx.model) >= MEDIUM_MARGIN_GIB * GIB
     if short_kv and any(workload_exceeds_concurrency(ctx)):
         return  # VW204 says the workload does not fit the KV cache already
     safe = None if short_kv else safe_utilization(ctx)
