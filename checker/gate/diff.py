@@ -1,7 +1,7 @@
 """Before -> after: the profiles at a base revision, planned on the same targets as head.
 
-With --gpu (or repo-config targets) both sides use those targets. Otherwise the base is
-planned on head's targets and on its own, so a profile that moved from one GPU to another
+With --gpu (or repo-config targets with ``targets_only``) both sides use those targets.
+Otherwise the base is planned on head's targets and on its own (repo-config targets added), so a profile that moved from one GPU to another
 shows both how the old settings fare on the new GPU and the target it left.
 """
 
@@ -26,13 +26,15 @@ def build_diff(
     head_pairs: Sequence[PairResult],
     given: Sequence[Target],
     settings: PairSettings,
+    *,
+    add_own: bool = False,
 ) -> BaseDiff:
     after_by_profile: dict[str, dict[str, Figures]] = {}
     for pair in head_pairs:
         after_by_profile.setdefault(pair.profile, {})[pair.target] = pair.figures
     paths = {*head.profiles, *head.problems, *base.profiles, *base.problems}
     changes = [
-        _change(rel, head, base, after_by_profile.get(rel, {}), given, settings, revision)
+        _change(rel, head, base, after_by_profile.get(rel, {}), given, settings, revision, add_own)
         for rel in sorted(paths)
     ]
     return BaseDiff(ref=revision.ref, commit=revision.commit, profiles=changes)
@@ -46,16 +48,18 @@ def _change(
     given: Sequence[Target],
     settings: PairSettings,
     revision: Revision,
+    add_own: bool,
 ) -> Change:
     in_head = rel in head.profiles or rel in head.problems
     in_base = rel in base.profiles or rel in base.problems
     old = base.profiles.get(rel)
-    targets: list[Target] = list(given)
+    targets: list[Target] = list(given) if given and not add_own else []
     if not targets:
         if rel in head.profiles:
-            targets += targets_of(head.profiles[rel], ())
+            targets += targets_of(head.profiles[rel], given, add_own=add_own)
         if old is not None:
-            targets += [t for t in targets_of(old, ()) if t not in targets]
+            targets += [t for t in targets_of(old, given, add_own=add_own) if t not in targets]
+        targets = targets or list(given)
     before: dict[str, Figures] = {}
     if old is not None:
         base_dir = (revision.cwd / rel).parent
