@@ -1,8 +1,9 @@
 """Before -> after: the profiles at a base revision, planned on the same targets as head.
 
 With --gpu (or repo-config targets with ``targets_only``) both sides use those targets.
-Otherwise the base is planned on head's targets and on its own (repo-config targets added), so a profile that moved from one GPU to another
-shows both how the old settings fare on the new GPU and the target it left.
+Otherwise the base is planned on head's targets and on its own (repo-config targets added), so
+a profile that moved from one GPU to another shows both how the old settings fare on the new GPU
+and the target it left.
 """
 
 from __future__ import annotations
