@@ -136,7 +136,14 @@ def _compose(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
 
 
 def _k8s(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
-    return {"args": serve_argv(ctx)[2:]}
+    d = ctx.deploy
+    return {
+        "args": serve_argv(ctx)[2:],
+        "cache_pvc": d.cache_pvc,
+        "node_selector": d.node_selector,
+        "tolerations": d.tolerations,
+        "gpu_name": ctx.plan.feasibility.gpu,
+    }
 
 
 def _split_image(image: str) -> tuple[str, str]:
