@@ -114,8 +114,6 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-
-
 def _add_source_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--profile", help="profile YAML to start from; flags override it")
     _add_lockfile_flags(p)
@@ -240,7 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add("detect", "Detect local NVIDIA GPUs with nvidia-smi.", _cmd_detect)
-    p.add_argument("--json", action="store_true", help='print {"gpus": [...]} as JSON')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"gpus": [...]} as JSON; on failure {"gpus": [], "error": "..."} and exit 2',
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per nvidia-smi call")
     p.epilog = (
         "exit 0 with 'no NVIDIA GPU detected' when nvidia-smi lists no device; "
@@ -332,13 +334,21 @@ def _not_built(name: str) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from checker.pipeline import plan_from_args
+    from checker.pipeline import lockfile_note, plan_from_args
     from checker.planning.verdict import judge
     from checker.schemas.enums import Verdict
 
+    plan, _, _ = plan_from_args(args)
+    _note(lockfile_note(args, plan))
     # The gate's verdict, policy included: plan and check cannot disagree on a profile.
-    plan = judge(plan_from_args(args), _fail_on(args))
+    plan = judge(plan, _fail_on(args))
     if args.json:
+        from checker.render.report import serve_command
+        from checker.schemas.outputs import Artifacts
+
+        command = serve_command(plan)
+        if not command.startswith("#"):  # the text's "# no command: why" is not a command
+            plan = plan.model_copy(update={"artifacts": Artifacts(serve_command=command)})
         print(plan.model_dump_json_pretty())
     else:
         from checker.render.terminal import render_plan_text
@@ -362,7 +372,7 @@ def _fail_on(args: argparse.Namespace) -> FailOn:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from checker.pipeline import located, lockfile_from_args, plan_request, request_from_args
+    from checker.pipeline import located, lockfile_note, plan_from_args
     from checker.render.context import context_for_profile
     from checker.render.escape import terminal
     from checker.render.generate import findings_text, generate, parse_emit, render_all
@@ -370,9 +380,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from checker.schemas.profile_io import profile_from_request
 
     kinds = parse_emit(args.emit)
-    request, loaded = request_from_args(args)
-    with located(loaded):
-        plan = plan_request(request, offline=args.offline, lockfile=lockfile_from_args(args))
+    plan, request, loaded = plan_from_args(args)
+    _note(lockfile_note(args, plan))
     failing = plan.feasibility.verdict is Verdict.FAIL
     if failing and not args.force:
         # Artifacts of a plan vLLM refuses would start nothing, or silently another config.
@@ -386,7 +395,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     profile = profile_from_request(request, loaded.profile if loaded else None)
     source = Path(args.profile) if args.profile else None
     ctx = context_for_profile(plan, profile, source)
-    with located(loaded):
+    with located(loaded):  # deploy and vllm_args problems point at their profile line
         if args.output_dir == "-":
             sys.stdout.write(render_all(ctx, kinds))
         else:
@@ -409,7 +418,12 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
     from checker.hardware.detect import detect_gpus
 
-    found = detect_gpus(timeout_s=args.timeout)
+    try:
+        found = detect_gpus(timeout_s=args.timeout)
+    except CheckerError as exc:
+        if args.json:  # a script reading stdout gets JSON either way; the exit code says which
+            print(json.dumps({"gpus": [], "error": str(exc)}, indent=2))
+        raise
     if args.json:
         print(json.dumps({"gpus": [g.model_dump(mode="json") for g in found]}, indent=2))
     elif not found:
@@ -514,6 +528,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     sys.stdout.write(text)
     if args.output:
         write_atomic(Path(args.output), render_report(result, args.format))
+    if args.update_lockfile and not Path(args.lockfile).exists():
+        _note(
+            f"--update-lockfile: nothing recorded in {args.lockfile}: every model came from the "
+            "built-in catalog or a local config, not the Hub (only Hub models are locked)"
+        )
     publish(  # job summary, step outputs, sticky PR comment: each on by default in Actions
         GateReport(
             verdict=result.verdict,
@@ -578,6 +597,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     )
     print(f"wrote {md_path} and {json_path}")
     return result.check.exit_code
+
+
+def _note(text: str | None) -> None:
+    if text:
+        from checker.render.escape import terminal
+
+        print(f"vllm-wizard: note: {terminal(text)}", file=sys.stderr)
 
 
 def _color() -> bool:

@@ -63,6 +63,7 @@ def audit_markdown(result: AuditResult) -> str:
             for c in result.cheaper
         ]
         out.append("")
+    out += _suppressed(check.pairs)
     if check.errors:
         out += ["## Input errors", ""]
         out += [
@@ -98,6 +99,28 @@ def _cell(pair: PairResult | None) -> str:
     if pair.failed:  # its figures describe a deployment that does not happen
         return f"{ICON[pair.verdict]} {pair.verdict}"
     return f"{ICON[pair.verdict]} {fmt_conc(pair.figures.max_concurrency)}"
+
+
+def _suppressed(pairs: list[PairResult]) -> list[str]:
+    """Each ignored rule of each profile once, with its reason and the targets it hid on."""
+    seen: dict[tuple[str, str, str], list[str]] = {}
+    for pair in pairs:
+        for f in pair.suppressed:
+            seen.setdefault((pair.profile, f.rule_id, f.suppressed or ""), []).append(pair.target)
+    if not seen:
+        return []
+    out = [
+        "## Suppressed (not counted)",
+        "",
+        "| Profile | Rule | Reason | On |",
+        "|---|---|---|---|",
+    ]
+    out += [
+        f"| {md_text(profile)} | {md_text(rule)} | {md_text(reason)} | "
+        f"{md_text(', '.join(targets))} |"
+        for (profile, rule, reason), targets in seen.items()
+    ]
+    return [*out, ""]
 
 
 def _head(entry: FleetEntry) -> str:

@@ -139,19 +139,21 @@ def run_check(options: CheckOptions) -> CheckResult:
     )
     settings = setup.settings
     targets = resolve_targets(options.gpus or setup.config.targets, settings)
+    # --gpu means only those; repo-config targets join each profile's own unless targets_only
+    add_own = not options.gpus and not setup.config.targets_only
     revision = open_revision(options.base, setup.cwd) if options.base else None
     head, unmatched, artifacts = working_tree(setup)
     pairs = [
         check_pair(loaded, target, settings, base_dir=(setup.cwd / rel).parent)
         for rel, loaded in head.profiles.items()
-        for target in targets_of(loaded, targets)
+        for target in targets_of(loaded, targets, add_own=add_own)
     ]
     diff = None
     at_base: list[str] = []
     if revision is not None:
         at_base, _, _ = select(setup.specs, revision.files, revision.read)
         base = load_side(at_base, revision.read)
-        diff = build_diff(revision, head, base, pairs, targets, settings)
+        diff = build_diff(revision, head, base, pairs, targets, settings, add_own=add_own)
     errors, notes = unmatched_report(unmatched, artifacts, at_base)
     errors[:0] = head.all_problems()
     if not pairs and not errors and not (diff and diff.profiles) and not artifacts:

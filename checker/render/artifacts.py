@@ -81,7 +81,7 @@ def _env() -> jinja2.Environment:
 def _summary(ctx: RenderContext) -> str:
     f = ctx.plan.feasibility
     return (
-        f"vLLM {ctx.version}, {ctx.plan.config.model}: {f.verdict.value} on "
+        f"vLLM {ctx.plan.config.vllm_version}, {ctx.plan.config.model}: {f.verdict.value} on "
         f"{ctx.gpus} x {f.gpu} (TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size})"
     )
 
@@ -140,7 +140,14 @@ def _compose(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
 
 
 def _k8s(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
-    return {"args": serve_argv(ctx)[2:]}
+    d = ctx.deploy
+    return {
+        "args": serve_argv(ctx)[2:],
+        "cache_pvc": d.cache_pvc,
+        "node_selector": d.node_selector,
+        "tolerations": d.tolerations,
+        "gpu_name": ctx.plan.feasibility.gpu,
+    }
 
 
 def _split_image(image: str) -> tuple[str, str]:
@@ -181,7 +188,9 @@ def _helm(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
 def _bench(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
     client = bench_client(c := ctx.plan.config.vllm_version)
     pinned = flags_for(c)
-    note = "" if client.line == pinned.line else f" (vLLM {pinned.line} has no such client)"
+    if client.line == pinned.line:  # the client in the pinned image (not the flag table's)
+        return {"argv": bench_argv(ctx), "client": ctx.version, "client_note": ""}
+    note = f" (vLLM {pinned.line} has no such client)"
     return {"argv": bench_argv(ctx), "client": client.release, "client_note": note}
 
 

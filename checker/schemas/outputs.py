@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -170,9 +170,12 @@ class PerfEstimate(BaseModel):
 
 
 class Artifacts(BaseModel):
+    """``plan`` fills serve_command (the line its text prints); ``generate`` writes the rest as
+    files, so they stay null here."""
+
     model_config = _OUT
 
-    serve_command: str | None = None
+    serve_command: str | None = Field(None, description="`vllm serve ...` as one shell line")
     docker_command: str | None = None
     docker_compose: str | None = None
     k8s_manifest: str | None = None
@@ -196,6 +199,7 @@ class ModelSummary(BaseModel):
 class PlanResponse(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
+    schema_version: Literal[1] = Field(1, description="Of this JSON; bumped on breaking changes")
     model: ModelSummary
     feasibility: FeasibilityReport
     config: VLLMConfig

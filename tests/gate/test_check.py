@@ -126,6 +126,7 @@ vllm_version: "0.18.0"
     )
     result = run_check(CheckOptions(cwd=tmp_path / "deploy"))
     assert [(p.profile, p.target, p.gpu) for p in result.pairs] == [
+        ("a.yaml", "H100-80GB:1", "H100-SXM-80GB"),  # the GPU it deploys on, always
         ("a.yaml", "L4:1", "L4"),
         ("a.yaml", "lab48:1", "Lab-GPU-48GB"),
     ]
@@ -134,6 +135,28 @@ vllm_version: "0.18.0"
     overridden = run_check(CheckOptions(cwd=tmp_path, vllm_version="0.19.0", fail_on=FailOn.ERROR))
     assert {p.plan.config.vllm_version for p in overridden.pairs if p.plan} == {"0.19.0"}
     assert overridden.fail_on is FailOn.ERROR
+    only = run_check(CheckOptions(cwd=tmp_path, gpus=("L4",)))  # --gpu: only those
+    assert [p.target for p in only.pairs] == ["L4:1"]
+
+
+def test_repo_config_targets_only_replaces_the_profiles_own(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", llama(8192))
+    write(tmp_path, "auto.yaml", llama(8192).replace("gpu_name: H100-80GB", "gpu_name: auto"))
+    write(tmp_path, ".vllm-wizard.yaml", 'profiles: ["*.yaml"]\ntargets: ["L4"]\n')
+    result = run_check(CheckOptions(cwd=tmp_path))
+    assert [(p.profile, p.target) for p in result.pairs] == [
+        ("a.yaml", "H100-80GB:1"),
+        ("a.yaml", "L4:1"),
+        ("auto.yaml", "L4:1"),  # 'auto' names no GPU: the config's targets stand in for it
+    ]
+    write(
+        tmp_path, ".vllm-wizard.yaml", 'profiles: ["*.yaml"]\ntargets: [L4]\ntargets_only: true\n'
+    )
+    result = run_check(CheckOptions(cwd=tmp_path))
+    assert [(p.profile, p.target) for p in result.pairs] == [
+        ("a.yaml", "L4:1"),
+        ("auto.yaml", "L4:1"),
+    ]
 
 
 def test_fail_on_warning_fails_a_warning(tmp_path: Path) -> None:

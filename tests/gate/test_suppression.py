@@ -162,3 +162,19 @@ def test_the_rule_list_matches_the_rules_in_the_code() -> None:
         for rule_id in re.findall(r'rule_id="(VW\d{3})"', path.read_text(encoding="utf-8"))
     }
     assert {k: v["file"] for k, v in data["rules"].items()} == in_code
+
+
+def test_audit_reports_show_the_suppressed_rules(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "p.yaml").write_text(FAILING + IGNORE_203, encoding="utf-8")
+    (repo / "fleet.yaml").write_text("- L4\n- H100-80GB\n", encoding="utf-8")
+    argv = ["audit", "p.yaml", "--fleet", "fleet.yaml", "--output-dir", "out", "--quiet", "-j", "1"]
+    assert main([*argv, "--offline"]) == 0
+    capsys.readouterr()
+    text = (repo / "out" / "audit.md").read_text(encoding="utf-8")
+    assert "## Suppressed (not counted)" in text
+    assert "| p.yaml | VW203 | short prompts only | L4:1 |" in text
+    data = json.loads((repo / "out" / "audit.json").read_text(encoding="utf-8"))
+    suppressed = [p["suppressed"] for p in data["check"]["pairs"] if p["target"] == "L4:1"]
+    assert suppressed[0][0]["rule_id"] == "VW203"

@@ -107,6 +107,64 @@ def test_k8s_is_valid_and_reads_back(ctx: RenderContext) -> None:
     assert service["spec"]["ports"][0]["port"] == ctx.deploy.port
 
 
+def test_k8s_tolerates_the_gpu_taint_and_warns_of_the_emptydir_by_default() -> None:
+    text = render_artifact("k8s", make_context())
+    deployment = next(yaml.safe_load_all(text))
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["tolerations"] == [
+        {"operator": "Exists", "key": "nvidia.com/gpu", "effect": "NoSchedule"}
+    ]
+    assert "nodeSelector" not in pod and "deploy.node_selector" in text
+    cache = next(v for v in pod["volumes"] if v["name"] == "hf-cache")
+    assert cache == {"name": "hf-cache", "emptyDir": {}}
+    assert "every restart downloads" in text and "deploy.cache_pvc" in text
+
+
+def test_k8s_node_selector_tolerations_and_cache_pvc_from_the_profile() -> None:
+    deploy = ProfileDeploy.model_validate(
+        {
+            "cache_pvc": "hf-models",
+            "node_selector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+            "tolerations": [
+                {"key": "dedicated", "operator": "Equal", "value": "llm", "effect": "NoExecute"},
+                {"operator": "Exists", "effect": ""},
+            ],
+        }
+    )
+    deployment = next(yaml.safe_load_all(render_artifact("k8s", make_context(deploy=deploy))))
+    _k8s_validator("deployment-apps-v1.json").validate(deployment)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    assert pod["tolerations"] == [
+        {"operator": "Equal", "key": "dedicated", "value": "llm", "effect": "NoExecute"},
+        {"operator": "Exists"},
+    ]
+    cache = next(v for v in pod["volumes"] if v["name"] == "hf-cache")
+    assert cache == {"name": "hf-cache", "persistentVolumeClaim": {"claimName": "hf-models"}}
+    none = ProfileDeploy.model_validate({"tolerations": []})
+    pod = next(yaml.safe_load_all(render_artifact("k8s", make_context(deploy=none))))
+    assert "tolerations" not in pod["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize(
+    "deploy",
+    [
+        {"node_selector": {"bad key": "x"}},
+        {"node_selector": {"nvidia.com/gpu.product": "has space"}},
+        {"node_selector": {"nvidia.com/gpu.product": 1}},
+        {"tolerations": [{"key": "a", "operator": "Exists", "value": "v"}]},
+        {"tolerations": [{"operator": "Equal", "value": "v"}]},
+        {"tolerations": [{"key": "a", "effect": "Never"}]},
+        {"cache_pvc": "Not_A_Name"},
+    ],
+)
+def test_bad_kubernetes_deploy_settings_are_refused(deploy: dict[str, Any]) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        ProfileDeploy.model_validate(deploy)
+
+
 def test_startup_probe_grows_with_model_size() -> None:
     def threshold(weights_tp: int) -> int:
         ctx = make_context(make_plan(tensor_parallel_size=weights_tp))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -234,3 +235,51 @@ def test_output_dir_dash_prints_the_artifacts_to_stdout(
         out.startswith("==> serve.sh <==\n#!/usr/bin/env bash\n") and "\n==> k8s.yaml <==\n" in out
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["profiles"]  # no directory "-"
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--max-model-len", "0"], "--max-model-len:"),
+        (["--tp", "0"], "--tensor-parallel-size:"),
+        (["--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization:"),
+    ],
+)
+def test_a_bad_flag_value_names_the_flag(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], named: str
+) -> None:
+    assert _generate(sample, tmp_path / "o", *flags) == 2
+    err = capsys.readouterr().err
+    assert f"error: {named}" in err and "model.max_model_len" not in err
+
+
+def test_plan_json_carries_the_serve_command_it_prints_and_a_schema_version(
+    sample: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "-p", str(sample), "--offline"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    printed = text[text.index("Serve command") + 1].strip()
+    assert main(["plan", "-p", str(sample), "--offline", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["schema_version"] == 1
+    assert plan["artifacts"]["serve_command"] == printed
+
+
+@pytest.mark.parametrize("pin", [None, "0.19.0", "0.19"])
+def test_plan_and_artifacts_name_the_same_vllm_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pin: str | None
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "model: {id: Qwen/Qwen3-8B, max_model_len: 8192}\nhardware: {gpu_name: L4}\n"
+    )
+    extra = ["--vllm-version", pin] if pin else []
+    assert main(["plan", "-p", str(profile), "--offline", *extra]) == 0
+    version = capsys.readouterr().out.splitlines()[0].rsplit("vLLM ", 1)[1]
+    args = ["generate", "-p", str(profile), "-o", str(tmp_path / "o"), "--emit", "command,bench"]
+    assert main([*args, "--offline", *extra]) == 0
+    serve = (tmp_path / "o" / "serve.sh").read_text(encoding="utf-8")
+    assert f"# vLLM {version}, Qwen/Qwen3-8B:" in serve
+    bench = (tmp_path / "o" / "bench.sh").read_text(encoding="utf-8")
+    if pin == "0.19.0":  # the client in the pinned image, not the flag table's 0.19.1
+        assert "Client: vllm bench serve of vLLM 0.19.0." in bench
