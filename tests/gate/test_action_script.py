@@ -113,23 +113,6 @@ def test_repo_config_fail_on_and_regenerated_artifacts(tmp_path: Path, github: F
     )
 
 
-def test_paths_are_one_per_line_and_never_options(tmp_path: Path, github: FakeGitHub) -> None:
-    workspace(tmp_path, {"--output=pwned.vllm.yaml": TOO_BIG, "profiles/my serving.yaml": FITS})
-    env = runner_env(tmp_path, github.url, pr_event(7))
-    paths = "--output=pwned.vllm.yaml\r\n  profiles/my serving.yaml  \n\n"
-    result = run_step(tmp_path, env, paths=paths, gpus="L4", comment="false")
-    assert not (tmp_path / "work" / "pwned.vllm.yaml").exists()
-    assert result.returncode == 1, result.stdout + result.stderr
-    outputs = parse_github_output(Path(env["GITHUB_OUTPUT"]).read_text())
-    assert (outputs["pass"], outputs["fail"]) == ("1", "1")
-    assert "file=--output=pwned.vllm.yaml" in result.stdout
-    # a GPU target or a config that looks like an option is a value, not an option
-    result = run_step(tmp_path, env, paths="profiles/", gpus="--output=pwned.vllm.yaml")
-    assert result.returncode == 2 and not (tmp_path / "work" / "pwned.vllm.yaml").exists()
-    result = run_step(tmp_path, env, paths="profiles/", config="--output=pwned.vllm.yaml")
-    assert result.returncode == 2 and not (tmp_path / "work" / "pwned.vllm.yaml").exists()
-
-
 def test_offline_input_is_true_by_default(tmp_path: Path, github: FakeGitHub) -> None:
     profile = FITS.replace("Qwen/Qwen3-0.6B", "acme/private-1.5b")
     workspace(tmp_path, {"profiles/a.yaml": profile})

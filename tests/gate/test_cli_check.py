@@ -91,26 +91,3 @@ def test_passing_check_exits_zero_and_bad_input_two(
     assert "unknown GPU 'H1000'" in capsys.readouterr().err
     assert main(["check", "profiles", "--base", "nope"]) == 2
     assert main(["check", "profiles", "--check-artifacts"]) == 2
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["check", "--", "--output=pwned.yaml"],
-        ["check", "--pre-commit", "--gpu", "L4", "--output=pwned.yaml"],  # as the hook calls it
-        ["audit", "--fleet=fleet.yaml", "--quiet", "-j", "1", "--", "--output=pwned.yaml"],
-    ],
-)
-def test_a_file_named_like_an_option_is_a_file(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    argv: list[str],
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    write(tmp_path, "--output=pwned.yaml", llama(65536))  # fails on an L4
-    write(tmp_path, "fleet.yaml", "- L4\n")
-    assert main(argv) == 1
-    report = Path("audit.md").read_text() if argv[0] == "audit" else capsys.readouterr().out
-    assert "--output=pwned.yaml" in report
-    assert not (tmp_path / "pwned.yaml").exists()
