@@ -213,3 +213,18 @@ def test_base_that_looks_like_an_option_is_refused(tmp_path: Path, base: str) ->
     assert fetched.returncode == 2
     assert "input 'base' must be a git revision" in fetched.stdout
     assert not (work / "pwned").exists()
+
+
+def test_post_report_posts_the_saved_report(tmp_path: Path, github: FakeGitHub) -> None:
+    """The workflow_run half: the step hands the saved report to 'comment', after '--'."""
+    from tests.gate.test_publish import workflow_run_env
+
+    github.pulls[12] = "c" * 40
+    saved = tmp_path / "work" / "-report dir"  # a download path that looks like an option
+    saved.mkdir(parents=True)
+    (saved / "report.md").write_text("## vllm-wizard check\nall PASS\n")
+    (saved / "pr-number").write_text("12\n")
+    env = workflow_run_env(tmp_path, github.url, [])
+    result = run_step(tmp_path, env, post_report="-report dir")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all PASS" in github.comments[12][0]["body"]
