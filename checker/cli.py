@@ -668,11 +668,12 @@ def _is_yaml_file(arg: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
     stdout = sys.stdout
     sys.stdout = _PipeGuard(stdout)
     try:
-        args = parser.parse_args(_files_last(parser, sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(_files_last(parser, argv))
         if not getattr(args, "handler", None):
             parser.print_help()
             return EXIT_USAGE

@@ -4,20 +4,24 @@ One matcher serves the working tree and a git revision alike, so ``--base`` sees
 set of profiles at the base that the working tree has now. Directories and globs keep only
 YAML files that look like profiles (a top-level ``model`` mapping or ``profile_version``);
 a file named explicitly is always checked, so a broken profile is reported, not skipped.
-Our own artifacts (a generated-by header, e.g. the ``profile`` artifact or a compose file kept
-next to its profile) are never profiles, named or found: they are skipped with a note.
+Our own artifacts (a generated-by header: a compose file or the ``profile`` artifact kept next
+to its profile) are never profiles, named or found; a named one is skipped with a note. A
+``profile`` artifact is a copy of its source, so it is skipped only while that source exists:
+a profile started with ``generate --emit profile`` from flags, or copied elsewhere, is checked.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from checker.render.write import has_generated_header
+from checker.render.context import FROM_FLAGS
+from checker.render.write import generated_from
 from checker.schemas.yaml_source import YAMLSourceError, parse_yaml, read_text
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -149,7 +153,7 @@ def select(
             continue
         used.update(naming, covering)
         text = read(rel)
-        if _is_artifact(text):
+        if _is_artifact(rel, text, read):
             if naming:
                 artifacts.append(rel)
         elif naming or _is_profile(text):
@@ -161,8 +165,15 @@ def _is_profile(text: str | Unreadable) -> bool:
     return isinstance(text, str) and looks_like_profile(text)
 
 
-def _is_artifact(text: str | Unreadable) -> bool:
-    return isinstance(text, str) and has_generated_header(text)
+def _is_artifact(rel: str, text: str | Unreadable, read: Reader) -> bool:
+    if isinstance(text, Unreadable) or (origin := generated_from(text)) is None:
+        return False
+    if not looks_like_profile(text):
+        return True  # serve.sh, compose, k8s, helm: ours, and never a profile
+    if origin == FROM_FLAGS:
+        return False
+    source = posixpath.normpath(posixpath.join(posixpath.dirname(rel), origin))
+    return source != rel and isinstance(read(source), str)
 
 
 def working_tree_candidates(specs: Sequence[PathSpec], cwd: Path) -> list[str]:

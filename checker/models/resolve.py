@@ -3,10 +3,9 @@
 (a) ``model.config_path``: a config.json, or a directory holding one; (b) ``model.model``
 naming a local directory with a config.json; (c) the built-in catalog; (d) the lockfile;
 (e) the Hugging Face Hub, only when asked (the CLI is offline unless ``--online``) and not
-forbidden by HF_HUB_OFFLINE. The first source
-that has the model wins. A local path that is given but unusable is an error, never a silent
-fall-through to another source. Results are cached per process: the gate plans one model for
-many profiles and GPU targets.
+forbidden by HF_HUB_OFFLINE. The first source that has the model wins. A local path that is
+given but unusable is an error, never a silent fall-through to another source. Results are
+cached per process: the gate plans one model for many profiles and GPU targets.
 """
 
 from __future__ import annotations

@@ -189,12 +189,12 @@ def test_hooks_skip_our_artifacts_kept_under_profiles(
     profile = FITS + "outputs:\n  artifacts: {compose: deploy/docker-compose.yaml}\n"
     artifacts = _generated(tmp_path, profile, "command,compose,k8s,helm,profile")
     assert "profiles/deploy/profile.yaml" in artifacts  # a full profile, with our header
-    # `git add profiles/deploy` alone: every file is ours, none is a profile
+    result = run_hook(hook_id, {"profiles/serving.yaml": profile, **artifacts})
+    assert result.returncode == 0, result.stdout + result.stderr
+    # then `git add profiles/deploy` alone: every file is ours, none is a profile
     result = run_hook(hook_id, artifacts)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "missing required key" not in result.stdout
-    result = run_hook(hook_id, {"profiles/serving.yaml": profile, **artifacts})
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_generate_hook_fails_when_it_creates_a_missing_artifact(
