@@ -23,6 +23,7 @@ from importlib import resources
 from typing import Any
 
 from checker.errors import CheckerError, ProfileError
+from checker.schemas.profile import ProfileVLLM
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
 from checker.schemas.yaml_source import KeyPath, Positions, load_data
 
@@ -227,10 +228,11 @@ class _Normaliser:
 
     def __init__(self, flags: FlagSet, positions: Positions, source: str) -> None:
         self.flags, self.positions, self.source = flags, positions, source
+        self.written = Positions(dict(positions.spots))  # where the user wrote each key
         self.problems: list[ProfileError] = []
 
     def problem(self, message: str, where: KeyPath, hint: str | None) -> None:
-        spot = self.positions.nearest(where)
+        spot = self.written.nearest(where)
         location = f"{self.source}:{spot[0]}:{spot[1]}" if spot else self.source
         key = ".".join(map(str, where))
         self.problems.append(ProfileError(message, location=location, hint=hint, key=key))
@@ -248,23 +250,45 @@ class _Normaliser:
                 except EngineArgError as exc:
                     self.problem(f"{home.profile}: {exc.message}", (section, name), exc.hint)
 
-    def vllm_args(self, data: dict[str, Any], raw: dict[Any, Any]) -> dict[str, Any]:
+    def given(self, data: dict[str, Any]) -> list[tuple[KeyPath, Any]]:
+        """Engine arguments written as flags: ``outputs.vllm_args`` and the ``vllm:`` keys that
+        are vLLM flags rather than the section's own keys (two spellings of one object). A
+        ``vllm:`` key that is neither stays for the schema to report, with its did-you-mean."""
+        found: list[tuple[KeyPath, Any]] = []
+        vllm = data.get("vllm")
+        if isinstance(vllm, dict):
+            own = ProfileVLLM.model_fields
+            for key in [k for k in vllm if isinstance(k, str) and k not in own]:
+                try:
+                    canonical_flag(key, self.flags)
+                except EngineArgError:
+                    continue
+                found.append((("vllm", key), vllm.pop(key)))
+        outputs = data.get("outputs")
+        raw = outputs.get("vllm_args") if isinstance(outputs, dict) else None
+        if isinstance(raw, dict):
+            found += [(("outputs", "vllm_args", str(k)), v) for k, v in raw.items()]
+        return found
+
+    def engine_args(self, data: dict[str, Any], given: list[tuple[KeyPath, Any]]) -> dict[str, Any]:
+        """Each (where, value) written as a vLLM flag, canonical; a flag with a profile key moves
+        there, the others are returned as the passthrough ``vllm_args``."""
         kept: dict[str, Any] = {}
         seen: dict[str, str] = {}
-        for key, value in raw.items():
-            where: KeyPath = ("outputs", "vllm_args", str(key))
-            label = f"outputs.vllm_args.{key}"
+        for where, value in given:
+            label = ".".join(map(str, where))
             try:
-                flag, how = canonical_flag(str(key), self.flags)
+                flag, how = canonical_flag(str(where[-1]), self.flags)
                 parsed = parse_value(flag, value, self.flags, how)
             except EngineArgError as exc:
                 self.problem(f"{label}: {exc.message}", where, exc.hint)
                 continue
             if flag in seen:
-                also = f"outputs.vllm_args.{seen[flag]}"
-                self.problem(f"{label}: {flag} is given twice (also as {also})", where, "keep one")
+                self.problem(
+                    f"{label}: {flag} is given twice (also as {seen[flag]})", where, "keep one"
+                )
                 continue
-            seen[flag] = str(key)
+            seen[flag] = label
             home = homes().get(flag)
             path: KeyPath = ("outputs", "vllm_args", flag[2:])
             if home and home.profile:
@@ -273,7 +297,7 @@ class _Normaliser:
                 if not isinstance(target, dict):
                     continue  # the schema reports the section itself
                 if name in target:
-                    spot = self.positions.spots.get((section, name))
+                    spot = self.written.spots.get((section, name))
                     at = f" (line {spot[0]})" if spot else ""
                     hint = f"keep {home.profile} and drop this key"
                     self.problem(
@@ -284,26 +308,31 @@ class _Normaliser:
                 path = (section, name)
             else:
                 kept[flag[2:]] = parsed
-            if where in self.positions.spots:
-                self.positions.spots[path] = self.positions.spots[where]
+            if where in self.written.spots:
+                self.positions.spots[path] = self.written.spots[where]
         return kept
 
 
 def normalise_engine_args(
     data: dict[str, Any], positions: Positions, source: str
 ) -> tuple[dict[str, Any], list[ProfileError]]:
-    """The profile data with ``outputs.vllm_args`` in canonical form and every flag that has a
-    profile key moved there (its position recorded under that key), plus the problems found."""
+    """The profile data with its engine arguments in canonical form: every flag written in
+    ``outputs.vllm_args`` or as a ``vllm:`` key is in ``outputs.vllm_args`` or, if it has one,
+    in its profile key (its position recorded there), plus the problems found."""
     flags = _pinned_flags(data)
     if flags is None:
         return data, []
     work = _Normaliser(flags, positions, source)
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     work.section_values(data)
-    outputs = data.get("outputs")
-    raw = outputs.get("vllm_args") if isinstance(outputs, dict) else None
-    if isinstance(outputs, dict) and isinstance(raw, dict):
-        data["outputs"] = {**outputs, "vllm_args": work.vllm_args(data, raw)}
+    given = work.given(data)
+    if given:
+        outputs = data.get("outputs")
+        if outputs is None:
+            outputs = data["outputs"] = {}
+        kept = work.engine_args(data, given)
+        if isinstance(outputs, dict):
+            outputs["vllm_args"] = kept
     return data, work.problems
 
 

@@ -111,6 +111,34 @@ def test_values_in_vllm_syntax() -> None:
     }
 
 
+def test_the_vllm_section_and_vllm_args_are_two_spellings_of_one_object() -> None:
+    data = copy.deepcopy(BASE)
+    data["vllm"].update(enable_lora=True, max_num_seqs=64, tensor_parallel_size=2)
+    p = _load(data).profile
+    assert p.outputs.vllm_args == {"enable-lora": True}
+    assert (p.vllm.max_num_seqs, p.hardware.tp_size) == (64, 2)
+    same = _load(_with_args({"enable-lora": True, "max-num-seqs": 64, "-tp": 2})).profile
+    assert same.outputs == p.outputs and same.vllm == p.vllm and same.hardware == p.hardware
+
+
+def test_a_flag_in_both_spellings_is_an_error_at_the_second() -> None:
+    data = _with_args({"enable-lora": False})
+    data["vllm"]["enable_lora"] = True
+    with pytest.raises(ProfileError) as err:
+        _load(data)
+    assert err.value.location == f"p.yaml:{_line(data, 'enable-lora')}:5"
+    assert "given twice (also as vllm.enable_lora)" in err.value.message
+
+
+def test_a_vllm_key_that_is_no_flag_keeps_its_did_you_mean() -> None:
+    data = copy.deepcopy(BASE)
+    data["vllm"]["max_num_seq"] = 3
+    with pytest.raises(ProfileError) as err:
+        _load(data)
+    assert "unknown key 'vllm.max_num_seq'" in err.value.message
+    assert err.value.hint == "did you mean 'max_num_seqs'?"
+
+
 def test_o_level_follows_the_pinned_release() -> None:
     data = _with_args({"-O3": True})
     data["vllm"]["version"] = "0.10.2"  # -O was --compilation-config's alias before 0.19
