@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -114,7 +113,8 @@ def classification() -> dict[str, tuple[str, str]]:
 def not_modeled(flag: str) -> str | None:
     """What a flag the plan does not account for affects; None if it is modeled or harmless.
     A flag of an older release that the newest no longer has counts as not modeled."""
-    kind, why = classification().get(flag, ("not_modeled", "not classified for this release"))
+    older = ("not_modeled", "a flag of an older vLLM release whose effect is not classified")
+    kind, why = classification().get(flag, older)
     return why if kind == "not_modeled" else None
 
 
@@ -202,15 +202,16 @@ def _json_value(flag: str, value: Any) -> Any:
 
 
 def section_value(flag: str, value: Any, flags: FlagSet) -> Any:
-    """A profile key's own value in vLLM's syntax (``vllm.max_num_batched_tokens: 32k``)."""
-    if isinstance(value, str) and (flag in flags.human_ints or flag in flags.auto_ints):
-        number = _integer(flag, value, flags)
-        if number == AUTO:
+    """A profile key's value in vLLM's syntax (``vllm.max_num_batched_tokens: 32k``). ``auto``
+    (vLLM's fit-the-KV length) is refused until the plan models it: the plan checks a length."""
+    if flag in flags.human_ints or flag in flags.auto_ints:
+        if isinstance(value, str) or value == AUTO:
+            value = _integer(flag, value, flags)
+        if value == AUTO:
             raise EngineArgError(
                 f"{flag} auto is not modeled yet: the plan checks the length you give",
                 hint="write the length, e.g. 32768 or 32k",
             )
-        return number
     return value
 
 
@@ -248,6 +249,7 @@ class _Normaliser:
                 try:
                     values[name] = section_value(home.flag, values[name], self.flags)
                 except EngineArgError as exc:
+                    del values[name]  # reported here, not again by the schema
                     self.problem(f"{home.profile}: {exc.message}", (section, name), exc.hint)
 
     def given(self, data: dict[str, Any]) -> list[tuple[KeyPath, Any]]:
@@ -304,7 +306,11 @@ class _Normaliser:
                         f"{label}: {flag} is also given as {home.profile}{at}", where, hint
                     )
                     continue
-                target[name] = parsed
+                try:
+                    target[name] = section_value(flag, parsed, self.flags)
+                except EngineArgError as exc:
+                    self.problem(f"{label}: {exc.message}", where, exc.hint)
+                    continue
                 path = (section, name)
             else:
                 kept[flag[2:]] = parsed
@@ -357,22 +363,6 @@ def wire(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     return str(value)
-
-
-def parse_command(text: str, flags: FlagSet) -> tuple[dict[str, Any], dict[str, str]]:
-    """A rendered ``vllm serve`` line read back: (canonical flag -> wire value, environment).
-
-    ``VAR=value`` words before ``vllm`` are the environment; after ``vllm serve MODEL`` each
-    option is ``--flag=value``, a switch (``--flag`` / ``--no-flag``) or ``--flag v1 v2 ...``.
-    """
-    words = shlex.split(text)
-    env: dict[str, str] = {}
-    while words and "=" in words[0] and not words[0].startswith("-"):
-        name, _, value = words.pop(0).partition("=")
-        env[name] = value
-    if words[:2] != ["vllm", "serve"]:
-        raise ValueError(f"not a vllm serve command: {text[:60]!r}")
-    return parse_argv(words[3:], flags), env
 
 
 def parse_argv(argv: Iterable[str], flags: FlagSet) -> dict[str, Any]:

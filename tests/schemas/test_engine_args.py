@@ -139,6 +139,21 @@ def test_a_vllm_key_that_is_no_flag_keeps_its_did_you_mean() -> None:
     assert err.value.hint == "did you mean 'max_num_seqs'?"
 
 
+@pytest.mark.parametrize("value", ["auto", "AUTO", -1])
+@pytest.mark.parametrize("where", ["model", "vllm_args"])
+def test_max_model_len_auto_is_refused_until_the_plan_models_it(where: str, value: object) -> None:
+    """vLLM picks the longest length whose KV fits; a plan at some other length would be a
+    verdict about a server nobody runs, so the profile must say the length for now."""
+    data = copy.deepcopy(BASE)
+    if where == "model":
+        data["model"]["max_model_len"] = value
+    else:
+        del data["model"]["max_model_len"]
+        data = _with_args({"max-model-len": value}, data)
+    with pytest.raises(ProfileError, match="auto is not modeled yet"):
+        _load(data)
+
+
 def test_o_level_follows_the_pinned_release() -> None:
     data = _with_args({"-O3": True})
     data["vllm"]["version"] = "0.10.2"  # -O was --compilation-config's alias before 0.19
