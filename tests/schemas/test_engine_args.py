@@ -12,8 +12,10 @@ import yaml
 from checker.cli import main
 from checker.errors import ProfileError
 from checker.pipeline import plan_request
+from checker.schemas import engine_args
 from checker.schemas.engine_args import (
     EngineArgError,
+    Home,
     classification,
     homes,
     human_readable_int,
@@ -280,3 +282,14 @@ def test_each_not_modeled_flag_is_a_warning_naming_it(flag: str) -> None:
     assert [f.key for f in found] == [f"outputs.vllm_args.{flag[2:]}"]
     assert flag in found[0].message and str(not_modeled(flag)) in found[0].message
     assert plan.feasibility.verdict.value != "PASS"
+
+
+def test_modeling_a_flag_is_one_row_of_the_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flag with a request field and no profile key is read from vllm_args into the request
+    (and still passed to vLLM): adding the row is all the mapping needs."""
+    flag = "--num-gpu-blocks-override"
+    row = Home(flag, None, "engine.max_num_seqs")  # stands in for the field a planner would add
+    monkeypatch.setattr(engine_args, "homes", lambda: {**homes(), flag: row})
+    request = profile_to_request(_load(_with_args({"num_gpu_blocks_override": 7})).profile)
+    assert request.engine.max_num_seqs == 7
+    assert request.engine.vllm_args == {"num-gpu-blocks-override": 7}
