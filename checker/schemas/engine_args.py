@@ -144,6 +144,9 @@ def canonical_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
     flag = "--" + key.lstrip("-").replace("_", "-")
     if flag.startswith("--no-") and "--" + flag[5:] in flags.serve and flag in flags.serve:
         return "--" + flag[5:], "negate"
+    inverse = _inverse(flag)
+    if flag not in flags.serve and flags.inverses and inverse and flags.is_bool(inverse):
+        return inverse, "negate"
     if flag not in flags.serve:
         close = flags.closest(flag)
         raise EngineArgError(
@@ -151,6 +154,14 @@ def canonical_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
             hint=f"did you mean {close}?" if close else "see `vllm serve --help` of that version",
         )
     return flag, None
+
+
+def _inverse(flag: str) -> str | None:
+    """--enable-X for --disable-X and the reverse (EnableDisableAction); None for other flags."""
+    for prefix, other in (("--enable-", "--disable-"), ("--disable-", "--enable-")):
+        if flag.startswith(prefix):
+            return other + flag.removeprefix(prefix)
+    return None
 
 
 def parse_value(flag: str, value: Any, flags: FlagSet, how: str | None = None) -> Any:
@@ -161,7 +172,7 @@ def parse_value(flag: str, value: Any, flags: FlagSet, how: str | None = None) -
         return int(how[2:])
     if how == "negate":
         if not isinstance(value, bool):
-            raise EngineArgError(f"--no-{flag[2:]} is a switch: write true or false")
+            raise EngineArgError(f"the inverse of {flag} is a switch: write true or false")
         return not value
     if value is None:
         return None

@@ -156,6 +156,17 @@ def test_max_model_len_auto_is_refused_until_the_plan_models_it(where: str, valu
         _load(data)
 
 
+def test_enable_and_disable_answer_for_each_other_from_0_33() -> None:
+    """0.33's EnableDisableAction: --disable-prefix-caching is --enable-prefix-caching off."""
+    p = _load(_with_args({"disable-prefix-caching": True, "enable_hybrid_kv_cache_manager": False}))
+    assert p.profile.vllm.enable_prefix_caching is False
+    assert p.profile.vllm.disable_hybrid_kv_cache_manager is True
+    older = _with_args({"disable-prefix-caching": True})
+    older["vllm"]["version"] = "0.24.0"
+    with pytest.raises(ProfileError, match="has no flag --disable-prefix-caching"):
+        _load(older)
+
+
 def test_o_level_follows_the_pinned_release() -> None:
     data = _with_args({"-O3": True})
     data["vllm"]["version"] = "0.10.2"  # -O was --compilation-config's alias before 0.19
