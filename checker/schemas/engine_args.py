@@ -121,11 +121,18 @@ def not_modeled(flag: str) -> str | None:
 def canonical_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
     """``key`` as vLLM's parser reads it: (long flag, how the value is to be read).
 
-    The second item is None for a plain key, ``"negate"`` for ``no-X`` (a switch turned off) and
-    ``"-O"`` plus the digit for ``-O3``-style keys (the level is in the key).
+    The second item is None for a plain key, ``"negate"`` for ``no-X`` (a switch turned off),
+    ``"-O"`` plus the digit for ``-O3``-style keys (the level is in the key) and ``".a.b"`` for a
+    dotted key of a JSON option (FlexibleArgumentParser.parse_args nests it: ``{"a": {"b": v}}``).
     """
     if not _KEY.match(key):
         raise EngineArgError("not a flag name", hint="e.g. max-lora-rank")
+    base, dot, path = key.partition(".")
+    if dot:  # --compilation-config.cudagraph_mode: one key of a JSON option
+        flag, how = canonical_flag(base, flags)
+        if how or flag not in flags.json or not path:
+            raise EngineArgError(f"{flag} takes no dotted keys: it is not a JSON option")
+        return flag, dot + path
     level = _OPT_LEVEL.match(key)
     if level:
         target = flags.aliases.get("-O") or (
@@ -166,6 +173,12 @@ def _inverse(flag: str) -> str | None:
 
 def parse_value(flag: str, value: Any, flags: FlagSet, how: str | None = None) -> Any:
     """A value as vLLM would read it for ``flag`` (text from a command line or YAML data)."""
+    if how and how.startswith("."):
+        if isinstance(value, str):
+            value = _dotted_leaf(value, flags)
+        for part in reversed(how[1:].split(".")):
+            value = {part: value}
+        return value
     if how and how.startswith("-O"):
         if value not in (True, None):
             raise EngineArgError(f"{how} carries its level; write `{how}: true`")
@@ -190,6 +203,32 @@ def parse_value(flag: str, value: Any, flags: FlagSet, how: str | None = None) -
     if isinstance(value, dict) and flags.json:
         raise EngineArgError(f"{flag} takes one value, not a mapping")
     return value
+
+
+def _dotted_leaf(text: str, flags: FlagSet) -> Any:
+    """A dotted key's text value as parse_args reads it: JSON, else a human-readable
+    integer, else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return human_readable_int(text, flags.suffixes)
+    except EngineArgError:
+        return text
+
+
+def merge_into(target: dict[str, Any], update: dict[str, Any], path: str = "") -> list[str]:
+    """Merge dotted-key objects as parse_args does; returns the keys given twice."""
+    twice: list[str] = []
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            twice += merge_into(target[key], value, f"{path}{key}.")
+        elif key in target:
+            twice.append(path + key)
+        else:
+            target[key] = value
+    return twice
 
 
 def _integer(flag: str, value: Any, flags: FlagSet) -> int:
@@ -288,6 +327,7 @@ class _Normaliser:
         there, the others are returned as the passthrough ``vllm_args``."""
         kept: dict[str, Any] = {}
         seen: dict[str, str] = {}
+        values: dict[str, Any] = {}  # flag -> the value kept (JSON objects merge in place)
         for where, value in given:
             label = ".".join(map(str, where))
             try:
@@ -296,12 +336,21 @@ class _Normaliser:
             except EngineArgError as exc:
                 self.problem(f"{label}: {exc.message}", where, exc.hint)
                 continue
+            if flag in seen and isinstance(parsed, dict) and isinstance(values.get(flag), dict):
+                twice = merge_into(values[flag], parsed)  # dotted keys of one JSON option
+                if twice:
+                    message = (
+                        f"{label}: {flag} key {twice[0]} is given twice (also in {seen[flag]})"
+                    )
+                    self.problem(message, where, "keep one")
+                continue
             if flag in seen:
                 self.problem(
                     f"{label}: {flag} is given twice (also as {seen[flag]})", where, "keep one"
                 )
                 continue
             seen[flag] = label
+            values[flag] = parsed
             home = homes().get(flag)
             path: KeyPath = ("outputs", "vllm_args", flag[2:])
             if home and home.profile:

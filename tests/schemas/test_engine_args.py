@@ -167,6 +167,24 @@ def test_enable_and_disable_answer_for_each_other_from_0_33() -> None:
         _load(older)
 
 
+def test_dotted_keys_build_one_json_option_as_vllm_parses_them() -> None:
+    args = {
+        "compilation-config": {"cudagraph_mode": "NONE"},
+        "compilation_config.max_cudagraph_capture_size": "1k",  # human-readable, as vLLM reads
+        "-cc.pass_config.fuse": True,
+    }
+    config = _load(_with_args(args)).profile.outputs.vllm_args["compilation-config"]
+    assert config == {
+        "cudagraph_mode": "NONE",
+        "max_cudagraph_capture_size": 1000,
+        "pass_config": {"fuse": True},
+    }
+    with pytest.raises(ProfileError, match="key cudagraph_mode is given twice"):
+        _load(_with_args({**args, "compilation-config.cudagraph_mode": "FULL"}))
+    with pytest.raises(ProfileError, match="--max-loras takes no dotted keys"):
+        _load(_with_args({"max-loras.x": 1}))
+
+
 def test_o_level_follows_the_pinned_release() -> None:
     data = _with_args({"-O3": True})
     data["vllm"]["version"] = "0.10.2"  # -O was --compilation-config's alias before 0.19
