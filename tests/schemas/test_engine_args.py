@@ -22,7 +22,12 @@ from checker.schemas.engine_args import (
     not_modeled,
 )
 from checker.schemas.outputs import PlanResponse
-from checker.schemas.profile_io import LoadedProfile, load_profile_text, profile_to_request
+from checker.schemas.profile_io import (
+    LoadedProfile,
+    dump_profile,
+    load_profile_text,
+    profile_to_request,
+)
 from checker.schemas.vllm_flags import flags_for, known_lines
 
 BASE: dict[str, Any] = {
@@ -322,3 +327,11 @@ def test_modeling_a_flag_is_one_row_of_the_mapping(monkeypatch: pytest.MonkeyPat
     request = profile_to_request(_load(_with_args({"num_gpu_blocks_override": 7})).profile)
     assert request.engine.max_num_seqs == 7
     assert request.engine.vllm_args == {"num-gpu-blocks-override": 7}
+
+
+def test_a_written_profile_reads_back_as_the_same_object() -> None:
+    """generate --emit profile writes the canonical form; loading it changes nothing."""
+    data = _with_args({"-tp": 2, "-O3": True, "no_enable_prefix_caching": True, "-cc.mode": 3})
+    data["vllm"].update(enable_lora=True, max_num_batched_tokens="8k")
+    first = _load(data).profile
+    assert load_profile_text(dump_profile(first), "again.yaml").profile == first
