@@ -89,9 +89,9 @@ def validate_profile_data(data: Any, positions: Positions, source: str) -> Profi
     except ProfileError as exc:
         problems = [exc, *exc.related, *found]
     if problems:
-        first, *others = sorted(problems, key=_line_of_error)
+        first, *others = ordered = sorted(problems, key=_line_of_error)
         first.related = others
-        first.details = [str(p) for p in problems]
+        first.details = [str(p) for p in ordered]
         raise first from None
     return profile
 
