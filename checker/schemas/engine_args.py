@@ -96,13 +96,22 @@ def env_homes() -> dict[str, Home]:
     return {v: Home(v, r.get("profile"), r.get("request")) for v, r in rows.items()}
 
 
+_CLASSES = {
+    "modeled": "modeled",
+    "no_memory_effect": "no_memory_effect",
+    "not_modeled": "not_modeled",
+    "older_no_memory_effect": "no_memory_effect",
+    "older_not_modeled": "not_modeled",
+}
+
+
 @functools.cache
 def classification() -> dict[str, tuple[str, str]]:
-    """Flag -> (class, why) for the newest release: modeled / no_memory_effect / not_modeled."""
+    """Flag of any release -> (class, why): modeled / no_memory_effect / not_modeled."""
     table = effects_table()
     found: dict[str, tuple[str, str]] = {}
-    for kind in ("modeled", "no_memory_effect", "not_modeled"):
-        for group in table[kind]:
+    for section, kind in _CLASSES.items():
+        for group in table[section]:
             for flag in group["flags"]:
                 if flag in found:
                     raise ValueError(f"vllm_flag_effects.yaml: {flag} is classified twice")
@@ -111,10 +120,8 @@ def classification() -> dict[str, tuple[str, str]]:
 
 
 def not_modeled(flag: str) -> str | None:
-    """What a flag the plan does not account for affects; None if it is modeled or harmless.
-    A flag of an older release that the newest no longer has counts as not modeled."""
-    older = ("not_modeled", "a flag of an older vLLM release whose effect is not classified")
-    kind, why = classification().get(flag, older)
+    """What a flag the plan does not account for affects; None if it is modeled or harmless."""
+    kind, why = classification().get(flag, ("not_modeled", "its memory effect is not classified"))
     return why if kind == "not_modeled" else None
 
 

@@ -257,7 +257,27 @@ def _canonical_flags() -> list[str]:
 
 
 def test_every_flag_of_the_newest_release_is_classified() -> None:
-    assert sorted(classification()) == _canonical_flags()
+    newest = [f for f, (k, _) in classification().items() if f in set(_canonical_flags())]
+    assert sorted(newest) == _canonical_flags()
+
+
+def test_every_flag_of_every_release_is_classified_and_nothing_else() -> None:
+    every: set[str] = set()
+    for line in known_lines():
+        f = flags_for(line)
+        every |= {
+            x
+            for x in f.serve
+            if x.startswith("--") and not (x.startswith("--no-") and "--" + x[5:] in f.serve)
+        }
+    assert sorted(classification()) == sorted(every)
+
+
+def test_a_harmless_flag_of_an_older_release_is_no_warning() -> None:
+    data = _with_args({"disable-log-requests": True, "num-scheduler-steps": 8})
+    data["vllm"]["version"] = "0.8.5"
+    found = [f.key for f in _plan(data).feasibility.findings if f.rule_id == "VW190"]
+    assert found == ["outputs.vllm_args.num-scheduler-steps"]
 
 
 # A value different from the base profile's for each modeled flag.
@@ -298,8 +318,13 @@ def test_each_modeled_flag_changes_the_plan(flag: str) -> None:
     assert probed != plain
 
 
-def _sample_value(flag: str) -> Any:
-    f = flags_for(known_lines()[-1])
+def _newest_release_with(flag: str) -> str:
+    """The newest release line that has ``flag`` (older flags are checked there)."""
+    return next(v for v in reversed(known_lines()) if flag in flags_for(v).serve)
+
+
+def _sample_value(flag: str, version: str) -> Any:
+    f = flags_for(version)
     if f.is_bool(flag):
         return True
     if flag in f.json:
@@ -311,7 +336,10 @@ def _sample_value(flag: str) -> Any:
     "flag", sorted(f for f, (k, _) in classification().items() if k == "not_modeled")
 )
 def test_each_not_modeled_flag_is_a_warning_naming_it(flag: str) -> None:
-    plan = _plan(_with_args({flag[2:]: _sample_value(flag)}))
+    version = _newest_release_with(flag)
+    data = _with_args({flag[2:]: _sample_value(flag, version)})
+    data["vllm"]["version"] = version
+    plan = _plan(data)
     found = [f for f in plan.feasibility.findings if f.rule_id == "VW190"]
     assert [f.key for f in found] == [f"outputs.vllm_args.{flag[2:]}"]
     assert flag in found[0].message and str(not_modeled(flag)) in found[0].message
