@@ -1,4 +1,4 @@
-"""What an artifact is rendered from: the plan plus the profile's deploy, workload, passthrough."""
+"""What an artifact is rendered from: the plan (engine arguments included), deploy and workload."""
 
 from __future__ import annotations
 
@@ -52,9 +52,13 @@ class RenderContext:
     plan: PlanResponse
     deploy: ProfileDeploy = field(default_factory=ProfileDeploy)
     workload: WorkloadInput = field(default_factory=WorkloadInput)
-    vllm_args: dict[str, Any] = field(default_factory=dict)  # the plan's extra_args
     profile: Profile | None = None
     source: Path | None = None  # the profile file, if the plan came from one
+
+    @property
+    def vllm_args(self) -> dict[str, Any]:
+        """The flags the plan passed through: an artifact carries nothing the plan did not see."""
+        return self.plan.config.extra_args
 
     @property
     def gpus(self) -> int:
@@ -141,7 +145,6 @@ def context_for_profile(
             streaming=w.streaming,
             batching_mode=w.mode,
         ),
-        vllm_args=plan.config.extra_args,  # what the plan used, nothing it did not see
         profile=profile,
         source=source,
     )

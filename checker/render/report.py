@@ -51,7 +51,7 @@ def serve_command(plan: PlanResponse) -> str:
     from checker.render.serve import serve_argv
 
     try:
-        return shlex.join(serve_argv(RenderContext(plan=plan, vllm_args=plan.config.extra_args)))
+        return shlex.join(serve_argv(RenderContext(plan=plan)))
     except CheckerError as exc:
         return f"# no command: {exc}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from checker.render.escape import terminal
@@ -61,7 +62,11 @@ def _settings(plan: PlanResponse, explain: bool) -> list[tuple[str, ...]]:
         "enforce_eager",
         "enable_prefix_caching",
         "enable_chunked_prefill",
+        "kv_cache_memory_bytes",
+        "cudagraph_memory_profiling",
     ]
+    if c.disable_hybrid_kv_cache_manager:
+        fields.append("disable_hybrid_kv_cache_manager")
     rows: list[tuple[str, ...]] = []
     for name in fields:
         value = getattr(c, name)
@@ -69,6 +74,9 @@ def _settings(plan: PlanResponse, explain: bool) -> list[tuple[str, ...]]:
             continue
         row = (name, terminal(value))
         rows.append(row + ((terminal(c.explanations.get(name, "")),) if explain else ()))
+    for name, value in sorted(c.extra_args.items()):  # passed through as the profile said
+        text = json.dumps(value) if isinstance(value, (dict, list)) else value
+        rows.append((f"--{name}", terminal(text)) + (("",) if explain else ()))
     return rows
 
 

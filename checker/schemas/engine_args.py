@@ -16,13 +16,13 @@ from __future__ import annotations
 import functools
 import json
 import re
-import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from checker.errors import CheckerError, ProfileError
+from checker.schemas.profile import ProfileVLLM
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
 from checker.schemas.yaml_source import KeyPath, Positions, load_data
 
@@ -96,13 +96,22 @@ def env_homes() -> dict[str, Home]:
     return {v: Home(v, r.get("profile"), r.get("request")) for v, r in rows.items()}
 
 
+_CLASSES = {
+    "modeled": "modeled",
+    "no_memory_effect": "no_memory_effect",
+    "not_modeled": "not_modeled",
+    "older_no_memory_effect": "no_memory_effect",
+    "older_not_modeled": "not_modeled",
+}
+
+
 @functools.cache
 def classification() -> dict[str, tuple[str, str]]:
-    """Flag -> (class, why) for the newest release: modeled / no_memory_effect / not_modeled."""
+    """Flag of any release -> (class, why): modeled / no_memory_effect / not_modeled."""
     table = effects_table()
     found: dict[str, tuple[str, str]] = {}
-    for kind in ("modeled", "no_memory_effect", "not_modeled"):
-        for group in table[kind]:
+    for section, kind in _CLASSES.items():
+        for group in table[section]:
             for flag in group["flags"]:
                 if flag in found:
                     raise ValueError(f"vllm_flag_effects.yaml: {flag} is classified twice")
@@ -111,20 +120,26 @@ def classification() -> dict[str, tuple[str, str]]:
 
 
 def not_modeled(flag: str) -> str | None:
-    """What a flag the plan does not account for affects; None if it is modeled or harmless.
-    A flag of an older release that the newest no longer has counts as not modeled."""
-    kind, why = classification().get(flag, ("not_modeled", "not classified for this release"))
+    """What a flag the plan does not account for affects; None if it is modeled or harmless."""
+    kind, why = classification().get(flag, ("not_modeled", "its memory effect is not classified"))
     return why if kind == "not_modeled" else None
 
 
 def canonical_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
     """``key`` as vLLM's parser reads it: (long flag, how the value is to be read).
 
-    The second item is None for a plain key, ``"negate"`` for ``no-X`` (a switch turned off) and
-    ``"-O"`` plus the digit for ``-O3``-style keys (the level is in the key).
+    The second item is None for a plain key, ``"negate"`` for ``no-X`` (a switch turned off),
+    ``"-O"`` plus the digit for ``-O3``-style keys (the level is in the key) and ``".a.b"`` for a
+    dotted key of a JSON option (FlexibleArgumentParser.parse_args nests it: ``{"a": {"b": v}}``).
     """
     if not _KEY.match(key):
         raise EngineArgError("not a flag name", hint="e.g. max-lora-rank")
+    base, dot, path = key.partition(".")
+    if dot:  # --compilation-config.cudagraph_mode: one key of a JSON option
+        flag, how = canonical_flag(base, flags)
+        if how or flag not in flags.json or not path:
+            raise EngineArgError(f"{flag} takes no dotted keys: it is not a JSON option")
+        return flag, dot + path
     level = _OPT_LEVEL.match(key)
     if level:
         target = flags.aliases.get("-O") or (
@@ -143,6 +158,9 @@ def canonical_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
     flag = "--" + key.lstrip("-").replace("_", "-")
     if flag.startswith("--no-") and "--" + flag[5:] in flags.serve and flag in flags.serve:
         return "--" + flag[5:], "negate"
+    inverse = _inverse(flag)
+    if flag not in flags.serve and flags.inverses and inverse and flags.is_bool(inverse):
+        return inverse, "negate"
     if flag not in flags.serve:
         close = flags.closest(flag)
         raise EngineArgError(
@@ -152,15 +170,29 @@ def canonical_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
     return flag, None
 
 
+def _inverse(flag: str) -> str | None:
+    """--enable-X for --disable-X and the reverse (EnableDisableAction); None for other flags."""
+    for prefix, other in (("--enable-", "--disable-"), ("--disable-", "--enable-")):
+        if flag.startswith(prefix):
+            return other + flag.removeprefix(prefix)
+    return None
+
+
 def parse_value(flag: str, value: Any, flags: FlagSet, how: str | None = None) -> Any:
     """A value as vLLM would read it for ``flag`` (text from a command line or YAML data)."""
+    if how and how.startswith("."):
+        if isinstance(value, str):
+            value = _dotted_leaf(value, flags)
+        for part in reversed(how[1:].split(".")):
+            value = {part: value}
+        return value
     if how and how.startswith("-O"):
         if value not in (True, None):
             raise EngineArgError(f"{how} carries its level; write `{how}: true`")
         return int(how[2:])
     if how == "negate":
         if not isinstance(value, bool):
-            raise EngineArgError(f"--no-{flag[2:]} is a switch: write true or false")
+            raise EngineArgError(f"the inverse of {flag} is a switch: write true or false")
         return not value
     if value is None:
         return None
@@ -178,6 +210,32 @@ def parse_value(flag: str, value: Any, flags: FlagSet, how: str | None = None) -
     if isinstance(value, dict) and flags.json:
         raise EngineArgError(f"{flag} takes one value, not a mapping")
     return value
+
+
+def _dotted_leaf(text: str, flags: FlagSet) -> Any:
+    """A dotted key's text value as parse_args reads it: JSON, else a human-readable
+    integer, else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return human_readable_int(text, flags.suffixes)
+    except EngineArgError:
+        return text
+
+
+def merge_into(target: dict[str, Any], update: dict[str, Any], path: str = "") -> list[str]:
+    """Merge dotted-key objects as parse_args does; returns the keys given twice."""
+    twice: list[str] = []
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            twice += merge_into(target[key], value, f"{path}{key}.")
+        elif key in target:
+            twice.append(path + key)
+        else:
+            target[key] = value
+    return twice
 
 
 def _integer(flag: str, value: Any, flags: FlagSet) -> int:
@@ -201,15 +259,16 @@ def _json_value(flag: str, value: Any) -> Any:
 
 
 def section_value(flag: str, value: Any, flags: FlagSet) -> Any:
-    """A profile key's own value in vLLM's syntax (``vllm.max_num_batched_tokens: 32k``)."""
-    if isinstance(value, str) and (flag in flags.human_ints or flag in flags.auto_ints):
-        number = _integer(flag, value, flags)
-        if number == AUTO:
+    """A profile key's value in vLLM's syntax (``vllm.max_num_batched_tokens: 32k``). ``auto``
+    (vLLM's fit-the-KV length) is refused until the plan models it: the plan checks a length."""
+    if flag in flags.human_ints or flag in flags.auto_ints:
+        if isinstance(value, str) or value == AUTO:
+            value = _integer(flag, value, flags)
+        if value == AUTO:
             raise EngineArgError(
                 f"{flag} auto is not modeled yet: the plan checks the length you give",
                 hint="write the length, e.g. 32768 or 32k",
             )
-        return number
     return value
 
 
@@ -227,10 +286,11 @@ class _Normaliser:
 
     def __init__(self, flags: FlagSet, positions: Positions, source: str) -> None:
         self.flags, self.positions, self.source = flags, positions, source
+        self.written = Positions(dict(positions.spots))  # where the user wrote each key
         self.problems: list[ProfileError] = []
 
     def problem(self, message: str, where: KeyPath, hint: str | None) -> None:
-        spot = self.positions.nearest(where)
+        spot = self.written.nearest(where)
         location = f"{self.source}:{spot[0]}:{spot[1]}" if spot else self.source
         key = ".".join(map(str, where))
         self.problems.append(ProfileError(message, location=location, hint=hint, key=key))
@@ -246,25 +306,58 @@ class _Normaliser:
                 try:
                     values[name] = section_value(home.flag, values[name], self.flags)
                 except EngineArgError as exc:
+                    del values[name]  # reported here, not again by the schema
                     self.problem(f"{home.profile}: {exc.message}", (section, name), exc.hint)
 
-    def vllm_args(self, data: dict[str, Any], raw: dict[Any, Any]) -> dict[str, Any]:
+    def given(self, data: dict[str, Any]) -> list[tuple[KeyPath, Any]]:
+        """Engine arguments written as flags: ``outputs.vllm_args`` and the ``vllm:`` keys that
+        are vLLM flags rather than the section's own keys (two spellings of one object). A
+        ``vllm:`` key that is neither stays for the schema to report, with its did-you-mean."""
+        found: list[tuple[KeyPath, Any]] = []
+        vllm = data.get("vllm")
+        if isinstance(vllm, dict):
+            own = ProfileVLLM.model_fields
+            for key in [k for k in vllm if isinstance(k, str) and k not in own]:
+                try:
+                    canonical_flag(key, self.flags)
+                except EngineArgError:
+                    continue
+                found.append((("vllm", key), vllm.pop(key)))
+        outputs = data.get("outputs")
+        raw = outputs.get("vllm_args") if isinstance(outputs, dict) else None
+        if isinstance(raw, dict):
+            found += [(("outputs", "vllm_args", str(k)), v) for k, v in raw.items()]
+        return found
+
+    def engine_args(self, data: dict[str, Any], given: list[tuple[KeyPath, Any]]) -> dict[str, Any]:
+        """Each (where, value) written as a vLLM flag, canonical; a flag with a profile key moves
+        there, the others are returned as the passthrough ``vllm_args``."""
         kept: dict[str, Any] = {}
         seen: dict[str, str] = {}
-        for key, value in raw.items():
-            where: KeyPath = ("outputs", "vllm_args", str(key))
-            label = f"outputs.vllm_args.{key}"
+        values: dict[str, Any] = {}  # flag -> the value kept (JSON objects merge in place)
+        for where, value in given:
+            label = ".".join(map(str, where))
             try:
-                flag, how = canonical_flag(str(key), self.flags)
+                flag, how = canonical_flag(str(where[-1]), self.flags)
                 parsed = parse_value(flag, value, self.flags, how)
             except EngineArgError as exc:
                 self.problem(f"{label}: {exc.message}", where, exc.hint)
                 continue
-            if flag in seen:
-                also = f"outputs.vllm_args.{seen[flag]}"
-                self.problem(f"{label}: {flag} is given twice (also as {also})", where, "keep one")
+            if flag in seen and isinstance(parsed, dict) and isinstance(values.get(flag), dict):
+                twice = merge_into(values[flag], parsed)  # dotted keys of one JSON option
+                if twice:
+                    message = (
+                        f"{label}: {flag} key {twice[0]} is given twice (also in {seen[flag]})"
+                    )
+                    self.problem(message, where, "keep one")
                 continue
-            seen[flag] = str(key)
+            if flag in seen:
+                self.problem(
+                    f"{label}: {flag} is given twice (also as {seen[flag]})", where, "keep one"
+                )
+                continue
+            seen[flag] = label
+            values[flag] = parsed
             home = homes().get(flag)
             path: KeyPath = ("outputs", "vllm_args", flag[2:])
             if home and home.profile:
@@ -273,37 +366,46 @@ class _Normaliser:
                 if not isinstance(target, dict):
                     continue  # the schema reports the section itself
                 if name in target:
-                    spot = self.positions.spots.get((section, name))
+                    spot = self.written.spots.get((section, name))
                     at = f" (line {spot[0]})" if spot else ""
                     hint = f"keep {home.profile} and drop this key"
                     self.problem(
                         f"{label}: {flag} is also given as {home.profile}{at}", where, hint
                     )
                     continue
-                target[name] = parsed
+                try:
+                    target[name] = section_value(flag, parsed, self.flags)
+                except EngineArgError as exc:
+                    self.problem(f"{label}: {exc.message}", where, exc.hint)
+                    continue
                 path = (section, name)
             else:
                 kept[flag[2:]] = parsed
-            if where in self.positions.spots:
-                self.positions.spots[path] = self.positions.spots[where]
+            if where in self.written.spots:
+                self.positions.spots[path] = self.written.spots[where]
         return kept
 
 
 def normalise_engine_args(
     data: dict[str, Any], positions: Positions, source: str
 ) -> tuple[dict[str, Any], list[ProfileError]]:
-    """The profile data with ``outputs.vllm_args`` in canonical form and every flag that has a
-    profile key moved there (its position recorded under that key), plus the problems found."""
+    """The profile data with its engine arguments in canonical form: every flag written in
+    ``outputs.vllm_args`` or as a ``vllm:`` key is in ``outputs.vllm_args`` or, if it has one,
+    in its profile key (its position recorded there), plus the problems found."""
     flags = _pinned_flags(data)
     if flags is None:
         return data, []
     work = _Normaliser(flags, positions, source)
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     work.section_values(data)
-    outputs = data.get("outputs")
-    raw = outputs.get("vllm_args") if isinstance(outputs, dict) else None
-    if isinstance(outputs, dict) and isinstance(raw, dict):
-        data["outputs"] = {**outputs, "vllm_args": work.vllm_args(data, raw)}
+    given = work.given(data)
+    if given:
+        outputs = data.get("outputs")
+        if outputs is None:
+            outputs = data["outputs"] = {}
+        kept = work.engine_args(data, given)
+        if isinstance(outputs, dict):
+            outputs["vllm_args"] = kept
     return data, work.problems
 
 
@@ -328,22 +430,6 @@ def wire(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     return str(value)
-
-
-def parse_command(text: str, flags: FlagSet) -> tuple[dict[str, Any], dict[str, str]]:
-    """A rendered ``vllm serve`` line read back: (canonical flag -> wire value, environment).
-
-    ``VAR=value`` words before ``vllm`` are the environment; after ``vllm serve MODEL`` each
-    option is ``--flag=value``, a switch (``--flag`` / ``--no-flag``) or ``--flag v1 v2 ...``.
-    """
-    words = shlex.split(text)
-    env: dict[str, str] = {}
-    while words and "=" in words[0] and not words[0].startswith("-"):
-        name, _, value = words.pop(0).partition("=")
-        env[name] = value
-    if words[:2] != ["vllm", "serve"]:
-        raise ValueError(f"not a vllm serve command: {text[:60]!r}")
-    return parse_argv(words[3:], flags), env
 
 
 def parse_argv(argv: Iterable[str], flags: FlagSet) -> dict[str, Any]:

@@ -26,7 +26,20 @@ def profile_json_schema() -> dict[str, Any]:
     for field, enum in ENUM_FIELDS.items():
         schema["$defs"][enum.__name__] = _spellings_schema(field, enum)
     _human_readable_ints(schema)
+    _engine_flags(schema)
     return schema
+
+
+def _engine_flags(schema: dict[str, Any]) -> None:
+    """The ``vllm:`` section also takes any flag of the newest vLLM by its field name
+    (``enable_lora``), like ``outputs.vllm_args`` (checker.schemas.engine_args)."""
+    flags = flags_for(known_lines()[-1])
+    properties = schema["$defs"]["ProfileVLLM"]["properties"]
+    for flag in sorted(flags.serve):
+        twin = flag.startswith("--no-") and "--" + flag[5:] in flags.serve
+        name = flag[2:].replace("-", "_")
+        if flag.startswith("--") and not twin and name not in properties:
+            properties[name] = {"description": f"vLLM's {flag}, passed to `vllm serve`"}
 
 
 _SECTION_DEFS = {"model": "ProfileModel", "vllm": "ProfileVLLM", "hardware": "ProfileHardware"}

@@ -89,11 +89,17 @@ def validate_profile_data(data: Any, positions: Positions, source: str) -> Profi
     except ProfileError as exc:
         problems = [exc, *exc.related, *found]
     if problems:
-        first, *others = problems
+        first, *others = ordered = sorted(problems, key=_line_of_error)
         first.related = others
-        first.details = [str(p) for p in problems]
+        first.details = [str(p) for p in ordered]
         raise first from None
     return profile
+
+
+def _line_of_error(error: CheckerError) -> int:
+    """The line an error points at ("file:line:col"), for reporting problems in file order."""
+    parts = (error.location or "").rsplit(":", 2)
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
 
 
 def load_profile_text(text: str, source: str) -> LoadedProfile:

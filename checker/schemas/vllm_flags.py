@@ -34,6 +34,7 @@ class FlagSet:
     auto_ints: frozenset[str] = frozenset()  # ... by human_readable_int_or_auto (auto = -1)
     suffixes: str = ""  # the suffixes human_readable_int multiplies in this release
     json: frozenset[str] = frozenset()  # flags whose value is a JSON object
+    inverses: bool = False  # --enable-X also answers to --disable-X and the reverse
 
     def is_bool(self, flag: str) -> bool:
         """A switch: it has a --no- twin, or takes --flag=true|false (0.6's StoreBoolean)."""
@@ -108,4 +109,5 @@ def flags_for(version: str) -> FlagSet:
         auto_ints=frozenset(entry.get("human_readable_int_or_auto") or ()),
         suffixes=str(entry.get("human_readable_suffixes") or ""),
         json=frozenset(entry.get("json") or ()),
+        inverses=bool(entry.get("enable_disable_inverses")),
     )

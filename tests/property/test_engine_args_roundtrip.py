@@ -103,7 +103,9 @@ def _planned_object(plan: PlanResponse, port: int) -> tuple[dict[str, Any], dict
     c, flags = plan.config, flags_for(plan.config.vllm_version)
     expected: dict[str, Any] = {"--port": str(port)}
     for flag, home in homes().items():
-        if home.request and flag != "--model":  # the model is the positional argument
+        # the plan's own settings (a row without a profile key is among extra_args); the
+        # model is the positional argument
+        if home.profile and home.request and flag != "--model":
             expected[flag] = getattr(c, home.request.split(".")[1])
     expected.update({"--" + name: value for name, value in c.extra_args.items()})
     for flag, value in list(expected.items()):

@@ -12,15 +12,22 @@ import yaml
 from checker.cli import main
 from checker.errors import ProfileError
 from checker.pipeline import plan_request
+from checker.schemas import engine_args
 from checker.schemas.engine_args import (
     EngineArgError,
+    Home,
     classification,
     homes,
     human_readable_int,
     not_modeled,
 )
 from checker.schemas.outputs import PlanResponse
-from checker.schemas.profile_io import LoadedProfile, load_profile_text, profile_to_request
+from checker.schemas.profile_io import (
+    LoadedProfile,
+    dump_profile,
+    load_profile_text,
+    profile_to_request,
+)
 from checker.schemas.vllm_flags import flags_for, known_lines
 
 BASE: dict[str, Any] = {
@@ -111,6 +118,78 @@ def test_values_in_vllm_syntax() -> None:
     }
 
 
+def test_the_vllm_section_and_vllm_args_are_two_spellings_of_one_object() -> None:
+    data = copy.deepcopy(BASE)
+    data["vllm"].update(enable_lora=True, max_num_seqs=64, tensor_parallel_size=2)
+    p = _load(data).profile
+    assert p.outputs.vllm_args == {"enable-lora": True}
+    assert (p.vllm.max_num_seqs, p.hardware.tp_size) == (64, 2)
+    same = _load(_with_args({"enable-lora": True, "max-num-seqs": 64, "-tp": 2})).profile
+    assert same.outputs == p.outputs and same.vllm == p.vllm and same.hardware == p.hardware
+
+
+def test_a_flag_in_both_spellings_is_an_error_at_the_second() -> None:
+    data = _with_args({"enable-lora": False})
+    data["vllm"]["enable_lora"] = True
+    with pytest.raises(ProfileError) as err:
+        _load(data)
+    assert err.value.location == f"p.yaml:{_line(data, 'enable-lora')}:5"
+    assert "given twice (also as vllm.enable_lora)" in err.value.message
+
+
+def test_a_vllm_key_that_is_no_flag_keeps_its_did_you_mean() -> None:
+    data = copy.deepcopy(BASE)
+    data["vllm"]["max_num_seq"] = 3
+    with pytest.raises(ProfileError) as err:
+        _load(data)
+    assert "unknown key 'vllm.max_num_seq'" in err.value.message
+    assert err.value.hint == "did you mean 'max_num_seqs'?"
+
+
+@pytest.mark.parametrize("value", ["auto", "AUTO", -1])
+@pytest.mark.parametrize("where", ["model", "vllm_args"])
+def test_max_model_len_auto_is_refused_until_the_plan_models_it(where: str, value: object) -> None:
+    """vLLM picks the longest length whose KV fits; a plan at some other length would be a
+    verdict about a server nobody runs, so the profile must say the length for now."""
+    data = copy.deepcopy(BASE)
+    if where == "model":
+        data["model"]["max_model_len"] = value
+    else:
+        del data["model"]["max_model_len"]
+        data = _with_args({"max-model-len": value}, data)
+    with pytest.raises(ProfileError, match="auto is not modeled yet"):
+        _load(data)
+
+
+def test_enable_and_disable_answer_for_each_other_from_0_33() -> None:
+    """0.33's EnableDisableAction: --disable-prefix-caching is --enable-prefix-caching off."""
+    p = _load(_with_args({"disable-prefix-caching": True, "enable_hybrid_kv_cache_manager": False}))
+    assert p.profile.vllm.enable_prefix_caching is False
+    assert p.profile.vllm.disable_hybrid_kv_cache_manager is True
+    older = _with_args({"disable-prefix-caching": True})
+    older["vllm"]["version"] = "0.24.0"
+    with pytest.raises(ProfileError, match="has no flag --disable-prefix-caching"):
+        _load(older)
+
+
+def test_dotted_keys_build_one_json_option_as_vllm_parses_them() -> None:
+    args = {
+        "compilation-config": {"cudagraph_mode": "NONE"},
+        "compilation_config.max_cudagraph_capture_size": "1k",  # human-readable, as vLLM reads
+        "-cc.pass_config.fuse": True,
+    }
+    config = _load(_with_args(args)).profile.outputs.vllm_args["compilation-config"]
+    assert config == {
+        "cudagraph_mode": "NONE",
+        "max_cudagraph_capture_size": 1000,
+        "pass_config": {"fuse": True},
+    }
+    with pytest.raises(ProfileError, match="key cudagraph_mode is given twice"):
+        _load(_with_args({**args, "compilation-config.cudagraph_mode": "FULL"}))
+    with pytest.raises(ProfileError, match="--max-loras takes no dotted keys"):
+        _load(_with_args({"max-loras.x": 1}))
+
+
 def test_o_level_follows_the_pinned_release() -> None:
     data = _with_args({"-O3": True})
     data["vllm"]["version"] = "0.10.2"  # -O was --compilation-config's alias before 0.19
@@ -178,7 +257,27 @@ def _canonical_flags() -> list[str]:
 
 
 def test_every_flag_of_the_newest_release_is_classified() -> None:
-    assert sorted(classification()) == _canonical_flags()
+    newest = [f for f, (k, _) in classification().items() if f in set(_canonical_flags())]
+    assert sorted(newest) == _canonical_flags()
+
+
+def test_every_flag_of_every_release_is_classified_and_nothing_else() -> None:
+    every: set[str] = set()
+    for line in known_lines():
+        f = flags_for(line)
+        every |= {
+            x
+            for x in f.serve
+            if x.startswith("--") and not (x.startswith("--no-") and "--" + x[5:] in f.serve)
+        }
+    assert sorted(classification()) == sorted(every)
+
+
+def test_a_harmless_flag_of_an_older_release_is_no_warning() -> None:
+    data = _with_args({"disable-log-requests": True, "num-scheduler-steps": 8})
+    data["vllm"]["version"] = "0.8.5"
+    found = [f.key for f in _plan(data).feasibility.findings if f.rule_id == "VW190"]
+    assert found == ["outputs.vllm_args.num-scheduler-steps"]
 
 
 # A value different from the base profile's for each modeled flag.
@@ -219,8 +318,13 @@ def test_each_modeled_flag_changes_the_plan(flag: str) -> None:
     assert probed != plain
 
 
-def _sample_value(flag: str) -> Any:
-    f = flags_for(known_lines()[-1])
+def _newest_release_with(flag: str) -> str:
+    """The newest release line that has ``flag`` (older flags are checked there)."""
+    return next(v for v in reversed(known_lines()) if flag in flags_for(v).serve)
+
+
+def _sample_value(flag: str, version: str) -> Any:
+    f = flags_for(version)
     if f.is_bool(flag):
         return True
     if flag in f.json:
@@ -232,8 +336,30 @@ def _sample_value(flag: str) -> Any:
     "flag", sorted(f for f, (k, _) in classification().items() if k == "not_modeled")
 )
 def test_each_not_modeled_flag_is_a_warning_naming_it(flag: str) -> None:
-    plan = _plan(_with_args({flag[2:]: _sample_value(flag)}))
+    version = _newest_release_with(flag)
+    data = _with_args({flag[2:]: _sample_value(flag, version)})
+    data["vllm"]["version"] = version
+    plan = _plan(data)
     found = [f for f in plan.feasibility.findings if f.rule_id == "VW190"]
     assert [f.key for f in found] == [f"outputs.vllm_args.{flag[2:]}"]
     assert flag in found[0].message and str(not_modeled(flag)) in found[0].message
     assert plan.feasibility.verdict.value != "PASS"
+
+
+def test_modeling_a_flag_is_one_row_of_the_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flag with a request field and no profile key is read from vllm_args into the request
+    (and still passed to vLLM): adding the row is all the mapping needs."""
+    flag = "--num-gpu-blocks-override"
+    row = Home(flag, None, "engine.max_num_seqs")  # stands in for the field a planner would add
+    monkeypatch.setattr(engine_args, "homes", lambda: {**homes(), flag: row})
+    request = profile_to_request(_load(_with_args({"num_gpu_blocks_override": 7})).profile)
+    assert request.engine.max_num_seqs == 7
+    assert request.engine.vllm_args == {"num-gpu-blocks-override": 7}
+
+
+def test_a_written_profile_reads_back_as_the_same_object() -> None:
+    """generate --emit profile writes the canonical form; loading it changes nothing."""
+    data = _with_args({"-tp": 2, "-O3": True, "no_enable_prefix_caching": True, "-cc.mode": 3})
+    data["vllm"].update(enable_lora=True, max_num_batched_tokens="8k")
+    first = _load(data).profile
+    assert load_profile_text(dump_profile(first), "again.yaml").profile == first

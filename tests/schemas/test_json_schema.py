@@ -95,3 +95,14 @@ def test_schema_takes_the_human_readable_integers_the_loader_takes(key: str, val
         loads = False
     valid = jsonschema.Draft202012Validator(profile_json_schema()).is_valid(data)
     assert valid == loads, (key, value)
+
+
+def test_schema_takes_vllm_flags_in_the_vllm_section_like_the_loader() -> None:
+    validator = jsonschema.Draft202012Validator(profile_json_schema())
+    data = {"model": {"id": "a/b"}, "vllm": {"enable_lora": True, "max_loras": 4}}
+    assert validator.is_valid(data)
+    assert load_profile_text(yaml.safe_dump(data), "p.yaml").profile.outputs.vllm_args == {
+        "enable-lora": True,
+        "max-loras": 4,
+    }
+    assert not validator.is_valid({"model": {"id": "a/b"}, "vllm": {"max_lora": 4}})
