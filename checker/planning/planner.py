@@ -9,6 +9,7 @@ from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
+from checker.planning.releases import message
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
@@ -40,7 +41,7 @@ def plan_settings(
     """Settings and memory as vLLM ends up with them, max_model_len auto-fit included."""
     settings = resolve_settings(request, model, gpu, tp=tp)
     memory = plan_memory(model, settings)
-    if settings.auto_fit:
+    if settings.auto_fit_from is not None:
         fitted = auto_fit_length(memory, model)
         if 0 < fitted < settings.max_model_len:
             settings = replace(settings, max_model_len=fitted)
@@ -74,7 +75,7 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
     return candidates[-1]
 
 
-def log_lines(memory: MemoryPlan) -> list[str]:
+def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
     """The start-up lines vLLM prints, with our predicted figures."""
     s, first, kv = memory.settings, memory.first, memory.binding.kv
     if s.is_v0:
@@ -84,13 +85,32 @@ def log_lines(memory: MemoryPlan) -> list[str]:
             f"Maximum concurrency for {s.max_model_len} tokens per request: "
             f"{kv.max_concurrency:.2f}x",
         ]
+    line = auto_fit_line(memory, model)
+    fitted = [line] if line else []
     return [
         f"Model loading took {first.weights / GIB:.2f} GiB memory",
         f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB",
+        *fitted,
         f"GPU KV cache size: {kv.tokens:,} tokens",
         f"Maximum concurrency for {s.max_model_len:,} tokens per request: "
         f"{kv.max_concurrency:.2f}x",
     ]
+
+
+def auto_fit_line(memory: MemoryPlan, model: ModelInfo) -> str | None:
+    """vLLM's auto-fit log line, in the pinned release's words; None without auto-fit or when
+    it refuses (VW206)."""
+    s, b = memory.settings, memory.binding
+    if s.auto_fit_from is None or bytes_for_length(model, s, b.kv.layout, 1) > (b.check_budget):
+        return None
+    reduced = s.max_model_len < s.auto_fit_from
+    return message(
+        "auto-fit-reduced" if reduced else "auto-fit-full",
+        s.facts.version,
+        original=s.auto_fit_from,
+        fitted=s.max_model_len,
+        gib=round(memory.binding.check_budget / GIB, 2),
+    )
 
 
 def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:
@@ -201,7 +221,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
         max_concurrency_at_context=round(b.kv.max_concurrency, 2),
         max_context_at_concurrency=_max_context_at(memory, model, concurrency),
         headroom_gib=round(headroom / GIB, 2),
-        log_lines=log_lines(memory),
+        log_lines=log_lines(memory, model),
         findings=findings,
     )
     config, recommendations = recommend(context, _config(request, settings), findings)
