@@ -1,9 +1,9 @@
 """Before -> after: the profiles at a base revision, planned on the same targets as head.
 
 With --gpu (or repo-config targets with ``targets_only``) both sides use those targets.
-Otherwise each side is planned on its own targets (repo-config targets joining them): a profile that moved from one GPU to another shows the
-target it left (no "after") and the one it moved to (no "before"), never figures of the old
-profile on a GPU it did not target.
+Otherwise each side is planned on its own targets (repo-config targets joining them): a
+profile that moved from one GPU to another shows the target it left (no "after") and the one
+it moved to (no "before"), never figures of the old profile on a GPU it did not target.
 """
 
 from __future__ import annotations

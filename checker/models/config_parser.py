@@ -347,4 +347,5 @@ def _parse_config(
         safetensors_bytes=safetensors_bytes,
         is_multimodal=any(k in config for k in _MULTIMODAL_KEYS),
         supports_pp=model_type not in ("phi",),
+        custom_code=isinstance(config.get("auto_map"), dict),
     )

@@ -9,6 +9,7 @@ from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
+from checker.planning.releases import message
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.memory import context_risk, workload_tokens
@@ -40,7 +41,7 @@ def plan_settings(
     """Settings and memory as vLLM ends up with them, max_model_len auto-fit included."""
     settings = resolve_settings(request, model, gpu, tp=tp)
     memory = plan_memory(model, settings)
-    if settings.auto_fit:
+    if settings.auto_fit_from is not None:
         fitted = auto_fit_length(memory, model)
         if 0 < fitted < settings.max_model_len:
             settings = replace(settings, max_model_len=fitted)
@@ -90,6 +91,8 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
     lines = [f"Model loading took {first.weights / GIB:.2f} GiB memory"]
     if memory.binding.kv_budget > 0:  # below, vLLM logs a negative figure and raises
         lines.append(f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB")
+    fitted = auto_fit_line(memory, model)
+    lines += [fitted] if fitted else []
     if fits_one_request(memory, model):
         lines += [
             f"GPU KV cache size: {kv.tokens:,} tokens",
@@ -97,6 +100,22 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
             f"{kv.max_concurrency:.2f}x",
         ]
     return lines
+
+
+def auto_fit_line(memory: MemoryPlan, model: ModelInfo) -> str | None:
+    """vLLM's auto-fit log line, in the pinned release's words; None without auto-fit or when
+    it refuses (VW206)."""
+    s, b = memory.settings, memory.binding
+    if s.auto_fit_from is None or bytes_for_length(model, s, b.kv.layout, 1) > (b.check_budget):
+        return None
+    reduced = s.max_model_len < s.auto_fit_from
+    return message(
+        "auto-fit-reduced" if reduced else "auto-fit-full",
+        s.facts.version,
+        original=s.auto_fit_from,
+        fitted=s.max_model_len,
+        gib=round(memory.binding.check_budget / GIB, 2),
+    )
 
 
 def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:

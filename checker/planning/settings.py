@@ -45,7 +45,8 @@ class Settings:
     cudagraph_subtracted: bool
     kv_cache_memory_bytes: int | None
     cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
-    auto_fit: bool = False  # max_model_len auto / -1: vLLM fits the length to the KV cache
+    # max_model_len auto / -1: the length auto-fit starts from (vLLM fits it to the KV cache)
+    auto_fit_from: int | None = None
     num_gpu_blocks_override: int | None = None
     cpu_offload_bytes: float = 0.0  # weights per GPU kept in host memory (--cpu-offload-gb)
 
@@ -137,7 +138,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens)
         if graphs
         else (),
-        auto_fit=wanted == "auto",
+        auto_fit_from=max_len if wanted == "auto" else None,
         num_gpu_blocks_override=eng.num_gpu_blocks_override,
         cpu_offload_bytes=eng.cpu_offload_gb * float(1 << 30),
     )

@@ -122,6 +122,9 @@ class ModelInfo(BaseModel):
     safetensors_bytes: int | None = Field(None, description="Exact tensor bytes when headers read")
     is_multimodal: bool = False
     supports_pp: bool = True
+    custom_code: bool = Field(
+        False, description="The config maps classes to remote code (auto_map)"
+    )
 
     @cached_property
     def kinds_present(self) -> frozenset[LayerKind]:

@@ -29,7 +29,14 @@ AWQ = {
     },
     "torch_dtype": "float16",
 }
-_MODEL_FIELDS = ("dtype", "quantization", "kv_cache_dtype", "max_model_len")
+_MODEL_FIELDS = (
+    "dtype",
+    "quantization",
+    "kv_cache_dtype",
+    "max_model_len",
+    "trust_remote_code",
+    "hf_overrides",
+)
 _POLICY_FIELDS = ("instances_per_gpu", "headroom_gb")
 _WORKLOAD_FIELDS = ("concurrency", "prompt_tokens", "gen_tokens")
 

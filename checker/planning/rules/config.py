@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from checker.models.config_parser import model_type_facts
 from checker.planning.context_length import derived_max_len
 from checker.planning.releases import float16_refused_models, has_behaviour, message
+from checker.planning.rules.architecture import supports_pipeline_parallel
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import DType, Severity
 from checker.schemas.model_info import ModelInfo
@@ -65,7 +66,7 @@ def tp_heads_divisible(ctx: RuleContext) -> Iterator[Finding]:
     valid = divisors(heads)
     suggestion = suggest_tp(ctx.model, tp, ctx.request.hardware.gpus // pp)
     fix = f"--tensor-parallel-size values valid for {heads} attention heads: {valid}."
-    if ctx.model.supports_pp:
+    if supports_pipeline_parallel(ctx):
         inner = max(d for d in valid if tp % d == 0)
         fix += (
             f" To keep {tp * pp} GPUs, consider pipeline parallel instead: hardware.tp_size "
@@ -109,7 +110,7 @@ def tp_shards_divisible(ctx: RuleContext) -> Iterator[Finding]:
 def pipeline_parallel_supported(ctx: RuleContext) -> Iterator[Finding]:
     version = ctx.settings.facts.version
     if ctx.settings.pp == 1 or (
-        ctx.model.supports_pp and has_behaviour("pipeline_parallel", version)
+        supports_pipeline_parallel(ctx) and has_behaviour("pipeline_parallel", version)
     ):
         return
     yield Finding(

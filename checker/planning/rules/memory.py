@@ -45,6 +45,8 @@ def weights_do_not_fit(ctx: RuleContext) -> Iterator[Finding]:
 def no_kv_memory(ctx: RuleContext) -> Iterator[Finding]:
     if ctx.memory.binding.kv_budget > 0 or not ctx.memory.weights_fit:
         return
+    if ctx.settings.auto_fit_from is not None:
+        return  # auto-fit refuses first, in its own words (VW206)
     util = _weights_util(ctx)
     fix_values = {"policy.gpu_memory_utilization": round(util + 0.005, 2)} if util < 0.98 else {}
     yield Finding(
@@ -67,7 +69,7 @@ def no_kv_memory(ctx: RuleContext) -> Iterator[Finding]:
 @rule
 def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
     s, b = ctx.settings, ctx.memory.binding
-    if b.kv_budget <= 0:
+    if b.kv_budget <= 0 or s.auto_fit_from is not None:  # auto-fit fits it, or VW206 refuses
         return
     length = s.max_model_len
     if s.is_v0:

@@ -1,0 +1,70 @@
+"""The architecture gate (VW120, VW121): vLLM refuses an architecture its registry removed or
+never had before it reads any weight; one it has no class for may still run through its
+Transformers backend. Messages are model_executor/models/registry.py
+_ModelRegistry._raise_for_unsupported's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checker.planning.architectures import ArchitectureSupport, architecture_support
+from checker.planning.releases import message
+from checker.planning.rules.base import RuleContext, rule
+from checker.schemas.enums import Severity
+from checker.schemas.outputs import Finding
+
+
+def support(ctx: RuleContext) -> ArchitectureSupport | None:
+    return architecture_support(
+        ctx.model, ctx.settings.facts.version, trust_remote_code=ctx.request.model.trust_remote_code
+    )
+
+
+def supports_pipeline_parallel(ctx: RuleContext) -> bool:
+    """SupportsPP of the class the pinned release builds; our older per-model fact before the
+    releases whose registry we hold."""
+    found = support(ctx)
+    if found is None or found.how not in ("vllm", "transformers"):
+        return ctx.model.supports_pp
+    return found.supports_pp
+
+
+@rule
+def architecture_supported(ctx: RuleContext) -> Iterator[Finding]:
+    found, version = support(ctx), ctx.settings.facts.version
+    if found is None or found.how == "vllm":
+        return
+    if found.how == "transformers":
+        yield Finding(
+            rule_id="VW121",
+            name="architecture-transformers-backend",
+            severity=Severity.INFO,
+            message=f"vLLM {version} has no implementation of {found.architecture}; it builds "
+            "the model through its Transformers backend, so speed and memory differ from a "
+            "native model's.",
+            key="model.model",
+            fix="The plan sizes it like a native model; check the real start-up log.",
+        )
+        return
+    archs = list(ctx.model.architectures)
+    if found.how == "removed":
+        text = message("arch-removed", version, arch=found.architecture, until=found.detail)
+        fix = f"Pin vLLM {found.detail} (vllm.version) or serve a supported architecture."
+    elif found.how == "out_of_tree":
+        text = message("arch-out-of-tree", version, arch=found.architecture, url=found.detail)
+        fix = f"Install the plugin at {found.detail} in the serving image."
+    else:
+        shown = f"dict_keys([...{found.registered_count} architectures of vLLM {found.release}])"
+        text = message("arch-unsupported", version, archs=archs, supported=shown)
+        fix = (
+            "Serve a model whose architecture vLLM registers, or one transformers implements "
+            "(vLLM's Transformers backend), or pass trust_remote_code for custom code."
+        )
+    yield Finding(
+        rule_id="VW120",
+        name="architecture-unsupported",
+        severity=Severity.ERROR,
+        message=text,
+        key="model.model",
+        fix=fix,
+    )
