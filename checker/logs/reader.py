@@ -1,0 +1,239 @@
+"""Read a vLLM start-up log: every figure per rank, the settings, and the failure. Pure: text in.
+
+A line is matched wherever vLLM's own text sits in it, so docker / compose / Kubernetes / CRI
+prefixes and timestamps in front need no stripping; ANSI colour is removed first. The process
+label vLLM puts in front of a worker's lines ("(EngineCore_DP0 pid=7)", "(Worker_TP3 pid=9)",
+"(VllmWorker rank=2 pid=5)", "(VllmWorkerProcess pid=1786)") names the rank; lines without one
+belong to "main" (the V0 driver worker). Unknown lines are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from checker.errors import CheckerError
+from checker.logs.lines import line_table
+
+MAX_LINE_CHARS = 16384  # longer lines (a pasted chat template) are read up to here
+MAIN = "main"
+
+Value = bool | int | float | str
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+# "(EngineCore pid=243)", "(Worker_TP3 pid=447)", "(VllmWorker rank=2 pid=5)",
+# "(RayWorkerWrapper pid=12, ip=10.0.0.2)"
+_LABEL = re.compile(
+    r"\((?P<name>[A-Za-z][\w-]*(?: [A-Za-z][\w]*(?:=\w+)?)*?) pid=(?P<pid>\d+)[^)]*\)"
+)
+_RANKED = re.compile(r"(?:TP|PP|DP|EP)\d|rank=")
+_ENGINE_INDEX = re.compile(r"\bEngine (\d{3}):")
+_NUMBER = re.compile(r"(-?[0-9][0-9,]*(?:\.[0-9]+)?|-?\.[0-9]+)\s*(GiB|GB|MiB|KiB)?")
+_UNIT_GIB = {None: 1.0, "GiB": 1.0, "GB": 1.0, "MiB": 1 / 1024, "KiB": 1 / 1024**2}
+_STRING_SETTINGS = {"version", "engine"}
+# key=value in the engine config line; 'key': value in the non-default args dict
+_CONFIG_PAIR = re.compile(r"(?<![\w.])(\w+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^,\s]+)")
+_ARGS_PAIR = re.compile(r"'(\w+)':\s*('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^,{}]+)")
+
+
+class LogReadError(CheckerError):
+    """A log we cannot read: nothing vLLM prints at start-up is in it."""
+
+
+class Fact(BaseModel):
+    """One value the log states, with the 1-based line it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: Value
+    line: int
+
+
+class RankFigures(BaseModel):
+    """The figures one process printed, in the order it printed them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rank: str = Field(description="Process label, e.g. 'Worker_TP1' or 'EngineCore pid=243'")
+    figures: dict[str, list[Fact]] = Field(default_factory=dict)
+
+    def first(self, name: str) -> Fact | None:
+        found = self.figures.get(name)
+        return found[0] if found else None
+
+
+class Failure(BaseModel):
+    """A start-up failure the log reports."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = Field(description="no-kv-memory, kv-too-small, cuda-oom, sampler-warmup-oom, ...")
+    line: int
+    rank: str
+    text: str = Field(description="The matched words of the log line (untrusted text)")
+    figures: dict[str, Value] = Field(default_factory=dict)
+
+
+class StartupLog(BaseModel):
+    """Everything recognised in one vLLM start-up log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    lines_read: int
+    settings: dict[str, Fact] = Field(default_factory=dict)
+    non_default_args: dict[str, Value] = Field(default_factory=dict)
+    ranks: list[RankFigures] = Field(default_factory=list)
+    failures: list[Failure] = Field(default_factory=list)
+
+    def values(self, name: str) -> list[Fact]:
+        """Every value of figure ``name``, over all ranks, in rank order."""
+        return [fact for rank in self.ranks for fact in rank.figures.get(name, [])]
+
+    def first(self, name: str) -> Fact | None:
+        found = self.values(name)
+        return min(found, key=lambda f: f.line) if found else None
+
+    def rank(self, label: str) -> RankFigures | None:
+        return next((r for r in self.ranks if r.rank == label), None)
+
+
+def _rank_of(line: str) -> str:
+    match = _LABEL.search(line)
+    if match is None:
+        label = MAIN
+    elif _RANKED.search(match["name"]):
+        label = match["name"]
+    else:
+        label = f"{match['name']} pid={match['pid']}"
+    engine = _ENGINE_INDEX.search(line)
+    return f"{label} engine {int(engine.group(1))}" if engine else label
+
+
+def number(text: str) -> int | float:
+    """A printed figure: "1,505,552" -> 1505552, "1.93GiB" -> 1.93, "224.00 MiB" -> 0.21875."""
+    match = _NUMBER.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a number: {text!r}")
+    digits, unit = match.group(1).replace(",", ""), match.group(2)
+    if unit is None and "." not in digits:
+        return int(digits)
+    value = float(digits) * _UNIT_GIB[unit]
+    return value if unit in (None, "GiB", "GB") else round(value, 6)
+
+
+def _scalar(raw: str) -> Value | None:
+    """A config/args value as Python: quotes stripped, None dropped, torch.X -> X."""
+    text = raw.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    if text == "None":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        return number(text)
+    except ValueError:
+        return text.removeprefix("torch.")
+
+
+def _pairs(pattern: re.Pattern[str], text: str) -> dict[str, Value]:
+    found: dict[str, Value] = {}
+    for key, raw in pattern.findall(text):
+        value = _scalar(raw)
+        if value is not None:
+            found.setdefault(key, value)
+    return found
+
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.table = line_table()
+        self.settings: dict[str, Fact] = {}
+        self.args: dict[str, Value] = {}
+        self.ranks: dict[str, dict[str, list[Fact]]] = {}
+        self.failures: list[Failure] = []
+        self.recognised = 0
+
+    def _setting(self, name: str, value: Value, line: int, *, override: bool = False) -> None:
+        if override or name not in self.settings:
+            self.settings[name] = Fact(value=value, line=line)
+
+    def _named(self, pairs: dict[str, Value], line: int, *, override: bool) -> None:
+        for key, value in pairs.items():
+            name = self.table.setting_keys.get(key)
+            if name is not None and not (key == "model_tag" and "model" in pairs):
+                self._setting(name, value, line, override=override)
+
+    def read_line(self, raw: str, number_: int) -> None:
+        line = _ANSI.sub("", raw[:MAX_LINE_CHARS]).replace("\r", "")
+        for entry in self.table.lines:
+            match = entry.pattern.search(line)
+            if match is None:
+                continue
+            self.recognised += 1
+            rank = _rank_of(line[: match.start()])
+            figures: dict[str, Value] = {}
+            for name, text in match.groupdict().items():
+                if text is None:
+                    continue
+                if name in _STRING_SETTINGS:
+                    self._setting(name, text, number_)
+                    continue
+                value = number(text)
+                if name in self.table.settings:
+                    self._setting(name, value, number_)
+                figures[name] = value
+                if name not in self.table.settings:
+                    self.ranks.setdefault(rank, {}).setdefault(name, []).append(
+                        Fact(value=value, line=number_)
+                    )
+            if entry.id == "engine-config":  # the resolved config: key=value, comma separated
+                self._named(_pairs(_CONFIG_PAIR, line[match.end() :]), number_, override=False)
+            elif entry.id == "non-default-args":
+                args = _pairs(_ARGS_PAIR, line[match.end() - 1 :])
+                self.args.update(args)
+                # the user's own flags: they win over the resolved config line's spelling
+                self._named(args, number_, override=True)
+            if entry.failure:
+                self.failures.append(
+                    Failure(
+                        kind=entry.failure,
+                        line=number_,
+                        rank=rank,
+                        text=match.group(0)[:500],
+                        figures=figures,
+                    )
+                )
+
+    def result(self, lines_read: int) -> StartupLog:
+        return StartupLog(
+            source=self.source,
+            lines_read=lines_read,
+            settings=self.settings,
+            non_default_args=self.args,
+            ranks=[
+                RankFigures(rank=label, figures=figures)
+                for label, figures in self.ranks.items()
+                if figures
+            ],
+            failures=self.failures,
+        )
+
+
+def read_log(text: str, source: str = "<log>") -> StartupLog:
+    """Every recognised line of ``text``; raises LogReadError when none is recognised."""
+    reader = _Reader(source)
+    count = 0
+    for count, raw in enumerate(text.splitlines(), start=1):
+        reader.read_line(raw, count)
+    if not reader.recognised:
+        raise LogReadError(
+            f"no vLLM start-up line recognised in {count} line(s)",
+            location=source,
+            hint="give the log of 'vllm serve' (or the LLM engine) from its start; lines such "
+            "as 'Model loading took', 'Available KV cache memory' or '# GPU blocks' are read",
+        )
+    return reader.result(count)
