@@ -17,6 +17,7 @@ class LinePattern(BaseModel):
     id: str
     pattern: re.Pattern[str]
     failure: str | None = None
+    release: str | None = None
 
     @field_validator("pattern", mode="before")
     @classmethod

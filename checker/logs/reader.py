@@ -10,6 +10,7 @@ belong to "main" (the V0 driver worker). Unknown lines are ignored.
 from __future__ import annotations
 
 import re
+import shlex
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -86,6 +87,9 @@ class StartupLog(BaseModel):
     non_default_args: dict[str, Value] = Field(default_factory=dict)
     ranks: list[RankFigures] = Field(default_factory=list)
     failures: list[Failure] = Field(default_factory=list)
+    format_release: str | None = Field(
+        None, description="The release whose log format this is, for a log naming no version"
+    )
 
     def values(self, name: str) -> list[Fact]:
         """Every value of figure ``name``, over all ranks, in rank order."""
@@ -147,6 +151,29 @@ def _pairs(pattern: re.Pattern[str], text: str) -> dict[str, Value]:
     return found
 
 
+def serve_flags(text: str) -> dict[str, Value]:
+    """The settings of a ``vllm serve MODEL --flag value`` command line pasted into a log."""
+    try:
+        words = shlex.split(text)
+    except ValueError:  # an unbalanced quote: the words up to it
+        words = text.split()
+    found: dict[str, Value] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--"):
+            key, eq, raw = word[2:].partition("=")
+            if not eq and i + 1 < len(words) and not words[i + 1].startswith("--"):
+                raw, i = words[i + 1], i + 1
+            value = _scalar(raw) if (eq or raw) else True
+            if value is not None:
+                found.setdefault(key.replace("-", "_"), value)
+        elif "model" not in found and not word.startswith("-"):
+            found["model"] = word
+        i += 1
+    return found
+
+
 class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
@@ -156,16 +183,17 @@ class _Reader:
         self.ranks: dict[str, dict[str, list[Fact]]] = {}
         self.failures: list[Failure] = []
         self.recognised = 0
+        self.releases: set[str] = set()
 
-    def _setting(self, name: str, value: Value, line: int, *, override: bool = False) -> None:
-        if override or name not in self.settings:
+    def _setting(self, name: str, value: Value, line: int) -> None:
+        if name not in self.settings:  # the first statement wins: later lines restate it
             self.settings[name] = Fact(value=value, line=line)
 
-    def _named(self, pairs: dict[str, Value], line: int, *, override: bool) -> None:
+    def _named(self, pairs: dict[str, Value], line: int) -> None:
         for key, value in pairs.items():
             name = self.table.setting_keys.get(key)
             if name is not None and not (key == "model_tag" and "model" in pairs):
-                self._setting(name, value, line, override=override)
+                self._setting(name, value, line)
 
     def read_line(self, raw: str, number_: int) -> None:
         line = _ANSI.sub("", raw[:MAX_LINE_CHARS]).replace("\r", "")
@@ -174,6 +202,8 @@ class _Reader:
             if match is None:
                 continue
             self.recognised += 1
+            if entry.release:
+                self.releases.add(entry.release)
             rank = _rank_of(line[: match.start()])
             figures: dict[str, Value] = {}
             for name, text in match.groupdict().items():
@@ -191,12 +221,13 @@ class _Reader:
                         Fact(value=value, line=number_)
                     )
             if entry.id == "engine-config":  # the resolved config: key=value, comma separated
-                self._named(_pairs(_CONFIG_PAIR, line[match.end() :]), number_, override=False)
+                self._named(_pairs(_CONFIG_PAIR, line[match.end() :]), number_)
             elif entry.id == "non-default-args":
                 args = _pairs(_ARGS_PAIR, line[match.end() - 1 :])
                 self.args.update(args)
-                # the user's own flags: they win over the resolved config line's spelling
-                self._named(args, number_, override=True)
+                self._named(args, number_)
+            elif entry.id == "serve-command":
+                self._named(serve_flags(line[match.end() :]), number_)
             if entry.failure:
                 self.failures.append(
                     Failure(
@@ -220,6 +251,9 @@ class _Reader:
                 if figures
             ],
             failures=self.failures,
+            format_release=max(
+                self.releases, key=lambda v: tuple(map(int, v.split("."))), default=None
+            ),
         )
 
 
