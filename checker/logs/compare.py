@@ -110,17 +110,39 @@ def compare(log: StartupLog, plan: PlanResponse) -> Comparison:
     return Comparison(
         terms=terms,
         binding_rank=binding_rank(log),
-        **_explain(terms, plan.feasibility.memory.cudagraph_subtracted),
+        **_explain(
+            terms, plan.feasibility.memory.cudagraph_subtracted, _log_subtracts_graphs(log, terms)
+        ),
     )
 
 
-def _explain(terms: list[Term], graphs_subtracted: bool) -> dict[str, str | None]:
+def _log_subtracts_graphs(log: StartupLog, terms: list[Term]) -> bool:
+    """Whether the logged run took CUDA graphs out of the KV budget: not when its non-KV total
+    is just weights + activation + non-torch (v0.19: an estimate only, gpu_worker.py
+    determine_available_memory)."""
+    found = logged_term(log, ("non_kv_total_gib",))
+    parts = [
+        t.logged for t in terms if t.name in ("weights_gib", "activation_gib", "non_torch_gib")
+    ]
+    if found is None or any(p is None for p in parts):
+        return True
+    return abs(float(found[0].value) - sum(p for p in parts if p is not None)) > 0.02
+
+
+def _explain(
+    terms: list[Term], planned_subtracts: bool, logged_subtracts: bool
+) -> dict[str, str | None]:
     by_name = {t.name: t for t in terms}
     # KV = requested - the budget terms, so each term moves KV by minus its own difference
     effects: dict[str, float] = {}
     for name in ("requested_gib", *_BUDGET):
         diff = by_name[name].difference
-        if diff is None or (name == "cudagraph_gib" and not graphs_subtracted):
+        if name == "cudagraph_gib" and planned_subtracts != logged_subtracts:
+            # one side takes the graphs out of the KV budget, the other does not
+            predicted = by_name[name].predicted or 0.0
+            effects[name] = -predicted if planned_subtracts else by_name[name].logged or 0.0
+            continue
+        if diff is None or (name == "cudagraph_gib" and not planned_subtracts):
             continue
         effects[name] = diff if name == "requested_gib" else -diff
     kv = by_name["kv_cache_gib"].difference
@@ -145,10 +167,17 @@ def _explain(terms: list[Term], graphs_subtracted: bool) -> dict[str, str | None
             "explanation": f"the largest term difference is {label} "
             f"({by_name[name].difference:+.2f} GiB predicted - logged)",
         }
+    mismatch = (
+        "; the planned vLLM version and the logged run disagree on taking CUDA graphs out of the "
+        "KV budget: check the version (--vllm-version)"
+        if name == "cudagraph_gib" and planned_subtracts != logged_subtracts
+        else ""
+    )
     return {
         "explains": name,
         "explanation": f"predicted KV cache is {kv:+.2f} GiB off the log; {label} accounts for "
         f"{effects[name]:+.2f} GiB of it ("
         + ", ".join(f"{by_name[n].label} {v:+.2f}" for n, v in effects.items())
-        + ")",
+        + ")"
+        + mismatch,
     }

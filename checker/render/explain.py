@@ -313,9 +313,9 @@ def render_text(ex: Explanation) -> str:
 
 
 def render_markdown(ex: Explanation) -> str:
-    md, code = escape.md_text, escape.md_code
+    md = escape.md_text
     out = [
-        f"### vllm-wizard explain {code(ex.source)}",
+        f"### vllm-wizard explain {md(ex.source)}",
         "",
         f"{md(ex.plan.model.model_id)} on {md(ex.plan.feasibility.gpu)}",
         "",
