@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_explain_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("log", help="the vLLM start-up log (text, up to 64 MiB)")
+    p.add_argument("log", help="the vLLM start-up log (text or gzip, up to 64 MiB)")
     p.add_argument(
         "-p", "--profile", help="plan this profile instead of the settings read from the log"
     )

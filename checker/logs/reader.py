@@ -103,8 +103,10 @@ class StartupLog(BaseModel):
         return next((r for r in self.ranks if r.rank == label), None)
 
 
-def _rank_of(line: str) -> str:
+def _rank_of(line: str) -> tuple[str, str | None]:
+    """(rank label, process id) of a line."""
     match = _LABEL.search(line)
+    pid = match["pid"] if match else None
     if match is None:
         label = MAIN
     elif _RANKED.search(match["name"]):
@@ -112,7 +114,7 @@ def _rank_of(line: str) -> str:
     else:
         label = f"{match['name']} pid={match['pid']}"
     engine = _ENGINE_INDEX.search(line)
-    return f"{label} engine {int(engine.group(1))}" if engine else label
+    return (f"{label} engine {int(engine.group(1))}" if engine else label), pid
 
 
 def number(text: str) -> int | float:
@@ -184,6 +186,7 @@ class _Reader:
         self.failures: list[Failure] = []
         self.recognised = 0
         self.releases: set[str] = set()
+        self.ranked_pids: dict[str, str] = {}  # pid -> its rank label once it has one
 
     def _setting(self, name: str, value: Value, line: int) -> None:
         if name not in self.settings:  # the first statement wins: later lines restate it
@@ -204,7 +207,9 @@ class _Reader:
             self.recognised += 1
             if entry.release:
                 self.releases.add(entry.release)
-            rank = _rank_of(line[: match.start()])
+            rank, pid = _rank_of(line[: match.start()])
+            if pid and not rank.endswith(f"pid={pid}"):
+                self.ranked_pids[pid] = rank
             figures: dict[str, Value] = {}
             for name, text in match.groupdict().items():
                 if text is None:
@@ -239,6 +244,17 @@ class _Reader:
                     )
                 )
 
+    def _merged(self) -> dict[str, dict[str, list[Fact]]]:
+        """A worker logs as "(Worker pid=441)" until its rank is set, then as "(Worker_TP0
+        pid=441)": its early figures join the rank's."""
+        merged: dict[str, dict[str, list[Fact]]] = {}
+        for label, figures in self.ranks.items():
+            pid = label.rpartition(" pid=")[2] if " pid=" in label else None
+            target = merged.setdefault(self.ranked_pids.get(pid or "", label), {})
+            for name, facts in figures.items():
+                target[name] = sorted([*target.get(name, []), *facts], key=lambda f: f.line)
+        return merged
+
     def result(self, lines_read: int) -> StartupLog:
         return StartupLog(
             source=self.source,
@@ -247,7 +263,7 @@ class _Reader:
             non_default_args=self.args,
             ranks=[
                 RankFigures(rank=label, figures=figures)
-                for label, figures in self.ranks.items()
+                for label, figures in self._merged().items()
                 if figures
             ],
             failures=self.failures,

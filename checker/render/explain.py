@@ -9,7 +9,10 @@ Everything the log says is untrusted text and is escaped in every format.
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ from checker.schemas.profile_io import request_field
 
 MAX_LOG_BYTES = 64 << 20  # a day of a chatty server; a bigger file is not a start-up log
 _BINARY_PROBE = 8192
+_GZIP_MAGIC = b"\x1f\x8b"
 # failure kind -> the rules that predict it (checker/planning/rules/memory.py)
 _RULES = {
     "no-kv-memory": ("VW202", "VW201"),
@@ -34,6 +38,7 @@ _RULES = {
     "sampler-warmup-oom": ("VW205",),
     "cuda-oom": ("VW201", "VW205"),
     "free-memory-at-startup": (),
+    "not-divisible": ("VW119", "VW101"),
 }
 _BUDGETS = {
     "no-kv-memory": "KV cache budget (requested memory minus weights, activation and non-torch)",
@@ -41,6 +46,7 @@ _BUDGETS = {
     "sampler-warmup-oom": "memory left outside vLLM's budget for the sampler warm-up",
     "cuda-oom": "free device memory",
     "free-memory-at-startup": "free device memory at start-up (other processes hold some)",
+    "not-divisible": "none: a layer does not split evenly over the tensor-parallel ranks",
 }
 
 
@@ -58,8 +64,16 @@ def read_log_file(path: Path) -> StartupLog:
                 "complete' or the error)",
             )
         data = path.read_bytes()
-    except OSError as exc:
-        raise LogReadError(f"cannot read: {exc.strerror or exc}", location=str(path)) from None
+        if data[:2] == _GZIP_MAGIC:  # a rotated or archived log: read up to the same bound
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
+                data = unzipped.read(MAX_LOG_BYTES + 1)
+            if len(data) > MAX_LOG_BYTES:
+                raise LogReadError(
+                    f"larger than {MAX_LOG_BYTES >> 20} MiB once decompressed", location=str(path)
+                )
+    except (OSError, EOFError, zlib.error) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise LogReadError(f"cannot read: {why}", location=str(path)) from None
     if b"\x00" in data[:_BINARY_PROBE]:
         raise LogReadError("a binary file, not a text log", location=str(path))
     return read_log(data.decode("utf-8", errors="replace"), source=str(path))
@@ -133,8 +147,9 @@ def _request(args: argparse.Namespace, log: StartupLog) -> tuple[PlanRequest, li
 
 
 def _failures(log: StartupLog) -> list[Failure]:
-    """The failures the log reports, plus the ones its figures show (a negative KV budget)."""
-    found = list(log.failures)
+    """The failures the log reports (each kind once: every rank reports it), plus the ones its
+    figures show (a negative KV budget)."""
+    found = list({f.kind: f for f in reversed(log.failures)}.values())[::-1]
     kv, blocks = log.first("kv_cache_gib"), log.first("gpu_blocks")
     for fact in (kv, blocks):
         if fact is not None and float(fact.value) <= 0 and not found:
@@ -208,14 +223,13 @@ def _report(
         short_by=_short_by(failure, log),
     )
     if not matched:
-        verdict = plan.feasibility.verdict.value
-        return FailureReport(
-            **{
-                **base.__dict__,
-                "outcome": f"our plan does not predict this failure (verdict "
-                f"{verdict}); the term differences above show where it is optimistic",
-            },
+        f = plan.feasibility
+        risk = f"; OOM risk {f.oom_risk.value}: {f.oom_risk_reason}" if f.oom_risk_reason else ""
+        outcome = (
+            f"our plan does not predict this failure (verdict {f.verdict.value}{risk}); the "
+            "term differences above show where it is optimistic"
         )
+        return FailureReport(**{**base.__dict__, "outcome": outcome})
     fixes = [f"{f.rule_id} {f.name}: {f.fix}" for f in matched]
     values = {k: v for f in matched for k, v in f.fix_values.items()}
     if not values:

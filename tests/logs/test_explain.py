@@ -244,3 +244,59 @@ def test_every_flag_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     explain = sub.choices["explain"]  # type: ignore[attr-defined]
     assert all(a.help for a in explain._actions)
+
+
+FULL = DATA / "vllm_logs"
+
+
+def test_a_complete_log_needs_no_flags_and_may_be_gzipped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = FULL / "qwen-qwen2-5-7b-instruct--h100-80gb--tp2pp1dp1--8192.log.gz"
+    code, out, _ = _run(capsys, str(log), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    config = data["plan"]["config"]
+    assert (config["model"], config["tensor_parallel_size"], config["vllm_version"]) == (
+        "Qwen/Qwen2.5-7B-Instruct",
+        2,
+        "0.19.0",
+    )
+    assert data["plan"]["feasibility"]["memory"]["total_gib"] == 79.19  # worker init snapshot
+    terms = {t["name"]: t for t in data["terms"]}
+    assert terms["kv_cache_tokens"]["logged"] == 2390592
+    assert abs(terms["kv_cache_gib"]["difference"]) < 1
+
+
+def test_a_tensor_parallel_size_that_does_not_split_gets_the_rules_fix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = FULL / "qwen-qwen3-14b--h100-80gb--tp5pp1dp1--8192.FAILED.log.gz"
+    code, out, _ = _run(capsys, str(log), "--gpu", "H100-SXM-80GB", "--format", "json")
+    assert code == 0
+    (failure,) = json.loads(out)["failures"]  # five ranks report it: one failure
+    assert failure["kind"] == "not-divisible"
+    assert failure["fixes"][0].startswith("VW119 ")
+    assert "hardware.tp_size=4 the planner confirms it starts" in failure["outcome"]
+
+
+def test_a_failure_the_plan_does_not_predict_is_said_with_the_plans_risk(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = FULL / "openai-gpt-oss-20b--h100-80gb--tp1pp1dp1--8192.FAILED.log.gz"
+    code, out, _ = _run(capsys, str(log), "--gpu", "H100-SXM-80GB", "--format", "json")
+    assert code == 0
+    failures = json.loads(out)["failures"]
+    assert [f["kind"] for f in failures] == ["cuda-oom", "sampler-warmup-oom"]
+    assert failures[0]["short_by"] == "0.23 GiB"  # 786 MiB asked, 552.5 MiB free
+    assert "our plan does not predict this failure" in failures[1]["outcome"]
+    assert "OOM risk" in failures[1]["outcome"]
+
+
+def test_a_corrupt_gzip_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "serve.log.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    code, _, err = _run(capsys, str(path))
+    assert code == 2 and "cannot read" in err and "Traceback" not in err
