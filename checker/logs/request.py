@@ -96,6 +96,20 @@ def logged_total_gib(log: StartupLog) -> tuple[float | None, str]:
     return None, "not in the log"
 
 
+def logged_utilization(log: StartupLog, total_gib: float) -> tuple[float | None, str]:
+    """The utilization the log states, else its requested memory over the device's total."""
+    fact = log.settings.get("gpu_memory_utilization")
+    if fact is not None:
+        return float(fact.value), f"line {fact.line}"
+    requested = log.first("requested_gib") or (derived_requested(log) or (None, ""))[0]
+    if requested is None:
+        return None, "not in the log"
+    util = round(float(requested.value) / total_gib, 3)
+    if not 0 < util <= 1:
+        return None, f"requested memory (line {requested.line}) exceeds {total_gib:.2f} GiB"
+    return util, f"requested memory (line {requested.line}) / {total_gib:.2f} GiB"
+
+
 def request_from_log(
     log: StartupLog,
     *,
@@ -127,15 +141,10 @@ def request_from_log(
                 continue
         data[section][field] = value
     if "gpu_memory_utilization" not in data["policy"] and gpu is not None:
-        requested = log.first("requested_gib") or (derived_requested(log) or (None, ""))[0]
-        if requested is not None:
-            util = round(float(requested.value) / gpu.memory_gib, 3)
-            if 0 < util <= 1:
-                data["policy"]["gpu_memory_utilization"] = util
-                notes.append(
-                    f"gpu_memory_utilization {util}: requested memory (line {requested.line}) "
-                    f"/ {gpu.memory_gib:.2f} GiB"
-                )
+        util, where = logged_utilization(log, gpu.memory_gib)
+        if util is not None:
+            data["policy"]["gpu_memory_utilization"] = util
+            notes.append(f"gpu_memory_utilization {util}: {where}")
     version, where = (vllm_version, "given") if vllm_version else logged_version(log)
     data["engine"]["vllm_version"] = version
     notes.append(f"vLLM {version or 'newest'}: {where}")
