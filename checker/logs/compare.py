@@ -30,6 +30,7 @@ TERMS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("kv_cache_tokens", "KV tokens", "tokens", ("kv_cache_tokens",)),
     ("max_concurrency", "max concurrency", "x", ("max_concurrency",)),
 )
+ROUNDING_GIB = 0.02  # vLLM prints GiB to 2 decimals; a sum of three such figures is this close
 # Terms taken out of the requested memory before the KV cache (graphs only where subtracted).
 _BUDGET = ("weights_gib", "activation_gib", "non_torch_gib", "cudagraph_gib")
 
@@ -77,6 +78,20 @@ def _predicted(plan: PlanResponse) -> dict[str, float | None]:
     }
 
 
+def derived_activation(log: StartupLog) -> tuple[Fact, str] | None:
+    """V0 0.6.3/0.6.4 logs the torch peak with the weights in it (worker.py
+    determine_num_available_blocks): the activation is the peak less the weights loaded."""
+    peak = logged_term(log, ("peak_torch_gib",))
+    weights = logged_term(log, ("weights_gib",))
+    if peak is None or weights is None:
+        return None
+    activation = round(float(peak[0].value) - float(weights[0].value), 2)
+    return Fact(value=activation, line=peak[0].line), f"{peak[1]} (peak torch - weights)"
+
+
+_DERIVED = {"requested_gib": derived_requested, "activation_gib": derived_activation}
+
+
 def logged_term(log: StartupLog, names: tuple[str, ...]) -> tuple[Fact, str] | None:
     """The figure stating a term: the binding rank's, else the first rank's that logged it."""
     binding = log.rank(binding_rank(log) or "")
@@ -94,8 +109,8 @@ def compare(log: StartupLog, plan: PlanResponse) -> Comparison:
     terms = []
     for name, label, unit, figures in TERMS:
         found = logged_term(log, figures)
-        if found is None and name == "requested_gib":
-            found = derived_requested(log)
+        if found is None and name in _DERIVED:
+            found = _DERIVED[name](log)
         terms.append(
             Term(
                 name=name,
@@ -150,6 +165,12 @@ def _explain(
         return {
             "explains": None,
             "explanation": "the log states none of the memory terms, so no term can be blamed",
+        }
+    if kv is not None and abs(kv) <= ROUNDING_GIB:
+        return {
+            "explains": None,
+            "explanation": "predicted KV cache matches the log within its rounding "
+            f"({kv:+.2f} GiB)",
         }
     rest = None if kv is None else kv - sum(effects.values())
     name = max(effects, key=lambda n: abs(effects[n]))

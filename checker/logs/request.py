@@ -72,15 +72,22 @@ def binding_rank(log: StartupLog) -> str | None:
 
 
 def derived_requested(log: StartupLog) -> tuple[Fact, str] | None:
-    """V1 logs no requested memory at INFO, but KV = requested - non-KV exactly, so the binding
-    rank's two figures give it (v1/worker/gpu_worker.py determine_available_memory)."""
+    """The requested memory where the log gives it only in parts: V1 logs KV = requested - non-KV
+    exactly (v1/worker/gpu_worker.py determine_available_memory), V0 0.6.3/0.6.4 logs the total
+    and the utilization on one line (worker.py determine_num_available_blocks)."""
     rank = log.rank(binding_rank(log) or "")
     kv = rank.first("kv_cache_gib") if rank else None
     non_kv = rank.first("non_kv_total_gib") if rank else None
-    if rank is None or kv is None or non_kv is None:
-        return None
-    total = round(float(kv.value) + float(non_kv.value), 2)
-    return Fact(value=total, line=kv.line), f"{rank.rank} (non-KV + KV)"
+    if rank is not None and kv is not None and non_kv is not None:
+        total = round(float(kv.value) + float(non_kv.value), 2)
+        return Fact(value=total, line=kv.line), f"{rank.rank} (non-KV + KV)"
+    util = log.settings.get("gpu_memory_utilization")
+    for each in log.ranks:
+        device = each.first("total_gpu_memory_gib")
+        if device is not None and util is not None and util.line == device.line:
+            requested = round(float(device.value) * float(util.value), 2)
+            return Fact(value=requested, line=device.line), f"{each.rank} (total x utilization)"
+    return None
 
 
 def logged_total_gib(log: StartupLog) -> tuple[float | None, str]:

@@ -300,3 +300,23 @@ def test_a_corrupt_gzip_is_a_clear_error(
     path.write_bytes(b"\x1f\x8b\x08\x00garbage")
     code, _, err = _run(capsys, str(path))
     assert code == 2 and "cannot read" in err and "Traceback" not in err
+
+
+def test_v0_063_terms_are_derived_from_the_lines_that_hold_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = _log(tmp_path, V0_TOO_LONG)
+    code, out, _ = _run(
+        capsys,
+        str(log),
+        *("--gpu", "RTX-3090", "-m", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json"),
+    )
+    assert code == 0
+    data = json.loads(out)
+    terms = {t["name"]: t for t in data["terms"]}
+    # "peak_torch_memory=17.98GiB" holds the 14.9888 GiB of weights; total 23.58 x 0.90
+    assert terms["activation_gib"]["logged"] == 2.99
+    assert terms["activation_gib"]["rank"] == "main (peak torch - weights)"
+    assert terms["requested_gib"]["logged"] == 21.22
+    assert data["explains"] is None
+    assert data["explanation"].startswith("predicted KV cache matches the log within its rounding")
