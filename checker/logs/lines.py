@@ -18,6 +18,7 @@ class LinePattern(BaseModel):
     pattern: re.Pattern[str]
     failure: str | None = None
     release: str | None = None
+    anchor: str | None = None
 
     @field_validator("pattern", mode="before")
     @classmethod

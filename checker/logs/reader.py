@@ -19,6 +19,7 @@ from checker.logs.lines import line_table
 
 MAX_LINE_CHARS = 16384  # longer lines (a pasted chat template) are read up to here
 MAIN = "main"
+_WRAPPED_LINES = 3  # a pasted message wrapped over up to four lines is still read
 
 Value = bool | int | float | str
 
@@ -153,6 +154,10 @@ def _pairs(pattern: re.Pattern[str], text: str) -> dict[str, Value]:
     return found
 
 
+def _clean(raw: str) -> str:
+    return _ANSI.sub("", raw[:MAX_LINE_CHARS]).replace("\r", "")
+
+
 def serve_flags(text: str) -> dict[str, Value]:
     """The settings of a ``vllm serve MODEL --flag value`` command line pasted into a log."""
     try:
@@ -198,10 +203,13 @@ class _Reader:
             if name is not None and not (key == "model_tag" and "model" in pairs):
                 self._setting(name, value, line)
 
-    def read_line(self, raw: str, number_: int) -> None:
-        line = _ANSI.sub("", raw[:MAX_LINE_CHARS]).replace("\r", "")
+    def read_line(self, raw: str, number_: int, following: list[str]) -> None:
+        line = _clean(raw)
         for entry in self.table.lines:
             match = entry.pattern.search(line)
+            if match is None and entry.anchor and entry.anchor in line:
+                joined = " ".join([line, *(_clean(f).strip() for f in following)])
+                match = entry.pattern.search(joined)
             if match is None:
                 continue
             self.recognised += 1
@@ -277,8 +285,9 @@ def read_log(text: str, source: str = "<log>") -> StartupLog:
     """Every recognised line of ``text``; raises LogReadError when none is recognised."""
     reader = _Reader(source)
     count = 0
-    for count, raw in enumerate(text.splitlines(), start=1):
-        reader.read_line(raw, count)
+    lines = text.splitlines()
+    for count, raw in enumerate(lines, start=1):
+        reader.read_line(raw, count, lines[count : count + _WRAPPED_LINES])
     if not reader.recognised:
         raise LogReadError(
             f"no vLLM start-up line recognised in {count} line(s)",

@@ -200,3 +200,23 @@ def test_a_very_long_line_is_read_up_to_the_bound() -> None:
 )
 def test_numbers_as_vllm_prints_them(text: str, value: float) -> None:
     assert number(text) == value
+
+
+def test_a_failure_pasted_wrapped_over_lines_is_read_at_its_first_line() -> None:
+    text = "\n".join(
+        [
+            "some earlier line",
+            "ValueError: To serve at least one request with the models's max seq len (202752),",
+            "(71.16 GiB KV cache is needed, which is larger than the available KV cache memory",
+            "(28.57 GiB). Based on the available memory, the estimated maximum model length is",
+            "81392. Try increasing `gpu_memory_utilization` or decreasing `max_model_len`.",
+        ]
+    )
+    (failure,) = read_log(text).failures
+    assert (failure.kind, failure.line) == ("kv-too-small", 2)
+    assert failure.figures == {
+        "max_model_len": 202752,
+        "kv_needed_gib": 71.16,
+        "kv_cache_gib": 28.57,
+        "estimated_max_model_len": 81392,
+    }
