@@ -13,41 +13,22 @@ import gzip
 import io
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from checker.errors import CheckerError, UsageError
 from checker.logs.compare import Comparison, compare
-from checker.logs.reader import Failure, LogReadError, StartupLog, read_log
+from checker.logs.failures import FailureReport, failed_starts, failure_report
+from checker.logs.reader import LogReadError, StartupLog, read_log
 from checker.logs.request import logged_total_gib, request_from_log
 from checker.render import escape
-from checker.schemas.enums import Severity
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.outputs import PlanResponse
-from checker.schemas.profile_io import request_field
 
 MAX_LOG_BYTES = 64 << 20  # a day of a chatty server; a bigger file is not a start-up log
 _BINARY_PROBE = 8192
 _GZIP_MAGIC = b"\x1f\x8b"
-# failure kind -> the rules that predict it (checker/planning/rules/memory.py)
-_RULES = {
-    "no-kv-memory": ("VW202", "VW201"),
-    "kv-too-small": ("VW203",),
-    "sampler-warmup-oom": ("VW205",),
-    "cuda-oom": ("VW201", "VW205"),
-    "free-memory-at-startup": (),
-    "not-divisible": ("VW119", "VW101"),
-}
-_BUDGETS = {
-    "no-kv-memory": "KV cache budget (requested memory minus weights, activation and non-torch)",
-    "kv-too-small": "KV cache for one request at max_model_len",
-    "sampler-warmup-oom": "memory left outside vLLM's budget for the sampler warm-up",
-    "cuda-oom": "free device memory",
-    "free-memory-at-startup": "free device memory at start-up (other processes hold some)",
-    "not-divisible": "none: a layer does not split evenly over the tensor-parallel ranks",
-}
 
 
 def read_log_file(path: Path) -> StartupLog:
@@ -77,17 +58,6 @@ def read_log_file(path: Path) -> StartupLog:
     if b"\x00" in data[:_BINARY_PROBE]:
         raise LogReadError("a binary file, not a text log", location=str(path))
     return read_log(data.decode("utf-8", errors="replace"), source=str(path))
-
-
-@dataclass(frozen=True)
-class FailureReport:
-    kind: str
-    line: int
-    text: str
-    budget: str
-    short_by: str | None
-    fixes: list[str] = field(default_factory=list)
-    outcome: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,115 +116,6 @@ def _request(args: argparse.Namespace, log: StartupLog) -> tuple[PlanRequest, li
     return request, more + notes
 
 
-def _failures(log: StartupLog) -> list[Failure]:
-    """The failures the log reports (each kind once: every rank reports it), plus the ones its
-    figures show (a negative KV budget)."""
-    found = list({f.kind: f for f in reversed(log.failures)}.values())[::-1]
-    kv, blocks = log.first("kv_cache_gib"), log.first("gpu_blocks")
-    for fact in (kv, blocks):
-        if fact is not None and float(fact.value) <= 0 and not found:
-            found.append(
-                Failure(kind="no-kv-memory", line=fact.line, rank="", text="(from the figures)")
-            )
-    return found
-
-
-def _short_by(failure: Failure, log: StartupLog) -> str | None:
-    f = failure.figures
-    if failure.kind == "kv-too-small" and "kv_needed_gib" in f:
-        return f"{float(f['kv_needed_gib']) - float(f['kv_cache_gib']):.2f} GiB"
-    if failure.kind == "kv-too-small" and "kv_cache_tokens" in f:
-        return f"{int(f['max_model_len']) - int(f['kv_cache_tokens'])} tokens"
-    if failure.kind == "no-kv-memory":
-        kv = log.first("kv_cache_gib")
-        return f"{-float(kv.value):.2f} GiB" if kv is not None and float(kv.value) < 0 else None
-    if failure.kind == "cuda-oom" and "oom_free_gib" in f:
-        return f"{float(f['oom_request_gib']) - float(f['oom_free_gib']):.2f} GiB"
-    if failure.kind == "free-memory-at-startup":
-        return f"{float(f['requested_gib']) - float(f['free_memory_gib']):.2f} GiB"
-    return None
-
-
-def _log_check(failure: Failure, log: StartupLog, values: dict[str, Any]) -> str | None:
-    """The fix held against the log's own figures, where they say enough: a utilization moves
-    the KV cache by the same share of the device (the other terms do not depend on it); a
-    max_model_len must fit the tokens the log's KV cache held."""
-    util = values.get("policy.gpu_memory_utilization")
-    length = values.get("model.max_model_len")
-    kv, old = log.first("kv_cache_gib"), log.settings.get("gpu_memory_utilization")
-    total, _ = logged_total_gib(log)
-    if util is not None and kv is not None and old is not None and total is not None:
-        after = float(kv.value) + (float(util) - float(old.value)) * total
-        verdict = "enough for blocks" if after > 0 else "still none"
-        return f"by the log's own figures the KV cache would be {after:.2f} GiB ({verdict})"
-    tokens = failure.figures.get("estimated_max_model_len") or failure.figures.get(
-        "kv_cache_tokens"
-    )
-    if length is not None and tokens is not None:
-        fits = "fits" if int(length) <= int(tokens) else "does not fit"
-        return f"by the log's own figures the KV cache holds {tokens} tokens: {length} {fits}"
-    return None
-
-
-def _fixed(request: PlanRequest, fix_values: dict[str, Any]) -> PlanRequest:
-    data = request.model_dump()
-    for key, value in fix_values.items():
-        section, name = request_field(key)
-        data[section][name] = value
-    return PlanRequest.model_validate(data)
-
-
-def _report(
-    failure: Failure,
-    log: StartupLog,
-    request: PlanRequest,
-    plan: PlanResponse,
-    replan: Any,
-) -> FailureReport:
-    rules = _RULES.get(failure.kind, ())
-    matched = [
-        f for f in plan.feasibility.findings if f.severity is Severity.ERROR and f.rule_id in rules
-    ]
-    base = FailureReport(
-        kind=failure.kind,
-        line=failure.line,
-        text=failure.text,
-        budget=_BUDGETS.get(failure.kind, failure.kind),
-        short_by=_short_by(failure, log),
-    )
-    if not matched:
-        f = plan.feasibility
-        risk = f"; OOM risk {f.oom_risk.value}: {f.oom_risk_reason}" if f.oom_risk_reason else ""
-        outcome = (
-            f"our plan does not predict this failure (verdict {f.verdict.value}{risk}); the "
-            "term differences above show where it is optimistic"
-        )
-        return FailureReport(**{**base.__dict__, "outcome": outcome})
-    fixes = [f"{f.rule_id} {f.name}: {f.fix}" for f in matched]
-    values = {k: v for f in matched for k, v in f.fix_values.items()}
-    if not values:
-        return FailureReport(
-            **{**base.__dict__, "fixes": fixes, "outcome": "no single setting fixes it"}
-        )
-    fixed_plan: PlanResponse = replan(_fixed(request, values))
-    errors = [f.rule_id for f in fixed_plan.feasibility.findings if f.severity is Severity.ERROR]
-    change = ", ".join(f"{k}={v}" for k, v in values.items())
-    if errors:
-        outcome = f"with {change} the plan still fails ({', '.join(errors)})"
-    else:
-        fx = fixed_plan.feasibility
-        tokens = fx.kv.tokens if fx.kv else 0
-        outcome = (
-            f"with {change} the planner confirms it starts: KV cache "
-            f"{fx.memory.kv_cache_gib:.2f} GiB, {tokens:,} tokens, "
-            f"{fx.max_concurrency_at_context:.2f}x at {fx.max_model_len} tokens"
-        )
-    check = _log_check(failure, log, values)
-    if check:
-        outcome += f"; {check}"
-    return FailureReport(**{**base.__dict__, "fixes": fixes, "outcome": outcome})
-
-
 def explain(args: argparse.Namespace) -> Explanation:
     from checker.pipeline import lockfile_from_args, plan_request
 
@@ -271,7 +132,7 @@ def explain(args: argparse.Namespace) -> Explanation:
         request_notes=notes,
         plan=plan,
         comparison=compare(log, plan),
-        failures=[_report(f, log, request, plan, replan) for f in _failures(log)],
+        failures=[failure_report(f, log, request, plan, replan) for f in failed_starts(log)],
     )
 
 
@@ -375,9 +236,7 @@ RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_js
 def run_explain(args: argparse.Namespace) -> int:
     try:
         ex = explain(args)
-    except LogReadError:
-        raise
-    except CheckerError as exc:
+    except CheckerError as exc:  # a model or setting the log named: point at the log
         if exc.location is None and args.profile is None:
             exc.location = args.log
         raise
