@@ -35,6 +35,7 @@ _FIELDS = {
     "kv_cache_memory_bytes": ("engine", "kv_cache_memory_bytes"),
 }
 _HF_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+_HF_CACHE = re.compile(r"models--([\w.-]+?)--([\w.-]+)")
 _RELEASE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
 # Figures that state the device's total memory, in order of trust.
 _TOTAL = ("total_gpu_memory_gib",)
@@ -52,15 +53,24 @@ def logged_version(log: StartupLog) -> tuple[str | None, str]:
 
 
 def logged_model(log: StartupLog) -> tuple[str | None, str]:
-    """(model id, where it came from): a local path's last two parts when they look like an id."""
+    """(model id, where it came from). A local path gives its id when it says one: a Hugging Face
+    cache folder ("models--org--name"), a served model name that is an id, or the path's last
+    two parts ("/data/org/name")."""
     fact = log.settings.get("model")
     if fact is None:
         return None, "not in the log"
     name = str(fact.value).rstrip("/")
     if _HF_ID.fullmatch(name):
         return name, f"line {fact.line}"
-    tail = "/".join(name.split("/")[-2:])
-    if _HF_ID.fullmatch(tail):
+    cache = _HF_CACHE.search(name)
+    if cache:
+        return f"{cache[1]}/{cache[2]}", f"line {fact.line}, the Hugging Face cache folder's name"
+    served = log.settings.get("served_model_name")
+    if served is not None and _HF_ID.fullmatch(str(served.value)):
+        return str(served.value), f"line {served.line} (served model name)"
+    parts = [p for p in name.split("/") if p]
+    tail = "/".join(parts[-2:])
+    if len(parts) >= 3 and _HF_ID.fullmatch(tail):  # a folder right under a root is no org
         return tail, f"line {fact.line}, the local path's last two parts taken as the model id"
     return None, f"line {fact.line} names a local path ({name!r}), not a model id"
 

@@ -13,7 +13,7 @@ import gzip
 import io
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from checker.errors import CheckerError, UsageError
@@ -224,7 +224,7 @@ def render_json(ex: Explanation) -> str:
         "binding_rank": ex.comparison.binding_rank,
         "explains": ex.comparison.explains,
         "explanation": ex.comparison.explanation,
-        "failures": [f.__dict__ for f in ex.failures],
+        "failures": [asdict(f) for f in ex.failures],
         "plan": ex.plan.to_dict(),
     }
     return json.dumps(data, indent=2) + "\n"
