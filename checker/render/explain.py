@@ -127,6 +127,13 @@ def explain(args: argparse.Namespace) -> Explanation:
         return plan_request(req, offline=not args.online, lockfile=lockfile)
 
     plan = replan(request)
+    logged, where = logged_total_gib(log)
+    planned = plan.feasibility.memory.total_gib
+    if logged is not None and abs(logged - planned) > 0.01 * planned:
+        notes.append(
+            f"the log's GPU has {logged:.2f} GiB ({where}) but the plan's {planned:.2f} GiB: "
+            "the terms below compare different devices"
+        )
     return Explanation(
         source=args.log,
         request_notes=notes,

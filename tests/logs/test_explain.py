@@ -320,3 +320,19 @@ def test_v0_063_terms_are_derived_from_the_lines_that_hold_them(
     assert terms["requested_gib"]["logged"] == 21.22
     assert data["explains"] is None
     assert data["explanation"].startswith("predicted KV cache matches the log within its rounding")
+
+
+def test_a_profile_on_another_gpu_than_the_logs_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "profile_version: 1\n"
+        "model:\n  id: Qwen/Qwen2.5-7B-Instruct\n  max_model_len: 8192\n"
+        "hardware:\n  gpu_name: L4\n  gpus: 2\n  tp_size: 2\n",
+        encoding="utf-8",
+    )
+    log = FULL / "qwen-qwen2-5-7b-instruct--h100-80gb--tp2pp1dp1--8192.log.gz"
+    code, out, _ = _run(capsys, str(log), "--profile", str(profile), "--format", "json")
+    assert code == 0
+    assert any("the log's GPU has 79.19 GiB" in note for note in json.loads(out)["notes"])
