@@ -326,7 +326,40 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fail_on_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     _add_lockfile_flags(p)
+
+    p = add(
+        "explain",
+        "Hold a vLLM start-up log against our plan of the same settings, term by term; for a "
+        "failed start, what ran out and the fix.",
+        _cmd_explain,
+    )
+    _add_explain_flags(p)
     return parser
+
+
+def _add_explain_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("log", help="the vLLM start-up log (text or gzip, up to 64 MiB)")
+    p.add_argument(
+        "-p", "--profile", help="plan this profile instead of the settings read from the log"
+    )
+    p.add_argument(
+        "--format",
+        default="text",
+        choices=["text", "markdown", "json"],
+        help="text (terminal), markdown (to paste into an issue) or json",
+    )
+    p.add_argument(
+        "--gpu",
+        dest="gpu_name",
+        help="GPU catalog name (see 'gpus'); needed when the log does not state the memory",
+    )
+    p.add_argument("--vram-gb", type=float, help="GPU memory in GiB, overrides the log's")
+    p.add_argument(
+        "-m", "--model", help="Hugging Face id, when the log names a local path or no model"
+    )
+    p.add_argument("--model-config", metavar="PATH", help="local config.json or model directory")
+    p.add_argument("--vllm-version", help="vLLM version, when the log does not print it")
+    _add_lockfile_flags(p)
 
 
 def _not_built(name: str) -> int:
@@ -604,6 +637,12 @@ def _note(text: str | None) -> None:
         from checker.render.escape import terminal
 
         print(f"vllm-wizard: note: {terminal(text)}", file=sys.stderr)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from checker.render.explain import run_explain
+
+    return run_explain(args)
 
 
 def _color() -> bool:

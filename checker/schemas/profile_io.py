@@ -199,6 +199,13 @@ _CLASSES: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
 }
 
 
+def request_field(profile_key: str) -> tuple[str, str]:
+    """The request (section, field) a dotted profile key sets: "vllm.block_size" -> ("engine",
+    "block_size"), as findings' fix_values name them."""
+    section, _, name = profile_key.partition(".")
+    return _SECTIONS[section], _RENAMED.get((section, name), name)
+
+
 @functools.cache
 def _shared_fields(section: str) -> tuple[tuple[str, str], ...]:
     """(profile field, request field) pairs of a section that carry the same setting."""
