@@ -16,13 +16,13 @@ from typing import Literal
 from checker.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, CheckerError, UsageError
 from checker.gate.artifact_check import check_artifacts
 from checker.gate.diff import build_diff
-from checker.gate.discovery import PathSpec, parse_spec, read_working_file, select
-from checker.gate.discovery import working_tree_candidates as tree_files
-from checker.gate.git_base import open_revision
 from checker.gate.pairs import PairSettings, check_pair
-from checker.gate.profiles import Loaded, load_side, targets_of
-from checker.gate.repo_config import RepoConfig, find_repo_config, load_repo_config
 from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProblem, PairResult
+from checker.gate.sources.discovery import PathSpec, parse_spec, read_working_file, select
+from checker.gate.sources.discovery import working_tree_candidates as tree_files
+from checker.gate.sources.git_base import open_revision
+from checker.gate.sources.profiles import Loaded, load_side, targets_of
+from checker.gate.sources.repo_config import RepoConfig, find_repo_config, load_repo_config
 from checker.schemas.enums import FailOn
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput
