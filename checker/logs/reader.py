@@ -31,8 +31,15 @@ _LABEL = re.compile(
 )
 _RANKED = re.compile(r"(?:TP|PP|DP|EP)\d|rank=")
 _ENGINE_INDEX = re.compile(r"\bEngine (\d{3}):")
-_NUMBER = re.compile(r"(-?[0-9][0-9,]*(?:\.[0-9]+)?|-?\.[0-9]+)\s*(GiB|GB|MiB|KiB)?")
-_UNIT_GIB = {None: 1.0, "GiB": 1.0, "GB": 1.0, "MiB": 1 / 1024, "KiB": 1 / 1024**2}
+_NUMBER = re.compile(r"(-?[0-9][0-9,]*(?:\.[0-9]+)?|-?\.[0-9]+)\s*(GiB|GB|MiB|KiB|bytes)?")
+_UNIT_GIB = {
+    None: 1.0,
+    "GiB": 1.0,
+    "GB": 1.0,
+    "MiB": 1 / 1024,
+    "KiB": 1 / 1024**2,
+    "bytes": 1 / 1024**3,
+}
 _STRING_SETTINGS = {"version", "engine"}
 # key=value in the engine config line; 'key': value in the non-default args dict
 _CONFIG_PAIR = re.compile(r"(?<![\w.])(\w+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^,\s]+)")
@@ -158,6 +165,17 @@ def _clean(raw: str) -> str:
     return _ANSI.sub("", raw[:MAX_LINE_CHARS]).replace("\r", "")
 
 
+def _continued(text: str, following: list[str]) -> str:
+    """A shell command with its backslash-continued lines joined."""
+    rest = iter(following)
+    while text.rstrip().endswith("\\"):
+        more = next(rest, None)
+        if more is None:
+            break
+        text = text.rstrip()[:-1] + " " + _clean(more).strip()
+    return text
+
+
 def serve_flags(text: str) -> dict[str, Value]:
     """The settings of a ``vllm serve MODEL --flag value`` command line pasted into a log."""
     try:
@@ -240,7 +258,7 @@ class _Reader:
                 self.args.update(args)
                 self._named(args, number_)
             elif entry.id == "serve-command":
-                self._named(serve_flags(line[match.end() :]), number_)
+                self._named(serve_flags(_continued(line[match.end() :], following)), number_)
             if entry.failure:
                 self.failures.append(
                     Failure(
