@@ -230,6 +230,13 @@ class _Reader:
                 match = entry.pattern.search(joined)
             if match is None:
                 continue
+            groups = {k: v for k, v in match.groupdict().items() if v is not None}
+            try:
+                values: dict[str, Value] = {
+                    k: v if k in _STRING_SETTINGS else number(v) for k, v in groups.items()
+                }
+            except ValueError:  # "1.2.3 GiB": not the line we know, however alike
+                continue
             self.recognised += 1
             if entry.release:
                 self.releases.add(entry.release)
@@ -237,15 +244,11 @@ class _Reader:
             if pid and not rank.endswith(f"pid={pid}"):
                 self.ranked_pids[pid] = rank
             figures: dict[str, Value] = {}
-            for name, text in match.groupdict().items():
-                if text is None:
-                    continue
-                if name in _STRING_SETTINGS:
-                    self._setting(name, text, number_)
-                    continue
-                value = number(text)
+            for name, value in values.items():
                 if name in self.table.settings:
                     self._setting(name, value, number_)
+                if name in _STRING_SETTINGS:
+                    continue
                 figures[name] = value
                 if name not in self.table.settings:
                     self.ranks.setdefault(rank, {}).setdefault(name, []).append(
