@@ -226,8 +226,12 @@ class _Reader:
         for entry in self.table.lines:
             match = entry.pattern.search(line)
             if match is None and entry.anchor and entry.anchor in line:
-                joined = " ".join([line, *(_clean(f).strip() for f in following)])
-                match = entry.pattern.search(joined)
+                rest = [_clean(f).strip() for f in following]
+                # wrapped at a space, or a terminal's hard wrap inside a word ("cach" + "e")
+                for glue in (" ", ""):
+                    match = entry.pattern.search(glue.join([line, *rest]))
+                    if match is not None:
+                        break
             if match is None:
                 continue
             groups = {k: v for k, v in match.groupdict().items() if v is not None}
