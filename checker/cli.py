@@ -334,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_explain,
     )
     _add_explain_flags(p)
+    p.epilog = (
+        "exit 0 with the explanation (a failed start too); exit 2 when the log is missing, "
+        "binary, over 64 MiB, has no vLLM start-up line, or cannot be planned"
+    )
     return parser
 
 
