@@ -225,12 +225,12 @@ def _dotted_leaf(text: str, flags: FlagSet) -> Any:
         return text
 
 
-def merge_into(target: dict[str, Any], update: dict[str, Any], path: str = "") -> list[str]:
+def _merge_into(target: dict[str, Any], update: dict[str, Any], path: str = "") -> list[str]:
     """Merge dotted-key objects as parse_args does; returns the keys given twice."""
     twice: list[str] = []
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(target.get(key), dict):
-            twice += merge_into(target[key], value, f"{path}{key}.")
+            twice += _merge_into(target[key], value, f"{path}{key}.")
         elif key in target:
             twice.append(path + key)
         else:
@@ -344,7 +344,7 @@ class _Normaliser:
                 self.problem(f"{label}: {exc.message}", where, exc.hint)
                 continue
             if flag in seen and isinstance(parsed, dict) and isinstance(values.get(flag), dict):
-                twice = merge_into(values[flag], parsed)  # dotted keys of one JSON option
+                twice = _merge_into(values[flag], parsed)  # dotted keys of one JSON option
                 if twice:
                     message = (
                         f"{label}: {flag} key {twice[0]} is given twice (also in {seen[flag]})"
