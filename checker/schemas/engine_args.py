@@ -156,6 +156,7 @@ def canonical_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
             hint=f"short options of this release: {', '.join(sorted(flags.aliases)) or 'none'}",
         )
     flag = "--" + key.lstrip("-").replace("_", "-")
+    flag = flags.aliases.get(flag, flag)  # a second long name (--device-memory-utilization)
     if flag.startswith("--no-") and "--" + flag[5:] in flags.serve and flag in flags.serve:
         return "--" + flag[5:], "negate"
     inverse = _inverse(flag)
