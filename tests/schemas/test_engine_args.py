@@ -239,7 +239,8 @@ def test_check_and_plan_validate_vllm_args_like_generate(
     assert main([*args, "--offline"]) == 2
     out = capsys.readouterr()
     text = out.out + out.err
-    assert f"{path}:{_line(data, 'max-lora')}" in text and "outputs.vllm_args.max-lora" in text
+    # check names the file relative to the working directory, plan as given
+    assert f"p.yaml:{_line(data, 'max-lora')}:" in text and "outputs.vllm_args.max-lora" in text
     assert "did you mean --max-loras?" in text
 
 
