@@ -110,6 +110,7 @@ def test_log_figures(name: str, gib: float) -> None:
         ("NVIDIA RTX PRO 4500 Blackwell", "RTX-PRO-4500-Blackwell"),
         ("NVIDIA RTX PRO 5000 Blackwell", "RTX-PRO-5000-Blackwell"),
         ("NVIDIA GB10", "GB10-128GB"),
+        ("NVIDIA RTX 5000 Ada Generation", "RTX-5000-Ada"),
         ("DGX Spark", "GB10-128GB"),
         # Kubernetes node label (GPU feature discovery)
         ("NVIDIA-H100-80GB-HBM3", "H100-SXM-80GB"),
@@ -153,6 +154,7 @@ def test_unknown_name_suggests_close_skus() -> None:
         ("A100", ["A100-SXM4-80GB", "A100-SXM4-40GB", "A100-PCIe-80GB", "A100-PCIe-40GB"]),
         ("nvidia v100", ["V100-SXM2-16GB", "V100-SXM2-32GB"]),
         ("RTX-6000", ["RTX-6000-Ada", "RTX-PRO-6000-Blackwell"]),
+        ("NVIDIA RTX 5000", ["RTX-5000-Ada", "RTX-PRO-5000-Blackwell"]),
     ],
 )
 def test_ambiguous_names_list_the_choices(name: str, choices: list[str]) -> None:
@@ -222,6 +224,7 @@ def test_normalise() -> None:
         ("RTX-PRO-4000-Blackwell", 23.89, "12.0", "smi"),
         ("RTX-PRO-4500-Blackwell", 31.86, "12.0", "smi"),
         ("RTX-PRO-5000-Blackwell", 47.79, "12.0", "smi"),
+        ("RTX-5000-Ada", 31.99, "8.9", "smi"),  # 32760 MiB
     ],
 )
 def test_new_skus_memory_capability_and_provenance(
