@@ -103,6 +103,7 @@ def test_log_figures(name: str, gib: float) -> None:
         ("NVIDIA L20", "L20"),
         ("AMD Instinct MI350X", "MI350X"),
         ("AMD Instinct MI355X", "MI355X"),
+        ("AMD Instinct MI300A", "MI300A"),
         ("NVIDIA GeForce RTX 5080", "RTX-5080"),
         ("NVIDIA GeForce RTX 5070 Ti", "RTX-5070-Ti"),
         ("NVIDIA GeForce RTX 5060 Ti", "RTX-5060-Ti-16GB"),
@@ -218,6 +219,7 @@ def test_normalise() -> None:
         ("GB10-128GB", 121.69, "12.1", "torch"),  # unified memory, vLLM's check printed it
         ("MI350X", 288.0, "9.5", "spec"),
         ("MI355X", 288.0, "9.5", "spec"),
+        ("MI300A", 128.0, "9.4", "spec"),
         ("RTX-5080", 15.92, "12.0", "smi"),
         ("RTX-5070-Ti", 15.92, "12.0", "smi"),
         ("RTX-5060-Ti-16GB", 15.93, "12.0", "smi"),
