@@ -185,3 +185,29 @@ def test_the_shared_override_vector_admits_against_the_override() -> None:
         ),
         "VW203",
     )
+
+
+def test_capture_sizes_and_a_different_maximum_are_refused_together() -> None:
+    both = plan(
+        LLAMA,
+        max_model_len=16384,
+        cudagraph_capture_sizes=(1, 8, 64),
+        max_cudagraph_capture_size=32,
+    )
+    assert only(both, "VW122").message == (
+        "customized max_cudagraph_capture_size(=32) should be consistent with the max value of "
+        "cudagraph_capture_sizes(=64)"
+    )
+    sizes = (1, 8, 64)
+    agreeing = plan(
+        LLAMA, max_model_len=16384, cudagraph_capture_sizes=sizes, max_cudagraph_capture_size=64
+    )
+    assert not fired(agreeing, "VW122")
+    eager = plan(
+        LLAMA,
+        max_model_len=16384,
+        enforce_eager=True,
+        cudagraph_capture_sizes=sizes,
+        max_cudagraph_capture_size=32,
+    )
+    assert not fired(eager, "VW122")
