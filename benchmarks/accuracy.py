@@ -2,6 +2,13 @@
 
     python benchmarks/accuracy.py --corpus ../shared/validation/vllm_startup_logs.public.yaml \
         --configs ../shared/validation/configs [--json]
+    python benchmarks/accuracy.py --logs LOG_OR_DIR... --configs DIR [--gpu NAME]
+
+Raw logs (text or gzip; a folder's *.log, *.log.gz and *.txt files) become cases through the log
+reader (checker/logs/): the model, settings, version and GPU memory the log states, and the
+figures it logged as the observed values, so a new public log is a held-out case at once. A log
+that names no model, states no GPU memory (and no --gpu is given) or shows neither a KV cache
+size nor a start-up failure is skipped with the reason.
 
 For every case: the model's config is DIR/org__name.json (keys it lacks, as in partial
 copies, are filled from the built-in catalog's config of the same model), else the built-in
@@ -26,7 +33,7 @@ import yaml
 from checker.errors import CheckerError
 from checker.models.config_parser import parse_config
 from checker.planning.planner import run_plan
-from checker.schemas.enums import KVCacheDType, Quantization, Severity
+from checker.schemas.enums import KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import (
     EngineInput,
@@ -153,23 +160,130 @@ def case_request(case: dict[str, Any]) -> tuple[PlanRequest, int]:
 
 def predicted(plan: PlanResponse) -> dict[str, Any]:
     f = plan.feasibility
-    failed = any(x.severity is Severity.ERROR for x in f.findings)
+    # A start-up error predicts a failure; a high OOM risk (estimated) is reported beside it.
+    failed = not f.fits
     return {
         "weights_gib": f.memory.weights_gib,
         "kv_cache_gib": f.memory.kv_cache_gib,
         "kv_cache_tokens": f.kv.tokens if f.kv else 0,
         "max_concurrency": f.max_concurrency_at_context,
         "status": "failed" if failed else "started",
+        "oom_risk": f.oom_risk.value,
         "findings": [x.rule_id for x in f.findings],
     }
 
 
-def evaluate(corpus: Path, configs: Path) -> dict[str, Any]:
+def corpus_cases(corpus: Path) -> list[dict[str, Any]]:
     data = yaml.safe_load(corpus.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise SystemExit(f"{corpus}: expected a mapping with a 'cases' list")
+    return list(data["cases"])
+
+
+_LOG_SUFFIXES = (".log", ".log.gz", ".txt")
+# case field -> the log reader's setting
+_LOG_SETTINGS = {
+    "dtype": "dtype",
+    "quantization": "quantization",
+    "kv_cache_dtype": "kv_cache_dtype",
+    "max_model_len": "max_model_len",
+    "tensor_parallel_size": "tensor_parallel_size",
+    "pipeline_parallel_size": "pipeline_parallel_size",
+    "max_num_seqs": "max_num_seqs",
+    "max_num_batched_tokens": "max_num_batched_tokens",
+    "block_size": "block_size",
+    "enforce_eager": "enforce_eager",
+    "enable_prefix_caching": "enable_prefix_caching",
+}
+
+
+def log_files(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.name.endswith(_LOG_SUFFIXES))
+        else:
+            found.append(path)
+    return found
+
+
+def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
+    """A corpus case from a raw log; raises CheckerError with the reason it cannot be one."""
+    from checker.logs.compare import TERMS, logged_term
+    from checker.logs.request import (
+        logged_model,
+        logged_total_gib,
+        logged_utilization,
+        logged_version,
+    )
+    from checker.render.explain import read_log_file
+
+    log = read_log_file(path)
+    model, where = logged_model(log)
+    if model is None:
+        raise CheckerError(f"the model: {where}")
+    total, _ = logged_total_gib(log)
+    if total is None and not gpu_name:
+        raise CheckerError("the log states no GPU memory (give --gpu)")
+    observed = {}
+    for name, _label, _unit, figures in TERMS:
+        found = logged_term(log, figures)
+        observed[name] = found[0].value if found else None
+    if (
+        observed["kv_cache_gib"] is None
+        and observed["kv_cache_tokens"] is None
+        and not log.failures
+    ):
+        raise CheckerError("the log shows neither a KV cache size nor a start-up failure")
+    failed = bool(log.failures) or (observed["kv_cache_gib"] or 1) <= 0
+    case: dict[str, Any] = {
+        "id": path.name,
+        "model": model,
+        "gpu_name": gpu_name or "",
+        "gpu_mem_gib": total,
+        "vllm_version": logged_version(log)[0],
+        "status": "failed: " + ",".join(f.kind for f in log.failures) if failed else "ok",
+        "observed": observed,
+    }
+    for field, setting in _LOG_SETTINGS.items():
+        fact = log.settings.get(setting)
+        case[field] = fact.value if fact else None
+    if total is not None:
+        case["gpu_memory_utilization"] = logged_utilization(log, total)[0]
+    return case
+
+
+def _case_or_reason(path: Path, gpu_name: str | None) -> dict[str, Any] | str:
+    try:
+        return log_case(path, gpu_name)
+    except CheckerError as exc:
+        return f"not a case: {exc}"
+
+
+def log_corpus(
+    paths: list[Path], gpu_name: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Cases from raw logs, and the logs skipped with the reason."""
     cases, skipped = [], []
-    for case in data["cases"]:
+    for path in log_files(paths):
+        found = _case_or_reason(path, gpu_name)
+        if isinstance(found, str):
+            skipped.append({"id": path.name, "reason": found})
+        else:
+            cases.append(found)
+    return cases, skipped
+
+
+def evaluate(corpus: Path, configs: Path) -> dict[str, Any]:
+    return evaluate_cases(corpus_cases(corpus), configs)
+
+
+def evaluate_cases(
+    corpus: list[dict[str, Any]], configs: Path, skipped: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    cases: list[dict[str, Any]] = []
+    skipped = list(skipped or [])
+    for case in corpus:
         config, where = case_config(case, configs)
         gpu = case_gpu(case)
         if config is None or gpu is None:
@@ -235,7 +349,9 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{(f'{o:,.2f}' if o is not None else '-'):>12} {_pct(p, o)}"
             )
         ps, os_ = row["predicted"]["status"], row["observed"]["status"]
-        print(f"{'':<58} {'status':<16} {ps:>12} {os_:>12} {'ok' if ps == os_ else 'MISS':>8}")
+        risk = f"OOM risk {row['predicted']['oom_risk']}"
+        mark = "ok" if ps == os_ else "MISS"
+        print(f"{'':<58} {'status':<16} {ps:>12} {os_:>12} {mark:>8}  {risk}")
     print("\nfield             n   median |err| %   max |err| %")
     for name, stats in result["fields"].items():
         print(
@@ -250,11 +366,22 @@ def print_table(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", required=True, type=Path)
-    parser.add_argument("--configs", required=True, type=Path)
+    parser.add_argument("--corpus", type=Path, help="YAML corpus of cases")
+    parser.add_argument(
+        "--logs", nargs="+", type=Path, metavar="LOG_OR_DIR", help="raw vLLM start-up logs"
+    )
+    parser.add_argument("--configs", required=True, type=Path, help="folder of org__name.json")
+    parser.add_argument("--gpu", help="GPU catalog name for logs (their memory still wins)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    result = evaluate(args.corpus, args.configs)
+    if not args.corpus and not args.logs:
+        parser.error("give --corpus FILE and/or --logs LOG_OR_DIR...")
+    cases = corpus_cases(args.corpus) if args.corpus else []
+    skipped: list[dict[str, str]] = []
+    if args.logs:
+        more, skipped = log_corpus(args.logs, args.gpu)
+        cases += more
+    result = evaluate_cases(cases, args.configs, skipped)
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         print()

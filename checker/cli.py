@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from checker import __version__
 from checker.errors import EXIT_GATE_FAILED, EXIT_INTERNAL, EXIT_USAGE, CheckerError, UsageError
+from checker.schemas.enums import FailOn
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -72,37 +73,72 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     )
 
     g = p.add_argument_group("workload and policy")
-    g.add_argument("--prompt-tokens", type=int)
-    g.add_argument("--gen-tokens", type=int)
+    g.add_argument("--prompt-tokens", type=int, help="prompt length of a typical request")
+    g.add_argument("--gen-tokens", type=int, help="output tokens of a typical request")
     g.add_argument("-c", "--concurrency", type=int, help="simultaneous requests")
     g.add_argument("--batching-mode", dest="mode", help="throughput, latency or balanced")
     g.add_argument("--gpu-memory-utilization", type=float, help="fraction of total memory (0, 1]")
-    g.add_argument("--overhead-gb", type=float)
-    g.add_argument("--fragmentation-factor", type=float)
-    g.add_argument("--headroom-gb", type=float)
+    g.add_argument(
+        "--overhead-gb",
+        type=float,
+        help="the seed's setting, accepted but not used: the plan models vLLM's own "
+        "non-torch and CUDA-graph memory",
+    )
+    g.add_argument(
+        "--fragmentation-factor",
+        type=float,
+        help="KV need of the workload is multiplied by this, in [1, 2] (default 1.15)",
+    )
+    g.add_argument(
+        "--headroom-gb", type=float, help="KV memory to keep free at the workload, GiB (default 1)"
+    )
 
     g = p.add_argument_group("vLLM engine")
     g.add_argument(
         "--vllm-version", help="pinned vLLM version, e.g. 0.19.0 (default: newest known)"
     )
-    g.add_argument("--max-num-seqs", type=int)
-    g.add_argument("--max-num-batched-tokens", type=int)
-    g.add_argument("--block-size", type=int)
-    g.add_argument("--enforce-eager", action="store_true", default=None)
+    g.add_argument(
+        "--max-num-seqs", type=int, help="requests batched at once (default: vLLM's for the GPU)"
+    )
+    g.add_argument(
+        "--max-num-batched-tokens",
+        type=int,
+        help="tokens per scheduler step (default: vLLM's for the GPU and version)",
+    )
+    g.add_argument("--block-size", type=int, help="KV cache block size in tokens")
+    g.add_argument(
+        "--enforce-eager",
+        action="store_true",
+        default=None,
+        help="no CUDA graphs (less memory, slower decode)",
+    )
 
 
 def _add_source_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--profile", help="profile YAML to start from; flags override it")
-    p.add_argument(
-        "--offline",
-        action="store_true",
-        help="never contact the Hugging Face Hub (also: HF_HUB_OFFLINE=1)",
-    )
     _add_lockfile_flags(p)
     _add_model_flags(p)
 
 
 def _add_lockfile_flags(p: argparse.ArgumentParser) -> None:
+    """Where model metadata may come from beyond local configs and the built-in catalog."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--online",
+        dest="offline",
+        action="store_false",
+        default=None,
+        help="ask the Hugging Face Hub for a model found in no local config, the catalog or "
+        "--lockfile (HF_ENDPOINT, HF_TOKEN honoured; HF_HUB_OFFLINE=1 still forbids it)",
+    )
+    g.add_argument(
+        "--offline",
+        dest="offline",
+        action="store_true",
+        default=None,
+        help="never contact the Hugging Face Hub: the default, unless --online or "
+        "--update-lockfile",
+    )
     p.add_argument(
         "--lockfile",
         metavar="PATH",
@@ -111,16 +147,31 @@ def _add_lockfile_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--update-lockfile",
         action="store_true",
-        help="record models fetched from the Hub into --lockfile, for hermetic CI",
+        help="record models fetched from the Hub into --lockfile, for hermetic CI (implies "
+        "--online)",
     )
+
+
+def _resolve_hub_access(args: argparse.Namespace) -> None:
+    """Offline unless asked: --online, or --update-lockfile (which exists to fetch)."""
+    if not hasattr(args, "offline"):
+        return
+    recording = bool(getattr(args, "update_lockfile", False))
+    if args.offline and recording:
+        raise UsageError(
+            "--update-lockfile records models fetched from the Hub; --offline forbids the Hub",
+            hint="drop --offline",
+        )
+    if args.offline is None:
+        args.offline = not recording
 
 
 def _add_fail_on_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fail-on",
         choices=["error", "warning"],
-        help="error (default): infeasible or high OOM risk fails; warning: any warning fails "
-        "(default from the repo config)",
+        help="error: a start-up error or a high OOM risk fails; warning: any warning fails "
+        "too, reported as an error (default: the repo config's, else error)",
     )
 
 
@@ -160,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_flags(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--explain", action="store_true", help="give the reason for each setting")
+    _add_fail_on_flag(p)
 
     p = add(
         "generate",
@@ -167,18 +219,30 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_generate,
     )
     _add_source_flags(p)
-    p.add_argument("-o", "--output-dir", default=".", help="directory to write into")
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        default=".",
+        help="directory to write into; '-' prints the artifacts to stdout instead",
+    )
     p.add_argument(
         "--emit",
         default="command,profile",
         help="comma list: command,docker,compose,k8s,helm,report,bench,profile",
     )
     p.add_argument(
-        "--force", action="store_true", help="overwrite files that vllm-wizard did not generate"
+        "--force",
+        action="store_true",
+        help="write even when the plan fails (each setting changed from the profile is marked "
+        "CHANGED), and overwrite files that vllm-wizard did not generate",
     )
 
     p = add("detect", "Detect local NVIDIA GPUs with nvidia-smi.", _cmd_detect)
-    p.add_argument("--json", action="store_true", help='print {"gpus": [...]} as JSON')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"gpus": [...]} as JSON; on failure {"gpus": [], "error": "..."} and exit 2',
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per nvidia-smi call")
     p.epilog = (
         "exit 0 with 'no NVIDIA GPU detected' when nvidia-smi lists no device; "
@@ -192,7 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
 
     p = add("check", "Gate: check profiles on GPU targets; exit 1 if any fails.", _cmd_check)
-    p.add_argument("paths", nargs="*", help="profile files, directories or globs")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        help="profile files, directories or globs (after '--', even one that starts with '-')",
+    )
     p.add_argument(
         "--gpu",
         action="append",
@@ -204,7 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vllm-version", help="check against this vLLM version")
     _add_fail_on_flag(p)
     p.add_argument(
-        "--format", default="text", choices=["text", "json", "markdown", "sarif", "github"]
+        "--format",
+        default="text",
+        choices=["text", "json", "markdown", "sarif", "github"],
+        help="report format (default text; github: workflow-command annotations)",
     )
     p.add_argument("--output", help="also write the report to this file")
     p.add_argument("--base", metavar="REF", help="diff against the profiles at this git revision")
@@ -213,15 +284,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="regenerate committed artifacts and fail on drift",
     )
-    p.add_argument("--fix", action="store_true", help="rewrite drifted artifacts")
+    p.add_argument(
+        "--fix",
+        action="store_true",
+        help="rewrite drifted and create missing artifacts; like a formatter, exit 1 when a "
+        "file was written, so it gets reviewed and staged",
+    )
     p.add_argument(
         "--artifacts-dir",
         metavar="DIR",
         help="check artifacts and write each drifted one's regenerated text under DIR",
     )
-    p.add_argument("--offline", action="store_true")
     _add_lockfile_flags(p)
     _add_publish_flags(p)
+    p.add_argument(
+        "--pre-commit",
+        action="store_true",
+        help="how the pre-commit hooks call check: the trailing arguments that name existing "
+        "YAML files are files, even one named like an option",
+    )
 
     p = add(
         "comment",
@@ -236,17 +317,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add("audit", "Check every profile on every GPU of a fleet file.", _cmd_audit)
-    p.add_argument("paths", nargs="*")
+    p.add_argument("paths", nargs="*", help="profile files, directories or globs")
     p.add_argument("--fleet", required=True, help="YAML list of GPU targets")
-    p.add_argument("--config")
+    p.add_argument("--config", help="repo config (default: .vllm-wizard.yaml if present)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="processes (default: CPU count)")
     p.add_argument("--output-dir", default=".", help="where to write audit.md and audit.json")
     p.add_argument("--vllm-version", help="check against this vLLM version")
     _add_fail_on_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.add_argument("--offline", action="store_true")
     _add_lockfile_flags(p)
+
+    p = add(
+        "explain",
+        "Hold a vLLM start-up log against our plan of the same settings, term by term; for a "
+        "failed start, what ran out and the fix.",
+        _cmd_explain,
+    )
+    _add_explain_flags(p)
     return parser
+
+
+def _add_explain_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("log", help="the vLLM start-up log (text or gzip, up to 64 MiB)")
+    p.add_argument(
+        "-p", "--profile", help="plan this profile instead of the settings read from the log"
+    )
+    p.add_argument(
+        "--format",
+        default="text",
+        choices=["text", "markdown", "json"],
+        help="text (terminal), markdown (to paste into an issue) or json",
+    )
+    p.add_argument(
+        "--gpu",
+        dest="gpu_name",
+        help="GPU catalog name (see 'gpus'); needed when the log does not state the memory",
+    )
+    p.add_argument("--vram-gb", type=float, help="GPU memory in GiB, overrides the log's")
+    p.add_argument(
+        "-m", "--model", help="Hugging Face id, when the log names a local path or no model"
+    )
+    p.add_argument("--model-config", metavar="PATH", help="local config.json or model directory")
+    p.add_argument("--vllm-version", help="vLLM version, when the log does not print it")
+    _add_lockfile_flags(p)
 
 
 def _not_built(name: str) -> int:
@@ -254,45 +367,82 @@ def _not_built(name: str) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from checker.pipeline import plan_from_args
+    from checker.pipeline import lockfile_note, plan_from_args
+    from checker.planning.verdict import judge
     from checker.schemas.enums import Verdict
 
-    plan = plan_from_args(args)
+    plan, _, _ = plan_from_args(args)
+    _note(lockfile_note(args, plan))
+    # The gate's verdict, policy included: plan and check cannot disagree on a profile.
+    plan = judge(plan, _fail_on(args))
     if args.json:
+        from checker.render.report import serve_command
+        from checker.schemas.outputs import Artifacts
+
+        command = serve_command(plan)
+        if not command.startswith("#"):  # the text's "# no command: why" is not a command
+            plan = plan.model_copy(update={"artifacts": Artifacts(serve_command=command)})
         print(plan.model_dump_json_pretty())
     else:
         from checker.render.terminal import render_plan_text
 
         print(render_plan_text(plan, explain=args.explain, color=_color()))
-    # Like the gate: a plan vLLM would refuse to start exits 1, so scripts can test it.
     return EXIT_GATE_FAILED if plan.feasibility.verdict is Verdict.FAIL else 0
+
+
+def _fail_on(args: argparse.Namespace) -> FailOn:
+    """--fail-on, else the repo config's (found as check finds it), else error."""
+    from pathlib import Path
+
+    from checker.gate.repo_config import find_repo_config, load_repo_config
+
+    if args.fail_on:
+        return FailOn(args.fail_on)
+    found = find_repo_config(Path.cwd())
+    return load_repo_config(found).fail_on if found else FailOn.ERROR
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from checker.pipeline import located, lockfile_from_args, plan_request, request_from_args
+    from checker.pipeline import located, lockfile_note, plan_from_args
     from checker.render.context import context_for_profile
-    from checker.render.generate import generate, parse_emit
+    from checker.render.escape import terminal
+    from checker.render.generate import findings_text, generate, parse_emit, render_all
+    from checker.schemas.enums import Verdict
     from checker.schemas.profile_io import profile_from_request
 
     kinds = parse_emit(args.emit)
-    request, loaded = request_from_args(args)
-    with located(loaded):
-        plan = plan_request(request, offline=args.offline, lockfile=lockfile_from_args(args))
+    plan, request, loaded = plan_from_args(args)
+    _note(lockfile_note(args, plan))
+    failing = plan.feasibility.verdict is Verdict.FAIL
+    if failing and not args.force:
+        # Artifacts of a plan vLLM refuses would start nothing, or silently another config.
+        print(
+            f"vllm-wizard: error: this plan FAILS on {terminal(plan.feasibility.gpu)}; "
+            "no artifact written (pass --force to write them anyway)",
+            file=sys.stderr,
+        )
+        print(findings_text(plan, loaded), file=sys.stderr)
+        return EXIT_GATE_FAILED
     profile = profile_from_request(request, loaded.profile if loaded else None)
     source = Path(args.profile) if args.profile else None
     ctx = context_for_profile(plan, profile, source)
-    with located(loaded):
-        written = generate(ctx, kinds, Path(args.output_dir), force=args.force)
-    for path in written:
-        print(f"wrote {path}")
-    if not plan.feasibility.fits:
+    with located(loaded):  # deploy and vllm_args problems point at their profile line
+        if args.output_dir == "-":
+            sys.stdout.write(render_all(ctx, kinds))
+        else:
+            for path in generate(ctx, kinds, Path(args.output_dir), force=args.force):
+                print(f"wrote {path}")
+    if failing:
         print(
-            f"vllm-wizard: warning: this plan FAILS on {plan.feasibility.gpu}; "
-            "run 'vllm-wizard plan' with the same flags for the findings",
+            f"vllm-wizard: warning: this plan FAILS on {terminal(plan.feasibility.gpu)}; "
+            "written anyway (--force). The findings:",
             file=sys.stderr,
         )
+        print(findings_text(plan, loaded), file=sys.stderr)
+    for change in ctx.changes:
+        print(f"vllm-wizard: warning: CHANGED: {terminal(str(change))}", file=sys.stderr)
     return 0
 
 
@@ -301,7 +451,12 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
     from checker.hardware.detect import detect_gpus
 
-    found = detect_gpus(timeout_s=args.timeout)
+    try:
+        found = detect_gpus(timeout_s=args.timeout)
+    except CheckerError as exc:
+        if args.json:  # a script reading stdout gets JSON either way; the exit code says which
+            print(json.dumps({"gpus": [], "error": str(exc)}, indent=2))
+        raise
     if args.json:
         print(json.dumps({"gpus": [g.model_dump(mode="json") for g in found]}, indent=2))
     elif not found:
@@ -383,7 +538,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from checker.gate.check import CheckOptions, run_check
     from checker.gate.formats import render_report
     from checker.gate.publish import GateReport, PublishOptions, publish
-    from checker.gate.repo_config import FailOn
     from checker.pipeline import lockfile_from_args
     from checker.schemas.profile_io import write_atomic
 
@@ -407,6 +561,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     sys.stdout.write(text)
     if args.output:
         write_atomic(Path(args.output), render_report(result, args.format))
+    if args.update_lockfile and not Path(args.lockfile).exists():
+        _note(
+            f"--update-lockfile: nothing recorded in {args.lockfile}: every model came from the "
+            "built-in catalog or a local config, not the Hub (only Hub models are locked)"
+        )
     publish(  # job summary, step outputs, sticky PR comment: each on by default in Actions
         GateReport(
             verdict=result.verdict,
@@ -445,7 +604,6 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from checker.gate.fleet import load_fleet
     from checker.gate.formats.common import headline
     from checker.gate.progress import progress_reporter
-    from checker.gate.repo_config import FailOn
     from checker.pipeline import lockfile_from_args
 
     if args.update_lockfile:
@@ -472,6 +630,19 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     )
     print(f"wrote {md_path} and {json_path}")
     return result.check.exit_code
+
+
+def _note(text: str | None) -> None:
+    if text:
+        from checker.render.escape import terminal
+
+        print(f"vllm-wizard: note: {terminal(text)}", file=sys.stderr)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from checker.render.explain import run_explain
+
+    return run_explain(args)
 
 
 def _color() -> bool:
@@ -512,16 +683,40 @@ class _PipeGuard(io.TextIOBase):
         return self._inner.fileno()
 
 
+def _files_last(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``check --pre-commit``: pre-commit appends the file names after the hook's own args with
+    no ``--``, so a committed file named ``--output=x.vllm.yaml`` would read as an option. The
+    trailing arguments that name existing YAML files (and are no option's value) go after a
+    ``--``: they are files, whatever they look like."""
+    args = list(argv)
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command != "check" or "--pre-commit" not in args or "--" in args:
+        return args
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    check: argparse.ArgumentParser = sub.choices["check"]
+    takes_value = {o for a in check._actions if a.nargs != 0 for o in a.option_strings}
+    n = len(args)
+    while n > 1 and args[n - 2] not in takes_value and _is_yaml_file(args[n - 1]):
+        n -= 1
+    return args if n == len(args) else [*args[:n], "--", *args[n:]]
+
+
+def _is_yaml_file(arg: str) -> bool:
+    return arg.endswith((".yaml", ".yml")) and os.path.isfile(arg)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
     stdout = sys.stdout
     sys.stdout = _PipeGuard(stdout)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_files_last(parser, argv))
         if not getattr(args, "handler", None):
             parser.print_help()
             return EXIT_USAGE
+        _resolve_hub_access(args)
         result: int = args.handler(args)
         sys.stdout.flush()
         return result

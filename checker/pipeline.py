@@ -16,6 +16,7 @@ from checker.errors import (
     GPUNotFoundError,
     ModelConfigError,
     ModelNotFoundError,
+    RemoteError,
     UsageError,
 )
 from checker.schemas.gpu import GPUSpec
@@ -56,6 +57,14 @@ _OVERRIDES: dict[str, tuple[str, str]] = {
     "enforce_eager": ("engine", "enforce_eager"),
 }
 
+# flag dest -> the flag's name, where they differ (cli.py _add_model_flags)
+_FLAG_NAMES = {
+    "tp_size": "--tensor-parallel-size",
+    "pp_size": "--pipeline-parallel-size",
+    "gpu_name": "--gpu",
+    "mode": "--batching-mode",
+}
+
 
 def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProfile | None]:
     """Build a request from ``--profile`` (if any) with the flags the user gave laid over it."""
@@ -87,8 +96,12 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
         return PlanRequest.model_validate(base), loaded
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise UsageError(f"{where}: {err['msg']}") from None
+        loc = tuple(str(p) for p in err["loc"])
+        flag = next((d for d, place in _OVERRIDES.items() if place == loc[:2]), None)
+        if flag is not None and getattr(args, flag, None) is not None:  # the user's flag
+            name = _FLAG_NAMES.get(flag, "--" + flag.replace("_", "-"))
+            raise UsageError(f"{name}: {err['msg']}") from None
+        raise UsageError(".".join(loc) + f": {err['msg']}") from None
 
 
 def resolve_gpu(hardware: HardwareInput) -> GPUSpec:
@@ -146,7 +159,13 @@ def plan_request(
     from checker.models.resolve import resolve_model
     from checker.planning.planner import run_plan
 
-    model = resolve_model(request.model, offline=offline, lockfile=lockfile, record=record)
+    try:
+        model = resolve_model(request.model, offline=offline, lockfile=lockfile, record=record)
+    except RemoteError as exc:  # say which model needed the Hub (located() adds the line)
+        if request.model.model not in exc.message:
+            exc.message = f"model {request.model.model!r}: {exc.message}"
+        exc.key = exc.key or "model.id"
+        raise
     return run_plan(request, model, resolve_gpu(request.hardware))
 
 
@@ -157,12 +176,26 @@ def lockfile_from_args(args: argparse.Namespace) -> Path | None:
     return Path(value) if value else None
 
 
-def plan_from_args(args: argparse.Namespace) -> PlanResponse:
+def plan_from_args(
+    args: argparse.Namespace,
+) -> tuple[PlanResponse, PlanRequest, LoadedProfile | None]:
+    """The plan of ``--profile`` / flags, with the request and the profile it came from."""
     request, loaded = request_from_args(args)
     with located(loaded):
-        return plan_request(
+        plan = plan_request(
             request,
             offline=bool(getattr(args, "offline", False)),
             lockfile=lockfile_from_args(args),
             record=bool(getattr(args, "update_lockfile", False)),
         )
+    return plan, request, loaded
+
+
+def lockfile_note(args: argparse.Namespace, plan: PlanResponse) -> str | None:
+    """Why ``--update-lockfile`` wrote nothing, if it did not: only Hub models are locked."""
+    if not getattr(args, "update_lockfile", False) or plan.model.source == "hub":
+        return None
+    return (
+        f"--update-lockfile: nothing recorded in {args.lockfile}: {plan.model.model_id} comes "
+        f"from the {plan.model.source} metadata, not the Hub (only Hub models are locked)"
+    )

@@ -36,7 +36,7 @@ def test_repo_config_example_checks_every_profile_on_its_targets(
     profiles = {Path(p["profile"]).name for p in result["pairs"]}
     targets = {p["target"] for p in result["pairs"]}
     assert profiles == {p.name for p in (EXAMPLES / "profiles").glob("*.yaml")}
-    assert targets == {"H100-80GB:2", "L40S:2"}
+    assert {"H100-80GB:2", "L40S:2"} < targets  # besides each profile's own GPU
 
 
 def test_fleet_example_audits(tmp_path: Path) -> None:

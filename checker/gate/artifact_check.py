@@ -1,8 +1,9 @@
 """--check-artifacts / --fix: committed artifacts against what their profiles generate.
 
 Artifacts are rendered the way ``vllm-wizard generate --profile FILE`` renders them: from the
-profile alone, on its own GPU target, with its own vLLM pin (no --vllm-version or repo-config
-default), so the gate and the generator never disagree about what "up to date" means.
+profile alone, on its own GPU target, with its own vLLM pin and ignore list (no --vllm-version,
+no repo-config default or ignore), so the gate and the generator never disagree about what
+"up to date" means.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ def check_artifacts(
     """Drift of every profile's committed artifacts; with ``out_dir``, the regenerated text of
     each drifted one is written there under its repository path (for a CI artifact upload)."""
     from checker.render.drift import check_drift, fix_drift
+    from checker.render.write import inside
     from checker.schemas.profile_io import write_atomic
 
-    own_pin = dataclasses.replace(settings, vllm_version=None, default_vllm_version=None)
+    own_pin = dataclasses.replace(settings, vllm_version=None, default_vllm_version=None, ignore=())
     drifts: list[ArtifactDrift] = []
     problems: list[InputProblem] = []
     for rel, loaded in head.profiles.items():
@@ -45,7 +47,9 @@ def check_artifacts(
                 fix_drift(found)
             if out_dir is not None:
                 for d in found:
-                    write_atomic(out_dir / os.path.relpath(d.path, cwd), d.expected)
+                    # a profile found through '../x/*.yaml' must not write beside out_dir
+                    upload = os.path.relpath(d.path, cwd)
+                    write_atomic(inside(out_dir, upload, key="--artifacts-dir"), d.expected)
         except CheckerError as exc:
             problems.append(problem_from_error(exc, rel, loaded.line_of("outputs.artifacts")))
             continue

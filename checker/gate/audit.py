@@ -20,8 +20,8 @@ from checker.gate.check import assemble, set_up, unmatched_report, working_tree
 from checker.gate.fleet import Fleet, FleetEntry
 from checker.gate.pairs import PairSettings, check_pair
 from checker.gate.progress import Progress
-from checker.gate.repo_config import FailOn
 from checker.gate.result import CheckResult, PairResult
+from checker.schemas.enums import FailOn
 from checker.schemas.profile_io import Target, load_profile_text
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
@@ -64,14 +64,14 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditR
         vllm_version=options.vllm_version,
         extra_gpus=options.fleet.custom_gpus,
     )
-    side, unmatched = working_tree(setup)
+    side, unmatched, artifacts = working_tree(setup)
     jobs = [
         (side.texts[rel], rel, str((setup.cwd / rel).parent), entry.target, setup.settings)
         for rel in side.profiles
         for entry in options.fleet.targets
     ]
     pairs = _run_all(jobs, options.jobs, progress)
-    errors, notes = unmatched_report(unmatched)
+    errors, notes = unmatched_report(unmatched, artifacts)
     errors[:0] = side.all_problems()
     check = assemble(pairs, errors, notes, None, setup.settings.fail_on)
     return AuditResult(

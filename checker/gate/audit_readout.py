@@ -31,7 +31,7 @@ class CheaperOption(BaseModel):
 
     profile: str
     current: str = Field(description="The profile's own target, e.g. H100-80GB:1")
-    target: str = Field(description="The cheaper fleet entry that also passes")
+    target: str = Field(description="The cheaper fleet entry, where the profile PASSes")
     verdict: str
     price_per_hour: float | None
     current_price_per_hour: float | None
@@ -70,15 +70,15 @@ def cheaper_options(
     profiles: Mapping[str, LoadedProfile],
     settings: PairSettings,
 ) -> list[CheaperOption]:
-    """Per profile, the cheapest fleet entry that passes and costs less than its own target
-    (by price when both have one, else by GPU memory)."""
+    """Per profile, the cheapest fleet entry that PASSes and has a lower price than the
+    profile's own target. Nothing is suggested where the own target has no price (cheaper
+    than what?) or the other target only WARNs (a move would trade money for a risk)."""
     entries = {str(e.target): e for e in fleet.targets}
     found: list[CheaperOption] = []
     for rel, loaded in profiles.items():
         own = profile_targets(loaded.profile)[0]
         customs = (*loaded.profile.hardware.custom_gpus, *settings.custom_gpus)
         own_spec = _spec(own, customs)
-        own_memory = own_spec.memory_gib * own.count if own_spec else None
         ours = [p for p in pairs if p.profile == rel and p.plan is not None]
         own_entry = next(
             (
@@ -89,34 +89,28 @@ def cheaper_options(
             None,
         )
         own_price = own_entry.price_per_hour if own_entry else None
-        options: list[CheaperOption] = []
-        for pair in ours:
-            entry = entries[pair.target]
-            if pair.failed or entry is own_entry or pair.plan is None:
-                continue
-            memory = round(pair.plan.feasibility.memory.total_gib * entry.count, 2)
-            price = entry.price_per_hour
-            if own_price is not None and price is not None:
-                cheaper = price < own_price
-            else:
-                cheaper = own_memory is not None and memory < own_memory
-            if cheaper:
-                options.append(
-                    CheaperOption(
-                        profile=rel,
-                        current=str(own),
-                        target=pair.target,
-                        verdict=pair.verdict,
-                        price_per_hour=price,
-                        current_price_per_hour=own_price,
-                        memory_gib=memory,
-                        current_memory_gib=own_memory,
-                    )
-                )
-        if options:
-            found.append(
-                min(options, key=lambda o: (o.price_per_hour or float("inf"), o.memory_gib))
+        if own_price is None or own_spec is None:
+            continue
+        options = [
+            CheaperOption(
+                profile=rel,
+                current=str(own),
+                target=pair.target,
+                verdict=pair.verdict,
+                price_per_hour=price,
+                current_price_per_hour=own_price,
+                memory_gib=round(pair.plan.feasibility.memory.total_gib * entry.count, 2),
+                current_memory_gib=own_spec.memory_gib * own.count,
             )
+            for pair in ours
+            if pair.plan is not None
+            and pair.verdict == "PASS"
+            and (entry := entries[pair.target]) is not own_entry
+            and (price := entry.price_per_hour) is not None
+            and price < own_price
+        ]
+        if options:
+            found.append(min(options, key=lambda o: (o.price_per_hour, o.memory_gib)))
     return found
 
 
@@ -129,8 +123,3 @@ def _spec(target: Target, customs: Sequence[GPUSpec]) -> GPUSpec | None:
         return find_gpu(target.gpu, customs)
     except CheckerError:
         return None
-
-
-def _cost(option: CheaperOption) -> tuple[float, float]:
-    price = option.price_per_hour
-    return (price if price is not None else float("inf"), option.memory_gib)

@@ -63,6 +63,7 @@ def audit_markdown(result: AuditResult) -> str:
             for c in result.cheaper
         ]
         out.append("")
+    out += _suppressed(check.pairs)
     if check.errors:
         out += ["## Input errors", ""]
         out += [
@@ -86,16 +87,40 @@ def _matrix(profiles: list[str], fleet: list[FleetEntry], pairs: list[PairResult
     cells = {(p.profile, p.target): p for p in pairs}
     rows = ["| Profile | " + " | ".join(heads) + " |", "|---|" + "---|" * len(fleet)]
     for profile in profiles:
-        row = []
-        for entry in fleet:
-            pair = cells.get((profile, str(entry.target)))
-            row.append(
-                "-"
-                if pair is None
-                else f"{ICON[pair.verdict]} {fmt_conc(pair.figures.max_concurrency)}"
-            )
+        row = [_cell(cells.get((profile, str(entry.target)))) for entry in fleet]
         rows.append(f"| {md_text(profile)} | " + " | ".join(row) + " |")
-    return [*rows, "", "Cells: verdict and max concurrency at max_model_len.", ""]
+    legend = "Cells: verdict and max concurrency at max_model_len (a failing pair has none)."
+    return [*rows, "", legend, ""]
+
+
+def _cell(pair: PairResult | None) -> str:
+    if pair is None:
+        return "-"
+    if pair.failed:  # its figures describe a deployment that does not happen
+        return f"{ICON[pair.verdict]} {pair.verdict}"
+    return f"{ICON[pair.verdict]} {fmt_conc(pair.figures.max_concurrency)}"
+
+
+def _suppressed(pairs: list[PairResult]) -> list[str]:
+    """Each ignored rule of each profile once, with its reason and the targets it hid on."""
+    seen: dict[tuple[str, str, str], list[str]] = {}
+    for pair in pairs:
+        for f in pair.suppressed:
+            seen.setdefault((pair.profile, f.rule_id, f.suppressed or ""), []).append(pair.target)
+    if not seen:
+        return []
+    out = [
+        "## Suppressed (not counted)",
+        "",
+        "| Profile | Rule | Reason | On |",
+        "|---|---|---|---|",
+    ]
+    out += [
+        f"| {md_text(profile)} | {md_text(rule)} | {md_text(reason)} | "
+        f"{md_text(', '.join(targets))} |"
+        for (profile, rule, reason), targets in seen.items()
+    ]
+    return [*out, ""]
 
 
 def _head(entry: FleetEntry) -> str:

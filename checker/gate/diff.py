@@ -1,8 +1,9 @@
 """Before -> after: the profiles at a base revision, planned on the same targets as head.
 
-With --gpu (or repo-config targets) both sides use those targets. Otherwise the base is
-planned on head's targets and on its own, so a profile that moved from one GPU to another
-shows both how the old settings fare on the new GPU and the target it left.
+With --gpu (or repo-config targets with ``targets_only``) both sides use those targets.
+Otherwise each side is planned on its own targets (repo-config targets joining them): a
+profile that moved from one GPU to another shows the target it left (no "after") and the one
+it moved to (no "before"), never figures of the old profile on a GPU it did not target.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ def build_diff(
     head_pairs: Sequence[PairResult],
     given: Sequence[Target],
     settings: PairSettings,
+    *,
+    add_own: bool = False,
 ) -> BaseDiff:
     after_by_profile: dict[str, dict[str, Figures]] = {}
     for pair in head_pairs:
         after_by_profile.setdefault(pair.profile, {})[pair.target] = pair.figures
     paths = {*head.profiles, *head.problems, *base.profiles, *base.problems}
     changes = [
-        _change(rel, head, base, after_by_profile.get(rel, {}), given, settings, revision)
+        _change(rel, head, base, after_by_profile.get(rel, {}), given, settings, revision, add_own)
         for rel in sorted(paths)
     ]
     return BaseDiff(ref=revision.ref, commit=revision.commit, profiles=changes)
@@ -46,23 +49,20 @@ def _change(
     given: Sequence[Target],
     settings: PairSettings,
     revision: Revision,
+    add_own: bool,
 ) -> Change:
     in_head = rel in head.profiles or rel in head.problems
     in_base = rel in base.profiles or rel in base.problems
     old = base.profiles.get(rel)
-    targets: list[Target] = list(given)
-    if not targets:
-        if rel in head.profiles:
-            targets += targets_of(head.profiles[rel], ())
-        if old is not None:
-            targets += [t for t in targets_of(old, ()) if t not in targets]
     before: dict[str, Figures] = {}
     if old is not None:
         base_dir = (revision.cwd / rel).parent
-        for target in targets:
+        for target in targets_of(old, given, add_own=add_own):
             before[str(target)] = check_pair(old, target, settings, base_dir=base_dir).figures
-    if rel in head.problems:
-        after = {str(t): _ERROR for t in targets}
+    if rel in head.problems:  # head cannot be read: ERROR on the targets it had (the base's)
+        after = {
+            str(t): _ERROR for t in (targets_of(old, given, add_own=add_own) if old else given)
+        }
     names = [*after, *(t for t in before if t not in after)]
     pairs = [PairChange(target=t, before=before.get(t), after=after.get(t)) for t in names]
     status: ChangeStatus

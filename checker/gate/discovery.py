@@ -4,17 +4,24 @@ One matcher serves the working tree and a git revision alike, so ``--base`` sees
 set of profiles at the base that the working tree has now. Directories and globs keep only
 YAML files that look like profiles (a top-level ``model`` mapping or ``profile_version``);
 a file named explicitly is always checked, so a broken profile is reported, not skipped.
+Our own artifacts (a generated-by header: a compose file or the ``profile`` artifact kept next
+to its profile) are never profiles, named or found; a named one is skipped with a note. A
+``profile`` artifact is a copy of its source, so it is skipped only while that source exists:
+a profile started with ``generate --emit profile`` from flags, or copied elsewhere, is checked.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from checker.render.context import FROM_FLAGS
+from checker.render.write import generated_from
 from checker.schemas.yaml_source import YAMLSourceError, parse_yaml, read_text
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -133,21 +140,40 @@ def walk_yaml(root: str, cwd: Path) -> list[str]:
 
 def select(
     specs: Sequence[PathSpec], candidates: Iterable[str], read: Reader
-) -> tuple[list[str], list[PathSpec]]:
-    """The candidates that are profiles to check, sorted, and the specs that matched none."""
+) -> tuple[list[str], list[PathSpec], list[str]]:
+    """The candidates that are profiles to check, sorted; the specs that matched none; and the
+    files named explicitly that are our own artifacts (skipped)."""
     chosen: set[str] = set()
+    artifacts: list[str] = []
     used: set[PathSpec] = set()
     for rel in sorted(set(candidates)):
         naming = [s for s in specs if s.names(rel)]
         covering = [s for s in specs if s.covers(rel)]
+        if not (naming or covering):
+            continue
         used.update(naming, covering)
-        if naming or (covering and _is_profile(read(rel))):
+        text = read(rel)
+        if _is_artifact(rel, text, read):
+            if naming:
+                artifacts.append(rel)
+        elif naming or _is_profile(text):
             chosen.add(rel)
-    return sorted(chosen), [s for s in specs if s not in used]
+    return sorted(chosen), [s for s in specs if s not in used], artifacts
 
 
 def _is_profile(text: str | Unreadable) -> bool:
     return isinstance(text, str) and looks_like_profile(text)
+
+
+def _is_artifact(rel: str, text: str | Unreadable, read: Reader) -> bool:
+    if isinstance(text, Unreadable) or (origin := generated_from(text)) is None:
+        return False
+    if not looks_like_profile(text):
+        return True  # serve.sh, compose, k8s, helm: ours, and never a profile
+    if origin == FROM_FLAGS:
+        return False
+    source = posixpath.normpath(posixpath.join(posixpath.dirname(rel), origin))
+    return source != rel and isinstance(read(source), str)
 
 
 def working_tree_candidates(specs: Sequence[PathSpec], cwd: Path) -> list[str]:

@@ -1,7 +1,7 @@
 """Plan one profile on one GPU target and judge it for the gate.
 
-The gate's verdict is the plan's, except that a high OOM risk fails (the planner calls it a
-warning): a plan that starts but runs out of memory under load must not merge either.
+The gate's verdict is the plan's under the run's fail_on policy (checker.planning.verdict),
+the same function ``plan`` uses: the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -10,19 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from checker.errors import CheckerError, GPUNotFoundError, ModelConfigError
-from checker.gate.repo_config import FailOn
 from checker.gate.result import Figures, GateFinding, GateVerdict, InputProblem, PairResult
-from checker.schemas.enums import OOMRisk, Severity, Verdict
+from checker.planning.verdict import judge
+from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.outputs import PlanResponse
+from checker.schemas.outputs import Finding, PlanResponse
 from checker.schemas.profile_io import LoadedProfile, Target, profile_to_request
-
-RISK_KEY = "policy.gpu_memory_utilization"
-_RISK_FIX = (
-    "lower policy.gpu_memory_utilization (to leave memory outside vLLM's budget) or "
-    "workload.concurrency / model.max_model_len (to leave KV headroom), or use a GPU with "
-    "more memory"
-)
 
 
 @dataclass(frozen=True)
@@ -36,6 +29,7 @@ class PairSettings:
     vllm_version: str | None = None  # overrides every profile's pin (--vllm-version)
     default_vllm_version: str | None = None  # for profiles that pin none (repo config)
     custom_gpus: tuple[GPUSpec, ...] = ()  # the repo config's
+    ignore: tuple[tuple[str, str], ...] = ()  # the repo config's (rule id, reason)
 
 
 def check_pair(
@@ -57,8 +51,9 @@ def check_pair(
         engine = request.engine.model_copy(
             update={"vllm_version": version or settings.default_vllm_version}
         )
+        ignore = {**dict(settings.ignore), **request.ignore}  # the profile's reason first
         plan = plan_request(
-            request.model_copy(update={"hardware": hardware, "engine": engine}),
+            request.model_copy(update={"hardware": hardware, "engine": engine, "ignore": ignore}),
             offline=settings.offline,
             lockfile=settings.lockfile,
             record=settings.record,
@@ -78,6 +73,7 @@ def check_pair(
             figures=Figures(verdict="ERROR"),
             error=problem_from_error(exc, display, loaded.line_of(key)),
         )
+    plan = judge(plan, settings.fail_on)
     verdict = gate_verdict(plan)
     return PairResult(
         profile=display,
@@ -85,65 +81,56 @@ def check_pair(
         gpu=plan.feasibility.gpu,
         model=profile.model.id,
         verdict=verdict,
-        failed=verdict == "FAIL" or (verdict == "WARN" and settings.fail_on is FailOn.WARNING),
+        failed=verdict == "FAIL",
         findings=findings_of(plan, loaded),
+        suppressed=[_gate_finding(f, loaded) for f in plan.feasibility.suppressed],
         figures=figures_of(plan),
         plan=plan,
     )
 
 
+_VERDICTS: dict[Verdict, GateVerdict] = {
+    Verdict.PASS: "PASS",
+    Verdict.WARN: "WARN",
+    Verdict.FAIL: "FAIL",
+}
+
+
 def gate_verdict(plan: PlanResponse) -> GateVerdict:
-    f = plan.feasibility
-    if f.verdict is Verdict.FAIL or f.oom_risk is OOMRisk.HIGH:
-        return "FAIL"
-    return "WARN" if f.verdict is Verdict.WARN else "PASS"
+    return _VERDICTS[plan.feasibility.verdict]
+
+
+def _gate_finding(f: Finding, loaded: LoadedProfile) -> GateFinding:
+    return GateFinding(
+        rule_id=f.rule_id,
+        name=f.name,
+        severity=f.severity,
+        message=f.message,
+        key=f.key,
+        line=loaded.line_of(f.key),
+        estimated=f.estimated,
+        fix=f.fix,
+        suppressed=f.suppressed,
+    )
 
 
 def figures_of(plan: PlanResponse) -> Figures:
+    """The plan's figures; the KV ones only where vLLM gets as far as a KV cache."""
     f = plan.feasibility
+    starts = f.reaches_kv_cache
     return Figures(
         verdict=gate_verdict(plan),
         kv_tokens=f.kv.tokens if f.kv else None,
-        max_concurrency=f.max_concurrency_at_context,
+        max_concurrency=f.max_concurrency_at_context if starts else None,
         headroom_gib=f.headroom_gib,
-        throughput_toks_per_s=plan.performance.throughput_toks_per_s_range,
-        oom_risk=f.oom_risk,
+        throughput_toks_per_s=plan.performance.throughput_toks_per_s_range if starts else None,
+        oom_risk=f.oom_risk if starts else None,
     )
 
 
 def findings_of(plan: PlanResponse, loaded: LoadedProfile) -> list[GateFinding]:
-    """The plan's findings at their profile lines, plus the OOM risk when nothing else explains
-    the verdict (no error, and no rule about OOM)."""
-    found = [
-        GateFinding(
-            rule_id=f.rule_id,
-            name=f.name,
-            severity=f.severity,
-            message=f.message,
-            key=f.key,
-            line=loaded.line_of(f.key),
-            fix=f.fix,
-        )
-        for f in plan.feasibility.findings
-    ]
-    risk = plan.feasibility.oom_risk
-    failing = any(f.severity is Severity.ERROR for f in found)  # the risk follows from that
-    if risk is not OOMRisk.LOW and not failing and not any("oom" in f.name for f in found):
-        high = risk is OOMRisk.HIGH
-        short_kv = plan.feasibility.headroom_gib < loaded.profile.policy.headroom_gb
-        key = "workload.concurrency" if short_kv and not high else RISK_KEY
-        found.append(
-            GateFinding(
-                rule_id="VWG01" if high else "VWG02",
-                name=f"{risk.value}-oom-risk",
-                severity=Severity.ERROR if high else Severity.WARNING,
-                message=f"{risk.value} OOM risk: {plan.feasibility.oom_risk_reason}",
-                key=key,
-                line=loaded.line_of(key),
-                fix=_RISK_FIX,
-            )
-        )
-    return found
+    """The plan's findings at their profile lines."""
+    return [_gate_finding(f, loaded) for f in plan.feasibility.findings]
 
 
 def problem_from_error(exc: CheckerError, path: str, line: int | None = None) -> InputProblem:

@@ -39,6 +39,16 @@ def load_side(paths: Sequence[str], read: Reader) -> Loaded:
     return side
 
 
-def targets_of(loaded: LoadedProfile, given: Sequence[Target]) -> list[Target]:
-    """The given targets, else the profile's own (hardware.gpu_name, then hardware.targets)."""
-    return list(given) or profile_targets(loaded.profile)
+def targets_of(
+    loaded: LoadedProfile, given: Sequence[Target], *, add_own: bool = False
+) -> list[Target]:
+    """The profile's own targets (hardware.gpu_name, then hardware.targets) when none are
+    given; with ``add_own``, its own followed by the given ones (the GPU it deploys on is always
+    checked; 'auto', which names no GPU, is left to the given ones); else only the given."""
+    own = profile_targets(loaded.profile)
+    if not given:
+        return own
+    if not add_own:
+        return list(given)
+    own = [t for t in own if t.gpu.strip().lower() != "auto"]
+    return own + [t for t in given if t not in own]

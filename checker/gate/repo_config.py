@@ -4,7 +4,8 @@ Example::
 
     config_version: 1
     profiles: ["deploy/profiles/**/*.yaml"]   # globs, relative to this file
-    targets: ["H100-SXM-80GB", "L4:2"]        # default GPU targets when no --gpu is given
+    targets: ["H100-SXM-80GB", "L4:2"]        # checked besides each profile's own GPU
+    targets_only: false                        # true: only these, not each profile's own
     gpus:                                      # custom GPUs, usable as targets by name
       - name: MI300X-192GB-partitioned
         memory_gib: 96
@@ -13,31 +14,28 @@ Example::
         compute_capability: "9.4"
         vendor: amd
     fail_on: error                             # or warning
+    ignore:                                    # rules shown as suppressed, not counted
+      - {rule: VW204, reason: "bursts queue by design"}
     vllm_version: "0.19.0"                     # for profiles that pin none
 
-Precedence: flags beat this file, this file beats each profile's own targets and pin.
+Precedence: flags beat this file (``--gpu`` checks only the GPUs it names); ``targets`` are
+checked in addition to each profile's own GPU (the one it deploys on) unless ``targets_only``;
+``vllm_version`` applies to profiles that pin none.
 """
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from checker.schemas.enums import FailOn as FailOn  # the policy is the verdict's, not the gate's
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.profile import TARGET_RE
+from checker.schemas.profile import IGNORE_DESCRIPTION, TARGET_RE, Suppression, no_repeats
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 
 CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
-
-
-class FailOn(str, Enum):
-    """What fails the gate: ``error`` (infeasible plans and high OOM risk) or also warnings."""
-
-    ERROR = "error"
-    WARNING = "warning"
 
 
 class RepoConfig(BaseModel):
@@ -50,17 +48,33 @@ class RepoConfig(BaseModel):
     )
     targets: list[str] = Field(
         default_factory=list,
-        description='Default GPU targets "NAME" or "NAME:COUNT" when no --gpu is given',
+        description='GPU targets "NAME" or "NAME:COUNT" checked, when no --gpu is given, '
+        "besides each profile's own GPU",
+    )
+    targets_only: StrictBool = Field(
+        False,
+        description="Check only `targets`, not each profile's own GPU (hardware.gpu_name and "
+        "hardware.targets)",
     )
     gpus: list[GPUSpec] = Field(
         default_factory=list, description="Custom GPUs, usable as targets by name or alias"
     )
     fail_on: FailOn = FailOn.ERROR
+    ignore: list[Suppression] = Field(
+        default_factory=list,
+        max_length=64,
+        description=IGNORE_DESCRIPTION + "; a profile's own reason for a rule comes first",
+    )
     vllm_version: str | None = Field(
         None,
         pattern=r"^\d+\.\d+(\.\d+)?$",
         description="vLLM version for profiles that pin none",
     )
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_once(cls, value: list[Suppression]) -> list[Suppression]:
+        return no_repeats(value)
 
     @field_validator("targets")
     @classmethod

@@ -11,8 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from checker.gate.repo_config import FailOn
-from checker.schemas.enums import OOMRisk, Severity
+from checker.schemas.enums import FailOn, OOMRisk, Severity
 from checker.schemas.outputs import PlanResponse
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
@@ -40,13 +39,19 @@ class GateFinding(BaseModel):
 
     model_config = _FROZEN
 
-    rule_id: str = Field(description="VW1xx/VW2xx/VW3xx from the planner; VWG0x from the gate")
+    rule_id: str = Field(description="VW1xx/VW2xx/VW3xx from the planner")
     name: str
-    severity: Severity
+    severity: Severity = Field(description="error: fails the gate under its fail_on policy")
+    estimated: bool = Field(
+        False, description="A high (or medium) OOM risk: depends on an estimated term"
+    )
     message: str
     key: str = Field(description="Dotted profile key, e.g. model.max_model_len")
     line: int | None = Field(description="1-based line of that key (or its nearest parent)")
     fix: str = ""
+    suppressed: str | None = Field(
+        None, description="Why its rule is ignored (profile or repo config); None: it counts"
+    )
 
 
 class Figures(BaseModel):
@@ -78,11 +83,14 @@ class PairResult(BaseModel):
     gpu: str | None = Field(description="Canonical catalog (or custom) GPU name it was planned on")
     model: str = Field(description="model.id of the profile")
     verdict: GateVerdict = Field(
-        description="FAIL: infeasible or high OOM risk; WARN: warnings or medium OOM risk; "
-        "ERROR: could not be planned (see error)"
+        description="FAIL: a finding fails under fail_on (a start-up error, a high OOM risk, "
+        "or with fail_on warning any warning); WARN: warnings; ERROR: could not be planned"
     )
-    failed: bool = Field(description="Counts against the gate under fail_on")
+    failed: bool = Field(description="Counts against the gate: FAIL or ERROR")
     findings: list[GateFinding] = Field(default_factory=list)
+    suppressed: list[GateFinding] = Field(
+        default_factory=list, description="Findings of ignored rules, with the reason; not counted"
+    )
     figures: Figures
     error: InputProblem | None = None
     plan: PlanResponse | None = None
@@ -140,10 +148,12 @@ class CheckResult(BaseModel):
 
     schema_version: Literal[1] = 1
     verdict: Literal["PASS", "WARN", "FAIL"] = Field(
-        description="FAIL when exit_code is not 0; else WARN if any pair warns; else PASS"
+        description="FAIL when a pair fails, an artifact drifted or an input is bad; "
+        "else WARN if any pair warns; else PASS"
     )
     exit_code: int = Field(
-        description="0 pass, 1 a profile fails (or an artifact drifted), 2 input or usage error"
+        description="0 pass, 1 a profile fails, an artifact drifted or --fix wrote one "
+        "(stage it), 2 input or usage error"
     )
     fail_on: FailOn
     counts: dict[str, int] = Field(

@@ -2,10 +2,10 @@
 
 (a) ``model.config_path``: a config.json, or a directory holding one; (b) ``model.model``
 naming a local directory with a config.json; (c) the built-in catalog; (d) the lockfile;
-(e) the Hugging Face Hub, unless offline (``--offline`` or HF_HUB_OFFLINE). The first source
-that has the model wins. A local path that is given but unusable is an error, never a silent
-fall-through to another source. Results are cached per process: the gate plans one model for
-many profiles and GPU targets.
+(e) the Hugging Face Hub, only when asked (the CLI is offline unless ``--online``) and not
+forbidden by HF_HUB_OFFLINE. The first source that has the model wins. A local path that is
+given but unusable is an error, never a silent fall-through to another source. Results are
+cached per process: the gate plans one model for many profiles and GPU targets.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def resolve_model(
     ``record``: write a model fetched from the Hub into ``lockfile``.
     """
     if offline:
-        why_offline = "--offline"
+        why_offline = "offline: the default"
     elif hub.offline_by_env():
         why_offline = "HF_HUB_OFFLINE"
     else:
@@ -244,8 +244,8 @@ def _not_found(
     if near := catalog.closest(name):
         hints.append("did you mean " + ", ".join(near) + "?")
     hints.append("pass --model-config PATH (a config.json or a model directory)")
-    if why_offline == "--offline":
-        hints.append("or drop --offline to fetch it from the Hub")
+    if why_offline == "offline: the default":
+        hints.append("or pass --online to fetch it from the Hub (--update-lockfile pins it)")
     elif why_offline:
         hints.append("or unset HF_HUB_OFFLINE to fetch it from the Hub")
     elif hub_error is not None and hub_error.hint:

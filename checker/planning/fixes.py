@@ -14,8 +14,8 @@ from typing import Any
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding, Recommendation, VLLMConfig
 
-# profile key -> VLLMConfig field
-_FIELDS = {
+# profile key -> VLLMConfig field (render/context.py reports any of these the fixes changed)
+FIXABLE_FIELDS = {
     "model.max_model_len": "max_model_len",
     "model.dtype": "dtype",
     "model.kv_cache_dtype": "kv_cache_dtype",
@@ -39,8 +39,8 @@ def apply_fixes(
         if finding.severity is not Severity.ERROR or finding.rule_id in _UNSAFE_RULES:
             continue
         for key, value in finding.fix_values.items():
-            if key in _FIELDS:
-                wanted[_FIELDS[key]].append((None if value == "none" else value, finding))
+            if key in FIXABLE_FIELDS:
+                wanted[FIXABLE_FIELDS[key]].append((None if value == "none" else value, finding))
     updates: dict[str, Any] = {}
     notes = []
     for field, pairs in wanted.items():

@@ -54,6 +54,16 @@ class MemoryPlan:
         return self.total - self.requested
 
     @property
+    def weights_fit(self) -> bool:
+        """The binding rank's weights load beside the CUDA context (else CUDA OOM, VW201)."""
+        return self.binding.weights <= self.total - self.cuda_context
+
+    @property
+    def has_kv_cache(self) -> bool:
+        """vLLM gets as far as allocating KV blocks: the weights load and leave a budget."""
+        return self.weights_fit and self.binding.kv_budget > 0
+
+    @property
     def free_after_startup(self) -> float:
         """Bytes still free on the binding rank once weights, KV cache and CUDA graphs are
         allocated: what the sampler warm-up (last stage) has to work with."""

@@ -10,18 +10,18 @@ from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.releases import message
-from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
-from checker.planning.rules.memory import workload_tokens
+from checker.planning.rules.memory import context_risk, workload_tokens
 from checker.planning.settings import Settings, resolve_settings
-from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
+from checker.planning.suppress import split_suppressed
+from checker.planning.verdict import verdict_of
+from checker.schemas.enums import Basis, OOMRisk, Severity
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import (
     FeasibilityReport,
-    Finding,
     KVCacheReport,
     MemoryBreakdown,
     ModelSummary,
@@ -76,8 +76,11 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
 
 
 def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
-    """The start-up lines vLLM prints, with our predicted figures."""
+    """The start-up lines vLLM prints, with our predicted figures, up to where it stops: none
+    when the weights do not load, and (V1) nothing after the KV check that raises."""
     s, first, kv = memory.settings, memory.first, memory.binding.kv
+    if not memory.weights_fit:
+        return []
     if s.is_v0:
         return [
             f"Loading model weights took {first.weights / GIB:.4f} GB",
@@ -85,16 +88,18 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
             f"Maximum concurrency for {s.max_model_len} tokens per request: "
             f"{kv.max_concurrency:.2f}x",
         ]
-    line = auto_fit_line(memory, model)
-    fitted = [line] if line else []
-    return [
-        f"Model loading took {first.weights / GIB:.2f} GiB memory",
-        f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB",
-        *fitted,
-        f"GPU KV cache size: {kv.tokens:,} tokens",
-        f"Maximum concurrency for {s.max_model_len:,} tokens per request: "
-        f"{kv.max_concurrency:.2f}x",
-    ]
+    lines = [f"Model loading took {first.weights / GIB:.2f} GiB memory"]
+    if memory.binding.kv_budget > 0:  # below, vLLM logs a negative figure and raises
+        lines.append(f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB")
+    fitted = auto_fit_line(memory, model)
+    lines += [fitted] if fitted else []
+    if fits_one_request(memory, model):
+        lines += [
+            f"GPU KV cache size: {kv.tokens:,} tokens",
+            f"Maximum concurrency for {s.max_model_len:,} tokens per request: "
+            f"{kv.max_concurrency:.2f}x",
+        ]
+    return lines
 
 
 def auto_fit_line(memory: MemoryPlan, model: ModelInfo) -> str | None:
@@ -124,7 +129,7 @@ def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:
         non_torch_gib=round(first.non_torch / GIB, 2),
         cudagraph_gib=round(first.cudagraph / GIB, 2),
         cudagraph_subtracted=s.cudagraph_subtracted,
-        kv_cache_gib=round(first.kv_budget / GIB, 2),
+        kv_cache_gib=round(max(0.0, first.kv_budget) / GIB, 2),
         outside_budget_gib=round(memory.outside_budget / GIB, 2),
         basis={
             "total_gib": Basis.DERIVED,
@@ -148,12 +153,14 @@ def _max_context_at(memory: MemoryPlan, model: ModelInfo, concurrency: int) -> i
     return max_length_for_budget(model, memory.settings, b.kv.layout, b.kv_budget / concurrency)
 
 
-def _verdict(findings: list[Finding], risk: OOMRisk) -> Verdict:
-    if any(f.severity is Severity.ERROR for f in findings):
-        return Verdict.FAIL
-    if risk is not OOMRisk.LOW or any(f.severity is Severity.WARNING for f in findings):
-        return Verdict.WARN
-    return Verdict.PASS
+def _no_kv_reason(memory: MemoryPlan) -> str:
+    b = memory.binding
+    if not memory.weights_fit:
+        return (
+            f"the weights need {b.weights / GIB:.2f} GiB of the GPU's {memory.total / GIB:.2f} "
+            "GiB: loading runs out of memory"
+        )
+    return "no memory is left for the KV cache: vLLM stops at start-up"
 
 
 def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
@@ -177,6 +184,11 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
         enable_prefix_caching=request.engine.enable_prefix_caching,
         enable_chunked_prefill=request.engine.enable_chunked_prefill,
         trust_remote_code=request.model.trust_remote_code,
+        tokenizer=request.model.tokenizer,
+        disable_hybrid_kv_cache_manager=request.engine.disable_hybrid_kv_cache_manager,
+        kv_cache_memory_bytes=request.engine.kv_cache_memory_bytes,
+        cudagraph_memory_profiling=request.engine.cudagraph_memory_profiling,
+        extra_args=request.engine.vllm_args,
     )
 
 
@@ -185,10 +197,11 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
     tp = choose_tp(request, model, gpu)
     settings, memory = plan_settings(request, model, gpu, tp=tp)
     context = RuleContext(request, model, gpu, settings, memory)
-    findings = evaluate(context)
+    findings, suppressed = split_suppressed(evaluate(context), request.ignore)
     b = memory.binding
+    has_kv = memory.has_kv_cache
+    risk, reason = context_risk(context) if has_kv else (OOMRisk.HIGH, _no_kv_reason(memory))
     per_request = bytes_for_length(model, settings, b.kv.layout, workload_tokens(context))
-    risk, reason = assess(memory, request, model, per_request)
     concurrency = request.workload.concurrency
     headroom = b.kv_budget - per_request * concurrency * request.policy.fragmentation_factor
     layout = b.kv.layout
@@ -200,19 +213,22 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
             bytes_per_token=layout.bytes_per_token,
             page_bytes=layout.page_bytes,
             num_groups=max(1, len(layout.kinds)),
+            state_bytes_per_request=layout.linear_state_bytes,
             max_concurrency=round(b.kv.max_concurrency, 2),
             kv_cache_dtype=settings.kv_cache_dtype,
         )
-        if layout.page_bytes
+        if layout.page_bytes and has_kv
         else None
     )
     feasibility = FeasibilityReport(
-        fits=not any(f.severity is Severity.ERROR for f in findings),
-        verdict=_verdict(findings, risk),
+        fits=not any(f.severity is Severity.ERROR and not f.estimated for f in findings),
+        verdict=verdict_of(findings),
         oom_risk=risk,
         oom_risk_reason=reason,
         gpu=gpu.name,
         num_gpus_used=tp * settings.pp,
+        num_gpus_given=request.hardware.gpus,
+        weights_fit=memory.weights_fit,
         tensor_parallel_size=tp,
         pipeline_parallel_size=settings.pp,
         max_model_len=settings.max_model_len,
@@ -220,9 +236,10 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
         kv=kv,
         max_concurrency_at_context=round(b.kv.max_concurrency, 2),
         max_context_at_concurrency=_max_context_at(memory, model, concurrency),
-        headroom_gib=round(headroom / GIB, 2),
+        headroom_gib=round(headroom / GIB, 2) if has_kv else None,
         log_lines=log_lines(memory, model),
         findings=findings,
+        suppressed=suppressed,
     )
     config, recommendations = recommend(context, _config(request, settings), findings)
     summary = ModelSummary(

@@ -248,9 +248,37 @@ def recommend(
         _max_num_batched_tokens(ctx, int(seqs.value)),
     ]
     config, applied = apply_fixes(config, evaluate(ctx) if findings is None else findings)
-    recs += applied
+    fixed = {rec.key for rec in applied}  # the applied fix is the one value for its setting
+    recs = [rec for rec in recs if rec.key not in fixed] + applied
     explanations: dict[str, str] = {}
     if ctx.request.explain:
         for rec in recs:
-            explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), rec.reason]))
+            current = getattr(config, rec.key, rec.value)
+            reason = rec.reason if current == rec.value else _current_reason(ctx, rec, current)
+            explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), reason]))
     return config.model_copy(update={"explanations": explanations}), recs
+
+
+# VLLMConfig field -> where a request sets it (section, field)
+_GIVEN = {
+    "tensor_parallel_size": ("hardware", "tensor_parallel_size"),
+    "gpu_memory_utilization": ("policy", "gpu_memory_utilization"),
+    "max_num_seqs": ("engine", "max_num_seqs"),
+    "max_num_batched_tokens": ("engine", "max_num_batched_tokens"),
+}
+
+
+def _current_reason(ctx: RuleContext, rec: Recommendation, current: object) -> str:
+    """Why the config holds ``current`` where ``rec`` recommends another value: the reason
+    given belongs to the recommended value, so it is said as such."""
+    section, field = _GIVEN.get(rec.key, ("", ""))
+    given = bool(section) and getattr(getattr(ctx.request, section), field) is not None
+    if given:
+        origin = "as given"
+    elif rec.key == "tensor_parallel_size":
+        origin = "the largest the GPUs given allow"
+    elif rec.key in _GIVEN:
+        origin = f"vLLM {ctx.settings.facts.version}'s default"
+    else:
+        origin = "as given" if current not in (None, "auto", "none") else "vLLM's default"
+    return f"{origin}; {rec.value} recommended: {rec.reason}"

@@ -10,6 +10,11 @@ graph pool in versions that do not subtract it, and room for allocator fragmenta
 * MEDIUM - less than 1 GiB is left after those, or the workload's own KV need (times the
            policy's fragmentation factor) leaves less than the policy's headroom.
 * LOW    - otherwise.
+
+Every one of these depends on an estimated term (CUDA graphs, sampler warm-up, activation
+peak), so a HIGH risk is an *estimated* error finding (VW205, VW303) whatever the size of the
+shortfall; only vLLM's deterministic arithmetic (weights, KV blocks against one request) makes
+a plain start-up error.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ def warmup_margin(memory: MemoryPlan, model: ModelInfo) -> float | None:
     return memory.free_after_startup - sampler_warmup_bytes(model, memory.settings)
 
 
+def free_margin(memory: MemoryPlan, model: ModelInfo) -> float:
+    """Bytes left outside the budget after the context, CUDA graphs and (V1) the warm-up."""
+    warmup = warmup_margin(memory, model)
+    return outside_margin(memory) if warmup is None else min(outside_margin(memory), warmup)
+
+
 def workload_headroom(
     memory: MemoryPlan, request: PlanRequest, kv_bytes_per_request: float
 ) -> float:
@@ -45,27 +56,43 @@ def workload_headroom(
     return memory.binding.kv_budget - need
 
 
+def _outside_terms(memory: MemoryPlan, warmup: bool) -> str:
+    """What ``outside_margin``/``warmup_margin`` took from the memory outside vLLM's budget."""
+    terms = ["the CUDA context"]
+    if not memory.settings.cudagraph_subtracted and memory.binding.cudagraph:
+        terms.append("CUDA graphs")
+    if warmup:
+        terms.append("the sampler warm-up")
+    return ", ".join(terms[:-1]) + " and " + terms[-1] if len(terms) > 1 else terms[0]
+
+
 def assess(
     memory: MemoryPlan, request: PlanRequest, model: ModelInfo, kv_bytes_per_request: float
 ) -> tuple[OOMRisk, str]:
+    """The risk and its reason; every figure named is the one the memory table shows."""
     warmup = warmup_margin(memory, model)
     if warmup is not None and warmup < 0:
         return OOMRisk.HIGH, (
             f"the sampler warm-up with {memory.settings.max_num_seqs} requests needs "
             f"{-warmup / GIB:.2f} GiB more than is free after the KV cache and CUDA graphs"
         )
-    margin = outside_margin(memory) if warmup is None else min(outside_margin(memory), warmup)
+    outside = memory.outside_budget / GIB
+    margin = free_margin(memory, model)
     if margin < 0:
         return OOMRisk.HIGH, (
-            f"only {memory.outside_budget / GIB:.2f} GiB is left outside vLLM's budget, less than "
-            f"the CUDA context and CUDA graphs need ({(memory.outside_budget - margin) / GIB:.2f} "
+            f"only {outside:.2f} GiB is left outside vLLM's budget, less than "
+            f"the CUDA context and CUDA graphs need ({outside - margin / GIB:.2f} "
             "GiB): lower gpu_memory_utilization"
         )
     headroom = workload_headroom(memory, request, kv_bytes_per_request)
+    left = (
+        f"{outside:.2f} GiB outside vLLM's budget leaves {margin / GIB:.2f} GiB after "
+        f"{_outside_terms(memory, warmup is not None)}"
+    )
     if margin < MEDIUM_MARGIN_GIB * GIB:
         return OOMRisk.MEDIUM, (
-            f"{margin / GIB:.2f} GiB left after the CUDA context, CUDA graphs and sampler warm-up "
-            f"(under {MEDIUM_MARGIN_GIB:.0f} GiB): sampler warm-up or fragmentation may run out"
+            f"{left} (under {MEDIUM_MARGIN_GIB:.0f} GiB): sampler warm-up or fragmentation "
+            "may run out"
         )
     if headroom < request.policy.headroom_gb * GIB:
         return OOMRisk.MEDIUM, (
@@ -73,4 +100,4 @@ def assess(
             f"{headroom / GIB:.2f} GiB of KV cache "
             f"(policy asks for {request.policy.headroom_gb} GiB)"
         )
-    return OOMRisk.LOW, f"{margin / GIB:.2f} GiB outside the budget; workload fits the KV cache"
+    return OOMRisk.LOW, f"{left}; the workload fits the KV cache"

@@ -15,8 +15,8 @@ from checker.errors import ArtifactError
 from checker.render import escape
 from checker.render.bench import bench_argv, bench_client
 from checker.render.context import RenderContext
-from checker.render.flags import flags_for
-from checker.render.serve import engine_argv, model_arg, serve_argv
+from checker.render.serve import engine_argv, model_arg, serve_argv, server_env
+from checker.schemas.vllm_flags import flags_for
 
 # kind -> (file name written by `generate`, comment syntax of the header)
 FILES: dict[str, tuple[str, str]] = {
@@ -81,7 +81,7 @@ def _env() -> jinja2.Environment:
 def _summary(ctx: RenderContext) -> str:
     f = ctx.plan.feasibility
     return (
-        f"vLLM {ctx.version}, {ctx.plan.config.model}: {f.verdict.value} on "
+        f"vLLM {ctx.plan.config.vllm_version}, {ctx.plan.config.model}: {f.verdict.value} on "
         f"{ctx.gpus} x {f.gpu} (TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size})"
     )
 
@@ -113,6 +113,7 @@ def _common(ctx: RenderContext, header: str) -> dict[str, Any]:
         "secret": ctx.deploy.hf_token_secret,
         "config": ctx.plan.config,
         "workload": ctx.workload,
+        "env": server_env(ctx),
         **_sizes(ctx),
     }
 
@@ -124,7 +125,10 @@ def _command(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
 def _docker(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
     docker = ["docker", "run", "--detach", "--name", ctx.deploy.name]
     docker += ["--gpus", str(ctx.gpus), "--ipc=host", "--publish", f"{v['port']}:{v['port']}"]
-    docker += ["--env", "HF_TOKEN", "--restart", "unless-stopped"]
+    docker += ["--env", "HF_TOKEN"]
+    for name, value in v["env"].items():
+        docker += ["--env", f"{name}={value}"]
+    docker += ["--restart", "unless-stopped"]
     docker += ["--health-cmd", f"curl -fsS http://localhost:{v['port']}/health"]
     docker += ["--health-interval", "30s", "--health-timeout", "5s", "--health-retries", "3"]
     docker += ["--health-start-period", f"{v['startup']}s"]
@@ -136,7 +140,14 @@ def _compose(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
 
 
 def _k8s(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
-    return {"args": serve_argv(ctx)[2:]}
+    d = ctx.deploy
+    return {
+        "args": serve_argv(ctx)[2:],
+        "cache_pvc": d.cache_pvc,
+        "node_selector": d.node_selector,
+        "tolerations": d.tolerations,
+        "gpu_name": ctx.plan.feasibility.gpu,
+    }
 
 
 def _split_image(image: str) -> tuple[str, str]:
@@ -177,7 +188,9 @@ def _helm(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
 def _bench(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
     client = bench_client(c := ctx.plan.config.vllm_version)
     pinned = flags_for(c)
-    note = "" if client.line == pinned.line else f" (vLLM {pinned.line} has no such client)"
+    if client.line == pinned.line:  # the client in the pinned image (not the flag table's)
+        return {"argv": bench_argv(ctx), "client": ctx.version, "client_note": ""}
+    note = f" (vLLM {pinned.line} has no such client)"
     return {"argv": bench_argv(ctx), "client": client.release, "client_note": note}
 
 
@@ -203,7 +216,8 @@ def render_artifact(kind: str, ctx: RenderContext, dest_dir: Path | None = None)
     """The text of one artifact; ``dest_dir`` is where it will live (for the header's path)."""
     if kind not in FILES:
         raise ArtifactError(f"unknown artifact kind {kind!r}", hint=f"use {', '.join(FILES)}")
-    header = ctx.header(FILES[kind][1], dest_dir)
+    # profile.yaml holds the profile's own values: no setting of it was changed
+    header = ctx.header(FILES[kind][1], dest_dir, changes=kind != "profile")
     if kind == "report":
         from checker.render.report import render_report_md
 

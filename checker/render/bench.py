@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from checker.errors import ArtifactError
 from checker.render.context import RenderContext
-from checker.render.flags import FlagSet, flags_for, known_lines
 from checker.render.serve import model_arg
+from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
 
 _REQUIRED = (
     "--base-url",

@@ -7,7 +7,10 @@ from pathlib import Path
 from checker.errors import UsageError
 from checker.render.artifacts import EXECUTABLE, FILES, render_artifact
 from checker.render.context import RenderContext
+from checker.render.escape import terminal
 from checker.render.write import check_overwrite, inside, write_artifact
+from checker.schemas.outputs import PlanResponse
+from checker.schemas.profile_io import LoadedProfile
 
 
 def parse_emit(text: str) -> list[str]:
@@ -27,6 +30,15 @@ def parse_emit(text: str) -> list[str]:
     return kinds
 
 
+def render_all(ctx: RenderContext, kinds: list[str]) -> str:
+    """Every kind's text for stdout (``-o -``): one kind verbatim (pipe it to kubectl or a
+    file); several each under a ``==> NAME <==`` line, as ``head`` shows several files."""
+    texts = [(FILES[kind][0], render_artifact(kind, ctx)) for kind in kinds]
+    if len(texts) == 1:
+        return texts[0][1]
+    return "\n".join(f"==> {name} <==\n{text}" for name, text in texts)
+
+
 def generate(ctx: RenderContext, kinds: list[str], out_dir: Path, *, force: bool) -> list[Path]:
     """Render and check every kind first (a bad value or a hand-written file writes nothing),
     then write each atomically."""
@@ -38,3 +50,19 @@ def generate(ctx: RenderContext, kinds: list[str], out_dir: Path, *, force: bool
     for kind, path, text in rendered:
         write_artifact(path, text, executable=kind in EXECUTABLE, force=force)
     return [path for _, path, _ in rendered]
+
+
+def findings_text(plan: PlanResponse, loaded: LoadedProfile | None) -> str:
+    """The plan's findings, one per line at the profile line of its key, each with its fix."""
+    lines = []
+    for f in plan.feasibility.findings:
+        line = loaded.line_of(f.key) if loaded else None
+        where = (
+            f"{loaded.path}:{line}: " if loaded and line else f"{loaded.path}: " if loaded else ""
+        )
+        lines.append(
+            f"  {terminal(where)}{f.severity.value} {f.rule_id} {f.key}: {terminal(f.message)}"
+        )
+        if f.fix:
+            lines.append(f"      fix: {terminal(f.fix)}")
+    return "\n".join(lines)

@@ -51,7 +51,7 @@ def serve_command(plan: PlanResponse) -> str:
     from checker.render.serve import serve_argv
 
     try:
-        return shlex.join(serve_argv(RenderContext(plan=plan, vllm_args=plan.config.extra_args)))
+        return shlex.join(serve_argv(RenderContext(plan=plan)))
     except CheckerError as exc:
         return f"# no command: {exc}"
 
@@ -59,11 +59,52 @@ def serve_command(plan: PlanResponse) -> str:
 def kv_summary(plan: PlanResponse) -> str:
     f = plan.feasibility
     if f.kv is None:
-        return "no KV cache"
+        return "none" if f.reaches_kv_cache else "none: vLLM stops before allocating one"
+    blocks = f"{f.kv.num_blocks:,} blocks of {f.kv.block_size}"
+    if f.kv.num_groups > 1:  # each group (full, sliding-window...) takes its own blocks
+        blocks += f" shared by {f.kv.num_groups} KV cache groups"
+    if f.kv.state_bytes_per_request:  # tokens are what is left after the states
+        blocks += " and a linear-attention state per request"
+    headroom = (
+        "" if f.headroom_gib is None else f"; {f.headroom_gib:g} GiB headroom at the workload"
+    )
     return (
-        f"{f.kv.tokens:,} tokens in {f.kv.num_blocks:,} blocks of {f.kv.block_size} "
-        f"({f.kv.kv_cache_dtype}); {f.max_concurrency_at_context:g}x requests at "
-        f"{f.max_model_len:,} tokens; {f.headroom_gib:g} GiB headroom at the workload"
+        f"{f.kv.tokens:,} tokens in {blocks} ({f.kv.kv_cache_dtype}); "
+        f"{f.max_concurrency_at_context:g}x requests at {f.max_model_len:,} tokens{headroom}"
+    )
+
+
+def placement(plan: PlanResponse) -> str:
+    """ "2 x L4", or "1 of 2 x L4" where the plan leaves given GPUs idle."""
+    f = plan.feasibility
+    used = f"{f.num_gpus_used}"
+    if f.num_gpus_given > f.num_gpus_used:
+        used += f" of {f.num_gpus_given}"
+    return f"{used} x {f.gpu} (TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size})"
+
+
+def fail_reason(plan: PlanResponse) -> str | None:
+    """Why a failing plan fails, for the line under the verdict: the weights first, since
+    vLLM stops loading them before anything else is reached."""
+    f = plan.feasibility
+    if not f.weights_fit:
+        m = f.memory
+        return (
+            f"the weights need {m.weights_gib:.2f} GiB per GPU, more than the {f.gpu}'s "
+            f"{m.total_gib:.2f} GiB: loading runs out of memory"
+        )
+    failing = (x for x in f.findings if x.severity.value == "error" and not x.estimated)
+    first = next(failing, None)  # an estimated one is the OOM-risk line's already
+    return None if first is None else f"{first.rule_id} {first.message}"
+
+
+def risk_summary(plan: PlanResponse) -> str | None:
+    """The OOM risk, where vLLM gets as far as a KV cache (else it never serves a request)."""
+    f = plan.feasibility
+    if not f.reaches_kv_cache:
+        return None
+    return f"{f.oom_risk.value} (estimated" + (
+        f": {f.oom_risk_reason})" if f.oom_risk_reason else ")"
     )
 
 
@@ -71,14 +112,18 @@ def _lines(plan: PlanResponse, title: str | None) -> list[str]:
     f, c = plan.feasibility, plan.config
     heading = title if title is not None else f"vLLM plan: {c.model} on {f.gpu}"
     out = [f"### {md_text(heading)}", ""]
-    risk = f"OOM risk **{f.oom_risk.value}**" + (
-        f" ({md_text(f.oom_risk_reason)})" if f.oom_risk_reason else ""
-    )
     out += [
-        f"**{_BADGE[f.verdict.value]}**: {md_code(c.model)} on {f.num_gpus_used} x "
-        f"{md_text(f.gpu)} (TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size}), "
-        f"vLLM {md_text(c.vllm_version)}; {risk}.",
+        f"**{_BADGE[f.verdict.value]}**: {md_code(c.model)} on {md_text(placement(plan))}, "
+        f"vLLM {md_text(c.vllm_version)}.",
         "",
+    ]
+    reason = fail_reason(plan) if f.verdict.value == "FAIL" else None
+    if reason:
+        out += [f"Fails: {md_text(reason)}", ""]
+    risk = risk_summary(plan)
+    if risk:
+        out += [f"OOM risk: **{md_text(risk)}**", ""]
+    out += [
         f"KV cache: {md_text(kv_summary(plan))}.",
         "",
         "| Memory per GPU | GiB | Basis |",
@@ -96,6 +141,14 @@ def _lines(plan: PlanResponse, title: str | None) -> list[str]:
             )
             if item.fix:
                 out.append(f"  - Fix: {md_text(item.fix)}")
+    if f.suppressed:
+        out += ["", "#### Suppressed (not counted)", ""]
+        out += [
+            f"- {md_code(item.rule_id)} {md_text(item.name)} ({md_code(item.key)}), "
+            f"ignored because {md_text(item.suppressed)}: {item.severity.value}: "
+            f"{md_text(item.message)}"
+            for item in f.suppressed
+        ]
     if plan.recommendations:
         out += ["", "#### Recommended settings", "", "| Setting | Value | Why |", "|---|---|---|"]
         out += [
@@ -103,9 +156,10 @@ def _lines(plan: PlanResponse, title: str | None) -> list[str]:
             f"| {md_text(r.reason)} |"
             for r in plan.recommendations
         ]
-    out += ["", "#### Performance (estimates, not measurements)", "", "| | Range |", "|---|---|"]
-    out += [f"| {label} | {value} |" for label, value in perf_rows(plan)]
-    out += [""] + [f"- {md_text(a)}" for a in plan.performance.assumptions]
+    if f.weights_fit:  # a model that does not load has no speed
+        out += ["", "#### Performance (estimates, not measurements)", "", "| | Range |"]
+        out += ["|---|---|", *(f"| {label} | {value} |" for label, value in perf_rows(plan))]
+        out += [""] + [f"- {md_text(a)}" for a in plan.performance.assumptions]
     out += ["", "#### Serve command", "", md_fence([serve_command(plan)], "sh")]
     return out
 

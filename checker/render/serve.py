@@ -7,37 +7,18 @@ so a value that starts with ``-`` is never read as another option.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from checker.errors import ArtifactError
 from checker.render.context import RenderContext
-from checker.render.flags import FlagSet, flags_for
-
-# Flags the plan owns -> the profile key to change instead of passing them through.
-_PLANNED = {
-    "model": "model.id",
-    "revision": "model.revision",
-    "tensor-parallel-size": "hardware.tp_size",
-    "tp": "hardware.tp_size",
-    "pipeline-parallel-size": "hardware.pp_size",
-    "pp": "hardware.pp_size",
-    "dtype": "model.dtype",
-    "quantization": "model.quantization",
-    "q": "model.quantization",
-    "kv-cache-dtype": "model.kv_cache_dtype",
-    "max-model-len": "model.max_model_len",
-    "gpu-memory-utilization": "policy.gpu_memory_utilization",
-    "max-num-seqs": "vllm.max_num_seqs",
-    "max-num-batched-tokens": "vllm.max_num_batched_tokens",
-    "block-size": "vllm.block_size",
-    "enforce-eager": "vllm.enforce_eager",
-    "enable-prefix-caching": "vllm.enable_prefix_caching",
-    "enable-chunked-prefill": "vllm.enable_chunked_prefill",
-    "trust-remote-code": "model.trust_remote_code",
-    "port": "deploy.port",
-}
-_KEY = re.compile(r"^-{0,2}[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
+from checker.schemas.engine_args import (
+    EngineArgError,
+    canonical_flag,
+    env_homes,
+    homes,
+    parse_value,
+)
+from checker.schemas.vllm_flags import FlagSet, flags_for
 
 
 class _Args:
@@ -95,27 +76,42 @@ def _planned(args: _Args, ctx: RenderContext) -> None:
         )
     if c.trust_remote_code:
         args.switch("--trust-remote-code", True, "model.trust_remote_code")
+    if c.tokenizer:
+        args.value("--tokenizer", c.tokenizer, "model.tokenizer")
+    if c.disable_hybrid_kv_cache_manager:
+        args.switch(
+            "--disable-hybrid-kv-cache-manager", True, "vllm.disable_hybrid_kv_cache_manager"
+        )
+    if c.kv_cache_memory_bytes is not None:
+        args.value("--kv-cache-memory-bytes", c.kv_cache_memory_bytes, "vllm.kv_cache_memory_bytes")
     args.value("--port", ctx.deploy.port, "deploy.port")
 
 
-def _passthrough_flag(key: str) -> str:
+def _passthrough_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
+    """A ``vllm_args`` key as vLLM reads it; a flag the profile has a key for is refused."""
     where = f"outputs.vllm_args.{key}"
-    if not _KEY.match(key):
-        raise ArtifactError(f"{where}: not a flag name", hint="e.g. max_lora_rank")
-    if key.startswith("-") and not key.startswith("--"):
-        return key  # a short flag such as -O
-    name = key.lstrip("-").replace("_", "-")
-    owner = _PLANNED.get(name.removeprefix("no-"))
-    if owner:
+    try:
+        flag, how = canonical_flag(key, flags)
+    except EngineArgError as exc:
+        raise ArtifactError(f"{where}: {exc.message}", hint=exc.hint, key=where) from None
+    home = homes().get(flag)
+    if home and home.profile:
         raise ArtifactError(
-            f"{where}: --{name} is decided by the plan", hint=f"set {owner} in the profile instead"
+            f"{where}: {flag} is decided by the plan",
+            hint=f"set {home.profile} in the profile instead",
+            key=where,
         )
-    return "--" + name
+    return flag, how
 
 
 def _passthrough(args: _Args, vllm_args: dict[str, Any]) -> None:
     for key in sorted(vllm_args):
-        value, flag, where = vllm_args[key], _passthrough_flag(key), f"outputs.vllm_args.{key}"
+        flag, how = _passthrough_flag(key, args.flags)
+        where = f"outputs.vllm_args.{key}"
+        try:
+            value = parse_value(flag, vllm_args[key], args.flags, how)
+        except EngineArgError as exc:
+            raise ArtifactError(f"{where}: {exc.message}", hint=exc.hint, key=where) from None
         if value is None:
             continue
         if isinstance(value, bool):
@@ -130,6 +126,17 @@ def _passthrough(args: _Args, vllm_args: dict[str, Any]) -> None:
             args.argv.extend([flag, *items])
         else:
             args.value(flag, value, where)
+
+
+def server_env(ctx: RenderContext) -> dict[str, str]:
+    """Environment variables the plan decided, for every artifact that runs the server."""
+    c = ctx.plan.config
+    env: dict[str, str] = {}
+    for name, home in env_homes().items():
+        value = getattr(c, (home.request or "").split(".")[-1], None)
+        if value is not None:
+            env[name] = str(int(value)) if isinstance(value, bool) else str(value)
+    return env
 
 
 def engine_argv(ctx: RenderContext) -> list[str]:

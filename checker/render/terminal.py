@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from checker.render.escape import terminal
-from checker.render.report import kv_summary, memory_rows, perf_rows, serve_command
+from checker.render.report import (
+    fail_reason,
+    kv_summary,
+    memory_rows,
+    perf_rows,
+    placement,
+    risk_summary,
+    serve_command,
+)
 from checker.schemas.outputs import PlanResponse
 
 _COLORS = {"PASS": "32", "WARN": "33", "FAIL": "31", "error": "31", "warning": "33", "info": "36"}
@@ -53,7 +62,11 @@ def _settings(plan: PlanResponse, explain: bool) -> list[tuple[str, ...]]:
         "enforce_eager",
         "enable_prefix_caching",
         "enable_chunked_prefill",
+        "kv_cache_memory_bytes",
+        "cudagraph_memory_profiling",
     ]
+    if c.disable_hybrid_kv_cache_manager:
+        fields.append("disable_hybrid_kv_cache_manager")
     rows: list[tuple[str, ...]] = []
     for name in fields:
         value = getattr(c, name)
@@ -61,6 +74,9 @@ def _settings(plan: PlanResponse, explain: bool) -> list[tuple[str, ...]]:
             continue
         row = (name, terminal(value))
         rows.append(row + ((terminal(c.explanations.get(name, "")),) if explain else ()))
+    for name, value in sorted(c.extra_args.items()):  # passed through as the profile said
+        text = json.dumps(value) if isinstance(value, (dict, list)) else value
+        rows.append((f"--{name}", terminal(text)) + (("",) if explain else ()))
     return rows
 
 
@@ -80,15 +96,14 @@ def render_plan_text(plan: PlanResponse, *, explain: bool, color: bool) -> str:
     """A readable plan; ANSI colour only when ``color``; untrusted text never drives the tty."""
     s, f, c = _Style(color), plan.feasibility, plan.config
     verdict = s.tone(f.verdict.value, f.verdict.value)
-    out = [
-        f"{verdict}  {terminal(c.model)} on {f.num_gpus_used} x {terminal(f.gpu)} "
-        f"(TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size}), vLLM {c.vllm_version}",
-        f"  OOM risk: {f.oom_risk.value}"
-        + (f" ({terminal(f.oom_risk_reason)})" if f.oom_risk_reason else ""),
-        f"  KV cache: {kv_summary(plan)}",
-        "",
-        s.bold("Memory per GPU (GiB)"),
-    ]
+    out = [f"{verdict}  {terminal(c.model)} on {terminal(placement(plan))}, vLLM {c.vllm_version}"]
+    reason = fail_reason(plan) if f.verdict.value == "FAIL" else None
+    if reason:
+        out.append(f"  Fails: {terminal(reason)}")
+    risk = risk_summary(plan)
+    if risk:
+        out.append(f"  OOM risk: {terminal(risk)}")
+    out += [f"  KV cache: {terminal(kv_summary(plan))}", "", s.bold("Memory per GPU (GiB)")]
     out += _table([(label, f"{gib:.2f}", basis) for label, gib, basis in memory_rows(plan)], {1})
     if f.log_lines:
         out += ["", s.bold("vLLM should log")]
@@ -100,12 +115,19 @@ def render_plan_text(plan: PlanResponse, *, explain: bool, color: bool) -> str:
             out.append(f"  {sev} {item.rule_id} {terminal(item.key)}: {terminal(item.message)}")
             if item.fix:
                 out.append(f"      fix: {terminal(item.fix)}")
+    if f.suppressed:
+        out += ["", s.bold("Suppressed (ignored by the profile; not counted)")]
+        out += [
+            f"  {item.rule_id} {terminal(item.key)} ({terminal(item.suppressed)}): "
+            f"{item.severity.value}: {terminal(item.message)}"
+            for item in f.suppressed
+        ]
     out += ["", s.bold("Settings in the artifacts")]
     out += _table(_settings(plan, explain), set())
     recommendations = _recommendations(plan, explain)
     if recommendations:
         out += ["", s.bold("Recommendations"), *recommendations]
-    out += ["", s.bold("Performance (estimates)")]
-    out += _table(perf_rows(plan), set())
+    if f.weights_fit:  # a model that does not load has no speed
+        out += ["", s.bold("Performance (estimates)"), *_table(perf_rows(plan), set())]
     out += ["", s.bold("Serve command"), f"  {terminal(serve_command(plan))}"]
     return "\n".join(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from checker.errors import ArtifactError
@@ -9,6 +10,7 @@ from checker.render.context import HEADER_MARK
 from checker.schemas.profile_io import write_atomic
 
 _HEADER_LINES = 3  # the mark sits on line 1 or 2 (after a shebang or an editor modeline)
+_ORIGIN = re.compile(re.escape(HEADER_MARK) + r" from (.+?); do not edit by hand")
 
 
 def inside(root: Path, relative: str, *, key: str) -> Path:
@@ -41,6 +43,15 @@ def is_generated(path: Path) -> bool:
     except OSError:
         return False
     return any(HEADER_MARK in line for line in head)
+
+
+def generated_from(text: str) -> str | None:
+    """What our header says ``text`` was generated from: a profile path relative to the
+    artifact's directory, or FROM_FLAGS; None without a header."""
+    for line in text.split("\n", _HEADER_LINES)[:_HEADER_LINES]:
+        if found := _ORIGIN.search(line):
+            return found.group(1)
+    return None
 
 
 def check_overwrite(path: Path, *, force: bool) -> None:

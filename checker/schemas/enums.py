@@ -87,6 +87,14 @@ class Severity(str, Enum):
     INFO = "info"
 
 
+class FailOn(str, Enum):
+    """What fails the gate (and ``plan``'s exit code): ``error`` (a start-up error or a high
+    OOM risk) or also ``warning`` (then every warning is reported as an error)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
 class Basis(str, Enum):
     """How a figure was obtained, so a reader knows how far to trust it."""
 

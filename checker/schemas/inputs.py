@@ -126,6 +126,10 @@ class EngineInput(BaseModel):
     max_cudagraph_capture_size: int | None = Field(None, ge=1, le=1 << 24)
     optimization_level: int | None = Field(None, ge=0, le=3, description="-O0 .. -O3; None = O2")
     performance_mode: PerformanceMode = "balanced"
+    vllm_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Every other engine argument, canonical flag name (no dashes) -> value",
+    )
 
 
 class PlanRequest(BaseModel):
@@ -137,3 +141,7 @@ class PlanRequest(BaseModel):
     policy: PolicyInput = Field(default_factory=PolicyInput)
     engine: EngineInput = Field(default_factory=EngineInput)
     explain: bool = False
+    ignore: dict[str, str] = Field(
+        default_factory=dict,
+        description="Rule id -> reason: its findings are reported as suppressed, not counted",
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,10 +20,18 @@ class Finding(BaseModel):
     rule_id: str = Field(description="Stable id, e.g. VW101")
     name: str = Field(description="Short slug, e.g. tp-heads-divisible")
     severity: Severity
+    estimated: bool = Field(
+        False,
+        description="A high OOM risk: the shortfall depends on an estimated term (activation "
+        "peak, CUDA graphs, sampler warm-up), not on vLLM's deterministic arithmetic",
+    )
     message: str = Field(description="In vLLM's own wording where vLLM raises it")
     key: str = Field(description="Dotted profile key it points at, e.g. hardware.tp_size")
     fix: str = Field("", description="What to change, in words")
     fix_values: dict[str, Any] = Field(default_factory=dict, description="Key -> suggested value")
+    suppressed: str | None = Field(
+        None, description="Why its rule is ignored (profile or repo config); None: it counts"
+    )
 
 
 class MemoryBreakdown(BaseModel):
@@ -39,7 +47,7 @@ class MemoryBreakdown(BaseModel):
     non_torch_gib: float
     cudagraph_gib: float
     cudagraph_subtracted: bool
-    kv_cache_gib: float
+    kv_cache_gib: float = Field(description="0 where no memory is left for a KV cache")
     outside_budget_gib: float = Field(
         description="Memory left outside vLLM's budget: total-requested"
     )
@@ -55,6 +63,9 @@ class KVCacheReport(BaseModel):
     bytes_per_token: int = Field(description="Per rank, summed over this rank's layers")
     page_bytes: int
     num_groups: int = 1
+    state_bytes_per_request: int = Field(
+        0, description="Fixed state each request holds for linear-attention (mamba) layers"
+    )
     max_concurrency: float = Field(description="Requests at max_model_len that fit at once")
     kv_cache_dtype: str
 
@@ -62,22 +73,38 @@ class KVCacheReport(BaseModel):
 class FeasibilityReport(BaseModel):
     model_config = _OUT
 
-    fits: bool
+    fits: bool = Field(description="No start-up error (a high OOM risk alone still fits)")
     verdict: Verdict
     oom_risk: OOMRisk
     oom_risk_reason: str = ""
     gpu: str
     num_gpus_used: int
+    num_gpus_given: int = Field(1, description="GPUs the instance is given (hardware.gpus)")
+    weights_fit: bool = Field(
+        True, description="False: loading the weights runs out of memory, vLLM stops there"
+    )
     tensor_parallel_size: int
     pipeline_parallel_size: int
     max_model_len: int
     memory: MemoryBreakdown
-    kv: KVCacheReport | None
+    kv: KVCacheReport | None = Field(description="None: vLLM allocates no KV cache")
     max_concurrency_at_context: float
     max_context_at_concurrency: int
-    headroom_gib: float = Field(description="KV memory left after the workload's concurrency")
+    headroom_gib: float | None = Field(
+        description="KV memory left after the workload's concurrency (negative: short); "
+        "None without a KV cache"
+    )
     log_lines: list[str] = Field(default_factory=list, description="The lines vLLM would log")
     findings: list[Finding] = Field(default_factory=list)
+    suppressed: list[Finding] = Field(
+        default_factory=list,
+        description="Findings of ignored rules, each with the reason; they do not count",
+    )
+
+    @property
+    def reaches_kv_cache(self) -> bool:
+        """vLLM gets as far as a KV cache: the weights load and leave memory for one."""
+        return self.weights_fit and self.memory.kv_cache_gib > 0
 
     @property
     def warnings(self) -> list[str]:
@@ -106,7 +133,15 @@ class VLLMConfig(BaseModel):
     enable_prefix_caching: bool | None = None
     enable_chunked_prefill: bool | None = None
     trust_remote_code: bool = False
-    extra_args: dict[str, Any] = Field(default_factory=dict, description="outputs.vllm_args")
+    tokenizer: str | None = None
+    disable_hybrid_kv_cache_manager: bool = False
+    kv_cache_memory_bytes: int | None = None
+    cudagraph_memory_profiling: bool | None = Field(
+        None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = the version default"
+    )
+    extra_args: dict[str, Any] = Field(
+        default_factory=dict, description="Every other engine argument the profile sets"
+    )
     explanations: dict[str, str] = Field(default_factory=dict)
 
 
@@ -135,9 +170,12 @@ class PerfEstimate(BaseModel):
 
 
 class Artifacts(BaseModel):
+    """``plan`` fills serve_command (the line its text prints); ``generate`` writes the rest as
+    files, so they stay null here."""
+
     model_config = _OUT
 
-    serve_command: str | None = None
+    serve_command: str | None = Field(None, description="`vllm serve ...` as one shell line")
     docker_command: str | None = None
     docker_compose: str | None = None
     k8s_manifest: str | None = None
@@ -161,6 +199,7 @@ class ModelSummary(BaseModel):
 class PlanResponse(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
+    schema_version: Literal[1] = Field(1, description="Of this JSON; bumped on breaking changes")
     model: ModelSummary
     feasibility: FeasibilityReport
     config: VLLMConfig

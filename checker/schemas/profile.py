@@ -8,10 +8,14 @@ so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from enum import Enum
+from importlib import resources
 from typing import Any, Literal
 
+import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,6 +25,7 @@ from pydantic import (
     StrictInt,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from checker.schemas.enums import (
@@ -153,6 +158,56 @@ class ProfileVLLM(BaseModel):
     cudagraph_memory_profiling: StrictBool | None = None
 
 
+# Kubernetes label keys and values (apimachinery validation.IsQualifiedName / IsValidLabelValue)
+_K8S_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+LABEL_KEY_RE = re.compile(
+    rf"^([a-z0-9]([-a-z0-9]{{0,61}}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{{0,61}}[a-z0-9])?)*/)?{_K8S_NAME}$"
+)
+LABEL_VALUE_RE = re.compile(rf"^({_K8S_NAME})?$")
+
+
+class Toleration(BaseModel):
+    """A Kubernetes toleration of the pod (core/v1 Toleration)."""
+
+    model_config = _SECTION
+
+    key: str = Field("", max_length=316, description="Taint key; empty with Exists: every taint")
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str = Field("", max_length=63, description="With Equal: the taint's value")
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
+        "NoSchedule", description='"" tolerates every effect'
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _label_key(cls, value: str) -> str:
+        if value and not LABEL_KEY_RE.match(value):
+            raise ValueError(f"{value!r} is not a Kubernetes label key")
+        return value
+
+    @field_validator("value")
+    @classmethod
+    def _label_value(cls, value: str) -> str:
+        if not LABEL_VALUE_RE.match(value):
+            raise ValueError(f"{value!r} is not a Kubernetes label value")
+        return value
+
+    @model_validator(mode="after")
+    def _operator_fits(self) -> Toleration:
+        # core/v1 validation: Exists takes no value, Equal needs a key
+        if self.operator == "Exists" and self.value:
+            raise ValueError("operator Exists takes no value: use operator Equal")
+        if self.operator == "Equal" and not self.key:
+            raise ValueError("operator Equal needs a key")
+        return self
+
+
+def _gpu_toleration() -> list[Toleration]:
+    # GPU node pools are commonly tainted nvidia.com/gpu:NoSchedule (GKE and AKS add it to GPU
+    # pools, the GPU Operator docs use it), so a GPU pod tolerates it by default.
+    return [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
+
+
 class ProfileDeploy(BaseModel):
     """How the generated artifacts run the server."""
 
@@ -165,6 +220,34 @@ class ProfileDeploy(BaseModel):
     image: str | None = Field(None, description="Defaults to vllm/vllm-openai:v<version>")
     hf_token_secret: str = Field("hf-token", pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
     cache_dir: str = "/root/.cache/huggingface"
+    cache_pvc: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        description="Kubernetes: an existing PersistentVolumeClaim mounted at cache_dir, so the "
+        "weights survive restarts (default: an emptyDir, downloaded again on every restart)",
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Kubernetes nodeSelector, e.g. {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3} "
+        "(GPU feature discovery's label; see `kubectl get nodes -L nvidia.com/gpu.product`)",
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=_gpu_toleration,
+        max_length=32,
+        description="Kubernetes tolerations (default: the nvidia.com/gpu NoSchedule taint of GPU "
+        "node pools; [] for none)",
+    )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            if not LABEL_KEY_RE.match(key):
+                raise ValueError(f"{key!r} is not a Kubernetes label key")
+            if not isinstance(label, str) or not LABEL_VALUE_RE.match(label):
+                raise ValueError(f"{key}: {label!r} is not a Kubernetes label value")
+        return value
 
 
 class ProfileOutputs(BaseModel):
@@ -196,6 +279,58 @@ class ProfileOutputs(BaseModel):
         return value
 
 
+@functools.cache
+def rule_ids() -> tuple[str, ...]:
+    """The planner's rule ids a profile may ignore (checker/data/rules.yaml)."""
+    text = resources.files("checker.data").joinpath("rules.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    return tuple(data["rules"])
+
+
+class Suppression(BaseModel):
+    """One rule whose findings are shown as suppressed and no longer count in the verdict."""
+
+    model_config = _SECTION
+
+    rule: str = Field(
+        description="Rule id, e.g. VW204 (see checker/data/rules.yaml)",
+        json_schema_extra={"enum": list(rule_ids())},
+    )
+    reason: str = Field(
+        min_length=1, max_length=500, description="Why: shown with every suppressed finding"
+    )
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        if value not in rule_ids():
+            close = difflib.get_close_matches(value.strip().upper(), rule_ids(), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ValueError(f"unknown rule {value!r}{hint} (see 'ignore' in the README)")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_given(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("give the reason this rule is ignored")
+        return value
+
+
+def no_repeats(value: list[Suppression]) -> list[Suppression]:
+    seen = [s.rule for s in value]
+    repeated = sorted({r for r in seen if seen.count(r) > 1})
+    if repeated:
+        raise ValueError(f"rule(s) {repeated} listed more than once: keep one entry each")
+    return value
+
+
+IGNORE_DESCRIPTION = (
+    "Rules whose findings are shown as suppressed (with the reason) and no longer affect the "
+    "verdict, e.g. [{rule: VW204, reason: 'bursts are queued'}]"
+)
+
+
 class Profile(BaseModel):
     model_config = _SECTION
 
@@ -207,3 +342,11 @@ class Profile(BaseModel):
     vllm: ProfileVLLM = Field(default_factory=ProfileVLLM)
     deploy: ProfileDeploy = Field(default_factory=ProfileDeploy)
     outputs: ProfileOutputs = Field(default_factory=ProfileOutputs)
+    ignore: list[Suppression] = Field(
+        default_factory=list, max_length=64, description=IGNORE_DESCRIPTION
+    )
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_once(cls, value: list[Suppression]) -> list[Suppression]:
+        return no_repeats(value)

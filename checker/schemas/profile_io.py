@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from checker.errors import ArtifactError, ProfileError
+from checker.errors import ArtifactError, CheckerError, ProfileError
+from checker.schemas.engine_args import normalise_engine_args, request_fields
 from checker.schemas.inputs import (
     EngineInput,
     HardwareInput,
@@ -72,6 +73,8 @@ def parse_target(text: str) -> Target:
 
 
 def validate_profile_data(data: Any, positions: Positions, source: str) -> Profile:
+    """The profile, its engine arguments in canonical form (checker.schemas.engine_args); every
+    problem located, the first raised with the others in ``related``."""
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         raise ProfileError(
@@ -79,7 +82,24 @@ def validate_profile_data(data: Any, positions: Positions, source: str) -> Profi
             location=source,
             hint="start from examples/profiles/sample.yaml",
         )
-    return validate_at(Profile, data, positions, source)
+    data, found = normalise_engine_args(data, positions, source)
+    problems: list[CheckerError] = list(found)
+    try:
+        profile = validate_at(Profile, data, positions, source)
+    except ProfileError as exc:
+        problems = [exc, *exc.related, *found]
+    if problems:
+        first, *others = ordered = sorted(problems, key=_line_of_error)
+        first.related = others
+        first.details = [str(p) for p in ordered]
+        raise first from None
+    return profile
+
+
+def _line_of_error(error: CheckerError) -> int:
+    """The line an error points at ("file:line:col"), for reporting problems in file order."""
+    parts = (error.location or "").rsplit(":", 2)
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
 
 
 def load_profile_text(text: str, source: str) -> LoadedProfile:
@@ -179,6 +199,13 @@ _CLASSES: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
 }
 
 
+def request_field(profile_key: str) -> tuple[str, str]:
+    """The request (section, field) a dotted profile key sets: "vllm.block_size" -> ("engine",
+    "block_size"), as findings' fix_values name them."""
+    section, _, name = profile_key.partition(".")
+    return _SECTIONS[section], _RENAMED.get((section, name), name)
+
+
 @functools.cache
 def _shared_fields(section: str) -> tuple[tuple[str, str], ...]:
     """(profile field, request field) pairs of a section that carry the same setting."""
@@ -196,10 +223,16 @@ def profile_to_request(
 ) -> PlanRequest:
     """Map a profile (and one of its GPU targets) to a plan request."""
     target = target or profile_targets(profile)[0]
-    data: dict[str, Any] = {"explain": explain}
+    data: dict[str, Any] = {
+        "explain": explain,
+        "ignore": {i.rule: i.reason for i in profile.ignore},
+    }
     for section, request_section in _SECTIONS.items():
         values = getattr(profile, section)
         data[request_section] = {r: getattr(values, p) for p, r in _shared_fields(section)}
+    data["engine"]["vllm_args"] = dict(profile.outputs.vllm_args)
+    for section, fields in request_fields(profile.outputs.vllm_args).items():
+        data[section].update(fields)
     hw = profile.hardware
     config_path = profile.model.config
     if config_path and base_dir is not None and not Path(config_path).is_absolute():
@@ -228,5 +261,5 @@ def profile_from_request(request: PlanRequest, base: Profile | None = None) -> P
         )
         if base.model.config:
             data["model"]["config"] = base.model.config
-        data.update(deploy=base.deploy, outputs=base.outputs)
+        data.update(deploy=base.deploy, outputs=base.outputs, ignore=base.ignore)
     return Profile.model_validate(data)

@@ -1,16 +1,24 @@
 """A local HTTP server on 127.0.0.1 that answers like the GitHub REST API for issue comments.
 
 It keeps comments per pull request, pages lists with ``Link`` headers, records every request,
-and plays scripted faults (status, headers, whether the request was processed anyway).
+and plays scripted faults (status, headers, whether the request was processed anyway). With
+``git_dir`` set it also serves that bare repository over git's smart HTTP at
+``/{repo}.git`` (the real ``git http-backend``), as a private repository: only a request with
+GitHub's ``x-access-token`` basic credentials for ``git_token`` gets in, and a request with two
+Authorization headers is refused, as GitHub refuses it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -44,6 +52,9 @@ class FakeGitHub:
         self.seen: list[Seen] = []
         self.read_only = False  # a fork pull request's token: reads work, writes get 403
         self.login = "github-actions[bot]"
+        self.git_dir: Path | None = None  # a bare repository served as {repo}.git
+        self.git_token = ""
+        self.git_auth: list[list[str]] = []  # the Authorization headers of each git request
         self._next_id = 1000
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -100,6 +111,8 @@ class FakeGitHub:
         parts = urlsplit(h.path)
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
+        if self.git_dir is not None and parts.path.startswith(f"/{self.repo}.git/"):
+            return self._git(h, method, parts.path, parts.query, raw)
         body = json.loads(raw) if raw else None
         self.seen.append(Seen(method, parts.path, parse_qs(parts.query), dict(h.headers), body))
         fault = next(
@@ -155,6 +168,44 @@ class FakeGitHub:
         if start + self.page_size < len(items):
             headers["Link"] = f'<{self.url}{path}?per_page=100&page={page + 1}>; rel="next"'
         return 200, items[start : start + self.page_size], headers
+
+    def _git(
+        self, h: BaseHTTPRequestHandler, method: str, path: str, query: str, raw: bytes
+    ) -> None:
+        assert self.git_dir is not None
+        auth = h.headers.get_all("Authorization") or []
+        self.git_auth.append(auth)
+        if len(auth) > 1:
+            return self._send(h, 400, {"message": "Duplicate header: Authorization"}, {})
+        secret = base64.b64encode(f"x-access-token:{self.git_token}".encode()).decode()
+        scheme, _, given = (auth[0] if auth else "").partition(" ")
+        if scheme.lower() != "basic" or given.strip() != secret:
+            return self._send(h, 401, None, {"WWW-Authenticate": 'Basic realm="GitHub"'})
+        env = {
+            "PATH": os.environ["PATH"],
+            "GIT_PROJECT_ROOT": str(self.git_dir.parent),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": "/" + self.git_dir.name + path.removeprefix(f"/{self.repo}.git"),
+            "QUERY_STRING": query,
+            "REQUEST_METHOD": method,
+            "CONTENT_TYPE": h.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(raw)),
+            "HTTP_CONTENT_ENCODING": h.headers.get("Content-Encoding", ""),
+            "GIT_PROTOCOL": h.headers.get("Git-Protocol", ""),
+            "REMOTE_ADDR": "127.0.0.1",
+        }
+        done = subprocess.run(
+            ["git", "http-backend"], input=raw, env=env, capture_output=True, timeout=60
+        )
+        head, _, body = done.stdout.partition(b"\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n") if line)
+        status = int(headers.pop("Status", "200").split()[0])
+        h.send_response(status)
+        for name, value in headers.items():
+            h.send_header(name, value)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
 
     @staticmethod
     def _send(

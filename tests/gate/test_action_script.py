@@ -6,18 +6,22 @@ step passes the gate's exit code through.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.gate.conftest import pr_event, runner_env
+from tests.gate.conftest import TOKEN, pr_event, runner_env
 from tests.gate.fake_github import FakeGitHub
+from tests.gate.gitrepo import commit_all, git, make_repo
 from tests.gate.test_check_in_actions import FITS, TOO_BIG
 from tests.gate.test_github_env import parse_github_output
+from tests.models.fake_hub import FakeHub, Repo
 
 STEPS = {s.get("id"): s for s in yaml.safe_load((REPO / "action.yml").read_text())["runs"]["steps"]}
 INPUTS = yaml.safe_load((REPO / "action.yml").read_text())["inputs"]
@@ -107,3 +111,120 @@ def test_repo_config_fail_on_and_regenerated_artifacts(tmp_path: Path, github: F
     assert (
         "fail on: warning" in (tmp_path / "runner-temp" / "vllm-wizard" / "report.md").read_text()
     )
+
+
+def test_offline_input_is_true_by_default(tmp_path: Path, github: FakeGitHub) -> None:
+    profile = FITS.replace("Qwen/Qwen3-0.6B", "acme/private-1.5b")
+    workspace(tmp_path, {"profiles/a.yaml": profile})
+    config = (REPO / "tests" / "data" / "configs" / "Qwen__Qwen2.5-1.5B.json").read_bytes()
+    with FakeHub() as hub:
+        hub.repos["acme/private-1.5b"] = Repo(files={"config.json": config})
+        env = {
+            **runner_env(tmp_path, github.url, pr_event(7)),
+            "HF_ENDPOINT": hub.url,
+            "HF_HUB_OFFLINE": "",
+        }
+        result = run_step(tmp_path, env, paths="profiles/a.yaml", comment="false")
+        assert result.returncode == 2 and "not asked" in result.stdout
+        assert hub.seen == []
+        result = run_step(tmp_path, env, paths="profiles/a.yaml", comment="false", offline="false")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert hub.seen
+        result = run_step(tmp_path, env, paths="profiles/a.yaml", offline="no")
+        assert result.returncode == 2 and "'offline' must be true or false" in result.stdout
+
+
+def run_fetch(work: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The "Fetch the base revision" step, with its env as the runner sets it."""
+    return subprocess.run(
+        ["bash", "-c", STEPS["base"]["run"]],
+        cwd=work,
+        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_base_is_fetched_from_a_private_repository_without_persisted_credentials(
+    tmp_path: Path, github: FakeGitHub
+) -> None:
+    origin = make_repo(tmp_path / "origin")
+    (origin / "profiles").mkdir()
+    (origin / "profiles" / "a.yaml").write_text(FITS)
+    base = commit_all(origin, "base")
+    (origin / "profiles" / "a.yaml").write_text(TOO_BIG)
+    head = commit_all(origin, "head")
+    served = tmp_path / "srv" / "serving.git"
+    git(tmp_path, "clone", "-q", "--bare", str(origin), str(served))
+    github.git_dir, github.git_token = served, TOKEN
+    # what actions/checkout leaves with persist-credentials: false: the head commit only
+    work = make_repo(tmp_path / "work")
+    git(work, "fetch", "-q", "--depth=1", f"file://{served}", head)
+    git(work, "checkout", "-q", head)
+    git(work, "remote", "add", "origin", f"{github.url}/{github.repo}.git")
+    config_before = (work / ".git" / "config").read_text()
+    env = {"BASE": base, "GITHUB_SERVER_URL": github.url, "GITHUB_TOKEN": TOKEN}
+
+    fetched = run_fetch(work, env)
+    assert fetched.returncode == 0, fetched.stderr
+    assert git(work, "rev-parse", f"{base}^{{commit}}") == base
+    assert (work / ".git" / "config").read_text() == config_before  # no token on disk
+    assert TOKEN not in fetched.stdout + fetched.stderr
+    assert github.git_auth and all(len(a) == 1 for a in github.git_auth)
+
+    # the gate then diffs against it
+    result = subprocess.run(
+        [sys.executable, "-m", "checker", "check", "profiles/", "--base", base, "--format=json"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and '"diff"' in result.stdout, result.stderr
+
+
+def test_base_fetch_overrides_a_persisted_header_and_needs_the_token(
+    tmp_path: Path, github: FakeGitHub
+) -> None:
+    origin = make_repo(tmp_path / "origin")
+    (origin / "a.txt").write_text("1")
+    base = commit_all(origin, "base")
+    served = tmp_path / "srv" / "serving.git"
+    git(tmp_path, "clone", "-q", "--bare", str(origin), str(served))
+    github.git_dir, github.git_token = served, TOKEN
+    work = make_repo(tmp_path / "work")
+    git(work, "remote", "add", "origin", f"{github.url}/{github.repo}.git")
+    env = {"BASE": base, "GITHUB_SERVER_URL": github.url, "GITHUB_TOKEN": ""}
+    assert run_fetch(work, env).returncode != 0  # a private repository: no token, no fetch
+    # a stale header persisted by an earlier checkout is replaced, not sent alongside ours
+    git(work, "config", f"http.{github.url}/.extraheader", "AUTHORIZATION: basic c3RhbGU=")
+    fetched = run_fetch(work, {**env, "GITHUB_TOKEN": TOKEN})
+    assert fetched.returncode == 0, fetched.stderr
+    assert github.git_auth[-1] == [
+        "basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+    ]
+
+
+@pytest.mark.parametrize("base", ["-uhoh", "--upload-pack=touch pwned", "-"])
+def test_base_that_looks_like_an_option_is_refused(tmp_path: Path, base: str) -> None:
+    work = make_repo(tmp_path / "work")
+    fetched = run_fetch(work, {"BASE": base, "GITHUB_SERVER_URL": "https://github.test"})
+    assert fetched.returncode == 2
+    assert "input 'base' must be a git revision" in fetched.stdout
+    assert not (work / "pwned").exists()
+
+
+def test_post_report_posts_the_saved_report(tmp_path: Path, github: FakeGitHub) -> None:
+    """The workflow_run half: the step hands the saved report to 'comment', after '--'."""
+    from tests.gate.test_publish import workflow_run_env
+
+    github.pulls[12] = "c" * 40
+    saved = tmp_path / "work" / "-report dir"  # a download path that looks like an option
+    saved.mkdir(parents=True)
+    (saved / "report.md").write_text("## vllm-wizard check\nall PASS\n")
+    (saved / "pr-number").write_text("12\n")
+    env = workflow_run_env(tmp_path, github.url, [])
+    result = run_step(tmp_path, env, post_report="-report dir")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all PASS" in github.comments[12][0]["body"]

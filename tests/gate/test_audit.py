@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from checker.cli import main
-from checker.gate.audit import AuditOptions, run_audit
+from checker.gate.audit import AuditOptions, AuditResult, run_audit
 from checker.gate.audit_report import audit_markdown
 from checker.gate.fleet import load_fleet
 from tests.gate.test_check import llama, write
@@ -101,7 +101,7 @@ def test_cli_writes_both_reports(
     assert all("plan" not in p for p in data["check"]["pairs"])  # kept small
     text = (fleet_repo / "out" / "audit.md").read_text()
     assert text.startswith("# ❌ vllm-wizard audit: FAIL")
-    assert "| profiles/long.yaml | ✅ 6.29x | ❌ 0.37x |" in text
+    assert "| profiles/long.yaml | ✅ 6.29x | ❌ FAIL |" in text  # no figures for a FAIL
     assert "## Close to the edge" in text and "## Could move to a cheaper GPU" in text
     assert sorted(p.name for p in (fleet_repo / "out").iterdir()) == ["audit.json", "audit.md"]
 
@@ -116,3 +116,32 @@ def test_markdown_escapes_profile_paths(fleet_repo: Path) -> None:
     )
     text = audit_markdown(result)
     assert "x\\|@" in text and "@team" not in text
+
+
+def _audit(root: Path) -> AuditResult:
+    return run_audit(
+        AuditOptions(
+            fleet=load_fleet(root / "fleet.yaml"),
+            paths=("profiles",),
+            jobs=1,
+            cwd=root,
+            offline=True,
+        )
+    )
+
+
+def test_a_cheaper_gpu_needs_a_price_here_and_a_pass_there(tmp_path: Path) -> None:
+    write(tmp_path, "fleet.yaml", FLEET)
+    unpriced = llama(8192).replace("gpu_name: H100-80GB", "gpu_name: RTX 4090")
+    write(tmp_path, "profiles/unpriced.yaml", unpriced)  # L4 passes, but cheaper than what?
+    busy = llama(8192).replace("concurrency: 1", "concurrency: 64")
+    write(tmp_path, "profiles/busy.yaml", busy)  # the L4 only WARNs
+    write(tmp_path, "profiles/small.yaml", llama(8192))
+    result = _audit(tmp_path)
+    verdicts = {(p.profile, p.target): p.verdict for p in result.check.pairs}
+    assert verdicts[("profiles/unpriced.yaml", "L4:1")] == "PASS"
+    assert verdicts[("profiles/busy.yaml", "L4:1")] == "WARN"
+    assert verdicts[("profiles/busy.yaml", "H100-80GB:1")] == "PASS"
+    assert [(c.profile, c.target, c.verdict) for c in result.cheaper] == [
+        ("profiles/small.yaml", "L4:1", "PASS")
+    ]

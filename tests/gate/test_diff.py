@@ -69,7 +69,7 @@ def test_named_file_removed_in_head_is_not_an_error(tmp_path: Path) -> None:
     ]
 
 
-def test_moving_to_another_gpu_shows_both_targets(tmp_path: Path) -> None:
+def test_moving_to_another_gpu_shows_each_side_on_its_own_target(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     write(repo, "p.yaml", llama(65536).replace('  targets: ["L4"]\n', ""))
     commit_all(repo, "base")
@@ -82,7 +82,9 @@ def test_moving_to_another_gpu_shows_both_targets(tmp_path: Path) -> None:
     by_target = {p.target: p for p in change.pairs}
     assert set(by_target) == {"L4:1", "H100-80GB:1"}
     assert by_target["H100-80GB:1"].after is None  # the target head left
+    assert by_target["H100-80GB:1"].before is not None
     assert by_target["L4:1"].after is not None and by_target["L4:1"].after.verdict == "FAIL"
+    assert by_target["L4:1"].before is None  # the base never targeted the L4
 
 
 def test_given_gpus_apply_to_both_sides(tmp_path: Path) -> None:

@@ -25,7 +25,9 @@ def _tree(root: Path, files: dict[str, str]) -> None:
 
 def _discover(root: Path, *paths: str) -> tuple[list[str], list[str]]:
     specs = [parse_spec(p, root) for p in paths]
-    chosen, unmatched = select(specs, working_tree_candidates(specs, root), read_working_file(root))
+    chosen, unmatched, _ = select(
+        specs, working_tree_candidates(specs, root), read_working_file(root)
+    )
     return chosen, [s.text for s in unmatched]
 
 

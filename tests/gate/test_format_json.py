@@ -35,6 +35,7 @@ def test_documented_keys_and_round_trip() -> None:
         "verdict",
         "failed",
         "findings",
+        "suppressed",
         "figures",
         "error",
         "plan",
@@ -43,10 +44,12 @@ def test_documented_keys_and_round_trip() -> None:
         "rule_id",
         "name",
         "severity",
+        "estimated",
         "message",
         "key",
         "line",
         "fix",
+        "suppressed",
     ]
     assert list(first["figures"]) == [
         "verdict",

@@ -51,3 +51,13 @@ def test_diff_section() -> None:
     assert "    L4:1: verdict PASS → FAIL, KV tokens 444,464 → 20,000" in text
     assert "  removed  profiles/gone.yaml" in text
     assert "  1 profile(s) unchanged" in text
+
+
+def test_an_input_problem_hint_is_labelled_fix_once() -> None:
+    from checker.gate.formats.sarif import render_sarif
+    from checker.gate.result import InputProblem
+
+    problem = InputProblem(path="p.yaml", line=5, message="unknown GPU 'X'", hint="see gpus")
+    result = f.result([], errors=[problem])
+    assert "    fix: see gpus\n" in render_text(result)
+    assert "Fix: see gpus" in render_sarif(result) and "hint:" not in render_sarif(result)

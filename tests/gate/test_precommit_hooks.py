@@ -7,16 +7,28 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 import yaml
 
 from tests.conftest import REPO
 from tests.gate.test_check_in_actions import FITS, TOO_BIG
+from tests.models.fake_hub import FakeHub, Repo
 
-HookRun = Callable[[str, dict[str, str]], subprocess.CompletedProcess[str]]
+
+class HookRun(Protocol):
+    def __call__(
+        self,
+        hook_id: str,
+        files: dict[str, str],
+        *,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        all_files: bool = False,
+    ) -> subprocess.CompletedProcess[str]: ...
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -55,27 +67,27 @@ def run_hook(
     user.mkdir()
     git(user, "init", "-q")
 
-    def run(hook_id: str, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        config = {"repos": [{"repo": str(snap), "rev": rev, "hooks": [{"id": hook_id}]}]}
+    def run(
+        hook_id: str,
+        files: dict[str, str],
+        *,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        all_files: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        hook: dict[str, object] = {"id": hook_id, **({"args": list(args)} if args else {})}
+        config = {"repos": [{"repo": str(snap), "rev": rev, "hooks": [hook]}]}
         (user / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
         for name, text in files.items():
             (user / name).parent.mkdir(parents=True, exist_ok=True)
             (user / name).write_text(text)
         git(user, "add", "-A")
+        # --all-files: a name like "--output=x" would be an option to pre-commit's own --files
+        which = ["--all-files"] if all_files else ["--files", *files]
         return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pre_commit",
-                "run",
-                hook_id,
-                "--color",
-                "never",
-                "--files",
-                *files,
-            ],
+            [sys.executable, "-m", "pre_commit", "run", hook_id, "--color", "never", *which],
             cwd=user,
-            env={**os.environ, "PRE_COMMIT_HOME": str(home)},
+            env={**(os.environ if env is None else env), "PRE_COMMIT_HOME": str(home)},
             capture_output=True,
             text=True,
             timeout=300,
@@ -155,3 +167,87 @@ def test_generate_hook_fixes_a_drifted_artifact(run_hook: HookRun, tmp_path: Pat
         "vllm-wizard-generate", {"profiles/serving.yaml": profile, "profiles/serve.sh": fresh}
     )
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def _generated(tmp_path: Path, profile: str, emit: str) -> dict[str, str]:
+    """What ``generate`` writes into profiles/deploy/ for profiles/serving.yaml."""
+    from checker.cli import main
+
+    root = tmp_path / "gen"
+    (root / "profiles").mkdir(parents=True)
+    (root / "profiles" / "serving.yaml").write_text(profile)
+    out = root / "profiles" / "deploy"
+    argv = ["generate", "-p", str(root / "profiles" / "serving.yaml"), "-o", str(out)]
+    assert main([*argv, *(["--emit", emit] if emit else [])]) == 0
+    return {f"profiles/deploy/{p.name}": p.read_text() for p in sorted(out.iterdir())}
+
+
+@pytest.mark.parametrize("hook_id", ["vllm-wizard-check", "vllm-wizard-generate"])
+def test_hooks_skip_our_artifacts_kept_under_profiles(
+    run_hook: HookRun, tmp_path: Path, hook_id: str
+) -> None:
+    profile = FITS + "outputs:\n  artifacts: {compose: deploy/docker-compose.yaml}\n"
+    artifacts = _generated(tmp_path, profile, "command,compose,k8s,helm,profile")
+    assert "profiles/deploy/profile.yaml" in artifacts  # a full profile, with our header
+    result = run_hook(hook_id, {"profiles/serving.yaml": profile, **artifacts})
+    assert result.returncode == 0, result.stdout + result.stderr
+    # then `git add profiles/deploy` alone: every file is ours, none is a profile
+    result = run_hook(hook_id, artifacts)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "missing required key" not in result.stdout
+
+
+def test_generate_hook_fails_when_it_creates_a_missing_artifact(
+    run_hook: HookRun, tmp_path: Path
+) -> None:
+    profile = FITS + "outputs:\n  artifacts: {command: deploy/serve.sh}\n"
+    result = run_hook("vllm-wizard-generate", {"profiles/serving.yaml": profile})
+    assert result.returncode == 1, result.stdout + result.stderr
+    created = tmp_path / "user" / "profiles" / "deploy" / "serve.sh"
+    assert "vllm serve Qwen/Qwen3-0.6B" in created.read_text()
+    assert "deploy/serve.sh (command) was rewritten" in result.stdout
+    again = run_hook("vllm-wizard-generate", {"profiles/serving.yaml": profile})
+    assert again.returncode == 0, again.stdout + again.stderr  # once staged, the hook passes
+
+
+def test_hooks_read_a_file_named_like_an_option_as_a_file(
+    run_hook: HookRun, tmp_path: Path
+) -> None:
+    hostile = {
+        "--output=pwned.vllm.yaml": TOO_BIG,
+        "profiles/serving.yaml": FITS,
+        ".vllm-wizard.yaml": "fail_on: error\n",
+    }
+    result = run_hook(
+        "vllm-wizard-check",
+        hostile,
+        args=["--config", ".vllm-wizard.yaml", "--fail-on=error"],  # options, with a value
+        all_files=True,
+    )
+    assert not (tmp_path / "user" / "pwned.vllm.yaml").exists()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "--output=pwned.vllm.yaml" in result.stdout and "VW201" in result.stdout
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeHub]:
+    with FakeHub() as fake:
+        config = (REPO / "tests" / "data" / "configs" / "Qwen__Qwen2.5-1.5B.json").read_bytes()
+        fake.repos["acme/private-1.5b"] = Repo(files={"config.json": config})
+        yield fake
+
+
+@pytest.mark.parametrize("hook_id", ["vllm-wizard-check", "vllm-wizard-generate"])
+def test_hooks_are_offline_unless_told(run_hook: HookRun, hub: FakeHub, hook_id: str) -> None:
+    profile = FITS.replace("Qwen/Qwen3-0.6B", "acme/private-1.5b")
+    profile += "outputs:\n  artifacts: {command: serve.sh}\n"
+    online_env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    online_env["HF_ENDPOINT"] = hub.url
+    result = run_hook(hook_id, {"profiles/serving.yaml": profile}, env=online_env)
+    assert "exit code: 2" in result.stdout, result.stdout + result.stderr
+    assert "not asked" in result.stdout and hub.seen == []
+    result = run_hook(
+        hook_id, {"profiles/serving.yaml": profile}, args=["--online"], env=online_env
+    )
+    assert hub.seen, result.stdout + result.stderr
+    assert "not asked" not in result.stdout

@@ -3,6 +3,7 @@ line, exit 2, nothing raw on the terminal. A fake nvidia-smi on PATH prints the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,7 +50,11 @@ def test_unreadable_output(
     run = cli(*argv)
     assert_clean_usage_error(run, "nvidia-smi" if "Mystery" not in output else "Mystery GPU")
     assert "\x1b" not in run.out + run.err and "\x07" not in run.out + run.err
-    assert run.out == ""
+    if "--json" in argv:  # stdout stays JSON: no GPUs, and the same error
+        report = json.loads(run.out)
+        assert report["gpus"] == [] and report["error"] in run.error_line
+    else:
+        assert run.out == ""
 
 
 def test_failing_driver_and_missing_binary(

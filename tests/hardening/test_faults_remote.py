@@ -39,7 +39,7 @@ def hub(monkeypatch: pytest.MonkeyPatch, fast_retries: None) -> Iterator[FakeHub
 
 
 def _plan(cli: Callable[..., Run], *extra: str) -> Run:
-    return cli("plan", "-m", MODEL, "--gpu", GPU, "--json", *extra)
+    return cli("plan", "-m", MODEL, "--gpu", GPU, "--json", "--online", *extra)
 
 
 def _no_secret(run: Run, *files: Path) -> None:
@@ -86,7 +86,7 @@ def test_hub_faults(
 
 
 def test_hub_unknown_repository_is_not_retried(cli: Callable[..., Run], hub: FakeHub) -> None:
-    run = cli("plan", "-m", "acme/nothing-here", "--gpu", GPU)
+    run = cli("plan", "-m", "acme/nothing-here", "--gpu", GPU, "--online")
     assert_clean_usage_error(run, "acme/nothing-here")
     assert len(hub.requests_for("config.json")) == 1
     _no_secret(run)
@@ -109,15 +109,50 @@ def test_hub_down_is_a_clear_error(
     _no_secret(run)
 
 
-@pytest.mark.parametrize("how", ["flag", "env"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("plan", "-m", MODEL, "--gpu", GPU),  # offline is the default
+        ("plan", "-m", MODEL, "--gpu", GPU, "--offline"),
+        ("check", "p.vllm.yaml", "--gpu", GPU),
+        ("check", "p.vllm.yaml", "--check-artifacts", "--fix"),  # the generate hook
+        ("audit", "p.vllm.yaml", "--fleet", "fleet.yaml", "-j", "1", "--quiet"),
+        ("generate", "-p", "p.vllm.yaml", "-o", "out"),
+        ("plan", "-m", MODEL, "--gpu", GPU, "--online", "HF_HUB_OFFLINE=1"),
+    ],
+)
 def test_offline_never_asks_the_hub(
-    cli: Callable[..., Run], hub: FakeHub, monkeypatch: pytest.MonkeyPatch, how: str
+    cli: Callable[..., Run],
+    hub: FakeHub,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    argv: tuple[str, ...],
 ) -> None:
-    if how == "env":
+    monkeypatch.chdir(tmp_path)
+    profile = f"model:\n  id: {MODEL}\nhardware:\n  gpu_name: {GPU}\n"
+    Path("p.vllm.yaml").write_text(profile + "outputs:\n  artifacts: {command: serve.sh}\n")
+    Path("fleet.yaml").write_text(f"- {GPU}\n")
+    if argv[-1] == "HF_HUB_OFFLINE=1":
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    run = _plan(cli, *(["--offline"] if how == "flag" else []))
-    assert_clean_usage_error(run, MODEL, "not asked")
+        argv = argv[:-1]
+    run = cli(*argv)
+    said = run.out + run.err + (Path("audit.md").read_text() if argv[0] == "audit" else "")
+    assert "not asked" in said and MODEL in said
+    assert run.code == 2, run
     assert hub.seen == []
+
+
+def test_update_lockfile_asks_the_hub_and_refuses_offline(
+    cli: Callable[..., Run], hub: FakeHub, tmp_path: Path
+) -> None:
+    lock = tmp_path / "models.lock.json"
+    base = ("plan", "-m", MODEL, "--gpu", GPU, "--lockfile", str(lock), "--update-lockfile")
+    run = cli(*base, "--offline")
+    assert_clean_usage_error(run, "--offline")
+    assert hub.seen == [] and not lock.exists()
+    run = cli(*base)  # recording is an explicit opt-in to the Hub
+    assert run.code == 0, run
+    assert MODEL in lock.read_text()
 
 
 PROFILE = "model:\n  id: Qwen/Qwen3-8B\nhardware:\n  gpu_name: H100-SXM-80GB\n"

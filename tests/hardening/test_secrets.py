@@ -97,7 +97,7 @@ def test_hub_endpoint_with_credentials_in_it(
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_ENDPOINT", f"http://user:{HF_SECRET}@127.0.0.1:{_closed_port()}")
-    run = cli("plan", "-m", "acme/remote-only", "--gpu", GPU)
+    run = cli("plan", "-m", "acme/remote-only", "--gpu", GPU, "--online")
     assert run.code == 2, run
     _clean(run)
 

@@ -252,7 +252,12 @@ def test_cli_detect_missing_and_failing(
     install(tmp_path, monkeypatch, fail=(DRIVER_FAILURE, 9))
     assert main(["detect", "--json"]) == EXIT_USAGE
     captured = capsys.readouterr()
-    assert captured.out == "" and "exit code 9" in captured.err
+    report = json.loads(captured.out)  # a script reading stdout still gets JSON
+    assert report["gpus"] == [] and "exit code 9" in report["error"]
+    assert "exit code 9" in captured.err
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert main(["detect", "--json"]) == EXIT_USAGE
+    assert "nvidia-smi was not found" in json.loads(capsys.readouterr().out)["error"]
 
 
 def test_mig_enabled_without_devices_offers_nothing(

@@ -142,7 +142,7 @@ def test_resolution_is_cached_per_process(hub: FakeHub) -> None:
 
 
 @pytest.mark.parametrize(
-    ("flag", "env", "hint"), [(True, "", "drop --offline"), (False, "1", "unset HF_HUB_OFFLINE")]
+    ("flag", "env", "hint"), [(True, "", "pass --online"), (False, "1", "unset HF_HUB_OFFLINE")]
 )
 def test_offline_and_unknown_fails_with_suggestions(
     hub: FakeHub, monkeypatch: pytest.MonkeyPatch, flag: bool, env: str, hint: str

@@ -1,8 +1,8 @@
-"""Deployment rules VW301-VW303: GPUs given, instances sharing a GPU, high OOM risk."""
+"""Deployment rules VW301-VW304: GPUs given, instances sharing a GPU, OOM risk."""
 
 from __future__ import annotations
 
-from checker.schemas.enums import OOMRisk, Severity
+from checker.schemas.enums import OOMRisk, Severity, Verdict
 from tests.planning.plans import fired, only, plan
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
@@ -50,13 +50,14 @@ def test_three_instances_at_030_share_an_h100() -> None:
     assert not fired(plan(QWEN, util=0.3, instances_per_gpu=3, **SHORT), "VW302")
 
 
-def test_high_oom_risk_becomes_a_warning_with_a_lower_utilization() -> None:
+def test_high_oom_risk_is_an_estimated_error_with_a_lower_utilization() -> None:
     # V0 captures CUDA graphs outside the budget: 0.97 of a T4 leaves too little for them
     t4 = {"max_model_len": 4096, "dtype": "float16", "version": "0.7"}
     resp = plan(QWEN, "T4", util=0.97, **t4)
     assert resp.feasibility.oom_risk is OOMRisk.HIGH
     found = only(resp, "VW303")
-    assert found.severity is Severity.WARNING
+    assert found.severity is Severity.ERROR and found.estimated
+    assert resp.feasibility.verdict is Verdict.FAIL and resp.feasibility.fits
     assert resp.feasibility.oom_risk_reason in found.message
     safe = found.fix_values["policy.gpu_memory_utilization"]
     assert plan(QWEN, "T4", util=safe, **t4).feasibility.oom_risk is OOMRisk.LOW

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from checker.errors import CheckerError
 from checker.pipeline import plan_request
-from checker.schemas.enums import Verdict
+from checker.schemas.enums import OOMRisk, Severity, Verdict
 from checker.schemas.profile_io import load_profile_text, profile_targets, profile_to_request
 from tests.property.engine_helpers import has_linear_state, model_info
 from tests.property.strategies import profile_texts
@@ -41,7 +41,10 @@ def test_every_profile_plans_or_fails_with_a_checker_error(text: str) -> None:
             assert str(exc) and "\n" not in str(exc)
             continue
         feasibility = plan.feasibility
-        assert feasibility.fits == (feasibility.verdict is not Verdict.FAIL)
+        # fits: no start-up error; FAIL: that, or a high OOM risk (an estimated error)
+        high = [f for f in feasibility.findings if f.estimated and f.severity is Severity.ERROR]
+        assert (feasibility.verdict is Verdict.FAIL) == (not feasibility.fits or bool(high))
+        assert bool(high) <= (feasibility.oom_risk is OOMRisk.HIGH)
         assert feasibility.memory.requested_gib <= feasibility.memory.total_gib
         assert feasibility.num_gpus_used == (
             feasibility.tensor_parallel_size * feasibility.pipeline_parallel_size

@@ -138,7 +138,11 @@ def hostile_finding(text: str) -> Finding:
 def make_context(plan: PlanResponse | None = None, **kwargs: Any) -> RenderContext:
     deploy = kwargs.pop("deploy", ProfileDeploy())
     workload = kwargs.pop("workload", WorkloadInput(concurrency=8))
-    return RenderContext(plan=plan or make_plan(), deploy=deploy, workload=workload, **kwargs)
+    plan = plan or make_plan()
+    if "vllm_args" in kwargs:  # the flags a plan passed through live in its config
+        config = plan.config.model_copy(update={"extra_args": kwargs.pop("vllm_args")})
+        plan = plan.model_copy(update={"config": config})
+    return RenderContext(plan=plan, deploy=deploy, workload=workload, **kwargs)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,9 @@ from referencing import Registry, Resource
 from checker.errors import ArtifactError
 from checker.render.artifacts import render_artifact
 from checker.render.context import HEADER_MARK, RenderContext
-from checker.render.flags import flags_for
 from checker.render.serve import serve_argv
 from checker.schemas.profile import ProfileDeploy
+from checker.schemas.vllm_flags import flags_for
 from tests.render.conftest import HOSTILE, make_context, make_plan, run_script
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -54,7 +55,15 @@ def hostile_context(text: str) -> RenderContext:
     )
 
 
-CASES = [make_context(), *(hostile_context(t) for t in HOSTILE)]
+# A plan that sized KV with settings vLLM must get too (flags and an environment variable).
+ENGINE_PLAN = make_plan(
+    version="0.33",
+    kv_cache_memory_bytes=4 << 30,
+    disable_hybrid_kv_cache_manager=True,
+    cudagraph_memory_profiling=False,
+    tokenizer="org/tok",
+)
+CASES = [make_context(), make_context(ENGINE_PLAN), *(hostile_context(t) for t in HOSTILE)]
 
 
 @pytest.mark.parametrize("ctx", CASES)
@@ -68,7 +77,7 @@ def test_compose_is_valid_and_reads_back(ctx: RenderContext) -> None:
     assert service["entrypoint"] == ["vllm"]
     assert [_undollar(a) for a in service["command"]] == serve_argv(ctx)[1:]
     assert service["ipc"] == "host"
-    assert service["environment"] == ["HF_TOKEN"]
+    assert service["environment"][0] == "HF_TOKEN"  # by name only; the engine's variables follow
     assert _undollar(service["volumes"][0]["target"]) == ctx.cache_dir
     (device,) = service["deploy"]["resources"]["reservations"]["devices"]
     assert device["count"] == ctx.gpus and device["capabilities"] == ["gpu"]
@@ -96,6 +105,64 @@ def test_k8s_is_valid_and_reads_back(ctx: RenderContext) -> None:
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts == {"shm": "/dev/shm", "hf-cache": ctx.cache_dir}
     assert service["spec"]["ports"][0]["port"] == ctx.deploy.port
+
+
+def test_k8s_tolerates_the_gpu_taint_and_warns_of_the_emptydir_by_default() -> None:
+    text = render_artifact("k8s", make_context())
+    deployment = next(yaml.safe_load_all(text))
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["tolerations"] == [
+        {"operator": "Exists", "key": "nvidia.com/gpu", "effect": "NoSchedule"}
+    ]
+    assert "nodeSelector" not in pod and "deploy.node_selector" in text
+    cache = next(v for v in pod["volumes"] if v["name"] == "hf-cache")
+    assert cache == {"name": "hf-cache", "emptyDir": {}}
+    assert "every restart downloads" in text and "deploy.cache_pvc" in text
+
+
+def test_k8s_node_selector_tolerations_and_cache_pvc_from_the_profile() -> None:
+    deploy = ProfileDeploy.model_validate(
+        {
+            "cache_pvc": "hf-models",
+            "node_selector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+            "tolerations": [
+                {"key": "dedicated", "operator": "Equal", "value": "llm", "effect": "NoExecute"},
+                {"operator": "Exists", "effect": ""},
+            ],
+        }
+    )
+    deployment = next(yaml.safe_load_all(render_artifact("k8s", make_context(deploy=deploy))))
+    _k8s_validator("deployment-apps-v1.json").validate(deployment)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    assert pod["tolerations"] == [
+        {"operator": "Equal", "key": "dedicated", "value": "llm", "effect": "NoExecute"},
+        {"operator": "Exists"},
+    ]
+    cache = next(v for v in pod["volumes"] if v["name"] == "hf-cache")
+    assert cache == {"name": "hf-cache", "persistentVolumeClaim": {"claimName": "hf-models"}}
+    none = ProfileDeploy.model_validate({"tolerations": []})
+    pod = next(yaml.safe_load_all(render_artifact("k8s", make_context(deploy=none))))
+    assert "tolerations" not in pod["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize(
+    "deploy",
+    [
+        {"node_selector": {"bad key": "x"}},
+        {"node_selector": {"nvidia.com/gpu.product": "has space"}},
+        {"node_selector": {"nvidia.com/gpu.product": 1}},
+        {"tolerations": [{"key": "a", "operator": "Exists", "value": "v"}]},
+        {"tolerations": [{"operator": "Equal", "value": "v"}]},
+        {"tolerations": [{"key": "a", "effect": "Never"}]},
+        {"cache_pvc": "Not_A_Name"},
+    ],
+)
+def test_bad_kubernetes_deploy_settings_are_refused(deploy: dict[str, Any]) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        ProfileDeploy.model_validate(deploy)
 
 
 def test_startup_probe_grows_with_model_size() -> None:
@@ -133,6 +200,15 @@ HELM_MODEL_SPEC = {
         "requestGPU": {"type": ["integer", "number", "string"]},
         "pvcStorage": _STR,
         "shmSize": _STR,
+        "env": {  # modelSpec.env: "The environment variables to set in the container"
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "value"],
+                "properties": {"name": _STR, "value": _STR},
+            },
+        },
         "hf_token": {
             "type": "object",
             "additionalProperties": False,
@@ -279,3 +355,38 @@ def test_hostile_profile_path_stays_in_the_comment(tmp_path: Path) -> None:
 def test_unusable_cache_dir_is_refused(path: str) -> None:
     with pytest.raises(ArtifactError, match="deploy.cache_dir"):
         render_artifact("compose", make_context(deploy=ProfileDeploy(cache_dir=path)))
+
+
+_ENGINE_FLAGS = ["--kv-cache-memory-bytes=4294967296", "--disable-hybrid-kv-cache-manager"]
+_ENV = {"VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS": "0"}
+
+
+def _env_of(kind: str, text: str) -> dict[str, str]:
+    """The environment an artifact gives the server process (HF_* left out)."""
+    if kind == "command":
+        lines = [ln[len("export ") :] for ln in text.splitlines() if ln.startswith("export ")]
+        return {name: value for name, _, value in (ln.partition("=") for ln in lines)}
+    if kind == "docker":
+        words = shlex.split(text.replace(" \\\n", " "), comments=True)
+        found = [words[i + 1] for i, w in enumerate(words) if w == "--env" and "=" in words[i + 1]]
+        return dict(w.split("=", 1) for w in found)
+    data = next(yaml.safe_load_all(text))  # k8s: the Deployment comes first
+    if kind == "compose":
+        items = next(iter(data["services"].values()))["environment"]
+        return dict(i.split("=", 1) for i in items if "=" in i)
+    if kind == "k8s":
+        env = data["spec"]["template"]["spec"]["containers"][0]["env"]
+    else:  # helm
+        env = data["servingEngineSpec"]["modelSpec"][0].get("env", [])
+    return {e["name"]: e["value"] for e in env if "value" in e and e["name"] != "HF_HOME"}
+
+
+@pytest.mark.parametrize("kind", ["command", "docker", "compose", "k8s", "helm"])
+def test_every_artifact_runs_the_engine_the_plan_sized(kind: str) -> None:
+    """Issue 12: kv_cache_memory_bytes, disable_hybrid_kv_cache_manager and graph profiling off
+    change the plan, so every artifact that runs the server carries them."""
+    text = render_artifact(kind, make_context(ENGINE_PLAN))
+    assert all(flag in text for flag in _ENGINE_FLAGS)
+    assert "--tokenizer=org/tok" in text
+    assert _env_of(kind, text) == _ENV
+    assert _env_of(kind, render_artifact(kind, make_context())) == {}  # the default: no variable

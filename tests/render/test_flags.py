@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from checker.errors import ArtifactError, UsageError
-from checker.render.flags import flags_for, known_lines
+from checker.schemas.vllm_flags import flags_for, known_lines
 from tests.conftest import REPO
 
 CORE = [

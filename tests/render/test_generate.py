@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -112,7 +113,8 @@ def test_generate_from_flags_with_a_bad_passthrough(
     assert code == 2
     err = capsys.readouterr().err
     assert "outputs.vllm_args.max_lora_rnk" in err and "--max-lora-rank" in err
-    assert f"{profile}:3: outputs.vllm_args.max_lora_rnk" in err  # the line of the key
+    # found at load time, located like every schema error (line and column of the key)
+    assert f"{profile}:3:23: outputs.vllm_args.max_lora_rnk" in err
     assert not (tmp_path / "o").exists()
 
 
@@ -130,3 +132,154 @@ def test_generate_points_a_bad_deploy_setting_at_its_line(
     err = capsys.readouterr().err
     assert f"{profile}:5: deploy.cache_dir: 'relative/path'" in err
     assert not (tmp_path / "o").exists()
+
+
+FAILING = (  # Qwen3-8B at 32k on one L4: the KV cache holds about 20k tokens (VW203)
+    "profile_version: 1\nmodel:\n  id: Qwen/Qwen3-8B\n  max_model_len: 32768\n"
+    "hardware:\n  gpu_name: L4\n"
+)
+
+
+def test_a_failing_profile_is_refused_with_its_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(FAILING, encoding="utf-8")
+    out = tmp_path / "o"
+    assert main(["generate", "-p", str(profile), "--offline", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "FAILS on L4" in err and "--force" in err
+    assert f"{profile}:4: error VW203 model.max_model_len" in err  # each finding at its line
+    assert not out.exists()
+
+
+def test_force_writes_a_failing_profile_and_says_what_it_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(FAILING, encoding="utf-8")
+    out = tmp_path / "o"
+    args = ["generate", "-p", str(profile), "--offline", "-o", str(out), "--force"]
+    assert main([*args, "--emit", "command,report,profile"]) == 0
+    err = capsys.readouterr().err
+    assert "CHANGED: model.max_model_len" in err and "not the profile's 32768" in err
+    assert "VW203" in err
+    serve = (out / "serve.sh").read_text(encoding="utf-8")
+    changed = [line for line in serve.splitlines() if "CHANGED" in line]
+    assert len(changed) == 1 and "32768" in changed[0] and changed[0].startswith("# ")
+    assert "<!-- CHANGED: model.max_model_len" in (out / "report.md").read_text(encoding="utf-8")
+    # the profile artifact keeps the profile's own value, so it claims no change
+    assert "CHANGED" not in (out / "profile.yaml").read_text(encoding="utf-8")
+
+
+def test_a_passing_profile_keeps_every_value_and_its_header_is_one_line(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _generate(sample, tmp_path / "o") == 0
+    assert "CHANGED" not in capsys.readouterr().err
+    assert "CHANGED" not in (tmp_path / "o" / "serve.sh").read_text(encoding="utf-8")
+
+
+def test_an_invalid_parallel_size_is_never_written_with_a_changed_utilization(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "model: {id: Qwen/Qwen3-8B}\nhardware: {gpu_name: H100-SXM-80GB, gpus: 4, tp_size: 3}\n"
+        "policy: {gpu_memory_utilization: 0.99}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "o"
+    assert main(["generate", "-p", str(profile), "--offline", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "VW101" in err and "VW205" in err
+    assert not out.exists()
+    assert main(["generate", "-p", str(profile), "--offline", "-o", str(out), "--force"]) == 0
+    err = capsys.readouterr().err
+    assert "CHANGED: policy.gpu_memory_utilization" in err and "0.99" in err
+
+
+def test_every_flag_of_every_command_has_help_text() -> None:
+    import argparse
+
+    from checker.cli import build_parser
+
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, child in action.choices.items():
+                    walk(child, f"{name} {sub}")
+            elif not action.help or action.help == argparse.SUPPRESS:
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "vllm-wizard")
+    assert missing == []
+
+
+def test_output_dir_dash_prints_the_artifacts_to_stdout(
+    sample: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "-p", str(sample), "-o", "-", "--emit", "k8s"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# " + HEADER_MARK)
+    assert [d["kind"] for d in yaml.safe_load_all(out)] == ["Deployment", "Service"]
+    assert main(["generate", "-p", str(sample), "-o", "-", "--emit", "command,k8s"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        out.startswith("==> serve.sh <==\n#!/usr/bin/env bash\n") and "\n==> k8s.yaml <==\n" in out
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["profiles"]  # no directory "-"
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--max-model-len", "0"], "--max-model-len:"),
+        (["--tp", "0"], "--tensor-parallel-size:"),
+        (["--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization:"),
+    ],
+)
+def test_a_bad_flag_value_names_the_flag(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], named: str
+) -> None:
+    assert _generate(sample, tmp_path / "o", *flags) == 2
+    err = capsys.readouterr().err
+    assert f"error: {named}" in err and "model.max_model_len" not in err
+
+
+def test_plan_json_carries_the_serve_command_it_prints_and_a_schema_version(
+    sample: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "-p", str(sample), "--offline"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    printed = text[text.index("Serve command") + 1].strip()
+    assert main(["plan", "-p", str(sample), "--offline", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["schema_version"] == 1
+    assert plan["artifacts"]["serve_command"] == printed
+
+
+@pytest.mark.parametrize("pin", [None, "0.19.0", "0.19"])
+def test_plan_and_artifacts_name_the_same_vllm_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pin: str | None
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "model: {id: Qwen/Qwen3-8B, max_model_len: 8192}\nhardware: {gpu_name: L4}\n"
+    )
+    extra = ["--vllm-version", pin] if pin else []
+    assert main(["plan", "-p", str(profile), "--offline", *extra]) == 0
+    version = capsys.readouterr().out.splitlines()[0].rsplit("vLLM ", 1)[1]
+    args = ["generate", "-p", str(profile), "-o", str(tmp_path / "o"), "--emit", "command,bench"]
+    assert main([*args, "--offline", *extra]) == 0
+    serve = (tmp_path / "o" / "serve.sh").read_text(encoding="utf-8")
+    assert f"# vLLM {version}, Qwen/Qwen3-8B:" in serve
+    bench = (tmp_path / "o" / "bench.sh").read_text(encoding="utf-8")
+    if pin == "0.19.0":  # the client in the pinned image, not the flag table's 0.19.1
+        assert "Client: vllm bench serve of vLLM 0.19.0." in bench

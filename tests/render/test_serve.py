@@ -9,8 +9,8 @@ import pytest
 from checker.errors import ArtifactError
 from checker.render.artifacts import render_artifact
 from checker.render.context import RenderContext
-from checker.render.flags import flags_for, known_lines
 from checker.render.serve import engine_argv, serve_argv
+from checker.schemas.vllm_flags import flags_for, known_lines
 from tests.render.conftest import HOSTILE, make_context, make_plan, run_script
 
 FULL = {

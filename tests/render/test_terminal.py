@@ -60,3 +60,16 @@ def test_explain_shows_reasons_and_differing_recommendations() -> None:
     assert "vLLM's default for an H100" not in quiet
     loud = render_plan_text(plan, explain=True, color=False)
     assert "vLLM's default for an H100" in loud
+
+
+def test_settings_list_every_engine_argument_the_artifacts_carry() -> None:
+    plan = make_plan(
+        kv_cache_memory_bytes=4 << 30,
+        disable_hybrid_kv_cache_manager=True,
+        extra_args={"enable-lora": True, "hf-overrides": {"a": 1}},
+    )
+    text = render_plan_text(plan, explain=False, color=False)
+    settings = text.split("Settings in the artifacts", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"kv_cache_memory_bytes +4294967296", settings)
+    assert "disable_hybrid_kv_cache_manager" in settings
+    assert "--enable-lora" in settings and "--hf-overrides" in settings and '{"a": 1}' in settings

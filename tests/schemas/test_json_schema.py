@@ -78,3 +78,31 @@ def test_schema_accepts_exactly_what_the_loader_accepts(field: str) -> None:
     for value in _spellings(ENUM_FIELDS[field]):
         by_schema = validator.is_valid({"model": {"id": "a/b", field: value}})
         assert by_schema == _loads(field, value), (field, value)
+
+
+@pytest.mark.parametrize(
+    "value", [8192, "8k", " 16K ", "10.5k", "1M", "1.5K", "8 k", "auto", "-1", "k", "0x10"]
+)
+@pytest.mark.parametrize("key", ["vllm.max_num_batched_tokens", "vllm.kv_cache_memory_bytes"])
+def test_schema_takes_the_human_readable_integers_the_loader_takes(key: str, value: object) -> None:
+    """(A text's range is the loader's to check: the schema cannot compare "2G" with a bound.)"""
+    section, name = key.split(".")
+    data = {"model": {"id": "a/b"}, section: {name: value}}
+    try:
+        load_profile_text(yaml.safe_dump(data), "p.yaml")
+        loads = True
+    except ProfileError:
+        loads = False
+    valid = jsonschema.Draft202012Validator(profile_json_schema()).is_valid(data)
+    assert valid == loads, (key, value)
+
+
+def test_schema_takes_vllm_flags_in_the_vllm_section_like_the_loader() -> None:
+    validator = jsonschema.Draft202012Validator(profile_json_schema())
+    data = {"model": {"id": "a/b"}, "vllm": {"enable_lora": True, "max_loras": 4}}
+    assert validator.is_valid(data)
+    assert load_profile_text(yaml.safe_dump(data), "p.yaml").profile.outputs.vllm_args == {
+        "enable-lora": True,
+        "max-loras": 4,
+    }
+    assert not validator.is_valid({"model": {"id": "a/b"}, "vllm": {"max_lora": 4}})

@@ -33,13 +33,14 @@ class Located:
     message: str
     fix: str
     targets: tuple[str, ...]
+    suppressed: str | None = None  # the reason its rule is ignored: shown, never counted
 
 
 def located(result: CheckResult) -> list[Located]:
     """Every finding and input problem, merged across targets, most severe first."""
     merged: dict[tuple[str, int | None, str, str], Located] = {}
     for pair in result.pairs:
-        for f in pair.findings:
+        for f in (*pair.findings, *pair.suppressed):
             _merge(merged, _of_finding(pair, f))
         if pair.error is not None:
             _merge(merged, _of_problem(pair.error, (pair.target,)))
@@ -63,6 +64,19 @@ def _merge(into: dict[tuple[str, int | None, str, str], Located], item: Located)
 
 
 def _of_finding(pair: PairResult, f: GateFinding) -> Located:
+    if f.suppressed is not None:  # shown as a note, whatever its severity was
+        message = f"suppressed ({f.suppressed}): {f.severity.value}: {f.message}"
+        return Located(
+            pair.profile,
+            f.line,
+            Severity.INFO,
+            f.rule_id,
+            f.name,
+            message,
+            "",
+            (pair.target,),
+            f.suppressed,
+        )
     return Located(
         pair.profile, f.line, f.severity, f.rule_id, f.name, f.message, f.fix, (pair.target,)
     )
@@ -78,7 +92,7 @@ def _of_problem(problem: InputProblem, targets: tuple[str, ...]) -> Located:
         Severity.ERROR,
         *INPUT_RULE,
         problem.message,
-        f"hint: {problem.hint}" if problem.hint else "",
+        problem.hint or "",  # every format labels it "fix" already
         targets,
     )
 
@@ -160,6 +174,8 @@ def counts_text(result: CheckResult) -> str:
     drifted = sum(not d.fixed for d in result.drift)
     if drifted:
         parts.append(f"{drifted} drifted artifact(s)")
+    if written := len(result.drift) - drifted:
+        parts.append(f"{written} artifact(s) written by --fix: review and stage them")
     return ", ".join(parts)
 
 

@@ -35,7 +35,7 @@ def render_markdown(result: CheckResult, color: bool = False) -> str:
     ]
     if result.pairs:
         out += _table(result.pairs)
-    failing = [p for p in result.pairs if p.failed or p.verdict != "PASS"]
+    failing = [p for p in result.pairs if p.failed or p.verdict != "PASS" or p.suppressed]
     if failing:
         out += ["### Findings", ""]
         for pair in failing:
@@ -77,6 +77,12 @@ def _detail(pair: PairResult) -> list[str]:
         out.append(f"- **{md_text(f.rule_id)}** {at}: {md_text(f.message)}")
         if f.fix:
             out.append(f"  - **Fix:** {md_text(f.fix)}")
+    for f in pair.suppressed:
+        line = f" line {f.line}" if f.line else ""
+        out.append(
+            f"- ~~{md_text(f.rule_id)}~~ suppressed at{line} `{_code(f.key)}` "
+            f"({md_text(f.suppressed or '')}): {md_text(f.message)}"
+        )
     if pair.plan is not None:
         fig = pair.figures
         out.append(

@@ -62,7 +62,7 @@ def _result(item: Located, rule_index: int) -> dict[str, Any]:
     }
     if item.line:
         physical["region"] = {"startLine": item.line}
-    return {
+    result: dict[str, Any] = {
         "ruleId": item.rule_id,
         "ruleIndex": rule_index,
         "level": _LEVEL[item.severity],
@@ -70,3 +70,6 @@ def _result(item: Located, rule_index: int) -> dict[str, Any]:
         "locations": [{"physicalLocation": physical}],
         "properties": {"targets": list(item.targets)},
     }
+    if item.suppressed is not None:  # code scanning lists it as dismissed, with the reason
+        result["suppressions"] = [{"kind": "inSource", "justification": item.suppressed}]
+    return result

@@ -15,7 +15,7 @@ from checker.gate.formats.common import (
     located,
     one_line,
 )
-from checker.gate.result import BaseDiff, CheckResult
+from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult
 
 _COLOURS = {"PASS": "32", "WARN": "33", "FAIL": "31", "ERROR": "31", "error": "31"}
 _COLOURS["warning"] = "33"
@@ -56,6 +56,9 @@ def render_text(result: CheckResult, color: bool = False) -> str:
         )
         if item.fix:
             lines.append(f"    fix: {one_line(item.fix)}")
+    for drift in result.drift:
+        if not drift.fixed:
+            lines.extend(_drift_lines(drift))
     lines.extend(f"note: {one_line(n)}" for n in result.notes)
     if result.diff is not None:
         lines.extend(["", *_diff_lines(result.diff)])
@@ -76,6 +79,19 @@ def _join(
     if paint is not None:
         out[_VERDICT] = paint(cells[_VERDICT], widths[_VERDICT])
     return "  ".join(out).rstrip()
+
+
+DRIFT_DIFF_LINES = 200  # per artifact; the JSON report and --artifacts-dir carry all of it
+
+
+def _drift_lines(drift: ArtifactDrift) -> list[str]:
+    """The unified diff of a drifted artifact, each line shown safely, within a bound."""
+    diff = drift.diff.splitlines()
+    lines = ["", f"{one_line(drift.path)}: committed -> expected:"]
+    lines += [f"  {one_line(line)}" for line in diff[:DRIFT_DIFF_LINES]]
+    if len(diff) > DRIFT_DIFF_LINES:
+        lines.append(f"  ... {len(diff) - DRIFT_DIFF_LINES} more diff line(s) not shown")
+    return [*lines, ""]
 
 
 def _diff_lines(diff: BaseDiff) -> list[str]:

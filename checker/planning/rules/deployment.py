@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from checker.planning.kv import bytes_for_length
 from checker.planning.releases import has_behaviour, message
-from checker.planning.risk import assess
+from checker.planning.risk import MEDIUM_MARGIN_GIB, free_margin
 from checker.planning.rules.base import GIB, RuleContext, gib, rule
-from checker.planning.rules.memory import sampler_warmup_oom
+from checker.planning.rules.memory import (
+    context_risk,
+    sampler_warmup_oom,
+    workload_exceeds_concurrency,
+)
 from checker.planning.rules.scheduler import safe_utilization
 from checker.schemas.enums import OOMRisk, Severity
 from checker.schemas.outputs import Finding
@@ -86,21 +89,52 @@ def instances_share_gpu(ctx: RuleContext) -> Iterator[Finding]:
 
 @rule
 def oom_risk_high(ctx: RuleContext) -> Iterator[Finding]:
-    s, b = ctx.settings, ctx.memory.binding
-    per_request = bytes_for_length(ctx.model, s, b.kv.layout, s.max_model_len)
-    risk, reason = assess(ctx.memory, ctx.request, ctx.model, per_request)
-    if risk is not OOMRisk.HIGH or any(sampler_warmup_oom(ctx)):
-        return  # a certain warm-up OOM is VW205's error already
+    if not ctx.memory.has_kv_cache or any(sampler_warmup_oom(ctx)):
+        return  # vLLM stops earlier, or VW205 names the shortfall already
+    risk, reason = context_risk(ctx)
+    if risk is not OOMRisk.HIGH:
+        return
     safe = safe_utilization(ctx)
     yield Finding(
         rule_id="VW303",
         name="oom-risk-high",
-        severity=Severity.WARNING,
-        message=f"High risk of CUDA out of memory: {reason}.",
+        severity=Severity.ERROR,
+        estimated=True,
+        message=f"High risk of CUDA out of memory (estimated): {reason}.",
         key="policy.gpu_memory_utilization",
         fix=f"Lower gpu_memory_utilization to {safe}."
         if safe
         else "Free memory on the GPU: "
         "a smaller max_num_seqs, a quantized checkpoint, or more GPUs.",
+        fix_values={"policy.gpu_memory_utilization": safe} if safe else {},
+    )
+
+
+@rule
+def oom_risk_medium(ctx: RuleContext) -> Iterator[Finding]:
+    if not ctx.memory.has_kv_cache:
+        return
+    risk, reason = context_risk(ctx)
+    if risk is not OOMRisk.MEDIUM:
+        return
+    # ample memory outside the budget: what is short is the workload's KV headroom
+    short_kv = free_margin(ctx.memory, ctx.model) >= MEDIUM_MARGIN_GIB * GIB
+    if short_kv and any(workload_exceeds_concurrency(ctx)):
+        return  # VW204 says the workload does not fit the KV cache already
+    safe = None if short_kv else safe_utilization(ctx)
+    if short_kv:
+        fix = "Lower workload.concurrency or model.max_model_len, or use an fp8 KV cache."
+    elif safe:
+        fix = f"Lower gpu_memory_utilization to {safe}."
+    else:
+        fix = "Free memory on the GPU: a smaller max_num_seqs or a quantized checkpoint."
+    yield Finding(
+        rule_id="VW304",
+        name="oom-risk-medium",
+        severity=Severity.WARNING,
+        estimated=True,
+        message=f"Medium risk of CUDA out of memory (estimated): {reason}.",
+        key="workload.concurrency" if short_kv else "policy.gpu_memory_utilization",
+        fix=fix,
         fix_values={"policy.gpu_memory_utilization": safe} if safe else {},
     )

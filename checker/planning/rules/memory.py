@@ -6,9 +6,9 @@ import math
 from collections.abc import Iterator
 
 from checker.planning.kv import bytes_for_length, max_length_for_budget
-from checker.planning.risk import warmup_margin
+from checker.planning.risk import assess, warmup_margin
 from checker.planning.rules.base import GIB, RuleContext, gib, rule
-from checker.schemas.enums import Severity
+from checker.schemas.enums import OOMRisk, Severity
 from checker.schemas.outputs import Finding
 
 _DOCS = "See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details."
@@ -26,7 +26,7 @@ def _weights_util(ctx: RuleContext) -> float:
 @rule
 def weights_do_not_fit(ctx: RuleContext) -> Iterator[Finding]:
     b = ctx.memory.binding
-    if b.weights <= ctx.memory.total - ctx.memory.cuda_context:
+    if ctx.memory.weights_fit:
         return
     yield Finding(
         rule_id="VW201",
@@ -43,8 +43,7 @@ def weights_do_not_fit(ctx: RuleContext) -> Iterator[Finding]:
 
 @rule
 def no_kv_memory(ctx: RuleContext) -> Iterator[Finding]:
-    b = ctx.memory.binding
-    if b.kv_budget > 0 or b.weights > ctx.memory.total - ctx.memory.cuda_context:
+    if ctx.memory.binding.kv_budget > 0 or not ctx.memory.weights_fit:
         return
     if ctx.settings.auto_fit_from is not None:
         return  # auto-fit refuses first, in its own words (VW206)
@@ -136,15 +135,19 @@ def workload_tokens(ctx: RuleContext) -> int:
     return min(work.prompt_tokens + work.gen_tokens, ctx.settings.max_model_len)
 
 
+def context_risk(ctx: RuleContext) -> tuple[OOMRisk, str]:
+    """The plan's OOM risk with the workload's own requests (what the report shows)."""
+    b = ctx.memory.binding
+    per_request = bytes_for_length(ctx.model, ctx.settings, b.kv.layout, workload_tokens(ctx))
+    return assess(ctx.memory, ctx.request, ctx.model, per_request)
+
+
 @rule
 def sampler_warmup_oom(ctx: RuleContext) -> Iterator[Finding]:
     margin = warmup_margin(ctx.memory, ctx.model)
+    if margin is None or margin >= 0 or not ctx.memory.weights_fit:
+        return
     s = ctx.settings
-    doubt = ctx.memory.stages[-1].cudagraph * float(
-        s.facts.common["cudagraph_estimate_uncertainty"]
-    )
-    if margin is None or margin >= -doubt:
-        return  # within our CUDA-graph estimate's error: reported as HIGH OOM risk instead
     # Lowering max_num_seqs also shrinks the profiled activation that KV would otherwise
     # take, so the dependable fix is the utilization that leaves the shortfall free.
     util = math.floor((s.gpu_memory_utilization + margin / ctx.memory.total) * 100) / 100
@@ -152,11 +155,14 @@ def sampler_warmup_oom(ctx: RuleContext) -> Iterator[Finding]:
         rule_id="VW205",
         name="sampler-warmup-oom",
         severity=Severity.ERROR,
-        message=f"CUDA out of memory occurred when warming up sampler with {s.max_num_seqs} "
-        "dummy requests. Please try lowering `max_num_seqs` or `gpu_memory_utilization` when "
-        "initializing the engine.",
+        estimated=True,  # the warm-up and CUDA-graph sizes are estimates: a HIGH risk
+        message=f"High risk of CUDA out of memory (estimated): the sampler warm-up needs "
+        f"{gib(-margin)} GiB more than is free after the KV cache and CUDA graphs, where vLLM "
+        f'stops with "CUDA out of memory occurred when warming up sampler with '
+        f"{s.max_num_seqs} dummy requests. Please try lowering `max_num_seqs` or "
+        '`gpu_memory_utilization` when initializing the engine."',
         key="policy.gpu_memory_utilization",
-        fix=f"Lower gpu_memory_utilization to {util:.2f} (or max_num_seqs): the warm-up needs "
-        f"{gib(-margin)} GiB more than is left after the KV cache and CUDA graphs.",
+        fix=f"Lower gpu_memory_utilization to {util:.2f} (or max_num_seqs) to leave the "
+        f"warm-up its {gib(-margin)} GiB.",
         fix_values={"policy.gpu_memory_utilization": util} if util > 0 else {},
     )

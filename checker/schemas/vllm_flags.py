@@ -1,5 +1,8 @@
 """`vllm serve` / `vllm bench serve` flags of each vLLM release (checker/data/vllm_flags.yaml).
 
+The profile loader reads them (engine arguments are validated at load time) and so does every
+renderer.
+
 Every flag an artifact carries is looked up here first, so a generated command never names a
 flag or a choice that the pinned vLLM version would reject at start-up.
 """
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -26,6 +29,16 @@ class FlagSet:
     choices: dict[str, tuple[str, ...]]  # dtype / kv_cache_dtype / quantization -> values
     value_bools: frozenset[str]  # flags that take --flag=true|false instead of a --no- twin
     bench_serve: frozenset[str] | None  # None: this version has no `vllm bench serve`
+    aliases: dict[str, str] = field(default_factory=dict)  # -tp -> --tensor-parallel-size
+    human_ints: frozenset[str] = frozenset()  # flags parsed by human_readable_int
+    auto_ints: frozenset[str] = frozenset()  # ... by human_readable_int_or_auto (auto = -1)
+    suffixes: str = ""  # the suffixes human_readable_int multiplies in this release
+    json: frozenset[str] = frozenset()  # flags whose value is a JSON object
+    inverses: bool = False  # --enable-X also answers to --disable-X and the reverse
+
+    def is_bool(self, flag: str) -> bool:
+        """A switch: it has a --no- twin, or takes --flag=true|false (0.6's StoreBoolean)."""
+        return "--no-" + flag[2:] in self.serve or flag in self.value_bools
 
     def closest(self, flag: str) -> str | None:
         found = difflib.get_close_matches(flag, sorted(self.serve), n=1, cutoff=0.6)
@@ -91,4 +104,10 @@ def flags_for(version: str) -> FlagSet:
         choices={k: tuple(v) for k, v in entry["choices"].items()},
         value_bools=frozenset(entry.get("value_bools", ())),
         bench_serve=frozenset(bench) if bench else None,
+        aliases=dict(entry.get("aliases") or {}),
+        human_ints=frozenset(entry.get("human_readable_int") or ()),
+        auto_ints=frozenset(entry.get("human_readable_int_or_auto") or ()),
+        suffixes=str(entry.get("human_readable_suffixes") or ""),
+        json=frozenset(entry.get("json") or ()),
+        inverses=bool(entry.get("enable_disable_inverses")),
     )

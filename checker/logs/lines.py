@@ -1,0 +1,40 @@
+"""The log lines we recognise, read from ``checker/data/vllm_log_lines.yaml``."""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from checker.schemas.yaml_source import load_data
+
+
+class LinePattern(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    id: str
+    pattern: re.Pattern[str]
+    failure: str | None = None
+    release: str | None = None
+    anchor: str | None = None
+
+    @field_validator("pattern", mode="before")
+    @classmethod
+    def _compile(cls, value: str) -> re.Pattern[str]:
+        return re.compile(value)
+
+
+class LineTable(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    settings: frozenset[str]
+    lines: tuple[LinePattern, ...]
+    setting_keys: dict[str, str]
+
+
+@functools.cache
+def line_table() -> LineTable:
+    text = resources.files("checker.data").joinpath("vllm_log_lines.yaml").read_text("utf-8")
+    return LineTable.model_validate(load_data(text))

@@ -1,0 +1,40 @@
+"""The one verdict: PASS / WARN / FAIL from a plan's findings under the fail_on policy.
+
+``plan`` (text, JSON and exit code), ``check`` and ``audit`` all take their verdict from here,
+so they cannot disagree. A start-up error (vLLM's deterministic arithmetic or a deterministic
+rule) and a high OOM risk (an ``estimated`` error: the shortfall depends on an estimated term)
+fail under either policy. ``fail_on: warning`` fails warnings too, and then reports them as
+errors, so every format shows a failing verdict with an error behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from checker.schemas.enums import FailOn, Severity, Verdict
+from checker.schemas.outputs import Finding, PlanResponse
+
+
+def fails(severity: Severity, fail_on: FailOn) -> bool:
+    return severity is Severity.ERROR or (
+        severity is Severity.WARNING and fail_on is FailOn.WARNING
+    )
+
+
+def verdict_of(findings: Iterable[Finding], fail_on: FailOn = FailOn.ERROR) -> Verdict:
+    severities = [f.severity for f in findings]
+    if any(fails(s, fail_on) for s in severities):
+        return Verdict.FAIL
+    return Verdict.WARN if Severity.WARNING in severities else Verdict.PASS
+
+
+def judge(plan: PlanResponse, fail_on: FailOn) -> PlanResponse:
+    """The plan with its verdict, and the severity of each finding, under ``fail_on``."""
+    findings = [
+        f.model_copy(update={"severity": Severity.ERROR}) if fails(f.severity, fail_on) else f
+        for f in plan.feasibility.findings
+    ]
+    feasibility = plan.feasibility.model_copy(
+        update={"findings": findings, "verdict": verdict_of(findings, fail_on)}
+    )
+    return plan.model_copy(update={"feasibility": feasibility})

@@ -1,0 +1,251 @@
+"""``vllm-wizard explain LOG``: a start-up log held against our plan of the same settings.
+
+Reads the log (bounded, text only), rebuilds the request from it (or takes the profile given),
+plans it, and shows predicted vs logged term by term. For a failed start: which budget ran out,
+by how much, and the fixes the planner's own rules give, re-planned to confirm they start.
+Everything the log says is untrusted text and is escaped in every format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from checker.errors import CheckerError, UsageError
+from checker.logs.compare import Comparison, compare
+from checker.logs.failures import FailureReport, failed_starts, failure_report
+from checker.logs.reader import LogReadError, StartupLog, read_log
+from checker.logs.request import logged_total_gib, request_from_log
+from checker.render import escape
+from checker.schemas.gpu import GPUSpec
+from checker.schemas.inputs import PlanRequest
+from checker.schemas.outputs import PlanResponse
+
+MAX_LOG_BYTES = 64 << 20  # a day of a chatty server; a bigger file is not a start-up log
+_BINARY_PROBE = 8192
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_log_file(path: Path) -> StartupLog:
+    """The log at ``path``; a missing, binary, oversized or unrecognisable file is an error."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise LogReadError("not a regular file", location=str(path))
+        if size > MAX_LOG_BYTES:
+            raise LogReadError(
+                f"larger than {MAX_LOG_BYTES >> 20} MiB ({size} bytes)",
+                location=str(path),
+                hint="cut the log to the server's start-up (up to 'Application startup "
+                "complete' or the error)",
+            )
+        data = path.read_bytes()
+        if data[:2] == _GZIP_MAGIC:  # a rotated or archived log: read up to the same bound
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
+                data = unzipped.read(MAX_LOG_BYTES + 1)
+            if len(data) > MAX_LOG_BYTES:
+                raise LogReadError(
+                    f"larger than {MAX_LOG_BYTES >> 20} MiB once decompressed", location=str(path)
+                )
+    except (OSError, EOFError, zlib.error) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise LogReadError(f"cannot read: {why}", location=str(path)) from None
+    if b"\x00" in data[:_BINARY_PROBE]:
+        raise LogReadError("a binary file, not a text log", location=str(path))
+    return read_log(data.decode("utf-8", errors="replace"), source=str(path))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    source: str
+    request_notes: list[str]
+    plan: PlanResponse
+    comparison: Comparison
+    failures: list[FailureReport]
+
+
+def _gpu(args: argparse.Namespace, log: StartupLog, notes: list[str]) -> GPUSpec:
+    from checker.hardware.catalog import find_gpu
+
+    total, where = logged_total_gib(log)
+    if args.vram_gb is not None:
+        total, where = args.vram_gb, "given (--vram-gb)"
+    if args.gpu_name:
+        spec = find_gpu(args.gpu_name)
+        notes.append(f"GPU {spec.name}: given (--gpu)")
+        if total is not None:
+            notes.append(f"GPU memory {total:.2f} GiB: {where}")
+            spec = spec.model_copy(update={"memory_gib": total})
+        return spec
+    if total is None:
+        raise UsageError(
+            "the log does not state the GPU or its memory",
+            hint="give --gpu NAME (see 'vllm-wizard gpus') or --vram-gb GIB",
+        )
+    notes.append(
+        f"GPU memory {total:.2f} GiB: {where}; compute capability assumed 8.0 (give --gpu for "
+        "the GPU's own)"
+    )
+    return GPUSpec(
+        name=f"GPU of the log ({total:.2f} GiB)",
+        memory_gib=total,
+        memory_bandwidth_gbs=1000,
+        fp16_tflops=100,
+        compute_capability="8.0",
+        source="the log's total memory",
+    )
+
+
+def _request(args: argparse.Namespace, log: StartupLog) -> tuple[PlanRequest, list[str]]:
+    if args.profile:
+        from checker.pipeline import request_from_args
+
+        request, _ = request_from_args(args)
+        return request, [f"settings from the profile {args.profile}"]
+    notes: list[str] = []
+    gpu = _gpu(args, log, notes)
+    request, more = request_from_log(log, model=args.model, gpu=gpu, vllm_version=args.vllm_version)
+    if args.model_config:
+        model = request.model.model_copy(update={"config_path": args.model_config})
+        request = request.model_copy(update={"model": model})
+    return request, more + notes
+
+
+def explain(args: argparse.Namespace) -> Explanation:
+    from checker.pipeline import lockfile_from_args, plan_request
+
+    log = read_log_file(Path(args.log))
+    request, notes = _request(args, log)
+    lockfile = lockfile_from_args(args)
+
+    def replan(req: PlanRequest) -> PlanResponse:
+        return plan_request(req, offline=args.offline, lockfile=lockfile)
+
+    plan = replan(request)
+    logged, where = logged_total_gib(log)
+    planned = plan.feasibility.memory.total_gib
+    if logged is not None and abs(logged - planned) > 0.01 * planned:
+        notes.append(
+            f"the log's GPU has {logged:.2f} GiB ({where}) but the plan's {planned:.2f} GiB: "
+            "the terms below compare different devices"
+        )
+    return Explanation(
+        source=args.log,
+        request_notes=notes,
+        plan=plan,
+        comparison=compare(log, plan),
+        failures=[failure_report(f, log, request, plan, replan) for f in failed_starts(log)],
+    )
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if unit in ("blocks", "tokens") else f"{value:,.2f}"
+
+
+def _diff(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+,.0f}" if unit in ("blocks", "tokens") else f"{value:+,.2f}"
+
+
+def _rows(ex: Explanation) -> list[tuple[str, str, str, str, str, str]]:
+    return [
+        (
+            f"{t.label} ({t.unit})",
+            _fmt(t.predicted, t.unit),
+            _fmt(t.logged, t.unit),
+            _diff(t.difference, t.unit),
+            str(t.line) if t.line else "-",
+            t.rank or "-",
+        )
+        for t in ex.comparison.terms
+    ]
+
+
+def render_text(ex: Explanation) -> str:
+    t = escape.terminal
+    out = [f"explain {t(ex.source)}: {t(ex.plan.model.model_id)} on {t(ex.plan.feasibility.gpu)}"]
+    out += [f"  {t(note)}" for note in ex.request_notes]
+    header = ("term", "predicted", "logged", "diff", "line", "rank")
+    rows = [header, *[tuple(t(c) for c in row) for row in _rows(ex)]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    out.append("")
+    for row in rows:
+        out.append(
+            "  ".join(
+                c.ljust(w) if i in (0, 5) else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+    out += ["", f"difference: {t(ex.comparison.explanation)}"]
+    for f in ex.failures:
+        out.append(f"failed start (line {f.line}): {t(f.kind)}: {t(f.text)}")
+        short = f", short by {f.short_by}" if f.short_by else ""
+        out.append(f"  budget that ran out: {f.budget}{short}")
+        out += [f"  fix {t(fix)}" for fix in f.fixes]
+        out.append(f"  {t(f.outcome)}")
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(ex: Explanation) -> str:
+    md = escape.md_text
+    out = [
+        f"### vllm-wizard explain {md(ex.source)}",
+        "",
+        f"{md(ex.plan.model.model_id)} on {md(ex.plan.feasibility.gpu)}",
+        "",
+        *[f"- {md(note)}" for note in ex.request_notes],
+        "",
+        "| term | predicted | logged | diff | line | rank |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    out += [f"| {md(a)} | {b} | {c} | {d} | {e} | {md(r)} |" for a, b, c, d, e, r in _rows(ex)]
+    out += ["", f"**Difference:** {md(ex.comparison.explanation)}"]
+    for f in ex.failures:
+        short = f", short by {md(f.short_by)}" if f.short_by else ""
+        out += [
+            "",
+            f"**Failed start** (line {f.line}, {md(f.kind)}): {md(f.text)}",
+            "",
+            f"- budget that ran out: {md(f.budget)}{short}",
+            *[f"- fix {md(fix)}" for fix in f.fixes],
+            f"- {md(f.outcome)}",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def render_json(ex: Explanation) -> str:
+    data = {
+        "log": ex.source,
+        "model": ex.plan.model.model_id,
+        "gpu": ex.plan.feasibility.gpu,
+        "notes": ex.request_notes,
+        "terms": [{**t.model_dump(), "difference": t.difference} for t in ex.comparison.terms],
+        "binding_rank": ex.comparison.binding_rank,
+        "explains": ex.comparison.explains,
+        "explanation": ex.comparison.explanation,
+        "failures": [asdict(f) for f in ex.failures],
+        "plan": ex.plan.to_dict(),
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    try:
+        ex = explain(args)
+    except CheckerError as exc:  # a model or setting the log named: point at the log
+        if exc.location is None and args.profile is None:
+            exc.location = args.log
+        raise
+    print(RENDERERS[args.format](ex), end="")
+    return 0

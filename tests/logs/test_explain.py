@@ -1,0 +1,338 @@
+"""vllm-wizard explain: predicted vs logged, failed starts, formats, escaping, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from checker.cli import main
+from checker.render import explain as explain_module
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+CASES = {
+    c["id"]: c
+    for c in yaml.safe_load((DATA / "vllm_startup_logs.public.yaml").read_text("utf-8"))["cases"]
+}
+LLAMA_8K = "planner-v0190-meta-llama-llama-3-1-8b-h100-80gb-tp1pp1dp1-8192"
+V0_TOO_LONG = "gh-vllm-10517-rtx3090-llama31-8b-29k-fail"
+V0_NO_KV = "gh-vllm-13882-rtx4060-qwen25-7b-bnb4-fail"
+
+
+def _log(tmp_path: Path, case_id: str, name: str = "serve.log") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(CASES[case_id]["raw_excerpt"]) + "\n", encoding="utf-8")
+    return path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["explain", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# the excerpt names no version or GPU; the case does (vLLM 0.19.0, H100 80GB HBM3 at 79.19 GiB)
+LLAMA_FLAGS = (
+    "--gpu",
+    "H100-SXM-80GB",
+    "--vram-gb",
+    "79.19",
+    "-m",
+    "meta-llama/Llama-3.1-8B-Instruct",
+    "--vllm-version",
+    "0.19.0",
+)
+
+
+def test_terms_are_held_against_the_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, str(_log(tmp_path, LLAMA_8K)), *LLAMA_FLAGS, "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    terms = {t["name"]: t for t in data["terms"]}
+    observed = CASES[LLAMA_8K]["observed"]
+    assert terms["weights_gib"]["logged"] == observed["weights_gib"]
+    assert terms["kv_cache_gib"]["logged"] == observed["kv_cache_gib"]
+    assert terms["gpu_blocks"]["logged"] == observed["gpu_blocks"]
+    assert terms["kv_cache_tokens"]["logged"] == observed["kv_cache_tokens"]
+    # the utilization is not in this excerpt: requested (non-KV + KV) / total gives it
+    assert data["plan"]["config"]["gpu_memory_utilization"] == 0.95
+    assert terms["requested_gib"]["logged"] == observed["requested_memory_gib"]
+    for term in terms.values():
+        assert term["difference"] == pytest.approx(term["predicted"] - term["logged"])
+    # the remaining KV gap is the activation estimate's: that term is named
+    assert data["explains"] == "activation_gib"
+    assert data["failures"] == []
+
+
+def test_text_names_the_term_that_explains_the_difference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _run(capsys, str(_log(tmp_path, LLAMA_8K)), *LLAMA_FLAGS)
+    assert code == 0
+    assert "difference: predicted KV cache is" in out
+    assert "activation peak accounts for" in out
+    assert "KV tokens (tokens)" in out and "476,016" in out
+
+
+def test_a_version_that_takes_graphs_out_of_the_budget_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = (*LLAMA_FLAGS[:-1], "0.21.0")  # subtracts the CUDA-graph estimate; 0.19 did not
+    code, out, _ = _run(capsys, str(_log(tmp_path, LLAMA_8K)), *flags, "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["explains"] == "cudagraph_gib"
+    assert "check the version" in data["explanation"]
+
+
+def test_a_too_long_context_names_the_budget_and_a_confirmed_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = _log(tmp_path, V0_TOO_LONG)
+    code, out, _ = _run(
+        capsys,
+        str(log),
+        "--gpu",
+        "RTX-3090",
+        "-m",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--format",
+        "json",
+    )
+    assert code == 0
+    (failure,) = json.loads(out)["failures"]
+    assert failure["kind"] == "kv-too-small" and failure["line"] == 5
+    assert failure["short_by"] == "5352 tokens"  # 29000 asked, 23648 held
+    assert failure["fixes"][0].startswith("VW203 ")
+    assert "the planner confirms it starts" in failure["outcome"]
+    # the rule's length is held against the log's own token count, and the answer is said
+    assert "the KV cache holds 23648 tokens" in failure["outcome"]
+
+
+def test_no_kv_memory_from_a_negative_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _run(
+        capsys, str(_log(tmp_path, V0_NO_KV)), "-m", "Qwen/Qwen2.5-7B-Instruct", "--format", "json"
+    )
+    assert code == 0
+    data = json.loads(out)
+    (failure,) = data["failures"]
+    assert (failure["kind"], failure["short_by"]) == ("no-kv-memory", "1.05 GiB")
+    assert failure["fixes"][0].startswith("VW202 ")
+    assert "gpu_memory_utilization=" in failure["outcome"]
+    assert "by the log's own figures the KV cache would be" in failure["outcome"]
+    # version, GPU memory and quantization came from the log
+    assert data["plan"]["config"]["vllm_version"] == "0.7.3"
+    assert data["plan"]["config"]["quantization"] == "bitsandbytes"
+    assert data["plan"]["feasibility"]["memory"]["total_gib"] == 8.0
+
+
+def test_markdown_is_a_table_with_the_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _run(
+        capsys,
+        str(_log(tmp_path, V0_NO_KV)),
+        "-m",
+        "Qwen/Qwen2.5-7B-Instruct",
+        "--format",
+        "markdown",
+    )
+    assert code == 0
+    assert "| term | predicted | logged | diff | line | rank |" in out
+    assert "**Failed start** (line 5, no-kv-memory)" in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_untrusted_text_is_escaped_in_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    name = "evil|`x`<b>@team\x1b[31m.log"
+    log = _log(tmp_path, V0_NO_KV, name=name)
+    code, out, _ = _run(capsys, str(log), "-m", "Qwen/Qwen2.5-7B-Instruct", "--format", fmt)
+    assert code == 0
+    assert "\x1b" not in out
+    if fmt == "markdown":
+        assert "<b>" not in out and "@team" not in out
+        assert all(
+            line.count("|") - line.count("\\|") == 7
+            for line in out.splitlines()
+            if line.startswith("| ")
+        )
+    if fmt == "json":
+        assert json.loads(out)["log"] == str(log)
+
+
+def test_a_profile_replaces_the_settings_read_from_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "profile_version: 1\n"
+        "model:\n  id: meta-llama/Llama-3.1-8B-Instruct\n  max_model_len: 8192\n"
+        "hardware:\n  gpu_name: H100-SXM-80GB\n  gpus: 1\n"
+        "policy:\n  gpu_memory_utilization: 0.95\n",
+        encoding="utf-8",
+    )
+    code, out, _ = _run(
+        capsys, str(_log(tmp_path, LLAMA_8K)), "--profile", str(profile), "--format", "json"
+    )
+    assert code == 0, out
+    data: dict[str, Any] = json.loads(out)
+    assert data["notes"] == [f"settings from the profile {profile}"]
+    assert data["plan"]["config"]["gpu_memory_utilization"] == 0.95
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        (None, (), "cannot read"),
+        (b"\x00\x01ELF binary", (), "a binary file"),
+        (b"hello\nworld\n", (), "no vLLM start-up line recognised"),
+        (
+            b"Available KV cache memory: 58.11 GiB\n",
+            ("-m", "Qwen/Qwen3-8B"),
+            "does not state the GPU",
+        ),
+        (
+            b"Available KV cache memory: 58.11 GiB\n",
+            ("--gpu", "H100-SXM-80GB"),
+            "does not name the model",
+        ),
+    ],
+)
+def test_bad_input_is_a_clear_error_with_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes | None,
+    extra: tuple[str, ...],
+    message: str,
+) -> None:
+    path = tmp_path / "serve.log"
+    if content is not None:
+        path.write_bytes(content)
+    code, out, err = _run(capsys, str(path), *extra)
+    assert code == 2
+    assert out == ""
+    assert message in err and str(path) in err
+    assert "Traceback" not in err
+
+
+def test_a_huge_log_is_refused_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(explain_module, "MAX_LOG_BYTES", 1024)
+    path = tmp_path / "serve.log"
+    path.write_text("Available KV cache memory: 1.00 GiB\n" * 100, encoding="utf-8")
+    code, _, err = _run(capsys, str(path), "--gpu", "L4")
+    assert code == 2 and "larger than" in err
+
+
+def test_a_directory_is_not_a_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, str(tmp_path))
+    assert code == 2 and "not a regular file" in err
+
+
+def test_every_flag_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from checker.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    explain = sub.choices["explain"]  # type: ignore[attr-defined]
+    assert all(a.help for a in explain._actions)
+
+
+FULL = DATA / "vllm_logs"
+
+
+def test_a_complete_log_needs_no_flags_and_may_be_gzipped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = FULL / "qwen-qwen2-5-7b-instruct--h100-80gb--tp2pp1dp1--8192.log.gz"
+    code, out, _ = _run(capsys, str(log), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    config = data["plan"]["config"]
+    assert (config["model"], config["tensor_parallel_size"], config["vllm_version"]) == (
+        "Qwen/Qwen2.5-7B-Instruct",
+        2,
+        "0.19.0",
+    )
+    assert data["plan"]["feasibility"]["memory"]["total_gib"] == 79.19  # worker init snapshot
+    terms = {t["name"]: t for t in data["terms"]}
+    assert terms["kv_cache_tokens"]["logged"] == 2390592
+    assert abs(terms["kv_cache_gib"]["difference"]) < 1
+
+
+def test_a_tensor_parallel_size_that_does_not_split_gets_the_rules_fix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = FULL / "qwen-qwen3-14b--h100-80gb--tp5pp1dp1--8192.FAILED.log.gz"
+    code, out, _ = _run(capsys, str(log), "--gpu", "H100-SXM-80GB", "--format", "json")
+    assert code == 0
+    (failure,) = json.loads(out)["failures"]  # five ranks report it: one failure
+    assert failure["kind"] == "not-divisible"
+    assert failure["fixes"][0].startswith("VW119 ")
+    assert "hardware.tp_size=4 the planner confirms it starts" in failure["outcome"]
+
+
+def test_a_failure_the_plan_does_not_predict_is_said_with_the_plans_risk(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = FULL / "openai-gpt-oss-20b--h100-80gb--tp1pp1dp1--8192.FAILED.log.gz"
+    code, out, _ = _run(capsys, str(log), "--gpu", "H100-SXM-80GB", "--format", "json")
+    assert code == 0
+    failures = json.loads(out)["failures"]
+    assert [f["kind"] for f in failures] == ["cuda-oom", "sampler-warmup-oom"]
+    assert failures[0]["short_by"] == "0.23 GiB"  # 786 MiB asked, 552.5 MiB free
+    assert "our plan does not predict this failure" in failures[1]["outcome"]
+    assert "OOM risk" in failures[1]["outcome"]
+
+
+def test_a_corrupt_gzip_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "serve.log.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    code, _, err = _run(capsys, str(path))
+    assert code == 2 and "cannot read" in err and "Traceback" not in err
+
+
+def test_v0_063_terms_are_derived_from_the_lines_that_hold_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = _log(tmp_path, V0_TOO_LONG)
+    code, out, _ = _run(
+        capsys,
+        str(log),
+        *("--gpu", "RTX-3090", "-m", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json"),
+    )
+    assert code == 0
+    data = json.loads(out)
+    terms = {t["name"]: t for t in data["terms"]}
+    # "peak_torch_memory=17.98GiB" holds the 14.9888 GiB of weights; total 23.58 x 0.90
+    assert terms["activation_gib"]["logged"] == 2.99
+    assert terms["activation_gib"]["rank"] == "main (peak torch - weights)"
+    assert terms["requested_gib"]["logged"] == 21.22
+    assert data["explains"] is None
+    assert data["explanation"].startswith("predicted KV cache matches the log within its rounding")
+
+
+def test_a_profile_on_another_gpu_than_the_logs_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "profile_version: 1\n"
+        "model:\n  id: Qwen/Qwen2.5-7B-Instruct\n  max_model_len: 8192\n"
+        "hardware:\n  gpu_name: L4\n  gpus: 2\n  tp_size: 2\n",
+        encoding="utf-8",
+    )
+    log = FULL / "qwen-qwen2-5-7b-instruct--h100-80gb--tp2pp1dp1--8192.log.gz"
+    code, out, _ = _run(capsys, str(log), "--profile", str(profile), "--format", "json")
+    assert code == 0
+    assert any("the log's GPU has 79.19 GiB" in note for note in json.loads(out)["notes"])
