@@ -36,9 +36,10 @@ class Change:
     rules: tuple[str, ...]
 
     def __str__(self) -> str:
+        why = f"the fix of {', '.join(self.rules)}" if self.rules else "set by the plan"
         return (
             f"{self.key} is {self.artifact_value!r} here, not the profile's "
-            f"{self.profile_value!r} (the fix of {', '.join(self.rules)})"
+            f"{self.profile_value!r} ({why})"
         )
 
 

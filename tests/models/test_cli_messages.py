@@ -33,10 +33,10 @@ def test_an_unreachable_hub_names_the_profile_line_and_the_model(
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
     profile = tmp_path / "p.yaml"
     profile.write_text("profile_version: 1\nmodel:\n  id: acme/nowhere\nhardware: {gpu_name: L4}\n")
-    assert main(["plan", "-p", str(profile)]) == 2
+    assert main(["plan", "-p", str(profile), "--online"]) == 2
     err = capsys.readouterr().err
     assert f"{profile}:3: model 'acme/nowhere': cannot reach the Hugging Face Hub" in err
-    assert main(["plan", "-m", "acme/nowhere", "--gpu", "L4"]) == 2
+    assert main(["plan", "-m", "acme/nowhere", "--gpu", "L4", "--online"]) == 2
     assert "error: model 'acme/nowhere': cannot reach" in capsys.readouterr().err
 
 
