@@ -300,6 +300,13 @@ PROBES: dict[str, Any] = {
     "--enable-chunked-prefill": False,
     "--disable-hybrid-kv-cache-manager": True,
     "--kv-cache-memory-bytes": "4G",
+    "--cpu-offload-gb": 4,
+    "--num-gpu-blocks-override": 500,
+    "--hf-overrides": {"num_hidden_layers": 16},
+    "--cudagraph-capture-sizes": [1, 2, 4],
+    "--max-cudagraph-capture-size": 64,
+    "--optimization-level": 0,
+    "--performance-mode": "throughput",
 }
 
 
