@@ -7,6 +7,7 @@ Quantized formats store their linear weights at the method's bits plus its scale
 
 from __future__ import annotations
 
+import functools
 import math
 
 from checker.planning.settings import Settings
@@ -86,7 +87,8 @@ def _kv_replication(model: ModelInfo, tp: int) -> float:
     return (q_o + replicated) / (q_o + kv_cols)
 
 
-def stage_layers(num_layers: int, pp: int) -> list[range]:
+@functools.cache  # asked for per stage: the split must not cost O(pp) each time
+def stage_layers(num_layers: int, pp: int) -> tuple[range, ...]:
     """vLLM's get_pp_indices: equal shares, the remainder going to the stages before last."""
     sizes = [num_layers // pp] * pp
     for i in range(2, num_layers % pp + 2):
@@ -95,7 +97,7 @@ def stage_layers(num_layers: int, pp: int) -> list[range]:
     for size in sizes:
         out.append(range(start, start + size))
         start += size
-    return out
+    return tuple(out)
 
 
 def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:

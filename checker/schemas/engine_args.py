@@ -156,6 +156,7 @@ def canonical_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
             hint=f"short options of this release: {', '.join(sorted(flags.aliases)) or 'none'}",
         )
     flag = "--" + key.lstrip("-").replace("_", "-")
+    flag = flags.aliases.get(flag, flag)  # a second long name (--device-memory-utilization)
     if flag.startswith("--no-") and "--" + flag[5:] in flags.serve and flag in flags.serve:
         return "--" + flag[5:], "negate"
     inverse = _inverse(flag)
@@ -225,12 +226,12 @@ def _dotted_leaf(text: str, flags: FlagSet) -> Any:
         return text
 
 
-def merge_into(target: dict[str, Any], update: dict[str, Any], path: str = "") -> list[str]:
+def _merge_into(target: dict[str, Any], update: dict[str, Any], path: str = "") -> list[str]:
     """Merge dotted-key objects as parse_args does; returns the keys given twice."""
     twice: list[str] = []
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(target.get(key), dict):
-            twice += merge_into(target[key], value, f"{path}{key}.")
+            twice += _merge_into(target[key], value, f"{path}{key}.")
         elif key in target:
             twice.append(path + key)
         else:
@@ -344,7 +345,7 @@ class _Normaliser:
                 self.problem(f"{label}: {exc.message}", where, exc.hint)
                 continue
             if flag in seen and isinstance(parsed, dict) and isinstance(values.get(flag), dict):
-                twice = merge_into(values[flag], parsed)  # dotted keys of one JSON option
+                twice = _merge_into(values[flag], parsed)  # dotted keys of one JSON option
                 if twice:
                     message = (
                         f"{label}: {flag} key {twice[0]} is given twice (also in {seen[flag]})"
