@@ -304,7 +304,17 @@ PROBES: dict[str, Any] = {
     "--enable-chunked-prefill": False,
     "--disable-hybrid-kv-cache-manager": True,
     "--kv-cache-memory-bytes": "4G",
+    "--cpu-offload-gb": 4,
+    "--num-gpu-blocks-override": 500,
+    "--hf-overrides": {"num_hidden_layers": 16},
+    "--cudagraph-capture-sizes": [1, 2, 4],
+    "--max-cudagraph-capture-size": 64,
+    "--optimization-level": 0,
+    "--performance-mode": "throughput",
+    "--disable-sliding-window": True,
 }
+# Flags whose effect needs a model that has the feature (Llama has no sliding window).
+PROBE_MODELS = {"--disable-sliding-window": "google/gemma-2-9b-it"}
 
 
 @pytest.mark.parametrize(
@@ -314,10 +324,12 @@ def test_each_modeled_flag_changes_the_plan(flag: str) -> None:
     home = homes()[flag]
     assert home.request, f"{flag} is modeled but has no request field in vllm_flag_effects.yaml"
     base = copy.deepcopy(BASE)
+    if flag in PROBE_MODELS:
+        base["model"] = {"id": PROBE_MODELS[flag], "max_model_len": 4096}
     if home.profile:
         section, name = home.profile.split(".")
         base.get(section, {}).pop(name, None)
-    plain = _plan(BASE).to_dict()
+    plain = _plan(base if flag in PROBE_MODELS else BASE).to_dict()
     probed = _plan(_with_args({flag[2:]: PROBES[flag]}, base)).to_dict()
     assert probed != plain
 
