@@ -173,6 +173,7 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
         dtype=request.model.dtype.value,
         gpu_memory_utilization=s.gpu_memory_utilization,
         max_model_len=s.max_model_len,
+        max_model_len_auto=s.auto_fit_from is not None,
         kv_cache_dtype=s.kv_cache_dtype,
         quantization=request.model.quantization.value
         if request.model.quantization.value != "none"

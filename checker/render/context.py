@@ -105,6 +105,8 @@ class RenderContext:
             section, name = key.split(".")
             wanted = _plain(getattr(getattr(self.profile, section), name, None))
             actual = _plain(getattr(self.plan.config, field_name))
+            if field_name == "max_model_len" and self.plan.config.max_model_len_auto:
+                actual = "auto"  # the artifacts carry auto, as the profile does
             if wanted is None or wanted == actual:
                 continue
             rules = tuple(

@@ -123,7 +123,10 @@ class VLLMConfig(BaseModel):
     pipeline_parallel_size: int = 1
     dtype: str = "auto"
     gpu_memory_utilization: float = 0.9
-    max_model_len: int
+    max_model_len: int  # with max_model_len_auto: the length vLLM's auto-fit will choose
+    max_model_len_auto: bool = Field(
+        False, description="--max-model-len auto: vLLM fits the length to the KV cache"
+    )
     kv_cache_dtype: str = "auto"
     quantization: str | None = None
     enforce_eager: bool = False

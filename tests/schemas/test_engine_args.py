@@ -12,6 +12,8 @@ import yaml
 from checker.cli import main
 from checker.errors import ProfileError
 from checker.pipeline import plan_request
+from checker.render.context import context_for_profile
+from checker.render.serve import serve_argv
 from checker.schemas import engine_args
 from checker.schemas.engine_args import (
     EngineArgError,
@@ -151,17 +153,39 @@ def test_a_vllm_key_that_is_no_flag_keeps_its_did_you_mean() -> None:
 
 @pytest.mark.parametrize("value", ["auto", "AUTO", -1])
 @pytest.mark.parametrize("where", ["model", "vllm_args"])
-def test_max_model_len_auto_is_refused_until_the_plan_models_it(where: str, value: object) -> None:
-    """vLLM picks the longest length whose KV fits; a plan at some other length would be a
-    verdict about a server nobody runs, so the profile must say the length for now."""
+def test_max_model_len_auto_plans_vllms_fit_and_deploys_auto(where: str, value: object) -> None:
+    """vLLM picks the longest length whose KV fits: the plan predicts that length, and the
+    artifacts keep asking for auto (the server fits it, the plan said what it will find)."""
     data = copy.deepcopy(BASE)
+    data["hardware"]["gpu_name"] = "L4"  # 128k of Llama-8B KV does not fit: the fit shortens
     if where == "model":
         data["model"]["max_model_len"] = value
     else:
         del data["model"]["max_model_len"]
         data = _with_args({"max-model-len": value}, data)
-    with pytest.raises(ProfileError, match="auto is not modeled yet"):
-        _load(data)
+    loaded = _load(data)
+    assert loaded.profile.model.max_model_len == "auto"
+    plan = plan_request(profile_to_request(loaded.profile), offline=True)
+    assert plan.config.max_model_len_auto
+    assert 0 < plan.config.max_model_len < 131072
+    assert plan.feasibility.max_model_len == plan.config.max_model_len
+    assert any("Auto-fit max_model_len" in line for line in plan.feasibility.log_lines)
+    ctx = context_for_profile(plan, loaded.profile)
+    argv = serve_argv(ctx)
+    assert "--max-model-len=auto" in argv
+    assert ctx.changes == []  # auto is what the profile asked for
+
+
+def test_compilation_config_keys_the_plan_reads_reach_it() -> None:
+    plain = _plan(BASE)
+    off = _plan(_with_args({"compilation-config": {"cudagraph_mode": "NONE"}}))
+    assert plain.feasibility.memory.cudagraph_gib > 0 == off.feasibility.memory.cudagraph_gib
+    assert not [f for f in off.feasibility.findings if f.rule_id == "VW190"]
+    sized = _plan(_with_args({"compilation-config.max_cudagraph_capture_size": 8}))
+    assert 0 < sized.feasibility.memory.cudagraph_gib < plain.feasibility.memory.cudagraph_gib
+    other = _with_args({"compilation-config": {"cudagraph_mode": "NONE", "pass_config": {}}})
+    (found,) = [f for f in _plan(other).feasibility.findings if f.rule_id == "VW190"]
+    assert "keys pass_config are not read" in found.message
 
 
 def test_enable_and_disable_answer_for_each_other_from_0_33() -> None:
