@@ -189,6 +189,7 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
         disable_hybrid_kv_cache_manager=request.engine.disable_hybrid_kv_cache_manager,
         kv_cache_memory_bytes=request.engine.kv_cache_memory_bytes,
         cudagraph_memory_profiling=request.engine.cudagraph_memory_profiling,
+        allow_long_max_model_len=request.engine.allow_long_max_model_len or None,
         extra_args=request.engine.vllm_args,
     )
 

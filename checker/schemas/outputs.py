@@ -142,6 +142,9 @@ class VLLMConfig(BaseModel):
     cudagraph_memory_profiling: bool | None = Field(
         None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = the version default"
     )
+    allow_long_max_model_len: bool | None = Field(
+        None, description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 when set; None = not set"
+    )
     extra_args: dict[str, Any] = Field(
         default_factory=dict, description="Every other engine argument the profile sets"
     )

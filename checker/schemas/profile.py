@@ -158,6 +158,9 @@ class ProfileVLLM(BaseModel):
     disable_hybrid_kv_cache_manager: StrictBool = False
     kv_cache_memory_bytes: StrictInt | None = Field(None, ge=0)
     cudagraph_memory_profiling: StrictBool | None = None
+    allow_long_max_model_len: StrictBool = Field(
+        False, description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1: a length above the model's warns"
+    )
 
 
 # Kubernetes label keys and values (apimachinery validation.IsQualifiedName / IsValidLabelValue)
