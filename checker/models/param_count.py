@@ -16,7 +16,6 @@ class ParamCount:
     breakdown: ParamBreakdown
     per_layer: tuple[int, ...]
     moe_layers: tuple[bool, ...]
-    linear_state_bytes: int
     rope_cache_elements: int
 
 
@@ -70,26 +69,20 @@ def _attention(
     return linear, extra
 
 
-def _linear_mixer(cfg: dict[str, Any], hidden: int) -> tuple[int, int]:
-    """(weights, recurrent state elements per request) of a GDN or Mamba-2 mixer."""
+def _linear_mixer(cfg: dict[str, Any], hidden: int) -> int:
+    """Weights of a GDN or Mamba-2 mixer (the state is sized by checker.planning.state)."""
     if cfg.get("linear_num_value_heads"):  # Qwen3-Next gated delta net
         nk, nv = int(cfg["linear_num_key_heads"]), int(cfg["linear_num_value_heads"])
         kd, vd = nk * int(cfg["linear_key_head_dim"]), nv * int(cfg["linear_value_head_dim"])
         kernel = int(cfg.get("linear_conv_kernel_dim") or 4)
         conv = 2 * kd + vd
-        weights = hidden * (2 * kd + 2 * vd) + hidden * 2 * nv + conv * kernel + vd * hidden
-        state = conv * (kernel - 1) + nv * int(cfg["linear_key_head_dim"]) * int(
-            cfg["linear_value_head_dim"]
-        )
-        return weights, state
+        return hidden * (2 * kd + 2 * vd) + hidden * 2 * nv + conv * kernel + vd * hidden
     heads = int(cfg.get("mamba_num_heads") or 0)
     inner = heads * int(cfg.get("mamba_head_dim") or 0) or int(cfg.get("expand", 2)) * hidden
     groups, d_state = int(cfg.get("n_groups") or 1), int(cfg.get("ssm_state_size") or 128)
     kernel = int(cfg.get("conv_kernel") or 4)
     conv = inner + 2 * groups * d_state
-    weights = hidden * (inner + conv + heads) + conv * kernel + inner * hidden
-    state = conv * (kernel - 1) + heads * int(cfg.get("mamba_head_dim") or 64) * d_state
-    return weights, state
+    return hidden * (inner + conv + heads) + conv * kernel + inner * hidden
 
 
 def _vision_params(config: dict[str, Any], text_hidden: int) -> int:
@@ -148,7 +141,6 @@ def count_params(
     totals = dict.fromkeys(ParamBreakdown.model_fields, 0)
     per_layer: list[int] = []
     moe_flags: list[bool] = []
-    state = 0
     for i, kind in enumerate(kinds):
         before = sum(totals.values())
         kv = (
@@ -157,9 +149,7 @@ def count_params(
             else kv_heads
         )
         if kind is LayerKind.LINEAR:
-            weights, layer_state = _linear_mixer(cfg, hidden)
-            totals["linear_attention"] += weights
-            state = layer_state
+            totals["linear_attention"] += _linear_mixer(cfg, hidden)
         elif kind is not LayerKind.NONE:
             linear, extra = _attention(
                 cfg, kind, hidden=hidden, heads=heads, kv=kv, head_dim=head_dim
@@ -206,6 +196,5 @@ def count_params(
         breakdown=ParamBreakdown(**totals),
         per_layer=tuple(per_layer),
         moe_layers=tuple(moe_flags),
-        linear_state_bytes=state * 2,
         rope_cache_elements=ropes * positions * rotary,
     )

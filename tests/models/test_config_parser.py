@@ -107,7 +107,10 @@ def test_mla_and_moe_layers() -> None:
 def test_hybrid_models() -> None:
     nano = info("nvidia__NVIDIA-Nemotron-3-Nano-30B-A3B-BF16")
     assert nano.layer_kinds.count(LayerKind.FULL) == 6
-    assert LayerKind.LINEAR in nano.layer_kinds and nano.linear_state_bytes > 0
+    assert nano.state is not None and sum(nano.state_layer_flags) == 23
+    # nemotron_h.py get_mamba_state_shape_from_config: intermediate = heads x head dim
+    assert (nano.state.intermediate_size, nano.state.n_groups) == (64 * 64, 8)
+    assert nano.state.ssm_dtype == "float32"
     nxt = info("Qwen__Qwen3-Next-80B-A3B-Thinking")
     assert nxt.layer_kinds.count(LayerKind.FULL) == 12
     nas = info("nvidia__Llama-3_3-Nemotron-Super-49B-v1")
