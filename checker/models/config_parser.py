@@ -125,7 +125,7 @@ def _layer_kinds(
         ], []
     pattern = cfg.get("hybrid_override_pattern")
     if isinstance(pattern, str):  # Nemotron-H: M mamba, * attention, - MLP, E MoE
-        unknown = sorted({c for c in pattern if c not in "M*-E"})
+        unknown = sorted({c for c in pattern if c not in "M*-E"})[:5]
         return [
             LayerKind.LINEAR if c == "M" else LayerKind.NONE if c in "-E" else LayerKind.FULL
             for c in pattern
@@ -144,7 +144,8 @@ def _layer_kinds(
         attends = {int(i) for i in cfg["full_attn_idxs"]}
         names = ["full_attention" if i in attends else "conv" for i in range(layers)]
     if isinstance(names, list) and len(names) == layers:
-        unknown = sorted({str(n) for n in names if str(n) not in _LAYER_TYPES})
+        # a config's own words reach the report: a few, cut short
+        unknown = sorted({str(n)[:40] for n in names if str(n) not in _LAYER_TYPES})[:5]
         kinds = [_LAYER_TYPES.get(str(n), LayerKind.FULL) for n in names]
         return kinds, [f"layer_types '{n}'" for n in unknown]
     if cfg.get("full_attention_interval"):  # Qwen3-Next: gated delta net, every Nth full
