@@ -363,6 +363,10 @@ def _parse_config(
     if not 0 < layers <= _MAX_LAYERS:
         raise ModelConfigError(f"config.json describes {layers} decoder layers", hint=_HINT)
     state = _state_info(cfg, facts, kinds)
+    parallel = bool(state and facts["state"].get("parallel"))
+    state_flags = tuple(parallel or k is LayerKind.LINEAR for k in kinds)
+    if state is None and LayerKind.LINEAR in kinds:
+        unmodeled.append(f"state layers of model_type '{model_type[:40]}'")
     quant = read_quant_config(config)
     dtype = config.get("torch_dtype") or config.get("dtype") or cfg.get("torch_dtype")
     params = count_params(
@@ -377,6 +381,8 @@ def _parse_config(
         head_dim=head_dim,
         vocab=vocab,
         kinds=kinds,
+        state=state,
+        state_flags=state_flags,
     )
     max_len, max_len_key = config_max_len(cfg, facts)
     experts = int(
@@ -423,7 +429,7 @@ def _parse_config(
         ),
         moe_layers=params.moe_layers,
         state=state,
-        state_layers=(True,) * layers if state and facts["state"].get("parallel") else (),
+        state_layers=state_flags if parallel else (),
         unmodeled_layer_kinds=tuple(unmodeled),
         rope_cache_elements=params.rope_cache_elements,
         quant=quant,
