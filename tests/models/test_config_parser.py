@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from checker.errors import ModelConfigError
+from checker.models.catalog import lookup
 from checker.models.config_parser import apply_hf_overrides, parse_config, rope_scalings
 from checker.planning.context_length import derived_max_len
 from checker.schemas.model_info import LayerKind, ModelInfo
@@ -178,3 +179,17 @@ def test_rope_parameters_read_per_layer_type_and_legacy_names() -> None:
     assert [r.rope_type for r in legacy] == ["longrope"]
     assert rope_scalings({"rope_theta": 10000.0})[0].rope_type == "default"
     assert rope_scalings({"n_positions": 1024}) == ()  # GPT-2: absolute positions, no RoPE
+
+
+def test_jamba_layout_experts_and_mamba_weights() -> None:
+    found = lookup("ai21labs/AI21-Jamba-1.5-Mini")  # the catalog copy, with its provenance
+    assert found is not None
+    jamba = parse_config(found[0], model_id="ai21labs/AI21-Jamba-1.5-Mini", source="catalog")
+    # transformers JambaConfig: attention where i % attn_layer_period == attn_layer_offset,
+    # experts where i % expert_layer_period == expert_layer_offset
+    attends = [i for i, k in enumerate(jamba.layer_kinds) if k is LayerKind.FULL]
+    assert attends == [4, 12, 20, 28] and sum(jamba.state_layer_flags) == 28
+    assert [i for i, moe in enumerate(jamba.moe_layers) if moe] == list(range(1, 32, 2))
+    assert jamba.state is not None and jamba.state.intermediate_size == 2 * 4096
+    # the model card's 52B total parameters (12B active)
+    assert 51e9 < jamba.param_count < 53e9
