@@ -100,7 +100,7 @@ def _blocks_per_request(kind: LayerKind, model: ModelInfo, settings: Settings, l
     bs = settings.block_size
     full = -(-length // bs)
     if kind is LayerKind.LINEAR:
-        return state_blocks(settings.mamba_cache_mode, length, bs)
+        return state_blocks(settings.mamba_cache_mode, length, bs, settings.state_checkpoint_blocks)
     if kind is LayerKind.SLIDING and model.sliding_window:
         span = min(model.sliding_window - 1 + settings.max_num_batched_tokens, length)
         return -(-span // bs) + 1  # one extra block: the window straddles block edges

@@ -11,6 +11,7 @@ from checker.planning.state import (
     aligned_block_size,
     kernel_alignment,
     mamba_cache_mode,
+    prefill_checkpoint_alignment,
     state_page_bytes,
 )
 from checker.planning.versions import VersionFacts, version_facts
@@ -58,6 +59,7 @@ class Settings:
     # hybrid mamba / linear-attention models (checker.planning.state)
     mamba_cache_mode: str = "none"
     state_page_bytes: int = 0  # one state layer's page on a rank, before padding
+    state_checkpoint_blocks: int = 0  # align mode's prefill checkpoint blocks per request
 
     @property
     def dtype_bytes(self) -> int:
@@ -115,13 +117,15 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
     )
     tokens, max_seqs = _batching(request, facts, gpu, max_len)
     block = eng.block_size or (facts.mla_block_size if model.uses_mla else 16)
-    state_page, mode = 0, "none"
+    state_page, mode, checkpoints = 0, "none", 0
     if model.state is not None and facts.engine == "v1":
         state_page = state_page_bytes(model.state, tp, dtype, facts.version)
         prefix = eng.enable_prefix_caching
         if prefix is None:
             prefix = has_behaviour("hybrid_prefix_caching_default", facts.version)
         mode = mamba_cache_mode(model.state, facts.version, prefix)
+        checkpoint = prefill_checkpoint_alignment(model.state, mode, gpu.capability, facts.version)
+        checkpoints = 1 if checkpoint else 0
         block = aligned_block_size(
             block,
             attn_page_per_token=attention_page_per_token(model, tp, kv_dtype.value, dtype),
@@ -129,6 +133,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
             alignment=kernel_alignment(model.uses_mla, block, facts.version),
             mode=mode,
             chunk_size=model.state.chunk_size,
+            checkpoint_alignment=checkpoint,
         )
     subtract = (
         facts.cudagraph_subtracted
@@ -167,6 +172,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         cpu_offload_bytes=eng.cpu_offload_gb * float(1 << 30),
         mamba_cache_mode=mode,
         state_page_bytes=state_page,
+        state_checkpoint_blocks=checkpoints,
     )
 
 

@@ -91,13 +91,32 @@ def mamba_cache_mode(state: StateInfo, version: str, prefix_caching: bool) -> st
     return "align"
 
 
-def state_blocks(mode: str, max_len: int, block_size: int, num_spec: int = 0) -> int:
+def state_blocks(mode: str, max_len: int, block_size: int, checkpoints: int = 0) -> int:
     """Blocks one request's state takes per state layer (MambaSpec.max_memory_usage_bytes /
-    page): 1 (+ speculative), 2 (+ speculative) in align mode, one per block of the request
-    in all mode."""
+    page): 1, or in align mode 2 plus the prefill checkpoint blocks, one per block of the
+    request in all mode (speculative blocks not modelled)."""
     if mode == "all":
         return _cdiv(max_len, block_size)
-    return (2 if mode == "align" else 1) + num_spec
+    return 2 + checkpoints if mode == "align" else 1
+
+
+def prefill_checkpoint_alignment(
+    state: StateInfo, mode: str, capability: int, version: str
+) -> int | None:
+    """The token alignment of GDN prefill checkpoints, when vLLM takes them: align mode with
+    FlashInfer's GDN prefill kernel, which "auto" picks on Hopper
+    (model_executor/layers/mamba/gdn/qwen_gdn_linear_attn.py _resolve_gdn_prefill_backend;
+    FLASHINFER_GDN_CHECKPOINT_ALIGNMENT = 64 in v1/attention/backends/gdn_attn.py). Its
+    MambaSpec then keeps one more block per request (num_prefill_checkpoint_blocks = 1).
+    Blackwell also picks it with CUDA 13 runtimes, which the plan cannot see: not modelled."""
+    if (
+        mode == "align"
+        and state.kind is StateKind.GDN
+        and capability // 10 == 9
+        and has_behaviour("gdn_prefill_checkpoints", version)
+    ):
+        return 64
+    return None
 
 
 def aligned_block_size(
@@ -108,12 +127,15 @@ def aligned_block_size(
     alignment: int,
     mode: str,
     chunk_size: int,
+    checkpoint_alignment: int | None = None,
 ) -> int:
     """The attention block size after vLLM makes one attention page cover a state page: the
-    smallest multiple of the kernel alignment that does (all mode: of lcm(chunk, alignment)),
-    never below ``block_size``."""
+    smallest multiple of the kernel alignment (times the prefill checkpoint alignment, if any)
+    that does (all mode: of lcm(chunk, alignment)), never below ``block_size``."""
     if state_page == 0 or attn_page_per_token == 0:
         return block_size
+    if checkpoint_alignment:
+        alignment = lcm(alignment, checkpoint_alignment)
     if mode == "all":
         step = lcm(chunk_size, alignment)
         needed = step * _cdiv(_cdiv(state_page, attn_page_per_token), step)

@@ -35,9 +35,11 @@ def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def settings_for(model: ModelInfo, model_id: str, *, tp: int = 1, **kw: object) -> Settings:
-    request = make_request(model_id, "H100-80GB", gpus=tp, tp=tp, **kw)  # type: ignore[arg-type]
-    return resolve_settings(request, model, find_gpu("H100-80GB"), tp=tp)
+def settings_for(
+    model: ModelInfo, model_id: str, *, tp: int = 1, gpu: str = "H100-80GB", **kw: object
+) -> Settings:
+    request = make_request(model_id, gpu, gpus=tp, tp=tp, **kw)  # type: ignore[arg-type]
+    return resolve_settings(request, model, find_gpu(gpu), tp=tp)
 
 
 def expected_kv(
@@ -73,25 +75,34 @@ def gdn_page(tp: int) -> int:
 
 def test_qwen3_next_block_size_pages_groups_tokens_v033_align() -> None:
     model = catalog_model(QWEN3_NEXT)
-    s = settings_for(model, QWEN3_NEXT, max_model_len=32768, version="0.33")
     attn_per_token = 2 * 2 * 256 * 2  # K and V, 2 KV heads of 256, bf16
-    block = 16 * cdiv(gdn_page(1), 16 * attn_per_token)
-    assert (gdn_page(1), block) == (1_097_728, 544)  # "Setting attention block size to 544"
-    assert s.block_size == block and s.mamba_cache_mode == "align"  # prefix caching default on
-    kv = size_kv(model, s, BUDGET, 0)
-    page = block * attn_per_token
-    blocks, tokens, concurrency, groups = expected_kv(
-        attn_layers=12,
-        state_layers=36,
-        page=page,
-        block=block,
-        state_blocks=2,
-        max_len=32768,
-        version="0.33",
-    )
-    assert (kv.layout.page_bytes, len(kv.layout.kinds), kv.layout.group_size) == (page, groups, 12)
-    assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
-    assert abs(kv.max_concurrency - concurrency) < 1e-9
+    assert gdn_page(1) == 1_097_728
+    # A100: Triton GDN prefill, no checkpoints: the 16-token kernel alignment, 2 state blocks.
+    # H100: FlashInfer's GDN prefill checkpoints every 64 tokens, so the block is a multiple of
+    # lcm(16, 64) and each request keeps a third state block.
+    for gpu, alignment, state_blocks in (("A100-80GB", 16, 2), ("H100-80GB", 64, 3)):
+        s = settings_for(model, QWEN3_NEXT, gpu=gpu, max_model_len=32768, version="0.33")
+        block = alignment * cdiv(gdn_page(1), alignment * attn_per_token)
+        assert s.block_size == block and s.mamba_cache_mode == "align"  # prefix caching: on
+        kv = size_kv(model, s, BUDGET, 0)
+        page = block * attn_per_token
+        blocks, tokens, concurrency, groups = expected_kv(
+            attn_layers=12,
+            state_layers=36,
+            page=page,
+            block=block,
+            state_blocks=state_blocks,
+            max_len=32768,
+            version="0.33",
+        )
+        assert (kv.layout.page_bytes, len(kv.layout.kinds), kv.layout.group_size) == (
+            page,
+            groups,
+            12,
+        )
+        assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
+        assert abs(kv.max_concurrency - concurrency) < 1e-9
+    assert settings_for(model, QWEN3_NEXT, gpu="A100-80GB", version="0.33").block_size == 544
 
 
 def test_qwen3_next_tp2_v019_without_prefix_caching() -> None:
