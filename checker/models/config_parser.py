@@ -154,7 +154,8 @@ def _layer_kinds(
             LayerKind.FULL if (i + 1) % every == 0 else LayerKind.LINEAR for i in range(layers)
         ], []
     if (facts.get("state") or {}).get("layers") == "period":  # Jamba
-        period, offset = int(cfg["attn_layer_period"]), int(cfg["attn_layer_offset"])
+        period = int(_get(cfg, facts, "attn_layer_period"))
+        offset = int(_get(cfg, facts, "attn_layer_offset"))
         return [
             LayerKind.FULL if i % period == offset else LayerKind.LINEAR for i in range(layers)
         ], []
@@ -178,15 +179,16 @@ def _layer_kinds(
     return [LayerKind.FULL] * layers, []
 
 
-def _config_value(cfg: dict[str, Any], key: str) -> Any:
-    """A model_types.yaml state key: "a*b" multiplies, "a.b" reads into dict a."""
+def _config_value(cfg: dict[str, Any], key: str, defaults: dict[str, Any]) -> Any:
+    """A model_types.yaml state key: "a*b" multiplies, "a.b" reads into dict a; a key the
+    config lacks takes the transformers default (an explicit null stays null)."""
     if "*" in key:
-        left, right = (_config_value(cfg, k) for k in key.split("*", 1))
+        left, right = (_config_value(cfg, k, defaults) for k in key.split("*", 1))
         return left * right if isinstance(left, int) and isinstance(right, int) else None
     head, _, rest = key.partition(".")
-    value = cfg.get(head)
+    value = cfg[head] if head in cfg else defaults.get(head)
     if rest:
-        return _config_value(value, rest) if isinstance(value, dict) else None
+        return _config_value(value, rest, {}) if isinstance(value, dict) else None
     return value
 
 
@@ -199,7 +201,10 @@ def _state_info(cfg: dict[str, Any], facts: dict[str, Any], kinds: list[LayerKin
     values: dict[str, Any] = {}
     for field, keys in recipe["keys"].items():
         options = keys if isinstance(keys, list) else [keys]
-        value = next((v for k in options if (v := _config_value(cfg, k)) is not None), None)
+        defaults = facts.get("defaults", {})
+        value = next(
+            (v for k in options if (v := _config_value(cfg, k, defaults)) is not None), None
+        )
         if field == "chunk_size" and value is None:
             continue  # vLLM's get_mamba_chunk_size default
         if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= _MAX_SIZE:

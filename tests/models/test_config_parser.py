@@ -193,3 +193,18 @@ def test_jamba_layout_experts_and_mamba_weights() -> None:
     assert jamba.state is not None and jamba.state.intermediate_size == 2 * 4096
     # the model card's 52B total parameters (12B active)
     assert 51e9 < jamba.param_count < 53e9
+
+
+def test_a_partial_hybrid_config_takes_transformers_defaults() -> None:
+    found = lookup("ai21labs/AI21-Jamba-1.5-Mini")
+    assert found is not None
+    # JambaConfig's defaults (d_state 16, d_conv 4, expand 2, attention every 8th from 4) are
+    # Jamba-1.5-Mini's own values, so dropping the keys changes nothing
+    keys = ("mamba_d_state", "mamba_d_conv", "mamba_expand", "attn_layer_period")
+    partial = {k: v for k, v in found[0].items() if k not in keys}
+    full = parse_config(found[0], model_id="jamba", source="catalog")
+    cut = parse_config(partial, model_id="jamba", source="catalog")
+    assert cut.state == full.state and cut.layer_kinds == full.layer_kinds
+    # an explicit null is not a missing key: there is nothing to size the state with
+    with pytest.raises(ModelConfigError, match="mamba_expand"):
+        parse_config({**found[0], "mamba_expand": None}, model_id="jamba", source="catalog")
