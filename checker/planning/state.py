@@ -24,13 +24,14 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def state_shapes(state: StateInfo, tp: int, num_spec: int = 0) -> tuple[tuple[int, ...], ...]:
+def state_shapes(state: StateInfo, tp: int) -> tuple[tuple[int, ...], ...]:
     """One layer's state tensors on one TP rank (MambaStateShapeCalculator.<kind>_state_shape;
-    conv tensors are (dim, kernel - 1 + spec) either way round, the bytes are the same)."""
-    k = state.conv_kernel - 1 + num_spec
+    conv tensors are (dim, kernel - 1) either way round, the bytes are the same; speculative
+    decoding's extra conv rows are not modelled)."""
+    k = state.conv_kernel - 1
     if state.kind is StateKind.MAMBA1:
         inner = state.intermediate_size // tp
-        return (inner, state.conv_kernel - 1), (inner, state.state_size)
+        return (inner, k), (inner, state.state_size)
     if state.kind is StateKind.MAMBA2:
         # groups not divisible by TP are replicated to follow the head shards
         groups = state.n_groups + (0 if state.n_groups % tp == 0 else tp - state.n_groups)
@@ -47,21 +48,16 @@ def state_shapes(state: StateInfo, tp: int, num_spec: int = 0) -> tuple[tuple[in
     return (conv // tp, k), (state.num_heads // tp, state.head_dim, state.head_dim)
 
 
-def state_dtype_bytes(
-    state: StateInfo,
-    model_dtype: str,
-    version: str,
-    mamba_cache_dtype: str = "auto",
-    mamba_ssm_cache_dtype: str = "auto",
-) -> tuple[int, ...]:
-    """Bytes per element of each state tensor (MambaStateDtypeCalculator): the conv state in
-    --mamba-cache-dtype (auto: the model dtype), the SSM state in --mamba-ssm-cache-dtype,
-    which a model's config entry may fill in when left at auto."""
-    conv = _DTYPE_BYTES[model_dtype if mamba_cache_dtype == "auto" else mamba_cache_dtype]
-    ssm_dtype = mamba_ssm_cache_dtype
-    if ssm_dtype == "auto" and state.ssm_dtype_rule == "config" and state.ssm_dtype:
+def state_dtype_bytes(state: StateInfo, model_dtype: str, version: str) -> tuple[int, ...]:
+    """Bytes per element of each state tensor (MambaStateDtypeCalculator) with
+    --mamba-cache-dtype and --mamba-ssm-cache-dtype at auto: the conv state in the model dtype,
+    the SSM state too unless the model's config entry picks one (Qwen3.5, Nemotron-H); KDA
+    keeps its recurrent state in float32."""
+    conv = _DTYPE_BYTES[model_dtype]
+    ssm_dtype = "auto"
+    if state.ssm_dtype_rule == "config" and state.ssm_dtype:
         ssm_dtype = state.ssm_dtype
-    elif ssm_dtype == "auto" and state.ssm_dtype_rule == "nemotron_h":
+    elif state.ssm_dtype_rule == "nemotron_h":
         fallback = (
             "float32" if has_behaviour("nemotron_h_float32_ssm_default", version) else "float16"
         )
