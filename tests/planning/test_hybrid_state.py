@@ -21,7 +21,8 @@ from math import lcm
 from checker.hardware.catalog import find_gpu
 from checker.planning.kv import size_kv
 from checker.planning.settings import Settings, resolve_settings
-from checker.schemas.model_info import ModelInfo
+from checker.planning.state import state_dtype_bytes, state_shapes
+from checker.schemas.model_info import ModelInfo, StateInfo, StateKind
 from tests.planning.plans import catalog_model, make_request, only, plan
 
 GIB = 1 << 30
@@ -212,3 +213,36 @@ def test_state_keys_without_a_recipe_are_flagged() -> None:
 def test_a_known_model_without_unknown_kinds_has_no_flag() -> None:
     resp = plan(NEMOTRON, max_model_len=8192)
     assert not [f for f in resp.feasibility.findings if f.rule_id == "VW122"]
+
+
+def test_state_calculators_follow_mamba_utils() -> None:
+    # MambaStateShapeCalculator / MambaStateDtypeCalculator on their own inputs (no config):
+    # mamba2 replicates n_groups to the TP size when they do not divide it
+    mamba2 = StateInfo(
+        kind=StateKind.MAMBA2,
+        intermediate_size=4096,
+        n_groups=1,
+        num_heads=64,
+        head_dim=64,
+        state_size=128,
+        conv_kernel=4,
+    )
+    assert state_shapes(mamba2, 4) == (((4096 + 2 * 4 * 128) // 4, 3), (16, 64, 128))
+    # Qwen3.5: the config's mamba_ssm_dtype sets the SSM state dtype (conv stays bf16)
+    qwen35 = StateInfo(
+        kind=StateKind.GDN,
+        num_k_heads=16,
+        head_k_dim=128,
+        num_heads=32,
+        head_dim=128,
+        conv_kernel=4,
+        ssm_dtype="float32",
+        ssm_dtype_rule="config",
+    )
+    assert state_dtype_bytes(qwen35, "bfloat16", "0.33.0") == (2, 4)
+    # KDA keeps its recurrent state in float32 at auto; LFM2's short conv is one tensor
+    kda = StateInfo(kind=StateKind.KDA, num_heads=32, head_dim=128, conv_kernel=4)
+    assert state_dtype_bytes(kda, "bfloat16", "0.19.0") == (2, 4)
+    assert state_shapes(kda, 2) == ((3 * 32 * 128 // 2, 3), (16, 128, 128))
+    conv = StateInfo(kind=StateKind.SHORT_CONV, intermediate_size=2048, conv_kernel=3)
+    assert state_shapes(conv, 1) == ((2048, 2),) and state_dtype_bytes(conv, "float16", "") == (2,)
