@@ -60,6 +60,7 @@ class Settings:
     mamba_cache_mode: str = "none"
     state_page_bytes: int = 0  # one state layer's page on a rank, before padding
     state_checkpoint_blocks: int = 0  # align mode's prefill checkpoint blocks per request
+    unaligned_block_size: int = 0  # a hybrid's block size before vLLM raised it
 
     @property
     def dtype_bytes(self) -> int:
@@ -117,7 +118,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
     )
     tokens, max_seqs = _batching(request, facts, gpu, max_len)
     block = eng.block_size or (facts.mla_block_size if model.uses_mla else 16)
-    state_page, mode, checkpoints = 0, "none", 0
+    state_page, mode, checkpoints, unaligned = 0, "none", 0, block
     if model.state is not None and facts.engine == "v1":
         state_page = state_page_bytes(model.state, tp, dtype, facts.version)
         prefix = eng.enable_prefix_caching
@@ -173,6 +174,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         mamba_cache_mode=mode,
         state_page_bytes=state_page,
         state_checkpoint_blocks=checkpoints,
+        unaligned_block_size=unaligned,
     )
 
 

@@ -246,3 +246,17 @@ def test_state_calculators_follow_mamba_utils() -> None:
     assert state_shapes(kda, 2) == ((3 * 32 * 128 // 2, 3), (16, 128, 128))
     conv = StateInfo(kind=StateKind.SHORT_CONV, intermediate_size=2048, conv_kernel=3)
     assert state_shapes(conv, 1) == ((2048, 2),) and state_dtype_bytes(conv, "float16", "") == (2,)
+
+
+def test_the_log_shows_the_raised_block_and_the_state_padding() -> None:
+    resp = plan(NEMOTRON, max_model_len=131072, version="0.33")
+    page = 2096 * 2 * 2 * 128 * 2  # the raised attention page the state is padded to
+    pct = 100 * (page - 2_134_016) / 2_134_016
+    assert resp.feasibility.log_lines[:2] == [
+        "Setting attention block size to 2096 tokens to ensure that attention page size is >= "
+        "mamba page size.",
+        f"Padding mamba page size by {pct:.2f}% to ensure that mamba page size and attention "
+        "page size are exactly equal.",
+    ]
+    dense = plan("meta-llama/Llama-3.1-8B-Instruct", max_model_len=8192)
+    assert dense.feasibility.log_lines[0].startswith("Model loading took")
