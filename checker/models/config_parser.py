@@ -14,7 +14,7 @@ from typing import Any
 from checker.errors import ModelConfigError
 from checker.models.param_count import count_params
 from checker.models.quant_config import read_quant_config
-from checker.schemas.model_info import LayerKind, ModelInfo, RopeScaling
+from checker.schemas.model_info import LayerKind, ModelInfo, RopeScaling, StateInfo, StateKind
 from checker.schemas.yaml_source import load_data
 
 # Keys vLLM's _get_and_verify_max_len takes the minimum of.
@@ -87,7 +87,34 @@ def _require_int(cfg: dict[str, Any], facts: dict[str, Any], *keys: str) -> int:
     raise ModelConfigError(f"config.json has no usable '{keys[0]}'", hint=_HINT)
 
 
-def _layer_kinds(cfg: dict[str, Any], facts: dict[str, Any], layers: int) -> list[LayerKind]:
+# layer_types values and the kind vLLM gives them (each model's decoder-layer choice).
+_LAYER_TYPES = {
+    "full_attention": LayerKind.FULL,
+    "attention": LayerKind.FULL,  # Granite-4.0-H
+    "sliding_attention": LayerKind.SLIDING,
+    "chunked_attention": LayerKind.CHUNKED,
+    "linear_attention": LayerKind.LINEAR,  # Qwen3.5 gated delta net
+    "mamba": LayerKind.LINEAR,  # Granite-4.0-H
+    "conv": LayerKind.LINEAR,  # LFM2 short convolution
+}
+# Keys of hybrid configs whose layers vllm-wizard has no state recipe for (Zamba2, Bamba,
+# MiniMax, PLaMo-2...): their presence without a model_types.yaml `state` entry is flagged.
+_STATE_HINT_KEYS = (
+    "layers_block_type",
+    "attn_layer_indices",
+    "attn_type_list",
+    "linear_attn_config",
+    "mamba_d_state",
+    "ssm_state_size",
+    "state_size",
+)
+
+
+def _layer_kinds(
+    cfg: dict[str, Any], facts: dict[str, Any], layers: int
+) -> tuple[list[LayerKind], list[str]]:
+    """Each layer's kind and the layer kinds the config names that are not modelled (sized as
+    full attention, and so flagged)."""
     if "block_configs" in cfg:  # Nemotron-NAS: some layers drop attention entirely
         return [
             LayerKind.NONE
@@ -95,44 +122,103 @@ def _layer_kinds(cfg: dict[str, Any], facts: dict[str, Any], layers: int) -> lis
             or (b.get("attention") or {}).get("replace_with_linear")
             else LayerKind.FULL
             for b in cfg["block_configs"]
-        ]
+        ], []
     pattern = cfg.get("hybrid_override_pattern")
     if isinstance(pattern, str):  # Nemotron-H: M mamba, * attention, - MLP, E MoE
+        unknown = sorted({c for c in pattern if c not in "M*-E"})[:5]
         return [
-            LayerKind.FULL if c == "*" else LayerKind.LINEAR if c == "M" else LayerKind.NONE
+            LayerKind.LINEAR if c == "M" else LayerKind.NONE if c in "-E" else LayerKind.FULL
             for c in pattern
-        ]
+        ], [f"hybrid_override_pattern '{c}'" for c in unknown]
+    linear = cfg.get("linear_attn_config")
+    if isinstance(linear, dict) and isinstance(linear.get("kda_layers"), list):
+        # Kimi-Linear: 1-based KDA layer numbers, MLA elsewhere (KimiLinearConfig.is_kda_layer)
+        kda = {int(n) for n in linear["kda_layers"]}
+        full = LayerKind.MLA if cfg.get("kv_lora_rank") else LayerKind.FULL
+        return [LayerKind.LINEAR if i + 1 in kda else full for i in range(layers)], []
     if cfg.get("kv_lora_rank"):
-        return [LayerKind.MLA] * layers
+        return [LayerKind.MLA] * layers, []
     names = cfg.get("layer_types")
+    if not isinstance(names, list) and isinstance(cfg.get("full_attn_idxs"), list):
+        # LFM2 configs before layer_types: transformers' Lfm2Config derives it from these
+        attends = {int(i) for i in cfg["full_attn_idxs"]}
+        names = ["full_attention" if i in attends else "conv" for i in range(layers)]
     if isinstance(names, list) and len(names) == layers:
-        table = {
-            "full_attention": LayerKind.FULL,
-            "sliding_attention": LayerKind.SLIDING,
-            "chunked_attention": LayerKind.CHUNKED,
-            "linear_attention": LayerKind.LINEAR,
-        }
-        return [table.get(str(n), LayerKind.FULL) for n in names]
+        # a config's own words reach the report: a few, cut short
+        unknown = sorted({str(n)[:40] for n in names if str(n) not in _LAYER_TYPES})[:5]
+        kinds = [_LAYER_TYPES.get(str(n), LayerKind.FULL) for n in names]
+        return kinds, [f"layer_types '{n}'" for n in unknown]
     if cfg.get("full_attention_interval"):  # Qwen3-Next: gated delta net, every Nth full
         every = int(cfg["full_attention_interval"])
-        return [LayerKind.FULL if (i + 1) % every == 0 else LayerKind.LINEAR for i in range(layers)]
+        return [
+            LayerKind.FULL if (i + 1) % every == 0 else LayerKind.LINEAR for i in range(layers)
+        ], []
+    if (facts.get("state") or {}).get("layers") == "period":  # Jamba
+        period = int(_get(cfg, facts, "attn_layer_period"))
+        offset = int(_get(cfg, facts, "attn_layer_offset"))
+        return [
+            LayerKind.FULL if i % period == offset else LayerKind.LINEAR for i in range(layers)
+        ], []
     if cfg.get("attention_chunk_size"):  # Llama-4: every 4th layer global (NoPE), rest chunked
         no_rope = cfg.get("no_rope_layers") or [int((i + 1) % 4 != 0) for i in range(layers)]
-        return [LayerKind.CHUNKED if flag else LayerKind.FULL for flag in no_rope]
+        return [LayerKind.CHUNKED if flag else LayerKind.FULL for flag in no_rope], []
+    unknown = [] if facts.get("state") else [k for k in _STATE_HINT_KEYS if k in cfg]
     window = _get(cfg, facts, "sliding_window")
     if not window or cfg.get("use_sliding_window") is False:
-        return [LayerKind.FULL] * layers
+        return [LayerKind.FULL] * layers, [f"state layers ('{k}')" for k in unknown[:1]]
     layout = facts.get("sliding")
     if layout == "alternate":
-        return [LayerKind.SLIDING if i % 2 == 0 else LayerKind.FULL for i in range(layers)]
+        return [LayerKind.SLIDING if i % 2 == 0 else LayerKind.FULL for i in range(layers)], []
     if layout == "pattern":
         every = int(_get(cfg, facts, "sliding_window_pattern", 6))
         return [
             LayerKind.FULL if (i + 1) % every == 0 else LayerKind.SLIDING for i in range(layers)
-        ]
+        ], []
     if layout == "all":
-        return [LayerKind.SLIDING] * layers
-    return [LayerKind.FULL] * layers
+        return [LayerKind.SLIDING] * layers, []
+    return [LayerKind.FULL] * layers, []
+
+
+def _config_value(cfg: dict[str, Any], key: str, defaults: dict[str, Any]) -> Any:
+    """A model_types.yaml state key: "a*b" multiplies, "a.b" reads into dict a; a key the
+    config lacks takes the transformers default (an explicit null stays null)."""
+    if "*" in key:
+        left, right = (_config_value(cfg, k, defaults) for k in key.split("*", 1))
+        return left * right if isinstance(left, int) and isinstance(right, int) else None
+    head, _, rest = key.partition(".")
+    value = cfg[head] if head in cfg else defaults.get(head)
+    if rest:
+        return _config_value(value, rest, {}) if isinstance(value, dict) else None
+    return value
+
+
+def _state_info(cfg: dict[str, Any], facts: dict[str, Any], kinds: list[LayerKind]) -> Any:
+    """The StateInfo of a model whose model_types.yaml entry has a state recipe (None when the
+    model has none, or no layer keeps a state, like Granite-4.0 Micro's all-attention list)."""
+    recipe = facts.get("state")
+    if not recipe or (LayerKind.LINEAR not in kinds and not recipe.get("parallel")):
+        return None
+    values: dict[str, Any] = {}
+    for field, keys in recipe["keys"].items():
+        options = keys if isinstance(keys, list) else [keys]
+        defaults = facts.get("defaults", {})
+        value = next(
+            (v for k in options if (v := _config_value(cfg, k, defaults)) is not None), None
+        )
+        if field == "chunk_size" and value is None:
+            continue  # vLLM's get_mamba_chunk_size default
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= _MAX_SIZE:
+            raise ModelConfigError(f"config.json has no usable '{options[0]}'", hint=_HINT)
+        values[field] = value
+    ssm_key = recipe.get("ssm_dtype_key")
+    ssm = cfg.get(ssm_key) if ssm_key else None
+    return StateInfo(
+        kind=StateKind(recipe["calculator"]),
+        ssm_dtype=str(ssm) if ssm else None,
+        ssm_dtype_rule=str(recipe.get("ssm_dtype_rule", "auto")),
+        all_mode=bool(recipe.get("all_mode")),
+        **values,
+    )
 
 
 def config_max_len(cfg: dict[str, Any], facts: dict[str, Any]) -> tuple[int, str | None]:
@@ -297,11 +383,16 @@ def _parse_config(
     )
     head_dim = int(_get(cfg, facts, "head_dim") or hidden // heads)
     vocab = _require_int(cfg, facts, "vocab_size", "padded_vocab_size")
-    kinds = _layer_kinds(cfg, facts, min(layers, _MAX_LAYERS + 1))
+    kinds, unmodeled = _layer_kinds(cfg, facts, min(layers, _MAX_LAYERS + 1))
     if len(kinds) != min(layers, _MAX_LAYERS + 1):
         layers = len(kinds)  # the per-layer description wins
     if not 0 < layers <= _MAX_LAYERS:
         raise ModelConfigError(f"config.json describes {layers} decoder layers", hint=_HINT)
+    state = _state_info(cfg, facts, kinds)
+    parallel = bool(state and facts["state"].get("parallel"))
+    state_flags = tuple(parallel or k is LayerKind.LINEAR for k in kinds)
+    if state is None and LayerKind.LINEAR in kinds:
+        unmodeled.append(f"state layers of model_type '{model_type[:40]}'")
     quant = read_quant_config(config)
     dtype = config.get("torch_dtype") or config.get("dtype") or cfg.get("torch_dtype")
     params = count_params(
@@ -316,6 +407,8 @@ def _parse_config(
         head_dim=head_dim,
         vocab=vocab,
         kinds=kinds,
+        state=state,
+        state_flags=state_flags,
     )
     max_len, max_len_key = config_max_len(cfg, facts)
     experts = int(
@@ -361,7 +454,9 @@ def _parse_config(
             or 0
         ),
         moe_layers=params.moe_layers,
-        linear_state_bytes=params.linear_state_bytes,
+        state=state,
+        state_layers=state_flags if parallel else (),
+        unmodeled_layer_kinds=tuple(unmodeled),
         rope_cache_elements=params.rope_cache_elements,
         quant=quant,
         params=params.breakdown,

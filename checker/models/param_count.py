@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from checker.schemas.model_info import LayerKind, ParamBreakdown
+from checker.schemas.model_info import LayerKind, ParamBreakdown, StateInfo, StateKind
 
 _QK_NORM_TYPES = {"qwen3", "qwen3_moe", "qwen3_next", "gemma3_text", "glm4_moe"}
 
@@ -16,7 +16,6 @@ class ParamCount:
     breakdown: ParamBreakdown
     per_layer: tuple[int, ...]
     moe_layers: tuple[bool, ...]
-    linear_state_bytes: int
     rope_cache_elements: int
 
 
@@ -33,6 +32,9 @@ def _is_moe_layer(cfg: dict[str, Any], model_type: str, index: int, experts: int
         first = int(cfg.get("first_k_dense_replace") or 0)
         freq = int(cfg.get("moe_layer_freq") or 1)
         return index >= first and index % freq == 0
+    if "expert_layer_period" in cfg:  # Jamba (transformers JambaConfig.layers_num_experts)
+        period, offset = int(cfg["expert_layer_period"]), int(cfg.get("expert_layer_offset") or 0)
+        return index % period == offset
     if index in (cfg.get("mlp_only_layers") or ()):
         return False
     step = int(cfg.get("decoder_sparse_step") or cfg.get("interleave_moe_layer_step") or 1)
@@ -70,26 +72,44 @@ def _attention(
     return linear, extra
 
 
-def _linear_mixer(cfg: dict[str, Any], hidden: int) -> tuple[int, int]:
-    """(weights, recurrent state elements per request) of a GDN or Mamba-2 mixer."""
-    if cfg.get("linear_num_value_heads"):  # Qwen3-Next gated delta net
-        nk, nv = int(cfg["linear_num_key_heads"]), int(cfg["linear_num_value_heads"])
-        kd, vd = nk * int(cfg["linear_key_head_dim"]), nv * int(cfg["linear_value_head_dim"])
-        kernel = int(cfg.get("linear_conv_kernel_dim") or 4)
+def _linear_mixer(cfg: dict[str, Any], hidden: int, state: StateInfo) -> int:
+    """Weights of one mamba / linear-attention mixer (vLLM's mixer layers: projections, conv,
+    per-head parameters; small biases and norms left out). The state is sized in
+    checker.planning.state."""
+    kernel = state.conv_kernel
+    if state.kind is StateKind.GDN:
+        kd, vd = state.num_k_heads * state.head_k_dim, state.num_heads * state.head_dim
         conv = 2 * kd + vd
-        weights = hidden * (2 * kd + 2 * vd) + hidden * 2 * nv + conv * kernel + vd * hidden
-        state = conv * (kernel - 1) + nv * int(cfg["linear_key_head_dim"]) * int(
-            cfg["linear_value_head_dim"]
+        return (
+            hidden * (2 * kd + 2 * vd) + hidden * 2 * state.num_heads + conv * kernel + vd * hidden
         )
-        return weights, state
-    heads = int(cfg.get("mamba_num_heads") or 0)
-    inner = heads * int(cfg.get("mamba_head_dim") or 0) or int(cfg.get("expand", 2)) * hidden
-    groups, d_state = int(cfg.get("n_groups") or 1), int(cfg.get("ssm_state_size") or 128)
-    kernel = int(cfg.get("conv_kernel") or 4)
-    conv = inner + 2 * groups * d_state
-    weights = hidden * (inner + conv + heads) + conv * kernel + inner * hidden
-    state = conv * (kernel - 1) + heads * int(cfg.get("mamba_head_dim") or 64) * d_state
-    return weights, state
+    if state.kind is StateKind.MAMBA2:  # in_proj to z, x, B, C and dt; conv; out_proj
+        inner, heads = state.intermediate_size, state.num_heads
+        conv = inner + 2 * state.n_groups * state.state_size
+        return hidden * (inner + conv + heads) + conv * kernel + inner * hidden + 3 * heads + inner
+    if state.kind is StateKind.MAMBA1:  # in_proj, conv, x_proj, dt_proj, A, D, out_proj
+        inner, d_state = state.intermediate_size, state.state_size
+        rank = int(cfg.get("mamba_dt_rank") or -(-hidden // 16))
+        return (
+            hidden * 2 * inner
+            + inner * kernel
+            + inner * (rank + 2 * d_state)
+            + rank * inner
+            + inner * d_state
+            + inner
+            + inner * hidden
+        )
+    if state.kind is StateKind.SHORT_CONV:  # in_proj to B, C, x; conv; out_proj
+        width = state.intermediate_size
+        return hidden * 3 * width + width * kernel + width * hidden
+    # KDA: q, k, v, o projections, their short convs, low-rank decay and output gates, beta
+    proj, head_dim = state.num_heads * state.head_dim, state.head_dim
+    return (
+        4 * hidden * proj
+        + 3 * proj * kernel
+        + 2 * (hidden * head_dim + head_dim * proj)
+        + (hidden * state.num_heads)
+    )
 
 
 def _vision_params(config: dict[str, Any], text_hidden: int) -> int:
@@ -121,6 +141,8 @@ def count_params(
     head_dim: int,
     vocab: int,
     kinds: list[LayerKind],
+    state: StateInfo | None = None,
+    state_flags: tuple[bool, ...] = (),
 ) -> ParamCount:
     cfg = {**cfg, "_model_type": model_type, "_qkv_bias": bool(facts.get("qkv_bias"))}
     gated = facts.get("gated_mlp", True) and cfg.get("mlp_hidden_act") != "relu2"
@@ -148,7 +170,6 @@ def count_params(
     totals = dict.fromkeys(ParamBreakdown.model_fields, 0)
     per_layer: list[int] = []
     moe_flags: list[bool] = []
-    state = 0
     for i, kind in enumerate(kinds):
         before = sum(totals.values())
         kv = (
@@ -156,11 +177,9 @@ def count_params(
             if blocks and kind is not LayerKind.NONE
             else kv_heads
         )
-        if kind is LayerKind.LINEAR:
-            weights, layer_state = _linear_mixer(cfg, hidden)
-            totals["linear_attention"] += weights
-            state = layer_state
-        elif kind is not LayerKind.NONE:
+        if state is not None and state_flags[i]:
+            totals["linear_attention"] += _linear_mixer(cfg, hidden, state)
+        if kind is not LayerKind.NONE and kind is not LayerKind.LINEAR:
             linear, extra = _attention(
                 cfg, kind, hidden=hidden, heads=heads, kv=kv, head_dim=head_dim
             )
@@ -206,6 +225,5 @@ def count_params(
         breakdown=ParamBreakdown(**totals),
         per_layer=tuple(per_layer),
         moe_layers=tuple(moe_flags),
-        linear_state_bytes=state * 2,
         rope_cache_elements=ropes * positions * rotary,
     )

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
+from checker.planning.state import state_blocks
 from checker.planning.weights import stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
 
@@ -22,11 +24,12 @@ GIB = float(1 << 30)
 class KVLayout:
     """What one rank of a pipeline stage stores per KV block."""
 
-    page_bytes: int  # one layer, one block (uniform across attention layers of the rank)
+    page_bytes: int  # one layer, one block (uniform across the layers of the rank)
     group_size: int  # layers sharing one block index (V1), or all layers (V0)
-    kinds: tuple[LayerKind, ...]  # kind of each group
-    bytes_per_token: int  # summed over the rank's layers
-    linear_state_bytes: int  # fixed per-request state of linear/mamba layers on the rank
+    kinds: tuple[LayerKind, ...]  # kind of each group (LINEAR: recurrent state groups)
+    bytes_per_token: int  # summed over the rank's attention layers
+    linear_state_bytes: int  # state of the rank's state layers, per request at max_model_len
+    state_layers: int = 0  # layers holding a recurrent state (one MambaSpec page each)
 
 
 @dataclass(frozen=True)
@@ -48,38 +51,56 @@ def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
     return int(2 * settings.block_size * heads * model.head_dim * settings.kv_bytes)
 
 
+def _state_page(model: ModelInfo, settings: Settings) -> int:
+    """A state layer's page after vLLM pads it to the attention page (mamba_page_size_padded);
+    the unpadded page when the model has no attention layer."""
+    attends = [i for i, k in enumerate(model.layer_kinds) if k not in _NO_CACHE]
+    padded = _layer_page(model, settings, attends[0]) if attends else 0
+    return max(padded, settings.state_page_bytes)
+
+
 def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     stage_range = stage_layers(model.num_hidden_layers, settings.pp)[stage]
-    kinds_here = [model.layer_kinds[i] for i in stage_range]
-    layers = [i for i, k in zip(stage_range, kinds_here, strict=True) if k not in _NO_CACHE]
-    linear = kinds_here.count(LayerKind.LINEAR)
-    state = linear * model.linear_state_bytes * settings.dtype_bytes // 2
-    if not layers:
-        return KVLayout(0, 0, (), 0, state)
+    layers = [i for i in stage_range if model.layer_kinds[i] not in _NO_CACHE]
+    states = 0
+    if settings.state_page_bytes:
+        states = sum(1 for i in stage_range if model.state_layer_flags[i])
+    if not layers and not states:
+        return KVLayout(0, 0, (), 0, 0)
     if model.kv_heads_per_layer:  # only models whose layers differ need a page per layer
         pages = [_layer_page(model, settings, i) for i in layers]
     else:
-        pages = [_layer_page(model, settings, layers[0])] * len(layers)
-    page = max(pages)
+        pages = [_layer_page(model, settings, layers[0])] * len(layers) if layers else []
     per_token = sum(pages) // settings.block_size
     kinds = [model.layer_kinds[i] if settings.hybrid_kv else LayerKind.FULL for i in layers]
     if model.uses_mla:
         kinds = [LayerKind.MLA] * len(layers)
+    page = max(pages, default=0)
+    state_bytes = 0
+    if states:
+        page = _state_page(model, settings)
+        blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, settings.max_model_len)
+        state_bytes = states * page * blocks
+        kinds += [LayerKind.LINEAR] * states
     if settings.is_v0 or len(set(kinds)) == 1:
-        return KVLayout(page, len(layers), (kinds[0],), per_token, state)
+        return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states)
+    # v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size: groups of the smallest
+    # type's size, or of the largest when the types are within 1.5x of each other
     counts = Counter(kinds)
     group_size = min(counts.values())
-    if max(counts.values()) < group_size * 1.25:
+    if max(counts.values()) < group_size * 1.5:
         group_size = max(counts.values())
     groups: list[LayerKind] = []
     for kind, count in counts.items():
         groups += [kind] * -(-count // group_size)
-    return KVLayout(page, group_size, tuple(groups), per_token, state)
+    return KVLayout(page, group_size, tuple(groups), per_token, state_bytes, states)
 
 
 def _blocks_per_request(kind: LayerKind, model: ModelInfo, settings: Settings, length: int) -> int:
     bs = settings.block_size
     full = -(-length // bs)
+    if kind is LayerKind.LINEAR:
+        return state_blocks(settings.mamba_cache_mode, length, bs, settings.state_checkpoint_blocks)
     if kind is LayerKind.SLIDING and model.sliding_window:
         span = min(model.sliding_window - 1 + settings.max_num_batched_tokens, length)
         return -(-span // bs) + 1  # one extra block: the window straddles block edges
@@ -101,31 +122,39 @@ def size_kv(
     layout = layout or kv_layout(model, settings, stage)
     if layout.page_bytes == 0 or budget_bytes <= 0:
         return KVResult(0, 0, 0.0, layout)
-    if layout.linear_state_bytes:
-        # Hybrid mamba/GDN models: each request also pins a fixed recurrent state.
-        per_request = layout.linear_state_bytes + layout.bytes_per_token * settings.max_model_len
-        concurrency = budget_bytes / per_request
-        blocks = int(budget_bytes // (layout.page_bytes * layout.group_size))
-        return KVResult(blocks, int(concurrency * settings.max_model_len), concurrency, layout)
     if settings.is_v0:
         blocks = int(budget_bytes // (layout.page_bytes * layout.group_size))
         tokens = blocks * settings.block_size
         return KVResult(blocks, tokens, tokens / settings.max_model_len, layout)
     blocks = int(budget_bytes // layout.page_bytes // layout.group_size)
-    n_groups = len(layout.kinds)
-    tokens = blocks // n_groups * settings.block_size
     needed = sum(
         _blocks_per_request(k, model, settings, settings.max_model_len) for k in layout.kinds
     )
-    return KVResult(blocks, tokens, blocks / needed if needed else 0.0, layout)
+    concurrency = blocks / needed if needed else 0.0
+    if has_behaviour("kv_tokens_from_concurrency", settings.facts.version):
+        tokens = int(concurrency * settings.max_model_len)
+    else:
+        # the smallest group block size: a state group's is max_model_len without prefix caching
+        smallest = settings.block_size
+        if layout.state_layers and settings.mamba_cache_mode == "none":
+            smallest = min(smallest, settings.max_model_len)
+        tokens = blocks // len(layout.kinds) * smallest
+    return KVResult(blocks, tokens, concurrency, layout)
 
 
 def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> float:
-    """KV bytes one request of ``length`` tokens needs on one rank (vLLM's check_enough_kv)."""
+    """KV bytes one request of ``length`` tokens needs on one rank (vLLM's check_enough_kv):
+    whole blocks per attention group, and each state layer's state blocks."""
     if layout.page_bytes == 0:
-        return float(layout.linear_state_bytes)
-    blocks = sum(_blocks_per_request(k, model, settings, max(length, 1)) for k in layout.kinds)
-    return blocks * layout.page_bytes * layout.group_size + layout.linear_state_bytes
+        return 0.0
+    length = max(length, 1)
+    attention = sum(
+        _blocks_per_request(k, model, settings, length)
+        for k in layout.kinds
+        if k is not LayerKind.LINEAR
+    )
+    states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
+    return float((attention * layout.group_size + states) * layout.page_bytes)
 
 
 def max_length_for_budget(

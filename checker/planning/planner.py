@@ -88,7 +88,7 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
             f"Maximum concurrency for {s.max_model_len} tokens per request: "
             f"{kv.max_concurrency:.2f}x",
         ]
-    lines = [f"Model loading took {first.weights / GIB:.2f} GiB memory"]
+    lines = hybrid_lines(memory) + [f"Model loading took {first.weights / GIB:.2f} GiB memory"]
     if memory.binding.kv_budget > 0:  # below, vLLM logs a negative figure and raises
         lines.append(f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB")
     fitted = auto_fit_line(memory, model)
@@ -99,6 +99,20 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
             f"Maximum concurrency for {s.max_model_len:,} tokens per request: "
             f"{kv.max_concurrency:.2f}x",
         ]
+    return lines
+
+
+def hybrid_lines(memory: MemoryPlan) -> list[str]:
+    """A hybrid model's config lines: the raised attention block size, the state padding."""
+    s, page = memory.settings, memory.first.kv.layout.page_bytes
+    if not s.state_page_bytes:
+        return []
+    lines = []
+    if s.block_size > s.unaligned_block_size:
+        lines.append(message("hybrid-block-size", s.facts.version, block=s.block_size))
+    if page > s.state_page_bytes:
+        pct = 100 * (page - s.state_page_bytes) / s.state_page_bytes
+        lines.append(message("hybrid-state-padding", s.facts.version, pct=f"{pct:.2f}"))
     return lines
 
 

@@ -7,6 +7,13 @@ from dataclasses import dataclass
 from checker.models.config_parser import type_facts
 from checker.planning.context_length import default_max_len
 from checker.planning.releases import has_behaviour
+from checker.planning.state import (
+    aligned_block_size,
+    kernel_alignment,
+    mamba_cache_mode,
+    prefill_checkpoint_alignment,
+    state_page_bytes,
+)
 from checker.planning.versions import VersionFacts, version_facts
 from checker.schemas.enums import DType, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
@@ -49,6 +56,11 @@ class Settings:
     auto_fit_from: int | None = None
     num_gpu_blocks_override: int | None = None
     cpu_offload_bytes: float = 0.0  # weights per GPU kept in host memory (--cpu-offload-gb)
+    # hybrid mamba / linear-attention models (checker.planning.state)
+    mamba_cache_mode: str = "none"
+    state_page_bytes: int = 0  # one state layer's page on a rank, before padding
+    state_checkpoint_blocks: int = 0  # align mode's prefill checkpoint blocks per request
+    unaligned_block_size: int = 0  # a hybrid's block size before vLLM raised it
 
     @property
     def dtype_bytes(self) -> int:
@@ -106,6 +118,24 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
     )
     tokens, max_seqs = _batching(request, facts, gpu, max_len)
     block = eng.block_size or (facts.mla_block_size if model.uses_mla else 16)
+    state_page, mode, checkpoints, unaligned = 0, "none", 0, block
+    if model.state is not None and facts.engine == "v1":
+        state_page = state_page_bytes(model.state, tp, dtype, facts.version)
+        prefix = eng.enable_prefix_caching
+        if prefix is None:
+            prefix = has_behaviour("hybrid_prefix_caching_default", facts.version)
+        mode = mamba_cache_mode(model.state, facts.version, prefix)
+        checkpoint = prefill_checkpoint_alignment(model.state, mode, gpu.capability, facts.version)
+        checkpoints = 1 if checkpoint else 0
+        block = aligned_block_size(
+            block,
+            attn_page_per_token=attention_page_per_token(model, tp, kv_dtype.value, dtype),
+            state_page=state_page,
+            alignment=kernel_alignment(model.uses_mla, block, facts.version),
+            mode=mode,
+            chunk_size=model.state.chunk_size,
+            checkpoint_alignment=checkpoint,
+        )
     subtract = (
         facts.cudagraph_subtracted
         if eng.cudagraph_memory_profiling is None
@@ -141,7 +171,20 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         auto_fit_from=max_len if wanted == "auto" else None,
         num_gpu_blocks_override=eng.num_gpu_blocks_override,
         cpu_offload_bytes=eng.cpu_offload_gb * float(1 << 30),
+        mamba_cache_mode=mode,
+        state_page_bytes=state_page,
+        state_checkpoint_blocks=checkpoints,
+        unaligned_block_size=unaligned,
     )
+
+
+def attention_page_per_token(model: ModelInfo, tp: int, kv_dtype: str, dtype: str) -> int:
+    """One attention layer's bytes per token on a rank (FullAttentionSpec / MLAAttentionSpec
+    with block_size 1, as _align_hybrid_block_size builds them)."""
+    size = kv_dtype_bytes(kv_dtype, dtype)
+    if model.uses_mla:
+        return int(((model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)) * size)
+    return int(2 * max(1, model.num_key_value_heads // tp) * model.head_dim * size)
 
 
 def _batching(

@@ -21,6 +21,41 @@ class LayerKind(str, Enum):
     NONE = "none"  # no token mixer with a cache (attention replaced by a no-op or an MLP)
 
 
+class StateKind(str, Enum):
+    """vLLM's MambaStateShapeCalculator recipe a model's recurrent state follows."""
+
+    MAMBA1 = "mamba1"  # Jamba
+    MAMBA2 = "mamba2"  # Nemotron-H, Granite-4.0-H, Falcon-H1
+    GDN = "gdn"  # gated delta net: Qwen3-Next, Qwen3.5
+    SHORT_CONV = "short_conv"  # LFM2
+    KDA = "kda"  # Kimi delta attention: Kimi-Linear
+
+
+class StateInfo(BaseModel):
+    """The config's figures for one mamba / linear-attention layer's per-request state
+    (vLLM's get_mamba_state_shape_from_config inputs); tensor parallelism splits it later."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: StateKind
+    intermediate_size: int = Field(0, ge=0, description="mamba1/mamba2/short-conv channels")
+    n_groups: int = Field(0, ge=0)
+    num_heads: int = Field(0, ge=0, description="mamba2 / KDA heads; GDN value heads")
+    head_dim: int = Field(0, ge=0, description="mamba2 / KDA head dim; GDN value head dim")
+    state_size: int = Field(0, ge=0)
+    conv_kernel: int = Field(1, ge=1)
+    num_k_heads: int = Field(0, ge=0)
+    head_k_dim: int = Field(0, ge=0)
+    ssm_dtype: str | None = Field(None, description="The config's own SSM state dtype, if any")
+    ssm_dtype_rule: str = Field(
+        "auto", description="auto | config (Qwen3.5) | nemotron_h: how vLLM picks it"
+    )
+    all_mode: bool = Field(
+        False, description="The model supports Mamba prefix caching 'all' mode (0.19)"
+    )
+    chunk_size: int = Field(2048, gt=0, description="vLLM's get_mamba_chunk_size")
+
+
 class QuantInfo(BaseModel):
     """The checkpoint's quantization_config, reduced to what sizing needs."""
 
@@ -119,7 +154,13 @@ class ModelInfo(BaseModel):
     num_experts_per_tok: int = 0
     moe_intermediate_size: int = 0
     moe_layers: tuple[bool, ...] = Field((), description="Per layer: routed experts or dense MLP")
-    linear_state_bytes: int = Field(0, description="Per request, per linear layer, 2-byte dtype")
+    state: StateInfo | None = Field(None, description="Recurrent state of the state layers")
+    state_layers: tuple[bool, ...] = Field(
+        (), description="Per layer: holds a recurrent state; empty = the LINEAR layers"
+    )
+    unmodeled_layer_kinds: tuple[str, ...] = Field(
+        (), description="Layer kinds the config names that are sized as full attention"
+    )
     rope_cache_elements: int = Field(0, description="cos/sin cache vLLM keeps beside the weights")
 
     quant: QuantInfo | None = None
@@ -135,6 +176,13 @@ class ModelInfo(BaseModel):
     def kinds_present(self) -> frozenset[LayerKind]:
         """The distinct layer kinds (models are planned often; layers are many)."""
         return frozenset(self.layer_kinds)
+
+    @cached_property
+    def state_layer_flags(self) -> tuple[bool, ...]:
+        """Per layer: keeps a recurrent state (a MambaSpec in vLLM)."""
+        if self.state is None:
+            return (False,) * len(self.layer_kinds)
+        return self.state_layers or tuple(k is LayerKind.LINEAR for k in self.layer_kinds)
 
     @cached_property
     def cache_layer_count(self) -> int:

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from checker.errors import ModelConfigError
+from checker.models.catalog import lookup
 from checker.models.config_parser import apply_hf_overrides, parse_config, rope_scalings
 from checker.planning.context_length import derived_max_len
 from checker.schemas.model_info import LayerKind, ModelInfo
@@ -107,7 +108,10 @@ def test_mla_and_moe_layers() -> None:
 def test_hybrid_models() -> None:
     nano = info("nvidia__NVIDIA-Nemotron-3-Nano-30B-A3B-BF16")
     assert nano.layer_kinds.count(LayerKind.FULL) == 6
-    assert LayerKind.LINEAR in nano.layer_kinds and nano.linear_state_bytes > 0
+    assert nano.state is not None and sum(nano.state_layer_flags) == 23
+    # nemotron_h.py get_mamba_state_shape_from_config: intermediate = heads x head dim
+    assert (nano.state.intermediate_size, nano.state.n_groups) == (64 * 64, 8)
+    assert nano.state.ssm_dtype == "float32"
     nxt = info("Qwen__Qwen3-Next-80B-A3B-Thinking")
     assert nxt.layer_kinds.count(LayerKind.FULL) == 12
     nas = info("nvidia__Llama-3_3-Nemotron-Super-49B-v1")
@@ -175,3 +179,32 @@ def test_rope_parameters_read_per_layer_type_and_legacy_names() -> None:
     assert [r.rope_type for r in legacy] == ["longrope"]
     assert rope_scalings({"rope_theta": 10000.0})[0].rope_type == "default"
     assert rope_scalings({"n_positions": 1024}) == ()  # GPT-2: absolute positions, no RoPE
+
+
+def test_jamba_layout_experts_and_mamba_weights() -> None:
+    found = lookup("ai21labs/AI21-Jamba-1.5-Mini")  # the catalog copy, with its provenance
+    assert found is not None
+    jamba = parse_config(found[0], model_id="ai21labs/AI21-Jamba-1.5-Mini", source="catalog")
+    # transformers JambaConfig: attention where i % attn_layer_period == attn_layer_offset,
+    # experts where i % expert_layer_period == expert_layer_offset
+    attends = [i for i, k in enumerate(jamba.layer_kinds) if k is LayerKind.FULL]
+    assert attends == [4, 12, 20, 28] and sum(jamba.state_layer_flags) == 28
+    assert [i for i, moe in enumerate(jamba.moe_layers) if moe] == list(range(1, 32, 2))
+    assert jamba.state is not None and jamba.state.intermediate_size == 2 * 4096
+    # the model card's 52B total parameters (12B active)
+    assert 51e9 < jamba.param_count < 53e9
+
+
+def test_a_partial_hybrid_config_takes_transformers_defaults() -> None:
+    found = lookup("ai21labs/AI21-Jamba-1.5-Mini")
+    assert found is not None
+    # JambaConfig's defaults (d_state 16, d_conv 4, expand 2, attention every 8th from 4) are
+    # Jamba-1.5-Mini's own values, so dropping the keys changes nothing
+    keys = ("mamba_d_state", "mamba_d_conv", "mamba_expand", "attn_layer_period")
+    partial = {k: v for k, v in found[0].items() if k not in keys}
+    full = parse_config(found[0], model_id="jamba", source="catalog")
+    cut = parse_config(partial, model_id="jamba", source="catalog")
+    assert cut.state == full.state and cut.layer_kinds == full.layer_kinds
+    # an explicit null is not a missing key: there is nothing to size the state with
+    with pytest.raises(ModelConfigError, match="mamba_expand"):
+        parse_config({**found[0], "mamba_expand": None}, model_id="jamba", source="catalog")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from checker.errors import CheckerError
 from checker.planning.memory import MemoryPlan
+from checker.planning.releases import has_behaviour
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from tests.property.engine_helpers import (
@@ -122,7 +123,11 @@ def test_kv_tokens_are_blocks_times_block_size_over_groups(
     assert plan is not None
     kv, block = plan.binding.kv, plan.settings.block_size
     groups = max(1, len(kv.layout.kinds))
-    assert kv.tokens == kv.num_blocks // groups * block
+    if has_behaviour("kv_tokens_from_concurrency", plan.settings.facts.version):
+        # 0.33.0 get_kv_cache_capacity: int(max concurrency x max_model_len)
+        assert kv.tokens == int(kv.max_concurrency * plan.settings.max_model_len)
+    else:
+        assert kv.tokens == kv.num_blocks // groups * block
     assert kv.num_blocks >= 0 and kv.tokens >= 0
 
 
