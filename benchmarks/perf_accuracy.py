@@ -1,0 +1,172 @@
+"""Accuracy of the performance estimate against measured `vllm bench serve` results.
+
+    python benchmarks/perf_accuracy.py [CORPUS.yaml ...] [--json]
+
+Without arguments it reads every benchmarks/corpora/perf_*.yaml. Each case names a catalog
+model and GPU, the parallelism, the workload kind (``concurrency``: --max-concurrency C;
+``burst``: all prompts at once; ``rate``: Poisson --request-rate R) with its mean input and
+output lengths, and the measured output tok/s, median TTFT and median TPOT. The engine plans
+the case at the workload's concurrency (a burst keeps all its prompts in flight, a rate keeps
+rate x end-to-end latency, Little's law), and per workload kind and metric the report gives
+the median and max absolute % error of the middle of our range (geometric mean of its ends)
+and the share of measured values inside the range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from checker.hardware.catalog import find_gpu
+from checker.models.catalog import lookup
+from checker.models.config_parser import parse_config
+from checker.planning.planner import run_plan
+from checker.schemas.inputs import (
+    EngineInput,
+    HardwareInput,
+    ModelInput,
+    PlanRequest,
+    WorkloadInput,
+)
+from checker.schemas.outputs import PerfEstimate
+
+CORPORA = Path(__file__).resolve().parent / "corpora"
+# measured key -> the estimate's range
+METRICS = {
+    "output_tok_s": "throughput_toks_per_s_range",
+    "median_ttft_ms": "ttft_ms_range",
+    "median_tpot_ms": "tpot_ms_range",
+}
+KINDS = ("concurrency", "rate", "burst")
+
+
+def load_cases(paths: list[Path]) -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = []
+    for path in paths:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+            raise SystemExit(f"{path}: expected a mapping with a 'cases' list")
+        sources = data.get("sources") or {}
+        for case in data["cases"]:
+            if case.get("kind") not in KINDS:
+                raise SystemExit(f"{path}: case {case.get('id')!r}: kind must be one of {KINDS}")
+            cases.append({**case, "source": sources.get(case.get("source"), case.get("source"))})
+    return cases
+
+
+def _concurrency(case: dict[str, Any], latency_s: float) -> int:
+    if case["kind"] == "concurrency":
+        return int(case["concurrency"])
+    if case["kind"] == "burst":
+        return int(case["prompts"])
+    return max(1, math.ceil(float(case["request_rate"]) * latency_s))
+
+
+def estimate(case: dict[str, Any]) -> PerfEstimate:
+    found = lookup(case["model"])
+    if found is None:
+        raise SystemExit(f"case {case['id']!r}: {case['model']} is not in the built-in catalog")
+    model = parse_config(dict(found[0]), model_id=case["model"], source="catalog")
+    gpu = find_gpu(case["gpu"])
+    tp, pp = int(case.get("tp", 1)), int(case.get("pp", 1))
+
+    def plan(concurrency: int) -> PerfEstimate:
+        request = PlanRequest(
+            model=ModelInput(model=case["model"], max_model_len=case.get("max_model_len")),
+            hardware=HardwareInput(
+                gpu=gpu.name, gpus=tp * pp, tensor_parallel_size=tp, pipeline_parallel_size=pp
+            ),
+            workload=WorkloadInput(
+                concurrency=concurrency,
+                prompt_tokens=int(case["input_tokens"]),
+                gen_tokens=int(case["output_tokens"]),
+            ),
+            engine=EngineInput(vllm_version=case.get("vllm")),
+        )
+        return run_plan(request, model, gpu).performance
+
+    if case["kind"] != "rate":
+        return plan(_concurrency(case, 0.0))
+    first = plan(1)  # the latency a request sees decides how many are in flight at this rate
+    ttft, tpot = (first.ttft_ms_range or (0, 0))[1], (first.tpot_ms_range or (0, 0))[1]
+    latency_s = (ttft + tpot * int(case["output_tokens"])) / 1000
+    return plan(_concurrency(case, latency_s))
+
+
+def evaluate(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = []
+    for case in cases:
+        perf = estimate(case)
+        row: dict[str, Any] = {"id": case["id"], "kind": case["kind"], "metrics": {}}
+        for key, field in METRICS.items():
+            low, high = getattr(perf, field) or (0.0, 0.0)
+            measured = float(case[key])
+            middle = math.sqrt(low * high)
+            row["metrics"][key] = {
+                "measured": measured,
+                "range": [low, high],
+                "abs_pct": abs(middle - measured) / measured * 100,
+                "inside": low <= measured <= high,
+            }
+        rows.append(row)
+    summary: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        of_kind = [r for r in rows if r["kind"] == kind]
+        if not of_kind:
+            continue
+        summary[kind] = {"cases": len(of_kind)}
+        for key in METRICS:
+            errors = [r["metrics"][key]["abs_pct"] for r in of_kind]
+            inside = [r["metrics"][key]["inside"] for r in of_kind]
+            summary[kind][key] = {
+                "median_abs_pct": round(statistics.median(errors), 1),
+                "max_abs_pct": round(max(errors), 1),
+                "inside_share": round(sum(inside) / len(inside), 2),
+            }
+    return {"cases": rows, "summary": summary}
+
+
+def print_report(result: dict[str, Any]) -> None:
+    print(f"{'case':40} {'metric':15} {'measured':>10} {'estimate range':>22} {'err %':>7}")
+    for row in result["cases"]:
+        for key, m in row["metrics"].items():
+            low, high = m["range"]
+            mark = "in" if m["inside"] else "out"
+            print(
+                f"{row['id']:40} {key:15} {m['measured']:10.1f} {low:10.1f} - {high:9.1f}"
+                f" {m['abs_pct']:7.0f} {mark}"
+            )
+    print()
+    print(f"{'kind':12} {'metric':15} {'median %':>9} {'max %':>8} {'in range':>9}")
+    for kind, by_metric in result["summary"].items():
+        for key in METRICS:
+            s = by_metric[key]
+            print(
+                f"{kind + ' (' + str(by_metric['cases']) + ')':12} {key:15}"
+                f" {s['median_abs_pct']:9.1f} {s['max_abs_pct']:8.1f} {s['inside_share']:9.0%}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", nargs="*", type=Path)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    paths = args.corpus or sorted(CORPORA.glob("perf_*.yaml"))
+    result = evaluate(load_cases(paths))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
