@@ -27,7 +27,10 @@ import yaml
 from checker.hardware.catalog import find_gpu
 from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
-from checker.planning.planner import run_plan
+from checker.planning.batching import Workload
+from checker.planning.perf import simulate_workload
+from checker.planning.planner import choose_tp, engine_model, plan_settings, run_plan
+from checker.planning.rules.base import RuleContext
 from checker.schemas.inputs import (
     EngineInput,
     HardwareInput,
@@ -35,6 +38,7 @@ from checker.schemas.inputs import (
     PlanRequest,
     WorkloadInput,
 )
+from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PerfEstimate
 
 CORPORA = Path(__file__).resolve().parent / "corpora"
@@ -61,95 +65,128 @@ def load_cases(paths: list[Path]) -> list[dict[str, Any]]:
     return cases
 
 
-def _concurrency(case: dict[str, Any], latency_s: float) -> int:
-    if case["kind"] == "concurrency":
-        return int(case["concurrency"])
-    if case["kind"] == "burst":
-        return int(case["prompts"])
-    return max(1, math.ceil(float(case["request_rate"]) * latency_s))
+def _request(case: dict[str, Any], concurrency: int) -> PlanRequest:
+    tp, pp = int(case.get("tp", 1)), int(case.get("pp", 1))
+    return PlanRequest(
+        model=ModelInput(model=case["model"], max_model_len=case.get("max_model_len")),
+        hardware=HardwareInput(
+            gpu=case["gpu"], gpus=tp * pp, tensor_parallel_size=tp, pipeline_parallel_size=pp
+        ),
+        workload=WorkloadInput(
+            concurrency=concurrency,
+            prompt_tokens=int(case["input_tokens"]),
+            gen_tokens=int(case["output_tokens"]),
+        ),
+        engine=EngineInput(vllm_version=case.get("vllm")),
+    )
 
 
-def estimate(case: dict[str, Any]) -> PerfEstimate:
+def _model(case: dict[str, Any]) -> ModelInfo:
     found = lookup(case["model"])
     if found is None:
         raise SystemExit(f"case {case['id']!r}: {case['model']} is not in the built-in catalog")
-    model = parse_config(dict(found[0]), model_id=case["model"], source="catalog")
-    gpu = find_gpu(case["gpu"])
-    tp, pp = int(case.get("tp", 1)), int(case.get("pp", 1))
+    return parse_config(dict(found[0]), model_id=case["model"], source="catalog")
+
+
+def closed_form(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The roofline estimate (estimate_perf) at the workload's concurrency: a burst keeps its
+    prompts in flight, a rate keeps rate x end-to-end latency (Little's law)."""
+    model, gpu = _model(case), find_gpu(case["gpu"])
 
     def plan(concurrency: int) -> PerfEstimate:
-        request = PlanRequest(
-            model=ModelInput(model=case["model"], max_model_len=case.get("max_model_len")),
-            hardware=HardwareInput(
-                gpu=gpu.name, gpus=tp * pp, tensor_parallel_size=tp, pipeline_parallel_size=pp
-            ),
-            workload=WorkloadInput(
-                concurrency=concurrency,
-                prompt_tokens=int(case["input_tokens"]),
-                gen_tokens=int(case["output_tokens"]),
-            ),
-            engine=EngineInput(vllm_version=case.get("vllm")),
-        )
-        return run_plan(request, model, gpu).performance
+        return run_plan(_request(case, concurrency), model, gpu).performance
 
-    if case["kind"] != "rate":
-        return plan(_concurrency(case, 0.0))
-    first = plan(1)  # the latency a request sees decides how many are in flight at this rate
-    ttft, tpot = (first.ttft_ms_range or (0, 0))[1], (first.tpot_ms_range or (0, 0))[1]
-    latency_s = (ttft + tpot * int(case["output_tokens"])) / 1000
-    return plan(_concurrency(case, latency_s))
+    if case["kind"] == "concurrency":
+        perf = plan(int(case["concurrency"]))
+    elif case["kind"] == "burst":
+        perf = plan(int(case["prompts"]))
+    else:
+        first = plan(1)
+        ttft, tpot = (first.ttft_ms_range or (0, 0))[1], (first.tpot_ms_range or (0, 0))[1]
+        latency_s = (ttft + tpot * int(case["output_tokens"])) / 1000
+        perf = plan(max(1, math.ceil(float(case["request_rate"]) * latency_s)))
+    return {key: getattr(perf, field) or (0.0, 0.0) for key, field in METRICS.items()}
+
+
+def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The step-level scheduler model (checker/planning/batching.py) run on the workload."""
+    model, gpu = _model(case), find_gpu(case["gpu"])
+    request = _request(case, int(case.get("concurrency") or 1))
+    model = engine_model(model, request)
+    settings, memory = plan_settings(request, model, gpu, tp=choose_tp(request, model, gpu))
+    ctx = RuleContext(request, model, gpu, settings, memory)
+    work = Workload(
+        prompts=int(case["prompts"]),
+        prompt_tokens=int(case["input_tokens"]),
+        output_tokens=int(case["output_tokens"]),
+        concurrency=int(case["concurrency"]) if case["kind"] == "concurrency" else None,
+        request_rate=float(case["request_rate"]) if case["kind"] == "rate" else None,
+    )
+    slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
+    return {
+        "output_tok_s": (slow.output_tok_s, fast.output_tok_s),
+        "median_ttft_ms": (fast.median_ttft_s() * 1000, slow.median_ttft_s() * 1000),
+        "median_tpot_ms": (fast.median_tpot_s() * 1000, slow.median_tpot_s() * 1000),
+    }
+
+
+ESTIMATORS = {"closed-form": closed_form, "step-level": stepped}
 
 
 def evaluate(cases: list[dict[str, Any]]) -> dict[str, Any]:
     rows = []
     for case in cases:
-        perf = estimate(case)
-        row: dict[str, Any] = {"id": case["id"], "kind": case["kind"], "metrics": {}}
-        for key, field in METRICS.items():
-            low, high = getattr(perf, field) or (0.0, 0.0)
-            measured = float(case[key])
-            middle = math.sqrt(low * high)
-            row["metrics"][key] = {
-                "measured": measured,
-                "range": [low, high],
-                "abs_pct": abs(middle - measured) / measured * 100,
-                "inside": low <= measured <= high,
-            }
+        row: dict[str, Any] = {"id": case["id"], "kind": case["kind"], "models": {}}
+        for name, estimator in ESTIMATORS.items():
+            metrics = {}
+            for key, (low, high) in estimator(case).items():
+                measured = float(case[key])
+                middle = math.sqrt(low * high)
+                metrics[key] = {
+                    "measured": measured,
+                    "range": [round(low, 2), round(high, 2)],
+                    "abs_pct": abs(middle - measured) / measured * 100,
+                    "inside": low <= measured <= high,
+                }
+            row["models"][name] = metrics
         rows.append(row)
     summary: dict[str, dict[str, Any]] = {}
-    for kind in KINDS:
-        of_kind = [r for r in rows if r["kind"] == kind]
-        if not of_kind:
-            continue
-        summary[kind] = {"cases": len(of_kind)}
-        for key in METRICS:
-            errors = [r["metrics"][key]["abs_pct"] for r in of_kind]
-            inside = [r["metrics"][key]["inside"] for r in of_kind]
-            summary[kind][key] = {
-                "median_abs_pct": round(statistics.median(errors), 1),
-                "max_abs_pct": round(max(errors), 1),
-                "inside_share": round(sum(inside) / len(inside), 2),
-            }
+    for name in ESTIMATORS:
+        for kind in KINDS:
+            of_kind = [r["models"][name] for r in rows if r["kind"] == kind]
+            if not of_kind:
+                continue
+            entry: dict[str, Any] = {"cases": len(of_kind)}
+            for key in METRICS:
+                errors = [m[key]["abs_pct"] for m in of_kind]
+                inside = [m[key]["inside"] for m in of_kind]
+                entry[key] = {
+                    "median_abs_pct": round(statistics.median(errors), 1),
+                    "max_abs_pct": round(max(errors), 1),
+                    "inside_share": round(sum(inside) / len(inside), 2),
+                }
+            summary[f"{name}/{kind}"] = entry
     return {"cases": rows, "summary": summary}
 
 
 def print_report(result: dict[str, Any]) -> None:
-    print(f"{'case':40} {'metric':15} {'measured':>10} {'estimate range':>22} {'err %':>7}")
+    print(f"{'case':34} {'model':11} {'metric':15} {'measured':>10} {'range':>22} {'err %':>6}")
     for row in result["cases"]:
-        for key, m in row["metrics"].items():
-            low, high = m["range"]
-            mark = "in" if m["inside"] else "out"
-            print(
-                f"{row['id']:40} {key:15} {m['measured']:10.1f} {low:10.1f} - {high:9.1f}"
-                f" {m['abs_pct']:7.0f} {mark}"
-            )
+        for name, metrics in row["models"].items():
+            for key, m in metrics.items():
+                low, high = m["range"]
+                mark = "in" if m["inside"] else "out"
+                print(
+                    f"{row['id']:34} {name:11} {key:15} {m['measured']:10.1f}"
+                    f" {low:10.1f} - {high:9.1f} {m['abs_pct']:6.0f} {mark}"
+                )
     print()
-    print(f"{'kind':12} {'metric':15} {'median %':>9} {'max %':>8} {'in range':>9}")
-    for kind, by_metric in result["summary"].items():
+    print(f"{'model/kind (cases)':28} {'metric':15} {'median %':>9} {'max %':>8} {'in range':>9}")
+    for label, by_metric in result["summary"].items():
         for key in METRICS:
             s = by_metric[key]
             print(
-                f"{kind + ' (' + str(by_metric['cases']) + ')':12} {key:15}"
+                f"{label + ' (' + str(by_metric['cases']) + ')':28} {key:15}"
                 f" {s['median_abs_pct']:9.1f} {s['max_abs_pct']:8.1f} {s['inside_share']:9.0%}"
             )
 

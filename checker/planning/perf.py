@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from checker.planning.batching import Limits, Result, StepLoad, Workload, simulate
 from checker.planning.memory import StageMemory
 from checker.planning.rules.base import RuleContext
 from checker.planning.rules.scheduler import effective_max_num_seqs
@@ -200,6 +202,54 @@ def _prefill_s(ctx: RuleContext, end: int) -> float:
     launches = chunks * model.num_hidden_layers * fixed.kernels_per_layer * fixed.kernel_launch_s
     overhead = fixed.request_s + chunks * fixed.decode_step_s + launches
     return max(compute_s, memory_s) + comm + (s.pp - 1) * STAGE_HANDOFF_S + overhead
+
+
+# Largest batch vLLM captures in a CUDA graph by default (config/compilation.py
+# CompilationConfig max_cudagraph_capture_size = 512): bigger steps launch their kernels.
+_GRAPH_TOKENS = 512
+
+
+def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
+    """Seconds of one engine step of mixed prefill and decode, the stages one after another
+    (the pipeline's passage; pipeline overlap is not modelled here)."""
+    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
+    bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _peak_flops(ctx) * eff
+    stages = ctx.memory.stages
+    weights = sum(st.weights for st in stages)
+    experts = sum(_expert_bytes(ctx, i) for i in range(len(stages)))
+    kv_per_token = sum(st.kv.layout.bytes_per_token for st in stages)
+    state = sum(st.kv.layout.linear_state_bytes for st in stages)
+    per_token = 2 * _active_params(model, 1) / s.tp
+    per_pair = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim / s.tp
+    fixed = fixed_costs(ctx.gpu, end)
+    launches = model.num_hidden_layers * fixed.kernels_per_layer * fixed.kernel_launch_s
+
+    def cost(load: StepLoad) -> float:
+        tokens = load.decode_requests + load.prefill_tokens
+        unread = experts * (1 - experts_touched(model, tokens))
+        kv = kv_per_token * (load.decode_context + load.prefill_context)
+        requests = load.decode_requests + load.prefill_requests
+        memory_s = (weights - unread + kv + 2 * state * requests) / bandwidth
+        pairs = load.decode_context + load.prefill_attention
+        compute_s = (tokens * per_token + pairs * per_pair) / flops
+        comm = (
+            2
+            * model.num_hidden_layers
+            * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
+        )
+        eager = launches if tokens > _GRAPH_TOKENS else 0.0
+        return max(memory_s, compute_s) + comm + fixed.decode_step_s + eager
+
+    return cost
+
+
+def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
+    """``work`` through the step-level scheduler model at one end of the range."""
+    s = ctx.settings
+    limits = Limits(
+        s.max_num_batched_tokens, effective_max_num_seqs(ctx), ctx.memory.binding.kv.tokens
+    )
+    return simulate(work, limits, step_cost(ctx, end), fixed_costs(ctx.gpu, end).request_s)
 
 
 def estimate_perf(ctx: RuleContext) -> PerfEstimate:
