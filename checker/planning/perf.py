@@ -1,24 +1,38 @@
 """Roofline performance estimates: labelled estimates with a range, never measurements.
 
 Decode: each step streams every rank's weights - for MoE only the experts the batch routes to,
-E x (1 - (1 - k/E)^B) of E - plus the KV cache of every running request, at the GPU's memory
+E x (1 - (1 - k/E)^B) of E, counted in the experts' own storage bytes - plus the KV cache and
+the recurrent state (read and written) of every running request, at the GPU's memory
 bandwidth, unless the step's FLOPs take longer. Tensor parallel adds two all-reduces per layer
-(a fixed latency plus the bytes over the link, NVLink or PCIe). Pipeline stages run one after
-another for a request and overlap across requests. Prefill: 2 FLOPs per active parameter per
-token plus causal attention at tensor-core peak, or one read of the weights per
-max_num_batched_tokens chunk when that is slower. Range: 50-80 % of peak bandwidth and FLOPS,
-and the slower and faster end of each link latency.
+(a fixed latency plus the bytes over the link, NVLink or PCIe). Pipeline parallel splits the
+batch into one micro-batch per stage: a request still passes every stage for each token, so
+throughput is the batch over that cycle (Little's law) and never gains from stages left
+without a micro-batch. Prefill: 2 FLOPs per active parameter per token plus causal attention
+at tensor-core peak, or one read of the weights per max_num_batched_tokens chunk when that is
+slower. Fixed costs per GPU family (checker/data/perf_constants.yaml): the CPU work of each
+engine step, kernel launches of eager prefill layers and the request path before the first
+token. Range: 50-80 % of peak bandwidth and FLOPS, and both ends of each fixed cost.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
 
+from checker.planning.batching import Limits, Result, StepLoad, Workload, simulate
+from checker.planning.memory import StageMemory
 from checker.planning.rules.base import RuleContext
 from checker.planning.rules.scheduler import effective_max_num_seqs
+from checker.planning.weights import stage_weight_bytes
 from checker.schemas.enums import Interconnect
+from checker.schemas.gpu import GPUSpec
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PerfEstimate
+from checker.schemas.yaml_source import load_data
 
 EFFICIENCY = (0.5, 0.8)  # share of peak bandwidth and FLOPS: (pessimistic, optimistic)
 # Fixed cost of one small all-reduce, seconds (pessimistic, optimistic); estimates.
@@ -30,8 +44,47 @@ ALLREDUCE_LATENCY = {
 }
 PCIE_GBS = 25.0  # PCIe 4.0 x16, one direction, what NCCL reaches
 STAGE_HANDOFF_S = 20e-6  # pipeline stage to stage send, per step
-# Methods whose matmuls run in 8 bits (fp8 tensor cores where the GPU has them).
-_EIGHT_BIT_COMPUTE = {"fp8", "fbgemm_fp8", "ptpc_fp8", "modelopt"}
+_FP8_METHODS = {"fp8", "fbgemm_fp8", "ptpc_fp8", "modelopt"}
+
+
+@dataclass(frozen=True)
+class FixedCosts:
+    """One end (pessimistic or optimistic) of a GPU family's fixed costs, in seconds."""
+
+    kernel_launch_s: float
+    decode_step_s: float
+    request_s: float
+    kernels_per_layer: float
+
+
+@functools.cache
+def _constants() -> dict[str, Any]:
+    text = resources.files("checker.data").joinpath("perf_constants.yaml").read_text("utf-8")
+    data: dict[str, Any] = load_data(text)
+    return data
+
+
+def gpu_family(gpu: GPUSpec) -> str:
+    """The perf_constants.yaml family of ``gpu``, from its vendor and compute capability."""
+    if gpu.vendor == "amd":
+        return "amd_cdna"
+    cap = gpu.capability
+    if cap < 80:
+        return "volta_turing"
+    if cap < 89:
+        return "ampere"
+    return "ada" if cap == 89 else ("hopper" if cap < 100 else "blackwell")
+
+
+def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
+    data = _constants()
+    family = data["families"][gpu_family(gpu)]
+    return FixedCosts(
+        kernel_launch_s=family["kernel_launch_us"][end] * 1e-6,
+        decode_step_s=family["decode_step_ms"][end] * 1e-3,
+        request_s=family["request_ms"][end] * 1e-3,
+        kernels_per_layer=data["kernels_per_layer"][end],
+    )
 
 
 def _interconnect(ctx: RuleContext) -> Interconnect:
@@ -64,12 +117,16 @@ def _active_params(model: ModelInfo, batch: int) -> float:
 
 
 def _peak_flops(ctx: RuleContext) -> float:
-    gpu, quant = ctx.gpu, ctx.model.quant
-    eight_bit = ctx.settings.quantization in _EIGHT_BIT_COMPUTE or (
-        quant is not None and quant.activation_bits == 8
-    )
-    tflops = (gpu.fp8_tflops or gpu.int8_tops) if eight_bit else None
-    return (tflops or gpu.fp16_tflops) * 1e12
+    """The tensor-core rate the step's matmuls run at: fp8 only where the GPU has fp8 tensor
+    cores (else vLLM runs fp8 weight-only through FP8 Marlin at the fp16 rate), int8 for
+    other 8-bit-activation formats."""
+    gpu, quant, method = ctx.gpu, ctx.model.quant, ctx.settings.quantization
+    if method in _FP8_METHODS:
+        fp8_cores = gpu.capability >= _constants()["fp8_compute_min_capability"]
+        return ((gpu.fp8_tflops if fp8_cores else None) or gpu.fp16_tflops) * 1e12
+    if quant is not None and quant.activation_bits == 8:
+        return (gpu.int8_tops or gpu.fp16_tflops) * 1e12
+    return gpu.fp16_tflops * 1e12
 
 
 def decode_batch(ctx: RuleContext) -> int:
@@ -81,27 +138,55 @@ def decode_batch(ctx: RuleContext) -> int:
     return max(1, min(work.concurrency, effective_max_num_seqs(ctx), held or 1))
 
 
-def _decode_step_s(ctx: RuleContext, batch: int, context: int, end: int) -> float:
-    """Seconds for one token of every running request, summed over the pipeline stages."""
+def _expert_bytes(ctx: RuleContext, stage: int) -> float:
+    """Routed-expert bytes one rank of ``stage`` holds, in their storage format (MXFP4
+    experts beside bf16 attention weigh far less than their parameter share)."""
+    model = ctx.model
+    if not model.is_moe:
+        return 0.0
+    without = model.model_copy(
+        update={"params": model.params.model_copy(update={"expert_linear": 0})}
+    )
+    return stage_weight_bytes(model, ctx.settings, stage) - stage_weight_bytes(
+        without, ctx.settings, stage
+    )
+
+
+def _stage_step_s(
+    ctx: RuleContext, index: int, stage: StageMemory, batch: int, context: int, end: int
+) -> float:
+    """Seconds one stage takes for one token of each of ``batch`` requests."""
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _peak_flops(ctx) * eff
-    expert_share = model.params.expert_linear / max(model.param_count, 1)
-    read_share = 1 - expert_share * (1 - experts_touched(model, batch))
+    unread = _expert_bytes(ctx, index) * (1 - experts_touched(model, batch))
+    kv_bytes = stage.kv.layout.bytes_per_token * context * batch
+    # a recurrent (mamba / linear attention) layer reads its state and writes it back
+    state_bytes = 2 * stage.kv.layout.linear_state_bytes * batch
+    memory_s = (stage.weights - unread + kv_bytes + state_bytes) / bandwidth
     attention = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim
     step_flops = batch * (2 * _active_params(model, 1) + attention * context)
-    total = (s.pp - 1) * STAGE_HANDOFF_S
-    for stage in ctx.memory.stages:
-        kv_bytes = stage.kv.layout.bytes_per_token * context * batch
-        memory_s = (stage.weights * read_share + kv_bytes) / bandwidth
-        compute_s = step_flops / (s.tp * s.pp) / flops
-        layers = model.num_hidden_layers / s.pp
-        comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
-        total += max(memory_s, compute_s) + comm
-    return total
+    compute_s = step_flops / (s.tp * s.pp) / flops
+    layers = model.num_hidden_layers / s.pp
+    comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
+    return max(memory_s, compute_s) + comm
+
+
+def _decode_step_s(ctx: RuleContext, batch: int, context: int, end: int) -> float:
+    """Seconds between two tokens of one request (TPOT). Pipeline parallel runs one
+    micro-batch per stage; a request's token takes the pass through every stage, or the
+    slowest stage's turn over all micro-batches when that is longer."""
+    s = ctx.settings
+    micro_batches = min(s.pp, batch)
+    micro = math.ceil(batch / micro_batches)
+    stage_s = [
+        _stage_step_s(ctx, i, st, micro, context, end) for i, st in enumerate(ctx.memory.stages)
+    ]
+    passage = sum(stage_s) + (s.pp - 1) * STAGE_HANDOFF_S
+    return max(passage, micro_batches * max(stage_s)) + fixed_costs(ctx.gpu, end).decode_step_s
 
 
 def _prefill_s(ctx: RuleContext, end: int) -> float:
-    """Time to first token of one prompt on an idle instance."""
+    """Time to first token of one prompt on an idle instance, request path included."""
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     prompt = ctx.request.workload.prompt_tokens
     attention = 2 * model.cache_layer_count * model.num_attention_heads * model.head_dim
@@ -112,7 +197,59 @@ def _prefill_s(ctx: RuleContext, end: int) -> float:
     memory_s = chunks * weights / (ctx.gpu.memory_bandwidth_gbs * 1e9 * eff)
     chunk_bytes = min(prompt, s.max_num_batched_tokens) * model.hidden_size * s.dtype_bytes
     comm = chunks * 2 * model.num_hidden_layers * _allreduce_s(ctx, chunk_bytes, end)
-    return max(compute_s, memory_s) + comm + (s.pp - 1) * STAGE_HANDOFF_S
+    fixed = fixed_costs(ctx.gpu, end)
+    # prefill chunks run outside the decode CUDA graphs: every layer's kernels are launched
+    launches = chunks * model.num_hidden_layers * fixed.kernels_per_layer * fixed.kernel_launch_s
+    overhead = fixed.request_s + chunks * fixed.decode_step_s + launches
+    return max(compute_s, memory_s) + comm + (s.pp - 1) * STAGE_HANDOFF_S + overhead
+
+
+# Largest batch vLLM captures in a CUDA graph by default (config/compilation.py
+# CompilationConfig max_cudagraph_capture_size = 512): bigger steps launch their kernels.
+_GRAPH_TOKENS = 512
+
+
+def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
+    """Seconds of one engine step of mixed prefill and decode, the stages one after another
+    (the pipeline's passage; pipeline overlap is not modelled here)."""
+    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
+    bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _peak_flops(ctx) * eff
+    stages = ctx.memory.stages
+    weights = sum(st.weights for st in stages)
+    experts = sum(_expert_bytes(ctx, i) for i in range(len(stages)))
+    kv_per_token = sum(st.kv.layout.bytes_per_token for st in stages)
+    state = sum(st.kv.layout.linear_state_bytes for st in stages)
+    per_token = 2 * _active_params(model, 1) / s.tp
+    per_pair = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim / s.tp
+    fixed = fixed_costs(ctx.gpu, end)
+    launches = model.num_hidden_layers * fixed.kernels_per_layer * fixed.kernel_launch_s
+
+    def cost(load: StepLoad) -> float:
+        tokens = load.decode_requests + load.prefill_tokens
+        unread = experts * (1 - experts_touched(model, tokens))
+        kv = kv_per_token * (load.decode_context + load.prefill_context)
+        requests = load.decode_requests + load.prefill_requests
+        memory_s = (weights - unread + kv + 2 * state * requests) / bandwidth
+        pairs = load.decode_context + load.prefill_attention
+        compute_s = (tokens * per_token + pairs * per_pair) / flops
+        comm = (
+            2
+            * model.num_hidden_layers
+            * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
+        )
+        eager = launches if tokens > _GRAPH_TOKENS else 0.0
+        return max(memory_s, compute_s) + comm + fixed.decode_step_s + eager
+
+    return cost
+
+
+def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
+    """``work`` through the step-level scheduler model at one end of the range."""
+    s = ctx.settings
+    limits = Limits(
+        s.max_num_batched_tokens, effective_max_num_seqs(ctx), ctx.memory.binding.kv.tokens
+    )
+    return simulate(work, limits, step_cost(ctx, end), fixed_costs(ctx.gpu, end).request_s)
 
 
 def estimate_perf(ctx: RuleContext) -> PerfEstimate:
@@ -122,8 +259,8 @@ def estimate_perf(ctx: RuleContext) -> PerfEstimate:
     tpot = [_decode_step_s(ctx, batch, context, end) for end in (0, 1)]  # slow, fast
     ttft = [_prefill_s(ctx, end) for end in (0, 1)]
     per_request = [1 / t for t in tpot]
-    # pipeline stages work on different requests at once when there are enough of them
-    instance = [batch * min(s.pp, batch) * r for r in per_request]
+    # Little's law: ``batch`` requests in flight, each one token per TPOT
+    instance = [batch * r for r in per_request]
     gpus = s.tp * s.pp
     return PerfEstimate(
         decode_toks_per_s_range=(round(per_request[0], 1), round(per_request[1], 1)),
@@ -140,6 +277,7 @@ def estimate_perf(ctx: RuleContext) -> PerfEstimate:
             f"decode batch of {batch} requests at ~{context} tokens of context each",
             f"tensor parallel {s.tp} over {_interconnect(ctx).value}: two all-reduces per layer",
             "TPOT is the inter-token latency (ITL) of a request while the batch decodes",
-            "time to first token of one prompt on an idle instance: no queueing or scheduling",
+            "time to first token of one prompt on an idle instance: no queueing; fixed request,"
+            f" step and kernel-launch costs of the {gpu_family(ctx.gpu)} family included",
         ],
     )

@@ -1,0 +1,209 @@
+"""Accuracy of the performance estimate against measured `vllm bench serve` results.
+
+    python benchmarks/perf_accuracy.py [CORPUS.yaml ...] [--json]
+
+Without arguments it reads every benchmarks/corpora/perf_*.yaml. Each case names a catalog
+model and GPU, the parallelism, the workload kind (``concurrency``: --max-concurrency C;
+``burst``: all prompts at once; ``rate``: Poisson --request-rate R) with its mean input and
+output lengths, and the measured output tok/s, median TTFT and median TPOT. The engine plans
+the case at the workload's concurrency (a burst keeps all its prompts in flight, a rate keeps
+rate x end-to-end latency, Little's law), and per workload kind and metric the report gives
+the median and max absolute % error of the middle of our range (geometric mean of its ends)
+and the share of measured values inside the range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from checker.hardware.catalog import find_gpu
+from checker.models.catalog import lookup
+from checker.models.config_parser import parse_config
+from checker.planning.batching import Workload
+from checker.planning.perf import simulate_workload
+from checker.planning.planner import choose_tp, engine_model, plan_settings, run_plan
+from checker.planning.rules.base import RuleContext
+from checker.schemas.inputs import (
+    EngineInput,
+    HardwareInput,
+    ModelInput,
+    PlanRequest,
+    WorkloadInput,
+)
+from checker.schemas.model_info import ModelInfo
+from checker.schemas.outputs import PerfEstimate
+
+CORPORA = Path(__file__).resolve().parent / "corpora"
+# measured key -> the estimate's range
+METRICS = {
+    "output_tok_s": "throughput_toks_per_s_range",
+    "median_ttft_ms": "ttft_ms_range",
+    "median_tpot_ms": "tpot_ms_range",
+}
+KINDS = ("concurrency", "rate", "burst")
+
+
+def load_cases(paths: list[Path]) -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = []
+    for path in paths:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+            raise SystemExit(f"{path}: expected a mapping with a 'cases' list")
+        sources = data.get("sources") or {}
+        for case in data["cases"]:
+            if case.get("kind") not in KINDS:
+                raise SystemExit(f"{path}: case {case.get('id')!r}: kind must be one of {KINDS}")
+            cases.append({**case, "source": sources.get(case.get("source"), case.get("source"))})
+    return cases
+
+
+def _request(case: dict[str, Any], concurrency: int) -> PlanRequest:
+    tp, pp = int(case.get("tp", 1)), int(case.get("pp", 1))
+    return PlanRequest(
+        model=ModelInput(model=case["model"], max_model_len=case.get("max_model_len")),
+        hardware=HardwareInput(
+            gpu=case["gpu"], gpus=tp * pp, tensor_parallel_size=tp, pipeline_parallel_size=pp
+        ),
+        workload=WorkloadInput(
+            concurrency=concurrency,
+            prompt_tokens=int(case["input_tokens"]),
+            gen_tokens=int(case["output_tokens"]),
+        ),
+        engine=EngineInput(vllm_version=case.get("vllm")),
+    )
+
+
+def _model(case: dict[str, Any]) -> ModelInfo:
+    found = lookup(case["model"])
+    if found is None:
+        raise SystemExit(f"case {case['id']!r}: {case['model']} is not in the built-in catalog")
+    return parse_config(dict(found[0]), model_id=case["model"], source="catalog")
+
+
+def closed_form(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The roofline estimate (estimate_perf) at the workload's concurrency: a burst keeps its
+    prompts in flight, a rate keeps rate x end-to-end latency (Little's law)."""
+    model, gpu = _model(case), find_gpu(case["gpu"])
+
+    def plan(concurrency: int) -> PerfEstimate:
+        return run_plan(_request(case, concurrency), model, gpu).performance
+
+    if case["kind"] == "concurrency":
+        perf = plan(int(case["concurrency"]))
+    elif case["kind"] == "burst":
+        perf = plan(int(case["prompts"]))
+    else:
+        first = plan(1)
+        ttft, tpot = (first.ttft_ms_range or (0, 0))[1], (first.tpot_ms_range or (0, 0))[1]
+        latency_s = (ttft + tpot * int(case["output_tokens"])) / 1000
+        perf = plan(max(1, math.ceil(float(case["request_rate"]) * latency_s)))
+    return {key: getattr(perf, field) or (0.0, 0.0) for key, field in METRICS.items()}
+
+
+def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The step-level scheduler model (checker/planning/batching.py) run on the workload."""
+    model, gpu = _model(case), find_gpu(case["gpu"])
+    request = _request(case, int(case.get("concurrency") or 1))
+    model = engine_model(model, request)
+    settings, memory = plan_settings(request, model, gpu, tp=choose_tp(request, model, gpu))
+    ctx = RuleContext(request, model, gpu, settings, memory)
+    work = Workload(
+        prompts=int(case["prompts"]),
+        prompt_tokens=int(case["input_tokens"]),
+        output_tokens=int(case["output_tokens"]),
+        concurrency=int(case["concurrency"]) if case["kind"] == "concurrency" else None,
+        request_rate=float(case["request_rate"]) if case["kind"] == "rate" else None,
+    )
+    slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
+    return {
+        "output_tok_s": (slow.output_tok_s, fast.output_tok_s),
+        "median_ttft_ms": (fast.median_ttft_s() * 1000, slow.median_ttft_s() * 1000),
+        "median_tpot_ms": (fast.median_tpot_s() * 1000, slow.median_tpot_s() * 1000),
+    }
+
+
+ESTIMATORS = {"closed-form": closed_form, "step-level": stepped}
+
+
+def evaluate(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = []
+    for case in cases:
+        row: dict[str, Any] = {"id": case["id"], "kind": case["kind"], "models": {}}
+        for name, estimator in ESTIMATORS.items():
+            metrics = {}
+            for key, (low, high) in estimator(case).items():
+                measured = float(case[key])
+                middle = math.sqrt(low * high)
+                metrics[key] = {
+                    "measured": measured,
+                    "range": [round(low, 2), round(high, 2)],
+                    "abs_pct": abs(middle - measured) / measured * 100,
+                    "inside": low <= measured <= high,
+                }
+            row["models"][name] = metrics
+        rows.append(row)
+    summary: dict[str, dict[str, Any]] = {}
+    for name in ESTIMATORS:
+        for kind in KINDS:
+            of_kind = [r["models"][name] for r in rows if r["kind"] == kind]
+            if not of_kind:
+                continue
+            entry: dict[str, Any] = {"cases": len(of_kind)}
+            for key in METRICS:
+                errors = [m[key]["abs_pct"] for m in of_kind]
+                inside = [m[key]["inside"] for m in of_kind]
+                entry[key] = {
+                    "median_abs_pct": round(statistics.median(errors), 1),
+                    "max_abs_pct": round(max(errors), 1),
+                    "inside_share": round(sum(inside) / len(inside), 2),
+                }
+            summary[f"{name}/{kind}"] = entry
+    return {"cases": rows, "summary": summary}
+
+
+def print_report(result: dict[str, Any]) -> None:
+    print(f"{'case':34} {'model':11} {'metric':15} {'measured':>10} {'range':>22} {'err %':>6}")
+    for row in result["cases"]:
+        for name, metrics in row["models"].items():
+            for key, m in metrics.items():
+                low, high = m["range"]
+                mark = "in" if m["inside"] else "out"
+                print(
+                    f"{row['id']:34} {name:11} {key:15} {m['measured']:10.1f}"
+                    f" {low:10.1f} - {high:9.1f} {m['abs_pct']:6.0f} {mark}"
+                )
+    print()
+    print(f"{'model/kind (cases)':28} {'metric':15} {'median %':>9} {'max %':>8} {'in range':>9}")
+    for label, by_metric in result["summary"].items():
+        for key in METRICS:
+            s = by_metric[key]
+            print(
+                f"{label + ' (' + str(by_metric['cases']) + ')':28} {key:15}"
+                f" {s['median_abs_pct']:9.1f} {s['max_abs_pct']:8.1f} {s['inside_share']:9.0%}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", nargs="*", type=Path)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    paths = args.corpus or sorted(CORPORA.glob("perf_*.yaml"))
+    result = evaluate(load_cases(paths))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Step-level model of vLLM's V1 continuous-batching scheduler, pure and deterministic.
+
+Each engine step the scheduler (vllm/v1/core/sched/scheduler.py Scheduler.schedule) first gives
+every running request its next tokens - one for a decoding request, the rest of its prompt up
+to the token budget for one still prefilling (chunked prefill) - then admits waiting requests
+first come first served while max_num_seqs, the token budget (max_num_batched_tokens) and the
+KV cache pool allow. When the pool cannot hold a running request's next tokens, the request
+scheduled last is preempted and recomputed from scratch later (V1's only preemption mode). A
+request whose known tokens (prompt plus those generated so far) are all computed at the end of
+a step emits a token. The step's duration comes from a caller's cost function, so this module
+knows nothing of GPUs.
+
+Workloads mirror `vllm bench serve`: ``concurrency`` requests in flight (--max-concurrency;
+None sends all prompts at once, a burst) and optionally Poisson arrivals at ``request_rate``
+(--request-rate, seeded, so the result is reproducible).
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Workload:
+    prompts: int
+    prompt_tokens: int
+    output_tokens: int
+    concurrency: int | None = None  # None: no cap (a burst, or a pure rate)
+    request_rate: float | None = None  # requests per second; None: all arrive at once
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    kv_tokens: int  # tokens the KV cache pool holds
+
+
+@dataclass(frozen=True)
+class StepLoad:
+    """What one engine step computes, in the terms a cost model needs."""
+
+    decode_requests: int
+    decode_context: int  # KV tokens the decoding requests attend to, summed
+    prefill_tokens: int
+    prefill_requests: int
+    prefill_context: int  # KV tokens already cached before each prefill chunk, summed
+    prefill_attention: float  # (query token x key token) pairs of the prefill chunks
+
+
+StepCost = Callable[[StepLoad], float]
+
+
+@dataclass
+class _Request:
+    arrival: float
+    prompt: int
+    output: int
+    computed: int = 0
+    generated: int = 0
+    first_token: float | None = None
+    finish: float | None = None
+
+    @property
+    def known(self) -> int:
+        return self.prompt + self.generated
+
+
+@dataclass(frozen=True)
+class Result:
+    ttft_s: list[float]
+    tpot_s: list[float]
+    duration_s: float
+    output_tokens: int
+    preemptions: int = 0
+    steps: int = 0
+
+    @property
+    def output_tok_s(self) -> float:
+        return self.output_tokens / self.duration_s if self.duration_s else 0.0
+
+    def median_ttft_s(self) -> float:
+        return statistics.median(self.ttft_s)
+
+    def median_tpot_s(self) -> float:
+        return statistics.median(self.tpot_s) if self.tpot_s else 0.0
+
+
+def _arrivals(work: Workload) -> list[float]:
+    if work.request_rate is None:
+        return [0.0] * work.prompts
+    rng = random.Random(0)  # noqa: S311 - a reproducible schedule, not security
+    times, t = [], 0.0
+    for _ in range(work.prompts):
+        times.append(t)
+        t += rng.expovariate(work.request_rate)
+    return times
+
+
+def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float = 0.0) -> Result:
+    """Run ``work`` to completion; ``request_s`` is the fixed path outside the engine that each
+    request's first token also waits on (HTTP, tokenization, detokenization)."""
+    pending = deque(
+        _Request(a, work.prompt_tokens, max(1, work.output_tokens)) for a in _arrivals(work)
+    )
+    cap = work.concurrency or work.prompts
+    waiting: deque[_Request] = deque()
+    running: list[_Request] = []
+    done: list[_Request] = []
+    in_flight, t, preemptions, steps = 0, 0.0, 0, 0
+    while len(done) < work.prompts:
+        while pending and in_flight < cap and pending[0].arrival <= t:
+            r = pending.popleft()
+            r.arrival = t  # a closed loop sends the next prompt when a slot frees
+            waiting.append(r)
+            in_flight += 1
+        if not running and not waiting:
+            if pending and in_flight < cap:
+                t = max(t, pending[0].arrival)
+                continue
+            raise RuntimeError("no request can be scheduled")  # unreachable: cap >= 1
+        budget = limits.max_num_batched_tokens
+        scheduled: list[tuple[_Request, int]] = []
+        used = sum(r.computed for r in running)
+        i = 0
+        while i < len(running):
+            r = running[i]
+            n = min(r.known - r.computed, budget)
+            while used + n > limits.kv_tokens and len(running) > i:
+                victim = running.pop()  # the request scheduled last gives its blocks back
+                used -= victim.computed
+                victim.computed = 0
+                waiting.appendleft(victim)
+                preemptions += 1
+            if len(running) <= i:
+                break
+            if n > 0:
+                scheduled.append((r, n))
+                budget -= n
+                used += n
+            i += 1
+        while waiting and len(running) < limits.max_num_seqs and budget > 0:
+            r = waiting[0]
+            n = min(r.known - r.computed, budget)
+            if used + n > limits.kv_tokens:
+                break
+            waiting.popleft()
+            running.append(r)
+            scheduled.append((r, n))
+            budget -= n
+            used += n
+        if not scheduled:
+            raise RuntimeError("the KV cache cannot hold one request's prompt")
+        load = _load(scheduled)
+        t += step_s(load)
+        steps += 1
+        for r, n in scheduled:
+            r.computed += n
+            if r.computed < r.known:
+                continue
+            r.generated += 1
+            if r.first_token is None:
+                r.first_token = t
+            if r.generated >= r.output:
+                r.finish = t
+                running.remove(r)
+                done.append(r)
+                in_flight -= 1
+    ttft = [(r.first_token or 0.0) - r.arrival + request_s for r in done]
+    tpot = [
+        ((r.finish or 0.0) - (r.first_token or 0.0)) / (r.output - 1) for r in done if r.output > 1
+    ]
+    start = min(r.arrival for r in done)
+    return Result(
+        ttft_s=ttft,
+        tpot_s=tpot,
+        duration_s=max(r.finish or 0.0 for r in done) - start + request_s,
+        output_tokens=sum(r.output for r in done),
+        preemptions=preemptions,
+        steps=steps,
+    )
+
+
+def _load(scheduled: list[tuple[_Request, int]]) -> StepLoad:
+    decode_n = decode_ctx = pre_tokens = pre_n = pre_ctx = 0
+    pairs = 0.0
+    for r, n in scheduled:
+        if r.computed >= r.prompt and n == 1:
+            decode_n += 1
+            decode_ctx += r.computed + 1
+        else:
+            pre_n += 1
+            pre_tokens += n
+            pre_ctx += r.computed
+            pairs += n * r.computed + n * (n + 1) / 2  # causal: each token sees those before
+    return StepLoad(decode_n, decode_ctx, pre_tokens, pre_n, pre_ctx, pairs)

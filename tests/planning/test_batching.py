@@ -1,0 +1,62 @@
+"""The step-level continuous-batching model behaves like vLLM's V1 scheduler."""
+
+from __future__ import annotations
+
+import math
+
+from checker.planning.batching import Limits, StepLoad, Workload, simulate
+
+ROOMY = Limits(max_num_batched_tokens=2048, max_num_seqs=256, kv_tokens=1_000_000)
+
+
+def fixed_step(load: StepLoad) -> float:
+    """10 ms a step, plus 1 ms per 1000 prefill tokens: memory bound decode, compute bound
+    prefill."""
+    return 0.010 + load.prefill_tokens / 1_000_000
+
+
+def test_one_request_at_a_time_gets_its_first_token_after_one_prefill_step() -> None:
+    work = Workload(prompts=5, prompt_tokens=500, output_tokens=11, concurrency=1)
+    result = simulate(work, ROOMY, fixed_step, request_s=0.02)
+    assert math.isclose(result.median_ttft_s(), 0.02 + 0.0105)
+    assert math.isclose(result.median_tpot_s(), 0.010)
+
+
+def test_a_long_prompt_is_prefilled_in_chunks_of_the_token_budget() -> None:
+    work = Workload(prompts=1, prompt_tokens=5000, output_tokens=2)
+    result = simulate(work, ROOMY, fixed_step)
+    assert result.steps == math.ceil(5000 / 2048) + 1  # three chunks, then one decode step
+
+
+def test_throughput_at_fixed_concurrency_obeys_littles_law() -> None:
+    work = Workload(prompts=64, prompt_tokens=100, output_tokens=200, concurrency=8)
+    result = simulate(work, ROOMY, fixed_step)
+    per_request_s = result.median_ttft_s() + 199 * result.median_tpot_s()
+    assert math.isclose(result.output_tok_s, 8 * 200 / per_request_s, rel_tol=0.05)
+
+
+def test_a_burst_queues_prefill_behind_max_num_seqs_and_the_token_budget() -> None:
+    few = simulate(Workload(prompts=4, prompt_tokens=1000, output_tokens=50), ROOMY, fixed_step)
+    many = simulate(Workload(prompts=400, prompt_tokens=1000, output_tokens=50), ROOMY, fixed_step)
+    assert many.median_ttft_s() > 10 * few.median_ttft_s()
+    capped = Limits(max_num_batched_tokens=2048, max_num_seqs=16, kv_tokens=1_000_000)
+    slow = simulate(Workload(prompts=64, prompt_tokens=100, output_tokens=50), capped, fixed_step)
+    fast = simulate(Workload(prompts=64, prompt_tokens=100, output_tokens=50), ROOMY, fixed_step)
+    assert slow.output_tok_s < fast.output_tok_s
+
+
+def test_a_full_kv_cache_preempts_and_recomputes_the_latest_request() -> None:
+    tight = Limits(max_num_batched_tokens=4096, max_num_seqs=64, kv_tokens=3000)
+    work = Workload(prompts=8, prompt_tokens=500, output_tokens=400)
+    result = simulate(work, tight, fixed_step)
+    assert result.preemptions > 0
+    assert result.output_tokens == 8 * 400
+    roomy = simulate(work, ROOMY, fixed_step)
+    assert result.duration_s > roomy.duration_s
+
+
+def test_a_poisson_rate_is_reproducible_and_light_load_sees_no_queue() -> None:
+    work = Workload(prompts=50, prompt_tokens=200, output_tokens=20, request_rate=0.5)
+    first, again = simulate(work, ROOMY, fixed_step), simulate(work, ROOMY, fixed_step)
+    assert first.ttft_s == again.ttft_s
+    assert max(first.ttft_s) < 0.05  # one request every 2 s finishes in ~0.2 s
