@@ -143,8 +143,8 @@ def test_moe_expert_bytes_count_in_their_storage_format() -> None:
 def test_recurrent_state_is_read_and_written_every_decode_step() -> None:
     model_id = "Qwen/Qwen3-Next-80B-A3B-Thinking"
     model = catalog_model(model_id)
-    assert model.linear_state_bytes > 0
-    stateless = model.model_copy(update={"linear_state_bytes": 0})
+    assert model.state is not None
+    stateless = model.model_copy(update={"state": None})
     gpu = find_gpu("H200")
     request = make_request(model_id, "H200", max_model_len=8192, concurrency=64)
     with_state = run_plan(request, model, gpu).performance
