@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from checker import __version__
 from checker.errors import EXIT_GATE_FAILED, EXIT_INTERNAL, EXIT_USAGE, CheckerError, UsageError
+from checker.render.escape import terminal
 from checker.schemas.enums import FailOn
 
 Handler = Callable[[argparse.Namespace], int]
@@ -407,7 +408,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     from checker.pipeline import located, lockfile_note, plan_from_args
     from checker.render.context import context_for_profile
-    from checker.render.escape import terminal
     from checker.render.generate import findings_text, generate, parse_emit, render_all
     from checker.schemas.enums import Verdict
     from checker.schemas.profile_io import profile_from_request
@@ -433,7 +433,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             sys.stdout.write(render_all(ctx, kinds))
         else:
             for path in generate(ctx, kinds, Path(args.output_dir), force=args.force):
-                print(f"wrote {path}")
+                print(f"wrote {terminal(path)}")
     if failing:
         print(
             f"vllm-wizard: warning: this plan FAILS on {terminal(plan.feasibility.gpu)}; "
@@ -592,7 +592,7 @@ def _cmd_comment(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CheckerError(f"cannot read the PR number: {exc}") from None
     result = post_saved_report(Path(args.report), pr_text, os.environ, None)
-    print(f"vllm-wizard: PR comment {result.action}: {result.url}")
+    print(f"vllm-wizard: PR comment {result.action}: {terminal(result.url)}")
     return 0
 
 
@@ -628,14 +628,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     print(
         f"{len(result.edge)} close to the edge, {len(result.cheaper)} could move to a cheaper GPU"
     )
-    print(f"wrote {md_path} and {json_path}")
+    print(f"wrote {terminal(md_path)} and {terminal(json_path)}")
     return result.check.exit_code
 
 
 def _note(text: str | None) -> None:
     if text:
-        from checker.render.escape import terminal
-
         print(f"vllm-wizard: note: {terminal(text)}", file=sys.stderr)
 
 
@@ -721,9 +719,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return result
     except CheckerError as exc:
-        print(f"vllm-wizard: error: {exc}", file=sys.stderr)
+        # The message quotes committed text (keys, paths, values): one escaped line each.
+        print(f"vllm-wizard: error: {terminal(exc)}", file=sys.stderr)
         for line in exc.details[1:]:
-            print(f"  also: {line}", file=sys.stderr)
+            print(f"  also: {terminal(line)}", file=sys.stderr)
         if debug:
             raise
         return exc.exit_code
@@ -733,7 +732,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(
-            f"vllm-wizard: internal error: {type(exc).__name__}: {exc}\n"
+            f"vllm-wizard: internal error: {type(exc).__name__}: {terminal(exc)}\n"
             "  run again with --debug for the traceback, and please report it",
             file=sys.stderr,
         )

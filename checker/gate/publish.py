@@ -26,6 +26,7 @@ from checker.gate.github_env import (
     write_outputs,
 )
 from checker.gate.pr_comment import CommentResult, comment_body, upsert_comment
+from checker.render.escape import terminal
 from checker.schemas.profile_io import write_atomic
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -83,7 +84,7 @@ def publish(
 def _say(message: str, actions: bool, log: TextIO) -> None:
     """A warning annotation inside Actions (the runner reads stderr too), else one line."""
     warning = f"::warning title=vllm-wizard::{escape_data(message)}"
-    print(warning if actions else f"vllm-wizard: {message}", file=log)
+    print(warning if actions else f"vllm-wizard: {terminal(message)}", file=log)
 
 
 def post_saved_report(

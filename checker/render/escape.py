@@ -52,9 +52,21 @@ def visible(value: object) -> str:
     return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value))
 
 
+# Everything that could end a printed line, drive a terminal or reorder what a reader sees.
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def terminal(value: object) -> str:
-    """Printable text: control characters (ESC, CR, ...) become visible escapes."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+    """``value`` for one printed line (stdout, stderr, a CI log): every control character
+    (newline, CR, ESC, ...) and bidi override shown as an escape, and ``::`` split, so no value
+    can start a line the Actions runner obeys as a workflow command (``::set-output``)."""
+    shown = _LINE_BREAKING.sub(_escaped, str(value))
+    return shown.replace("::", ":\\x3a")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 # Inline text never starts a line here, so only inline syntax needs escaping ($ is math).

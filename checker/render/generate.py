@@ -60,9 +60,8 @@ def findings_text(plan: PlanResponse, loaded: LoadedProfile | None) -> str:
         where = (
             f"{loaded.path}:{line}: " if loaded and line else f"{loaded.path}: " if loaded else ""
         )
-        lines.append(
-            f"  {terminal(where)}{f.severity.value} {f.rule_id} {f.key}: {terminal(f.message)}"
-        )
+        what = f"{f.severity.value} {f.rule_id} {f.key}: {f.message}"
+        lines.append(f"  {terminal(where + what)}")
         if f.fix:
             lines.append(f"      fix: {terminal(f.fix)}")
     return "\n".join(lines)
