@@ -38,11 +38,11 @@ def _read(path: Path) -> str:
 
 def check_drift(profile_path: Path, profile: Profile, plan: PlanResponse) -> list[Drift]:
     """One Drift per committed artifact whose text differs from what the profile renders to."""
-    base = profile_path.parent
     ctx = context_for_profile(plan, profile, source=profile_path)
     drifts = []
+    paths = _artifact_paths(profile_path, profile)
     for kind, relative in sorted(profile.outputs.artifacts.items()):
-        path = inside(base, relative, key=f"outputs.artifacts.{kind}")
+        path = paths[kind]
         expected = render_artifact(kind, ctx, path.parent)
         current = _read(path)
         if current == expected:
@@ -57,6 +57,26 @@ def check_drift(profile_path: Path, profile: Profile, plan: PlanResponse) -> lis
         )
         drifts.append(Drift(kind, path, expected, diff))
     return drifts
+
+
+def _artifact_paths(profile_path: Path, profile: Profile) -> dict[str, Path]:
+    """Each artifact's path, refused where --fix would destroy a source: the profile itself
+    (its comments and layout would become our dump), or one file claimed by two kinds (each
+    fix would undo the other)."""
+    base = profile_path.parent
+    paths: dict[str, Path] = {}
+    seen: dict[Path, str] = {profile_path.resolve(): "the profile itself"}
+    for kind, relative in sorted(profile.outputs.artifacts.items()):
+        key = f"outputs.artifacts.{kind}"
+        path = inside(base, relative, key=key)
+        other = seen.setdefault(path.resolve(), key)
+        if other != key:
+            raise ArtifactError(
+                f"{key}: {relative!r} is also {other}",
+                hint="give every artifact a file of its own, apart from the profile",
+            )
+        paths[kind] = path
+    return paths
 
 
 def fix_drift(drifts: list[Drift]) -> list[Path]:
