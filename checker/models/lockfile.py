@@ -89,6 +89,8 @@ def read_lockfile(path: Path) -> Lockfile:
             location=str(path),
             hint="restore it from git, or delete it and record it again online",
         ) from None
+    except ValueError:  # json's own: an integer past Python's 4300-digit conversion limit
+        raise ProfileError("lockfile holds a number too long to read", location=str(path)) from None
 
 
 def record(path: Path, entry: LockEntry) -> None:

@@ -87,7 +87,12 @@ class _Builder:
                 self.positions.spots.setdefault((*path, index), _mark(item))
                 items.append(self.build(item, (*path, index), depth + 1))
             return items
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except ValueError:  # an integer past Python's 4300-digit conversion limit
+            raise YAMLSourceError(
+                f"{str(node.value)[:20]}... is too long a number", *_mark(node)
+            ) from None
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
         self.loader.flatten_mapping(node)  # resolves "<<" merge keys
