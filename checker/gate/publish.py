@@ -159,7 +159,8 @@ def _client(env: Mapping[str, str], retry: RetryPolicy | None) -> tuple[GitHubCl
 
 def _pr_number(text: str | None) -> tuple[int, ...]:
     text = (text or "").strip()
-    if not (text.isascii() and text.isdigit()):  # int() also reads '٣' as 3
+    # ASCII only (int() also reads '٣' as 3), and no longer than an issue number can be
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
         raise UsageError(
             f"no usable pull request number ({text[:20]!r})",
             hint="the report run saves the PR number next to the report",
