@@ -584,11 +584,13 @@ def _cmd_comment(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from checker.gate.publish import post_saved_report
+    from checker.schemas.yaml_source import read_prefix
 
     pr_text = None
     if args.pr_number_file:
         try:
-            pr_text = Path(args.pr_number_file).read_text(encoding="utf-8")[:64]
+            raw = read_prefix(Path(args.pr_number_file), 64)
+            pr_text = raw.decode("utf-8", errors="replace")
         except OSError as exc:
             raise CheckerError(f"cannot read the PR number: {exc}") from None
     result = post_saved_report(Path(args.report), pr_text, os.environ, None)

@@ -28,6 +28,7 @@ from checker.gate.github_env import (
 from checker.gate.pr_comment import CommentResult, comment_body, upsert_comment
 from checker.render.escape import terminal
 from checker.schemas.profile_io import write_atomic
+from checker.schemas.yaml_source import read_prefix
 
 DEFAULT_API_URL = "https://api.github.com"
 _MAX_SAVED_REPORT = 8 * 1024 * 1024  # a saved report from an artifact is untrusted: bound it
@@ -100,8 +101,8 @@ def post_saved_report(
     client, repo = _client(env, retry)
     number = _verified_pr(client, repo, run.pr_numbers or _pr_number(pr_text), run.head_sha)
     try:
-        with report_file.open(encoding="utf-8", errors="replace") as handle:
-            markdown = handle.read(_MAX_SAVED_REPORT)  # the comment keeps far less anyway
+        # the comment keeps far less anyway
+        markdown = read_prefix(report_file, _MAX_SAVED_REPORT).decode("utf-8", errors="replace")
     except OSError as exc:
         raise CheckerError(f"cannot read the report: {exc}", location=str(report_file)) from None
     where = f"in the artifacts of [the run that checked it]({run.html_url})"

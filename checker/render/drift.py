@@ -17,6 +17,9 @@ from checker.render.write import inside, is_generated
 from checker.schemas.outputs import PlanResponse
 from checker.schemas.profile import Profile
 from checker.schemas.profile_io import write_atomic
+from checker.schemas.yaml_source import read_prefix
+
+_MAX_ARTIFACT_BYTES = 16 << 20  # ours are a few KiB; a committed artifact is read no further
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class Drift:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return read_prefix(path, _MAX_ARTIFACT_BYTES).decode("utf-8")
     except FileNotFoundError:
         return ""
     except (OSError, UnicodeDecodeError) as exc:

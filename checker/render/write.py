@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from checker.errors import ArtifactError
 from checker.render.context import HEADER_MARK
 from checker.schemas.profile_io import write_atomic
+from checker.schemas.yaml_source import read_prefix
 
 _HEADER_LINES = 3  # the mark sits on line 1 or 2 (after a shebang or an editor modeline)
 _ORIGIN = re.compile(re.escape(HEADER_MARK) + r" from (.+?); do not edit by hand")
@@ -38,11 +39,10 @@ def inside(root: Path, relative: str, *, key: str) -> Path:
 
 def is_generated(path: Path) -> bool:
     try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            head = [handle.readline() for _ in range(_HEADER_LINES)]
+        head = read_prefix(path, 4096).decode("utf-8", errors="replace")  # a FIFO: not ours
     except OSError:
         return False
-    return any(HEADER_MARK in line for line in head)
+    return any(HEADER_MARK in line for line in head.split("\n")[:_HEADER_LINES])
 
 
 def generated_from(text: str) -> str | None:
