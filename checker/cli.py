@@ -10,7 +10,9 @@ import argparse
 import contextlib
 import io
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -711,6 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     stdout = sys.stdout
     sys.stdout = _PipeGuard(stdout)
+    previous = _on_sigterm(_terminated)
     try:
         args = parser.parse_args(_files_last(parser, argv))
         if not getattr(args, "handler", None):
@@ -741,6 +744,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
     finally:
         sys.stdout = stdout
+        _on_sigterm(previous)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM (a CI cancel, a killed hook) unwinds like Ctrl-C: temporary files are removed."""
+    raise SystemExit(128 + signum)
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Install ``handler`` for SIGTERM, returning the one before (only the main thread may)."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def entry() -> None:

@@ -16,7 +16,7 @@ from checker.render.context import context_for_profile
 from checker.render.write import inside, is_generated
 from checker.schemas.outputs import PlanResponse
 from checker.schemas.profile import Profile
-from checker.schemas.profile_io import write_atomic
+from checker.schemas.profile_io import write_all_atomic
 from checker.schemas.yaml_source import read_prefix
 
 _MAX_ARTIFACT_BYTES = 16 << 20  # ours are a few KiB; a committed artifact is read no further
@@ -92,6 +92,5 @@ def fix_drift(drifts: list[Drift]) -> list[Path]:
                 "--fix does not overwrite it",
                 hint="move it away (or point outputs.artifacts elsewhere), then run --fix again",
             )
-    for drift in drifts:
-        write_atomic(drift.path, drift.expected, executable=drift.kind in EXECUTABLE)
+    write_all_atomic([(d.path, d.expected, d.kind in EXECUTABLE) for d in drifts])
     return [d.path for d in drifts]
