@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,7 @@ def _shlines(argv: list[str]) -> str:
                 continue
         lines.append([arg])
         opened_by_option = option
-    return " \\\n  ".join(" ".join(shlex.quote(a) for a in line) for line in lines)
+    return " \\\n  ".join(" ".join(escape.sh(a) for a in line) for line in lines)
 
 
 @functools.cache
@@ -224,7 +223,7 @@ def render_artifact(kind: str, ctx: RenderContext, dest_dir: Path | None = None)
     if kind == "report":
         from checker.render.report import render_report_md
 
-        return header + "\n" + render_report_md(ctx.plan)
+        return header + "\n" + render_report_md(ctx.plan, ctx=ctx)
     if kind == "profile":
         from checker.render.profile_out import profile_text
 

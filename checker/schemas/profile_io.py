@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import signal
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -123,8 +124,28 @@ def load_profile(path: str | os.PathLike[str]) -> LoadedProfile:
 def dump_profile(profile: Profile) -> str:
     """YAML text of a profile, seed key order, with the editor-schema modeline first."""
     data = profile.model_dump(mode="json")
-    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    body = yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+    # _Dumper double-quotes every string holding one, so an escape is valid wherever it lands
+    body = _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", body)
     return SCHEMA_MODELINE.format(url=SCHEMA_URL) + body
+
+
+# Bidi overrides and isolates ("Trojan Source"): PyYAML passes them raw with allow_unicode.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+class _Dumper(yaml.SafeDumper):
+    """A string with a bidi control is double-quoted (plain style could not show it escaped)."""
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = '"' if _BIDI.search(data) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def _umask() -> int:
