@@ -35,7 +35,8 @@ class LockEntry(BaseModel):
     revision: str = Field("main", min_length=1, max_length=256, description="As requested")
     commit: str | None = Field(None, pattern=r"^[0-9a-f]{40}$", description="As resolved")
     endpoint: str = "https://huggingface.co"
-    safetensors_bytes: int | None = Field(None, ge=0)
+    # 1 PiB: past every checkpoint; 10**40 here is a corrupt or forged entry
+    safetensors_bytes: int | None = Field(None, ge=0, le=1 << 50)
     config: dict[str, Any]
 
     def matches(self, model: str, revision: str | None) -> bool:

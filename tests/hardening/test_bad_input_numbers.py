@@ -138,3 +138,13 @@ def test_plan_json_is_rfc_json_even_when_a_figure_overflows(
     assert run.code == 0, run
     data = json.loads(run.out, parse_constant=_no_constants)
     assert data["performance"]["ttft_ms_range"] == [None, None]
+
+
+def test_a_lockfile_entry_with_an_impossible_checkpoint_size(
+    cli: Callable[..., Run], tmp_path: Path
+) -> None:
+    entry = {"model": "org/locked", "safetensors_bytes": 10**40, "config": {}}
+    lock = tmp_path / "lock.json"
+    lock.write_text(json.dumps({"lockfile_version": 1, "models": [entry]}))
+    run = cli("plan", "-m", "org/locked", "--gpu", GPU, "--lockfile", str(lock))
+    assert_clean_usage_error(run, "lock.json", "safetensors_bytes")
