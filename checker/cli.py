@@ -10,12 +10,15 @@ import argparse
 import contextlib
 import io
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from checker import __version__
 from checker.errors import EXIT_GATE_FAILED, EXIT_INTERNAL, EXIT_USAGE, CheckerError, UsageError
+from checker.render.escape import terminal
 from checker.schemas.enums import FailOn
 
 Handler = Callable[[argparse.Namespace], int]
@@ -411,7 +414,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     from checker.pipeline import located, lockfile_note, plan_from_args
     from checker.render.context import context_for_profile
-    from checker.render.escape import terminal
     from checker.render.generate import findings_text, generate, parse_emit, render_all
     from checker.schemas.enums import Verdict
     from checker.schemas.profile_io import profile_from_request
@@ -437,7 +439,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             sys.stdout.write(render_all(ctx, kinds))
         else:
             for path in generate(ctx, kinds, Path(args.output_dir), force=args.force):
-                print(f"wrote {path}")
+                print(f"wrote {terminal(path)}")
     if failing:
         print(
             f"vllm-wizard: warning: this plan FAILS on {terminal(plan.feasibility.gpu)}; "
@@ -588,15 +590,17 @@ def _cmd_comment(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from checker.gate.github.publish import post_saved_report
+    from checker.schemas.yaml_source import read_prefix
 
     pr_text = None
     if args.pr_number_file:
         try:
-            pr_text = Path(args.pr_number_file).read_text(encoding="utf-8")[:64]
+            raw = read_prefix(Path(args.pr_number_file), 64)
+            pr_text = raw.decode("utf-8", errors="replace")
         except OSError as exc:
             raise CheckerError(f"cannot read the PR number: {exc}") from None
     result = post_saved_report(Path(args.report), pr_text, os.environ, None)
-    print(f"vllm-wizard: PR comment {result.action}: {result.url}")
+    print(f"vllm-wizard: PR comment {result.action}: {terminal(result.url)}")
     return 0
 
 
@@ -632,14 +636,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     print(
         f"{len(result.edge)} close to the edge, {len(result.cheaper)} could move to a cheaper GPU"
     )
-    print(f"wrote {md_path} and {json_path}")
+    print(f"wrote {terminal(md_path)} and {terminal(json_path)}")
     return result.check.exit_code
 
 
 def _note(text: str | None) -> None:
     if text:
-        from checker.render.escape import terminal
-
         print(f"vllm-wizard: note: {terminal(text)}", file=sys.stderr)
 
 
@@ -715,6 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     stdout = sys.stdout
     sys.stdout = _PipeGuard(stdout)
+    previous = _on_sigterm(_terminated)
     try:
         args = parser.parse_args(_files_last(parser, argv))
         if not getattr(args, "handler", None):
@@ -725,9 +728,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return result
     except CheckerError as exc:
-        print(f"vllm-wizard: error: {exc}", file=sys.stderr)
+        # The message quotes committed text (keys, paths, values): one escaped line each.
+        print(f"vllm-wizard: error: {terminal(exc)}", file=sys.stderr)
         for line in exc.details[1:]:
-            print(f"  also: {line}", file=sys.stderr)
+            print(f"  also: {terminal(line)}", file=sys.stderr)
         if debug:
             raise
         return exc.exit_code
@@ -737,13 +741,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(
-            f"vllm-wizard: internal error: {type(exc).__name__}: {exc}\n"
+            f"vllm-wizard: internal error: {type(exc).__name__}: {terminal(exc)}\n"
             "  run again with --debug for the traceback, and please report it",
             file=sys.stderr,
         )
         return EXIT_INTERNAL
     finally:
         sys.stdout = stdout
+        _on_sigterm(previous)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM (a CI cancel, a killed hook) unwinds like Ctrl-C: temporary files are removed."""
+    raise SystemExit(128 + signum)
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Install ``handler`` for SIGTERM, returning the one before (only the main thread may)."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def entry() -> None:

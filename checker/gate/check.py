@@ -8,6 +8,7 @@ problems with one profile are reported in the result and the others are still ch
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,13 @@ from checker.gate.artifact_check import check_artifacts
 from checker.gate.diff import build_diff
 from checker.gate.pairs import PairSettings, check_pair, unplanned_target_problems
 from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProblem, PairResult
-from checker.gate.sources.discovery import PathSpec, parse_spec, read_working_file, select
+from checker.gate.sources.discovery import (
+    PathSpec,
+    parse_spec,
+    read_working_file,
+    repository_root,
+    select,
+)
 from checker.gate.sources.discovery import working_tree_candidates as tree_files
 from checker.gate.sources.git_base import open_revision
 from checker.gate.sources.profiles import Loaded, load_side, targets_of
@@ -202,6 +209,15 @@ def profile_specs(
             hint="pass files, directories or globs, or set 'profiles:' in .vllm-wizard.yaml",
         )
     folder = config_path.resolve().parent
+    root = repository_root(folder)
+    for glob in config.profiles:
+        # a committed config names the repository's own files: never /usr/** or ../elsewhere
+        if not Path(os.path.normpath(folder / glob)).is_relative_to(root):
+            raise UsageError(
+                f"{config_path}: profiles: {glob!r} reaches outside the repository ({root})",
+                hint="list globs relative to the config, inside the repository; "
+                "name other files on the command line",
+            )
     return [parse_spec(str(folder / glob), cwd) for glob in config.profiles]
 
 

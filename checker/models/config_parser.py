@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from importlib import resources
 from typing import Any
 
@@ -334,6 +335,7 @@ def parse_config(
     from pydantic import ValidationError
 
     try:
+        _check_numbers(config)
         if not (hf_overrides and isinstance(config, dict)):
             return _parse_config(config, model_id, source, source_detail, safetensors_bytes)
         info = _parse_config(
@@ -358,6 +360,29 @@ def parse_config(
         raise ModelConfigError(
             f"config.json has a value of the wrong type or range ({exc})", hint=_HINT
         ) from None
+
+
+# No size, count or rate in any model's config comes near 2**53; past it (1e308, 10**400) the
+# planner's float arithmetic overflows to inf or loses the value.
+_MAX_NUMBER = 2**53
+
+
+def _check_numbers(config: Any) -> None:
+    """Walks the whole config (iteratively: JSON nests deeper than Python recurses)."""
+    stack: list[tuple[str, Any]] = [("", config)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            stack += [(f"{where}.{k}" if where else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+        elif isinstance(value, (int, float)) and (
+            abs(value) > _MAX_NUMBER or not math.isfinite(value)
+        ):
+            raise ModelConfigError(
+                f"config.json gives '{where}' the value {str(value)[:20]}, beyond any model",
+                hint=_HINT,
+            )
 
 
 def _parse_config(

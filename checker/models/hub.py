@@ -145,7 +145,7 @@ class _Client:
             raise ModelConfigError(f"config.json of {self.model_id!r} is larger than 2 MiB")
         try:
             config = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # bad UTF-8 or JSON, or a 5000-digit number
             raise RemoteError(
                 f"config.json of {self.model_id!r} from the Hub is not valid JSON (truncated?)",
                 hint="retry; if it persists, check HF_ENDPOINT",

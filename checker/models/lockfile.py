@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from checker.errors import ProfileError
 from checker.schemas.profile_io import write_atomic
+from checker.schemas.yaml_source import read_prefix
 
 DEFAULT_NAME = "vllm-wizard.lock.json"
 _MAX_BYTES = 64 * 1024 * 1024
@@ -34,7 +35,8 @@ class LockEntry(BaseModel):
     revision: str = Field("main", min_length=1, max_length=256, description="As requested")
     commit: str | None = Field(None, pattern=r"^[0-9a-f]{40}$", description="As resolved")
     endpoint: str = "https://huggingface.co"
-    safetensors_bytes: int | None = Field(None, ge=0)
+    # 1 PiB: past every checkpoint; 10**40 here is a corrupt or forged entry
+    safetensors_bytes: int | None = Field(None, ge=0, le=1 << 50)
     config: dict[str, Any]
 
     def matches(self, model: str, revision: str | None) -> bool:
@@ -62,15 +64,15 @@ class Lockfile(BaseModel):
 def read_lockfile(path: Path) -> Lockfile:
     """The lockfile at ``path``; an empty one when the file does not exist yet."""
     try:
-        if path.stat().st_size > _MAX_BYTES:
+        data = read_prefix(path, _MAX_BYTES + 1)
+        if len(data) > _MAX_BYTES:
             raise ProfileError("lockfile is larger than 64 MiB", location=str(path))
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         return Lockfile()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(
-            f"cannot read lockfile: {exc.__class__.__name__}", location=str(path)
-        ) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ProfileError(f"cannot read lockfile: {why}", location=str(path)) from None
     try:
         return Lockfile.model_validate(json.loads(text))
     except RecursionError:
@@ -89,6 +91,8 @@ def read_lockfile(path: Path) -> Lockfile:
             location=str(path),
             hint="restore it from git, or delete it and record it again online",
         ) from None
+    except ValueError:  # json's own: an integer past Python's 4300-digit conversion limit
+        raise ProfileError("lockfile holds a number too long to read", location=str(path)) from None
 
 
 def record(path: Path, entry: LockEntry) -> None:

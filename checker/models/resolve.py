@@ -225,6 +225,8 @@ def read_local_config(target: Path) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise ModelConfigError("JSON nested too deeply", location=str(target), hint=hint) from None
+    except ValueError:  # json's own: an integer past Python's 4300-digit conversion limit
+        raise ModelConfigError("a number too long to read", location=str(target)) from None
     if not isinstance(data, dict):
         raise ModelConfigError("config.json is not a JSON object", location=str(target), hint=hint)
     return data

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,15 +45,18 @@ _CHART_FLAGS = {
 def _shlines(argv: list[str]) -> str:
     """One option (with its value) per line; the leading words share the first line."""
     lines: list[list[str]] = []
+    opened_by_option = False  # the last line's first word: kept, not rescanned (linear time)
     for arg in argv:
         option = arg.startswith("-")
-        head = lines and not any(a.startswith("-") for a in lines[-1])
-        takes_value = lines and len(lines[-1]) == 1 and lines[-1][0].startswith("-")
-        if lines and not option and (head or (takes_value and "=" not in lines[-1][0])):
-            lines[-1].append(arg)
-        else:
-            lines.append([arg])
-    return " \\\n  ".join(" ".join(shlex.quote(a) for a in line) for line in lines)
+        if lines and not option:
+            last = lines[-1]
+            takes_value = opened_by_option and len(last) == 1 and "=" not in last[0]
+            if not opened_by_option or takes_value:  # a leading word, or the option's value
+                last.append(arg)
+                continue
+        lines.append([arg])
+        opened_by_option = option
+    return " \\\n  ".join(" ".join(escape.sh(a) for a in line) for line in lines)
 
 
 @functools.cache
@@ -221,7 +223,7 @@ def render_artifact(kind: str, ctx: RenderContext, dest_dir: Path | None = None)
     if kind == "report":
         from checker.render.report import render_report_md
 
-        return header + "\n" + render_report_md(ctx.plan)
+        return header + "\n" + render_report_md(ctx.plan, ctx=ctx)
     if kind == "profile":
         from checker.render.profile_out import profile_text
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from checker.errors import ArtifactError
 from checker.planning.fixes import FIXABLE_FIELDS
+from checker.render.escape import visible
 from checker.schemas.enums import Severity
 from checker.schemas.inputs import WorkloadInput
 from checker.schemas.outputs import PlanResponse
@@ -126,8 +127,8 @@ class RenderContext:
             base = dest_dir.resolve() if dest_dir else Path.cwd()
             origin = Path(os.path.relpath(self.source.resolve(), base)).as_posix()
         origin = " ".join(origin.split())  # a newline in a path must not end the comment
-        text = f"{HEADER_MARK} from {origin}; do not edit by hand, regenerate instead."
-        lines = [text] + [f"CHANGED: {c}" for c in (self.changes if changes else [])]
+        text = f"{HEADER_MARK} from {visible(origin)}; do not edit by hand, regenerate instead."
+        lines = [text] + [f"CHANGED: {visible(c)}" for c in (self.changes if changes else [])]
         if comment == "<!--":
             return "\n".join(f"<!-- {line.replace('--', '- -')} -->" for line in lines)
         return "\n".join(f"{comment} {' '.join(line.split())}" for line in lines)

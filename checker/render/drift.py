@@ -16,7 +16,10 @@ from checker.render.context import context_for_profile
 from checker.render.write import inside, is_generated
 from checker.schemas.outputs import PlanResponse
 from checker.schemas.profile import Profile
-from checker.schemas.profile_io import write_atomic
+from checker.schemas.profile_io import write_all_atomic
+from checker.schemas.yaml_source import read_prefix
+
+_MAX_ARTIFACT_BYTES = 16 << 20  # ours are a few KiB; a committed artifact is read no further
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class Drift:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return read_prefix(path, _MAX_ARTIFACT_BYTES).decode("utf-8")
     except FileNotFoundError:
         return ""
     except (OSError, UnicodeDecodeError) as exc:
@@ -38,11 +41,11 @@ def _read(path: Path) -> str:
 
 def check_drift(profile_path: Path, profile: Profile, plan: PlanResponse) -> list[Drift]:
     """One Drift per committed artifact whose text differs from what the profile renders to."""
-    base = profile_path.parent
     ctx = context_for_profile(plan, profile, source=profile_path)
     drifts = []
+    paths = _artifact_paths(profile_path, profile)
     for kind, relative in sorted(profile.outputs.artifacts.items()):
-        path = inside(base, relative, key=f"outputs.artifacts.{kind}")
+        path = paths[kind]
         expected = render_artifact(kind, ctx, path.parent)
         current = _read(path)
         if current == expected:
@@ -59,6 +62,26 @@ def check_drift(profile_path: Path, profile: Profile, plan: PlanResponse) -> lis
     return drifts
 
 
+def _artifact_paths(profile_path: Path, profile: Profile) -> dict[str, Path]:
+    """Each artifact's path, refused where --fix would destroy a source: the profile itself
+    (its comments and layout would become our dump), or one file claimed by two kinds (each
+    fix would undo the other)."""
+    base = profile_path.parent
+    paths: dict[str, Path] = {}
+    seen: dict[Path, str] = {profile_path.resolve(): "the profile itself"}
+    for kind, relative in sorted(profile.outputs.artifacts.items()):
+        key = f"outputs.artifacts.{kind}"
+        path = inside(base, relative, key=key)
+        other = seen.setdefault(path.resolve(), key)
+        if other != key:
+            raise ArtifactError(
+                f"{key}: {relative!r} is also {other}",
+                hint="give every artifact a file of its own, apart from the profile",
+            )
+        paths[kind] = path
+    return paths
+
+
 def fix_drift(drifts: list[Drift]) -> list[Path]:
     """Rewrite each drifted artifact with its expected text, atomically; a file without our
     generated-by header is someone's own and refused (before anything is written)."""
@@ -69,6 +92,5 @@ def fix_drift(drifts: list[Drift]) -> list[Path]:
                 "--fix does not overwrite it",
                 hint="move it away (or point outputs.artifacts elsewhere), then run --fix again",
             )
-    for drift in drifts:
-        write_atomic(drift.path, drift.expected, executable=drift.kind in EXECUTABLE)
+    write_all_atomic([(d.path, d.expected, d.kind in EXECUTABLE) for d in drifts])
     return [d.path for d in drifts]

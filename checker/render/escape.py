@@ -16,15 +16,29 @@ import yaml
 
 
 def sh(value: object) -> str:
-    return shlex.quote(str(value))
+    """One shell word. With ESC, CR, BEL or a bidi override in it, bash's ``$'...'`` form: the
+    script shows an escape where a raw character would drive a terminal or hide code."""
+    text = str(value)
+    if not _INVISIBLE.search(text):
+        return shlex.quote(text)
+    return "$'" + "".join(_ansi_c(ch) for ch in text) + "'"
+
+
+def _ansi_c(ch: str) -> str:
+    if ch in "\\'":
+        return "\\" + ch
+    if not _INVISIBLE.match(ch):
+        return ch
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\u{ord(ch):04x}"
 
 
 def yaml_str(value: object) -> str:
-    """``value`` as one double-quoted YAML scalar on a single line."""
+    """``value`` as one double-quoted YAML scalar on a single line. PyYAML escapes control
+    characters itself; bidi overrides it would pass become ``\\uXXXX`` escapes too."""
     text = yaml.safe_dump(
         str(value), default_style='"', width=float("inf"), allow_unicode=True
     ).rstrip("\n")
-    return text
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def yaml_value(value: Any) -> str:
@@ -41,7 +55,6 @@ def dollar(value: object) -> str:
     return str(value).replace("$", "$$")
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Control characters plus the bidirectional overrides/isolates that can reorder what a
 # reviewer sees ("Trojan Source"): never passed through to a reader.
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -52,9 +65,21 @@ def visible(value: object) -> str:
     return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value))
 
 
+# Everything that could end a printed line, drive a terminal or reorder what a reader sees.
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def terminal(value: object) -> str:
-    """Printable text: control characters (ESC, CR, ...) become visible escapes."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+    """``value`` for one printed line (stdout, stderr, a CI log): every control character
+    (newline, CR, ESC, ...) and bidi override shown as an escape, and ``::`` split, so no value
+    can start a line the Actions runner obeys as a workflow command (``::set-output``)."""
+    shown = _LINE_BREAKING.sub(_escaped, str(value))
+    return shown.replace("::", ":\\x3a")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 # Inline text never starts a line here, so only inline syntax needs escaping ($ is math).
@@ -71,7 +96,7 @@ def md_text(value: object) -> str:
 
 def md_code(value: object, *, table: bool = False) -> str:
     """An inline code span that ``value`` cannot close (in a table cell, pipes escaped too)."""
-    text = " ".join(str(value).split())
+    text = visible(" ".join(str(value).split()))  # a code span shows ESC or bidi, never obeys
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
@@ -82,7 +107,7 @@ def md_code(value: object, *, table: bool = False) -> str:
 
 def md_fence(lines: list[str], info: str = "text") -> str:
     """A fenced code block longer than any backtick run inside it."""
-    body = "\n".join(_CONTROL.sub(" ", line) for line in lines)
+    body = "\n".join(visible(line) for line in lines)  # shown, not obeyed
     longest = max((len(run) for run in re.findall(r"`{3,}", body)), default=2)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{body}\n{fence}"

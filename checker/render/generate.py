@@ -8,9 +8,9 @@ from checker.errors import UsageError
 from checker.render.artifacts import EXECUTABLE, FILES, render_artifact
 from checker.render.context import RenderContext
 from checker.render.escape import terminal
-from checker.render.write import check_overwrite, inside, write_artifact
+from checker.render.write import check_overwrite, inside
 from checker.schemas.outputs import PlanResponse
-from checker.schemas.profile_io import LoadedProfile
+from checker.schemas.profile_io import LoadedProfile, write_all_atomic
 
 
 def parse_emit(text: str) -> list[str]:
@@ -47,8 +47,8 @@ def generate(ctx: RenderContext, kinds: list[str], out_dir: Path, *, force: bool
         path = inside(out_dir, FILES[kind][0], key="--output-dir")
         check_overwrite(path, force=force)
         rendered.append((kind, path, render_artifact(kind, ctx, path.parent)))
-    for kind, path, text in rendered:
-        write_artifact(path, text, executable=kind in EXECUTABLE, force=force)
+    # the set at once: an interrupted run leaves the old artifacts or the new, never a mix
+    write_all_atomic([(path, text, kind in EXECUTABLE) for kind, path, text in rendered])
     return [path for _, path, _ in rendered]
 
 
@@ -56,13 +56,12 @@ def findings_text(plan: PlanResponse, loaded: LoadedProfile | None) -> str:
     """The plan's findings, one per line at the profile line of its key, each with its fix."""
     lines = []
     for f in plan.feasibility.findings:
-        where = ""
-        if loaded is not None:
-            line = loaded.line_of(f.key)
-            where = f"{loaded.path}:{line}: " if line else f"{loaded.path}: "
-        lines.append(
-            f"  {terminal(where)}{f.severity.value} {f.rule_id} {f.key}: {terminal(f.message)}"
+        line = loaded.line_of(f.key) if loaded else None
+        where = (
+            f"{loaded.path}:{line}: " if loaded and line else f"{loaded.path}: " if loaded else ""
         )
+        what = f"{f.severity.value} {f.rule_id} {f.key}: {f.message}"
+        lines.append(f"  {terminal(where + what)}")
         if f.fix:
             lines.append(f"      fix: {terminal(f.fix)}")
     return "\n".join(lines)

@@ -46,12 +46,13 @@ def perf_rows(plan: PlanResponse) -> list[tuple[str, str]]:
     return [(label, value) for label, value in rows if value is not None]
 
 
-def serve_command(plan: PlanResponse) -> str:
-    """The serve command as one shell line, or why there is none."""
+def serve_command(plan: PlanResponse, ctx: RenderContext | None = None) -> str:
+    """The serve command as one shell line, or why there is none; with the profile's context
+    it carries the profile's own vllm_args too, as serve.sh does."""
     from checker.render.serve import serve_argv
 
     try:
-        return shlex.join(serve_argv(RenderContext(plan=plan)))
+        return shlex.join(serve_argv(ctx or RenderContext(plan=plan)))
     except CheckerError as exc:
         return f"# no command: {exc}"
 
@@ -108,7 +109,7 @@ def risk_summary(plan: PlanResponse) -> str | None:
     )
 
 
-def _lines(plan: PlanResponse, title: str | None) -> list[str]:
+def _lines(plan: PlanResponse, title: str | None, ctx: RenderContext | None) -> list[str]:
     f, c = plan.feasibility, plan.config
     heading = title if title is not None else f"vLLM plan: {c.model} on {f.gpu}"
     out = [f"### {md_text(heading)}", ""]
@@ -160,10 +161,13 @@ def _lines(plan: PlanResponse, title: str | None) -> list[str]:
         out += ["", "#### Performance (estimates, not measurements)", "", "| | Range |"]
         out += ["|---|---|", *(f"| {label} | {value} |" for label, value in perf_rows(plan))]
         out += [""] + [f"- {md_text(a)}" for a in plan.performance.assumptions]
-    out += ["", "#### Serve command", "", md_fence([serve_command(plan)], "sh")]
+    out += ["", "#### Serve command", "", md_fence([serve_command(plan, ctx)], "sh")]
     return out
 
 
-def render_report_md(plan: PlanResponse, *, title: str | None = None) -> str:
-    """The plan as GitHub-flavoured markdown; untrusted text cannot break out of its place."""
-    return "\n".join(_lines(plan, title)) + "\n"
+def render_report_md(
+    plan: PlanResponse, *, title: str | None = None, ctx: RenderContext | None = None
+) -> str:
+    """The plan as GitHub-flavoured markdown; untrusted text cannot break out of its place.
+    ``ctx``: the artifacts' context, so report.md shows the command serve.sh runs."""
+    return "\n".join(_lines(plan, title, ctx)) + "\n"

@@ -34,6 +34,9 @@ _BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 AUTO = -1  # human_readable_int_or_auto's value for "auto"
 
 
+INT64_MAX = (1 << 63) - 1
+
+
 class EngineArgError(ValueError):
     """A key or value vLLM's parser would refuse; ``hint`` says what to write instead."""
 
@@ -58,12 +61,20 @@ def human_readable_int(text: str, suffixes: str) -> int:
                 f"decimals are not allowed with binary suffixes like {suffix}",
                 hint=f"did you mean {number}{suffix.lower()}?",
             )
-        return int(number) * _BINARY[suffix]
+        return _int64(int(number) * _BINARY[suffix], text)
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         allowed = f"a suffix {'/'.join(suffixes)}" if suffixes else "no suffix in this release"
         raise EngineArgError(f"{text!r} is not an integer ({allowed})") from None
+    return _int64(number, text)
+
+
+def _int64(number: int, text: str) -> int:
+    """Counts and byte sizes reach torch as 64-bit integers; past that a value is a typo."""
+    if abs(number) > INT64_MAX:
+        raise EngineArgError(f"{text[:40]!r} is larger than a 64-bit integer")
+    return number
 
 
 @dataclass(frozen=True)
@@ -256,7 +267,9 @@ def _integer(flag: str, value: Any, flags: FlagSet) -> int:
         return AUTO
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise EngineArgError(f"{flag} takes an integer such as 32768 or 32k, not {value!r}")
-    return value if isinstance(value, int) else human_readable_int(value, flags.suffixes)
+    if isinstance(value, int):
+        return _int64(value, str(value))
+    return human_readable_int(value, flags.suffixes)
 
 
 def _json_value(flag: str, value: Any) -> Any:

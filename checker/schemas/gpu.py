@@ -6,6 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from checker.schemas.enums import Interconnect
 
+# Figures far beyond any GPU (1e308, or a subnormal 5e-324) overflow the planner's arithmetic
+# to inf or 0: bounded here, a thousand times past today's largest, so input stays finite.
+_MAX_RATE = 1_000_000
+
 
 class GPUSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -15,14 +19,22 @@ class GPUSpec(BaseModel):
     )
     aliases: tuple[str, ...] = ()
     vendor: str = Field("nvidia", pattern=r"^(nvidia|amd|intel)$")
-    memory_gib: float = Field(gt=0, le=10_000, description="Total memory as torch/CUDA reports it")
-    memory_bandwidth_gbs: float = Field(gt=0, description="Peak memory bandwidth, GB/s")
-    fp16_tflops: float = Field(gt=0, description="Dense fp16/bf16 tensor TFLOPS")
-    fp8_tflops: float | None = Field(None, gt=0, description="Dense fp8 TFLOPS; None if no fp8")
-    int8_tops: float | None = Field(None, gt=0)
-    compute_capability: str = Field(pattern=r"^\d+\.\d+$", description='"9.0"; AMD: gfx as "9.4"')
+    memory_gib: float = Field(
+        ge=0.01, le=10_000, description="Total memory as torch/CUDA reports it"
+    )
+    memory_bandwidth_gbs: float = Field(
+        ge=1, le=_MAX_RATE, description="Peak memory bandwidth, GB/s"
+    )
+    fp16_tflops: float = Field(ge=0.01, le=_MAX_RATE, description="Dense fp16/bf16 tensor TFLOPS")
+    fp8_tflops: float | None = Field(
+        None, ge=0.01, le=_MAX_RATE, description="Dense fp8 TFLOPS; None if no fp8"
+    )
+    int8_tops: float | None = Field(None, ge=0.01, le=_MAX_RATE)
+    compute_capability: str = Field(
+        pattern=r"^[0-9]{1,2}\.[0-9]{1,2}$", description='"9.0"; AMD: gfx as "9.4"'
+    )
     interconnect: Interconnect = Interconnect.PCIE
-    nvlink_bandwidth_gbs: float | None = Field(None, gt=0)
+    nvlink_bandwidth_gbs: float | None = Field(None, ge=1, le=_MAX_RATE)
     consumer: bool = False
     source: str = Field("", description="Where the figures come from")
 

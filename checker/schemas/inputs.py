@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from checker.schemas.engine_args import INT64_MAX
 from checker.schemas.enums import BatchingMode, DType, Interconnect, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
 
@@ -95,7 +96,7 @@ class EngineInput(BaseModel):
 
     model_config = _STRICT
 
-    vllm_version: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$")
+    vllm_version: str | None = Field(None, pattern=r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?$")
     max_num_seqs: int | None = Field(None, ge=1, le=1 << 20)
     max_num_batched_tokens: int | None = Field(None, ge=1, le=1 << 24)
     block_size: int | None = Field(None, ge=1, le=4096)
@@ -103,7 +104,7 @@ class EngineInput(BaseModel):
     enable_prefix_caching: bool | None = None
     enable_chunked_prefill: bool | None = None
     disable_hybrid_kv_cache_manager: bool = False
-    kv_cache_memory_bytes: int | None = Field(None, ge=0)
+    kv_cache_memory_bytes: int | None = Field(None, ge=0, le=INT64_MAX)
     cudagraph_memory_profiling: bool | None = Field(
         None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = version default"
     )

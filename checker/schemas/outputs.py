@@ -214,7 +214,10 @@ class PlanResponse(BaseModel):
     artifacts: Artifacts = Field(default_factory=Artifacts)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """JSON-ready and RFC-valid: a figure that overflowed to inf or nan is null, never the
+        ``Infinity`` that model_dump(mode="json") would hand json.dumps."""
+        data: dict[str, Any] = json.loads(self.model_dump_json())
+        return data
 
     def model_dump_json_pretty(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)

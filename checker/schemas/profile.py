@@ -148,7 +148,9 @@ class ProfileVLLM(BaseModel):
 
     model_config = _SECTION
 
-    version: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$", description="Pinned vLLM")
+    version: str | None = Field(
+        None, pattern=r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?$", description="Pinned vLLM"
+    )
     max_num_seqs: StrictInt | None = Field(None, ge=1, le=1 << 20)
     max_num_batched_tokens: StrictInt | None = Field(None, ge=1, le=1 << 24)
     block_size: StrictInt | None = Field(None, ge=1, le=4096)

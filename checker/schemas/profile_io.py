@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import re
+import signal
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,8 +124,28 @@ def load_profile(path: str | os.PathLike[str]) -> LoadedProfile:
 def dump_profile(profile: Profile) -> str:
     """YAML text of a profile, seed key order, with the editor-schema modeline first."""
     data = profile.model_dump(mode="json")
-    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    body = yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+    # _Dumper double-quotes every string holding one, so an escape is valid wherever it lands
+    body = _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", body)
     return SCHEMA_MODELINE.format(url=SCHEMA_URL) + body
+
+
+# Bidi overrides and isolates ("Trojan Source"): PyYAML passes them raw with allow_unicode.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+class _Dumper(yaml.SafeDumper):
+    """A string with a bidi control is double-quoted (plain style could not show it escaped)."""
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = '"' if _BIDI.search(data) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def _umask() -> int:
@@ -132,16 +156,45 @@ def _umask() -> int:
 
 def write_atomic(path: Path, text: str, *, executable: bool = False) -> None:
     """Write via a temporary file in the same directory and rename, so readers never see half.
+    See write_all_atomic."""
+    write_all_atomic([(path, text, executable)])
 
-    A file that exists keeps its mode; a new one gets the mode any other tool would give it
-    under the umask (mkstemp alone would leave it 0600). A failing write (disk full, file size
-    limit, not a directory) is an ArtifactError.
+
+def write_all_atomic(files: Sequence[tuple[Path, str, bool]]) -> None:
+    """Write a set of files (path, text, executable) so that a reader, or a run interrupted by
+    SIGINT/SIGTERM, sees all the old files or all the new ones: every temporary file is
+    written first, then all are renamed with those signals held back; an interrupted or failed
+    write removes its temporary files.
+
+    A symlink is written through (its target, inside the directory the caller checked, gets
+    the new text; the link stays). A file that exists keeps its mode; a new one gets the mode
+    any other tool would give it under the umask (mkstemp alone would leave it 0600). A
+    failing write (disk full, file size limit, not a directory) is an ArtifactError.
     """
+    staged: list[tuple[str, Path]] = []
+    current = Path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ArtifactError(f"cannot write: {exc.strerror or exc}", location=str(path)) from None
+        for path, text, executable in files:
+            current = path.resolve() if path.is_symlink() else path
+            staged.append((_stage(current, text, executable), current))
+        with _signals_held():
+            for tmp, target in staged:
+                current = target
+                os.replace(tmp, target)
+    except BaseException as exc:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ArtifactError(
+                f"cannot write: {exc.strerror or exc}", location=str(current)
+            ) from None
+        raise
+
+
+def _stage(path: Path, text: str, executable: bool) -> str:
+    """The text in a temporary file beside ``path``, with the mode ``path`` will have."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
@@ -149,14 +202,24 @@ def write_atomic(path: Path, text: str, *, executable: bool = False) -> None:
             os.chmod(tmp, path.stat().st_mode & 0o777)
         else:
             os.chmod(tmp, (0o777 if executable else 0o666) & ~_umask())
-        os.replace(tmp, path)
-    except BaseException as exc:
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ArtifactError(
-                f"cannot write: {exc.strerror or exc}", location=str(path)
-            ) from None
         raise
+    return tmp
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the renames are done (where the platform can hold them)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def save_profile(profile: Profile, path: str | os.PathLike[str]) -> None:

@@ -7,7 +7,10 @@ key path to its (line, column) so errors can point at the text the user wrote.
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +90,12 @@ class _Builder:
                 self.positions.spots.setdefault((*path, index), _mark(item))
                 items.append(self.build(item, (*path, index), depth + 1))
             return items
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except ValueError:  # an integer past Python's 4300-digit conversion limit
+            raise YAMLSourceError(
+                f"{str(node.value)[:20]}... is too long a number", *_mark(node)
+            ) from None
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
         self.loader.flatten_mapping(node)  # resolves "<<" merge keys
@@ -198,9 +206,29 @@ def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
     """Read a small UTF-8 text file, refusing directories, huge files and other encodings."""
     if path.is_dir():
         raise YAMLSourceError("is a directory, not a file")
-    with path.open("rb") as handle:
-        data = handle.read(max_bytes + 1)  # never more: the size is judged before decoding
+    try:
+        data = read_prefix(path, max_bytes + 1)  # never more: the size is judged before decoding
+    except NotRegularFileError:
+        raise YAMLSourceError(NotRegularFileError.WHY) from None
     return decode_text(data, max_bytes)
+
+
+class NotRegularFileError(OSError):
+    WHY = "not a regular file (a FIFO, device or directory)"
+
+    def __init__(self) -> None:
+        super().__init__(errno.EINVAL, self.WHY)
+
+
+def read_prefix(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file at ``path``. Anything else is refused before
+    it is read: opening a FIFO waits for a writer, and a device may never end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFileError()
+        os.set_blocking(fd, True)
+        return handle.read(limit)
 
 
 def decode_text(data: bytes, max_bytes: int = MAX_BYTES) -> str:

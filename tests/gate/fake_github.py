@@ -77,7 +77,7 @@ class FakeGitHub:
             comment = {
                 "id": self._next_id,
                 "body": body,
-                "user": {"login": login or self.login, "type": "Bot"},
+                "user": {"login": login or self.login, "type": _account_type(login or self.login)},
                 "html_url": f"https://github.test/{self.repo}/pull/{pr}#c{self._next_id}",
             }
             self.comments.setdefault(pr, []).append(comment)
@@ -219,3 +219,8 @@ class FakeGitHub:
             h.send_header(name, value)
         h.end_headers()
         h.wfile.write(data)
+
+
+def _account_type(login: str) -> str:
+    """GitHub's user.type: apps (the Actions bot included) post as NAME[bot] accounts."""
+    return "Bot" if login.endswith("[bot]") else "User"

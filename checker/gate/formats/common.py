@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
@@ -14,11 +13,11 @@ from checker.gate.result import (
     InputProblem,
     PairResult,
 )
+from checker.render.escape import terminal
 from checker.schemas.enums import Severity
 
 SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 ARROW = "→"
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,7 @@ def changes(before: Figures | None, after: Figures | None) -> Iterator[tuple[str
 
 def one_line(text: str) -> str:
     """Untrusted text made safe for one terminal line: no escapes, no control characters."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\n", " "))
+    return terminal(text.replace("\n", " "))
 
 
 def counts_text(result: CheckResult) -> str:

@@ -96,9 +96,15 @@ def append_step_summary(path: Path, markdown: str, *, full_report: str) -> None:
     """Append to the job summary, cut to what is left of the step's 1 MiB."""
     used = path.stat().st_size if path.is_file() else 0
     note = f"\n> **The report was cut to fit the job summary.** The full report is {full_report}.\n"
-    text = fit_markdown(
-        markdown.rstrip("\n") + "\n", SUMMARY_LIMIT - used, note, measure=utf8_bytes
-    )
+    try:
+        text = fit_markdown(
+            markdown.rstrip("\n") + "\n", SUMMARY_LIMIT - used, note, measure=utf8_bytes
+        )
+    except ValueError:  # earlier steps filled it: not even the note fits
+        raise CheckerError(
+            f"the job summary already holds {used:,} bytes; no room for the report",
+            location=str(path),
+        ) from None
     _append(path, text, "job summary")
 
 

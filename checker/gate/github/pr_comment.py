@@ -15,7 +15,10 @@ MARKER = "<!-- vllm-wizard:report -->"
 COMMENT_LIMIT = 65_000
 
 _ZW = "\u200b"  # zero-width space: breaks a token for GitHub's parser, invisible to a reader
-_MENTION = re.compile(r"(?<![A-Za-z0-9_`])@(?=[A-Za-z0-9])")
+# Every '@' that could start a mention, whatever follows (`@x in an unclosed span, <b>@</b>x):
+# only one inside a word (user@example.com) never pings. Entities GitHub decodes to '@' too.
+_MENTION = re.compile(r"(?<![A-Za-z0-9])@")
+_AT_ENTITY = re.compile(r"&(?:#0*64|#x0*40|commat);?", re.IGNORECASE)
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
@@ -31,7 +34,7 @@ def neutralize(text: str) -> str:
     our marker) nor @mention a user or team."""
     text = text.replace("<!--", f"<!{_ZW}--").replace("--!>", f"--{_ZW}!>")
     text = text.replace("-->", f"--{_ZW}>")
-    return _MENTION.sub(f"@{_ZW}", text)
+    return _MENTION.sub(f"@{_ZW}", _AT_ENTITY.sub("@", text))
 
 
 def comment_body(report_markdown: str, *, full_report: str) -> str:
@@ -52,22 +55,21 @@ def comment_body(report_markdown: str, *, full_report: str) -> str:
     return top + note + opener + cut + closer
 
 
-# Actions' GITHUB_TOKEN comments as this bot; it cannot read /user to say so itself.
-ACTIONS_BOT = "github-actions[bot]"
-
-
-def comment_author(client: GitHubClient) -> str:
+def comment_author(client: GitHubClient) -> str | None:
     """The login our comments carry: VLLM_WIZARD_COMMENT_AUTHOR, else the token's own user
-    (a personal or app user token), else the Actions bot."""
+    (a personal or app user token). None where the token may not say: Actions' GITHUB_TOKEN
+    (github-actions[bot]) and a GitHub App's installation token (its own ``NAME[bot]``) both
+    get 403 from /user; then ours is the marked comment of a bot account, which only an app
+    installed on the repository can post as."""
     configured = os.environ.get("VLLM_WIZARD_COMMENT_AUTHOR", "").strip()
     if configured:
         return configured
     try:
         me = client.request("GET", "/user").data
     except GitHubAPIError:
-        return ACTIONS_BOT
+        return None
     login = me.get("login") if isinstance(me, dict) else None
-    return login if isinstance(login, str) and login else ACTIONS_BOT
+    return login if isinstance(login, str) and login else None
 
 
 def upsert_comment(
@@ -80,7 +82,7 @@ def upsert_comment(
             status=None,
             transient=False,
         )
-    author = author or comment_author(client)
+    author = author or comment_author(client)  # None: any bot's (see comment_author)
     for attempt in range(2):
         ours = find_comments(client, repo, pr_number, author)
         if ours:
@@ -102,17 +104,26 @@ def upsert_comment(
 
 
 def find_comments(
-    client: GitHubClient, repo: str, pr_number: int, author: str
+    client: GitHubClient, repo: str, pr_number: int, author: str | None
 ) -> list[dict[str, Any]]:
     """Our comments on the pull request, oldest first: the marker alone is not enough, since
-    anyone can paste it; the comment must also be ``author``'s."""
+    anyone can paste it; the comment must also be ``author``'s (None: a bot account's)."""
     return [
         comment
         for comment in client.paginate(f"/repos/{repo}/issues/{pr_number}/comments")
         if isinstance(comment, dict)
         and str(comment.get("body") or "").startswith(MARKER)
-        and (comment.get("user") or {}).get("login") == author
+        and _by(comment.get("user"), author)
     ]
+
+
+def _by(user: Any, author: str | None) -> bool:
+    if not isinstance(user, dict):
+        return False
+    login = str(user.get("login") or "")
+    if author is not None:
+        return login == author
+    return user.get("type") == "Bot" and login.endswith("[bot]")
 
 
 def _update(

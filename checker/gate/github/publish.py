@@ -26,7 +26,9 @@ from checker.gate.github.env import (
     write_outputs,
 )
 from checker.gate.github.pr_comment import CommentResult, comment_body, upsert_comment
+from checker.render.escape import terminal
 from checker.schemas.profile_io import write_atomic
+from checker.schemas.yaml_source import read_prefix
 
 DEFAULT_API_URL = "https://api.github.com"
 _MAX_SAVED_REPORT = 8 * 1024 * 1024  # a saved report from an artifact is untrusted: bound it
@@ -83,7 +85,7 @@ def publish(
 def _say(message: str, actions: bool, log: TextIO) -> None:
     """A warning annotation inside Actions (the runner reads stderr too), else one line."""
     warning = f"::warning title=vllm-wizard::{escape_data(message)}"
-    print(warning if actions else f"vllm-wizard: {message}", file=log)
+    print(warning if actions else f"vllm-wizard: {terminal(message)}", file=log)
 
 
 def post_saved_report(
@@ -99,8 +101,8 @@ def post_saved_report(
     client, repo = _client(env, retry)
     number = _verified_pr(client, repo, run.pr_numbers or _pr_number(pr_text), run.head_sha)
     try:
-        with report_file.open(encoding="utf-8", errors="replace") as handle:
-            markdown = handle.read(_MAX_SAVED_REPORT)  # the comment keeps far less anyway
+        # the comment keeps far less anyway
+        markdown = read_prefix(report_file, _MAX_SAVED_REPORT).decode("utf-8", errors="replace")
     except OSError as exc:
         raise CheckerError(f"cannot read the report: {exc}", location=str(report_file)) from None
     where = f"in the artifacts of [the run that checked it]({run.html_url})"
@@ -158,7 +160,8 @@ def _client(env: Mapping[str, str], retry: RetryPolicy | None) -> tuple[GitHubCl
 
 def _pr_number(text: str | None) -> tuple[int, ...]:
     text = (text or "").strip()
-    if not text.isdigit():
+    # ASCII only (int() also reads '٣' as 3), and no longer than an issue number can be
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
         raise UsageError(
             f"no usable pull request number ({text[:20]!r})",
             hint="the report run saves the PR number next to the report",

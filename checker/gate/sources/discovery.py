@@ -187,10 +187,22 @@ def working_tree_candidates(specs: Sequence[PathSpec], cwd: Path) -> list[str]:
     return found
 
 
+def repository_root(start: Path) -> Path:
+    """The git work tree around ``start`` (its nearest folder holding ``.git``), else ``start``."""
+    start = start.resolve()
+    return next((f for f in (start, *start.parents) if (f / ".git").exists()), start)
+
+
 def read_working_file(cwd: Path) -> Reader:
+    root = repository_root(cwd)
+
     def read(rel: str) -> str | Unreadable:
         if not (cwd / rel).is_file():  # a FIFO or device named *.yaml would block the run
             return Unreadable("not a regular file")
+        inside = Path(os.path.normpath(cwd.resolve() / rel)).is_relative_to(root)
+        if inside and not (cwd / rel).resolve().is_relative_to(root):
+            # a committed symlink would bring a file of the runner's into the report
+            return Unreadable("a symlink leading outside the repository; not followed")
         try:
             return read_text(cwd / rel)
         except YAMLSourceError as exc:

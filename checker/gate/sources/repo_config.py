@@ -67,7 +67,7 @@ class RepoConfig(BaseModel):
     )
     vllm_version: str | None = Field(
         None,
-        pattern=r"^\d+\.\d+(\.\d+)?$",
+        pattern=r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?$",
         description="vLLM version for profiles that pin none",
     )
 
