@@ -17,6 +17,7 @@ from checker.planning.activation import (
     non_torch_gib,
 )
 from checker.planning.kv import GIB, KVResult, bytes_for_length, kv_layout, size_kv
+from checker.planning.parallel import all2all_buffer_bytes
 from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.weights import stage_weight_bytes
@@ -74,7 +75,7 @@ class MemoryPlan:
 def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
     total = settings.gpu.memory_gib * GIB
     requested = total * settings.gpu_memory_utilization
-    non_torch = non_torch_gib(settings) * GIB
+    non_torch = non_torch_gib(settings) * GIB + all2all_buffer_bytes(model, settings)
     stages = []
     for stage in range(settings.pp):
         weights = stage_weight_bytes(model, settings, stage)

@@ -15,6 +15,7 @@ from checker.errors import ArtifactError
 from checker.render import escape
 from checker.render.bench import bench_argv, bench_client
 from checker.render.context import RenderContext
+from checker.render.report import parallel_shape
 from checker.render.serve import engine_argv, model_arg, serve_argv, server_env
 from checker.schemas.vllm_flags import flags_for
 
@@ -82,7 +83,7 @@ def _summary(ctx: RenderContext) -> str:
     f = ctx.plan.feasibility
     return (
         f"vLLM {ctx.plan.config.vllm_version}, {ctx.plan.config.model}: {f.verdict.value} on "
-        f"{ctx.gpus} x {f.gpu} (TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size})"
+        f"{f.num_gpus_used} x {f.gpu} ({parallel_shape(f)})"
     )
 
 

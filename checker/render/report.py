@@ -7,7 +7,7 @@ import shlex
 from checker.errors import CheckerError
 from checker.render.context import RenderContext
 from checker.render.escape import md_code, md_fence, md_text
-from checker.schemas.outputs import PlanResponse
+from checker.schemas.outputs import FeasibilityReport, PlanResponse
 
 _BADGE = {"PASS": "✅ PASS", "WARN": "⚠️ WARN", "FAIL": "❌ FAIL"}
 
@@ -80,7 +80,21 @@ def placement(plan: PlanResponse) -> str:
     used = f"{f.num_gpus_used}"
     if f.num_gpus_given > f.num_gpus_used:
         used += f" of {f.num_gpus_given}"
-    return f"{used} x {f.gpu} (TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size})"
+    elif f.num_gpus_given < f.num_gpus_used:
+        used += f" (only {f.num_gpus_given} given)"
+    return f"{used} x {f.gpu} ({parallel_shape(f)})"
+
+
+def parallel_shape(f: FeasibilityReport) -> str:
+    """ "TP 2, PP 1", with DP / EP / nodes where the deployment uses them."""
+    shape = f"TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size}"
+    if f.data_parallel_size > 1:
+        shape = f"DP {f.data_parallel_size}, " + shape
+    if f.expert_parallel:
+        shape += ", EP"
+    if f.nodes > 1:
+        shape += f", {f.nodes} nodes"
+    return shape
 
 
 def fail_reason(plan: PlanResponse) -> str | None:

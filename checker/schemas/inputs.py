@@ -64,6 +64,9 @@ class HardwareInput(BaseModel):
     interconnect: Interconnect = Interconnect.UNKNOWN
     tensor_parallel_size: int | None = Field(None, ge=1, le=1024)
     pipeline_parallel_size: int = Field(1, ge=1, le=1024)
+    gpus_per_node: int | None = Field(
+        None, ge=1, le=4096, description="GPUs of one node; None = all of `gpus` on one node"
+    )
     custom_gpu: GPUSpec | None = Field(None, description="Inline spec, used instead of the catalog")
 
 
@@ -126,6 +129,19 @@ class EngineInput(BaseModel):
     max_cudagraph_capture_size: int | None = Field(None, ge=1, le=1 << 24)
     optimization_level: int | None = Field(None, ge=0, le=3, description="-O0 .. -O3; None = O2")
     performance_mode: PerformanceMode = "balanced"
+    # Data and expert parallelism (vllm/config/parallel.py ParallelConfig, EPLBConfig).
+    data_parallel_size: int = Field(1, ge=1, le=4096, description="Engines, each a full replica")
+    data_parallel_size_local: int | None = Field(
+        None, ge=0, le=4096, description="DP ranks on this node; None = vLLM's inference"
+    )
+    enable_expert_parallel: bool = False
+    enable_eplb: bool = False
+    eplb_config: dict[str, Any] = Field(
+        default_factory=dict, description="--eplb-config (num_redundant_experts, ...)"
+    )
+    all2all_backend: str | None = Field(None, max_length=64, description="None = vLLM's default")
+    nnodes: int = Field(1, ge=1, le=4096, description="Nodes one server spans (--nnodes)")
+    distributed_executor_backend: str | None = Field(None, max_length=64)
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",

@@ -300,6 +300,55 @@ PROBES: dict[str, Any] = {
     "--enable-chunked-prefill": False,
     "--disable-hybrid-kv-cache-manager": True,
     "--kv-cache-memory-bytes": "4G",
+    "--data-parallel-size": 2,
+    "--data-parallel-size-local": 2,
+    "--enable-expert-parallel": True,
+    "--enable-eplb": True,
+    "--eplb-config": {"num_redundant_experts": 8},
+    "--all2all-backend": "deepep_high_throughput",
+    "--nnodes": 2,
+    "--distributed-executor-backend": "ray",
+}
+# The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
+# parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
+_MOE: dict[str, Any] = {
+    "model": {"id": "Qwen/Qwen3-30B-A3B", "max_model_len": 16384},
+    "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 3},
+    "vllm": {"version": "0.33.0"},
+    "outputs": {"vllm_args": {"data-parallel-size": 3}},
+}
+_TWO_NODES: dict[str, Any] = {
+    **BASE,
+    "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "gpus_per_node": 1, "tp_size": 2},
+}
+PROBE_BASES: dict[str, dict[str, Any]] = {
+    "--enable-expert-parallel": _MOE,
+    "--enable-eplb": {
+        **_MOE,
+        "outputs": {
+            "vllm_args": {
+                "data-parallel-size": 3,
+                "enable-expert-parallel": True,
+                "eplb-config": {"num_redundant_experts": 8},
+            }
+        },
+    },
+    "--eplb-config": {
+        **_MOE,
+        "outputs": {
+            "vllm_args": {
+                "data-parallel-size": 3,
+                "enable-expert-parallel": True,
+                "enable-eplb": True,
+            }
+        },
+    },
+    "--all2all-backend": {
+        **_MOE,
+        "outputs": {"vllm_args": {"data-parallel-size": 3, "enable-expert-parallel": True}},
+    },
+    "--nnodes": _TWO_NODES,
+    "--distributed-executor-backend": _TWO_NODES,
 }
 
 
@@ -309,12 +358,14 @@ PROBES: dict[str, Any] = {
 def test_each_modeled_flag_changes_the_plan(flag: str) -> None:
     home = homes()[flag]
     assert home.request, f"{flag} is modeled but has no request field in vllm_flag_effects.yaml"
-    base = copy.deepcopy(BASE)
+    plain_profile = PROBE_BASES.get(flag, BASE)
+    base = copy.deepcopy(plain_profile)
     if home.profile:
         section, name = home.profile.split(".")
         base.get(section, {}).pop(name, None)
-    plain = _plan(BASE).to_dict()
-    probed = _plan(_with_args({flag[2:]: PROBES[flag]}, base)).to_dict()
+    plain = _plan(plain_profile).to_dict()
+    shared = plain_profile.get("outputs", {}).get("vllm_args", {})
+    probed = _plan(_with_args({**shared, flag[2:]: PROBES[flag]}, base)).to_dict()
     assert probed != plain
 
 
