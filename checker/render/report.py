@@ -68,9 +68,15 @@ def kv_summary(plan: PlanResponse) -> str:
     headroom = (
         "" if f.headroom_gib is None else f"; {f.headroom_gib:g} GiB headroom at the workload"
     )
+    engines = (
+        f" per DP engine ({f.deployment_kv_tokens:,} tokens across {f.data_parallel_size} engines)"
+        if f.data_parallel_size > 1 and f.deployment_kv_tokens
+        else ""
+    )
     return (
         f"{f.kv.tokens:,} tokens in {blocks} ({f.kv.kv_cache_dtype}); "
-        f"{f.max_concurrency_at_context:g}x requests at {f.max_model_len:,} tokens{headroom}"
+        f"{f.max_concurrency_at_context:g}x requests at {f.max_model_len:,} tokens"
+        f"{engines}{headroom}"
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from checker.planning.kv import GIB
 from checker.planning.parallel import low_latency_rdma_bytes
+from checker.render.report import kv_summary, placement
 from checker.schemas.enums import Verdict
 from checker.schemas.outputs import PlanResponse
 from tests.planning.plans import catalog_model, fired, only, plan
@@ -155,3 +156,11 @@ def test_multi_node_world_size_needs_nnodes_or_ray() -> None:
     assert not fired(ray, "VW301")
     short = plan(R1, "H200-141GB", distributed_executor_backend="ray", **{**two_nodes, "gpus": 8})
     assert "needs 16 GPUs" in only(short, "VW301").message
+
+
+def test_report_gives_per_engine_kv_and_the_deployment_total() -> None:
+    resp = plan(LLAMA, gpus=2, data_parallel_size=2, max_model_len=16384, version="0.33")
+    kv = resp.feasibility.kv
+    assert kv is not None
+    assert f"per DP engine ({2 * kv.tokens:,} tokens across 2 engines)" in kv_summary(resp)
+    assert placement(resp) == "2 x H100-SXM-80GB (DP 2, TP 1, PP 1)"
