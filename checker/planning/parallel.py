@@ -3,7 +3,10 @@ per node, and the all2all buffers expert parallel allocates on every GPU."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from checker.planning.settings import Settings
+from checker.planning.weights import expert_bytes, local_experts
 from checker.schemas.model_info import ModelInfo
 
 _DEEPEP = ("deepep_high_throughput", "deepep_low_latency")
@@ -53,3 +56,35 @@ def gpus_per_node(settings: Settings) -> int:
     if settings.nnodes > 1:
         return -(-settings.gpus_needed // settings.nnodes)
     return settings.world_size * settings.dp_local
+
+
+def parallel_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
+    """What each data / expert parallel flag costs, for --explain (flag -> words)."""
+    gib = float(1 << 30)
+    s = settings
+    costs: dict[str, str] = {}
+    if s.dp > 1:
+        costs["--data-parallel-size"] = (
+            f"{s.dp} engines x (TP {s.tp} x PP {s.pp}) = {s.gpus_needed} GPUs; each engine "
+            "loads its own attention and dense weights and has its own KV cache"
+        )
+    if s.expert_parallel:
+        plain = replace(s, expert_parallel=False, redundant_experts=0)
+        costs["--enable-expert-parallel"] = (
+            f"{local_experts(model, s)} of {model.num_experts + s.redundant_experts} routed "
+            f"experts per GPU: {expert_bytes(model, s) / gib:.2f} GiB (TP-sharded over "
+            f"{s.moe_shards} ranks without it: {expert_bytes(model, plain) / gib:.2f} GiB)"
+        )
+    if s.redundant_experts:
+        none = replace(s, redundant_experts=0)
+        added = expert_bytes(model, s) - expert_bytes(model, none)
+        costs["--eplb-config"] = (
+            f"{s.redundant_experts} redundant experts: +{added / gib:.2f} GiB weights per GPU"
+        )
+    buffers = all2all_buffer_bytes(model, s)
+    if buffers:
+        costs["--all2all-backend"] = (
+            f"{s.all2all_backend}: +{buffers / gib:.2f} GiB of DeepEP buffers per GPU "
+            "(non-torch memory, less KV cache)"
+        )
+    return costs

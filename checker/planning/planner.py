@@ -31,7 +31,8 @@ from checker.schemas.outputs import (
 
 
 def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
-    """Tensor-parallel sizes vLLM can build the model with on ``gpus`` GPUs."""
+    """Tensor-parallel sizes vLLM can build the model with on ``gpus`` GPUs, ``pp`` GPUs apart
+    (pipeline stages x data-parallel engines)."""
     return valid_tp(model, max(1, gpus // pp)) or [1]
 
 
@@ -66,9 +67,9 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
         return request.hardware.tensor_parallel_size
-    candidates = tp_candidates(
-        model, request.hardware.gpus, request.hardware.pipeline_parallel_size
-    )
+    # each data-parallel engine gets its share of the GPUs
+    per_engine = request.hardware.pipeline_parallel_size * request.engine.data_parallel_size
+    candidates = tp_candidates(model, request.hardware.gpus, per_engine)
     for tp in candidates:
         if fits_one_request(plan_settings(request, model, gpu, tp=tp)[1], model):
             return tp

@@ -16,6 +16,7 @@ from dataclasses import replace
 from checker.planning.fixes import apply_fixes
 from checker.planning.kv import GIB, bytes_for_length
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
+from checker.planning.parallel import parallel_costs
 from checker.planning.releases import method_facts
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
@@ -74,7 +75,7 @@ def _parallelism(ctx: RuleContext) -> Recommendation:
         value=needed,
         reason=f"{hw.gpus} {gpu} GPU(s) cannot hold the model and one {s.max_model_len}-token "
         f"request; tensor_parallel_size {needed} can: set hardware.tp_size {needed} and "
-        f"hardware.gpus {needed * s.pp}",
+        f"hardware.gpus {needed * s.pp * s.dp}",
     )
 
 
@@ -256,6 +257,7 @@ def recommend(
             current = getattr(config, rec.key, rec.value)
             reason = rec.reason if current == rec.value else _current_reason(ctx, rec, current)
             explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), reason]))
+        explanations.update(parallel_costs(ctx.model, ctx.settings))
     return config.model_copy(update={"explanations": explanations}), recs
 
 

@@ -106,6 +106,13 @@ def expert_share(model: ModelInfo, settings: Settings) -> float:
     return 1 / settings.moe_shards
 
 
+def expert_bytes(model: ModelInfo, settings: Settings) -> float:
+    """Routed-expert bytes one rank holds, over all its pipeline stage's share of layers
+    (averaged over the stages)."""
+    total = _role_bytes(model, settings)["expert_linear"]
+    return total * expert_share(model, settings) / settings.pp
+
+
 def stage_layers(num_layers: int, pp: int) -> list[range]:
     """vLLM's get_pp_indices: equal shares, the remainder going to the stages before last."""
     sizes = [num_layers // pp] * pp

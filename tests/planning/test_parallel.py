@@ -164,3 +164,23 @@ def test_report_gives_per_engine_kv_and_the_deployment_total() -> None:
     assert kv is not None
     assert f"per DP engine ({2 * kv.tokens:,} tokens across 2 engines)" in kv_summary(resp)
     assert placement(resp) == "2 x H100-SXM-80GB (DP 2, TP 1, PP 1)"
+
+
+def test_explain_says_what_each_parallel_flag_costs() -> None:
+    resp = plan(
+        QWEN_MOE,
+        gpus=2,
+        data_parallel_size=2,
+        enable_expert_parallel=True,
+        enable_eplb=True,
+        eplb_config={"num_redundant_experts": 8},
+        all2all_backend="deepep_high_throughput",
+        max_model_len=16384,
+        explain=True,
+    )
+    why = resp.config.explanations
+    assert why["--data-parallel-size"].startswith("2 engines x (TP 1 x PP 1) = 2 GPUs")
+    assert why["--enable-expert-parallel"].startswith("68 of 136 routed experts per GPU")
+    assert why["--eplb-config"].startswith("8 redundant experts: +")
+    assert why["--all2all-backend"].startswith("deepep_high_throughput: +1.00 GiB")
+    assert "--data-parallel-size" not in plan(QWEN_MOE, gpus=2, explain=True).config.explanations
