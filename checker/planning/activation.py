@@ -97,6 +97,5 @@ def cudagraph_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     factor = float(common["cudagraph_moe_factor"]) if (model.is_moe or model.uses_mla) else 1.0
     per_size = (layers + 1) * float(common["cudagraph_bytes_per_piece"]) * factor
     largest = settings.cudagraph_sizes[-1]
-    return len(settings.cudagraph_sizes) * per_size + forward_peak_bytes(
-        model, settings, largest, stage
-    )
+    graphs = len(settings.cudagraph_sizes) * settings.graph_sets  # LoRA: a set per case
+    return graphs * per_size + forward_peak_bytes(model, settings, largest, stage)

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from checker.planning.fixes import apply_fixes
 from checker.planning.kv import GIB, bytes_for_length
+from checker.planning.lora import lora_costs
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.parallel import parallel_costs
 from checker.planning.releases import method_facts
@@ -258,6 +259,7 @@ def recommend(
             reason = rec.reason if current == rec.value else _current_reason(ctx, rec, current)
             explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), reason]))
         explanations.update(parallel_costs(ctx.model, ctx.settings))
+        explanations.update(lora_costs(ctx.model, ctx.settings, ctx.memory.first.cudagraph))
     return config.model_copy(update={"explanations": explanations}), recs
 
 

@@ -56,6 +56,13 @@ class Settings:
     expert_parallel: bool = False  # routed experts split whole over the dp x tp ranks
     redundant_experts: int = 0  # EPLB's extra expert copies, spread over the EP ranks
     all2all_backend: str = "allgather_reducescatter"
+    # LoRA: adapter slots on the GPU (0: LoRA off), their rank and dtype bytes, and how many
+    # sets of CUDA graphs are captured (no-LoRA plus each active-adapter count)
+    lora_slots: int = 0
+    lora_rank: int = 0
+    lora_dtype_bytes: int = 2
+    lora_fully_sharded: bool = False
+    graph_sets: int = 1
 
     @property
     def dtype_bytes(self) -> int:
@@ -165,7 +172,28 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         num_gpu_blocks_override=eng.num_gpu_blocks_override,
         cpu_offload_bytes=eng.cpu_offload_gb * float(1 << 30),
         **_parallel(request, model, tp),
+        **_lora(request, dtype),
     )
+
+
+def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
+    """LoRA settings: buffers in lora_dtype (auto: the model dtype, config/lora.py
+    LoRAConfig.verify_with_model_config); graphs for no LoRA plus the captured adapter counts,
+    powers of two up to max_loras and max_loras + 1 with specialize_active_lora, else
+    max_loras + 1 only (lora/utils.py get_captured_lora_counts,
+    v1/cudagraph_dispatcher.py CudagraphDispatcher._get_lora_cases)."""
+    eng = request.engine
+    if not eng.enable_lora:
+        return {}
+    n = eng.max_loras
+    counts = [k for k in range(1, n + 2) if k & (k - 1) == 0 or k == n + 1]
+    return {
+        "lora_slots": n,
+        "lora_rank": eng.max_lora_rank,
+        "lora_dtype_bytes": DTYPE_BYTES[dtype if eng.lora_dtype == "auto" else eng.lora_dtype],
+        "lora_fully_sharded": eng.fully_sharded_loras,
+        "graph_sets": 1 + (len(counts) if eng.specialize_active_lora else 1),
+    }
 
 
 def _parallel(request: PlanRequest, model: ModelInfo, tp: int) -> dict[str, Any]:

@@ -142,6 +142,15 @@ class EngineInput(BaseModel):
     all2all_backend: str | None = Field(None, max_length=64, description="None = vLLM's default")
     nnodes: int = Field(1, ge=1, le=4096, description="Nodes one server spans (--nnodes)")
     distributed_executor_backend: str | None = Field(None, max_length=64)
+    # LoRA (vllm/config/lora.py LoRAConfig); the rank is checked against vLLM's allowed set by
+    # the plan, so a profile gets vLLM's start-up error rather than a schema error.
+    enable_lora: bool = False
+    max_loras: int = Field(1, ge=1, le=4096, description="Adapters in one batch (GPU slots)")
+    max_lora_rank: int = Field(16, ge=1, le=1 << 16)
+    max_cpu_loras: int | None = Field(None, ge=1, le=1 << 20)
+    lora_dtype: Literal["auto", "float16", "bfloat16"] = "auto"
+    fully_sharded_loras: bool = False
+    specialize_active_lora: bool = False
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",

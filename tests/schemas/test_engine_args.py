@@ -308,6 +308,13 @@ PROBES: dict[str, Any] = {
     "--all2all-backend": "deepep_high_throughput",
     "--nnodes": 2,
     "--distributed-executor-backend": "ray",
+    "--enable-lora": True,
+    "--max-loras": 8,
+    "--max-lora-rank": 64,
+    "--max-cpu-loras": 16,
+    "--lora-dtype": "float16",
+    "--fully-sharded-loras": True,
+    "--specialize-active-lora": True,
 }
 # The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
 # parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
@@ -349,6 +356,18 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
     },
     "--nnodes": _TWO_NODES,
     "--distributed-executor-backend": _TWO_NODES,
+    **dict.fromkeys(
+        ["--max-loras", "--max-lora-rank", "--lora-dtype", "--specialize-active-lora"],
+        {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 2}}},
+    ),
+    # a TP 2 server: fully sharded buffers split over the ranks
+    "--fully-sharded-loras": {
+        **BASE,
+        "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "tp_size": 2},
+        "outputs": {"vllm_args": {"enable-lora": True}},
+    },
+    # the CPU cache below the GPU slots is vLLM's start-up error
+    "--max-cpu-loras": {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 32}}},
 }
 
 
