@@ -203,7 +203,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
     has_kv = memory.has_kv_cache
     risk, reason = context_risk(context) if has_kv else (OOMRisk.HIGH, _no_kv_reason(memory))
     per_request = bytes_for_length(model, settings, b.kv.layout, workload_tokens(context))
-    concurrency = request.workload.concurrency
+    concurrency = settings.per_engine(request.workload.concurrency)
     headroom = b.kv_budget - per_request * concurrency * request.policy.fragmentation_factor
     layout = b.kv.layout
     kv = (

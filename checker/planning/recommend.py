@@ -126,7 +126,8 @@ def _quantization(ctx: RuleContext) -> list[Recommendation]:
 
 
 def _kv_cache_dtype(ctx: RuleContext) -> list[Recommendation]:
-    s, kv, wanted = ctx.settings, ctx.memory.binding.kv, ctx.request.workload.concurrency
+    s, kv = ctx.settings, ctx.memory.binding.kv
+    wanted = s.per_engine(ctx.request.workload.concurrency)
     if (
         s.kv_cache_dtype != "auto"
         or s.kv_bytes < 2
@@ -186,13 +187,14 @@ def _utilization(ctx: RuleContext) -> Recommendation:
 def _max_num_seqs(ctx: RuleContext) -> Recommendation:
     s, work, b = ctx.settings, ctx.request.workload, ctx.memory.binding
     default = s.facts.default_batching(ctx.gpu.name, ctx.gpu.memory_gib)[1]
+    concurrency = s.per_engine(work.concurrency)  # max_num_seqs is per engine
     if work.batching_mode is BatchingMode.LATENCY:
-        value, why = work.concurrency, "latency mode: no more requests than the workload sends"
+        value, why = concurrency, "latency mode: no more requests than the workload sends"
     elif work.batching_mode is BatchingMode.THROUGHPUT:
-        value = max(2 * default, work.concurrency)
+        value = max(2 * default, concurrency)
         why = "throughput mode: twice vLLM's default, as its own throughput mode does"
     else:
-        value = max(default, math.ceil(work.concurrency * 1.25))
+        value = max(default, math.ceil(concurrency * 1.25))
         why = "balanced mode: vLLM's default, or a quarter over the workload's concurrency"
     length = min(work.prompt_tokens + work.gen_tokens, s.max_model_len)
     per_request = bytes_for_length(ctx.model, s, b.kv.layout, length)

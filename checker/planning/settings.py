@@ -82,6 +82,11 @@ class Settings:
         """GPUs of the whole deployment (ParallelConfig.world_size_across_dp)."""
         return self.world_size * self.dp
 
+    def per_engine(self, requests: int) -> int:
+        """The workload's requests one data-parallel engine serves (the API server balances
+        them over the engines)."""
+        return -(-requests // self.dp)
+
     @property
     def moe_shards(self) -> int:
         """Ranks a MoE layer is split over: vLLM flattens TP across DP for the experts

@@ -184,3 +184,14 @@ def test_explain_says_what_each_parallel_flag_costs() -> None:
     assert why["--eplb-config"].startswith("8 redundant experts: +")
     assert why["--all2all-backend"].startswith("deepep_high_throughput: +1.00 GiB")
     assert "--data-parallel-size" not in plan(QWEN_MOE, gpus=2, explain=True).config.explanations
+
+
+def test_the_workload_is_spread_over_the_data_parallel_engines() -> None:
+    work = {"concurrency": 50, "prompt_tokens": 8192, "gen_tokens": 4096}
+    single = plan(LLAMA, gpus=1, max_model_len=16384, version="0.33", **work)
+    dp2 = plan(LLAMA, gpus=2, data_parallel_size=2, max_model_len=16384, version="0.33", **work)
+    assert fired(single, "VW204") and not fired(dp2, "VW204")
+    rate, rate_dp = (r.performance.throughput_toks_per_s_range for r in (single, dp2))
+    assert rate is not None and rate_dp is not None and rate_dp[0] > rate[0]
+    assert dp2.feasibility.headroom_gib is not None and single.feasibility.headroom_gib is not None
+    assert dp2.feasibility.headroom_gib > single.feasibility.headroom_gib
