@@ -218,7 +218,7 @@ def _parallel(request: PlanRequest, model: ModelInfo, tp: int) -> dict[str, Any]
         "dp_local": local,
         "nnodes": eng.nnodes,
         "expert_parallel": eng.enable_expert_parallel and model.is_moe and dp * tp > 1,
-        "redundant_experts": redundant if isinstance(redundant, int) else 0,
+        "redundant_experts": redundant if isinstance(redundant, int) and redundant > 0 else 0,
         "all2all_backend": eng.all2all_backend or "allgather_reducescatter",
     }
 

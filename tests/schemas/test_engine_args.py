@@ -137,6 +137,24 @@ def test_a_flag_in_both_spellings_is_an_error_at_the_second() -> None:
     assert "given twice (also as vllm.enable_lora)" in err.value.message
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ({"eplb-config": 5}, "eplb-config: Input should be a valid dictionary"),
+        ({"data-parallel-size": 0}, "data-parallel-size: Input should be greater than or equal"),
+        ({"lora-dtype": "int8"}, "lora-dtype: Input should be 'auto', 'float16' or 'bfloat16'"),
+    ],
+)
+def test_a_modeled_flag_read_from_vllm_args_is_checked_at_its_line(
+    args: dict[str, Any], words: str
+) -> None:
+    data = _with_args(args)
+    with pytest.raises(ProfileError) as err:
+        _load(data)
+    assert err.value.location == f"p.yaml:{_line(data, next(iter(args)))}:5"
+    assert words in err.value.message
+
+
 def test_a_vllm_key_that_is_no_flag_keeps_its_did_you_mean() -> None:
     data = copy.deepcopy(BASE)
     data["vllm"]["max_num_seq"] = 3
