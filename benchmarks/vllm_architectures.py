@@ -1,8 +1,8 @@
 """Extract vLLM's model registry from release wheels into checker/data/vllm_architectures.json.
 
     pip download vllm==0.33.0 --no-deps -d /tmp/w && unzip -q /tmp/w/*.whl 'vllm/*' -d /tmp/v033
-    pip download transformers==5.16.1 --no-deps -d /tmp/t && unzip -q /tmp/t/*.whl -d /tmp/t533
-    python benchmarks/vllm_architectures.py 0.33.0=/tmp/v033:/tmp/t533@5.16.1 [...]
+    pip download transformers==5.20.2 --no-deps -d /tmp/t && unzip -q /tmp/t/*.whl -d /tmp/t5202
+    python benchmarks/vllm_architectures.py 0.33.0=/tmp/v033:/tmp/t5202@5.20.2 [...]
 
 Reads each release statically (nothing is imported or installed): from
 ``vllm/model_executor/models/registry.py`` the architectures the registry maps to a class
@@ -13,7 +13,8 @@ class bases in ``vllm/model_executor/models``, followed through inheritance); fr
 transformers release the vLLM wheel requires: every model class the library exports whose
 module the Transformers backend accepts (``is_backend_compatible``: ``_supports_attention_backend
 = True``; from 0.33 also ``_can_set_attn_implementation``'s source heuristic), the classes
-``_try_resolve_transformers`` falls back to for an architecture vLLM does not register.
+``_try_resolve_transformers`` falls back to for an architecture vLLM does not register. Give
+each release the newest transformers its Requires-Dist allows (what pip installs beside it).
 """
 
 from __future__ import annotations
@@ -180,8 +181,8 @@ _SOURCE = (
     "vllm/model_executor/models/registry.py (_VLLM_MODELS, _PREVIOUSLY_SUPPORTED_MODELS, "
     "_OOT_SUPPORTED_MODELS; SupportsPP from the class bases under vllm/model_executor/models "
     "and vllm/models), vllm/config/model.py (_SUFFIX_TO_DEFAULTS), and the transformers release "
-    "named in 'transformers' (the lowest the wheel's Requires-Dist allows, or for 0.21.0 the "
-    "newest 4.x it allows; read from its modeling_*.py) for the classes "
+    "named in 'transformers' (the newest the wheel's Requires-Dist allowed when this was "
+    "extracted, what pip installs beside it; read from its modeling_*.py) for the classes "
     "_ModelRegistry._try_resolve_transformers can fall back to. A pinned vLLM version uses the "
     "newest release here at or below it; older ones are not gated."
 )

@@ -334,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_explain,
     )
     _add_explain_flags(p)
+    p.epilog = (
+        "exit 0 with the explanation (a failed start too); exit 2 when the log is missing, "
+        "binary, over 64 MiB, has no vLLM start-up line, or cannot be planned"
+    )
     return parser
 
 
@@ -394,7 +398,7 @@ def _fail_on(args: argparse.Namespace) -> FailOn:
     """--fail-on, else the repo config's (found as check finds it), else error."""
     from pathlib import Path
 
-    from checker.gate.repo_config import find_repo_config, load_repo_config
+    from checker.gate.sources.repo_config import find_repo_config, load_repo_config
 
     if args.fail_on:
         return FailOn(args.fail_on)
@@ -537,7 +541,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     from checker.gate.check import CheckOptions, run_check
     from checker.gate.formats import render_report
-    from checker.gate.publish import GateReport, PublishOptions, publish
+    from checker.gate.github.publish import GateReport, PublishOptions, publish
     from checker.pipeline import lockfile_from_args
     from checker.schemas.profile_io import write_atomic
 
@@ -583,7 +587,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_comment(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from checker.gate.publish import post_saved_report
+    from checker.gate.github.publish import post_saved_report
 
     pr_text = None
     if args.pr_number_file:
@@ -599,9 +603,9 @@ def _cmd_comment(args: argparse.Namespace) -> int:
 def _cmd_audit(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from checker.gate.audit import AuditOptions, run_audit
-    from checker.gate.audit_report import write_audit
-    from checker.gate.fleet import load_fleet
+    from checker.gate.audit.fleet import load_fleet
+    from checker.gate.audit.report import write_audit
+    from checker.gate.audit.run import AuditOptions, run_audit
     from checker.gate.formats.common import headline
     from checker.gate.progress import progress_reporter
     from checker.pipeline import lockfile_from_args

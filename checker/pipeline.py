@@ -6,7 +6,7 @@ The CLI and the gate both go through here, so a profile is planned the same way 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,13 @@ from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import HardwareInput, PlanRequest
 from checker.schemas.outputs import PlanResponse
 from checker.schemas.profile import normalise_enum_spelling
-from checker.schemas.profile_io import LoadedProfile, load_profile, profile_to_request
+from checker.schemas.profile_io import (
+    LoadedProfile,
+    Target,
+    load_profile,
+    profile_targets,
+    profile_to_request,
+)
 
 # flag dest -> (request section, field). Only flags the user gave override the profile.
 _OVERRIDES: dict[str, tuple[str, str]] = {
@@ -176,12 +182,38 @@ def lockfile_from_args(args: argparse.Namespace) -> Path | None:
     return Path(value) if value else None
 
 
+def own_gpu_errors(
+    loaded: LoadedProfile,
+    *,
+    skip: Sequence[Target] = (),
+    customs: Sequence[GPUSpec] = (),
+) -> list[GPUNotFoundError]:
+    """The profile's GPUs (hardware.gpu_name and .targets, less ``skip``) that do not exist,
+    each keyed to its profile key: a flag that plans another GPU never hides an invalid
+    profile."""
+    from checker.hardware.catalog import find_gpu
+
+    errors = []
+    for target in profile_targets(loaded.profile):
+        if target in skip or target.gpu.strip().lower() == "auto":
+            continue
+        try:
+            find_gpu(target.gpu, (*loaded.profile.hardware.custom_gpus, *customs))
+        except GPUNotFoundError as exc:
+            own = target.gpu == loaded.profile.hardware.gpu_name
+            exc.key = "hardware.gpu_name" if own else "hardware.targets"
+            errors.append(exc)
+    return errors
+
+
 def plan_from_args(
     args: argparse.Namespace,
 ) -> tuple[PlanResponse, PlanRequest, LoadedProfile | None]:
     """The plan of ``--profile`` / flags, with the request and the profile it came from."""
     request, loaded = request_from_args(args)
     with located(loaded):
+        for error in own_gpu_errors(loaded) if loaded is not None else []:
+            raise error
         plan = plan_request(
             request,
             offline=bool(getattr(args, "offline", False)),

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from checker.errors import CheckerError
 from checker.gate.pairs import PairSettings, check_pair, problem_from_error
-from checker.gate.profiles import Loaded
 from checker.gate.result import ArtifactDrift, InputProblem
+from checker.gate.sources.profiles import Loaded
 from checker.schemas.profile_io import profile_targets
 
 

@@ -16,13 +16,13 @@ from typing import Literal
 from checker.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, CheckerError, UsageError
 from checker.gate.artifact_check import check_artifacts
 from checker.gate.diff import build_diff
-from checker.gate.discovery import PathSpec, parse_spec, read_working_file, select
-from checker.gate.discovery import working_tree_candidates as tree_files
-from checker.gate.git_base import open_revision
-from checker.gate.pairs import PairSettings, check_pair
-from checker.gate.profiles import Loaded, load_side, targets_of
-from checker.gate.repo_config import RepoConfig, find_repo_config, load_repo_config
+from checker.gate.pairs import PairSettings, check_pair, unplanned_target_problems
 from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProblem, PairResult
+from checker.gate.sources.discovery import PathSpec, parse_spec, read_working_file, select
+from checker.gate.sources.discovery import working_tree_candidates as tree_files
+from checker.gate.sources.git_base import open_revision
+from checker.gate.sources.profiles import Loaded, load_side, targets_of
+from checker.gate.sources.repo_config import RepoConfig, find_repo_config, load_repo_config
 from checker.schemas.enums import FailOn
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput
@@ -143,11 +143,15 @@ def run_check(options: CheckOptions) -> CheckResult:
     add_own = not options.gpus and not setup.config.targets_only
     revision = open_revision(options.base, setup.cwd) if options.base else None
     head, unmatched, artifacts = working_tree(setup)
-    pairs = [
-        check_pair(loaded, target, settings, base_dir=(setup.cwd / rel).parent)
-        for rel, loaded in head.profiles.items()
-        for target in targets_of(loaded, targets, add_own=add_own)
-    ]
+    pairs: list[PairResult] = []
+    hidden: list[InputProblem] = []  # own targets that --gpu replaced, which must still exist
+    for rel, loaded in head.profiles.items():
+        planned = targets_of(loaded, targets, add_own=add_own)
+        pairs += [
+            check_pair(loaded, target, settings, base_dir=(setup.cwd / rel).parent)
+            for target in planned
+        ]
+        hidden += unplanned_target_problems(loaded, planned, settings)
     diff = None
     at_base: list[str] = []
     if revision is not None:
@@ -155,7 +159,7 @@ def run_check(options: CheckOptions) -> CheckResult:
         base = load_side(at_base, revision.read)
         diff = build_diff(revision, head, base, pairs, targets, settings, add_own=add_own)
     errors, notes = unmatched_report(unmatched, artifacts, at_base)
-    errors[:0] = head.all_problems()
+    errors[:0] = [*head.all_problems(), *hidden]
     if not pairs and not errors and not (diff and diff.profiles) and not artifacts:
         raise UsageError(
             f"no profiles found in {', '.join(s.text for s in setup.specs)}",

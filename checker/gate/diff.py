@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from checker.gate.git_base import Revision
 from checker.gate.pairs import PairSettings, check_pair
-from checker.gate.profiles import Loaded, targets_of
 from checker.gate.result import BaseDiff, ChangeStatus, Figures, PairChange, PairResult
 from checker.gate.result import ProfileChange as Change
+from checker.gate.sources.git_base import Revision
+from checker.gate.sources.profiles import Loaded, targets_of
 from checker.schemas.profile_io import Target
 
 _ERROR = Figures(verdict="ERROR")

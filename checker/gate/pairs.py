@@ -6,6 +6,7 @@ the same function ``plan`` uses: the two cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,19 @@ def figures_of(plan: PlanResponse) -> Figures:
 def findings_of(plan: PlanResponse, loaded: LoadedProfile) -> list[GateFinding]:
     """The plan's findings at their profile lines."""
     return [_gate_finding(f, loaded) for f in plan.feasibility.findings]
+
+
+def unplanned_target_problems(
+    loaded: LoadedProfile, planned: Sequence[Target], settings: PairSettings
+) -> list[InputProblem]:
+    """The profile's own GPU targets this run does not plan (``--gpu`` replaced them) must
+    still exist."""
+    from checker.pipeline import own_gpu_errors
+
+    errors = own_gpu_errors(loaded, skip=planned, customs=settings.custom_gpus)
+    return [
+        problem_from_error(e, loaded.path.as_posix(), loaded.line_of(e.key or "")) for e in errors
+    ]
 
 
 def problem_from_error(exc: CheckerError, path: str, line: int | None = None) -> InputProblem:

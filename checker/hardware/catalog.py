@@ -22,7 +22,8 @@ from checker.schemas.gpu import GPUSpec
 from checker.schemas.yaml_source import load_data
 
 _VENDOR_PREFIX = re.compile(r"^(?:nvidia|amd)(?:[\s_-]+|$)")
-_SIZE = re.compile(r"(\d+)\s*(?:gib|gb|g)\b")
+# A size ends at any non-alphanumeric: "144G_HBM3e" is as much "144gb" as "144G HBM3e".
+_SIZE = re.compile(r"(\d+)\s*(?:gib|gb|g)(?![a-z0-9])")
 _SEPARATORS = re.compile(r"[\s_-]+")
 _HINT = "list the catalog with 'vllm-wizard gpus', or describe the GPU under hardware.custom_gpus"
 

@@ -31,8 +31,15 @@ _LABEL = re.compile(
 )
 _RANKED = re.compile(r"(?:TP|PP|DP|EP)\d|rank=")
 _ENGINE_INDEX = re.compile(r"\bEngine (\d{3}):")
-_NUMBER = re.compile(r"(-?[0-9][0-9,]*(?:\.[0-9]+)?|-?\.[0-9]+)\s*(GiB|GB|MiB|KiB)?")
-_UNIT_GIB = {None: 1.0, "GiB": 1.0, "GB": 1.0, "MiB": 1 / 1024, "KiB": 1 / 1024**2}
+_NUMBER = re.compile(r"(-?[0-9][0-9,]*(?:\.[0-9]+)?|-?\.[0-9]+)\s*(GiB|GB|MiB|KiB|bytes)?")
+_UNIT_GIB = {
+    None: 1.0,
+    "GiB": 1.0,
+    "GB": 1.0,
+    "MiB": 1 / 1024,
+    "KiB": 1 / 1024**2,
+    "bytes": 1 / 1024**3,
+}
 _STRING_SETTINGS = {"version", "engine"}
 # key=value in the engine config line; 'key': value in the non-default args dict
 _CONFIG_PAIR = re.compile(r"(?<![\w.])(\w+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^,\s]+)")
@@ -158,6 +165,17 @@ def _clean(raw: str) -> str:
     return _ANSI.sub("", raw[:MAX_LINE_CHARS]).replace("\r", "")
 
 
+def _continued(text: str, following: list[str]) -> str:
+    """A shell command with its backslash-continued lines joined."""
+    rest = iter(following)
+    while text.rstrip().endswith("\\"):
+        more = next(rest, None)
+        if more is None:
+            break
+        text = text.rstrip()[:-1] + " " + _clean(more).strip()
+    return text
+
+
 def serve_flags(text: str) -> dict[str, Value]:
     """The settings of a ``vllm serve MODEL --flag value`` command line pasted into a log."""
     try:
@@ -208,9 +226,20 @@ class _Reader:
         for entry in self.table.lines:
             match = entry.pattern.search(line)
             if match is None and entry.anchor and entry.anchor in line:
-                joined = " ".join([line, *(_clean(f).strip() for f in following)])
-                match = entry.pattern.search(joined)
+                rest = [_clean(f).strip() for f in following]
+                # wrapped at a space, or a terminal's hard wrap inside a word ("cach" + "e")
+                for glue in (" ", ""):
+                    match = entry.pattern.search(glue.join([line, *rest]))
+                    if match is not None:
+                        break
             if match is None:
+                continue
+            groups = {k: v for k, v in match.groupdict().items() if v is not None}
+            try:
+                values: dict[str, Value] = {
+                    k: v if k in _STRING_SETTINGS else number(v) for k, v in groups.items()
+                }
+            except ValueError:  # "1.2.3 GiB": not the line we know, however alike
                 continue
             self.recognised += 1
             if entry.release:
@@ -219,15 +248,11 @@ class _Reader:
             if pid and not rank.endswith(f"pid={pid}"):
                 self.ranked_pids[pid] = rank
             figures: dict[str, Value] = {}
-            for name, text in match.groupdict().items():
-                if text is None:
-                    continue
-                if name in _STRING_SETTINGS:
-                    self._setting(name, text, number_)
-                    continue
-                value = number(text)
+            for name, value in values.items():
                 if name in self.table.settings:
                     self._setting(name, value, number_)
+                if name in _STRING_SETTINGS:
+                    continue
                 figures[name] = value
                 if name not in self.table.settings:
                     self.ranks.setdefault(rank, {}).setdefault(name, []).append(
@@ -240,7 +265,7 @@ class _Reader:
                 self.args.update(args)
                 self._named(args, number_)
             elif entry.id == "serve-command":
-                self._named(serve_flags(line[match.end() :]), number_)
+                self._named(serve_flags(_continued(line[match.end() :], following)), number_)
             if entry.failure:
                 self.failures.append(
                     Failure(

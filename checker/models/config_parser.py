@@ -197,6 +197,14 @@ def apply_hf_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dic
     return result
 
 
+def _without_rope_scaling(overrides: dict[str, Any]) -> dict[str, Any]:
+    result = {k: v for k, v in overrides.items() if k != "rope_scaling"}
+    for key in _NESTED_CONFIGS:
+        if isinstance(result.get(key), dict):
+            result[key] = _without_rope_scaling(result[key])
+    return result
+
+
 def _update_nested(target: dict[str, Any], updates: dict[str, Any]) -> None:
     for key, value in updates.items():
         if isinstance(value, dict) and isinstance(target.get(key), dict):
@@ -240,9 +248,22 @@ def parse_config(
     from pydantic import ValidationError
 
     try:
-        if hf_overrides and isinstance(config, dict):
-            config = apply_hf_overrides(config, hf_overrides)
-        return _parse_config(config, model_id, source, source_detail, safetensors_bytes)
+        if not (hf_overrides and isinstance(config, dict)):
+            return _parse_config(config, model_id, source, source_detail, safetensors_bytes)
+        info = _parse_config(
+            apply_hf_overrides(config, hf_overrides),
+            model_id,
+            source,
+            source_detail,
+            safetensors_bytes,
+        )
+        # Under transformers v4 vLLM copies rope_scaling into rope_parameters before it sets
+        # the dict overrides, so an overridden rope_scaling changes nothing there.
+        v4_config = apply_hf_overrides(config, _without_rope_scaling(hf_overrides))
+        v4_rope = rope_scalings(_text_config(v4_config)[0])
+        if v4_rope == info.rope_scalings:
+            return info
+        return info.model_copy(update={"rope_scalings_v4": v4_rope})
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from checker.planning.releases import has_behaviour, rope_unscaled_types
 from checker.schemas.inputs import PlanRequest
-from checker.schemas.model_info import LayerKind, ModelInfo
+from checker.schemas.model_info import LayerKind, ModelInfo, RopeScaling
 
 
 def derived_max_len(
@@ -24,10 +24,11 @@ def derived_max_len(
     if disable_sliding_window and window is not None and window < derived:
         derived, key = window, "sliding_window"
     # Gemma-3's maximum is already scaled ("gemma3" in model_type, vLLM's own test)
-    if model.rope_scalings and "gemma3" not in model.model_type:
+    ropes = _ropes(model, version)
+    if ropes and "gemma3" not in model.model_type:
         unscaled = rope_unscaled_types(version)
         factor: float = 1.0
-        for rope in model.rope_scalings:
+        for rope in ropes:
             if rope.rope_type in unscaled:
                 continue
             factor = rope.factor if rope.factor is not None else factor
@@ -37,11 +38,19 @@ def derived_max_len(
     return derived, key
 
 
+def _ropes(model: ModelInfo, version: str) -> tuple[RopeScaling, ...]:
+    """The RoPE parameters ``version`` reads: releases on transformers v4 ignore an
+    overridden rope_scaling (vllm_messages.yaml behaviour transformers_v5)."""
+    if model.rope_scalings_v4 is not None and not has_behaviour("transformers_v5", version):
+        return model.rope_scalings_v4
+    return model.rope_scalings
+
+
 def default_max_len(model: ModelInfo, version: str, *, disable_sliding_window: bool) -> int:
     """The length vLLM runs with when none is given (or auto-fit starts from): the derived
     maximum, except LongRoPE models, which default to original_max_position_embeddings."""
     derived, _ = derived_max_len(model, version, disable_sliding_window=disable_sliding_window)
-    longrope = any(r.rope_type == "longrope" for r in model.rope_scalings)
+    longrope = any(r.rope_type == "longrope" for r in _ropes(model, version))
     if longrope and has_behaviour("longrope_default_original", version):
         return int(model.original_max_position_embeddings or derived)
     return int(derived)

@@ -89,9 +89,16 @@ def _blocks_per_request(kind: LayerKind, model: ModelInfo, settings: Settings, l
     return full
 
 
-def size_kv(model: ModelInfo, settings: Settings, budget_bytes: float, stage: int) -> KVResult:
-    """Blocks, tokens and concurrency for one rank with ``budget_bytes`` of KV memory."""
-    layout = kv_layout(model, settings, stage)
+def size_kv(
+    model: ModelInfo,
+    settings: Settings,
+    budget_bytes: float,
+    stage: int,
+    layout: KVLayout | None = None,
+) -> KVResult:
+    """Blocks, tokens and concurrency for one rank with ``budget_bytes`` of KV memory
+    (``layout``: the rank's, when the caller has it already)."""
+    layout = layout or kv_layout(model, settings, stage)
     if layout.page_bytes == 0 or budget_bytes <= 0:
         return KVResult(0, 0, 0.0, layout)
     if layout.linear_state_bytes:

@@ -16,7 +16,7 @@ from checker.planning.activation import (
     cudagraph_bytes,
     non_torch_gib,
 )
-from checker.planning.kv import GIB, KVResult, bytes_for_length, kv_layout, size_kv
+from checker.planning.kv import GIB, KVLayout, KVResult, bytes_for_length, kv_layout, size_kv
 from checker.planning.lora import lora_buffer_bytes
 from checker.planning.parallel import all2all_buffer_bytes
 from checker.planning.releases import has_behaviour
@@ -91,7 +91,8 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
             budget = requested - weights - activation - non_torch
             if settings.cudagraph_subtracted:
                 budget -= graphs
-        allocated, check = _kv_memory(model, settings, budget, stage)
+        layout = kv_layout(model, settings, stage)
+        allocated, check = _kv_memory(settings, layout, budget)
         stages.append(
             StageMemory(
                 stage,
@@ -100,7 +101,7 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
                 non_torch,
                 graphs,
                 budget,
-                size_kv(model, settings, allocated, stage),
+                size_kv(model, settings, allocated, stage, layout),
                 check,
             )
         )
@@ -119,14 +120,11 @@ def fits_one_request(memory: MemoryPlan, model: ModelInfo) -> bool:
     )
 
 
-def _kv_memory(
-    model: ModelInfo, settings: Settings, budget: float, stage: int
-) -> tuple[float, float]:
+def _kv_memory(settings: Settings, layout: KVLayout, budget: float) -> tuple[float, float]:
     """(bytes the KV cache is allocated from, bytes the checks plan against) for one rank.
     --num-gpu-blocks-override allocates exactly that many blocks; from 0.21 the checks use it
     too, and from 0.33 they hold one block back for the null block
     (v1/core/kv_cache_planning.py get_kv_cache_configs)."""
-    layout = kv_layout(model, settings, stage)
     block = float(layout.page_bytes * layout.group_size)
     version = settings.facts.version
     allocated = budget

@@ -174,6 +174,7 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
         dtype=request.model.dtype.value,
         gpu_memory_utilization=s.gpu_memory_utilization,
         max_model_len=s.max_model_len,
+        max_model_len_auto=s.auto_fit_from is not None,
         kv_cache_dtype=s.kv_cache_dtype,
         quantization=request.model.quantization.value
         if request.model.quantization.value != "none"
@@ -189,6 +190,7 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
         disable_hybrid_kv_cache_manager=request.engine.disable_hybrid_kv_cache_manager,
         kv_cache_memory_bytes=request.engine.kv_cache_memory_bytes,
         cudagraph_memory_profiling=request.engine.cudagraph_memory_profiling,
+        allow_long_max_model_len=request.engine.allow_long_max_model_len or None,
         extra_args=request.engine.vllm_args,
     )
 

@@ -34,6 +34,7 @@ class MethodFacts(BaseModel):
     act_dtypes: tuple[str, ...]
 
 
+@functools.cache
 def release(version: str) -> tuple[int, int, int]:
     """ "0.9" -> (0, 9, 0); "0.10.1.1" -> (0, 10, 1)."""
     parts = [int(p) for p in version.split(".")[:3]] + [0, 0]

@@ -9,6 +9,7 @@ Quantized formats store their linear weights at the method's bits plus its scale
 
 from __future__ import annotations
 
+import functools
 import math
 
 from checker.planning.settings import Settings
@@ -113,7 +114,8 @@ def expert_bytes(model: ModelInfo, settings: Settings) -> float:
     return total * expert_share(model, settings) / settings.pp
 
 
-def stage_layers(num_layers: int, pp: int) -> list[range]:
+@functools.cache  # asked for per stage: the split must not cost O(pp) each time
+def stage_layers(num_layers: int, pp: int) -> tuple[range, ...]:
     """vLLM's get_pp_indices: equal shares, the remainder going to the stages before last."""
     sizes = [num_layers // pp] * pp
     for i in range(2, num_layers % pp + 2):
@@ -122,7 +124,7 @@ def stage_layers(num_layers: int, pp: int) -> list[range]:
     for size in sizes:
         out.append(range(start, start + size))
         start += size
-    return out
+    return tuple(out)
 
 
 def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:

@@ -36,9 +36,10 @@ class Change:
     rules: tuple[str, ...]
 
     def __str__(self) -> str:
+        why = f"the fix of {', '.join(self.rules)}" if self.rules else "set by the plan"
         return (
             f"{self.key} is {self.artifact_value!r} here, not the profile's "
-            f"{self.profile_value!r} (the fix of {', '.join(self.rules)})"
+            f"{self.profile_value!r} ({why})"
         )
 
 
@@ -106,6 +107,8 @@ class RenderContext:
             section, name = key.split(".")
             wanted = _plain(getattr(getattr(self.profile, section), name, None))
             actual = _plain(getattr(self.plan.config, field_name))
+            if field_name == "max_model_len" and self.plan.config.max_model_len_auto:
+                actual = "auto"  # the artifacts carry auto, as the profile does
             if wanted is None or wanted == actual:
                 continue
             rules = tuple(

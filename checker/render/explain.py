@@ -124,7 +124,9 @@ def explain(args: argparse.Namespace) -> Explanation:
     lockfile = lockfile_from_args(args)
 
     def replan(req: PlanRequest) -> PlanResponse:
-        return plan_request(req, offline=args.offline, lockfile=lockfile)
+        return plan_request(
+            req, offline=args.offline, lockfile=lockfile, record=args.update_lockfile
+        )
 
     plan = replan(request)
     logged, where = logged_total_gib(log)

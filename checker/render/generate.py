@@ -56,10 +56,10 @@ def findings_text(plan: PlanResponse, loaded: LoadedProfile | None) -> str:
     """The plan's findings, one per line at the profile line of its key, each with its fix."""
     lines = []
     for f in plan.feasibility.findings:
-        line = loaded.line_of(f.key) if loaded else None
-        where = (
-            f"{loaded.path}:{line}: " if loaded and line else f"{loaded.path}: " if loaded else ""
-        )
+        where = ""
+        if loaded is not None:
+            line = loaded.line_of(f.key)
+            where = f"{loaded.path}:{line}: " if line else f"{loaded.path}: "
         lines.append(
             f"  {terminal(where)}{f.severity.value} {f.rule_id} {f.key}: {terminal(f.message)}"
         )

@@ -72,6 +72,8 @@ def _settings(plan: PlanResponse, explain: bool) -> list[tuple[str, ...]]:
         value = getattr(c, name)
         if value is None:
             continue
+        if name == "max_model_len" and c.max_model_len_auto:
+            value = f"auto (vLLM fits {value})"
         row = (name, terminal(value))
         rows.append(row + ((terminal(c.explanations.get(name, "")),) if explain else ()))
     for name, value in sorted(c.extra_args.items()):  # passed through as the profile said

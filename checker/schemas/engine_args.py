@@ -17,7 +17,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -76,6 +76,7 @@ class Home:
     flag: str  # "--max-num-seqs"
     profile: str | None  # "vllm.max_num_seqs"; None: it stays in outputs.vllm_args
     request: str | None  # "engine.max_num_seqs": the PlanRequest field the plan reads
+    keys: Mapping[str, str] = field(default_factory=dict)  # JSON option key -> request field
 
 
 @functools.cache
@@ -88,8 +89,10 @@ def effects_table() -> dict[str, Any]:
 @functools.cache
 def homes() -> dict[str, Home]:
     """Flag -> its home: the one mapping between vLLM's flags and profile / request fields."""
-    rows: dict[str, dict[str, str]] = effects_table()["homes"]
-    return {f: Home(f, r.get("profile"), r.get("request")) for f, r in rows.items()}
+    rows: dict[str, dict[str, Any]] = effects_table()["homes"]
+    return {
+        f: Home(f, r.get("profile"), r.get("request"), r.get("keys", {})) for f, r in rows.items()
+    }
 
 
 @functools.cache
@@ -122,10 +125,19 @@ def classification() -> dict[str, tuple[str, str]]:
     return found
 
 
-def not_modeled(flag: str) -> str | None:
-    """What a flag the plan does not account for affects; None if it is modeled or harmless."""
+def not_modeled(flag: str, value: Any = None) -> str | None:
+    """What a flag the plan does not account for affects; None if it is modeled or harmless.
+    For a JSON option whose keys the plan reads in part, only the other keys count."""
     kind, why = classification().get(flag, ("not_modeled", "its memory effect is not classified"))
-    return why if kind == "not_modeled" else None
+    if kind != "not_modeled":
+        return None
+    read = homes()[flag].keys if flag in homes() else {}
+    if read and isinstance(value, Mapping):
+        others = sorted(k for k in value if k not in read)
+        if not others:
+            return None
+        return f"keys {', '.join(others)} are not read by the plan ({why})"
+    return why
 
 
 def canonical_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
@@ -159,6 +171,7 @@ def canonical_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
             hint=f"short options of this release: {', '.join(sorted(flags.aliases)) or 'none'}",
         )
     flag = "--" + key.lstrip("-").replace("_", "-")
+    flag = flags.aliases.get(flag, flag)  # a second long name (--device-memory-utilization)
     if flag.startswith("--no-") and "--" + flag[5:] in flags.serve and flag in flags.serve:
         return "--" + flag[5:], "negate"
     inverse = _inverse(flag)
@@ -228,12 +241,12 @@ def _dotted_leaf(text: str, flags: FlagSet) -> Any:
         return text
 
 
-def merge_into(target: dict[str, Any], update: dict[str, Any], path: str = "") -> list[str]:
+def _merge_into(target: dict[str, Any], update: dict[str, Any], path: str = "") -> list[str]:
     """Merge dotted-key objects as parse_args does; returns the keys given twice."""
     twice: list[str] = []
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(target.get(key), dict):
-            twice += merge_into(target[key], value, f"{path}{key}.")
+            twice += _merge_into(target[key], value, f"{path}{key}.")
         elif key in target:
             twice.append(path + key)
         else:
@@ -262,16 +275,13 @@ def _json_value(flag: str, value: Any) -> Any:
 
 
 def section_value(flag: str, value: Any, flags: FlagSet) -> Any:
-    """A profile key's value in vLLM's syntax (``vllm.max_num_batched_tokens: 32k``). ``auto``
-    (vLLM's fit-the-KV length) is refused until the plan models it: the plan checks a length."""
+    """A profile key's value in vLLM's syntax (``vllm.max_num_batched_tokens: 32k``); ``auto``
+    and ``-1`` (vLLM's fit-the-KV length) read as ``"auto"``."""
     if flag in flags.human_ints or flag in flags.auto_ints:
         if isinstance(value, str) or value == AUTO:
             value = _integer(flag, value, flags)
         if value == AUTO:
-            raise EngineArgError(
-                f"{flag} auto is not modeled yet: the plan checks the length you give",
-                hint="write the length, e.g. 32768 or 32k",
-            )
+            return "auto"
     return value
 
 
@@ -347,7 +357,7 @@ class _Normaliser:
                 self.problem(f"{label}: {exc.message}", where, exc.hint)
                 continue
             if flag in seen and isinstance(parsed, dict) and isinstance(values.get(flag), dict):
-                twice = merge_into(values[flag], parsed)  # dotted keys of one JSON option
+                twice = _merge_into(values[flag], parsed)  # dotted keys of one JSON option
                 if twice:
                     message = (
                         f"{label}: {flag} key {twice[0]} is given twice (also in {seen[flag]})"
@@ -438,8 +448,13 @@ def request_fields(vllm_args: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for name, value in vllm_args.items():
         home = homes().get("--" + name)
         if home and home.request and not home.profile:
-            section, field = home.request.split(".")
-            fields.setdefault(section, {})[field] = value
+            section, field_name = home.request.split(".")
+            fields.setdefault(section, {})[field_name] = value
+        if home and home.keys and isinstance(value, Mapping):
+            for key, target in home.keys.items():
+                if key in value:
+                    section, field_name = target.split(".")
+                    fields.setdefault(section, {})[field_name] = value[key]
     return fields
 
 

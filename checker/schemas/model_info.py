@@ -95,6 +95,11 @@ class ModelInfo(BaseModel):
         None, description="Top-level key (Phi-3): vLLM's default length for LongRoPE"
     )
     rope_scalings: tuple[RopeScaling, ...] = ()
+    rope_scalings_v4: tuple[RopeScaling, ...] | None = Field(
+        None,
+        description="RoPE as vLLM reads it under transformers v4, where --hf-overrides' "
+        "rope_scaling is not read back; None when it is the same",
+    )
     uses_rope: bool = Field(True, description="The config has RoPE parameters (rope_theta, ...)")
 
     layer_kinds: tuple[LayerKind, ...] = Field(description="One entry per decoder layer")

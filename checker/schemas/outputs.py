@@ -131,7 +131,10 @@ class VLLMConfig(BaseModel):
     pipeline_parallel_size: int = 1
     dtype: str = "auto"
     gpu_memory_utilization: float = 0.9
-    max_model_len: int
+    max_model_len: int  # with max_model_len_auto: the length vLLM's auto-fit will choose
+    max_model_len_auto: bool = Field(
+        False, description="--max-model-len auto: vLLM fits the length to the KV cache"
+    )
     kv_cache_dtype: str = "auto"
     quantization: str | None = None
     enforce_eager: bool = False
@@ -146,6 +149,9 @@ class VLLMConfig(BaseModel):
     kv_cache_memory_bytes: int | None = None
     cudagraph_memory_profiling: bool | None = Field(
         None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = the version default"
+    )
+    allow_long_max_model_len: bool | None = Field(
+        None, description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 when set; None = not set"
     )
     extra_args: dict[str, Any] = Field(
         default_factory=dict, description="Every other engine argument the profile sets"

@@ -13,7 +13,7 @@ import functools
 import re
 from enum import Enum
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -83,7 +83,9 @@ class ProfileModel(BaseModel):
     dtype: DType = DType.AUTO
     quantization: Quantization = Quantization.NONE
     kv_cache_dtype: KVCacheDType = KVCacheDType.AUTO
-    max_model_len: StrictInt | None = Field(None, gt=0, le=1 << 24)
+    max_model_len: Annotated[StrictInt, Field(gt=0, le=1 << 24)] | Literal["auto"] | None = Field(
+        None, description="auto (or -1): vLLM fits the length to the KV cache"
+    )
     params_b: StrictFloat | None = Field(None, gt=0, le=100_000, description="Informational only")
     trust_remote_code: StrictBool = False
     tokenizer: str | None = None
@@ -162,6 +164,9 @@ class ProfileVLLM(BaseModel):
     disable_hybrid_kv_cache_manager: StrictBool = False
     kv_cache_memory_bytes: StrictInt | None = Field(None, ge=0)
     cudagraph_memory_profiling: StrictBool | None = None
+    allow_long_max_model_len: StrictBool = Field(
+        False, description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1: a length above the model's warns"
+    )
 
 
 # Kubernetes label keys and values (apimachinery validation.IsQualifiedName / IsValidLabelValue)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.gate.github_api import RetryPolicy
+from checker.gate.github.api import RetryPolicy
 from tests.gate.fake_github import FakeGitHub
 
 TOKEN = "ghs_s3cretTOKENvalue0123456789"

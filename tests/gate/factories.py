@@ -6,7 +6,6 @@ from typing import Any
 
 from checker.gate.check import assemble
 from checker.gate.pairs import figures_of, gate_verdict
-from checker.gate.repo_config import FailOn
 from checker.gate.result import (
     BaseDiff,
     CheckResult,
@@ -17,6 +16,7 @@ from checker.gate.result import (
     PairResult,
     ProfileChange,
 )
+from checker.gate.sources.repo_config import FailOn
 from checker.schemas.enums import OOMRisk, Severity, Verdict
 from checker.schemas.outputs import (
     FeasibilityReport,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from checker.cli import main
-from checker.gate.audit import AuditOptions, AuditResult, run_audit
-from checker.gate.audit_report import audit_markdown
-from checker.gate.fleet import load_fleet
+from checker.gate.audit.fleet import load_fleet
+from checker.gate.audit.report import audit_markdown
+from checker.gate.audit.run import AuditOptions, AuditResult, run_audit
 from tests.gate.test_check import llama, write
 
 FLEET = """\

@@ -8,7 +8,7 @@ import pytest
 
 from checker.errors import GPUNotFoundError, UsageError
 from checker.gate.check import CheckOptions, run_check
-from checker.gate.repo_config import FailOn
+from checker.gate.sources.repo_config import FailOn
 
 LLAMA = """\
 profile_version: 1

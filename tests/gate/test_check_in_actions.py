@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from checker.gate.pr_comment import MARKER
+from checker.gate.github.pr_comment import MARKER
 from tests.gate.conftest import TOKEN, pr_event, runner_env
 from tests.gate.fake_github import FakeGitHub
 from tests.gate.test_github_env import parse_github_output

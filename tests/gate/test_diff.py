@@ -123,3 +123,18 @@ def test_missing_base_and_no_repository(tmp_path: Path) -> None:
     shutil.copytree(repo, plain, ignore=shutil.ignore_patterns(".git"))
     with pytest.raises(UsageError, match="needs a git repository"):
         run_check(CheckOptions(paths=("p.yaml",), base="HEAD", cwd=plain))
+
+
+def test_repo_config_targets_join_the_profile_own_on_both_sides(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    write(repo, ".vllm-wizard.yaml", 'targets: ["L4"]\n')
+    write(repo, "profiles/p.yaml", llama(4096))
+    commit_all(repo, "base")
+    write(repo, "profiles/p.yaml", llama(8192))
+    commit_all(repo, "head")
+    (change,) = _diff(repo).profiles
+    assert [p.target for p in change.pairs] == ["H100-80GB:1", "L4:1"]
+    assert all(p.before is not None and p.after is not None for p in change.pairs)
+    write(repo, ".vllm-wizard.yaml", 'targets: ["L4"]\ntargets_only: true\n')
+    (change,) = _diff(repo).profiles
+    assert [p.target for p in change.pairs] == ["L4:1"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.gate.discovery import (
+from checker.gate.sources.discovery import (
     glob_regex,
     looks_like_profile,
     parse_spec,

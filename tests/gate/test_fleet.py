@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from checker.errors import ProfileError
-from checker.gate.fleet import load_fleet
+from checker.gate.audit.fleet import load_fleet
 
 
 def test_short_and_long_forms(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from checker.errors import UsageError
-from checker.gate.discovery import Unreadable
-from checker.gate.git_base import open_revision
+from checker.gate.sources.discovery import Unreadable
+from checker.gate.sources.git_base import open_revision
 from tests.gate.gitrepo import commit_all, make_repo
 
 

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from checker.gate.github_api import GitHubAPIError, GitHubClient, RetryPolicy
+from checker.gate.github.api import GitHubAPIError, GitHubClient, RetryPolicy
 from tests.gate.conftest import FAST, TOKEN
 from tests.gate.fake_github import FakeGitHub, Fault
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from checker.errors import CheckerError
-from checker.gate.github_env import (
+from checker.gate.github.env import (
     SUMMARY_LIMIT,
     append_step_summary,
     pull_request_of,
@@ -123,7 +123,7 @@ def test_run_url() -> None:
 
 
 def test_a_deeply_nested_event_is_a_clear_error(tmp_path: Path) -> None:
-    from checker.gate.github_env import read_event
+    from checker.gate.github.env import read_event
 
     event = tmp_path / "event.json"
     event.write_text("[" * 100_000 + "]" * 100_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checker.gate.markdown_fit import fit_markdown, utf8_bytes, utf16_units
+from checker.gate.formats.markdown_fit import fit_markdown, utf8_bytes, utf16_units
 
 NOTE = "*(cut)*\n"
 

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from checker.gate.github_api import GitHubAPIError, GitHubClient
-from checker.gate.markdown_fit import utf16_units
-from checker.gate.pr_comment import (
+from checker.gate.formats.markdown_fit import utf16_units
+from checker.gate.github.api import GitHubAPIError, GitHubClient
+from checker.gate.github.pr_comment import (
     COMMENT_LIMIT,
     MARKER,
     comment_body,
@@ -147,7 +147,7 @@ def test_a_pasted_marker_in_someone_elses_comment_is_not_ours(github: FakeGitHub
 def test_comment_author_can_be_configured(
     github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from checker.gate.pr_comment import comment_author
+    from checker.gate.github.pr_comment import comment_author
 
     client = GitHubClient(github.url, TOKEN, policy=FAST)
     assert comment_author(client) == "github-actions[bot]"  # /user refused: the Actions bot

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from checker.errors import RemoteError, UsageError
-from checker.gate.pr_comment import MARKER
-from checker.gate.publish import GateReport, PublishOptions, post_saved_report, publish
+from checker.gate.github.pr_comment import MARKER
+from checker.gate.github.publish import GateReport, PublishOptions, post_saved_report, publish
 from tests.gate.conftest import FAST, TOKEN, pr_event, runner_env
 from tests.gate.fake_github import FakeGitHub, Fault
 from tests.gate.test_github_env import parse_github_output

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from checker.errors import ProfileError
-from checker.gate.repo_config import FailOn, find_repo_config, load_repo_config
+from checker.gate.sources.repo_config import FailOn, find_repo_config, load_repo_config
 
 GOOD = """\
 config_version: 1

@@ -45,7 +45,7 @@ def assert_clean_usage_error(run: Run, *fragments: str) -> None:
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Real retries with short waits: the Hub and GitHub clients' default policies, shortened."""
-    from checker.gate import github_api
+    from checker.gate.github import api as github_api
     from checker.models import hub
 
     hub_policy = hub.RetryPolicy(attempts=3, backoff_s=0.01, timeout_s=0.5)

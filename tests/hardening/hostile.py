@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from checker.gate.pr_comment import MARKER
+from checker.gate.github.pr_comment import MARKER
 
 PAYLOAD = (
     "$(touch PWNED)`touch PWNED`;touch PWNED|cell\n::error file=x::INJECTED\r\n"

@@ -60,6 +60,9 @@ CASES = [
     ("too-many-gpus", OK + b"  targets: ['H100:9999']\n", "hardware.targets", 5),
     ("bad-version", OK + b"vllm:\n  version: latest\n", "vllm.version", 6),
     ("refused-quantization", OK.replace(b"  id:", b"  quantization: int8\n  id:"), "int8", 2),
+    # --gpu (check) plans another GPU: the profile's own must exist all the same
+    ("unknown-own-gpu", OK.replace(GPU.encode(), b"Quantum-9000"), "unknown GPU", 4),
+    ("unknown-target-gpu", OK + b"  targets: [Quantum-9000]\n", "unknown GPU", 5),
 ]
 
 
@@ -111,6 +114,28 @@ def test_check_reports_an_input_error_at_the_line(
         assert error["line"] == line, error
     said = " ".join([error["message"], error["hint"] or "", *error["details"]])
     assert fragment in said, error
+
+
+def test_plan_with_another_gpu_still_checks_the_profiles_own(
+    cli: Callable[..., Run], tmp_path: Path
+) -> None:
+    path = _write(tmp_path, OK.replace(GPU.encode(), b"Quantum-9000"))
+    run = cli("plan", "--profile", str(path), "--gpu", GPU, "--offline")
+    assert_clean_usage_error(run, f"{path}:4:", "unknown GPU 'Quantum-9000'")
+
+
+def test_an_impossible_world_size_fails_each_target_at_once(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pp_size 1024 on 2 GPUs: VW301 on every target, not minutes of per-stage planning."""
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, OK + b"  gpus: 2\n  pp_size: 1024\n  targets: [L4, A100-80GB, L40S]\n")
+    run = cli("check", "profile.yaml", "--offline", "--format", "json")
+    pairs = json.loads(run.out)["pairs"]
+    assert run.code == 1 and len(pairs) == 4
+    for pair in pairs:
+        assert pair["verdict"] == "FAIL"
+        assert "VW301" in {f["rule_id"] for f in pair["findings"]}
 
 
 def test_python_tags_never_run(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.gate.pr_comment import MARKER
+from checker.gate.github.pr_comment import MARKER
 from tests.gate.conftest import pr_event, runner_env
 from tests.gate.fake_github import FakeGitHub
 from tests.hardening.conftest import Run

@@ -92,6 +92,27 @@ def test_log_figures(name: str, gib: float) -> None:
         ("NVIDIA L40S", "L40S"),
         ("NVIDIA A10G", "A10G"),
         ("AMD Instinct MI300X", "MI300X"),
+        # SKUs of issue 14 item 7, by the product names nvidia-smi / rocm-smi print
+        ("NVIDIA B300 SXM6 AC", "B300-288GB"),
+        ("NVIDIA GB300", "GB300-288GB"),
+        ("NVIDIA GB200", "GB200-186GB"),
+        ("NVIDIA GH200 144G HBM3e", "GH200-144GB"),
+        ("NVIDIA H800", "H800-SXM-80GB"),
+        ("NVIDIA H20-3e", "H20-141GB"),
+        ("NVIDIA A800-SXM4-80GB", "A800-SXM4-80GB"),
+        ("NVIDIA L20", "L20"),
+        ("AMD Instinct MI350X", "MI350X"),
+        ("AMD Instinct MI355X", "MI355X"),
+        ("AMD Instinct MI300A", "MI300A"),
+        ("NVIDIA GeForce RTX 5080", "RTX-5080"),
+        ("NVIDIA GeForce RTX 5070 Ti", "RTX-5070-Ti"),
+        ("NVIDIA GeForce RTX 5060 Ti", "RTX-5060-Ti-16GB"),
+        ("NVIDIA RTX PRO 4000 Blackwell", "RTX-PRO-4000-Blackwell"),
+        ("NVIDIA RTX PRO 4500 Blackwell", "RTX-PRO-4500-Blackwell"),
+        ("NVIDIA RTX PRO 5000 Blackwell", "RTX-PRO-5000-Blackwell"),
+        ("NVIDIA GB10", "GB10-128GB"),
+        ("NVIDIA RTX 5000 Ada Generation", "RTX-5000-Ada"),
+        ("DGX Spark", "GB10-128GB"),
         # Kubernetes node label (GPU feature discovery)
         ("NVIDIA-H100-80GB-HBM3", "H100-SXM-80GB"),
     ],
@@ -134,6 +155,7 @@ def test_unknown_name_suggests_close_skus() -> None:
         ("A100", ["A100-SXM4-80GB", "A100-SXM4-40GB", "A100-PCIe-80GB", "A100-PCIe-40GB"]),
         ("nvidia v100", ["V100-SXM2-16GB", "V100-SXM2-32GB"]),
         ("RTX-6000", ["RTX-6000-Ada", "RTX-PRO-6000-Blackwell"]),
+        ("NVIDIA RTX 5000", ["RTX-5000-Ada", "RTX-PRO-5000-Blackwell"]),
     ],
 )
 def test_ambiguous_names_list_the_choices(name: str, choices: list[str]) -> None:
@@ -178,6 +200,51 @@ def test_normalise() -> None:
     assert normalise("AMD Instinct MI300X") == "instinctmi300x"
     assert normalise("nvidiafoo") == "nvidiafoo"  # only a separate word is a vendor prefix
     assert normalise("H100 80 GiB") == normalise("h100-80G") == "h10080gb"
+    # an underscore ends a size as a space does
+    assert normalise("GH200_144G_HBM3e") == normalise("GH200 144G HBM3e") == "gh200144gbhbm3e"
+
+
+# Figures of issue 14 item 7 (GPUS.md gives each one's public source); CUDA totals are below
+# the marketing GB because the driver reserves memory, and equal their measured siblings.
+@pytest.mark.parametrize(
+    ("name", "gib", "capability", "kind"),
+    [
+        ("B300-288GB", 268.59, "10.3", "smi"),  # 275040 MiB
+        ("GB300-288GB", 277.55, "10.3", "smi"),  # 284208 MiB
+        ("GH200-144GB", 143.39, "9.0", "smi"),  # 146831 MiB
+        ("H800-SXM-80GB", 79.19, "9.0", "sibling"),  # = H100 SXM, 81559 MiB both
+        ("H20-141GB", 139.80, "9.0", "sibling"),  # = H200 SXM, 143771 MiB both
+        ("A800-SXM4-80GB", 79.15, "8.0", "sibling"),  # = A100-SXM4-80GB, 81920 MiB both
+        ("L20", 44.52, "8.9", "sibling"),  # = L40S, 46068 MiB both
+        ("GB10-128GB", 121.69, "12.1", "torch"),  # unified memory, vLLM's check printed it
+        ("MI350X", 288.0, "9.5", "spec"),
+        ("MI355X", 288.0, "9.5", "spec"),
+        ("MI300A", 128.0, "9.4", "spec"),
+        ("RTX-5080", 15.92, "12.0", "smi"),
+        ("RTX-5070-Ti", 15.92, "12.0", "smi"),
+        ("RTX-5060-Ti-16GB", 15.93, "12.0", "smi"),
+        ("RTX-PRO-4000-Blackwell", 23.89, "12.0", "smi"),
+        ("RTX-PRO-4500-Blackwell", 31.86, "12.0", "smi"),
+        ("RTX-PRO-5000-Blackwell", 47.79, "12.0", "smi"),
+        ("RTX-5000-Ada", 31.99, "8.9", "smi"),  # 32760 MiB
+    ],
+)
+def test_new_skus_memory_capability_and_provenance(
+    name: str, gib: float, capability: str, kind: str
+) -> None:
+    spec = find_gpu(name)
+    assert (spec.memory_gib, spec.compute_capability) == (gib, capability)
+    assert spec.source.startswith(f"memory: {kind} ")
+
+
+def test_siblings_share_the_measured_figure() -> None:
+    for sku, sibling in [
+        ("H800-SXM-80GB", "H100-SXM-80GB"),
+        ("H20-141GB", "H200-SXM-141GB"),
+        ("A800-SXM4-80GB", "A100-SXM4-80GB"),
+        ("L20", "L40S"),
+    ]:
+        assert find_gpu(sku).memory_gib == find_gpu(sibling).memory_gib
 
 
 # ---- the CLI ----

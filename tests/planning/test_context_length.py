@@ -25,13 +25,23 @@ def overridden(model_id: str, hf_overrides: dict[str, Any]) -> ModelInfo:
     return parse_config(found[0], model_id=model_id, source="catalog", hf_overrides=hf_overrides)
 
 
-def test_a_dynamic_rope_override_stretches_llama3_in_either_spelling() -> None:
+def test_a_dynamic_rope_override_stretches_llama3_in_either_spelling_from_021() -> None:
     for key in ("rope_scaling", "rope_parameters"):
         model = overridden(LLAMA3, {key: {"rope_type": "dynamic", "factor": 2.0}})
-        for version in ("0.19.0", "0.33.0"):
+        for version in ("0.21.0", "0.33.0"):
             assert derived_max_len(model, version) == (16384.0, "max_position_embeddings")
         assert not fired(plan(LLAMA3, model=model, max_model_len=16384), "VW103")
     assert fired(plan(LLAMA3, max_model_len=16384), "VW103")
+
+
+def test_on_transformers_v4_an_overridden_rope_scaling_is_not_read_back() -> None:
+    # 0.19 runs transformers 4.x: rope_parameters was copied from the config before the
+    # override set rope_scaling, so only the rope_parameters spelling takes effect
+    scaling = overridden(LLAMA3, {"rope_scaling": {"rope_type": "dynamic", "factor": 2.0}})
+    params = overridden(LLAMA3, {"rope_parameters": {"rope_type": "dynamic", "factor": 2.0}})
+    assert derived_max_len(scaling, "0.19.0")[0] == 8192
+    assert derived_max_len(params, "0.19.0")[0] == 16384
+    assert fired(plan(LLAMA3, model=scaling, max_model_len=16384, version="0.19"), "VW103")
 
 
 def test_a_config_in_transformers_v5_spelling_is_read_like_rope_scaling() -> None:
@@ -44,7 +54,10 @@ def test_a_config_in_transformers_v5_spelling_is_read_like_rope_scaling() -> Non
 
 def test_qwen3_yarn_at_131072_starts_through_024_and_needs_the_length_key_in_033() -> None:
     model = overridden(QWEN3, {"rope_scaling": YARN})
-    assert not fired(plan(QWEN3, model=model, max_model_len=131072, version="0.19"), "VW103")
+    # through 0.24 yarn stretches original_max_position_embeddings: 32768 x 4
+    assert not fired(plan(QWEN3, model=model, max_model_len=131072, version="0.24"), "VW103")
+    spelled = overridden(QWEN3, {"rope_parameters": YARN})
+    assert not fired(plan(QWEN3, model=spelled, max_model_len=131072, version="0.19"), "VW103")
     refused = only(plan(QWEN3, model=model, max_model_len=131072, version="0.33"), "VW103")
     assert "(max_position_embeddings=40960.0 or model_max_length=None" in refused.message
     assert refused.fix_values == {"model.max_model_len": 40960}

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from checker.models.config_parser import parse_config
 from checker.planning.settings import capture_sizes
 from checker.schemas.enums import Verdict
 from checker.schemas.inputs import ModelInput
+from checker.schemas.model_info import ModelInfo
 from tests.planning.plans import fired, only, plan
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"  # 14.99 GiB of bf16 weights, 131072 positions
@@ -122,3 +124,90 @@ def test_throughput_mode_doubles_the_batch_defaults_only() -> None:
     )
     pinned = plan(LLAMA, max_model_len=16384, performance_mode="throughput", max_num_seqs=64)
     assert pinned.config.max_num_seqs == 64
+
+
+def _vector_model(layers: int) -> ModelInfo:
+    """The KV spec of vLLM's tests/v1/core/test_kv_cache_utils.py vectors: full attention,
+    block 16, 2 KV heads of 64, float32 (16 KiB per block and layer)."""
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": 128,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "head_dim": 64,
+        "num_hidden_layers": layers,
+        "intermediate_size": 256,
+        "vocab_size": 1024,
+        "max_position_embeddings": 16384,
+        "torch_dtype": "float32",
+    }
+    return parse_config(config, model_id="vector", source="local")
+
+
+@pytest.mark.parametrize(
+    ("memory", "version", "refused"),
+    [
+        (524288, "0.33", True),  # err-check-enough-null-block-32: 32 blocks leave 31 usable
+        (540672, "0.33", False),  # err-check-enough-null-block-33
+        (524288, "0.24", False),  # before the null block was held back
+    ],
+)
+def test_the_shared_null_block_vectors(memory: int, version: str, refused: bool) -> None:
+    resp = plan(
+        "vector",
+        model=_vector_model(1),
+        max_model_len=512,
+        dtype="float32",
+        kv_cache_memory_bytes=memory,
+        version=version,
+    )
+    assert bool(fired(resp, "VW203")) is refused
+
+
+def test_the_shared_override_vector_admits_against_the_override() -> None:
+    # err-check-enough-respects-override: 32 MiB holds 1024 blocks, the override allows 32
+    resp = plan(
+        "vector",
+        model=_vector_model(2),
+        max_model_len=16384,
+        dtype="float32",
+        kv_cache_memory_bytes=33554432,
+        num_gpu_blocks_override=32,
+    )
+    assert fired(resp, "VW203")
+    assert not fired(
+        plan(
+            "vector",
+            model=_vector_model(2),
+            max_model_len=16384,
+            dtype="float32",
+            kv_cache_memory_bytes=33554432 + 32768,  # 1025 blocks: 1024 after the null block
+        ),
+        "VW203",
+    )
+
+
+def test_capture_sizes_and_a_different_maximum_are_refused_together() -> None:
+    both = plan(
+        LLAMA,
+        max_model_len=16384,
+        cudagraph_capture_sizes=(1, 8, 64),
+        max_cudagraph_capture_size=32,
+    )
+    assert only(both, "VW122").message == (
+        "customized max_cudagraph_capture_size(=32) should be consistent with the max value of "
+        "cudagraph_capture_sizes(=64)"
+    )
+    sizes = (1, 8, 64)
+    agreeing = plan(
+        LLAMA, max_model_len=16384, cudagraph_capture_sizes=sizes, max_cudagraph_capture_size=64
+    )
+    assert not fired(agreeing, "VW122")
+    eager = plan(
+        LLAMA,
+        max_model_len=16384,
+        enforce_eager=True,
+        cudagraph_capture_sizes=sizes,
+        max_cudagraph_capture_size=32,
+    )
+    assert not fired(eager, "VW122")

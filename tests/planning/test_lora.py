@@ -94,32 +94,32 @@ def test_lora_captures_a_second_set_of_cuda_graphs() -> None:
     ],
 )
 def test_lora_settings_vllm_refuses(engine: dict[str, object], words: str) -> None:
-    assert only(plan(LLAMA, enable_lora=True, **engine, **SHORT), "VW122").message == words
+    assert only(plan(LLAMA, enable_lora=True, **engine, **SHORT), "VW123").message == words
 
 
 def test_lora_rank_fix_is_the_next_allowed_rank() -> None:
-    found = only(plan(LLAMA, enable_lora=True, max_lora_rank=48, **SHORT), "VW122")
+    found = only(plan(LLAMA, enable_lora=True, max_lora_rank=48, **SHORT), "VW123")
     assert found.fix_values == {"outputs.vllm_args.max-lora-rank": 64}
 
 
 def test_lora_limits_only_apply_with_lora_on() -> None:
-    assert not fired(plan(LLAMA, max_lora_rank=48, max_cpu_loras=1, **SHORT), "VW122")
+    assert not fired(plan(LLAMA, max_lora_rank=48, max_cpu_loras=1, **SHORT), "VW123")
 
 
 def test_architecture_without_lora_support_is_refused_in_vllm_words() -> None:
     model = catalog_model(LLAMA).model_copy(update={"architectures": ("BloomForCausalLM",)})
     resp = plan(LLAMA, model=model, enable_lora=True, **SHORT)
-    assert only(resp, "VW122").message.startswith(
+    assert only(resp, "VW123").message.startswith(
         "LoRA is not supported for BloomForCausalLM (meta-llama/Llama-3.1-8B-Instruct)."
     )
     old = plan(LLAMA, model=model, enable_lora=True, max_model_len=16384, version="0.19")
-    assert only(old, "VW122").message == "BloomForCausalLM does not support LoRA yet."
+    assert only(old, "VW123").message == "BloomForCausalLM does not support LoRA yet."
 
 
 def test_vocabulary_too_large_for_the_lora_lm_head() -> None:
     model = catalog_model(LLAMA).model_copy(update={"vocab_size": 262_208})
     resp = plan(LLAMA, model=model, enable_lora=True, **SHORT)
-    assert only(resp, "VW122").message == "When using LoRA, vocab size must be <= 258048"
+    assert only(resp, "VW123").message == "When using LoRA, vocab size must be <= 258048"
 
 
 def test_explain_says_what_lora_costs() -> None:

@@ -61,6 +61,7 @@ ENGINE_PLAN = make_plan(
     kv_cache_memory_bytes=4 << 30,
     disable_hybrid_kv_cache_manager=True,
     cudagraph_memory_profiling=False,
+    allow_long_max_model_len=True,
     tokenizer="org/tok",
 )
 CASES = [make_context(), make_context(ENGINE_PLAN), *(hostile_context(t) for t in HOSTILE)]
@@ -358,7 +359,7 @@ def test_unusable_cache_dir_is_refused(path: str) -> None:
 
 
 _ENGINE_FLAGS = ["--kv-cache-memory-bytes=4294967296", "--disable-hybrid-kv-cache-manager"]
-_ENV = {"VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS": "0"}
+_ENV = {"VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS": "0", "VLLM_ALLOW_LONG_MAX_MODEL_LEN": "1"}
 
 
 def _env_of(kind: str, text: str) -> dict[str, str]:
@@ -383,8 +384,9 @@ def _env_of(kind: str, text: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("kind", ["command", "docker", "compose", "k8s", "helm"])
 def test_every_artifact_runs_the_engine_the_plan_sized(kind: str) -> None:
-    """Issue 12: kv_cache_memory_bytes, disable_hybrid_kv_cache_manager and graph profiling off
-    change the plan, so every artifact that runs the server carries them."""
+    """Issue 12: kv_cache_memory_bytes, disable_hybrid_kv_cache_manager, graph profiling off and
+    VLLM_ALLOW_LONG_MAX_MODEL_LEN change the plan, so every artifact that runs the server
+    carries them."""
     text = render_artifact(kind, make_context(ENGINE_PLAN))
     assert all(flag in text for flag in _ENGINE_FLAGS)
     assert "--tokenizer=org/tok" in text

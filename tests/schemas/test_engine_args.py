@@ -12,6 +12,8 @@ import yaml
 from checker.cli import main
 from checker.errors import ProfileError
 from checker.pipeline import plan_request
+from checker.render.context import context_for_profile
+from checker.render.serve import serve_argv
 from checker.schemas import engine_args
 from checker.schemas.engine_args import (
     EngineArgError,
@@ -84,10 +86,13 @@ def test_human_readable_int_refuses_what_vllm_refuses(text: str, suffixes: str) 
 
 def test_short_aliases_are_the_profile_keys_they_stand_for() -> None:
     """Issue 18 item 3: -tp 8 is tensor parallel 8 in the plan, not TP 1 beside a TP 8 artifact."""
-    data = _with_args({"-tp": 8, "-pp": 4, "-q": "fp8", "-dp": 16})
+    data = _with_args(
+        {"-tp": 8, "-pp": 4, "-q": "fp8", "-dp": 16, "device-memory-utilization": 0.5}
+    )
     loaded = _load(data)
     p = loaded.profile
     assert (p.hardware.tp_size, p.hardware.pp_size, p.model.quantization.value) == (8, 4, "fp8")
+    assert p.policy.gpu_memory_utilization == 0.5  # 0.33's second long name for the flag
     assert p.outputs.vllm_args == {"data-parallel-size": 16}
     request = profile_to_request(p)
     assert request.hardware.tensor_parallel_size == 8
@@ -166,17 +171,39 @@ def test_a_vllm_key_that_is_no_flag_keeps_its_did_you_mean() -> None:
 
 @pytest.mark.parametrize("value", ["auto", "AUTO", -1])
 @pytest.mark.parametrize("where", ["model", "vllm_args"])
-def test_max_model_len_auto_is_refused_until_the_plan_models_it(where: str, value: object) -> None:
-    """vLLM picks the longest length whose KV fits; a plan at some other length would be a
-    verdict about a server nobody runs, so the profile must say the length for now."""
+def test_max_model_len_auto_plans_vllms_fit_and_deploys_auto(where: str, value: object) -> None:
+    """vLLM picks the longest length whose KV fits: the plan predicts that length, and the
+    artifacts keep asking for auto (the server fits it, the plan said what it will find)."""
     data = copy.deepcopy(BASE)
+    data["hardware"]["gpu_name"] = "L4"  # 128k of Llama-8B KV does not fit: the fit shortens
     if where == "model":
         data["model"]["max_model_len"] = value
     else:
         del data["model"]["max_model_len"]
         data = _with_args({"max-model-len": value}, data)
-    with pytest.raises(ProfileError, match="auto is not modeled yet"):
-        _load(data)
+    loaded = _load(data)
+    assert loaded.profile.model.max_model_len == "auto"
+    plan = plan_request(profile_to_request(loaded.profile), offline=True)
+    assert plan.config.max_model_len_auto
+    assert 0 < plan.config.max_model_len < 131072
+    assert plan.feasibility.max_model_len == plan.config.max_model_len
+    assert any("Auto-fit max_model_len" in line for line in plan.feasibility.log_lines)
+    ctx = context_for_profile(plan, loaded.profile)
+    argv = serve_argv(ctx)
+    assert "--max-model-len=auto" in argv
+    assert ctx.changes == []  # auto is what the profile asked for
+
+
+def test_compilation_config_keys_the_plan_reads_reach_it() -> None:
+    plain = _plan(BASE)
+    off = _plan(_with_args({"compilation-config": {"cudagraph_mode": "NONE"}}))
+    assert plain.feasibility.memory.cudagraph_gib > 0 == off.feasibility.memory.cudagraph_gib
+    assert not [f for f in off.feasibility.findings if f.rule_id == "VW190"]
+    sized = _plan(_with_args({"compilation-config.max_cudagraph_capture_size": 8}))
+    assert 0 < sized.feasibility.memory.cudagraph_gib < plain.feasibility.memory.cudagraph_gib
+    other = _with_args({"compilation-config": {"cudagraph_mode": "NONE", "pass_config": {}}})
+    (found,) = [f for f in _plan(other).feasibility.findings if f.rule_id == "VW190"]
+    assert "keys pass_config are not read" in found.message
 
 
 def test_enable_and_disable_answer_for_each_other_from_0_33() -> None:
@@ -254,7 +281,8 @@ def test_check_and_plan_validate_vllm_args_like_generate(
     assert main([*args, "--offline"]) == 2
     out = capsys.readouterr()
     text = out.out + out.err
-    assert f"{path}:{_line(data, 'max-lora')}" in text and "outputs.vllm_args.max-lora" in text
+    # check names the file relative to the working directory, plan as given
+    assert f"p.yaml:{_line(data, 'max-lora')}:" in text and "outputs.vllm_args.max-lora" in text
     assert "did you mean --max-loras?" in text
 
 
@@ -265,13 +293,20 @@ def test_check_runs_the_plan_at_the_aliased_tensor_parallel_size(tmp_path: Path)
     assert main(["check", str(path), "--offline"]) == 1
 
 
-def _canonical_flags() -> list[str]:
-    f = flags_for(known_lines()[-1])
-    return sorted(
+def _canonical(line: str) -> set[str]:
+    """A release line's long flags, less --no-X twins and aliases (they count as their flag)."""
+    f = flags_for(line)
+    return {
         x
         for x in f.serve
-        if x.startswith("--") and not (x.startswith("--no-") and "--" + x[5:] in f.serve)
-    )
+        if x.startswith("--")
+        and not (x.startswith("--no-") and "--" + x[5:] in f.serve)
+        and x not in f.aliases
+    }
+
+
+def _canonical_flags() -> list[str]:
+    return sorted(_canonical(known_lines()[-1]))
 
 
 def test_every_flag_of_the_newest_release_is_classified() -> None:
@@ -280,14 +315,7 @@ def test_every_flag_of_the_newest_release_is_classified() -> None:
 
 
 def test_every_flag_of_every_release_is_classified_and_nothing_else() -> None:
-    every: set[str] = set()
-    for line in known_lines():
-        f = flags_for(line)
-        every |= {
-            x
-            for x in f.serve
-            if x.startswith("--") and not (x.startswith("--no-") and "--" + x[5:] in f.serve)
-        }
+    every = set().union(*(_canonical(line) for line in known_lines()))
     assert sorted(classification()) == sorted(every)
 
 
@@ -318,6 +346,14 @@ PROBES: dict[str, Any] = {
     "--enable-chunked-prefill": False,
     "--disable-hybrid-kv-cache-manager": True,
     "--kv-cache-memory-bytes": "4G",
+    "--cpu-offload-gb": 4,
+    "--num-gpu-blocks-override": 500,
+    "--hf-overrides": {"num_hidden_layers": 16},
+    "--cudagraph-capture-sizes": [1, 2, 4],
+    "--max-cudagraph-capture-size": 64,
+    "--optimization-level": 0,
+    "--performance-mode": "throughput",
+    "--disable-sliding-window": True,
     "--data-parallel-size": 2,
     "--data-parallel-size-local": 2,
     "--enable-expert-parallel": True,
@@ -386,6 +422,11 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
     },
     # the CPU cache below the GPU slots is vLLM's start-up error
     "--max-cpu-loras": {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 32}}},
+    # Llama has no sliding window
+    "--disable-sliding-window": {
+        **BASE,
+        "model": {"id": "google/gemma-2-9b-it", "max_model_len": 4096},
+    },
 }
 
 

@@ -1,4 +1,4 @@
-"""LoRA start-up errors (VW122): the refusals of vLLM's LoRA config, layers and model runner."""
+"""LoRA start-up errors (VW123): the refusals of vLLM's LoRA config, layers and model runner."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from checker.schemas.outputs import Finding
 
 def _finding(text: str, key: str, fix: str, values: dict[str, object]) -> Finding:
     return Finding(
-        rule_id="VW122",
+        rule_id="VW123",
         name="lora-config-invalid",
         severity=Severity.ERROR,
         message=text,

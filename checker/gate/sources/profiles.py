@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from checker.errors import CheckerError
-from checker.gate.discovery import Reader, Unreadable
 from checker.gate.pairs import problems_from_error
 from checker.gate.result import InputProblem
+from checker.gate.sources.discovery import Reader, Unreadable
 from checker.schemas.profile_io import LoadedProfile, Target, load_profile_text, profile_targets
 
 

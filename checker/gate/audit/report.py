@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checker.gate.audit import AuditResult
-from checker.gate.fleet import FleetEntry
+from checker.gate.audit.fleet import FleetEntry
+from checker.gate.audit.run import AuditResult
 from checker.gate.formats.common import counts_text, fmt_conc
 from checker.gate.formats.markdown import ICON
 from checker.gate.result import PairResult

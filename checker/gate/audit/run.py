@@ -15,9 +15,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from checker.gate.audit_readout import CheaperOption, EdgeCase, cheaper_options, edge_cases
+from checker.gate.audit.fleet import Fleet, FleetEntry
+from checker.gate.audit.readout import CheaperOption, EdgeCase, cheaper_options, edge_cases
 from checker.gate.check import assemble, set_up, unmatched_report, working_tree
-from checker.gate.fleet import Fleet, FleetEntry
 from checker.gate.pairs import PairSettings, check_pair
 from checker.gate.progress import Progress
 from checker.gate.result import CheckResult, PairResult

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from checker.errors import CheckerError
-from checker.gate.fleet import Fleet
+from checker.gate.audit.fleet import Fleet
 from checker.gate.pairs import PairSettings
 from checker.gate.result import PairResult
 from checker.schemas.enums import OOMRisk

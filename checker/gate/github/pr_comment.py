@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from checker.gate.github_api import GitHubAPIError, GitHubClient
-from checker.gate.markdown_fit import fit_markdown, utf16_units
+from checker.gate.formats.markdown_fit import fit_markdown, utf16_units
+from checker.gate.github.api import GitHubAPIError, GitHubClient
 
 MARKER = "<!-- vllm-wizard:report -->"
 # GitHub refuses a comment body over 65,536 characters; keep a margin below it.

@@ -15,8 +15,8 @@ from typing import TextIO
 from checker.errors import CheckerError, RemoteError, UsageError
 from checker.gate.formats.github import escape_data
 from checker.gate.formats.markdown import md
-from checker.gate.github_api import GitHubAPIError, GitHubClient, RetryPolicy
-from checker.gate.github_env import (
+from checker.gate.github.api import GitHubAPIError, GitHubClient, RetryPolicy
+from checker.gate.github.env import (
     append_step_summary,
     in_actions,
     pull_request_of,
@@ -25,7 +25,7 @@ from checker.gate.github_env import (
     workflow_run_of,
     write_outputs,
 )
-from checker.gate.pr_comment import CommentResult, comment_body, upsert_comment
+from checker.gate.github.pr_comment import CommentResult, comment_body, upsert_comment
 from checker.schemas.profile_io import write_atomic
 
 DEFAULT_API_URL = "https://api.github.com"

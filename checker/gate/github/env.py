@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.errors import CheckerError
-from checker.gate.markdown_fit import fit_markdown, utf8_bytes
+from checker.gate.formats.markdown_fit import fit_markdown, utf8_bytes
 
 # GitHub drops a step's summary over 1 MiB; keep a margin for what other steps' tools append.
 SUMMARY_LIMIT = 1024 * 1024 - 4096

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from checker.errors import UsageError
-from checker.gate.discovery import Unreadable
+from checker.gate.sources.discovery import Unreadable
 from checker.schemas.yaml_source import YAMLSourceError, decode_text
 
 _TIMEOUT_S = 60
