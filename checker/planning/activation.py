@@ -74,7 +74,7 @@ def activation_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
 
 def non_torch_gib(settings: Settings) -> float:
     table = settings.facts.non_torch_gib
-    if settings.tp > 1:
+    if settings.tp > 1 or settings.dp > 1:  # NCCL communicators of the TP / DP-EP groups
         return table.tensor_parallel
     if settings.pp > 1:
         return table.pipeline
@@ -83,7 +83,7 @@ def non_torch_gib(settings: Settings) -> float:
 
 def cuda_context_gib(settings: Settings) -> float:
     common = settings.facts.common
-    multi = settings.tp > 1 or settings.pp > 1
+    multi = settings.tp > 1 or settings.pp > 1 or settings.dp > 1
     return float(common["cuda_context_tp_gib"] if multi else common["cuda_context_gib"])
 
 
@@ -97,6 +97,5 @@ def cudagraph_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     factor = float(common["cudagraph_moe_factor"]) if (model.is_moe or model.uses_mla) else 1.0
     per_size = (layers + 1) * float(common["cudagraph_bytes_per_piece"]) * factor
     largest = settings.cudagraph_sizes[-1]
-    return len(settings.cudagraph_sizes) * per_size + forward_peak_bytes(
-        model, settings, largest, stage
-    )
+    graphs = len(settings.cudagraph_sizes) * settings.graph_sets  # LoRA: a set per case
+    return graphs * per_size + forward_peak_bytes(model, settings, largest, stage)

@@ -17,6 +17,8 @@ from checker.planning.activation import (
     non_torch_gib,
 )
 from checker.planning.kv import GIB, KVLayout, KVResult, bytes_for_length, kv_layout, size_kv
+from checker.planning.lora import lora_buffer_bytes
+from checker.planning.parallel import all2all_buffer_bytes
 from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.weights import stage_weight_bytes
@@ -74,10 +76,13 @@ class MemoryPlan:
 def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
     total = settings.gpu.memory_gib * GIB
     requested = total * settings.gpu_memory_utilization
-    non_torch = non_torch_gib(settings) * GIB
+    non_torch = non_torch_gib(settings) * GIB + all2all_buffer_bytes(model, settings)
     stages = []
     for stage in range(settings.pp):
-        weights = stage_weight_bytes(model, settings, stage)
+        # LoRA buffers are allocated while the model loads ("Model loading took" counts them)
+        weights = stage_weight_bytes(model, settings, stage) + lora_buffer_bytes(
+            model, settings, stage
+        )
         activation = activation_bytes(model, settings, stage)
         graphs = cudagraph_bytes(model, settings, stage)
         if settings.kv_cache_memory_bytes is not None:

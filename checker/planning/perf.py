@@ -135,7 +135,8 @@ def decode_batch(ctx: RuleContext) -> int:
     work = ctx.request.workload
     length = work.prompt_tokens + work.gen_tokens
     held = ctx.memory.binding.kv.tokens // length
-    return max(1, min(work.concurrency, effective_max_num_seqs(ctx), held or 1))
+    wanted = ctx.settings.per_engine(work.concurrency)
+    return max(1, min(wanted, effective_max_num_seqs(ctx), held or 1))
 
 
 def _expert_bytes(ctx: RuleContext, stage: int) -> float:
@@ -259,9 +260,10 @@ def estimate_perf(ctx: RuleContext) -> PerfEstimate:
     tpot = [_decode_step_s(ctx, batch, context, end) for end in (0, 1)]  # slow, fast
     ttft = [_prefill_s(ctx, end) for end in (0, 1)]
     per_request = [1 / t for t in tpot]
-    # Little's law: ``batch`` requests in flight, each one token per TPOT
-    instance = [batch * r for r in per_request]
-    gpus = s.tp * s.pp
+    # Little's law: ``batch`` requests in flight per engine, each one token per TPOT; every
+    # data-parallel engine decodes its own batch
+    instance = [s.dp * batch * r for r in per_request]
+    gpus = s.gpus_needed
     return PerfEstimate(
         decode_toks_per_s_range=(round(per_request[0], 1), round(per_request[1], 1)),
         prefill_toks_per_s_range=(
@@ -277,6 +279,11 @@ def estimate_perf(ctx: RuleContext) -> PerfEstimate:
             f"decode batch of {batch} requests at ~{context} tokens of context each",
             f"tensor parallel {s.tp} over {_interconnect(ctx).value}: two all-reduces per layer",
             "TPOT is the inter-token latency (ITL) of a request while the batch decodes",
+            *(
+                [f"data parallel {s.dp}: requests spread evenly over the engines"]
+                if s.dp > 1
+                else []
+            ),
             "time to first token of one prompt on an idle instance: no queueing; fixed request,"
             f" step and kernel-launch costs of the {gpu_family(ctx.gpu)} family included",
         ],

@@ -31,7 +31,8 @@ from checker.schemas.outputs import (
 
 
 def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
-    """Tensor-parallel sizes vLLM can build the model with on ``gpus`` GPUs."""
+    """Tensor-parallel sizes vLLM can build the model with on ``gpus`` GPUs, ``pp`` GPUs apart
+    (pipeline stages x data-parallel engines)."""
     return valid_tp(model, max(1, gpus // pp)) or [1]
 
 
@@ -66,9 +67,9 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
         return request.hardware.tensor_parallel_size
-    candidates = tp_candidates(
-        model, request.hardware.gpus, request.hardware.pipeline_parallel_size
-    )
+    # each data-parallel engine gets its share of the GPUs
+    per_engine = request.hardware.pipeline_parallel_size * request.engine.data_parallel_size
+    candidates = tp_candidates(model, request.hardware.gpus, per_engine)
     for tp in candidates:
         if fits_one_request(plan_settings(request, model, gpu, tp=tp)[1], model):
             return tp
@@ -218,7 +219,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
     has_kv = memory.has_kv_cache
     risk, reason = context_risk(context) if has_kv else (OOMRisk.HIGH, _no_kv_reason(memory))
     per_request = bytes_for_length(model, settings, b.kv.layout, workload_tokens(context))
-    concurrency = request.workload.concurrency
+    concurrency = settings.per_engine(request.workload.concurrency)
     headroom = b.kv_budget - per_request * concurrency * request.policy.fragmentation_factor
     layout = b.kv.layout
     kv = (
@@ -242,16 +243,20 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
         oom_risk=risk,
         oom_risk_reason=reason,
         gpu=gpu.name,
-        num_gpus_used=tp * settings.pp,
+        num_gpus_used=settings.gpus_needed,
         num_gpus_given=request.hardware.gpus,
         weights_fit=memory.weights_fit,
         tensor_parallel_size=tp,
         pipeline_parallel_size=settings.pp,
+        data_parallel_size=settings.dp,
+        expert_parallel=settings.expert_parallel,
+        nodes=settings.nnodes,
         max_model_len=settings.max_model_len,
         memory=_breakdown(memory),
         kv=kv,
         max_concurrency_at_context=round(b.kv.max_concurrency, 2),
         max_context_at_concurrency=_max_context_at(memory, model, concurrency),
+        deployment_kv_tokens=kv.tokens * settings.dp if kv else None,
         headroom_gib=round(headroom / GIB, 2) if has_kv else None,
         log_lines=log_lines(memory, model),
         findings=findings,

@@ -15,7 +15,9 @@ from dataclasses import replace
 
 from checker.planning.fixes import apply_fixes
 from checker.planning.kv import GIB, bytes_for_length
+from checker.planning.lora import lora_costs
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
+from checker.planning.parallel import parallel_costs
 from checker.planning.releases import method_facts
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
@@ -74,7 +76,7 @@ def _parallelism(ctx: RuleContext) -> Recommendation:
         value=needed,
         reason=f"{hw.gpus} {gpu} GPU(s) cannot hold the model and one {s.max_model_len}-token "
         f"request; tensor_parallel_size {needed} can: set hardware.tp_size {needed} and "
-        f"hardware.gpus {needed * s.pp}",
+        f"hardware.gpus {needed * s.pp * s.dp}",
     )
 
 
@@ -124,7 +126,8 @@ def _quantization(ctx: RuleContext) -> list[Recommendation]:
 
 
 def _kv_cache_dtype(ctx: RuleContext) -> list[Recommendation]:
-    s, kv, wanted = ctx.settings, ctx.memory.binding.kv, ctx.request.workload.concurrency
+    s, kv = ctx.settings, ctx.memory.binding.kv
+    wanted = s.per_engine(ctx.request.workload.concurrency)
     if (
         s.kv_cache_dtype != "auto"
         or s.kv_bytes < 2
@@ -184,13 +187,14 @@ def _utilization(ctx: RuleContext) -> Recommendation:
 def _max_num_seqs(ctx: RuleContext) -> Recommendation:
     s, work, b = ctx.settings, ctx.request.workload, ctx.memory.binding
     default = s.facts.default_batching(ctx.gpu.name, ctx.gpu.memory_gib)[1]
+    concurrency = s.per_engine(work.concurrency)  # max_num_seqs is per engine
     if work.batching_mode is BatchingMode.LATENCY:
-        value, why = work.concurrency, "latency mode: no more requests than the workload sends"
+        value, why = concurrency, "latency mode: no more requests than the workload sends"
     elif work.batching_mode is BatchingMode.THROUGHPUT:
-        value = max(2 * default, work.concurrency)
+        value = max(2 * default, concurrency)
         why = "throughput mode: twice vLLM's default, as its own throughput mode does"
     else:
-        value = max(default, math.ceil(work.concurrency * 1.25))
+        value = max(default, math.ceil(concurrency * 1.25))
         why = "balanced mode: vLLM's default, or a quarter over the workload's concurrency"
     length = min(work.prompt_tokens + work.gen_tokens, s.max_model_len)
     per_request = bytes_for_length(ctx.model, s, b.kv.layout, length)
@@ -256,6 +260,8 @@ def recommend(
             current = getattr(config, rec.key, rec.value)
             reason = rec.reason if current == rec.value else _current_reason(ctx, rec, current)
             explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), reason]))
+        explanations.update(parallel_costs(ctx.model, ctx.settings))
+        explanations.update(lora_costs(ctx.model, ctx.settings, ctx.memory.first.cudagraph))
     return config.model_copy(update={"explanations": explanations}), recs
 
 

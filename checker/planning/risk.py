@@ -52,7 +52,8 @@ def workload_headroom(
     memory: MemoryPlan, request: PlanRequest, kv_bytes_per_request: float
 ) -> float:
     """KV bytes left when the workload's concurrent requests hold their prompt and output."""
-    need = kv_bytes_per_request * request.workload.concurrency * request.policy.fragmentation_factor
+    requests = memory.settings.per_engine(request.workload.concurrency)
+    need = kv_bytes_per_request * requests * request.policy.fragmentation_factor
     return memory.binding.kv_budget - need
 
 
@@ -96,7 +97,8 @@ def assess(
         )
     if headroom < request.policy.headroom_gb * GIB:
         return OOMRisk.MEDIUM, (
-            f"the workload's {request.workload.concurrency} concurrent requests leave "
+            f"the workload's {memory.settings.per_engine(request.workload.concurrency)} "
+            f"concurrent requests{' per engine' if memory.settings.dp > 1 else ''} leave "
             f"{headroom / GIB:.2f} GiB of KV cache "
             f"(policy asks for {request.policy.headroom_gb} GiB)"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from checker.models.config_parser import type_facts
 from checker.planning.context_length import default_max_len
@@ -61,6 +62,19 @@ class Settings:
     state_page_bytes: int = 0  # one state layer's page on a rank, before padding
     state_checkpoint_blocks: int = 0  # align mode's prefill checkpoint blocks per request
     unaligned_block_size: int = 0  # a hybrid's block size before vLLM raised it
+    dp: int = 1  # data-parallel engines, each a full replica with its own KV cache
+    dp_local: int = 1  # of them on one node
+    nnodes: int = 1
+    expert_parallel: bool = False  # routed experts split whole over the dp x tp ranks
+    redundant_experts: int = 0  # EPLB's extra expert copies, spread over the EP ranks
+    all2all_backend: str = "allgather_reducescatter"
+    # LoRA: adapter slots on the GPU (0: LoRA off), their rank and dtype bytes, and how many
+    # sets of CUDA graphs are captured (no-LoRA plus each active-adapter count)
+    lora_slots: int = 0
+    lora_rank: int = 0
+    lora_dtype_bytes: int = 2
+    lora_fully_sharded: bool = False
+    graph_sets: int = 1
 
     @property
     def dtype_bytes(self) -> int:
@@ -69,6 +83,27 @@ class Settings:
     @property
     def is_v0(self) -> bool:
         return self.facts.engine == "v0"
+
+    @property
+    def world_size(self) -> int:
+        """GPUs of one DP engine (config/parallel.py ParallelConfig.world_size = pp x tp)."""
+        return self.tp * self.pp
+
+    @property
+    def gpus_needed(self) -> int:
+        """GPUs of the whole deployment (ParallelConfig.world_size_across_dp)."""
+        return self.world_size * self.dp
+
+    def per_engine(self, requests: int) -> int:
+        """The workload's requests one data-parallel engine serves (the API server balances
+        them over the engines)."""
+        return -(-requests // self.dp)
+
+    @property
+    def moe_shards(self) -> int:
+        """Ranks a MoE layer is split over: vLLM flattens TP across DP for the experts
+        (model_executor/layers/fused_moe/config.py FusedMoEParallelConfig.make)."""
+        return self.tp * self.dp
 
 
 def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec, version: str) -> str:
@@ -175,6 +210,8 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         state_page_bytes=state_page,
         state_checkpoint_blocks=checkpoints,
         unaligned_block_size=unaligned,
+        **_parallel(request, model, tp),
+        **_lora(request, dtype),
     )
 
 
@@ -187,6 +224,48 @@ def attention_page_per_token(model: ModelInfo, tp: int, kv_dtype: str, dtype: st
     return int(2 * max(1, model.num_key_value_heads // tp) * model.head_dim * size)
 
 
+def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
+    """LoRA settings: buffers in lora_dtype (auto: the model dtype, config/lora.py
+    LoRAConfig.verify_with_model_config); graphs for no LoRA plus the captured adapter counts,
+    powers of two up to max_loras and max_loras + 1 with specialize_active_lora, else
+    max_loras + 1 only (lora/utils.py get_captured_lora_counts,
+    v1/cudagraph_dispatcher.py CudagraphDispatcher._get_lora_cases)."""
+    eng = request.engine
+    if not eng.enable_lora:
+        return {}
+    n = eng.max_loras
+    counts = [k for k in range(1, n + 2) if k & (k - 1) == 0 or k == n + 1]
+    return {
+        "lora_slots": n,
+        "lora_rank": eng.max_lora_rank,
+        "lora_dtype_bytes": DTYPE_BYTES[dtype if eng.lora_dtype == "auto" else eng.lora_dtype],
+        "lora_fully_sharded": eng.fully_sharded_loras,
+        "graph_sets": 1 + (len(counts) if eng.specialize_active_lora else 1),
+    }
+
+
+def _parallel(request: PlanRequest, model: ModelInfo, tp: int) -> dict[str, Any]:
+    """Data / expert parallel settings after vLLM's defaults. The DP ranks on one node default
+    to all of them, or to an even share over --nnodes (engine/arg_utils.py
+    EngineArgs.create_engine_config); expert parallel applies to MoE layers split over more
+    than one rank (FusedMoEParallelConfig.make: use_ep); redundant experts exist only with EPLB
+    (config/parallel.py ParallelConfig._validate_parallel_config refuses them otherwise)."""
+    eng = request.engine
+    dp = eng.data_parallel_size
+    local = eng.data_parallel_size_local
+    if local is None:
+        local = max(dp // eng.nnodes, 1) if eng.nnodes > 1 else dp
+    redundant = eng.eplb_config.get("num_redundant_experts", 0) if eng.enable_eplb else 0
+    return {
+        "dp": dp,
+        "dp_local": local,
+        "nnodes": eng.nnodes,
+        "expert_parallel": eng.enable_expert_parallel and model.is_moe and dp * tp > 1,
+        "redundant_experts": redundant if isinstance(redundant, int) and redundant > 0 else 0,
+        "all2all_backend": eng.all2all_backend or "allgather_reducescatter",
+    }
+
+
 def _batching(
     request: PlanRequest, facts: VersionFacts, gpu: GPUSpec, max_len: int
 ) -> tuple[int, int]:
@@ -195,6 +274,8 @@ def _batching(
     eng = request.engine
     default_tokens, default_seqs = facts.default_batching(gpu.name, gpu.memory_gib)
     default_seqs = facts.scheduling.get("max_num_seqs") or default_seqs
+    if _batched_dp_moe(request) and has_behaviour("batched_dp_moe_default_tokens", facts.version):
+        default_tokens = int(facts.common["batched_dp_moe_max_num_batched_tokens"])
     if eng.performance_mode == "throughput" and facts.engine == "v1":
         default_tokens, default_seqs = 2 * default_tokens, 2 * default_seqs  # defaults only
     max_seqs = eng.max_num_seqs or default_seqs
@@ -209,6 +290,17 @@ def _batching(
     if not eng.max_num_seqs and has_behaviour("default_max_num_seqs_clamped", facts.version):
         max_seqs = min(max_seqs, tokens)
     return tokens, max_seqs
+
+
+def _batched_dp_moe(request: PlanRequest) -> bool:
+    """config/parallel.py ParallelConfig.use_batched_dp_moe: low-latency all2all with expert
+    parallel and DP > 1, whose default batch is small."""
+    eng = request.engine
+    return (
+        eng.all2all_backend in ("deepep_low_latency", "nixl_ep")
+        and eng.enable_expert_parallel
+        and eng.data_parallel_size > 1
+    )
 
 
 def captures_graphs(request: PlanRequest) -> bool:

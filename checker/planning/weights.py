@@ -1,7 +1,9 @@
 """Weight bytes per GPU rank, the way vLLM shards and stores them.
 
 TP splits linear layers and the vocabulary; KV projections are replicated once TP exceeds the
-KV heads; PP gives each stage its layers (embedding on the first, LM head on the last).
+KV heads; PP gives each stage its layers (embedding on the first, LM head on the last). Data
+parallel replicates attention and dense layers per engine; the routed experts are split over
+the DP x TP ranks, whole experts with expert parallel, TP-sharded without.
 Quantized formats store their linear weights at the method's bits plus its scales.
 """
 
@@ -68,7 +70,8 @@ def _role_bytes(model: ModelInfo, settings: Settings) -> dict[str, float]:
             bits = bits_per_weight(model, method)
             if method == "mxfp4" and role == "expert_linear" and model.moe_intermediate_size:
                 # vLLM pads each expert's intermediate size to a multiple of 256 for MXFP4
-                inter = model.moe_intermediate_size / settings.tp
+                moe_tp = 1 if settings.expert_parallel else settings.moe_shards
+                inter = model.moe_intermediate_size / moe_tp
                 count = count * math.ceil(inter / 256) * 256 / inter
             result[role] = count * bits / 8
         else:
@@ -85,6 +88,30 @@ def _kv_replication(model: ModelInfo, tp: int) -> float:
     kv_cols = 2 * kv
     replicated = 2 * tp  # each rank holds one KV head of each of k and v
     return (q_o + replicated) / (q_o + kv_cols)
+
+
+def local_experts(model: ModelInfo, settings: Settings) -> int:
+    """Routed experts the busiest rank holds with expert parallel: the logical experts plus
+    EPLB's redundant copies, split as evenly as possible over the DP x TP ranks, the first
+    ranks taking one more (fused_moe/layer.py: global = num_experts + num_redundant_experts;
+    fused_moe/expert_map_manager.py determine_expert_map)."""
+    return math.ceil((model.num_experts + settings.redundant_experts) / settings.moe_shards)
+
+
+def expert_share(model: ModelInfo, settings: Settings) -> float:
+    """Share of the routed-expert weights one rank holds. Expert parallel: whole experts
+    (local_experts); otherwise every expert is TP-sharded over the DP x TP ranks
+    (fused_moe/config.py FusedMoEParallelConfig.make, flatten_tp_across_dp_and_pcp)."""
+    if settings.expert_parallel and model.num_experts:
+        return local_experts(model, settings) / model.num_experts
+    return 1 / settings.moe_shards
+
+
+def expert_bytes(model: ModelInfo, settings: Settings) -> float:
+    """Routed-expert bytes one rank holds, over all its pipeline stage's share of layers
+    (averaged over the stages)."""
+    total = _role_bytes(model, settings)["expert_linear"]
+    return total * expert_share(model, settings) / settings.pp
 
 
 @functools.cache  # asked for per stage: the split must not cost O(pp) each time
@@ -110,7 +137,9 @@ def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> floa
     layer_bytes = sum(roles[r] for r in _QUANTIZED_ROLES) + roles["router"]
     layer_bytes += roles["norms_and_biases"]
     attention_extra = roles["attention_linear"] * (_kv_replication(model, tp) - 1)
-    sharded = (layer_bytes - roles["router"] - roles["norms_and_biases"] + attention_extra) / tp
+    dense = layer_bytes - roles["router"] - roles["norms_and_biases"] - roles["expert_linear"]
+    experts = roles["expert_linear"] * expert_share(model, settings)
+    sharded = (dense + attention_extra) / tp + experts
     total = share * (sharded + roles["router"] + roles["norms_and_biases"])
     # --cpu-offload-gb: the UVA offloader moves decoder-layer parameters to pinned host memory
     # until the budget is spent (model_executor/offloader/uva.py _maybe_offload_to_cpu via

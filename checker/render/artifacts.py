@@ -14,6 +14,7 @@ from checker.errors import ArtifactError
 from checker.render import escape
 from checker.render.bench import bench_argv, bench_client
 from checker.render.context import RenderContext
+from checker.render.report import placement
 from checker.render.serve import engine_argv, model_arg, serve_argv, server_env
 from checker.schemas.vllm_flags import flags_for
 
@@ -84,7 +85,7 @@ def _summary(ctx: RenderContext) -> str:
     f = ctx.plan.feasibility
     return (
         f"vLLM {ctx.plan.config.vllm_version}, {ctx.plan.config.model}: {f.verdict.value} on "
-        f"{ctx.gpus} x {f.gpu} (TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size})"
+        f"{placement(ctx.plan)}"
     )
 
 
@@ -214,6 +215,21 @@ _TEMPLATES = {
 }
 
 
+def single_node(kind: str, ctx: RenderContext) -> None:
+    """A server over several nodes (--nnodes) starts one process per node, each with its own
+    --node-rank and the head's --master-addr (config/parallel.py ParallelConfig): one container,
+    Compose service or Kubernetes Deployment cannot express that, so none is written."""
+    nodes = ctx.plan.feasibility.nodes
+    if nodes > 1 and kind in ("docker", "compose", "k8s", "helm"):
+        raise ArtifactError(
+            f"the plan spans {nodes} nodes (--nnodes {nodes}): a {FILES[kind][0]} for one node "
+            "cannot start it",
+            hint="emit `command` and run it on every node with --node-rank N and "
+            "--master-addr of node 0, or deploy with a LeaderWorkerSet (not generated yet)",
+            key="outputs.emit",
+        )
+
+
 def render_artifact(kind: str, ctx: RenderContext, dest_dir: Path | None = None) -> str:
     """The text of one artifact; ``dest_dir`` is where it will live (for the header's path)."""
     if kind not in FILES:
@@ -228,6 +244,7 @@ def render_artifact(kind: str, ctx: RenderContext, dest_dir: Path | None = None)
         from checker.render.profile_out import profile_text
 
         return profile_text(ctx, header)
+    single_node(kind, ctx)
     values = _common(ctx, header)
     values.update(_KINDS[kind](ctx, values))
     return _env().get_template(_TEMPLATES[kind]).render(values)

@@ -64,8 +64,10 @@ class RenderContext:
 
     @property
     def gpus(self) -> int:
-        c = self.plan.config
-        return c.tensor_parallel_size * c.pipeline_parallel_size
+        """GPUs one server (one node's process, pod or container) takes: DP x TP x PP over the
+        nodes the deployment spans."""
+        f = self.plan.feasibility
+        return -(-f.num_gpus_used // f.nodes)
 
     @property
     def version(self) -> str:

@@ -7,7 +7,7 @@ import shlex
 from checker.errors import CheckerError
 from checker.render.context import RenderContext
 from checker.render.escape import md_code, md_fence, md_text
-from checker.schemas.outputs import PlanResponse
+from checker.schemas.outputs import FeasibilityReport, PlanResponse
 
 _BADGE = {"PASS": "✅ PASS", "WARN": "⚠️ WARN", "FAIL": "❌ FAIL"}
 
@@ -69,9 +69,15 @@ def kv_summary(plan: PlanResponse) -> str:
     headroom = (
         "" if f.headroom_gib is None else f"; {f.headroom_gib:g} GiB headroom at the workload"
     )
+    engines = (
+        f" per DP engine ({f.deployment_kv_tokens:,} tokens across {f.data_parallel_size} engines)"
+        if f.data_parallel_size > 1 and f.deployment_kv_tokens
+        else ""
+    )
     return (
         f"{f.kv.tokens:,} tokens in {blocks} ({f.kv.kv_cache_dtype}); "
-        f"{f.max_concurrency_at_context:g}x requests at {f.max_model_len:,} tokens{headroom}"
+        f"{f.max_concurrency_at_context:g}x requests at {f.max_model_len:,} tokens"
+        f"{engines}{headroom}"
     )
 
 
@@ -81,7 +87,21 @@ def placement(plan: PlanResponse) -> str:
     used = f"{f.num_gpus_used}"
     if f.num_gpus_given > f.num_gpus_used:
         used += f" of {f.num_gpus_given}"
-    return f"{used} x {f.gpu} (TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size})"
+    elif f.num_gpus_given < f.num_gpus_used:
+        used += f" (only {f.num_gpus_given} given)"
+    return f"{used} x {f.gpu} ({parallel_shape(f)})"
+
+
+def parallel_shape(f: FeasibilityReport) -> str:
+    """ "TP 2, PP 1", with DP / EP / nodes where the deployment uses them."""
+    shape = f"TP {f.tensor_parallel_size}, PP {f.pipeline_parallel_size}"
+    if f.data_parallel_size > 1:
+        shape = f"DP {f.data_parallel_size}, " + shape
+    if f.expert_parallel:
+        shape += ", EP"
+    if f.nodes > 1:
+        shape += f", {f.nodes} nodes"
+    return shape
 
 
 def fail_reason(plan: PlanResponse) -> str | None:

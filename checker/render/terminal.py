@@ -78,7 +78,8 @@ def _settings(plan: PlanResponse, explain: bool) -> list[tuple[str, ...]]:
         rows.append(row + ((terminal(c.explanations.get(name, "")),) if explain else ()))
     for name, value in sorted(c.extra_args.items()):  # passed through as the profile said
         text = json.dumps(value) if isinstance(value, (dict, list)) else value
-        rows.append((f"--{name}", terminal(text)) + (("",) if explain else ()))
+        why = c.explanations.get(f"--{name}", "")
+        rows.append((f"--{name}", terminal(text)) + ((terminal(why),) if explain else ()))
     return rows
 
 

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from pydantic import ValidationError
+
 from checker.errors import CheckerError, ProfileError
+from checker.schemas.inputs import INT64_MAX, EngineInput
 from checker.schemas.profile import ProfileVLLM
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
 from checker.schemas.yaml_source import KeyPath, Positions, load_data
@@ -32,9 +35,6 @@ _HUMAN = re.compile(r"(\d+(?:\.\d+)?)([kKmMgGtT])")
 _DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 AUTO = -1  # human_readable_int_or_auto's value for "auto"
-
-
-INT64_MAX = (1 << 63) - 1
 
 
 class EngineArgError(ValueError):
@@ -403,6 +403,10 @@ class _Normaliser:
                     continue
                 path = (section, name)
             else:
+                invalid = request_value_error(home, parsed)
+                if invalid:
+                    self.problem(f"{label}: {invalid}", where, None)
+                    continue
                 kept[flag[2:]] = parsed
             if where in self.written.spots:
                 self.positions.spots[path] = self.written.spots[where]
@@ -430,6 +434,21 @@ def normalise_engine_args(
         if isinstance(outputs, dict):
             outputs["vllm_args"] = kept
     return data, work.problems
+
+
+def request_value_error(home: Home | None, value: Any) -> str | None:
+    """Why the plan request cannot take ``value`` for a flag read straight from
+    ``outputs.vllm_args`` (a field of EngineInput), in the field's own terms; None if it can."""
+    if home is None or not home.request or home.profile:
+        return None
+    section, field = home.request.split(".")
+    if section != "engine":
+        return None
+    try:
+        EngineInput.model_validate({field: value})
+    except ValidationError as exc:
+        return "; ".join(str(e["msg"]) for e in exc.errors())
+    return None
 
 
 def request_fields(vllm_args: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

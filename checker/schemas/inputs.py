@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from checker.schemas.engine_args import INT64_MAX
 from checker.schemas.enums import BatchingMode, DType, Interconnect, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
+
+INT64_MAX = (1 << 63) - 1  # vLLM's integer arguments are C int64 at the bottom
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,6 +66,9 @@ class HardwareInput(BaseModel):
     interconnect: Interconnect = Interconnect.UNKNOWN
     tensor_parallel_size: int | None = Field(None, ge=1, le=1024)
     pipeline_parallel_size: int = Field(1, ge=1, le=1024)
+    gpus_per_node: int | None = Field(
+        None, ge=1, le=4096, description="GPUs of one node; None = all of `gpus` on one node"
+    )
     custom_gpu: GPUSpec | None = Field(None, description="Inline spec, used instead of the catalog")
 
 
@@ -127,6 +131,28 @@ class EngineInput(BaseModel):
     max_cudagraph_capture_size: int | None = Field(None, ge=1, le=1 << 24)
     optimization_level: int | None = Field(None, ge=0, le=3, description="-O0 .. -O3; None = O2")
     performance_mode: PerformanceMode = "balanced"
+    # Data and expert parallelism (vllm/config/parallel.py ParallelConfig, EPLBConfig).
+    data_parallel_size: int = Field(1, ge=1, le=4096, description="Engines, each a full replica")
+    data_parallel_size_local: int | None = Field(
+        None, ge=0, le=4096, description="DP ranks on this node; None = vLLM's inference"
+    )
+    enable_expert_parallel: bool = False
+    enable_eplb: bool = False
+    eplb_config: dict[str, Any] = Field(
+        default_factory=dict, description="--eplb-config (num_redundant_experts, ...)"
+    )
+    all2all_backend: str | None = Field(None, max_length=64, description="None = vLLM's default")
+    nnodes: int = Field(1, ge=1, le=4096, description="Nodes one server spans (--nnodes)")
+    distributed_executor_backend: str | None = Field(None, max_length=64)
+    # LoRA (vllm/config/lora.py LoRAConfig); the rank is checked against vLLM's allowed set by
+    # the plan, so a profile gets vLLM's start-up error rather than a schema error.
+    enable_lora: bool = False
+    max_loras: int = Field(1, ge=1, le=4096, description="Adapters in one batch (GPU slots)")
+    max_lora_rank: int = Field(16, ge=1, le=1 << 16)
+    max_cpu_loras: int | None = Field(None, ge=1, le=1 << 20)
+    lora_dtype: Literal["auto", "float16", "bfloat16"] = "auto"
+    fully_sharded_loras: bool = False
+    specialize_active_lora: bool = False
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",

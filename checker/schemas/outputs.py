@@ -1,4 +1,6 @@
-"""What a plan returns. Figures are GiB (2**30 bytes), per GPU rank, as vLLM logs them."""
+"""What a plan returns. Figures are GiB (2**30 bytes), per GPU rank, as vLLM logs them; with data
+parallel the KV and concurrency figures are per engine (DP rank), and the deployment totals say
+so in their names."""
 
 from __future__ import annotations
 
@@ -85,11 +87,17 @@ class FeasibilityReport(BaseModel):
     )
     tensor_parallel_size: int
     pipeline_parallel_size: int
+    data_parallel_size: int = Field(1, description="Engines, each with its own KV cache")
+    expert_parallel: bool = Field(False, description="Routed experts split whole over DP x TP")
+    nodes: int = Field(1, description="Nodes the deployment spans (--nnodes)")
     max_model_len: int
     memory: MemoryBreakdown
     kv: KVCacheReport | None = Field(description="None: vLLM allocates no KV cache")
-    max_concurrency_at_context: float
+    max_concurrency_at_context: float = Field(description="Per engine (DP rank)")
     max_context_at_concurrency: int
+    deployment_kv_tokens: int | None = Field(
+        None, description="KV tokens of all DP engines together; None without a KV cache"
+    )
     headroom_gib: float | None = Field(
         description="KV memory left after the workload's concurrency (negative: short); "
         "None without a KV cache"

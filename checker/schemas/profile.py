@@ -105,6 +105,12 @@ class ProfileHardware(BaseModel):
     interconnect: Interconnect = Interconnect.UNKNOWN
     tp_size: StrictInt | None = Field(None, ge=1, le=1024)
     pp_size: StrictInt = Field(1, ge=1, le=1024)
+    gpus_per_node: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="GPUs of one node when `gpus` spans several nodes; omitted: one node",
+    )
     targets: list[str] = Field(
         default_factory=list,
         description='More GPU targets to check, "NAME" or "NAME:COUNT" (e.g. "L4:2")',

@@ -53,6 +53,7 @@ def make_request(
     gpu: str = "H100-80GB",
     *,
     gpus: int = 1,
+    gpus_per_node: int | None = None,
     tp: int | None = None,
     pp: int = 1,
     util: float | None = None,
@@ -70,6 +71,7 @@ def make_request(
         hardware=HardwareInput(
             gpu=gpu,
             gpus=gpus,
+            gpus_per_node=gpus_per_node,
             tensor_parallel_size=tp,
             pipeline_parallel_size=pp,
             interconnect=interconnect,

@@ -199,7 +199,7 @@ def test_an_unknown_layer_kind_is_flagged_not_silently_full_attention() -> None:
     kinds = ["linear_attention", "linear_attention", "linear_attention", "hybrid_attention"] * 12
     model = catalog_model(QWEN3_NEXT, layer_types=kinds)
     assert model.unmodeled_layer_kinds == ("layer_types 'hybrid_attention'",)
-    found = only(plan(QWEN3_NEXT, model=model, max_model_len=8192), "VW123")
+    found = only(plan(QWEN3_NEXT, model=model, max_model_len=8192), "VW124")
     assert "hybrid_attention" in found.message and "not trustworthy" in found.message
 
 
@@ -207,12 +207,12 @@ def test_state_keys_without_a_recipe_are_flagged() -> None:
     # a Zamba2-style layout on a model_type with no state recipe
     model = catalog_model("meta-llama/Llama-3.1-8B", layers_block_type=["mamba"] * 31 + ["hybrid"])
     assert model.unmodeled_layer_kinds == ("state layers ('layers_block_type')",)
-    assert only(plan("meta-llama/Llama-3.1-8B", model=model, max_model_len=8192), "VW123")
+    assert only(plan("meta-llama/Llama-3.1-8B", model=model, max_model_len=8192), "VW124")
 
 
 def test_a_known_model_without_unknown_kinds_has_no_flag() -> None:
     resp = plan(NEMOTRON, max_model_len=8192)
-    assert not [f for f in resp.feasibility.findings if f.rule_id == "VW123"]
+    assert not [f for f in resp.feasibility.findings if f.rule_id == "VW124"]
 
 
 def test_state_calculators_follow_mamba_utils() -> None:

@@ -34,7 +34,13 @@ _WORD = st.text("abcdefghijklmnopqrstuvwxyz0123456789/._", min_size=1, max_size=
 # Flags the plan passes through, by how vLLM reads their value.
 _SWITCHES = ("enable-lora", "async-scheduling", "enable-sleep-mode", "disable-log-stats")
 _JSON = ("compilation-config", "hf-overrides", "speculative-config", "limit-mm-per-prompt")
-_VALUES = ("max-loras", "seed", "served-model-name", "api-key", "max-lora-rank", "host")
+_VALUES = ("seed", "served-model-name", "api-key", "host")
+# Modeled flags read straight from vllm_args: values of their request field's type.
+_TYPED = {
+    "max-loras": st.integers(1, 8),
+    "max-lora-rank": st.sampled_from([8, 16, 64]),
+    "data-parallel-size": st.integers(1, 2),
+}
 
 
 @functools.cache
@@ -95,6 +101,8 @@ def profiles(draw: st.DrawFn) -> dict[str, Any]:
         args[flag] = obj
     for flag in draw(st.lists(st.sampled_from(_VALUES), unique=True, max_size=3)):
         args[flag] = draw(st.integers(1, 64) | _WORD)
+    for flag in draw(st.lists(st.sampled_from(sorted(_TYPED)), unique=True, max_size=2)):
+        args[flag] = draw(_TYPED[flag])
     return {**sections, "outputs": {"vllm_args": args}}
 
 

@@ -283,3 +283,51 @@ def test_plan_and_artifacts_name_the_same_vllm_version(
     bench = (tmp_path / "o" / "bench.sh").read_text(encoding="utf-8")
     if pin == "0.19.0":  # the client in the pinned image, not the flag table's 0.19.1
         assert "Client: vllm bench serve of vLLM 0.19.0." in bench
+
+
+def _dp_profile(tmp_path: Path, gpus: int, **args: object) -> Path:
+    profile = tmp_path / "dp.yaml"
+    data = {
+        "profile_version": 1,
+        "model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "max_model_len": 16384},
+        "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": gpus},
+        "vllm": {"version": "0.33.0"},
+        "outputs": {"vllm_args": {"data-parallel-size": 2, **args}},
+    }
+    profile.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return profile
+
+
+def test_header_never_claims_pass_on_fewer_gpus_than_data_parallel_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = _dp_profile(tmp_path, gpus=1)
+    out = tmp_path / "one"
+    assert main(["generate", "--profile", str(one), "-o", str(out), "--emit", "command"]) == 1
+    assert not out.exists()
+    assert "DP adjusted local rank 1" in capsys.readouterr().err
+    argv = ["generate", "--profile", str(one), "-o", str(out), "--emit", "command", "--force"]
+    assert main(argv) == 0
+    header = (out / "serve.sh").read_text(encoding="utf-8")
+    assert "FAIL on 2 (only 1 given) x H100-SXM-80GB (DP 2, TP 1, PP 1)" in header
+
+    two = _dp_profile(tmp_path, gpus=2)
+    out = tmp_path / "two"
+    assert main(["generate", "--profile", str(two), "-o", str(out), "--emit", "command,k8s"]) == 0
+    assert "PASS on 2 x H100-SXM-80GB (DP 2, TP 1, PP 1)" in (out / "serve.sh").read_text()
+    k8s = (out / "k8s.yaml").read_text(encoding="utf-8")
+    assert 'nvidia.com/gpu: "2"' in k8s and "--data-parallel-size=2" in k8s
+
+
+def test_a_multi_node_plan_writes_no_single_node_deployment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = _dp_profile(tmp_path, gpus=2, nnodes=2)
+    data = yaml.safe_load(profile.read_text(encoding="utf-8"))
+    data["hardware"]["gpus_per_node"] = 1
+    profile.write_text(yaml.safe_dump(data), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["generate", "--profile", str(profile), "-o", str(out), "--emit", "k8s"]) != 0
+    assert "spans 2 nodes" in capsys.readouterr().err
+    assert main(["generate", "--profile", str(profile), "-o", str(out), "--emit", "command"]) == 0
+    assert "2 nodes" in (out / "serve.sh").read_text(encoding="utf-8")

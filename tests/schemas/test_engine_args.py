@@ -142,6 +142,24 @@ def test_a_flag_in_both_spellings_is_an_error_at_the_second() -> None:
     assert "given twice (also as vllm.enable_lora)" in err.value.message
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ({"eplb-config": 5}, "eplb-config: Input should be a valid dictionary"),
+        ({"data-parallel-size": 0}, "data-parallel-size: Input should be greater than or equal"),
+        ({"lora-dtype": "int8"}, "lora-dtype: Input should be 'auto', 'float16' or 'bfloat16'"),
+    ],
+)
+def test_a_modeled_flag_read_from_vllm_args_is_checked_at_its_line(
+    args: dict[str, Any], words: str
+) -> None:
+    data = _with_args(args)
+    with pytest.raises(ProfileError) as err:
+        _load(data)
+    assert err.value.location == f"p.yaml:{_line(data, next(iter(args)))}:5"
+    assert words in err.value.message
+
+
 def test_a_vllm_key_that_is_no_flag_keeps_its_did_you_mean() -> None:
     data = copy.deepcopy(BASE)
     data["vllm"]["max_num_seq"] = 3
@@ -336,9 +354,80 @@ PROBES: dict[str, Any] = {
     "--optimization-level": 0,
     "--performance-mode": "throughput",
     "--disable-sliding-window": True,
+    "--data-parallel-size": 2,
+    "--data-parallel-size-local": 2,
+    "--enable-expert-parallel": True,
+    "--enable-eplb": True,
+    "--eplb-config": {"num_redundant_experts": 8},
+    "--all2all-backend": "deepep_high_throughput",
+    "--nnodes": 2,
+    "--distributed-executor-backend": "ray",
+    "--enable-lora": True,
+    "--max-loras": 8,
+    "--max-lora-rank": 64,
+    "--max-cpu-loras": 16,
+    "--lora-dtype": "float16",
+    "--fully-sharded-loras": True,
+    "--specialize-active-lora": True,
 }
-# Flags whose effect needs a model that has the feature (Llama has no sliding window).
-PROBE_MODELS = {"--disable-sliding-window": "google/gemma-2-9b-it"}
+# The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
+# parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
+_MOE: dict[str, Any] = {
+    "model": {"id": "Qwen/Qwen3-30B-A3B", "max_model_len": 16384},
+    "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 3},
+    "vllm": {"version": "0.33.0"},
+    "outputs": {"vllm_args": {"data-parallel-size": 3}},
+}
+_TWO_NODES: dict[str, Any] = {
+    **BASE,
+    "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "gpus_per_node": 1, "tp_size": 2},
+}
+PROBE_BASES: dict[str, dict[str, Any]] = {
+    "--enable-expert-parallel": _MOE,
+    "--enable-eplb": {
+        **_MOE,
+        "outputs": {
+            "vllm_args": {
+                "data-parallel-size": 3,
+                "enable-expert-parallel": True,
+                "eplb-config": {"num_redundant_experts": 8},
+            }
+        },
+    },
+    "--eplb-config": {
+        **_MOE,
+        "outputs": {
+            "vllm_args": {
+                "data-parallel-size": 3,
+                "enable-expert-parallel": True,
+                "enable-eplb": True,
+            }
+        },
+    },
+    "--all2all-backend": {
+        **_MOE,
+        "outputs": {"vllm_args": {"data-parallel-size": 3, "enable-expert-parallel": True}},
+    },
+    "--nnodes": _TWO_NODES,
+    "--distributed-executor-backend": _TWO_NODES,
+    **dict.fromkeys(
+        ["--max-loras", "--max-lora-rank", "--lora-dtype", "--specialize-active-lora"],
+        {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 2}}},
+    ),
+    # a TP 2 server: fully sharded buffers split over the ranks
+    "--fully-sharded-loras": {
+        **BASE,
+        "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "tp_size": 2},
+        "outputs": {"vllm_args": {"enable-lora": True}},
+    },
+    # the CPU cache below the GPU slots is vLLM's start-up error
+    "--max-cpu-loras": {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 32}}},
+    # Llama has no sliding window
+    "--disable-sliding-window": {
+        **BASE,
+        "model": {"id": "google/gemma-2-9b-it", "max_model_len": 4096},
+    },
+}
 
 
 @pytest.mark.parametrize(
@@ -347,14 +436,14 @@ PROBE_MODELS = {"--disable-sliding-window": "google/gemma-2-9b-it"}
 def test_each_modeled_flag_changes_the_plan(flag: str) -> None:
     home = homes()[flag]
     assert home.request, f"{flag} is modeled but has no request field in vllm_flag_effects.yaml"
-    base = copy.deepcopy(BASE)
-    if flag in PROBE_MODELS:
-        base["model"] = {"id": PROBE_MODELS[flag], "max_model_len": 4096}
+    plain_profile = PROBE_BASES.get(flag, BASE)
+    base = copy.deepcopy(plain_profile)
     if home.profile:
         section, name = home.profile.split(".")
         base.get(section, {}).pop(name, None)
-    plain = _plan(base if flag in PROBE_MODELS else BASE).to_dict()
-    probed = _plan(_with_args({flag[2:]: PROBES[flag]}, base)).to_dict()
+    plain = _plan(plain_profile).to_dict()
+    shared = plain_profile.get("outputs", {}).get("vllm_args", {})
+    probed = _plan(_with_args({**shared, flag[2:]: PROBES[flag]}, base)).to_dict()
     assert probed != plain
 
 

@@ -8,6 +8,7 @@ from checker.planning.rules import config as _config  # noqa: F401  (registers r
 from checker.planning.rules import context as _context  # noqa: F401
 from checker.planning.rules import coverage as _coverage  # noqa: F401
 from checker.planning.rules import deployment as _deployment  # noqa: F401
+from checker.planning.rules import lora as _lora  # noqa: F401
 from checker.planning.rules import memory as _memory  # noqa: F401
 from checker.planning.rules import quantization as _quantization  # noqa: F401
 from checker.planning.rules import scheduler as _scheduler  # noqa: F401

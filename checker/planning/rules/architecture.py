@@ -78,7 +78,7 @@ def layer_kinds_modelled(ctx: RuleContext) -> Iterator[Finding]:
     if not kinds:
         return
     yield Finding(
-        rule_id="VW123",
+        rule_id="VW124",
         name="layer-kind-not-modeled",
         severity=Severity.WARNING,
         message=f"config.json names layer kinds vllm-wizard does not model ({', '.join(kinds)}); "

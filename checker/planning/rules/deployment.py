@@ -1,7 +1,7 @@
 """Deployment rules (VW3xx): the GPUs the profile gives vLLM, and how instances share them.
 
-No rule checks a Kubernetes GPU limit below TP x PP: the profile has no limit of its own, and
-the rendered manifests request exactly the plan's tensor x pipeline parallel GPUs
+No rule checks a Kubernetes GPU limit below the GPUs needed: the profile has no limit of its
+own, and the rendered manifests request exactly the plan's GPUs
 (checker.render.context.RenderContext.gpus), so the limit holds by construction.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from checker.planning.parallel import gpus_per_node
 from checker.planning.releases import has_behaviour, message
 from checker.planning.risk import MEDIUM_MARGIN_GIB, free_margin
 from checker.planning.rules.base import GIB, RuleContext, gib, rule
@@ -25,19 +26,77 @@ from checker.schemas.outputs import Finding
 
 @rule
 def world_size_fits_gpus(ctx: RuleContext) -> Iterator[Finding]:
-    world, gpus = ctx.settings.tp * ctx.settings.pp, ctx.request.hardware.gpus
-    if world <= gpus:
+    """GPUs needed = DP x TP x PP. On one node vLLM first compares TP x PP with the node's GPUs
+    (config/parallel.py ParallelConfig.__post_init__), then each DP rank's workers take local
+    GPU indices rank + DP local rank x TP x PP (ParallelConfig.get_local_gpu_index), and the
+    first index past the node's GPUs fails (v1/worker/gpu_worker.py Worker.init_device)."""
+    s, hw = ctx.settings, ctx.request.hardware
+    version = s.facts.version
+    node = min(hw.gpus_per_node or hw.gpus, hw.gpus)
+    ray = ctx.request.engine.distributed_executor_backend == "ray"
+    per_node = gpus_per_node(s)
+    if s.world_size > node and s.nnodes == 1 and not ray:
+        text = message("world-size", version, world=s.world_size, gpus=node)
+    elif per_node > node and not ray:
+        text = message("dp-local-rank", version, rank=node, gpus=node)
+    elif s.gpus_needed > hw.gpus:
+        text = (
+            f"data x tensor x pipeline parallel = {s.dp} x {s.tp} x {s.pp} needs "
+            f"{s.gpus_needed} GPUs; the deployment has {hw.gpus}."
+        )
+    else:
         return
+    shape = f"{s.dp} x {s.tp} x {s.pp}" if s.dp > 1 else f"{s.tp} x {s.pp}"
+    names = "data x tensor x pipeline" if s.dp > 1 else "tensor x pipeline"
     yield Finding(
         rule_id="VW301",
         name="world-size-exceeds-gpus",
         severity=Severity.ERROR,
-        message=message("world-size", ctx.settings.facts.version, world=world, gpus=gpus),
+        message=text,
         key="hardware.gpus",
-        fix=f"tensor x pipeline parallel = {ctx.settings.tp} x {ctx.settings.pp} needs {world} "
-        f"GPUs: give the instance {world} GPUs, or lower hardware.tp_size / hardware.pp_size.",
-        fix_values={"hardware.gpus": world},
+        fix=f"{names} parallel = {shape} needs {s.gpus_needed} GPUs"
+        + (f" ({per_node} per node)" if per_node < s.gpus_needed else "")
+        + ": give the deployment that many GPUs (several nodes need --nnodes and "
+        "hardware.gpus_per_node, or the Ray backend), or lower the parallel sizes.",
+        fix_values={"hardware.gpus": s.gpus_needed},
     )
+
+
+@rule
+def parallel_config_valid(ctx: RuleContext) -> Iterator[Finding]:
+    """vLLM's ParallelConfig checks of the data / expert parallel flags
+    (config/parallel.py ParallelConfig._validate_parallel_config, __post_init__)."""
+    eng, version = ctx.request.engine, ctx.settings.facts.version
+    redundant = eng.eplb_config.get("num_redundant_experts", 0)
+    local = eng.data_parallel_size_local
+    problems = []
+    if local is not None and local > eng.data_parallel_size:
+        problems.append(
+            (
+                message("dp-local-above-dp", version, local=local, dp=eng.data_parallel_size),
+                "outputs.vllm_args.data-parallel-size-local",
+            )
+        )
+    if eng.enable_eplb and not eng.enable_expert_parallel:
+        problems.append((message("eplb-without-ep", version), "outputs.vllm_args.enable-eplb"))
+    if not eng.enable_eplb and redundant:
+        problems.append(
+            (
+                message("redundant-without-eplb", version, count=redundant),
+                "outputs.vllm_args.eplb-config",
+            )
+        )
+    if eng.nnodes > 1 and eng.distributed_executor_backend not in (None, "mp", "uni"):
+        problems.append((message("nnodes-backend", version), "outputs.vllm_args.nnodes"))
+    for text, key in problems:
+        yield Finding(
+            rule_id="VW305",
+            name="parallel-config-invalid",
+            severity=Severity.ERROR,
+            message=text,
+            key=key,
+            fix="Make the data / expert parallel flags agree as vLLM requires.",
+        )
 
 
 def _others_usage(ctx: RuleContext) -> float:

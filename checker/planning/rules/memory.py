@@ -114,14 +114,17 @@ def workload_exceeds_concurrency(ctx: RuleContext) -> Iterator[Finding]:
     if b.kv.num_blocks == 0 or per_request <= 0:
         return
     fits = b.kv_budget / per_request
-    if fits >= work.concurrency:
+    wanted = s.per_engine(work.concurrency)
+    if fits >= wanted:
         return
+    engine = f" per data-parallel engine ({wanted} of {work.concurrency})" if s.dp > 1 else ""
     yield Finding(
         rule_id="VW204",
         name="workload-concurrency-exceeds-kv",
         severity=Severity.WARNING,
         message=f"The KV cache holds {fits:.2f} requests of {tokens} tokens (prompt + "
-        f"generation) at once, fewer than the workload's concurrency ({work.concurrency}); "
+        f"generation) at once, fewer than the workload's concurrency{engine or ''} "
+        f"({wanted}); "
         "the rest wait in the queue.",
         key="workload.concurrency",
         fix="Use an fp8 KV cache, a higher gpu_memory_utilization, or more GPUs; or accept "

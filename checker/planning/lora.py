@@ -1,0 +1,142 @@
+"""LoRA adapter buffers vLLM allocates at start-up, and its LoRA facts (data/vllm_lora.yaml).
+
+With --enable-lora every supported layer is wrapped and gets stacked A/B buffers for each of the
+max_loras GPU slots at max_lora_rank, zero-filled while the model loads, so "Model loading took"
+includes them (v1/worker/gpu_model_runner.py GPUModelRunner.load_model -> load_lora_model inside
+the DeviceMemoryProfiler). Shapes per rank (lora/layers, create_lora_weights):
+- column-parallel linear (qkv, gate_up, MLA q_b / kv_b): A [slots, rank, input] per slice,
+  B [slots, output / TP, rank] (fully sharded: A's rank / TP);
+- row-parallel linear (o, down): A [slots, rank, input / TP], B [slots, output, rank]
+  (fully sharded: B's output / TP);
+- replicated linear (MoE router, MLA q_a / kv_a): A [slots, rank, input], B [slots, output, rank];
+- fused MoE: per local expert, w1 and w3 A [rank, hidden] and B [intermediate / TP, rank], w2 A
+  [rank, intermediate / TP] and B [hidden, rank] (lora/layers/fused_moe.py FusedMoEWithLoRA);
+- embedding A [slots, vocab, rank] and B [slots, hidden, rank], LM head A [slots, rank, hidden]
+  and B [slots, vocab, rank], only for classes that declare embedding_modules.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any
+
+from checker.models.config_parser import model_type_facts
+from checker.planning.settings import Settings
+from checker.planning.weights import local_experts, stage_layers
+from checker.schemas.model_info import LayerKind, ModelInfo
+from checker.schemas.yaml_source import load_data
+
+_ATTENTION = (LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED)
+
+
+@functools.cache
+def lora_facts() -> dict[str, Any]:
+    text = resources.files("checker.data").joinpath("vllm_lora.yaml").read_text("utf-8")
+    data: dict[str, Any] = load_data(text)
+    return data
+
+
+def architecture(model: ModelInfo) -> str | None:
+    """The vLLM class name the model loads as: its config's first architecture, else the one
+    model_types.yaml names for its model_type (catalog configs without `architectures`)."""
+    if model.architectures:
+        return model.architectures[0]
+    known: dict[str, str] = model_type_facts()["architectures"]
+    return next((a for a, t in known.items() if t == model.model_type), None)
+
+
+def supports_lora(model: ModelInfo) -> bool:
+    """The architecture's vLLM class implements SupportsLoRA (unknown: assume it does)."""
+    arch = architecture(model)
+    return arch is None or arch in lora_facts()["supports_lora"]
+
+
+def wraps_embeddings(model: ModelInfo) -> bool:
+    return architecture(model) in lora_facts()["embedding_lora"]
+
+
+class _Shapes:
+    """Elements of one adapter slot's buffers, per rank."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.r, self.tp, self.fs = settings.lora_rank, settings.tp, settings.lora_fully_sharded
+
+    def column(self, inp: int, out_per_rank: float, slices: int = 1) -> float:
+        a_rank = self.r / self.tp if self.fs else self.r
+        return slices * a_rank * inp + out_per_rank * self.r
+
+    def row(self, inp: int, out: int) -> float:
+        return self.r * inp / self.tp + (out / self.tp if self.fs else out) * self.r
+
+    def replicated(self, inp: int, out: int) -> float:
+        return self.r * (inp + out)
+
+
+def _attention(model: ModelInfo, layer: int, s: _Shapes) -> float:
+    h, heads = model.hidden_size, model.num_attention_heads
+    if model.layer_kinds[layer] is LayerKind.MLA:
+        nope, rope = model.qk_nope_head_dim or 0, model.qk_rope_head_dim or 0
+        v = model.v_head_dim or model.head_dim
+        kv_rank = model.kv_lora_rank or 0
+        q_in = model.q_lora_rank or h
+        q = s.replicated(h, model.q_lora_rank) if model.q_lora_rank else 0.0
+        q += s.column(q_in, heads * (nope + rope) / s.tp)
+        kv = s.replicated(h, kv_rank + rope) + s.column(kv_rank, heads * (nope + v) / s.tp)
+        return q + kv + s.row(heads * v, h)
+    if model.layer_kinds[layer] not in _ATTENTION:
+        return 0.0
+    d = model.head_dim
+    kv_per_rank = max(model.kv_heads_of(layer) / s.tp, 1) * d  # replicated past the KV heads
+    qkv = s.column(h, heads * d / s.tp + 2 * kv_per_rank, slices=3)
+    return qkv + s.row(heads * d, h)
+
+
+def _mlp(model: ModelInfo, settings: Settings, layer: int, s: _Shapes) -> float:
+    h = model.hidden_size
+    if not (model.moe_layers and model.moe_layers[layer]):
+        dense = model.intermediate_size
+        return s.column(h, 2 * dense / s.tp, slices=2) + s.row(dense, h) if dense else 0.0
+    experts, inter = model.num_experts, model.moe_intermediate_size / settings.moe_shards
+    if settings.expert_parallel:
+        experts, inter = local_experts(model, settings), float(model.moe_intermediate_size)
+    w13_a = s.r / s.tp if s.fs else float(s.r)
+    w2_b = h / s.tp if s.fs else float(h)
+    per_expert = 2 * (w13_a * h + inter * s.r) + s.r * inter + w2_b * s.r
+    total = experts * per_expert + s.replicated(h, model.num_experts)  # + the router
+    moe_count = sum(model.moe_layers)
+    if model.params.shared_expert_linear and moe_count:
+        shared = model.params.shared_expert_linear // (3 * h * moe_count)
+        total += s.column(h, 2 * shared / s.tp, slices=2) + s.row(shared, h)
+    return total
+
+
+def lora_buffer_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
+    """Bytes of LoRA buffers one rank of ``stage`` allocates with its weights."""
+    if not settings.lora_slots:
+        return 0.0
+    s = _Shapes(settings)
+    elements = sum(
+        _attention(model, i, s) + _mlp(model, settings, i, s)
+        for i in stage_layers(model.num_hidden_layers, settings.pp)[stage]
+    )
+    if wraps_embeddings(model):
+        vocab, h = model.vocab_size, model.hidden_size
+        if stage == 0:
+            elements += s.r * (vocab + h)
+        if stage == settings.pp - 1:
+            elements += s.r * (h + vocab)
+    return elements * settings.lora_slots * settings.lora_dtype_bytes
+
+
+def lora_costs(model: ModelInfo, settings: Settings, graphs: float) -> dict[str, str]:
+    """What --enable-lora costs, for --explain; ``graphs`` is the CUDA-graph estimate."""
+    if not settings.lora_slots:
+        return {}
+    buffers = lora_buffer_bytes(model, settings, 0) / float(1 << 30)
+    extra = graphs * (settings.graph_sets - 1) / settings.graph_sets / float(1 << 30)
+    return {
+        "--enable-lora": f"{settings.lora_slots} adapter slots of rank {settings.lora_rank}: "
+        f"+{buffers:.2f} GiB of LoRA buffers per GPU (loaded with the weights); "
+        f"{settings.graph_sets} sets of CUDA graphs, +{extra:.2f} GiB (estimated)"
+    }

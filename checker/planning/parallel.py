@@ -1,0 +1,90 @@
+"""Data / expert parallel facts vLLM derives from ParallelConfig: the GPUs a deployment needs
+per node, and the all2all buffers expert parallel allocates on every GPU."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from checker.planning.settings import Settings
+from checker.planning.weights import expert_bytes, local_experts
+from checker.schemas.model_info import ModelInfo
+
+_DEEPEP = ("deepep_high_throughput", "deepep_low_latency")
+_ALIGN = 128  # DeepEP's NUM_BUFFER_ALIGNMENT_BYTES
+
+
+def uses_all2all(settings: Settings) -> bool:
+    """The MoE layers dispatch tokens between ranks (config/parallel.py
+    ParallelConfig.use_all2all: DP > 1, or sequence-parallel MoE with EP, TP > 1 and DP > 1)."""
+    return settings.dp > 1
+
+
+def all2all_buffer_bytes(model: ModelInfo, settings: Settings) -> float:
+    """Bytes the DeepEP all2all backends allocate on each GPU outside torch, so vLLM's profile
+    counts them as non-torch memory (distributed/device_communicators/all2all.py)."""
+    backend = settings.all2all_backend
+    if backend not in _DEEPEP or not model.is_moe or not settings.expert_parallel:
+        return 0.0
+    if not uses_all2all(settings):
+        return 0.0
+    nvl = float(settings.facts.common["deepep_buffer_mib"]) * (1 << 20)
+    if backend == "deepep_high_throughput":
+        return nvl * (2 if settings.nnodes > 1 else 1)  # RDMA buffer only across nodes
+    return nvl + low_latency_rdma_bytes(
+        settings.max_num_batched_tokens,
+        model.hidden_size,
+        model.num_experts + settings.redundant_experts,
+    )
+
+
+def low_latency_rdma_bytes(tokens: int, hidden: int, experts: int) -> int:
+    """DeepEP's Buffer.get_low_latency_rdma_size_hint (csrc/config.hpp LowLatencyLayout): send,
+    receive and signalling buffers, double-buffered, for ``tokens`` tokens per rank."""
+    scales = hidden // 128
+    dispatch = 16 + max(hidden * 2, hidden + scales * 4)
+    combine = scales * 2 * 2 + hidden * 2
+    send = max(tokens * dispatch, experts * tokens * combine)
+    recv = experts * tokens * max(dispatch, combine)
+    signal = -(-experts * 4 // _ALIGN) * _ALIGN
+    return -(-(send + recv + signal) * 2 // _ALIGN) * _ALIGN
+
+
+def gpus_per_node(settings: Settings) -> int:
+    """GPUs one node of the deployment uses: its DP ranks' workers (each DP rank's workers sit
+    at local index rank + dp_local_rank x world_size, config/parallel.py
+    ParallelConfig.get_local_gpu_index), or the world spread over --nnodes."""
+    if settings.nnodes > 1:
+        return -(-settings.gpus_needed // settings.nnodes)
+    return settings.world_size * settings.dp_local
+
+
+def parallel_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
+    """What each data / expert parallel flag costs, for --explain (flag -> words)."""
+    gib = float(1 << 30)
+    s = settings
+    costs: dict[str, str] = {}
+    if s.dp > 1:
+        costs["--data-parallel-size"] = (
+            f"{s.dp} engines x (TP {s.tp} x PP {s.pp}) = {s.gpus_needed} GPUs; each engine "
+            "loads its own attention and dense weights and has its own KV cache"
+        )
+    if s.expert_parallel:
+        plain = replace(s, expert_parallel=False, redundant_experts=0)
+        costs["--enable-expert-parallel"] = (
+            f"{local_experts(model, s)} of {model.num_experts + s.redundant_experts} routed "
+            f"experts per GPU: {expert_bytes(model, s) / gib:.2f} GiB (TP-sharded over "
+            f"{s.moe_shards} ranks without it: {expert_bytes(model, plain) / gib:.2f} GiB)"
+        )
+    if s.redundant_experts:
+        none = replace(s, redundant_experts=0)
+        added = expert_bytes(model, s) - expert_bytes(model, none)
+        costs["--eplb-config"] = (
+            f"{s.redundant_experts} redundant experts: +{added / gib:.2f} GiB weights per GPU"
+        )
+    buffers = all2all_buffer_bytes(model, s)
+    if buffers:
+        costs["--all2all-backend"] = (
+            f"{s.all2all_backend}: +{buffers / gib:.2f} GiB of DeepEP buffers per GPU "
+            "(non-torch memory, less KV cache)"
+        )
+    return costs
