@@ -90,6 +90,14 @@ class ProfileModel(BaseModel):
     trust_remote_code: StrictBool = False
     tokenizer: str | None = None
 
+    @field_validator("max_model_len", mode="before")
+    @classmethod
+    def _one_length_error(cls, value: Any) -> Any:
+        """A length out of range is one error, not one per branch of ``int | 'auto'``."""
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 < value <= 1 << 24:
+            raise ValueError(f"a length is 1 to {1 << 24} tokens, or auto (got {value})")
+        return value
+
     @field_validator("dtype", "kv_cache_dtype", "quantization", mode="before")
     @classmethod
     def _seed_spellings(cls, value: Any, info: ValidationInfo) -> Any:
