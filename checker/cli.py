@@ -543,7 +543,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     from checker.gate.check import CheckOptions, run_check
     from checker.gate.formats import render_report
-    from checker.gate.github.publish import GateReport, PublishOptions, publish
     from checker.pipeline import lockfile_from_args
     from checker.schemas.profile_io import write_atomic
 
@@ -572,6 +571,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
             f"--update-lockfile: nothing recorded in {args.lockfile}: every model came from the "
             "built-in catalog or a local config, not the Hub (only Hub models are locked)"
         )
+    if not _publishes(args):
+        return result.exit_code
+    from checker.gate.github.publish import GateReport, PublishOptions, publish
+
     publish(  # job summary, step outputs, sticky PR comment: each on by default in Actions
         GateReport(
             verdict=result.verdict,
@@ -584,6 +587,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         sys.stderr,
     )
     return result.exit_code
+
+
+def _publishes(args: argparse.Namespace) -> bool:
+    """Whether ``publish`` has anything to do: outside Actions, only what was asked for (a local
+    run or a pre-commit hook then skips the markdown report and the GitHub client)."""
+    from checker.gate.github.env import in_actions
+
+    return bool(args.report_file or args.comment or args.summary or in_actions(os.environ))
 
 
 def _cmd_comment(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checker.errors import (
     CheckerError,
@@ -22,14 +22,9 @@ from checker.errors import (
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import HardwareInput, PlanRequest
 from checker.schemas.outputs import PlanResponse
-from checker.schemas.profile import normalise_enum_spelling
-from checker.schemas.profile_io import (
-    LoadedProfile,
-    Target,
-    load_profile,
-    profile_targets,
-    profile_to_request,
-)
+
+if TYPE_CHECKING:  # the profile schema is imported where a profile is read: plan -m skips it
+    from checker.schemas.profile_io import LoadedProfile, Target
 
 # flag dest -> (request section, field). Only flags the user gave override the profile.
 _OVERRIDES: dict[str, tuple[str, str]] = {
@@ -75,6 +70,9 @@ _FLAG_NAMES = {
 def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProfile | None]:
     """Build a request from ``--profile`` (if any) with the flags the user gave laid over it."""
     from pydantic import ValidationError
+
+    from checker.schemas.profile import normalise_enum_spelling
+    from checker.schemas.profile_io import load_profile, profile_to_request
 
     loaded = None
     base: dict[str, Any] = {}
@@ -192,6 +190,7 @@ def own_gpu_errors(
     each keyed to its profile key: a flag that plans another GPU never hides an invalid
     profile."""
     from checker.hardware.catalog import find_gpu
+    from checker.schemas.profile_io import profile_targets
 
     errors = []
     for target in profile_targets(loaded.profile):

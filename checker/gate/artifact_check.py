@@ -28,7 +28,9 @@ def check_artifacts(
     from checker.render.write import inside
     from checker.schemas.profile_io import write_atomic
 
-    own_pin = dataclasses.replace(settings, vllm_version=None, default_vllm_version=None, ignore=())
+    own_pin = dataclasses.replace(
+        settings, vllm_version=None, default_vllm_version=None, ignore=(), keep_plans=True
+    )
     drifts: list[ArtifactDrift] = []
     problems: list[InputProblem] = []
     for rel, loaded in head.profiles.items():

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from checker.errors import CheckerError, GPUNotFoundError, ModelConfigError
-from checker.gate.result import Figures, GateFinding, GateVerdict, InputProblem, PairResult
+from checker.gate.result import (
+    Figures,
+    GateFinding,
+    GateVerdict,
+    InputProblem,
+    PairResult,
+    PlanSummary,
+)
 from checker.planning.verdict import judge
 from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
@@ -31,6 +38,7 @@ class PairSettings:
     default_vllm_version: str | None = None  # for profiles that pin none (repo config)
     custom_gpus: tuple[GPUSpec, ...] = ()  # the repo config's
     ignore: tuple[tuple[str, str], ...] = ()  # the repo config's (rule id, reason)
+    keep_plans: bool = False  # every pair keeps its full plan, not only a failing one
 
 
 def check_pair(
@@ -86,7 +94,20 @@ def check_pair(
         findings=findings_of(plan, loaded),
         suppressed=[_gate_finding(f, loaded) for f in plan.feasibility.suppressed],
         figures=figures_of(plan),
-        plan=plan,
+        summary=summary_of(plan),
+        plan=plan if verdict == "FAIL" or settings.keep_plans else None,
+    )
+
+
+def summary_of(plan: PlanResponse) -> PlanSummary:
+    f = plan.feasibility
+    return PlanSummary(
+        tensor_parallel_size=f.tensor_parallel_size,
+        pipeline_parallel_size=f.pipeline_parallel_size,
+        max_model_len=f.max_model_len,
+        vllm_version=plan.config.vllm_version,
+        memory_gib=f.memory.total_gib,
+        oom_risk_reason=f.oom_risk_reason,
     )
 
 

@@ -73,6 +73,20 @@ class Figures(BaseModel):
     oom_risk: OOMRisk | None = None
 
 
+class PlanSummary(BaseModel):
+    """What the reports print of a pair's plan; the full plan is kept only where it is shown
+    (a failing pair's details), so a fleet of thousands of pairs stays small in memory."""
+
+    model_config = _FROZEN
+
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    max_model_len: int
+    vllm_version: str = Field(description="The vLLM release it was planned for")
+    memory_gib: float = Field(description="GPU memory the plan takes on one GPU")
+    oom_risk_reason: str = ""
+
+
 class PairResult(BaseModel):
     """One profile on one GPU target."""
 
@@ -93,7 +107,10 @@ class PairResult(BaseModel):
     )
     figures: Figures
     error: InputProblem | None = None
-    plan: PlanResponse | None = None
+    summary: PlanSummary | None = Field(None, description="None: ERROR, it was not planned")
+    plan: PlanResponse | None = Field(
+        None, description="The full plan, of a FAIL pair only (the markdown report's details)"
+    )
 
 
 class PairChange(BaseModel):

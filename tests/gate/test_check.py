@@ -62,6 +62,19 @@ def test_each_profile_on_its_own_targets(tmp_path: Path) -> None:
     assert failing.figures.kv_tokens == failing.plan.feasibility.kv.tokens  # type: ignore[union-attr]
 
 
+def test_only_a_failing_pair_keeps_its_full_plan(tmp_path: Path) -> None:
+    """Thousands of pairs stay small: a passing pair keeps what the reports print (issue 17)."""
+    write(tmp_path, "p.yaml", llama(65536))
+    result = run_check(CheckOptions(paths=("p.yaml",), cwd=tmp_path, offline=True))
+    passing, failing = result.pairs  # H100: PASS, L4: FAIL
+    assert (passing.verdict, failing.verdict) == ("PASS", "FAIL")
+    assert passing.plan is None and failing.plan is not None
+    assert passing.summary is not None and failing.summary is not None
+    assert (passing.summary.tensor_parallel_size, passing.summary.max_model_len) == (1, 65536)
+    assert passing.summary.vllm_version == "0.19.0"
+    assert failing.summary.memory_gib == failing.plan.feasibility.memory.total_gib
+
+
 def test_given_gpus_replace_the_profile_targets(tmp_path: Path) -> None:
     write(tmp_path, "p.yaml", llama(65536))
     result = run_check(
@@ -131,9 +144,9 @@ vllm_version: "0.18.0"
         ("a.yaml", "lab48:1", "Lab-GPU-48GB"),
     ]
     assert result.fail_on is FailOn.WARNING
-    assert {p.plan.config.vllm_version for p in result.pairs if p.plan} == {"0.18.0"}
+    assert {p.summary.vllm_version for p in result.pairs if p.summary} == {"0.18.0"}
     overridden = run_check(CheckOptions(cwd=tmp_path, vllm_version="0.19.0", fail_on=FailOn.ERROR))
-    assert {p.plan.config.vllm_version for p in overridden.pairs if p.plan} == {"0.19.0"}
+    assert {p.summary.vllm_version for p in overridden.pairs if p.summary} == {"0.19.0"}
     assert overridden.fail_on is FailOn.ERROR
     only = run_check(CheckOptions(cwd=tmp_path, gpus=("L4",)))  # --gpu: only those
     assert [p.target for p in only.pairs] == ["L4:1"]

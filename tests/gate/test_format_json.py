@@ -38,6 +38,7 @@ def test_documented_keys_and_round_trip() -> None:
         "suppressed",
         "figures",
         "error",
+        "summary",
         "plan",
     ]
     assert list(first["findings"][0]) == [

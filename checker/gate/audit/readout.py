@@ -45,7 +45,7 @@ def edge_cases(
     """Pairs that pass the gate with little to spare."""
     found: list[EdgeCase] = []
     for pair in pairs:
-        if pair.failed or pair.plan is None:
+        if pair.failed or pair.summary is None:
             continue
         want = profiles[pair.profile].profile.workload.concurrency
         have = pair.figures.max_concurrency or 0.0
@@ -56,7 +56,7 @@ def edge_cases(
                 f"workload's concurrency of {want}"
             )
         if pair.figures.oom_risk is OOMRisk.MEDIUM:
-            reasons.append("medium OOM risk: " + pair.plan.feasibility.oom_risk_reason)
+            reasons.append("medium OOM risk: " + pair.summary.oom_risk_reason)
         if reasons:
             found.append(
                 EdgeCase(profile=pair.profile, target=pair.target, reason="; ".join(reasons))
@@ -79,7 +79,7 @@ def cheaper_options(
         own = profile_targets(loaded.profile)[0]
         customs = (*loaded.profile.hardware.custom_gpus, *settings.custom_gpus)
         own_spec = _spec(own, customs)
-        ours = [p for p in pairs if p.profile == rel and p.plan is not None]
+        ours = [p for p in pairs if p.profile == rel and p.summary is not None]
         own_entry = next(
             (
                 entries[p.target]
@@ -99,11 +99,11 @@ def cheaper_options(
                 verdict=pair.verdict,
                 price_per_hour=price,
                 current_price_per_hour=own_price,
-                memory_gib=round(pair.plan.feasibility.memory.total_gib * entry.count, 2),
+                memory_gib=round(pair.summary.memory_gib * entry.count, 2),
                 current_memory_gib=own_spec.memory_gib * own.count,
             )
             for pair in ours
-            if pair.plan is not None
+            if pair.summary is not None
             and pair.verdict == "PASS"
             and (entry := entries[pair.target]) is not own_entry
             and (price := entry.price_per_hour) is not None

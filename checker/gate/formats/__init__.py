@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
-from checker.gate.formats.github import render_github
-from checker.gate.formats.json_report import render_json
-from checker.gate.formats.markdown import render_markdown
-from checker.gate.formats.sarif import render_sarif
-from checker.gate.formats.text import render_text
-from checker.gate.result import CheckResult
+if TYPE_CHECKING:
+    from checker.gate.result import CheckResult
 
-Reporter = Callable[[CheckResult, bool], str]  # (result, colour) -> report text
+Reporter = Callable[["CheckResult", bool], str]  # (result, colour) -> report text
 
-REPORTER_BY_NAME: dict[str, Reporter] = {
-    "text": render_text,
-    "json": render_json,
-    "markdown": render_markdown,
-    "sarif": render_sarif,
-    "github": render_github,
+# name -> (module, function): a run imports only the format it prints (a hook's cold start)
+REPORTER_BY_NAME: dict[str, tuple[str, str]] = {
+    "text": ("checker.gate.formats.text", "render_text"),
+    "json": ("checker.gate.formats.json_report", "render_json"),
+    "markdown": ("checker.gate.formats.markdown", "render_markdown"),
+    "sarif": ("checker.gate.formats.sarif", "render_sarif"),
+    "github": ("checker.gate.formats.github", "render_github"),
 }
 
 
 def render_report(result: CheckResult, name: str, *, color: bool = False) -> str:
-    return REPORTER_BY_NAME[name](result, color)
+    module, function = REPORTER_BY_NAME[name]
+    reporter = cast(Reporter, getattr(importlib.import_module(module), function))
+    return reporter(result, color)

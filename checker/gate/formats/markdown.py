@@ -83,13 +83,13 @@ def _detail(pair: PairResult) -> list[str]:
             f"- ~~{md_text(f.rule_id)}~~ suppressed at{line} `{_code(f.key)}` "
             f"({md_text(f.suppressed or '')}): {md_text(f.message)}"
         )
-    if pair.plan is not None:
+    if (plan := pair.summary) is not None:
         fig = pair.figures
         out.append(
-            f"- Plan: {md_text(pair.model)}, TP {pair.plan.feasibility.tensor_parallel_size} "
-            f"x PP {pair.plan.feasibility.pipeline_parallel_size}, "
+            f"- Plan: {md_text(pair.model)}, TP {plan.tensor_parallel_size} "
+            f"x PP {plan.pipeline_parallel_size}, "
             f"KV cache {fmt_tokens(fig.kv_tokens)} tokens, max concurrency "
-            f"{fmt_conc(fig.max_concurrency)} at {pair.plan.feasibility.max_model_len:,} tokens, "
+            f"{fmt_conc(fig.max_concurrency)} at {plan.max_model_len:,} tokens, "
             f"estimated {fmt_tput(fig.throughput_toks_per_s)} tok/s"
         )
     if pair.plan is not None and pair.failed:

@@ -1,0 +1,70 @@
+"""A hook's cold start: ``check`` and ``plan`` import only what they use (issue 17)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = (
+    "huggingface_hub",
+    "jinja2",
+    "markdown",
+    "http.client",
+    "checker.gate.github.api",
+    "checker.gate.github.publish",
+)
+
+_SCRIPT = """
+import contextlib, io, json, sys
+from checker.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(json.loads(sys.argv[1]))
+print(json.dumps(sorted(sys.modules)))
+"""
+
+PROFILE = """profile_version: 1
+model: {id: meta-llama/Llama-3.1-8B-Instruct, max_model_len: 8192}
+hardware: {gpu_name: H100-SXM-80GB, gpus: 1}
+"""
+
+
+def _imported(args: list[str], cwd: Path) -> list[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}  # outside GitHub Actions
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, json.dumps(args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return modules
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "p.yaml", "--gpu", "H100-SXM-80GB:1", "--offline"],
+        ["plan", "-m", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "H100-SXM-80GB", "--json"],
+    ],
+    ids=["check", "plan"],
+)
+def test_check_and_plan_skip_hub_templates_and_github(args: list[str], tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(PROFILE, encoding="utf-8")
+    modules = _imported(args, tmp_path)
+    assert "checker.planning.planner" in modules  # it did plan
+    loaded = [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert loaded == []
+
+
+def test_check_imports_only_the_format_it_prints(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(PROFILE, encoding="utf-8")
+    modules = _imported(["check", "p.yaml", "--gpu", "H100-SXM-80GB:1", "--offline"], tmp_path)
+    assert "checker.gate.formats.text" in modules
+    assert "checker.gate.formats.markdown" not in modules
+    assert "checker.gate.formats.sarif" not in modules
