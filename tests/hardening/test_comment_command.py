@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from checker.gate.github.pr_comment import MARKER
 
+from checker.gate.github.pr_comment import MARKER
 from tests.gate.conftest import runner_env
 from tests.gate.fake_github import FakeGitHub
 from tests.hardening.conftest import Run, run_process
