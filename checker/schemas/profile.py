@@ -69,6 +69,16 @@ TARGET_RE = re.compile(
     r"^(?P<name>[^:]{1,128})"
     r"(?::(?P<count>[1-9][0-9]{0,2}|[1-3][0-9]{3}|40[0-8][0-9]|409[0-6]))?$"
 )
+
+
+def well_formed_targets(value: list[str]) -> list[str]:
+    """GPU targets written "NAME" or "NAME:COUNT" (a profile's or the repo config's)."""
+    for item in value:
+        if not TARGET_RE.match(item):
+            raise ValueError(f'target {item!r} is not "NAME" or "NAME:COUNT"')
+    return value
+
+
 ARTIFACT_KINDS = ("command", "docker", "compose", "k8s", "helm", "report", "bench", "profile")
 
 
@@ -128,10 +138,7 @@ class ProfileHardware(BaseModel):
     @field_validator("targets")
     @classmethod
     def _targets_well_formed(cls, value: list[str]) -> list[str]:
-        for item in value:
-            if not TARGET_RE.match(item):
-                raise ValueError(f'target {item!r} is not "NAME" or "NAME:COUNT"')
-        return value
+        return well_formed_targets(value)
 
 
 class ProfileWorkload(BaseModel):

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO, load_benchmark
+
 HELDOUT = REPO / "benchmarks" / "corpora" / "planner_v019_heldout.yaml"
 CONFIGS = REPO / "tests" / "data" / "configs"
 
 
 def _accuracy() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("accuracy", REPO / "benchmarks" / "accuracy.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("accuracy", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("accuracy")
 
 
 def test_heldout_corpus_plans_and_catches_the_vocabulary_split_failure() -> None:

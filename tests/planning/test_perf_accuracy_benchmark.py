@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO, load_benchmark
+
 CORPUS = REPO / "benchmarks" / "corpora" / "perf_gpustack_v011.yaml"
 
 
 def _bench() -> ModuleType:
-    path = REPO / "benchmarks" / "perf_accuracy.py"
-    spec = importlib.util.spec_from_file_location("perf_accuracy", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("perf_accuracy", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("perf_accuracy")
 
 
 def test_fixed_concurrency_throughput_and_tpot_fall_inside_the_range() -> None:

@@ -32,7 +32,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from checker.schemas.enums import FailOn as FailOn  # the policy is the verdict's, not the gate's
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.profile import IGNORE_DESCRIPTION, TARGET_RE, Suppression, no_repeats
+from checker.schemas.profile import (
+    IGNORE_DESCRIPTION,
+    Suppression,
+    no_repeats,
+    well_formed_targets,
+)
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 
 CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
@@ -79,10 +84,7 @@ class RepoConfig(BaseModel):
     @field_validator("targets")
     @classmethod
     def _targets_well_formed(cls, value: list[str]) -> list[str]:
-        for item in value:
-            if not TARGET_RE.match(item):
-                raise ValueError(f'target {item!r} is not "NAME" or "NAME:COUNT"')
-        return value
+        return well_formed_targets(value)
 
 
 def find_repo_config(start: Path) -> Path | None:
