@@ -180,6 +180,12 @@ def lockfile_from_args(args: argparse.Namespace) -> Path | None:
     return Path(value) if value else None
 
 
+def target_key(loaded: LoadedProfile, target: Target) -> str:
+    """The profile key that names ``target``: its own GPU or one of hardware.targets."""
+    own = target.gpu == loaded.profile.hardware.gpu_name
+    return "hardware.gpu_name" if own else "hardware.targets"
+
+
 def own_gpu_errors(
     loaded: LoadedProfile,
     *,
@@ -199,8 +205,7 @@ def own_gpu_errors(
         try:
             find_gpu(target.gpu, (*loaded.profile.hardware.custom_gpus, *customs))
         except GPUNotFoundError as exc:
-            own = target.gpu == loaded.profile.hardware.gpu_name
-            exc.key = "hardware.gpu_name" if own else "hardware.targets"
+            exc.key = target_key(loaded, target)
             errors.append(exc)
     return errors
 

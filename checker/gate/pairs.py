@@ -46,7 +46,7 @@ def check_pair(
 ) -> PairResult:
     """Plan ``loaded`` on ``target``; a problem with the input becomes an ERROR pair."""
     from checker.hardware.catalog import find_gpu
-    from checker.pipeline import plan_request
+    from checker.pipeline import plan_request, target_key
 
     profile = loaded.profile
     display = loaded.path.as_posix()
@@ -70,8 +70,7 @@ def check_pair(
     except CheckerError as exc:
         key = "model.config" if isinstance(exc, ModelConfigError) else "model.id"
         if isinstance(exc, GPUNotFoundError):
-            own = target.gpu == profile.hardware.gpu_name
-            key = "hardware.gpu_name" if own else "hardware.targets"
+            key = target_key(loaded, target)
         return PairResult(
             profile=display,
             target=str(target),

@@ -107,9 +107,8 @@ class RenderContext:
         for key, field_name in FIXABLE_FIELDS.items():
             section, name = key.split(".")
             wanted = _plain(getattr(getattr(self.profile, section), name, None))
-            actual = _plain(getattr(self.plan.config, field_name))
-            if field_name == "max_model_len" and self.plan.config.max_model_len_auto:
-                actual = "auto"  # the artifacts carry auto, as the profile does
+            carried = "max_model_len_arg" if field_name == "max_model_len" else field_name
+            actual = _plain(getattr(self.plan.config, carried))  # auto stays auto
             if wanted is None or wanted == actual:
                 continue
             rules = tuple(

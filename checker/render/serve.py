@@ -56,9 +56,7 @@ def _planned(args: _Args, ctx: RenderContext) -> None:
         args.value("--quantization", c.quantization, "model.quantization")
     fl.require_choice("kv_cache_dtype", c.kv_cache_dtype, "model.kv_cache_dtype")
     args.value("--kv-cache-dtype", c.kv_cache_dtype, "model.kv_cache_dtype")
-    # auto stays auto: the server fits the length itself; the plan predicts the same fit
-    length = "auto" if c.max_model_len_auto else c.max_model_len
-    args.value("--max-model-len", length, "model.max_model_len")
+    args.value("--max-model-len", c.max_model_len_arg, "model.max_model_len")
     args.value(
         "--gpu-memory-utilization", c.gpu_memory_utilization, "policy.gpu_memory_utilization"
     )

@@ -158,6 +158,11 @@ class VLLMConfig(BaseModel):
     )
     explanations: dict[str, str] = Field(default_factory=dict)
 
+    @property
+    def max_model_len_arg(self) -> int | str:
+        """--max-model-len as the artifacts pass it: auto stays auto (the server fits it)."""
+        return "auto" if self.max_model_len_auto else self.max_model_len
+
 
 class Recommendation(BaseModel):
     model_config = _OUT
