@@ -67,8 +67,13 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
         return request.hardware.tensor_parallel_size
-    # each data-parallel engine gets its share of the GPUs
-    per_engine = request.hardware.pipeline_parallel_size * request.engine.data_parallel_size
+    # each data-parallel engine and prefill-context-parallel rank gets its share of the GPUs
+    eng = request.engine
+    per_engine = (
+        request.hardware.pipeline_parallel_size
+        * eng.data_parallel_size
+        * eng.prefill_context_parallel_size
+    )
     candidates = tp_candidates(model, request.hardware.gpus, per_engine)
     for tp in candidates:
         if fits_one_request(plan_settings(request, model, gpu, tp=tp)[1], model):

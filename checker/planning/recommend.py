@@ -260,7 +260,7 @@ def recommend(
             current = getattr(config, rec.key, rec.value)
             reason = rec.reason if current == rec.value else _current_reason(ctx, rec, current)
             explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), reason]))
-        explanations.update(parallel_costs(ctx.model, ctx.settings))
+        explanations.update(parallel_costs(ctx.model, ctx.settings, ctx.memory.binding.kv.tokens))
         explanations.update(lora_costs(ctx.model, ctx.settings, ctx.memory.first.cudagraph))
     return config.model_copy(update={"explanations": explanations}), recs
 

@@ -68,6 +68,11 @@ class Settings:
     expert_parallel: bool = False  # routed experts split whole over the dp x tp ranks
     redundant_experts: int = 0  # EPLB's extra expert copies, spread over the EP ranks
     all2all_backend: str = "allgather_reducescatter"
+    # context parallel: PCP ranks multiply the engine's world size; DCP reuses TP ranks. Each
+    # request's attention KV is split over kv_shards ranks (DCP, with PCP through 0.24)
+    pcp: int = 1
+    dcp: int = 1
+    kv_shards: int = 1
     # LoRA: adapter slots on the GPU (0: LoRA off), their rank and dtype bytes, and how many
     # sets of CUDA graphs are captured (no-LoRA plus each active-adapter count)
     lora_slots: int = 0
@@ -86,8 +91,9 @@ class Settings:
 
     @property
     def world_size(self) -> int:
-        """GPUs of one DP engine (config/parallel.py ParallelConfig.world_size = pp x tp)."""
-        return self.tp * self.pp
+        """GPUs of one DP engine (config/parallel.py ParallelConfig.__post_init__: world_size =
+        pp x tp x prefill context parallel)."""
+        return self.tp * self.pp * self.pcp
 
     @property
     def gpus_needed(self) -> int:
@@ -101,9 +107,9 @@ class Settings:
 
     @property
     def moe_shards(self) -> int:
-        """Ranks a MoE layer is split over: vLLM flattens TP across DP for the experts
-        (model_executor/layers/fused_moe/config.py FusedMoEParallelConfig.make)."""
-        return self.tp * self.dp
+        """Ranks a MoE layer is split over: vLLM flattens TP across DP and PCP for the experts
+        (model_executor/layers/fused_moe/config.py flatten_tp_across_dp_and_pcp)."""
+        return self.tp * self.pcp * self.dp
 
 
 def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec, version: str) -> str:
@@ -210,7 +216,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         state_page_bytes=state_page,
         state_checkpoint_blocks=checkpoints,
         unaligned_block_size=unaligned,
-        **_parallel(request, model, tp),
+        **_parallel(request, model, tp, facts.version),
         **_lora(request, dtype),
     )
 
@@ -244,25 +250,32 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
     }
 
 
-def _parallel(request: PlanRequest, model: ModelInfo, tp: int) -> dict[str, Any]:
+def _parallel(request: PlanRequest, model: ModelInfo, tp: int, version: str) -> dict[str, Any]:
     """Data / expert parallel settings after vLLM's defaults. The DP ranks on one node default
     to all of them, or to an even share over --nnodes (engine/arg_utils.py
     EngineArgs.create_engine_config); expert parallel applies to MoE layers split over more
     than one rank (FusedMoEParallelConfig.make: use_ep); redundant experts exist only with EPLB
-    (config/parallel.py ParallelConfig._validate_parallel_config refuses them otherwise)."""
+    (config/parallel.py ParallelConfig._validate_parallel_config refuses them otherwise).
+    Context parallel splits a request's attention KV over the DCP ranks
+    (v1/kv_cache_interface.py FullAttentionSpec.max_memory_usage_bytes: max_model_len / dcp, and
+    / (dcp x pcp) through 0.24; 0.33: "PCP ... does not increase the KV-cache shard count")."""
     eng = request.engine
     dp = eng.data_parallel_size
     local = eng.data_parallel_size_local
     if local is None:
         local = max(dp // eng.nnodes, 1) if eng.nnodes > 1 else dp
     redundant = eng.eplb_config.get("num_redundant_experts", 0) if eng.enable_eplb else 0
+    pcp, dcp = eng.prefill_context_parallel_size, eng.decode_context_parallel_size
     return {
         "dp": dp,
         "dp_local": local,
         "nnodes": eng.nnodes,
-        "expert_parallel": eng.enable_expert_parallel and model.is_moe and dp * tp > 1,
+        "expert_parallel": eng.enable_expert_parallel and model.is_moe and dp * pcp * tp > 1,
         "redundant_experts": redundant if isinstance(redundant, int) and redundant > 0 else 0,
         "all2all_backend": eng.all2all_backend or "allgather_reducescatter",
+        "pcp": pcp,
+        "dcp": dcp,
+        "kv_shards": dcp if has_behaviour("kv_sharded_by_dcp_only", version) else dcp * pcp,
     }
 
 

@@ -144,6 +144,9 @@ class EngineInput(BaseModel):
     all2all_backend: str | None = Field(None, max_length=64, description="None = vLLM's default")
     nnodes: int = Field(1, ge=1, le=4096, description="Nodes one server spans (--nnodes)")
     distributed_executor_backend: str | None = Field(None, max_length=64)
+    # Context parallelism (ParallelConfig): PCP multiplies the world size, DCP reuses TP ranks
+    decode_context_parallel_size: int = Field(1, ge=1, le=1024)
+    prefill_context_parallel_size: int = Field(1, ge=1, le=1024)
     # LoRA (vllm/config/lora.py LoRAConfig); the rank is checked against vLLM's allowed set by
     # the plan, so a profile gets vLLM's start-up error rather than a schema error.
     enable_lora: bool = False

@@ -362,6 +362,8 @@ PROBES: dict[str, Any] = {
     "--all2all-backend": "deepep_high_throughput",
     "--nnodes": 2,
     "--distributed-executor-backend": "ray",
+    "--decode-context-parallel-size": 2,
+    "--prefill-context-parallel-size": 2,
     "--enable-lora": True,
     "--max-loras": 8,
     "--max-lora-rank": 64,
