@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from checker.planning.connectors import resolve_connector
 from checker.planning.context_length import engine_model
 from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
@@ -214,6 +215,13 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
     )
 
 
+def _offload_host_gib(request: PlanRequest, s: Settings) -> float | None:
+    connector = resolve_connector(request.engine, s.facts.version, s.world_size)
+    if connector is None or connector.host_bytes is None:
+        return None
+    return round(connector.host_bytes / GIB, 2)
+
+
 def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanResponse:
     model = engine_model(model, request)
     tp = choose_tp(request, model, gpu)
@@ -262,6 +270,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
         max_concurrency_at_context=round(b.kv.max_concurrency, 2),
         max_context_at_concurrency=_max_context_at(memory, model, concurrency),
         deployment_kv_tokens=kv.tokens * settings.dp if kv else None,
+        kv_offload_host_gib=_offload_host_gib(request, settings),
         headroom_gib=round(headroom / GIB, 2) if has_kv else None,
         log_lines=log_lines(memory, model),
         findings=findings,

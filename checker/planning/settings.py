@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.models.config_parser import type_facts
+from checker.planning.connectors import hma_off
 from checker.planning.context_length import default_max_len
 from checker.planning.releases import has_behaviour
 from checker.planning.state import (
@@ -183,8 +184,6 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         else eng.cudagraph_memory_profiling
     )
     graphs = captures_graphs(request) and facts.engine == "v1"  # V0 captures after sizing KV
-    kinds = model.kinds_present - {LayerKind.NONE}
-    has_mixed = len(kinds) > 1 or LayerKind.SLIDING in kinds
     return Settings(
         facts=facts,
         gpu=gpu,
@@ -202,8 +201,8 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         block_size=block,
         enforce_eager=eng.enforce_eager,
         hybrid_kv=facts.hybrid_kv_cache_manager
-        and has_mixed
-        and not eng.disable_hybrid_kv_cache_manager,
+        and hybrid_model(model)
+        and not hma_off(eng, facts.version),
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
         cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens)
@@ -219,6 +218,13 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         **_parallel(request, model, tp, facts.version),
         **_lora(request, dtype),
     )
+
+
+def hybrid_model(model: ModelInfo) -> bool:
+    """Layers of more than one KV kind (or sliding windows): the hybrid KV cache manager
+    gives them their own groups."""
+    kinds = model.kinds_present - {LayerKind.NONE}
+    return len(kinds) > 1 or LayerKind.SLIDING in kinds
 
 
 def attention_page_per_token(model: ModelInfo, tp: int, kv_dtype: str, dtype: str) -> int:
