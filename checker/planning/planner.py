@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from checker.planning.connectors import resolve_connector
 from checker.planning.context_length import engine_model
 from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
@@ -67,8 +68,13 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
         return request.hardware.tensor_parallel_size
-    # each data-parallel engine gets its share of the GPUs
-    per_engine = request.hardware.pipeline_parallel_size * request.engine.data_parallel_size
+    # each data-parallel engine and prefill-context-parallel rank gets its share of the GPUs
+    eng = request.engine
+    per_engine = (
+        request.hardware.pipeline_parallel_size
+        * eng.data_parallel_size
+        * eng.prefill_context_parallel_size
+    )
     candidates = tp_candidates(model, request.hardware.gpus, per_engine)
     for tp in candidates:
         if fits_one_request(plan_settings(request, model, gpu, tp=tp)[1], model):
@@ -209,6 +215,13 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
     )
 
 
+def _offload_host_gib(request: PlanRequest, s: Settings) -> float | None:
+    connector = resolve_connector(request.engine, s.facts.version, s.world_size)
+    if connector is None or connector.host_bytes is None:
+        return None
+    return round(connector.host_bytes / GIB, 2)
+
+
 def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanResponse:
     model = engine_model(model, request)
     tp = choose_tp(request, model, gpu)
@@ -257,6 +270,7 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
         max_concurrency_at_context=round(b.kv.max_concurrency, 2),
         max_context_at_concurrency=_max_context_at(memory, model, concurrency),
         deployment_kv_tokens=kv.tokens * settings.dp if kv else None,
+        kv_offload_host_gib=_offload_host_gib(request, settings),
         headroom_gib=round(headroom / GIB, 2) if has_kv else None,
         log_lines=log_lines(memory, model),
         findings=findings,

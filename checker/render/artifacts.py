@@ -90,11 +90,12 @@ def _summary(ctx: RenderContext) -> str:
 
 
 def _sizes(ctx: RenderContext) -> dict[str, int]:
-    """Derived pod sizes: CPU, host memory for loading, /dev/shm for NCCL, cache storage."""
+    """Derived pod sizes: CPU, host memory for loading (and the KV offloaded to it), /dev/shm
+    for NCCL, cache storage."""
     weights = math.ceil(ctx.weights_total_gib)
     return {
         "cpu": 2 + 2 * ctx.gpus,
-        "memory": max(16, weights + 8),
+        "memory": max(16, weights + 8) + ctx.offload_host_gib,
         "shm": max(2, 4 * ctx.gpus),
         "storage": math.ceil(weights * 1.2) + 10,
         "weights": weights,

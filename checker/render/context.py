@@ -84,6 +84,14 @@ class RenderContext:
         return self.plan.feasibility.memory.weights_gib * self.gpus
 
     @property
+    def offload_host_gib(self) -> int:
+        """Host memory one server's offloaded KV pins: its engines' share of the node."""
+        f = self.plan.feasibility
+        per_engine = f.kv_offload_host_gib or 0.0
+        engines = -(-f.data_parallel_size // f.nodes)
+        return math.ceil(per_engine * engines)
+
+    @property
     def startup_seconds(self) -> int:
         return int(_STARTUP_BASE_S + _STARTUP_S_PER_GIB * math.ceil(self.weights_total_gib))
 

@@ -98,6 +98,11 @@ class FeasibilityReport(BaseModel):
     deployment_kv_tokens: int | None = Field(
         None, description="KV tokens of all DP engines together; None without a KV cache"
     )
+    kv_offload_host_gib: float | None = Field(
+        None,
+        description="Host (CPU) memory one engine's offloaded KV takes (KV connector / "
+        "--kv-offloading-size); None: no offloading, or held outside vLLM",
+    )
     headroom_gib: float | None = Field(
         description="KV memory left after the workload's concurrency (negative: short); "
         "None without a KV cache"
@@ -145,7 +150,7 @@ class VLLMConfig(BaseModel):
     enable_chunked_prefill: bool | None = None
     trust_remote_code: bool = False
     tokenizer: str | None = None
-    disable_hybrid_kv_cache_manager: bool = False
+    disable_hybrid_kv_cache_manager: bool | None = None  # None: vLLM decides
     kv_cache_memory_bytes: int | None = None
     cudagraph_memory_profiling: bool | None = Field(
         None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = the version default"
