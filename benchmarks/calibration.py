@@ -27,8 +27,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from checker.errors import CheckerError
 from checker.logs.reader import StartupLog, read_log
 from checker.models.config_parser import parse_config
@@ -159,11 +157,15 @@ def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_table(result: dict[str, Any]) -> None:
-    print(f"{'calibrated on -> predicted':<70} {'field':<16} {'observed':>11} "
-          f"{'uncalib.':>11} {'calib.':>11}")
+    print(
+        f"{'calibrated on -> predicted':<70} {'field':<16} {'observed':>11} "
+        f"{'uncalib.':>11} {'calib.':>11}"
+    )
     for row in result["rows"]:
-        label = "self: " + row["predicted"] if row["calibrated_on"] == row["predicted"] else (
-            f"{row['calibrated_on']} -> {row['predicted']}"
+        label = (
+            "self: " + row["predicted"]
+            if row["calibrated_on"] == row["predicted"]
+            else (f"{row['calibrated_on']} -> {row['predicted']}")
         )
         for name in FIELDS:
             o = row["observed"][name]
