@@ -30,6 +30,7 @@ from checker.gate.sources.discovery import working_tree_candidates as tree_files
 from checker.gate.sources.git_base import open_revision
 from checker.gate.sources.profiles import Loaded, load_side, targets_of
 from checker.gate.sources.repo_config import RepoConfig, find_repo_config, load_repo_config
+from checker.schemas.calibration import calibration_path, load_calibration
 from checker.schemas.enums import FailOn
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput
@@ -51,6 +52,7 @@ class CheckOptions:
     check_artifacts: bool = False  # regenerate committed artifacts; drift fails the gate
     fix: bool = False  # rewrite drifted artifacts (implies check_artifacts)
     artifacts_dir: Path | None = None  # also write each drifted artifact's regenerated text here
+    calibration: Path | None = None  # None = the repo config's, else its default file if any
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,14 @@ def set_up(
     record: bool,
     vllm_version: str | None,
     extra_gpus: Sequence[GPUSpec] = (),
+    calibration: Path | None = None,
 ) -> Setup:
     where = (cwd or Path.cwd()).resolve()
     config_path = config or find_repo_config(where)
     repo = load_repo_config(config_path) if config_path else RepoConfig()
+    if calibration is not None and not calibration.is_absolute():
+        calibration = where / calibration
+    found, must = calibration_path(calibration, config_path, repo.calibration, where)
     check_version(vllm_version, "--vllm-version")
     check_version(repo.vllm_version, f"{config_path}: vllm_version")
     settings = PairSettings(
@@ -89,6 +95,7 @@ def set_up(
         default_vllm_version=repo.vllm_version,
         custom_gpus=(*extra_gpus, *repo.gpus),
         ignore=tuple((i.rule, i.reason) for i in repo.ignore),
+        calibration=load_calibration(found, must),
     )
     return Setup(where, repo, profile_specs(paths, repo, config_path, where), settings)
 
@@ -143,6 +150,7 @@ def run_check(options: CheckOptions) -> CheckResult:
         lockfile=options.lockfile,
         record=options.update_lockfile,
         vllm_version=options.vllm_version,
+        calibration=options.calibration,
     )
     settings = setup.settings
     targets = resolve_targets(options.gpus or setup.config.targets, settings)

@@ -20,6 +20,7 @@ from checker.gate.result import (
     PlanSummary,
 )
 from checker.planning.verdict import judge
+from checker.schemas.calibration import Calibration
 from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.outputs import Finding, PlanResponse
@@ -39,6 +40,7 @@ class PairSettings:
     custom_gpus: tuple[GPUSpec, ...] = ()  # the repo config's
     ignore: tuple[tuple[str, str], ...] = ()  # the repo config's (rule id, reason)
     keep_plans: bool = False  # every pair keeps its full plan, not only a failing one
+    calibration: Calibration | None = None  # measured terms (vllm-wizard calibrate)
 
 
 def check_pair(
@@ -66,6 +68,7 @@ def check_pair(
             offline=settings.offline,
             lockfile=settings.lockfile,
             record=settings.record,
+            calibration=settings.calibration,
         )
     except CheckerError as exc:
         key = "model.config" if isinstance(exc, ModelConfigError) else "model.id"

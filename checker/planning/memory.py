@@ -4,6 +4,10 @@ V1 (gpu_worker.determine_available_memory): available KV = total x utilization -
 torch activation peak + non-torch increase) [- CUDA-graph estimate from 0.21]. V0 (0.6+):
 the same with the activation peak of max_num_batched_tokens. KV blocks are unified to the
 minimum across workers, so the stage with the fewest blocks binds.
+
+Measured terms (a calibration, checker.planning.calibration) replace the estimates stage by
+stage: the KV budget is then the requested memory less what vLLM measured it took before the
+KV cache, so a plan of the logged setup reproduces the log's blocks.
 """
 
 from __future__ import annotations
@@ -26,6 +30,26 @@ from checker.schemas.model_info import ModelInfo
 
 
 @dataclass(frozen=True)
+class MeasuredStage:
+    """One stage's terms as a start-up log measured them, bytes per rank (None: not logged)."""
+
+    weights: float | None
+    activation: float | None
+    non_torch: float | None
+    cudagraph: float | None
+    non_kv: float  # requested memory less the KV cache: every term vLLM subtracted
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Measured terms for every stage, where they came from, and how they were adjusted."""
+
+    stages: tuple[MeasuredStage, ...]
+    source: str
+    adjusted: str | None = None  # the settings that differ from the log's, and the change
+
+
+@dataclass(frozen=True)
 class StageMemory:
     stage: int
     weights: float  # bytes, per rank
@@ -45,6 +69,7 @@ class MemoryPlan:
     stages: tuple[StageMemory, ...]
     binding: StageMemory  # the stage with the fewest blocks
     cuda_context: float
+    measured: Measured | None = None
 
     @property
     def first(self) -> StageMemory:
@@ -73,7 +98,9 @@ class MemoryPlan:
         return self.total - self.cuda_context - b.weights - b.non_torch - b.kv_budget - b.cudagraph
 
 
-def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
+def plan_memory(
+    model: ModelInfo, settings: Settings, measured: Measured | None = None
+) -> MemoryPlan:
     total = settings.gpu.memory_gib * GIB
     requested = total * settings.gpu_memory_utilization
     non_torch = non_torch_gib(settings) * GIB + all2all_buffer_bytes(model, settings)
@@ -85,8 +112,17 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
         )
         activation = activation_bytes(model, settings, stage)
         graphs = cudagraph_bytes(model, settings, stage)
+        stage_non_torch = non_torch
+        m = measured.stages[stage] if measured else None
+        if m is not None:
+            weights = _or(m.weights, weights)
+            activation = _or(m.activation, activation)
+            stage_non_torch = _or(m.non_torch, non_torch)
+            graphs = _or(m.cudagraph, graphs)
         if settings.kv_cache_memory_bytes is not None:
             budget = float(settings.kv_cache_memory_bytes)
+        elif m is not None:
+            budget = requested - m.non_kv
         else:
             budget = requested - weights - activation - non_torch
             if settings.cudagraph_subtracted:
@@ -98,7 +134,7 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
                 stage,
                 weights,
                 activation,
-                non_torch,
+                stage_non_torch,
                 graphs,
                 budget,
                 size_kv(model, settings, allocated, stage, layout),
@@ -107,8 +143,18 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
         )
     binding = min(stages, key=lambda s: (s.kv.num_blocks, s.kv_budget))
     return MemoryPlan(
-        settings, total, requested, tuple(stages), binding, cuda_context_gib(settings) * GIB
+        settings,
+        total,
+        requested,
+        tuple(stages),
+        binding,
+        cuda_context_gib(settings) * GIB,
+        measured,
     )
+
+
+def _or(value: float | None, estimate: float) -> float:
+    return estimate if value is None else value
 
 
 def fits_one_request(memory: MemoryPlan, model: ModelInfo) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from checker.planning.calibration import use_calibration
 from checker.planning.connectors import resolve_connector
 from checker.planning.context_length import engine_model
 from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
@@ -17,6 +18,7 @@ from checker.planning.rules.memory import context_risk, workload_tokens
 from checker.planning.settings import Settings, resolve_settings
 from checker.planning.suppress import split_suppressed
 from checker.planning.verdict import verdict_of
+from checker.schemas.calibration import Calibration
 from checker.schemas.enums import Basis, OOMRisk, Severity
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
@@ -38,16 +40,23 @@ def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
 
 
 def plan_settings(
-    request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp: int
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    *,
+    tp: int,
+    calibration: Calibration | None = None,
 ) -> tuple[Settings, MemoryPlan]:
-    """Settings and memory as vLLM ends up with them, max_model_len auto-fit included."""
+    """Settings and memory as vLLM ends up with them, max_model_len auto-fit included, with
+    the terms a matching calibration measured in place of the estimates."""
     settings = resolve_settings(request, model, gpu, tp=tp)
-    memory = plan_memory(model, settings)
+    use = use_calibration(calibration, request, model, gpu, settings)
+    memory = plan_memory(model, settings, use.measured)
     if settings.auto_fit_from is not None:
         fitted = auto_fit_length(memory, model)
         if 0 < fitted < settings.max_model_len:
             settings = replace(settings, max_model_len=fitted)
-            memory = plan_memory(model, settings)
+            memory = plan_memory(model, settings, use.measured)
     return settings, memory
 
 
@@ -64,7 +73,9 @@ def auto_fit_length(memory: MemoryPlan, model: ModelInfo) -> int:
     return min(lengths, default=s.max_model_len)
 
 
-def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
+def choose_tp(
+    request: PlanRequest, model: ModelInfo, gpu: GPUSpec, calibration: Calibration | None = None
+) -> int:
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
         return request.hardware.tensor_parallel_size
@@ -77,7 +88,8 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
     )
     candidates = tp_candidates(model, request.hardware.gpus, per_engine)
     for tp in candidates:
-        if fits_one_request(plan_settings(request, model, gpu, tp=tp)[1], model):
+        memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration)[1]
+        if fits_one_request(memory, model):
             return tp
     return candidates[-1]
 
@@ -139,6 +151,33 @@ def auto_fit_line(memory: MemoryPlan, model: ModelInfo) -> str | None:
     )
 
 
+def _basis(memory: MemoryPlan) -> dict[str, Basis]:
+    """How each figure was obtained: a calibration's terms are measured, and so is the KV
+    memory they leave."""
+    basis = {
+        "total_gib": Basis.DERIVED,
+        "requested_gib": Basis.EXACT,
+        "weights_gib": Basis.DERIVED,
+        "activation_gib": Basis.ESTIMATED,
+        "non_torch_gib": Basis.ESTIMATED,
+        "cudagraph_gib": Basis.ESTIMATED,
+        "kv_cache_gib": Basis.DERIVED,
+        "kv_cache_tokens": Basis.EXACT,
+        "max_concurrency": Basis.EXACT,
+    }
+    if memory.measured is None or memory.settings.kv_cache_memory_bytes is not None:
+        return basis
+    m = memory.measured.stages[0]
+    logged = {
+        "weights_gib": m.weights,
+        "activation_gib": m.activation,
+        "non_torch_gib": m.non_torch,
+        "cudagraph_gib": m.cudagraph,
+        "kv_cache_gib": m.non_kv,
+    }
+    return basis | {k: Basis.MEASURED for k, v in logged.items() if v is not None}
+
+
 def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:
     s, first = memory.settings, memory.first
     return MemoryBreakdown(
@@ -152,17 +191,7 @@ def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:
         cudagraph_subtracted=s.cudagraph_subtracted,
         kv_cache_gib=round(max(0.0, first.kv_budget) / GIB, 2),
         outside_budget_gib=round(memory.outside_budget / GIB, 2),
-        basis={
-            "total_gib": Basis.DERIVED,
-            "requested_gib": Basis.EXACT,
-            "weights_gib": Basis.DERIVED,
-            "activation_gib": Basis.ESTIMATED,
-            "non_torch_gib": Basis.ESTIMATED,
-            "cudagraph_gib": Basis.ESTIMATED,
-            "kv_cache_gib": Basis.DERIVED,
-            "kv_cache_tokens": Basis.EXACT,
-            "max_concurrency": Basis.EXACT,
-        },
+        basis=_basis(memory),
     )
 
 
@@ -222,11 +251,18 @@ def _offload_host_gib(request: PlanRequest, s: Settings) -> float | None:
     return round(connector.host_bytes / GIB, 2)
 
 
-def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanResponse:
+def run_plan(
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    calibration: Calibration | None = None,
+) -> PlanResponse:
+    """The plan; ``calibration`` (read by the caller) gives measured terms where it matches."""
     model = engine_model(model, request)
-    tp = choose_tp(request, model, gpu)
-    settings, memory = plan_settings(request, model, gpu, tp=tp)
-    context = RuleContext(request, model, gpu, settings, memory)
+    tp = choose_tp(request, model, gpu, calibration)
+    settings, memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration)
+    ignored = use_calibration(calibration, request, model, gpu, settings).ignored
+    context = RuleContext(request, model, gpu, settings, memory, ignored)
     findings, suppressed = split_suppressed(evaluate(context), request.ignore)
     b = memory.binding
     has_kv = memory.has_kv_cache

@@ -101,6 +101,7 @@ class Basis(str, Enum):
     EXACT = "exact"  # follows from inputs by vLLM's own arithmetic (block counts, page sizes)
     DERIVED = "derived"  # computed from real metadata (config.json, safetensors header)
     ESTIMATED = "estimated"  # a model of runtime behaviour (activation peak, CUDA graphs, speed)
+    MEASURED = "measured"  # what vLLM logged at start-up for this setup (vllm-wizard calibrate)
 
 
 # Seed spellings that mean exactly one vLLM value. Anything not here and not a value is an error.

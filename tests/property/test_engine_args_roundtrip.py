@@ -130,7 +130,7 @@ def _planned_object(plan: PlanResponse, port: int) -> tuple[dict[str, Any], dict
 
 
 # Switches whose off state is vLLM's default, so the command leaves them out.
-_OFF_BY_DEFAULT = {"--enforce-eager", "--trust-remote-code", "--disable-hybrid-kv-cache-manager"}
+_OFF_BY_DEFAULT = {"--enforce-eager", "--trust-remote-code"}
 
 
 def _read_back(script: str, flags: FlagSet) -> tuple[dict[str, Any], dict[str, str]]:
