@@ -58,6 +58,16 @@ def gpus_per_node(settings: Settings) -> int:
     return settings.world_size * settings.dp_local
 
 
+def nodes_spanned(settings: Settings, node_gpus: int | None) -> int:
+    """Nodes the deployment runs on: --nnodes, else as many nodes of ``node_gpus`` GPUs
+    (hardware.gpus_per_node) as its GPUs fill; one when the node size is not given."""
+    if settings.nnodes > 1:
+        return settings.nnodes
+    if node_gpus and settings.gpus_needed > node_gpus:
+        return -(-settings.gpus_needed // node_gpus)
+    return 1
+
+
 def parallel_costs(model: ModelInfo, settings: Settings, kv_tokens: int = 0) -> dict[str, str]:
     """What each data / expert / context parallel flag costs, for --explain (flag -> words);
     ``kv_tokens``: the KV cache size the plan logs."""

@@ -9,6 +9,7 @@ from checker.planning.connectors import resolve_connector
 from checker.planning.context_length import engine_model
 from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
+from checker.planning.parallel import nodes_spanned
 from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.releases import message
@@ -299,7 +300,7 @@ def run_plan(
         pipeline_parallel_size=settings.pp,
         data_parallel_size=settings.dp,
         expert_parallel=settings.expert_parallel,
-        nodes=settings.nnodes,
+        nodes=nodes_spanned(settings, request.hardware.gpus_per_node),
         max_model_len=settings.max_model_len,
         memory=_breakdown(memory),
         kv=kv,

@@ -85,11 +85,11 @@ class RenderContext:
 
     @property
     def offload_host_gib(self) -> int:
-        """Host memory one server's offloaded KV pins: its engines' share of the node."""
+        """Host memory the offloaded KV pins in one server process (pod, container): the
+        node's share of every engine's, spread evenly over the nodes."""
         f = self.plan.feasibility
         per_engine = f.kv_offload_host_gib or 0.0
-        engines = -(-f.data_parallel_size // f.nodes)
-        return math.ceil(per_engine * engines)
+        return math.ceil(per_engine * f.data_parallel_size / f.nodes)
 
     @property
     def startup_seconds(self) -> int:

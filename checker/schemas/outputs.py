@@ -89,7 +89,9 @@ class FeasibilityReport(BaseModel):
     pipeline_parallel_size: int
     data_parallel_size: int = Field(1, description="Engines, each with its own KV cache")
     expert_parallel: bool = Field(False, description="Routed experts split whole over DP x TP")
-    nodes: int = Field(1, description="Nodes the deployment spans (--nnodes)")
+    nodes: int = Field(
+        1, description="Nodes the deployment spans: --nnodes, else its GPUs over gpus_per_node"
+    )
     max_model_len: int
     memory: MemoryBreakdown
     kv: KVCacheReport | None = Field(description="None: vLLM allocates no KV cache")

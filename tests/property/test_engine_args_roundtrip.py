@@ -129,7 +129,8 @@ def _planned_object(plan: PlanResponse, port: int) -> tuple[dict[str, Any], dict
     return {flag: wire(value) for flag, value in expected.items()}, env
 
 
-# Switches whose off state is vLLM's default, so the command leaves them out.
+# Switches whose off state is vLLM's default, so the command leaves them out
+# (--disable-hybrid-kv-cache-manager false is not: it keeps the manager on with a KV connector).
 _OFF_BY_DEFAULT = {"--enforce-eager", "--trust-remote-code"}
 
 
