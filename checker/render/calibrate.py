@@ -121,8 +121,12 @@ def measure(log: StartupLog, settings: Settings, memory: MemoryPlan) -> Measurem
     """The terms ``log`` measured, per stage, on the plan's layout."""
     logged = logged_memory(log, settings.pp)
     util, _ = logged_utilization(log, settings.gpu.memory_gib)
-    if util is None:
-        util = settings.gpu_memory_utilization
+    if util is None:  # vLLM prints only the arguments that differ from its defaults
+        util = (
+            settings.facts.default_gpu_memory_utilization
+            if log.non_default_args
+            else settings.gpu_memory_utilization
+        )
     blocks = int(logged.gpu_blocks.value) if logged.gpu_blocks else None
     if blocks is None and logged.kv_cache_tokens is not None:
         blocks = blocks_from_tokens(memory, int(logged.kv_cache_tokens.value))
@@ -183,11 +187,6 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from checker.render.explain import read_log_file
     from checker.schemas.calibration import read_calibration, write_calibration
 
-    if not args.profile:
-        raise UsageError(
-            "give --profile P: the profile the logs were started from",
-            hint="vllm-wizard calibrate vllm.log --profile serving.yaml",
-        )
     request, loaded = request_from_args(args)
     with located(loaded):
         model = resolve_model(
