@@ -164,9 +164,14 @@ def _same(a: CalibrationKey, b: CalibrationKey) -> bool:
     return not _differences(a, b)
 
 
-def _version(text: str) -> tuple[int, ...]:
-    parts = tuple(int(p) for p in text.split("."))
-    return parts + (0,) * (3 - len(parts))
+def same_version(a: str, b: str) -> bool:
+    """Whether two vLLM versions name one release ("0.19" is "0.19.0"; a suffix is dropped)."""
+
+    def release(text: str) -> tuple[int, ...]:
+        parts = tuple(int(p) for p in text.split(".")[:3] if p.isdigit())
+        return parts + (0,) * (3 - len(parts))
+
+    return release(a) == release(b)
 
 
 def _differences(recorded: CalibrationKey, planned: CalibrationKey) -> list[str]:
@@ -177,9 +182,7 @@ def _differences(recorded: CalibrationKey, planned: CalibrationKey) -> list[str]
     for name in a:
         if name == "model":  # matched case-insensitively above
             continue
-        same = (
-            _version(a[name]) == _version(b[name]) if name == "vllm_version" else a[name] == b[name]
-        )
+        same = same_version(a[name], b[name]) if name == "vllm_version" else a[name] == b[name]
         if not same:
             found.append(f"{name}: recorded {a[name]}, this plan {b[name]}")
     return found

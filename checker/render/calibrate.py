@@ -24,6 +24,7 @@ from checker.planning.calibration import (
     blocks_from_tokens,
     calibration_key,
     measured_stages,
+    same_version,
 )
 from checker.planning.memory import MemoryPlan
 from checker.planning.settings import Settings
@@ -33,7 +34,7 @@ from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo
 
-# log setting -> the plan's value it must equal
+# the log's settings that must equal the plan's (_planned)
 _MATCHED = (
     "tensor_parallel_size",
     "pipeline_parallel_size",
@@ -62,11 +63,6 @@ def _planned(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _version(text: str) -> tuple[int, ...]:
-    parts = tuple(int(p) for p in text.split(".")[:3] if p.isdigit())
-    return parts + (0,) * (3 - len(parts))
-
-
 def mismatches(log: StartupLog, request: PlanRequest, settings: Settings) -> list[str]:
     """'LOG:LINE: the log's X is A, the profile's B' for each difference that changes the
     measured terms."""
@@ -79,7 +75,7 @@ def mismatches(log: StartupLog, request: PlanRequest, settings: Settings) -> lis
             f"{where}:{fact.line}: the log's model is {model}, the profile's {request.model.model}"
         )
     version = log.settings.get("version")
-    if version is not None and _version(str(version.value)) != _version(settings.facts.version):
+    if version is not None and not same_version(str(version.value), settings.facts.version):
         found.append(
             f"{where}:{version.line}: the log is vLLM {version.value}, the profile plans "
             f"{settings.facts.version} (pin engine.vllm_version)"
@@ -121,8 +117,12 @@ def measure(log: StartupLog, settings: Settings, memory: MemoryPlan) -> Measurem
     """The terms ``log`` measured, per stage, on the plan's layout."""
     logged = logged_memory(log, settings.pp)
     util, _ = logged_utilization(log, settings.gpu.memory_gib)
-    if util is None:
-        util = settings.gpu_memory_utilization
+    if util is None:  # vLLM prints only the arguments that differ from its defaults
+        util = (
+            settings.facts.default_gpu_memory_utilization
+            if log.non_default_args
+            else settings.gpu_memory_utilization
+        )
     blocks = int(logged.gpu_blocks.value) if logged.gpu_blocks else None
     if blocks is None and logged.kv_cache_tokens is not None:
         blocks = blocks_from_tokens(memory, int(logged.kv_cache_tokens.value))
@@ -183,11 +183,6 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from checker.render.explain import read_log_file
     from checker.schemas.calibration import read_calibration, write_calibration
 
-    if not args.profile:
-        raise UsageError(
-            "give --profile P: the profile the logs were started from",
-            hint="vllm-wizard calibrate vllm.log --profile serving.yaml",
-        )
     request, loaded = request_from_args(args)
     with located(loaded):
         model = resolve_model(

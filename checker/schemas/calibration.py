@@ -16,10 +16,10 @@ the same setup reproduces the log's blocks, tokens and concurrency. Writes are a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checker.errors import ProfileError
 from checker.schemas.profile_io import write_atomic
@@ -99,15 +99,24 @@ class CalibrationEntry(BaseModel):
     max_num_seqs: int = Field(ge=1, description="The logged run's; other values are adjusted")
     max_model_len: int | None = Field(None, description="The logged run's (informational)")
     gpu_memory_utilization: float | None = Field(None, description="The logged run's")
-    stages: tuple[StageTerms, ...] = Field(min_length=1)
-    logs: tuple[str, ...] = Field((), description="The logs measured, with their lines")
+    stages: tuple[StageTerms, ...] = Field(min_length=1, max_length=1024)
+    logs: tuple[Annotated[str, Field(max_length=4096)], ...] = Field(
+        (), max_length=256, description="The logs measured, with their lines"
+    )
+
+    @model_validator(mode="after")
+    def _one_per_stage(self) -> CalibrationEntry:
+        wanted = list(range(self.key.pipeline_parallel_size))
+        if [s.stage for s in self.stages] != wanted:
+            raise ValueError(f"stages must be {wanted} in order, one per pipeline stage")
+        return self
 
 
 class Calibration(BaseModel):
     model_config = _FROZEN
 
     calibration_version: Literal[1] = 1
-    entries: tuple[CalibrationEntry, ...] = ()
+    entries: tuple[CalibrationEntry, ...] = Field((), max_length=65536)
     source: str = Field("", exclude=True, description="The file it was read from")
 
     def with_entry(self, entry: CalibrationEntry) -> Calibration:

@@ -233,3 +233,17 @@ def test_check_and_audit_use_the_repo_configs_calibration(
     (tmp_path / ".vllm-wizard.yaml").write_text("calibration: measured/none.yaml\n")
     code, _, err = _run(capsys, "check", "profiles/")
     assert code == 2 and "none.yaml" in err
+
+
+def test_an_entry_must_have_one_set_of_terms_per_pipeline_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _profile(tmp_path, LLAMA_PP2)
+    calibration = tmp_path / "cal.yaml"
+    assert main(["calibrate", str(PP2_LOG), "-p", str(path), "-o", str(calibration)]) == 0
+    data = yaml.safe_load(calibration.read_text())
+    del data["entries"][0]["stages"][1]
+    calibration.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    code, _, err = _run(capsys, "plan", "-p", str(path), "--calibration", str(calibration))
+    assert code == 2 and "one per pipeline stage" in err and "Traceback" not in err
