@@ -155,11 +155,18 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
     block = eng.block_size or (facts.mla_block_size if model.uses_mla else 16)
     state_page, mode, checkpoints, unaligned = 0, "none", 0, block
     if model.state is not None and facts.engine == "v1":
-        state_page = state_page_bytes(model.state, tp, dtype, facts.version)
+        state_page = state_page_bytes(
+            model.state,
+            tp,
+            dtype,
+            facts.version,
+            eng.mamba_cache_dtype,
+            eng.mamba_ssm_cache_dtype,
+        )
         prefix = eng.enable_prefix_caching
         if prefix is None:
             prefix = has_behaviour("hybrid_prefix_caching_default", facts.version)
-        mode = mamba_cache_mode(model.state, facts.version, prefix)
+        mode = mamba_cache_mode(model.state, facts.version, prefix, eng.mamba_cache_mode)
         checkpoint = prefill_checkpoint_alignment(model.state, mode, gpu.capability, facts.version)
         checkpoints = 1 if checkpoint else 0
         block = aligned_block_size(
@@ -168,7 +175,8 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
             state_page=state_page,
             alignment=kernel_alignment(model.uses_mla, block, facts.version),
             mode=mode,
-            chunk_size=model.state.chunk_size,
+            # 0.19 "all" mode aligns to --mamba-block-size (HybridAttentionMambaModelConfig)
+            chunk_size=eng.mamba_block_size or model.state.chunk_size,
             checkpoint_alignment=checkpoint,
         )
     subtract = (

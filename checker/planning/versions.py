@@ -40,6 +40,10 @@ class VersionFacts(BaseModel):
     cudagraph_max_size: int = 512
     cudagraph_max_size_sm100: int = 512
     cudagraph_appends: tuple[Literal["max_num_batched_tokens", "max_num_seqs"], ...] = ()
+    # --mamba-cache-dtype / --mamba-ssm-cache-dtype and --mamba-cache-mode choices; None where
+    # the release's wheel was not read (not checked there)
+    mamba_dtypes: tuple[str, ...] | None = None
+    mamba_cache_modes: tuple[str, ...] | None = None
 
     def block_size_valid(self, size: int) -> bool:
         return self.block_sizes == "any" or size in self.block_sizes
