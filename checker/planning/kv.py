@@ -24,7 +24,7 @@ GIB = float(1 << 30)
 class KVLayout:
     """What one rank of a pipeline stage stores per KV block."""
 
-    page_bytes: int  # one layer, one block (uniform across the layers of the rank)
+    page_bytes: int  # one layer, one block (all layers' when their pages differ: group_size 1)
     group_size: int  # layers sharing one block index (V1), or all layers (V0)
     kinds: tuple[LayerKind, ...]  # kind of each group (LINEAR: recurrent state groups)
     bytes_per_token: int  # summed over the rank's attention layers
@@ -82,6 +82,11 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, settings.max_model_len)
         state_bytes = states * page * blocks
         kinds += [LayerKind.LINEAR] * states
+    if not settings.is_v0 and not states and len(set(kinds)) == 1 and len(set(pages)) > 1:
+        # one attention type, pages of different sizes (Nemotron-NAS KV heads per layer):
+        # UniformTypeKVCacheSpecs, one group whose page is the sum of the layers' pages
+        # (v1/kv_cache_interface.py; kv_cache_utils.py get_kv_cache_config_from_groups)
+        return KVLayout(sum(pages), 1, (kinds[0],), per_token, 0)
     if settings.is_v0 or len(set(kinds)) == 1:
         return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states)
     # v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size: groups of the smallest
