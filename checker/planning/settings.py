@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.models.config_parser import type_facts
+from checker.planning.attention import default_block_size
 from checker.planning.context_length import default_max_len
 from checker.planning.releases import has_behaviour
 from checker.planning.state import (
@@ -152,7 +153,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         )
     )
     tokens, max_seqs = _batching(request, facts, gpu, max_len)
-    block = eng.block_size or (facts.mla_block_size if model.uses_mla else 16)
+    block = eng.block_size or vllm_block_size(model, gpu, kv_dtype.value, facts)
     state_page, mode, checkpoints, unaligned = 0, "none", 0, block
     if model.state is not None and facts.engine == "v1":
         state_page = state_page_bytes(
@@ -220,6 +221,20 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         unaligned_block_size=unaligned,
         **_parallel(request, model, tp),
         **_lora(request, dtype),
+    )
+
+
+def vllm_block_size(model: ModelInfo, gpu: GPUSpec, kv_dtype: str, facts: VersionFacts) -> int:
+    """The block size vLLM picks when --block-size is not given (checker.planning.attention)."""
+    return default_block_size(
+        uses_mla=model.uses_mla,
+        hybrid=model.state is not None,
+        vendor=gpu.vendor,
+        capability=gpu.capability,
+        kv_cache_dtype=kv_dtype,
+        qk_nope_head_dim=model.qk_nope_head_dim,
+        version=facts.version,
+        older_mla_block_size=facts.mla_block_size,
     )
 
 

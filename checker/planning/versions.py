@@ -32,7 +32,8 @@ class VersionFacts(BaseModel):
     hybrid_kv_cache_manager: bool
     kv_cache_dtypes: tuple[str, ...]
     block_sizes: tuple[int, ...] | Literal["any"]
-    mla_block_size: int
+    # MLA's default block size before the releases checker/data/attention_backends.yaml covers
+    mla_block_size: int | None = None
     quantization_methods: tuple[str, ...]
     common: dict[str, Any]
     # config/vllm.py VllmConfig._set_cudagraph_sizes: default largest CUDA-graph batch, on
