@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from checker.planning.kv_dtypes import head_token_bytes
 from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.state import state_blocks
@@ -48,7 +49,8 @@ def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
         latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
         return int(settings.block_size * latent * settings.kv_bytes)
     heads = max(1, model.kv_heads_of(layer) // settings.tp)
-    return int(2 * settings.block_size * heads * model.head_dim * settings.kv_bytes)
+    per_head = head_token_bytes(settings.kv_cache_dtype, model.head_dim, settings.dtype)
+    return settings.block_size * heads * per_head
 
 
 def _state_page(model: ModelInfo, settings: Settings) -> int:

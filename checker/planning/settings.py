@@ -8,6 +8,7 @@ from typing import Any
 from checker.models.config_parser import type_facts
 from checker.planning.attention import default_block_size
 from checker.planning.context_length import default_max_len
+from checker.planning.kv_dtypes import element_bytes, head_token_bytes
 from checker.planning.releases import has_behaviour
 from checker.planning.state import (
     aligned_block_size,
@@ -127,12 +128,6 @@ def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec, version: str
     return config
 
 
-def kv_dtype_bytes(kv_dtype: str, model_dtype: str) -> float:
-    if kv_dtype == "auto":
-        return DTYPE_BYTES[model_dtype]
-    return 2 if kv_dtype in ("float16", "bfloat16") else 1
-
-
 def effective_quantization(request: PlanRequest, model: ModelInfo) -> str | None:
     if request.model.quantization is not Quantization.NONE:
         return str(request.model.quantization.value)
@@ -193,7 +188,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         gpu=gpu,
         dtype=dtype,
         kv_cache_dtype=KVCacheDType(kv_dtype).value,
-        kv_bytes=kv_dtype_bytes(kv_dtype.value, dtype),
+        kv_bytes=element_bytes(kv_dtype.value, dtype),
         quantization=effective_quantization(request, model),
         tp=tp,
         pp=request.hardware.pipeline_parallel_size,
@@ -241,10 +236,11 @@ def vllm_block_size(model: ModelInfo, gpu: GPUSpec, kv_dtype: str, facts: Versio
 def attention_page_per_token(model: ModelInfo, tp: int, kv_dtype: str, dtype: str) -> int:
     """One attention layer's bytes per token on a rank (FullAttentionSpec / MLAAttentionSpec
     with block_size 1, as _align_hybrid_block_size builds them)."""
-    size = kv_dtype_bytes(kv_dtype, dtype)
     if model.uses_mla:
+        size = element_bytes(kv_dtype, dtype)
         return int(((model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)) * size)
-    return int(2 * max(1, model.num_key_value_heads // tp) * model.head_dim * size)
+    heads = max(1, model.num_key_value_heads // tp)
+    return heads * head_token_bytes(kv_dtype, model.head_dim, dtype)
 
 
 def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from checker.planning.rules import architecture as _architecture  # noqa: F401  (registers)
+from checker.planning.rules import attention as _attention  # noqa: F401
 from checker.planning.rules import compilation as _compilation  # noqa: F401
 from checker.planning.rules import config as _config  # noqa: F401  (registers rules)
 from checker.planning.rules import context as _context  # noqa: F401
