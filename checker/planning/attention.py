@@ -63,18 +63,18 @@ def default_block_size(
     qk_nope_head_dim: int | None,
     version: str,
     older_mla_block_size: int | None,
-) -> int:
-    """The KV block size vLLM runs with when --block-size is not given: 16, or for MLA the
-    size the selected backend forces (FlashMLA 64, FlashInfer MLA 32, CUTLASS MLA 128), or the
-    version table's figure (``older_mla_block_size``) for releases before our backend table.
-    0.19 keeps 16 for hybrid models (Platform.update_block_size_for_backend); ROCm's MLA
-    backends are not modelled (16, Triton MLA's)."""
+) -> tuple[int, str | None]:
+    """The KV block size vLLM runs with when --block-size is not given, and the MLA backend
+    that forced it: 16, or for MLA the selected backend's (FlashMLA 64, FlashInfer MLA 32,
+    CUTLASS MLA 128), or the version table's figure (``older_mla_block_size``) for releases
+    before our backend table. 0.19 keeps 16 for hybrid models
+    (Platform.update_block_size_for_backend); ROCm's MLA backends are not modelled (16)."""
     if not uses_mla:
-        return DEFAULT_BLOCK_SIZE
+        return DEFAULT_BLOCK_SIZE, None
     if older_mla_block_size is not None:
-        return older_mla_block_size
-    backend_for_hybrids = has_behaviour("hybrid_alignment_from_backend", version)
-    if vendor != "nvidia" or (hybrid and not backend_for_hybrids):
-        return DEFAULT_BLOCK_SIZE
+        return older_mla_block_size, None
     backend = mla_backend(capability, kv_cache_dtype, qk_nope_head_dim, version)
-    return preferred_block_size(backend) if backend else DEFAULT_BLOCK_SIZE
+    backend_for_hybrids = has_behaviour("hybrid_alignment_from_backend", version)
+    if backend is None or vendor != "nvidia" or (hybrid and not backend_for_hybrids):
+        return DEFAULT_BLOCK_SIZE, None
+    return preferred_block_size(backend), backend

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from checker.planning.kv_dtypes import head_token_bytes
+from checker.planning.kv_dtypes import head_token_bytes, mla_token_bytes
 from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.state import state_blocks
@@ -47,7 +47,8 @@ _NO_CACHE = (LayerKind.NONE, LayerKind.LINEAR)
 def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
     if model.layer_kinds[layer] is LayerKind.MLA:
         latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
-        return int(settings.block_size * latent * settings.kv_bytes)
+        per_token = mla_token_bytes(settings.kv_cache_dtype, latent, settings.dtype)
+        return settings.block_size * per_token
     heads = max(1, model.kv_heads_of(layer) // settings.tp)
     per_head = head_token_bytes(settings.kv_cache_dtype, model.head_dim, settings.dtype)
     return settings.block_size * heads * per_head

@@ -30,22 +30,38 @@ def element_bytes(kv_dtype: str, model_dtype: str) -> float:
 def head_token_bytes(kv_dtype: str, head_dim: int, model_dtype: str) -> int:
     """K and V of one KV head for one token (AttentionSpec.state_content_size_bytes)."""
     packed = packed_dtypes().get(kv_dtype)
-    if packed is None:
+    if packed is None or packed["layout"] == "ds_mla":
         return int(2 * head_dim * element_bytes(kv_dtype, model_dtype))
     if packed["layout"] == "nvfp4":
         return 2 * (head_dim // 2 + head_dim // 16)
     return 2 * (head_dim * int(packed["bits"]) // 8 + int(packed["scale_bytes"]))
 
 
-def backend_refusal(kv_dtype: str, *, uses_mla: bool, capability: int, head_dim: int) -> str | None:
+def mla_token_bytes(kv_dtype: str, latent: int, model_dtype: str) -> int:
+    """One MLA layer's bytes per token: the latent (kv_lora_rank + rope dims) in the cache
+    dtype, or fp8_ds_mla's fixed layout (MLAAttentionSpec)."""
+    packed = packed_dtypes().get(kv_dtype)
+    if packed is not None and packed["layout"] == "ds_mla":
+        return int(packed["token_bytes"])
+    return int(latent * element_bytes(kv_dtype, model_dtype))
+
+
+def backend_refusal(
+    kv_dtype: str, *, uses_mla: bool, sparse_mla: bool, capability: int, head_dim: int
+) -> str | None:
     """Why no attention backend takes a packed ``kv_dtype`` here (None when one does):
-    only one non-MLA backend lists each, on some GPUs."""
+    each is listed by one backend family, on some GPUs."""
     packed = packed_dtypes().get(kv_dtype)
     if packed is None:
         return None
-    backend = packed["backend"]
-    if uses_mla:
+    backend, models = packed["backend"], packed["models"]
+    if models == "gqa" and uses_mla:
         return f"no MLA backend accepts kv_cache_dtype {kv_dtype} (only {backend} does)"
+    if models == "sparse_mla" and not sparse_mla:
+        return (
+            f"only sparse MLA backends ({backend}) accept kv_cache_dtype {kv_dtype}; "
+            "this model has no sparse attention indexer (index_topk)"
+        )
     major = capability // 10
     majors = packed["majors"]
     if majors is not None and major not in majors:

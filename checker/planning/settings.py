@@ -8,7 +8,7 @@ from typing import Any
 from checker.models.config_parser import type_facts
 from checker.planning.attention import default_block_size
 from checker.planning.context_length import default_max_len
-from checker.planning.kv_dtypes import element_bytes, head_token_bytes
+from checker.planning.kv_dtypes import element_bytes, head_token_bytes, mla_token_bytes
 from checker.planning.releases import has_behaviour
 from checker.planning.state import (
     aligned_block_size,
@@ -64,6 +64,7 @@ class Settings:
     state_page_bytes: int = 0  # one state layer's page on a rank, before padding
     state_checkpoint_blocks: int = 0  # align mode's prefill checkpoint blocks per request
     unaligned_block_size: int = 0  # a hybrid's block size before vLLM raised it
+    mla_backend: str | None = None  # the MLA backend whose kernel set the default block size
     dp: int = 1  # data-parallel engines, each a full replica with its own KV cache
     dp_local: int = 1  # of them on one node
     nnodes: int = 1
@@ -148,7 +149,8 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         )
     )
     tokens, max_seqs = _batching(request, facts, gpu, max_len)
-    block = eng.block_size or vllm_block_size(model, gpu, kv_dtype.value, facts)
+    default_block, mla_backend = vllm_block_size(model, gpu, kv_dtype.value, facts)
+    block = eng.block_size or default_block
     state_page, mode, checkpoints, unaligned = 0, "none", 0, block
     if model.state is not None and facts.engine == "v1":
         state_page = state_page_bytes(
@@ -214,13 +216,17 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         state_page_bytes=state_page,
         state_checkpoint_blocks=checkpoints,
         unaligned_block_size=unaligned,
+        mla_backend=None if eng.block_size else mla_backend,
         **_parallel(request, model, tp),
         **_lora(request, dtype),
     )
 
 
-def vllm_block_size(model: ModelInfo, gpu: GPUSpec, kv_dtype: str, facts: VersionFacts) -> int:
-    """The block size vLLM picks when --block-size is not given (checker.planning.attention)."""
+def vllm_block_size(
+    model: ModelInfo, gpu: GPUSpec, kv_dtype: str, facts: VersionFacts
+) -> tuple[int, str | None]:
+    """The block size vLLM picks when --block-size is not given, and the MLA backend that
+    forced it (checker.planning.attention)."""
     return default_block_size(
         uses_mla=model.uses_mla,
         hybrid=model.state is not None,
@@ -237,8 +243,8 @@ def attention_page_per_token(model: ModelInfo, tp: int, kv_dtype: str, dtype: st
     """One attention layer's bytes per token on a rank (FullAttentionSpec / MLAAttentionSpec
     with block_size 1, as _align_hybrid_block_size builds them)."""
     if model.uses_mla:
-        size = element_bytes(kv_dtype, dtype)
-        return int(((model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)) * size)
+        latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
+        return mla_token_bytes(kv_dtype, latent, dtype)
     heads = max(1, model.num_key_value_heads // tp)
     return heads * head_token_bytes(kv_dtype, model.head_dim, dtype)
 

@@ -72,3 +72,37 @@ def test_a_packed_dtype_without_a_backend_is_an_error(
 def test_older_releases_refuse_the_new_dtypes() -> None:
     resp = plan(LLAMA, version="0.19", max_model_len=8192, kv_cache_dtype="nvfp4")
     assert "invalid choice: 'nvfp4'" in only(resp, "VW112").message
+
+
+DEEPSEEK = "deepseek-ai/DeepSeek-V3"
+
+
+def test_fp8_ds_mla_is_656_bytes_a_token_and_sparse_mla_only() -> None:
+    model = catalog_model(DEEPSEEK)
+    s = settings_for(
+        model, DEEPSEEK, version="0.33", max_model_len=8192, kv_cache_dtype="fp8_ds_mla"
+    )
+    kv = size_kv(model, s, BUDGET, 0)
+    assert kv.layout.page_bytes == s.block_size * 656  # not 576 latent bytes
+    assert kv.num_blocks == BUDGET // (s.block_size * 656) // 61
+    # DeepSeek-V3 has no indexer (index_topk): only sparse MLA backends take fp8_ds_mla
+    resp = plan(DEEPSEEK, gpus=8, version="0.33", max_model_len=8192, kv_cache_dtype="fp8_ds_mla")
+    assert "only sparse MLA backends" in only(resp, "VW141").message
+    resp = plan(LLAMA, version="0.33", max_model_len=8192, kv_cache_dtype="fp8_ds_mla")
+    assert "only sparse MLA backends" in only(resp, "VW141").message
+
+
+def test_a_sparse_mla_config_is_flagged_for_its_unsized_indexer() -> None:
+    # DeepSeek-V3.2 adds index_topk (and an indexer key cache per layer) to DeepSeek-V3's config
+    model = catalog_model(DEEPSEEK, index_topk=2048, index_head_dim=128, index_n_heads=64)
+    assert model.sparse_mla
+    assert "sparse MLA indexer cache ('index_topk')" in model.unmodeled_layer_kinds
+    resp = plan(
+        DEEPSEEK,
+        model=model,
+        gpus=8,
+        version="0.33",
+        max_model_len=8192,
+        kv_cache_dtype="fp8_ds_mla",
+    )
+    assert not fired(resp, "VW141") and fired(resp, "VW124")

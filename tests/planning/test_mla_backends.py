@@ -8,7 +8,7 @@ import pytest
 
 from checker.planning.attention import mla_backend, preferred_block_size
 from checker.planning.kv import size_kv
-from tests.planning.plans import catalog_model
+from tests.planning.plans import catalog_model, plan
 from tests.planning.test_hybrid_state import BUDGET, settings_for
 
 DEEPSEEK = "deepseek-ai/DeepSeek-V3"  # qk_nope_head_dim 128
@@ -59,3 +59,20 @@ def test_an_amd_gpu_is_not_given_a_cuda_backend() -> None:
     model = catalog_model(DEEPSEEK)
     s = settings_for(model, DEEPSEEK, gpu="MI300X", version="0.33", max_model_len=8192)
     assert s.block_size == 16
+
+
+def test_the_log_shows_the_block_size_the_backend_forced() -> None:
+    resp = plan(DEEPSEEK, "B200", gpus=8, version="0.33", max_model_len=8192)
+    assert resp.feasibility.log_lines[0] == (
+        "Setting kv cache block size to 32 for FLASHINFER_MLA backend(s)."
+    )
+    lite = "deepseek-ai/DeepSeek-V2-Lite-Chat"
+    resp = plan(lite, "H100-80GB", version="0.19", max_model_len=8192, kv_cache_dtype="fp8")
+    assert (
+        resp.feasibility.log_lines[0] == "Setting kv cache block size to 64 for FLASHMLA backend."
+    )
+    # no line where 16 stands or the profile sets the block size
+    resp = plan(lite, "H100-80GB", version="0.33", max_model_len=8192)
+    assert resp.feasibility.log_lines[0].startswith("Model loading took")
+    resp = plan(DEEPSEEK, "B200", gpus=8, version="0.33", max_model_len=8192, block_size=64)
+    assert resp.feasibility.log_lines[0].startswith("Model loading took")

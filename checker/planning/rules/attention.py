@@ -21,6 +21,7 @@ def kv_cache_dtype_has_a_backend(ctx: RuleContext) -> Iterator[Finding]:
     reason = backend_refusal(
         s.kv_cache_dtype,
         uses_mla=ctx.model.uses_mla,
+        sparse_mla=ctx.model.sparse_mla,
         capability=gpu.capability,
         head_dim=ctx.model.head_dim,
     )
@@ -33,6 +34,6 @@ def kv_cache_dtype_has_a_backend(ctx: RuleContext) -> Iterator[Finding]:
         severity=Severity.ERROR,
         message=message("no-attention-backend", s.facts.version, config=config, reasons=reason),
         key="model.kv_cache_dtype",
-        fix="Use kv_cache_dtype fp8 (every backend here takes it) or auto.",
+        fix="Use kv_cache_dtype fp8 (the backends vLLM picks here take it) or auto.",
         fix_values={"model.kv_cache_dtype": "fp8"},
     )
