@@ -418,6 +418,11 @@ def _parse_config(
     state_flags = tuple(parallel or k is LayerKind.LINEAR for k in kinds)
     if state is None and LayerKind.LINEAR in kinds:
         unmodeled.append(f"state layers of model_type '{model_type[:40]}'")
+    # DeepSeek-V3.2 (models/deepseek_v2.py is_v32): each layer also keeps an indexer key cache
+    # and runs a sparse MLA backend, neither sized here
+    sparse_mla = "index_topk" in cfg and LayerKind.MLA in kinds
+    if sparse_mla:
+        unmodeled.append("sparse MLA indexer cache ('index_topk')")
     quant = read_quant_config(config)
     dtype = config.get("torch_dtype") or config.get("dtype") or cfg.get("torch_dtype")
     params = count_params(
@@ -489,4 +494,5 @@ def _parse_config(
         is_multimodal=any(k in config for k in _MULTIMODAL_KEYS),
         supports_pp=model_type not in ("phi",),
         custom_code=isinstance(config.get("auto_map"), dict),
+        sparse_mla=sparse_mla,
     )

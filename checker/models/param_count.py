@@ -25,6 +25,18 @@ def _nas_intermediate(ffn_mult: float, hidden: int) -> int:
     return size + (-size % 256)
 
 
+def _lfm2_intermediate(cfg: dict[str, Any], size: int) -> int:
+    """LFM2's block_auto_adjust_ff_dim (vLLM models/lfm2.py Lfm2MLP): 2/3 of the configured
+    size, times block_ffn_dim_multiplier, rounded up to a multiple of block_multiple_of."""
+    if not cfg.get("block_auto_adjust_ff_dim"):
+        return size
+    size = int(2 * size / 3)
+    if cfg.get("block_ffn_dim_multiplier") is not None:
+        size = int(float(cfg["block_ffn_dim_multiplier"]) * size)
+    multiple = int(cfg.get("block_multiple_of") or 1)
+    return multiple * -(-size // multiple)
+
+
 def _is_moe_layer(cfg: dict[str, Any], model_type: str, index: int, experts: int) -> bool:
     if not experts:
         return False
@@ -150,7 +162,9 @@ def count_params(
         cfg.get("num_experts") or cfg.get("num_local_experts") or cfg.get("n_routed_experts") or 0
     )
     moe_inter = int(cfg.get("moe_intermediate_size") or cfg.get("intermediate_size") or 0)
-    dense_inter = int(cfg.get("intermediate_size_mlp") or cfg.get("intermediate_size") or 0)
+    dense_inter = _lfm2_intermediate(
+        cfg, int(cfg.get("intermediate_size_mlp") or cfg.get("intermediate_size") or 0)
+    )
     shared_inter = int(
         cfg.get("shared_expert_intermediate_size")
         or cfg.get("moe_shared_expert_intermediate_size")

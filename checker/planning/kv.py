@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from checker.planning.kv_dtypes import head_token_bytes, mla_token_bytes
 from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.state import state_blocks
@@ -24,7 +25,7 @@ GIB = float(1 << 30)
 class KVLayout:
     """What one rank of a pipeline stage stores per KV block."""
 
-    page_bytes: int  # one layer, one block (uniform across the layers of the rank)
+    page_bytes: int  # one layer, one block (all layers' when their pages differ: group_size 1)
     group_size: int  # layers sharing one block index (V1), or all layers (V0)
     kinds: tuple[LayerKind, ...]  # kind of each group (LINEAR: recurrent state groups)
     bytes_per_token: int  # summed over the rank's attention layers
@@ -46,9 +47,11 @@ _NO_CACHE = (LayerKind.NONE, LayerKind.LINEAR)
 def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
     if model.layer_kinds[layer] is LayerKind.MLA:
         latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
-        return int(settings.block_size * latent * settings.kv_bytes)
+        per_token = mla_token_bytes(settings.kv_cache_dtype, latent, settings.dtype)
+        return settings.block_size * per_token
     heads = max(1, model.kv_heads_of(layer) // settings.tp)
-    return int(2 * settings.block_size * heads * model.head_dim * settings.kv_bytes)
+    per_head = head_token_bytes(settings.kv_cache_dtype, model.head_dim, settings.dtype)
+    return settings.block_size * heads * per_head
 
 
 def _state_page(model: ModelInfo, settings: Settings) -> int:
@@ -82,6 +85,11 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, settings.max_model_len)
         state_bytes = states * page * blocks
         kinds += [LayerKind.LINEAR] * states
+    if not settings.is_v0 and not states and len(set(kinds)) == 1 and len(set(pages)) > 1:
+        # one attention type, pages of different sizes (Nemotron-NAS KV heads per layer):
+        # UniformTypeKVCacheSpecs, one group whose page is the sum of the layers' pages
+        # (v1/kv_cache_interface.py; kv_cache_utils.py get_kv_cache_config_from_groups)
+        return KVLayout(sum(pages), 1, (kinds[0],), per_token, 0)
     if settings.is_v0 or len(set(kinds)) == 1:
         return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states)
     # v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size: groups of the smallest

@@ -108,7 +108,8 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
             f"Maximum concurrency for {s.max_model_len} tokens per request: "
             f"{kv.max_concurrency:.2f}x",
         ]
-    lines = hybrid_lines(memory) + [f"Model loading took {first.weights / GIB:.2f} GiB memory"]
+    lines = backend_lines(memory) + hybrid_lines(memory)
+    lines.append(f"Model loading took {first.weights / GIB:.2f} GiB memory")
     if memory.binding.kv_budget > 0:  # below, vLLM logs a negative figure and raises
         lines.append(f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB")
     fitted = auto_fit_line(memory, model)
@@ -120,6 +121,15 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
             f"{kv.max_concurrency:.2f}x",
         ]
     return lines
+
+
+def backend_lines(memory: MemoryPlan) -> list[str]:
+    """The block size an MLA backend forced (Platform.update_block_size_for_backend)."""
+    s = memory.settings
+    if s.mla_backend is None or s.block_size == 16 or s.state_page_bytes:
+        return []
+    text = message("backend-block-size", s.facts.version, block=s.block_size, backend=s.mla_backend)
+    return [text]
 
 
 def hybrid_lines(memory: MemoryPlan) -> list[str]:

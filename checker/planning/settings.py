@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.models.config_parser import type_facts
+from checker.planning.attention import default_block_size
 from checker.planning.connectors import hma_off
 from checker.planning.context_length import default_max_len
+from checker.planning.kv_dtypes import element_bytes, head_token_bytes, mla_token_bytes
 from checker.planning.releases import has_behaviour
 from checker.planning.state import (
     aligned_block_size,
@@ -63,6 +65,7 @@ class Settings:
     state_page_bytes: int = 0  # one state layer's page on a rank, before padding
     state_checkpoint_blocks: int = 0  # align mode's prefill checkpoint blocks per request
     unaligned_block_size: int = 0  # a hybrid's block size before vLLM raised it
+    mla_backend: str | None = None  # the MLA backend whose kernel set the default block size
     dp: int = 1  # data-parallel engines, each a full replica with its own KV cache
     dp_local: int = 1  # of them on one node
     nnodes: int = 1
@@ -133,12 +136,6 @@ def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec, version: str
     return config
 
 
-def kv_dtype_bytes(kv_dtype: str, model_dtype: str) -> float:
-    if kv_dtype == "auto":
-        return DTYPE_BYTES[model_dtype]
-    return 2 if kv_dtype in ("float16", "bfloat16") else 1
-
-
 def effective_quantization(request: PlanRequest, model: ModelInfo) -> str | None:
     if request.model.quantization is not Quantization.NONE:
         return str(request.model.quantization.value)
@@ -159,14 +156,22 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         )
     )
     tokens, max_seqs = _batching(request, facts, gpu, max_len)
-    block = eng.block_size or (facts.mla_block_size if model.uses_mla else 16)
+    default_block, mla_backend = vllm_block_size(model, gpu, kv_dtype.value, facts)
+    block = eng.block_size or default_block
     state_page, mode, checkpoints, unaligned = 0, "none", 0, block
     if model.state is not None and facts.engine == "v1":
-        state_page = state_page_bytes(model.state, tp, dtype, facts.version)
+        state_page = state_page_bytes(
+            model.state,
+            tp,
+            dtype,
+            facts.version,
+            eng.mamba_cache_dtype,
+            eng.mamba_ssm_cache_dtype,
+        )
         prefix = eng.enable_prefix_caching
         if prefix is None:
             prefix = has_behaviour("hybrid_prefix_caching_default", facts.version)
-        mode = mamba_cache_mode(model.state, facts.version, prefix)
+        mode = mamba_cache_mode(model.state, facts.version, prefix, eng.mamba_cache_mode)
         checkpoint = prefill_checkpoint_alignment(model.state, mode, gpu.capability, facts.version)
         checkpoints = 1 if checkpoint else 0
         block = aligned_block_size(
@@ -175,7 +180,8 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
             state_page=state_page,
             alignment=kernel_alignment(model.uses_mla, block, facts.version),
             mode=mode,
-            chunk_size=model.state.chunk_size,
+            # 0.19 "all" mode aligns to --mamba-block-size (HybridAttentionMambaModelConfig)
+            chunk_size=eng.mamba_block_size or model.state.chunk_size,
             checkpoint_alignment=checkpoint,
         )
     subtract = (
@@ -189,7 +195,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         gpu=gpu,
         dtype=dtype,
         kv_cache_dtype=KVCacheDType(kv_dtype).value,
-        kv_bytes=kv_dtype_bytes(kv_dtype.value, dtype),
+        kv_bytes=element_bytes(kv_dtype.value, dtype),
         quantization=effective_quantization(request, model),
         tp=tp,
         pp=request.hardware.pipeline_parallel_size,
@@ -216,6 +222,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         state_checkpoint_blocks=checkpoints,
         unaligned_block_size=unaligned,
         **_parallel(request, model, tp, facts.version),
+        mla_backend=None if eng.block_size else mla_backend,
         **_lora(request, dtype),
     )
 
@@ -227,13 +234,31 @@ def hybrid_model(model: ModelInfo) -> bool:
     return len(kinds) > 1 or LayerKind.SLIDING in kinds
 
 
+def vllm_block_size(
+    model: ModelInfo, gpu: GPUSpec, kv_dtype: str, facts: VersionFacts
+) -> tuple[int, str | None]:
+    """The block size vLLM picks when --block-size is not given, and the MLA backend that
+    forced it (checker.planning.attention)."""
+    return default_block_size(
+        uses_mla=model.uses_mla,
+        hybrid=model.state is not None,
+        vendor=gpu.vendor,
+        capability=gpu.capability,
+        kv_cache_dtype=kv_dtype,
+        qk_nope_head_dim=model.qk_nope_head_dim,
+        version=facts.version,
+        older_mla_block_size=facts.mla_block_size,
+    )
+
+
 def attention_page_per_token(model: ModelInfo, tp: int, kv_dtype: str, dtype: str) -> int:
     """One attention layer's bytes per token on a rank (FullAttentionSpec / MLAAttentionSpec
     with block_size 1, as _align_hybrid_block_size builds them)."""
-    size = kv_dtype_bytes(kv_dtype, dtype)
     if model.uses_mla:
-        return int(((model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)) * size)
-    return int(2 * max(1, model.num_key_value_heads // tp) * model.head_dim * size)
+        latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
+        return mla_token_bytes(kv_dtype, latent, dtype)
+    heads = max(1, model.num_key_value_heads // tp)
+    return heads * head_token_bytes(kv_dtype, model.head_dim, dtype)
 
 
 def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:

@@ -54,6 +54,11 @@ class KVCacheDType(str, Enum):
     FP8_E5M2 = "fp8_e5m2"
     FP8_INC = "fp8_inc"
     FP8_DS_MLA = "fp8_ds_mla"
+    INT8_PER_TOKEN_HEAD = "int8_per_token_head"
+    FP8_PER_TOKEN_HEAD = "fp8_per_token_head"
+    INT4_PER_TOKEN_HEAD = "int4_per_token_head"
+    NVFP4 = "nvfp4"
+    NVFP4_4OVER6 = "nvfp4_4over6"
 
 
 class Interconnect(str, Enum):

@@ -20,6 +20,7 @@ _STRICT = ConfigDict(extra="forbid", frozen=True)
 # vllm/config/compilation.py CUDAGraphMode and vllm/config/vllm.py PerformanceMode (0.33.0).
 CUDAGraphMode = Literal["NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE"]
 PerformanceMode = Literal["balanced", "interactivity", "throughput"]
+MambaDType = Literal["auto", "float32", "float16", "bfloat16"]
 
 
 class ModelInput(BaseModel):
@@ -164,6 +165,12 @@ class EngineInput(BaseModel):
     lora_dtype: Literal["auto", "float16", "bfloat16"] = "auto"
     fully_sharded_loras: bool = False
     specialize_active_lora: bool = False
+    # Mamba / linear-attention state (vllm/config/cache.py CacheConfig MambaDType,
+    # MambaCacheMode: the union over releases; the plan checks the pinned release's choices)
+    mamba_cache_dtype: MambaDType = "auto"
+    mamba_ssm_cache_dtype: MambaDType = "auto"
+    mamba_cache_mode: Literal["none", "align", "all"] = "none"
+    mamba_block_size: int | None = Field(None, ge=1, le=1 << 24)
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",

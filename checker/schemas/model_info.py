@@ -171,6 +171,9 @@ class ModelInfo(BaseModel):
     custom_code: bool = Field(
         False, description="The config maps classes to remote code (auto_map)"
     )
+    sparse_mla: bool = Field(
+        False, description="MLA with a sparse attention indexer (index_topk: DeepSeek-V3.2)"
+    )
 
     @cached_property
     def kinds_present(self) -> frozenset[LayerKind]:

@@ -374,6 +374,10 @@ PROBES: dict[str, Any] = {
     "--lora-dtype": "float16",
     "--fully-sharded-loras": True,
     "--specialize-active-lora": True,
+    "--mamba-cache-dtype": "float32",
+    "--mamba-ssm-cache-dtype": "float16",
+    "--mamba-cache-mode": "align",
+    "--mamba-block-size": 1024,
 }
 # The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
 # parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
@@ -382,6 +386,13 @@ _MOE: dict[str, Any] = {
     "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 3},
     "vllm": {"version": "0.33.0"},
     "outputs": {"vllm_args": {"data-parallel-size": 3}},
+}
+# a hybrid: the mamba flags size its state pages; Jamba on 0.19 with prefix caching runs the
+# "all" mode whose block --mamba-block-size aligns and --mamba-cache-mode align replaces
+_HYBRID: dict[str, Any] = {
+    "model": {"id": "ai21labs/AI21-Jamba-1.5-Mini", "max_model_len": 16384},
+    "hardware": {"gpu_name": "H100-SXM-80GB"},
+    "vllm": {"version": "0.19.0", "enable_prefix_caching": True},
 }
 _TWO_NODES: dict[str, Any] = {
     **BASE,
@@ -414,6 +425,15 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
         "outputs": {"vllm_args": {"data-parallel-size": 3, "enable-expert-parallel": True}},
     },
     "--nnodes": _TWO_NODES,
+    **dict.fromkeys(
+        [
+            "--mamba-cache-dtype",
+            "--mamba-ssm-cache-dtype",
+            "--mamba-cache-mode",
+            "--mamba-block-size",
+        ],
+        _HYBRID,
+    ),
     "--distributed-executor-backend": _TWO_NODES,
     **dict.fromkeys(
         ["--max-loras", "--max-lora-rank", "--lora-dtype", "--specialize-active-lora"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from checker.planning.rules import architecture as _architecture  # noqa: F401  (registers)
+from checker.planning.rules import attention as _attention  # noqa: F401
 from checker.planning.rules import calibration as _calibration  # noqa: F401
 from checker.planning.rules import compilation as _compilation  # noqa: F401
 from checker.planning.rules import config as _config  # noqa: F401  (registers rules)
@@ -15,6 +16,7 @@ from checker.planning.rules import lora as _lora  # noqa: F401
 from checker.planning.rules import memory as _memory  # noqa: F401
 from checker.planning.rules import quantization as _quantization  # noqa: F401
 from checker.planning.rules import scheduler as _scheduler  # noqa: F401
+from checker.planning.rules import state as _state  # noqa: F401
 from checker.planning.rules.base import RULES, RuleContext
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding
