@@ -14,8 +14,10 @@ from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.memory import context_risk, workload_tokens
 from checker.planning.settings import Settings, resolve_settings
+from checker.planning.spec_config import SpecDecode, build_spec
 from checker.planning.suppress import split_suppressed
 from checker.planning.verdict import verdict_of
+from checker.planning.versions import version_facts
 from checker.schemas.enums import Basis, OOMRisk, Severity
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
@@ -37,10 +39,15 @@ def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
 
 
 def plan_settings(
-    request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp: int
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    *,
+    tp: int,
+    spec: SpecDecode | None = None,
 ) -> tuple[Settings, MemoryPlan]:
     """Settings and memory as vLLM ends up with them, max_model_len auto-fit included."""
-    settings = resolve_settings(request, model, gpu, tp=tp)
+    settings = resolve_settings(request, model, gpu, tp=tp, spec=spec)
     memory = plan_memory(model, settings)
     if settings.auto_fit_from is not None:
         fitted = auto_fit_length(memory, model)
@@ -63,7 +70,9 @@ def auto_fit_length(memory: MemoryPlan, model: ModelInfo) -> int:
     return min(lengths, default=s.max_model_len)
 
 
-def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
+def choose_tp(
+    request: PlanRequest, model: ModelInfo, gpu: GPUSpec, spec: SpecDecode | None = None
+) -> int:
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
         return request.hardware.tensor_parallel_size
@@ -71,7 +80,7 @@ def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
     per_engine = request.hardware.pipeline_parallel_size * request.engine.data_parallel_size
     candidates = tp_candidates(model, request.hardware.gpus, per_engine)
     for tp in candidates:
-        if fits_one_request(plan_settings(request, model, gpu, tp=tp)[1], model):
+        if fits_one_request(plan_settings(request, model, gpu, tp=tp, spec=spec)[1], model):
             return tp
     return candidates[-1]
 
@@ -209,10 +218,15 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
     )
 
 
-def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanResponse:
+def run_plan(
+    request: PlanRequest, model: ModelInfo, gpu: GPUSpec, draft: ModelInfo | None = None
+) -> PlanResponse:
+    """``draft``: the metadata of the speculative config's draft model or EAGLE head."""
     model = engine_model(model, request)
-    tp = choose_tp(request, model, gpu)
-    settings, memory = plan_settings(request, model, gpu, tp=tp)
+    version = version_facts(request.engine.vllm_version).version
+    spec = build_spec(request.engine, model, draft, version)
+    tp = choose_tp(request, model, gpu, spec)
+    settings, memory = plan_settings(request, model, gpu, tp=tp, spec=spec)
     context = RuleContext(request, model, gpu, settings, memory)
     findings, suppressed = split_suppressed(evaluate(context), request.ignore)
     b = memory.binding

@@ -46,7 +46,7 @@ def _smallest_tp(ctx: RuleContext, request: PlanRequest, above: int = 0) -> int 
     """Smallest tensor-parallel size over ``above`` (any GPU count) whose plan of ``request``
     fits."""
     for tp in (t for t in valid_tp(ctx.model, MAX_TP) if t > above):
-        settings = resolve_settings(request, ctx.model, ctx.gpu, tp=tp)
+        settings = resolve_settings(request, ctx.model, ctx.gpu, tp=tp, spec=ctx.settings.spec)
         if _fits(ctx, plan_memory(ctx.model, settings)):
             return tp
     return None

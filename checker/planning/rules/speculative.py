@@ -1,0 +1,174 @@
+"""Speculative decoding: the refusals of vLLM's speculative config (VW125), max_model_len lowered
+to a draft model's (VW126) and methods whose drafter the plan does not size (VW127)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from checker.planning.releases import has_behaviour, message
+from checker.planning.rules.base import RuleContext, rule
+from checker.planning.spec_config import SHORT_FLAGS, SpecDecode, mtp_supported, spec_facts
+from checker.schemas.enums import Severity
+from checker.schemas.outputs import Finding
+
+_KEY = "outputs.vllm_args.speculative-config"
+
+
+def _invalid(text: str, fix: str, key: str = _KEY) -> Finding:
+    return Finding(
+        rule_id="VW125",
+        name="speculative-config-invalid",
+        severity=Severity.ERROR,
+        message=text,
+        key=key,
+        fix=fix,
+    )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@rule
+def speculative_config_valid(ctx: RuleContext) -> Iterator[Finding]:
+    spec, version = ctx.settings.spec, ctx.settings.facts.version
+    if spec is None:
+        return
+    yield from _short_flags(ctx)
+    config = spec.config
+    if "tensor_parallel_size" in config:
+        yield _invalid(
+            message("spec-tp-key", version), "Rename the key to draft_tensor_parallel_size."
+        )
+    if spec.method is None or (spec.method == "mtp" and not mtp_supported(spec.draft or ctx.model)):
+        shown = config.get("method")
+        yield _invalid(
+            message("spec-method", version, method=str(shown)[:64]),
+            f"Use one of: {', '.join(spec_facts()['methods'])}"
+            if spec.method is None
+            else f"{ctx.model.model_id} has no MTP layers vLLM can draft with; use an EAGLE "
+            "head or a draft model instead.",
+        )
+        return
+    yield from _tokens(spec, version)
+    yield from _draft(ctx, spec)
+    lookahead = spec.lookahead
+    tokens = ctx.settings.max_num_batched_tokens
+    if lookahead and tokens <= lookahead and has_behaviour("spec_lookahead_check", version):
+        yield _invalid(
+            message("spec-lookahead", version, tokens=tokens, lookahead=lookahead),
+            f"Raise max_num_batched_tokens above {lookahead}.",
+            "vllm.max_num_batched_tokens",
+        )
+
+
+def _short_flags(ctx: RuleContext) -> Iterator[Finding]:
+    """EngineArgs.create_speculative_config: a key set by a short flag and in the JSON."""
+    eng = ctx.request.engine
+    given = eng.speculative_config or {}
+    for flag, key, field in SHORT_FLAGS:
+        if getattr(eng, field) is not None and key in given:
+            yield _invalid(
+                message("spec-short-flag", ctx.settings.facts.version, flag=flag, key=key),
+                f"Give {key} once: drop {flag} or the key.",
+                f"outputs.vllm_args.{flag[2:]}",
+            )
+
+
+def _tokens(spec: SpecDecode, version: str) -> Iterator[Finding]:
+    config = spec.config
+    model = config.get("model")
+    if spec.tokens is None:
+        if model is not None and spec.kind not in ("none", "unsized"):
+            text = message("spec-no-tokens-model", version)
+        else:
+            text = message("spec-no-tokens", version)
+        yield _invalid(text, 'Set "num_speculative_tokens" (3 to 5 is usual).')
+        return
+    if spec.tokens <= 0:
+        yield _invalid(
+            message("spec-tokens-positive", version, tokens=spec.tokens),
+            'Set "num_speculative_tokens" to 1 or more.',
+        )
+        return
+    if model is None and spec.method not in spec_facts()["model_not_needed"]:
+        yield _invalid(message("spec-no-model", version), 'Name the draft in "model".')
+    n = spec.n_predict
+    if n and spec.tokens > n and spec.tokens % n:
+        yield _invalid(
+            message("spec-n-predict", version, tokens=spec.tokens, n_predict=n),
+            f"Use a multiple of {n} speculative tokens.",
+        )
+    low, high = _int(config.get("prompt_lookup_min")), _int(config.get("prompt_lookup_max"))
+    if spec.kind == "none" and low is not None and high is not None and low > high:
+        yield _invalid(
+            message("spec-ngram-lookup", version, low=low, high=high),
+            "Make prompt_lookup_min at most prompt_lookup_max.",
+        )
+
+
+def _draft(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]:
+    """The draft model's TP and vocabulary (SpeculativeConfig._verify_and_get_draft_tp,
+    verify_equal_vocab_size_if_draft_model; DraftModelProposer._raise_if_draft_tp_mismatch)."""
+    version, tp = ctx.settings.facts.version, ctx.settings.tp
+    draft_tp = spec.draft_tp
+    if draft_tp is not None and draft_tp not in (1, tp):
+        yield _invalid(
+            message("spec-draft-tp", version, draft_tp=draft_tp),
+            f"Set draft_tensor_parallel_size to 1 or {tp}.",
+        )
+    elif spec.kind == "draft_model" and draft_tp is not None and draft_tp != tp:
+        yield _invalid(
+            message("spec-draft-model-tp", version, draft_tp=draft_tp, tp=tp),
+            f"Set draft_tensor_parallel_size to {tp} (or leave it out).",
+        )
+    draft = spec.draft
+    if (
+        spec.kind == "draft_model"
+        and draft is not None
+        and draft.vocab_size != ctx.model.vocab_size
+    ):
+        yield _invalid(
+            message("spec-vocab", version, target=ctx.model.vocab_size, draft=draft.vocab_size),
+            "Use a draft model of the same family (same tokenizer).",
+        )
+
+
+@rule
+def max_model_len_lowered_to_draft(ctx: RuleContext) -> Iterator[Finding]:
+    """VllmConfig._limit_max_model_len_to_draft: the V2 model runner serves no request longer
+    than a draft model takes, and says so only as a warning."""
+    s = ctx.settings
+    if s.draft_limited_from is None or s.spec is None or s.spec.draft_max_len is None:
+        return
+    yield Finding(
+        rule_id="VW126",
+        name="max-model-len-lowered-to-draft",
+        severity=Severity.WARNING,
+        message=message(
+            "spec-draft-max-len",
+            s.facts.version,
+            draft=s.spec.draft_max_len,
+            target=s.draft_limited_from,
+        ),
+        key=_KEY,
+        fix=f"Requests are limited to {s.spec.draft_max_len} tokens: use a draft model with a "
+        "longer context, or an EAGLE head that shares the target's positions.",
+    )
+
+
+@rule
+def speculative_method_not_sized(ctx: RuleContext) -> Iterator[Finding]:
+    spec = ctx.settings.spec
+    if spec is None or spec.method is None or spec.kind != "unsized":
+        return
+    yield Finding(
+        rule_id="VW127",
+        name="speculative-method-not-sized",
+        severity=Severity.WARNING,
+        message=f"speculative method {spec.method!r}: the plan does not size its drafter's "
+        "weights, KV cache or CUDA graphs; the KV figures are an upper bound",
+        key=_KEY,
+        fix="Hold the plan against vLLM's start-up log (vllm-wizard explain LOG).",
+    )
