@@ -29,6 +29,7 @@ from checker.planning.rules.scheduler import (
     safe_utilization,
 )
 from checker.planning.settings import resolve_settings
+from checker.planning.speculative import spec_costs
 from checker.schemas.enums import BatchingMode, OOMRisk, Quantization
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.outputs import Finding, Recommendation, VLLMConfig
@@ -262,6 +263,7 @@ def recommend(
             explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), reason]))
         explanations.update(parallel_costs(ctx.model, ctx.settings))
         explanations.update(lora_costs(ctx.model, ctx.settings, ctx.memory.first.cudagraph))
+        explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))
     return config.model_copy(update={"explanations": explanations}), recs
 
 
