@@ -197,7 +197,7 @@ def resolve_draft(
     revision = config.get("revision")
     try:
         wanted = ModelInput(
-            model=name[:512], revision=revision if isinstance(revision, str) else None
+            model=name[:512], revision=revision[:256] if isinstance(revision, str) else None
         )
         return resolve_model(wanted, offline=offline, lockfile=lockfile, record=record)
     except CheckerError as exc:  # say it is the draft's, at the speculative config's line

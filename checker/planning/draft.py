@@ -34,9 +34,11 @@ def draft_settings(settings: Settings) -> Settings:
         quant = settings.quantization
     kv_dtype = spec.config.get("kv_cache_dtype")
     kv_dtype = kv_dtype if isinstance(kv_dtype, str) else settings.kv_cache_dtype
+    # a draft TP vLLM refuses (VW125) is sized at the target's
+    tp = spec.draft_tp if spec.draft_tp in (1, settings.tp) else settings.tp
     return replace(
         settings,
-        tp=spec.draft_tp or settings.tp,
+        tp=tp,
         pp=1,
         quantization=quant,
         cpu_offload_bytes=0.0,

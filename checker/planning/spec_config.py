@@ -97,12 +97,12 @@ class SpecDecode:
     def lookahead(self) -> int:
         """KV slots drafting reserves past the scheduled tokens
         (VllmConfig.num_lookahead_tokens)."""
-        return (self.tokens or 0) if self.kind in ("eagle", "mtp", "draft_model") else 0
+        return max(self.tokens or 0, 0) if self.kind in ("eagle", "mtp", "draft_model") else 0
 
     @property
     def decode_query_len(self) -> int:
         """VllmConfig.uniform_decode_query_len: one query plus one per draft token."""
-        return 1 + (self.tokens or 0) if self.kind != "unsized" else 1
+        return 1 + max(self.tokens or 0, 0) if self.kind != "unsized" else 1
 
 
 def mtp_supported(model: ModelInfo) -> bool:
