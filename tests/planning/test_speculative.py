@@ -291,6 +291,8 @@ def test_short_flags_merge_into_the_config_and_clash_with_it() -> None:
         "--spec-tokens and --speculative-config['num_speculative_tokens'] are mutually exclusive"
     )
     assert found.key == "outputs.vllm_args.spec-tokens"
+    alone = only(plan(LLAMA, spec_method="ngram", **SHORT), "VW125")  # no token count
+    assert alone.key == "outputs.vllm_args.spec-method"
 
 
 def test_a_batch_budget_within_the_lookahead_is_refused_in_0_33() -> None:

@@ -10,12 +10,20 @@ from checker.planning.releases import has_behaviour, message
 from checker.planning.rules.base import RuleContext, rule
 from checker.planning.spec_config import SHORT_FLAGS, SpecDecode, mtp_supported, spec_facts
 from checker.schemas.enums import Severity
+from checker.schemas.inputs import EngineInput
 from checker.schemas.outputs import Finding
 
-_KEY = "outputs.vllm_args.speculative-config"
+
+def config_key(engine: EngineInput) -> str:
+    """The profile key holding the speculative config: the JSON option, else the first short
+    flag given."""
+    flag = "--speculative-config"
+    if engine.speculative_config is None:
+        flag = next((f for f, _, field in SHORT_FLAGS if getattr(engine, field) is not None), flag)
+    return "outputs.vllm_args." + flag[2:]
 
 
-def _invalid(text: str, fix: str, key: str = _KEY) -> Finding:
+def _invalid(text: str, fix: str, key: str) -> Finding:
     return Finding(
         rule_id="VW125",
         name="speculative-config-invalid",
@@ -36,10 +44,10 @@ def speculative_config_valid(ctx: RuleContext) -> Iterator[Finding]:
     if spec is None:
         return
     yield from _short_flags(ctx)
-    config = spec.config
+    config, key = spec.config, config_key(ctx.request.engine)
     if "tensor_parallel_size" in config:
         yield _invalid(
-            message("spec-tp-key", version), "Rename the key to draft_tensor_parallel_size."
+            message("spec-tp-key", version), "Rename the key to draft_tensor_parallel_size.", key
         )
     if spec.method is None or (spec.method == "mtp" and not mtp_supported(spec.draft or ctx.model)):
         shown = config.get("method")
@@ -49,10 +57,11 @@ def speculative_config_valid(ctx: RuleContext) -> Iterator[Finding]:
             if spec.method is None
             else f"{ctx.model.model_id} has no MTP layers vLLM can draft with; use an EAGLE "
             "head or a draft model instead.",
+            key,
         )
         return
-    yield from _tokens(spec, version)
-    yield from _draft(ctx, spec)
+    yield from _tokens(spec, version, key)
+    yield from _draft(ctx, spec, key)
     lookahead = spec.lookahead
     tokens = ctx.settings.max_num_batched_tokens
     if lookahead and tokens <= lookahead and has_behaviour("spec_lookahead_check", version):
@@ -76,7 +85,7 @@ def _short_flags(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-def _tokens(spec: SpecDecode, version: str) -> Iterator[Finding]:
+def _tokens(spec: SpecDecode, version: str, key: str) -> Iterator[Finding]:
     config = spec.config
     model = config.get("model")
     if spec.tokens is None:
@@ -84,31 +93,34 @@ def _tokens(spec: SpecDecode, version: str) -> Iterator[Finding]:
             text = message("spec-no-tokens-model", version)
         else:
             text = message("spec-no-tokens", version)
-        yield _invalid(text, 'Set "num_speculative_tokens" (3 to 5 is usual).')
+        yield _invalid(text, 'Set "num_speculative_tokens" (3 to 5 is usual).', key)
         return
     if spec.tokens <= 0:
         yield _invalid(
             message("spec-tokens-positive", version, tokens=spec.tokens),
             'Set "num_speculative_tokens" to 1 or more.',
+            key,
         )
         return
     if model is None and spec.method not in spec_facts()["model_not_needed"]:
-        yield _invalid(message("spec-no-model", version), 'Name the draft in "model".')
+        yield _invalid(message("spec-no-model", version), 'Name the draft in "model".', key)
     n = spec.n_predict
     if n and spec.tokens > n and spec.tokens % n:
         yield _invalid(
             message("spec-n-predict", version, tokens=spec.tokens, n_predict=n),
             f"Use a multiple of {n} speculative tokens.",
+            key,
         )
     low, high = _int(config.get("prompt_lookup_min")), _int(config.get("prompt_lookup_max"))
     if spec.kind == "none" and low is not None and high is not None and low > high:
         yield _invalid(
             message("spec-ngram-lookup", version, low=low, high=high),
             "Make prompt_lookup_min at most prompt_lookup_max.",
+            key,
         )
 
 
-def _draft(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]:
+def _draft(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
     """The draft model's TP and vocabulary (SpeculativeConfig._verify_and_get_draft_tp,
     verify_equal_vocab_size_if_draft_model; DraftModelProposer._raise_if_draft_tp_mismatch)."""
     version, tp = ctx.settings.facts.version, ctx.settings.tp
@@ -117,11 +129,13 @@ def _draft(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]:
         yield _invalid(
             message("spec-draft-tp", version, draft_tp=draft_tp),
             f"Set draft_tensor_parallel_size to 1 or {tp}.",
+            key,
         )
     elif spec.kind == "draft_model" and draft_tp is not None and draft_tp != tp:
         yield _invalid(
             message("spec-draft-model-tp", version, draft_tp=draft_tp, tp=tp),
             f"Set draft_tensor_parallel_size to {tp} (or leave it out).",
+            key,
         )
     draft = spec.draft
     if (
@@ -132,6 +146,7 @@ def _draft(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]:
         yield _invalid(
             message("spec-vocab", version, target=ctx.model.vocab_size, draft=draft.vocab_size),
             "Use a draft model of the same family (same tokenizer).",
+            key,
         )
 
 
@@ -152,7 +167,7 @@ def max_model_len_lowered_to_draft(ctx: RuleContext) -> Iterator[Finding]:
             draft=s.spec.draft_max_len,
             target=s.draft_limited_from,
         ),
-        key=_KEY,
+        key=config_key(ctx.request.engine),
         fix=f"Requests are limited to {s.spec.draft_max_len} tokens: use a draft model with a "
         "longer context, or an EAGLE head that shares the target's positions.",
     )
@@ -169,6 +184,6 @@ def speculative_method_not_sized(ctx: RuleContext) -> Iterator[Finding]:
         severity=Severity.WARNING,
         message=f"speculative method {spec.method!r}: the plan does not size its drafter's "
         "weights, KV cache or CUDA graphs; the KV figures are an upper bound",
-        key=_KEY,
+        key=config_key(ctx.request.engine),
         fix="Hold the plan against vLLM's start-up log (vllm-wizard explain LOG).",
     )
