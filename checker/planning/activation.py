@@ -72,8 +72,8 @@ def draft_peak_bytes(settings: Settings, stage: int) -> float:
     tokens = settings.max_num_batched_tokens
     peak = forward_peak_bytes(draft, draft_settings(settings), tokens, 0)
     kept = 0 if spec.kind == "draft_model" else 1
-    if spec.method == "eagle3":
-        kept = int(spec_facts()["eagle3_aux_hidden_states"])
+    if spec.kind == "eagle" and spec.method:
+        kept = int(spec_facts()["methods"][spec.method]["target_states"])
     return peak + kept * tokens * draft.hidden_size * settings.dtype_bytes
 
 

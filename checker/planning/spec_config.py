@@ -195,8 +195,6 @@ def eagle_model(head: ModelInfo, target: ModelInfo, facts: Mapping[str, Any]) ->
     vocabulary, else the target's (_maybe_share_lm_head)."""
     h, hd = head.hidden_size, head.head_dim
     inputs = int(facts["fc_inputs"])
-    if inputs == 2 and facts.get("first_layer_inputs") == 2:  # eagle3: aux states of the target
-        inputs = int(spec_facts()["eagle3_aux_hidden_states"])
     qkv = (head.num_attention_heads + 2 * head.num_key_value_heads) * hd
     first = (int(facts["first_layer_inputs"]) - 1) * h * qkv
     own_vocab = head.draft_vocab_size
