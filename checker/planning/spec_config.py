@@ -170,20 +170,28 @@ def build_spec(
         draft_tp=tp if isinstance(tp, int) and not isinstance(tp, bool) else None,
         quantization=quant,
         n_predict=n_predict,
-        draft_max_len=_draft_max_len(kind, sized, version),
+        draft_max_len=_draft_max_len(kind, sized, version, config.get("max_model_len")),
         config=config,
     )
 
 
-def _draft_max_len(kind: str, draft: ModelInfo | None, version: str) -> int | None:
-    """The draft's own maximum length where it does not share the target's positions: a draft
-    model, or a head whose RoPE is not cache-only (SpeculativeConfig.draft_shares_target_positions,
-    _maybe_override_draft_max_position_embeddings)."""
+def _draft_max_len(kind: str, draft: ModelInfo | None, version: str, given: Any) -> int | None:
+    """The draft's max_model_len where it does not share the target's positions (a draft model,
+    or a head whose RoPE is not cache-only: SpeculativeConfig.draft_shares_target_positions):
+    the speculative config's max_model_len, else the draft's derived maximum
+    (SpeculativeConfig._maybe_override_draft_max_model_len)."""
     if draft is None or kind not in ("draft_model", "eagle"):
         return None
     cache_only = spec_facts()["cache_only_rope_types"]
     if kind == "eagle" and all(r.rope_type in cache_only for r in draft.rope_scalings):
         return None
+    if isinstance(given, int) and not isinstance(given, bool) and given > 0:
+        return given
+    return draft_derived_len(draft, version)
+
+
+def draft_derived_len(draft: ModelInfo, version: str) -> int:
+    """The draft's own maximum, derived from its config as the target's is."""
     return default_max_len(draft, version, disable_sliding_window=False)
 
 

@@ -371,3 +371,24 @@ def test_a_draft_found_nowhere_is_an_error_at_its_line(
     assert main(["plan", "-p", str(profile), "--offline"]) == 2
     err = capsys.readouterr().err
     assert f"{profile}:9" in err and "draft model 'someone/no-such-draft'" in err
+
+
+def test_the_speculative_max_model_len_bounds_and_lowers_the_length() -> None:
+    """The config's max_model_len is the draft's length (so the V2 runner serves no longer
+    request), within the draft's derived maximum and the target's."""
+    config = {"model": DRAFT, "num_speculative_tokens": 3}
+    lowered = plan(
+        LLAMA, draft=catalog_model(DRAFT), **_spec(**config, max_model_len=4096), **SHORT
+    )
+    assert lowered.feasibility.max_model_len == 4096 and fired(lowered, "VW126")
+    above = plan(LLAMA, draft=_short_draft(), **_spec(**config, max_model_len=12000), **SHORT)
+    assert only(above, "VW125").message.startswith(
+        "User-specified max_model_len (12000) is greater than the derived max_model_len "
+        "(max_position_embeddings=8192"
+    )
+    longer = plan(
+        LLAMA, draft=catalog_model(DRAFT), **_spec(**config, max_model_len=20000), **SHORT
+    )
+    assert only(longer, "VW125").message == (
+        "speculative_max_model_len=20000 cannot be larger than target_max_model_len=16384"
+    )

@@ -8,7 +8,13 @@ from typing import Any
 
 from checker.planning.releases import has_behaviour, message
 from checker.planning.rules.base import RuleContext, rule
-from checker.planning.spec_config import SHORT_FLAGS, SpecDecode, mtp_supported, spec_facts
+from checker.planning.spec_config import (
+    SHORT_FLAGS,
+    SpecDecode,
+    draft_derived_len,
+    mtp_supported,
+    spec_facts,
+)
 from checker.schemas.enums import Severity
 from checker.schemas.inputs import EngineInput
 from checker.schemas.outputs import Finding
@@ -62,6 +68,7 @@ def speculative_config_valid(ctx: RuleContext) -> Iterator[Finding]:
         return
     yield from _tokens(spec, version, key)
     yield from _draft(ctx, spec, key)
+    yield from _draft_length(ctx, spec, key)
     lookahead = spec.lookahead
     tokens = ctx.settings.max_num_batched_tokens
     if lookahead and tokens <= lookahead and has_behaviour("spec_lookahead_check", version):
@@ -148,6 +155,29 @@ def _draft(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
             "Use a draft model of the same family (same tokenizer).",
             key,
         )
+
+
+def _draft_length(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
+    """The speculative config's max_model_len: the draft's ModelConfig refuses one above the
+    draft's derived maximum (config/model.py _get_and_verify_max_len), and
+    SpeculativeConfig._maybe_override_draft_max_model_len one above the target's."""
+    given, draft = _int(spec.config.get("max_model_len")), spec.draft
+    if given is None or draft is None or spec.kind not in ("draft_model", "eagle"):
+        return
+    version = ctx.settings.facts.version
+    derived = draft_derived_len(draft, version)
+    target = ctx.settings.draft_limited_from or ctx.settings.max_model_len
+    fix = "Set the speculative config's max_model_len to at most {} (or drop it)."
+    if given > derived:
+        text = message(
+            "max-model-len", version, length=given, key=draft.max_len_key, derived=derived
+        )
+        yield _invalid(text, fix.format(derived), key)
+    elif given > target:
+        text = message(
+            "spec-max-len", version, given=given, name="target_max_model_len", limit=target
+        )
+        yield _invalid(text, fix.format(target), key)
 
 
 @rule
