@@ -392,3 +392,21 @@ def test_the_speculative_max_model_len_bounds_and_lowers_the_length() -> None:
     assert only(longer, "VW125").message == (
         "speculative_max_model_len=20000 cannot be larger than target_max_model_len=16384"
     )
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"model": DRAFT, "num_speculative_tokens": -3},
+        {"model": DRAFT, "num_speculative_tokens": 10**30},
+        {"model": DRAFT, "num_speculative_tokens": 3, "draft_tensor_parallel_size": -2},
+        {"method": ["eagle"], "num_speculative_tokens": 3},
+        {"model": 12, "num_speculative_tokens": "3"},
+        {"model": DRAFT, "num_speculative_tokens": 3, "kv_cache_dtype": "zzz", "max_model_len": 0},
+    ],
+)
+def test_hostile_speculative_configs_plan_without_crashing(config: dict[str, Any]) -> None:
+    draft = catalog_model(DRAFT) if config.get("model") == DRAFT else None
+    resp = plan(LLAMA, draft=draft, **_spec(**config), **SHORT)
+    assert resp.feasibility.memory.weights_gib >= 14.99
+    assert fired(resp, "VW125") or resp.feasibility.fits
