@@ -156,11 +156,11 @@ def build_spec(
         if n_predict and mtp_supported(source):
             sized = mtp_model(source, n_predict)
             tokens = n_predict if tokens is None else tokens
-    elif kind == "eagle" and draft is not None and method is not None:
-        sized = eagle_model(draft, target, spec_facts()["methods"][method])
-        quant = draft.quant.method if draft.quant else None  # get_draft_quant_config
-    elif kind == "draft_model" and draft is not None:
-        sized = draft
+    elif kind in ("eagle", "draft_model") and draft is not None and method is not None:
+        facts = spec_facts()["methods"][method]
+        sized = eagle_model(draft, target, facts) if kind == "eagle" else draft
+        # the draft's ModelConfig: the config's method, else its checkpoint's
+        # (model_executor/models/utils.py get_draft_quant_config for EAGLE heads)
         quant = quant or (draft.quant.method if draft.quant else None)
     return SpecDecode(
         method=method,
