@@ -21,6 +21,7 @@ from checker.schemas.model_info import LayerKind, ModelInfo, ParamBreakdown
 from checker.schemas.yaml_source import load_data
 
 _NGRAM_NAMES = ("ngram", "[ngram]")
+_NO_CACHE = (LayerKind.NONE, LayerKind.LINEAR)
 # EngineArgs.create_speculative_config: the short flags and the key each one sets
 SHORT_FLAGS = (
     ("--spec-method", "method", "spec_method"),
@@ -105,11 +106,18 @@ class SpecDecode:
         return 1 + max(self.tokens or 0, 0) if self.kind != "unsized" else 1
 
 
+def mtp_layers(model: ModelInfo) -> int:
+    """The config's MTP layers, or the model type's default where vLLM has one."""
+    return model.mtp_layers or int(spec_facts()["mtp_default_layers"].get(model.model_type, 0))
+
+
 def mtp_supported(model: ModelInfo) -> bool:
-    """The target's config turns into an MTP draft (SpeculativeConfig.hf_config_override)."""
+    """The target's config turns into an MTP draft with layers to draft with
+    (SpeculativeConfig.hf_config_override; Nemotron-H only with num_nextn_predict_layers > 0)."""
     targets = spec_facts()["mtp_targets"]
     arch = model.architectures[0] if model.architectures else ""
-    return model.model_type in targets["model_types"] or arch in targets["architectures"]
+    listed = model.model_type in targets["model_types"] or arch in targets["architectures"]
+    return listed and mtp_layers(model) > 0
 
 
 def _detected(method: str, name: str, draft: ModelInfo | None) -> str:
@@ -152,8 +160,8 @@ def build_spec(
     n_predict = None
     if kind == "mtp":
         source = draft or target
-        n_predict = source.mtp_layers or spec_facts()["mtp_default_layers"].get(source.model_type)
-        if n_predict and mtp_supported(source):
+        n_predict = mtp_layers(source) or None
+        if mtp_supported(source) and n_predict:
             sized = mtp_model(source, n_predict)
             tokens = n_predict if tokens is None else tokens
     elif kind in ("eagle", "draft_model") and draft is not None and method is not None:
@@ -226,10 +234,14 @@ def mtp_model(target: ModelInfo, layers: int) -> ModelInfo:
     dense MLP), plus eh_proj (2 x hidden -> hidden) and the enorm / hnorm / head norms; the
     embedding and LM head are the target's (shared, not loaded again)."""
     last = target.num_hidden_layers - 1
-    kind = target.layer_kinds[last]
+    # each MTP layer attends (hybrid targets end in state or MLP-only layers: Nemotron-H's
+    # MTP layers are attention + MoE), like the target's last attention layer
+    attending = [i for i, k in enumerate(target.layer_kinds) if k not in _NO_CACHE]
+    source = attending[-1] if attending else last
+    kind = target.layer_kinds[source] if attending else LayerKind.FULL
     moe = bool(target.moe_layers and target.moe_layers[last])
     p, h = target.params, target.hidden_size
-    attends = sum(1 for k in target.layer_kinds if k not in (LayerKind.NONE, LayerKind.LINEAR))
+    attends = len(attending)
     moe_count = sum(target.moe_layers) if target.moe_layers else 0
     dense_count = target.num_hidden_layers - moe_count
 
@@ -250,7 +262,7 @@ def mtp_model(target: ModelInfo, layers: int) -> ModelInfo:
         model_id=f"{target.model_id} (MTP)",
         num_hidden_layers=layers,
         layer_kinds=(kind,) * layers,
-        kv_heads_per_layer=(target.kv_heads_of(last),) * layers
+        kv_heads_per_layer=(target.kv_heads_of(source),) * layers
         if target.kv_heads_per_layer
         else (),
         layer_params=(),

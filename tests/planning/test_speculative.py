@@ -410,3 +410,14 @@ def test_hostile_speculative_configs_plan_without_crashing(config: dict[str, Any
     resp = plan(LLAMA, draft=draft, **_spec(**config), **SHORT)
     assert resp.feasibility.memory.weights_gib >= 14.99
     assert fired(resp, "VW125") or resp.feasibility.fits
+
+
+@pytest.mark.parametrize(
+    "model_id", ["moonshotai/Kimi-K2-Instruct", "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"]
+)
+def test_mtp_needs_a_target_with_next_token_layers(model_id: str) -> None:
+    """Kimi-K2 (model_type kimi_k2, num_nextn_predict_layers 0) and Nemotron-3-Nano (no
+    num_nextn_predict_layers) have no MTP draft in vLLM."""
+    kw: dict[str, Any] = {"gpu": "H200", "gpus": 8, "tp": 8, "max_model_len": 8192}
+    resp = plan(model_id, **_spec(method="mtp", num_speculative_tokens=1), version="0.33.0", **kw)
+    assert only(resp, "VW125").message == "Unsupported speculative method: 'mtp'"

@@ -12,7 +12,6 @@ from checker.planning.spec_config import (
     SHORT_FLAGS,
     SpecDecode,
     draft_derived_len,
-    mtp_supported,
     spec_facts,
 )
 from checker.schemas.enums import Severity
@@ -55,7 +54,8 @@ def speculative_config_valid(ctx: RuleContext) -> Iterator[Finding]:
         yield _invalid(
             message("spec-tp-key", version), "Rename the key to draft_tensor_parallel_size.", key
         )
-    if spec.method is None or (spec.method == "mtp" and not mtp_supported(spec.draft or ctx.model)):
+    # an MTP draft exists only for targets vLLM turns into one (spec_config.mtp_supported)
+    if spec.method is None or (spec.method == "mtp" and spec.draft is None):
         shown = config.get("method")
         yield _invalid(
             message("spec-method", version, method=str(shown)[:64]),
