@@ -241,6 +241,12 @@ def test_vllms_refusals_of_a_speculative_config(
     assert found.key == "outputs.vllm_args.speculative-config"
 
 
+def test_a_draft_with_another_vocabulary_may_map_its_tokens() -> None:
+    qwen = "Qwen/Qwen2.5-0.5B-Instruct"
+    config = _spec(model=qwen, num_speculative_tokens=3, use_heterogeneous_vocab=True)
+    assert not fired(plan(LLAMA, draft=catalog_model(qwen), **config, **SHORT), "VW125")
+
+
 def test_the_0_19_wording_of_a_missing_token_count() -> None:
     resp = plan(
         LLAMA, draft=catalog_model(DRAFT), **_spec(model=DRAFT), max_model_len=16384, version="0.19"

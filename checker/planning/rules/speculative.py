@@ -145,10 +145,12 @@ def _draft(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
             key,
         )
     draft = spec.draft
+    mapped = spec.config.get("use_heterogeneous_vocab") is True  # token-level intersection
     if (
         spec.kind == "draft_model"
         and draft is not None
         and draft.vocab_size != ctx.model.vocab_size
+        and not mapped
     ):
         yield _invalid(
             message("spec-vocab", version, target=ctx.model.vocab_size, draft=draft.vocab_size),
