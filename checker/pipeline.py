@@ -20,7 +20,8 @@ from checker.errors import (
     UsageError,
 )
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.inputs import HardwareInput, PlanRequest
+from checker.schemas.inputs import HardwareInput, ModelInput, PlanRequest
+from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PlanResponse
 
 if TYPE_CHECKING:  # the profile schema is imported where a profile is read: plan -m skips it
@@ -173,7 +174,40 @@ def plan_request(
             exc.message = f"model {request.model.model!r}: {exc.message}"
         exc.key = exc.key or "model.id"
         raise
-    return run_plan(request, model, resolve_gpu(request.hardware), calibration)
+    draft = resolve_draft(request, offline=offline, lockfile=lockfile, record=record)
+    return run_plan(request, model, resolve_gpu(request.hardware), calibration, draft)
+
+
+def resolve_draft(
+    request: PlanRequest,
+    *,
+    offline: bool = False,
+    lockfile: Path | None = None,
+    record: bool = False,
+) -> ModelInfo | None:
+    """The metadata of the speculative config's draft model or EAGLE head, found like the
+    target's (local path, catalog, lockfile, Hub); None without one."""
+    from checker.models.resolve import resolve_model
+    from checker.planning.spec_config import draft_to_resolve, speculative_config
+
+    config = speculative_config(request.engine)
+    name = draft_to_resolve(config) if config is not None else None
+    if config is None or name is None:
+        return None
+    key = "outputs.vllm_args." + (
+        "spec-model" if request.engine.spec_model == name else "speculative-config"
+    )
+    revision = config.get("revision")
+    try:
+        wanted = ModelInput(
+            model=name[:512], revision=revision[:256] if isinstance(revision, str) else None
+        )
+        return resolve_model(wanted, offline=offline, lockfile=lockfile, record=record)
+    except CheckerError as exc:  # say it is the draft's, at the speculative config's line
+        if "draft model" not in exc.message:
+            exc.message = f"draft model {name[:200]!r}: {exc.message}"
+        exc.key = exc.key or key
+        raise
 
 
 def lockfile_from_args(args: argparse.Namespace) -> Path | None:

@@ -43,6 +43,29 @@ _HINT = "pass a complete config.json with --model-config"
 
 
 @functools.cache
+def _mtp_layer_keys() -> tuple[str, ...]:
+    """Config keys counting a model's MTP layers (checker/data/vllm_speculative.yaml)."""
+    text = resources.files("checker.data").joinpath("vllm_speculative.yaml").read_text("utf-8")
+    return tuple(load_data(text)["mtp_layer_keys"])
+
+
+def _mtp_layers(cfg: dict[str, Any]) -> int:
+    value = next((cfg[k] for k in _mtp_layer_keys() if cfg.get(k) is not None), 0)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 64:
+        raise ModelConfigError(f"config.json gives {value!r} MTP layers", hint=_HINT)
+    return value
+
+
+def _draft_vocab(cfg: dict[str, Any]) -> int | None:
+    value = cfg.get("draft_vocab_size")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= _MAX_SIZE:
+        raise ModelConfigError("config.json has no usable 'draft_vocab_size'", hint=_HINT)
+    return value
+
+
+@functools.cache
 def model_type_facts() -> dict[str, Any]:
     text = resources.files("checker.data").joinpath("model_types.yaml").read_text("utf-8")
     data: dict[str, Any] = load_data(text)
@@ -488,6 +511,8 @@ def _parse_config(
         state_layers=state_flags if parallel else (),
         unmodeled_layer_kinds=tuple(unmodeled),
         rope_cache_elements=params.rope_cache_elements,
+        mtp_layers=_mtp_layers(cfg),
+        draft_vocab_size=_draft_vocab(cfg),
         quant=quant,
         params=params.breakdown,
         safetensors_bytes=safetensors_bytes,

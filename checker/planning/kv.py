@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from checker.planning.kv_dtypes import head_token_bytes, mla_token_bytes
+from checker.planning.draft import draft_pages
+from checker.planning.kv_dtypes import layer_page
 from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.state import state_blocks
@@ -31,6 +32,14 @@ class KVLayout:
     bytes_per_token: int  # summed over the rank's attention layers
     linear_state_bytes: int  # state of the rank's state layers, per request at max_model_len
     state_layers: int = 0  # layers holding a recurrent state (one MambaSpec page each)
+    # one block of a whole group when its layers' pages differ (a draft model's next to the
+    # target's: UniformTypeKVCacheSpecs sums them); 0: page_bytes x group_size
+    block_bytes: int = 0
+
+    @property
+    def group_block_bytes(self) -> int:
+        """Bytes one block index takes across the layers of one group."""
+        return self.block_bytes or self.page_bytes * self.group_size
 
 
 @dataclass(frozen=True)
@@ -45,13 +54,10 @@ _NO_CACHE = (LayerKind.NONE, LayerKind.LINEAR)
 
 
 def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
-    if model.layer_kinds[layer] is LayerKind.MLA:
-        latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
-        per_token = mla_token_bytes(settings.kv_cache_dtype, latent, settings.dtype)
-        return settings.block_size * per_token
-    heads = max(1, model.kv_heads_of(layer) // settings.tp)
-    per_head = head_token_bytes(settings.kv_cache_dtype, model.head_dim, settings.dtype)
-    return settings.block_size * heads * per_head
+    s = settings
+    return layer_page(
+        model, layer, kv_dtype=s.kv_cache_dtype, dtype=s.dtype, tp=s.tp, block_size=s.block_size
+    )
 
 
 def _state_page(model: ModelInfo, settings: Settings) -> int:
@@ -68,16 +74,19 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     states = 0
     if settings.state_page_bytes:
         states = sum(1 for i in stage_range if model.state_layer_flags[i])
-    if not layers and not states:
+    drafts = draft_pages(settings, stage)
+    if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)
     if model.kv_heads_per_layer:  # only models whose layers differ need a page per layer
         pages = [_layer_page(model, settings, i) for i in layers]
     else:
         pages = [_layer_page(model, settings, layers[0])] * len(layers) if layers else []
-    per_token = sum(pages) // settings.block_size
     kinds = [model.layer_kinds[i] if settings.hybrid_kv else LayerKind.FULL for i in layers]
     if model.uses_mla:
         kinds = [LayerKind.MLA] * len(layers)
+    pages += [page for _, page in drafts]
+    kinds += [kind for kind, _ in drafts]
+    per_token = sum(pages) // settings.block_size
     page = max(pages, default=0)
     state_bytes = 0
     if states:
@@ -91,7 +100,10 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         # (v1/kv_cache_interface.py; kv_cache_utils.py get_kv_cache_config_from_groups)
         return KVLayout(sum(pages), 1, (kinds[0],), per_token, 0)
     if settings.is_v0 or len(set(kinds)) == 1:
-        return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states)
+        # one group; layers whose pages differ share a block of their summed pages
+        # (v1/core/kv_cache_planning.py get_kv_cache_groups, UniformTypeKVCacheSpecs)
+        block = sum(pages) if len(set(pages)) > 1 and not states else 0
+        return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states, block)
     # v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size: groups of the smallest
     # type's size, or of the largest when the types are within 1.5x of each other
     counts = Counter(kinds)
@@ -134,10 +146,10 @@ def size_kv(
     if layout.page_bytes == 0 or budget_bytes <= 0:
         return KVResult(0, 0, 0.0, layout)
     if settings.is_v0:
-        blocks = int(budget_bytes // (layout.page_bytes * layout.group_size))
+        blocks = int(budget_bytes // layout.group_block_bytes)
         tokens = blocks * settings.block_size
         return KVResult(blocks, tokens, tokens / settings.max_model_len, layout)
-    blocks = int(budget_bytes // layout.page_bytes // layout.group_size)
+    blocks = int(budget_bytes // layout.group_block_bytes)
     needed = sum(
         _blocks_per_request(k, model, settings, settings.max_model_len) for k in layout.kinds
     )
@@ -166,7 +178,7 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
         if k is not LayerKind.LINEAR
     )
     states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
-    return float((attention * layout.group_size + states) * layout.page_bytes)
+    return float(attention * layout.group_block_bytes + states * layout.page_bytes)
 
 
 def max_length_for_budget(

@@ -7,6 +7,7 @@ import functools
 from importlib import resources
 from typing import Any
 
+from checker.schemas.model_info import LayerKind, ModelInfo
 from checker.schemas.yaml_source import load_data
 
 _ELEMENT_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
@@ -44,6 +45,18 @@ def mla_token_bytes(kv_dtype: str, latent: int, model_dtype: str) -> int:
     if packed is not None and packed["layout"] == "ds_mla":
         return int(packed["token_bytes"])
     return int(latent * element_bytes(kv_dtype, model_dtype))
+
+
+def layer_page(
+    model: ModelInfo, layer: int, *, kv_dtype: str, dtype: str, tp: int, block_size: int
+) -> int:
+    """Bytes of one block of one attention layer on one TP rank (AttentionSpec.page_size_bytes):
+    the MLA latent, or K and V of the rank's KV heads (at least one: vLLM replicates them)."""
+    if model.layer_kinds[layer] is LayerKind.MLA:
+        latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
+        return block_size * mla_token_bytes(kv_dtype, latent, dtype)
+    heads = max(1, model.kv_heads_of(layer) // tp)
+    return block_size * heads * head_token_bytes(kv_dtype, model.head_dim, dtype)
 
 
 def backend_refusal(

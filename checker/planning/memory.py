@@ -20,6 +20,7 @@ from checker.planning.activation import (
     cudagraph_bytes,
     non_torch_gib,
 )
+from checker.planning.draft import draft_weight_bytes
 from checker.planning.kv import GIB, KVLayout, KVResult, bytes_for_length, kv_layout, size_kv
 from checker.planning.lora import lora_buffer_bytes
 from checker.planning.parallel import all2all_buffer_bytes
@@ -106,9 +107,12 @@ def plan_memory(
     non_torch = non_torch_gib(settings) * GIB + all2all_buffer_bytes(model, settings)
     stages = []
     for stage in range(settings.pp):
-        # LoRA buffers are allocated while the model loads ("Model loading took" counts them)
-        weights = stage_weight_bytes(model, settings, stage) + lora_buffer_bytes(
-            model, settings, stage
+        # LoRA buffers and the drafter are allocated while the model loads ("Model loading
+        # took" counts them)
+        weights = (
+            stage_weight_bytes(model, settings, stage)
+            + lora_buffer_bytes(model, settings, stage)
+            + draft_weight_bytes(settings, stage)
         )
         activation = activation_bytes(model, settings, stage)
         graphs = cudagraph_bytes(model, settings, stage)
@@ -171,7 +175,7 @@ def _kv_memory(settings: Settings, layout: KVLayout, budget: float) -> tuple[flo
     --num-gpu-blocks-override allocates exactly that many blocks; from 0.21 the checks use it
     too, and from 0.33 they hold one block back for the null block
     (v1/core/kv_cache_planning.py get_kv_cache_configs)."""
-    block = float(layout.page_bytes * layout.group_size)
+    block = float(layout.group_block_bytes)
     version = settings.facts.version
     allocated = budget
     if settings.num_gpu_blocks_override is not None and block:

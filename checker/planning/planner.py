@@ -17,8 +17,10 @@ from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.memory import context_risk, workload_tokens
 from checker.planning.settings import Settings, resolve_settings
+from checker.planning.spec_config import SpecDecode, build_spec
 from checker.planning.suppress import split_suppressed
 from checker.planning.verdict import verdict_of
+from checker.planning.versions import version_facts
 from checker.schemas.calibration import Calibration
 from checker.schemas.enums import Basis, OOMRisk, Severity
 from checker.schemas.gpu import GPUSpec
@@ -47,10 +49,11 @@ def plan_settings(
     *,
     tp: int,
     calibration: Calibration | None = None,
+    spec: SpecDecode | None = None,
 ) -> tuple[Settings, MemoryPlan]:
     """Settings and memory as vLLM ends up with them, max_model_len auto-fit included, with
     the terms a matching calibration measured in place of the estimates."""
-    settings = resolve_settings(request, model, gpu, tp=tp)
+    settings = resolve_settings(request, model, gpu, tp=tp, spec=spec)
     use = use_calibration(calibration, request, model, gpu, settings)
     memory = plan_memory(model, settings, use.measured)
     if settings.auto_fit_from is not None:
@@ -75,7 +78,11 @@ def auto_fit_length(memory: MemoryPlan, model: ModelInfo) -> int:
 
 
 def choose_tp(
-    request: PlanRequest, model: ModelInfo, gpu: GPUSpec, calibration: Calibration | None = None
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    calibration: Calibration | None = None,
+    spec: SpecDecode | None = None,
 ) -> int:
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
@@ -89,7 +96,7 @@ def choose_tp(
     )
     candidates = tp_candidates(model, request.hardware.gpus, per_engine)
     for tp in candidates:
-        memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration)[1]
+        memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration, spec=spec)[1]
         if fits_one_request(memory, model):
             return tp
     return candidates[-1]
@@ -267,11 +274,15 @@ def run_plan(
     model: ModelInfo,
     gpu: GPUSpec,
     calibration: Calibration | None = None,
+    draft: ModelInfo | None = None,
 ) -> PlanResponse:
-    """The plan; ``calibration`` (read by the caller) gives measured terms where it matches."""
+    """The plan; ``calibration`` (read by the caller) gives measured terms where it matches;
+    ``draft``: the metadata of the speculative config's draft model or EAGLE head."""
     model = engine_model(model, request)
-    tp = choose_tp(request, model, gpu, calibration)
-    settings, memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration)
+    version = version_facts(request.engine.vllm_version).version
+    spec = build_spec(request.engine, model, draft, version)
+    tp = choose_tp(request, model, gpu, calibration, spec)
+    settings, memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration, spec=spec)
     ignored = use_calibration(calibration, request, model, gpu, settings).ignored
     context = RuleContext(request, model, gpu, settings, memory, ignored)
     findings, suppressed = split_suppressed(evaluate(context), request.ignore)

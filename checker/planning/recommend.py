@@ -30,6 +30,7 @@ from checker.planning.rules.scheduler import (
     safe_utilization,
 )
 from checker.planning.settings import hybrid_model, resolve_settings
+from checker.planning.speculative import spec_costs
 from checker.schemas.enums import BatchingMode, OOMRisk, Quantization
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.outputs import Finding, Recommendation, VLLMConfig
@@ -47,7 +48,7 @@ def _smallest_tp(ctx: RuleContext, request: PlanRequest, above: int = 0) -> int 
     """Smallest tensor-parallel size over ``above`` (any GPU count) whose plan of ``request``
     fits."""
     for tp in (t for t in valid_tp(ctx.model, MAX_TP) if t > above):
-        settings = resolve_settings(request, ctx.model, ctx.gpu, tp=tp)
+        settings = resolve_settings(request, ctx.model, ctx.gpu, tp=tp, spec=ctx.settings.spec)
         if _fits(ctx, plan_memory(ctx.model, settings)):
             return tp
     return None
@@ -264,6 +265,7 @@ def recommend(
         explanations.update(parallel_costs(ctx.model, ctx.settings, ctx.memory.binding.kv.tokens))
         explanations.update(lora_costs(ctx.model, ctx.settings, ctx.memory.first.cudagraph))
         explanations.update(_connector_costs(ctx))
+        explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))
     return config.model_copy(update={"explanations": explanations}), recs
 
 

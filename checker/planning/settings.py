@@ -11,6 +11,7 @@ from checker.planning.connectors import hma_off
 from checker.planning.context_length import default_max_len
 from checker.planning.kv_dtypes import element_bytes, head_token_bytes, mla_token_bytes
 from checker.planning.releases import has_behaviour
+from checker.planning.spec_config import SpecDecode
 from checker.planning.state import (
     aligned_block_size,
     kernel_alignment,
@@ -84,6 +85,10 @@ class Settings:
     lora_dtype_bytes: int = 2
     lora_fully_sharded: bool = False
     graph_sets: int = 1
+    # speculative decoding (checker.planning.spec_config); the length max_model_len had before
+    # the V2 model runner lowered it to the draft model's
+    spec: SpecDecode | None = None
+    draft_limited_from: int | None = None
 
     @property
     def dtype_bytes(self) -> int:
@@ -142,7 +147,14 @@ def effective_quantization(request: PlanRequest, model: ModelInfo) -> str | None
     return model.quant.method if model.quant else None
 
 
-def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp: int) -> Settings:
+def resolve_settings(
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    *,
+    tp: int,
+    spec: SpecDecode | None = None,
+) -> Settings:
     facts = version_facts(request.engine.vllm_version)
     dtype = resolve_dtype(request.model.dtype, model, gpu, facts.version)
     kv_dtype = request.model.kv_cache_dtype
@@ -155,6 +167,11 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
             model, facts.version, disable_sliding_window=eng.disable_sliding_window
         )
     )
+    limited_from = None
+    draft_len = spec.draft_max_len if spec else None
+    v2_runner = has_behaviour("model_runner_v2_default", facts.version)
+    if draft_len and draft_len < max_len and v2_runner:
+        limited_from, max_len = max_len, draft_len  # VllmConfig._limit_max_model_len_to_draft
     tokens, max_seqs = _batching(request, facts, gpu, max_len)
     default_block, mla_backend = vllm_block_size(model, gpu, kv_dtype.value, facts)
     block = eng.block_size or default_block
@@ -206,12 +223,15 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         max_num_seqs=max_seqs,
         block_size=block,
         enforce_eager=eng.enforce_eager,
+        # VllmConfig.__post_init__: chunked local attention with an EAGLE-style drafter turns
+        # the hybrid KV cache manager off
         hybrid_kv=facts.hybrid_kv_cache_manager
         and hybrid_model(model)
-        and not hma_off(eng, facts.version),
+        and not hma_off(eng, facts.version)
+        and not (spec and spec.uses_eagle and model.attention_chunk_size),
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
-        cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens)
+        cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec)
         if graphs
         else (),
         auto_fit_from=max_len if wanted == "auto" else None,
@@ -224,6 +244,8 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         **_parallel(request, model, tp, facts.version),
         mla_backend=None if eng.block_size else mla_backend,
         **_lora(request, dtype),
+        spec=spec,
+        draft_limited_from=limited_from,
     )
 
 
@@ -362,11 +384,13 @@ def _graph_sizes(
     gpu: GPUSpec,
     max_seqs: int,
     tokens: int,
+    spec: SpecDecode | None,
 ) -> tuple[int, ...]:
     eng = request.engine
     # The Blackwell data-centre family (compute capability 10.x) gets its own default ceiling.
     sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
-    return capture_sizes(
+    query = spec.decode_query_len if spec else 1
+    sizes = capture_sizes(
         max_seqs,
         tokens,
         eng.max_cudagraph_capture_size or model_capture_limit(model),
@@ -374,7 +398,31 @@ def _graph_sizes(
         default_cap=facts.cudagraph_max_size_sm100 if sm100 else facts.cudagraph_max_size,
         appends=facts.cudagraph_appends,
         interactivity=eng.performance_mode == "interactivity",
+        decode_query_len=query
+        if has_behaviour("spec_uniform_decode_capture_sizes", facts.version)
+        else 1,
+        cap_query_len=query,
     )
+    mode = eng.cudagraph_mode or ("NONE" if eng.optimization_level == 0 else "FULL_AND_PIECEWISE")
+    if mode in ("FULL_AND_PIECEWISE", "FULL_DECODE_ONLY") and not has_behaviour(
+        "model_runner_v2_default", facts.version
+    ):
+        return rounded_to_query(sizes, query)
+    return sizes
+
+
+def rounded_to_query(sizes: tuple[int, ...], query: int) -> tuple[int, ...]:
+    """The V1 model runner's capture sizes under FULL decode graphs with speculative decoding:
+    each rounded up to a multiple of 1 + num_speculative_tokens, none past the largest
+    (config/compilation.py CompilationConfig.adjust_cudagraph_sizes_for_spec_decode, called by
+    v1/worker/gpu_model_runner.py when the decode mode is FULL with a separate routine)."""
+    if query <= 1 or not sizes:
+        return sizes
+    top = sizes[-1]
+    rounded = sorted({-(-n // query) * query for n in sizes if -(-n // query) * query <= top})
+    if not rounded and query <= top:
+        rounded = [query]
+    return tuple(rounded)
 
 
 def model_capture_limit(model: ModelInfo) -> int | None:
@@ -393,19 +441,26 @@ def capture_sizes(
     default_cap: int = 512,
     appends: tuple[str, ...] = (),
     interactivity: bool = False,
+    decode_query_len: int = 1,
+    cap_query_len: int = 1,
 ) -> tuple[int, ...]:
     """vLLM V1's cudagraph_capture_sizes (config/vllm.py VllmConfig._set_cudagraph_sizes).
     Explicit sizes are kept up to max_num_batched_tokens. Otherwise 1, 2, 4 (every size to 32
     in interactivity mode), every 8 below 256 and every 16 from 256, up to ``cap`` (given, or
-    min(2 x max_num_seqs, the version's default ceiling)) and max_num_batched_tokens; newer
-    releases add max_num_batched_tokens and (without an explicit cap) max_num_seqs when they
-    fall within it but off the stride."""
+    min(2 x max_num_seqs x ``cap_query_len``, the version's default ceiling)) and
+    max_num_batched_tokens; newer releases add max_num_batched_tokens and (without an explicit
+    cap) max_num_seqs when they fall within it but off the stride, or with speculative decoding
+    (``decode_query_len`` = 1 + num_speculative_tokens) the uniform decode batches: each
+    request count of the same grid up to max_num_seqs, times the query length."""
     if explicit is not None:
         return tuple(sorted({n for n in explicit if n <= max_num_batched_tokens}))
-    extra = []
+    extra: list[int] = []
     if cap is None:
-        cap = min(2 * max_num_seqs, default_cap)
-        if "max_num_seqs" in appends and max_num_seqs <= cap:
+        cap = min(2 * max_num_seqs * cap_query_len, default_cap)
+        if decode_query_len > 1:
+            extra += [n * decode_query_len for n in _request_counts(max_num_seqs, default_cap)]
+            extra = [n for n in extra if n <= cap]
+        elif "max_num_seqs" in appends and max_num_seqs <= cap:
             extra.append(max_num_seqs)
     largest = min(cap, max_num_batched_tokens)
     if interactivity:
@@ -418,6 +473,16 @@ def capture_sizes(
         sizes.append(max_num_batched_tokens)
     sizes += [n for n in extra if n <= max_num_batched_tokens]
     return tuple(sorted(set(sizes)))
+
+
+def _request_counts(max_requests: int, default_cap: int) -> list[int]:
+    """_set_cudagraph_sizes' request_counts: the stride grid up to the requests a decode batch
+    holds (at most the default ceiling), and that count itself."""
+    top = min(max_requests, default_cap)
+    counts = [n for n in (1, 2, 4) if n <= top]
+    counts += range(8, min(top + 1, 256), 8)
+    counts += range(256, top + 1, 16)
+    return sorted({*counts, top})
 
 
 def _v0_batched_tokens(facts: VersionFacts, max_len: int, chunked: bool | None) -> int:

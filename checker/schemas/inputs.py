@@ -171,6 +171,14 @@ class EngineInput(BaseModel):
     mamba_ssm_cache_dtype: MambaDType = "auto"
     mamba_cache_mode: Literal["none", "align", "all"] = "none"
     mamba_block_size: int | None = Field(None, ge=1, le=1 << 24)
+    # Speculative decoding (vllm/config/speculative.py SpeculativeConfig, engine/arg_utils.py
+    # EngineArgs.create_speculative_config merges the three short flags into the JSON).
+    speculative_config: dict[str, Any] | None = Field(
+        None, description="--speculative-config: method, model, num_speculative_tokens, ..."
+    )
+    spec_method: str | None = Field(None, max_length=64, description="--spec-method")
+    spec_model: str | None = Field(None, max_length=512, description="--spec-model")
+    spec_tokens: int | None = Field(None, ge=1, le=1 << 16, description="--spec-tokens")
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",

@@ -162,6 +162,12 @@ class ModelInfo(BaseModel):
         (), description="Layer kinds the config names that are sized as full attention"
     )
     rope_cache_elements: int = Field(0, description="cos/sin cache vLLM keeps beside the weights")
+    mtp_layers: int = Field(
+        0, ge=0, le=64, description="Next-token-prediction layers (num_nextn_predict_layers)"
+    )
+    draft_vocab_size: int | None = Field(
+        None, gt=0, description="An EAGLE3 head's reduced vocabulary (its own LM head)"
+    )
 
     quant: QuantInfo | None = None
     params: ParamBreakdown

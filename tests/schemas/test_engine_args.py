@@ -378,6 +378,13 @@ PROBES: dict[str, Any] = {
     "--mamba-ssm-cache-dtype": "float16",
     "--mamba-cache-mode": "align",
     "--mamba-block-size": 1024,
+    "--speculative-config": {
+        "model": "meta-llama/Llama-3.2-1B-Instruct",
+        "num_speculative_tokens": 3,
+    },
+    "--spec-method": "ngram",
+    "--spec-model": "meta-llama/Llama-3.2-1B-Instruct",
+    "--spec-tokens": 4,
 }
 # The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
 # parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.

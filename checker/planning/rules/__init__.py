@@ -16,6 +16,7 @@ from checker.planning.rules import lora as _lora  # noqa: F401
 from checker.planning.rules import memory as _memory  # noqa: F401
 from checker.planning.rules import quantization as _quantization  # noqa: F401
 from checker.planning.rules import scheduler as _scheduler  # noqa: F401
+from checker.planning.rules import speculative as _speculative  # noqa: F401
 from checker.planning.rules import state as _state  # noqa: F401
 from checker.planning.rules.base import RULES, RuleContext
 from checker.schemas.enums import Severity
