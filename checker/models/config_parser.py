@@ -443,6 +443,11 @@ def _parse_config(
         unmodeled.append(f"state layers of model_type '{model_type[:40]}'")
     # DeepSeek-V3.2 (models/deepseek_v2.py is_v32): each layer also keeps an indexer key cache
     # and runs a sparse MLA backend, neither sized here
+    # Gemma-3n / Gemma-4 (models/gemma3n.py, gemma4.py): the last num_kv_shared_layers layers
+    # read the KV cache of an earlier layer of their kind and allocate none
+    shared = _get(cfg, facts, "num_kv_shared_layers")
+    shared = shared if isinstance(shared, int) and 0 < shared <= layers else 0
+    kv_shared = tuple(i >= layers - shared for i in range(layers)) if shared else ()
     sparse_mla = "index_topk" in cfg and LayerKind.MLA in kinds
     if sparse_mla:
         unmodeled.append("sparse MLA indexer cache ('index_topk')")
@@ -520,4 +525,5 @@ def _parse_config(
         supports_pp=model_type not in ("phi",),
         custom_code=isinstance(config.get("auto_map"), dict),
         sparse_mla=sparse_mla,
+        kv_shared_layers=kv_shared,
     )

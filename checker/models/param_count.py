@@ -180,6 +180,10 @@ def count_params(
     )
     pattern = cfg.get("hybrid_override_pattern")
     blocks = cfg.get("block_configs") or []
+    # Gemma-3n / Gemma-4 per-layer embeddings (models/gemma3n.py, gemma4.py): a per-layer
+    # input gate and projection in each layer; at the model, embed_tokens_per_layer
+    # (vocab_size_per_layer_input x layers * width) and per_layer_model_projection
+    per_layer_width = int(cfg.get("hidden_size_per_layer_input") or 0)
 
     totals = dict.fromkeys(ParamBreakdown.model_fields, 0)
     per_layer: list[int] = []
@@ -214,9 +218,13 @@ def count_params(
         elif letter in (None, "-"):
             totals["mlp_linear"] += mlp_factor * hidden * dense_inter
         totals["norms_and_biases"] += norms_per_layer * hidden
+        totals["mlp_linear"] += 2 * hidden * per_layer_width
         per_layer.append(sum(totals.values()) - before)
 
-    totals["embedding"] = vocab * hidden
+    per_layer_vocab = int(cfg.get("vocab_size_per_layer_input") or vocab)
+    totals["embedding"] = vocab * hidden + per_layer_vocab * layers * per_layer_width
+    totals["mlp_linear"] += hidden * layers * per_layer_width
+    totals["norms_and_biases"] += per_layer_width
     tied = cfg.get("tie_word_embeddings")
     if tied is None:
         tied = facts.get("defaults", {}).get("tie_word_embeddings", False)

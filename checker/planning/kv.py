@@ -50,9 +50,6 @@ class KVResult:
     layout: KVLayout
 
 
-_NO_CACHE = (LayerKind.NONE, LayerKind.LINEAR)
-
-
 def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
     s = settings
     return layer_page(
@@ -63,14 +60,14 @@ def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
 def _state_page(model: ModelInfo, settings: Settings) -> int:
     """A state layer's page after vLLM pads it to the attention page (mamba_page_size_padded);
     the unpadded page when the model has no attention layer."""
-    attends = [i for i, k in enumerate(model.layer_kinds) if k not in _NO_CACHE]
+    attends = [i for i in range(len(model.layer_kinds)) if model.keeps_kv(i)]
     padded = _layer_page(model, settings, attends[0]) if attends else 0
     return max(padded, settings.state_page_bytes)
 
 
 def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     stage_range = stage_layers(model.num_hidden_layers, settings.pp)[stage]
-    layers = [i for i in stage_range if model.layer_kinds[i] not in _NO_CACHE]
+    layers = [i for i in stage_range if model.keeps_kv(i)]
     states = 0
     if settings.state_page_bytes:
         states = sum(1 for i in stage_range if model.state_layer_flags[i])

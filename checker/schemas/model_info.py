@@ -154,6 +154,11 @@ class ModelInfo(BaseModel):
     num_experts_per_tok: int = 0
     moe_intermediate_size: int = 0
     moe_layers: tuple[bool, ...] = Field((), description="Per layer: routed experts or dense MLP")
+    kv_shared_layers: tuple[bool, ...] = Field(
+        (),
+        description="Per layer: reads an earlier layer's KV cache and allocates none "
+        "(num_kv_shared_layers: Gemma-3n, Gemma-4); empty = none shared",
+    )
     state: StateInfo | None = Field(None, description="Recurrent state of the state layers")
     state_layers: tuple[bool, ...] = Field(
         (), description="Per layer: holds a recurrent state; empty = the LINEAR layers"
@@ -195,8 +200,15 @@ class ModelInfo(BaseModel):
 
     @cached_property
     def cache_layer_count(self) -> int:
-        """Layers that keep a KV cache (not linear/mamba, not attention-free)."""
+        """Layers that attend over a KV cache (not linear/mamba, not attention-free)."""
         return sum(1 for k in self.layer_kinds if k not in (LayerKind.NONE, LayerKind.LINEAR))
+
+    def keeps_kv(self, layer: int) -> bool:
+        """Whether vLLM allocates KV pages for ``layer`` (v1/worker/gpu_model_runner.py
+        get_kv_cache_spec skips layers with a kv_sharing_target_layer_name)."""
+        if self.layer_kinds[layer] in (LayerKind.NONE, LayerKind.LINEAR):
+            return False
+        return not (self.kv_shared_layers and self.kv_shared_layers[layer])
 
     @property
     def param_count(self) -> int:

@@ -106,3 +106,16 @@ def test_a_sparse_mla_config_is_flagged_for_its_unsized_indexer() -> None:
         kv_cache_dtype="fp8_ds_mla",
     )
     assert not fired(resp, "VW141") and fired(resp, "VW124")
+
+
+def test_a_16_bit_cache_other_than_the_model_dtype_is_refused_from_0_33() -> None:
+    # config/vllm.py VllmConfig._reject_mismatched_float_kv_cache (0.33; 0.19 had no check)
+    found = only(plan(LLAMA, version="0.33", max_model_len=8192, kv_cache_dtype="float16"), "VW142")
+    assert found.message == (
+        'kv_cache_dtype="float16" is incompatible with dtype="bfloat16". '
+        "Please set `--kv-cache-dtype` to `auto` or `bfloat16`."
+    )
+    assert found.fix_values == {"model.kv_cache_dtype": "auto"}
+    for version, kv in (("0.33", "bfloat16"), ("0.19", "float16")):
+        resp = plan(LLAMA, version=version, max_model_len=8192, kv_cache_dtype=kv)
+        assert not fired(resp, "VW142")
