@@ -187,7 +187,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     request, loaded = request_from_args(args)
     with located(loaded):
         model = resolve_model(
-            request.model, offline=args.offline, lockfile=lockfile_from_args(args)
+            request.model,
+            offline=args.offline,
+            lockfile=lockfile_from_args(args),
+            record=args.update_lockfile,
         )
         gpu = resolve_gpu(request.hardware)
     logs = [read_log_file(Path(p)) for p in args.logs]

@@ -247,3 +247,32 @@ def test_an_entry_must_have_one_set_of_terms_per_pipeline_stage(
     capsys.readouterr()
     code, _, err = _run(capsys, "plan", "-p", str(path), "--calibration", str(calibration))
     assert code == 2 and "one per pipeline stage" in err and "Traceback" not in err
+
+
+def test_several_logs_of_one_setup_keep_the_run_with_the_least_kv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cases = {
+        c["id"]: c
+        for c in yaml.safe_load((DATA / "vllm_startup_logs.public.yaml").read_text())["cases"]
+    }
+    logs = []
+    # two starts of Qwen2.5-7B-Instruct on one H100 at 0.95, 2k and 16k tokens: 2 blocks apart
+    for case in (
+        "planner-v0190-qwen-qwen2-5-7b-instruct-h100-80gb-tp1pp1dp1-2048",
+        "planner-v0190-qwen-qwen2-5-7b-instruc-h100-80gb-tp1pp1dp1-16384",
+    ):
+        log = tmp_path / f"{case}.log"
+        log.write_text("\n".join(cases[case]["raw_excerpt"]) + "\n")
+        logs.append(str(log))
+    profile = QWEN_TP2.replace("tp_size: 2", "tp_size: 1").replace("gpus: 2", "gpus: 1")
+    path = _profile(tmp_path, profile)
+    calibration = tmp_path / "cal.yaml"
+    assert main(["calibrate", *logs, "-p", str(path), "-o", str(calibration)]) == 0
+    capsys.readouterr()
+    assert len(read_calibration(calibration).entries[0].logs) == 2
+    plan = _plan(capsys, "-p", str(path), "--calibration", str(calibration))
+    assert plan["feasibility"]["kv"]["tokens"] == min(
+        cases[c.rsplit("/", 1)[-1].removesuffix(".log")]["observed"]["kv_cache_tokens"]
+        for c in logs
+    )
