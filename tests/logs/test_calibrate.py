@@ -276,3 +276,32 @@ def test_several_logs_of_one_setup_keep_the_run_with_the_least_kv(
         cases[c.rsplit("/", 1)[-1].removesuffix(".log")]["observed"]["kv_cache_tokens"]
         for c in logs
     )
+
+
+def test_update_lockfile_records_the_profiles_hub_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.models.fake_hub import FakeHub, Repo
+
+    case = "planner-v0190-qwen-qwen2-5-7b-instruct-h100-80gb-tp1pp1dp1-2048"
+    excerpt = next(
+        c["raw_excerpt"]
+        for c in yaml.safe_load((DATA / "vllm_startup_logs.public.yaml").read_text())["cases"]
+        if c["id"] == case
+    )
+    log = tmp_path / "serve.log"
+    log.write_text("\n".join(excerpt) + "\n")  # the excerpt names no model
+    profile = QWEN_TP2.replace("Qwen/Qwen2.5-7B-Instruct", "acme/private-7b")
+    path = _profile(
+        tmp_path, profile.replace("tp_size: 2", "tp_size: 1").replace("gpus: 2", "gpus: 1")
+    )
+    lockfile = tmp_path / "vllm-wizard.lock.json"
+    config = (DATA / "configs" / "Qwen__Qwen2.5-7B.json").read_bytes()
+    with FakeHub() as hub:
+        hub.repos["acme/private-7b"] = Repo(files={"config.json": config})
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "")
+        argv = ["calibrate", str(log), "-p", str(path), "-o", str(tmp_path / "cal.yaml")]
+        code, _, err = _run(capsys, *argv, "--lockfile", str(lockfile), "--update-lockfile")
+    assert code == 0, err
+    assert "acme/private-7b" in lockfile.read_text()
