@@ -74,7 +74,7 @@ def activation_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
 
 def non_torch_gib(settings: Settings) -> float:
     table = settings.facts.non_torch_gib
-    if settings.tp > 1 or settings.dp > 1:  # NCCL communicators of the TP / DP-EP groups
+    if settings.tp * settings.pcp > 1 or settings.dp > 1:  # NCCL: TP / PCP / DP-EP groups
         return table.tensor_parallel
     if settings.pp > 1:
         return table.pipeline
@@ -83,7 +83,7 @@ def non_torch_gib(settings: Settings) -> float:
 
 def cuda_context_gib(settings: Settings) -> float:
     common = settings.facts.common
-    multi = settings.tp > 1 or settings.pp > 1 or settings.dp > 1
+    multi = settings.world_size > 1 or settings.dp > 1
     return float(common["cuda_context_tp_gib"] if multi else common["cuda_context_gib"])
 
 

@@ -98,7 +98,10 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
 
 def _blocks_per_request(kind: LayerKind, model: ModelInfo, settings: Settings, length: int) -> int:
     bs = settings.block_size
-    full = -(-length // bs)
+    # context parallel: each rank holds every kv_shards-th token of a request, so one block
+    # covers block_size x kv_shards of its tokens (v1/kv_cache_interface.py
+    # AttentionSpec.max_num_blocks_per_req, FullAttentionSpec.max_memory_usage_bytes)
+    full = -(-length // (bs * settings.kv_shards))
     if kind is LayerKind.LINEAR:
         return state_blocks(settings.mamba_cache_mode, length, bs, settings.state_checkpoint_blocks)
     if kind is LayerKind.SLIDING and model.sliding_window:
@@ -138,7 +141,8 @@ def size_kv(
         smallest = settings.block_size
         if layout.state_layers and settings.mamba_cache_mode == "none":
             smallest = min(smallest, settings.max_model_len)
-        tokens = blocks // len(layout.kinds) * smallest
+        # 0.19: "Multiplying the GPU KV cache size by the cp_world_size" (pcp x dcp)
+        tokens = blocks // len(layout.kinds) * smallest * settings.kv_shards
     return KVResult(blocks, tokens, concurrency, layout)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from checker.planning.calibration import use_calibration
+from checker.planning.connectors import resolve_connector
 from checker.planning.context_length import engine_model
 from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
+from checker.planning.parallel import nodes_spanned
 from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.releases import message
@@ -78,8 +80,13 @@ def choose_tp(
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
         return request.hardware.tensor_parallel_size
-    # each data-parallel engine gets its share of the GPUs
-    per_engine = request.hardware.pipeline_parallel_size * request.engine.data_parallel_size
+    # each data-parallel engine and prefill-context-parallel rank gets its share of the GPUs
+    eng = request.engine
+    per_engine = (
+        request.hardware.pipeline_parallel_size
+        * eng.data_parallel_size
+        * eng.prefill_context_parallel_size
+    )
     candidates = tp_candidates(model, request.hardware.gpus, per_engine)
     for tp in candidates:
         memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration)[1]
@@ -238,6 +245,13 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
     )
 
 
+def _offload_host_gib(request: PlanRequest, s: Settings) -> float | None:
+    connector = resolve_connector(request.engine, s.facts.version, s.world_size)
+    if connector is None or connector.host_bytes is None:
+        return None
+    return round(connector.host_bytes / GIB, 2)
+
+
 def run_plan(
     request: PlanRequest,
     model: ModelInfo,
@@ -286,13 +300,14 @@ def run_plan(
         pipeline_parallel_size=settings.pp,
         data_parallel_size=settings.dp,
         expert_parallel=settings.expert_parallel,
-        nodes=settings.nnodes,
+        nodes=nodes_spanned(settings, request.hardware.gpus_per_node),
         max_model_len=settings.max_model_len,
         memory=_breakdown(memory),
         kv=kv,
         max_concurrency_at_context=round(b.kv.max_concurrency, 2),
         max_context_at_concurrency=_max_context_at(memory, model, concurrency),
         deployment_kv_tokens=kv.tokens * settings.dp if kv else None,
+        kv_offload_host_gib=_offload_host_gib(request, settings),
         headroom_gib=round(headroom / GIB, 2) if has_kv else None,
         log_lines=log_lines(memory, model),
         findings=findings,

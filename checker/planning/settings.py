@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.models.config_parser import type_facts
+from checker.planning.connectors import hma_off
 from checker.planning.context_length import default_max_len
 from checker.planning.releases import has_behaviour
 from checker.planning.state import (
@@ -68,6 +69,11 @@ class Settings:
     expert_parallel: bool = False  # routed experts split whole over the dp x tp ranks
     redundant_experts: int = 0  # EPLB's extra expert copies, spread over the EP ranks
     all2all_backend: str = "allgather_reducescatter"
+    # context parallel: PCP ranks multiply the engine's world size; DCP reuses TP ranks. Each
+    # request's attention KV is split over kv_shards ranks (DCP, with PCP through 0.24)
+    pcp: int = 1
+    dcp: int = 1
+    kv_shards: int = 1
     # LoRA: adapter slots on the GPU (0: LoRA off), their rank and dtype bytes, and how many
     # sets of CUDA graphs are captured (no-LoRA plus each active-adapter count)
     lora_slots: int = 0
@@ -86,8 +92,9 @@ class Settings:
 
     @property
     def world_size(self) -> int:
-        """GPUs of one DP engine (config/parallel.py ParallelConfig.world_size = pp x tp)."""
-        return self.tp * self.pp
+        """GPUs of one DP engine (config/parallel.py ParallelConfig.__post_init__: world_size =
+        pp x tp x prefill context parallel)."""
+        return self.tp * self.pp * self.pcp
 
     @property
     def gpus_needed(self) -> int:
@@ -101,9 +108,9 @@ class Settings:
 
     @property
     def moe_shards(self) -> int:
-        """Ranks a MoE layer is split over: vLLM flattens TP across DP for the experts
-        (model_executor/layers/fused_moe/config.py FusedMoEParallelConfig.make)."""
-        return self.tp * self.dp
+        """Ranks a MoE layer is split over: vLLM flattens TP across DP and PCP for the experts
+        (model_executor/layers/fused_moe/config.py flatten_tp_across_dp_and_pcp)."""
+        return self.tp * self.pcp * self.dp
 
 
 def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec, version: str) -> str:
@@ -177,8 +184,6 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         else eng.cudagraph_memory_profiling
     )
     graphs = captures_graphs(request) and facts.engine == "v1"  # V0 captures after sizing KV
-    kinds = model.kinds_present - {LayerKind.NONE}
-    has_mixed = len(kinds) > 1 or LayerKind.SLIDING in kinds
     return Settings(
         facts=facts,
         gpu=gpu,
@@ -196,8 +201,8 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         block_size=block,
         enforce_eager=eng.enforce_eager,
         hybrid_kv=facts.hybrid_kv_cache_manager
-        and has_mixed
-        and not eng.disable_hybrid_kv_cache_manager,
+        and hybrid_model(model)
+        and not hma_off(eng, facts.version),
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
         cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens)
@@ -210,9 +215,16 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         state_page_bytes=state_page,
         state_checkpoint_blocks=checkpoints,
         unaligned_block_size=unaligned,
-        **_parallel(request, model, tp),
+        **_parallel(request, model, tp, facts.version),
         **_lora(request, dtype),
     )
+
+
+def hybrid_model(model: ModelInfo) -> bool:
+    """Layers of more than one KV kind (or sliding windows): the hybrid KV cache manager
+    gives them their own groups."""
+    kinds = model.kinds_present - {LayerKind.NONE}
+    return len(kinds) > 1 or LayerKind.SLIDING in kinds
 
 
 def attention_page_per_token(model: ModelInfo, tp: int, kv_dtype: str, dtype: str) -> int:
@@ -244,25 +256,32 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
     }
 
 
-def _parallel(request: PlanRequest, model: ModelInfo, tp: int) -> dict[str, Any]:
+def _parallel(request: PlanRequest, model: ModelInfo, tp: int, version: str) -> dict[str, Any]:
     """Data / expert parallel settings after vLLM's defaults. The DP ranks on one node default
     to all of them, or to an even share over --nnodes (engine/arg_utils.py
     EngineArgs.create_engine_config); expert parallel applies to MoE layers split over more
     than one rank (FusedMoEParallelConfig.make: use_ep); redundant experts exist only with EPLB
-    (config/parallel.py ParallelConfig._validate_parallel_config refuses them otherwise)."""
+    (config/parallel.py ParallelConfig._validate_parallel_config refuses them otherwise).
+    Context parallel splits a request's attention KV over the DCP ranks
+    (v1/kv_cache_interface.py FullAttentionSpec.max_memory_usage_bytes: max_model_len / dcp, and
+    / (dcp x pcp) through 0.24; 0.33: "PCP ... does not increase the KV-cache shard count")."""
     eng = request.engine
     dp = eng.data_parallel_size
     local = eng.data_parallel_size_local
     if local is None:
         local = max(dp // eng.nnodes, 1) if eng.nnodes > 1 else dp
     redundant = eng.eplb_config.get("num_redundant_experts", 0) if eng.enable_eplb else 0
+    pcp, dcp = eng.prefill_context_parallel_size, eng.decode_context_parallel_size
     return {
         "dp": dp,
         "dp_local": local,
         "nnodes": eng.nnodes,
-        "expert_parallel": eng.enable_expert_parallel and model.is_moe and dp * tp > 1,
+        "expert_parallel": eng.enable_expert_parallel and model.is_moe and dp * pcp * tp > 1,
         "redundant_experts": redundant if isinstance(redundant, int) and redundant > 0 else 0,
         "all2all_backend": eng.all2all_backend or "allgather_reducescatter",
+        "pcp": pcp,
+        "dcp": dcp,
+        "kv_shards": dcp if has_behaviour("kv_sharded_by_dcp_only", version) else dcp * pcp,
     }
 
 

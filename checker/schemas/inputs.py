@@ -107,7 +107,9 @@ class EngineInput(BaseModel):
     enforce_eager: bool = False
     enable_prefix_caching: bool | None = None
     enable_chunked_prefill: bool | None = None
-    disable_hybrid_kv_cache_manager: bool = False
+    disable_hybrid_kv_cache_manager: bool | None = Field(
+        None, description="None: vLLM decides (a KV connector without HMA support turns it off)"
+    )
     kv_cache_memory_bytes: int | None = Field(None, ge=0, le=INT64_MAX)
     cudagraph_memory_profiling: bool | None = Field(
         None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = version default"
@@ -144,6 +146,15 @@ class EngineInput(BaseModel):
     all2all_backend: str | None = Field(None, max_length=64, description="None = vLLM's default")
     nnodes: int = Field(1, ge=1, le=4096, description="Nodes one server spans (--nnodes)")
     distributed_executor_backend: str | None = Field(None, max_length=64)
+    # KV connectors and offloading (KVTransferConfig, CacheConfig.kv_offloading_*)
+    kv_transfer_config: dict[str, Any] = Field(
+        default_factory=dict, description="--kv-transfer-config (kv_connector, ...)"
+    )
+    kv_offloading_size: float | None = Field(None, gt=0, le=1 << 20, description="GiB per engine")
+    kv_offloading_backend: Literal["native", "lmcache"] = "native"
+    # Context parallelism (ParallelConfig): PCP multiplies the world size, DCP reuses TP ranks
+    decode_context_parallel_size: int = Field(1, ge=1, le=1024)
+    prefill_context_parallel_size: int = Field(1, ge=1, le=1024)
     # LoRA (vllm/config/lora.py LoRAConfig); the rank is checked against vLLM's allowed set by
     # the plan, so a profile gets vLLM's start-up error rather than a schema error.
     enable_lora: bool = False

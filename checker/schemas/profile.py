@@ -178,7 +178,11 @@ class ProfileVLLM(BaseModel):
     enforce_eager: StrictBool = False
     enable_prefix_caching: StrictBool | None = None
     enable_chunked_prefill: StrictBool | None = None
-    disable_hybrid_kv_cache_manager: StrictBool = False
+    disable_hybrid_kv_cache_manager: StrictBool | None = Field(
+        None,
+        description="true: off; false: on even with a KV connector (vLLM refuses a connector "
+        "without HMA support then); omitted: vLLM decides",
+    )
     kv_cache_memory_bytes: StrictInt | None = Field(None, ge=0)
     cudagraph_memory_profiling: StrictBool | None = None
     allow_long_max_model_len: StrictBool = Field(

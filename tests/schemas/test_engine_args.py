@@ -362,6 +362,11 @@ PROBES: dict[str, Any] = {
     "--all2all-backend": "deepep_high_throughput",
     "--nnodes": 2,
     "--distributed-executor-backend": "ray",
+    "--decode-context-parallel-size": 2,
+    "--kv-transfer-config": {"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"},
+    "--kv-offloading-size": 4,
+    "--kv-offloading-backend": "lmcache",
+    "--prefill-context-parallel-size": 2,
     "--enable-lora": True,
     "--max-loras": 8,
     "--max-lora-rank": 64,
@@ -422,6 +427,13 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
     },
     # the CPU cache below the GPU slots is vLLM's start-up error
     "--max-cpu-loras": {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 32}}},
+    # a connector without HMA support: gemma-2's sliding-window layers keep full KV
+    "--kv-transfer-config": {
+        **BASE,
+        "model": {"id": "google/gemma-2-9b-it", "max_model_len": 4096},
+    },
+    # native offloading pins host memory; LMCache's server holds it outside vLLM
+    "--kv-offloading-backend": {**BASE, "outputs": {"vllm_args": {"kv-offloading-size": 4}}},
     # Llama has no sliding window
     "--disable-sliding-window": {
         **BASE,

@@ -6,7 +6,9 @@ from checker.planning.rules import architecture as _architecture  # noqa: F401  
 from checker.planning.rules import calibration as _calibration  # noqa: F401
 from checker.planning.rules import compilation as _compilation  # noqa: F401
 from checker.planning.rules import config as _config  # noqa: F401  (registers rules)
+from checker.planning.rules import connectors as _connectors  # noqa: F401
 from checker.planning.rules import context as _context  # noqa: F401
+from checker.planning.rules import context_parallel as _context_parallel  # noqa: F401
 from checker.planning.rules import coverage as _coverage  # noqa: F401
 from checker.planning.rules import deployment as _deployment  # noqa: F401
 from checker.planning.rules import lora as _lora  # noqa: F401
