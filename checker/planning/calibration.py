@@ -53,6 +53,10 @@ def calibration_key(request: PlanRequest, settings: Settings) -> CalibrationKey:
             lora_rank=settings.lora_rank,
             cpu_offload_gib=round(settings.cpu_offload_bytes / GIB, 4),
             expert_parallel=settings.expert_parallel,
+            redundant_experts=settings.redundant_experts,
+            all2all_backend=settings.all2all_backend,
+            prefill_context_parallel_size=settings.pcp,
+            decode_context_parallel_size=settings.dcp,
         ),
     )
 

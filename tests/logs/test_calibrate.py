@@ -305,3 +305,21 @@ def test_update_lockfile_records_the_profiles_hub_model(
         code, _, err = _run(capsys, *argv, "--lockfile", str(lockfile), "--update-lockfile")
     assert code == 0, err
     assert "acme/private-7b" in lockfile.read_text()
+
+
+def test_context_parallel_is_part_of_the_setup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _profile(tmp_path, QWEN_TP2)
+    calibration = tmp_path / "cal.yaml"
+    assert main(["calibrate", str(TP2_LOG), "-p", str(path), "-o", str(calibration)]) == 0
+    capsys.readouterr()
+    text = QWEN_TP2.replace(
+        "max_num_seqs: 1024", "max_num_seqs: 1024, prefill_context_parallel_size: 2"
+    )
+    pcp = _profile(tmp_path, text.replace("gpus: 2", "gpus: 4"), "pcp.yaml")
+    _, out, _ = _run(capsys, "plan", "--json", "-p", str(pcp), "--calibration", str(calibration))
+    plan = json.loads(out)
+    note = next(f for f in plan["feasibility"]["findings"] if f["rule_id"] == "VW151")
+    assert "prefill_context_parallel_size: recorded 1, this plan 2" in note["message"]
+    assert "VW150" not in _rules(plan)
