@@ -58,7 +58,7 @@ _NEIGHBOURING = ("max_model_len", "gpu_memory_utilization", "max_num_seqs")
 def corpus_logs(corpus: Path) -> list[tuple[dict[str, Any], StartupLog]]:
     found = []
     for case in accuracy.corpus_cases(corpus):
-        if case.get("status") == "ok" and case.get("raw_excerpt"):
+        if (case.get("observed") or {}).get("kv_cache_gib") and case.get("raw_excerpt"):
             text = "\n".join(map(str, case["raw_excerpt"]))
             try:
                 found.append((case, read_log(text, source=str(case["id"]))))
@@ -76,7 +76,7 @@ def raw_logs(paths: list[Path]) -> list[tuple[dict[str, Any], StartupLog]]:
             case = accuracy.log_case(path, None)
         except CheckerError:
             continue
-        if case["status"] == "ok":
+        if case["observed"]["kv_cache_gib"]:
             found.append((case, read_log_file(path)))
     return found
 
@@ -118,7 +118,7 @@ def evaluate(cases: list[tuple[dict[str, Any], StartupLog]], configs: Path) -> d
                 continue
             request_b, _ = accuracy.case_request(b)
             observed = b.get("observed") or {}
-            before = _figures(run_plan(request_b, model, gpu))
+            uncalibrated = run_plan(request_b, model, gpu)
             plan = run_plan(request_b, model, gpu, calibration)
             rows.append(
                 {
@@ -127,13 +127,21 @@ def evaluate(cases: list[tuple[dict[str, Any], StartupLog]], configs: Path) -> d
                     "self": all(a.get(k) == b.get(k) for k in _NEIGHBOURING),
                     "applied": any(f.rule_id == "VW150" for f in plan.feasibility.findings),
                     "observed": {k: observed.get(k) for k in FIELDS},
-                    "uncalibrated": before,
+                    "uncalibrated": _figures(uncalibrated),
                     "calibrated": _figures(plan),
+                    # a start that failed after sizing the KV cache ran out of memory later
+                    "started": b.get("status") == "ok",
+                    "oom_risk": [p.feasibility.oom_risk.value for p in (uncalibrated, plan)],
                 }
             )
+    others = [r for r in rows if not r["self"]]
     return {
         "self": _stats([r for r in rows if r["self"]]),
-        "neighbours": _stats([r for r in rows if not r["self"]]),
+        "neighbours": _stats([r for r in others if r["applied"]]),
+        # another resolved setting (V0 profiles max_model_len tokens): ignored, VW151
+        "not_applied": sorted(
+            {f"{r['calibrated_on']} -> {r['predicted']}" for r in others if not r["applied"]}
+        ),
         "rows": rows,
         "skipped": skipped,
     }
@@ -173,6 +181,9 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{label[-70:]:<70} {name:<16} {(f'{o:,.2f}' if o else '-'):>11} "
                 f"{row['uncalibrated'][name]:>11,.2f} {row['calibrated'][name]:>11,.2f}"
             )
+        before, after = row["oom_risk"]
+        status = "started" if row["started"] else "failed after sizing the KV cache"
+        print(f"{'':<70} {'OOM risk':<16} {status:>11} {before:>11} {after:>11}")
     for part in ("self", "neighbours"):
         stats = result[part]
         print(f"\n{part}: {stats['pairs']} pairs; |error| % median / max")
@@ -182,6 +193,8 @@ def print_table(result: dict[str, Any]) -> None:
                 f"  {name:<16} uncalibrated {u['median_abs_pct']!s:>7} / {u['max_abs_pct']!s:<7}"
                 f" calibrated {c['median_abs_pct']!s:>7} / {c['max_abs_pct']!s}"
             )
+    for pair in result["not_applied"]:
+        print(f"calibration ignored (VW151), figures as uncalibrated: {pair}")
     for skip in result["skipped"]:
         print(f"skipped {skip['id']}: {skip['reason']}")
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from checker.planning.activation import activation_bytes, cudagraph_bytes
 from checker.planning.kv import GIB
 from checker.planning.memory import Measured, MeasuredStage, MemoryPlan
+from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings, resolve_settings
 from checker.schemas.calibration import (
     Calibration,
@@ -52,6 +53,10 @@ def calibration_key(request: PlanRequest, settings: Settings) -> CalibrationKey:
             lora_rank=settings.lora_rank,
             cpu_offload_gib=round(settings.cpu_offload_bytes / GIB, 4),
             expert_parallel=settings.expert_parallel,
+            redundant_experts=settings.redundant_experts,
+            all2all_backend=settings.all2all_backend,
+            prefill_context_parallel_size=settings.pcp,
+            decode_context_parallel_size=settings.dcp,
         ),
     )
 
@@ -72,25 +77,26 @@ def measured_stages(
     logged: Sequence[LoggedTerms],
     *,
     gpu_memory_utilization: float,
-    gpu_blocks: int | None,
+    gpu_blocks: tuple[int, int] | None,
 ) -> tuple[StageTerms, ...]:
     """Each stage's terms, with the memory vLLM took before the KV cache to the byte range of
-    the logged block count: the stage whose logged KV memory holds exactly that many blocks is
-    the binding one, and every other stage holds at least as many (vLLM unifies them to the
-    minimum, v1/core/kv_cache_utils.py unify_kv_cache_configs)."""
+    the logged block count (``gpu_blocks``: the fewest and most blocks the log allows): the
+    stage whose logged KV memory holds that many blocks is the binding one, and every other
+    stage holds at least as many (vLLM unifies them to the minimum,
+    v1/core/kv_cache_utils.py unify_kv_cache_configs)."""
     requested = memory.total * gpu_memory_utilization
     kv = [t.kv_cache_gib * GIB for t in logged]
     if gpu_blocks is not None:
+        fewest, most = gpu_blocks
+        rounding = _LOG_ROUNDING_GIB * GIB
         blocks = [_block_bytes(memory, s) for s in range(len(logged))]
         fits = [
             s
             for s, b in enumerate(blocks)
-            if b
-            and gpu_blocks * b - _LOG_ROUNDING_GIB * GIB <= kv[s]
-            and kv[s] < (gpu_blocks + 1) * b + _LOG_ROUNDING_GIB * GIB
+            if b and fewest * b - rounding <= kv[s] < (most + 1) * b + rounding
         ]
         if fits:  # else the block count is not this layout's: the logged GiB stand
-            middle = [(gpu_blocks + 0.5) * b for b in blocks]
+            middle = [(fewest + most + 1) / 2 * b for b in blocks]
             kv = [middle[s] if s == fits[0] else max(kv[s], middle[s]) for s in range(len(kv))]
     return tuple(
         StageTerms(
@@ -110,13 +116,19 @@ def _block_bytes(memory: MemoryPlan, stage: int) -> int:
     return layout.page_bytes * layout.group_size
 
 
-def blocks_from_tokens(memory: MemoryPlan, tokens: int) -> int | None:
-    """The block count behind "GPU KV cache size: N tokens" where one block holds block_size
-    tokens of every layer (one KV cache group); None for hybrid layouts."""
-    layout = memory.binding.kv.layout
-    if len(layout.kinds) > 1 or tokens % memory.settings.block_size:
+def blocks_from_tokens(memory: MemoryPlan, tokens: int) -> tuple[int, int] | None:
+    """The block counts behind "GPU KV cache size: N tokens", printed as blocks // groups x
+    block_size (checker.planning.kv size_kv): with G KV cache groups the count is one of G
+    values. None where the tokens are not whole blocks of every group: a state layer's or a
+    release that prints them from the concurrency."""
+    s, layout = memory.settings, memory.binding.kv.layout
+    if layout.state_layers or has_behaviour("kv_tokens_from_concurrency", s.facts.version):
         return None
-    return tokens // memory.settings.block_size
+    size, groups = s.block_size, 1 if s.is_v0 else max(1, len(layout.kinds))
+    if tokens % size:
+        return None
+    fewest = tokens // size * groups
+    return fewest, fewest + groups - 1
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,8 @@ def measure(log: StartupLog, settings: Settings, memory: MemoryPlan) -> Measurem
             if log.non_default_args
             else settings.gpu_memory_utilization
         )
-    blocks = int(logged.gpu_blocks.value) if logged.gpu_blocks else None
+    count = int(logged.gpu_blocks.value) if logged.gpu_blocks else None
+    blocks = None if count is None else (count, count)
     if blocks is None and logged.kv_cache_tokens is not None:
         blocks = blocks_from_tokens(memory, int(logged.kv_cache_tokens.value))
     terms = [
@@ -186,7 +187,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     request, loaded = request_from_args(args)
     with located(loaded):
         model = resolve_model(
-            request.model, offline=args.offline, lockfile=lockfile_from_args(args)
+            request.model,
+            offline=args.offline,
+            lockfile=lockfile_from_args(args),
+            record=args.update_lockfile,
         )
         gpu = resolve_gpu(request.hardware)
     logs = [read_log_file(Path(p)) for p in args.logs]

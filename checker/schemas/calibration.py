@@ -49,6 +49,10 @@ class CalibrationSettings(BaseModel):
     lora_rank: int = Field(0, ge=0)
     cpu_offload_gib: float = Field(0.0, ge=0)
     expert_parallel: bool = False
+    redundant_experts: int = Field(0, ge=0, description="EPLB's extra expert copies")
+    all2all_backend: str = Field("allgather_reducescatter", max_length=64)
+    prefill_context_parallel_size: int = Field(1, ge=1)
+    decode_context_parallel_size: int = Field(1, ge=1)
 
 
 class CalibrationKey(BaseModel):

@@ -247,3 +247,79 @@ def test_an_entry_must_have_one_set_of_terms_per_pipeline_stage(
     capsys.readouterr()
     code, _, err = _run(capsys, "plan", "-p", str(path), "--calibration", str(calibration))
     assert code == 2 and "one per pipeline stage" in err and "Traceback" not in err
+
+
+def test_several_logs_of_one_setup_keep_the_run_with_the_least_kv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cases = {
+        c["id"]: c
+        for c in yaml.safe_load((DATA / "vllm_startup_logs.public.yaml").read_text())["cases"]
+    }
+    logs = []
+    # two starts of Qwen2.5-7B-Instruct on one H100 at 0.95, 2k and 16k tokens: 2 blocks apart
+    for case in (
+        "planner-v0190-qwen-qwen2-5-7b-instruct-h100-80gb-tp1pp1dp1-2048",
+        "planner-v0190-qwen-qwen2-5-7b-instruc-h100-80gb-tp1pp1dp1-16384",
+    ):
+        log = tmp_path / f"{case}.log"
+        log.write_text("\n".join(cases[case]["raw_excerpt"]) + "\n")
+        logs.append(str(log))
+    profile = QWEN_TP2.replace("tp_size: 2", "tp_size: 1").replace("gpus: 2", "gpus: 1")
+    path = _profile(tmp_path, profile)
+    calibration = tmp_path / "cal.yaml"
+    assert main(["calibrate", *logs, "-p", str(path), "-o", str(calibration)]) == 0
+    capsys.readouterr()
+    assert len(read_calibration(calibration).entries[0].logs) == 2
+    plan = _plan(capsys, "-p", str(path), "--calibration", str(calibration))
+    assert plan["feasibility"]["kv"]["tokens"] == min(
+        cases[c.rsplit("/", 1)[-1].removesuffix(".log")]["observed"]["kv_cache_tokens"]
+        for c in logs
+    )
+
+
+def test_update_lockfile_records_the_profiles_hub_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.models.fake_hub import FakeHub, Repo
+
+    case = "planner-v0190-qwen-qwen2-5-7b-instruct-h100-80gb-tp1pp1dp1-2048"
+    excerpt = next(
+        c["raw_excerpt"]
+        for c in yaml.safe_load((DATA / "vllm_startup_logs.public.yaml").read_text())["cases"]
+        if c["id"] == case
+    )
+    log = tmp_path / "serve.log"
+    log.write_text("\n".join(excerpt) + "\n")  # the excerpt names no model
+    profile = QWEN_TP2.replace("Qwen/Qwen2.5-7B-Instruct", "acme/private-7b")
+    path = _profile(
+        tmp_path, profile.replace("tp_size: 2", "tp_size: 1").replace("gpus: 2", "gpus: 1")
+    )
+    lockfile = tmp_path / "vllm-wizard.lock.json"
+    config = (DATA / "configs" / "Qwen__Qwen2.5-7B.json").read_bytes()
+    with FakeHub() as hub:
+        hub.repos["acme/private-7b"] = Repo(files={"config.json": config})
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "")
+        argv = ["calibrate", str(log), "-p", str(path), "-o", str(tmp_path / "cal.yaml")]
+        code, _, err = _run(capsys, *argv, "--lockfile", str(lockfile), "--update-lockfile")
+    assert code == 0, err
+    assert "acme/private-7b" in lockfile.read_text()
+
+
+def test_context_parallel_is_part_of_the_setup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _profile(tmp_path, QWEN_TP2)
+    calibration = tmp_path / "cal.yaml"
+    assert main(["calibrate", str(TP2_LOG), "-p", str(path), "-o", str(calibration)]) == 0
+    capsys.readouterr()
+    text = QWEN_TP2.replace(
+        "max_num_seqs: 1024", "max_num_seqs: 1024, prefill_context_parallel_size: 2"
+    )
+    pcp = _profile(tmp_path, text.replace("gpus: 2", "gpus: 4"), "pcp.yaml")
+    _, out, _ = _run(capsys, "plan", "--json", "-p", str(pcp), "--calibration", str(calibration))
+    plan = json.loads(out)
+    note = next(f for f in plan["feasibility"]["findings"] if f["rule_id"] == "VW151")
+    assert "prefill_context_parallel_size: recorded 1, this plan 2" in note["message"]
+    assert "VW150" not in _rules(plan)
