@@ -7,6 +7,7 @@ from typing import Any
 
 from checker.models.config_parser import type_facts
 from checker.planning.context_length import default_max_len
+from checker.planning.multimodal import MMSettings, mm_settings
 from checker.planning.releases import has_behaviour
 from checker.planning.state import (
     aligned_block_size,
@@ -75,6 +76,7 @@ class Settings:
     lora_dtype_bytes: int = 2
     lora_fully_sharded: bool = False
     graph_sets: int = 1
+    mm: MMSettings = MMSettings()  # multimodal options (checker.planning.multimodal)
 
     @property
     def dtype_bytes(self) -> int:
@@ -210,6 +212,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         state_page_bytes=state_page,
         state_checkpoint_blocks=checkpoints,
         unaligned_block_size=unaligned,
+        mm=mm_settings(request, chunked_prefill=eng.enable_chunked_prefill is not False),
         **_parallel(request, model, tp),
         **_lora(request, dtype),
     )

@@ -153,6 +153,17 @@ class EngineInput(BaseModel):
     lora_dtype: Literal["auto", "float16", "bfloat16"] = "auto"
     fully_sharded_loras: bool = False
     specialize_active_lora: bool = False
+    # Multimodal (vllm/config/multimodal.py MultiModalConfig): a modality's count is an integer
+    # or {count: N, ...} (the dummy-data options beside count are not read by the plan)
+    limit_mm_per_prompt: dict[str, Annotated[int, Field(ge=0, le=1 << 20)] | dict[str, Any]] = (
+        Field(default_factory=dict, description="Modality -> items per prompt; unset: 999")
+    )
+    language_model_only: bool = False
+    mm_processor_kwargs: dict[str, Any] = Field(default_factory=dict)
+    mm_encoder_tp_mode: Literal["weights", "data"] = "weights"
+    skip_mm_profiling: bool = False
+    mm_ipc_gpu_memory_gb: float = Field(0, ge=0, le=1 << 20)
+    mm_processor_cache_gb: float = Field(4, ge=0, le=1 << 20)
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",
