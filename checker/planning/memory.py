@@ -91,6 +91,11 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
             budget = requested - weights - activation - non_torch
             if settings.cudagraph_subtracted:
                 budget -= graphs
+        if model.is_multimodal:
+            # --mm-ipc-gpu-memory-gb: the API server's GPU media decoding is carved out of the
+            # KV cache, also when kv_cache_memory_bytes is given (multimodal/gpu_ipc_memory.py
+            # reserve_mm_ipc_gpu_memory, called by Worker.determine_available_memory)
+            budget -= settings.mm.ipc_gpu_bytes
         layout = kv_layout(model, settings, stage)
         allocated, check = _kv_memory(settings, layout, budget)
         stages.append(

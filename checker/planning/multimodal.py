@@ -47,7 +47,6 @@ class MMSettings:
     skip_profiling: bool = False
     ipc_gpu_bytes: float = 0.0  # --mm-ipc-gpu-memory-gb, carved out of the KV cache
     processor_cache_gib: float = 4.0  # host memory per API / engine process
-    chunked_prefill: bool = True
 
     def limit(self, modality: str) -> int:
         if self.language_model_only:
@@ -55,7 +54,7 @@ class MMSettings:
         return dict(self.limits).get(modality, _DEFAULT_LIMIT)
 
 
-def mm_settings(request: PlanRequest, chunked_prefill: bool) -> MMSettings:
+def mm_settings(request: PlanRequest) -> MMSettings:
     eng = request.engine
     limits = []
     for modality, value in eng.limit_mm_per_prompt.items():
@@ -74,7 +73,6 @@ def mm_settings(request: PlanRequest, chunked_prefill: bool) -> MMSettings:
         skip_profiling=eng.skip_mm_profiling,
         ipc_gpu_bytes=eng.mm_ipc_gpu_memory_gb * _GIB,
         processor_cache_gib=eng.mm_processor_cache_gb,
-        chunked_prefill=chunked_prefill,
     )
 
 
@@ -199,10 +197,9 @@ def encoder_profile(model: ModelInfo, settings: Settings) -> EncoderProfile | No
     tokens, patches, pixels = per_item[modality]
     budget = max(settings.max_num_batched_tokens, max(v[0] for v in per_item.values()))
     per_prompt = max(1, min(settings.mm.limit(modality), settings.max_model_len // tokens))
-    requests = settings.max_num_seqs
-    if not settings.mm.chunked_prefill:
-        requests = min(requests, settings.max_num_batched_tokens // tokens)
-    items = max(1, min(budget // tokens, requests * per_prompt))
+    # (without chunked prefill vLLM cuts max_num_seqs to max_num_batched_tokens // tokens,
+    # which never binds below budget // tokens)
+    items = max(1, min(budget // tokens, settings.max_num_seqs * per_prompt))
     shards = 1
     on_rank = items
     if encoder_data_parallel(model, settings):

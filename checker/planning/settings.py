@@ -212,7 +212,7 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         state_page_bytes=state_page,
         state_checkpoint_blocks=checkpoints,
         unaligned_block_size=unaligned,
-        mm=mm_settings(request, chunked_prefill=eng.enable_chunked_prefill is not False),
+        mm=mm_settings(request),
         **_parallel(request, model, tp),
         **_lora(request, dtype),
     )

@@ -369,6 +369,12 @@ PROBES: dict[str, Any] = {
     "--lora-dtype": "float16",
     "--fully-sharded-loras": True,
     "--specialize-active-lora": True,
+    "--limit-mm-per-prompt": {"image": 0, "video": 0},
+    "--language-model-only": True,
+    "--mm-processor-kwargs": {"max_pixels": 1003520},
+    "--mm-encoder-tp-mode": "data",
+    "--skip-mm-profiling": True,
+    "--mm-ipc-gpu-memory-gb": 2,
 }
 # The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
 # parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
@@ -382,7 +388,27 @@ _TWO_NODES: dict[str, Any] = {
     **BASE,
     "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "gpus_per_node": 1, "tp_size": 2},
 }
+# A vision-language model for the multimodal flags (a TP 2 server for the encoder's TP mode).
+_VLM: dict[str, Any] = {
+    "model": {"id": "Qwen/Qwen2.5-VL-7B-Instruct", "max_model_len": 8192},
+    "hardware": {"gpu_name": "H100-SXM-80GB"},
+    "vllm": {"version": "0.33.0"},
+}
 PROBE_BASES: dict[str, dict[str, Any]] = {
+    **dict.fromkeys(
+        [
+            "--limit-mm-per-prompt",
+            "--language-model-only",
+            "--mm-processor-kwargs",
+            "--skip-mm-profiling",
+            "--mm-ipc-gpu-memory-gb",
+        ],
+        _VLM,
+    ),
+    "--mm-encoder-tp-mode": {
+        **_VLM,
+        "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "tp_size": 2},
+    },
     "--enable-expert-parallel": _MOE,
     "--enable-eplb": {
         **_MOE,
