@@ -181,17 +181,26 @@ def _max_tokens_per_item(
     return {m: v for m, v in found.items() if settings.mm.limit(m) > 0}
 
 
+def _active_items(model: ModelInfo, settings: Settings) -> dict[str, tuple[int, int, int]]:
+    """_max_tokens_per_item for a V1 engine with a tower recipe and the tower loaded; else {}."""
+    fam = family(model)
+    if fam is None or settings.is_v0 or not tower_loaded(model, settings):
+        return {}
+    return _max_tokens_per_item(model, settings, fam)
+
+
+def largest_item_tokens(model: ModelInfo, settings: Settings) -> int | None:
+    """compute_mm_encoder_budget's max_tokens_per_mm_item (None: not modeled or no tower)."""
+    return max((v[0] for v in _active_items(model, settings).values()), default=None)
+
+
 def encoder_profile(model: ModelInfo, settings: Settings) -> EncoderProfile | None:
     """The encoder profile run, or None: no tower recipe, a V0 engine, the tower skipped, or
     --skip-mm-profiling."""
     fam = family(model)
     vision = model.vision
-    if fam is None or vision is None or settings.is_v0 or settings.mm.skip_profiling:
-        return None
-    if not tower_loaded(model, settings):
-        return None
-    per_item = _max_tokens_per_item(model, settings, fam)
-    if not per_item:
+    per_item = _active_items(model, settings)
+    if fam is None or vision is None or not per_item or settings.mm.skip_profiling:
         return None
     modality = max(per_item, key=lambda m: (per_item[m][0], m))
     tokens, patches, pixels = per_item[modality]

@@ -162,6 +162,7 @@ class EngineInput(BaseModel):
     mm_processor_kwargs: dict[str, Any] = Field(default_factory=dict)
     mm_encoder_tp_mode: Literal["weights", "data"] = "weights"
     skip_mm_profiling: bool = False
+    disable_chunked_mm_input: bool = False
     mm_ipc_gpu_memory_gb: float = Field(0, ge=0, le=1 << 20)
     mm_processor_cache_gb: float = Field(4, ge=0, le=1 << 20)
     vllm_args: dict[str, Any] = Field(

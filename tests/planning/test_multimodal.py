@@ -14,7 +14,7 @@ from checker.planning.memory import plan_memory
 from checker.planning.multimodal import EncoderProfile, encoder_profile, vision_weight_bytes
 from checker.planning.settings import Settings, resolve_settings
 from checker.schemas.outputs import PlanResponse
-from tests.planning.plans import catalog_model, make_request, plan
+from tests.planning.plans import catalog_model, fired, make_request, only, plan
 
 GEMMA = "google/gemma-3-12b-it"
 QWEN = "Qwen/Qwen2.5-VL-7B-Instruct"
@@ -213,3 +213,28 @@ def test_text_models_are_unchanged() -> None:
     assert _memory(llama) == _memory(
         plan("meta-llama/Llama-3.1-8B-Instruct", max_model_len=8192, language_model_only=True)
     )
+
+
+def test_a_tower_without_a_recipe_is_flagged() -> None:
+    """Mistral-Small-3.1's catalog config names a vision tower the plan cannot size (VW130);
+    serving it text-only, or a modeled tower, is not flagged."""
+    mistral = "mistralai/Mistral-Small-3.1-24B-Instruct-2503"
+    found = only(plan(mistral, max_model_len=8192), "VW130")
+    assert found.severity.value == "warning"
+    assert "its weights and its encoder activation peak are left out" in found.message
+    assert not fired(plan(mistral, max_model_len=8192, language_model_only=True), "VW130")
+    assert not fired(plan(QWEN, **QWEN_8K), "VW130")
+
+
+def test_an_item_larger_than_the_batch_without_chunked_mm_input_fails_to_start() -> None:
+    """compute_mm_encoder_budget's ValueError: 16384-token items, 8192 batched tokens."""
+    resp = plan(QWEN, disable_chunked_mm_input=True, max_num_batched_tokens=8192, **QWEN_8K)
+    found = only(resp, "VW131")
+    assert found.message == (
+        "Chunked MM input disabled but max_tokens_per_mm_item (16384) is larger than "
+        "max_num_batched_tokens (8192). Please increase max_num_batched_tokens."
+    )
+    assert found.fix_values == {"vllm.max_num_batched_tokens": 16384}
+    assert resp.feasibility.verdict.value == "FAIL"
+    fits = plan(QWEN, disable_chunked_mm_input=True, max_num_batched_tokens=16384, **QWEN_8K)
+    assert not fired(fits, "VW131")

@@ -375,6 +375,7 @@ PROBES: dict[str, Any] = {
     "--mm-encoder-tp-mode": "data",
     "--skip-mm-profiling": True,
     "--mm-ipc-gpu-memory-gb": 2,
+    "--disable-chunked-mm-input": True,
 }
 # The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
 # parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
@@ -402,6 +403,7 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
             "--mm-processor-kwargs",
             "--skip-mm-profiling",
             "--mm-ipc-gpu-memory-gb",
+            "--disable-chunked-mm-input",
         ],
         _VLM,
     ),
