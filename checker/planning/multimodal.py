@@ -269,8 +269,11 @@ def multimodal_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
             f"-{settings.mm.ipc_gpu_bytes / _GIB:.2f} GiB of KV cache, held for the API "
             "server's GPU media decoding"
         )
+    # config/multimodal.py: mm_processor_cache_gb x (api_server_count + data_parallel_size);
+    # the API servers default to one per DP rank (entrypoints/cli/serve.py, internal balancing)
+    gib = settings.mm.processor_cache_gib
     costs["--mm-processor-cache-gb"] = (
-        f"{settings.mm.processor_cache_gib:g} GiB of host memory per API-server and engine "
-        "process (not GPU memory)"
+        f"{gib:g} GiB of host memory (not GPU memory) in each API-server and engine process: "
+        f"{gib * 2 * settings.dp:g} GiB with {settings.dp} of each"
     )
     return costs
