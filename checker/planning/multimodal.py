@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from checker.planning.releases import has_behaviour
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo, VisionInfo
 from checker.schemas.yaml_source import load_data
@@ -43,6 +44,7 @@ class MMSettings:
     limits: tuple[tuple[str, int], ...] = ()  # limit_mm_per_prompt counts given
     language_model_only: bool = False
     max_pixels: int | None = None  # mm_processor_kwargs max_pixels / size.longest_edge
+    kwargs: dict[str, Any] = field(default_factory=dict)  # the other mm_processor_kwargs
     encoder_tp_data: bool = False  # --mm-encoder-tp-mode data, as requested
     skip_profiling: bool = False
     ipc_gpu_bytes: float = 0.0  # --mm-ipc-gpu-memory-gb, carved out of the KV cache
@@ -69,6 +71,7 @@ def mm_settings(request: PlanRequest) -> MMSettings:
         limits=tuple(limits),
         language_model_only=eng.language_model_only,
         max_pixels=int(pixels) if isinstance(pixels, int) and pixels > 0 else None,
+        kwargs=dict(kwargs),
         encoder_tp_data=eng.mm_encoder_tp_mode == "data",
         skip_profiling=eng.skip_mm_profiling,
         ipc_gpu_bytes=eng.mm_ipc_gpu_memory_gb * _GIB,
@@ -91,10 +94,12 @@ def tower_modalities(model: ModelInfo) -> tuple[str, ...]:
 
 def tower_loaded(model: ModelInfo, settings: Settings) -> bool:
     """vLLM builds the tower unless every one of its modalities has limit 0
-    (interfaces.py SupportsMultiModal._mark_tower_model)."""
-    return model.params.vision > 0 and any(
-        settings.mm.limit(m) > 0 for m in tower_modalities(model)
-    )
+    (interfaces.py SupportsMultiModal._mark_tower_model, in the releases that have it)."""
+    if not model.params.vision:
+        return False
+    if not has_behaviour("mm_tower_skipped_at_zero_limits", settings.facts.version):
+        return True
+    return any(settings.mm.limit(m) > 0 for m in tower_modalities(model))
 
 
 def encoder_data_parallel(model: ModelInfo, settings: Settings) -> bool:
@@ -157,6 +162,22 @@ def _video_tokens(vision: VisionInfo, image: int, max_model_len: int, max_frames
     return tokens(frames)
 
 
+def _pan_and_scan_crops(
+    vision: VisionInfo, defaults: dict[str, Any] | None, kwargs: dict[str, Any]
+) -> int:
+    """Gemma3ProcessingInfo.get_num_crops for the tallest image (native size x max crops)."""
+    if not defaults or not kwargs.get("do_pan_and_scan"):
+        return 0
+    facts = {**defaults, **{k[len("pan_and_scan_") :]: v for k, v in kwargs.items()}}
+    max_crops, min_crop = int(facts["max_num_crops"]), int(facts["min_crop_size"])
+    width, height = vision.image_size, vision.image_size * max_crops
+    if not width or height / width < float(facts["min_ratio_to_activate"]):
+        return 0
+    crops = min(height // min_crop, math.floor(height / width + 0.5))
+    crops = min(max_crops, max(2, crops))
+    return crops if min(width, math.ceil(height / crops)) >= min_crop else 0
+
+
 def _max_tokens_per_item(
     model: ModelInfo, settings: Settings, fam: dict[str, Any]
 ) -> dict[str, tuple[int, int, int]]:
@@ -167,10 +188,11 @@ def _max_tokens_per_item(
     found: dict[str, tuple[int, int, int]] = {}
     if fam["tokens"] == "fixed":
         per_side = vision.image_size // vision.patch_size
+        images = 1 + _pan_and_scan_crops(vision, fam.get("pan_and_scan"), settings.mm.kwargs)
         tokens = vision.tokens_per_image
         if tokens and per_side:
             pixels = vision.num_channels * vision.image_size**2
-            found["image"] = (tokens, per_side**2, pixels)
+            found["image"] = (images * tokens, images * per_side**2, images * pixels)
     else:
         image = _image_tokens(vision, settings.mm.max_pixels or int(fam["max_pixels"]))
         merge = vision.spatial_merge_size**2

@@ -6,6 +6,7 @@ seed's narrower band becomes a warning rule in planning, not a validation error 
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -169,6 +170,31 @@ class EngineInput(BaseModel):
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",
     )
+
+    @field_validator("limit_mm_per_prompt", mode="before")
+    @classmethod
+    def _key_value_limits(cls, value: Any) -> Any:
+        """vLLM before 0.10 took ``image=16,video=2`` (engine/arg_utils.py nullable_kvs)."""
+        if not isinstance(value, str):
+            return value
+        limits: dict[str, int] = {}
+        for pair in filter(None, value.split(",")):
+            modality, sep, count = pair.partition("=")
+            if not sep or not count.strip().isdigit():
+                raise ValueError(f"{pair!r} is not modality=count, e.g. image=16,video=2")
+            limits[modality.strip()] = int(count)
+        return limits
+
+    @field_validator("mm_processor_kwargs", mode="before")
+    @classmethod
+    def _json_kwargs(cls, value: Any) -> Any:
+        """vLLM before 0.10 read --mm-processor-kwargs with json.loads."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError('not a JSON object, e.g. {"max_pixels": 1003520}') from None
 
 
 class PlanRequest(BaseModel):

@@ -238,3 +238,31 @@ def test_an_item_larger_than_the_batch_without_chunked_mm_input_fails_to_start()
     assert resp.feasibility.verdict.value == "FAIL"
     fits = plan(QWEN, disable_chunked_mm_input=True, max_num_batched_tokens=16384, **QWEN_8K)
     assert not fired(fits, "VW131")
+
+
+def test_older_spellings_and_releases() -> None:
+    """Before 0.10 vLLM read image=16,video=2 and JSON text; before 0.19 (the first release read
+    that skips it) a zero limit still loads the tower."""
+    request = make_request(
+        QWEN, limit_mm_per_prompt="image=0, video=2", mm_processor_kwargs='{"max_pixels": 784}'
+    )
+    assert request.engine.limit_mm_per_prompt == {"image": 0, "video": 2}
+    assert request.engine.mm_processor_kwargs == {"max_pixels": 784}
+    with pytest.raises(ValueError, match="'image' is not modality=count"):
+        make_request(QWEN, limit_mm_per_prompt="image")
+    model = catalog_model(GEMMA)
+    old = _settings(GEMMA, version="0.10.0", max_model_len=8192, **_limit(image=0))
+    new = _settings(GEMMA, version="0.19.0", max_model_len=8192, **_limit(image=0))
+    assert vision_weight_bytes(model, old) == model.params.vision * 2
+    assert vision_weight_bytes(model, new) == 0
+
+
+def test_gemma3_pan_and_scan_adds_crops_to_the_largest_image() -> None:
+    """Gemma3ProcessingInfo.get_num_crops on the tallest image (896 x 4 crops): 4 crops plus the
+    original, 5 x 256 tokens, 8192 // 1280 = 6 items; at most 2 crops: 3 x 256, 10 items."""
+    kw = {**GEMMA_CASE, "mm_processor_kwargs": {"do_pan_and_scan": True}}
+    p = _profile(GEMMA, **kw)
+    assert (p.tokens_per_item, p.items) == (5 * 256, 6)
+    assert p.layer_peak == 6 * 5 * 64 * 64 * (2 * 1152 + 2 * 4304) * 2
+    two = {"do_pan_and_scan": True, "pan_and_scan_max_num_crops": 2}
+    assert _profile(GEMMA, **{**GEMMA_CASE, "mm_processor_kwargs": two}).items == 10
