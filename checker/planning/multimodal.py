@@ -45,6 +45,7 @@ class MMSettings:
     language_model_only: bool = False
     max_pixels: int | None = None  # mm_processor_kwargs max_pixels / size.longest_edge
     kwargs: dict[str, Any] = field(default_factory=dict)  # the other mm_processor_kwargs
+    video_io: dict[str, Any] = field(default_factory=dict)  # media_io_kwargs["video"]
     encoder_tp_data: bool = False  # --mm-encoder-tp-mode data, as requested
     skip_profiling: bool = False
     ipc_gpu_bytes: float = 0.0  # --mm-ipc-gpu-memory-gb, carved out of the KV cache
@@ -72,6 +73,7 @@ def mm_settings(request: PlanRequest) -> MMSettings:
         language_model_only=eng.language_model_only,
         max_pixels=int(pixels) if isinstance(pixels, int) and pixels > 0 else None,
         kwargs=dict(kwargs),
+        video_io=dict(eng.media_io_kwargs.get("video") or {}),
         encoder_tp_data=eng.mm_encoder_tp_mode == "data",
         skip_profiling=eng.skip_mm_profiling,
         ipc_gpu_bytes=eng.mm_ipc_gpu_memory_gb * _GIB,
@@ -118,6 +120,27 @@ def vision_weight_bytes(model: ModelInfo, settings: Settings) -> float:
         return 0.0
     shards = 1 if encoder_data_parallel(model, settings) else settings.tp
     return model.params.vision * settings.dtype_bytes / shards
+
+
+def frontend_gpu_bytes(model: ModelInfo, settings: Settings) -> float:
+    """GPU memory the API servers' media decoding holds back from the KV cache
+    (reserve_mm_ipc_gpu_memory): --mm-ipc-gpu-memory-gb, plus each API server's decoder
+    surfaces and CUDA context with a GPU video backend. The API servers default to one per
+    data-parallel rank (entrypoints/cli/serve.py, internal load balancing)."""
+    version = settings.facts.version
+    if not model.is_multimodal or not has_behaviour("mm_frontend_gpu_memory_reserved", version):
+        return 0.0
+    video, facts = settings.mm.video_io, family_facts()["gpu_video_decoder"]
+    backend = facts["backend"]
+    if backend not in (video.get("video_backend"), video.get("backend")):
+        return settings.mm.ipc_gpu_bytes
+    width, height = video.get("max_width"), video.get("max_height")
+    surface = int(facts["decoder_bytes"])
+    if isinstance(width, int) and isinstance(height, int):
+        surface = max(surface, width * height * 3 * int(facts["surface_cache"]))
+    decoders = video.get("hw_decoders", facts["hw_decoders"])
+    per_server = surface * int(decoders) + int(facts["cuda_context_bytes"])
+    return settings.mm.ipc_gpu_bytes + settings.dp * per_server
 
 
 @dataclass(frozen=True)
@@ -286,10 +309,11 @@ def multimodal_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
             "skipped (--skip-mm-profiling): the encoder's activations and cache are not in the "
             "profile, so the KV cache is sized without them"
         )
-    if settings.mm.ipc_gpu_bytes:
-        costs["--mm-ipc-gpu-memory-gb"] = (
-            f"-{settings.mm.ipc_gpu_bytes / _GIB:.2f} GiB of KV cache, held for the API "
-            "server's GPU media decoding"
+    held = frontend_gpu_bytes(model, settings)
+    if held:
+        costs["API-server GPU media decoding"] = (
+            f"-{held / _GIB:.2f} GiB of KV cache (--mm-ipc-gpu-memory-gb and GPU video "
+            "decoders of --media-io-kwargs)"
         )
     # config/multimodal.py: mm_processor_cache_gb x (api_server_count + data_parallel_size);
     # the API servers default to one per DP rank (entrypoints/cli/serve.py, internal balancing)

@@ -166,6 +166,7 @@ class EngineInput(BaseModel):
     disable_chunked_mm_input: bool = False
     mm_ipc_gpu_memory_gb: float = Field(0, ge=0, le=1 << 20)
     mm_processor_cache_gb: float = Field(4, ge=0, le=1 << 20)
+    media_io_kwargs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",

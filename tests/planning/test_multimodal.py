@@ -266,3 +266,17 @@ def test_gemma3_pan_and_scan_adds_crops_to_the_largest_image() -> None:
     assert p.layer_peak == 6 * 5 * 64 * 64 * (2 * 1152 + 2 * 4304) * 2
     two = {"do_pan_and_scan": True, "pan_and_scan_max_num_crops": 2}
     assert _profile(GEMMA, **{**GEMMA_CASE, "mm_processor_kwargs": two}).items == 10
+
+
+def test_gpu_video_decoders_come_out_of_the_kv_cache() -> None:
+    """reserve_mm_ipc_gpu_memory (0.33): with the pynvvideocodec backend the API server holds
+    hw_decoders x 128 MiB of decoder surfaces plus its 1.8 GiB CUDA context; 0.19 reserves none."""
+    base = plan(QWEN, **QWEN_8K).feasibility.memory.kv_cache_gib
+    video = {"video": {"video_backend": "pynvvideocodec", "hw_decoders": 4}}
+    held = plan(QWEN, media_io_kwargs=video, mm_ipc_gpu_memory_gb=1, **QWEN_8K)
+    expected = 1 + (4 * 128 + 1.8 * 1024) / 1024
+    assert base - held.feasibility.memory.kv_cache_gib == pytest.approx(expected, abs=0.01)
+    cpu = {"video": {"num_frames": 32}}
+    assert plan(QWEN, media_io_kwargs=cpu, **QWEN_8K).feasibility.memory.kv_cache_gib == base
+    old = {**QWEN_8K, "version": "0.19.0"}
+    assert _memory(plan(QWEN, media_io_kwargs=video, **old)) == _memory(plan(QWEN, **old))

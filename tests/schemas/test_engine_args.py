@@ -376,6 +376,7 @@ PROBES: dict[str, Any] = {
     "--skip-mm-profiling": True,
     "--mm-ipc-gpu-memory-gb": 2,
     "--disable-chunked-mm-input": True,
+    "--media-io-kwargs": {"video": {"video_backend": "pynvvideocodec"}},
 }
 # The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
 # parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
@@ -404,6 +405,7 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
             "--skip-mm-profiling",
             "--mm-ipc-gpu-memory-gb",
             "--disable-chunked-mm-input",
+            "--media-io-kwargs",
         ],
         _VLM,
     ),
