@@ -224,6 +224,8 @@ def test_a_tower_without_a_recipe_is_flagged() -> None:
     assert "its weights and its encoder activation peak are left out" in found.message
     assert not fired(plan(mistral, max_model_len=8192, language_model_only=True), "VW130")
     assert not fired(plan(QWEN, **QWEN_8K), "VW130")
+    v0 = only(plan(QWEN, max_model_len=8192, version="0.6.6"), "VW130")
+    assert "'qwen2_5_vl' tower on the V0 engine" in v0.message
 
 
 def test_an_item_larger_than_the_batch_without_chunked_mm_input_fails_to_start() -> None:

@@ -16,20 +16,22 @@ from checker.schemas.outputs import Finding
 def mm_encoder_profile_modeled(ctx: RuleContext) -> Iterator[Finding]:
     """A multimodal model whose tower vLLM profiles at start-up but the plan cannot size."""
     model, s = ctx.model, ctx.settings
-    if not model.is_multimodal or s.is_v0 or s.mm.skip_profiling or s.mm.language_model_only:
+    if not model.is_multimodal or s.mm.skip_profiling or s.mm.language_model_only:
         return
-    if family(model) is not None or (model.params.vision and not tower_loaded(model, s)):
+    if model.params.vision and not tower_loaded(model, s):
+        return
+    if family(model) is not None and not s.is_v0:
         return
     what = model.vision.family if model.vision else model.model_type
     weights = "" if model.params.vision else "its weights and "
+    engine = " on the V0 engine" if s.is_v0 else ""
     yield Finding(
         rule_id="VW130",
         name="mm-encoder-profile-not-modeled",
         severity=Severity.WARNING,
         message=f"vLLM profiles this model's multimodal encoder at start-up with maximum-size "
-        f"items (GPUModelRunner.profile_run); vllm-wizard has no recipe for the "
-        f"'{what[:40]}' tower, so {weights}its encoder activation peak are left out and the KV "
-        "cache figures may be too high.",
+        f"items; vllm-wizard has no recipe for the '{what[:40]}' tower{engine}, so {weights}"
+        "its encoder activation peak are left out and the KV cache figures may be too high.",
         key="model.model",
         fix="Check the real start-up log's 'torch peak memory increase', or serve text only "
         "with --language-model-only / --limit-mm-per-prompt zeros.",
