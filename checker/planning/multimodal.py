@@ -191,7 +191,9 @@ def _pan_and_scan_crops(
     """Gemma3ProcessingInfo.get_num_crops for the tallest image (native size x max crops)."""
     if not defaults or not kwargs.get("do_pan_and_scan"):
         return 0
-    facts = {**defaults, **{k[len("pan_and_scan_") :]: v for k, v in kwargs.items()}}
+    prefix = "pan_and_scan_"
+    given = {k[len(prefix) :]: v for k, v in kwargs.items() if k.startswith(prefix)}
+    facts = {**defaults, **given}
     max_crops, min_crop = int(facts["max_num_crops"]), int(facts["min_crop_size"])
     width, height = vision.image_size, vision.image_size * max_crops
     if not width or height / width < float(facts["min_ratio_to_activate"]):

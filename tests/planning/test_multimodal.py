@@ -282,3 +282,20 @@ def test_gpu_video_decoders_come_out_of_the_kv_cache() -> None:
     assert plan(QWEN, media_io_kwargs=cpu, **QWEN_8K).feasibility.memory.kv_cache_gib == base
     old = {**QWEN_8K, "version": "0.19.0"}
     assert _memory(plan(QWEN, media_io_kwargs=video, **old)) == _memory(plan(QWEN, **old))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("mm_processor_kwargs", {"max_pixels": 0}, "max_pixels must be an integer from 1"),
+        ("mm_processor_kwargs", {"size": {"longest_edge": "big"}}, "size.longest_edge must be"),
+        ("mm_processor_kwargs", {"pan_and_scan_min_crop_size": 0}, "min_crop_size must be"),
+        ("mm_processor_kwargs", {"pan_and_scan_min_ratio_to_activate": "x"}, "must be > 0"),
+        ("media_io_kwargs", {"video": {"hw_decoders": True}}, "hw_decoders must be an integer"),
+        ("media_io_kwargs", {"video": {"max_width": 640}}, "must be set together"),
+    ],
+)
+def test_sizes_the_plan_reads_are_checked(field: str, value: Any, words: str) -> None:
+    """The plan searches over these sizes and divides by them: a bad one is an input error."""
+    with pytest.raises(ValueError, match=words):
+        make_request(QWEN, **{field: value})
