@@ -148,6 +148,11 @@ def test_a_flag_in_both_spellings_is_an_error_at_the_second() -> None:
         ({"eplb-config": 5}, "eplb-config: Input should be a valid dictionary"),
         ({"data-parallel-size": 0}, "data-parallel-size: Input should be greater than or equal"),
         ({"lora-dtype": "int8"}, "lora-dtype: Input should be 'auto', 'float16' or 'bfloat16'"),
+        (
+            {"mm-processor-kwargs": {"max_pixels": -1}},
+            "mm-processor-kwargs: Value error, max_pixels must be an integer from 1",
+        ),
+        ({"mm-encoder-tp-mode": "rows"}, "mm-encoder-tp-mode: Input should be 'weights' or"),
     ],
 )
 def test_a_modeled_flag_read_from_vllm_args_is_checked_at_its_line(
