@@ -13,9 +13,16 @@ from importlib import resources
 from typing import Any
 
 from checker.errors import ModelConfigError
-from checker.models.param_count import count_params
+from checker.models.param_count import count_params, vision_width
 from checker.models.quant_config import read_quant_config
-from checker.schemas.model_info import LayerKind, ModelInfo, RopeScaling, StateInfo, StateKind
+from checker.schemas.model_info import (
+    LayerKind,
+    ModelInfo,
+    RopeScaling,
+    StateInfo,
+    StateKind,
+    VisionInfo,
+)
 from checker.schemas.yaml_source import load_data
 
 # Keys vLLM's _get_and_verify_max_len takes the minimum of.
@@ -336,6 +343,30 @@ def _alias_rope(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _vision_info(config: dict[str, Any]) -> VisionInfo | None:
+    """The vision tower's figures (None without a vision_config that names its depth)."""
+    vision = config.get("vision_config")
+    if not isinstance(vision, dict):
+        return None
+    width, inner = vision_width(vision)
+    depth = vision.get("num_hidden_layers") or vision.get("depth")
+    if not (width and inner and depth):
+        return None
+    tokens = config.get("mm_tokens_per_image")
+    return VisionInfo(
+        family=str(config.get("model_type") or ""),
+        hidden_size=width,
+        intermediate_size=inner,
+        depth=int(depth),
+        patch_size=int(vision.get("patch_size") or 14),
+        image_size=int(vision.get("image_size") or 0),
+        num_channels=int(vision.get("num_channels") or vision.get("in_chans") or 3),
+        temporal_patch_size=int(vision.get("temporal_patch_size") or 1),
+        spatial_merge_size=int(vision.get("spatial_merge_size") or 1),
+        tokens_per_image=int(tokens) if isinstance(tokens, int) else 0,
+    )
+
+
 def _kv_heads_per_layer(cfg: dict[str, Any], heads: int) -> list[int]:
     result = []
     for block in cfg.get("block_configs") or ():
@@ -522,6 +553,7 @@ def _parse_config(
         params=params.breakdown,
         safetensors_bytes=safetensors_bytes,
         is_multimodal=any(k in config for k in _MULTIMODAL_KEYS),
+        vision=_vision_info(config),
         supports_pp=model_type not in ("phi",),
         custom_code=isinstance(config.get("auto_map"), dict),
         sparse_mla=sparse_mla,

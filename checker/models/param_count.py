@@ -124,12 +124,21 @@ def _linear_mixer(cfg: dict[str, Any], hidden: int, state: StateInfo) -> int:
     )
 
 
+def vision_width(vision: dict[str, Any]) -> tuple[int, int]:
+    """(width, MLP intermediate size) of a vision tower. Qwen2-VL names its width embed_dim
+    (its hidden_size is the language model's) and sizes the MLP as embed_dim x mlp_ratio
+    (qwen2_vl.py Qwen2VisionBlock)."""
+    width = int(vision.get("embed_dim") or vision.get("hidden_size") or 0)
+    ratio = vision.get("mlp_ratio")
+    inner = vision.get("intermediate_size") or (ratio * width if ratio else 4 * width)
+    return width, int(inner)
+
+
 def _vision_params(config: dict[str, Any], text_hidden: int) -> int:
     vision = config.get("vision_config")
     if not isinstance(vision, dict) or "num_hidden_layers" not in vision and "depth" not in vision:
         return 0
-    width = int(vision.get("hidden_size") or vision.get("embed_dim") or 0)
-    inner = int(vision.get("intermediate_size") or 4 * width)
+    width, inner = vision_width(vision)
     depth = int(vision.get("num_hidden_layers") or vision.get("depth") or 0)
     patch = int(vision.get("patch_size") or 14)
     image = int(vision.get("image_size") or 0)
@@ -137,7 +146,15 @@ def _vision_params(config: dict[str, Any], text_hidden: int) -> int:
     per_layer = 4 * width * width + (3 if gated else 2) * width * inner + 6 * width
     positions = (image // patch) ** 2 * width if image else 0
     out = int(vision.get("out_hidden_size") or text_hidden)
-    return depth * per_layer + 3 * patch * patch * width + positions + width * out
+    channels = int(vision.get("num_channels") or vision.get("in_chans") or 3)
+    patch_embed = channels * int(vision.get("temporal_patch_size") or 1) * patch * patch * width
+    merge = int(vision.get("spatial_merge_size") or 0)
+    if merge:  # Qwen2-VL's patch merger: norm, then an MLP over merge^2 patches (qwen2_vl.py)
+        merged = width * merge * merge
+        projector = width + merged * merged + merged + merged * out + out
+    else:
+        projector = width * out
+    return depth * per_layer + patch_embed + positions + projector
 
 
 def count_params(

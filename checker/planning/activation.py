@@ -9,6 +9,8 @@ V0 profiles max_num_batched_tokens too, which without chunked prefill is max_mod
 from __future__ import annotations
 
 from checker.planning.draft import draft_layer_count, draft_settings, drafter
+from checker.planning.multimodal import encoder_profile
+from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.spec_config import spec_facts
 from checker.planning.weights import stage_layers
@@ -88,7 +90,19 @@ def activation_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
             peak = max(peak, sampler)
         else:
             peak = max(peak, sampler_peak_bytes(model, settings, tokens))
-    return peak
+    return _with_encoder(model, settings, stage, peak)
+
+
+def _with_encoder(model: ModelInfo, settings: Settings, stage: int, text_peak: float) -> float:
+    """The profile peak with the multimodal encoder run first (GPUModelRunner.profile_run): the
+    encoder's own peak, or the text run's on top of the cached embeddings (and, in the V1
+    runner, the batched pixel inputs, a local of profile_run)."""
+    mrv2 = has_behaviour("mm_encoder_profile_first_stage_only", settings.facts.version)
+    profile = encoder_profile(model, settings) if stage == 0 or not mrv2 else None
+    if profile is None:
+        return text_peak
+    held = profile.outputs + (0.0 if mrv2 else profile.inputs)
+    return max(profile.encoder_peak, text_peak + held)
 
 
 def non_torch_gib(settings: Settings) -> float:

@@ -23,6 +23,7 @@ from checker.planning.activation import (
 from checker.planning.draft import draft_weight_bytes
 from checker.planning.kv import GIB, KVLayout, KVResult, bytes_for_length, kv_layout, size_kv
 from checker.planning.lora import lora_buffer_bytes
+from checker.planning.multimodal import frontend_gpu_bytes
 from checker.planning.parallel import all2all_buffer_bytes
 from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
@@ -131,6 +132,9 @@ def plan_memory(
             budget = requested - weights - activation - non_torch
             if settings.cudagraph_subtracted:
                 budget -= graphs
+        # the API servers' GPU media decoding is carved out of the KV cache, also when
+        # kv_cache_memory_bytes is given (Worker.determine_available_memory)
+        budget -= frontend_gpu_bytes(model, settings)
         layout = kv_layout(model, settings, stage)
         allocated, check = _kv_memory(settings, layout, budget)
         stages.append(

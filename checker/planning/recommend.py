@@ -18,6 +18,7 @@ from checker.planning.fixes import apply_fixes
 from checker.planning.kv import GIB, bytes_for_length
 from checker.planning.lora import lora_costs
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
+from checker.planning.multimodal import multimodal_costs
 from checker.planning.parallel import parallel_costs
 from checker.planning.releases import method_facts
 from checker.planning.risk import assess
@@ -266,6 +267,7 @@ def recommend(
         explanations.update(lora_costs(ctx.model, ctx.settings, ctx.memory.first.cudagraph))
         explanations.update(_connector_costs(ctx))
         explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))
+        explanations.update(multimodal_costs(ctx.model, ctx.settings))
     return config.model_copy(update={"explanations": explanations}), recs
 
 

@@ -10,6 +10,7 @@ from checker.planning.attention import default_block_size
 from checker.planning.connectors import hma_off
 from checker.planning.context_length import default_max_len
 from checker.planning.kv_dtypes import element_bytes, head_token_bytes, mla_token_bytes
+from checker.planning.multimodal import MMSettings, mm_settings
 from checker.planning.releases import has_behaviour
 from checker.planning.spec_config import SpecDecode
 from checker.planning.state import (
@@ -89,6 +90,7 @@ class Settings:
     # the V2 model runner lowered it to the draft model's
     spec: SpecDecode | None = None
     draft_limited_from: int | None = None
+    mm: MMSettings = MMSettings()  # multimodal options (checker.planning.multimodal)
 
     @property
     def dtype_bytes(self) -> int:
@@ -243,6 +245,7 @@ def resolve_settings(
         unaligned_block_size=unaligned,
         **_parallel(request, model, tp, facts.version),
         mla_backend=None if eng.block_size else mla_backend,
+        mm=mm_settings(request),
         **_lora(request, dtype),
         spec=spec,
         draft_limited_from=limited_from,

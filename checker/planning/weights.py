@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 
+from checker.planning.multimodal import vision_weight_bytes
 from checker.planning.settings import Settings
 from checker.schemas.model_info import ModelInfo
 
@@ -169,7 +170,9 @@ def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> floa
     # so vLLM may offload up to one tensor more than this.
     total -= min(settings.cpu_offload_bytes, total)
     if stage == 0:
-        total += roles["embedding"] / tp + roles["vision"] / tp
+        total += roles["embedding"] / tp
+    # the vision tower is built on every pipeline stage (interfaces.py _mark_tower_model)
+    total += vision_weight_bytes(model, settings)
     if stage == pp - 1:
         lm_head = roles["lm_head"] or (roles["embedding"] if pp > 1 else 0.0)
         total += lm_head / tp

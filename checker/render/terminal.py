@@ -83,6 +83,18 @@ def _settings(plan: PlanResponse, explain: bool) -> list[tuple[str, ...]]:
     return rows
 
 
+def _feature_costs(plan: PlanResponse) -> list[tuple[str, ...]]:
+    """Explanations of what a feature costs that belong to no setting or flag row (the
+    vision tower and its encoder profile run)."""
+    c = plan.config
+    shown = set(type(c).model_fields) | {f"--{name}" for name in c.extra_args}
+    return [
+        (terminal(subject), terminal(words))
+        for subject, words in c.explanations.items()
+        if subject not in shown
+    ]
+
+
 def _recommendations(plan: PlanResponse, explain: bool) -> list[str]:
     """Changes the plan suggests (every recommendation with --explain), one per line."""
     out = []
@@ -127,6 +139,9 @@ def render_plan_text(plan: PlanResponse, *, explain: bool, color: bool) -> str:
         ]
     out += ["", s.bold("Settings in the artifacts")]
     out += _table(_settings(plan, explain), set())
+    costs = _feature_costs(plan) if explain else []
+    if costs:
+        out += ["", s.bold("Feature costs"), *_table(costs, set())]
     recommendations = _recommendations(plan, explain)
     if recommendations:
         out += ["", s.bold("Recommendations"), *recommendations]

@@ -6,6 +6,7 @@ seed's narrower band becomes a warning rule in planning, not a validation error 
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -179,10 +180,92 @@ class EngineInput(BaseModel):
     spec_method: str | None = Field(None, max_length=64, description="--spec-method")
     spec_model: str | None = Field(None, max_length=512, description="--spec-model")
     spec_tokens: int | None = Field(None, ge=1, le=1 << 16, description="--spec-tokens")
+    # Multimodal (vllm/config/multimodal.py MultiModalConfig): a modality's count is an integer
+    # or {count: N, ...} (the dummy-data options beside count are not read by the plan)
+    limit_mm_per_prompt: dict[str, Annotated[int, Field(ge=0, le=1 << 20)] | dict[str, Any]] = (
+        Field(default_factory=dict, description="Modality -> items per prompt; unset: 999")
+    )
+    language_model_only: bool = False
+    mm_processor_kwargs: dict[str, Any] = Field(default_factory=dict)
+    mm_encoder_tp_mode: Literal["weights", "data"] = "weights"
+    skip_mm_profiling: bool = False
+    disable_chunked_mm_input: bool = False
+    mm_ipc_gpu_memory_gb: float = Field(0, ge=0, le=1 << 20)
+    mm_processor_cache_gb: float = Field(4, ge=0, le=1 << 20)
+    media_io_kwargs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",
     )
+
+    @field_validator("limit_mm_per_prompt", mode="before")
+    @classmethod
+    def _key_value_limits(cls, value: Any) -> Any:
+        """vLLM before 0.10 took ``image=16,video=2`` (engine/arg_utils.py nullable_kvs)."""
+        if not isinstance(value, str):
+            return value
+        limits: dict[str, int] = {}
+        for pair in filter(None, value.split(",")):
+            modality, sep, count = pair.partition("=")
+            if not sep or not count.strip().isdigit():
+                raise ValueError(f"{pair!r} is not modality=count, e.g. image=16,video=2")
+            limits[modality.strip()] = int(count)
+        return limits
+
+    @field_validator("mm_processor_kwargs", mode="before")
+    @classmethod
+    def _json_kwargs(cls, value: Any) -> Any:
+        """vLLM before 0.10 read --mm-processor-kwargs with json.loads; the sizes the plan
+        reads are positive integers (larger ones are typos: the plan searches over them)."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError('not a JSON object, e.g. {"max_pixels": 1003520}') from None
+        if isinstance(value, dict):
+            size = value.get("size")
+            sizes = {k: value.get(k) for k in _MM_SIZE_KEYS}
+            sizes["size.longest_edge"] = (
+                size.get("longest_edge") if isinstance(size, dict) else None
+            )
+            for key, number in sizes.items():
+                _check_count(key, number, _MM_SIZE_KEYS.get(key, 1 << 34))
+            ratio = value.get("pan_and_scan_min_ratio_to_activate")
+            if ratio is not None and (
+                isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 0
+            ):
+                raise ValueError(f"pan_and_scan_min_ratio_to_activate must be > 0, not {ratio!r}")
+        return value
+
+    @field_validator("media_io_kwargs")
+    @classmethod
+    def _video_decoder(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """vLLM's checks of the GPU video decoder options (multimodal/video_decoders/
+        pynvvideocodec.py validate_pynvvideocodec_hw_decoders / _max_dimensions)."""
+        video = value.get("video", {})
+        _check_count("video.hw_decoders", video.get("hw_decoders"), 1024)
+        width, height = video.get("max_width"), video.get("max_height")
+        if (width is None) != (height is None):
+            raise ValueError("video.max_width and video.max_height must be set together")
+        _check_count("video.max_width", width, 1 << 20)
+        _check_count("video.max_height", height, 1 << 20)
+        return value
+
+
+# mm_processor_kwargs the plan reads, with their largest sensible value
+_MM_SIZE_KEYS = {
+    "max_pixels": 1 << 34,
+    "pan_and_scan_max_num_crops": 1024,
+    "pan_and_scan_min_crop_size": 1 << 20,
+}
+
+
+def _check_count(key: str, value: Any, most: int) -> None:
+    """A positive integer up to ``most`` when given (bool is not a count)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise ValueError(f"{key} must be an integer from 1 to {most}, not {value!r}")
 
 
 class PlanRequest(BaseModel):

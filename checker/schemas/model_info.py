@@ -101,6 +101,24 @@ class ParamBreakdown(BaseModel):
         return sum(self.model_dump().values())
 
 
+class VisionInfo(BaseModel):
+    """The config's vision tower figures vLLM's encoder profile run depends on
+    (checker/data/vllm_multimodal.yaml says how each family uses them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    family: str = Field(description="The config's top-level model_type: gemma3, qwen2_5_vl, ...")
+    hidden_size: int = Field(gt=0, description="The tower's width (embed_dim for Qwen2-VL)")
+    intermediate_size: int = Field(gt=0)
+    depth: int = Field(gt=0)
+    patch_size: int = Field(gt=0)
+    image_size: int = Field(0, ge=0, description="Fixed input size (SigLIP); 0 = dynamic")
+    num_channels: int = Field(3, gt=0)
+    temporal_patch_size: int = Field(1, gt=0)
+    spatial_merge_size: int = Field(1, gt=0)
+    tokens_per_image: int = Field(0, ge=0, description="Fixed tokens per image (Gemma-3)")
+
+
 class ModelInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
@@ -178,6 +196,7 @@ class ModelInfo(BaseModel):
     params: ParamBreakdown
     safetensors_bytes: int | None = Field(None, description="Exact tensor bytes when headers read")
     is_multimodal: bool = False
+    vision: VisionInfo | None = Field(None, description="The vision tower, when the config has one")
     supports_pp: bool = True
     custom_code: bool = Field(
         False, description="The config maps classes to remote code (auto_map)"

@@ -33,13 +33,16 @@ _WORD = st.text("abcdefghijklmnopqrstuvwxyz0123456789/._", min_size=1, max_size=
 )
 # Flags the plan passes through, by how vLLM reads their value.
 _SWITCHES = ("enable-lora", "async-scheduling", "enable-sleep-mode", "disable-log-stats")
-_JSON = ("compilation-config", "hf-overrides", "speculative-config", "limit-mm-per-prompt")
+_JSON = ("compilation-config", "hf-overrides", "speculative-config", "override-generation-config")
 _VALUES = ("seed", "served-model-name", "api-key", "host")
 # Modeled flags read straight from vllm_args: values of their request field's type.
 _TYPED = {
     "max-loras": st.integers(1, 8),
     "max-lora-rank": st.sampled_from([8, 16, 64]),
     "data-parallel-size": st.integers(1, 2),
+    "limit-mm-per-prompt": st.dictionaries(
+        st.sampled_from(["image", "video", "audio"]), st.integers(0, 16), max_size=2
+    ),
 }
 
 

@@ -148,6 +148,11 @@ def test_a_flag_in_both_spellings_is_an_error_at_the_second() -> None:
         ({"eplb-config": 5}, "eplb-config: Input should be a valid dictionary"),
         ({"data-parallel-size": 0}, "data-parallel-size: Input should be greater than or equal"),
         ({"lora-dtype": "int8"}, "lora-dtype: Input should be 'auto', 'float16' or 'bfloat16'"),
+        (
+            {"mm-processor-kwargs": {"max_pixels": -1}},
+            "mm-processor-kwargs: Value error, max_pixels must be an integer from 1",
+        ),
+        ({"mm-encoder-tp-mode": "rows"}, "mm-encoder-tp-mode: Input should be 'weights' or"),
     ],
 )
 def test_a_modeled_flag_read_from_vllm_args_is_checked_at_its_line(
@@ -385,6 +390,14 @@ PROBES: dict[str, Any] = {
     "--spec-method": "ngram",
     "--spec-model": "meta-llama/Llama-3.2-1B-Instruct",
     "--spec-tokens": 4,
+    "--limit-mm-per-prompt": {"image": 0, "video": 0},
+    "--language-model-only": True,
+    "--mm-processor-kwargs": {"max_pixels": 1003520},
+    "--mm-encoder-tp-mode": "data",
+    "--skip-mm-profiling": True,
+    "--mm-ipc-gpu-memory-gb": 2,
+    "--disable-chunked-mm-input": True,
+    "--media-io-kwargs": {"video": {"video_backend": "pynvvideocodec"}},
 }
 # The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
 # parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
@@ -405,7 +418,29 @@ _TWO_NODES: dict[str, Any] = {
     **BASE,
     "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "gpus_per_node": 1, "tp_size": 2},
 }
+# A vision-language model for the multimodal flags (a TP 2 server for the encoder's TP mode).
+_VLM: dict[str, Any] = {
+    "model": {"id": "Qwen/Qwen2.5-VL-7B-Instruct", "max_model_len": 8192},
+    "hardware": {"gpu_name": "H100-SXM-80GB"},
+    "vllm": {"version": "0.33.0"},
+}
 PROBE_BASES: dict[str, dict[str, Any]] = {
+    **dict.fromkeys(
+        [
+            "--limit-mm-per-prompt",
+            "--language-model-only",
+            "--mm-processor-kwargs",
+            "--skip-mm-profiling",
+            "--mm-ipc-gpu-memory-gb",
+            "--disable-chunked-mm-input",
+            "--media-io-kwargs",
+        ],
+        _VLM,
+    ),
+    "--mm-encoder-tp-mode": {
+        **_VLM,
+        "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "tp_size": 2},
+    },
     "--enable-expert-parallel": _MOE,
     "--enable-eplb": {
         **_MOE,

@@ -1,0 +1,64 @@
+"""Multimodal models: vLLM's refusal of an item larger than the batch without chunked multimodal
+input (VW131), and towers whose encoder profile run the plan has no recipe for (VW130)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checker.planning.multimodal import family, largest_item_tokens, tower_loaded
+from checker.planning.releases import message
+from checker.planning.rules.base import RuleContext, rule
+from checker.schemas.enums import Severity
+from checker.schemas.outputs import Finding
+
+
+@rule
+def mm_encoder_profile_modeled(ctx: RuleContext) -> Iterator[Finding]:
+    """A multimodal model whose tower vLLM profiles at start-up but the plan cannot size."""
+    model, s = ctx.model, ctx.settings
+    if not model.is_multimodal or s.mm.skip_profiling or s.mm.language_model_only:
+        return
+    if model.params.vision and not tower_loaded(model, s):
+        return
+    if family(model) is not None and not s.is_v0:
+        return
+    what = model.vision.family if model.vision else model.model_type
+    weights = "" if model.params.vision else "its weights and "
+    engine = " on the V0 engine" if s.is_v0 else ""
+    yield Finding(
+        rule_id="VW130",
+        name="mm-encoder-profile-not-modeled",
+        severity=Severity.WARNING,
+        message=f"vLLM profiles this model's multimodal encoder at start-up with maximum-size "
+        f"items; vllm-wizard has no recipe for the '{what[:40]}' tower{engine}, so {weights}"
+        "its encoder activation peak are left out and the KV cache figures may be too high.",
+        key="model.model",
+        fix="Check the real start-up log's 'torch peak memory increase', or serve text only "
+        "with --language-model-only / --limit-mm-per-prompt zeros.",
+    )
+
+
+@rule
+def mm_item_fits_batch(ctx: RuleContext) -> Iterator[Finding]:
+    """compute_mm_encoder_budget: with --disable-chunked-mm-input an item must fit one batch."""
+    s = ctx.settings
+    if not ctx.request.engine.disable_chunked_mm_input:
+        return
+    tokens = largest_item_tokens(ctx.model, s)
+    if tokens is None or tokens <= s.max_num_batched_tokens:
+        return
+    yield Finding(
+        rule_id="VW131",
+        name="mm-item-exceeds-batched-tokens",
+        severity=Severity.ERROR,
+        message=message(
+            "mm-item-exceeds-batched-tokens",
+            s.facts.version,
+            item=tokens,
+            batched=s.max_num_batched_tokens,
+        ),
+        key="vllm.max_num_batched_tokens",
+        fix=f"Raise max_num_batched_tokens to {tokens}, allow chunked multimodal input, or "
+        "lower the largest item (--mm-processor-kwargs max_pixels, --limit-mm-per-prompt).",
+        fix_values={"vllm.max_num_batched_tokens": tokens},
+    )
