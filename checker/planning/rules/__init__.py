@@ -12,6 +12,7 @@ from checker.planning.rules import coverage as _coverage  # noqa: F401
 from checker.planning.rules import deployment as _deployment  # noqa: F401
 from checker.planning.rules import lora as _lora  # noqa: F401
 from checker.planning.rules import memory as _memory  # noqa: F401
+from checker.planning.rules import multinode as _multinode  # noqa: F401
 from checker.planning.rules import quantization as _quantization  # noqa: F401
 from checker.planning.rules import scheduler as _scheduler  # noqa: F401
 from checker.planning.rules.base import RULES, RuleContext
