@@ -30,3 +30,10 @@ def test_nnodes_must_split_the_world_evenly(version: str, text: str) -> None:
     even = plan(LLAMA, gpus=4, gpus_per_node=2, max_model_len=8192, version=version,
                 data_parallel_size=4, nnodes=2)  # fmt: skip
     assert not fired(even, "VW306")
+
+
+def test_explain_says_how_a_multi_node_server_starts() -> None:
+    resp = plan(LLAMA, gpus=16, gpus_per_node=8, tp=16, max_model_len=8192, version="0.33",
+                nnodes=2, explain=True)  # fmt: skip
+    words = resp.config.explanations["--nnodes"]
+    assert words.startswith("2 nodes of 8 GPUs") and "LeaderWorkerSet" in words
