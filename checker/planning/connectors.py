@@ -103,13 +103,22 @@ def _host_bytes(
         return None, f"held by the LMCache server process, not vLLM ({name}, vLLM {version})"
     extra = config.get("kv_connector_extra_config")
     extra = extra if isinstance(extra, Mapping) else {}
-    cpu = extra.get("cpu_bytes_to_use")
-    if name in _CPU_OFFLOAD and isinstance(cpu, (int, float)):
-        return float(cpu), "kv_connector_extra_config.cpu_bytes_to_use, over the engine's ranks"
-    local = extra.get(_LMCACHE_CPU)
-    if name == "LMCacheConnectorV1" and isinstance(local, (int, float)):
-        return float(local) * GIB * world_size, f"{_LMCACHE_CPU} {local:g} GB x {world_size} ranks"
+    cpu = _size(extra.get("cpu_bytes_to_use"))
+    if name in _CPU_OFFLOAD and cpu is not None:
+        return cpu, "kv_connector_extra_config.cpu_bytes_to_use, over the engine's ranks"
+    local = _size(extra.get(_LMCACHE_CPU))
+    if name == "LMCacheConnectorV1" and local is not None:
+        return local * GIB * world_size, f"{_LMCACHE_CPU} {local:g} GB x {world_size} ranks"
     return None, "set outside vLLM (the connector's own configuration)"
+
+
+def _size(value: object) -> float | None:
+    """A size from the connector's JSON: a finite positive number (JSON also admits NaN and
+    Infinity, and true is an int to Python), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if 0 < number < float(1 << 60) else None
 
 
 def hma_off(eng: EngineInput, version: str) -> bool:

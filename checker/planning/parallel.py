@@ -84,6 +84,12 @@ def parallel_costs(model: ModelInfo, settings: Settings, kv_tokens: int = 0) -> 
             f"world size x {s.pcp}: TP {s.tp} x PP {s.pp} x PCP {s.pcp} = {s.world_size} GPUs "
             f"per engine, every PCP rank with its own copy of the weights; {split}"
         )
+    if s.nnodes > 1:
+        costs["--nnodes"] = (
+            f"{s.nnodes} nodes of {gpus_per_node(s)} GPUs: one vllm serve process per node "
+            f"(--node-rank 0 .. {s.nnodes - 1}, node 0's --master-addr, --headless beyond node 0); "
+            "on Kubernetes a LeaderWorkerSet"
+        )
     if s.kv_shards > 1 and s.dcp > 1:
         costs["--decode-context-parallel-size"] = (
             f"each request's KV is split over {s.kv_shards} ranks (DCP {s.dcp} reuses the TP "

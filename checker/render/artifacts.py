@@ -125,7 +125,7 @@ def _common(ctx: RenderContext, header: str) -> dict[str, Any]:
 
 
 def _command(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
-    return {"argv": serve_argv(ctx)}
+    return {"argv": serve_argv(ctx), "nodes": ctx.plan.feasibility.nodes}
 
 
 def _docker(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:

@@ -171,3 +171,14 @@ def test_explain_says_what_the_connector_costs() -> None:
     offload = plan(LLAMA, max_model_len=16384, version="0.33", kv_offloading_size=40.0,
                    explain=True)  # fmt: skip
     assert "40 GiB of host memory per engine" in offload.config.explanations["--kv-offloading-size"]
+
+
+@pytest.mark.parametrize("size", [float("nan"), float("inf"), -1, True, "16G", 1e300])
+def test_a_host_size_that_is_no_size_is_not_reported(size: object) -> None:
+    """JSON admits NaN and Infinity; neither, nor a negative or a switch, is a memory size."""
+    config = {
+        "kv_connector": "OffloadingConnector",
+        "kv_connector_extra_config": {"cpu_bytes_to_use": size},
+    }
+    resp = plan(LLAMA, max_model_len=16384, version="0.33", kv_transfer_config=config)
+    assert resp.feasibility.kv_offload_host_gib is None

@@ -96,6 +96,12 @@ def test_one_host_artifacts_refuse_a_multi_node_server(kind: str) -> None:
     assert "LeaderWorkerSet" in str(err.value.hint)
 
 
+def test_serve_sh_says_how_to_start_each_node() -> None:
+    text = render_artifact("command", CASES[0])
+    assert "run this script on each, with --node-rank=N (0 .. 1)" in text
+    assert "--node-rank" not in render_artifact("command", make_context(TP16))
+
+
 def test_k8s_without_vllms_multi_node_launch_is_refused() -> None:
     """A Ray cluster (or no multi-node backend) is not something one workload can start."""
     ctx = make_context(_on_nodes(TP16, 2), vllm_args={"distributed-executor-backend": "ray"})

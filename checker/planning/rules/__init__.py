@@ -15,6 +15,7 @@ from checker.planning.rules import deployment as _deployment  # noqa: F401
 from checker.planning.rules import lora as _lora  # noqa: F401
 from checker.planning.rules import memory as _memory  # noqa: F401
 from checker.planning.rules import multimodal as _multimodal  # noqa: F401
+from checker.planning.rules import multinode as _multinode  # noqa: F401
 from checker.planning.rules import quantization as _quantization  # noqa: F401
 from checker.planning.rules import scheduler as _scheduler  # noqa: F401
 from checker.planning.rules import speculative as _speculative  # noqa: F401
