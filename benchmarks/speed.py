@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import statistics
@@ -114,8 +115,11 @@ def _run_child(*args: str) -> dict[str, Any]:
 
 def _child_cpu(cmd: Sequence[str], cwd: Path) -> float:
     """CPU seconds (user + system) of one fresh process and its children."""
+    # as installed: pip compiles .pyc files, and the warm-up run writes them (and the parsed
+    # data files' cache) even where the environment says PYTHONDONTWRITEBYTECODE
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False)
+    done = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):  # 1: the gate fails a profile, still a full run
         raise SystemExit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr[-2000:]}")

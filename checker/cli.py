@@ -775,6 +775,9 @@ def _on_sigterm(handler: Any) -> Any:
 
 
 def entry() -> None:
+    # Our models are internal: skip pydantic's scan of every installed package's entry points
+    # for validation plugins, a cost on each start of a pre-commit hook (unless the user set it).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     raise SystemExit(main())
 
 

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Literal
 
 from checker.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, CheckerError, UsageError
-from checker.gate.artifact_check import check_artifacts
-from checker.gate.diff import build_diff
 from checker.gate.pairs import PairSettings, check_pair, unplanned_target_problems
 from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProblem, PairResult
 from checker.gate.sources.discovery import (
@@ -27,7 +25,6 @@ from checker.gate.sources.discovery import (
     select,
 )
 from checker.gate.sources.discovery import working_tree_candidates as tree_files
-from checker.gate.sources.git_base import open_revision
 from checker.gate.sources.profiles import Loaded, load_side, targets_of
 from checker.gate.sources.repo_config import RepoConfig, find_repo_config, load_repo_config
 from checker.schemas.enums import FailOn
@@ -148,7 +145,11 @@ def run_check(options: CheckOptions) -> CheckResult:
     targets = resolve_targets(options.gpus or setup.config.targets, settings)
     # --gpu means only those; repo-config targets join each profile's own unless targets_only
     add_own = not options.gpus and not setup.config.targets_only
-    revision = open_revision(options.base, setup.cwd) if options.base else None
+    revision = None
+    if options.base:  # git, diff and artifact modules load only when asked for (cold start)
+        from checker.gate.sources.git_base import open_revision
+
+        revision = open_revision(options.base, setup.cwd)
     head, unmatched, artifacts = working_tree(setup)
     pairs: list[PairResult] = []
     hidden: list[InputProblem] = []  # own targets that --gpu replaced, which must still exist
@@ -162,6 +163,8 @@ def run_check(options: CheckOptions) -> CheckResult:
     diff = None
     at_base: list[str] = []
     if revision is not None:
+        from checker.gate.diff import build_diff
+
         at_base, _, _ = select(setup.specs, revision.files, revision.read)
         base = load_side(at_base, revision.read)
         diff = build_diff(revision, head, base, pairs, targets, settings, add_own=add_own)
@@ -174,6 +177,8 @@ def run_check(options: CheckOptions) -> CheckResult:
         )
     drift: list[ArtifactDrift] = []
     if options.check_artifacts or options.fix or options.artifacts_dir:
+        from checker.gate.artifact_check import check_artifacts
+
         drift, problems = check_artifacts(
             head, settings, setup.cwd, fix=options.fix, out_dir=options.artifacts_dir
         )

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from checker.schemas.enums import FailOn, OOMRisk, Severity
 from checker.schemas.outputs import PlanResponse
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+_FROZEN = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), defer_build=True)
 
 GateVerdict = Literal["PASS", "WARN", "FAIL", "ERROR"]
 ChangeStatus = Literal["new", "removed", "changed", "unchanged"]
