@@ -103,9 +103,19 @@ def child(count: int, seed: int) -> dict[str, Any]:
     return data
 
 
+def _installed_env() -> dict[str, str]:
+    """As installed: pip compiles .pyc files, and a first run writes them (and the parsed data
+    files' cache) even where this environment says PYTHONDONTWRITEBYTECODE."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _run_child(*args: str) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+        [sys.executable, __file__, *args],
+        env=_installed_env(),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"child failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -115,11 +125,10 @@ def _run_child(*args: str) -> dict[str, Any]:
 
 def _child_cpu(cmd: Sequence[str], cwd: Path) -> float:
     """CPU seconds (user + system) of one fresh process and its children."""
-    # as installed: pip compiles .pyc files, and the warm-up run writes them (and the parsed
-    # data files' cache) even where the environment says PYTHONDONTWRITEBYTECODE
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        list(cmd), cwd=cwd, env=_installed_env(), capture_output=True, text=True, check=False
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):  # 1: the gate fails a profile, still a full run
         raise SystemExit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr[-2000:]}")
