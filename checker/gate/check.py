@@ -108,9 +108,12 @@ def check_version(value: str | None, where: str) -> None:
 def working_tree(setup: Setup) -> tuple[Loaded, list[PathSpec], list[str]]:
     """The profiles the specs find in the working tree, the specs that found none, and the
     files named that are our own artifacts."""
-    read = read_working_file(setup.cwd)
-    chosen, unmatched, artifacts = select(setup.specs, tree_files(setup.specs, setup.cwd), read)
-    return load_side(chosen, read), unmatched, artifacts
+    head = Loaded({}, {}, {})
+    candidates = tree_files(setup.specs, setup.cwd)
+    _, unmatched, artifacts = select(
+        setup.specs, candidates, read_working_file(setup.cwd), head.add
+    )
+    return head, unmatched, artifacts
 
 
 def unmatched_report(
@@ -155,10 +158,8 @@ def run_check(options: CheckOptions) -> CheckResult:
     hidden: list[InputProblem] = []  # own targets that --gpu replaced, which must still exist
     for rel, loaded in head.profiles.items():
         planned = targets_of(loaded, targets, add_own=add_own)
-        pairs += [
-            check_pair(loaded, target, settings, base_dir=(setup.cwd / rel).parent)
-            for target in planned
-        ]
+        base_dir = (setup.cwd / rel).parent
+        pairs += [check_pair(loaded, target, settings, base_dir=base_dir) for target in planned]
         hidden += unplanned_target_problems(loaded, planned, settings)
     diff = None
     at_base: list[str] = []

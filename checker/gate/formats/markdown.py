@@ -92,9 +92,9 @@ def _detail(pair: PairResult) -> list[str]:
             f"{fmt_conc(fig.max_concurrency)} at {plan.max_model_len:,} tokens, "
             f"estimated {fmt_tput(fig.throughput_toks_per_s)} tok/s"
         )
-    if pair.plan is not None and pair.failed:
+    if pair.failed and (full := pair.full_plan()) is not None:
         title = f"{pair.profile} on {pair.target}"
-        body = render_report_md(pair.plan, title=title).strip()
+        body = render_report_md(full, title=title).strip()
         out += ["", "<details><summary>Plan details</summary>", "", body, "", "</details>"]
     return [*out, ""]
 
