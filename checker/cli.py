@@ -542,7 +542,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from checker.gate.check import CheckOptions, run_check
-    from checker.gate.formats import render_report
+    from checker.gate.formats import render_report, report_chunks, write_report
     from checker.pipeline import lockfile_from_args
     from checker.schemas.profile_io import write_atomic
 
@@ -562,10 +562,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
             artifacts_dir=Path(args.artifacts_dir) if args.artifacts_dir else None,
         )
     )
-    text = render_report(result, args.format, color=args.format == "text" and _color())
-    sys.stdout.write(text)
+    # written in pieces: a fleet's JSON or markdown report is never whole in memory
+    write_report(result, args.format, sys.stdout, color=args.format == "text" and _color())
     if args.output:
-        write_atomic(Path(args.output), render_report(result, args.format))
+        write_atomic(Path(args.output), report_chunks(result, args.format))
     if args.update_lockfile and not Path(args.lockfile).exists():
         _note(
             f"--update-lockfile: nothing recorded in {args.lockfile}: every model came from the "
