@@ -9,7 +9,7 @@ problems with one profile are reported in the result and the others are still ch
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,6 +19,7 @@ from checker.gate.pairs import PairSettings, check_pair, unplanned_target_proble
 from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProblem, PairResult
 from checker.gate.sources.discovery import (
     PathSpec,
+    Unreadable,
     parse_spec,
     read_working_file,
     repository_root,
@@ -30,7 +31,7 @@ from checker.gate.sources.repo_config import RepoConfig, find_repo_config, load_
 from checker.schemas.enums import FailOn
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput
-from checker.schemas.profile_io import Target, parse_target
+from checker.schemas.profile_io import LoadedProfile, Target, parse_target
 
 
 @dataclass(frozen=True)
@@ -105,14 +106,23 @@ def check_version(value: str | None, where: str) -> None:
     version_facts(value)
 
 
-def working_tree(setup: Setup) -> tuple[Loaded, list[PathSpec], list[str]]:
+def working_tree(
+    setup: Setup, then: Callable[[str, LoadedProfile], None] | None = None, *, keep: bool = True
+) -> tuple[Loaded, list[PathSpec], list[str]]:
     """The profiles the specs find in the working tree, the specs that found none, and the
-    files named that are our own artifacts."""
+    files named that are our own artifacts. ``then`` gets each profile as soon as it loads;
+    without ``keep`` the returned side holds none (a fleet of profiles stays small)."""
     head = Loaded({}, {}, {})
+
+    def add(rel: str, text: str | Unreadable) -> None:
+        head.add(rel, text)
+        if then is not None and rel in head.profiles:
+            then(rel, head.profiles[rel])
+            if not keep:
+                del head.profiles[rel]
+
     candidates = tree_files(setup.specs, setup.cwd)
-    _, unmatched, artifacts = select(
-        setup.specs, candidates, read_working_file(setup.cwd), head.add
-    )
+    _, unmatched, artifacts = select(setup.specs, candidates, read_working_file(setup.cwd), add)
     return head, unmatched, artifacts
 
 
@@ -153,14 +163,19 @@ def run_check(options: CheckOptions) -> CheckResult:
         from checker.gate.sources.git_base import open_revision
 
         revision = open_revision(options.base, setup.cwd)
-    head, unmatched, artifacts = working_tree(setup)
     pairs: list[PairResult] = []
     hidden: list[InputProblem] = []  # own targets that --gpu replaced, which must still exist
-    for rel, loaded in head.profiles.items():
+
+    def plan(rel: str, loaded: LoadedProfile) -> None:
         planned = targets_of(loaded, targets, add_own=add_own)
         base_dir = (setup.cwd / rel).parent
-        pairs += [check_pair(loaded, target, settings, base_dir=base_dir) for target in planned]
-        hidden += unplanned_target_problems(loaded, planned, settings)
+        pairs.extend(check_pair(loaded, target, settings, base_dir=base_dir) for target in planned)
+        hidden.extend(unplanned_target_problems(loaded, planned, settings))
+
+    artifacts_asked = bool(options.check_artifacts or options.fix or options.artifacts_dir)
+    # each profile is planned as it loads, and kept only where the diff or artifacts need it
+    keep = revision is not None or artifacts_asked
+    head, unmatched, artifacts = working_tree(setup, plan, keep=keep)
     diff = None
     at_base: list[str] = []
     if revision is not None:
@@ -177,7 +192,7 @@ def run_check(options: CheckOptions) -> CheckResult:
             hint="a profile is a YAML file with a top-level 'model' mapping",
         )
     drift: list[ArtifactDrift] = []
-    if options.check_artifacts or options.fix or options.artifacts_dir:
+    if artifacts_asked:
         from checker.gate.artifact_check import check_artifacts
 
         drift, problems = check_artifacts(

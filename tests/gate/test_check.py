@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from checker.errors import GPUNotFoundError, UsageError
-from checker.gate.check import CheckOptions, run_check
+from checker.gate.check import CheckOptions, run_check, set_up, working_tree
 from checker.gate.sources.repo_config import FailOn
 
 LLAMA = """\
@@ -261,3 +261,28 @@ def test_a_generated_profile_without_its_source_is_a_profile(tmp_path: Path) -> 
         "profiles/serving.yaml",
         "profiles/started/profile.yaml",
     }
+
+
+def test_profiles_are_planned_as_they_load_and_not_kept(tmp_path: Path) -> None:
+    """A fleet's profiles are not all held at once (issue 17): each is handed on as it loads."""
+    write(tmp_path, "b.yaml", llama(4096))
+    write(tmp_path, "a.yaml", llama(8192))
+    write(tmp_path, "bad.yaml", "model: {id: x, nope: 1}\n")
+    setup = set_up(
+        cwd=tmp_path,
+        config=None,
+        paths=(".",),
+        fail_on=None,
+        offline=True,
+        lockfile=None,
+        record=False,
+        vllm_version=None,
+    )
+    seen: list[tuple[str, int | None]] = []
+    head, _, _ = working_tree(
+        setup, lambda rel, p: seen.append((rel, p.profile.model.max_model_len)), keep=False
+    )
+    assert seen == [("a.yaml", 8192), ("b.yaml", 4096)]
+    assert head.profiles == {} and list(head.problems) == ["bad.yaml"]
+    kept, _, _ = working_tree(setup)
+    assert list(kept.profiles) == ["a.yaml", "b.yaml"]
