@@ -599,7 +599,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from checker.gate.check import CheckOptions, run_check
-    from checker.gate.formats import render_report
+    from checker.gate.formats import render_report, report_chunks, write_report
     from checker.pipeline import lockfile_from_args
     from checker.schemas.profile_io import write_atomic
 
@@ -620,10 +620,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
             calibration=Path(args.calibration) if args.calibration else None,
         )
     )
-    text = render_report(result, args.format, color=args.format == "text" and _color())
-    sys.stdout.write(text)
+    # written in pieces: a fleet's JSON or markdown report is never whole in memory
+    write_report(result, args.format, sys.stdout, color=args.format == "text" and _color())
     if args.output:
-        write_atomic(Path(args.output), render_report(result, args.format))
+        write_atomic(Path(args.output), report_chunks(result, args.format))
     if args.update_lockfile and not Path(args.lockfile).exists():
         _note(
             f"--update-lockfile: nothing recorded in {args.lockfile}: every model came from the "
@@ -840,6 +840,9 @@ def _on_sigterm(handler: Any) -> Any:
 
 
 def entry() -> None:
+    # Our models are internal: skip pydantic's scan of every installed package's entry points
+    # for validation plugins, a cost on each start of a pre-commit hook (unless the user set it).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     raise SystemExit(main())
 
 

@@ -39,7 +39,7 @@ class PairSettings:
     default_vllm_version: str | None = None  # for profiles that pin none (repo config)
     custom_gpus: tuple[GPUSpec, ...] = ()  # the repo config's
     ignore: tuple[tuple[str, str], ...] = ()  # the repo config's (rule id, reason)
-    keep_plans: bool = False  # every pair keeps its full plan, not only a failing one
+    keep_plans: bool = False  # every pair keeps its plan's objects; else a FAIL pair, packed
     calibration: Calibration | None = None  # measured terms (vllm-wizard calibrate)
 
 
@@ -86,7 +86,7 @@ def check_pair(
         )
     plan = judge(plan, settings.fail_on)
     verdict = gate_verdict(plan)
-    return PairResult(
+    result = PairResult(
         profile=display,
         target=str(target),
         gpu=plan.feasibility.gpu,
@@ -97,8 +97,11 @@ def check_pair(
         suppressed=[_gate_finding(f, loaded) for f in plan.feasibility.suppressed],
         figures=figures_of(plan),
         summary=summary_of(plan),
-        plan=plan if verdict == "FAIL" or settings.keep_plans else None,
+        plan=plan if settings.keep_plans else None,
     )
+    if verdict == "FAIL" and not settings.keep_plans:
+        result.pack_plan(plan)
+    return result
 
 
 def summary_of(plan: PlanResponse) -> PlanSummary:

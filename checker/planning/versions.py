@@ -13,7 +13,7 @@ from checker.schemas.yaml_source import load_data
 
 
 class NonTorch(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     single: float
     tensor_parallel: float
@@ -21,7 +21,7 @@ class NonTorch(BaseModel):
 
 
 class VersionFacts(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     version: str
     engine: Literal["v0", "v1"]

@@ -16,7 +16,7 @@ from checker.schemas.gpu import GPUSpec
 
 INT64_MAX = (1 << 63) - 1  # vLLM's integer arguments are C int64 at the bottom
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 # vllm/config/compilation.py CUDAGraphMode and vllm/config/vllm.py PerformanceMode (0.33.0).
 CUDAGraphMode = Literal["NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE"]
@@ -25,7 +25,9 @@ MambaDType = Literal["auto", "float32", "float16", "bfloat16"]
 
 
 class ModelInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
+    )
 
     model: str = Field(min_length=1, max_length=512, description="Hugging Face id or local path")
     revision: str | None = Field(None, max_length=256)

@@ -35,7 +35,7 @@ class StateInfo(BaseModel):
     """The config's figures for one mamba / linear-attention layer's per-request state
     (vLLM's get_mamba_state_shape_from_config inputs); tensor parallelism splits it later."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     kind: StateKind
     intermediate_size: int = Field(0, ge=0, description="mamba1/mamba2/short-conv channels")
@@ -59,7 +59,7 @@ class StateInfo(BaseModel):
 class QuantInfo(BaseModel):
     """The checkpoint's quantization_config, reduced to what sizing needs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     method: str = Field(description="vLLM method name: fp8, awq, gptq, compressed-tensors, ...")
     weight_bits: float = Field(16, gt=0, le=32, description="Bits per quantized linear weight")
@@ -73,7 +73,7 @@ class QuantInfo(BaseModel):
 class RopeScaling(BaseModel):
     """One rope_parameters (transformers v5) / rope_scaling (v4) entry, per layer type if nested."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     rope_type: str
     factor: float | None = None
@@ -83,7 +83,7 @@ class RopeScaling(BaseModel):
 class ParamBreakdown(BaseModel):
     """Parameter counts by role. Linear weights may be quantized; the rest stay in model dtype."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     embedding: int = 0
     lm_head: int = 0  # 0 when tied to the embedding
@@ -120,7 +120,9 @@ class VisionInfo(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
+    )
 
     model_id: str
     source: str = Field(description="local | catalog | hub")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
 
-_OUT = ConfigDict(extra="forbid", frozen=True)
+_OUT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Finding(BaseModel):
@@ -129,7 +129,9 @@ class FeasibilityReport(BaseModel):
 class VLLMConfig(BaseModel):
     """The settings to serve with: every value here becomes a flag in the artifacts."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
+    )
 
     model: str
     revision: str | None = None
@@ -211,7 +213,9 @@ class Artifacts(BaseModel):
 
 
 class ModelSummary(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
+    )
 
     model_id: str
     source: str
@@ -223,7 +227,9 @@ class ModelSummary(BaseModel):
 
 
 class PlanResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
+    )
 
     schema_version: Literal[1] = Field(1, description="Of this JSON; bumped on breaking changes")
     model: ModelSummary

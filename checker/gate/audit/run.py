@@ -24,7 +24,7 @@ from checker.gate.result import CheckResult, PairResult
 from checker.schemas.enums import FailOn
 from checker.schemas.profile_io import Target, load_profile_text
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
+_FROZEN = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
 
 
 class RepoConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
     config_version: Literal[1] = 1
     profiles: list[str] = Field(
