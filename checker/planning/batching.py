@@ -13,14 +13,20 @@ knows nothing of GPUs.
 Workloads mirror `vllm bench serve`: ``concurrency`` requests in flight (--max-concurrency;
 None sends all prompts at once, a burst) and optionally Poisson arrivals at ``request_rate``
 (--request-rate, seeded, so the result is reproducible).
+
+Speed: a run of steps in which every running request only decodes and nothing can change the
+batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
+segment: its steps differ only by one token of context per request, so the segment costs its
+step count times the mean of its first and last step (exact when a step's cost is linear in
+the context, as the memory-bound decode step is).
 """
 
 from __future__ import annotations
 
+import math
 import random
-import statistics
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -70,6 +76,26 @@ class _Request:
         return self.prompt + self.generated
 
 
+def percentile(values: Sequence[float], q: float, weights: Sequence[float] | None = None) -> float:
+    """The ``q``-th percentile (0-100) as numpy's default (linear) method gives it, which
+    `vllm bench serve` prints; with ``weights``, of the values repeated that many times."""
+    if not values:
+        return 0.0
+    if weights is None:
+        ordered = sorted(values)
+        pos = q / 100 * (len(ordered) - 1)
+        low = math.floor(pos)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+    pairs = sorted(zip(values, weights, strict=True))
+    rank, seen = q / 100 * (sum(weights) - 1), 0.0
+    for value, weight in pairs:
+        seen += weight
+        if seen > rank:
+            return value
+    return pairs[-1][0]
+
+
 @dataclass(frozen=True)
 class Result:
     ttft_s: list[float]
@@ -78,16 +104,25 @@ class Result:
     output_tokens: int
     preemptions: int = 0
     steps: int = 0
+    e2e_s: tuple[float, ...] = ()
+    itl_s: tuple[tuple[float, int], ...] = ()  # (gap between two tokens, tokens with it)
 
     @property
     def output_tok_s(self) -> float:
         return self.output_tokens / self.duration_s if self.duration_s else 0.0
 
+    @property
+    def request_per_s(self) -> float:
+        return len(self.ttft_s) / self.duration_s if self.duration_s else 0.0
+
     def median_ttft_s(self) -> float:
-        return statistics.median(self.ttft_s)
+        return percentile(self.ttft_s, 50)
 
     def median_tpot_s(self) -> float:
-        return statistics.median(self.tpot_s) if self.tpot_s else 0.0
+        return percentile(self.tpot_s, 50)
+
+    def itl_percentile_s(self, q: float) -> float:
+        return percentile([v for v, _ in self.itl_s], q, [w for _, w in self.itl_s])
 
 
 def _arrivals(work: Workload) -> list[float]:
@@ -101,6 +136,12 @@ def _arrivals(work: Workload) -> list[float]:
     return times
 
 
+def _decodes(running: list[_Request], ahead: int) -> StepLoad:
+    """The load of a decode-only step of ``running``, ``ahead`` tokens later."""
+    context = sum(r.computed for r in running) + len(running) * (ahead + 1)
+    return StepLoad(len(running), context, 0, 0, 0, 0.0)
+
+
 def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float = 0.0) -> Result:
     """Run ``work`` to completion; ``request_s`` is the fixed path outside the engine that each
     request's first token also waits on (HTTP, tokenization, detokenization)."""
@@ -111,6 +152,7 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
     waiting: deque[_Request] = deque()
     running: list[_Request] = []
     done: list[_Request] = []
+    itl: list[tuple[float, int]] = []
     in_flight, t, preemptions, steps = 0, 0.0, 0, 0
     while len(done) < work.prompts:
         while pending and in_flight < cap and pending[0].arrival <= t:
@@ -143,6 +185,7 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
                 budget -= n
                 used += n
             i += 1
+        admitted = False
         while waiting and len(running) < limits.max_num_seqs and budget > 0:
             r = waiting[0]
             n = min(r.known - r.computed, budget)
@@ -153,23 +196,35 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
             scheduled.append((r, n))
             budget -= n
             used += n
+            admitted = True
         if not scheduled:
             raise RuntimeError("the KV cache cannot hold one request's prompt")
         load = _load(scheduled)
-        t += step_s(load)
-        steps += 1
+        step, repeat = step_s(load), 1
+        if not admitted and not load.prefill_requests and len(scheduled) == len(running):
+            due = pending[0].arrival if pending and in_flight < cap else math.inf
+            repeat = _segment(running, limits.kv_tokens - used, (due - t) / step)
+        if repeat > 1:
+            step = (step + step_s(_decodes(running, repeat - 1))) / 2
+        t += step * repeat
+        steps += repeat
+        decoded = 0
         for r, n in scheduled:
-            r.computed += n
-            if r.computed < r.known:
+            r.computed += n + repeat - 1
+            if r.computed < r.known + repeat - 1:
                 continue
-            r.generated += 1
             if r.first_token is None:
                 r.first_token = t
+            else:
+                decoded += repeat
+            r.generated += repeat
             if r.generated >= r.output:
                 r.finish = t
                 running.remove(r)
                 done.append(r)
                 in_flight -= 1
+        if decoded:
+            itl.append((step, decoded))
     ttft = [(r.first_token or 0.0) - r.arrival + request_s for r in done]
     tpot = [
         ((r.finish or 0.0) - (r.first_token or 0.0)) / (r.output - 1) for r in done if r.output > 1
@@ -182,7 +237,20 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
         output_tokens=sum(r.output for r in done),
         preemptions=preemptions,
         steps=steps,
+        e2e_s=tuple((r.finish or 0.0) - r.arrival + request_s for r in done),
+        itl_s=tuple(itl),
     )
+
+
+def _segment(running: list[_Request], kv_free: int, steps_to_arrival: float) -> int:
+    """Identical decode-only steps that can run from now before the batch changes: until the
+    first request finishes, the KV pool fills, or the next arrival is due (admitted at the
+    first step boundary after it; the steps before it run at about this step's pace)."""
+    steps = min(r.output - r.generated for r in running)
+    steps = min(steps, 1 + kv_free // len(running))
+    if steps_to_arrival < steps:
+        steps = math.ceil(steps_to_arrival)
+    return max(1, steps)
 
 
 def _load(scheduled: list[tuple[_Request, int]]) -> StepLoad:
