@@ -60,6 +60,15 @@ class StepLoad:
 
 StepCost = Callable[[StepLoad], float]
 
+# The benchmark recipe we generate (checker/render/bench.py) sends this many prompts per
+# request in flight, at least _MIN_PROMPTS: enough waves for stable percentiles.
+_MIN_PROMPTS = 100
+_PROMPTS_PER_SLOT = 10
+
+
+def recipe_prompts(concurrency: int) -> int:
+    return max(_MIN_PROMPTS, _PROMPTS_PER_SLOT * concurrency)
+
 
 @dataclass
 class _Request:
@@ -106,6 +115,7 @@ class Result:
     steps: int = 0
     e2e_s: tuple[float, ...] = ()
     itl_s: tuple[tuple[float, int], ...] = ()  # (gap between two tokens, tokens with it)
+    cohort: int = 1  # requests each simulated one stands for (checker/planning/perf.py)
 
     @property
     def output_tok_s(self) -> float:
@@ -113,7 +123,7 @@ class Result:
 
     @property
     def request_per_s(self) -> float:
-        return len(self.ttft_s) / self.duration_s if self.duration_s else 0.0
+        return len(self.ttft_s) * self.cohort / self.duration_s if self.duration_s else 0.0
 
     def median_ttft_s(self) -> float:
         return percentile(self.ttft_s, 50)

@@ -19,11 +19,19 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from importlib import resources
 from typing import Any
 
-from checker.planning.batching import Limits, Result, StepLoad, Workload, simulate
+from checker.planning.batching import (
+    Limits,
+    Result,
+    StepLoad,
+    Workload,
+    percentile,
+    recipe_prompts,
+    simulate,
+)
 from checker.planning.memory import StageMemory
 from checker.planning.rules.base import RuleContext
 from checker.planning.rules.scheduler import effective_max_num_seqs
@@ -31,7 +39,7 @@ from checker.planning.weights import stage_weight_bytes
 from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.model_info import ModelInfo
-from checker.schemas.outputs import PerfEstimate
+from checker.schemas.outputs import LatencyFigure, PerfEstimate, ThroughputFigure
 from checker.schemas.yaml_source import load_data
 
 EFFICIENCY = (0.5, 0.8)  # share of peak bandwidth and FLOPS: (pessimistic, optimistic)
@@ -172,7 +180,7 @@ def _stage_step_s(
     return max(memory_s, compute_s) + comm
 
 
-def _decode_step_s(ctx: RuleContext, batch: int, context: int, end: int) -> float:
+def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> float:
     """Seconds between two tokens of one request (TPOT). Pipeline parallel runs one
     micro-batch per stage; a request's token takes the pass through every stage, or the
     slowest stage's turn over all micro-batches when that is longer."""
@@ -211,53 +219,104 @@ _GRAPH_TOKENS = 512
 
 
 def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
-    """Seconds of one engine step of mixed prefill and decode, the stages one after another
-    (the pipeline's passage; pipeline overlap is not modelled here)."""
+    """Seconds of one engine step of mixed prefill and decode. With pipeline parallel the
+    step's requests split into one micro-batch per stage (never more micro-batches than
+    requests): the step takes a micro-batch's passage through every stage, or the busiest
+    stage's turn over all micro-batches when that is longer - so stages left without a
+    micro-batch add latency and no throughput."""
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _peak_flops(ctx) * eff
     stages = ctx.memory.stages
-    weights = sum(st.weights for st in stages)
-    experts = sum(_expert_bytes(ctx, i) for i in range(len(stages)))
-    kv_per_token = sum(st.kv.layout.bytes_per_token for st in stages)
-    state = sum(st.kv.layout.linear_state_bytes for st in stages)
-    per_token = 2 * _active_params(model, 1) / s.tp
-    per_pair = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim / s.tp
+    pp = len(stages)
+    per_stage = [
+        (
+            st.weights,
+            _expert_bytes(ctx, i),
+            st.kv.layout.bytes_per_token,
+            st.kv.layout.linear_state_bytes,
+        )
+        for i, st in enumerate(stages)
+    ]
+    per_token = 2 * _active_params(model, 1) / (s.tp * pp)
+    heads = model.cache_layer_count * model.num_attention_heads
+    per_pair = 4 * heads * model.head_dim / (s.tp * pp)
+    layers = model.num_hidden_layers / pp
     fixed = fixed_costs(ctx.gpu, end)
-    launches = model.num_hidden_layers * fixed.kernels_per_layer * fixed.kernel_launch_s
+    launches = layers * fixed.kernels_per_layer * fixed.kernel_launch_s
 
     def cost(load: StepLoad) -> float:
-        tokens = load.decode_requests + load.prefill_tokens
-        unread = experts * (1 - experts_touched(model, tokens))
-        kv = kv_per_token * (load.decode_context + load.prefill_context)
         requests = load.decode_requests + load.prefill_requests
-        memory_s = (weights - unread + kv + 2 * state * requests) / bandwidth
-        pairs = load.decode_context + load.prefill_attention
-        compute_s = (tokens * per_token + pairs * per_pair) / flops
-        comm = (
-            2
-            * model.num_hidden_layers
-            * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
-        )
+        micro = max(1, min(pp, requests))
+        tokens = (load.decode_requests + load.prefill_tokens) / micro
+        untouched = 1 - experts_touched(model, math.ceil(tokens))
+        context = (load.decode_context + load.prefill_context) / micro
+        compute_s = (
+            tokens * per_token + (load.decode_context + load.prefill_attention) / micro * per_pair
+        ) / flops
+        comm = 2 * layers * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
         eager = launches if tokens > _GRAPH_TOKENS else 0.0
-        return max(memory_s, compute_s) + comm + fixed.decode_step_s + eager
+        stage_s = [
+            max(
+                (weights - experts * untouched + kv * context + 2 * state * requests / micro)
+                / bandwidth,
+                compute_s,
+            )
+            + comm
+            + eager
+            for weights, experts, kv, state in per_stage
+        ]
+        passage = sum(stage_s) + (pp - 1) * STAGE_HANDOFF_S
+        return max(passage, micro * max(stage_s)) + fixed.decode_step_s
 
     return cost
+
+
+# Closed-loop and burst workloads of identical requests run in cohorts of requests that
+# arrive together and move together, at most this many cohorts in flight: the scheduler sees
+# cohorts, the step's cost the requests they stand for (the token budget, max_num_seqs and the
+# KV pool shrink by the cohort size). Only chunked prefill is coarser: a cohort's requests
+# finish their prompts in the same step instead of one after another.
+_COHORTS_IN_FLIGHT = 64
 
 
 def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
     """``work`` through the step-level scheduler model at one end of the range."""
     s = ctx.settings
+    cost = step_cost(ctx, end)
+    in_flight = work.concurrency or work.prompts
+    size = 1 if work.request_rate is not None else max(1, in_flight // _COHORTS_IN_FLIGHT)
     limits = Limits(
-        s.max_num_batched_tokens, effective_max_num_seqs(ctx), ctx.memory.binding.kv.tokens
+        max(1, s.max_num_batched_tokens // size),
+        max(1, effective_max_num_seqs(ctx) // size),
+        ctx.memory.binding.kv.tokens // size,
     )
-    return simulate(work, limits, step_cost(ctx, end), fixed_costs(ctx.gpu, end).request_s)
+    cohorts = replace(
+        work,
+        prompts=-(-work.prompts // size),
+        concurrency=None if work.concurrency is None else -(-work.concurrency // size),
+    )
+
+    def scaled(load: StepLoad) -> float:
+        return cost(StepLoad(*(size * getattr(load, f.name) for f in fields(StepLoad))))
+
+    result = simulate(
+        cohorts, limits, scaled if size > 1 else cost, fixed_costs(ctx.gpu, end).request_s
+    )
+    if size == 1:
+        return result
+    return replace(
+        result,
+        output_tokens=result.output_tokens * size,
+        cohort=size,
+    )
 
 
-def estimate_perf(ctx: RuleContext) -> PerfEstimate:
+def closed_form(ctx: RuleContext) -> PerfEstimate:
+    """One roofline step at the workload's batch: cheap, for plans that state no targets."""
     s, work = ctx.settings, ctx.request.workload
     batch = decode_batch(ctx)
     context = work.prompt_tokens + work.gen_tokens // 2
-    tpot = [_decode_step_s(ctx, batch, context, end) for end in (0, 1)]  # slow, fast
+    tpot = [decode_token_s(ctx, batch, context, end) for end in (0, 1)]  # slow, fast
     ttft = [_prefill_s(ctx, end) for end in (0, 1)]
     per_request = [1 / t for t in tpot]
     # Little's law: ``batch`` requests in flight per engine, each one token per TPOT; every
@@ -287,4 +346,134 @@ def estimate_perf(ctx: RuleContext) -> PerfEstimate:
             "time to first token of one prompt on an idle instance: no queueing; fixed request,"
             f" step and kernel-launch costs of the {gpu_family(ctx.gpu)} family included",
         ],
+    )
+
+
+def wants_step_model(ctx: RuleContext) -> bool:
+    """The workload states targets, a rate or a prompt count: only the step model answers."""
+    work = ctx.request.workload
+    return work.slo.stated or work.request_rate is not None or work.num_prompts is not None
+
+
+def engine_workload(ctx: RuleContext) -> Workload:
+    """The `vllm bench serve` run of the profile's workload as one data-parallel engine sees
+    it: the recipe's prompts, concurrency and rate spread evenly over the engines."""
+    s, work = ctx.settings, ctx.request.workload
+    prompts = work.num_prompts or recipe_prompts(work.concurrency)
+    rate = work.request_rate
+    return Workload(
+        prompts=s.per_engine(prompts),
+        prompt_tokens=work.prompt_tokens,
+        output_tokens=work.gen_tokens,
+        concurrency=None if rate is not None else s.per_engine(work.concurrency),
+        request_rate=None if rate is None else rate / s.dp,
+    )
+
+
+def estimate_perf(ctx: RuleContext, *, step_model: bool = False) -> PerfEstimate:
+    """The closed form, refined by the step-level scheduler model when ``step_model`` is asked
+    for or the workload needs it (targets, a rate) and the KV cache holds one request."""
+    closed = closed_form(ctx)
+    if not (step_model or wants_step_model(ctx)):
+        return closed
+    work = engine_workload(ctx)
+    if ctx.memory.binding.kv.tokens < work.prompt_tokens + work.output_tokens:
+        note = "step model not run: the KV cache holds less than one request of the workload"
+        return closed.model_copy(update={"assumptions": [*closed.assumptions, note]})
+    slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
+    saturated = None
+    if work.request_rate is not None:  # what the engine completes when never idle
+        burst = replace(work, request_rate=None)
+        saturated = tuple(simulate_workload(ctx, burst, end).request_per_s for end in (0, 1))
+    return _stepped(ctx, closed, work, (slow, fast), saturated)
+
+
+def _latency(
+    runs: tuple[Result, Result], values: Callable[[Result, float], float], width: str
+) -> LatencyFigure:
+    slow, fast = runs
+
+    def rng(q: float) -> tuple[float, float]:
+        return (round(values(fast, q) * 1000, 2), round(values(slow, q) * 1000, 2))
+
+    return LatencyFigure(p50_ms=rng(50), p90_ms=rng(90), width=width)
+
+
+def _stepped(
+    ctx: RuleContext,
+    closed: PerfEstimate,
+    work: Workload,
+    runs: tuple[Result, Result],
+    saturated: tuple[float, ...] | None,
+) -> PerfEstimate:
+    s = ctx.settings
+    slow, fast = runs
+    low, high = fixed_costs(ctx.gpu, 0), fixed_costs(ctx.gpu, 1)
+    physics = (
+        f"{EFFICIENCY[0]:.0%} to {EFFICIENCY[1]:.0%} of peak bandwidth and FLOPS, "
+        f"{high.decode_step_s * 1000:g}-{low.decode_step_s * 1000:g} ms of CPU per engine step"
+    )
+    path = f"{high.request_s * 1000:g}-{low.request_s * 1000:g} ms request path"
+    preempted = (
+        f"; the KV cache fills: {slow.preemptions} preemptions (recomputed) at the slow end"
+        if slow.preemptions
+        else ""
+    )
+    queue = (
+        "; p90 above p50: requests wait for the running batch"
+        f" (max_num_seqs {effective_max_num_seqs(ctx)}, {s.max_num_batched_tokens} batched tokens)"
+        if percentile(slow.ttft_s, 90) > 1.2 * percentile(slow.ttft_s, 50)
+        else ""
+    )
+
+    def rate(per_engine: tuple[float, float], unit: int) -> ThroughputFigure:
+        deployment = (round(per_engine[0] * s.dp, unit), round(per_engine[1] * s.dp, unit))
+        gpus = s.gpus_needed
+        return ThroughputFigure(
+            deployment=deployment,
+            per_gpu=(round(deployment[0] / gpus, unit), round(deployment[1] / gpus, unit)),
+            width=physics + preempted,
+        )
+
+    ttft = _latency(runs, lambda r, q: percentile(r.ttft_s, q), f"{physics}, {path}{queue}")
+    tpot = _latency(runs, lambda r, q: percentile(r.tpot_s, q), physics + preempted)
+    itl = _latency(runs, Result.itl_percentile_s, physics + "; a step with prefill is longer")
+    e2e = _latency(runs, lambda r, q: percentile(r.e2e_s, q), f"{physics}, {path}{preempted}")
+    output = rate((slow.output_tok_s, fast.output_tok_s), 0)
+    if work.request_rate is None:
+        shape = f"{work.concurrency} requests in flight"
+    else:
+        shape = f"Poisson arrivals at {work.request_rate:g} requests/s"
+    described = (
+        f"{work.prompts} prompts of {work.prompt_tokens} tokens, {work.output_tokens} out, "
+        f"{shape}" + (f" on each of {s.dp} data-parallel engines" if s.dp > 1 else "")
+    )
+    return closed.model_copy(
+        update={
+            "model": "step-level",
+            "workload": described,
+            "ttft_ms_range": ttft.p50_ms,
+            "tpot_ms_range": tpot.p50_ms,
+            "throughput_toks_per_s_range": output.deployment,
+            "throughput_per_gpu_toks_per_s_range": output.per_gpu,
+            "ttft": ttft,
+            "tpot": tpot,
+            "itl": itl,
+            "e2e": e2e,
+            "output_throughput": output,
+            "request_throughput": rate((slow.request_per_s, fast.request_per_s), 2),
+            "max_request_rate": None
+            if saturated is None
+            else (round(saturated[0] * s.dp, 2), round(saturated[1] * s.dp, 2)),
+            "assumptions": [
+                closed.assumptions[0],
+                f"step-level model of vLLM's scheduler: {described}; continuous batching, "
+                f"chunked prefill under max_num_batched_tokens {s.max_num_batched_tokens}, "
+                f"max_num_seqs {effective_max_num_seqs(ctx)}, a KV pool of "
+                f"{ctx.memory.binding.kv.tokens:,} tokens with preemption",
+                *closed.assumptions[2:3],
+                "TTFT, TPOT, ITL and end-to-end latency at p50 and p90 as `vllm bench serve`"
+                " prints them; throughput for the whole deployment and per GPU",
+            ],
+        }
     )

@@ -13,6 +13,7 @@ from checker.planning.releases import message
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.memory import context_risk, workload_tokens
+from checker.planning.rules.slo import slo_findings
 from checker.planning.settings import Settings, resolve_settings
 from checker.planning.suppress import split_suppressed
 from checker.planning.verdict import verdict_of
@@ -214,7 +215,11 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
     tp = choose_tp(request, model, gpu)
     settings, memory = plan_settings(request, model, gpu, tp=tp)
     context = RuleContext(request, model, gpu, settings, memory)
-    findings, suppressed = split_suppressed(evaluate(context), request.ignore)
+    performance = estimate_perf(context, step_model=request.step_model)
+    missed, slos = slo_findings(context, performance)
+    findings, suppressed = split_suppressed(evaluate(context, missed), request.ignore)
+    if slos:
+        performance = performance.model_copy(update={"slos": slos})
     b = memory.binding
     has_kv = memory.has_kv_cache
     risk, reason = context_risk(context) if has_kv else (OOMRisk.HIGH, _no_kv_reason(memory))
@@ -276,6 +281,6 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
         model=summary,
         feasibility=feasibility,
         config=config,
-        performance=estimate_perf(context),
+        performance=performance,
         recommendations=recommendations,
     )

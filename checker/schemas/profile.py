@@ -37,6 +37,7 @@ from checker.schemas.enums import (
     Quantization,
 )
 from checker.schemas.gpu import GPUSpec
+from checker.schemas.slo import SLOTargets
 
 # Values that look plausible but vLLM has never accepted; each gets the fix instead of a bare error.
 _REFUSED = {
@@ -150,6 +151,18 @@ class ProfileWorkload(BaseModel):
     streaming: StrictBool = True
     mode: BatchingMode = BatchingMode.BALANCED
     target_latency_ms: StrictFloat | None = Field(None, gt=0)
+    request_rate: StrictFloat | None = Field(
+        None,
+        gt=0,
+        le=1e6,
+        description="Poisson arrivals, requests/s over the deployment (vllm bench serve "
+        "--request-rate); the gate checks the deployment sustains it. None: a closed loop of "
+        "`concurrency` requests",
+    )
+    num_prompts: StrictInt | None = Field(
+        None, ge=1, le=100_000, description="Prompts per benchmark run; None: the recipe's"
+    )
+    slo: SLOTargets = Field(default_factory=SLOTargets)
 
 
 class ProfilePolicy(BaseModel):
