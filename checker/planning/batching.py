@@ -79,10 +79,10 @@ class _Request:
     generated: int = 0
     first_token: float | None = None
     finish: float | None = None
+    known: int = 0  # prompt plus the tokens generated so far
 
-    @property
-    def known(self) -> int:
-        return self.prompt + self.generated
+    def __post_init__(self) -> None:
+        self.known = self.prompt + self.generated
 
 
 def percentile(values: Sequence[float], q: float, weights: Sequence[float] | None = None) -> float:
@@ -162,6 +162,7 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
     waiting: deque[_Request] = deque()
     running: list[_Request] = []
     done: list[_Request] = []
+    finished: list[_Request] = []
     itl: list[tuple[float, int]] = []
     in_flight, t, preemptions, steps = 0, 0.0, 0, 0
     while len(done) < work.prompts:
@@ -228,11 +229,16 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
             else:
                 decoded += repeat
             r.generated += repeat
+            r.known += repeat
             if r.generated >= r.output:
                 r.finish = t
-                running.remove(r)
-                done.append(r)
-                in_flight -= 1
+                finished.append(r)
+        if finished:
+            gone = {id(r) for r in finished}
+            running = [r for r in running if id(r) not in gone]
+            done += finished
+            in_flight -= len(finished)
+            finished.clear()
         if decoded:
             itl.append((step, decoded))
     ttft = [(r.first_token or 0.0) - r.arrival + request_s for r in done]

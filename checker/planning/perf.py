@@ -274,8 +274,8 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
 # Closed-loop and burst workloads of identical requests run in cohorts of requests that
 # arrive together and move together, at most this many cohorts in flight: the scheduler sees
 # cohorts, the step's cost the requests they stand for (the token budget, max_num_seqs and the
-# KV pool shrink by the cohort size). Only chunked prefill is coarser: a cohort's requests
-# finish their prompts in the same step instead of one after another.
+# KV pool shrink by the cohort size). Only chunked prefill and preemption are coarser: a
+# cohort's requests finish their prompts in the same step, and leave the pool together.
 _COHORTS_IN_FLIGHT = 64
 
 
@@ -284,7 +284,11 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
     s = ctx.settings
     cost = step_cost(ctx, end)
     in_flight = work.concurrency or work.prompts
-    size = 1 if work.request_rate is not None else max(1, in_flight // _COHORTS_IN_FLIGHT)
+    # as many cohorts again fit the KV pool, so preemption stays as fine-grained as vLLM's
+    held = ctx.memory.binding.kv.tokens // (work.prompt_tokens + work.output_tokens)
+    size = max(1, min(in_flight, held) // _COHORTS_IN_FLIGHT)
+    if work.request_rate is not None:
+        size = 1
     limits = Limits(
         max(1, s.max_num_batched_tokens // size),
         max(1, effective_max_num_seqs(ctx) // size),
