@@ -3,7 +3,7 @@
     python benchmarks/perf_accuracy.py [CORPUS.yaml ...] [--json]
 
 Without arguments it reads every benchmarks/corpora/perf_*.yaml. Each case names a catalog
-model and GPU, the parallelism, the workload kind (``concurrency``: --max-concurrency C;
+model and GPU, the parallelism, the vLLM release (``vllm:`` per file or per case), the workload kind (``concurrency``: --max-concurrency C;
 ``burst``: all prompts at once; ``rate``: Poisson --request-rate R) with its mean input and
 output lengths, and the measured output tok/s, median TTFT and median TPOT. The engine plans
 the case at the workload's concurrency (a burst keeps all its prompts in flight, a rate keeps
@@ -61,7 +61,9 @@ def load_cases(paths: list[Path]) -> list[dict[str, Any]]:
         for case in data["cases"]:
             if case.get("kind") not in KINDS:
                 raise SystemExit(f"{path}: case {case.get('id')!r}: kind must be one of {KINDS}")
-            cases.append({**case, "source": sources.get(case.get("source"), case.get("source"))})
+            source = sources.get(case.get("source"), case.get("source"))
+            # the corpus's vLLM release, unless the case names its own
+            cases.append({"vllm": data.get("vllm"), **case, "source": source})
     return cases
 
 
