@@ -12,7 +12,9 @@ knows nothing of GPUs.
 
 Workloads mirror `vllm bench serve`: ``concurrency`` requests in flight (--max-concurrency;
 None sends all prompts at once, a burst) and optionally Poisson arrivals at ``request_rate``
-(--request-rate, seeded, so the result is reproducible).
+(--request-rate, seeded, so the result is reproducible). A prompt prefix every request shares
+(--random-prefix-len) is computed once: later requests find it in the prefix cache, whose blocks
+the pool holds once.
 
 Speed: a run of steps in which every running request only decodes and nothing can change the
 batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
@@ -37,6 +39,7 @@ class Workload:
     output_tokens: int
     concurrency: int | None = None  # None: no cap (a burst, or a pure rate)
     request_rate: float | None = None  # requests per second; None: all arrive at once
+    cached_prefix: int = 0  # prompt tokens every request after the first finds in the cache
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Limits:
     max_num_batched_tokens: int
     max_num_seqs: int
     kv_tokens: int  # tokens the KV cache pool holds
+    shared_tokens: int = 0  # of them, the cached prefix's blocks, held once for everyone
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class _Request:
     output: int
     computed: int = 0
     generated: int = 0
+    cached: int = 0  # prompt tokens the prefix cache holds for it (prefix caching)
     first_token: float | None = None
     finish: float | None = None
     known: int = 0  # prompt plus the tokens generated so far
@@ -155,8 +160,12 @@ def _decodes(running: list[_Request], ahead: int) -> StepLoad:
 def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float = 0.0) -> Result:
     """Run ``work`` to completion; ``request_s`` is the fixed path outside the engine that each
     request's first token also waits on (HTTP, tokenization, detokenization)."""
+    output = max(1, work.output_tokens)
+    # vLLM recomputes at least a prompt's last token, whatever the cache holds
+    cached = min(work.cached_prefix, work.prompt_tokens - 1)
     pending = deque(
-        _Request(a, work.prompt_tokens, max(1, work.output_tokens)) for a in _arrivals(work)
+        _Request(a, work.prompt_tokens, output, computed=cached * (i > 0), cached=cached * (i > 0))
+        for i, a in enumerate(_arrivals(work))
     )
     cap = work.concurrency or work.prompts
     waiting: deque[_Request] = deque()
@@ -178,15 +187,15 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
             raise RuntimeError("no request can be scheduled")  # unreachable: cap >= 1
         budget = limits.max_num_batched_tokens
         scheduled: list[tuple[_Request, int]] = []
-        used = sum(r.computed for r in running)
+        used = limits.shared_tokens + sum(r.computed - r.cached for r in running)
         i = 0
         while i < len(running):
             r = running[i]
             n = min(r.known - r.computed, budget)
             while used + n > limits.kv_tokens and len(running) > i:
                 victim = running.pop()  # the request scheduled last gives its blocks back
-                used -= victim.computed
-                victim.computed = 0
+                used -= victim.computed - victim.cached
+                victim.computed = victim.cached  # the shared prefix stays cached
                 waiting.appendleft(victim)
                 preemptions += 1
             if len(running) <= i:

@@ -33,6 +33,7 @@ from checker.planning.batching import (
     simulate,
 )
 from checker.planning.memory import StageMemory
+from checker.planning.releases import has_behaviour
 from checker.planning.rules.base import RuleContext
 from checker.planning.rules.scheduler import effective_max_num_seqs
 from checker.planning.weights import stage_weight_bytes
@@ -293,6 +294,7 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
         max(1, s.max_num_batched_tokens // size),
         max(1, effective_max_num_seqs(ctx) // size),
         ctx.memory.binding.kv.tokens // size,
+        shared_tokens=-(-work.cached_prefix // size),
     )
     cohorts = replace(
         work,
@@ -365,13 +367,30 @@ def engine_workload(ctx: RuleContext) -> Workload:
     s, work = ctx.settings, ctx.request.workload
     prompts = work.num_prompts or recipe_prompts(work.concurrency)
     rate = work.request_rate
+    # the cache holds whole blocks of the shared prefix (vllm/v1/core/kv_cache_utils.py
+    # hash_request_tokens hashes full blocks only)
+    cached = work.shared_prefix_tokens // s.block_size * s.block_size
     return Workload(
         prompts=s.per_engine(prompts),
         prompt_tokens=work.prompt_tokens,
         output_tokens=work.gen_tokens,
         concurrency=None if rate is not None else s.per_engine(work.concurrency),
         request_rate=None if rate is None else rate / s.dp,
+        cached_prefix=cached if prefix_caching(ctx) else 0,
     )
+
+
+def prefix_caching(ctx: RuleContext) -> bool:
+    """Whether the engine caches prefixes: the profile's choice, else vLLM's default - on in V1
+    (vllm/config/cache.py CacheConfig.enable_prefix_caching), off for hybrid models where the
+    version says so, off in V0."""
+    chosen = ctx.request.engine.enable_prefix_caching
+    if chosen is not None:
+        return chosen
+    facts = ctx.settings.facts
+    if facts.engine != "v1":
+        return False
+    return ctx.model.state is None or has_behaviour("hybrid_prefix_caching_default", facts.version)
 
 
 def estimate_perf(ctx: RuleContext, *, step_model: bool = False) -> PerfEstimate:
@@ -450,7 +469,13 @@ def _stepped(
         shape = f"Poisson arrivals at {work.request_rate:g} requests/s"
     described = (
         f"{work.prompts} prompts of {work.prompt_tokens} tokens, {work.output_tokens} out, "
-        f"{shape}" + (f" on each of {s.dp} data-parallel engines" if s.dp > 1 else "")
+        f"{shape}"
+        + (f" on each of {s.dp} data-parallel engines" if s.dp > 1 else "")
+        + (
+            f"; {work.cached_prefix} prompt tokens from the prefix cache"
+            if work.cached_prefix
+            else ""
+        )
     )
     return closed.model_copy(
         update={

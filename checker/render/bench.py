@@ -42,11 +42,13 @@ def bench_argv(ctx: RenderContext) -> list[str]:
     client = bench_client(ctx.plan.config.vllm_version)
     have = client.bench_serve or frozenset()
     w = ctx.workload
+    prefix = min(w.shared_prefix_tokens, w.prompt_tokens - 1)  # the rest is random per prompt
     argv = ["--backend=vllm"] if "--backend" in have else []
     argv += [
         f"--model={model_arg(ctx)}",
         "--dataset-name=random",
-        f"--random-input-len={w.prompt_tokens}",
+        *([f"--random-prefix-len={prefix}"] if prefix else []),
+        f"--random-input-len={w.prompt_tokens - prefix}",
         f"--random-output-len={w.gen_tokens}",
         f"--num-prompts={num_prompts(ctx)}",
         # Poisson arrivals at the workload's rate, else a closed loop at its concurrency

@@ -151,6 +151,7 @@ def context_for_profile(
             batching_mode=w.mode,
             request_rate=w.request_rate,
             num_prompts=w.num_prompts,
+            shared_prefix_tokens=w.shared_prefix_tokens,
             slo=w.slo,
         ),
         profile=profile,

@@ -93,6 +93,13 @@ class WorkloadInput(BaseModel):
     num_prompts: int | None = Field(
         None, ge=1, le=100_000, description="Prompts per benchmark run; None: the recipe's"
     )
+    shared_prefix_tokens: int = Field(
+        0,
+        ge=0,
+        le=1 << 24,
+        description="Of prompt_tokens, a prefix every request shares (a system prompt): with "
+        "prefix caching it is computed once (vllm bench serve --random-prefix-len)",
+    )
     slo: SLOTargets = Field(default_factory=SLOTargets)
 
 

@@ -45,6 +45,7 @@ _WORKLOAD_FIELDS = (
     "request_rate",
     "num_prompts",
     "slo",
+    "shared_prefix_tokens",
 )
 
 

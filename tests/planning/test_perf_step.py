@@ -116,3 +116,16 @@ def test_data_parallel_engines_add_their_throughput_and_per_gpu_divides_it() -> 
         < 0.02 * two.output_throughput.deployment[1]
     )
     assert two.output_throughput.per_gpu[1] == round(two.output_throughput.deployment[1] / 2)
+
+
+def test_a_shared_system_prompt_shortens_the_first_token_only_with_prefix_caching() -> None:
+    kw: dict[str, Any] = {"concurrency": 1, "prompt_tokens": 4000}
+    cold = _stepped(**kw)
+    warm = _stepped(shared_prefix_tokens=3000, **kw)
+    off = _stepped(shared_prefix_tokens=3000, enable_prefix_caching=False, **kw)
+    assert cold.ttft is not None and warm.ttft is not None and off.ttft is not None
+    assert warm.ttft.p50_ms[1] < 0.6 * cold.ttft.p50_ms[1]
+    busy = _stepped(concurrency=32, prompt_tokens=4000, shared_prefix_tokens=3000)
+    assert _output(busy)[0] > _output(_stepped(concurrency=32, prompt_tokens=4000))[0]
+    assert off.ttft.p50_ms == cold.ttft.p50_ms
+    assert "prefix cache" in (warm.workload or "")

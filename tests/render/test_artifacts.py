@@ -336,6 +336,10 @@ def test_bench_sends_poisson_arrivals_at_the_workload_rate() -> None:
     argv = bench_argv(make_context(workload=WorkloadInput(request_rate=2.5, num_prompts=300)))
     assert "--request-rate=2.5" in argv and "--num-prompts=300" in argv
     assert not any(a.startswith("--max-concurrency") for a in argv)
+    shared = bench_argv(
+        make_context(workload=WorkloadInput(prompt_tokens=1000, shared_prefix_tokens=800))
+    )
+    assert "--random-prefix-len=800" in shared and "--random-input-len=200" in shared
 
 
 def test_bench_falls_back_to_a_client_that_has_the_flags() -> None:
