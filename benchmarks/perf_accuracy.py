@@ -3,13 +3,15 @@
     python benchmarks/perf_accuracy.py [CORPUS.yaml ...] [--json]
 
 Without arguments it reads every benchmarks/corpora/perf_*.yaml. Each case names a catalog
-model and GPU, the parallelism, the vLLM release (``vllm:`` per file or per case), the workload kind (``concurrency``: --max-concurrency C;
-``burst``: all prompts at once; ``rate``: Poisson --request-rate R) with its mean input and
-output lengths, and the measured output tok/s, median TTFT and median TPOT. The engine plans
-the case at the workload's concurrency (a burst keeps all its prompts in flight, a rate keeps
-rate x end-to-end latency, Little's law), and per workload kind and metric the report gives
-the median and max absolute % error of the middle of our range (geometric mean of its ends)
-and the share of measured values inside the range.
+model and GPU, the parallelism, the vLLM release (``vllm:`` per file or per case), the workload
+kind (``concurrency``: --max-concurrency C; ``burst``: all prompts at once; ``rate``: Poisson
+--request-rate R) with its mean input and output lengths, and the measured output tok/s, median
+TTFT and median TPOT. Two estimators are held against them: the closed form (``check`` of a
+profile without targets: one roofline step at the workload's concurrency; a rate keeps rate x
+end-to-end latency in flight, Little's law) and the step-level scheduler model (``plan``, and
+any workload with targets or a rate). Per workload kind and metric the report gives the median
+and max absolute % error of the middle of our range (geometric mean of its ends) and the share
+of measured values inside the range.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from checker.hardware.catalog import find_gpu
 from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
 from checker.planning.batching import Workload
-from checker.planning.perf import simulate_workload
 from checker.planning.planner import choose_tp, engine_model, plan_settings, run_plan
 from checker.planning.rules.base import RuleContext
+from checker.planning.serving import simulate_workload
 from checker.schemas.inputs import (
     EngineInput,
     HardwareInput,

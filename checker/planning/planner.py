@@ -7,13 +7,13 @@ from dataclasses import replace
 from checker.planning.context_length import engine_model
 from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
-from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.releases import message
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.memory import context_risk, workload_tokens
 from checker.planning.rules.slo import slo_findings
+from checker.planning.serving import estimate_perf
 from checker.planning.settings import Settings, resolve_settings
 from checker.planning.suppress import split_suppressed
 from checker.planning.verdict import verdict_of
