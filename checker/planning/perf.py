@@ -1,9 +1,10 @@
 """Roofline performance estimates: labelled estimates with a range, never measurements.
 
-Decode: each step streams every rank's weights - for MoE only the experts the batch routes to,
-E x (1 - (1 - k/E)^B) of E, counted in the experts' own storage bytes - plus the KV cache and
-the recurrent state (read and written) of every running request, at the GPU's memory
-bandwidth, unless the step's FLOPs take longer. Tensor parallel adds two all-reduces per layer
+Decode: each step runs three kinds of kernels one after another, each at its own roofline: the
+linear layers stream every rank's weights - for MoE only the experts the batch routes to,
+E x (1 - (1 - k/E)^B) of E, counted in the experts' own storage bytes - unless their FLOPs take
+longer; attention reads the KV cache of every running request unless its FLOPs take longer;
+recurrent layers read and write each request's state. Tensor parallel adds two all-reduces per layer
 (a fixed latency plus the bytes over the link, NVLink or PCIe). Pipeline parallel splits the
 batch into one micro-batch per stage: a request still passes every stage for each token, so
 throughput is the batch over that cycle (Little's law) and never gains from stages left
@@ -160,16 +161,42 @@ def _stage_step_s(
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _peak_flops(ctx) * eff
     unread = _expert_bytes(ctx, index) * (1 - experts_touched(model, batch))
-    kv_bytes = stage.kv.layout.bytes_per_token * context * batch
-    # a recurrent (mamba / linear attention) layer reads its state and writes it back
-    state_bytes = 2 * stage.kv.layout.linear_state_bytes * batch
-    memory_s = (stage.weights - unread + kv_bytes + state_bytes) / bandwidth
     attention = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim
-    step_flops = batch * (2 * _active_params(model, 1) + attention * context)
-    compute_s = step_flops / (s.tp * s.pp) / flops
     layers = model.num_hidden_layers / s.pp
     comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
-    return max(memory_s, compute_s) + comm
+    return (
+        _kernels_s(
+            weights=stage.weights - unread,
+            linear_flops=batch * 2 * _active_params(model, 1) / (s.tp * s.pp),
+            kv=stage.kv.layout.bytes_per_token * context * batch,
+            attention_flops=batch * attention * context / (s.tp * s.pp),
+            state=stage.kv.layout.linear_state_bytes * batch,
+            bandwidth=bandwidth,
+            flops=flops,
+        )
+        + comm
+    )
+
+
+def _kernels_s(
+    *,
+    weights: float,
+    linear_flops: float,
+    kv: float,
+    attention_flops: float,
+    state: float,
+    bandwidth: float,
+    flops: float,
+) -> float:
+    """A step's kernels one after another, each at its own roofline: the linear layers read
+    the weights and multiply, the attention kernels read the KV cache and multiply, and a
+    recurrent (mamba / linear attention) layer reads its state and writes it back. The GPU
+    cannot hide one kernel's memory traffic behind another's math, so the terms add."""
+    return (
+        max(weights / bandwidth, linear_flops / flops)
+        + max(kv / bandwidth, attention_flops / flops)
+        + 2 * state / bandwidth
+    )
 
 
 def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> float:
@@ -242,16 +269,18 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         tokens = (load.decode_requests + load.prefill_tokens) / micro
         untouched = 1 - experts_touched(model, math.ceil(tokens))
         context = (load.decode_context + load.prefill_context) / micro
-        compute_s = (
-            tokens * per_token + (load.decode_context + load.prefill_attention) / micro * per_pair
-        ) / flops
+        pairs = (load.decode_context + load.prefill_attention) / micro
         comm = 2 * layers * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
         eager = launches if tokens > _GRAPH_TOKENS else 0.0
         stage_s = [
-            max(
-                (weights - experts * untouched + kv * context + 2 * state * requests / micro)
-                / bandwidth,
-                compute_s,
+            _kernels_s(
+                weights=weights - experts * untouched,
+                linear_flops=tokens * per_token,
+                kv=kv * context,
+                attention_flops=pairs * per_pair,
+                state=state * requests / micro,
+                bandwidth=bandwidth,
+                flops=flops,
             )
             + comm
             + eager

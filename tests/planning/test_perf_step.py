@@ -129,3 +129,18 @@ def test_a_shared_system_prompt_shortens_the_first_token_only_with_prefix_cachin
     assert _output(busy)[0] > _output(_stepped(concurrency=32, prompt_tokens=4000))[0]
     assert off.ttft.p50_ms == cold.ttft.p50_ms
     assert "prefix cache" in (warm.workload or "")
+
+
+def test_attention_reading_the_kv_cache_adds_to_compute_bound_linear_layers() -> None:
+    # 512 requests at 2000 tokens of context: the linear layers are compute bound and the
+    # attention kernels then read every request's KV: one cannot hide behind the other
+    ctx = _context(LLAMA, "H100-80GB")
+    eff = EFFICIENCY[1]
+    bandwidth = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff
+    flops = ctx.gpu.fp16_tflops * 1e12 * eff
+    batch, context = 512, 2000
+    linear = batch * 2 * ctx.model.param_count / flops
+    kv = ctx.memory.stages[0].kv.layout.bytes_per_token * batch * context / bandwidth
+    fixed = fixed_costs(ctx.gpu, 1).decode_step_s
+    assert linear > ctx.memory.stages[0].weights / bandwidth  # compute bound
+    assert step_cost(ctx, 1)(_decode(batch, context)) - fixed >= 0.95 * (linear + kv)
