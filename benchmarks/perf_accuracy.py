@@ -32,7 +32,7 @@ from checker.models.config_parser import parse_config
 from checker.planning.batching import Workload
 from checker.planning.planner import choose_tp, engine_model, plan_settings, run_plan
 from checker.planning.rules.base import RuleContext
-from checker.planning.serving import simulate_workload
+from checker.planning.serving import prefix_caching, simulate_workload
 from checker.schemas.inputs import (
     EngineInput,
     HardwareInput,
@@ -125,6 +125,7 @@ def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
         output_tokens=int(case["output_tokens"]),
         concurrency=int(case["concurrency"]) if case["kind"] == "concurrency" else None,
         request_rate=float(case["request_rate"]) if case["kind"] == "rate" else None,
+        prefix_caching=prefix_caching(ctx),
     )
     slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
     return {

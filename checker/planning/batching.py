@@ -5,7 +5,8 @@ every running request its next tokens - one for a decoding request, the rest of 
 to the token budget for one still prefilling (chunked prefill) - then admits waiting requests
 first come first served while max_num_seqs, the token budget (max_num_batched_tokens) and the
 KV cache pool allow. When the pool cannot hold a running request's next tokens, the request
-scheduled last is preempted and recomputed from scratch later (V1's only preemption mode). A
+scheduled last is preempted and recomputed later (V1's only preemption mode) - from scratch, or
+with prefix caching from whatever of its blocks no allocation has reused meanwhile. A
 request whose known tokens (prompt plus those generated so far) are all computed at the end of
 a step emits a token. The step's duration comes from a caller's cost function, so this module
 knows nothing of GPUs.
@@ -40,6 +41,7 @@ class Workload:
     concurrency: int | None = None  # None: no cap (a burst, or a pure rate)
     request_rate: float | None = None  # requests per second; None: all arrive at once
     cached_prefix: int = 0  # prompt tokens every request after the first finds in the cache
+    prefix_caching: bool = False  # a preempted request finds its blocks again unless evicted
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class _Request:
     computed: int = 0
     generated: int = 0
     cached: int = 0  # prompt tokens the prefix cache holds for it (prefix caching)
+    kept: int = 0  # tokens it had computed when preempted, their blocks free but cached
+    evicted_after: int = 0  # allocations after which those blocks start to be reused
     first_token: float | None = None
     finish: float | None = None
     known: int = 0  # prompt plus the tokens generated so far
@@ -174,6 +178,7 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
     finished: list[_Request] = []
     itl: list[tuple[float, int]] = []
     in_flight, t, preemptions, steps = 0, 0.0, 0, 0
+    allocated = 0  # KV tokens allocated so far: the free queue's clock
     while len(done) < work.prompts:
         while pending and in_flight < cap and pending[0].arrival <= t:
             r = pending.popleft()
@@ -195,6 +200,12 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
             while used + n > limits.kv_tokens and len(running) > i:
                 victim = running.pop()  # the request scheduled last gives its blocks back
                 used -= victim.computed - victim.cached
+                if work.prefix_caching:
+                    # its blocks join the end of the free queue: allocations take the free
+                    # blocks ahead of them first (v1/core/block_pool.py FreeKVCacheBlockQueue)
+                    victim.kept = victim.computed
+                    ahead = limits.kv_tokens - used - (victim.computed - victim.cached)
+                    victim.evicted_after = allocated + max(0, ahead)
                 victim.computed = victim.cached  # the shared prefix stays cached
                 waiting.appendleft(victim)
                 preemptions += 1
@@ -204,18 +215,22 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
                 scheduled.append((r, n))
                 budget -= n
                 used += n
+                allocated += n
             i += 1
         admitted = False
         while waiting and len(running) < limits.max_num_seqs and budget > 0:
             r = waiting[0]
-            n = min(r.known - r.computed, budget)
-            if used + n > limits.kv_tokens:
+            hit = _cache_hit(r, allocated)
+            n = min(r.known - hit, budget)
+            if used + hit - r.computed + n > limits.kv_tokens:
                 break
             waiting.popleft()
+            used += hit - r.computed + n
+            r.computed, r.kept = hit, 0
             running.append(r)
             scheduled.append((r, n))
             budget -= n
-            used += n
+            allocated += n
             admitted = True
         if not scheduled:
             raise RuntimeError("the KV cache cannot hold one request's prompt")
@@ -228,6 +243,7 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
             step = (step + step_s(_decodes(running, repeat - 1))) / 2
         t += step * repeat
         steps += repeat
+        allocated += (repeat - 1) * len(scheduled)
         decoded = 0
         for r, n in scheduled:
             r.computed += n + repeat - 1
@@ -265,6 +281,15 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
         e2e_s=tuple((r.finish or 0.0) - r.arrival + request_s for r in done),
         itl_s=tuple(itl),
     )
+
+
+def _cache_hit(r: _Request, allocated: int) -> int:
+    """Tokens a (re)admitted request finds computed: its shared prefix, and what survives of
+    the blocks it had when preempted - vLLM frees a request's blocks tail first, so its prefix
+    outlives the rest (v1/core/single_type_kv_cache_manager.py free); at least the last known
+    token is computed again."""
+    lost = max(0, allocated - r.evicted_after)
+    return min(max(r.cached, r.kept - lost), r.known - 1)
 
 
 def _segment(running: list[_Request], kv_free: int, steps_to_arrival: float) -> int:

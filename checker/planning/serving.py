@@ -87,13 +87,15 @@ def engine_workload(ctx: RuleContext) -> Workload:
     # the cache holds whole blocks of the shared prefix (vllm/v1/core/kv_cache_utils.py
     # hash_request_tokens hashes full blocks only)
     cached = work.shared_prefix_tokens // s.block_size * s.block_size
+    caching = prefix_caching(ctx)
     return Workload(
         prompts=s.per_engine(prompts),
         prompt_tokens=work.prompt_tokens,
         output_tokens=work.gen_tokens,
         concurrency=None if rate is not None else s.per_engine(work.concurrency),
         request_rate=None if rate is None else rate / s.dp,
-        cached_prefix=cached if prefix_caching(ctx) else 0,
+        cached_prefix=cached if caching else 0,
+        prefix_caching=caching,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from checker.planning.batching import Limits, StepLoad, Workload, simulate
 
@@ -82,3 +83,14 @@ def test_a_shared_prefix_is_computed_once_and_held_once_in_the_pool() -> None:
         fixed_step,
     )
     assert together.duration_s < alone.duration_s / 2
+
+
+def test_with_prefix_caching_a_preempted_request_resumes_from_its_surviving_blocks() -> None:
+    # long prompts over a pool for about two: a request admitted on its first chunk is
+    # preempted when the pool fills; with prefix caching its blocks outlive the preemption
+    tight = Limits(max_num_batched_tokens=2048, max_num_seqs=64, kv_tokens=20_000)
+    work = Workload(prompts=12, prompt_tokens=8000, output_tokens=50)
+    recompute = simulate(work, tight, fixed_step)
+    resume = simulate(replace(work, prefix_caching=True), tight, fixed_step)
+    assert recompute.preemptions > 10 * max(1, resume.preemptions)  # no recompute thrash
+    assert resume.duration_s < 0.95 * recompute.duration_s
