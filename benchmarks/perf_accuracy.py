@@ -3,13 +3,15 @@
     python benchmarks/perf_accuracy.py [CORPUS.yaml ...] [--json]
 
 Without arguments it reads every benchmarks/corpora/perf_*.yaml. Each case names a catalog
-model and GPU, the parallelism, the workload kind (``concurrency``: --max-concurrency C;
-``burst``: all prompts at once; ``rate``: Poisson --request-rate R) with its mean input and
-output lengths, and the measured output tok/s, median TTFT and median TPOT. The engine plans
-the case at the workload's concurrency (a burst keeps all its prompts in flight, a rate keeps
-rate x end-to-end latency, Little's law), and per workload kind and metric the report gives
-the median and max absolute % error of the middle of our range (geometric mean of its ends)
-and the share of measured values inside the range.
+model and GPU, the parallelism, the vLLM release (``vllm:`` per file or per case), the workload
+kind (``concurrency``: --max-concurrency C; ``burst``: all prompts at once; ``rate``: Poisson
+--request-rate R) with its mean input and output lengths, and the measured output tok/s, median
+TTFT and median TPOT. Two estimators are held against them: the closed form (``check`` of a
+profile without targets: one roofline step at the workload's concurrency; a rate keeps rate x
+end-to-end latency in flight, Little's law) and the step-level scheduler model (``plan``, and
+any workload with targets or a rate). Per workload kind and metric the report gives the median
+and max absolute % error of the middle of our range (geometric mean of its ends) and the share
+of measured values inside the range.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from checker.hardware.catalog import find_gpu
 from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
 from checker.planning.batching import Workload
-from checker.planning.perf import simulate_workload
 from checker.planning.planner import choose_tp, engine_model, plan_settings, run_plan
 from checker.planning.rules.base import RuleContext
+from checker.planning.serving import prefix_caching, simulate_workload
 from checker.schemas.inputs import (
     EngineInput,
     HardwareInput,
@@ -61,7 +63,9 @@ def load_cases(paths: list[Path]) -> list[dict[str, Any]]:
         for case in data["cases"]:
             if case.get("kind") not in KINDS:
                 raise SystemExit(f"{path}: case {case.get('id')!r}: kind must be one of {KINDS}")
-            cases.append({**case, "source": sources.get(case.get("source"), case.get("source"))})
+            source = sources.get(case.get("source"), case.get("source"))
+            # the corpus's vLLM release, unless the case names its own
+            cases.append({"vllm": data.get("vllm"), **case, "source": source})
     return cases
 
 
@@ -121,6 +125,7 @@ def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
         output_tokens=int(case["output_tokens"]),
         concurrency=int(case["concurrency"]) if case["kind"] == "concurrency" else None,
         request_rate=float(case["request_rate"]) if case["kind"] == "rate" else None,
+        prefix_caching=prefix_caching(ctx),
     )
     slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
     return {

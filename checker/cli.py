@@ -215,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--explain", action="store_true", help="give the reason for each setting")
     _add_calibration_flag(p)
+    # plan prints the performance figures: they come from the step-level scheduler model
+    p.set_defaults(step_model=True)
     _add_fail_on_flag(p)
 
     p = add(

@@ -98,6 +98,7 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
                 raise UsageError(f"--{dest.replace('_', '-')}: {exc}") from None
         base.setdefault(section, {})[field] = value
     base["explain"] = bool(getattr(args, "explain", False))
+    base["step_model"] = bool(getattr(args, "step_model", False))
     try:
         return PlanRequest.model_validate(base), loaded
     except ValidationError as exc:

@@ -145,6 +145,7 @@ def figures_of(plan: PlanResponse) -> Figures:
     """The plan's figures; the KV ones only where vLLM gets as far as a KV cache."""
     f = plan.feasibility
     starts = f.reaches_kv_cache
+    slos = plan.performance.slos
     return Figures(
         verdict=gate_verdict(plan),
         kv_tokens=f.kv.tokens if f.kv else None,
@@ -152,6 +153,7 @@ def figures_of(plan: PlanResponse) -> Figures:
         headroom_gib=f.headroom_gib,
         throughput_toks_per_s=plan.performance.throughput_toks_per_s_range if starts else None,
         oom_risk=f.oom_risk if starts else None,
+        targets_met=(sum(s.status == "met" for s in slos), len(slos)) if slos else None,
     )
 
 

@@ -72,6 +72,9 @@ class Figures(BaseModel):
         None, description="Estimated output tokens/s of the instance at the workload's concurrency"
     )
     oom_risk: OOMRisk | None = None
+    targets_met: tuple[int, int] | None = Field(
+        None, description="(met, stated) serving targets of the workload; None: none stated"
+    )
 
 
 class PlanSummary(BaseModel):

@@ -5,22 +5,31 @@ every running request its next tokens - one for a decoding request, the rest of 
 to the token budget for one still prefilling (chunked prefill) - then admits waiting requests
 first come first served while max_num_seqs, the token budget (max_num_batched_tokens) and the
 KV cache pool allow. When the pool cannot hold a running request's next tokens, the request
-scheduled last is preempted and recomputed from scratch later (V1's only preemption mode). A
+scheduled last is preempted and recomputed later (V1's only preemption mode) - from scratch, or
+with prefix caching from whatever of its blocks no allocation has reused meanwhile. A
 request whose known tokens (prompt plus those generated so far) are all computed at the end of
 a step emits a token. The step's duration comes from a caller's cost function, so this module
 knows nothing of GPUs.
 
 Workloads mirror `vllm bench serve`: ``concurrency`` requests in flight (--max-concurrency;
 None sends all prompts at once, a burst) and optionally Poisson arrivals at ``request_rate``
-(--request-rate, seeded, so the result is reproducible).
+(--request-rate, seeded, so the result is reproducible). A prompt prefix every request shares
+(--random-prefix-len) is computed once: later requests find it in the prefix cache, whose blocks
+the pool holds once.
+
+Speed: a run of steps in which every running request only decodes and nothing can change the
+batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
+segment: its steps differ only by one token of context per request, so the segment costs its
+step count times the mean of its first and last step (exact when a step's cost is linear in
+the context, as the memory-bound decode step is).
 """
 
 from __future__ import annotations
 
+import math
 import random
-import statistics
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -31,6 +40,8 @@ class Workload:
     output_tokens: int
     concurrency: int | None = None  # None: no cap (a burst, or a pure rate)
     request_rate: float | None = None  # requests per second; None: all arrive at once
+    cached_prefix: int = 0  # prompt tokens every request after the first finds in the cache
+    prefix_caching: bool = False  # a preempted request finds its blocks again unless evicted
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class Limits:
     max_num_batched_tokens: int
     max_num_seqs: int
     kv_tokens: int  # tokens the KV cache pool holds
+    shared_tokens: int = 0  # of them, the cached prefix's blocks, held once for everyone
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,15 @@ class StepLoad:
 
 StepCost = Callable[[StepLoad], float]
 
+# The benchmark recipe we generate (checker/render/bench.py) sends this many prompts per
+# request in flight, at least _MIN_PROMPTS: enough waves for stable percentiles.
+_MIN_PROMPTS = 100
+_PROMPTS_PER_SLOT = 10
+
+
+def recipe_prompts(concurrency: int) -> int:
+    return max(_MIN_PROMPTS, _PROMPTS_PER_SLOT * concurrency)
+
 
 @dataclass
 class _Request:
@@ -62,12 +83,35 @@ class _Request:
     output: int
     computed: int = 0
     generated: int = 0
+    cached: int = 0  # prompt tokens the prefix cache holds for it (prefix caching)
+    kept: int = 0  # tokens it had computed when preempted, their blocks free but cached
+    evicted_after: int = 0  # allocations after which those blocks start to be reused
     first_token: float | None = None
     finish: float | None = None
+    known: int = 0  # prompt plus the tokens generated so far
 
-    @property
-    def known(self) -> int:
-        return self.prompt + self.generated
+    def __post_init__(self) -> None:
+        self.known = self.prompt + self.generated
+
+
+def percentile(values: Sequence[float], q: float, weights: Sequence[float] | None = None) -> float:
+    """The ``q``-th percentile (0-100) as numpy's default (linear) method gives it, which
+    `vllm bench serve` prints; with ``weights``, of the values repeated that many times."""
+    if not values:
+        return 0.0
+    if weights is None:
+        ordered = sorted(values)
+        pos = q / 100 * (len(ordered) - 1)
+        low = math.floor(pos)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+    pairs = sorted(zip(values, weights, strict=True))
+    rank, seen = q / 100 * (sum(weights) - 1), 0.0
+    for value, weight in pairs:
+        seen += weight
+        if seen > rank:
+            return value
+    return pairs[-1][0]
 
 
 @dataclass(frozen=True)
@@ -78,16 +122,26 @@ class Result:
     output_tokens: int
     preemptions: int = 0
     steps: int = 0
+    e2e_s: tuple[float, ...] = ()
+    itl_s: tuple[tuple[float, int], ...] = ()  # (gap between two tokens, tokens with it)
+    cohort: int = 1  # requests each simulated one stands for (checker/planning/perf.py)
 
     @property
     def output_tok_s(self) -> float:
         return self.output_tokens / self.duration_s if self.duration_s else 0.0
 
+    @property
+    def request_per_s(self) -> float:
+        return len(self.ttft_s) * self.cohort / self.duration_s if self.duration_s else 0.0
+
     def median_ttft_s(self) -> float:
-        return statistics.median(self.ttft_s)
+        return percentile(self.ttft_s, 50)
 
     def median_tpot_s(self) -> float:
-        return statistics.median(self.tpot_s) if self.tpot_s else 0.0
+        return percentile(self.tpot_s, 50)
+
+    def itl_percentile_s(self, q: float) -> float:
+        return percentile([v for v, _ in self.itl_s], q, [w for _, w in self.itl_s])
 
 
 def _arrivals(work: Workload) -> list[float]:
@@ -101,17 +155,30 @@ def _arrivals(work: Workload) -> list[float]:
     return times
 
 
+def _decodes(running: list[_Request], ahead: int) -> StepLoad:
+    """The load of a decode-only step of ``running``, ``ahead`` tokens later."""
+    context = sum(r.computed for r in running) + len(running) * (ahead + 1)
+    return StepLoad(len(running), context, 0, 0, 0, 0.0)
+
+
 def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float = 0.0) -> Result:
     """Run ``work`` to completion; ``request_s`` is the fixed path outside the engine that each
     request's first token also waits on (HTTP, tokenization, detokenization)."""
+    output = max(1, work.output_tokens)
+    # vLLM recomputes at least a prompt's last token, whatever the cache holds
+    cached = min(work.cached_prefix, work.prompt_tokens - 1)
     pending = deque(
-        _Request(a, work.prompt_tokens, max(1, work.output_tokens)) for a in _arrivals(work)
+        _Request(a, work.prompt_tokens, output, computed=cached * (i > 0), cached=cached * (i > 0))
+        for i, a in enumerate(_arrivals(work))
     )
     cap = work.concurrency or work.prompts
     waiting: deque[_Request] = deque()
     running: list[_Request] = []
     done: list[_Request] = []
+    finished: list[_Request] = []
+    itl: list[tuple[float, int]] = []
     in_flight, t, preemptions, steps = 0, 0.0, 0, 0
+    allocated = 0  # KV tokens allocated so far: the free queue's clock
     while len(done) < work.prompts:
         while pending and in_flight < cap and pending[0].arrival <= t:
             r = pending.popleft()
@@ -125,15 +192,21 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
             raise RuntimeError("no request can be scheduled")  # unreachable: cap >= 1
         budget = limits.max_num_batched_tokens
         scheduled: list[tuple[_Request, int]] = []
-        used = sum(r.computed for r in running)
+        used = limits.shared_tokens + sum(r.computed - r.cached for r in running)
         i = 0
         while i < len(running):
             r = running[i]
             n = min(r.known - r.computed, budget)
             while used + n > limits.kv_tokens and len(running) > i:
                 victim = running.pop()  # the request scheduled last gives its blocks back
-                used -= victim.computed
-                victim.computed = 0
+                used -= victim.computed - victim.cached
+                if work.prefix_caching:
+                    # its blocks join the end of the free queue: allocations take the free
+                    # blocks ahead of them first (v1/core/block_pool.py FreeKVCacheBlockQueue)
+                    victim.kept = victim.computed
+                    ahead = limits.kv_tokens - used - (victim.computed - victim.cached)
+                    victim.evicted_after = allocated + max(0, ahead)
+                victim.computed = victim.cached  # the shared prefix stays cached
                 waiting.appendleft(victim)
                 preemptions += 1
             if len(running) <= i:
@@ -142,34 +215,57 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
                 scheduled.append((r, n))
                 budget -= n
                 used += n
+                allocated += n
             i += 1
+        admitted = False
         while waiting and len(running) < limits.max_num_seqs and budget > 0:
             r = waiting[0]
-            n = min(r.known - r.computed, budget)
-            if used + n > limits.kv_tokens:
+            hit = _cache_hit(r, allocated)
+            n = min(r.known - hit, budget)
+            if used + hit - r.computed + n > limits.kv_tokens:
                 break
             waiting.popleft()
+            used += hit - r.computed + n
+            r.computed, r.kept = hit, 0
             running.append(r)
             scheduled.append((r, n))
             budget -= n
-            used += n
+            allocated += n
+            admitted = True
         if not scheduled:
             raise RuntimeError("the KV cache cannot hold one request's prompt")
         load = _load(scheduled)
-        t += step_s(load)
-        steps += 1
+        step, repeat = step_s(load), 1
+        if not admitted and not load.prefill_requests and len(scheduled) == len(running):
+            due = pending[0].arrival if pending and in_flight < cap else math.inf
+            repeat = _segment(running, limits.kv_tokens - used, (due - t) / step)
+        if repeat > 1:
+            step = (step + step_s(_decodes(running, repeat - 1))) / 2
+        t += step * repeat
+        steps += repeat
+        allocated += (repeat - 1) * len(scheduled)
+        decoded = 0
         for r, n in scheduled:
-            r.computed += n
-            if r.computed < r.known:
+            r.computed += n + repeat - 1
+            if r.computed < r.known + repeat - 1:
                 continue
-            r.generated += 1
             if r.first_token is None:
                 r.first_token = t
+            else:
+                decoded += repeat
+            r.generated += repeat
+            r.known += repeat
             if r.generated >= r.output:
                 r.finish = t
-                running.remove(r)
-                done.append(r)
-                in_flight -= 1
+                finished.append(r)
+        if finished:
+            gone = {id(r) for r in finished}
+            running = [r for r in running if id(r) not in gone]
+            done += finished
+            in_flight -= len(finished)
+            finished.clear()
+        if decoded:
+            itl.append((step, decoded))
     ttft = [(r.first_token or 0.0) - r.arrival + request_s for r in done]
     tpot = [
         ((r.finish or 0.0) - (r.first_token or 0.0)) / (r.output - 1) for r in done if r.output > 1
@@ -182,7 +278,29 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
         output_tokens=sum(r.output for r in done),
         preemptions=preemptions,
         steps=steps,
+        e2e_s=tuple((r.finish or 0.0) - r.arrival + request_s for r in done),
+        itl_s=tuple(itl),
     )
+
+
+def _cache_hit(r: _Request, allocated: int) -> int:
+    """Tokens a (re)admitted request finds computed: its shared prefix, and what survives of
+    the blocks it had when preempted - vLLM frees a request's blocks tail first, so its prefix
+    outlives the rest (v1/core/single_type_kv_cache_manager.py free); at least the last known
+    token is computed again."""
+    lost = max(0, allocated - r.evicted_after)
+    return min(max(r.cached, r.kept - lost), r.known - 1)
+
+
+def _segment(running: list[_Request], kv_free: int, steps_to_arrival: float) -> int:
+    """Identical decode-only steps that can run from now before the batch changes: until the
+    first request finishes, the KV pool fills, or the next arrival is due (admitted at the
+    first step boundary after it; the steps before it run at about this step's pace)."""
+    steps = min(r.output - r.generated for r in running)
+    steps = min(steps, 1 + kv_free // len(running))
+    if steps_to_arrival < steps:
+        steps = math.ceil(steps_to_arrival)
+    return max(1, steps)
 
 
 def _load(scheduled: list[tuple[_Request, int]]) -> StepLoad:

@@ -1,9 +1,10 @@
 """Roofline performance estimates: labelled estimates with a range, never measurements.
 
-Decode: each step streams every rank's weights - for MoE only the experts the batch routes to,
-E x (1 - (1 - k/E)^B) of E, counted in the experts' own storage bytes - plus the KV cache and
-the recurrent state (read and written) of every running request, at the GPU's memory
-bandwidth, unless the step's FLOPs take longer. Tensor parallel adds two all-reduces per layer
+Decode: each step runs three kinds of kernels one after another, each at its own roofline: the
+linear layers stream every rank's weights - for MoE only the experts the batch routes to,
+E x (1 - (1 - k/E)^B) of E, counted in the experts' own storage bytes - unless their FLOPs take
+longer; attention reads the KV cache of every running request unless its FLOPs take longer;
+recurrent layers read and write each request's state. Tensor parallel adds two all-reduces per layer
 (a fixed latency plus the bytes over the link, NVLink or PCIe). Pipeline parallel splits the
 batch into one micro-batch per stage: a request still passes every stage for each token, so
 throughput is the batch over that cycle (Little's law) and never gains from stages left
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from checker.planning.batching import Limits, Result, StepLoad, Workload, simulate
+from checker.planning.batching import StepLoad
 from checker.planning.memory import StageMemory
 from checker.planning.rules.base import RuleContext
 from checker.planning.rules.scheduler import effective_max_num_seqs
@@ -160,19 +161,45 @@ def _stage_step_s(
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _peak_flops(ctx) * eff
     unread = _expert_bytes(ctx, index) * (1 - experts_touched(model, batch))
-    kv_bytes = stage.kv.layout.bytes_per_token * context * batch
-    # a recurrent (mamba / linear attention) layer reads its state and writes it back
-    state_bytes = 2 * stage.kv.layout.linear_state_bytes * batch
-    memory_s = (stage.weights - unread + kv_bytes + state_bytes) / bandwidth
     attention = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim
-    step_flops = batch * (2 * _active_params(model, 1) + attention * context)
-    compute_s = step_flops / (s.tp * s.pp) / flops
     layers = model.num_hidden_layers / s.pp
     comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
-    return max(memory_s, compute_s) + comm
+    return (
+        _kernels_s(
+            weights=stage.weights - unread,
+            linear_flops=batch * 2 * _active_params(model, 1) / (s.tp * s.pp),
+            kv=stage.kv.layout.bytes_per_token * context * batch,
+            attention_flops=batch * attention * context / (s.tp * s.pp),
+            state=stage.kv.layout.linear_state_bytes * batch,
+            bandwidth=bandwidth,
+            flops=flops,
+        )
+        + comm
+    )
 
 
-def _decode_step_s(ctx: RuleContext, batch: int, context: int, end: int) -> float:
+def _kernels_s(
+    *,
+    weights: float,
+    linear_flops: float,
+    kv: float,
+    attention_flops: float,
+    state: float,
+    bandwidth: float,
+    flops: float,
+) -> float:
+    """A step's kernels one after another, each at its own roofline: the linear layers read
+    the weights and multiply, the attention kernels read the KV cache and multiply, and a
+    recurrent (mamba / linear attention) layer reads its state and writes it back. The GPU
+    cannot hide one kernel's memory traffic behind another's math, so the terms add."""
+    return (
+        max(weights / bandwidth, linear_flops / flops)
+        + max(kv / bandwidth, attention_flops / flops)
+        + 2 * state / bandwidth
+    )
+
+
+def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> float:
     """Seconds between two tokens of one request (TPOT). Pipeline parallel runs one
     micro-batch per stage; a request's token takes the pass through every stage, or the
     slowest stage's turn over all micro-batches when that is longer."""
@@ -211,53 +238,66 @@ _GRAPH_TOKENS = 512
 
 
 def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
-    """Seconds of one engine step of mixed prefill and decode, the stages one after another
-    (the pipeline's passage; pipeline overlap is not modelled here)."""
+    """Seconds of one engine step of mixed prefill and decode. With pipeline parallel the
+    step's requests split into one micro-batch per stage (never more micro-batches than
+    requests): the step takes a micro-batch's passage through every stage, or the busiest
+    stage's turn over all micro-batches when that is longer - so stages left without a
+    micro-batch add latency and no throughput."""
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _peak_flops(ctx) * eff
     stages = ctx.memory.stages
-    weights = sum(st.weights for st in stages)
-    experts = sum(_expert_bytes(ctx, i) for i in range(len(stages)))
-    kv_per_token = sum(st.kv.layout.bytes_per_token for st in stages)
-    state = sum(st.kv.layout.linear_state_bytes for st in stages)
-    per_token = 2 * _active_params(model, 1) / s.tp
-    per_pair = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim / s.tp
+    pp = len(stages)
+    per_stage = [
+        (
+            st.weights,
+            _expert_bytes(ctx, i),
+            st.kv.layout.bytes_per_token,
+            st.kv.layout.linear_state_bytes,
+        )
+        for i, st in enumerate(stages)
+    ]
+    per_token = 2 * _active_params(model, 1) / (s.tp * pp)
+    heads = model.cache_layer_count * model.num_attention_heads
+    per_pair = 4 * heads * model.head_dim / (s.tp * pp)
+    layers = model.num_hidden_layers / pp
     fixed = fixed_costs(ctx.gpu, end)
-    launches = model.num_hidden_layers * fixed.kernels_per_layer * fixed.kernel_launch_s
+    launches = layers * fixed.kernels_per_layer * fixed.kernel_launch_s
 
     def cost(load: StepLoad) -> float:
-        tokens = load.decode_requests + load.prefill_tokens
-        unread = experts * (1 - experts_touched(model, tokens))
-        kv = kv_per_token * (load.decode_context + load.prefill_context)
         requests = load.decode_requests + load.prefill_requests
-        memory_s = (weights - unread + kv + 2 * state * requests) / bandwidth
-        pairs = load.decode_context + load.prefill_attention
-        compute_s = (tokens * per_token + pairs * per_pair) / flops
-        comm = (
-            2
-            * model.num_hidden_layers
-            * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
-        )
+        micro = max(1, min(pp, requests))
+        tokens = (load.decode_requests + load.prefill_tokens) / micro
+        untouched = 1 - experts_touched(model, math.ceil(tokens))
+        context = (load.decode_context + load.prefill_context) / micro
+        pairs = (load.decode_context + load.prefill_attention) / micro
+        comm = 2 * layers * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
         eager = launches if tokens > _GRAPH_TOKENS else 0.0
-        return max(memory_s, compute_s) + comm + fixed.decode_step_s + eager
+        stage_s = [
+            _kernels_s(
+                weights=weights - experts * untouched,
+                linear_flops=tokens * per_token,
+                kv=kv * context,
+                attention_flops=pairs * per_pair,
+                state=state * requests / micro,
+                bandwidth=bandwidth,
+                flops=flops,
+            )
+            + comm
+            + eager
+            for weights, experts, kv, state in per_stage
+        ]
+        passage = sum(stage_s) + (pp - 1) * STAGE_HANDOFF_S
+        return max(passage, micro * max(stage_s)) + fixed.decode_step_s
 
     return cost
 
 
-def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
-    """``work`` through the step-level scheduler model at one end of the range."""
-    s = ctx.settings
-    limits = Limits(
-        s.max_num_batched_tokens, effective_max_num_seqs(ctx), ctx.memory.binding.kv.tokens
-    )
-    return simulate(work, limits, step_cost(ctx, end), fixed_costs(ctx.gpu, end).request_s)
-
-
-def estimate_perf(ctx: RuleContext) -> PerfEstimate:
+def closed_form(ctx: RuleContext) -> PerfEstimate:
+    """One roofline step at the workload's batch: cheap, for plans that state no targets."""
     s, work = ctx.settings, ctx.request.workload
     batch = decode_batch(ctx)
     context = work.prompt_tokens + work.gen_tokens // 2
-    tpot = [_decode_step_s(ctx, batch, context, end) for end in (0, 1)]  # slow, fast
+    tpot = [decode_token_s(ctx, batch, context, end) for end in (0, 1)]  # slow, fast
     ttft = [_prefill_s(ctx, end) for end in (0, 1)]
     per_request = [1 / t for t in tpot]
     # Little's law: ``batch`` requests in flight per engine, each one token per TPOT; every

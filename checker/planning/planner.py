@@ -10,12 +10,13 @@ from checker.planning.context_length import engine_model
 from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.parallel import nodes_spanned
-from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.releases import message
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.memory import context_risk, workload_tokens
+from checker.planning.rules.slo import slo_findings
+from checker.planning.serving import estimate_perf
 from checker.planning.settings import Settings, resolve_settings
 from checker.planning.spec_config import SpecDecode, build_spec
 from checker.planning.suppress import split_suppressed
@@ -285,7 +286,11 @@ def run_plan(
     settings, memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration, spec=spec)
     ignored = use_calibration(calibration, request, model, gpu, settings).ignored
     context = RuleContext(request, model, gpu, settings, memory, ignored)
-    findings, suppressed = split_suppressed(evaluate(context), request.ignore)
+    performance = estimate_perf(context, step_model=request.step_model)
+    missed, slos = slo_findings(context, performance)
+    findings, suppressed = split_suppressed(evaluate(context, missed), request.ignore)
+    if slos:
+        performance = performance.model_copy(update={"slos": slos})
     b = memory.binding
     has_kv = memory.has_kv_cache
     risk, reason = context_risk(context) if has_kv else (OOMRisk.HIGH, _no_kv_reason(memory))
@@ -348,6 +353,6 @@ def run_plan(
         model=summary,
         feasibility=feasibility,
         config=config,
-        performance=estimate_perf(context),
+        performance=performance,
         recommendations=recommendations,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from checker.errors import ArtifactError
+from checker.planning.batching import recipe_prompts
 from checker.render.context import RenderContext
 from checker.render.serve import model_arg
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
@@ -15,10 +16,9 @@ _REQUIRED = (
     "--random-output-len",
     "--num-prompts",
     "--max-concurrency",
+    "--request-rate",
     "--ignore-eos",
 )
-_MIN_PROMPTS = 100
-_PROMPTS_PER_SLOT = 10  # enough waves at the workload's concurrency for stable percentiles
 
 
 def bench_client(version: str) -> FlagSet:
@@ -32,7 +32,8 @@ def bench_client(version: str) -> FlagSet:
 
 
 def num_prompts(ctx: RenderContext) -> int:
-    return max(_MIN_PROMPTS, _PROMPTS_PER_SLOT * ctx.workload.concurrency)
+    """The workload's own count, else the recipe's, the one the step-level model runs."""
+    return ctx.workload.num_prompts or recipe_prompts(ctx.workload.concurrency)
 
 
 def bench_argv(ctx: RenderContext) -> list[str]:
@@ -41,14 +42,19 @@ def bench_argv(ctx: RenderContext) -> list[str]:
     client = bench_client(ctx.plan.config.vllm_version)
     have = client.bench_serve or frozenset()
     w = ctx.workload
+    prefix = min(w.shared_prefix_tokens, w.prompt_tokens - 1)  # the rest is random per prompt
     argv = ["--backend=vllm"] if "--backend" in have else []
     argv += [
         f"--model={model_arg(ctx)}",
         "--dataset-name=random",
-        f"--random-input-len={w.prompt_tokens}",
+        *([f"--random-prefix-len={prefix}"] if prefix else []),
+        f"--random-input-len={w.prompt_tokens - prefix}",
         f"--random-output-len={w.gen_tokens}",
         f"--num-prompts={num_prompts(ctx)}",
-        f"--max-concurrency={w.concurrency}",
+        # Poisson arrivals at the workload's rate, else a closed loop at its concurrency
+        f"--request-rate={w.request_rate:g}"
+        if w.request_rate is not None
+        else f"--max-concurrency={w.concurrency}",
         "--ignore-eos",
     ]
     if ctx.plan.config.trust_remote_code and "--trust-remote-code" in have:

@@ -7,7 +7,7 @@ import shlex
 from checker.errors import CheckerError
 from checker.render.context import RenderContext
 from checker.render.escape import md_code, md_fence, md_text
-from checker.schemas.outputs import FeasibilityReport, PlanResponse
+from checker.schemas.outputs import FeasibilityReport, LatencyFigure, PlanResponse, SLOStatus
 
 _BADGE = {"PASS": "✅ PASS", "WARN": "⚠️ WARN", "FAIL": "❌ FAIL"}
 
@@ -29,21 +29,73 @@ def memory_rows(plan: PlanResponse) -> list[tuple[str, float, str]]:
     return [(label, gib, m.basis[key].value if key in m.basis else "") for label, gib, key in rows]
 
 
+def _rng(r: tuple[float, float] | None, unit: str) -> str | None:
+    return None if r is None else f"{r[0]:,.6g} - {r[1]:,.6g} {unit}"
+
+
+def _percentiles(figure: LatencyFigure | None) -> str | None:
+    if figure is None:
+        return None
+    return f"{_rng(figure.p50_ms, 'ms')} (p50), {_rng(figure.p90_ms, 'ms')} (p90)"
+
+
+def _target(status: SLOStatus) -> tuple[str, str]:
+    side = "<=" if status.target.endswith("_ms") else ">="
+    label = f"Target {status.target.removeprefix('workload.')} {side} {status.limit:,.6g}"
+    low, high = status.estimate
+    return label, f"{status.status} (estimate {low:,.6g} - {high:,.6g})"
+
+
 def perf_rows(plan: PlanResponse) -> list[tuple[str, str]]:
     p = plan.performance
-
-    def rng(r: tuple[float, float] | None, unit: str) -> str | None:
-        return None if r is None else f"{r[0]:,.6g} - {r[1]:,.6g} {unit}"
-
     rows = [
-        ("Decode per request", rng(p.decode_toks_per_s_range, "tok/s")),
-        ("Prefill", rng(p.prefill_toks_per_s_range, "tok/s")),
-        ("Time to first token", rng(p.ttft_ms_range, "ms")),
-        ("Time per output token", rng(p.tpot_ms_range, "ms")),
-        ("Throughput per instance", rng(p.throughput_toks_per_s_range, "tok/s")),
-        ("Throughput per GPU", rng(p.throughput_per_gpu_toks_per_s_range, "tok/s")),
+        ("Estimated by", "step-level scheduler model" if p.model == "step-level" else None),
+        ("Workload", p.workload),
+        ("Decode per request", _rng(p.decode_toks_per_s_range, "tok/s")),
+        ("Prefill", _rng(p.prefill_toks_per_s_range, "tok/s")),
     ]
+    if p.model == "step-level":
+        rows += [
+            ("Time to first token", _percentiles(p.ttft)),
+            ("Time per output token", _percentiles(p.tpot)),
+            ("Inter-token latency", _percentiles(p.itl)),
+            ("End-to-end latency", _percentiles(p.e2e)),
+            ("Output throughput", _rng(p.throughput_toks_per_s_range, "tok/s")),
+            ("Output throughput per GPU", _rng(p.throughput_per_gpu_toks_per_s_range, "tok/s")),
+            (
+                "Requests",
+                _rng(p.request_throughput.deployment, "requests/s")
+                if p.request_throughput
+                else None,
+            ),
+            ("Saturated request rate", _rng(p.max_request_rate, "requests/s")),
+        ]
+    else:
+        rows += [
+            ("Time to first token", _rng(p.ttft_ms_range, "ms")),
+            ("Time per output token", _rng(p.tpot_ms_range, "ms")),
+            ("Throughput per instance", _rng(p.throughput_toks_per_s_range, "tok/s")),
+            ("Throughput per GPU", _rng(p.throughput_per_gpu_toks_per_s_range, "tok/s")),
+        ]
+    rows += [_target(status) for status in p.slos]
     return [(label, value) for label, value in rows if value is not None]
+
+
+def perf_widths(plan: PlanResponse) -> list[str]:
+    """What drives each step-level range's width, figures with the same cause together."""
+    p = plan.performance
+    named = [
+        ("time to first token", p.ttft),
+        ("time per output token", p.tpot),
+        ("inter-token latency", p.itl),
+        ("end-to-end latency", p.e2e),
+        ("throughput", p.output_throughput),
+    ]
+    causes: dict[str, list[str]] = {}
+    for name, figure in named:
+        if figure is not None:
+            causes.setdefault(figure.width, []).append(name)
+    return [f"{', '.join(names)}: {width}" for width, names in causes.items()]
 
 
 def serve_command(plan: PlanResponse, ctx: RenderContext | None = None) -> str:
@@ -186,6 +238,7 @@ def _lines(plan: PlanResponse, title: str | None, ctx: RenderContext | None) -> 
         out += ["", "#### Performance (estimates, not measurements)", "", "| | Range |"]
         out += ["|---|---|", *(f"| {label} | {value} |" for label, value in perf_rows(plan))]
         out += [""] + [f"- {md_text(a)}" for a in plan.performance.assumptions]
+        out += [f"- Range of {md_text(w)}" for w in perf_widths(plan)]
     out += ["", "#### Serve command", "", md_fence([serve_command(plan, ctx)], "sh")]
     return out
 

@@ -11,6 +11,7 @@ from checker.render.report import (
     kv_summary,
     memory_rows,
     perf_rows,
+    perf_widths,
     placement,
     risk_summary,
     serve_command,
@@ -147,5 +148,6 @@ def render_plan_text(plan: PlanResponse, *, explain: bool, color: bool) -> str:
         out += ["", s.bold("Recommendations"), *recommendations]
     if f.weights_fit:  # a model that does not load has no speed
         out += ["", s.bold("Performance (estimates)"), *_table(perf_rows(plan), set())]
+        out += [f"  range of {terminal(w)}" for w in perf_widths(plan)]
     out += ["", s.bold("Serve command"), f"  {terminal(serve_command(plan))}"]
     return "\n".join(out)

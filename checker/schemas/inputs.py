@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from checker.schemas.enums import BatchingMode, DType, Interconnect, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
+from checker.schemas.slo import SLOTargets
 
 INT64_MAX = (1 << 63) - 1  # vLLM's integer arguments are C int64 at the bottom
 
@@ -85,6 +86,25 @@ class WorkloadInput(BaseModel):
     target_latency_ms: float | None = Field(None, gt=0)
     streaming: bool = True
     batching_mode: BatchingMode = BatchingMode.BALANCED
+    request_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1e6,
+        description="Poisson arrivals, requests/s over the deployment (vllm bench serve "
+        "--request-rate); the gate checks the deployment sustains it. None: a closed loop of "
+        "`concurrency` requests",
+    )
+    num_prompts: int | None = Field(
+        None, ge=1, le=100_000, description="Prompts per benchmark run; None: the recipe's"
+    )
+    shared_prefix_tokens: int = Field(
+        0,
+        ge=0,
+        le=1 << 24,
+        description="Of prompt_tokens, a prefix every request shares (a system prompt): with "
+        "prefix caching it is computed once (vllm bench serve --random-prefix-len)",
+    )
+    slo: SLOTargets = Field(default_factory=SLOTargets)
 
 
 class PolicyInput(BaseModel):
@@ -279,6 +299,11 @@ class PlanRequest(BaseModel):
     policy: PolicyInput = Field(default_factory=PolicyInput)
     engine: EngineInput = Field(default_factory=EngineInput)
     explain: bool = False
+    step_model: bool = Field(
+        False,
+        description="Run the step-level scheduler model for the performance figures even when "
+        "the workload states no targets (`plan` does; it costs milliseconds per plan)",
+    )
     ignore: dict[str, str] = Field(
         default_factory=dict,
         description="Rule id -> reason: its findings are reported as suppressed, not counted",

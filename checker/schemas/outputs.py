@@ -181,8 +181,45 @@ class Recommendation(BaseModel):
     reason: str
 
 
+Range = tuple[float, float]
+
+
+class LatencyFigure(BaseModel):
+    """One latency of the step-level model at p50 and p90, each a (fast, slow) range."""
+
+    model_config = _OUT
+
+    p50_ms: Range
+    p90_ms: Range
+    width: str = Field(description="What drives the width of the range")
+
+
+class ThroughputFigure(BaseModel):
+    """A throughput of the step-level model, (slow, fast), for the deployment (every
+    data-parallel engine) and per GPU."""
+
+    model_config = _OUT
+
+    deployment: Range
+    per_gpu: Range
+    width: str = Field(description="What drives the width of the range")
+
+
+class SLOStatus(BaseModel):
+    """A workload target held against the estimate: met (even at the slow end), at risk (only
+    the fast end meets it) or missed (not even the fast end does)."""
+
+    model_config = _OUT
+
+    target: str = Field(description="Profile key, e.g. workload.slo.ttft_p90_ms")
+    limit: float
+    estimate: Range
+    status: Literal["met", "at risk", "missed"]
+
+
 class PerfEstimate(BaseModel):
-    """Roofline estimates: ranges, never promises."""
+    """Estimates: ranges, never promises. The step-level figures (ttft ... request_throughput)
+    are there when the scheduler model ran: `plan`, or a workload with targets or a rate."""
 
     model_config = _OUT
 
@@ -194,6 +231,22 @@ class PerfEstimate(BaseModel):
         None, description="All requests at the workload's concurrency, per instance"
     )
     throughput_per_gpu_toks_per_s_range: tuple[float, float] | None = None
+    model: Literal["closed-form", "step-level"] = Field(
+        "closed-form",
+        description="closed-form: one roofline step at the workload's batch; step-level: the "
+        "workload through a model of vLLM's continuous-batching scheduler",
+    )
+    workload: str | None = Field(None, description="What the step-level model ran")
+    ttft: LatencyFigure | None = None
+    tpot: LatencyFigure | None = None
+    itl: LatencyFigure | None = None
+    e2e: LatencyFigure | None = None
+    output_throughput: ThroughputFigure | None = Field(None, description="Output tok/s")
+    request_throughput: ThroughputFigure | None = Field(None, description="Requests/s")
+    max_request_rate: Range | None = Field(
+        None, description="Requests/s the deployment completes when saturated (slow, fast)"
+    )
+    slos: list[SLOStatus] = Field(default_factory=list)
     assumptions: list[str] = Field(default_factory=list)
 
 

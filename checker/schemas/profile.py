@@ -36,6 +36,7 @@ from checker.schemas.enums import (
     Quantization,
 )
 from checker.schemas.gpu import GPUSpec
+from checker.schemas.slo import SLOTargets
 from checker.schemas.yaml_source import load_data
 
 # Values that look plausible but vLLM has never accepted; each gets the fix instead of a bare error.
@@ -152,6 +153,25 @@ class ProfileWorkload(BaseModel):
     streaming: StrictBool = True
     mode: BatchingMode = BatchingMode.BALANCED
     target_latency_ms: StrictFloat | None = Field(None, gt=0)
+    request_rate: StrictFloat | None = Field(
+        None,
+        gt=0,
+        le=1e6,
+        description="Poisson arrivals, requests/s over the deployment (vllm bench serve "
+        "--request-rate); the gate checks the deployment sustains it. None: a closed loop of "
+        "`concurrency` requests",
+    )
+    num_prompts: StrictInt | None = Field(
+        None, ge=1, le=100_000, description="Prompts per benchmark run; None: the recipe's"
+    )
+    shared_prefix_tokens: StrictInt = Field(
+        0,
+        ge=0,
+        le=1 << 24,
+        description="Of prompt_tokens, a prefix every request shares (a system prompt): with "
+        "prefix caching it is computed once (vllm bench serve --random-prefix-len)",
+    )
+    slo: SLOTargets = Field(default_factory=SLOTargets)
 
 
 class ProfilePolicy(BaseModel):

@@ -9,6 +9,7 @@ import pytest
 
 from checker.errors import UsageError
 from checker.gate.check import CheckOptions, run_check
+from checker.gate.formats.markdown import render_markdown
 from checker.gate.result import BaseDiff
 from tests.gate.gitrepo import commit_all, make_repo
 from tests.gate.test_check import llama, write
@@ -138,3 +139,26 @@ def test_repo_config_targets_join_the_profile_own_on_both_sides(tmp_path: Path) 
     write(repo, ".vllm-wizard.yaml", 'targets: ["L4"]\ntargets_only: true\n')
     (change,) = _diff(repo).profiles
     assert [p.target for p in change.pairs] == ["L4:1"]
+
+
+def test_the_pr_report_shows_serving_targets_met_before_and_after(tmp_path: Path) -> None:
+    def profile(tpot_ms: float) -> str:
+        targets = (
+            f"  concurrency: 16\n  slo:\n    tpot_p50_ms: {tpot_ms}\n    ttft_p90_ms: 5000.0\n"
+        )
+        return llama(8192).replace("  concurrency: 1\n", targets)
+
+    repo = make_repo(tmp_path / "repo")
+    write(repo, "profiles/p.yaml", profile(1.0))
+    commit_all(repo, "base")
+    write(repo, "profiles/p.yaml", profile(100.0))
+    commit_all(repo, "head")
+    result = run_check(
+        CheckOptions(paths=("profiles",), gpus=("H100-80GB",), base="HEAD~1", cwd=repo)
+    )
+    assert result.diff is not None
+    pair = result.diff.with_status("changed")[0].pairs[0]
+    assert pair.before is not None and pair.after is not None
+    assert (pair.before.targets_met, pair.after.targets_met) == ((1, 2), (2, 2))
+    assert (pair.before.verdict, pair.after.verdict) == ("FAIL", "PASS")
+    assert "| 1/2 → **2/2** |" in render_markdown(result)

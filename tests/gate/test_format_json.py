@@ -60,6 +60,7 @@ def test_documented_keys_and_round_trip() -> None:
         "headroom_gib",
         "throughput_toks_per_s",
         "oom_risk",
+        "targets_met",
     ]
     assert first["plan"]["feasibility"]["kv"]["tokens"] == 444_464
     assert list(data["diff"]["profiles"][0]) == ["profile", "status", "pairs", "base_error"]

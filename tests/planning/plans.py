@@ -38,7 +38,15 @@ _MODEL_FIELDS = (
     "hf_overrides",
 )
 _POLICY_FIELDS = ("instances_per_gpu", "headroom_gb")
-_WORKLOAD_FIELDS = ("concurrency", "prompt_tokens", "gen_tokens")
+_WORKLOAD_FIELDS = (
+    "concurrency",
+    "prompt_tokens",
+    "gen_tokens",
+    "request_rate",
+    "num_prompts",
+    "slo",
+    "shared_prefix_tokens",
+)
 
 
 def catalog_model(model_id: str, **overrides: Any) -> ModelInfo:
@@ -61,6 +69,7 @@ def make_request(
     mode: BatchingMode = BatchingMode.BALANCED,
     interconnect: str = "unknown",
     explain: bool = False,
+    step_model: bool = False,
     **fields: Any,
 ) -> PlanRequest:
     def take(names: tuple[str, ...]) -> dict[str, Any]:
@@ -80,6 +89,7 @@ def make_request(
         policy=PolicyInput(gpu_memory_utilization=util, **take(_POLICY_FIELDS)),
         engine=EngineInput(vllm_version=version, **fields),
         explain=explain,
+        step_model=step_model,
     )
 
 

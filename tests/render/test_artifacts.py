@@ -12,8 +12,10 @@ from referencing import Registry, Resource
 
 from checker.errors import ArtifactError
 from checker.render.artifacts import render_artifact
+from checker.render.bench import bench_argv
 from checker.render.context import HEADER_MARK, RenderContext
 from checker.render.serve import serve_argv
+from checker.schemas.inputs import WorkloadInput
 from checker.schemas.profile import ProfileDeploy
 from checker.schemas.vllm_flags import flags_for
 from tests.render.conftest import HOSTILE, make_context, make_plan, run_script
@@ -343,6 +345,16 @@ def test_bench_script_measures_the_workload(text: str, tmp_path: Path, stub_bin:
     assert (
         run_script(script, stub_bin, tmp_path, BASE_URL="http://h:1")[2] == "--base-url=http://h:1"
     )
+
+
+def test_bench_sends_poisson_arrivals_at_the_workload_rate() -> None:
+    argv = bench_argv(make_context(workload=WorkloadInput(request_rate=2.5, num_prompts=300)))
+    assert "--request-rate=2.5" in argv and "--num-prompts=300" in argv
+    assert not any(a.startswith("--max-concurrency") for a in argv)
+    shared = bench_argv(
+        make_context(workload=WorkloadInput(prompt_tokens=1000, shared_prefix_tokens=800))
+    )
+    assert "--random-prefix-len=800" in shared and "--random-input-len=200" in shared
 
 
 def test_bench_falls_back_to_a_client_that_has_the_flags() -> None:

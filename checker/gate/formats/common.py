@@ -137,6 +137,10 @@ def fmt_tput(value: tuple[float, float] | None) -> str:
     return "-" if value is None else f"{value[0]:,.0f}-{value[1]:,.0f}"
 
 
+def fmt_targets(value: tuple[int, int] | None) -> str:
+    return "-" if value is None else f"{value[0]}/{value[1]}"
+
+
 def fmt_risk(figures: Figures) -> str:
     return figures.oom_risk.value if figures.oom_risk else "-"
 
@@ -147,6 +151,7 @@ FIGURES: tuple[tuple[str, Callable[[Figures], str]], ...] = (
     ("max concurrency", lambda f: fmt_conc(f.max_concurrency)),
     ("headroom", lambda f: fmt_gib(f.headroom_gib)),
     ("throughput tok/s", lambda f: fmt_tput(f.throughput_toks_per_s)),
+    ("targets met", lambda f: fmt_targets(f.targets_met)),
 )
 
 

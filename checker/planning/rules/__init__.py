@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from checker.planning.rules import architecture as _architecture  # noqa: F401  (registers)
 from checker.planning.rules import attention as _attention  # noqa: F401
 from checker.planning.rules import calibration as _calibration  # noqa: F401
@@ -27,8 +29,9 @@ from checker.schemas.outputs import Finding
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
-def evaluate(context: RuleContext) -> list[Finding]:
-    findings = [f for rule in RULES for f in rule(context)]
+def evaluate(context: RuleContext, extra: Iterable[Finding] = ()) -> list[Finding]:
+    """The registered rules' findings and ``extra`` ones, errors first."""
+    findings = [f for rule in RULES for f in rule(context)] + list(extra)
     return sorted(findings, key=lambda f: _ORDER[f.severity])
 
 

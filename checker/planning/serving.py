@@ -1,0 +1,227 @@
+"""The serving estimate a workload gets: the closed form, or the step-level scheduler model.
+
+The step-level model (checker/planning/batching.py) runs the profile's `vllm bench serve`
+recipe - fixed concurrency, Poisson rate or a burst - through vLLM's continuous batching, one
+data-parallel engine at a time, with each step costed by checker/planning/perf.py at both ends
+of its range (slow, fast). It runs when `plan` asks for it or the workload states targets, a
+rate or a prompt count; `check` of any other profile keeps the cheap closed form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields, replace
+
+from checker.planning.batching import (
+    Limits,
+    Result,
+    StepLoad,
+    Workload,
+    percentile,
+    recipe_prompts,
+    simulate,
+)
+from checker.planning.perf import EFFICIENCY, closed_form, fixed_costs, step_cost
+from checker.planning.releases import has_behaviour
+from checker.planning.rules.base import RuleContext
+from checker.planning.rules.scheduler import effective_max_num_seqs
+from checker.schemas.outputs import LatencyFigure, PerfEstimate, ThroughputFigure
+
+# Closed-loop and burst workloads of identical requests run in cohorts of requests that
+# arrive together and move together, at most this many cohorts in flight: the scheduler sees
+# cohorts, the step's cost the requests they stand for (the token budget, max_num_seqs and the
+# KV pool shrink by the cohort size). Only chunked prefill and preemption are coarser: a
+# cohort's requests finish their prompts in the same step, and leave the pool together.
+_COHORTS_IN_FLIGHT = 64
+
+
+def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
+    """``work`` through the step-level scheduler model at one end of the range."""
+    s = ctx.settings
+    cost = step_cost(ctx, end)
+    in_flight = work.concurrency or work.prompts
+    # as many cohorts again fit the KV pool, so preemption stays as fine-grained as vLLM's
+    held = ctx.memory.binding.kv.tokens // (work.prompt_tokens + work.output_tokens)
+    size = max(1, min(in_flight, held) // _COHORTS_IN_FLIGHT)
+    if work.request_rate is not None:
+        size = 1
+    limits = Limits(
+        max(1, s.max_num_batched_tokens // size),
+        max(1, effective_max_num_seqs(ctx) // size),
+        ctx.memory.binding.kv.tokens // size,
+        shared_tokens=-(-work.cached_prefix // size),
+    )
+    cohorts = replace(
+        work,
+        prompts=-(-work.prompts // size),
+        concurrency=None if work.concurrency is None else -(-work.concurrency // size),
+    )
+
+    def scaled(load: StepLoad) -> float:
+        return cost(StepLoad(*(size * getattr(load, f.name) for f in fields(StepLoad))))
+
+    result = simulate(
+        cohorts, limits, scaled if size > 1 else cost, fixed_costs(ctx.gpu, end).request_s
+    )
+    if size == 1:
+        return result
+    return replace(
+        result,
+        output_tokens=result.output_tokens * size,
+        cohort=size,
+    )
+
+
+def wants_step_model(ctx: RuleContext) -> bool:
+    """The workload states targets, a rate or a prompt count: only the step model answers."""
+    work = ctx.request.workload
+    return work.slo.stated or work.request_rate is not None or work.num_prompts is not None
+
+
+def engine_workload(ctx: RuleContext) -> Workload:
+    """The `vllm bench serve` run of the profile's workload as one data-parallel engine sees
+    it: the recipe's prompts, concurrency and rate spread evenly over the engines."""
+    s, work = ctx.settings, ctx.request.workload
+    prompts = work.num_prompts or recipe_prompts(work.concurrency)
+    rate = work.request_rate
+    # the cache holds whole blocks of the shared prefix (vllm/v1/core/kv_cache_utils.py
+    # hash_request_tokens hashes full blocks only)
+    cached = work.shared_prefix_tokens // s.block_size * s.block_size
+    caching = prefix_caching(ctx)
+    return Workload(
+        prompts=s.per_engine(prompts),
+        prompt_tokens=work.prompt_tokens,
+        output_tokens=work.gen_tokens,
+        concurrency=None if rate is not None else s.per_engine(work.concurrency),
+        request_rate=None if rate is None else rate / s.dp,
+        cached_prefix=cached if caching else 0,
+        prefix_caching=caching,
+    )
+
+
+def prefix_caching(ctx: RuleContext) -> bool:
+    """Whether the engine caches prefixes: the profile's choice, else vLLM's default - on in V1
+    (vllm/config/cache.py CacheConfig.enable_prefix_caching), off for hybrid models where the
+    version says so, off in V0."""
+    chosen = ctx.request.engine.enable_prefix_caching
+    if chosen is not None:
+        return chosen
+    facts = ctx.settings.facts
+    if facts.engine != "v1":
+        return False
+    return ctx.model.state is None or has_behaviour("hybrid_prefix_caching_default", facts.version)
+
+
+def estimate_perf(ctx: RuleContext, *, step_model: bool = False) -> PerfEstimate:
+    """The closed form, refined by the step-level scheduler model when ``step_model`` is asked
+    for or the workload needs it (targets, a rate) and the KV cache holds one request."""
+    closed = closed_form(ctx)
+    if not (step_model or wants_step_model(ctx)):
+        return closed
+    work = engine_workload(ctx)
+    if ctx.memory.binding.kv.tokens < work.prompt_tokens + work.output_tokens:
+        note = "step model not run: the KV cache holds less than one request of the workload"
+        return closed.model_copy(update={"assumptions": [*closed.assumptions, note]})
+    slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
+    saturated = None
+    if work.request_rate is not None:  # what the engine completes when never idle
+        burst = replace(work, request_rate=None)
+        saturated = tuple(simulate_workload(ctx, burst, end).request_per_s for end in (0, 1))
+    return _stepped(ctx, closed, work, (slow, fast), saturated)
+
+
+def _latency(
+    runs: tuple[Result, Result], values: Callable[[Result, float], float], width: str
+) -> LatencyFigure:
+    slow, fast = runs
+
+    def rng(q: float) -> tuple[float, float]:
+        return (round(values(fast, q) * 1000, 2), round(values(slow, q) * 1000, 2))
+
+    return LatencyFigure(p50_ms=rng(50), p90_ms=rng(90), width=width)
+
+
+def _stepped(
+    ctx: RuleContext,
+    closed: PerfEstimate,
+    work: Workload,
+    runs: tuple[Result, Result],
+    saturated: tuple[float, ...] | None,
+) -> PerfEstimate:
+    s = ctx.settings
+    slow, fast = runs
+    low, high = fixed_costs(ctx.gpu, 0), fixed_costs(ctx.gpu, 1)
+    physics = (
+        f"{EFFICIENCY[0]:.0%} to {EFFICIENCY[1]:.0%} of peak bandwidth and FLOPS, "
+        f"{high.decode_step_s * 1000:g}-{low.decode_step_s * 1000:g} ms of CPU per engine step"
+    )
+    path = f"{high.request_s * 1000:g}-{low.request_s * 1000:g} ms request path"
+    preempted = (
+        f"; the KV cache fills: {slow.preemptions} preemptions (recomputed) at the slow end"
+        if slow.preemptions
+        else ""
+    )
+    queue = (
+        "; p90 above p50: requests wait for the running batch"
+        f" (max_num_seqs {effective_max_num_seqs(ctx)}, {s.max_num_batched_tokens} batched tokens)"
+        if percentile(slow.ttft_s, 90) > 1.2 * percentile(slow.ttft_s, 50)
+        else ""
+    )
+
+    def rate(per_engine: tuple[float, float], unit: int) -> ThroughputFigure:
+        deployment = (round(per_engine[0] * s.dp, unit), round(per_engine[1] * s.dp, unit))
+        gpus = s.gpus_needed
+        return ThroughputFigure(
+            deployment=deployment,
+            per_gpu=(round(deployment[0] / gpus, unit), round(deployment[1] / gpus, unit)),
+            width=physics + preempted,
+        )
+
+    ttft = _latency(runs, lambda r, q: percentile(r.ttft_s, q), f"{physics}, {path}{queue}")
+    tpot = _latency(runs, lambda r, q: percentile(r.tpot_s, q), physics + preempted)
+    itl = _latency(runs, Result.itl_percentile_s, physics + "; a step with prefill is longer")
+    e2e = _latency(runs, lambda r, q: percentile(r.e2e_s, q), f"{physics}, {path}{preempted}")
+    output = rate((slow.output_tok_s, fast.output_tok_s), 0)
+    if work.request_rate is None:
+        shape = f"{work.concurrency} requests in flight"
+    else:
+        shape = f"Poisson arrivals at {work.request_rate:g} requests/s"
+    described = (
+        f"{work.prompts} prompts of {work.prompt_tokens} tokens, {work.output_tokens} out, "
+        f"{shape}"
+        + (f" on each of {s.dp} data-parallel engines" if s.dp > 1 else "")
+        + (
+            f"; {work.cached_prefix} prompt tokens from the prefix cache"
+            if work.cached_prefix
+            else ""
+        )
+    )
+    return closed.model_copy(
+        update={
+            "model": "step-level",
+            "workload": described,
+            "ttft_ms_range": ttft.p50_ms,
+            "tpot_ms_range": tpot.p50_ms,
+            "throughput_toks_per_s_range": output.deployment,
+            "throughput_per_gpu_toks_per_s_range": output.per_gpu,
+            "ttft": ttft,
+            "tpot": tpot,
+            "itl": itl,
+            "e2e": e2e,
+            "output_throughput": output,
+            "request_throughput": rate((slow.request_per_s, fast.request_per_s), 2),
+            "max_request_rate": None
+            if saturated is None
+            else (round(saturated[0] * s.dp, 2), round(saturated[1] * s.dp, 2)),
+            "assumptions": [
+                closed.assumptions[0],
+                f"step-level model of vLLM's scheduler: {described}; continuous batching, "
+                f"chunked prefill under max_num_batched_tokens {s.max_num_batched_tokens}, "
+                f"max_num_seqs {effective_max_num_seqs(ctx)}, a KV pool of "
+                f"{ctx.memory.binding.kv.tokens:,} tokens with preemption",
+                *closed.assumptions[2:3],
+                "TTFT, TPOT, ITL and end-to-end latency at p50 and p90 as `vllm bench serve`"
+                " prints them; throughput for the whole deployment and per GPU",
+            ],
+        }
+    )

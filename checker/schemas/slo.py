@@ -1,0 +1,27 @@
+"""Serving targets a profile's workload may state; the gate holds the estimate against them
+(rules VW401-VW404). Shared by the profile and the plan request, so both spell them alike."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
+
+_TARGETS = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class SLOTargets(BaseModel):
+    """Ceilings on latency percentiles (as `vllm bench serve` prints them) and a floor on the
+    deployment's output throughput; leave out what you do not target."""
+
+    model_config = _TARGETS
+
+    ttft_p50_ms: StrictFloat | None = Field(None, gt=0, le=1e9, description="Median TTFT")
+    ttft_p90_ms: StrictFloat | None = Field(None, gt=0, le=1e9)
+    tpot_p50_ms: StrictFloat | None = Field(None, gt=0, le=1e9, description="Median TPOT")
+    tpot_p90_ms: StrictFloat | None = Field(None, gt=0, le=1e9)
+    min_output_toks_per_s: StrictFloat | None = Field(
+        None, gt=0, le=1e12, description="Output tokens/s of the whole deployment, at least"
+    )
+
+    @property
+    def stated(self) -> bool:
+        return any(v is not None for v in self.model_dump().values())

@@ -1,0 +1,146 @@
+"""The step-level model's physics: pipeline stages, MoE routing, recurrent state and fp8 on
+GPUs without fp8 tensor cores move its figures the way the hardware does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checker.hardware.catalog import find_gpu
+from checker.planning.batching import StepLoad
+from checker.planning.perf import EFFICIENCY, fixed_costs, step_cost
+from checker.planning.planner import choose_tp, engine_model, plan_settings
+from checker.planning.rules.base import RuleContext
+from checker.schemas.model_info import ModelInfo
+from checker.schemas.outputs import PerfEstimate
+from tests.planning.plans import catalog_model, make_request, plan
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+SHORT: dict[str, Any] = {"max_model_len": 8192, "prompt_tokens": 500, "gen_tokens": 100}
+
+
+def _stepped(gpu: str = "H100-80GB", model_id: str = LLAMA, **kw: Any) -> PerfEstimate:
+    return plan(model_id, gpu, step_model=True, **{**SHORT, **kw}).performance
+
+
+def _context(
+    model_id: str, gpu_name: str, model: ModelInfo | None = None, **kw: Any
+) -> RuleContext:
+    request = make_request(model_id, gpu_name, **{**SHORT, **kw})
+    gpu = find_gpu(gpu_name)
+    info = engine_model(model or catalog_model(model_id), request)
+    settings, memory = plan_settings(request, info, gpu, tp=choose_tp(request, info, gpu))
+    return RuleContext(request, info, gpu, settings, memory)
+
+
+def _decode(batch: int, context: int = 600) -> StepLoad:
+    return StepLoad(batch, batch * context, 0, 0, 0, 0.0)
+
+
+def _output(p: PerfEstimate) -> tuple[float, float]:
+    assert p.output_throughput is not None
+    return p.output_throughput.deployment
+
+
+def test_pipeline_parallel_never_raises_throughput_below_one_batch_per_stage() -> None:
+    # one request in flight passes every stage for each token: more stages, no more tokens
+    single = _output(_stepped(concurrency=1))
+    for pp in (2, 4):
+        piped = _output(_stepped(gpus=pp, pp=pp, concurrency=1))
+        assert piped[0] <= single[0] and piped[1] <= single[1]
+    # two requests over four stages keep at most two stages busy
+    two = _output(_stepped(gpus=4, pp=4, concurrency=2))
+    assert two[1] <= 2 * single[1]
+
+
+def test_pipeline_stages_overlap_micro_batches_once_there_are_enough_requests() -> None:
+    ctx_1, ctx_2 = _context(LLAMA, "H100-80GB"), _context(LLAMA, "H100-80GB", gpus=2, pp=2)
+    one, two = step_cost(ctx_1, 1), step_cost(ctx_2, 1)
+    # a single request: the passage through both stages (plus the hand-off)
+    assert two(_decode(1)) >= one(_decode(1))
+    # many prompts: two micro-batches in flight, each stage computes half the layers, so a
+    # compute-bound step takes about half as long as on one GPU
+    prefill = StepLoad(0, 0, 8000, 8, 0, 8 * 1000 * 1001 / 2)
+    assert two(prefill) < 0.6 * one(prefill)
+
+
+def test_moe_steps_read_only_the_experts_the_batch_routes_to() -> None:
+    ctx = _context("openai/gpt-oss-20b", "H100-80GB")
+    cost = step_cost(ctx, 1)
+    fixed = fixed_costs(ctx.gpu, 1).decode_step_s
+    every_weight = ctx.memory.stages[0].weights / (
+        ctx.gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[1]
+    )
+    one = cost(_decode(1)) - fixed
+    assert one < 0.6 * every_weight  # 4 of 32 experts per token
+    # a larger batch routes to more experts: the step reads more weight bytes
+    assert cost(_decode(32)) - fixed > 2 * one
+
+
+def test_recurrent_state_makes_hybrid_decode_steps_slower() -> None:
+    model_id = "Qwen/Qwen3-Next-80B-A3B-Thinking"
+    model = catalog_model(model_id)
+    assert model.state is not None
+    stateless = model.model_copy(update={"state": None})
+    with_state = _context(model_id, "H200", model)
+    without = _context(model_id, "H200", stateless)
+    load = _decode(64)
+    assert step_cost(with_state, 1)(load) > step_cost(without, 1)(load)
+
+
+def test_fp8_prefill_runs_at_the_fp16_rate_without_fp8_tensor_cores() -> None:
+    prefill = StepLoad(0, 0, 8000, 1, 0, 8000 * 8001 / 2)
+
+    def seconds(gpu: str, **kw: Any) -> float:
+        return step_cost(_context(LLAMA, gpu, **kw), 1)(prefill)
+
+    # weight-only fp8 (Marlin) on sm_80 computes at the bf16 rate
+    assert seconds("A100-80GB", quantization="fp8") > 0.9 * seconds("A100-80GB")
+    # fp8 tensor cores on Hopper double the rate of a compute-bound prefill
+    assert seconds("H100-80GB", quantization="fp8") < 0.7 * seconds("H100-80GB")
+
+
+def test_a_burst_queues_behind_the_running_batch_and_a_light_rate_does_not() -> None:
+    burst = _stepped(concurrency=512, num_prompts=512)
+    light = _stepped(request_rate=0.5)
+    assert burst.ttft is not None and light.ttft is not None
+    assert burst.ttft.p90_ms[0] > 5 * burst.ttft.p50_ms[0] or burst.ttft.p90_ms[0] > 1000
+    assert light.ttft.p90_ms[1] < 200  # one request every 2 s meets an idle engine
+
+
+def test_data_parallel_engines_add_their_throughput_and_per_gpu_divides_it() -> None:
+    one = _stepped(concurrency=32)
+    two = _stepped(gpus=2, concurrency=64, data_parallel_size=2)
+    assert one.output_throughput is not None and two.output_throughput is not None
+    assert (
+        abs(two.output_throughput.deployment[1] - 2 * one.output_throughput.deployment[1])
+        < 0.02 * two.output_throughput.deployment[1]
+    )
+    assert two.output_throughput.per_gpu[1] == round(two.output_throughput.deployment[1] / 2)
+
+
+def test_a_shared_system_prompt_shortens_the_first_token_only_with_prefix_caching() -> None:
+    kw: dict[str, Any] = {"concurrency": 1, "prompt_tokens": 4000}
+    cold = _stepped(**kw)
+    warm = _stepped(shared_prefix_tokens=3000, **kw)
+    off = _stepped(shared_prefix_tokens=3000, enable_prefix_caching=False, **kw)
+    assert cold.ttft is not None and warm.ttft is not None and off.ttft is not None
+    assert warm.ttft.p50_ms[1] < 0.6 * cold.ttft.p50_ms[1]
+    busy = _stepped(concurrency=32, prompt_tokens=4000, shared_prefix_tokens=3000)
+    assert _output(busy)[0] > _output(_stepped(concurrency=32, prompt_tokens=4000))[0]
+    assert off.ttft.p50_ms == cold.ttft.p50_ms
+    assert "prefix cache" in (warm.workload or "")
+
+
+def test_attention_reading_the_kv_cache_adds_to_compute_bound_linear_layers() -> None:
+    # 512 requests at 2000 tokens of context: the linear layers are compute bound and the
+    # attention kernels then read every request's KV: one cannot hide behind the other
+    ctx = _context(LLAMA, "H100-80GB")
+    eff = EFFICIENCY[1]
+    bandwidth = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff
+    flops = ctx.gpu.fp16_tflops * 1e12 * eff
+    batch, context = 512, 2000
+    linear = batch * 2 * ctx.model.param_count / flops
+    kv = ctx.memory.stages[0].kv.layout.bytes_per_token * batch * context / bandwidth
+    fixed = fixed_costs(ctx.gpu, 1).decode_step_s
+    assert linear > ctx.memory.stages[0].weights / bandwidth  # compute bound
+    assert step_cost(ctx, 1)(_decode(batch, context)) - fixed >= 0.95 * (linear + kv)
