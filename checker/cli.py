@@ -214,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_flags(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--explain", action="store_true", help="give the reason for each setting")
+    _add_calibration_flag(p)
     _add_fail_on_flag(p)
 
     p = add(
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", help="repo config (default: .vllm-wizard.yaml if present)")
     p.add_argument("--vllm-version", help="check against this vLLM version")
+    _add_calibration_flag(p)
     _add_fail_on_flag(p)
     p.add_argument(
         "--format",
@@ -326,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, default=0, help="processes (default: CPU count)")
     p.add_argument("--output-dir", default=".", help="where to write audit.md and audit.json")
     p.add_argument("--vllm-version", help="check against this vLLM version")
+    _add_calibration_flag(p)
     _add_fail_on_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     _add_lockfile_flags(p)
@@ -341,7 +344,61 @@ def build_parser() -> argparse.ArgumentParser:
         "exit 0 with the explanation (a failed start too); exit 2 when the log is missing, "
         "binary, over 64 MiB, has no vLLM start-up line, or cannot be planned"
     )
+
+    p = add(
+        "calibrate",
+        "Record the memory vLLM measured at start-up (weights, activation, non-torch, CUDA "
+        "graphs) into a calibration file that plan, check and audit then use for that setup.",
+        _cmd_calibrate,
+    )
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument(
+        "logs",
+        nargs="+",
+        metavar="LOG",
+        help="vLLM start-up logs of the profile's setup (text or gzip, up to 64 MiB each)",
+    )
+    p.add_argument("-p", "--profile", required=True, help="the profile the logs were started from")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="vllm-wizard.calibration.yaml",
+        help="calibration file to add the setup to (created if missing; the entry of the "
+        "same setup is replaced); default %(default)s, the name plan/check/audit look for",
+    )
+    _add_lockfile_flags(p)
+    p.epilog = CALIBRATE_EPILOG
     return parser
+
+
+CALIBRATE_EPILOG = """\
+what it records: per pipeline stage, the terms vLLM logged ("Model loading took", "torch peak
+memory increase", "non-torch forward increase memory", the CUDA graph pool) and the memory it
+took before the KV cache, to the byte range of the logged block count. A plan of the same setup
+then reproduces the log's KV GiB, blocks, tokens and concurrency; its figures say "measured".
+
+the setup: model and revision, GPU, vLLM version, TP/PP/DP, dtype, quantization, kv-cache
+dtype, max_num_batched_tokens, enforce_eager. The entry serves that setup at any max_model_len
+and gpu_memory_utilization; at another max_num_seqs its terms move by the estimate's change.
+A plan of the same model that differs otherwise ignores the entry and says so (VW151).
+
+examples:
+  vllm-wizard calibrate vllm.log --profile deploy/llama.yaml
+  kubectl logs deploy/llama > llama.log && vllm-wizard calibrate llama.log -p deploy/llama.yaml
+  vllm-wizard plan --profile deploy/llama.yaml --calibration vllm-wizard.calibration.yaml
+
+exit 0 when written; exit 2 when a log is missing, unreadable, sized no KV cache, or was
+started with another model, vLLM version, GPU or setting than the profile (each difference
+is listed with its log line)."""
+
+
+def _add_calibration_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="measured terms written by 'vllm-wizard calibrate' (default: the repo config's "
+        "calibration, else vllm-wizard.calibration.yaml beside it or here, if it exists)",
+    )
 
 
 def _add_explain_flags(p: argparse.ArgumentParser) -> None:
@@ -542,7 +599,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from checker.gate.check import CheckOptions, run_check
-    from checker.gate.formats import render_report
+    from checker.gate.formats import render_report, report_chunks, write_report
     from checker.pipeline import lockfile_from_args
     from checker.schemas.profile_io import write_atomic
 
@@ -560,12 +617,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
             check_artifacts=args.check_artifacts,
             fix=args.fix,
             artifacts_dir=Path(args.artifacts_dir) if args.artifacts_dir else None,
+            calibration=Path(args.calibration) if args.calibration else None,
         )
     )
-    text = render_report(result, args.format, color=args.format == "text" and _color())
-    sys.stdout.write(text)
+    # written in pieces: a fleet's JSON or markdown report is never whole in memory
+    write_report(result, args.format, sys.stdout, color=args.format == "text" and _color())
     if args.output:
-        write_atomic(Path(args.output), render_report(result, args.format))
+        write_atomic(Path(args.output), report_chunks(result, args.format))
     if args.update_lockfile and not Path(args.lockfile).exists():
         _note(
             f"--update-lockfile: nothing recorded in {args.lockfile}: every model came from the "
@@ -639,6 +697,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             offline=args.offline,
             lockfile=lockfile_from_args(args),
             jobs=args.jobs,
+            calibration=Path(args.calibration) if args.calibration else None,
         ),
         progress_reporter(sys.stderr, quiet=args.quiet),
     )
@@ -654,6 +713,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 def _note(text: str | None) -> None:
     if text:
         print(f"vllm-wizard: note: {terminal(text)}", file=sys.stderr)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from checker.render.calibrate import run_calibrate
+
+    return run_calibrate(args)
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -775,6 +840,9 @@ def _on_sigterm(handler: Any) -> Any:
 
 
 def entry() -> None:
+    # Our models are internal: skip pydantic's scan of every installed package's entry points
+    # for validation plugins, a cost on each start of a pre-commit hook (unless the user set it).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     raise SystemExit(main())
 
 

@@ -20,10 +20,12 @@ from checker.errors import (
     UsageError,
 )
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.inputs import HardwareInput, PlanRequest
+from checker.schemas.inputs import HardwareInput, ModelInput, PlanRequest
+from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PlanResponse
 
 if TYPE_CHECKING:  # the profile schema is imported where a profile is read: plan -m skips it
+    from checker.schemas.calibration import Calibration
     from checker.schemas.profile_io import LoadedProfile, Target
 
 # flag dest -> (request section, field). Only flags the user gave override the profile.
@@ -158,8 +160,10 @@ def plan_request(
     offline: bool = False,
     lockfile: Path | None = None,
     record: bool = False,
+    calibration: Calibration | None = None,
 ) -> PlanResponse:
-    """Resolve the model (local, catalog, lockfile, Hub) and the GPU, then plan."""
+    """Resolve the model (local, catalog, lockfile, Hub) and the GPU, then plan (with the
+    measured terms of ``calibration`` where it matches)."""
     from checker.models.resolve import resolve_model
     from checker.planning.planner import run_plan
 
@@ -170,7 +174,40 @@ def plan_request(
             exc.message = f"model {request.model.model!r}: {exc.message}"
         exc.key = exc.key or "model.id"
         raise
-    return run_plan(request, model, resolve_gpu(request.hardware))
+    draft = resolve_draft(request, offline=offline, lockfile=lockfile, record=record)
+    return run_plan(request, model, resolve_gpu(request.hardware), calibration, draft)
+
+
+def resolve_draft(
+    request: PlanRequest,
+    *,
+    offline: bool = False,
+    lockfile: Path | None = None,
+    record: bool = False,
+) -> ModelInfo | None:
+    """The metadata of the speculative config's draft model or EAGLE head, found like the
+    target's (local path, catalog, lockfile, Hub); None without one."""
+    from checker.models.resolve import resolve_model
+    from checker.planning.spec_config import draft_to_resolve, speculative_config
+
+    config = speculative_config(request.engine)
+    name = draft_to_resolve(config) if config is not None else None
+    if config is None or name is None:
+        return None
+    key = "outputs.vllm_args." + (
+        "spec-model" if request.engine.spec_model == name else "speculative-config"
+    )
+    revision = config.get("revision")
+    try:
+        wanted = ModelInput(
+            model=name[:512], revision=revision[:256] if isinstance(revision, str) else None
+        )
+        return resolve_model(wanted, offline=offline, lockfile=lockfile, record=record)
+    except CheckerError as exc:  # say it is the draft's, at the speculative config's line
+        if "draft model" not in exc.message:
+            exc.message = f"draft model {name[:200]!r}: {exc.message}"
+        exc.key = exc.key or key
+        raise
 
 
 def lockfile_from_args(args: argparse.Namespace) -> Path | None:
@@ -223,8 +260,23 @@ def plan_from_args(
             offline=bool(getattr(args, "offline", False)),
             lockfile=lockfile_from_args(args),
             record=bool(getattr(args, "update_lockfile", False)),
+            calibration=calibration_from_args(args),
         )
     return plan, request, loaded
+
+
+def calibration_from_args(args: argparse.Namespace) -> Calibration | None:
+    """``--calibration FILE``, else the repo config's (found from the current directory),
+    else vllm-wizard.calibration.yaml beside it or here when it exists."""
+    from checker.gate.sources.repo_config import find_repo_config, load_repo_config
+    from checker.schemas.calibration import calibration_path, load_calibration
+
+    explicit = getattr(args, "calibration", None)
+    cwd = Path.cwd()
+    config = None if explicit else find_repo_config(cwd)
+    configured = load_repo_config(config).calibration if config else None
+    path, must = calibration_path(Path(explicit) if explicit else None, config, configured, cwd)
+    return load_calibration(path, must)
 
 
 def lockfile_note(args: argparse.Namespace, plan: PlanResponse) -> str | None:

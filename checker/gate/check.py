@@ -9,31 +9,30 @@ problems with one profile are reported in the result and the others are still ch
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from checker.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, CheckerError, UsageError
-from checker.gate.artifact_check import check_artifacts
-from checker.gate.diff import build_diff
 from checker.gate.pairs import PairSettings, check_pair, unplanned_target_problems
 from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProblem, PairResult
 from checker.gate.sources.discovery import (
     PathSpec,
+    Unreadable,
     parse_spec,
     read_working_file,
     repository_root,
     select,
 )
 from checker.gate.sources.discovery import working_tree_candidates as tree_files
-from checker.gate.sources.git_base import open_revision
 from checker.gate.sources.profiles import Loaded, load_side, targets_of
 from checker.gate.sources.repo_config import RepoConfig, find_repo_config, load_repo_config
+from checker.schemas.calibration import calibration_path, load_calibration
 from checker.schemas.enums import FailOn
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput
-from checker.schemas.profile_io import Target, parse_target
+from checker.schemas.profile_io import LoadedProfile, Target, parse_target
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,7 @@ class CheckOptions:
     check_artifacts: bool = False  # regenerate committed artifacts; drift fails the gate
     fix: bool = False  # rewrite drifted artifacts (implies check_artifacts)
     artifacts_dir: Path | None = None  # also write each drifted artifact's regenerated text here
+    calibration: Path | None = None  # None = the repo config's, else its default file if any
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,14 @@ def set_up(
     record: bool,
     vllm_version: str | None,
     extra_gpus: Sequence[GPUSpec] = (),
+    calibration: Path | None = None,
 ) -> Setup:
     where = (cwd or Path.cwd()).resolve()
     config_path = config or find_repo_config(where)
     repo = load_repo_config(config_path) if config_path else RepoConfig()
+    if calibration is not None and not calibration.is_absolute():
+        calibration = where / calibration
+    found, must = calibration_path(calibration, config_path, repo.calibration, where)
     check_version(vllm_version, "--vllm-version")
     check_version(repo.vllm_version, f"{config_path}: vllm_version")
     settings = PairSettings(
@@ -89,6 +93,7 @@ def set_up(
         default_vllm_version=repo.vllm_version,
         custom_gpus=(*extra_gpus, *repo.gpus),
         ignore=tuple((i.rule, i.reason) for i in repo.ignore),
+        calibration=load_calibration(found, must),
     )
     return Setup(where, repo, profile_specs(paths, repo, config_path, where), settings)
 
@@ -108,12 +113,24 @@ def check_version(value: str | None, where: str) -> None:
     version_facts(value)
 
 
-def working_tree(setup: Setup) -> tuple[Loaded, list[PathSpec], list[str]]:
+def working_tree(
+    setup: Setup, then: Callable[[str, LoadedProfile], None] | None = None, *, keep: bool = True
+) -> tuple[Loaded, list[PathSpec], list[str]]:
     """The profiles the specs find in the working tree, the specs that found none, and the
-    files named that are our own artifacts."""
-    read = read_working_file(setup.cwd)
-    chosen, unmatched, artifacts = select(setup.specs, tree_files(setup.specs, setup.cwd), read)
-    return load_side(chosen, read), unmatched, artifacts
+    files named that are our own artifacts. ``then`` gets each profile as soon as it loads;
+    without ``keep`` the returned side holds none (a fleet of profiles stays small)."""
+    head = Loaded({}, {}, {})
+
+    def add(rel: str, text: str | Unreadable) -> None:
+        head.add(rel, text)
+        if then is not None and rel in head.profiles:
+            then(rel, head.profiles[rel])
+            if not keep:
+                del head.profiles[rel]
+
+    candidates = tree_files(setup.specs, setup.cwd)
+    _, unmatched, artifacts = select(setup.specs, candidates, read_working_file(setup.cwd), add)
+    return head, unmatched, artifacts
 
 
 def unmatched_report(
@@ -143,25 +160,35 @@ def run_check(options: CheckOptions) -> CheckResult:
         lockfile=options.lockfile,
         record=options.update_lockfile,
         vllm_version=options.vllm_version,
+        calibration=options.calibration,
     )
     settings = setup.settings
     targets = resolve_targets(options.gpus or setup.config.targets, settings)
     # --gpu means only those; repo-config targets join each profile's own unless targets_only
     add_own = not options.gpus and not setup.config.targets_only
-    revision = open_revision(options.base, setup.cwd) if options.base else None
-    head, unmatched, artifacts = working_tree(setup)
+    revision = None
+    if options.base:  # git, diff and artifact modules load only when asked for (cold start)
+        from checker.gate.sources.git_base import open_revision
+
+        revision = open_revision(options.base, setup.cwd)
     pairs: list[PairResult] = []
     hidden: list[InputProblem] = []  # own targets that --gpu replaced, which must still exist
-    for rel, loaded in head.profiles.items():
+
+    def plan(rel: str, loaded: LoadedProfile) -> None:
         planned = targets_of(loaded, targets, add_own=add_own)
-        pairs += [
-            check_pair(loaded, target, settings, base_dir=(setup.cwd / rel).parent)
-            for target in planned
-        ]
-        hidden += unplanned_target_problems(loaded, planned, settings)
+        base_dir = (setup.cwd / rel).parent
+        pairs.extend(check_pair(loaded, target, settings, base_dir=base_dir) for target in planned)
+        hidden.extend(unplanned_target_problems(loaded, planned, settings))
+
+    artifacts_asked = bool(options.check_artifacts or options.fix or options.artifacts_dir)
+    # each profile is planned as it loads, and kept only where the diff or artifacts need it
+    keep = revision is not None or artifacts_asked
+    head, unmatched, artifacts = working_tree(setup, plan, keep=keep)
     diff = None
     at_base: list[str] = []
     if revision is not None:
+        from checker.gate.diff import build_diff
+
         at_base, _, _ = select(setup.specs, revision.files, revision.read)
         base = load_side(at_base, revision.read)
         diff = build_diff(revision, head, base, pairs, targets, settings, add_own=add_own)
@@ -173,7 +200,9 @@ def run_check(options: CheckOptions) -> CheckResult:
             hint="a profile is a YAML file with a top-level 'model' mapping",
         )
     drift: list[ArtifactDrift] = []
-    if options.check_artifacts or options.fix or options.artifacts_dir:
+    if artifacts_asked:
+        from checker.gate.artifact_check import check_artifacts
+
         drift, problems = check_artifacts(
             head, settings, setup.cwd, fix=options.fix, out_dir=options.artifacts_dir
         )

@@ -20,6 +20,7 @@ from checker.gate.result import (
     PlanSummary,
 )
 from checker.planning.verdict import judge
+from checker.schemas.calibration import Calibration
 from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.outputs import Finding, PlanResponse
@@ -38,7 +39,8 @@ class PairSettings:
     default_vllm_version: str | None = None  # for profiles that pin none (repo config)
     custom_gpus: tuple[GPUSpec, ...] = ()  # the repo config's
     ignore: tuple[tuple[str, str], ...] = ()  # the repo config's (rule id, reason)
-    keep_plans: bool = False  # every pair keeps its full plan, not only a failing one
+    keep_plans: bool = False  # every pair keeps its plan's objects; else a FAIL pair, packed
+    calibration: Calibration | None = None  # measured terms (vllm-wizard calibrate)
 
 
 def check_pair(
@@ -66,6 +68,7 @@ def check_pair(
             offline=settings.offline,
             lockfile=settings.lockfile,
             record=settings.record,
+            calibration=settings.calibration,
         )
     except CheckerError as exc:
         key = "model.config" if isinstance(exc, ModelConfigError) else "model.id"
@@ -83,7 +86,7 @@ def check_pair(
         )
     plan = judge(plan, settings.fail_on)
     verdict = gate_verdict(plan)
-    return PairResult(
+    result = PairResult(
         profile=display,
         target=str(target),
         gpu=plan.feasibility.gpu,
@@ -94,8 +97,11 @@ def check_pair(
         suppressed=[_gate_finding(f, loaded) for f in plan.feasibility.suppressed],
         figures=figures_of(plan),
         summary=summary_of(plan),
-        plan=plan if verdict == "FAIL" or settings.keep_plans else None,
+        plan=plan if settings.keep_plans else None,
     )
+    if verdict == "FAIL" and not settings.keep_plans:
+        result.pack_plan(plan)
+    return result
 
 
 def summary_of(plan: PlanResponse) -> PlanSummary:

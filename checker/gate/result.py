@@ -7,14 +7,15 @@ check ran in (the repository root in CI, so they work as annotation and SARIF pa
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
+from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
 from checker.schemas.enums import FailOn, OOMRisk, Severity
 from checker.schemas.outputs import PlanResponse
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+_FROZEN = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), defer_build=True)
 
 GateVerdict = Literal["PASS", "WARN", "FAIL", "ERROR"]
 ChangeStatus = Literal["new", "removed", "changed", "unchanged"]
@@ -111,6 +112,21 @@ class PairResult(BaseModel):
     plan: PlanResponse | None = Field(
         None, description="The full plan, of a FAIL pair only (the markdown report's details)"
     )
+    # A FAIL pair's plan as compact JSON, a fifth of the objects' memory: a fleet has thousands
+    _packed_plan: bytes | None = PrivateAttr(None)
+
+    def pack_plan(self, plan: PlanResponse) -> None:
+        """Keep ``plan`` packed; ``full_plan()`` and every dump give it back as it was."""
+        self._packed_plan = plan.__pydantic_serializer__.to_json(plan)
+
+    def full_plan(self) -> PlanResponse | None:
+        if self.plan is not None or self._packed_plan is None:
+            return self.plan
+        return PlanResponse.model_validate_json(self._packed_plan)
+
+    @field_serializer("plan", mode="wrap")
+    def _dump_plan(self, plan: PlanResponse | None, dump: SerializerFunctionWrapHandler) -> Any:
+        return dump(self.full_plan())
 
 
 class PairChange(BaseModel):

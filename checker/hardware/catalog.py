@@ -29,7 +29,7 @@ _HINT = "list the catalog with 'vllm-wizard gpus', or describe the GPU under har
 
 
 class _CatalogFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     gpus: tuple[GPUSpec, ...]
     ambiguous: dict[str, tuple[str, ...]] = {}  # family name -> the SKUs it could mean

@@ -36,7 +36,7 @@ _BUDGET = ("weights_gib", "activation_gib", "non_torch_gib", "cudagraph_gib")
 
 
 class Term(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     label: str
@@ -54,7 +54,7 @@ class Term(BaseModel):
 
 
 class Comparison(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     terms: list[Term]
     binding_rank: str | None

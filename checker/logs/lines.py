@@ -12,7 +12,9 @@ from checker.schemas.yaml_source import load_data
 
 
 class LinePattern(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True
+    )
 
     id: str
     pattern: re.Pattern[str]
@@ -27,7 +29,9 @@ class LinePattern(BaseModel):
 
 
 class LineTable(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True
+    )
 
     settings: frozenset[str]
     lines: tuple[LinePattern, ...]

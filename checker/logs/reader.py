@@ -53,7 +53,7 @@ class LogReadError(CheckerError):
 class Fact(BaseModel):
     """One value the log states, with the 1-based line it came from."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     value: Value
     line: int
@@ -62,7 +62,7 @@ class Fact(BaseModel):
 class RankFigures(BaseModel):
     """The figures one process printed, in the order it printed them."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     rank: str = Field(description="Process label, e.g. 'Worker_TP1' or 'EngineCore pid=243'")
     figures: dict[str, list[Fact]] = Field(default_factory=dict)
@@ -75,7 +75,7 @@ class RankFigures(BaseModel):
 class Failure(BaseModel):
     """A start-up failure the log reports."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     kind: str = Field(description="no-kv-memory, kv-too-small, cuda-oom, sampler-warmup-oom, ...")
     line: int
@@ -87,7 +87,7 @@ class Failure(BaseModel):
 class StartupLog(BaseModel):
     """Everything recognised in one vLLM start-up log."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     source: str
     lines_read: int

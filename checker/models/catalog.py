@@ -19,7 +19,7 @@ _DATA = "models"  # folder under checker/data
 
 
 class CatalogSource(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     repository: str  # public GitHub repository the config was copied from
     path: str
@@ -27,7 +27,7 @@ class CatalogSource(BaseModel):
 
 
 class CatalogEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str  # Hugging Face id, "org/name"
     file: str
@@ -66,7 +66,7 @@ def _data_file(name: str) -> str:
 
 
 class _Index(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     format: int
     about: str

@@ -50,6 +50,29 @@ _HINT = "pass a complete config.json with --model-config"
 
 
 @functools.cache
+def _mtp_layer_keys() -> tuple[str, ...]:
+    """Config keys counting a model's MTP layers (checker/data/vllm_speculative.yaml)."""
+    text = resources.files("checker.data").joinpath("vllm_speculative.yaml").read_text("utf-8")
+    return tuple(load_data(text)["mtp_layer_keys"])
+
+
+def _mtp_layers(cfg: dict[str, Any]) -> int:
+    value = next((cfg[k] for k in _mtp_layer_keys() if cfg.get(k) is not None), 0)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 64:
+        raise ModelConfigError(f"config.json gives {value!r} MTP layers", hint=_HINT)
+    return value
+
+
+def _draft_vocab(cfg: dict[str, Any]) -> int | None:
+    value = cfg.get("draft_vocab_size")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= _MAX_SIZE:
+        raise ModelConfigError("config.json has no usable 'draft_vocab_size'", hint=_HINT)
+    return value
+
+
+@functools.cache
 def model_type_facts() -> dict[str, Any]:
     text = resources.files("checker.data").joinpath("model_types.yaml").read_text("utf-8")
     data: dict[str, Any] = load_data(text)
@@ -449,6 +472,16 @@ def _parse_config(
     state_flags = tuple(parallel or k is LayerKind.LINEAR for k in kinds)
     if state is None and LayerKind.LINEAR in kinds:
         unmodeled.append(f"state layers of model_type '{model_type[:40]}'")
+    # DeepSeek-V3.2 (models/deepseek_v2.py is_v32): each layer also keeps an indexer key cache
+    # and runs a sparse MLA backend, neither sized here
+    # Gemma-3n / Gemma-4 (models/gemma3n.py, gemma4.py): the last num_kv_shared_layers layers
+    # read the KV cache of an earlier layer of their kind and allocate none
+    shared = _get(cfg, facts, "num_kv_shared_layers")
+    shared = shared if isinstance(shared, int) and 0 < shared <= layers else 0
+    kv_shared = tuple(i >= layers - shared for i in range(layers)) if shared else ()
+    sparse_mla = "index_topk" in cfg and LayerKind.MLA in kinds
+    if sparse_mla:
+        unmodeled.append("sparse MLA indexer cache ('index_topk')")
     quant = read_quant_config(config)
     dtype = config.get("torch_dtype") or config.get("dtype") or cfg.get("torch_dtype")
     params = count_params(
@@ -514,6 +547,8 @@ def _parse_config(
         state_layers=state_flags if parallel else (),
         unmodeled_layer_kinds=tuple(unmodeled),
         rope_cache_elements=params.rope_cache_elements,
+        mtp_layers=_mtp_layers(cfg),
+        draft_vocab_size=_draft_vocab(cfg),
         quant=quant,
         params=params.breakdown,
         safetensors_bytes=safetensors_bytes,
@@ -521,4 +556,6 @@ def _parse_config(
         vision=_vision_info(config),
         supports_pp=model_type not in ("phi",),
         custom_code=isinstance(config.get("auto_map"), dict),
+        sparse_mla=sparse_mla,
+        kv_shared_layers=kv_shared,
     )

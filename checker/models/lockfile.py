@@ -29,7 +29,9 @@ _MAX_BYTES = 64 * 1024 * 1024
 
 
 class LockEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
+    )
 
     model: str = Field(min_length=1, max_length=512)
     revision: str = Field("main", min_length=1, max_length=256, description="As requested")
@@ -52,7 +54,7 @@ class LockEntry(BaseModel):
 
 
 class Lockfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     lockfile_version: Literal[1] = 1
     models: tuple[LockEntry, ...] = ()

@@ -25,6 +25,18 @@ def _nas_intermediate(ffn_mult: float, hidden: int) -> int:
     return size + (-size % 256)
 
 
+def _lfm2_intermediate(cfg: dict[str, Any], size: int) -> int:
+    """LFM2's block_auto_adjust_ff_dim (vLLM models/lfm2.py Lfm2MLP): 2/3 of the configured
+    size, times block_ffn_dim_multiplier, rounded up to a multiple of block_multiple_of."""
+    if not cfg.get("block_auto_adjust_ff_dim"):
+        return size
+    size = int(2 * size / 3)
+    if cfg.get("block_ffn_dim_multiplier") is not None:
+        size = int(float(cfg["block_ffn_dim_multiplier"]) * size)
+    multiple = int(cfg.get("block_multiple_of") or 1)
+    return multiple * -(-size // multiple)
+
+
 def _is_moe_layer(cfg: dict[str, Any], model_type: str, index: int, experts: int) -> bool:
     if not experts:
         return False
@@ -167,7 +179,9 @@ def count_params(
         cfg.get("num_experts") or cfg.get("num_local_experts") or cfg.get("n_routed_experts") or 0
     )
     moe_inter = int(cfg.get("moe_intermediate_size") or cfg.get("intermediate_size") or 0)
-    dense_inter = int(cfg.get("intermediate_size_mlp") or cfg.get("intermediate_size") or 0)
+    dense_inter = _lfm2_intermediate(
+        cfg, int(cfg.get("intermediate_size_mlp") or cfg.get("intermediate_size") or 0)
+    )
     shared_inter = int(
         cfg.get("shared_expert_intermediate_size")
         or cfg.get("moe_shared_expert_intermediate_size")
@@ -183,6 +197,10 @@ def count_params(
     )
     pattern = cfg.get("hybrid_override_pattern")
     blocks = cfg.get("block_configs") or []
+    # Gemma-3n / Gemma-4 per-layer embeddings (models/gemma3n.py, gemma4.py): a per-layer
+    # input gate and projection in each layer; at the model, embed_tokens_per_layer
+    # (vocab_size_per_layer_input x layers * width) and per_layer_model_projection
+    per_layer_width = int(cfg.get("hidden_size_per_layer_input") or 0)
 
     totals = dict.fromkeys(ParamBreakdown.model_fields, 0)
     per_layer: list[int] = []
@@ -217,9 +235,13 @@ def count_params(
         elif letter in (None, "-"):
             totals["mlp_linear"] += mlp_factor * hidden * dense_inter
         totals["norms_and_biases"] += norms_per_layer * hidden
+        totals["mlp_linear"] += 2 * hidden * per_layer_width
         per_layer.append(sum(totals.values()) - before)
 
-    totals["embedding"] = vocab * hidden
+    per_layer_vocab = int(cfg.get("vocab_size_per_layer_input") or vocab)
+    totals["embedding"] = vocab * hidden + per_layer_vocab * layers * per_layer_width
+    totals["mlp_linear"] += hidden * layers * per_layer_width
+    totals["norms_and_biases"] += per_layer_width
     tied = cfg.get("tie_word_embeddings")
     if tied is None:
         tied = facts.get("defaults", {}).get("tie_word_embeddings", False)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.errors import CheckerError, ModelConfigError, ModelNotFoundError
-from checker.models import catalog, hub, lockfile
+from checker.models import catalog
 from checker.models.config_parser import parse_config
 from checker.models.hub_errors import shown_endpoint
 from checker.models.safetensors_bytes import local_dir_bytes
@@ -37,12 +37,7 @@ def resolve_model(
 
     ``record``: write a model fetched from the Hub into ``lockfile``.
     """
-    if offline:
-        why_offline = "offline: the default"
-    elif hub.offline_by_env():
-        why_offline = "HF_HUB_OFFLINE"
-    else:
-        why_offline = ""
+    why_offline = "offline: the default" if offline else _offline_by_env()
     overrides = json.dumps(model.hf_overrides, sort_keys=True) if model.hf_overrides else ""
     return _resolve(
         model.model.strip(),
@@ -53,6 +48,13 @@ def resolve_model(
         record,
         overrides,
     )
+
+
+def _offline_by_env() -> str:
+    # the Hub client is imported only where a run may go online (a hook's cold start)
+    from checker.models import hub
+
+    return "HF_HUB_OFFLINE" if hub.offline_by_env() else ""
 
 
 def clear_cache() -> None:
@@ -116,7 +118,9 @@ def _from_lockfile(
 ) -> ModelInfo | None:
     if lock_path is None:
         return None
-    locked = lockfile.read_lockfile(lock_path).find(name, revision)
+    from checker.models.lockfile import read_lockfile
+
+    locked = read_lockfile(lock_path).find(name, revision)
     if locked is None:
         return None
     try:
@@ -141,6 +145,8 @@ def _from_hub(
     record: bool,
     hf: _Overrides,
 ) -> ModelInfo:
+    from checker.models import hub, lockfile
+
     if why_offline:
         raise _not_found(name, lock_path, why_offline)
     try:

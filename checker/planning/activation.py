@@ -8,9 +8,11 @@ V0 profiles max_num_batched_tokens too, which without chunked prefill is max_mod
 
 from __future__ import annotations
 
+from checker.planning.draft import draft_layer_count, draft_settings, drafter
 from checker.planning.multimodal import encoder_profile
 from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
+from checker.planning.spec_config import spec_facts
 from checker.planning.weights import stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
 
@@ -61,9 +63,26 @@ def sampler_warmup_bytes(model: ModelInfo, settings: Settings) -> float:
     return rows * model.vocab_size * (settings.dtype_bytes + _WARMUP_BYTES_BEYOND_DTYPE)
 
 
+def draft_peak_bytes(settings: Settings, stage: int) -> float:
+    """The drafter's forward in the profile run (GPUModelRunner._dummy_run calls
+    drafter.dummy_run with the same tokens) while the target's hidden states it reads stay
+    alive: the last layer's, or EAGLE3's auxiliary layers' (fc_inputs of them)."""
+    draft = drafter(settings, stage)
+    spec = settings.spec
+    if draft is None or spec is None:
+        return 0.0
+    tokens = settings.max_num_batched_tokens
+    peak = forward_peak_bytes(draft, draft_settings(settings), tokens, 0)
+    kept = 0 if spec.kind == "draft_model" else 1
+    if spec.kind == "eagle" and spec.method:
+        kept = int(spec_facts()["methods"][spec.method]["target_states"])
+    return peak + kept * tokens * draft.hidden_size * settings.dtype_bytes
+
+
 def activation_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     tokens = settings.max_num_batched_tokens
     peak = forward_peak_bytes(model, settings, tokens, stage)
+    peak = max(peak, draft_peak_bytes(settings, stage))
     if stage == settings.pp - 1:
         if settings.is_v0:
             rows = min(int(settings.facts.common["v0_sampler_max_num_seqs"]), tokens)
@@ -88,7 +107,7 @@ def _with_encoder(model: ModelInfo, settings: Settings, stage: int, text_peak: f
 
 def non_torch_gib(settings: Settings) -> float:
     table = settings.facts.non_torch_gib
-    if settings.tp > 1 or settings.dp > 1:  # NCCL communicators of the TP / DP-EP groups
+    if settings.tp * settings.pcp > 1 or settings.dp > 1:  # NCCL: TP / PCP / DP-EP groups
         return table.tensor_parallel
     if settings.pp > 1:
         return table.pipeline
@@ -97,17 +116,20 @@ def non_torch_gib(settings: Settings) -> float:
 
 def cuda_context_gib(settings: Settings) -> float:
     common = settings.facts.common
-    multi = settings.tp > 1 or settings.pp > 1 or settings.dp > 1
+    multi = settings.world_size > 1 or settings.dp > 1
     return float(common["cuda_context_tp_gib"] if multi else common["cuda_context_gib"])
 
 
 def cudagraph_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     """Estimate of the CUDA-graph pool: one piecewise graph per layer per captured size,
-    plus the activations of the largest captured batch."""
+    plus the activations of the largest captured batch; a drafter captures its own piecewise
+    graphs at the same sizes (GPUModelRunner._dummy_run: drafter.dummy_run while capturing)."""
     if not settings.cudagraph_sizes:
         return 0.0
     common = settings.facts.common
     layers = len(stage_layers(model.num_hidden_layers, settings.pp)[stage])
+    drafts = draft_layer_count(settings, stage)
+    layers += drafts + 1 if drafts else 0
     factor = float(common["cudagraph_moe_factor"]) if (model.is_moe or model.uses_mla) else 1.0
     per_size = (layers + 1) * float(common["cudagraph_bytes_per_piece"]) * factor
     largest = settings.cudagraph_sizes[-1]

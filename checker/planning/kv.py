@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from checker.planning.draft import draft_pages
+from checker.planning.kv_dtypes import layer_page
 from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.state import state_blocks
@@ -24,12 +26,20 @@ GIB = float(1 << 30)
 class KVLayout:
     """What one rank of a pipeline stage stores per KV block."""
 
-    page_bytes: int  # one layer, one block (uniform across the layers of the rank)
+    page_bytes: int  # one layer, one block (all layers' when their pages differ: group_size 1)
     group_size: int  # layers sharing one block index (V1), or all layers (V0)
     kinds: tuple[LayerKind, ...]  # kind of each group (LINEAR: recurrent state groups)
     bytes_per_token: int  # summed over the rank's attention layers
     linear_state_bytes: int  # state of the rank's state layers, per request at max_model_len
     state_layers: int = 0  # layers holding a recurrent state (one MambaSpec page each)
+    # one block of a whole group when its layers' pages differ (a draft model's next to the
+    # target's: UniformTypeKVCacheSpecs sums them); 0: page_bytes x group_size
+    block_bytes: int = 0
+
+    @property
+    def group_block_bytes(self) -> int:
+        """Bytes one block index takes across the layers of one group."""
+        return self.block_bytes or self.page_bytes * self.group_size
 
 
 @dataclass(frozen=True)
@@ -40,41 +50,40 @@ class KVResult:
     layout: KVLayout
 
 
-_NO_CACHE = (LayerKind.NONE, LayerKind.LINEAR)
-
-
 def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
-    if model.layer_kinds[layer] is LayerKind.MLA:
-        latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
-        return int(settings.block_size * latent * settings.kv_bytes)
-    heads = max(1, model.kv_heads_of(layer) // settings.tp)
-    return int(2 * settings.block_size * heads * model.head_dim * settings.kv_bytes)
+    s = settings
+    return layer_page(
+        model, layer, kv_dtype=s.kv_cache_dtype, dtype=s.dtype, tp=s.tp, block_size=s.block_size
+    )
 
 
 def _state_page(model: ModelInfo, settings: Settings) -> int:
     """A state layer's page after vLLM pads it to the attention page (mamba_page_size_padded);
     the unpadded page when the model has no attention layer."""
-    attends = [i for i, k in enumerate(model.layer_kinds) if k not in _NO_CACHE]
+    attends = [i for i in range(len(model.layer_kinds)) if model.keeps_kv(i)]
     padded = _layer_page(model, settings, attends[0]) if attends else 0
     return max(padded, settings.state_page_bytes)
 
 
 def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     stage_range = stage_layers(model.num_hidden_layers, settings.pp)[stage]
-    layers = [i for i in stage_range if model.layer_kinds[i] not in _NO_CACHE]
+    layers = [i for i in stage_range if model.keeps_kv(i)]
     states = 0
     if settings.state_page_bytes:
         states = sum(1 for i in stage_range if model.state_layer_flags[i])
-    if not layers and not states:
+    drafts = draft_pages(settings, stage)
+    if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)
     if model.kv_heads_per_layer:  # only models whose layers differ need a page per layer
         pages = [_layer_page(model, settings, i) for i in layers]
     else:
         pages = [_layer_page(model, settings, layers[0])] * len(layers) if layers else []
-    per_token = sum(pages) // settings.block_size
     kinds = [model.layer_kinds[i] if settings.hybrid_kv else LayerKind.FULL for i in layers]
     if model.uses_mla:
         kinds = [LayerKind.MLA] * len(layers)
+    pages += [page for _, page in drafts]
+    kinds += [kind for kind, _ in drafts]
+    per_token = sum(pages) // settings.block_size
     page = max(pages, default=0)
     state_bytes = 0
     if states:
@@ -82,8 +91,16 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, settings.max_model_len)
         state_bytes = states * page * blocks
         kinds += [LayerKind.LINEAR] * states
+    if not settings.is_v0 and not states and len(set(kinds)) == 1 and len(set(pages)) > 1:
+        # one attention type, pages of different sizes (Nemotron-NAS KV heads per layer):
+        # UniformTypeKVCacheSpecs, one group whose page is the sum of the layers' pages
+        # (v1/kv_cache_interface.py; kv_cache_utils.py get_kv_cache_config_from_groups)
+        return KVLayout(sum(pages), 1, (kinds[0],), per_token, 0)
     if settings.is_v0 or len(set(kinds)) == 1:
-        return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states)
+        # one group; layers whose pages differ share a block of their summed pages
+        # (v1/core/kv_cache_planning.py get_kv_cache_groups, UniformTypeKVCacheSpecs)
+        block = sum(pages) if len(set(pages)) > 1 and not states else 0
+        return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states, block)
     # v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size: groups of the smallest
     # type's size, or of the largest when the types are within 1.5x of each other
     counts = Counter(kinds)
@@ -98,7 +115,10 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
 
 def _blocks_per_request(kind: LayerKind, model: ModelInfo, settings: Settings, length: int) -> int:
     bs = settings.block_size
-    full = -(-length // bs)
+    # context parallel: each rank holds every kv_shards-th token of a request, so one block
+    # covers block_size x kv_shards of its tokens (v1/kv_cache_interface.py
+    # AttentionSpec.max_num_blocks_per_req, FullAttentionSpec.max_memory_usage_bytes)
+    full = -(-length // (bs * settings.kv_shards))
     if kind is LayerKind.LINEAR:
         return state_blocks(settings.mamba_cache_mode, length, bs, settings.state_checkpoint_blocks)
     if kind is LayerKind.SLIDING and model.sliding_window:
@@ -123,10 +143,10 @@ def size_kv(
     if layout.page_bytes == 0 or budget_bytes <= 0:
         return KVResult(0, 0, 0.0, layout)
     if settings.is_v0:
-        blocks = int(budget_bytes // (layout.page_bytes * layout.group_size))
+        blocks = int(budget_bytes // layout.group_block_bytes)
         tokens = blocks * settings.block_size
         return KVResult(blocks, tokens, tokens / settings.max_model_len, layout)
-    blocks = int(budget_bytes // layout.page_bytes // layout.group_size)
+    blocks = int(budget_bytes // layout.group_block_bytes)
     needed = sum(
         _blocks_per_request(k, model, settings, settings.max_model_len) for k in layout.kinds
     )
@@ -138,7 +158,8 @@ def size_kv(
         smallest = settings.block_size
         if layout.state_layers and settings.mamba_cache_mode == "none":
             smallest = min(smallest, settings.max_model_len)
-        tokens = blocks // len(layout.kinds) * smallest
+        # 0.19: "Multiplying the GPU KV cache size by the cp_world_size" (pcp x dcp)
+        tokens = blocks // len(layout.kinds) * smallest * settings.kv_shards
     return KVResult(blocks, tokens, concurrency, layout)
 
 
@@ -154,7 +175,7 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
         if k is not LayerKind.LINEAR
     )
     states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
-    return float((attention * layout.group_size + states) * layout.page_bytes)
+    return float(attention * layout.group_block_bytes + states * layout.page_bytes)
 
 
 def max_length_for_budget(

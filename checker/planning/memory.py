@@ -4,6 +4,10 @@ V1 (gpu_worker.determine_available_memory): available KV = total x utilization -
 torch activation peak + non-torch increase) [- CUDA-graph estimate from 0.21]. V0 (0.6+):
 the same with the activation peak of max_num_batched_tokens. KV blocks are unified to the
 minimum across workers, so the stage with the fewest blocks binds.
+
+Measured terms (a calibration, checker.planning.calibration) replace the estimates stage by
+stage: the KV budget is then the requested memory less what vLLM measured it took before the
+KV cache, so a plan of the logged setup reproduces the log's blocks.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from checker.planning.activation import (
     cudagraph_bytes,
     non_torch_gib,
 )
+from checker.planning.draft import draft_weight_bytes
 from checker.planning.kv import GIB, KVLayout, KVResult, bytes_for_length, kv_layout, size_kv
 from checker.planning.lora import lora_buffer_bytes
 from checker.planning.multimodal import frontend_gpu_bytes
@@ -24,6 +29,26 @@ from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings
 from checker.planning.weights import stage_weight_bytes
 from checker.schemas.model_info import ModelInfo
+
+
+@dataclass(frozen=True)
+class MeasuredStage:
+    """One stage's terms as a start-up log measured them, bytes per rank (None: not logged)."""
+
+    weights: float | None
+    activation: float | None
+    non_torch: float | None
+    cudagraph: float | None
+    non_kv: float  # requested memory less the KV cache: every term vLLM subtracted
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Measured terms for every stage, where they came from, and how they were adjusted."""
+
+    stages: tuple[MeasuredStage, ...]
+    source: str
+    adjusted: str | None = None  # the settings that differ from the log's, and the change
 
 
 @dataclass(frozen=True)
@@ -46,6 +71,7 @@ class MemoryPlan:
     stages: tuple[StageMemory, ...]
     binding: StageMemory  # the stage with the fewest blocks
     cuda_context: float
+    measured: Measured | None = None
 
     @property
     def first(self) -> StageMemory:
@@ -74,20 +100,34 @@ class MemoryPlan:
         return self.total - self.cuda_context - b.weights - b.non_torch - b.kv_budget - b.cudagraph
 
 
-def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
+def plan_memory(
+    model: ModelInfo, settings: Settings, measured: Measured | None = None
+) -> MemoryPlan:
     total = settings.gpu.memory_gib * GIB
     requested = total * settings.gpu_memory_utilization
     non_torch = non_torch_gib(settings) * GIB + all2all_buffer_bytes(model, settings)
     stages = []
     for stage in range(settings.pp):
-        # LoRA buffers are allocated while the model loads ("Model loading took" counts them)
-        weights = stage_weight_bytes(model, settings, stage) + lora_buffer_bytes(
-            model, settings, stage
+        # LoRA buffers and the drafter are allocated while the model loads ("Model loading
+        # took" counts them)
+        weights = (
+            stage_weight_bytes(model, settings, stage)
+            + lora_buffer_bytes(model, settings, stage)
+            + draft_weight_bytes(settings, stage)
         )
         activation = activation_bytes(model, settings, stage)
         graphs = cudagraph_bytes(model, settings, stage)
+        stage_non_torch = non_torch
+        m = measured.stages[stage] if measured else None
+        if m is not None:
+            weights = _or(m.weights, weights)
+            activation = _or(m.activation, activation)
+            stage_non_torch = _or(m.non_torch, non_torch)
+            graphs = _or(m.cudagraph, graphs)
         if settings.kv_cache_memory_bytes is not None:
             budget = float(settings.kv_cache_memory_bytes)
+        elif m is not None:
+            budget = requested - m.non_kv
         else:
             budget = requested - weights - activation - non_torch
             if settings.cudagraph_subtracted:
@@ -102,7 +142,7 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
                 stage,
                 weights,
                 activation,
-                non_torch,
+                stage_non_torch,
                 graphs,
                 budget,
                 size_kv(model, settings, allocated, stage, layout),
@@ -111,8 +151,18 @@ def plan_memory(model: ModelInfo, settings: Settings) -> MemoryPlan:
         )
     binding = min(stages, key=lambda s: (s.kv.num_blocks, s.kv_budget))
     return MemoryPlan(
-        settings, total, requested, tuple(stages), binding, cuda_context_gib(settings) * GIB
+        settings,
+        total,
+        requested,
+        tuple(stages),
+        binding,
+        cuda_context_gib(settings) * GIB,
+        measured,
     )
+
+
+def _or(value: float | None, estimate: float) -> float:
+    return estimate if value is None else value
 
 
 def fits_one_request(memory: MemoryPlan, model: ModelInfo) -> bool:
@@ -129,7 +179,7 @@ def _kv_memory(settings: Settings, layout: KVLayout, budget: float) -> tuple[flo
     --num-gpu-blocks-override allocates exactly that many blocks; from 0.21 the checks use it
     too, and from 0.33 they hold one block back for the null block
     (v1/core/kv_cache_planning.py get_kv_cache_configs)."""
-    block = float(layout.page_bytes * layout.group_size)
+    block = float(layout.group_block_bytes)
     version = settings.facts.version
     allocated = budget
     if settings.num_gpu_blocks_override is not None and block:

@@ -58,11 +58,44 @@ def gpus_per_node(settings: Settings) -> int:
     return settings.world_size * settings.dp_local
 
 
-def parallel_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
-    """What each data / expert parallel flag costs, for --explain (flag -> words)."""
+def nodes_spanned(settings: Settings, node_gpus: int | None) -> int:
+    """Nodes the deployment runs on: --nnodes, else as many nodes of ``node_gpus`` GPUs
+    (hardware.gpus_per_node) as its GPUs fill; one when the node size is not given."""
+    if settings.nnodes > 1:
+        return settings.nnodes
+    if node_gpus and settings.gpus_needed > node_gpus:
+        return -(-settings.gpus_needed // node_gpus)
+    return 1
+
+
+def parallel_costs(model: ModelInfo, settings: Settings, kv_tokens: int = 0) -> dict[str, str]:
+    """What each data / expert / context parallel flag costs, for --explain (flag -> words);
+    ``kv_tokens``: the KV cache size the plan logs."""
     gib = float(1 << 30)
     s = settings
     costs: dict[str, str] = {}
+    if s.pcp > 1:
+        split = (
+            "each request's KV is split over them too"
+            if s.kv_shards > s.dcp
+            else "the KV cache is not split over them"
+        )
+        costs["--prefill-context-parallel-size"] = (
+            f"world size x {s.pcp}: TP {s.tp} x PP {s.pp} x PCP {s.pcp} = {s.world_size} GPUs "
+            f"per engine, every PCP rank with its own copy of the weights; {split}"
+        )
+    if s.nnodes > 1:
+        costs["--nnodes"] = (
+            f"{s.nnodes} nodes of {gpus_per_node(s)} GPUs: one vllm serve process per node "
+            f"(--node-rank 0 .. {s.nnodes - 1}, node 0's --master-addr, --headless beyond node 0); "
+            "on Kubernetes a LeaderWorkerSet"
+        )
+    if s.kv_shards > 1 and s.dcp > 1:
+        costs["--decode-context-parallel-size"] = (
+            f"each request's KV is split over {s.kv_shards} ranks (DCP {s.dcp} reuses the TP "
+            f"ranks, no extra GPUs): {kv_tokens:,} KV tokens, {s.kv_shards}x what the same "
+            "memory holds without it"
+        )
     if s.dp > 1:
         costs["--data-parallel-size"] = (
             f"{s.dp} engines x (TP {s.tp} x PP {s.pp}) = {s.gpus_needed} GPUs; each engine "

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from checker.planning.calibration import use_calibration
+from checker.planning.connectors import resolve_connector
 from checker.planning.context_length import engine_model
 from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
+from checker.planning.parallel import nodes_spanned
 from checker.planning.perf import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.releases import message
@@ -14,8 +17,11 @@ from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.memory import context_risk, workload_tokens
 from checker.planning.settings import Settings, resolve_settings
+from checker.planning.spec_config import SpecDecode, build_spec
 from checker.planning.suppress import split_suppressed
 from checker.planning.verdict import verdict_of
+from checker.planning.versions import version_facts
+from checker.schemas.calibration import Calibration
 from checker.schemas.enums import Basis, OOMRisk, Severity
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
@@ -37,16 +43,24 @@ def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
 
 
 def plan_settings(
-    request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp: int
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    *,
+    tp: int,
+    calibration: Calibration | None = None,
+    spec: SpecDecode | None = None,
 ) -> tuple[Settings, MemoryPlan]:
-    """Settings and memory as vLLM ends up with them, max_model_len auto-fit included."""
-    settings = resolve_settings(request, model, gpu, tp=tp)
-    memory = plan_memory(model, settings)
+    """Settings and memory as vLLM ends up with them, max_model_len auto-fit included, with
+    the terms a matching calibration measured in place of the estimates."""
+    settings = resolve_settings(request, model, gpu, tp=tp, spec=spec)
+    use = use_calibration(calibration, request, model, gpu, settings)
+    memory = plan_memory(model, settings, use.measured)
     if settings.auto_fit_from is not None:
         fitted = auto_fit_length(memory, model)
         if 0 < fitted < settings.max_model_len:
             settings = replace(settings, max_model_len=fitted)
-            memory = plan_memory(model, settings)
+            memory = plan_memory(model, settings, use.measured)
     return settings, memory
 
 
@@ -63,15 +77,27 @@ def auto_fit_length(memory: MemoryPlan, model: ModelInfo) -> int:
     return min(lengths, default=s.max_model_len)
 
 
-def choose_tp(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> int:
+def choose_tp(
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    calibration: Calibration | None = None,
+    spec: SpecDecode | None = None,
+) -> int:
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
         return request.hardware.tensor_parallel_size
-    # each data-parallel engine gets its share of the GPUs
-    per_engine = request.hardware.pipeline_parallel_size * request.engine.data_parallel_size
+    # each data-parallel engine and prefill-context-parallel rank gets its share of the GPUs
+    eng = request.engine
+    per_engine = (
+        request.hardware.pipeline_parallel_size
+        * eng.data_parallel_size
+        * eng.prefill_context_parallel_size
+    )
     candidates = tp_candidates(model, request.hardware.gpus, per_engine)
     for tp in candidates:
-        if fits_one_request(plan_settings(request, model, gpu, tp=tp)[1], model):
+        memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration, spec=spec)[1]
+        if fits_one_request(memory, model):
             return tp
     return candidates[-1]
 
@@ -89,7 +115,8 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
             f"Maximum concurrency for {s.max_model_len} tokens per request: "
             f"{kv.max_concurrency:.2f}x",
         ]
-    lines = hybrid_lines(memory) + [f"Model loading took {first.weights / GIB:.2f} GiB memory"]
+    lines = backend_lines(memory) + hybrid_lines(memory)
+    lines.append(f"Model loading took {first.weights / GIB:.2f} GiB memory")
     if memory.binding.kv_budget > 0:  # below, vLLM logs a negative figure and raises
         lines.append(f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB")
     fitted = auto_fit_line(memory, model)
@@ -101,6 +128,15 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
             f"{kv.max_concurrency:.2f}x",
         ]
     return lines
+
+
+def backend_lines(memory: MemoryPlan) -> list[str]:
+    """The block size an MLA backend forced (Platform.update_block_size_for_backend)."""
+    s = memory.settings
+    if s.mla_backend is None or s.block_size == 16 or s.state_page_bytes:
+        return []
+    text = message("backend-block-size", s.facts.version, block=s.block_size, backend=s.mla_backend)
+    return [text]
 
 
 def hybrid_lines(memory: MemoryPlan) -> list[str]:
@@ -133,6 +169,33 @@ def auto_fit_line(memory: MemoryPlan, model: ModelInfo) -> str | None:
     )
 
 
+def _basis(memory: MemoryPlan) -> dict[str, Basis]:
+    """How each figure was obtained: a calibration's terms are measured, and so is the KV
+    memory they leave."""
+    basis = {
+        "total_gib": Basis.DERIVED,
+        "requested_gib": Basis.EXACT,
+        "weights_gib": Basis.DERIVED,
+        "activation_gib": Basis.ESTIMATED,
+        "non_torch_gib": Basis.ESTIMATED,
+        "cudagraph_gib": Basis.ESTIMATED,
+        "kv_cache_gib": Basis.DERIVED,
+        "kv_cache_tokens": Basis.EXACT,
+        "max_concurrency": Basis.EXACT,
+    }
+    if memory.measured is None or memory.settings.kv_cache_memory_bytes is not None:
+        return basis
+    m = memory.measured.stages[0]
+    logged = {
+        "weights_gib": m.weights,
+        "activation_gib": m.activation,
+        "non_torch_gib": m.non_torch,
+        "cudagraph_gib": m.cudagraph,
+        "kv_cache_gib": m.non_kv,
+    }
+    return basis | {k: Basis.MEASURED for k, v in logged.items() if v is not None}
+
+
 def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:
     s, first = memory.settings, memory.first
     return MemoryBreakdown(
@@ -146,17 +209,7 @@ def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:
         cudagraph_subtracted=s.cudagraph_subtracted,
         kv_cache_gib=round(max(0.0, first.kv_budget) / GIB, 2),
         outside_budget_gib=round(memory.outside_budget / GIB, 2),
-        basis={
-            "total_gib": Basis.DERIVED,
-            "requested_gib": Basis.EXACT,
-            "weights_gib": Basis.DERIVED,
-            "activation_gib": Basis.ESTIMATED,
-            "non_torch_gib": Basis.ESTIMATED,
-            "cudagraph_gib": Basis.ESTIMATED,
-            "kv_cache_gib": Basis.DERIVED,
-            "kv_cache_tokens": Basis.EXACT,
-            "max_concurrency": Basis.EXACT,
-        },
+        basis=_basis(memory),
     )
 
 
@@ -209,11 +262,29 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
     )
 
 
-def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanResponse:
+def _offload_host_gib(request: PlanRequest, s: Settings) -> float | None:
+    connector = resolve_connector(request.engine, s.facts.version, s.world_size)
+    if connector is None or connector.host_bytes is None:
+        return None
+    return round(connector.host_bytes / GIB, 2)
+
+
+def run_plan(
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    calibration: Calibration | None = None,
+    draft: ModelInfo | None = None,
+) -> PlanResponse:
+    """The plan; ``calibration`` (read by the caller) gives measured terms where it matches;
+    ``draft``: the metadata of the speculative config's draft model or EAGLE head."""
     model = engine_model(model, request)
-    tp = choose_tp(request, model, gpu)
-    settings, memory = plan_settings(request, model, gpu, tp=tp)
-    context = RuleContext(request, model, gpu, settings, memory)
+    version = version_facts(request.engine.vllm_version).version
+    spec = build_spec(request.engine, model, draft, version)
+    tp = choose_tp(request, model, gpu, calibration, spec)
+    settings, memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration, spec=spec)
+    ignored = use_calibration(calibration, request, model, gpu, settings).ignored
+    context = RuleContext(request, model, gpu, settings, memory, ignored)
     findings, suppressed = split_suppressed(evaluate(context), request.ignore)
     b = memory.binding
     has_kv = memory.has_kv_cache
@@ -250,13 +321,14 @@ def run_plan(request: PlanRequest, model: ModelInfo, gpu: GPUSpec) -> PlanRespon
         pipeline_parallel_size=settings.pp,
         data_parallel_size=settings.dp,
         expert_parallel=settings.expert_parallel,
-        nodes=settings.nnodes,
+        nodes=nodes_spanned(settings, request.hardware.gpus_per_node),
         max_model_len=settings.max_model_len,
         memory=_breakdown(memory),
         kv=kv,
         max_concurrency_at_context=round(b.kv.max_concurrency, 2),
         max_context_at_concurrency=_max_context_at(memory, model, concurrency),
         deployment_kv_tokens=kv.tokens * settings.dp if kv else None,
+        kv_offload_host_gib=_offload_host_gib(request, settings),
         headroom_gib=round(headroom / GIB, 2) if has_kv else None,
         log_lines=log_lines(memory, model),
         findings=findings,

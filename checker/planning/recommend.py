@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from checker.planning.connectors import connector_costs, resolve_connector
 from checker.planning.fixes import apply_fixes
 from checker.planning.kv import GIB, bytes_for_length
 from checker.planning.lora import lora_costs
@@ -29,7 +30,8 @@ from checker.planning.rules.scheduler import (
     chunked_prefill,
     safe_utilization,
 )
-from checker.planning.settings import resolve_settings
+from checker.planning.settings import hybrid_model, resolve_settings
+from checker.planning.speculative import spec_costs
 from checker.schemas.enums import BatchingMode, OOMRisk, Quantization
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.outputs import Finding, Recommendation, VLLMConfig
@@ -47,7 +49,7 @@ def _smallest_tp(ctx: RuleContext, request: PlanRequest, above: int = 0) -> int 
     """Smallest tensor-parallel size over ``above`` (any GPU count) whose plan of ``request``
     fits."""
     for tp in (t for t in valid_tp(ctx.model, MAX_TP) if t > above):
-        settings = resolve_settings(request, ctx.model, ctx.gpu, tp=tp)
+        settings = resolve_settings(request, ctx.model, ctx.gpu, tp=tp, spec=ctx.settings.spec)
         if _fits(ctx, plan_memory(ctx.model, settings)):
             return tp
     return None
@@ -261,10 +263,25 @@ def recommend(
             current = getattr(config, rec.key, rec.value)
             reason = rec.reason if current == rec.value else _current_reason(ctx, rec, current)
             explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), reason]))
-        explanations.update(parallel_costs(ctx.model, ctx.settings))
+        explanations.update(parallel_costs(ctx.model, ctx.settings, ctx.memory.binding.kv.tokens))
         explanations.update(lora_costs(ctx.model, ctx.settings, ctx.memory.first.cudagraph))
+        explanations.update(_connector_costs(ctx))
+        explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))
         explanations.update(multimodal_costs(ctx.model, ctx.settings))
     return config.model_copy(update={"explanations": explanations}), recs
+
+
+def _connector_costs(ctx: RuleContext) -> dict[str, str]:
+    """The KV connector's effect, against the same memory with the hybrid KV cache manager."""
+    eng, s = ctx.request.engine, ctx.settings
+    connector = resolve_connector(eng, s.facts.version, s.world_size)
+    if connector is None:
+        return {}
+    flag = "--kv-offloading-size" if eng.kv_offloading_size is not None else "--kv-transfer-config"
+    hybrid = s.facts.hybrid_kv_cache_manager and hybrid_model(ctx.model)
+    tokens = ctx.memory.binding.kv.tokens
+    on = plan_memory(ctx.model, replace(s, hybrid_kv=True)).binding.kv.tokens if hybrid else 0
+    return connector_costs(connector, flag, hybrid, tokens, on)
 
 
 # VLLMConfig field -> where a request sets it (section, field)

@@ -22,7 +22,7 @@ T = TypeVar("T")
 class MethodFacts(BaseModel):
     """One quantization method as a given vLLM release sees it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     checkpoints: tuple[str, ...]

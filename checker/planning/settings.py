@@ -6,9 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.models.config_parser import type_facts
+from checker.planning.attention import default_block_size
+from checker.planning.connectors import hma_off
 from checker.planning.context_length import default_max_len
+from checker.planning.kv_dtypes import element_bytes, head_token_bytes, mla_token_bytes
 from checker.planning.multimodal import MMSettings, mm_settings
 from checker.planning.releases import has_behaviour
+from checker.planning.spec_config import SpecDecode
 from checker.planning.state import (
     aligned_block_size,
     kernel_alignment,
@@ -63,12 +67,18 @@ class Settings:
     state_page_bytes: int = 0  # one state layer's page on a rank, before padding
     state_checkpoint_blocks: int = 0  # align mode's prefill checkpoint blocks per request
     unaligned_block_size: int = 0  # a hybrid's block size before vLLM raised it
+    mla_backend: str | None = None  # the MLA backend whose kernel set the default block size
     dp: int = 1  # data-parallel engines, each a full replica with its own KV cache
     dp_local: int = 1  # of them on one node
     nnodes: int = 1
     expert_parallel: bool = False  # routed experts split whole over the dp x tp ranks
     redundant_experts: int = 0  # EPLB's extra expert copies, spread over the EP ranks
     all2all_backend: str = "allgather_reducescatter"
+    # context parallel: PCP ranks multiply the engine's world size; DCP reuses TP ranks. Each
+    # request's attention KV is split over kv_shards ranks (DCP, with PCP through 0.24)
+    pcp: int = 1
+    dcp: int = 1
+    kv_shards: int = 1
     # LoRA: adapter slots on the GPU (0: LoRA off), their rank and dtype bytes, and how many
     # sets of CUDA graphs are captured (no-LoRA plus each active-adapter count)
     lora_slots: int = 0
@@ -76,6 +86,10 @@ class Settings:
     lora_dtype_bytes: int = 2
     lora_fully_sharded: bool = False
     graph_sets: int = 1
+    # speculative decoding (checker.planning.spec_config); the length max_model_len had before
+    # the V2 model runner lowered it to the draft model's
+    spec: SpecDecode | None = None
+    draft_limited_from: int | None = None
     mm: MMSettings = MMSettings()  # multimodal options (checker.planning.multimodal)
 
     @property
@@ -88,8 +102,9 @@ class Settings:
 
     @property
     def world_size(self) -> int:
-        """GPUs of one DP engine (config/parallel.py ParallelConfig.world_size = pp x tp)."""
-        return self.tp * self.pp
+        """GPUs of one DP engine (config/parallel.py ParallelConfig.__post_init__: world_size =
+        pp x tp x prefill context parallel)."""
+        return self.tp * self.pp * self.pcp
 
     @property
     def gpus_needed(self) -> int:
@@ -103,9 +118,9 @@ class Settings:
 
     @property
     def moe_shards(self) -> int:
-        """Ranks a MoE layer is split over: vLLM flattens TP across DP for the experts
-        (model_executor/layers/fused_moe/config.py FusedMoEParallelConfig.make)."""
-        return self.tp * self.dp
+        """Ranks a MoE layer is split over: vLLM flattens TP across DP and PCP for the experts
+        (model_executor/layers/fused_moe/config.py flatten_tp_across_dp_and_pcp)."""
+        return self.tp * self.pcp * self.dp
 
 
 def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec, version: str) -> str:
@@ -128,19 +143,20 @@ def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec, version: str
     return config
 
 
-def kv_dtype_bytes(kv_dtype: str, model_dtype: str) -> float:
-    if kv_dtype == "auto":
-        return DTYPE_BYTES[model_dtype]
-    return 2 if kv_dtype in ("float16", "bfloat16") else 1
-
-
 def effective_quantization(request: PlanRequest, model: ModelInfo) -> str | None:
     if request.model.quantization is not Quantization.NONE:
         return str(request.model.quantization.value)
     return model.quant.method if model.quant else None
 
 
-def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp: int) -> Settings:
+def resolve_settings(
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    *,
+    tp: int,
+    spec: SpecDecode | None = None,
+) -> Settings:
     facts = version_facts(request.engine.vllm_version)
     dtype = resolve_dtype(request.model.dtype, model, gpu, facts.version)
     kv_dtype = request.model.kv_cache_dtype
@@ -153,15 +169,28 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
             model, facts.version, disable_sliding_window=eng.disable_sliding_window
         )
     )
+    limited_from = None
+    draft_len = spec.draft_max_len if spec else None
+    v2_runner = has_behaviour("model_runner_v2_default", facts.version)
+    if draft_len and draft_len < max_len and v2_runner:
+        limited_from, max_len = max_len, draft_len  # VllmConfig._limit_max_model_len_to_draft
     tokens, max_seqs = _batching(request, facts, gpu, max_len)
-    block = eng.block_size or (facts.mla_block_size if model.uses_mla else 16)
+    default_block, mla_backend = vllm_block_size(model, gpu, kv_dtype.value, facts)
+    block = eng.block_size or default_block
     state_page, mode, checkpoints, unaligned = 0, "none", 0, block
     if model.state is not None and facts.engine == "v1":
-        state_page = state_page_bytes(model.state, tp, dtype, facts.version)
+        state_page = state_page_bytes(
+            model.state,
+            tp,
+            dtype,
+            facts.version,
+            eng.mamba_cache_dtype,
+            eng.mamba_ssm_cache_dtype,
+        )
         prefix = eng.enable_prefix_caching
         if prefix is None:
             prefix = has_behaviour("hybrid_prefix_caching_default", facts.version)
-        mode = mamba_cache_mode(model.state, facts.version, prefix)
+        mode = mamba_cache_mode(model.state, facts.version, prefix, eng.mamba_cache_mode)
         checkpoint = prefill_checkpoint_alignment(model.state, mode, gpu.capability, facts.version)
         checkpoints = 1 if checkpoint else 0
         block = aligned_block_size(
@@ -170,7 +199,8 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
             state_page=state_page,
             alignment=kernel_alignment(model.uses_mla, block, facts.version),
             mode=mode,
-            chunk_size=model.state.chunk_size,
+            # 0.19 "all" mode aligns to --mamba-block-size (HybridAttentionMambaModelConfig)
+            chunk_size=eng.mamba_block_size or model.state.chunk_size,
             checkpoint_alignment=checkpoint,
         )
     subtract = (
@@ -179,14 +209,12 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         else eng.cudagraph_memory_profiling
     )
     graphs = captures_graphs(request) and facts.engine == "v1"  # V0 captures after sizing KV
-    kinds = model.kinds_present - {LayerKind.NONE}
-    has_mixed = len(kinds) > 1 or LayerKind.SLIDING in kinds
     return Settings(
         facts=facts,
         gpu=gpu,
         dtype=dtype,
         kv_cache_dtype=KVCacheDType(kv_dtype).value,
-        kv_bytes=kv_dtype_bytes(kv_dtype.value, dtype),
+        kv_bytes=element_bytes(kv_dtype.value, dtype),
         quantization=effective_quantization(request, model),
         tp=tp,
         pp=request.hardware.pipeline_parallel_size,
@@ -197,12 +225,15 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         max_num_seqs=max_seqs,
         block_size=block,
         enforce_eager=eng.enforce_eager,
+        # VllmConfig.__post_init__: chunked local attention with an EAGLE-style drafter turns
+        # the hybrid KV cache manager off
         hybrid_kv=facts.hybrid_kv_cache_manager
-        and has_mixed
-        and not eng.disable_hybrid_kv_cache_manager,
+        and hybrid_model(model)
+        and not hma_off(eng, facts.version)
+        and not (spec and spec.uses_eagle and model.attention_chunk_size),
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
-        cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens)
+        cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec)
         if graphs
         else (),
         auto_fit_from=max_len if wanted == "auto" else None,
@@ -212,19 +243,47 @@ def resolve_settings(request: PlanRequest, model: ModelInfo, gpu: GPUSpec, *, tp
         state_page_bytes=state_page,
         state_checkpoint_blocks=checkpoints,
         unaligned_block_size=unaligned,
+        **_parallel(request, model, tp, facts.version),
+        mla_backend=None if eng.block_size else mla_backend,
         mm=mm_settings(request),
-        **_parallel(request, model, tp),
         **_lora(request, dtype),
+        spec=spec,
+        draft_limited_from=limited_from,
+    )
+
+
+def hybrid_model(model: ModelInfo) -> bool:
+    """Layers of more than one KV kind (or sliding windows): the hybrid KV cache manager
+    gives them their own groups."""
+    kinds = model.kinds_present - {LayerKind.NONE}
+    return len(kinds) > 1 or LayerKind.SLIDING in kinds
+
+
+def vllm_block_size(
+    model: ModelInfo, gpu: GPUSpec, kv_dtype: str, facts: VersionFacts
+) -> tuple[int, str | None]:
+    """The block size vLLM picks when --block-size is not given, and the MLA backend that
+    forced it (checker.planning.attention)."""
+    return default_block_size(
+        uses_mla=model.uses_mla,
+        hybrid=model.state is not None,
+        vendor=gpu.vendor,
+        capability=gpu.capability,
+        kv_cache_dtype=kv_dtype,
+        qk_nope_head_dim=model.qk_nope_head_dim,
+        version=facts.version,
+        older_mla_block_size=facts.mla_block_size,
     )
 
 
 def attention_page_per_token(model: ModelInfo, tp: int, kv_dtype: str, dtype: str) -> int:
     """One attention layer's bytes per token on a rank (FullAttentionSpec / MLAAttentionSpec
     with block_size 1, as _align_hybrid_block_size builds them)."""
-    size = kv_dtype_bytes(kv_dtype, dtype)
     if model.uses_mla:
-        return int(((model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)) * size)
-    return int(2 * max(1, model.num_key_value_heads // tp) * model.head_dim * size)
+        latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
+        return mla_token_bytes(kv_dtype, latent, dtype)
+    heads = max(1, model.num_key_value_heads // tp)
+    return heads * head_token_bytes(kv_dtype, model.head_dim, dtype)
 
 
 def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
@@ -247,25 +306,32 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
     }
 
 
-def _parallel(request: PlanRequest, model: ModelInfo, tp: int) -> dict[str, Any]:
+def _parallel(request: PlanRequest, model: ModelInfo, tp: int, version: str) -> dict[str, Any]:
     """Data / expert parallel settings after vLLM's defaults. The DP ranks on one node default
     to all of them, or to an even share over --nnodes (engine/arg_utils.py
     EngineArgs.create_engine_config); expert parallel applies to MoE layers split over more
     than one rank (FusedMoEParallelConfig.make: use_ep); redundant experts exist only with EPLB
-    (config/parallel.py ParallelConfig._validate_parallel_config refuses them otherwise)."""
+    (config/parallel.py ParallelConfig._validate_parallel_config refuses them otherwise).
+    Context parallel splits a request's attention KV over the DCP ranks
+    (v1/kv_cache_interface.py FullAttentionSpec.max_memory_usage_bytes: max_model_len / dcp, and
+    / (dcp x pcp) through 0.24; 0.33: "PCP ... does not increase the KV-cache shard count")."""
     eng = request.engine
     dp = eng.data_parallel_size
     local = eng.data_parallel_size_local
     if local is None:
         local = max(dp // eng.nnodes, 1) if eng.nnodes > 1 else dp
     redundant = eng.eplb_config.get("num_redundant_experts", 0) if eng.enable_eplb else 0
+    pcp, dcp = eng.prefill_context_parallel_size, eng.decode_context_parallel_size
     return {
         "dp": dp,
         "dp_local": local,
         "nnodes": eng.nnodes,
-        "expert_parallel": eng.enable_expert_parallel and model.is_moe and dp * tp > 1,
+        "expert_parallel": eng.enable_expert_parallel and model.is_moe and dp * pcp * tp > 1,
         "redundant_experts": redundant if isinstance(redundant, int) and redundant > 0 else 0,
         "all2all_backend": eng.all2all_backend or "allgather_reducescatter",
+        "pcp": pcp,
+        "dcp": dcp,
+        "kv_shards": dcp if has_behaviour("kv_sharded_by_dcp_only", version) else dcp * pcp,
     }
 
 
@@ -321,11 +387,13 @@ def _graph_sizes(
     gpu: GPUSpec,
     max_seqs: int,
     tokens: int,
+    spec: SpecDecode | None,
 ) -> tuple[int, ...]:
     eng = request.engine
     # The Blackwell data-centre family (compute capability 10.x) gets its own default ceiling.
     sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
-    return capture_sizes(
+    query = spec.decode_query_len if spec else 1
+    sizes = capture_sizes(
         max_seqs,
         tokens,
         eng.max_cudagraph_capture_size or model_capture_limit(model),
@@ -333,7 +401,31 @@ def _graph_sizes(
         default_cap=facts.cudagraph_max_size_sm100 if sm100 else facts.cudagraph_max_size,
         appends=facts.cudagraph_appends,
         interactivity=eng.performance_mode == "interactivity",
+        decode_query_len=query
+        if has_behaviour("spec_uniform_decode_capture_sizes", facts.version)
+        else 1,
+        cap_query_len=query,
     )
+    mode = eng.cudagraph_mode or ("NONE" if eng.optimization_level == 0 else "FULL_AND_PIECEWISE")
+    if mode in ("FULL_AND_PIECEWISE", "FULL_DECODE_ONLY") and not has_behaviour(
+        "model_runner_v2_default", facts.version
+    ):
+        return rounded_to_query(sizes, query)
+    return sizes
+
+
+def rounded_to_query(sizes: tuple[int, ...], query: int) -> tuple[int, ...]:
+    """The V1 model runner's capture sizes under FULL decode graphs with speculative decoding:
+    each rounded up to a multiple of 1 + num_speculative_tokens, none past the largest
+    (config/compilation.py CompilationConfig.adjust_cudagraph_sizes_for_spec_decode, called by
+    v1/worker/gpu_model_runner.py when the decode mode is FULL with a separate routine)."""
+    if query <= 1 or not sizes:
+        return sizes
+    top = sizes[-1]
+    rounded = sorted({-(-n // query) * query for n in sizes if -(-n // query) * query <= top})
+    if not rounded and query <= top:
+        rounded = [query]
+    return tuple(rounded)
 
 
 def model_capture_limit(model: ModelInfo) -> int | None:
@@ -352,19 +444,26 @@ def capture_sizes(
     default_cap: int = 512,
     appends: tuple[str, ...] = (),
     interactivity: bool = False,
+    decode_query_len: int = 1,
+    cap_query_len: int = 1,
 ) -> tuple[int, ...]:
     """vLLM V1's cudagraph_capture_sizes (config/vllm.py VllmConfig._set_cudagraph_sizes).
     Explicit sizes are kept up to max_num_batched_tokens. Otherwise 1, 2, 4 (every size to 32
     in interactivity mode), every 8 below 256 and every 16 from 256, up to ``cap`` (given, or
-    min(2 x max_num_seqs, the version's default ceiling)) and max_num_batched_tokens; newer
-    releases add max_num_batched_tokens and (without an explicit cap) max_num_seqs when they
-    fall within it but off the stride."""
+    min(2 x max_num_seqs x ``cap_query_len``, the version's default ceiling)) and
+    max_num_batched_tokens; newer releases add max_num_batched_tokens and (without an explicit
+    cap) max_num_seqs when they fall within it but off the stride, or with speculative decoding
+    (``decode_query_len`` = 1 + num_speculative_tokens) the uniform decode batches: each
+    request count of the same grid up to max_num_seqs, times the query length."""
     if explicit is not None:
         return tuple(sorted({n for n in explicit if n <= max_num_batched_tokens}))
-    extra = []
+    extra: list[int] = []
     if cap is None:
-        cap = min(2 * max_num_seqs, default_cap)
-        if "max_num_seqs" in appends and max_num_seqs <= cap:
+        cap = min(2 * max_num_seqs * cap_query_len, default_cap)
+        if decode_query_len > 1:
+            extra += [n * decode_query_len for n in _request_counts(max_num_seqs, default_cap)]
+            extra = [n for n in extra if n <= cap]
+        elif "max_num_seqs" in appends and max_num_seqs <= cap:
             extra.append(max_num_seqs)
     largest = min(cap, max_num_batched_tokens)
     if interactivity:
@@ -377,6 +476,16 @@ def capture_sizes(
         sizes.append(max_num_batched_tokens)
     sizes += [n for n in extra if n <= max_num_batched_tokens]
     return tuple(sorted(set(sizes)))
+
+
+def _request_counts(max_requests: int, default_cap: int) -> list[int]:
+    """_set_cudagraph_sizes' request_counts: the stride grid up to the requests a decode batch
+    holds (at most the default ceiling), and that count itself."""
+    top = min(max_requests, default_cap)
+    counts = [n for n in (1, 2, 4) if n <= top]
+    counts += range(8, min(top + 1, 256), 8)
+    counts += range(256, top + 1, 16)
+    return sorted({*counts, top})
 
 
 def _v0_batched_tokens(facts: VersionFacts, max_len: int, chunked: bool | None) -> int:

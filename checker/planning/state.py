@@ -48,16 +48,23 @@ def state_shapes(state: StateInfo, tp: int) -> tuple[tuple[int, ...], ...]:
     return (conv // tp, k), (state.num_heads // tp, state.head_dim, state.head_dim)
 
 
-def state_dtype_bytes(state: StateInfo, model_dtype: str, version: str) -> tuple[int, ...]:
-    """Bytes per element of each state tensor (MambaStateDtypeCalculator) with
-    --mamba-cache-dtype and --mamba-ssm-cache-dtype at auto: the conv state in the model dtype,
-    the SSM state too unless the model's config entry picks one (Qwen3.5, Nemotron-H); KDA
-    keeps its recurrent state in float32."""
-    conv = _DTYPE_BYTES[model_dtype]
-    ssm_dtype = "auto"
-    if state.ssm_dtype_rule == "config" and state.ssm_dtype:
+def state_dtype_bytes(
+    state: StateInfo,
+    model_dtype: str,
+    version: str,
+    cache_dtype: str = "auto",
+    ssm_cache_dtype: str = "auto",
+) -> tuple[int, ...]:
+    """Bytes per element of each state tensor (MambaStateDtypeCalculator._mamba_state_dtype)
+    under --mamba-cache-dtype and --mamba-ssm-cache-dtype: the conv state in the cache dtype
+    (auto: the model dtype); the SSM state in its own flag's dtype, which at auto is the
+    model's config entry's pick (Qwen3.5, Nemotron-H) or else the conv state's; KDA keeps
+    its recurrent state in float32 at auto (kda_state_dtype)."""
+    conv = _DTYPE_BYTES[model_dtype if cache_dtype == "auto" else cache_dtype]
+    ssm_dtype = ssm_cache_dtype
+    if ssm_dtype == "auto" and state.ssm_dtype_rule == "config" and state.ssm_dtype:
         ssm_dtype = state.ssm_dtype
-    elif state.ssm_dtype_rule == "nemotron_h":
+    elif ssm_dtype == "auto" and state.ssm_dtype_rule == "nemotron_h":
         fallback = (
             "float32" if has_behaviour("nemotron_h_float32_ssm_default", version) else "float16"
         )
@@ -65,24 +72,35 @@ def state_dtype_bytes(state: StateInfo, model_dtype: str, version: str) -> tuple
     if state.kind is StateKind.SHORT_CONV:
         return (conv,)
     if state.kind is StateKind.KDA and ssm_dtype == "auto":
-        return conv, 4  # kda_state_dtype keeps the recurrent state in float32
+        return conv, 4
     return conv, conv if ssm_dtype == "auto" else _DTYPE_BYTES[ssm_dtype]
 
 
-def state_page_bytes(state: StateInfo, tp: int, model_dtype: str, version: str) -> int:
+def state_page_bytes(
+    state: StateInfo,
+    tp: int,
+    model_dtype: str,
+    version: str,
+    cache_dtype: str = "auto",
+    ssm_cache_dtype: str = "auto",
+) -> int:
     """One layer's unpadded state page on one TP rank (MambaSpec.page_size_bytes)."""
     shapes = state_shapes(state, tp)
-    sizes = state_dtype_bytes(state, model_dtype, version)
+    sizes = state_dtype_bytes(state, model_dtype, version, cache_dtype, ssm_cache_dtype)
     return sum(prod(shape) * size for shape, size in zip(shapes, sizes, strict=True))
 
 
-def mamba_cache_mode(state: StateInfo, version: str, prefix_caching: bool) -> str:
+def mamba_cache_mode(
+    state: StateInfo, version: str, prefix_caching: bool, requested: str = "none"
+) -> str:
     """vLLM's mamba_cache_mode (models/config.py MambaModelConfig.verify_and_update_config):
-    none without prefix caching; with it "all" for 0.19.0 models that support Mamba prefix
-    caching, else "align" (the only mode 0.33.0 picks)."""
+    none without prefix caching; with it --mamba-cache-mode, whose default "none" becomes
+    "all" for 0.19.0 models that support Mamba prefix caching, else "align" (the only mode
+    0.33.0 has); "all" on a model without that support falls back to "align"."""
     if not prefix_caching:
         return "none"
-    if state.all_mode and not has_behaviour("mamba_prefix_caching_align_only", version):
+    all_mode = state.all_mode and not has_behaviour("mamba_prefix_caching_align_only", version)
+    if requested in ("none", "all") and all_mode:
         return "all"
     return "align"
 

@@ -13,7 +13,7 @@ from checker.schemas.yaml_source import load_data
 
 
 class NonTorch(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     single: float
     tensor_parallel: float
@@ -21,7 +21,7 @@ class NonTorch(BaseModel):
 
 
 class VersionFacts(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     version: str
     engine: Literal["v0", "v1"]
@@ -32,7 +32,8 @@ class VersionFacts(BaseModel):
     hybrid_kv_cache_manager: bool
     kv_cache_dtypes: tuple[str, ...]
     block_sizes: tuple[int, ...] | Literal["any"]
-    mla_block_size: int
+    # MLA's default block size before the releases checker/data/attention_backends.yaml covers
+    mla_block_size: int | None = None
     quantization_methods: tuple[str, ...]
     common: dict[str, Any]
     # config/vllm.py VllmConfig._set_cudagraph_sizes: default largest CUDA-graph batch, on
@@ -40,6 +41,10 @@ class VersionFacts(BaseModel):
     cudagraph_max_size: int = 512
     cudagraph_max_size_sm100: int = 512
     cudagraph_appends: tuple[Literal["max_num_batched_tokens", "max_num_seqs"], ...] = ()
+    # --mamba-cache-dtype / --mamba-ssm-cache-dtype and --mamba-cache-mode choices; None where
+    # the release's wheel was not read (not checked there)
+    mamba_dtypes: tuple[str, ...] | None = None
+    mamba_cache_modes: tuple[str, ...] | None = None
 
     def block_size_valid(self, size: int) -> bool:
         return self.block_sizes == "any" or size in self.block_sizes

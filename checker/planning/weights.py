@@ -59,25 +59,47 @@ def bits_per_weight(model: ModelInfo, method: str) -> float:
     return bits + scale_bits + zero_bits
 
 
-def _role_bytes(model: ModelInfo, settings: Settings) -> dict[str, float]:
-    """Bytes per role for the whole model, unsharded."""
-    dtype_bytes = settings.dtype_bytes
-    method = settings.quantization
+def _storage_bytes(
+    model: ModelInfo, dtype_bytes: int, method: str | None, moe_tp: int | None
+) -> dict[str, float]:
+    """Bytes per role for the whole model, unsharded: quantized roles at the method's bits,
+    the rest at ``dtype_bytes``. ``moe_tp``: ranks the experts' intermediate size is split over
+    when vLLM pads it for MXFP4 (None: as stored, unpadded)."""
     counts = model.params.model_dump()
     skips = _ROLE_SKIPS.get(method or "", set())
     result: dict[str, float] = {}
     for role, count in counts.items():
         if method and role in _QUANTIZED_ROLES and role not in skips:
             bits = bits_per_weight(model, method)
-            if method == "mxfp4" and role == "expert_linear" and model.moe_intermediate_size:
+            if (
+                moe_tp
+                and method == "mxfp4"
+                and role == "expert_linear"
+                and model.moe_intermediate_size
+            ):
                 # vLLM pads each expert's intermediate size to a multiple of 256 for MXFP4
-                moe_tp = 1 if settings.expert_parallel else settings.moe_shards
                 inter = model.moe_intermediate_size / moe_tp
                 count = count * math.ceil(inter / 256) * 256 / inter
             result[role] = count * bits / 8
         else:
             result[role] = count * dtype_bytes
     return result
+
+
+def _role_bytes(model: ModelInfo, settings: Settings) -> dict[str, float]:
+    """Bytes per role for the whole model as vLLM holds it, unsharded."""
+    moe_tp = 1 if settings.expert_parallel else settings.moe_shards
+    return _storage_bytes(model, settings.dtype_bytes, settings.quantization, moe_tp)
+
+
+def checkpoint_bytes(model: ModelInfo) -> float:
+    """Tensor bytes the config says the checkpoint holds: its quantized linear layers at the
+    method's bits, everything else at the config's torch_dtype. What the safetensors headers
+    of the same checkpoint should add up to."""
+    dtype = (model.torch_dtype or "bfloat16").replace("torch.", "")
+    dtype_bytes = 4 if dtype in ("float32", "float") else 2
+    method = model.quant.method if model.quant else None
+    return sum(_storage_bytes(model, dtype_bytes, method, None).values())
 
 
 def _kv_replication(model: ModelInfo, tp: int) -> float:

@@ -30,6 +30,8 @@ FILES: dict[str, tuple[str, str]] = {
     "profile": ("profile.yaml", "#"),
 }
 EXECUTABLE = {"command", "docker", "bench"}
+# flags vLLM's multi-node launch takes per node (set by the LeaderWorkerSet on each pod)
+_PER_NODE = ("--node-rank", "--master-addr", "--headless")
 # Flags the production-stack chart writes itself from vllmConfig (or its own port).
 _CHART_FLAGS = {
     "--tensor-parallel-size",
@@ -90,11 +92,12 @@ def _summary(ctx: RenderContext) -> str:
 
 
 def _sizes(ctx: RenderContext) -> dict[str, int]:
-    """Derived pod sizes: CPU, host memory for loading, /dev/shm for NCCL, cache storage."""
+    """Derived pod sizes: CPU, host memory for loading (and the KV offloaded to it), /dev/shm
+    for NCCL, cache storage."""
     weights = math.ceil(ctx.weights_total_gib)
     return {
         "cpu": 2 + 2 * ctx.gpus,
-        "memory": max(16, weights + 8),
+        "memory": max(16, weights + 8) + ctx.offload_host_gib,
         "shm": max(2, 4 * ctx.gpus),
         "storage": math.ceil(weights * 1.2) + 10,
         "weights": weights,
@@ -122,7 +125,7 @@ def _common(ctx: RenderContext, header: str) -> dict[str, Any]:
 
 
 def _command(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
-    return {"argv": serve_argv(ctx)}
+    return {"argv": serve_argv(ctx), "nodes": ctx.plan.feasibility.nodes}
 
 
 def _docker(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
@@ -142,10 +145,36 @@ def _compose(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
     return {"command": serve_argv(ctx)[1:]}
 
 
+def _node_args(ctx: RenderContext) -> tuple[list[str], list[str]]:
+    """The flags vLLM's multi-node launch takes per node, for the leader and the worker pods
+    of a LeaderWorkerSet: the node's rank, node 0's address, and --headless (no API server)
+    on the others (config/parallel.py ParallelConfig node_rank / master_addr,
+    entrypoints/cli/serve.py run_headless). The LWS controller sets LWS_WORKER_INDEX (0 on
+    the leader) and LWS_LEADER_ADDRESS in every container; Kubernetes expands $(VAR) in args."""
+    flags = flags_for(ctx.plan.config.vllm_version)
+    for flag in _PER_NODE:
+        flags.require(flag, "outputs.vllm_args.nnodes")
+        if flag[2:] in ctx.vllm_args:
+            raise ArtifactError(
+                f"outputs.vllm_args.{flag[2:]}: {flag} differs per node; the LeaderWorkerSet "
+                "sets it on each pod",
+                hint=f"remove {flag[2:]} from outputs.vllm_args",
+                key=f"outputs.vllm_args.{flag[2:]}",
+            )
+    address = "--master-addr=$(LWS_LEADER_ADDRESS)"
+    return ["--node-rank=0", address], ["--node-rank=$(LWS_WORKER_INDEX)", address, "--headless"]
+
+
 def _k8s(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
     d = ctx.deploy
+    args = [escape.yaml_str(escape.dollar(a)) for a in serve_argv(ctx)[2:]]
+    nodes = ctx.plan.feasibility.nodes
+    leader, worker = _node_args(ctx) if nodes > 1 else ([], [])
     return {
-        "args": serve_argv(ctx)[2:],
+        "args": args,
+        "nodes": nodes,
+        "leader_args": args + [escape.yaml_str(a) for a in leader],
+        "worker_args": args + [escape.yaml_str(a) for a in worker],
         "cache_pvc": d.cache_pvc,
         "node_selector": d.node_selector,
         "tolerations": d.tolerations,
@@ -215,18 +244,41 @@ _TEMPLATES = {
 }
 
 
-def single_node(kind: str, ctx: RenderContext) -> None:
-    """A server over several nodes (--nnodes) starts one process per node, each with its own
-    --node-rank and the head's --master-addr (config/parallel.py ParallelConfig): one container,
-    Compose service or Kubernetes Deployment cannot express that, so none is written."""
-    nodes = ctx.plan.feasibility.nodes
-    if nodes > 1 and kind in ("docker", "compose", "k8s", "helm"):
+_RUN_PER_NODE = (
+    "run serve.sh (emit command) on every node with --node-rank N and --master-addr of node 0, "
+    "--headless on all but node 0"
+)
+# Why each container artifact cannot hold a server over several nodes.
+_ONE_HOST = {
+    "docker": "docker run starts containers on one host",
+    "compose": "Compose starts its services on one host",
+    "helm": "the production-stack chart runs each engine in one pod",
+}
+
+
+def check_nodes(kind: str, ctx: RenderContext) -> None:
+    """A server over several nodes starts one vLLM process per node, each with its own
+    --node-rank and node 0's --master-addr (config/parallel.py ParallelConfig). Kubernetes
+    expresses that as a LeaderWorkerSet when the plan uses vLLM's own multi-node launch
+    (--nnodes); nothing else that runs on one host or in one pod can, so it is refused."""
+    f = ctx.plan.feasibility
+    if f.nodes == 1 or kind not in (*_ONE_HOST, "k8s"):
+        return
+    shape = f"the plan spans {f.nodes} nodes of {ctx.gpus} GPUs"
+    if kind != "k8s":
         raise ArtifactError(
-            f"the plan spans {nodes} nodes (--nnodes {nodes}): a {FILES[kind][0]} for one node "
-            "cannot start it",
-            hint="emit `command` and run it on every node with --node-rank N and "
-            "--master-addr of node 0, or deploy with a LeaderWorkerSet (not generated yet)",
+            f"{shape}: {_ONE_HOST[kind]}, so a {FILES[kind][0]} cannot start it",
+            hint=f"emit k8s (a LeaderWorkerSet), or {_RUN_PER_NODE}",
             key="outputs.emit",
+        )
+    if int(ctx.vllm_args.get("nnodes", 1)) != f.nodes:
+        raise ArtifactError(
+            f"{shape}, but vLLM is not launched over them (no --nnodes {f.nodes}): no "
+            "Kubernetes workload can start it",
+            hint=f"set outputs.vllm_args.nnodes: {f.nodes} (vLLM's multiprocessing launch), "
+            "for which k8s.yaml is a LeaderWorkerSet; a Ray cluster (--distributed-executor-"
+            "backend ray) is not generated",
+            key="outputs.vllm_args.nnodes",
         )
 
 
@@ -244,7 +296,7 @@ def render_artifact(kind: str, ctx: RenderContext, dest_dir: Path | None = None)
         from checker.render.profile_out import profile_text
 
         return profile_text(ctx, header)
-    single_node(kind, ctx)
+    check_nodes(kind, ctx)
     values = _common(ctx, header)
     values.update(_KINDS[kind](ctx, values))
     return _env().get_template(_TEMPLATES[kind]).render(values)

@@ -84,6 +84,14 @@ class RenderContext:
         return self.plan.feasibility.memory.weights_gib * self.gpus
 
     @property
+    def offload_host_gib(self) -> int:
+        """Host memory the offloaded KV pins in one server process (pod, container): the
+        node's share of every engine's, spread evenly over the nodes."""
+        f = self.plan.feasibility
+        per_engine = f.kv_offload_host_gib or 0.0
+        return math.ceil(per_engine * f.data_parallel_size / f.nodes)
+
+    @property
     def startup_seconds(self) -> int:
         return int(_STARTUP_BASE_S + _STARTUP_S_PER_GIB * math.ceil(self.weights_total_gib))
 

@@ -8,6 +8,7 @@ Terminal: control characters (ANSI escapes) are shown, never sent.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from typing import Any
@@ -88,7 +89,12 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
 
 def md_text(value: object) -> str:
     """Inline markdown text: literal characters, no HTML, no pings, one line."""
-    text = visible(" ".join(str(value).split()))
+    return _md_text(value if isinstance(value, str) else str(value))
+
+
+@functools.lru_cache(maxsize=4096)  # a fleet's report repeats its paths, targets and messages
+def _md_text(value: str) -> str:
+    text = visible(" ".join(value.split()))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
     return text.replace("@", "@&#8203;")

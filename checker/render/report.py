@@ -74,10 +74,15 @@ def kv_summary(plan: PlanResponse) -> str:
         if f.data_parallel_size > 1 and f.deployment_kv_tokens
         else ""
     )
+    offload = (
+        f"; offloaded KV: {f.kv_offload_host_gib:g} GiB of host memory per engine"
+        if f.kv_offload_host_gib
+        else ""
+    )
     return (
         f"{f.kv.tokens:,} tokens in {blocks} ({f.kv.kv_cache_dtype}); "
         f"{f.max_concurrency_at_context:g}x requests at {f.max_model_len:,} tokens"
-        f"{engines}{headroom}"
+        f"{engines}{headroom}{offload}"
     )
 
 

@@ -78,9 +78,11 @@ def _planned(args: _Args, ctx: RenderContext) -> None:
         args.switch("--trust-remote-code", True, "model.trust_remote_code")
     if c.tokenizer:
         args.value("--tokenizer", c.tokenizer, "model.tokenizer")
-    if c.disable_hybrid_kv_cache_manager:
+    if c.disable_hybrid_kv_cache_manager is not None:
         args.switch(
-            "--disable-hybrid-kv-cache-manager", True, "vllm.disable_hybrid_kv_cache_manager"
+            "--disable-hybrid-kv-cache-manager",
+            c.disable_hybrid_kv_cache_manager,
+            "vllm.disable_hybrid_kv_cache_manager",
         )
     if c.kv_cache_memory_bytes is not None:
         args.value("--kv-cache-memory-bytes", c.kv_cache_memory_bytes, "vllm.kv_cache_memory_bytes")

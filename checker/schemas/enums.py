@@ -54,6 +54,11 @@ class KVCacheDType(str, Enum):
     FP8_E5M2 = "fp8_e5m2"
     FP8_INC = "fp8_inc"
     FP8_DS_MLA = "fp8_ds_mla"
+    INT8_PER_TOKEN_HEAD = "int8_per_token_head"
+    FP8_PER_TOKEN_HEAD = "fp8_per_token_head"
+    INT4_PER_TOKEN_HEAD = "int4_per_token_head"
+    NVFP4 = "nvfp4"
+    NVFP4_4OVER6 = "nvfp4_4over6"
 
 
 class Interconnect(str, Enum):
@@ -101,6 +106,7 @@ class Basis(str, Enum):
     EXACT = "exact"  # follows from inputs by vLLM's own arithmetic (block counts, page sizes)
     DERIVED = "derived"  # computed from real metadata (config.json, safetensors header)
     ESTIMATED = "estimated"  # a model of runtime behaviour (activation peak, CUDA graphs, speed)
+    MEASURED = "measured"  # what vLLM logged at start-up for this setup (vllm-wizard calibrate)
 
 
 # Seed spellings that mean exactly one vLLM value. Anything not here and not a value is an error.

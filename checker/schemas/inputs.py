@@ -16,15 +16,18 @@ from checker.schemas.gpu import GPUSpec
 
 INT64_MAX = (1 << 63) - 1  # vLLM's integer arguments are C int64 at the bottom
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 # vllm/config/compilation.py CUDAGraphMode and vllm/config/vllm.py PerformanceMode (0.33.0).
 CUDAGraphMode = Literal["NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE"]
 PerformanceMode = Literal["balanced", "interactivity", "throughput"]
+MambaDType = Literal["auto", "float32", "float16", "bfloat16"]
 
 
 class ModelInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
+    )
 
     model: str = Field(min_length=1, max_length=512, description="Hugging Face id or local path")
     revision: str | None = Field(None, max_length=256)
@@ -108,7 +111,9 @@ class EngineInput(BaseModel):
     enforce_eager: bool = False
     enable_prefix_caching: bool | None = None
     enable_chunked_prefill: bool | None = None
-    disable_hybrid_kv_cache_manager: bool = False
+    disable_hybrid_kv_cache_manager: bool | None = Field(
+        None, description="None: vLLM decides (a KV connector without HMA support turns it off)"
+    )
     kv_cache_memory_bytes: int | None = Field(None, ge=0, le=INT64_MAX)
     cudagraph_memory_profiling: bool | None = Field(
         None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = version default"
@@ -145,6 +150,15 @@ class EngineInput(BaseModel):
     all2all_backend: str | None = Field(None, max_length=64, description="None = vLLM's default")
     nnodes: int = Field(1, ge=1, le=4096, description="Nodes one server spans (--nnodes)")
     distributed_executor_backend: str | None = Field(None, max_length=64)
+    # KV connectors and offloading (KVTransferConfig, CacheConfig.kv_offloading_*)
+    kv_transfer_config: dict[str, Any] = Field(
+        default_factory=dict, description="--kv-transfer-config (kv_connector, ...)"
+    )
+    kv_offloading_size: float | None = Field(None, gt=0, le=1 << 20, description="GiB per engine")
+    kv_offloading_backend: Literal["native", "lmcache"] = "native"
+    # Context parallelism (ParallelConfig): PCP multiplies the world size, DCP reuses TP ranks
+    decode_context_parallel_size: int = Field(1, ge=1, le=1024)
+    prefill_context_parallel_size: int = Field(1, ge=1, le=1024)
     # LoRA (vllm/config/lora.py LoRAConfig); the rank is checked against vLLM's allowed set by
     # the plan, so a profile gets vLLM's start-up error rather than a schema error.
     enable_lora: bool = False
@@ -154,6 +168,20 @@ class EngineInput(BaseModel):
     lora_dtype: Literal["auto", "float16", "bfloat16"] = "auto"
     fully_sharded_loras: bool = False
     specialize_active_lora: bool = False
+    # Mamba / linear-attention state (vllm/config/cache.py CacheConfig MambaDType,
+    # MambaCacheMode: the union over releases; the plan checks the pinned release's choices)
+    mamba_cache_dtype: MambaDType = "auto"
+    mamba_ssm_cache_dtype: MambaDType = "auto"
+    mamba_cache_mode: Literal["none", "align", "all"] = "none"
+    mamba_block_size: int | None = Field(None, ge=1, le=1 << 24)
+    # Speculative decoding (vllm/config/speculative.py SpeculativeConfig, engine/arg_utils.py
+    # EngineArgs.create_speculative_config merges the three short flags into the JSON).
+    speculative_config: dict[str, Any] | None = Field(
+        None, description="--speculative-config: method, model, num_speculative_tokens, ..."
+    )
+    spec_method: str | None = Field(None, max_length=64, description="--spec-method")
+    spec_model: str | None = Field(None, max_length=512, description="--spec-model")
+    spec_tokens: int | None = Field(None, ge=1, le=1 << 16, description="--spec-tokens")
     # Multimodal (vllm/config/multimodal.py MultiModalConfig): a modality's count is an integer
     # or {count: N, ...} (the dummy-data options beside count are not read by the plan)
     limit_mm_per_prompt: dict[str, Annotated[int, Field(ge=0, le=1 << 20)] | dict[str, Any]] = (

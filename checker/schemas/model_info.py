@@ -35,7 +35,7 @@ class StateInfo(BaseModel):
     """The config's figures for one mamba / linear-attention layer's per-request state
     (vLLM's get_mamba_state_shape_from_config inputs); tensor parallelism splits it later."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     kind: StateKind
     intermediate_size: int = Field(0, ge=0, description="mamba1/mamba2/short-conv channels")
@@ -59,7 +59,7 @@ class StateInfo(BaseModel):
 class QuantInfo(BaseModel):
     """The checkpoint's quantization_config, reduced to what sizing needs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     method: str = Field(description="vLLM method name: fp8, awq, gptq, compressed-tensors, ...")
     weight_bits: float = Field(16, gt=0, le=32, description="Bits per quantized linear weight")
@@ -73,7 +73,7 @@ class QuantInfo(BaseModel):
 class RopeScaling(BaseModel):
     """One rope_parameters (transformers v5) / rope_scaling (v4) entry, per layer type if nested."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     rope_type: str
     factor: float | None = None
@@ -83,7 +83,7 @@ class RopeScaling(BaseModel):
 class ParamBreakdown(BaseModel):
     """Parameter counts by role. Linear weights may be quantized; the rest stay in model dtype."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     embedding: int = 0
     lm_head: int = 0  # 0 when tied to the embedding
@@ -120,7 +120,9 @@ class VisionInfo(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
+    )
 
     model_id: str
     source: str = Field(description="local | catalog | hub")
@@ -172,6 +174,11 @@ class ModelInfo(BaseModel):
     num_experts_per_tok: int = 0
     moe_intermediate_size: int = 0
     moe_layers: tuple[bool, ...] = Field((), description="Per layer: routed experts or dense MLP")
+    kv_shared_layers: tuple[bool, ...] = Field(
+        (),
+        description="Per layer: reads an earlier layer's KV cache and allocates none "
+        "(num_kv_shared_layers: Gemma-3n, Gemma-4); empty = none shared",
+    )
     state: StateInfo | None = Field(None, description="Recurrent state of the state layers")
     state_layers: tuple[bool, ...] = Field(
         (), description="Per layer: holds a recurrent state; empty = the LINEAR layers"
@@ -180,6 +187,12 @@ class ModelInfo(BaseModel):
         (), description="Layer kinds the config names that are sized as full attention"
     )
     rope_cache_elements: int = Field(0, description="cos/sin cache vLLM keeps beside the weights")
+    mtp_layers: int = Field(
+        0, ge=0, le=64, description="Next-token-prediction layers (num_nextn_predict_layers)"
+    )
+    draft_vocab_size: int | None = Field(
+        None, gt=0, description="An EAGLE3 head's reduced vocabulary (its own LM head)"
+    )
 
     quant: QuantInfo | None = None
     params: ParamBreakdown
@@ -189,6 +202,9 @@ class ModelInfo(BaseModel):
     supports_pp: bool = True
     custom_code: bool = Field(
         False, description="The config maps classes to remote code (auto_map)"
+    )
+    sparse_mla: bool = Field(
+        False, description="MLA with a sparse attention indexer (index_topk: DeepSeek-V3.2)"
     )
 
     @cached_property
@@ -205,8 +221,15 @@ class ModelInfo(BaseModel):
 
     @cached_property
     def cache_layer_count(self) -> int:
-        """Layers that keep a KV cache (not linear/mamba, not attention-free)."""
+        """Layers that attend over a KV cache (not linear/mamba, not attention-free)."""
         return sum(1 for k in self.layer_kinds if k not in (LayerKind.NONE, LayerKind.LINEAR))
+
+    def keeps_kv(self, layer: int) -> bool:
+        """Whether vLLM allocates KV pages for ``layer`` (v1/worker/gpu_model_runner.py
+        get_kv_cache_spec skips layers with a kv_sharing_target_layer_name)."""
+        if self.layer_kinds[layer] in (LayerKind.NONE, LayerKind.LINEAR):
+            return False
+        return not (self.kv_shared_layers and self.kv_shared_layers[layer])
 
     @property
     def param_count(self) -> int:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
 
-_OUT = ConfigDict(extra="forbid", frozen=True)
+_OUT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Finding(BaseModel):
@@ -89,7 +89,9 @@ class FeasibilityReport(BaseModel):
     pipeline_parallel_size: int
     data_parallel_size: int = Field(1, description="Engines, each with its own KV cache")
     expert_parallel: bool = Field(False, description="Routed experts split whole over DP x TP")
-    nodes: int = Field(1, description="Nodes the deployment spans (--nnodes)")
+    nodes: int = Field(
+        1, description="Nodes the deployment spans: --nnodes, else its GPUs over gpus_per_node"
+    )
     max_model_len: int
     memory: MemoryBreakdown
     kv: KVCacheReport | None = Field(description="None: vLLM allocates no KV cache")
@@ -97,6 +99,11 @@ class FeasibilityReport(BaseModel):
     max_context_at_concurrency: int
     deployment_kv_tokens: int | None = Field(
         None, description="KV tokens of all DP engines together; None without a KV cache"
+    )
+    kv_offload_host_gib: float | None = Field(
+        None,
+        description="Host (CPU) memory one engine's offloaded KV takes (KV connector / "
+        "--kv-offloading-size); None: no offloading, or held outside vLLM",
     )
     headroom_gib: float | None = Field(
         description="KV memory left after the workload's concurrency (negative: short); "
@@ -122,7 +129,9 @@ class FeasibilityReport(BaseModel):
 class VLLMConfig(BaseModel):
     """The settings to serve with: every value here becomes a flag in the artifacts."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
+    )
 
     model: str
     revision: str | None = None
@@ -145,7 +154,7 @@ class VLLMConfig(BaseModel):
     enable_chunked_prefill: bool | None = None
     trust_remote_code: bool = False
     tokenizer: str | None = None
-    disable_hybrid_kv_cache_manager: bool = False
+    disable_hybrid_kv_cache_manager: bool | None = None  # None: vLLM decides
     kv_cache_memory_bytes: int | None = None
     cudagraph_memory_profiling: bool | None = Field(
         None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = the version default"
@@ -204,7 +213,9 @@ class Artifacts(BaseModel):
 
 
 class ModelSummary(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
+    )
 
     model_id: str
     source: str
@@ -216,7 +227,9 @@ class ModelSummary(BaseModel):
 
 
 class PlanResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
+    )
 
     schema_version: Literal[1] = Field(1, description="Of this JSON; bumped on breaking changes")
     model: ModelSummary

@@ -15,7 +15,6 @@ from enum import Enum
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,6 +36,7 @@ from checker.schemas.enums import (
     Quantization,
 )
 from checker.schemas.gpu import GPUSpec
+from checker.schemas.yaml_source import load_data
 
 # Values that look plausible but vLLM has never accepted; each gets the fix instead of a bare error.
 _REFUSED = {
@@ -63,7 +63,9 @@ def normalise_enum_spelling(field: str, value: Any) -> Any:
     return ALIASES.get(ENUM_FIELDS[field], {}).get(lowered, lowered)
 
 
-_SECTION = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False)
+_SECTION = ConfigDict(
+    extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False, defer_build=True
+)
 # COUNT is 1..4096, the bound of hardware.gpus, so a target never fails later as a request
 TARGET_RE = re.compile(
     r"^(?P<name>[^:]{1,128})"
@@ -178,7 +180,11 @@ class ProfileVLLM(BaseModel):
     enforce_eager: StrictBool = False
     enable_prefix_caching: StrictBool | None = None
     enable_chunked_prefill: StrictBool | None = None
-    disable_hybrid_kv_cache_manager: StrictBool = False
+    disable_hybrid_kv_cache_manager: StrictBool | None = Field(
+        None,
+        description="true: off; false: on even with a KV connector (vLLM refuses a connector "
+        "without HMA support then); omitted: vLLM decides",
+    )
     kv_cache_memory_bytes: StrictInt | None = Field(None, ge=0)
     cudagraph_memory_profiling: StrictBool | None = None
     allow_long_max_model_len: StrictBool = Field(
@@ -311,8 +317,7 @@ class ProfileOutputs(BaseModel):
 def rule_ids() -> tuple[str, ...]:
     """The planner's rule ids a profile may ignore (checker/data/rules.yaml)."""
     text = resources.files("checker.data").joinpath("rules.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    return tuple(data["rules"])
+    return tuple(load_data(text)["rules"])
 
 
 class Suppression(BaseModel):

@@ -8,7 +8,7 @@ import os
 import re
 import signal
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,13 +154,13 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: Path, text: str, *, executable: bool = False) -> None:
+def write_atomic(path: Path, text: str | Iterable[str], *, executable: bool = False) -> None:
     """Write via a temporary file in the same directory and rename, so readers never see half.
-    See write_all_atomic."""
+    ``text`` may come in pieces (a report streamed, never whole in memory). See write_all_atomic."""
     write_all_atomic([(path, text, executable)])
 
 
-def write_all_atomic(files: Sequence[tuple[Path, str, bool]]) -> None:
+def write_all_atomic(files: Sequence[tuple[Path, str | Iterable[str], bool]]) -> None:
     """Write a set of files (path, text, executable) so that a reader, or a run interrupted by
     SIGINT/SIGTERM, sees all the old files or all the new ones: every temporary file is
     written first, then all are renamed with those signals held back; an interrupted or failed
@@ -191,13 +191,13 @@ def write_all_atomic(files: Sequence[tuple[Path, str, bool]]) -> None:
         raise
 
 
-def _stage(path: Path, text: str, executable: bool) -> str:
+def _stage(path: Path, text: str | Iterable[str], executable: bool) -> str:
     """The text in a temporary file beside ``path``, with the mode ``path`` will have."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+            handle.writelines([text] if isinstance(text, str) else text)
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
         else:

@@ -7,10 +7,14 @@ key path to its (line, column) so errors can point at the text the user wrote.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import hashlib
+import marshal
 import os
 import stat
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,9 +120,36 @@ _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 
 
-def load_data(text: str) -> Any:
-    """Plain ``safe_load`` of our own bundled data files, with the fast loader."""
-    return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+# Parsed data files, cached like Python's bytecode: beside the files, keyed by their content,
+# so a command's cold start does not parse the same YAML again (vllm_flags.yaml alone costs more
+# than all the rest of a one-profile check's planning).
+DATA_CACHE = Path(__file__).resolve().parent.parent / "data" / "__pycache__"
+
+
+def load_data(text: str, cache: Path | None = None) -> Any:
+    """Plain ``safe_load`` of our own bundled data files, with the fast loader, through a cache
+    in ``cache`` (default: ``DATA_CACHE``) that is written, best effort, unless Python writes
+    no bytecode either (PYTHONDONTWRITEBYTECODE)."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    path = (cache or DATA_CACHE) / f"{digest}.{sys.implementation.cache_tag}.marshal"
+    with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
+        return marshal.loads(path.read_bytes())
+    data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+    if not sys.dont_write_bytecode:
+        with contextlib.suppress(OSError, ValueError):  # a read-only install; a YAML date
+            _store(path, marshal.dumps(data))
+    return data
+
+
+def _store(path: Path, blob: bytes) -> None:
+    """Write ``blob`` atomically: a concurrent reader (an audit worker) sees all or nothing."""
+    path.parent.mkdir(exist_ok=True)
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_bytes(blob)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 @functools.lru_cache(maxsize=64)

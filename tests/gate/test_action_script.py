@@ -7,6 +7,9 @@ step passes the gate's exit code through.
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from checker.cli import main
 from tests.conftest import REPO
 from tests.gate.conftest import TOKEN, pr_event, runner_env
 from tests.gate.fake_github import FakeGitHub
@@ -228,3 +232,51 @@ def test_post_report_posts_the_saved_report(tmp_path: Path, github: FakeGitHub) 
     result = run_step(tmp_path, env, post_report="-report dir")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all PASS" in github.comments[12][0]["body"]
+
+
+QWEN_TP2 = """\
+profile_version: 1
+model: {id: Qwen/Qwen2.5-7B-Instruct, max_model_len: 16384}
+hardware: {gpu_name: H100-80GB, gpus: 2, tp_size: 2}
+vllm: {version: "0.19.0", max_num_seqs: 1024}
+"""
+
+
+def test_logs_of_a_previous_job_calibrate_the_check(tmp_path: Path, github: FakeGitHub) -> None:
+    workspace(tmp_path, {"profiles/qwen.yaml": QWEN_TP2})
+    log = (
+        REPO
+        / "tests"
+        / "data"
+        / "vllm_logs"
+        / "qwen-qwen2-5-7b-instruct--h100-80gb--tp2pp1dp1--8192.log.gz"
+    )
+    env = runner_env(tmp_path, github.url, pr_event(7))
+    result = run_step(
+        tmp_path,
+        env,
+        paths="profiles/qwen.yaml",
+        comment="false",
+        calibration_logs=f"\n  {log}  \n",
+        calibration_profile="profiles/qwen.yaml",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "runner-temp" / "vllm-wizard"
+    assert "calibration_version: 1" in (out / "calibration.yaml").read_text()
+    assert not (tmp_path / "work" / "vllm-wizard.calibration.yaml").exists()  # a copy only
+    profile = str(tmp_path / "work" / "profiles" / "qwen.yaml")
+    (tmp_path / "empty.yaml").touch()  # an empty calibration: the estimates
+    calibrated = _kv_tokens("-p", profile, "--calibration", str(out / "calibration.yaml"))
+    assert calibrated != _kv_tokens("-p", profile, "--calibration", str(tmp_path / "empty.yaml"))
+    assert f"| {calibrated:,} |" in (out / "report.md").read_text()
+    result = run_step(tmp_path, env, comment="false", calibration_logs=str(log))
+    assert result.returncode == 2 and "needs 'calibration-profile'" in result.stdout
+
+
+def _kv_tokens(*argv: str) -> int:
+    """The KV tokens ``vllm-wizard plan ARGV`` gives, run in this process."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["plan", "--json", *argv]) == 0
+    tokens: int = json.loads(buffer.getvalue())["feasibility"]["kv"]["tokens"]
+    return tokens

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from checker.errors import GPUNotFoundError, UsageError
-from checker.gate.check import CheckOptions, run_check
+from checker.gate.check import CheckOptions, run_check, set_up, working_tree
 from checker.gate.sources.repo_config import FailOn
 
 LLAMA = """\
@@ -59,7 +60,9 @@ def test_each_profile_on_its_own_targets(tmp_path: Path) -> None:
     assert failing.gpu == "L4"
     vw203 = next(f for f in failing.findings if f.rule_id == "VW203")
     assert (vw203.key, vw203.line) == ("model.max_model_len", 4)
-    assert failing.figures.kv_tokens == failing.plan.feasibility.kv.tokens  # type: ignore[union-attr]
+    full = failing.full_plan()
+    assert full is not None and full.feasibility.kv is not None
+    assert failing.figures.kv_tokens == full.feasibility.kv.tokens
 
 
 def test_only_a_failing_pair_keeps_its_full_plan(tmp_path: Path) -> None:
@@ -68,11 +71,24 @@ def test_only_a_failing_pair_keeps_its_full_plan(tmp_path: Path) -> None:
     result = run_check(CheckOptions(paths=("p.yaml",), cwd=tmp_path, offline=True))
     passing, failing = result.pairs  # H100: PASS, L4: FAIL
     assert (passing.verdict, failing.verdict) == ("PASS", "FAIL")
-    assert passing.plan is None and failing.plan is not None
+    full = failing.full_plan()
+    assert passing.full_plan() is None and full is not None
     assert passing.summary is not None and failing.summary is not None
     assert (passing.summary.tensor_parallel_size, passing.summary.max_model_len) == (1, 65536)
     assert passing.summary.vllm_version == "0.19.0"
-    assert failing.summary.memory_gib == failing.plan.feasibility.memory.total_gib
+    assert failing.summary.memory_gib == full.feasibility.memory.total_gib
+
+
+def test_a_failing_plan_is_kept_packed_and_dumped_whole(tmp_path: Path) -> None:
+    """A FAIL pair holds its plan as JSON, not objects (issue 17); reports see no difference."""
+    write(tmp_path, "p.yaml", llama(65536))
+    result = run_check(CheckOptions(paths=("p.yaml",), cwd=tmp_path, offline=True))
+    failing = result.pairs[1]
+    full = failing.full_plan()
+    assert failing.plan is None and full is not None  # no PlanResponse objects held
+    assert failing.model_dump(mode="json")["plan"] == full.model_dump(mode="json")
+    dumped = json.loads(result.model_dump_json())["pairs"][1]["plan"]
+    assert dumped == json.loads(full.model_dump_json())
 
 
 def test_given_gpus_replace_the_profile_targets(tmp_path: Path) -> None:
@@ -245,3 +261,28 @@ def test_a_generated_profile_without_its_source_is_a_profile(tmp_path: Path) -> 
         "profiles/serving.yaml",
         "profiles/started/profile.yaml",
     }
+
+
+def test_profiles_are_planned_as_they_load_and_not_kept(tmp_path: Path) -> None:
+    """A fleet's profiles are not all held at once (issue 17): each is handed on as it loads."""
+    write(tmp_path, "b.yaml", llama(4096))
+    write(tmp_path, "a.yaml", llama(8192))
+    write(tmp_path, "bad.yaml", "model: {id: x, nope: 1}\n")
+    setup = set_up(
+        cwd=tmp_path,
+        config=None,
+        paths=(".",),
+        fail_on=None,
+        offline=True,
+        lockfile=None,
+        record=False,
+        vllm_version=None,
+    )
+    seen: list[tuple[str, int | None]] = []
+    head, _, _ = working_tree(
+        setup, lambda rel, p: seen.append((rel, p.profile.model.max_model_len)), keep=False
+    )
+    assert seen == [("a.yaml", 8192), ("b.yaml", 4096)]
+    assert head.profiles == {} and list(head.problems) == ["bad.yaml"]
+    kept, _, _ = working_tree(setup)
+    assert list(kept.profiles) == ["a.yaml", "b.yaml"]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from checker import cli
 
 HEAVY = (
     "huggingface_hub",
@@ -16,6 +19,11 @@ HEAVY = (
     "http.client",
     "checker.gate.github.api",
     "checker.gate.github.publish",
+    "checker.models.hub",  # offline: neither the Hub client nor the lockfile's models
+    "checker.models.lockfile",
+    "checker.gate.diff",  # only with --base
+    "checker.gate.sources.git_base",
+    "checker.gate.artifact_check",  # only with --check-artifacts or --fix
 )
 
 _SCRIPT = """
@@ -68,3 +76,18 @@ def test_check_imports_only_the_format_it_prints(tmp_path: Path) -> None:
     assert "checker.gate.formats.text" in modules
     assert "checker.gate.formats.markdown" not in modules
     assert "checker.gate.formats.sarif" not in modules
+
+
+@pytest.mark.parametrize(("given", "kept"), [(None, "__all__"), ("logfire", "logfire")])
+def test_the_console_script_skips_pydantic_plugin_discovery_unless_told(
+    given: str | None, kept: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "placeholder")  # restored after the test
+    if given is None:
+        monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS")
+    else:
+        monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", given)
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    with pytest.raises(SystemExit):
+        cli.entry()
+    assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == kept

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from checker.gate.formats import report_chunks
 from checker.gate.formats.json_report import render_json
 from checker.gate.result import CheckResult
 from checker.schemas.enums import Verdict
@@ -63,3 +64,18 @@ def test_documented_keys_and_round_trip() -> None:
     assert first["plan"]["feasibility"]["kv"]["tokens"] == 444_464
     assert list(data["diff"]["profiles"][0]) == ["profile", "status", "pairs", "base_error"]
     assert CheckResult.model_validate_json(render_json(result)) == result
+
+
+def test_written_one_pair_at_a_time_as_the_whole_dump() -> None:
+    """A fleet's report is never whole in memory (issue 17), yet reads as the model's dump."""
+    failing = f.pair(verdict=Verdict.FAIL, findings=(f.finding(),))
+    packed = failing.model_copy(update={"plan": None})
+    packed.pack_plan(f.plan(verdict=Verdict.FAIL, findings=(f.finding(),)))
+    pairs = [f.pair(), failing, packed, f.error_pair(), f.pair(profile='p/x\n"y.yaml')]
+    result = f.result(pairs, diff=f.diff(f.pair(), failing))
+    result = result.model_copy(update={"notes": ['a "note"\n  "pairs": [],']})
+    chunks = list(report_chunks(result, "json"))
+    assert len(chunks) == len(pairs) + 2
+    assert "".join(chunks) == render_json(result) == result.model_dump_json(indent=2) + "\n"
+    empty = f.result([])
+    assert render_json(empty) == empty.model_dump_json(indent=2) + "\n"

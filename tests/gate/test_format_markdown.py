@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import re
 
-from checker.gate.formats.markdown import md, render_markdown
+from checker.gate.formats import report_chunks
+from checker.gate.formats.markdown import markdown_lines, md, render_markdown
 from checker.schemas.enums import OOMRisk, Verdict
 from tests.gate import factories as f
 
@@ -80,3 +81,15 @@ def test_input_errors_listed() -> None:
     assert "### Input errors" in text
     expected = "unknown key 'model.max\\_modle\\_len' (did you mean 'max\\_model\\_len'?)"
     assert f"- **profiles/x.yaml:4**: {expected}" in text
+
+
+def test_written_in_pieces_as_the_whole_report() -> None:
+    """Streamed (issue 17): the pieces are the report's lines joined, trailing space dropped."""
+    failing = f.pair(verdict=Verdict.FAIL, findings=(f.finding(),))
+    result = f.result([f.pair(), failing, f.error_pair()])  # the notes come last
+    result = result.model_copy(update={"notes": ["trailing  ", "  "]})
+    chunks = list(report_chunks(result, "markdown"))
+    assert len(chunks) > 10
+    whole = "\n".join(markdown_lines(result)).rstrip() + "\n"
+    assert "".join(chunks) == render_markdown(result) == whole
+    assert whole.endswith("> trailing\n>\n")  # the last line's trailing space dropped

@@ -148,3 +148,29 @@ def test_a_lockfile_entry_with_an_impossible_checkpoint_size(
     lock.write_text(json.dumps({"lockfile_version": 1, "models": [entry]}))
     run = cli("plan", "-m", "org/locked", "--gpu", GPU, "--lockfile", str(lock))
     assert_clean_usage_error(run, "lock.json", "safetensors_bytes")
+
+
+@pytest.mark.parametrize(
+    ("recorded", "warned"),
+    [(16068890624, False), (1, True), (1 << 50, True)],
+    ids=["the-real-checkpoint", "one-byte", "one-pebibyte"],
+)
+def test_the_lockfile_checkpoint_size_is_checked_against_the_config(
+    cli: Callable[..., Run], tmp_path: Path, recorded: int, warned: bool
+) -> None:
+    # Llama-3.1-8B's config with the safetensors total the Hub reports for it, then with
+    # sizes no checkpoint of that config can have
+    config = json.loads(
+        (
+            Path(__file__).parents[2] / "checker/data/models/meta-llama__Llama-3.1-8B.json"
+        ).read_text()
+    )
+    entry = {"model": "org/locked", "safetensors_bytes": recorded, "config": config}
+    lock = tmp_path / "lock.json"
+    lock.write_text(json.dumps({"lockfile_version": 1, "models": [entry]}))
+    run = cli("plan", "-m", "org/locked", "--gpu", GPU, "--lockfile", str(lock), "--json")
+    assert run.code == 0, run
+    findings = {f["rule_id"]: f for f in json.loads(run.out)["feasibility"]["findings"]}
+    assert ("VW213" in findings) is warned
+    if warned:
+        assert findings["VW213"]["severity"] == "warning"

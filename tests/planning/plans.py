@@ -84,10 +84,16 @@ def make_request(
 
 
 def plan(
-    model_id: str, gpu: str = "H100-80GB", *, model: ModelInfo | None = None, **kw: Any
+    model_id: str,
+    gpu: str = "H100-80GB",
+    *,
+    model: ModelInfo | None = None,
+    draft: ModelInfo | None = None,
+    **kw: Any,
 ) -> PlanResponse:
+    """``draft``: the speculative config's draft model or EAGLE head (the pipeline resolves it)."""
     request = make_request(model_id, gpu, **kw)
-    return run_plan(request, model or catalog_model(model_id), find_gpu(gpu))
+    return run_plan(request, model or catalog_model(model_id), find_gpu(gpu), draft=draft)
 
 
 def fired(resp: PlanResponse, rule_id: str) -> list[Finding]:

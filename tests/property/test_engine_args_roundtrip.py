@@ -132,8 +132,9 @@ def _planned_object(plan: PlanResponse, port: int) -> tuple[dict[str, Any], dict
     return {flag: wire(value) for flag, value in expected.items()}, env
 
 
-# Switches whose off state is vLLM's default, so the command leaves them out.
-_OFF_BY_DEFAULT = {"--enforce-eager", "--trust-remote-code", "--disable-hybrid-kv-cache-manager"}
+# Switches whose off state is vLLM's default, so the command leaves them out
+# (--disable-hybrid-kv-cache-manager false is not: it keeps the manager on with a KV connector).
+_OFF_BY_DEFAULT = {"--enforce-eager", "--trust-remote-code"}
 
 
 def _read_back(script: str, flags: FlagSet) -> tuple[dict[str, Any], dict[str, str]]:

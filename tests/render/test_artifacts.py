@@ -166,6 +166,21 @@ def test_bad_kubernetes_deploy_settings_are_refused(deploy: dict[str, Any]) -> N
         ProfileDeploy.model_validate(deploy)
 
 
+def test_pods_ask_for_the_host_memory_the_offloaded_kv_takes() -> None:
+    """--kv-offloading-size pins host memory in the server process: a pod sized for loading
+    alone would be OOM-killed once the offloaded KV fills."""
+    plain = make_plan()
+    offload = plain.model_copy(
+        update={"feasibility": plain.feasibility.model_copy(update={"kv_offload_host_gib": 40.0})}
+    )
+    sizes = []
+    for p in (plain, offload):
+        deployment, _ = yaml.safe_load_all(render_artifact("k8s", make_context(p)))
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        sizes.append(int(container["resources"]["requests"]["memory"].removesuffix("Gi")))
+    assert sizes[1] == sizes[0] + 40
+
+
 def test_startup_probe_grows_with_model_size() -> None:
     def threshold(weights_tp: int) -> int:
         ctx = make_context(make_plan(tensor_parallel_size=weights_tp))

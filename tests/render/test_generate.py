@@ -327,7 +327,9 @@ def test_a_multi_node_plan_writes_no_single_node_deployment(
     data["hardware"]["gpus_per_node"] = 1
     profile.write_text(yaml.safe_dump(data), encoding="utf-8")
     out = tmp_path / "out"
-    assert main(["generate", "--profile", str(profile), "-o", str(out), "--emit", "k8s"]) != 0
+    assert main(["generate", "--profile", str(profile), "-o", str(out), "--emit", "compose"]) != 0
     assert "spans 2 nodes" in capsys.readouterr().err
+    assert main(["generate", "--profile", str(profile), "-o", str(out), "--emit", "k8s"]) == 0
+    assert "kind: LeaderWorkerSet" in (out / "k8s.yaml").read_text(encoding="utf-8")
     assert main(["generate", "--profile", str(profile), "-o", str(out), "--emit", "command"]) == 0
     assert "2 nodes" in (out / "serve.sh").read_text(encoding="utf-8")

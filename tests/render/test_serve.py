@@ -51,6 +51,23 @@ def test_off_switches_follow_the_version() -> None:
     assert "--no-enable-prefix-caching" in old and "--no-enable-prefix-caching" in new
 
 
+@pytest.mark.parametrize(
+    ("value", "flag"),
+    [
+        (True, "--disable-hybrid-kv-cache-manager"),
+        (False, "--no-disable-hybrid-kv-cache-manager"),  # kept on even with a KV connector
+        (None, None),  # vLLM decides
+    ],
+)
+def test_the_hybrid_kv_cache_manager_is_passed_as_the_plan_decided(
+    value: bool | None, flag: str | None
+) -> None:
+    argv = engine_argv(
+        make_context(make_plan(version="0.33", disable_hybrid_kv_cache_manager=value))
+    )
+    assert [a for a in argv if "hybrid-kv-cache-manager" in a] == ([flag] if flag else [])
+
+
 def test_a_choice_the_version_lacks_is_refused() -> None:
     ctx = make_context(make_plan(version="0.8", kv_cache_dtype="fp8_inc"))
     with pytest.raises(ArtifactError, match="model.kv_cache_dtype") as err:

@@ -367,6 +367,11 @@ PROBES: dict[str, Any] = {
     "--all2all-backend": "deepep_high_throughput",
     "--nnodes": 2,
     "--distributed-executor-backend": "ray",
+    "--decode-context-parallel-size": 2,
+    "--kv-transfer-config": {"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"},
+    "--kv-offloading-size": 4,
+    "--kv-offloading-backend": "lmcache",
+    "--prefill-context-parallel-size": 2,
     "--enable-lora": True,
     "--max-loras": 8,
     "--max-lora-rank": 64,
@@ -374,6 +379,17 @@ PROBES: dict[str, Any] = {
     "--lora-dtype": "float16",
     "--fully-sharded-loras": True,
     "--specialize-active-lora": True,
+    "--mamba-cache-dtype": "float32",
+    "--mamba-ssm-cache-dtype": "float16",
+    "--mamba-cache-mode": "align",
+    "--mamba-block-size": 1024,
+    "--speculative-config": {
+        "model": "meta-llama/Llama-3.2-1B-Instruct",
+        "num_speculative_tokens": 3,
+    },
+    "--spec-method": "ngram",
+    "--spec-model": "meta-llama/Llama-3.2-1B-Instruct",
+    "--spec-tokens": 4,
     "--limit-mm-per-prompt": {"image": 0, "video": 0},
     "--language-model-only": True,
     "--mm-processor-kwargs": {"max_pixels": 1003520},
@@ -390,6 +406,13 @@ _MOE: dict[str, Any] = {
     "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 3},
     "vllm": {"version": "0.33.0"},
     "outputs": {"vllm_args": {"data-parallel-size": 3}},
+}
+# a hybrid: the mamba flags size its state pages; Jamba on 0.19 with prefix caching runs the
+# "all" mode whose block --mamba-block-size aligns and --mamba-cache-mode align replaces
+_HYBRID: dict[str, Any] = {
+    "model": {"id": "ai21labs/AI21-Jamba-1.5-Mini", "max_model_len": 16384},
+    "hardware": {"gpu_name": "H100-SXM-80GB"},
+    "vllm": {"version": "0.19.0", "enable_prefix_caching": True},
 }
 _TWO_NODES: dict[str, Any] = {
     **BASE,
@@ -444,6 +467,15 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
         "outputs": {"vllm_args": {"data-parallel-size": 3, "enable-expert-parallel": True}},
     },
     "--nnodes": _TWO_NODES,
+    **dict.fromkeys(
+        [
+            "--mamba-cache-dtype",
+            "--mamba-ssm-cache-dtype",
+            "--mamba-cache-mode",
+            "--mamba-block-size",
+        ],
+        _HYBRID,
+    ),
     "--distributed-executor-backend": _TWO_NODES,
     **dict.fromkeys(
         ["--max-loras", "--max-lora-rank", "--lora-dtype", "--specialize-active-lora"],
@@ -457,6 +489,13 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
     },
     # the CPU cache below the GPU slots is vLLM's start-up error
     "--max-cpu-loras": {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 32}}},
+    # a connector without HMA support: gemma-2's sliding-window layers keep full KV
+    "--kv-transfer-config": {
+        **BASE,
+        "model": {"id": "google/gemma-2-9b-it", "max_model_len": 4096},
+    },
+    # native offloading pins host memory; LMCache's server holds it outside vLLM
+    "--kv-offloading-backend": {**BASE, "outputs": {"vllm_args": {"kv-offloading-size": 4}}},
     # Llama has no sliding window
     "--disable-sliding-window": {
         **BASE,

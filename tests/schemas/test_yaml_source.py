@@ -1,12 +1,17 @@
-"""Nesting limits are ours, whichever YAML parser PyYAML was built with."""
+"""Nesting limits are ours, whichever YAML parser PyYAML was built with; bundled data files
+are parsed once and then read from a cache."""
 
 from __future__ import annotations
+
+import datetime
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
 from checker.schemas import yaml_source
-from checker.schemas.yaml_source import MAX_DEPTH, YAMLSourceError, parse_yaml
+from checker.schemas.yaml_source import MAX_DEPTH, YAMLSourceError, load_data, parse_yaml
 
 PARSERS = [yaml.SafeLoader] + ([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])
 
@@ -66,3 +71,40 @@ def test_malformed_before_the_limit_stays_a_syntax_error(
         parse_yaml("model: [a, b\nx: }" + "[" * 5000)
     assert caught.value.message.startswith("invalid YAML:")
     assert caught.value.line is not None
+
+
+def test_data_files_are_parsed_once_then_read_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    text = "rules:\n  VW101: {name: a, ratio: 0.5, list: [1, null, true]}\n"
+    first = load_data(text, tmp_path)
+    assert len(list(tmp_path.glob("*.marshal"))) == 1
+    monkeypatch.setattr(yaml, "load", _no_parse)
+    assert (
+        load_data(text, tmp_path)
+        == first
+        == {"rules": {"VW101": {"name": "a", "ratio": 0.5, "list": [1, None, True]}}}
+    )
+    with pytest.raises(AssertionError):  # another text is parsed, not served a stale entry
+        load_data(text + "more: 1\n", tmp_path)
+
+
+def test_data_cache_is_not_written_where_bytecode_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    assert load_data("a: 1\n", tmp_path / "cache") == {"a": 1}
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_date_in_data_is_parsed_without_a_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    assert load_data("day: 2024-01-02\n", tmp_path) == {"day": datetime.date(2024, 1, 2)}
+    assert list(tmp_path.iterdir()) == []  # marshal cannot hold a date: nothing half-written
+
+
+def _no_parse(*args: object, **kwargs: object) -> object:
+    raise AssertionError("parsed again")

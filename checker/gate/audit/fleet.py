@@ -29,7 +29,7 @@ from checker.schemas.profile_io import Target
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 from checker.schemas.yaml_source import Positions
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class FleetEntry(BaseModel):

@@ -15,7 +15,7 @@ from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile_io import LoadedProfile, Target, profile_targets
 
 EDGE_CONCURRENCY = 1.5  # max concurrency under this x the workload's concurrency is "close"
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
+_FROZEN = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class EdgeCase(BaseModel):

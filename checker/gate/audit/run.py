@@ -24,7 +24,7 @@ from checker.gate.result import CheckResult, PairResult
 from checker.schemas.enums import FailOn
 from checker.schemas.profile_io import Target, load_profile_text
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
+_FROZEN = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class AuditOptions:
     lockfile: Path | None = None
     jobs: int = 0  # processes; 0 = CPU count, 1 = in this process
     cwd: Path | None = None
+    calibration: Path | None = None  # None = the repo config's, else its default file if any
 
 
 class AuditResult(BaseModel):
@@ -63,6 +64,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditR
         record=False,  # worker processes must not race on writing the lockfile
         vllm_version=options.vllm_version,
         extra_gpus=options.fleet.custom_gpus,
+        calibration=options.calibration,
     )
     side, unmatched, artifacts = working_tree(setup)
     jobs = [

@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from checker.gate.result import CheckResult
+
+# where the pairs go in the result's own dump with none: JSON text holds no raw newline inside
+# a string, so this is the structural key, not a value that looks like it
+_NO_PAIRS = '\n  "pairs": [],'
 
 
 def render_json(result: CheckResult, color: bool = False) -> str:
-    return result.model_dump_json(indent=2) + "\n"
+    return "".join(json_chunks(result))
+
+
+def json_chunks(result: CheckResult) -> Iterator[str]:
+    """``result.model_dump_json(indent=2)`` and a newline, one pair at a time, so a fleet's
+    report (hundreds of MB) is never whole in memory."""
+    head = result.model_copy(update={"pairs": []}).model_dump_json(indent=2)
+    if not result.pairs:
+        yield head + "\n"
+        return
+    before, _, after = head.partition(_NO_PAIRS)
+    yield before + '\n  "pairs": [\n'
+    for index, pair in enumerate(result.pairs):
+        text = "    " + pair.model_dump_json(indent=2).replace("\n", "\n    ")
+        yield text if index == 0 else ",\n" + text
+    yield "\n  ]," + after + "\n"

@@ -7,6 +7,7 @@ escapes it so it can neither break the table, open HTML, format text nor @mentio
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from checker.gate.formats.common import (
     ARROW,
@@ -27,42 +28,57 @@ ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "ERROR": "⛔"}
 
 
 def render_markdown(result: CheckResult, color: bool = False) -> str:
-    out = [
+    return "".join(markdown_chunks(result))
+
+
+def markdown_chunks(result: CheckResult) -> Iterator[str]:
+    """The report's lines joined by newlines, without trailing whitespace, then a newline: in
+    pieces, so a fleet's report is written without being whole in memory."""
+    pending = ""  # whitespace that ends the text so far: written only once more text follows
+    for index, line in enumerate(markdown_lines(result)):
+        text = pending + (line if index == 0 else "\n" + line)
+        kept = text.rstrip()
+        pending = text[len(kept) :]
+        if kept:
+            yield kept
+    yield "\n"
+
+
+def markdown_lines(result: CheckResult) -> Iterator[str]:
+    """The report's lines, one pair at a time (write_report streams them to a file)."""
+    yield from (
         f"## {ICON[result.verdict]} vllm-wizard check: {result.verdict}",
         "",
         f"{counts_text(result)} (fail on: {result.fail_on.value})",
         "",
-    ]
+    )
     if result.pairs:
-        out += _table(result.pairs)
+        yield from _table(result.pairs)
     failing = [p for p in result.pairs if p.failed or p.verdict != "PASS" or p.suppressed]
     if failing:
-        out += ["### Findings", ""]
+        yield from ("### Findings", "")
         for pair in failing:
-            out += _detail(pair)
+            yield from _detail(pair)
     if result.errors:
-        out += ["### Input errors", ""]
-        out += [_problem(p) for p in result.errors] + [""]
+        yield from ("### Input errors", "")
+        yield from [_problem(p) for p in result.errors] + [""]
     if result.drift:
-        out += _drift(result.drift)
-    out += [f"> {md_text(n)}" for n in result.notes]
+        yield from _drift(result.drift)
+    yield from (f"> {md_text(n)}" for n in result.notes)
     if result.diff is not None:
-        out += _diff(result.diff)
-    return "\n".join(out).rstrip() + "\n"
+        yield from _diff(result.diff)
 
 
-def _table(pairs: list[PairResult]) -> list[str]:
-    rows = [
-        "| Profile | GPU target | Verdict | KV tokens | Max concurrency | Headroom | OOM risk |",
-        "|---|---|---|---:|---:|---:|---|",
-    ]
-    rows += [
-        f"| {md_text(p.profile)} | {md_text(p.target)} | {ICON[p.verdict]} {p.verdict} "
-        f"| {fmt_tokens(p.figures.kv_tokens)} | {fmt_conc(p.figures.max_concurrency)} "
-        f"| {fmt_gib(p.figures.headroom_gib)} | {fmt_risk(p.figures)} |"
-        for p in pairs
-    ]
-    return [*rows, ""]
+def _table(pairs: list[PairResult]) -> Iterator[str]:
+    yield "| Profile | GPU target | Verdict | KV tokens | Max concurrency | Headroom | OOM risk |"
+    yield "|---|---|---|---:|---:|---:|---|"
+    for p in pairs:
+        yield (
+            f"| {md_text(p.profile)} | {md_text(p.target)} | {ICON[p.verdict]} {p.verdict} "
+            f"| {fmt_tokens(p.figures.kv_tokens)} | {fmt_conc(p.figures.max_concurrency)} "
+            f"| {fmt_gib(p.figures.headroom_gib)} | {fmt_risk(p.figures)} |"
+        )
+    yield ""
 
 
 def _detail(pair: PairResult) -> list[str]:
@@ -92,9 +108,9 @@ def _detail(pair: PairResult) -> list[str]:
             f"{fmt_conc(fig.max_concurrency)} at {plan.max_model_len:,} tokens, "
             f"estimated {fmt_tput(fig.throughput_toks_per_s)} tok/s"
         )
-    if pair.plan is not None and pair.failed:
+    if pair.failed and (full := pair.full_plan()) is not None:
         title = f"{pair.profile} on {pair.target}"
-        body = render_report_md(pair.plan, title=title).strip()
+        body = render_report_md(full, title=title).strip()
         out += ["", "<details><summary>Plan details</summary>", "", body, "", "</details>"]
     return [*out, ""]
 

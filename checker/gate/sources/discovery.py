@@ -139,10 +139,14 @@ def walk_yaml(root: str, cwd: Path) -> list[str]:
 
 
 def select(
-    specs: Sequence[PathSpec], candidates: Iterable[str], read: Reader
+    specs: Sequence[PathSpec],
+    candidates: Iterable[str],
+    read: Reader,
+    on_profile: Callable[[str, str | Unreadable], None] | None = None,
 ) -> tuple[list[str], list[PathSpec], list[str]]:
     """The candidates that are profiles to check, sorted; the specs that matched none; and the
-    files named explicitly that are our own artifacts (skipped)."""
+    files named explicitly that are our own artifacts (skipped). ``on_profile`` gets each
+    profile's text, in that order, while it is at hand (read and parsed once)."""
     chosen: set[str] = set()
     artifacts: list[str] = []
     used: set[PathSpec] = set()
@@ -158,6 +162,8 @@ def select(
                 artifacts.append(rel)
         elif naming or _is_profile(text):
             chosen.add(rel)
+            if on_profile is not None:
+                on_profile(rel, text)
     return sorted(chosen), [s for s in specs if s not in used], artifacts
 
 

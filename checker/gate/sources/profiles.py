@@ -23,19 +23,22 @@ class Loaded:
     def all_problems(self) -> list[InputProblem]:
         return [problem for found in self.problems.values() for problem in found]
 
+    def add(self, rel: str, text: str | Unreadable) -> None:
+        """Load one file's text into this side."""
+        if isinstance(text, Unreadable):
+            self.problems[rel] = [InputProblem(path=rel, message=text.reason)]
+            return
+        self.texts[rel] = text
+        try:
+            self.profiles[rel] = load_profile_text(text, rel)
+        except CheckerError as exc:
+            self.problems[rel] = problems_from_error(exc, rel)
+
 
 def load_side(paths: Sequence[str], read: Reader) -> Loaded:
     side = Loaded({}, {}, {})
     for rel in paths:
-        text = read(rel)
-        if isinstance(text, Unreadable):
-            side.problems[rel] = [InputProblem(path=rel, message=text.reason)]
-            continue
-        side.texts[rel] = text
-        try:
-            side.profiles[rel] = load_profile_text(text, rel)
-        except CheckerError as exc:
-            side.problems[rel] = problems_from_error(exc, rel)
+        side.add(rel, read(rel))
     return side
 
 

@@ -17,10 +17,13 @@ Example::
     ignore:                                    # rules shown as suppressed, not counted
       - {rule: VW204, reason: "bursts queue by design"}
     vllm_version: "0.19.0"                     # for profiles that pin none
+    calibration: vllm-wizard.calibration.yaml  # measured terms (vllm-wizard calibrate)
 
 Precedence: flags beat this file (``--gpu`` checks only the GPUs it names); ``targets`` are
 checked in addition to each profile's own GPU (the one it deploys on) unless ``targets_only``;
-``vllm_version`` applies to profiles that pin none.
+``vllm_version`` applies to profiles that pin none. ``calibration`` (relative to this file)
+must exist when given; without it ``vllm-wizard.calibration.yaml`` beside this file is used if
+it exists.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
 
 
 class RepoConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
     config_version: Literal[1] = 1
     profiles: list[str] = Field(
@@ -74,6 +77,13 @@ class RepoConfig(BaseModel):
         None,
         pattern=r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?$",
         description="vLLM version for profiles that pin none",
+    )
+    calibration: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="Calibration file written by `vllm-wizard calibrate`, relative to this "
+        "file (default: vllm-wizard.calibration.yaml beside it, when it exists)",
     )
 
     @field_validator("ignore")

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from checker.planning.rules import architecture as _architecture  # noqa: F401  (registers)
+from checker.planning.rules import attention as _attention  # noqa: F401
+from checker.planning.rules import calibration as _calibration  # noqa: F401
 from checker.planning.rules import compilation as _compilation  # noqa: F401
 from checker.planning.rules import config as _config  # noqa: F401  (registers rules)
+from checker.planning.rules import connectors as _connectors  # noqa: F401
 from checker.planning.rules import context as _context  # noqa: F401
+from checker.planning.rules import context_parallel as _context_parallel  # noqa: F401
 from checker.planning.rules import coverage as _coverage  # noqa: F401
 from checker.planning.rules import deployment as _deployment  # noqa: F401
 from checker.planning.rules import lora as _lora  # noqa: F401
 from checker.planning.rules import memory as _memory  # noqa: F401
 from checker.planning.rules import multimodal as _multimodal  # noqa: F401
+from checker.planning.rules import multinode as _multinode  # noqa: F401
 from checker.planning.rules import quantization as _quantization  # noqa: F401
 from checker.planning.rules import scheduler as _scheduler  # noqa: F401
+from checker.planning.rules import speculative as _speculative  # noqa: F401
+from checker.planning.rules import state as _state  # noqa: F401
 from checker.planning.rules.base import RULES, RuleContext
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding

@@ -27,6 +27,7 @@ class RuleContext:
     gpu: GPUSpec
     settings: Settings
     memory: MemoryPlan
+    calibration_ignored: str | None = None  # why a calibration of this model does not apply
 
 
 Rule = Callable[[RuleContext], Iterable[Finding]]

@@ -10,6 +10,7 @@ from checker.planning.context_length import derived_max_len
 from checker.planning.releases import float16_refused_models, has_behaviour, message
 from checker.planning.rules.architecture import supports_pipeline_parallel
 from checker.planning.rules.base import RuleContext, rule
+from checker.planning.settings import vllm_block_size
 from checker.schemas.enums import DType, Severity
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import Finding
@@ -256,7 +257,7 @@ def block_size_valid(ctx: RuleContext) -> Iterator[Finding]:
     facts, size = ctx.settings.facts, ctx.request.engine.block_size
     if size is None or facts.block_sizes == "any" or facts.block_size_valid(size):
         return
-    default = facts.mla_block_size if ctx.model.uses_mla else 16
+    default = vllm_block_size(ctx.model, ctx.gpu, ctx.settings.kv_cache_dtype, facts)[0]
     choices = ", ".join(str(c) for c in facts.block_sizes)
     yield Finding(
         rule_id="VW113",

@@ -26,9 +26,9 @@ from checker.schemas.outputs import Finding
 
 @rule
 def world_size_fits_gpus(ctx: RuleContext) -> Iterator[Finding]:
-    """GPUs needed = DP x TP x PP. On one node vLLM first compares TP x PP with the node's GPUs
-    (config/parallel.py ParallelConfig.__post_init__), then each DP rank's workers take local
-    GPU indices rank + DP local rank x TP x PP (ParallelConfig.get_local_gpu_index), and the
+    """GPUs needed = DP x TP x PP x PCP. On one node vLLM first compares TP x PP x PCP with the
+    node's GPUs (config/parallel.py ParallelConfig.__post_init__), then each DP rank's workers
+    take local GPU indices rank + DP local rank x world size (get_local_gpu_index), and the
     first index past the node's GPUs fails (v1/worker/gpu_worker.py Worker.init_device)."""
     s, hw = ctx.settings, ctx.request.hardware
     version = s.facts.version
@@ -41,13 +41,15 @@ def world_size_fits_gpus(ctx: RuleContext) -> Iterator[Finding]:
         text = message("dp-local-rank", version, rank=node, gpus=node)
     elif s.gpus_needed > hw.gpus:
         text = (
-            f"data x tensor x pipeline parallel = {s.dp} x {s.tp} x {s.pp} needs "
-            f"{s.gpus_needed} GPUs; the deployment has {hw.gpus}."
+            f"data x tensor x pipeline x prefill context parallel = {s.dp} x {s.tp} x {s.pp} x "
+            f"{s.pcp} needs {s.gpus_needed} GPUs; the deployment has {hw.gpus}."
         )
     else:
         return
-    shape = f"{s.dp} x {s.tp} x {s.pp}" if s.dp > 1 else f"{s.tp} x {s.pp}"
-    names = "data x tensor x pipeline" if s.dp > 1 else "tensor x pipeline"
+    sizes = [("data", s.dp), ("tensor", s.tp), ("pipeline", s.pp), ("prefill context", s.pcp)]
+    used = [(n, v) for n, v in sizes if v > 1 or n in ("tensor", "pipeline")]
+    shape = " x ".join(str(v) for _, v in used)
+    names = " x ".join(n for n, _ in used)
     yield Finding(
         rule_id="VW301",
         name="world-size-exceeds-gpus",

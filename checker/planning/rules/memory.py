@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from checker.planning.kv import bytes_for_length, max_length_for_budget
 from checker.planning.risk import assess, warmup_margin
 from checker.planning.rules.base import GIB, RuleContext, gib, rule
+from checker.planning.weights import checkpoint_bytes
 from checker.schemas.enums import OOMRisk, Severity
 from checker.schemas.outputs import Finding
 
@@ -38,6 +39,34 @@ def weights_do_not_fit(ctx: RuleContext) -> Iterator[Finding]:
         key="hardware.tp_size",
         fix="Shard the model over more GPUs (tensor or pipeline parallel), use a quantized "
         "checkpoint, or a GPU with more memory.",
+    )
+
+
+# Checkpoints legitimately hold a little the config does not describe (DeepSeek-V3's MTP
+# layer is 2 %); past this the config and the checkpoint are not the same model.
+_CHECKPOINT_TOLERANCE = 0.10
+
+
+@rule
+def checkpoint_disagrees(ctx: RuleContext) -> Iterator[Finding]:
+    recorded = ctx.model.safetensors_bytes
+    if recorded is None:
+        return
+    described = checkpoint_bytes(ctx.model)
+    if described <= 0 or abs(recorded - described) <= _CHECKPOINT_TOLERANCE * described:
+        return
+    yield Finding(
+        rule_id="VW213",
+        name="checkpoint-size-mismatch",
+        severity=Severity.WARNING,
+        message=f"The checkpoint's safetensors headers add up to {recorded / GIB:.2f} GiB but "
+        f"its config.json describes {described / GIB:.2f} GiB of weights "
+        f"({(recorded - described) / described:+.0%}): the weight and KV figures come from "
+        "the config and may not match what vLLM loads.",
+        key="model.model",
+        fix="Check that the lockfile entry or model directory is the checkpoint of this config "
+        "(re-record it with --update-lockfile); a config that names the wrong dtype or "
+        "quantization is the usual cause.",
     )
 
 

@@ -1,0 +1,80 @@
+"""The MLA attention backend vLLM picks on a GPU and the KV block size it forces
+(checker/data/attention_backends.yaml, which cites vLLM's selection code)."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any
+
+from checker.planning.releases import has_behaviour, pick
+from checker.schemas.yaml_source import load_data
+
+DEFAULT_BLOCK_SIZE = 16  # vllm/config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE
+
+
+@functools.cache
+def _table() -> dict[str, Any]:
+    text = resources.files("checker.data").joinpath("attention_backends.yaml").read_text("utf-8")
+    table: dict[str, Any] = load_data(text)["mla"]
+    return table
+
+
+def mla_backend(
+    capability: int, kv_cache_dtype: str, qk_nope_head_dim: int | None, version: str
+) -> str | None:
+    """The dense MLA backend of the release's CUDA priority list whose checks pass on a GPU of
+    ``capability`` (86, 90, 100...); None before the first release line we read."""
+    priorities = pick(_table()["priorities"], version)
+    if priorities is None:
+        return None
+    major = str(capability // 10)
+    for name in priorities.get(major, priorities["other"]):
+        facts = _table()["backends"][name]
+        majors = facts["majors"]
+        if majors is not None and capability // 10 not in majors:
+            continue
+        if kv_cache_dtype not in facts["kv_cache_dtypes"]:
+            continue
+        dims = facts.get("qk_nope_head_dims")
+        if dims is not None and qk_nope_head_dim not in dims:
+            continue
+        return str(name)
+    return None
+
+
+def preferred_block_size(backend: str) -> int:
+    """AttentionBackend.get_preferred_block_size(16): 16 when the kernel takes it, else its
+    smallest kernel block size."""
+    sizes = _table()["backends"][backend]["block_sizes"]
+    if isinstance(sizes, dict):
+        multiple = int(sizes["multiple_of"])
+        return DEFAULT_BLOCK_SIZE if DEFAULT_BLOCK_SIZE % multiple == 0 else multiple
+    return DEFAULT_BLOCK_SIZE if DEFAULT_BLOCK_SIZE in sizes else min(int(s) for s in sizes)
+
+
+def default_block_size(
+    *,
+    uses_mla: bool,
+    hybrid: bool,
+    vendor: str,
+    capability: int,
+    kv_cache_dtype: str,
+    qk_nope_head_dim: int | None,
+    version: str,
+    older_mla_block_size: int | None,
+) -> tuple[int, str | None]:
+    """The KV block size vLLM runs with when --block-size is not given, and the MLA backend
+    that forced it: 16, or for MLA the selected backend's (FlashMLA 64, FlashInfer MLA 32,
+    CUTLASS MLA 128), or the version table's figure (``older_mla_block_size``) for releases
+    before our backend table. 0.19 keeps 16 for hybrid models
+    (Platform.update_block_size_for_backend); ROCm's MLA backends are not modelled (16)."""
+    if not uses_mla:
+        return DEFAULT_BLOCK_SIZE, None
+    if older_mla_block_size is not None:
+        return older_mla_block_size, None
+    backend = mla_backend(capability, kv_cache_dtype, qk_nope_head_dim, version)
+    backend_for_hybrids = has_behaviour("hybrid_alignment_from_backend", version)
+    if backend is None or vendor != "nvidia" or (hybrid and not backend_for_hybrids):
+        return DEFAULT_BLOCK_SIZE, None
+    return preferred_block_size(backend), backend

@@ -1,0 +1,89 @@
+"""The drafter of speculative decoding on the GPU: its weights, its KV cache layers and its
+profile-run activations, on the last pipeline rank where vLLM builds it
+(v1/worker/gpu_model_runner.py GPUModelRunner.__init__: the drafter exists only where
+get_pp_group().is_last_rank)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from checker.planning.kv_dtypes import element_bytes, layer_page
+from checker.planning.settings import Settings
+from checker.planning.weights import stage_weight_bytes
+from checker.schemas.model_info import LayerKind, ModelInfo
+
+_NO_CACHE = (LayerKind.NONE, LayerKind.LINEAR)
+
+
+def drafter(settings: Settings, stage: int) -> ModelInfo | None:
+    """The drafter this rank holds (None off the last stage, for n-gram and unsized methods)."""
+    spec = settings.spec
+    if spec is None or spec.draft is None or stage != settings.pp - 1:
+        return None
+    return spec.draft
+
+
+def draft_settings(settings: Settings) -> Settings:
+    """The settings the drafter loads and runs with: its own TP (1 or the target's), no pipeline
+    split, its own quantization (MTP layers follow the target's: SpeculativeConfig aligns
+    them), expert parallel only if it has experts (create_draft_parallel_config), no offload,
+    no LoRA, its KV dtype the target's unless the config names one."""
+    spec = settings.spec
+    assert spec is not None and spec.draft is not None
+    quant = spec.quantization
+    if spec.kind == "mtp" and quant is None:
+        quant = settings.quantization
+    kv_dtype = spec.config.get("kv_cache_dtype")
+    kv_dtype = kv_dtype if isinstance(kv_dtype, str) else settings.kv_cache_dtype
+    # a draft TP vLLM refuses (VW125) is sized at the target's
+    tp = spec.draft_tp if spec.draft_tp in (1, settings.tp) else settings.tp
+    return replace(
+        settings,
+        tp=tp,
+        pp=1,
+        quantization=quant,
+        cpu_offload_bytes=0.0,
+        lora_slots=0,
+        expert_parallel=settings.expert_parallel and spec.draft.is_moe,
+        kv_cache_dtype=kv_dtype,
+        kv_bytes=element_bytes(kv_dtype, settings.dtype),
+        spec=None,
+    )
+
+
+def draft_weight_bytes(settings: Settings, stage: int) -> float:
+    """Bytes of drafter weights one rank of ``stage`` loads: counted in "Model loading took"
+    (the drafter loads inside the same DeviceMemoryProfiler as the target)."""
+    model = drafter(settings, stage)
+    if model is None:
+        return 0.0
+    return stage_weight_bytes(model, draft_settings(settings), 0)
+
+
+def draft_pages(settings: Settings, stage: int) -> list[tuple[LayerKind, int]]:
+    """(kind, page bytes) of each drafter attention layer on this rank: they join the KV cache
+    groups of the target (SpecDecodeBaseProposer.load_model marks them draft layers; their
+    KV cache specs are allocated with the target's)."""
+    model = drafter(settings, stage)
+    if model is None:
+        return []
+    ds = draft_settings(settings)
+    pages: list[tuple[LayerKind, int]] = []
+    for layer, kind in enumerate(model.layer_kinds):
+        if kind in _NO_CACHE:
+            continue
+        page = layer_page(
+            model,
+            layer,
+            kv_dtype=ds.kv_cache_dtype,
+            dtype=ds.dtype,
+            tp=ds.tp,
+            block_size=settings.block_size,
+        )
+        pages.append((kind if kind is LayerKind.MLA else LayerKind.FULL, page))
+    return pages
+
+
+def draft_layer_count(settings: Settings, stage: int) -> int:
+    model = drafter(settings, stage)
+    return model.num_hidden_layers if model is not None else 0

@@ -1,0 +1,221 @@
+"""Speculative decoding: the refusals of vLLM's speculative config (VW125), max_model_len lowered
+to a draft model's (VW126) and methods whose drafter the plan does not size (VW127)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from checker.planning.releases import has_behaviour, message
+from checker.planning.rules.base import RuleContext, rule
+from checker.planning.spec_config import (
+    SHORT_FLAGS,
+    SpecDecode,
+    draft_derived_len,
+    spec_facts,
+)
+from checker.schemas.enums import Severity
+from checker.schemas.inputs import EngineInput
+from checker.schemas.outputs import Finding
+
+
+def config_key(engine: EngineInput) -> str:
+    """The profile key holding the speculative config: the JSON option, else the first short
+    flag given."""
+    flag = "--speculative-config"
+    if engine.speculative_config is None:
+        flag = next((f for f, _, field in SHORT_FLAGS if getattr(engine, field) is not None), flag)
+    return "outputs.vllm_args." + flag[2:]
+
+
+def _invalid(text: str, fix: str, key: str) -> Finding:
+    return Finding(
+        rule_id="VW125",
+        name="speculative-config-invalid",
+        severity=Severity.ERROR,
+        message=text,
+        key=key,
+        fix=fix,
+    )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@rule
+def speculative_config_valid(ctx: RuleContext) -> Iterator[Finding]:
+    spec, version = ctx.settings.spec, ctx.settings.facts.version
+    if spec is None:
+        return
+    yield from _short_flags(ctx)
+    config, key = spec.config, config_key(ctx.request.engine)
+    if "tensor_parallel_size" in config:
+        yield _invalid(
+            message("spec-tp-key", version), "Rename the key to draft_tensor_parallel_size.", key
+        )
+    # an MTP draft exists only for targets vLLM turns into one (spec_config.mtp_supported)
+    if spec.method is None or (spec.method == "mtp" and spec.draft is None):
+        shown = config.get("method")
+        yield _invalid(
+            message("spec-method", version, method=str(shown)[:64]),
+            f"Use one of: {', '.join(spec_facts()['methods'])}"
+            if spec.method is None
+            else f"{ctx.model.model_id} has no MTP layers vLLM can draft with; use an EAGLE "
+            "head or a draft model instead.",
+            key,
+        )
+        return
+    yield from _tokens(spec, version, key)
+    yield from _draft(ctx, spec, key)
+    yield from _draft_length(ctx, spec, key)
+    lookahead = spec.lookahead
+    tokens = ctx.settings.max_num_batched_tokens
+    if lookahead and tokens <= lookahead and has_behaviour("spec_lookahead_check", version):
+        yield _invalid(
+            message("spec-lookahead", version, tokens=tokens, lookahead=lookahead),
+            f"Raise max_num_batched_tokens above {lookahead}.",
+            "vllm.max_num_batched_tokens",
+        )
+
+
+def _short_flags(ctx: RuleContext) -> Iterator[Finding]:
+    """EngineArgs.create_speculative_config: a key set by a short flag and in the JSON."""
+    eng = ctx.request.engine
+    given = eng.speculative_config or {}
+    for flag, key, field in SHORT_FLAGS:
+        if getattr(eng, field) is not None and key in given:
+            yield _invalid(
+                message("spec-short-flag", ctx.settings.facts.version, flag=flag, key=key),
+                f"Give {key} once: drop {flag} or the key.",
+                f"outputs.vllm_args.{flag[2:]}",
+            )
+
+
+def _tokens(spec: SpecDecode, version: str, key: str) -> Iterator[Finding]:
+    config = spec.config
+    model = config.get("model")
+    if spec.tokens is None:
+        if model is not None and spec.kind not in ("none", "unsized"):
+            text = message("spec-no-tokens-model", version)
+        else:
+            text = message("spec-no-tokens", version)
+        yield _invalid(text, 'Set "num_speculative_tokens" (3 to 5 is usual).', key)
+        return
+    if spec.tokens <= 0:
+        yield _invalid(
+            message("spec-tokens-positive", version, tokens=spec.tokens),
+            'Set "num_speculative_tokens" to 1 or more.',
+            key,
+        )
+        return
+    if model is None and spec.method not in spec_facts()["model_not_needed"]:
+        yield _invalid(message("spec-no-model", version), 'Name the draft in "model".', key)
+    n = spec.n_predict
+    if n and spec.tokens > n and spec.tokens % n:
+        yield _invalid(
+            message("spec-n-predict", version, tokens=spec.tokens, n_predict=n),
+            f"Use a multiple of {n} speculative tokens.",
+            key,
+        )
+    low, high = _int(config.get("prompt_lookup_min")), _int(config.get("prompt_lookup_max"))
+    if spec.kind == "none" and low is not None and high is not None and low > high:
+        yield _invalid(
+            message("spec-ngram-lookup", version, low=low, high=high),
+            "Make prompt_lookup_min at most prompt_lookup_max.",
+            key,
+        )
+
+
+def _draft(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
+    """The draft model's TP and vocabulary (SpeculativeConfig._verify_and_get_draft_tp,
+    verify_equal_vocab_size_if_draft_model; DraftModelProposer._raise_if_draft_tp_mismatch)."""
+    version, tp = ctx.settings.facts.version, ctx.settings.tp
+    draft_tp = spec.draft_tp
+    if draft_tp is not None and draft_tp not in (1, tp):
+        yield _invalid(
+            message("spec-draft-tp", version, draft_tp=draft_tp),
+            f"Set draft_tensor_parallel_size to 1 or {tp}.",
+            key,
+        )
+    elif spec.kind == "draft_model" and draft_tp is not None and draft_tp != tp:
+        yield _invalid(
+            message("spec-draft-model-tp", version, draft_tp=draft_tp, tp=tp),
+            f"Set draft_tensor_parallel_size to {tp} (or leave it out).",
+            key,
+        )
+    draft = spec.draft
+    mapped = spec.config.get("use_heterogeneous_vocab") is True  # token-level intersection
+    if (
+        spec.kind == "draft_model"
+        and draft is not None
+        and draft.vocab_size != ctx.model.vocab_size
+        and not mapped
+    ):
+        yield _invalid(
+            message("spec-vocab", version, target=ctx.model.vocab_size, draft=draft.vocab_size),
+            "Use a draft model of the same family (same tokenizer).",
+            key,
+        )
+
+
+def _draft_length(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
+    """The speculative config's max_model_len: the draft's ModelConfig refuses one above the
+    draft's derived maximum (config/model.py _get_and_verify_max_len), and
+    SpeculativeConfig._maybe_override_draft_max_model_len one above the target's."""
+    given, draft = _int(spec.config.get("max_model_len")), spec.draft
+    if given is None or draft is None or spec.kind not in ("draft_model", "eagle"):
+        return
+    version = ctx.settings.facts.version
+    derived = draft_derived_len(draft, version)
+    target = ctx.settings.draft_limited_from or ctx.settings.max_model_len
+    fix = "Set the speculative config's max_model_len to at most {} (or drop it)."
+    if given > derived:
+        text = message(
+            "max-model-len", version, length=given, key=draft.max_len_key, derived=derived
+        )
+        yield _invalid(text, fix.format(derived), key)
+    elif given > target:
+        text = message(
+            "spec-max-len", version, given=given, name="target_max_model_len", limit=target
+        )
+        yield _invalid(text, fix.format(target), key)
+
+
+@rule
+def max_model_len_lowered_to_draft(ctx: RuleContext) -> Iterator[Finding]:
+    """VllmConfig._limit_max_model_len_to_draft: the V2 model runner serves no request longer
+    than a draft model takes, and says so only as a warning."""
+    s = ctx.settings
+    if s.draft_limited_from is None or s.spec is None or s.spec.draft_max_len is None:
+        return
+    yield Finding(
+        rule_id="VW126",
+        name="max-model-len-lowered-to-draft",
+        severity=Severity.WARNING,
+        message=message(
+            "spec-draft-max-len",
+            s.facts.version,
+            draft=s.spec.draft_max_len,
+            target=s.draft_limited_from,
+        ),
+        key=config_key(ctx.request.engine),
+        fix=f"Requests are limited to {s.spec.draft_max_len} tokens: use a draft model with a "
+        "longer context, or an EAGLE head that shares the target's positions.",
+    )
+
+
+@rule
+def speculative_method_not_sized(ctx: RuleContext) -> Iterator[Finding]:
+    spec = ctx.settings.spec
+    if spec is None or spec.method is None or spec.kind != "unsized":
+        return
+    yield Finding(
+        rule_id="VW127",
+        name="speculative-method-not-sized",
+        severity=Severity.WARNING,
+        message=f"speculative method {spec.method!r}: the plan does not size its drafter's "
+        "weights, KV cache or CUDA graphs; the KV figures are an upper bound",
+        key=config_key(ctx.request.engine),
+        fix="Hold the plan against vLLM's start-up log (vllm-wizard explain LOG).",
+    )

@@ -1,0 +1,59 @@
+"""Mamba / linear-attention state options vLLM refuses (VW140): a state dtype or cache mode the
+pinned release's CacheConfig literals do not list (argparse's "invalid choice"), and
+--mamba-block-size without prefix caching (config/vllm.py VllmConfig.validate_mamba_block_size)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checker.planning.releases import has_behaviour, message
+from checker.planning.rules.base import RuleContext, rule
+from checker.schemas.enums import Severity
+from checker.schemas.outputs import Finding
+
+
+def _finding(text: str, flag: str, fix: str, value: object) -> Finding:
+    key = f"outputs.vllm_args.{flag}"
+    return Finding(
+        rule_id="VW140",
+        name="mamba-option-invalid",
+        severity=Severity.ERROR,
+        message=text,
+        key=key,
+        fix=fix,
+        fix_values={key: value},
+    )
+
+
+@rule
+def mamba_options_valid(ctx: RuleContext) -> Iterator[Finding]:
+    eng, facts = ctx.request.engine, ctx.settings.facts
+    version = facts.version
+    options = (
+        ("mamba-cache-dtype", eng.mamba_cache_dtype, facts.mamba_dtypes),
+        ("mamba-ssm-cache-dtype", eng.mamba_ssm_cache_dtype, facts.mamba_dtypes),
+        ("mamba-cache-mode", eng.mamba_cache_mode, facts.mamba_cache_modes),
+    )
+    for flag, value, allowed in options:
+        if allowed is None or value in allowed:
+            continue
+        default = "none" if flag == "mamba-cache-mode" else "auto"
+        choices = ", ".join(repr(c) for c in allowed)
+        yield _finding(
+            message("invalid-choice", version, flag=flag, value=value, choices=choices),
+            flag,
+            f"vLLM {version} accepts --{flag} {list(allowed)}; use {default}.",
+            default,
+        )
+    size = eng.mamba_block_size
+    prefix = eng.enable_prefix_caching
+    if prefix is None:  # vLLM's default: on, except for hybrids before 0.33
+        prefix = ctx.model.state is None or has_behaviour("hybrid_prefix_caching_default", version)
+    if size is None or size == ctx.settings.max_model_len or prefix:
+        return
+    yield _finding(
+        message("mamba-block-size-without-prefix-caching", version),
+        "mamba-block-size",
+        "Drop --mamba-block-size, or turn prefix caching on (vllm.enable_prefix_caching).",
+        None,
+    )

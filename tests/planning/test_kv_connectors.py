@@ -1,0 +1,184 @@
+"""KV connectors and KV offloading (issue 13 item 7), mirroring vLLM's config/vllm.py
+VllmConfig.__post_init__ / _post_init_kv_transfer_config and kv_connector/factory.py in the
+0.19.0, 0.21.0, 0.24.0 and 0.33.0 wheels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from checker.schemas.outputs import PlanResponse
+from tests.planning.plans import fired, only, plan
+
+GEMMA3 = "google/gemma-3-27b-it"
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+LMCACHE = {"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"}
+NIXL = {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
+
+
+def _tokens(resp: PlanResponse) -> int:
+    assert resp.feasibility.kv is not None
+    return resp.feasibility.kv.tokens
+
+
+def _groups(resp: PlanResponse) -> int:
+    assert resp.feasibility.kv is not None
+    return resp.feasibility.kv.num_groups
+
+
+def test_lmcache_turns_the_hybrid_manager_off_for_gemma3() -> None:
+    """vLLM: "Turning off hybrid kv cache manager because `--kv-transfer-config` selects a KV
+    connector that does not support it": sliding-window layers keep KV for the whole context."""
+    base = plan(GEMMA3, max_model_len=32768, version="0.33")
+    lmcache = plan(GEMMA3, max_model_len=32768, version="0.33", kv_transfer_config=LMCACHE)
+    off = plan(GEMMA3, max_model_len=32768, version="0.33", disable_hybrid_kv_cache_manager=True)
+    assert _groups(base) > 1 and _groups(lmcache) == 1
+    assert _tokens(lmcache) == _tokens(off) < _tokens(base) / 2
+
+
+def test_gemma3_with_lmcache_does_not_start_where_the_hybrid_manager_would_fit() -> None:
+    kw: dict[str, Any] = {"max_model_len": 40960, "version": "0.33"}
+    assert plan(GEMMA3, **kw).feasibility.verdict.value == "PASS"
+    resp = plan(GEMMA3, kv_transfer_config=LMCACHE, **kw)
+    assert only(resp, "VW203") and resp.feasibility.verdict.value == "FAIL"
+
+
+@pytest.mark.parametrize(("version", "kept"), [("0.19", False), ("0.21", False), ("0.33", True)])
+def test_nixl_keeps_the_hybrid_manager_only_where_vllm_asks_the_connector(
+    version: str, kept: bool
+) -> None:
+    """0.19 / 0.21: any --kv-transfer-config turns it off; 0.24+: supports_hma_config."""
+    base = plan(GEMMA3, max_model_len=16384, version=version)
+    nixl = plan(GEMMA3, max_model_len=16384, version=version, kv_transfer_config=NIXL)
+    assert (_groups(nixl) == _groups(base)) is kept
+    assert not fired(nixl, "VW136")
+
+
+def test_explicit_enable_keeps_nixl_on_in_0_19() -> None:
+    """0.19's log told connector authors to start with --no-disable-hybrid-kv-cache-manager."""
+    base = plan(GEMMA3, max_model_len=16384, version="0.19")
+    nixl = plan(
+        GEMMA3,
+        max_model_len=16384,
+        version="0.19",
+        kv_transfer_config=NIXL,
+        disable_hybrid_kv_cache_manager=False,
+    )
+    assert _tokens(nixl) == _tokens(base) and not fired(nixl, "VW136")
+
+
+def test_multi_connector_keeps_it_only_when_every_child_does() -> None:
+    def multi(*children: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "kv_connector": "MultiConnector",
+            "kv_connector_extra_config": {"connectors": list(children)},
+        }
+
+    base = plan(GEMMA3, max_model_len=16384, version="0.33")
+    offload = {"kv_connector": "OffloadingConnector"}
+    both = plan(
+        GEMMA3, max_model_len=16384, version="0.33", kv_transfer_config=multi(NIXL, offload)
+    )
+    mixed = plan(
+        GEMMA3, max_model_len=16384, version="0.33", kv_transfer_config=multi(NIXL, LMCACHE)
+    )
+    assert _groups(both) == _groups(base) and _groups(mixed) == 1
+
+
+def test_explicit_enable_with_a_connector_without_hma_is_refused() -> None:
+    resp = plan(
+        GEMMA3,
+        max_model_len=16384,
+        version="0.33",
+        kv_transfer_config=LMCACHE,
+        disable_hybrid_kv_cache_manager=False,
+    )
+    assert only(resp, "VW136").message == (
+        "Connector LMCacheConnectorV1 does not support HMA but HMA is enabled. Please set "
+        "`--disable-hybrid-kv-cache-manager`."
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "backend", "refused"),
+    [
+        ("0.19", "native", "OffloadingConnector"),
+        ("0.19", "lmcache", "LMCacheConnectorV1"),
+        ("0.21", "native", None),
+        ("0.21", "lmcache", "LMCacheConnectorV1"),
+        ("0.24", "lmcache", None),
+        ("0.33", "native", None),
+    ],
+)
+def test_kv_offloading_before_0_24_is_refused_unless_its_connector_has_hma(
+    version: str, backend: str, refused: str | None
+) -> None:
+    """Through 0.21 the offloading connector is set after the HMA rules, so the manager stays
+    on (even for Llama, which has one group) and create_connector refuses a connector without
+    it (public report: kvcached #267, vLLM 0.16 with --kv-offloading-size)."""
+    kw: dict[str, Any] = {"max_model_len": 16384, "version": version, "kv_offloading_size": 8.0}
+    resp = plan(LLAMA, kv_offloading_backend=backend, **kw)
+    found = fired(resp, "VW136")
+    assert [f.message.split()[1] for f in found] == ([refused] if refused else [])
+    fixed = plan(LLAMA, kv_offloading_backend=backend, disable_hybrid_kv_cache_manager=True, **kw)
+    assert not fired(fixed, "VW136")
+
+
+@pytest.mark.parametrize(
+    ("version", "args", "host"),
+    [
+        ("0.33", {"kv_offloading_size": 40.0}, 40.0),
+        ("0.33", {"kv_offloading_size": 40.0, "kv_offloading_backend": "lmcache"}, None),
+        ("0.21", {"kv_offloading_size": 40.0, "kv_offloading_backend": "lmcache"}, 40.0),
+        (
+            "0.33",
+            {
+                "kv_transfer_config": {
+                    "kv_connector": "OffloadingConnector",
+                    "kv_connector_extra_config": {"cpu_bytes_to_use": 16 << 30},
+                }
+            },
+            16.0,
+        ),
+        (
+            "0.33",
+            {
+                "kv_transfer_config": {
+                    **LMCACHE,
+                    "kv_connector_extra_config": {"lmcache.max_local_cpu_size": 5},
+                }
+            },
+            10.0,  # 5 GB on each of the two TP ranks
+        ),
+        ("0.33", {"kv_transfer_config": LMCACHE}, None),
+    ],
+)
+def test_offloaded_kv_is_reported_in_host_memory(
+    version: str, args: dict[str, Any], host: float | None
+) -> None:
+    resp = plan(LLAMA, gpus=2, tp=2, max_model_len=16384, version=version,
+                disable_hybrid_kv_cache_manager=True, **args)  # fmt: skip
+    assert resp.feasibility.kv_offload_host_gib == host
+
+
+def test_explain_says_what_the_connector_costs() -> None:
+    resp = plan(GEMMA3, max_model_len=32768, version="0.33", kv_transfer_config=LMCACHE,
+                explain=True)  # fmt: skip
+    base = plan(GEMMA3, max_model_len=32768, version="0.33")
+    words = resp.config.explanations["--kv-transfer-config"]
+    assert f"{_tokens(resp):,} KV tokens instead of {_tokens(base):,}" in words
+    offload = plan(LLAMA, max_model_len=16384, version="0.33", kv_offloading_size=40.0,
+                   explain=True)  # fmt: skip
+    assert "40 GiB of host memory per engine" in offload.config.explanations["--kv-offloading-size"]
+
+
+@pytest.mark.parametrize("size", [float("nan"), float("inf"), -1, True, "16G", 1e300])
+def test_a_host_size_that_is_no_size_is_not_reported(size: object) -> None:
+    """JSON admits NaN and Infinity; neither, nor a negative or a switch, is a memory size."""
+    config = {
+        "kv_connector": "OffloadingConnector",
+        "kv_connector_extra_config": {"cpu_bytes_to_use": size},
+    }
+    resp = plan(LLAMA, max_model_len=16384, version="0.33", kv_transfer_config=config)
+    assert resp.feasibility.kv_offload_host_gib is None

@@ -1,0 +1,78 @@
+"""The block size an MLA model runs with on each GPU, as vLLM's CUDA backend selection picks it
+(platforms/cuda.py _get_backend_priorities, backends' supported compute capabilities and KV
+dtypes, AttentionBackend.get_preferred_block_size; checker/data/attention_backends.yaml)."""
+
+from __future__ import annotations
+
+import pytest
+
+from checker.planning.attention import mla_backend, preferred_block_size
+from checker.planning.kv import size_kv
+from tests.planning.plans import catalog_model, plan
+from tests.planning.test_hybrid_state import BUDGET, settings_for
+
+DEEPSEEK = "deepseek-ai/DeepSeek-V3"  # qk_nope_head_dim 128
+
+
+@pytest.mark.parametrize(
+    ("gpu", "kv_dtype", "backend", "block"),
+    [
+        ("H100-80GB", "auto", "FLASH_ATTN_MLA", 16),  # FA3's MLA takes any multiple of 16
+        ("H200", "auto", "FLASH_ATTN_MLA", 16),
+        ("H100-80GB", "fp8", "FLASHMLA", 64),  # FA MLA has no fp8 cache: FlashMLA's 64
+        ("B200", "auto", "FLASHINFER_MLA", 32),  # [32, 64]: 16 refused, the smallest
+        ("B300", "fp8", "FLASHINFER_MLA", 32),
+        ("A100-80GB", "auto", "TRITON_MLA", 16),
+        ("L40S", "fp8", "TRITON_MLA", 16),
+        ("RTX-5090", "auto", "TRITON_MLA", 16),
+    ],
+)
+def test_each_gpu_gets_its_backends_block_size(
+    gpu: str, kv_dtype: str, backend: str, block: int
+) -> None:
+    model = catalog_model(DEEPSEEK)
+    for version in ("0.19", "0.33"):
+        s = settings_for(
+            model, DEEPSEEK, gpu=gpu, version=version, max_model_len=8192, kv_cache_dtype=kv_dtype
+        )
+        assert mla_backend(s.gpu.capability, kv_dtype, 128, s.facts.version) == backend
+        assert s.block_size == block
+        kv = size_kv(model, s, BUDGET, 0)
+        latent = (512 + 64) * (1 if kv_dtype == "fp8" else 2)  # kv_lora_rank + rope dims
+        assert kv.layout.page_bytes == block * latent
+        assert kv.num_blocks == BUDGET // (block * latent) // 61
+
+
+def test_blackwell_falls_back_to_cutlass_mla_for_other_head_dims() -> None:
+    # FlashInfer MLA's kernel needs qk_nope_head_dim 64, 128 or 192
+    backend = mla_backend(100, "auto", 96, "0.33.0")
+    assert backend == "CUTLASS_MLA" and preferred_block_size(backend) == 128
+
+
+def test_releases_before_the_backend_table_keep_their_figure() -> None:
+    model = catalog_model(DEEPSEEK)
+    s = settings_for(model, DEEPSEEK, gpu="H100-80GB", version="0.10", max_model_len=8192)
+    assert s.block_size == 64
+
+
+def test_an_amd_gpu_is_not_given_a_cuda_backend() -> None:
+    model = catalog_model(DEEPSEEK)
+    s = settings_for(model, DEEPSEEK, gpu="MI300X", version="0.33", max_model_len=8192)
+    assert s.block_size == 16
+
+
+def test_the_log_shows_the_block_size_the_backend_forced() -> None:
+    resp = plan(DEEPSEEK, "B200", gpus=8, version="0.33", max_model_len=8192)
+    assert resp.feasibility.log_lines[0] == (
+        "Setting kv cache block size to 32 for FLASHINFER_MLA backend(s)."
+    )
+    lite = "deepseek-ai/DeepSeek-V2-Lite-Chat"
+    resp = plan(lite, "H100-80GB", version="0.19", max_model_len=8192, kv_cache_dtype="fp8")
+    assert (
+        resp.feasibility.log_lines[0] == "Setting kv cache block size to 64 for FLASHMLA backend."
+    )
+    # no line where 16 stands or the profile sets the block size
+    resp = plan(lite, "H100-80GB", version="0.33", max_model_len=8192)
+    assert resp.feasibility.log_lines[0].startswith("Model loading took")
+    resp = plan(DEEPSEEK, "B200", gpus=8, version="0.33", max_model_len=8192, block_size=64)
+    assert resp.feasibility.log_lines[0].startswith("Model loading took")
