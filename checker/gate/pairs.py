@@ -18,6 +18,7 @@ from checker.gate.result import (
     InputProblem,
     PairResult,
     PlanSummary,
+    pack_plan,
 )
 from checker.planning.verdict import judge
 from checker.schemas.calibration import Calibration
@@ -86,6 +87,8 @@ def check_pair(
         )
     plan = judge(plan, settings.fail_on)
     verdict = gate_verdict(plan)
+    packed = pack_plan(plan) if verdict == "FAIL" and not settings.keep_plans else None
+    kept = settings.keep_plans or (verdict == "FAIL" and packed is None)
     result = PairResult(
         profile=display,
         target=str(target),
@@ -97,10 +100,10 @@ def check_pair(
         suppressed=[_gate_finding(f, loaded) for f in plan.feasibility.suppressed],
         figures=figures_of(plan),
         summary=summary_of(plan),
-        plan=plan if settings.keep_plans else None,
+        plan=plan if kept else None,
     )
-    if verdict == "FAIL" and not settings.keep_plans:
-        result.pack_plan(plan)
+    if packed is not None:
+        result.keep_packed(packed)
     return result
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
 from checker.schemas.enums import FailOn, OOMRisk, Severity
@@ -118,9 +118,9 @@ class PairResult(BaseModel):
     # A FAIL pair's plan as compact JSON, a fifth of the objects' memory: a fleet has thousands
     _packed_plan: bytes | None = PrivateAttr(None)
 
-    def pack_plan(self, plan: PlanResponse) -> None:
-        """Keep ``plan`` packed; ``full_plan()`` and every dump give it back as it was."""
-        self._packed_plan = plan.__pydantic_serializer__.to_json(plan)
+    def keep_packed(self, packed: bytes) -> None:
+        """Keep a plan packed by ``pack_plan``; ``full_plan()`` and every dump unpack it."""
+        self._packed_plan = packed
 
     def full_plan(self) -> PlanResponse | None:
         if self.plan is not None or self._packed_plan is None:
@@ -208,3 +208,14 @@ class CheckResult(BaseModel):
 
     def failing(self) -> list[PairResult]:
         return [p for p in self.pairs if p.failed]
+
+
+def pack_plan(plan: PlanResponse) -> bytes | None:
+    """``plan`` as compact JSON, or None where JSON would not give it back as it is: a figure
+    that overflowed to inf or nan, which JSON writes as null (then the pair keeps the objects)."""
+    packed = plan.__pydantic_serializer__.to_json(plan)
+    try:
+        same = PlanResponse.model_validate_json(packed) == plan
+    except ValidationError:
+        same = False
+    return packed if same else None

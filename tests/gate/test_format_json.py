@@ -4,7 +4,7 @@ import json
 
 from checker.gate.formats import report_chunks
 from checker.gate.formats.json_report import render_json
-from checker.gate.result import CheckResult
+from checker.gate.result import CheckResult, pack_plan
 from checker.schemas.enums import Verdict
 from tests.gate import factories as f
 
@@ -71,7 +71,9 @@ def test_written_one_pair_at_a_time_as_the_whole_dump() -> None:
     """A fleet's report is never whole in memory (issue 17), yet reads as the model's dump."""
     failing = f.pair(verdict=Verdict.FAIL, findings=(f.finding(),))
     packed = failing.model_copy(update={"plan": None})
-    packed.pack_plan(f.plan(verdict=Verdict.FAIL, findings=(f.finding(),)))
+    blob = pack_plan(f.plan(verdict=Verdict.FAIL, findings=(f.finding(),)))
+    assert blob is not None
+    packed.keep_packed(blob)
     pairs = [f.pair(), failing, packed, f.error_pair(), f.pair(profile='p/x\n"y.yaml')]
     result = f.result(pairs, diff=f.diff(f.pair(), failing))
     result = result.model_copy(update={"notes": ['a "note"\n  "pairs": [],']})
@@ -80,3 +82,13 @@ def test_written_one_pair_at_a_time_as_the_whole_dump() -> None:
     assert "".join(chunks) == render_json(result) == result.model_dump_json(indent=2) + "\n"
     empty = f.result([])
     assert render_json(empty) == empty.model_dump_json(indent=2) + "\n"
+
+
+def test_a_plan_json_would_not_give_back_is_not_packed() -> None:
+    """An overflowed figure is null in JSON: such a plan keeps its objects, whole."""
+    plan = f.plan(verdict=Verdict.FAIL, findings=(f.finding(),))
+    memory = plan.feasibility.memory.model_copy(update={"total_gib": float("inf")})
+    broken = plan.model_copy(
+        update={"feasibility": plan.feasibility.model_copy(update={"memory": memory})}
+    )
+    assert pack_plan(plan) is not None and pack_plan(broken) is None
