@@ -678,6 +678,7 @@ def _cmd_comment(args: argparse.Namespace) -> int:
 def _cmd_audit(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from checker.gate.audit.cost import cost_text
     from checker.gate.audit.fleet import load_fleet
     from checker.gate.audit.report import write_audit
     from checker.gate.audit.run import AuditOptions, run_audit
@@ -708,6 +709,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     print(
         f"{len(result.edge)} close to the edge, {len(result.cheaper)} could move to a cheaper GPU"
     )
+    for c in result.costs:
+        if c.cheapest:
+            print(
+                f"cheapest that passes: {terminal(c.profile)} on {terminal(c.target)}, "
+                f"{cost_text(c)} per 1M output tokens (estimated)"
+            )
     print(f"wrote {terminal(md_path)} and {terminal(json_path)}")
     return result.check.exit_code
 
