@@ -12,9 +12,10 @@ from checker.cli import main
 from checker.gate.audit.cost import CostOption, cost_ranking
 from checker.gate.audit.fleet import Fleet, load_fleet
 from checker.gate.audit.report import audit_markdown
-from checker.gate.audit.run import AuditOptions, run_audit
+from checker.gate.audit.run import AuditOptions, AuditResult, run_audit
+from checker.gate.check import assemble
 from checker.gate.result import Figures, GateFinding, GateVerdict, PairResult, PlanSummary
-from checker.schemas.enums import Severity
+from checker.schemas.enums import FailOn, Severity
 from checker.schemas.profile_io import LoadedProfile, load_profile_text
 from tests.gate.test_check import llama, write
 
@@ -92,7 +93,7 @@ def test_options_ranked_cheapest_first_and_the_cheapest_pass_marked() -> None:
         _pair(
             "L40S:1", (1000, 1000), verdict="WARN", findings=(_finding("VW205", Severity.WARNING),)
         ),
-        _pair("L4:1", (100, 150)),  # 0.9 / 0.36 = 2.5
+        _pair("L4:1", (100, 150), findings=(_finding("VW110", Severity.INFO),)),  # 0.9/0.36
     ]
     costs = cost_ranking(pairs, FLEET, _profiles())
     assert [(c.target, c.rank) for c in costs] == [
@@ -109,6 +110,7 @@ def test_options_ranked_cheapest_first_and_the_cheapest_pass_marked() -> None:
     assert got["A100-80GB:2"].cost_per_million_tokens == (0.625, 1.0)
     assert got["H200:1"].cost_per_million_tokens == (0.5556, 1.111)
     assert all(c.estimated for c in costs)
+    assert got["L4:1"].verdict == "PASS" and got["L4:1"].cost_per_million_tokens == (1.667, 2.5)
 
 
 def test_a_failing_plan_and_a_missed_latency_target_get_no_cost_and_say_why() -> None:
@@ -254,3 +256,34 @@ def test_cost_rows_escape_untrusted_text(tmp_path: Path) -> None:
     )
     section = audit_markdown(result).split("## Cost per million")[1]
     assert "x\\|@" in section and "@team" not in section
+
+
+def test_reasons_are_escaped_in_markdown() -> None:
+    pairs = [
+        _pair("H200:1", (1000, 2000)),
+        _pair("L4:1", None, verdict="FAIL", findings=(_finding("VW201"),)),
+    ]
+    result = AuditResult(
+        check=assemble(pairs, [], [], None, FailOn.ERROR),
+        fleet=FLEET.targets,
+        edge=[],
+        cheaper=[],
+        costs=cost_ranking(pairs, FLEET, _profiles()),
+    )
+    section = audit_markdown(result).split("## Cost per million")[1]
+    assert "| FAILs: VW201: VW201 says \\| no |" in section
+    assert (
+        "| p.yaml | ⭐ 1 | H200:1 (4.00) | ✅ PASS | 1 x 1 | 1,000-2,000 | 0.5556-1.111 | - |"
+        in (section)
+    )
+
+
+def test_the_printed_cheapest_line_escapes_control_characters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "fleet.yaml", AUDIT_FLEET)
+    write(tmp_path, "profiles/a\x1b[2Jb.yaml", SLO_PROFILE.format(tpot=60.0, floor=100.0))
+    monkeypatch.chdir(tmp_path)
+    main(["audit", "profiles", "--fleet", "fleet.yaml", "--offline", "--quiet", "-j", "1"])
+    out = capsys.readouterr().out
+    assert "cheapest that passes: profiles/a\\x1b[2Jb.yaml on" in out and "\x1b" not in out

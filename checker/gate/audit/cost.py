@@ -130,7 +130,11 @@ def _option(pair: PairResult, entry: FleetEntry, work: ProfileWorkload) -> CostO
         stated = max(floor or 0.0, (rate or 0.0) * work.gen_tokens)
         served.append(stated or copies * throughput[end])
     cost = [n * price / (tok * 3600 / 1e6) for n, tok in zip(instances, served, strict=True)]
-    rest = [f for f in pair.findings if f.rule_id not in REPLICA_RULES]
+    rest = [
+        f
+        for f in pair.findings
+        if f.severity is not Severity.INFO and f.rule_id not in REPLICA_RULES
+    ]
     return base.model_copy(
         update={
             "verdict": "WARN" if rest else "PASS",
