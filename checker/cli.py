@@ -323,9 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="file with the PR number (used only if that PR's head is the checked commit)",
     )
 
-    p = add("audit", "Check every profile on every GPU of a fleet file.", _cmd_audit)
+    p = add(
+        "audit",
+        "Check every profile on every GPU of a fleet file, and rank each profile's priced "
+        "options by estimated cost per million output tokens at its targets.",
+        _cmd_audit,
+    )
     p.add_argument("paths", nargs="*", help="profile files, directories or globs")
-    p.add_argument("--fleet", required=True, help="YAML list of GPU targets")
+    p.add_argument(
+        "--fleet",
+        required=True,
+        help="YAML list of GPU targets; an entry's price_per_hour (per instance) ranks it",
+    )
     p.add_argument("--config", help="repo config (default: .vllm-wizard.yaml if present)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="processes (default: CPU count)")
     p.add_argument("--output-dir", default=".", help="where to write audit.md and audit.json")
@@ -334,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fail_on_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     _add_lockfile_flags(p)
+    p.epilog = (
+        "cost per million output tokens (estimated): the price of the instances the "
+        "deployment takes, with the replicas its stated request rate or minimum throughput "
+        "needs, over the output tokens it serves at its targets (without a stated load, at its "
+        "workload's concurrency); a plan that fails, or misses a latency target, gets none and "
+        "says why. exit 1 when a pair fails, 2 on bad input"
+    )
 
     p = add(
         "explain",
@@ -678,6 +694,7 @@ def _cmd_comment(args: argparse.Namespace) -> int:
 def _cmd_audit(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from checker.gate.audit.cost import cost_text
     from checker.gate.audit.fleet import load_fleet
     from checker.gate.audit.report import write_audit
     from checker.gate.audit.run import AuditOptions, run_audit
@@ -708,6 +725,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     print(
         f"{len(result.edge)} close to the edge, {len(result.cheaper)} could move to a cheaper GPU"
     )
+    for c in result.costs:
+        if c.cheapest:
+            print(
+                f"cheapest that passes: {terminal(c.profile)} on {terminal(c.target)}, "
+                f"{cost_text(c)} per 1M output tokens (estimated)"
+            )
     print(f"wrote {terminal(md_path)} and {terminal(json_path)}")
     return result.check.exit_code
 

@@ -116,6 +116,8 @@ def summary_of(plan: PlanResponse) -> PlanSummary:
         vllm_version=plan.config.vllm_version,
         memory_gib=f.memory.total_gib,
         oom_risk_reason=f.oom_risk_reason,
+        num_gpus_used=f.num_gpus_used,
+        max_request_rate=plan.performance.max_request_rate,
     )
 
 

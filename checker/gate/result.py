@@ -89,6 +89,12 @@ class PlanSummary(BaseModel):
     vllm_version: str = Field(description="The vLLM release it was planned for")
     memory_gib: float = Field(description="GPU memory the plan takes on one GPU")
     oom_risk_reason: str = ""
+    num_gpus_used: int = Field(1, description="GPUs of the whole deployment (every DP engine)")
+    max_request_rate: tuple[float, float] | None = Field(
+        None,
+        description="Estimated requests/s the deployment completes when saturated (slow, "
+        "fast); only where the workload states a request rate",
+    )
 
 
 class PairResult(BaseModel):

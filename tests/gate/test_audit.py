@@ -96,7 +96,7 @@ def test_cli_writes_both_reports(
     assert err == ""  # --quiet
     assert "vllm-wizard audit: FAIL" in out and "wrote out/audit.md and out/audit.json" in out
     data = json.loads((fleet_repo / "out" / "audit.json").read_text())
-    assert list(data) == ["schema_version", "check", "fleet", "edge", "cheaper"]
+    assert list(data) == ["schema_version", "check", "fleet", "edge", "cheaper", "costs"]
     assert data["check"]["exit_code"] == 1
     assert all("plan" not in p for p in data["check"]["pairs"])  # kept small
     text = (fleet_repo / "out" / "audit.md").read_text()

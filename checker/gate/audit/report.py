@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from checker.gate.audit.cost import CostOption, cost_text
 from checker.gate.audit.fleet import FleetEntry
 from checker.gate.audit.run import AuditResult
 from checker.gate.formats.common import counts_text, fmt_conc
@@ -63,6 +64,7 @@ def audit_markdown(result: AuditResult) -> str:
             for c in result.cheaper
         ]
         out.append("")
+    out += _costs(result.costs)
     out += _suppressed(check.pairs)
     if check.errors:
         out += ["## Input errors", ""]
@@ -99,6 +101,42 @@ def _cell(pair: PairResult | None) -> str:
     if pair.failed:  # its figures describe a deployment that does not happen
         return f"{ICON[pair.verdict]} {pair.verdict}"
     return f"{ICON[pair.verdict]} {fmt_conc(pair.figures.max_concurrency)}"
+
+
+def _costs(costs: list[CostOption]) -> list[str]:
+    """Each profile's priced options, cheapest first, then those without a cost and why."""
+    if not costs:
+        return []
+    out = [
+        "## Cost per million output tokens (estimated)",
+        "",
+        "Per profile, cheapest first: the price of the fleet instances the deployment takes "
+        "(with the replicas its stated rate or throughput needs) over the output tokens it "
+        "serves at its targets; low-high from the estimate's fast and slow ends. "
+        "⭐ the cheapest that passes.",
+        "",
+        "| Profile | # | GPU target (price/h) | Verdict | Replicas x GPUs | Output tok/s "
+        "| Per 1M tokens | Why not |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in costs:
+        target = f"{md_text(c.target)} ({_price(c.price_per_hour)})"
+        if c.cost_per_million_tokens is None:
+            out.append(
+                f"| {md_text(c.profile)} | - | {target} | {ICON[c.verdict]} {c.verdict} "
+                f"| - | - | - | {md_text(c.excluded or '-')} |"
+            )
+            continue
+        star = "⭐ " if c.cheapest else ""
+        replicas = c.replicas or (1, 1)
+        count = f"{replicas[1]}" if replicas[0] == replicas[1] else f"{replicas[1]}-{replicas[0]}"
+        low, high = sorted(c.output_toks_per_s or (0.0, 0.0))
+        toks = f"{low:,.0f}" if low == high else f"{low:,.0f}-{high:,.0f}"
+        out.append(
+            f"| {md_text(c.profile)} | {star}{c.rank} | {target} | {ICON[c.verdict]} {c.verdict} "
+            f"| {count} x {c.gpus} | {toks} | {cost_text(c)} | - |"
+        )
+    return [*out, ""]
 
 
 def _suppressed(pairs: list[PairResult]) -> list[str]:

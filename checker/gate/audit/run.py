@@ -2,7 +2,8 @@
 
 Besides the verdicts it looks for what is close to the edge (it passes, but with little
 concurrency to spare or a medium OOM risk) and for profiles that would also pass on a
-cheaper fleet entry (a lower price, or less GPU memory when prices are not given).
+cheaper fleet entry (a lower price, or less GPU memory when prices are not given), and ranks
+each profile's priced options by their estimated cost per million output tokens at its targets.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from checker.gate.audit.cost import CostOption, cost_ranking
 from checker.gate.audit.fleet import Fleet, FleetEntry
 from checker.gate.audit.readout import CheaperOption, EdgeCase, cheaper_options, edge_cases
 from checker.gate.check import assemble, set_up, unmatched_report, working_tree
@@ -51,6 +53,7 @@ class AuditResult(BaseModel):
     fleet: list[FleetEntry]
     edge: list[EdgeCase]
     cheaper: list[CheaperOption]
+    costs: list[CostOption]
 
 
 def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditResult:
@@ -81,6 +84,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditR
         fleet=options.fleet.targets,
         edge=edge_cases(check.pairs, side.profiles),
         cheaper=cheaper_options(check.pairs, options.fleet, side.profiles, setup.settings),
+        costs=cost_ranking(check.pairs, options.fleet, side.profiles),
     )
 
 
