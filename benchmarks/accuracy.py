@@ -15,9 +15,9 @@ copies, are filled from the built-in catalog's config of the same model), else t
 catalog, else the case is skipped with the reason. A case's engine_args mapping carries the
 further engine settings its log states (kv_transfer_config, speculative_config,
 data_parallel_size, enable_lora, ...) under EngineInput's names. The GPU is the case's
-gpu_mem_gib when given (as total device memory), else the GPU catalog entry named in gpu_name. Prints predicted vs
-observed weights, KV GiB, KV tokens, max concurrency and status, then per field the median
-and max absolute % error and how many statuses agree.
+gpu_mem_gib when given (as total device memory), else the GPU catalog entry named in gpu_name.
+Prints predicted vs observed weights, KV GiB, KV tokens, max concurrency and status, then per
+field the median and max absolute % error and how many statuses agree.
 """
 
 from __future__ import annotations
