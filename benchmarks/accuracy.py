@@ -6,7 +6,9 @@
 
 Raw logs (text or gzip; a folder's *.log, *.log.gz and *.txt files) become cases through the log
 reader (checker/logs/): the model, settings, version and GPU memory the log states, and the
-figures it logged as the observed values, so a new public log is a held-out case at once. A log
+figures it logged as the observed values, so a new public log is a held-out case at once; the
+non-default args EngineInput names (dict values such as speculative_config included) become
+its engine_args, and those whose value EngineInput rejects are listed as unread_args. A log
 that names no model, states no GPU memory (and no --gpu is given) or shows neither a KV cache
 size nor a start-up failure is skipped with the reason.
 
@@ -266,9 +268,38 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
     for field, setting in _LOG_SETTINGS.items():
         fact = log.settings.get(setting)
         case[field] = fact.value if fact else None
+    case["engine_args"], case["unread_args"] = log_engine_args(
+        log.non_default_args, log.nested_args
+    )
     if total is not None:
         case["gpu_memory_utilization"] = logged_utilization(log, total)[0]
     return case
+
+
+# EngineInput fields a case carries in its own fields, not in engine_args
+_CASE_ENGINE_FIELDS = {"vllm_version", *_LOG_SETTINGS}
+
+
+def log_engine_args(
+    flat: dict[str, Any], nested: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any], list[str]]:
+    """The non-default args a log states that EngineInput names and the case fields do not
+    carry (data_parallel_size, enable_expert_parallel, enable_lora, speculative_config,
+    kv_transfer_config, ...), and the names of those whose logged value EngineInput rejects
+    (left out, so the case plans without them)."""
+    names = set(EngineInput.model_fields) - _CASE_ENGINE_FIELDS
+    kept: dict[str, Any] = {}
+    unread: list[str] = []
+    for key, value in {**flat, **nested}.items():
+        if key not in names:
+            continue
+        try:
+            EngineInput(**{key: value})
+        except ValidationError:
+            unread.append(key)
+            continue
+        kept[key] = value
+    return kept, unread
 
 
 def _case_or_reason(path: Path, gpu_name: str | None) -> dict[str, Any] | str:
