@@ -6,16 +6,20 @@
 
 Raw logs (text or gzip; a folder's *.log, *.log.gz and *.txt files) become cases through the log
 reader (checker/logs/): the model, settings, version and GPU memory the log states, and the
-figures it logged as the observed values, so a new public log is a held-out case at once. A log
+figures it logged as the observed values, so a new public log is a held-out case at once; the
+non-default args EngineInput names (dict values such as speculative_config included) become
+its engine_args, and those whose value EngineInput rejects are listed as unread_args. A log
 that names no model, states no GPU memory (and no --gpu is given) or shows neither a KV cache
 size nor a start-up failure is skipped with the reason.
 
 For every case: the model's config is DIR/org__name.json (keys it lacks, as in partial
 copies, are filled from the built-in catalog's config of the same model), else the built-in
-catalog, else the case is skipped with the reason. The GPU is the case's gpu_mem_gib when given
-(as total device memory), else the GPU catalog entry named in gpu_name. Prints predicted vs
-observed weights, KV GiB, KV tokens, max concurrency and status, then per field the median
-and max absolute % error and how many statuses agree.
+catalog, else the case is skipped with the reason. A case's engine_args mapping carries the
+further engine settings its log states (kv_transfer_config, speculative_config,
+data_parallel_size, enable_lora, ...) under EngineInput's names. The GPU is the case's
+gpu_mem_gib when given (as total device memory), else the GPU catalog entry named in gpu_name.
+Prints predicted vs observed weights, KV GiB, KV tokens, max concurrency and status, then per
+field the median and max absolute % error and how many statuses agree.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from checker.errors import CheckerError
 from checker.models.config_parser import parse_config
@@ -125,12 +130,34 @@ def _enum_value(text: Any, enum: type[Quantization] | type[KVCacheDType], defaul
     return token if token in {e.value for e in enum} else default
 
 
+def case_engine_args(case: dict[str, Any]) -> dict[str, Any]:
+    """The case's engine_args: further engine settings the log states (speculative_config,
+    kv_transfer_config, data_parallel_size, enable_lora, ...), named as EngineInput names them."""
+    extra = case.get("engine_args") or {}
+    if not isinstance(extra, dict):
+        raise CheckerError(f"engine_args must be a mapping, not {type(extra).__name__}")
+    return dict(extra)
+
+
 def case_request(case: dict[str, Any]) -> tuple[PlanRequest, int]:
     dtype = str(case.get("dtype") or "auto").replace("torch.", "").split()[0]
     if dtype not in ("auto", "float16", "bfloat16", "float32"):
         dtype = "auto"
     tp = int(case.get("tensor_parallel_size") or 1)
     pp = int(case.get("pipeline_parallel_size") or 1)
+    extra = case_engine_args(case)
+    try:
+        engine = EngineInput(
+            vllm_version=case_version(case),
+            max_num_seqs=case.get("max_num_seqs"),
+            max_num_batched_tokens=case.get("max_num_batched_tokens"),
+            block_size=case.get("block_size") if case.get("block_size") != 16 else None,
+            enforce_eager=bool(case.get("enforce_eager")),
+            enable_prefix_caching=case.get("enable_prefix_caching"),
+            **extra,
+        )
+    except (TypeError, ValidationError) as exc:
+        raise CheckerError(f"engine_args: {exc}") from None
     request = PlanRequest(
         model=ModelInput(
             model=case["model"],
@@ -141,19 +168,12 @@ def case_request(case: dict[str, Any]) -> tuple[PlanRequest, int]:
         ),
         hardware=HardwareInput(
             gpu="case",
-            gpus=max(int(case.get("num_gpus") or 1), tp * pp),
+            gpus=max(int(case.get("num_gpus") or 1), tp * pp * engine.data_parallel_size),
             tensor_parallel_size=tp,
             pipeline_parallel_size=pp,
         ),
         policy=PolicyInput(gpu_memory_utilization=case.get("gpu_memory_utilization")),
-        engine=EngineInput(
-            vllm_version=case_version(case),
-            max_num_seqs=case.get("max_num_seqs"),
-            max_num_batched_tokens=case.get("max_num_batched_tokens"),
-            block_size=case.get("block_size") if case.get("block_size") != 16 else None,
-            enforce_eager=bool(case.get("enforce_eager")),
-            enable_prefix_caching=case.get("enable_prefix_caching"),
-        ),
+        engine=engine,
     )
     return request, tp
 
@@ -248,9 +268,38 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
     for field, setting in _LOG_SETTINGS.items():
         fact = log.settings.get(setting)
         case[field] = fact.value if fact else None
+    case["engine_args"], case["unread_args"] = log_engine_args(
+        log.non_default_args, log.nested_args
+    )
     if total is not None:
         case["gpu_memory_utilization"] = logged_utilization(log, total)[0]
     return case
+
+
+# EngineInput fields a case carries in its own fields, not in engine_args
+_CASE_ENGINE_FIELDS = {"vllm_version", *_LOG_SETTINGS}
+
+
+def log_engine_args(
+    flat: dict[str, Any], nested: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any], list[str]]:
+    """The non-default args a log states that EngineInput names and the case fields do not
+    carry (data_parallel_size, enable_expert_parallel, enable_lora, speculative_config,
+    kv_transfer_config, ...), and the names of those whose logged value EngineInput rejects
+    (left out, so the case plans without them)."""
+    names = set(EngineInput.model_fields) - _CASE_ENGINE_FIELDS
+    kept: dict[str, Any] = {}
+    unread: list[str] = []
+    for key, value in {**flat, **nested}.items():
+        if key not in names:
+            continue
+        try:
+            EngineInput(**{key: value})
+        except ValidationError:
+            unread.append(key)
+            continue
+        kept[key] = value
+    return kept, unread
 
 
 def _case_or_reason(path: Path, gpu_name: str | None) -> dict[str, Any] | str:
@@ -296,8 +345,8 @@ def evaluate_cases(
                 }
             )
             continue
-        request, _ = case_request(case)
         try:
+            request, _ = case_request(case)
             model = parse_config(
                 config, model_id=case["model"], source="local", source_detail=where
             )

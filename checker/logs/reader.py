@@ -9,8 +9,10 @@ belong to "main" (the V0 driver worker). Unknown lines are ignored.
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -93,6 +95,9 @@ class StartupLog(BaseModel):
     lines_read: int
     settings: dict[str, Fact] = Field(default_factory=dict)
     non_default_args: dict[str, Value] = Field(default_factory=dict)
+    nested_args: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Dict-valued non-default args (speculative_config, ...)"
+    )
     ranks: list[RankFigures] = Field(default_factory=list)
     failures: list[Failure] = Field(default_factory=list)
     format_release: str | None = Field(
@@ -161,6 +166,38 @@ def _pairs(pattern: re.Pattern[str], text: str) -> dict[str, Value]:
     return found
 
 
+def _nested_args(text: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The non-default args text with each ``'key': {...}`` value inside the outer dict cut
+    out (left as None), and those values that are Python literals parsed (speculative_config,
+    kv_transfer_config, ...). Cutting them out keeps their inner keys ('method', 'model') from
+    reading as top-level args."""
+    nested: dict[str, dict[str, Any]] = {}
+    parts: list[str] = []
+    depth, start, done, quote = 0, 0, 0, ""
+    for i, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote and text[i - 1] != "\\" else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "{":
+            depth += 1
+            if depth == 2:
+                start = i
+        elif char == "}":
+            if depth == 2:
+                key = re.search(r"'(\w+)':\s*$", text[:start])
+                try:
+                    value = ast.literal_eval(text[start : i + 1])
+                except (ValueError, SyntaxError, RecursionError):
+                    value = None
+                if key and isinstance(value, dict):
+                    nested.setdefault(key.group(1), value)
+                parts += [text[done:start], "None"]
+                done = i + 1
+            depth -= 1
+    return "".join([*parts, text[done:]]), nested
+
+
 def _clean(raw: str) -> str:
     return _ANSI.sub("", raw[:MAX_LINE_CHARS]).replace("\r", "")
 
@@ -205,6 +242,7 @@ class _Reader:
         self.table = line_table()
         self.settings: dict[str, Fact] = {}
         self.args: dict[str, Value] = {}
+        self.nested: dict[str, dict[str, Any]] = {}
         self.ranks: dict[str, dict[str, list[Fact]]] = {}
         self.failures: list[Failure] = []
         self.recognised = 0
@@ -261,8 +299,10 @@ class _Reader:
             if entry.id == "engine-config":  # the resolved config: key=value, comma separated
                 self._named(_pairs(_CONFIG_PAIR, line[match.end() :]), number_)
             elif entry.id == "non-default-args":
-                args = _pairs(_ARGS_PAIR, line[match.end() - 1 :])
+                flat, nested = _nested_args(line[match.end() - 1 :])
+                args = _pairs(_ARGS_PAIR, flat)
                 self.args.update(args)
+                self.nested.update(nested)
                 self._named(args, number_)
             elif entry.id == "serve-command":
                 self._named(serve_flags(_continued(line[match.end() :], following)), number_)
@@ -294,6 +334,7 @@ class _Reader:
             lines_read=lines_read,
             settings=self.settings,
             non_default_args=self.args,
+            nested_args=self.nested,
             ranks=[
                 RankFigures(rank=label, figures=figures)
                 for label, figures in self._merged().items()

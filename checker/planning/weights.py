@@ -33,6 +33,15 @@ _QUANTIZED_ROLES = (
     "shared_expert_linear",
     "linear_attention",
 )
+# The MXFP4 MoE kernel on GPUs below capability 9.0 is Marlin (vLLM's Triton MXFP4 kernels need
+# 9.0 <= capability < 11.0), which wants n % 256 == 0 and k % 128 == 0: vLLM pads each expert's
+# intermediate size to a multiple of 128 and the hidden size to a multiple of 256
+# (vllm/model_executor/layers/fused_moe/oracle/mxfp4.py select_mxfp4_moe_backend and
+# mxfp4_round_up_hidden_size_and_intermediate_size, 0.19.0; quantization/mxfp4.py
+# Mxfp4MoEMethod.create_weights in the releases before).
+_MXFP4_MARLIN_BELOW_CAPABILITY = 90
+_MXFP4_MARLIN_INTERMEDIATE_MULTIPLE = 128
+_MXFP4_MARLIN_HIDDEN_MULTIPLE = 256
 # Roles each method leaves in the model dtype by design.
 _ROLE_SKIPS = {
     "mxfp4": {"attention_linear", "linear_attention"},
@@ -60,11 +69,16 @@ def bits_per_weight(model: ModelInfo, method: str) -> float:
 
 
 def _storage_bytes(
-    model: ModelInfo, dtype_bytes: int, method: str | None, moe_tp: int | None
+    model: ModelInfo,
+    dtype_bytes: int,
+    method: str | None,
+    moe_tp: int | None,
+    marlin: bool = False,
 ) -> dict[str, float]:
     """Bytes per role for the whole model, unsharded: quantized roles at the method's bits,
     the rest at ``dtype_bytes``. ``moe_tp``: ranks the experts' intermediate size is split over
-    when vLLM pads it for MXFP4 (None: as stored, unpadded)."""
+    when vLLM pads it for MXFP4 (None: as stored, unpadded); ``marlin``: the MXFP4 experts run
+    on the Marlin kernel and are padded to its multiples."""
     counts = model.params.model_dump()
     skips = _ROLE_SKIPS.get(method or "", set())
     result: dict[str, float] = {}
@@ -77,9 +91,14 @@ def _storage_bytes(
                 and role == "expert_linear"
                 and model.moe_intermediate_size
             ):
-                # vLLM pads each expert's intermediate size to a multiple of 256 for MXFP4
                 inter = model.moe_intermediate_size / moe_tp
-                count = count * math.ceil(inter / 256) * 256 / inter
+                if marlin:
+                    hidden = model.hidden_size
+                    count *= _round_up(inter, _MXFP4_MARLIN_INTERMEDIATE_MULTIPLE) / inter
+                    count *= _round_up(hidden, _MXFP4_MARLIN_HIDDEN_MULTIPLE) / hidden
+                else:
+                    # vLLM pads each expert's intermediate size to a multiple of 256 for MXFP4
+                    count = count * _round_up(inter, 256) / inter
             result[role] = count * bits / 8
         else:
             result[role] = count * dtype_bytes
@@ -89,7 +108,12 @@ def _storage_bytes(
 def _role_bytes(model: ModelInfo, settings: Settings) -> dict[str, float]:
     """Bytes per role for the whole model as vLLM holds it, unsharded."""
     moe_tp = 1 if settings.expert_parallel else settings.moe_shards
-    return _storage_bytes(model, settings.dtype_bytes, settings.quantization, moe_tp)
+    marlin = settings.gpu.capability < _MXFP4_MARLIN_BELOW_CAPABILITY
+    return _storage_bytes(model, settings.dtype_bytes, settings.quantization, moe_tp, marlin)
+
+
+def _round_up(value: float, multiple: int) -> float:
+    return math.ceil(value / multiple) * multiple
 
 
 def checkpoint_bytes(model: ModelInfo) -> float:

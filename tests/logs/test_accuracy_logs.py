@@ -66,3 +66,42 @@ def test_main_needs_a_corpus_or_logs() -> None:
     with pytest.raises(SystemExit) as info:
         _accuracy().main(["--configs", str(CONFIGS)])
     assert info.value.code == 2
+
+
+def test_nested_non_default_args_become_engine_args(tmp_path: Path) -> None:
+    # The shape of a v0.2x "non-default args" line: dict values inside the dict.
+    (tmp_path / "serve.log").write_text(
+        "(APIServer pid=1) INFO 06-01 09:20:16 [utils.py:278] non-default args: {'model_tag': "
+        "'Qwen/Qwen3-8B', 'model': 'Qwen/Qwen3-8B', 'override_generation_config': "
+        "{'temperature': 0.6}, 'tensor_parallel_size': 2, 'data_parallel_size': 2, "
+        "'max_num_seqs': 2, 'speculative_config': {'method': 'ngram', "
+        "'num_speculative_tokens': 3, 'prompt_lookup_max': 4}, 'cudagraph_capture_sizes': "
+        "'not a list'}\n"
+        "INFO [gpu_worker.py:1] Available KV cache memory: 1.00 GiB\n",
+        encoding="utf-8",
+    )
+    (case,), _ = _accuracy().log_corpus([tmp_path], "H100")
+    assert case["engine_args"] == {
+        "data_parallel_size": 2,
+        "speculative_config": {
+            "method": "ngram",
+            "num_speculative_tokens": 3,
+            "prompt_lookup_max": 4,
+        },
+    }
+    assert case["unread_args"] == ["cudagraph_capture_sizes"]
+    assert case["max_num_seqs"] == 2 and case["tensor_parallel_size"] == 2
+    request, _ = _accuracy().case_request(case)
+    assert request.engine.speculative_config == case["engine_args"]["speculative_config"]
+    assert request.hardware.gpus == 4  # DP 2 x TP 2
+
+
+def test_a_nested_args_dict_keeps_its_keys_out_of_the_top_level() -> None:
+    from checker.logs.reader import read_log
+
+    log = read_log(
+        "non-default args: {'model': 'a/b', 'speculative_config': {'model': 'c/d', "
+        "'method': 'eagle3'}, 'chat_template': '{x}'}\n"
+    )
+    assert log.non_default_args == {"model": "a/b", "chat_template": "{x}"}
+    assert log.nested_args == {"speculative_config": {"model": "c/d", "method": "eagle3"}}
