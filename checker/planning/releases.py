@@ -65,6 +65,12 @@ def message(message_id: str, version: str, **fields: Any) -> str:
     return text.format(**fields)
 
 
+def mxfp4_padding() -> dict[str, int]:
+    """The multiples vLLM pads MXFP4 expert weights to (quantization_methods.yaml)."""
+    table: dict[str, int] = _load("quantization_methods.yaml")["mxfp4_padding"]
+    return table
+
+
 def has_behaviour(name: str, version: str) -> bool:
     """Whether ``version`` has the start-up behaviour ``name`` (vllm_messages.yaml behaviour)."""
     return release(version) >= release(str(_load("vllm_messages.yaml")["behaviour"][name]))

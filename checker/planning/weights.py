@@ -13,6 +13,7 @@ import functools
 import math
 
 from checker.planning.multimodal import vision_weight_bytes
+from checker.planning.releases import mxfp4_padding
 from checker.planning.settings import Settings
 from checker.schemas.model_info import ModelInfo
 
@@ -33,15 +34,6 @@ _QUANTIZED_ROLES = (
     "shared_expert_linear",
     "linear_attention",
 )
-# The MXFP4 MoE kernel on GPUs below capability 9.0 is Marlin (vLLM's Triton MXFP4 kernels need
-# 9.0 <= capability < 11.0), which wants n % 256 == 0 and k % 128 == 0: vLLM pads each expert's
-# intermediate size to a multiple of 128 and the hidden size to a multiple of 256
-# (vllm/model_executor/layers/fused_moe/oracle/mxfp4.py select_mxfp4_moe_backend and
-# mxfp4_round_up_hidden_size_and_intermediate_size, 0.19.0; quantization/mxfp4.py
-# Mxfp4MoEMethod.create_weights in the releases before).
-_MXFP4_MARLIN_BELOW_CAPABILITY = 90
-_MXFP4_MARLIN_INTERMEDIATE_MULTIPLE = 128
-_MXFP4_MARLIN_HIDDEN_MULTIPLE = 256
 # Roles each method leaves in the model dtype by design.
 _ROLE_SKIPS = {
     "mxfp4": {"attention_linear", "linear_attention"},
@@ -91,14 +83,14 @@ def _storage_bytes(
                 and role == "expert_linear"
                 and model.moe_intermediate_size
             ):
-                inter = model.moe_intermediate_size / moe_tp
+                # vLLM pads the experts' shapes for its MXFP4 kernel (mxfp4_padding)
+                pad, inter = mxfp4_padding(), model.moe_intermediate_size / moe_tp
                 if marlin:
                     hidden = model.hidden_size
-                    count *= _round_up(inter, _MXFP4_MARLIN_INTERMEDIATE_MULTIPLE) / inter
-                    count *= _round_up(hidden, _MXFP4_MARLIN_HIDDEN_MULTIPLE) / hidden
+                    count *= _round_up(inter, pad["marlin_intermediate"]) / inter
+                    count *= _round_up(hidden, pad["marlin_hidden"]) / hidden
                 else:
-                    # vLLM pads each expert's intermediate size to a multiple of 256 for MXFP4
-                    count = count * _round_up(inter, 256) / inter
+                    count *= _round_up(inter, pad["intermediate"]) / inter
             result[role] = count * bits / 8
         else:
             result[role] = count * dtype_bytes
@@ -108,7 +100,7 @@ def _storage_bytes(
 def _role_bytes(model: ModelInfo, settings: Settings) -> dict[str, float]:
     """Bytes per role for the whole model as vLLM holds it, unsharded."""
     moe_tp = 1 if settings.expert_parallel else settings.moe_shards
-    marlin = settings.gpu.capability < _MXFP4_MARLIN_BELOW_CAPABILITY
+    marlin = settings.gpu.capability < mxfp4_padding()["marlin_below_capability"]
     return _storage_bytes(model, settings.dtype_bytes, settings.quantization, moe_tp, marlin)
 
 
