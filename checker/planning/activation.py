@@ -52,21 +52,44 @@ def _sampler_facts() -> dict[str, Any]:
     return data
 
 
-def sampler_bytes_per_logit(settings: Settings, rows: int) -> int:
-    """Bytes per (request x vocabulary entry) the V1 dummy sampler run holds at its peak beyond
-    the model-dtype logits, for the top-k/top-p path ``settings``' release takes with ``rows``
-    requests (data/vllm_sampler.yaml)."""
+def _sampler_path(settings: Settings, rows: int) -> dict[str, Any]:
+    """The top-k/top-p path ``settings``' release takes with ``rows`` requests in the V1 dummy
+    sampler run (data/vllm_sampler.yaml)."""
     facts = _sampler_facts()
     table: dict[str, dict[str, Any]] = facts["top_k_top_p"]
     # Releases before the first key run V0's sampler, which activation_bytes sizes itself.
     entry = pick(table, settings.facts.version) or table[min(table, key=release)]
     path = entry["path"] if rows >= int(entry.get("min_rows", 0)) else entry["small_path"]
-    return int(facts["paths"][path]["bytes_per_logit"])
+    found: dict[str, Any] = facts["paths"][path]
+    return found
+
+
+def sampler_bytes_per_logit(settings: Settings, rows: int) -> int:
+    """Bytes per (request x vocabulary entry) the V1 dummy sampler run holds at its peak beyond
+    the model-dtype logits."""
+    return int(_sampler_path(settings, rows)["bytes_per_logit"])
 
 
 def _sampler_run_bytes(model: ModelInfo, settings: Settings, rows: int) -> float:
     per_logit = settings.dtype_bytes + sampler_bytes_per_logit(settings, rows)
     return rows * model.vocab_size * per_logit
+
+
+def sampler_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
+    """What the V1 dummy sampler run costs, for --explain (subject -> words)."""
+    if settings.is_v0:
+        return {}
+    rows = min(settings.max_num_seqs, settings.max_num_batched_tokens)
+    per_logit = settings.dtype_bytes + sampler_bytes_per_logit(settings, rows)
+    gib = _sampler_run_bytes(model, settings, rows) / float(1 << 30)
+    return {
+        "sampler profile run": (
+            f"{rows:,} requests x {model.vocab_size:,} vocabulary entries x {per_logit} bytes "
+            f"({_sampler_path(settings, rows)['label']}, vLLM {settings.facts.version}): "
+            f"{gib:.2f} GiB in the profile run (the activation peak is the larger of it and the "
+            "forward pass) and again in the warm-up after the KV cache"
+        )
+    }
 
 
 def sampler_peak_bytes(model: ModelInfo, settings: Settings, tokens: int) -> float:

@@ -12,7 +12,7 @@ from checker.planning.activation import (
     sampler_warmup_bytes,
 )
 from checker.planning.settings import Settings, resolve_settings
-from tests.planning.plans import catalog_model, make_request
+from tests.planning.plans import catalog_model, make_request, plan
 
 MODEL = catalog_model("openai/gpt-oss-20b")  # 201,088-entry vocabulary
 H100 = find_gpu("H100-80GB")
@@ -59,3 +59,18 @@ def test_warmup_uses_the_same_dummy_sampler_run() -> None:
     assert sampler_warmup_bytes(MODEL, _settings("0.19.0")) == rows * vocab * (2 + 12)
     # max_num_batched_tokens below max_num_seqs caps the rows
     assert sampler_warmup_bytes(MODEL, _settings("0.19.0", tokens=512)) == 512 * vocab * 14
+
+
+def test_explain_names_the_sampler_path_and_its_cost() -> None:
+    for version, per_logit, words in (("0.10.1", 38, "torch sort"), ("0.19.0", 14, "Triton")):
+        resp = plan(
+            "openai/gpt-oss-20b",
+            version=version,
+            max_num_seqs=1024,
+            max_num_batched_tokens=8192,
+            max_model_len=8192,
+            explain=True,
+        )
+        text = resp.config.explanations["sampler profile run"]
+        gib = 1024 * MODEL.vocab_size * per_logit / 2**30
+        assert f"x {per_logit} bytes" in text and words in text and f"{gib:.2f} GiB" in text
