@@ -8,17 +8,18 @@ V0 profiles max_num_batched_tokens too, which without chunked prefill is max_mod
 
 from __future__ import annotations
 
+import functools
+from importlib import resources
+from typing import Any
+
 from checker.planning.draft import draft_layer_count, draft_settings, drafter
 from checker.planning.multimodal import encoder_profile
-from checker.planning.releases import has_behaviour
+from checker.planning.releases import has_behaviour, pick, release
 from checker.planning.settings import Settings
 from checker.planning.spec_config import spec_facts
 from checker.planning.weights import stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
-
-# Sampler bytes per (request x vocab entry) beyond the logits in model dtype: an fp32 copy,
-# fp32 probabilities and fp32 exponential noise (random sampling in vLLM's sampler).
-_SAMPLER_FP32_COPIES = 3
+from checker.schemas.yaml_source import load_data
 
 
 def forward_peak_bytes(model: ModelInfo, settings: Settings, tokens: int, stage: int) -> float:
@@ -44,23 +45,64 @@ def forward_peak_bytes(model: ModelInfo, settings: Settings, tokens: int, stage:
     return tokens * b * max(per_token)
 
 
+@functools.cache
+def _sampler_facts() -> dict[str, Any]:
+    text = resources.files("checker.data").joinpath("vllm_sampler.yaml").read_text("utf-8")
+    data: dict[str, Any] = load_data(text)
+    return data
+
+
+def _sampler_path(settings: Settings, rows: int) -> dict[str, Any]:
+    """The top-k/top-p path ``settings``' release takes with ``rows`` requests in the V1 dummy
+    sampler run (data/vllm_sampler.yaml)."""
+    facts = _sampler_facts()
+    table: dict[str, dict[str, Any]] = facts["top_k_top_p"]
+    # Releases before the first key run V0's sampler, which activation_bytes sizes itself.
+    entry = pick(table, settings.facts.version) or table[min(table, key=release)]
+    path = entry["path"] if rows >= int(entry.get("min_rows", 0)) else entry["small_path"]
+    found: dict[str, Any] = facts["paths"][path]
+    return found
+
+
+def sampler_bytes_per_logit(settings: Settings, rows: int) -> int:
+    """Bytes per (request x vocabulary entry) the V1 dummy sampler run holds at its peak beyond
+    the model-dtype logits."""
+    return int(_sampler_path(settings, rows)["bytes_per_logit"])
+
+
+def _sampler_run_bytes(model: ModelInfo, settings: Settings, rows: int) -> float:
+    per_logit = settings.dtype_bytes + sampler_bytes_per_logit(settings, rows)
+    return rows * model.vocab_size * per_logit
+
+
+def sampler_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
+    """What the V1 dummy sampler run costs, for --explain (subject -> words)."""
+    if settings.is_v0:
+        return {}
+    rows = min(settings.max_num_seqs, settings.max_num_batched_tokens)
+    per_logit = settings.dtype_bytes + sampler_bytes_per_logit(settings, rows)
+    gib = _sampler_run_bytes(model, settings, rows) / float(1 << 30)
+    return {
+        "sampler profile run": (
+            f"{rows:,} requests x {model.vocab_size:,} vocabulary entries x {per_logit} bytes "
+            f"({_sampler_path(settings, rows)['label']}, vLLM {settings.facts.version}): "
+            f"{gib:.2f} GiB in the profile run (the activation peak is the larger of it and the "
+            "forward pass) and again in the warm-up after the KV cache"
+        )
+    }
+
+
 def sampler_peak_bytes(model: ModelInfo, settings: Settings, tokens: int) -> float:
     rows = min(settings.max_num_seqs, tokens)
-    logits = rows * model.vocab_size * (settings.dtype_bytes + 4 * _SAMPLER_FP32_COPIES)
     kept_hidden = tokens * model.hidden_size * settings.dtype_bytes
-    return logits + kept_hidden
-
-
-# vLLM V1 warms the sampler up after the KV cache and CUDA graphs are allocated, with
-# max_num_seqs dummy requests through the native top-k/top-p path (apply_top_k_top_p): the
-# model-dtype logits stay alive beside fp32 logits, their sorted copy (fp32) and sort indices
-# (int64), the scattered result (fp32) and a bool mask: dtype + 21 bytes per request x vocab.
-_WARMUP_BYTES_BEYOND_DTYPE = 4 + 4 + 8 + 4 + 1
+    return _sampler_run_bytes(model, settings, rows) + kept_hidden
 
 
 def sampler_warmup_bytes(model: ModelInfo, settings: Settings) -> float:
+    """vLLM V1 warms the sampler up after the KV cache and CUDA graphs are allocated with the
+    same dummy sampler run as the profile (gpu_worker.py Worker.compile_or_warm_up_model)."""
     rows = min(settings.max_num_seqs, settings.max_num_batched_tokens)
-    return rows * model.vocab_size * (settings.dtype_bytes + _WARMUP_BYTES_BEYOND_DTYPE)
+    return _sampler_run_bytes(model, settings, rows)
 
 
 def draft_peak_bytes(settings: Settings, stage: int) -> float:

@@ -134,5 +134,6 @@ def test_explanations_only_with_explain() -> None:
     plain = plan(LLAMA, **SHORT)
     assert plain.config.explanations == {}
     explained = plan(LLAMA, explain=True, **SHORT)
-    assert set(explained.config.explanations) == keys(explained)
+    # every recommendation, plus the V1 sampler run's cost (a feature-cost row)
+    assert set(explained.config.explanations) == keys(explained) | {"sampler profile run"}
     assert all(explained.config.explanations.values())
