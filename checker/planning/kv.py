@@ -8,6 +8,7 @@ budget // page // group_size; printed tokens = blocks // groups * block_size. V0
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 
@@ -60,17 +61,18 @@ def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
 def _state_page(model: ModelInfo, settings: Settings) -> int:
     """A state layer's page after vLLM pads it to the attention page (mamba_page_size_padded);
     the unpadded page when the model has no attention layer."""
-    attends = [i for i in range(len(model.layer_kinds)) if model.keeps_kv(i)]
+    attends = model.kv_layers
     padded = _layer_page(model, settings, attends[0]) if attends else 0
     return max(padded, settings.state_page_bytes)
 
 
 def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     stage_range = stage_layers(model.num_hidden_layers, settings.pp)[stage]
-    layers = [i for i in stage_range if model.keeps_kv(i)]
+    kv = model.kv_layers  # ascending: the stage's are a slice of them
+    layers = kv[bisect_left(kv, stage_range.start) : bisect_left(kv, stage_range.stop)]
     states = 0
     if settings.state_page_bytes:
-        states = sum(1 for i in stage_range if model.state_layer_flags[i])
+        states = model.state_layer_flags[stage_range.start : stage_range.stop].count(True)
     drafts = draft_pages(settings, stage)
     if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)
@@ -78,9 +80,12 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         pages = [_layer_page(model, settings, i) for i in layers]
     else:
         pages = [_layer_page(model, settings, layers[0])] * len(layers) if layers else []
-    kinds = [model.layer_kinds[i] if settings.hybrid_kv else LayerKind.FULL for i in layers]
     if model.uses_mla:
         kinds = [LayerKind.MLA] * len(layers)
+    elif settings.hybrid_kv:
+        kinds = [model.layer_kinds[i] for i in layers]
+    else:
+        kinds = [LayerKind.FULL] * len(layers)
     pages += [page for _, page in drafts]
     kinds += [kind for kind, _ in drafts]
     per_token = sum(pages) // settings.block_size
