@@ -96,15 +96,16 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, settings.max_model_len)
         state_bytes = states * page * blocks
         kinds += [LayerKind.LINEAR] * states
-    if not settings.is_v0 and not states and len(set(kinds)) == 1 and len(set(pages)) > 1:
+    distinct_kinds, distinct_pages = len(set(kinds)), len(set(pages))
+    if not settings.is_v0 and not states and distinct_kinds == 1 and distinct_pages > 1:
         # one attention type, pages of different sizes (Nemotron-NAS KV heads per layer):
         # UniformTypeKVCacheSpecs, one group whose page is the sum of the layers' pages
         # (v1/kv_cache_interface.py; kv_cache_utils.py get_kv_cache_config_from_groups)
         return KVLayout(sum(pages), 1, (kinds[0],), per_token, 0)
-    if settings.is_v0 or len(set(kinds)) == 1:
+    if settings.is_v0 or distinct_kinds == 1:
         # one group; layers whose pages differ share a block of their summed pages
         # (v1/core/kv_cache_planning.py get_kv_cache_groups, UniformTypeKVCacheSpecs)
-        block = sum(pages) if len(set(pages)) > 1 and not states else 0
+        block = sum(pages) if distinct_pages > 1 and not states else 0
         return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states, block)
     # v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size: groups of the smallest
     # type's size, or of the largest when the types are within 1.5x of each other
@@ -187,6 +188,13 @@ def max_length_for_budget(
     model: ModelInfo, settings: Settings, layout: KVLayout, budget: float
 ) -> int:
     """Largest max_model_len whose single request fits ``budget`` (binary search, like vLLM)."""
+    if (
+        layout.page_bytes
+        and layout.kinds
+        and not layout.state_layers
+        and set(layout.kinds) <= _WHOLE
+    ):
+        return _whole_length_for_budget(settings, layout, budget)
     low, high = 0, settings.max_model_len
     while low < high:
         mid = (low + high + 1) // 2
@@ -195,3 +203,20 @@ def max_length_for_budget(
         else:
             high = mid - 1
     return low
+
+
+_WHOLE = {LayerKind.FULL, LayerKind.MLA}  # groups whose blocks cover a request's every token
+
+
+def _whole_length_for_budget(settings: Settings, layout: KVLayout, budget: float) -> int:
+    """max_length_for_budget where every group holds whole requests: bytes_for_length is then
+    whole blocks of block_size x kv_shards tokens in each group, so the answer is the most
+    blocks the budget holds (exactly as bytes_for_length compares them), in tokens."""
+    block_tokens = settings.block_size * settings.kv_shards
+    per_block = len(layout.kinds) * layout.group_block_bytes
+    blocks = max(int(budget // per_block), 0)
+    while float(per_block * (blocks + 1)) <= budget:  # // on floats may land one off
+        blocks += 1
+    while blocks and float(per_block * blocks) > budget:
+        blocks -= 1
+    return min(blocks * block_tokens, settings.max_model_len)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -435,6 +436,7 @@ def model_capture_limit(model: ModelInfo) -> int | None:
     return int(limit) if limit else None
 
 
+@functools.lru_cache(maxsize=512)  # pure; every plan (and every TP tried) asks, with few inputs
 def capture_sizes(
     max_num_seqs: int,
     max_num_batched_tokens: int,
