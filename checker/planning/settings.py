@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from checker.models.config_parser import type_facts
@@ -251,6 +251,15 @@ def resolve_settings(
         spec=spec,
         draft_limited_from=limited_from,
     )
+
+
+def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -> Settings:
+    """``settings``, resolved for ``request`` and ``model``, at another tensor-parallel size
+    without resolving the rest again: only the parallel layout depends on it, and for a model
+    with a recurrent state its state page and the block size aligned to that (resolved afresh)."""
+    if model.state is not None:
+        return resolve_settings(request, model, settings.gpu, tp=tp, spec=settings.spec)
+    return replace(settings, tp=tp, **_parallel(request, model, tp, settings.facts.version))
 
 
 def hybrid_model(model: ModelInfo) -> bool:

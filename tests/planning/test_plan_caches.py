@@ -13,7 +13,8 @@ from checker.planning.kv import bytes_for_length, max_length_for_budget
 from checker.planning.memory import plan_memory
 from checker.planning.planner import run_plan
 from checker.planning.rules.base import RuleContext, per_plan
-from checker.planning.settings import resolve_settings
+from checker.planning.rules.config import valid_tp
+from checker.planning.settings import at_tp, resolve_settings
 from checker.schemas.model_info import ModelInfo
 from tests.planning.conftest import H100, T4, request
 
@@ -81,3 +82,18 @@ def test_planning_twice_gives_the_same_plan() -> None:
     req = request("Qwen/Qwen3-30B-A3B", max_len=32768)
     first = run_plan(req, m, T4).model_dump_json()
     assert run_plan(req, m, T4).model_dump_json() == first
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_settings_at_another_tp_are_the_settings_resolved_there(model_id: str) -> None:
+    m = catalog_model(model_id)
+    variants: list[dict[str, object]] = [
+        {},
+        {"quantization": "fp8", "max_len": None},
+        {"enable_expert_parallel": True, "version": "0.33"},  # EP from tp 2 on
+    ]
+    for kw in variants:
+        req = request(model_id, **kw)  # type: ignore[arg-type]
+        first = resolve_settings(req, m, H100, tp=1)
+        for tp in valid_tp(m, 16):
+            assert at_tp(first, req, m, tp) == resolve_settings(req, m, H100, tp=tp)
