@@ -175,11 +175,10 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
     if layout.page_bytes == 0:
         return 0.0
     length = max(length, 1)
-    attention = sum(
-        _blocks_per_request(k, model, settings, length)
-        for k in layout.kinds
-        if k is not LayerKind.LINEAR
-    )
+    attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
+    for kind in layout.kinds:
+        if kind is not LayerKind.LINEAR:
+            attention += _blocks_per_request(kind, model, settings, length)
     states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
     return float(attention * layout.group_block_bytes + states * layout.page_bytes)
 
