@@ -186,7 +186,8 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
 def max_length_for_budget(
     model: ModelInfo, settings: Settings, layout: KVLayout, budget: float
 ) -> int:
-    """Largest max_model_len whose single request fits ``budget`` (binary search, like vLLM)."""
+    """Largest max_model_len whose single request fits ``budget`` (binary search, like vLLM;
+    counted in whole blocks where every group holds whole requests)."""
     if (
         layout.page_bytes
         and layout.kinds
