@@ -8,6 +8,7 @@ budget // page // group_size; printed tokens = blocks // groups * block_size. V0
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 
@@ -60,17 +61,18 @@ def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
 def _state_page(model: ModelInfo, settings: Settings) -> int:
     """A state layer's page after vLLM pads it to the attention page (mamba_page_size_padded);
     the unpadded page when the model has no attention layer."""
-    attends = [i for i in range(len(model.layer_kinds)) if model.keeps_kv(i)]
+    attends = model.kv_layers
     padded = _layer_page(model, settings, attends[0]) if attends else 0
     return max(padded, settings.state_page_bytes)
 
 
 def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     stage_range = stage_layers(model.num_hidden_layers, settings.pp)[stage]
-    layers = [i for i in stage_range if model.keeps_kv(i)]
+    kv = model.kv_layers  # ascending: the stage's are a slice of them
+    layers = kv[bisect_left(kv, stage_range.start) : bisect_left(kv, stage_range.stop)]
     states = 0
     if settings.state_page_bytes:
-        states = sum(1 for i in stage_range if model.state_layer_flags[i])
+        states = model.state_layer_flags[stage_range.start : stage_range.stop].count(True)
     drafts = draft_pages(settings, stage)
     if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)
@@ -78,9 +80,12 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         pages = [_layer_page(model, settings, i) for i in layers]
     else:
         pages = [_layer_page(model, settings, layers[0])] * len(layers) if layers else []
-    kinds = [model.layer_kinds[i] if settings.hybrid_kv else LayerKind.FULL for i in layers]
     if model.uses_mla:
         kinds = [LayerKind.MLA] * len(layers)
+    elif settings.hybrid_kv:
+        kinds = [model.layer_kinds[i] for i in layers]
+    else:
+        kinds = [LayerKind.FULL] * len(layers)
     pages += [page for _, page in drafts]
     kinds += [kind for kind, _ in drafts]
     per_token = sum(pages) // settings.block_size
@@ -91,15 +96,16 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, settings.max_model_len)
         state_bytes = states * page * blocks
         kinds += [LayerKind.LINEAR] * states
-    if not settings.is_v0 and not states and len(set(kinds)) == 1 and len(set(pages)) > 1:
+    distinct_kinds, distinct_pages = len(set(kinds)), len(set(pages))
+    if not settings.is_v0 and not states and distinct_kinds == 1 and distinct_pages > 1:
         # one attention type, pages of different sizes (Nemotron-NAS KV heads per layer):
         # UniformTypeKVCacheSpecs, one group whose page is the sum of the layers' pages
         # (v1/kv_cache_interface.py; kv_cache_utils.py get_kv_cache_config_from_groups)
         return KVLayout(sum(pages), 1, (kinds[0],), per_token, 0)
-    if settings.is_v0 or len(set(kinds)) == 1:
+    if settings.is_v0 or distinct_kinds == 1:
         # one group; layers whose pages differ share a block of their summed pages
         # (v1/core/kv_cache_planning.py get_kv_cache_groups, UniformTypeKVCacheSpecs)
-        block = sum(pages) if len(set(pages)) > 1 and not states else 0
+        block = sum(pages) if distinct_pages > 1 and not states else 0
         return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states, block)
     # v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size: groups of the smallest
     # type's size, or of the largest when the types are within 1.5x of each other
@@ -169,11 +175,10 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
     if layout.page_bytes == 0:
         return 0.0
     length = max(length, 1)
-    attention = sum(
-        _blocks_per_request(k, model, settings, length)
-        for k in layout.kinds
-        if k is not LayerKind.LINEAR
-    )
+    attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
+    for kind in layout.kinds:
+        if kind is not LayerKind.LINEAR:
+            attention += _blocks_per_request(kind, model, settings, length)
     states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
     return float(attention * layout.group_block_bytes + states * layout.page_bytes)
 
@@ -181,7 +186,15 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
 def max_length_for_budget(
     model: ModelInfo, settings: Settings, layout: KVLayout, budget: float
 ) -> int:
-    """Largest max_model_len whose single request fits ``budget`` (binary search, like vLLM)."""
+    """Largest max_model_len whose single request fits ``budget`` (binary search, like vLLM;
+    counted in whole blocks where every group holds whole requests)."""
+    if (
+        layout.page_bytes
+        and layout.kinds
+        and not layout.state_layers
+        and set(layout.kinds) <= _WHOLE
+    ):
+        return _whole_length_for_budget(settings, layout, budget)
     low, high = 0, settings.max_model_len
     while low < high:
         mid = (low + high + 1) // 2
@@ -190,3 +203,20 @@ def max_length_for_budget(
         else:
             high = mid - 1
     return low
+
+
+_WHOLE = {LayerKind.FULL, LayerKind.MLA}  # groups whose blocks cover a request's every token
+
+
+def _whole_length_for_budget(settings: Settings, layout: KVLayout, budget: float) -> int:
+    """max_length_for_budget where every group holds whole requests: bytes_for_length is then
+    whole blocks of block_size x kv_shards tokens in each group, so the answer is the most
+    blocks the budget holds (exactly as bytes_for_length compares them), in tokens."""
+    block_tokens = settings.block_size * settings.kv_shards
+    per_block = len(layout.kinds) * layout.group_block_bytes
+    blocks = max(int(budget // per_block), 0)
+    while float(per_block * (blocks + 1)) <= budget:  # // on floats may land one off
+        blocks += 1
+    while blocks and float(per_block * blocks) > budget:
+        blocks -= 1
+    return min(blocks * block_tokens, settings.max_model_len)

@@ -26,7 +26,7 @@ from typing import Any
 
 from checker.planning.batching import StepLoad
 from checker.planning.memory import StageMemory
-from checker.planning.rules.base import RuleContext
+from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.scheduler import effective_max_num_seqs
 from checker.planning.weights import stage_weight_bytes
 from checker.schemas.enums import Interconnect
@@ -143,14 +143,19 @@ def decode_batch(ctx: RuleContext) -> int:
 def _expert_bytes(ctx: RuleContext, stage: int) -> float:
     """Routed-expert bytes one rank of ``stage`` holds, in their storage format (MXFP4
     experts beside bf16 attention weigh far less than their parameter share)."""
-    model = ctx.model
+    return _stage_expert_bytes(ctx)[stage]
+
+
+@per_plan  # every step estimate (and the SLO searches' many) reads them
+def _stage_expert_bytes(ctx: RuleContext) -> tuple[float, ...]:
+    model, s = ctx.model, ctx.settings
     if not model.is_moe:
-        return 0.0
+        return (0.0,) * s.pp
     without = model.model_copy(
         update={"params": model.params.model_copy(update={"expert_linear": 0})}
     )
-    return stage_weight_bytes(model, ctx.settings, stage) - stage_weight_bytes(
-        without, ctx.settings, stage
+    return tuple(
+        stage_weight_bytes(model, s, i) - stage_weight_bytes(without, s, i) for i in range(s.pp)
     )
 
 

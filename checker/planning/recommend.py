@@ -31,7 +31,7 @@ from checker.planning.rules.scheduler import (
     chunked_prefill,
     safe_utilization,
 )
-from checker.planning.settings import hybrid_model, resolve_settings
+from checker.planning.settings import at_tp, hybrid_model, resolve_settings
 from checker.planning.speculative import spec_costs
 from checker.schemas.enums import BatchingMode, OOMRisk, Quantization
 from checker.schemas.inputs import PlanRequest
@@ -49,8 +49,13 @@ def _fits(ctx: RuleContext, memory: MemoryPlan) -> bool:
 def _smallest_tp(ctx: RuleContext, request: PlanRequest, above: int = 0) -> int | None:
     """Smallest tensor-parallel size over ``above`` (any GPU count) whose plan of ``request``
     fits."""
+    settings = None
     for tp in (t for t in valid_tp(ctx.model, MAX_TP) if t > above):
-        settings = resolve_settings(request, ctx.model, ctx.gpu, tp=tp, spec=ctx.settings.spec)
+        settings = (
+            resolve_settings(request, ctx.model, ctx.gpu, tp=tp, spec=ctx.settings.spec)
+            if settings is None
+            else at_tp(settings, request, ctx.model, tp)
+        )
         if _fits(ctx, plan_memory(ctx.model, settings)):
             return tp
     return None

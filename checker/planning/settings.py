@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from typing import Any
 
 from checker.models.config_parser import type_facts
@@ -252,6 +253,15 @@ def resolve_settings(
     )
 
 
+def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -> Settings:
+    """``settings``, resolved for ``request`` and ``model``, at another tensor-parallel size
+    without resolving the rest again: only the parallel layout depends on it, and for a model
+    with a recurrent state its state page and the block size aligned to that (resolved afresh)."""
+    if model.state is not None:
+        return resolve_settings(request, model, settings.gpu, tp=tp, spec=settings.spec)
+    return replace(settings, tp=tp, **_parallel(request, model, tp, settings.facts.version))
+
+
 def hybrid_model(model: ModelInfo) -> bool:
     """Layers of more than one KV kind (or sliding windows): the hybrid KV cache manager
     gives them their own groups."""
@@ -435,6 +445,7 @@ def model_capture_limit(model: ModelInfo) -> int | None:
     return int(limit) if limit else None
 
 
+@functools.lru_cache(maxsize=512)  # pure; every plan (and every TP tried) asks, with few inputs
 def capture_sizes(
     max_num_seqs: int,
     max_num_batched_tokens: int,

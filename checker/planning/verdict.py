@@ -34,7 +34,10 @@ def judge(plan: PlanResponse, fail_on: FailOn) -> PlanResponse:
         f.model_copy(update={"severity": Severity.ERROR}) if fails(f.severity, fail_on) else f
         for f in plan.feasibility.findings
     ]
-    feasibility = plan.feasibility.model_copy(
-        update={"findings": findings, "verdict": verdict_of(findings, fail_on)}
-    )
+    verdict = verdict_of(findings, fail_on)
+    if verdict is plan.feasibility.verdict and all(
+        a is b for a, b in zip(findings, plan.feasibility.findings, strict=True)
+    ):
+        return plan  # unchanged under ``fail_on``: no copy (the gate judges every pair)
+    feasibility = plan.feasibility.model_copy(update={"findings": findings, "verdict": verdict})
     return plan.model_copy(update={"feasibility": feasibility})

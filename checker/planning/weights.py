@@ -171,8 +171,8 @@ def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> floa
     tp, pp = settings.tp, settings.pp
     roles = _role_bytes(model, settings)
     layers = stage_layers(model.num_hidden_layers, pp)[stage]
-    per_layer = model.layer_params or tuple([1] * model.num_hidden_layers)
-    share = sum(per_layer[i] for i in layers) / max(sum(per_layer), 1)
+    sums = model.layer_param_sums
+    share = (sums[layers.stop] - sums[layers.start]) / max(sums[-1], 1)
     layer_bytes = sum(roles[r] for r in _QUANTIZED_ROLES) + roles["router"]
     layer_bytes += roles["norms_and_biases"]
     attention_extra = roles["attention_linear"] * (_kv_replication(model, tp) - 1)

@@ -6,6 +6,7 @@ planner never guesses an architecture from a parameter count.
 
 from __future__ import annotations
 
+import itertools
 from enum import Enum
 from functools import cached_property
 
@@ -98,7 +99,8 @@ class ParamBreakdown(BaseModel):
 
     @property
     def total(self) -> int:
-        return sum(self.model_dump().values())
+        # the fields' own values: model_dump would rebuild a dict on every (frequent) call
+        return sum(self.__dict__.values())
 
 
 class VisionInfo(BaseModel):
@@ -223,6 +225,18 @@ class ModelInfo(BaseModel):
     def cache_layer_count(self) -> int:
         """Layers that attend over a KV cache (not linear/mamba, not attention-free)."""
         return sum(1 for k in self.layer_kinds if k not in (LayerKind.NONE, LayerKind.LINEAR))
+
+    @cached_property
+    def kv_layers(self) -> tuple[int, ...]:
+        """The layers that keep KV pages (keeps_kv), in order."""
+        return tuple(i for i in range(len(self.layer_kinds)) if self.keeps_kv(i))
+
+    @cached_property
+    def layer_param_sums(self) -> tuple[int, ...]:
+        """Running sums of layer_params from 0 (one parameter a layer without them): a range
+        of layers' parameters in two look-ups."""
+        per_layer = self.layer_params or (1,) * self.num_hidden_layers
+        return (0, *itertools.accumulate(per_layer))
 
     def keeps_kv(self, layer: int) -> bool:
         """Whether vLLM allocates KV pages for ``layer`` (v1/worker/gpu_model_runner.py

@@ -8,7 +8,9 @@ them; messages use vLLM's own wording where vLLM raises the error.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 from checker.planning.memory import MemoryPlan
 from checker.planning.settings import Settings
@@ -18,6 +20,7 @@ from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import Finding
 
 GIB = float(1 << 30)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,23 @@ class RuleContext:
     settings: Settings
     memory: MemoryPlan
     calibration_ignored: str | None = None  # why a calibration of this model does not apply
+    # per_plan values of this context; not an init field, so dataclasses.replace starts afresh
+    memo: dict[Callable[..., Any], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+
+def per_plan(func: Callable[[RuleContext], T]) -> Callable[[RuleContext], T]:
+    """``func`` computed once per plan: several rules, the report and the recommendations ask
+    for the same figure of the same context."""
+
+    @wraps(func)
+    def once(ctx: RuleContext) -> T:
+        if func not in ctx.memo:
+            ctx.memo[func] = func(ctx)
+        return cast(T, ctx.memo[func])
+
+    return once
 
 
 Rule = Callable[[RuleContext], Iterable[Finding]]

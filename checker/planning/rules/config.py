@@ -3,6 +3,7 @@ touches GPU memory. Messages are vLLM's own wording for the pinned release."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from checker.models.config_parser import model_type_facts
@@ -29,19 +30,39 @@ def unsplittable(model: ModelInfo, tp: int) -> int | None:
     """The first size vLLM's divide() cannot split ``tp`` ways while it builds the model, in
     build order: the padded vocabulary (embedding), KV heads (when there are more than ranks),
     the dense MLP width. None when every shard is whole."""
-    vocab = -(-model.vocab_size // _VOCAB_PADDING) * _VOCAB_PADDING
+    return _unsplittable(model.vocab_size, model.num_key_value_heads, _dense_width(model), tp)
+
+
+def _dense_width(model: ModelInfo) -> int:
+    return 0 if model.is_moe else model.intermediate_size
+
+
+@functools.lru_cache(maxsize=4096)  # pure on a few sizes; asked for every TP of every plan
+def _unsplittable(vocab_size: int, kv_heads: int, dense_width: int, tp: int) -> int | None:
+    vocab = -(-vocab_size // _VOCAB_PADDING) * _VOCAB_PADDING
     sizes = [vocab]
-    if tp < model.num_key_value_heads:
-        sizes.append(model.num_key_value_heads)
-    if model.intermediate_size and not model.is_moe:
-        sizes.append(model.intermediate_size)
+    if tp < kv_heads:
+        sizes.append(kv_heads)
+    if dense_width:
+        sizes.append(dense_width)
     return next((n for n in sizes if n % tp), None)
 
 
 def valid_tp(model: ModelInfo, limit: int) -> list[int]:
     """Tensor-parallel sizes up to ``limit`` that vLLM can build this model with."""
-    heads = model.num_attention_heads
-    return [t for t in range(1, limit + 1) if heads % t == 0 and unsplittable(model, t) is None]
+    sizes = (model.num_attention_heads, model.vocab_size, model.num_key_value_heads)
+    return list(_valid_tp(*sizes, _dense_width(model), limit))
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_tp(
+    heads: int, vocab_size: int, kv_heads: int, dense_width: int, limit: int
+) -> tuple[int, ...]:
+    return tuple(
+        t
+        for t in range(1, limit + 1)
+        if heads % t == 0 and _unsplittable(vocab_size, kv_heads, dense_width, t) is None
+    )
 
 
 def suggest_tp(model: ModelInfo, tp: int, limit: int) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from checker.planning.kv import bytes_for_length, max_length_for_budget
 from checker.planning.risk import assess, warmup_margin
-from checker.planning.rules.base import GIB, RuleContext, gib, rule
+from checker.planning.rules.base import GIB, RuleContext, gib, per_plan, rule
 from checker.planning.weights import checkpoint_bytes
 from checker.schemas.enums import OOMRisk, Severity
 from checker.schemas.outputs import Finding
@@ -167,6 +167,7 @@ def workload_tokens(ctx: RuleContext) -> int:
     return min(work.prompt_tokens + work.gen_tokens, ctx.settings.max_model_len)
 
 
+@per_plan
 def context_risk(ctx: RuleContext) -> tuple[OOMRisk, str]:
     """The plan's OOM risk with the workload's own requests (what the report shows)."""
     b = ctx.memory.binding

@@ -9,7 +9,7 @@ from checker.planning.kv import bytes_for_length
 from checker.planning.memory import plan_memory
 from checker.planning.releases import has_behaviour, message
 from checker.planning.risk import assess, workload_headroom
-from checker.planning.rules.base import GIB, RuleContext, rule
+from checker.planning.rules.base import GIB, RuleContext, per_plan, rule
 from checker.schemas.enums import OOMRisk, Severity
 from checker.schemas.outputs import Finding
 
@@ -19,6 +19,7 @@ HIGH_UTILIZATION = 0.97
 SAFE_CEILING = 0.95
 
 
+@per_plan
 def safe_utilization(ctx: RuleContext) -> float | None:
     """Largest utilization (at most 0.95, in steps of 0.01) whose plan risk.assess rates LOW,
     else the largest it does not rate HIGH; None if every value down to 0.5 is HIGH."""

@@ -1,0 +1,99 @@
+"""The planner's shortcuts (per-model cached layer facts, per-plan memo, the closed-form
+length search) give what the plain computations give, for every catalog model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from checker.models import catalog
+from checker.models.config_parser import parse_config
+from checker.planning.kv import bytes_for_length, max_length_for_budget
+from checker.planning.memory import plan_memory
+from checker.planning.planner import run_plan
+from checker.planning.rules.base import RuleContext, per_plan
+from checker.planning.rules.config import valid_tp
+from checker.planning.settings import at_tp, resolve_settings
+from checker.schemas.model_info import ModelInfo
+from tests.planning.conftest import H100, T4, request
+
+MODELS = [e.id for e in catalog.entries()]
+
+
+def catalog_model(model_id: str) -> ModelInfo:
+    found = catalog.lookup(model_id)
+    assert found is not None
+    config, _ = found
+    return parse_config(config, model_id=model_id, source="catalog")
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_cached_layer_facts_match_the_per_layer_ones(model_id: str) -> None:
+    m = catalog_model(model_id)
+    assert m.kv_layers == tuple(i for i in range(len(m.layer_kinds)) if m.keeps_kv(i))
+    per_layer = m.layer_params or (1,) * m.num_hidden_layers
+    sums = m.layer_param_sums
+    assert [sums[i + 1] - sums[i] for i in range(len(per_layer))] == list(per_layer)
+    assert len(sums) == len(per_layer) + 1 and sums[0] == 0
+    assert m.params.total == sum(m.params.model_dump().values())
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_length_search_finds_the_longest_request_that_fits(model_id: str) -> None:
+    m = catalog_model(model_id)
+    for gpu, kw in ((H100, {}), (T4, {"kv_cache_dtype": "fp8"}), (H100, {"max_len": 131072})):
+        req = request(model_id, **kw)  # type: ignore[arg-type]
+        s = resolve_settings(req, m, gpu, tp=1)
+        layout = plan_memory(m, s).binding.kv.layout
+        one = bytes_for_length(m, s, layout, 1)
+        for budget in (-1.0, 0.0, one - 1, one, one * 7.5, 3e9, 7e10, 1e13):
+            length = max_length_for_budget(m, s, layout, budget)
+            assert 0 <= length <= s.max_model_len
+            if length:  # the longest: it fits, and one token more does not (or is too long)
+                assert bytes_for_length(m, s, layout, length) <= budget
+            else:
+                assert bytes_for_length(m, s, layout, 1) > budget
+            if length < s.max_model_len:
+                assert bytes_for_length(m, s, layout, length + 1) > budget
+
+
+def test_per_plan_values_are_computed_once_and_not_carried_to_another_context() -> None:
+    m = catalog_model("meta-llama/Llama-3.1-8B")
+    req = request("meta-llama/Llama-3.1-8B")
+    s = resolve_settings(req, m, H100, tp=1)
+    ctx = RuleContext(req, m, H100, s, plan_memory(m, s))
+    calls: list[int] = []
+
+    @per_plan
+    def budget(c: RuleContext) -> float:
+        calls.append(1)
+        return c.memory.binding.kv_budget
+
+    assert budget(ctx) == budget(ctx) and len(calls) == 1
+    lower = dataclasses.replace(s, gpu_memory_utilization=0.5)
+    other = dataclasses.replace(ctx, settings=lower, memory=plan_memory(m, lower))
+    assert budget(other) < budget(ctx) and len(calls) == 2
+
+
+def test_planning_twice_gives_the_same_plan() -> None:
+    # the caches fill on the first plan: the second must read them to the same result
+    m = catalog_model("Qwen/Qwen3-30B-A3B")
+    req = request("Qwen/Qwen3-30B-A3B", max_len=32768)
+    first = run_plan(req, m, T4).model_dump_json()
+    assert run_plan(req, m, T4).model_dump_json() == first
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_settings_at_another_tp_are_the_settings_resolved_there(model_id: str) -> None:
+    m = catalog_model(model_id)
+    variants: list[dict[str, object]] = [
+        {},
+        {"quantization": "fp8", "max_len": None},
+        {"enable_expert_parallel": True, "version": "0.33"},  # EP from tp 2 on
+    ]
+    for kw in variants:
+        req = request(model_id, **kw)  # type: ignore[arg-type]
+        first = resolve_settings(req, m, H100, tp=1)
+        for tp in valid_tp(m, 16):
+            assert at_tp(first, req, m, tp) == resolve_settings(req, m, H100, tp=tp)
