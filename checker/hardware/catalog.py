@@ -13,13 +13,12 @@ import difflib
 import functools
 import re
 from collections.abc import Iterable, Sequence
-from importlib import resources
 
 from pydantic import BaseModel, ConfigDict
 
 from checker.errors import GPUNotFoundError
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 _VENDOR_PREFIX = re.compile(r"^(?:nvidia|amd)(?:[\s_-]+|$)")
 # A size ends at any non-alphanumeric: "144G_HBM3e" is as much "144gb" as "144G HBM3e".
@@ -72,8 +71,7 @@ def build_index(specs: Iterable[GPUSpec]) -> dict[str, GPUSpec]:
 
 @functools.cache
 def _catalog() -> _Catalog:
-    text = resources.files("checker.data").joinpath("gpus.yaml").read_text(encoding="utf-8")
-    return _Catalog(_CatalogFile.model_validate(load_data(text)))
+    return _Catalog(_CatalogFile.model_validate(bundled_data("gpus.yaml")))
 
 
 def all_gpus() -> list[GPUSpec]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import functools
 import re
-from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 
 class LinePattern(BaseModel):
@@ -40,5 +39,4 @@ class LineTable(BaseModel):
 
 @functools.cache
 def line_table() -> LineTable:
-    text = resources.files("checker.data").joinpath("vllm_log_lines.yaml").read_text("utf-8")
-    return LineTable.model_validate(load_data(text))
+    return LineTable.model_validate(bundled_data("vllm_log_lines.yaml"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from importlib import resources
 from typing import Any
 
 from checker.errors import ModelConfigError
@@ -23,7 +22,7 @@ from checker.schemas.model_info import (
     StateKind,
     VisionInfo,
 )
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 # Keys vLLM's _get_and_verify_max_len takes the minimum of.
 _MAX_LEN_KEYS = (
@@ -49,11 +48,10 @@ _MAX_LAYERS = 4096
 _HINT = "pass a complete config.json with --model-config"
 
 
-@functools.cache
+@functools.cache  # a tuple built once
 def _mtp_layer_keys() -> tuple[str, ...]:
     """Config keys counting a model's MTP layers (checker/data/vllm_speculative.yaml)."""
-    text = resources.files("checker.data").joinpath("vllm_speculative.yaml").read_text("utf-8")
-    return tuple(load_data(text)["mtp_layer_keys"])
+    return tuple(bundled_data("vllm_speculative.yaml")["mtp_layer_keys"])
 
 
 def _mtp_layers(cfg: dict[str, Any]) -> int:
@@ -72,10 +70,8 @@ def _draft_vocab(cfg: dict[str, Any]) -> int | None:
     return value
 
 
-@functools.cache
 def model_type_facts() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("model_types.yaml").read_text("utf-8")
-    data: dict[str, Any] = load_data(text)
+    data: dict[str, Any] = bundled_data("model_types.yaml")
     return data
 
 

@@ -8,8 +8,6 @@ V0 profiles max_num_batched_tokens too, which without chunked prefill is max_mod
 
 from __future__ import annotations
 
-import functools
-from importlib import resources
 from typing import Any
 
 from checker.planning.draft import draft_layer_count, draft_settings, drafter
@@ -19,7 +17,7 @@ from checker.planning.settings import Settings
 from checker.planning.spec_config import spec_facts
 from checker.planning.weights import stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 
 def forward_peak_bytes(model: ModelInfo, settings: Settings, tokens: int, stage: int) -> float:
@@ -45,10 +43,8 @@ def forward_peak_bytes(model: ModelInfo, settings: Settings, tokens: int, stage:
     return tokens * b * max(per_token)
 
 
-@functools.cache
 def _sampler_facts() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("vllm_sampler.yaml").read_text("utf-8")
-    data: dict[str, Any] = load_data(text)
+    data: dict[str, Any] = bundled_data("vllm_sampler.yaml")
     return data
 
 

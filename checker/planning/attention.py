@@ -3,20 +3,16 @@
 
 from __future__ import annotations
 
-import functools
-from importlib import resources
 from typing import Any
 
 from checker.planning.releases import has_behaviour, pick
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 DEFAULT_BLOCK_SIZE = 16  # vllm/config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE
 
 
-@functools.cache
 def _table() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("attention_backends.yaml").read_text("utf-8")
-    table: dict[str, Any] = load_data(text)["mla"]
+    table: dict[str, Any] = bundled_data("attention_backends.yaml")["mla"]
     return table
 
 

@@ -5,25 +5,21 @@ VllmConfig.__post_init__ and _post_init_kv_transfer_config, kv_connector/factory
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from checker.planning.releases import has_behaviour, pick, release
 from checker.schemas.inputs import EngineInput
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 GIB = float(1 << 30)
 _CPU_OFFLOAD = ("OffloadingConnector", "SimpleCPUOffloadConnector")  # cpu_bytes_to_use
 _LMCACHE_CPU = "lmcache.max_local_cpu_size"  # GB per rank (LMCache's config key)
 
 
-@functools.cache
 def _facts() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("vllm_kv_connectors.yaml").read_text("utf-8")
-    data: dict[str, Any] = load_data(text)
+    data: dict[str, Any] = bundled_data("vllm_kv_connectors.yaml")
     return data
 
 

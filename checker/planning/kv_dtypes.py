@@ -3,20 +3,17 @@ dtype needs (checker/data/kv_cache_dtypes.yaml, which cites vLLM's layouts)."""
 
 from __future__ import annotations
 
-import functools
-from importlib import resources
 from typing import Any
 
 from checker.schemas.model_info import LayerKind, ModelInfo
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
-_ELEMENT_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
+# bytes of one element of each dtype vLLM runs a model in
+DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
 
 
-@functools.cache
 def packed_dtypes() -> dict[str, dict[str, Any]]:
-    text = resources.files("checker.data").joinpath("kv_cache_dtypes.yaml").read_text("utf-8")
-    table: dict[str, dict[str, Any]] = load_data(text)["dtypes"]
+    table: dict[str, dict[str, Any]] = bundled_data("kv_cache_dtypes.yaml")["dtypes"]
     return table
 
 
@@ -24,7 +21,7 @@ def element_bytes(kv_dtype: str, model_dtype: str) -> float:
     """Bytes of one cached element: the model dtype's at auto, 2 for 16-bit dtypes, else 1
     (fp8 variants, and the per-element part of the packed dtypes' integer layouts)."""
     if kv_dtype == "auto":
-        return _ELEMENT_BYTES[model_dtype]
+        return DTYPE_BYTES[model_dtype]
     return 2 if kv_dtype in ("float16", "bfloat16") else 1
 
 

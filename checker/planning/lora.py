@@ -17,23 +17,19 @@ the DeviceMemoryProfiler). Shapes per rank (lora/layers, create_lora_weights):
 
 from __future__ import annotations
 
-import functools
-from importlib import resources
 from typing import Any
 
 from checker.models.config_parser import model_type_facts
 from checker.planning.settings import Settings
 from checker.planning.weights import local_experts, stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 _ATTENTION = (LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED)
 
 
-@functools.cache
 def lora_facts() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("vllm_lora.yaml").read_text("utf-8")
-    data: dict[str, Any] = load_data(text)
+    data: dict[str, Any] = bundled_data("vllm_lora.yaml")
     return data
 
 

@@ -11,16 +11,14 @@ sources. The encoder peak is a runtime estimate; the item counts and token budge
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from checker.planning.releases import has_behaviour
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo, VisionInfo
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 if TYPE_CHECKING:
     from checker.planning.settings import Settings
@@ -30,10 +28,8 @@ _DEFAULT_LIMIT = 999
 _GIB = float(1 << 30)
 
 
-@functools.cache
 def family_facts() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("vllm_multimodal.yaml").read_text("utf-8")
-    data: dict[str, Any] = load_data(text)
+    data: dict[str, Any] = bundled_data("vllm_multimodal.yaml")
     return data
 
 

@@ -17,11 +17,9 @@ token. Range: 50-80 % of peak bandwidth and FLOPS, and both ends of each fixed c
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from checker.planning.batching import StepLoad
@@ -33,7 +31,7 @@ from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PerfEstimate
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 EFFICIENCY = (0.5, 0.8)  # share of peak bandwidth and FLOPS: (pessimistic, optimistic)
 # Fixed cost of one small all-reduce, seconds (pessimistic, optimistic); estimates.
@@ -58,10 +56,8 @@ class FixedCosts:
     kernels_per_layer: float
 
 
-@functools.cache
 def _constants() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("perf_constants.yaml").read_text("utf-8")
-    data: dict[str, Any] = load_data(text)
+    data: dict[str, Any] = bundled_data("perf_constants.yaml")
     return data
 
 

@@ -9,12 +9,11 @@ at or below it (patch releases count: 0.9.1 differs from 0.9.0).
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 T = TypeVar("T")
 
@@ -48,18 +47,10 @@ def pick(table: dict[str, T], version: str) -> T | None:
     return table[max(keys, key=release)] if keys else None
 
 
-@functools.cache
-def _load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = load_data(
-        resources.files("checker.data").joinpath(name).read_text("utf-8")
-    )
-    return data
-
-
 def message(message_id: str, version: str, **fields: Any) -> str:
     """vLLM's wording of ``message_id`` in ``version``, filled in; the oldest known wording
     when the version predates every variant."""
-    variants = _load("vllm_messages.yaml")["messages"][message_id]
+    variants = bundled_data("vllm_messages.yaml")["messages"][message_id]
     table = {str(v["since"]): str(v["text"]) for v in variants}
     text = pick(table, version) or str(variants[0]["text"])
     return text.format(**fields)
@@ -67,28 +58,28 @@ def message(message_id: str, version: str, **fields: Any) -> str:
 
 def mxfp4_padding() -> dict[str, int]:
     """The multiples vLLM pads MXFP4 expert weights to (quantization_methods.yaml)."""
-    table: dict[str, int] = _load("quantization_methods.yaml")["mxfp4_padding"]
+    table: dict[str, int] = bundled_data("quantization_methods.yaml")["mxfp4_padding"]
     return table
 
 
 def has_behaviour(name: str, version: str) -> bool:
     """Whether ``version`` has the start-up behaviour ``name`` (vllm_messages.yaml behaviour)."""
-    return release(version) >= release(str(_load("vllm_messages.yaml")["behaviour"][name]))
+    return release(version) >= release(str(bundled_data("vllm_messages.yaml")["behaviour"][name]))
 
 
 def float16_refused_models(version: str) -> tuple[str, ...]:
-    table = _load("vllm_messages.yaml")["behaviour"]["float16_refused_models"]
+    table = bundled_data("vllm_messages.yaml")["behaviour"]["float16_refused_models"]
     return tuple(pick(table, version) or ())
 
 
 def rope_unscaled_types(version: str) -> tuple[str, ...]:
-    table = _load("vllm_messages.yaml")["behaviour"]["rope_unscaled_types"]
+    table = bundled_data("vllm_messages.yaml")["behaviour"]["rope_unscaled_types"]
     return tuple(pick(table, version) or ())
 
 
 def method_facts(method: str, version: str) -> MethodFacts | None:
     """Requirements of ``method`` in ``version``; None when we hold no facts for it there."""
-    entry = _load("quantization_methods.yaml")["methods"].get(method)
+    entry = bundled_data("quantization_methods.yaml")["methods"].get(method)
     if entry is None:
         return None
     per_version = pick(entry["by_version"], version)

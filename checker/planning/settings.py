@@ -10,7 +10,7 @@ from checker.models.config_parser import type_facts
 from checker.planning.attention import default_block_size
 from checker.planning.connectors import hma_off
 from checker.planning.context_length import default_max_len
-from checker.planning.kv_dtypes import element_bytes, head_token_bytes, mla_token_bytes
+from checker.planning.kv_dtypes import DTYPE_BYTES, element_bytes, head_token_bytes, mla_token_bytes
 from checker.planning.multimodal import MMSettings, mm_settings
 from checker.planning.releases import has_behaviour
 from checker.planning.spec_config import SpecDecode
@@ -27,7 +27,6 @@ from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import LayerKind, ModelInfo
 
-DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
 _CONFIG_DTYPES = {
     "float16": "float16",
     "half": "float16",
@@ -124,6 +123,11 @@ class Settings:
         return self.tp * self.pcp * self.dp
 
 
+def config_dtype(model: ModelInfo) -> str:
+    """The checkpoint's torch_dtype in vLLM's names (bfloat16 when the config names none)."""
+    return _CONFIG_DTYPES.get((model.torch_dtype or "bfloat16").replace("torch.", ""), "bfloat16")
+
+
 def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec, version: str) -> str:
     """vLLM's --dtype auto: the config dtype; fp32 checkpoints drop to the GPU's preferred
     half type. From 0.9.0 a dtype the GPU lacks falls back too: bf16 to fp16 below compute
@@ -131,7 +135,7 @@ def resolve_dtype(requested: DType, model: ModelInfo, gpu: GPUSpec, version: str
     default-dtype-auto-gemma2-bf16-config-cc75); earlier releases kept bf16 and then failed."""
     if requested is not DType.AUTO:
         return str(requested.value)
-    config = _CONFIG_DTYPES.get((model.torch_dtype or "bfloat16").replace("torch.", ""), "bfloat16")
+    config = config_dtype(model)
     supported = ["float16", "float32"]
     if gpu.capability >= 80:
         supported.insert(0, "bfloat16")

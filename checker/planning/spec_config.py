@@ -9,16 +9,14 @@ layers of the target's own config as a model of those layers alone.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from checker.planning.context_length import default_max_len
 from checker.schemas.inputs import EngineInput
 from checker.schemas.model_info import LayerKind, ModelInfo, ParamBreakdown
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 _NGRAM_NAMES = ("ngram", "[ngram]")
 _NO_CACHE = (LayerKind.NONE, LayerKind.LINEAR)
@@ -30,10 +28,8 @@ SHORT_FLAGS = (
 )
 
 
-@functools.cache
 def spec_facts() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("vllm_speculative.yaml").read_text("utf-8")
-    data: dict[str, Any] = load_data(text)
+    data: dict[str, Any] = bundled_data("vllm_speculative.yaml")
     return data
 
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from math import lcm, prod
 
+from checker.planning.kv_dtypes import DTYPE_BYTES
 from checker.planning.releases import has_behaviour
 from checker.schemas.model_info import StateInfo, StateKind
-
-_DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -60,7 +59,7 @@ def state_dtype_bytes(
     (auto: the model dtype); the SSM state in its own flag's dtype, which at auto is the
     model's config entry's pick (Qwen3.5, Nemotron-H) or else the conv state's; KDA keeps
     its recurrent state in float32 at auto (kda_state_dtype)."""
-    conv = _DTYPE_BYTES[model_dtype if cache_dtype == "auto" else cache_dtype]
+    conv = DTYPE_BYTES[model_dtype if cache_dtype == "auto" else cache_dtype]
     ssm_dtype = ssm_cache_dtype
     if ssm_dtype == "auto" and state.ssm_dtype_rule == "config" and state.ssm_dtype:
         ssm_dtype = state.ssm_dtype
@@ -73,7 +72,7 @@ def state_dtype_bytes(
         return (conv,)
     if state.kind is StateKind.KDA and ssm_dtype == "auto":
         return conv, 4
-    return conv, conv if ssm_dtype == "auto" else _DTYPE_BYTES[ssm_dtype]
+    return conv, conv if ssm_dtype == "auto" else DTYPE_BYTES[ssm_dtype]
 
 
 def state_page_bytes(

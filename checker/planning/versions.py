@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from checker.errors import UsageError
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 
 class NonTorch(BaseModel):
@@ -64,10 +63,8 @@ class VersionFacts(BaseModel):
         return int(s.get("max_num_batched_tokens", 2048)), int(s["max_num_seqs"])
 
 
-@functools.cache
 def _table() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("vllm_versions.yaml").read_text("utf-8")
-    data: dict[str, Any] = load_data(text)
+    data: dict[str, Any] = bundled_data("vllm_versions.yaml")
     return data
 
 

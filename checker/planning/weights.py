@@ -12,9 +12,10 @@ from __future__ import annotations
 import functools
 import math
 
+from checker.planning.kv_dtypes import DTYPE_BYTES
 from checker.planning.multimodal import vision_weight_bytes
 from checker.planning.releases import mxfp4_padding
-from checker.planning.settings import Settings
+from checker.planning.settings import Settings, config_dtype
 from checker.schemas.model_info import ModelInfo
 
 # Bits per weight including scales/zero points, for methods whose layout is fixed.
@@ -112,9 +113,8 @@ def checkpoint_bytes(model: ModelInfo) -> float:
     """Tensor bytes the config says the checkpoint holds: its quantized linear layers at the
     method's bits, everything else at the config's torch_dtype. What the safetensors headers
     of the same checkpoint should add up to."""
-    dtype = (model.torch_dtype or "bfloat16").replace("torch.", "")
-    dtype_bytes = 4 if dtype in ("float32", "float") else 2
     method = model.quant.method if model.quant else None
+    dtype_bytes = DTYPE_BYTES[config_dtype(model)]
     return sum(_storage_bytes(model, dtype_bytes, method, None).values())
 
 

@@ -18,7 +18,6 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,7 +26,7 @@ from checker.errors import CheckerError, ProfileError
 from checker.schemas.inputs import INT64_MAX, EngineInput
 from checker.schemas.profile import ProfileVLLM
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
-from checker.schemas.yaml_source import KeyPath, Positions, load_data
+from checker.schemas.yaml_source import KeyPath, Positions, bundled_data
 
 _KEY = re.compile(r"^-{0,2}[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
 _OPT_LEVEL = re.compile(r"^-O(?:=?(?P<level>[0-9]))?$")
@@ -87,10 +86,8 @@ class Home:
     keys: Mapping[str, str] = field(default_factory=dict)  # JSON option key -> request field
 
 
-@functools.cache
 def effects_table() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("vllm_flag_effects.yaml").read_text("utf-8")
-    data: dict[str, Any] = load_data(text)
+    data: dict[str, Any] = bundled_data("vllm_flag_effects.yaml")
     return data
 
 

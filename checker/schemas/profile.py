@@ -12,7 +12,6 @@ import difflib
 import functools
 import re
 from enum import Enum
-from importlib import resources
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -37,7 +36,7 @@ from checker.schemas.enums import (
 )
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.slo import SLOTargets
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 # Values that look plausible but vLLM has never accepted; each gets the fix instead of a bare error.
 _REFUSED = {
@@ -333,11 +332,10 @@ class ProfileOutputs(BaseModel):
         return value
 
 
-@functools.cache
+@functools.cache  # a tuple built once
 def rule_ids() -> tuple[str, ...]:
     """The planner's rule ids a profile may ignore (checker/data/rules.yaml)."""
-    text = resources.files("checker.data").joinpath("rules.yaml").read_text(encoding="utf-8")
-    return tuple(load_data(text)["rules"])
+    return tuple(bundled_data("rules.yaml")["rules"])
 
 
 class Suppression(BaseModel):

@@ -12,11 +12,10 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from checker.errors import ArtifactError, UsageError
-from checker.schemas.yaml_source import load_data
+from checker.schemas.yaml_source import bundled_data
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,8 @@ class FlagSet:
             )
 
 
-@functools.cache
 def _table() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("vllm_flags.yaml").read_text("utf-8")
-    data: dict[str, Any] = load_data(text)
+    data: dict[str, Any] = bundled_data("vllm_flags.yaml")
     return data
 
 

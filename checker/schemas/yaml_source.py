@@ -17,6 +17,7 @@ import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,12 @@ def load_data(text: str, cache: Path | None = None) -> Any:
         with contextlib.suppress(OSError, ValueError):  # a read-only install; a YAML date
             _store(path, marshal.dumps(data))
     return data
+
+
+@functools.cache
+def bundled_data(name: str) -> Any:
+    """One of our data files (``checker/data/<name>``), parsed once per process."""
+    return load_data(resources.files("checker.data").joinpath(name).read_text("utf-8"))
 
 
 def _store(path: Path, blob: bytes) -> None:
