@@ -15,7 +15,13 @@ from checker.render import escape
 from checker.render.bench import bench_argv, bench_client
 from checker.render.context import RenderContext
 from checker.render.report import placement
-from checker.render.serve import engine_argv, model_arg, serve_argv, server_env
+from checker.render.serve import (
+    engine_argv,
+    model_arg,
+    passthrough_value,
+    serve_argv,
+    server_env,
+)
 from checker.schemas.vllm_flags import flags_for
 
 # kind -> (file name written by `generate`, comment syntax of the header)
@@ -125,7 +131,9 @@ def _common(ctx: RenderContext, header: str) -> dict[str, Any]:
 
 
 def _command(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
-    return {"argv": serve_argv(ctx), "nodes": ctx.plan.feasibility.nodes}
+    nodes = ctx.plan.feasibility.nodes
+    ray = nodes > 1 and uses_ray(ctx)
+    return {"argv": serve_argv(ctx), "nodes": nodes, "ray": ray, "ray_port": RAY_PORT}
 
 
 def _docker(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +153,18 @@ def _compose(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
     return {"command": serve_argv(ctx)[1:]}
 
 
+def _refuse_per_node_flags(ctx: RenderContext) -> None:
+    """The per-node flags differ between the pods of one group: the LeaderWorkerSet sets them."""
+    for flag in _PER_NODE:
+        if flag[2:] in ctx.vllm_args:
+            raise ArtifactError(
+                f"outputs.vllm_args.{flag[2:]}: {flag} differs per node; the LeaderWorkerSet "
+                "sets it on each pod",
+                hint=f"remove {flag[2:]} from outputs.vllm_args",
+                key=f"outputs.vllm_args.{flag[2:]}",
+            )
+
+
 def _node_args(ctx: RenderContext) -> tuple[list[str], list[str]]:
     """The flags vLLM's multi-node launch takes per node, for the leader and the worker pods
     of a LeaderWorkerSet: the node's rank, node 0's address, and --headless (no API server)
@@ -154,27 +174,71 @@ def _node_args(ctx: RenderContext) -> tuple[list[str], list[str]]:
     flags = flags_for(ctx.plan.config.vllm_version)
     for flag in _PER_NODE:
         flags.require(flag, "outputs.vllm_args.nnodes")
-        if flag[2:] in ctx.vllm_args:
-            raise ArtifactError(
-                f"outputs.vllm_args.{flag[2:]}: {flag} differs per node; the LeaderWorkerSet "
-                "sets it on each pod",
-                hint=f"remove {flag[2:]} from outputs.vllm_args",
-                key=f"outputs.vllm_args.{flag[2:]}",
-            )
+    _refuse_per_node_flags(ctx)
     address = "--master-addr=$(LWS_LEADER_ADDRESS)"
     return ["--node-rank=0", address], ["--node-rank=$(LWS_WORKER_INDEX)", address, "--headless"]
 
 
+# Ray's head port (ray start's default GCS port), as vLLM's own LeaderWorkerSet example uses it
+# (docs/deployment/frameworks/lws.md, examples/ray_serving/multi-node-serving.sh).
+RAY_PORT = 6379
+_RAY_RETRY_S = 5
+
+
+def ray_scripts(ctx: RenderContext) -> tuple[str, str]:
+    """The shell each pod of a Ray LeaderWorkerSet runs, as in vLLM's multi-node-serving.sh:
+    the leader starts the Ray head and then execs ``vllm serve`` (its arguments, "$@"); each
+    worker joins the head at LWS_LEADER_ADDRESS, retrying until the leader is up, for the
+    start-up budget. Every pod offers Ray exactly the GPUs it requests. vLLM itself waits for
+    the placement group of all the world's GPUs (v1/executor/ray_utils.py
+    initialize_ray_cluster, _wait_until_pg_ready), so the leader does not poll the workers.
+    No profile text is in either script: the serve arguments travel as separate words."""
+    gpus = f"--num-gpus={ctx.gpus}"
+    leader = f'ray start --head --port={RAY_PORT} {gpus} && exec "$@"'
+    tries = -(-ctx.startup_seconds // _RAY_RETRY_S)
+    worker = (
+        f'i=0; until ray start --address="$LWS_LEADER_ADDRESS:{RAY_PORT}" {gpus} --block; '
+        f'do i=$((i + 1)); if [ "$i" -ge {tries} ]; then exit 1; fi; sleep {_RAY_RETRY_S}; done'
+    )
+    return leader, worker
+
+
+def uses_ray(ctx: RenderContext) -> bool:
+    """The plan runs its workers on a Ray cluster (--distributed-executor-backend ray)."""
+    return bool(passthrough_value(ctx, "--distributed-executor-backend") == "ray")
+
+
+def _k8s_values(items: list[str]) -> list[str]:
+    """Command or args items as YAML scalars Kubernetes gives the container unchanged."""
+    return [escape.yaml_str(escape.dollar(a)) for a in items]
+
+
 def _k8s(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
     d = ctx.deploy
-    args = [escape.yaml_str(escape.dollar(a)) for a in serve_argv(ctx)[2:]]
+    served = serve_argv(ctx)
     nodes = ctx.plan.feasibility.nodes
-    leader, worker = _node_args(ctx) if nodes > 1 else ([], [])
+    ray = nodes > 1 and uses_ray(ctx)
+    serve = {"command": _k8s_values(served[:2]), "args": _k8s_values(served[2:])}
+    if nodes == 1:
+        leader = worker = serve
+    elif ray:
+        _refuse_per_node_flags(ctx)
+        lead, join = ray_scripts(ctx)
+        leader = {
+            "command": _k8s_values(["/bin/sh", "-c", lead, "sh"]),
+            "args": _k8s_values(served),
+        }
+        worker = {"command": _k8s_values(["/bin/sh", "-c", join]), "args": []}
+    else:  # the LWS variables in these are for Kubernetes to expand: not dollar-escaped
+        on_leader, on_worker = _node_args(ctx)
+        leader = {**serve, "args": serve["args"] + [escape.yaml_str(a) for a in on_leader]}
+        worker = {**serve, "args": serve["args"] + [escape.yaml_str(a) for a in on_worker]}
     return {
-        "args": args,
         "nodes": nodes,
-        "leader_args": args + [escape.yaml_str(a) for a in leader],
-        "worker_args": args + [escape.yaml_str(a) for a in worker],
+        "ray": ray,
+        "ray_port": RAY_PORT,
+        "leader": leader,
+        "worker": worker,
         "cache_pvc": d.cache_pvc,
         "node_selector": d.node_selector,
         "tolerations": d.tolerations,
@@ -244,40 +308,79 @@ _TEMPLATES = {
 }
 
 
-_RUN_PER_NODE = (
-    "run serve.sh (emit command) on every node with --node-rank N and --master-addr of node 0, "
-    "--headless on all but node 0"
-)
+def _run_by_hand(ctx: RenderContext) -> str:
+    """How to start the server over its nodes with serve.sh instead."""
+    if uses_ray(ctx):
+        return (
+            f"start a Ray cluster over the nodes (ray start --head --port={RAY_PORT} on one, "
+            f"ray start --address=<its address>:{RAY_PORT} on the others), then run serve.sh "
+            "(emit command) on the head"
+        )
+    return (
+        "run serve.sh (emit command) on every node with --node-rank N and --master-addr of "
+        "node 0, --headless on all but node 0"
+    )
+
+
 # Why each container artifact cannot hold a server over several nodes.
 _ONE_HOST = {
     "docker": "docker run starts containers on one host",
     "compose": "Compose starts its services on one host",
-    "helm": "the production-stack chart runs each engine in one pod",
 }
+
+
+def _chart_refusal(ctx: RenderContext) -> str:
+    """Why the production-stack chart's values cannot carry a multi-node plan (chart
+    vllm-stack 0.1.12, helm/templates/): its Deployment runs each engine in one pod, and it has
+    no LeaderWorkerSet; its one multi-node mode, raySpec, is a KubeRay RayCluster whose head
+    builds `vllm serve` as a bash script from the values in double quotes (ray-cluster.yaml:
+    `$(...)` in a value runs, enablePrefixCaching false writes no flag) and sets VLLM_USE_V1=0
+    unless vllmConfig.v1 is given, so the server would not get the plan's flags."""
+    if uses_ray(ctx):
+        return (
+            "the production-stack chart's raySpec (a KubeRay RayCluster) rebuilds the vllm "
+            "serve command in a shell script from the values, which does not keep the plan's "
+            "flags exactly"
+        )
+    return "the production-stack chart runs each engine in one pod (it has no LeaderWorkerSet)"
 
 
 def check_nodes(kind: str, ctx: RenderContext) -> None:
     """A server over several nodes starts one vLLM process per node, each with its own
-    --node-rank and node 0's --master-addr (config/parallel.py ParallelConfig). Kubernetes
-    expresses that as a LeaderWorkerSet when the plan uses vLLM's own multi-node launch
-    (--nnodes); nothing else that runs on one host or in one pod can, so it is refused."""
+    --node-rank and node 0's --master-addr (config/parallel.py ParallelConfig), or a Ray
+    cluster over the nodes with one vLLM process on its head (--distributed-executor-backend
+    ray). Kubernetes expresses either as a LeaderWorkerSet; nothing that runs on one host, nor
+    the production-stack chart, can, so those are refused."""
     f = ctx.plan.feasibility
-    if f.nodes == 1 or kind not in (*_ONE_HOST, "k8s"):
+    if f.nodes == 1 or kind not in (*_ONE_HOST, "helm", "k8s"):
         return
     shape = f"the plan spans {f.nodes} nodes of {ctx.gpus} GPUs"
     if kind != "k8s":
+        why = _chart_refusal(ctx) if kind == "helm" else _ONE_HOST[kind]
         raise ArtifactError(
-            f"{shape}: {_ONE_HOST[kind]}, so a {FILES[kind][0]} cannot start it",
-            hint=f"emit k8s (a LeaderWorkerSet), or {_RUN_PER_NODE}",
+            f"{shape}: {why}, so a {FILES[kind][0]} cannot start it",
+            hint=f"emit k8s (a LeaderWorkerSet), or {_run_by_hand(ctx)}",
             key="outputs.emit",
         )
-    if int(ctx.vllm_args.get("nnodes", 1)) != f.nodes:
+    if uses_ray(ctx):
+        if f.data_parallel_size > 1:
+            raise ArtifactError(
+                f"{shape} with data parallel {f.data_parallel_size} on the Ray backend: the "
+                "LeaderWorkerSet starts one vllm serve on the Ray head, which does not place "
+                "data-parallel engines over the nodes",
+                hint=f"launch it with outputs.vllm_args.nnodes: {f.nodes} instead of "
+                "distributed-executor-backend: ray (vLLM's multiprocessing launch, also a "
+                "LeaderWorkerSet)",
+                key="outputs.vllm_args.data-parallel-size",
+            )
+        return
+    if (passthrough_value(ctx, "--nnodes") or 1) != f.nodes:
         raise ArtifactError(
-            f"{shape}, but vLLM is not launched over them (no --nnodes {f.nodes}): no "
-            "Kubernetes workload can start it",
-            hint=f"set outputs.vllm_args.nnodes: {f.nodes} (vLLM's multiprocessing launch), "
-            "for which k8s.yaml is a LeaderWorkerSet; a Ray cluster (--distributed-executor-"
-            "backend ray) is not generated",
+            f"{shape}, but vLLM is not launched over them (no --nnodes {f.nodes} and no Ray "
+            "backend): no Kubernetes workload can start it",
+            hint=f"set outputs.vllm_args.nnodes: {f.nodes} (vLLM's multiprocessing launch) or "
+            "distributed-executor-backend: ray (a Ray cluster); k8s.yaml is a LeaderWorkerSet "
+            "for either",
             key="outputs.vllm_args.nnodes",
         )
 

@@ -7,6 +7,7 @@ so a value that starts with ``-`` is never read as another option.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from checker.errors import ArtifactError
@@ -106,14 +107,28 @@ def _passthrough_flag(key: str, flags: FlagSet) -> tuple[str, str | None]:
     return flag, how
 
 
-def _passthrough(args: _Args, vllm_args: dict[str, Any]) -> None:
+def _parsed(vllm_args: dict[str, Any], flags: FlagSet) -> Iterator[tuple[str, str, Any]]:
+    """(where, flag, value) of each ``vllm_args`` entry, as vLLM reads it, in key order."""
     for key in sorted(vllm_args):
-        flag, how = _passthrough_flag(key, args.flags)
+        flag, how = _passthrough_flag(key, flags)
         where = f"outputs.vllm_args.{key}"
         try:
-            value = parse_value(flag, vllm_args[key], args.flags, how)
+            value = parse_value(flag, vllm_args[key], flags, how)
         except EngineArgError as exc:
             raise ArtifactError(f"{where}: {exc.message}", hint=exc.hint, key=where) from None
+        yield where, flag, value
+
+
+def passthrough_value(ctx: RenderContext, flag: str) -> Any:
+    """The value ``outputs.vllm_args`` gives ``flag`` under any spelling vLLM accepts
+    (``nnodes``, ``distributed_executor_backend``, ...); None when it gives none."""
+    flags = flags_for(ctx.plan.config.vllm_version)
+    found = [value for _, name, value in _parsed(ctx.vllm_args, flags) if name == flag]
+    return found[-1] if found else None
+
+
+def _passthrough(args: _Args, vllm_args: dict[str, Any]) -> None:
+    for where, flag, value in _parsed(vllm_args, args.flags):
         if value is None:
             continue
         if isinstance(value, bool):

@@ -1,6 +1,7 @@
 """A server over several nodes (issue 13 item 2): Kubernetes gets a LeaderWorkerSet running
-vLLM's own multi-node launch (--nnodes, --node-rank, --master-addr, --headless); artifacts
-that run on one host or in one pod refuse, and say why."""
+vLLM's own multi-node launch (--nnodes, --node-rank, --master-addr, --headless) or a Ray
+cluster (tests/render/test_ray_cluster.py); artifacts that run on one host, and the
+production-stack chart's values, refuse and say why."""
 
 from __future__ import annotations
 
@@ -93,7 +94,8 @@ def test_the_profiles_dollars_stay_literal_beside_the_lws_variables() -> None:
 def test_one_host_artifacts_refuse_a_multi_node_server(kind: str) -> None:
     with pytest.raises(ArtifactError, match="spans 2 nodes of 8 GPUs") as err:
         render_artifact(kind, CASES[0])
-    assert "LeaderWorkerSet" in str(err.value.hint)
+    assert "emit k8s (a LeaderWorkerSet)" in str(err.value.hint)
+    assert "--node-rank N" in str(err.value.hint)
 
 
 def test_serve_sh_says_how_to_start_each_node() -> None:
@@ -102,12 +104,12 @@ def test_serve_sh_says_how_to_start_each_node() -> None:
     assert "--node-rank" not in render_artifact("command", make_context(TP16))
 
 
-def test_k8s_without_vllms_multi_node_launch_is_refused() -> None:
-    """A Ray cluster (or no multi-node backend) is not something one workload can start."""
-    ctx = make_context(_on_nodes(TP16, 2), vllm_args={"distributed-executor-backend": "ray"})
-    with pytest.raises(ArtifactError, match="no --nnodes 2") as err:
-        render_artifact("k8s", ctx)
+def test_k8s_without_a_multi_node_launch_is_refused() -> None:
+    """Neither --nnodes nor a Ray cluster: no workload can start the server over the nodes."""
+    with pytest.raises(ArtifactError, match="no --nnodes 2 and no Ray backend") as err:
+        render_artifact("k8s", make_context(_on_nodes(TP16, 2)))
     assert "outputs.vllm_args.nnodes: 2" in str(err.value.hint)
+    assert "distributed-executor-backend: ray" in str(err.value.hint)
 
 
 def test_per_node_flags_in_vllm_args_are_refused() -> None:
