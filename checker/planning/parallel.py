@@ -68,6 +68,32 @@ def nodes_spanned(settings: Settings, node_gpus: int | None) -> int:
     return 1
 
 
+# What the artifacts can start a multi-node server with (checker.render.artifacts.check_nodes).
+_NOT_ONE_HOST = "Helm values, docker and Compose cannot start it"
+
+
+def launch_costs(settings: Settings, backend: str | None, nodes: int) -> dict[str, str]:
+    """How a server over several nodes starts, for --explain (flag -> words): vLLM's own
+    launch (--nnodes: one process per node, config/parallel.py ParallelConfig node_rank,
+    master_addr) or a Ray cluster with one vllm serve on its head (v1/executor/ray_utils.py
+    initialize_ray_cluster places the workers on the cluster's GPUs)."""
+    s = settings
+    if s.nnodes > 1:
+        return {
+            "--nnodes": f"{s.nnodes} nodes of {gpus_per_node(s)} GPUs: one vllm serve process "
+            f"per node (--node-rank 0 .. {s.nnodes - 1}, node 0's --master-addr, --headless "
+            f"beyond node 0); on Kubernetes a LeaderWorkerSet; {_NOT_ONE_HOST}"
+        }
+    if backend == "ray" and nodes > 1:
+        return {
+            "--distributed-executor-backend": f"ray over {nodes} nodes of "
+            f"{-(-s.gpus_needed // nodes)} GPUs: a Ray cluster (ray start on every node), one "
+            "vllm serve on its head; on Kubernetes a LeaderWorkerSet whose pods form the "
+            f"cluster; {_NOT_ONE_HOST}"
+        }
+    return {}
+
+
 def parallel_costs(model: ModelInfo, settings: Settings, kv_tokens: int = 0) -> dict[str, str]:
     """What each data / expert / context parallel flag costs, for --explain (flag -> words);
     ``kv_tokens``: the KV cache size the plan logs."""
@@ -83,12 +109,6 @@ def parallel_costs(model: ModelInfo, settings: Settings, kv_tokens: int = 0) -> 
         costs["--prefill-context-parallel-size"] = (
             f"world size x {s.pcp}: TP {s.tp} x PP {s.pp} x PCP {s.pcp} = {s.world_size} GPUs "
             f"per engine, every PCP rank with its own copy of the weights; {split}"
-        )
-    if s.nnodes > 1:
-        costs["--nnodes"] = (
-            f"{s.nnodes} nodes of {gpus_per_node(s)} GPUs: one vllm serve process per node "
-            f"(--node-rank 0 .. {s.nnodes - 1}, node 0's --master-addr, --headless beyond node 0); "
-            "on Kubernetes a LeaderWorkerSet"
         )
     if s.kv_shards > 1 and s.dcp > 1:
         costs["--decode-context-parallel-size"] = (

@@ -20,7 +20,7 @@ from checker.planning.kv import GIB, bytes_for_length
 from checker.planning.lora import lora_costs
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.multimodal import multimodal_costs
-from checker.planning.parallel import parallel_costs
+from checker.planning.parallel import launch_costs, nodes_spanned, parallel_costs
 from checker.planning.releases import method_facts
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
@@ -270,6 +270,9 @@ def recommend(
             reason = rec.reason if current == rec.value else _current_reason(ctx, rec, current)
             explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), reason]))
         explanations.update(parallel_costs(ctx.model, ctx.settings, ctx.memory.binding.kv.tokens))
+        nodes = nodes_spanned(ctx.settings, ctx.request.hardware.gpus_per_node)
+        backend = ctx.request.engine.distributed_executor_backend
+        explanations.update(launch_costs(ctx.settings, backend, nodes))
         explanations.update(lora_costs(ctx.model, ctx.settings, ctx.memory.first.cudagraph))
         explanations.update(_connector_costs(ctx))
         explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))

@@ -37,3 +37,16 @@ def test_explain_says_how_a_multi_node_server_starts() -> None:
                 nnodes=2, explain=True)  # fmt: skip
     words = resp.config.explanations["--nnodes"]
     assert words.startswith("2 nodes of 8 GPUs") and "LeaderWorkerSet" in words
+
+
+def test_explain_says_how_a_server_on_a_ray_cluster_starts() -> None:
+    """The words agree with the artifacts (tests/render/test_ray_cluster.py): a LeaderWorkerSet
+    forms the Ray cluster; Helm values, docker and Compose refuse it."""
+    resp = plan(LLAMA, gpus=16, gpus_per_node=8, tp=16, max_model_len=8192, version="0.33",
+                distributed_executor_backend="ray", explain=True)  # fmt: skip
+    words = resp.config.explanations["--distributed-executor-backend"]
+    assert words.startswith("ray over 2 nodes of 8 GPUs: a Ray cluster")
+    assert "LeaderWorkerSet" in words and "Helm values, docker and Compose cannot" in words
+    one_node = plan(LLAMA, gpus=8, tp=8, max_model_len=8192, version="0.33",
+                    distributed_executor_backend="ray", explain=True)  # fmt: skip
+    assert "--distributed-executor-backend" not in one_node.config.explanations

@@ -164,3 +164,41 @@ def test_generate_writes_the_leaderworkerset(tmp_path: Path) -> None:
     lws, _ = yaml.safe_load_all((out / "k8s.yaml").read_text(encoding="utf-8"))
     _lws_validator().validate(lws)
     assert lws["spec"]["leaderWorkerTemplate"]["size"] == 2
+
+
+@pytest.mark.parametrize(
+    ("launch", "why"),
+    [
+        ({"nnodes": 2}, "the production-stack chart runs each engine in one pod"),
+        ({"distributed_executor_backend": "ray"}, "the production-stack chart's raySpec"),
+    ],
+)
+def test_generate_and_check_refuse_helm_values_for_a_multi_node_plan_alike(
+    launch: dict[str, Any],
+    why: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`generate --emit helm` and `check --check-artifacts` on a committed Helm values file give
+    the same refusal (one code path), at the profile's line; k8s.yaml is the way."""
+    from checker.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    data = {
+        "model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "max_model_len": 8192},
+        "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 16, "gpus_per_node": 8, "tp_size": 16},
+        "vllm": {"version": "0.33.0"},
+        "outputs": {"vllm_args": launch, "artifacts": {"helm": "deploy/values.yaml"}},
+    }
+    Path("p.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["generate", "--profile", "p.yaml", "-o", "out", "--emit", "helm"]) == 2
+    generated = capsys.readouterr().err
+    assert main(["check", "p.yaml", "--check-artifacts", "--offline", "--format", "json"]) == 2
+    checked = json.loads(capsys.readouterr().out)
+    (problem,) = checked["errors"]
+    assert problem["line"] == 10  # outputs.artifacts
+    for text in (generated, f"{problem['message']} (hint: {problem['hint']})"):
+        assert f"the plan spans 2 nodes of 8 GPUs: {why}" in text
+        assert "emit k8s (a LeaderWorkerSet)" in text
+    assert main(["generate", "--profile", "p.yaml", "-o", "out", "--emit", "k8s"]) == 0
