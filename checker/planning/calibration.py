@@ -57,8 +57,19 @@ def calibration_key(request: PlanRequest, settings: Settings) -> CalibrationKey:
             all2all_backend=settings.all2all_backend,
             prefill_context_parallel_size=settings.pcp,
             decode_context_parallel_size=settings.dcp,
+            drafter=_drafter(settings),
         ),
     )
+
+
+def _drafter(settings: Settings) -> str | None:
+    """'method model xN' of the speculative config the plan sized; None without one."""
+    spec = settings.spec
+    if spec is None:
+        return None
+    model = spec.config.get("model")
+    words = [spec.method or "unknown method", str(model)[:512] if model else None]
+    return " ".join(filter(None, [*words, f"x{spec.tokens}" if spec.tokens else None]))
 
 
 @dataclass(frozen=True)
@@ -225,7 +236,11 @@ def _adjusted(
     """The entry's terms moved by the estimate's change from its max_num_seqs to the plan's."""
     engine = request.engine.model_copy(update={"max_num_seqs": entry.max_num_seqs})
     logged = resolve_settings(
-        request.model_copy(update={"engine": engine}), model, gpu, tp=settings.tp
+        request.model_copy(update={"engine": engine}),
+        model,
+        gpu,
+        tp=settings.tp,
+        spec=settings.spec,
     )
     moved = []
     change = 0.0

@@ -270,6 +270,24 @@ def _offload_host_gib(request: PlanRequest, s: Settings) -> float | None:
     return round(connector.host_bytes / GIB, 2)
 
 
+def engine_setup(
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    calibration: Calibration | None = None,
+    draft: ModelInfo | None = None,
+) -> tuple[ModelInfo, Settings, MemoryPlan]:
+    """The model as the engine builds it, its settings and memory: the one path from a request
+    to what vLLM sets up, for the plan and for a calibration from a log of that setup (the
+    drafter of a speculative config included: its weights, KV layers and CUDA-graph sizes)."""
+    model = engine_model(model, request)
+    version = version_facts(request.engine.vllm_version).version
+    spec = build_spec(request.engine, model, draft, version)
+    tp = choose_tp(request, model, gpu, calibration, spec)
+    settings, memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration, spec=spec)
+    return model, settings, memory
+
+
 def run_plan(
     request: PlanRequest,
     model: ModelInfo,
@@ -279,11 +297,7 @@ def run_plan(
 ) -> PlanResponse:
     """The plan; ``calibration`` (read by the caller) gives measured terms where it matches;
     ``draft``: the metadata of the speculative config's draft model or EAGLE head."""
-    model = engine_model(model, request)
-    version = version_facts(request.engine.vllm_version).version
-    spec = build_spec(request.engine, model, draft, version)
-    tp = choose_tp(request, model, gpu, calibration, spec)
-    settings, memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration, spec=spec)
+    model, settings, memory = engine_setup(request, model, gpu, calibration, draft)
     ignored = use_calibration(calibration, request, model, gpu, settings).ignored
     context = RuleContext(request, model, gpu, settings, memory, ignored)
     performance = estimate_perf(context, step_model=request.step_model)
@@ -322,7 +336,7 @@ def run_plan(
         num_gpus_used=settings.gpus_needed,
         num_gpus_given=request.hardware.gpus,
         weights_fit=memory.weights_fit,
-        tensor_parallel_size=tp,
+        tensor_parallel_size=settings.tp,
         pipeline_parallel_size=settings.pp,
         data_parallel_size=settings.dp,
         expert_parallel=settings.expert_parallel,

@@ -87,6 +87,7 @@ def mismatches(log: StartupLog, request: PlanRequest, settings: Settings) -> lis
             f"{where}: the log's GPU has {total:.2f} GiB ({said}), the profile's "
             f"{settings.gpu.name} {planned_total:.2f} GiB"
         )
+    found += _drafter_mismatch(log, settings)
     planned = _planned(settings)
     for name in _MATCHED:
         fact = log.settings.get(name)
@@ -101,6 +102,26 @@ def mismatches(log: StartupLog, request: PlanRequest, settings: Settings) -> lis
                 f"profile's {planned[name]}"
             )
     return found
+
+
+# the speculative config's keys that change the measured terms: the drafter and its steps
+_DRAFTER_KEYS = ("model", "method", "num_speculative_tokens")
+
+
+def _drafter_mismatch(log: StartupLog, settings: Settings) -> list[str]:
+    """The log's drafter against the profile's: its weights, KV layers and CUDA-graph sizes are
+    in every term the log measured. Read from the non-default args vLLM prints (a log without
+    that line says nothing about it)."""
+    if not log.non_default_args and not log.nested_args:
+        return []
+    logged = log.nested_args.get("speculative_config") or {}
+    planned = dict(settings.spec.config) if settings.spec else {}
+    differ = [k for k in _DRAFTER_KEYS if k in logged and logged[k] != planned.get(k)]
+    if bool(logged) == bool(planned) and not differ:
+        return []
+    said = {k: logged[k] for k in _DRAFTER_KEYS if k in logged} or "none"
+    ours = {k: planned[k] for k in _DRAFTER_KEYS if k in planned} or "none"
+    return [f"{log.source}: the log's speculative config is {said}, the profile's {ours}"]
 
 
 @dataclass(frozen=True)
@@ -145,15 +166,18 @@ def measure(log: StartupLog, settings: Settings, memory: MemoryPlan) -> Measurem
 
 
 def calibration_entry(
-    logs: Sequence[StartupLog], request: PlanRequest, model: ModelInfo, gpu: GPUSpec
+    logs: Sequence[StartupLog],
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    draft: ModelInfo | None = None,
 ) -> CalibrationEntry:
-    """The entry for the profile's setup from its logs; a log of another setup is a
-    UsageError listing every difference."""
-    from checker.planning.context_length import engine_model
-    from checker.planning.planner import choose_tp, plan_settings
+    """The entry for the profile's setup from its logs, on exactly the settings and memory
+    layout the plan uses (``draft``: the speculative config's drafter, as the plan resolves
+    it); a log of another setup is a UsageError listing every difference."""
+    from checker.planning.planner import engine_setup
 
-    model = engine_model(model, request)
-    settings, memory = plan_settings(request, model, gpu, tp=choose_tp(request, model, gpu))
+    _, settings, memory = engine_setup(request, model, gpu, draft=draft)
     problems = [p for log in logs for p in mismatches(log, request, settings)]
     if problems:
         error = UsageError(
@@ -180,21 +204,24 @@ def calibration_entry(
 
 def run_calibrate(args: argparse.Namespace) -> int:
     from checker.models.resolve import resolve_model
-    from checker.pipeline import located, lockfile_from_args, request_from_args, resolve_gpu
+    from checker.pipeline import (
+        located,
+        lockfile_from_args,
+        request_from_args,
+        resolve_draft,
+        resolve_gpu,
+    )
     from checker.render.explain import read_log_file
     from checker.schemas.calibration import read_calibration, write_calibration
 
     request, loaded = request_from_args(args)
+    found = {"offline": args.offline, "lockfile": lockfile_from_args(args)}
     with located(loaded):
-        model = resolve_model(
-            request.model,
-            offline=args.offline,
-            lockfile=lockfile_from_args(args),
-            record=args.update_lockfile,
-        )
+        model = resolve_model(request.model, **found, record=args.update_lockfile)
+        draft = resolve_draft(request, **found, record=args.update_lockfile)
         gpu = resolve_gpu(request.hardware)
     logs = [read_log_file(Path(p)) for p in args.logs]
-    entry = calibration_entry(logs, request, model, gpu)
+    entry = calibration_entry(logs, request, model, gpu, draft)
     output = Path(args.output)
     write_calibration(output, read_calibration(output, missing_ok=True).with_entry(entry))
     t = terminal

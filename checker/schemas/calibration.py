@@ -53,6 +53,12 @@ class CalibrationSettings(BaseModel):
     all2all_backend: str = Field("allgather_reducescatter", max_length=64)
     prefill_context_parallel_size: int = Field(1, ge=1)
     decode_context_parallel_size: int = Field(1, ge=1)
+    drafter: str | None = Field(
+        None,
+        max_length=700,
+        description="Speculative decoding's drafter (method, model, tokens): its weights, KV "
+        "layers and CUDA graphs are in the measured terms; None without one",
+    )
 
 
 class CalibrationKey(BaseModel):

@@ -323,3 +323,93 @@ def test_context_parallel_is_part_of_the_setup(
     note = next(f for f in plan["feasibility"]["findings"] if f["rule_id"] == "VW151")
     assert "prefill_context_parallel_size: recorded 1, this plan 2" in note["message"]
     assert "VW150" not in _rules(plan)
+
+
+# Llama-3.1-8B with a Llama-3.2-1B draft model (both in the catalog) on vLLM 0.19.0: the
+# drafter's 16 layers join the KV cache (163,840 bytes a token, a block of 2.5 MiB).
+LLAMA_DRAFT = """\
+profile_version: 1
+model: {id: meta-llama/Llama-3.1-8B-Instruct, max_model_len: 8192}
+hardware: {gpu_name: H100-80GB, gpus: 1}
+policy: {gpu_memory_utilization: 0.9}
+vllm: {version: "0.19.0"}
+outputs:
+  vllm_args:
+    speculative-config: {model: meta-llama/Llama-3.2-1B-Instruct, num_speculative_tokens: 4}
+"""
+
+
+def _spec_log(tmp_path: Path, spec: str) -> Path:
+    """A start of that setup in vLLM 0.19.0's own lines (the engine config as it prints it,
+    abridged): 50.00 GiB of KV memory printed, 20,478 blocks of 2.5 MiB (49.995 GiB) sized."""
+    engine = (
+        "model='meta-llama/Llama-3.1-8B-Instruct', speculative_config=SpeculativeConfig("
+        "method='draft_model', model='meta-llama/Llama-3.2-1B-Instruct', num_spec_tokens=4), "
+        "dtype=torch.bfloat16, max_seq_len=8192, tensor_parallel_size=1, "
+        "pipeline_parallel_size=1, data_parallel_size=1, quantization=None, "
+        "enforce_eager=False, kv_cache_dtype=auto, seed=0"
+    )
+    lines = [
+        "(APIServer pid=1) INFO 04-22 01:42:32 [entrypoints/utils.py:233] non-default args: "
+        "{'model_tag': 'meta-llama/Llama-3.1-8B-Instruct', 'model': "
+        "'meta-llama/Llama-3.1-8B-Instruct', 'max_model_len': 8192, "
+        f"'gpu_memory_utilization': 0.9, 'speculative_config': {spec}}}",
+        "(EngineCore pid=243) INFO 04-22 01:42:43 [v1/engine/core.py:105] Initializing a V1 "
+        f"LLM engine (v0.19.0) with config: {engine}",
+        "(EngineCore pid=243) INFO 04-22 01:43:00 [v1/worker/gpu_model_runner.py:4820] Model "
+        "loading took 17.40 GiB memory and 3.99 seconds",
+        "(EngineCore pid=243) INFO 04-22 01:43:10 [v1/worker/gpu_worker.py:436] Available KV "
+        "cache memory: 50.00 GiB",
+        "(EngineCore pid=243) INFO 04-22 01:43:15 [v1/core/kv_cache_utils.py:1319] GPU KV "
+        "cache size: 327,648 tokens",
+        "(EngineCore pid=243) INFO 04-22 01:43:15 [v1/core/kv_cache_utils.py:1324] Maximum "
+        "concurrency for 8,192 tokens per request: 40.00x",
+    ]
+    path = tmp_path / "spec.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+SPEC_4 = "{'model': 'meta-llama/Llama-3.2-1B-Instruct', 'num_speculative_tokens': 4}"
+
+
+def test_a_spec_decode_run_calibrates_on_the_plans_drafter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The log's blocks are read on the plan's layout, the drafter's KV layers included: the
+    plan then reproduces them exactly (without the drafter a block would be 2 MiB, the 20,478
+    blocks would not fit the logged GiB, and the plan would get 20,480)."""
+    path = _profile(tmp_path, LLAMA_DRAFT)
+    calibration = tmp_path / "cal.yaml"
+    log = _spec_log(tmp_path, SPEC_4)
+    assert main(["calibrate", str(log), "-p", str(path), "-o", str(calibration)]) == 0
+    capsys.readouterr()
+    entry = read_calibration(calibration).entries[0]
+    drafter = "draft_model meta-llama/Llama-3.2-1B-Instruct x4"
+    assert entry.key.settings.drafter == drafter
+    f = _plan(capsys, "--profile", str(path), "--calibration", str(calibration))["feasibility"]
+    assert (f["kv"]["num_blocks"], f["kv"]["tokens"]) == (20478, 327648)
+    assert (f["kv"]["bytes_per_token"], f["memory"]["weights_gib"]) == (163840, 17.4)
+    assert f["max_concurrency_at_context"] == 40.0
+    # the same model without the drafter is another setup: the entry is not used
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(LLAMA_DRAFT.split("outputs:")[0], encoding="utf-8")
+    other = _plan(capsys, "--profile", str(plain), "--calibration", str(calibration))
+    (note,) = [f for f in other["feasibility"]["findings"] if f["rule_id"] == "VW151"]
+    assert f"drafter: recorded {drafter}, this plan None" in note["message"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "spec", "said"),
+    [
+        (LLAMA_DRAFT.split("outputs:")[0], SPEC_4, "the profile's none"),
+        (LLAMA_DRAFT, SPEC_4.replace("4}", "3}"), "'num_speculative_tokens': 3}, the profile's"),
+    ],
+)
+def test_a_log_of_another_drafter_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], profile: str, spec: str, said: str
+) -> None:
+    path = _profile(tmp_path, profile)
+    log = _spec_log(tmp_path, spec)
+    code, _, err = _run(capsys, "calibrate", str(log), "-p", str(path), "-o", "c.yaml")
+    assert code == 2 and f"{log}: the log's speculative config is" in err and said in err
