@@ -223,6 +223,12 @@ def _k8s(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
         leader = worker = serve
     elif ray:
         _refuse_per_node_flags(ctx)
+        if d.port == RAY_PORT:
+            raise ArtifactError(
+                f"deploy.port: {RAY_PORT} is the Ray head's port on the leader pod",
+                hint="serve the API on another port (vLLM's default is 8000)",
+                key="deploy.port",
+            )
         lead, join = ray_scripts(ctx)
         leader = {
             "command": _k8s_values(["/bin/sh", "-c", lead, "sh"]),

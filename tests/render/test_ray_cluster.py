@@ -160,6 +160,13 @@ def test_a_worker_gives_up_after_the_start_up_budget(tmp_path: Path) -> None:
     assert code == 1 and len(calls) == -(-ctx.startup_seconds // 5)
 
 
+def test_the_api_port_cannot_be_the_ray_heads() -> None:
+    plan_ = make_plan(version="0.33", tensor_parallel_size=16)
+    ctx = _ray(make_context(plan_, deploy=ProfileDeploy(port=RAY_PORT)))
+    with pytest.raises(ArtifactError, match="6379 is the Ray head's port"):
+        render_artifact("k8s", ctx)
+
+
 def test_data_parallel_over_a_ray_cluster_is_refused() -> None:
     plan_ = make_plan(version="0.33", tensor_parallel_size=8)
     dp2 = {"data_parallel_size": 2, "num_gpus_used": 16}
