@@ -170,7 +170,8 @@ def case_request(case: dict[str, Any]) -> tuple[PlanRequest, int]:
         ),
         hardware=HardwareInput(
             gpu="case",
-            gpus=max(int(case.get("num_gpus") or 1), tp * pp * engine.data_parallel_size),
+            # the GPUs the log's machine had: fewer than DP x TP x PP is vLLM's start-up error
+            gpus=int(case.get("num_gpus") or tp * pp * engine.data_parallel_size),
             tensor_parallel_size=tp,
             pipeline_parallel_size=pp,
         ),

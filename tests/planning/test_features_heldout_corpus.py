@@ -36,8 +36,21 @@ def test_engine_args_reach_the_plan() -> None:
     (lmcache,) = [c for c in accuracy.corpus_cases(CORPUS) if "lmcache" in c["id"]]
     request, _ = accuracy.case_request(lmcache)
     assert request.engine.kv_transfer_config["kv_connector"] == "LMCacheConnectorV1"
+    unstated = {k: v for k, v in lmcache.items() if k != "num_gpus"}
+    request, _ = accuracy.case_request({**unstated, "engine_args": {"data_parallel_size": 2}})
+    assert request.hardware.gpus == 8  # DP 2 x TP 4 where the case states no GPU count
     request, _ = accuracy.case_request({**lmcache, "engine_args": {"data_parallel_size": 2}})
-    assert request.hardware.gpus == 8  # DP 2 x TP 4
+    assert request.hardware.gpus == 4  # the machine's GPUs, as the case states them
+
+
+def test_data_parallel_on_too_few_gpus_fails_as_in_the_log() -> None:
+    # llm-d-planner's v0.19.0 sweep gave --data-parallel-size 2 one H100: vLLM failed with "DP
+    # adjusted local rank 1 is out of bounds" after DP rank 0 loaded 14.99 GiB of weights
+    result = _accuracy().evaluate(CORPUS, CONFIGS)
+    (row,) = [r for r in result["cases"] if "dp2-on-one-gpu" in r["id"]]
+    assert row["predicted"]["status"] == row["observed"]["status"] == "failed"
+    assert "VW301" in row["predicted"]["findings"]
+    assert abs(row["predicted"]["weights_gib"] / row["observed"]["weights_gib"] - 1) < 0.01
 
 
 def test_bad_engine_args_skip_the_case_with_the_reason() -> None:
