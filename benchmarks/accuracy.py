@@ -246,6 +246,7 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
     """A corpus case from a raw log; raises CheckerError with the reason it cannot be one."""
     from checker.logs.compare import TERMS, logged_term
     from checker.logs.request import (
+        logged_device_bound,
         logged_model,
         logged_total_gib,
         logged_utilization,
@@ -288,6 +289,9 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
     )
     if total is not None:
         case["gpu_memory_utilization"] = logged_utilization(log, total)[0]
+    visible = logged_device_bound(log)
+    if visible is not None:
+        case["num_gpus"] = visible
     return case
 
 
