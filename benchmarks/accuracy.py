@@ -16,7 +16,9 @@ For every case: the model's config is DIR/org__name.json (keys it lacks, as in p
 copies, are filled from the built-in catalog's config of the same model), else the built-in
 catalog, else the case is skipped with the reason. A case's engine_args mapping carries the
 further engine settings its log states (kv_transfer_config, speculative_config,
-data_parallel_size, enable_lora, ...) under EngineInput's names. The GPU is the case's
+data_parallel_size, enable_lora, ...) under EngineInput's names. A case with an out_of_scope
+reason (a model or feature the engine does not model) is kept in the corpus with its log and
+listed with the reason, outside the error figures. The GPU is the case's
 gpu_mem_gib when given (as total device memory), else the GPU catalog entry named in gpu_name.
 Prints predicted vs observed weights, KV GiB, KV tokens, max concurrency and status, then per
 field the median and max absolute % error and how many statuses agree.
@@ -47,7 +49,7 @@ from checker.schemas.inputs import (
     PlanRequest,
     PolicyInput,
 )
-from checker.schemas.outputs import PlanResponse
+from checker.schemas.outputs import MemoryBreakdown, PlanResponse
 
 FIELDS = ("weights_gib", "kv_cache_gib", "kv_cache_tokens", "max_concurrency")
 _VERSION = re.compile(r"v?(\d+\.\d+)(?:\.\d+)?")
@@ -168,7 +170,8 @@ def case_request(case: dict[str, Any]) -> tuple[PlanRequest, int]:
         ),
         hardware=HardwareInput(
             gpu="case",
-            gpus=max(int(case.get("num_gpus") or 1), tp * pp * engine.data_parallel_size),
+            # the GPUs the log's machine had: fewer than DP x TP x PP is vLLM's start-up error
+            gpus=int(case.get("num_gpus") or tp * pp * engine.data_parallel_size),
             tensor_parallel_size=tp,
             pipeline_parallel_size=pp,
         ),
@@ -178,13 +181,25 @@ def case_request(case: dict[str, Any]) -> tuple[PlanRequest, int]:
     return request, tp
 
 
+def available_kv_gib(memory: MemoryBreakdown) -> float:
+    """vLLM's "Available KV cache memory", negative where the other terms exceed the budget:
+    v1/worker/gpu_worker.py determine_available_memory logs it signed, then
+    v1/core/kv_cache_utils.py check_enough_kv_cache_memory refuses it (0.10.1). The plan
+    reports it clamped at 0, so the benchmark adds the terms back up."""
+    if memory.kv_cache_gib > 0:
+        return memory.kv_cache_gib
+    graphs = memory.cudagraph_gib if memory.cudagraph_subtracted else 0.0
+    used = memory.weights_gib + memory.activation_gib + memory.non_torch_gib + graphs
+    return round(memory.requested_gib - used, 2)
+
+
 def predicted(plan: PlanResponse) -> dict[str, Any]:
     f = plan.feasibility
     # A start-up error predicts a failure; a high OOM risk (estimated) is reported beside it.
     failed = not f.fits
     return {
         "weights_gib": f.memory.weights_gib,
-        "kv_cache_gib": f.memory.kv_cache_gib,
+        "kv_cache_gib": available_kv_gib(f.memory),
         "kv_cache_tokens": f.kv.tokens if f.kv else 0,
         "max_concurrency": f.max_concurrency_at_context,
         "status": "failed" if failed else "started",
@@ -231,6 +246,7 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
     """A corpus case from a raw log; raises CheckerError with the reason it cannot be one."""
     from checker.logs.compare import TERMS, logged_term
     from checker.logs.request import (
+        logged_device_bound,
         logged_model,
         logged_total_gib,
         logged_utilization,
@@ -273,6 +289,9 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
     )
     if total is not None:
         case["gpu_memory_utilization"] = logged_utilization(log, total)[0]
+    visible = logged_device_bound(log)
+    if visible is not None:
+        case["num_gpus"] = visible
     return case
 
 
@@ -332,7 +351,11 @@ def evaluate_cases(
 ) -> dict[str, Any]:
     cases: list[dict[str, Any]] = []
     skipped = list(skipped or [])
+    out_of_scope: list[dict[str, str]] = []
     for case in corpus:
+        if case.get("out_of_scope"):
+            out_of_scope.append({"id": case["id"], "reason": str(case["out_of_scope"])})
+            continue
         config, where = case_config(case, configs)
         gpu = case_gpu(case)
         if config is None or gpu is None:
@@ -380,6 +403,7 @@ def evaluate_cases(
         "fields": fields,
         "status": {"n": len(cases), "agree": agree},
         "skipped": skipped,
+        "out_of_scope": out_of_scope,
         "cases": cases,
     }
 
@@ -411,6 +435,8 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"status agree: {s['agree']}/{s['n']}")
     for skip in result["skipped"]:
         print(f"skipped {skip['id']}: {skip['reason']}")
+    for case in result["out_of_scope"]:
+        print(f"out of scope {case['id']}: {case['reason']}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ _RULES = {
     "cuda-oom": ("VW201", "VW205"),
     "free-memory-at-startup": (),
     "not-divisible": ("VW119", "VW101"),
+    "too-few-gpus": ("VW301",),
 }
 _BUDGETS = {
     "no-kv-memory": "KV cache budget (requested memory minus weights, activation and non-torch)",
@@ -36,6 +37,7 @@ _BUDGETS = {
     "cuda-oom": "free device memory",
     "free-memory-at-startup": "free device memory at start-up (other processes hold some)",
     "not-divisible": "none: a layer does not split evenly over the tensor-parallel ranks",
+    "too-few-gpus": "GPUs: the node's DP x TP x PP workers outnumber its visible devices",
 }
 
 

@@ -33,6 +33,8 @@ _FIELDS = {
     "enforce_eager": ("engine", "enforce_eager"),
     "enable_prefix_caching": ("engine", "enable_prefix_caching"),
     "kv_cache_memory_bytes": ("engine", "kv_cache_memory_bytes"),
+    "data_parallel_size": ("engine", "data_parallel_size"),
+    "enable_expert_parallel": ("engine", "enable_expert_parallel"),
 }
 _HF_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _HF_CACHE = re.compile(r"models--([\w.-]+?)--([\w.-]+)")
@@ -127,6 +129,18 @@ def logged_utilization(log: StartupLog, total_gib: float) -> tuple[float | None,
     return util, f"requested memory (line {requested.line}) / {total_gib:.2f} GiB"
 
 
+def logged_device_bound(log: StartupLog) -> int | None:
+    """The most GPUs the machine can have had when a DP worker's device index was out of
+    bounds: v1/worker/gpu_worker.py Worker.init_device asserts index < device count, so the
+    lowest failing index bounds the count; None when no worker failed that way."""
+    ranks = [
+        int(f.figures["dp_adjusted_local_rank"])
+        for f in log.failures
+        if f.kind == "too-few-gpus" and "dp_adjusted_local_rank" in f.figures
+    ]
+    return max(1, min(ranks)) if ranks else None
+
+
 def request_from_log(
     log: StartupLog,
     *,
@@ -167,7 +181,11 @@ def request_from_log(
     notes.append(f"vLLM {version or 'newest'}: {where}")
     tp = int(data["hardware"].get("tensor_parallel_size") or 1)
     pp = int(data["hardware"].get("pipeline_parallel_size") or 1)
-    data["hardware"]["gpus"] = tp * pp
+    dp = int(data["engine"].get("data_parallel_size") or 1)
+    visible = logged_device_bound(log)
+    data["hardware"]["gpus"] = visible or tp * pp * dp
+    if visible is not None:
+        notes.append(f"{visible} GPU(s): a DP worker's device index was out of bounds")
     if gpu is not None:
         data["hardware"]["gpu"] = gpu.name
         data["hardware"]["custom_gpu"] = gpu.model_dump()

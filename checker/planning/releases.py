@@ -58,8 +58,18 @@ def message(message_id: str, version: str, **fields: Any) -> str:
 
 def mxfp4_padding() -> dict[str, int]:
     """The multiples vLLM pads MXFP4 expert weights to (quantization_methods.yaml)."""
-    table: dict[str, int] = bundled_data("quantization_methods.yaml")["mxfp4_padding"]
-    return table
+    table = bundled_data("quantization_methods.yaml")["mxfp4_padding"]
+    return {k: v for k, v in table.items() if isinstance(v, int)}
+
+
+def mxfp4_uses_marlin(capability: int, version: str) -> bool:
+    """Whether ``version`` runs MXFP4 experts on the Marlin kernel on a GPU of ``capability``:
+    below 9.0 always, on Hopper (9.x) before the release whose image ships ``triton_kernels``
+    (quantization_methods.yaml mxfp4_padding)."""
+    table = bundled_data("quantization_methods.yaml")["mxfp4_padding"]
+    if capability < int(table["marlin_below_capability"]):
+        return True
+    return capability // 10 == 9 and release(version) < release(table["hopper_off_marlin_from"])
 
 
 def has_behaviour(name: str, version: str) -> bool:

@@ -14,7 +14,7 @@ import math
 
 from checker.planning.kv_dtypes import DTYPE_BYTES
 from checker.planning.multimodal import vision_weight_bytes
-from checker.planning.releases import mxfp4_padding
+from checker.planning.releases import mxfp4_padding, mxfp4_uses_marlin
 from checker.planning.settings import Settings, config_dtype
 from checker.schemas.model_info import ModelInfo
 
@@ -101,7 +101,7 @@ def _storage_bytes(
 def _role_bytes(model: ModelInfo, settings: Settings) -> dict[str, float]:
     """Bytes per role for the whole model as vLLM holds it, unsharded."""
     moe_tp = 1 if settings.expert_parallel else settings.moe_shards
-    marlin = settings.gpu.capability < mxfp4_padding()["marlin_below_capability"]
+    marlin = mxfp4_uses_marlin(settings.gpu.capability, settings.facts.version)
     return _storage_bytes(model, settings.dtype_bytes, settings.quantization, moe_tp, marlin)
 
 

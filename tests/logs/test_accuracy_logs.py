@@ -105,3 +105,17 @@ def test_a_nested_args_dict_keeps_its_keys_out_of_the_top_level() -> None:
     )
     assert log.non_default_args == {"model": "a/b", "chat_template": "{x}"}
     assert log.nested_args == {"speculative_config": {"model": "c/d", "method": "eagle3"}}
+
+
+def test_a_dp_log_that_ran_out_of_gpus_is_a_failed_case_on_the_gpus_it_had(
+    tmp_path: Path,
+) -> None:
+    from tests.logs.test_request import DP2_ON_ONE_GPU
+
+    (tmp_path / "serve.log").write_text(DP2_ON_ONE_GPU, encoding="utf-8")
+    cases, skipped = _accuracy().log_corpus([tmp_path], "H100-SXM-80GB")
+    assert skipped == []
+    (case,) = cases
+    assert case["num_gpus"] == 1 and case["engine_args"]["data_parallel_size"] == 2
+    (row,) = _accuracy().evaluate_cases(cases, CONFIGS)["cases"]
+    assert row["predicted"]["status"] == row["observed"]["status"] == "failed"

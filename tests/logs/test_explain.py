@@ -336,3 +336,18 @@ def test_a_profile_on_another_gpu_than_the_logs_is_said(
     code, out, _ = _run(capsys, str(log), "--profile", str(profile), "--format", "json")
     assert code == 0
     assert any("the log's GPU has 79.19 GiB" in note for note in json.loads(out)["notes"])
+
+
+def test_a_dp_rank_without_a_gpu_gets_the_world_size_rule_and_its_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.logs.test_request import DP2_ON_ONE_GPU
+
+    path = tmp_path / "serve.log"
+    path.write_text(DP2_ON_ONE_GPU, encoding="utf-8")
+    code, out, _ = _run(capsys, str(path), "--gpu", "H100-SXM-80GB", "--format", "json")
+    assert code == 0
+    (failure,) = json.loads(out)["failures"]
+    assert failure["kind"] == "too-few-gpus"
+    assert failure["fixes"][0].startswith("VW301 ")
+    assert "hardware.gpus=2 the planner confirms it starts" in failure["outcome"]

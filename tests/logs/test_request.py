@@ -54,3 +54,39 @@ def test_the_model_id_of_a_local_path(args: str, model: str | None) -> None:
 )
 def test_the_version_to_plan_with(line: str, version: str | None) -> None:
     assert logged_version(read_log(line))[0] == version
+
+
+# llm-d-planner's vLLM 0.19.0 sweep, Llama-3.1-8B with --data-parallel-size 2 given one H100
+# (benchmarks/corpora/features_heldout.yaml): the lines the request is rebuilt from
+DP2_ON_ONE_GPU = (
+    "INFO 04-22 01:41:28 [entrypoints/utils.py:233] non-default args: {'model_tag': "
+    "'meta-llama/Llama-3.1-8B-Instruct', 'api_server_count': 2, 'model': "
+    "'meta-llama/Llama-3.1-8B-Instruct', 'max_model_len': 8192, 'data_parallel_size': 2, "
+    "'gpu_memory_utilization': 0.95, 'enable_prefix_caching': False}\n"
+    "(Worker pid=1224) ERROR 04-22 01:41:58 [v1/executor/multiproc_executor.py:857] "
+    "AssertionError: DP adjusted local rank 1 is out of bounds. \n"
+)
+
+
+def test_data_and_expert_parallel_args_reach_the_request() -> None:
+    from checker.logs.request import request_from_log
+
+    log = read_log(
+        "INFO non-default args: {'model': 'Qwen/Qwen3-30B-A3B', 'data_parallel_size': 2, "
+        "'enable_expert_parallel': True, 'tensor_parallel_size': 2}\n"
+    )
+    request, _ = request_from_log(log)
+    assert request.engine.data_parallel_size == 2 and request.engine.enable_expert_parallel
+    assert request.hardware.gpus == 4  # DP x TP: no worker said it lacked a device
+
+
+def test_a_dp_device_out_of_bounds_is_a_too_few_gpus_failure_on_the_visible_gpus() -> None:
+    from checker.logs.request import logged_device_bound, request_from_log
+
+    log = read_log(DP2_ON_ONE_GPU)
+    (failure,) = log.failures
+    assert failure.kind == "too-few-gpus"
+    assert logged_device_bound(log) == 1  # device index 1 failed: at most one GPU visible
+    request, notes = request_from_log(log)
+    assert (request.engine.data_parallel_size, request.hardware.gpus) == (2, 1)
+    assert any("out of bounds" in note for note in notes)
