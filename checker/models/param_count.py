@@ -251,7 +251,12 @@ def count_params(
     rotary = int(
         cfg.get("qk_rope_head_dim") or head_dim * float(cfg.get("partial_rotary_factor") or 1.0)
     )
-    positions = int(cfg.get("max_position_embeddings") or 0)
+    # a minimal text_config (Gemma-3) leaves the context to the transformers default
+    positions = int(
+        cfg.get("max_position_embeddings")
+        or facts.get("defaults", {}).get("max_position_embeddings")
+        or 0
+    )
     scaling = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
     if (
         isinstance(scaling, dict)
@@ -259,10 +264,25 @@ def count_params(
         and (scaling.get("rope_type") or scaling.get("type")) == "yarn"
     ):
         positions = int(math.ceil(scaling["original_max_position_embeddings"] * scaling["factor"]))
-    ropes = 2 if facts.get("sliding") == "pattern" else 1  # Gemma-3 keeps a local and a global
+    # Gemma-3 keeps a local rope (default scaling) beside the global one the config describes
+    local = positions if facts.get("sliding") == "pattern" else 0
     return ParamCount(
         breakdown=ParamBreakdown(**totals),
         per_layer=tuple(per_layer),
         moe_layers=tuple(moe_flags),
-        rope_cache_elements=ropes * positions * rotary,
+        rope_cache_elements=(local + positions * _rope_cache_factor(scaling)) * rotary,
     )
+
+
+def _rope_cache_factor(scaling: Any) -> int:
+    """Rows of the cos/sin cache per position of max_position_embeddings: linear and dynamic
+    (factor) scaling cache max_position x factor positions (vLLM rotary_embedding
+    linear_scaling_rope.py LinearScalingRotaryEmbedding._compute_cos_sin_cache,
+    dynamic_ntk_scaling_rope.py); YaRN's length is already in `positions`."""
+    if not isinstance(scaling, dict):
+        return 1
+    kind = scaling.get("rope_type") or scaling.get("type")
+    factor = scaling.get("factor")
+    if kind in ("linear", "dynamic") and isinstance(factor, int | float) and factor > 1:
+        return math.ceil(factor)
+    return 1
