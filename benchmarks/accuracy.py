@@ -12,16 +12,17 @@ its engine_args, and those whose value EngineInput rejects are listed as unread_
 that names no model, states no GPU memory (and no --gpu is given) or shows neither a KV cache
 size nor a start-up failure is skipped with the reason.
 
-For every case: the model's config is DIR/org__name.json (keys it lacks, as in partial
-copies, are filled from the built-in catalog's config of the same model), else the built-in
-catalog, else the case is skipped with the reason. A case's engine_args mapping carries the
-further engine settings its log states (kv_transfer_config, speculative_config,
-data_parallel_size, enable_lora, ...) under EngineInput's names. A case with an out_of_scope
-reason (a model or feature the engine does not model) is kept in the corpus with its log and
-listed with the reason, outside the error figures. The GPU is the case's
-gpu_mem_gib when given (as total device memory), else the GPU catalog entry named in gpu_name.
-Prints predicted vs observed weights, KV GiB, KV tokens, max concurrency and status, then per
-field the median and max absolute % error and how many statuses agree.
+For every case: the model's config (config_model's, when the case names one) is
+DIR/org__name.json (keys it lacks, as in partial copies, are filled from the built-in catalog's
+config of the same model), else the built-in catalog, else the case is skipped with the reason.
+A case's engine_args mapping carries the further engine settings its log states
+(kv_transfer_config, speculative_config, data_parallel_size, enable_lora, ...) under
+EngineInput's names. A case with an out_of_scope reason (a model or feature the engine does not
+model) is kept in the corpus with its log and listed with the reason, outside the error figures.
+The GPU is the case's gpu_mem_gib when given (as total device memory), else the GPU catalog
+entry named in gpu_name. Prints predicted vs observed weights, KV GiB, KV tokens, max
+concurrency and status, then per field the median and max absolute % error and how many
+statuses agree.
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ def _catalog_config(model_id: str) -> dict[str, Any] | None:
 
 
 def case_config(case: dict[str, Any], configs: Path) -> tuple[dict[str, Any] | None, str]:
-    """(config, where it came from) or (None, why not)."""
-    model = str(case.get("model") or "")
+    """(config, where it came from) or (None, why not). A case's config_model names another
+    checkpoint whose config is the logged one's in every field sizing reads (its notes say
+    which fields were compared)."""
+    model = str(case.get("config_model") or case.get("model") or "")
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", model):
         return None, f"model {model!r} is not an org/name id"
     path = configs / (model.replace("/", "__") + ".json")

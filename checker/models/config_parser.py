@@ -371,6 +371,25 @@ def _kv_heads_per_layer(cfg: dict[str, Any], heads: int) -> list[int]:
     return result
 
 
+def _global_layer_shapes(
+    cfg: dict[str, Any], kinds: list[LayerKind], head_dim: int, kv_heads: int
+) -> tuple[list[int], list[int]]:
+    """(head size, KV heads) per layer where full-attention layers differ (Gemma-4,
+    models/gemma4.py Gemma4DecoderLayer: global_head_dim; with attention_k_eq_v,
+    num_global_key_value_heads, K loaded into both the K and the V slot); else two empty lists."""
+    global_dim = cfg.get("global_head_dim")
+    global_kv = kv_heads
+    if cfg.get("attention_k_eq_v"):
+        global_kv = int(cfg.get("num_global_key_value_heads") or kv_heads)
+    if not isinstance(global_dim, int) or (global_dim, global_kv) == (head_dim, kv_heads):
+        return [], []
+    full = [k is LayerKind.FULL for k in kinds]
+    return (
+        [global_dim if f else head_dim for f in full],
+        [global_kv if f else kv_heads for f in full],
+    )
+
+
 def parse_config(
     config: dict[str, Any],
     *,
@@ -463,6 +482,8 @@ def _parse_config(
         layers = len(kinds)  # the per-layer description wins
     if not 0 < layers <= _MAX_LAYERS:
         raise ModelConfigError(f"config.json describes {layers} decoder layers", hint=_HINT)
+    head_dims, global_kv = _global_layer_shapes(cfg, kinds, head_dim, kv_heads)
+    kv_heads_layers = kv_heads_layers or global_kv
     state = _state_info(cfg, facts, kinds)
     parallel = bool(state and facts["state"].get("parallel"))
     state_flags = tuple(parallel or k is LayerKind.LINEAR for k in kinds)
@@ -494,6 +515,8 @@ def _parse_config(
         kinds=kinds,
         state=state,
         state_flags=state_flags,
+        layer_kv_heads=tuple(kv_heads_layers),
+        layer_head_dims=tuple(head_dims),
     )
     max_len, max_len_key = config_max_len(cfg, facts)
     experts = int(
@@ -522,6 +545,7 @@ def _parse_config(
         rope_scalings=rope_scalings(cfg),
         layer_kinds=tuple(kinds),
         kv_heads_per_layer=tuple(kv_heads_layers),
+        head_dim_per_layer=tuple(head_dims),
         layer_params=params.per_layer,
         sliding_window=_get(cfg, facts, "sliding_window") if LayerKind.SLIDING in kinds else None,
         attention_chunk_size=cfg.get("attention_chunk_size"),

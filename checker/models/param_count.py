@@ -172,6 +172,8 @@ def count_params(
     kinds: list[LayerKind],
     state: StateInfo | None = None,
     state_flags: tuple[bool, ...] = (),
+    layer_kv_heads: tuple[int, ...] = (),
+    layer_head_dims: tuple[int, ...] = (),
 ) -> ParamCount:
     cfg = {**cfg, "_model_type": model_type, "_qkv_bias": bool(facts.get("qkv_bias"))}
     gated = facts.get("gated_mlp", True) and cfg.get("mlp_hidden_act") != "relu2"
@@ -207,17 +209,14 @@ def count_params(
     moe_flags: list[bool] = []
     for i, kind in enumerate(kinds):
         before = sum(totals.values())
-        kv = (
-            heads // int((blocks[i].get("attention") or {}).get("n_heads_in_group") or heads)
-            if blocks and kind is not LayerKind.NONE
-            else kv_heads
-        )
+        kv = layer_kv_heads[i] if layer_kv_heads else kv_heads
+        if blocks and kind is not LayerKind.NONE:
+            kv = heads // int((blocks[i].get("attention") or {}).get("n_heads_in_group") or heads)
         if state is not None and state_flags[i]:
             totals["linear_attention"] += _linear_mixer(cfg, hidden, state)
         if kind is not LayerKind.NONE and kind is not LayerKind.LINEAR:
-            linear, extra = _attention(
-                cfg, kind, hidden=hidden, heads=heads, kv=kv, head_dim=head_dim
-            )
+            size = layer_head_dims[i] if layer_head_dims else head_dim
+            linear, extra = _attention(cfg, kind, hidden=hidden, heads=heads, kv=kv, head_dim=size)
             totals["attention_linear"] += linear
             totals["norms_and_biases"] += extra
         letter = pattern[i] if isinstance(pattern, str) else None
@@ -225,6 +224,9 @@ def count_params(
         moe_flags.append(is_moe)
         if is_moe:
             totals["expert_linear"] += experts * mlp_factor * hidden * moe_inter
+            if cfg.get("enable_moe_block") or cfg.get("use_second_mlp_block"):
+                # Gemma-4 (models/gemma4.py Gemma4DecoderLayer): a dense MLP beside the experts
+                totals["mlp_linear"] += mlp_factor * hidden * dense_inter
             totals["shared_expert_linear"] += mlp_factor * hidden * shared_inter
             totals["router"] += hidden * experts
             if model_type == "gpt_oss":
@@ -251,7 +253,12 @@ def count_params(
     rotary = int(
         cfg.get("qk_rope_head_dim") or head_dim * float(cfg.get("partial_rotary_factor") or 1.0)
     )
-    positions = int(cfg.get("max_position_embeddings") or 0)
+    # a minimal text_config (Gemma-3) leaves the context to the transformers default
+    positions = int(
+        cfg.get("max_position_embeddings")
+        or facts.get("defaults", {}).get("max_position_embeddings")
+        or 0
+    )
     scaling = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
     if (
         isinstance(scaling, dict)
@@ -259,10 +266,49 @@ def count_params(
         and (scaling.get("rope_type") or scaling.get("type")) == "yarn"
     ):
         positions = int(math.ceil(scaling["original_max_position_embeddings"] * scaling["factor"]))
-    ropes = 2 if facts.get("sliding") == "pattern" else 1  # Gemma-3 keeps a local and a global
+    per_type = _per_type_ropes(scaling)
+    if per_type:
+        # transformers v5 rope_parameters per layer type (Gemma-4): one rope per type
+        wide = max(layer_head_dims, default=head_dim)
+        elements = 0
+        for name, rope in per_type.items():
+            size = wide if name == "full_attention" else head_dim
+            share = float(rope.get("partial_rotary_factor") or 1.0)
+            if rope.get("rope_type") == "proportional":
+                share = 1.0  # Gemma4RotaryEmbedding (gemma4_rope.py) caches the whole head
+            elements += positions * _rope_cache_factor(rope) * int(size * share)
+    else:
+        # Gemma-3 keeps a local rope (default scaling) beside the global one the config describes
+        local = positions if facts.get("sliding") == "pattern" else 0
+        elements = (local + positions * _rope_cache_factor(scaling)) * rotary
     return ParamCount(
         breakdown=ParamBreakdown(**totals),
         per_layer=tuple(per_layer),
         moe_layers=tuple(moe_flags),
-        rope_cache_elements=ropes * positions * rotary,
+        rope_cache_elements=elements,
     )
+
+
+def _per_type_ropes(scaling: Any) -> dict[str, dict[str, Any]]:
+    """rope_parameters keyed by layer type (transformers v5), else empty."""
+    if not isinstance(scaling, dict):
+        return {}
+    return {
+        name: rope
+        for name, rope in scaling.items()
+        if name in ("full_attention", "sliding_attention") and isinstance(rope, dict)
+    }
+
+
+def _rope_cache_factor(scaling: Any) -> int:
+    """Rows of the cos/sin cache per position of max_position_embeddings: linear and dynamic
+    (factor) scaling cache max_position x factor positions (vLLM rotary_embedding
+    linear_scaling_rope.py LinearScalingRotaryEmbedding._compute_cos_sin_cache,
+    dynamic_ntk_scaling_rope.py); YaRN's length is already in `positions`."""
+    if not isinstance(scaling, dict):
+        return 1
+    kind = scaling.get("rope_type") or scaling.get("type")
+    factor = scaling.get("factor")
+    if kind in ("linear", "dynamic") and isinstance(factor, int | float) and factor > 1:
+        return math.ceil(factor)
+    return 1

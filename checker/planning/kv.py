@@ -36,6 +36,9 @@ class KVLayout:
     # one block of a whole group when its layers' pages differ (a draft model's next to the
     # target's: UniformTypeKVCacheSpecs sums them); 0: page_bytes x group_size
     block_bytes: int = 0
+    # per group: its block size over settings.block_size, raised where the group's page is
+    # smaller than the largest (unify_kv_cache_spec_page_size); empty: all 1
+    block_multiples: tuple[int, ...] = ()
 
     @property
     def group_block_bytes(self) -> int:
@@ -116,11 +119,31 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     groups: list[LayerKind] = []
     for kind, count in counts.items():
         groups += [kind] * -(-count // group_size)
-    return KVLayout(page, group_size, tuple(groups), per_token, state_bytes, states)
+    multiples = _block_multiples(kinds, pages, page)
+    return KVLayout(
+        page,
+        group_size,
+        tuple(groups),
+        per_token,
+        state_bytes,
+        states,
+        block_multiples=tuple(multiples.get(kind, 1) for kind in groups) if multiples else (),
+    )
 
 
-def _blocks_per_request(kind: LayerKind, model: ModelInfo, settings: Settings, length: int) -> int:
-    bs = settings.block_size
+def _block_multiples(kinds: list[LayerKind], pages: list[int], page: int) -> dict[LayerKind, int]:
+    """Attention types whose page is smaller than the largest (Gemma-4's full-attention layers:
+    2 KV heads of 512 beside 8 of 256): vLLM raises their block size by the ratio so every
+    page is equal (v1/core/kv_cache_utils.py unify_kv_cache_spec_page_size); empty when the
+    pages already agree."""
+    smaller = {kind: p for kind, p in zip(kinds, pages, strict=False) if p < page}
+    return {kind: page // p for kind, p in smaller.items() if page % p == 0}
+
+
+def _blocks_per_request(
+    kind: LayerKind, model: ModelInfo, settings: Settings, length: int, multiple: int = 1
+) -> int:
+    bs = settings.block_size * multiple
     # context parallel: each rank holds every kv_shards-th token of a request, so one block
     # covers block_size x kv_shards of its tokens (v1/kv_cache_interface.py
     # AttentionSpec.max_num_blocks_per_req, FullAttentionSpec.max_memory_usage_bytes)
@@ -154,7 +177,8 @@ def size_kv(
         return KVResult(blocks, tokens, tokens / settings.max_model_len, layout)
     blocks = int(budget_bytes // layout.group_block_bytes)
     needed = sum(
-        _blocks_per_request(k, model, settings, settings.max_model_len) for k in layout.kinds
+        _blocks_per_request(k, model, settings, settings.max_model_len, m)
+        for k, m in _kinds_and_multiples(layout)
     )
     concurrency = blocks / needed if needed else 0.0
     if has_behaviour("kv_tokens_from_concurrency", settings.facts.version):
@@ -176,9 +200,9 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
         return 0.0
     length = max(length, 1)
     attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
-    for kind in layout.kinds:
+    for kind, multiple in _kinds_and_multiples(layout):
         if kind is not LayerKind.LINEAR:
-            attention += _blocks_per_request(kind, model, settings, length)
+            attention += _blocks_per_request(kind, model, settings, length, multiple)
     states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
     return float(attention * layout.group_block_bytes + states * layout.page_bytes)
 
@@ -192,6 +216,7 @@ def max_length_for_budget(
         layout.page_bytes
         and layout.kinds
         and not layout.state_layers
+        and not layout.block_multiples
         and set(layout.kinds) <= _WHOLE
     ):
         return _whole_length_for_budget(settings, layout, budget)
@@ -206,6 +231,11 @@ def max_length_for_budget(
 
 
 _WHOLE = {LayerKind.FULL, LayerKind.MLA}  # groups whose blocks cover a request's every token
+
+
+def _kinds_and_multiples(layout: KVLayout) -> zip[tuple[LayerKind, int]]:
+    """Each group's kind and block-size multiple."""
+    return zip(layout.kinds, layout.block_multiples or (1,) * len(layout.kinds), strict=True)
 
 
 def _whole_length_for_budget(settings: Settings, layout: KVLayout, budget: float) -> int:

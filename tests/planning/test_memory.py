@@ -10,6 +10,8 @@ from checker.planning.settings import resolve_settings
 from checker.planning.versions import version_facts
 from checker.schemas.enums import Severity
 from tests.planning.conftest import H100, T4, model, request
+from tests.planning.plans import catalog_model
+from tests.planning.plans import plan as catalog_plan
 
 GIB = 2**30
 
@@ -201,3 +203,17 @@ def test_sampler_warmup_oom_when_nothing_is_left_outside_the_budget() -> None:
     assert tight.feasibility.oom_risk is OOMRisk.HIGH
     fixed = run_plan(request(util=util), m, H100)
     assert not [f for f in fixed.feasibility.findings if f.rule_id == "VW205"]
+
+
+@pytest.mark.parametrize(
+    ("model_id", "logged"),
+    [("google/gemma-3-4b-it", 8.58), ("google/gemma-3-27b-it", 51.45)],
+)
+def test_gemma3_linear_rope_cache_is_loaded_with_the_weights(model_id: str, logged: float) -> None:
+    # vLLM LinearScalingRotaryEmbedding caches max_position x factor rows for the global rope
+    # (factor 8), beside the local rope's max_position rows; v0.19 H100 logs of the llm-d planner
+    # sweep (benchmarks/corpora/planner_v019_heldout.yaml): "Model loading took 8.58 / 51.45 GiB"
+    m = catalog_model(model_id)
+    assert m.rope_cache_elements == (1 + 8) * 131072 * m.head_dim
+    resp = catalog_plan(model_id, max_model_len=8192, version="0.19.0")
+    assert close(resp.feasibility.memory.weights_gib, logged, 0.3)

@@ -1,0 +1,53 @@
+"""Gemma-4 from its real config (google/gemma-4-26B-A4B, catalog) against vLLM's arithmetic:
+- models/gemma4.py Gemma4DecoderLayer: full-attention layers use global_head_dim (512) and, with
+  attention_k_eq_v, num_global_key_value_heads (2), the K weights loaded into both the K and the
+  V slot of one QKV projection; every layer runs a dense MLP beside the experts
+  (enable_moe_block);
+- rotary_embedding/gemma4_rope.py Gemma4RotaryEmbedding: the "proportional" global rope caches
+  the whole head (512), the sliding rope its 256;
+- v1/core/kv_cache_utils.py unify_kv_cache_spec_page_size: the full layers' page (2 heads of 512)
+  is half the sliding layers' (8 of 256), so their block size doubles to equal pages.
+"""
+
+from __future__ import annotations
+
+from checker.planning.kv import size_kv
+from checker.schemas.model_info import LayerKind
+from tests.planning.plans import catalog_model, plan
+from tests.planning.test_hybrid_state import BUDGET, cdiv, settings_for
+
+GEMMA4 = "google/gemma-4-26B-A4B"
+HIDDEN, EXPERTS, MOE_INTER, DENSE_INTER, LAYERS, POSITIONS = 2816, 128, 704, 2112, 30, 262144
+
+
+def test_gemma4_global_layers_dense_mlp_and_rope_in_the_weights() -> None:
+    model = catalog_model(GEMMA4)
+    full = [i for i, d in enumerate(model.head_dim_per_layer) if d == 512]
+    assert full == [5, 11, 17, 23, 29]
+    assert [model.kv_heads_of(i) for i in (0, 5)] == [8, 2]
+    sliding = HIDDEN * 16 * 256 * 2 + 2 * HIDDEN * 8 * 256  # q, o; k, v
+    global_ = HIDDEN * 16 * 512 * 2 + 2 * HIDDEN * 2 * 512  # v slot kept under k_eq_v
+    assert model.params.attention_linear == 25 * sliding + 5 * global_
+    assert model.params.mlp_linear == LAYERS * 3 * HIDDEN * DENSE_INTER
+    assert model.params.expert_linear == LAYERS * EXPERTS * 3 * HIDDEN * MOE_INTER
+    assert model.rope_cache_elements == POSITIONS * (256 + 512)
+    # myoceane.fr A100 log (vLLM 0.19.0, benchmarks/corpora/hybrid_heldout.yaml): 48.5 GiB
+    resp = plan(GEMMA4, "A100-80GB", max_model_len=131072, version="0.19.0", enforce_eager=True)
+    assert abs(resp.feasibility.memory.weights_gib / 48.5 - 1) < 0.01
+
+
+def test_gemma4_full_layers_get_twice_the_block_size_at_the_same_page() -> None:
+    model = catalog_model(GEMMA4)
+    s = settings_for(model, GEMMA4, max_model_len=131072, version="0.19")
+    kv = size_kv(model, s, BUDGET, 0)
+    page = 16 * 8 * 256 * 2 * 2  # the sliding layers' block: 8 KV heads of 256, K and V, bf16
+    assert page == 16 * 2 * (2 * 512 * 2) * 2  # the full layers' at 32 tokens a block
+    layout = kv.layout
+    assert (layout.page_bytes, layout.group_size) == (page, 5)
+    groups = list(zip(layout.kinds, layout.block_multiples, strict=True))
+    assert groups == [(LayerKind.SLIDING, 1)] * 5 + [(LayerKind.FULL, 2)]
+    blocks = int(BUDGET // (page * 5))
+    window = cdiv(min(1024 - 1 + s.max_num_batched_tokens, 131072), 16) + 1
+    needed = cdiv(131072, 32) + 5 * window
+    assert (kv.num_blocks, kv.tokens) == (blocks, blocks // 6 * 16)
+    assert abs(kv.max_concurrency - blocks / needed) < 1e-9
