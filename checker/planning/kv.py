@@ -86,6 +86,11 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         kinds = [model.layer_kinds[i] for i in layers]
     else:
         kinds = [LayerKind.FULL] * len(layers)
+    if model.indexer_token_bytes:
+        # each sparse-MLA layer's indexer key cache, one more MLA page of one replicated head
+        # (models/deepseek_v2.py DeepseekV32IndexerCache.get_kv_cache_spec)
+        pages += [settings.block_size * model.indexer_token_bytes] * len(layers)
+        kinds += [LayerKind.MLA] * len(layers)
     pages += [page for _, page in drafts]
     kinds += [kind for kind, _ in drafts]
     per_token = sum(pages) // settings.block_size

@@ -208,6 +208,12 @@ class ModelInfo(BaseModel):
     sparse_mla: bool = Field(
         False, description="MLA with a sparse attention indexer (index_topk: DeepSeek-V3.2)"
     )
+    indexer_token_bytes: int = Field(
+        0,
+        ge=0,
+        description="Bytes per token of each MLA layer's sparse-indexer key cache (132 for "
+        "DeepSeek-V3.2's 128-dim keys); 0 = no indexer",
+    )
 
     @cached_property
     def kinds_present(self) -> frozenset[LayerKind]:
