@@ -384,6 +384,31 @@ def _kv_heads_per_layer(cfg: dict[str, Any], heads: int) -> list[int]:
     return result
 
 
+def _global_attention(
+    cfg: dict[str, Any], kinds: list[LayerKind], kv_heads: int, head_dim: int
+) -> tuple[list[int], list[int]]:
+    """KV heads and head size of each layer when the full-attention layers have their own
+    (Gemma-4, models/gemma4.py Gemma4DecoderLayer: global_head_dim, and with
+    attention_k_eq_v num_global_key_value_heads; K is still cached as K and V); empty when
+    every layer has the config's head size."""
+    global_dim = cfg.get("global_head_dim")
+    if global_dim is None:
+        return [], []
+    global_heads = cfg.get("num_global_key_value_heads") if cfg.get("attention_k_eq_v") else None
+    for value in (global_dim, global_heads):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= _MAX_SIZE
+        ):
+            raise ModelConfigError(
+                f"config.json gives a global attention layer {value!r}", hint=_HINT
+            )
+    full = [k is LayerKind.FULL for k in kinds]
+    return (
+        [int(global_heads or kv_heads) if f else kv_heads for f in full],
+        [int(global_dim) if f else head_dim for f in full],
+    )
+
+
 def parse_config(
     config: dict[str, Any],
     *,
@@ -476,6 +501,8 @@ def _parse_config(
         layers = len(kinds)  # the per-layer description wins
     if not 0 < layers <= _MAX_LAYERS:
         raise ModelConfigError(f"config.json describes {layers} decoder layers", hint=_HINT)
+    global_heads, head_dims = _global_attention(cfg, kinds, kv_heads, head_dim)
+    kv_heads_layers = global_heads or kv_heads_layers
     state = _state_info(cfg, facts, kinds)
     parallel = bool(state and facts["state"].get("parallel"))
     state_flags = tuple(parallel or k is LayerKind.LINEAR for k in kinds)
@@ -532,6 +559,7 @@ def _parse_config(
         rope_scalings=rope_scalings(cfg),
         layer_kinds=tuple(kinds),
         kv_heads_per_layer=tuple(kv_heads_layers),
+        head_dim_per_layer=tuple(head_dims),
         layer_params=params.per_layer,
         sliding_window=_get(cfg, facts, "sliding_window") if LayerKind.SLIDING in kinds else None,
         attention_chunk_size=cfg.get("attention_chunk_size"),

@@ -36,6 +36,9 @@ class KVLayout:
     # one block of a whole group when its layers' pages differ (a draft model's next to the
     # target's: UniformTypeKVCacheSpecs sums them); 0: page_bytes x group_size
     block_bytes: int = 0
+    # tokens per block of each group when vLLM raised the block size of a type with smaller
+    # pages to unify them (Gemma-4's full-attention layers); empty: the settings' block size
+    group_blocks: tuple[int, ...] = ()
 
     @property
     def group_block_bytes(self) -> int:
@@ -121,11 +124,29 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     groups: list[LayerKind] = []
     for kind, count in counts.items():
         groups += [kind] * -(-count // group_size)
-    return KVLayout(page, group_size, tuple(groups), per_token, state_bytes, states)
+    unified = () if states else _unified_blocks(kinds, pages, groups, settings.block_size)
+    return KVLayout(page, group_size, tuple(groups), per_token, state_bytes, states, 0, unified)
 
 
-def _blocks_per_request(kind: LayerKind, model: ModelInfo, settings: Settings, length: int) -> int:
-    bs = settings.block_size
+def _unified_blocks(
+    kinds: list[LayerKind], pages: list[int], groups: list[LayerKind], block_size: int
+) -> tuple[int, ...]:
+    """Each group's block size after vLLM gives every layer the largest page by raising the
+    block size of the layers with smaller ones (v1/core/kv_cache_utils.py
+    unify_kv_cache_spec_page_size, 0.19.0; kv_cache_planning.py in 0.33.0); empty when the
+    pages are equal, or when one does not divide the largest (0.33.0 pads those instead;
+    0.19.0 refuses them, not modelled)."""
+    largest = max(pages)
+    per_kind = dict(zip(kinds, pages, strict=True))
+    if all(page == largest for page in pages) or any(largest % page for page in per_kind.values()):
+        return ()
+    return tuple(block_size * (largest // per_kind[kind]) for kind in groups)
+
+
+def _blocks_per_request(
+    kind: LayerKind, model: ModelInfo, settings: Settings, length: int, block: int = 0
+) -> int:
+    bs = block or settings.block_size
     # context parallel: each rank holds every kv_shards-th token of a request, so one block
     # covers block_size x kv_shards of its tokens (v1/kv_cache_interface.py
     # AttentionSpec.max_num_blocks_per_req, FullAttentionSpec.max_memory_usage_bytes)
@@ -159,7 +180,8 @@ def size_kv(
         return KVResult(blocks, tokens, tokens / settings.max_model_len, layout)
     blocks = int(budget_bytes // layout.group_block_bytes)
     needed = sum(
-        _blocks_per_request(k, model, settings, settings.max_model_len) for k in layout.kinds
+        _blocks_per_request(k, model, settings, settings.max_model_len, b)
+        for k, b in zip(layout.kinds, _group_blocks(layout), strict=True)
     )
     concurrency = blocks / needed if needed else 0.0
     if has_behaviour("kv_tokens_from_concurrency", settings.facts.version):
@@ -181,11 +203,16 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
         return 0.0
     length = max(length, 1)
     attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
-    for kind in layout.kinds:
+    for kind, block in zip(layout.kinds, _group_blocks(layout), strict=True):
         if kind is not LayerKind.LINEAR:
-            attention += _blocks_per_request(kind, model, settings, length)
+            attention += _blocks_per_request(kind, model, settings, length, block)
     states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
     return float(attention * layout.group_block_bytes + states * layout.page_bytes)
+
+
+def _group_blocks(layout: KVLayout) -> tuple[int, ...]:
+    """Each group's block size, 0 standing for the settings' block size."""
+    return layout.group_blocks or (0,) * len(layout.kinds)
 
 
 def max_length_for_budget(
@@ -197,6 +224,7 @@ def max_length_for_budget(
         layout.page_bytes
         and layout.kinds
         and not layout.state_layers
+        and not layout.group_blocks
         and set(layout.kinds) <= _WHOLE
     ):
         return _whole_length_for_budget(settings, layout, budget)

@@ -53,7 +53,7 @@ def layer_page(
         latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
         return block_size * mla_token_bytes(kv_dtype, latent, dtype)
     heads = max(1, model.kv_heads_of(layer) // tp)
-    return block_size * heads * head_token_bytes(kv_dtype, model.head_dim, dtype)
+    return block_size * heads * head_token_bytes(kv_dtype, model.head_dim_of(layer), dtype)
 
 
 def backend_refusal(

@@ -161,7 +161,10 @@ class ModelInfo(BaseModel):
 
     layer_kinds: tuple[LayerKind, ...] = Field(description="One entry per decoder layer")
     kv_heads_per_layer: tuple[int, ...] = Field(
-        (), description="Only for models whose layers differ (Nemotron-NAS); else empty"
+        (), description="Only for models whose layers differ (Nemotron-NAS, Gemma-4); else empty"
+    )
+    head_dim_per_layer: tuple[int, ...] = Field(
+        (), description="Only for models whose full-attention layers differ (Gemma-4); else empty"
     )
     layer_params: tuple[int, ...] = Field((), description="Parameters per decoder layer")
     sliding_window: int | None = None
@@ -264,7 +267,13 @@ class ModelInfo(BaseModel):
         return LayerKind.MLA in self.kinds_present
 
     def kv_heads_of(self, layer: int) -> int:
-        """KV heads of one layer (the layers of Nemotron-NAS differ)."""
+        """KV heads of one layer (the layers of Nemotron-NAS and Gemma-4 differ)."""
         if self.kv_heads_per_layer:
             return self.kv_heads_per_layer[layer]
         return self.num_key_value_heads
+
+    def head_dim_of(self, layer: int) -> int:
+        """Head size of one layer (Gemma-4's full-attention layers have their own)."""
+        if self.head_dim_per_layer:
+            return self.head_dim_per_layer[layer]
+        return self.head_dim

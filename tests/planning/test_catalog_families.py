@@ -6,6 +6,10 @@
   UniformTypeKVCacheSpecs group whose block is the sum of the layers' pages
   (v1/kv_cache_interface.py; v1/core/kv_cache_utils.py get_kv_cache_config_from_groups:
   num_blocks = available_memory // page_size_bytes);
+- Gemma-4 26B-A4B (gemma4.py Gemma4DecoderLayer): full-attention layers of global_head_dim with
+  num_global_key_value_heads (attention_k_eq_v), sliding layers of head_dim; when their pages
+  differ vLLM raises the smaller-page layers' block size until the pages match
+  (kv_cache_utils.py unify_kv_cache_spec_page_size) and groups them as usual;
 - MiniMax-M2 (minimax_m2.py): full attention in every layer, its attn_type_list not read;
 - Kimi-K3 (KimiLinearForCausalLM text model, vLLM 0.33.0): KDA state layers
   (MambaStateShapeCalculator.kda_state_shape, float32 recurrent state) beside MLA layers.
@@ -13,6 +17,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from checker.models.catalog import lookup
@@ -20,7 +25,7 @@ from checker.models.config_parser import parse_config
 from checker.planning.kv import size_kv
 from checker.schemas.model_info import LayerKind
 from tests.planning.plans import catalog_model
-from tests.planning.test_hybrid_state import BUDGET, cdiv, settings_for
+from tests.planning.test_hybrid_state import BUDGET, cdiv, expected_kv, settings_for
 
 CONFIGS = Path(__file__).resolve().parents[1] / "data" / "configs"
 V32 = "deepseek-ai/DeepSeek-V3.2"
@@ -110,3 +115,85 @@ def test_state_hint_keys_of_an_unknown_type_are_still_flagged() -> None:
     assert found is not None
     info = parse_config({**found[0], "model_type": "minimax_text_01"}, model_id="x", source="t")
     assert info.unmodeled_layer_kinds == ("state layers ('attn_type_list')",)
+
+
+def test_kimi_k3_kda_state_beside_mla_v033() -> None:
+    config = json.loads((CONFIGS / "moonshotai__Kimi-K3.json").read_text())
+    model = parse_config(config, model_id="moonshotai/Kimi-K3", source="t")
+    assert model.unmodeled_layer_kinds == ()
+    assert (sum(model.state_layer_flags), model.cache_layer_count) == (69, 24)
+    # kda_state_shape at TP 8: conv (3 x 96 heads x 128 / 8, kernel - 1) in bf16 and the
+    # (96 / 8, 128, 128) recurrent state in float32 (kda_state_dtype at auto)
+    state = 3 * 96 * 128 // 8 * 3 * 2 + 96 // 8 * 128 * 128 * 4
+    assert state == 814_080
+    s = settings_for(
+        model, "moonshotai/Kimi-K3", tp=8, gpu="H200", max_model_len=131072, version="0.33"
+    )
+    # 0.33.0 Platform._align_hybrid_block_size: MLA aligns to 128-token multiples; prefix
+    # caching on by default, KDA without "all" support: align mode, 2 state blocks a request
+    attn_per_token = 2 * LATENT
+    block = 128 * cdiv(state, 128 * attn_per_token)
+    assert (s.state_page_bytes, s.block_size, s.mamba_cache_mode) == (state, 768, "align")
+    assert block == 768
+    kv = size_kv(model, s, BUDGET, 0)
+    blocks, tokens, concurrency, groups = expected_kv(
+        attn_layers=24,
+        state_layers=69,
+        page=block * attn_per_token,
+        block=block,
+        state_blocks=2,
+        max_len=131072,
+        version="0.33",
+    )
+    assert (kv.layout.page_bytes, kv.layout.group_size, len(kv.layout.kinds)) == (
+        block * attn_per_token,
+        24,
+        groups,
+    )
+    assert groups == 4
+    assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
+    assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+GEMMA4 = "google/gemma-4-26B-A4B"
+
+
+def _gemma4_expected(s: object, tp: int, full_block: int) -> tuple[int, int, float]:
+    """(blocks, tokens, concurrency) of Gemma-4 26B-A4B for BUDGET, 0.19.0's way: 25 sliding
+    and 5 full layers, groups of 5 layers (5 sliding groups, 1 full group)."""
+    sliding = 2 * (8 // tp) * 256 * 2
+    block = 16
+    blocks = BUDGET // (block * sliding) // 5
+    window = min(1024 - 1 + s.max_num_batched_tokens, 32768)  # type: ignore[attr-defined]
+    per_request = cdiv(32768, full_block) + 5 * (cdiv(window, block) + 1)
+    return blocks, blocks // 6 * block, blocks / per_request
+
+
+def test_gemma4_full_layers_have_their_own_heads_and_a_raised_block_v019() -> None:
+    model = catalog_model(GEMMA4)
+    full = [i for i, k in enumerate(model.layer_kinds) if k is LayerKind.FULL]
+    assert full == [5, 11, 17, 23, 29]
+    assert {model.head_dim_of(i) for i in full} == {512}
+    assert {model.kv_heads_of(i) for i in full} == {2}
+    assert (model.head_dim_of(0), model.kv_heads_of(0)) == (256, 8)
+    s = settings_for(model, GEMMA4, max_model_len=32768, version="0.19")
+    kv = size_kv(model, s, BUDGET, 0)
+    # sliding: K and V of 8 heads of 256 (8192 B a token); full: 2 heads of 512 (4096 B), so
+    # the full layers' block doubles to 32 tokens and both pages are 16 x 8192 bytes
+    assert kv.layout.page_bytes == 16 * 8192 and kv.layout.group_size == 5
+    assert kv.layout.kinds == (LayerKind.SLIDING,) * 5 + (LayerKind.FULL,)
+    assert kv.layout.group_blocks == (16,) * 5 + (32,)
+    blocks, tokens, concurrency = _gemma4_expected(s, 1, 32)
+    assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
+    assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+def test_gemma4_at_tp4_pages_match_and_blocks_stay() -> None:
+    model = catalog_model(GEMMA4)
+    s = settings_for(model, GEMMA4, tp=4, max_model_len=32768, version="0.19")
+    kv = size_kv(model, s, BUDGET, 0)
+    # 2 of 8 sliding heads of 256 and 1 replicated full head of 512: 2048 B a token each
+    assert kv.layout.page_bytes == 16 * 2048 and kv.layout.group_blocks == ()
+    blocks, tokens, concurrency = _gemma4_expected(s, 4, 16)
+    assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
+    assert abs(kv.max_concurrency - concurrency) < 1e-9
