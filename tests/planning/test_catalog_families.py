@@ -56,9 +56,8 @@ def test_the_sparse_indexer_is_read_from_the_config_not_flagged() -> None:
 def test_deepseek_v32_indexer_pages_join_the_mla_group_v019() -> None:
     model = catalog_model(V32)
     # FLASHMLA_SPARSE, the Hopper sparse backend, takes 64-token blocks only
-    s = settings_for(
-        model, V32, tp=8, gpu="H200", max_model_len=32768, version="0.19", block_size=64
-    )
+    s = settings_for(model, V32, tp=8, gpu="H200", max_model_len=32768, version="0.19")
+    assert (s.block_size, s.mla_backend) == (64, "FLASHMLA_SPARSE")
     kv = size_kv(model, s, BUDGET, 0)
     page, blocks, tokens, concurrency = _uniform_mla(61, 2 * LATENT + INDEXER, 64, 32768, "0.19")
     assert (kv.layout.group_block_bytes, len(kv.layout.kinds)) == (page, 1)
@@ -77,8 +76,9 @@ def test_deepseek_v32_with_fp8_ds_mla_v033() -> None:
         max_model_len=65536,
         version="0.33",
         kv_cache_dtype="fp8_ds_mla",
-        block_size=64,
     )
+    # FlashAttention's sparse kernel takes only bf16 caches: FLASHMLA_SPARSE, 64-token blocks
+    assert (s.block_size, s.mla_backend) == (64, "FLASHMLA_SPARSE")
     kv = size_kv(model, s, BUDGET, 0)
     # 656 bytes per token: the "FP8 with scale" MLA layout (MLAAttentionSpec)
     page, blocks, tokens, concurrency = _uniform_mla(61, 656 + INDEXER, 64, 65536, "0.33")
@@ -89,12 +89,37 @@ def test_deepseek_v32_with_fp8_ds_mla_v033() -> None:
 
 def test_glm5_indexer_pages_on_each_of_78_layers() -> None:
     model = catalog_model(GLM5)
-    s = settings_for(
-        model, GLM5, tp=8, gpu="H200", max_model_len=32768, version="0.19", block_size=64
-    )
+    s = settings_for(model, GLM5, tp=8, gpu="H200", max_model_len=32768, version="0.19")
+    assert s.block_size == 64
     kv = size_kv(model, s, BUDGET, 0)
     page, blocks, tokens, _ = _uniform_mla(78, 2 * LATENT + INDEXER, 64, 32768, "0.19")
     assert (kv.layout.group_block_bytes, kv.num_blocks, kv.tokens) == (page, blocks, tokens)
+
+
+def test_sparse_mla_backends_and_their_blocks_per_gpu_dtype_and_heads() -> None:
+    # platforms/cuda.py _get_backend_priorities: on Blackwell a quantized cache or at most 16
+    # heads a rank prefer FlashInfer's sparse kernel (32-token blocks), more heads FlashMLA's
+    # (64); fp8_ds_mla only FlashMLA takes. Hopper: 64 in both releases.
+    model = catalog_model(V32)  # 128 attention heads
+    cases = (
+        ("H100-80GB", 8, "auto", "0.19", "FLASHMLA_SPARSE", 64),
+        ("H100-80GB", 8, "auto", "0.33", "FLASH_ATTN_MLA_SPARSE", 64),
+        ("B200", 8, "auto", "0.19", "FLASHINFER_MLA_SPARSE", 32),
+        ("B200", 4, "auto", "0.19", "FLASHMLA_SPARSE", 64),
+        ("B200", 4, "fp8", "0.19", "FLASHINFER_MLA_SPARSE", 32),
+        ("B200", 4, "fp8_ds_mla", "0.19", "FLASHMLA_SPARSE", 64),
+        ("B200", 8, "auto", "0.33", "FLASH_ATTN_MLA_SPARSE_FA4", 64),
+        ("B200", 4, "fp8", "0.33", "FLASHINFER_MLA_SPARSE", 32),
+    )
+    for gpu, tp, dtype, version, backend, block in cases:
+        s = settings_for(
+            model, V32, tp=tp, gpu=gpu, max_model_len=8192, version=version, kv_cache_dtype=dtype
+        )
+        assert (s.mla_backend, s.block_size) == (backend, block), (gpu, tp, dtype, version)
+    # the dense backends' choice is unchanged for DeepSeek-V3 (no indexer)
+    dense = catalog_model("deepseek-ai/DeepSeek-V3")
+    s = settings_for(dense, "deepseek-ai/DeepSeek-V3", tp=8, gpu="B200", version="0.19")
+    assert s.mla_backend == "FLASHINFER_MLA"
 
 
 def test_minimax_m2_is_full_attention_and_not_flagged() -> None:
