@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from checker.planning.draft import draft_pages
 from checker.planning.kv_dtypes import layer_page
@@ -141,6 +141,21 @@ def _unified_blocks(
     if all(page == largest for page in pages) or any(largest % page for page in per_kind.values()):
         return ()
     return tuple(block_size * (largest // per_kind[kind]) for kind in groups)
+
+
+def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
+    """What a sparse-MLA model's indexer key cache costs, for --explain (subject -> words)."""
+    if not model.indexer_token_bytes or not model.kv_layers:
+        return {}
+    latent = _layer_page(model, replace(settings, block_size=1), model.kv_layers[0])
+    share = model.indexer_token_bytes / (model.indexer_token_bytes + latent)
+    return {
+        "sparse attention indexer": (
+            f"{model.indexer_token_bytes} bytes a token in each MLA layer (the indexer's fp8 "
+            f"keys and their float32 scales) beside the {latent}-byte latent: {share:.1%} of "
+            "the KV cache (models/deepseek_v2.py DeepseekV32IndexerCache)"
+        )
+    }
 
 
 def _blocks_per_request(

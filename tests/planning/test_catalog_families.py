@@ -24,7 +24,7 @@ from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
 from checker.planning.kv import size_kv
 from checker.schemas.model_info import LayerKind
-from tests.planning.plans import catalog_model
+from tests.planning.plans import catalog_model, plan
 from tests.planning.test_hybrid_state import BUDGET, cdiv, expected_kv, settings_for
 
 CONFIGS = Path(__file__).resolve().parents[1] / "data" / "configs"
@@ -94,6 +94,15 @@ def test_glm5_indexer_pages_on_each_of_78_layers() -> None:
     kv = size_kv(model, s, BUDGET, 0)
     page, blocks, tokens, _ = _uniform_mla(78, 2 * LATENT + INDEXER, 64, 32768, "0.19")
     assert (kv.layout.group_block_bytes, kv.num_blocks, kv.tokens) == (page, blocks, tokens)
+
+
+def test_explain_says_what_the_indexer_costs() -> None:
+    resp = plan(V32, "H200", gpus=8, tp=8, version="0.19", max_model_len=32768, explain=True)
+    words = resp.config.explanations["sparse attention indexer"]
+    # 132 of the 1152 + 132 bytes each layer keeps a token
+    assert "132 bytes a token" in words and f"{132 / 1284:.1%} of the KV cache" in words
+    resp = plan("deepseek-ai/DeepSeek-V3", "H200", gpus=8, tp=8, version="0.19", explain=True)
+    assert "sparse attention indexer" not in resp.config.explanations
 
 
 def test_sparse_mla_backends_and_their_blocks_per_gpu_dtype_and_heads() -> None:
