@@ -189,7 +189,8 @@ def _layer_kinds(
     if cfg.get("attention_chunk_size"):  # Llama-4: every 4th layer global (NoPE), rest chunked
         no_rope = cfg.get("no_rope_layers") or [int((i + 1) % 4 != 0) for i in range(layers)]
         return [LayerKind.CHUNKED if flag else LayerKind.FULL for flag in no_rope], []
-    unknown = [] if facts.get("state") else [k for k in _STATE_HINT_KEYS if k in cfg]
+    modeled = facts.get("state") or facts.get("attention_only")
+    unknown = [] if modeled else [k for k in _STATE_HINT_KEYS if k in cfg]
     window = _get(cfg, facts, "sliding_window")
     if not window or cfg.get("use_sliding_window") is False:
         return [LayerKind.FULL] * layers, [f"state layers ('{k}')" for k in unknown[:1]]
@@ -204,6 +205,18 @@ def _layer_kinds(
     if layout == "all":
         return [LayerKind.SLIDING] * layers, []
     return [LayerKind.FULL] * layers, []
+
+
+def _indexer_token_bytes(cfg: dict[str, Any]) -> int:
+    """Bytes per token of a sparse-MLA layer's indexer key cache (models/deepseek_v2.py
+    Indexer: index_head_dim fp8 values and a float32 scale per quant block of them)."""
+    head_dim = cfg.get("index_head_dim")
+    if not isinstance(head_dim, int) or isinstance(head_dim, bool) or not 0 < head_dim <= _MAX_SIZE:
+        raise ModelConfigError(
+            "config.json has index_topk but no usable 'index_head_dim'", hint=_HINT
+        )
+    layout = model_type_facts()["sparse_mla_indexer"]
+    return head_dim + head_dim // int(layout["quant_block"]) * int(layout["scale_bytes"])
 
 
 def _config_value(cfg: dict[str, Any], key: str, defaults: dict[str, Any]) -> Any:
@@ -489,16 +502,13 @@ def _parse_config(
     state_flags = tuple(parallel or k is LayerKind.LINEAR for k in kinds)
     if state is None and LayerKind.LINEAR in kinds:
         unmodeled.append(f"state layers of model_type '{model_type[:40]}'")
-    # DeepSeek-V3.2 (models/deepseek_v2.py is_v32): each layer also keeps an indexer key cache
-    # and runs a sparse MLA backend, neither sized here
     # Gemma-3n / Gemma-4 (models/gemma3n.py, gemma4.py): the last num_kv_shared_layers layers
     # read the KV cache of an earlier layer of their kind and allocate none
     shared = _get(cfg, facts, "num_kv_shared_layers")
     shared = shared if isinstance(shared, int) and 0 < shared <= layers else 0
     kv_shared = tuple(i >= layers - shared for i in range(layers)) if shared else ()
     sparse_mla = "index_topk" in cfg and LayerKind.MLA in kinds
-    if sparse_mla:
-        unmodeled.append("sparse MLA indexer cache ('index_topk')")
+    indexer_bytes = _indexer_token_bytes(cfg) if sparse_mla else 0
     quant = read_quant_config(config)
     dtype = config.get("torch_dtype") or config.get("dtype") or cfg.get("torch_dtype")
     params = count_params(
@@ -577,5 +587,6 @@ def _parse_config(
         supports_pp=model_type not in ("phi",),
         custom_code=isinstance(config.get("auto_map"), dict),
         sparse_mla=sparse_mla,
+        indexer_token_bytes=indexer_bytes,
         kv_shared_layers=kv_shared,
     )

@@ -39,6 +39,28 @@ def mla_backend(
     return None
 
 
+def sparse_mla_backend(
+    capability: int, kv_cache_dtype: str, heads_per_rank: int, version: str
+) -> str | None:
+    """The sparse MLA backend (models with a sparse attention indexer) of the release's CUDA
+    priority list whose checks pass; None on a GPU without one, or before our table."""
+    priorities = pick(_table()["sparse_priorities"], version)
+    if priorities is None:
+        return None
+    lists = priorities.get(str(capability // 10), {})
+    if kv_cache_dtype not in ("auto", "float16", "bfloat16"):
+        names = lists.get("quantized", lists.get("other", []))
+    elif heads_per_rank <= 16:
+        names = lists.get("few_heads", lists.get("other", []))
+    else:
+        names = lists.get("other", [])
+    for name in names:
+        facts = _table()["backends"][name]
+        if capability // 10 in facts["majors"] and kv_cache_dtype in facts["kv_cache_dtypes"]:
+            return str(name)
+    return None
+
+
 def preferred_block_size(backend: str) -> int:
     """AttentionBackend.get_preferred_block_size(16): 16 when the kernel takes it, else its
     smallest kernel block size."""
@@ -52,6 +74,8 @@ def preferred_block_size(backend: str) -> int:
 def default_block_size(
     *,
     uses_mla: bool,
+    sparse_mla: bool = False,
+    heads_per_rank: int = 0,
     hybrid: bool,
     vendor: str,
     capability: int,
@@ -64,12 +88,17 @@ def default_block_size(
     that forced it: 16, or for MLA the selected backend's (FlashMLA 64, FlashInfer MLA 32,
     CUTLASS MLA 128), or the version table's figure (``older_mla_block_size``) for releases
     before our backend table. 0.19 keeps 16 for hybrid models
-    (Platform.update_block_size_for_backend); ROCm's MLA backends are not modelled (16)."""
+    (Platform.update_block_size_for_backend); ROCm's MLA backends are not modelled (16).
+    A sparse MLA model (``sparse_mla``) takes a sparse backend, chosen by the cache dtype
+    and its ``heads_per_rank`` (FlashMLA sparse 64, FlashInfer sparse 32)."""
     if not uses_mla:
         return DEFAULT_BLOCK_SIZE, None
     if older_mla_block_size is not None:
         return older_mla_block_size, None
-    backend = mla_backend(capability, kv_cache_dtype, qk_nope_head_dim, version)
+    if sparse_mla:
+        backend = sparse_mla_backend(capability, kv_cache_dtype, heads_per_rank, version)
+    else:
+        backend = mla_backend(capability, kv_cache_dtype, qk_nope_head_dim, version)
     backend_for_hybrids = has_behaviour("hybrid_alignment_from_backend", version)
     if backend is None or vendor != "nvidia" or (hybrid and not backend_for_hybrids):
         return DEFAULT_BLOCK_SIZE, None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from checker.planning.draft import draft_pages
 from checker.planning.kv_dtypes import layer_page
@@ -89,6 +89,11 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         kinds = [model.layer_kinds[i] for i in layers]
     else:
         kinds = [LayerKind.FULL] * len(layers)
+    if model.indexer_token_bytes:
+        # each sparse-MLA layer's indexer key cache, one more MLA page of one replicated head
+        # (models/deepseek_v2.py DeepseekV32IndexerCache.get_kv_cache_spec)
+        pages += [settings.block_size * model.indexer_token_bytes] * len(layers)
+        kinds += [LayerKind.MLA] * len(layers)
     pages += [page for _, page in drafts]
     kinds += [kind for kind, _ in drafts]
     per_token = sum(pages) // settings.block_size
@@ -138,6 +143,21 @@ def _block_multiples(kinds: list[LayerKind], pages: list[int], page: int) -> dic
     pages already agree."""
     smaller = {kind: p for kind, p in zip(kinds, pages, strict=False) if p < page}
     return {kind: page // p for kind, p in smaller.items() if page % p == 0}
+
+
+def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
+    """What a sparse-MLA model's indexer key cache costs, for --explain (subject -> words)."""
+    if not model.indexer_token_bytes or not model.kv_layers:
+        return {}
+    latent = _layer_page(model, replace(settings, block_size=1), model.kv_layers[0])
+    share = model.indexer_token_bytes / (model.indexer_token_bytes + latent)
+    return {
+        "sparse attention indexer": (
+            f"{model.indexer_token_bytes} bytes a token in each MLA layer (the indexer's fp8 "
+            f"keys and their float32 scales) beside the {latent}-byte latent: {share:.1%} of "
+            "the KV cache (models/deepseek_v2.py DeepseekV32IndexerCache)"
+        )
+    }
 
 
 def _blocks_per_request(

@@ -180,7 +180,7 @@ def resolve_settings(
     if draft_len and draft_len < max_len and v2_runner:
         limited_from, max_len = max_len, draft_len  # VllmConfig._limit_max_model_len_to_draft
     tokens, max_seqs = _batching(request, facts, gpu, max_len)
-    default_block, mla_backend = vllm_block_size(model, gpu, kv_dtype.value, facts)
+    default_block, mla_backend = vllm_block_size(model, gpu, kv_dtype.value, facts, tp)
     block = eng.block_size or default_block
     state_page, mode, checkpoints, unaligned = 0, "none", 0, block
     if model.state is not None and facts.engine == "v1":
@@ -260,8 +260,9 @@ def resolve_settings(
 def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -> Settings:
     """``settings``, resolved for ``request`` and ``model``, at another tensor-parallel size
     without resolving the rest again: only the parallel layout depends on it, and for a model
-    with a recurrent state its state page and the block size aligned to that (resolved afresh)."""
-    if model.state is not None:
+    with a recurrent state its state page and the block size aligned to that, for a sparse MLA
+    model the backend its heads per rank pick (resolved afresh)."""
+    if model.state is not None or model.sparse_mla:
         return resolve_settings(request, model, settings.gpu, tp=tp, spec=settings.spec)
     return replace(settings, tp=tp, **_parallel(request, model, tp, settings.facts.version))
 
@@ -274,12 +275,14 @@ def hybrid_model(model: ModelInfo) -> bool:
 
 
 def vllm_block_size(
-    model: ModelInfo, gpu: GPUSpec, kv_dtype: str, facts: VersionFacts
+    model: ModelInfo, gpu: GPUSpec, kv_dtype: str, facts: VersionFacts, tp: int
 ) -> tuple[int, str | None]:
     """The block size vLLM picks when --block-size is not given, and the MLA backend that
     forced it (checker.planning.attention)."""
     return default_block_size(
         uses_mla=model.uses_mla,
+        sparse_mla=model.sparse_mla,
+        heads_per_rank=model.num_attention_heads // tp,
         hybrid=model.state is not None,
         vendor=gpu.vendor,
         capability=gpu.capability,

@@ -211,6 +211,12 @@ class ModelInfo(BaseModel):
     sparse_mla: bool = Field(
         False, description="MLA with a sparse attention indexer (index_topk: DeepSeek-V3.2)"
     )
+    indexer_token_bytes: int = Field(
+        0,
+        ge=0,
+        description="Bytes per token of each MLA layer's sparse-indexer key cache (132 for "
+        "DeepSeek-V3.2's 128-dim keys); 0 = no indexer",
+    )
 
     @cached_property
     def kinds_present(self) -> frozenset[LayerKind]:
@@ -267,7 +273,7 @@ class ModelInfo(BaseModel):
         return self.head_dim
 
     def kv_heads_of(self, layer: int) -> int:
-        """KV heads of one layer (the layers of Nemotron-NAS differ)."""
+        """KV heads of one layer (the layers of Nemotron-NAS and Gemma-4 differ)."""
         if self.kv_heads_per_layer:
             return self.kv_heads_per_layer[layer]
         return self.num_key_value_heads

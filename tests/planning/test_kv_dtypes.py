@@ -92,11 +92,12 @@ def test_fp8_ds_mla_is_656_bytes_a_token_and_sparse_mla_only() -> None:
     assert "only sparse MLA backends" in only(resp, "VW141").message
 
 
-def test_a_sparse_mla_config_is_flagged_for_its_unsized_indexer() -> None:
-    # DeepSeek-V3.2 adds index_topk (and an indexer key cache per layer) to DeepSeek-V3's config
+def test_a_sparse_mla_config_is_sized_with_its_indexer_and_takes_fp8_ds_mla() -> None:
+    # DeepSeek-V3.2 adds index_topk (and an indexer key cache per layer) to DeepSeek-V3's config;
+    # the indexer's pages are sized (tests/planning/test_catalog_families.py), not flagged
     model = catalog_model(DEEPSEEK, index_topk=2048, index_head_dim=128, index_n_heads=64)
-    assert model.sparse_mla
-    assert "sparse MLA indexer cache ('index_topk')" in model.unmodeled_layer_kinds
+    assert model.sparse_mla and model.indexer_token_bytes == 132
+    assert model.unmodeled_layer_kinds == ()
     resp = plan(
         DEEPSEEK,
         model=model,
@@ -105,7 +106,7 @@ def test_a_sparse_mla_config_is_flagged_for_its_unsized_indexer() -> None:
         max_model_len=8192,
         kv_cache_dtype="fp8_ds_mla",
     )
-    assert not fired(resp, "VW141") and fired(resp, "VW124")
+    assert not fired(resp, "VW141") and not fired(resp, "VW124")
 
 
 def test_a_16_bit_cache_other_than_the_model_dtype_is_refused_from_0_33() -> None:

@@ -278,7 +278,9 @@ def block_size_valid(ctx: RuleContext) -> Iterator[Finding]:
     facts, size = ctx.settings.facts, ctx.request.engine.block_size
     if size is None or facts.block_sizes == "any" or facts.block_size_valid(size):
         return
-    default = vllm_block_size(ctx.model, ctx.gpu, ctx.settings.kv_cache_dtype, facts)[0]
+    default = vllm_block_size(
+        ctx.model, ctx.gpu, ctx.settings.kv_cache_dtype, facts, ctx.settings.tp
+    )[0]
     choices = ", ".join(str(c) for c in facts.block_sizes)
     yield Finding(
         rule_id="VW113",
