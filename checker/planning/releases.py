@@ -64,7 +64,7 @@ def mxfp4_padding() -> dict[str, int]:
 
 def mxfp4_uses_marlin(capability: int, version: str) -> bool:
     """Whether ``version`` runs MXFP4 experts on the Marlin kernel on a GPU of ``capability``:
-    below 9.0 always, on Hopper (9.x) before the release whose image ships ``triton_kernels``
+    below 9.0 always, on Hopper (9.x) before the first wheel that ships ``triton_kernels``
     (quantization_methods.yaml mxfp4_padding)."""
     table = bundled_data("quantization_methods.yaml")["mxfp4_padding"]
     if capability < int(table["marlin_below_capability"]):

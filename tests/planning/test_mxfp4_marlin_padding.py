@@ -48,11 +48,11 @@ def _catalog_weights(model_id: str, gpu: GPUSpec, version: str) -> float:
     return plan_memory(m, resolve_settings(req, m, gpu, tp=1)).first.weights / GIB
 
 
-def test_hopper_runs_mxfp4_on_marlin_before_0_11_1() -> None:
-    # 0.10.1 pins torch 2.7.1 and 0.11.0 requires no triton_kernels, so an H100 takes the
-    # Marlin path (quantization/mxfp4.py of both wheels); the padding is the A100's.
+def test_hopper_runs_mxfp4_on_marlin_before_0_12_0() -> None:
+    # 0.10.1 pins torch 2.7.1 and 0.11.x ship no triton_kernels, so an H100 takes the Marlin
+    # path (quantization/mxfp4.py of those wheels); the padding is the A100's.
     marlin = _weights(A100, 0.65)
-    for version in ("0.10.1", "0.11.0"):
+    for version in ("0.10.1", "0.11.0", "0.11.2"):
         m = model("openai__gpt-oss-20b")
         req = request(
             "openai/gpt-oss-20b", util=0.65, max_len=131072, version=version, quantization="mxfp4"
