@@ -5,12 +5,16 @@
 Without arguments it reads every benchmarks/corpora/perf_*.yaml. Each case names a catalog
 model and GPU, the parallelism, the vLLM release (``vllm:`` per file or per case), the workload
 kind (``concurrency``: --max-concurrency C; ``burst``: all prompts at once; ``rate``: Poisson
---request-rate R) with its mean input and output lengths, and the measured output tok/s, median
-TTFT and median TPOT. Two estimators are held against them: the closed form (``check`` of a
-profile without targets: one roofline step at the workload's concurrency; a rate keeps rate x
-end-to-end latency in flight, Little's law) and the step-level scheduler model (``plan``, and
-any workload with targets or a rate). Per workload kind and metric the report gives the median
-and max absolute % error of the middle of our range (geometric mean of its ends) and the share
+--request-rate R) with its mean input and output lengths, the server's --max-model-len and
+--gpu-memory-utilization where it set them, the client's --backend (``openai-chat`` renders the
+chat template in the API server; default ``vllm``, the completions endpoint), and the measured
+output tok/s, median TTFT and median TPOT. Cases our memory plan cannot run (a KV cache
+smaller than one request) are listed, not scored. Two estimators are held against them: the
+closed form (``check`` of a profile without targets: one roofline step at the workload's
+concurrency; a rate keeps rate x end-to-end latency in flight, Little's law) and the
+step-level scheduler model (``plan``, and any workload with targets or a rate). Per workload
+kind and metric the report gives the median and max absolute % error of the middle of our
+range (geometric mean of its ends) and the share
 of measured values inside the range.
 """
 
@@ -39,6 +43,7 @@ from checker.schemas.inputs import (
     HardwareInput,
     ModelInput,
     PlanRequest,
+    PolicyInput,
     WorkloadInput,
 )
 from checker.schemas.model_info import ModelInfo
@@ -65,8 +70,9 @@ def load_cases(paths: list[Path]) -> list[dict[str, Any]]:
             if case.get("kind") not in KINDS:
                 raise SystemExit(f"{path}: case {case.get('id')!r}: kind must be one of {KINDS}")
             source = sources.get(case.get("source"), case.get("source"))
-            # the corpus's vLLM release, unless the case names its own
-            cases.append({"vllm": data.get("vllm"), **case, "source": source})
+            # the corpus's vLLM release and client backend, unless the case names its own
+            defaults = {"vllm": data.get("vllm"), "backend": data.get("backend", "vllm")}
+            cases.append({**defaults, **case, "source": source})
     return cases
 
 
@@ -82,6 +88,7 @@ def _request(case: dict[str, Any], concurrency: int) -> PlanRequest:
             prompt_tokens=int(case["input_tokens"]),
             gen_tokens=int(case["output_tokens"]),
         ),
+        policy=PolicyInput(gpu_memory_utilization=case.get("gpu_memory_utilization")),
         engine=EngineInput(vllm_version=case.get("vllm")),
     )
 
@@ -143,6 +150,7 @@ def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
         concurrency=int(case["concurrency"]) if case["kind"] == "concurrency" else None,
         request_rate=float(case["request_rate"]) if case["kind"] == "rate" else None,
         prefix_caching=prefix_caching(ctx),
+        chat=case["backend"] == "openai-chat",
     )
     runs = [simulate_workload(ctx, work, end) for end in (0, 1)]
     # the API server's queue can turn an end around: a slower front end spreads a burst out

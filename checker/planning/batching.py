@@ -17,13 +17,16 @@ None sends all prompts at once, a burst) and optionally Poisson arrivals at ``re
 (--random-prefix-len) is computed once: later requests find it in the prefix cache, whose blocks
 the pool holds once.
 
-Before the engine sees a request the API server spends ``request_s`` of CPU on it (HTTP, chat
-template, tokenization). The server is one process with one asyncio event loop (vLLM's default
---api-server-count 1, vllm/entrypoints/openai/cli_args.py) whose request handlers yield at each
-await (OpenAIServing._preprocess, tokenization, the engine client), so requests in it share its
-CPU round-robin: a processor-sharing queue. N requests sent at once all reach the engine after
-about N x ``request_s`` - a burst waits for its whole front end before its first token, then
-meets the engine as one burst - while requests sent one at a time each wait ``request_s``.
+Before the engine sees a request the API server spends ``request_s`` of CPU on it (HTTP,
+tokenization, for /v1/chat/completions the chat template), in one process (vLLM's default
+--api-server-count 1, vllm/entrypoints/openai/cli_args.py). The completions endpoint the
+recipe uses tokenizes in AsyncMicrobatchTokenizer's one worker (vllm/utils), first come first
+served: a burst reaches the engine spread over N x ``request_s``. The chat endpoint renders the
+chat template synchronously on the event loop before its first await
+(OpenAIServing._preprocess_chat, apply_hf_chat_template), so the handlers of requests that
+arrive together take turns: a processor-sharing queue, and N requests sent at once all reach the
+engine after about N x ``request_s`` - the burst waits for its whole front end, then meets the
+engine as one burst.
 
 Speed: a run of steps in which every running request only decodes and nothing can change the
 batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
@@ -50,6 +53,7 @@ class Workload:
     request_rate: float | None = None  # requests per second; None: all arrive at once
     cached_prefix: int = 0  # prompt tokens every request after the first finds in the cache
     prefix_caching: bool = False  # a preempted request finds its blocks again unless evicted
+    chat: bool = False  # sent to /v1/chat/completions: the API server shares its CPU
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class _Request:
     first_token: float | None = None
     finish: float | None = None
     known: int = 0  # prompt plus the tokens generated so far
-    share: float = 0.0  # the API server's virtual time at which its CPU work is done
+    leaves: float = 0.0  # when the API server is done with it (virtual time if it shares)
 
     def __post_init__(self) -> None:
         self.known = self.prompt + self.generated
@@ -175,8 +179,8 @@ def _decodes(running: list[_Request], ahead: int) -> StepLoad:
 
 
 def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float = 0.0) -> Result:
-    """Run ``work`` to completion; ``request_s`` is the API server's time on each request before
-    the engine sees it (HTTP, chat template, tokenization), spent one request at a time."""
+    """Run ``work`` to completion; ``request_s`` is the API server's CPU time on each request
+    before the engine sees it (HTTP, tokenization, the chat template)."""
     output = max(1, work.output_tokens)
     # vLLM recomputes at least a prompt's last token, whatever the cache holds
     cached = min(work.cached_prefix, work.prompt_tokens - 1)
@@ -185,7 +189,7 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
         for i, a in enumerate(_arrivals(work))
     )
     cap = work.concurrency or work.prompts
-    front = _FrontEnd(request_s)
+    front = _FrontEnd(request_s, shared=work.chat)
     waiting: deque[_Request] = deque()
     running: list[_Request] = []
     done: list[_Request] = []
@@ -307,20 +311,25 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
 
 
 class _FrontEnd:
-    """The API server as a processor-sharing queue: each request needs ``work_s`` of its CPU,
-    and the requests in it share that CPU equally. Equal work makes the first in the first out;
-    a virtual clock that runs at 1 / (requests in it) says when."""
+    """The API server's CPU: first come first served, or (``shared``) a processor-sharing queue
+    whose requests share it equally. Equal work makes the first in the first out either way; a
+    shared queue keeps a virtual clock that runs at 1 / (requests in it)."""
 
-    def __init__(self, work_s: float) -> None:
+    def __init__(self, work_s: float, *, shared: bool) -> None:
         self.work_s = work_s
+        self.shared = shared
         self.queue: deque[_Request] = deque()
         self.done: list[_Request] = []  # handed over, not yet collected by ``until``
         self.clock = 0.0  # real time up to which the queue is played
-        self.virtual = 0.0  # CPU seconds each request in it has had so far
+        self.virtual = 0.0  # CPU seconds each request in a shared queue has had so far
+        self.busy = 0.0  # when a first-come-first-served server finishes what it holds
 
     def send(self, r: _Request) -> None:
         self._run(max(r.arrival, self.clock))
-        r.share = self.virtual + self.work_s
+        if self.shared:
+            r.leaves = self.virtual + self.work_s
+        else:
+            r.leaves = self.busy = max(self.busy, r.arrival) + self.work_s
         self.queue.append(r)
 
     def until(self, t: float) -> list[_Request]:
@@ -333,14 +342,17 @@ class _FrontEnd:
         """When the next request leaves, if no other arrives."""
         if not self.queue:
             return math.inf
-        return self.clock + (self.queue[0].share - self.virtual) * len(self.queue)
+        if not self.shared:
+            return self.queue[0].leaves
+        return self.clock + (self.queue[0].leaves - self.virtual) * len(self.queue)
 
     def _run(self, t: float) -> None:
         while self.queue and self.due() <= t:
             self.clock = self.due()
-            self.virtual = self.queue[0].share
+            if self.shared:
+                self.virtual = self.queue[0].leaves
             self.done.append(self.queue.popleft())
-        if self.queue and t > self.clock:
+        if self.shared and self.queue and t > self.clock:
             self.virtual += (t - self.clock) / len(self.queue)
         self.clock = max(self.clock, t)
 
