@@ -5,12 +5,16 @@
 Without arguments it reads every benchmarks/corpora/perf_*.yaml. Each case names a catalog
 model and GPU, the parallelism, the vLLM release (``vllm:`` per file or per case), the workload
 kind (``concurrency``: --max-concurrency C; ``burst``: all prompts at once; ``rate``: Poisson
---request-rate R) with its mean input and output lengths, and the measured output tok/s, median
-TTFT and median TPOT. Two estimators are held against them: the closed form (``check`` of a
-profile without targets: one roofline step at the workload's concurrency; a rate keeps rate x
-end-to-end latency in flight, Little's law) and the step-level scheduler model (``plan``, and
-any workload with targets or a rate). Per workload kind and metric the report gives the median
-and max absolute % error of the middle of our range (geometric mean of its ends) and the share
+--request-rate R) with its mean input and output lengths, the server's --max-model-len and
+--gpu-memory-utilization where it set them, the client's --backend (``openai-chat`` renders the
+chat template in the API server; default ``vllm``, the completions endpoint), and the measured
+output tok/s, median TTFT and median TPOT. Cases our memory plan cannot run (a KV cache
+smaller than one request) are listed, not scored. Two estimators are held against them: the
+closed form (``check`` of a profile without targets: one roofline step at the workload's
+concurrency; a rate keeps rate x end-to-end latency in flight, Little's law) and the
+step-level scheduler model (``plan``, and any workload with targets or a rate). Per workload
+kind and metric the report gives the median and max absolute % error of the middle of our
+range (geometric mean of its ends) and the share
 of measured values inside the range.
 """
 
@@ -21,6 +25,7 @@ import json
 import math
 import statistics
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +43,7 @@ from checker.schemas.inputs import (
     HardwareInput,
     ModelInput,
     PlanRequest,
+    PolicyInput,
     WorkloadInput,
 )
 from checker.schemas.model_info import ModelInfo
@@ -64,8 +70,9 @@ def load_cases(paths: list[Path]) -> list[dict[str, Any]]:
             if case.get("kind") not in KINDS:
                 raise SystemExit(f"{path}: case {case.get('id')!r}: kind must be one of {KINDS}")
             source = sources.get(case.get("source"), case.get("source"))
-            # the corpus's vLLM release, unless the case names its own
-            cases.append({"vllm": data.get("vllm"), **case, "source": source})
+            # the corpus's vLLM release and client backend, unless the case names its own
+            defaults = {"vllm": data.get("vllm"), "backend": data.get("backend", "vllm")}
+            cases.append({**defaults, **case, "source": source})
     return cases
 
 
@@ -81,6 +88,7 @@ def _request(case: dict[str, Any], concurrency: int) -> PlanRequest:
             prompt_tokens=int(case["input_tokens"]),
             gen_tokens=int(case["output_tokens"]),
         ),
+        policy=PolicyInput(gpu_memory_utilization=case.get("gpu_memory_utilization")),
         engine=EngineInput(vllm_version=case.get("vllm")),
     )
 
@@ -112,13 +120,29 @@ def closed_form(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
     return {key: getattr(perf, field) or (0.0, 0.0) for key, field in METRICS.items()}
 
 
-def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """The step-level scheduler model (checker/planning/batching.py) run on the workload."""
+def _context(case: dict[str, Any]) -> RuleContext:
+    """The plan `plan` makes of the case: settings and memory as vLLM would start them."""
     model, gpu = _model(case), find_gpu(case["gpu"])
     request = _request(case, int(case.get("concurrency") or 1))
     model = engine_model(model, request)
     settings, memory = plan_settings(request, model, gpu, tp=choose_tp(request, model, gpu))
-    ctx = RuleContext(request, model, gpu, settings, memory)
+    return RuleContext(request, model, gpu, settings, memory)
+
+
+def unplannable(case: dict[str, Any]) -> str | None:
+    """Why the step model cannot run the case, if it cannot: our memory plan leaves a KV cache
+    smaller than one of its requests (the served run shows vLLM had more)."""
+    ctx = _context(case)
+    held = ctx.memory.binding.kv.tokens
+    length = int(case["input_tokens"]) + int(case["output_tokens"])
+    if held < length:
+        return f"our memory plan holds {held} KV tokens, less than one request ({length})"
+    return None
+
+
+def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The step-level scheduler model (checker/planning/batching.py) run on the workload."""
+    ctx = _context(case)
     work = Workload(
         prompts=int(case["prompts"]),
         prompt_tokens=int(case["input_tokens"]),
@@ -126,13 +150,20 @@ def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
         concurrency=int(case["concurrency"]) if case["kind"] == "concurrency" else None,
         request_rate=float(case["request_rate"]) if case["kind"] == "rate" else None,
         prefix_caching=prefix_caching(ctx),
+        chat=case["backend"] == "openai-chat",
     )
-    slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
+    runs = [simulate_workload(ctx, work, end) for end in (0, 1)]
+    # the API server's queue can turn an end around: a slower front end spreads a burst out
     return {
-        "output_tok_s": (slow.output_tok_s, fast.output_tok_s),
-        "median_ttft_ms": (fast.median_ttft_s() * 1000, slow.median_ttft_s() * 1000),
-        "median_tpot_ms": (fast.median_tpot_s() * 1000, slow.median_tpot_s() * 1000),
+        "output_tok_s": _span(r.output_tok_s for r in runs),
+        "median_ttft_ms": _span(r.median_ttft_s() * 1000 for r in runs),
+        "median_tpot_ms": _span(r.median_tpot_s() * 1000 for r in runs),
     }
+
+
+def _span(values: Iterable[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    return ordered[0], ordered[-1]
 
 
 ESTIMATORS = {"closed-form": closed_form, "step-level": stepped}
@@ -140,7 +171,12 @@ ESTIMATORS = {"closed-form": closed_form, "step-level": stepped}
 
 def evaluate(cases: list[dict[str, Any]]) -> dict[str, Any]:
     rows = []
+    skipped = {}
     for case in cases:
+        reason = unplannable(case)
+        if reason is not None:
+            skipped[case["id"]] = reason
+            continue
         row: dict[str, Any] = {"id": case["id"], "kind": case["kind"], "models": {}}
         for name, estimator in ESTIMATORS.items():
             metrics = {}
@@ -171,7 +207,7 @@ def evaluate(cases: list[dict[str, Any]]) -> dict[str, Any]:
                     "inside_share": round(sum(inside) / len(inside), 2),
                 }
             summary[f"{name}/{kind}"] = entry
-    return {"cases": rows, "summary": summary}
+    return {"cases": rows, "summary": summary, "skipped": skipped}
 
 
 def print_report(result: dict[str, Any]) -> None:
@@ -194,6 +230,8 @@ def print_report(result: dict[str, Any]) -> None:
                 f"{label + ' (' + str(by_metric['cases']) + ')':28} {key:15}"
                 f" {s['median_abs_pct']:9.1f} {s['max_abs_pct']:8.1f} {s['inside_share']:9.0%}"
             )
+    for case_id, reason in result["skipped"].items():
+        print(f"not estimated: {case_id}: {reason}")
 
 
 def main(argv: list[str] | None = None) -> int:

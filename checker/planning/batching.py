@@ -17,6 +17,17 @@ None sends all prompts at once, a burst) and optionally Poisson arrivals at ``re
 (--random-prefix-len) is computed once: later requests find it in the prefix cache, whose blocks
 the pool holds once.
 
+Before the engine sees a request the API server spends ``request_s`` of CPU on it (HTTP,
+tokenization, for /v1/chat/completions the chat template), in one process (vLLM's default
+--api-server-count 1, vllm/entrypoints/openai/cli_args.py). The completions endpoint the
+recipe uses tokenizes in AsyncMicrobatchTokenizer's one worker (vllm/utils), first come first
+served: a burst reaches the engine spread over N x ``request_s``. The chat endpoint renders the
+chat template synchronously on the event loop before its first await
+(OpenAIServing._preprocess_chat, apply_hf_chat_template), so the handlers of requests that
+arrive together take turns: a processor-sharing queue, and N requests sent at once all reach the
+engine after about N x ``request_s`` - the burst waits for its whole front end, then meets the
+engine as one burst.
+
 Speed: a run of steps in which every running request only decodes and nothing can change the
 batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
 segment: its steps differ only by one token of context per request, so the segment costs its
@@ -42,6 +53,7 @@ class Workload:
     request_rate: float | None = None  # requests per second; None: all arrive at once
     cached_prefix: int = 0  # prompt tokens every request after the first finds in the cache
     prefix_caching: bool = False  # a preempted request finds its blocks again unless evicted
+    chat: bool = False  # sent to /v1/chat/completions: the API server shares its CPU
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,7 @@ def recipe_prompts(concurrency: int) -> int:
 
 @dataclass
 class _Request:
-    arrival: float
+    arrival: float  # when the client sends it (closed loop: when a slot frees)
     prompt: int
     output: int
     computed: int = 0
@@ -89,6 +101,7 @@ class _Request:
     first_token: float | None = None
     finish: float | None = None
     known: int = 0  # prompt plus the tokens generated so far
+    leaves: float = 0.0  # when the API server is done with it (virtual time if it shares)
 
     def __post_init__(self) -> None:
         self.known = self.prompt + self.generated
@@ -145,14 +158,18 @@ class Result:
 
 
 def _arrivals(work: Workload) -> list[float]:
+    """Send times as `vllm bench serve` draws them (vllm/benchmarks/serve.py get_request):
+    exponential gaps summed from the first one, then rescaled so that the last request is
+    sent at exactly prompts / rate; all at 0 without a rate."""
     if work.request_rate is None:
         return [0.0] * work.prompts
     rng = random.Random(0)  # noqa: S311 - a reproducible schedule, not security
     times, t = [], 0.0
     for _ in range(work.prompts):
-        times.append(t)
         t += rng.expovariate(work.request_rate)
-    return times
+        times.append(t)
+    scale = work.prompts / work.request_rate / t
+    return [a * scale for a in times]
 
 
 def _decodes(running: list[_Request], ahead: int) -> StepLoad:
@@ -162,8 +179,8 @@ def _decodes(running: list[_Request], ahead: int) -> StepLoad:
 
 
 def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float = 0.0) -> Result:
-    """Run ``work`` to completion; ``request_s`` is the fixed path outside the engine that each
-    request's first token also waits on (HTTP, tokenization, detokenization)."""
+    """Run ``work`` to completion; ``request_s`` is the API server's CPU time on each request
+    before the engine sees it (HTTP, tokenization, the chat template)."""
     output = max(1, work.output_tokens)
     # vLLM recomputes at least a prompt's last token, whatever the cache holds
     cached = min(work.cached_prefix, work.prompt_tokens - 1)
@@ -172,26 +189,32 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
         for i, a in enumerate(_arrivals(work))
     )
     cap = work.concurrency or work.prompts
+    front = _FrontEnd(request_s, shared=work.chat)
     waiting: deque[_Request] = deque()
     running: list[_Request] = []
     done: list[_Request] = []
     finished: list[_Request] = []
     itl: list[tuple[float, int]] = []
     in_flight, t, preemptions, steps = 0, 0.0, 0, 0
+    freed = 0.0  # when a slot last freed
     allocated = 0  # KV tokens allocated so far: the free queue's clock
     while len(done) < work.prompts:
         while pending and in_flight < cap and pending[0].arrival <= t:
             r = pending.popleft()
-            r.arrival = t  # a closed loop sends the next prompt when a slot frees
-            waiting.append(r)
+            if work.concurrency is not None:  # a closed loop sends when a slot frees
+                r.arrival = max(r.arrival, freed)
+            front.send(r)
             in_flight += 1
+        waiting.extend(front.until(t))
         if not running and not waiting:
-            if pending and in_flight < cap:
-                t = max(t, pending[0].arrival)
-                continue
-            raise RuntimeError("no request can be scheduled")  # unreachable: cap >= 1
+            due = _next_event(pending, front, in_flight < cap)
+            if due == math.inf:
+                raise RuntimeError("no request can be scheduled")  # unreachable: cap >= 1
+            t = max(t, due)
+            continue
         budget = limits.max_num_batched_tokens
         scheduled: list[tuple[_Request, int]] = []
+        before = preemptions
         used = limits.shared_tokens + sum(r.computed - r.cached for r in running)
         i = 0
         while i < len(running):
@@ -218,7 +241,10 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
                 allocated += n
             i += 1
         admitted = False
-        while waiting and len(running) < limits.max_num_seqs and budget > 0:
+        # a step that preempted admits no one (Scheduler.schedule: `if not preempted_reqs`)
+        while (
+            preemptions == before and waiting and len(running) < limits.max_num_seqs and budget > 0
+        ):
             r = waiting[0]
             hit = _cache_hit(r, allocated)
             n = min(r.known - hit, budget)
@@ -237,7 +263,7 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
         load = _load(scheduled)
         step, repeat = step_s(load), 1
         if not admitted and not load.prefill_requests and len(scheduled) == len(running):
-            due = pending[0].arrival if pending and in_flight < cap else math.inf
+            due = _next_event(pending, front, in_flight < cap)
             repeat = _segment(running, limits.kv_tokens - used, (due - t) / step)
         if repeat > 1:
             step = (step + step_s(_decodes(running, repeat - 1))) / 2
@@ -263,24 +289,81 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
             running = [r for r in running if id(r) not in gone]
             done += finished
             in_flight -= len(finished)
+            freed = t
             finished.clear()
         if decoded:
             itl.append((step, decoded))
-    ttft = [(r.first_token or 0.0) - r.arrival + request_s for r in done]
+    ttft = [(r.first_token or 0.0) - r.arrival for r in done]
     tpot = [
         ((r.finish or 0.0) - (r.first_token or 0.0)) / (r.output - 1) for r in done if r.output > 1
     ]
-    start = min(r.arrival for r in done)
     return Result(
         ttft_s=ttft,
         tpot_s=tpot,
-        duration_s=max(r.finish or 0.0 for r in done) - start + request_s,
+        # from the benchmark's start: the first request is sent one gap in at a rate
+        duration_s=max(r.finish or 0.0 for r in done),
         output_tokens=sum(r.output for r in done),
         preemptions=preemptions,
         steps=steps,
-        e2e_s=tuple((r.finish or 0.0) - r.arrival + request_s for r in done),
+        e2e_s=tuple((r.finish or 0.0) - r.arrival for r in done),
         itl_s=tuple(itl),
     )
+
+
+class _FrontEnd:
+    """The API server's CPU: first come first served, or (``shared``) a processor-sharing queue
+    whose requests share it equally. Equal work makes the first in the first out either way; a
+    shared queue keeps a virtual clock that runs at 1 / (requests in it)."""
+
+    def __init__(self, work_s: float, *, shared: bool) -> None:
+        self.work_s = work_s
+        self.shared = shared
+        self.queue: deque[_Request] = deque()
+        self.done: list[_Request] = []  # handed over, not yet collected by ``until``
+        self.clock = 0.0  # real time up to which the queue is played
+        self.virtual = 0.0  # CPU seconds each request in a shared queue has had so far
+        self.busy = 0.0  # when a first-come-first-served server finishes what it holds
+
+    def send(self, r: _Request) -> None:
+        self._run(max(r.arrival, self.clock))
+        if self.shared:
+            r.leaves = self.virtual + self.work_s
+        else:
+            r.leaves = self.busy = max(self.busy, r.arrival) + self.work_s
+        self.queue.append(r)
+
+    def until(self, t: float) -> list[_Request]:
+        """The requests handed to the engine by ``t`` and not collected before."""
+        self._run(t)
+        out, self.done = self.done, []
+        return out
+
+    def due(self) -> float:
+        """When the next request leaves, if no other arrives."""
+        if not self.queue:
+            return math.inf
+        if not self.shared:
+            return self.queue[0].leaves
+        return self.clock + (self.queue[0].leaves - self.virtual) * len(self.queue)
+
+    def _run(self, t: float) -> None:
+        while self.queue and self.due() <= t:
+            self.clock = self.due()
+            if self.shared:
+                self.virtual = self.queue[0].leaves
+            self.done.append(self.queue.popleft())
+        if self.shared and self.queue and t > self.clock:
+            self.virtual += (t - self.clock) / len(self.queue)
+        self.clock = max(self.clock, t)
+
+
+def _next_event(pending: deque[_Request], front: _FrontEnd, slot: bool) -> float:
+    """When the engine's queue next grows: the API server hands over a request, or the client
+    sends one (only while a slot is free)."""
+    due = front.due()
+    if pending and slot:
+        due = min(due, pending[0].arrival)
+    return due
 
 
 def _cache_hit(r: _Request, allocated: int) -> int:

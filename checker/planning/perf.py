@@ -12,7 +12,8 @@ without a micro-batch. Prefill: 2 FLOPs per active parameter per token plus caus
 at tensor-core peak, or one read of the weights per max_num_batched_tokens chunk when that is
 slower. Fixed costs per GPU family (checker/data/perf_constants.yaml): the CPU work of each
 engine step, kernel launches of eager prefill layers and the request path before the first
-token. Range: 50-80 % of peak bandwidth and FLOPS, and both ends of each fixed cost.
+token. Range: 50-80 % of peak bandwidth, the share of the tensor-core peak the GPU family's
+kernels reach (perf_constants.yaml compute_efficiency), and both ends of each fixed cost.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PerfEstimate
 from checker.schemas.yaml_source import bundled_data
 
-EFFICIENCY = (0.5, 0.8)  # share of peak bandwidth and FLOPS: (pessimistic, optimistic)
+EFFICIENCY = (0.5, 0.8)  # share of peak bandwidth: (pessimistic, optimistic)
 # Fixed cost of one small all-reduce, seconds (pessimistic, optimistic); estimates.
 ALLREDUCE_LATENCY = {
     Interconnect.NVLINK: (10e-6, 5e-6),
@@ -126,6 +127,17 @@ def _peak_flops(ctx: RuleContext) -> float:
     return gpu.fp16_tflops * 1e12
 
 
+def compute_efficiency(gpu: GPUSpec, end: int) -> float:
+    """Share of the tensor-core peak vLLM's kernels reach on ``gpu``'s family at one end."""
+    share: float = _constants()["families"][gpu_family(gpu)]["compute_efficiency"][end]
+    return share
+
+
+def _flops(ctx: RuleContext, end: int) -> float:
+    """FLOPS a step's matmuls run at, at one end of the range."""
+    return _peak_flops(ctx) * compute_efficiency(ctx.gpu, end)
+
+
 def decode_batch(ctx: RuleContext) -> int:
     """Requests decoding together: the workload's concurrency, within max_num_seqs and what
     the KV cache holds at the workload's length."""
@@ -160,7 +172,7 @@ def _stage_step_s(
 ) -> float:
     """Seconds one stage takes for one token of each of ``batch`` requests."""
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
-    bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _peak_flops(ctx) * eff
+    bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
     unread = _expert_bytes(ctx, index) * (1 - experts_touched(model, batch))
     attention = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim
     layers = model.num_hidden_layers / s.pp
@@ -220,7 +232,7 @@ def _prefill_s(ctx: RuleContext, end: int) -> float:
     prompt = ctx.request.workload.prompt_tokens
     attention = 2 * model.cache_layer_count * model.num_attention_heads * model.head_dim
     flops = 2 * _active_params(model, 1) * prompt + attention * prompt**2
-    compute_s = flops / (_peak_flops(ctx) * eff * s.tp)
+    compute_s = flops / (_flops(ctx, end) * s.tp)
     chunks = math.ceil(prompt / s.max_num_batched_tokens)
     weights = sum(stage.weights for stage in ctx.memory.stages)
     memory_s = chunks * weights / (ctx.gpu.memory_bandwidth_gbs * 1e9 * eff)
@@ -245,7 +257,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
     stage's turn over all micro-batches when that is longer - so stages left without a
     micro-batch add latency and no throughput."""
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
-    bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _peak_flops(ctx) * eff
+    bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
     stages = ctx.memory.stages
     pp = len(stages)
     per_stage = [
@@ -316,7 +328,9 @@ def closed_form(ctx: RuleContext) -> PerfEstimate:
         throughput_toks_per_s_range=(round(instance[0]), round(instance[1])),
         throughput_per_gpu_toks_per_s_range=(round(instance[0] / gpus), round(instance[1] / gpus)),
         assumptions=[
-            "estimates, not measurements: 50-80 % of peak memory bandwidth and FLOPS",
+            "estimates, not measurements: 50-80 % of peak memory bandwidth,"
+            f" {compute_efficiency(ctx.gpu, 0):.0%}-{compute_efficiency(ctx.gpu, 1):.0%}"
+            f" of peak FLOPS ({gpu_family(ctx.gpu)} kernels)",
             f"decode batch of {batch} requests at ~{context} tokens of context each",
             f"tensor parallel {s.tp} over {_interconnect(ctx).value}: two all-reduces per layer",
             "TPOT is the inter-token latency (ITL) of a request while the batch decodes",

@@ -21,7 +21,13 @@ from checker.planning.batching import (
     recipe_prompts,
     simulate,
 )
-from checker.planning.perf import EFFICIENCY, closed_form, fixed_costs, step_cost
+from checker.planning.perf import (
+    EFFICIENCY,
+    closed_form,
+    compute_efficiency,
+    fixed_costs,
+    step_cost,
+)
 from checker.planning.releases import has_behaviour
 from checker.planning.rules.base import RuleContext
 from checker.planning.rules.scheduler import effective_max_num_seqs
@@ -60,9 +66,9 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
     def scaled(load: StepLoad) -> float:
         return cost(StepLoad(*(size * getattr(load, f.name) for f in fields(StepLoad))))
 
-    result = simulate(
-        cohorts, limits, scaled if size > 1 else cost, fixed_costs(ctx.gpu, end).request_s
-    )
+    # the API server shares its CPU between requests: a cohort is ``size`` requests' work
+    front = fixed_costs(ctx.gpu, end).request_s * size
+    result = simulate(cohorts, limits, scaled if size > 1 else cost, front)
     if size == 1:
         return result
     return replace(
@@ -152,10 +158,15 @@ def _stepped(
     slow, fast = runs
     low, high = fixed_costs(ctx.gpu, 0), fixed_costs(ctx.gpu, 1)
     physics = (
-        f"{EFFICIENCY[0]:.0%} to {EFFICIENCY[1]:.0%} of peak bandwidth and FLOPS, "
-        f"{high.decode_step_s * 1000:g}-{low.decode_step_s * 1000:g} ms of CPU per engine step"
+        f"{EFFICIENCY[0]:.0%} to {EFFICIENCY[1]:.0%} of peak bandwidth, "
+        f"{compute_efficiency(ctx.gpu, 0):.0%} to {compute_efficiency(ctx.gpu, 1):.0%} of peak"
+        f" FLOPS, {high.decode_step_s * 1000:g}-{low.decode_step_s * 1000:g} ms of CPU per"
+        " engine step"
     )
-    path = f"{high.request_s * 1000:g}-{low.request_s * 1000:g} ms request path"
+    path = (
+        f"{high.request_s * 1000:g}-{low.request_s * 1000:g} ms of the API server per request,"
+        " one request at a time"
+    )
     preempted = (
         f"; the KV cache fills: {slow.preemptions} preemptions (recomputed) at the slow end"
         if slow.preemptions

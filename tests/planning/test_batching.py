@@ -92,5 +92,47 @@ def test_with_prefix_caching_a_preempted_request_resumes_from_its_surviving_bloc
     work = Workload(prompts=12, prompt_tokens=8000, output_tokens=50)
     recompute = simulate(work, tight, fixed_step)
     resume = simulate(replace(work, prefix_caching=True), tight, fixed_step)
-    assert recompute.preemptions > 10 * max(1, resume.preemptions)  # no recompute thrash
-    assert resume.duration_s < 0.95 * recompute.duration_s
+    assert resume.preemptions > 0
+    assert resume.duration_s < recompute.duration_s  # its blocks are found, not recomputed
+
+
+def test_a_step_that_preempts_admits_no_one() -> None:
+    # Scheduler.schedule admits waiting requests only `if not preempted_reqs`: the victim is
+    # not readmitted into the blocks it just gave back, so recompute does not thrash
+    tight = Limits(max_num_batched_tokens=2048, max_num_seqs=64, kv_tokens=20_000)
+    work = Workload(prompts=12, prompt_tokens=8000, output_tokens=50)
+    result = simulate(work, tight, fixed_step)
+    assert 0 < result.preemptions < work.prompts
+
+
+def test_the_chat_endpoint_shares_the_api_server_so_a_burst_meets_the_engine_at_once() -> None:
+    # 100 chat requests sent together, 10 ms of API-server CPU each, the chat template rendered
+    # turn by turn on one event loop: none reaches the engine before all 100 x 10 ms are spent
+    burst = Workload(prompts=100, prompt_tokens=100, output_tokens=10, chat=True)
+    result = simulate(burst, ROOMY, fixed_step, request_s=0.01)
+    assert min(result.ttft_s) >= 1.0
+    assert result.duration_s < 1.0 + simulate(burst, ROOMY, fixed_step).duration_s + 0.02
+    # one at a time, each waits only for its own
+    alone = simulate(replace(burst, concurrency=1), ROOMY, fixed_step, request_s=0.01)
+    assert max(alone.ttft_s) < 0.01 + 0.02
+
+
+def test_the_completions_endpoint_tokenizes_a_burst_first_come_first_served() -> None:
+    # the same burst to /v1/completions: the k-th request reaches the engine after k x 10 ms,
+    # so the first is served early and the engine never sees the whole burst at once
+    burst = Workload(prompts=100, prompt_tokens=100, output_tokens=10)
+    result = simulate(burst, ROOMY, fixed_step, request_s=0.01)
+    assert min(result.ttft_s) < 0.05
+    assert max(result.ttft_s) >= 1.0
+    assert (
+        result.median_tpot_s()
+        < simulate(replace(burst, chat=True), ROOMY, fixed_step, request_s=0.01).median_tpot_s()
+        + 1e-9
+    )
+
+
+def test_poisson_sends_end_at_prompts_over_rate_as_vllm_bench_serve_rescales_them() -> None:
+    work = Workload(prompts=50, prompt_tokens=200, output_tokens=20, request_rate=0.5)
+    result = simulate(work, ROOMY, fixed_step)
+    latency = max(result.e2e_s)
+    assert 50 / 0.5 <= result.duration_s <= 50 / 0.5 + latency

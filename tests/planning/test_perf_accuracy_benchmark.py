@@ -40,3 +40,26 @@ def test_a_case_with_an_unknown_workload_kind_is_a_clear_error(tmp_path: Path) -
     bad.write_text("- just a list\n")
     with pytest.raises(SystemExit, match="expected a mapping with a 'cases' list"):
         _bench().load_cases([bad])
+
+
+def test_a_case_our_memory_plan_cannot_hold_is_listed_not_scored(tmp_path: Path) -> None:
+    # Qwen3-32B on one 80 GB GPU leaves a KV pool smaller than one 32k-token request
+    corpus = tmp_path / "perf_small.yaml"
+    corpus.write_text(
+        "cases:\n"
+        "  - {id: long, model: Qwen/Qwen3-32B, gpu: H100-SXM-80GB, kind: burst, prompts: 10,\n"
+        "     input_tokens: 32000, output_tokens: 100,\n"
+        "     output_tok_s: 5, median_ttft_ms: 1000, median_tpot_ms: 50}\n"
+    )
+    result = _bench().evaluate(_bench().load_cases([corpus]))
+    assert result["cases"] == []
+    assert "less than one request" in result["skipped"]["long"]
+
+
+def test_rate_cases_are_scored_and_the_client_backend_defaults_to_completions() -> None:
+    bench = _bench()
+    cases = bench.load_cases([REPO / "benchmarks" / "corpora" / "perf_kvcached_v019.yaml"])
+    assert {c["backend"] for c in cases} == {"vllm"}
+    rate = bench.evaluate([c for c in cases if c["kind"] == "rate"])["summary"]["step-level/rate"]
+    # a light Poisson rate: the engine keeps up, so output tok/s is the offered load
+    assert rate["output_tok_s"]["median_abs_pct"] < 5

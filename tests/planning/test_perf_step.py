@@ -7,7 +7,7 @@ from typing import Any
 
 from checker.hardware.catalog import find_gpu
 from checker.planning.batching import StepLoad
-from checker.planning.perf import EFFICIENCY, fixed_costs, step_cost
+from checker.planning.perf import EFFICIENCY, compute_efficiency, fixed_costs, step_cost
 from checker.planning.planner import choose_tp, engine_model, plan_settings
 from checker.planning.rules.base import RuleContext
 from checker.schemas.model_info import ModelInfo
@@ -135,12 +135,28 @@ def test_attention_reading_the_kv_cache_adds_to_compute_bound_linear_layers() ->
     # 512 requests at 2000 tokens of context: the linear layers are compute bound and the
     # attention kernels then read every request's KV: one cannot hide behind the other
     ctx = _context(LLAMA, "H100-80GB")
-    eff = EFFICIENCY[1]
-    bandwidth = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff
-    flops = ctx.gpu.fp16_tflops * 1e12 * eff
+    bandwidth = ctx.gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[1]
+    flops = ctx.gpu.fp16_tflops * 1e12 * compute_efficiency(ctx.gpu, 1)
     batch, context = 512, 2000
     linear = batch * 2 * ctx.model.param_count / flops
     kv = ctx.memory.stages[0].kv.layout.bytes_per_token * batch * context / bandwidth
     fixed = fixed_costs(ctx.gpu, 1).decode_step_s
     assert linear > ctx.memory.stages[0].weights / bandwidth  # compute bound
     assert step_cost(ctx, 1)(_decode(batch, context)) - fixed >= 0.95 * (linear + kv)
+
+
+def test_hopper_prefill_spans_ampere_style_to_hopper_native_kernels() -> None:
+    # eight 1024-token prompts in one step are compute bound: its two ends differ by the
+    # family's kernel efficiency, 35-75 % of peak on Hopper (FlashAttention-3 paper), 50-80 %
+    # on Ampere
+    load = StepLoad(0, 0, 8192, 8, 0, 8 * 1024 * 1025 / 2)
+
+    def spread(gpu: str) -> float:
+        ctx = _context(LLAMA, gpu)
+        slow, fast = (
+            step_cost(ctx, end)(load) - fixed_costs(ctx.gpu, end).decode_step_s for end in (0, 1)
+        )
+        return slow / fast
+
+    assert abs(spread("H100-80GB") - 0.75 / 0.35) < 0.15
+    assert abs(spread("A100-SXM4-80GB") - 0.8 / 0.5) < 0.15
