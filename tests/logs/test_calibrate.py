@@ -281,6 +281,8 @@ def test_several_logs_of_one_setup_keep_the_run_with_the_least_kv(
 def test_update_lockfile_records_the_profiles_hub_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import huggingface_hub
+
     from tests.models.fake_hub import FakeHub, Repo
 
     case = "planner-v0190-qwen-qwen2-5-7b-instruct-h100-80gb-tp1pp1dp1-2048"
@@ -301,6 +303,8 @@ def test_update_lockfile_records_the_profiles_hub_model(
         hub.repos["acme/private-7b"] = Repo(files={"config.json": config})
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         monkeypatch.setenv("HF_HUB_OFFLINE", "")
+        # huggingface_hub read HF_HUB_OFFLINE when first imported, maybe by an earlier test
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
         argv = ["calibrate", str(log), "-p", str(path), "-o", str(tmp_path / "cal.yaml")]
         code, _, err = _run(capsys, *argv, "--lockfile", str(lockfile), "--update-lockfile")
     assert code == 0, err

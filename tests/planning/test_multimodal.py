@@ -299,3 +299,26 @@ def test_sizes_the_plan_reads_are_checked(field: str, value: Any, words: str) ->
     """The plan searches over these sizes and divides by them: a bad one is an input error."""
     with pytest.raises(ValueError, match=words):
         make_request(QWEN, **{field: value})
+
+
+def test_encoder_cuda_graphs_are_opt_in_and_need_the_tower() -> None:
+    """0.33 captures no encoder CUDA graphs unless compilation_config.cudagraph_mm_encoder
+    (config/compilation.py: off, no -O level sets it): the default plan has no such memory, the
+    opt-in is named as not modeled (VW190), and with --language-model-only vLLM refuses to start
+    (config/vllm.py VllmConfig.__post_init__), a check the 0.24.0 wheel does not have."""
+    graphs = {"compilation-config": {"cudagraph_mm_encoder": True}}
+    default = plan(QWEN, **QWEN_8K)
+    opted = plan(QWEN, vllm_args=graphs, **QWEN_8K)
+    assert _memory(opted) == _memory(default)
+    assert "cudagraph_mm_encoder" in only(opted, "VW190").message
+    assert not fired(opted, "VW132")
+    refused = only(plan(QWEN, language_model_only=True, vllm_args=graphs, **QWEN_8K), "VW132")
+    assert refused.message.startswith(
+        "--language-model-only is incompatible with cudagraph_mm_encoder=True"
+    )
+    assert refused.key == "outputs.vllm_args.compilation-config"
+    older = {**QWEN_8K, "version": "0.24.0"}
+    assert not fired(plan(QWEN, language_model_only=True, vllm_args=graphs, **older), "VW132")
+    text = plan("meta-llama/Llama-3.1-8B-Instruct", language_model_only=True, vllm_args=graphs,
+                **QWEN_8K)  # fmt: skip
+    assert not fired(text, "VW132")  # no MultiModalConfig on a text model

@@ -1,12 +1,13 @@
 """Multimodal models: vLLM's refusal of an item larger than the batch without chunked multimodal
-input (VW131), and towers whose encoder profile run the plan has no recipe for (VW130)."""
+input (VW131) and of encoder CUDA graphs without the encoder (VW132), and towers whose encoder
+profile run the plan has no recipe for (VW130)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from checker.planning.multimodal import family, largest_item_tokens, tower_loaded
-from checker.planning.releases import message
+from checker.planning.releases import has_behaviour, message
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding
@@ -61,4 +62,26 @@ def mm_item_fits_batch(ctx: RuleContext) -> Iterator[Finding]:
         fix=f"Raise max_num_batched_tokens to {tokens}, allow chunked multimodal input, or "
         "lower the largest item (--mm-processor-kwargs max_pixels, --limit-mm-per-prompt).",
         fix_values={"vllm.max_num_batched_tokens": tokens},
+    )
+
+
+@rule
+def mm_encoder_graphs_need_the_tower(ctx: RuleContext) -> Iterator[Finding]:
+    """Encoder CUDA graphs (compilation_config.cudagraph_mm_encoder, opt-in: off by default in
+    every release read) with --language-model-only, which never runs the encoder."""
+    s, eng = ctx.settings, ctx.request.engine
+    compilation = eng.vllm_args.get("compilation-config")
+    graphs = isinstance(compilation, dict) and compilation.get("cudagraph_mm_encoder") is True
+    if not (graphs and s.mm.language_model_only and ctx.model.is_multimodal):
+        return
+    if not has_behaviour("language_model_only_refuses_encoder_graphs", s.facts.version):
+        return
+    yield Finding(
+        rule_id="VW132",
+        name="mm-encoder-graphs-without-tower",
+        severity=Severity.ERROR,
+        message=message("language-model-only-encoder-graphs", s.facts.version),
+        key="outputs.vllm_args.compilation-config",
+        fix="Drop cudagraph_mm_encoder from --compilation-config (text only needs no encoder "
+        "graphs), or serve images without --language-model-only.",
     )
