@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,14 @@ def test_a_partial_hybrid_config_takes_transformers_defaults() -> None:
     # an explicit null is not a missing key: there is nothing to size the state with
     with pytest.raises(ModelConfigError, match="mamba_expand"):
         parse_config({**found[0], "mamba_expand": None}, model_id="jamba", source="catalog")
+
+
+def test_mambas_unbounded_time_step_limit_is_read_but_other_infinities_are_refused() -> None:
+    # published Nemotron-H configs write transformers' default dt clamp as [0.0, Infinity]
+    found = lookup("nvidia/Nemotron-H-56B-Base-8K")
+    assert found is not None and found[0]["time_step_limit"] == [0.0, math.inf]
+    info = parse_config(found[0], model_id="nvidia/Nemotron-H-56B-Base-8K", source="t")
+    assert info.state is not None and info.cache_layer_count == 10
+    for bad in ({"time_step_limit": [math.inf, 0.0]}, {"rope_theta": math.inf}):
+        with pytest.raises(ModelConfigError, match="beyond any model"):
+            parse_config({**found[0], **bad}, model_id="x", source="t")
