@@ -457,7 +457,8 @@ _MAX_NUMBER = 2**53
 
 
 # Mamba's dt clamp: transformers' default upper bound is float("inf"), which the published
-# Nemotron-H configs write as Infinity (time_step_limit: [0.0, Infinity]); nothing sized reads it
+# Nemotron-H configs write as Infinity or 1e308 (time_step_limit: [0.0, Infinity]); nothing
+# sized reads it
 _UNBOUNDED = re.compile(r"(^|\.)time_step_limit\[1\]$")
 
 
@@ -473,7 +474,7 @@ def _check_numbers(config: Any) -> None:
         elif (
             isinstance(value, (int, float))
             and (abs(value) > _MAX_NUMBER or not math.isfinite(value))
-            and not (value == math.inf and _UNBOUNDED.search(where))
+            and not (value > 0 and _UNBOUNDED.search(where))
         ):
             raise ModelConfigError(
                 f"config.json gives '{where}' the value {str(value)[:20]}, beyond any model",
