@@ -231,3 +231,30 @@ def test_gemma4_at_tp4_pages_match_and_blocks_stay() -> None:
     blocks, tokens, concurrency = _gemma4_expected(s, 4, 16)
     assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
     assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+def test_qwen35_397b_gdn_moe_at_tp8_v019() -> None:
+    model_id = "Qwen/Qwen3.5-397B-A17B"
+    model = catalog_model(model_id)
+    assert (sum(model.state_layer_flags), model.cache_layer_count) == (45, 15)
+    # gdn_attention_state_shape at TP 8: conv (2 x 16 key heads x 128 + 64 value heads x 128)
+    # / 8 x (kernel 4 - 1) in bf16, SSM (64 / 8, 128, 128) in the config's float32
+    state = (2 * 16 * 128 + 64 * 128) // 8 * 3 * 2 + 64 // 8 * 128 * 128 * 4
+    attn_per_token = 2 * 1 * 256 * 2  # 2 KV heads over TP 8: one replicated head of 256
+    s = settings_for(model, model_id, tp=8, gpu="H200", max_model_len=131072, version="0.19")
+    block = 16 * cdiv(state, 16 * attn_per_token)
+    assert (s.state_page_bytes, s.block_size, s.mamba_cache_mode) == (state, 528, "none")
+    assert block == 528
+    kv = size_kv(model, s, BUDGET, 0)
+    blocks, tokens, concurrency, groups = expected_kv(
+        attn_layers=15,
+        state_layers=45,
+        page=block * attn_per_token,
+        block=block,
+        state_blocks=1,
+        max_len=131072,
+        version="0.19",
+    )
+    assert (kv.layout.group_size, len(kv.layout.kinds), groups) == (15, 4, 4)
+    assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
+    assert abs(kv.max_concurrency - concurrency) < 1e-9
