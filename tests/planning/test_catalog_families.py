@@ -258,3 +258,22 @@ def test_qwen35_397b_gdn_moe_at_tp8_v019() -> None:
     assert (kv.layout.group_size, len(kv.layout.kinds), groups) == (15, 4, 4)
     assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
     assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+def test_sparse_flashmla_stores_an_fp8_cache_as_fp8_ds_mla() -> None:
+    # MLAAttention.__init__: FLASHMLA_SPARSE serves --kv-cache-dtype fp8 in DeepSeek's
+    # fp8_ds_mla layout (656 bytes a token); FlashInfer's sparse kernel keeps plain fp8 (576)
+    model = catalog_model(V32)
+    for gpu, tp, backend, latent in (
+        ("H200", 8, "FLASHMLA_SPARSE", 656),
+        ("B200", 8, "FLASHINFER_MLA_SPARSE", 576),
+    ):
+        s = settings_for(
+            model, V32, tp=tp, gpu=gpu, max_model_len=32768, version="0.19", kv_cache_dtype="fp8"
+        )
+        assert (s.mla_backend, s.kv_cache_dtype) == (backend, "fp8")
+        kv = size_kv(model, s, BUDGET, 0)
+        page, blocks, tokens, _ = _uniform_mla(61, latent + INDEXER, s.block_size, 32768, "0.19")
+        assert (kv.layout.group_block_bytes, kv.num_blocks, kv.tokens) == (page, blocks, tokens)
+    resp = plan(V32, "H200", gpus=8, tp=8, version="0.19", kv_cache_dtype="fp8")
+    assert any("fp8_ds_mla KV cache format" in line for line in resp.feasibility.log_lines)
