@@ -297,10 +297,15 @@ def test_update_lockfile_records_the_profiles_hub_model(
     )
     lockfile = tmp_path / "vllm-wizard.lock.json"
     config = (DATA / "configs" / "Qwen__Qwen2.5-7B.json").read_bytes()
+    import huggingface_hub.constants
+
     with FakeHub() as hub:
         hub.repos["acme/private-7b"] = Repo(files={"config.json": config})
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         monkeypatch.setenv("HF_HUB_OFFLINE", "")
+        # huggingface_hub read HF_HUB_OFFLINE=1 (the suite's default) if this worker imported
+        # it first; a process started online would not have (tests/models/conftest.py hub)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
         argv = ["calibrate", str(log), "-p", str(path), "-o", str(tmp_path / "cal.yaml")]
         code, _, err = _run(capsys, *argv, "--lockfile", str(lockfile), "--update-lockfile")
     assert code == 0, err
