@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
@@ -277,3 +278,14 @@ def test_sparse_flashmla_stores_an_fp8_cache_as_fp8_ds_mla() -> None:
         assert (kv.layout.group_block_bytes, kv.num_blocks, kv.tokens) == (page, blocks, tokens)
     resp = plan(V32, "H200", gpus=8, tp=8, version="0.19", kv_cache_dtype="fp8")
     assert any("fp8_ds_mla KV cache format" in line for line in resp.feasibility.log_lines)
+
+
+def test_deepseek_v32_mtp_layer_keeps_its_own_indexer() -> None:
+    # deepseek_mtp.py: the MTP layer is a DeepseekV2DecoderLayer, so with index_topk it has an
+    # indexer key cache beside its MLA latent, both joining the target's one MLA group
+    kw: dict[str, Any] = {"gpus": 8, "tp": 8, "max_model_len": 32768, "version": "0.19"}
+    base = plan(V32, "H200", **kw)
+    spec = plan(V32, "H200", speculative_config={"method": "mtp"}, **kw)
+    after, before = spec.feasibility.kv, base.feasibility.kv
+    assert after is not None and before is not None
+    assert after.bytes_per_token - before.bytes_per_token == 2 * LATENT + INDEXER
