@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import re
 from typing import Any
 
 from checker.errors import ModelConfigError
@@ -449,6 +450,12 @@ def parse_config(
 _MAX_NUMBER = 2**53
 
 
+# Mamba's dt clamp: transformers' default upper bound is float("inf"), which the published
+# Nemotron-H configs write as Infinity or 1e308 (time_step_limit: [0.0, Infinity]); nothing
+# sized reads it
+_UNBOUNDED = re.compile(r"(^|\.)time_step_limit\[1\]$")
+
+
 def _check_numbers(config: Any) -> None:
     """Walks the whole config (iteratively: JSON nests deeper than Python recurses)."""
     stack: list[tuple[str, Any]] = [("", config)]
@@ -458,8 +465,10 @@ def _check_numbers(config: Any) -> None:
             stack += [(f"{where}.{k}" if where else str(k), v) for k, v in value.items()]
         elif isinstance(value, list):
             stack += [(f"{where}[{i}]", v) for i, v in enumerate(value)]
-        elif isinstance(value, (int, float)) and (
-            abs(value) > _MAX_NUMBER or not math.isfinite(value)
+        elif (
+            isinstance(value, (int, float))
+            and (abs(value) > _MAX_NUMBER or not math.isfinite(value))
+            and not (value > 0 and _UNBOUNDED.search(where))
         ):
             raise ModelConfigError(
                 f"config.json gives '{where}' the value {str(value)[:20]}, beyond any model",

@@ -194,6 +194,10 @@ def count_params(
     if model_type.startswith("llama4"):
         shared_inter = int(cfg.get("intermediate_size") or 0)
     mlp_factor = 3 if gated else 2
+    # latent MoE: the routed experts work in a narrower width between two dense projections of
+    # the MoE block (nemotron_h.py NemotronHMoE moe_latent_size: fc1/fc2_latent_proj;
+    # 0.33.0 models/kimi_k3 routed_expert_hidden_size)
+    latent = int(cfg.get("moe_latent_size") or cfg.get("routed_expert_hidden_size") or 0)
     norms_per_layer = (1 if model_type == "nemotron_h" else 2) + int(
         facts.get("extra_norms_per_layer", 0)
     )
@@ -223,7 +227,8 @@ def count_params(
         is_moe = letter == "E" or (letter is None and _is_moe_layer(cfg, model_type, i, experts))
         moe_flags.append(is_moe)
         if is_moe:
-            totals["expert_linear"] += experts * mlp_factor * hidden * moe_inter
+            totals["expert_linear"] += experts * mlp_factor * (latent or hidden) * moe_inter
+            totals["mlp_linear"] += 2 * hidden * latent
             if cfg.get("enable_moe_block") or cfg.get("use_second_mlp_block"):
                 # Gemma-4 (models/gemma4.py Gemma4DecoderLayer): a dense MLP beside the experts
                 totals["mlp_linear"] += mlp_factor * hidden * dense_inter

@@ -61,6 +61,15 @@ def sparse_mla_backend(
     return None
 
 
+def stored_kv_dtype(backend: str | None, kv_cache_dtype: str) -> str:
+    """The cache format ``backend`` keeps a --kv-cache-dtype in (sparse FlashMLA stores fp8
+    as fp8_ds_mla); the dtype itself for every other backend."""
+    if backend is None:
+        return kv_cache_dtype
+    stores: dict[str, str] = _table()["backends"][backend].get("stores") or {}
+    return stores.get(kv_cache_dtype, kv_cache_dtype)
+
+
 def preferred_block_size(backend: str) -> int:
     """AttentionBackend.get_preferred_block_size(16): 16 when the kernel takes it, else its
     smallest kernel block size."""

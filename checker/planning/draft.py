@@ -68,6 +68,9 @@ def draft_pages(settings: Settings, stage: int) -> list[tuple[LayerKind, int]]:
     if model is None:
         return []
     ds = draft_settings(settings)
+    # the target's cache format (sparse FlashMLA's fp8_ds_mla) when the drafter keeps its dtype
+    same = ds.kv_cache_dtype == settings.kv_cache_dtype
+    kv_dtype = (settings.kv_storage_dtype if same else "") or ds.kv_cache_dtype
     pages: list[tuple[LayerKind, int]] = []
     for layer, kind in enumerate(model.layer_kinds):
         if kind in _NO_CACHE:
@@ -75,12 +78,16 @@ def draft_pages(settings: Settings, stage: int) -> list[tuple[LayerKind, int]]:
         page = layer_page(
             model,
             layer,
-            kv_dtype=ds.kv_cache_dtype,
+            kv_dtype=kv_dtype,
             dtype=ds.dtype,
             tp=ds.tp,
             block_size=settings.block_size,
         )
         pages.append((kind if kind is LayerKind.MLA else LayerKind.FULL, page))
+        if kind is LayerKind.MLA and model.indexer_token_bytes:
+            # DeepSeek-V3.2's MTP layer is a DeepseekV2DecoderLayer with its own indexer
+            # (deepseek_mtp.py DeepSeekMultiTokenPredictorLayer)
+            pages.append((LayerKind.MLA, settings.block_size * model.indexer_token_bytes))
     return pages
 
 

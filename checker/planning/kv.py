@@ -56,8 +56,9 @@ class KVResult:
 
 def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
     s = settings
+    kv_dtype = s.kv_storage_dtype or s.kv_cache_dtype
     return layer_page(
-        model, layer, kv_dtype=s.kv_cache_dtype, dtype=s.dtype, tp=s.tp, block_size=s.block_size
+        model, layer, kv_dtype=kv_dtype, dtype=s.dtype, tp=s.tp, block_size=s.block_size
     )
 
 

@@ -132,12 +132,28 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
 
 
 def backend_lines(memory: MemoryPlan) -> list[str]:
-    """The block size an MLA backend forced (Platform.update_block_size_for_backend)."""
+    """The block size an MLA backend forced (Platform.update_block_size_for_backend), and the
+    cache format a sparse MLA backend stores the KV dtype in."""
     s = memory.settings
-    if s.mla_backend is None or s.block_size == 16 or s.state_page_bytes:
+    if s.mla_backend is None or s.state_page_bytes:
         return []
-    text = message("backend-block-size", s.facts.version, block=s.block_size, backend=s.mla_backend)
-    return [text]
+    lines = []
+    if s.block_size != 16:
+        lines.append(
+            message(
+                "backend-block-size", s.facts.version, block=s.block_size, backend=s.mla_backend
+            )
+        )
+    if s.kv_storage_dtype != s.kv_cache_dtype:
+        lines.append(
+            message(
+                "sparse-mla-kv-format",
+                s.facts.version,
+                format=s.kv_storage_dtype,
+                backend=s.mla_backend,
+            )
+        )
+    return lines
 
 
 def hybrid_lines(memory: MemoryPlan) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from checker.models.config_parser import type_facts
-from checker.planning.attention import default_block_size
+from checker.planning.attention import default_block_size, stored_kv_dtype
 from checker.planning.connectors import hma_off
 from checker.planning.context_length import default_max_len
 from checker.planning.kv_dtypes import DTYPE_BYTES, element_bytes, head_token_bytes, mla_token_bytes
@@ -68,6 +68,7 @@ class Settings:
     state_checkpoint_blocks: int = 0  # align mode's prefill checkpoint blocks per request
     unaligned_block_size: int = 0  # a hybrid's block size before vLLM raised it
     mla_backend: str | None = None  # the MLA backend whose kernel set the default block size
+    kv_storage_dtype: str = ""  # the cache format the MLA backend stores it in; "": the dtype
     dp: int = 1  # data-parallel engines, each a full replica with its own KV cache
     dp_local: int = 1  # of them on one node
     nnodes: int = 1
@@ -250,6 +251,7 @@ def resolve_settings(
         unaligned_block_size=unaligned,
         **_parallel(request, model, tp, facts.version),
         mla_backend=None if eng.block_size else mla_backend,
+        kv_storage_dtype=stored_kv_dtype(mla_backend, kv_dtype.value),
         mm=mm_settings(request),
         **_lora(request, dtype),
         spec=spec,

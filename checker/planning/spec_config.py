@@ -261,6 +261,9 @@ def mtp_model(target: ModelInfo, layers: int) -> ModelInfo:
         kv_heads_per_layer=(target.kv_heads_of(source),) * layers
         if target.kv_heads_per_layer
         else (),
+        head_dim_per_layer=(target.head_dim_of(source),) * layers
+        if target.head_dim_per_layer
+        else (),
         layer_params=(),
         moe_layers=(moe,) * layers if target.moe_layers else (),
         state=None,

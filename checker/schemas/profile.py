@@ -35,6 +35,7 @@ from checker.schemas.enums import (
     Quantization,
 )
 from checker.schemas.gpu import GPUSpec
+from checker.schemas.inputs import INT64_MAX
 from checker.schemas.slo import SLOTargets
 from checker.schemas.yaml_source import bundled_data
 
@@ -204,7 +205,7 @@ class ProfileVLLM(BaseModel):
         description="true: off; false: on even with a KV connector (vLLM refuses a connector "
         "without HMA support then); omitted: vLLM decides",
     )
-    kv_cache_memory_bytes: StrictInt | None = Field(None, ge=0)
+    kv_cache_memory_bytes: StrictInt | None = Field(None, ge=0, le=INT64_MAX)
     cudagraph_memory_profiling: StrictBool | None = None
     allow_long_max_model_len: StrictBool = Field(
         False, description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1: a length above the model's warns"

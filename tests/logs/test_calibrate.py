@@ -299,6 +299,8 @@ def test_update_lockfile_records_the_profiles_hub_model(
     )
     lockfile = tmp_path / "vllm-wizard.lock.json"
     config = (DATA / "configs" / "Qwen__Qwen2.5-7B.json").read_bytes()
+    import huggingface_hub.constants
+
     with FakeHub() as hub:
         hub.repos["acme/private-7b"] = Repo(files={"config.json": config})
         monkeypatch.setenv("HF_ENDPOINT", hub.url)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,30 @@ def test_a_partial_hybrid_config_takes_transformers_defaults() -> None:
     # an explicit null is not a missing key: there is nothing to size the state with
     with pytest.raises(ModelConfigError, match="mamba_expand"):
         parse_config({**found[0], "mamba_expand": None}, model_id="jamba", source="catalog")
+
+
+def test_mambas_unbounded_time_step_limit_is_read_but_other_infinities_are_refused() -> None:
+    # published Nemotron-H configs write transformers' default dt clamp as [0.0, Infinity]
+    found = lookup("nvidia/Nemotron-H-56B-Base-8K")
+    assert found is not None and found[0]["time_step_limit"] == [0.0, math.inf]
+    info = parse_config(found[0], model_id="nvidia/Nemotron-H-56B-Base-8K", source="t")
+    assert info.state is not None and info.cache_layer_count == 10
+    # Nemotron-3 Ultra's config writes the same bound as 1e308
+    parse_config({**found[0], "time_step_limit": [0.0, 1e308]}, model_id="x", source="t")
+    for bad in ({"time_step_limit": [math.inf, 0.0]}, {"rope_theta": math.inf}):
+        with pytest.raises(ModelConfigError, match="beyond any model"):
+            parse_config({**found[0], **bad}, model_id="x", source="t")
+
+
+def test_latent_moe_experts_are_counted_at_their_narrower_width() -> None:
+    # NemotronHMoE (nemotron_h.py): with moe_latent_size the routed experts work at 1024 wide
+    # between fc1/fc2_latent_proj; the model id states 120B parameters in all
+    path = (
+        Path(__file__).parents[1]
+        / "data/configs/nvidia__NVIDIA-Nemotron-3-Super-120B-A12B-FP8.json"
+    )
+    config = json.loads(path.read_text())
+    info = parse_config(config, model_id="nvidia/NVIDIA-Nemotron-3-Super-120B-A12B", source="t")
+    assert 119e9 < info.param_count < 122e9
+    full_width = parse_config({**config, "moe_latent_size": None}, model_id="x", source="t")
+    assert full_width.param_count > 3 * info.param_count

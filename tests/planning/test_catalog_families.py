@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
@@ -231,3 +232,60 @@ def test_gemma4_at_tp4_pages_match_and_blocks_stay() -> None:
     blocks, tokens, concurrency = _gemma4_expected(s, 4, 16)
     assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
     assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+def test_qwen35_397b_gdn_moe_at_tp8_v019() -> None:
+    model_id = "Qwen/Qwen3.5-397B-A17B"
+    model = catalog_model(model_id)
+    assert (sum(model.state_layer_flags), model.cache_layer_count) == (45, 15)
+    # gdn_attention_state_shape at TP 8: conv (2 x 16 key heads x 128 + 64 value heads x 128)
+    # / 8 x (kernel 4 - 1) in bf16, SSM (64 / 8, 128, 128) in the config's float32
+    state = (2 * 16 * 128 + 64 * 128) // 8 * 3 * 2 + 64 // 8 * 128 * 128 * 4
+    attn_per_token = 2 * 1 * 256 * 2  # 2 KV heads over TP 8: one replicated head of 256
+    s = settings_for(model, model_id, tp=8, gpu="H200", max_model_len=131072, version="0.19")
+    block = 16 * cdiv(state, 16 * attn_per_token)
+    assert (s.state_page_bytes, s.block_size, s.mamba_cache_mode) == (state, 528, "none")
+    assert block == 528
+    kv = size_kv(model, s, BUDGET, 0)
+    blocks, tokens, concurrency, groups = expected_kv(
+        attn_layers=15,
+        state_layers=45,
+        page=block * attn_per_token,
+        block=block,
+        state_blocks=1,
+        max_len=131072,
+        version="0.19",
+    )
+    assert (kv.layout.group_size, len(kv.layout.kinds), groups) == (15, 4, 4)
+    assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
+    assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+def test_sparse_flashmla_stores_an_fp8_cache_as_fp8_ds_mla() -> None:
+    # MLAAttention.__init__: FLASHMLA_SPARSE serves --kv-cache-dtype fp8 in DeepSeek's
+    # fp8_ds_mla layout (656 bytes a token); FlashInfer's sparse kernel keeps plain fp8 (576)
+    model = catalog_model(V32)
+    for gpu, tp, backend, latent in (
+        ("H200", 8, "FLASHMLA_SPARSE", 656),
+        ("B200", 8, "FLASHINFER_MLA_SPARSE", 576),
+    ):
+        s = settings_for(
+            model, V32, tp=tp, gpu=gpu, max_model_len=32768, version="0.19", kv_cache_dtype="fp8"
+        )
+        assert (s.mla_backend, s.kv_cache_dtype) == (backend, "fp8")
+        kv = size_kv(model, s, BUDGET, 0)
+        page, blocks, tokens, _ = _uniform_mla(61, latent + INDEXER, s.block_size, 32768, "0.19")
+        assert (kv.layout.group_block_bytes, kv.num_blocks, kv.tokens) == (page, blocks, tokens)
+    resp = plan(V32, "H200", gpus=8, tp=8, version="0.19", kv_cache_dtype="fp8")
+    assert any("fp8_ds_mla KV cache format" in line for line in resp.feasibility.log_lines)
+
+
+def test_deepseek_v32_mtp_layer_keeps_its_own_indexer() -> None:
+    # deepseek_mtp.py: the MTP layer is a DeepseekV2DecoderLayer, so with index_topk it has an
+    # indexer key cache beside its MLA latent, both joining the target's one MLA group
+    kw: dict[str, Any] = {"gpus": 8, "tp": 8, "max_model_len": 32768, "version": "0.19"}
+    base = plan(V32, "H200", **kw)
+    spec = plan(V32, "H200", speculative_config={"method": "mtp"}, **kw)
+    after, before = spec.feasibility.kv, base.feasibility.kv
+    assert after is not None and before is not None
+    assert after.bytes_per_token - before.bytes_per_token == 2 * LATENT + INDEXER
