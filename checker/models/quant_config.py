@@ -27,6 +27,22 @@ def _compressed_tensors(q: dict[str, Any]) -> QuantInfo:
     )
 
 
+def _modelopt(
+    q: dict[str, Any], method: str, skipped: tuple[str, ...]
+) -> tuple[str, tuple[str, ...]]:
+    """A ModelOpt checkpoint's method as vLLM resolves it: quant_algo (top level, or under
+    "quantization" as in hf_quant_config.json) containing FP4 selects modelopt_fp4
+    (quantization/modelopt.py ModelOptNvFp4Config.override_quantization_method and
+    _extract_modelopt_quant_algo, 0.19.0 and 0.33.0); exclude_modules are the skipped layers."""
+    nested = q.get("quantization")
+    source = nested if isinstance(nested, dict) else q
+    algo = str(source.get("quant_algo") or "").upper()
+    excluded = source.get("exclude_modules") or q.get("exclude_modules")
+    if isinstance(excluded, list) and not skipped:
+        skipped = tuple(str(m) for m in excluded)
+    return ("modelopt_fp4" if "FP4" in algo else method), skipped
+
+
 def read_quant_config(config: dict[str, Any]) -> QuantInfo | None:
     """The checkpoint's quantization (top level, or nested in text_config), or None."""
     q = config.get("quantization_config")
@@ -38,6 +54,8 @@ def read_quant_config(config: dict[str, Any]) -> QuantInfo | None:
         raise ModelConfigError("quantization_config is not an object")
     method = str(q.get("quant_method") or "").lower()
     skipped = tuple(q.get("modules_to_not_convert") or q.get("ignore") or ())
+    if method.startswith("modelopt"):
+        method, skipped = _modelopt(q, method, skipped)
     if method == "compressed-tensors":
         return _compressed_tensors(q)
     if method in ("fp8", "fbgemm_fp8", "modelopt", "ptpc_fp8"):
