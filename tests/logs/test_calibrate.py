@@ -301,6 +301,11 @@ def test_update_lockfile_records_the_profiles_hub_model(
         hub.repos["acme/private-7b"] = Repo(files={"config.json": config})
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         monkeypatch.setenv("HF_HUB_OFFLINE", "")
+        # huggingface_hub reads HF_HUB_OFFLINE once, at import: an earlier test may have
+        # imported it offline (as the hardening tests' online fixture does, reset it)
+        import huggingface_hub.constants
+
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
         argv = ["calibrate", str(log), "-p", str(path), "-o", str(tmp_path / "cal.yaml")]
         code, _, err = _run(capsys, *argv, "--lockfile", str(lockfile), "--update-lockfile")
     assert code == 0, err
