@@ -142,9 +142,14 @@ def _vision_params(config: dict[str, Any], text_hidden: int) -> int:
     depth = int(vision.get("num_hidden_layers") or vision.get("depth") or 0)
     patch = int(vision.get("patch_size") or 14)
     image = int(vision.get("image_size") or 0)
-    gated = vision.get("hidden_act") == "silu"
+    # Gemma-4's encoder (transformers Gemma4VisionModel, which vLLM builds with AutoModel): a
+    # gated MLP, and a (2, position_embedding_size, width) table of learned 2-D positions
+    gemma4 = vision.get("model_type") == "gemma4_vision"
+    gated = vision.get("hidden_act") == "silu" or gemma4
     per_layer = 4 * width * width + (3 if gated else 2) * width * inner + 6 * width
     positions = (image // patch) ** 2 * width if image else 0
+    if gemma4:
+        positions = 2 * int(vision.get("position_embedding_size") or 0) * width
     out = int(vision.get("out_hidden_size") or text_hidden)
     channels = int(vision.get("num_channels") or vision.get("in_chans") or 3)
     patch_embed = channels * int(vision.get("temporal_patch_size") or 1) * patch * patch * width
