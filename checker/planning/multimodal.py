@@ -126,11 +126,11 @@ class TowerStorage:
         return self.quantized * self.bits / 8 + self.kept * dtype_bytes
 
 
-def tower_storage(model: ModelInfo, settings: Settings) -> TowerStorage:
+def tower_storage(model: ModelInfo, method: str | None, dtype: str) -> TowerStorage:
     """The tower's linear layers that the quantization method quantizes, per vLLM's rule for
-    the method and the checkpoint's skip list (vllm_multimodal.yaml tower_quantization)."""
-    total, method = model.params.vision, settings.quantization
-    dtype = settings.dtype
+    the method and the checkpoint's skip list (vllm_multimodal.yaml tower_quantization); the
+    rest in ``dtype``."""
+    total = model.params.vision
     if not method:
         return TowerStorage(0, 16.0, total, f"in {dtype}")
     facts = family_facts()["tower_quantization"]
@@ -236,7 +236,8 @@ def vision_weight_bytes(model: ModelInfo, settings: Settings) -> float:
     if not tower_loaded(model, settings):
         return 0.0
     shards = 1 if encoder_data_parallel(model, settings) else settings.tp
-    return tower_storage(model, settings).bytes(settings.dtype_bytes) / shards
+    storage = tower_storage(model, settings.quantization, settings.dtype)
+    return storage.bytes(settings.dtype_bytes) / shards
 
 
 def frontend_gpu_bytes(model: ModelInfo, settings: Settings) -> float:
@@ -401,7 +402,7 @@ def multimodal_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
         return {}
     costs: dict[str, str] = {}
     weights = vision_weight_bytes(model, settings)
-    storage = tower_storage(model, settings)
+    storage = tower_storage(model, settings.quantization, settings.dtype)
     if not weights:
         costs["vision tower"] = (
             "not loaded: every modality it serves has limit 0 (--limit-mm-per-prompt / "

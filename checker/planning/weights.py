@@ -13,7 +13,7 @@ import functools
 import math
 
 from checker.planning.kv_dtypes import DTYPE_BYTES
-from checker.planning.multimodal import vision_weight_bytes
+from checker.planning.multimodal import tower_storage, vision_weight_bytes
 from checker.planning.quant_bits import bits_per_weight
 from checker.planning.releases import mxfp4_padding, mxfp4_uses_marlin
 from checker.planning.settings import Settings, config_dtype
@@ -83,11 +83,14 @@ def _round_up(value: float, multiple: int) -> float:
 
 def checkpoint_bytes(model: ModelInfo) -> float:
     """Tensor bytes the config says the checkpoint holds: its quantized linear layers at the
-    method's bits, everything else at the config's torch_dtype. What the safetensors headers
+    method's bits (the vision tower's as vLLM's skip-list rule says), everything else at the
+    config's torch_dtype. What the safetensors headers
     of the same checkpoint should add up to."""
     method = model.quant.method if model.quant else None
-    dtype_bytes = DTYPE_BYTES[config_dtype(model)]
-    return sum(_storage_bytes(model, dtype_bytes, method, None).values())
+    dtype = config_dtype(model)
+    roles = _storage_bytes(model, DTYPE_BYTES[dtype], method, None)
+    roles["vision"] = tower_storage(model, method, dtype).bytes(DTYPE_BYTES[dtype])
+    return sum(roles.values())
 
 
 def _kv_replication(model: ModelInfo, tp: int) -> float:

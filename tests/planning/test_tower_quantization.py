@@ -13,8 +13,9 @@ import pytest
 from checker.hardware.catalog import find_gpu
 from checker.planning.kv import GIB
 from checker.planning.memory import plan_memory
-from checker.planning.multimodal import tower_storage, vision_weight_bytes
+from checker.planning.multimodal import TowerStorage, tower_storage, vision_weight_bytes
 from checker.planning.settings import Settings, resolve_settings
+from checker.planning.weights import checkpoint_bytes
 from checker.schemas.model_info import ModelInfo
 from tests.planning.plans import catalog_model, make_request, plan
 
@@ -42,6 +43,11 @@ AWQ_BITS = 4 + 16 / 128 + 4 / 128  # fp16 scale and 4-bit zero point per group o
 def _settings(model: ModelInfo, version: str = "0.33.0", **kw: Any) -> Settings:
     request = make_request(model.model_id, max_model_len=8192, version=version, **kw)
     return resolve_settings(request, model, find_gpu("H100-80GB"), tp=1)
+
+
+def _storage(model: ModelInfo, **kw: Any) -> TowerStorage:
+    settings = _settings(model, **kw)
+    return tower_storage(model, settings.quantization, settings.dtype)
 
 
 def _quantized(quant: dict[str, Any], model_id: str = QWEN) -> ModelInfo:
@@ -87,10 +93,10 @@ def test_gemma3_online_fp8_quantizes_siglip_attention_only() -> None:
     multiples of 64 (4304 is not); Gemma3MultiModalProjector's weight is an nn.Parameter."""
     model = catalog_model(GEMMA)
     attention = 27 * 4 * 1152 * 1152
-    storage = tower_storage(model, _settings(model, quantization="fp8"))
+    storage = _storage(model, quantization="fp8")
     assert (storage.quantized, storage.bits) == (attention, 8.0)
     assert storage.kept == model.params.vision - attention
-    bnb = tower_storage(model, _settings(model, quantization="bitsandbytes"))
+    bnb = _storage(model, quantization="bitsandbytes")
     assert bnb.quantized == attention + 27 * 2 * 1152 * 4304  # bitsandbytes takes the MLP too
 
 
@@ -98,7 +104,7 @@ def test_lfm25_vl_online_fp8_quantizes_the_siglip2_blocks() -> None:
     """lfm2_siglip2.py builds attention and MLP with the quant_config; the patch embedding and
     the projector's linear_1 / linear_2 are built without it."""
     model = catalog_model(LFM)
-    storage = tower_storage(model, _settings(model, quantization="fp8"))
+    storage = _storage(model, quantization="fp8")
     assert storage.quantized == 27 * (4 * 1152 * 1152 + 2 * 1152 * 4304)
 
 
@@ -109,17 +115,17 @@ def test_awq_that_skips_visual_keeps_the_tower_whole() -> None:
     settings = _settings(model)
     assert settings.quantization == "awq"
     assert vision_weight_bytes(model, settings) == 2 * model.params.vision
-    assert "skip list names it: visual" in tower_storage(model, settings).how
+    assert "skip list names it: visual" in _storage(model).how
 
 
 def test_awq_whose_skip_list_leaves_the_tower_out_quantizes_it() -> None:
     model = _quantized({**QWEN_AWQ, "modules_to_not_convert": ["lm_head"]})
-    storage = tower_storage(model, _settings(model))
+    storage = _storage(model)
     assert storage.quantized == pytest.approx(QWEN_LINEAR, abs=1)
     assert storage.bits == pytest.approx(AWQ_BITS)
     # without a list vLLM reads the quantized layers from the checkpoint's tensors
     bare = _quantized({k: v for k, v in QWEN_AWQ.items() if k != "modules_to_not_convert"})
-    assert tower_storage(bare, _settings(bare)).quantized == 0
+    assert _storage(bare).quantized == 0
 
 
 def test_compressed_tensors_ignore_is_exact_or_regex() -> None:
@@ -137,15 +143,15 @@ def test_compressed_tensors_ignore_is_exact_or_regex() -> None:
         },
     }
     kept = _quantized({**w8a8, "ignore": ["lm_head", "re:visual.*"]})
-    assert tower_storage(kept, _settings(kept)).quantized == 0
+    assert _storage(kept).quantized == 0
     merger = ["lm_head", "model.visual.merger.mlp.0", "model.visual.merger.mlp.2"]
     kept = _quantized({**w8a8, "ignore": merger})
-    assert tower_storage(kept, _settings(kept)).quantized == QWEN_LINEAR - QWEN_MERGER
+    assert _storage(kept).quantized == QWEN_LINEAR - QWEN_MERGER
     # a name without "re:" is compared whole, and apply_vllm_mapper leaves "re:" entries as
     # written, so neither names a tower layer
     for ignore in (["lm_head"], ["lm_head", "visual"], ["lm_head", "re:model[.]visual.*"]):
         model = _quantized({**w8a8, "ignore": ignore})
-        assert tower_storage(model, _settings(model)).quantized == pytest.approx(QWEN_LINEAR, 1)
+        assert _storage(model).quantized == pytest.approx(QWEN_LINEAR, 1)
 
 
 def test_fp8_checkpoint_skips_only_the_layers_it_names() -> None:
@@ -158,11 +164,11 @@ def test_fp8_checkpoint_skips_only_the_layers_it_names() -> None:
     ]
     fp8 = {"quant_method": "fp8", "activation_scheme": "dynamic", "weight_block_size": [128, 128]}
     model = _quantized({**fp8, "modules_to_not_convert": layers})
-    assert tower_storage(model, _settings(model)).quantized == QWEN_MERGER
+    assert _storage(model).quantized == QWEN_MERGER
     everything = _quantized(
         {**fp8, "modules_to_not_convert": [*layers, "visual.merger.mlp.0", "visual.merger.mlp.2"]}
     )
-    assert tower_storage(everything, _settings(everything)).quantized == 0
+    assert _storage(everything).quantized == 0
 
 
 def test_modelopt_never_quantizes_a_vision_tower_module() -> None:
@@ -170,11 +176,11 @@ def test_modelopt_never_quantizes_a_vision_tower_module() -> None:
     unquantized (Gemma-3); Qwen's "visual" needs an exclude_modules wildcard."""
     modelopt = {"quant_method": "modelopt", "quant_algo": "FP8"}
     gemma = _quantized({**modelopt, "ignore": ["lm_head"]}, GEMMA)
-    assert tower_storage(gemma, _settings(gemma)).quantized == 0
+    assert _storage(gemma).quantized == 0
     qwen = _quantized({**modelopt, "ignore": ["lm_head"]})
-    assert tower_storage(qwen, _settings(qwen)).quantized == pytest.approx(QWEN_LINEAR, abs=1)
+    assert _storage(qwen).quantized == pytest.approx(QWEN_LINEAR, abs=1)
     excluded = _quantized({**modelopt, "ignore": ["lm_head", "visual*"]})
-    assert tower_storage(excluded, _settings(excluded)).quantized == 0
+    assert _storage(excluded).quantized == 0
 
 
 def test_explain_says_how_the_tower_is_stored() -> None:
@@ -183,3 +189,11 @@ def test_explain_says_how_the_tower_is_stored() -> None:
     assert fp8.endswith("stored 0.67 B linear weights in fp8 (online), the rest in bfloat16")
     bf16 = plan(QWEN, **kw).config.explanations["vision tower"]
     assert bf16.endswith("stored in bfloat16")
+
+
+def test_the_checkpoint_size_counts_a_quantized_tower_at_the_methods_bits() -> None:
+    """What the config describes (held against the safetensors headers, VW213) follows the
+    same rule: an AWQ tower outside the skip list is 4-bit in the checkpoint too."""
+    whole = checkpoint_bytes(_quantized(QWEN_AWQ))
+    quantized = checkpoint_bytes(_quantized({**QWEN_AWQ, "modules_to_not_convert": ["lm_head"]}))
+    assert whole - quantized == pytest.approx(QWEN_LINEAR * (2 - AWQ_BITS / 8), rel=1e-6)
