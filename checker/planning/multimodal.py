@@ -141,7 +141,9 @@ def tower_storage(model: ModelInfo, method: str | None, dtype: str) -> TowerStor
         return TowerStorage(
             0, 16.0, total, f"in {dtype} (not known which layers {method} quantizes in {what!r})"
         )
-    quant = model.quant if model.quant and model.quant.method == method else None
+    # --quantization awq_marlin / gptq_marlin on an AWQ / GPTQ checkpoint reads its config too
+    named = method.removesuffix("_marlin")
+    quant = model.quant if model.quant and model.quant.method == named else None
     if rule == "none":
         return TowerStorage(0, 16.0, total, f"in {dtype} ({method} quantizes no dense layer)")
     skips: tuple[str, ...] = ()
@@ -155,8 +157,29 @@ def tower_storage(model: ModelInfo, method: str | None, dtype: str) -> TowerStor
                 "tensors, and quantization tools leave vision towers unquantized)",
             )
         skips = tuple(_to_vllm_name(s, recipe["hf_to_vllm_prefix"]) for s in quant.skipped_modules)
+    # modelopt's fixed names match by substring, as its skip entries do
     always = tuple(facts["always_skipped"].get(method, ()))
-    vision = model.vision
+    quantized = _quantized_params(model.vision, recipe, method, rule, skips + always)
+    count = round(quantized)
+    source = "checkpoint" if quant else "online"
+    if not count:
+        why = "skips it"
+        if quant:
+            why = f"skip list names it: {', '.join(m[:40] for m in quant.skipped_modules[:3])}"
+        return TowerStorage(0, 16.0, total, f"in {dtype} (the {method} {why})")
+    return TowerStorage(
+        count,
+        bits_per_weight(model, method),
+        total - count,
+        f"{count / 1e9:.2f} B linear weights in {method} ({source}), the rest in {dtype}",
+    )
+
+
+def _quantized_params(
+    vision: VisionInfo, recipe: dict[str, Any], method: str, rule: str, skips: tuple[str, ...]
+) -> float:
+    """The tower's linear weights ``method`` quantizes: each kind's weights times the share of
+    its layers, over the blocks, that no skip entry names."""
     sizes = {
         "attention": vision.attention_linear,
         "mlp": vision.mlp_linear,
@@ -171,24 +194,10 @@ def tower_storage(model: ModelInfo, method: str | None, dtype: str) -> TowerStor
     for kind, layers in recipe["layers"].items():
         blocks = range(vision.depth) if kind != "projector" else range(1)
         for name, weight in layers.items():
-            kept = sum(
-                _skipped(name.format(i=i), rule, skips, always, recipe["fused"]) for i in blocks
-            )
+            kept = sum(_skipped(name.format(i=i), rule, skips, recipe["fused"]) for i in blocks)
             share = weight / sum(layers.values())
             quantized += sizes[kind] * share * (len(blocks) - kept) / len(blocks)
-    count = round(quantized)
-    source = "checkpoint" if quant else "online"
-    if not count:
-        why = "skips it"
-        if quant:
-            why = f"skip list names it: {', '.join(quant.skipped_modules[:3])}"
-        return TowerStorage(0, 16.0, total, f"in {dtype} (the {method} {why})")
-    return TowerStorage(
-        count,
-        bits_per_weight(model, method),
-        total - count,
-        f"{count / 1e9:.2f} B linear weights in {method} ({source}), the rest in {dtype}",
-    )
+    return quantized
 
 
 def _to_vllm_name(name: str, prefixes: dict[str, str]) -> str:
@@ -205,7 +214,7 @@ def _matches(name: str, rule: str, skips: tuple[str, ...]) -> bool:
     if rule == "substring":
         return any(s in name for s in skips)
     if rule == "regex":
-        return any(s == name or (s.startswith("re:") and re.match(s[3:], name)) for s in skips)
+        return any(s == name or (s.startswith("re:") and _re_match(s[3:], name)) for s in skips)
     if rule == "modelopt":
         return any(s in name or fnmatch(name, s) for s in skips)
     # bnb: a component, or a dotted prefix, equal to an entry
@@ -214,16 +223,19 @@ def _matches(name: str, rule: str, skips: tuple[str, ...]) -> bool:
     return any(s in parts or s in heads for s in skips)
 
 
-def _skipped(
-    name: str,
-    rule: str,
-    skips: tuple[str, ...],
-    always: tuple[str, ...],
-    fused: dict[str, list[str]],
-) -> bool:
+def _re_match(pattern: str, name: str) -> bool:
+    try:
+        return re.match(pattern, name) is not None
+    except re.error:  # the checkpoint's own typo: vLLM fails on it, the plan names no layer
+        return False
+
+
+def _skipped(name: str, rule: str, skips: tuple[str, ...], fused: dict[str, list[str]]) -> bool:
     """Whether the method leaves one layer unquantized; a fused layer is skipped when its own
     name or every one of its checkpoint shards is (quant_utils.py is_layer_skipped)."""
-    if any(a in name for a in always) or _matches(name, rule, skips):
+    if not skips:
+        return False
+    if _matches(name, rule, skips):
         return True
     head, _, proj = name.rpartition(".")
     shards = fused.get(proj) or []

@@ -116,6 +116,7 @@ def test_awq_that_skips_visual_keeps_the_tower_whole() -> None:
     assert settings.quantization == "awq"
     assert vision_weight_bytes(model, settings) == 2 * model.params.vision
     assert "skip list names it: visual" in _storage(model).how
+    assert _storage(model, quantization="awq_marlin").quantized == 0
 
 
 def test_awq_whose_skip_list_leaves_the_tower_out_quantizes_it() -> None:
