@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from checker.errors import ModelConfigError
-from checker.models.param_count import count_params, vision_width
+from checker.models.param_count import VisionParams, count_params, vision_width
 from checker.models.quant_config import read_quant_config
 from checker.schemas.model_info import (
     LayerKind,
@@ -353,7 +353,7 @@ def _alias_rope(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _vision_info(config: dict[str, Any]) -> VisionInfo | None:
+def _vision_info(config: dict[str, Any], split: VisionParams | None) -> VisionInfo | None:
     """The vision tower's figures (None without a vision_config that names its depth)."""
     vision = config.get("vision_config")
     if not isinstance(vision, dict):
@@ -374,6 +374,9 @@ def _vision_info(config: dict[str, Any]) -> VisionInfo | None:
         temporal_patch_size=int(vision.get("temporal_patch_size") or 1),
         spatial_merge_size=int(vision.get("spatial_merge_size") or 1),
         tokens_per_image=int(tokens) if isinstance(tokens, int) else 0,
+        attention_linear=split.attention if split else 0,
+        mlp_linear=split.mlp if split else 0,
+        projector_linear=split.projector if split else 0,
     )
 
 
@@ -592,7 +595,7 @@ def _parse_config(
         params=params.breakdown,
         safetensors_bytes=safetensors_bytes,
         is_multimodal=any(k in config for k in _MULTIMODAL_KEYS),
-        vision=_vision_info(config),
+        vision=_vision_info(config, params.vision),
         supports_pp=model_type not in ("phi",),
         custom_code=isinstance(config.get("auto_map"), dict),
         sparse_mla=sparse_mla,

@@ -17,6 +17,7 @@ class ParamCount:
     per_layer: tuple[int, ...]
     moe_layers: tuple[bool, ...]
     rope_cache_elements: int
+    vision: VisionParams | None = None
 
 
 def _nas_intermediate(ffn_mult: float, hidden: int) -> int:
@@ -134,10 +135,28 @@ def vision_width(vision: dict[str, Any]) -> tuple[int, int]:
     return width, int(inner)
 
 
-def _vision_params(config: dict[str, Any], text_hidden: int) -> int:
+@dataclass(frozen=True)
+class VisionParams:
+    """A vision tower's parameters, split by what a quantization method can store compactly:
+    the weights of its attention, MLP and projector linear layers, and everything else (the
+    patch embedding, position embeddings, norms and biases), which vLLM keeps in the model
+    dtype. Which of the linear layers vLLM actually quantizes depends on the family and the
+    method (checker/data/vllm_multimodal.yaml tower_quantization)."""
+
+    attention: int  # q/k/v and output projection weights over all blocks
+    mlp: int  # the MLP's weights over all blocks
+    projector: int  # the projector's (patch merger's) linear weights
+    other: int
+
+    @property
+    def total(self) -> int:
+        return self.attention + self.mlp + self.projector + self.other
+
+
+def vision_params(config: dict[str, Any], text_hidden: int) -> VisionParams | None:
     vision = config.get("vision_config")
     if not isinstance(vision, dict) or "num_hidden_layers" not in vision and "depth" not in vision:
-        return 0
+        return None
     width, inner = vision_width(vision)
     depth = int(vision.get("num_hidden_layers") or vision.get("depth") or 0)
     patch = int(vision.get("patch_size") or 14)
@@ -146,7 +165,6 @@ def _vision_params(config: dict[str, Any], text_hidden: int) -> int:
     # gated MLP, and a (2, position_embedding_size, width) table of learned 2-D positions
     gemma4 = vision.get("model_type") == "gemma4_vision"
     gated = vision.get("hidden_act") == "silu" or gemma4
-    per_layer = 4 * width * width + (3 if gated else 2) * width * inner + 6 * width
     positions = (image // patch) ** 2 * width if image else 0
     if gemma4:
         positions = 2 * int(vision.get("position_embedding_size") or 0) * width
@@ -156,10 +174,15 @@ def _vision_params(config: dict[str, Any], text_hidden: int) -> int:
     merge = int(vision.get("spatial_merge_size") or 0)
     if merge:  # Qwen2-VL's patch merger: norm, then an MLP over merge^2 patches (qwen2_vl.py)
         merged = width * merge * merge
-        projector = width + merged * merged + merged + merged * out + out
+        projector, projector_rest = merged * merged + merged * out, width + merged + out
     else:
-        projector = width * out
-    return depth * per_layer + patch_embed + positions + projector
+        projector, projector_rest = width * out, 0
+    return VisionParams(
+        attention=depth * 4 * width * width,
+        mlp=depth * (3 if gated else 2) * width * inner,
+        projector=projector,
+        other=depth * 6 * width + patch_embed + positions + projector_rest,  # norms and biases
+    )
 
 
 def count_params(
@@ -259,7 +282,8 @@ def count_params(
         tied = facts.get("defaults", {}).get("tie_word_embeddings", False)
     totals["lm_head"] = 0 if tied else vocab * hidden
     totals["norms_and_biases"] += hidden
-    totals["vision"] = _vision_params(full_config, hidden)
+    vision = vision_params(full_config, hidden)
+    totals["vision"] = vision.total if vision else 0
     rotary = int(
         cfg.get("qk_rope_head_dim") or head_dim * float(cfg.get("partial_rotary_factor") or 1.0)
     )
@@ -296,6 +320,7 @@ def count_params(
         per_layer=tuple(per_layer),
         moe_layers=tuple(moe_flags),
         rope_cache_elements=elements,
+        vision=vision,
     )
 
 

@@ -53,7 +53,15 @@ def read_quant_config(config: dict[str, Any]) -> QuantInfo | None:
     if not isinstance(q, dict):
         raise ModelConfigError("quantization_config is not an object")
     method = str(q.get("quant_method") or "").lower()
-    skipped = tuple(q.get("modules_to_not_convert") or q.get("ignore") or ())
+    # fp8.py Fp8Config.from_config reads ignored_layers before modules_to_not_convert;
+    # modelopt.py reads ignore or exclude_modules
+    skipped = tuple(
+        q.get("ignored_layers")
+        or q.get("modules_to_not_convert")
+        or q.get("ignore")
+        or q.get("exclude_modules")
+        or ()
+    )
     if method.startswith("modelopt"):
         method, skipped = _modelopt(q, method, skipped)
     if method == "compressed-tensors":

@@ -12,9 +12,12 @@ sources. The encoder peak is a runtime estimate; the item counts and token budge
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from typing import TYPE_CHECKING, Any
 
+from checker.planning.quant_bits import bits_per_weight
 from checker.planning.releases import has_behaviour
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo, VisionInfo
@@ -109,13 +112,144 @@ def encoder_data_parallel(model: ModelInfo, settings: Settings) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class TowerStorage:
+    """How vLLM stores the tower's parameters: ``quantized`` linear weights at the method's
+    ``bits``, the other ``kept`` in the model dtype; ``how`` says why, for --explain."""
+
+    quantized: int
+    bits: float
+    kept: int
+    how: str
+
+    def bytes(self, dtype_bytes: int) -> float:
+        return self.quantized * self.bits / 8 + self.kept * dtype_bytes
+
+
+def tower_storage(model: ModelInfo, method: str | None, dtype: str) -> TowerStorage:
+    """The tower's linear layers that the quantization method quantizes, per vLLM's rule for
+    the method and the checkpoint's skip list (vllm_multimodal.yaml tower_quantization); the
+    rest in ``dtype``."""
+    total = model.params.vision
+    if not method:
+        return TowerStorage(0, 16.0, total, f"in {dtype}")
+    facts = family_facts()["tower_quantization"]
+    rule = facts["methods"].get(method)
+    recipe = facts["families"].get(model.vision.family) if model.vision else None
+    if rule is None or recipe is None or model.vision is None:
+        what = model.vision.family if model.vision else model.model_type
+        return TowerStorage(
+            0, 16.0, total, f"in {dtype} (not known which layers {method} quantizes in {what!r})"
+        )
+    # --quantization awq_marlin / gptq_marlin on an AWQ / GPTQ checkpoint reads its config too
+    named = method.removesuffix("_marlin")
+    quant = model.quant if model.quant and model.quant.method == named else None
+    if rule == "none":
+        return TowerStorage(0, 16.0, total, f"in {dtype} ({method} quantizes no dense layer)")
+    skips: tuple[str, ...] = ()
+    if quant is not None:
+        if rule == "checkpoint" or (rule == "substring" and not quant.skipped_modules):
+            return TowerStorage(
+                0,
+                16.0,
+                total,
+                f"in {dtype} (estimated: vLLM takes the {method} layers from the checkpoint's "
+                "tensors, and quantization tools leave vision towers unquantized)",
+            )
+        skips = tuple(_to_vllm_name(s, recipe["hf_to_vllm_prefix"]) for s in quant.skipped_modules)
+    # modelopt's fixed names match by substring, as its skip entries do
+    always = tuple(facts["always_skipped"].get(method, ()))
+    quantized = _quantized_params(model.vision, recipe, method, rule, skips + always)
+    count = round(quantized)
+    source = "checkpoint" if quant else "online"
+    if not count:
+        why = "skips it"
+        if quant:
+            why = f"skip list names it: {', '.join(m[:40] for m in quant.skipped_modules[:3])}"
+        return TowerStorage(0, 16.0, total, f"in {dtype} (the {method} {why})")
+    return TowerStorage(
+        count,
+        bits_per_weight(model, method),
+        total - count,
+        f"{count / 1e9:.2f} B linear weights in {method} ({source}), the rest in {dtype}",
+    )
+
+
+def _quantized_params(
+    vision: VisionInfo, recipe: dict[str, Any], method: str, rule: str, skips: tuple[str, ...]
+) -> float:
+    """The tower's linear weights ``method`` quantizes: each kind's weights times the share of
+    its layers, over the blocks, that no skip entry names."""
+    sizes = {
+        "attention": vision.attention_linear,
+        "mlp": vision.mlp_linear,
+        "projector": vision.projector_linear,
+    }
+    multiple = int(recipe.get("mlp_multiple_of") or 1)
+    if (vision.hidden_size % multiple or vision.intermediate_size % multiple) and method not in (
+        recipe.get("mlp_always_for") or ()
+    ):
+        sizes["mlp"] = 0  # siglip.py SiglipMLP: built without the quant_config
+    quantized = 0.0
+    for kind, layers in recipe["layers"].items():
+        blocks = range(vision.depth) if kind != "projector" else range(1)
+        for name, weight in layers.items():
+            kept = sum(_skipped(name.format(i=i), rule, skips, recipe["fused"]) for i in blocks)
+            share = weight / sum(layers.values())
+            quantized += sizes[kind] * share * (len(blocks) - kept) / len(blocks)
+    return quantized
+
+
+def _to_vllm_name(name: str, prefixes: dict[str, str]) -> str:
+    """WeightsMapper.apply_list for orig_to_new_prefix: each prefix in turn renames the entry."""
+    for old, new in prefixes.items():
+        if name.startswith(old):
+            name = new + name[len(old) :]
+    return name
+
+
+def _matches(name: str, rule: str, skips: tuple[str, ...]) -> bool:
+    if rule == "exact":
+        return name in skips
+    if rule == "substring":
+        return any(s in name for s in skips)
+    if rule == "regex":
+        return any(s == name or (s.startswith("re:") and _re_match(s[3:], name)) for s in skips)
+    if rule == "modelopt":
+        return any(s in name or fnmatch(name, s) for s in skips)
+    # bnb: a component, or a dotted prefix, equal to an entry
+    parts = name.split(".")
+    heads = {".".join(parts[: i + 1]) for i in range(len(parts))}
+    return any(s in parts or s in heads for s in skips)
+
+
+def _re_match(pattern: str, name: str) -> bool:
+    try:
+        return re.match(pattern, name) is not None
+    except re.error:  # the checkpoint's own typo: vLLM fails on it, the plan names no layer
+        return False
+
+
+def _skipped(name: str, rule: str, skips: tuple[str, ...], fused: dict[str, list[str]]) -> bool:
+    """Whether the method leaves one layer unquantized; a fused layer is skipped when its own
+    name or every one of its checkpoint shards is (quant_utils.py is_layer_skipped)."""
+    if not skips:
+        return False
+    if _matches(name, rule, skips):
+        return True
+    head, _, proj = name.rpartition(".")
+    shards = fused.get(proj) or []
+    return bool(shards) and all(_matches(f"{head}.{s}", rule, skips) for s in shards)
+
+
 def vision_weight_bytes(model: ModelInfo, settings: Settings) -> float:
     """Tower and projector bytes one rank loads, on every pipeline stage: TP-sharded, or whole
     with --mm-encoder-tp-mode data; nothing when the tower is skipped."""
     if not tower_loaded(model, settings):
         return 0.0
     shards = 1 if encoder_data_parallel(model, settings) else settings.tp
-    return model.params.vision * settings.dtype_bytes / shards
+    storage = tower_storage(model, settings.quantization, settings.dtype)
+    return storage.bytes(settings.dtype_bytes) / shards
 
 
 def frontend_gpu_bytes(model: ModelInfo, settings: Settings) -> float:
@@ -280,10 +414,11 @@ def multimodal_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
         return {}
     costs: dict[str, str] = {}
     weights = vision_weight_bytes(model, settings)
+    storage = tower_storage(model, settings.quantization, settings.dtype)
     if not weights:
         costs["vision tower"] = (
             "not loaded: every modality it serves has limit 0 (--limit-mm-per-prompt / "
-            f"--language-model-only), -{model.params.vision * settings.dtype_bytes / _GIB:.2f} "
+            f"--language-model-only), -{storage.bytes(settings.dtype_bytes) / _GIB:.2f} "
             "GiB of weights"
         )
         return costs
@@ -292,7 +427,7 @@ def multimodal_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
         how = f"sharded over {settings.tp} TP ranks" if settings.tp > 1 else "on the GPU"
     costs["vision tower"] = (
         f"{model.params.vision / 1e9:.2f} B parameters, +{weights / _GIB:.2f} GiB of weights "
-        f"per GPU ({how})"
+        f"per GPU ({how}), stored {storage.how}"
     )
     profile = encoder_profile(model, settings)
     if profile is not None:

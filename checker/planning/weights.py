@@ -13,21 +13,12 @@ import functools
 import math
 
 from checker.planning.kv_dtypes import DTYPE_BYTES
-from checker.planning.multimodal import vision_weight_bytes
+from checker.planning.multimodal import tower_storage, vision_weight_bytes
+from checker.planning.quant_bits import bits_per_weight
 from checker.planning.releases import mxfp4_padding, mxfp4_uses_marlin
 from checker.planning.settings import Settings, config_dtype
 from checker.schemas.model_info import ModelInfo
 
-# Bits per weight including scales/zero points, for methods whose layout is fixed.
-_FIXED_BITS = {
-    "fp8": 8.0,
-    "fbgemm_fp8": 8.0,
-    "ptpc_fp8": 8.0,
-    "modelopt": 8.0,
-    "experts_int8": 8.0,
-    "mxfp4": 4.0 + 8 / 32,  # e8m0 scale per 32
-    "modelopt_fp4": 4.0 + 8 / 16,  # fp8 scale per 16
-}
 _QUANTIZED_ROLES = (
     "attention_linear",
     "mlp_linear",
@@ -40,25 +31,6 @@ _ROLE_SKIPS = {
     "mxfp4": {"attention_linear", "linear_attention"},
     "experts_int8": {"attention_linear", "mlp_linear", "linear_attention"},
 }
-
-
-def bits_per_weight(model: ModelInfo, method: str) -> float:
-    """Storage bits of one quantized linear weight, scales and zero points included."""
-    if method in _FIXED_BITS:
-        return _FIXED_BITS[method]
-    q = model.quant if model.quant and model.quant.method == method else None
-    # Without a checkpoint config: vLLM's in-flight bitsandbytes is 4-bit, compressed-tensors
-    # checkpoints are most often W8A8, AWQ/GPTQ are 4-bit with groups of 128.
-    bits = float(q.weight_bits) if q else (8.0 if method == "compressed-tensors" else 4.0)
-    group = q.group_size if q else (None if method == "compressed-tensors" else 128)
-    if method == "bitsandbytes":
-        # nf4 with double quantisation: 8-bit absmax per 64, fp32 per 256 blocks
-        return bits + (8 / 64 + 32 / (64 * 256) if bits == 4 else 32 / 4096)
-    if method == "compressed-tensors" and (not group):
-        return bits  # per-channel scales: negligible
-    scale_bits = 16 / group if group else 0.0
-    zero_bits = bits / group if group and (not q or q.has_zero_points) else 0.0
-    return bits + scale_bits + zero_bits
 
 
 def _storage_bytes(
@@ -111,11 +83,14 @@ def _round_up(value: float, multiple: int) -> float:
 
 def checkpoint_bytes(model: ModelInfo) -> float:
     """Tensor bytes the config says the checkpoint holds: its quantized linear layers at the
-    method's bits, everything else at the config's torch_dtype. What the safetensors headers
+    method's bits (the vision tower's as vLLM's skip-list rule says), everything else at the
+    config's torch_dtype. What the safetensors headers
     of the same checkpoint should add up to."""
     method = model.quant.method if model.quant else None
-    dtype_bytes = DTYPE_BYTES[config_dtype(model)]
-    return sum(_storage_bytes(model, dtype_bytes, method, None).values())
+    dtype = config_dtype(model)
+    roles = _storage_bytes(model, DTYPE_BYTES[dtype], method, None)
+    roles["vision"] = tower_storage(model, method, dtype).bytes(DTYPE_BYTES[dtype])
+    return sum(roles.values())
 
 
 def _kv_replication(model: ModelInfo, tp: int) -> float:

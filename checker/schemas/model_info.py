@@ -119,6 +119,11 @@ class VisionInfo(BaseModel):
     temporal_patch_size: int = Field(1, gt=0)
     spatial_merge_size: int = Field(1, gt=0)
     tokens_per_image: int = Field(0, ge=0, description="Fixed tokens per image (Gemma-3)")
+    # the weights of the tower's linear layers, which a quantization method may store compactly
+    # (checker.models.param_count.VisionParams); the rest of params.vision stays in model dtype
+    attention_linear: int = Field(0, ge=0, description="Attention projection weights, all blocks")
+    mlp_linear: int = Field(0, ge=0, description="MLP weights, all blocks")
+    projector_linear: int = Field(0, ge=0, description="The projector's linear weights")
 
 
 class ModelInfo(BaseModel):
