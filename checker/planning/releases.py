@@ -62,6 +62,7 @@ def mxfp4_padding() -> dict[str, int]:
     return table
 
 
+@functools.cache  # pure; every plan asks about twenty times
 def has_behaviour(name: str, version: str) -> bool:
     """Whether ``version`` has the start-up behaviour ``name`` (vllm_messages.yaml behaviour)."""
     return release(version) >= release(str(bundled_data("vllm_messages.yaml")["behaviour"][name]))

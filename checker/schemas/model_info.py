@@ -107,7 +107,7 @@ class VisionInfo(BaseModel):
     """The config's vision tower figures vLLM's encoder profile run depends on
     (checker/data/vllm_multimodal.yaml says how each family uses them)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     family: str = Field(description="The config's top-level model_type: gemma3, qwen2_5_vl, ...")
     hidden_size: int = Field(gt=0, description="The tower's width (embed_dim for Qwen2-VL)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
-_TARGETS = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+_TARGETS = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class SLOTargets(BaseModel):
@@ -24,4 +24,5 @@ class SLOTargets(BaseModel):
 
     @property
     def stated(self) -> bool:
-        return any(v is not None for v in self.model_dump().values())
+        # the fields' own values: model_dump would build the serializer and a dict per call
+        return any(v is not None for v in self.__dict__.values())

@@ -91,3 +91,31 @@ def test_the_console_script_skips_pydantic_plugin_discovery_unless_told(
     with pytest.raises(SystemExit):
         cli.entry()
     assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == kept
+
+
+_BUILT = """
+import contextlib, io, json, sys
+from checker.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(json.loads(sys.argv[1]))
+from checker.gate.sources.repo_config import RepoConfig
+from checker.schemas import calibration
+models = [RepoConfig, calibration.Calibration, calibration.CalibrationKey]
+print(json.dumps([m.__name__ for m in models if m.__pydantic_complete__]))
+"""
+
+
+def test_check_builds_no_validator_for_a_config_or_calibration_it_has_not(tmp_path: Path) -> None:
+    """A repository without a config or calibration file pays for neither's validator."""
+    (tmp_path / "p.yaml").write_text(PROFILE, encoding="utf-8")
+    args = ["check", "p.yaml", "--gpu", "H100-SXM-80GB:1", "--offline"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILT, json.dumps(args)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

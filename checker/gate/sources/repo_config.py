@@ -108,8 +108,14 @@ def find_repo_config(start: Path) -> Path | None:
     return None
 
 
+def default_repo_config() -> RepoConfig:
+    """Every default, as ``RepoConfig()`` gives it, without building its validator (the
+    defaults need no validating): a repository without a config file pays nothing for it."""
+    return RepoConfig.model_construct()
+
+
 def load_repo_config(path: Path) -> RepoConfig:
     data, positions = read_yaml_file(path)
     if data is None:
-        return RepoConfig()  # an empty file is a config with every default
+        return default_repo_config()  # an empty file is a config with every default
     return validate_at(RepoConfig, data, positions, str(path))
