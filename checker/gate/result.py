@@ -5,8 +5,8 @@ and are stable within ``schema_version`` 1. Paths are posix and relative to the 
 check ran in (the repository root in CI, so they work as annotation and SARIF paths).
 """
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer

@@ -2,8 +2,8 @@
 parallel the KV and concurrency figures are per engine (DP rank), and the deployment totals say
 so in their names."""
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 import json
 from typing import Any, Literal
 

@@ -6,8 +6,8 @@ Seed keys keep their meaning; new sections extend it. Unknown keys are errors (`
 so a typo never silently falls back to a default.
 """
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 import difflib
 import functools
 import re
@@ -246,7 +246,7 @@ class Toleration(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _operator_fits(self) -> Toleration:
+    def _operator_fits(self) -> "Toleration":
         # core/v1 validation: Exists takes no value, Equal needs a key
         if self.operator == "Exists" and self.value:
             raise ValueError("operator Exists takes no value: use operator Equal")

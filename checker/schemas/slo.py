@@ -1,8 +1,8 @@
 """Serving targets a profile's workload may state; the gate holds the estimate against them
 (rules VW401-VW404). Shared by the profile and the plan request, so both spell them alike."""
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 _TARGETS = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)

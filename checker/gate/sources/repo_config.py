@@ -26,8 +26,8 @@ must exist when given; without it ``vllm-wizard.calibration.yaml`` beside this f
 it exists.
 """
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from pathlib import Path
 from typing import Literal
 
