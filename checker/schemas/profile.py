@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from checker.schemas.defaults import empty_list
 from checker.schemas.enums import (
     ALIASES,
     BatchingMode,
@@ -132,10 +133,12 @@ class ProfileHardware(BaseModel):
         description="GPUs of one node when `gpus` spans several nodes; omitted: one node",
     )
     targets: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description='More GPU targets to check, "NAME" or "NAME:COUNT" (e.g. "L4:2")',
     )
-    custom_gpus: list[GPUSpec] = Field(default_factory=list, description="GPUs not in the catalog")
+    custom_gpus: list[GPUSpec] = Field(
+        default_factory=empty_list, description="GPUs not in the catalog"
+    )
 
     @field_validator("targets")
     @classmethod
@@ -394,7 +397,7 @@ class Profile(BaseModel):
     deploy: ProfileDeploy = Field(default_factory=ProfileDeploy)
     outputs: ProfileOutputs = Field(default_factory=ProfileOutputs)
     ignore: list[Suppression] = Field(
-        default_factory=list, max_length=64, description=IGNORE_DESCRIPTION
+        default_factory=empty_list, max_length=64, description=IGNORE_DESCRIPTION
     )
 
     @field_validator("ignore")
