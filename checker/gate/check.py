@@ -27,7 +27,12 @@ from checker.gate.sources.discovery import (
 )
 from checker.gate.sources.discovery import working_tree_candidates as tree_files
 from checker.gate.sources.profiles import Loaded, load_side, targets_of
-from checker.gate.sources.repo_config import RepoConfig, find_repo_config, load_repo_config
+from checker.gate.sources.repo_config import (
+    RepoConfig,
+    default_repo_config,
+    find_repo_config,
+    load_repo_config,
+)
 from checker.schemas.calibration import calibration_path, load_calibration
 from checker.schemas.enums import FailOn
 from checker.schemas.gpu import GPUSpec
@@ -78,7 +83,7 @@ def set_up(
 ) -> Setup:
     where = (cwd or Path.cwd()).resolve()
     config_path = config or find_repo_config(where)
-    repo = load_repo_config(config_path) if config_path else RepoConfig()
+    repo = load_repo_config(config_path) if config_path else default_repo_config()
     if calibration is not None and not calibration.is_absolute():
         calibration = where / calibration
     found, must = calibration_path(calibration, config_path, repo.calibration, where)

@@ -5,13 +5,14 @@ and are stable within ``schema_version`` 1. Paths are posix and relative to the 
 check ran in (the repository root in CI, so they work as annotation and SARIF paths).
 """
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
+from checker.schemas.defaults import empty_list
 from checker.schemas.enums import FailOn, OOMRisk, Severity
 from checker.schemas.outputs import PlanResponse
 
@@ -32,7 +33,7 @@ class InputProblem(BaseModel):
     column: int | None = None
     message: str
     hint: str | None = None
-    details: list[str] = Field(default_factory=list, description="Further problems, one each")
+    details: list[str] = Field(default_factory=empty_list, description="Further problems, one each")
 
 
 class GateFinding(BaseModel):
@@ -111,9 +112,10 @@ class PairResult(BaseModel):
         "or with fail_on warning any warning); WARN: warnings; ERROR: could not be planned"
     )
     failed: bool = Field(description="Counts against the gate: FAIL or ERROR")
-    findings: list[GateFinding] = Field(default_factory=list)
+    findings: list[GateFinding] = Field(default_factory=empty_list)
     suppressed: list[GateFinding] = Field(
-        default_factory=list, description="Findings of ignored rules, with the reason; not counted"
+        default_factory=empty_list,
+        description="Findings of ignored rules, with the reason; not counted",
     )
     figures: Figures
     error: InputProblem | None = None
@@ -153,7 +155,7 @@ class ProfileChange(BaseModel):
     status: ChangeStatus = Field(
         description="changed: the file or any before -> after figure differs"
     )
-    pairs: list[PairChange] = Field(default_factory=list)
+    pairs: list[PairChange] = Field(default_factory=empty_list)
     base_error: str | None = Field(None, description="Why the base copy could not be planned")
 
 
@@ -204,12 +206,14 @@ class CheckResult(BaseModel):
     )
     pairs: list[PairResult] = Field(description="Profile x target, in path then target order")
     errors: list[InputProblem] = Field(
-        default_factory=list, description="Profiles that could not be read or validated"
+        default_factory=empty_list, description="Profiles that could not be read or validated"
     )
-    notes: list[str] = Field(default_factory=list, description="E.g. a glob that matched nothing")
+    notes: list[str] = Field(
+        default_factory=empty_list, description="E.g. a glob that matched nothing"
+    )
     diff: BaseDiff | None = Field(None, description="Present with --base")
     drift: list[ArtifactDrift] = Field(
-        default_factory=list, description="With --check-artifacts: artifacts that drifted"
+        default_factory=empty_list, description="With --check-artifacts: artifacts that drifted"
     )
 
     def failing(self) -> list[PairResult]:

@@ -72,6 +72,7 @@ def mxfp4_uses_marlin(capability: int, version: str) -> bool:
     return capability // 10 == 9 and release(version) < release(table["hopper_off_marlin_from"])
 
 
+@functools.cache  # pure; every plan asks about twenty times
 def has_behaviour(name: str, version: str) -> bool:
     """Whether ``version`` has the start-up behaviour ``name`` (vllm_messages.yaml behaviour)."""
     return release(version) >= release(str(bundled_data("vllm_messages.yaml")["behaviour"][name]))

@@ -102,7 +102,12 @@ def _md_text(value: str) -> str:
 
 def md_code(value: object, *, table: bool = False) -> str:
     """An inline code span that ``value`` cannot close (in a table cell, pipes escaped too)."""
-    text = visible(" ".join(str(value).split()))  # a code span shows ESC or bidi, never obeys
+    return _md_code(value if isinstance(value, str) else str(value), table)
+
+
+@functools.lru_cache(maxsize=4096)  # a fleet's report repeats its targets, models and values
+def _md_code(value: str, table: bool) -> str:
+    text = visible(" ".join(value.split()))  # a code span shows ESC or bidi, never obeys
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""

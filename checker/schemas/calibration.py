@@ -13,8 +13,8 @@ requested memory before the KV cache, to the byte range of the logged block coun
 the same setup reproduces the log's blocks, tokens and concurrency. Writes are atomic.
 """
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -31,7 +31,9 @@ HEADER = (
     "# measured, used by plan, check and audit for the same model, GPU, vLLM version and\n"
     "# settings. Do not edit by hand; run calibrate again with a newer log instead.\n"
 )
-_FROZEN = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, protected_namespaces=())
+_FROZEN = ConfigDict(
+    extra="forbid", frozen=True, allow_inf_nan=False, protected_namespaces=(), defer_build=True
+)
 
 
 class CalibrationSettings(BaseModel):
@@ -115,7 +117,7 @@ class CalibrationEntry(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _one_per_stage(self) -> CalibrationEntry:
+    def _one_per_stage(self) -> "CalibrationEntry":
         wanted = list(range(self.key.pipeline_parallel_size))
         if [s.stage for s in self.stages] != wanted:
             raise ValueError(f"stages must be {wanted} in order, one per pipeline stage")
@@ -129,7 +131,7 @@ class Calibration(BaseModel):
     entries: tuple[CalibrationEntry, ...] = Field((), max_length=65536)
     source: str = Field("", exclude=True, description="The file it was read from")
 
-    def with_entry(self, entry: CalibrationEntry) -> Calibration:
+    def with_entry(self, entry: CalibrationEntry) -> "Calibration":
         """This calibration with ``entry`` replacing the one of the same key, sorted."""
         kept = [e for e in self.entries if e.key != entry.key]
         ordered = sorted([*kept, entry], key=lambda e: e.key.sort_key())

@@ -1,7 +1,7 @@
 """One GPU SKU as the engine needs it. The catalog itself is data (``checker/data/gpus.yaml``)."""
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from pydantic import BaseModel, ConfigDict, Field
 
 from checker.schemas.enums import Interconnect

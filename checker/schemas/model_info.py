@@ -4,8 +4,8 @@ Everything the engine needs to size weights, KV cache and activations lives here
 planner never guesses an architecture from a parameter count.
 """
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 import itertools
 from enum import Enum
 from functools import cached_property
@@ -107,7 +107,7 @@ class VisionInfo(BaseModel):
     """The config's vision tower figures vLLM's encoder profile run depends on
     (checker/data/vllm_multimodal.yaml says how each family uses them)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     family: str = Field(description="The config's top-level model_type: gemma3, qwen2_5_vl, ...")
     hidden_size: int = Field(gt=0, description="The tower's width (embed_dim for Qwen2-VL)")

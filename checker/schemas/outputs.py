@@ -2,13 +2,14 @@
 parallel the KV and concurrency figures are per engine (DP rank), and the deployment totals say
 so in their names."""
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from checker.schemas.defaults import empty_list
 from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
 
 _OUT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
@@ -109,10 +110,10 @@ class FeasibilityReport(BaseModel):
         description="KV memory left after the workload's concurrency (negative: short); "
         "None without a KV cache"
     )
-    log_lines: list[str] = Field(default_factory=list, description="The lines vLLM would log")
-    findings: list[Finding] = Field(default_factory=list)
+    log_lines: list[str] = Field(default_factory=empty_list, description="The lines vLLM would log")
+    findings: list[Finding] = Field(default_factory=empty_list)
     suppressed: list[Finding] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Findings of ignored rules, each with the reason; they do not count",
     )
 
@@ -246,8 +247,8 @@ class PerfEstimate(BaseModel):
     max_request_rate: Range | None = Field(
         None, description="Requests/s the deployment completes when saturated (slow, fast)"
     )
-    slos: list[SLOStatus] = Field(default_factory=list)
-    assumptions: list[str] = Field(default_factory=list)
+    slos: list[SLOStatus] = Field(default_factory=empty_list)
+    assumptions: list[str] = Field(default_factory=empty_list)
 
 
 class Artifacts(BaseModel):
@@ -289,7 +290,7 @@ class PlanResponse(BaseModel):
     feasibility: FeasibilityReport
     config: VLLMConfig
     performance: PerfEstimate
-    recommendations: list[Recommendation] = Field(default_factory=list)
+    recommendations: list[Recommendation] = Field(default_factory=empty_list)
     artifacts: Artifacts = Field(default_factory=Artifacts)
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,8 +6,8 @@ Seed keys keep their meaning; new sections extend it. Unknown keys are errors (`
 so a typo never silently falls back to a default.
 """
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 import difflib
 import functools
 import re
@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from checker.schemas.defaults import empty_list
 from checker.schemas.enums import (
     ALIASES,
     BatchingMode,
@@ -133,10 +134,12 @@ class ProfileHardware(BaseModel):
         description="GPUs of one node when `gpus` spans several nodes; omitted: one node",
     )
     targets: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description='More GPU targets to check, "NAME" or "NAME:COUNT" (e.g. "L4:2")',
     )
-    custom_gpus: list[GPUSpec] = Field(default_factory=list, description="GPUs not in the catalog")
+    custom_gpus: list[GPUSpec] = Field(
+        default_factory=empty_list, description="GPUs not in the catalog"
+    )
 
     @field_validator("targets")
     @classmethod
@@ -247,7 +250,7 @@ class Toleration(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _operator_fits(self) -> Toleration:
+    def _operator_fits(self) -> "Toleration":
         # core/v1 validation: Exists takes no value, Equal needs a key
         if self.operator == "Exists" and self.value:
             raise ValueError("operator Exists takes no value: use operator Equal")
@@ -395,7 +398,7 @@ class Profile(BaseModel):
     deploy: ProfileDeploy = Field(default_factory=ProfileDeploy)
     outputs: ProfileOutputs = Field(default_factory=ProfileOutputs)
     ignore: list[Suppression] = Field(
-        default_factory=list, max_length=64, description=IGNORE_DESCRIPTION
+        default_factory=empty_list, max_length=64, description=IGNORE_DESCRIPTION
     )
 
     @field_validator("ignore")

@@ -1,11 +1,11 @@
 """Serving targets a profile's workload may state; the gate holds the estimate against them
 (rules VW401-VW404). Shared by the profile and the plan request, so both spell them alike."""
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
-_TARGETS = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+_TARGETS = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class SLOTargets(BaseModel):
@@ -24,4 +24,5 @@ class SLOTargets(BaseModel):
 
     @property
     def stated(self) -> bool:
-        return any(v is not None for v in self.model_dump().values())
+        # the fields' own values: model_dump would build the serializer and a dict per call
+        return any(v is not None for v in self.__dict__.values())

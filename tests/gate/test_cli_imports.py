@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,16 +80,61 @@ def test_check_imports_only_the_format_it_prints(tmp_path: Path) -> None:
     assert "checker.gate.formats.sarif" not in modules
 
 
+@pytest.fixture
+def collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``cli.entry`` with a main that does nothing, and the collector's state restored after."""
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
 @pytest.mark.parametrize(("given", "kept"), [(None, "__all__"), ("logfire", "logfire")])
 def test_the_console_script_skips_pydantic_plugin_discovery_unless_told(
-    given: str | None, kept: str, monkeypatch: pytest.MonkeyPatch
+    given: str | None, kept: str, monkeypatch: pytest.MonkeyPatch, collector: None
 ) -> None:
     monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "placeholder")  # restored after the test
     if given is None:
         monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS")
     else:
         monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", given)
-    monkeypatch.setattr(cli, "main", lambda: 0)
     with pytest.raises(SystemExit):
         cli.entry()
     assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == kept
+
+
+_BUILT = """
+import contextlib, io, json, sys
+from checker.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(json.loads(sys.argv[1]))
+from checker.gate.sources.repo_config import RepoConfig
+from checker.schemas import calibration
+models = [RepoConfig, calibration.Calibration, calibration.CalibrationKey]
+print(json.dumps([m.__name__ for m in models if m.__pydantic_complete__]))
+"""
+
+
+def test_check_builds_no_validator_for_a_config_or_calibration_it_has_not(tmp_path: Path) -> None:
+    """A repository without a config or calibration file pays for neither's validator."""
+    (tmp_path / "p.yaml").write_text(PROFILE, encoding="utf-8")
+    args = ["check", "p.yaml", "--gpu", "H100-SXM-80GB:1", "--offline"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILT, json.dumps(args)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_console_script_spares_the_collector_its_objects(collector: None) -> None:
+    """Fewer collector passes while modules load, and none over the run's objects at exit."""
+    with pytest.raises(SystemExit):
+        cli.entry()
+    assert gc.get_threshold() == cli.GC_THRESHOLDS
+    assert gc.get_freeze_count() > 0

@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 
 from checker.errors import ProfileError
-from checker.gate.sources.repo_config import FailOn, find_repo_config, load_repo_config
+from checker.gate.sources.repo_config import (
+    FailOn,
+    RepoConfig,
+    default_repo_config,
+    find_repo_config,
+    load_repo_config,
+)
 
 GOOD = """\
 config_version: 1
@@ -41,6 +47,12 @@ def test_full_config_loads(tmp_path: Path) -> None:
 def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
     config = load_repo_config(_write(tmp_path, "# nothing yet\n"))
     assert config.profiles == [] and config.fail_on is FailOn.ERROR
+
+
+def test_the_unvalidated_default_is_the_validated_one() -> None:
+    built, validated = default_repo_config(), RepoConfig()
+    assert built == validated and built.model_fields_set == validated.model_fields_set
+    assert built.model_dump_json() == validated.model_dump_json()
 
 
 @pytest.mark.parametrize(

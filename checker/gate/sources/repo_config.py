@@ -26,13 +26,14 @@ must exist when given; without it ``vllm-wizard.calibration.yaml`` beside this f
 it exists.
 """
 
-from __future__ import annotations
-
+# Annotations evaluated at import, not postponed: pydantic would compile every field's
+# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from checker.schemas.defaults import empty_list
 from checker.schemas.enums import FailOn as FailOn  # the policy is the verdict's, not the gate's
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile import (
@@ -51,11 +52,11 @@ class RepoConfig(BaseModel):
 
     config_version: Literal[1] = 1
     profiles: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Globs of profile files, relative to this file (** matches any depth)",
     )
     targets: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description='GPU targets "NAME" or "NAME:COUNT" checked, when no --gpu is given, '
         "besides each profile's own GPU",
     )
@@ -65,11 +66,11 @@ class RepoConfig(BaseModel):
         "hardware.targets)",
     )
     gpus: list[GPUSpec] = Field(
-        default_factory=list, description="Custom GPUs, usable as targets by name or alias"
+        default_factory=empty_list, description="Custom GPUs, usable as targets by name or alias"
     )
     fail_on: FailOn = FailOn.ERROR
     ignore: list[Suppression] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         max_length=64,
         description=IGNORE_DESCRIPTION + "; a profile's own reason for a rule comes first",
     )
@@ -108,8 +109,14 @@ def find_repo_config(start: Path) -> Path | None:
     return None
 
 
+def default_repo_config() -> RepoConfig:
+    """Every default, as ``RepoConfig()`` gives it, without building its validator (the
+    defaults need no validating): a repository without a config file pays nothing for it."""
+    return RepoConfig.model_construct()
+
+
 def load_repo_config(path: Path) -> RepoConfig:
     data, positions = read_yaml_file(path)
     if data is None:
-        return RepoConfig()  # an empty file is a config with every default
+        return default_repo_config()  # an empty file is a config with every default
     return validate_at(RepoConfig, data, positions, str(path))
