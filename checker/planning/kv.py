@@ -254,6 +254,16 @@ def max_length_for_budget(
 _WHOLE = {LayerKind.FULL, LayerKind.MLA}  # groups whose blocks cover a request's every token
 
 
+def raised_block_sizes(layout: KVLayout, block_size: int) -> dict[str, int]:
+    """Tokens per block of each attention kind whose block vLLM raised to equal the largest
+    page (unify_kv_cache_spec_page_size); empty where every group keeps ``block_size``."""
+    return {
+        kind.value: block_size * multiple
+        for kind, multiple in _kinds_and_multiples(layout)
+        if multiple > 1
+    }
+
+
 def _kinds_and_multiples(layout: KVLayout) -> zip[tuple[LayerKind, int]]:
     """Each group's kind and block-size multiple."""
     return zip(layout.kinds, layout.block_multiples or (1,) * len(layout.kinds), strict=True)

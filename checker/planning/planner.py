@@ -7,7 +7,7 @@ from dataclasses import replace
 from checker.planning.calibration import use_calibration
 from checker.planning.connectors import resolve_connector
 from checker.planning.context_length import engine_model
-from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget
+from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget, raised_block_sizes
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.parallel import nodes_spanned
 from checker.planning.recommend import recommend
@@ -336,6 +336,7 @@ def run_plan(
             bytes_per_token=layout.bytes_per_token,
             page_bytes=layout.page_bytes,
             num_groups=max(1, len(layout.kinds)),
+            group_block_sizes=raised_block_sizes(layout, settings.block_size),
             state_bytes_per_request=layout.linear_state_bytes,
             max_concurrency=round(b.kv.max_concurrency, 2),
             kv_cache_dtype=settings.kv_cache_dtype,

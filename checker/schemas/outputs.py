@@ -66,6 +66,12 @@ class KVCacheReport(BaseModel):
     bytes_per_token: int = Field(description="Per rank, summed over this rank's layers")
     page_bytes: int
     num_groups: int = 1
+    group_block_sizes: dict[str, int] = Field(
+        default_factory=dict,
+        description="Tokens per block of each attention kind whose block vLLM raised so its page "
+        "equals the largest (Gemma-4's full-attention layers: 32); empty where every group uses "
+        "block_size",
+    )
     state_bytes_per_request: int = Field(
         0, description="Fixed state each request holds for linear-attention (mamba) layers"
     )

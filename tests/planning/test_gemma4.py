@@ -57,3 +57,29 @@ def test_gemma4_full_layers_get_twice_the_block_size_at_the_same_page() -> None:
     needed = cdiv(131072, 32) + 5 * window
     assert (kv.num_blocks, kv.tokens) == (blocks, blocks // 6 * 16)
     assert abs(kv.max_concurrency - blocks / needed) < 1e-9
+
+
+def test_gemma4_keeps_its_sliding_groups_in_0_20_and_only_the_logged_tokens_change_in_0_21() -> (
+    None
+):
+    # vllm#43308: ~55k logged tokens in 0.20.0, ~525k in 0.21.0 for the same ~50 GB. Both wheels
+    # group Gemma-4 the same way (models/config.py Gemma4Config forces TRITON_ATTN, which leaves
+    # the hybrid KV cache manager on; attention.py get_kv_cache_spec returns SlidingWindowSpec
+    # for the sliding layers); only kv_cache_utils.py _report_kv_cache_config's figure changed,
+    # from num_blocks // groups x min block size to int(max concurrency x max_model_len).
+    # The 31B AWQ checkpoint's config is not public here; the 26B-A4B has the same groups (5
+    # sliding of window 1024, 1 full at 32-token blocks), so the ratio of the two figures, 6 x
+    # max_model_len / (16 x blocks a request needs), is the same on the A100 (2048
+    # batched tokens by default)
+    model = catalog_model(GEMMA4)
+    old, new = (
+        size_kv(model, settings_for(model, GEMMA4, gpu="A100-80GB", **kw), BUDGET, 0)
+        for kw in ({"max_model_len": 131072, "version": v} for v in ("0.20.0", "0.21.0"))
+    )
+    assert old.layout == new.layout and len(old.layout.kinds) == 6
+    assert (old.num_blocks, old.max_concurrency) == (new.num_blocks, new.max_concurrency)
+    assert old.tokens == old.num_blocks // 6 * 16
+    assert new.tokens == int(new.max_concurrency * 131072)
+    needed = 131072 // 32 + 5 * (cdiv(1023 + 2048, 16) + 1)
+    assert new.max_concurrency == BUDGET // (16 * 8 * 256 * 2 * 2 * 5) / needed
+    assert 9 < new.tokens / old.tokens < 10  # the issue's ~9.5x

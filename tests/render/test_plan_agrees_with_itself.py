@@ -76,9 +76,24 @@ def test_hybrid_kv_cache_says_its_blocks_are_shared_by_groups() -> None:
     kv = resp.feasibility.kv
     assert kv is not None and kv.num_groups == 2
     assert kv.tokens == kv.num_blocks // 2 * kv.block_size != kv.num_blocks * kv.block_size
-    assert f"{kv.num_blocks:,} blocks of 16 shared by 2 KV cache groups" in kv_summary(resp)
+    assert f"{kv.num_blocks:,} blocks of 16 tokens shared by 2 KV cache groups" in kv_summary(resp)
     single = plan("meta-llama/Llama-3.1-8B-Instruct", "H100-80GB", max_model_len=8192)
     assert "shared by" not in kv_summary(single)
+
+
+def test_a_kv_cache_group_with_larger_blocks_says_how_many_tokens_they_hold() -> None:
+    # Gemma-4's full-attention pages (2 KV heads of 512) are half the sliding ones (8 of 256):
+    # vLLM gives those groups 32-token blocks (kv_cache_utils.py unify_kv_cache_spec_page_size)
+    resp = plan("google/gemma-4-26B-A4B", "A100-80GB", max_model_len=131072, version="0.19.0")
+    kv = resp.feasibility.kv
+    assert kv is not None and kv.group_block_sizes == {"full": 32}
+    assert (
+        f"{kv.num_blocks:,} blocks of 16 tokens (32 in full-attention groups) shared by 6 KV "
+        "cache groups"
+    ) in kv_summary(resp)
+    gpt_oss = plan(GPT_OSS, "H100-80GB", max_model_len=8192, version="0.19")
+    assert gpt_oss.feasibility.kv is not None and gpt_oss.feasibility.kv.group_block_sizes == {}
+    assert "(" not in kv_summary(gpt_oss).split(" shared by")[0]
 
 
 def test_a_linear_attention_kv_cache_says_requests_also_hold_a_state() -> None:
@@ -87,7 +102,7 @@ def test_a_linear_attention_kv_cache_says_requests_also_hold_a_state() -> None:
     assert kv is not None and kv.state_bytes_per_request > 0
     # the attention block is raised until its page covers a state page (16 x 34 at TP 8)
     assert kv.block_size > 16 and kv.page_bytes * kv.num_blocks > 0
-    assert f"blocks of {kv.block_size} shared by {kv.num_groups} KV cache groups and a " in (
+    assert f"blocks of {kv.block_size} tokens shared by {kv.num_groups} KV cache groups and a " in (
         kv_summary(resp)
     )
     assert "linear-attention state per request" in kv_summary(resp)
