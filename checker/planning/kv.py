@@ -233,13 +233,7 @@ def max_length_for_budget(
 ) -> int:
     """Largest max_model_len whose single request fits ``budget`` (binary search, like vLLM;
     counted in whole blocks where every group holds whole requests)."""
-    if (
-        layout.page_bytes
-        and layout.kinds
-        and not layout.state_layers
-        and not layout.block_multiples
-        and set(layout.kinds) <= _WHOLE
-    ):
+    if holds_whole_requests(layout):
         return _whole_length_for_budget(settings, layout, budget)
     low, high = 0, settings.max_model_len
     while low < high:
@@ -252,6 +246,18 @@ def max_length_for_budget(
 
 
 _WHOLE = {LayerKind.FULL, LayerKind.MLA}  # groups whose blocks cover a request's every token
+
+
+def holds_whole_requests(layout: KVLayout) -> bool:
+    """Every group keeps each token of a request in blocks of one size (full attention or
+    MLA, no state, no raised block): the pool's token figure is what requests can use."""
+    return bool(
+        layout.page_bytes
+        and layout.kinds
+        and not layout.state_layers
+        and not layout.block_multiples
+        and set(layout.kinds) <= _WHOLE
+    )
 
 
 def raised_block_sizes(layout: KVLayout, block_size: int) -> dict[str, int]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.planning.batching import StepLoad
+from checker.planning.kv import bytes_for_length, holds_whole_requests
 from checker.planning.memory import StageMemory
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.scheduler import effective_max_num_seqs
@@ -138,12 +139,26 @@ def _flops(ctx: RuleContext, end: int) -> float:
     return _peak_flops(ctx) * compute_efficiency(ctx.gpu, end)
 
 
+def kv_pool_tokens(ctx: RuleContext, length: int) -> int:
+    """Tokens of ``length``-token requests the KV pool holds at once. For full-attention
+    layouts that is the logged token figure; with sliding-window or state groups a request
+    needs blocks for its window or state only (kv.bytes_for_length, as vLLM's
+    check_enough_kv counts it), so it is the requests the budget holds x ``length``: the
+    logged figure is blocks / groups x block size through vLLM 0.20 and
+    concurrency x max_model_len from 0.21, neither of which is that."""
+    b = ctx.memory.binding
+    if holds_whole_requests(b.kv.layout) or b.kv_budget <= 0:
+        return b.kv.tokens
+    per_request = bytes_for_length(ctx.model, ctx.settings, b.kv.layout, length)
+    return int(b.kv_budget // per_request) * length if per_request > 0 else b.kv.tokens
+
+
 def decode_batch(ctx: RuleContext) -> int:
     """Requests decoding together: the workload's concurrency, within max_num_seqs and what
     the KV cache holds at the workload's length."""
     work = ctx.request.workload
     length = work.prompt_tokens + work.gen_tokens
-    held = ctx.memory.binding.kv.tokens // length
+    held = kv_pool_tokens(ctx, length) // length
     wanted = ctx.settings.per_engine(work.concurrency)
     return max(1, min(wanted, effective_max_num_seqs(ctx), held or 1))
 

@@ -26,6 +26,7 @@ from checker.planning.perf import (
     closed_form,
     compute_efficiency,
     fixed_costs,
+    kv_pool_tokens,
     step_cost,
 )
 from checker.planning.releases import has_behaviour
@@ -47,14 +48,15 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
     cost = step_cost(ctx, end)
     in_flight = work.concurrency or work.prompts
     # as many cohorts again fit the KV pool, so preemption stays as fine-grained as vLLM's
-    held = ctx.memory.binding.kv.tokens // (work.prompt_tokens + work.output_tokens)
+    pool = kv_pool_tokens(ctx, work.prompt_tokens + work.output_tokens)
+    held = pool // (work.prompt_tokens + work.output_tokens)
     size = max(1, min(in_flight, held) // _COHORTS_IN_FLIGHT)
     if work.request_rate is not None:
         size = 1
     limits = Limits(
         max(1, s.max_num_batched_tokens // size),
         max(1, effective_max_num_seqs(ctx) // size),
-        ctx.memory.binding.kv.tokens // size,
+        pool // size,
         shared_tokens=-(-work.cached_prefix // size),
     )
     cohorts = replace(
@@ -125,7 +127,8 @@ def estimate_perf(ctx: RuleContext, *, step_model: bool = False) -> PerfEstimate
     if not (step_model or wants_step_model(ctx)):
         return closed
     work = engine_workload(ctx)
-    if ctx.memory.binding.kv.tokens < work.prompt_tokens + work.output_tokens:
+    length = work.prompt_tokens + work.output_tokens
+    if kv_pool_tokens(ctx, length) < length:
         note = "step model not run: the KV cache holds less than one request of the workload"
         return closed.model_copy(update={"assumptions": [*closed.assumptions, note]})
     slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
@@ -229,7 +232,8 @@ def _stepped(
                 f"step-level model of vLLM's scheduler: {described}; continuous batching, "
                 f"chunked prefill under max_num_batched_tokens {s.max_num_batched_tokens}, "
                 f"max_num_seqs {effective_max_num_seqs(ctx)}, a KV pool of "
-                f"{ctx.memory.binding.kv.tokens:,} tokens with preemption",
+                f"{kv_pool_tokens(ctx, work.prompt_tokens + work.output_tokens):,} tokens "
+                "of such requests with preemption",
                 *closed.assumptions[2:3],
                 "TTFT, TPOT, ITL and end-to-end latency at p50 and p90 as `vllm bench serve`"
                 " prints them; throughput for the whole deployment and per GPU",

@@ -7,7 +7,14 @@ from typing import Any
 
 from checker.hardware.catalog import find_gpu
 from checker.planning.batching import StepLoad
-from checker.planning.perf import EFFICIENCY, compute_efficiency, fixed_costs, step_cost
+from checker.planning.kv import bytes_for_length
+from checker.planning.perf import (
+    EFFICIENCY,
+    compute_efficiency,
+    fixed_costs,
+    kv_pool_tokens,
+    step_cost,
+)
 from checker.planning.planner import choose_tp, engine_model, plan_settings
 from checker.planning.rules.base import RuleContext
 from checker.schemas.model_info import ModelInfo
@@ -160,3 +167,19 @@ def test_hopper_prefill_spans_ampere_style_to_hopper_native_kernels() -> None:
 
     assert abs(spread("H100-80GB") - 0.75 / 0.35) < 0.15
     assert abs(spread("A100-SXM4-80GB") - 0.8 / 0.5) < 0.15
+
+
+def test_sliding_window_requests_fill_the_pool_by_their_blocks_not_the_logged_tokens() -> None:
+    # Gemma-4-26B on an A100 at 0.20: the logged figure is blocks / 6 groups x 16, but a
+    # 32k request holds blocks in its 5 sliding groups for its window only
+    kw: dict[str, Any] = {"max_model_len": 32768, "prompt_tokens": 31000, "gen_tokens": 1000}
+    ctx = _context("google/gemma-4-26B-A4B", "A100-80GB", version="0.20.0", **kw)
+    length = 32000
+    held = kv_pool_tokens(ctx, length) // length
+    assert held > ctx.memory.binding.kv.tokens // length
+    layout = ctx.memory.binding.kv.layout
+    per_request = bytes_for_length(ctx.model, ctx.settings, layout, length)
+    assert held == int(ctx.memory.binding.kv_budget // per_request)
+    # a full-attention model's pool is the logged figure
+    llama = _context(LLAMA, "H100-80GB")
+    assert kv_pool_tokens(llama, 600) == llama.memory.binding.kv.tokens
