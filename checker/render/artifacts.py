@@ -398,8 +398,7 @@ def check_build(kind: str, ctx: RenderContext) -> None:
     """An artifact that runs an image runs what the plan sized: the official image, unless
     deploy.image names another. A plan of the PyPI wheel (vllm.install: pip) would otherwise
     give one verdict for the plan and deploy a build with other kernels (data/vllm_builds.yaml)."""
-    install = ctx.profile.vllm.install if ctx.profile else "image"
-    if kind not in _IMAGE_KINDS or ctx.deploy.image or install != "pip":
+    if kind not in _IMAGE_KINDS or ctx.deploy.image or ctx.plan.config.install != "pip":
         return
     raise ArtifactError(
         f"vllm.install is pip, so the plan sizes vLLM {ctx.version}'s PyPI wheel, but "

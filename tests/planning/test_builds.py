@@ -83,3 +83,18 @@ def test_artifacts_run_the_build_the_plan_sized(
         err = capsys.readouterr().err
         assert "vllm.install" in err and "vllm/vllm-openai:v0.10.2" in err
         assert "deploy.image" in err
+
+
+def test_flags_plan_and_generate_the_pip_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["-m", "openai/gpt-oss-120b", "--gpu", "H100-SXM-80GB", "--max-model-len", "32768"]
+    flags += ["--vllm-version", "0.10.2"]
+    assert main(["plan", *flags]) == 0
+    assert main(["plan", *flags, "--install", "pip"]) == 1
+    out = tmp_path / "out"
+    generate = ["generate", *flags, "--install", "pip", "-o", str(out), "--emit", "docker"]
+    generate.append("--force")  # past the pip build's FAIL: the docker artifact is still refused
+    capsys.readouterr()
+    assert main(generate) == 2
+    assert "vllm.install is pip" in capsys.readouterr().err
