@@ -253,6 +253,7 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
     from checker.logs.compare import TERMS, logged_term
     from checker.logs.request import (
         logged_device_bound,
+        logged_install,
         logged_model,
         logged_total_gib,
         logged_utilization,
@@ -284,6 +285,7 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
         "gpu_name": gpu_name or "",
         "gpu_mem_gib": total,
         "vllm_version": logged_version(log)[0],
+        "install": logged_install(log)[0],
         "status": "failed: " + ",".join(f.kind for f in log.failures) if failed else "ok",
         "observed": observed,
     }
