@@ -17,7 +17,9 @@ DIR/org__name.json (keys it lacks, as in partial copies, are filled from the bui
 config of the same model), else the built-in catalog, else the case is skipped with the reason.
 A case's engine_args mapping carries the further engine settings its log states
 (kv_transfer_config, speculative_config, data_parallel_size, enable_lora, ...) under
-EngineInput's names. A case with an out_of_scope reason (a model or feature the engine does not
+EngineInput's names. A case's install (image or pip) is how the log's vLLM was installed, as
+its paths or post show (data/vllm_builds.yaml: the kernels each build holds); left out, the
+official image. A case with an out_of_scope reason (a model or feature the engine does not
 model) is kept in the corpus with its log and listed with the reason, outside the error figures.
 The GPU is the case's gpu_mem_gib when given (as total device memory), else the GPU catalog
 entry named in gpu_name. Prints predicted vs observed weights, KV GiB, KV tokens, max
@@ -159,6 +161,7 @@ def case_request(case: dict[str, Any]) -> tuple[PlanRequest, int]:
             block_size=case.get("block_size") if case.get("block_size") != 16 else None,
             enforce_eager=bool(case.get("enforce_eager")),
             enable_prefix_caching=case.get("enable_prefix_caching"),
+            install=case.get("install") or "image",
             **extra,
         )
     except (TypeError, ValidationError) as exc:
@@ -250,6 +253,7 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
     from checker.logs.compare import TERMS, logged_term
     from checker.logs.request import (
         logged_device_bound,
+        logged_install,
         logged_model,
         logged_total_gib,
         logged_utilization,
@@ -281,6 +285,7 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
         "gpu_name": gpu_name or "",
         "gpu_mem_gib": total,
         "vllm_version": logged_version(log)[0],
+        "install": logged_install(log)[0],
         "status": "failed: " + ",".join(f.kind for f in log.failures) if failed else "ok",
         "observed": observed,
     }

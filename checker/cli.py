@@ -104,6 +104,12 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
         "--vllm-version", help="pinned vLLM version, e.g. 0.19.0 (default: newest known)"
     )
     g.add_argument(
+        "--install",
+        choices=("image", "pip"),
+        help="how vLLM is installed where it runs: image (the official vllm/vllm-openai "
+        "image, the default) or pip (pip install vllm); decides its kernels",
+    )
+    g.add_argument(
         "--max-num-seqs", type=int, help="requests batched at once (default: vLLM's for the GPU)"
     )
     g.add_argument(

@@ -54,6 +54,7 @@ _OVERRIDES: dict[str, tuple[str, str]] = {
     "fragmentation_factor": ("policy", "fragmentation_factor"),
     "headroom_gb": ("policy", "headroom_gb"),
     "vllm_version": ("engine", "vllm_version"),
+    "install": ("engine", "install"),
     "max_num_seqs": ("engine", "max_num_seqs"),
     "max_num_batched_tokens": ("engine", "max_num_batched_tokens"),
     "block_size": ("engine", "block_size"),

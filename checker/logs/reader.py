@@ -42,7 +42,7 @@ _UNIT_GIB = {
     "KiB": 1 / 1024**2,
     "bytes": 1 / 1024**3,
 }
-_STRING_SETTINGS = {"version", "engine"}
+_STRING_SETTINGS = {"version", "engine", "flashinfer_sampler"}
 # key=value in the engine config line; 'key': value in the non-default args dict
 _CONFIG_PAIR = re.compile(r"(?<![\w.])(\w+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^,\s]+)")
 _ARGS_PAIR = re.compile(r"'(\w+)':\s*('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^,{}]+)")

@@ -54,6 +54,17 @@ def logged_version(log: StartupLog) -> tuple[str | None, str]:
     return None, "not in the log: the newest vLLM we model"
 
 
+def logged_install(log: StartupLog) -> tuple[str | None, str]:
+    """(the build that ran, where it came from): the V1 sampler says whether FlashInfer imported
+    (vllm_log_lines.yaml flashinfer-sampler), which only the official image had before 0.11.1."""
+    fact = log.settings.get("flashinfer_sampler")
+    if fact is None:
+        return None, "not in the log: the official image"
+    if str(fact.value) == "Using FlashInfer":
+        return "image", f"line {fact.line}: FlashInfer samples, as in the official image"
+    return "pip", f"line {fact.line}: FlashInfer is not installed, as in the PyPI wheel"
+
+
 def logged_model(log: StartupLog) -> tuple[str | None, str]:
     """(model id, where it came from). A local path gives its id when it says one: a Hugging Face
     cache folder ("models--org--name"), a served model name that is an id, or the path's last
@@ -179,6 +190,10 @@ def request_from_log(
     version, where = (vllm_version, "given") if vllm_version else logged_version(log)
     data["engine"]["vllm_version"] = version
     notes.append(f"vLLM {version or 'newest'}: {where}")
+    install, where = logged_install(log)
+    if install is not None:
+        data["engine"]["install"] = install
+        notes.append(f"install {install}: {where}")
     tp = int(data["hardware"].get("tensor_parallel_size") or 1)
     pp = int(data["hardware"].get("pipeline_parallel_size") or 1)
     dp = int(data["engine"].get("data_parallel_size") or 1)

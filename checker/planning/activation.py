@@ -12,7 +12,7 @@ from typing import Any
 
 from checker.planning.draft import draft_layer_count, draft_settings, drafter
 from checker.planning.multimodal import encoder_profile
-from checker.planning.releases import has_behaviour, pick, release
+from checker.planning.releases import build_has, build_label, has_behaviour, pick, release
 from checker.planning.settings import Settings
 from checker.planning.spec_config import spec_facts
 from checker.planning.weights import stage_layers
@@ -53,9 +53,12 @@ def _sampler_path(settings: Settings, rows: int) -> dict[str, Any]:
     sampler run (data/vllm_sampler.yaml)."""
     facts = _sampler_facts()
     table: dict[str, dict[str, Any]] = facts["top_k_top_p"]
+    version = settings.facts.version
     # Releases before the first key run V0's sampler, which activation_bytes sizes itself.
-    entry = pick(table, settings.facts.version) or table[min(table, key=release)]
+    entry = pick(table, version) or table[min(table, key=release)]
     path = entry["path"] if rows >= int(entry.get("min_rows", 0)) else entry["small_path"]
+    if "with_flashinfer" in entry and build_has("flashinfer", version, settings.install):
+        path = entry["with_flashinfer"]
     found: dict[str, Any] = facts["paths"][path]
     return found
 
@@ -81,7 +84,8 @@ def sampler_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
     return {
         "sampler profile run": (
             f"{rows:,} requests x {model.vocab_size:,} vocabulary entries x {per_logit} bytes "
-            f"({_sampler_path(settings, rows)['label']}, vLLM {settings.facts.version}): "
+            f"({_sampler_path(settings, rows)['label']}, vLLM {settings.facts.version} as "
+            f"{build_label(settings.install)}): "
             f"{gib:.2f} GiB in the profile run (the activation peak is the larger of it and the "
             "forward pass) and again in the warm-up after the KV cache"
         )

@@ -275,6 +275,7 @@ def _config(request: PlanRequest, s: Settings) -> VLLMConfig:
         kv_cache_memory_bytes=request.engine.kv_cache_memory_bytes,
         cudagraph_memory_profiling=request.engine.cudagraph_memory_profiling,
         allow_long_max_model_len=request.engine.allow_long_max_model_len or None,
+        install=request.engine.install,
         extra_args=request.engine.vllm_args,
     )
 

@@ -1,7 +1,8 @@
 """Facts that change between vLLM releases at a finer grain than the version table: the wording
 of start-up errors, a few start-up behaviours, and what each quantization method requires.
 
-Read from ``checker/data/vllm_messages.yaml`` and ``checker/data/quantization_methods.yaml``;
+Read from ``checker/data/vllm_messages.yaml``, ``checker/data/quantization_methods.yaml`` and
+``checker/data/vllm_builds.yaml`` (the kernel packages of the official image and of the wheel);
 each fact is keyed by the first release that has it, and a pinned version takes the newest key
 at or below it (patch releases count: 0.9.1 differs from 0.9.0).
 """
@@ -62,14 +63,27 @@ def mxfp4_padding() -> dict[str, int]:
     return {k: v for k, v in table.items() if isinstance(v, int)}
 
 
-def mxfp4_uses_marlin(capability: int, version: str) -> bool:
+def build_has(package: str, version: str, install: str) -> bool:
+    """Whether the ``install`` build of ``version`` ("image": the official vllm/vllm-openai
+    image; "pip": the PyPI wheel) holds the kernel package ``package`` (vllm_builds.yaml)."""
+    rows = bundled_data("vllm_builds.yaml")["releases"]
+    row = pick(rows, version) or rows[min(rows, key=release)]
+    return bool(row[install][package])
+
+
+def build_label(install: str) -> str:
+    """What the ``install`` build is, in words (vllm_builds.yaml builds)."""
+    return str(bundled_data("vllm_builds.yaml")["builds"][install])
+
+
+def mxfp4_uses_marlin(capability: int, version: str, install: str) -> bool:
     """Whether ``version`` runs MXFP4 experts on the Marlin kernel on a GPU of ``capability``:
-    below 9.0 always, on Hopper (9.x) before the first wheel that ships ``triton_kernels``
+    below 9.0 always, on Hopper (9.x) where the build lacks ``triton_kernels``
     (quantization_methods.yaml mxfp4_padding)."""
     table = bundled_data("quantization_methods.yaml")["mxfp4_padding"]
     if capability < int(table["marlin_below_capability"]):
         return True
-    return capability // 10 == 9 and release(version) < release(table["hopper_off_marlin_from"])
+    return capability // 10 == 9 and not build_has("triton_kernels", version, install)
 
 
 @functools.cache  # pure; every plan asks about twenty times

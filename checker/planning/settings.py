@@ -57,6 +57,7 @@ class Settings:
     hybrid_kv: bool
     cudagraph_subtracted: bool
     kv_cache_memory_bytes: int | None
+    install: str = "image"  # the build that runs: its kernel packages (data/vllm_builds.yaml)
     cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
     # max_model_len auto / -1: the length auto-fit starts from (vLLM fits it to the KV cache)
     auto_fit_from: int | None = None
@@ -239,6 +240,7 @@ def resolve_settings(
         and not (spec and spec.uses_eagle and model.attention_chunk_size),
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
+        install=eng.install,
         cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec)
         if graphs
         else (),

@@ -73,7 +73,7 @@ def _storage_bytes(
 def _role_bytes(model: ModelInfo, settings: Settings) -> dict[str, float]:
     """Bytes per role for the whole model as vLLM holds it, unsharded."""
     moe_tp = 1 if settings.expert_parallel else settings.moe_shards
-    marlin = mxfp4_uses_marlin(settings.gpu.capability, settings.facts.version)
+    marlin = mxfp4_uses_marlin(settings.gpu.capability, settings.facts.version, settings.install)
     return _storage_bytes(model, settings.dtype_bytes, settings.quantization, moe_tp, marlin)
 
 

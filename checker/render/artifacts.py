@@ -391,6 +391,24 @@ def check_nodes(kind: str, ctx: RenderContext) -> None:
         )
 
 
+_IMAGE_KINDS = ("docker", "compose", "k8s", "helm")
+
+
+def check_build(kind: str, ctx: RenderContext) -> None:
+    """An artifact that runs an image runs what the plan sized: the official image, unless
+    deploy.image names another. A plan of the PyPI wheel (vllm.install: pip) would otherwise
+    give one verdict for the plan and deploy a build with other kernels (data/vllm_builds.yaml)."""
+    if kind not in _IMAGE_KINDS or ctx.deploy.image or ctx.plan.config.install != "pip":
+        return
+    raise ArtifactError(
+        f"vllm.install is pip, so the plan sizes vLLM {ctx.version}'s PyPI wheel, but "
+        f"{FILES[kind][0]} would run the official image {ctx.image}, whose kernels differ",
+        hint="set deploy.image to the image that pip-installs vLLM, or remove vllm.install "
+        "(the plan then sizes the official image)",
+        key="vllm.install",
+    )
+
+
 def render_artifact(kind: str, ctx: RenderContext, dest_dir: Path | None = None) -> str:
     """The text of one artifact; ``dest_dir`` is where it will live (for the header's path)."""
     if kind not in FILES:
@@ -406,6 +424,7 @@ def render_artifact(kind: str, ctx: RenderContext, dest_dir: Path | None = None)
 
         return profile_text(ctx, header)
     check_nodes(kind, ctx)
+    check_build(kind, ctx)
     values = _common(ctx, header)
     values.update(_KINDS[kind](ctx, values))
     return _env().get_template(_TEMPLATES[kind]).render(values)

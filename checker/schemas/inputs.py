@@ -23,6 +23,13 @@ _STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 CUDAGraphMode = Literal["NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE"]
 PerformanceMode = Literal["balanced", "interactivity", "throughput"]
 MambaDType = Literal["auto", "float32", "float16", "bfloat16"]
+# How vLLM is installed where it runs, which decides its kernel packages (data/vllm_builds.yaml).
+Install = Literal["image", "pip"]
+INSTALL_DESCRIPTION = (
+    "How the server's vLLM is installed: image (the official vllm/vllm-openai image, which the "
+    "docker and Kubernetes artifacts run) or pip (pip install vllm, the wheel without extras). "
+    "Before 0.11.1 only the image has FlashInfer, whose sampler needs less memory at start-up"
+)
 
 
 class ModelInput(BaseModel):
@@ -138,6 +145,7 @@ class EngineInput(BaseModel):
     cudagraph_memory_profiling: bool | None = Field(
         None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = version default"
     )
+    install: Install = Field("image", description=INSTALL_DESCRIPTION)
     # The fields below carry vLLM's EngineArgs names (and the env var's, lower-cased).
     num_gpu_blocks_override: int | None = Field(None, ge=1, le=1 << 31)
     cpu_offload_gb: float = Field(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from checker.schemas.defaults import empty_list
 from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
+from checker.schemas.inputs import Install
 
 _OUT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
@@ -169,6 +170,7 @@ class VLLMConfig(BaseModel):
     allow_long_max_model_len: bool | None = Field(
         None, description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 when set; None = not set"
     )
+    install: Install = Field("image", description="The build the plan sized (image or pip)")
     extra_args: dict[str, Any] = Field(
         default_factory=dict, description="Every other engine argument the profile sets"
     )

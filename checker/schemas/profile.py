@@ -36,7 +36,7 @@ from checker.schemas.enums import (
     Quantization,
 )
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.inputs import INT64_MAX
+from checker.schemas.inputs import INSTALL_DESCRIPTION, INT64_MAX, Install
 from checker.schemas.slo import SLOTargets
 from checker.schemas.yaml_source import bundled_data
 
@@ -210,6 +210,7 @@ class ProfileVLLM(BaseModel):
     )
     kv_cache_memory_bytes: StrictInt | None = Field(None, ge=0, le=INT64_MAX)
     cudagraph_memory_profiling: StrictBool | None = None
+    install: Install = Field("image", description=INSTALL_DESCRIPTION)
     allow_long_max_model_len: StrictBool = Field(
         False, description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1: a length above the model's warns"
     )

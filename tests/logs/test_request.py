@@ -90,3 +90,31 @@ def test_a_dp_device_out_of_bounds_is_a_too_few_gpus_failure_on_the_visible_gpus
     request, notes = request_from_log(log)
     assert (request.engine.data_parallel_size, request.hardware.gpus) == (2, 1)
     assert any("out of bounds" in note for note in notes)
+
+
+@pytest.mark.parametrize(
+    ("line", "install"),
+    [
+        # TopKTopPSampler.__init__ (0.8 .. 0.11.0): FlashInfer imported, as in the official image
+        (
+            "(EngineCore_0 pid=5839) INFO 08-20 18:04:05 [topk_topp_sampler.py:49] Using "
+            "FlashInfer for top-p & top-k sampling.",
+            "image",
+        ),
+        # ... or not: the PyPI wheel without extras
+        (
+            "(EngineCore_0 pid=5839) WARNING 08-20 18:04:05 [topk_topp_sampler.py:61] FlashInfer "
+            "is not available. Falling back to the PyTorch-native implementation of top-p & "
+            "top-k sampling. For the best performance, please install FlashInfer.",
+            "pip",
+        ),
+        ("INFO 08-20 18:03:40 [api_server.py:1805] vLLM API server version 0.10.1", None),
+    ],
+)
+def test_the_sampler_line_says_which_build_ran(line: str, install: str | None) -> None:
+    from checker.logs.request import request_from_log
+
+    args = "INFO non-default args: {'model': 'openai/gpt-oss-120b'}\n"
+    request, notes = request_from_log(read_log(args + line + "\n"))
+    assert request.engine.install == (install or "image")
+    assert any(n.startswith(f"install {install}: line 2") for n in notes) is bool(install)

@@ -142,6 +142,13 @@ def test_version_table_lookup_and_defaults() -> None:
     assert version_facts(None).default_gpu_memory_utilization == 0.92
     assert version_facts("0.19").default_batching("H100-SXM-80GB", 79.19) == (8192, 1024)
     assert version_facts("0.19").default_batching("A100-SXM4-80GB", 79.15) == (2048, 256)
+    # engine/arg_utils.py _set_default_args_v1: 0.8.5 sizes by memory alone, 0.9.0 leaves the
+    # A100 out; both give an H100 vLLM 0.10's 8192 tokens and 1024 sequences
+    for version in ("0.8.5", "0.9.2", "0.10.2"):
+        assert version_facts(version).default_batching("H100-SXM-80GB", 79.19) == (8192, 1024)
+    assert version_facts("0.8.5").default_batching("A100-SXM4-80GB", 79.15) == (8192, 1024)
+    assert version_facts("0.9.2").default_batching("A100-SXM4-80GB", 79.15) == (2048, 256)
+    assert version_facts("0.9.2").default_batching("L4", 22.05) == (2048, 256)
 
 
 def test_run_plan_log_lines_and_dtype_fallback_on_t4() -> None:
