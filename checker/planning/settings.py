@@ -373,6 +373,8 @@ def _batching(
         tokens = eng.max_num_batched_tokens or max(default_tokens, max_len)
     else:
         tokens = eng.max_num_batched_tokens or default_tokens
+    if not eng.max_num_batched_tokens and has_behaviour("default_tokens_clamped", facts.version):
+        tokens = min(tokens, max_seqs * max_len)  # a batch never exceeds what the seqs can hold
     if not eng.max_num_seqs and has_behaviour("default_max_num_seqs_clamped", facts.version):
         max_seqs = min(max_seqs, tokens)
     return tokens, max_seqs
