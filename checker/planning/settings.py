@@ -8,7 +8,7 @@ from typing import Any
 
 from checker.models.config_parser import type_facts
 from checker.planning.attention import default_block_size
-from checker.planning.connectors import hma_off
+from checker.planning.connectors import hma_off, staging_bytes
 from checker.planning.context_length import default_max_len
 from checker.planning.kv_dtypes import DTYPE_BYTES, element_bytes, head_token_bytes, mla_token_bytes
 from checker.planning.multimodal import MMSettings, mm_settings
@@ -57,6 +57,8 @@ class Settings:
     hybrid_kv: bool
     cudagraph_subtracted: bool
     kv_cache_memory_bytes: int | None
+    # bytes of a KV connector's GPU buffer vLLM's profile counts in no term (LMCache's staging)
+    connector_buffer: float = 0.0
     cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
     # max_model_len auto / -1: the length auto-fit starts from (vLLM fits it to the KV cache)
     auto_fit_from: int | None = None
@@ -238,6 +240,15 @@ def resolve_settings(
         and not (spec and spec.uses_eagle and model.attention_chunk_size),
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
+        connector_buffer=staging_bytes(
+            eng,
+            facts.version,
+            model,
+            tp=tp,
+            # the largest pipeline stage's layers (get_pp_indices shares differ by one at most)
+            layers=-(-model.num_hidden_layers // request.hardware.pipeline_parallel_size),
+            kv_bytes=element_bytes(kv_dtype.value, dtype),
+        ),
         cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec)
         if graphs
         else (),
