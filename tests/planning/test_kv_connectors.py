@@ -231,3 +231,19 @@ def test_lmcache_staging_buffer_leaves_the_kv_cache_and_takes_the_headroom() -> 
     assert (
         "staging buffer takes 11.8 MiB per GPU" in resp.config.explanations["--kv-transfer-config"]
     )
+
+
+@pytest.mark.parametrize(
+    ("gpu", "batch"), [("H100-80GB", (8192, 1024)), ("A100-80GB", (2048, 256)), ("L4", (2048, 256))]
+)
+def test_0_9_defaults_the_batch_by_device_memory(gpu: str, batch: tuple[int, int]) -> None:
+    """engine/arg_utils.py EngineArgs._set_default_args_v1 in the 0.9.0-0.9.2 wheels: >= 70 GiB
+    and no "a100" in the name -> 8192 tokens / 1024 seqs. vllm#21348's miss was this, not
+    LMCache: 1,024 dummy sampler rows sort the whole vocabulary in the profile."""
+    resp = plan(LLAMA, gpu, max_model_len=8192, version="0.9.2")
+    assert (resp.config.max_num_batched_tokens, resp.config.max_num_seqs) == batch
+
+
+def test_vllm_21348_is_within_the_engine_target() -> None:
+    """Held out, not fitted: the log's 178,880 KV tokens (the minimum over the four ranks)."""
+    assert abs(_tokens(plan(QWEN3_235B, **ISSUE_21348)) / 178_880 - 1) < 0.10
