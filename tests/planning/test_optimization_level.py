@@ -31,12 +31,12 @@ def test_a_given_batch_is_kept() -> None:
     assert resp.config.max_num_batched_tokens == 8192
 
 
-@pytest.mark.parametrize("level", [1, 2, 3])
+@pytest.mark.parametrize("level", [2, 3])
 def test_o3_costs_what_the_default_does_in_0_14(level: int) -> None:
     """config/vllm.py OPTIMIZATION_LEVEL_03 is OPTIMIZATION_LEVEL_02 in 0.14.1 ("O3: Currently
-    the same as -O2"), and -O1 differs only in PIECEWISE graphs, which capture the same sizes:
-    the memory is the default's. The issue's out-of-memory is the 0.97 utilization, which
-    leaves less than the CUDA graphs and the sampler warm-up need."""
+    the same as -O2"), the default: the memory is the default's. The plan fails the issue's
+    0.97 utilization on its headroom (CUDA graphs and the sampler warm-up), as vLLM ran out
+    of memory."""
     base = plan(GPT_OSS, version="0.14", **ISSUE)
     given = plan(GPT_OSS, version="0.14", optimization_level=level, **ISSUE)
     assert given.feasibility.memory == base.feasibility.memory
