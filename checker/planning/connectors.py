@@ -11,6 +11,7 @@ from typing import Any
 
 from checker.planning.releases import has_behaviour, pick, release
 from checker.schemas.inputs import EngineInput
+from checker.schemas.model_info import ModelInfo
 from checker.schemas.yaml_source import bundled_data
 
 GIB = float(1 << 30)
@@ -117,6 +118,30 @@ def _size(value: object) -> float | None:
     return number if 0 < number < float(1 << 60) else None
 
 
+def staging_bytes(
+    eng: EngineInput, version: str, model: ModelInfo, *, tp: int, layers: int, kv_bytes: float
+) -> float:
+    """LMCache's GPU staging buffer on one rank of ``layers`` layers (data/vllm_kv_connectors.yaml
+    lmcache_staging: LMCache's VLLMPagedMemGPUConnectorV2): K and V, or MLA's one latent, for
+    chunk_size tokens in the KV cache dtype. vLLM counts it in no profiled term, so it is
+    taken from the memory outside the KV budget; 0 for any other connector."""
+    facts = _facts()["lmcache_staging"]
+    connector = resolve_connector(eng, version, 1)
+    if connector is None or connector.name not in facts["connectors"]:
+        return 0.0
+    given = eng.kv_transfer_config if eng.kv_offloading_size is None else None
+    extra = given.get("kv_connector_extra_config") if given else None
+    extra = extra if isinstance(extra, Mapping) else {}
+    if extra.get(facts["no_buffer_key"]) is True:
+        return 0.0
+    chunk = _size(extra.get(facts["chunk_size_key"])) or float(facts["chunk_size"])
+    if model.uses_mla:  # ModelConfig.get_num_kv_heads is 1, get_head_size the latent's
+        planes, width = 1, (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
+    else:
+        planes, width = 2, max(1, model.num_key_value_heads // tp) * model.head_dim
+    return planes * layers * int(chunk) * width * kv_bytes
+
+
 def hma_off(eng: EngineInput, version: str) -> bool:
     """Whether vLLM runs without the hybrid KV cache manager: the explicit flag, else what
     the KV connector decides (off with neither)."""
@@ -127,10 +152,16 @@ def hma_off(eng: EngineInput, version: str) -> bool:
 
 
 def connector_costs(
-    connector: KVConnector, flag: str, hybrid_model: bool, tokens: int, hybrid_tokens: int
+    connector: KVConnector,
+    flag: str,
+    hybrid_model: bool,
+    tokens: int,
+    hybrid_tokens: int,
+    staging: float = 0.0,
 ) -> dict[str, str]:
     """What the KV connector does to the plan, for --explain: ``tokens`` the KV tokens the
-    plan logs, ``hybrid_tokens`` the same memory's tokens with the hybrid KV cache manager."""
+    plan logs, ``hybrid_tokens`` the same memory's tokens with the hybrid KV cache manager,
+    ``staging`` the bytes of its GPU staging buffer per rank."""
     if not hybrid_model:
         words = f"{connector.name}: the model has one KV cache group, its KV is unchanged"
     elif connector.hma_disabled:
@@ -142,6 +173,12 @@ def connector_costs(
         )
     else:
         words = f"{connector.name} supports the hybrid KV cache manager: the KV groups stay"
+    if staging:
+        words += (
+            f"; its GPU staging buffer takes {staging / (1 << 20):.1f} MiB per GPU, allocated "
+            "before vLLM's profile and counted in none of its terms: it comes out of the memory "
+            "outside the KV budget"
+        )
     if connector.host_bytes is not None:
         words += f"; offloaded KV: {connector.host_bytes / GIB:g} GiB of host memory per engine"
     return {flag: f"{words} ({connector.host_note})" if connector.host_bytes else words}

@@ -97,7 +97,9 @@ class MemoryPlan:
         """Bytes still free on the binding rank once weights, KV cache and CUDA graphs are
         allocated: what the sampler warm-up (last stage) has to work with."""
         b = self.stages[-1]
-        return self.total - self.cuda_context - b.weights - b.non_torch - b.kv_budget - b.cudagraph
+        # a KV connector's buffer that vLLM's profile counts in no term is here too
+        used = b.weights + b.non_torch + b.kv_budget + b.cudagraph + self.settings.connector_buffer
+        return self.total - self.cuda_context - used
 
 
 def plan_memory(

@@ -292,7 +292,7 @@ def _connector_costs(ctx: RuleContext) -> dict[str, str]:
     hybrid = s.facts.hybrid_kv_cache_manager and hybrid_model(ctx.model)
     tokens = ctx.memory.binding.kv.tokens
     on = plan_memory(ctx.model, replace(s, hybrid_kv=True)).binding.kv.tokens if hybrid else 0
-    return connector_costs(connector, flag, hybrid, tokens, on)
+    return connector_costs(connector, flag, hybrid, tokens, on, s.connector_buffer)
 
 
 # VLLMConfig field -> where a request sets it (section, field)

@@ -30,9 +30,10 @@ MEDIUM_MARGIN_GIB = 1.0
 
 
 def outside_margin(memory: MemoryPlan) -> float:
-    """Bytes left outside vLLM's budget after the context and (unsubtracted) CUDA graphs."""
+    """Bytes left outside vLLM's budget after the context, (unsubtracted) CUDA graphs and a KV
+    connector's GPU buffer."""
     graphs = 0.0 if memory.settings.cudagraph_subtracted else memory.binding.cudagraph
-    return memory.outside_budget - memory.cuda_context - graphs
+    return memory.outside_budget - memory.cuda_context - graphs - memory.settings.connector_buffer
 
 
 def warmup_margin(memory: MemoryPlan, model: ModelInfo) -> float | None:
@@ -60,6 +61,8 @@ def workload_headroom(
 def _outside_terms(memory: MemoryPlan, warmup: bool) -> str:
     """What ``outside_margin``/``warmup_margin`` took from the memory outside vLLM's budget."""
     terms = ["the CUDA context"]
+    if memory.settings.connector_buffer:
+        terms.append("the KV connector's GPU buffer")
     if not memory.settings.cudagraph_subtracted and memory.binding.cudagraph:
         terms.append("CUDA graphs")
     if warmup:

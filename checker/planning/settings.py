@@ -8,7 +8,7 @@ from typing import Any
 
 from checker.models.config_parser import type_facts
 from checker.planning.attention import default_block_size, stored_kv_dtype
-from checker.planning.connectors import hma_off
+from checker.planning.connectors import hma_off, staging_bytes
 from checker.planning.context_length import default_max_len
 from checker.planning.kv_dtypes import DTYPE_BYTES, element_bytes, head_token_bytes, mla_token_bytes
 from checker.planning.multimodal import MMSettings, mm_settings
@@ -58,6 +58,8 @@ class Settings:
     cudagraph_subtracted: bool
     kv_cache_memory_bytes: int | None
     install: str = "image"  # the build that runs: its kernel packages (data/vllm_builds.yaml)
+    # bytes of a KV connector's GPU buffer vLLM's profile counts in no term (LMCache's staging)
+    connector_buffer: float = 0.0
     cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
     # max_model_len auto / -1: the length auto-fit starts from (vLLM fits it to the KV cache)
     auto_fit_from: int | None = None
@@ -241,6 +243,15 @@ def resolve_settings(
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
         install=eng.install,
+        connector_buffer=staging_bytes(
+            eng,
+            facts.version,
+            model,
+            tp=tp,
+            # the largest pipeline stage's layers (get_pp_indices shares differ by one at most)
+            layers=-(-model.num_hidden_layers // request.hardware.pipeline_parallel_size),
+            kv_bytes=element_bytes(kv_dtype.value, dtype),
+        ),
         cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec)
         if graphs
         else (),
@@ -377,6 +388,8 @@ def _batching(
         tokens = eng.max_num_batched_tokens or max(default_tokens, max_len)
     else:
         tokens = eng.max_num_batched_tokens or default_tokens
+    if not eng.max_num_batched_tokens and has_behaviour("default_tokens_clamped", facts.version):
+        tokens = min(tokens, max_seqs * max_len)  # a batch never exceeds what the seqs can hold
     if not eng.max_num_seqs and has_behaviour("default_max_num_seqs_clamped", facts.version):
         max_seqs = min(max_seqs, tokens)
     return tokens, max_seqs

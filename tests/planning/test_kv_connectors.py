@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from checker.planning.connectors import staging_bytes
+from checker.schemas.inputs import EngineInput
 from checker.schemas.outputs import PlanResponse
-from tests.planning.plans import fired, only, plan
+from tests.planning.plans import catalog_model, fired, only, plan
 
 GEMMA3 = "google/gemma-3-27b-it"
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
@@ -182,3 +184,66 @@ def test_a_host_size_that_is_no_size_is_not_reported(size: object) -> None:
     }
     resp = plan(LLAMA, max_model_len=16384, version="0.33", kv_transfer_config=config)
     assert resp.feasibility.kv_offload_host_gib is None
+
+
+QWEN3_235B = "Qwen/Qwen3-235B-A22B-FP8"
+# vllm#21348: vllm serve Qwen3-235B-A22B-FP8 --tensor-parallel-size 4 --kv-transfer-config
+# '{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}' (vLLM 0.9.2, LMCache defaults)
+ISSUE_21348: dict[str, Any] = {
+    "gpus": 4,
+    "tp": 4,
+    "version": "0.9.2",
+    "kv_transfer_config": LMCACHE,
+}
+
+
+def _staging(model_id: str, tp: int = 1, pp: int = 1, **engine: Any) -> float:
+    model = catalog_model(model_id)
+    layers = -(-model.num_hidden_layers // pp)
+    eng = EngineInput(**engine)
+    return staging_bytes(eng, "0.9.2", model, tp=tp, layers=layers, kv_bytes=2)
+
+
+def test_lmcache_staging_buffer_is_k_and_v_of_one_chunk_per_rank() -> None:
+    """LMCache 0.3.x VLLMPagedMemGPUConnectorV2: torch.empty([2, layers, chunk_size 256,
+    kv_heads/rank x head_size]) in the KV dtype: Qwen3-235B at TP4 has 94 layers of 1 x 128."""
+    assert _staging(QWEN3_235B, tp=4, kv_transfer_config=LMCACHE) == 2 * 94 * 256 * 128 * 2
+    big = {**LMCACHE, "kv_connector_extra_config": {"lmcache.chunk_size": 1024}}
+    assert _staging(QWEN3_235B, tp=4, kv_transfer_config=big) == 4 * 2 * 94 * 256 * 128 * 2
+    nixl = {**LMCACHE, "kv_connector_extra_config": {"lmcache.enable_nixl": True}}
+    assert _staging(QWEN3_235B, tp=4, kv_transfer_config=nixl) == 0
+    assert _staging(QWEN3_235B, tp=4, kv_transfer_config=NIXL) == 0
+    assert _staging(QWEN3_235B, tp=4) == 0
+    # MLA: one plane of the latent (kv_lora_rank 512 + qk_rope_head_dim 64), kv heads 1
+    mla = _staging("deepseek-ai/DeepSeek-V2-Lite-Chat", kv_transfer_config=LMCACHE)
+    assert mla == 27 * 256 * 576 * 2
+
+
+def test_lmcache_staging_buffer_leaves_the_kv_cache_and_takes_the_headroom() -> None:
+    """vLLM 0.9.2 creates the connector in init_worker_distributed_environment, after the init
+    snapshot and before model loading, as torch memory: no profiled term counts it, so the KV
+    tokens of a one-group model stay those without the connector (vllm#21348 logs 178,880) and
+    the buffer comes out of the memory outside the budget."""
+    resp = plan(QWEN3_235B, explain=True, **ISSUE_21348)
+    base = plan(QWEN3_235B, gpus=4, tp=4, version="0.9.2")
+    assert _tokens(resp) == _tokens(base)
+    assert "the KV connector's GPU buffer" in resp.feasibility.oom_risk_reason
+    assert (
+        "staging buffer takes 11.8 MiB per GPU" in resp.config.explanations["--kv-transfer-config"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("gpu", "batch"), [("H100-80GB", (8192, 1024)), ("A100-80GB", (2048, 256)), ("L4", (2048, 256))]
+)
+def test_0_9_defaults_the_batch_by_device_memory(gpu: str, batch: tuple[int, int]) -> None:
+    """engine/arg_utils.py EngineArgs._set_default_args_v1 in the 0.9.0-0.9.2 wheels: >= 70 GiB
+    and no "a100" in the name -> 8192 tokens / 1024 seqs. vllm#21348's miss was this, not
+    LMCache: 1,024 dummy sampler rows sort the whole vocabulary in the profile."""
+    resp = plan(LLAMA, gpu, max_model_len=8192, version="0.9.2")
+    assert (resp.config.max_num_batched_tokens, resp.config.max_num_seqs) == batch
+
+
+def test_vllm_21348_is_within_the_engine_target() -> None:
+    """Held out, not fitted: the log's 178,880 KV tokens (the minimum over the four ranks)."""
+    assert abs(_tokens(plan(QWEN3_235B, **ISSUE_21348)) / 178_880 - 1) < 0.10
