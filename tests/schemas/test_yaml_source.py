@@ -108,3 +108,11 @@ def test_a_date_in_data_is_parsed_without_a_cache(
 
 def _no_parse(*args: object, **kwargs: object) -> object:
     raise AssertionError("parsed again")
+
+
+def test_no_bundled_data_file_repeats_a_key() -> None:
+    # the fast loader keeps the last of two equal keys; a merged second copy of a version's
+    # entry would silently replace the first
+    data = Path(__file__).resolve().parents[2] / "checker" / "data"
+    for path in sorted(data.glob("*.yaml")):
+        parse_yaml(path.read_text("utf-8"))  # raises YAMLSourceError on a repeated key
