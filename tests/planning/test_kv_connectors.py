@@ -244,6 +244,12 @@ def test_0_9_defaults_the_batch_by_device_memory(gpu: str, batch: tuple[int, int
     assert (resp.config.max_num_batched_tokens, resp.config.max_num_seqs) == batch
 
 
-def test_vllm_21348_is_within_the_engine_target() -> None:
-    """Held out, not fitted: the log's 178,880 KV tokens (the minimum over the four ranks)."""
-    assert abs(_tokens(plan(QWEN3_235B, **ISSUE_21348)) / 178_880 - 1) < 0.10
+def test_vllm_21348_depends_on_the_build_its_post_does_not_name() -> None:
+    """Held out, not fitted: the log's 178,880 KV tokens (the minimum over the four ranks).
+    0.9.2's 1,024 default sequences make the profile run's sampler the swing term: the torch
+    sort of a pip install lands within the target; the official image's FlashInfer sampler
+    needs a third of that memory, so the image plan holds about half again as many tokens."""
+    pip = _tokens(plan(QWEN3_235B, install="pip", **ISSUE_21348))
+    image = _tokens(plan(QWEN3_235B, install="image", **ISSUE_21348))
+    assert abs(pip / 178_880 - 1) < 0.10
+    assert image > 1.3 * pip
