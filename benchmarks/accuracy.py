@@ -22,7 +22,8 @@ its paths or post show (data/vllm_builds.yaml: the kernels each build holds); le
 official image. A case with an out_of_scope reason (a model or feature the engine does not
 model) is kept in the corpus with its log and listed with the reason, outside the error figures.
 The GPU is the case's gpu_mem_gib when given (as total device memory), else the GPU catalog
-entry named in gpu_name. Prints predicted vs observed weights, KV GiB, KV tokens, max
+entry named in gpu_name; a case's interconnect (pcie, nvlink) is stated only where its log
+proves it, else unknown. Prints predicted vs observed weights, KV GiB, KV tokens, max
 concurrency and status, then per field the median and max absolute % error and how many
 statuses agree.
 """
@@ -180,6 +181,8 @@ def case_request(case: dict[str, Any]) -> tuple[PlanRequest, int]:
             gpus=int(case.get("num_gpus") or tp * pp * engine.data_parallel_size),
             tensor_parallel_size=tp,
             pipeline_parallel_size=pp,
+            # what the log proves of the GPUs' links (custom all-reduce's PCIe-only warning)
+            interconnect=case.get("interconnect") or "unknown",
         ),
         policy=PolicyInput(gpu_memory_utilization=case.get("gpu_memory_utilization")),
         engine=engine,

@@ -16,6 +16,7 @@ from checker.planning.releases import build_has, build_label, has_behaviour, pic
 from checker.planning.settings import Settings
 from checker.planning.spec_config import spec_facts
 from checker.planning.weights import stage_layers
+from checker.schemas.enums import Interconnect
 from checker.schemas.model_info import LayerKind, ModelInfo
 from checker.schemas.yaml_source import bundled_data
 
@@ -150,6 +151,11 @@ def _with_encoder(model: ModelInfo, settings: Settings, stage: int, text_peak: f
 def non_torch_gib(settings: Settings) -> float:
     table = settings.facts.non_torch_gib
     if settings.tp * settings.pcp > 1 or settings.dp > 1:  # NCCL: TP / PCP / DP-EP groups
+        # more than two PCIe-only GPUs: custom all-reduce off (custom_all_reduce.py
+        # CustomAllreduce.__init__) and no NVLink-only NCCL buffers (data/vllm_versions.yaml)
+        pcie = settings.interconnect is Interconnect.PCIE and settings.tp > 2
+        if pcie and table.tensor_parallel_pcie is not None:
+            return table.tensor_parallel_pcie
         return table.tensor_parallel
     if settings.pp > 1:
         return table.pipeline

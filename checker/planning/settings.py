@@ -22,7 +22,7 @@ from checker.planning.state import (
     state_page_bytes,
 )
 from checker.planning.versions import VersionFacts, version_facts
-from checker.schemas.enums import DType, KVCacheDType, Quantization
+from checker.schemas.enums import DType, Interconnect, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import LayerKind, ModelInfo
@@ -82,6 +82,7 @@ class Settings:
     # request's attention KV is split over kv_shards ranks (DCP, with PCP through 0.24)
     pcp: int = 1
     dcp: int = 1
+    interconnect: Interconnect = Interconnect.UNKNOWN  # as the profile states it
     kv_shards: int = 1
     # LoRA: adapter slots on the GPU (0: LoRA off), their rank and dtype bytes, and how many
     # sets of CUDA graphs are captured (no-LoRA plus each active-adapter count)
@@ -266,6 +267,7 @@ def resolve_settings(
         mla_backend=None if eng.block_size else mla_backend,
         kv_storage_dtype=stored_kv_dtype(mla_backend, kv_dtype.value),
         mm=mm_settings(request),
+        interconnect=request.hardware.interconnect,
         **_lora(request, dtype),
         spec=spec,
         draft_limited_from=limited_from,

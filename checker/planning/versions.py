@@ -15,7 +15,9 @@ class NonTorch(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     single: float
-    tensor_parallel: float
+    tensor_parallel: float  # measured on NVLink: nvlink and unknown interconnects
+    # a TP group of more than two PCIe-only GPUs; None where no log of the release shows it
+    tensor_parallel_pcie: float | None = None
     pipeline: float
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from checker.schemas.enums import Interconnect
 from tests.conftest import REPO, load_benchmark
 
 CORPUS = REPO / "benchmarks" / "corpora" / "features_heldout.yaml"
@@ -89,3 +90,13 @@ def test_a_negative_available_kv_memory_is_predicted_signed() -> None:
     (row,) = [r for r in result["cases"] if r["id"].startswith("vllm-23278")]
     assert row["predicted"]["status"] == "failed"
     assert -2.5 < row["predicted"]["kv_cache_gib"] < -1.9
+
+
+def test_a_case_states_the_interconnect_its_log_proves() -> None:
+    accuracy = _accuracy()
+    (l40s,) = [c for c in accuracy.corpus_cases(CORPUS) if "l40s" in c["id"]]
+    request, _ = accuracy.case_request(l40s)
+    assert request.hardware.interconnect is Interconnect.PCIE
+    unstated = {k: v for k, v in l40s.items() if k != "interconnect"}
+    request, _ = accuracy.case_request(unstated)
+    assert request.hardware.interconnect is Interconnect.UNKNOWN
