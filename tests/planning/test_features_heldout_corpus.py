@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
 
 from checker.schemas.enums import Interconnect
 from tests.conftest import REPO, load_benchmark
@@ -14,18 +13,6 @@ CONFIGS = REPO / "tests" / "data" / "configs"
 
 def _accuracy() -> ModuleType:
     return load_benchmark("accuracy")
-
-
-def test_every_case_names_its_source_and_quotes_its_lines() -> None:
-    cases: list[dict[str, Any]] = _accuracy().corpus_cases(CORPUS)
-    assert cases
-    assert len({c["id"] for c in cases}) == len(cases)
-    for case in cases:
-        # a page's address, or a file of the code search index named by its id (the index
-        # gives no repository or path for the committed logs it finds)
-        source = str(case["source"])
-        assert source.startswith("https://") or "code search index (id " in source, case["id"]
-        assert case["raw_excerpt"] and case["observed"], case["id"]
 
 
 def test_every_case_plans_with_its_engine_args() -> None:
