@@ -37,6 +37,7 @@ def test_the_logged_refusal_a_gemma_3_draft_on_0_24() -> None:
     assert found.message == message("spec-one-kv-group", "0.24.0")
     assert found.key == "outputs.vllm_args.speculative-config"
     assert "disable_hybrid_kv_cache_manager" in (found.fix or "")
+    assert "vLLM 0.33.0 or later" in (found.fix or "")
     assert not resp.feasibility.fits
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from checker.planning.kv_groups import draft_kv_groups
-from checker.planning.releases import has_behaviour, message, release
+from checker.planning.releases import behaviour_since, has_behaviour, message, release
 from checker.planning.rules.base import RuleContext, rule
 from checker.planning.spec_config import (
     SHORT_FLAGS,
@@ -248,6 +248,9 @@ def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
     )
     if v1_key:
         fix += f'; Model Runner V2 takes such a draft: drop "{v1_key}"'
+    else:
+        since = behaviour_since("model_runner_v2_default")
+        fix += f", or pin vLLM {since} or later, whose Model Runner V2 takes such a draft"
     yield Finding(
         rule_id="VW128",
         name="speculative-draft-kv-groups",
