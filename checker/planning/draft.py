@@ -60,10 +60,10 @@ def draft_weight_bytes(settings: Settings, stage: int) -> float:
     return stage_weight_bytes(model, draft_settings(settings), 0)
 
 
-def draft_pages(settings: Settings, stage: int) -> list[tuple[LayerKind, int]]:
-    """(kind, page bytes) of each drafter attention layer on this rank: they join the KV cache
-    groups of the target (SpecDecodeBaseProposer.load_model marks them draft layers; their
-    KV cache specs are allocated with the target's)."""
+def draft_layer_specs(settings: Settings, stage: int) -> list[tuple[LayerKind, int]]:
+    """(kind, page bytes) of each drafter attention layer on this rank, each of its own kind
+    (a Gemma-3 draft's sliding-window layers stay SLIDING); an indexer's key cache is one
+    more MLA page."""
     model = drafter(settings, stage)
     if model is None:
         return []
@@ -83,12 +83,23 @@ def draft_pages(settings: Settings, stage: int) -> list[tuple[LayerKind, int]]:
             tp=ds.tp,
             block_size=settings.block_size,
         )
-        pages.append((kind if kind is LayerKind.MLA else LayerKind.FULL, page))
+        pages.append((kind, page))
         if kind is LayerKind.MLA and model.indexer_token_bytes:
             # DeepSeek-V3.2's MTP layer is a DeepseekV2DecoderLayer with its own indexer
             # (deepseek_mtp.py DeepSeekMultiTokenPredictorLayer)
             pages.append((LayerKind.MLA, settings.block_size * model.indexer_token_bytes))
     return pages
+
+
+def draft_pages(settings: Settings, stage: int) -> list[tuple[LayerKind, int]]:
+    """(kind, page bytes) of each drafter attention layer on this rank as the KV sizing counts
+    them: they join the KV cache groups of the target (SpecDecodeBaseProposer.load_model marks
+    them draft layers; their KV cache specs are allocated with the target's), sized as full
+    attention unless MLA."""
+    return [
+        (kind if kind is LayerKind.MLA else LayerKind.FULL, page)
+        for kind, page in draft_layer_specs(settings, stage)
+    ]
 
 
 def draft_layer_count(settings: Settings, stage: int) -> int:

@@ -54,7 +54,7 @@ class KVResult:
     layout: KVLayout
 
 
-def _layer_page(model: ModelInfo, settings: Settings, layer: int) -> int:
+def target_page(model: ModelInfo, settings: Settings, layer: int) -> int:
     s = settings
     kv_dtype = s.kv_storage_dtype or s.kv_cache_dtype
     return layer_page(
@@ -66,7 +66,7 @@ def _state_page(model: ModelInfo, settings: Settings) -> int:
     """A state layer's page after vLLM pads it to the attention page (mamba_page_size_padded);
     the unpadded page when the model has no attention layer."""
     attends = model.kv_layers
-    padded = _layer_page(model, settings, attends[0]) if attends else 0
+    padded = target_page(model, settings, attends[0]) if attends else 0
     return max(padded, settings.state_page_bytes)
 
 
@@ -81,9 +81,9 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)
     if model.kv_heads_per_layer:  # only models whose layers differ need a page per layer
-        pages = [_layer_page(model, settings, i) for i in layers]
+        pages = [target_page(model, settings, i) for i in layers]
     else:
-        pages = [_layer_page(model, settings, layers[0])] * len(layers) if layers else []
+        pages = [target_page(model, settings, layers[0])] * len(layers) if layers else []
     if model.uses_mla:
         kinds = [LayerKind.MLA] * len(layers)
     elif settings.hybrid_kv:
@@ -150,7 +150,7 @@ def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
     """What a sparse-MLA model's indexer key cache costs, for --explain (subject -> words)."""
     if not model.indexer_token_bytes or not model.kv_layers:
         return {}
-    latent = _layer_page(model, replace(settings, block_size=1), model.kv_layers[0])
+    latent = target_page(model, replace(settings, block_size=1), model.kv_layers[0])
     share = model.indexer_token_bytes / (model.indexer_token_bytes + latent)
     return {
         "sparse attention indexer": (

@@ -87,9 +87,14 @@ def mxfp4_uses_marlin(capability: int, version: str, install: str) -> bool:
 
 
 @functools.cache  # pure; every plan asks about twenty times
+def behaviour_since(name: str) -> str:
+    """The first release read that has the start-up behaviour ``name``."""
+    return str(bundled_data("vllm_messages.yaml")["behaviour"][name])
+
+
 def has_behaviour(name: str, version: str) -> bool:
     """Whether ``version`` has the start-up behaviour ``name`` (vllm_messages.yaml behaviour)."""
-    return release(version) >= release(str(bundled_data("vllm_messages.yaml")["behaviour"][name]))
+    return release(version) >= release(behaviour_since(name))
 
 
 def float16_refused_models(version: str) -> tuple[str, ...]:

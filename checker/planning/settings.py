@@ -235,10 +235,11 @@ def resolve_settings(
         max_num_seqs=max_seqs,
         block_size=block,
         enforce_eager=eng.enforce_eager,
+        # a drafter's sliding-window layers are grouped apart even beside a full-only target;
         # VllmConfig.__post_init__: chunked local attention with an EAGLE-style drafter turns
         # the hybrid KV cache manager off
         hybrid_kv=facts.hybrid_kv_cache_manager
-        and hybrid_model(model)
+        and (hybrid_model(model) or bool(spec and spec.draft and hybrid_model(spec.draft)))
         and not hma_off(eng, facts.version)
         and not (spec and spec.uses_eagle and model.attention_chunk_size),
         cudagraph_subtracted=subtract and graphs,

@@ -1,12 +1,14 @@
 """Speculative decoding: the refusals of vLLM's speculative config (VW125), max_model_len lowered
-to a draft model's (VW126) and methods whose drafter the plan does not size (VW127)."""
+to a draft model's (VW126), methods whose drafter the plan does not size (VW127) and drafters
+whose layers fall in several KV cache groups (VW128)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from checker.planning.releases import has_behaviour, message
+from checker.planning.kv_groups import draft_kv_groups
+from checker.planning.releases import behaviour_since, has_behaviour, message, release
 from checker.planning.rules.base import RuleContext, rule
 from checker.planning.spec_config import (
     SHORT_FLAGS,
@@ -218,4 +220,65 @@ def speculative_method_not_sized(ctx: RuleContext) -> Iterator[Finding]:
         "weights, KV cache or CUDA graphs; the KV figures are an upper bound",
         key=config_key(ctx.request.engine),
         fix="Hold the plan against vLLM's start-up log (vllm-wizard explain LOG).",
+    )
+
+
+@rule
+def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
+    """The V1 model runner's drafter (draft model, EAGLE, MTP) reads one KV cache group's
+    attention metadata and asserts all its layers are in it
+    (SpecDecodeBaseProposer.validate_same_kv_cache_group): a Gemma-3 draft's sliding-window and
+    full-attention layers are two groups."""
+    s = ctx.settings
+    spec, version = s.spec, s.facts.version
+    if (
+        spec is None
+        or spec.draft is None
+        or s.is_v0
+        or not has_behaviour("spec_one_kv_group", version)
+        or _many_groups_allowed(spec, version)
+        or (v1_key := _v1_runner_key(spec, version)) is None
+        or draft_kv_groups(ctx.model, s) < 2
+    ):
+        return
+    fix = (
+        "Use a draft whose layers are all of one attention type (no sliding-window layers), "
+        "or set vllm.disable_hybrid_kv_cache_manager: true (sliding-window layers then keep "
+        "full KV)"
+    )
+    if v1_key:
+        fix += f'; Model Runner V2 takes such a draft: drop "{v1_key}"'
+    else:
+        since = behaviour_since("model_runner_v2_default")
+        fix += f", or pin vLLM {since} or later, whose Model Runner V2 takes such a draft"
+    yield Finding(
+        rule_id="VW128",
+        name="speculative-draft-kv-groups",
+        severity=Severity.ERROR,
+        message=message("spec-one-kv-group", version),
+        key=config_key(ctx.request.engine),
+        fix=fix + ".",
+    )
+
+
+def _many_groups_allowed(spec: SpecDecode, version: str) -> bool:
+    """MTP drafters whose proposer takes several groups (vllm_speculative.yaml many_kv_groups)."""
+    since = spec_facts()["many_kv_groups"].get(spec.draft.model_type if spec.draft else "")
+    return spec.kind == "mtp" and since is not None and release(version) >= release(str(since))
+
+
+def _v1_runner_key(spec: SpecDecode, version: str) -> str | None:
+    """Why the server runs on the V1 model runner: "" before Model Runner V2 became the
+    default, else the speculative config key V2 does not take (vllm_speculative.yaml
+    v1_runner_keys); None on V2."""
+    if not has_behaviour("model_runner_v2_default", version):
+        return ""
+    keys: dict[str, list[str]] = spec_facts()["v1_runner_keys"]
+    return next(
+        (
+            key
+            for key, v2_methods in keys.items()
+            if spec.config.get(key) is True and spec.method not in v2_methods
+        ),
+        None,
     )
