@@ -29,6 +29,7 @@ _RULES = {
     "free-memory-at-startup": (),
     "not-divisible": ("VW119", "VW101"),
     "too-few-gpus": ("VW301",),
+    "spec-kv-groups": ("VW128",),  # checker/planning/rules/speculative.py
 }
 _BUDGETS = {
     "no-kv-memory": "KV cache budget (requested memory minus weights, activation and non-torch)",
@@ -38,6 +39,7 @@ _BUDGETS = {
     "free-memory-at-startup": "free device memory at start-up (other processes hold some)",
     "not-divisible": "none: a layer does not split evenly over the tensor-parallel ranks",
     "too-few-gpus": "GPUs: the node's DP x TP x PP workers outnumber its visible devices",
+    "spec-kv-groups": "none: the draft model's KV layers must share one KV cache group",
 }
 
 

@@ -194,6 +194,9 @@ def request_from_log(
     if install is not None:
         data["engine"]["install"] = install
         notes.append(f"install {install}: {where}")
+    # dict-valued args (speculative_config, kv_transfer_config, ...) need what a log does not
+    # hold (a draft model's metadata): the plan is of the rest, and says so
+    notes += [f"{name} is not read from a log: planned without it" for name in log.nested_args]
     tp = int(data["hardware"].get("tensor_parallel_size") or 1)
     pp = int(data["hardware"].get("pipeline_parallel_size") or 1)
     dp = int(data["engine"].get("data_parallel_size") or 1)

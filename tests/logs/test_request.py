@@ -118,3 +118,20 @@ def test_the_sampler_line_says_which_build_ran(line: str, install: str | None) -
     request, notes = request_from_log(read_log(args + line + "\n"))
     assert request.engine.install == (install or "image")
     assert any(n.startswith(f"install {install}: line 2") for n in notes) is bool(install)
+
+
+def test_a_draft_whose_layers_split_is_a_named_failure_and_its_config_is_said_unread() -> None:
+    from checker.logs.request import request_from_log
+
+    # vLLM 0.24.0 refusing a Gemma-3 draft (SpecDecodeBaseProposer.validate_same_kv_cache_group)
+    log = read_log(
+        "INFO non-default args: {'model': 'google/gemma-3-1b-it', 'speculative_config': "
+        "{'model': 'google/gemma-3-1b-it', 'num_speculative_tokens': 3, 'method': "
+        "'draft_model'}}\n"
+        "(EngineCore_DP0 pid=1) ERROR [core.py:700] AssertionError: All drafting layers should "
+        "belong to the same kv cache group\n"
+    )
+    (failure,) = log.failures
+    assert failure.kind == "spec-kv-groups"
+    _, notes = request_from_log(log)
+    assert "speculative_config is not read from a log: planned without it" in notes
