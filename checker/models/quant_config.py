@@ -98,15 +98,41 @@ def _producer_method(q: dict[str, Any]) -> str | None:
     return _MODELOPT_ALGOS[algo]
 
 
+def _modelopt_kv_cache_dtype(q: dict[str, Any]) -> str | None:
+    """The --kv-cache-dtype that auto becomes for a ModelOpt checkpoint (utils/torch_utils.py
+    get_kv_cache_quant_algo_string, 0.19.0 and 0.33.0): kv_cache_quant_algo FP8, or an 8-bit
+    static float kv_cache_scheme, is fp8_e4m3. NVFP4 (0.33.0 only) and unknown ones stay auto."""
+    inner = q.get("quantization")
+    inner = inner if isinstance(inner, dict) else q
+    algo = (
+        inner.get("kv_cache_scheme")
+        or q.get("kv_cache_scheme")
+        or inner.get("kv_cache_quant_algo")
+        or q.get("kv_cache_quant_algo")
+    )
+    if isinstance(algo, dict):
+        static_fp8 = (algo.get("dynamic"), algo.get("num_bits"), algo.get("type"))
+        algo = "fp8" if static_fp8 == (False, 8, "float") else None
+    return "fp8_e4m3" if isinstance(algo, str) and algo.lower() == "fp8" else None
+
+
 def read_quant_config(config: dict[str, Any]) -> QuantInfo | None:
     """The checkpoint's quantization (top level, or nested in text_config), or None."""
     q = config.get("quantization_config")
+    top_level = q is not None
     if q is None and isinstance(config.get("text_config"), dict):
         q = config["text_config"].get("quantization_config")
     if q is None:
         return None
     if not isinstance(q, dict):
         raise ModelConfigError("quantization_config is not an object")
+    info = _read(q)
+    # vLLM reads the KV cache algorithm from hf_config.quantization_config only
+    kv = _modelopt_kv_cache_dtype(q) if top_level and info.method.startswith("modelopt") else None
+    return info.model_copy(update={"kv_cache_dtype": kv}) if kv else info
+
+
+def _read(q: dict[str, Any]) -> QuantInfo:
     method = _producer_method(q) or str(q.get("quant_method") or "").lower()
     # fp8.py Fp8Config.from_config reads ignored_layers before modules_to_not_convert;
     # modelopt.py reads ignore or exclude_modules

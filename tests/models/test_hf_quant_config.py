@@ -17,9 +17,12 @@ from checker.errors import ModelConfigError
 from checker.models import catalog
 from checker.models.lockfile import read_lockfile
 from checker.models.resolve import clear_cache, resolve_model
+from checker.planning.settings import resolve_settings
 from checker.schemas.inputs import ModelInput
 from checker.schemas.model_info import ModelInfo
 from tests.models.fake_hub import FakeHub, Repo
+from tests.planning.conftest import H100
+from tests.planning.plans import make_request
 
 # nvidia/Qwen3-32B-NVFP4's hf_quant_config.json, as vendored by ai-dynamo/aiconfigurator
 # (src/aiconfigurator/model_configs/nvidia--Qwen3-32B-NVFP4_hf_quant_config.json
@@ -152,3 +155,21 @@ def test_a_malformed_local_hf_quant_config_names_its_path(
         resolve_model(ModelInput(model=str(tmp_path)))
     assert why in caught.value.message
     assert caught.value.location == f"{tmp_path / 'hf_quant_config.json'}{line}"
+
+
+@pytest.mark.parametrize("version", ["0.19.0", "0.33.0"])
+def test_its_kv_cache_quant_algo_fp8_makes_auto_an_fp8_kv_cache(
+    tmp_path: Path, version: str
+) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(_qwen3_32b()))
+    (tmp_path / "hf_quant_config.json").write_text(QWEN3_32B_NVFP4)
+    info = resolve_model(ModelInput(model=str(tmp_path)))
+    assert info.quant is not None and info.quant.kv_cache_dtype == "fp8_e4m3"
+    auto = resolve_settings(make_request(MODEL, version=version), info, H100, tp=1)
+    assert (auto.kv_cache_dtype, auto.kv_bytes) == ("fp8_e4m3", 1.0)
+    chosen = make_request(MODEL, version=version, kv_cache_dtype="bfloat16")
+    assert resolve_settings(chosen, info, H100, tp=1).kv_bytes == 2.0  # a given dtype wins
+    (tmp_path / "hf_quant_config.json").unlink()
+    clear_cache()
+    plain = resolve_model(ModelInput(model=str(tmp_path)))
+    assert resolve_settings(make_request(MODEL, version=version), plain, H100, tp=1).kv_bytes == 2
