@@ -1,4 +1,5 @@
-"""Model metadata from the Hugging Face Hub: config.json and exact tensor bytes, never weights.
+"""Model metadata from the Hugging Face Hub: config.json (and hf_quant_config.json where vLLM
+reads it) and exact tensor bytes, never weights.
 
 huggingface_hub builds the URLs and auth headers (HF_TOKEN), owns the HTTP session (which
 refuses every request under HF_HUB_OFFLINE) and classifies the Hub's errors. Ours are three
@@ -24,6 +25,7 @@ from checker import __version__
 from checker.errors import ModelConfigError, ModelNotFoundError, RemoteError
 from checker.models import safetensors_bytes as st
 from checker.models.hub_errors import RETRY_STATUS, Context, to_checker_error
+from checker.models.quant_config import HF_QUANT_CONFIG
 
 if TYPE_CHECKING:
     import httpx2
@@ -52,6 +54,7 @@ class HubMetadata:
     config: dict[str, Any]
     safetensors_bytes: int | None  # None: the repository has no safetensors checkpoint
     endpoint: str
+    hf_quant_config: Any = None  # hf_quant_config.json as parsed; None: not read or not there
 
 
 def endpoint() -> str:
@@ -100,6 +103,11 @@ def fetch_metadata(
     client = _Client(model_id, revision or "main", policy or RetryPolicy(), where)
     try:
         config, commit = client.config()
+        # read only where vLLM reads it: when config.json has no quantization_config
+        # (transformers_utils/config.py get_config, 0.19.0 and 0.33.0)
+        quant = None
+        if config.get("quantization_config") is None:
+            quant = client.hf_quant_config(commit or client.revision)
         tensor_bytes = client.safetensors_bytes(commit or client.revision)
     except (
         HfHubHTTPError,
@@ -108,7 +116,9 @@ def fetch_metadata(
         st.SafetensorsHeaderError,
     ) as exc:
         raise to_checker_error(exc, client.context()) from None
-    return HubMetadata(model_id, client.revision, commit, config, tensor_bytes, client.endpoint)
+    return HubMetadata(
+        model_id, client.revision, commit, config, tensor_bytes, client.endpoint, quant
+    )
 
 
 class _Client:
@@ -156,6 +166,26 @@ class _Client:
         if not _SHA.fullmatch(commit):
             commit = self.revision if _SHA.fullmatch(self.revision) else ""
         return config, commit or None
+
+    def hf_quant_config(self, revision: str) -> Any:
+        """The parsed hf_quant_config.json (ModelOpt 0.29 and older), or None: it is optional."""
+        from huggingface_hub.errors import RemoteEntryNotFoundError
+
+        try:
+            _, body = self._retry(
+                lambda: self._get(HF_QUANT_CONFIG, revision, {}, _enough_at(MAX_CONFIG_BYTES + 1))
+            )
+        except RemoteEntryNotFoundError:
+            return None
+        if len(body) > MAX_CONFIG_BYTES:
+            raise ModelConfigError(f"{HF_QUANT_CONFIG} of {self.model_id!r} is larger than 2 MiB")
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):  # bad UTF-8 or JSON, or a 5000-digit number
+            raise ModelConfigError(
+                f"{HF_QUANT_CONFIG} of {self.model_id!r} from the Hub is not valid JSON",
+                hint="the file is optional, but vLLM reads it: fix it in the repository",
+            ) from None
 
     def safetensors_bytes(self, revision: str) -> int | None:
         from huggingface_hub.errors import RemoteEntryNotFoundError

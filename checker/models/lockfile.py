@@ -6,7 +6,8 @@ profiles. One entry per model and requested revision, sorted, so diffs stay smal
     {"lockfile_version": 1,
      "models": [{"model": "org/name", "revision": "main", "commit": "<40 hex>",
                  "endpoint": "https://huggingface.co", "safetensors_bytes": 16068890624,
-                 "config": {...the config.json...}}]}
+                 "config": {...the config.json...},
+                 "hf_quant_config": {...}}]}   (only for a checkpoint that has one)
 
 resolve_model reads it after the built-in catalog and before the Hub (offline too); with
 ``record=True`` a model fetched from the Hub is written into it. Writes are atomic.
@@ -40,6 +41,8 @@ class LockEntry(BaseModel):
     # 1 PiB: past every checkpoint; 10**40 here is a corrupt or forged entry
     safetensors_bytes: int | None = Field(None, ge=0, le=1 << 50)
     config: dict[str, Any]
+    # hf_quant_config.json, kept where vLLM would read it; left out of the file when absent
+    hf_quant_config: dict[str, Any] | None = Field(None, exclude_if=lambda v: v is None)
 
     def matches(self, model: str, revision: str | None) -> bool:
         wanted = revision or "main"

@@ -19,6 +19,7 @@ from checker.errors import CheckerError, ModelConfigError, ModelNotFoundError
 from checker.models import catalog
 from checker.models.config_parser import parse_config
 from checker.models.hub_errors import shown_endpoint
+from checker.models.quant_config import HF_QUANT_CONFIG, with_hf_quant_config
 from checker.models.safetensors_bytes import local_dir_bytes
 from checker.schemas.inputs import ModelInput
 from checker.schemas.model_info import ModelInfo
@@ -124,8 +125,9 @@ def _from_lockfile(
     if locked is None:
         return None
     try:
+        config = with_hf_quant_config(locked.config, locked.hf_quant_config, str(lock_path))
         return parse_config(
-            locked.config,
+            config,
             model_id=locked.model,
             source="hub",
             source_detail=locked.provenance(lock_path),
@@ -154,11 +156,13 @@ def _from_hub(
     except ModelNotFoundError as exc:
         raise _not_found(name, lock_path, "", exc) from None
     where = shown_endpoint(meta.endpoint)
+    detail = f"Hugging Face Hub {where}: {name}@{meta.commit or meta.revision}"
+    config = with_hf_quant_config(meta.config, meta.hf_quant_config, detail)
     info = parse_config(  # before recording: a config we cannot read is not locked in
-        meta.config,
+        config,
         model_id=name,
         source="hub",
-        source_detail=f"Hugging Face Hub {where}: {name}@{meta.commit or meta.revision}",
+        source_detail=detail,
         safetensors_bytes=meta.safetensors_bytes,
         hf_overrides=hf,
     )
@@ -170,6 +174,7 @@ def _from_hub(
             endpoint=where,
             safetensors_bytes=meta.safetensors_bytes,
             config=meta.config,
+            hf_quant_config=meta.hf_quant_config,
         )
         lockfile.record(lock_path, entry)
     return info
@@ -190,6 +195,12 @@ def _path(text: str) -> Path:
 def _from_local(path: Path, *, model_id: str, hf_overrides: _Overrides = None) -> ModelInfo:
     target = path / "config.json" if path.is_dir() else path
     config = read_local_config(target)
+    # vLLM looks beside the config file (transformers_utils/config.py get_config); never required
+    quant_file = target.parent / HF_QUANT_CONFIG
+    if config.get("quantization_config") is None and quant_file.is_file():
+        hint = f"{HF_QUANT_CONFIG} is optional: fix it, or remove it for an unquantized model"
+        quant = _read_local_json(quant_file, hint)
+        config = with_hf_quant_config(config, quant, str(quant_file))
     tensor_bytes = local_dir_bytes(path) if path.is_dir() else None
     try:
         return parse_config(
@@ -210,11 +221,16 @@ def read_local_config(target: Path) -> dict[str, Any]:
     hint = "--model-config takes a config.json file or a directory holding one"
     if not target.is_file():
         raise ModelConfigError("no config.json here", location=str(target), hint=hint)
+    return _read_local_json(target, hint)
+
+
+def _read_local_json(target: Path, hint: str) -> dict[str, Any]:
+    """A local JSON object file of model metadata; ModelConfigError (with the path) otherwise."""
     try:
         size = target.stat().st_size
         if size > MAX_CONFIG_BYTES:
             raise ModelConfigError(
-                f"file is {size} bytes; a config.json is far below 2 MiB",
+                f"file is {size} bytes; a {target.name} is far below 2 MiB",
                 location=str(target),
                 hint=hint,
             )
@@ -234,7 +250,9 @@ def read_local_config(target: Path) -> dict[str, Any]:
     except ValueError:  # json's own: an integer past Python's 4300-digit conversion limit
         raise ModelConfigError("a number too long to read", location=str(target)) from None
     if not isinstance(data, dict):
-        raise ModelConfigError("config.json is not a JSON object", location=str(target), hint=hint)
+        raise ModelConfigError(
+            f"{target.name} is not a JSON object", location=str(target), hint=hint
+        )
     return data
 
 

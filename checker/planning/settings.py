@@ -170,6 +170,13 @@ def resolve_settings(
     facts = version_facts(request.engine.vllm_version)
     dtype = resolve_dtype(request.model.dtype, model, gpu, facts.version)
     kv_dtype = request.model.kv_cache_dtype
+    checkpoint_kv = model.quant.kv_cache_dtype if model.quant else None
+    if (
+        kv_dtype is KVCacheDType.AUTO
+        and checkpoint_kv
+        and has_behaviour("modelopt_kv_cache_dtype_from_checkpoint", facts.version)
+    ):
+        kv_dtype = KVCacheDType(checkpoint_kv)  # the checkpoint's, as vLLM resolves auto
     eng = request.engine
     wanted = request.model.max_model_len
     max_len = (

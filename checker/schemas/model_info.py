@@ -69,6 +69,9 @@ class QuantInfo(BaseModel):
     activation_bits: int | None = None
     skipped_modules: tuple[str, ...] = ()
     detail: str = ""
+    kv_cache_dtype: str | None = Field(
+        None, description="What --kv-cache-dtype auto becomes: the checkpoint's KV quantization"
+    )
 
 
 class RopeScaling(BaseModel):
