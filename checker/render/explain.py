@@ -131,7 +131,7 @@ def _with_drafter(
         resolve_draft(request, offline=offline, lockfile=lockfile, record=record)
     except CheckerError as exc:
         notes.append(
-            f"{exc.message}: the drafter could not be resolved, the plan is of the target alone"
+            f"the drafter could not be resolved ({exc.message}): the plan is of the target alone"
         )
         engine = request.engine.model_copy(update=dict.fromkeys(_SPECULATIVE))
         return request.model_copy(update={"engine": engine})
