@@ -406,3 +406,19 @@ def test_a_logged_draft_model_is_planned_with_its_weights(
         "could not be resolved" in n and "nobody/no-such-draft" in n and "target alone" in n
         for n in notes
     )
+
+
+def test_a_log_stating_no_memory_term_blames_none_on_a_version_that_keeps_graphs_in_kv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "serve.log"
+    log.write_text(
+        "INFO [api_server.py:1839] vLLM API server version 0.11.0\n"
+        "INFO [utils.py:233] non-default args: {'model': 'meta-llama/Llama-3.1-8B-Instruct', "
+        "'max_model_len': 8192}\n",
+        encoding="utf-8",
+    )
+    code, out, err = _run(capsys, str(log), "--gpu", "H100-SXM-80GB", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["explains"] is None and "none of the memory terms" in data["explanation"]
