@@ -255,6 +255,7 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
     """A corpus case from a raw log; raises CheckerError with the reason it cannot be one."""
     from checker.logs.compare import TERMS, logged_term
     from checker.logs.request import (
+        log_engine_args,
         logged_device_bound,
         logged_install,
         logged_model,
@@ -296,7 +297,7 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
         fact = log.settings.get(setting)
         case[field] = fact.value if fact else None
     case["engine_args"], case["unread_args"] = log_engine_args(
-        log.non_default_args, log.nested_args
+        log.non_default_args, log.nested_args, skip=_CASE_ENGINE_FIELDS
     )
     if total is not None:
         case["gpu_memory_utilization"] = logged_utilization(log, total)[0]
@@ -308,28 +309,6 @@ def log_case(path: Path, gpu_name: str | None) -> dict[str, Any]:
 
 # EngineInput fields a case carries in its own fields, not in engine_args
 _CASE_ENGINE_FIELDS = {"vllm_version", *_LOG_SETTINGS}
-
-
-def log_engine_args(
-    flat: dict[str, Any], nested: dict[str, dict[str, Any]]
-) -> tuple[dict[str, Any], list[str]]:
-    """The non-default args a log states that EngineInput names and the case fields do not
-    carry (data_parallel_size, enable_expert_parallel, enable_lora, speculative_config,
-    kv_transfer_config, ...), and the names of those whose logged value EngineInput rejects
-    (left out, so the case plans without them)."""
-    names = set(EngineInput.model_fields) - _CASE_ENGINE_FIELDS
-    kept: dict[str, Any] = {}
-    unread: list[str] = []
-    for key, value in {**flat, **nested}.items():
-        if key not in names:
-            continue
-        try:
-            EngineInput(**{key: value})
-        except ValidationError:
-            unread.append(key)
-            continue
-        kept[key] = value
-    return kept, unread
 
 
 def _case_or_reason(path: Path, gpu_name: str | None) -> dict[str, Any] | str:

@@ -152,7 +152,12 @@ def _explain(
     effects: dict[str, float] = {}
     for name in ("requested_gib", *_BUDGET):
         diff = by_name[name].difference
-        if name == "cudagraph_gib" and planned_subtracts != logged_subtracts:
+        if (
+            name == "cudagraph_gib"
+            and planned_subtracts != logged_subtracts
+            # a log that states no graph memory shows nothing of the mismatch
+            and (planned_subtracts or by_name[name].logged is not None)
+        ):
             # one side takes the graphs out of the KV budget, the other does not
             predicted = by_name[name].predicted or 0.0
             effects[name] = -predicted if planned_subtracts else by_name[name].logged or 0.0

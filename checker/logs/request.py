@@ -7,6 +7,7 @@ and GPU, the way vLLM itself did; every guess is said in a note.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from checker.errors import UsageError
 from checker.logs.reader import Fact, StartupLog
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.inputs import PlanRequest
+from checker.schemas.inputs import EngineInput, PlanRequest
 from checker.schemas.profile import normalise_enum_spelling
 
 # setting -> (request section, field)
@@ -86,6 +87,28 @@ def logged_model(log: StartupLog) -> tuple[str | None, str]:
     if len(parts) >= 3 and _HF_ID.fullmatch(tail):  # a folder right under a root is no org
         return tail, f"line {fact.line}, the local path's last two parts taken as the model id"
     return None, f"line {fact.line} names a local path ({name!r}), not a model id"
+
+
+def log_engine_args(
+    flat: dict[str, Any], nested: dict[str, dict[str, Any]], *, skip: Iterable[str] = ()
+) -> tuple[dict[str, Any], list[str]]:
+    """The non-default args a log states that EngineInput names, less ``skip`` (those the caller
+    reads its own way): data_parallel_size, enable_lora, max_loras, speculative_config,
+    kv_transfer_config, ...; and the names of those whose logged value EngineInput rejects,
+    each checked alone so one bad value leaves the others in."""
+    names = set(EngineInput.model_fields) - set(skip)
+    kept: dict[str, Any] = {}
+    rejected: list[str] = []
+    for key, value in {**flat, **nested}.items():
+        if key not in names:
+            continue
+        try:
+            EngineInput(**{key: value})
+        except ValidationError:
+            rejected.append(key)
+            continue
+        kept[key] = value
+    return kept, rejected
 
 
 def binding_rank(log: StartupLog) -> str | None:
@@ -194,9 +217,21 @@ def request_from_log(
     if install is not None:
         data["engine"]["install"] = install
         notes.append(f"install {install}: {where}")
-    # dict-valued args (speculative_config, kv_transfer_config, ...) need what a log does not
-    # hold (a draft model's metadata): the plan is of the rest, and says so
-    notes += [f"{name} is not read from a log: planned without it" for name in log.nested_args]
+    # _FIELDS and the version and build above are read their own way
+    read = {f for s, f in _FIELDS.values() if s == "engine"} | {"vllm_version", "install"}
+    args, rejected = log_engine_args(log.non_default_args, log.nested_args, skip=read)
+    data["engine"].update(args)
+    if args:
+        notes.append("engine args read from the log: " + ", ".join(args))
+    notes += [
+        f"{name}: the log's value is not one we model: planned without it" for name in rejected
+    ]
+    # a dict-valued arg EngineInput does not name (compilation_config, ...): said, not planned
+    notes += [
+        f"{name} is not read from a log: planned without it"
+        for name in log.nested_args
+        if name not in args and name not in rejected
+    ]
     tp = int(data["hardware"].get("tensor_parallel_size") or 1)
     pp = int(data["hardware"].get("pipeline_parallel_size") or 1)
     dp = int(data["engine"].get("data_parallel_size") or 1)

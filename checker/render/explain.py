@@ -21,6 +21,7 @@ from checker.logs.compare import Comparison, compare
 from checker.logs.failures import FailureReport, failed_starts, failure_report
 from checker.logs.reader import LogReadError, StartupLog, read_log
 from checker.logs.request import logged_total_gib, request_from_log
+from checker.planning.spec_config import SHORT_FLAGS
 from checker.render import escape
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
@@ -29,6 +30,8 @@ from checker.schemas.outputs import PlanResponse
 MAX_LOG_BYTES = 64 << 20  # a day of a chatty server; a bigger file is not a start-up log
 _BINARY_PROBE = 8192
 _GZIP_MAGIC = b"\x1f\x8b"
+# the EngineInput fields that ask for speculative decoding (planning/spec_config.py SHORT_FLAGS)
+_SPECULATIVE = ("speculative_config", *(field for _, _, field in SHORT_FLAGS))
 
 
 def read_log_file(path: Path) -> StartupLog:
@@ -116,12 +119,34 @@ def _request(args: argparse.Namespace, log: StartupLog) -> tuple[PlanRequest, li
     return request, more + notes
 
 
+def _with_drafter(
+    request: PlanRequest, notes: list[str], *, offline: bool, lockfile: Path | None, record: bool
+) -> PlanRequest:
+    """``request`` when its drafter resolves as ``plan`` resolves it (catalog, local path,
+    lockfile, then the Hub unless offline); else the target alone, said in a note, so that a log
+    naming a drafter we cannot find is still held against a plan."""
+    from checker.pipeline import resolve_draft
+
+    try:
+        resolve_draft(request, offline=offline, lockfile=lockfile, record=record)
+    except CheckerError as exc:
+        notes.append(
+            f"the drafter could not be resolved ({exc.message}): the plan is of the target alone"
+        )
+        engine = request.engine.model_copy(update=dict.fromkeys(_SPECULATIVE))
+        return request.model_copy(update={"engine": engine})
+    return request
+
+
 def explain(args: argparse.Namespace) -> Explanation:
     from checker.pipeline import lockfile_from_args, plan_request
 
     log = read_log_file(Path(args.log))
     request, notes = _request(args, log)
     lockfile = lockfile_from_args(args)
+    request = _with_drafter(
+        request, notes, offline=args.offline, lockfile=lockfile, record=args.update_lockfile
+    )
 
     def replan(req: PlanRequest) -> PlanResponse:
         return plan_request(

@@ -351,3 +351,74 @@ def test_a_dp_rank_without_a_gpu_gets_the_world_size_rule_and_its_fix(
     assert failure["kind"] == "too-few-gpus"
     assert failure["fixes"][0].startswith("VW301 ")
     assert "hardware.gpus=2 the planner confirms it starts" in failure["outcome"]
+
+
+# vLLM 0.24.0 refusing a Gemma-3 draft (SpecDecodeBaseProposer.validate_same_kv_cache_group)
+GEMMA_DRAFT_SPLIT = (
+    "INFO 10-02 10:00:01 [api_server.py:1839] vLLM API server version 0.24.0\n"
+    "INFO 10-02 10:00:01 [utils.py:233] non-default args: {'model_tag': 'google/gemma-3-1b-it', "
+    "'model': 'google/gemma-3-1b-it', 'speculative_config': {'model': 'google/gemma-3-1b-it', "
+    "'num_speculative_tokens': 3, 'method': 'draft_model'}}\n"
+    "(EngineCore_DP0 pid=1) ERROR 10-02 10:00:30 [core.py:700] AssertionError: All drafting "
+    "layers should belong to the same kv cache group\n"
+)
+
+
+def test_a_draft_split_over_kv_cache_groups_is_predicted_from_the_logs_speculative_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "serve.log"
+    log.write_text(GEMMA_DRAFT_SPLIT, encoding="utf-8")
+    code, out, _ = _run(capsys, str(log), "--gpu", "RTX 3090", "--format", "json")
+    assert code == 0, out
+    (failure,) = json.loads(out)["failures"]
+    assert failure["kind"] == "spec-kv-groups"
+    assert [f.split()[0] for f in failure["fixes"]] == ["VW128"]
+    assert "does not predict" not in failure["outcome"]
+
+
+def test_a_logged_draft_model_is_planned_with_its_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def weights(draft: str | None) -> tuple[float, list[str]]:
+        spec = f", 'speculative_config': {{'model': '{draft}', 'num_speculative_tokens': 5}}"
+        log = tmp_path / "serve.log"
+        log.write_text(
+            "INFO [api_server.py:1839] vLLM API server version 0.24.0\n"
+            "INFO [utils.py:233] non-default args: {'model': 'meta-llama/Llama-3.1-8B-Instruct', "
+            f"'max_model_len': 8192{spec if draft else ''}}}\n",
+            encoding="utf-8",
+        )
+        code, out, _ = _run(capsys, str(log), "--gpu", "H100-SXM-80GB", "--format", "json")
+        assert code == 0, out
+        data = json.loads(out)
+        return data["plan"]["feasibility"]["memory"]["weights_gib"], data["notes"]
+
+    target, _ = weights(None)
+    drafted, notes = weights("meta-llama/Llama-3.2-1B-Instruct")
+    # Llama-3.2-1B's 1.24 B parameters in bfloat16: 2.3 GiB more than the target alone
+    assert 2.0 < drafted - target < 2.6
+    assert not any("could not be resolved" in n for n in notes)
+    # a drafter found nowhere offline: the target alone, and a note says so
+    alone, notes = weights("nobody/no-such-draft")
+    assert alone == target
+    assert any(
+        "could not be resolved" in n and "nobody/no-such-draft" in n and "target alone" in n
+        for n in notes
+    )
+
+
+def test_a_log_stating_no_memory_term_blames_none_on_a_version_that_keeps_graphs_in_kv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "serve.log"
+    log.write_text(
+        "INFO [api_server.py:1839] vLLM API server version 0.11.0\n"
+        "INFO [utils.py:233] non-default args: {'model': 'meta-llama/Llama-3.1-8B-Instruct', "
+        "'max_model_len': 8192}\n",
+        encoding="utf-8",
+    )
+    code, out, err = _run(capsys, str(log), "--gpu", "H100-SXM-80GB", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["explains"] is None and "none of the memory terms" in data["explanation"]

@@ -120,7 +120,7 @@ def test_the_sampler_line_says_which_build_ran(line: str, install: str | None) -
     assert any(n.startswith(f"install {install}: line 2") for n in notes) is bool(install)
 
 
-def test_a_draft_whose_layers_split_is_a_named_failure_and_its_config_is_said_unread() -> None:
+def test_a_draft_whose_layers_split_is_a_named_failure_and_its_config_reaches_the_request() -> None:
     from checker.logs.request import request_from_log
 
     # vLLM 0.24.0 refusing a Gemma-3 draft (SpecDecodeBaseProposer.validate_same_kv_cache_group)
@@ -133,5 +133,29 @@ def test_a_draft_whose_layers_split_is_a_named_failure_and_its_config_is_said_un
     )
     (failure,) = log.failures
     assert failure.kind == "spec-kv-groups"
-    _, notes = request_from_log(log)
-    assert "speculative_config is not read from a log: planned without it" in notes
+    request, notes = request_from_log(log)
+    assert request.engine.speculative_config == {
+        "model": "google/gemma-3-1b-it",
+        "num_speculative_tokens": 3,
+        "method": "draft_model",
+    }
+    assert "engine args read from the log: speculative_config" in notes
+
+
+def test_args_outside_the_fixed_fields_reach_the_request_and_a_rejected_one_is_a_note() -> None:
+    from checker.logs.request import request_from_log
+
+    log = read_log(
+        "INFO non-default args: {'model': 'meta-llama/Llama-3.1-8B-Instruct', 'enable_lora': "
+        "True, 'max_loras': 4, 'max_lora_rank': 0, 'kv_transfer_config': {'kv_connector': "
+        "'LMCacheConnectorV1', 'kv_role': 'kv_both'}, 'compilation_config': {'level': 3}, "
+        "'max_num_seqs': 64}\n"
+    )
+    request, notes = request_from_log(log)
+    engine = request.engine
+    assert (engine.enable_lora, engine.max_loras, engine.max_num_seqs) == (True, 4, 64)
+    assert engine.kv_transfer_config["kv_connector"] == "LMCacheConnectorV1"
+    assert engine.max_lora_rank == 16  # the logged 0 is refused: vLLM's default is planned
+    assert any(n.startswith("max_lora_rank: ") and "planned without it" in n for n in notes)
+    # a dict-valued arg the request has no field for is said, not planned
+    assert "compilation_config is not read from a log: planned without it" in notes
