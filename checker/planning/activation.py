@@ -162,6 +162,31 @@ def non_torch_gib(settings: Settings) -> float:
     return table.single
 
 
+def interconnect_costs(settings: Settings) -> dict[str, str]:
+    """What the TP group's link costs in non-torch memory, and where the link came from."""
+    if settings.tp * settings.pcp == 1 and settings.dp == 1:
+        return {}
+    table = settings.facts.non_torch_gib
+    link = settings.interconnect
+    if settings.interconnect_from_catalog:
+        where = f"PCIe only (catalog: {settings.gpu.name} has no NVLink)"
+    elif link is Interconnect.UNKNOWN:
+        where = "unknown (hardware.interconnect not stated): planned as NVLink"
+    else:
+        where = f"{link.value} (profile)"
+    words = f"{where}: non-torch memory {non_torch_gib(settings):.2f} GiB per GPU"
+    if (
+        table.tensor_parallel_pcie is not None
+        and table.tensor_parallel_pcie != table.tensor_parallel
+    ):
+        words += (
+            f" ({table.tensor_parallel:.2f} with NVLink or at TP <= 2, "
+            f"{table.tensor_parallel_pcie:.2f} with TP > 2 over PCIe only, where vLLM turns "
+            "custom all-reduce off)"
+        )
+    return {"interconnect": words}
+
+
 def cuda_context_gib(settings: Settings) -> float:
     common = settings.facts.common
     multi = settings.world_size > 1 or settings.dp > 1

@@ -87,7 +87,7 @@ def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
 
 
 def _interconnect(ctx: RuleContext) -> Interconnect:
-    chosen = ctx.request.hardware.interconnect
+    chosen = ctx.settings.interconnect  # the profile's, or PCIe for a GPU without NVLink
     return ctx.gpu.interconnect if chosen is Interconnect.UNKNOWN else chosen
 
 

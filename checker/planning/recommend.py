@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from checker.planning.activation import sampler_costs
+from checker.planning.activation import interconnect_costs, sampler_costs
 from checker.planning.connectors import connector_costs, resolve_connector
 from checker.planning.fixes import apply_fixes
 from checker.planning.kv import GIB, bytes_for_length, indexer_costs
@@ -278,6 +278,7 @@ def recommend(
         explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))
         explanations.update(multimodal_costs(ctx.model, ctx.settings))
         explanations.update(sampler_costs(ctx.model, ctx.settings))
+        explanations.update(interconnect_costs(ctx.settings))
         explanations.update(indexer_costs(ctx.model, ctx.settings))
     return config.model_copy(update={"explanations": explanations}), recs
 

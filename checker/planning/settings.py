@@ -82,7 +82,10 @@ class Settings:
     # request's attention KV is split over kv_shards ranks (DCP, with PCP through 0.24)
     pcp: int = 1
     dcp: int = 1
-    interconnect: Interconnect = Interconnect.UNKNOWN  # as the profile states it
+    # the profile's interconnect, or the catalog's where the profile leaves it unknown and the
+    # GPU has no NVLink (resolve_interconnect); from_catalog says which
+    interconnect: Interconnect = Interconnect.UNKNOWN
+    interconnect_from_catalog: bool = False
     kv_shards: int = 1
     # LoRA: adapter slots on the GPU (0: LoRA off), their rank and dtype bytes, and how many
     # sets of CUDA graphs are captured (no-LoRA plus each active-adapter count)
@@ -275,7 +278,7 @@ def resolve_settings(
         mla_backend=None if eng.block_size else mla_backend,
         kv_storage_dtype=stored_kv_dtype(mla_backend, kv_dtype.value),
         mm=mm_settings(request),
-        interconnect=request.hardware.interconnect,
+        **_interconnect(request, gpu),
         **_lora(request, dtype),
         spec=spec,
         draft_limited_from=limited_from,
@@ -346,6 +349,22 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
         "lora_fully_sharded": eng.fully_sharded_loras,
         "graph_sets": 1 + (len(counts) if eng.specialize_active_lora else 1),
     }
+
+
+def resolve_interconnect(stated: Interconnect, gpu: GPUSpec) -> Interconnect:
+    """The link the TP group runs over: what the profile states; where it states nothing,
+    PCIe for a GPU whose vendor spec says it has no NVLink (vLLM's is_fully_connected,
+    platforms/cuda.py, finds no NVLink between such GPUs); otherwise unknown. PCIe cards that
+    take NVLink bridges (A100/H100 PCIe, A30, A40, RTX A6000) stay unknown."""
+    if stated is Interconnect.UNKNOWN and gpu.nvlink_support is False:
+        return Interconnect.PCIE
+    return stated
+
+
+def _interconnect(request: PlanRequest, gpu: GPUSpec) -> dict[str, Any]:
+    stated = request.hardware.interconnect
+    link = resolve_interconnect(stated, gpu)
+    return {"interconnect": link, "interconnect_from_catalog": link is not stated}
 
 
 def _parallel(request: PlanRequest, model: ModelInfo, tp: int, version: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checker.schemas.enums import Interconnect
 
@@ -35,8 +35,26 @@ class GPUSpec(BaseModel):
     )
     interconnect: Interconnect = Interconnect.PCIE
     nvlink_bandwidth_gbs: float | None = Field(None, ge=1, le=_MAX_RATE)
+    # `interconnect: pcie` is the form factor (PCIe cards may still pair over NVLink bridges);
+    # only a vendor spec saying the SKU has no NVLink lets a profile that states no
+    # interconnect be planned as PCIe only (checker.planning.settings.resolve_interconnect)
+    nvlink_support: bool | None = Field(
+        None, description="False: the vendor spec says no NVLink; None: not catalogued"
+    )
+    nvlink_source: str = Field("", description="The vendor spec behind nvlink_support")
     consumer: bool = False
     source: str = Field("", description="Where the figures come from")
+
+    @model_validator(mode="after")
+    def _nvlink_sourced(self) -> "GPUSpec":
+        if self.nvlink_support is not None and not self.nvlink_source:
+            raise ValueError(f"{self.name}: nvlink_support needs nvlink_source (a vendor spec)")
+        linked = (Interconnect.NVLINK, Interconnect.INFINITY_FABRIC)
+        if self.nvlink_support is False and self.interconnect in linked:
+            raise ValueError(
+                f"{self.name}: nvlink_support false on a {self.interconnect.value} part"
+            )
+        return self
 
     @property
     def capability(self) -> int:

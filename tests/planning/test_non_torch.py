@@ -1,16 +1,20 @@
-"""Non-torch memory of a tensor-parallel run follows the interconnect the profile states:
-PCIe-only TP groups of more than two GPUs take the version table's PCIe figure, everything
-else (NVLink, unknown, PCIe TP2) the NVLink-measured one."""
+"""Non-torch memory of a tensor-parallel run follows the interconnect the profile states, or
+where it states none, the GPU catalog's word that the GPU has no NVLink: PCIe-only TP groups of
+more than two GPUs take the version table's PCIe figure, everything else (NVLink, unknown,
+PCIe TP2) the NVLink-measured one."""
 
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from checker.planning.activation import non_torch_gib
+from checker.hardware.catalog import all_gpus, find_gpu
+from checker.planning.activation import interconnect_costs, non_torch_gib
 from checker.planning.planner import run_plan
-from checker.planning.settings import Settings, resolve_settings
+from checker.planning.settings import Settings, resolve_interconnect, resolve_settings
 from checker.planning.versions import version_facts
 from checker.schemas.enums import Interconnect
+from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from tests.planning.conftest import H100, model, request
 
@@ -69,3 +73,60 @@ def test_the_plan_gives_the_difference_to_the_kv_cache() -> None:
     assert pcie.non_torch_gib == table.tensor_parallel_pcie
     gained = table.tensor_parallel - table.tensor_parallel_pcie
     assert pcie.kv_cache_gib - unknown.kv_cache_gib == pytest.approx(gained, abs=0.011)
+
+
+def _plan_non_torch(gpu_name: str, link: Interconnect, tp: int = 4) -> float:
+    req = _over(request(tp=tp, util=0.9), link)
+    return run_plan(req, model(LLAMA), find_gpu(gpu_name)).feasibility.memory.non_torch_gib
+
+
+def test_a_gpu_without_nvlink_plans_pcie_when_the_profile_states_no_interconnect() -> None:
+    table = version_facts("0.19").non_torch_gib
+    assert table.tensor_parallel_pcie is not None
+    assert _plan_non_torch("L40S", Interconnect.UNKNOWN) == table.tensor_parallel_pcie
+    assert _plan_non_torch("L40S", Interconnect.UNKNOWN, tp=2) == table.tensor_parallel
+    # NVLink parts, and PCIe cards that take NVLink bridges, keep the NVLink figure
+    for name in ("H100-SXM-80GB", "H100-PCIe-80GB", "A100-PCIe-80GB", "RTX-A6000", "RTX-3090"):
+        assert _plan_non_torch(name, Interconnect.UNKNOWN) == table.tensor_parallel, name
+
+
+def test_a_stated_interconnect_wins_over_the_catalog() -> None:
+    table = version_facts("0.19").non_torch_gib
+    assert _plan_non_torch("L40S", Interconnect.NVLINK) == table.tensor_parallel
+    assert _plan_non_torch("H100-PCIe-80GB", Interconnect.PCIE) == table.tensor_parallel_pcie
+    l40s = find_gpu("L40S")
+    for link in (Interconnect.NVLINK, Interconnect.PCIE):
+        assert resolve_interconnect(link, l40s) is link
+
+
+def test_explain_says_where_the_interconnect_came_from() -> None:
+    catalog = resolve_settings(request(tp=4), model(LLAMA), find_gpu("L40S"), tp=4)
+    assert catalog.interconnect is Interconnect.PCIE and catalog.interconnect_from_catalog
+    words = interconnect_costs(catalog)["interconnect"]
+    assert words.startswith("PCIe only (catalog: L40S has no NVLink)")
+    assert "non-torch memory 0.32 GiB" in words
+    stated = _over(request(tp=4), Interconnect.PCIE)
+    profile = resolve_settings(stated, model(LLAMA), find_gpu("L40S"), tp=4)
+    assert not profile.interconnect_from_catalog
+    assert interconnect_costs(profile)["interconnect"].startswith("pcie (profile)")
+    unknown = resolve_settings(request(tp=4), model(LLAMA), find_gpu("H100-SXM-80GB"), tp=4)
+    assert interconnect_costs(unknown)["interconnect"].startswith("unknown")
+    single = resolve_settings(request(tp=1), model(LLAMA), find_gpu("L40S"), tp=1)
+    assert interconnect_costs(single) == {}
+
+
+def test_every_gpu_said_to_lack_nvlink_cites_a_vendor_spec() -> None:
+    without = [gpu for gpu in all_gpus() if gpu.nvlink_support is False]
+    assert {"L4", "L40", "L40S", "A10", "RTX-4090", "RTX-5090"} <= {g.name for g in without}
+    for gpu in without:
+        assert gpu.interconnect is Interconnect.PCIE and "NVIDIA" in gpu.nvlink_source, gpu.name
+    bridged = {"A100-PCIe-80GB", "H100-PCIe-80GB", "A30", "A40", "RTX-A6000", "RTX-3090"}
+    assert not bridged & {g.name for g in without}
+
+
+def test_a_catalog_entry_without_nvlink_needs_its_source() -> None:
+    data = find_gpu("L40S").model_dump()
+    with pytest.raises(ValidationError, match="nvlink_source"):
+        GPUSpec.model_validate(data | {"nvlink_source": ""})
+    with pytest.raises(ValidationError, match="nvlink_support false on a nvlink part"):
+        GPUSpec.model_validate(data | {"interconnect": "nvlink"})
