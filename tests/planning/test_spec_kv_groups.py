@@ -39,6 +39,17 @@ def test_the_logged_refusal_a_gemma_3_draft_on_0_24() -> None:
     assert "disable_hybrid_kv_cache_manager" in (found.fix or "")
     assert "vLLM 0.33.0 or later" in (found.fix or "")
     assert not resp.feasibility.fits
+    # the fix --fix writes (and explain confirms): the hybrid manager off, one group again
+    assert found.fix_values == {"vllm.disable_hybrid_kv_cache_manager": True}
+    fixed = plan(
+        GEMMA_1B,
+        "RTX-3090",
+        draft=draft,
+        disable_hybrid_kv_cache_manager=True,
+        **_draft(GEMMA_1B),
+        **OLD,
+    )
+    assert not fired(fixed, "VW128")
 
 
 @pytest.mark.parametrize("target", [GEMMA_4B, GEMMA_12B])

@@ -258,6 +258,8 @@ def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
         message=message("spec-one-kv-group", version),
         key=config_key(ctx.request.engine),
         fix=fix + ".",
+        # one group again: the hybrid manager off turns sliding-window layers into full ones
+        fix_values={"vllm.disable_hybrid_kv_cache_manager": True},
     )
 
 
