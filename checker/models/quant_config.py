@@ -27,6 +27,13 @@ def _compressed_tensors(q: dict[str, Any]) -> QuantInfo:
     )
 
 
+def _modelopt_fields(q: dict[str, Any]) -> dict[str, Any]:
+    """Where a ModelOpt config keeps quant_algo and its companions: under "quantization" in
+    hf_quant_config.json's layout, else at the top (_extract_modelopt_quant_algo)."""
+    nested = q.get("quantization")
+    return nested if isinstance(nested, dict) else q
+
+
 def _modelopt(
     q: dict[str, Any], method: str, skipped: tuple[str, ...]
 ) -> tuple[str, tuple[str, ...]]:
@@ -34,8 +41,7 @@ def _modelopt(
     "quantization" as in hf_quant_config.json) containing FP4 selects modelopt_fp4
     (quantization/modelopt.py ModelOptNvFp4Config.override_quantization_method and
     _extract_modelopt_quant_algo, 0.19.0 and 0.33.0); exclude_modules are the skipped layers."""
-    nested = q.get("quantization")
-    source = nested if isinstance(nested, dict) else q
+    source = _modelopt_fields(q)
     algo = str(source.get("quant_algo") or "").upper()
     excluded = source.get("exclude_modules") or q.get("exclude_modules")
     if isinstance(excluded, list) and not skipped:
@@ -102,8 +108,7 @@ def _modelopt_kv_cache_dtype(q: dict[str, Any]) -> str | None:
     """The --kv-cache-dtype that auto becomes for a ModelOpt checkpoint (utils/torch_utils.py
     get_kv_cache_quant_algo_string, 0.19.0 and 0.33.0): kv_cache_quant_algo FP8, or an 8-bit
     static float kv_cache_scheme, is fp8_e4m3. NVFP4 (0.33.0 only) and unknown ones stay auto."""
-    inner = q.get("quantization")
-    inner = inner if isinstance(inner, dict) else q
+    inner = _modelopt_fields(q)
     algo = (
         inner.get("kv_cache_scheme")
         or q.get("kv_cache_scheme")
