@@ -91,8 +91,23 @@ def _describe(
             hint = f"valid keys here: {', '.join(choices)}"
     elif error["type"] == "missing":
         message = f"missing required key '{dotted}'"
+    elif error["type"] in ("model_type", "dict_type"):
+        # pydantic names the class ("instance of ProfileModel"); the user wrote YAML.
+        owner = _owner(model, loc)
+        keys = ", ".join(list(owner.model_fields)[:6]) if owner else ""
+        message = f"{dotted}: expected a section of keys, got {_yaml_kind(error.get('input'))}"
+        if owner is not None:
+            hint = f"write it as a mapping: '{loc[-1]}:' then indented keys ({keys}, ...)"
     else:
         message = f"{dotted}: {error['msg']}"
         if "input" in error and not isinstance(error["input"], (dict, list)):
             message += f" (got {error['input']!r})"
     return ProfileError(message, location=where, hint=hint)
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    return f"the value {value!r}"

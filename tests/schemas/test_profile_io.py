@@ -33,6 +33,22 @@ def test_unknown_key_names_line_and_suggests() -> None:
     assert err.value.hint == "did you mean 'max_model_len'?"
 
 
+@pytest.mark.parametrize(
+    ("text", "got"),
+    [
+        ("model: meta-llama/Llama-3.1-8B\n", "the value 'meta-llama/Llama-3.1-8B'"),
+        ("model:\n  - x/y\n", "a list"),
+    ],
+)
+def test_scalar_where_a_section_belongs_says_how_to_write_it(text: str, got: str) -> None:
+    with pytest.raises(ProfileError) as err:
+        load_profile_text(text, "p.yaml")
+    assert err.value.message == f"model: expected a section of keys, got {got}"
+    assert "instance of" not in err.value.message  # no pydantic class names
+    assert err.value.hint is not None and err.value.hint.startswith("write it as a mapping")
+    assert "id, revision" in err.value.hint
+
+
 def test_bad_value_points_at_its_key() -> None:
     text = "model:\n  id: x/y\npolicy:\n  gpu_memory_utilization: 1.5\n"
     with pytest.raises(ProfileError) as err:
