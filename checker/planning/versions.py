@@ -79,6 +79,11 @@ def newest_version() -> str:
     return str(_table()["newest"])
 
 
+def is_newer_than_known(version: str) -> bool:
+    """True for a release line (major.minor) past the newest the table was read from."""
+    return _key(version) > _key(newest_version())
+
+
 def known_versions() -> list[str]:
     return sorted(_table()["versions"], key=_key)
 

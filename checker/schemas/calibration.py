@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checker.errors import ProfileError
+from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN
 from checker.schemas.profile_io import write_atomic
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 
@@ -72,7 +73,7 @@ class CalibrationKey(BaseModel):
     revision: str = Field("main", min_length=1, max_length=256)
     gpu: str = Field(min_length=1, max_length=256, description="GPU name as the plan has it")
     gpu_memory_gib: float = Field(gt=0, description="Total memory as CUDA reports it")
-    vllm_version: str = Field(pattern=r"^[0-9]{1,4}(\.[0-9]{1,4}){1,2}$")
+    vllm_version: str = Field(pattern=VLLM_VERSION_PATTERN, examples=VLLM_VERSION_EXAMPLES)
     tensor_parallel_size: int = Field(ge=1)
     pipeline_parallel_size: int = Field(ge=1)
     data_parallel_size: int = Field(1, ge=1)

@@ -292,13 +292,15 @@ def section_value(flag: str, value: Any, flags: FlagSet) -> Any:
     return value
 
 
-def _pinned_flags(data: Mapping[str, Any]) -> FlagSet | None:
+def _pinned_flags(data: Mapping[str, Any]) -> FlagSet:
     vllm = data.get("vllm")
     version = vllm.get("version") if isinstance(vllm, dict) else None
     try:
         return flags_for(version if isinstance(version, str) else known_lines()[-1])
     except CheckerError:
-        return None  # a malformed or unknown version: the schema and the planner say so
+        # A malformed or unknown version is reported on its own line; the newest flags still
+        # read the engine arguments, so they are not also reported as unknown keys.
+        return flags_for(known_lines()[-1])
 
 
 class _Normaliser:
@@ -416,10 +418,7 @@ def normalise_engine_args(
     """The profile data with its engine arguments in canonical form: every flag written in
     ``outputs.vllm_args`` or as a ``vllm:`` key is in ``outputs.vllm_args`` or, if it has one,
     in its profile key (its position recorded there), plus the problems found."""
-    flags = _pinned_flags(data)
-    if flags is None:
-        return data, []
-    work = _Normaliser(flags, positions, source)
+    work = _Normaliser(_pinned_flags(data), positions, source)
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     work.section_values(data)
     given = work.given(data)

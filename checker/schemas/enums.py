@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from enum import Enum
 
+# A vLLM release as a profile, a repo config or a calibration pins it: major.minor[.patch]
+VLLM_VERSION_PATTERN = r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?$"
+VLLM_VERSION_EXAMPLES = ["0.19.0", "0.10.2"]  # shown when a value does not match
+
 
 class DType(str, Enum):
     AUTO = "auto"

@@ -11,7 +11,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from checker.schemas.enums import BatchingMode, DType, Interconnect, KVCacheDType, Quantization
+from checker.schemas.enums import (
+    VLLM_VERSION_EXAMPLES,
+    VLLM_VERSION_PATTERN,
+    BatchingMode,
+    DType,
+    Interconnect,
+    KVCacheDType,
+    Quantization,
+)
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.slo import SLOTargets
 
@@ -131,7 +139,9 @@ class EngineInput(BaseModel):
 
     model_config = _STRICT
 
-    vllm_version: str | None = Field(None, pattern=r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?$")
+    vllm_version: str | None = Field(
+        None, pattern=VLLM_VERSION_PATTERN, examples=VLLM_VERSION_EXAMPLES
+    )
     max_num_seqs: int | None = Field(None, ge=1, le=1 << 20)
     max_num_batched_tokens: int | None = Field(None, ge=1, le=1 << 24)
     block_size: int | None = Field(None, ge=1, le=4096)

@@ -29,6 +29,8 @@ from pydantic import (
 from checker.schemas.defaults import empty_list
 from checker.schemas.enums import (
     ALIASES,
+    VLLM_VERSION_EXAMPLES,
+    VLLM_VERSION_PATTERN,
     BatchingMode,
     DType,
     Interconnect,
@@ -195,7 +197,10 @@ class ProfileVLLM(BaseModel):
     model_config = _SECTION
 
     version: str | None = Field(
-        None, pattern=r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?$", description="Pinned vLLM"
+        None,
+        pattern=VLLM_VERSION_PATTERN,
+        description="Pinned vLLM",
+        examples=VLLM_VERSION_EXAMPLES,
     )
     max_num_seqs: StrictInt | None = Field(None, ge=1, le=1 << 20)
     max_num_batched_tokens: StrictInt | None = Field(None, ge=1, le=1 << 24)
@@ -215,6 +220,9 @@ class ProfileVLLM(BaseModel):
         False, description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1: a length above the model's warns"
     )
 
+
+# Shown when a Kubernetes object name does not match its pattern
+K8S_NAME_EXAMPLE = "llama-8b (lowercase letters, digits and '-', starting and ending alphanumeric)"
 
 # Kubernetes label keys and values (apimachinery validation.IsQualifiedName / IsValidLabelValue)
 _K8S_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
@@ -271,16 +279,23 @@ class ProfileDeploy(BaseModel):
 
     model_config = _SECTION
 
-    name: str = Field("vllm", pattern=r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$")
-    namespace: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    name: str = Field(
+        "vllm", pattern=r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$", examples=[K8S_NAME_EXAMPLE]
+    )
+    namespace: str | None = Field(
+        None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", examples=[K8S_NAME_EXAMPLE]
+    )
     port: StrictInt = Field(8000, ge=1, le=65535)
     replicas: StrictInt = Field(1, ge=1, le=1000)
     image: str | None = Field(None, description="Defaults to vllm/vllm-openai:v<version>")
-    hf_token_secret: str = Field("hf-token", pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    hf_token_secret: str = Field(
+        "hf-token", pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", examples=[K8S_NAME_EXAMPLE]
+    )
     cache_dir: str = "/root/.cache/huggingface"
     cache_pvc: str | None = Field(
         None,
         pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        examples=[K8S_NAME_EXAMPLE],
         description="Kubernetes: an existing PersistentVolumeClaim mounted at cache_dir, so the "
         "weights survive restarts (default: an emptyDir, downloaded again on every restart)",
     )

@@ -91,12 +91,19 @@ def _describe(
             hint = f"valid keys here: {', '.join(choices)}"
     elif error["type"] == "missing":
         message = f"missing required key '{dotted}'"
+    elif error["type"] == "string_pattern_mismatch":
+        # pydantic quotes the regular expression; the field's examples say it in words
+        owner = _owner(model, loc[:-1])
+        field = owner.model_fields.get(str(loc[-1])) if owner else None
+        message = f"{dotted}: {error.get('input')!r} is not a valid value here"
+        if field is not None and field.examples:
+            hint = "write it like " + " or ".join(map(str, field.examples))
     elif error["type"] in ("model_type", "dict_type"):
         # pydantic names the class ("instance of ProfileModel"); the user wrote YAML.
         owner = _owner(model, loc)
         keys = ", ".join(list(owner.model_fields)[:6]) if owner else ""
         message = f"{dotted}: expected a section of keys, got {_yaml_kind(error.get('input'))}"
-        if owner is not None:
+        if owner is not None and loc:
             hint = f"write it as a mapping: '{loc[-1]}:' then indented keys ({keys}, ...)"
     else:
         message = f"{dotted}: {error['msg']}"

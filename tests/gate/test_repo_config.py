@@ -67,8 +67,13 @@ def test_the_unvalidated_default_is_the_validated_one() -> None:
         ),
         ("targets: ['H100:0']\n", ":1:1", "targets: Value error", None),
         ("fail_on: warnings\n", ":1:1", "fail_on: Input should be 'error' or 'warning'", None),
-        ("vllm_version: latest\n", ":1:1", "vllm_version: String should match", None),
-        ("- a\n- b\n", ":1:1", "(top level): Input should be a valid dictionary", None),
+        (
+            "vllm_version: latest\n",
+            ":1:1",
+            "vllm_version: 'latest' is not a valid value here",
+            "write it like 0.19.0 or 0.10.2",
+        ),
+        ("- a\n- b\n", ":1:1", "(top level): expected a section of keys, got a list", None),
         ("profiles: [a\n", ":2:1", "invalid YAML", None),
     ],
 )

@@ -1,7 +1,9 @@
-"""Configuration rules VW101-VW106 and VW112-VW114: vLLM's own wording, per pinned release."""
+"""Configuration rules VW101-VW106 and VW112-VW114: vLLM's own wording, per pinned release;
+VW191: a release past the newest read."""
 
 from __future__ import annotations
 
+from checker.planning.versions import known_versions, newest_version
 from checker.schemas.enums import Severity, Verdict
 from tests.planning.plans import catalog_model, fired, only, plan
 
@@ -161,3 +163,18 @@ def test_fp8_kv_cache_without_fp8_hardware_warns() -> None:
     assert found.severity is Severity.WARNING
     assert found.key == "model.kv_cache_dtype"
     assert not fired(plan(LLAMA, "L4", kv_cache_dtype="fp8", **SHORT), "VW114")
+
+
+def test_a_release_past_the_newest_read_is_said_not_planned_silently() -> None:
+    newest = newest_version()
+    major, minor = newest.split(".")
+    later = f"{major}.{int(minor) + 1}.0"
+    found = only(plan(LLAMA, version=later, **SHORT), "VW191")
+    assert found.severity is Severity.WARNING
+    assert found.key == "vllm.version"
+    assert f"vLLM {later} is newer" in found.message
+    assert f"follow {newest}'s" in found.message
+    # Patch releases of the newest line, and older lines, are what the table was read from.
+    assert not fired(plan(LLAMA, version=f"{newest}.9", **SHORT), "VW191")
+    assert not fired(plan(LLAMA, version=known_versions()[0], **SHORT), "VW191")
+    assert not fired(plan(LLAMA, **SHORT), "VW191")

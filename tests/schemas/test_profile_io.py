@@ -165,3 +165,19 @@ def test_numbers_are_strict(value: str) -> None:
     with pytest.raises(ProfileError) as err:
         load_profile_text(f"model:\n  id: x/y\nhardware:\n  gpus: {value}\n", "p.yaml")
     assert err.value.location == "p.yaml:4:3"
+
+
+def test_a_pattern_mismatch_is_said_in_words_with_an_example() -> None:
+    text = 'model:\n  id: x/y\nvllm:\n  version: "latest"\n'
+    with pytest.raises(ProfileError) as err:
+        load_profile_text(text, "p.yaml")
+    assert err.value.message == "vllm.version: 'latest' is not a valid value here"
+    assert err.value.hint == "write it like 0.19.0 or 0.10.2"
+
+
+def test_a_bad_version_does_not_turn_engine_arguments_into_unknown_keys() -> None:
+    text = 'model:\n  id: x/y\nvllm:\n  version: "latest"\n  enable_lora: true\n'
+    with pytest.raises(ProfileError) as err:
+        load_profile_text(text, "p.yaml")
+    assert err.value.related == []  # the version alone
+    assert err.value.location == "p.yaml:4:3"

@@ -34,6 +34,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from checker.schemas.defaults import empty_list
+from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN
 from checker.schemas.enums import FailOn as FailOn  # the policy is the verdict's, not the gate's
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile import (
@@ -76,7 +77,8 @@ class RepoConfig(BaseModel):
     )
     vllm_version: str | None = Field(
         None,
-        pattern=r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?$",
+        pattern=VLLM_VERSION_PATTERN,
+        examples=VLLM_VERSION_EXAMPLES,
         description="vLLM version for profiles that pin none",
     )
     calibration: str | None = Field(
