@@ -26,6 +26,7 @@ from checker.errors import CheckerError, ProfileError
 from checker.schemas.inputs import INT64_MAX, EngineInput
 from checker.schemas.profile import ProfileVLLM
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
+from checker.schemas.yaml_model import error_text
 from checker.schemas.yaml_source import KeyPath, Positions, bundled_data
 
 _KEY = re.compile(r"^-{0,2}[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
@@ -443,7 +444,7 @@ def request_value_error(home: Home | None, value: Any) -> str | None:
     try:
         EngineInput.model_validate({field: value})
     except ValidationError as exc:
-        return "; ".join(str(e["msg"]) for e in exc.errors())
+        return "; ".join(error_text(e) for e in exc.errors())
     return None
 
 

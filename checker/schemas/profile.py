@@ -110,8 +110,9 @@ class ProfileModel(BaseModel):
     @classmethod
     def _one_length_error(cls, value: Any) -> Any:
         """A length out of range is one error, not one per branch of ``int | 'auto'``."""
-        if isinstance(value, int) and not isinstance(value, bool) and not 0 < value <= 1 << 24:
-            raise ValueError(f"a length is 1 to {1 << 24} tokens, or auto (got {value})")
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if (whole and not 0 < value <= 1 << 24) or not (whole or value in ("auto", None)):
+            raise ValueError(f"a length is 1 to {1 << 24} tokens, or auto (got {value!r})")
         return value
 
     @field_validator("dtype", "kv_cache_dtype", "quantization", mode="before")

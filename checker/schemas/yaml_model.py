@@ -47,6 +47,13 @@ def validate_at(model: type[M], data: Any, positions: Positions, source: str) ->
         raise first from None
 
 
+def error_text(error: Any) -> str:
+    """One pydantic error in words: our own validators' text without pydantic's "Value error, "
+    prefix, else pydantic's message."""
+    raised = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
+    return str(raised) if raised is not None else str(error["msg"])
+
+
 def _owner(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class that owns the mapping at ``loc`` (list indexes are stepped over)."""
     current: type[BaseModel] | None = model
@@ -105,6 +112,8 @@ def _describe(
         message = f"{dotted}: expected a section of keys, got {_yaml_kind(error.get('input'))}"
         if owner is not None and loc:
             hint = f"write it as a mapping: '{loc[-1]}:' then indented keys ({keys}, ...)"
+    elif error["type"] == "value_error":
+        message = f"{dotted}: {error_text(error)}"
     else:
         message = f"{dotted}: {error['msg']}"
         if "input" in error and not isinstance(error["input"], (dict, list)):

@@ -150,7 +150,7 @@ def test_a_flag_in_both_spellings_is_an_error_at_the_second() -> None:
         ({"lora-dtype": "int8"}, "lora-dtype: Input should be 'auto', 'float16' or 'bfloat16'"),
         (
             {"mm-processor-kwargs": {"max_pixels": -1}},
-            "mm-processor-kwargs: Value error, max_pixels must be an integer from 1",
+            "mm-processor-kwargs: max_pixels must be an integer from 1",
         ),
         ({"mm-encoder-tp-mode": "rows"}, "mm-encoder-tp-mode: Input should be 'weights' or"),
     ],

@@ -181,3 +181,13 @@ def test_a_bad_version_does_not_turn_engine_arguments_into_unknown_keys() -> Non
         load_profile_text(text, "p.yaml")
     assert err.value.related == []  # the version alone
     assert err.value.location == "p.yaml:4:3"
+
+
+def test_a_wrong_type_for_a_length_is_one_error_in_our_words() -> None:
+    text = "model:\n  id: x/y\n  max_model_len: [1]\n"
+    with pytest.raises(ProfileError) as err:
+        load_profile_text(text, "p.yaml")
+    assert err.value.related == []  # not one error per branch of int | 'auto'
+    assert err.value.message == (
+        f"model.max_model_len: a length is 1 to {1 << 24} tokens, or auto (got [1])"
+    )
