@@ -1,0 +1,136 @@
+"""DeepSeek-V4 from its real configs (deepseek-ai/DeepSeek-V4-Flash and -Pro, catalog) against
+vLLM 0.25.0's arithmetic:
+- models/deepseek_v4/attention.py DeepseekV4Attention / DeepseekV4Indexer, compressor.py
+  CompressorStateCache, v1/attention/backends/mla/sparse_swa.py DeepseekV4SWACache: the caches
+  each layer registers and their block sizes;
+- v1/kv_cache_interface.py MLAAttentionSpec / SlidingWindowMLASpec (584 bytes a stored token
+  under fp8_ds_mla, pages padded to 576 bytes);
+- v1/core/kv_cache_utils.py group_and_unify_kv_cache_specs, _get_kv_cache_groups_uniform_groups,
+  _get_kv_cache_config_packed, get_max_concurrency_for_kv_cache_config.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from checker.errors import ModelConfigError
+from checker.models import catalog
+from checker.models.config_parser import parse_config
+from checker.planning.deepseek_v4 import (
+    approximate_gcd,
+    layer_specs,
+    packed_kv,
+)
+from checker.schemas.model_info import CompressedAttention
+from tests.planning.plans import catalog_model
+
+FLASH, PRO = "deepseek-ai/DeepSeek-V4-Flash", "deepseek-ai/DeepSeek-V4-Pro"
+MILLION, CHUNK = 1_048_576, 8192
+
+
+def _attn(model: str) -> CompressedAttention:
+    attn = catalog_model(model).compressed_attention
+    assert attn is not None
+    return attn
+
+
+def test_the_config_gives_each_layer_its_compression_ratio() -> None:
+    flash = _attn(FLASH)
+    # compress_ratios holds 44 entries (the last for the MTP layer): 43 are read, 0 as 1
+    assert flash.ratios[:4] == (1, 1, 4, 128)
+    assert [flash.ratios.count(r) for r in (1, 4, 128)] == [2, 21, 20]
+    assert (flash.sliding_window, flash.head_dim, flash.index_head_dim) == (128, 512, 128)
+    pro = _attn(PRO)
+    assert [pro.ratios.count(r) for r in (1, 4, 128)] == [0, 30, 31]
+
+
+def test_a_compression_ratio_vllm_cannot_build_is_a_config_error() -> None:
+    config, _ = catalog.lookup(FLASH) or ({}, "")
+    bad = {**config, "compress_ratios": [0, 0, 8] + config["compress_ratios"][3:]}
+    with pytest.raises(ModelConfigError, match="compress_ratios holds '8'"):
+        parse_config(bad, model_id="x", source="test")
+    short = {**config, "compress_ratios": [4, 128]}
+    with pytest.raises(ModelConfigError, match="compress_ratios"):
+        parse_config(short, model_id="x", source="test")
+
+
+def test_pages_of_a_ratio_4_and_a_ratio_128_layer_under_fp8_ds_mla() -> None:
+    specs = layer_specs(_attn(FLASH), range(2, 4), 256, "fp8_ds_mla", 1)
+    assert [(s.name, s.block_size, s.window, s.page_bytes) for s in specs] == [
+        # 64 compressed keys of 128 fp8 bytes + one float32 scale: 8448 -> 8640
+        ("layers.2.attn.indexer.k_cache", 256, 0, 8640),
+        # float32 kv and score states, overlapping windows: 4 x 2 x 2 x 128 x 4 = 8192 -> 8640
+        ("layers.2.attn.indexer.compressor.state_cache", 4, 8, 8640),
+        # 64 tokens of 584 bytes = 37376 -> 37440 (the comment's "[64, 584]" block)
+        ("layers.2.attn.swa_cache", 64, 128, 37440),
+        ("layers.2.attn", 256, 0, 37440),  # 256 // 4 compressed tokens of 584 bytes
+        ("layers.2.attn.compressor.state_cache", 4, 8, 32832),  # 4 x 2 x 2 x 512 x 4 = 32768
+        ("layers.3.attn.swa_cache", 64, 128, 37440),
+        ("layers.3.attn", 256, 0, 1728),  # 2 compressed tokens: 1168 -> 1728
+        ("layers.3.attn.compressor.state_cache", 8, 128, 32832),  # 8 x 2 x 512 x 4
+    ]
+
+
+def test_plain_rows_store_head_dim_elements_padded_to_512() -> None:
+    swa, attn = layer_specs(_attn(FLASH), range(3, 4), 256, "auto", 2)[:2]
+    assert (swa.page_bytes, attn.page_bytes) == (64 * 512 * 2, 2 * 512 * 2)
+
+
+def test_approximate_gcd_picks_the_least_padding() -> None:
+    # Flash: 21 full-MLA layer tuples, 43 sliding-window caches, 21 C4 and 20 C128 states
+    assert approximate_gcd([21, 43, 21, 20], lower_bound=21) == 22
+    assert approximate_gcd([4, 8, 12], lower_bound=4) == 4
+    assert approximate_gcd([3, 5], lower_bound=6) == 6
+
+
+def test_flash_groups_the_packed_block_and_the_blocks_a_request_needs() -> None:
+    kv = packed_kv(_attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", capability=100)
+    assert kv.cache_dtype == "fp8_ds_mla"
+    # the full-MLA group (21 C4 + 21 indexer + 20 C128), the 43 sliding-window caches split in
+    # 22 + 21 for 22 layer tuples, the C4 states (padded 32832 -> 37440) with the indexer's,
+    # the C128 states
+    assert [len(g.specs) for g in kv.groups] == [62, 22, 21, 42, 20]
+    assert [g.page_bytes for g in kv.groups] == [1002240, 823680, 786240, 967680, 748800]
+    # slots: 22 of 37440, 21 of 8640, 20 of 1728
+    assert kv.block_bytes == 22 * 37440 + 21 * 8640 + 20 * 1728 == 1039680
+    # pages a 1M request needs per group: 4096 compressed blocks; sliding windows of
+    # 127 + 8192 tokens in 64-token blocks (+1), of 7 + 8192 in 4, of 127 + 8192 in 8
+    assert [g.pages_per_request(MILLION, CHUNK) for g in kv.groups] == [4096, 131, 131, 2051, 1041]
+    assert kv.blocks_per_request(MILLION, CHUNK) == 7065
+
+
+@pytest.mark.parametrize(
+    ("blocks", "tokens", "concurrency"),
+    # vllm#51454 (vLLM 0.25.0, 8 x B200, fp8, block 256, 1M context): DP8 + EP and TP8 + EP;
+    # only these block counts give the logged pairs with 7065 blocks a request
+    [(138_603, 20_571_235, "19.62"), (144_321, 21_419_891, "20.43")],
+)
+def test_the_logged_tokens_are_concurrency_times_max_model_len(
+    blocks: int, tokens: int, concurrency: str
+) -> None:
+    per_request = packed_kv(
+        _attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", capability=100
+    ).blocks_per_request(MILLION, CHUNK)
+    assert int(blocks / per_request * MILLION) == tokens
+    assert f"{blocks / per_request:.2f}" == concurrency
+
+
+def test_one_request_check_reserves_the_most_layer_tuples_in_every_group() -> None:
+    kv = packed_kv(_attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", capability=100)
+    tuple_bytes = 37440 + 8640 + 1728
+    assert kv.bytes_for_length(MILLION, CHUNK) == 22 * tuple_bytes * (
+        4096 + 131 + 131 + 2051 + 1041
+    )
+
+
+def test_pro_groups() -> None:
+    kv = packed_kv(_attn(PRO), range(61), block_size=256, kv_cache_dtype="fp8", capability=90)
+    assert [len(g.specs) for g in kv.groups] == [91, 31, 30, 31, 60]
+    assert kv.block_bytes == 31 * 37440 + 30 * 8640 + 31 * 1728
+    assert kv.blocks_per_request(MILLION, CHUNK) == 7121
+
+
+def test_fp8_on_a_12x_gpu_keeps_plain_fp8_rows() -> None:
+    kv = packed_kv(_attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", capability=120)
+    assert kv.cache_dtype == "fp8"
+    assert {s.page_bytes for s in kv.groups[1].specs} == {64 * 512}
