@@ -22,7 +22,7 @@ from checker.planning.deepseek_v4 import (
     packed_kv,
 )
 from checker.schemas.model_info import CompressedAttention
-from tests.planning.plans import catalog_model
+from tests.planning.plans import catalog_model, fired, only, plan
 
 FLASH, PRO = "deepseek-ai/DeepSeek-V4-Flash", "deepseek-ai/DeepSeek-V4-Pro"
 MILLION, CHUNK = 1_048_576, 8192
@@ -134,3 +134,29 @@ def test_fp8_on_a_12x_gpu_keeps_plain_fp8_rows() -> None:
     kv = packed_kv(_attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", capability=120)
     assert kv.cache_dtype == "fp8"
     assert {s.page_bytes for s in kv.groups[1].specs} == {64 * 512}
+
+
+def test_a_plan_sizes_the_packed_pool_and_warns_the_weights_are_estimated() -> None:
+    resp = plan(
+        FLASH,
+        "B200",
+        gpus=8,
+        tp=8,
+        version="0.25.0",
+        util=0.95,
+        kv_cache_dtype="fp8",
+        max_model_len=MILLION,
+        enable_expert_parallel=True,
+    )
+    kv, memory = resp.feasibility.kv, resp.feasibility.memory
+    assert kv is not None and memory is not None
+    # no --block-size: DEEPSEEK_SPARSE_SWA's 256; five groups, one packed block of 1039680 B
+    assert (kv.block_size, kv.num_groups) == (256, 5)
+    # the budget (printed to 0.01 GiB, about 5 blocks) over the packed block
+    assert abs(kv.num_blocks - memory.kv_cache_gib * (1 << 30) / 1039680) < 6
+    assert kv.tokens == int(kv.num_blocks / 7065 * MILLION)
+    assert only(resp, "VW147").severity.value == "warning"
+
+
+def test_other_models_get_no_deepseek_v4_warning() -> None:
+    assert not fired(plan("deepseek-ai/DeepSeek-V3.2", "B200", gpus=8, tp=8), "VW147")
