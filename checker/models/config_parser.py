@@ -243,11 +243,32 @@ def _compressed_attention(
             f"compressors only for ratios {sorted(allowed - {0, 1})} (0 or 1: none)",
             hint=_HINT,
         )
+    expert_dtype = str(cfg.get("expert_dtype") or "fp4")  # quant_config.py: missing is fp4
+    if expert_dtype not in ("fp4", "fp8"):
+        raise ModelConfigError(
+            f"config.json's expert_dtype {expert_dtype[:20]!r} is not one vLLM loads (fp4 or fp8)",
+            hint=_HINT,
+        )
+    # common/rope.py build_deepseek_v4_rope: DeepseekV4ScalingRotaryEmbedding caches
+    # original_max_position_embeddings x factor positions (max_position without YaRN)
+    rope = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    positions = _require_int(cfg, facts, "max_position_embeddings")
+    if isinstance(rope, dict) and rope.get("original_max_position_embeddings"):
+        positions = int(rope["original_max_position_embeddings"] * float(rope.get("factor", 1)))
     return CompressedAttention(
         ratios=tuple(max(1, int(r)) for r in ratios[:layers]),
         sliding_window=_require_int(cfg, facts, "sliding_window"),
         head_dim=_require_int(cfg, facts, "head_dim"),
         index_head_dim=_require_int(cfg, facts, "index_head_dim"),
+        index_n_heads=_require_int(cfg, facts, "index_n_heads"),
+        index_topk=_require_int(cfg, facts, "index_topk"),
+        o_lora_rank=_require_int(cfg, facts, "o_lora_rank"),
+        o_groups=_require_int(cfg, facts, "o_groups"),
+        hc_mult=_require_int(cfg, facts, "hc_mult"),
+        hash_layers=int(cfg.get("num_hash_layers") or 0),
+        shared_experts=int(cfg.get("n_shared_experts") or 0),
+        expert_dtype=expert_dtype,
+        rope_positions=positions,
     )
 
 

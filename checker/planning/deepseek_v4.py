@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from checker.schemas.model_info import CompressedAttention
+from checker.schemas.model_info import CompressedAttention, ModelInfo
 from checker.schemas.yaml_source import bundled_data
 
 
@@ -226,3 +226,164 @@ def packed_kv(
 def preferred_block_size() -> int:
     """The block size vLLM sets when --block-size is not given (DEEPSEEK_SPARSE_SWA)."""
     return int(_facts()["preferred_block_size"])
+
+
+@dataclass(frozen=True)
+class WeightShape:
+    """The model-wide figures DeepSeek-V4's weights are built from (ModelInfo's fields)."""
+
+    hidden: int
+    heads: int
+    q_lora_rank: int
+    vocab: int
+    experts: int
+    moe_intermediate: int
+    top_k: int
+    rope_dim: int
+
+
+def _fp8(rows_in: int, cols_out: int) -> int:
+    """A block-fp8 linear: one byte a weight and a float32 scale per 128 x 128 block."""
+    w = _facts()["weights"]
+    block, scale = int(w["fp8_block"]), int(w["fp8_scale_bytes"])
+    return rows_in * cols_out + _cdiv(rows_in, block) * _cdiv(cols_out, block) * scale
+
+
+def layer_weight_bytes(
+    attn: CompressedAttention,
+    shape: WeightShape,
+    layer: int,
+    *,
+    tp: int,
+    local_experts: float,
+    dtype_bytes: int,
+) -> float:
+    """One decoder layer's bytes on a rank (nvidia/model.py DeepseekV4DecoderLayer)."""
+    w = _facts()["weights"]
+    f32 = int(w["fp32_bytes"])
+    h, d, q, ratio = shape.hidden, attn.head_dim, shape.q_lora_rank, attn.ratios[layer]
+    heads_dim = shape.heads * d
+    # attention.py DeepseekV4Attention: fused_wqa_wkv replicated; wq_b, wo_a (column) and wo_b
+    # (row) split over TP; q_norm, kv_norm, attn_norm, ffn_norm; one fp32 sink a local head
+    total: float = _fp8(h, q) + _fp8(h, d)
+    total += _fp8(q, heads_dim // tp) + _fp8(
+        heads_dim // attn.o_groups, attn.o_groups * attn.o_lora_rank // tp
+    )
+    total += _fp8(attn.o_groups * attn.o_lora_rank // tp, h)
+    total += (q + d + 2 * h) * dtype_bytes + shape.heads // tp * f32
+
+    def compressor(head_dim: int) -> int:
+        # compressor.py DeepseekCompressor: fused_wkv_wgate unquantized and replicated, the
+        # fp32 ape, the norm
+        coff = 2 if ratio == int(_facts()["compressor"]["overlapping_ratio"]) else 1
+        return (
+            h * 2 * coff * head_dim * dtype_bytes
+            + ratio * coff * head_dim * f32
+            + head_dim * dtype_bytes
+        )
+
+    if ratio > 1:
+        total += compressor(d)
+    if ratio == int(_facts()["indexer"]["ratio"]):
+        # DeepseekV4Indexer: wq_b (fp8) and weights_proj (unquantized) replicated, its compressor
+        total += _fp8(q, attn.index_n_heads * attn.index_head_dim)
+        total += h * attn.index_n_heads * dtype_bytes + compressor(attn.index_head_dim)
+    # DeepseekV4MoE: the gate, then the hash table or the correction bias
+    total += h * shape.experts * dtype_bytes
+    if layer < attn.hash_layers:
+        total += shape.vocab * shape.top_k * int(w["hash_index_bytes"])
+    else:
+        total += shape.experts * f32
+    # the shared experts (DeepseekV4MLP): intermediate rounded to whole 128-blocks per rank
+    block = int(w["fp8_block"])
+    inter = _cdiv(shape.moe_intermediate * attn.shared_experts // block, tp) * block
+    if attn.shared_experts:
+        total += _fp8(h, 2 * inter) + _fp8(inter, h)
+    # routed experts: MXFP4 (values and ue8m0 scales) or block fp8
+    i = shape.moe_intermediate
+    if attn.expert_dtype == "fp4":
+        group = int(w["mxfp4_group"])
+        per_expert = 3 * h * i // 2 + 3 * h * i // group
+    else:
+        per_expert = _fp8(h, 2 * i) + _fp8(i, h)
+    total += local_experts * per_expert
+    # hyper-connections: the attention and FFN mixers, bases and scales, fp32
+    mix, width = (2 + attn.hc_mult) * attn.hc_mult, attn.hc_mult * h
+    total += 2 * (mix * width + mix + 3) * f32
+    return float(total)
+
+
+def rank_weight_bytes(
+    attn: CompressedAttention,
+    shape: WeightShape,
+    layers: range,
+    *,
+    tp: int,
+    local_experts: float,
+    dtype_bytes: int,
+    max_num_batched_tokens: int,
+    first: bool,
+    last: bool,
+) -> float:
+    """Bytes one rank holds once the model is built ('Model loading took'): its layers, the
+    embedding (first pipeline rank), the norm, LM head and MTP hidden buffer (last), and on
+    every rank the hyper-connection head, the indexer's top-k buffer and the YaRN caches
+    (nvidia/model.py DeepseekV4Model / DeepseekV4ForCausalLM)."""
+    w = _facts()["weights"]
+    f32 = int(w["fp32_bytes"])
+    h = shape.hidden
+    total = sum(
+        layer_weight_bytes(
+            attn, shape, i, tp=tp, local_experts=local_experts, dtype_bytes=dtype_bytes
+        )
+        for i in layers
+    )
+    # VocabParallelEmbedding / ParallelLMHead: rows padded to 64, split over TP
+    rows = _cdiv(_round_up(shape.vocab, 64), tp)
+    if first:
+        total += rows * h * dtype_bytes
+    if last:
+        total += rows * h * dtype_bytes + h * dtype_bytes
+        total += max_num_batched_tokens * attn.hc_mult * h * dtype_bytes
+    total += (attn.hc_mult * attn.hc_mult * h + attn.hc_mult + 1) * f32
+    total += max_num_batched_tokens * attn.index_topk * int(w["topk_index_bytes"])
+    total += int(w["rope_caches"]) * attn.rope_positions * shape.rope_dim * f32
+    return total
+
+
+def deepseek_v4_weight_bytes(
+    model: ModelInfo,
+    layers: range,
+    *,
+    tp: int,
+    local_experts: float,
+    dtype_bytes: int,
+    max_num_batched_tokens: int,
+    first: bool,
+    last: bool,
+) -> float:
+    """rank_weight_bytes for a parsed DeepSeek-V4 model (``local_experts``: the routed experts
+    one rank holds, a fraction where each is TP-sharded)."""
+    attn = model.compressed_attention
+    assert attn is not None and model.q_lora_rank and model.qk_rope_head_dim
+    shape = WeightShape(
+        hidden=model.hidden_size,
+        heads=model.num_attention_heads,
+        q_lora_rank=model.q_lora_rank,
+        vocab=model.vocab_size,
+        experts=model.num_experts,
+        moe_intermediate=model.moe_intermediate_size,
+        top_k=model.num_experts_per_tok,
+        rope_dim=model.qk_rope_head_dim,
+    )
+    return rank_weight_bytes(
+        attn,
+        shape,
+        layers,
+        tp=tp,
+        local_experts=local_experts,
+        dtype_bytes=dtype_bytes,
+        max_num_batched_tokens=max_num_batched_tokens,
+        first=first,
+        last=last,
+    )

@@ -142,6 +142,16 @@ class CompressedAttention(BaseModel):
     sliding_window: int = Field(gt=0, description="The sliding-window cache's window")
     head_dim: int = Field(gt=0, description="Width of one cached KV row (head_dim)")
     index_head_dim: int = Field(gt=0, description="Width of the indexer's keys")
+    # what its weights and load-time buffers are built from (models/deepseek_v4/nvidia/model.py)
+    index_n_heads: int = Field(gt=0, description="The indexer's query heads")
+    index_topk: int = Field(gt=0, description="Tokens the indexer keeps (the top-k buffer)")
+    o_lora_rank: int = Field(gt=0, description="Rank of the grouped output projection")
+    o_groups: int = Field(gt=0, description="Groups of the output projection")
+    hc_mult: int = Field(gt=0, description="Hyper-connection streams")
+    hash_layers: int = Field(ge=0, description="Leading layers routed by a token hash table")
+    shared_experts: int = Field(ge=0, description="Shared experts per MoE layer")
+    expert_dtype: str = Field(description="fp4 (MXFP4 experts) or fp8 (block fp8 experts)")
+    rope_positions: int = Field(gt=0, description="Rows of each YaRN cos/sin cache")
 
 
 class ModelInfo(BaseModel):

@@ -11,6 +11,8 @@ vLLM 0.25.0's arithmetic:
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from checker.errors import ModelConfigError
@@ -18,6 +20,7 @@ from checker.models import catalog
 from checker.models.config_parser import parse_config
 from checker.planning.deepseek_v4 import (
     approximate_gcd,
+    deepseek_v4_weight_bytes,
     layer_specs,
     packed_kv,
 )
@@ -160,3 +163,65 @@ def test_a_plan_sizes_the_packed_pool_and_warns_the_weights_are_estimated() -> N
 
 def test_other_models_get_no_deepseek_v4_warning() -> None:
     assert not fired(plan("deepseek-ai/DeepSeek-V3.2", "B200", gpus=8, tp=8), "VW147")
+
+
+def _flash_layer(layer: int, **kw: Any) -> float:
+    model = catalog_model(FLASH)
+    return deepseek_v4_weight_bytes(
+        model,
+        range(layer, layer + 1),
+        dtype_bytes=2,
+        max_num_batched_tokens=0,
+        first=False,
+        last=False,
+        **{"tp": 1, "local_experts": 0.0, **kw},
+    ) - deepseek_v4_weight_bytes(
+        model,
+        range(0),
+        tp=1,
+        local_experts=0.0,
+        dtype_bytes=2,
+        max_num_batched_tokens=0,
+        first=False,
+        last=False,
+    )
+
+
+def test_routed_experts_are_mxfp4_values_and_ue8m0_scales() -> None:
+    # DeepseekV4MegaMoEExperts: w13 [E, 2I, H/2] + [E, 2I, H/32], w2 [E, H, I/2] + [E, H, I/32]
+    per_expert = 2 * 2048 * 4096 // 2 + 2 * 2048 * 4096 // 32 + 4096 * 2048 // 2 + 4096 * 2048 // 32
+    assert _flash_layer(4, local_experts=32.0) - _flash_layer(4) == 32 * per_expert
+
+
+def test_a_ratio_4_layer_adds_the_indexer_and_an_overlapping_compressor() -> None:
+    # layers 4 (ratio 4) and 5 (ratio 128), past the 3 hash-routed layers
+    bf16, f32 = 2, 4
+    c4 = 4096 * 2 * 2 * 512 * bf16 + 4 * 2 * 512 * f32  # fused_wkv_wgate, ape
+    c128 = 4096 * 2 * 512 * bf16 + 128 * 512 * f32
+    indexer = (
+        1024 * 64 * 128
+        + 8 * 64 * 4  # wq_b, fp8 with a float32 scale per 128 x 128 block
+        + 4096 * 64 * bf16  # weights_proj
+        + 4096 * 2 * 2 * 128 * bf16
+        + 4 * 2 * 128 * f32
+        + 128 * bf16  # its compressor
+    )
+    assert _flash_layer(4) - _flash_layer(5) == c4 - c128 + indexer
+
+
+def test_tensor_parallel_splits_the_attention_projections_and_shared_expert() -> None:
+    split = (
+        1024 * 64 * 512
+        + 8 * 256 * 4  # wq_b
+        + 4096 * 8192
+        + 32 * 64 * 4  # wo_a
+        + 8192 * 4096
+        + 64 * 32 * 4  # wo_b
+        + 4096 * 4096
+        + 32 * 32 * 4  # shared expert gate_up
+        + 2048 * 4096
+        + 16 * 32 * 4  # shared expert down
+    )
+    sinks = 64 * 4
+    tp8 = _flash_layer(5, tp=8)
+    assert _flash_layer(5) - tp8 == pytest.approx(split - split / 8 + sinks - sinks / 8, abs=64)
