@@ -387,3 +387,22 @@ def deepseek_v4_weight_bytes(
         first=first,
         last=last,
     )
+
+
+def profile_reservations(
+    attn: CompressedAttention, *, max_model_len: int, max_num_batched_tokens: int
+) -> tuple[float, float]:
+    """(the workspace the profile run leaves reserved, the indexer's dummy logits on top of
+    it) in bytes, for DeepSeek-V4's FlashMLA path (checker/data/deepseek_v4.yaml profile)."""
+    p = _facts()["profile"]
+    workspace = 0
+    for ratio in set(attn.ratios):
+        rows = (max_model_len + ratio - 1) // ratio if ratio > 1 else 0
+        rows += attn.sliding_window + max_num_batched_tokens
+        workspace = max(workspace, int(p["prefill_chunk"]) * rows * attn.head_dim * 2)
+    if int(_facts()["indexer"]["ratio"]) in attn.ratios:
+        rows = max_model_len * int(p["indexer_rows_per_token"]) // int(_facts()["indexer"]["ratio"])
+        gather = rows * (attn.index_head_dim + int(p["indexer_scale_bytes"]))
+        workspace = max(workspace, gather + int(p["radix_topk_bytes"]))
+        return float(workspace), float(int(p["logits_mib"]) << 20)
+    return float(workspace), 0.0

@@ -23,6 +23,7 @@ from checker.planning.deepseek_v4 import (
     deepseek_v4_weight_bytes,
     layer_specs,
     packed_kv,
+    profile_reservations,
 )
 from checker.schemas.model_info import CompressedAttention
 from tests.planning.plans import catalog_model, fired, only, plan
@@ -225,3 +226,16 @@ def test_tensor_parallel_splits_the_attention_projections_and_shared_expert() ->
     sinks = 64 * 4
     tp8 = _flash_layer(5, tp=8)
     assert _flash_layer(5) - tp8 == pytest.approx(split - split / 8 + sinks - sinks / 8, abs=64)
+
+
+def test_the_profile_run_reserves_the_indexer_gather_and_its_dummy_logits() -> None:
+    workspace, logits = profile_reservations(
+        _attn(FLASH), max_model_len=MILLION, max_num_batched_tokens=CHUNK
+    )
+    # indexer: 1M x 40 / 4 rows of 128 fp8 bytes + 4 scale bytes, and the 1 MiB radix buffer;
+    # larger than FlashMLA's C4 gather, 4 x (262144 + 128 + 8192) rows of 512 bf16
+    assert 4 * (262144 + 128 + 8192) * 512 * 2 < workspace == MILLION * 10 * 132 + (1 << 20)
+    assert logits == 512 << 20
+    # a short context: FlashMLA's gather is the larger
+    short, _ = profile_reservations(_attn(FLASH), max_model_len=4096, max_num_batched_tokens=CHUNK)
+    assert short == 4 * (1024 + 128 + 8192) * 512 * 2

@@ -11,9 +11,9 @@ from checker.schemas.outputs import Finding
 
 @rule
 def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
-    """DeepSeek-V4's KV layout (checker.planning.deepseek_v4) and its weights follow vLLM's
-    tensors, but no public log prints its 'Model loading took' to hold them against, and its
-    profile run (the indexer's prefill buffers, the sparse attention workspaces, the
+    """DeepSeek-V4's KV layout, weights and profile-run gather workspaces follow vLLM
+    (checker.planning.deepseek_v4), but no public log prints its 'Model loading took' to hold
+    them against, and the rest of its profile run (the MoE and attention activations, the
     deep_gemm MegaMoE symmetric buffer) and its breakable CUDA graphs are estimated as for
     other models: the KV budget, tokens and concurrency move with those terms."""
     if ctx.model.compressed_attention is None:
@@ -22,10 +22,11 @@ def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
         rule_id="VW147",
         name="deepseek-v4-memory-estimated",
         severity=Severity.WARNING,
-        message="DeepSeek-V4's KV cache groups, pages and blocks per request and its weights "
-        "follow vLLM's tensors, but its activation peak (indexer and sparse-attention "
-        "buffers, MegaMoE's symmetric buffer) and CUDA-graph memory are estimated as for "
-        "other models, so the KV memory, token and concurrency figures are approximate.",
+        message="DeepSeek-V4's KV cache groups, pages and blocks per request, its weights and "
+        "its gather workspaces follow vLLM, but the rest of its activation peak (MoE and "
+        "attention activations, MegaMoE's symmetric buffer) and its CUDA-graph memory are "
+        "estimated as for other models, so the KV memory, token and concurrency figures are "
+        "approximate.",
         key="model.model",
         fix="Hold the prediction against the real start-up log's 'Model loading took' and "
         "'Available KV cache memory' lines, or pass that log as a calibration (--calibration).",
