@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from checker.planning.releases import pick
 from checker.schemas.model_info import CompressedAttention, ModelInfo
 from checker.schemas.yaml_source import bundled_data
 
@@ -112,20 +113,41 @@ def cache_dtype(kv_cache_dtype: str, capability: int) -> tuple[str, int]:
     return kv_cache_dtype, 1 if fp8 else 2
 
 
-def _page(stored_tokens: int, row_bytes: int, fmt: str) -> int:
-    """A page of ``stored_tokens`` rows, padded to the layout's alignment
-    (kv_cache_interface.py _apply_alignment_padding)."""
-    align = _facts()["alignment"]
-    multiple = int(align["fp8_ds_mla"] if fmt == "fp8_ds_mla" else align["other"])
-    return _round_up(stored_tokens * row_bytes, multiple)
+def release_facts(version: str) -> dict[str, Any]:
+    """The layout facts of the release ``version`` falls in (deepseek_v4.yaml releases)."""
+    facts: dict[str, Any] | None = pick(_facts()["releases"], version)
+    assert facts is not None  # the table starts at 0.0.0
+    return facts
+
+
+def layout_read_for(version: str) -> bool:
+    """Whether this layout was read from ``version``'s source (else it is 0.25.0's)."""
+    return bool(release_facts(version)["read"])
+
+
+def _page(stored_tokens: int, row_bytes: int, multiple: int) -> int:
+    """A page of ``stored_tokens`` rows, padded to ``multiple`` bytes (0: not padded;
+    kv_cache_interface.py _apply_alignment_padding)."""
+    raw = stored_tokens * row_bytes
+    return _round_up(raw, multiple) if multiple else raw
 
 
 def layer_specs(
-    attn: CompressedAttention, layers: range, block_size: int, fmt: str, element_bytes: int
+    attn: CompressedAttention,
+    layers: range,
+    block_size: int,
+    fmt: str,
+    element_bytes: int,
+    version: str,
 ) -> list[CacheSpec]:
     """The caches of ``layers`` in the order vLLM registers them (the order its grouping
     reads them in)."""
     f = _facts()
+    if fmt == "fp8_ds_mla":
+        align = index_align = int(f["fp8_ds_mla_alignment"])
+    else:
+        facts = release_facts(version)
+        align, index_align = int(facts["plain"]), int(facts["plain_indexer"])
     comp, idx = f["compressor"], f["indexer"]
     # the compressed MLA and sliding-window rows: 584 packed bytes under fp8_ds_mla, else
     # head_dim elements (MLAAttentionSpec / SlidingWindowMLASpec.real_page_size_bytes)
@@ -139,7 +161,7 @@ def layer_specs(
         coff = 2 if ratio == int(comp["overlapping_ratio"]) else 1
         state_block = int(comp["block_sizes"][ratio])
         width = 2 * coff * head_dim * int(comp["state_dtype_bytes"])
-        return CacheSpec(name, state_block, coff * ratio, _page(state_block, width, fmt))
+        return CacheSpec(name, state_block, coff * ratio, _page(state_block, width, align))
 
     specs: list[CacheSpec] = []
     for i in layers:
@@ -147,18 +169,23 @@ def layer_specs(
         if ratio == int(idx["ratio"]):
             stored = block_size // ratio
             specs.append(
-                CacheSpec(f"{prefix}.indexer.k_cache", block_size, 0, _page(stored, index_row, fmt))
+                CacheSpec(
+                    f"{prefix}.indexer.k_cache",
+                    block_size,
+                    0,
+                    _page(stored, index_row, index_align),
+                )
             )
             specs.append(
                 state(f"{prefix}.indexer.compressor.state_cache", ratio, attn.index_head_dim)
             )
         specs.append(
             CacheSpec(
-                f"{prefix}.swa_cache", swa_block, attn.sliding_window, _page(swa_block, row, fmt)
+                f"{prefix}.swa_cache", swa_block, attn.sliding_window, _page(swa_block, row, align)
             )
         )
         if ratio > 1:
-            specs.append(CacheSpec(prefix, block_size, 0, _page(block_size // ratio, row, fmt)))
+            specs.append(CacheSpec(prefix, block_size, 0, _page(block_size // ratio, row, align)))
             specs.append(state(f"{prefix}.compressor.state_cache", ratio, attn.head_dim))
     return specs
 
@@ -210,10 +237,11 @@ def packed_kv(
     block_size: int,
     kv_cache_dtype: str,
     capability: int,
+    version: str,
 ) -> PackedKV:
-    """The packed KV layout of the ``layers`` one rank holds."""
+    """The packed KV layout of the ``layers`` one rank holds under vLLM ``version``."""
     fmt, element_bytes = cache_dtype(kv_cache_dtype, capability)
-    groups = group_specs(layer_specs(attn, layers, block_size, fmt, element_bytes))
+    groups = group_specs(layer_specs(attn, layers, block_size, fmt, element_bytes, version))
     # _bucket_layers_by_page_size: a page size takes as many slots as the most pages of that
     # size any one group has; a block holds one page per slot
     slots: dict[int, int] = defaultdict(int)

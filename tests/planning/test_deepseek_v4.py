@@ -59,7 +59,7 @@ def test_a_compression_ratio_vllm_cannot_build_is_a_config_error() -> None:
 
 
 def test_pages_of_a_ratio_4_and_a_ratio_128_layer_under_fp8_ds_mla() -> None:
-    specs = layer_specs(_attn(FLASH), range(2, 4), 256, "fp8_ds_mla", 1)
+    specs = layer_specs(_attn(FLASH), range(2, 4), 256, "fp8_ds_mla", 1, "0.25.0")
     assert [(s.name, s.block_size, s.window, s.page_bytes) for s in specs] == [
         # 64 compressed keys of 128 fp8 bytes + one float32 scale: 8448 -> 8640
         ("layers.2.attn.indexer.k_cache", 256, 0, 8640),
@@ -76,8 +76,14 @@ def test_pages_of_a_ratio_4_and_a_ratio_128_layer_under_fp8_ds_mla() -> None:
 
 
 def test_plain_rows_store_head_dim_elements_padded_to_512() -> None:
-    swa, attn = layer_specs(_attn(FLASH), range(3, 4), 256, "auto", 2)[:2]
+    swa, attn = layer_specs(_attn(FLASH), range(3, 4), 256, "auto", 2, "0.25.0")[:2]
     assert (swa.page_bytes, attn.page_bytes) == (64 * 512 * 2, 2 * 512 * 2)
+    # the indexer's 64 x 132 bytes: 512-aligned in 0.25.0, 576 (FlashMLA's) in 0.24.0
+    index_pages = [
+        layer_specs(_attn(FLASH), range(2, 3), 256, "auto", 2, version)[0].page_bytes
+        for version in ("0.25.0", "0.24.0")
+    ]
+    assert index_pages == [8704, 8640]
 
 
 def test_approximate_gcd_picks_the_least_padding() -> None:
@@ -88,7 +94,14 @@ def test_approximate_gcd_picks_the_least_padding() -> None:
 
 
 def test_flash_groups_the_packed_block_and_the_blocks_a_request_needs() -> None:
-    kv = packed_kv(_attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", capability=100)
+    kv = packed_kv(
+        _attn(FLASH),
+        range(43),
+        block_size=256,
+        kv_cache_dtype="fp8",
+        capability=100,
+        version="0.25.0",
+    )
     assert kv.cache_dtype == "fp8_ds_mla"
     # the full-MLA group (21 C4 + 21 indexer + 20 C128), the 43 sliding-window caches split in
     # 22 + 21 for 22 layer tuples, the C4 states (padded 32832 -> 37440) with the indexer's,
@@ -113,14 +126,26 @@ def test_the_logged_tokens_are_concurrency_times_max_model_len(
     blocks: int, tokens: int, concurrency: str
 ) -> None:
     per_request = packed_kv(
-        _attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", capability=100
+        _attn(FLASH),
+        range(43),
+        block_size=256,
+        kv_cache_dtype="fp8",
+        capability=100,
+        version="0.25.0",
     ).blocks_per_request(MILLION, CHUNK)
     assert int(blocks / per_request * MILLION) == tokens
     assert f"{blocks / per_request:.2f}" == concurrency
 
 
 def test_one_request_check_reserves_the_most_layer_tuples_in_every_group() -> None:
-    kv = packed_kv(_attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", capability=100)
+    kv = packed_kv(
+        _attn(FLASH),
+        range(43),
+        block_size=256,
+        kv_cache_dtype="fp8",
+        capability=100,
+        version="0.25.0",
+    )
     tuple_bytes = 37440 + 8640 + 1728
     assert kv.bytes_for_length(MILLION, CHUNK) == 22 * tuple_bytes * (
         4096 + 131 + 131 + 2051 + 1041
@@ -128,14 +153,23 @@ def test_one_request_check_reserves_the_most_layer_tuples_in_every_group() -> No
 
 
 def test_pro_groups() -> None:
-    kv = packed_kv(_attn(PRO), range(61), block_size=256, kv_cache_dtype="fp8", capability=90)
+    kv = packed_kv(
+        _attn(PRO), range(61), block_size=256, kv_cache_dtype="fp8", capability=90, version="0.25.0"
+    )
     assert [len(g.specs) for g in kv.groups] == [91, 31, 30, 31, 60]
     assert kv.block_bytes == 31 * 37440 + 30 * 8640 + 31 * 1728
     assert kv.blocks_per_request(MILLION, CHUNK) == 7121
 
 
 def test_fp8_on_a_12x_gpu_keeps_plain_fp8_rows() -> None:
-    kv = packed_kv(_attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", capability=120)
+    kv = packed_kv(
+        _attn(FLASH),
+        range(43),
+        block_size=256,
+        kv_cache_dtype="fp8",
+        capability=120,
+        version="0.25.0",
+    )
     assert kv.cache_dtype == "fp8"
     assert {s.page_bytes for s in kv.groups[1].specs} == {64 * 512}
 
@@ -239,3 +273,11 @@ def test_the_profile_run_reserves_the_indexer_gather_and_its_dummy_logits() -> N
     # a short context: FlashMLA's gather is the larger
     short, _ = profile_reservations(_attn(FLASH), max_model_len=4096, max_num_batched_tokens=CHUNK)
     assert short == 4 * (1024 + 128 + 8192) * 512 * 2
+
+
+def test_a_release_whose_layout_was_not_read_is_flagged() -> None:
+    flagged = plan(FLASH, "B200", gpus=8, tp=8, version="0.33.0", kv_cache_dtype="fp8")
+    assert only(flagged, "VW148").severity.value == "warning"
+    for version in ("0.24.0", "0.25.0"):
+        read = plan(FLASH, "B200", gpus=8, tp=8, version=version, kv_cache_dtype="fp8")
+        assert not fired(read, "VW148")

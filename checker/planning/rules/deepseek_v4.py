@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from checker.planning.deepseek_v4 import layout_read_for
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding
@@ -30,4 +31,25 @@ def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
         key="model.model",
         fix="Hold the prediction against the real start-up log's 'Model loading took' and "
         "'Available KV cache memory' lines, or pass that log as a calibration (--calibration).",
+    )
+
+
+@rule
+def deepseek_v4_layout_not_read(ctx: RuleContext) -> Iterator[Finding]:
+    """DeepSeek-V4's KV layout was read from vLLM 0.24.0 and 0.25.0 only; other releases are
+    planned with 0.25.0's (checker/data/deepseek_v4.yaml releases)."""
+    version = ctx.settings.facts.version
+    if ctx.model.compressed_attention is None or layout_read_for(version):
+        return
+    yield Finding(
+        rule_id="VW148",
+        name="deepseek-v4-layout-not-read",
+        severity=Severity.WARNING,
+        message=f"DeepSeek-V4's KV cache layout is modelled as vLLM 0.25.0 builds it; vLLM "
+        f"{version} was not read and may group it otherwise (0.33.0 packs its caches by "
+        "another rule, v1/core/kv_cache_planning.py _get_packed_kv_cache_groups), so the KV "
+        "token and concurrency figures are not trustworthy.",
+        key="vllm.version",
+        fix="Pin vLLM 0.25.0 (or 0.24.0) to get the modelled layout, or hold the figures "
+        "against the real start-up log.",
     )
