@@ -103,14 +103,20 @@ class PackedKV:
         return max(len(g.specs) for g in self.groups)
 
 
-def cache_dtype(kv_cache_dtype: str, capability: int) -> tuple[str, int]:
-    """(the cache format, bytes of one stored element) for --kv-cache-dtype on a GPU of
-    ``capability`` (attention.py _resolve_dsv4_kv_cache_dtype; nvidia/model.py
-    _select_dsv4_attn_cls: FlashMLA, fp8_ds_mla, everywhere but 12.x)."""
-    fp8 = kv_cache_dtype.startswith("fp8")
-    if fp8 and capability // 10 not in _facts()["fp8_ds_mla_off_majors"]:
+def cache_dtype(kv_cache_dtype: str) -> tuple[str, int]:
+    """(the cache format, bytes of one stored element) for --kv-cache-dtype: fp8 is kept as
+    fp8_ds_mla (attention.py _resolve_dsv4_kv_cache_dtype); any other dtype as plain rows,
+    which only FLASHINFER_MLA_SPARSE_DSV4 stores (the default classes assert fp8, VW149)."""
+    if kv_cache_dtype.startswith("fp8"):
         return "fp8_ds_mla", 1
-    return kv_cache_dtype, 1 if fp8 else 2
+    return kv_cache_dtype, 2
+
+
+def kv_dtype_error(kv_cache_dtype: str) -> str | None:
+    """vLLM's start-up error for a --kv-cache-dtype the fp8_ds_mla layout refuses."""
+    if kv_cache_dtype.startswith("fp8"):
+        return None
+    return str(_facts()["fp8_ds_mla_error"]).format(dtype=kv_cache_dtype)
 
 
 def release_facts(version: str) -> dict[str, Any]:
@@ -236,11 +242,10 @@ def packed_kv(
     *,
     block_size: int,
     kv_cache_dtype: str,
-    capability: int,
     version: str,
 ) -> PackedKV:
     """The packed KV layout of the ``layers`` one rank holds under vLLM ``version``."""
-    fmt, element_bytes = cache_dtype(kv_cache_dtype, capability)
+    fmt, element_bytes = cache_dtype(kv_cache_dtype)
     groups = group_specs(layer_specs(attn, layers, block_size, fmt, element_bytes, version))
     # _bucket_layers_by_page_size: a page size takes as many slots as the most pages of that
     # size any one group has; a block holds one page per slot

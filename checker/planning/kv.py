@@ -151,7 +151,6 @@ def _packed_layout(model: ModelInfo, settings: Settings, layers: range) -> KVLay
         layers,
         block_size=settings.block_size,
         kv_cache_dtype=settings.kv_cache_dtype,
-        capability=settings.gpu.capability,
         version=settings.facts.version,
     )
     pages = [s.page_bytes for g in packed.groups for s in g.specs]

@@ -99,7 +99,6 @@ def test_flash_groups_the_packed_block_and_the_blocks_a_request_needs() -> None:
         range(43),
         block_size=256,
         kv_cache_dtype="fp8",
-        capability=100,
         version="0.25.0",
     )
     assert kv.cache_dtype == "fp8_ds_mla"
@@ -130,7 +129,6 @@ def test_the_logged_tokens_are_concurrency_times_max_model_len(
         range(43),
         block_size=256,
         kv_cache_dtype="fp8",
-        capability=100,
         version="0.25.0",
     ).blocks_per_request(MILLION, CHUNK)
     assert int(blocks / per_request * MILLION) == tokens
@@ -143,7 +141,6 @@ def test_one_request_check_reserves_the_most_layer_tuples_in_every_group() -> No
         range(43),
         block_size=256,
         kv_cache_dtype="fp8",
-        capability=100,
         version="0.25.0",
     )
     tuple_bytes = 37440 + 8640 + 1728
@@ -153,25 +150,20 @@ def test_one_request_check_reserves_the_most_layer_tuples_in_every_group() -> No
 
 
 def test_pro_groups() -> None:
-    kv = packed_kv(
-        _attn(PRO), range(61), block_size=256, kv_cache_dtype="fp8", capability=90, version="0.25.0"
-    )
+    kv = packed_kv(_attn(PRO), range(61), block_size=256, kv_cache_dtype="fp8", version="0.25.0")
     assert [len(g.specs) for g in kv.groups] == [91, 31, 30, 31, 60]
     assert kv.block_bytes == 31 * 37440 + 30 * 8640 + 31 * 1728
     assert kv.blocks_per_request(MILLION, CHUNK) == 7121
 
 
-def test_fp8_on_a_12x_gpu_keeps_plain_fp8_rows() -> None:
-    kv = packed_kv(
-        _attn(FLASH),
-        range(43),
-        block_size=256,
-        kv_cache_dtype="fp8",
-        capability=120,
-        version="0.25.0",
+def test_a_kv_cache_dtype_other_than_fp8_is_vllms_start_up_error() -> None:
+    resp = plan(FLASH, "B200", gpus=8, tp=8, version="0.25.0", kv_cache_dtype="auto")
+    error = only(resp, "VW149")
+    assert error.severity.value == "error"
+    assert "only supports fp8 kv-cache, got auto" in error.message
+    assert not fired(
+        plan(FLASH, "B200", gpus=8, tp=8, version="0.25.0", kv_cache_dtype="fp8"), "VW149"
     )
-    assert kv.cache_dtype == "fp8"
-    assert {s.page_bytes for s in kv.groups[1].specs} == {64 * 512}
 
 
 def test_a_plan_sizes_the_packed_pool_and_warns_the_weights_are_estimated() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.deepseek_v4 import layout_read_for
+from checker.planning.deepseek_v4 import kv_dtype_error, layout_read_for
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding
@@ -52,4 +52,24 @@ def deepseek_v4_layout_not_read(ctx: RuleContext) -> Iterator[Finding]:
         key="vllm.version",
         fix="Pin vLLM 0.25.0 (or 0.24.0) to get the modelled layout, or hold the figures "
         "against the real start-up log.",
+    )
+
+
+@rule
+def deepseek_v4_kv_cache_dtype(ctx: RuleContext) -> Iterator[Finding]:
+    """Every DeepSeek-V4 attention class vLLM picks by default stores the fp8_ds_mla layout
+    and asserts an fp8 --kv-cache-dtype (models/deepseek_v4/attention.py
+    _resolve_dsv4_kv_cache_dtype, from DeepseekV4Attention.__init__)."""
+    if ctx.model.compressed_attention is None:
+        return
+    error = kv_dtype_error(ctx.settings.kv_cache_dtype)
+    if error is None:
+        return
+    yield Finding(
+        rule_id="VW149",
+        name="deepseek-v4-kv-cache-dtype",
+        severity=Severity.ERROR,
+        message=f"vLLM would fail to build DeepSeek-V4's attention: {error}.",
+        key="model.kv_cache_dtype",
+        fix="Set model.kv_cache_dtype: fp8 (stored as DeepSeek's fp8_ds_mla format).",
     )
