@@ -439,3 +439,32 @@ def profile_reservations(
         workspace = max(workspace, gather + int(p["radix_topk_bytes"]))
         return float(workspace), float(int(p["logits_mib"]) << 20)
     return float(workspace), 0.0
+
+
+def _cache_kind(spec: CacheSpec) -> str:
+    if spec.name.endswith("state_cache"):
+        return "compressor states"
+    if spec.name.endswith("k_cache"):
+        return "indexer keys"
+    if spec.name.endswith("swa_cache"):
+        return "sliding-window caches"
+    return "compressed MLA caches"
+
+
+def explain_costs(packed: PackedKV, *, length: int, max_num_batched_tokens: int) -> str:
+    """What one request of ``length`` tokens costs in the packed pool, and the share of its
+    bytes each kind of cache takes (for --explain)."""
+    by_kind: dict[str, int] = defaultdict(int)
+    for g in packed.groups:
+        pages = g.pages_per_request(length, max_num_batched_tokens)
+        for s in g.specs:
+            by_kind[_cache_kind(s)] += pages * s.page_bytes
+    total = sum(by_kind.values()) or 1
+    shares = ", ".join(f"{kind} {bytes_ / total:.1%}" for kind, bytes_ in by_kind.items())
+    blocks = packed.blocks_per_request(length, max_num_batched_tokens)
+    return (
+        f"{len(packed.groups)} KV cache groups share one packed block of "
+        f"{packed.block_bytes:,} bytes ({packed.cache_dtype}); a {length:,}-token request "
+        f"takes {blocks:,} blocks; its bytes: {shares} (v1/core/kv_cache_utils.py "
+        "_get_kv_cache_groups_uniform_groups, get_max_concurrency_for_kv_cache_config)"
+    )

@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from checker.planning.deepseek_v4 import PackedKV, packed_kv
+from checker.planning.deepseek_v4 import PackedKV, explain_costs, packed_kv
 from checker.planning.draft import draft_pages
 from checker.planning.kv_dtypes import layer_page
 from checker.planning.releases import has_behaviour
@@ -176,7 +176,18 @@ def _block_multiples(kinds: list[LayerKind], pages: list[int], page: int) -> dic
 
 
 def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
-    """What a sparse-MLA model's indexer key cache costs, for --explain (subject -> words)."""
+    """What a sparse-MLA model's indexer key cache costs, for --explain (subject -> words);
+    DeepSeek-V4's whole packed layout, indexer included."""
+    if model.compressed_attention is not None:
+        layout = kv_layout(model, settings, 0)
+        if layout.packed is None:
+            return {}
+        words = explain_costs(
+            layout.packed,
+            length=settings.max_model_len,
+            max_num_batched_tokens=settings.max_num_batched_tokens,
+        )
+        return {"DeepSeek-V4 KV cache": words}
     if not model.indexer_token_bytes or not model.kv_layers:
         return {}
     latent = target_page(model, replace(settings, block_size=1), model.kv_layers[0])

@@ -273,3 +273,20 @@ def test_a_release_whose_layout_was_not_read_is_flagged() -> None:
     for version in ("0.24.0", "0.25.0"):
         read = plan(FLASH, "B200", gpus=8, tp=8, version=version, kv_cache_dtype="fp8")
         assert not fired(read, "VW148")
+
+
+def test_explain_says_what_the_packed_layout_costs() -> None:
+    resp = plan(
+        FLASH,
+        "B200",
+        gpus=8,
+        tp=8,
+        version="0.25.0",
+        kv_cache_dtype="fp8",
+        max_model_len=MILLION,
+        max_num_batched_tokens=CHUNK,
+        explain=True,
+    )
+    words = resp.config.explanations["DeepSeek-V4 KV cache"]
+    assert "5 KV cache groups share one packed block of 1,039,680 bytes" in words
+    assert "a 1,048,576-token request takes 7,065 blocks" in words
