@@ -16,6 +16,7 @@ from checker.errors import ModelConfigError
 from checker.models.param_count import VisionParams, count_params, vision_width
 from checker.models.quant_config import read_quant_config
 from checker.schemas.model_info import (
+    CompressedAttention,
     LayerKind,
     ModelInfo,
     RopeScaling,
@@ -218,6 +219,57 @@ def _indexer_token_bytes(cfg: dict[str, Any]) -> int:
         )
     layout = model_type_facts()["sparse_mla_indexer"]
     return head_dim + head_dim // int(layout["quant_block"]) * int(layout["scale_bytes"])
+
+
+def _compressed_attention(
+    cfg: dict[str, Any], facts: dict[str, Any], layers: int
+) -> CompressedAttention | None:
+    """DeepSeek-V4's per-layer KV compression (models/deepseek_v4/attention.py
+    DeepseekV4Attention.__init__: compress_ratios[i], 0 read as 1; the list may carry one
+    more entry for the MTP layer, which vLLM does not read here)."""
+    if not facts.get("compressed_attention"):
+        return None
+    ratios = cfg.get("compress_ratios")
+    if not isinstance(ratios, list) or len(ratios) < layers:
+        raise ModelConfigError(
+            f"config.json has no usable 'compress_ratios' (one per each of its {layers} layers)",
+            hint=_HINT,
+        )
+    allowed = {int(r) for r in model_type_facts()["compress_ratios"]}
+    bad = [r for r in ratios[:layers] if isinstance(r, bool) or r not in allowed]
+    if bad:
+        raise ModelConfigError(
+            f"config.json's compress_ratios holds {str(bad[0])[:20]!r}: vLLM builds "
+            f"compressors only for ratios {sorted(allowed - {0, 1})} (0 or 1: none)",
+            hint=_HINT,
+        )
+    expert_dtype = str(cfg.get("expert_dtype") or "fp4")  # quant_config.py: missing is fp4
+    if expert_dtype not in ("fp4", "fp8"):
+        raise ModelConfigError(
+            f"config.json's expert_dtype {expert_dtype[:20]!r} is not one vLLM loads (fp4 or fp8)",
+            hint=_HINT,
+        )
+    # common/rope.py build_deepseek_v4_rope: DeepseekV4ScalingRotaryEmbedding caches
+    # original_max_position_embeddings x factor positions (max_position without YaRN)
+    rope = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    positions = _require_int(cfg, facts, "max_position_embeddings")
+    if isinstance(rope, dict) and rope.get("original_max_position_embeddings"):
+        positions = int(rope["original_max_position_embeddings"] * float(rope.get("factor", 1)))
+    return CompressedAttention(
+        ratios=tuple(max(1, int(r)) for r in ratios[:layers]),
+        sliding_window=_require_int(cfg, facts, "sliding_window"),
+        head_dim=_require_int(cfg, facts, "head_dim"),
+        index_head_dim=_require_int(cfg, facts, "index_head_dim"),
+        index_n_heads=_require_int(cfg, facts, "index_n_heads"),
+        index_topk=_require_int(cfg, facts, "index_topk"),
+        o_lora_rank=_require_int(cfg, facts, "o_lora_rank"),
+        o_groups=_require_int(cfg, facts, "o_groups"),
+        hc_mult=_require_int(cfg, facts, "hc_mult"),
+        hash_layers=int(cfg.get("num_hash_layers") or 0),
+        shared_experts=int(cfg.get("n_shared_experts") or 0),
+        expert_dtype=expert_dtype,
+        rope_positions=positions,
+    )
 
 
 def _config_value(cfg: dict[str, Any], key: str, defaults: dict[str, Any]) -> Any:
@@ -521,6 +573,7 @@ def _parse_config(
     kv_shared = tuple(i >= layers - shared for i in range(layers)) if shared else ()
     sparse_mla = "index_topk" in cfg and LayerKind.MLA in kinds
     indexer_bytes = _indexer_token_bytes(cfg) if sparse_mla else 0
+    compressed = _compressed_attention(cfg, facts, layers)
     quant = read_quant_config(config)
     dtype = config.get("torch_dtype") or config.get("dtype") or cfg.get("torch_dtype")
     params = count_params(
@@ -600,5 +653,6 @@ def _parse_config(
         custom_code=isinstance(config.get("auto_map"), dict),
         sparse_mla=sparse_mla,
         indexer_token_bytes=indexer_bytes,
+        compressed_attention=compressed,
         kv_shared_layers=kv_shared,
     )

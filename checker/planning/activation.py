@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from checker.planning.deepseek_v4 import profile_reservations
 from checker.planning.draft import draft_layer_count, draft_settings, drafter
 from checker.planning.multimodal import encoder_profile
 from checker.planning.releases import build_has, build_label, has_behaviour, pick, release
@@ -124,7 +125,14 @@ def draft_peak_bytes(settings: Settings, stage: int) -> float:
 
 def activation_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     tokens = settings.max_num_batched_tokens
-    peak = forward_peak_bytes(model, settings, tokens, stage)
+    reserved, transient = 0.0, 0.0
+    if model.compressed_attention is not None:  # DeepSeek-V4's gather workspaces
+        reserved, transient = profile_reservations(
+            model.compressed_attention,
+            max_model_len=settings.max_model_len,
+            max_num_batched_tokens=tokens,
+        )
+    peak = forward_peak_bytes(model, settings, tokens, stage) + reserved + transient
     peak = max(peak, draft_peak_bytes(settings, stage))
     if stage == settings.pp - 1:
         if settings.is_v0:
@@ -132,7 +140,7 @@ def activation_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
             sampler = rows * model.vocab_size * (settings.dtype_bytes + 4)
             peak = max(peak, sampler)
         else:
-            peak = max(peak, sampler_peak_bytes(model, settings, tokens))
+            peak = max(peak, sampler_peak_bytes(model, settings, tokens) + reserved)
     return _with_encoder(model, settings, stage, peak)
 
 

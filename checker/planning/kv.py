@@ -12,6 +12,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, replace
 
+from checker.planning.deepseek_v4 import PackedKV, explain_costs, packed_kv
 from checker.planning.draft import draft_pages
 from checker.planning.kv_dtypes import layer_page
 from checker.planning.releases import has_behaviour
@@ -39,6 +40,9 @@ class KVLayout:
     # per group: its block size over settings.block_size, raised where the group's page is
     # smaller than the largest (unify_kv_cache_spec_page_size); empty: all 1
     block_multiples: tuple[int, ...] = ()
+    # DeepSeek-V4's packed groups (checker.planning.deepseek_v4): its own block and
+    # per-request arithmetic; None for every other model
+    packed: PackedKV | None = None
 
     @property
     def group_block_bytes(self) -> int:
@@ -78,6 +82,8 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     if settings.state_page_bytes:
         states = model.state_layer_flags[stage_range.start : stage_range.stop].count(True)
     drafts = draft_pages(settings, stage)
+    if model.compressed_attention is not None and layers:
+        return _packed_layout(model, settings, stage_range)
     if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)
     if model.kv_heads_per_layer:  # only models whose layers differ need a page per layer
@@ -137,6 +143,29 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     )
 
 
+def _packed_layout(model: ModelInfo, settings: Settings, layers: range) -> KVLayout:
+    """DeepSeek-V4's layout: one packed block holds a page of every cache slot."""
+    assert model.compressed_attention is not None
+    packed = packed_kv(
+        model.compressed_attention,
+        layers,
+        block_size=settings.block_size,
+        kv_cache_dtype=settings.kv_cache_dtype,
+        version=settings.facts.version,
+    )
+    pages = [s.page_bytes for g in packed.groups for s in g.specs]
+    kinds = tuple(LayerKind.SLIDING if g.specs[0].window else LayerKind.MLA for g in packed.groups)
+    return KVLayout(
+        page_bytes=max(pages),
+        group_size=packed.max_group_layers,
+        kinds=kinds,
+        bytes_per_token=packed.block_bytes // settings.block_size,
+        linear_state_bytes=0,
+        block_bytes=packed.block_bytes,
+        packed=packed,
+    )
+
+
 def _block_multiples(kinds: list[LayerKind], pages: list[int], page: int) -> dict[LayerKind, int]:
     """Attention types whose page is smaller than the largest (Gemma-4's full-attention layers:
     2 KV heads of 512 beside 8 of 256): vLLM raises their block size by the ratio so every
@@ -147,7 +176,18 @@ def _block_multiples(kinds: list[LayerKind], pages: list[int], page: int) -> dic
 
 
 def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
-    """What a sparse-MLA model's indexer key cache costs, for --explain (subject -> words)."""
+    """What a sparse-MLA model's indexer key cache costs, for --explain (subject -> words);
+    DeepSeek-V4's whole packed layout, indexer included."""
+    if model.compressed_attention is not None:
+        layout = kv_layout(model, settings, 0)
+        if layout.packed is None:
+            return {}
+        words = explain_costs(
+            layout.packed,
+            length=settings.max_model_len,
+            max_num_batched_tokens=settings.max_num_batched_tokens,
+        )
+        return {"DeepSeek-V4 KV cache": words}
     if not model.indexer_token_bytes or not model.kv_layers:
         return {}
     latent = target_page(model, replace(settings, block_size=1), model.kv_layers[0])
@@ -197,6 +237,13 @@ def size_kv(
         tokens = blocks * settings.block_size
         return KVResult(blocks, tokens, tokens / settings.max_model_len, layout)
     blocks = int(budget_bytes // layout.group_block_bytes)
+    if layout.packed is not None:
+        # v1/core/kv_cache_utils.py get_kv_cache_capacity: tokens = concurrency x max_model_len
+        per_request = layout.packed.blocks_per_request(
+            settings.max_model_len, settings.max_num_batched_tokens
+        )
+        concurrency = blocks / per_request
+        return KVResult(blocks, int(concurrency * settings.max_model_len), concurrency, layout)
     needed = sum(
         _blocks_per_request(k, model, settings, settings.max_model_len, m)
         for k, m in _kinds_and_multiples(layout)
@@ -220,6 +267,8 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
     if layout.page_bytes == 0:
         return 0.0
     length = max(length, 1)
+    if layout.packed is not None:
+        return float(layout.packed.bytes_for_length(length, settings.max_num_batched_tokens))
     attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
     for kind, multiple in _kinds_and_multiples(layout):
         if kind is not LayerKind.LINEAR:

@@ -10,6 +10,7 @@ from checker.models.config_parser import type_facts
 from checker.planning.attention import default_block_size, stored_kv_dtype
 from checker.planning.connectors import hma_off, staging_bytes
 from checker.planning.context_length import default_max_len
+from checker.planning.deepseek_v4 import preferred_block_size as deepseek_v4_block_size
 from checker.planning.kv_dtypes import DTYPE_BYTES, element_bytes, head_token_bytes, mla_token_bytes
 from checker.planning.multimodal import MMSettings, mm_settings
 from checker.planning.releases import has_behaviour
@@ -307,6 +308,8 @@ def vllm_block_size(
 ) -> tuple[int, str | None]:
     """The block size vLLM picks when --block-size is not given, and the MLA backend that
     forced it (checker.planning.attention)."""
+    if model.compressed_attention is not None:  # DeepSeek-V4: DEEPSEEK_SPARSE_SWA's 256
+        return deepseek_v4_block_size(), None
     return default_block_size(
         uses_mla=model.uses_mla,
         sparse_mla=model.sparse_mla,

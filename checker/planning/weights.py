@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 
+from checker.planning.deepseek_v4 import deepseek_v4_weight_bytes
 from checker.planning.kv_dtypes import DTYPE_BYTES
 from checker.planning.multimodal import tower_storage, vision_weight_bytes
 from checker.planning.quant_bits import bits_per_weight
@@ -144,6 +145,17 @@ def stage_layers(num_layers: int, pp: int) -> tuple[range, ...]:
 def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     """Bytes of weights one rank of ``stage`` loads (what 'Model loading took' reports)."""
     tp, pp = settings.tp, settings.pp
+    if model.compressed_attention is not None:  # DeepSeek-V4: its own tensors
+        return deepseek_v4_weight_bytes(
+            model,
+            stage_layers(model.num_hidden_layers, pp)[stage],
+            tp=tp,
+            local_experts=model.num_experts * expert_share(model, settings),
+            dtype_bytes=settings.dtype_bytes,
+            max_num_batched_tokens=settings.max_num_batched_tokens,
+            first=stage == 0,
+            last=stage == pp - 1,
+        )
     roles = _role_bytes(model, settings)
     layers = stage_layers(model.num_hidden_layers, pp)[stage]
     sums = model.layer_param_sums

@@ -129,6 +129,31 @@ class VisionInfo(BaseModel):
     projector_linear: int = Field(0, ge=0, description="The projector's linear weights")
 
 
+class CompressedAttention(BaseModel):
+    """DeepSeek-V4's attention (models/deepseek_v4/attention.py): every layer keeps a
+    sliding-window cache; layers whose KV is compressed (ratio 4 or 128) add a compressed MLA
+    cache and a compressor state, and ratio-4 layers an indexer with its own cache and state."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    ratios: tuple[int, ...] = Field(
+        description="Per decoder layer: its KV compression ratio (1 = sliding window only)"
+    )
+    sliding_window: int = Field(gt=0, description="The sliding-window cache's window")
+    head_dim: int = Field(gt=0, description="Width of one cached KV row (head_dim)")
+    index_head_dim: int = Field(gt=0, description="Width of the indexer's keys")
+    # what its weights and load-time buffers are built from (models/deepseek_v4/nvidia/model.py)
+    index_n_heads: int = Field(gt=0, description="The indexer's query heads")
+    index_topk: int = Field(gt=0, description="Tokens the indexer keeps (the top-k buffer)")
+    o_lora_rank: int = Field(gt=0, description="Rank of the grouped output projection")
+    o_groups: int = Field(gt=0, description="Groups of the output projection")
+    hc_mult: int = Field(gt=0, description="Hyper-connection streams")
+    hash_layers: int = Field(ge=0, description="Leading layers routed by a token hash table")
+    shared_experts: int = Field(ge=0, description="Shared experts per MoE layer")
+    expert_dtype: str = Field(description="fp4 (MXFP4 experts) or fp8 (block fp8 experts)")
+    rope_positions: int = Field(gt=0, description="Rows of each YaRN cos/sin cache")
+
+
 class ModelInfo(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
@@ -224,6 +249,9 @@ class ModelInfo(BaseModel):
         ge=0,
         description="Bytes per token of each MLA layer's sparse-indexer key cache (132 for "
         "DeepSeek-V3.2's 128-dim keys); 0 = no indexer",
+    )
+    compressed_attention: CompressedAttention | None = Field(
+        None, description="DeepSeek-V4's compressed sparse attention; None = another model"
     )
 
     @cached_property

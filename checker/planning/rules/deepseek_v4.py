@@ -1,0 +1,75 @@
+"""DeepSeek-V4: what of its plan is exact and what is not yet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checker.planning.deepseek_v4 import kv_dtype_error, layout_read_for
+from checker.planning.rules.base import RuleContext, rule
+from checker.schemas.enums import Severity
+from checker.schemas.outputs import Finding
+
+
+@rule
+def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
+    """DeepSeek-V4's KV layout, weights and profile-run gather workspaces follow vLLM
+    (checker.planning.deepseek_v4), but no public log prints its 'Model loading took' to hold
+    them against, and the rest of its profile run (the MoE and attention activations, the
+    deep_gemm MegaMoE symmetric buffer) and its breakable CUDA graphs are estimated as for
+    other models: the KV budget, tokens and concurrency move with those terms."""
+    if ctx.model.compressed_attention is None:
+        return
+    yield Finding(
+        rule_id="VW147",
+        name="deepseek-v4-memory-estimated",
+        severity=Severity.WARNING,
+        message="DeepSeek-V4's KV cache groups, pages and blocks per request, its weights and "
+        "its gather workspaces follow vLLM, but the rest of its activation peak (MoE and "
+        "attention activations, MegaMoE's symmetric buffer) and its CUDA-graph memory are "
+        "estimated as for other models, so the KV memory, token and concurrency figures are "
+        "approximate.",
+        key="model.model",
+        fix="Hold the prediction against the real start-up log's 'Model loading took' and "
+        "'Available KV cache memory' lines, or pass that log as a calibration (--calibration).",
+    )
+
+
+@rule
+def deepseek_v4_layout_not_read(ctx: RuleContext) -> Iterator[Finding]:
+    """DeepSeek-V4's KV layout was read from vLLM 0.24.0 and 0.25.0 only; other releases are
+    planned with 0.25.0's (checker/data/deepseek_v4.yaml releases)."""
+    version = ctx.settings.facts.version
+    if ctx.model.compressed_attention is None or layout_read_for(version):
+        return
+    yield Finding(
+        rule_id="VW148",
+        name="deepseek-v4-layout-not-read",
+        severity=Severity.WARNING,
+        message=f"DeepSeek-V4's KV cache layout is modelled as vLLM 0.25.0 builds it; vLLM "
+        f"{version} was not read and may group it otherwise (0.33.0 packs its caches by "
+        "another rule, v1/core/kv_cache_planning.py _get_packed_kv_cache_groups), so the KV "
+        "token and concurrency figures are not trustworthy.",
+        key="vllm.version",
+        fix="Pin vLLM 0.25.0 (or 0.24.0) to get the modelled layout, or hold the figures "
+        "against the real start-up log.",
+    )
+
+
+@rule
+def deepseek_v4_kv_cache_dtype(ctx: RuleContext) -> Iterator[Finding]:
+    """Every DeepSeek-V4 attention class vLLM picks by default stores the fp8_ds_mla layout
+    and asserts an fp8 --kv-cache-dtype (models/deepseek_v4/attention.py
+    _resolve_dsv4_kv_cache_dtype, from DeepseekV4Attention.__init__)."""
+    if ctx.model.compressed_attention is None:
+        return
+    error = kv_dtype_error(ctx.settings.kv_cache_dtype)
+    if error is None:
+        return
+    yield Finding(
+        rule_id="VW149",
+        name="deepseek-v4-kv-cache-dtype",
+        severity=Severity.ERROR,
+        message=f"vLLM would fail to build DeepSeek-V4's attention: {error}.",
+        key="model.kv_cache_dtype",
+        fix="Set model.kv_cache_dtype: fp8 (stored as DeepSeek's fp8_ds_mla format).",
+    )
