@@ -82,8 +82,8 @@ class Settings:
     # request's attention KV is split over kv_shards ranks (DCP, with PCP through 0.24)
     pcp: int = 1
     dcp: int = 1
-    # the profile's interconnect, or the catalog's where the profile leaves it unknown and the
-    # GPU has no NVLink (resolve_interconnect); from_catalog says which
+    # the profile's interconnect, or PCIe where the profile leaves it unknown and the catalog
+    # says the TP group is not fully NVLinked (resolve_interconnect); from_catalog says which
     interconnect: Interconnect = Interconnect.UNKNOWN
     interconnect_from_catalog: bool = False
     kv_shards: int = 1
@@ -278,7 +278,7 @@ def resolve_settings(
         mla_backend=None if eng.block_size else mla_backend,
         kv_storage_dtype=stored_kv_dtype(mla_backend, kv_dtype.value),
         mm=mm_settings(request),
-        **_interconnect(request, gpu),
+        **_interconnect(request, gpu, tp),
         **_lora(request, dtype),
         spec=spec,
         draft_limited_from=limited_from,
@@ -292,7 +292,12 @@ def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -
     model the backend its heads per rank pick (resolved afresh)."""
     if model.state is not None or model.sparse_mla:
         return resolve_settings(request, model, settings.gpu, tp=tp, spec=settings.spec)
-    return replace(settings, tp=tp, **_parallel(request, model, tp, settings.facts.version))
+    return replace(
+        settings,
+        tp=tp,
+        **_parallel(request, model, tp, settings.facts.version),
+        **_interconnect(request, settings.gpu, tp),
+    )
 
 
 def hybrid_model(model: ModelInfo) -> bool:
@@ -351,19 +356,32 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
     }
 
 
-def resolve_interconnect(stated: Interconnect, gpu: GPUSpec) -> Interconnect:
+def fully_nvlinked(gpu: GPUSpec, tp: int) -> bool | None:
+    """Whether vLLM finds a TP group of ``tp`` GPUs NVLinked pair by pair (platforms/cuda.py
+    is_fully_connected: NVML's P2P status over NVLink for every pair, the same in 0.10.2,
+    0.19.0 and 0.33.0). False where the vendor spec says the GPU has no NVLink, or where its
+    largest NVLink bridge joins fewer cards than the group (bridges join cards pair-wise, not
+    across bridges); None where the catalog cannot tell (NVSwitch and on-board NVLink, a group
+    no larger than a bridge, which may or may not be fitted)."""
+    if gpu.nvlink_support is False:
+        return False
+    if gpu.nvlink_bridge_gpus and tp > max(gpu.nvlink_bridge_gpus):
+        return False
+    return None
+
+
+def resolve_interconnect(stated: Interconnect, gpu: GPUSpec, tp: int) -> Interconnect:
     """The link the TP group runs over: what the profile states; where it states nothing,
-    PCIe for a GPU whose vendor spec says it has no NVLink (vLLM's is_fully_connected,
-    platforms/cuda.py, finds no NVLink between such GPUs); otherwise unknown. PCIe cards that
-    take NVLink bridges (A100/H100 PCIe, A30, A40, RTX A6000) stay unknown."""
-    if stated is Interconnect.UNKNOWN and gpu.nvlink_support is False:
+    PCIe where vLLM would find the group not fully NVLinked (fully_nvlinked: a GPU without
+    NVLink, or more GPUs than one bridge joins: A100/H100 PCIe at TP 4); otherwise unknown."""
+    if stated is Interconnect.UNKNOWN and fully_nvlinked(gpu, tp) is False:
         return Interconnect.PCIE
     return stated
 
 
-def _interconnect(request: PlanRequest, gpu: GPUSpec) -> dict[str, Any]:
+def _interconnect(request: PlanRequest, gpu: GPUSpec, tp: int) -> dict[str, Any]:
     stated = request.hardware.interconnect
-    link = resolve_interconnect(stated, gpu)
+    link = resolve_interconnect(stated, gpu, tp)
     return {"interconnect": link, "interconnect_from_catalog": link is not stated}
 
 
