@@ -196,3 +196,22 @@ def test_a_catalog_entry_without_nvlink_needs_its_source() -> None:
     bridged = find_gpu("A40").model_dump()
     with pytest.raises(ValidationError, match="bridges of 2"):
         GPUSpec.model_validate(bridged | {"nvlink_bridge_gpus": (1,)})
+
+
+def _vw143(gpu_name: str, link: Interconnect, tp: int) -> list[str]:
+    req = _over(request(tp=tp, util=0.9), link)
+    plan = run_plan(req, model(LLAMA), find_gpu(gpu_name))
+    return [f.message for f in plan.feasibility.findings if f.rule_id == "VW143"]
+
+
+def test_a_stated_nvlink_the_catalog_cannot_link_pair_by_pair_is_warned() -> None:
+    (bridged,) = _vw143("A100-PCIe-80GB", Interconnect.NVLINK, 4)
+    assert "A100-PCIe-80GB's NVLink bridges join 2 cards" in bridged
+    assert "Custom allreduce is disabled" in bridged
+    (without,) = _vw143("L40S", Interconnect.NVLINK, 8)
+    assert "L40S has no NVLink" in without
+    # two GPUs, a group one bridge may span, NVSwitch, or not stated: nothing to say
+    assert not _vw143("A100-PCIe-80GB", Interconnect.NVLINK, 2)
+    assert not _vw143("H200-NVL-141GB", Interconnect.NVLINK, 4)
+    assert not _vw143("H100-SXM-80GB", Interconnect.NVLINK, 8)
+    assert not _vw143("A100-PCIe-80GB", Interconnect.UNKNOWN, 4)
