@@ -203,11 +203,13 @@ def _blocks_per_request(
     if kind is LayerKind.LINEAR:
         return state_blocks(settings.mamba_cache_mode, length, bs, settings.state_checkpoint_blocks)
     window = window or _window(kind, model)  # a drafter's own window, else the target's
+    # the window and every batch in flight (SlidingWindowSpec.max_admission_blocks_per_request)
+    in_flight = settings.in_flight_batches * settings.max_num_batched_tokens
     if kind is LayerKind.SLIDING and window:
-        span = min(window - 1 + settings.max_num_batched_tokens, length)
+        span = min(window - 1 + in_flight, length)
         return -(-span // bs) + 1  # one extra block: the window straddles block edges
     if kind is LayerKind.CHUNKED and window:
-        span = min(window + settings.max_num_batched_tokens, length)
+        span = min(window + in_flight, length)
         return -(-span // bs)
     return full
 

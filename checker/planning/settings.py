@@ -58,6 +58,9 @@ class Settings:
     cudagraph_subtracted: bool
     kv_cache_memory_bytes: int | None
     install: str = "image"  # the build that runs: its kernel packages (data/vllm_builds.yaml)
+    # batches scheduled but not settled, whose tokens sliding-window and chunked layers keep
+    # beside their window (_in_flight_batches)
+    in_flight_batches: int = 1
     # bytes of a KV connector's GPU buffer vLLM's profile counts in no term (LMCache's staging)
     connector_buffer: float = 0.0
     cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
@@ -242,6 +245,7 @@ def resolve_settings(
         or facts.default_gpu_memory_utilization,
         max_model_len=max_len,
         max_num_batched_tokens=tokens,
+        in_flight_batches=_in_flight_batches(request, facts.version),
         max_num_seqs=max_seqs,
         block_size=block,
         enforce_eager=eng.enforce_eager,
@@ -354,6 +358,18 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
         "lora_fully_sharded": eng.fully_sharded_loras,
         "graph_sets": 1 + (len(counts) if eng.specialize_active_lora else 1),
     }
+
+
+def _in_flight_batches(request: PlanRequest, version: str) -> int:
+    """VllmConfig.max_concurrent_batches (config/vllm.py, 0.33.0), the batches a sliding-window
+    or chunked layer keeps tokens for beside its window: with async scheduling, on by default
+    unless the executor lacks it (Ray does), pp + 1 on Model Runner V2 (the default there);
+    without it, pp. One batch before (0.24.0 counts max_num_batched_tokens once). A profile's
+    --no-async-scheduling, and a speculative config that keeps the V1 runner, are not modeled."""
+    pp = request.hardware.pipeline_parallel_size
+    if not has_behaviour("window_keeps_in_flight_batches", version):
+        return 1
+    return pp if request.engine.distributed_executor_backend == "ray" else pp + 1
 
 
 def fully_nvlinked(gpu: GPUSpec, tp: int) -> bool | None:

@@ -141,7 +141,8 @@ def test_a_gemma_3_draft_keeps_its_own_sliding_window_on_model_runner_v2() -> No
     def blocks(kind: LayerKind, multiple: int, window: int) -> int:
         if kind is LayerKind.FULL:
             return -(-s.max_model_len // (bs * multiple))
-        span = min((window or target.sliding_window or 0) - 1 + s.max_num_batched_tokens, 32768)
+        in_flight = s.in_flight_batches * s.max_num_batched_tokens
+        span = min((window or target.sliding_window or 0) - 1 + in_flight, 32768)
         return -(-span // (bs * multiple)) + 1
 
     needed = sum(blocks(*spec) for spec in specs)
