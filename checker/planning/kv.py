@@ -206,7 +206,7 @@ def _blocks_per_request(
     # the window and every batch in flight (SlidingWindowSpec.max_admission_blocks_per_request)
     in_flight = settings.in_flight_batches * settings.max_num_batched_tokens
     if kind is LayerKind.SLIDING and window:
-        span = min(window - 1 + in_flight, length)
+        span = min(window - 1 + settings.window_retained_tokens + in_flight, length)
         return -(-span // bs) + 1  # one extra block: the window straddles block edges
     if kind is LayerKind.CHUNKED and window:
         span = min(window + in_flight, length)

@@ -61,6 +61,9 @@ class Settings:
     # batches scheduled but not settled, whose tokens sliding-window and chunked layers keep
     # beside their window (_in_flight_batches)
     in_flight_batches: int = 1
+    # tokens a sliding window keeps below itself for a drafter that reads ahead
+    # (SlidingWindowSpec.extra_retained_tokens, 0.33: multi-module MTP's tokens - 1)
+    window_retained_tokens: int = 0
     # bytes of a KV connector's GPU buffer vLLM's profile counts in no term (LMCache's staging)
     connector_buffer: float = 0.0
     cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
@@ -246,6 +249,9 @@ def resolve_settings(
         max_model_len=max_len,
         max_num_batched_tokens=tokens,
         in_flight_batches=_in_flight_batches(request, facts.version),
+        window_retained_tokens=max(spec.prefill_lookahead - 1, 0)
+        if spec and has_behaviour("window_keeps_mtp_lookahead", facts.version)
+        else 0,
         max_num_seqs=max_seqs,
         block_size=block,
         enforce_eager=eng.enforce_eager,
