@@ -175,9 +175,22 @@ def interconnect_costs(settings: Settings) -> dict[str, str]:
     if settings.tp * settings.pcp == 1 and settings.dp == 1:
         return {}
     table = settings.facts.non_torch_gib
-    link = settings.interconnect
-    if settings.interconnect_from_catalog:
-        where = f"PCIe only (catalog: {settings.gpu.name} has no NVLink)"
+    link, gpu, tp = settings.interconnect, settings.gpu, settings.tp
+    bridges = " or ".join(str(n) for n in gpu.nvlink_bridge_gpus)
+    if settings.interconnect_from_catalog and gpu.nvlink_support is False:
+        where = f"PCIe only (catalog: {gpu.name} has no NVLink)"
+    elif settings.interconnect_from_catalog:
+        where = (
+            f"PCIe only (catalog: {gpu.name}'s NVLink bridges join {bridges} cards, so vLLM "
+            f"finds the {tp} GPUs of the TP group not fully NVLinked)"
+        )
+    elif link is Interconnect.UNKNOWN and tp > min(gpu.nvlink_bridge_gpus, default=tp):
+        where = (
+            "unknown (hardware.interconnect not stated): planned as NVLink, although "
+            f"{gpu.name}'s NVLink bridges join {bridges} cards: TP {tp} is fully NVLinked "
+            f"only over a {max(gpu.nvlink_bridge_gpus)}-way bridge (state "
+            "hardware.interconnect: pcie if not)"
+        )
     elif link is Interconnect.UNKNOWN:
         where = "unknown (hardware.interconnect not stated): planned as NVLink"
     else:

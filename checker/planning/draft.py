@@ -91,15 +91,31 @@ def draft_layer_specs(settings: Settings, stage: int) -> list[tuple[LayerKind, i
     return pages
 
 
-def draft_pages(settings: Settings, stage: int) -> list[tuple[LayerKind, int]]:
-    """(kind, page bytes) of each drafter attention layer on this rank as the KV sizing counts
-    them: they join the KV cache groups of the target (SpecDecodeBaseProposer.load_model marks
-    them draft layers; their KV cache specs are allocated with the target's), sized as full
-    attention unless MLA."""
-    return [
-        (kind if kind is LayerKind.MLA else LayerKind.FULL, page)
-        for kind, page in draft_layer_specs(settings, stage)
-    ]
+def draft_pages(settings: Settings, stage: int) -> list[tuple[LayerKind, int, int]]:
+    """(kind, page bytes, window) of each drafter attention layer on this rank as the KV sizing
+    counts them. They join the KV cache groups of the target (SpecDecodeBaseProposer.load_model
+    marks them draft layers; their KV cache specs are allocated with the target's), each with
+    the spec its attention layer gives (Attention.get_kv_cache_spec, read for the drafter as
+    for the target: GPUModelRunner.get_kv_cache_spec in 0.19.0, v1/worker/gpu/attn_utils.py
+    get_kv_cache_spec in Model Runner V2 of 0.33.0): a sliding-window layer is a
+    SlidingWindowSpec of the drafter's own window, a chunked one a ChunkedLocalAttentionSpec.
+    Without the hybrid KV cache manager every layer is full attention
+    (unify_hybrid_kv_cache_specs). Window 0: none (full attention or MLA)."""
+    model = drafter(settings, stage)
+    if model is None:
+        return []
+    windows = {
+        LayerKind.SLIDING: model.sliding_window or 0,
+        LayerKind.CHUNKED: model.attention_chunk_size or 0,
+    }
+    pages: list[tuple[LayerKind, int, int]] = []
+    for kind, page in draft_layer_specs(settings, stage):
+        window = windows.get(kind, 0) if settings.hybrid_kv else 0
+        if kind is LayerKind.MLA:
+            pages.append((kind, page, 0))
+        else:
+            pages.append((kind if window else LayerKind.FULL, page, window))
+    return pages
 
 
 def draft_layer_count(settings: Settings, stage: int) -> int:

@@ -43,6 +43,9 @@ class KVLayout:
     # DeepSeek-V4's packed groups (checker.planning.deepseek_v4): its own block and
     # per-request arithmetic; None for every other model
     packed: PackedKV | None = None
+    # per group: the window a sliding-window or chunked group keeps where it is not the
+    # target's (a drafter's own: Gemma-3-1B's 512 beside Gemma-3-27B's 1024); empty: all 0
+    windows: tuple[int, ...] = ()
 
     @property
     def group_block_bytes(self) -> int:
@@ -101,8 +104,10 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         # (models/deepseek_v2.py DeepseekV32IndexerCache.get_kv_cache_spec)
         pages += [settings.block_size * model.indexer_token_bytes] * len(layers)
         kinds += [LayerKind.MLA] * len(layers)
-    pages += [page for _, page in drafts]
-    kinds += [kind for kind, _ in drafts]
+    windows = [_window(kind, model) for kind in kinds]
+    pages += [page for _, page, _ in drafts]
+    kinds += [kind for kind, _, _ in drafts]
+    windows += [window for _, _, window in drafts]
     per_token = sum(pages) // settings.block_size
     page = max(pages, default=0)
     state_bytes = 0
@@ -122,24 +127,29 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         # (v1/core/kv_cache_planning.py get_kv_cache_groups, UniformTypeKVCacheSpecs)
         block = sum(pages) if distinct_pages > 1 and not states else 0
         return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states, block)
-    # v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size: groups of the smallest
-    # type's size, or of the largest when the types are within 1.5x of each other
-    counts = Counter(kinds)
+    # v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size: layers of one spec
+    # (attention type, window and page: a drafter's layers beside the target's are specs of
+    # their own) form groups of the smallest spec's size, or of the largest when the specs are
+    # within 1.5x of each other
+    specs: list[_Spec] = list(zip(kinds[: len(pages)], pages, windows, strict=True))
+    specs += [(LayerKind.LINEAR, page, 0)] * states
+    counts = Counter(specs)
     group_size = min(counts.values())
     if max(counts.values()) < group_size * 1.5:
         group_size = max(counts.values())
-    groups: list[LayerKind] = []
-    for kind, count in counts.items():
-        groups += [kind] * -(-count // group_size)
-    multiples = _block_multiples(kinds, pages, page)
+    groups: list[_Spec] = []
+    for spec, count in counts.items():
+        groups += [spec] * -(-count // group_size)
+    own = [window if window != _window(kind, model) else 0 for kind, _, window in groups]
     return KVLayout(
         page,
         group_size,
-        tuple(groups),
+        tuple(kind for kind, _, _ in groups),
         per_token,
         state_bytes,
         states,
-        block_multiples=tuple(multiples.get(kind, 1) for kind in groups) if multiples else (),
+        block_multiples=_block_multiples(groups, page),
+        windows=tuple(own) if any(own) else (),
     )
 
 
@@ -166,13 +176,29 @@ def _packed_layout(model: ModelInfo, settings: Settings, layers: range) -> KVLay
     )
 
 
-def _block_multiples(kinds: list[LayerKind], pages: list[int], page: int) -> dict[LayerKind, int]:
-    """Attention types whose page is smaller than the largest (Gemma-4's full-attention layers:
-    2 KV heads of 512 beside 8 of 256): vLLM raises their block size by the ratio so every
-    page is equal (v1/core/kv_cache_utils.py unify_kv_cache_spec_page_size); empty when the
-    pages already agree."""
-    smaller = {kind: p for kind, p in zip(kinds, pages, strict=False) if p < page}
-    return {kind: page // p for kind, p in smaller.items() if page % p == 0}
+# (attention kind, page bytes, window) of a layer: the KV cache spec vLLM groups layers by
+_Spec = tuple[LayerKind, int, int]
+
+
+def _window(kind: LayerKind, model: ModelInfo) -> int:
+    """The tokens a layer of ``kind`` keeps per request in ``model`` (0: all of them)."""
+    if kind is LayerKind.SLIDING:
+        return model.sliding_window or 0
+    if kind is LayerKind.CHUNKED:
+        return model.attention_chunk_size or 0
+    return 0
+
+
+def _block_multiples(groups: list[_Spec], page: int) -> tuple[int, ...]:
+    """Each group's block size over the base one: raised by the ratio where its page is
+    smaller than the largest (Gemma-4's full-attention layers: 2 KV heads of 512 beside 8 of
+    256) so every page is equal (v1/core/kv_cache_utils.py unify_kv_cache_spec_page_size);
+    empty when the pages already agree. State pages are padded, not raised."""
+    multiples = [
+        page // p if kind is not LayerKind.LINEAR and p < page and page % p == 0 else 1
+        for kind, p, _ in groups
+    ]
+    return tuple(multiples) if any(m > 1 for m in multiples) else ()
 
 
 def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
@@ -202,7 +228,12 @@ def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
 
 
 def _blocks_per_request(
-    kind: LayerKind, model: ModelInfo, settings: Settings, length: int, multiple: int = 1
+    kind: LayerKind,
+    model: ModelInfo,
+    settings: Settings,
+    length: int,
+    multiple: int = 1,
+    window: int = 0,
 ) -> int:
     bs = settings.block_size * multiple
     # context parallel: each rank holds every kv_shards-th token of a request, so one block
@@ -211,11 +242,14 @@ def _blocks_per_request(
     full = -(-length // (bs * settings.kv_shards))
     if kind is LayerKind.LINEAR:
         return state_blocks(settings.mamba_cache_mode, length, bs, settings.state_checkpoint_blocks)
-    if kind is LayerKind.SLIDING and model.sliding_window:
-        span = min(model.sliding_window - 1 + settings.max_num_batched_tokens, length)
+    window = window or _window(kind, model)  # a drafter's own window, else the target's
+    # the window and every batch in flight (SlidingWindowSpec.max_admission_blocks_per_request)
+    in_flight = settings.in_flight_batches * settings.max_num_batched_tokens
+    if kind is LayerKind.SLIDING and window:
+        span = min(window - 1 + settings.window_retained_tokens + in_flight, length)
         return -(-span // bs) + 1  # one extra block: the window straddles block edges
-    if kind is LayerKind.CHUNKED and model.attention_chunk_size:
-        span = min(model.attention_chunk_size + settings.max_num_batched_tokens, length)
+    if kind is LayerKind.CHUNKED and window:
+        span = min(window + in_flight, length)
         return -(-span // bs)
     return full
 
@@ -245,8 +279,8 @@ def size_kv(
         concurrency = blocks / per_request
         return KVResult(blocks, int(concurrency * settings.max_model_len), concurrency, layout)
     needed = sum(
-        _blocks_per_request(k, model, settings, settings.max_model_len, m)
-        for k, m in _kinds_and_multiples(layout)
+        _blocks_per_request(k, model, settings, settings.max_model_len, m, w)
+        for k, m, w in _group_specs(layout)
     )
     concurrency = blocks / needed if needed else 0.0
     if has_behaviour("kv_tokens_from_concurrency", settings.facts.version):
@@ -270,9 +304,9 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
     if layout.packed is not None:
         return float(layout.packed.bytes_for_length(length, settings.max_num_batched_tokens))
     attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
-    for kind, multiple in _kinds_and_multiples(layout):
+    for kind, multiple, window in _group_specs(layout):
         if kind is not LayerKind.LINEAR:
-            attention += _blocks_per_request(kind, model, settings, length, multiple)
+            attention += _blocks_per_request(kind, model, settings, length, multiple, window)
     states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
     return float(attention * layout.group_block_bytes + states * layout.page_bytes)
 
@@ -314,14 +348,17 @@ def raised_block_sizes(layout: KVLayout, block_size: int) -> dict[str, int]:
     page (unify_kv_cache_spec_page_size); empty where every group keeps ``block_size``."""
     return {
         kind.value: block_size * multiple
-        for kind, multiple in _kinds_and_multiples(layout)
+        for kind, multiple, _ in _group_specs(layout)
         if multiple > 1
     }
 
 
-def _kinds_and_multiples(layout: KVLayout) -> zip[tuple[LayerKind, int]]:
-    """Each group's kind and block-size multiple."""
-    return zip(layout.kinds, layout.block_multiples or (1,) * len(layout.kinds), strict=True)
+def _group_specs(layout: KVLayout) -> zip[tuple[LayerKind, int, int]]:
+    """Each group's kind, block-size multiple and own window (0: the target's)."""
+    n = len(layout.kinds)
+    return zip(
+        layout.kinds, layout.block_multiples or (1,) * n, layout.windows or (0,) * n, strict=True
+    )
 
 
 def _whole_length_for_budget(settings: Settings, layout: KVLayout, budget: float) -> int:

@@ -59,6 +59,12 @@ class Settings:
     cudagraph_subtracted: bool
     kv_cache_memory_bytes: int | None
     install: str = "image"  # the build that runs: its kernel packages (data/vllm_builds.yaml)
+    # batches scheduled but not settled, whose tokens sliding-window and chunked layers keep
+    # beside their window (_in_flight_batches)
+    in_flight_batches: int = 1
+    # tokens a sliding window keeps below itself for a drafter that reads ahead
+    # (SlidingWindowSpec.extra_retained_tokens, 0.33: multi-module MTP's tokens - 1)
+    window_retained_tokens: int = 0
     # bytes of a KV connector's GPU buffer vLLM's profile counts in no term (LMCache's staging)
     connector_buffer: float = 0.0
     cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
@@ -83,8 +89,8 @@ class Settings:
     # request's attention KV is split over kv_shards ranks (DCP, with PCP through 0.24)
     pcp: int = 1
     dcp: int = 1
-    # the profile's interconnect, or the catalog's where the profile leaves it unknown and the
-    # GPU has no NVLink (resolve_interconnect); from_catalog says which
+    # the profile's interconnect, or PCIe where the profile leaves it unknown and the catalog
+    # says the TP group is not fully NVLinked (resolve_interconnect); from_catalog says which
     interconnect: Interconnect = Interconnect.UNKNOWN
     interconnect_from_catalog: bool = False
     kv_shards: int = 1
@@ -243,6 +249,10 @@ def resolve_settings(
         or facts.default_gpu_memory_utilization,
         max_model_len=max_len,
         max_num_batched_tokens=tokens,
+        in_flight_batches=_in_flight_batches(request, facts.version),
+        window_retained_tokens=max(spec.prefill_lookahead - 1, 0)
+        if spec and has_behaviour("window_keeps_mtp_lookahead", facts.version)
+        else 0,
         max_num_seqs=max_seqs,
         block_size=block,
         enforce_eager=eng.enforce_eager,
@@ -279,7 +289,7 @@ def resolve_settings(
         mla_backend=None if eng.block_size else mla_backend,
         kv_storage_dtype=stored_kv_dtype(mla_backend, kv_dtype.value),
         mm=mm_settings(request),
-        **_interconnect(request, gpu),
+        **_interconnect(request, gpu, tp),
         **_lora(request, dtype),
         spec=spec,
         draft_limited_from=limited_from,
@@ -293,7 +303,12 @@ def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -
     model the backend its heads per rank pick (resolved afresh)."""
     if model.state is not None or model.sparse_mla:
         return resolve_settings(request, model, settings.gpu, tp=tp, spec=settings.spec)
-    return replace(settings, tp=tp, **_parallel(request, model, tp, settings.facts.version))
+    return replace(
+        settings,
+        tp=tp,
+        **_parallel(request, model, tp, settings.facts.version),
+        **_interconnect(request, settings.gpu, tp),
+    )
 
 
 def hybrid_model(model: ModelInfo) -> bool:
@@ -354,19 +369,44 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
     }
 
 
-def resolve_interconnect(stated: Interconnect, gpu: GPUSpec) -> Interconnect:
+def _in_flight_batches(request: PlanRequest, version: str) -> int:
+    """VllmConfig.max_concurrent_batches (config/vllm.py, 0.33.0), the batches a sliding-window
+    or chunked layer keeps tokens for beside its window: with async scheduling, on by default
+    unless the executor lacks it (Ray does), pp + 1 on Model Runner V2 (the default there);
+    without it, pp. One batch before (0.24.0 counts max_num_batched_tokens once). A profile's
+    --no-async-scheduling, and a speculative config that keeps the V1 runner, are not modeled."""
+    pp = request.hardware.pipeline_parallel_size
+    if not has_behaviour("window_keeps_in_flight_batches", version):
+        return 1
+    return pp if request.engine.distributed_executor_backend == "ray" else pp + 1
+
+
+def fully_nvlinked(gpu: GPUSpec, tp: int) -> bool | None:
+    """Whether vLLM finds a TP group of ``tp`` GPUs NVLinked pair by pair (platforms/cuda.py
+    is_fully_connected: NVML's P2P status over NVLink for every pair, the same in 0.10.2,
+    0.19.0 and 0.33.0). False where the vendor spec says the GPU has no NVLink, or where its
+    largest NVLink bridge joins fewer cards than the group (bridges join cards pair-wise, not
+    across bridges); None where the catalog cannot tell (NVSwitch and on-board NVLink, a group
+    no larger than a bridge, which may or may not be fitted)."""
+    if gpu.nvlink_support is False:
+        return False
+    if gpu.nvlink_bridge_gpus and tp > max(gpu.nvlink_bridge_gpus):
+        return False
+    return None
+
+
+def resolve_interconnect(stated: Interconnect, gpu: GPUSpec, tp: int) -> Interconnect:
     """The link the TP group runs over: what the profile states; where it states nothing,
-    PCIe for a GPU whose vendor spec says it has no NVLink (vLLM's is_fully_connected,
-    platforms/cuda.py, finds no NVLink between such GPUs); otherwise unknown. PCIe cards that
-    take NVLink bridges (A100/H100 PCIe, A30, A40, RTX A6000) stay unknown."""
-    if stated is Interconnect.UNKNOWN and gpu.nvlink_support is False:
+    PCIe where vLLM would find the group not fully NVLinked (fully_nvlinked: a GPU without
+    NVLink, or more GPUs than one bridge joins: A100/H100 PCIe at TP 4); otherwise unknown."""
+    if stated is Interconnect.UNKNOWN and fully_nvlinked(gpu, tp) is False:
         return Interconnect.PCIE
     return stated
 
 
-def _interconnect(request: PlanRequest, gpu: GPUSpec) -> dict[str, Any]:
+def _interconnect(request: PlanRequest, gpu: GPUSpec, tp: int) -> dict[str, Any]:
     stated = request.hardware.interconnect
-    link = resolve_interconnect(stated, gpu)
+    link = resolve_interconnect(stated, gpu, tp)
     return {"interconnect": link, "interconnect_from_catalog": link is not stated}
 
 

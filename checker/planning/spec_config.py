@@ -97,6 +97,17 @@ class SpecDecode:
         return max(self.tokens or 0, 0) if self.kind in ("eagle", "mtp", "draft_model") else 0
 
     @property
+    def prefill_lookahead(self) -> int:
+        """Prefill tokens past the computed range the drafter reads
+        (VllmConfig.num_prefill_lookahead_tokens, 0.33.0): num_speculative_tokens for MTP with
+        several modules (SpeculativeConfig.use_multi_module_mtp), one for the rest of the EAGLE
+        family (use_eagle), none otherwise."""
+        tokens = max(self.tokens or 0, 0)
+        if self.kind == "mtp" and min(self.n_predict or 1, tokens) > 1:
+            return tokens
+        return 1 if self.uses_eagle else 0
+
+    @property
     def decode_query_len(self) -> int:
         """VllmConfig.uniform_decode_query_len: one query plus one per draft token."""
         return 1 + max(self.tokens or 0, 0) if self.kind != "unsized" else 1

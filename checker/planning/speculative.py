@@ -33,7 +33,7 @@ def spec_costs(
         name = f"{_NAMES.get(spec.method, spec.method)} {spec.draft.model_id}"
     last = s.pp - 1
     pages = draft_pages(s, last)
-    per_token = sum(page for _, page in pages) // s.block_size
+    per_token = sum(page for _, page, _ in pages) // s.block_size
     plain = plan_memory(model, resolve_settings(request, model, gpu, tp=s.tp))
     before, after = plain.binding.kv.tokens, memory.binding.kv.tokens
     change = f"{100 * (after - before) / before:+.1f} % KV tokens" if before else "KV tokens"

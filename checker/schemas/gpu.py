@@ -42,6 +42,13 @@ class GPUSpec(BaseModel):
         None, description="False: the vendor spec says no NVLink; None: not catalogued"
     )
     nvlink_source: str = Field("", description="The vendor spec behind nvlink_support")
+    # a bridge joins a few cards pair-wise, so a TP group larger than one bridge's cards is not
+    # fully NVLinked (checker.planning.settings.fully_nvlinked)
+    nvlink_bridge_gpus: tuple[int, ...] = Field(
+        (),
+        description="Cards one NVLink bridge joins, each size the vendor offers (H200 NVL: 2, 4);"
+        " empty: no bridge (NVSwitch or on-board NVLink, or no NVLink)",
+    )
     consumer: bool = False
     source: str = Field("", description="Where the figures come from")
 
@@ -53,6 +60,12 @@ class GPUSpec(BaseModel):
         if self.nvlink_support is False and self.interconnect in linked:
             raise ValueError(
                 f"{self.name}: nvlink_support false on a {self.interconnect.value} part"
+            )
+        if self.nvlink_bridge_gpus and (
+            self.nvlink_support is not True or min(self.nvlink_bridge_gpus) < 2
+        ):
+            raise ValueError(
+                f"{self.name}: nvlink_bridge_gpus needs nvlink_support true and bridges of 2+ cards"
             )
         return self
 

@@ -11,7 +11,13 @@ from pydantic import ValidationError
 from checker.hardware.catalog import all_gpus, find_gpu
 from checker.planning.activation import interconnect_costs, non_torch_gib
 from checker.planning.planner import run_plan
-from checker.planning.settings import Settings, resolve_interconnect, resolve_settings
+from checker.planning.settings import (
+    Settings,
+    at_tp,
+    fully_nvlinked,
+    resolve_interconnect,
+    resolve_settings,
+)
 from checker.planning.versions import version_facts
 from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
@@ -85,18 +91,48 @@ def test_a_gpu_without_nvlink_plans_pcie_when_the_profile_states_no_interconnect
     assert table.tensor_parallel_pcie is not None
     assert _plan_non_torch("L40S", Interconnect.UNKNOWN) == table.tensor_parallel_pcie
     assert _plan_non_torch("L40S", Interconnect.UNKNOWN, tp=2) == table.tensor_parallel
-    # NVLink parts, and PCIe cards that take NVLink bridges, keep the NVLink figure
-    for name in ("H100-SXM-80GB", "H100-PCIe-80GB", "A100-PCIe-80GB", "RTX-A6000", "RTX-3090"):
-        assert _plan_non_torch(name, Interconnect.UNKNOWN) == table.tensor_parallel, name
+    # NVSwitch parts keep the NVLink figure at every TP size
+    for tp in (4, 8):
+        assert _plan_non_torch("H100-SXM-80GB", Interconnect.UNKNOWN, tp) == table.tensor_parallel
+
+
+def _bridged() -> list[GPUSpec]:
+    return [gpu for gpu in all_gpus() if gpu.nvlink_bridge_gpus]
+
+
+def test_bridged_cards_plan_pcie_beyond_the_cards_one_bridge_joins() -> None:
+    """vLLM's is_fully_connected needs NVLink between every pair of the TP group: a bridge
+    joining two cards links pairs, so TP 4 on such cards runs custom all-reduce off."""
+    table = version_facts("0.19").non_torch_gib
+    assert table.tensor_parallel_pcie is not None
+    for gpu in _bridged():
+        largest = max(gpu.nvlink_bridge_gpus)
+        # within one bridge the link may be fitted: planned as NVLink
+        assert _plan_non_torch(gpu.name, Interconnect.UNKNOWN, largest) == table.tensor_parallel
+        beyond = 2 * largest
+        assert _plan_non_torch(gpu.name, Interconnect.UNKNOWN, beyond) == table.tensor_parallel_pcie
+        assert resolve_interconnect(Interconnect.UNKNOWN, gpu, beyond) is Interconnect.PCIE
+        assert fully_nvlinked(gpu, largest) is None and fully_nvlinked(gpu, beyond) is False
 
 
 def test_a_stated_interconnect_wins_over_the_catalog() -> None:
     table = version_facts("0.19").non_torch_gib
     assert _plan_non_torch("L40S", Interconnect.NVLINK) == table.tensor_parallel
+    assert _plan_non_torch("H100-PCIe-80GB", Interconnect.PCIE, tp=2) == table.tensor_parallel
     assert _plan_non_torch("H100-PCIe-80GB", Interconnect.PCIE) == table.tensor_parallel_pcie
-    l40s = find_gpu("L40S")
-    for link in (Interconnect.NVLINK, Interconnect.PCIE):
-        assert resolve_interconnect(link, l40s) is link
+    for name in ("L40S", "H100-PCIe-80GB"):
+        for link in (Interconnect.NVLINK, Interconnect.PCIE):
+            assert resolve_interconnect(link, find_gpu(name), 8) is link
+
+
+def test_a_recommended_tp_size_resolves_its_own_interconnect() -> None:
+    gpu = find_gpu("A100-PCIe-80GB")
+    req = request(tp=2, util=0.9)
+    two = resolve_settings(req, model(LLAMA), gpu, tp=2)
+    assert two.interconnect is Interconnect.UNKNOWN
+    four = at_tp(two, req, model(LLAMA), 4)
+    assert four.interconnect is Interconnect.PCIE and four.interconnect_from_catalog
+    assert at_tp(four, req, model(LLAMA), 2).interconnect is Interconnect.UNKNOWN
 
 
 def test_explain_says_where_the_interconnect_came_from() -> None:
@@ -115,13 +151,38 @@ def test_explain_says_where_the_interconnect_came_from() -> None:
     assert interconnect_costs(single) == {}
 
 
+def _words(gpu: GPUSpec, tp: int) -> str:
+    settings = resolve_settings(request(tp=tp), model(LLAMA), gpu, tp=tp)
+    return interconnect_costs(settings)["interconnect"]
+
+
+def test_explain_says_a_bridge_joins_too_few_cards_for_the_tp_group() -> None:
+    for gpu in _bridged():
+        sizes = gpu.nvlink_bridge_gpus
+        beyond = _words(gpu, 2 * max(sizes))
+        assert beyond.startswith(f"PCIe only (catalog: {gpu.name}'s NVLink bridges join"), beyond
+        assert "not fully NVLinked" in beyond and "non-torch memory 0.32 GiB" in beyond
+        # a TP size one of the bridges spans: planned as NVLink, and said to need that bridge
+        for tp in (n for n in sizes if n > min(sizes)):
+            words = _words(gpu, tp)
+            assert words.startswith("unknown (hardware.interconnect not stated)"), words
+            assert f"only over a {max(sizes)}-way bridge" in words
+        assert "bridges" not in _words(gpu, min(sizes))
+    # the catalog offers at least one card whose bridges span more than a pair
+    assert any(len(gpu.nvlink_bridge_gpus) > 1 for gpu in _bridged())
+
+
 def test_every_gpu_said_to_lack_nvlink_cites_a_vendor_spec() -> None:
     without = [gpu for gpu in all_gpus() if gpu.nvlink_support is False]
     assert {"L4", "L40", "L40S", "A10", "RTX-4090", "RTX-5090"} <= {g.name for g in without}
     for gpu in without:
         assert gpu.interconnect is Interconnect.PCIE and "NVIDIA" in gpu.nvlink_source, gpu.name
-    bridged = {"A100-PCIe-80GB", "H100-PCIe-80GB", "A30", "A40", "RTX-A6000", "RTX-3090"}
+    bridged = {g.name for g in _bridged()}
+    pairs = {"A100-PCIe-80GB", "H100-PCIe-80GB", "H100-NVL-94GB", "A30", "A40", "RTX-A6000"}
+    assert pairs <= bridged
     assert not bridged & {g.name for g in without}
+    for gpu in _bridged():
+        assert gpu.nvlink_support is True and "NVIDIA" in gpu.nvlink_source, gpu.name
 
 
 def test_a_catalog_entry_without_nvlink_needs_its_source() -> None:
@@ -130,3 +191,27 @@ def test_a_catalog_entry_without_nvlink_needs_its_source() -> None:
         GPUSpec.model_validate(data | {"nvlink_source": ""})
     with pytest.raises(ValidationError, match="nvlink_support false on a nvlink part"):
         GPUSpec.model_validate(data | {"interconnect": "nvlink"})
+    with pytest.raises(ValidationError, match="nvlink_bridge_gpus needs nvlink_support true"):
+        GPUSpec.model_validate(data | {"nvlink_bridge_gpus": (2,)})
+    bridged = find_gpu("A40").model_dump()
+    with pytest.raises(ValidationError, match="bridges of 2"):
+        GPUSpec.model_validate(bridged | {"nvlink_bridge_gpus": (1,)})
+
+
+def _vw143(gpu_name: str, link: Interconnect, tp: int) -> list[str]:
+    req = _over(request(tp=tp, util=0.9), link)
+    plan = run_plan(req, model(LLAMA), find_gpu(gpu_name))
+    return [f.message for f in plan.feasibility.findings if f.rule_id == "VW143"]
+
+
+def test_a_stated_nvlink_the_catalog_cannot_link_pair_by_pair_is_warned() -> None:
+    (bridged,) = _vw143("A100-PCIe-80GB", Interconnect.NVLINK, 4)
+    assert "A100-PCIe-80GB's NVLink bridges join 2 cards" in bridged
+    assert "Custom allreduce is disabled" in bridged
+    (without,) = _vw143("L40S", Interconnect.NVLINK, 8)
+    assert "L40S has no NVLink" in without
+    # two GPUs, a group one bridge may span, NVSwitch, or not stated: nothing to say
+    assert not _vw143("A100-PCIe-80GB", Interconnect.NVLINK, 2)
+    assert not _vw143("H200-NVL-141GB", Interconnect.NVLINK, 4)
+    assert not _vw143("H100-SXM-80GB", Interconnect.NVLINK, 8)
+    assert not _vw143("A100-PCIe-80GB", Interconnect.UNKNOWN, 4)

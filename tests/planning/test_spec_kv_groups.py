@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from checker.planning.draft import draft_layer_specs
+from checker.planning.kv import target_page
 from checker.planning.kv_groups import draft_kv_groups
 from checker.planning.releases import message
 from checker.schemas.model_info import LayerKind
@@ -110,3 +112,47 @@ def test_no_drafter_no_groups() -> None:
     memory = _memory(GEMMA_1B, **OLD)
     assert request.engine.speculative_config is None
     assert draft_kv_groups(catalog_model(GEMMA_1B), memory.settings) == 0
+
+
+def test_a_gemma_3_draft_keeps_its_own_sliding_window_on_model_runner_v2() -> None:
+    """0.33.0's Model Runner V2 takes Gemma-3-27B with a Gemma-3-1B draft. Each drafter layer
+    keeps the spec its attention gives (v1/worker/gpu/attn_utils.py get_kv_cache_spec): the
+    draft's sliding layers are SlidingWindowSpecs of its own window (512, not the target's
+    1024), specs of their own beside the target's, their block raised until their page equals
+    the target's (unify_kv_cache_spec_page_size). A request then holds a window's blocks in
+    those groups, not the whole context."""
+    target, draft = catalog_model("google/gemma-3-27b-it"), catalog_model(GEMMA_1B)
+    assert draft.sliding_window and draft.sliding_window != target.sliding_window
+    new: dict[str, Any] = {"max_model_len": 32768, "version": "0.33.0"}
+    assert not fired(plan(target.model_id, draft=draft, **_draft(GEMMA_1B), **new), "VW128")
+    memory = _memory(target.model_id, draft=draft, **_draft(GEMMA_1B), **new)
+    s, kv = memory.settings, memory.binding.kv
+    layout = kv.layout
+    specs = list(zip(layout.kinds, layout.block_multiples, layout.windows, strict=True))
+    own = [spec for spec in specs if spec[2] == draft.sliding_window]
+    # the draft's sliding layers, in groups of the layout's size, of its own kind and window
+    sliding = draft.layer_kinds.count(LayerKind.SLIDING)
+    assert len(own) == -(-sliding // layout.group_size)
+    ratio = target_page(target, s, target.kv_layers[0]) // draft_layer_specs(s, 0)[0][1]
+    assert ratio > 1 and {spec[:2] for spec in own} == {(LayerKind.SLIDING, ratio)}
+    # a request's blocks: the whole context in full groups, a window in sliding ones
+    bs = s.block_size
+
+    def blocks(kind: LayerKind, multiple: int, window: int) -> int:
+        if kind is LayerKind.FULL:
+            return -(-s.max_model_len // (bs * multiple))
+        in_flight = s.in_flight_batches * s.max_num_batched_tokens
+        span = min((window or target.sliding_window or 0) - 1 + in_flight, 32768)
+        return -(-span // (bs * multiple)) + 1
+
+    needed = sum(blocks(*spec) for spec in specs)
+    assert kv.max_concurrency == pytest.approx(kv.num_blocks / needed)
+    # without the hybrid KV cache manager every drafter layer is full attention again
+    off = _memory(
+        target.model_id,
+        draft=draft,
+        disable_hybrid_kv_cache_manager=True,
+        **_draft(GEMMA_1B),
+        **new,
+    ).binding.kv.layout
+    assert set(off.kinds) == {LayerKind.FULL} and not off.windows
