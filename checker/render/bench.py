@@ -14,6 +14,7 @@ _REQUIRED = (
     "--dataset-name",
     "--random-input-len",
     "--random-output-len",
+    "--random-range-ratio",
     "--num-prompts",
     "--max-concurrency",
     "--request-rate",
@@ -38,7 +39,7 @@ def num_prompts(ctx: RenderContext) -> int:
 
 def bench_argv(ctx: RenderContext) -> list[str]:
     """Flags of ``vllm bench serve`` (all but --base-url, which the script takes from $BASE_URL)
-    for random prompts of the profile's lengths at its concurrency."""
+    for random prompts of the profile's lengths (and their spread) at its concurrency."""
     client = bench_client(ctx.plan.config.vllm_version)
     have = client.bench_serve or frozenset()
     w = ctx.workload
@@ -50,6 +51,8 @@ def bench_argv(ctx: RenderContext) -> list[str]:
         *([f"--random-prefix-len={prefix}"] if prefix else []),
         f"--random-input-len={w.prompt_tokens - prefix}",
         f"--random-output-len={w.gen_tokens}",
+        # lengths spread as the plan's step model spreads them (checker/planning/lengths.py)
+        *([f"--random-range-ratio={w.random_range_ratio:g}"] if w.random_range_ratio else []),
         f"--num-prompts={num_prompts(ctx)}",
         # Poisson arrivals at the workload's rate, else a closed loop at its concurrency
         f"--request-rate={w.request_rate:g}"

@@ -183,3 +183,14 @@ def test_sliding_window_requests_fill_the_pool_by_their_blocks_not_the_logged_to
     # a full-attention model's pool is the logged figure
     llama = _context(LLAMA, "H100-80GB")
     assert kv_pool_tokens(llama, 600) == llama.memory.binding.kv.tokens
+
+
+def test_spread_lengths_reach_the_step_model_and_its_description() -> None:
+    fixed = _stepped(concurrency=8, prompt_tokens=2000)
+    spread = _stepped(concurrency=8, prompt_tokens=2000, random_range_ratio=0.9)
+    assert fixed.ttft is not None and spread.ttft is not None
+    assert fixed.e2e is not None and spread.e2e is not None
+    # the longest requests take longer to the end; the mean lengths are the same
+    assert spread.e2e.p90_ms[1] > fixed.e2e.p90_ms[1]
+    assert "uniform within ±90%" in (spread.workload or "")
+    assert "uniform" not in (fixed.workload or "")
