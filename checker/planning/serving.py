@@ -175,6 +175,12 @@ def _stepped(
         f"{compute_efficiency(ctx.gpu, 0):.0%} to {compute_efficiency(ctx.gpu, 1):.0%} of peak"
         f" FLOPS, {high.decode_step_s * 1000:g}-{low.decode_step_s * 1000:g} ms of CPU per"
         " engine step"
+        + (
+            f", {high.moe_layer_s * 1e6:g}-{low.moe_layer_s * 1e6:g} us per fused MoE layer"
+            " beyond its expert bytes"
+            if ctx.model.is_moe and low.moe_layer_s
+            else ""
+        )
     )
     path = (
         f"{high.request_s * 1000:g}-{low.request_s * 1000:g} ms of the API server per request,"
