@@ -213,7 +213,9 @@ def test_fused_moe_layers_take_a_measured_floor_beyond_their_expert_bytes_on_hop
     deep = _context("deepseek-ai/DeepSeek-R1", "H200-SXM-141GB", gpus=16, tp=8, pp=2)
     assert sum(stage_moe_layers(deep)) == 58 and len(stage_moe_layers(deep)) == 2
     assert stage_moe_layers(_context(LLAMA, "H100-80GB")) == (0,)
-    assert fixed_costs(find_gpu("A100-SXM4-80GB"), 0).moe_layer_s == 0.0
+    assert fixed_costs(find_gpu("L40S"), 0).moe_layer_s == 0.0
+    # Ampere's one measurement ran vLLM's default (untuned) config: a higher floor
+    assert fixed_costs(find_gpu("A100-SXM4-80GB"), 1).moe_layer_s > fast.moe_layer_s
 
 
 def test_the_estimate_says_what_the_moe_floor_costs() -> None:
