@@ -260,6 +260,12 @@ def print_report(result: dict[str, Any]) -> None:
             )
     for case_id, reason in result["skipped"].items():
         print(f"not estimated: {case_id}: {reason}")
+    sharegpt = sum(row["dataset"] == "sharegpt" for row in result["cases"])
+    if sharegpt:
+        print(
+            f"{sharegpt} ShareGPT cases run at their mean lengths: no published source gives"
+            " the dataset's per-request length distribution"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

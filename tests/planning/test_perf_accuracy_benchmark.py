@@ -66,7 +66,7 @@ def test_rate_cases_are_scored_and_the_client_backend_defaults_to_completions() 
 
 
 def test_the_corpus_states_each_runs_dataset_and_a_range_ratio_spreads_the_lengths(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bench = _bench()
     cases = bench.load_cases(sorted((REPO / "benchmarks" / "corpora").glob("perf_*.yaml")))
@@ -84,6 +84,8 @@ def test_the_corpus_states_each_runs_dataset_and_a_range_ratio_spreads_the_lengt
     fixed, spread = (r["models"]["step-level"] for r in result["cases"])
     assert fixed["median_tpot_ms"]["range"] != spread["median_tpot_ms"]["range"]
     assert "step-level/concurrency/random" in result["summary"]
+    bench.print_report(bench.evaluate([c for c in cases if c["id"] == "qwen3-8b-sharegpt-c1"]))
+    assert "1 ShareGPT cases run at their mean lengths" in capsys.readouterr().out
     corpus.write_text("cases:\n  - {id: x, kind: burst, dataset: sonnet}\n")
     with pytest.raises(SystemExit, match="dataset must be one of"):
         bench.load_cases([corpus])
