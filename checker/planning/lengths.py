@@ -26,6 +26,12 @@ import math
 import random
 
 
+def random_prefix_len(prompt_tokens: int, shared_prefix_tokens: int) -> int:
+    """The recipe's --random-prefix-len: the shared prefix, leaving at least one prompt token
+    to sample."""
+    return min(shared_prefix_tokens, prompt_tokens - 1)
+
+
 def uniform_bounds(length: int, ratio: float, *, at_least_one: bool = False) -> tuple[int, int]:
     """The integer range vLLM's random dataset draws a length from."""
     if not 0.0 <= ratio < 1.0:

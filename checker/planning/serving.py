@@ -21,7 +21,7 @@ from checker.planning.batching import (
     recipe_prompts,
     simulate,
 )
-from checker.planning.lengths import longest
+from checker.planning.lengths import longest, random_prefix_len
 from checker.planning.perf import (
     EFFICIENCY,
     closed_form,
@@ -106,8 +106,7 @@ def engine_workload(ctx: RuleContext) -> Workload:
         cached_prefix=cached if caching else 0,
         prefix_caching=caching,
         range_ratio=work.random_range_ratio,
-        # the recipe's --random-prefix-len (checker/render/bench.py)
-        random_prefix=min(work.shared_prefix_tokens, work.prompt_tokens - 1),
+        random_prefix=random_prefix_len(work.prompt_tokens, work.shared_prefix_tokens),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from checker.errors import ArtifactError
 from checker.planning.batching import recipe_prompts
+from checker.planning.lengths import random_prefix_len
 from checker.render.context import RenderContext
 from checker.render.serve import model_arg
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
@@ -43,7 +44,7 @@ def bench_argv(ctx: RenderContext) -> list[str]:
     client = bench_client(ctx.plan.config.vllm_version)
     have = client.bench_serve or frozenset()
     w = ctx.workload
-    prefix = min(w.shared_prefix_tokens, w.prompt_tokens - 1)  # the rest is random per prompt
+    prefix = random_prefix_len(w.prompt_tokens, w.shared_prefix_tokens)
     argv = ["--backend=vllm"] if "--backend" in have else []
     argv += [
         f"--model={model_arg(ctx)}",
