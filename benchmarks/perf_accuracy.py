@@ -5,7 +5,10 @@
 Without arguments it reads every benchmarks/corpora/perf_*.yaml. Each case names a catalog
 model and GPU, the parallelism, the vLLM release (``vllm:`` per file or per case), the workload
 kind (``concurrency``: --max-concurrency C; ``burst``: all prompts at once; ``rate``: Poisson
---request-rate R) with its mean input and output lengths, the server's --max-model-len and
+--request-rate R) with its mean input and output lengths and the client's dataset (``random``,
+whose lengths --random-range-ratio ``range_ratio`` spreads uniformly around the means, vLLM's
+default 0 keeping them fixed; or ``sharegpt``, whose per-request lengths come from the dataset
+file and are modelled at the means), the server's --max-model-len and
 --gpu-memory-utilization where it set them, the client's --backend (``openai-chat`` renders the
 chat template in the API server; default ``vllm``, the completions endpoint), and the measured
 output tok/s, median TTFT and median TPOT. Cases our memory plan cannot run (a KV cache
@@ -15,7 +18,8 @@ concurrency; a rate keeps rate x end-to-end latency in flight, Little's law) and
 step-level scheduler model (``plan``, and any workload with targets or a rate). Per workload
 kind and metric the report gives the median and max absolute % error of the middle of our
 range (geometric mean of its ends) and the share
-of measured values inside the range.
+of measured values inside the range, and the same for the random-dataset cases alone (the
+lengths the model runs are exactly those of the measured run).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from checker.hardware.catalog import find_gpu
 from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
 from checker.planning.batching import Workload
+from checker.planning.lengths import longest
 from checker.planning.planner import choose_tp, engine_model, plan_settings, run_plan
 from checker.planning.rules.base import RuleContext
 from checker.planning.serving import prefix_caching, simulate_workload
@@ -57,6 +62,7 @@ METRICS = {
     "median_tpot_ms": "tpot_ms_range",
 }
 KINDS = ("concurrency", "rate", "burst")
+DATASETS = ("random", "sharegpt")
 
 
 def load_cases(paths: list[Path]) -> list[dict[str, Any]]:
@@ -70,9 +76,19 @@ def load_cases(paths: list[Path]) -> list[dict[str, Any]]:
             if case.get("kind") not in KINDS:
                 raise SystemExit(f"{path}: case {case.get('id')!r}: kind must be one of {KINDS}")
             source = sources.get(case.get("source"), case.get("source"))
-            # the corpus's vLLM release and client backend, unless the case names its own
-            defaults = {"vllm": data.get("vllm"), "backend": data.get("backend", "vllm")}
-            cases.append({**defaults, **case, "source": source})
+            # the corpus's vLLM release, client backend and dataset, unless the case names its own
+            defaults = {
+                "vllm": data.get("vllm"),
+                "backend": data.get("backend", "vllm"),
+                "dataset": data.get("dataset", "random"),
+                "range_ratio": data.get("range_ratio", 0.0),
+            }
+            merged = {**defaults, **case, "source": source}
+            if merged["dataset"] not in DATASETS:
+                raise SystemExit(
+                    f"{path}: case {case.get('id')!r}: dataset must be one of {DATASETS}"
+                )
+            cases.append(merged)
     return cases
 
 
@@ -87,6 +103,7 @@ def _request(case: dict[str, Any], concurrency: int) -> PlanRequest:
             concurrency=concurrency,
             prompt_tokens=int(case["input_tokens"]),
             gen_tokens=int(case["output_tokens"]),
+            random_range_ratio=float(case["range_ratio"]),
         ),
         policy=PolicyInput(gpu_memory_utilization=case.get("gpu_memory_utilization")),
         engine=EngineInput(vllm_version=case.get("vllm")),
@@ -134,7 +151,7 @@ def unplannable(case: dict[str, Any]) -> str | None:
     smaller than one of its requests (the served run shows vLLM had more)."""
     ctx = _context(case)
     held = ctx.memory.binding.kv.tokens
-    length = int(case["input_tokens"]) + int(case["output_tokens"])
+    length = longest(int(case["input_tokens"]), int(case["output_tokens"]), case["range_ratio"])
     if held < length:
         return f"our memory plan holds {held} KV tokens, less than one request ({length})"
     return None
@@ -151,6 +168,7 @@ def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
         request_rate=float(case["request_rate"]) if case["kind"] == "rate" else None,
         prefix_caching=prefix_caching(ctx),
         chat=case["backend"] == "openai-chat",
+        range_ratio=float(case["range_ratio"]),
     )
     runs = [simulate_workload(ctx, work, end) for end in (0, 1)]
     # the API server's queue can turn an end around: a slower front end spreads a burst out
@@ -177,7 +195,12 @@ def evaluate(cases: list[dict[str, Any]]) -> dict[str, Any]:
         if reason is not None:
             skipped[case["id"]] = reason
             continue
-        row: dict[str, Any] = {"id": case["id"], "kind": case["kind"], "models": {}}
+        row: dict[str, Any] = {
+            "id": case["id"],
+            "kind": case["kind"],
+            "dataset": case["dataset"],
+            "models": {},
+        }
         for name, estimator in ESTIMATORS.items():
             metrics = {}
             for key, (low, high) in estimator(case).items():
@@ -192,9 +215,14 @@ def evaluate(cases: list[dict[str, Any]]) -> dict[str, Any]:
             row["models"][name] = metrics
         rows.append(row)
     summary: dict[str, dict[str, Any]] = {}
+    groups = [(kind, None) for kind in KINDS] + [(kind, "random") for kind in KINDS]
     for name in ESTIMATORS:
-        for kind in KINDS:
-            of_kind = [r["models"][name] for r in rows if r["kind"] == kind]
+        for kind, dataset in groups:
+            of_kind = [
+                r["models"][name]
+                for r in rows
+                if r["kind"] == kind and dataset in (None, r["dataset"])
+            ]
             if not of_kind:
                 continue
             entry: dict[str, Any] = {"cases": len(of_kind)}
@@ -206,7 +234,7 @@ def evaluate(cases: list[dict[str, Any]]) -> dict[str, Any]:
                     "max_abs_pct": round(max(errors), 1),
                     "inside_share": round(sum(inside) / len(inside), 2),
                 }
-            summary[f"{name}/{kind}"] = entry
+            summary[f"{name}/{kind}" + (f"/{dataset}" if dataset else "")] = entry
     return {"cases": rows, "summary": summary, "skipped": skipped}
 
 
@@ -222,16 +250,22 @@ def print_report(result: dict[str, Any]) -> None:
                     f" {low:10.1f} - {high:9.1f} {m['abs_pct']:6.0f} {mark}"
                 )
     print()
-    print(f"{'model/kind (cases)':28} {'metric':15} {'median %':>9} {'max %':>8} {'in range':>9}")
+    print(f"{'model/kind (cases)':35} {'metric':15} {'median %':>9} {'max %':>8} {'in range':>9}")
     for label, by_metric in result["summary"].items():
         for key in METRICS:
             s = by_metric[key]
             print(
-                f"{label + ' (' + str(by_metric['cases']) + ')':28} {key:15}"
+                f"{label + ' (' + str(by_metric['cases']) + ')':35} {key:15}"
                 f" {s['median_abs_pct']:9.1f} {s['max_abs_pct']:8.1f} {s['inside_share']:9.0%}"
             )
     for case_id, reason in result["skipped"].items():
         print(f"not estimated: {case_id}: {reason}")
+    sharegpt = sum(row["dataset"] == "sharegpt" for row in result["cases"])
+    if sharegpt:
+        print(
+            f"{sharegpt} ShareGPT cases run at their mean lengths: no published source gives"
+            " the dataset's per-request length distribution"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

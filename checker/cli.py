@@ -82,6 +82,12 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--prompt-tokens", type=int, help="prompt length of a typical request")
     g.add_argument("--gen-tokens", type=int, help="output tokens of a typical request")
     g.add_argument("-c", "--concurrency", type=int, help="simultaneous requests")
+    g.add_argument(
+        "--random-range-ratio",
+        type=float,
+        help="spread of request lengths: each uniform in [L*(1-r), L*(1+r)] around "
+        "--prompt-tokens / --gen-tokens, as vllm bench serve's flag (default 0: fixed)",
+    )
     g.add_argument("--batching-mode", dest="mode", help="throughput, latency or balanced")
     g.add_argument("--gpu-memory-utilization", type=float, help="fraction of total memory (0, 1]")
     g.add_argument(

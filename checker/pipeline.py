@@ -48,6 +48,7 @@ _OVERRIDES: dict[str, tuple[str, str]] = {
     "prompt_tokens": ("workload", "prompt_tokens"),
     "gen_tokens": ("workload", "gen_tokens"),
     "concurrency": ("workload", "concurrency"),
+    "random_range_ratio": ("workload", "random_range_ratio"),
     "mode": ("workload", "batching_mode"),
     "gpu_memory_utilization": ("policy", "gpu_memory_utilization"),
     "overhead_gb": ("policy", "overhead_gb"),

@@ -15,7 +15,8 @@ Workloads mirror `vllm bench serve`: ``concurrency`` requests in flight (--max-c
 None sends all prompts at once, a burst) and optionally Poisson arrivals at ``request_rate``
 (--request-rate, seeded, so the result is reproducible). A prompt prefix every request shares
 (--random-prefix-len) is computed once: later requests find it in the prefix cache, whose blocks
-the pool holds once.
+the pool holds once. Lengths are the means, or spread uniformly around them as the random
+dataset's --random-range-ratio spreads them (checker/planning/lengths.py).
 
 Before the engine sees a request the API server spends ``request_s`` of CPU on it (HTTP,
 tokenization, for /v1/chat/completions the chat template), in one process (vLLM's default
@@ -43,6 +44,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from checker.planning.lengths import request_lengths
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -54,6 +57,9 @@ class Workload:
     cached_prefix: int = 0  # prompt tokens every request after the first finds in the cache
     prefix_caching: bool = False  # a preempted request finds its blocks again unless evicted
     chat: bool = False  # sent to /v1/chat/completions: the API server shares its CPU
+    # --random-range-ratio: lengths uniform around the means (checker/planning/lengths.py)
+    range_ratio: float = 0.0
+    random_prefix: int = 0  # of prompt_tokens, the --random-prefix-len part, never sampled
 
 
 @dataclass(frozen=True)
@@ -181,13 +187,18 @@ def _decodes(running: list[_Request], ahead: int) -> StepLoad:
 def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float = 0.0) -> Result:
     """Run ``work`` to completion; ``request_s`` is the API server's CPU time on each request
     before the engine sees it (HTTP, tokenization, the chat template)."""
-    output = max(1, work.output_tokens)
-    # vLLM recomputes at least a prompt's last token, whatever the cache holds
-    cached = min(work.cached_prefix, work.prompt_tokens - 1)
-    pending = deque(
-        _Request(a, work.prompt_tokens, output, computed=cached * (i > 0), cached=cached * (i > 0))
-        for i, a in enumerate(_arrivals(work))
+    sizes = request_lengths(
+        work.prompts,
+        work.prompt_tokens - work.random_prefix,
+        work.output_tokens,
+        work.range_ratio,
+        work.random_prefix,
     )
+    pending: deque[_Request] = deque()
+    for i, (a, (prompt, output)) in enumerate(zip(_arrivals(work), sizes, strict=True)):
+        # vLLM recomputes at least a prompt's last token, whatever the cache holds
+        hit = min(work.cached_prefix, prompt - 1) if i else 0
+        pending.append(_Request(a, prompt, output, computed=hit, cached=hit))
     cap = work.concurrency or work.prompts
     front = _FrontEnd(request_s, shared=work.chat)
     waiting: deque[_Request] = deque()

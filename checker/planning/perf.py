@@ -11,9 +11,11 @@ throughput is the batch over that cycle (Little's law) and never gains from stag
 without a micro-batch. Prefill: 2 FLOPs per active parameter per token plus causal attention
 at tensor-core peak, or one read of the weights per max_num_batched_tokens chunk when that is
 slower. Fixed costs per GPU family (checker/data/perf_constants.yaml): the CPU work of each
-engine step, kernel launches of eager prefill layers and the request path before the first
-token. Range: 50-80 % of peak bandwidth, the share of the tensor-core peak the GPU family's
-kernels reach (perf_constants.yaml compute_efficiency), and both ends of each fixed cost.
+engine step, kernel launches of eager prefill layers, the request path before the first
+token, and the time a fused MoE layer takes beyond its expert bytes (a floor that weighs most
+in small batches of small experts). Range: 50-80 % of peak bandwidth, the share of the
+tensor-core peak the GPU family's kernels reach (perf_constants.yaml compute_efficiency), and
+both ends of each fixed cost.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from checker.planning.kv import bytes_for_length, holds_whole_requests
 from checker.planning.memory import StageMemory
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.scheduler import effective_max_num_seqs
-from checker.planning.weights import stage_weight_bytes
+from checker.planning.weights import stage_layers, stage_weight_bytes
 from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.model_info import ModelInfo
@@ -56,6 +58,7 @@ class FixedCosts:
     decode_step_s: float
     request_s: float
     kernels_per_layer: float
+    moe_layer_s: float  # a fused MoE layer's time beyond its expert bytes (0: not measured)
 
 
 def _constants() -> dict[str, Any]:
@@ -78,12 +81,26 @@ def gpu_family(gpu: GPUSpec) -> str:
 def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
     data = _constants()
     family = data["families"][gpu_family(gpu)]
+    floor = family["moe_layer_floor_us"]
     return FixedCosts(
         kernel_launch_s=family["kernel_launch_us"][end] * 1e-6,
         decode_step_s=family["decode_step_ms"][end] * 1e-3,
         request_s=family["request_ms"][end] * 1e-3,
         kernels_per_layer=data["kernels_per_layer"][end],
+        moe_layer_s=0.0 if floor is None else floor[end] * 1e-6,
     )
+
+
+@per_plan
+def stage_moe_layers(ctx: RuleContext) -> tuple[int, ...]:
+    """Layers with routed experts in each pipeline stage (every layer of an MoE model whose
+    config marks none)."""
+    model = ctx.model
+    if not model.is_moe:
+        return (0,) * ctx.settings.pp
+    flags = model.moe_layers or (True,) * model.num_hidden_layers
+    stages = stage_layers(model.num_hidden_layers, ctx.settings.pp)
+    return tuple(sum(flags[i] for i in layers) for layers in stages)
 
 
 def _interconnect(ctx: RuleContext) -> Interconnect:
@@ -192,6 +209,7 @@ def _stage_step_s(
     attention = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim
     layers = model.num_hidden_layers / s.pp
     comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
+    moe_floor = stage_moe_layers(ctx)[index] * fixed_costs(ctx.gpu, end).moe_layer_s
     return (
         _kernels_s(
             weights=stage.weights - unread,
@@ -203,6 +221,7 @@ def _stage_step_s(
             flops=flops,
         )
         + comm
+        + moe_floor
     )
 
 
@@ -275,12 +294,14 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
     stages = ctx.memory.stages
     pp = len(stages)
+    fixed = fixed_costs(ctx.gpu, end)
     per_stage = [
         (
             st.weights,
             _expert_bytes(ctx, i),
             st.kv.layout.bytes_per_token,
             st.kv.layout.linear_state_bytes,
+            stage_moe_layers(ctx)[i] * fixed.moe_layer_s,
         )
         for i, st in enumerate(stages)
     ]
@@ -288,7 +309,6 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
     heads = model.cache_layer_count * model.num_attention_heads
     per_pair = 4 * heads * model.head_dim / (s.tp * pp)
     layers = model.num_hidden_layers / pp
-    fixed = fixed_costs(ctx.gpu, end)
     launches = layers * fixed.kernels_per_layer * fixed.kernel_launch_s
 
     def cost(load: StepLoad) -> float:
@@ -312,7 +332,8 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
             )
             + comm
             + eager
-            for weights, experts, kv, state in per_stage
+            + moe_floor
+            for weights, experts, kv, state, moe_floor in per_stage
         ]
         passage = sum(stage_s) + (pp - 1) * STAGE_HANDOFF_S
         return max(passage, micro * max(stage_s)) + fixed.decode_step_s

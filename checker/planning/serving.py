@@ -21,6 +21,7 @@ from checker.planning.batching import (
     recipe_prompts,
     simulate,
 )
+from checker.planning.lengths import longest, random_prefix_len
 from checker.planning.perf import (
     EFFICIENCY,
     closed_form,
@@ -104,7 +105,15 @@ def engine_workload(ctx: RuleContext) -> Workload:
         request_rate=None if rate is None else rate / s.dp,
         cached_prefix=cached if caching else 0,
         prefix_caching=caching,
+        range_ratio=work.random_range_ratio,
+        random_prefix=random_prefix_len(work.prompt_tokens, work.shared_prefix_tokens),
     )
+
+
+def longest_request(work: Workload) -> int:
+    """Tokens of the workload's longest request, prompt and output."""
+    random_part = work.prompt_tokens - work.random_prefix
+    return longest(random_part, work.output_tokens, work.range_ratio, work.random_prefix)
 
 
 def prefix_caching(ctx: RuleContext) -> bool:
@@ -127,7 +136,7 @@ def estimate_perf(ctx: RuleContext, *, step_model: bool = False) -> PerfEstimate
     if not (step_model or wants_step_model(ctx)):
         return closed
     work = engine_workload(ctx)
-    length = work.prompt_tokens + work.output_tokens
+    length = longest_request(work)
     if kv_pool_tokens(ctx, length) < length:
         note = "step model not run: the KV cache holds less than one request of the workload"
         return closed.model_copy(update={"assumptions": [*closed.assumptions, note]})
@@ -165,6 +174,12 @@ def _stepped(
         f"{compute_efficiency(ctx.gpu, 0):.0%} to {compute_efficiency(ctx.gpu, 1):.0%} of peak"
         f" FLOPS, {high.decode_step_s * 1000:g}-{low.decode_step_s * 1000:g} ms of CPU per"
         " engine step"
+        + (
+            f", {high.moe_layer_s * 1e6:g}-{low.moe_layer_s * 1e6:g} us per fused MoE layer"
+            " beyond its expert bytes"
+            if ctx.model.is_moe and low.moe_layer_s
+            else ""
+        )
     )
     path = (
         f"{high.request_s * 1000:g}-{low.request_s * 1000:g} ms of the API server per request,"
@@ -200,9 +215,14 @@ def _stepped(
         shape = f"{work.concurrency} requests in flight"
     else:
         shape = f"Poisson arrivals at {work.request_rate:g} requests/s"
+    lengths = (
+        f"{work.prompt_tokens} tokens, {work.output_tokens} out"
+        if not work.range_ratio
+        else f"{work.prompt_tokens} tokens, {work.output_tokens} out on average (uniform within"
+        f" ±{work.range_ratio:.0%})"
+    )
     described = (
-        f"{work.prompts} prompts of {work.prompt_tokens} tokens, {work.output_tokens} out, "
-        f"{shape}"
+        f"{work.prompts} prompts of {lengths}, {shape}"
         + (f" on each of {s.dp} data-parallel engines" if s.dp > 1 else "")
         + (
             f"; {work.cached_prefix} prompt tokens from the prefix cache"

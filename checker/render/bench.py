@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from checker.errors import ArtifactError
 from checker.planning.batching import recipe_prompts
+from checker.planning.lengths import random_prefix_len
 from checker.render.context import RenderContext
 from checker.render.serve import model_arg
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
@@ -14,6 +15,7 @@ _REQUIRED = (
     "--dataset-name",
     "--random-input-len",
     "--random-output-len",
+    "--random-range-ratio",
     "--num-prompts",
     "--max-concurrency",
     "--request-rate",
@@ -38,11 +40,11 @@ def num_prompts(ctx: RenderContext) -> int:
 
 def bench_argv(ctx: RenderContext) -> list[str]:
     """Flags of ``vllm bench serve`` (all but --base-url, which the script takes from $BASE_URL)
-    for random prompts of the profile's lengths at its concurrency."""
+    for random prompts of the profile's lengths (and their spread) at its concurrency."""
     client = bench_client(ctx.plan.config.vllm_version)
     have = client.bench_serve or frozenset()
     w = ctx.workload
-    prefix = min(w.shared_prefix_tokens, w.prompt_tokens - 1)  # the rest is random per prompt
+    prefix = random_prefix_len(w.prompt_tokens, w.shared_prefix_tokens)
     argv = ["--backend=vllm"] if "--backend" in have else []
     argv += [
         f"--model={model_arg(ctx)}",
@@ -50,6 +52,8 @@ def bench_argv(ctx: RenderContext) -> list[str]:
         *([f"--random-prefix-len={prefix}"] if prefix else []),
         f"--random-input-len={w.prompt_tokens - prefix}",
         f"--random-output-len={w.gen_tokens}",
+        # lengths spread as the plan's step model spreads them (checker/planning/lengths.py)
+        *([f"--random-range-ratio={w.random_range_ratio:g}"] if w.random_range_ratio else []),
         f"--num-prompts={num_prompts(ctx)}",
         # Poisson arrivals at the workload's rate, else a closed loop at its concurrency
         f"--request-rate={w.request_rate:g}"

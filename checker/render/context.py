@@ -160,6 +160,7 @@ def context_for_profile(
             request_rate=w.request_rate,
             num_prompts=w.num_prompts,
             shared_prefix_tokens=w.shared_prefix_tokens,
+            random_range_ratio=w.random_range_ratio,
             slo=w.slo,
         ),
         profile=profile,

@@ -119,6 +119,14 @@ class WorkloadInput(BaseModel):
         description="Of prompt_tokens, a prefix every request shares (a system prompt): with "
         "prefix caching it is computed once (vllm bench serve --random-prefix-len)",
     )
+    random_range_ratio: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Spread of request lengths: each prompt and output length is uniform in "
+        "[L*(1-r), L*(1+r)] around prompt_tokens / gen_tokens (vllm bench serve "
+        "--random-range-ratio); 0: every request has exactly those lengths",
+    )
     slo: SLOTargets = Field(default_factory=SLOTargets)
 
 

@@ -31,6 +31,7 @@ PLAN_CASES = [
     (("--params-b", "nan"), ("params_b", "--params-b")),
     (("--fragmentation-factor", "3"), ("fragmentation_factor", "--fragmentation-factor")),
     (("--concurrency", "0"), ("concurrency", "--concurrency")),
+    (("--random-range-ratio", "1"), ("random_range_ratio", "--random-range-ratio")),
     (("--block-size", "0"), ("block_size", "--block-size")),
     (("--max-num-seqs", "0"), ("max_num_seqs", "--max-num-seqs")),
     (("--dtype", "fp4"), ("dtype", "--dtype")),

@@ -46,6 +46,7 @@ _WORKLOAD_FIELDS = (
     "num_prompts",
     "slo",
     "shared_prefix_tokens",
+    "random_range_ratio",
 )
 
 

@@ -136,3 +136,15 @@ def test_poisson_sends_end_at_prompts_over_rate_as_vllm_bench_serve_rescales_the
     result = simulate(work, ROOMY, fixed_step)
     latency = max(result.e2e_s)
     assert 50 / 0.5 <= result.duration_s <= 50 / 0.5 + latency
+
+
+def test_spread_lengths_keep_the_mean_output_but_stretch_the_slowest_requests() -> None:
+    fixed = Workload(prompts=200, prompt_tokens=1000, output_tokens=100, concurrency=16)
+    spread = replace(fixed, range_ratio=0.9)
+    a, b = simulate(fixed, ROOMY, fixed_step), simulate(spread, ROOMY, fixed_step)
+    assert abs(b.output_tokens - a.output_tokens) <= 0.01 * a.output_tokens
+    ttft_a = sorted(a.ttft_s)
+    ttft_b = sorted(b.ttft_s)
+    # a long prompt takes more prefill chunks, a short one fewer: the first tokens spread out
+    assert ttft_b[-1] > ttft_a[-1] and ttft_b[0] < ttft_a[0]
+    assert max(b.e2e_s) > 1.5 * max(a.e2e_s)

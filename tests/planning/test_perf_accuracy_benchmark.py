@@ -63,3 +63,29 @@ def test_rate_cases_are_scored_and_the_client_backend_defaults_to_completions() 
     rate = bench.evaluate([c for c in cases if c["kind"] == "rate"])["summary"]["step-level/rate"]
     # a light Poisson rate: the engine keeps up, so output tok/s is the offered load
     assert rate["output_tok_s"]["median_abs_pct"] < 5
+
+
+def test_the_corpus_states_each_runs_dataset_and_a_range_ratio_spreads_the_lengths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _bench()
+    cases = bench.load_cases(sorted((REPO / "benchmarks" / "corpora").glob("perf_*.yaml")))
+    # ShareGPT runs are marked; the random ones kept vLLM's default range ratio 0
+    assert all(c["dataset"] == ("sharegpt" if "sharegpt" in c["id"] else "random") for c in cases)
+    assert {c["range_ratio"] for c in cases} == {0.0}
+    corpus = tmp_path / "perf_spread.yaml"
+    case = (
+        "  - {id: %s, model: Qwen/Qwen3-8B, gpu: H100-SXM-80GB, kind: concurrency,"
+        " concurrency: 8, prompts: 80, input_tokens: 2000, output_tokens: 200, range_ratio: %s,"
+        " output_tok_s: 800, median_ttft_ms: 100, median_tpot_ms: 8}\n"
+    )
+    corpus.write_text("cases:\n" + case % ("fixed", 0.0) + case % ("spread", 0.9))
+    result = bench.evaluate(bench.load_cases([corpus]))
+    fixed, spread = (r["models"]["step-level"] for r in result["cases"])
+    assert fixed["median_tpot_ms"]["range"] != spread["median_tpot_ms"]["range"]
+    assert "step-level/concurrency/random" in result["summary"]
+    bench.print_report(bench.evaluate([c for c in cases if c["id"] == "qwen3-8b-sharegpt-c1"]))
+    assert "1 ShareGPT cases run at their mean lengths" in capsys.readouterr().out
+    corpus.write_text("cases:\n  - {id: x, kind: burst, dataset: sonnet}\n")
+    with pytest.raises(SystemExit, match="dataset must be one of"):
+        bench.load_cases([corpus])

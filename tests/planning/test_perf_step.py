@@ -13,6 +13,7 @@ from checker.planning.perf import (
     compute_efficiency,
     fixed_costs,
     kv_pool_tokens,
+    stage_moe_layers,
     step_cost,
 )
 from checker.planning.planner import choose_tp, engine_model, plan_settings
@@ -183,3 +184,42 @@ def test_sliding_window_requests_fill_the_pool_by_their_blocks_not_the_logged_to
     # a full-attention model's pool is the logged figure
     llama = _context(LLAMA, "H100-80GB")
     assert kv_pool_tokens(llama, 600) == llama.memory.binding.kv.tokens
+
+
+def test_spread_lengths_reach_the_step_model_and_its_description() -> None:
+    fixed = _stepped(concurrency=8, prompt_tokens=2000)
+    spread = _stepped(concurrency=8, prompt_tokens=2000, random_range_ratio=0.9)
+    assert fixed.ttft is not None and spread.ttft is not None
+    assert fixed.e2e is not None and spread.e2e is not None
+    # the longest requests take longer to the end; the mean lengths are the same
+    assert spread.e2e.p90_ms[1] > fixed.e2e.p90_ms[1]
+    assert "uniform within ±90%" in (spread.workload or "")
+    assert "uniform" not in (fixed.workload or "")
+
+
+def test_fused_moe_layers_take_a_measured_floor_beyond_their_expert_bytes_on_hopper() -> None:
+    ctx = _context("Qwen/Qwen3-30B-A3B", "H100-80GB")
+    assert stage_moe_layers(ctx) == (48,)
+    fast = fixed_costs(ctx.gpu, 1)
+    assert 20e-6 <= fast.moe_layer_s <= fixed_costs(ctx.gpu, 0).moe_layer_s <= 40e-6
+    # one request reads 8 small experts a layer: the floor is a quarter of its step
+    one = step_cost(ctx, 1)(_decode(1))
+    assert one >= 48 * fast.moe_layer_s + fast.decode_step_s
+    assert 48 * fast.moe_layer_s > 0.25 * one
+    # the floor is per layer call, not per request: a big batch barely notices it
+    big = step_cost(ctx, 1)(_decode(256))
+    assert 48 * fast.moe_layer_s < 0.1 * big
+    # pipeline stages split the MoE layers; dense models and unmeasured families have none
+    deep = _context("deepseek-ai/DeepSeek-R1", "H200-SXM-141GB", gpus=16, tp=8, pp=2)
+    assert sum(stage_moe_layers(deep)) == 58 and len(stage_moe_layers(deep)) == 2
+    assert stage_moe_layers(_context(LLAMA, "H100-80GB")) == (0,)
+    assert fixed_costs(find_gpu("L40S"), 0).moe_layer_s == 0.0
+    # Ampere's one measurement ran vLLM's default (untuned) config: a higher floor
+    assert fixed_costs(find_gpu("A100-SXM4-80GB"), 1).moe_layer_s > fast.moe_layer_s
+
+
+def test_the_estimate_says_what_the_moe_floor_costs() -> None:
+    moe = _stepped(model_id="Qwen/Qwen3-30B-A3B", concurrency=4)
+    assert moe.tpot is not None and "25-32 us per fused MoE layer" in moe.tpot.width
+    dense = _stepped(concurrency=4)
+    assert dense.tpot is not None and "MoE" not in dense.tpot.width

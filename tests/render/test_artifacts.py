@@ -355,6 +355,12 @@ def test_bench_sends_poisson_arrivals_at_the_workload_rate() -> None:
         make_context(workload=WorkloadInput(prompt_tokens=1000, shared_prefix_tokens=800))
     )
     assert "--random-prefix-len=800" in shared and "--random-input-len=200" in shared
+    assert not any(a.startswith("--random-range-ratio") for a in shared)
+
+
+def test_bench_spreads_request_lengths_as_the_plan_does() -> None:
+    argv = bench_argv(make_context(workload=WorkloadInput(random_range_ratio=0.25)))
+    assert "--random-range-ratio=0.25" in argv
 
 
 def test_bench_falls_back_to_a_client_that_has_the_flags() -> None:

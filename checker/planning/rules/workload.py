@@ -1,0 +1,59 @@
+"""The workload's requests against the server they are sent to (VW405).
+
+The `vllm bench serve` recipe sends each request its own prompt and `max_tokens`; with
+``random_range_ratio`` the longest reach (1 + r) x the stated lengths. vLLM checks every
+request against max_model_len before it runs (vllm/entrypoints/openai/engine/serving.py
+OpenAIServing._validate_input in 0.19: a prompt plus max_tokens above max_model_len is refused,
+HTTP 400; vllm/renderers/params.py in 0.33 clamps max_tokens to what is left instead), so the
+run the plan describes is not the run the server serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checker.planning.batching import recipe_prompts
+from checker.planning.lengths import longest, random_prefix_len, request_lengths
+from checker.planning.rules.base import RuleContext, rule
+from checker.schemas.enums import Severity
+from checker.schemas.outputs import Finding
+
+
+def _largest_ratio(random_part: int, output: int, prefix: int, limit: int) -> float:
+    """The largest --random-range-ratio, in hundredths, whose longest request fits ``limit``."""
+    ratio = 0.99
+    while ratio > 0 and longest(random_part, output, ratio, prefix) > limit:
+        ratio = round(ratio - 0.01, 2)
+    return max(ratio, 0.0)
+
+
+@rule
+def spread_exceeds_max_model_len(ctx: RuleContext) -> Iterator[Finding]:
+    work, limit = ctx.request.workload, ctx.settings.max_model_len
+    ratio = work.random_range_ratio
+    # only the spread's own overflow: a mean request longer than the context is out of scope
+    if not ratio or work.prompt_tokens + work.gen_tokens > limit:
+        return
+    prefix = random_prefix_len(work.prompt_tokens, work.shared_prefix_tokens)
+    random_part = work.prompt_tokens - prefix
+    top = longest(random_part, work.gen_tokens, ratio, prefix)
+    if top <= limit:
+        return
+    prompts = work.num_prompts or recipe_prompts(work.concurrency)
+    sizes = request_lengths(prompts, random_part, work.gen_tokens, ratio, prefix)
+    over = sum(p + o > limit for p, o in sizes)
+    fits = _largest_ratio(random_part, work.gen_tokens, prefix, limit)
+    yield Finding(
+        rule_id="VW405",
+        name="workload-spread-exceeds-max-model-len",
+        severity=Severity.WARNING,
+        message=f"With random_range_ratio {ratio:g} the longest requests reach {top} tokens "
+        f"(prompt and output), above max_model_len {limit}: {over} of the benchmark's "
+        f"{prompts} prompts exceed it, and vLLM refuses such a request (0.19: \"This model's "
+        f'maximum context length is {limit} tokens...") or cuts its output, so the run is not '
+        "the one planned.",
+        key="workload.random_range_ratio",
+        fix=f"Lower workload.random_range_ratio to {fits:g}, or raise model.max_model_len to "
+        f"{top}.",
+        fix_values={"workload.random_range_ratio": fits},
+    )
