@@ -1,0 +1,272 @@
+"""The hybrid families whose checkpoints have no whole public config.json to vendor
+(Granite-4.0-H, Falcon-H1, Kimi-Linear), and Qwen3.6 from its published file, end to end:
+config -> layer kinds -> state page -> raised block -> groups -> blocks, tokens, concurrency,
+each expected value worked out from vLLM's formulas (listed in tests/planning/test_hybrid_state.py).
+
+The first three are built from the sizing fields their published config.json files carry (the
+keys each vLLM class's get_mamba_state_shape_from_config and attention layers read), so they
+test our reading of the family's keys and the arithmetic, not a vendored checkpoint:
+- Granite-4.0-H-Small (granitemoehybrid.py): Mamba-2 layers and 4 attention layers by layer_types;
+- Falcon-H1-7B (falcon_h1.py FalconH1ParallelHybrid): attention and a Mamba-2 mixer side by
+  side in every layer, the mixer mamba_d_ssm wide;
+- Kimi-Linear-48B-A3B (0.19.0 kimi_linear.py): KDA layers by linear_attn_config (1-based), MLA
+  elsewhere; 0.19.0 aligns an MLA hybrid's block to 64 tokens (HybridAttentionMambaModelConfig).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checker.models.config_parser import parse_config
+from checker.planning.kv import size_kv
+from checker.schemas.model_info import LayerKind, ModelInfo
+from tests.planning.plans import catalog_model
+from tests.planning.test_hybrid_state import BUDGET, cdiv, expected_kv, settings_for
+
+GRANITE_H_SMALL: dict[str, Any] = {
+    "architectures": ["GraniteMoeHybridForCausalLM"],
+    "model_type": "granitemoehybrid",
+    "hidden_size": 4096,
+    "num_hidden_layers": 40,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "intermediate_size": 768,
+    "shared_intermediate_size": 1536,
+    "num_local_experts": 72,
+    "num_experts_per_tok": 10,
+    "mamba_n_heads": 128,
+    "mamba_d_head": 64,
+    "mamba_n_groups": 1,
+    "mamba_d_state": 128,
+    "mamba_d_conv": 4,
+    "mamba_expand": 2,
+    "vocab_size": 100352,
+    "max_position_embeddings": 131072,
+    "torch_dtype": "bfloat16",
+    "layer_types": ["mamba"] * 5
+    + ["attention"]
+    + (["mamba"] * 9 + ["attention"]) * 3
+    + ["mamba"] * 4,
+}
+FALCON_H1_7B: dict[str, Any] = {
+    "architectures": ["FalconH1ForCausalLM"],
+    "model_type": "falcon_h1",
+    "hidden_size": 3072,
+    "num_hidden_layers": 44,
+    "num_attention_heads": 12,
+    "num_key_value_heads": 2,
+    "head_dim": 128,
+    "intermediate_size": 12288,
+    "attn_layer_indices": None,
+    "mamba_d_conv": 4,
+    "mamba_d_head": 128,
+    "mamba_d_ssm": 3072,
+    "mamba_d_state": 256,
+    "mamba_expand": 2,
+    "mamba_n_groups": 1,
+    "mamba_n_heads": 24,
+    "vocab_size": 130049,
+    "max_position_embeddings": 262144,
+    "torch_dtype": "bfloat16",
+}
+KDA_LAYERS = [n for n in range(1, 27) if n % 4]  # 1-based; full attention at 4, 8, ..., 24, 27
+KIMI_LINEAR: dict[str, Any] = {
+    "architectures": ["KimiLinearForCausalLM"],
+    "model_type": "kimi_linear",
+    "hidden_size": 2304,
+    "num_hidden_layers": 27,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 1,
+    "head_dim": 72,
+    "intermediate_size": 9216,
+    "vocab_size": 163840,
+    "model_max_length": 1048576,
+    "linear_attn_config": {
+        "kda_layers": KDA_LAYERS,
+        "full_attn_layers": [4, 8, 12, 16, 20, 24, 27],
+        "num_heads": 32,
+        "head_dim": 128,
+        "short_conv_kernel_size": 4,
+    },
+    "num_experts": 256,
+    "num_experts_per_token": 8,
+    "num_shared_experts": 1,
+    "moe_intermediate_size": 1024,
+    "first_k_dense_replace": 1,
+    "moe_layer_freq": 1,
+    "kv_lora_rank": 512,
+    "q_lora_rank": None,
+    "qk_nope_head_dim": 128,
+    "qk_rope_head_dim": 64,
+    "v_head_dim": 128,
+    "mla_use_nope": True,
+    "torch_dtype": "bfloat16",
+}
+
+
+def parsed(config: dict[str, Any], model_id: str) -> ModelInfo:
+    return parse_config(config, model_id=model_id, source="test")
+
+
+def mamba2_page(*, inner: int, groups: int, heads: int, head_dim: int, state: int, tp: int) -> int:
+    """MambaStateShapeCalculator.mamba2_state_shape in bf16 (conv kernel 4)."""
+    conv = (inner + 2 * groups * state) // tp * (4 - 1)
+    return 2 * (conv + heads // tp * head_dim * state)
+
+
+def check(
+    model: ModelInfo,
+    model_id: str,
+    *,
+    attn_layers: int,
+    state_layers: int,
+    state_page: int,
+    attn_per_token: int,
+    alignment: int,
+    max_len: int,
+    tp: int = 1,
+    gpu: str = "H100-80GB",
+) -> None:
+    """Block, page, groups, blocks, tokens and concurrency in 0.19 (no prefix caching: one
+    state block a request) and 0.33 (align mode: two)."""
+    for version, state_blocks in (("0.19", 1), ("0.33", 2)):
+        s = settings_for(model, model_id, tp=tp, gpu=gpu, max_model_len=max_len, version=version)
+        block = alignment * cdiv(state_page, alignment * attn_per_token)
+        assert (s.state_page_bytes, s.block_size) == (state_page, block), version
+        kv = size_kv(model, s, BUDGET, 0)
+        blocks, tokens, concurrency, groups = expected_kv(
+            attn_layers=attn_layers,
+            state_layers=state_layers,
+            page=block * attn_per_token,
+            block=block,
+            state_blocks=state_blocks,
+            max_len=max_len,
+            version=version,
+        )
+        assert (kv.layout.page_bytes, len(kv.layout.kinds)) == (block * attn_per_token, groups)
+        assert (kv.num_blocks, kv.tokens) == (blocks, tokens), version
+        assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+def test_granite_4_h_small_mamba2_beside_four_attention_layers() -> None:
+    model = parsed(GRANITE_H_SMALL, "ibm-granite/granite-4.0-h-small")
+    assert model.unmodeled_layer_kinds == ()
+    attends = [i for i, k in enumerate(model.layer_kinds) if k is LayerKind.FULL]
+    assert attends == [5, 15, 25, 35] and sum(model.state_layer_flags) == 36
+    page = mamba2_page(inner=2 * 4096, groups=1, heads=128, head_dim=64, state=128, tp=1)
+    assert page == 2_147_840
+    # 16-token multiples of 8 KV heads of 128 in bf16: 528 tokens; groups of 4 layers
+    # (36 >= 1.5 x 4): one attention group and nine state groups
+    check(
+        model,
+        "ibm-granite/granite-4.0-h-small",
+        attn_layers=4,
+        state_layers=36,
+        state_page=page,
+        attn_per_token=2 * 8 * 128 * 2,
+        alignment=16,
+        max_len=131072,
+    )
+    assert settings_for(model, "g", max_model_len=8192, version="0.19").block_size == 528
+
+
+def test_granite_4_h_small_at_tp4() -> None:
+    model = parsed(GRANITE_H_SMALL, "ibm-granite/granite-4.0-h-small")
+    # the single group is replicated to every rank (mamba_utils.py extra_groups_for_head_shards)
+    page = mamba2_page(inner=2 * 4096, groups=4, heads=128, head_dim=64, state=128, tp=4)
+    check(
+        model,
+        "ibm-granite/granite-4.0-h-small",
+        attn_layers=4,
+        state_layers=36,
+        state_page=page,
+        attn_per_token=2 * 2 * 128 * 2,
+        alignment=16,
+        max_len=131072,
+        tp=4,
+    )
+
+
+def test_falcon_h1_keeps_attention_and_a_mamba_mixer_in_every_layer() -> None:
+    model = parsed(FALCON_H1_7B, "tiiuae/Falcon-H1-7B-Instruct")
+    assert model.unmodeled_layer_kinds == ()
+    assert model.layer_kinds == (LayerKind.FULL,) * 44 and sum(model.state_layer_flags) == 44
+    # the mixer is mamba_d_ssm (3072) wide, not mamba_expand x hidden_size (6144)
+    page = mamba2_page(inner=3072, groups=1, heads=24, head_dim=128, state=256, tp=1)
+    assert page == 1_594_368
+    # 44 attention and 44 state layers: two groups of 44
+    check(
+        model,
+        "tiiuae/Falcon-H1-7B-Instruct",
+        attn_layers=44,
+        state_layers=44,
+        state_page=page,
+        attn_per_token=2 * 2 * 128 * 2,
+        alignment=16,
+        max_len=131072,
+    )
+
+
+def test_kimi_linear_kda_state_beside_mla_v019() -> None:
+    model = parsed(KIMI_LINEAR, "moonshotai/Kimi-Linear-48B-A3B-Instruct")
+    assert model.unmodeled_layer_kinds == ()
+    mla = [i + 1 for i, k in enumerate(model.layer_kinds) if k is LayerKind.MLA]
+    assert mla == [4, 8, 12, 16, 20, 24, 27] and sum(model.state_layer_flags) == 20
+    for tp in (1, 4):
+        # kda_state_shape: q, k and v convolutions of 32 heads x 128 (kernel - 1 rows, bf16)
+        # and the (heads, 128, 128) recurrent state in float32 (kda_state_dtype at auto)
+        state = 3 * 32 * 128 // tp * 3 * 2 + 32 // tp * 128 * 128 * 4
+        s = settings_for(
+            model, "moonshotai/Kimi-Linear-48B-A3B", tp=tp, max_model_len=131072, version="0.19"
+        )
+        latent = 2 * (512 + 64)  # the MLA latent of one token, bf16, on every rank
+        block = 64 * cdiv(state, 64 * latent)
+        assert (s.state_page_bytes, s.block_size) == (state, block)
+        kv = size_kv(model, s, BUDGET, 0)
+        blocks, tokens, concurrency, groups = expected_kv(
+            attn_layers=7,
+            state_layers=20,
+            page=block * latent,
+            block=block,
+            state_blocks=1,
+            max_len=131072,
+            version="0.19",
+        )
+        assert groups == 4  # groups of 7: one MLA group, three KDA groups
+        assert (kv.num_blocks, kv.tokens, len(kv.layout.kinds)) == (blocks, tokens, groups)
+        assert abs(kv.max_concurrency - concurrency) < 1e-9
+    assert state == 542_720 and block == 512
+
+
+QWEN36 = "Qwen/Qwen3.6-35B-A3B"
+
+
+def test_qwen36_from_its_published_config_v033() -> None:
+    model = catalog_model(QWEN36)
+    assert (sum(model.state_layer_flags), model.cache_layer_count) == (30, 10)
+    # gated delta net: 16 key and 32 value heads of 128, kernel 4; bf16 conv state and the
+    # float32 SSM state its config's mamba_ssm_dtype asks for
+    # (models/config.py Qwen3_5ForConditionalGenerationConfig)
+    for tp in (1, 2):
+        conv = (2 * 16 * 128 + 32 * 128) // tp * 3 * 2
+        page = conv + 32 // tp * 128 * 128 * 4
+        attn_per_token = 2 * (2 // tp) * 256 * 2
+        # A100: 16-token alignment; align mode (prefix caching on), two state blocks
+        s = settings_for(
+            model, QWEN36, tp=tp, gpu="A100-80GB", max_model_len=262144, version="0.33"
+        )
+        block = 16 * cdiv(page, 16 * attn_per_token)
+        assert (s.state_page_bytes, s.block_size, s.mamba_cache_mode) == (page, block, "align")
+        kv = size_kv(model, s, BUDGET, 0)
+        blocks, tokens, concurrency, groups = expected_kv(
+            attn_layers=10,
+            state_layers=30,
+            page=block * attn_per_token,
+            block=block,
+            state_blocks=2,
+            max_len=262144,
+            version="0.33",
+        )
+        assert groups == 4
+        assert (kv.num_blocks, kv.tokens, len(kv.layout.kinds)) == (blocks, tokens, groups)
+        assert abs(kv.max_concurrency - concurrency) < 1e-9
