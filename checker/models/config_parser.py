@@ -181,12 +181,16 @@ def _layer_kinds(
         return [
             LayerKind.FULL if (i + 1) % every == 0 else LayerKind.LINEAR for i in range(layers)
         ], []
-    if (facts.get("state") or {}).get("layers") == "period":  # Jamba
+    state_layout = (facts.get("state") or {}).get("layers")
+    if state_layout == "period":  # Jamba
         period = int(_get(cfg, facts, "attn_layer_period"))
         offset = int(_get(cfg, facts, "attn_layer_offset"))
         return [
             LayerKind.FULL if i % period == offset else LayerKind.LINEAR for i in range(layers)
         ], []
+    if state_layout == "indices":  # Bamba: attention at attn_layer_indices, mamba elsewhere
+        attends = {i for i in cfg.get("attn_layer_indices") or [] if isinstance(i, int)}
+        return [LayerKind.FULL if i in attends else LayerKind.LINEAR for i in range(layers)], []
     if cfg.get("attention_chunk_size"):  # Llama-4: every 4th layer global (NoPE), rest chunked
         no_rope = cfg.get("no_rope_layers") or [int((i + 1) % 4 != 0) for i in range(layers)]
         return [LayerKind.CHUNKED if flag else LayerKind.FULL for flag in no_rope], []

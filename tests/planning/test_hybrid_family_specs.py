@@ -270,3 +270,74 @@ def test_qwen36_from_its_published_config_v033() -> None:
         assert groups == 4
         assert (kv.num_blocks, kv.tokens, len(kv.layout.kinds)) == (blocks, tokens, groups)
         assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+BAMBA_9B: dict[str, Any] = {
+    "architectures": ["BambaForCausalLM"],
+    "model_type": "bamba",
+    "hidden_size": 4096,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "intermediate_size": 14336,
+    "vocab_size": 128256,
+    "attn_layer_indices": [9, 18, 27],
+    "mamba_n_heads": 128,
+    "mamba_d_head": 64,
+    "mamba_n_groups": 1,
+    "mamba_d_state": 128,
+    "mamba_d_conv": 4,
+    "mamba_expand": 2,
+    "mamba_chunk_size": 256,
+    "max_position_embeddings": 262144,
+    "torch_dtype": "bfloat16",
+}
+
+
+def test_bamba_attention_at_its_indices_and_mamba2_elsewhere_v019() -> None:
+    # 0.19.0 bamba.py: layers_block_type from attn_layer_indices (transformers' BambaConfig)
+    model = parsed(BAMBA_9B, "ibm-ai-platform/Bamba-9B")
+    assert model.unmodeled_layer_kinds == ()
+    attends = [i for i, k in enumerate(model.layer_kinds) if k is LayerKind.FULL]
+    assert attends == [9, 18, 27] and sum(model.state_layer_flags) == 29
+    page = mamba2_page(inner=2 * 4096, groups=1, heads=128, head_dim=64, state=128, tp=1)
+    attn_per_token = 2 * 8 * 128 * 2  # head_dim = hidden / heads
+    s = settings_for(model, "ibm-ai-platform/Bamba-9B", max_model_len=65536, version="0.19")
+    block = 16 * cdiv(page, 16 * attn_per_token)
+    assert (s.state_page_bytes, s.block_size, s.mamba_cache_mode) == (page, block, "none")
+    kv = size_kv(model, s, BUDGET, 0)
+    blocks, tokens, concurrency, groups = expected_kv(
+        attn_layers=3,
+        state_layers=29,
+        page=block * attn_per_token,
+        block=block,
+        state_blocks=1,
+        max_len=65536,
+        version="0.19",
+    )
+    assert groups == 11  # groups of 3: one attention group, ten mamba groups
+    assert (kv.num_blocks, kv.tokens, len(kv.layout.kinds)) == (blocks, tokens, groups)
+    assert abs(kv.max_concurrency - concurrency) < 1e-9
+    # prefix caching: SupportsMambaPrefixCaching -> "all" mode, the block a multiple of the
+    # 256-token chunk (mamba_chunk_size), one state block per block of the request
+    s = settings_for(
+        model,
+        "ibm-ai-platform/Bamba-9B",
+        max_model_len=65536,
+        version="0.19",
+        enable_prefix_caching=True,
+    )
+    block = 256 * cdiv(cdiv(page, attn_per_token), 256)
+    assert (s.mamba_cache_mode, s.block_size) == ("all", block) == ("all", 768)
+    kv = size_kv(model, s, BUDGET, 0)
+    blocks, tokens, concurrency, _ = expected_kv(
+        attn_layers=3,
+        state_layers=29,
+        page=block * attn_per_token,
+        block=block,
+        state_blocks=cdiv(65536, block),
+        max_len=65536,
+        version="0.19",
+    )
+    assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
+    assert abs(kv.max_concurrency - concurrency) < 1e-9
