@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
 from checker.planning.kv import size_kv
 from checker.schemas.model_info import LayerKind, ModelInfo
-from tests.planning.plans import catalog_model
+from tests.planning.plans import catalog_model, plan
 from tests.planning.test_hybrid_state import BUDGET, cdiv, expected_kv, settings_for
 
 GRANITE_H_SMALL: dict[str, Any] = {
@@ -341,3 +342,52 @@ def test_bamba_attention_at_its_indices_and_mamba2_elsewhere_v019() -> None:
     )
     assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
     assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+# Item 6: a layer kind without a recipe is never silently full attention (rule VW124 names it).
+NEMOTRON = "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"
+QWEN3_NEXT = "Qwen/Qwen3-Next-80B-A3B-Thinking"
+
+
+def vw124(model_id: str, model: ModelInfo) -> str:
+    found = [
+        f
+        for f in plan(model_id, model=model, max_model_len=8192).feasibility.findings
+        if f.rule_id == "VW124"
+    ]
+    assert len(found) == 1
+    assert "not trustworthy" in found[0].message
+    return found[0].message
+
+
+def test_state_layers_of_a_type_without_a_recipe_are_flagged_not_left_silent() -> None:
+    # gated delta net layers by full_attention_interval under a model_type with no state
+    # recipe: no state is sized for them, and the plan says so
+    model = catalog_model(QWEN3_NEXT, model_type="olmo_hybrid")
+    assert model.state is None and model.cache_layer_count == 12
+    assert "state layers of model_type 'olmo_hybrid'" in vw124(QWEN3_NEXT, model)
+
+
+def test_an_unknown_nemotron_h_pattern_letter_is_flagged() -> None:
+    found = lookup(NEMOTRON)
+    assert found is not None
+    pattern = str(found[0]["hybrid_override_pattern"])
+    model = catalog_model(NEMOTRON, hybrid_override_pattern=pattern[:-1] + "Q")
+    assert model.layer_kinds[-1] is LayerKind.FULL  # sized as attention, and so flagged
+    assert "hybrid_override_pattern 'Q'" in vw124(NEMOTRON, model)
+
+
+def test_zamba2_shared_attention_blocks_are_flagged() -> None:
+    # Zamba2 (zamba2.py, 0.19.0 and 0.33.0) has no state recipe here: its layers_block_type
+    # is named in the warning. Only the layout keys are Zamba2's; the widths are borrowed.
+    config = {
+        **GRANITE_H_SMALL,
+        "architectures": ["Zamba2ForCausalLM"],
+        "model_type": "zamba2",
+        "layers_block_type": ["mamba"] * 5 + ["hybrid"] + ["mamba"] * 5 + ["hybrid"],
+        "num_hidden_layers": 12,
+    }
+    del config["layer_types"]
+    model = parsed(config, "zamba2-layout")
+    assert model.unmodeled_layer_kinds == ("state layers ('layers_block_type')",)
+    assert "layers_block_type" in vw124("zamba2-layout", model)

@@ -73,7 +73,8 @@ def architecture_supported(ctx: RuleContext) -> Iterator[Finding]:
 @rule
 def layer_kinds_modelled(ctx: RuleContext) -> Iterator[Finding]:
     """A layer kind the config names that vllm-wizard has no recipe for is sized as full
-    attention; vLLM builds it its own way, so the KV figures cannot be trusted."""
+    attention, or, for state layers of a model type without a state recipe, left without a
+    state; vLLM builds them its own way, so the KV figures cannot be trusted."""
     kinds = ctx.model.unmodeled_layer_kinds
     if not kinds:
         return
@@ -82,8 +83,8 @@ def layer_kinds_modelled(ctx: RuleContext) -> Iterator[Finding]:
         name="layer-kind-not-modeled",
         severity=Severity.WARNING,
         message=f"config.json names layer kinds vllm-wizard does not model ({', '.join(kinds)}); "
-        "they were sized as full attention, so the KV cache, token and concurrency figures "
-        "are not trustworthy.",
+        "they were sized as full attention or left without a state, so the KV cache, token "
+        "and concurrency figures are not trustworthy.",
         key="model.model",
         fix="Check the real start-up log's 'GPU KV cache size' line, or report the "
         "architecture so its state layers can be modelled.",
