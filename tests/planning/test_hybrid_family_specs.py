@@ -391,3 +391,49 @@ def test_zamba2_shared_attention_blocks_are_flagged() -> None:
     model = parsed(config, "zamba2-layout")
     assert model.unmodeled_layer_kinds == ("state layers ('layers_block_type')",)
     assert "layers_block_type" in vw124("zamba2-layout", model)
+
+
+GEMMA3N_E2B: dict[str, Any] = {
+    "architectures": ["Gemma3nForConditionalGeneration"],
+    "model_type": "gemma3n",
+    "text_config": {
+        "model_type": "gemma3n_text",
+        "num_hidden_layers": 30,
+        "num_kv_shared_layers": 10,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "head_dim": 256,
+        "hidden_size": 2048,
+        "intermediate_size": 8192,
+        "sliding_window": 512,
+        "vocab_size": 262400,
+        "vocab_size_per_layer_input": 262144,
+        "hidden_size_per_layer_input": 256,
+        "max_position_embeddings": 32768,
+        "torch_dtype": "bfloat16",
+        "layer_types": ["full_attention" if i % 5 == 4 else "sliding_attention" for i in range(30)],
+    },
+}
+
+
+def test_gemma3n_shared_kv_layers_allocate_nothing_and_the_rest_group_by_window() -> None:
+    # models/gemma3n.py: the last num_kv_shared_layers layers read the cache of an earlier layer
+    # of their type (kv_sharing_target_layer_name), so only layers 0-19 own a page: 4 full
+    # (4, 9, 14, 19) and 16 sliding. Groups of 4 (16 >= 1.5 x 4): one full, four sliding.
+    model = parsed(GEMMA3N_E2B, "google/gemma-3n-E2B-it")
+    assert model.kv_layers == tuple(range(20)) and model.unmodeled_layer_kinds == ()
+    page = 16 * 2 * 2 * 256 * 2  # 16 tokens, K and V, 2 KV heads of 256, bf16
+    blocks = BUDGET // page // 4
+    for version in ("0.19", "0.33"):
+        s = settings_for(model, "google/gemma-3n-E2B-it", max_model_len=32768, version=version)
+        kv = size_kv(model, s, BUDGET, 0)
+        assert (s.block_size, kv.layout.page_bytes, kv.layout.group_size) == (16, page, 4)
+        assert sorted(k.value for k in kv.layout.kinds) == ["full"] + ["sliding"] * 4
+        # SlidingWindowSpec.max_memory_usage_bytes: the window plus a step's tokens, one
+        # more block for the window's edge; FullAttentionSpec: the whole request
+        window = min(512 - 1 + s.max_num_batched_tokens, 32768)
+        per_request = cdiv(32768, 16) + 4 * (cdiv(window, 16) + 1)
+        concurrency = blocks / per_request
+        tokens = blocks // 5 * 16 if version == "0.19" else int(concurrency * 32768)
+        assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
+        assert abs(kv.max_concurrency - concurrency) < 1e-9
