@@ -191,6 +191,10 @@ def _layer_kinds(
     if state_layout == "indices":  # Bamba: attention at attn_layer_indices, mamba elsewhere
         attends = {i for i in cfg.get("attn_layer_indices") or [] if isinstance(i, int)}
         return [LayerKind.FULL if i in attends else LayerKind.LINEAR for i in range(layers)], []
+    types = cfg.get("attn_type_list")
+    if state_layout == "type_list" and isinstance(types, list) and len(types) == layers:
+        # MiniMax-Text-01: 0 lightning (linear) attention, 1 softmax attention
+        return [LayerKind.FULL if t == 1 else LayerKind.LINEAR for t in types], []
     if cfg.get("attention_chunk_size"):  # Llama-4: every 4th layer global (NoPE), rest chunked
         no_rope = cfg.get("no_rope_layers") or [int((i + 1) % 4 != 0) for i in range(layers)]
         return [LayerKind.CHUNKED if flag else LayerKind.FULL for flag in no_rope], []

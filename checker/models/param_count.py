@@ -115,6 +115,11 @@ def _linear_mixer(cfg: dict[str, Any], hidden: int, state: StateInfo) -> int:
     if state.kind is StateKind.SHORT_CONV:  # in_proj to B, C, x; conv; out_proj
         width = state.intermediate_size
         return hidden * 3 * width + width * kernel + width * hidden
+    if state.kind is StateKind.LINEAR_ATTENTION:
+        # layers/mamba/linear_attn.py MiniMaxText01LinearAttention: qkv_proj, output_gate,
+        # out_proj and the norm over heads x head_dim
+        inner = state.num_heads * state.head_dim
+        return 5 * hidden * inner + inner
     # KDA: q, k, v, o projections, their short convs, low-rank decay and output gates, beta
     proj, head_dim = state.num_heads * state.head_dim, state.head_dim
     return (

@@ -41,6 +41,8 @@ def state_shapes(state: StateInfo, tp: int) -> tuple[tuple[int, ...], ...]:
         return (conv // tp, k), (state.num_heads // tp, state.head_dim, state.head_k_dim)
     if state.kind is StateKind.SHORT_CONV:
         return ((state.intermediate_size // tp, k),)
+    if state.kind is StateKind.LINEAR_ATTENTION:  # one (heads, head_dim, head_dim) KV state
+        return ((state.num_heads // tp, state.head_dim, state.head_dim),)
     # KDA: q, k and v short convolutions (one tensor in 0.33.0, three in 0.19.0) and the
     # (heads, head_dim, head_dim) recurrent state
     conv = 3 * state.num_heads * state.head_dim
@@ -58,7 +60,8 @@ def state_dtype_bytes(
     under --mamba-cache-dtype and --mamba-ssm-cache-dtype: the conv state in the cache dtype
     (auto: the model dtype); the SSM state in its own flag's dtype, which at auto is the
     model's config entry's pick (Qwen3.5, Nemotron-H) or else the conv state's; KDA keeps
-    its recurrent state in float32 at auto (kda_state_dtype)."""
+    its recurrent state in float32 at auto (kda_state_dtype); MiniMax's linear attention keeps
+    its one state tensor in the cache dtype (linear_attention_state_dtype)."""
     conv = DTYPE_BYTES[model_dtype if cache_dtype == "auto" else cache_dtype]
     ssm_dtype = ssm_cache_dtype
     if ssm_dtype == "auto" and state.ssm_dtype_rule == "config" and state.ssm_dtype:
@@ -68,7 +71,7 @@ def state_dtype_bytes(
             "float32" if has_behaviour("nemotron_h_float32_ssm_default", version) else "float16"
         )
         ssm_dtype = state.ssm_dtype or fallback
-    if state.kind is StateKind.SHORT_CONV:
+    if state.kind in (StateKind.SHORT_CONV, StateKind.LINEAR_ATTENTION):
         return (conv,)
     if state.kind is StateKind.KDA and ssm_dtype == "auto":
         return conv, 4

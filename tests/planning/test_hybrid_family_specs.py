@@ -437,3 +437,67 @@ def test_gemma3n_shared_kv_layers_allocate_nothing_and_the_rest_group_by_window(
         tokens = blocks // 5 * 16 if version == "0.19" else int(concurrency * 32768)
         assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
         assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+MINIMAX_TEXT_01: dict[str, Any] = {
+    "architectures": ["MiniMaxText01ForCausalLM"],
+    "model_type": "minimax_text_01",
+    "hidden_size": 6144,
+    "num_hidden_layers": 80,
+    "num_attention_heads": 64,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "rotary_dim": 64,
+    "intermediate_size": 9216,
+    "num_local_experts": 32,
+    "num_experts_per_tok": 2,
+    "vocab_size": 200064,
+    "max_position_embeddings": 10240000,
+    "attn_type_list": ([0] * 7 + [1]) * 10,
+    "torch_dtype": "bfloat16",
+}
+
+
+def test_minimax_text_01_lightning_attention_state_v019() -> None:
+    # 0.19.0 minimax_text_01.py: attn_type_list 0 -> MiniMaxText01LinearAttention, a MambaSpec
+    # of one (heads / tp, head_dim, head_dim) tensor in the model dtype; 1 -> attention
+    model = parsed(MINIMAX_TEXT_01, "MiniMaxAI/MiniMax-Text-01")
+    assert model.unmodeled_layer_kinds == ()
+    assert (sum(model.state_layer_flags), model.cache_layer_count) == (70, 10)
+    assert round(model.param_count / 1e9) == 456  # the published 456B total
+    for tp in (8, 4):
+        state = 64 // tp * 128 * 128 * 2
+        attn_per_token = 2 * (8 // tp) * 128 * 2
+        s = settings_for(
+            model,
+            "MiniMaxAI/MiniMax-Text-01",
+            tp=tp,
+            gpu="H200",
+            max_model_len=1048576,
+            version="0.19",
+        )
+        block = 16 * cdiv(state, 16 * attn_per_token)
+        assert (s.state_page_bytes, s.block_size) == (state, block) and block == 512
+        kv = size_kv(model, s, BUDGET, 0)
+        blocks, tokens, concurrency, groups = expected_kv(
+            attn_layers=10,
+            state_layers=70,
+            page=block * attn_per_token,
+            block=block,
+            state_blocks=1,
+            max_len=1048576,
+            version="0.19",
+        )
+        assert groups == 8  # groups of 10: one attention group, seven state groups
+        assert (kv.num_blocks, kv.tokens, len(kv.layout.kinds)) == (blocks, tokens, groups)
+        assert abs(kv.max_concurrency - concurrency) < 1e-9
+    # transformers' own MiniMax configs name the same layers by layer_types
+    named = {
+        **MINIMAX_TEXT_01,
+        "model_type": "minimax",
+        "layer_types": [
+            "full_attention" if t else "linear_attention" for t in MINIMAX_TEXT_01["attn_type_list"]
+        ],
+    }
+    del named["attn_type_list"]
+    assert parsed(named, "m").layer_kinds == model.layer_kinds
