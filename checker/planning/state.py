@@ -15,7 +15,7 @@ from __future__ import annotations
 from math import lcm, prod
 
 from checker.planning.kv_dtypes import DTYPE_BYTES
-from checker.planning.releases import has_behaviour
+from checker.planning.releases import has_behaviour, speculative_conv_rows
 from checker.schemas.model_info import StateInfo, StateKind
 
 
@@ -23,11 +23,11 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def state_shapes(state: StateInfo, tp: int) -> tuple[tuple[int, ...], ...]:
+def state_shapes(state: StateInfo, tp: int, spec_rows: int = 0) -> tuple[tuple[int, ...], ...]:
     """One layer's state tensors on one TP rank (MambaStateShapeCalculator.<kind>_state_shape;
-    conv tensors are (dim, kernel - 1) either way round, the bytes are the same; speculative
-    decoding's extra conv rows are not modelled)."""
-    k = state.conv_kernel - 1
+    conv tensors are (dim, kernel - 1 + spec_rows) either way round, the bytes are the same;
+    ``spec_rows``: the speculative tokens' extra conv rows, where the calculator takes them)."""
+    k = state.conv_kernel - 1 + spec_rows
     if state.kind is StateKind.MAMBA1:
         inner = state.intermediate_size // tp
         return (inner, k), (inner, state.state_size)
@@ -85,9 +85,12 @@ def state_page_bytes(
     version: str,
     cache_dtype: str = "auto",
     ssm_cache_dtype: str = "auto",
+    num_spec: int = 0,
 ) -> int:
-    """One layer's unpadded state page on one TP rank (MambaSpec.page_size_bytes)."""
-    shapes = state_shapes(state, tp)
+    """One layer's unpadded state page on one TP rank (MambaSpec.page_size_bytes), its conv
+    state holding ``num_spec`` more rows where the release's calculator adds them."""
+    rows = num_spec if state.kind.value in speculative_conv_rows(version) else 0
+    shapes = state_shapes(state, tp, rows)
     sizes = state_dtype_bytes(state, model_dtype, version, cache_dtype, ssm_cache_dtype)
     return sum(prod(shape) * size for shape, size in zip(shapes, sizes, strict=True))
 
@@ -107,13 +110,15 @@ def mamba_cache_mode(
     return "align"
 
 
-def state_blocks(mode: str, max_len: int, block_size: int, checkpoints: int = 0) -> int:
+def state_blocks(
+    mode: str, max_len: int, block_size: int, checkpoints: int = 0, speculative: int = 0
+) -> int:
     """Blocks one request's state takes per state layer (MambaSpec.max_memory_usage_bytes /
-    page): 1, or in align mode 2 plus the prefill checkpoint blocks, one per block of the
-    request in all mode (speculative blocks not modelled)."""
+    page): 1, or in align mode 2 plus the prefill checkpoint blocks, each plus the speculative
+    blocks; one per block of the request in 0.19's all mode."""
     if mode == "all":
         return _cdiv(max_len, block_size)
-    return 2 + checkpoints if mode == "align" else 1
+    return (2 + checkpoints if mode == "align" else 1) + speculative
 
 
 def prefill_checkpoint_alignment(

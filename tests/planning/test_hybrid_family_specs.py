@@ -17,11 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from checker.hardware.catalog import find_gpu
 from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
 from checker.planning.kv import size_kv
-from checker.schemas.model_info import LayerKind, ModelInfo
-from tests.planning.plans import catalog_model, plan
+from checker.planning.settings import resolve_settings
+from checker.planning.spec_config import build_spec
+from checker.planning.state import state_page_bytes
+from checker.planning.versions import version_facts
+from checker.schemas.model_info import LayerKind, ModelInfo, StateInfo, StateKind
+from tests.planning.plans import catalog_model, make_request, plan
 from tests.planning.test_hybrid_state import BUDGET, cdiv, expected_kv, settings_for
 
 GRANITE_H_SMALL: dict[str, Any] = {
@@ -501,3 +506,76 @@ def test_minimax_text_01_lightning_attention_state_v019() -> None:
     }
     del named["attn_type_list"]
     assert parsed(named, "m").layer_kinds == model.layer_kinds
+
+
+def test_speculative_tokens_add_conv_rows_and_state_blocks() -> None:
+    """Qwen3-Next with 2 MTP tokens: the gated delta net conv state keeps 2 more rows
+    (gated_delta_net_state_shape num_spec) and each request 2 more state blocks per state layer
+    (MambaSpec.num_speculative_blocks; max_memory_usage_bytes 1 + n, align 2 + n); the MTP
+    layer's attention joins the target's 12 (groups of 13)."""
+    model = catalog_model(QWEN3_NEXT)
+    conv = 2 * 16 * 128 + 32 * 128
+    page = 2 * (conv * (4 - 1 + 2) + 32 * 128 * 128)
+    attn_per_token = 2 * 2 * 256 * 2
+    for version, gpu, mode, state_blocks in (
+        ("0.19", "H100-80GB", "none", 1 + 2),
+        ("0.33", "A100-80GB", "align", 2 + 2),
+    ):
+        request = make_request(
+            QWEN3_NEXT,
+            gpu,
+            max_model_len=32768,
+            version=version,
+            speculative_config={"method": "mtp", "num_speculative_tokens": 2},
+        )
+        spec = build_spec(request.engine, model, None, version_facts(version).version)
+        s = resolve_settings(request, model, find_gpu(gpu), tp=1, spec=spec)
+        block = 16 * cdiv(page, 16 * attn_per_token)
+        assert (s.state_page_bytes, s.block_size, s.mamba_cache_mode) == (page, block, mode)
+        assert block == 560  # 544 without the speculative rows
+        kv = size_kv(model, s, BUDGET, 0)
+        blocks, tokens, concurrency, groups = expected_kv(
+            attn_layers=13,
+            state_layers=36,
+            page=block * attn_per_token,
+            block=block,
+            state_blocks=state_blocks,
+            max_len=32768,
+            version=version,
+        )
+        assert (kv.num_blocks, kv.tokens, len(kv.layout.kinds)) == (blocks, tokens, groups)
+        assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+def test_speculative_conv_rows_follow_each_releases_calculators() -> None:
+    # 0.19.0's kda_state_shape ignores num_spec; 0.33.0's adds the rows; Jamba's mamba1 never
+    kda = StateInfo(kind=StateKind.KDA, num_heads=32, head_dim=128, conv_kernel=4)
+    conv = 3 * 32 * 128 * 2  # q, k and v convolutions, bf16, per row
+    plain = state_page_bytes(kda, 1, "bfloat16", "0.19.0")
+    assert state_page_bytes(kda, 1, "bfloat16", "0.19.0", num_spec=3) == plain
+    assert state_page_bytes(kda, 1, "bfloat16", "0.33.0", num_spec=3) == plain + 3 * conv
+    jamba = catalog_model("ai21labs/AI21-Jamba-1.5-Mini").state
+    assert jamba is not None
+    assert state_page_bytes(jamba, 1, "bfloat16", "0.33.0", num_spec=3) == state_page_bytes(
+        jamba, 1, "bfloat16", "0.33.0"
+    )
+
+
+def test_explain_says_what_the_recurrent_state_costs_a_request() -> None:
+    resp = plan(
+        QWEN3_NEXT,
+        "A100-80GB",
+        max_model_len=32768,
+        version="0.33",
+        explain=True,
+        speculative_config={"method": "mtp", "num_speculative_tokens": 2},
+    )
+    words = resp.config.explanations["recurrent state"]
+    page = 560 * 2 * 2 * 256 * 2  # the raised attention page the state is padded to
+    assert words.startswith(
+        f"36 gdn state layers on the first rank, 4 blocks each per request (2 in align mode, "
+        f"2 more for the speculative tokens) of {page:,} bytes"
+    )
+    assert f"{36 * 4 * page / (1 << 20):,.1f} MiB per request" in words
+    dense = plan("meta-llama/Llama-3.1-8B-Instruct", max_model_len=8192, explain=True)
+    assert "recurrent state" not in dense.config.explanations
