@@ -189,11 +189,17 @@ def _layer_kinds(
             LayerKind.FULL if i % period == offset else LayerKind.LINEAR for i in range(layers)
         ], []
     if state_layout == "indices":  # Bamba: attention at attn_layer_indices, mamba elsewhere
-        attends = {i for i in cfg.get("attn_layer_indices") or [] if isinstance(i, int)}
-        return [LayerKind.FULL if i in attends else LayerKind.LINEAR for i in range(layers)], []
+        indices = cfg.get("attn_layer_indices") or []
+        if not isinstance(indices, list) or not all(type(i) is int for i in indices):
+            return [LayerKind.FULL] * layers, ["attn_layer_indices (not a list of layer numbers)"]
+        return [LayerKind.FULL if i in indices else LayerKind.LINEAR for i in range(layers)], []
     types = cfg.get("attn_type_list")
-    if state_layout == "type_list" and isinstance(types, list) and len(types) == layers:
-        # MiniMax-Text-01: 0 lightning (linear) attention, 1 softmax attention
+    if state_layout == "type_list" and types is not None:
+        # MiniMax-Text-01: 0 lightning (linear) attention, 1 softmax attention (none given:
+        # every layer attends, MiniMaxText01Model's default)
+        valid = isinstance(types, list) and len(types) == layers
+        if not valid or any(t not in (0, 1) for t in types):
+            return [LayerKind.FULL] * layers, ["attn_type_list (not one 0 or 1 per layer)"]
         return [LayerKind.FULL if t == 1 else LayerKind.LINEAR for t in types], []
     if cfg.get("attention_chunk_size"):  # Llama-4: every 4th layer global (NoPE), rest chunked
         no_rope = cfg.get("no_rope_layers") or [int((i + 1) % 4 != 0) for i in range(layers)]

@@ -579,3 +579,23 @@ def test_explain_says_what_the_recurrent_state_costs_a_request() -> None:
     assert f"{36 * 4 * page / (1 << 20):,.1f} MiB per request" in words
     dense = plan("meta-llama/Llama-3.1-8B-Instruct", max_model_len=8192, explain=True)
     assert "recurrent state" not in dense.config.explanations
+
+
+def test_a_malformed_attn_type_list_is_flagged_not_read_as_full_attention() -> None:
+    for bad in (([0] * 7 + [1]) * 9, ([0] * 7 + [2]) * 10, "0,1", [[0]] * 80):
+        model = parsed({**MINIMAX_TEXT_01, "attn_type_list": bad}, "m")
+        assert model.unmodeled_layer_kinds == ("attn_type_list (not one 0 or 1 per layer)",)
+    # no list at all: every layer attends, as vLLM defaults it
+    config = dict(MINIMAX_TEXT_01)
+    del config["attn_type_list"]
+    model = parsed(config, "m")
+    assert model.unmodeled_layer_kinds == () and model.cache_layer_count == 80
+
+
+def test_malformed_attn_layer_indices_are_flagged() -> None:
+    for bad in ("9", [9, "18"], {"9": 1}, [[9]]):
+        model = parsed({**BAMBA_9B, "attn_layer_indices": bad}, "b")
+        assert model.unmodeled_layer_kinds == ("attn_layer_indices (not a list of layer numbers)",)
+    # none given: every layer is a mamba layer (transformers' BambaConfig.layers_block_type)
+    model = parsed({**BAMBA_9B, "attn_layer_indices": None}, "b")
+    assert model.cache_layer_count == 0 and sum(model.state_layer_flags) == 32
