@@ -599,3 +599,50 @@ def test_malformed_attn_layer_indices_are_flagged() -> None:
     # none given: every layer is a mamba layer (transformers' BambaConfig.layers_block_type)
     model = parsed({**BAMBA_9B, "attn_layer_indices": None}, "b")
     assert model.cache_layer_count == 0 and sum(model.state_layer_flags) == 32
+
+
+def test_nemotron_h_56b_from_its_published_config_at_tp8() -> None:
+    # 54 Mamba-2 layers (256 heads of 64, 8 groups, state 256) and 10 attention layers of 8 KV
+    # heads; no mamba_ssm_cache_dtype in the config: NemotronHForCausalLMConfig keeps the SSM
+    # state in float16 in 0.19.0 and float32 in 0.33.0 (0.33: align mode, two state blocks)
+    model_id = "nvidia/Nemotron-H-56B-Base-8K"
+    model = catalog_model(model_id)
+    assert (sum(model.state_layer_flags), model.cache_layer_count) == (54, 10)
+    conv = (256 * 64 + 2 * 8 * 256) // 8 * (4 - 1) * 2
+    for version, ssm_bytes, state_blocks in (("0.19", 2, 1), ("0.33", 4, 2)):
+        page = conv + 256 // 8 * 64 * 256 * ssm_bytes
+        s = settings_for(model, model_id, tp=8, gpu="H200", max_model_len=8192, version=version)
+        attn_per_token = 2 * 1 * 128 * 2
+        block = 16 * cdiv(page, 16 * attn_per_token)
+        assert (s.state_page_bytes, s.block_size) == (page, block)
+        kv = size_kv(model, s, BUDGET, 0)
+        blocks, tokens, concurrency, groups = expected_kv(
+            attn_layers=10,
+            state_layers=54,
+            page=block * attn_per_token,
+            block=block,
+            state_blocks=state_blocks,
+            max_len=8192,
+            version=version,
+        )
+        assert groups == 7  # groups of 10: one attention group, six mamba groups
+        assert (kv.num_blocks, kv.tokens, len(kv.layout.kinds)) == (blocks, tokens, groups)
+        assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+def test_an_mla_backends_block_carries_into_tokens_and_concurrency() -> None:
+    # DeepSeek-V3 on B200: FlashInfer MLA's 32-token blocks (attention_backends.yaml); one
+    # group of 61 MLA layers: tokens num_blocks x 32 (0.19) or concurrency x length (0.33)
+    model_id = "deepseek-ai/DeepSeek-V3"
+    model = catalog_model(model_id)
+    page = 32 * (512 + 64) * 2
+    for version in ("0.19", "0.33"):
+        s = settings_for(model, model_id, tp=8, gpu="B200", max_model_len=65536, version=version)
+        assert s.block_size == 32
+        kv = size_kv(model, s, BUDGET, 0)
+        blocks = BUDGET // page // 61
+        concurrency = blocks / cdiv(65536, 32)
+        tokens = blocks * 32 if version == "0.19" else int(concurrency * 65536)
+        assert (kv.layout.page_bytes, len(kv.layout.kinds)) == (page, 1)
+        assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
+        assert abs(kv.max_concurrency - concurrency) < 1e-9
