@@ -1,16 +1,21 @@
-"""The hybrid families whose checkpoints have no whole public config.json to vendor
-(Granite-4.0-H, Falcon-H1, Kimi-Linear), and Qwen3.6 from its published file, end to end:
-config -> layer kinds -> state page -> raised block -> groups -> blocks, tokens, concurrency,
-each expected value worked out from vLLM's formulas (listed in tests/planning/test_hybrid_state.py).
+"""Hybrid and KV-sharing families end to end against vLLM's arithmetic: config -> layer kinds ->
+state page -> raised block -> groups -> blocks, tokens, concurrency, each expected value worked
+out from vLLM's formulas (listed in tests/planning/test_hybrid_state.py).
 
-The first three are built from the sizing fields their published config.json files carry (the
-keys each vLLM class's get_mamba_state_shape_from_config and attention layers read), so they
-test our reading of the family's keys and the arithmetic, not a vendored checkpoint:
+Families whose checkpoints have no whole public config.json to vendor are built from the sizing
+fields their published config.json files carry (the keys each vLLM class's
+get_mamba_state_shape_from_config and attention layers read), so they test our reading of the
+family's keys and the arithmetic, not a vendored checkpoint:
 - Granite-4.0-H-Small (granitemoehybrid.py): Mamba-2 layers and 4 attention layers by layer_types;
 - Falcon-H1-7B (falcon_h1.py FalconH1ParallelHybrid): attention and a Mamba-2 mixer side by
   side in every layer, the mixer mamba_d_ssm wide;
 - Kimi-Linear-48B-A3B (0.19.0 kimi_linear.py): KDA layers by linear_attn_config (1-based), MLA
-  elsewhere; 0.19.0 aligns an MLA hybrid's block to 64 tokens (HybridAttentionMambaModelConfig).
+  elsewhere; 0.19.0 aligns an MLA hybrid's block to 64 tokens (HybridAttentionMambaModelConfig);
+- Bamba-9B (0.19.0 bamba.py), MiniMax-Text-01 (0.19.0 minimax_text_01.py), Gemma-3n E2B
+  (gemma3n.py KV sharing).
+Qwen3.6-35B-A3B, Qwen3-Next and Nemotron-H-56B come from their published files (the catalog).
+The last tests cover speculative decoding's state blocks and conv rows, --explain, and item 6 of
+issue 14: a layer kind without a recipe is flagged (VW124), never silently full attention.
 """
 
 from __future__ import annotations
