@@ -188,6 +188,13 @@ def _layer_kinds(
         return [
             LayerKind.FULL if i % period == offset else LayerKind.LINEAR for i in range(layers)
         ], []
+    if state_layout == "block_type":  # Zamba2: "hybrid" layers attend (and keep a mamba state)
+        names = cfg.get("layers_block_type")
+        if not isinstance(names, list) or len(names) != layers:
+            return [LayerKind.FULL] * layers, ["layers_block_type (not one name per layer)"]
+        unknown = sorted({str(n)[:40] for n in names if n not in ("hybrid", "mamba")})[:5]
+        kinds = [LayerKind.LINEAR if n == "mamba" else LayerKind.FULL for n in names]
+        return kinds, [f"layers_block_type '{n}'" for n in unknown]
     if state_layout == "indices":  # Bamba: attention at attn_layer_indices, mamba elsewhere
         indices = cfg.get("attn_layer_indices") or []
         if not isinstance(indices, list) or not all(type(i) is int for i in indices):
@@ -235,8 +242,15 @@ def _indexer_token_bytes(cfg: dict[str, Any]) -> int:
 
 
 def _config_value(cfg: dict[str, Any], key: str, defaults: dict[str, Any]) -> Any:
-    """A model_types.yaml state key: "a*b" multiplies, "a.b" reads into dict a; a key the
+    """A model_types.yaml state key: "a/b" divides (integer division, after the products on
+    its left), "a*b" multiplies, a number is itself, "a.b" reads into dict a; a key the
     config lacks takes the transformers default (an explicit null stays null)."""
+    if "/" in key:
+        left, right = (_config_value(cfg, k, defaults) for k in key.rsplit("/", 1))
+        valid = isinstance(left, int) and isinstance(right, int) and right > 0
+        return left // right if valid else None
+    if key.isdigit():
+        return int(key)
     if "*" in key:
         left, right = (_config_value(cfg, k, defaults) for k in key.split("*", 1))
         return left * right if isinstance(left, int) and isinstance(right, int) else None
@@ -244,6 +258,14 @@ def _config_value(cfg: dict[str, Any], key: str, defaults: dict[str, Any]) -> An
     value = cfg[head] if head in cfg else defaults.get(head)
     if rest:
         return _config_value(value, rest, {}) if isinstance(value, dict) else None
+    return value
+
+
+def _shape_value(cfg: dict[str, Any], facts: dict[str, Any], key: str) -> int:
+    """A model_types.yaml attention_shape value, which must come out a positive size."""
+    value = _config_value(cfg, key, facts.get("defaults", {}))
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= _MAX_SIZE:
+        raise ModelConfigError(f"config.json has no usable '{key}'", hint=_HINT)
     return value
 
 
@@ -515,6 +537,10 @@ def _parse_config(
         or heads
     )
     head_dim = int(_get(cfg, facts, "head_dim") or hidden // heads)
+    shape = facts.get("attention_shape")
+    if shape:  # Zamba2: both derived by its config class, not read from config.json
+        head_dim = _shape_value(cfg, facts, shape["head_dim"])
+        kv_heads = _shape_value(cfg, facts, shape["kv_heads"])
     vocab = _require_int(cfg, facts, "vocab_size", "padded_vocab_size")
     kinds, unmodeled = _layer_kinds(cfg, facts, min(layers, _MAX_LAYERS + 1))
     if len(kinds) != min(layers, _MAX_LAYERS + 1):

@@ -11,8 +11,9 @@ family's keys and the arithmetic, not a vendored checkpoint:
   side in every layer, the mixer mamba_d_ssm wide;
 - Kimi-Linear-48B-A3B (0.19.0 kimi_linear.py): KDA layers by linear_attn_config (1-based), MLA
   elsewhere; 0.19.0 aligns an MLA hybrid's block to 64 tokens (HybridAttentionMambaModelConfig);
-- Bamba-9B (0.19.0 bamba.py), MiniMax-Text-01 (0.19.0 minimax_text_01.py), Gemma-3n E2B
-  (gemma3n.py KV sharing).
+- Bamba-9B (0.19.0 bamba.py), MiniMax-Text-01 (0.19.0 minimax_text_01.py), Zamba2-2.7B
+  (zamba2.py: shared attention blocks, a KV cache per hybrid layer), Gemma-3n E2B (gemma3n.py
+  KV sharing).
 Qwen3.6-35B-A3B, Qwen3-Next and Nemotron-H-56B come from their published files (the catalog).
 The last tests cover speculative decoding's state blocks and conv rows, --explain, and item 6 of
 issue 14: a layer kind without a recipe is flagged (VW124), never silently full attention.
@@ -387,20 +388,70 @@ def test_an_unknown_nemotron_h_pattern_letter_is_flagged() -> None:
     assert "hybrid_override_pattern 'Q'" in vw124(NEMOTRON, model)
 
 
-def test_zamba2_shared_attention_blocks_are_flagged() -> None:
-    # Zamba2 (zamba2.py, 0.19.0 and 0.33.0) has no state recipe here: its layers_block_type
-    # is named in the warning. Only the layout keys are Zamba2's; the widths are borrowed.
-    config = {
-        **GRANITE_H_SMALL,
-        "architectures": ["Zamba2ForCausalLM"],
-        "model_type": "zamba2",
-        "layers_block_type": ["mamba"] * 5 + ["hybrid"] + ["mamba"] * 5 + ["hybrid"],
-        "num_hidden_layers": 12,
-    }
-    del config["layer_types"]
-    model = parsed(config, "zamba2-layout")
-    assert model.unmodeled_layer_kinds == ("state layers ('layers_block_type')",)
-    assert "layers_block_type" in vw124("zamba2-layout", model)
+ZAMBA2_2_7B: dict[str, Any] = {
+    "architectures": ["Zamba2ForCausalLM"],
+    "model_type": "zamba2",
+    "hidden_size": 2560,
+    "num_hidden_layers": 54,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+    "intermediate_size": 10240,
+    "vocab_size": 32000,
+    "mamba_d_state": 64,
+    "mamba_d_conv": 4,
+    "mamba_expand": 2,
+    "mamba_ngroups": 1,
+    "n_mamba_heads": 80,
+    "num_mem_blocks": 2,
+    "adapter_rank": 128,
+    "use_shared_attention_adapter": False,
+    "hidden_act": "gelu",
+    "chunk_size": 256,
+    "max_position_embeddings": 4096,
+    "torch_dtype": "bfloat16",
+    "layers_block_type": ["mamba"]
+    + (["mamba"] * 5 + ["hybrid"]) * 7
+    + ["mamba"] * 4
+    + ["hybrid"]
+    + ["mamba"] * 3
+    + ["hybrid"]
+    + ["mamba"] * 2,
+}
+
+
+def test_zamba2_hybrid_layers_attend_and_every_layer_keeps_a_mamba_state() -> None:
+    # zamba2.py: each of the 9 hybrid layers has its own Attention (32 KV heads of
+    # attention_head_dim = 2 x 2560 / 32 = 160, on the shared block's 2 x hidden input) and
+    # every one of the 54 layers a MambaMixer2 (mamba_headdim = 2 x 2560 / 80 = 64)
+    model = parsed(ZAMBA2_2_7B, "Zyphra/Zamba2-2.7B")
+    assert model.unmodeled_layer_kinds == ()
+    assert (sum(model.state_layer_flags), model.cache_layer_count) == (54, 9)
+    page = mamba2_page(inner=5120, groups=1, heads=80, head_dim=64, state=64, tp=1)
+    assert page == 686_848
+    check(
+        model,
+        "Zyphra/Zamba2-2.7B",
+        attn_layers=9,
+        state_layers=54,
+        state_page=page,
+        attn_per_token=2 * 32 * 160 * 2,
+        alignment=16,
+        max_len=4096,
+    )
+    # weights: two shared blocks, not an attention and an MLP per hybrid layer
+    h, inter, rank = 2560, 10240, 128
+    shared = 2 * (2 * h * 3 * 2 * h + 2 * h * h) + 2 * 3 * h * inter
+    hybrid = 9 * (h * h + h * rank + rank * 2 * inter)
+    params = model.params
+    assert params.attention_linear + params.mlp_linear == shared + hybrid
+    assert round(model.param_count / 1e8) == 27  # the published 2.7B
+
+
+def test_an_unknown_zamba2_block_type_is_flagged() -> None:
+    names = ["mamba"] * 53 + ["moe"]
+    model = parsed({**ZAMBA2_2_7B, "layers_block_type": names}, "z")
+    assert model.unmodeled_layer_kinds == ("layers_block_type 'moe'",)
+    assert "layers_block_type 'moe'" in vw124("z", model)
 
 
 GEMMA3N_E2B: dict[str, Any] = {
