@@ -31,8 +31,9 @@ from checker.planning.settings import resolve_settings
 from checker.planning.spec_config import build_spec
 from checker.planning.state import state_page_bytes
 from checker.planning.versions import version_facts
+from checker.schemas.enums import Severity, Verdict
 from checker.schemas.model_info import LayerKind, ModelInfo, StateInfo, StateKind
-from tests.planning.plans import catalog_model, make_request, plan
+from tests.planning.plans import catalog_model, fired, make_request, only, plan
 from tests.planning.test_hybrid_state import BUDGET, cdiv, expected_kv, settings_for
 
 GRANITE_H_SMALL: dict[str, Any] = {
@@ -702,3 +703,24 @@ def test_an_mla_backends_block_carries_into_tokens_and_concurrency() -> None:
         assert (kv.layout.page_bytes, len(kv.layout.kinds)) == (page, 1)
         assert (kv.num_blocks, kv.tokens) == (blocks, tokens)
         assert abs(kv.max_concurrency - concurrency) < 1e-9
+
+
+def test_the_033_transformers_backend_refuses_bamba_s_mamba_layers() -> None:
+    # 0.33.0 has no BambaForCausalLM of its own: the Transformers backend builds it and stops at
+    # the first decoder layer that does not attend (transformers/base.py)
+    model = parsed(BAMBA_9B, "ibm-ai-platform/Bamba-9B")
+    resp = plan("ibm-ai-platform/Bamba-9B", model=model, max_model_len=8192, version="0.33")
+    found = only(resp, "VW207")
+    assert found.severity is Severity.ERROR and resp.feasibility.verdict is Verdict.FAIL
+    assert found.message == (
+        "Layer 0 does not dispatch through the Transformers attention interface and vLLM has no "
+        "other way to handle it."
+    )
+    native = plan("ibm-ai-platform/Bamba-9B", model=model, max_model_len=8192, version="0.19")
+    assert not fired(native, "VW207")
+    # an attention-only model on the Transformers backend is not refused
+    llama = catalog_model(
+        "meta-llama/Llama-3.1-8B-Instruct", architectures=["MllamaForConditionalGeneration"]
+    )
+    mllama = plan("meta-llama/Llama-3.1-8B-Instruct", model=llama, max_model_len=8192)
+    assert fired(mllama, "VW121") and not fired(mllama, "VW207")

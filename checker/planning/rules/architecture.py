@@ -1,16 +1,18 @@
-"""The architecture gate (VW120, VW121): vLLM refuses an architecture its registry removed or
-never had before it reads any weight; one it has no class for may still run through its
-Transformers backend. Messages are model_executor/models/registry.py
-_ModelRegistry._raise_for_unsupported's."""
+"""The architecture gate (VW120, VW121, VW207): vLLM refuses an architecture its registry
+removed or never had before it reads any weight; one it has no class for may still run through
+its Transformers backend, which from 0.33 refuses a decoder layer that does not attend. Messages
+are model_executor/models/registry.py _ModelRegistry._raise_for_unsupported's and
+model_executor/models/transformers/base.py Base._create_attention_instances'."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from checker.planning.architectures import ArchitectureSupport, architecture_support
-from checker.planning.releases import message
+from checker.planning.releases import has_behaviour, message
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
+from checker.schemas.model_info import LayerKind
 from checker.schemas.outputs import Finding
 
 
@@ -67,6 +69,31 @@ def architecture_supported(ctx: RuleContext) -> Iterator[Finding]:
         message=text,
         key="model.model",
         fix=fix,
+    )
+
+
+@rule
+def transformers_backend_layers_attend(ctx: RuleContext) -> Iterator[Finding]:
+    """A model the Transformers backend builds must attend in every decoder layer (0.33):
+    a mamba / linear-attention layer (Bamba, MiniMax-Text-01 after their native classes left)
+    or an attention-free one stops the start-up."""
+    found, version = support(ctx), ctx.settings.facts.version
+    if found is None or found.how != "transformers":
+        return
+    if not has_behaviour("transformers_backend_refuses_layers_without_attention", version):
+        return
+    silent = (LayerKind.LINEAR, LayerKind.NONE)
+    first = next((i for i, k in enumerate(ctx.model.layer_kinds) if k in silent), None)
+    if first is None:
+        return
+    yield Finding(
+        rule_id="VW207",
+        name="transformers-backend-layer-without-attention",
+        severity=Severity.ERROR,
+        message=message("transformers-backend-layer-without-attention", version, layer=first),
+        key="model.model",
+        fix=f"vLLM {version} has no class of its own for {found.architecture}: pin a release "
+        "that implements it (vllm.version), or serve a model vLLM implements.",
     )
 
 
