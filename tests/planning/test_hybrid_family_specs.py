@@ -724,3 +724,26 @@ def test_the_033_transformers_backend_refuses_bamba_s_mamba_layers() -> None:
     )
     mllama = plan("meta-llama/Llama-3.1-8B-Instruct", model=llama, max_model_len=8192)
     assert fired(mllama, "VW121") and not fired(mllama, "VW207")
+
+
+def test_a_float32_minimax_state_is_refused() -> None:
+    model = parsed(MINIMAX_TEXT_01, "MiniMaxAI/MiniMax-Text-01")
+    resp = plan(
+        "MiniMaxAI/MiniMax-Text-01",
+        "H200",
+        gpus=8,
+        tp=8,
+        model=model,
+        max_model_len=8192,
+        version="0.19",
+        mamba_cache_dtype="float32",
+    )
+    found = only(resp, "VW140")
+    assert found.message == "fp32 state for minimax is not yet supported"
+    assert found.fix_values == {"outputs.vllm_args.mamba-cache-dtype": "auto"}
+    # Bamba's Mamba-2 state takes it
+    bamba = parsed(BAMBA_9B, "b")
+    assert not fired(
+        plan("b", model=bamba, max_model_len=8192, version="0.19", mamba_cache_dtype="float32"),
+        "VW140",
+    )
