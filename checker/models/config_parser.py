@@ -182,12 +182,33 @@ def _layer_kinds(
         return [
             LayerKind.FULL if (i + 1) % every == 0 else LayerKind.LINEAR for i in range(layers)
         ], []
-    if (facts.get("state") or {}).get("layers") == "period":  # Jamba
+    state_layout = (facts.get("state") or {}).get("layers")
+    if state_layout == "period":  # Jamba
         period = int(_get(cfg, facts, "attn_layer_period"))
         offset = int(_get(cfg, facts, "attn_layer_offset"))
         return [
             LayerKind.FULL if i % period == offset else LayerKind.LINEAR for i in range(layers)
         ], []
+    if state_layout == "block_type":  # Zamba2: "hybrid" layers attend (and keep a mamba state)
+        names = cfg.get("layers_block_type")
+        if not isinstance(names, list) or len(names) != layers:
+            return [LayerKind.FULL] * layers, ["layers_block_type (not one name per layer)"]
+        unknown = sorted({str(n)[:40] for n in names if n not in ("hybrid", "mamba")})[:5]
+        kinds = [LayerKind.LINEAR if n == "mamba" else LayerKind.FULL for n in names]
+        return kinds, [f"layers_block_type '{n}'" for n in unknown]
+    if state_layout == "indices":  # Bamba: attention at attn_layer_indices, mamba elsewhere
+        indices = cfg.get("attn_layer_indices") or []
+        if not isinstance(indices, list) or not all(type(i) is int for i in indices):
+            return [LayerKind.FULL] * layers, ["attn_layer_indices (not a list of layer numbers)"]
+        return [LayerKind.FULL if i in indices else LayerKind.LINEAR for i in range(layers)], []
+    types = cfg.get("attn_type_list")
+    if state_layout == "type_list" and types is not None:
+        # MiniMax-Text-01: 0 lightning (linear) attention, 1 softmax attention (none given:
+        # every layer attends, MiniMaxText01Model's default)
+        valid = isinstance(types, list) and len(types) == layers
+        if not valid or any(t not in (0, 1) for t in types):
+            return [LayerKind.FULL] * layers, ["attn_type_list (not one 0 or 1 per layer)"]
+        return [LayerKind.FULL if t == 1 else LayerKind.LINEAR for t in types], []
     if cfg.get("attention_chunk_size"):  # Llama-4: every 4th layer global (NoPE), rest chunked
         no_rope = cfg.get("no_rope_layers") or [int((i + 1) % 4 != 0) for i in range(layers)]
         return [LayerKind.CHUNKED if flag else LayerKind.FULL for flag in no_rope], []
@@ -273,8 +294,15 @@ def _compressed_attention(
 
 
 def _config_value(cfg: dict[str, Any], key: str, defaults: dict[str, Any]) -> Any:
-    """A model_types.yaml state key: "a*b" multiplies, "a.b" reads into dict a; a key the
+    """A model_types.yaml state key: "a/b" divides (integer division, after the products on
+    its left), "a*b" multiplies, a number is itself, "a.b" reads into dict a; a key the
     config lacks takes the transformers default (an explicit null stays null)."""
+    if "/" in key:
+        left, right = (_config_value(cfg, k, defaults) for k in key.rsplit("/", 1))
+        valid = isinstance(left, int) and isinstance(right, int) and right > 0
+        return left // right if valid else None
+    if key.isdigit():
+        return int(key)
     if "*" in key:
         left, right = (_config_value(cfg, k, defaults) for k in key.split("*", 1))
         return left * right if isinstance(left, int) and isinstance(right, int) else None
@@ -282,6 +310,14 @@ def _config_value(cfg: dict[str, Any], key: str, defaults: dict[str, Any]) -> An
     value = cfg[head] if head in cfg else defaults.get(head)
     if rest:
         return _config_value(value, rest, {}) if isinstance(value, dict) else None
+    return value
+
+
+def _shape_value(cfg: dict[str, Any], facts: dict[str, Any], key: str) -> int:
+    """A model_types.yaml attention_shape value, which must come out a positive size."""
+    value = _config_value(cfg, key, facts.get("defaults", {}))
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= _MAX_SIZE:
+        raise ModelConfigError(f"config.json has no usable '{key}'", hint=_HINT)
     return value
 
 
@@ -553,6 +589,10 @@ def _parse_config(
         or heads
     )
     head_dim = int(_get(cfg, facts, "head_dim") or hidden // heads)
+    shape = facts.get("attention_shape")
+    if shape:  # Zamba2: both derived by its config class, not read from config.json
+        head_dim = _shape_value(cfg, facts, shape["head_dim"])
+        kv_heads = _shape_value(cfg, facts, shape["kv_heads"])
     vocab = _require_int(cfg, facts, "vocab_size", "padded_vocab_size")
     kinds, unmodeled = _layer_kinds(cfg, facts, min(layers, _MAX_LAYERS + 1))
     if len(kinds) != min(layers, _MAX_LAYERS + 1):

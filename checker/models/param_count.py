@@ -115,6 +115,11 @@ def _linear_mixer(cfg: dict[str, Any], hidden: int, state: StateInfo) -> int:
     if state.kind is StateKind.SHORT_CONV:  # in_proj to B, C, x; conv; out_proj
         width = state.intermediate_size
         return hidden * 3 * width + width * kernel + width * hidden
+    if state.kind is StateKind.LINEAR_ATTENTION:
+        # layers/mamba/linear_attn.py MiniMaxText01LinearAttention: qkv_proj, output_gate,
+        # out_proj and the norm over heads x head_dim
+        inner = state.num_heads * state.head_dim
+        return 5 * hidden * inner + inner
     # KDA: q, k, v, o projections, their short convs, low-rank decay and output gates, beta
     proj, head_dim = state.num_heads * state.head_dim, state.head_dim
     return (
@@ -123,6 +128,32 @@ def _linear_mixer(cfg: dict[str, Any], hidden: int, state: StateInfo) -> int:
         + 2 * (hidden * head_dim + head_dim * proj)
         + (hidden * state.num_heads)
     )
+
+
+def _shared_blocks(
+    cfg: dict[str, Any], facts: dict[str, Any], hidden: int, width: int, hybrid: int
+) -> dict[str, int]:
+    """Zamba2's shared transformer (models/zamba2.py): num_mem_blocks blocks of attention on
+    the concatenated 2 x hidden input (qkv_proj to ``width`` each, o_proj) and a gated MLP;
+    per hybrid layer a hidden x hidden linear, the MLP's LoRA adapter and, with
+    use_shared_attention_adapter, q/k/v adapters (Zamba2LoRA: A to adapter_rank, B back)."""
+    defaults = facts.get("defaults", {})
+
+    def get(key: str) -> Any:
+        return cfg[key] if cfg.get(key) is not None else defaults.get(key)
+
+    blocks, rank = int(get("num_mem_blocks") or 1), int(get("adapter_rank") or 0)
+    inter = int(get("intermediate_size") or 4 * hidden)
+    attention = blocks * (2 * hidden * 3 * width + width * hidden)
+    if get("use_shared_attention_adapter"):
+        attention += hybrid * 3 * (2 * hidden * rank + rank * width)
+    per_hybrid = hidden * hidden + hidden * rank + rank * 2 * inter
+    mlp = blocks * 3 * hidden * inter + hybrid * per_hybrid
+    return {
+        "attention_linear": attention,
+        "mlp_linear": mlp,
+        "norms_and_biases": blocks * 3 * hidden,  # input (2 x hidden) and pre-MLP norms
+    }
 
 
 def vision_width(vision: dict[str, Any]) -> tuple[int, int]:
@@ -236,6 +267,7 @@ def count_params(
     # (vocab_size_per_layer_input x layers * width) and per_layer_model_projection
     per_layer_width = int(cfg.get("hidden_size_per_layer_input") or 0)
 
+    shared = bool(facts.get("shared_transformer"))
     totals = dict.fromkeys(ParamBreakdown.model_fields, 0)
     per_layer: list[int] = []
     moe_flags: list[bool] = []
@@ -246,7 +278,7 @@ def count_params(
             kv = heads // int((blocks[i].get("attention") or {}).get("n_heads_in_group") or heads)
         if state is not None and state_flags[i]:
             totals["linear_attention"] += _linear_mixer(cfg, hidden, state)
-        if kind is not LayerKind.NONE and kind is not LayerKind.LINEAR:
+        if kind is not LayerKind.NONE and kind is not LayerKind.LINEAR and not shared:
             size = layer_head_dims[i] if layer_head_dims else head_dim
             linear, extra = _attention(cfg, kind, hidden=hidden, heads=heads, kv=kv, head_dim=size)
             totals["attention_linear"] += linear
@@ -267,11 +299,16 @@ def count_params(
         elif blocks:
             inter = _nas_intermediate(float(blocks[i]["ffn"]["ffn_mult"]), hidden)
             totals["mlp_linear"] += 3 * hidden * inter
-        elif letter in (None, "-"):
+        elif letter in (None, "-") and not shared:
             totals["mlp_linear"] += mlp_factor * hidden * dense_inter
         totals["norms_and_biases"] += norms_per_layer * hidden
         totals["mlp_linear"] += 2 * hidden * per_layer_width
         per_layer.append(sum(totals.values()) - before)
+
+    if shared:
+        hybrid = sum(k is LayerKind.FULL for k in kinds)
+        for role, count in _shared_blocks(cfg, facts, hidden, heads * head_dim, hybrid).items():
+            totals[role] += count
 
     per_layer_vocab = int(cfg.get("vocab_size_per_layer_input") or vocab)
     totals["embedding"] = vocab * hidden + per_layer_vocab * layers * per_layer_width

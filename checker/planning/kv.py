@@ -227,6 +227,34 @@ def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
     }
 
 
+def state_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
+    """What a hybrid's recurrent state costs a request, for --explain (subject -> words)."""
+    layout = kv_layout(model, settings, 0)
+    if not layout.state_layers or model.state is None:
+        return {}
+    mode = settings.mamba_cache_mode
+    blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, settings.max_model_len)
+    if mode == "all":
+        why = "one per block of the request in all mode"
+    else:
+        why = f"{2 if mode == 'align' else 1} in {mode} mode"
+        if settings.state_checkpoint_blocks:
+            why += f", {settings.state_checkpoint_blocks} more for prefill checkpoints"
+        if settings.state_speculative_blocks:
+            why += f", {settings.state_speculative_blocks} more for the speculative tokens"
+    per_request = layout.state_layers * layout.page_bytes * blocks
+    return {
+        "recurrent state": (
+            f"{layout.state_layers} {model.state.kind.value} state layers on the first rank, "
+            f"{blocks} blocks each per request ({why}) of {layout.page_bytes:,} bytes (the "
+            f"{settings.state_page_bytes:,}-byte state padded to the attention page): "
+            f"{per_request / (1 << 20):,.1f} MiB per request whatever its length "
+            "(model_executor/layers/mamba/mamba_utils.py; v1/kv_cache_interface.py "
+            "MambaSpec.max_memory_usage_bytes)"
+        )
+    }
+
+
 def _blocks_per_request(
     kind: LayerKind,
     model: ModelInfo,
@@ -241,7 +269,13 @@ def _blocks_per_request(
     # AttentionSpec.max_num_blocks_per_req, FullAttentionSpec.max_memory_usage_bytes)
     full = -(-length // (bs * settings.kv_shards))
     if kind is LayerKind.LINEAR:
-        return state_blocks(settings.mamba_cache_mode, length, bs, settings.state_checkpoint_blocks)
+        return state_blocks(
+            settings.mamba_cache_mode,
+            length,
+            bs,
+            settings.state_checkpoint_blocks,
+            settings.state_speculative_blocks,
+        )
     window = window or _window(kind, model)  # a drafter's own window, else the target's
     # the window and every batch in flight (SlidingWindowSpec.max_admission_blocks_per_request)
     in_flight = settings.in_flight_batches * settings.max_num_batched_tokens

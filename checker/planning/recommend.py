@@ -16,7 +16,7 @@ from dataclasses import replace
 from checker.planning.activation import interconnect_costs, sampler_costs
 from checker.planning.connectors import connector_costs, resolve_connector
 from checker.planning.fixes import apply_fixes
-from checker.planning.kv import GIB, bytes_for_length, indexer_costs
+from checker.planning.kv import GIB, bytes_for_length, indexer_costs, state_costs
 from checker.planning.lora import lora_costs
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.multimodal import multimodal_costs
@@ -280,6 +280,7 @@ def recommend(
         explanations.update(sampler_costs(ctx.model, ctx.settings))
         explanations.update(interconnect_costs(ctx.settings))
         explanations.update(indexer_costs(ctx.model, ctx.settings))
+        explanations.update(state_costs(ctx.model, ctx.settings))
     return config.model_copy(update={"explanations": explanations}), recs
 
 

@@ -102,6 +102,12 @@ def float16_refused_models(version: str) -> tuple[str, ...]:
     return tuple(pick(table, version) or ())
 
 
+def speculative_conv_rows(version: str) -> tuple[str, ...]:
+    """The state calculators whose conv state grows by a row per speculative token."""
+    table = bundled_data("vllm_messages.yaml")["behaviour"]["speculative_conv_rows"]
+    return tuple(pick(table, version) or ())
+
+
 def rope_unscaled_types(version: str) -> tuple[str, ...]:
     table = bundled_data("vllm_messages.yaml")["behaviour"]["rope_unscaled_types"]
     return tuple(pick(table, version) or ())

@@ -76,6 +76,7 @@ class Settings:
     mamba_cache_mode: str = "none"
     state_page_bytes: int = 0  # one state layer's page on a rank, before padding
     state_checkpoint_blocks: int = 0  # align mode's prefill checkpoint blocks per request
+    state_speculative_blocks: int = 0  # MambaSpec.num_speculative_blocks per request
     unaligned_block_size: int = 0  # a hybrid's block size before vLLM raised it
     mla_backend: str | None = None  # the MLA backend whose kernel set the default block size
     kv_storage_dtype: str = ""  # the cache format the MLA backend stores it in; "": the dtype
@@ -205,7 +206,12 @@ def resolve_settings(
     default_block, mla_backend = vllm_block_size(model, gpu, kv_dtype.value, facts, tp)
     block = eng.block_size or default_block
     state_page, mode, checkpoints, unaligned = 0, "none", 0, block
+    spec_blocks = 0
     if model.state is not None and facts.engine == "v1":
+        # vllm_config.num_speculative_tokens: the speculative config's, any method
+        num_spec = max(spec.tokens or 0, 0) if spec else 0
+        if has_behaviour("mamba_speculative_state_blocks", facts.version):
+            spec_blocks = num_spec
         state_page = state_page_bytes(
             model.state,
             tp,
@@ -213,6 +219,7 @@ def resolve_settings(
             facts.version,
             eng.mamba_cache_dtype,
             eng.mamba_ssm_cache_dtype,
+            num_spec,
         )
         prefix = eng.enable_prefix_caching
         if prefix is None:
@@ -284,6 +291,7 @@ def resolve_settings(
         mamba_cache_mode=mode,
         state_page_bytes=state_page,
         state_checkpoint_blocks=checkpoints,
+        state_speculative_blocks=spec_blocks,
         unaligned_block_size=unaligned,
         **_parallel(request, model, tp, facts.version),
         mla_backend=None if eng.block_size else mla_backend,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from math import lcm, prod
 
 from checker.planning.kv_dtypes import DTYPE_BYTES
-from checker.planning.releases import has_behaviour
+from checker.planning.releases import has_behaviour, speculative_conv_rows
 from checker.schemas.model_info import StateInfo, StateKind
 
 
@@ -23,11 +23,11 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def state_shapes(state: StateInfo, tp: int) -> tuple[tuple[int, ...], ...]:
+def state_shapes(state: StateInfo, tp: int, spec_rows: int = 0) -> tuple[tuple[int, ...], ...]:
     """One layer's state tensors on one TP rank (MambaStateShapeCalculator.<kind>_state_shape;
-    conv tensors are (dim, kernel - 1) either way round, the bytes are the same; speculative
-    decoding's extra conv rows are not modelled)."""
-    k = state.conv_kernel - 1
+    conv tensors are (dim, kernel - 1 + spec_rows) either way round, the bytes are the same;
+    ``spec_rows``: the speculative tokens' extra conv rows, where the calculator takes them)."""
+    k = state.conv_kernel - 1 + spec_rows
     if state.kind is StateKind.MAMBA1:
         inner = state.intermediate_size // tp
         return (inner, k), (inner, state.state_size)
@@ -41,6 +41,8 @@ def state_shapes(state: StateInfo, tp: int) -> tuple[tuple[int, ...], ...]:
         return (conv // tp, k), (state.num_heads // tp, state.head_dim, state.head_k_dim)
     if state.kind is StateKind.SHORT_CONV:
         return ((state.intermediate_size // tp, k),)
+    if state.kind is StateKind.LINEAR_ATTENTION:  # one (heads, head_dim, head_dim) KV state
+        return ((state.num_heads // tp, state.head_dim, state.head_dim),)
     # KDA: q, k and v short convolutions (one tensor in 0.33.0, three in 0.19.0) and the
     # (heads, head_dim, head_dim) recurrent state
     conv = 3 * state.num_heads * state.head_dim
@@ -58,7 +60,8 @@ def state_dtype_bytes(
     under --mamba-cache-dtype and --mamba-ssm-cache-dtype: the conv state in the cache dtype
     (auto: the model dtype); the SSM state in its own flag's dtype, which at auto is the
     model's config entry's pick (Qwen3.5, Nemotron-H) or else the conv state's; KDA keeps
-    its recurrent state in float32 at auto (kda_state_dtype)."""
+    its recurrent state in float32 at auto (kda_state_dtype); MiniMax's linear attention keeps
+    its one state tensor in the cache dtype (linear_attention_state_dtype)."""
     conv = DTYPE_BYTES[model_dtype if cache_dtype == "auto" else cache_dtype]
     ssm_dtype = ssm_cache_dtype
     if ssm_dtype == "auto" and state.ssm_dtype_rule == "config" and state.ssm_dtype:
@@ -68,7 +71,7 @@ def state_dtype_bytes(
             "float32" if has_behaviour("nemotron_h_float32_ssm_default", version) else "float16"
         )
         ssm_dtype = state.ssm_dtype or fallback
-    if state.kind is StateKind.SHORT_CONV:
+    if state.kind in (StateKind.SHORT_CONV, StateKind.LINEAR_ATTENTION):
         return (conv,)
     if state.kind is StateKind.KDA and ssm_dtype == "auto":
         return conv, 4
@@ -82,9 +85,12 @@ def state_page_bytes(
     version: str,
     cache_dtype: str = "auto",
     ssm_cache_dtype: str = "auto",
+    num_spec: int = 0,
 ) -> int:
-    """One layer's unpadded state page on one TP rank (MambaSpec.page_size_bytes)."""
-    shapes = state_shapes(state, tp)
+    """One layer's unpadded state page on one TP rank (MambaSpec.page_size_bytes), its conv
+    state holding ``num_spec`` more rows where the release's calculator adds them."""
+    rows = num_spec if state.kind.value in speculative_conv_rows(version) else 0
+    shapes = state_shapes(state, tp, rows)
     sizes = state_dtype_bytes(state, model_dtype, version, cache_dtype, ssm_cache_dtype)
     return sum(prod(shape) * size for shape, size in zip(shapes, sizes, strict=True))
 
@@ -104,13 +110,15 @@ def mamba_cache_mode(
     return "align"
 
 
-def state_blocks(mode: str, max_len: int, block_size: int, checkpoints: int = 0) -> int:
+def state_blocks(
+    mode: str, max_len: int, block_size: int, checkpoints: int = 0, speculative: int = 0
+) -> int:
     """Blocks one request's state takes per state layer (MambaSpec.max_memory_usage_bytes /
-    page): 1, or in align mode 2 plus the prefill checkpoint blocks, one per block of the
-    request in all mode (speculative blocks not modelled)."""
+    page): 1, or in align mode 2 plus the prefill checkpoint blocks, each plus the speculative
+    blocks; one per block of the request in 0.19's all mode."""
     if mode == "all":
         return _cdiv(max_len, block_size)
-    return 2 + checkpoints if mode == "align" else 1
+    return (2 + checkpoints if mode == "align" else 1) + speculative
 
 
 def prefill_checkpoint_alignment(

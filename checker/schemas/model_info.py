@@ -30,6 +30,7 @@ class StateKind(str, Enum):
     GDN = "gdn"  # gated delta net: Qwen3-Next, Qwen3.5
     SHORT_CONV = "short_conv"  # LFM2
     KDA = "kda"  # Kimi delta attention: Kimi-Linear
+    LINEAR_ATTENTION = "linear_attention"  # MiniMax-Text-01 / M1 lightning attention
 
 
 class StateInfo(BaseModel):

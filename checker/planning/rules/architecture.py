@@ -1,16 +1,18 @@
-"""The architecture gate (VW120, VW121): vLLM refuses an architecture its registry removed or
-never had before it reads any weight; one it has no class for may still run through its
-Transformers backend. Messages are model_executor/models/registry.py
-_ModelRegistry._raise_for_unsupported's."""
+"""The architecture gate (VW120, VW121, VW207): vLLM refuses an architecture its registry
+removed or never had before it reads any weight; one it has no class for may still run through
+its Transformers backend, which from 0.33 refuses a decoder layer that does not attend. Messages
+are model_executor/models/registry.py _ModelRegistry._raise_for_unsupported's and
+model_executor/models/transformers/base.py Base._create_attention_instances'."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from checker.planning.architectures import ArchitectureSupport, architecture_support
-from checker.planning.releases import message
+from checker.planning.releases import has_behaviour, message
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
+from checker.schemas.model_info import LayerKind
 from checker.schemas.outputs import Finding
 
 
@@ -71,9 +73,35 @@ def architecture_supported(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
+def transformers_backend_layers_attend(ctx: RuleContext) -> Iterator[Finding]:
+    """A model the Transformers backend builds must attend in every decoder layer (0.33):
+    a mamba / linear-attention layer (Bamba, MiniMax-Text-01 after their native classes left)
+    or an attention-free one stops the start-up."""
+    found, version = support(ctx), ctx.settings.facts.version
+    if found is None or found.how != "transformers":
+        return
+    if not has_behaviour("transformers_backend_refuses_layers_without_attention", version):
+        return
+    silent = (LayerKind.LINEAR, LayerKind.NONE)
+    first = next((i for i, k in enumerate(ctx.model.layer_kinds) if k in silent), None)
+    if first is None:
+        return
+    yield Finding(
+        rule_id="VW207",
+        name="transformers-backend-layer-without-attention",
+        severity=Severity.ERROR,
+        message=message("transformers-backend-layer-without-attention", version, layer=first),
+        key="model.model",
+        fix=f"vLLM {version} has no class of its own for {found.architecture}: pin a release "
+        "that implements it (vllm.version), or serve a model vLLM implements.",
+    )
+
+
+@rule
 def layer_kinds_modelled(ctx: RuleContext) -> Iterator[Finding]:
     """A layer kind the config names that vllm-wizard has no recipe for is sized as full
-    attention; vLLM builds it its own way, so the KV figures cannot be trusted."""
+    attention, or, for state layers of a model type without a state recipe, left without a
+    state; vLLM builds them its own way, so the KV figures cannot be trusted."""
     kinds = ctx.model.unmodeled_layer_kinds
     if not kinds:
         return
@@ -82,8 +110,8 @@ def layer_kinds_modelled(ctx: RuleContext) -> Iterator[Finding]:
         name="layer-kind-not-modeled",
         severity=Severity.WARNING,
         message=f"config.json names layer kinds vllm-wizard does not model ({', '.join(kinds)}); "
-        "they were sized as full attention, so the KV cache, token and concurrency figures "
-        "are not trustworthy.",
+        "they were sized as full attention or left without a state, so the KV cache, token "
+        "and concurrency figures are not trustworthy.",
         key="model.model",
         fix="Check the real start-up log's 'GPU KV cache size' line, or report the "
         "architecture so its state layers can be modelled.",

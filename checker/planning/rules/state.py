@@ -1,6 +1,7 @@
 """Mamba / linear-attention state options vLLM refuses (VW140): a state dtype or cache mode the
-pinned release's CacheConfig literals do not list (argparse's "invalid choice"), and
---mamba-block-size without prefix caching (config/vllm.py VllmConfig.validate_mamba_block_size)."""
+pinned release's CacheConfig literals do not list (argparse's "invalid choice"), a float32
+state for MiniMax's linear attention (linear_attention_state_dtype), and --mamba-block-size
+without prefix caching (config/vllm.py VllmConfig.validate_mamba_block_size)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from checker.planning.releases import has_behaviour, message
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
+from checker.schemas.model_info import StateKind
 from checker.schemas.outputs import Finding
 
 
@@ -44,6 +46,14 @@ def mamba_options_valid(ctx: RuleContext) -> Iterator[Finding]:
             flag,
             f"vLLM {version} accepts --{flag} {list(allowed)}; use {default}.",
             default,
+        )
+    state = ctx.model.state
+    if state and state.kind is StateKind.LINEAR_ATTENTION and eng.mamba_cache_dtype == "float32":
+        yield _finding(
+            message("minimax-float32-state", version),
+            "mamba-cache-dtype",
+            "Keep MiniMax's linear-attention state in the model dtype (--mamba-cache-dtype auto).",
+            "auto",
         )
     size = eng.mamba_block_size
     prefix = eng.enable_prefix_caching
