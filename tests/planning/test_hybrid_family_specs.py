@@ -491,9 +491,11 @@ def test_gemma3n_shared_kv_layers_allocate_nothing_and_the_rest_group_by_window(
         kv = size_kv(model, s, BUDGET, 0)
         assert (s.block_size, kv.layout.page_bytes, kv.layout.group_size) == (16, page, 4)
         assert sorted(k.value for k in kv.layout.kinds) == ["full"] + ["sliding"] * 4
-        # SlidingWindowSpec.max_memory_usage_bytes: the window plus a step's tokens, one
-        # more block for the window's edge; FullAttentionSpec: the whole request
-        window = min(512 - 1 + s.max_num_batched_tokens, 32768)
+        # SlidingWindowSpec.max_memory_usage_bytes: the window plus the tokens in flight (one
+        # step's in 0.19; every batch in flight in 0.33), one more block for the window's
+        # edge; FullAttentionSpec: the whole request
+        in_flight = s.in_flight_batches * s.max_num_batched_tokens
+        window = min(512 - 1 + in_flight, 32768)
         per_request = cdiv(32768, 16) + 4 * (cdiv(window, 16) + 1)
         concurrency = blocks / per_request
         tokens = blocks // 5 * 16 if version == "0.19" else int(concurrency * 32768)
