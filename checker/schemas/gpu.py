@@ -2,6 +2,8 @@
 
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
+from functools import cached_property
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checker.schemas.enums import Interconnect
@@ -56,7 +58,7 @@ class GPUSpec(BaseModel):
             )
         return self
 
-    @property
+    @cached_property  # the planner asks dozens of times a plan
     def capability(self) -> int:
         """vLLM's integer form: "8.9" -> 89."""
         major, minor = self.compute_capability.split(".")
