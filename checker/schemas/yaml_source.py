@@ -263,10 +263,17 @@ def read_prefix(path: Path, limit: int) -> bytes:
     it is read: opening a FIFO waits for a writer, and a device may never end."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
             raise NotRegularFileError()
         os.set_blocking(fd, True)
-        return handle.read(limit)
+        # read(limit) would first allocate all ``limit`` bytes (a megabyte for every profile a
+        # fleet check reads): ask for the size the file has, and on if it grew meanwhile
+        wanted = min(limit, found.st_size + 1)
+        data = handle.read(wanted)
+        if len(data) == wanted < limit:
+            data += handle.read(limit - wanted)
+        return data
 
 
 def decode_text(data: bytes, max_bytes: int = MAX_BYTES) -> str:
