@@ -36,6 +36,8 @@ _CORE_TAGS = {
     "tag:yaml.org,2002:map",
 }
 
+_STR_TAG = "tag:yaml.org,2002:str"  # half of a profile's nodes: every key is one
+
 KeyPath = tuple[str | int, ...]
 
 
@@ -95,6 +97,8 @@ class _Builder:
                 self.positions.spots.setdefault((*path, index), _mark(item))
                 items.append(self.build(item, (*path, index), depth + 1))
             return items
+        if node.tag == _STR_TAG:
+            return node.value  # what construct_yaml_str gives, without its bookkeeping
         try:
             return self.loader.construct_object(node, deep=True)
         except ValueError:  # an integer past Python's 4300-digit conversion limit
