@@ -7,6 +7,7 @@ import pytest
 from checker.errors import ProfileError
 from checker.schemas.enums import DType, KVCacheDType
 from checker.schemas.profile_io import (
+    ProfileRequests,
     dump_profile,
     load_profile,
     load_profile_text,
@@ -149,3 +150,24 @@ def test_numbers_are_strict(value: str) -> None:
     with pytest.raises(ProfileError) as err:
         load_profile_text(f"model:\n  id: x/y\nhardware:\n  gpus: {value}\n", "p.yaml")
     assert err.value.location == "p.yaml:4:3"
+
+
+def test_profile_requests_give_each_target_the_request_profile_to_request_does(
+    tmp_path: Path,
+) -> None:
+    """The gate builds a profile's other sections once for all its targets: every target's
+    request is still the one profile_to_request makes (hardware fields, custom GPU, vram_gb
+    of the profile's own GPU only, flags that set hardware, config path)."""
+    text = (
+        "model: {id: Qwen/Qwen3-8B, config: cfg/config.json}\n"
+        "hardware:\n  gpu_name: X1\n  gpus: 2\n  vram_gb: 40\n  interconnect: pcie\n"
+        "  targets: [L4:4, X1:8, H100-SXM-80GB]\n"
+        "  custom_gpus:\n    - {name: X1, memory_gib: 40, memory_bandwidth_gbs: 900,"
+        " fp16_tflops: 100, compute_capability: '8.9'}\n"
+        "outputs:\n  vllm_args: {pipeline-parallel-size: 2, max-num-seqs: 64}\n"
+    )
+    profile = load_profile_text(text, "p.yaml").profile
+    requests = ProfileRequests(profile, base_dir=tmp_path)
+    for target in profile_targets(profile):
+        expected = profile_to_request(profile, target, base_dir=tmp_path)
+        assert requests.for_target(target) == expected
