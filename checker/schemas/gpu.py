@@ -2,7 +2,7 @@
 
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
-from functools import cached_property
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -58,8 +58,13 @@ class GPUSpec(BaseModel):
             )
         return self
 
-    @cached_property  # the planner asks dozens of times a plan
+    @property
     def capability(self) -> int:
         """vLLM's integer form: "8.9" -> 89."""
-        major, minor = self.compute_capability.split(".")
-        return int(major) * 10 + int(minor)
+        return _capability(self.compute_capability)
+
+
+@lru_cache(maxsize=64)  # the planner asks dozens of times a plan, of a handful of values
+def _capability(compute_capability: str) -> int:
+    major, minor = compute_capability.split(".")
+    return int(major) * 10 + int(minor)
