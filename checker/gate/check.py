@@ -37,7 +37,7 @@ from checker.schemas.calibration import calibration_path, load_calibration
 from checker.schemas.enums import FailOn
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput
-from checker.schemas.profile_io import LoadedProfile, Target, parse_target
+from checker.schemas.profile_io import LoadedProfile, ProfileRequests, Target, parse_target
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,11 @@ def run_check(options: CheckOptions) -> CheckResult:
     def plan(rel: str, loaded: LoadedProfile) -> None:
         planned = targets_of(loaded, targets, add_own=add_own)
         base_dir = (setup.cwd / rel).parent
-        pairs.extend(check_pair(loaded, target, settings, base_dir=base_dir) for target in planned)
+        requests = ProfileRequests(loaded.profile, base_dir=base_dir)  # shared by its targets
+        pairs.extend(
+            check_pair(loaded, target, settings, base_dir=base_dir, requests=requests)
+            for target in planned
+        )
         hidden.extend(unplanned_target_problems(loaded, planned, settings))
 
     artifacts_asked = bool(options.check_artifacts or options.fix or options.artifacts_dir)

@@ -25,7 +25,7 @@ from checker.schemas.calibration import Calibration
 from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.outputs import Finding, PlanResponse
-from checker.schemas.profile_io import LoadedProfile, Target, profile_to_request
+from checker.schemas.profile_io import LoadedProfile, ProfileRequests, Target
 
 
 @dataclass(frozen=True)
@@ -45,16 +45,23 @@ class PairSettings:
 
 
 def check_pair(
-    loaded: LoadedProfile, target: Target, settings: PairSettings, *, base_dir: Path
+    loaded: LoadedProfile,
+    target: Target,
+    settings: PairSettings,
+    *,
+    base_dir: Path,
+    requests: ProfileRequests | None = None,
 ) -> PairResult:
-    """Plan ``loaded`` on ``target``; a problem with the input becomes an ERROR pair."""
+    """Plan ``loaded`` on ``target``; a problem with the input becomes an ERROR pair.
+    ``requests``: the profile's requests (same ``base_dir``), shared by its targets."""
     from checker.hardware.catalog import find_gpu
     from checker.pipeline import plan_request, target_key
 
     profile = loaded.profile
     display = loaded.path.as_posix()
     try:
-        request = profile_to_request(profile, target, base_dir=base_dir)
+        requests = requests or ProfileRequests(profile, base_dir=base_dir)
+        request = requests.for_target(target)
         hardware = request.hardware
         if hardware.custom_gpu is None and target.gpu.strip().lower() != "auto":
             customs = (*profile.hardware.custom_gpus, *settings.custom_gpus)

@@ -9,7 +9,6 @@ spells sizes one way ("80G", "80 GB", "80GiB" are "80gb"), so nvidia-smi product
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections.abc import Iterable, Sequence
@@ -106,6 +105,8 @@ def find_gpu(name: str, custom: Sequence[GPUSpec] = ()) -> GPUSpec:
 
 
 def _closest(key: str, specs: Sequence[GPUSpec], limit: int = 5) -> list[str]:
+    import difflib  # only a typo needs it: kept off every start
+
     owner = {k: spec.name for spec in reversed(specs) for k in keys_of(spec)}
     found: list[str] = []
     for match in difflib.get_close_matches(key, list(owner), n=4 * limit, cutoff=0.5):

@@ -7,7 +7,6 @@ then only that model's file, so the CLI never pays for the whole catalog.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 from importlib import resources
@@ -121,6 +120,8 @@ def lookup(model: str) -> tuple[dict[str, Any], str] | None:
 
 def closest(model: str, limit: int = 3) -> list[str]:
     """Catalog ids nearest to ``model`` (by full id or by name alone), best first."""
+    import difflib  # only a typo needs it: kept off every start
+
     wanted = model.strip().lower()
     keys: dict[str, str] = {}
     for entry in entries():

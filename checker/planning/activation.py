@@ -8,6 +8,7 @@ V0 profiles max_num_batched_tokens too, which without chunked prefill is max_mod
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from checker.planning.deepseek_v4 import profile_reservations
@@ -18,7 +19,7 @@ from checker.planning.settings import Settings
 from checker.planning.spec_config import spec_facts
 from checker.planning.weights import stage_layers
 from checker.schemas.enums import Interconnect
-from checker.schemas.model_info import LayerKind, ModelInfo
+from checker.schemas.model_info import ModelInfo
 from checker.schemas.yaml_source import bundled_data
 
 
@@ -28,15 +29,20 @@ def forward_peak_bytes(model: ModelInfo, settings: Settings, tokens: int, stage:
     residual = 3 * hidden  # residual, hidden states and normalised input live across the MLP
     layers = stage_layers(model.num_hidden_layers, settings.pp)[stage]
     # Layers differ only by MLP kind and whether they attend: size each kind once.
-    moe_flags = {model.moe_layers[i] for i in layers} if model.moe_layers else {False}
-    attends = any(model.layer_kinds[i] not in (LayerKind.NONE, LayerKind.LINEAR) for i in layers)
+    if model.moe_layers:
+        moe = model.moe_layer_sums[layers.stop] - model.moe_layer_sums[layers.start]
+        dense = len(layers) - moe
+    else:
+        moe, dense = 0, 1  # every layer dense (and a stage without layers too)
+    sums = model.attending_layer_sums
+    attends = sums[layers.stop] > sums[layers.start]
     per_token = [0.0]
-    if True in moe_flags:
+    if moe:
         inter = model.moe_intermediate_size / tp
         top = max(model.num_experts_per_tok, 1)
         router = 4 * model.num_experts / b  # fp32 router logits, in dtype units
         per_token.append(top * (3 * inter + hidden) + residual + router)
-    if False in moe_flags and model.intermediate_size:
+    if dense and model.intermediate_size:
         per_token.append(3 * model.intermediate_size / tp + residual)
     if attends:
         q = model.num_attention_heads * model.head_dim / tp
@@ -53,13 +59,17 @@ def _sampler_facts() -> dict[str, Any]:
 def _sampler_path(settings: Settings, rows: int) -> dict[str, Any]:
     """The top-k/top-p path ``settings``' release takes with ``rows`` requests in the V1 dummy
     sampler run (data/vllm_sampler.yaml)."""
+    return _release_sampler_path(settings.facts.version, settings.install, rows)
+
+
+@functools.lru_cache(maxsize=1024)  # pure; every plan (and every TP tried) asks
+def _release_sampler_path(version: str, install: str, rows: int) -> dict[str, Any]:
     facts = _sampler_facts()
     table: dict[str, dict[str, Any]] = facts["top_k_top_p"]
-    version = settings.facts.version
     # Releases before the first key run V0's sampler, which activation_bytes sizes itself.
     entry = pick(table, version) or table[min(table, key=release)]
     path = entry["path"] if rows >= int(entry.get("min_rows", 0)) else entry["small_path"]
-    if "with_flashinfer" in entry and build_has("flashinfer", version, settings.install):
+    if "with_flashinfer" in entry and build_has("flashinfer", version, install):
         path = entry["with_flashinfer"]
     found: dict[str, Any] = facts["paths"][path]
     return found

@@ -61,11 +61,17 @@ def architecture_support(
 ) -> ArchitectureSupport | None:
     """How ``version`` builds ``model``; None when the config names no architecture or the
     release predates the registries we hold."""
+    return _support(model.architectures, model.custom_code and trust_remote_code, version)
+
+
+@functools.lru_cache(maxsize=1024)  # pure; several rules of every plan ask
+def _support(
+    archs: tuple[str, ...], trusted_code: bool, version: str
+) -> ArchitectureSupport | None:
     release = _release(version)
-    if release is None or not model.architectures:
+    if release is None or not archs:
         return None
     name, registered, no_pp, facts = release
-    archs = model.architectures
 
     def built(arch: str, how: Literal["vllm", "transformers"]) -> ArchitectureSupport:
         pp_class = arch if how == "vllm" else _TRANSFORMERS_BACKEND
@@ -74,7 +80,7 @@ def architecture_support(
     for arch in archs:
         if arch in registered:
             return built(arch, "vllm")
-    if archs[0] in facts["transformers_backend"] or (model.custom_code and trust_remote_code):
+    if archs[0] in facts["transformers_backend"] or trusted_code:
         return built(archs[0], "transformers")
     for arch in archs:
         if base := _normalized(arch, registered, facts["suffixes"]):

@@ -12,7 +12,7 @@ KV cache, so a plan of the logged setup reproduces the log's blocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from checker.planning.activation import (
     activation_bytes,
@@ -72,6 +72,7 @@ class MemoryPlan:
     binding: StageMemory  # the stage with the fewest blocks
     cuda_context: float
     measured: Measured | None = None
+    terms: tuple[StageTerms, ...] = ()  # what the stages were sized from (at_utilization)
 
     @property
     def first(self) -> StageMemory:
@@ -102,13 +103,25 @@ class MemoryPlan:
         return self.total - self.cuda_context - used
 
 
+@dataclass(frozen=True)
+class StageTerms:
+    """One stage's memory before its KV cache, bytes per rank (a calibration's measured terms in
+    place of the estimates): none of it depends on gpu_memory_utilization."""
+
+    weights: float
+    activation: float
+    non_torch: float
+    cudagraph: float
+    frontend: float  # the API servers' GPU media decoding, carved out of the KV cache
+    layout: KVLayout
+    measured: MeasuredStage | None
+
+
 def plan_memory(
     model: ModelInfo, settings: Settings, measured: Measured | None = None
 ) -> MemoryPlan:
-    total = settings.gpu.memory_gib * GIB
-    requested = total * settings.gpu_memory_utilization
     non_torch = non_torch_gib(settings) * GIB + all2all_buffer_bytes(model, settings)
-    stages = []
+    terms = []
     for stage in range(settings.pp):
         # LoRA buffers and the drafter are allocated while the model loads ("Model loading
         # took" counts them)
@@ -126,28 +139,51 @@ def plan_memory(
             activation = _or(m.activation, activation)
             stage_non_torch = _or(m.non_torch, non_torch)
             graphs = _or(m.cudagraph, graphs)
+        frontend = frontend_gpu_bytes(model, settings)
+        layout = kv_layout(model, settings, stage)
+        terms.append(StageTerms(weights, activation, stage_non_torch, graphs, frontend, layout, m))
+    return _sized(model, settings, tuple(terms), measured)
+
+
+def at_utilization(memory: MemoryPlan, model: ModelInfo, utilization: float) -> MemoryPlan:
+    """``memory`` at another gpu_memory_utilization, as plan_memory gives it: only the
+    requested memory and the KV cache it leaves change, so the terms before it are kept."""
+    settings = replace(memory.settings, gpu_memory_utilization=utilization)
+    return _sized(model, settings, memory.terms, memory.measured)
+
+
+def _sized(
+    model: ModelInfo,
+    settings: Settings,
+    terms: tuple[StageTerms, ...],
+    measured: Measured | None,
+) -> MemoryPlan:
+    """The KV budget and cache of every stage from its terms, and the binding stage."""
+    total = settings.gpu.memory_gib * GIB
+    requested = total * settings.gpu_memory_utilization
+    stages = []
+    for stage, t in enumerate(terms):
         if settings.kv_cache_memory_bytes is not None:
             budget = float(settings.kv_cache_memory_bytes)
-        elif m is not None:
-            budget = requested - m.non_kv
+        elif t.measured is not None:
+            budget = requested - t.measured.non_kv
         else:
-            budget = requested - weights - activation - non_torch
+            budget = requested - t.weights - t.activation - t.non_torch
             if settings.cudagraph_subtracted:
-                budget -= graphs
+                budget -= t.cudagraph
         # the API servers' GPU media decoding is carved out of the KV cache, also when
         # kv_cache_memory_bytes is given (Worker.determine_available_memory)
-        budget -= frontend_gpu_bytes(model, settings)
-        layout = kv_layout(model, settings, stage)
-        allocated, check = _kv_memory(settings, layout, budget)
+        budget -= t.frontend
+        allocated, check = _kv_memory(settings, t.layout, budget)
         stages.append(
             StageMemory(
                 stage,
-                weights,
-                activation,
-                stage_non_torch,
-                graphs,
+                t.weights,
+                t.activation,
+                t.non_torch,
+                t.cudagraph,
                 budget,
-                size_kv(model, settings, allocated, stage, layout),
+                size_kv(model, settings, allocated, stage, t.layout),
                 check,
             )
         )
@@ -160,6 +196,7 @@ def plan_memory(
         binding,
         cuda_context_gib(settings) * GIB,
         measured,
+        terms,
     )
 
 

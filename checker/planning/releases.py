@@ -63,6 +63,7 @@ def mxfp4_padding() -> dict[str, int]:
     return {k: v for k, v in table.items() if isinstance(v, int)}
 
 
+@functools.cache  # pure, of a few strings: asked by every plan
 def build_has(package: str, version: str, install: str) -> bool:
     """Whether the ``install`` build of ``version`` ("image": the official vllm/vllm-openai
     image; "pip": the PyPI wheel) holds the kernel package ``package`` (vllm_builds.yaml)."""
@@ -76,6 +77,7 @@ def build_label(install: str) -> str:
     return str(bundled_data("vllm_builds.yaml")["builds"][install])
 
 
+@functools.cache
 def mxfp4_uses_marlin(capability: int, version: str, install: str) -> bool:
     """Whether ``version`` runs MXFP4 experts on the Marlin kernel on a GPU of ``capability``:
     below 9.0 always, on Hopper (9.x) where the build lacks ``triton_kernels``
@@ -92,27 +94,32 @@ def behaviour_since(name: str) -> str:
     return str(bundled_data("vllm_messages.yaml")["behaviour"][name])
 
 
+@functools.cache  # pure; asked a hundred times a plan
 def has_behaviour(name: str, version: str) -> bool:
     """Whether ``version`` has the start-up behaviour ``name`` (vllm_messages.yaml behaviour)."""
     return release(version) >= release(behaviour_since(name))
 
 
+@functools.cache
 def float16_refused_models(version: str) -> tuple[str, ...]:
     table = bundled_data("vllm_messages.yaml")["behaviour"]["float16_refused_models"]
     return tuple(pick(table, version) or ())
 
 
+@functools.cache
 def speculative_conv_rows(version: str) -> tuple[str, ...]:
     """The state calculators whose conv state grows by a row per speculative token."""
     table = bundled_data("vllm_messages.yaml")["behaviour"]["speculative_conv_rows"]
     return tuple(pick(table, version) or ())
 
 
+@functools.cache
 def rope_unscaled_types(version: str) -> tuple[str, ...]:
     table = bundled_data("vllm_messages.yaml")["behaviour"]["rope_unscaled_types"]
     return tuple(pick(table, version) or ())
 
 
+@functools.cache  # the facts are frozen: one object per (method, version)
 def method_facts(method: str, version: str) -> MethodFacts | None:
     """Requirements of ``method`` in ``version``; None when we hold no facts for it there."""
     entry = bundled_data("quantization_methods.yaml")["methods"].get(method)

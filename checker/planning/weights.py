@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from checker.planning.deepseek_v4 import deepseek_v4_weight_bytes
 from checker.planning.kv_dtypes import DTYPE_BYTES
@@ -18,7 +20,7 @@ from checker.planning.multimodal import tower_storage, vision_weight_bytes
 from checker.planning.quant_bits import bits_per_weight
 from checker.planning.releases import mxfp4_padding, mxfp4_uses_marlin
 from checker.planning.settings import Settings, config_dtype
-from checker.schemas.model_info import ModelInfo
+from checker.schemas.model_info import ModelInfo, ParamBreakdown
 
 _QUANTIZED_ROLES = (
     "attention_linear",
@@ -40,38 +42,57 @@ def _storage_bytes(
     method: str | None,
     moe_tp: int | None,
     marlin: bool = False,
-) -> dict[str, float]:
+) -> Mapping[str, float]:
     """Bytes per role for the whole model, unsharded: quantized roles at the method's bits,
     the rest at ``dtype_bytes``. ``moe_tp``: ranks the experts' intermediate size is split over
     when vLLM pads it for MXFP4 (None: as stored, unpadded); ``marlin``: the MXFP4 experts run
     on the Marlin kernel and are padded to its multiples."""
-    counts = model.params.model_dump()
+    bits = bits_per_weight(model, method) if method else 0.0
+    padded = moe_tp if method == "mxfp4" and model.moe_intermediate_size else None
+    return _role_storage(
+        model.params,
+        bits,
+        dtype_bytes,
+        method,
+        padded,
+        marlin,
+        model.moe_intermediate_size,
+        model.hidden_size,
+    )
+
+
+@functools.lru_cache(maxsize=4096)  # pure; every plan asks per stage, per TP tried, per term
+def _role_storage(
+    params: ParamBreakdown,
+    bits: float,
+    dtype_bytes: int,
+    method: str | None,
+    moe_tp: int | None,
+    marlin: bool,
+    moe_intermediate_size: int,
+    hidden_size: int,
+) -> Mapping[str, float]:
+    """_storage_bytes of the parameter counts ``params``, quantized roles at ``bits``;
+    ``moe_tp`` given only where the MXFP4 experts are padded. Read-only: it is shared."""
     skips = _ROLE_SKIPS.get(method or "", set())
     result: dict[str, float] = {}
-    for role, count in counts.items():
+    for role, count in params.__dict__.items():
         if method and role in _QUANTIZED_ROLES and role not in skips:
-            bits = bits_per_weight(model, method)
-            if (
-                moe_tp
-                and method == "mxfp4"
-                and role == "expert_linear"
-                and model.moe_intermediate_size
-            ):
+            if moe_tp and role == "expert_linear":
                 # vLLM pads the experts' shapes for its MXFP4 kernel (mxfp4_padding)
-                pad, inter = mxfp4_padding(), model.moe_intermediate_size / moe_tp
+                pad, inter = mxfp4_padding(), moe_intermediate_size / moe_tp
                 if marlin:
-                    hidden = model.hidden_size
                     count *= _round_up(inter, pad["marlin_intermediate"]) / inter
-                    count *= _round_up(hidden, pad["marlin_hidden"]) / hidden
+                    count *= _round_up(hidden_size, pad["marlin_hidden"]) / hidden_size
                 else:
                     count *= _round_up(inter, pad["intermediate"]) / inter
             result[role] = count * bits / 8
         else:
             result[role] = count * dtype_bytes
-    return result
+    return MappingProxyType(result)
 
 
-def _role_bytes(model: ModelInfo, settings: Settings) -> dict[str, float]:
+def _role_bytes(model: ModelInfo, settings: Settings) -> Mapping[str, float]:
     """Bytes per role for the whole model as vLLM holds it, unsharded."""
     moe_tp = 1 if settings.expert_parallel else settings.moe_shards
     marlin = mxfp4_uses_marlin(settings.gpu.capability, settings.facts.version, settings.install)
@@ -89,7 +110,7 @@ def checkpoint_bytes(model: ModelInfo) -> float:
     of the same checkpoint should add up to."""
     method = model.quant.method if model.quant else None
     dtype = config_dtype(model)
-    roles = _storage_bytes(model, DTYPE_BYTES[dtype], method, None)
+    roles = dict(_storage_bytes(model, DTYPE_BYTES[dtype], method, None))
     roles["vision"] = tower_storage(model, method, dtype).bytes(DTYPE_BYTES[dtype])
     return sum(roles.values())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass, field
@@ -49,11 +50,23 @@ def _plain(value: Any) -> Any:
     return None if value == "none" else value  # quantization: none is no method
 
 
+@functools.cache
+def _default_deploy() -> ProfileDeploy:
+    """The deploy section of a plan without a profile: frozen, so one serves every such plan
+    (the gate renders the serve command of each failing pair)."""
+    return ProfileDeploy()
+
+
+@functools.cache
+def _default_workload() -> WorkloadInput:
+    return WorkloadInput()
+
+
 @dataclass(frozen=True)
 class RenderContext:
     plan: PlanResponse
-    deploy: ProfileDeploy = field(default_factory=ProfileDeploy)
-    workload: WorkloadInput = field(default_factory=WorkloadInput)
+    deploy: ProfileDeploy = field(default_factory=_default_deploy)
+    workload: WorkloadInput = field(default_factory=_default_workload)
     profile: Profile | None = None
     source: Path | None = None  # the profile file, if the plan came from one
 

@@ -2,6 +2,8 @@
 
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
+from functools import lru_cache
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checker.schemas.enums import Interconnect
@@ -72,5 +74,10 @@ class GPUSpec(BaseModel):
     @property
     def capability(self) -> int:
         """vLLM's integer form: "8.9" -> 89."""
-        major, minor = self.compute_capability.split(".")
-        return int(major) * 10 + int(minor)
+        return _capability(self.compute_capability)
+
+
+@lru_cache(maxsize=64)  # the planner asks dozens of times a plan, of a handful of values
+def _capability(compute_capability: str) -> int:
+    major, minor = compute_capability.split(".")
+    return int(major) * 10 + int(minor)

@@ -284,6 +284,18 @@ class ModelInfo(BaseModel):
         per_layer = self.layer_params or (1,) * self.num_hidden_layers
         return (0, *itertools.accumulate(per_layer))
 
+    @cached_property
+    def moe_layer_sums(self) -> tuple[int, ...]:
+        """Running counts of the layers with routed experts (moe_layers) from 0: a range of
+        layers' count in two look-ups."""
+        return (0, *itertools.accumulate(int(flag) for flag in self.moe_layers))
+
+    @cached_property
+    def attending_layer_sums(self) -> tuple[int, ...]:
+        """Running counts of the layers that attend (neither attention-free nor linear) from 0."""
+        quiet = (LayerKind.NONE, LayerKind.LINEAR)
+        return (0, *itertools.accumulate(int(k not in quiet) for k in self.layer_kinds))
+
     def keeps_kv(self, layer: int) -> bool:
         """Whether vLLM allocates KV pages for ``layer`` (v1/worker/gpu_model_runner.py
         get_kv_cache_spec skips layers with a kv_sharing_target_layer_name)."""

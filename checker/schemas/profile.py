@@ -8,7 +8,6 @@ so a typo never silently falls back to a default.
 
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
-import difflib
 import functools
 import re
 from enum import Enum
@@ -383,6 +382,8 @@ class Suppression(BaseModel):
     @field_validator("rule")
     @classmethod
     def _known_rule(cls, value: str) -> str:
+        import difflib  # only a typo needs it: kept off every start
+
         if value not in rule_ids():
             close = difflib.get_close_matches(value.strip().upper(), rule_ids(), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""

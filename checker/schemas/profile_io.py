@@ -285,7 +285,13 @@ def profile_to_request(
     explain: bool = False,
 ) -> PlanRequest:
     """Map a profile (and one of its GPU targets) to a plan request."""
-    target = target or profile_targets(profile)[0]
+    data = _request_data(profile, base_dir=base_dir, explain=explain)
+    data["hardware"].update(_target_hardware(profile, target or profile_targets(profile)[0]))
+    return PlanRequest.model_validate(data)
+
+
+def _request_data(profile: Profile, *, base_dir: Path | None, explain: bool) -> dict[str, Any]:
+    """The request's sections as data, before the GPU target's hardware fields."""
     data: dict[str, Any] = {
         "explain": explain,
         "ignore": {i.rule: i.reason for i in profile.ignore},
@@ -296,19 +302,45 @@ def profile_to_request(
     data["engine"]["vllm_args"] = dict(profile.outputs.vllm_args)
     for section, fields in request_fields(profile.outputs.vllm_args).items():
         data[section].update(fields)
-    hw = profile.hardware
     config_path = profile.model.config
     if config_path and base_dir is not None and not Path(config_path).is_absolute():
         data["model"]["config_path"] = str(base_dir / config_path)
-    data["hardware"].update(
-        gpu=target.gpu,
-        gpus=target.count,
-        vram_gb=hw.vram_gb if target.gpu == hw.gpu_name else None,
-        custom_gpu=next(
+    return data
+
+
+def _target_hardware(profile: Profile, target: Target) -> dict[str, Any]:
+    """The hardware fields a GPU target sets."""
+    hw = profile.hardware
+    return {
+        "gpu": target.gpu,
+        "gpus": target.count,
+        "vram_gb": hw.vram_gb if target.gpu == hw.gpu_name else None,
+        "custom_gpu": next(
             (g for g in hw.custom_gpus if target.gpu == g.name or target.gpu in g.aliases), None
         ),
-    )
-    return PlanRequest.model_validate(data)
+    }
+
+
+class ProfileRequests:
+    """``profile_to_request`` of one profile for each of its GPU targets in turn: the sections
+    a target does not set are built and validated once; for each target only its hardware
+    section is (a fleet check plans every profile on several targets)."""
+
+    def __init__(self, profile: Profile, *, base_dir: Path | None = None) -> None:
+        self.profile, self.base_dir = profile, base_dir
+        self._first: PlanRequest | None = None
+        self._hardware: dict[str, Any] = {}  # the first request's, before its target's fields
+
+    def for_target(self, target: Target) -> PlanRequest:
+        """The request on ``target``; raises what ``profile_to_request`` raises."""
+        if self._first is None:
+            data = _request_data(self.profile, base_dir=self.base_dir, explain=False)
+            self._hardware = dict(data["hardware"])
+            data["hardware"].update(_target_hardware(self.profile, target))
+            self._first = PlanRequest.model_validate(data)
+            return self._first
+        hardware = {**self._hardware, **_target_hardware(self.profile, target)}
+        return self._first.model_copy(update={"hardware": HardwareInput.model_validate(hardware)})
 
 
 def profile_from_request(request: PlanRequest, base: Profile | None = None) -> Profile:

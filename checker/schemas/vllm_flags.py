@@ -9,7 +9,6 @@ flag or a choice that the pinned vLLM version would reject at start-up.
 
 from __future__ import annotations
 
-import difflib
 import functools
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +39,8 @@ class FlagSet:
         return "--no-" + flag[2:] in self.serve or flag in self.value_bools
 
     def closest(self, flag: str) -> str | None:
+        import difflib  # only a typo needs it: kept off every start
+
         found = difflib.get_close_matches(flag, sorted(self.serve), n=1, cutoff=0.6)
         return found[0] if found else None
 

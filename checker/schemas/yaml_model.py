@@ -6,7 +6,6 @@ mean", and every error names the file, line and key.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,6 +81,8 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
 def _describe(
     model: type[BaseModel], error: Any, positions: Positions, source: str
 ) -> ProfileError:
+    import difflib  # only a typo needs it: kept off every start
+
     loc = tuple(error["loc"])
     dotted = ".".join(str(p) for p in loc) or "(top level)"
     spot = positions.nearest(loc)

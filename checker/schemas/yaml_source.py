@@ -36,6 +36,8 @@ _CORE_TAGS = {
     "tag:yaml.org,2002:map",
 }
 
+_STR_TAG = "tag:yaml.org,2002:str"  # half of a profile's nodes: every key is one
+
 KeyPath = tuple[str | int, ...]
 
 
@@ -95,6 +97,8 @@ class _Builder:
                 self.positions.spots.setdefault((*path, index), _mark(item))
                 items.append(self.build(item, (*path, index), depth + 1))
             return items
+        if node.tag == _STR_TAG:
+            return node.value  # what construct_yaml_str gives, without its bookkeeping
         try:
             return self.loader.construct_object(node, deep=True)
         except ValueError:  # an integer past Python's 4300-digit conversion limit
@@ -263,10 +267,17 @@ def read_prefix(path: Path, limit: int) -> bytes:
     it is read: opening a FIFO waits for a writer, and a device may never end."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
             raise NotRegularFileError()
         os.set_blocking(fd, True)
-        return handle.read(limit)
+        # read(limit) would first allocate all ``limit`` bytes (a megabyte for every profile a
+        # fleet check reads): ask for the size the file has, and on if it grew meanwhile
+        wanted = min(limit, found.st_size + 1)
+        data = handle.read(wanted)
+        if len(data) == wanted < limit:
+            data += handle.read(limit - wanted)
+        return data
 
 
 def decode_text(data: bytes, max_bytes: int = MAX_BYTES) -> str:

@@ -26,6 +26,7 @@ HEAVY = (
     "checker.gate.diff",  # only with --base
     "checker.gate.sources.git_base",
     "checker.gate.artifact_check",  # only with --check-artifacts or --fix
+    "difflib",  # only a typo's "did you mean"
 )
 
 _SCRIPT = """

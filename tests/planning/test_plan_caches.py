@@ -10,12 +10,12 @@ import pytest
 from checker.models import catalog
 from checker.models.config_parser import parse_config
 from checker.planning.kv import bytes_for_length, max_length_for_budget
-from checker.planning.memory import plan_memory
+from checker.planning.memory import at_utilization, plan_memory
 from checker.planning.planner import run_plan
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.config import valid_tp
 from checker.planning.settings import at_tp, resolve_settings
-from checker.schemas.model_info import ModelInfo
+from checker.schemas.model_info import LayerKind, ModelInfo
 from tests.planning.conftest import H100, T4, request
 
 MODELS = [e.id for e in catalog.entries()]
@@ -37,6 +37,27 @@ def test_cached_layer_facts_match_the_per_layer_ones(model_id: str) -> None:
     assert [sums[i + 1] - sums[i] for i in range(len(per_layer))] == list(per_layer)
     assert len(sums) == len(per_layer) + 1 and sums[0] == 0
     assert m.params.total == sum(m.params.model_dump().values())
+    moe, attending = m.moe_layer_sums, m.attending_layer_sums
+    quiet = (LayerKind.NONE, LayerKind.LINEAR)
+    for start in range(len(m.layer_kinds)):
+        for stop in range(start, len(m.layer_kinds) + 1):
+            flags = m.moe_layers[start:stop]
+            assert moe[stop] - moe[start] == (sum(flags) if m.moe_layers else 0)
+            attends = any(k not in quiet for k in m.layer_kinds[start:stop])
+            assert (attending[stop] > attending[start]) == attends
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_a_plan_at_another_utilization_is_the_plan_of_that_utilization(model_id: str) -> None:
+    """safe_utilization's shortcut: at_utilization keeps the terms before the KV cache."""
+    m = catalog_model(model_id)
+    for gpu, pp, kw in ((H100, 1, {}), (T4, 1, {"kv_cache_dtype": "fp8"}), (H100, 2, {})):
+        req = request(model_id, pp=pp, **kw)  # type: ignore[arg-type]
+        s = resolve_settings(req, m, gpu, tp=1)
+        memory = plan_memory(m, s)
+        for util in (0.5, 0.73, 0.9):
+            again = plan_memory(m, dataclasses.replace(s, gpu_memory_utilization=util))
+            assert at_utilization(memory, m, util) == again
 
 
 @pytest.mark.parametrize("model_id", MODELS)

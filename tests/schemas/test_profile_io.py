@@ -7,6 +7,7 @@ import pytest
 from checker.errors import ProfileError
 from checker.schemas.enums import DType, KVCacheDType
 from checker.schemas.profile_io import (
+    ProfileRequests,
     dump_profile,
     load_profile,
     load_profile_text,
@@ -191,3 +192,24 @@ def test_a_wrong_type_for_a_length_is_one_error_in_our_words() -> None:
     assert err.value.message == (
         f"model.max_model_len: a length is 1 to {1 << 24} tokens, or auto (got [1])"
     )
+
+
+def test_profile_requests_give_each_target_the_request_profile_to_request_does(
+    tmp_path: Path,
+) -> None:
+    """The gate builds a profile's other sections once for all its targets: every target's
+    request is still the one profile_to_request makes (hardware fields, custom GPU, vram_gb
+    of the profile's own GPU only, flags that set hardware, config path)."""
+    text = (
+        "model: {id: Qwen/Qwen3-8B, config: cfg/config.json}\n"
+        "hardware:\n  gpu_name: X1\n  gpus: 2\n  vram_gb: 40\n  interconnect: pcie\n"
+        "  targets: [L4:4, X1:8, H100-SXM-80GB]\n"
+        "  custom_gpus:\n    - {name: X1, memory_gib: 40, memory_bandwidth_gbs: 900,"
+        " fp16_tflops: 100, compute_capability: '8.9'}\n"
+        "outputs:\n  vllm_args: {pipeline-parallel-size: 2, max-num-seqs: 64}\n"
+    )
+    profile = load_profile_text(text, "p.yaml").profile
+    requests = ProfileRequests(profile, base_dir=tmp_path)
+    for target in profile_targets(profile):
+        expected = profile_to_request(profile, target, base_dir=tmp_path)
+        assert requests.for_target(target) == expected

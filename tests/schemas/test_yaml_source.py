@@ -4,6 +4,7 @@ are parsed once and then read from a cache."""
 from __future__ import annotations
 
 import datetime
+import os
 import sys
 from pathlib import Path
 
@@ -116,3 +117,22 @@ def test_no_bundled_data_file_repeats_a_key() -> None:
     data = Path(__file__).resolve().parents[2] / "checker" / "data"
     for path in sorted(data.glob("*.yaml")):
         parse_yaml(path.read_text("utf-8"))  # raises YAMLSourceError on a repeated key
+
+
+@pytest.mark.parametrize("limit", [5, 11, 12, 1 << 20])
+def test_read_prefix_reads_what_a_file_holds_up_to_the_limit_whatever_its_stat_said(
+    limit: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The size fstat reports only sizes the first read: a file that grew since (or a /proc
+    file, which reports 0) is still read on, to ``limit`` bytes at most."""
+    path = tmp_path / "p.yaml"
+    path.write_bytes(b"model: {}\n#")  # 11 bytes
+    real_fstat = os.fstat
+
+    def understated(fd: int) -> os.stat_result:
+        found = list(real_fstat(fd))
+        found[6] = 1  # st_size
+        return os.stat_result(found)
+
+    monkeypatch.setattr(os, "fstat", understated)
+    assert yaml_source.read_prefix(path, limit) == b"model: {}\n#"[:limit]

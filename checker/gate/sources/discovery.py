@@ -201,11 +201,12 @@ def repository_root(start: Path) -> Path:
 
 def read_working_file(cwd: Path) -> Reader:
     root = repository_root(cwd)
+    real_cwd = cwd.resolve()  # once, not for each of a fleet's files
 
     def read(rel: str) -> str | Unreadable:
         if not (cwd / rel).is_file():  # a FIFO or device named *.yaml would block the run
             return Unreadable("not a regular file")
-        inside = Path(os.path.normpath(cwd.resolve() / rel)).is_relative_to(root)
+        inside = Path(os.path.normpath(real_cwd / rel)).is_relative_to(root)
         if inside and not (cwd / rel).resolve().is_relative_to(root):
             # a committed symlink would bring a file of the runner's into the report
             return Unreadable("a symlink leading outside the repository; not followed")

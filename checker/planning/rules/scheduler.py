@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 from checker.planning.kv import bytes_for_length
-from checker.planning.memory import plan_memory
+from checker.planning.memory import at_utilization, plan_memory
 from checker.planning.releases import has_behaviour, message
 from checker.planning.risk import assess, workload_headroom
 from checker.planning.rules.base import GIB, RuleContext, per_plan, rule
@@ -25,9 +24,11 @@ def safe_utilization(ctx: RuleContext) -> float | None:
     else the largest it does not rate HIGH; None if every value down to 0.5 is HIGH."""
     s, policy_headroom = ctx.settings, ctx.request.policy.headroom_gb * GIB
     fallback = None
+    # each value is planned from the estimates (a calibration measured its own utilization)
+    estimated = ctx.memory if ctx.memory.measured is None else plan_memory(ctx.model, s)
     for step in range(round(min(s.gpu_memory_utilization - 0.01, SAFE_CEILING) * 100), 49, -1):
         util = step / 100
-        memory = plan_memory(ctx.model, replace(s, gpu_memory_utilization=util))
+        memory = at_utilization(estimated, ctx.model, util)
         b = memory.binding
         per_request = bytes_for_length(ctx.model, memory.settings, b.kv.layout, s.max_model_len)
         risk, _ = assess(memory, ctx.request, ctx.model, per_request)
