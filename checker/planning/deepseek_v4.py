@@ -112,11 +112,32 @@ def cache_dtype(kv_cache_dtype: str) -> tuple[str, int]:
     return kv_cache_dtype, 2
 
 
-def kv_dtype_error(kv_cache_dtype: str) -> str | None:
-    """vLLM's start-up error for a --kv-cache-dtype the fp8_ds_mla layout refuses."""
-    if kv_cache_dtype.startswith("fp8"):
-        return None
-    return str(_facts()["fp8_ds_mla_error"]).format(dtype=kv_cache_dtype)
+def layout_error(attn: CompressedAttention, block_size: int, kv_cache_dtype: str) -> str | None:
+    """Why vLLM cannot build DeepSeek-V4's KV cache with these settings, or None: the
+    fp8_ds_mla layout asserts an fp8 cache (attention.py _resolve_dsv4_kv_cache_dtype); the
+    kernels take multiples of 64 tokens (sparse_swa.py get_supported_kernel_block_sizes); a
+    block must hold one compressed token of every ratio; and no sliding-window or state page
+    may exceed the largest full-MLA page (kv_cache_utils.py
+    _get_kv_cache_groups_uniform_groups asserts it)."""
+    f = _facts()
+    if not kv_cache_dtype.startswith("fp8"):
+        return str(f["fp8_ds_mla_error"]).format(dtype=kv_cache_dtype)
+    multiple = int(f["kernel_block_multiple"])
+    if block_size % multiple:
+        return f"block size {block_size} is not a multiple of {multiple} (the kernels' sizes)"
+    largest = max(attn.ratios)
+    if block_size < largest:
+        return f"a block of {block_size} tokens holds no compressed token of ratio {largest}"
+    specs = layer_specs(attn, range(len(attn.ratios)), block_size, "fp8_ds_mla", 1, "0.25.0")
+    full = max(s.page_bytes for s in specs if not s.window)
+    sliding = max(s.page_bytes for s in specs if s.window)
+    if sliding > full:
+        return (
+            f"AssertionError in _get_kv_cache_groups_uniform_groups: a sliding-window page of "
+            f"{sliding} bytes exceeds the largest full-MLA page ({full}) at block size "
+            f"{block_size}"
+        )
+    return None
 
 
 def release_facts(version: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from checker.planning.deepseek_v4 import PackedKV, explain_costs, packed_kv
+from checker.planning.deepseek_v4 import PackedKV, explain_costs, layout_error, packed_kv
 from checker.planning.draft import draft_pages
 from checker.planning.kv_dtypes import layer_page
 from checker.planning.releases import has_behaviour
@@ -83,6 +83,9 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         states = model.state_layer_flags[stage_range.start : stage_range.stop].count(True)
     drafts = draft_pages(settings, stage)
     if model.compressed_attention is not None and layers:
+        # settings vLLM cannot build it with (VW149) get no KV cache
+        if layout_error(model.compressed_attention, settings.block_size, settings.kv_cache_dtype):
+            return KVLayout(0, 0, (), 0, 0)
         return _packed_layout(model, settings, stage_range)
     if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)

@@ -290,3 +290,23 @@ def test_explain_says_what_the_packed_layout_costs() -> None:
     words = resp.config.explanations["DeepSeek-V4 KV cache"]
     assert "5 KV cache groups share one packed block of 1,039,680 bytes" in words
     assert "a 1,048,576-token request takes 7,065 blocks" in words
+
+
+@pytest.mark.parametrize(
+    ("block_size", "words"),
+    [
+        (1, "not a multiple of 64"),
+        (64, "holds no compressed token of ratio 128"),
+        (128, "a sliding-window page of 37440 bytes exceeds the largest full-MLA page (19008)"),
+    ],
+)
+def test_block_sizes_vllm_cannot_lay_out_are_refused(block_size: int, words: str) -> None:
+    resp = plan(FLASH, "B200", version="0.25.0", kv_cache_dtype="fp8", block_size=block_size)
+    assert words in only(resp, "VW149").message
+    kv = resp.feasibility.kv
+    assert kv is None or kv.num_blocks == 0
+
+
+def test_a_multiple_of_256_lays_out() -> None:
+    resp = plan(FLASH, "B200", gpus=8, tp=8, version="0.25.0", kv_cache_dtype="fp8", block_size=512)
+    assert not fired(resp, "VW149")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.deepseek_v4 import kv_dtype_error, layout_read_for
+from checker.planning.deepseek_v4 import layout_error, layout_read_for
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding
@@ -56,20 +56,25 @@ def deepseek_v4_layout_not_read(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def deepseek_v4_kv_cache_dtype(ctx: RuleContext) -> Iterator[Finding]:
-    """Every DeepSeek-V4 attention class vLLM picks by default stores the fp8_ds_mla layout
-    and asserts an fp8 --kv-cache-dtype (models/deepseek_v4/attention.py
-    _resolve_dsv4_kv_cache_dtype, from DeepseekV4Attention.__init__)."""
-    if ctx.model.compressed_attention is None:
+def deepseek_v4_layout_refused(ctx: RuleContext) -> Iterator[Finding]:
+    """Settings with which vLLM cannot build DeepSeek-V4's KV cache (its fp8-only layout, the
+    kernels' block sizes, the packed groups' page order): a start-up failure, and no KV
+    cache is planned (checker.planning.deepseek_v4.layout_error)."""
+    attn = ctx.model.compressed_attention
+    if attn is None:
         return
-    error = kv_dtype_error(ctx.settings.kv_cache_dtype)
+    s = ctx.settings
+    error = layout_error(attn, s.block_size, s.kv_cache_dtype)
     if error is None:
         return
+    dtype = not s.kv_cache_dtype.startswith("fp8")
     yield Finding(
         rule_id="VW149",
-        name="deepseek-v4-kv-cache-dtype",
+        name="deepseek-v4-layout-refused",
         severity=Severity.ERROR,
-        message=f"vLLM would fail to build DeepSeek-V4's attention: {error}.",
-        key="model.kv_cache_dtype",
-        fix="Set model.kv_cache_dtype: fp8 (stored as DeepSeek's fp8_ds_mla format).",
+        message=f"vLLM would fail to build DeepSeek-V4's KV cache: {error}.",
+        key="model.kv_cache_dtype" if dtype else "vllm.block_size",
+        fix="Set model.kv_cache_dtype: fp8 (stored as DeepSeek's fp8_ds_mla format)."
+        if dtype
+        else "Leave vllm.block_size unset (vLLM then uses 256) or set a multiple of 256.",
     )
