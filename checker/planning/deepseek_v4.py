@@ -186,7 +186,7 @@ def layer_specs(
 
     def state(name: str, ratio: int, head_dim: int) -> CacheSpec:
         coff = 2 if ratio == int(comp["overlapping_ratio"]) else 1
-        state_block = int(comp["block_sizes"][ratio])
+        state_block = int(comp["block_sizes"][str(ratio)])
         width = 2 * coff * head_dim * int(comp["state_dtype_bytes"])
         return CacheSpec(name, state_block, coff * ratio, _page(state_block, width, align))
 
