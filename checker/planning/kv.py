@@ -12,7 +12,13 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from checker.planning.deepseek_v4 import PackedKV, explain_costs, layout_error, packed_kv
+from checker.planning.deepseek_v4 import (
+    PackedKV,
+    explain_costs,
+    in_flight_tokens,
+    layout_error,
+    packed_kv,
+)
 from checker.planning.draft import draft_pages
 from checker.planning.kv_dtypes import layer_page
 from checker.planning.releases import has_behaviour
@@ -84,7 +90,8 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     drafts = draft_pages(settings, stage)
     if model.compressed_attention is not None and layers:
         # settings vLLM cannot build it with (VW149) get no KV cache
-        if layout_error(model.compressed_attention, settings.block_size, settings.kv_cache_dtype):
+        attn, version = model.compressed_attention, settings.facts.version
+        if layout_error(attn, settings.block_size, settings.kv_cache_dtype, version):
             return KVLayout(0, 0, (), 0, 0)
         return _packed_layout(model, settings, stage_range)
     if not layers and not states and not drafts:
@@ -169,6 +176,11 @@ def _packed_layout(model: ModelInfo, settings: Settings, layers: range) -> KVLay
     )
 
 
+def _in_flight(settings: Settings) -> int:
+    """Tokens DeepSeek-V4's sliding windows reserve beyond themselves (release-dependent)."""
+    return in_flight_tokens(settings.facts.version, settings.max_num_batched_tokens, settings.pp)
+
+
 def _block_multiples(kinds: list[LayerKind], pages: list[int], page: int) -> dict[LayerKind, int]:
     """Attention types whose page is smaller than the largest (Gemma-4's full-attention layers:
     2 KV heads of 512 beside 8 of 256): vLLM raises their block size by the ratio so every
@@ -186,9 +198,7 @@ def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
         if layout.packed is None:
             return {}
         words = explain_costs(
-            layout.packed,
-            length=settings.max_model_len,
-            max_num_batched_tokens=settings.max_num_batched_tokens,
+            layout.packed, length=settings.max_model_len, in_flight=_in_flight(settings)
         )
         return {"DeepSeek-V4 KV cache": words}
     if not model.indexer_token_bytes or not model.kv_layers:
@@ -242,9 +252,7 @@ def size_kv(
     blocks = int(budget_bytes // layout.group_block_bytes)
     if layout.packed is not None:
         # v1/core/kv_cache_utils.py get_kv_cache_capacity: tokens = concurrency x max_model_len
-        per_request = layout.packed.blocks_per_request(
-            settings.max_model_len, settings.max_num_batched_tokens
-        )
+        per_request = layout.packed.blocks_per_request(settings.max_model_len, _in_flight(settings))
         concurrency = blocks / per_request
         return KVResult(blocks, int(concurrency * settings.max_model_len), concurrency, layout)
     needed = sum(
@@ -271,7 +279,7 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
         return 0.0
     length = max(length, 1)
     if layout.packed is not None:
-        return float(layout.packed.bytes_for_length(length, settings.max_num_batched_tokens))
+        return float(layout.packed.bytes_for_length(length, _in_flight(settings)))
     attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
     for kind, multiple in _kinds_and_multiples(layout):
         if kind is not LayerKind.LINEAR:

@@ -23,8 +23,9 @@ def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
         rule_id="VW147",
         name="deepseek-v4-memory-estimated",
         severity=Severity.WARNING,
-        message="DeepSeek-V4's KV cache groups, pages and blocks per request, its weights and "
-        "its gather workspaces follow vLLM, but the rest of its activation peak (MoE and "
+        message="DeepSeek-V4's KV cache groups, pages and blocks per request follow vLLM, and "
+        "its weights and gather workspaces vLLM 0.25.0's, but the rest of its activation "
+        "peak (MoE and "
         "attention activations, MegaMoE's symmetric buffer) and its CUDA-graph memory are "
         "estimated as for other models, so the KV memory, token and concurrency figures are "
         "approximate.",
@@ -36,8 +37,8 @@ def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
 
 @rule
 def deepseek_v4_layout_not_read(ctx: RuleContext) -> Iterator[Finding]:
-    """DeepSeek-V4's KV layout was read from vLLM 0.24.0 and 0.25.0 only; other releases are
-    planned with 0.25.0's (checker/data/deepseek_v4.yaml releases)."""
+    """DeepSeek-V4's KV layout was read from vLLM 0.24.0, 0.25.0 and 0.33.0; other releases
+    are planned with the nearest older one's (checker/data/deepseek_v4.yaml releases)."""
     version = ctx.settings.facts.version
     if ctx.model.compressed_attention is None or layout_read_for(version):
         return
@@ -45,13 +46,12 @@ def deepseek_v4_layout_not_read(ctx: RuleContext) -> Iterator[Finding]:
         rule_id="VW148",
         name="deepseek-v4-layout-not-read",
         severity=Severity.WARNING,
-        message=f"DeepSeek-V4's KV cache layout is modelled as vLLM 0.25.0 builds it; vLLM "
-        f"{version} was not read and may group it otherwise (0.33.0 packs its caches by "
-        "another rule, v1/core/kv_cache_planning.py _get_packed_kv_cache_groups), so the KV "
-        "token and concurrency figures are not trustworthy.",
+        message=f"DeepSeek-V4's KV cache layout was read from vLLM 0.24.0, 0.25.0 and 0.33.0 "
+        f"only; vLLM {version} is planned with an older release's layout and may group its "
+        "caches otherwise, so the KV token and concurrency figures are not trustworthy.",
         key="vllm.version",
-        fix="Pin vLLM 0.25.0 (or 0.24.0) to get the modelled layout, or hold the figures "
-        "against the real start-up log.",
+        fix="Pin vLLM 0.25.0 or 0.33.0 to get a modelled layout, or hold the figures against "
+        "the real start-up log.",
     )
 
 
@@ -64,7 +64,7 @@ def deepseek_v4_layout_refused(ctx: RuleContext) -> Iterator[Finding]:
     if attn is None:
         return
     s = ctx.settings
-    error = layout_error(attn, s.block_size, s.kv_cache_dtype)
+    error = layout_error(attn, s.block_size, s.kv_cache_dtype, s.facts.version)
     if error is None:
         return
     dtype = not s.kv_cache_dtype.startswith("fp8")
