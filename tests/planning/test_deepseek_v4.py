@@ -342,3 +342,8 @@ def test_0_33_lays_out_a_block_of_128_that_0_25_refuses() -> None:
             plan(FLASH, "B200", version="0.33.0", kv_cache_dtype="fp8", block_size=144), "VW149"
         ).message
     )
+
+
+def test_pipeline_parallel_layout_is_flagged() -> None:
+    resp = plan(FLASH, "B200", gpus=8, tp=4, pp=2, version="0.25.0", kv_cache_dtype="fp8")
+    assert "pipeline parallel" in only(resp, "VW148").message

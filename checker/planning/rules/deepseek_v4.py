@@ -36,22 +36,38 @@ def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def deepseek_v4_layout_not_read(ctx: RuleContext) -> Iterator[Finding]:
+def deepseek_v4_layout_not_modeled(ctx: RuleContext) -> Iterator[Finding]:
     """DeepSeek-V4's KV layout was read from vLLM 0.24.0, 0.25.0 and 0.33.0; other releases
-    are planned with the nearest older one's (checker/data/deepseek_v4.yaml releases)."""
-    version = ctx.settings.facts.version
-    if ctx.model.compressed_attention is None or layout_read_for(version):
+    are planned with the nearest older one's (checker/data/deepseek_v4.yaml releases). With
+    pipeline parallel vLLM groups the whole model's caches and projects the groups on each
+    stage (kv_cache_utils.py _project_kv_cache_groups_to_worker); each stage is laid out on
+    its own here."""
+    s = ctx.settings
+    if ctx.model.compressed_attention is None:
+        return
+    reasons = []
+    if not layout_read_for(s.facts.version):
+        reasons.append(
+            f"vLLM {s.facts.version} was not read (0.24.0, 0.25.0 and 0.33.0 were) and is "
+            "planned with an older release's layout"
+        )
+    if s.pp > 1:
+        reasons.append(
+            "with pipeline parallel vLLM groups the whole model's caches and projects them "
+            "on each stage, while each stage is laid out on its own here"
+        )
+    if not reasons:
         return
     yield Finding(
         rule_id="VW148",
-        name="deepseek-v4-layout-not-read",
+        name="deepseek-v4-layout-not-modeled",
         severity=Severity.WARNING,
-        message=f"DeepSeek-V4's KV cache layout was read from vLLM 0.24.0, 0.25.0 and 0.33.0 "
-        f"only; vLLM {version} is planned with an older release's layout and may group its "
-        "caches otherwise, so the KV token and concurrency figures are not trustworthy.",
-        key="vllm.version",
-        fix="Pin vLLM 0.25.0 or 0.33.0 to get a modelled layout, or hold the figures against "
-        "the real start-up log.",
+        message="DeepSeek-V4's KV cache layout is not modelled exactly: "
+        + "; ".join(reasons)
+        + ". The KV token and concurrency figures are not trustworthy.",
+        key="vllm.version" if not layout_read_for(s.facts.version) else "hardware.pp_size",
+        fix="Pin vLLM 0.25.0 or 0.33.0 without pipeline parallel to get a modelled layout, or "
+        "hold the figures against the real start-up log.",
     )
 
 
