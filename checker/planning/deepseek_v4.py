@@ -43,11 +43,12 @@ class CacheSpec:
     window: int  # 0: full attention (every token of a request, compressed)
     page_bytes: int  # after the alignment padding
 
-    def pages_per_request(self, length: int, max_num_batched_tokens: int) -> int:
-        """FullAttentionSpec / SlidingWindowSpec.max_memory_usage_bytes over the page size."""
+    def pages_per_request(self, length: int, in_flight_tokens: int) -> int:
+        """FullAttentionSpec / SlidingWindowSpec.max_memory_usage_bytes over the page size
+        (``in_flight_tokens``: what a window reserves beyond itself, in_flight_tokens())."""
         if not self.window:
             return _cdiv(length, self.block_size)
-        span = min(self.window - 1 + max_num_batched_tokens, length)
+        span = min(self.window - 1 + in_flight_tokens, length)
         return _cdiv(span, self.block_size) + 1  # the window straddles block edges
 
 
@@ -61,9 +62,9 @@ class CacheGroup:
     def page_bytes(self) -> int:
         return sum(s.page_bytes for s in self.specs)
 
-    def pages_per_request(self, length: int, max_num_batched_tokens: int) -> int:
+    def pages_per_request(self, length: int, in_flight_tokens: int) -> int:
         """UniformTypeKVCacheSpecs.max_memory_usage_pages."""
-        return max(s.pages_per_request(length, max_num_batched_tokens) for s in self.specs)
+        return max(s.pages_per_request(length, in_flight_tokens) for s in self.specs)
 
     @property
     def layer_tuples(self) -> int:
@@ -76,25 +77,34 @@ class PackedKV:
     """The groups of one rank and the bytes one block index takes across all of them."""
 
     groups: tuple[CacheGroup, ...]
-    block_bytes: int  # sum over page sizes of page x slots (_get_kv_cache_config_packed)
+    block_bytes: int  # what one block index costs in the pool
     cache_dtype: str  # "fp8_ds_mla" or the element dtype the rows are stored in
+    # 0.33.0's rules (v1/core/kv_cache_planning.py): a block the widest group's pages, a
+    # request the sum of every group's pages; False: 0.25.0's (kv_cache_utils.py)
+    by_type: bool = False
 
-    def blocks_per_request(self, length: int, max_num_batched_tokens: int) -> int:
-        """get_max_concurrency_for_kv_cache_config's divisor: every group's pages for one
-        request over the first group's block (the layer count it multiplies both by cancels)."""
+    def blocks_per_request(self, length: int, in_flight_tokens: int) -> int:
+        """get_max_concurrency_for_kv_cache_config's divisor. 0.25.0: every group's pages
+        for one request over the first group's block (the layer count it multiplies both by
+        cancels); 0.33.0: the sum of every group's pages."""
+        if self.by_type:
+            return sum(g.pages_per_request(length, in_flight_tokens) for g in self.groups)
         needed = sum(
-            g.pages_per_request(length, max_num_batched_tokens) * g.page_bytes for g in self.groups
+            g.pages_per_request(length, in_flight_tokens) * g.page_bytes for g in self.groups
         )
         return _cdiv(needed, self.groups[0].page_bytes)
 
-    def bytes_for_length(self, length: int, max_num_batched_tokens: int) -> int:
+    def bytes_for_length(self, length: int, in_flight_tokens: int) -> int:
         """_max_memory_usage_bytes_from_groups (the one-request check and the max_model_len
-        estimate): every group reserves the most layer tuples of any group, each tuple the
-        sum of the first group's distinct page sizes."""
+        estimate). 0.25.0: every group reserves the most layer tuples of any group, each
+        tuple the sum of the first group's distinct page sizes; 0.33.0: a block for each of
+        the request's pages in every group."""
+        if self.by_type:
+            return self.block_bytes * self.blocks_per_request(length, in_flight_tokens)
         tuple_bytes = sum({s.page_bytes for s in self.groups[0].specs})
         tuples = max(g.layer_tuples for g in self.groups)
         return sum(
-            tuples * g.pages_per_request(length, max_num_batched_tokens) * tuple_bytes
+            tuples * g.pages_per_request(length, in_flight_tokens) * tuple_bytes
             for g in self.groups
         )
 
@@ -112,11 +122,36 @@ def cache_dtype(kv_cache_dtype: str) -> tuple[str, int]:
     return kv_cache_dtype, 2
 
 
-def kv_dtype_error(kv_cache_dtype: str) -> str | None:
-    """vLLM's start-up error for a --kv-cache-dtype the fp8_ds_mla layout refuses."""
-    if kv_cache_dtype.startswith("fp8"):
+def layout_error(
+    attn: CompressedAttention, block_size: int, kv_cache_dtype: str, version: str
+) -> str | None:
+    """Why vLLM ``version`` cannot build DeepSeek-V4's KV cache with these settings, or None:
+    the fp8_ds_mla layout asserts an fp8 cache (attention.py _resolve_dsv4_kv_cache_dtype);
+    the kernels take multiples of 64 tokens (32 from 0.33.0; sparse_swa.py
+    get_supported_kernel_block_sizes); a block must hold one compressed token of every
+    ratio; and before 0.33.0 no sliding-window or state page may exceed the largest full-MLA
+    page (kv_cache_utils.py _get_kv_cache_groups_uniform_groups asserts it)."""
+    f, facts = _facts(), release_facts(version)
+    if not kv_cache_dtype.startswith("fp8"):
+        return str(f["fp8_ds_mla_error"]).format(dtype=kv_cache_dtype)
+    multiple = int(facts["kernel_multiple"])
+    if block_size % multiple:
+        return f"block size {block_size} is not a multiple of {multiple} (the kernels' sizes)"
+    largest = max(attn.ratios)
+    if block_size < largest:
+        return f"a block of {block_size} tokens holds no compressed token of ratio {largest}"
+    if facts["grouping"] == "by_type":
         return None
-    return str(_facts()["fp8_ds_mla_error"]).format(dtype=kv_cache_dtype)
+    specs = layer_specs(attn, range(len(attn.ratios)), block_size, "fp8_ds_mla", 1, version)
+    full = max(s.page_bytes for s in specs if not s.window)
+    sliding = max(s.page_bytes for s in specs if s.window)
+    if sliding > full:
+        return (
+            f"AssertionError in _get_kv_cache_groups_uniform_groups: a sliding-window page of "
+            f"{sliding} bytes exceeds the largest full-MLA page ({full}) at block size "
+            f"{block_size}"
+        )
+    return None
 
 
 def release_facts(version: str) -> dict[str, Any]:
@@ -165,7 +200,7 @@ def layer_specs(
 
     def state(name: str, ratio: int, head_dim: int) -> CacheSpec:
         coff = 2 if ratio == int(comp["overlapping_ratio"]) else 1
-        state_block = int(comp["block_sizes"][ratio])
+        state_block = int(comp["block_sizes"][str(ratio)])
         width = 2 * coff * head_dim * int(comp["state_dtype_bytes"])
         return CacheSpec(name, state_block, coff * ratio, _page(state_block, width, align))
 
@@ -236,6 +271,57 @@ def group_specs(specs: list[CacheSpec]) -> tuple[CacheGroup, ...]:
     return tuple(groups)
 
 
+def group_specs_by_type(specs: list[CacheSpec]) -> tuple[CacheGroup, ...]:
+    """0.33.0's v1/core/kv_cache_planning.py _get_packed_kv_cache_groups: buckets of one
+    type (block size and window), those with as many layers of each page size split into
+    groups of a common number of pattern repeats (_approximate_gcd, at least the largest
+    mixed-size bucket's), pages unpadded."""
+    buckets: dict[tuple[int, int], list[CacheSpec]] = defaultdict(list)
+    for s in specs:
+        buckets[(s.block_size, s.window)].append(s)
+    shapes = []
+    for members in buckets.values():
+        per_page: dict[int, list[CacheSpec]] = defaultdict(list)
+        for s in members:
+            per_page[s.page_bytes].append(s)
+        balanced = len({len(v) for v in per_page.values()}) == 1
+        shapes.append((per_page, balanced, max(len(v) for v in per_page.values())))
+    floor = max((most for per_page, bal, most in shapes if bal and len(per_page) > 1), default=0)
+    repeats = (
+        approximate_gcd([most for _, bal, most in shapes if bal], lower_bound=floor)
+        if floor
+        else None
+    )
+
+    def splits(balanced: bool, most: int) -> int:
+        return _cdiv(most, repeats) if balanced and repeats is not None else 1
+
+    def widest(per_page: dict[int, list[CacheSpec]], n: int) -> int:
+        return sum(_cdiv(len(v), n) * page for page, v in per_page.items())
+
+    def is_state(window: int) -> bool:
+        # unsplit sliding-window buckets are state buckets when no pattern repeats
+        return repeats is None and window > 0
+
+    keys = list(buckets)
+    anchor = max(
+        widest(per_page, len(buckets[key]) if is_state(key[1]) else splits(bal, most))
+        for key, (per_page, bal, most) in zip(keys, shapes, strict=True)
+    )
+    groups: list[CacheGroup] = []
+    for key, (per_page, bal, most) in zip(keys, shapes, strict=True):
+        n = splits(bal, most)
+        if is_state(key[1]):  # at most the states one block already holds
+            per_block = max(anchor // buckets[key][0].page_bytes, 1)
+            n = max(n, _cdiv(len(buckets[key]), per_block))
+        if n == 1:
+            groups.append(CacheGroup(tuple(buckets[key])))
+            continue
+        pattern = list(zip(*per_page.values(), strict=False))
+        groups.extend(CacheGroup(tuple(s for t in pattern[i::n] for s in t)) for i in range(n))
+    return tuple(groups)
+
+
 def packed_kv(
     attn: CompressedAttention,
     layers: range,
@@ -246,7 +332,12 @@ def packed_kv(
 ) -> PackedKV:
     """The packed KV layout of the ``layers`` one rank holds under vLLM ``version``."""
     fmt, element_bytes = cache_dtype(kv_cache_dtype)
-    groups = group_specs(layer_specs(attn, layers, block_size, fmt, element_bytes, version))
+    specs = layer_specs(attn, layers, block_size, fmt, element_bytes, version)
+    if release_facts(version)["grouping"] == "by_type":
+        # _get_kv_cache_bytes_per_block: the widest group (no stride alignment is declared)
+        groups = group_specs_by_type(specs)
+        return PackedKV(groups, max(g.page_bytes for g in groups), fmt, by_type=True)
+    groups = group_specs(specs)
     # _bucket_layers_by_page_size: a page size takes as many slots as the most pages of that
     # size any one group has; a block holds one page per slot
     slots: dict[int, int] = defaultdict(int)
@@ -254,6 +345,16 @@ def packed_kv(
         for page, count in Counter(s.page_bytes for s in g.specs).items():
             slots[page] = max(slots[page], count)
     return PackedKV(groups, sum(p * n for p, n in slots.items()), fmt)
+
+
+def in_flight_tokens(version: str, max_num_batched_tokens: int, pp: int) -> int:
+    """Tokens a sliding-window cache reserves beyond its window. 0.25.0:
+    max_num_batched_tokens; 0.33.0: VllmConfig.max_in_flight_tokens, a batch for each of
+    max_concurrent_batches (async scheduling, on by default: 2, or pp + 1 on the V2 model
+    runner with pipeline parallel)."""
+    if release_facts(version)["in_flight"] != "async":
+        return max_num_batched_tokens
+    return max_num_batched_tokens * (2 if pp == 1 else pp + 1)
 
 
 def preferred_block_size() -> int:
@@ -451,20 +552,20 @@ def _cache_kind(spec: CacheSpec) -> str:
     return "compressed MLA caches"
 
 
-def explain_costs(packed: PackedKV, *, length: int, max_num_batched_tokens: int) -> str:
+def explain_costs(packed: PackedKV, *, length: int, in_flight: int) -> str:
     """What one request of ``length`` tokens costs in the packed pool, and the share of its
     bytes each kind of cache takes (for --explain)."""
     by_kind: dict[str, int] = defaultdict(int)
     for g in packed.groups:
-        pages = g.pages_per_request(length, max_num_batched_tokens)
+        pages = g.pages_per_request(length, in_flight)
         for s in g.specs:
             by_kind[_cache_kind(s)] += pages * s.page_bytes
     total = sum(by_kind.values()) or 1
     shares = ", ".join(f"{kind} {bytes_ / total:.1%}" for kind, bytes_ in by_kind.items())
-    blocks = packed.blocks_per_request(length, max_num_batched_tokens)
+    blocks = packed.blocks_per_request(length, in_flight)
     return (
         f"{len(packed.groups)} KV cache groups share one packed block of "
         f"{packed.block_bytes:,} bytes ({packed.cache_dtype}); a {length:,}-token request "
-        f"takes {blocks:,} blocks; its bytes: {shares} (v1/core/kv_cache_utils.py "
-        "_get_kv_cache_groups_uniform_groups, get_max_concurrency_for_kv_cache_config)"
+        f"takes {blocks:,} blocks; its bytes: {shares} (kv_cache_utils.py "
+        "get_max_concurrency_for_kv_cache_config)"
     )

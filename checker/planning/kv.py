@@ -12,7 +12,12 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from checker.planning.deepseek_v4 import PackedKV, explain_costs, packed_kv
+from checker.planning.deepseek_v4 import (
+    PackedKV,
+    explain_costs,
+    layout_error,
+    packed_kv,
+)
 from checker.planning.draft import draft_pages
 from checker.planning.kv_dtypes import layer_page
 from checker.planning.releases import has_behaviour
@@ -86,6 +91,10 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         states = model.state_layer_flags[stage_range.start : stage_range.stop].count(True)
     drafts = draft_pages(settings, stage)
     if model.compressed_attention is not None and layers:
+        # settings vLLM cannot build it with (VW149) get no KV cache
+        attn, version = model.compressed_attention, settings.facts.version
+        if layout_error(attn, settings.block_size, settings.kv_cache_dtype, version):
+            return KVLayout(0, 0, (), 0, 0)
         return _packed_layout(model, settings, stage_range)
     if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)
@@ -176,6 +185,12 @@ def _packed_layout(model: ModelInfo, settings: Settings, layers: range) -> KVLay
     )
 
 
+def _in_flight(settings: Settings) -> int:
+    """Tokens a sliding window reserves beyond itself: every batch in flight
+    (VllmConfig.max_in_flight_tokens from 0.33; one batch before)."""
+    return settings.in_flight_batches * settings.max_num_batched_tokens
+
+
 # (attention kind, page bytes, window) of a layer: the KV cache spec vLLM groups layers by
 _Spec = tuple[LayerKind, int, int]
 
@@ -209,9 +224,7 @@ def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
         if layout.packed is None:
             return {}
         words = explain_costs(
-            layout.packed,
-            length=settings.max_model_len,
-            max_num_batched_tokens=settings.max_num_batched_tokens,
+            layout.packed, length=settings.max_model_len, in_flight=_in_flight(settings)
         )
         return {"DeepSeek-V4 KV cache": words}
     if not model.indexer_token_bytes or not model.kv_layers:
@@ -278,7 +291,7 @@ def _blocks_per_request(
         )
     window = window or _window(kind, model)  # a drafter's own window, else the target's
     # the window and every batch in flight (SlidingWindowSpec.max_admission_blocks_per_request)
-    in_flight = settings.in_flight_batches * settings.max_num_batched_tokens
+    in_flight = _in_flight(settings)
     if kind is LayerKind.SLIDING and window:
         span = min(window - 1 + settings.window_retained_tokens + in_flight, length)
         return -(-span // bs) + 1  # one extra block: the window straddles block edges
@@ -307,9 +320,7 @@ def size_kv(
     blocks = int(budget_bytes // layout.group_block_bytes)
     if layout.packed is not None:
         # v1/core/kv_cache_utils.py get_kv_cache_capacity: tokens = concurrency x max_model_len
-        per_request = layout.packed.blocks_per_request(
-            settings.max_model_len, settings.max_num_batched_tokens
-        )
+        per_request = layout.packed.blocks_per_request(settings.max_model_len, _in_flight(settings))
         concurrency = blocks / per_request
         return KVResult(blocks, int(concurrency * settings.max_model_len), concurrency, layout)
     needed = sum(
@@ -336,7 +347,7 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
         return 0.0
     length = max(length, 1)
     if layout.packed is not None:
-        return float(layout.packed.bytes_for_length(length, settings.max_num_batched_tokens))
+        return float(layout.packed.bytes_for_length(length, _in_flight(settings)))
     attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
     for kind, multiple, window in _group_specs(layout):
         if kind is not LayerKind.LINEAR:

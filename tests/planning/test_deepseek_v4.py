@@ -21,6 +21,7 @@ from checker.models.config_parser import parse_config
 from checker.planning.deepseek_v4 import (
     approximate_gcd,
     deepseek_v4_weight_bytes,
+    in_flight_tokens,
     layer_specs,
     packed_kv,
     profile_reservations,
@@ -268,9 +269,9 @@ def test_the_profile_run_reserves_the_indexer_gather_and_its_dummy_logits() -> N
 
 
 def test_a_release_whose_layout_was_not_read_is_flagged() -> None:
-    flagged = plan(FLASH, "B200", gpus=8, tp=8, version="0.33.0", kv_cache_dtype="fp8")
+    flagged = plan(FLASH, "B200", gpus=8, tp=8, version="0.21.0", kv_cache_dtype="fp8")
     assert only(flagged, "VW148").severity.value == "warning"
-    for version in ("0.24.0", "0.25.0"):
+    for version in ("0.24.0", "0.25.0", "0.33.0"):
         read = plan(FLASH, "B200", gpus=8, tp=8, version=version, kv_cache_dtype="fp8")
         assert not fired(read, "VW148")
 
@@ -290,3 +291,59 @@ def test_explain_says_what_the_packed_layout_costs() -> None:
     words = resp.config.explanations["DeepSeek-V4 KV cache"]
     assert "5 KV cache groups share one packed block of 1,039,680 bytes" in words
     assert "a 1,048,576-token request takes 7,065 blocks" in words
+
+
+@pytest.mark.parametrize(
+    ("block_size", "words"),
+    [
+        (1, "not a multiple of 64"),
+        (64, "holds no compressed token of ratio 128"),
+        (128, "a sliding-window page of 37440 bytes exceeds the largest full-MLA page (19008)"),
+    ],
+)
+def test_block_sizes_vllm_cannot_lay_out_are_refused(block_size: int, words: str) -> None:
+    resp = plan(FLASH, "B200", version="0.25.0", kv_cache_dtype="fp8", block_size=block_size)
+    assert words in only(resp, "VW149").message
+    kv = resp.feasibility.kv
+    assert kv is None or kv.num_blocks == 0
+
+
+def test_a_multiple_of_256_lays_out() -> None:
+    resp = plan(FLASH, "B200", gpus=8, tp=8, version="0.25.0", kv_cache_dtype="fp8", block_size=512)
+    assert not fired(resp, "VW149")
+
+
+def test_0_33_groups_by_type_with_a_block_the_widest_group() -> None:
+    # v1/core/kv_cache_planning.py _get_packed_kv_cache_groups: the sliding-window bucket (43)
+    # split for 22 pattern repeats (at least the 21 of the mixed C4-state bucket), the full-MLA
+    # bucket whole (its page sizes are 21/21/20: not balanced), the states unpadded
+    kv = packed_kv(_attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", version="0.33.0")
+    assert sorted(len(g.specs) for g in kv.groups) == [20, 21, 22, 42, 62]
+    assert {g.page_bytes for g in kv.groups if len(g.specs) in (42, 20)} == {
+        21 * 32832 + 21 * 8640,
+        20 * 32832,
+    }
+    assert kv.block_bytes == 21 * 37440 + 21 * 8640 + 20 * 1728 == 1002240
+    # async scheduling (on by default) keeps two batches in flight: windows of 127 + 16384
+    # tokens in 64-token blocks (+1) twice, 7 + 16384 in 4, 127 + 16384 in 8, and 4096
+    in_flight = in_flight_tokens("0.33.0", CHUNK, 1)
+    assert in_flight == 2 * CHUNK
+    assert kv.blocks_per_request(MILLION, in_flight) == 4096 + 2 * 259 + 4099 + 2065
+    assert kv.bytes_for_length(MILLION, in_flight) == 1002240 * 10778
+
+
+def test_0_33_lays_out_a_block_of_128_that_0_25_refuses() -> None:
+    settings = {"gpus": 8, "tp": 8, "kv_cache_dtype": "fp8", "block_size": 128}
+    assert fired(plan(FLASH, "B200", version="0.25.0", **settings), "VW149")
+    assert not fired(plan(FLASH, "B200", version="0.33.0", **settings), "VW149")
+    assert (
+        "multiple of 32"
+        in only(
+            plan(FLASH, "B200", version="0.33.0", kv_cache_dtype="fp8", block_size=144), "VW149"
+        ).message
+    )
+
+
+def test_pipeline_parallel_layout_is_flagged() -> None:
+    resp = plan(FLASH, "B200", gpus=8, tp=4, pp=2, version="0.25.0", kv_cache_dtype="fp8")
+    assert "pipeline parallel" in only(resp, "VW148").message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.deepseek_v4 import kv_dtype_error, layout_read_for
+from checker.planning.deepseek_v4 import layout_error, layout_read_for
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding
@@ -23,8 +23,9 @@ def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
         rule_id="VW147",
         name="deepseek-v4-memory-estimated",
         severity=Severity.WARNING,
-        message="DeepSeek-V4's KV cache groups, pages and blocks per request, its weights and "
-        "its gather workspaces follow vLLM, but the rest of its activation peak (MoE and "
+        message="DeepSeek-V4's KV cache groups, pages and blocks per request follow vLLM, and "
+        "its weights and gather workspaces vLLM 0.25.0's, but the rest of its activation "
+        "peak (MoE and "
         "attention activations, MegaMoE's symmetric buffer) and its CUDA-graph memory are "
         "estimated as for other models, so the KV memory, token and concurrency figures are "
         "approximate.",
@@ -35,41 +36,61 @@ def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def deepseek_v4_layout_not_read(ctx: RuleContext) -> Iterator[Finding]:
-    """DeepSeek-V4's KV layout was read from vLLM 0.24.0 and 0.25.0 only; other releases are
-    planned with 0.25.0's (checker/data/deepseek_v4.yaml releases)."""
-    version = ctx.settings.facts.version
-    if ctx.model.compressed_attention is None or layout_read_for(version):
+def deepseek_v4_layout_not_modeled(ctx: RuleContext) -> Iterator[Finding]:
+    """DeepSeek-V4's KV layout was read from vLLM 0.24.0, 0.25.0 and 0.33.0; other releases
+    are planned with the nearest older one's (checker/data/deepseek_v4.yaml releases). With
+    pipeline parallel vLLM groups the whole model's caches and projects the groups on each
+    stage (kv_cache_utils.py _project_kv_cache_groups_to_worker); each stage is laid out on
+    its own here."""
+    s = ctx.settings
+    if ctx.model.compressed_attention is None:
+        return
+    reasons = []
+    if not layout_read_for(s.facts.version):
+        reasons.append(
+            f"vLLM {s.facts.version} was not read (0.24.0, 0.25.0 and 0.33.0 were) and is "
+            "planned with an older release's layout"
+        )
+    if s.pp > 1:
+        reasons.append(
+            "with pipeline parallel vLLM groups the whole model's caches and projects them "
+            "on each stage, while each stage is laid out on its own here"
+        )
+    if not reasons:
         return
     yield Finding(
         rule_id="VW148",
-        name="deepseek-v4-layout-not-read",
+        name="deepseek-v4-layout-not-modeled",
         severity=Severity.WARNING,
-        message=f"DeepSeek-V4's KV cache layout is modelled as vLLM 0.25.0 builds it; vLLM "
-        f"{version} was not read and may group it otherwise (0.33.0 packs its caches by "
-        "another rule, v1/core/kv_cache_planning.py _get_packed_kv_cache_groups), so the KV "
-        "token and concurrency figures are not trustworthy.",
-        key="vllm.version",
-        fix="Pin vLLM 0.25.0 (or 0.24.0) to get the modelled layout, or hold the figures "
-        "against the real start-up log.",
+        message="DeepSeek-V4's KV cache layout is not modelled exactly: "
+        + "; ".join(reasons)
+        + ". The KV token and concurrency figures are not trustworthy.",
+        key="vllm.version" if not layout_read_for(s.facts.version) else "hardware.pp_size",
+        fix="Pin vLLM 0.25.0 or 0.33.0 without pipeline parallel to get a modelled layout, or "
+        "hold the figures against the real start-up log.",
     )
 
 
 @rule
-def deepseek_v4_kv_cache_dtype(ctx: RuleContext) -> Iterator[Finding]:
-    """Every DeepSeek-V4 attention class vLLM picks by default stores the fp8_ds_mla layout
-    and asserts an fp8 --kv-cache-dtype (models/deepseek_v4/attention.py
-    _resolve_dsv4_kv_cache_dtype, from DeepseekV4Attention.__init__)."""
-    if ctx.model.compressed_attention is None:
+def deepseek_v4_layout_refused(ctx: RuleContext) -> Iterator[Finding]:
+    """Settings with which vLLM cannot build DeepSeek-V4's KV cache (its fp8-only layout, the
+    kernels' block sizes, the packed groups' page order): a start-up failure, and no KV
+    cache is planned (checker.planning.deepseek_v4.layout_error)."""
+    attn = ctx.model.compressed_attention
+    if attn is None:
         return
-    error = kv_dtype_error(ctx.settings.kv_cache_dtype)
+    s = ctx.settings
+    error = layout_error(attn, s.block_size, s.kv_cache_dtype, s.facts.version)
     if error is None:
         return
+    dtype = not s.kv_cache_dtype.startswith("fp8")
     yield Finding(
         rule_id="VW149",
-        name="deepseek-v4-kv-cache-dtype",
+        name="deepseek-v4-layout-refused",
         severity=Severity.ERROR,
-        message=f"vLLM would fail to build DeepSeek-V4's attention: {error}.",
-        key="model.kv_cache_dtype",
-        fix="Set model.kv_cache_dtype: fp8 (stored as DeepSeek's fp8_ds_mla format).",
+        message=f"vLLM would fail to build DeepSeek-V4's KV cache: {error}.",
+        key="model.kv_cache_dtype" if dtype else "vllm.block_size",
+        fix="Set model.kv_cache_dtype: fp8 (stored as DeepSeek's fp8_ds_mla format)."
+        if dtype
+        else "Leave vllm.block_size unset (vLLM then uses 256) or set a multiple of 256.",
     )
