@@ -46,9 +46,10 @@ def has_linear_state(model: ModelInfo) -> bool:
 
 
 def is_full_attention(model: ModelInfo) -> bool:
-    """Every cached layer attends to the whole context (MLA included)."""
+    """Every cached layer attends to the whole context (MLA included); DeepSeek-V4's layers
+    keep a sliding window beside their compressed cache."""
     kinds = set(model.layer_kinds) - {LayerKind.NONE}
-    return kinds <= {LayerKind.FULL, LayerKind.MLA}
+    return kinds <= {LayerKind.FULL, LayerKind.MLA} and model.compressed_attention is None
 
 
 @st.composite

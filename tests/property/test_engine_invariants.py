@@ -123,8 +123,11 @@ def test_kv_tokens_are_blocks_times_block_size_over_groups(
     assert plan is not None
     kv, block = plan.binding.kv, plan.settings.block_size
     groups = max(1, len(kv.layout.kinds))
-    if has_behaviour("kv_tokens_from_concurrency", plan.settings.facts.version):
-        # 0.33.0 get_kv_cache_capacity: int(max concurrency x max_model_len)
+    if kv.layout.packed is not None or has_behaviour(
+        "kv_tokens_from_concurrency", plan.settings.facts.version
+    ):
+        # 0.33.0 get_kv_cache_capacity (and DeepSeek-V4's packed groups in every release read):
+        # int(max concurrency x max_model_len)
         assert kv.tokens == int(kv.max_concurrency * plan.settings.max_model_len)
     else:
         assert kv.tokens == kv.num_blocks // groups * block
