@@ -45,7 +45,8 @@ class CacheSpec:
 
     def pages_per_request(self, length: int, in_flight_tokens: int) -> int:
         """FullAttentionSpec / SlidingWindowSpec.max_memory_usage_bytes over the page size
-        (``in_flight_tokens``: what a window reserves beyond itself, in_flight_tokens())."""
+        (``in_flight_tokens``: what a window reserves beyond itself, Settings.in_flight_batches
+        batches)."""
         if not self.window:
             return _cdiv(length, self.block_size)
         span = min(self.window - 1 + in_flight_tokens, length)
@@ -345,16 +346,6 @@ def packed_kv(
         for page, count in Counter(s.page_bytes for s in g.specs).items():
             slots[page] = max(slots[page], count)
     return PackedKV(groups, sum(p * n for p, n in slots.items()), fmt)
-
-
-def in_flight_tokens(version: str, max_num_batched_tokens: int, pp: int) -> int:
-    """Tokens a sliding-window cache reserves beyond its window. 0.25.0:
-    max_num_batched_tokens; 0.33.0: VllmConfig.max_in_flight_tokens, a batch for each of
-    max_concurrent_batches (async scheduling, on by default: 2, or pp + 1 on the V2 model
-    runner with pipeline parallel)."""
-    if release_facts(version)["in_flight"] != "async":
-        return max_num_batched_tokens
-    return max_num_batched_tokens * (2 if pp == 1 else pp + 1)
 
 
 def preferred_block_size() -> int:

@@ -16,18 +16,19 @@ from typing import Any
 import pytest
 
 from checker.errors import ModelConfigError
+from checker.hardware.catalog import find_gpu
 from checker.models import catalog
 from checker.models.config_parser import parse_config
 from checker.planning.deepseek_v4 import (
     approximate_gcd,
     deepseek_v4_weight_bytes,
-    in_flight_tokens,
     layer_specs,
     packed_kv,
     profile_reservations,
 )
+from checker.planning.settings import resolve_settings
 from checker.schemas.model_info import CompressedAttention
-from tests.planning.plans import catalog_model, fired, only, plan
+from tests.planning.plans import catalog_model, fired, make_request, only, plan
 
 FLASH, PRO = "deepseek-ai/DeepSeek-V4-Flash", "deepseek-ai/DeepSeek-V4-Pro"
 MILLION, CHUNK = 1_048_576, 8192
@@ -326,7 +327,9 @@ def test_0_33_groups_by_type_with_a_block_the_widest_group() -> None:
     assert kv.block_bytes == 21 * 37440 + 21 * 8640 + 20 * 1728 == 1002240
     # async scheduling (on by default) keeps two batches in flight: windows of 127 + 16384
     # tokens in 64-token blocks (+1) twice, 7 + 16384 in 4, 127 + 16384 in 8, and 4096
-    in_flight = in_flight_tokens("0.33.0", CHUNK, 1)
+    request = make_request(FLASH, "B200", version="0.33.0", max_num_batched_tokens=CHUNK)
+    s = resolve_settings(request, catalog_model(FLASH), find_gpu("B200"), tp=1)
+    in_flight = s.in_flight_batches * s.max_num_batched_tokens
     assert in_flight == 2 * CHUNK
     assert kv.blocks_per_request(MILLION, in_flight) == 4096 + 2 * 259 + 4099 + 2065
     assert kv.bytes_for_length(MILLION, in_flight) == 1002240 * 10778
