@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from checker.hardware.catalog import find_gpu
-from checker.planning.batching import StepLoad
+from checker.planning.batching import StepLoad, Workload
 from checker.planning.kv import bytes_for_length
 from checker.planning.perf import (
     EFFICIENCY,
@@ -18,6 +18,7 @@ from checker.planning.perf import (
 )
 from checker.planning.planner import choose_tp, engine_model, plan_settings
 from checker.planning.rules.base import RuleContext
+from checker.planning.serving import simulate_workload
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PerfEstimate
 from tests.planning.plans import catalog_model, make_request, plan
@@ -223,3 +224,20 @@ def test_the_estimate_says_what_the_moe_floor_costs() -> None:
     assert moe.tpot is not None and "25-32 us per fused MoE layer" in moe.tpot.width
     dense = _stepped(concurrency=4)
     assert dense.tpot is not None and "MoE" not in dense.tpot.width
+
+
+def test_the_full_prompt_admission_gate_follows_the_release() -> None:
+    # 0.19 reserves a waiting prompt's whole length before admitting it; 0.11 its first chunk
+    work = Workload(prompts=20, prompt_tokens=7000, output_tokens=50)
+    runs = {
+        version: simulate_workload(
+            _context(
+                LLAMA, "H100-80GB", version=version, util=0.3, prompt_tokens=7000, gen_tokens=50
+            ),
+            work,
+            0,
+        )
+        for version in ("0.11.0", "0.19.0")
+    }
+    assert runs["0.11.0"].preemptions > 0
+    assert runs["0.19.0"].preemptions == 0
