@@ -4,9 +4,11 @@ Each engine step the scheduler (vllm/v1/core/sched/scheduler.py Scheduler.schedu
 every running request its next tokens - one for a decoding request, the rest of its prompt up
 to the token budget for one still prefilling (chunked prefill) - then admits waiting requests
 first come first served while max_num_seqs, the token budget (max_num_batched_tokens) and the
-KV cache pool allow. When the pool cannot hold a running request's next tokens, the request
-scheduled last is preempted and recomputed later (V1's only preemption mode) - from scratch, or
-with prefix caching from whatever of its blocks no allocation has reused meanwhile. A
+KV cache pool allow: room for the first chunk through 0.18, for the whole prompt from 0.19
+(SchedulerConfig.scheduler_reserve_full_isl). When the pool cannot hold a running request's
+next tokens, the request scheduled last is preempted and recomputed later (V1's only
+preemption mode) - from scratch, or with prefix caching from whatever of its blocks no
+allocation has reused meanwhile. A
 request whose known tokens (prompt plus those generated so far) are all computed at the end of
 a step emits a token. The step's duration comes from a caller's cost function, so this module
 knows nothing of GPUs.
@@ -68,6 +70,9 @@ class Limits:
     max_num_seqs: int
     kv_tokens: int  # tokens the KV cache pool holds
     shared_tokens: int = 0  # of them, the cached prefix's blocks, held once for everyone
+    # admit a waiting request only when the pool holds its whole prompt, not just the first
+    # chunk (--scheduler-reserve-full-isl, on by default from 0.19)
+    reserve_full_prompt: bool = False
 
 
 @dataclass(frozen=True)
@@ -259,7 +264,11 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
             r = waiting[0]
             hit = _cache_hit(r, allocated)
             n = min(r.known - hit, budget)
-            if used + hit - r.computed + n > limits.kv_tokens:
+            # Scheduler.schedule allocates the first chunk's slots only; from 0.19 it first
+            # checks that the whole prompt fits (KVCacheManager.can_fit_full_sequence), so a
+            # long prompt no longer starts in a nearly full pool only to be preempted
+            reserved = r.known - hit if limits.reserve_full_prompt else n
+            if used + hit - r.computed + reserved > limits.kv_tokens:
                 break
             waiting.popleft()
             used += hit - r.computed + n

@@ -356,6 +356,48 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
     return float(attention * layout.group_block_bytes + states * layout.page_bytes)
 
 
+def resident_bytes_for_length(
+    model: ModelInfo, settings: Settings, layout: KVLayout, length: int
+) -> float:
+    """KV bytes a running request of ``length`` tokens holds between steps: bytes_for_length,
+    except that a sliding-window or chunked-local group keeps its window only - each
+    allocate_slots first frees the blocks the window has left (v1/core/kv_cache_manager.py
+    KVCacheManager.allocate_slots, single_type_kv_cache_manager.py
+    SlidingWindowManager.remove_skipped_blocks), where check_enough_kv counts a whole token
+    budget in flight beside the window (see windowed_chunk_bytes)."""
+    if layout.page_bytes == 0 or layout.packed is not None:
+        return bytes_for_length(model, settings, layout, length)
+    length = max(length, 1)
+    attention = 0
+    for kind, multiple, window in _group_specs(layout):
+        window = window or _window(kind, model)
+        bs = settings.block_size * multiple
+        if kind is LayerKind.SLIDING and window:
+            span = min(window - 1 + settings.window_retained_tokens, length)
+            attention += -(-span // bs) + 1  # the window straddles block edges
+        elif kind is LayerKind.CHUNKED and window:
+            attention += -(-min(window, length) // bs)
+        elif kind is not LayerKind.LINEAR:
+            attention += _blocks_per_request(kind, model, settings, length, multiple, window)
+    states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
+    return float(attention * layout.group_block_bytes + states * layout.page_bytes)
+
+
+def windowed_chunk_bytes(model: ModelInfo, settings: Settings, layout: KVLayout) -> float:
+    """KV bytes a step's prefill chunks take in the sliding-window and chunked-local groups
+    beside their windows: allocate_slots gives each new token a block in every group before
+    the next step frees those the window has left, so one token budget
+    (max_num_batched_tokens) of them is held while a step runs."""
+    if layout.page_bytes == 0 or layout.packed is not None:
+        return 0.0
+    blocks = 0
+    for kind, multiple, window in _group_specs(layout):
+        if kind in (LayerKind.SLIDING, LayerKind.CHUNKED) and (window or _window(kind, model)):
+            bs = settings.block_size * multiple
+            blocks += -(-settings.max_num_batched_tokens // bs)
+    return float(blocks * layout.group_block_bytes)
+
+
 def max_length_for_budget(
     model: ModelInfo, settings: Settings, layout: KVLayout, budget: float
 ) -> int:

@@ -26,7 +26,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.planning.batching import StepLoad
-from checker.planning.kv import bytes_for_length, holds_whole_requests
+from checker.planning.kv import (
+    holds_whole_requests,
+    resident_bytes_for_length,
+    windowed_chunk_bytes,
+)
 from checker.planning.memory import StageMemory
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.scheduler import effective_max_num_seqs
@@ -158,16 +162,25 @@ def _flops(ctx: RuleContext, end: int) -> float:
 
 def kv_pool_tokens(ctx: RuleContext, length: int) -> int:
     """Tokens of ``length``-token requests the KV pool holds at once. For full-attention
-    layouts that is the logged token figure; with sliding-window or state groups a request
-    needs blocks for its window or state only (kv.bytes_for_length, as vLLM's
-    check_enough_kv counts it), so it is the requests the budget holds x ``length``: the
-    logged figure is blocks / groups x block size through vLLM 0.20 and
-    concurrency x max_model_len from 0.21, neither of which is that."""
+    layouts that is the logged token figure; with sliding-window or state groups a running
+    request holds blocks for its window or state only (kv.resident_bytes_for_length) while the
+    step's prefill chunks take a token budget of window blocks beside them
+    (kv.windowed_chunk_bytes), so it is the budget left over that, in requests x ``length`` -
+    a fraction of a request too: the scheduler allocates a prompt chunk by chunk, so a second
+    long prompt starts while the first decodes. The logged figure is blocks / groups x block
+    size through vLLM 0.20 and concurrency x max_model_len from 0.21, neither of which is
+    that."""
     b = ctx.memory.binding
     if holds_whole_requests(b.kv.layout) or b.kv_budget <= 0:
         return b.kv.tokens
-    per_request = bytes_for_length(ctx.model, ctx.settings, b.kv.layout, length)
-    return int(b.kv_budget // per_request) * length if per_request > 0 else b.kv.tokens
+    model, s, layout = ctx.model, ctx.settings, b.kv.layout
+    per_request = resident_bytes_for_length(model, s, layout, length)
+    if per_request <= 0:
+        return b.kv.tokens
+    held = (b.kv_budget - windowed_chunk_bytes(model, s, layout)) / per_request
+    if b.kv_budget >= per_request:
+        held = max(held, 1.0)  # one request with its chunks in flight passed check_enough_kv
+    return int(held * length)
 
 
 def decode_batch(ctx: RuleContext) -> int:

@@ -59,6 +59,7 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
         max(1, effective_max_num_seqs(ctx) // size),
         pool // size,
         shared_tokens=-(-work.cached_prefix // size),
+        reserve_full_prompt=has_behaviour("scheduler_reserve_full_isl", s.facts.version),
     )
     cohorts = replace(
         work,

@@ -148,3 +148,44 @@ def test_spread_lengths_keep_the_mean_output_but_stretch_the_slowest_requests() 
     # a long prompt takes more prefill chunks, a short one fewer: the first tokens spread out
     assert ttft_b[-1] > ttft_a[-1] and ttft_b[0] < ttft_a[0]
     assert max(b.e2e_s) > 1.5 * max(a.e2e_s)
+
+
+def slow_prefill(load: StepLoad) -> float:
+    """10 ms a step, plus 5 ms per 1000 prefill tokens: a 2048-token chunk doubles a step."""
+    return 0.010 + load.prefill_tokens / 200_000
+
+
+def test_a_burst_of_long_prompts_slows_the_early_requests_decode_by_its_prefill_chunks() -> None:
+    # Scheduler.schedule gives the running requests their decode tokens first and the rest of
+    # the budget to the next prompt's chunk: the first requests decode in steps that carry the
+    # later prompts' chunks, the last one decodes alone
+    work = Workload(prompts=10, prompt_tokens=8000, output_tokens=50)
+    result = simulate(work, ROOMY, slow_prefill)
+    first, last = result.tpot_s[0], result.tpot_s[-1]
+    assert first > 1.5 * last
+    assert math.isclose(last, 0.010, rel_tol=0.05)
+
+
+def test_tpot_is_each_requests_decode_time_over_its_tokens_as_vllm_bench_serve_computes_it() -> (
+    None
+):
+    # vllm/benchmarks/serve.py calculate_metrics: (latency - ttft) / (output_len - 1) per
+    # request, then the median over requests - not the duration of a decode-only step
+    work = Workload(prompts=10, prompt_tokens=8000, output_tokens=50)
+    result = simulate(work, ROOMY, slow_prefill)
+    per_request = [(e2e - ttft) / 49 for e2e, ttft in zip(result.e2e_s, result.ttft_s, strict=True)]
+    assert all(math.isclose(a, b) for a, b in zip(result.tpot_s, per_request, strict=True))
+    assert result.median_tpot_s() > slow_prefill(StepLoad(10, 80_000, 0, 0, 0, 0.0))
+
+
+def test_from_0_19_a_prompt_waits_until_the_pool_holds_all_of_it() -> None:
+    # two 8000-token prompts fill most of a 20000-token pool: admitting a third on its first
+    # chunk (through 0.18) ends in preemption; reserving its whole prompt (0.19's
+    # can_fit_full_sequence) keeps it waiting instead
+    tight = Limits(max_num_batched_tokens=2048, max_num_seqs=64, kv_tokens=20_000)
+    work = Workload(prompts=12, prompt_tokens=8000, output_tokens=50)
+    chunked = simulate(work, tight, fixed_step)
+    reserved = simulate(work, replace(tight, reserve_full_prompt=True), fixed_step)
+    assert chunked.preemptions > 0
+    assert reserved.preemptions == 0
+    assert reserved.output_tokens == chunked.output_tokens

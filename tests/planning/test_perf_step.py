@@ -6,11 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from checker.hardware.catalog import find_gpu
-from checker.planning.batching import StepLoad
-from checker.planning.kv import bytes_for_length
+from checker.planning.batching import StepLoad, Workload
+from checker.planning.kv import (
+    bytes_for_length,
+    resident_bytes_for_length,
+    windowed_chunk_bytes,
+)
 from checker.planning.perf import (
     EFFICIENCY,
     compute_efficiency,
+    decode_token_s,
     fixed_costs,
     kv_pool_tokens,
     stage_moe_layers,
@@ -18,6 +23,7 @@ from checker.planning.perf import (
 )
 from checker.planning.planner import choose_tp, engine_model, plan_settings
 from checker.planning.rules.base import RuleContext
+from checker.planning.serving import simulate_workload
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PerfEstimate
 from tests.planning.plans import catalog_model, make_request, plan
@@ -179,8 +185,12 @@ def test_sliding_window_requests_fill_the_pool_by_their_blocks_not_the_logged_to
     held = kv_pool_tokens(ctx, length) // length
     assert held > ctx.memory.binding.kv.tokens // length
     layout = ctx.memory.binding.kv.layout
-    per_request = bytes_for_length(ctx.model, ctx.settings, layout, length)
-    assert held == int(ctx.memory.binding.kv_budget // per_request)
+    resident = resident_bytes_for_length(ctx.model, ctx.settings, layout, length)
+    # check_enough_kv counts a token budget in flight in every sliding group; between steps a
+    # running request keeps its windows only, and the step's chunk holds one budget beside them
+    assert resident < bytes_for_length(ctx.model, ctx.settings, layout, length)
+    chunk = windowed_chunk_bytes(ctx.model, ctx.settings, layout)
+    assert held == int((ctx.memory.binding.kv_budget - chunk) / resident)
     # a full-attention model's pool is the logged figure
     llama = _context(LLAMA, "H100-80GB")
     assert kv_pool_tokens(llama, 600) == llama.memory.binding.kv.tokens
@@ -223,3 +233,35 @@ def test_the_estimate_says_what_the_moe_floor_costs() -> None:
     assert moe.tpot is not None and "25-32 us per fused MoE layer" in moe.tpot.width
     dense = _stepped(concurrency=4)
     assert dense.tpot is not None and "MoE" not in dense.tpot.width
+
+
+def test_the_full_prompt_admission_gate_follows_the_release() -> None:
+    # 0.19 reserves a waiting prompt's whole length before admitting it; 0.11 its first chunk
+    work = Workload(prompts=20, prompt_tokens=7000, output_tokens=50)
+    runs = {
+        version: simulate_workload(
+            _context(
+                LLAMA, "H100-80GB", version=version, util=0.3, prompt_tokens=7000, gen_tokens=50
+            ),
+            work,
+            0,
+        )
+        for version in ("0.11.0", "0.19.0")
+    }
+    assert runs["0.11.0"].preemptions > 0
+    assert runs["0.19.0"].preemptions == 0
+
+
+def test_a_second_long_prompt_prefills_while_the_first_decodes_and_slows_its_tokens() -> None:
+    # gpt-oss-120b on an H100 at 0.10.2: the pool holds less than two 32k requests, more than
+    # one. The scheduler allocates a prompt chunk by chunk (no full-prompt gate before 0.19),
+    # so the next prompt's chunks run in the steps the first request decodes in - its TPOT is
+    # well above a decode-only step's - and, when the pool runs out, the prompt is preempted
+    kw: dict[str, Any] = {"max_model_len": 32768, "prompt_tokens": 32000, "gen_tokens": 99}
+    ctx = _context("openai/gpt-oss-120b", "H100-80GB", version="0.10.2", **kw)
+    pool = kv_pool_tokens(ctx, 32099)
+    assert 32099 < pool < 2 * 32099
+    result = simulate_workload(ctx, Workload(prompts=6, prompt_tokens=32000, output_tokens=99), 1)
+    alone = decode_token_s(ctx, 1, 32050, 1)
+    assert result.median_tpot_s() > 1.5 * alone
+    assert result.preemptions > 0
