@@ -21,7 +21,7 @@ from checker.planning.deepseek_v4 import (
 from checker.planning.draft import draft_pages
 from checker.planning.kv_dtypes import layer_page
 from checker.planning.releases import has_behaviour
-from checker.planning.settings import Settings
+from checker.planning.settings import Settings, attention_page_per_token, state_pages_padded
 from checker.planning.state import state_blocks
 from checker.planning.weights import stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
@@ -75,11 +75,17 @@ def target_page(model: ModelInfo, settings: Settings, layer: int) -> int:
 
 
 def _state_page(model: ModelInfo, settings: Settings) -> int:
-    """A state layer's page after vLLM pads it to the attention page (mamba_page_size_padded);
-    the unpadded page when the model has no attention layer."""
-    attends = model.kv_layers
-    padded = target_page(model, settings, attends[0]) if attends else 0
-    return max(padded, settings.state_page_bytes)
+    """A state layer's page after vLLM pads it to the attention page (mamba_page_size_padded):
+    where no layer attends, 0.19.0 still pads it to the page of the config's attention heads
+    (HybridAttentionMambaModelConfig) and 0.33.0 leaves it unpadded (state_pages_padded)."""
+    s, attends = settings, model.kv_layers
+    if attends:
+        padded = target_page(model, s, attends[0])
+    elif state_pages_padded(model, s.facts.version):
+        padded = s.block_size * attention_page_per_token(model, s.tp, s.kv_cache_dtype, s.dtype)
+    else:
+        padded = 0
+    return max(padded, s.state_page_bytes)
 
 
 def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
@@ -332,9 +338,11 @@ def size_kv(
         tokens = int(concurrency * settings.max_model_len)
     else:
         # the smallest group block size: a state group's is max_model_len without prefix caching
+        # (MambaModelConfig: mamba_block_size), the only one where no layer attends
         smallest = settings.block_size
         if layout.state_layers and settings.mamba_cache_mode == "none":
-            smallest = min(smallest, settings.max_model_len)
+            attends = set(layout.kinds) != {LayerKind.LINEAR}
+            smallest = min(smallest, settings.max_model_len) if attends else settings.max_model_len
         # 0.19: "Multiplying the GPU KV cache size by the cp_world_size" (pcp x dcp)
         tokens = blocks // len(layout.kinds) * smallest * settings.kv_shards
     return KVResult(blocks, tokens, concurrency, layout)

@@ -229,7 +229,9 @@ def resolve_settings(
         checkpoints = 1 if checkpoint else 0
         block = aligned_block_size(
             block,
-            attn_page_per_token=attention_page_per_token(model, tp, kv_dtype.value, dtype),
+            attn_page_per_token=attention_page_per_token(model, tp, kv_dtype.value, dtype)
+            if state_pages_padded(model, facts.version)
+            else 0,
             state_page=state_page,
             alignment=kernel_alignment(model.uses_mla, block, facts.version),
             mode=mode,
@@ -344,6 +346,17 @@ def vllm_block_size(
         qk_nope_head_dim=model.qk_nope_head_dim,
         version=facts.version,
         older_mla_block_size=facts.mla_block_size,
+    )
+
+
+def state_pages_padded(model: ModelInfo, version: str) -> bool:
+    """Whether vLLM raises a hybrid's block size and pads its state pages to an attention page:
+    always in 0.19.0 (models/config.py HybridAttentionMambaModelConfig reads the config's heads
+    before any layer is built), from 0.33.0 only where a layer attends
+    (platforms/interface.py Platform.update_block_size_for_backend returns when
+    _find_non_ssm_backends finds no attention backend)."""
+    return bool(model.kv_layers) or not has_behaviour(
+        "hybrid_alignment_needs_attention_layers", version
     )
 
 
