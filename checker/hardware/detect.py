@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from checker.errors import DetectError, GPUNotFoundError
 from checker.hardware.catalog import all_gpus, find_gpu
 from checker.schemas.enums import Interconnect
+from checker.schemas.error_words import error_text
 from checker.schemas.gpu import GPUSpec
 
 # the --query-gpu fields, in order; all but index, name and memory.total may be refused
@@ -104,7 +105,7 @@ def detect_gpus(custom: Sequence[GPUSpec] = (), timeout_s: float = 10.0) -> list
             GPUSpec.model_validate(gpu.spec.model_dump())
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise _unreadable(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise _unreadable(f"{'.'.join(map(str, err['loc']))}: {error_text(err)}") from None
     return found
 
 

@@ -66,7 +66,12 @@ def test_the_unvalidated_default_is_the_validated_one() -> None:
             "did you mean 'vendor'?",
         ),
         ("targets: ['H100:0']\n", ":1:1", "targets: target 'H100:0' is not", None),
-        ("fail_on: warnings\n", ":1:1", "fail_on: Input should be 'error' or 'warning'", None),
+        (
+            "fail_on: warnings\n",
+            ":1:1",
+            "fail_on: must be one of 'error' or 'warning', got 'warnings'",
+            "did you mean 'warning'?",
+        ),
         (
             "vllm_version: latest\n",
             ":1:1",
