@@ -183,8 +183,15 @@ def test_profile_pointing_at_a_hostile_config_is_one_input_error(
 
 @pytest.mark.parametrize(
     ("content", "fragment"),
-    [(b"{oops", "not valid JSON"), (b"[" * 100_000, "nested"), (b'{"format": "x"}', "lockfile")],
-    ids=["invalid", "deep", "wrong-shape"],
+    [
+        (b"{oops", "not valid JSON"),
+        (b"[" * 100_000, "nested"),
+        (b'{"format": "x"}', "unknown key 'format'"),
+        (b"[]", "(top level): expected a section of keys, got a list"),
+        (b'{"models": {}}', "models: expected a list, got a section of keys"),
+        (b'{"lockfile_version": 1}\n# caf\xe9', "not UTF-8 text"),
+    ],
+    ids=["invalid", "deep", "wrong-shape", "list", "models-mapping", "non-utf8"],
 )
 def test_lockfile(cli: Callable[..., Run], tmp_path: Path, content: bytes, fragment: str) -> None:
     lock = tmp_path / "models.lock.json"
