@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from checker.errors import ArtifactError, CheckerError, ProfileError
 from checker.schemas.engine_args import normalise_engine_args, request_fields
+from checker.schemas.error_words import shown
 from checker.schemas.inputs import (
     EngineInput,
     HardwareInput,
@@ -80,9 +81,9 @@ def validate_profile_data(data: Any, positions: Positions, source: str) -> Profi
     """The profile, its engine arguments in canonical form (checker.schemas.engine_args); every
     problem located, the first raised with the others in ``related``."""
     if not isinstance(data, dict):
-        kind = "empty" if data is None else type(data).__name__
+        kind = "an empty file" if data is None else shown(data)
         raise ProfileError(
-            f"a profile must be a mapping, got {kind}",
+            f"a profile must be a mapping of sections (model, hardware, ...), got {kind}",
             location=source,
             hint="start from examples/profiles/sample.yaml",
         )

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from checker.errors import ProfileError
-from checker.schemas.error_words import did_you_mean, error_text
+from checker.schemas.error_words import did_you_mean, error_text, shown
 from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml, read_text
 
 M = TypeVar("M", bound=BaseModel)
@@ -104,7 +104,12 @@ def _describe(
         owner = _owner(model, loc)
         keys = ", ".join(list(owner.model_fields)[:6]) if owner else ""
         message = f"{dotted}: {error_text(error)}"
-        if owner is not None and loc:
+        if not loc:
+            message = f"the file must be a mapping of keys, got {shown(error.get('input'))}"
+            hint = f"its keys: {keys}, ..." if keys else None
+        elif isinstance(loc[-1], int):  # an item of a list
+            hint = f"write the item as a mapping with keys {keys}, ..."
+        elif owner is not None:
             hint = f"write it as a mapping: '{loc[-1]}:' then indented keys ({keys}, ...)"
     else:
         message = f"{dotted}: {error_text(error)}"

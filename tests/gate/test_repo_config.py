@@ -78,7 +78,12 @@ def test_the_unvalidated_default_is_the_validated_one() -> None:
             "vllm_version: 'latest' is not a valid value here",
             "write it like 0.19.0 or 0.10.2",
         ),
-        ("- a\n- b\n", ":1:1", "(top level): expected a section of keys, got a list", None),
+        (
+            "- a\n- b\n",
+            ":1:1",
+            "the file must be a mapping of keys, got a list",
+            "its keys: config_version, profiles, targets, targets_only, gpus, fail_on, ...",
+        ),
         ("profiles: [a\n", ":2:1", "invalid YAML", None),
     ],
 )

@@ -82,8 +82,8 @@ def test_int8_quantization_refused_with_fix() -> None:
         ("model: [1, 2", "invalid YAML"),
         ("model:\n  id: a\nmodel:\n  id: b\n", "duplicate key 'model'"),
         ("a: &a [1]\nb: !!python/object:os.system [1]\n", "not allowed"),
-        ("", "got empty"),
-        ("- 1\n- 2\n", "got list"),
+        ("", "got an empty file"),
+        ("- 1\n- 2\n", "got a list"),
     ],
 )
 def test_malformed_yaml_is_a_clear_error(text: str, needle: str) -> None:
