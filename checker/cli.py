@@ -700,7 +700,10 @@ def _cmd_comment(args: argparse.Namespace) -> int:
             raw = read_prefix(Path(args.pr_number_file), 64)
             pr_text = raw.decode("utf-8", errors="replace")
         except OSError as exc:
-            raise CheckerError(f"cannot read the PR number: {exc}") from None
+            raise CheckerError(
+                f"cannot read the PR number: {exc.strerror or 'not readable'}",
+                location=args.pr_number_file,
+            ) from None
     result = post_saved_report(Path(args.report), pr_text, os.environ, None)
     print(f"vllm-wizard: PR comment {result.action}: {terminal(result.url)}")
     return 0

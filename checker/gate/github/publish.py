@@ -104,7 +104,8 @@ def post_saved_report(
         # the comment keeps far less anyway
         markdown = read_prefix(report_file, _MAX_SAVED_REPORT).decode("utf-8", errors="replace")
     except OSError as exc:
-        raise CheckerError(f"cannot read the report: {exc}", location=str(report_file)) from None
+        why = exc.strerror or "not readable"
+        raise CheckerError(f"cannot read the report: {why}", location=str(report_file)) from None
     where = f"in the artifacts of [the run that checked it]({run.html_url})"
     return upsert_comment(client, repo, number, comment_body(markdown, full_report=where))
 
@@ -161,7 +162,7 @@ def _client(env: Mapping[str, str], retry: RetryPolicy | None) -> tuple[GitHubCl
 def _pr_number(text: str | None) -> tuple[int, ...]:
     text = (text or "").strip()
     # ASCII only (int() also reads '٣' as 3), and no longer than an issue number can be
-    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and int(text) > 0):
         raise UsageError(
             f"no usable pull request number ({text[:20]!r})",
             hint="the report run saves the PR number next to the report",
