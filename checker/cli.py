@@ -18,7 +18,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from checker import __version__
-from checker.errors import EXIT_GATE_FAILED, EXIT_INTERNAL, EXIT_USAGE, CheckerError, UsageError
+from checker.errors import (
+    EXIT_GATE_FAILED,
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    CheckerError,
+    UsageError,
+    reason,
+)
 from checker.render.escape import terminal
 from checker.schemas.enums import FailOn
 
@@ -701,7 +708,7 @@ def _cmd_comment(args: argparse.Namespace) -> int:
             pr_text = raw.decode("utf-8", errors="replace")
         except OSError as exc:
             raise CheckerError(
-                f"cannot read the PR number: {exc.strerror or 'not readable'}",
+                f"cannot read the PR number: {reason(exc)}",
                 location=args.pr_number_file,
             ) from None
     result = post_saved_report(Path(args.report), pr_text, os.environ, None)

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from checker.errors import DetectError, GPUNotFoundError
+from checker.errors import DetectError, GPUNotFoundError, reason
 from checker.hardware.catalog import all_gpus, find_gpu
 from checker.schemas.enums import Interconnect
 from checker.schemas.error_words import error_text
@@ -125,7 +125,7 @@ def _run(smi: str, args: list[str], timeout_s: float) -> subprocess.CompletedPro
             hint=f"the driver may be hung; run nvidia-smi by hand, {_NAME_IT}",
         ) from None
     except OSError as exc:
-        raise DetectError(f"cannot run nvidia-smi: {exc}", hint=_NAME_IT) from None
+        raise DetectError(f"cannot run nvidia-smi: {reason(exc)}", hint=_NAME_IT) from None
 
 
 def _failure(done: subprocess.CompletedProcess[str]) -> DetectError:

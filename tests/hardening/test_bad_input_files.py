@@ -211,3 +211,15 @@ def test_lockfile(cli: Callable[..., Run], tmp_path: Path, content: bytes, fragm
         "plan", "-m", "org/not-in-catalog", "--gpu", GPU, "--offline", "--lockfile", str(lock)
     )
     assert_clean_usage_error(run, str(lock), fragment)
+
+
+def test_a_committed_artifact_that_is_not_utf8_says_so(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "p.yaml", PROFILE + "outputs:\n  artifacts:\n    command: serve.sh\n")
+    (tmp_path / "serve.sh").write_bytes(b"#!/bin/sh\n\xff\xfe\n")
+    run = cli("check", "p.yaml", "--check-artifacts", "--offline", "--no-comment")
+    assert run.code == 2 and "Traceback" not in run.err, run
+    assert "serve.sh: not UTF-8 text (byte 10)" in run.out
+    assert "codec" not in run.out + run.err

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checker.errors import CheckerError
+from checker.errors import CheckerError, reason
 from checker.gate.formats.markdown_fit import fit_markdown, utf8_bytes
 from checker.schemas.yaml_source import read_prefix
 
@@ -61,10 +61,8 @@ def read_event(env: Mapping[str, str]) -> dict[str, Any]:
     why = None
     try:
         data = json.loads(read_prefix(Path(path), _MAX_EVENT_BYTES).decode("utf-8"))
-    except OSError as exc:
-        why = exc.strerror or "not readable"
-    except UnicodeDecodeError:
-        why = "not UTF-8 text"
+    except (OSError, UnicodeDecodeError) as exc:
+        why = reason(exc)
     except json.JSONDecodeError as exc:
         why = f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
     except ValueError:  # json's own: an integer past Python's 4300-digit conversion limit

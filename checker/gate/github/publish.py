@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from checker.errors import CheckerError, RemoteError, UsageError
+from checker.errors import CheckerError, RemoteError, UsageError, reason
 from checker.gate.formats.github import escape_data
 from checker.gate.formats.markdown import md
 from checker.gate.github.api import GitHubAPIError, GitHubClient, RetryPolicy
@@ -104,8 +104,9 @@ def post_saved_report(
         # the comment keeps far less anyway
         markdown = read_prefix(report_file, _MAX_SAVED_REPORT).decode("utf-8", errors="replace")
     except OSError as exc:
-        why = exc.strerror or "not readable"
-        raise CheckerError(f"cannot read the report: {why}", location=str(report_file)) from None
+        raise CheckerError(
+            f"cannot read the report: {reason(exc)}", location=str(report_file)
+        ) from None
     where = f"in the artifacts of [the run that checked it]({run.html_url})"
     return upsert_comment(client, repo, number, comment_body(markdown, full_report=where))
 
