@@ -745,7 +745,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from checker.gate.audit.fleet import load_fleet
     from checker.gate.audit.report import write_audit
     from checker.gate.audit.run import AuditOptions, run_audit
-    from checker.gate.formats.common import headline
+    from checker.gate.formats.common import INPUT_RULE, headline, located
+    from checker.gate.formats.text import located_lines
     from checker.gate.progress import progress_reporter
     from checker.pipeline import lockfile_from_args
 
@@ -768,6 +769,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         progress_reporter(sys.stderr, quiet=args.quiet),
     )
     md_path, json_path = write_audit(result, Path(args.output_dir))
+    for item in located(result.check):  # what made the exit code 2, without opening audit.md
+        if item.rule_id == INPUT_RULE[0]:
+            print("\n".join(located_lines(item)))
     print(headline(result.check).replace("check", "audit", 1))
     print(
         f"{len(result.edge)} close to the edge, {len(result.cheaper)} could move to a cheaper GPU"
