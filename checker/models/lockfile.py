@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from checker.errors import ProfileError
+from checker.schemas.enums import FormatVersion1
 from checker.schemas.profile_io import write_atomic
 from checker.schemas.yaml_model import validate_at
 from checker.schemas.yaml_source import Positions, YAMLSourceError, decode_text, read_prefix
@@ -61,7 +62,7 @@ class LockEntry(BaseModel):
 class Lockfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
-    lockfile_version: Literal[1] = 1
+    lockfile_version: FormatVersion1 = 1
     models: tuple[LockEntry, ...] = ()
 
     def find(self, model: str, revision: str | None) -> LockEntry | None:

@@ -62,7 +62,9 @@ def error_text(error: Any) -> str:
             limit = int(limit)  # "at most 1", not "at most 1.0"
         return f"must be {words.format(limit)}, got {got}"
     if kind in ("literal_error", "enum"):
-        return f"must be one of {ctx.get('expected', '')}, got {got}"
+        expected = str(ctx.get("expected", ""))
+        one = " or " not in expected and ", " not in expected
+        return f"must be {'' if one else 'one of '}{expected}, got {got}"
     if kind in ("string_too_short", "string_too_long", "too_short", "too_long"):
         return _length_text(kind, ctx, got)
     if kind == "string_pattern_mismatch":

@@ -86,3 +86,31 @@ def test_a_config_json_value_of_the_wrong_type_says_what_was_expected(
     run = cli("plan", "-m", "x/y", "--model-config", str(path), "--gpu", GPU, "--offline")
     assert_clean_usage_error(run, "config.json", "expected text, got 7")
     assert not PYTHON_WORDS.search(run.err), run.err
+
+
+@pytest.mark.parametrize(("value", "got"), [("true", "true"), ("2", "2")])
+def test_a_format_version_is_the_number_1_not_true(
+    cli: Callable[..., Run], tmp_path: Path, value: str, got: str
+) -> None:
+    run = _plan(cli, tmp_path, f"profile_version: {value}\n" + OK)
+    assert_clean_usage_error(run, "p.yaml:1:", f"profile_version: must be 1, got {got}")
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("calibration", "calibration_version: true\nentries: []\n"),
+        ("lockfile", '{"lockfile_version": true, "models": []}'),
+    ],
+)
+def test_other_files_refuse_true_as_their_format_version(
+    cli: Callable[..., Run], tmp_path: Path, name: str, text: str
+) -> None:
+    (tmp_path / "p.yaml").write_text(OK, encoding="utf-8")
+    other = tmp_path / f"{name}.file"
+    other.write_text(text, encoding="utf-8")
+    if name == "calibration":
+        run = cli("plan", "--profile", str(tmp_path / "p.yaml"), "--calibration", str(other))
+    else:  # read for a model the catalog does not hold
+        run = cli("plan", "-m", "org/not-in-catalog", "--gpu", GPU, "--lockfile", str(other))
+    assert_clean_usage_error(run, f"{name}_version: must be 1, got true")
