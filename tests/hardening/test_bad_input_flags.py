@@ -131,3 +131,8 @@ def test_detect_refuses_a_timeout_that_is_not_a_positive_number(
     cli: Callable[..., Run], timeout: str
 ) -> None:
     assert_clean_usage_error(cli("detect", f"--timeout={timeout}"), "--timeout", "expected a")
+
+
+def test_a_model_config_path_too_long_for_the_os_says_why(cli: Callable[..., Run]) -> None:
+    run = cli(*PLAN, "--model-config", "a" * 300)
+    assert_clean_usage_error(run, "unusable path (File name too long)")
