@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import gc
 import io
+import math
 import os
 import signal
 import sys
@@ -18,7 +19,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from checker import __version__
-from checker.errors import EXIT_GATE_FAILED, EXIT_INTERNAL, EXIT_USAGE, CheckerError, UsageError
+from checker.errors import (
+    EXIT_GATE_FAILED,
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    CheckerError,
+    UsageError,
+    reason,
+)
 from checker.render.escape import terminal
 from checker.schemas.enums import FailOn
 
@@ -45,6 +53,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, hint=f"see '{self.prog} --help'")
 
 
+def _finite(text: str) -> float:
+    """A flag's number: 'nan' and 'inf', which float() reads, are refused like any non-number
+    (a bound check would call nan "more than 1")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (override the profile)")
     g.add_argument("-m", "--model", help="Hugging Face id, or a local model directory")
@@ -60,12 +87,12 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("-q", "--quantization", help="vLLM method: fp8, awq, gptq, ... or none")
     g.add_argument("--kv-cache-dtype", help="auto, fp8, fp8_e4m3, fp8_e5m2, ...")
     g.add_argument("--max-model-len", type=int, help="context length to serve")
-    g.add_argument("--params-b", type=float, help="parameter count in billions (informational)")
+    g.add_argument("--params-b", type=_finite, help="parameter count in billions (informational)")
 
     g = p.add_argument_group("hardware")
     g.add_argument("--gpu", dest="gpu_name", help="GPU catalog name or alias (see 'gpus')")
     g.add_argument("--gpus", type=int, help="number of GPUs for this instance")
-    g.add_argument("--vram-gb", type=float, help="memory per GPU in GiB, overrides the catalog")
+    g.add_argument("--vram-gb", type=_finite, help="memory per GPU in GiB, overrides the catalog")
     g.add_argument("--interconnect", help="pcie, nvlink or unknown")
     g.add_argument(
         "--tp",
@@ -84,25 +111,27 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("-c", "--concurrency", type=int, help="simultaneous requests")
     g.add_argument(
         "--random-range-ratio",
-        type=float,
+        type=_finite,
         help="spread of request lengths: each uniform in [L*(1-r), L*(1+r)] around "
         "--prompt-tokens / --gen-tokens, as vllm bench serve's flag (default 0: fixed)",
     )
     g.add_argument("--batching-mode", dest="mode", help="throughput, latency or balanced")
-    g.add_argument("--gpu-memory-utilization", type=float, help="fraction of total memory (0, 1]")
+    g.add_argument("--gpu-memory-utilization", type=_finite, help="fraction of total memory (0, 1]")
     g.add_argument(
         "--overhead-gb",
-        type=float,
+        type=_finite,
         help="the seed's setting, accepted but not used: the plan models vLLM's own "
         "non-torch and CUDA-graph memory",
     )
     g.add_argument(
         "--fragmentation-factor",
-        type=float,
+        type=_finite,
         help="KV need of the workload is multiplied by this, in [1, 2] (default 1.15)",
     )
     g.add_argument(
-        "--headroom-gb", type=float, help="KV memory to keep free at the workload, GiB (default 1)"
+        "--headroom-gb",
+        type=_finite,
+        help="KV memory to keep free at the workload, GiB (default 1)",
     )
 
     g = p.add_argument_group("vLLM engine")
@@ -264,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help='print {"gpus": [...]} as JSON; on failure {"gpus": [], "error": "..."} and exit 2',
     )
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per nvidia-smi call")
+    p.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per nvidia-smi call")
     p.epilog = (
         "exit 0 with 'no NVIDIA GPU detected' when nvidia-smi lists no device; "
         "exit 2 when nvidia-smi is missing, fails or prints something unreadable"
@@ -450,7 +479,7 @@ def _add_explain_flags(p: argparse.ArgumentParser) -> None:
         dest="gpu_name",
         help="GPU catalog name (see 'gpus'); needed when the log does not state the memory",
     )
-    p.add_argument("--vram-gb", type=float, help="GPU memory in GiB, overrides the log's")
+    p.add_argument("--vram-gb", type=_finite, help="GPU memory in GiB, overrides the log's")
     p.add_argument(
         "-m", "--model", help="Hugging Face id, when the log names a local path or no model"
     )
@@ -700,7 +729,10 @@ def _cmd_comment(args: argparse.Namespace) -> int:
             raw = read_prefix(Path(args.pr_number_file), 64)
             pr_text = raw.decode("utf-8", errors="replace")
         except OSError as exc:
-            raise CheckerError(f"cannot read the PR number: {exc}") from None
+            raise CheckerError(
+                f"cannot read the PR number: {reason(exc)}",
+                location=args.pr_number_file,
+            ) from None
     result = post_saved_report(Path(args.report), pr_text, os.environ, None)
     print(f"vllm-wizard: PR comment {result.action}: {terminal(result.url)}")
     return 0
@@ -713,7 +745,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from checker.gate.audit.fleet import load_fleet
     from checker.gate.audit.report import write_audit
     from checker.gate.audit.run import AuditOptions, run_audit
-    from checker.gate.formats.common import headline
+    from checker.gate.formats.common import INPUT_RULE, headline, located
+    from checker.gate.formats.text import located_lines
     from checker.gate.progress import progress_reporter
     from checker.pipeline import lockfile_from_args
 
@@ -736,6 +769,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         progress_reporter(sys.stderr, quiet=args.quiet),
     )
     md_path, json_path = write_audit(result, Path(args.output_dir))
+    for item in located(result.check):  # what made the exit code 2, without opening audit.md
+        if item.rule_id == INPUT_RULE[0]:
+            print("\n".join(located_lines(item)))
     print(headline(result.check).replace("check", "audit", 1))
     print(
         f"{len(result.edge)} close to the edge, {len(result.cheaper)} could move to a cheaper GPU"

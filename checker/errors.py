@@ -71,3 +71,13 @@ class RemoteError(CheckerError):
 
 class ArtifactError(CheckerError):
     """An artifact path or write that is refused (outside the output dir, not writable)."""
+
+
+def reason(exc: BaseException) -> str:
+    """Why a file could not be read or run, in words: without Python's "[Errno 2] ... 'path'"
+    or "'utf-8' codec can't decode" (the caller names the file)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    if isinstance(exc, OSError):
+        return exc.strerror or "not readable"
+    return str(exc)

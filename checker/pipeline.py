@@ -75,6 +75,7 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
     """Build a request from ``--profile`` (if any) with the flags the user gave laid over it."""
     from pydantic import ValidationError
 
+    from checker.schemas.error_words import error_text
     from checker.schemas.profile import normalise_enum_spelling
     from checker.schemas.profile_io import load_profile, profile_to_request
 
@@ -109,8 +110,8 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
         flag = next((d for d, place in _OVERRIDES.items() if place == loc[:2]), None)
         if flag is not None and getattr(args, flag, None) is not None:  # the user's flag
             name = _FLAG_NAMES.get(flag, "--" + flag.replace("_", "-"))
-            raise UsageError(f"{name}: {err['msg']}") from None
-        raise UsageError(".".join(loc) + f": {err['msg']}") from None
+            raise UsageError(f"{name}: {error_text(err)}") from None
+        raise UsageError(".".join(loc) + f": {error_text(err)}") from None
 
 
 def resolve_gpu(hardware: HardwareInput) -> GPUSpec:

@@ -27,9 +27,10 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from checker.errors import DetectError, GPUNotFoundError
+from checker.errors import DetectError, GPUNotFoundError, reason
 from checker.hardware.catalog import all_gpus, find_gpu
 from checker.schemas.enums import Interconnect
+from checker.schemas.error_words import error_text
 from checker.schemas.gpu import GPUSpec
 
 # the --query-gpu fields, in order; all but index, name and memory.total may be refused
@@ -104,7 +105,7 @@ def detect_gpus(custom: Sequence[GPUSpec] = (), timeout_s: float = 10.0) -> list
             GPUSpec.model_validate(gpu.spec.model_dump())
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise _unreadable(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise _unreadable(f"{'.'.join(map(str, err['loc']))}: {error_text(err)}") from None
     return found
 
 
@@ -124,7 +125,7 @@ def _run(smi: str, args: list[str], timeout_s: float) -> subprocess.CompletedPro
             hint=f"the driver may be hung; run nvidia-smi by hand, {_NAME_IT}",
         ) from None
     except OSError as exc:
-        raise DetectError(f"cannot run nvidia-smi: {exc}", hint=_NAME_IT) from None
+        raise DetectError(f"cannot run nvidia-smi: {reason(exc)}", hint=_NAME_IT) from None
 
 
 def _failure(done: subprocess.CompletedProcess[str]) -> DetectError:

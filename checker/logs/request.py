@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from checker.errors import UsageError
 from checker.logs.reader import Fact, StartupLog
+from checker.schemas.error_words import error_text
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput, PlanRequest
 from checker.schemas.profile import normalise_enum_spelling
@@ -247,4 +248,4 @@ def request_from_log(
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise UsageError(f"the log's {where} cannot be planned: {err['msg']}") from None
+        raise UsageError(f"the log's {where} cannot be planned: {error_text(err)}") from None

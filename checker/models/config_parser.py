@@ -508,6 +508,8 @@ def parse_config(
     type or range is a ModelConfigError."""
     from pydantic import ValidationError
 
+    from checker.schemas.error_words import error_text
+
     try:
         _check_numbers(config)
         if not (hf_overrides and isinstance(config, dict)):
@@ -529,7 +531,9 @@ def parse_config(
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise ModelConfigError(f"config.json gives an unusable '{where}': {err['msg']}") from None
+        raise ModelConfigError(
+            f"config.json gives an unusable '{where}': {error_text(err)}", hint=_HINT
+        ) from None
     except (TypeError, ValueError, ArithmeticError, AttributeError, KeyError, IndexError) as exc:
         raise ModelConfigError(
             f"config.json has a value of the wrong type or range ({exc})", hint=_HINT

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from checker.errors import ProfileError
+from checker.schemas.enums import FormatVersion1
 from checker.schemas.profile_io import write_atomic
-from checker.schemas.yaml_source import read_prefix
+from checker.schemas.yaml_model import validate_at
+from checker.schemas.yaml_source import Positions, YAMLSourceError, decode_text, read_prefix
 
 DEFAULT_NAME = "vllm-wizard.lock.json"
 _MAX_BYTES = 64 * 1024 * 1024
+_RESTORE = "restore it from git, or delete it and record it again online"
 
 
 class LockEntry(BaseModel):
@@ -59,7 +62,7 @@ class LockEntry(BaseModel):
 class Lockfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
-    lockfile_version: Literal[1] = 1
+    lockfile_version: FormatVersion1 = 1
     models: tuple[LockEntry, ...] = ()
 
     def find(self, model: str, revision: str | None) -> LockEntry | None:
@@ -69,35 +72,34 @@ class Lockfile(BaseModel):
 def read_lockfile(path: Path) -> Lockfile:
     """The lockfile at ``path``; an empty one when the file does not exist yet."""
     try:
-        data = read_prefix(path, _MAX_BYTES + 1)
-        if len(data) > _MAX_BYTES:
-            raise ProfileError("lockfile is larger than 64 MiB", location=str(path))
-        text = data.decode("utf-8")
+        raw = read_prefix(path, _MAX_BYTES + 1)
     except FileNotFoundError:
         return Lockfile()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise ProfileError(f"cannot read lockfile: {why}", location=str(path)) from None
+    except OSError as exc:
+        raise ProfileError(f"cannot read lockfile: {exc.strerror}", location=str(path)) from None
+    if len(raw) > _MAX_BYTES:
+        raise ProfileError("lockfile is larger than 64 MiB", location=str(path))
     try:
-        return Lockfile.model_validate(json.loads(text))
+        text = decode_text(raw, _MAX_BYTES)
+    except YAMLSourceError as exc:  # not UTF-8
+        raise ProfileError(exc.message, location=str(path), hint=_RESTORE) from None
+    try:
+        data = json.loads(text)
     except RecursionError:
         raise ProfileError("lockfile JSON is nested too deeply", location=str(path)) from None
     except json.JSONDecodeError as exc:
         raise ProfileError(
             f"lockfile is not valid JSON: {exc.msg}",
             location=f"{path}:{exc.lineno}:{exc.colno}",
-            hint="restore it from git, or delete it and record it again online",
-        ) from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ProfileError(
-            f"lockfile entry {where}: {err['msg']}",
-            location=str(path),
-            hint="restore it from git, or delete it and record it again online",
+            hint=_RESTORE,
         ) from None
     except ValueError:  # json's own: an integer past Python's 4300-digit conversion limit
         raise ProfileError("lockfile holds a number too long to read", location=str(path)) from None
+    try:  # JSON has no key positions to give: each error names its key path instead
+        return validate_at(Lockfile, data, Positions(), str(path))
+    except ProfileError as exc:
+        exc.hint = exc.hint or _RESTORE
+        raise
 
 
 def record(path: Path, entry: LockEntry) -> None:

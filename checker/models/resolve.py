@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from checker.errors import CheckerError, ModelConfigError, ModelNotFoundError
+from checker.errors import CheckerError, ModelConfigError, ModelNotFoundError, reason
 from checker.models import catalog
 from checker.models.config_parser import parse_config
 from checker.models.hub_errors import shown_endpoint
@@ -186,9 +186,7 @@ def _path(text: str) -> Path:
         path = Path(text).expanduser()
         path.is_dir()
     except (OSError, RuntimeError, ValueError) as exc:  # name too long, unknown ~user, NUL
-        raise ModelConfigError(
-            f"unusable path ({exc.__class__.__name__})", location=text[:200]
-        ) from None
+        raise ModelConfigError(f"unusable path ({reason(exc)})", location=text[:200]) from None
     return path
 
 

@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from checker.errors import ModelConfigError
+from checker.errors import ModelConfigError, reason
 
 MAX_HEADER_BYTES = 25_000_000  # the limit huggingface_hub applies to safetensors headers
 SINGLE_FILE = "model.safetensors"
@@ -99,7 +99,7 @@ def local_dir_bytes(directory: Path) -> int | None:
     except (OSError, ValueError, RecursionError) as exc:
         # ValueError covers SafetensorsHeaderError and a malformed index.
         raise ModelConfigError(
-            f"cannot read safetensors headers: {exc}",
+            f"cannot read safetensors headers: {reason(exc)}",
             location=str(directory),
             hint="fix the .safetensors files, or point --model-config at the config.json file",
         ) from None

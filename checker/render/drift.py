@@ -10,7 +10,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from checker.errors import ArtifactError
+from checker.errors import ArtifactError, reason
 from checker.render.artifacts import EXECUTABLE, render_artifact
 from checker.render.context import context_for_profile
 from checker.render.write import inside, is_generated
@@ -36,7 +36,7 @@ def _read(path: Path) -> str:
     except FileNotFoundError:
         return ""
     except (OSError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"cannot read {path}: {exc}") from None
+        raise ArtifactError(f"cannot read {path}: {reason(exc)}") from None
 
 
 def check_drift(profile_path: Path, profile: Profile, plan: PlanResponse) -> list[Drift]:

@@ -16,13 +16,13 @@ the same setup reproduces the log's blocks, tokens and concurrency. Writes are a
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checker.errors import ProfileError
-from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN
+from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN, FormatVersion1
 from checker.schemas.profile_io import write_atomic
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 
@@ -128,7 +128,7 @@ class CalibrationEntry(BaseModel):
 class Calibration(BaseModel):
     model_config = _FROZEN
 
-    calibration_version: Literal[1] = 1
+    calibration_version: FormatVersion1 = 1
     entries: tuple[CalibrationEntry, ...] = Field((), max_length=65536)
     source: str = Field("", exclude=True, description="The file it was read from")
 

@@ -23,10 +23,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from checker.errors import CheckerError, ProfileError
+from checker.schemas.error_words import error_text
 from checker.schemas.inputs import INT64_MAX, EngineInput
 from checker.schemas.profile import ProfileVLLM
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
-from checker.schemas.yaml_model import error_text
 from checker.schemas.yaml_source import KeyPath, Positions, bundled_data
 
 _KEY = re.compile(r"^-{0,2}[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")

@@ -8,6 +8,20 @@ The seed profile format used other spellings (``fp16``, ``bf16``, ``fp8_e4m3fn``
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator
+
+
+def _not_a_bool(value: Any) -> Any:
+    """YAML's and JSON's true is not the number 1 (Python's True == 1 would pass Literal[1])."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be 1, got {'true' if value else 'false'}")
+    return value
+
+
+# The format version of a file we read (profile, repo config, calibration, lockfile).
+FormatVersion1 = Annotated[Literal[1], BeforeValidator(_not_a_bool)]
 
 # A vLLM release as a profile, a repo config or a calibration pins it: major.minor[.patch]
 VLLM_VERSION_PATTERN = r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?$"

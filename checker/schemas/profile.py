@@ -32,6 +32,7 @@ from checker.schemas.enums import (
     VLLM_VERSION_PATTERN,
     BatchingMode,
     DType,
+    FormatVersion1,
     Interconnect,
     KVCacheDType,
     Quantization,
@@ -415,7 +416,7 @@ IGNORE_DESCRIPTION = (
 class Profile(BaseModel):
     model_config = _SECTION
 
-    profile_version: Literal[1] = 1
+    profile_version: FormatVersion1 = 1
     model: ProfileModel
     hardware: ProfileHardware = Field(default_factory=ProfileHardware)
     workload: ProfileWorkload = Field(default_factory=ProfileWorkload)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import re
 import signal
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from pydantic import BaseModel
 
 from checker.errors import ArtifactError, CheckerError, ProfileError
 from checker.schemas.engine_args import normalise_engine_args, request_fields
+from checker.schemas.error_words import shown
 from checker.schemas.inputs import (
     EngineInput,
     HardwareInput,
@@ -80,9 +83,9 @@ def validate_profile_data(data: Any, positions: Positions, source: str) -> Profi
     """The profile, its engine arguments in canonical form (checker.schemas.engine_args); every
     problem located, the first raised with the others in ``related``."""
     if not isinstance(data, dict):
-        kind = "empty" if data is None else type(data).__name__
+        kind = "an empty file" if data is None else shown(data)
         raise ProfileError(
-            f"a profile must be a mapping, got {kind}",
+            f"a profile must be a mapping of sections (model, hardware, ...), got {kind}",
             location=source,
             hint="start from examples/profiles/sample.yaml",
         )
@@ -172,16 +175,27 @@ def write_all_atomic(files: Sequence[tuple[Path, str | Iterable[str], bool]]) ->
     failing write (disk full, file size limit, not a directory) is an ArtifactError.
     """
     staged: list[tuple[str, Path]] = []
+    streams: list[tuple[int, str | Iterable[str]]] = []  # opened before any rename
     current = Path()
     try:
         for path, text, executable in files:
+            current = path
+            if _is_stream(path):  # /dev/null, /dev/stdout, a FIFO: written into, never replaced
+                streams.append((_open_stream(path), text))
+                continue
             current = path.resolve() if path.is_symlink() else path
             staged.append((_stage(current, text, executable), current))
         with _signals_held():
             for tmp, target in staged:
                 current = target
                 os.replace(tmp, target)
+        while streams:
+            fd, text = streams.pop(0)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.writelines([text] if isinstance(text, str) else text)
     except BaseException as exc:
+        for fd, _ in streams:
+            os.close(fd)
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
@@ -191,8 +205,33 @@ def write_all_atomic(files: Sequence[tuple[Path, str | Iterable[str], bool]]) ->
         raise
 
 
+def _is_stream(path: Path) -> bool:
+    """Whether ``path`` (followed if a link) is a device, FIFO or socket: renaming a file over
+    it would replace the node (as root, /dev/null itself) instead of writing to it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _open_stream(path: Path) -> int:
+    """``path`` opened for writing without waiting: a FIFO that nothing reads is an error, not
+    a hang (a blocking open would wait for a reader forever)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OSError(exc.errno, "a FIFO that nothing reads", str(path)) from None
+        raise
+    os.set_blocking(fd, True)
+    return fd
+
+
 def _stage(path: Path, text: str | Iterable[str], executable: bool) -> str:
     """The text in a temporary file beside ``path``, with the mode ``path`` will have."""
+    if path.parent.exists() and not path.parent.is_dir():  # mkdir would say "File exists"
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

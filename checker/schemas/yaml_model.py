@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from checker.errors import ProfileError
+from checker.schemas.error_words import did_you_mean, error_text, shown
 from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml, read_text
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,13 +45,6 @@ def validate_at(model: type[M], data: Any, positions: Positions, source: str) ->
         first.related.extend(others)
         first.details = [str(first), *(str(other) for other in others)]
         raise first from None
-
-
-def error_text(error: Any) -> str:
-    """One pydantic error in words: our own validators' text without pydantic's "Value error, "
-    prefix, else pydantic's message."""
-    raised = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
-    return str(raised) if raised is not None else str(error["msg"])
 
 
 def _owner(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -103,28 +97,22 @@ def _describe(
         # pydantic quotes the regular expression; the field's examples say it in words
         owner = _owner(model, loc[:-1])
         field = owner.model_fields.get(str(loc[-1])) if owner else None
-        message = f"{dotted}: {error.get('input')!r} is not a valid value here"
+        message = f"{dotted}: {error_text(error)}"
         if field is not None and field.examples:
             hint = "write it like " + " or ".join(map(str, field.examples))
     elif error["type"] in ("model_type", "dict_type"):
         # pydantic names the class ("instance of ProfileModel"); the user wrote YAML.
         owner = _owner(model, loc)
         keys = ", ".join(list(owner.model_fields)[:6]) if owner else ""
-        message = f"{dotted}: expected a section of keys, got {_yaml_kind(error.get('input'))}"
-        if owner is not None and loc:
-            hint = f"write it as a mapping: '{loc[-1]}:' then indented keys ({keys}, ...)"
-    elif error["type"] == "value_error":
         message = f"{dotted}: {error_text(error)}"
+        if not loc:
+            message = f"the file must be a mapping of keys, got {shown(error.get('input'))}"
+            hint = f"its keys: {keys}, ..." if keys else None
+        elif isinstance(loc[-1], int):  # an item of a list
+            hint = f"write the item as a mapping with keys {keys}, ..."
+        elif owner is not None:
+            hint = f"write it as a mapping: '{loc[-1]}:' then indented keys ({keys}, ...)"
     else:
-        message = f"{dotted}: {error['msg']}"
-        if "input" in error and not isinstance(error["input"], (dict, list)):
-            message += f" (got {error['input']!r})"
+        message = f"{dotted}: {error_text(error)}"
+        hint = did_you_mean(error)
     return ProfileError(message, location=where, hint=hint)
-
-
-def _yaml_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing (null)"
-    return f"the value {value!r}"

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from checker.schemas.error_words import shown
+
 MAX_BYTES = 1 << 20  # profiles are small; a 1 MiB file is a mistake or an attack
 MAX_NODES = 100_000  # counted with alias expansion, so "billion laughs" stops early
 MAX_DEPTH = 64
@@ -88,7 +90,7 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _depth_error(*_mark(node))
         if node.tag not in _CORE_TAGS:
-            raise YAMLSourceError(f"tag {node.tag!r} is not allowed in a profile", *_mark(node))
+            raise YAMLSourceError(_tag_refused(node), *_mark(node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -112,12 +114,21 @@ class _Builder:
         for key_node, value_node in node.value:
             key = self.build(key_node, path, depth + 1)
             if not isinstance(key, str):
-                raise YAMLSourceError(f"key {key!r} must be a string", *_mark(key_node))
+                raise YAMLSourceError(f"a key must be text, got {shown(key)}", *_mark(key_node))
             if key in result:
                 raise YAMLSourceError(f"duplicate key {key!r}", *_mark(key_node))
             self.positions.spots.setdefault((*path, key), _mark(key_node))
             result[key] = self.build(value_node, (*path, key), depth + 1)
         return result
+
+
+def _tag_refused(node: yaml.Node) -> str:
+    """Why a node of another YAML type than text, number, boolean, null, list or mapping is
+    refused, in the file's terms."""
+    if node.tag == "tag:yaml.org,2002:timestamp":  # an unquoted date such as a revision
+        return f"{node.value} reads as a date, which is not allowed; quote it: '{node.value}'"
+    tag = str(node.tag).replace("tag:yaml.org,2002:", "!!", 1)
+    return f"the YAML tag {tag} is not allowed (plain values, lists and mappings only)"
 
 
 # libyaml's parser when PyYAML was built with it (several times faster); marks are the same.

@@ -145,3 +145,18 @@ def test_a_cheaper_gpu_needs_a_price_here_and_a_pass_there(tmp_path: Path) -> No
     assert [(c.profile, c.target, c.verdict) for c in result.cheaper] == [
         ("profiles/small.yaml", "L4:1", "PASS")
     ]
+
+
+def test_cli_names_each_input_error_without_opening_the_report(
+    fleet_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(fleet_repo)
+    argv = ["audit", "profiles/bad.yaml", "--fleet", "fleet.yaml", "--output-dir", "out"]
+    code = main([*argv, "--offline", "--quiet", "-j", "1"])
+    out, _ = capsys.readouterr()
+    assert code == 2
+    assert [line for line in out.splitlines() if "VWG00" in line] == [
+        "profiles/bad.yaml:1: error VWG00 missing required key 'model.id'",
+        "profiles/bad.yaml:2: error VWG00 unknown key 'model.idd'",
+    ]
+    assert "    fix: did you mean 'id'?" in out

@@ -38,7 +38,7 @@ def test_short_and_long_forms(tmp_path: Path) -> None:
         ("- L4\n- name: A100\n  cont: 2\n", ":3:3", "unknown key 'targets.1.cont'"),
         ("- L4:0\n", ":1:3", "targets.0: target 'L4:0' is not"),
         ("- name: L4\n  price_per_hour: -1\n", ":2:3", "targets.0.price_per_hour"),
-        ("[]\n", ":1:1", "targets: List should have at least 1 item"),
+        ("[]\n", ":1:1", "targets: must not be empty"),
         ("gpus: [L4]\n", ":1:1", "missing required key 'targets'"),
     ],
 )

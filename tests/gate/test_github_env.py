@@ -129,3 +129,47 @@ def test_a_deeply_nested_event_is_a_clear_error(tmp_path: Path) -> None:
     event.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(CheckerError, match="nested too deeply"):
         read_event({"GITHUB_EVENT_PATH": str(event)})
+
+
+@pytest.mark.parametrize(
+    "pull_request",
+    [
+        {"number": 3, "head": "x", "base": []},
+        {"number": 3, "head": {"repo": "x", "sha": "a"}, "base": {"repo": 5}},
+    ],
+    ids=["head-not-an-object", "repo-not-an-object"],
+)
+def test_a_malformed_pull_request_payload_is_read_without_crashing(
+    pull_request: dict[str, object],
+) -> None:
+    pr = pull_request_of({"pull_request": pull_request})
+    assert pr is not None and pr.number == 3 and pr.head_repo is None
+
+
+@pytest.mark.parametrize("number", [True, 0, -4, "7", 1.0])
+def test_only_a_positive_integer_is_a_pull_request_number(number: object) -> None:
+    assert pull_request_of({"pull_request": {"number": number}}) is None
+    run = workflow_run_of({"workflow_run": {"pull_requests": [{"number": number}, 5]}})
+    assert run is not None and run.pr_numbers == ()
+    assert workflow_run_of({"workflow_run": {"pull_requests": "x"}}) is not None
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"\xff\xfe", "not UTF-8 text"),
+        (b"{", "not valid JSON (Expecting property name"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "it holds a number too long to read"),
+    ],
+)
+def test_an_unreadable_event_payload_says_why_in_words(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    path = tmp_path / "event.json"
+    path.write_bytes(content)
+    with pytest.raises(CheckerError) as err:
+        read_event({"GITHUB_EVENT_PATH": str(path)})
+    assert err.value.message == f"cannot read the event payload: {why}" or why in str(err.value)
+    assert "codec" not in err.value.message and "sys.set_int_max_str_digits" not in str(err.value)
+    with pytest.raises(CheckerError, match="No such file or directory$"):
+        read_event({"GITHUB_EVENT_PATH": str(tmp_path / "gone.json")})

@@ -66,14 +66,24 @@ def test_the_unvalidated_default_is_the_validated_one() -> None:
             "did you mean 'vendor'?",
         ),
         ("targets: ['H100:0']\n", ":1:1", "targets: target 'H100:0' is not", None),
-        ("fail_on: warnings\n", ":1:1", "fail_on: Input should be 'error' or 'warning'", None),
+        (
+            "fail_on: warnings\n",
+            ":1:1",
+            "fail_on: must be one of 'error' or 'warning', got 'warnings'",
+            "did you mean 'warning'?",
+        ),
         (
             "vllm_version: latest\n",
             ":1:1",
             "vllm_version: 'latest' is not a valid value here",
             "write it like 0.19.0 or 0.10.2",
         ),
-        ("- a\n- b\n", ":1:1", "(top level): expected a section of keys, got a list", None),
+        (
+            "- a\n- b\n",
+            ":1:1",
+            "the file must be a mapping of keys, got a list",
+            "its keys: config_version, profiles, targets, targets_only, gpus, fail_on, ...",
+        ),
         ("profiles: [a\n", ":2:1", "invalid YAML", None),
     ],
 )

@@ -95,9 +95,20 @@ def test_fleet_file(
         ("- name: L4\n  price_per_hour: -1\n", "price_per_hour"),
         ("- name: lab\n  spec: {memory_gib: -4}\n", "memory_gib"),
         ("[]\n", "targets"),
-        ("", "fleet.yaml"),
+        ("", "a fleet file is a list of GPU targets, got an empty file"),
+        ("H100-SXM-80GB\n", "a fleet file is a list of GPU targets, got 'H100-SXM-80GB'"),
+        ("- 7\n", "write the item as a mapping with keys name, count"),
     ],
-    ids=["nan-count", "inf-price", "negative-price", "negative-memory", "empty-list", "empty-file"],
+    ids=[
+        "nan-count",
+        "inf-price",
+        "negative-price",
+        "negative-memory",
+        "empty-list",
+        "empty-file",
+        "scalar",
+        "number-item",
+    ],
 )
 def test_fleet_values(
     cli: Callable[..., Run],
@@ -183,8 +194,15 @@ def test_profile_pointing_at_a_hostile_config_is_one_input_error(
 
 @pytest.mark.parametrize(
     ("content", "fragment"),
-    [(b"{oops", "not valid JSON"), (b"[" * 100_000, "nested"), (b'{"format": "x"}', "lockfile")],
-    ids=["invalid", "deep", "wrong-shape"],
+    [
+        (b"{oops", "not valid JSON"),
+        (b"[" * 100_000, "nested"),
+        (b'{"format": "x"}', "unknown key 'format'"),
+        (b"[]", "the file must be a mapping of keys, got a list"),
+        (b'{"models": {}}', "models: expected a list, got a section of keys"),
+        (b'{"lockfile_version": 1}\n# caf\xe9', "not UTF-8 text"),
+    ],
+    ids=["invalid", "deep", "wrong-shape", "list", "models-mapping", "non-utf8"],
 )
 def test_lockfile(cli: Callable[..., Run], tmp_path: Path, content: bytes, fragment: str) -> None:
     lock = tmp_path / "models.lock.json"
@@ -193,3 +211,15 @@ def test_lockfile(cli: Callable[..., Run], tmp_path: Path, content: bytes, fragm
         "plan", "-m", "org/not-in-catalog", "--gpu", GPU, "--offline", "--lockfile", str(lock)
     )
     assert_clean_usage_error(run, str(lock), fragment)
+
+
+def test_a_committed_artifact_that_is_not_utf8_says_so(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "p.yaml", PROFILE + "outputs:\n  artifacts:\n    command: serve.sh\n")
+    (tmp_path / "serve.sh").write_bytes(b"#!/bin/sh\n\xff\xfe\n")
+    run = cli("check", "p.yaml", "--check-artifacts", "--offline", "--no-comment")
+    assert run.code == 2 and "Traceback" not in run.err, run
+    assert "serve.sh: not UTF-8 text (byte 10)" in run.out
+    assert "codec" not in run.out + run.err

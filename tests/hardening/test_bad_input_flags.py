@@ -107,3 +107,32 @@ def test_commands_without_what_they_need(
 def test_no_command_prints_help_and_exits_2(cli: Callable[..., Run]) -> None:
     run = cli()
     assert run.code == 2 and "usage:" in run.out + run.err
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (("--gpu-memory-utilization", "nan"), "expected a finite number, got 'nan'"),
+        (("--params-b", "nan"), "expected a finite number, got 'nan'"),
+        (("--vram-gb", "inf"), "expected a finite number, got 'inf'"),
+        (("--vram-gb", "lots"), "expected a number, got 'lots'"),
+    ],
+)
+def test_a_number_flag_that_is_not_a_finite_number_says_so(
+    cli: Callable[..., Run], flags: tuple[str, ...], words: str
+) -> None:
+    run = cli(*PLAN, *flags)
+    assert_clean_usage_error(run, flags[0], words)
+    assert "at most" not in run.error_line  # not "nan must be at most 1"
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan"])
+def test_detect_refuses_a_timeout_that_is_not_a_positive_number(
+    cli: Callable[..., Run], timeout: str
+) -> None:
+    assert_clean_usage_error(cli("detect", f"--timeout={timeout}"), "--timeout", "expected a")
+
+
+def test_a_model_config_path_too_long_for_the_os_says_why(cli: Callable[..., Run]) -> None:
+    run = cli(*PLAN, "--model-config", "a" * 300)
+    assert_clean_usage_error(run, "unusable path (File name too long)")

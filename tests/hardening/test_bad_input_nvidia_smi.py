@@ -64,3 +64,16 @@ def test_failing_driver_and_missing_binary(
     assert_clean_usage_error(cli("plan", "-m", "Qwen/Qwen3-8B", "--gpu", "auto"), "exit code 9")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert_clean_usage_error(cli("detect"), "not found")
+
+
+def test_an_nvidia_smi_that_cannot_run_says_why_in_words(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smi = tmp_path / "bin" / "nvidia-smi"
+    smi.parent.mkdir()
+    smi.write_bytes(b"\x7fELF not a program")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", str(smi.parent))
+    run = cli("detect")
+    assert_clean_usage_error(run, "cannot run nvidia-smi: Exec format error")
+    assert "Errno" not in run.err and str(smi) not in run.err

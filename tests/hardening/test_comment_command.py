@@ -39,7 +39,7 @@ def _comment(tmp_path: Path, github: FakeGitHub, report: str, number: str) -> Ru
     return run_process(["comment", "report.md", "--pr-number-file", "pr-number"], tmp_path, env)
 
 
-@pytest.mark.parametrize("number", ["\u00b2", "\u0663", "12\u00b2", "-12", "1" * 80])
+@pytest.mark.parametrize("number", ["\u00b2", "\u0663", "12\u00b2", "-12", "1" * 80, "0", "000"])
 def test_a_pr_number_that_is_not_ascii_digits_is_refused(
     tmp_path: Path, github: FakeGitHub, number: str
 ) -> None:

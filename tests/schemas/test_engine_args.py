@@ -145,14 +145,17 @@ def test_a_flag_in_both_spellings_is_an_error_at_the_second() -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        ({"eplb-config": 5}, "eplb-config: Input should be a valid dictionary"),
-        ({"data-parallel-size": 0}, "data-parallel-size: Input should be greater than or equal"),
-        ({"lora-dtype": "int8"}, "lora-dtype: Input should be 'auto', 'float16' or 'bfloat16'"),
+        ({"eplb-config": 5}, "eplb-config: expected a section of keys, got 5"),
+        ({"data-parallel-size": 0}, "data-parallel-size: must be at least 1, got 0"),
+        (
+            {"lora-dtype": "int8"},
+            "lora-dtype: must be one of 'auto', 'float16' or 'bfloat16', got 'int8'",
+        ),
         (
             {"mm-processor-kwargs": {"max_pixels": -1}},
             "mm-processor-kwargs: max_pixels must be an integer from 1",
         ),
-        ({"mm-encoder-tp-mode": "rows"}, "mm-encoder-tp-mode: Input should be 'weights' or"),
+        ({"mm-encoder-tp-mode": "rows"}, "mm-encoder-tp-mode: must be one of 'weights' or"),
     ],
 )
 def test_a_modeled_flag_read_from_vllm_args_is_checked_at_its_line(

@@ -23,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from checker.errors import ProfileError
+from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile import TARGET_RE
 from checker.schemas.profile_io import Target
@@ -69,6 +71,14 @@ class Fleet(BaseModel):
 
 def load_fleet(path: Path) -> Fleet:
     data, positions = read_yaml_file(path)
+    if not isinstance(data, (list, dict)):
+        got = "an empty file" if data is None else shown(data)
+        raise ProfileError(
+            f"a fleet file is a list of GPU targets, got {got}",
+            location=str(path),
+            hint="one per line, e.g. '- H100-SXM-80GB' or "
+            "'- {name: L4, count: 2, price_per_hour: 0.9}' (see examples/fleet.yaml)",
+        )
     if isinstance(data, list):  # the short form: the file is the list of targets
         data = {"targets": data}
         spots = {("targets", *key): spot for key, spot in positions.spots.items()}

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from checker.gate.formats.common import (
     ARROW,
+    Located,
     changes,
     counts_text,
     fmt_conc,
@@ -49,13 +50,7 @@ def render_text(result: CheckResult, color: bool = False) -> str:
         lines.extend(_join(row, widths, paint) for row in rows)
         lines.append("")
     for item in located(result):
-        where = f"{one_line(item.path)}:{item.line}" if item.line else one_line(item.path)
-        on = f" [{', '.join(one_line(t) for t in item.targets)}]" if item.targets else ""
-        lines.append(
-            f"{where}: {paint(item.severity.value)} {item.rule_id}{on} {one_line(item.message)}"
-        )
-        if item.fix:
-            lines.append(f"    fix: {one_line(item.fix)}")
+        lines.extend(located_lines(item, paint))
     for drift in result.drift:
         if not drift.fixed:
             lines.extend(_drift_lines(drift))
@@ -66,6 +61,16 @@ def render_text(result: CheckResult, color: bool = False) -> str:
         lines.append("")
     lines.append(f"vllm-wizard check: {paint(result.verdict)} ({counts_text(result)})")
     return "\n".join(lines) + "\n"
+
+
+def located_lines(item: Located, paint: Callable[[str], str] = str) -> list[str]:
+    """``file:line: severity id [targets] message``, then its fix on a line of its own."""
+    where = f"{one_line(item.path)}:{item.line}" if item.line else one_line(item.path)
+    on = f" [{', '.join(one_line(t) for t in item.targets)}]" if item.targets else ""
+    lines = [f"{where}: {paint(item.severity.value)} {item.rule_id}{on} {one_line(item.message)}"]
+    if item.fix:
+        lines.append(f"    fix: {one_line(item.fix)}")
+    return lines
 
 
 def _join(

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checker.errors import CheckerError
+from checker.errors import CheckerError, reason
 from checker.gate.formats.markdown_fit import fit_markdown, utf8_bytes
+from checker.schemas.yaml_source import read_prefix
 
 # GitHub drops a step's summary over 1 MiB; keep a margin for what other steps' tools append.
 SUMMARY_LIMIT = 1024 * 1024 - 4096
+# GitHub caps a webhook payload at 25 MB; past that the file is not an event payload
+_MAX_EVENT_BYTES = 25 * 1024 * 1024
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -55,28 +58,34 @@ def read_event(env: Mapping[str, str]) -> dict[str, Any]:
     path = env.get("GITHUB_EVENT_PATH")
     if not path:
         return {}
+    why = None
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CheckerError(f"cannot read the event payload: {exc}", location=path) from None
+        data = json.loads(read_prefix(Path(path), _MAX_EVENT_BYTES).decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        why = reason(exc)
+    except json.JSONDecodeError as exc:
+        why = f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+    except ValueError:  # json's own: an integer past Python's 4300-digit conversion limit
+        why = "it holds a number too long to read"
     except RecursionError:  # json nests recursively; a hostile payload must not crash us
-        raise CheckerError(
-            "cannot read the event payload: nested too deeply", location=path
-        ) from None
-    return data if isinstance(data, dict) else {}
+        why = "nested too deeply"
+    if why is not None:
+        raise CheckerError(f"cannot read the event payload: {why}", location=path)
+    return _mapping(data)
 
 
 def pull_request_of(event: Mapping[str, Any]) -> PullRequest | None:
-    pr = event.get("pull_request")
-    if not isinstance(pr, dict) or not isinstance(pr.get("number"), int):
+    pr = _mapping(event.get("pull_request"))
+    number = _pr_number(pr.get("number"))
+    if number is None:
         return None
-    head, base = pr.get("head") or {}, pr.get("base") or {}
-    head_repo = (head.get("repo") or {}).get("full_name")
+    head, base = _mapping(pr.get("head")), _mapping(pr.get("base"))
+    head_repo = _mapping(head.get("repo")).get("full_name")
     return PullRequest(
-        number=pr["number"],
+        number=number,
         head_sha=str(head.get("sha", "")),
         head_repo=str(head_repo) if head_repo else None,
-        base_repo=str((base.get("repo") or {}).get("full_name", "")),
+        base_repo=str(_mapping(base.get("repo")).get("full_name", "")),
     )
 
 
@@ -84,12 +93,25 @@ def workflow_run_of(event: Mapping[str, Any]) -> WorkflowRun | None:
     run = event.get("workflow_run")
     if not isinstance(run, dict):
         return None
-    numbers = tuple(
-        pr["number"]
-        for pr in run.get("pull_requests") or []
-        if isinstance(pr, dict) and isinstance(pr.get("number"), int)
-    )
+    prs = run.get("pull_requests")
+    found = (_pr_number(_mapping(pr).get("number")) for pr in _list(prs))
+    numbers = tuple(n for n in found if n is not None)
     return WorkflowRun(str(run.get("head_sha", "")), str(run.get("html_url", "")), numbers)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A payload object, or {} where the payload has something else (it is not ours to trust)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _pr_number(value: Any) -> int | None:
+    """A pull request number: a positive integer (JSON's true is not 1)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return value if ok else None
 
 
 def append_step_summary(path: Path, markdown: str, *, full_report: str) -> None:

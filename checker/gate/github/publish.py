@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from checker.errors import CheckerError, RemoteError, UsageError
+from checker.errors import CheckerError, RemoteError, UsageError, reason
 from checker.gate.formats.github import escape_data
 from checker.gate.formats.markdown import md
 from checker.gate.github.api import GitHubAPIError, GitHubClient, RetryPolicy
@@ -104,7 +104,9 @@ def post_saved_report(
         # the comment keeps far less anyway
         markdown = read_prefix(report_file, _MAX_SAVED_REPORT).decode("utf-8", errors="replace")
     except OSError as exc:
-        raise CheckerError(f"cannot read the report: {exc}", location=str(report_file)) from None
+        raise CheckerError(
+            f"cannot read the report: {reason(exc)}", location=str(report_file)
+        ) from None
     where = f"in the artifacts of [the run that checked it]({run.html_url})"
     return upsert_comment(client, repo, number, comment_body(markdown, full_report=where))
 
@@ -161,7 +163,7 @@ def _client(env: Mapping[str, str], retry: RetryPolicy | None) -> tuple[GitHubCl
 def _pr_number(text: str | None) -> tuple[int, ...]:
     text = (text or "").strip()
     # ASCII only (int() also reads '٣' as 3), and no longer than an issue number can be
-    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and int(text) > 0):
         raise UsageError(
             f"no usable pull request number ({text[:20]!r})",
             hint="the report run saves the PR number next to the report",

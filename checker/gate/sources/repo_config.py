@@ -29,12 +29,11 @@ it exists.
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from checker.schemas.defaults import empty_list
-from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN
+from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN, FormatVersion1
 from checker.schemas.enums import FailOn as FailOn  # the policy is the verdict's, not the gate's
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile import (
@@ -51,7 +50,7 @@ CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
 class RepoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
-    config_version: Literal[1] = 1
+    config_version: FormatVersion1 = 1
     profiles: list[str] = Field(
         default_factory=empty_list,
         description="Globs of profile files, relative to this file (** matches any depth)",
