@@ -7,7 +7,6 @@ serves profiles, repo config, fleet and calibration files, lockfiles, config.jso
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any
 
@@ -88,6 +87,8 @@ def did_you_mean(error: Any) -> str | None:
     value = error.get("input")
     if not isinstance(value, str):
         return None
+    import difflib  # only a typo needs it: kept off every start
+
     close = difflib.get_close_matches(value.lower(), choices(error), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
