@@ -86,7 +86,12 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", help="auto, float16, bfloat16, float32")
     g.add_argument("-q", "--quantization", help="vLLM method: fp8, awq, gptq, ... or none")
     g.add_argument("--kv-cache-dtype", help="auto, fp8, fp8_e4m3, fp8_e5m2, ...")
-    g.add_argument("--max-model-len", type=int, help="context length to serve")
+    g.add_argument(
+        "--max-model-len",
+        metavar="TOKENS",
+        help="context length to serve: 32768, 32k or 1M as vLLM reads them, or auto (vLLM fits "
+        "it to the KV cache)",
+    )
     g.add_argument("--params-b", type=_finite, help="parameter count in billions (informational)")
 
     g = p.add_argument_group("hardware")

@@ -94,7 +94,9 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
         value = getattr(args, dest, None)
         if value is None:
             continue
-        if field in ("dtype", "quantization", "kv_cache_dtype"):
+        if dest == "max_model_len":
+            value = _length_flag(value, getattr(args, "vllm_version", None) or base_version(base))
+        elif field in ("dtype", "quantization", "kv_cache_dtype"):
             try:
                 value = normalise_enum_spelling(field, value)
             except ValueError as exc:
@@ -112,6 +114,21 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
             name = _FLAG_NAMES.get(flag, "--" + flag.replace("_", "-"))
             raise UsageError(f"{name}: {error_text(err)}") from None
         raise UsageError(".".join(loc) + f": {error_text(err)}") from None
+
+
+def base_version(base: dict[str, Any]) -> str | None:
+    """The vLLM version a profile pins, from its request data (None: the newest)."""
+    engine = base.get("engine")
+    return engine.get("vllm_version") if isinstance(engine, dict) else None
+
+
+def _length_flag(text: str, version: str | None) -> int:
+    from checker.schemas.engine_args import EngineArgError, flag_integer
+
+    try:
+        return flag_integer("--max-model-len", text, version)
+    except EngineArgError as exc:
+        raise UsageError(f"--max-model-len: {exc}", hint=exc.hint) from None
 
 
 def resolve_gpu(hardware: HardwareInput) -> GPUSpec:

@@ -270,6 +270,12 @@ def _integer(flag: str, value: Any, flags: FlagSet) -> int:
     return human_readable_int(value, flags.suffixes)
 
 
+def flag_integer(flag: str, text: str, version: str | None) -> int:
+    """A command-line integer as ``version``'s vLLM parser reads it (32768, 32k, 1M; auto as
+    -1 where the flag takes it); EngineArgError names what the release accepts."""
+    return _integer(flag, text, _pinned_flags({"vllm": {"version": version}}))
+
+
 def _json_value(flag: str, value: Any) -> Any:
     """A mapping, or JSON object text as vLLM's parse_dataclass / json.loads reads it."""
     if isinstance(value, str) and value.strip().startswith("{"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -136,3 +137,20 @@ def test_detect_refuses_a_timeout_that_is_not_a_positive_number(
 def test_a_model_config_path_too_long_for_the_os_says_why(cli: Callable[..., Run]) -> None:
     run = cli(*PLAN, "--model-config", "a" * 300)
     assert_clean_usage_error(run, "unusable path (File name too long)")
+
+
+def test_max_model_len_reads_as_the_pinned_vllm_reads_it(cli: Callable[..., Run]) -> None:
+    """32k, 32K and auto as vLLM's human_readable_int(_or_auto) reads them in the pinned release
+    (a lowercase suffix is decimal, an uppercase one binary),
+    like the same value in a profile; a release without suffixes refuses them by name."""
+
+    def served(*extra: str) -> object:
+        run = cli(*PLAN, *extra)
+        assert run.code in (0, 1), run.err
+        return json.loads(run.out)["config"]["max_model_len"]
+
+    assert served("--max-model-len", "32K") == served("--max-model-len", "32768") == 32768
+    assert served("--max-model-len", "32k") == 32000
+    assert served("--max-model-len", "auto") == served("--max-model-len", "-1")
+    run = cli(*PLAN, "--vllm-version", "0.6.6", "--max-model-len", "32k")
+    assert_clean_usage_error(run, "--max-model-len", "no suffix in this release")
