@@ -116,6 +116,20 @@ def _require_int(cfg: dict[str, Any], facts: dict[str, Any], *keys: str) -> int:
     raise ModelConfigError(f"config.json has no usable '{keys[0]}'", hint=_HINT)
 
 
+def _optional_int(cfg: dict[str, Any], facts: dict[str, Any], key: str) -> int | None:
+    """A count the config may leave out (None: absent or null); when given, a whole number
+    above 0, else a clear error (not a silent fallback to another field)."""
+    value = _get(cfg, facts, key)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_SIZE:
+        return value
+    raise ModelConfigError(
+        f"config.json gives '{key}' the value {value!r}: expected a whole number above 0",
+        hint=_HINT,
+    )
+
+
 # layer_types values and the kind vLLM gives them (each model's decoder-layer choice).
 _LAYER_TYPES = {
     "full_attention": LayerKind.FULL,
@@ -586,13 +600,13 @@ def _parse_config(
     layers = _require_int(cfg, facts, "num_hidden_layers", "n_layer", "num_layers")
     heads = _require_int(cfg, facts, "num_attention_heads", "n_head")
     kv_heads_layers = _kv_heads_per_layer(cfg, heads)
-    kv_heads = int(
-        _get(cfg, facts, "num_key_value_heads")
-        or cfg.get("multi_query_group_num")
+    kv_heads = (
+        _optional_int(cfg, facts, "num_key_value_heads")
+        or _optional_int(cfg, facts, "multi_query_group_num")
         or max(kv_heads_layers, default=0)
         or heads
     )
-    head_dim = int(_get(cfg, facts, "head_dim") or hidden // heads)
+    head_dim = _optional_int(cfg, facts, "head_dim") or hidden // heads
     shape = facts.get("attention_shape")
     if shape:  # Zamba2: both derived by its config class, not read from config.json
         head_dim = _shape_value(cfg, facts, shape["head_dim"])

@@ -67,6 +67,23 @@ def test_llama_exact_architecture() -> None:
     assert not m.tie_word_embeddings
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("num_key_value_heads", "x"), ("num_key_value_heads", 0), ("head_dim", -128)],
+)
+def test_an_unusable_optional_count_is_named_not_replaced(key: str, value: Any) -> None:
+    """A count the config may omit, given as something no model has, is refused by name: not
+    Python's int() wording, not a silent fall back to the attention heads (other KV figures)."""
+    config = {**load("meta-llama__Llama-3.1-8B"), key: value}
+    with pytest.raises(ModelConfigError) as err:
+        parse_config(config, model_id="a/b", source="local")
+    assert err.value.message == (
+        f"config.json gives '{key}' the value {value!r}: expected a whole number above 0"
+    )
+    config[key] = None  # null is the field left out: the usual fallback
+    assert parse_config(config, model_id="a/b", source="local").num_key_value_heads > 0
+
+
 def test_head_dim_comes_from_config_not_hidden_over_heads() -> None:
     m = info("google__gemma-3-12b-it")  # 3840 / 16 = 240, config says 256
     assert m.head_dim == 256
