@@ -438,9 +438,8 @@ def layer_weight_bytes(
     return float(total)
 
 
-def rank_weight_bytes(
-    attn: CompressedAttention,
-    shape: WeightShape,
+def deepseek_v4_weight_bytes(
+    model: ModelInfo,
     layers: range,
     *,
     tp: int,
@@ -453,7 +452,20 @@ def rank_weight_bytes(
     """Bytes one rank holds once the model is built ('Model loading took'): its layers, the
     embedding (first pipeline rank), the norm, LM head and MTP hidden buffer (last), and on
     every rank the hyper-connection head, the indexer's top-k buffer and the YaRN caches
-    (nvidia/model.py DeepseekV4Model / DeepseekV4ForCausalLM)."""
+    (nvidia/model.py DeepseekV4Model / DeepseekV4ForCausalLM). ``local_experts``: the routed
+    experts one rank holds, a fraction where each is TP-sharded."""
+    attn = model.compressed_attention
+    assert attn is not None and model.q_lora_rank and model.qk_rope_head_dim
+    shape = WeightShape(
+        hidden=model.hidden_size,
+        heads=model.num_attention_heads,
+        q_lora_rank=model.q_lora_rank,
+        vocab=model.vocab_size,
+        experts=model.num_experts,
+        moe_intermediate=model.moe_intermediate_size,
+        top_k=model.num_experts_per_tok,
+        rope_dim=model.qk_rope_head_dim,
+    )
     w = _facts()["weights"]
     f32 = int(w["fp32_bytes"])
     h = shape.hidden
@@ -474,44 +486,6 @@ def rank_weight_bytes(
     total += max_num_batched_tokens * attn.index_topk * int(w["topk_index_bytes"])
     total += int(w["rope_caches"]) * attn.rope_positions * shape.rope_dim * f32
     return total
-
-
-def deepseek_v4_weight_bytes(
-    model: ModelInfo,
-    layers: range,
-    *,
-    tp: int,
-    local_experts: float,
-    dtype_bytes: int,
-    max_num_batched_tokens: int,
-    first: bool,
-    last: bool,
-) -> float:
-    """rank_weight_bytes for a parsed DeepSeek-V4 model (``local_experts``: the routed experts
-    one rank holds, a fraction where each is TP-sharded)."""
-    attn = model.compressed_attention
-    assert attn is not None and model.q_lora_rank and model.qk_rope_head_dim
-    shape = WeightShape(
-        hidden=model.hidden_size,
-        heads=model.num_attention_heads,
-        q_lora_rank=model.q_lora_rank,
-        vocab=model.vocab_size,
-        experts=model.num_experts,
-        moe_intermediate=model.moe_intermediate_size,
-        top_k=model.num_experts_per_tok,
-        rope_dim=model.qk_rope_head_dim,
-    )
-    return rank_weight_bytes(
-        attn,
-        shape,
-        layers,
-        tp=tp,
-        local_experts=local_experts,
-        dtype_bytes=dtype_bytes,
-        max_num_batched_tokens=max_num_batched_tokens,
-        first=first,
-        last=last,
-    )
 
 
 def profile_reservations(
