@@ -20,6 +20,7 @@ from checker.hardware.catalog import find_gpu
 from checker.models import catalog
 from checker.models.config_parser import parse_config
 from checker.planning.deepseek_v4 import (
+    PackedKV,
     approximate_gcd,
     deepseek_v4_weight_bytes,
     layer_specs,
@@ -88,6 +89,11 @@ def test_plain_rows_store_head_dim_elements_padded_to_512() -> None:
     assert index_pages == [8704, 8640]
 
 
+def _flash_kv(version: str) -> PackedKV:
+    """Flash's 43 layers at vLLM's default block (256) with an fp8 cache, as vllm#51454 ran."""
+    return packed_kv(_attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", version=version)
+
+
 def test_approximate_gcd_picks_the_least_padding() -> None:
     # Flash: 21 full-MLA layer tuples, 43 sliding-window caches, 21 C4 and 20 C128 states
     assert approximate_gcd([21, 43, 21, 20], lower_bound=21) == 22
@@ -96,13 +102,7 @@ def test_approximate_gcd_picks_the_least_padding() -> None:
 
 
 def test_flash_groups_the_packed_block_and_the_blocks_a_request_needs() -> None:
-    kv = packed_kv(
-        _attn(FLASH),
-        range(43),
-        block_size=256,
-        kv_cache_dtype="fp8",
-        version="0.25.0",
-    )
+    kv = _flash_kv("0.25.0")
     assert kv.cache_dtype == "fp8_ds_mla"
     # the full-MLA group (21 C4 + 21 indexer + 20 C128), the 43 sliding-window caches split in
     # 22 + 21 for 22 layer tuples, the C4 states (padded 32832 -> 37440) with the indexer's,
@@ -126,25 +126,13 @@ def test_flash_groups_the_packed_block_and_the_blocks_a_request_needs() -> None:
 def test_the_logged_tokens_are_concurrency_times_max_model_len(
     blocks: int, tokens: int, concurrency: str
 ) -> None:
-    per_request = packed_kv(
-        _attn(FLASH),
-        range(43),
-        block_size=256,
-        kv_cache_dtype="fp8",
-        version="0.25.0",
-    ).blocks_per_request(MILLION, CHUNK)
+    per_request = _flash_kv("0.25.0").blocks_per_request(MILLION, CHUNK)
     assert int(blocks / per_request * MILLION) == tokens
     assert f"{blocks / per_request:.2f}" == concurrency
 
 
 def test_one_request_check_reserves_the_most_layer_tuples_in_every_group() -> None:
-    kv = packed_kv(
-        _attn(FLASH),
-        range(43),
-        block_size=256,
-        kv_cache_dtype="fp8",
-        version="0.25.0",
-    )
+    kv = _flash_kv("0.25.0")
     tuple_bytes = 37440 + 8640 + 1728
     assert kv.bytes_for_length(MILLION, CHUNK) == 22 * tuple_bytes * (
         4096 + 131 + 131 + 2051 + 1041
@@ -318,7 +306,7 @@ def test_0_33_groups_by_type_with_a_block_the_widest_group() -> None:
     # v1/core/kv_cache_planning.py _get_packed_kv_cache_groups: the sliding-window bucket (43)
     # split for 22 pattern repeats (at least the 21 of the mixed C4-state bucket), the full-MLA
     # bucket whole (its page sizes are 21/21/20: not balanced), the states unpadded
-    kv = packed_kv(_attn(FLASH), range(43), block_size=256, kv_cache_dtype="fp8", version="0.33.0")
+    kv = _flash_kv("0.33.0")
     assert sorted(len(g.specs) for g in kv.groups) == [20, 21, 22, 42, 62]
     assert {g.page_bytes for g in kv.groups if len(g.specs) in (42, 20)} == {
         21 * 32832 + 21 * 8640,
