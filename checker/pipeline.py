@@ -95,7 +95,8 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
         if value is None:
             continue
         if dest == "max_model_len":
-            value = _length_flag(value, getattr(args, "vllm_version", None) or base_version(base))
+            pinned = base.get("engine", {}).get("vllm_version")  # the profile's, if any
+            value = _length_flag(value, getattr(args, "vllm_version", None) or pinned)
         elif field in ("dtype", "quantization", "kv_cache_dtype"):
             try:
                 value = normalise_enum_spelling(field, value)
@@ -116,13 +117,8 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
         raise UsageError(".".join(loc) + f": {error_text(err)}") from None
 
 
-def base_version(base: dict[str, Any]) -> str | None:
-    """The vLLM version a profile pins, from its request data (None: the newest)."""
-    engine = base.get("engine")
-    return engine.get("vllm_version") if isinstance(engine, dict) else None
-
-
 def _length_flag(text: str, version: str | None) -> int:
+    """--max-model-len as the pinned vLLM (None: the newest) reads it."""
     from checker.schemas.engine_args import EngineArgError, flag_integer
 
     try:
