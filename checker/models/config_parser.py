@@ -158,6 +158,8 @@ def _layer_kinds(
 ) -> tuple[list[LayerKind], list[str]]:
     """Each layer's kind and the layer kinds the config names that are not modelled (sized as
     full attention, and so flagged)."""
+    if facts.get("attention_free"):  # Mamba, Mamba-2, FalconMamba: a mixer in every layer
+        return [LayerKind.LINEAR] * layers, []
     if "block_configs" in cfg:  # Nemotron-NAS: some layers drop attention entirely
         return [
             LayerKind.NONE
@@ -598,15 +600,22 @@ def _parse_config(
     facts = type_facts(model_type)
     hidden = _require_int(cfg, facts, "hidden_size", "n_embd", "d_model")
     layers = _require_int(cfg, facts, "num_hidden_layers", "n_layer", "num_layers")
-    heads = _require_int(cfg, facts, "num_attention_heads", "n_head")
+    free = bool(facts.get("attention_free"))
+    # an attention-free model has no attention heads (a Mamba-2 config's num_heads and
+    # head_dim are its mixer's, read by the state recipe)
+    heads = 0 if free else _require_int(cfg, facts, "num_attention_heads", "n_head")
     kv_heads_layers = _kv_heads_per_layer(cfg, heads)
     kv_heads = (
-        _optional_int(cfg, facts, "num_key_value_heads")
-        or _optional_int(cfg, facts, "multi_query_group_num")
-        or max(kv_heads_layers, default=0)
-        or heads
+        0
+        if free
+        else (
+            _optional_int(cfg, facts, "num_key_value_heads")
+            or _optional_int(cfg, facts, "multi_query_group_num")
+            or max(kv_heads_layers, default=0)
+            or heads
+        )
     )
-    head_dim = _optional_int(cfg, facts, "head_dim") or hidden // heads
+    head_dim = 0 if free else _optional_int(cfg, facts, "head_dim") or hidden // heads
     shape = facts.get("attention_shape")
     if shape:  # Zamba2: both derived by its config class, not read from config.json
         head_dim = _shape_value(cfg, facts, shape["head_dim"])
@@ -697,6 +706,7 @@ def _parse_config(
         ),
         moe_layers=params.moe_layers,
         state=state,
+        attention_free=free,
         state_layers=state_flags if parallel else (),
         unmodeled_layer_kinds=tuple(unmodeled),
         rope_cache_elements=params.rope_cache_elements,

@@ -102,7 +102,9 @@ def _linear_mixer(cfg: dict[str, Any], hidden: int, state: StateInfo) -> int:
         return hidden * (inner + conv + heads) + conv * kernel + inner * hidden + 3 * heads + inner
     if state.kind is StateKind.MAMBA1:  # in_proj, conv, x_proj, dt_proj, A, D, out_proj
         inner, d_state = state.intermediate_size, state.state_size
-        rank = int(cfg.get("mamba_dt_rank") or -(-hidden // 16))
+        # dt rank: Jamba's mamba_dt_rank, Mamba's time_step_rank; "auto" is ceil(hidden / 16)
+        given = cfg.get("mamba_dt_rank") or cfg.get("time_step_rank")
+        rank = given if isinstance(given, int) and given > 0 else -(-hidden // 16)
         return (
             hidden * 2 * inner
             + inner * kernel
@@ -257,7 +259,9 @@ def count_params(
     # the MoE block (nemotron_h.py NemotronHMoE moe_latent_size: fc1/fc2_latent_proj;
     # 0.33.0 models/kimi_k3 routed_expert_hidden_size)
     latent = int(cfg.get("moe_latent_size") or cfg.get("routed_expert_hidden_size") or 0)
-    norms_per_layer = (1 if model_type == "nemotron_h" else 2) + int(
+    # attention-free mamba layers hold a norm and a mixer only (MambaDecoderLayer)
+    free = bool(facts.get("attention_free"))
+    norms_per_layer = (1 if model_type == "nemotron_h" or free else 2) + int(
         facts.get("extra_norms_per_layer", 0)
     )
     pattern = cfg.get("hybrid_override_pattern")
@@ -299,7 +303,7 @@ def count_params(
         elif blocks:
             inter = _nas_intermediate(float(blocks[i]["ffn"]["ffn_mult"]), hidden)
             totals["mlp_linear"] += 3 * hidden * inter
-        elif letter in (None, "-") and not shared:
+        elif letter in (None, "-") and not shared and not free:
             totals["mlp_linear"] += mlp_factor * hidden * dense_inter
         totals["norms_and_biases"] += norms_per_layer * hidden
         totals["mlp_linear"] += 2 * hidden * per_layer_width

@@ -262,11 +262,16 @@ def state_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
         if settings.state_speculative_blocks:
             why += f", {settings.state_speculative_blocks} more for the speculative tokens"
     per_request = layout.state_layers * layout.page_bytes * blocks
+    padded = (
+        f" (the {settings.state_page_bytes:,}-byte state padded to the attention page)"
+        if layout.page_bytes != settings.state_page_bytes
+        else ""
+    )
     return {
         "recurrent state": (
             f"{layout.state_layers} {model.state.kind.value} state layers on the first rank, "
-            f"{blocks} blocks each per request ({why}) of {layout.page_bytes:,} bytes (the "
-            f"{settings.state_page_bytes:,}-byte state padded to the attention page): "
+            f"{blocks} block{'s' if blocks != 1 else ''} each per request ({why}) of "
+            f"{layout.page_bytes:,} bytes{padded}: "
             f"{per_request / (1 << 20):,.1f} MiB per request whatever its length "
             "(model_executor/layers/mamba/mamba_utils.py; v1/kv_cache_interface.py "
             "MambaSpec.max_memory_usage_bytes)"

@@ -61,6 +61,11 @@ def _smallest_tp(ctx: RuleContext, request: PlanRequest, above: int = 0) -> int 
     return None
 
 
+def _splits(heads: int) -> str:
+    """The heads clause of the TP reason (attention-free models have no heads)."""
+    return f"divides the {heads} attention heads and " if heads else ""
+
+
 def _parallelism(ctx: RuleContext) -> Recommendation:
     s, gpu, hw = ctx.settings, ctx.gpu.name, ctx.request.hardware
     heads = ctx.model.num_attention_heads
@@ -68,7 +73,7 @@ def _parallelism(ctx: RuleContext) -> Recommendation:
         reason = (
             "as set in the profile (hardware.tp_size)"
             if hw.tensor_parallel_size
-            else f"smallest tensor-parallel size that divides the {heads} attention heads and "
+            else f"smallest tensor-parallel size that {_splits(heads)}"
             f"leaves KV cache for one {s.max_model_len}-token request on the {gpu}"
         )
         return Recommendation(key="tensor_parallel_size", value=s.tp, reason=reason)

@@ -33,6 +33,7 @@ from checker.planning.perf import (
 from checker.planning.releases import has_behaviour
 from checker.planning.rules.base import RuleContext
 from checker.planning.rules.scheduler import effective_max_num_seqs
+from checker.planning.state import prefix_caching_default
 from checker.schemas.outputs import LatencyFigure, PerfEstimate, ThroughputFigure
 
 # Closed-loop and burst workloads of identical requests run in cohorts of requests that
@@ -119,15 +120,15 @@ def longest_request(work: Workload) -> int:
 
 def prefix_caching(ctx: RuleContext) -> bool:
     """Whether the engine caches prefixes: the profile's choice, else vLLM's default - on in V1
-    (vllm/config/cache.py CacheConfig.enable_prefix_caching), off for hybrid models where the
-    version says so, off in V0."""
+    (vllm/config/cache.py CacheConfig.enable_prefix_caching), off for attention-free models and
+    for hybrid models where the version says so, off in V0."""
     chosen = ctx.request.engine.enable_prefix_caching
     if chosen is not None:
         return chosen
     facts = ctx.settings.facts
     if facts.engine != "v1":
         return False
-    return ctx.model.state is None or has_behaviour("hybrid_prefix_caching_default", facts.version)
+    return prefix_caching_default(ctx.model, facts.version)
 
 
 def estimate_perf(ctx: RuleContext, *, step_model: bool = False) -> PerfEstimate:

@@ -20,6 +20,7 @@ from checker.planning.state import (
     kernel_alignment,
     mamba_cache_mode,
     prefill_checkpoint_alignment,
+    prefix_caching_default,
     state_page_bytes,
 )
 from checker.planning.versions import VersionFacts, version_facts
@@ -223,7 +224,7 @@ def resolve_settings(
         )
         prefix = eng.enable_prefix_caching
         if prefix is None:
-            prefix = has_behaviour("hybrid_prefix_caching_default", facts.version)
+            prefix = prefix_caching_default(model, facts.version)
         mode = mamba_cache_mode(model.state, facts.version, prefix, eng.mamba_cache_mode)
         checkpoint = prefill_checkpoint_alignment(model.state, mode, gpu.capability, facts.version)
         checkpoints = 1 if checkpoint else 0
@@ -354,7 +355,10 @@ def state_pages_padded(model: ModelInfo, version: str) -> bool:
     always in 0.19.0 (models/config.py HybridAttentionMambaModelConfig reads the config's heads
     before any layer is built), from 0.33.0 only where a layer attends
     (platforms/interface.py Platform.update_block_size_for_backend returns when
-    _find_non_ssm_backends finds no attention backend)."""
+    _find_non_ssm_backends finds no attention backend); never for an attention-free class,
+    which is not is_hybrid (0.19.0 config/vllm.py try_verify_and_update_config)."""
+    if model.attention_free:
+        return False
     return bool(model.kv_layers) or not has_behaviour(
         "hybrid_alignment_needs_attention_layers", version
     )

@@ -16,7 +16,7 @@ from math import lcm, prod
 
 from checker.planning.kv_dtypes import DTYPE_BYTES
 from checker.planning.releases import has_behaviour, speculative_conv_rows
-from checker.schemas.model_info import StateInfo, StateKind
+from checker.schemas.model_info import ModelInfo, StateInfo, StateKind
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -93,6 +93,15 @@ def state_page_bytes(
     shapes = state_shapes(state, tp, rows)
     sizes = state_dtype_bytes(state, model_dtype, version, cache_dtype, ssm_cache_dtype)
     return sum(prod(shape) * size for shape, size in zip(shapes, sizes, strict=True))
+
+
+def prefix_caching_default(model: ModelInfo, version: str) -> bool:
+    """vLLM's V1 default for --enable-prefix-caching (config/model.py
+    ModelConfig.is_prefix_caching_supported): on, except for attention-free models (both
+    releases) and hybrids before 0.33."""
+    if model.attention_free:
+        return False
+    return model.state is None or has_behaviour("hybrid_prefix_caching_default", version)
 
 
 def mamba_cache_mode(

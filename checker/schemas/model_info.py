@@ -169,9 +169,12 @@ class ModelInfo(BaseModel):
 
     hidden_size: int = Field(gt=0)
     num_hidden_layers: int = Field(gt=0)
-    num_attention_heads: int = Field(gt=0)
-    num_key_value_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0, description="From the config when present")
+    # 0 for attention-free models (Mamba, Mamba-2, FalconMamba): vLLM's ModelConfig reads
+    # num_attention_heads as 0 when the config has none, and get_num_kv_heads / get_head_size
+    # return 0 for IsAttentionFree classes (config/model.py)
+    num_attention_heads: int = Field(ge=0)
+    num_key_value_heads: int = Field(ge=0)
+    head_dim: int = Field(ge=0, description="From the config when present")
     v_head_dim: int | None = None
     intermediate_size: int = Field(0, ge=0)
     vocab_size: int = Field(gt=0)
@@ -219,6 +222,11 @@ class ModelInfo(BaseModel):
         "(num_kv_shared_layers: Gemma-3n, Gemma-4); empty = none shared",
     )
     state: StateInfo | None = Field(None, description="Recurrent state of the state layers")
+    attention_free: bool = Field(
+        False,
+        description="An IsAttentionFree vLLM class (Mamba, Mamba-2, FalconMamba): no layer "
+        "attends and vLLM does not treat it as a hybrid",
+    )
     state_layers: tuple[bool, ...] = Field(
         (), description="Per layer: holds a recurrent state; empty = the LINEAR layers"
     )

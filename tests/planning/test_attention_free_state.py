@@ -16,7 +16,8 @@ No verbatim public config.json of such a model was found, so the configs are the
 of the published Bamba-9B and Granite-4.0-H-Small configs (tests/planning/
 test_hybrid_family_specs.py) with no attention layer: Bamba without attn_layer_indices
 (transformers' BambaConfig then makes every layer a mamba layer), Granite with layer_types all
-"mamba". Pure Mamba / Mamba-2 / FalconMamba classes (IsAttentionFree) are not parsed yet.
+"mamba". The IsAttentionFree classes (Mamba, Mamba-2, FalconMamba), which vLLM never treats
+as hybrids, are tested from their real configs in tests/planning/test_pure_mamba.py.
 """
 
 from __future__ import annotations

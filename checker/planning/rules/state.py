@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.releases import has_behaviour, message
+from checker.planning.releases import message
 from checker.planning.rules.base import RuleContext, rule
+from checker.planning.state import prefix_caching_default
 from checker.schemas.enums import Severity
 from checker.schemas.model_info import StateKind
 from checker.schemas.outputs import Finding
@@ -57,8 +58,8 @@ def mamba_options_valid(ctx: RuleContext) -> Iterator[Finding]:
         )
     size = eng.mamba_block_size
     prefix = eng.enable_prefix_caching
-    if prefix is None:  # vLLM's default: on, except for hybrids before 0.33
-        prefix = ctx.model.state is None or has_behaviour("hybrid_prefix_caching_default", version)
+    if prefix is None:
+        prefix = prefix_caching_default(ctx.model, version)
     if size is None or size == ctx.settings.max_model_len or prefix:
         return
     yield _finding(
