@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from checker.planning.kv import size_kv
 from checker.schemas.model_info import LayerKind, StateKind
-from tests.planning.plans import catalog_model, fired, plan
+from tests.planning.plans import catalog_model, fired, only, plan
 from tests.planning.test_hybrid_state import BUDGET, cdiv, settings_for
 
 MAMBA_130M = "state-spaces/mamba-130m-hf"
@@ -169,3 +169,20 @@ def test_a_plan_passes_past_2048_tokens_and_prints_vllms_figures() -> None:
     )
     tp = next(r for r in resp.recommendations if r.key == "tensor_parallel_size")
     assert "attention heads" not in tp.reason
+
+
+def test_decode_context_parallel_divides_by_the_zero_kv_heads_as_vllm_does() -> None:
+    # ModelConfig.verify_with_parallel_config: max_dcp_size = tp // total_num_kv_heads, and an
+    # attention-free model has none: vLLM stops with a ZeroDivisionError
+    for version in ("0.19", "0.33"):
+        resp = plan(
+            CODESTRAL,
+            gpus=2,
+            tp=2,
+            max_model_len=MAX_LEN,
+            version=version,
+            decode_context_parallel_size=2,
+        )
+        finding = only(resp, "VW135")
+        assert finding.message == "integer division or modulo by zero"
+        assert finding.key == "outputs.vllm_args.decode-context-parallel-size"

@@ -43,6 +43,10 @@ def _sizes(ctx: RuleContext) -> Iterator[tuple[str, str, str]]:
     if dcp == 1 or model.uses_mla:
         return
     kv, heads = model.num_key_value_heads, model.num_attention_heads
+    if kv == 0:  # attention-free: vLLM divides TP by the model's 0 KV heads
+        text = message("dcp-no-kv-heads", version)
+        yield text, DCP_KEY, "An attention-free model has no KV cache to split: use DCP 1."
+        return
     fix = "DCP on a GQA model splits the TP ranks that replicate one KV head: use TP above "
     if tp <= kv:
         text = message("dcp-gqa-tp", version, tp=tp, kv=kv)
