@@ -113,14 +113,17 @@ def kv_summary(plan: PlanResponse) -> str:
     f = plan.feasibility
     if f.kv is None:
         return "none" if f.reaches_kv_cache else "none: vLLM stops before allocating one"
-    blocks = f"{f.kv.num_blocks:,} blocks of {f.kv.block_size} tokens"
+    if not f.kv.bytes_per_token:  # attention-free (Mamba): a request holds one state block
+        blocks = f"{f.kv.num_blocks:,} state blocks, one per request and no attention KV"
+    else:
+        blocks = f"{f.kv.num_blocks:,} blocks of {f.kv.block_size} tokens"
     if f.kv.group_block_sizes:  # vLLM raised these groups' blocks to equal the largest page
         sizes = f.kv.group_block_sizes.items()
         raised = ", ".join(f"{n} in {kind}-attention groups" for kind, n in sizes)
         blocks += f" ({raised})"
     if f.kv.num_groups > 1:  # each group (full, sliding-window...) takes its own blocks
         blocks += f" shared by {f.kv.num_groups} KV cache groups"
-    if f.kv.state_bytes_per_request:  # tokens are what is left after the states
+    if f.kv.state_bytes_per_request and f.kv.bytes_per_token:  # tokens: left after the states
         blocks += " and a linear-attention state per request"
     headroom = (
         "" if f.headroom_gib is None else f"; {f.headroom_gib:g} GiB headroom at the workload"

@@ -106,3 +106,14 @@ def test_a_linear_attention_kv_cache_says_requests_also_hold_a_state() -> None:
         kv_summary(resp)
     )
     assert "linear-attention state per request" in kv_summary(resp)
+
+
+def test_an_attention_free_model_counts_state_blocks_not_token_blocks() -> None:
+    resp = plan("tiiuae/falcon-mamba-7b", "H100-80GB", max_model_len=4096)
+    kv = resp.feasibility.kv
+    assert kv is not None and kv.bytes_per_token == 0
+    summary = kv_summary(resp)
+    # one state block per request, each spanning the whole context
+    assert f"{kv.num_blocks:,} state blocks, one per request" in summary
+    assert kv.tokens == kv.num_blocks * 4096
+    assert "blocks of" not in summary and "linear-attention state" not in summary
