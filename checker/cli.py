@@ -430,8 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         default="vllm-wizard.calibration.yaml",
-        help="calibration file to add the setup to (created if missing; the entry of the "
-        "same setup is replaced); default %(default)s, the name plan/check/audit look for",
+        help="calibration file to add the setup to (created if missing or empty; the entry of "
+        "the same setup is replaced; any other file is left alone); default %(default)s, the "
+        "name plan/check/audit look for",
     )
     _add_lockfile_flags(p)
     p.epilog = CALIBRATE_EPILOG
