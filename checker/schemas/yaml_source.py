@@ -273,6 +273,20 @@ class NotRegularFileError(OSError):
         super().__init__(errno.EINVAL, self.WHY)
 
 
+def why_not_a_file(path: Path) -> str:
+    """In words, why ``path`` (whose ``is_file()`` is false) is no file to read: a link that
+    loops or leads nowhere is named as such, not as a missing file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if path.is_symlink():
+            return f"a symbolic link to {shown(os.readlink(path))}, which does not exist"
+        return "no such file"
+    return "a directory, not a file" if stat.S_ISDIR(mode) else NotRegularFileError.WHY
+
+
 def read_prefix(path: Path, limit: int) -> bytes:
     """At most ``limit`` bytes of the regular file at ``path``. Anything else is refused before
     it is read: opening a FIFO waits for a writer, and a device may never end."""
