@@ -423,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
         "logs",
         nargs="+",
         metavar="LOG",
-        help="vLLM start-up logs of the profile's setup (text or gzip, up to 64 MiB each)",
+        help="vLLM start-up logs of the profile's setup (UTF-8 or UTF-16 text, or gzip; up to "
+        "64 MiB each)",
     )
     p.add_argument("-p", "--profile", required=True, help="the profile the logs were started from")
     p.add_argument(
@@ -470,7 +471,9 @@ def _add_calibration_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _add_explain_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("log", help="the vLLM start-up log (text or gzip, up to 64 MiB)")
+    p.add_argument(
+        "log", help="the vLLM start-up log (UTF-8 or UTF-16 text, or gzip; up to 64 MiB)"
+    )
     p.add_argument(
         "-p", "--profile", help="plan this profile instead of the settings read from the log"
     )
