@@ -184,6 +184,8 @@ def write_all_atomic(files: Sequence[tuple[Path, str | Iterable[str], bool]]) ->
                 streams.append((_open_stream(path), text))
                 continue
             current = _written_through(path)
+            if current.is_dir():  # renaming onto "." or a mount point says "Device busy"
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
             staged.append((_stage(current, text, executable), current))
         with _signals_held():
             for tmp, target in staged:
@@ -200,7 +202,9 @@ def write_all_atomic(files: Sequence[tuple[Path, str | Iterable[str], bool]]) ->
             Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise ArtifactError(
-                f"cannot write: {exc.strerror or exc}", location=str(current)
+                f"cannot write: {exc.strerror or exc}",
+                location=str(current),
+                hint="give a file path, not a directory" if exc.errno == errno.EISDIR else None,
             ) from None
         raise
 
