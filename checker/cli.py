@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from checker import __version__
 from checker.errors import (
@@ -29,6 +29,9 @@ from checker.errors import (
 )
 from checker.render.escape import terminal
 from checker.schemas.enums import FailOn
+
+if TYPE_CHECKING:  # the gate's result model loads only when check runs (cold start)
+    from checker.gate.result import CheckResult
 
 Handler = Callable[[argparse.Namespace], int]
 # the collector runs after this many new container objects (default 700): see entry()
@@ -423,15 +426,17 @@ def build_parser() -> argparse.ArgumentParser:
         "logs",
         nargs="+",
         metavar="LOG",
-        help="vLLM start-up logs of the profile's setup (text or gzip, up to 64 MiB each)",
+        help="vLLM start-up logs of the profile's setup (UTF-8 or UTF-16 text, or gzip; up to "
+        "64 MiB each)",
     )
     p.add_argument("-p", "--profile", required=True, help="the profile the logs were started from")
     p.add_argument(
         "-o",
         "--output",
         default="vllm-wizard.calibration.yaml",
-        help="calibration file to add the setup to (created if missing; the entry of the "
-        "same setup is replaced); default %(default)s, the name plan/check/audit look for",
+        help="calibration file to add the setup to (created if missing or empty; the entry of "
+        "the same setup is replaced; any other file is left alone); default %(default)s, the "
+        "name plan/check/audit look for",
     )
     _add_lockfile_flags(p)
     p.epilog = CALIBRATE_EPILOG
@@ -469,7 +474,9 @@ def _add_calibration_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _add_explain_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("log", help="the vLLM start-up log (text or gzip, up to 64 MiB)")
+    p.add_argument(
+        "log", help="the vLLM start-up log (UTF-8 or UTF-16 text, or gzip; up to 64 MiB)"
+    )
     p.add_argument(
         "-p", "--profile", help="plan this profile instead of the settings read from the log"
     )
@@ -687,6 +694,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             calibration=Path(args.calibration) if args.calibration else None,
         )
     )
+    _keep_inputs(result, {"--output": args.output, "--report-file": args.report_file})
     # written in pieces: a fleet's JSON or markdown report is never whole in memory
     write_report(result, args.format, sys.stdout, color=args.format == "text" and _color())
     if args.output:
@@ -712,6 +720,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
         sys.stderr,
     )
     return result.exit_code
+
+
+def _keep_inputs(result: CheckResult, outputs: dict[str, str | None]) -> None:
+    """A report file never replaces a profile the run read (``--output p.yaml`` for
+    ``--format``, or a slip in the argument order, would lose it)."""
+    real = os.path.realpath  # unlike Path.resolve, never raises on a symlink loop
+    read = {real(p.profile) for p in result.pairs} | {real(e.path) for e in result.errors}
+    for flag, output in outputs.items():
+        if output and real(output) in read:
+            raise UsageError(
+                f"{flag} {output} is a profile this run checks; not overwriting it",
+                hint=f"give {flag} another file, e.g. vllm-wizard-report.md",
+            )
 
 
 def _publishes(args: argparse.Namespace) -> bool:

@@ -23,6 +23,7 @@ from checker.models.quant_config import HF_QUANT_CONFIG, with_hf_quant_config
 from checker.models.safetensors_bytes import local_dir_bytes
 from checker.schemas.inputs import ModelInput
 from checker.schemas.model_info import ModelInfo
+from checker.schemas.yaml_source import why_not_a_file
 
 MAX_CONFIG_BYTES = 2 * 1024 * 1024
 
@@ -216,9 +217,11 @@ def _from_local(path: Path, *, model_id: str, hf_overrides: _Overrides = None) -
 
 def read_local_config(target: Path) -> dict[str, Any]:
     """A local config.json as a dict; ModelConfigError (with the path) for anything else."""
-    hint = "--model-config takes a config.json file or a directory holding one"
+    hint = "give a config.json file or a directory holding one, in --model-config or model.config"
     if not target.is_file():
-        raise ModelConfigError("no config.json here", location=str(target), hint=hint)
+        # no location: the mistake is where the path was given (a profile's model.config line)
+        why = why_not_a_file(target)
+        raise ModelConfigError(f"model config {str(target)!r}: {why}", hint=hint)
     return _read_local_json(target, hint)
 
 

@@ -220,10 +220,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
         model = resolve_model(request.model, **found, record=args.update_lockfile)
         draft = resolve_draft(request, **found, record=args.update_lockfile)
         gpu = resolve_gpu(request.hardware)
+    output = Path(args.output)
+    existing = read_calibration(output, to_update=True)  # a file it must not replace stops here
     logs = [read_log_file(Path(p)) for p in args.logs]
     entry = calibration_entry(logs, request, model, gpu, draft)
-    output = Path(args.output)
-    write_calibration(output, read_calibration(output, missing_ok=True).with_entry(entry))
+    write_calibration(output, existing.with_entry(entry))
     t = terminal
     k = entry.key
     print(

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from checker.errors import CheckerError, UsageError
+from checker.errors import CheckerError, UsageError, reason
 from checker.logs.compare import Comparison, compare
 from checker.logs.failures import FailureReport, failed_starts, failure_report
 from checker.logs.reader import LogReadError, StartupLog, read_log
@@ -30,6 +30,15 @@ from checker.schemas.outputs import PlanResponse
 MAX_LOG_BYTES = 64 << 20  # a day of a chatty server; a bigger file is not a start-up log
 _BINARY_PROBE = 8192
 _GZIP_MAGIC = b"\x1f\x8b"
+# compressed or archived files that are no text log: (what it is, the command that unpacks it)
+_PACKED = {
+    _GZIP_MAGIC: ("gzip data", "gzip -dc"),
+    b"\xfd7zXZ\x00": ("xz data", "xz -dc"),
+    b"BZh": ("bzip2 data", "bzip2 -dc"),
+    b"\x28\xb5\x2f\xfd": ("zstd data", "zstd -dc"),
+    b"PK\x03\x04": ("a zip archive", "unzip -p"),
+}
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # the EngineInput fields that ask for speculative decoding (planning/spec_config.py SHORT_FLAGS)
 _SPECULATIVE = ("speculative_config", *(field for _, _, field in SHORT_FLAGS))
 
@@ -48,19 +57,43 @@ def read_log_file(path: Path) -> StartupLog:
                 "complete' or the error)",
             )
         data = path.read_bytes()
-        if data[:2] == _GZIP_MAGIC:  # a rotated or archived log: read up to the same bound
-            with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
-                data = unzipped.read(MAX_LOG_BYTES + 1)
-            if len(data) > MAX_LOG_BYTES:
-                raise LogReadError(
-                    f"larger than {MAX_LOG_BYTES >> 20} MiB once decompressed", location=str(path)
-                )
-    except (OSError, EOFError, zlib.error) as exc:
-        why = getattr(exc, "strerror", None) or exc
-        raise LogReadError(f"cannot read: {why}", location=str(path)) from None
+        gzipped = data[:2] == _GZIP_MAGIC
+        if gzipped:  # a rotated or archived log: read up to the same bound
+            data = _gunzip(data, path)
+    except OSError as exc:
+        raise LogReadError(f"cannot read: {reason(exc)}", location=str(path)) from None
+    packed = next((kind for magic, kind in _PACKED.items() if data.startswith(magic)), None)
+    if packed is not None:
+        name, command = packed
+        raise LogReadError(
+            f"{'a gzip file holding ' if gzipped else ''}{name}, not a text log",
+            location=str(path),
+            hint=f"decompress it first ({command} FILE > vllm.log); logs are read as text or gzip",
+        )
+    if data[:2] in _UTF16_BOMS:  # PowerShell's '>' writes UTF-16: the log is text all the same
+        return read_log(data.decode("utf-16", errors="replace"), source=str(path))
     if b"\x00" in data[:_BINARY_PROBE]:
         raise LogReadError("a binary file, not a text log", location=str(path))
     return read_log(data.decode("utf-8", errors="replace"), source=str(path))
+
+
+def _gunzip(data: bytes, path: Path) -> bytes:
+    """The text of a gzip file, bounded like a plain log; damage is named, with a way out."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
+            text = unzipped.read(MAX_LOG_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        cut = isinstance(exc, EOFError)
+        raise LogReadError(
+            "cannot read: " + ("a gzip file cut short" if cut else "damaged gzip data"),
+            location=str(path),
+            hint="copy the log again; 'gzip -dc FILE > vllm.log' keeps what can be read",
+        ) from None
+    if len(text) > MAX_LOG_BYTES:
+        raise LogReadError(
+            f"larger than {MAX_LOG_BYTES >> 20} MiB once decompressed", location=str(path)
+        )
+    return text
 
 
 @dataclass(frozen=True)

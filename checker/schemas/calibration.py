@@ -25,6 +25,7 @@ from checker.errors import ProfileError
 from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN, FormatVersion1
 from checker.schemas.profile_io import write_atomic
 from checker.schemas.yaml_model import read_yaml_file, validate_at
+from checker.schemas.yaml_source import read_text
 
 DEFAULT_NAME = "vllm-wizard.calibration.yaml"
 HEADER = (
@@ -139,13 +140,20 @@ class Calibration(BaseModel):
         return self.model_copy(update={"entries": tuple(ordered)})
 
 
-def read_calibration(path: Path, *, missing_ok: bool = False) -> Calibration:
-    """The calibration file at ``path``; with ``missing_ok`` an empty one when it does not
-    exist yet (calibrate creates it)."""
-    if missing_ok and not path.exists():
+def read_calibration(path: Path, *, to_update: bool = False) -> Calibration:
+    """The calibration file at ``path``. ``to_update`` (calibrate adds to it): a missing or blank
+    file starts an empty one, and one holding only comments is refused: it is someone's text,
+    not a calibration, and replacing it would lose it."""
+    if to_update and not path.exists():
         return Calibration(source=str(path))
     data, positions = read_yaml_file(path)
     if data is None:
+        if to_update and read_text(path).strip():
+            raise ProfileError(
+                "holds only comments, no calibration entries: not replaced",
+                location=str(path),
+                hint="pass another file to -o, or empty this one if it is meant for calibrate",
+            )
         return Calibration(source=str(path))
     if not isinstance(data, dict):
         raise ProfileError(

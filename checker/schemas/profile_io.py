@@ -183,7 +183,9 @@ def write_all_atomic(files: Sequence[tuple[Path, str | Iterable[str], bool]]) ->
             if _is_stream(path):  # /dev/null, /dev/stdout, a FIFO: written into, never replaced
                 streams.append((_open_stream(path), text))
                 continue
-            current = path.resolve() if path.is_symlink() else path
+            current = _written_through(path)
+            if current.is_dir():  # renaming onto "." or a mount point says "Device busy"
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
             staged.append((_stage(current, text, executable), current))
         with _signals_held():
             for tmp, target in staged:
@@ -200,9 +202,21 @@ def write_all_atomic(files: Sequence[tuple[Path, str | Iterable[str], bool]]) ->
             Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise ArtifactError(
-                f"cannot write: {exc.strerror or exc}", location=str(current)
+                f"cannot write: {exc.strerror or exc}",
+                location=str(current),
+                hint="give a file path, not a directory" if exc.errno == errno.EISDIR else None,
             ) from None
         raise
+
+
+def _written_through(path: Path) -> Path:
+    """The file a write to ``path`` lands in: a symlink's target (created if missing). A link
+    that loops is an OSError, so the write fails instead of replacing the link."""
+    if not path.is_symlink():
+        return path
+    with contextlib.suppress(FileNotFoundError):  # a dangling link: its target is created
+        path.stat()  # ELOOP raises here, as Path.resolve does not on every Python version
+    return path.resolve()
 
 
 def _is_stream(path: Path) -> bool:

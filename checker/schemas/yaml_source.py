@@ -203,14 +203,25 @@ def parse_yaml(text: str) -> tuple[Any, Positions]:
         if too_deep is not None:
             raise too_deep from None
         if isinstance(exc, yaml.MarkedYAMLError):
-            mark = exc.problem_mark or exc.context_mark
+            words, mark = _in_words(exc, text)
             line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-            raise YAMLSourceError(
-                f"invalid YAML: {exc.problem or exc.context}", line, col
-            ) from None
+            raise YAMLSourceError(f"invalid YAML: {words}", line, col) from None
         raise YAMLSourceError(f"invalid YAML: {exc}") from None
     finally:
         loader.dispose()
+
+
+def _in_words(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, yaml.Mark | None]:
+    """PyYAML's problem and where to show it, with the fix where its words do not say it (a
+    tab, an unclosed quote, a second document: the usual slips in a hand-written file)."""
+    mark = exc.problem_mark or exc.context_mark
+    if mark is not None and text[mark.index : mark.index + 1] == "\t":
+        return "a tab character: YAML indents with spaces only", mark
+    if exc.context_mark is not None and "quoted scalar" in (exc.context or ""):
+        return "this quote is not closed", exc.context_mark
+    if "another document" in (exc.problem or ""):
+        return "a second document ('---'): one file holds one document; split it", mark
+    return str(exc.problem or exc.context), mark
 
 
 def _too_deep(text: str) -> YAMLSourceError | None:
@@ -271,6 +282,20 @@ class NotRegularFileError(OSError):
 
     def __init__(self) -> None:
         super().__init__(errno.EINVAL, self.WHY)
+
+
+def why_not_a_file(path: Path) -> str:
+    """In words, why ``path`` (whose ``is_file()`` is false) is no file to read: a link that
+    loops or leads nowhere is named as such, not as a missing file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if path.is_symlink():
+            return f"a symbolic link to {shown(os.readlink(path))}, which does not exist"
+        return "no such file"
+    return "a directory, not a file" if stat.S_ISDIR(mode) else NotRegularFileError.WHY
 
 
 def read_prefix(path: Path, limit: int) -> bytes:

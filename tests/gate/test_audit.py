@@ -106,6 +106,23 @@ def test_cli_writes_both_reports(
     assert sorted(p.name for p in (fleet_repo / "out").iterdir()) == ["audit.json", "audit.md"]
 
 
+def test_unknown_fleet_gpu_is_an_error_at_its_fleet_line(
+    fleet_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(fleet_repo)
+    write(fleet_repo, "fleet.yaml", "- H100-80GB\n- name: H1OO\n  count: 2\n")
+    code = main(
+        ["audit", "profiles", "--fleet", "fleet.yaml", "--output-dir", "out", "--quiet", "-j", "1"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    # the fleet's line, once: not each profile's target line once per profile
+    assert err.count("error") == 1
+    assert err.startswith("vllm-wizard: error: fleet.yaml:2:3: unknown GPU 'H1OO'")
+    assert "'spec:' in this entry" in err and "hardware.custom_gpus" not in err
+    assert not (fleet_repo / "out").exists()
+
+
 def test_markdown_escapes_profile_paths(fleet_repo: Path) -> None:
     (fleet_repo / "profiles" / "bad.yaml").unlink()
     write(fleet_repo, "profiles/x|@team.yaml", llama())

@@ -24,7 +24,18 @@ BOMB = b"a: &a [x, x, x, x, x, x, x, x, x]\n" + b"".join(
 # id, file bytes, fragment of the message, line it must point at (None: the file alone)
 CASES = [
     ("malformed", OK + b"workload: [\n", "invalid YAML", 6),
-    ("tab-indent", b"model:\n\tid: x\n", "invalid YAML", 2),
+    (
+        "tab-indent",
+        b"model:\n\tid: x\n",
+        "invalid YAML: a tab character: YAML indents with spaces",
+        2,
+    ),
+    (
+        "unclosed-quote",
+        b'model:\n  id: "Qwen/Qwen3-8B\nhardware: {}\n',
+        "this quote is not closed",
+        2,
+    ),
     ("non-utf8", OK + b"# caf\xe9\n", "not UTF-8", None),
     ("utf16", OK.decode().encode("utf-16"), "not UTF-8", None),
     ("too-large", OK + b"# " + b"x" * (64 << 20) + b"\n", "larger than 1024 KiB", None),
@@ -57,7 +68,7 @@ CASES = [
     ("empty", b"", "got an empty file", None),
     ("comments-only", b"# nothing here\n", "got an empty file", None),
     ("list", b"- model: x\n", "got a list", None),
-    ("two-documents", OK + b"---\n" + OK, "invalid YAML", 5),
+    ("two-documents", OK + b"---\n" + OK, "invalid YAML: a second document ('---')", 5),
     ("bad-target", OK + b"  targets: ['H100:0']\n", "hardware.targets", 5),
     ("too-many-gpus", OK + b"  targets: ['H100:9999']\n", "hardware.targets", 5),
     ("bad-version", OK + b"vllm:\n  version: latest\n", "vllm.version", 6),

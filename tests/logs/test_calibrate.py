@@ -208,6 +208,24 @@ def test_a_broken_calibration_file_names_its_line(
     assert code == 2 and "no such file" in err
 
 
+@pytest.mark.parametrize("text", ["# our GPU notes\n# keep\n", "---\n# notes\n...\n"])
+def test_a_file_of_only_comments_is_not_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = _profile(tmp_path, QWEN_TP2)
+    notes = tmp_path / "notes.yaml"
+    notes.write_text(text, encoding="utf-8")
+    code, out, err = _run(capsys, "calibrate", str(TP2_LOG), "-p", str(path), "-o", str(notes))
+    assert code == 2 and out == ""
+    assert f"{notes}: holds only comments" in err and "-o" in err
+    assert notes.read_text(encoding="utf-8") == text
+    blank = tmp_path / "blank.yaml"  # an empty file is a new calibration, as a missing one
+    blank.write_text("\n", encoding="utf-8")
+    code, _, err = _run(capsys, "calibrate", str(TP2_LOG), "-p", str(path), "-o", str(blank))
+    assert code == 0, err
+    assert len(read_calibration(blank).entries) == 1
+
+
 def test_check_and_audit_use_the_repo_configs_calibration(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

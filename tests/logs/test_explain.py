@@ -302,6 +302,49 @@ def test_a_corrupt_gzip_is_a_clear_error(
     assert code == 2 and "cannot read" in err and "Traceback" not in err
 
 
+def _gz(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, mtime=0)
+
+
+@pytest.mark.parametrize(
+    ("content", "message", "hint"),
+    [
+        (lambda log: _gz(log)[:200], "cannot read: a gzip file cut short", "gzip -dc FILE"),
+        (lambda log: _gz(log) + b"garbage", "cannot read: damaged gzip data", "gzip -dc FILE"),
+        (lambda log: _gz(_gz(log)), "a gzip file holding gzip data, not a", "gzip -dc FILE"),
+        (lambda log: b"\xfd7zXZ\x00\x00\x04", "xz data, not a text log", "xz -dc FILE"),
+        (lambda log: b"\x28\xb5\x2f\xfd\x24", "zstd data, not a text log", "zstd -dc FILE"),
+        (lambda log: b"BZh91AY&SY", "bzip2 data, not a text log", "bzip2 -dc FILE"),
+        (lambda log: b"PK\x03\x04\x14\x00", "a zip archive, not a text log", "unzip -p FILE"),
+    ],
+    ids=["cut-short", "trailing-garbage", "gzip-twice", "xz", "zstd", "bzip2", "zip"],
+)
+def test_compressed_and_damaged_logs_say_what_they_are_and_how_to_read_them(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: Any,
+    message: str,
+    hint: str,
+) -> None:
+    text = _log(tmp_path, LLAMA_8K).read_bytes()
+    path = tmp_path / "serve.log.x"
+    path.write_bytes(content(text * 50))  # long enough that 200 bytes of gzip cut it short
+    code, out, err = _run(capsys, str(path), *LLAMA_FLAGS)
+    assert code == 2 and out == ""
+    assert err.startswith(f"vllm-wizard: error: {path}: {message}"), err
+    assert f"(hint: decompress it first ({hint}" in err or f"'{hint} > vllm.log'" in err
+
+
+def test_a_utf16_log_is_read_as_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # PowerShell's "kubectl logs ... > serve.log" writes UTF-16 with a byte-order mark
+    path = _log(tmp_path, LLAMA_8K)
+    expected = _run(capsys, str(path), *LLAMA_FLAGS, "--format", "json")
+    path.write_bytes(path.read_text(encoding="utf-8").encode("utf-16"))
+    assert _run(capsys, str(path), *LLAMA_FLAGS, "--format", "json") == expected
+
+
 def test_v0_063_terms_are_derived_from_the_lines_that_hold_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,12 +18,13 @@ A YAML list (or a mapping with ``targets:``) of ``"NAME[:COUNT]"`` strings or ma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from checker.errors import ProfileError
+from checker.errors import GPUNotFoundError, ProfileError
 from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile import TARGET_RE
@@ -63,10 +64,35 @@ class Fleet(BaseModel):
     model_config = _STRICT
 
     targets: list[FleetEntry] = Field(min_length=1)
+    _where: tuple[str, ...] = PrivateAttr(default=())  # "file:line" of each entry, when read
 
     @property
     def custom_gpus(self) -> tuple[GPUSpec, ...]:
         return tuple(e.spec for e in self.targets if e.spec is not None)
+
+    def check_gpus(self, custom: Sequence[GPUSpec]) -> None:
+        """Every entry names a GPU of the catalog, ``custom`` or its own spec: a typo stops the
+        audit at its fleet line (like an unknown ``check --gpu``), not once per profile."""
+        customs = (*self.custom_gpus, *custom)
+        for i, entry in enumerate(self.targets):
+            error = _unknown_gpu(entry.name, customs)
+            if error is not None:
+                error.location = self._where[i] if i < len(self._where) else None
+                error.hint = (
+                    "name a GPU exactly as 'vllm-wizard gpus' lists it, or describe it with "
+                    "'spec:' in this entry (see examples/fleet.yaml)"
+                )
+                raise error
+
+
+def _unknown_gpu(name: str, customs: Sequence[GPUSpec]) -> GPUNotFoundError | None:
+    from checker.hardware.catalog import find_gpu
+
+    try:
+        find_gpu(name, customs)
+    except GPUNotFoundError as exc:
+        return exc
+    return None
 
 
 def load_fleet(path: Path) -> Fleet:
@@ -83,4 +109,9 @@ def load_fleet(path: Path) -> Fleet:
         data = {"targets": data}
         spots = {("targets", *key): spot for key, spot in positions.spots.items()}
         positions = Positions({**spots, (): positions.spots.get((), (1, 1))})
-    return validate_at(Fleet, data, positions, str(path))
+    fleet = validate_at(Fleet, data, positions, str(path))
+    fleet._where = tuple(
+        f"{path}:{':'.join(map(str, positions.nearest(('targets', i)) or (1, 1)))}"
+        for i in range(len(fleet.targets))
+    )
+    return fleet

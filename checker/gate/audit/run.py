@@ -69,6 +69,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditR
         extra_gpus=options.fleet.custom_gpus,
         calibration=options.calibration,
     )
+    options.fleet.check_gpus(setup.settings.custom_gpus)
     side, unmatched, artifacts = working_tree(setup)
     jobs = [
         (side.texts[rel], rel, str((setup.cwd / rel).parent), entry.target, setup.settings)

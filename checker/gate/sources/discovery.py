@@ -22,7 +22,7 @@ from typing import Literal
 
 from checker.render.context import FROM_FLAGS
 from checker.render.write import generated_from
-from checker.schemas.yaml_source import YAMLSourceError, parse_yaml, read_text
+from checker.schemas.yaml_source import YAMLSourceError, parse_yaml, read_text, why_not_a_file
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _SKIP_DIRS = frozenset({"node_modules", "__pycache__"})  # and every dot-directory
@@ -115,7 +115,9 @@ def parse_spec(text: str, cwd: Path) -> PathSpec:
         rest = "/".join(p for p in parts[first_glob:] if p not in ("", "."))
         return PathSpec(text, "glob", root, glob_regex(rest if root == "." else f"{root}/{rest}"))
     target = cwd / text
-    kind: SpecKind = "dir" if target.is_dir() else "file" if target.exists() else "missing"
+    # a link that loops or leads nowhere is a file that cannot be read, not a missing one
+    found = target.exists() or target.is_symlink()
+    kind: SpecKind = "dir" if target.is_dir() else "file" if found else "missing"
     return PathSpec(text, kind, _rel(Path(text), cwd))
 
 
@@ -205,7 +207,7 @@ def read_working_file(cwd: Path) -> Reader:
 
     def read(rel: str) -> str | Unreadable:
         if not (cwd / rel).is_file():  # a FIFO or device named *.yaml would block the run
-            return Unreadable("not a regular file")
+            return Unreadable(why_not_a_file(cwd / rel))
         inside = Path(os.path.normpath(real_cwd / rel)).is_relative_to(root)
         if inside and not (cwd / rel).resolve().is_relative_to(root):
             # a committed symlink would bring a file of the runner's into the report

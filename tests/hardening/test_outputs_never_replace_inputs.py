@@ -1,0 +1,50 @@
+"""An output path that is a directory, or a profile the run reads, is refused (exit 2) and
+left as it was: never "Device or resource busy", never a profile replaced by a report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.hardening.conftest import GPU, Run, assert_clean_usage_error
+
+PROFILE = f"model:\n  id: Qwen/Qwen3-8B\nhardware:\n  gpu_name: {GPU}\n"
+
+
+@pytest.mark.parametrize("output", [".", "sub", "sub/"])
+def test_a_directory_as_the_output_file_says_so(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    run = cli("schema", "-o", output)
+    assert_clean_usage_error(run, "cannot write: Is a directory", "give a file path")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]  # no temporary file left
+
+
+@pytest.mark.parametrize("flag", ["--output", "--report-file"])
+@pytest.mark.parametrize("given", ["p.yaml", "./p.yaml", "{tmp}/p.yaml"])
+def test_a_report_never_replaces_a_checked_profile(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str, given: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(PROFILE)
+    run = cli("check", "p.yaml", "--offline", "--no-comment", flag, given.format(tmp=tmp_path))
+    assert_clean_usage_error(run, f"{flag} ", "is a profile this run checks; not overwriting")
+    assert (tmp_path / "p.yaml").read_text() == PROFILE
+    assert run.out == ""  # refused before any report is printed
+    # another file is written as asked
+    assert cli("check", "p.yaml", "--offline", "--no-comment", flag, "report.txt").code == 0
+    assert (tmp_path / "report.txt").read_text()
+
+
+def test_a_bad_profile_is_not_replaced_either(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("model:\n  idd: x\n")
+    run = cli("check", "bad.yaml", "--offline", "--format", "json", "--output", "bad.yaml")
+    assert_clean_usage_error(run, "--output bad.yaml is a profile this run checks")
+    assert (tmp_path / "bad.yaml").read_text() == "model:\n  idd: x\n"
