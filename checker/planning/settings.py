@@ -416,15 +416,28 @@ def in_flight_batches(pp: int, version: str, asynchronous: bool) -> int:
 def fully_nvlinked(gpu: GPUSpec, tp: int) -> bool | None:
     """Whether vLLM finds a TP group of ``tp`` GPUs NVLinked pair by pair (platforms/cuda.py
     is_fully_connected: NVML's P2P status over NVLink for every pair, the same in 0.10.2,
-    0.19.0 and 0.33.0). False where the vendor spec says the GPU has no NVLink, or where its
+    0.19.0 and 0.33.0). False where the vendor spec says the GPU has no NVLink, where its
     largest NVLink bridge joins fewer cards than the group (bridges join cards pair-wise, not
-    across bridges); None where the catalog cannot tell (NVSwitch and on-board NVLink, a group
-    no larger than a bridge, which may or may not be fitted)."""
+    across bridges), or where its on-board NVLink mesh links fewer GPUs pair by pair (V100
+    SXM2: 4 of a DGX-1's 8); None where the catalog cannot tell (NVSwitch, a group no larger
+    than a bridge or the mesh's linked set, which may or may not be the GPUs vLLM gets)."""
     if gpu.nvlink_support is False:
         return False
     if gpu.nvlink_bridge_gpus and tp > max(gpu.nvlink_bridge_gpus):
         return False
+    if gpu.nvlink_mesh_gpus and tp > gpu.nvlink_mesh_gpus:
+        return False
     return None
+
+
+def nvlink_reach(gpu: GPUSpec) -> str:
+    """How far the GPU's NVLink reaches pair by pair, in words, for a group it cannot link."""
+    if gpu.nvlink_mesh_gpus:
+        return (
+            f"{gpu.name}'s on-board NVLink links at most {gpu.nvlink_mesh_gpus} GPUs pair by pair"
+        )
+    bridges = " or ".join(str(n) for n in gpu.nvlink_bridge_gpus)
+    return f"{gpu.name}'s NVLink bridges join {bridges} cards"
 
 
 def resolve_interconnect(stated: Interconnect, gpu: GPUSpec, tp: int) -> Interconnect:
