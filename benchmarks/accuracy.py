@@ -78,7 +78,11 @@ def case_config(case: dict[str, Any], configs: Path) -> tuple[dict[str, Any] | N
     if path.is_file():
         local = json.loads(path.read_text(encoding="utf-8"))
         if catalog:  # partial vendored copies leave out what transformers would default
-            return {**catalog, **local}, f"{path.name} + catalog"
+            merged = {**catalog, **local}
+            for key, value in local.items():  # and a nested config's fields they did not copy
+                if isinstance(value, dict) and isinstance(catalog.get(key), dict):
+                    merged[key] = {**catalog[key], **value}
+            return merged, f"{path.name} + catalog"
         return local, path.name
     if catalog:
         return catalog, "built-in catalog"

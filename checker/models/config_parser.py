@@ -13,7 +13,12 @@ import re
 from typing import Any
 
 from checker.errors import ModelConfigError
-from checker.models.param_count import VisionParams, count_params, vision_width
+from checker.models.param_count import (
+    VisionParams,
+    count_params,
+    is_mistral_vision_encoder,
+    vision_width,
+)
 from checker.models.quant_config import read_quant_config
 from checker.schemas.model_info import (
     CompressedAttention,
@@ -467,8 +472,10 @@ def _vision_info(config: dict[str, Any], split: VisionParams | None) -> VisionIn
     if not (width and inner and depth):
         return None
     tokens = config.get("mm_tokens_per_image")
+    # a Mistral-format config's model_type is its text model's; vLLM serves it as Pixtral
+    family = "pixtral" if is_mistral_vision_encoder(vision) else config.get("model_type")
     return VisionInfo(
-        family=str(config.get("model_type") or ""),
+        family=str(family or ""),
         hidden_size=width,
         intermediate_size=inner,
         depth=int(depth),

@@ -186,10 +186,44 @@ class VisionParams:
         return self.attention + self.mlp + self.projector + self.other
 
 
+def is_mistral_vision_encoder(vision: dict[str, Any]) -> bool:
+    """A Mistral-format params.json's vision_encoder, which vLLM builds as Pixtral's
+    VisionTransformer (transformers_utils/configs/mistral.py turns the model into
+    PixtralForConditionalGeneration); only that format carries the image break token."""
+    return "image_break_token_id" in vision
+
+
+def _pixtral_params(vision: dict[str, Any], text_hidden: int) -> VisionParams:
+    """pixtral.py (0.11.0 to 0.19.0) PixtralForConditionalGeneration: VisionTransformer
+    (patch_conv without bias, ln_pre, blocks of wq/wk/wv/wo and a gated w1/w2/w3 feed-forward
+    without biases, two RMSNorms; 2-D RoPE, so no position table), pre_mm_projector_norm,
+    PatchMerger (merging_layer over spatial_merge_size^2 patches, no bias) when
+    mm_projector_id is "patch_merge", and VisionLanguageAdapter (w_in, GELU, w_out, biases
+    per adapter_bias, which VisionEncoderArgs defaults to True)."""
+    width, inner = vision_width(vision)
+    depth = int(vision["num_hidden_layers"])
+    patch = int(vision.get("patch_size") or 14)
+    merge = int(vision.get("spatial_merge_size") or 1)
+    merger = width * merge * merge * width if vision.get("mm_projector_id") == "patch_merge" else 0
+    adapter = width * text_hidden + text_hidden * text_hidden
+    biases = 2 * text_hidden if vision.get("adapter_bias", True) else 0
+    pre_norm = width if vision.get("add_pre_mm_projector_layer_norm") else 0
+    norms = depth * 2 * width + width + pre_norm  # the blocks', ln_pre, pre_mm_projector_norm
+    channels = int(vision.get("num_channels") or 3)
+    return VisionParams(
+        attention=depth * 4 * width * width,
+        mlp=depth * 3 * width * inner,
+        projector=merger + adapter,
+        other=norms + channels * patch * patch * width + biases,
+    )
+
+
 def vision_params(config: dict[str, Any], text_hidden: int) -> VisionParams | None:
     vision = config.get("vision_config")
     if not isinstance(vision, dict) or "num_hidden_layers" not in vision and "depth" not in vision:
         return None
+    if is_mistral_vision_encoder(vision):
+        return _pixtral_params(vision, text_hidden)
     width, inner = vision_width(vision)
     depth = int(vision.get("num_hidden_layers") or vision.get("depth") or 0)
     patch = int(vision.get("patch_size") or 14)

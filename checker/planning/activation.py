@@ -15,7 +15,7 @@ from checker.planning.deepseek_v4 import profile_reservations
 from checker.planning.draft import draft_layer_count, draft_settings, drafter
 from checker.planning.multimodal import encoder_profile
 from checker.planning.releases import build_has, build_label, has_behaviour, pick, release
-from checker.planning.settings import Settings
+from checker.planning.settings import Settings, nvlink_reach
 from checker.planning.spec_config import spec_facts
 from checker.planning.weights import stage_layers
 from checker.schemas.enums import Interconnect
@@ -191,8 +191,8 @@ def interconnect_costs(settings: Settings) -> dict[str, str]:
         where = f"PCIe only (catalog: {gpu.name} has no NVLink)"
     elif settings.interconnect_from_catalog:
         where = (
-            f"PCIe only (catalog: {gpu.name}'s NVLink bridges join {bridges} cards, so vLLM "
-            f"finds the {tp} GPUs of the TP group not fully NVLinked)"
+            f"PCIe only (catalog: {nvlink_reach(gpu)}, so vLLM finds the {tp} GPUs of the TP "
+            "group not fully NVLinked)"
         )
     elif link is Interconnect.UNKNOWN and tp > min(gpu.nvlink_bridge_gpus, default=tp):
         where = (
@@ -200,6 +200,12 @@ def interconnect_costs(settings: Settings) -> dict[str, str]:
             f"{gpu.name}'s NVLink bridges join {bridges} cards: TP {tp} is fully NVLinked "
             f"only over a {max(gpu.nvlink_bridge_gpus)}-way bridge (state "
             "hardware.interconnect: pcie if not)"
+        )
+    elif link is Interconnect.UNKNOWN and gpu.nvlink_mesh_gpus and tp > 2:
+        where = (
+            "unknown (hardware.interconnect not stated): planned as NVLink, although "
+            f"{nvlink_reach(gpu)}: TP {tp} is fully NVLinked only on such a set (state "
+            "hardware.interconnect: pcie if the TP group spans more)"
         )
     elif link is Interconnect.UNKNOWN:
         where = "unknown (hardware.interconnect not stated): planned as NVLink"

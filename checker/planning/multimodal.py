@@ -18,7 +18,7 @@ from fnmatch import fnmatch
 from typing import TYPE_CHECKING, Any
 
 from checker.planning.quant_bits import bits_per_weight
-from checker.planning.releases import has_behaviour
+from checker.planning.releases import build_has, has_behaviour
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo, VisionInfo
 from checker.schemas.yaml_source import bundled_data
@@ -284,10 +284,11 @@ class EncoderProfile:
     inputs: float  # bytes of the batched pixel values (model dtype)
     layer_peak: float  # bytes of one encoder layer's live tensors on this rank
     outputs: float  # bytes of the items' embeddings held in the encoder cache
+    mask: float = 0.0  # a dense attention mask alive through every encoder layer
 
     @property
     def encoder_peak(self) -> float:
-        return self.inputs + self.layer_peak
+        return self.inputs + self.layer_peak + self.mask
 
 
 def _image_tokens(vision: VisionInfo, max_pixels: int) -> int:
@@ -341,7 +342,12 @@ def _max_tokens_per_item(
     vision = model.vision
     assert vision is not None
     found: dict[str, tuple[int, int, int]] = {}
-    if fam["tokens"] == "fixed":
+    if fam["tokens"] == "pixtral":
+        side = vision.image_size // vision.patch_size
+        rows = side // vision.spatial_merge_size
+        pixels = vision.num_channels * vision.image_size**2
+        found["image"] = (rows * (rows + 1), side * side, pixels)
+    elif fam["tokens"] == "fixed":
         per_side = vision.image_size // vision.patch_size
         images = 1 + _pan_and_scan_crops(vision, fam.get("pan_and_scan"), settings.mm.kwargs)
         tokens = vision.tokens_per_image
@@ -371,6 +377,13 @@ def largest_item_tokens(model: ModelInfo, settings: Settings) -> int | None:
     return max((v[0] for v in _active_items(model, settings).values()), default=None)
 
 
+def _xformers_attention(settings: Settings) -> bool:
+    """Whether the encoder attends through xformers: the build holds it and the GPU is below
+    compute capability 10.0 (pixtral.py USE_XFORMERS_OPS)."""
+    held = build_has("xformers", settings.facts.version, settings.install)
+    return held and settings.gpu.capability < 100
+
+
 def encoder_profile(model: ModelInfo, settings: Settings) -> EncoderProfile | None:
     """The encoder profile run, or None: no tower recipe, a V0 engine, the tower skipped, or
     --skip-mm-profiling."""
@@ -397,6 +410,9 @@ def encoder_profile(model: ModelInfo, settings: Settings) -> EncoderProfile | No
         peak["intermediate"] * vision.intermediate_size / shards
     )
     b = settings.dtype_bytes
+    mask = 0.0
+    if fam.get("dense_mask_without_xformers") and not _xformers_attention(settings):
+        mask = float((on_rank * patches) ** 2 * b)
     return EncoderProfile(
         modality=modality,
         tokens_per_item=tokens,
@@ -405,6 +421,7 @@ def encoder_profile(model: ModelInfo, settings: Settings) -> EncoderProfile | No
         inputs=items * pixels * b,
         layer_peak=on_rank * patches * per_patch * b,
         outputs=items * tokens * model.hidden_size * b,
+        mask=mask,
     )
 
 
@@ -437,6 +454,11 @@ def multimodal_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
             f"GiB in the encoder, then {profile.outputs / _GIB:.2f} GiB of embeddings held in "
             "the encoder cache during the text profile run (estimated)"
         )
+        if profile.mask:
+            costs["encoder profile run"] += (
+                f"; of the peak, {profile.mask / _GIB:.2f} GiB is a dense attention mask over "
+                "the batch's patches (this build attends without xformers)"
+            )
     elif settings.mm.skip_profiling:
         costs["encoder profile run"] = (
             "skipped (--skip-mm-profiling): the encoder's activations and cache are not in the "

@@ -21,7 +21,7 @@ from checker.planning.lora import lora_costs
 from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.multimodal import multimodal_costs
 from checker.planning.parallel import launch_costs, nodes_spanned, parallel_costs
-from checker.planning.releases import method_facts
+from checker.planning.releases import has_behaviour, method_facts
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
@@ -31,10 +31,17 @@ from checker.planning.rules.scheduler import (
     chunked_prefill,
     safe_utilization,
 )
-from checker.planning.settings import at_tp, hybrid_model, resolve_settings
+from checker.planning.settings import (
+    async_scheduling,
+    at_tp,
+    hybrid_model,
+    in_flight_batches,
+    resolve_settings,
+)
 from checker.planning.speculative import spec_costs
 from checker.schemas.enums import BatchingMode, OOMRisk, Quantization
 from checker.schemas.inputs import PlanRequest
+from checker.schemas.model_info import LayerKind
 from checker.schemas.outputs import Finding, Recommendation, VLLMConfig
 
 MAX_TP = 64  # how far "it would take N GPUs" searches
@@ -280,6 +287,7 @@ def recommend(
         explanations.update(launch_costs(ctx.settings, backend, nodes))
         explanations.update(lora_costs(ctx.model, ctx.settings, ctx.memory.first.cudagraph))
         explanations.update(_connector_costs(ctx))
+        explanations.update(_in_flight_costs(ctx))
         explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))
         explanations.update(multimodal_costs(ctx.model, ctx.settings))
         explanations.update(sampler_costs(ctx.model, ctx.settings))
@@ -300,6 +308,27 @@ def _connector_costs(ctx: RuleContext) -> dict[str, str]:
     tokens = ctx.memory.binding.kv.tokens
     on = plan_memory(ctx.model, replace(s, hybrid_kv=True)).binding.kv.tokens if hybrid else 0
     return connector_costs(connector, flag, hybrid, tokens, on, s.connector_buffer)
+
+
+def _in_flight_costs(ctx: RuleContext) -> dict[str, str]:
+    """What async scheduling costs a model with sliding-window or chunked layers where each
+    window keeps every batch in flight (in_flight_batches), against the other setting."""
+    s, kv = ctx.settings, ctx.memory.binding.kv
+    windowed = {LayerKind.SLIDING, LayerKind.CHUNKED} & set(kv.layout.kinds)
+    if not windowed or not has_behaviour("window_keeps_in_flight_batches", s.facts.version):
+        return {}
+    on = async_scheduling(ctx.request)
+    held = (
+        f"each window keeps {s.in_flight_batches} batch(es) of {s.max_num_batched_tokens:,} "
+        f"tokens in flight beside itself (async scheduling {'on' if on else 'off'}): "
+        f"{kv.max_concurrency:.2f}x requests at {s.max_model_len:,} tokens"
+    )
+    if on or ctx.request.engine.distributed_executor_backend != "ray":
+        other = in_flight_batches(s.pp, s.facts.version, not on)
+        alt = plan_memory(ctx.model, replace(s, in_flight_batches=other)).binding.kv
+        flag = "--async-scheduling" if not on else "--no-async-scheduling"
+        held += f", {alt.max_concurrency:.2f}x with {flag}"
+    return {"--async-scheduling": held}
 
 
 # VLLMConfig field -> where a request sets it (section, field)

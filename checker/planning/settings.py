@@ -61,7 +61,7 @@ class Settings:
     kv_cache_memory_bytes: int | None
     install: str = "image"  # the build that runs: its kernel packages (data/vllm_builds.yaml)
     # batches scheduled but not settled, whose tokens sliding-window and chunked layers keep
-    # beside their window (_in_flight_batches)
+    # beside their window (in_flight_batches)
     in_flight_batches: int = 1
     # tokens a sliding window keeps below itself for a drafter that reads ahead
     # (SlidingWindowSpec.extra_retained_tokens, 0.33: multi-module MTP's tokens - 1)
@@ -259,7 +259,9 @@ def resolve_settings(
         or facts.default_gpu_memory_utilization,
         max_model_len=max_len,
         max_num_batched_tokens=tokens,
-        in_flight_batches=_in_flight_batches(request, facts.version),
+        in_flight_batches=in_flight_batches(
+            request.hardware.pipeline_parallel_size, facts.version, async_scheduling(request)
+        ),
         window_retained_tokens=max(spec.prefill_lookahead - 1, 0)
         if spec and has_behaviour("window_keeps_mtp_lookahead", facts.version)
         else 0,
@@ -394,30 +396,52 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
     }
 
 
-def _in_flight_batches(request: PlanRequest, version: str) -> int:
+def async_scheduling(request: PlanRequest) -> bool:
+    """SchedulerConfig.async_scheduling as VllmConfig.__post_init__ settles it (0.19.0, 0.33.0):
+    --async-scheduling / --no-async-scheduling as given; unset, on unless the executor does not
+    support it (only mp and uni do: v1/executor supports_async_scheduling; Ray does not). A
+    speculative config that keeps the V1 runner, and pooling models, are not modeled."""
+    asked = request.engine.async_scheduling
+    if asked is not None:
+        return asked
+    return request.engine.distributed_executor_backend != "ray"
+
+
+def in_flight_batches(pp: int, version: str, asynchronous: bool) -> int:
     """VllmConfig.max_concurrent_batches (config/vllm.py, 0.33.0), the batches a sliding-window
-    or chunked layer keeps tokens for beside its window: with async scheduling, on by default
-    unless the executor lacks it (Ray does), pp + 1 on Model Runner V2 (the default there);
-    without it, pp. One batch before (0.24.0 counts max_num_batched_tokens once). A profile's
-    --no-async-scheduling, and a speculative config that keeps the V1 runner, are not modeled."""
-    pp = request.hardware.pipeline_parallel_size
+    or chunked layer keeps tokens for beside its window: with async scheduling pp + 1 on Model
+    Runner V2 (the default there); without it, pp. One batch before (0.24.0 counts
+    max_num_batched_tokens once)."""
     if not has_behaviour("window_keeps_in_flight_batches", version):
         return 1
-    return pp if request.engine.distributed_executor_backend == "ray" else pp + 1
+    return pp + 1 if asynchronous else pp
 
 
 def fully_nvlinked(gpu: GPUSpec, tp: int) -> bool | None:
     """Whether vLLM finds a TP group of ``tp`` GPUs NVLinked pair by pair (platforms/cuda.py
     is_fully_connected: NVML's P2P status over NVLink for every pair, the same in 0.10.2,
-    0.19.0 and 0.33.0). False where the vendor spec says the GPU has no NVLink, or where its
+    0.19.0 and 0.33.0). False where the vendor spec says the GPU has no NVLink, where its
     largest NVLink bridge joins fewer cards than the group (bridges join cards pair-wise, not
-    across bridges); None where the catalog cannot tell (NVSwitch and on-board NVLink, a group
-    no larger than a bridge, which may or may not be fitted)."""
+    across bridges), or where its on-board NVLink mesh links fewer GPUs pair by pair (V100
+    SXM2: 4 of a DGX-1's 8); None where the catalog cannot tell (NVSwitch, a group no larger
+    than a bridge or the mesh's linked set, which may or may not be the GPUs vLLM gets)."""
     if gpu.nvlink_support is False:
         return False
     if gpu.nvlink_bridge_gpus and tp > max(gpu.nvlink_bridge_gpus):
         return False
+    if gpu.nvlink_mesh_gpus and tp > gpu.nvlink_mesh_gpus:
+        return False
     return None
+
+
+def nvlink_reach(gpu: GPUSpec) -> str:
+    """How far the GPU's NVLink reaches pair by pair, in words, for a group it cannot link."""
+    if gpu.nvlink_mesh_gpus:
+        return (
+            f"{gpu.name}'s on-board NVLink links at most {gpu.nvlink_mesh_gpus} GPUs pair by pair"
+        )
+    bridges = " or ".join(str(n) for n in gpu.nvlink_bridge_gpus)
+    return f"{gpu.name}'s NVLink bridges join {bridges} cards"
 
 
 def resolve_interconnect(stated: Interconnect, gpu: GPUSpec, tp: int) -> Interconnect:

@@ -51,6 +51,15 @@ class GPUSpec(BaseModel):
         description="Cards one NVLink bridge joins, each size the vendor offers (H200 NVL: 2, 4);"
         " empty: no bridge (NVSwitch or on-board NVLink, or no NVLink)",
     )
+    # an on-board NVLink topology without NVSwitch links each GPU to a few peers only, so a TP
+    # group larger than its biggest all-linked set is not fully NVLinked either
+    nvlink_mesh_gpus: int | None = Field(
+        None,
+        ge=2,
+        le=64,
+        description="The most GPUs the on-board NVLink topology links pair by pair (V100 SXM2's"
+        " hybrid cube-mesh: 4); None: NVSwitch, bridges, no NVLink or not catalogued",
+    )
     consumer: bool = False
     source: str = Field("", description="Where the figures come from")
 
@@ -68,6 +77,10 @@ class GPUSpec(BaseModel):
         ):
             raise ValueError(
                 f"{self.name}: nvlink_bridge_gpus needs nvlink_support true and bridges of 2+ cards"
+            )
+        if self.nvlink_mesh_gpus and (self.nvlink_support is not True or self.nvlink_bridge_gpus):
+            raise ValueError(
+                f"{self.name}: nvlink_mesh_gpus needs nvlink_support true and no bridges"
             )
         return self
 

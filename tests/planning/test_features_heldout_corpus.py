@@ -81,7 +81,7 @@ def test_a_negative_available_kv_memory_is_predicted_signed() -> None:
 
 def test_a_case_states_the_interconnect_its_log_proves() -> None:
     accuracy = _accuracy()
-    (l40s,) = [c for c in accuracy.corpus_cases(CORPUS) if "l40s" in c["id"]]
+    (l40s,) = [c for c in accuracy.corpus_cases(CORPUS) if "tp8-ep-l40s" in c["id"]]
     request, _ = accuracy.case_request(l40s)
     assert request.hardware.interconnect is Interconnect.PCIE
     unstated = {k: v for k, v in l40s.items() if k != "interconnect"}

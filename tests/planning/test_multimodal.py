@@ -21,6 +21,10 @@ QWEN = "Qwen/Qwen2.5-VL-7B-Instruct"
 # The validation case planner-v0190-google-gemma-3-12b-it (vLLM 0.19.0, H100, 8192 tokens)
 GEMMA_CASE = {"max_model_len": 8192, "util": 0.95, "version": "0.19.0"}
 QWEN_8K = {"max_model_len": 8192, "version": "0.33.0"}
+# Mistral-format params.json served as Pixtral; the planner_v019_heldout case of it (0.19.0, H100,
+# 8192 tokens, utilization 0.95) logged "Model loading took 44.76 GiB"
+MISTRAL = "mistralai/Mistral-Small-3.1-24B-Instruct-2503"
+MISTRAL_CASE = {"max_model_len": 8192, "util": 0.95, "version": "0.19.0"}
 
 
 def _settings(model_id: str, gpu: str = "H100-80GB", **kw: Any) -> Settings:
@@ -216,13 +220,14 @@ def test_text_models_are_unchanged() -> None:
 
 
 def test_a_tower_without_a_recipe_is_flagged() -> None:
-    """Mistral-Small-3.1's catalog config names a vision tower the plan cannot size (VW130);
-    serving it text-only, or a modeled tower, is not flagged."""
-    mistral = "mistralai/Mistral-Small-3.1-24B-Instruct-2503"
-    found = only(plan(mistral, max_model_len=8192), "VW130")
+    """LFM2.5-VL's SigLIP2 tower has no encoder recipe (VW130); serving it text-only, or a
+    modeled tower, is not flagged."""
+    lfm = "LiquidAI/LFM2.5-VL-1.6B"
+    found = only(plan(lfm, max_model_len=8192), "VW130")
     assert found.severity.value == "warning"
-    assert "its weights and its encoder activation peak are left out" in found.message
-    assert not fired(plan(mistral, max_model_len=8192, language_model_only=True), "VW130")
+    assert "'lfm2_vl' tower" in found.message
+    assert not fired(plan(lfm, max_model_len=8192, language_model_only=True), "VW130")
+    assert not fired(plan(MISTRAL, max_model_len=8192), "VW130")
     assert not fired(plan(QWEN, **QWEN_8K), "VW130")
     v0 = only(plan(QWEN, max_model_len=8192, version="0.6.6"), "VW130")
     assert "'qwen2_5_vl' tower on the V0 engine" in v0.message
@@ -322,3 +327,36 @@ def test_encoder_cuda_graphs_are_opt_in_and_need_the_tower() -> None:
     text = plan("meta-llama/Llama-3.1-8B-Instruct", language_model_only=True, vllm_args=graphs,
                 **QWEN_8K)  # fmt: skip
     assert not fired(text, "VW132")  # no MultiModalConfig on a text model
+
+
+def test_mistral_format_vision_encoder_is_pixtral_and_counted() -> None:
+    """pixtral.py: 24 blocks of 4 x 1024^2 attention and 3 x 1024 x 4096 gated feed-forward
+    weights, the patch merger (4 x 1024 -> 1024), the adapter (1024 -> 5120 -> 5120, no biases),
+    patch_conv (3 x 14^2 x 1024) and the RMSNorms: 0.82 GiB in bf16, which brings the plan to
+    the 44.76 GiB the 0.19.0 log printed (43.94 before the tower was counted)."""
+    model = catalog_model(MISTRAL)
+    assert model.vision is not None and model.vision.family == "pixtral"
+    attention, mlp = 24 * 4 * 1024**2, 24 * 3 * 1024 * 4096
+    projector = 4 * 1024 * 1024 + 1024 * 5120 + 5120 * 5120
+    other = 24 * 2 * 1024 + 2 * 1024 + 3 * 14 * 14 * 1024
+    assert model.params.vision == attention + mlp + projector + other
+    assert plan(MISTRAL, **MISTRAL_CASE).feasibility.memory.weights_gib == 44.76
+
+
+def test_pixtral_profiles_two_1540_pixel_images_and_a_dense_mask_without_xformers() -> None:
+    """PixtralMultiModalProcessor: a 1540-pixel image is 55 rows of 55 merged patches and a
+    break token, 3,080 tokens, so 8192 // 3080 = 2 images (the 0.19.0 log: "profiled with 2
+    image items"), 2 x 110^2 patches through the tower as one sequence. 0.19.0 ships no
+    xformers, so the block-diagonal mask is dense: 24,200^2 bf16 values; 0.11.0's wheel
+    requires xformers, which pixtral.py uses below compute capability 10.0."""
+    p = _profile(MISTRAL, **MISTRAL_CASE)
+    assert (p.modality, p.tokens_per_item, p.budget, p.items) == ("image", 3080, 8192, 2)
+    assert p.inputs == 2 * 3 * 1540 * 1540 * 2
+    assert p.layer_peak == 2 * 110 * 110 * (3 * 1024 + 3 * 4096) * 2
+    assert p.mask == (2 * 110 * 110) ** 2 * 2
+    assert p.outputs == 2 * 3080 * 5120 * 2
+    older = {**MISTRAL_CASE, "version": "0.11.0"}
+    assert _profile(MISTRAL, **older).mask == 0
+    assert _profile(MISTRAL, gpu="B200", **older).mask == p.mask
+    costs = plan(MISTRAL, explain=True, **MISTRAL_CASE).config.explanations
+    assert "1.09 GiB is a dense attention mask" in costs["encoder profile run"]

@@ -215,3 +215,22 @@ def test_a_stated_nvlink_the_catalog_cannot_link_pair_by_pair_is_warned() -> Non
     assert not _vw143("H200-NVL-141GB", Interconnect.NVLINK, 4)
     assert not _vw143("H100-SXM-80GB", Interconnect.NVLINK, 8)
     assert not _vw143("A100-PCIe-80GB", Interconnect.UNKNOWN, 4)
+
+
+def test_v100_sxm2_cube_mesh_links_a_quad_pair_by_pair_but_not_eight() -> None:
+    """DGX-1's hybrid cube-mesh links each V100 to 4 of the other 7 (white paper: cube edges plus
+    the diagonals of two faces), so NVML finds no NVLink between some pairs of 8: vLLM's
+    is_fully_connected is false, custom all-reduce is off (the PCIe term); a group of 4 may be a
+    fully linked face and stays planned as NVLink, with --explain saying so."""
+    table = version_facts("0.19").non_torch_gib
+    for name in ("V100-SXM2-16GB", "V100-SXM2-32GB"):
+        gpu = find_gpu(name)
+        assert gpu.nvlink_mesh_gpus == 4 and "hybrid cube-mesh" in gpu.nvlink_source
+        assert fully_nvlinked(gpu, 4) is None and fully_nvlinked(gpu, 8) is False
+        assert _plan_non_torch(name, Interconnect.UNKNOWN, 8) == table.tensor_parallel_pcie
+        assert _plan_non_torch(name, Interconnect.UNKNOWN, 4) == table.tensor_parallel
+        assert "links at most 4 GPUs pair by pair, so vLLM finds the 8" in _words(gpu, 8)
+        assert "fully NVLinked only on such a set" in _words(gpu, 4)
+    data = find_gpu("V100-SXM2-32GB").model_dump()
+    with pytest.raises(ValidationError, match="nvlink_mesh_gpus needs nvlink_support true"):
+        GPUSpec.model_validate(data | {"nvlink_bridge_gpus": (2,)})

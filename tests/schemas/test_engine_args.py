@@ -398,6 +398,7 @@ PROBES: dict[str, Any] = {
     "--mm-processor-kwargs": {"max_pixels": 1003520},
     "--mm-encoder-tp-mode": "data",
     "--skip-mm-profiling": True,
+    "--async-scheduling": False,
     "--mm-ipc-gpu-memory-gb": 2,
     "--disable-chunked-mm-input": True,
     "--media-io-kwargs": {"video": {"video_backend": "pynvvideocodec"}},
@@ -480,6 +481,11 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
         _HYBRID,
     ),
     "--distributed-executor-backend": _TWO_NODES,
+    # a model with sliding-window layers on 0.33, whose windows keep every batch in flight
+    "--async-scheduling": {
+        **BASE,
+        "model": {"id": "google/gemma-3-27b-it", "max_model_len": 32768},
+    },
     **dict.fromkeys(
         ["--max-loras", "--max-lora-rank", "--lora-dtype", "--specialize-active-lora"],
         {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 2}}},

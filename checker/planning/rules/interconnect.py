@@ -1,5 +1,6 @@
 """Interconnect warning (VW143): the profile states NVLink, but the GPU catalog says the TP
-group cannot be NVLinked pair by pair (no NVLink, or more GPUs than one bridge joins), so vLLM's
+group cannot be NVLinked pair by pair (no NVLink, more GPUs than one bridge joins or than an
+on-board mesh links pair by pair), so vLLM's
 is_fully_connected (platforms/cuda.py) is false and custom all-reduce is turned off
 (distributed/device_communicators/custom_all_reduce.py CustomAllreduce.__init__)."""
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 
 from checker.planning.releases import message
 from checker.planning.rules.base import RuleContext, rule
-from checker.planning.settings import fully_nvlinked
+from checker.planning.settings import fully_nvlinked, nvlink_reach
 from checker.schemas.enums import Interconnect, Severity
 from checker.schemas.outputs import Finding
 
@@ -25,8 +26,7 @@ def stated_nvlink_fully_connected(ctx: RuleContext) -> Iterator[Finding]:
     if gpu.nvlink_support is False:
         why = f"{gpu.name} has no NVLink ({gpu.nvlink_source})"
     else:
-        bridges = " or ".join(str(n) for n in gpu.nvlink_bridge_gpus)
-        why = f"{gpu.name}'s NVLink bridges join {bridges} cards ({gpu.nvlink_source})"
+        why = f"{nvlink_reach(gpu)} ({gpu.nvlink_source})"
     yield Finding(
         rule_id="VW143",
         name="interconnect-not-fully-nvlinked",

@@ -1,4 +1,5 @@
-"""Batching limits vLLM's scheduler config refuses, and the utilization band (VW115-VW118)."""
+"""Batching limits vLLM's scheduler config refuses, the utilization band (VW115-VW118), and
+async scheduling on an executor without it (VW144)."""
 
 from __future__ import annotations
 
@@ -146,4 +147,22 @@ def batched_tokens_cover_model_len(ctx: RuleContext) -> Iterator[Finding]:
         fix=f"Raise max_num_batched_tokens to {s.max_model_len}, enable chunked prefill, or "
         "lower max_model_len.",
         fix_values={"vllm.max_num_batched_tokens": s.max_model_len},
+    )
+
+
+@rule
+def async_scheduling_supported(ctx: RuleContext) -> Iterator[Finding]:
+    """--async-scheduling asked for on the Ray executor, which has no async scheduling."""
+    eng, version = ctx.request.engine, ctx.settings.facts.version
+    if eng.async_scheduling is not True or eng.distributed_executor_backend != "ray":
+        return
+    if not has_behaviour("async_scheduling_refused_without_executor_support", version):
+        return
+    yield Finding(
+        rule_id="VW144",
+        name="async-scheduling-unsupported",
+        severity=Severity.ERROR,
+        message=message("async-scheduling-executor", version, backend="ray"),
+        key="outputs.vllm_args.async-scheduling",
+        fix="Drop --async-scheduling (vLLM then runs without it on Ray), or use the mp executor.",
     )
