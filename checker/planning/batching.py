@@ -62,6 +62,8 @@ class Workload:
     # --random-range-ratio: lengths uniform around the means (checker/planning/lengths.py)
     range_ratio: float = 0.0
     random_prefix: int = 0  # of prompt_tokens, the --random-prefix-len part, never sampled
+    # lengths vary per request around the means modelled (a ShareGPT run): see _desynchronized
+    varied_lengths: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,22 @@ def _arrivals(work: Workload) -> list[float]:
     return [a * scale for a in times]
 
 
+def _desynchronized(sizes: list[tuple[int, int]], concurrency: int) -> list[tuple[int, int]]:
+    """A closed loop whose requests vary in length (ShareGPT) frees its slots at different
+    times, so after the first wave each new request meets the others mid-decode, alone;
+    requests of one length sent together would instead finish, and be replaced, together for
+    the whole run (vllm bench serve sends the first --max-concurrency requests at once). With
+    only the mean known, the first wave's outputs are spread evenly over (0, 2 x mean) - the
+    k-th of C gets (2k + 1) / C of the mean, the wave's total unchanged - and the mean-length
+    requests that replace them keep those staggered finishing times."""
+    wave = min(concurrency, len(sizes))
+    spread = [
+        (prompt, max(1, round(output * (2 * k + 1) / wave)))
+        for k, (prompt, output) in enumerate(sizes[:wave])
+    ]
+    return spread + sizes[wave:]
+
+
 def _decodes(running: list[_Request], ahead: int) -> StepLoad:
     """The load of a decode-only step of ``running``, ``ahead`` tokens later."""
     context = sum(r.computed for r in running) + len(running) * (ahead + 1)
@@ -199,6 +217,8 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
         work.range_ratio,
         work.random_prefix,
     )
+    if work.varied_lengths and work.concurrency:
+        sizes = _desynchronized(sizes, work.concurrency)
     pending: deque[_Request] = deque()
     for i, (a, (prompt, output)) in enumerate(zip(_arrivals(work), sizes, strict=True)):
         # vLLM recomputes at least a prompt's last token, whatever the cache holds
