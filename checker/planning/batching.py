@@ -18,7 +18,8 @@ None sends all prompts at once, a burst) and optionally Poisson arrivals at ``re
 (--request-rate, seeded, so the result is reproducible). A prompt prefix every request shares
 (--random-prefix-len) is computed once: later requests find it in the prefix cache, whose blocks
 the pool holds once. Lengths are the means, or spread uniformly around them as the random
-dataset's --random-range-ratio spreads them (checker/planning/lengths.py).
+dataset's --random-range-ratio spreads them (checker/planning/lengths.py); a closed loop whose
+lengths vary around the means (a ShareGPT run) has its clients drift apart (_desynchronized).
 
 Before the engine sees a request the API server spends ``request_s`` of CPU on it (HTTP,
 tokenization, for /v1/chat/completions the chat template), in one process (vLLM's default
@@ -29,7 +30,8 @@ chat template synchronously on the event loop before its first await
 (OpenAIServing._preprocess_chat, apply_hf_chat_template), so the handlers of requests that
 arrive together take turns: a processor-sharing queue, and N requests sent at once all reach the
 engine after about N x ``request_s`` - the burst waits for its whole front end, then meets the
-engine as one burst.
+engine as one burst. (Where the release parses the chat template per request, the caller adds
+that parse to ``request_s``: checker/planning/perf.py chat_template_parse_s.)
 
 Speed: a run of steps in which every running request only decodes and nothing can change the
 batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
@@ -191,7 +193,7 @@ def _desynchronized(sizes: list[tuple[int, int]], concurrency: int) -> list[tupl
     requests of one length sent together would instead finish, and be replaced, together for
     the whole run (vllm bench serve sends the first --max-concurrency requests at once). With
     only the mean known, the first wave's outputs are spread evenly over (0, 2 x mean) - the
-    k-th of C gets (2k + 1) / C of the mean, the wave's total unchanged - and the mean-length
+    k-th of C gets (2k + 1) / C of the mean, the wave's total kept to rounding - and the mean-length
     requests that replace them keep those staggered finishing times."""
     wave = min(concurrency, len(sizes))
     spread = [
