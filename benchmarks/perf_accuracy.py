@@ -8,7 +8,8 @@ kind (``concurrency``: --max-concurrency C; ``burst``: all prompts at once; ``ra
 --request-rate R) with its mean input and output lengths and the client's dataset (``random``,
 whose lengths --random-range-ratio ``range_ratio`` spreads uniformly around the means, vLLM's
 default 0 keeping them fixed; or ``sharegpt``, whose per-request lengths come from the dataset
-file and are modelled at the means), the server's --max-model-len and
+file and are modelled at the means, a closed loop's first wave spread around them so that its
+clients drift apart as varied lengths make them), the server's --max-model-len and
 --gpu-memory-utilization where it set them, the client's --backend (``openai-chat`` renders the
 chat template in the API server; default ``vllm``, the completions endpoint), and the measured
 output tok/s, median TTFT and median TPOT. Cases our memory plan cannot run (a KV cache
@@ -169,6 +170,7 @@ def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
         prefix_caching=prefix_caching(ctx),
         chat=case["backend"] == "openai-chat",
         range_ratio=float(case["range_ratio"]),
+        varied_lengths=case["dataset"] == "sharegpt",
     )
     runs = [simulate_workload(ctx, work, end) for end in (0, 1)]
     # the API server's queue can turn an end around: a slower front end spreads a burst out

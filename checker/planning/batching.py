@@ -18,7 +18,8 @@ None sends all prompts at once, a burst) and optionally Poisson arrivals at ``re
 (--request-rate, seeded, so the result is reproducible). A prompt prefix every request shares
 (--random-prefix-len) is computed once: later requests find it in the prefix cache, whose blocks
 the pool holds once. Lengths are the means, or spread uniformly around them as the random
-dataset's --random-range-ratio spreads them (checker/planning/lengths.py).
+dataset's --random-range-ratio spreads them (checker/planning/lengths.py); a closed loop whose
+lengths vary around the means (a ShareGPT run) has its clients drift apart (_desynchronized).
 
 Before the engine sees a request the API server spends ``request_s`` of CPU on it (HTTP,
 tokenization, for /v1/chat/completions the chat template), in one process (vLLM's default
@@ -29,7 +30,8 @@ chat template synchronously on the event loop before its first await
 (OpenAIServing._preprocess_chat, apply_hf_chat_template), so the handlers of requests that
 arrive together take turns: a processor-sharing queue, and N requests sent at once all reach the
 engine after about N x ``request_s`` - the burst waits for its whole front end, then meets the
-engine as one burst.
+engine as one burst. (Where the release parses the chat template per request, the caller adds
+that parse to ``request_s``: checker/planning/perf.py chat_template_parse_s.)
 
 Speed: a run of steps in which every running request only decodes and nothing can change the
 batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
@@ -62,6 +64,8 @@ class Workload:
     # --random-range-ratio: lengths uniform around the means (checker/planning/lengths.py)
     range_ratio: float = 0.0
     random_prefix: int = 0  # of prompt_tokens, the --random-prefix-len part, never sampled
+    # lengths vary per request around the means modelled (a ShareGPT run): see _desynchronized
+    varied_lengths: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,22 @@ def _arrivals(work: Workload) -> list[float]:
     return [a * scale for a in times]
 
 
+def _desynchronized(sizes: list[tuple[int, int]], concurrency: int) -> list[tuple[int, int]]:
+    """A closed loop whose requests vary in length (ShareGPT) frees its slots at different
+    times, so after the first wave each new request meets the others mid-decode, alone;
+    requests of one length sent together would instead finish, and be replaced, together for
+    the whole run (vllm bench serve sends the first --max-concurrency requests at once). With
+    only the mean known, the first wave's outputs are spread evenly over (0, 2 x mean) - the
+    k-th of C gets (2k + 1) / C of the mean, the wave's total kept to rounding - and the mean-length
+    requests that replace them keep those staggered finishing times."""
+    wave = min(concurrency, len(sizes))
+    spread = [
+        (prompt, max(1, round(output * (2 * k + 1) / wave)))
+        for k, (prompt, output) in enumerate(sizes[:wave])
+    ]
+    return spread + sizes[wave:]
+
+
 def _decodes(running: list[_Request], ahead: int) -> StepLoad:
     """The load of a decode-only step of ``running``, ``ahead`` tokens later."""
     context = sum(r.computed for r in running) + len(running) * (ahead + 1)
@@ -199,6 +219,8 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
         work.range_ratio,
         work.random_prefix,
     )
+    if work.varied_lengths and work.concurrency:
+        sizes = _desynchronized(sizes, work.concurrency)
     pending: deque[_Request] = deque()
     for i, (a, (prompt, output)) in enumerate(zip(_arrivals(work), sizes, strict=True)):
         # vLLM recomputes at least a prompt's last token, whatever the cache holds

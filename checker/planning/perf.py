@@ -32,6 +32,7 @@ from checker.planning.kv import (
     windowed_chunk_bytes,
 )
 from checker.planning.memory import StageMemory
+from checker.planning.releases import release
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.scheduler import effective_max_num_seqs
 from checker.planning.weights import stage_layers, stage_weight_bytes
@@ -68,6 +69,20 @@ class FixedCosts:
 def _constants() -> dict[str, Any]:
     data: dict[str, Any] = bundled_data("perf_constants.yaml")
     return data
+
+
+def chat_template_parse_s(model: ModelInfo, version: str, end: int) -> float:
+    """API-server CPU a chat request spends parsing ``model``'s chat template, at one end of
+    the range: only in the releases that parse it per request (perf_constants.yaml
+    chat_template_parse_ms), never for a model whose chat requests skip the HF template."""
+    data = _constants()
+    window = data["chat_template_parse_releases"]
+    if model.model_type in data["chat_template_free_model_types"]:
+        return 0.0
+    if not release(window["from"]) <= release(version) < release(window["until"]):
+        return 0.0
+    ms: float = data["chat_template_parse_ms"][end]
+    return ms * 1e-3
 
 
 def gpu_family(gpu: GPUSpec) -> str:

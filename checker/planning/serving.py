@@ -24,6 +24,7 @@ from checker.planning.batching import (
 from checker.planning.lengths import longest, random_prefix_len
 from checker.planning.perf import (
     EFFICIENCY,
+    chat_template_parse_s,
     closed_form,
     compute_efficiency,
     fixed_costs,
@@ -72,7 +73,10 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
         return cost(StepLoad(*(size * getattr(load, f.name) for f in fields(StepLoad))))
 
     # the API server shares its CPU between requests: a cohort is ``size`` requests' work
-    front = fixed_costs(ctx.gpu, end).request_s * size
+    front = fixed_costs(ctx.gpu, end).request_s
+    if work.chat:
+        front += chat_template_parse_s(ctx.model, s.facts.version, end)
+    front *= size
     result = simulate(cohorts, limits, scaled if size > 1 else cost, front)
     if size == 1:
         return result

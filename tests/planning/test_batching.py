@@ -189,3 +189,22 @@ def test_from_0_19_a_prompt_waits_until_the_pool_holds_all_of_it() -> None:
     assert chunked.preemptions > 0
     assert reserved.preemptions == 0
     assert reserved.output_tokens == chunked.output_tokens
+
+
+def test_a_closed_loop_of_varied_lengths_sends_its_requests_apart_not_in_lockstep() -> None:
+    # 4 clients, chat requests of 10 ms API-server CPU each. Requests of one length finish and
+    # are replaced together, so every new request shares the API server with three others;
+    # a ShareGPT run's lengths vary, its slots free at different times and each new request
+    # meets the API server alone - modelled with the mean output kept
+    same = Workload(prompts=40, prompt_tokens=100, output_tokens=50, concurrency=4, chat=True)
+    varied = replace(same, varied_lengths=True)
+    lockstep = simulate(same, ROOMY, fixed_step, request_s=0.01)
+    apart = simulate(varied, ROOMY, fixed_step, request_s=0.01)
+    assert lockstep.median_ttft_s() >= 4 * 0.01
+    assert apart.median_ttft_s() < 0.01 + 2 * fixed_step(StepLoad(4, 0, 100, 1, 0, 0.0))
+    assert apart.output_tokens == lockstep.output_tokens
+    # a burst or a single client has no lockstep to break
+    alone = replace(same, concurrency=1)
+    assert simulate(alone, ROOMY, fixed_step) == simulate(
+        replace(alone, varied_lengths=True), ROOMY, fixed_step
+    )

@@ -3,6 +3,7 @@ GPUs without fp8 tensor cores move its figures the way the hardware does."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from checker.hardware.catalog import find_gpu
@@ -14,6 +15,7 @@ from checker.planning.kv import (
 )
 from checker.planning.perf import (
     EFFICIENCY,
+    chat_template_parse_s,
     compute_efficiency,
     decode_token_s,
     fixed_costs,
@@ -265,3 +267,26 @@ def test_a_second_long_prompt_prefills_while_the_first_decodes_and_slows_its_tok
     alone = decode_token_s(ctx, 1, 32050, 1)
     assert result.median_tpot_s() > 1.5 * alone
     assert result.preemptions > 0
+
+
+def test_vllm_0_11_0_parses_the_chat_template_per_request_except_for_harmony_models() -> None:
+    # 0.11.0's apply_hf_chat_template parses the whole Jinja template for every chat request
+    # (resolve_chat_template_kwargs), 0.11.1 caches it, and gpt-oss renders through Harmony:
+    # a chat burst of a Llama reaches the engine later on 0.11.0 only, gpt-oss's never does
+    burst = Workload(prompts=200, prompt_tokens=128, output_tokens=4, chat=True)
+
+    def first_token_s(model_id: str, version: str) -> float:
+        ctx = _context(model_id, "H100-80GB", version=version, prompt_tokens=128, gen_tokens=4)
+        return simulate_workload(ctx, burst, 1).median_ttft_s()
+
+    per_request = chat_template_parse_s(catalog_model(LLAMA), "0.11.0", 1)
+    assert per_request > 0
+    parsed, cached = first_token_s(LLAMA, "0.11.0"), first_token_s(LLAMA, "0.11.1")
+    # every request of the burst waits for the whole burst's parsing (one shared event loop)
+    assert parsed - cached > 0.9 * burst.prompts * per_request
+    gpt_oss = "openai/gpt-oss-20b"
+    assert first_token_s(gpt_oss, "0.11.0") == first_token_s(gpt_oss, "0.11.1")
+    # the completions endpoint renders no chat template at all
+    ctx = _context(LLAMA, "H100-80GB", version="0.11.0", prompt_tokens=128, gen_tokens=4)
+    plain = simulate_workload(ctx, replace(burst, chat=False), 1)
+    assert plain.median_ttft_s() < parsed
