@@ -119,7 +119,8 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         # (models/deepseek_v2.py DeepseekV32IndexerCache.get_kv_cache_spec)
         pages += [settings.block_size * model.indexer_token_bytes] * len(layers)
         kinds += [LayerKind.MLA] * len(layers)
-    windows = [_window(kind, model) for kind in kinds]
+    window_of = {kind: _window(kind, model) for kind in set(kinds)}  # once per kind, not layer
+    windows = [window_of[kind] for kind in kinds]
     pages += [page for _, page, _ in drafts]
     kinds += [kind for kind, _, _ in drafts]
     windows += [window for _, _, window in drafts]
