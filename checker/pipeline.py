@@ -25,6 +25,7 @@ from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PlanResponse
 
 if TYPE_CHECKING:  # the profile schema is imported where a profile is read: plan -m skips it
+    from checker.planning.planner import Assessment
     from checker.schemas.calibration import Calibration
     from checker.schemas.profile_io import LoadedProfile, Target
 
@@ -181,8 +182,25 @@ def plan_request(
 ) -> PlanResponse:
     """Resolve the model (local, catalog, lockfile, Hub) and the GPU, then plan (with the
     measured terms of ``calibration`` where it matches)."""
+    from checker.planning.planner import complete
+
+    assessment = assess_request(
+        request, offline=offline, lockfile=lockfile, record=record, calibration=calibration
+    )
+    return complete(assessment)
+
+
+def assess_request(
+    request: PlanRequest,
+    *,
+    offline: bool = False,
+    lockfile: Path | None = None,
+    record: bool = False,
+    calibration: Calibration | None = None,
+) -> Assessment:
+    """``plan_request`` up to the verdict (planner.assess): no recommendations yet."""
     from checker.models.resolve import resolve_model
-    from checker.planning.planner import run_plan
+    from checker.planning.planner import assess
 
     try:
         model = resolve_model(request.model, offline=offline, lockfile=lockfile, record=record)
@@ -192,7 +210,7 @@ def plan_request(
         exc.key = exc.key or "model.id"
         raise
     draft = resolve_draft(request, offline=offline, lockfile=lockfile, record=record)
-    return run_plan(request, model, resolve_gpu(request.hardware), calibration, draft)
+    return assess(request, model, resolve_gpu(request.hardware), calibration, draft)
 
 
 def resolve_draft(

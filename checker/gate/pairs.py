@@ -20,11 +20,11 @@ from checker.gate.result import (
     PlanSummary,
     pack_plan,
 )
-from checker.planning.verdict import judge
+from checker.planning.verdict import judge, verdict_of
 from checker.schemas.calibration import Calibration
 from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.outputs import Finding, PlanResponse
+from checker.schemas.outputs import FeasibilityReport, Finding, PerfEstimate
 from checker.schemas.profile_io import LoadedProfile, ProfileRequests, Target
 
 
@@ -55,7 +55,8 @@ def check_pair(
     """Plan ``loaded`` on ``target``; a problem with the input becomes an ERROR pair.
     ``requests``: the profile's requests (same ``base_dir``), shared by its targets."""
     from checker.hardware.catalog import find_gpu
-    from checker.pipeline import plan_request, target_key
+    from checker.pipeline import assess_request, target_key
+    from checker.planning.planner import complete
 
     profile = loaded.profile
     display = loaded.path.as_posix()
@@ -71,13 +72,16 @@ def check_pair(
             update={"vllm_version": version or settings.default_vllm_version}
         )
         ignore = {**dict(settings.ignore), **request.ignore}  # the profile's reason first
-        plan = plan_request(
+        assessment = assess_request(
             request.model_copy(update={"hardware": hardware, "engine": engine, "ignore": ignore}),
             offline=settings.offline,
             lockfile=settings.lockfile,
             record=settings.record,
             calibration=settings.calibration,
         )
+        # only a failing pair's plan is printed (or a kept one): the others need no advice
+        failing = verdict_of(assessment.feasibility.findings, settings.fail_on) is Verdict.FAIL
+        plan = complete(assessment) if failing or settings.keep_plans else None
     except CheckerError as exc:
         key = "model.config" if isinstance(exc, ModelConfigError) else "model.id"
         if isinstance(exc, GPUNotFoundError):
@@ -92,21 +96,30 @@ def check_pair(
             figures=Figures(verdict="ERROR"),
             error=problem_from_error(exc, display, loaded.line_of(key)),
         )
-    plan = judge(plan, settings.fail_on)
-    verdict = gate_verdict(plan)
-    packed = pack_plan(plan) if verdict == "FAIL" and not settings.keep_plans else None
+    if plan is None:  # PASS or WARN: under fail_on its findings are as the plan has them
+        feasibility, performance = assessment.feasibility, assessment.performance
+        version = assessment.context.settings.facts.version
+    else:
+        plan = judge(plan, settings.fail_on)
+        feasibility, performance, version = (
+            plan.feasibility,
+            plan.performance,
+            plan.config.vllm_version,
+        )
+    verdict = _VERDICTS[feasibility.verdict]
+    packed = pack_plan(plan) if plan is not None and not settings.keep_plans else None
     kept = settings.keep_plans or (verdict == "FAIL" and packed is None)
     result = PairResult(
         profile=display,
         target=str(target),
-        gpu=plan.feasibility.gpu,
+        gpu=feasibility.gpu,
         model=profile.model.id,
         verdict=verdict,
         failed=verdict == "FAIL",
-        findings=findings_of(plan, loaded),
-        suppressed=[_gate_finding(f, loaded) for f in plan.feasibility.suppressed],
-        figures=figures_of(plan),
-        summary=summary_of(plan),
+        findings=[_gate_finding(f, loaded) for f in feasibility.findings],
+        suppressed=[_gate_finding(f, loaded) for f in feasibility.suppressed],
+        figures=figures_of(feasibility, performance),
+        summary=summary_of(feasibility, performance, version),
         plan=plan if kept else None,
     )
     if packed is not None:
@@ -114,17 +127,19 @@ def check_pair(
     return result
 
 
-def summary_of(plan: PlanResponse) -> PlanSummary:
-    f = plan.feasibility
+def summary_of(
+    feasibility: FeasibilityReport, performance: PerfEstimate, version: str
+) -> PlanSummary:
+    f = feasibility
     return PlanSummary(
         tensor_parallel_size=f.tensor_parallel_size,
         pipeline_parallel_size=f.pipeline_parallel_size,
         max_model_len=f.max_model_len,
-        vllm_version=plan.config.vllm_version,
+        vllm_version=version,
         memory_gib=f.memory.total_gib,
         oom_risk_reason=f.oom_risk_reason,
         num_gpus_used=f.num_gpus_used,
-        max_request_rate=plan.performance.max_request_rate,
+        max_request_rate=performance.max_request_rate,
     )
 
 
@@ -133,10 +148,6 @@ _VERDICTS: dict[Verdict, GateVerdict] = {
     Verdict.WARN: "WARN",
     Verdict.FAIL: "FAIL",
 }
-
-
-def gate_verdict(plan: PlanResponse) -> GateVerdict:
-    return _VERDICTS[plan.feasibility.verdict]
 
 
 def _gate_finding(f: Finding, loaded: LoadedProfile) -> GateFinding:
@@ -153,25 +164,20 @@ def _gate_finding(f: Finding, loaded: LoadedProfile) -> GateFinding:
     )
 
 
-def figures_of(plan: PlanResponse) -> Figures:
-    """The plan's figures; the KV ones only where vLLM gets as far as a KV cache."""
-    f = plan.feasibility
+def figures_of(feasibility: FeasibilityReport, performance: PerfEstimate) -> Figures:
+    """A plan's figures; the KV ones only where vLLM gets as far as a KV cache."""
+    f = feasibility
     starts = f.reaches_kv_cache
-    slos = plan.performance.slos
+    slos = performance.slos
     return Figures(
-        verdict=gate_verdict(plan),
+        verdict=_VERDICTS[f.verdict],
         kv_tokens=f.kv.tokens if f.kv else None,
         max_concurrency=f.max_concurrency_at_context if starts else None,
         headroom_gib=f.headroom_gib,
-        throughput_toks_per_s=plan.performance.throughput_toks_per_s_range if starts else None,
+        throughput_toks_per_s=performance.throughput_toks_per_s_range if starts else None,
         oom_risk=f.oom_risk if starts else None,
         targets_met=(sum(s.status == "met" for s in slos), len(slos)) if slos else None,
     )
-
-
-def findings_of(plan: PlanResponse, loaded: LoadedProfile) -> list[GateFinding]:
-    """The plan's findings at their profile lines."""
-    return [_gate_finding(f, loaded) for f in plan.feasibility.findings]
 
 
 def unplanned_target_problems(

@@ -7,10 +7,11 @@ check ran in (the repository root in CI, so they work as annotation and SARIF pa
 
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer
-from pydantic_core.core_schema import SerializerFunctionWrapHandler
+from pydantic_core.core_schema import FieldSerializationInfo, SerializerFunctionWrapHandler
 
 from checker.schemas.defaults import empty_list
 from checker.schemas.enums import FailOn, OOMRisk, Severity
@@ -136,7 +137,16 @@ class PairResult(BaseModel):
         return PlanResponse.model_validate_json(self._packed_plan)
 
     @field_serializer("plan", mode="wrap")
-    def _dump_plan(self, plan: PlanResponse | None, dump: SerializerFunctionWrapHandler) -> Any:
+    def _dump_plan(
+        self,
+        plan: PlanResponse | None,
+        dump: SerializerFunctionWrapHandler,
+        info: FieldSerializationInfo,
+    ) -> Any:
+        if plan is None and self._packed_plan is not None and info.mode_is_json():
+            # JSON out of JSON: the packed plan is the plan's dump (pack_plan checked it gives
+            # the plan back), so no objects are built only to be written out again
+            return json.loads(self._packed_plan)
         return dump(self.full_plan())
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 _DATA = "models"  # folder under checker/data
 
@@ -58,10 +61,14 @@ class CatalogEntry(BaseModel):
         return text
 
 
+@functools.cache
+def _data_dir() -> Traversable:
+    # looked up once: a fleet check reads a hundred configs, and files() costs more than a read
+    return resources.files("checker.data").joinpath(_DATA)
+
+
 def _data_file(name: str) -> str:
-    return (
-        resources.files("checker.data").joinpath(_DATA).joinpath(name).read_text(encoding="utf-8")
-    )
+    return _data_dir().joinpath(name).read_text(encoding="utf-8")
 
 
 class _Index(BaseModel):

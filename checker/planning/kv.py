@@ -11,6 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from checker.planning.deepseek_v4 import (
     PackedKV,
@@ -56,6 +57,14 @@ class KVLayout:
     def group_block_bytes(self) -> int:
         """Bytes one block index takes across the layers of one group."""
         return self.block_bytes or self.page_bytes * self.group_size
+
+    @cached_property
+    def attention_specs(self) -> tuple[tuple[tuple[LayerKind, int, int], int], ...]:
+        """Each distinct (kind, block-size multiple, own window) of the attention groups, and
+        how many groups have it: a request needs the same blocks in each (bytes_for_length
+        is asked for thousands of times, Gemma-3's six groups are two specs)."""
+        specs = Counter(spec for spec in _group_specs(self) if spec[0] is not LayerKind.LINEAR)
+        return tuple(specs.items())
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,8 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         # (models/deepseek_v2.py DeepseekV32IndexerCache.get_kv_cache_spec)
         pages += [settings.block_size * model.indexer_token_bytes] * len(layers)
         kinds += [LayerKind.MLA] * len(layers)
-    windows = [_window(kind, model) for kind in kinds]
+    window_of = {kind: _window(kind, model) for kind in set(kinds)}  # once per kind, not layer
+    windows = [window_of[kind] for kind in kinds]
     pages += [page for _, page, _ in drafts]
     kinds += [kind for kind, _, _ in drafts]
     windows += [window for _, _, window in drafts]
@@ -362,9 +372,8 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
     if layout.packed is not None:
         return float(layout.packed.bytes_for_length(length, _in_flight(settings)))
     attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
-    for kind, multiple, window in _group_specs(layout):
-        if kind is not LayerKind.LINEAR:
-            attention += _blocks_per_request(kind, model, settings, length, multiple, window)
+    for (kind, multiple, window), groups in layout.attention_specs:
+        attention += groups * _blocks_per_request(kind, model, settings, length, multiple, window)
     states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
     return float(attention * layout.group_block_bytes + states * layout.page_bytes)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from checker.planning.calibration import use_calibration
 from checker.planning.connectors import resolve_connector
@@ -32,6 +32,7 @@ from checker.schemas.outputs import (
     KVCacheReport,
     MemoryBreakdown,
     ModelSummary,
+    PerfEstimate,
     PlanResponse,
     VLLMConfig,
 )
@@ -305,6 +306,17 @@ def engine_setup(
     return model, settings, memory
 
 
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """A plan up to its verdict, without the recommendations: the gate completes only the
+    plans a report prints (a failing pair's), and the recommendations cost a third of a plan."""
+
+    context: RuleContext
+    summary: ModelSummary
+    feasibility: FeasibilityReport
+    performance: PerfEstimate
+
+
 def run_plan(
     request: PlanRequest,
     model: ModelInfo,
@@ -314,6 +326,31 @@ def run_plan(
 ) -> PlanResponse:
     """The plan; ``calibration`` (read by the caller) gives measured terms where it matches;
     ``draft``: the metadata of the speculative config's draft model or EAGLE head."""
+    return complete(assess(request, model, gpu, calibration, draft))
+
+
+def complete(assessment: Assessment) -> PlanResponse:
+    """The whole plan of ``assessment``: its recommendations, and the config they fix."""
+    context, feasibility = assessment.context, assessment.feasibility
+    config = _config(context.request, context.settings)
+    config, recommendations = recommend(context, config, feasibility.findings)
+    return PlanResponse(
+        model=assessment.summary,
+        feasibility=feasibility,
+        config=config,
+        performance=assessment.performance,
+        recommendations=recommendations,
+    )
+
+
+def assess(
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    calibration: Calibration | None = None,
+    draft: ModelInfo | None = None,
+) -> Assessment:
+    """``run_plan`` up to the verdict: the figures and findings, no recommendations."""
     model, settings, memory = engine_setup(request, model, gpu, calibration, draft)
     ignored = use_calibration(calibration, request, model, gpu, settings).ignored
     context = RuleContext(request, model, gpu, settings, memory, ignored)
@@ -371,7 +408,6 @@ def run_plan(
         findings=findings,
         suppressed=suppressed,
     )
-    config, recommendations = recommend(context, _config(request, settings), findings)
     summary = ModelSummary(
         model_id=model.model_id,
         source=model.source,
@@ -381,10 +417,4 @@ def run_plan(
         dtype=settings.dtype,
         quantization=settings.quantization,
     )
-    return PlanResponse(
-        model=summary,
-        feasibility=feasibility,
-        config=config,
-        performance=performance,
-        recommendations=recommendations,
-    )
+    return Assessment(context, summary, feasibility, performance)

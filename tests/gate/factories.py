@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checker.gate.check import assemble
-from checker.gate.pairs import figures_of, gate_verdict
+from checker.gate.pairs import figures_of
 from checker.gate.result import (
     BaseDiff,
     CheckResult,
@@ -126,7 +126,8 @@ def pair(
     **plan_args: Any,
 ) -> PairResult:
     p = plan(**plan_args)
-    verdict = gate_verdict(p)
+    figures = figures_of(p.feasibility, p.performance)
+    verdict = figures.verdict
     return PairResult(
         profile=profile,
         target=target,
@@ -138,7 +139,7 @@ def pair(
             GateFinding(**f.model_dump(exclude={"fix_values"}), line=line)
             for f in p.feasibility.findings
         ],
-        figures=figures_of(p),
+        figures=figures,
         plan=p,
     )
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from checker.errors import GPUNotFoundError, UsageError
 from checker.gate.check import CheckOptions, run_check, set_up, working_tree
 from checker.gate.sources.repo_config import FailOn
+from checker.planning.rules import RuleContext
 
 LLAMA = """\
 profile_version: 1
@@ -77,6 +79,28 @@ def test_only_a_failing_pair_keeps_its_full_plan(tmp_path: Path) -> None:
     assert (passing.summary.tensor_parallel_size, passing.summary.max_model_len) == (1, 65536)
     assert passing.summary.vllm_version == "0.19.0"
     assert failing.summary.memory_gib == full.feasibility.memory.total_gib
+
+
+def test_only_a_failing_pair_is_given_recommendations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No report prints a passing pair's advice, so the gate never works it out (issue 17)."""
+    import checker.planning.planner as planner
+
+    advised: list[str] = []
+    real = planner.recommend
+
+    def recommend(ctx: RuleContext, *args: Any) -> Any:
+        advised.append(ctx.gpu.name)
+        return real(ctx, *args)
+
+    monkeypatch.setattr(planner, "recommend", recommend)
+    write(tmp_path, "p.yaml", llama(65536))
+    result = run_check(CheckOptions(paths=("p.yaml",), cwd=tmp_path, offline=True))
+    assert [p.verdict for p in result.pairs] == ["PASS", "FAIL"]
+    assert advised == ["L4"]
+    full = result.pairs[1].full_plan()
+    assert full is not None and full.recommendations
 
 
 def test_a_failing_plan_is_kept_packed_and_dumped_whole(tmp_path: Path) -> None:

@@ -9,7 +9,12 @@ import pytest
 
 from checker.models import catalog
 from checker.models.config_parser import parse_config
-from checker.planning.kv import bytes_for_length, max_length_for_budget
+from checker.planning.kv import (
+    _blocks_per_request,
+    _group_specs,
+    bytes_for_length,
+    max_length_for_budget,
+)
 from checker.planning.memory import at_utilization, plan_memory
 from checker.planning.planner import run_plan
 from checker.planning.rules.base import RuleContext, per_plan
@@ -77,6 +82,28 @@ def test_length_search_finds_the_longest_request_that_fits(model_id: str) -> Non
                 assert bytes_for_length(m, s, layout, 1) > budget
             if length < s.max_model_len:
                 assert bytes_for_length(m, s, layout, length + 1) > budget
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_blocks_counted_per_group_spec_are_the_per_group_sum(model_id: str) -> None:
+    """bytes_for_length counts each distinct group spec once, times its groups."""
+    m = catalog_model(model_id)
+    for gpu, kw in ((H100, {}), (T4, {"kv_cache_dtype": "fp8"}), (H100, {"pp": 2})):
+        req = request(model_id, **kw)  # type: ignore[arg-type]
+        s = resolve_settings(req, m, gpu, tp=1)
+        for stage in plan_memory(m, s).stages:
+            layout = stage.kv.layout
+            if not layout.page_bytes or layout.packed is not None:
+                continue
+            for length in (1, 17, 4097, s.max_model_len):
+                groups = [
+                    _blocks_per_request(kind, m, s, length, multiple, window)
+                    for kind, multiple, window in _group_specs(layout)
+                    if kind is not LayerKind.LINEAR
+                ]
+                states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, m, s, length)
+                plain = sum(groups) * layout.group_block_bytes + states * layout.page_bytes
+                assert bytes_for_length(m, s, layout, length) == float(plain)
 
 
 def test_per_plan_values_are_computed_once_and_not_carried_to_another_context() -> None:
