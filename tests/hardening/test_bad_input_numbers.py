@@ -126,14 +126,14 @@ def test_plan_json_is_rfc_json_even_when_a_figure_overflows(
     from checker.planning import planner
     from checker.schemas.outputs import PlanResponse
 
-    real = planner.run_plan
+    real = planner.complete
 
-    def overflowing(*args: object, **kwargs: object) -> PlanResponse:
-        plan: PlanResponse = real(*args, **kwargs)  # type: ignore[arg-type]
+    def overflowing(assessment: planner.Assessment) -> PlanResponse:
+        plan = real(assessment)
         perf = plan.performance.model_copy(update={"ttft_ms_range": (float("inf"), float("nan"))})
         return plan.model_copy(update={"performance": perf})
 
-    monkeypatch.setattr(planner, "run_plan", overflowing)
+    monkeypatch.setattr(planner, "complete", overflowing)
     run = cli("plan", "-m", "Qwen/Qwen3-8B", "--gpu", GPU, "--json")
     assert run.code == 0, run
     data = json.loads(run.out, parse_constant=_no_constants)
