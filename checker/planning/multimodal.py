@@ -247,9 +247,21 @@ def vision_weight_bytes(model: ModelInfo, settings: Settings) -> float:
     with --mm-encoder-tp-mode data; nothing when the tower is skipped."""
     if not tower_loaded(model, settings):
         return 0.0
-    shards = 1 if encoder_data_parallel(model, settings) else settings.tp
     storage = tower_storage(model, settings.quantization, settings.dtype)
-    return storage.bytes(settings.dtype_bytes) / shards
+    return storage.bytes(settings.dtype_bytes) / _tower_shards(model, settings)
+
+
+def _replicated_tower(model: ModelInfo) -> bool:
+    """The family builds its tower from plain torch layers, not tensor-parallel ones, so every
+    TP rank holds and runs all of it (vllm_multimodal.yaml tp_sharded: false)."""
+    fam = family(model)
+    return fam is not None and fam.get("tp_sharded") is False
+
+
+def _tower_shards(model: ModelInfo, settings: Settings) -> int:
+    """The TP ranks the tower's weights and intermediate activations are split over."""
+    whole = encoder_data_parallel(model, settings) or _replicated_tower(model)
+    return 1 if whole else settings.tp
 
 
 def frontend_gpu_bytes(model: ModelInfo, settings: Settings) -> float:
@@ -399,12 +411,10 @@ def encoder_profile(model: ModelInfo, settings: Settings) -> EncoderProfile | No
     # (without chunked prefill vLLM cuts max_num_seqs to max_num_batched_tokens // tokens,
     # which never binds below budget // tokens)
     items = max(1, min(budget // tokens, settings.max_num_seqs * per_prompt))
-    shards = 1
     on_rank = items
     if encoder_data_parallel(model, settings):
         on_rank = -(-items // settings.tp)  # the batch is split over the TP ranks
-    else:
-        shards = settings.tp
+    shards = _tower_shards(model, settings)
     peak = fam["layer_peak"]
     per_patch = peak["hidden"] * vision.hidden_size + (
         peak["intermediate"] * vision.intermediate_size / shards
@@ -440,8 +450,12 @@ def multimodal_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
         )
         return costs
     how = "whole on every rank (--mm-encoder-tp-mode data)"
-    if not encoder_data_parallel(model, settings):
-        how = f"sharded over {settings.tp} TP ranks" if settings.tp > 1 else "on the GPU"
+    if settings.tp == 1:
+        how = "on the GPU"
+    elif _replicated_tower(model):
+        how = "whole on every rank: its layers are not tensor-parallel"
+    elif not encoder_data_parallel(model, settings):
+        how = f"sharded over {settings.tp} TP ranks"
     costs["vision tower"] = (
         f"{model.params.vision / 1e9:.2f} B parameters, +{weights / _GIB:.2f} GiB of weights "
         f"per GPU ({how}), stored {storage.how}"

@@ -360,3 +360,17 @@ def test_pixtral_profiles_two_1540_pixel_images_and_a_dense_mask_without_xformer
     assert _profile(MISTRAL, gpu="B200", **older).mask == p.mask
     costs = plan(MISTRAL, explain=True, **MISTRAL_CASE).config.explanations
     assert "1.09 GiB is a dense attention mask" in costs["encoder profile run"]
+
+
+def test_pixtral_tower_is_whole_on_every_tensor_parallel_rank() -> None:
+    """pixtral.py builds VisionTransformer, PatchMerger and VisionLanguageAdapter from nn.Linear,
+    not tensor-parallel layers: at TP 2 each rank holds the whole tower and encodes the whole
+    batch (its feed-forward not split), while the language model halves."""
+    one = _settings(MISTRAL, **MISTRAL_CASE)
+    two = _settings(MISTRAL, gpus=2, tp=2, **MISTRAL_CASE)
+    model = catalog_model(MISTRAL)
+    assert vision_weight_bytes(model, two) == vision_weight_bytes(model, one)
+    assert vision_weight_bytes(model, one) == model.params.vision * 2
+    assert _profile(MISTRAL, gpus=2, tp=2, **MISTRAL_CASE) == _profile(MISTRAL, **MISTRAL_CASE)
+    costs = plan(MISTRAL, gpus=2, tp=2, explain=True, **MISTRAL_CASE).config.explanations
+    assert "whole on every rank: its layers are not tensor-parallel" in costs["vision tower"]
