@@ -309,3 +309,12 @@ def test_each_scheduled_request_adds_engine_cpu_to_the_step(
     monkeypatch.setattr(perf, "_constants", lambda: {**data, "scheduler_request_us": [0, 0]})
     assert math.isclose(step - step_cost(ctx, 0)(_decode(512)), 512 * per_request)
     assert math.isclose(token - decode_token_s(ctx, 512, 600, 0), 512 * per_request)
+
+
+def test_the_fast_request_path_is_at_most_half_a_chat_template_parse() -> None:
+    # vLLM PR #19735: skipping one per-request parse of the chat template tripled the requests
+    # per second of an API-server-bound run, so the rest of the path took at most half a parse
+    gpu = find_gpu("H100-80GB")
+    parse = chat_template_parse_s(catalog_model(LLAMA), "0.11.0", 1)
+    assert 0 < fixed_costs(gpu, 1).request_s <= parse / 2
+    assert fixed_costs(gpu, 1).request_s < fixed_costs(gpu, 0).request_s
