@@ -11,11 +11,11 @@ throughput is the batch over that cycle (Little's law) and never gains from stag
 without a micro-batch. Prefill: 2 FLOPs per active parameter per token plus causal attention
 at tensor-core peak, or one read of the weights per max_num_batched_tokens chunk when that is
 slower. Fixed costs per GPU family (checker/data/perf_constants.yaml): the CPU work of each
-engine step, kernel launches of eager prefill layers, the request path before the first
-token, and the time a fused MoE layer takes beyond its expert bytes (a floor that weighs most
-in small batches of small experts). Range: 50-80 % of peak bandwidth, the share of the
-tensor-core peak the GPU family's kernels reach (perf_constants.yaml compute_efficiency), and
-both ends of each fixed cost.
+engine step and of each request it schedules, kernel launches of eager prefill layers, the
+request path before the first token, and the time a fused MoE layer takes beyond its expert
+bytes (a floor that weighs most in small batches of small experts). Range: 50-80 % of peak
+bandwidth, the share of the tensor-core peak the GPU family's kernels reach
+(perf_constants.yaml compute_efficiency), and both ends of each fixed cost.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class FixedCosts:
     request_s: float
     kernels_per_layer: float
     moe_layer_s: float  # a fused MoE layer's time beyond its expert bytes (0: not measured)
+    step_request_s: float  # engine CPU per request a step schedules, beside decode_step_s
 
 
 def _constants() -> dict[str, Any]:
@@ -107,6 +108,7 @@ def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
         request_s=family["request_ms"][end] * 1e-3,
         kernels_per_layer=data["kernels_per_layer"][end],
         moe_layer_s=0.0 if floor is None else floor[end] * 1e-6,
+        step_request_s=data["scheduler_request_us"][end] * 1e-6,
     )
 
 
@@ -285,7 +287,9 @@ def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> floa
         _stage_step_s(ctx, i, st, micro, context, end) for i, st in enumerate(ctx.memory.stages)
     ]
     passage = sum(stage_s) + (s.pp - 1) * STAGE_HANDOFF_S
-    return max(passage, micro_batches * max(stage_s)) + fixed_costs(ctx.gpu, end).decode_step_s
+    fixed = fixed_costs(ctx.gpu, end)
+    cpu = fixed.decode_step_s + batch * fixed.step_request_s
+    return max(passage, micro_batches * max(stage_s)) + cpu
 
 
 def _prefill_s(ctx: RuleContext, end: int) -> float:
@@ -364,7 +368,8 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
             for weights, experts, kv, state, moe_floor in per_stage
         ]
         passage = sum(stage_s) + (pp - 1) * STAGE_HANDOFF_S
-        return max(passage, micro * max(stage_s)) + fixed.decode_step_s
+        cpu = fixed.decode_step_s + requests * fixed.step_request_s
+        return max(passage, micro * max(stage_s)) + cpu
 
     return cost
 

@@ -179,7 +179,8 @@ def _stepped(
         f"{EFFICIENCY[0]:.0%} to {EFFICIENCY[1]:.0%} of peak bandwidth, "
         f"{compute_efficiency(ctx.gpu, 0):.0%} to {compute_efficiency(ctx.gpu, 1):.0%} of peak"
         f" FLOPS, {high.decode_step_s * 1000:g}-{low.decode_step_s * 1000:g} ms of CPU per"
-        " engine step"
+        f" engine step and {high.step_request_s * 1e6:g}-{low.step_request_s * 1e6:g} us per"
+        " request it schedules"
         + (
             f", {high.moe_layer_s * 1e6:g}-{low.moe_layer_s * 1e6:g} us per fused MoE layer"
             " beyond its expert bytes"

@@ -3,10 +3,14 @@ GPUs without fp8 tensor cores move its figures the way the hardware does."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from checker.hardware.catalog import find_gpu
+from checker.planning import perf
 from checker.planning.batching import StepLoad, Workload
 from checker.planning.kv import (
     bytes_for_length,
@@ -290,3 +294,27 @@ def test_vllm_0_11_0_parses_the_chat_template_per_request_except_for_harmony_mod
     ctx = _context(LLAMA, "H100-80GB", version="0.11.0", prompt_tokens=128, gen_tokens=4)
     plain = simulate_workload(ctx, replace(burst, chat=False), 1)
     assert plain.median_ttft_s() < parsed
+
+
+def test_each_scheduled_request_adds_engine_cpu_to_the_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Scheduler.update_from_output walks every request of the step before the next one starts:
+    # a step's CPU grows with its requests, whatever the GPU does
+    ctx = _context("Qwen/Qwen3-0.6B", "H100-80GB")
+    per_request = fixed_costs(ctx.gpu, 0).step_request_s
+    assert per_request > 0
+    step, token = step_cost(ctx, 0)(_decode(512)), decode_token_s(ctx, 512, 600, 0)
+    data = dict(perf._constants())
+    monkeypatch.setattr(perf, "_constants", lambda: {**data, "scheduler_request_us": [0, 0]})
+    assert math.isclose(step - step_cost(ctx, 0)(_decode(512)), 512 * per_request)
+    assert math.isclose(token - decode_token_s(ctx, 512, 600, 0), 512 * per_request)
+
+
+def test_the_fast_request_path_is_at_most_half_a_chat_template_parse() -> None:
+    # vLLM PR #19735: skipping one per-request parse of the chat template tripled the requests
+    # per second of an API-server-bound run, so the rest of the path took at most half a parse
+    gpu = find_gpu("H100-80GB")
+    parse = chat_template_parse_s(catalog_model(LLAMA), "0.11.0", 1)
+    assert 0 < fixed_costs(gpu, 1).request_s <= parse / 2
+    assert fixed_costs(gpu, 1).request_s < fixed_costs(gpu, 0).request_s
