@@ -30,6 +30,8 @@ PROFILE_CASES = [
     ("  vram_gb: .inf\n", "hardware.vram_gb: expected a finite number, got inf", None),
     ("  vram_gb: -1\n", "hardware.vram_gb: must be more than 0, got -1", None),
     ("deploy:\n  image: 7\n", "deploy.image: expected text, got 7", None),
+    ("vllm:\n  version: 0.10\n", "vllm.version: expected text, got 0.1", None),
+    ("deploy:\n  name: no\n", "deploy.name: expected text, got false", None),
     ("  interconnect: nvlinc\n", "hardware.interconnect: must be one of 'pcie'", "'nvlink'"),
     ("workload:\n  streaming: maybe\n", "workload.streaming: expected true or false", None),
     ("workload:\n  mode: fast\n", "workload.mode: must be one of 'throughput'", None),
@@ -52,6 +54,8 @@ def test_a_profile_value_of_the_wrong_type_or_range_says_what_was_expected(
     assert not PYTHON_WORDS.search(run.err), run.err
     if hint is not None:
         assert f"did you mean {hint}?" in run.error_line
+    if "expected text" in message:  # YAML read a bare word or number as another type
+        assert "(hint: write it in quotes: unquoted, YAML reads 0.10" in run.error_line
 
 
 @pytest.mark.parametrize(
