@@ -58,6 +58,15 @@ def test_a_profile_value_of_the_wrong_type_or_range_says_what_was_expected(
         assert "(hint: write it in quotes: unquoted, YAML reads 0.10" in run.error_line
 
 
+@pytest.mark.parametrize(("value", "got"), [("true", "true"), ("[" + "1, " * 5000 + "]", "a list")])
+def test_a_bad_max_model_len_is_shown_as_written_and_short(
+    cli: Callable[..., Run], tmp_path: Path, value: str, got: str
+) -> None:
+    run = _plan(cli, tmp_path, OK.replace("  id:", f"  max_model_len: {value}\n  id:"))
+    assert_clean_usage_error(run, "p.yaml:2:", f"or auto (got {got})")
+    assert len(run.err) < 300
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
