@@ -111,10 +111,23 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
         err = exc.errors()[0]
         loc = tuple(str(p) for p in err["loc"])
         flag = next((d for d, place in _OVERRIDES.items() if place == loc[:2]), None)
+        hint = _written_like(loc) if err["type"] == "string_pattern_mismatch" else None
         if flag is not None and getattr(args, flag, None) is not None:  # the user's flag
             name = _FLAG_NAMES.get(flag, "--" + flag.replace("_", "-"))
-            raise UsageError(f"{name}: {error_text(err)}") from None
-        raise UsageError(".".join(loc) + f": {error_text(err)}") from None
+            raise UsageError(f"{name}: {error_text(err)}", hint=hint) from None
+        raise UsageError(".".join(loc) + f": {error_text(err)}", hint=hint) from None
+
+
+def _written_like(loc: tuple[str, ...]) -> str | None:
+    """'write it like 0.19.0': the examples of the request field at ``loc`` (section, field),
+    for a value that does not match its pattern (pydantic would quote the regex)."""
+    from checker.schemas.inputs import PlanRequest
+
+    section = PlanRequest.model_fields.get(loc[0]) if loc else None
+    fields = getattr(section.annotation, "model_fields", {}) if section else {}
+    field = fields.get(loc[1]) if len(loc) > 1 else None
+    examples = field.examples if field is not None else None
+    return "write it like " + " or ".join(map(str, examples)) if examples else None
 
 
 def _length_flag(text: str, version: str | None) -> int:

@@ -83,6 +83,12 @@ def test_a_flag_value_out_of_range_says_what_was_expected(
     assert not PYTHON_WORDS.search(run.err), run.err
 
 
+def test_a_flag_value_of_the_wrong_form_shows_how_to_write_it(cli: Callable[..., Run]) -> None:
+    run = cli("plan", "-m", "Qwen/Qwen3-8B", "--gpu", GPU, "--vllm-version", "v0.19.0")
+    assert_clean_usage_error(run, "--vllm-version: 'v0.19.0' is not a valid value here")
+    assert "(hint: write it like 0.19.0" in run.error_line
+
+
 def test_a_config_json_value_of_the_wrong_type_says_what_was_expected(
     cli: Callable[..., Run], tmp_path: Path
 ) -> None:
