@@ -239,6 +239,11 @@ def resolve_targets(texts: Sequence[str], settings: PairSettings) -> list[Target
 def profile_specs(
     paths: Sequence[str], config: RepoConfig, config_path: Path | None, cwd: Path
 ) -> list[PathSpec]:
+    if any(not p.strip() for p in paths):  # '' would read as the current directory: all of it
+        raise UsageError(
+            "an empty path was given",
+            hint="an unset variable in the command line? name files, directories or globs",
+        )
     if paths:
         return [parse_spec(p, cwd) for p in paths]
     if config_path is None or not config.profiles:
