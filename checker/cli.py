@@ -468,7 +468,8 @@ example (what the action's post-report input runs; see examples/workflows/pr-com
     p.add_argument(
         "--output-dir",
         default=".",
-        help="where to write audit.md and audit.json (default: the current directory)",
+        help="where to write audit.md and audit.json (default: the current directory); files "
+        "of those names that vllm-wizard did not write are never replaced",
     )
     p.add_argument("--vllm-version", help="check against this vLLM version")
     _add_calibration_flag(p)
@@ -856,7 +857,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     from checker.gate.audit.cost import cost_text
     from checker.gate.audit.fleet import load_fleet
-    from checker.gate.audit.report import write_audit
+    from checker.gate.audit.report import refuse_others, write_audit
     from checker.gate.audit.run import AuditOptions, run_audit
     from checker.gate.formats.common import INPUT_RULE, headline, located
     from checker.gate.formats.text import located_lines
@@ -867,6 +868,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         raise UsageError("audit reads --lockfile but does not update it; use check or plan")
     if args.jobs < 0:
         raise UsageError("--jobs must be 0 (one per CPU) or more")
+    refuse_others(Path(args.output_dir))
     result = run_audit(
         AuditOptions(
             fleet=load_fleet(Path(args.fleet)),
