@@ -638,6 +638,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from checker.schemas.profile_io import profile_from_request
 
     kinds = parse_emit(args.emit)
+    out_dir = Path(args.output_dir)
+    if args.output_dir != "-" and out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(
+            f"--output-dir {args.output_dir} is a file, not a directory",
+            hint="give a directory (created if missing), or '-' to print the artifacts",
+        )
     plan, request, loaded = plan_from_args(args)
     _note(lockfile_note(args, plan))
     failing = plan.feasibility.verdict is Verdict.FAIL
@@ -657,7 +663,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         if args.output_dir == "-":
             sys.stdout.write(render_all(ctx, kinds))
         else:
-            for path in generate(ctx, kinds, Path(args.output_dir), force=args.force):
+            for path in generate(ctx, kinds, out_dir, force=args.force):
                 print(f"wrote {terminal(path)}")
     if failing:
         print(

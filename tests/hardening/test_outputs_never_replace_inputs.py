@@ -48,3 +48,26 @@ def test_a_bad_profile_is_not_replaced_either(
     run = cli("check", "bad.yaml", "--offline", "--format", "json", "--output", "bad.yaml")
     assert_clean_usage_error(run, "--output bad.yaml is a profile this run checks")
     assert (tmp_path / "bad.yaml").read_text() == "model:\n  idd: x\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["generate", "-p", "p.yaml", "--output-dir", "p.yaml"], "--output-dir p.yaml is a file"),
+        (["audit", "p.yaml", "--fleet", "fleet.yaml", "--output-dir", "p.yaml"], "p.yaml: --"),
+    ],
+    ids=["generate", "audit"],
+)
+def test_an_output_directory_that_is_a_file_is_refused_first(
+    cli: Callable[..., Run],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    says: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(PROFILE)
+    (tmp_path / "fleet.yaml").write_text(f"- {GPU}\n")
+    run = cli(*argv, "--offline")
+    assert_clean_usage_error(run, says, "not a directory", "(hint: give a directory")
+    assert run.out == "" and (tmp_path / "p.yaml").read_text() == PROFILE

@@ -89,6 +89,12 @@ _OURS = {
 def refuse_others(out_dir: Path) -> None:
     """Before an audit runs: its report names in ``out_dir`` hold nothing vllm-wizard did not
     write (the default directory is the current one, where a hand-written audit.md may live)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ArtifactError(
+            "--output-dir names a file, not a directory",
+            location=str(out_dir),
+            hint="give a directory (created if missing)",
+        )
     for name, ours in _OURS.items():
         path = out_dir / name
         try:
