@@ -284,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,  # epilogs keep their lines
         )
         p.set_defaults(handler=handler)
+        # after the command too: "run again with --debug" is most often obeyed at the end
+        p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
         return p
 
     p = add(
