@@ -502,6 +502,7 @@ examples:
   vllm-wizard explain vllm.log
   vllm-wizard explain vllm.log.gz --gpu H100-SXM-80GB --format markdown
   vllm-wizard explain vllm.log --profile deploy/llama.yaml
+  kubectl logs deploy/llama | vllm-wizard explain - --gpu H100-SXM-80GB
 
 exit 0 with the explanation (a failed start too); exit 2 when the log is missing, binary,
 over 64 MiB, has no vLLM start-up line, or cannot be planned"""
@@ -517,7 +518,7 @@ over 64 MiB, has no vLLM start-up line, or cannot be planned"""
         nargs="+",
         metavar="LOG",
         help="vLLM start-up logs of the profile's setup (UTF-8 or UTF-16 text, or gzip; up to "
-        "64 MiB each)",
+        "64 MiB each; '-' reads standard input)",
     )
     p.add_argument("-p", "--profile", required=True, help="the profile the logs were started from")
     p.add_argument(
@@ -565,7 +566,9 @@ def _add_calibration_flag(p: argparse.ArgumentParser) -> None:
 
 def _add_explain_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "log", help="the vLLM start-up log (UTF-8 or UTF-16 text, or gzip; up to 64 MiB)"
+        "log",
+        help="the vLLM start-up log (UTF-8 or UTF-16 text, or gzip; up to 64 MiB; '-' reads "
+        "standard input)",
     )
     p.add_argument(
         "-p", "--profile", help="plan this profile instead of the settings read from the log"

@@ -22,7 +22,7 @@ def _examples(text: str | None) -> list[list[str]]:
     run vllm-wizard (a trailing comment and a leading 'cmd && ' dropped)."""
     found = []
     for line in (text or "").splitlines():
-        match = re.match(r"  (?:.* && )?vllm-wizard (.*?)(?:  +#.*)?$", line)
+        match = re.match(r"  (?:.* (?:&&|\|) )?vllm-wizard (.*?)(?:  +#.*)?$", line)
         if match:
             found.append(shlex.split(match[1]))
     return found
