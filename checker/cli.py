@@ -103,7 +103,11 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--params-b", type=_finite, help="parameter count in billions (informational)")
 
     g = p.add_argument_group("hardware")
-    g.add_argument("--gpu", dest="gpu_name", help="GPU catalog name or alias (see 'gpus')")
+    g.add_argument(
+        "--gpu",
+        dest="gpu_name",
+        help="GPU catalog name or alias (see 'gpus'); NAME:COUNT, as check takes it, sets --gpus",
+    )
     g.add_argument("--gpus", type=int, help="number of GPUs for this instance (default 1)")
     g.add_argument("--vram-gb", type=_finite, help="memory per GPU in GiB, overrides the catalog")
     g.add_argument("--interconnect", help="pcie, nvlink or unknown (default unknown)")

@@ -90,6 +90,7 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
             "give --profile FILE or --model ID",
             hint="e.g. vllm-wizard plan -m Qwen/Qwen3-8B --gpu H100-SXM-80GB",
         )
+    _split_gpu_count(args)
     for dest, (section, field) in _OVERRIDES.items():
         value = getattr(args, dest, None)
         if value is None:
@@ -116,6 +117,22 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
             name = _FLAG_NAMES.get(flag, "--" + flag.replace("_", "-"))
             raise UsageError(f"{name}: {error_text(err)}", hint=hint) from None
         raise UsageError(".".join(loc) + f": {error_text(err)}", hint=hint) from None
+
+
+def _split_gpu_count(args: argparse.Namespace) -> None:
+    """``--gpu H100:2`` as check writes a target: the GPU and ``--gpus 2`` (one count only)."""
+    from checker.schemas.profile import TARGET_RE
+
+    match = TARGET_RE.match(getattr(args, "gpu_name", None) or "")
+    if match is None or match["count"] is None:
+        return
+    count = int(match["count"])
+    if getattr(args, "gpus", None) not in (None, count):
+        raise UsageError(
+            f"--gpu {args.gpu_name} says {count} GPUs and --gpus says {args.gpus}",
+            hint="give the count once",
+        )
+    args.gpu_name, args.gpus = match["name"].strip(), count
 
 
 def _written_like(loc: tuple[str, ...]) -> str | None:
