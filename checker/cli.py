@@ -345,7 +345,8 @@ examples:
   vllm-wizard generate -p serving.yaml -o - --emit command   # print the serve command
   vllm-wizard generate -m Qwen/Qwen3-8B --gpu L4 --max-model-len 8k -o deploy/ --emit helm
 
-a file there that vllm-wizard did not write is never replaced without --force"""
+a file there that vllm-wizard did not write is replaced only with --force, and the profile
+it generates from never"""
 
     p = add("detect", "Detect local NVIDIA GPUs with nvidia-smi.", _cmd_detect)
     p.add_argument(
