@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -86,22 +87,30 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="passed through to vLLM; never executed here",
     )
-    g.add_argument("--dtype", help="auto, float16, bfloat16, float32")
-    g.add_argument("-q", "--quantization", help="vLLM method: fp8, awq, gptq, ... or none")
-    g.add_argument("--kv-cache-dtype", help="auto, fp8, fp8_e4m3, fp8_e5m2, ...")
+    g.add_argument("--dtype", help="auto, float16, bfloat16, float32 (default auto)")
+    g.add_argument(
+        "-q", "--quantization", help="vLLM method: fp8, awq, gptq, ... or none (default none)"
+    )
+    g.add_argument(
+        "--kv-cache-dtype", help="auto, fp8, fp8_e4m3, fp8_e5m2, ... (default auto: the dtype)"
+    )
     g.add_argument(
         "--max-model-len",
         metavar="TOKENS",
         help="context length to serve: 32768, 32k or 1M as vLLM reads them, or auto (vLLM fits "
-        "it to the KV cache)",
+        "it to the KV cache); default: the model's maximum, as vLLM derives it",
     )
     g.add_argument("--params-b", type=_finite, help="parameter count in billions (informational)")
 
     g = p.add_argument_group("hardware")
-    g.add_argument("--gpu", dest="gpu_name", help="GPU catalog name or alias (see 'gpus')")
-    g.add_argument("--gpus", type=int, help="number of GPUs for this instance")
+    g.add_argument(
+        "--gpu",
+        dest="gpu_name",
+        help="GPU catalog name or alias (see 'gpus'); NAME:COUNT, as check takes it, sets --gpus",
+    )
+    g.add_argument("--gpus", type=int, help="number of GPUs for this instance (default 1)")
     g.add_argument("--vram-gb", type=_finite, help="memory per GPU in GiB, overrides the catalog")
-    g.add_argument("--interconnect", help="pcie, nvlink or unknown")
+    g.add_argument("--interconnect", help="pcie, nvlink or unknown (default unknown)")
     g.add_argument(
         "--tp",
         "--tensor-parallel-size",
@@ -110,21 +119,35 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
         help="tensor parallel size (default: smallest that fits)",
     )
     g.add_argument(
-        "--pp", "--pipeline-parallel-size", dest="pp_size", type=int, help="pipeline parallel size"
+        "--pp",
+        "--pipeline-parallel-size",
+        dest="pp_size",
+        type=int,
+        help="pipeline parallel size (default 1)",
     )
 
     g = p.add_argument_group("workload and policy")
-    g.add_argument("--prompt-tokens", type=int, help="prompt length of a typical request")
-    g.add_argument("--gen-tokens", type=int, help="output tokens of a typical request")
-    g.add_argument("-c", "--concurrency", type=int, help="simultaneous requests")
+    g.add_argument(
+        "--prompt-tokens", type=int, help="prompt length of a typical request (default 512)"
+    )
+    g.add_argument(
+        "--gen-tokens", type=int, help="output tokens of a typical request (default 256)"
+    )
+    g.add_argument("-c", "--concurrency", type=int, help="simultaneous requests (default 1)")
     g.add_argument(
         "--random-range-ratio",
         type=_finite,
         help="spread of request lengths: each uniform in [L*(1-r), L*(1+r)] around "
         "--prompt-tokens / --gen-tokens, as vllm bench serve's flag (default 0: fixed)",
     )
-    g.add_argument("--batching-mode", dest="mode", help="throughput, latency or balanced")
-    g.add_argument("--gpu-memory-utilization", type=_finite, help="fraction of total memory (0, 1]")
+    g.add_argument(
+        "--batching-mode", dest="mode", help="throughput, latency or balanced (default balanced)"
+    )
+    g.add_argument(
+        "--gpu-memory-utilization",
+        type=_finite,
+        help="fraction of total memory, in (0, 1] (default 0.90)",
+    )
     g.add_argument(
         "--overhead-gb",
         type=_finite,
@@ -160,7 +183,11 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
         type=int,
         help="tokens per scheduler step (default: vLLM's for the GPU and version)",
     )
-    g.add_argument("--block-size", type=int, help="KV cache block size in tokens")
+    g.add_argument(
+        "--block-size",
+        type=int,
+        help="KV cache block size in tokens (default: vLLM's for the model's attention backend)",
+    )
     g.add_argument(
         "--enforce-eager",
         action="store_true",
@@ -254,8 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=textwrap.fill(help_text, 92),
+            formatter_class=argparse.RawDescriptionHelpFormatter,  # epilogs keep their lines
+        )
         p.set_defaults(handler=handler)
+        # after the command too: "run again with --debug" is most often obeyed at the end
+        p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
         return p
 
     p = add(
@@ -270,6 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
     # plan prints the performance figures: they come from the step-level scheduler model
     p.set_defaults(step_model=True)
     _add_fail_on_flag(p)
+    p.epilog = """\
+examples:
+  vllm-wizard plan --profile examples/profiles/llama-3.1-8b-l4.yaml
+  vllm-wizard plan -m Qwen/Qwen3-8B --gpu H100-SXM-80GB --max-model-len 32k --explain
+  vllm-wizard plan -m meta-llama/Llama-3.1-70B-Instruct --gpu H100-80GB --gpus 4 --json
+  vllm-wizard plan -p serving.yaml --gpu L4 --gpu-memory-utilization 0.95   # flags override
+
+exit 0 when vLLM would start (PASS or WARN), 1 when it would not (or a warning under
+--fail-on warning), 2 on bad input"""
 
     p = add(
         "generate",
@@ -281,12 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output-dir",
         default=".",
-        help="directory to write into; '-' prints the artifacts to stdout instead",
+        help="directory to write into (default: the current one); '-' prints the artifacts to "
+        "stdout instead",
     )
     p.add_argument(
         "--emit",
         default="command,profile",
-        help="comma list: command,docker,compose,k8s,helm,report,bench,profile",
+        help="comma list: command,docker,compose,k8s,helm,report,bench,profile (default "
+        "%(default)s)",
     )
     p.add_argument(
         "--force",
@@ -294,6 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="write even when the plan fails (each setting changed from the profile is marked "
         "CHANGED), and overwrite files that vllm-wizard did not generate",
     )
+    p.epilog = """\
+examples:
+  vllm-wizard generate -p serving.yaml -o deploy/ --emit command,compose,k8s
+  vllm-wizard generate -p serving.yaml -o - --emit command   # print the serve command
+  vllm-wizard generate -m Qwen/Qwen3-8B --gpu L4 --max-model-len 8k -o deploy/ --emit helm
+
+a file there that vllm-wizard did not write is replaced only with --force, and the profile
+it generates from never"""
 
     p = add("detect", "Detect local NVIDIA GPUs with nvidia-smi.", _cmd_detect)
     p.add_argument(
@@ -301,17 +354,35 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help='print {"gpus": [...]} as JSON; on failure {"gpus": [], "error": "..."} and exit 2',
     )
-    p.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per nvidia-smi call")
-    p.epilog = (
-        "exit 0 with 'no NVIDIA GPU detected' when nvidia-smi lists no device; "
-        "exit 2 when nvidia-smi is missing, fails or prints something unreadable"
+    p.add_argument(
+        "--timeout", type=_seconds, default=10.0, help="seconds per nvidia-smi call (default 10)"
     )
+    p.epilog = """\
+examples:
+  vllm-wizard detect
+  vllm-wizard detect --json
+
+exit 0 with 'no NVIDIA GPU detected' when nvidia-smi lists no device; exit 2 when nvidia-smi
+is missing, fails or prints something unreadable"""
 
     p = add("gpus", "List the GPU catalog.", _cmd_gpus)
     p.add_argument("--json", action="store_true", help="print the specs as a JSON list")
+    p.epilog = """\
+examples:
+  vllm-wizard gpus
+  vllm-wizard gpus --json
+
+a GPU the catalog lacks: describe it under hardware.custom_gpus (profile), gpus: (repo
+config) or spec: (fleet entry)"""
 
     p = add("schema", "Print the JSON Schema of the profile format.", _cmd_schema)
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.epilog = """\
+examples:
+  vllm-wizard schema -o profile.schema.json
+
+then the first line of a profile lets editors validate it:
+  # yaml-language-server: $schema=profile.schema.json"""
 
     p = add("check", "Gate: check profiles on GPU targets; exit 1 if any fails.", _cmd_check)
     p.add_argument(
@@ -362,6 +433,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the pre-commit hooks call check: the trailing arguments that name existing "
         "YAML files are files, even one named like an option",
     )
+    p.epilog = """\
+examples:
+  vllm-wizard check profiles/ --gpu H100-SXM-80GB --gpu L4:2
+  vllm-wizard check 'deploy/**/*.yaml' --format markdown --output report.md
+  vllm-wizard check --base origin/main --check-artifacts   # paths from .vllm-wizard.yaml
+  vllm-wizard check profiles/ --fix                        # rewrite drifted artifacts
+
+exit 0 when every pair passes (WARN included), 1 when a pair fails or an artifact drifted
+(or --fix wrote one), 2 on bad input"""
 
     p = add(
         "comment",
@@ -374,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="file with the PR number (used only if that PR's head is the checked commit)",
     )
+    p.epilog = """\
+example (what the action's post-report input runs; see examples/workflows/pr-comment.yml):
+  vllm-wizard comment pr-report/report.md --pr-number-file pr-report/pr-number"""
 
     p = add(
         "audit",
@@ -389,19 +472,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", help="repo config (default: .vllm-wizard.yaml if present)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="processes (default: CPU count)")
-    p.add_argument("--output-dir", default=".", help="where to write audit.md and audit.json")
+    p.add_argument(
+        "--output-dir",
+        default=".",
+        help="where to write audit.md and audit.json (default: the current directory); files "
+        "of those names that vllm-wizard did not write are never replaced",
+    )
     p.add_argument("--vllm-version", help="check against this vLLM version")
     _add_calibration_flag(p)
     _add_fail_on_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     _add_lockfile_flags(p)
-    p.epilog = (
-        "cost per million output tokens (estimated): the price of the instances the "
-        "deployment takes, with the replicas its stated request rate or minimum throughput "
-        "needs, over the output tokens it serves at its targets (without a stated load, at its "
-        "workload's concurrency); a plan that fails, or misses a latency target, gets none and "
-        "says why. exit 1 when a pair fails, 2 on bad input"
-    )
+    p.epilog = """\
+cost per million output tokens (estimated): the price of the instances the deployment takes,
+with the replicas its stated request rate or minimum throughput needs, over the output tokens
+it serves at its targets (without a stated load, at its workload's concurrency); a plan that
+fails, or misses a latency target, gets none and says why.
+
+examples:
+  vllm-wizard audit examples/profiles --fleet examples/fleet.yaml --output-dir audit/
+  vllm-wizard audit --fleet fleet.yaml --vllm-version 0.19.0 -j 2 --quiet
+
+exit 0 when every pair passes (WARN included), 1 when a pair fails, 2 on bad input"""
 
     p = add(
         "explain",
@@ -410,10 +502,15 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_explain,
     )
     _add_explain_flags(p)
-    p.epilog = (
-        "exit 0 with the explanation (a failed start too); exit 2 when the log is missing, "
-        "binary, over 64 MiB, has no vLLM start-up line, or cannot be planned"
-    )
+    p.epilog = """\
+examples:
+  vllm-wizard explain vllm.log
+  vllm-wizard explain vllm.log.gz --gpu H100-SXM-80GB --format markdown
+  vllm-wizard explain vllm.log --profile deploy/llama.yaml
+  kubectl logs deploy/llama | vllm-wizard explain - --gpu H100-SXM-80GB
+
+exit 0 with the explanation (a failed start too); exit 2 when the log is missing, binary,
+over 64 MiB, has no vLLM start-up line, or cannot be planned"""
 
     p = add(
         "calibrate",
@@ -421,13 +518,12 @@ def build_parser() -> argparse.ArgumentParser:
         "graphs) into a calibration file that plan, check and audit then use for that setup.",
         _cmd_calibrate,
     )
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument(
         "logs",
         nargs="+",
         metavar="LOG",
         help="vLLM start-up logs of the profile's setup (UTF-8 or UTF-16 text, or gzip; up to "
-        "64 MiB each)",
+        "64 MiB each; '-' reads standard input)",
     )
     p.add_argument("-p", "--profile", required=True, help="the profile the logs were started from")
     p.add_argument(
@@ -475,7 +571,9 @@ def _add_calibration_flag(p: argparse.ArgumentParser) -> None:
 
 def _add_explain_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "log", help="the vLLM start-up log (UTF-8 or UTF-16 text, or gzip; up to 64 MiB)"
+        "log",
+        help="the vLLM start-up log (UTF-8 or UTF-16 text, or gzip; up to 64 MiB; '-' reads "
+        "standard input)",
     )
     p.add_argument(
         "-p", "--profile", help="plan this profile instead of the settings read from the log"
@@ -484,7 +582,7 @@ def _add_explain_flags(p: argparse.ArgumentParser) -> None:
         "--format",
         default="text",
         choices=["text", "markdown", "json"],
-        help="text (terminal), markdown (to paste into an issue) or json",
+        help="text (terminal, the default), markdown (to paste into an issue) or json",
     )
     p.add_argument(
         "--gpu",
@@ -550,6 +648,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from checker.schemas.profile_io import profile_from_request
 
     kinds = parse_emit(args.emit)
+    out_dir = Path(args.output_dir)
+    if args.output_dir != "-" and out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(
+            f"--output-dir {args.output_dir} is a file, not a directory",
+            hint="give a directory (created if missing), or '-' to print the artifacts",
+        )
     plan, request, loaded = plan_from_args(args)
     _note(lockfile_note(args, plan))
     failing = plan.feasibility.verdict is Verdict.FAIL
@@ -569,7 +673,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         if args.output_dir == "-":
             sys.stdout.write(render_all(ctx, kinds))
         else:
-            for path in generate(ctx, kinds, Path(args.output_dir), force=args.force):
+            for path in generate(ctx, kinds, out_dir, force=args.force):
                 print(f"wrote {terminal(path)}")
     if failing:
         print(
@@ -769,7 +873,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     from checker.gate.audit.cost import cost_text
     from checker.gate.audit.fleet import load_fleet
-    from checker.gate.audit.report import write_audit
+    from checker.gate.audit.report import refuse_others, write_audit
     from checker.gate.audit.run import AuditOptions, run_audit
     from checker.gate.formats.common import INPUT_RULE, headline, located
     from checker.gate.formats.text import located_lines
@@ -780,6 +884,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         raise UsageError("audit reads --lockfile but does not update it; use check or plan")
     if args.jobs < 0:
         raise UsageError("--jobs must be 0 (one per CPU) or more")
+    refuse_others(Path(args.output_dir))
     result = run_audit(
         AuditOptions(
             fleet=load_fleet(Path(args.fleet)),

@@ -91,6 +91,7 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
             "give --profile FILE or --model ID",
             hint="e.g. vllm-wizard plan -m Qwen/Qwen3-8B --gpu H100-SXM-80GB",
         )
+    _split_gpu_count(args)
     for dest, (section, field) in _OVERRIDES.items():
         value = getattr(args, dest, None)
         if value is None:
@@ -112,10 +113,39 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
         err = exc.errors()[0]
         loc = tuple(str(p) for p in err["loc"])
         flag = next((d for d, place in _OVERRIDES.items() if place == loc[:2]), None)
+        hint = _written_like(loc) if err["type"] == "string_pattern_mismatch" else None
         if flag is not None and getattr(args, flag, None) is not None:  # the user's flag
             name = _FLAG_NAMES.get(flag, "--" + flag.replace("_", "-"))
-            raise UsageError(f"{name}: {error_text(err)}") from None
-        raise UsageError(".".join(loc) + f": {error_text(err)}") from None
+            raise UsageError(f"{name}: {error_text(err)}", hint=hint) from None
+        raise UsageError(".".join(loc) + f": {error_text(err)}", hint=hint) from None
+
+
+def _split_gpu_count(args: argparse.Namespace) -> None:
+    """``--gpu H100:2`` as check writes a target: the GPU and ``--gpus 2`` (one count only)."""
+    from checker.schemas.profile import TARGET_RE
+
+    match = TARGET_RE.match(getattr(args, "gpu_name", None) or "")
+    if match is None or match["count"] is None:
+        return
+    count = int(match["count"])
+    if getattr(args, "gpus", None) not in (None, count):
+        raise UsageError(
+            f"--gpu {args.gpu_name} says {count} GPUs and --gpus says {args.gpus}",
+            hint="give the count once",
+        )
+    args.gpu_name, args.gpus = match["name"].strip(), count
+
+
+def _written_like(loc: tuple[str, ...]) -> str | None:
+    """'write it like 0.19.0': the examples of the request field at ``loc`` (section, field),
+    for a value that does not match its pattern (pydantic would quote the regex)."""
+    from checker.schemas.inputs import PlanRequest
+
+    section = PlanRequest.model_fields.get(loc[0]) if loc else None
+    fields = getattr(section.annotation, "model_fields", {}) if section else {}
+    field = fields.get(loc[1]) if len(loc) > 1 else None
+    examples = field.examples if field is not None else None
+    return "write it like " + " or ".join(map(str, examples)) if examples else None
 
 
 def _length_flag(text: str, version: str | None) -> int:

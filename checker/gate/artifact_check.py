@@ -12,7 +12,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from checker.errors import CheckerError
+from checker.errors import ArtifactError, CheckerError
 from checker.gate.pairs import PairSettings, check_pair, problem_from_error
 from checker.gate.result import ArtifactDrift, InputProblem
 from checker.gate.sources.profiles import Loaded
@@ -50,8 +50,16 @@ def check_artifacts(
             if out_dir is not None:
                 for d in found:
                     # a profile found through '../x/*.yaml' must not write beside out_dir
-                    upload = os.path.relpath(d.path, cwd)
-                    write_atomic(inside(out_dir, upload, key="--artifacts-dir"), d.expected)
+                    upload = inside(out_dir, os.path.relpath(d.path, cwd), key="--artifacts-dir")
+                    if not fix and os.path.realpath(upload) == os.path.realpath(d.path):
+                        # a check reports drift; rewriting the committed file is --fix's job
+                        raise ArtifactError(
+                            f"--artifacts-dir {out_dir} would write {upload} over the "
+                            "committed artifact itself",
+                            hint="give --artifacts-dir a directory of its own (e.g. "
+                            "$RUNNER_TEMP/drift), or pass --fix to rewrite the artifacts",
+                        )
+                    write_atomic(upload, d.expected)
         except CheckerError as exc:
             problems.append(problem_from_error(exc, rel, loaded.line_of("outputs.artifacts")))
             continue

@@ -86,6 +86,8 @@ def set_up(
     repo = load_repo_config(config_path) if config_path else default_repo_config()
     if calibration is not None and not calibration.is_absolute():
         calibration = where / calibration
+    if repo.calibration is not None and config_path is not None:
+        inside_repository(config_path, repo.calibration, "calibration")
     found, must = calibration_path(calibration, config_path, repo.calibration, where)
     check_version(vllm_version, "--vllm-version")
     check_version(repo.vllm_version, f"{config_path}: vllm_version")
@@ -239,6 +241,11 @@ def resolve_targets(texts: Sequence[str], settings: PairSettings) -> list[Target
 def profile_specs(
     paths: Sequence[str], config: RepoConfig, config_path: Path | None, cwd: Path
 ) -> list[PathSpec]:
+    if any(not p.strip() for p in paths):  # '' would read as the current directory: all of it
+        raise UsageError(
+            "an empty path was given",
+            hint="an unset variable in the command line? name files, directories or globs",
+        )
     if paths:
         return [parse_spec(p, cwd) for p in paths]
     if config_path is None or not config.profiles:
@@ -246,17 +253,23 @@ def profile_specs(
             "no profiles given",
             hint="pass files, directories or globs, or set 'profiles:' in .vllm-wizard.yaml",
         )
+    for glob in config.profiles:
+        inside_repository(config_path, glob, "profiles")
+    folder = config_path.resolve().parent
+    return [parse_spec(str(folder / glob), cwd) for glob in config.profiles]
+
+
+def inside_repository(config_path: Path, relative: str, key: str) -> None:
+    """A committed config names the repository's own files: never /usr/**, ../elsewhere or
+    /proc/self/environ (a pull request may change the config that CI reads)."""
     folder = config_path.resolve().parent
     root = repository_root(folder)
-    for glob in config.profiles:
-        # a committed config names the repository's own files: never /usr/** or ../elsewhere
-        if not Path(os.path.normpath(folder / glob)).is_relative_to(root):
-            raise UsageError(
-                f"{config_path}: profiles: {glob!r} reaches outside the repository ({root})",
-                hint="list globs relative to the config, inside the repository; "
-                "name other files on the command line",
-            )
-    return [parse_spec(str(folder / glob), cwd) for glob in config.profiles]
+    if not Path(os.path.normpath(folder / relative)).is_relative_to(root):
+        raise UsageError(
+            f"{config_path}: {key}: {relative!r} reaches outside the repository ({root})",
+            hint="give paths relative to the config, inside the repository; "
+            "name other files on the command line",
+        )
 
 
 def assemble(

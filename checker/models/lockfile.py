@@ -70,7 +70,7 @@ class Lockfile(BaseModel):
 
 
 def read_lockfile(path: Path) -> Lockfile:
-    """The lockfile at ``path``; an empty one when the file does not exist yet."""
+    """The lockfile at ``path``; an empty one when the file does not exist yet or is blank."""
     try:
         raw = read_prefix(path, _MAX_BYTES + 1)
     except FileNotFoundError:
@@ -83,6 +83,8 @@ def read_lockfile(path: Path) -> Lockfile:
         text = decode_text(raw, _MAX_BYTES)
     except YAMLSourceError as exc:  # not UTF-8
         raise ProfileError(exc.message, location=str(path), hint=_RESTORE) from None
+    if not text.strip():  # 'touch vllm-wizard.lock.json' before the first --update-lockfile
+        return Lockfile()
     try:
         data = json.loads(text)
     except RecursionError:

@@ -23,7 +23,7 @@ from checker.models.quant_config import HF_QUANT_CONFIG, with_hf_quant_config
 from checker.models.safetensors_bytes import local_dir_bytes
 from checker.schemas.inputs import ModelInput
 from checker.schemas.model_info import ModelInfo
-from checker.schemas.yaml_source import why_not_a_file
+from checker.schemas.yaml_source import YAMLSourceError, decode_text, why_not_a_file
 
 MAX_CONFIG_BYTES = 2 * 1024 * 1024
 
@@ -235,13 +235,16 @@ def _read_local_json(target: Path, hint: str) -> dict[str, Any]:
                 location=str(target),
                 hint=hint,
             )
-        data = json.loads(target.read_text(encoding="utf-8"))
+        text = decode_text(target.read_bytes(), MAX_CONFIG_BYTES)
+        if not text.strip():
+            raise ModelConfigError("an empty file, not a JSON object", location=str(target))
+        data = json.loads(text)
     except OSError as exc:
         raise ModelConfigError(
             f"cannot read it ({exc.strerror or exc.__class__.__name__})", location=str(target)
         ) from None
-    except UnicodeDecodeError:
-        raise ModelConfigError("not UTF-8 text", location=str(target), hint=hint) from None
+    except YAMLSourceError as exc:  # not UTF-8 (and what it is instead, where that shows)
+        raise ModelConfigError(exc.message, location=str(target), hint=hint) from None
     except json.JSONDecodeError as exc:
         raise ModelConfigError(
             f"invalid JSON: {exc.msg}", location=f"{target}:{exc.lineno}:{exc.colno}", hint=hint

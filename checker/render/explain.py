@@ -12,6 +12,7 @@ import argparse
 import gzip
 import io
 import json
+import sys
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from checker.render import escape
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.outputs import PlanResponse
+from checker.schemas.yaml_source import why_not_a_file
 
 MAX_LOG_BYTES = 64 << 20  # a day of a chatty server; a bigger file is not a start-up log
 _BINARY_PROBE = 8192
@@ -39,29 +41,42 @@ _PACKED = {
     b"PK\x03\x04": ("a zip archive", "unzip -p"),
 }
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_CUT_IT = "cut the log to the server's start-up (up to 'Application startup complete' or the error)"
 # the EngineInput fields that ask for speculative decoding (planning/spec_config.py SHORT_FLAGS)
 _SPECULATIVE = ("speculative_config", *(field for _, _, field in SHORT_FLAGS))
 
 
 def read_log_file(path: Path) -> StartupLog:
-    """The log at ``path``; a missing, binary, oversized or unrecognisable file is an error."""
+    """The log at ``path`` ('-': standard input, for ``kubectl logs POD | vllm-wizard explain
+    -``); a missing, binary, oversized or unrecognisable file is an error."""
+    if str(path) == "-":
+        return _read_log_bytes(sys.stdin.buffer.read(MAX_LOG_BYTES + 1), Path("<stdin>"))
     try:
-        size = path.stat().st_size
         if not path.is_file():
-            raise LogReadError("not a regular file", location=str(path))
+            raise LogReadError(why_not_a_file(path), location=str(path))
+        size = path.stat().st_size
         if size > MAX_LOG_BYTES:
             raise LogReadError(
                 f"larger than {MAX_LOG_BYTES >> 20} MiB ({size} bytes)",
                 location=str(path),
-                hint="cut the log to the server's start-up (up to 'Application startup "
-                "complete' or the error)",
+                hint=_CUT_IT,
             )
         data = path.read_bytes()
-        gzipped = data[:2] == _GZIP_MAGIC
-        if gzipped:  # a rotated or archived log: read up to the same bound
-            data = _gunzip(data, path)
     except OSError as exc:
         raise LogReadError(f"cannot read: {reason(exc)}", location=str(path)) from None
+    return _read_log_bytes(data, path)
+
+
+def _read_log_bytes(data: bytes, path: Path) -> StartupLog:
+    """The log in ``data``, read from ``path``: gzip unpacked, UTF-16 decoded; other packed
+    or binary data is an error that says what it is."""
+    if len(data) > MAX_LOG_BYTES:
+        raise LogReadError(
+            f"larger than {MAX_LOG_BYTES >> 20} MiB", location=str(path), hint=_CUT_IT
+        )
+    gzipped = data[:2] == _GZIP_MAGIC
+    if gzipped:  # a rotated or archived log: read up to the same bound
+        data = _gunzip(data, path)
     packed = next((kind for magic, kind in _PACKED.items() if data.startswith(magic)), None)
     if packed is not None:
         name, command = packed

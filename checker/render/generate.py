@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from checker.errors import UsageError
+from checker.errors import ArtifactError, UsageError
 from checker.render.artifacts import EXECUTABLE, FILES, render_artifact
 from checker.render.context import RenderContext
 from checker.render.escape import terminal
@@ -43,8 +44,15 @@ def generate(ctx: RenderContext, kinds: list[str], out_dir: Path, *, force: bool
     """Render and check every kind first (a bad value or a hand-written file writes nothing),
     then write each atomically."""
     rendered = []
+    source = os.path.realpath(ctx.source) if ctx.source is not None else None
     for kind in kinds:
         path = inside(out_dir, FILES[kind][0], key="--output-dir")
+        if os.path.realpath(path) == source:  # --force would lose the user's own profile
+            raise ArtifactError(
+                f"{path} is the profile this run generates from; never overwritten, even with "
+                "--force",
+                hint="give --output-dir another directory, or leave 'profile' out of --emit",
+            )
         check_overwrite(path, force=force)
         rendered.append((kind, path, render_artifact(kind, ctx, path.parent)))
     # the set at once: an interrupted run leaves the old artifacts or the new, never a mix

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -31,6 +32,14 @@ def inside(root: Path, relative: str, *, key: str) -> Path:
             hint="no absolute paths and no '..'",
         )
     target = root / relative
+    try:
+        target.stat()
+    except OSError as exc:  # missing is fine (it is created); a loop would crash resolve()
+        if exc.errno == errno.ELOOP:
+            raise ArtifactError(
+                f"{key}: {relative!r} is a symbolic link loop",
+                hint="remove the link, or point it at a real file",
+            ) from None
     if not target.resolve().is_relative_to(root.resolve()):
         raise ArtifactError(f"{key}: {relative!r} leads outside {root} through a symlink")
     return target

@@ -37,6 +37,7 @@ from checker.schemas.enums import (
     KVCacheDType,
     Quantization,
 )
+from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import INSTALL_DESCRIPTION, INT64_MAX, Install
 from checker.schemas.slo import SLOTargets
@@ -112,7 +113,7 @@ class ProfileModel(BaseModel):
         """A length out of range is one error, not one per branch of ``int | 'auto'``."""
         whole = isinstance(value, int) and not isinstance(value, bool)
         if (whole and not 0 < value <= 1 << 24) or not (whole or value in ("auto", None)):
-            raise ValueError(f"a length is 1 to {1 << 24} tokens, or auto (got {value!r})")
+            raise ValueError(f"a length is 1 to {1 << 24} tokens, or auto (got {shown(value)})")
         return value
 
     @field_validator("dtype", "kv_cache_dtype", "quantization", mode="before")

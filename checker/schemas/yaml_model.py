@@ -112,6 +112,10 @@ def _describe(
             hint = f"write the item as a mapping with keys {keys}, ..."
         elif owner is not None:
             hint = f"write it as a mapping: '{loc[-1]}:' then indented keys ({keys}, ...)"
+    elif error["type"] == "string_type" and isinstance(error.get("input"), (bool, int, float)):
+        # "version: 0.10" arrives as the float 0.1, "name: no" as false: quotes keep the text
+        message = f"{dotted}: {error_text(error)}"
+        hint = "write it in quotes: unquoted, YAML reads 0.10 as the number 0.1, no as false"
     else:
         message = f"{dotted}: {error_text(error)}"
         hint = did_you_mean(error)

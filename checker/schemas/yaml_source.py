@@ -325,4 +325,13 @@ def decode_text(data: bytes, max_bytes: int = MAX_BYTES) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise YAMLSourceError(f"not UTF-8 text (byte {exc.start})") from None
+        raise YAMLSourceError(f"not UTF-8 text (byte {exc.start}){_what_instead(data)}") from None
+
+
+def _what_instead(data: bytes) -> str:
+    """What a file that is not UTF-8 is, where its first bytes say so, and the way out."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Windows PowerShell's Out-File and '>'
+        return ": UTF-16; save it as UTF-8"
+    if data[:2] == b"\x1f\x8b":
+        return ": gzip data; decompress it first (gzip -dc)"
+    return ": a binary file, not text" if b"\x00" in data[:8192] else "; save it as UTF-8"

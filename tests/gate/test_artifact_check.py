@@ -107,6 +107,25 @@ def test_artifacts_dir_collects_regenerated_text_without_touching_the_repo(
     assert (out / "deploy" / "docker-compose.yaml").is_file()
 
 
+def test_artifacts_dir_never_rewrites_the_committed_artifacts(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate", "-p", "p.yaml", "--emit", "command", "-o", "deploy", "--offline"]) == 0
+    serve = repo / "deploy" / "serve.sh"
+    edited = serve.read_text().replace("--max-model-len=8192", "--max-model-len=4096")
+    serve.write_text(edited)  # a hand edit: drift that a check reports, not rewrites
+    capsys.readouterr()
+    code = main(["check", "p.yaml", "--artifacts-dir", ".", "--offline", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 2
+    (error,) = report["errors"]
+    assert error["message"] == (
+        "--artifacts-dir . would write deploy/serve.sh over the committed artifact itself"
+    )
+    assert "--fix" in error["hint"]
+    assert serve.read_text() == edited
+
+
 def test_text_report_prints_the_unified_diff_of_a_drifted_artifact(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -123,6 +123,27 @@ def test_unknown_fleet_gpu_is_an_error_at_its_fleet_line(
     assert not (fleet_repo / "out").exists()
 
 
+@pytest.mark.parametrize("name", ["audit.md", "audit.json"])
+def test_a_report_name_someone_else_wrote_is_not_replaced(
+    fleet_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    monkeypatch.chdir(fleet_repo)
+    (fleet_repo / "profiles" / "bad.yaml").unlink()
+    argv = ["audit", "profiles/small.yaml", "--fleet", "fleet.yaml", "--quiet", "-j", "1"]
+    theirs = write(fleet_repo, name, "# Security audit, Q3\n")
+    assert main(argv) == 2  # refused before any planning: the default directory is '.'
+    _, err = capsys.readouterr()
+    assert err.startswith(f"vllm-wizard: error: {name}: exists and was not written by vllm-wizard")
+    assert "--output-dir" in err
+    assert theirs.read_text() == "# Security audit, Q3\n"
+    assert sorted(p.name for p in fleet_repo.glob("audit.*")) == [name]
+    theirs.unlink()  # our own reports are replaced by the next run, and a blank file too
+    write(fleet_repo, "audit.json", "")
+    assert main(argv) == 1  # written (the 8 GiB 'tiny' GPU fails the profile)
+    assert main(argv) == 1  # and written over
+    assert json.loads((fleet_repo / "audit.json").read_text())["schema_version"] == 1
+
+
 def test_markdown_escapes_profile_paths(fleet_repo: Path) -> None:
     (fleet_repo / "profiles" / "bad.yaml").unlink()
     write(fleet_repo, "profiles/x|@team.yaml", llama())

@@ -91,3 +91,16 @@ def test_passing_check_exits_zero_and_bad_input_two(
     assert "unknown GPU 'H1000'" in capsys.readouterr().err
     assert main(["check", "profiles", "--base", "nope"]) == 2
     assert main(["check", "profiles", "--check-artifacts"]) == 2
+
+
+@pytest.mark.parametrize("command", ["check", "audit"])
+def test_an_empty_path_is_refused_not_read_as_the_whole_directory(
+    broken_on_l4: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # `vllm-wizard check "$CHANGED"` with CHANGED unset: '' would be the current directory
+    fleet = ["--fleet", str(write(broken_on_l4, "fleet.yaml", "- L4\n"))]
+    argv = [command, "profiles/same.yaml", "", "--offline", *(fleet if command == "audit" else [])]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("vllm-wizard: error: an empty path was given (hint: an unset variable")

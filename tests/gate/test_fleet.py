@@ -35,11 +35,14 @@ def test_short_and_long_forms(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "location", "message"),
     [
-        ("- L4\n- name: A100\n  cont: 2\n", ":3:3", "unknown key 'targets.1.cont'"),
-        ("- L4:0\n", ":1:3", "targets.0: target 'L4:0' is not"),
-        ("- name: L4\n  price_per_hour: -1\n", ":2:3", "targets.0.price_per_hour"),
-        ("[]\n", ":1:1", "targets: must not be empty"),
+        # a bare list names no 'targets' key: its entries are counted as the file shows them
+        ("- L4\n- name: A100\n  cont: 2\n", ":3:3", "entry 2: unknown key 'cont'"),
+        ("- L4:0\n", ":1:3", "entry 1: target 'L4:0' is not"),
+        ("- name: L4\n  price_per_hour: -1\n", ":2:3", "entry 1: price_per_hour: must be at"),
+        ("- {nme: L4}\n", ":1:3", "entry 1: missing required key 'name'"),
+        ("[]\n", ":1:1", "the fleet list must not be empty"),
         ("gpus: [L4]\n", ":1:1", "missing required key 'targets'"),
+        ("targets:\n  - L4:0\n", ":2:5", "targets.0: target 'L4:0' is not"),
     ],
 )
 def test_errors_at_file_and_line(tmp_path: Path, text: str, location: str, message: str) -> None:
@@ -61,3 +64,15 @@ def test_every_problem_of_a_fleet_is_reported(tmp_path: Path) -> None:
         "unknown key 'gpus'",
     ]
     assert len(err.value.details) == 2  # printed one line each
+
+
+def test_every_problem_of_a_bare_list_names_its_entry(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text("- H100-80GB\n- {gpu: L4}\n")
+    with pytest.raises(ProfileError) as err:
+        load_fleet(path)
+    assert err.value.details == [  # the lines the CLI prints
+        f"{path}:2:3: entry 2: missing required key 'name'",
+        f"{path}:2:4: entry 2: unknown key 'gpu' (hint: valid keys here: name, count, "
+        "price_per_hour, spec)",
+    ]

@@ -138,6 +138,20 @@ def test_comment_asked_for_outside_a_pull_request_says_why(
     assert "no pull request" in log.getvalue() and github.seen == []
 
 
+def test_summary_asked_for_outside_actions_says_why(tmp_path: Path, github: FakeGitHub) -> None:
+    env = runner_env(tmp_path, github.url, pr_event(7))
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"):
+        del env[name]
+    log = io.StringIO()
+    publish(REPORT, PublishOptions(summary=True, retry=FAST), env, log)
+    assert log.getvalue() == (
+        "vllm-wizard: no job summary written: GITHUB_STEP_SUMMARY is not set (not in Actions)\n"
+    )
+    log = io.StringIO()
+    publish(REPORT, PublishOptions(retry=FAST), env, log)  # not asked for: nothing to say
+    assert log.getvalue() == ""
+
+
 def workflow_run_env(tmp_path: Path, url: str, numbers: list[int]) -> dict[str, str]:
     event = {
         "workflow_run": {

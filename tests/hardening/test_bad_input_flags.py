@@ -154,3 +154,11 @@ def test_max_model_len_reads_as_the_pinned_vllm_reads_it(cli: Callable[..., Run]
     assert served("--max-model-len", "auto") == served("--max-model-len", "-1")
     run = cli(*PLAN, "--vllm-version", "0.6.6", "--max-model-len", "32k")
     assert_clean_usage_error(run, "--max-model-len", "no suffix in this release")
+
+
+def test_plan_takes_a_gpu_target_written_as_check_takes_it(cli: Callable[..., Run]) -> None:
+    run = cli("plan", "-m", "Qwen/Qwen3-8B", "--gpu", f"{GPU}:2", "--offline", "--json")
+    assert run.code == 0, run
+    assert json.loads(run.out)["feasibility"]["num_gpus_given"] == 2
+    run = cli("plan", "-m", "Qwen/Qwen3-8B", "--gpu", f"{GPU}:2", "--gpus", "4", "--offline")
+    assert_clean_usage_error(run, f"--gpu {GPU}:2 says 2 GPUs and --gpus says 4")

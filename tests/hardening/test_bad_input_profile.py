@@ -187,12 +187,16 @@ def test_check_skips_a_fifo_in_a_directory_instead_of_blocking(
     assert [p["profile"] for p in json.loads(run.out)["pairs"]] == ["ok.yaml"]
 
 
-def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback(tmp_path: Path, where: str) -> None:
     path = _write(tmp_path, OK + b"  gpu_name: L4\n")
     quiet = run_process(["plan", "--profile", path.name], cwd=tmp_path)
-    loud = run_process(["--debug", "plan", "--profile", path.name], cwd=tmp_path)
+    # "run again with --debug": before the command, or (most often) at the end of the line
+    argv = ["plan", "--profile", path.name]
+    loud = run_process(["--debug", *argv] if where == "before" else [*argv, "--debug"], tmp_path)
     assert_clean_usage_error(quiet, "duplicate key")
     assert loud.code != 0 and "Traceback" in loud.err and "duplicate key" in loud.err
+    assert "unrecognized arguments" not in loud.err
 
 
 THREE_PROBLEMS = (

@@ -30,6 +30,8 @@ PROFILE_CASES = [
     ("  vram_gb: .inf\n", "hardware.vram_gb: expected a finite number, got inf", None),
     ("  vram_gb: -1\n", "hardware.vram_gb: must be more than 0, got -1", None),
     ("deploy:\n  image: 7\n", "deploy.image: expected text, got 7", None),
+    ("vllm:\n  version: 0.10\n", "vllm.version: expected text, got 0.1", None),
+    ("deploy:\n  name: no\n", "deploy.name: expected text, got false", None),
     ("  interconnect: nvlinc\n", "hardware.interconnect: must be one of 'pcie'", "'nvlink'"),
     ("workload:\n  streaming: maybe\n", "workload.streaming: expected true or false", None),
     ("workload:\n  mode: fast\n", "workload.mode: must be one of 'throughput'", None),
@@ -52,6 +54,17 @@ def test_a_profile_value_of_the_wrong_type_or_range_says_what_was_expected(
     assert not PYTHON_WORDS.search(run.err), run.err
     if hint is not None:
         assert f"did you mean {hint}?" in run.error_line
+    if "expected text" in message:  # YAML read a bare word or number as another type
+        assert "(hint: write it in quotes: unquoted, YAML reads 0.10" in run.error_line
+
+
+@pytest.mark.parametrize(("value", "got"), [("true", "true"), ("[" + "1, " * 5000 + "]", "a list")])
+def test_a_bad_max_model_len_is_shown_as_written_and_short(
+    cli: Callable[..., Run], tmp_path: Path, value: str, got: str
+) -> None:
+    run = _plan(cli, tmp_path, OK.replace("  id:", f"  max_model_len: {value}\n  id:"))
+    assert_clean_usage_error(run, "p.yaml:2:", f"or auto (got {got})")
+    assert len(run.err) < 300
 
 
 @pytest.mark.parametrize(
@@ -68,6 +81,12 @@ def test_a_flag_value_out_of_range_says_what_was_expected(
     run = cli("plan", "-m", "Qwen/Qwen3-8B", "--gpu", GPU, "--offline", *flags)
     assert_clean_usage_error(run, message)
     assert not PYTHON_WORDS.search(run.err), run.err
+
+
+def test_a_flag_value_of_the_wrong_form_shows_how_to_write_it(cli: Callable[..., Run]) -> None:
+    run = cli("plan", "-m", "Qwen/Qwen3-8B", "--gpu", GPU, "--vllm-version", "v0.19.0")
+    assert_clean_usage_error(run, "--vllm-version: 'v0.19.0' is not a valid value here")
+    assert "(hint: write it like 0.19.0" in run.error_line
 
 
 def test_a_config_json_value_of_the_wrong_type_says_what_was_expected(

@@ -73,6 +73,15 @@ CASES = [
 ]
 
 
+def _old(name: str) -> str:
+    """The previous content of an output: the audit replaces only reports it wrote itself."""
+    if name.endswith("audit.md"):
+        return "# ✅ vllm-wizard audit: PASS\n\n" + OLD
+    if name.endswith("audit.json"):
+        return '{"schema_version": 1, "check": {"previous": "content"}}\n'
+    return OLD
+
+
 @pytest.mark.parametrize(("argv", "outputs"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_failed_write_keeps_the_previous_file(
     tmp_path: Path, argv: list[str], outputs: list[str]
@@ -81,11 +90,11 @@ def test_failed_write_keeps_the_previous_file(
     (tmp_path / "fleet.yaml").write_text(f"- {GPU}\n- L4\n")
     (tmp_path / "out").mkdir()
     for name in outputs:
-        (tmp_path / name).write_text(OLD)
+        (tmp_path / name).write_text(_old(name))
     run = _run_limited(argv, tmp_path)
     assert_clean_usage_error(run, "cannot write")
     for name in outputs:
-        assert (tmp_path / name).read_text() == OLD, name
+        assert (tmp_path / name).read_text() == _old(name), name
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         Path(n).name for n in outputs
     )

@@ -48,3 +48,41 @@ def test_a_bad_profile_is_not_replaced_either(
     run = cli("check", "bad.yaml", "--offline", "--format", "json", "--output", "bad.yaml")
     assert_clean_usage_error(run, "--output bad.yaml is a profile this run checks")
     assert (tmp_path / "bad.yaml").read_text() == "model:\n  idd: x\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["generate", "-p", "p.yaml", "--output-dir", "p.yaml"], "--output-dir p.yaml is a file"),
+        (["audit", "p.yaml", "--fleet", "fleet.yaml", "--output-dir", "p.yaml"], "p.yaml: --"),
+    ],
+    ids=["generate", "audit"],
+)
+def test_an_output_directory_that_is_a_file_is_refused_first(
+    cli: Callable[..., Run],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    says: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(PROFILE)
+    (tmp_path / "fleet.yaml").write_text(f"- {GPU}\n")
+    run = cli(*argv, "--offline")
+    assert_clean_usage_error(run, says, "not a directory", "(hint: give a directory")
+    assert run.out == "" and (tmp_path / "p.yaml").read_text() == PROFILE
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_generate_never_replaces_its_own_profile(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, force: list[str]
+) -> None:
+    # --emit profile writes profile.yaml: in the profile's own directory that is the source
+    monkeypatch.chdir(tmp_path)
+    own = "# our L4 box\n" + PROFILE
+    (tmp_path / "profile.yaml").write_text(own)
+    run = cli("generate", "-p", "profile.yaml", "--offline", *force)
+    assert_clean_usage_error(run, "profile.yaml is the profile this run generates from")
+    assert "leave 'profile' out of --emit" in run.error_line
+    assert (tmp_path / "profile.yaml").read_text() == own
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["profile.yaml"]  # nothing written

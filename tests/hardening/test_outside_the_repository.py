@@ -36,6 +36,20 @@ def test_a_repo_config_glob_outside_the_repository_is_refused(
     assert "SECRET" not in run.out + run.err
 
 
+@pytest.mark.parametrize("command", ["check", "audit"])
+@pytest.mark.parametrize("path", ["/proc/self/environ", "../outside/secret.yaml"])
+def test_a_repo_config_calibration_outside_the_repository_is_refused(
+    cli: Callable[..., Run], repo: Path, command: str, path: str
+) -> None:
+    (repo / ".vllm-wizard.yaml").write_text(json.dumps({"calibration": path}))
+    (repo / "fleet.yaml").write_text(f"- {GPU}\n")
+    fleet = ["--fleet", "fleet.yaml", "--output-dir", "out"] if command == "audit" else []
+    run = cli(command, "p.yaml", "--offline", *fleet)
+    assert_clean_usage_error(run, "calibration:", "reaches outside the repository")
+    assert "SECRET" not in run.out + run.err
+    assert not (repo / "out").exists()
+
+
 def test_a_symlink_leading_outside_is_not_followed(cli: Callable[..., Run], repo: Path) -> None:
     (repo / "link.yaml").symlink_to(repo.parent / "outside" / "secret.yaml")
     found = cli("check", ".", "--no-comment", "--offline", "--format", "json")

@@ -94,3 +94,30 @@ def test_a_model_config_link_loop_is_named_at_the_profile_line(
     assert run.code == 2 and "p.yaml:3: error" in run.out and "symbolic link loop" in run.out
     run = cli("plan", "-m", "Qwen/Qwen3-8B", "--model-config", "model", "--gpu", GPU)
     assert_clean_usage_error(run, "model/config.json': a symbolic link loop", "--model-config")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["check", "p.yaml", "--check-artifacts"], "p.yaml:6: error"),
+        (["check", "p.yaml", "--fix"], "p.yaml:6: error"),
+        (["generate", "-p", "p.yaml", "-o", ".", "--emit", "command", "--force"], "--output-dir"),
+    ],
+    ids=["check-artifacts", "fix", "generate"],
+)
+def test_an_artifact_that_is_a_link_loop_is_named(
+    cli: Callable[..., Run],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    says: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(PROFILE + "outputs:\n  artifacts:\n    command: serve.sh\n")
+    link = _loop(tmp_path / "serve.sh")
+    run = cli(*argv, "--offline")
+    assert run.code == 2, run
+    assert "internal error" not in run.err
+    assert says in run.out + run.err
+    assert "'serve.sh' is a symbolic link loop" in run.out + run.err
+    assert link.is_symlink()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,7 @@ def test_a_profile_replaces_the_settings_read_from_the_log(
 @pytest.mark.parametrize(
     ("content", "extra", "message"),
     [
-        (None, (), "cannot read"),
+        (None, (), "no such file"),
         (b"\x00\x01ELF binary", (), "a binary file"),
         (b"hello\nworld\n", (), "no vLLM start-up line recognised"),
         (
@@ -234,7 +235,7 @@ def test_a_huge_log_is_refused_before_reading(
 
 def test_a_directory_is_not_a_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, str(tmp_path))
-    assert code == 2 and "not a regular file" in err
+    assert code == 2 and f"{tmp_path}: a directory, not a file" in err
 
 
 def test_every_flag_has_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -343,6 +344,34 @@ def test_a_utf16_log_is_read_as_text(tmp_path: Path, capsys: pytest.CaptureFixtu
     expected = _run(capsys, str(path), *LLAMA_FLAGS, "--format", "json")
     path.write_bytes(path.read_text(encoding="utf-8").encode("utf-16"))
     assert _run(capsys, str(path), *LLAMA_FLAGS, "--format", "json") == expected
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_log_piped_in_is_read_from_standard_input(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    gzipped: bool,
+) -> None:
+    # kubectl logs deploy/llama | vllm-wizard explain -
+    path = _log(tmp_path, LLAMA_8K)
+    expected = json.loads(_run(capsys, str(path), *LLAMA_FLAGS, "--format", "json")[1])
+    data = path.read_bytes()
+    piped = io.TextIOWrapper(io.BytesIO(_gz(data) if gzipped else data))
+    monkeypatch.setattr("sys.stdin", piped)
+    code, out, _ = _run(capsys, "-", *LLAMA_FLAGS, "--format", "json")
+    assert code == 0
+    got = json.loads(out)
+    assert got["log"] == "-" and got["terms"] == expected["terms"]
+
+
+def test_an_empty_standard_input_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    code, out, err = _run(capsys, "-", *LLAMA_FLAGS)
+    assert code == 2 and out == ""
+    assert err.startswith("vllm-wizard: error: <stdin>: no vLLM start-up line recognised")
 
 
 def test_v0_063_terms_are_derived_from_the_lines_that_hold_them(

@@ -23,6 +23,15 @@ def test_a_missing_lockfile_is_empty(tmp_path: Path) -> None:
     assert read_lockfile(tmp_path / "none.json").models == ()
 
 
+@pytest.mark.parametrize("text", ["", "\n  \n"])
+def test_a_blank_lockfile_is_empty_and_recorded_into(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "vllm-wizard.lock.json"
+    path.write_text(text)  # created by hand (touch) before the first --update-lockfile
+    assert read_lockfile(path).models == ()
+    record(path, _entry("acme/a"))
+    assert [e.model for e in read_lockfile(path).models] == ["acme/a"]
+
+
 def test_record_adds_replaces_and_sorts(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "vllm-wizard.lock.json"
     record(path, _entry("zeta/b"))

@@ -88,7 +88,10 @@ def test_names_no_filesystem_accepts_are_errors_not_tracebacks() -> None:
     [
         (b'{"hidden_size": 64,\n  "num_hidden_layers": }', "invalid JSON", ":2:24"),
         (b"[1, 2, 3]", "not a JSON object", ""),
-        (b"\xff\xfe{}", "not UTF-8", ""),
+        (b"\xff\xfe{}", "not UTF-8 text \\(byte 0\\): UTF-16; save it as UTF-8", ""),
+        (b"\x1f\x8b\x08\x00", "gzip data; decompress it first", ""),
+        (b"", "an empty file, not a JSON object", ""),
+        (b"\xef\xbb\xbf[1]", "not a JSON object", ""),  # a UTF-8 byte-order mark is read
         (b"{" + b" " * (2 * 1024 * 1024) + b"}", "far below 2 MiB", ""),
         (b'{"model_type": "llama"}', "no usable 'hidden_size'", ""),
     ],

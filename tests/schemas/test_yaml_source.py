@@ -12,7 +12,13 @@ import pytest
 import yaml
 
 from checker.schemas import yaml_source
-from checker.schemas.yaml_source import MAX_DEPTH, YAMLSourceError, load_data, parse_yaml
+from checker.schemas.yaml_source import (
+    MAX_DEPTH,
+    YAMLSourceError,
+    decode_text,
+    load_data,
+    parse_yaml,
+)
 
 PARSERS = [yaml.SafeLoader] + ([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])
 
@@ -136,3 +142,22 @@ def test_read_prefix_reads_what_a_file_holds_up_to_the_limit_whatever_its_stat_s
 
     monkeypatch.setattr(os, "fstat", understated)
     assert yaml_source.read_prefix(path, limit) == b"model: {}\n#"[:limit]
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ("model:\n  id: x\n".encode("utf-16"), "not UTF-8 text (byte 0): UTF-16; save it as UTF-8"),
+        (
+            b"\x1f\x8b\x08\x00\xff",
+            "not UTF-8 text (byte 1): gzip data; decompress it first (gzip -dc)",
+        ),
+        (b"\x7fELF\x02\x00\x00\xff", "not UTF-8 text (byte 7): a binary file, not text"),
+        (b"model:\n  id: caf\xe9\n", "not UTF-8 text (byte 16); save it as UTF-8"),
+    ],
+    ids=["utf16", "gzip", "binary", "latin1"],
+)
+def test_a_file_that_is_not_utf8_says_what_it_is(data: bytes, says: str) -> None:
+    with pytest.raises(YAMLSourceError) as caught:
+        decode_text(data)
+    assert caught.value.message == says

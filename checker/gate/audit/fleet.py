@@ -18,6 +18,7 @@ A YAML list (or a mapping with ``targets:``) of ``"NAME[:COUNT]"`` strings or ma
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -105,13 +106,38 @@ def load_fleet(path: Path) -> Fleet:
             hint="one per line, e.g. '- H100-SXM-80GB' or "
             "'- {name: L4, count: 2, price_per_hour: 0.9}' (see examples/fleet.yaml)",
         )
-    if isinstance(data, list):  # the short form: the file is the list of targets
+    listed = isinstance(data, list)
+    if listed:  # the short form: the file is the list of targets
         data = {"targets": data}
         spots = {("targets", *key): spot for key, spot in positions.spots.items()}
         positions = Positions({**spots, (): positions.spots.get((), (1, 1))})
-    fleet = validate_at(Fleet, data, positions, str(path))
+    try:
+        fleet = validate_at(Fleet, data, positions, str(path))
+    except ProfileError as exc:
+        if listed:  # no 'targets' key was written: name the entry, as the file shows it
+            for error in (exc, *exc.related):
+                error.message = _entry_words(error.message)
+            exc.details = [str(error) for error in (exc, *exc.related)]
+        raise
     fleet._where = tuple(
         f"{path}:{':'.join(map(str, positions.nearest(('targets', i)) or (1, 1)))}"
         for i in range(len(fleet.targets))
     )
     return fleet
+
+
+_KEY = re.compile(r"^(?P<what>.*?)'targets\.(?P<index>\d+)\.(?P<rest>[^']+)'(?P<after>.*)$")
+_PREFIX = re.compile(r"^targets(?:\.(?P<index>\d+))?(?:\.(?P<rest>[^:]+))?: ")
+
+
+def _entry_words(message: str) -> str:
+    """A message about ``targets.1.cont`` in a fleet written as a bare list: 'entry 2: ...'."""
+    if found := _KEY.match(message):
+        entry = int(found["index"]) + 1
+        return f"entry {entry}: {found['what']}'{found['rest']}'{found['after']}"
+    if found := _PREFIX.match(message):
+        if found["index"] is None:  # "targets: must not be empty"
+            return f"the fleet list {message[found.end() :]}"
+        rest = f"{found['rest']}: " if found["rest"] else ""
+        return f"entry {int(found['index']) + 1}: {rest}{message[found.end() :]}"
+    return message

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from checker.errors import ArtifactError
 from checker.gate.audit.cost import CostOption, cost_text
 from checker.gate.audit.fleet import FleetEntry
 from checker.gate.audit.run import AuditResult
@@ -16,6 +18,7 @@ from checker.gate.formats.markdown import ICON
 from checker.gate.result import PairResult
 from checker.render.escape import md_text
 from checker.schemas.profile_io import write_atomic
+from checker.schemas.yaml_source import read_prefix
 
 
 def audit_json(result: AuditResult) -> str:
@@ -74,6 +77,36 @@ def audit_markdown(result: AuditResult) -> str:
         ]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+# the first bytes of the reports an audit writes: a file there that starts otherwise is not ours
+_OURS = {
+    "audit.md": re.compile(r"# \S+ vllm-wizard audit: (PASS|WARN|FAIL)\n"),
+    "audit.json": re.compile(r'\{\s*"schema_version": 1,\s*"check": \{'),
+}
+
+
+def refuse_others(out_dir: Path) -> None:
+    """Before an audit runs: its report names in ``out_dir`` hold nothing vllm-wizard did not
+    write (the default directory is the current one, where a hand-written audit.md may live)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ArtifactError(
+            "--output-dir names a file, not a directory",
+            location=str(out_dir),
+            hint="give a directory (created if missing)",
+        )
+    for name, ours in _OURS.items():
+        path = out_dir / name
+        try:
+            head = read_prefix(path, 256).decode("utf-8", errors="replace")
+        except OSError:  # missing, or not a file: the write says what is wrong
+            continue
+        if head.strip() and not ours.match(head):
+            raise ArtifactError(
+                "exists and was not written by vllm-wizard audit; not overwriting it",
+                location=str(path),
+                hint="give --output-dir another directory (e.g. audit/), or move the file away",
+            )
 
 
 def write_audit(result: AuditResult, out_dir: Path) -> tuple[Path, Path]:

@@ -70,6 +70,9 @@ def publish(
     for message in outcome.messages:
         _say(message, actions, log)
     summary_path = env.get("GITHUB_STEP_SUMMARY")
+    if options.summary and not summary_path:  # asked for by name: say why nothing was written
+        why = "no job summary written: GITHUB_STEP_SUMMARY is not set (not in Actions)"
+        _say(why, actions, log)
     try:
         if summary_path and (options.summary or (options.summary is None and actions)):
             notes = "".join(f"> {md(m)}\n\n" for m in outcome.messages)
