@@ -110,6 +110,11 @@ class PackedKV:
             for g in self.groups
         )
 
+    def groups_holding(self, layers: Sequence[int]) -> int:
+        """How many groups hold a cache of ``layers`` (vLLM tells layers apart by name)."""
+        prefixes = tuple(f"layers.{i}." for i in layers)
+        return sum(any(s.name.startswith(prefixes) for s in g.specs) for g in self.groups)
+
     @property
     def max_group_layers(self) -> int:
         return max(len(g.specs) for g in self.groups)

@@ -450,3 +450,21 @@ def test_mtp_capture_sizes_are_multiples_of_1_plus_k() -> None:
     grid = [1, 2, 4, *range(8, 256, 8), *range(256, 513, 16)]
     assert s.cudagraph_sizes == tuple(sorted({-(-n // 3) * 3 for n in grid} - {513}))
     assert s.cudagraph_sizes[-1] == 498
+
+
+def test_two_mtp_layers_fall_in_two_groups_which_0_25_refuses() -> None:
+    """45 sliding-window caches: approximate_gcd([21, 45, 21, 20], 21) = 23 tuples, two
+    groups taking alternate caches, so MTP layers 43 and 44 land in different groups and
+    SpecDecodeBaseProposer.validate_same_kv_cache_group asserts (VW128)."""
+    kv = packed_kv(
+        _attn(FLASH), [*range(45)], block_size=256, kv_cache_dtype="fp8", version="0.25.0"
+    )
+    assert [len(g.specs) for g in kv.groups] == [62, 23, 22, 42, 20]
+    assert kv.groups_holding([43, 44]) == 2
+    two = catalog_model(FLASH, num_nextn_predict_layers=2)
+    kw: dict[str, Any] = {"gpus": 8, "tp": 8, "kv_cache_dtype": "fp8"}
+    mtp = {"speculative_config": {"method": "mtp"}}
+    found = only(plan(FLASH, "B200", model=two, version="0.25.0", **mtp, **kw), "VW128")
+    assert "fall in 2 of its packed KV cache groups" in found.fix
+    assert found.fix_values == {}  # the hybrid manager off is no way out for DeepSeek-V4
+    assert not fired(plan(FLASH, "B200", version="0.25.0", **mtp, **kw), "VW128")
