@@ -13,6 +13,7 @@ nearest full-MLA page), then allocates one packed block holding a page of every 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,11 @@ class PackedKV:
             for g in self.groups
         )
 
+    def groups_holding(self, layers: Sequence[int]) -> int:
+        """How many groups hold a cache of ``layers`` (vLLM tells layers apart by name)."""
+        prefixes = tuple(f"layers.{i}." for i in layers)
+        return sum(any(s.name.startswith(prefixes) for s in g.specs) for g in self.groups)
+
     @property
     def max_group_layers(self) -> int:
         return max(len(g.specs) for g in self.groups)
@@ -174,9 +180,22 @@ def _page(stored_tokens: int, row_bytes: int, multiple: int) -> int:
     return _round_up(raw, multiple) if multiple else raw
 
 
+def layer_ratio(attn: CompressedAttention, layer: int) -> int:
+    """A layer's compression ratio: the config's, or 1 for a layer numbered past the target's
+    (an MTP layer: attention.py DeepseekV4Attention.__init__ reads compress_ratios only below
+    num_hidden_layers)."""
+    return attn.ratios[layer] if layer < len(attn.ratios) else 1
+
+
+def mtp_layer_numbers(attn: CompressedAttention, count: int) -> range:
+    """The layer numbers of ``count`` MTP layers: after the target's (nvidia/mtp.py
+    DeepSeekV4MultiTokenPredictor: mtp_start_layer_idx = num_hidden_layers)."""
+    return range(len(attn.ratios), len(attn.ratios) + count)
+
+
 def layer_specs(
     attn: CompressedAttention,
-    layers: range,
+    layers: Sequence[int],
     block_size: int,
     fmt: str,
     element_bytes: int,
@@ -207,7 +226,7 @@ def layer_specs(
 
     specs: list[CacheSpec] = []
     for i in layers:
-        ratio, prefix = attn.ratios[i], f"layers.{i}.attn"
+        ratio, prefix = layer_ratio(attn, i), f"layers.{i}.attn"
         if ratio == int(idx["ratio"]):
             stored = block_size // ratio
             specs.append(
@@ -325,13 +344,15 @@ def group_specs_by_type(specs: list[CacheSpec]) -> tuple[CacheGroup, ...]:
 
 def packed_kv(
     attn: CompressedAttention,
-    layers: range,
+    layers: Sequence[int],
     *,
     block_size: int,
     kv_cache_dtype: str,
     version: str,
 ) -> PackedKV:
-    """The packed KV layout of the ``layers`` one rank holds under vLLM ``version``."""
+    """The packed KV layout of the ``layers`` one rank holds under vLLM ``version`` (an MTP
+    drafter's layers after the target's: the proposer's caches are specs of the same
+    KV cache config, registered after the target's)."""
     fmt, element_bytes = cache_dtype(kv_cache_dtype)
     specs = layer_specs(attn, layers, block_size, fmt, element_bytes, version)
     if release_facts(version)["grouping"] == "by_type":
@@ -386,7 +407,7 @@ def layer_weight_bytes(
     """One decoder layer's bytes on a rank (nvidia/model.py DeepseekV4DecoderLayer)."""
     w = _facts()["weights"]
     f32 = int(w["fp32_bytes"])
-    h, d, q, ratio = shape.hidden, attn.head_dim, shape.q_lora_rank, attn.ratios[layer]
+    h, d, q, ratio = shape.hidden, attn.head_dim, shape.q_lora_rank, layer_ratio(attn, layer)
     heads_dim = shape.heads * d
     # attention.py DeepseekV4Attention: fused_wqa_wkv replicated; wq_b, wo_a (column) and wo_b
     # (row) split over TP; q_norm, kv_norm, attn_norm, ffn_norm; one fp32 sink a local head
@@ -438,6 +459,50 @@ def layer_weight_bytes(
     return float(total)
 
 
+def _weight_shape(model: ModelInfo) -> tuple[CompressedAttention, WeightShape]:
+    attn = model.compressed_attention
+    assert attn is not None and model.q_lora_rank and model.qk_rope_head_dim
+    return attn, WeightShape(
+        hidden=model.hidden_size,
+        heads=model.num_attention_heads,
+        q_lora_rank=model.q_lora_rank,
+        vocab=model.vocab_size,
+        experts=model.num_experts,
+        moe_intermediate=model.moe_intermediate_size,
+        top_k=model.num_experts_per_tok,
+        rope_dim=model.qk_rope_head_dim,
+    )
+
+
+def _hc_head_bytes(attn: CompressedAttention, hidden: int) -> int:
+    """hc_head_fn [hc_mult, hc_mult x hidden], hc_head_base and hc_head_scale, all fp32."""
+    f32 = int(_facts()["weights"]["fp32_bytes"])
+    return (attn.hc_mult * attn.hc_mult * hidden + attn.hc_mult + 1) * f32
+
+
+def mtp_weight_bytes(
+    model: ModelInfo, count: int, *, tp: int, local_experts: float, dtype_bytes: int
+) -> float:
+    """Bytes ``count`` MTP layers of ``model`` add on the last rank ('Model loading took':
+    the drafter loads inside the target's DeviceMemoryProfiler). nvidia/mtp.py
+    DeepSeekV4MultiTokenPredictorLayer: a DeepseekV4DecoderLayer numbered after the target's
+    (compress ratio 1, routed by its gate), e_proj and h_proj (block-fp8 ReplicatedLinear),
+    enorm, hnorm and the shared head's norm, its own hyper-connection head (fp32). Its
+    embedding, LM head and top-k buffer are freed for the target's once loaded
+    (v1/spec_decode/llm_base_proposer.py _maybe_share_embeddings, _maybe_share_lm_head)."""
+    attn, shape = _weight_shape(model)
+    h = shape.hidden
+    own = 2 * _fp8(h, h) + 3 * h * dtype_bytes
+    own += _hc_head_bytes(attn, h)
+    return sum(
+        layer_weight_bytes(
+            attn, shape, i, tp=tp, local_experts=local_experts, dtype_bytes=dtype_bytes
+        )
+        + own
+        for i in mtp_layer_numbers(attn, count)
+    )
+
+
 def deepseek_v4_weight_bytes(
     model: ModelInfo,
     layers: range,
@@ -454,18 +519,7 @@ def deepseek_v4_weight_bytes(
     every rank the hyper-connection head, the indexer's top-k buffer and the YaRN caches
     (nvidia/model.py DeepseekV4Model / DeepseekV4ForCausalLM). ``local_experts``: the routed
     experts one rank holds, a fraction where each is TP-sharded."""
-    attn = model.compressed_attention
-    assert attn is not None and model.q_lora_rank and model.qk_rope_head_dim
-    shape = WeightShape(
-        hidden=model.hidden_size,
-        heads=model.num_attention_heads,
-        q_lora_rank=model.q_lora_rank,
-        vocab=model.vocab_size,
-        experts=model.num_experts,
-        moe_intermediate=model.moe_intermediate_size,
-        top_k=model.num_experts_per_tok,
-        rope_dim=model.qk_rope_head_dim,
-    )
+    attn, shape = _weight_shape(model)
     w = _facts()["weights"]
     f32 = int(w["fp32_bytes"])
     h = shape.hidden
@@ -482,7 +536,7 @@ def deepseek_v4_weight_bytes(
     if last:
         total += rows * h * dtype_bytes + h * dtype_bytes
         total += max_num_batched_tokens * attn.hc_mult * h * dtype_bytes
-    total += (attn.hc_mult * attn.hc_mult * h + attn.hc_mult + 1) * f32
+    total += _hc_head_bytes(attn, h)
     total += max_num_batched_tokens * attn.index_topk * int(w["topk_index_bytes"])
     total += int(w["rope_caches"]) * attn.rope_positions * shape.rope_dim * f32
     return total

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from checker.planning.deepseek_v4 import mtp_weight_bytes
 from checker.planning.kv_dtypes import element_bytes, layer_page
 from checker.planning.settings import Settings
-from checker.planning.weights import stage_weight_bytes
+from checker.planning.weights import expert_share, stage_weight_bytes
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 _NO_CACHE = (LayerKind.NONE, LayerKind.LINEAR)
@@ -57,15 +58,24 @@ def draft_weight_bytes(settings: Settings, stage: int) -> float:
     model = drafter(settings, stage)
     if model is None:
         return 0.0
-    return stage_weight_bytes(model, draft_settings(settings), 0)
+    ds = draft_settings(settings)
+    if model.compressed_attention is not None:  # DeepSeek-V4's MTP layers
+        return mtp_weight_bytes(
+            model,
+            model.num_hidden_layers,
+            tp=ds.tp,
+            local_experts=model.num_experts * expert_share(model, ds),
+            dtype_bytes=ds.dtype_bytes,
+        )
+    return stage_weight_bytes(model, ds, 0)
 
 
 def draft_layer_specs(settings: Settings, stage: int) -> list[tuple[LayerKind, int]]:
     """(kind, page bytes) of each drafter attention layer on this rank, each of its own kind
     (a Gemma-3 draft's sliding-window layers stay SLIDING); an indexer's key cache is one
-    more MLA page."""
+    more MLA page. DeepSeek-V4's MTP caches join its packed layout instead (kv.py)."""
     model = drafter(settings, stage)
-    if model is None:
+    if model is None or model.compressed_attention is not None:
         return []
     ds = draft_settings(settings)
     # the target's cache format (sparse FlashMLA's fp8_ds_mla) when the drafter keeps its dtype

@@ -17,9 +17,10 @@ from checker.planning.deepseek_v4 import (
     PackedKV,
     explain_costs,
     layout_error,
+    mtp_layer_numbers,
     packed_kv,
 )
-from checker.planning.draft import draft_pages
+from checker.planning.draft import draft_pages, drafter
 from checker.planning.kv_dtypes import layer_page
 from checker.planning.releases import has_behaviour
 from checker.planning.settings import Settings, attention_page_per_token, state_pages_padded
@@ -110,7 +111,7 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         attn, version = model.compressed_attention, settings.facts.version
         if layout_error(attn, settings.block_size, settings.kv_cache_dtype, version):
             return KVLayout(0, 0, (), 0, 0)
-        return _packed_layout(model, settings, stage_range)
+        return _packed_layout(model, settings, stage)
     if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)
     if model.kv_heads_per_layer:  # only models whose layers differ need a page per layer
@@ -178,11 +179,17 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     )
 
 
-def _packed_layout(model: ModelInfo, settings: Settings, layers: range) -> KVLayout:
-    """DeepSeek-V4's layout: one packed block holds a page of every cache slot."""
-    assert model.compressed_attention is not None
+def _packed_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
+    """DeepSeek-V4's layout: one packed block holds a page of every cache slot, the MTP
+    drafter's caches (last stage) among them."""
+    attn = model.compressed_attention
+    assert attn is not None
+    layers = list(stage_layers(model.num_hidden_layers, settings.pp)[stage])
+    draft = drafter(settings, stage)
+    if draft is not None and draft.compressed_attention is not None:
+        layers += mtp_layer_numbers(attn, draft.num_hidden_layers)
     packed = packed_kv(
-        model.compressed_attention,
+        attn,
         layers,
         block_size=settings.block_size,
         kv_cache_dtype=settings.kv_cache_dtype,
@@ -201,7 +208,7 @@ def _packed_layout(model: ModelInfo, settings: Settings, layers: range) -> KVLay
     )
 
 
-def _in_flight(settings: Settings) -> int:
+def in_flight_tokens(settings: Settings) -> int:
     """Tokens a sliding window reserves beyond itself: every batch in flight
     (VllmConfig.max_in_flight_tokens from 0.33; one batch before)."""
     return settings.in_flight_batches * settings.max_num_batched_tokens
@@ -240,7 +247,7 @@ def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
         if layout.packed is None:
             return {}
         words = explain_costs(
-            layout.packed, length=settings.max_model_len, in_flight=_in_flight(settings)
+            layout.packed, length=settings.max_model_len, in_flight=in_flight_tokens(settings)
         )
         return {"DeepSeek-V4 KV cache": words}
     if not model.indexer_token_bytes or not model.kv_layers:
@@ -312,7 +319,7 @@ def _blocks_per_request(
         )
     window = window or _window(kind, model)  # a drafter's own window, else the target's
     # the window and every batch in flight (SlidingWindowSpec.max_admission_blocks_per_request)
-    in_flight = _in_flight(settings)
+    in_flight = in_flight_tokens(settings)
     if kind is LayerKind.SLIDING and window:
         span = min(window - 1 + settings.window_retained_tokens + in_flight, length)
         return -(-span // bs) + 1  # one extra block: the window straddles block edges
@@ -341,7 +348,9 @@ def size_kv(
     blocks = int(budget_bytes // layout.group_block_bytes)
     if layout.packed is not None:
         # v1/core/kv_cache_utils.py get_kv_cache_capacity: tokens = concurrency x max_model_len
-        per_request = layout.packed.blocks_per_request(settings.max_model_len, _in_flight(settings))
+        per_request = layout.packed.blocks_per_request(
+            settings.max_model_len, in_flight_tokens(settings)
+        )
         concurrency = blocks / per_request
         return KVResult(blocks, int(concurrency * settings.max_model_len), concurrency, layout)
     needed = sum(
@@ -370,7 +379,7 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
         return 0.0
     length = max(length, 1)
     if layout.packed is not None:
-        return float(layout.packed.bytes_for_length(length, _in_flight(settings)))
+        return float(layout.packed.bytes_for_length(length, in_flight_tokens(settings)))
     attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
     for (kind, multiple, window), groups in layout.attention_specs:
         attention += groups * _blocks_per_request(kind, model, settings, length, multiple, window)

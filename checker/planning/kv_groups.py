@@ -6,8 +6,9 @@ get_kv_cache_groups), and the V1 model runner's drafter needs all its layers in 
 
 from __future__ import annotations
 
+from checker.planning.deepseek_v4 import mtp_layer_numbers
 from checker.planning.draft import draft_layer_specs
-from checker.planning.kv import target_page
+from checker.planning.kv import kv_layout, target_page
 from checker.planning.settings import Settings
 from checker.schemas.model_info import LayerKind, ModelInfo
 
@@ -50,6 +51,13 @@ def draft_kv_groups(model: ModelInfo, settings: Settings) -> int:
     (the smallest spec's, or the largest's when within 1.5x), layer j of a spec going to group
     j % its groups (_get_kv_cache_groups_uniform_page_size)."""
     draft = settings.spec.draft if settings.spec else None
+    attn = model.compressed_attention
+    if attn is not None and draft is not None:
+        # DeepSeek-V4: the MTP layers' sliding-window caches among the packed groups
+        packed = kv_layout(model, settings, settings.pp - 1).packed
+        return (
+            packed.groups_holding(mtp_layer_numbers(attn, draft.num_hidden_layers)) if packed else 0
+        )
     drafts = draft_layer_specs(settings, settings.pp - 1)
     if draft is None or not drafts:
         return 0

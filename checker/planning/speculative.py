@@ -4,9 +4,9 @@ KV tokens they take, against the same server without it."""
 from __future__ import annotations
 
 from checker.planning.draft import draft_pages, draft_weight_bytes
-from checker.planning.kv import GIB
+from checker.planning.kv import GIB, KVLayout, in_flight_tokens
 from checker.planning.memory import MemoryPlan, plan_memory
-from checker.planning.settings import resolve_settings
+from checker.planning.settings import Settings, resolve_settings
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo
@@ -32,16 +32,18 @@ def spec_costs(
     else:
         name = f"{_NAMES.get(spec.method, spec.method)} {spec.draft.model_id}"
     last = s.pp - 1
-    pages = draft_pages(s, last)
-    per_token = sum(page for _, page, _ in pages) // s.block_size
     plain = plan_memory(model, resolve_settings(request, model, gpu, tp=s.tp))
     before, after = plain.binding.kv.tokens, memory.binding.kv.tokens
     change = f"{100 * (after - before) / before:+.1f} % KV tokens" if before else "KV tokens"
-    layers = len(pages)
     words = [
         f"{name}, num_speculative_tokens={spec.tokens}: "
         f"+{draft_weight_bytes(s, last) / GIB:.2f} GiB weights",
-        f"+{layers} KV layer{'s' if layers != 1 else ''} (+{per_token:,} bytes per token)",
+        _kv_words(
+            s,
+            spec.draft.num_hidden_layers,
+            plain.stages[last].kv.layout,
+            memory.stages[last].kv.layout,
+        ),
         f"{change} ({before:,} -> {after:,})",
     ]
     graphs = memory.stages[last].cudagraph - plain.stages[last].cudagraph
@@ -53,3 +55,22 @@ def spec_costs(
     if s.draft_limited_from is not None:
         words.append(f"max_model_len {s.draft_limited_from} -> {s.max_model_len} (VW126)")
     return {"--speculative-config": ", ".join(words)}
+
+
+def _kv_words(settings: Settings, draft_layers: int, plain: KVLayout, layout: KVLayout) -> str:
+    """What the drafter's caches add to the KV cache of the last rank."""
+    if layout.packed is not None and plain.packed is not None:
+        # DeepSeek-V4: each MTP layer (compress ratio 1) adds one sliding-window cache to the
+        # packed groups (checker.planning.deepseek_v4.packed_kv)
+        n, length, in_flight = draft_layers, settings.max_model_len, in_flight_tokens(settings)
+        return (
+            f"+{n} sliding-window cache{'s' if n != 1 else ''} in the packed KV block "
+            f"({plain.packed.block_bytes:,} -> {layout.packed.block_bytes:,} bytes a block; "
+            f"a {length:,}-token request {plain.packed.blocks_per_request(length, in_flight):,} "
+            f"-> {layout.packed.blocks_per_request(length, in_flight):,} blocks)"
+        )
+    pages = draft_pages(settings, settings.pp - 1)
+    per_token = sum(page for _, page, _ in pages) // settings.block_size
+    return (
+        f"+{len(pages)} KV layer{'s' if len(pages) != 1 else ''} (+{per_token:,} bytes per token)"
+    )

@@ -24,10 +24,12 @@ from checker.planning.deepseek_v4 import (
     approximate_gcd,
     deepseek_v4_weight_bytes,
     layer_specs,
+    mtp_weight_bytes,
     packed_kv,
     profile_reservations,
 )
 from checker.planning.settings import resolve_settings
+from checker.planning.spec_config import build_spec
 from checker.schemas.model_info import CompressedAttention
 from tests.planning.plans import catalog_model, fired, make_request, only, plan
 
@@ -338,3 +340,131 @@ def test_0_33_lays_out_a_block_of_128_that_0_25_refuses() -> None:
 def test_pipeline_parallel_layout_is_flagged() -> None:
     resp = plan(FLASH, "B200", gpus=8, tp=4, pp=2, version="0.25.0", kv_cache_dtype="fp8")
     assert "pipeline parallel" in only(resp, "VW148").message
+
+
+# MTP (speculative method mtp / deepseek_mtp): vLLM 0.25.0's nvidia/mtp.py
+# DeepSeekV4MultiTokenPredictorLayer builds a DeepseekV4DecoderLayer numbered 43 (Flash), past
+# the config's layers, so attention.py gives it compress ratio 1: its only cache is a
+# sliding-window one, which joins the target's in the packed groups.
+WITH_MTP = [*range(43), 43]
+
+
+def test_the_mtp_layer_registers_one_sliding_window_cache() -> None:
+    specs = layer_specs(_attn(FLASH), [43], 256, "fp8_ds_mla", 1, "0.25.0")
+    assert [(s.name, s.block_size, s.window, s.page_bytes) for s in specs] == [
+        ("layers.43.attn.swa_cache", 64, 128, 37440)
+    ]
+
+
+def test_flash_with_mtp_splits_44_sliding_window_caches_22_and_22() -> None:
+    kv = packed_kv(_attn(FLASH), WITH_MTP, block_size=256, kv_cache_dtype="fp8", version="0.25.0")
+    # approximate_gcd([21, 44, 21, 20], 21) = 22 tuples: the MTP cache fills the second
+    # sliding-window group's 22nd slot, so the packed block keeps 22 slots of 37440
+    assert [len(g.specs) for g in kv.groups] == [62, 22, 22, 42, 20]
+    assert any("layers.43" in s.name for s in kv.groups[2].specs)
+    assert kv.block_bytes == 1039680
+    # every group's pages of a 1M request over the first group's page: the second
+    # sliding-window group's 131 pages are now 22 x 37440 bytes, not 21 x 37440
+    needed = 4096 * 1002240 + 2 * 131 * 22 * 37440 + 2051 * 967680 + 1041 * 748800
+    assert kv.blocks_per_request(MILLION, CHUNK) == -(-needed // 1002240) == 7070
+
+
+def test_pro_and_0_33_with_mtp() -> None:
+    pro = packed_kv(
+        _attn(PRO), [*range(61), 61], block_size=256, kv_cache_dtype="fp8", version="0.25.0"
+    )
+    # approximate_gcd([31, 62, 30, 31], 31) = 31: 62 sliding-window caches in 31 + 31
+    assert [len(g.specs) for g in pro.groups] == [91, 31, 31, 31, 60]
+    assert pro.block_bytes == 31 * 37440 + 30 * 8640 + 31 * 1728
+    # 0.33.0: the sliding-window bucket of 44 split for 22 repeats; a request needs the same
+    # pages of each group, the block stays the widest group
+    kv = packed_kv(_attn(FLASH), WITH_MTP, block_size=256, kv_cache_dtype="fp8", version="0.33.0")
+    assert sorted(len(g.specs) for g in kv.groups) == [20, 22, 22, 42, 62]
+    assert kv.block_bytes == 1002240
+    assert kv.blocks_per_request(MILLION, 2 * CHUNK) == 4096 + 2 * 259 + 4099 + 2065
+
+
+def test_mtp_weights_are_a_gate_routed_ratio_1_layer_and_the_projections() -> None:
+    own = (
+        2 * (4096 * 4096 + 32 * 32 * 4)  # e_proj, h_proj: block fp8
+        + 3 * 4096 * 2  # enorm, hnorm, shared_head.norm (bf16)
+        + (4 * 4 * 4096 + 4 + 1) * 4  # hc_head_fn, hc_head_base, hc_head_scale (fp32)
+    )
+    # layer 0 is a ratio-1 layer too, but hash-routed: a [vocab, top_k] int32 table where
+    # the MTP layer has the gate's fp32 correction bias; the embedding and LM head are the
+    # target's
+    routing = -129280 * 6 * 4 + 256 * 4
+    model = catalog_model(FLASH)
+    mtp = mtp_weight_bytes(model, 1, tp=1, local_experts=0.0, dtype_bytes=2)
+    assert mtp == _flash_layer(0) + routing + own
+
+
+def test_a_plan_with_mtp_adds_its_weights_and_cache_and_explains_them() -> None:
+    kw: dict[str, Any] = {
+        "gpus": 8,
+        "tp": 8,
+        "version": "0.25.0",
+        "util": 0.95,
+        "kv_cache_dtype": "fp8",
+        "max_model_len": MILLION,
+        "max_num_batched_tokens": CHUNK,
+        "enable_expert_parallel": True,
+    }
+    base = plan(FLASH, "B200", **kw)
+    spec = plan(FLASH, "B200", speculative_config={"method": "mtp"}, explain=True, **kw)
+    # 256 experts over 8 EP ranks: 32 local experts of the MTP layer, attention over TP 8
+    expected = mtp_weight_bytes(
+        catalog_model(FLASH), 1, tp=8, local_experts=32.0, dtype_bytes=2
+    ) / (1 << 30)
+    assert expected == pytest.approx(0.46, abs=0.01)
+    weights = spec.feasibility.memory.weights_gib - base.feasibility.memory.weights_gib
+    assert weights == pytest.approx(expected, abs=0.011)
+    kv = spec.feasibility.kv
+    assert kv is not None and kv.num_groups == 5
+    assert abs(kv.num_blocks - spec.feasibility.memory.kv_cache_gib * (1 << 30) / 1039680) < 6
+    assert kv.tokens == int(kv.num_blocks / 7070 * MILLION)
+    assert kv.max_concurrency == round(kv.num_blocks / 7070, 2)  # printed as vLLM logs it
+    words = spec.config.explanations["--speculative-config"]
+    assert "MTP draft (1 MTP layer of the target), num_speculative_tokens=1" in words
+    assert (
+        "+1 sliding-window cache in the packed KV block (1,039,680 -> 1,039,680 bytes a block; "
+        "a 1,048,576-token request 7,065 -> 7,070 blocks)" in words
+    )
+
+
+def test_mtp_capture_sizes_are_multiples_of_1_plus_k() -> None:
+    """CompilationConfig.adjust_cudagraph_sizes_for_spec_decode (0.25.0): each default size
+    rounded up to a multiple of 1 + k, those past the largest (512) dropped."""
+    request = make_request(
+        FLASH,
+        "B200",
+        gpus=8,
+        tp=8,
+        version="0.25.0",
+        kv_cache_dtype="fp8",
+        speculative_config={"method": "mtp", "num_speculative_tokens": 2},
+    )
+    target = catalog_model(FLASH)
+    spec = build_spec(request.engine, target, None, "0.25.0")
+    s = resolve_settings(request, target, find_gpu("B200"), tp=8, spec=spec)
+    grid = [1, 2, 4, *range(8, 256, 8), *range(256, 513, 16)]
+    assert s.cudagraph_sizes == tuple(sorted({-(-n // 3) * 3 for n in grid} - {513}))
+    assert s.cudagraph_sizes[-1] == 498
+
+
+def test_two_mtp_layers_fall_in_two_groups_which_0_25_refuses() -> None:
+    """45 sliding-window caches: approximate_gcd([21, 45, 21, 20], 21) = 23 tuples, two
+    groups taking alternate caches, so MTP layers 43 and 44 land in different groups and
+    SpecDecodeBaseProposer.validate_same_kv_cache_group asserts (VW128)."""
+    kv = packed_kv(
+        _attn(FLASH), [*range(45)], block_size=256, kv_cache_dtype="fp8", version="0.25.0"
+    )
+    assert [len(g.specs) for g in kv.groups] == [62, 23, 22, 42, 20]
+    assert kv.groups_holding([43, 44]) == 2
+    two = catalog_model(FLASH, num_nextn_predict_layers=2)
+    kw: dict[str, Any] = {"gpus": 8, "tp": 8, "kv_cache_dtype": "fp8"}
+    mtp = {"speculative_config": {"method": "mtp"}}
+    found = only(plan(FLASH, "B200", model=two, version="0.25.0", **mtp, **kw), "VW128")
+    assert "fall in 2 of its packed KV cache groups" in found.fix
+    assert found.fix_values == {}  # the hybrid manager off is no way out for DeepSeek-V4
+    assert not fired(plan(FLASH, "B200", version="0.25.0", **mtp, **kw), "VW128")

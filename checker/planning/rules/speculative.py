@@ -238,14 +238,24 @@ def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
         or not has_behaviour("spec_one_kv_group", version)
         or _many_groups_allowed(spec, version)
         or (v1_key := _v1_runner_key(spec, version)) is None
-        or draft_kv_groups(ctx.model, s) < 2
+        or (groups := draft_kv_groups(ctx.model, s)) < 2
     ):
         return
+    # one group again: the hybrid manager off turns sliding-window layers into full ones
+    fix_values: dict[str, Any] = {"vllm.disable_hybrid_kv_cache_manager": True}
     fix = (
         "Use a draft whose layers are all of one attention type (no sliding-window layers), "
         "or set vllm.disable_hybrid_kv_cache_manager: true (sliding-window layers then keep "
         "full KV)"
     )
+    if ctx.model.compressed_attention is not None:
+        # DeepSeek-V4's packed layout has no form without the hybrid manager
+        fix_values = {}
+        fix = (
+            f"DeepSeek-V4's MTP layers' sliding-window caches fall in {groups} of its packed "
+            "KV cache groups: use a checkpoint with one MTP layer (num_speculative_tokens may "
+            "still exceed it: vLLM reuses the layer)"
+        )
     if v1_key:
         fix += f'; Model Runner V2 takes such a draft: drop "{v1_key}"'
     else:
@@ -258,8 +268,7 @@ def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
         message=message("spec-one-kv-group", version),
         key=config_key(ctx.request.engine),
         fix=fix + ".",
-        # one group again: the hybrid manager off turns sliding-window layers into full ones
-        fix_values={"vllm.disable_hybrid_kv_cache_manager": True},
+        fix_values=fix_values,
     )
 
 
