@@ -113,6 +113,14 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         return _packed_layout(model, settings, stage_range)
     if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)
+    alike = not (states or drafts or model.kv_heads_per_layer or model.indexer_token_bytes)
+    if layers and alike and (model.uses_mla or not settings.hybrid_kv):
+        # every layer alike, one group (most models): what the lists below come to, without
+        # building them per layer for every plan and every TP tried
+        page = target_page(model, settings, layers[0])
+        kind = LayerKind.MLA if model.uses_mla else LayerKind.FULL
+        per_token = page * len(layers) // settings.block_size
+        return KVLayout(page, len(layers), (kind,), per_token, 0)
     if model.kv_heads_per_layer:  # only models whose layers differ need a page per layer
         pages = [target_page(model, settings, i) for i in layers]
     else:
