@@ -377,8 +377,16 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
     attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
     for (kind, multiple, window), groups in layout.attention_specs:
         attention += groups * _blocks_per_request(kind, model, settings, length, multiple, window)
-    states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
-    return float(attention * layout.group_block_bytes + states * layout.page_bytes)
+    states = _state_bytes(model, settings, layout, length)
+    return float(attention * layout.group_block_bytes + states)
+
+
+def _state_bytes(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> int:
+    """The state blocks a request of ``length`` holds in the rank's state layers, in bytes."""
+    if not layout.state_layers:  # most models: nothing to count
+        return 0
+    blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, length)
+    return layout.state_layers * blocks * layout.page_bytes
 
 
 def resident_bytes_for_length(
@@ -404,8 +412,8 @@ def resident_bytes_for_length(
             attention += -(-min(window, length) // bs)
         elif kind is not LayerKind.LINEAR:
             attention += _blocks_per_request(kind, model, settings, length, multiple, window)
-    states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
-    return float(attention * layout.group_block_bytes + states * layout.page_bytes)
+    states = _state_bytes(model, settings, layout, length)
+    return float(attention * layout.group_block_bytes + states)
 
 
 def windowed_chunk_bytes(model: ModelInfo, settings: Settings, layout: KVLayout) -> float:
