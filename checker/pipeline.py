@@ -212,12 +212,10 @@ def plan_request(
 ) -> PlanResponse:
     """Resolve the model (local, catalog, lockfile, Hub) and the GPU, then plan (with the
     measured terms of ``calibration`` where it matches)."""
-    from checker.planning.planner import complete
+    from checker.planning.planner import run_plan
 
-    assessment = assess_request(
-        request, offline=offline, lockfile=lockfile, record=record, calibration=calibration
-    )
-    return complete(assessment)
+    model, gpu, draft = resolve_inputs(request, offline=offline, lockfile=lockfile, record=record)
+    return run_plan(request, model, gpu, calibration, draft)
 
 
 def assess_request(
@@ -229,8 +227,21 @@ def assess_request(
     calibration: Calibration | None = None,
 ) -> Assessment:
     """``plan_request`` up to the verdict (planner.assess): no recommendations yet."""
-    from checker.models.resolve import resolve_model
     from checker.planning.planner import assess
+
+    model, gpu, draft = resolve_inputs(request, offline=offline, lockfile=lockfile, record=record)
+    return assess(request, model, gpu, calibration, draft)
+
+
+def resolve_inputs(
+    request: PlanRequest,
+    *,
+    offline: bool = False,
+    lockfile: Path | None = None,
+    record: bool = False,
+) -> tuple[ModelInfo, GPUSpec, ModelInfo | None]:
+    """The request's model, GPU and speculative draft model (None without one)."""
+    from checker.models.resolve import resolve_model
 
     try:
         model = resolve_model(request.model, offline=offline, lockfile=lockfile, record=record)
@@ -240,7 +251,7 @@ def assess_request(
         exc.key = exc.key or "model.id"
         raise
     draft = resolve_draft(request, offline=offline, lockfile=lockfile, record=record)
-    return assess(request, model, resolve_gpu(request.hardware), calibration, draft)
+    return model, resolve_gpu(request.hardware), draft
 
 
 def resolve_draft(

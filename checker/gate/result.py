@@ -8,6 +8,8 @@ check ran in (the repository root in CI, so they work as annotation and SARIF pa
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 import json
+import math
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer
@@ -232,10 +234,42 @@ class CheckResult(BaseModel):
 
 def pack_plan(plan: PlanResponse) -> bytes | None:
     """``plan`` as compact JSON, or None where JSON would not give it back as it is: a figure
-    that overflowed to inf or nan, which JSON writes as null (then the pair keeps the objects)."""
-    packed = plan.__pydantic_serializer__.to_json(plan)
+    that overflowed to inf or nan, which JSON writes as null, or a free-form value (``Any``)
+    JSON gives back as another type (then the pair keeps the objects)."""
+    dump = plan.__pydantic_serializer__.to_json
+    packed = dump(plan)
+    # JSON writes null only for None and for a float that is not finite: without the Nones,
+    # no null (nor the word in any text) means no figure overflowed; the typed fields then
+    # come back as they are, so only the free-form values need a look (the common case: no
+    # objects built again only to compare them)
+    if b"null" not in dump(plan, exclude_none=True) and all(map(_plain, _free_values(plan))):
+        return packed
     try:
         same = PlanResponse.model_validate_json(packed) == plan
     except ValidationError:
         same = False
     return packed if same else None
+
+
+def _free_values(plan: PlanResponse) -> Iterator[Any]:
+    """The values of the plan's free-form (``Any``) fields: test_format_json checks that these
+    are all of them."""
+    for finding in (*plan.feasibility.findings, *plan.feasibility.suppressed):
+        yield from finding.fix_values.values()
+    yield from plan.config.extra_args.values()
+    yield from (rec.value for rec in plan.recommendations)
+
+
+def _plain(value: Any) -> bool:
+    """A value JSON gives back as it is, of the same type: text, a whole number, a finite
+    float, a bool, None, or lists and text-keyed mappings of them."""
+    kind = type(value)
+    if kind in (str, int, bool) or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list:
+        return all(map(_plain, value))
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return False

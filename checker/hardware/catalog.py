@@ -46,6 +46,7 @@ class _Catalog:
             self.ambiguous[key] = choices
 
 
+@functools.lru_cache(maxsize=1024)  # pure; the gate looks a target's GPU up for every pair
 def normalise(name: str) -> str:
     """The lookup key of a GPU name: "NVIDIA A100-SXM4-80GB" -> "a100sxm480gb"."""
     text = _VENDOR_PREFIX.sub("", name.strip().lower())

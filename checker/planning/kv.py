@@ -114,6 +114,14 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         return _packed_layout(model, settings, stage)
     if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)
+    alike = not (states or drafts or model.kv_heads_per_layer or model.indexer_token_bytes)
+    if layers and alike and (model.uses_mla or not settings.hybrid_kv):
+        # every layer alike, one group (most models): what the lists below come to, without
+        # building them per layer for every plan and every TP tried
+        page = target_page(model, settings, layers[0])
+        kind = LayerKind.MLA if model.uses_mla else LayerKind.FULL
+        per_token = page * len(layers) // settings.block_size
+        return KVLayout(page, len(layers), (kind,), per_token, 0)
     if model.kv_heads_per_layer:  # only models whose layers differ need a page per layer
         pages = [target_page(model, settings, i) for i in layers]
     else:
@@ -383,8 +391,16 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
     attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
     for (kind, multiple, window), groups in layout.attention_specs:
         attention += groups * _blocks_per_request(kind, model, settings, length, multiple, window)
-    states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
-    return float(attention * layout.group_block_bytes + states * layout.page_bytes)
+    states = _state_bytes(model, settings, layout, length)
+    return float(attention * layout.group_block_bytes + states)
+
+
+def _state_bytes(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> int:
+    """The state blocks a request of ``length`` holds in the rank's state layers, in bytes."""
+    if not layout.state_layers:  # most models: nothing to count
+        return 0
+    blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, length)
+    return layout.state_layers * blocks * layout.page_bytes
 
 
 def resident_bytes_for_length(
@@ -410,8 +426,8 @@ def resident_bytes_for_length(
             attention += -(-min(window, length) // bs)
         elif kind is not LayerKind.LINEAR:
             attention += _blocks_per_request(kind, model, settings, length, multiple, window)
-    states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, model, settings, length)
-    return float(attention * layout.group_block_bytes + states * layout.page_bytes)
+    states = _state_bytes(model, settings, layout, length)
+    return float(attention * layout.group_block_bytes + states)
 
 
 def windowed_chunk_bytes(model: ModelInfo, settings: Settings, layout: KVLayout) -> float:

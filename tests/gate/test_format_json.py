@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 import json
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+import pytest
+from pydantic import BaseModel
 
 from checker.gate.formats import report_chunks
 from checker.gate.formats.json_report import render_json
 from checker.gate.result import CheckResult, pack_plan
 from checker.schemas.enums import Verdict
+from checker.schemas.outputs import PlanResponse, Recommendation
 from tests.gate import factories as f
 
 
@@ -92,3 +98,48 @@ def test_a_plan_json_would_not_give_back_is_not_packed() -> None:
         update={"feasibility": plan.feasibility.model_copy(update={"memory": memory})}
     )
     assert pack_plan(plan) is not None and pack_plan(broken) is None
+    # a free-form value JSON gives back as another type: a tuple comes back a list
+    odd = plan.model_copy(
+        update={"recommendations": [Recommendation(key="k", value=(1, 2), reason="r")]}
+    )
+    assert pack_plan(odd) is None
+
+
+def _any_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Where a plan holds free-form (``Any``) values: attribute paths, [] for a list item."""
+    found: set[str] = set()
+    for name, field in model.model_fields.items():
+        path, annotation = prefix + name, field.annotation
+        if annotation is Any or Any in get_args(annotation):
+            found.add(path)
+        union = get_origin(annotation) in (Union, UnionType)
+        for arg in get_args(annotation) if union else (annotation,):
+            inner, mark = (get_args(arg)[0], "[].") if get_origin(arg) is list else (arg, ".")
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                found |= _any_paths(inner, path + mark)
+    return found
+
+
+def test_a_plan_packs_without_being_built_again_and_its_free_values_are_all_looked_at(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Packing a plain plan (no overflowed figure, free-form values JSON's own) builds no
+    objects to compare (issue 17); _free_values reads every free-form field there is."""
+    assert _any_paths(PlanResponse) == {
+        "feasibility.findings[].fix_values",
+        "feasibility.suppressed[].fix_values",
+        "config.extra_args",
+        "recommendations[].value",
+    }
+    plan = f.plan(verdict=Verdict.FAIL, findings=(f.finding(),))
+    odd = plan.model_copy(
+        update={"recommendations": [Recommendation(key="k", value=(1, 2), reason="r")]}
+    )
+
+    def refused(*args: object, **kwargs: object) -> PlanResponse:
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(PlanResponse, "model_validate_json", refused)
+    assert pack_plan(plan) == plan.model_dump_json().encode()
+    with pytest.raises(AssertionError, match="built again"):  # a tuple: JSON gives a list
+        pack_plan(odd)

@@ -13,13 +13,16 @@ from checker.planning.kv import (
     _blocks_per_request,
     _group_specs,
     bytes_for_length,
+    kv_layout,
     max_length_for_budget,
+    target_page,
 )
 from checker.planning.memory import at_utilization, plan_memory
 from checker.planning.planner import run_plan
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.config import valid_tp
 from checker.planning.settings import at_tp, resolve_settings
+from checker.planning.weights import stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
 from tests.planning.conftest import H100, T4, request
 
@@ -104,6 +107,27 @@ def test_blocks_counted_per_group_spec_are_the_per_group_sum(model_id: str) -> N
                 states = layout.state_layers * _blocks_per_request(LayerKind.LINEAR, m, s, length)
                 plain = sum(groups) * layout.group_block_bytes + states * layout.page_bytes
                 assert bytes_for_length(m, s, layout, length) == float(plain)
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_a_layout_of_alike_layers_is_the_sum_of_its_layers_pages(model_id: str) -> None:
+    """kv_layout's shortcut for one kind of layer with one page: the per-layer pages."""
+    m = catalog_model(model_id)
+    for gpu, kw in ((H100, {}), (T4, {"kv_cache_dtype": "fp8"}), (H100, {"pp": 2})):
+        req = request(model_id, **kw)  # type: ignore[arg-type]
+        s = resolve_settings(req, m, gpu, tp=2 if m.num_key_value_heads % 2 == 0 else 1)
+        for stage, layers in enumerate(stage_layers(m.num_hidden_layers, s.pp)):
+            layout = kv_layout(m, s, stage)
+            if len(layout.kinds) != 1 or layout.state_layers or layout.packed is not None:
+                continue
+            pages = [target_page(m, s, i) for i in m.kv_layers if i in layers]
+            if m.indexer_token_bytes:  # each MLA layer's indexer keys: one more page each
+                pages += [s.block_size * m.indexer_token_bytes] * len(pages)
+            assert layout.bytes_per_token == sum(pages) // s.block_size
+            if len(set(pages)) == 1:
+                assert (layout.page_bytes, layout.group_size) == (pages[0], len(pages))
+            else:  # pages that differ share one block of their sum
+                assert layout.group_block_bytes == sum(pages)
 
 
 def test_per_plan_values_are_computed_once_and_not_carried_to_another_context() -> None:
