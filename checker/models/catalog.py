@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from checker.schemas.yaml_source import bundled_text
 
 _DATA = "models"  # folder under checker/data
 
@@ -59,9 +60,7 @@ class CatalogEntry(BaseModel):
 
 
 def _data_file(name: str) -> str:
-    return (
-        resources.files("checker.data").joinpath(_DATA).joinpath(name).read_text(encoding="utf-8")
-    )
+    return bundled_text(f"{_DATA}/{name}")
 
 
 class _Index(BaseModel):
