@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from checker.planning.releases import pick
 from checker.schemas.model_info import ModelInfo
@@ -24,8 +23,7 @@ from checker.schemas.yaml_source import bundled_text
 _TRANSFORMERS_BACKEND = "TransformersForCausalLM"
 
 
-@dataclass(frozen=True)
-class ArchitectureSupport:
+class ArchitectureSupport(NamedTuple):
     how: Literal["vllm", "transformers", "removed", "out_of_tree", "unsupported"]
     architecture: str  # the one vLLM builds, or the one it refuses
     release: str  # the release whose registry answered

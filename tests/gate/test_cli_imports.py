@@ -109,6 +109,7 @@ def test_check_imports_only_the_format_it_prints(tmp_path: Path) -> None:
     assert "checker.gate.formats.text" in modules
     assert "checker.gate.formats.markdown" not in modules
     assert "checker.gate.formats.sarif" not in modules
+    assert "checker.render.context" not in modules  # a passing pair renders no artifact
 
 
 _LOADER = "pydantic.plugin._loader"
