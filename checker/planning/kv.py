@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from checker.planning.deepseek_v4 import (
     PackedKV,
@@ -29,8 +30,7 @@ from checker.schemas.model_info import LayerKind, ModelInfo
 GIB = float(1 << 30)
 
 
-@dataclass(frozen=True)
-class KVLayout:
+class KVLayout(NamedTuple):
     """What one rank of a pipeline stage stores per KV block."""
 
     page_bytes: int  # one layer, one block (all layers' when their pages differ: group_size 1)
@@ -58,8 +58,7 @@ class KVLayout:
         return self.block_bytes or self.page_bytes * self.group_size
 
 
-@dataclass(frozen=True)
-class KVResult:
+class KVResult(NamedTuple):
     num_blocks: int
     tokens: int
     max_concurrency: float
