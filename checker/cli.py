@@ -17,7 +17,7 @@ import sys
 import threading
 import types
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from checker import __version__
 from checker.errors import (
@@ -241,7 +241,19 @@ def _add_publish_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--report-file", metavar="PATH", help="also write the markdown report here")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Unbuilt:
+    """The parser of a command this run does not name: it takes every flag and keeps none.
+    argparse looks its messages' translations up on disk for each parser and group it builds,
+    which for all the commands cost a cold start about 2%; help and usage errors, which list
+    every command, build them all."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``only``, the parser of that command alone (all when it names
+    none of them)."""
     parser = _Parser(
         prog="vllm-wizard",
         description=DESCRIPTION,
@@ -252,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return cast(argparse.ArgumentParser, _Unbuilt())
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(handler=handler)
         return p
@@ -436,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_lockfile_flags(p)
     p.epilog = CALIBRATE_EPILOG
+    if only is not None and only not in sub.choices:  # a typo: the error lists every command
+        return build_parser()
     return parser
 
 
@@ -853,8 +869,7 @@ def _files_last(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[st
     trailing arguments that name existing YAML files (and are no option's value) go after a
     ``--``: they are files, whatever they look like."""
     args = list(argv)
-    command = next((a for a in args if not a.startswith("-")), None)
-    if command != "check" or "--pre-commit" not in args or "--" in args:
+    if _command(args) != "check" or "--pre-commit" not in args or "--" in args:
         return args
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     check: argparse.ArgumentParser = sub.choices["check"]
@@ -865,13 +880,24 @@ def _files_last(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[st
     return args if n == len(args) else [*args[:n], "--", *args[n:]]
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names: its first argument that is no option (the top level's options
+    take no value); None after a ``--``, which argparse reads its own way."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
 def _is_yaml_file(arg: str) -> bool:
     return arg.endswith((".yaml", ".yml")) and os.path.isfile(arg)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv))
     debug = "--debug" in argv
     stdout = sys.stdout
     sys.stdout = _PipeGuard(stdout)

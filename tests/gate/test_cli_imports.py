@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
@@ -185,3 +186,24 @@ def test_the_console_script_spares_the_collector_its_objects(collector: None) ->
         cli.entry()
     assert gc.get_threshold() == cli.GC_THRESHOLDS
     assert gc.get_freeze_count() > 0
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
+def test_a_run_builds_the_parser_of_its_command_alone() -> None:
+    everything = _commands(cli.build_parser())
+    assert len(everything) > 5 and "check" in everything
+    assert _commands(cli.build_parser(cli._command(["--debug", "check", "p.yaml"]))) == ["check"]
+    # help, a typo and '--' get every command, as argparse lists them in its message
+    for argv in (["--help"], ["chek", "p.yaml"], ["--", "check"], []):
+        assert _commands(cli.build_parser(cli._command(argv))) == everything
+
+
+def test_a_mistyped_command_still_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["chek", "p.yaml"]) == 2
+    error = capsys.readouterr().err
+    assert "invalid choice: 'chek'" in error
+    assert all(repr(name) in error for name in _commands(cli.build_parser()))
