@@ -16,8 +16,9 @@ import signal
 import sys
 import textwrap
 import threading
+import types
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from checker import __version__
 from checker.errors import (
@@ -270,7 +271,19 @@ def _add_publish_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--report-file", metavar="PATH", help="also write the markdown report here")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Unbuilt:
+    """The parser of a command this run does not name: it takes every flag and keeps none.
+    argparse looks its messages' translations up on disk for each parser and group it builds,
+    which for all the commands cost a cold start about 2%; help and usage errors, which list
+    every command, build them all."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``only``, the parser of that command alone (all when it names
+    none of them)."""
     parser = _Parser(
         prog="vllm-wizard",
         description=DESCRIPTION,
@@ -281,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return cast(argparse.ArgumentParser, _Unbuilt())
         p = sub.add_parser(
             name,
             help=help_text,
@@ -536,6 +551,8 @@ over 64 MiB, has no vLLM start-up line, or cannot be planned"""
     )
     _add_lockfile_flags(p)
     p.epilog = CALIBRATE_EPILOG
+    if only is not None and only not in sub.choices:  # a typo: the error lists every command
+        return build_parser()
     return parser
 
 
@@ -978,8 +995,7 @@ def _files_last(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[st
     trailing arguments that name existing YAML files (and are no option's value) go after a
     ``--``: they are files, whatever they look like."""
     args = list(argv)
-    command = next((a for a in args if not a.startswith("-")), None)
-    if command != "check" or "--pre-commit" not in args or "--" in args:
+    if _command(args) != "check" or "--pre-commit" not in args or "--" in args:
         return args
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     check: argparse.ArgumentParser = sub.choices["check"]
@@ -990,13 +1006,24 @@ def _files_last(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[st
     return args if n == len(args) else [*args[:n], "--", *args[n:]]
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names: its first argument that is no option (the top level's options
+    take no value); None after a ``--``, which argparse reads its own way."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
 def _is_yaml_file(arg: str) -> bool:
     return arg.endswith((".yaml", ".yml")) and os.path.isfile(arg)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv))
     debug = "--debug" in argv
     stdout = sys.stdout
     sys.stdout = _PipeGuard(stdout)
@@ -1046,10 +1073,24 @@ def _on_sigterm(handler: Any) -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
+def _no_plugin_loader() -> None:
+    """With every plugin disabled, pydantic's plugin loader finds none, but importing it imports
+    importlib.metadata (email, zipfile, csv, socket ...) when the first model is built: about a
+    twentieth of a cold check. A stand-in with its one function, giving what it gives then
+    (no plugin), is imported instead."""
+    name = "pydantic.plugin._loader"
+    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") != "__all__" or name in sys.modules:
+        return
+    stand_in = types.ModuleType(name)
+    stand_in.get_plugins = lambda: ()  # type: ignore[attr-defined]
+    sys.modules[name] = stand_in
+
+
 def entry() -> None:
     # Our models are internal: skip pydantic's scan of every installed package's entry points
     # for validation plugins, a cost on each start of a pre-commit hook (unless the user set it).
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _no_plugin_loader()
     # A command's objects (modules, models, catalogs) live to its end and make hardly any
     # garbage cycles (a fleet's check leaves the same hundred whatever its size; a bad profile,
     # a few dozen): the collector's passes over them while modules load, and the interpreter's

@@ -8,7 +8,6 @@ no repo-config default or ignore), so the gate and the generator never disagree 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -28,8 +27,8 @@ def check_artifacts(
     from checker.render.write import inside
     from checker.schemas.profile_io import write_atomic
 
-    own_pin = dataclasses.replace(
-        settings, vllm_version=None, default_vllm_version=None, ignore=(), keep_plans=True
+    own_pin = settings._replace(
+        vllm_version=None, default_vllm_version=None, ignore=(), keep_plans=True
     )
     drifts: list[ArtifactDrift] = []
     problems: list[InputProblem] = []

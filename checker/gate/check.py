@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from checker.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, CheckerError, UsageError
 from checker.gate.pairs import PairSettings, check_pair, unplanned_target_problems
@@ -40,8 +39,7 @@ from checker.schemas.inputs import EngineInput
 from checker.schemas.profile_io import LoadedProfile, ProfileRequests, Target, parse_target
 
 
-@dataclass(frozen=True)
-class CheckOptions:
+class CheckOptions(NamedTuple):
     paths: Sequence[str] = ()  # files, directories, globs; () = the repo config's globs
     gpus: Sequence[str] = ()  # "NAME[:COUNT]"; () = repo config targets, else each profile's
     config: Path | None = None  # repo config; None = .vllm-wizard.yaml found from cwd up
@@ -58,8 +56,7 @@ class CheckOptions:
     calibration: Path | None = None  # None = the repo config's, else its default file if any
 
 
-@dataclass(frozen=True)
-class Setup:
+class Setup(NamedTuple):
     """What check and audit share once flags and the repo config are read."""
 
     cwd: Path

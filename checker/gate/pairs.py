@@ -7,8 +7,8 @@ the same function ``plan`` uses: the two cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from checker.errors import CheckerError, GPUNotFoundError, ModelConfigError
 from checker.gate.result import (
@@ -28,8 +28,7 @@ from checker.schemas.outputs import FeasibilityReport, Finding, PerfEstimate
 from checker.schemas.profile_io import LoadedProfile, ProfileRequests, Target
 
 
-@dataclass(frozen=True)
-class PairSettings:
+class PairSettings(NamedTuple):
     """What every pair of one run shares."""
 
     fail_on: FailOn = FailOn.ERROR

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:
-    from importlib.abc import Traversable
+from checker.schemas.yaml_source import bundled_text
 
 _DATA = "models"  # folder under checker/data
 
@@ -61,14 +59,8 @@ class CatalogEntry(BaseModel):
         return text
 
 
-@functools.cache
-def _data_dir() -> Traversable:
-    # looked up once: a fleet check reads a hundred configs, and files() costs more than a read
-    return resources.files("checker.data").joinpath(_DATA)
-
-
 def _data_file(name: str) -> str:
-    return _data_dir().joinpath(name).read_text(encoding="utf-8")
+    return bundled_text(f"{_DATA}/{name}")
 
 
 class _Index(BaseModel):

@@ -6,7 +6,7 @@ holds a header, so never a token. Missing things are ModelNotFoundError, the res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from checker.errors import CheckerError, ModelNotFoundError, RemoteError
@@ -16,8 +16,7 @@ RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _LATER = "retry later; for CI, record the model in a lockfile or pass --model-config PATH"
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """The request that failed, as far as a message may tell."""
 
     model_id: str

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from checker.schemas.model_info import LayerKind, ParamBreakdown, StateInfo, StateKind
 
 _QK_NORM_TYPES = {"qwen3", "qwen3_moe", "qwen3_next", "gemma3_text", "glm4_moe"}
 
 
-@dataclass(frozen=True)
-class ParamCount:
+class ParamCount(NamedTuple):
     breakdown: ParamBreakdown
     per_layer: tuple[int, ...]
     moe_layers: tuple[bool, ...]
@@ -168,8 +166,7 @@ def vision_width(vision: dict[str, Any]) -> tuple[int, int]:
     return width, int(inner)
 
 
-@dataclass(frozen=True)
-class VisionParams:
+class VisionParams(NamedTuple):
     """A vision tower's parameters, split by what a quantization method can store compactly:
     the weights of its attention, MLP and projector linear layers, and everything else (the
     patch embedding, position embeddings, norms and biases), which vLLM keeps in the model

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
-from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from checker.planning.releases import pick
 from checker.schemas.model_info import ModelInfo
+from checker.schemas.yaml_source import bundled_text
 
 # The class the Transformers backend builds a text model with (registry
 # _TRANSFORMERS_BACKEND_MODELS); its pipeline-parallel support stands for the backend's.
 _TRANSFORMERS_BACKEND = "TransformersForCausalLM"
 
 
-@dataclass(frozen=True)
-class ArchitectureSupport:
+class ArchitectureSupport(NamedTuple):
     how: Literal["vllm", "transformers", "removed", "out_of_tree", "unsupported"]
     architecture: str  # the one vLLM builds, or the one it refuses
     release: str  # the release whose registry answered
@@ -36,8 +34,7 @@ class ArchitectureSupport:
 
 @functools.cache
 def _releases() -> dict[str, Any]:
-    text = resources.files("checker.data").joinpath("vllm_architectures.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
+    data: dict[str, Any] = json.loads(bundled_text("vllm_architectures.json"))
     return dict(data["releases"])
 
 

@@ -10,7 +10,7 @@ that differs in anything else is ignored, and the plan says why.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from checker.planning.activation import activation_bytes, cudagraph_bytes
 from checker.planning.kv import GIB
@@ -72,8 +72,7 @@ def _drafter(settings: Settings) -> str | None:
     return " ".join(filter(None, [*words, f"x{spec.tokens}" if spec.tokens else None]))
 
 
-@dataclass(frozen=True)
-class LoggedTerms:
+class LoggedTerms(NamedTuple):
     """One stage's figures from a log, GiB (None: not logged)."""
 
     kv_cache_gib: float
@@ -142,8 +141,7 @@ def blocks_from_tokens(memory: MemoryPlan, tokens: int) -> tuple[int, int] | Non
     return fewest, fewest + groups - 1
 
 
-@dataclass(frozen=True)
-class CalibrationUse:
+class CalibrationUse(NamedTuple):
     """What a calibration gives one plan: measured terms, or why its entry was ignored."""
 
     measured: Measured | None = None

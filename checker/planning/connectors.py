@@ -6,8 +6,7 @@ VllmConfig.__post_init__ and _post_init_kv_transfer_config, kv_connector/factory
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from checker.planning.releases import has_behaviour, pick, release
 from checker.schemas.inputs import EngineInput
@@ -24,8 +23,7 @@ def _facts() -> dict[str, Any]:
     return data
 
 
-@dataclass(frozen=True)
-class KVConnector:
+class KVConnector(NamedTuple):
     """The connector vLLM creates and what it does to the plan."""
 
     name: str

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from checker.planning.releases import pick
 from checker.schemas.model_info import CompressedAttention, ModelInfo
@@ -35,8 +34,7 @@ def _round_up(value: int, multiple: int) -> int:
     return _cdiv(value, multiple) * multiple
 
 
-@dataclass(frozen=True)
-class CacheSpec:
+class CacheSpec(NamedTuple):
     """One registered cache: an MLAAttentionSpec (window 0) or a SlidingWindowMLASpec."""
 
     name: str
@@ -54,8 +52,7 @@ class CacheSpec:
         return _cdiv(span, self.block_size) + 1  # the window straddles block edges
 
 
-@dataclass(frozen=True)
-class CacheGroup:
+class CacheGroup(NamedTuple):
     """One KV cache group: a UniformTypeKVCacheSpecs of specs with one block table."""
 
     specs: tuple[CacheSpec, ...]
@@ -74,8 +71,7 @@ class CacheGroup:
         return Counter(s.page_bytes for s in self.specs).most_common(1)[0][1]
 
 
-@dataclass(frozen=True)
-class PackedKV:
+class PackedKV(NamedTuple):
     """The groups of one rank and the bytes one block index takes across all of them."""
 
     groups: tuple[CacheGroup, ...]
@@ -374,8 +370,7 @@ def preferred_block_size() -> int:
     return int(_facts()["preferred_block_size"])
 
 
-@dataclass(frozen=True)
-class WeightShape:
+class WeightShape(NamedTuple):
     """The model-wide figures DeepSeek-V4's weights are built from (ModelInfo's fields)."""
 
     hidden: int

@@ -8,10 +8,11 @@ budget // page // group_size; printed tokens = blocks // groups * block_size. V0
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass, replace
-from functools import cached_property
+from dataclasses import replace
+from typing import NamedTuple
 
 from checker.planning.deepseek_v4 import (
     PackedKV,
@@ -31,8 +32,7 @@ from checker.schemas.model_info import LayerKind, ModelInfo
 GIB = float(1 << 30)
 
 
-@dataclass(frozen=True)
-class KVLayout:
+class KVLayout(NamedTuple):
     """What one rank of a pipeline stage stores per KV block."""
 
     page_bytes: int  # one layer, one block (all layers' when their pages differ: group_size 1)
@@ -59,17 +59,17 @@ class KVLayout:
         """Bytes one block index takes across the layers of one group."""
         return self.block_bytes or self.page_bytes * self.group_size
 
-    @cached_property
-    def attention_specs(self) -> tuple[tuple[tuple[LayerKind, int, int], int], ...]:
-        """Each distinct (kind, block-size multiple, own window) of the attention groups, and
-        how many groups have it: a request needs the same blocks in each (bytes_for_length
-        is asked for thousands of times, Gemma-3's six groups are two specs)."""
-        specs = Counter(spec for spec in _group_specs(self) if spec[0] is not LayerKind.LINEAR)
-        return tuple(specs.items())
+
+@functools.lru_cache(maxsize=1024)
+def attention_specs(layout: KVLayout) -> tuple[tuple[tuple[LayerKind, int, int], int], ...]:
+    """Each distinct (kind, block-size multiple, own window) of the attention groups, and how
+    many groups have it: a request needs the same blocks in each (bytes_for_length is asked for
+    thousands of times, Gemma-3's six groups are two specs)."""
+    specs = Counter(spec for spec in _group_specs(layout) if spec[0] is not LayerKind.LINEAR)
+    return tuple(specs.items())
 
 
-@dataclass(frozen=True)
-class KVResult:
+class KVResult(NamedTuple):
     num_blocks: int
     tokens: int
     max_concurrency: float
@@ -389,7 +389,7 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
     if layout.packed is not None:
         return float(layout.packed.bytes_for_length(length, in_flight_tokens(settings)))
     attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
-    for (kind, multiple, window), groups in layout.attention_specs:
+    for (kind, multiple, window), groups in attention_specs(layout):
         attention += groups * _blocks_per_request(kind, model, settings, length, multiple, window)
     states = _state_bytes(model, settings, layout, length)
     return float(attention * layout.group_block_bytes + states)

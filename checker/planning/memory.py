@@ -12,7 +12,8 @@ KV cache, so a plan of the logged setup reproduces the log's blocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from checker.planning.activation import (
     activation_bytes,
@@ -31,8 +32,7 @@ from checker.planning.weights import stage_weight_bytes
 from checker.schemas.model_info import ModelInfo
 
 
-@dataclass(frozen=True)
-class MeasuredStage:
+class MeasuredStage(NamedTuple):
     """One stage's terms as a start-up log measured them, bytes per rank (None: not logged)."""
 
     weights: float | None
@@ -42,8 +42,7 @@ class MeasuredStage:
     non_kv: float  # requested memory less the KV cache: every term vLLM subtracted
 
 
-@dataclass(frozen=True)
-class Measured:
+class Measured(NamedTuple):
     """Measured terms for every stage, where they came from, and how they were adjusted."""
 
     stages: tuple[MeasuredStage, ...]
@@ -51,8 +50,7 @@ class Measured:
     adjusted: str | None = None  # the settings that differ from the log's, and the change
 
 
-@dataclass(frozen=True)
-class StageMemory:
+class StageMemory(NamedTuple):
     stage: int
     weights: float  # bytes, per rank
     activation: float
@@ -63,8 +61,7 @@ class StageMemory:
     check_budget: float  # what the one-request check and auto-fit compare against
 
 
-@dataclass(frozen=True)
-class MemoryPlan:
+class MemoryPlan(NamedTuple):
     settings: Settings
     total: float  # bytes of the device as CUDA reports it
     requested: float
@@ -103,8 +100,7 @@ class MemoryPlan:
         return self.total - self.cuda_context - used
 
 
-@dataclass(frozen=True)
-class StageTerms:
+class StageTerms(NamedTuple):
     """One stage's memory before its KV cache, bytes per rank (a calibration's measured terms in
     place of the estimates): none of it depends on gpu_memory_utilization."""
 

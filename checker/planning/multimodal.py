@@ -15,7 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from checker.planning.quant_bits import bits_per_weight
 from checker.planning.releases import build_has, has_behaviour
@@ -112,8 +112,7 @@ def encoder_data_parallel(model: ModelInfo, settings: Settings) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class TowerStorage:
+class TowerStorage(NamedTuple):
     """How vLLM stores the tower's parameters: ``quantized`` linear weights at the method's
     ``bits``, the other ``kept`` in the model dtype; ``how`` says why, for --explain."""
 
@@ -285,8 +284,7 @@ def frontend_gpu_bytes(model: ModelInfo, settings: Settings) -> float:
     return settings.mm.ipc_gpu_bytes + settings.dp * per_server
 
 
-@dataclass(frozen=True)
-class EncoderProfile:
+class EncoderProfile(NamedTuple):
     """vLLM's encoder profile run on one rank."""
 
     modality: str

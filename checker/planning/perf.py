@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from checker.planning.batching import StepLoad
 from checker.planning.kv import (
@@ -55,8 +54,7 @@ STAGE_HANDOFF_S = 20e-6  # pipeline stage to stage send, per step
 _FP8_METHODS = {"fp8", "fbgemm_fp8", "ptpc_fp8", "modelopt"}
 
 
-@dataclass(frozen=True)
-class FixedCosts:
+class FixedCosts(NamedTuple):
     """One end (pessimistic or optimistic) of a GPU family's fixed costs, in seconds."""
 
     kernel_launch_s: float

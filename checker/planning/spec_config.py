@@ -10,8 +10,7 @@ layers of the target's own config as a model of those layers alone.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from checker.planning.context_length import default_max_len
 from checker.schemas.inputs import EngineInput
@@ -72,8 +71,7 @@ def draft_to_resolve(config: Mapping[str, Any]) -> str | None:
     return model if method in ("draft_model", "eagle", "eagle3", "mtp") else None
 
 
-@dataclass(frozen=True)
-class SpecDecode:
+class SpecDecode(NamedTuple):
     """One server's speculative decoding, as sized."""
 
     method: str | None  # after vLLM's aliases and name detection; None: not a method

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import BaseModel
@@ -45,8 +45,7 @@ SCHEMA_MODELINE = "# yaml-language-server: $schema={url}\n"
 SCHEMA_URL = "https://raw.githubusercontent.com/vllm-wizard/vllm-wizard/main/checker/data/profile.schema.json"
 
 
-@dataclass(frozen=True)
-class LoadedProfile:
+class LoadedProfile(NamedTuple):
     profile: Profile
     path: Path
     positions: Positions

@@ -17,7 +17,6 @@ import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -136,36 +135,53 @@ _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 
 
-# Parsed data files, cached like Python's bytecode: beside the files, keyed by their content,
-# so a command's cold start does not parse the same YAML again (vllm_flags.yaml alone costs more
-# than all the rest of a one-profile check's planning).
-DATA_CACHE = Path(__file__).resolve().parent.parent / "data" / "__pycache__"
+# Our bundled data files (checker/data), read by path: importlib.resources would import zipfile
+# and its readers at every start for files that are always plain files here.
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+def data_cache() -> Path | None:
+    """Where parsed data files are cached, keyed by their content, so a command's cold start does
+    not parse the same YAML again (vllm_flags.yaml alone costs more than all the rest of a
+    one-profile check's planning): the user's cache directory ($XDG_CACHE_HOME, else ~/.cache),
+    never the installed package; None without a home."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path(os.path.expanduser("~")) / ".cache"
+    return root / "vllm-wizard" / "data" if root.is_absolute() else None
 
 
 def load_data(text: str, cache: Path | None = None) -> Any:
     """Plain ``safe_load`` of our own bundled data files, with the fast loader, through a cache
-    in ``cache`` (default: ``DATA_CACHE``) that is written, best effort, unless Python writes
+    in ``cache`` (default: ``data_cache()``) that is written, best effort, unless Python writes
     no bytecode either (PYTHONDONTWRITEBYTECODE)."""
+    folder = cache or data_cache()
+    if folder is None:
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-    path = (cache or DATA_CACHE) / f"{digest}.{sys.implementation.cache_tag}.marshal"
+    path = folder / f"{digest}.{sys.implementation.cache_tag}.marshal"
     with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
         return marshal.loads(path.read_bytes())
     data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     if not sys.dont_write_bytecode:
-        with contextlib.suppress(OSError, ValueError):  # a read-only install; a YAML date
+        with contextlib.suppress(OSError, ValueError):  # a read-only cache; a YAML date
             _store(path, marshal.dumps(data))
     return data
+
+
+def bundled_text(name: str) -> str:
+    """The text of ``checker/data/<name>`` (a path under it, with '/')."""
+    return (DATA_DIR / name).read_text(encoding="utf-8")
 
 
 @functools.cache
 def bundled_data(name: str) -> Any:
     """One of our data files (``checker/data/<name>``), parsed once per process."""
-    return load_data(resources.files("checker.data").joinpath(name).read_text("utf-8"))
+    return load_data(bundled_text(name))
 
 
 def _store(path: Path, blob: bytes) -> None:
     """Write ``blob`` atomically: a concurrent reader (an audit worker) sees all or nothing."""
-    path.parent.mkdir(exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         temp.write_bytes(blob)

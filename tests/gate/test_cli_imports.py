@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
@@ -43,10 +44,23 @@ hardware: {gpu_name: H100-SXM-80GB, gpus: 1}
 """
 
 
-def _imported(args: list[str], cwd: Path) -> list[str]:
+# as the console script runs: through entry()
+_ENTRY = """
+import json, sys
+sys.argv = ["vllm-wizard", *json.loads(sys.argv[1])]
+from checker.cli import entry
+try:
+    entry()
+except SystemExit as exc:
+    assert exc.code == 0, exc.code
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _imported(args: list[str], cwd: Path, script: str = _SCRIPT) -> list[str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}  # outside GitHub Actions
     done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, json.dumps(args)],
+        [sys.executable, "-c", script, json.dumps(args)],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -73,12 +87,33 @@ def test_check_and_plan_skip_hub_templates_and_github(args: list[str], tmp_path:
     assert loaded == []
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "p.yaml", "--gpu", "H100-SXM-80GB:1", "--offline"],
+        ["plan", "-m", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "H100-SXM-80GB", "--json"],
+    ],
+    ids=["check", "plan"],
+)
+def test_the_console_script_skips_package_metadata(args: list[str], tmp_path: Path) -> None:
+    """Neither pydantic's plugin loader (plugins are off) nor importlib.resources (our data are
+    plain files) imports importlib.metadata, zipfile and email at each start."""
+    (tmp_path / "p.yaml").write_text(PROFILE, encoding="utf-8")
+    modules = _imported(args, tmp_path, _ENTRY)
+    assert "checker.planning.planner" in modules  # it did plan, and passed
+    assert not {"importlib.metadata", "importlib.resources", "zipfile", "email"} & set(modules)
+
+
 def test_check_imports_only_the_format_it_prints(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(PROFILE, encoding="utf-8")
     modules = _imported(["check", "p.yaml", "--gpu", "H100-SXM-80GB:1", "--offline"], tmp_path)
     assert "checker.gate.formats.text" in modules
     assert "checker.gate.formats.markdown" not in modules
     assert "checker.gate.formats.sarif" not in modules
+    assert "checker.render.context" not in modules  # a passing pair renders no artifact
+
+
+_LOADER = "pydantic.plugin._loader"
 
 
 @pytest.fixture
@@ -86,9 +121,14 @@ def collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """``cli.entry`` with a main that does nothing, and the collector's state restored after."""
     monkeypatch.setattr(cli, "main", lambda: 0)
     thresholds = gc.get_threshold()
+    loader = sys.modules.get(_LOADER)
     yield
     gc.unfreeze()
     gc.set_threshold(*thresholds)
+    if loader is None:
+        sys.modules.pop(_LOADER, None)
+    else:
+        sys.modules[_LOADER] = loader
 
 
 @pytest.mark.parametrize(("given", "kept"), [(None, "__all__"), ("logfire", "logfire")])
@@ -100,9 +140,16 @@ def test_the_console_script_skips_pydantic_plugin_discovery_unless_told(
         monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS")
     else:
         monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", given)
+    real = sys.modules.pop(_LOADER, None)  # not imported yet, as in a fresh process
     with pytest.raises(SystemExit):
         cli.entry()
     assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == kept
+    stand_in = sys.modules.get(_LOADER)
+    if given is None:  # every plugin off: the stand-in finds none, as the loader would
+        assert stand_in is not None and stand_in is not real
+        assert list(stand_in.get_plugins()) == []
+    else:  # the user's choice: pydantic's own loader, imported when a model is first built
+        assert stand_in is None
 
 
 _BUILT = """
@@ -139,3 +186,24 @@ def test_the_console_script_spares_the_collector_its_objects(collector: None) ->
         cli.entry()
     assert gc.get_threshold() == cli.GC_THRESHOLDS
     assert gc.get_freeze_count() > 0
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
+def test_a_run_builds_the_parser_of_its_command_alone() -> None:
+    everything = _commands(cli.build_parser())
+    assert len(everything) > 5 and "check" in everything
+    assert _commands(cli.build_parser(cli._command(["--debug", "check", "p.yaml"]))) == ["check"]
+    # help, a typo and '--' get every command, as argparse lists them in its message
+    for argv in (["--help"], ["chek", "p.yaml"], ["--", "check"], []):
+        assert _commands(cli.build_parser(cli._command(argv))) == everything
+
+
+def test_a_mistyped_command_still_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["chek", "p.yaml"]) == 2
+    error = capsys.readouterr().err
+    assert "invalid choice: 'chek'" in error
+    assert all(repr(name) in error for name in _commands(cli.build_parser()))

@@ -113,6 +113,42 @@ def test_a_date_in_data_is_parsed_without_a_cache(
     assert list(tmp_path.iterdir()) == []  # marshal cannot hold a date: nothing half-written
 
 
+@pytest.mark.parametrize("xdg", [True, False], ids=["XDG_CACHE_HOME", "home"])
+def test_the_data_cache_is_the_users_never_the_installed_package(
+    xdg: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    if xdg:
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    else:
+        monkeypatch.setenv("XDG_CACHE_HOME", "relative/is/ignored")
+    expected = tmp_path / ("xdg" if xdg else "home/.cache") / "vllm-wizard" / "data"
+    assert yaml_source.data_cache() == expected
+    assert load_data("a: [1, 2]\n") == {"a": [1, 2]}
+    [cached] = expected.glob("*.marshal")
+    assert not list(yaml_source.DATA_DIR.rglob(cached.name))  # nothing beside the package's data
+
+
+def test_a_read_only_or_unusable_cache_gives_the_same_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    text = "rules: {VW101: {ratio: 0.5}}\n"
+    blocked = tmp_path / "file"  # a file where the cache folder would be: nothing is written
+    blocked.write_text("", encoding="utf-8")
+    assert load_data(text, blocked / "cache") == {"rules": {"VW101": {"ratio": 0.5}}}
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    try:
+        assert load_data(text, read_only) == {"rules": {"VW101": {"ratio": 0.5}}}
+    finally:
+        read_only.chmod(0o700)
+    monkeypatch.setattr(yaml_source, "data_cache", lambda: None)  # no home at all
+    assert load_data(text) == {"rules": {"VW101": {"ratio": 0.5}}}
+
+
 def _no_parse(*args: object, **kwargs: object) -> object:
     raise AssertionError("parsed again")
 

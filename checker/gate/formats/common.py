@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from checker.gate.result import (
     ArtifactDrift,
@@ -20,8 +20,7 @@ SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 ARROW = "→"
 
 
-@dataclass(frozen=True)
-class Located:
+class Located(NamedTuple):
     """A finding or an input problem at a file and line, for annotation-like formats."""
 
     path: str
@@ -57,7 +56,7 @@ def _merge(into: dict[tuple[str, int | None, str, str], Located], item: Located)
     key = (item.path, item.line, item.rule_id, item.message)
     if key in into:
         old = into[key]
-        into[key] = replace(old, targets=(*old.targets, *item.targets))
+        into[key] = old._replace(targets=(*old.targets, *item.targets))
     else:
         into[key] = item
 

@@ -6,9 +6,8 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from checker.errors import CheckerError, reason
 from checker.gate.formats.markdown_fit import fit_markdown, utf8_bytes
@@ -21,8 +20,7 @@ _MAX_EVENT_BYTES = 25 * 1024 * 1024
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
-@dataclass(frozen=True)
-class PullRequest:
+class PullRequest(NamedTuple):
     number: int
     head_sha: str
     head_repo: str | None  # None when the fork was deleted
@@ -33,8 +31,7 @@ class PullRequest:
         return self.head_repo != self.base_repo
 
 
-@dataclass(frozen=True)
-class WorkflowRun:
+class WorkflowRun(NamedTuple):
     """The run that triggered a ``workflow_run`` event (the fork-safe comment pattern)."""
 
     head_sha: str

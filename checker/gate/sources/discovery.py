@@ -16,12 +16,10 @@ import os
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from checker.render.context import FROM_FLAGS
-from checker.render.write import generated_from
+from checker.render.write import FROM_FLAGS, generated_from
 from checker.schemas.yaml_source import YAMLSourceError, parse_yaml, read_text, why_not_a_file
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -33,8 +31,7 @@ _PROFILE_KEY = re.compile(r"^(model|profile_version)\s*:", re.MULTILINE)
 SpecKind = Literal["file", "dir", "glob", "missing"]
 
 
-@dataclass(frozen=True)
-class Unreadable:
+class Unreadable(NamedTuple):
     """Why a file could not be read as a profile's text (too large, not UTF-8, not a file)."""
 
     reason: str
@@ -43,8 +40,7 @@ class Unreadable:
 Reader = Callable[[str], "str | Unreadable"]  # path relative to cwd -> its text, or why not
 
 
-@dataclass(frozen=True)
-class PathSpec:
+class PathSpec(NamedTuple):
     """One PATH argument (or repo-config glob). Paths are posix and relative to ``cwd``."""
 
     text: str  # as given

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from checker.errors import CheckerError
 from checker.gate.pairs import problems_from_error
@@ -12,8 +12,7 @@ from checker.gate.sources.discovery import Reader, Unreadable
 from checker.schemas.profile_io import LoadedProfile, Target, load_profile_text, profile_targets
 
 
-@dataclass(frozen=True)
-class Loaded:
+class Loaded(NamedTuple):
     """Path -> text, and path -> profile or the problem that kept it from loading."""
 
     texts: dict[str, str]
