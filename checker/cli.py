@@ -70,10 +70,15 @@ def _finite(text: str) -> float:
     return value
 
 
+_MAX_SECONDS = 3600.0  # an hour: a longer wait is a hung driver (and 1e300 overflows the clock)
+
+
 def _seconds(text: str) -> float:
     value = _finite(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    if not 0 < value <= _MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds above 0 and at most {_MAX_SECONDS:g}, got {text!r}"
+        )
     return value
 
 

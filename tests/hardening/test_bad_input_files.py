@@ -94,7 +94,7 @@ def test_fleet_file(
         ("- name: L4\n  price_per_hour: .inf\n", "price_per_hour"),
         ("- name: L4\n  price_per_hour: -1\n", "price_per_hour"),
         ("- name: lab\n  spec: {memory_gib: -4}\n", "memory_gib"),
-        ("[]\n", "targets"),
+        ("[]\n", "the fleet list must not be empty"),
         ("", "a fleet file is a list of GPU targets, got an empty file"),
         ("H100-SXM-80GB\n", "a fleet file is a list of GPU targets, got 'H100-SXM-80GB'"),
         ("- 7\n", "write the item as a mapping with keys name, count"),

@@ -77,3 +77,10 @@ def test_an_nvidia_smi_that_cannot_run_says_why_in_words(
     run = cli("detect")
     assert_clean_usage_error(run, "cannot run nvidia-smi: Exec format error")
     assert "Errno" not in run.err and str(smi) not in run.err
+
+
+@pytest.mark.parametrize("timeout", ["1e300", "3601", "0", "-1"])
+def test_a_timeout_out_of_range_is_a_usage_error(cli: Callable[..., Run], timeout: str) -> None:
+    # 1e300 s overflowed the clock inside subprocess: an internal error before the check
+    run = cli("detect", "--timeout", timeout)
+    assert_clean_usage_error(run, "--timeout", "above 0 and at most 3600", repr(timeout))

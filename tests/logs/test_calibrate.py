@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,19 @@ def test_a_broken_calibration_file_names_its_line(
     assert code == 2 and f"{bad}:3" in err and "Traceback" not in err
     code, _, err = _run(capsys, "plan", "-p", str(path), "--calibration", str(tmp_path / "no.yaml"))
     assert code == 2 and "no such file" in err
+
+
+def test_a_log_piped_in_is_calibrated_from_standard_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kubectl logs deploy/qwen | vllm-wizard calibrate - -p serving.yaml
+    path = _profile(tmp_path, QWEN_TP2)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(TP2_LOG.read_bytes())))
+    calibration = tmp_path / "cal.yaml"
+    code, out, err = _run(capsys, "calibrate", "-", "-p", str(path), "-o", str(calibration))
+    assert code == 0, err
+    (entry,) = read_calibration(calibration).entries
+    assert entry.logs[0].startswith("<stdin>:")
 
 
 @pytest.mark.parametrize("text", ["# our GPU notes\n# keep\n", "---\n# notes\n...\n"])

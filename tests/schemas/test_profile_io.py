@@ -190,7 +190,7 @@ def test_a_wrong_type_for_a_length_is_one_error_in_our_words() -> None:
         load_profile_text(text, "p.yaml")
     assert err.value.related == []  # not one error per branch of int | 'auto'
     assert err.value.message == (
-        f"model.max_model_len: a length is 1 to {1 << 24} tokens, or auto (got [1])"
+        f"model.max_model_len: a length is 1 to {1 << 24} tokens, or auto (got a list)"
     )
 
 
