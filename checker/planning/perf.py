@@ -12,10 +12,11 @@ without a micro-batch. Prefill: 2 FLOPs per active parameter per token plus caus
 at tensor-core peak, or one read of the weights per max_num_batched_tokens chunk when that is
 slower. Fixed costs per GPU family (checker/data/perf_constants.yaml): the CPU work of each
 engine step and of each request it schedules, kernel launches of eager prefill layers, the
-request path before the first token, and the time a fused MoE layer takes beyond its expert
-bytes (a floor that weighs most in small batches of small experts). Range: 50-80 % of peak
-bandwidth, the share of the tensor-core peak the GPU family's kernels reach
-(perf_constants.yaml compute_efficiency), and both ends of each fixed cost.
+GPU time lost at each kernel boundary of a step inside a CUDA graph, the request path before
+the first token, and the time a fused MoE layer takes beyond its expert bytes (floors that
+weigh most in small batches of small models). Range: 50-80 % of peak bandwidth, the share of
+the tensor-core peak the GPU family's kernels reach (perf_constants.yaml compute_efficiency),
+and both ends of each fixed cost.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ ALLREDUCE_LATENCY = {
 PCIE_GBS = 25.0  # PCIe 4.0 x16, one direction, what NCCL reaches
 STAGE_HANDOFF_S = 20e-6  # pipeline stage to stage send, per step
 _FP8_METHODS = {"fp8", "fbgemm_fp8", "ptpc_fp8", "modelopt"}
+# Largest batch vLLM captures in a CUDA graph by default (config/compilation.py
+# CompilationConfig max_cudagraph_capture_size = 512): bigger steps launch their kernels.
+_GRAPH_TOKENS = 512
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class FixedCosts:
     kernels_per_layer: float
     moe_layer_s: float  # a fused MoE layer's time beyond its expert bytes (0: not measured)
     step_request_s: float  # engine CPU per request a step schedules, beside decode_step_s
+    graph_kernel_s: float  # GPU time lost per kernel boundary inside a CUDA graph (0: unknown)
+    mlp_kernels: int  # of kernels_per_layer, the dense MLP's (a fused MoE call replaces them)
 
 
 def _constants() -> dict[str, Any]:
@@ -101,7 +107,7 @@ def gpu_family(gpu: GPUSpec) -> str:
 def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
     data = _constants()
     family = data["families"][gpu_family(gpu)]
-    floor = family["moe_layer_floor_us"]
+    floor, gap = family["moe_layer_floor_us"], family["graph_kernel_gap_us"]
     return FixedCosts(
         kernel_launch_s=family["kernel_launch_us"][end] * 1e-6,
         decode_step_s=family["decode_step_ms"][end] * 1e-3,
@@ -109,7 +115,19 @@ def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
         kernels_per_layer=data["kernels_per_layer"][end],
         moe_layer_s=0.0 if floor is None else floor[end] * 1e-6,
         step_request_s=data["scheduler_request_us"][end] * 1e-6,
+        graph_kernel_s=0.0 if gap is None else gap[end] * 1e-6,
+        mlp_kernels=data["mlp_kernels_per_layer"],
     )
+
+
+def _boundaries_s(fixed: FixedCosts, layers: float, moe_layers: int, tokens: float) -> float:
+    """Time a stage's kernels cost beyond their work: launched one by one from the host when
+    the step is larger than the largest CUDA graph, else the GPU's gap at each kernel boundary
+    inside the graph (a fused-MoE layer's MLP kernels are in its measured floor)."""
+    if tokens > _GRAPH_TOKENS:
+        return layers * fixed.kernels_per_layer * fixed.kernel_launch_s
+    kernels = layers * fixed.kernels_per_layer - moe_layers * fixed.mlp_kernels
+    return kernels * fixed.graph_kernel_s
 
 
 @per_plan
@@ -239,7 +257,7 @@ def _stage_step_s(
     attention = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim
     layers = model.num_hidden_layers / s.pp
     comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
-    moe_floor = stage_moe_layers(ctx)[index] * fixed_costs(ctx.gpu, end).moe_layer_s
+    fixed, moe_layers = fixed_costs(ctx.gpu, end), stage_moe_layers(ctx)[index]
     return (
         _kernels_s(
             weights=stage.weights - unread,
@@ -251,7 +269,8 @@ def _stage_step_s(
             flops=flops,
         )
         + comm
-        + moe_floor
+        + moe_layers * fixed.moe_layer_s
+        + _boundaries_s(fixed, layers, moe_layers, batch)
     )
 
 
@@ -311,11 +330,6 @@ def _prefill_s(ctx: RuleContext, end: int) -> float:
     return max(compute_s, memory_s) + comm + (s.pp - 1) * STAGE_HANDOFF_S + overhead
 
 
-# Largest batch vLLM captures in a CUDA graph by default (config/compilation.py
-# CompilationConfig max_cudagraph_capture_size = 512): bigger steps launch their kernels.
-_GRAPH_TOKENS = 512
-
-
 def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
     """Seconds of one engine step of mixed prefill and decode. With pipeline parallel the
     step's requests split into one micro-batch per stage (never more micro-batches than
@@ -333,7 +347,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
             _expert_bytes(ctx, i),
             st.kv.layout.bytes_per_token,
             st.kv.layout.linear_state_bytes,
-            stage_moe_layers(ctx)[i] * fixed.moe_layer_s,
+            stage_moe_layers(ctx)[i],
         )
         for i, st in enumerate(stages)
     ]
@@ -341,7 +355,6 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
     heads = model.cache_layer_count * model.num_attention_heads
     per_pair = 4 * heads * model.head_dim / (s.tp * pp)
     layers = model.num_hidden_layers / pp
-    launches = layers * fixed.kernels_per_layer * fixed.kernel_launch_s
 
     def cost(load: StepLoad) -> float:
         requests = load.decode_requests + load.prefill_requests
@@ -351,7 +364,6 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         context = (load.decode_context + load.prefill_context) / micro
         pairs = (load.decode_context + load.prefill_attention) / micro
         comm = 2 * layers * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
-        eager = launches if tokens > _GRAPH_TOKENS else 0.0
         stage_s = [
             _kernels_s(
                 weights=weights - experts * untouched,
@@ -363,9 +375,9 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
                 flops=flops,
             )
             + comm
-            + eager
-            + moe_floor
-            for weights, experts, kv, state, moe_floor in per_stage
+            + moe_layers * fixed.moe_layer_s
+            + _boundaries_s(fixed, layers, moe_layers, tokens)
+            for weights, experts, kv, state, moe_layers in per_stage
         ]
         passage = sum(stage_s) + (pp - 1) * STAGE_HANDOFF_S
         cpu = fixed.decode_step_s + requests * fixed.step_request_s

@@ -187,6 +187,13 @@ def _stepped(
             if ctx.model.is_moe and low.moe_layer_s
             else ""
         )
+        + (
+            f", {high.graph_kernel_s * 1e6:g} us at each of a CUDA-graph step's"
+            f" ~{ctx.model.num_hidden_layers * high.kernels_per_layer:g} kernel boundaries at the"
+            " fast end"
+            if high.graph_kernel_s
+            else ""
+        )
     )
     path = (
         f"{high.request_s * 1000:g}-{low.request_s * 1000:g} ms of the API server per request,"

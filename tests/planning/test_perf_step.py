@@ -318,3 +318,63 @@ def test_the_fast_request_path_is_at_most_half_a_chat_template_parse() -> None:
     parse = chat_template_parse_s(catalog_model(LLAMA), "0.11.0", 1)
     assert 0 < fixed_costs(gpu, 1).request_s <= parse / 2
     assert fixed_costs(gpu, 1).request_s < fixed_costs(gpu, 0).request_s
+
+
+def _without_gaps(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = dict(perf._constants())
+    families = {k: {**v, "graph_kernel_gap_us": None} for k, v in data["families"].items()}
+    monkeypatch.setattr(perf, "_constants", lambda: {**data, "families": families})
+
+
+def test_each_kernel_boundary_inside_a_cuda_graph_costs_hopper_gpu_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Hazy Research measured ~1.3 us lost per kernel boundary inside a CUDA graph on an H100:
+    # a decode step of a small model pays it for each of its layers' kernels
+    ctx = _context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.11.0")
+    fast = fixed_costs(ctx.gpu, 1)
+    assert 1e-6 <= fast.graph_kernel_s <= 2e-6
+    # the pessimistic end's 50 % of peak bandwidth is vLLM's rate with its boundaries
+    assert fixed_costs(ctx.gpu, 0).graph_kernel_s == 0.0
+    moe = _context("Qwen/Qwen3-30B-A3B", "H100-80GB", version="0.11.0")
+    a100 = _context("Qwen/Qwen3-0.6B", "A100-SXM4-80GB", version="0.11.0")
+    eager = StepLoad(0, 0, 2048, 4, 0, 4 * 512 * 513 / 2)  # above the largest captured graph
+    steps = {
+        name: step_cost(c, 1)(load)
+        for name, c, load in (
+            ("dense", ctx, _decode(8)),
+            ("moe", moe, _decode(8)),
+            ("a100", a100, _decode(8)),
+            ("eager", ctx, eager),
+        )
+    }
+    token = decode_token_s(ctx, 8, 600, 1)
+    _without_gaps(monkeypatch)
+    layers = ctx.model.num_hidden_layers
+    assert math.isclose(
+        steps["dense"] - step_cost(ctx, 1)(_decode(8)),
+        layers * fast.kernels_per_layer * fast.graph_kernel_s,
+    )
+    assert math.isclose(
+        token - decode_token_s(ctx, 8, 600, 1),
+        layers * fast.kernels_per_layer * fast.graph_kernel_s,
+    )
+    # the small model's boundaries are a sizeable share of its step
+    assert layers * fast.kernels_per_layer * fast.graph_kernel_s > 0.2 * steps["dense"]
+    # a fused MoE layer's MLP kernels are inside its measured floor: not counted twice
+    moe_layers = moe.model.num_hidden_layers
+    assert math.isclose(
+        steps["moe"] - step_cost(moe, 1)(_decode(8)),
+        moe_layers * (fast.kernels_per_layer - fast.mlp_kernels) * fast.graph_kernel_s,
+    )
+    # no public measurement for Ampere; a step above the largest graph launches its kernels
+    assert steps["a100"] == step_cost(a100, 1)(_decode(8))
+    assert steps["eager"] == step_cost(ctx, 1)(eager)
+
+
+def test_the_estimate_says_what_the_kernel_boundaries_cost() -> None:
+    hopper = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4)
+    assert hopper.tpot is not None
+    assert "1.3 us at each of a CUDA-graph step's ~280 kernel boundaries" in hopper.tpot.width
+    ampere = _stepped("A100-SXM4-80GB", model_id="Qwen/Qwen3-0.6B", concurrency=4)
+    assert ampere.tpot is not None and "kernel boundaries" not in ampere.tpot.width
