@@ -11,12 +11,13 @@ throughput is the batch over that cycle (Little's law) and never gains from stag
 without a micro-batch. Prefill: 2 FLOPs per active parameter per token plus causal attention
 at tensor-core peak, or one read of the weights per max_num_batched_tokens chunk when that is
 slower. Fixed costs per GPU family (checker/data/perf_constants.yaml): the CPU work of each
-engine step and of each request it schedules, kernel launches of eager prefill layers, the
-GPU time lost at each kernel boundary of a step inside a CUDA graph, the request path before
-the first token, and the time a fused MoE layer takes beyond its expert bytes (floors that
-weigh most in small batches of small models). Range: 50-80 % of peak bandwidth, the share of
-the tensor-core peak the GPU family's kernels reach (perf_constants.yaml compute_efficiency),
-and both ends of each fixed cost.
+engine step and of each request it schedules - after the GPU's step, or beside it where the
+release schedules asynchronously (the step then takes the longer of the two) - kernel launches
+of eager prefill layers, the GPU time lost at each kernel boundary of a step inside a CUDA
+graph, the request path before the first token, and the time a fused MoE layer takes beyond
+its expert bytes (floors that weigh most in small batches of small models). Range: 50-80 % of
+peak bandwidth, the share of the tensor-core peak the GPU family's kernels reach
+(perf_constants.yaml compute_efficiency), and both ends of each fixed cost.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from checker.planning.memory import StageMemory
 from checker.planning.releases import release
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.scheduler import effective_max_num_seqs
+from checker.planning.settings import async_scheduling
 from checker.planning.weights import stage_layers, stage_weight_bytes
 from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
@@ -118,6 +120,25 @@ def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
         graph_kernel_s=0.0 if gap is None else gap[end] * 1e-6,
         mlp_kernels=data["mlp_kernels_per_layer"],
     )
+
+
+def overlaps_cpu(ctx: RuleContext) -> bool:
+    """Whether the engine schedules the next step while the GPU runs this one (async
+    scheduling): as asked, else vLLM's default for the release, executor and pipeline
+    (perf_constants.yaml async_scheduling)."""
+    if ctx.request.engine.async_scheduling is None:
+        window, version = _constants()["async_scheduling"], release(ctx.settings.facts.version)
+        if version < release(window["default_from"]):
+            return False
+        if ctx.settings.pp > 1 and version < release(window["pipeline_parallel_from"]):
+            return False
+    return async_scheduling(ctx.request)
+
+
+def _with_cpu(gpu_s: float, cpu_s: float, overlapped: bool) -> float:
+    """A step's time from its GPU and engine-CPU parts: one after the other, or the longer
+    of the two where the CPU prepares the next step while the GPU runs this one."""
+    return max(gpu_s, cpu_s) if overlapped else gpu_s + cpu_s
 
 
 def _boundaries_s(fixed: FixedCosts, layers: float, moe_layers: int, tokens: float) -> float:
@@ -308,7 +329,7 @@ def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> floa
     passage = sum(stage_s) + (s.pp - 1) * STAGE_HANDOFF_S
     fixed = fixed_costs(ctx.gpu, end)
     cpu = fixed.decode_step_s + batch * fixed.step_request_s
-    return max(passage, micro_batches * max(stage_s)) + cpu
+    return _with_cpu(max(passage, micro_batches * max(stage_s)), cpu, overlaps_cpu(ctx))
 
 
 def _prefill_s(ctx: RuleContext, end: int) -> float:
@@ -355,6 +376,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
     heads = model.cache_layer_count * model.num_attention_heads
     per_pair = 4 * heads * model.head_dim / (s.tp * pp)
     layers = model.num_hidden_layers / pp
+    overlapped = overlaps_cpu(ctx)
 
     def cost(load: StepLoad) -> float:
         requests = load.decode_requests + load.prefill_requests
@@ -381,7 +403,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         ]
         passage = sum(stage_s) + (pp - 1) * STAGE_HANDOFF_S
         cpu = fixed.decode_step_s + requests * fixed.step_request_s
-        return max(passage, micro * max(stage_s)) + cpu
+        return _with_cpu(max(passage, micro * max(stage_s)), cpu, overlapped)
 
     return cost
 

@@ -29,6 +29,7 @@ from checker.planning.perf import (
     compute_efficiency,
     fixed_costs,
     kv_pool_tokens,
+    overlaps_cpu,
     step_cost,
 )
 from checker.planning.releases import has_behaviour
@@ -181,6 +182,11 @@ def _stepped(
         f" FLOPS, {high.decode_step_s * 1000:g}-{low.decode_step_s * 1000:g} ms of CPU per"
         f" engine step and {high.step_request_s * 1e6:g}-{low.step_request_s * 1e6:g} us per"
         " request it schedules"
+        + (
+            " (beside the GPU's step: async scheduling)"
+            if overlaps_cpu(ctx)
+            else " (after the GPU's step: no async scheduling)"
+        )
         + (
             f", {high.moe_layer_s * 1e6:g}-{low.moe_layer_s * 1e6:g} us per fused MoE layer"
             " beyond its expert bytes"

@@ -299,9 +299,10 @@ def test_vllm_0_11_0_parses_the_chat_template_per_request_except_for_harmony_mod
 def test_each_scheduled_request_adds_engine_cpu_to_the_step(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Scheduler.update_from_output walks every request of the step before the next one starts:
-    # a step's CPU grows with its requests, whatever the GPU does
-    ctx = _context("Qwen/Qwen3-0.6B", "H100-80GB")
+    # Scheduler.update_from_output walks every request of the step before the next one starts
+    # (no async scheduling by default before 0.14.1): a step's CPU grows with its requests,
+    # whatever the GPU does
+    ctx = _context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.11.0")
     per_request = fixed_costs(ctx.gpu, 0).step_request_s
     assert per_request > 0
     step, token = step_cost(ctx, 0)(_decode(512)), decode_token_s(ctx, 512, 600, 0)
@@ -378,3 +379,41 @@ def test_the_estimate_says_what_the_kernel_boundaries_cost() -> None:
     assert "1.3 us at each of a CUDA-graph step's ~280 kernel boundaries" in hopper.tpot.width
     ampere = _stepped("A100-SXM4-80GB", model_id="Qwen/Qwen3-0.6B", concurrency=4)
     assert ampere.tpot is not None and "kernel boundaries" not in ampere.tpot.width
+
+
+def test_async_scheduling_overlaps_the_engine_cpu_with_the_gpu_step_where_vllm_defaults_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # from 0.14.1 vLLM schedules step N+1 while step N runs: a step takes the longer of its GPU
+    # and CPU parts, not their sum; the Ray executor and an explicit --no-async-scheduling
+    # keep them in sequence, and 0.14.1 still turned it off with pipeline parallel
+    def context(version: str, **kw: Any) -> RuleContext:
+        return _context("Qwen/Qwen3-0.6B", "H100-80GB", version=version, **kw)
+
+    on, off = context("0.19.0"), context("0.13.0")
+    assert perf.overlaps_cpu(on) and not perf.overlaps_cpu(off)
+    assert not perf.overlaps_cpu(context("0.19.0", distributed_executor_backend="ray"))
+    assert not perf.overlaps_cpu(context("0.19.0", async_scheduling=False))
+    assert perf.overlaps_cpu(context("0.11.0", async_scheduling=True))
+    deep = {"gpus": 2, "pp": 2}
+    assert not perf.overlaps_cpu(context("0.14.1", **deep))
+    assert perf.overlaps_cpu(context("0.19.0", **deep))
+    fixed = fixed_costs(on.gpu, 1)
+    for end in (0, 1):
+        together, apart = step_cost(on, end)(_decode(8)), step_cost(off, end)(_decode(8))
+        cpu = fixed_costs(on.gpu, end).decode_step_s + 8 * fixed_costs(on.gpu, end).step_request_s
+        assert math.isclose(together, max(apart - cpu, cpu))
+        token = decode_token_s(on, 8, 600, end)
+        assert math.isclose(token, max(decode_token_s(off, 8, 600, end) - cpu, cpu))
+    # a GPU-bound step hides the CPU entirely
+    big = step_cost(on, 1)(_decode(512, context=2000))
+    assert big > fixed.decode_step_s + 512 * fixed.step_request_s
+    data = dict(perf._constants())
+    monkeypatch.setattr(perf, "_constants", lambda: {**data, "scheduler_request_us": [0, 0]})
+    assert step_cost(on, 1)(_decode(512, context=2000)) == big
+
+
+def test_the_estimate_says_whether_the_engine_cpu_overlaps_the_gpu() -> None:
+    for version, words in (("0.19.0", "beside the GPU's step"), ("0.13.0", "after the GPU's")):
+        p = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version=version)
+        assert p.tpot is not None and words in p.tpot.width
