@@ -12,9 +12,10 @@ without a micro-batch. Prefill: 2 FLOPs per active parameter per token plus caus
 at tensor-core peak, or one read of the weights per max_num_batched_tokens chunk when that is
 slower. Fixed costs per GPU family (checker/data/perf_constants.yaml): the CPU work of each
 engine step and of each request it schedules - after the GPU's step, or beside it where the
-release schedules asynchronously (the step then takes the longer of the two) - kernel launches
-of eager prefill layers, the GPU time lost at each kernel boundary of a step inside a CUDA
-graph, the request path before the first token, and the time a fused MoE layer takes beyond
+release schedules asynchronously (the step then takes the longer of the two) - the host time
+of each layer of a step that is not one whole CUDA graph (piecewise or eager: the GPU waits
+for it where its own work is shorter), the GPU time lost at each kernel boundary, the request
+path before the first token, and the time a fused MoE layer takes beyond
 its expert bytes (floors that weigh most in small batches of small models). Range: 50-80 % of
 peak bandwidth, the share of the tensor-core peak the GPU family's kernels reach
 (perf_constants.yaml compute_efficiency), and both ends of each fixed cost.
@@ -65,7 +66,7 @@ _GRAPH_TOKENS = 512
 class FixedCosts:
     """One end (pessimistic or optimistic) of a GPU family's fixed costs, in seconds."""
 
-    kernel_launch_s: float
+    host_layer_s: tuple[float, float]  # per layer, piecewise and eager steps (not whole graphs)
     decode_step_s: float
     request_s: float
     kernels_per_layer: float
@@ -111,7 +112,10 @@ def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
     family = data["families"][gpu_family(gpu)]
     floor, gap = family["moe_layer_floor_us"], family["graph_kernel_gap_us"]
     return FixedCosts(
-        kernel_launch_s=family["kernel_launch_us"][end] * 1e-6,
+        host_layer_s=(
+            data["host_layer_us"]["piecewise"][end] * 1e-6,
+            data["host_layer_us"]["eager"][end] * 1e-6,
+        ),
         decode_step_s=family["decode_step_ms"][end] * 1e-3,
         request_s=family["request_ms"][end] * 1e-3,
         kernels_per_layer=data["kernels_per_layer"][end],
@@ -141,14 +145,24 @@ def _with_cpu(gpu_s: float, cpu_s: float, overlapped: bool) -> float:
     return max(gpu_s, cpu_s) if overlapped else gpu_s + cpu_s
 
 
-def _boundaries_s(fixed: FixedCosts, layers: float, moe_layers: int, tokens: float) -> float:
-    """Time a stage's kernels cost beyond their work: launched one by one from the host when
-    the step is larger than the largest CUDA graph, else the GPU's gap at each kernel boundary
-    inside the graph (a fused-MoE layer's MLP kernels are in its measured floor)."""
-    if tokens > _GRAPH_TOKENS:
-        return layers * fixed.kernels_per_layer * fixed.kernel_launch_s
+def whole_graph_decode(ctx: RuleContext) -> bool:
+    """Whether the release captures a decode-only step in one full CUDA graph (0.11.0's
+    FULL_AND_PIECEWISE) rather than in pieces around eagerly launched attention (PIECEWISE)."""
+    return release(ctx.settings.facts.version) >= release(_constants()["full_decode_graph_from"])
+
+
+def _with_kernels(
+    fixed: FixedCosts, gpu_s: float, layers: float, moe_layers: int, tokens: float, whole: bool
+) -> float:
+    """A stage's time from its kernels' work: plus the GPU's gap at each kernel boundary (a
+    fused-MoE layer's MLP kernels are in its measured floor), and at least the host's time for
+    its layers where the step is not one whole CUDA graph - eager above the largest captured
+    size, else piecewise unless ``whole`` (a decode-only step the release captures whole)."""
     kernels = layers * fixed.kernels_per_layer - moe_layers * fixed.mlp_kernels
-    return kernels * fixed.graph_kernel_s
+    gpu_s += kernels * fixed.graph_kernel_s
+    if tokens > _GRAPH_TOKENS:
+        return max(gpu_s, layers * fixed.host_layer_s[1])
+    return gpu_s if whole else max(gpu_s, layers * fixed.host_layer_s[0])
 
 
 @per_plan
@@ -279,7 +293,7 @@ def _stage_step_s(
     layers = model.num_hidden_layers / s.pp
     comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
     fixed, moe_layers = fixed_costs(ctx.gpu, end), stage_moe_layers(ctx)[index]
-    return (
+    gpu_s = (
         _kernels_s(
             weights=stage.weights - unread,
             linear_flops=batch * 2 * _active_params(model, 1) / (s.tp * s.pp),
@@ -291,8 +305,8 @@ def _stage_step_s(
         )
         + comm
         + moe_layers * fixed.moe_layer_s
-        + _boundaries_s(fixed, layers, moe_layers, batch)
     )
+    return _with_kernels(fixed, gpu_s, layers, moe_layers, batch, whole_graph_decode(ctx))
 
 
 def _kernels_s(
@@ -345,10 +359,12 @@ def _prefill_s(ctx: RuleContext, end: int) -> float:
     chunk_bytes = min(prompt, s.max_num_batched_tokens) * model.hidden_size * s.dtype_bytes
     comm = chunks * 2 * model.num_hidden_layers * _allreduce_s(ctx, chunk_bytes, end)
     fixed = fixed_costs(ctx.gpu, end)
-    # prefill chunks run outside the decode CUDA graphs: every layer's kernels are launched
-    launches = chunks * model.num_hidden_layers * fixed.kernels_per_layer * fixed.kernel_launch_s
-    overhead = fixed.request_s + chunks * fixed.decode_step_s + launches
-    return max(compute_s, memory_s) + comm + (s.pp - 1) * STAGE_HANDOFF_S + overhead
+    # prefill chunks run piecewise or eagerly, never as one whole graph: the host's time for
+    # their layers bounds them from below
+    chunk = min(prompt, s.max_num_batched_tokens)
+    host = chunks * model.num_hidden_layers * fixed.host_layer_s[int(chunk > _GRAPH_TOKENS)]
+    overhead = fixed.request_s + chunks * fixed.decode_step_s
+    return max(compute_s, memory_s, host) + comm + (s.pp - 1) * STAGE_HANDOFF_S + overhead
 
 
 def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
@@ -376,7 +392,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
     heads = model.cache_layer_count * model.num_attention_heads
     per_pair = 4 * heads * model.head_dim / (s.tp * pp)
     layers = model.num_hidden_layers / pp
-    overlapped = overlaps_cpu(ctx)
+    overlapped, whole = overlaps_cpu(ctx), whole_graph_decode(ctx)
 
     def cost(load: StepLoad) -> float:
         requests = load.decode_requests + load.prefill_requests
@@ -387,18 +403,24 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         pairs = (load.decode_context + load.prefill_attention) / micro
         comm = 2 * layers * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
         stage_s = [
-            _kernels_s(
-                weights=weights - experts * untouched,
-                linear_flops=tokens * per_token,
-                kv=kv * context,
-                attention_flops=pairs * per_pair,
-                state=state * requests / micro,
-                bandwidth=bandwidth,
-                flops=flops,
+            _with_kernels(
+                fixed,
+                _kernels_s(
+                    weights=weights - experts * untouched,
+                    linear_flops=tokens * per_token,
+                    kv=kv * context,
+                    attention_flops=pairs * per_pair,
+                    state=state * requests / micro,
+                    bandwidth=bandwidth,
+                    flops=flops,
+                )
+                + comm
+                + moe_layers * fixed.moe_layer_s,
+                layers,
+                moe_layers,
+                tokens,
+                whole and not load.prefill_requests,
             )
-            + comm
-            + moe_layers * fixed.moe_layer_s
-            + _boundaries_s(fixed, layers, moe_layers, tokens)
             for weights, experts, kv, state, moe_layers in per_stage
         ]
         passage = sum(stage_s) + (pp - 1) * STAGE_HANDOFF_S
@@ -443,6 +465,6 @@ def closed_form(ctx: RuleContext) -> PerfEstimate:
                 else []
             ),
             "time to first token of one prompt on an idle instance: no queueing; fixed request,"
-            f" step and kernel-launch costs of the {gpu_family(ctx.gpu)} family included",
+            f" step and host costs of the {gpu_family(ctx.gpu)} family included",
         ],
     )

@@ -31,6 +31,7 @@ from checker.planning.perf import (
     kv_pool_tokens,
     overlaps_cpu,
     step_cost,
+    whole_graph_decode,
 )
 from checker.planning.releases import has_behaviour
 from checker.planning.rules.base import RuleContext
@@ -193,6 +194,10 @@ def _stepped(
             if ctx.model.is_moe and low.moe_layer_s
             else ""
         )
+        + f", {high.host_layer_s[0] * 1e6:g}-{low.host_layer_s[1] * 1e6:g} us of host time per"
+        " layer of a step that is not one whole CUDA graph ("
+        + ("steps with prefill" if whole_graph_decode(ctx) else "every step: no full decode graph")
+        + ")"
         + (
             f", {high.graph_kernel_s * 1e6:g} us at each of a CUDA-graph step's"
             f" ~{ctx.model.num_hidden_layers * high.kernels_per_layer:g} kernel boundaries at the"

@@ -413,7 +413,49 @@ def test_async_scheduling_overlaps_the_engine_cpu_with_the_gpu_step_where_vllm_d
     assert step_cost(on, 1)(_decode(512, context=2000)) == big
 
 
-def test_the_estimate_says_whether_the_engine_cpu_overlaps_the_gpu() -> None:
+def test_the_estimate_says_whether_the_engine_cpu_overlaps_the_gpu_and_what_the_host_costs() -> (
+    None
+):
     for version, words in (("0.19.0", "beside the GPU's step"), ("0.13.0", "after the GPU's")):
         p = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version=version)
         assert p.tpot is not None and words in p.tpot.width
+        assert "200-460 us of host time per layer" in p.tpot.width
+        assert "(steps with prefill)" in p.tpot.width
+    old = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.10.2")
+    assert old.tpot is not None and "(every step: no full decode graph)" in old.tpot.width
+
+
+def test_steps_outside_one_whole_cuda_graph_wait_for_the_host_layer_by_layer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # from 0.11.0 a decode-only step is one full CUDA graph; a step with prefill tokens runs
+    # piecewise (up to 512 tokens) or eagerly, and a small model's layers then wait on the
+    # host (the vLLM 0.19.0 Nsight trace: ~200 us a piecewise layer, ~450 us an eager one)
+    def context(version: str, model_id: str = "Qwen/Qwen3-0.6B") -> RuleContext:
+        return _context(model_id, "H100-80GB", version=version)
+
+    new, old = context("0.19.0"), context("0.10.2")
+    layers = new.model.num_hidden_layers
+    fixed = fixed_costs(new.gpu, 1)
+    piecewise_s, eager_s = (layers * host for host in fixed.host_layer_s)
+    assert 0 < piecewise_s < eager_s
+    mixed = StepLoad(8, 8 * 600, 100, 1, 0, 100 * 101 / 2)
+    big = StepLoad(0, 0, 2048, 4, 0, 4 * 512 * 513 / 2)
+    assert step_cost(new, 1)(mixed) >= piecewise_s
+    assert step_cost(new, 1)(big) >= eager_s
+    assert step_cost(new, 1)(_decode(8)) < piecewise_s  # one whole graph
+    assert decode_token_s(new, 8, 600, 1) < piecewise_s
+    # 0.10.2 runs decode steps piecewise too (cudagraph_mode PIECEWISE by default)
+    assert step_cost(old, 1)(_decode(8)) >= piecewise_s
+    assert decode_token_s(old, 8, 600, 1) >= piecewise_s
+    # a prompt's chunks never run as one whole graph: the first token waits on the host too
+    ttft = perf._prefill_s(new, 1)
+    # a GPU-bound step hides the host entirely (the longer of the two, not their sum)
+    llama = _context(LLAMA, "H100-80GB", version="0.19.0")
+    heavy = StepLoad(0, 0, 8192, 1, 0, 8192 * 8193 / 2)
+    before = step_cost(llama, 1)(heavy)
+    data = dict(perf._constants())
+    zero = {"piecewise": [0.0, 0.0], "eager": [0.0, 0.0]}
+    monkeypatch.setattr(perf, "_constants", lambda: {**data, "host_layer_us": zero})
+    assert step_cost(llama, 1)(heavy) == before
+    assert perf._prefill_s(new, 1) < ttft
