@@ -11,13 +11,13 @@ throughput is the batch over that cycle (Little's law) and never gains from stag
 without a micro-batch. Prefill: 2 FLOPs per active parameter per token plus causal attention
 at tensor-core peak, or one read of the weights per max_num_batched_tokens chunk when that is
 slower. Fixed costs per GPU family (checker/data/perf_constants.yaml): the CPU work of each
-engine step and of each request it schedules - after the GPU's step, or beside it where the
-release schedules asynchronously (the step then takes the longer of the two) - the host time
-of each layer of a step that is not one whole CUDA graph (piecewise or eager: the GPU waits
-for it where its own work is shorter), the GPU time lost at each kernel boundary, the request
-path before the first token, and the time a fused MoE layer takes beyond
-its expert bytes (floors that weigh most in small batches of small models). Range: 50-80 % of
-peak bandwidth, the share of the tensor-core peak the GPU family's kernels reach
+engine step and of each request it schedules, the host's time launching each layer of a step
+that is not one whole CUDA graph (piecewise or eager), the GPU time lost at each kernel
+boundary, the request path before the first token, and the time a fused MoE layer takes beyond
+its expert bytes (floors that weigh most in small batches of small models). Without async
+scheduling the engine's CPU work comes before the step, whose GPU work overlaps its launching;
+with it, the CPU work and launching of the next step overlap this step's GPU work. Range:
+50-80 % of peak bandwidth, the share of the tensor-core peak the GPU family's kernels reach
 (perf_constants.yaml compute_efficiency), and both ends of each fixed cost.
 """
 
@@ -58,7 +58,7 @@ PCIE_GBS = 25.0  # PCIe 4.0 x16, one direction, what NCCL reaches
 STAGE_HANDOFF_S = 20e-6  # pipeline stage to stage send, per step
 _FP8_METHODS = {"fp8", "fbgemm_fp8", "ptpc_fp8", "modelopt"}
 # Largest batch vLLM captures in a CUDA graph by default (config/compilation.py
-# CompilationConfig max_cudagraph_capture_size = 512): bigger steps launch their kernels.
+# CompilationConfig max_cudagraph_capture_size = 512): bigger steps run eagerly.
 _GRAPH_TOKENS = 512
 
 
@@ -139,10 +139,21 @@ def overlaps_cpu(ctx: RuleContext) -> bool:
     return async_scheduling(ctx.request)
 
 
-def _with_cpu(gpu_s: float, cpu_s: float, overlapped: bool) -> float:
-    """A step's time from its GPU and engine-CPU parts: one after the other, or the longer
-    of the two where the CPU prepares the next step while the GPU runs this one."""
-    return max(gpu_s, cpu_s) if overlapped else gpu_s + cpu_s
+def _step_s(stages: list[tuple[float, float]], micro: int, cpu_s: float, overlapped: bool) -> float:
+    """A step's time from each pipeline stage's (GPU work, host launching) and the engine's
+    CPU work: the GPU passes a micro-batch through every stage, or the busiest stage takes its
+    turn over all micro-batches when that is longer. Without async scheduling the CPU work
+    comes first and each stage's GPU work overlaps its own launching; with it, the CPU work
+    and launching of the next step run while the GPU works on this one (each stage's rank
+    launches its own layers)."""
+    handoffs = (len(stages) - 1) * STAGE_HANDOFF_S
+
+    def timeline(parts: list[float]) -> float:
+        return max(sum(parts) + handoffs, micro * max(parts))
+
+    if overlapped:
+        return max(timeline([gpu for gpu, _ in stages]), cpu_s + max(h for _, h in stages))
+    return timeline([max(gpu, host) for gpu, host in stages]) + cpu_s
 
 
 def whole_graph_decode(ctx: RuleContext) -> bool:
@@ -153,16 +164,17 @@ def whole_graph_decode(ctx: RuleContext) -> bool:
 
 def _with_kernels(
     fixed: FixedCosts, gpu_s: float, layers: float, moe_layers: int, tokens: float, whole: bool
-) -> float:
-    """A stage's time from its kernels' work: plus the GPU's gap at each kernel boundary (a
-    fused-MoE layer's MLP kernels are in its measured floor), and at least the host's time for
-    its layers where the step is not one whole CUDA graph - eager above the largest captured
-    size, else piecewise unless ``whole`` (a decode-only step the release captures whole)."""
+) -> tuple[float, float]:
+    """A stage's (GPU time, host time): its kernels' work plus the GPU's gap at each kernel
+    boundary (a fused-MoE layer's MLP kernels are in its measured floor), and the host's time
+    launching its layers where the step is not one whole CUDA graph - eager above the largest
+    captured size, else piecewise unless ``whole`` (a decode-only step the release captures
+    whole)."""
     kernels = layers * fixed.kernels_per_layer - moe_layers * fixed.mlp_kernels
     gpu_s += kernels * fixed.graph_kernel_s
     if tokens > _GRAPH_TOKENS:
-        return max(gpu_s, layers * fixed.host_layer_s[1])
-    return gpu_s if whole else max(gpu_s, layers * fixed.host_layer_s[0])
+        return gpu_s, layers * fixed.host_layer_s[1]
+    return gpu_s, 0.0 if whole else layers * fixed.host_layer_s[0]
 
 
 @per_plan
@@ -284,8 +296,8 @@ def _stage_expert_bytes(ctx: RuleContext) -> tuple[float, ...]:
 
 def _stage_step_s(
     ctx: RuleContext, index: int, stage: StageMemory, batch: int, context: int, end: int
-) -> float:
-    """Seconds one stage takes for one token of each of ``batch`` requests."""
+) -> tuple[float, float]:
+    """(GPU, host) seconds one stage takes for one token of each of ``batch`` requests."""
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
     unread = _expert_bytes(ctx, index) * (1 - experts_touched(model, batch))
@@ -340,10 +352,9 @@ def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> floa
     stage_s = [
         _stage_step_s(ctx, i, st, micro, context, end) for i, st in enumerate(ctx.memory.stages)
     ]
-    passage = sum(stage_s) + (s.pp - 1) * STAGE_HANDOFF_S
     fixed = fixed_costs(ctx.gpu, end)
     cpu = fixed.decode_step_s + batch * fixed.step_request_s
-    return _with_cpu(max(passage, micro_batches * max(stage_s)), cpu, overlaps_cpu(ctx))
+    return _step_s(stage_s, micro_batches, cpu, overlaps_cpu(ctx))
 
 
 def _prefill_s(ctx: RuleContext, end: int) -> float:
@@ -423,9 +434,8 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
             )
             for weights, experts, kv, state, moe_layers in per_stage
         ]
-        passage = sum(stage_s) + (pp - 1) * STAGE_HANDOFF_S
         cpu = fixed.decode_step_s + requests * fixed.step_request_s
-        return _with_cpu(max(passage, micro * max(stage_s)), cpu, overlapped)
+        return _step_s(stage_s, micro, cpu, overlapped)
 
     return cost
 

@@ -441,7 +441,8 @@ def test_steps_outside_one_whole_cuda_graph_wait_for_the_host_layer_by_layer(
     assert 0 < piecewise_s < eager_s
     mixed = StepLoad(8, 8 * 600, 100, 1, 0, 100 * 101 / 2)
     big = StepLoad(0, 0, 2048, 4, 0, 4 * 512 * 513 / 2)
-    assert step_cost(new, 1)(mixed) >= piecewise_s
+    # async scheduling: the engine's CPU work and the launching share the host's one thread
+    assert step_cost(new, 1)(mixed) >= piecewise_s + fixed.decode_step_s
     assert step_cost(new, 1)(big) >= eager_s
     assert step_cost(new, 1)(_decode(8)) < piecewise_s  # one whole graph
     assert decode_token_s(new, 8, 600, 1) < piecewise_s
