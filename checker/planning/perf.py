@@ -11,10 +11,13 @@ throughput is the batch over that cycle (Little's law) and never gains from stag
 without a micro-batch. Prefill: 2 FLOPs per active parameter per token plus causal attention
 at tensor-core peak, or one read of the weights per max_num_batched_tokens chunk when that is
 slower. Fixed costs per GPU family (checker/data/perf_constants.yaml): the CPU work of each
-engine step and of each request it schedules, kernel launches of eager prefill layers, the
-request path before the first token, and the time a fused MoE layer takes beyond its expert
-bytes (a floor that weighs most in small batches of small experts). Range: 50-80 % of peak
-bandwidth, the share of the tensor-core peak the GPU family's kernels reach
+engine step and of each request it schedules, the host's time launching each layer of a step
+that is not one whole CUDA graph (piecewise or eager), the GPU time lost at each kernel
+boundary, the request path before the first token, and the time a fused MoE layer takes beyond
+its expert bytes (floors that weigh most in small batches of small models). Without async
+scheduling the engine's CPU work comes before the step, whose GPU work overlaps its launching;
+with it, the CPU work and launching of the next step overlap this step's GPU work. Range:
+50-80 % of peak bandwidth, the share of the tensor-core peak the GPU family's kernels reach
 (perf_constants.yaml compute_efficiency), and both ends of each fixed cost.
 """
 
@@ -34,6 +37,7 @@ from checker.planning.memory import StageMemory
 from checker.planning.releases import release
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.scheduler import effective_max_num_seqs
+from checker.planning.settings import async_scheduling
 from checker.planning.weights import stage_layers, stage_weight_bytes
 from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
@@ -52,17 +56,22 @@ ALLREDUCE_LATENCY = {
 PCIE_GBS = 25.0  # PCIe 4.0 x16, one direction, what NCCL reaches
 STAGE_HANDOFF_S = 20e-6  # pipeline stage to stage send, per step
 _FP8_METHODS = {"fp8", "fbgemm_fp8", "ptpc_fp8", "modelopt"}
+# Largest batch vLLM captures in a CUDA graph by default (config/compilation.py
+# CompilationConfig max_cudagraph_capture_size = 512): bigger steps run eagerly.
+_GRAPH_TOKENS = 512
 
 
 class FixedCosts(NamedTuple):
     """One end (pessimistic or optimistic) of a GPU family's fixed costs, in seconds."""
 
-    kernel_launch_s: float
+    host_layer_s: tuple[float, float]  # per layer, piecewise and eager steps (not whole graphs)
     decode_step_s: float
     request_s: float
     kernels_per_layer: float
     moe_layer_s: float  # a fused MoE layer's time beyond its expert bytes (0: not measured)
     step_request_s: float  # engine CPU per request a step schedules, beside decode_step_s
+    graph_kernel_s: float  # GPU time lost per kernel boundary inside a CUDA graph (0: unknown)
+    mlp_kernels: int  # of kernels_per_layer, the dense MLP's (a fused MoE call replaces them)
 
 
 def _constants() -> dict[str, Any]:
@@ -99,15 +108,71 @@ def gpu_family(gpu: GPUSpec) -> str:
 def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
     data = _constants()
     family = data["families"][gpu_family(gpu)]
-    floor = family["moe_layer_floor_us"]
+    floor, gap = family["moe_layer_floor_us"], family["graph_kernel_gap_us"]
     return FixedCosts(
-        kernel_launch_s=family["kernel_launch_us"][end] * 1e-6,
+        host_layer_s=(
+            data["host_layer_us"]["piecewise"][end] * 1e-6,
+            data["host_layer_us"]["eager"][end] * 1e-6,
+        ),
         decode_step_s=family["decode_step_ms"][end] * 1e-3,
         request_s=family["request_ms"][end] * 1e-3,
         kernels_per_layer=data["kernels_per_layer"][end],
         moe_layer_s=0.0 if floor is None else floor[end] * 1e-6,
         step_request_s=data["scheduler_request_us"][end] * 1e-6,
+        graph_kernel_s=0.0 if gap is None else gap[end] * 1e-6,
+        mlp_kernels=data["mlp_kernels_per_layer"],
     )
+
+
+def overlaps_cpu(ctx: RuleContext) -> bool:
+    """Whether the engine schedules the next step while the GPU runs this one (async
+    scheduling): as asked, else vLLM's default for the release, executor and pipeline
+    (perf_constants.yaml async_scheduling)."""
+    if ctx.request.engine.async_scheduling is None:
+        window, version = _constants()["async_scheduling"], release(ctx.settings.facts.version)
+        if version < release(window["default_from"]):
+            return False
+        if ctx.settings.pp > 1 and version < release(window["pipeline_parallel_from"]):
+            return False
+    return async_scheduling(ctx.request)
+
+
+def _step_s(stages: list[tuple[float, float]], micro: int, cpu_s: float, overlapped: bool) -> float:
+    """A step's time from each pipeline stage's (GPU work, host launching) and the engine's
+    CPU work: the GPU passes a micro-batch through every stage, or the busiest stage takes its
+    turn over all micro-batches when that is longer. Without async scheduling the CPU work
+    comes first and each stage's GPU work overlaps its own launching; with it, the CPU work
+    and launching of the next step run while the GPU works on this one (each stage's rank
+    launches its own layers)."""
+    handoffs = (len(stages) - 1) * STAGE_HANDOFF_S
+
+    def timeline(parts: list[float]) -> float:
+        return max(sum(parts) + handoffs, micro * max(parts))
+
+    if overlapped:
+        return max(timeline([gpu for gpu, _ in stages]), cpu_s + max(h for _, h in stages))
+    return timeline([max(gpu, host) for gpu, host in stages]) + cpu_s
+
+
+def whole_graph_decode(ctx: RuleContext) -> bool:
+    """Whether the release captures a decode-only step in one full CUDA graph (0.11.0's
+    FULL_AND_PIECEWISE) rather than in pieces around eagerly launched attention (PIECEWISE)."""
+    return release(ctx.settings.facts.version) >= release(_constants()["full_decode_graph_from"])
+
+
+def _with_kernels(
+    fixed: FixedCosts, gpu_s: float, layers: float, moe_layers: int, tokens: float, whole: bool
+) -> tuple[float, float]:
+    """A stage's (GPU time, host time): its kernels' work plus the GPU's gap at each kernel
+    boundary (a fused-MoE layer's MLP kernels are in its measured floor), and the host's time
+    launching its layers where the step is not one whole CUDA graph - eager above the largest
+    captured size, else piecewise unless ``whole`` (a decode-only step the release captures
+    whole)."""
+    kernels = layers * fixed.kernels_per_layer - moe_layers * fixed.mlp_kernels
+    gpu_s += kernels * fixed.graph_kernel_s
+    if tokens > _GRAPH_TOKENS:
+        return gpu_s, layers * fixed.host_layer_s[1]
+    return gpu_s, 0.0 if whole else layers * fixed.host_layer_s[0]
 
 
 @per_plan
@@ -229,16 +294,16 @@ def _stage_expert_bytes(ctx: RuleContext) -> tuple[float, ...]:
 
 def _stage_step_s(
     ctx: RuleContext, index: int, stage: StageMemory, batch: int, context: int, end: int
-) -> float:
-    """Seconds one stage takes for one token of each of ``batch`` requests."""
+) -> tuple[float, float]:
+    """(GPU, host) seconds one stage takes for one token of each of ``batch`` requests."""
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
     unread = _expert_bytes(ctx, index) * (1 - experts_touched(model, batch))
     attention = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim
     layers = model.num_hidden_layers / s.pp
     comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
-    moe_floor = stage_moe_layers(ctx)[index] * fixed_costs(ctx.gpu, end).moe_layer_s
-    return (
+    fixed, moe_layers = fixed_costs(ctx.gpu, end), stage_moe_layers(ctx)[index]
+    gpu_s = (
         _kernels_s(
             weights=stage.weights - unread,
             linear_flops=batch * 2 * _active_params(model, 1) / (s.tp * s.pp),
@@ -249,8 +314,9 @@ def _stage_step_s(
             flops=flops,
         )
         + comm
-        + moe_floor
+        + moe_layers * fixed.moe_layer_s
     )
+    return _with_kernels(fixed, gpu_s, layers, moe_layers, batch, whole_graph_decode(ctx))
 
 
 def _kernels_s(
@@ -284,10 +350,9 @@ def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> floa
     stage_s = [
         _stage_step_s(ctx, i, st, micro, context, end) for i, st in enumerate(ctx.memory.stages)
     ]
-    passage = sum(stage_s) + (s.pp - 1) * STAGE_HANDOFF_S
     fixed = fixed_costs(ctx.gpu, end)
     cpu = fixed.decode_step_s + batch * fixed.step_request_s
-    return max(passage, micro_batches * max(stage_s)) + cpu
+    return _step_s(stage_s, micro_batches, cpu, overlaps_cpu(ctx))
 
 
 def _prefill_s(ctx: RuleContext, end: int) -> float:
@@ -303,15 +368,12 @@ def _prefill_s(ctx: RuleContext, end: int) -> float:
     chunk_bytes = min(prompt, s.max_num_batched_tokens) * model.hidden_size * s.dtype_bytes
     comm = chunks * 2 * model.num_hidden_layers * _allreduce_s(ctx, chunk_bytes, end)
     fixed = fixed_costs(ctx.gpu, end)
-    # prefill chunks run outside the decode CUDA graphs: every layer's kernels are launched
-    launches = chunks * model.num_hidden_layers * fixed.kernels_per_layer * fixed.kernel_launch_s
-    overhead = fixed.request_s + chunks * fixed.decode_step_s + launches
-    return max(compute_s, memory_s) + comm + (s.pp - 1) * STAGE_HANDOFF_S + overhead
-
-
-# Largest batch vLLM captures in a CUDA graph by default (config/compilation.py
-# CompilationConfig max_cudagraph_capture_size = 512): bigger steps launch their kernels.
-_GRAPH_TOKENS = 512
+    # prefill chunks run piecewise or eagerly, never as one whole graph: the host's time for
+    # their layers bounds them from below
+    chunk = min(prompt, s.max_num_batched_tokens)
+    host = chunks * model.num_hidden_layers * fixed.host_layer_s[int(chunk > _GRAPH_TOKENS)]
+    overhead = fixed.request_s + chunks * fixed.decode_step_s
+    return max(compute_s, memory_s, host) + comm + (s.pp - 1) * STAGE_HANDOFF_S + overhead
 
 
 def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
@@ -331,7 +393,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
             _expert_bytes(ctx, i),
             st.kv.layout.bytes_per_token,
             st.kv.layout.linear_state_bytes,
-            stage_moe_layers(ctx)[i] * fixed.moe_layer_s,
+            stage_moe_layers(ctx)[i],
         )
         for i, st in enumerate(stages)
     ]
@@ -339,7 +401,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
     heads = model.cache_layer_count * model.num_attention_heads
     per_pair = 4 * heads * model.head_dim / (s.tp * pp)
     layers = model.num_hidden_layers / pp
-    launches = layers * fixed.kernels_per_layer * fixed.kernel_launch_s
+    overlapped, whole = overlaps_cpu(ctx), whole_graph_decode(ctx)
 
     def cost(load: StepLoad) -> float:
         requests = load.decode_requests + load.prefill_requests
@@ -349,25 +411,29 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         context = (load.decode_context + load.prefill_context) / micro
         pairs = (load.decode_context + load.prefill_attention) / micro
         comm = 2 * layers * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
-        eager = launches if tokens > _GRAPH_TOKENS else 0.0
         stage_s = [
-            _kernels_s(
-                weights=weights - experts * untouched,
-                linear_flops=tokens * per_token,
-                kv=kv * context,
-                attention_flops=pairs * per_pair,
-                state=state * requests / micro,
-                bandwidth=bandwidth,
-                flops=flops,
+            _with_kernels(
+                fixed,
+                _kernels_s(
+                    weights=weights - experts * untouched,
+                    linear_flops=tokens * per_token,
+                    kv=kv * context,
+                    attention_flops=pairs * per_pair,
+                    state=state * requests / micro,
+                    bandwidth=bandwidth,
+                    flops=flops,
+                )
+                + comm
+                + moe_layers * fixed.moe_layer_s,
+                layers,
+                moe_layers,
+                tokens,
+                whole and not load.prefill_requests,
             )
-            + comm
-            + eager
-            + moe_floor
-            for weights, experts, kv, state, moe_floor in per_stage
+            for weights, experts, kv, state, moe_layers in per_stage
         ]
-        passage = sum(stage_s) + (pp - 1) * STAGE_HANDOFF_S
         cpu = fixed.decode_step_s + requests * fixed.step_request_s
-        return max(passage, micro * max(stage_s)) + cpu
+        return _step_s(stage_s, micro, cpu, overlapped)
 
     return cost
 
@@ -407,6 +473,6 @@ def closed_form(ctx: RuleContext) -> PerfEstimate:
                 else []
             ),
             "time to first token of one prompt on an idle instance: no queueing; fixed request,"
-            f" step and kernel-launch costs of the {gpu_family(ctx.gpu)} family included",
+            f" step and host costs of the {gpu_family(ctx.gpu)} family included",
         ],
     )

@@ -29,7 +29,9 @@ from checker.planning.perf import (
     compute_efficiency,
     fixed_costs,
     kv_pool_tokens,
+    overlaps_cpu,
     step_cost,
+    whole_graph_decode,
 )
 from checker.planning.releases import has_behaviour
 from checker.planning.rules.base import RuleContext
@@ -182,9 +184,25 @@ def _stepped(
         f" engine step and {high.step_request_s * 1e6:g}-{low.step_request_s * 1e6:g} us per"
         " request it schedules"
         + (
+            " (beside the GPU's step: async scheduling)"
+            if overlaps_cpu(ctx)
+            else " (after the GPU's step: no async scheduling)"
+        )
+        + (
             f", {high.moe_layer_s * 1e6:g}-{low.moe_layer_s * 1e6:g} us per fused MoE layer"
             " beyond its expert bytes"
             if ctx.model.is_moe and low.moe_layer_s
+            else ""
+        )
+        + f", {high.host_layer_s[0] * 1e6:g}-{low.host_layer_s[1] * 1e6:g} us of host time per"
+        " layer of a step that is not one whole CUDA graph ("
+        + ("steps with prefill" if whole_graph_decode(ctx) else "every step: no full decode graph")
+        + ")"
+        + (
+            f", {high.graph_kernel_s * 1e6:g} us at each of a CUDA-graph step's"
+            f" ~{ctx.model.num_hidden_layers * high.kernels_per_layer:g} kernel boundaries at the"
+            " fast end"
+            if high.graph_kernel_s
             else ""
         )
     )

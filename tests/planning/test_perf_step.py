@@ -299,9 +299,10 @@ def test_vllm_0_11_0_parses_the_chat_template_per_request_except_for_harmony_mod
 def test_each_scheduled_request_adds_engine_cpu_to_the_step(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Scheduler.update_from_output walks every request of the step before the next one starts:
-    # a step's CPU grows with its requests, whatever the GPU does
-    ctx = _context("Qwen/Qwen3-0.6B", "H100-80GB")
+    # Scheduler.update_from_output walks every request of the step before the next one starts
+    # (no async scheduling by default before 0.14.1): a step's CPU grows with its requests,
+    # whatever the GPU does
+    ctx = _context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.11.0")
     per_request = fixed_costs(ctx.gpu, 0).step_request_s
     assert per_request > 0
     step, token = step_cost(ctx, 0)(_decode(512)), decode_token_s(ctx, 512, 600, 0)
@@ -318,3 +319,144 @@ def test_the_fast_request_path_is_at_most_half_a_chat_template_parse() -> None:
     parse = chat_template_parse_s(catalog_model(LLAMA), "0.11.0", 1)
     assert 0 < fixed_costs(gpu, 1).request_s <= parse / 2
     assert fixed_costs(gpu, 1).request_s < fixed_costs(gpu, 0).request_s
+
+
+def _without_gaps(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = dict(perf._constants())
+    families = {k: {**v, "graph_kernel_gap_us": None} for k, v in data["families"].items()}
+    monkeypatch.setattr(perf, "_constants", lambda: {**data, "families": families})
+
+
+def test_each_kernel_boundary_inside_a_cuda_graph_costs_hopper_gpu_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Hazy Research measured ~1.3 us lost per kernel boundary inside a CUDA graph on an H100:
+    # a decode step of a small model pays it for each of its layers' kernels
+    ctx = _context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.11.0")
+    fast = fixed_costs(ctx.gpu, 1)
+    assert 1e-6 <= fast.graph_kernel_s <= 2e-6
+    # the pessimistic end's 50 % of peak bandwidth is vLLM's rate with its boundaries
+    assert fixed_costs(ctx.gpu, 0).graph_kernel_s == 0.0
+    moe = _context("Qwen/Qwen3-30B-A3B", "H100-80GB", version="0.11.0")
+    a100 = _context("Qwen/Qwen3-0.6B", "A100-SXM4-80GB", version="0.11.0")
+    eager = StepLoad(0, 0, 2048, 4, 0, 4 * 512 * 513 / 2)  # above the largest captured graph
+    steps = {
+        name: step_cost(c, 1)(load)
+        for name, c, load in (
+            ("dense", ctx, _decode(8)),
+            ("moe", moe, _decode(8)),
+            ("a100", a100, _decode(8)),
+            ("eager", ctx, eager),
+        )
+    }
+    token = decode_token_s(ctx, 8, 600, 1)
+    _without_gaps(monkeypatch)
+    layers = ctx.model.num_hidden_layers
+    assert math.isclose(
+        steps["dense"] - step_cost(ctx, 1)(_decode(8)),
+        layers * fast.kernels_per_layer * fast.graph_kernel_s,
+    )
+    assert math.isclose(
+        token - decode_token_s(ctx, 8, 600, 1),
+        layers * fast.kernels_per_layer * fast.graph_kernel_s,
+    )
+    # the small model's boundaries are a sizeable share of its step
+    assert layers * fast.kernels_per_layer * fast.graph_kernel_s > 0.2 * steps["dense"]
+    # a fused MoE layer's MLP kernels are inside its measured floor: not counted twice
+    moe_layers = moe.model.num_hidden_layers
+    assert math.isclose(
+        steps["moe"] - step_cost(moe, 1)(_decode(8)),
+        moe_layers * (fast.kernels_per_layer - fast.mlp_kernels) * fast.graph_kernel_s,
+    )
+    # no public measurement for Ampere; a step above the largest graph launches its kernels
+    assert steps["a100"] == step_cost(a100, 1)(_decode(8))
+    assert steps["eager"] == step_cost(ctx, 1)(eager)
+
+
+def test_the_estimate_says_what_the_kernel_boundaries_cost() -> None:
+    hopper = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4)
+    assert hopper.tpot is not None
+    assert "1.3 us at each of a CUDA-graph step's ~280 kernel boundaries" in hopper.tpot.width
+    ampere = _stepped("A100-SXM4-80GB", model_id="Qwen/Qwen3-0.6B", concurrency=4)
+    assert ampere.tpot is not None and "kernel boundaries" not in ampere.tpot.width
+
+
+def test_async_scheduling_overlaps_the_engine_cpu_with_the_gpu_step_where_vllm_defaults_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # from 0.14.1 vLLM schedules step N+1 while step N runs: a step takes the longer of its GPU
+    # and CPU parts, not their sum; the Ray executor and an explicit --no-async-scheduling
+    # keep them in sequence, and 0.14.1 still turned it off with pipeline parallel
+    def context(version: str, **kw: Any) -> RuleContext:
+        return _context("Qwen/Qwen3-0.6B", "H100-80GB", version=version, **kw)
+
+    on, off = context("0.19.0"), context("0.13.0")
+    assert perf.overlaps_cpu(on) and not perf.overlaps_cpu(off)
+    assert not perf.overlaps_cpu(context("0.19.0", distributed_executor_backend="ray"))
+    assert not perf.overlaps_cpu(context("0.19.0", async_scheduling=False))
+    assert perf.overlaps_cpu(context("0.11.0", async_scheduling=True))
+    deep = {"gpus": 2, "pp": 2}
+    assert not perf.overlaps_cpu(context("0.14.1", **deep))
+    assert perf.overlaps_cpu(context("0.19.0", **deep))
+    fixed = fixed_costs(on.gpu, 1)
+    for end in (0, 1):
+        together, apart = step_cost(on, end)(_decode(8)), step_cost(off, end)(_decode(8))
+        cpu = fixed_costs(on.gpu, end).decode_step_s + 8 * fixed_costs(on.gpu, end).step_request_s
+        assert math.isclose(together, max(apart - cpu, cpu))
+        token = decode_token_s(on, 8, 600, end)
+        assert math.isclose(token, max(decode_token_s(off, 8, 600, end) - cpu, cpu))
+    # a GPU-bound step hides the CPU entirely
+    big = step_cost(on, 1)(_decode(512, context=2000))
+    assert big > fixed.decode_step_s + 512 * fixed.step_request_s
+    data = dict(perf._constants())
+    monkeypatch.setattr(perf, "_constants", lambda: {**data, "scheduler_request_us": [0, 0]})
+    assert step_cost(on, 1)(_decode(512, context=2000)) == big
+
+
+def test_the_estimate_says_whether_the_engine_cpu_overlaps_the_gpu_and_what_the_host_costs() -> (
+    None
+):
+    for version, words in (("0.19.0", "beside the GPU's step"), ("0.13.0", "after the GPU's")):
+        p = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version=version)
+        assert p.tpot is not None and words in p.tpot.width
+        assert "200-460 us of host time per layer" in p.tpot.width
+        assert "(steps with prefill)" in p.tpot.width
+    old = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.10.2")
+    assert old.tpot is not None and "(every step: no full decode graph)" in old.tpot.width
+
+
+def test_steps_outside_one_whole_cuda_graph_wait_for_the_host_layer_by_layer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # from 0.11.0 a decode-only step is one full CUDA graph; a step with prefill tokens runs
+    # piecewise (up to 512 tokens) or eagerly, and a small model's layers then wait on the
+    # host (the vLLM 0.19.0 Nsight trace: ~200 us a piecewise layer, ~450 us an eager one)
+    def context(version: str, model_id: str = "Qwen/Qwen3-0.6B") -> RuleContext:
+        return _context(model_id, "H100-80GB", version=version)
+
+    new, old = context("0.19.0"), context("0.10.2")
+    layers = new.model.num_hidden_layers
+    fixed = fixed_costs(new.gpu, 1)
+    piecewise_s, eager_s = (layers * host for host in fixed.host_layer_s)
+    assert 0 < piecewise_s < eager_s
+    mixed = StepLoad(8, 8 * 600, 100, 1, 0, 100 * 101 / 2)
+    big = StepLoad(0, 0, 2048, 4, 0, 4 * 512 * 513 / 2)
+    # async scheduling: the engine's CPU work and the launching share the host's one thread
+    assert step_cost(new, 1)(mixed) >= piecewise_s + fixed.decode_step_s
+    assert step_cost(new, 1)(big) >= eager_s
+    assert step_cost(new, 1)(_decode(8)) < piecewise_s  # one whole graph
+    assert decode_token_s(new, 8, 600, 1) < piecewise_s
+    # 0.10.2 runs decode steps piecewise too (cudagraph_mode PIECEWISE by default)
+    assert step_cost(old, 1)(_decode(8)) >= piecewise_s
+    assert decode_token_s(old, 8, 600, 1) >= piecewise_s
+    # a prompt's chunks never run as one whole graph: the first token waits on the host too
+    ttft = perf._prefill_s(new, 1)
+    # a GPU-bound step hides the host entirely (the longer of the two, not their sum)
+    llama = _context(LLAMA, "H100-80GB", version="0.19.0")
+    heavy = StepLoad(0, 0, 8192, 1, 0, 8192 * 8193 / 2)
+    before = step_cost(llama, 1)(heavy)
+    data = dict(perf._constants())
+    zero = {"piecewise": [0.0, 0.0], "eager": [0.0, 0.0]}
+    monkeypatch.setattr(perf, "_constants", lambda: {**data, "host_layer_us": zero})
+    assert step_cost(llama, 1)(heavy) == before
+    assert perf._prefill_s(new, 1) < ttft
