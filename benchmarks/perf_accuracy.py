@@ -39,11 +39,11 @@ import yaml
 from checker.hardware.catalog import find_gpu
 from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
-from checker.planning.batching import Workload
-from checker.planning.lengths import longest
+from checker.planning.performance.batching import Workload
+from checker.planning.performance.lengths import longest
+from checker.planning.performance.serving import prefix_caching, simulate_workload
 from checker.planning.planner import choose_tp, engine_model, plan_settings, run_plan
 from checker.planning.rules.base import RuleContext
-from checker.planning.serving import prefix_caching, simulate_workload
 from checker.schemas.inputs import (
     EngineInput,
     HardwareInput,
@@ -159,7 +159,7 @@ def unplannable(case: dict[str, Any]) -> str | None:
 
 
 def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """The step-level scheduler model (checker/planning/batching.py) run on the workload."""
+    """The step-level scheduler model (planning/performance/batching.py) run on the workload."""
     ctx = _context(case)
     work = Workload(
         prompts=int(case["prompts"]),

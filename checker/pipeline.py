@@ -264,7 +264,7 @@ def resolve_draft(
     """The metadata of the speculative config's draft model or EAGLE head, found like the
     target's (local path, catalog, lockfile, Hub); None without one."""
     from checker.models.resolve import resolve_model
-    from checker.planning.spec_config import draft_to_resolve, speculative_config
+    from checker.planning.engine.spec_config import draft_to_resolve, speculative_config
 
     config = speculative_config(request.engine)
     name = draft_to_resolve(config) if config is not None else None

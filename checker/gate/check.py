@@ -106,7 +106,7 @@ def check_version(value: str | None, where: str) -> None:
     """A version the planner can model, or a usage error before anything is planned."""
     from pydantic import ValidationError
 
-    from checker.planning.versions import version_facts
+    from checker.planning.engine.versions import version_facts
 
     if value is None:
         return

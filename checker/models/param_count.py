@@ -86,7 +86,7 @@ def _attention(
 def _linear_mixer(cfg: dict[str, Any], hidden: int, state: StateInfo) -> int:
     """Weights of one mamba / linear-attention mixer (vLLM's mixer layers: projections, conv,
     per-head parameters; small biases and norms left out). The state is sized in
-    checker.planning.state."""
+    checker.planning.kvcache.state."""
     kernel = state.conv_kernel
     if state.kind is StateKind.GDN:
         kd, vd = state.num_k_heads * state.head_k_dim, state.num_heads * state.head_dim

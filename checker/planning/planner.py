@@ -4,24 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from checker.planning.calibration import use_calibration
-from checker.planning.connectors import resolve_connector
-from checker.planning.context_length import engine_model
-from checker.planning.kv import GIB, bytes_for_length, max_length_for_budget, raised_block_sizes
-from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
-from checker.planning.parallel import nodes_spanned
+from checker.planning.engine.context_length import engine_model
+from checker.planning.engine.parallel import nodes_spanned
+from checker.planning.engine.releases import message
+from checker.planning.engine.settings import Settings, resolve_settings
+from checker.planning.engine.spec_config import SpecDecode, build_spec
+from checker.planning.engine.versions import version_facts
+from checker.planning.kvcache.connectors import resolve_connector
+from checker.planning.kvcache.kv import (
+    GIB,
+    bytes_for_length,
+    max_length_for_budget,
+    raised_block_sizes,
+)
+from checker.planning.memory.calibration import use_calibration
+from checker.planning.memory.memory import MemoryPlan, fits_one_request, plan_memory
+from checker.planning.performance.serving import estimate_perf
 from checker.planning.recommend import recommend
-from checker.planning.releases import message
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.memory import context_risk, workload_tokens
 from checker.planning.rules.slo import slo_findings
-from checker.planning.serving import estimate_perf
-from checker.planning.settings import Settings, resolve_settings
-from checker.planning.spec_config import SpecDecode, build_spec
 from checker.planning.suppress import split_suppressed
 from checker.planning.verdict import verdict_of
-from checker.planning.versions import version_facts
 from checker.schemas.calibration import Calibration
 from checker.schemas.enums import Basis, OOMRisk, Severity
 from checker.schemas.gpu import GPUSpec

@@ -13,15 +13,23 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from checker.planning.activation import interconnect_costs, sampler_costs
-from checker.planning.connectors import connector_costs, resolve_connector
+from checker.planning.engine.parallel import launch_costs, nodes_spanned, parallel_costs
+from checker.planning.engine.releases import has_behaviour, method_facts
+from checker.planning.engine.settings import (
+    async_scheduling,
+    at_tp,
+    hybrid_model,
+    in_flight_batches,
+    resolve_settings,
+)
 from checker.planning.fixes import apply_fixes
-from checker.planning.kv import GIB, bytes_for_length, indexer_costs, state_costs
-from checker.planning.lora import lora_costs
-from checker.planning.memory import MemoryPlan, fits_one_request, plan_memory
-from checker.planning.multimodal import multimodal_costs
-from checker.planning.parallel import launch_costs, nodes_spanned, parallel_costs
-from checker.planning.releases import has_behaviour, method_facts
+from checker.planning.kvcache.connectors import connector_costs, resolve_connector
+from checker.planning.kvcache.kv import GIB, bytes_for_length, indexer_costs, state_costs
+from checker.planning.memory.activation import interconnect_costs, sampler_costs
+from checker.planning.memory.lora import lora_costs
+from checker.planning.memory.memory import MemoryPlan, fits_one_request, plan_memory
+from checker.planning.memory.multimodal import multimodal_costs
+from checker.planning.memory.speculative import spec_costs
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
@@ -31,14 +39,6 @@ from checker.planning.rules.scheduler import (
     chunked_prefill,
     safe_utilization,
 )
-from checker.planning.settings import (
-    async_scheduling,
-    at_tp,
-    hybrid_model,
-    in_flight_batches,
-    resolve_settings,
-)
-from checker.planning.speculative import spec_costs
 from checker.schemas.enums import BatchingMode, OOMRisk, Quantization
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import LayerKind

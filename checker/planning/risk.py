@@ -19,8 +19,8 @@ a plain start-up error.
 
 from __future__ import annotations
 
-from checker.planning.activation import sampler_warmup_bytes
-from checker.planning.memory import MemoryPlan
+from checker.planning.memory.activation import sampler_warmup_bytes
+from checker.planning.memory.memory import MemoryPlan
 from checker.schemas.enums import OOMRisk
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo

@@ -264,7 +264,7 @@ def _split_image(image: str) -> tuple[str, str]:
 
 
 def _helm(ctx: RenderContext, v: dict[str, Any]) -> dict[str, Any]:
-    from checker.planning.versions import version_facts
+    from checker.planning.engine.versions import version_facts
 
     c, flags = ctx.plan.config, flags_for(ctx.plan.config.vllm_version)
     chunked = c.enable_chunked_prefill

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from checker.errors import ArtifactError
-from checker.planning.batching import recipe_prompts
-from checker.planning.lengths import random_prefix_len
+from checker.planning.performance.batching import recipe_prompts
+from checker.planning.performance.lengths import random_prefix_len
 from checker.render.context import RenderContext
 from checker.render.serve import model_arg
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
@@ -52,7 +52,7 @@ def bench_argv(ctx: RenderContext) -> list[str]:
         *([f"--random-prefix-len={prefix}"] if prefix else []),
         f"--random-input-len={w.prompt_tokens - prefix}",
         f"--random-output-len={w.gen_tokens}",
-        # lengths spread as the plan's step model spreads them (checker/planning/lengths.py)
+        # lengths spread as the plan's step model spreads them (planning/performance/lengths.py)
         *([f"--random-range-ratio={w.random_range_ratio:g}"] if w.random_range_ratio else []),
         f"--num-prompts={num_prompts(ctx)}",
         # Poisson arrivals at the workload's rate, else a closed loop at its concurrency

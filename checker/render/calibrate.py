@@ -19,15 +19,15 @@ from checker.errors import UsageError
 from checker.logs.measured import logged_memory
 from checker.logs.reader import StartupLog
 from checker.logs.request import logged_model, logged_total_gib, logged_utilization
-from checker.planning.calibration import (
+from checker.planning.engine.settings import Settings
+from checker.planning.memory.calibration import (
     LoggedTerms,
     blocks_from_tokens,
     calibration_key,
     measured_stages,
     same_version,
 )
-from checker.planning.memory import MemoryPlan
-from checker.planning.settings import Settings
+from checker.planning.memory.memory import MemoryPlan
 from checker.render.escape import terminal
 from checker.schemas.calibration import CalibrationEntry, StageTerms
 from checker.schemas.gpu import GPUSpec

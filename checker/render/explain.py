@@ -22,7 +22,7 @@ from checker.logs.compare import Comparison, compare
 from checker.logs.failures import FailureReport, failed_starts, failure_report
 from checker.logs.reader import LogReadError, StartupLog, read_log
 from checker.logs.request import logged_total_gib, request_from_log
-from checker.planning.spec_config import SHORT_FLAGS
+from checker.planning.engine.spec_config import SHORT_FLAGS
 from checker.render import escape
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest

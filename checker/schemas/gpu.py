@@ -39,13 +39,13 @@ class GPUSpec(BaseModel):
     nvlink_bandwidth_gbs: float | None = Field(None, ge=1, le=_MAX_RATE)
     # `interconnect: pcie` is the form factor (PCIe cards may still pair over NVLink bridges);
     # only a vendor spec saying the SKU has no NVLink lets a profile that states no
-    # interconnect be planned as PCIe only (checker.planning.settings.resolve_interconnect)
+    # interconnect be planned as PCIe only (checker.planning.engine.settings.resolve_interconnect)
     nvlink_support: bool | None = Field(
         None, description="False: the vendor spec says no NVLink; None: not catalogued"
     )
     nvlink_source: str = Field("", description="The vendor spec behind nvlink_support")
     # a bridge joins a few cards pair-wise, so a TP group larger than one bridge's cards is not
-    # fully NVLinked (checker.planning.settings.fully_nvlinked)
+    # fully NVLinked (checker.planning.engine.settings.fully_nvlinked)
     nvlink_bridge_gpus: tuple[int, ...] = Field(
         (),
         description="Cards one NVLink bridge joins, each size the vendor offers (H200 NVL: 2, 4);"

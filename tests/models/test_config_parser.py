@@ -11,7 +11,7 @@ import yaml
 from checker.errors import ModelConfigError
 from checker.models.catalog import lookup
 from checker.models.config_parser import apply_hf_overrides, parse_config, rope_scalings
-from checker.planning.context_length import derived_max_len
+from checker.planning.engine.context_length import derived_max_len
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 DATA = Path(__file__).resolve().parent.parent / "data"

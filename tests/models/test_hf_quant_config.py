@@ -17,7 +17,7 @@ from checker.errors import ModelConfigError
 from checker.models import catalog
 from checker.models.lockfile import read_lockfile
 from checker.models.resolve import clear_cache, resolve_model
-from checker.planning.settings import resolve_settings
+from checker.planning.engine.settings import resolve_settings
 from checker.schemas.inputs import ModelInput
 from checker.schemas.model_info import ModelInfo
 from tests.models.fake_hub import FakeHub, Repo

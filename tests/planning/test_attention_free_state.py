@@ -22,7 +22,7 @@ as hybrids, are tested from their real configs in tests/planning/test_pure_mamba
 
 from __future__ import annotations
 
-from checker.planning.kv import size_kv
+from checker.planning.kvcache.kv import size_kv
 from checker.schemas.model_info import LayerKind
 from tests.planning.test_hybrid_family_specs import (
     BAMBA_9B,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from checker.planning.batching import Limits, StepLoad, Workload, simulate
+from checker.planning.performance.batching import Limits, StepLoad, Workload, simulate
 
 ROOMY = Limits(max_num_batched_tokens=2048, max_num_seqs=256, kv_tokens=1_000_000)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from checker.cli import main
-from checker.planning.releases import build_has, mxfp4_uses_marlin
+from checker.planning.engine.releases import build_has, mxfp4_uses_marlin
 from tests.planning.plans import plan
 
 GPUSTACK = {"version": "0.10.2", "max_model_len": 32768, "quantization": "mxfp4"}

@@ -23,7 +23,7 @@ from typing import Any
 
 from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
-from checker.planning.kv import size_kv
+from checker.planning.kvcache.kv import size_kv
 from checker.schemas.model_info import LayerKind
 from tests.planning.plans import catalog_model, plan
 from tests.planning.test_hybrid_state import BUDGET, cdiv, expected_kv, settings_for

@@ -8,7 +8,7 @@ from typing import Any
 
 from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
-from checker.planning.context_length import derived_max_len
+from checker.planning.engine.context_length import derived_max_len
 from checker.schemas.enums import Severity, Verdict
 from checker.schemas.model_info import ModelInfo
 from tests.planning.plans import fired, only, plan

@@ -19,7 +19,9 @@ from checker.errors import ModelConfigError
 from checker.hardware.catalog import find_gpu
 from checker.models import catalog
 from checker.models.config_parser import parse_config
-from checker.planning.deepseek_v4 import (
+from checker.planning.engine.settings import resolve_settings
+from checker.planning.engine.spec_config import build_spec
+from checker.planning.kvcache.deepseek_v4 import (
     PackedKV,
     approximate_gcd,
     deepseek_v4_weight_bytes,
@@ -28,8 +30,6 @@ from checker.planning.deepseek_v4 import (
     packed_kv,
     profile_reservations,
 )
-from checker.planning.settings import resolve_settings
-from checker.planning.spec_config import build_spec
 from checker.schemas.model_info import CompressedAttention
 from tests.planning.plans import catalog_model, fired, make_request, only, plan
 

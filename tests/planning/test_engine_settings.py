@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from checker.models.config_parser import parse_config
-from checker.planning.settings import capture_sizes
+from checker.planning.engine.settings import capture_sizes
 from checker.schemas.enums import Verdict
 from checker.schemas.inputs import ModelInput
 from checker.schemas.model_info import ModelInfo

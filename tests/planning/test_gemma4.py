@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from checker.planning.kv import size_kv
+from checker.planning.kvcache.kv import size_kv
 from checker.schemas.model_info import LayerKind
 from tests.planning.plans import catalog_model, plan
 from tests.planning.test_hybrid_state import BUDGET, cdiv, settings_for

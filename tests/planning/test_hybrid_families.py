@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from math import lcm
 
-from checker.planning.kv import size_kv
+from checker.planning.kvcache.kv import size_kv
 from tests.planning.plans import catalog_model, only, plan
 from tests.planning.test_hybrid_state import BUDGET, cdiv, expected_kv, settings_for
 

@@ -26,11 +26,11 @@ from typing import Any
 from checker.hardware.catalog import find_gpu
 from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
-from checker.planning.kv import size_kv
-from checker.planning.settings import resolve_settings
-from checker.planning.spec_config import build_spec
-from checker.planning.state import state_page_bytes
-from checker.planning.versions import version_facts
+from checker.planning.engine.settings import resolve_settings
+from checker.planning.engine.spec_config import build_spec
+from checker.planning.engine.versions import version_facts
+from checker.planning.kvcache.kv import size_kv
+from checker.planning.kvcache.state import state_page_bytes
 from checker.schemas.enums import Severity, Verdict
 from checker.schemas.model_info import LayerKind, ModelInfo, StateInfo, StateKind
 from tests.planning.plans import catalog_model, fired, make_request, only, plan

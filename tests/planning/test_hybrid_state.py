@@ -19,9 +19,9 @@ from __future__ import annotations
 from math import lcm
 
 from checker.hardware.catalog import find_gpu
-from checker.planning.kv import size_kv
-from checker.planning.settings import Settings, resolve_settings
-from checker.planning.state import state_dtype_bytes, state_shapes
+from checker.planning.engine.settings import Settings, resolve_settings
+from checker.planning.kvcache.kv import size_kv
+from checker.planning.kvcache.state import state_dtype_bytes, state_shapes
 from checker.schemas.model_info import ModelInfo, StateInfo, StateKind
 from tests.planning.plans import catalog_model, make_request, only, plan
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from checker.planning.connectors import staging_bytes
+from checker.planning.kvcache.connectors import staging_bytes
 from checker.schemas.inputs import EngineInput
 from checker.schemas.outputs import PlanResponse
 from tests.planning.plans import catalog_model, fired, only, plan

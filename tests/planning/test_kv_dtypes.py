@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from checker.planning.kv import size_kv
+from checker.planning.kvcache.kv import size_kv
 from tests.planning.plans import catalog_model, fired, only, plan
 from tests.planning.test_hybrid_state import BUDGET, settings_for
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 
 from checker.models.catalog import lookup
-from checker.planning.kv import size_kv
+from checker.planning.kvcache.kv import size_kv
 from tests.planning.plans import catalog_model
 from tests.planning.test_hybrid_state import BUDGET, cdiv, settings_for
 

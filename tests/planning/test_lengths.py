@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from checker.planning.lengths import longest, request_lengths, uniform_bounds
+from checker.planning.performance.lengths import longest, request_lengths, uniform_bounds
 
 
 def test_the_range_is_vllms_floor_and_ceiling_around_the_mean() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from checker.planning.kv import GIB
+from checker.planning.kvcache.kv import GIB
 from checker.schemas.enums import Verdict
 from checker.schemas.outputs import PlanResponse
 from tests.planning.plans import catalog_model, fired, only, plan

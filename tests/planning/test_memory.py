@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from checker.planning.memory import plan_memory
+from checker.planning.engine.settings import resolve_settings
+from checker.planning.engine.versions import version_facts
+from checker.planning.memory.memory import plan_memory
 from checker.planning.planner import run_plan
-from checker.planning.settings import resolve_settings
-from checker.planning.versions import version_facts
 from checker.schemas.enums import Severity
 from tests.planning.conftest import H100, T4, model, request
 from tests.planning.plans import catalog_model
@@ -113,7 +113,7 @@ def test_cudagraph_subtracted_from_021() -> None:
 
 
 def test_capture_sizes_follow_vllms_rule() -> None:
-    from checker.planning.settings import capture_sizes
+    from checker.planning.engine.settings import capture_sizes
 
     default = capture_sizes(1024, 8192, None)  # log: "PIECEWISE=51 (largest=512)"
     assert len(default) == 51 and default[:4] == (1, 2, 4, 8) and default[-1] == 512

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from checker.planning.attention import mla_backend, preferred_block_size
-from checker.planning.kv import size_kv
+from checker.planning.kvcache.attention import mla_backend, preferred_block_size
+from checker.planning.kvcache.kv import size_kv
 from tests.planning.plans import catalog_model, plan
 from tests.planning.test_hybrid_state import BUDGET, settings_for
 

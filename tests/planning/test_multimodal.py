@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from checker.hardware.catalog import find_gpu
-from checker.planning.kv import GIB
-from checker.planning.memory import plan_memory
-from checker.planning.multimodal import EncoderProfile, encoder_profile, vision_weight_bytes
-from checker.planning.settings import Settings, resolve_settings
+from checker.planning.engine.settings import Settings, resolve_settings
+from checker.planning.kvcache.kv import GIB
+from checker.planning.memory.memory import plan_memory
+from checker.planning.memory.multimodal import EncoderProfile, encoder_profile, vision_weight_bytes
 from checker.schemas.outputs import PlanResponse
 from tests.planning.plans import catalog_model, fired, make_request, only, plan
 

@@ -4,8 +4,8 @@ expert's intermediate size to a multiple of 128 and the hidden size to a multipl
 
 from __future__ import annotations
 
-from checker.planning.memory import plan_memory
-from checker.planning.settings import resolve_settings
+from checker.planning.engine.settings import resolve_settings
+from checker.planning.memory.memory import plan_memory
 from checker.schemas.gpu import GPUSpec
 from tests.planning.conftest import H100, model, request
 

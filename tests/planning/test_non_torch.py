@@ -9,16 +9,16 @@ import pytest
 from pydantic import ValidationError
 
 from checker.hardware.catalog import all_gpus, find_gpu
-from checker.planning.activation import interconnect_costs, non_torch_gib
-from checker.planning.planner import run_plan
-from checker.planning.settings import (
+from checker.planning.engine.settings import (
     Settings,
     at_tp,
     fully_nvlinked,
     resolve_interconnect,
     resolve_settings,
 )
-from checker.planning.versions import version_facts
+from checker.planning.engine.versions import version_facts
+from checker.planning.memory.activation import interconnect_costs, non_torch_gib
+from checker.planning.planner import run_plan
 from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest

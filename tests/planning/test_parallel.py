@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from checker.planning.kv import GIB
-from checker.planning.parallel import low_latency_rdma_bytes
+from checker.planning.engine.parallel import low_latency_rdma_bytes
+from checker.planning.kvcache.kv import GIB
 from checker.render.report import kv_summary, placement
 from checker.schemas.enums import Verdict
 from checker.schemas.outputs import PlanResponse

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checker.hardware.catalog import all_gpus, find_gpu
-from checker.planning.perf import experts_touched, fixed_costs, gpu_family
+from checker.planning.performance.perf import experts_touched, fixed_costs, gpu_family
 from checker.planning.planner import run_plan
 from checker.schemas.outputs import PerfEstimate
 from tests.planning.plans import catalog_model, make_request, plan

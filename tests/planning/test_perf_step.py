@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from checker.hardware.catalog import find_gpu
-from checker.planning import perf
-from checker.planning.batching import StepLoad, Workload
-from checker.planning.kv import (
+from checker.planning.kvcache.kv import (
     bytes_for_length,
     resident_bytes_for_length,
     windowed_chunk_bytes,
 )
-from checker.planning.perf import (
+from checker.planning.performance import perf
+from checker.planning.performance.batching import StepLoad, Workload
+from checker.planning.performance.perf import (
     EFFICIENCY,
     chat_template_parse_s,
     compute_efficiency,
@@ -27,9 +27,9 @@ from checker.planning.perf import (
     stage_moe_layers,
     step_cost,
 )
+from checker.planning.performance.serving import simulate_workload
 from checker.planning.planner import choose_tp, engine_model, plan_settings
 from checker.planning.rules.base import RuleContext
-from checker.planning.serving import simulate_workload
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PerfEstimate
 from tests.planning.plans import catalog_model, make_request, plan

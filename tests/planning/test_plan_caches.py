@@ -9,7 +9,8 @@ import pytest
 
 from checker.models import catalog
 from checker.models.config_parser import parse_config
-from checker.planning.kv import (
+from checker.planning.engine.settings import at_tp, resolve_settings
+from checker.planning.kvcache.kv import (
     _blocks_per_request,
     _group_specs,
     bytes_for_length,
@@ -17,12 +18,11 @@ from checker.planning.kv import (
     max_length_for_budget,
     target_page,
 )
-from checker.planning.memory import at_utilization, plan_memory
+from checker.planning.memory.memory import at_utilization, plan_memory
+from checker.planning.memory.weights import stage_layers
 from checker.planning.planner import run_plan
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.config import valid_tp
-from checker.planning.settings import at_tp, resolve_settings
-from checker.planning.weights import stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
 from tests.planning.conftest import H100, T4, request
 

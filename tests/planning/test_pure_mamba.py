@@ -19,7 +19,7 @@ catalog's real configs, against vLLM's arithmetic worked out by hand here:
 
 from __future__ import annotations
 
-from checker.planning.kv import size_kv
+from checker.planning.kvcache.kv import size_kv
 from checker.schemas.model_info import LayerKind, StateKind
 from tests.planning.plans import catalog_model, fired, only, plan
 from tests.planning.test_hybrid_state import BUDGET, cdiv, settings_for

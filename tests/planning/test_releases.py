@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from checker.planning.releases import (
+from checker.planning.engine.releases import (
     float16_refused_models,
     has_behaviour,
     message,

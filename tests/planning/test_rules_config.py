@@ -3,7 +3,7 @@ VW191: a release past the newest read."""
 
 from __future__ import annotations
 
-from checker.planning.versions import known_versions, newest_version
+from checker.planning.engine.versions import known_versions, newest_version
 from checker.schemas.enums import Severity, Verdict
 from tests.planning.plans import catalog_model, fired, only, plan
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checker.planning.releases import method_facts
+from checker.planning.engine.releases import method_facts
 from checker.schemas.model_info import ModelInfo
 from tests.planning.plans import AWQ, catalog_model, fired, only, plan
 

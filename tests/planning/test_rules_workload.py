@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checker.planning.lengths import longest
+from checker.planning.performance.lengths import longest
 from checker.schemas.enums import Severity
 from tests.planning.plans import fired, only, plan
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from checker.hardware.catalog import find_gpu
-from checker.planning.activation import (
+from checker.planning.engine.settings import Settings, resolve_settings
+from checker.planning.memory.activation import (
     activation_bytes,
     sampler_bytes_per_logit,
     sampler_warmup_bytes,
 )
-from checker.planning.settings import Settings, resolve_settings
 from tests.planning.plans import catalog_model, make_request, plan
 
 MODEL = catalog_model("openai/gpt-oss-20b")  # 201,088-entry vocabulary

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from checker.planning.draft import draft_layer_specs
-from checker.planning.kv import target_page
-from checker.planning.kv_groups import draft_kv_groups
-from checker.planning.releases import message
+from checker.planning.engine.releases import message
+from checker.planning.kvcache.kv import target_page
+from checker.planning.kvcache.kv_groups import draft_kv_groups
+from checker.planning.memory.draft import draft_layer_specs
 from checker.schemas.model_info import LayerKind
 from tests.planning.plans import catalog_model, fired, make_request, only, plan
 from tests.planning.test_speculative import _memory

@@ -13,12 +13,12 @@ import pytest
 from checker.cli import main
 from checker.hardware.catalog import find_gpu
 from checker.models.catalog import lookup
-from checker.planning.kv import GIB
-from checker.planning.memory import MemoryPlan
+from checker.planning.engine.settings import capture_sizes, rounded_to_query
+from checker.planning.engine.spec_config import build_spec
+from checker.planning.engine.versions import version_facts
+from checker.planning.kvcache.kv import GIB
+from checker.planning.memory.memory import MemoryPlan
 from checker.planning.planner import plan_settings
-from checker.planning.settings import capture_sizes, rounded_to_query
-from checker.planning.spec_config import build_spec
-from checker.planning.versions import version_facts
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import PlanResponse
 from tests.planning.conftest import model as data_model

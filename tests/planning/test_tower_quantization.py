@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from checker.hardware.catalog import find_gpu
-from checker.planning.kv import GIB
-from checker.planning.memory import plan_memory
-from checker.planning.multimodal import TowerStorage, tower_storage, vision_weight_bytes
-from checker.planning.settings import Settings, resolve_settings
-from checker.planning.weights import checkpoint_bytes
+from checker.planning.engine.settings import Settings, resolve_settings
+from checker.planning.kvcache.kv import GIB
+from checker.planning.memory.memory import plan_memory
+from checker.planning.memory.multimodal import TowerStorage, tower_storage, vision_weight_bytes
+from checker.planning.memory.weights import checkpoint_bytes
 from checker.schemas.model_info import ModelInfo
 from tests.planning.plans import catalog_model, make_request, plan
 

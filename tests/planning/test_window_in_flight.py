@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from checker.pipeline import plan_request
-from checker.planning.kv import size_kv
-from checker.planning.memory import MemoryPlan
+from checker.planning.kvcache.kv import size_kv
+from checker.planning.memory.memory import MemoryPlan
 from checker.schemas.model_info import LayerKind
 from checker.schemas.outputs import FeasibilityReport
 from checker.schemas.profile_io import load_profile_text, profile_to_request

@@ -13,9 +13,9 @@ from typing import Any
 from hypothesis import strategies as st
 
 from checker.models.resolve import resolve_model
-from checker.planning.memory import MemoryPlan, plan_memory
+from checker.planning.engine.settings import resolve_settings
+from checker.planning.memory.memory import MemoryPlan, plan_memory
 from checker.planning.planner import choose_tp
-from checker.planning.settings import resolve_settings
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import ModelInput, PlanRequest
 from checker.schemas.model_info import LayerKind, ModelInfo

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from checker.errors import CheckerError
-from checker.planning.memory import MemoryPlan
-from checker.planning.releases import has_behaviour
+from checker.planning.engine.releases import has_behaviour
+from checker.planning.memory.memory import MemoryPlan
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from tests.property.engine_helpers import (

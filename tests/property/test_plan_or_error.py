@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from checker.errors import CheckerError
 from checker.pipeline import plan_request
-from checker.planning.releases import has_behaviour
+from checker.planning.engine.releases import has_behaviour
 from checker.schemas.enums import OOMRisk, Severity, Verdict
 from checker.schemas.profile_io import load_profile_text, profile_targets, profile_to_request
 from tests.property.engine_helpers import has_linear_state, model_info

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.architectures import ArchitectureSupport, architecture_support
-from checker.planning.releases import has_behaviour, message
+from checker.planning.engine.architectures import ArchitectureSupport, architecture_support
+from checker.planning.engine.releases import has_behaviour, message
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.model_info import LayerKind

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.kv_dtypes import backend_refusal
-from checker.planning.releases import has_behaviour, message
+from checker.planning.engine.releases import has_behaviour, message
+from checker.planning.kvcache.kv_dtypes import backend_refusal
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding

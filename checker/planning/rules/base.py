@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from checker.planning.memory import MemoryPlan
-from checker.planning.settings import Settings
+from checker.planning.engine.settings import Settings
+from checker.planning.memory.memory import MemoryPlan
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo

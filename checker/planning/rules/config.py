@@ -7,11 +7,11 @@ import functools
 from collections.abc import Iterator
 
 from checker.models.config_parser import model_type_facts
-from checker.planning.context_length import derived_max_len
-from checker.planning.releases import float16_refused_models, has_behaviour, message
+from checker.planning.engine.context_length import derived_max_len
+from checker.planning.engine.releases import float16_refused_models, has_behaviour, message
+from checker.planning.engine.settings import vllm_block_size
 from checker.planning.rules.architecture import supports_pipeline_parallel
 from checker.planning.rules.base import RuleContext, rule
-from checker.planning.settings import vllm_block_size
 from checker.schemas.enums import DType, Severity
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import Finding

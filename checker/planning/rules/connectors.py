@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.connectors import resolve_connector
-from checker.planning.releases import message
+from checker.planning.engine.releases import message
+from checker.planning.kvcache.connectors import resolve_connector
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding

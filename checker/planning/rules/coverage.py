@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from checker.planning.engine.versions import is_newer_than_known, newest_version
 from checker.planning.rules.base import RuleContext, rule
-from checker.planning.versions import is_newer_than_known, newest_version
 from checker.schemas.engine_args import not_modeled
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding

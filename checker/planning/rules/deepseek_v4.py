@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.deepseek_v4 import layout_error, layout_read_for
+from checker.planning.kvcache.deepseek_v4 import layout_error, layout_read_for
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding
@@ -13,8 +13,8 @@ from checker.schemas.outputs import Finding
 @rule
 def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
     """DeepSeek-V4's KV layout, weights and profile-run gather workspaces follow vLLM
-    (checker.planning.deepseek_v4), but no public log prints its 'Model loading took' to hold
-    them against, and the rest of its profile run (the MoE and attention activations, the
+    (checker.planning.kvcache.deepseek_v4), but no public log prints its 'Model loading took'
+    to hold them against, and the rest of its profile run (the MoE and attention activations, the
     deep_gemm MegaMoE symmetric buffer) and its breakable CUDA graphs are estimated as for
     other models: the KV budget, tokens and concurrency move with those terms."""
     if ctx.model.compressed_attention is None:
@@ -75,7 +75,7 @@ def deepseek_v4_layout_not_modeled(ctx: RuleContext) -> Iterator[Finding]:
 def deepseek_v4_layout_refused(ctx: RuleContext) -> Iterator[Finding]:
     """Settings with which vLLM cannot build DeepSeek-V4's KV cache (its fp8-only layout, the
     kernels' block sizes, the packed groups' page order): a start-up failure, and no KV
-    cache is planned (checker.planning.deepseek_v4.layout_error)."""
+    cache is planned (checker.planning.kvcache.deepseek_v4.layout_error)."""
     attn = ctx.model.compressed_attention
     if attn is None:
         return

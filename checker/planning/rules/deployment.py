@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from checker.planning.parallel import gpus_per_node
-from checker.planning.releases import has_behaviour, message
+from checker.planning.engine.parallel import gpus_per_node
+from checker.planning.engine.releases import has_behaviour, message
 from checker.planning.risk import MEDIUM_MARGIN_GIB, free_margin
 from checker.planning.rules.base import GIB, RuleContext, gib, rule
 from checker.planning.rules.memory import (

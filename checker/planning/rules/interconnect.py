@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.releases import message
+from checker.planning.engine.releases import message
+from checker.planning.engine.settings import fully_nvlinked, nvlink_reach
 from checker.planning.rules.base import RuleContext, rule
-from checker.planning.settings import fully_nvlinked, nvlink_reach
 from checker.schemas.enums import Interconnect, Severity
 from checker.schemas.outputs import Finding
 

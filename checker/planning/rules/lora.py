@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.lora import architecture, lora_facts, supports_lora, wraps_embeddings
-from checker.planning.releases import message
+from checker.planning.engine.releases import message
+from checker.planning.memory.lora import architecture, lora_facts, supports_lora, wraps_embeddings
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from checker.planning.kv import bytes_for_length, max_length_for_budget
+from checker.planning.kvcache.kv import bytes_for_length, max_length_for_budget
+from checker.planning.memory.weights import checkpoint_bytes
 from checker.planning.risk import assess, warmup_margin
 from checker.planning.rules.base import GIB, RuleContext, gib, per_plan, rule
-from checker.planning.weights import checkpoint_bytes
 from checker.schemas.enums import OOMRisk, Severity
 from checker.schemas.outputs import Finding
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.multimodal import family, largest_item_tokens, tower_loaded
-from checker.planning.releases import has_behaviour, message
+from checker.planning.engine.releases import has_behaviour, message
+from checker.planning.memory.multimodal import family, largest_item_tokens, tower_loaded
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.releases import has_behaviour, message
+from checker.planning.engine.releases import has_behaviour, message
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.releases import MethodFacts, message, method_facts
+from checker.planning.engine.releases import MethodFacts, message, method_facts
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Quantization, Severity
 from checker.schemas.outputs import Finding

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.kv import bytes_for_length
-from checker.planning.memory import at_utilization, plan_memory
-from checker.planning.releases import has_behaviour, message
+from checker.planning.engine.releases import has_behaviour, message
+from checker.planning.kvcache.kv import bytes_for_length
+from checker.planning.memory.memory import at_utilization, plan_memory
 from checker.planning.risk import assess, workload_headroom
 from checker.planning.rules.base import GIB, RuleContext, per_plan, rule
 from checker.schemas.enums import OOMRisk, Severity

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Literal, NamedTuple
 
-from checker.planning.perf import decode_token_s
+from checker.planning.performance.perf import decode_token_s
 from checker.planning.rules.base import RuleContext
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.scheduler import effective_max_num_seqs

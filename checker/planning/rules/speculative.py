@@ -7,15 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from checker.planning.kv_groups import draft_kv_groups
-from checker.planning.releases import behaviour_since, has_behaviour, message, release
-from checker.planning.rules.base import RuleContext, rule
-from checker.planning.spec_config import (
+from checker.planning.engine.releases import behaviour_since, has_behaviour, message, release
+from checker.planning.engine.spec_config import (
     SHORT_FLAGS,
     SpecDecode,
     draft_derived_len,
     spec_facts,
 )
+from checker.planning.kvcache.kv_groups import draft_kv_groups
+from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.inputs import EngineInput
 from checker.schemas.outputs import Finding

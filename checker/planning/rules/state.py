@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.releases import message
+from checker.planning.engine.releases import message
+from checker.planning.kvcache.state import prefix_caching_default
 from checker.planning.rules.base import RuleContext, rule
-from checker.planning.state import prefix_caching_default
 from checker.schemas.enums import Severity
 from checker.schemas.model_info import StateKind
 from checker.schemas.outputs import Finding

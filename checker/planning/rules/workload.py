@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.batching import recipe_prompts
-from checker.planning.lengths import longest, random_prefix_len, request_lengths
+from checker.planning.performance.batching import recipe_prompts
+from checker.planning.performance.lengths import longest, random_prefix_len, request_lengths
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding

@@ -6,10 +6,10 @@ get_kv_cache_groups), and the V1 model runner's drafter needs all its layers in 
 
 from __future__ import annotations
 
-from checker.planning.deepseek_v4 import mtp_layer_numbers
-from checker.planning.draft import draft_layer_specs
-from checker.planning.kv import kv_layout, target_page
-from checker.planning.settings import Settings
+from checker.planning.engine.settings import Settings
+from checker.planning.kvcache.deepseek_v4 import mtp_layer_numbers
+from checker.planning.kvcache.kv import kv_layout, target_page
+from checker.planning.memory.draft import draft_layer_specs
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 # (attention type, its window) -> the layers of one KV cache spec, in vLLM's order

@@ -14,19 +14,19 @@ from collections import Counter
 from dataclasses import replace
 from typing import NamedTuple
 
-from checker.planning.deepseek_v4 import (
+from checker.planning.engine.releases import has_behaviour
+from checker.planning.engine.settings import Settings, attention_page_per_token, state_pages_padded
+from checker.planning.kvcache.deepseek_v4 import (
     PackedKV,
     explain_costs,
     layout_error,
     mtp_layer_numbers,
     packed_kv,
 )
-from checker.planning.draft import draft_pages, drafter
-from checker.planning.kv_dtypes import layer_page
-from checker.planning.releases import has_behaviour
-from checker.planning.settings import Settings, attention_page_per_token, state_pages_padded
-from checker.planning.state import state_blocks
-from checker.planning.weights import stage_layers
+from checker.planning.kvcache.kv_dtypes import layer_page
+from checker.planning.kvcache.state import state_blocks
+from checker.planning.memory.draft import draft_pages, drafter
+from checker.planning.memory.weights import stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 GIB = float(1 << 30)
@@ -47,7 +47,7 @@ class KVLayout(NamedTuple):
     # per group: its block size over settings.block_size, raised where the group's page is
     # smaller than the largest (unify_kv_cache_spec_page_size); empty: all 1
     block_multiples: tuple[int, ...] = ()
-    # DeepSeek-V4's packed groups (checker.planning.deepseek_v4): its own block and
+    # DeepSeek-V4's packed groups (checker.planning.kvcache.deepseek_v4): its own block and
     # per-request arithmetic; None for every other model
     packed: PackedKV | None = None
     # per group: the window a sliding-window or chunked group keeps where it is not the

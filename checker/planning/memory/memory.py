@@ -5,7 +5,7 @@ torch activation peak + non-torch increase) [- CUDA-graph estimate from 0.21]. V
 the same with the activation peak of max_num_batched_tokens. KV blocks are unified to the
 minimum across workers, so the stage with the fewest blocks binds.
 
-Measured terms (a calibration, checker.planning.calibration) replace the estimates stage by
+Measured terms (a calibration, checker.planning.memory.calibration) replace the estimates stage by
 stage: the KV budget is then the requested memory less what vLLM measured it took before the
 KV cache, so a plan of the logged setup reproduces the log's blocks.
 """
@@ -15,20 +15,27 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import NamedTuple
 
-from checker.planning.activation import (
+from checker.planning.engine.parallel import all2all_buffer_bytes
+from checker.planning.engine.releases import has_behaviour
+from checker.planning.engine.settings import Settings
+from checker.planning.kvcache.kv import (
+    GIB,
+    KVLayout,
+    KVResult,
+    bytes_for_length,
+    kv_layout,
+    size_kv,
+)
+from checker.planning.memory.activation import (
     activation_bytes,
     cuda_context_gib,
     cudagraph_bytes,
     non_torch_gib,
 )
-from checker.planning.draft import draft_weight_bytes
-from checker.planning.kv import GIB, KVLayout, KVResult, bytes_for_length, kv_layout, size_kv
-from checker.planning.lora import lora_buffer_bytes
-from checker.planning.multimodal import frontend_gpu_bytes
-from checker.planning.parallel import all2all_buffer_bytes
-from checker.planning.releases import has_behaviour
-from checker.planning.settings import Settings
-from checker.planning.weights import stage_weight_bytes
+from checker.planning.memory.draft import draft_weight_bytes
+from checker.planning.memory.lora import lora_buffer_bytes
+from checker.planning.memory.multimodal import frontend_gpu_bytes
+from checker.planning.memory.weights import stage_weight_bytes
 from checker.schemas.model_info import ModelInfo
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from checker.planning.deepseek_v4 import profile_reservations
-from checker.planning.draft import draft_layer_count, draft_settings, drafter
-from checker.planning.multimodal import encoder_profile
-from checker.planning.releases import build_has, build_label, has_behaviour, pick, release
-from checker.planning.settings import Settings, nvlink_reach
-from checker.planning.spec_config import spec_facts
-from checker.planning.weights import stage_layers
+from checker.planning.engine.releases import build_has, build_label, has_behaviour, pick, release
+from checker.planning.engine.settings import Settings, nvlink_reach
+from checker.planning.engine.spec_config import spec_facts
+from checker.planning.kvcache.deepseek_v4 import profile_reservations
+from checker.planning.memory.draft import draft_layer_count, draft_settings, drafter
+from checker.planning.memory.multimodal import encoder_profile
+from checker.planning.memory.weights import stage_layers
 from checker.schemas.enums import Interconnect
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.yaml_source import bundled_data

@@ -27,18 +27,18 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from checker.planning.batching import StepLoad
-from checker.planning.kv import (
+from checker.planning.engine.releases import release
+from checker.planning.engine.settings import async_scheduling
+from checker.planning.kvcache.kv import (
     holds_whole_requests,
     resident_bytes_for_length,
     windowed_chunk_bytes,
 )
-from checker.planning.memory import StageMemory
-from checker.planning.releases import release
+from checker.planning.memory.memory import StageMemory
+from checker.planning.memory.weights import stage_layers, stage_weight_bytes
+from checker.planning.performance.batching import StepLoad
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.scheduler import effective_max_num_seqs
-from checker.planning.settings import async_scheduling
-from checker.planning.weights import stage_layers, stage_weight_bytes
 from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.model_info import ModelInfo

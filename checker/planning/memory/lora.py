@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from checker.models.config_parser import model_type_facts
-from checker.planning.settings import Settings
-from checker.planning.weights import local_experts, stage_layers
+from checker.planning.engine.settings import Settings
+from checker.planning.memory.weights import local_experts, stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
 from checker.schemas.yaml_source import bundled_data
 

@@ -3,10 +3,10 @@ KV tokens they take, against the same server without it."""
 
 from __future__ import annotations
 
-from checker.planning.draft import draft_pages, draft_weight_bytes
-from checker.planning.kv import GIB, KVLayout, in_flight_tokens
-from checker.planning.memory import MemoryPlan, plan_memory
-from checker.planning.settings import Settings, resolve_settings
+from checker.planning.engine.settings import Settings, resolve_settings
+from checker.planning.kvcache.kv import GIB, KVLayout, in_flight_tokens
+from checker.planning.memory.draft import draft_pages, draft_weight_bytes
+from checker.planning.memory.memory import MemoryPlan, plan_memory
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo
@@ -61,7 +61,7 @@ def _kv_words(settings: Settings, draft_layers: int, plain: KVLayout, layout: KV
     """What the drafter's caches add to the KV cache of the last rank."""
     if layout.packed is not None and plain.packed is not None:
         # DeepSeek-V4: each MTP layer (compress ratio 1) adds one sliding-window cache to the
-        # packed groups (checker.planning.deepseek_v4.packed_kv)
+        # packed groups (checker.planning.kvcache.deepseek_v4.packed_kv)
         n, length, in_flight = draft_layers, settings.max_model_len, in_flight_tokens(settings)
         return (
             f"+{n} sliding-window cache{'s' if n != 1 else ''} in the packed KV block "

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from checker.planning.deepseek_v4 import mtp_weight_bytes
-from checker.planning.kv_dtypes import element_bytes, layer_page
-from checker.planning.settings import Settings
-from checker.planning.weights import expert_share, stage_weight_bytes
+from checker.planning.engine.settings import Settings
+from checker.planning.kvcache.deepseek_v4 import mtp_weight_bytes
+from checker.planning.kvcache.kv_dtypes import element_bytes, layer_page
+from checker.planning.memory.weights import expert_share, stage_weight_bytes
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 _NO_CACHE = (LayerKind.NONE, LayerKind.LINEAR)

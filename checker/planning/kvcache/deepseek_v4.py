@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from checker.planning.releases import pick
+from checker.planning.engine.releases import pick
 from checker.schemas.model_info import CompressedAttention, ModelInfo
 from checker.schemas.yaml_source import bundled_data
 

@@ -7,15 +7,20 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from checker.models.config_parser import type_facts
-from checker.planning.attention import default_block_size, stored_kv_dtype
-from checker.planning.connectors import hma_off, staging_bytes
-from checker.planning.context_length import default_max_len
-from checker.planning.deepseek_v4 import preferred_block_size as deepseek_v4_block_size
-from checker.planning.kv_dtypes import DTYPE_BYTES, element_bytes, head_token_bytes, mla_token_bytes
-from checker.planning.multimodal import MMSettings, mm_settings
-from checker.planning.releases import has_behaviour
-from checker.planning.spec_config import SpecDecode
-from checker.planning.state import (
+from checker.planning.engine.context_length import default_max_len
+from checker.planning.engine.releases import has_behaviour
+from checker.planning.engine.spec_config import SpecDecode
+from checker.planning.engine.versions import VersionFacts, version_facts
+from checker.planning.kvcache.attention import default_block_size, stored_kv_dtype
+from checker.planning.kvcache.connectors import hma_off, staging_bytes
+from checker.planning.kvcache.deepseek_v4 import preferred_block_size as deepseek_v4_block_size
+from checker.planning.kvcache.kv_dtypes import (
+    DTYPE_BYTES,
+    element_bytes,
+    head_token_bytes,
+    mla_token_bytes,
+)
+from checker.planning.kvcache.state import (
     aligned_block_size,
     kernel_alignment,
     mamba_cache_mode,
@@ -23,7 +28,7 @@ from checker.planning.state import (
     prefix_caching_default,
     state_page_bytes,
 )
-from checker.planning.versions import VersionFacts, version_facts
+from checker.planning.memory.multimodal import MMSettings, mm_settings
 from checker.schemas.enums import DType, Interconnect, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
@@ -73,7 +78,7 @@ class Settings:
     auto_fit_from: int | None = None
     num_gpu_blocks_override: int | None = None
     cpu_offload_bytes: float = 0.0  # weights per GPU kept in host memory (--cpu-offload-gb)
-    # hybrid mamba / linear-attention models (checker.planning.state)
+    # hybrid mamba / linear-attention models (checker.planning.kvcache.state)
     mamba_cache_mode: str = "none"
     state_page_bytes: int = 0  # one state layer's page on a rank, before padding
     state_checkpoint_blocks: int = 0  # align mode's prefill checkpoint blocks per request
@@ -103,11 +108,11 @@ class Settings:
     lora_dtype_bytes: int = 2
     lora_fully_sharded: bool = False
     graph_sets: int = 1
-    # speculative decoding (checker.planning.spec_config); the length max_model_len had before
-    # the V2 model runner lowered it to the draft model's
+    # speculative decoding (checker.planning.engine.spec_config); the length max_model_len had
+    # before the V2 model runner lowered it to the draft model's
     spec: SpecDecode | None = None
     draft_limited_from: int | None = None
-    mm: MMSettings = MMSettings()  # multimodal options (checker.planning.multimodal)
+    mm: MMSettings = MMSettings()  # multimodal options (checker.planning.memory.multimodal)
 
     @property
     def dtype_bytes(self) -> int:
@@ -335,7 +340,7 @@ def vllm_block_size(
     model: ModelInfo, gpu: GPUSpec, kv_dtype: str, facts: VersionFacts, tp: int
 ) -> tuple[int, str | None]:
     """The block size vLLM picks when --block-size is not given, and the MLA backend that
-    forced it (checker.planning.attention)."""
+    forced it (checker.planning.kvcache.attention)."""
     if model.compressed_attention is not None:  # DeepSeek-V4: DEEPSEEK_SPARSE_SWA's 256
         return deepseek_v4_block_size(), None
     return default_block_size(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checker.planning.releases import has_behaviour, pick
+from checker.planning.engine.releases import has_behaviour, pick
 from checker.schemas.yaml_source import bundled_data
 
 DEFAULT_BLOCK_SIZE = 16  # vllm/config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE

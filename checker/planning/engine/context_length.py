@@ -7,7 +7,7 @@ _auto_fit_max_model_len (0.33.0; kv_cache_utils.py in 0.19.0 .. 0.24.0).
 
 from __future__ import annotations
 
-from checker.planning.releases import has_behaviour, rope_unscaled_types
+from checker.planning.engine.releases import has_behaviour, rope_unscaled_types
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import LayerKind, ModelInfo, RopeScaling
 

@@ -18,8 +18,9 @@ None sends all prompts at once, a burst) and optionally Poisson arrivals at ``re
 (--request-rate, seeded, so the result is reproducible). A prompt prefix every request shares
 (--random-prefix-len) is computed once: later requests find it in the prefix cache, whose blocks
 the pool holds once. Lengths are the means, or spread uniformly around them as the random
-dataset's --random-range-ratio spreads them (checker/planning/lengths.py); a closed loop whose
-lengths vary around the means (a ShareGPT run) has its clients drift apart (_desynchronized).
+dataset's --random-range-ratio spreads them (checker/planning/performance/lengths.py); a closed
+loop whose lengths vary around the means (a ShareGPT run) has its clients drift apart
+(_desynchronized).
 
 Before the engine sees a request the API server spends ``request_s`` of CPU on it (HTTP,
 tokenization, for /v1/chat/completions the chat template), in one process (vLLM's default
@@ -31,7 +32,7 @@ chat template synchronously on the event loop before its first await
 arrive together take turns: a processor-sharing queue, and N requests sent at once all reach the
 engine after about N x ``request_s`` - the burst waits for its whole front end, then meets the
 engine as one burst. (Where the release parses the chat template per request, the caller adds
-that parse to ``request_s``: checker/planning/perf.py chat_template_parse_s.)
+that parse to ``request_s``: checker/planning/performance/perf.py chat_template_parse_s.)
 
 Speed: a run of steps in which every running request only decodes and nothing can change the
 batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
@@ -48,7 +49,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from checker.planning.lengths import request_lengths
+from checker.planning.performance.lengths import request_lengths
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Workload:
     cached_prefix: int = 0  # prompt tokens every request after the first finds in the cache
     prefix_caching: bool = False  # a preempted request finds its blocks again unless evicted
     chat: bool = False  # sent to /v1/chat/completions: the API server shares its CPU
-    # --random-range-ratio: lengths uniform around the means (checker/planning/lengths.py)
+    # --random-range-ratio: lengths uniform around the means (performance/lengths.py)
     range_ratio: float = 0.0
     random_prefix: int = 0  # of prompt_tokens, the --random-prefix-len part, never sampled
     # lengths vary per request around the means modelled (a ShareGPT run): see _desynchronized
@@ -152,7 +153,7 @@ class Result:
     steps: int = 0
     e2e_s: tuple[float, ...] = ()
     itl_s: tuple[tuple[float, int], ...] = ()  # (gap between two tokens, tokens with it)
-    cohort: int = 1  # requests each simulated one stands for (checker/planning/perf.py)
+    cohort: int = 1  # requests each simulated one stands for (checker/planning/performance/perf.py)
 
     @property
     def output_tok_s(self) -> float:

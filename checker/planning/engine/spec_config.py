@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from checker.planning.context_length import default_max_len
+from checker.planning.engine.context_length import default_max_len
 from checker.schemas.inputs import EngineInput
 from checker.schemas.model_info import LayerKind, ModelInfo, ParamBreakdown
 from checker.schemas.yaml_source import bundled_data

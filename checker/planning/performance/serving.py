@@ -1,10 +1,11 @@
 """The serving estimate a workload gets: the closed form, or the step-level scheduler model.
 
-The step-level model (checker/planning/batching.py) runs the profile's `vllm bench serve`
-recipe - fixed concurrency, Poisson rate or a burst - through vLLM's continuous batching, one
-data-parallel engine at a time, with each step costed by checker/planning/perf.py at both ends
-of its range (slow, fast). It runs when `plan` asks for it or the workload states targets, a
-rate or a prompt count; `check` of any other profile keeps the cheap closed form.
+The step-level model (checker/planning/performance/batching.py) runs the profile's
+`vllm bench serve` recipe - fixed concurrency, Poisson rate or a burst - through vLLM's
+continuous batching, one data-parallel engine at a time, with each step costed by
+checker/planning/performance/perf.py at both ends of its range (slow, fast). It runs when `plan`
+asks for it or the workload states targets, a rate or a prompt count; `check` of any other
+profile keeps the cheap closed form.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields, replace
 
-from checker.planning.batching import (
+from checker.planning.engine.releases import has_behaviour
+from checker.planning.kvcache.state import prefix_caching_default
+from checker.planning.performance.batching import (
     Limits,
     Result,
     StepLoad,
@@ -21,8 +24,8 @@ from checker.planning.batching import (
     recipe_prompts,
     simulate,
 )
-from checker.planning.lengths import longest, random_prefix_len
-from checker.planning.perf import (
+from checker.planning.performance.lengths import longest, random_prefix_len
+from checker.planning.performance.perf import (
     EFFICIENCY,
     chat_template_parse_s,
     closed_form,
@@ -33,10 +36,8 @@ from checker.planning.perf import (
     step_cost,
     whole_graph_decode,
 )
-from checker.planning.releases import has_behaviour
 from checker.planning.rules.base import RuleContext
 from checker.planning.rules.scheduler import effective_max_num_seqs
-from checker.planning.state import prefix_caching_default
 from checker.schemas.outputs import LatencyFigure, PerfEstimate, ThroughputFigure
 
 # Closed-loop and burst workloads of identical requests run in cohorts of requests that

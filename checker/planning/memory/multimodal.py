@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from checker.planning.quant_bits import bits_per_weight
-from checker.planning.releases import build_has, has_behaviour
+from checker.planning.engine.releases import build_has, has_behaviour
+from checker.planning.memory.quant_bits import bits_per_weight
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo, VisionInfo
 from checker.schemas.yaml_source import bundled_data
 
 if TYPE_CHECKING:
-    from checker.planning.settings import Settings
+    from checker.planning.engine.settings import Settings
 
 # config/multimodal.py MultiModalConfig.get_limit_per_prompt: an unset modality allows 999 items
 _DEFAULT_LIMIT = 999

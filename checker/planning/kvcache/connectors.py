@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from checker.planning.releases import has_behaviour, pick, release
+from checker.planning.engine.releases import has_behaviour, pick, release
 from checker.schemas.inputs import EngineInput
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.yaml_source import bundled_data

@@ -14,7 +14,7 @@ import functools
 import json
 from typing import Any, Literal, NamedTuple
 
-from checker.planning.releases import pick
+from checker.planning.engine.releases import pick
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.yaml_source import bundled_text
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from math import lcm, prod
 
-from checker.planning.kv_dtypes import DTYPE_BYTES
-from checker.planning.releases import has_behaviour, speculative_conv_rows
+from checker.planning.engine.releases import has_behaviour, speculative_conv_rows
+from checker.planning.kvcache.kv_dtypes import DTYPE_BYTES
 from checker.schemas.model_info import ModelInfo, StateInfo, StateKind
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from checker.planning.settings import Settings
-from checker.planning.weights import expert_bytes, local_experts
+from checker.planning.engine.settings import Settings
+from checker.planning.memory.weights import expert_bytes, local_experts
 from checker.schemas.model_info import ModelInfo
 
 _DEEPEP = ("deepep_high_throughput", "deepep_low_latency")

@@ -14,12 +14,12 @@ import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from checker.planning.deepseek_v4 import deepseek_v4_weight_bytes
-from checker.planning.kv_dtypes import DTYPE_BYTES
-from checker.planning.multimodal import tower_storage, vision_weight_bytes
-from checker.planning.quant_bits import bits_per_weight
-from checker.planning.releases import mxfp4_padding, mxfp4_uses_marlin
-from checker.planning.settings import Settings, config_dtype
+from checker.planning.engine.releases import mxfp4_padding, mxfp4_uses_marlin
+from checker.planning.engine.settings import Settings, config_dtype
+from checker.planning.kvcache.deepseek_v4 import deepseek_v4_weight_bytes
+from checker.planning.kvcache.kv_dtypes import DTYPE_BYTES
+from checker.planning.memory.multimodal import tower_storage, vision_weight_bytes
+from checker.planning.memory.quant_bits import bits_per_weight
 from checker.schemas.model_info import ModelInfo, ParamBreakdown
 
 _QUANTIZED_ROLES = (

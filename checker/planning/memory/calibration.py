@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from checker.planning.activation import activation_bytes, cudagraph_bytes
-from checker.planning.kv import GIB
-from checker.planning.memory import Measured, MeasuredStage, MemoryPlan
-from checker.planning.releases import has_behaviour
-from checker.planning.settings import Settings, resolve_settings
+from checker.planning.engine.releases import has_behaviour
+from checker.planning.engine.settings import Settings, resolve_settings
+from checker.planning.kvcache.kv import GIB
+from checker.planning.memory.activation import activation_bytes, cudagraph_bytes
+from checker.planning.memory.memory import Measured, MeasuredStage, MemoryPlan
 from checker.schemas.calibration import (
     Calibration,
     CalibrationEntry,
@@ -128,7 +128,7 @@ def _block_bytes(memory: MemoryPlan, stage: int) -> int:
 
 def blocks_from_tokens(memory: MemoryPlan, tokens: int) -> tuple[int, int] | None:
     """The block counts behind "GPU KV cache size: N tokens", printed as blocks // groups x
-    block_size (checker.planning.kv size_kv): with G KV cache groups the count is one of G
+    block_size (checker.planning.kvcache.kv size_kv): with G KV cache groups the count is one of G
     values. None where the tokens are not whole blocks of every group: a state layer's or a
     release that prints them from the concurrency."""
     s, layout = memory.settings, memory.binding.kv.layout

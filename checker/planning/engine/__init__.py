@@ -1,0 +1,1 @@
+"""What vLLM resolves at start-up: settings, lengths, parallelism, versions, releases."""

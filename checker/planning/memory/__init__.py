@@ -1,0 +1,1 @@
+"""vLLM's start-up memory: weights, activation peak, towers, adapters, drafters."""

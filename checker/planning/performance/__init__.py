@@ -1,0 +1,1 @@
+"""Serving estimates: the roofline step, the scheduler model, request lengths."""
