@@ -18,7 +18,6 @@ from typing import Any
 from checker.errors import CheckerError, ModelConfigError, ModelNotFoundError, reason
 from checker.models import catalog
 from checker.models.config_parser import parse_config
-from checker.models.hub_errors import shown_endpoint
 from checker.models.quant_config import HF_QUANT_CONFIG, with_hf_quant_config
 from checker.models.safetensors_bytes import local_dir_bytes
 from checker.schemas.inputs import ModelInput
@@ -149,6 +148,7 @@ def _from_hub(
     hf: _Overrides,
 ) -> ModelInfo:
     from checker.models import hub, lockfile
+    from checker.models.hub_errors import shown_endpoint
 
     if why_offline:
         raise _not_found(name, lock_path, why_offline)

@@ -23,6 +23,7 @@ HEAVY = (
     "checker.gate.github.api",
     "checker.gate.github.publish",
     "checker.models.hub",  # offline: neither the Hub client nor the lockfile's models
+    "checker.models.hub_errors",
     "checker.models.lockfile",
     "checker.gate.diff",  # only with --base
     "checker.gate.sources.git_base",
