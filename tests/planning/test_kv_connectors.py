@@ -253,3 +253,17 @@ def test_vllm_21348_depends_on_the_build_its_post_does_not_name() -> None:
     image = _tokens(plan(QWEN3_235B, install="image", **ISSUE_21348))
     assert abs(pip / 178_880 - 1) < 0.10
     assert image > 1.3 * pip
+
+
+def test_another_tp_resizes_lmcache_staging_buffer_by_its_kv_heads_per_rank() -> None:
+    """A TP size tried for a recommendation (at_tp) holds the staging buffer of its own KV
+    heads per rank, as resolving at that TP does: Llama-3.1-8B's 8 KV heads, 4 a rank at TP 2."""
+    from checker.hardware.catalog import find_gpu
+    from checker.planning.engine.settings import at_tp, resolve_settings
+    from tests.planning.conftest import request
+
+    llama, h100 = catalog_model(LLAMA), find_gpu("H100-80GB")
+    req = request(LLAMA, tp=1, version="0.9.2", kv_transfer_config=LMCACHE)
+    at_one = resolve_settings(req, llama, h100, tp=1)
+    moved, fresh = at_tp(at_one, req, llama, 2), resolve_settings(req, llama, h100, tp=2)
+    assert moved.connector_buffer == fresh.connector_buffer == at_one.connector_buffer / 2 > 0

@@ -283,14 +283,8 @@ def resolve_settings(
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
         install=eng.install,
-        connector_buffer=staging_bytes(
-            eng,
-            facts.version,
-            model,
-            tp=tp,
-            # the largest pipeline stage's layers (get_pp_indices shares differ by one at most)
-            layers=-(-model.num_hidden_layers // request.hardware.pipeline_parallel_size),
-            kv_bytes=element_bytes(kv_dtype.value, dtype),
+        connector_buffer=_connector_buffer(
+            request, model, facts.version, tp, element_bytes(kv_dtype.value, dtype)
         ),
         cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec)
         if graphs
@@ -326,6 +320,24 @@ def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -
         tp=tp,
         **_parallel(request, model, tp, settings.facts.version),
         **_interconnect(request, settings.gpu, tp),
+        connector_buffer=_connector_buffer(
+            request, model, settings.facts.version, tp, settings.kv_bytes
+        ),
+    )
+
+
+def _connector_buffer(
+    request: PlanRequest, model: ModelInfo, version: str, tp: int, kv_bytes: float
+) -> float:
+    """LMCache's staging buffer on one rank: its KV heads per rank depend on the TP size."""
+    return staging_bytes(
+        request.engine,
+        version,
+        model,
+        tp=tp,
+        # the largest pipeline stage's layers (get_pp_indices shares differ by one at most)
+        layers=-(-model.num_hidden_layers // request.hardware.pipeline_parallel_size),
+        kv_bytes=kv_bytes,
     )
 
 
