@@ -106,3 +106,9 @@ def test_a_linear_attention_kv_cache_says_requests_also_hold_a_state() -> None:
         kv_summary(resp)
     )
     assert "linear-attention state per request" in kv_summary(resp)
+
+
+def test_the_kv_summary_names_its_dtype_apart_from_the_block_size() -> None:
+    # "26,045 blocks of 16 tokens (auto)" read as an automatic block size
+    summary = kv_summary(plan("Qwen/Qwen3-8B", "H100-80GB", max_model_len=8192))
+    assert "blocks of 16 tokens (KV cache dtype auto); " in summary
