@@ -38,6 +38,7 @@ from checker.schemas.enums import FailOn
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput
 from checker.schemas.profile_io import LoadedProfile, ProfileRequests, Target, parse_target
+from checker.schemas.yaml_model import NO_STDIN
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,10 @@ def unmatched_report(
     ]
     for spec in unmatched:
         if spec.kind == "missing" and spec.path not in at_base:
-            errors.append(InputProblem(path=spec.text, message="no such file or directory"))
+            hint = NO_STDIN if spec.text == "-" else None
+            errors.append(
+                InputProblem(path=spec.text, message="no such file or directory", hint=hint)
+            )
         elif spec.kind != "missing":
             notes.append(f"{spec.text!r} matched no profile")
     return errors, notes
