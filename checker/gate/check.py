@@ -37,6 +37,7 @@ from checker.schemas.enums import FailOn
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput
 from checker.schemas.profile_io import LoadedProfile, ProfileRequests, Target, parse_target
+from checker.schemas.yaml_model import NO_STDIN
 
 
 class CheckOptions(NamedTuple):
@@ -148,7 +149,10 @@ def unmatched_report(
     ]
     for spec in unmatched:
         if spec.kind == "missing" and spec.path not in at_base:
-            errors.append(InputProblem(path=spec.text, message="no such file or directory"))
+            hint = NO_STDIN if spec.text == "-" else None
+            errors.append(
+                InputProblem(path=spec.text, message="no such file or directory", hint=hint)
+            )
         elif spec.kind != "missing":
             notes.append(f"{spec.text!r} matched no profile")
     return errors, notes

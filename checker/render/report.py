@@ -139,7 +139,7 @@ def kv_summary(plan: PlanResponse) -> str:
         else ""
     )
     return (
-        f"{f.kv.tokens:,} tokens in {blocks} ({f.kv.kv_cache_dtype}); "
+        f"{f.kv.tokens:,} tokens in {blocks} (KV cache dtype {f.kv.kv_cache_dtype}); "
         f"{f.max_concurrency_at_context:g}x requests at {f.max_model_len:,} tokens"
         f"{engines}{headroom}{offload}"
     )

@@ -18,12 +18,17 @@ from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml, 
 M = TypeVar("M", bound=BaseModel)
 
 
+# '-' is standard input for a log (explain, calibrate); a profile or config is a file to cite
+NO_STDIN = "give the file's path: only explain and calibrate read '-' (standard input)"
+
+
 def read_yaml_file(path: Path) -> tuple[Any, Positions]:
     """Parse a small YAML file into data and key positions; errors name the file and line."""
     try:
         text = read_text(path)
     except FileNotFoundError:
-        raise ProfileError("no such file", location=str(path)) from None
+        hint = NO_STDIN if str(path) == "-" else None
+        raise ProfileError("no such file", location=str(path), hint=hint) from None
     except YAMLSourceError as exc:
         raise ProfileError(exc.message, location=str(path)) from None
     except OSError as exc:

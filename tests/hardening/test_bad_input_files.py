@@ -223,3 +223,13 @@ def test_a_committed_artifact_that_is_not_utf8_says_so(
     assert run.code == 2 and "Traceback" not in run.err, run
     assert "serve.sh: not UTF-8 text (byte 10)" in run.out
     assert "codec" not in run.out + run.err
+
+
+@pytest.mark.parametrize("argv", [["plan", "-p", "-"], ["check", "-", "--format", "json"]])
+def test_a_profile_named_dash_says_only_logs_are_read_from_standard_input(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = cli(*argv, "--offline")
+    assert run.code == 2
+    assert "only explain and calibrate read '-' (standard input)" in run.out + run.err
