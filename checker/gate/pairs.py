@@ -66,10 +66,10 @@ def check_pair(
         if hardware.custom_gpu is None and target.gpu.strip().lower() != "auto":
             customs = (*profile.hardware.custom_gpus, *settings.custom_gpus)
             hardware = hardware.model_copy(update={"custom_gpu": find_gpu(target.gpu, customs)})
-        version = settings.vllm_version or request.engine.vllm_version
-        engine = request.engine.model_copy(
-            update={"vllm_version": version or settings.default_vllm_version}
-        )
+        engine = request.engine
+        version = settings.vllm_version or engine.vllm_version or settings.default_vllm_version
+        if version != engine.vllm_version:  # most pairs keep their pin: no copy
+            engine = engine.model_copy(update={"vllm_version": version})
         ignore = {**dict(settings.ignore), **request.ignore}  # the profile's reason first
         assessment = assess_request(
             request.model_copy(update={"hardware": hardware, "engine": engine, "ignore": ignore}),

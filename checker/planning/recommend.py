@@ -27,7 +27,12 @@ from checker.planning.kvcache.connectors import connector_costs, resolve_connect
 from checker.planning.kvcache.kv import GIB, bytes_for_length, indexer_costs, state_costs
 from checker.planning.memory.activation import interconnect_costs, sampler_costs
 from checker.planning.memory.lora import lora_costs
-from checker.planning.memory.memory import MemoryPlan, fits_one_request, plan_memory
+from checker.planning.memory.memory import (
+    MemoryPlan,
+    fits_one_request,
+    plan_memory,
+    weights_take_all,
+)
 from checker.planning.memory.multimodal import multimodal_costs
 from checker.planning.memory.speculative import spec_costs
 from checker.planning.risk import assess
@@ -63,6 +68,8 @@ def _smallest_tp(ctx: RuleContext, request: PlanRequest, above: int = 0) -> int 
             if settings is None
             else at_tp(settings, request, ctx.model, tp)
         )
+        if weights_take_all(ctx.model, settings):
+            continue  # no KV cache at all: the whole plan is not needed to know it
         if _fits(ctx, plan_memory(ctx.model, settings)):
             return tp
     return None

@@ -31,7 +31,9 @@ def verdict_of(findings: Iterable[Finding], fail_on: FailOn = FailOn.ERROR) -> V
 def judge(plan: PlanResponse, fail_on: FailOn) -> PlanResponse:
     """The plan with its verdict, and the severity of each finding, under ``fail_on``."""
     findings = [
-        f.model_copy(update={"severity": Severity.ERROR}) if fails(f.severity, fail_on) else f
+        f.model_copy(update={"severity": Severity.ERROR})
+        if f.severity is not Severity.ERROR and fails(f.severity, fail_on)
+        else f  # an error stays the same object: the plan is then returned uncopied
         for f in plan.feasibility.findings
     ]
     verdict = verdict_of(findings, fail_on)

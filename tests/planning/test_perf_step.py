@@ -3,6 +3,7 @@ GPUs without fp8 tensor cores move its figures the way the hardware does."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 from typing import Any
@@ -306,8 +307,7 @@ def test_each_scheduled_request_adds_engine_cpu_to_the_step(
     per_request = fixed_costs(ctx.gpu, 0).step_request_s
     assert per_request > 0
     step, token = step_cost(ctx, 0)(_decode(512)), decode_token_s(ctx, 512, 600, 0)
-    data = dict(perf._constants())
-    monkeypatch.setattr(perf, "_constants", lambda: {**data, "scheduler_request_us": [0, 0]})
+    _patch_constants(monkeypatch, scheduler_request_us=[0, 0])
     assert math.isclose(step - step_cost(ctx, 0)(_decode(512)), 512 * per_request)
     assert math.isclose(token - decode_token_s(ctx, 512, 600, 0), 512 * per_request)
 
@@ -321,10 +321,17 @@ def test_the_fast_request_path_is_at_most_half_a_chat_template_parse() -> None:
     assert fixed_costs(gpu, 1).request_s < fixed_costs(gpu, 0).request_s
 
 
+def _patch_constants(monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
+    """perf_constants.yaml with ``changes``; a fresh cache of the fixed costs, which read it."""
+    data = {**perf._constants(), **changes}
+    monkeypatch.setattr(perf, "_constants", lambda: data)
+    monkeypatch.setattr(perf, "_family_costs", functools.cache(perf._family_costs.__wrapped__))
+
+
 def _without_gaps(monkeypatch: pytest.MonkeyPatch) -> None:
-    data = dict(perf._constants())
-    families = {k: {**v, "graph_kernel_gap_us": None} for k, v in data["families"].items()}
-    monkeypatch.setattr(perf, "_constants", lambda: {**data, "families": families})
+    families = perf._constants()["families"]
+    gapless = {k: {**v, "graph_kernel_gap_us": None} for k, v in families.items()}
+    _patch_constants(monkeypatch, families=gapless)
 
 
 def test_each_kernel_boundary_inside_a_cuda_graph_costs_hopper_gpu_time(
@@ -408,8 +415,7 @@ def test_async_scheduling_overlaps_the_engine_cpu_with_the_gpu_step_where_vllm_d
     # a GPU-bound step hides the CPU entirely
     big = step_cost(on, 1)(_decode(512, context=2000))
     assert big > fixed.decode_step_s + 512 * fixed.step_request_s
-    data = dict(perf._constants())
-    monkeypatch.setattr(perf, "_constants", lambda: {**data, "scheduler_request_us": [0, 0]})
+    _patch_constants(monkeypatch, scheduler_request_us=[0, 0])
     assert step_cost(on, 1)(_decode(512, context=2000)) == big
 
 
@@ -455,8 +461,6 @@ def test_steps_outside_one_whole_cuda_graph_wait_for_the_host_layer_by_layer(
     llama = _context(LLAMA, "H100-80GB", version="0.19.0")
     heavy = StepLoad(0, 0, 8192, 1, 0, 8192 * 8193 / 2)
     before = step_cost(llama, 1)(heavy)
-    data = dict(perf._constants())
-    zero = {"piecewise": [0.0, 0.0], "eager": [0.0, 0.0]}
-    monkeypatch.setattr(perf, "_constants", lambda: {**data, "host_layer_us": zero})
+    _patch_constants(monkeypatch, host_layer_us={"piecewise": [0.0, 0.0], "eager": [0.0, 0.0]})
     assert step_cost(llama, 1)(heavy) == before
     assert perf._prefill_s(new, 1) < ttft

@@ -18,7 +18,12 @@ from checker.planning.kvcache.kv import (
     max_length_for_budget,
     target_page,
 )
-from checker.planning.memory.memory import at_utilization, plan_memory
+from checker.planning.memory.memory import (
+    at_utilization,
+    fits_one_request,
+    plan_memory,
+    weights_take_all,
+)
 from checker.planning.memory.weights import stage_layers
 from checker.planning.planner import run_plan
 from checker.planning.rules.base import RuleContext, per_plan
@@ -169,3 +174,21 @@ def test_settings_at_another_tp_are_the_settings_resolved_there(model_id: str) -
         first = resolve_settings(req, m, H100, tp=1)
         for tp in valid_tp(m, 16):
             assert at_tp(first, req, m, tp) == resolve_settings(req, m, H100, tp=tp)
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_weights_that_take_all_the_memory_leave_no_request_room(model_id: str) -> None:
+    """The TP searches' shortcut: a plan it skips is one that fits no request."""
+    m = catalog_model(model_id)
+    skipped = 0
+    for gpu, pp, util in ((T4, 1, 0.3), (T4, 2, 0.9), (H100, 1, 0.2), (H100, 2, 0.95)):
+        s = resolve_settings(request(model_id, pp=pp, util=util), m, gpu, tp=1)
+        for tp in valid_tp(m, 8):
+            at = at_tp(s, request(model_id, pp=pp, util=util), m, tp)
+            if weights_take_all(m, at):
+                skipped += 1
+                assert not fits_one_request(plan_memory(m, at), m), (gpu.name, pp, tp)
+                given = dataclasses.replace(at, kv_cache_memory_bytes=1 << 30)
+                assert not weights_take_all(m, given)  # the budget no longer depends on them
+    big = m.param_count * 2 > T4.memory_gib * 0.3 * (1 << 30)
+    assert skipped or not big  # a model too large for a third of a T4 is skipped there

@@ -73,3 +73,14 @@ def test_a_workload_short_of_kv_headroom_is_one_warning_at_the_concurrency() -> 
 
     assert at(2) == [("VW304", "workload.concurrency")]  # fits, under the policy's headroom
     assert at(6) == [("VW204", "workload.concurrency")]  # does not fit: VW204 says it once
+
+
+def test_a_failing_plan_unchanged_by_its_policy_is_returned_as_it_is() -> None:
+    # the gate judges every failing pair: its errors are errors under either policy, so
+    # neither the findings nor the plan are copied
+    resp = plan(GEMMA, "L4", util=0.99, version="0.19.0")
+    assert resp.feasibility.verdict is Verdict.FAIL
+    assert judge(resp, FailOn.ERROR) is resp
+    strict = judge(resp, FailOn.WARNING)
+    errors = [f for f in resp.feasibility.findings if f.severity is Severity.ERROR]
+    assert errors and all(any(e is s for s in strict.feasibility.findings) for e in errors)

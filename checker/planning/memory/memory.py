@@ -216,6 +216,18 @@ def fits_one_request(memory: MemoryPlan, model: ModelInfo) -> bool:
     )
 
 
+def weights_take_all(model: ModelInfo, settings: Settings) -> bool:
+    """Whether some stage's weights alone take all the requested memory, so that no request
+    fits (fits_one_request is false): that stage's KV budget is at most zero whatever the
+    other terms, none of them negative, and the binding stage is one without blocks and with
+    the smallest budget. Cheaper than the whole plan, for the searches over TP sizes; never
+    when kv_cache_memory_bytes sets the budget or a block override sizes the cache."""
+    if settings.kv_cache_memory_bytes is not None or settings.num_gpu_blocks_override is not None:
+        return False
+    requested = settings.gpu.memory_gib * GIB * settings.gpu_memory_utilization
+    return any(stage_weight_bytes(model, settings, i) >= requested for i in range(settings.pp))
+
+
 def _kv_memory(settings: Settings, layout: KVLayout, budget: float) -> tuple[float, float]:
     """(bytes the KV cache is allocated from, bytes the checks plan against) for one rank.
     --num-gpu-blocks-override allocates exactly that many blocks; from 0.21 the checks use it

@@ -23,6 +23,7 @@ with it, the CPU work and launching of the next step overlap this step's GPU wor
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -106,8 +107,13 @@ def gpu_family(gpu: GPUSpec) -> str:
 
 
 def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
+    return _family_costs(gpu_family(gpu), end)
+
+
+@functools.cache  # pure: a few families x two ends, asked several times by every estimate
+def _family_costs(name: str, end: int) -> FixedCosts:
     data = _constants()
-    family = data["families"][gpu_family(gpu)]
+    family = data["families"][name]
     floor, gap = family["moe_layer_floor_us"], family["graph_kernel_gap_us"]
     return FixedCosts(
         host_layer_s=(
