@@ -3,6 +3,8 @@ VW191: a release past the newest read."""
 
 from __future__ import annotations
 
+import pytest
+
 from checker.planning.engine.versions import known_versions, newest_version
 from checker.schemas.enums import Severity, Verdict
 from tests.planning.plans import catalog_model, fired, only, plan
@@ -178,3 +180,17 @@ def test_a_release_past_the_newest_read_is_said_not_planned_silently() -> None:
     assert not fired(plan(LLAMA, version=f"{newest}.9", **SHORT), "VW191")
     assert not fired(plan(LLAMA, version=known_versions()[0], **SHORT), "VW191")
     assert not fired(plan(LLAMA, **SHORT), "VW191")
+
+
+@pytest.mark.parametrize("version", ["0.24", "0.33"])
+def test_a_block_size_no_cuda_kernel_takes_finds_no_attention_backend(version: str) -> None:
+    """From 0.24 the config takes any block size, but every CUDA attention backend's kernel
+    block is a multiple of 16: 40 leaves vLLM with no backend; 48 runs on FlashAttention."""
+    resp = plan(LLAMA, block_size=40, version=version, **SHORT)
+    block = only(resp, "VW113")
+    assert block.severity is Severity.ERROR and resp.feasibility.verdict is Verdict.FAIL
+    assert block.message.startswith("No valid attention backend found for cuda with block_size=40")
+    assert block.fix_values == {"vllm.block_size": 48}  # the next multiple of 16
+    assert not fired(plan(LLAMA, block_size=48, version=version, **SHORT), "VW113")
+    # ROCm's backends are not modelled: no finding there
+    assert not fired(plan(LLAMA, "MI300X", block_size=40, version=version, **SHORT), "VW113")

@@ -35,6 +35,8 @@ class VersionFacts(BaseModel):
     block_sizes: tuple[int, ...] | Literal["any"]
     # MLA's default block size before the releases checker/data/attention_backends.yaml covers
     mla_block_size: int | None = None
+    # where any block size passes the config: what the CUDA attention backends' kernels take
+    cuda_block_multiple: int | None = None
     quantization_methods: tuple[str, ...]
     common: dict[str, Any]
     # config/vllm.py VllmConfig._set_cudagraph_sizes: default largest CUDA-graph batch, on

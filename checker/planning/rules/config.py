@@ -280,6 +280,8 @@ def kv_cache_dtype_valid(ctx: RuleContext) -> Iterator[Finding]:
 @rule
 def block_size_valid(ctx: RuleContext) -> Iterator[Finding]:
     facts, size = ctx.settings.facts, ctx.request.engine.block_size
+    if size is not None and facts.block_sizes == "any":
+        yield from _block_size_kernels_take(ctx, size)
     if size is None or facts.block_sizes == "any" or facts.block_size_valid(size):
         return
     default = vllm_block_size(
@@ -297,6 +299,31 @@ def block_size_valid(ctx: RuleContext) -> Iterator[Finding]:
         fix=f"vLLM {facts.version} accepts block sizes {list(facts.block_sizes)}; leave it unset "
         f"(vLLM picks {default}).",
         fix_values={"vllm.block_size": default},
+    )
+
+
+def _block_size_kernels_take(ctx: RuleContext, size: int) -> Iterator[Finding]:
+    """Releases whose config takes any block size: no CUDA attention backend runs one that is
+    not a multiple of its kernel block (CudaPlatform.get_attn_backend_cls finds none).
+    Sparse MLA's backends want 32 or 64 by GPU: not modelled."""
+    multiple, gpu = ctx.settings.facts.cuda_block_multiple, ctx.gpu
+    if multiple is None or gpu.vendor != "nvidia" or ctx.model.sparse_mla or size % multiple == 0:
+        return
+    nearest = -(-size // multiple) * multiple  # the next one up
+    yield Finding(
+        rule_id="VW113",
+        name="block-size-invalid",
+        severity=Severity.ERROR,
+        message=message(
+            "no-attention-backend",
+            ctx.settings.facts.version,
+            config=f"block_size={size} on {gpu.name}",
+            reasons="every backend: block_size not supported",
+        ),
+        key="vllm.block_size",
+        fix=f"vLLM {ctx.settings.facts.version}'s CUDA attention kernels take block sizes that are "
+        f"multiples of {multiple}: use {nearest}, or leave it unset.",
+        fix_values={"vllm.block_size": nearest},
     )
 
 
