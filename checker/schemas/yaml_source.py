@@ -157,14 +157,18 @@ def load_data(text: str, cache: Path | None = None) -> Any:
     folder = cache or data_cache()
     if folder is None:
         return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-    path = folder / f"{digest}.{sys.implementation.cache_tag}.marshal"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    path = folder / f"{digest[:32]}.{sys.implementation.cache_tag}.marshal"
+    # the entry carries the full digest of its text: a file that is valid marshal but not this
+    # text's entry (another program's, an older format, a disk fault) is parsed again, not served
     with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
-        return marshal.loads(path.read_bytes())
+        stored = marshal.loads(path.read_bytes())
+        if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == digest:
+            return stored[1]
     data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     if not sys.dont_write_bytecode:
         with contextlib.suppress(OSError, ValueError):  # a read-only cache; a YAML date
-            _store(path, marshal.dumps(data))
+            _store(path, marshal.dumps((digest, data)))
     return data
 
 

@@ -4,6 +4,7 @@ are parsed once and then read from a cache."""
 from __future__ import annotations
 
 import datetime
+import marshal
 import os
 import sys
 from pathlib import Path
@@ -147,6 +148,34 @@ def test_a_read_only_or_unusable_cache_gives_the_same_data(
         read_only.chmod(0o700)
     monkeypatch.setattr(yaml_source, "data_cache", lambda: None)  # no home at all
     assert load_data(text) == {"rules": {"VW101": {"ratio": 0.5}}}
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [b"\xff" * 7, b"", "truncated", "other data", "bare data"],
+    ids=["garbage", "empty", "truncated", "other-data", "bare-data"],
+)
+def test_a_damaged_or_foreign_cache_entry_is_parsed_again_and_repaired(
+    blob: bytes | str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a file another program, an older format or a disk fault left under the entry's name must
+    # never be served as the data file's content (it made every command an internal error)
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    text = "rules: {VW101: {ratio: 0.5}}\n"
+    load_data(text, tmp_path)
+    [entry] = tmp_path.glob("*.marshal")
+    good = entry.read_bytes()
+    entry.write_bytes(
+        good[: len(good) // 2]
+        if blob == "truncated"
+        else marshal.dumps({"x": 1})
+        if blob == "other data"
+        else marshal.dumps({"rules": {}})
+        if blob == "bare data"
+        else blob
+    )
+    assert load_data(text, tmp_path) == {"rules": {"VW101": {"ratio": 0.5}}}
+    assert entry.read_bytes() == good  # repaired for the next run
 
 
 def _no_parse(*args: object, **kwargs: object) -> object:
