@@ -214,6 +214,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from checker.render.explain import read_log_file
     from checker.schemas.calibration import read_calibration, write_calibration
 
+    if args.logs.count("-") > 1:  # the second read of standard input finds it already empty
+        raise UsageError(
+            "'-' (standard input) is given more than once; it can be read only once",
+            hint="pipe one log in and name the others as files",
+        )
     request, loaded = request_from_args(args)
     found = {"offline": args.offline, "lockfile": lockfile_from_args(args)}
     with located(loaded):

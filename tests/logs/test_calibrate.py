@@ -222,6 +222,18 @@ def test_a_log_piped_in_is_calibrated_from_standard_input(
     assert entry.logs[0].startswith("<stdin>:")
 
 
+def test_standard_input_named_twice_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the second '-' read an empty stream and was reported as a log with no vLLM line in it
+    path = _profile(tmp_path, QWEN_TP2)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(TP2_LOG.read_bytes())))
+    calibration = tmp_path / "cal.yaml"
+    code, _, err = _run(capsys, "calibrate", "-", "-", "-p", str(path), "-o", str(calibration))
+    assert code == 2 and "'-'" in err and "once" in err and "Traceback" not in err
+    assert not calibration.exists()
+
+
 @pytest.mark.parametrize("text", ["# our GPU notes\n# keep\n", "---\n# notes\n...\n"])
 def test_a_file_of_only_comments_is_not_replaced(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
