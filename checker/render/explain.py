@@ -27,7 +27,7 @@ from checker.render import escape
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.outputs import PlanResponse
-from checker.schemas.yaml_source import why_not_a_file
+from checker.schemas.yaml_source import NotRegularFileError, why_not_a_file
 
 MAX_LOG_BYTES = 64 << 20  # a day of a chatty server; a bigger file is not a start-up log
 _BINARY_PROBE = 8192
@@ -53,7 +53,10 @@ def read_log_file(path: Path) -> StartupLog:
         return _read_log_bytes(sys.stdin.buffer.read(MAX_LOG_BYTES + 1), Path("<stdin>"))
     try:
         if not path.is_file():
-            raise LogReadError(why_not_a_file(path), location=str(path))
+            why = why_not_a_file(path)
+            # a pipe (`<(kubectl logs ...)`, /dev/stdin) is refused rather than waited on
+            piped = "pipe the log in and give '-'" if why == NotRegularFileError.WHY else None
+            raise LogReadError(why, location=str(path), hint=piped)
         size = path.stat().st_size
         if size > MAX_LOG_BYTES:
             raise LogReadError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +232,17 @@ def test_a_huge_log_is_refused_before_reading(
     path.write_text("Available KV cache memory: 1.00 GiB\n" * 100, encoding="utf-8")
     code, _, err = _run(capsys, str(path), "--gpu", "L4")
     assert code == 2 and "larger than" in err
+
+
+def test_a_pipe_named_as_the_log_points_to_standard_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `explain <(kubectl logs ...)` or `explain /dev/stdin` name a pipe, refused without waiting
+    # on it: the error says the way that reads one
+    fifo = tmp_path / "serve.log"
+    os.mkfifo(fifo)
+    code, _, err = _run(capsys, str(fifo))
+    assert code == 2 and "not a regular file" in err and "'-'" in err
 
 
 def test_a_directory_is_not_a_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
