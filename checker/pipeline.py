@@ -124,7 +124,13 @@ def _split_gpu_count(args: argparse.Namespace) -> None:
     """``--gpu H100:2`` as check writes a target: the GPU and ``--gpus 2`` (one count only)."""
     from checker.schemas.profile import TARGET_RE
 
-    match = TARGET_RE.match(getattr(args, "gpu_name", None) or "")
+    name = getattr(args, "gpu_name", None) or ""
+    match = TARGET_RE.match(name)
+    if match is None and ":" in name:  # no GPU name holds a colon: the count is what is wrong
+        raise UsageError(
+            f'--gpu {name!r} is not "NAME" or "NAME:COUNT"',
+            hint="the count is a whole number from 1 to 4096, e.g. H100-SXM-80GB:2",
+        )
     if match is None or match["count"] is None:
         return
     count = int(match["count"])

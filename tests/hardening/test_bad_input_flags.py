@@ -162,3 +162,13 @@ def test_plan_takes_a_gpu_target_written_as_check_takes_it(cli: Callable[..., Ru
     assert json.loads(run.out)["feasibility"]["num_gpus_given"] == 2
     run = cli("plan", "-m", "Qwen/Qwen3-8B", "--gpu", f"{GPU}:2", "--gpus", "4", "--offline")
     assert_clean_usage_error(run, f"--gpu {GPU}:2 says 2 GPUs and --gpus says 4")
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "abc", "1.5", "", "2:3", "5000"])
+def test_a_bad_gpu_count_after_the_colon_is_named_as_such(
+    cli: Callable[..., Run], count: str
+) -> None:
+    # it read as an unknown GPU name with catalog suggestions, as if the name were wrong
+    run = cli("plan", "-m", "Qwen/Qwen3-8B", "--gpu", f"{GPU}:{count}", "--offline")
+    assert_clean_usage_error(run, "--gpu", "NAME:COUNT")
+    assert "unknown GPU" not in run.err
