@@ -140,6 +140,9 @@ _NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
+_MAX_CACHE_ENTRY = 64 << 20  # the largest data file's entry is under 100 KiB
+
+
 def data_cache() -> Path | None:
     """Where parsed data files are cached, keyed by their content, so a command's cold start does
     not parse the same YAML again (vllm_flags.yaml alone costs more than all the rest of a
@@ -162,7 +165,7 @@ def load_data(text: str, cache: Path | None = None) -> Any:
     # the entry carries the full digest of its text: a file that is valid marshal but not this
     # text's entry (another program's, an older format, a disk fault) is parsed again, not served
     with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
-        stored = marshal.loads(path.read_bytes())
+        stored = marshal.loads(read_prefix(path, _MAX_CACHE_ENTRY))  # a FIFO is refused
         if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == digest:
             return stored[1]
     data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader

@@ -4,6 +4,7 @@ are parsed once and then read from a cache."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import marshal
 import os
 import sys
@@ -176,6 +177,17 @@ def test_a_damaged_or_foreign_cache_entry_is_parsed_again_and_repaired(
     )
     assert load_data(text, tmp_path) == {"rules": {"VW101": {"ratio": 0.5}}}
     assert entry.read_bytes() == good  # repaired for the next run
+
+
+def test_a_cache_entry_that_is_a_pipe_is_not_waited_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # reading a FIFO left under the entry's name blocked every command for ever
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # nothing replaces the FIFO
+    text = "rules: {VW101: {ratio: 0.5}}\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    os.mkfifo(tmp_path / f"{digest}.{sys.implementation.cache_tag}.marshal")
+    assert load_data(text, tmp_path) == {"rules": {"VW101": {"ratio": 0.5}}}
 
 
 def _no_parse(*args: object, **kwargs: object) -> object:
