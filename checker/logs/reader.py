@@ -349,6 +349,15 @@ class _Reader:
 
 def read_log(text: str, source: str = "<log>") -> StartupLog:
     """Every recognised line of ``text``; raises LogReadError when none is recognised."""
+    if not text.strip():  # e.g. `kubectl logs` failed before the pipe and printed nothing
+        piped = source == "<stdin>"
+        raise LogReadError(
+            "empty: nothing came through the pipe" if piped else "empty: no line to read",
+            location=source,
+            hint="check that the command before '|' printed the log"
+            if piped
+            else "give the log of 'vllm serve' (or the LLM engine) from its start",
+        )
     reader = _Reader(source)
     count = 0
     lines = text.splitlines()

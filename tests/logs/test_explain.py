@@ -195,6 +195,7 @@ def test_a_profile_replaces_the_settings_read_from_the_log(
         (None, (), "no such file"),
         (b"\x00\x01ELF binary", (), "a binary file"),
         (b"hello\nworld\n", (), "no vLLM start-up line recognised"),
+        (b"\n \n", (), "empty"),
         (
             b"Available KV cache memory: 58.11 GiB\n",
             ("-m", "Qwen/Qwen3-8B"),
@@ -383,7 +384,9 @@ def test_an_empty_standard_input_is_a_clear_error(
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
     code, out, err = _run(capsys, "-", *LLAMA_FLAGS)
     assert code == 2 and out == ""
-    assert err.startswith("vllm-wizard: error: <stdin>: no vLLM start-up line recognised")
+    # it said "no vLLM start-up line recognised in 0 line(s)", as if a log had come
+    assert err.startswith("vllm-wizard: error: <stdin>: empty")
+    assert "before '|'" in err
 
 
 def test_v0_063_terms_are_derived_from_the_lines_that_hold_them(

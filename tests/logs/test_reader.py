@@ -182,11 +182,18 @@ def test_version_and_non_default_args_are_settings_with_their_lines() -> None:
     assert log.non_default_args["model_tag"] == "Qwen/Qwen3-8B"
 
 
-@pytest.mark.parametrize("text", ["", "hello\nworld\n", "INFO starting the server\n" * 50])
-def test_a_log_with_nothing_recognisable_is_a_clear_error(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "empty"),
+        ("hello\nworld\n", "no vLLM start-up line recognised"),
+        ("INFO starting the server\n" * 50, "no vLLM start-up line recognised"),
+    ],
+)
+def test_a_log_with_nothing_recognisable_is_a_clear_error(text: str, says: str) -> None:
     with pytest.raises(LogReadError) as info:
         read_log(text, source="serve.log")
-    assert str(info.value).startswith("serve.log: no vLLM start-up line recognised")
+    assert str(info.value).startswith(f"serve.log: {says}")
 
 
 def test_a_very_long_line_is_read_up_to_the_bound() -> None:
