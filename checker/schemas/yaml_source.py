@@ -161,7 +161,9 @@ def load_data(text: str, cache: Path | None = None) -> Any:
     if folder is None:
         return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    path = folder / f"{digest[:32]}.{sys.implementation.cache_tag}.marshal"
+    # "d1": entries that hold (digest, data); a release that stored the bare data as
+    # <digest>.<tag>.marshal may share the folder and keeps its own files
+    path = folder / f"{digest[:32]}.{sys.implementation.cache_tag}.d1.marshal"
     # the entry carries the full digest of its text: a file that is valid marshal but not this
     # text's entry (another program's, an older format, a disk fault) is parsed again, not served
     with contextlib.suppress(OSError, ValueError, EOFError, TypeError):

@@ -183,11 +183,29 @@ def test_a_cache_entry_that_is_a_pipe_is_not_waited_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # reading a FIFO left under the entry's name blocked every command for ever
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    text = "rules: {VW101: {ratio: 0.5}}\n"
+    load_data(text, tmp_path)
+    [entry] = tmp_path.glob("*.marshal")
+    entry.unlink()
+    os.mkfifo(entry)
     monkeypatch.setattr(sys, "dont_write_bytecode", True)  # nothing replaces the FIFO
+    assert load_data(text, tmp_path) == {"rules": {"VW101": {"ratio": 0.5}}}
+
+
+def test_an_older_releases_entry_is_left_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a release whose entries are the bare data (before they carried their digest) may share
+    # the cache: it must neither read our entries as its data nor have its own rewritten
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
     text = "rules: {VW101: {ratio: 0.5}}\n"
     digest = hashlib.sha256(text.encode()).hexdigest()[:32]
-    os.mkfifo(tmp_path / f"{digest}.{sys.implementation.cache_tag}.marshal")
+    older = tmp_path / f"{digest}.{sys.implementation.cache_tag}.marshal"
+    older.write_bytes(marshal.dumps({"rules": {"VW101": {"ratio": 0.5}}}))
     assert load_data(text, tmp_path) == {"rules": {"VW101": {"ratio": 0.5}}}
+    assert marshal.loads(older.read_bytes()) == {"rules": {"VW101": {"ratio": 0.5}}}
+    assert len(list(tmp_path.glob("*.marshal"))) == 2
 
 
 def _no_parse(*args: object, **kwargs: object) -> object:
