@@ -112,6 +112,7 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--gpu",
         dest="gpu_name",
+        metavar="NAME[:COUNT]",
         help="GPU catalog name or alias (see 'gpus'); NAME:COUNT, as check takes it, sets --gpus",
     )
     g.add_argument("--gpus", type=int, help="number of GPUs for this instance (default 1)")
@@ -609,6 +610,7 @@ def _add_explain_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--gpu",
         dest="gpu_name",
+        metavar="NAME",
         help="GPU catalog name (see 'gpus'); needed when the log does not state the memory",
     )
     p.add_argument("--vram-gb", type=_finite, help="GPU memory in GiB, overrides the log's")
