@@ -34,6 +34,8 @@ from checker.schemas.model_info import CompressedAttention
 from tests.planning.plans import catalog_model, fired, make_request, only, plan
 
 FLASH, PRO = "deepseek-ai/DeepSeek-V4-Flash", "deepseek-ai/DeepSeek-V4-Pro"
+# the logged deployments' GPUs (vllm#51454): 8 B200s at TP 8 with V4's fp8 KV cache
+ON_8_B200: dict[str, Any] = {"gpus": 8, "tp": 8, "kv_cache_dtype": "fp8"}
 MILLION, CHUNK = 1_048_576, 8192
 
 
@@ -153,20 +155,16 @@ def test_a_kv_cache_dtype_other_than_fp8_is_vllms_start_up_error() -> None:
     error = only(resp, "VW149")
     assert error.severity.value == "error"
     assert "only supports fp8 kv-cache, got auto" in error.message
-    assert not fired(
-        plan(FLASH, "B200", gpus=8, tp=8, version="0.25.0", kv_cache_dtype="fp8"), "VW149"
-    )
+    assert not fired(plan(FLASH, "B200", version="0.25.0", **ON_8_B200), "VW149")
 
 
 def test_a_plan_sizes_the_packed_pool_and_warns_the_weights_are_estimated() -> None:
     resp = plan(
         FLASH,
         "B200",
-        gpus=8,
-        tp=8,
         version="0.25.0",
         util=0.95,
-        kv_cache_dtype="fp8",
+        **ON_8_B200,
         max_model_len=MILLION,
         enable_expert_parallel=True,
     )
@@ -260,10 +258,10 @@ def test_the_profile_run_reserves_the_indexer_gather_and_its_dummy_logits() -> N
 
 
 def test_a_release_whose_layout_was_not_read_is_flagged() -> None:
-    flagged = plan(FLASH, "B200", gpus=8, tp=8, version="0.21.0", kv_cache_dtype="fp8")
+    flagged = plan(FLASH, "B200", version="0.21.0", **ON_8_B200)
     assert only(flagged, "VW148").severity.value == "warning"
     for version in ("0.24.0", "0.25.0", "0.33.0"):
-        read = plan(FLASH, "B200", gpus=8, tp=8, version=version, kv_cache_dtype="fp8")
+        read = plan(FLASH, "B200", version=version, **ON_8_B200)
         assert not fired(read, "VW148")
 
 
@@ -271,10 +269,8 @@ def test_explain_says_what_the_packed_layout_costs() -> None:
     resp = plan(
         FLASH,
         "B200",
-        gpus=8,
-        tp=8,
         version="0.25.0",
-        kv_cache_dtype="fp8",
+        **ON_8_B200,
         max_model_len=MILLION,
         max_num_batched_tokens=CHUNK,
         explain=True,
@@ -300,7 +296,7 @@ def test_block_sizes_vllm_cannot_lay_out_are_refused(block_size: int, words: str
 
 
 def test_a_multiple_of_256_lays_out() -> None:
-    resp = plan(FLASH, "B200", gpus=8, tp=8, version="0.25.0", kv_cache_dtype="fp8", block_size=512)
+    resp = plan(FLASH, "B200", version="0.25.0", **ON_8_B200, block_size=512)
     assert not fired(resp, "VW149")
 
 
@@ -326,7 +322,7 @@ def test_0_33_groups_by_type_with_a_block_the_widest_group() -> None:
 
 
 def test_0_33_lays_out_a_block_of_128_that_0_25_refuses() -> None:
-    settings = {"gpus": 8, "tp": 8, "kv_cache_dtype": "fp8", "block_size": 128}
+    settings = {**ON_8_B200, "block_size": 128}
     assert fired(plan(FLASH, "B200", version="0.25.0", **settings), "VW149")
     assert not fired(plan(FLASH, "B200", version="0.33.0", **settings), "VW149")
     assert (
@@ -401,11 +397,9 @@ def test_mtp_weights_are_a_gate_routed_ratio_1_layer_and_the_projections() -> No
 
 def test_a_plan_with_mtp_adds_its_weights_and_cache_and_explains_them() -> None:
     kw: dict[str, Any] = {
-        "gpus": 8,
-        "tp": 8,
+        **ON_8_B200,
         "version": "0.25.0",
         "util": 0.95,
-        "kv_cache_dtype": "fp8",
         "max_model_len": MILLION,
         "max_num_batched_tokens": CHUNK,
         "enable_expert_parallel": True,
@@ -438,10 +432,8 @@ def test_mtp_capture_sizes_are_multiples_of_1_plus_k() -> None:
     request = make_request(
         FLASH,
         "B200",
-        gpus=8,
-        tp=8,
         version="0.25.0",
-        kv_cache_dtype="fp8",
+        **ON_8_B200,
         speculative_config={"method": "mtp", "num_speculative_tokens": 2},
     )
     target = catalog_model(FLASH)
@@ -462,7 +454,7 @@ def test_two_mtp_layers_fall_in_two_groups_which_0_25_refuses() -> None:
     assert [len(g.specs) for g in kv.groups] == [62, 23, 22, 42, 20]
     assert kv.groups_holding([43, 44]) == 2
     two = catalog_model(FLASH, num_nextn_predict_layers=2)
-    kw: dict[str, Any] = {"gpus": 8, "tp": 8, "kv_cache_dtype": "fp8"}
+    kw = ON_8_B200
     mtp = {"speculative_config": {"method": "mtp"}}
     found = only(plan(FLASH, "B200", model=two, version="0.25.0", **mtp, **kw), "VW128")
     assert "fall in 2 of its packed KV cache groups" in found.fix
