@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from checker.schemas.defaults import section_defaults
 from checker.schemas.enums import (
     VLLM_VERSION_EXAMPLES,
     VLLM_VERSION_PATTERN,
@@ -127,7 +128,7 @@ class WorkloadInput(BaseModel):
         "[L*(1-r), L*(1+r)] around prompt_tokens / gen_tokens (vllm bench serve "
         "--random-range-ratio); 0: every request has exactly those lengths",
     )
-    slo: SLOTargets = Field(default_factory=SLOTargets)
+    slo: SLOTargets = Field(default_factory=section_defaults(SLOTargets))
 
 
 class PolicyInput(BaseModel):
@@ -325,10 +326,10 @@ class PlanRequest(BaseModel):
     model_config = _STRICT
 
     model: ModelInput
-    hardware: HardwareInput = Field(default_factory=HardwareInput)
-    workload: WorkloadInput = Field(default_factory=WorkloadInput)
-    policy: PolicyInput = Field(default_factory=PolicyInput)
-    engine: EngineInput = Field(default_factory=EngineInput)
+    hardware: HardwareInput = Field(default_factory=section_defaults(HardwareInput))
+    workload: WorkloadInput = Field(default_factory=section_defaults(WorkloadInput))
+    policy: PolicyInput = Field(default_factory=section_defaults(PolicyInput))
+    engine: EngineInput = Field(default_factory=section_defaults(EngineInput))
     explain: bool = False
     step_model: bool = Field(
         False,

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from checker.schemas.defaults import empty_list
+from checker.schemas.defaults import empty_list, section_defaults
 from checker.schemas.enums import (
     ALIASES,
     VLLM_VERSION_EXAMPLES,
@@ -186,7 +186,7 @@ class ProfileWorkload(BaseModel):
         "[L*(1-r), L*(1+r)] around prompt_tokens / gen_tokens (vllm bench serve "
         "--random-range-ratio); 0: every request has exactly those lengths",
     )
-    slo: SLOTargets = Field(default_factory=SLOTargets)
+    slo: SLOTargets = Field(default_factory=section_defaults(SLOTargets))
 
 
 class ProfilePolicy(BaseModel):
@@ -281,7 +281,11 @@ class Toleration(BaseModel):
 def _gpu_toleration() -> list[Toleration]:
     # GPU node pools are commonly tainted nvidia.com/gpu:NoSchedule (GKE and AKS add it to GPU
     # pools, the GPU Operator docs use it), so a GPU pod tolerates it by default.
-    return [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
+    # constructed, not validated: valid as written (tests/schemas/test_section_defaults.py), and
+    # validating would build Toleration's own validator at each start
+    return [
+        Toleration.model_construct(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+    ]
 
 
 class ProfileDeploy(BaseModel):
@@ -419,12 +423,12 @@ class Profile(BaseModel):
 
     profile_version: FormatVersion1 = 1
     model: ProfileModel
-    hardware: ProfileHardware = Field(default_factory=ProfileHardware)
-    workload: ProfileWorkload = Field(default_factory=ProfileWorkload)
-    policy: ProfilePolicy = Field(default_factory=ProfilePolicy)
-    vllm: ProfileVLLM = Field(default_factory=ProfileVLLM)
-    deploy: ProfileDeploy = Field(default_factory=ProfileDeploy)
-    outputs: ProfileOutputs = Field(default_factory=ProfileOutputs)
+    hardware: ProfileHardware = Field(default_factory=section_defaults(ProfileHardware))
+    workload: ProfileWorkload = Field(default_factory=section_defaults(ProfileWorkload))
+    policy: ProfilePolicy = Field(default_factory=section_defaults(ProfilePolicy))
+    vllm: ProfileVLLM = Field(default_factory=section_defaults(ProfileVLLM))
+    deploy: ProfileDeploy = Field(default_factory=section_defaults(ProfileDeploy))
+    outputs: ProfileOutputs = Field(default_factory=section_defaults(ProfileOutputs))
     ignore: list[Suppression] = Field(
         default_factory=empty_list, max_length=64, description=IGNORE_DESCRIPTION
     )
