@@ -34,6 +34,7 @@ from checker.planning.performance.perf import (
     kv_pool_tokens,
     overlaps_cpu,
     step_cost,
+    top_k_top_p_cost,
     whole_graph_decode,
 )
 from checker.planning.rules.base import RuleContext
@@ -168,6 +169,16 @@ def _latency(
     return LatencyFigure(p50_ms=rng(50), p90_ms=rng(90), width=width)
 
 
+def _sampler_words(ctx: RuleContext) -> str:
+    slow, fast = top_k_top_p_cost(ctx, 0), top_k_top_p_cost(ctx, 1)
+    if slow is None or fast is None:
+        return ""
+    return (
+        f", {slow.pass_s * 1e6:.0f}-{fast.pass_s * 1e6:.0f} us of the top-k/top-p sampler per"
+        f" {slow.sms} rows a step samples, from {slow.min_rows} (the model's generation defaults)"
+    )
+
+
 def _stepped(
     ctx: RuleContext,
     closed: PerfEstimate,
@@ -206,6 +217,7 @@ def _stepped(
             if high.graph_kernel_s
             else ""
         )
+        + _sampler_words(ctx)
     )
     path = (
         f"{high.request_s * 1000:g}-{low.request_s * 1000:g} ms of the API server per request,"
