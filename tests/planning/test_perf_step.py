@@ -428,6 +428,7 @@ def test_the_estimate_says_whether_the_engine_cpu_overlaps_the_gpu_and_what_the_
         assert p.tpot is not None and words in p.tpot.width
         assert "200-460 us of host time per layer" in p.tpot.width
         assert "(steps with prefill)" in p.tpot.width
+        assert ("waits a step more" in p.tpot.width) == (version == "0.19.0")
     old = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.10.2")
     assert old.tpot is not None and "(every step: no full decode graph)" in old.tpot.width
 

@@ -81,7 +81,9 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
     if work.chat:
         front += chat_template_parse_s(ctx.model, s.facts.version, end)
     front *= size
-    result = simulate(cohorts, limits, scaled if size > 1 else cost, front)
+    # pipeline parallel keeps its own batch queue (one batch per stage), modelled by step_cost
+    ahead = overlaps_cpu(ctx) and s.pp == 1
+    result = simulate(cohorts, limits, scaled if size > 1 else cost, front, ahead=ahead)
     if size == 1:
         return result
     return replace(
@@ -196,7 +198,14 @@ def _stepped(
         f" engine step and {high.step_request_s * 1e6:g}-{low.step_request_s * 1e6:g} us per"
         " request it schedules"
         + (
-            " (beside the GPU's step: async scheduling)"
+            " (beside the GPU's step: async scheduling"
+            + (
+                ", which also picks a step's requests while the step before it runs, so one"
+                " reaching a busy engine waits a step more"
+                if s.pp == 1
+                else ""
+            )
+            + ")"
             if overlaps_cpu(ctx)
             else " (after the GPU's step: no async scheduling)"
         )
