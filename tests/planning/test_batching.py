@@ -208,3 +208,22 @@ def test_a_closed_loop_of_varied_lengths_sends_its_requests_apart_not_in_lockste
     assert simulate(alone, ROOMY, fixed_step) == simulate(
         replace(alone, varied_lengths=True), ROOMY, fixed_step
     )
+
+
+def test_with_async_scheduling_a_request_reaching_a_busy_engine_waits_one_step_more() -> None:
+    # two requests sent together reach the engine 25 and 50 ms in (the completions endpoint's
+    # one tokenizer); steps take 10 ms. The first finds the engine idle and is scheduled at once
+    # either way; the second arrives while the first decodes: without async scheduling it joins
+    # the next step (at 55 ms), with it the next step was already chosen while the one before
+    # ran, so it joins the step after (at 65 ms)
+    def step(load: StepLoad) -> float:
+        return 0.010
+
+    work = Workload(prompts=2, prompt_tokens=100, output_tokens=20)
+    plain = simulate(work, ROOMY, step, request_s=0.025)
+    ahead = simulate(work, ROOMY, step, request_s=0.025, ahead=True)
+    assert math.isclose(plain.ttft_s[0], 0.035) and math.isclose(ahead.ttft_s[0], 0.035)
+    assert math.isclose(plain.ttft_s[1], 0.065)
+    assert math.isclose(ahead.ttft_s[1], plain.ttft_s[1] + 0.010)
+    # the decode pace is the same: the engine only chose each step earlier
+    assert math.isclose(ahead.median_tpot_s(), plain.median_tpot_s())

@@ -406,12 +406,13 @@ def test_async_scheduling_overlaps_the_engine_cpu_with_the_gpu_step_where_vllm_d
     assert not perf.overlaps_cpu(context("0.14.1", **deep))
     assert perf.overlaps_cpu(context("0.19.0", **deep))
     fixed = fixed_costs(on.gpu, 1)
+    # 7 requests: under the 8 rows from which 0.19's top-k/top-p kernel runs (tested apart)
     for end in (0, 1):
-        together, apart = step_cost(on, end)(_decode(8)), step_cost(off, end)(_decode(8))
-        cpu = fixed_costs(on.gpu, end).decode_step_s + 8 * fixed_costs(on.gpu, end).step_request_s
+        together, apart = step_cost(on, end)(_decode(7)), step_cost(off, end)(_decode(7))
+        cpu = fixed_costs(on.gpu, end).decode_step_s + 7 * fixed_costs(on.gpu, end).step_request_s
         assert math.isclose(together, max(apart - cpu, cpu))
-        token = decode_token_s(on, 8, 600, end)
-        assert math.isclose(token, max(decode_token_s(off, 8, 600, end) - cpu, cpu))
+        token = decode_token_s(on, 7, 600, end)
+        assert math.isclose(token, max(decode_token_s(off, 7, 600, end) - cpu, cpu))
     # a GPU-bound step hides the CPU entirely
     big = step_cost(on, 1)(_decode(512, context=2000))
     assert big > fixed.decode_step_s + 512 * fixed.step_request_s
@@ -427,6 +428,7 @@ def test_the_estimate_says_whether_the_engine_cpu_overlaps_the_gpu_and_what_the_
         assert p.tpot is not None and words in p.tpot.width
         assert "200-460 us of host time per layer" in p.tpot.width
         assert "(steps with prefill)" in p.tpot.width
+        assert ("waits a step more" in p.tpot.width) == (version == "0.19.0")
     old = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.10.2")
     assert old.tpot is not None and "(every step: no full decode graph)" in old.tpot.width
 
@@ -464,3 +466,56 @@ def test_steps_outside_one_whole_cuda_graph_wait_for_the_host_layer_by_layer(
     _patch_constants(monkeypatch, host_layer_us={"piecewise": [0.0, 0.0], "eager": [0.0, 0.0]})
     assert step_cost(llama, 1)(heavy) == before
     assert perf._prefill_s(new, 1) < ttft
+
+
+def test_the_top_k_top_p_kernel_takes_a_pass_per_sm_full_of_rows_where_it_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 0.19's Triton top-k/top-p kernel runs one program per SM, each over whole vocabulary rows,
+    # from 8 rows up; `vllm bench serve` leaves sampling to the server from 0.15.0, and Qwen3's
+    # generation defaults set top-k and top-p
+    qwen = _context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.19.0")
+    cost = perf.top_k_top_p_cost(qwen, 0)
+    assert cost is not None and cost.sms == 132
+    assert perf.sampler_s(cost, 7) == 0.0
+    assert perf.sampler_s(cost, 8) == perf.sampler_s(cost, 132) == cost.pass_s > 0
+    assert math.isclose(perf.sampler_s(cost, 133), 2 * cost.pass_s)
+    fast = perf.top_k_top_p_cost(qwen, 1)
+    assert fast is not None and fast.pass_s < cost.pass_s
+    # the kernel's work per row follows the vocabulary
+    small = qwen.model.model_copy(update={"vocab_size": qwen.model.vocab_size // 2})
+    halved = perf.top_k_top_p_cost(replace(qwen, model=small), 0)
+    assert halved is not None and math.isclose(halved.pass_s, cost.pass_s / 2)
+    # not before the kernel, nor where greedy requests (the bench before 0.15.0) skip it, nor for
+    # a model without top-k/top-p defaults, nor without a measurement for the GPU's family
+    assert (
+        perf.top_k_top_p_cost(_context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.16.0"), 0) is None
+    )
+    assert perf.top_k_top_p_cost(_context(LLAMA, "H100-80GB", version="0.19.0"), 0) is None
+    assert (
+        perf.top_k_top_p_cost(_context("Qwen/Qwen3-0.6B", "A100-80GB", version="0.19.0"), 0) is None
+    )
+    _patch_constants(
+        monkeypatch,
+        top_k_top_p_sampler={**perf._constants()["top_k_top_p_sampler"], "triton_from": "0.14.1"},
+    )
+    assert (
+        perf.top_k_top_p_cost(_context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.14.1"), 0) is None
+    )
+    monkeypatch.undo()
+    # a step's GPU time grows by the passes its sampled rows take, on top of the model's
+    for end in (0, 1):
+        step = step_cost(qwen, end)
+        pass_s = perf.sampler_s(perf.top_k_top_p_cost(qwen, end), 8)
+        other = qwen.model.model_copy(update={"model_id": "Qwen/other"})
+        base = step_cost(replace(qwen, model=other), end)
+        for rows, passes in ((100, 1), (140, 2)):
+            assert math.isclose(step(_decode(rows)) - base(_decode(rows)), passes * pass_s)
+
+
+def test_the_estimate_says_what_the_top_k_top_p_sampler_costs() -> None:
+    qwen = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.19.0")
+    assert qwen.tpot is not None
+    assert "346-285 us of the top-k/top-p sampler per 132 rows a step samples" in qwen.tpot.width
+    greedy = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.14.1")
+    assert greedy.tpot is not None and "top-k/top-p" not in greedy.tpot.width

@@ -118,6 +118,7 @@ class _Request:
     finish: float | None = None
     known: int = 0  # prompt plus the tokens generated so far
     leaves: float = 0.0  # when the API server is done with it (virtual time if it shares)
+    reached: float = 0.0  # when the API server handed it to the engine (real time)
 
     def __post_init__(self) -> None:
         self.known = self.prompt + self.generated
@@ -210,9 +211,20 @@ def _decodes(running: list[_Request], ahead: int) -> StepLoad:
     return StepLoad(len(running), context, 0, 0, 0, 0.0)
 
 
-def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float = 0.0) -> Result:
+def simulate(
+    work: Workload,
+    limits: Limits,
+    step_s: StepCost,
+    request_s: float = 0.0,
+    *,
+    ahead: bool = False,
+) -> Result:
     """Run ``work`` to completion; ``request_s`` is the API server's CPU time on each request
-    before the engine sees it (HTTP, tokenization, the chat template)."""
+    before the engine sees it (HTTP, tokenization, the chat template). ``ahead``: the engine
+    schedules each step while the step before it runs (async scheduling: v1/engine/core.py
+    EngineCore.step_with_batch_queue with a batch queue of 2, v1/executor/multiproc_executor.py
+    max_concurrent_batches), so a request that reaches a busy engine joins the step after the
+    one already scheduled - one step later than without it."""
     sizes = request_lengths(
         work.prompts,
         work.prompt_tokens - work.random_prefix,
@@ -237,6 +249,7 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
     in_flight, t, preemptions, steps = 0, 0.0, 0, 0
     freed = 0.0  # when a slot last freed
     allocated = 0  # KV tokens allocated so far: the free queue's clock
+    started = 0.0  # when the step that just ended started, and (ahead) chose the next step
     while len(done) < work.prompts:
         while pending and in_flight < cap and pending[0].arrival <= t:
             r = pending.popleft()
@@ -244,7 +257,7 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
                 r.arrival = max(r.arrival, freed)
             front.send(r)
             in_flight += 1
-        waiting.extend(front.until(t))
+        waiting.extend(front.until(started if ahead and running else t))
         if not running and not waiting:
             due = _next_event(pending, front, in_flight < cap)
             if due == math.inf:
@@ -266,8 +279,8 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
                     # its blocks join the end of the free queue: allocations take the free
                     # blocks ahead of them first (v1/core/block_pool.py FreeKVCacheBlockQueue)
                     victim.kept = victim.computed
-                    ahead = limits.kv_tokens - used - (victim.computed - victim.cached)
-                    victim.evicted_after = allocated + max(0, ahead)
+                    free_first = limits.kv_tokens - used - (victim.computed - victim.cached)
+                    victim.evicted_after = allocated + max(0, free_first)
                 victim.computed = victim.cached  # the shared prefix stays cached
                 waiting.appendleft(victim)
                 preemptions += 1
@@ -310,6 +323,7 @@ def simulate(work: Workload, limits: Limits, step_s: StepCost, request_s: float 
             repeat = _segment(running, limits.kv_tokens - used, (due - t) / step)
         if repeat > 1:
             step = (step + step_s(_decodes(running, repeat - 1))) / 2
+        started = t + step * (repeat - 1)
         t += step * repeat
         steps += repeat
         allocated += (repeat - 1) * len(scheduled)
@@ -376,9 +390,11 @@ class _FrontEnd:
         self.queue.append(r)
 
     def until(self, t: float) -> list[_Request]:
-        """The requests handed to the engine by ``t`` and not collected before."""
+        """The requests handed to the engine by ``t`` and not collected before (a send may
+        have played the queue past ``t``: those handed over later stay)."""
         self._run(t)
-        out, self.done = self.done, []
+        out = [r for r in self.done if r.reached <= t]
+        self.done = [r for r in self.done if r.reached > t]
         return out
 
     def due(self) -> float:
@@ -394,7 +410,9 @@ class _FrontEnd:
             self.clock = self.due()
             if self.shared:
                 self.virtual = self.queue[0].leaves
-            self.done.append(self.queue.popleft())
+            r = self.queue.popleft()
+            r.reached = self.clock
+            self.done.append(r)
         if self.shared and self.queue and t > self.clock:
             self.virtual += (t - self.clock) / len(self.queue)
         self.clock = max(self.clock, t)

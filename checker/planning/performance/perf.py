@@ -130,6 +130,50 @@ def _family_costs(name: str, end: int) -> FixedCosts:
     )
 
 
+class SamplerCost(NamedTuple):
+    """The Triton top-k/top-p sampler of one plan's steps (perf_constants.yaml
+    top_k_top_p_sampler): from ``min_rows`` sampled rows up, one ``pass_s`` per ``sms`` rows."""
+
+    min_rows: int
+    sms: int
+    pass_s: float
+
+
+def top_k_top_p_cost(ctx: RuleContext, end: int) -> SamplerCost | None:
+    """What the top-k/top-p sampler costs this plan's steps at one end of the range, or None
+    where it does not run or is not measured: a release with vLLM's Triton kernel whose bench
+    recipe leaves sampling to the server, a model whose generation defaults set top-k or
+    top-p, a GPU family with a measurement."""
+    data = _constants()["top_k_top_p_sampler"]
+    version = release(ctx.settings.facts.version)
+    if version < release(data["triton_from"]) or version < release(
+        data["bench_sends_no_sampling_from"]
+    ):
+        return None
+    if not ctx.model.model_id.startswith(tuple(data["model_prefixes"])):
+        return None
+    family = data["families"].get(gpu_family(ctx.gpu))
+    if family is None:
+        return None
+    scale = ctx.model.vocab_size / data["reference_vocab"]
+    return SamplerCost(data["triton_min_rows"], family["sms"], family["row_us"][end] * 1e-6 * scale)
+
+
+def sampler_s(cost: SamplerCost | None, rows: int) -> float:
+    """GPU seconds the top-k/top-p kernel adds to a step that samples ``rows`` rows: each of
+    its programs (one per SM) walks whole rows, so the rows take ceil(rows / SMs) passes."""
+    if cost is None or rows < cost.min_rows:
+        return 0.0
+    return math.ceil(rows / cost.sms) * cost.pass_s
+
+
+def _with_sampler(stages: list[tuple[float, float]], extra_s: float) -> list[tuple[float, float]]:
+    """The stages' (GPU, host) seconds with the sampler's ``extra_s`` on the last stage, the
+    one that computes the logits."""
+    gpu, host = stages[-1]
+    return [*stages[:-1], (gpu + extra_s, host)]
+
+
 def overlaps_cpu(ctx: RuleContext) -> bool:
     """Whether the engine schedules the next step while the GPU runs this one (async
     scheduling): as asked, else vLLM's default for the release, executor and pipeline
@@ -358,6 +402,7 @@ def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> floa
     ]
     fixed = fixed_costs(ctx.gpu, end)
     cpu = fixed.decode_step_s + batch * fixed.step_request_s
+    stage_s = _with_sampler(stage_s, sampler_s(top_k_top_p_cost(ctx, end), micro))
     return _step_s(stage_s, micro_batches, cpu, overlaps_cpu(ctx))
 
 
@@ -408,6 +453,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
     per_pair = 4 * heads * model.head_dim / (s.tp * pp)
     layers = model.num_hidden_layers / pp
     overlapped, whole = overlaps_cpu(ctx), whole_graph_decode(ctx)
+    sampler = top_k_top_p_cost(ctx, end)
 
     def cost(load: StepLoad) -> float:
         requests = load.decode_requests + load.prefill_requests
@@ -439,6 +485,8 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
             for weights, experts, kv, state, moe_layers in per_stage
         ]
         cpu = fixed.decode_step_s + requests * fixed.step_request_s
+        # every scheduled request samples a row, a partial prefill's discarded afterwards
+        stage_s = _with_sampler(stage_s, sampler_s(sampler, math.ceil(requests / micro)))
         return _step_s(stage_s, micro, cpu, overlapped)
 
     return cost

@@ -34,6 +34,7 @@ from checker.planning.performance.perf import (
     kv_pool_tokens,
     overlaps_cpu,
     step_cost,
+    top_k_top_p_cost,
     whole_graph_decode,
 )
 from checker.planning.rules.base import RuleContext
@@ -80,7 +81,9 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
     if work.chat:
         front += chat_template_parse_s(ctx.model, s.facts.version, end)
     front *= size
-    result = simulate(cohorts, limits, scaled if size > 1 else cost, front)
+    # pipeline parallel keeps its own batch queue (one batch per stage), modelled by step_cost
+    ahead = overlaps_cpu(ctx) and s.pp == 1
+    result = simulate(cohorts, limits, scaled if size > 1 else cost, front, ahead=ahead)
     if size == 1:
         return result
     return replace(
@@ -168,6 +171,16 @@ def _latency(
     return LatencyFigure(p50_ms=rng(50), p90_ms=rng(90), width=width)
 
 
+def _sampler_words(ctx: RuleContext) -> str:
+    slow, fast = top_k_top_p_cost(ctx, 0), top_k_top_p_cost(ctx, 1)
+    if slow is None or fast is None:
+        return ""
+    return (
+        f", {slow.pass_s * 1e6:.0f}-{fast.pass_s * 1e6:.0f} us of the top-k/top-p sampler per"
+        f" {slow.sms} rows a step samples, from {slow.min_rows} (the model's generation defaults)"
+    )
+
+
 def _stepped(
     ctx: RuleContext,
     closed: PerfEstimate,
@@ -185,7 +198,14 @@ def _stepped(
         f" engine step and {high.step_request_s * 1e6:g}-{low.step_request_s * 1e6:g} us per"
         " request it schedules"
         + (
-            " (beside the GPU's step: async scheduling)"
+            " (beside the GPU's step: async scheduling"
+            + (
+                ", which also picks a step's requests while the step before it runs, so one"
+                " reaching a busy engine waits a step more"
+                if s.pp == 1
+                else ""
+            )
+            + ")"
             if overlaps_cpu(ctx)
             else " (after the GPU's step: no async scheduling)"
         )
@@ -206,6 +226,7 @@ def _stepped(
             if high.graph_kernel_s
             else ""
         )
+        + _sampler_words(ctx)
     )
     path = (
         f"{high.request_s * 1000:g}-{low.request_s * 1000:g} ms of the API server per request,"
