@@ -233,6 +233,16 @@ class EngineInput(BaseModel):
     spec_method: str | None = Field(None, max_length=64, description="--spec-method")
     spec_model: str | None = Field(None, max_length=512, description="--spec-model")
     spec_tokens: int | None = Field(None, ge=1, le=1 << 16, description="--spec-tokens")
+    # The speculative flags of the V0 release lines 0.6 / 0.7 (engine/arg_utils.py
+    # EngineArgs.add_cli_args, passed to config.py SpeculativeConfig.maybe_create_spec_config);
+    # vLLM's own checks refuse the values a schema bound would, so the plan can say so (VW125).
+    speculative_model: str | None = Field(None, max_length=512, description="--speculative-model")
+    num_speculative_tokens: int | None = Field(None, ge=-(1 << 16), le=1 << 16)
+    speculative_draft_tensor_parallel_size: int | None = Field(None, ge=-4096, le=4096)
+    speculative_max_model_len: int | None = Field(None, ge=-(1 << 30), le=1 << 30)
+    speculative_model_quantization: str | None = Field(None, max_length=64)
+    ngram_prompt_lookup_max: int | None = Field(None, ge=-(1 << 16), le=1 << 16)
+    ngram_prompt_lookup_min: int | None = Field(None, ge=-(1 << 16), le=1 << 16)
     # Multimodal (vllm/config/multimodal.py MultiModalConfig): a modality's count is an integer
     # or {count: N, ...} (the dummy-data options beside count are not read by the plan)
     limit_mm_per_prompt: dict[str, Annotated[int, Field(ge=0, le=1 << 20)] | dict[str, Any]] = (

@@ -350,7 +350,7 @@ def size_kv(
     if layout.page_bytes == 0 or budget_bytes <= 0:
         return KVResult(0, 0, 0.0, layout)
     if settings.is_v0:
-        blocks = int(budget_bytes // layout.group_block_bytes)
+        blocks = v0_blocks(settings, layout, budget_bytes, stage)
         tokens = blocks * settings.block_size
         return KVResult(blocks, tokens, tokens / settings.max_model_len, layout)
     blocks = int(budget_bytes // layout.group_block_bytes)
@@ -378,6 +378,21 @@ def size_kv(
         # 0.19: "Multiplying the GPU KV cache size by the cp_world_size" (pcp x dcp)
         tokens = blocks // len(layout.kinds) * smallest * settings.kv_shards
     return KVResult(blocks, tokens, concurrency, layout)
+
+
+def v0_blocks(settings: Settings, layout: KVLayout, budget_bytes: float, stage: int) -> int:
+    """The V0 engine's blocks on one rank: the budget over the target's block
+    (Worker.determine_num_available_blocks), then with a draft model shared so both caches
+    get the same count within the target's memory (spec_decode/spec_decode_worker.py
+    SpecDecodeWorker.determine_num_available_blocks, split_num_cache_blocks_evenly)."""
+    if settings.num_gpu_blocks_override is not None:  # LLMEngine._initialize_kv_caches
+        return int(budget_bytes // layout.group_block_bytes)
+    draft = sum(page for _, page, _ in draft_pages(settings, stage))
+    target = layout.group_block_bytes - draft
+    if target <= 0:
+        return 0
+    blocks = int(budget_bytes // target)
+    return int(blocks * target / (draft + target)) if draft else blocks
 
 
 def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> float:

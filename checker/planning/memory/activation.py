@@ -123,7 +123,8 @@ def draft_peak_bytes(settings: Settings, stage: int) -> float:
     alive: the last layer's, or EAGLE3's auxiliary layers' (fc_inputs of them)."""
     draft = drafter(settings, stage)
     spec = settings.spec
-    if draft is None or spec is None:
+    # V0 profiles the scorer alone (SpecDecodeWorker.determine_num_available_blocks)
+    if draft is None or spec is None or settings.is_v0:
         return 0.0
     tokens = settings.max_num_batched_tokens
     peak = forward_peak_bytes(draft, draft_settings(settings), tokens, 0)
