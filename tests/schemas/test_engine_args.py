@@ -393,6 +393,13 @@ PROBES: dict[str, Any] = {
     "--spec-method": "ngram",
     "--spec-model": "meta-llama/Llama-3.2-1B-Instruct",
     "--spec-tokens": 4,
+    "--speculative-model": "meta-llama/Llama-3.2-1B-Instruct",
+    "--num-speculative-tokens": 5,
+    "--speculative-draft-tensor-parallel-size": 1,
+    "--speculative-max-model-len": 200000,
+    "--speculative-model-quantization": "fp8",
+    "--ngram-prompt-lookup-max": 4,
+    "--ngram-prompt-lookup-min": 3,
     "--limit-mm-per-prompt": {"image": 0, "video": 0},
     "--language-model-only": True,
     "--mm-processor-kwargs": {"max_pixels": 1003520},
@@ -428,7 +435,40 @@ _VLM: dict[str, Any] = {
     "hardware": {"gpu_name": "H100-SXM-80GB"},
     "vllm": {"version": "0.33.0"},
 }
+# the V0 line whose --speculative-model flags a speculative config is probed on
+_V0 = {**BASE, "vllm": {"version": "0.7.3"}}
+_V0_DRAFT = {"speculative-model": "meta-llama/Llama-3.2-1B-Instruct", "num-speculative-tokens": 5}
 PROBE_BASES: dict[str, dict[str, Any]] = {
+    "--speculative-model": {**_V0, "outputs": {"vllm_args": {"num-speculative-tokens": 5}}},
+    "--num-speculative-tokens": {
+        **_V0,
+        "outputs": {"vllm_args": {"speculative-model": "meta-llama/Llama-3.2-1B-Instruct"}},
+    },
+    **dict.fromkeys(
+        ["--speculative-max-model-len", "--speculative-model-quantization"],
+        {**_V0, "outputs": {"vllm_args": _V0_DRAFT}},
+    ),
+    # a TP 2 target: a TP 1 draft lives whole on the first rank
+    "--speculative-draft-tensor-parallel-size": {
+        **_V0,
+        "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "tp_size": 2},
+        "outputs": {"vllm_args": _V0_DRAFT},
+    },
+    # the n-gram window: the maximum is required, the minimum is at most the maximum
+    "--ngram-prompt-lookup-max": {
+        **_V0,
+        "outputs": {"vllm_args": {"speculative-model": "[ngram]", "num-speculative-tokens": 5}},
+    },
+    "--ngram-prompt-lookup-min": {
+        **_V0,
+        "outputs": {
+            "vllm_args": {
+                "speculative-model": "[ngram]",
+                "num-speculative-tokens": 5,
+                "ngram-prompt-lookup-max": 2,
+            }
+        },
+    },
     **dict.fromkeys(
         [
             "--limit-mm-per-prompt",
