@@ -30,7 +30,8 @@ DRAFT_BLOCK = 16 * 16 * 2 * 8 * 64 * 2  # 524,288
 
 
 def _memory(version: str, draft: ModelInfo | None = None, **kw: Any) -> MemoryPlan:
-    request = make_request(LLAMA, "H100-80GB", version=version, max_model_len=16384, **kw)
+    kw.setdefault("max_model_len", 16384)
+    request = make_request(LLAMA, "H100-80GB", version=version, **kw)
     target = catalog_model(LLAMA)
     spec = build_spec(request.engine, target, draft, version_facts(version).version)
     tp = request.hardware.tensor_parallel_size or 1
@@ -245,3 +246,90 @@ def test_a_v0_eagle_draft_is_said_to_be_unsized() -> None:
     assert only(resp, "VW127").key == "outputs.vllm_args.speculative-model"
     plain = plan(LLAMA, version="0.7.3")
     assert resp.feasibility.memory.weights_gib == plain.feasibility.memory.weights_gib
+
+
+def test_0_8_runs_a_draft_model_on_its_v0_engine() -> None:
+    """0.8.5 EngineArgs._is_v1_supported_oracle takes n-gram and EAGLE only: a draft model falls
+    back to V0 ("Falling back to V0."), whose worker profiles with 0.7's arithmetic: the KV
+    budget is utilization x total less the target's weights, activation and non-torch memory
+    (0.03 GiB, the 0.7 logs' figure), the blocks then split as in 0.7."""
+    config = {"speculative_config": {"model": DRAFT, "num_speculative_tokens": 5}}
+    memory = _memory("0.8.5", catalog_model(DRAFT), **config)
+    s, b = memory.settings, memory.binding
+    assert s.is_v0 and s.cudagraph_sizes == () and s.max_num_seqs == 256
+    draft = b.weights - _memory("0.8.5").binding.weights
+    non_torch = 0.03 * GIB
+    assert b.non_torch == pytest.approx(non_torch)
+    assert b.kv_budget == pytest.approx(
+        memory.requested - (b.weights - draft) - b.activation - non_torch
+    )
+    assert b.kv.num_blocks == _split(int(b.kv_budget // TARGET_BLOCK), TARGET_BLOCK, DRAFT_BLOCK)
+    resp = plan(LLAMA, draft=catalog_model(DRAFT), version="0.8.5", max_model_len=16384, **config)
+    assert resp.feasibility.log_lines[0] == (
+        "Speculative Decoding is not supported by the V1 Engine. Falling back to V0. "
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "config", "v0"),
+    [
+        ("0.8.5", {"method": "eagle", "model": DRAFT, "num_speculative_tokens": 3}, False),
+        ("0.8.5", {"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4}, False),
+        ("0.8.5", {"model": "[ngram]", "num_speculative_tokens": 3, "prompt_lookup_max": 4}, False),
+        ("0.8.5", {"method": "medusa", "model": DRAFT, "num_speculative_tokens": 3}, True),
+        ("0.9.2", {"method": "medusa", "model": DRAFT, "num_speculative_tokens": 3}, False),
+        ("0.9.2", {"model": DRAFT, "num_speculative_tokens": 3}, True),
+        ("0.10.0", {"model": DRAFT, "num_speculative_tokens": 3}, False),  # sized as V1
+    ],
+)
+def test_which_speculative_configs_fall_back_to_v0(
+    version: str, config: dict[str, Any], v0: bool
+) -> None:
+    memory = _memory(version, catalog_model(DRAFT), speculative_config=config)
+    assert memory.settings.is_v0 is v0
+
+
+def test_the_v0_fallback_refuses_what_the_v0_worker_refuses() -> None:
+    config = {"model": DRAFT, "num_speculative_tokens": 5}
+    pp = plan(
+        LLAMA,
+        draft=catalog_model(DRAFT),
+        version="0.9.2",
+        gpus=2,
+        tp=1,
+        pp=2,
+        speculative_config=config,
+    )
+    assert only(pp, "VW125").message == (
+        "Speculative decoding is currently incompatible with pipeline parallelism"
+    )
+    long = plan(
+        LLAMA,
+        draft=catalog_model(DRAFT),
+        version="0.8.5",
+        max_model_len=16384,
+        speculative_config={**config, "max_model_len": 200000},
+    )
+    assert only(long, "VW125").message == (
+        "speculative_max_model_len=200000 cannot be larger than draft_max_model_len=131072"
+    )
+    # V1's one-TP rule for draft models is not V0's: a TP 1 draft beside TP 2 starts
+    tp1 = plan(
+        LLAMA,
+        draft=catalog_model(DRAFT),
+        version="0.8.5",
+        gpus=2,
+        tp=2,
+        speculative_config={**config, "draft_tensor_parallel_size": 1},
+    )
+    assert not fired(tp1, "VW125")
+
+
+def test_a_v0_drafter_keeps_long_prompts_whole() -> None:
+    """V0 turns chunked prefill on by itself above 32K tokens, but not with speculative
+    decoding (0.7.3 EngineArgs.create_engine_config: use_spec_decode): the profile run then
+    takes a whole max_model_len prompt (SchedulerConfig: max(max_model_len, 2048))."""
+    plain = _memory("0.7.3", max_model_len=65536)
+    spec = _memory("0.7.3", catalog_model(DRAFT), max_model_len=65536, **FLAGS)
+    assert plain.settings.max_num_batched_tokens == 2048
+    assert spec.settings.max_num_batched_tokens == 65536

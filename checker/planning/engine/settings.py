@@ -185,6 +185,8 @@ def resolve_settings(
     spec: SpecDecode | None = None,
 ) -> Settings:
     facts = version_facts(request.engine.vllm_version)
+    if spec is not None and spec.v0:
+        facts = facts.as_v0()  # a speculative config V1 does not run: V0's memory arithmetic
     dtype = resolve_dtype(request.model.dtype, model, gpu, facts.version)
     kv_dtype = request.model.kv_cache_dtype
     checkpoint_kv = model.quant.kv_cache_dtype if model.quant else None
@@ -519,9 +521,12 @@ def _batching(
         default_tokens, default_seqs = 2 * default_tokens, 2 * default_seqs  # defaults only
     max_seqs = eng.max_num_seqs or default_seqs
     if facts.engine == "v0":
-        tokens = eng.max_num_batched_tokens or _v0_batched_tokens(
-            facts, max_len, eng.enable_chunked_prefill
-        )
+        chunked = eng.enable_chunked_prefill
+        if chunked is None and (eng.speculative_model or eng.speculative_config is not None):
+            # EngineArgs.create_engine_config (0.6.6, 0.7.3) / _set_default_args_v0 (0.8.5,
+            # 0.9.2): long contexts get chunked prefill by themselves, never with a drafter
+            chunked = False
+        tokens = eng.max_num_batched_tokens or _v0_batched_tokens(facts, max_len, chunked)
     elif eng.enable_chunked_prefill is False:  # V1 without chunking must fit a whole prompt
         tokens = eng.max_num_batched_tokens or max(default_tokens, max_len)
     else:

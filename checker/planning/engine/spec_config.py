@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from checker.planning.engine.context_length import default_max_len
-from checker.planning.engine.releases import release
+from checker.planning.engine.releases import pick, release
 from checker.planning.engine.versions import version_facts
 from checker.schemas.inputs import EngineInput
 from checker.schemas.model_info import LayerKind, ModelInfo, ParamBreakdown
@@ -115,6 +115,7 @@ class SpecDecode(NamedTuple):
     n_predict: int | None  # MTP layers, the reuse period of num_speculative_tokens
     draft_max_len: int | None  # the draft's own maximum when it does not share the target's
     config: Mapping[str, Any]  # the merged speculative config, for the start-up checks
+    v0: bool = False  # run by the V0 engine: its release's, or V1's fallback (falls_back_to_v0)
 
     @property
     def uses_eagle(self) -> bool:
@@ -188,7 +189,8 @@ def build_spec(
     if method is not None and isinstance(name, str):
         method = _detected(method, name, draft)
     kind = spec_facts()["methods"][method]["kind"] if method else "unsized"
-    if version_facts(version).engine == "v0":
+    v0 = version_facts(version).engine == "v0" or falls_back_to_v0(config, version)
+    if v0:
         kind = _v0_kind(kind, draft)
         since = spec_facts()["v0"]["mtp_targets"].get(target.model_type)
         if config.get("model") is None and since and release(version) >= release(str(since)):
@@ -222,7 +224,20 @@ def build_spec(
         n_predict=n_predict,
         draft_max_len=_draft_max_len(kind, sized, version, config.get("max_model_len")),
         config=config,
+        v0=v0,
     )
+
+
+def falls_back_to_v0(config: Mapping[str, Any], version: str) -> bool:
+    """Whether a V1 release line runs ``config`` on its V0 engine instead
+    (vllm_speculative.yaml v1_oracle: EngineArgs._is_v1_supported_oracle)."""
+    takes = pick(spec_facts()["v1_oracle"], version)
+    if not takes:
+        return False
+    method = config.get("method")
+    if method:
+        return method not in takes["methods"]
+    return config.get("model") not in takes["models"]
 
 
 def _v0_kind(kind: str, draft: ModelInfo | None) -> str:

@@ -53,12 +53,20 @@ def _int(value: Any) -> int | None:
 
 @rule
 def speculative_config_valid(ctx: RuleContext) -> Iterator[Finding]:
-    spec, version = ctx.settings.spec, ctx.settings.facts.version
+    spec = ctx.settings.spec
     if spec is None:
         return
-    if ctx.settings.is_v0:
-        yield from _v0_refusals(ctx, spec)
+    if ctx.settings.is_v0 and ctx.request.engine.speculative_config is None:
+        yield from _v0_refusals(ctx, spec)  # the 0.6 / 0.7 flags
         return
+    found = list(_config_refusals(ctx, spec))
+    yield from found
+    if ctx.settings.is_v0 and not found:  # 0.8 / 0.9 falling back to V0
+        yield from _v0_worker_refusals(ctx, spec)
+
+
+def _config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]:
+    version = ctx.settings.facts.version
     yield from _short_flags(ctx)
     config, key = spec.config, config_key(ctx.request.engine)
     if "tensor_parallel_size" in config:
@@ -137,7 +145,7 @@ def _v0_config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]
     elif spec.draft is not None:
         # _verify_and_get_draft_model_tensor_parallel_size, then
         # _maybe_override_draft_max_model_len (the draft's derived length first)
-        draft_tp, given = spec.draft_tp, _int(config.get("max_model_len"))
+        draft_tp = spec.draft_tp
         if draft_tp is not None and draft_tp not in (1, s.tp):
             yield _invalid(
                 message("spec-draft-tp", version, draft_tp=draft_tp),
@@ -145,18 +153,10 @@ def _v0_config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]
                 config_key(eng, "draft_tensor_parallel_size"),
             )
             return
-        limits = (
-            ("draft_max_model_len", draft_derived_len(spec.draft, version)),
-            ("target_max_model_len", s.max_model_len),
-        )
-        for name, limit in limits:
-            if given is not None and given > limit:
-                yield _invalid(
-                    message("spec-max-len", version, given=given, name=name, limit=limit),
-                    f"Set --speculative-max-model-len to at most {limit} (or drop it).",
-                    config_key(eng, "max_model_len"),
-                )
-                return
+        too_long = next(_v0_draft_length(ctx, spec, config_key(eng, "max_model_len")), None)
+        if too_long is not None:
+            yield too_long
+            return
     if tokens is None:
         yield _invalid(
             message("spec-no-tokens", version),
@@ -271,6 +271,8 @@ def _draft(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
             f"Set draft_tensor_parallel_size to 1 or {tp}.",
             key,
         )
+    elif ctx.settings.is_v0:
+        return  # V0's SmallerTpProposerWorker takes a TP 1 draft; vocabularies: _v0_worker_refusals
     elif spec.kind == "draft_model" and draft_tp is not None and draft_tp != tp:
         yield _invalid(
             message("spec-draft-model-tp", version, draft_tp=draft_tp, tp=tp),
@@ -299,6 +301,9 @@ def _draft_length(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Find
     given, draft = _int(spec.config.get("max_model_len")), spec.draft
     if given is None or draft is None or spec.kind not in ("draft_model", "eagle"):
         return
+    if ctx.settings.is_v0:
+        yield from _v0_draft_length(ctx, spec, key)
+        return
     version = ctx.settings.facts.version
     derived = draft_derived_len(draft, version)
     target = ctx.settings.draft_limited_from or ctx.settings.max_model_len
@@ -313,6 +318,28 @@ def _draft_length(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Find
             "spec-max-len", version, given=given, name="target_max_model_len", limit=target
         )
         yield _invalid(text, fix.format(target), key)
+
+
+def _v0_draft_length(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
+    """SpeculativeConfig._maybe_override_draft_max_model_len of the V0 engine's releases
+    (0.6.6 .. 0.9.2): the draft's ModelConfig keeps its derived length, the given one may
+    exceed neither it nor the target's."""
+    given, draft = _int(spec.config.get("max_model_len")), spec.draft
+    if given is None or draft is None:
+        return
+    version = ctx.settings.facts.version
+    limits = (
+        ("draft_max_model_len", draft_derived_len(draft, version)),
+        ("target_max_model_len", ctx.settings.max_model_len),
+    )
+    for name, limit in limits:
+        if given > limit:
+            yield _invalid(
+                message("spec-max-len", version, given=given, name=name, limit=limit),
+                f"Set the speculative max_model_len to at most {limit} (or drop it).",
+                key,
+            )
+            return
 
 
 @rule
