@@ -219,6 +219,9 @@ class EngineInput(BaseModel):
     lora_dtype: Literal["auto", "float16", "bfloat16"] = "auto"
     fully_sharded_loras: bool = False
     specialize_active_lora: bool = False
+    lora_target_modules: tuple[Annotated[str, Field(max_length=256)], ...] | None = Field(
+        None, max_length=256, description="--lora-target-modules: module names that get LoRA"
+    )
     # Mamba / linear-attention state (vllm/config/cache.py CacheConfig MambaDType,
     # MambaCacheMode: the union over releases; the plan checks the pinned release's choices)
     mamba_cache_dtype: MambaDType = "auto"
@@ -260,6 +263,12 @@ class EngineInput(BaseModel):
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",
     )
+
+    @field_validator("lora_target_modules", mode="before")
+    @classmethod
+    def _module_words(cls, value: Any) -> Any:
+        """One module written as text, or several as `vllm serve` takes them (nargs="+")."""
+        return tuple(value.split()) if isinstance(value, str) else value
 
     @field_validator("limit_mm_per_prompt", mode="before")
     @classmethod

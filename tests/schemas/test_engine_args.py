@@ -382,6 +382,7 @@ PROBES: dict[str, Any] = {
     "--lora-dtype": "float16",
     "--fully-sharded-loras": True,
     "--specialize-active-lora": True,
+    "--lora-target-modules": ["o_proj"],
     "--mamba-cache-dtype": "float32",
     "--mamba-ssm-cache-dtype": "float16",
     "--mamba-cache-mode": "align",
@@ -527,7 +528,13 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
         "model": {"id": "google/gemma-3-27b-it", "max_model_len": 32768},
     },
     **dict.fromkeys(
-        ["--max-loras", "--max-lora-rank", "--lora-dtype", "--specialize-active-lora"],
+        [
+            "--max-loras",
+            "--max-lora-rank",
+            "--lora-dtype",
+            "--specialize-active-lora",
+            "--lora-target-modules",
+        ],
         {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 2}}},
     ),
     # a TP 2 server: fully sharded buffers split over the ranks

@@ -107,6 +107,7 @@ class Settings:
     lora_rank: int = 0
     lora_dtype_bytes: int = 2
     lora_fully_sharded: bool = False
+    lora_target_modules: tuple[str, ...] | None = None  # None: every module LoRA supports
     graph_sets: int = 1
     # speculative decoding (checker.planning.engine.spec_config); the length max_model_len had
     # before the V2 model runner lowered it to the draft model's
@@ -411,6 +412,7 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
         "lora_rank": eng.max_lora_rank,
         "lora_dtype_bytes": DTYPE_BYTES[dtype if eng.lora_dtype == "auto" else eng.lora_dtype],
         "lora_fully_sharded": eng.fully_sharded_loras,
+        "lora_target_modules": eng.lora_target_modules,
         "graph_sets": 1 + (len(counts) if eng.specialize_active_lora else 1),
     }
 
