@@ -196,6 +196,7 @@ class EngineInput(BaseModel):
     all2all_backend: str | None = Field(None, max_length=64, description="None = vLLM's default")
     nnodes: int = Field(1, ge=1, le=4096, description="Nodes one server spans (--nnodes)")
     distributed_executor_backend: str | None = Field(None, max_length=64)
+    disable_custom_all_reduce: bool = False
     # Async scheduling (config/scheduler.py SchedulerConfig.async_scheduling, settled by
     # config/vllm.py VllmConfig.__post_init__): the batches in flight a sliding window keeps.
     async_scheduling: bool | None = Field(

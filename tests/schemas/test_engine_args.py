@@ -383,6 +383,7 @@ PROBES: dict[str, Any] = {
     "--fully-sharded-loras": True,
     "--specialize-active-lora": True,
     "--lora-target-modules": ["o_proj"],
+    "--disable-custom-all-reduce": True,
     "--mamba-cache-dtype": "float32",
     "--mamba-ssm-cache-dtype": "float16",
     "--mamba-cache-mode": "align",
@@ -537,6 +538,11 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
         ],
         {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 2}}},
     ),
+    # a TP 2 server: custom all-reduce runs on its two GPUs
+    "--disable-custom-all-reduce": {
+        **BASE,
+        "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "tp_size": 2},
+    },
     # a TP 2 server: fully sharded buffers split over the ranks
     "--fully-sharded-loras": {
         **BASE,

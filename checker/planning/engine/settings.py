@@ -100,6 +100,7 @@ class Settings:
     # says the TP group is not fully NVLinked (resolve_interconnect); from_catalog says which
     interconnect: Interconnect = Interconnect.UNKNOWN
     interconnect_from_catalog: bool = False
+    disable_custom_all_reduce: bool = False  # checker.planning.memory.all_reduce
     kv_shards: int = 1
     # LoRA: adapter slots on the GPU (0: LoRA off), their rank and dtype bytes, and how many
     # sets of CUDA graphs are captured (no-LoRA plus each active-adapter count)
@@ -286,6 +287,7 @@ def resolve_settings(
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
         install=eng.install,
+        disable_custom_all_reduce=eng.disable_custom_all_reduce,
         connector_buffer=_connector_buffer(
             request, model, facts.version, tp, element_bytes(kv_dtype.value, dtype)
         ),
