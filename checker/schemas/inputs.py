@@ -229,6 +229,11 @@ class EngineInput(BaseModel):
     mamba_ssm_cache_dtype: MambaDType = "auto"
     mamba_cache_mode: Literal["none", "align", "all"] = "none"
     mamba_block_size: int | None = Field(None, ge=1, le=1 << 24)
+    # config/cache.py CacheConfig.kv_cache_dtype_skip_layers (0.19+): layer indices, or
+    # "sliding_window", whose KV stays in the model dtype
+    kv_cache_dtype_skip_layers: tuple[Annotated[str, Field(max_length=64)], ...] | None = Field(
+        None, max_length=4096, description="--kv-cache-dtype-skip-layers"
+    )
     # Speculative decoding (vllm/config/speculative.py SpeculativeConfig, engine/arg_utils.py
     # EngineArgs.create_speculative_config merges the three short flags into the JSON).
     speculative_config: dict[str, Any] | None = Field(
@@ -265,11 +270,18 @@ class EngineInput(BaseModel):
         description="Every other engine argument, canonical flag name (no dashes) -> value",
     )
 
-    @field_validator("lora_target_modules", mode="before")
+    @field_validator("lora_target_modules", "kv_cache_dtype_skip_layers", mode="before")
     @classmethod
-    def _module_words(cls, value: Any) -> Any:
-        """One module written as text, or several as `vllm serve` takes them (nargs="+")."""
-        return tuple(value.split()) if isinstance(value, str) else value
+    def _words(cls, value: Any) -> Any:
+        """One name written as text, or several as `vllm serve` takes them (nargs="+"); layer
+        numbers written as YAML integers read as vLLM's strings."""
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = str(value).split()
+        if isinstance(value, (list, tuple)):
+            return tuple(
+                str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value
+            )
+        return value
 
     @field_validator("limit_mm_per_prompt", mode="before")
     @classmethod

@@ -384,6 +384,7 @@ PROBES: dict[str, Any] = {
     "--specialize-active-lora": True,
     "--lora-target-modules": ["o_proj"],
     "--disable-custom-all-reduce": True,
+    "--kv-cache-dtype-skip-layers": ["0", "31"],
     "--mamba-cache-dtype": "float32",
     "--mamba-ssm-cache-dtype": "float16",
     "--mamba-cache-mode": "align",
@@ -538,6 +539,11 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
         ],
         {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 2}}},
     ),
+    # a quantized KV cache whose named layers keep the model dtype
+    "--kv-cache-dtype-skip-layers": {
+        **BASE,
+        "model": {**BASE["model"], "kv_cache_dtype": "fp8"},
+    },
     # a TP 2 server: custom all-reduce runs on its two GPUs
     "--disable-custom-all-reduce": {
         **BASE,

@@ -19,6 +19,8 @@ from checker.planning.kvcache.kv_dtypes import (
     element_bytes,
     head_token_bytes,
     mla_token_bytes,
+    skip_layers_block_size,
+    skipped_layers,
 )
 from checker.planning.kvcache.state import (
     aligned_block_size,
@@ -86,6 +88,8 @@ class Settings:
     unaligned_block_size: int = 0  # a hybrid's block size before vLLM raised it
     mla_backend: str | None = None  # the MLA backend whose kernel set the default block size
     kv_storage_dtype: str = ""  # the cache format the MLA backend stores it in; "": the dtype
+    kv_skip_layers: frozenset[int] = frozenset()  # layers whose KV stays in the model dtype
+    block_before_skip: int = 0  # the block size before skipped layers raised it (0: not raised)
     dp: int = 1  # data-parallel engines, each a full replica with its own KV cache
     dp_local: int = 1  # of them on one node
     nnodes: int = 1
@@ -249,6 +253,22 @@ def resolve_settings(
             chunk_size=eng.mamba_block_size or model.state.chunk_size,
             checkpoint_alignment=checkpoint,
         )
+    before_skip = block
+    if (
+        eng.kv_cache_dtype_skip_layers
+        and has_behaviour("kv_skip_layers_block_alignment", facts.version)
+        and model.state is None
+        and not model.uses_mla
+    ):
+        before_skip, block = (
+            block,
+            skip_layers_block_size(
+                block,
+                primary_page=attention_page_per_token(model, tp, kv_dtype.value, dtype),
+                skip_page=attention_page_per_token(model, tp, "auto", dtype),
+                smallest_kernel_block=facts.cuda_block_multiple or 16,
+            ),
+        )
     subtract = (
         facts.cudagraph_subtracted
         if eng.cudagraph_memory_profiling is None
@@ -305,6 +325,8 @@ def resolve_settings(
         **_parallel(request, model, tp, facts.version),
         mla_backend=None if eng.block_size else mla_backend,
         kv_storage_dtype=stored_kv_dtype(mla_backend, kv_dtype.value),
+        kv_skip_layers=skipped_layers(model, eng.kv_cache_dtype_skip_layers),
+        block_before_skip=before_skip if before_skip != block else 0,
         mm=mm_settings(request),
         **_interconnect(request, gpu, tp),
         **_lora(request, dtype),
