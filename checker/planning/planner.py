@@ -18,6 +18,7 @@ from checker.planning.kvcache.kv import (
     raised_block_sizes,
 )
 from checker.planning.memory.calibration import use_calibration
+from checker.planning.memory.draft import draft_weight_bytes
 from checker.planning.memory.memory import MemoryPlan, fits_one_request, plan_memory
 from checker.planning.performance.serving import estimate_perf
 from checker.planning.recommend import recommend
@@ -116,8 +117,13 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
     if not memory.weights_fit:
         return []
     if s.is_v0:
+        # a draft model's runner logs its own load (ModelRunner.load_model, one per worker)
+        draft = draft_weight_bytes(s, 0)
+        loads = [first.weights - draft, draft] if draft else [first.weights]
+        fallback = s.facts.v0_fallback is not None and s.spec is not None
         return [
-            f"Loading model weights took {first.weights / GIB:.4f} GB",
+            *([message("spec-v0-fallback", s.facts.version)] if fallback else []),
+            *(f"Loading model weights took {w / GIB:.4f} GB" for w in loads),
             f"# GPU blocks: {kv.num_blocks}",
             f"Maximum concurrency for {s.max_model_len} tokens per request: "
             f"{kv.max_concurrency:.2f}x",

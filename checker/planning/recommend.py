@@ -25,7 +25,9 @@ from checker.planning.engine.settings import (
 from checker.planning.fixes import apply_fixes
 from checker.planning.kvcache.connectors import connector_costs, resolve_connector
 from checker.planning.kvcache.kv import GIB, bytes_for_length, indexer_costs, state_costs
+from checker.planning.kvcache.skip_layers import skip_layer_costs
 from checker.planning.memory.activation import interconnect_costs, sampler_costs
+from checker.planning.memory.all_reduce import all_reduce_costs
 from checker.planning.memory.lora import lora_costs
 from checker.planning.memory.memory import (
     MemoryPlan,
@@ -299,6 +301,8 @@ def recommend(
         explanations.update(multimodal_costs(ctx.model, ctx.settings))
         explanations.update(sampler_costs(ctx.model, ctx.settings))
         explanations.update(interconnect_costs(ctx.settings))
+        explanations.update(all_reduce_costs(ctx.settings))
+        explanations.update(skip_layer_costs(ctx.model, ctx.settings))
         explanations.update(indexer_costs(ctx.model, ctx.settings))
         explanations.update(state_costs(ctx.model, ctx.settings))
     return config.model_copy(update={"explanations": explanations}), recs

@@ -20,6 +20,7 @@ a plain start-up error.
 from __future__ import annotations
 
 from checker.planning.memory.activation import sampler_warmup_bytes
+from checker.planning.memory.draft import draft_outside_budget
 from checker.planning.memory.memory import MemoryPlan
 from checker.schemas.enums import OOMRisk
 from checker.schemas.inputs import PlanRequest
@@ -32,8 +33,10 @@ MEDIUM_MARGIN_GIB = 1.0
 def outside_margin(memory: MemoryPlan) -> float:
     """Bytes left outside vLLM's budget after the context, (unsubtracted) CUDA graphs and a KV
     connector's GPU buffer."""
-    graphs = 0.0 if memory.settings.cudagraph_subtracted else memory.binding.cudagraph
-    return memory.outside_budget - memory.cuda_context - graphs - memory.settings.connector_buffer
+    s = memory.settings
+    graphs = 0.0 if s.cudagraph_subtracted else memory.binding.cudagraph
+    draft = draft_outside_budget(s, s.pp - 1)
+    return memory.outside_budget - memory.cuda_context - graphs - s.connector_buffer - draft
 
 
 def warmup_margin(memory: MemoryPlan, model: ModelInfo) -> float | None:
@@ -63,6 +66,8 @@ def _outside_terms(memory: MemoryPlan, warmup: bool) -> str:
     terms = ["the CUDA context"]
     if memory.settings.connector_buffer:
         terms.append("the KV connector's GPU buffer")
+    if draft_outside_budget(memory.settings, memory.settings.pp - 1):
+        terms.append("the draft model's weights")
     if not memory.settings.cudagraph_subtracted and memory.binding.cudagraph:
         terms.append("CUDA graphs")
     if warmup:

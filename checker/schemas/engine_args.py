@@ -112,6 +112,7 @@ _CLASSES = {
     "modeled": "modeled",
     "no_memory_effect": "no_memory_effect",
     "not_modeled": "not_modeled",
+    "older_modeled": "modeled",
     "older_no_memory_effect": "no_memory_effect",
     "older_not_modeled": "not_modeled",
 }

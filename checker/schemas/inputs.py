@@ -197,6 +197,7 @@ class EngineInput(BaseModel):
     all2all_backend: str | None = Field(None, max_length=64, description="None = vLLM's default")
     nnodes: int = Field(1, ge=1, le=4096, description="Nodes one server spans (--nnodes)")
     distributed_executor_backend: str | None = Field(None, max_length=64)
+    disable_custom_all_reduce: bool = False
     # Async scheduling (config/scheduler.py SchedulerConfig.async_scheduling, settled by
     # config/vllm.py VllmConfig.__post_init__): the batches in flight a sliding window keeps.
     async_scheduling: bool | None = Field(
@@ -220,12 +221,20 @@ class EngineInput(BaseModel):
     lora_dtype: Literal["auto", "float16", "bfloat16"] = "auto"
     fully_sharded_loras: bool = False
     specialize_active_lora: bool = False
+    lora_target_modules: tuple[Annotated[str, Field(max_length=256)], ...] | None = Field(
+        None, max_length=256, description="--lora-target-modules: module names that get LoRA"
+    )
     # Mamba / linear-attention state (vllm/config/cache.py CacheConfig MambaDType,
     # MambaCacheMode: the union over releases; the plan checks the pinned release's choices)
     mamba_cache_dtype: MambaDType = "auto"
     mamba_ssm_cache_dtype: MambaDType = "auto"
     mamba_cache_mode: Literal["none", "align", "all"] = "none"
     mamba_block_size: int | None = Field(None, ge=1, le=1 << 24)
+    # config/cache.py CacheConfig.kv_cache_dtype_skip_layers (0.19+): layer indices, or
+    # "sliding_window", whose KV stays in the model dtype
+    kv_cache_dtype_skip_layers: tuple[Annotated[str, Field(max_length=64)], ...] | None = Field(
+        None, max_length=4096, description="--kv-cache-dtype-skip-layers"
+    )
     # Speculative decoding (vllm/config/speculative.py SpeculativeConfig, engine/arg_utils.py
     # EngineArgs.create_speculative_config merges the three short flags into the JSON).
     speculative_config: dict[str, Any] | None = Field(
@@ -234,6 +243,16 @@ class EngineInput(BaseModel):
     spec_method: str | None = Field(None, max_length=64, description="--spec-method")
     spec_model: str | None = Field(None, max_length=512, description="--spec-model")
     spec_tokens: int | None = Field(None, ge=1, le=1 << 16, description="--spec-tokens")
+    # The speculative flags of the V0 release lines 0.6 / 0.7 (engine/arg_utils.py
+    # EngineArgs.add_cli_args, passed to config.py SpeculativeConfig.maybe_create_spec_config);
+    # vLLM's own checks refuse the values a schema bound would, so the plan can say so (VW125).
+    speculative_model: str | None = Field(None, max_length=512, description="--speculative-model")
+    num_speculative_tokens: int | None = Field(None, ge=-(1 << 16), le=1 << 16)
+    speculative_draft_tensor_parallel_size: int | None = Field(None, ge=-4096, le=4096)
+    speculative_max_model_len: int | None = Field(None, ge=-(1 << 30), le=1 << 30)
+    speculative_model_quantization: str | None = Field(None, max_length=64)
+    ngram_prompt_lookup_max: int | None = Field(None, ge=-(1 << 16), le=1 << 16)
+    ngram_prompt_lookup_min: int | None = Field(None, ge=-(1 << 16), le=1 << 16)
     # Multimodal (vllm/config/multimodal.py MultiModalConfig): a modality's count is an integer
     # or {count: N, ...} (the dummy-data options beside count are not read by the plan)
     limit_mm_per_prompt: dict[str, Annotated[int, Field(ge=0, le=1 << 20)] | dict[str, Any]] = (
@@ -251,6 +270,19 @@ class EngineInput(BaseModel):
         default_factory=dict,
         description="Every other engine argument, canonical flag name (no dashes) -> value",
     )
+
+    @field_validator("lora_target_modules", "kv_cache_dtype_skip_layers", mode="before")
+    @classmethod
+    def _words(cls, value: Any) -> Any:
+        """One name written as text, or several as `vllm serve` takes them (nargs="+"); layer
+        numbers written as YAML integers read as vLLM's strings."""
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = str(value).split()
+        if isinstance(value, (list, tuple)):
+            return tuple(
+                str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value
+            )
+        return value
 
     @field_validator("limit_mm_per_prompt", mode="before")
     @classmethod

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from checker.hardware.catalog import find_gpu
 from checker.planning.kvcache.kv import GIB
+from checker.planning.memory.lora import lora_buffer_bytes
+from checker.planning.planner import plan_settings
 from checker.schemas.enums import Verdict
 from checker.schemas.outputs import PlanResponse
-from tests.planning.plans import catalog_model, fired, only, plan
+from tests.planning.plans import catalog_model, fired, make_request, only, plan
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 QWEN = "Qwen/Qwen2.5-7B-Instruct"
@@ -127,3 +130,39 @@ def test_explain_says_what_lora_costs() -> None:
     assert resp.config.explanations["--enable-lora"].startswith(
         "4 adapter slots of rank 64: +1.38 GiB of LoRA buffers per GPU"
     )
+
+
+# --lora-target-modules: buffers only for the modules named (lora/model_manager.py
+# _create_lora_modules; lora/utils.py is_in_target_modules). Llama-3.1-8B, rank 64, 4 slots, bf16,
+# per layer and slot: qkv 3 x 64 x 4096 + (4096 + 2 x 1024) x 64 = 1,179,648 elements, o_proj
+# 64 x 4096 + 4096 x 64 = 524,288; x 32 layers x 4 slots x 2 bytes.
+QKV_GIB = 1_179_648 * 32 * 4 * 2 / GIB  # 0.28125
+O_GIB = 524_288 * 32 * 4 * 2 / GIB  # 0.125
+
+
+@pytest.mark.parametrize(
+    ("version", "targets", "expected"),
+    [
+        ("0.33", ["o_proj"], O_GIB),
+        ("0.33", ["qkv_proj", "o_proj"], QKV_GIB + O_GIB),
+        # 0.24+: a packed child names its packed parent: q_proj selects the whole qkv buffer
+        ("0.33", ["q_proj", "v_proj"], QKV_GIB),
+        # a full module name: that layer's module only
+        ("0.33", ["model.layers.0.self_attn.o_proj"], O_GIB / 32),
+        # 0.19 matches the runtime module's own name only: q_proj names no module
+        ("0.19", ["q_proj", "v_proj"], 0.0),
+        ("0.19", ["qkv_proj"], QKV_GIB),
+    ],
+)
+def test_lora_target_modules_size_buffers_for_those_modules_only(
+    version: str, targets: list[str], expected: float
+) -> None:
+    lora = {"enable_lora": True, "max_lora_rank": 64, "max_loras": 4}
+    request = make_request(
+        LLAMA, version=version, max_model_len=16384, lora_target_modules=targets, **lora
+    )
+    model = catalog_model(LLAMA)
+    settings = plan_settings(request, model, find_gpu("H100-80GB"), tp=1)[0]
+    assert lora_buffer_bytes(model, settings, 0) / GIB == pytest.approx(expected)
+    resp = plan(LLAMA, lora_target_modules=targets, explain=True, **lora, **SHORT)
+    assert "--lora-target-modules" in resp.config.explanations["--enable-lora"]

@@ -382,6 +382,9 @@ PROBES: dict[str, Any] = {
     "--lora-dtype": "float16",
     "--fully-sharded-loras": True,
     "--specialize-active-lora": True,
+    "--lora-target-modules": ["o_proj"],
+    "--disable-custom-all-reduce": True,
+    "--kv-cache-dtype-skip-layers": ["0", "31"],
     "--mamba-cache-dtype": "float32",
     "--mamba-ssm-cache-dtype": "float16",
     "--mamba-cache-mode": "align",
@@ -393,6 +396,13 @@ PROBES: dict[str, Any] = {
     "--spec-method": "ngram",
     "--spec-model": "meta-llama/Llama-3.2-1B-Instruct",
     "--spec-tokens": 4,
+    "--speculative-model": "meta-llama/Llama-3.2-1B-Instruct",
+    "--num-speculative-tokens": 5,
+    "--speculative-draft-tensor-parallel-size": 1,
+    "--speculative-max-model-len": 200000,
+    "--speculative-model-quantization": "fp8",
+    "--ngram-prompt-lookup-max": 4,
+    "--ngram-prompt-lookup-min": 3,
     "--limit-mm-per-prompt": {"image": 0, "video": 0},
     "--language-model-only": True,
     "--mm-processor-kwargs": {"max_pixels": 1003520},
@@ -428,7 +438,40 @@ _VLM: dict[str, Any] = {
     "hardware": {"gpu_name": "H100-SXM-80GB"},
     "vllm": {"version": "0.33.0"},
 }
+# the V0 line whose --speculative-model flags a speculative config is probed on
+_V0 = {**BASE, "vllm": {"version": "0.7.3"}}
+_V0_DRAFT = {"speculative-model": "meta-llama/Llama-3.2-1B-Instruct", "num-speculative-tokens": 5}
 PROBE_BASES: dict[str, dict[str, Any]] = {
+    "--speculative-model": {**_V0, "outputs": {"vllm_args": {"num-speculative-tokens": 5}}},
+    "--num-speculative-tokens": {
+        **_V0,
+        "outputs": {"vllm_args": {"speculative-model": "meta-llama/Llama-3.2-1B-Instruct"}},
+    },
+    **dict.fromkeys(
+        ["--speculative-max-model-len", "--speculative-model-quantization"],
+        {**_V0, "outputs": {"vllm_args": _V0_DRAFT}},
+    ),
+    # a TP 2 target: a TP 1 draft lives whole on the first rank
+    "--speculative-draft-tensor-parallel-size": {
+        **_V0,
+        "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "tp_size": 2},
+        "outputs": {"vllm_args": _V0_DRAFT},
+    },
+    # the n-gram window: the maximum is required, the minimum is at most the maximum
+    "--ngram-prompt-lookup-max": {
+        **_V0,
+        "outputs": {"vllm_args": {"speculative-model": "[ngram]", "num-speculative-tokens": 5}},
+    },
+    "--ngram-prompt-lookup-min": {
+        **_V0,
+        "outputs": {
+            "vllm_args": {
+                "speculative-model": "[ngram]",
+                "num-speculative-tokens": 5,
+                "ngram-prompt-lookup-max": 2,
+            }
+        },
+    },
     **dict.fromkeys(
         [
             "--limit-mm-per-prompt",
@@ -487,9 +530,25 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
         "model": {"id": "google/gemma-3-27b-it", "max_model_len": 32768},
     },
     **dict.fromkeys(
-        ["--max-loras", "--max-lora-rank", "--lora-dtype", "--specialize-active-lora"],
+        [
+            "--max-loras",
+            "--max-lora-rank",
+            "--lora-dtype",
+            "--specialize-active-lora",
+            "--lora-target-modules",
+        ],
         {**BASE, "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 2}}},
     ),
+    # a quantized KV cache whose named layers keep the model dtype
+    "--kv-cache-dtype-skip-layers": {
+        **BASE,
+        "model": {**BASE["model"], "kv_cache_dtype": "fp8"},
+    },
+    # a TP 2 server: custom all-reduce runs on its two GPUs
+    "--disable-custom-all-reduce": {
+        **BASE,
+        "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "tp_size": 2},
+    },
     # a TP 2 server: fully sharded buffers split over the ranks
     "--fully-sharded-loras": {
         **BASE,

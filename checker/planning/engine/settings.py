@@ -19,6 +19,8 @@ from checker.planning.kvcache.kv_dtypes import (
     element_bytes,
     head_token_bytes,
     mla_token_bytes,
+    skip_layers_block_size,
+    skipped_layers,
 )
 from checker.planning.kvcache.state import (
     aligned_block_size,
@@ -86,6 +88,8 @@ class Settings:
     unaligned_block_size: int = 0  # a hybrid's block size before vLLM raised it
     mla_backend: str | None = None  # the MLA backend whose kernel set the default block size
     kv_storage_dtype: str = ""  # the cache format the MLA backend stores it in; "": the dtype
+    kv_skip_layers: frozenset[int] = frozenset()  # layers whose KV stays in the model dtype
+    block_before_skip: int = 0  # the block size before skipped layers raised it (0: not raised)
     dp: int = 1  # data-parallel engines, each a full replica with its own KV cache
     dp_local: int = 1  # of them on one node
     nnodes: int = 1
@@ -100,6 +104,7 @@ class Settings:
     # says the TP group is not fully NVLinked (resolve_interconnect); from_catalog says which
     interconnect: Interconnect = Interconnect.UNKNOWN
     interconnect_from_catalog: bool = False
+    disable_custom_all_reduce: bool = False  # checker.planning.memory.all_reduce
     kv_shards: int = 1
     # LoRA: adapter slots on the GPU (0: LoRA off), their rank and dtype bytes, and how many
     # sets of CUDA graphs are captured (no-LoRA plus each active-adapter count)
@@ -107,6 +112,7 @@ class Settings:
     lora_rank: int = 0
     lora_dtype_bytes: int = 2
     lora_fully_sharded: bool = False
+    lora_target_modules: tuple[str, ...] | None = None  # None: every module LoRA supports
     graph_sets: int = 1
     # speculative decoding (checker.planning.engine.spec_config); the length max_model_len had
     # before the V2 model runner lowered it to the draft model's
@@ -185,6 +191,8 @@ def resolve_settings(
     spec: SpecDecode | None = None,
 ) -> Settings:
     facts = version_facts(request.engine.vllm_version)
+    if spec is not None and spec.v0:
+        facts = facts.as_v0()  # a speculative config V1 does not run: V0's memory arithmetic
     dtype = resolve_dtype(request.model.dtype, model, gpu, facts.version)
     kv_dtype = request.model.kv_cache_dtype
     checkpoint_kv = model.quant.kv_cache_dtype if model.quant else None
@@ -245,6 +253,22 @@ def resolve_settings(
             chunk_size=eng.mamba_block_size or model.state.chunk_size,
             checkpoint_alignment=checkpoint,
         )
+    before_skip = block
+    if (
+        eng.kv_cache_dtype_skip_layers
+        and has_behaviour("kv_skip_layers_block_alignment", facts.version)
+        and model.state is None
+        and not model.uses_mla
+    ):
+        before_skip, block = (
+            block,
+            skip_layers_block_size(
+                block,
+                primary_page=attention_page_per_token(model, tp, kv_dtype.value, dtype),
+                skip_page=attention_page_per_token(model, tp, "auto", dtype),
+                smallest_kernel_block=facts.cuda_block_multiple or 16,
+            ),
+        )
     subtract = (
         facts.cudagraph_subtracted
         if eng.cudagraph_memory_profiling is None
@@ -283,6 +307,7 @@ def resolve_settings(
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
         install=eng.install,
+        disable_custom_all_reduce=eng.disable_custom_all_reduce,
         connector_buffer=_connector_buffer(
             request, model, facts.version, tp, element_bytes(kv_dtype.value, dtype)
         ),
@@ -300,6 +325,8 @@ def resolve_settings(
         **_parallel(request, model, tp, facts.version),
         mla_backend=None if eng.block_size else mla_backend,
         kv_storage_dtype=stored_kv_dtype(mla_backend, kv_dtype.value),
+        kv_skip_layers=skipped_layers(model, eng.kv_cache_dtype_skip_layers),
+        block_before_skip=before_skip if before_skip != block else 0,
         mm=mm_settings(request),
         **_interconnect(request, gpu, tp),
         **_lora(request, dtype),
@@ -409,6 +436,7 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
         "lora_rank": eng.max_lora_rank,
         "lora_dtype_bytes": DTYPE_BYTES[dtype if eng.lora_dtype == "auto" else eng.lora_dtype],
         "lora_fully_sharded": eng.fully_sharded_loras,
+        "lora_target_modules": eng.lora_target_modules,
         "graph_sets": 1 + (len(counts) if eng.specialize_active_lora else 1),
     }
 
@@ -519,9 +547,12 @@ def _batching(
         default_tokens, default_seqs = 2 * default_tokens, 2 * default_seqs  # defaults only
     max_seqs = eng.max_num_seqs or default_seqs
     if facts.engine == "v0":
-        tokens = eng.max_num_batched_tokens or _v0_batched_tokens(
-            facts, max_len, eng.enable_chunked_prefill
-        )
+        chunked = eng.enable_chunked_prefill
+        if chunked is None and (eng.speculative_model or eng.speculative_config is not None):
+            # EngineArgs.create_engine_config (0.6.6, 0.7.3) / _set_default_args_v0 (0.8.5,
+            # 0.9.2): long contexts get chunked prefill by themselves, never with a drafter
+            chunked = False
+        tokens = eng.max_num_batched_tokens or _v0_batched_tokens(facts, max_len, chunked)
     elif eng.enable_chunked_prefill is False:  # V1 without chunking must fit a whole prompt
         tokens = eng.max_num_batched_tokens or max(default_tokens, max_len)
     else:

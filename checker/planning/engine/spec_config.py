@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from checker.planning.engine.context_length import default_max_len
+from checker.planning.engine.releases import pick, release
+from checker.planning.engine.versions import version_facts
 from checker.schemas.inputs import EngineInput
 from checker.schemas.model_info import LayerKind, ModelInfo, ParamBreakdown
 from checker.schemas.yaml_source import bundled_data
@@ -32,11 +34,41 @@ def spec_facts() -> dict[str, Any]:
     return data
 
 
+# The V0 lines' flags (0.6 / 0.7 SpeculativeConfig.maybe_create_spec_config arguments), each
+# with the speculative config key that later took its place (0.8 SpeculativeConfig fields)
+LEGACY_FLAGS = (
+    ("--speculative-model", "model", "speculative_model"),
+    ("--num-speculative-tokens", "num_speculative_tokens", "num_speculative_tokens"),
+    (
+        "--speculative-draft-tensor-parallel-size",
+        "draft_tensor_parallel_size",
+        "speculative_draft_tensor_parallel_size",
+    ),
+    ("--speculative-max-model-len", "max_model_len", "speculative_max_model_len"),
+    ("--speculative-model-quantization", "quantization", "speculative_model_quantization"),
+    ("--ngram-prompt-lookup-max", "prompt_lookup_max", "ngram_prompt_lookup_max"),
+    ("--ngram-prompt-lookup-min", "prompt_lookup_min", "ngram_prompt_lookup_min"),
+)
+
+
+def legacy_config(engine: EngineInput) -> dict[str, Any] | None:
+    """The 0.6 / 0.7 flags as one speculative config; None when neither --speculative-model
+    nor --num-speculative-tokens is given (maybe_create_spec_config returns None then, the
+    n-gram window flags alone do nothing)."""
+    if engine.speculative_model is None and engine.num_speculative_tokens is None:
+        return None
+    config = {key: getattr(engine, field) for _, key, field in LEGACY_FLAGS}
+    return {key: value for key, value in config.items() if value is not None}
+
+
 def speculative_config(engine: EngineInput) -> dict[str, Any] | None:
     """--speculative-config with --spec-method / --spec-model / --spec-tokens merged in and
-    dashes in its keys read as underscores (EngineArgs.create_speculative_config); None without
-    speculative decoding. A key given both ways keeps the JSON's value (VW125 says so)."""
+    dashes in its keys read as underscores (EngineArgs.create_speculative_config), or the 0.6 /
+    0.7 flags (legacy_config); None without speculative decoding. A key given both ways keeps
+    the JSON's value (VW125 says so)."""
     merged = dict(engine.speculative_config) if engine.speculative_config is not None else None
+    if merged is None:
+        merged = legacy_config(engine)
     for _, key, field in SHORT_FLAGS:
         value = getattr(engine, field)
         if value is None:
@@ -83,6 +115,7 @@ class SpecDecode(NamedTuple):
     n_predict: int | None  # MTP layers, the reuse period of num_speculative_tokens
     draft_max_len: int | None  # the draft's own maximum when it does not share the target's
     config: Mapping[str, Any]  # the merged speculative config, for the start-up checks
+    v0: bool = False  # run by the V0 engine: its release's, or V1's fallback (falls_back_to_v0)
 
     @property
     def uses_eagle(self) -> bool:
@@ -156,6 +189,12 @@ def build_spec(
     if method is not None and isinstance(name, str):
         method = _detected(method, name, draft)
     kind = spec_facts()["methods"][method]["kind"] if method else "unsized"
+    v0 = version_facts(version).engine == "v0" or falls_back_to_v0(config, version)
+    if v0:
+        kind = _v0_kind(kind, draft)
+        since = spec_facts()["v0"]["mtp_targets"].get(target.model_type)
+        if config.get("model") is None and since and release(version) >= release(str(since)):
+            kind = "unsized"  # the target's own MTP layers (a V0 DeepSeek MTP worker)
     tokens = config.get("num_speculative_tokens")
     tokens = tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
     tp = config.get("draft_tensor_parallel_size")
@@ -185,7 +224,33 @@ def build_spec(
         n_predict=n_predict,
         draft_max_len=_draft_max_len(kind, sized, version, config.get("max_model_len")),
         config=config,
+        v0=v0,
     )
+
+
+def falls_back_to_v0(config: Mapping[str, Any], version: str) -> bool:
+    """Whether a V1 release line runs ``config`` on its V0 engine instead
+    (vllm_speculative.yaml v1_oracle: EngineArgs._is_v1_supported_oracle)."""
+    takes = pick(spec_facts()["v1_oracle"], version)
+    if not takes:
+        return False
+    method = config.get("method")
+    if method:
+        return method not in takes["methods"]
+    return config.get("model") not in takes["models"]
+
+
+def _v0_kind(kind: str, draft: ModelInfo | None) -> str:
+    """What the V0 engine's SpecDecodeWorker.create_worker builds: an NGramWorker (no GPU
+    memory) or a MultiStepWorker running the draft model are sized; the proposers of EAGLE,
+    Medusa, MLP-speculator and DeepSeek MTP drafts are V0 models of their own the plan does not
+    size (vllm_speculative.yaml v0)."""
+    v0 = spec_facts()["v0"]
+    if kind not in v0["sized_kinds"]:
+        return "unsized"
+    if draft is not None and draft.model_type in v0["unsized_model_types"]:
+        return "unsized"
+    return kind
 
 
 def _draft_max_len(kind: str, draft: ModelInfo | None, version: str, given: Any) -> int | None:

@@ -48,6 +48,23 @@ class VersionFacts(BaseModel):
     # the release's wheel was not read (not checked there)
     mamba_dtypes: tuple[str, ...] | None = None
     mamba_cache_modes: tuple[str, ...] | None = None
+    # the V0 engine a V1 release line falls back to for what V1 does not run (0.8 / 0.9:
+    # speculative decoding with a draft model): its scheduling and non-torch facts
+    v0_fallback: dict[str, Any] | None = None
+
+    def as_v0(self) -> VersionFacts:
+        """These facts for the V0 engine of the same release (v0_fallback): no CUDA-graph
+        estimate subtracted, no hybrid KV cache manager, V0's batch defaults and profile."""
+        if self.engine == "v0" or self.v0_fallback is None:
+            return self
+        update = {
+            "engine": "v0",
+            "cudagraph_subtracted": False,
+            "hybrid_kv_cache_manager": False,
+            "scheduling": self.v0_fallback["scheduling"],
+            "non_torch_gib": NonTorch.model_validate(self.v0_fallback["non_torch_gib"]),
+        }
+        return self.model_copy(update=update)
 
     def block_size_valid(self, size: int) -> bool:
         return self.block_sizes == "any" or size in self.block_sizes

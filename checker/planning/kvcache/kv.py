@@ -79,6 +79,8 @@ class KVResult(NamedTuple):
 def target_page(model: ModelInfo, settings: Settings, layer: int) -> int:
     s = settings
     kv_dtype = s.kv_storage_dtype or s.kv_cache_dtype
+    if layer in s.kv_skip_layers:
+        kv_dtype = "auto"  # --kv-cache-dtype-skip-layers: the model dtype (kv_dtypes.py)
     return layer_page(
         model, layer, kv_dtype=kv_dtype, dtype=s.dtype, tp=s.tp, block_size=s.block_size
     )
@@ -114,7 +116,13 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         return _packed_layout(model, settings, stage)
     if not layers and not states and not drafts:
         return KVLayout(0, 0, (), 0, 0)
-    alike = not (states or drafts or model.kv_heads_per_layer or model.indexer_token_bytes)
+    alike = not (
+        states
+        or drafts
+        or model.kv_heads_per_layer
+        or model.indexer_token_bytes
+        or settings.kv_skip_layers
+    )
     if layers and alike and (model.uses_mla or not settings.hybrid_kv):
         # every layer alike, one group (most models): what the lists below come to, without
         # building them per layer for every plan and every TP tried
@@ -122,7 +130,7 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         kind = LayerKind.MLA if model.uses_mla else LayerKind.FULL
         per_token = page * len(layers) // settings.block_size
         return KVLayout(page, len(layers), (kind,), per_token, 0)
-    if model.kv_heads_per_layer:  # only models whose layers differ need a page per layer
+    if model.kv_heads_per_layer or settings.kv_skip_layers:  # a page per layer where they differ
         pages = [target_page(model, settings, i) for i in layers]
     else:
         pages = [target_page(model, settings, layers[0])] * len(layers) if layers else []
@@ -350,7 +358,7 @@ def size_kv(
     if layout.page_bytes == 0 or budget_bytes <= 0:
         return KVResult(0, 0, 0.0, layout)
     if settings.is_v0:
-        blocks = int(budget_bytes // layout.group_block_bytes)
+        blocks = v0_blocks(settings, layout, budget_bytes, stage)
         tokens = blocks * settings.block_size
         return KVResult(blocks, tokens, tokens / settings.max_model_len, layout)
     blocks = int(budget_bytes // layout.group_block_bytes)
@@ -378,6 +386,21 @@ def size_kv(
         # 0.19: "Multiplying the GPU KV cache size by the cp_world_size" (pcp x dcp)
         tokens = blocks // len(layout.kinds) * smallest * settings.kv_shards
     return KVResult(blocks, tokens, concurrency, layout)
+
+
+def v0_blocks(settings: Settings, layout: KVLayout, budget_bytes: float, stage: int) -> int:
+    """The V0 engine's blocks on one rank: the budget over the target's block
+    (Worker.determine_num_available_blocks), then with a draft model shared so both caches
+    get the same count within the target's memory (spec_decode/spec_decode_worker.py
+    SpecDecodeWorker.determine_num_available_blocks, split_num_cache_blocks_evenly)."""
+    if settings.num_gpu_blocks_override is not None:  # LLMEngine._initialize_kv_caches
+        return int(budget_bytes // layout.group_block_bytes)
+    draft = sum(page for _, page, _ in draft_pages(settings, stage))
+    target = layout.group_block_bytes - draft
+    if target <= 0:
+        return 0
+    blocks = int(budget_bytes // target)
+    return int(blocks * target / (draft + target)) if draft else blocks
 
 
 def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> float:

@@ -80,3 +80,34 @@ def backend_refusal(
     if head_dim in (packed.get("head_sizes_refused") or {}).get(str(major), ()):
         return f"{backend} refuses kv_cache_dtype {kv_dtype} at head size {head_dim} on this GPU"
     return None
+
+
+def skipped_layers(model: ModelInfo, entries: tuple[str, ...] | None) -> frozenset[int]:
+    """The attention layers --kv-cache-dtype-skip-layers keeps in the model dtype: each layer
+    whose index is listed, and every sliding-window layer for "sliding_window"
+    (model_executor/layers/attention/attention.py Attention.__init__, mla_attention.py
+    MLAAttention.__init__: kv_cache_dtype "auto" for them; 0.19.0, 0.33.0)."""
+    if not entries:
+        return frozenset()
+    wanted = set(entries)
+    return frozenset(
+        i
+        for i in model.kv_layers
+        if str(i) in wanted
+        or ("sliding_window" in wanted and model.layer_kinds[i] is LayerKind.SLIDING)
+    )
+
+
+def skip_layers_block_size(
+    block: int, *, primary_page: int, skip_page: int, smallest_kernel_block: int
+) -> int:
+    """The block size once skipped layers share the block pool with a quantized KV cache
+    (0.33.0 platforms/interface.py Platform._align_heterogeneous_kv_block_size): where a
+    skipped layer's per-token page is larger than the primary's, the primary block grows, in
+    steps of max(smallest kernel block, block size), until its page covers a skipped layer's
+    page of the smallest kernel block."""
+    if skip_page <= primary_page:
+        return block
+    alignment = max(smallest_kernel_block, block)
+    required = skip_page * smallest_kernel_block
+    return max(block, alignment * -(-required // (alignment * primary_page)))

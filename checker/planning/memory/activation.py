@@ -15,12 +15,15 @@ from checker.planning.engine.releases import build_has, build_label, has_behavio
 from checker.planning.engine.settings import Settings, nvlink_reach
 from checker.planning.engine.spec_config import spec_facts
 from checker.planning.kvcache.deepseek_v4 import profile_reservations
+from checker.planning.memory.all_reduce import freed_by_disabling
 from checker.planning.memory.draft import draft_layer_count, draft_settings, drafter
 from checker.planning.memory.multimodal import encoder_profile
 from checker.planning.memory.weights import stage_layers
 from checker.schemas.enums import Interconnect
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.yaml_source import bundled_data
+
+GIB = float(1 << 30)
 
 
 def forward_peak_bytes(model: ModelInfo, settings: Settings, tokens: int, stage: int) -> float:
@@ -123,7 +126,8 @@ def draft_peak_bytes(settings: Settings, stage: int) -> float:
     alive: the last layer's, or EAGLE3's auxiliary layers' (fc_inputs of them)."""
     draft = drafter(settings, stage)
     spec = settings.spec
-    if draft is None or spec is None:
+    # V0 profiles the scorer alone (SpecDecodeWorker.determine_num_available_blocks)
+    if draft is None or spec is None or settings.is_v0:
         return 0.0
     tokens = settings.max_num_batched_tokens
     peak = forward_peak_bytes(draft, draft_settings(settings), tokens, 0)
@@ -167,6 +171,12 @@ def _with_encoder(model: ModelInfo, settings: Settings, stage: int, text_peak: f
 
 
 def non_torch_gib(settings: Settings) -> float:
+    """The non-torch term: the release's measured figure (with custom all-reduce running where
+    it would), less what --disable-custom-all-reduce does not allocate."""
+    return _measured_non_torch_gib(settings) - freed_by_disabling(settings).non_torch / GIB
+
+
+def _measured_non_torch_gib(settings: Settings) -> float:
     table = settings.facts.non_torch_gib
     if settings.tp * settings.pcp > 1 or settings.dp > 1:  # NCCL: TP / PCP / DP-EP groups
         # more than two PCIe-only GPUs: custom all-reduce off (custom_all_reduce.py
@@ -227,7 +237,8 @@ def interconnect_costs(settings: Settings) -> dict[str, str]:
 def cuda_context_gib(settings: Settings) -> float:
     common = settings.facts.common
     multi = settings.world_size > 1 or settings.dp > 1
-    return float(common["cuda_context_tp_gib"] if multi else common["cuda_context_gib"])
+    context = float(common["cuda_context_tp_gib"] if multi else common["cuda_context_gib"])
+    return context - freed_by_disabling(settings).baseline / GIB  # NCCL's and custom AR's
 
 
 def cudagraph_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:

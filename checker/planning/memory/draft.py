@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from checker.planning.engine.releases import has_behaviour
 from checker.planning.engine.settings import Settings
 from checker.planning.kvcache.deepseek_v4 import mtp_weight_bytes
 from checker.planning.kvcache.kv_dtypes import element_bytes, layer_page
@@ -131,3 +132,14 @@ def draft_pages(settings: Settings, stage: int) -> list[tuple[LayerKind, int, in
 def draft_layer_count(settings: Settings, stage: int) -> int:
     model = drafter(settings, stage)
     return model.num_hidden_layers if model is not None else 0
+
+
+def draft_outside_budget(settings: Settings, stage: int) -> float:
+    """Drafter weights on this rank that vLLM's KV budget does not subtract: the V0 engine's
+    from 0.7.0 (vllm_messages.yaml behaviour v0_draft_weights_outside_budget), which the
+    device then holds beside utilization x total."""
+    if not settings.is_v0 or not has_behaviour(
+        "v0_draft_weights_outside_budget", settings.facts.version
+    ):
+        return 0.0
+    return draft_weight_bytes(settings, stage)

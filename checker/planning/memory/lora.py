@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from checker.models.config_parser import model_type_facts
+from checker.planning.engine.releases import release
 from checker.planning.engine.settings import Settings
 from checker.planning.memory.weights import local_experts, stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
@@ -52,11 +53,38 @@ def wraps_embeddings(model: ModelInfo) -> bool:
     return architecture(model) in lora_facts()["embedding_lora"]
 
 
+def targeted(settings: Settings, component: str, layer: int | None = None) -> bool:
+    """Whether --lora-target-modules selects the buffer ``component`` (vllm_lora.yaml
+    target_modules) of ``layer`` (None: the embedding or LM head); every buffer without it."""
+    targets = settings.lora_target_modules
+    if targets is None:
+        return True
+    facts = lora_facts()
+    entry = facts["target_modules"][component]
+    module, packed = str(entry["module"]), list(entry.get("packed", []))
+    if module in targets:
+        return True
+    if release(settings.facts.version) < release(str(facts["target_modules_packed_since"])):
+        return False
+    if any(child in targets for child in packed):
+        return True
+    # a full module name: that layer's module (model.layers.3.self_attn.o_proj)
+    names = [module, *packed]
+    return layer is not None and any(
+        t.rsplit(".", 1)[-1] in names and f"layers.{layer}." in t for t in targets
+    )
+
+
 class _Shapes:
     """Elements of one adapter slot's buffers, per rank."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, layer: int | None = None) -> None:
         self.r, self.tp, self.fs = settings.lora_rank, settings.tp, settings.lora_fully_sharded
+        self.settings, self.layer = settings, layer
+
+    def on(self, component: str) -> float:
+        """1 where --lora-target-modules keeps ``component`` of this layer, else 0."""
+        return 1.0 if targeted(self.settings, component, self.layer) else 0.0
 
     def column(self, inp: int, out_per_rank: float, slices: int = 1) -> float:
         a_rank = self.r / self.tp if self.fs else self.r
@@ -76,34 +104,41 @@ def _attention(model: ModelInfo, layer: int, s: _Shapes) -> float:
         v = model.v_head_dim or model.head_dim
         kv_rank = model.kv_lora_rank or 0
         q_in = model.q_lora_rank or h
-        q = s.replicated(h, model.q_lora_rank) if model.q_lora_rank else 0.0
-        q += s.column(q_in, heads * (nope + rope) / s.tp)
-        kv = s.replicated(h, kv_rank + rope) + s.column(kv_rank, heads * (nope + v) / s.tp)
-        return q + kv + s.row(heads * v, h)
+        q = s.on("mla_q_a") * s.replicated(h, model.q_lora_rank) if model.q_lora_rank else 0.0
+        q += s.on("mla_q_b") * s.column(q_in, heads * (nope + rope) / s.tp)
+        kv = s.on("mla_kv_a") * s.replicated(h, kv_rank + rope)
+        kv += s.on("mla_kv_b") * s.column(kv_rank, heads * (nope + v) / s.tp)
+        return q + kv + s.on("o") * s.row(heads * v, h)
     if model.layer_kinds[layer] not in _ATTENTION:
         return 0.0
     d = model.head_dim
     kv_per_rank = max(model.kv_heads_of(layer) / s.tp, 1) * d  # replicated past the KV heads
-    qkv = s.column(h, heads * d / s.tp + 2 * kv_per_rank, slices=3)
-    return qkv + s.row(heads * d, h)
+    qkv = s.on("qkv") * s.column(h, heads * d / s.tp + 2 * kv_per_rank, slices=3)
+    return qkv + s.on("o") * s.row(heads * d, h)
 
 
 def _mlp(model: ModelInfo, settings: Settings, layer: int, s: _Shapes) -> float:
     h = model.hidden_size
     if not (model.moe_layers and model.moe_layers[layer]):
         dense = model.intermediate_size
-        return s.column(h, 2 * dense / s.tp, slices=2) + s.row(dense, h) if dense else 0.0
+        if not dense:
+            return 0.0
+        return s.on("gate_up") * s.column(h, 2 * dense / s.tp, slices=2) + s.on("down") * s.row(
+            dense, h
+        )
     experts, inter = model.num_experts, model.moe_intermediate_size / settings.moe_shards
     if settings.expert_parallel:
         experts, inter = local_experts(model, settings), float(model.moe_intermediate_size)
     w13_a = s.r / s.tp if s.fs else float(s.r)
     w2_b = h / s.tp if s.fs else float(h)
     per_expert = 2 * (w13_a * h + inter * s.r) + s.r * inter + w2_b * s.r
-    total = experts * per_expert + s.replicated(h, model.num_experts)  # + the router
+    total = s.on("experts") * experts * per_expert
+    total += s.on("router") * s.replicated(h, model.num_experts)
     moe_count = sum(model.moe_layers)
     if model.params.shared_expert_linear and moe_count:
         shared = model.params.shared_expert_linear // (3 * h * moe_count)
-        total += s.column(h, 2 * shared / s.tp, slices=2) + s.row(shared, h)
+        total += s.on("gate_up") * s.column(h, 2 * shared / s.tp, slices=2)
+        total += s.on("down") * s.row(shared, h)
     return total
 
 
@@ -112,16 +147,16 @@ def lora_buffer_bytes(model: ModelInfo, settings: Settings, stage: int) -> float
     if not settings.lora_slots:
         return 0.0
     s = _Shapes(settings)
-    elements = sum(
-        _attention(model, i, s) + _mlp(model, settings, i, s)
-        for i in stage_layers(model.num_hidden_layers, settings.pp)[stage]
-    )
+    elements = 0.0
+    for i in stage_layers(model.num_hidden_layers, settings.pp)[stage]:
+        layer = _Shapes(settings, i) if settings.lora_target_modules is not None else s
+        elements += _attention(model, i, layer) + _mlp(model, settings, i, layer)
     if wraps_embeddings(model):
         vocab, h = model.vocab_size, model.hidden_size
         if stage == 0:
-            elements += s.r * (vocab + h)
+            elements += s.on("embed") * s.r * (vocab + h)
         if stage == settings.pp - 1:
-            elements += s.r * (h + vocab)
+            elements += s.on("lm_head") * s.r * (h + vocab)
     return elements * settings.lora_slots * settings.lora_dtype_bytes
 
 
@@ -131,8 +166,10 @@ def lora_costs(model: ModelInfo, settings: Settings, graphs: float) -> dict[str,
         return {}
     buffers = lora_buffer_bytes(model, settings, 0) / float(1 << 30)
     extra = graphs * (settings.graph_sets - 1) / settings.graph_sets / float(1 << 30)
+    targets = settings.lora_target_modules
+    only = f" (only for {', '.join(targets)}: --lora-target-modules)" if targets else ""
     return {
         "--enable-lora": f"{settings.lora_slots} adapter slots of rank {settings.lora_rank}: "
-        f"+{buffers:.2f} GiB of LoRA buffers per GPU (loaded with the weights); "
+        f"+{buffers:.2f} GiB of LoRA buffers per GPU{only} (loaded with the weights); "
         f"{settings.graph_sets} sets of CUDA graphs, +{extra:.2f} GiB (estimated)"
     }

@@ -25,6 +25,7 @@ from checker.planning.kvcache.kv import (
     bytes_for_length,
     kv_layout,
     size_kv,
+    v0_blocks,
 )
 from checker.planning.memory.activation import (
     activation_bytes,
@@ -32,7 +33,7 @@ from checker.planning.memory.activation import (
     cudagraph_bytes,
     non_torch_gib,
 )
-from checker.planning.memory.draft import draft_weight_bytes
+from checker.planning.memory.draft import draft_outside_budget, draft_weight_bytes
 from checker.planning.memory.lora import lora_buffer_bytes
 from checker.planning.memory.multimodal import frontend_gpu_bytes
 from checker.planning.memory.weights import stage_weight_bytes
@@ -174,10 +175,11 @@ def _sized(
             budget = requested - t.weights - t.activation - t.non_torch
             if settings.cudagraph_subtracted:
                 budget -= t.cudagraph
+            budget += draft_outside_budget(settings, stage)
         # the API servers' GPU media decoding is carved out of the KV cache, also when
         # kv_cache_memory_bytes is given (Worker.determine_available_memory)
         budget -= t.frontend
-        allocated, check = _kv_memory(settings, t.layout, budget)
+        allocated, check = _kv_memory(settings, t.layout, budget, stage)
         stages.append(
             StageMemory(
                 stage,
@@ -228,14 +230,20 @@ def weights_take_all(model: ModelInfo, settings: Settings) -> bool:
     return any(stage_weight_bytes(model, settings, i) >= requested for i in range(settings.pp))
 
 
-def _kv_memory(settings: Settings, layout: KVLayout, budget: float) -> tuple[float, float]:
+def _kv_memory(
+    settings: Settings, layout: KVLayout, budget: float, stage: int
+) -> tuple[float, float]:
     """(bytes the KV cache is allocated from, bytes the checks plan against) for one rank.
     --num-gpu-blocks-override allocates exactly that many blocks; from 0.21 the checks use it
     too, and from 0.33 they hold one block back for the null block
-    (v1/core/kv_cache_planning.py get_kv_cache_configs)."""
+    (v1/core/kv_cache_planning.py get_kv_cache_configs). A V0 draft model's share: the checks
+    see the blocks left after the split (Worker.raise_if_cache_size_invalid runs on them)."""
     block = float(layout.group_block_bytes)
     version = settings.facts.version
     allocated = budget
+    overridden = settings.num_gpu_blocks_override is not None
+    if settings.is_v0 and settings.spec is not None and budget > 0 and not overridden:
+        return budget, v0_blocks(settings, layout, budget, stage) * block
     if settings.num_gpu_blocks_override is not None and block:
         allocated = settings.num_gpu_blocks_override * block
     check = allocated if has_behaviour("kv_check_uses_block_override", version) else budget

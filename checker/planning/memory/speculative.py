@@ -3,10 +3,12 @@ KV tokens they take, against the same server without it."""
 
 from __future__ import annotations
 
+from checker.planning.engine.releases import has_behaviour
 from checker.planning.engine.settings import Settings, resolve_settings
+from checker.planning.engine.spec_config import legacy_config
 from checker.planning.kvcache.kv import GIB, KVLayout, in_flight_tokens
 from checker.planning.memory.draft import draft_pages, draft_weight_bytes
-from checker.planning.memory.memory import MemoryPlan, plan_memory
+from checker.planning.memory.memory import MemoryPlan, StageMemory, plan_memory
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo
@@ -22,8 +24,12 @@ def spec_costs(
     spec = s.spec
     if spec is None or spec.method is None:
         return {}
+    # the 0.6 / 0.7 flags name the feature where the JSON option does not exist
+    subject = "--speculative-config"
+    if request.engine.speculative_config is None and legacy_config(request.engine) is not None:
+        subject = "--speculative-model"
     if spec.kind == "none":
-        return {"--speculative-config": f"{spec.method}: no weights and no KV cache on the GPU"}
+        return {subject: f"{spec.method}: no weights and no KV cache on the GPU"}
     if spec.draft is None:
         return {}
     if spec.kind == "mtp":
@@ -35,15 +41,27 @@ def spec_costs(
     plain = plan_memory(model, resolve_settings(request, model, gpu, tp=s.tp))
     before, after = plain.binding.kv.tokens, memory.binding.kv.tokens
     change = f"{100 * (after - before) / before:+.1f} % KV tokens" if before else "KV tokens"
-    words = [
-        f"{name}, num_speculative_tokens={spec.tokens}: "
-        f"+{draft_weight_bytes(s, last) / GIB:.2f} GiB weights",
-        _kv_words(
+    weights = f"+{draft_weight_bytes(s, last) / GIB:.2f} GiB weights"
+    if s.is_v0:
+        weights += (
+            " (in no term of the KV budget: the KV cache takes their memory too, so the server "
+            "holds that much past gpu_memory_utilization)"
+            if has_behaviour("v0_draft_weights_outside_budget", s.facts.version)
+            else " (logged in non_torch_memory)"
+        )
+    kv = (
+        _v0_kv_words(s, memory.stages[last])
+        if s.is_v0
+        else _kv_words(
             s,
             spec.draft.num_hidden_layers,
             plain.stages[last].kv.layout,
             memory.stages[last].kv.layout,
-        ),
+        )
+    )
+    words = [
+        f"{name}, num_speculative_tokens={spec.tokens}: {weights}",
+        kv,
         f"{change} ({before:,} -> {after:,})",
     ]
     graphs = memory.stages[last].cudagraph - plain.stages[last].cudagraph
@@ -54,7 +72,21 @@ def spec_costs(
         )
     if s.draft_limited_from is not None:
         words.append(f"max_model_len {s.draft_limited_from} -> {s.max_model_len} (VW126)")
-    return {"--speculative-config": ", ".join(words)}
+    return {subject: ", ".join(words)}
+
+
+def _v0_kv_words(settings: Settings, stage: StageMemory) -> str:
+    """The V0 split of the target's blocks between its cache and the draft's."""
+    pages = draft_pages(settings, stage.stage)
+    draft = sum(page for _, page, _ in pages)
+    target = stage.kv.layout.group_block_bytes - draft
+    alone = int(stage.kv_budget // target) if target > 0 else 0
+    return (
+        f"+{len(pages)} KV layers ({draft // settings.block_size:,} bytes per token) sharing "
+        f"the target's {alone:,} blocks: {alone:,} x {target:,} / ({target:,} + {draft:,}) = "
+        f"{stage.kv.num_blocks:,} blocks in each cache (spec_decode/spec_decode_worker.py "
+        "split_num_cache_blocks_evenly)"
+    )
 
 
 def _kv_words(settings: Settings, draft_layers: int, plain: KVLayout, layout: KVLayout) -> str:

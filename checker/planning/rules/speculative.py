@@ -9,6 +9,7 @@ from typing import Any
 
 from checker.planning.engine.releases import behaviour_since, has_behaviour, message, release
 from checker.planning.engine.spec_config import (
+    LEGACY_FLAGS,
     SHORT_FLAGS,
     SpecDecode,
     draft_derived_len,
@@ -21,12 +22,17 @@ from checker.schemas.inputs import EngineInput
 from checker.schemas.outputs import Finding
 
 
-def config_key(engine: EngineInput) -> str:
+def config_key(engine: EngineInput, key: str | None = None) -> str:
     """The profile key holding the speculative config: the JSON option, else the first short
-    flag given."""
+    flag given, else the 0.6 / 0.7 flag of ``key`` (or the first of them given)."""
     flag = "--speculative-config"
     if engine.speculative_config is None:
-        flag = next((f for f, _, field in SHORT_FLAGS if getattr(engine, field) is not None), flag)
+        given = [
+            (f, k)
+            for f, k, field in (*SHORT_FLAGS, *LEGACY_FLAGS)
+            if getattr(engine, field) is not None
+        ]
+        flag = next((f for f, k in given if k == key), given[0][0] if given else flag)
     return "outputs.vllm_args." + flag[2:]
 
 
@@ -47,9 +53,20 @@ def _int(value: Any) -> int | None:
 
 @rule
 def speculative_config_valid(ctx: RuleContext) -> Iterator[Finding]:
-    spec, version = ctx.settings.spec, ctx.settings.facts.version
+    spec = ctx.settings.spec
     if spec is None:
         return
+    if ctx.settings.is_v0 and ctx.request.engine.speculative_config is None:
+        yield from _v0_refusals(ctx, spec)  # the 0.6 / 0.7 flags
+        return
+    found = list(_config_refusals(ctx, spec))
+    yield from found
+    if ctx.settings.is_v0 and not found:  # 0.8 / 0.9 falling back to V0
+        yield from _v0_worker_refusals(ctx, spec)
+
+
+def _config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]:
+    version = ctx.settings.facts.version
     yield from _short_flags(ctx)
     config, key = spec.config, config_key(ctx.request.engine)
     if "tensor_parallel_size" in config:
@@ -78,6 +95,120 @@ def speculative_config_valid(ctx: RuleContext) -> Iterator[Finding]:
             message("spec-lookahead", version, tokens=tokens, lookahead=lookahead),
             f"Raise max_num_batched_tokens above {lookahead}.",
             "vllm.max_num_batched_tokens",
+        )
+
+
+def _v0_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]:
+    """The V0 engine's refusals, in the order it reaches them (0.6.6 / 0.7.3):
+    SpeculativeConfig.maybe_create_spec_config and _verify_args, then
+    EngineArgs.create_engine_config, create_spec_worker and SpecDecodeWorker.init_device.
+    The first one stops the server, so only it is reported."""
+    found = next(_v0_config_refusals(ctx, spec), None) or next(_v0_worker_refusals(ctx, spec), None)
+    if found is not None:
+        yield found
+
+
+def _v0_config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]:
+    s, eng = ctx.settings, ctx.request.engine
+    version, config = s.facts.version, spec.config
+    tokens, model = _int(config.get("num_speculative_tokens")), config.get("model")
+    if model is None:
+        if spec.kind == "unsized":  # the target's own MTP layers (0.7.3 DeepSeek-V3)
+            return
+        yield _invalid(
+            message("spec-no-model", version),
+            'Name the draft with --speculative-model (or "[ngram]").',
+            config_key(eng, "num_speculative_tokens"),
+        )
+        return
+    if model == "[ngram]":
+        low, high = _int(config.get("prompt_lookup_min")), _int(config.get("prompt_lookup_max"))
+        low = 1 if low is None else low
+        for name, value, key in (
+            ("ngram_prompt_lookup_max", high, "prompt_lookup_max"),
+            ("ngram_prompt_lookup_min", low, "prompt_lookup_min"),
+        ):
+            if value is None or value < 1:
+                yield _invalid(
+                    message("spec-v0-ngram-positive", version, name=name, value=value),
+                    f"Set --{name.replace('_', '-')} to 1 or more (4 is usual for the maximum).",
+                    config_key(eng, key) if value is not None else config_key(eng, "model"),
+                )
+                return
+        if high is not None and low > high:
+            yield _invalid(
+                message("spec-ngram-lookup", version, low=low, high=high),
+                "Make --ngram-prompt-lookup-min at most --ngram-prompt-lookup-max.",
+                config_key(eng, "prompt_lookup_min"),
+            )
+            return
+    elif spec.draft is not None:
+        # _verify_and_get_draft_model_tensor_parallel_size, then
+        # _maybe_override_draft_max_model_len (the draft's derived length first)
+        draft_tp = spec.draft_tp
+        if draft_tp is not None and draft_tp not in (1, s.tp):
+            yield _invalid(
+                message("spec-draft-tp", version, draft_tp=draft_tp),
+                f"Set --speculative-draft-tensor-parallel-size to 1 or {s.tp}.",
+                config_key(eng, "draft_tensor_parallel_size"),
+            )
+            return
+        too_long = next(_v0_draft_length(ctx, spec, config_key(eng, "max_model_len")), None)
+        if too_long is not None:
+            yield too_long
+            return
+    if tokens is None:
+        yield _invalid(
+            message("spec-no-tokens", version),
+            "Set --num-speculative-tokens (3 to 5 is usual).",
+            config_key(eng, "model"),
+        )
+    elif tokens <= 0:
+        yield _invalid(
+            message("spec-tokens-positive", version, tokens=tokens),
+            "Set --num-speculative-tokens to 1 or more.",
+            config_key(eng, "num_speculative_tokens"),
+        )
+    elif spec.draft is not None and spec.kind == "draft_model":
+        # _verify_args: draft_model_config.verify_with_parallel_config(draft_parallel_config)
+        draft_tp = spec.draft_tp or s.tp
+        heads = spec.draft.num_attention_heads
+        if heads % draft_tp:
+            yield _invalid(
+                message("tp-heads", version, heads=heads, tp=draft_tp),
+                "Set --speculative-draft-tensor-parallel-size 1, or use a draft whose "
+                f"{heads} heads divide by {draft_tp}.",
+                config_key(eng, "draft_tensor_parallel_size"),
+            )
+
+
+def _v0_worker_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]:
+    s, eng = ctx.settings, ctx.request.engine
+    version = s.facts.version
+    steps = eng.vllm_args.get("num-scheduler-steps")
+    if isinstance(steps, (int, str)) and str(steps).isdigit() and int(steps) > 1:
+        yield _invalid(
+            message("spec-v0-multi-step", version),
+            "Drop --num-scheduler-steps (or speculative decoding).",
+            "outputs.vllm_args.num-scheduler-steps",
+        )
+    if s.pp > 1:
+        yield _invalid(
+            message("spec-v0-pp", version),
+            "Use tensor parallelism only (pipeline_parallel_size 1) with speculative decoding.",
+            "hardware.pp_size",
+        )
+    draft = spec.draft
+    if (
+        spec.kind == "draft_model"
+        and draft is not None
+        and draft.vocab_size != ctx.model.vocab_size
+    ):
+        yield _invalid(
+            message("spec-v0-vocab", version),
+            f"The draft's vocab_size is {draft.vocab_size}, the target's "
+            f"{ctx.model.vocab_size}: use a draft model of the same family (same tokenizer).",
+            config_key(eng, "model"),
         )
 
 
@@ -140,6 +271,8 @@ def _draft(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
             f"Set draft_tensor_parallel_size to 1 or {tp}.",
             key,
         )
+    elif ctx.settings.is_v0:
+        return  # V0's SmallerTpProposerWorker takes a TP 1 draft; vocabularies: _v0_worker_refusals
     elif spec.kind == "draft_model" and draft_tp is not None and draft_tp != tp:
         yield _invalid(
             message("spec-draft-model-tp", version, draft_tp=draft_tp, tp=tp),
@@ -168,6 +301,9 @@ def _draft_length(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Find
     given, draft = _int(spec.config.get("max_model_len")), spec.draft
     if given is None or draft is None or spec.kind not in ("draft_model", "eagle"):
         return
+    if ctx.settings.is_v0:
+        yield from _v0_draft_length(ctx, spec, key)
+        return
     version = ctx.settings.facts.version
     derived = draft_derived_len(draft, version)
     target = ctx.settings.draft_limited_from or ctx.settings.max_model_len
@@ -182,6 +318,28 @@ def _draft_length(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Find
             "spec-max-len", version, given=given, name="target_max_model_len", limit=target
         )
         yield _invalid(text, fix.format(target), key)
+
+
+def _v0_draft_length(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
+    """SpeculativeConfig._maybe_override_draft_max_model_len of the V0 engine's releases
+    (0.6.6 .. 0.9.2): the draft's ModelConfig keeps its derived length, the given one may
+    exceed neither it nor the target's."""
+    given, draft = _int(spec.config.get("max_model_len")), spec.draft
+    if given is None or draft is None:
+        return
+    version = ctx.settings.facts.version
+    limits = (
+        ("draft_max_model_len", draft_derived_len(draft, version)),
+        ("target_max_model_len", ctx.settings.max_model_len),
+    )
+    for name, limit in limits:
+        if given > limit:
+            yield _invalid(
+                message("spec-max-len", version, given=given, name=name, limit=limit),
+                f"Set the speculative max_model_len to at most {limit} (or drop it).",
+                key,
+            )
+            return
 
 
 @rule
