@@ -16,6 +16,7 @@ from dataclasses import replace
 from checker.planning.engine.parallel import launch_costs, nodes_spanned, parallel_costs
 from checker.planning.engine.releases import has_behaviour, method_facts
 from checker.planning.engine.settings import (
+    Settings,
     async_scheduling,
     at_tp,
     hybrid_model,
@@ -58,10 +59,11 @@ def _fits(ctx: RuleContext, memory: MemoryPlan) -> bool:
     return fits_one_request(memory, ctx.model)
 
 
-def _smallest_tp(ctx: RuleContext, request: PlanRequest, above: int = 0) -> int | None:
+def _smallest_tp(
+    ctx: RuleContext, request: PlanRequest, above: int = 0, settings: Settings | None = None
+) -> int | None:
     """Smallest tensor-parallel size over ``above`` (any GPU count) whose plan of ``request``
-    fits."""
-    settings = None
+    fits; ``settings``: ``request``'s, resolved at some TP, to derive the others from."""
     for tp in (t for t in valid_tp(ctx.model, MAX_TP) if t > above):
         settings = (
             resolve_settings(request, ctx.model, ctx.gpu, tp=tp, spec=ctx.settings.spec)
@@ -91,7 +93,10 @@ def _parallelism(ctx: RuleContext) -> Recommendation:
             f"leaves KV cache for one {s.max_model_len}-token request on the {gpu}"
         )
         return Recommendation(key="tensor_parallel_size", value=s.tp, reason=reason)
-    needed = _smallest_tp(ctx, ctx.request, above=s.tp)  # the plan at s.tp did not fit
+    # the plan at s.tp did not fit; the others derive from its settings as resolved (before
+    # auto-fit shortened max_model_len), not resolved afresh
+    resolved = s if s.auto_fit_from is None else replace(s, max_model_len=s.auto_fit_from)
+    needed = _smallest_tp(ctx, ctx.request, above=s.tp, settings=resolved)
     if needed is None:
         return Recommendation(
             key="tensor_parallel_size",
