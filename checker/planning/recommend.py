@@ -21,7 +21,6 @@ from checker.planning.engine.settings import (
     at_tp,
     hybrid_model,
     in_flight_batches,
-    resolve_settings,
 )
 from checker.planning.fixes import apply_fixes
 from checker.planning.kvcache.connectors import connector_costs, resolve_connector
@@ -60,21 +59,26 @@ def _fits(ctx: RuleContext, memory: MemoryPlan) -> bool:
 
 
 def _smallest_tp(
-    ctx: RuleContext, request: PlanRequest, above: int = 0, settings: Settings | None = None
+    ctx: RuleContext, request: PlanRequest, resolved: Settings, above: int = 0
 ) -> int | None:
     """Smallest tensor-parallel size over ``above`` (any GPU count) whose plan of ``request``
-    fits; ``settings``: ``request``'s, resolved at some TP, to derive the others from."""
+    fits; ``resolved``: ``request``'s settings at some TP, each size's derive from (at_tp)."""
     for tp in (t for t in valid_tp(ctx.model, MAX_TP) if t > above):
-        settings = (
-            resolve_settings(request, ctx.model, ctx.gpu, tp=tp, spec=ctx.settings.spec)
-            if settings is None
-            else at_tp(settings, request, ctx.model, tp)
-        )
+        settings = at_tp(resolved, request, ctx.model, tp)
         if weights_take_all(ctx.model, settings):
             continue  # no KV cache at all: the whole plan is not needed to know it
         if _fits(ctx, plan_memory(ctx.model, settings)):
             return tp
     return None
+
+
+def _resolved(settings: Settings) -> Settings:
+    """A plan's settings as resolve_settings gave them, before auto-fit shortened
+    max_model_len: the TP searches derive each size's from them (at_tp) instead of resolving
+    the request afresh."""
+    if settings.auto_fit_from is None:
+        return settings
+    return replace(settings, max_model_len=settings.auto_fit_from)
 
 
 def _splits(heads: int) -> str:
@@ -93,10 +97,7 @@ def _parallelism(ctx: RuleContext) -> Recommendation:
             f"leaves KV cache for one {s.max_model_len}-token request on the {gpu}"
         )
         return Recommendation(key="tensor_parallel_size", value=s.tp, reason=reason)
-    # the plan at s.tp did not fit; the others derive from its settings as resolved (before
-    # auto-fit shortened max_model_len), not resolved afresh
-    resolved = s if s.auto_fit_from is None else replace(s, max_model_len=s.auto_fit_from)
-    needed = _smallest_tp(ctx, ctx.request, above=s.tp, settings=resolved)
+    needed = _smallest_tp(ctx, ctx.request, _resolved(s), above=s.tp)
     if needed is None:
         return Recommendation(
             key="tensor_parallel_size",
@@ -130,7 +131,9 @@ def _quantization(ctx: RuleContext) -> list[Recommendation]:
                 "model": ctx.request.model.model_copy(update={"quantization": Quantization.FP8})
             }
         )
-        tp = _smallest_tp(ctx, request)
+        # the flag changes only the effective method: the settings resolve alike otherwise
+        fp8_settings = replace(_resolved(s), quantization="fp8")
+        tp = _smallest_tp(ctx, request, fp8_settings)
         kernels = "on fp8 tensor cores" if ctx.gpu.capability >= 89 else "weight-only (Marlin)"
         if tp is not None:
             gpus = tp * s.pp
