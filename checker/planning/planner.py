@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from checker.planning.engine.context_length import engine_model
 from checker.planning.engine.parallel import nodes_spanned
 from checker.planning.engine.releases import message
-from checker.planning.engine.settings import Settings, resolve_settings
+from checker.planning.engine.settings import Settings, evolve, resolve_settings
 from checker.planning.engine.spec_config import SpecDecode, build_spec
 from checker.planning.engine.versions import version_facts
 from checker.planning.kvcache.connectors import resolve_connector
@@ -66,7 +66,7 @@ def plan_settings(
     if settings.auto_fit_from is not None:
         fitted = auto_fit_length(memory, model)
         if 0 < fitted < settings.max_model_len:
-            settings = replace(settings, max_model_len=fitted)
+            settings = evolve(settings, max_model_len=fitted)
             memory = plan_memory(model, settings, use.measured)
     return settings, memory
 

@@ -19,6 +19,7 @@ from checker.planning.engine.settings import (
     Settings,
     async_scheduling,
     at_tp,
+    evolve,
     hybrid_model,
     in_flight_batches,
 )
@@ -78,7 +79,7 @@ def _resolved(settings: Settings) -> Settings:
     the request afresh."""
     if settings.auto_fit_from is None:
         return settings
-    return replace(settings, max_model_len=settings.auto_fit_from)
+    return evolve(settings, max_model_len=settings.auto_fit_from)
 
 
 def _splits(heads: int) -> str:
@@ -132,7 +133,7 @@ def _quantization(ctx: RuleContext) -> list[Recommendation]:
             }
         )
         # the flag changes only the effective method: the settings resolve alike otherwise
-        fp8_settings = replace(_resolved(s), quantization="fp8")
+        fp8_settings = evolve(_resolved(s), quantization="fp8")
         tp = _smallest_tp(ctx, request, fp8_settings)
         kernels = "on fp8 tensor cores" if ctx.gpu.capability >= 89 else "weight-only (Marlin)"
         if tp is not None:

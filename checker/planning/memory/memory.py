@@ -12,12 +12,11 @@ KV cache, so a plan of the logged setup reproduces the log's blocks.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import NamedTuple
 
 from checker.planning.engine.parallel import all2all_buffer_bytes
 from checker.planning.engine.releases import has_behaviour
-from checker.planning.engine.settings import Settings
+from checker.planning.engine.settings import Settings, evolve
 from checker.planning.kvcache.kv import (
     GIB,
     KVLayout,
@@ -151,7 +150,7 @@ def plan_memory(
 def at_utilization(memory: MemoryPlan, model: ModelInfo, utilization: float) -> MemoryPlan:
     """``memory`` at another gpu_memory_utilization, as plan_memory gives it: only the
     requested memory and the KV cache it leaves change, so the terms before it are kept."""
-    settings = replace(memory.settings, gpu_memory_utilization=utilization)
+    settings = evolve(memory.settings, gpu_memory_utilization=utilization)
     return _sized(model, settings, memory.terms, memory.measured)
 
 
