@@ -190,7 +190,7 @@ def _kv_cache_dtype(ctx: RuleContext) -> list[Recommendation]:
 def _utilization(ctx: RuleContext) -> Recommendation:
     s, memory = ctx.settings, ctx.memory
     util, b = s.gpu_memory_utilization, memory.binding
-    need = bytes_for_length(ctx.model, s, b.kv.layout, s.max_model_len)
+    need = memory.max_len_bytes
     risk, _ = assess(memory, ctx.request, ctx.model, need)
     if util >= HIGH_UTILIZATION or risk is OOMRisk.HIGH:
         safe = safe_utilization(ctx)

@@ -74,6 +74,9 @@ class MemoryPlan(NamedTuple):
     stages: tuple[StageMemory, ...]
     binding: StageMemory  # the stage with the fewest blocks
     cuda_context: float
+    # KV bytes one request of max_model_len needs on the binding rank (bytes_for_length):
+    # the fit checks, rules and recommendations all ask
+    max_len_bytes: float
     measured: Measured | None = None
     terms: tuple[StageTerms, ...] = ()  # what the stages were sized from (at_utilization)
 
@@ -197,6 +200,7 @@ def _sized(
         tuple(stages),
         binding,
         cuda_context_gib(settings) * GIB,
+        bytes_for_length(model, settings, binding.kv.layout, settings.max_model_len),
         measured,
         terms,
     )
@@ -208,11 +212,8 @@ def _or(value: float | None, estimate: float) -> float:
 
 def fits_one_request(memory: MemoryPlan, model: ModelInfo) -> bool:
     """KV memory for at least one request at max_model_len on the binding rank."""
-    b, s = memory.binding, memory.settings
-    return (
-        b.kv_budget > 0
-        and bytes_for_length(model, s, b.kv.layout, s.max_model_len) <= b.check_budget
-    )
+    b = memory.binding
+    return b.kv_budget > 0 and memory.max_len_bytes <= b.check_budget
 
 
 def weights_take_all(model: ModelInfo, settings: Settings) -> bool:

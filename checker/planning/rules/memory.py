@@ -20,7 +20,7 @@ def _weights_util(ctx: RuleContext) -> float:
     mem, s = ctx.memory, ctx.settings
     b = mem.binding
     need = b.weights + b.activation + b.non_torch + (b.cudagraph if s.cudagraph_subtracted else 0)
-    need += bytes_for_length(ctx.model, s, b.kv.layout, s.max_model_len)
+    need += mem.max_len_bytes
     return min(1.0, need / mem.total)
 
 
@@ -112,7 +112,7 @@ def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
         )
         fit = b.kv.tokens
     else:
-        needed = bytes_for_length(ctx.model, s, b.kv.layout, length)
+        needed = ctx.memory.max_len_bytes
         if needed <= b.check_budget:
             return
         fit = max_length_for_budget(ctx.model, s, b.kv.layout, b.check_budget)
