@@ -23,7 +23,7 @@ from checker.planning.performance.serving import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
-from checker.planning.rules.memory import context_risk, workload_tokens
+from checker.planning.rules.memory import context_risk, workload_bytes
 from checker.planning.rules.slo import slo_findings
 from checker.planning.suppress import split_suppressed
 from checker.planning.verdict import verdict_of
@@ -367,7 +367,7 @@ def assess(
     b = memory.binding
     has_kv = memory.has_kv_cache
     risk, reason = context_risk(context) if has_kv else (OOMRisk.HIGH, _no_kv_reason(memory))
-    per_request = bytes_for_length(model, settings, b.kv.layout, workload_tokens(context))
+    per_request = workload_bytes(context)
     concurrency = settings.per_engine(request.workload.concurrency)
     headroom = b.kv_budget - per_request * concurrency * request.policy.fragmentation_factor
     layout = b.kv.layout

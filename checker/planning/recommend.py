@@ -25,7 +25,7 @@ from checker.planning.engine.settings import (
 )
 from checker.planning.fixes import apply_fixes
 from checker.planning.kvcache.connectors import connector_costs, resolve_connector
-from checker.planning.kvcache.kv import GIB, bytes_for_length, indexer_costs, state_costs
+from checker.planning.kvcache.kv import GIB, indexer_costs, state_costs
 from checker.planning.memory.activation import interconnect_costs, sampler_costs
 from checker.planning.memory.lora import lora_costs
 from checker.planning.memory.memory import (
@@ -39,6 +39,7 @@ from checker.planning.memory.speculative import spec_costs
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
+from checker.planning.rules.memory import workload_bytes, workload_tokens
 from checker.planning.rules.scheduler import (
     HIGH_UTILIZATION,
     SAFE_CEILING,
@@ -233,8 +234,8 @@ def _max_num_seqs(ctx: RuleContext) -> Recommendation:
     else:
         value = max(default, math.ceil(concurrency * 1.25))
         why = "balanced mode: vLLM's default, or a quarter over the workload's concurrency"
-    length = min(work.prompt_tokens + work.gen_tokens, s.max_model_len)
-    per_request = bytes_for_length(ctx.model, s, b.kv.layout, length)
+    length = workload_tokens(ctx)
+    per_request = workload_bytes(ctx)
     capacity = int(b.kv_budget // per_request) if b.kv_budget > 0 and per_request > 0 else 0
     if 0 < capacity < value:
         value = capacity
