@@ -99,7 +99,7 @@ def _parallelism(ctx: RuleContext) -> Recommendation:
             f"leaves KV cache for one {s.max_model_len}-token request on the {gpu}"
         )
         return Recommendation(key="tensor_parallel_size", value=s.tp, reason=reason)
-    needed = _smallest_tp(ctx, ctx.request, _resolved(s), above=s.tp)
+    needed = _smallest_tp(ctx, ctx.request, _resolved(s), above=s.tp)  # s.tp did not fit
     if needed is None:
         return Recommendation(
             key="tensor_parallel_size",
