@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from checker.planning.engine.context_length import engine_model
 from checker.planning.engine.parallel import nodes_spanned
 from checker.planning.engine.releases import message
-from checker.planning.engine.settings import Settings, resolve_settings
+from checker.planning.engine.settings import Settings, evolve, resolve_settings
 from checker.planning.engine.spec_config import SpecDecode, build_spec
 from checker.planning.engine.versions import version_facts
 from checker.planning.kvcache.connectors import resolve_connector
@@ -24,7 +24,7 @@ from checker.planning.performance.serving import estimate_perf
 from checker.planning.recommend import recommend
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
-from checker.planning.rules.memory import context_risk, workload_tokens
+from checker.planning.rules.memory import context_risk, workload_bytes
 from checker.planning.rules.slo import slo_findings
 from checker.planning.suppress import split_suppressed
 from checker.planning.verdict import verdict_of
@@ -67,7 +67,7 @@ def plan_settings(
     if settings.auto_fit_from is not None:
         fitted = auto_fit_length(memory, model)
         if 0 < fitted < settings.max_model_len:
-            settings = replace(settings, max_model_len=fitted)
+            settings = evolve(settings, max_model_len=fitted)
             memory = plan_memory(model, settings, use.measured)
     return settings, memory
 
@@ -373,7 +373,7 @@ def assess(
     b = memory.binding
     has_kv = memory.has_kv_cache
     risk, reason = context_risk(context) if has_kv else (OOMRisk.HIGH, _no_kv_reason(memory))
-    per_request = bytes_for_length(model, settings, b.kv.layout, workload_tokens(context))
+    per_request = workload_bytes(context)
     concurrency = settings.per_engine(request.workload.concurrency)
     headroom = b.kv_budget - per_request * concurrency * request.policy.fragmentation_factor
     layout = b.kv.layout

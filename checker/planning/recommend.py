@@ -16,15 +16,16 @@ from dataclasses import replace
 from checker.planning.engine.parallel import launch_costs, nodes_spanned, parallel_costs
 from checker.planning.engine.releases import has_behaviour, method_facts
 from checker.planning.engine.settings import (
+    Settings,
     async_scheduling,
     at_tp,
+    evolve,
     hybrid_model,
     in_flight_batches,
-    resolve_settings,
 )
 from checker.planning.fixes import apply_fixes
 from checker.planning.kvcache.connectors import connector_costs, resolve_connector
-from checker.planning.kvcache.kv import GIB, bytes_for_length, indexer_costs, state_costs
+from checker.planning.kvcache.kv import GIB, indexer_costs, state_costs
 from checker.planning.kvcache.skip_layers import skip_layer_costs
 from checker.planning.memory.activation import interconnect_costs, sampler_costs
 from checker.planning.memory.all_reduce import all_reduce_costs
@@ -40,6 +41,7 @@ from checker.planning.memory.speculative import spec_costs
 from checker.planning.risk import assess
 from checker.planning.rules import RuleContext, evaluate
 from checker.planning.rules.config import valid_tp
+from checker.planning.rules.memory import workload_bytes, workload_tokens
 from checker.planning.rules.scheduler import (
     HIGH_UTILIZATION,
     SAFE_CEILING,
@@ -60,21 +62,27 @@ def _fits(ctx: RuleContext, memory: MemoryPlan) -> bool:
     return fits_one_request(memory, ctx.model)
 
 
-def _smallest_tp(ctx: RuleContext, request: PlanRequest, above: int = 0) -> int | None:
+def _smallest_tp(
+    ctx: RuleContext, request: PlanRequest, resolved: Settings, above: int = 0
+) -> int | None:
     """Smallest tensor-parallel size over ``above`` (any GPU count) whose plan of ``request``
-    fits."""
-    settings = None
+    fits; ``resolved``: ``request``'s settings at some TP, each size's derive from (at_tp)."""
     for tp in (t for t in valid_tp(ctx.model, MAX_TP) if t > above):
-        settings = (
-            resolve_settings(request, ctx.model, ctx.gpu, tp=tp, spec=ctx.settings.spec)
-            if settings is None
-            else at_tp(settings, request, ctx.model, tp)
-        )
+        settings = at_tp(resolved, request, ctx.model, tp)
         if weights_take_all(ctx.model, settings):
             continue  # no KV cache at all: the whole plan is not needed to know it
         if _fits(ctx, plan_memory(ctx.model, settings)):
             return tp
     return None
+
+
+def _resolved(settings: Settings) -> Settings:
+    """A plan's settings as resolve_settings gave them, before auto-fit shortened
+    max_model_len: the TP searches derive each size's from them (at_tp) instead of resolving
+    the request afresh."""
+    if settings.auto_fit_from is None:
+        return settings
+    return evolve(settings, max_model_len=settings.auto_fit_from)
 
 
 def _splits(heads: int) -> str:
@@ -93,7 +101,7 @@ def _parallelism(ctx: RuleContext) -> Recommendation:
             f"leaves KV cache for one {s.max_model_len}-token request on the {gpu}"
         )
         return Recommendation(key="tensor_parallel_size", value=s.tp, reason=reason)
-    needed = _smallest_tp(ctx, ctx.request, above=s.tp)  # the plan at s.tp did not fit
+    needed = _smallest_tp(ctx, ctx.request, _resolved(s), above=s.tp)  # s.tp did not fit
     if needed is None:
         return Recommendation(
             key="tensor_parallel_size",
@@ -127,7 +135,9 @@ def _quantization(ctx: RuleContext) -> list[Recommendation]:
                 "model": ctx.request.model.model_copy(update={"quantization": Quantization.FP8})
             }
         )
-        tp = _smallest_tp(ctx, request)
+        # the flag changes only the effective method: the settings resolve alike otherwise
+        fp8_settings = evolve(_resolved(s), quantization="fp8")
+        tp = _smallest_tp(ctx, request, fp8_settings)
         kernels = "on fp8 tensor cores" if ctx.gpu.capability >= 89 else "weight-only (Marlin)"
         if tp is not None:
             gpus = tp * s.pp
@@ -183,7 +193,7 @@ def _kv_cache_dtype(ctx: RuleContext) -> list[Recommendation]:
 def _utilization(ctx: RuleContext) -> Recommendation:
     s, memory = ctx.settings, ctx.memory
     util, b = s.gpu_memory_utilization, memory.binding
-    need = bytes_for_length(ctx.model, s, b.kv.layout, s.max_model_len)
+    need = memory.max_len_bytes
     risk, _ = assess(memory, ctx.request, ctx.model, need)
     if util >= HIGH_UTILIZATION or risk is OOMRisk.HIGH:
         safe = safe_utilization(ctx)
@@ -226,8 +236,8 @@ def _max_num_seqs(ctx: RuleContext) -> Recommendation:
     else:
         value = max(default, math.ceil(concurrency * 1.25))
         why = "balanced mode: vLLM's default, or a quarter over the workload's concurrency"
-    length = min(work.prompt_tokens + work.gen_tokens, s.max_model_len)
-    per_request = bytes_for_length(ctx.model, s, b.kv.layout, length)
+    length = workload_tokens(ctx)
+    per_request = workload_bytes(ctx)
     capacity = int(b.kv_budget // per_request) if b.kv_budget > 0 and per_request > 0 else 0
     if 0 < capacity < value:
         value = capacity

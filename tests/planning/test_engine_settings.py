@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from checker.hardware.catalog import find_gpu
 from checker.models.config_parser import parse_config
-from checker.planning.engine.settings import capture_sizes
+from checker.planning.engine.settings import capture_sizes, evolve, resolve_settings
 from checker.schemas.enums import Verdict
 from checker.schemas.inputs import ModelInput
 from checker.schemas.model_info import ModelInfo
-from tests.planning.plans import fired, only, plan
+from tests.planning.plans import catalog_model, fired, make_request, only, plan
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"  # 14.99 GiB of bf16 weights, 131072 positions
 
@@ -211,3 +214,14 @@ def test_capture_sizes_and_a_different_maximum_are_refused_together() -> None:
         max_cudagraph_capture_size=32,
     )
     assert not fired(eager, "VW122")
+
+
+def test_evolve_is_replace_and_refuses_unknown_fields() -> None:
+    settings = resolve_settings(
+        make_request(LLAMA, "L4"), catalog_model(LLAMA), find_gpu("L4"), tp=1
+    )
+    changed = evolve(settings, tp=2, max_model_len=4096)
+    assert changed == dataclasses.replace(settings, tp=2, max_model_len=4096)
+    assert (settings.tp, settings.max_model_len) != (2, 4096)  # the original is kept
+    with pytest.raises(TypeError, match="tensor_parallel_size"):
+        evolve(settings, tensor_parallel_size=2)

@@ -12,6 +12,7 @@ nearest full-MLA page), then allocates one packed block holding a page of every 
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -383,10 +384,16 @@ class WeightShape(NamedTuple):
     rope_dim: int
 
 
+@functools.cache  # read for every linear of every layer
+def _fp8_block() -> tuple[int, int]:
+    """(the fp8 block edge, the bytes of one block's scale)."""
+    w = _facts()["weights"]
+    return int(w["fp8_block"]), int(w["fp8_scale_bytes"])
+
+
 def _fp8(rows_in: int, cols_out: int) -> int:
     """A block-fp8 linear: one byte a weight and a float32 scale per 128 x 128 block."""
-    w = _facts()["weights"]
-    block, scale = int(w["fp8_block"]), int(w["fp8_scale_bytes"])
+    block, scale = _fp8_block()
     return rows_in * cols_out + _cdiv(rows_in, block) * _cdiv(cols_out, block) * scale
 
 
@@ -518,12 +525,7 @@ def deepseek_v4_weight_bytes(
     w = _facts()["weights"]
     f32 = int(w["fp32_bytes"])
     h = shape.hidden
-    total = sum(
-        layer_weight_bytes(
-            attn, shape, i, tp=tp, local_experts=local_experts, dtype_bytes=dtype_bytes
-        )
-        for i in layers
-    )
+    total = _layers_weight_bytes(attn, shape, layers, tp, local_experts, dtype_bytes)
     # VocabParallelEmbedding / ParallelLMHead: rows padded to 64, split over TP
     rows = _cdiv(_round_up(shape.vocab, 64), tp)
     if first:
@@ -535,6 +537,24 @@ def deepseek_v4_weight_bytes(
     total += max_num_batched_tokens * attn.index_topk * int(w["topk_index_bytes"])
     total += int(w["rope_caches"]) * attn.rope_positions * shape.rope_dim * f32
     return total
+
+
+@functools.lru_cache(maxsize=256)  # pure; a plan asks for each stage's several times
+def _layers_weight_bytes(
+    attn: CompressedAttention,
+    shape: WeightShape,
+    layers: range,
+    tp: int,
+    local_experts: float,
+    dtype_bytes: int,
+) -> float:
+    """The decoder layers ``layers``' bytes on one rank (layer_weight_bytes of each)."""
+    return sum(
+        layer_weight_bytes(
+            attn, shape, i, tp=tp, local_experts=local_experts, dtype_bytes=dtype_bytes
+        )
+        for i in layers
+    )
 
 
 def profile_reservations(

@@ -12,12 +12,11 @@ KV cache, so a plan of the logged setup reproduces the log's blocks.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import NamedTuple
 
 from checker.planning.engine.parallel import all2all_buffer_bytes
 from checker.planning.engine.releases import has_behaviour
-from checker.planning.engine.settings import Settings
+from checker.planning.engine.settings import Settings, evolve
 from checker.planning.kvcache.kv import (
     GIB,
     KVLayout,
@@ -76,6 +75,9 @@ class MemoryPlan(NamedTuple):
     stages: tuple[StageMemory, ...]
     binding: StageMemory  # the stage with the fewest blocks
     cuda_context: float
+    # KV bytes one request of max_model_len needs on the binding rank (bytes_for_length):
+    # the fit checks, rules and recommendations all ask
+    max_len_bytes: float
     measured: Measured | None = None
     terms: tuple[StageTerms, ...] = ()  # what the stages were sized from (at_utilization)
 
@@ -152,7 +154,7 @@ def plan_memory(
 def at_utilization(memory: MemoryPlan, model: ModelInfo, utilization: float) -> MemoryPlan:
     """``memory`` at another gpu_memory_utilization, as plan_memory gives it: only the
     requested memory and the KV cache it leaves change, so the terms before it are kept."""
-    settings = replace(memory.settings, gpu_memory_utilization=utilization)
+    settings = evolve(memory.settings, gpu_memory_utilization=utilization)
     return _sized(model, settings, memory.terms, memory.measured)
 
 
@@ -200,6 +202,7 @@ def _sized(
         tuple(stages),
         binding,
         cuda_context_gib(settings) * GIB,
+        bytes_for_length(model, settings, binding.kv.layout, settings.max_model_len),
         measured,
         terms,
     )
@@ -211,11 +214,8 @@ def _or(value: float | None, estimate: float) -> float:
 
 def fits_one_request(memory: MemoryPlan, model: ModelInfo) -> bool:
     """KV memory for at least one request at max_model_len on the binding rank."""
-    b, s = memory.binding, memory.settings
-    return (
-        b.kv_budget > 0
-        and bytes_for_length(model, s, b.kv.layout, s.max_model_len) <= b.check_budget
-    )
+    b = memory.binding
+    return b.kv_budget > 0 and memory.max_len_bytes <= b.check_budget
 
 
 def weights_take_all(model: ModelInfo, settings: Settings) -> bool:

@@ -334,12 +334,16 @@ def _stage_expert_bytes(ctx: RuleContext) -> tuple[float, ...]:
     model, s = ctx.model, ctx.settings
     if not model.is_moe:
         return (0.0,) * s.pp
-    without = model.model_copy(
-        update={"params": model.params.model_copy(update={"expert_linear": 0})}
-    )
+    without = _without_experts(model)
     return tuple(
         stage_weight_bytes(model, s, i) - stage_weight_bytes(without, s, i) for i in range(s.pp)
     )
+
+
+@functools.lru_cache(maxsize=16)  # one model per profile, asked for each of its GPU targets
+def _without_experts(model: ModelInfo) -> ModelInfo:
+    """``model`` without its routed-expert weights."""
+    return model.model_copy(update={"params": model.params.model_copy(update={"expert_linear": 0})})
 
 
 def _stage_step_s(

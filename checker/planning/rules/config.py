@@ -150,14 +150,15 @@ def pipeline_parallel_supported(ctx: RuleContext) -> Iterator[Finding]:
 def max_model_len_within_derived(ctx: RuleContext) -> Iterator[Finding]:
     wanted, eng = ctx.request.model.max_model_len, ctx.request.engine
     version = ctx.settings.facts.version
-    if ctx.model.max_len_key is None:
+    if ctx.model.max_len_key is None or not isinstance(wanted, int):
         # a config with no length key (Mamba): _get_and_verify_max_len takes a given
-        # max_model_len as is; only the default falls back to 2048
+        # max_model_len as is; only the default falls back to 2048. Only a length the
+        # profile states is held against the derived maximum.
         return
     derived, key = derived_max_len(
         ctx.model, version, disable_sliding_window=eng.disable_sliding_window
     )
-    if not isinstance(wanted, int) or wanted <= derived:
+    if wanted <= derived:
         return
     # vLLM prints the product with the float RoPE factor as is (131072.0)
     fields = {"length": wanted, "key": key, "derived": derived}

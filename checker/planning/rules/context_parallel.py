@@ -82,6 +82,8 @@ def _layer_kinds(ctx: RuleContext) -> Iterator[tuple[str, str, str]]:
 
 @rule
 def context_parallel_valid(ctx: RuleContext) -> Iterator[Finding]:
+    if ctx.settings.dcp == 1 and ctx.settings.pcp == 1:
+        return  # no context parallel (most plans): nothing to refuse
     # the configuration is checked at start-up before the KV cache managers are built
     for text, key, fix in list(_sizes(ctx)) or list(_layer_kinds(ctx)):
         yield Finding(

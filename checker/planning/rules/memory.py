@@ -20,7 +20,7 @@ def _weights_util(ctx: RuleContext) -> float:
     mem, s = ctx.memory, ctx.settings
     b = mem.binding
     need = b.weights + b.activation + b.non_torch + (b.cudagraph if s.cudagraph_subtracted else 0)
-    need += bytes_for_length(ctx.model, s, b.kv.layout, s.max_model_len)
+    need += mem.max_len_bytes
     return min(1.0, need / mem.total)
 
 
@@ -112,7 +112,7 @@ def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
         )
         fit = b.kv.tokens
     else:
-        needed = bytes_for_length(ctx.model, s, b.kv.layout, length)
+        needed = ctx.memory.max_len_bytes
         if needed <= b.check_budget:
             return
         fit = max_length_for_budget(ctx.model, s, b.kv.layout, b.check_budget)
@@ -139,7 +139,7 @@ def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
 def workload_exceeds_concurrency(ctx: RuleContext) -> Iterator[Finding]:
     b, s, work = ctx.memory.binding, ctx.settings, ctx.request.workload
     tokens = workload_tokens(ctx)
-    per_request = bytes_for_length(ctx.model, s, b.kv.layout, tokens)
+    per_request = workload_bytes(ctx)
     if b.kv.num_blocks == 0 or per_request <= 0:
         return
     fits = b.kv_budget / per_request
@@ -167,12 +167,17 @@ def workload_tokens(ctx: RuleContext) -> int:
     return min(work.prompt_tokens + work.gen_tokens, ctx.settings.max_model_len)
 
 
+@per_plan  # the plan, a rule, the risk and the recommendations ask
+def workload_bytes(ctx: RuleContext) -> float:
+    """KV bytes one workload request holds at its end on the binding rank."""
+    b = ctx.memory.binding
+    return bytes_for_length(ctx.model, ctx.settings, b.kv.layout, workload_tokens(ctx))
+
+
 @per_plan
 def context_risk(ctx: RuleContext) -> tuple[OOMRisk, str]:
     """The plan's OOM risk with the workload's own requests (what the report shows)."""
-    b = ctx.memory.binding
-    per_request = bytes_for_length(ctx.model, ctx.settings, b.kv.layout, workload_tokens(ctx))
-    return assess(ctx.memory, ctx.request, ctx.model, per_request)
+    return assess(ctx.memory, ctx.request, ctx.model, workload_bytes(ctx))
 
 
 @rule

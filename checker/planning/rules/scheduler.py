@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checker.planning.engine.releases import has_behaviour, message
-from checker.planning.kvcache.kv import bytes_for_length
 from checker.planning.memory.memory import at_utilization, plan_memory
 from checker.planning.risk import assess, workload_headroom
 from checker.planning.rules.base import GIB, RuleContext, per_plan, rule
@@ -30,8 +29,7 @@ def safe_utilization(ctx: RuleContext) -> float | None:
     for step in range(round(min(s.gpu_memory_utilization - 0.01, SAFE_CEILING) * 100), 49, -1):
         util = step / 100
         memory = at_utilization(estimated, ctx.model, util)
-        b = memory.binding
-        per_request = bytes_for_length(ctx.model, memory.settings, b.kv.layout, s.max_model_len)
+        per_request = memory.max_len_bytes
         risk, _ = assess(memory, ctx.request, ctx.model, per_request)
         if risk is OOMRisk.LOW:
             return util

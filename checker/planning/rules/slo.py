@@ -178,8 +178,10 @@ def slo_findings(ctx: RuleContext, perf: PerfEstimate) -> tuple[list[Finding], l
     statuses: list[SLOStatus] = []
     for rule_id, name, key, what, unit, ceiling in _TARGETS:
         limit = work.request_rate if key == "request_rate" else getattr(work.slo, key[4:])
+        if limit is None:  # most profiles state no targets: no estimate to look up
+            continue
         estimate = _estimate(perf, key)
-        if limit is None or estimate is None:
+        if estimate is None:
             continue
         status = _status(limit, estimate, ceiling)
         statuses.append(
