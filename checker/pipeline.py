@@ -122,24 +122,24 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
 
 def _split_gpu_count(args: argparse.Namespace) -> None:
     """``--gpu H100:2`` as check writes a target: the GPU and ``--gpus 2`` (one count only)."""
-    from checker.schemas.profile import TARGET_RE
+    from checker.schemas.target import parse_target
 
-    name = getattr(args, "gpu_name", None) or ""
-    match = TARGET_RE.match(name)
-    if match is None and ":" in name:  # no GPU name holds a colon: the count is what is wrong
-        raise UsageError(
-            f'--gpu {name!r} is not "NAME" or "NAME:COUNT"',
-            hint="the count is a whole number from 1 to 4096, e.g. H100-SXM-80GB:2",
-        )
-    if match is None or match["count"] is None:
+    name = getattr(args, "gpu_name", None)
+    if name is None:
         return
-    count = int(match["count"])
-    if getattr(args, "gpus", None) not in (None, count):
+    try:
+        target = parse_target(name)
+    except CheckerError as exc:
+        raise UsageError(f"--gpu: {exc.message}", hint=exc.hint) from None
+    if ":" not in name:
+        args.gpu_name = target.gpu
+        return
+    if getattr(args, "gpus", None) not in (None, target.count):
         raise UsageError(
-            f"--gpu {args.gpu_name} says {count} GPUs and --gpus says {args.gpus}",
+            f"--gpu {name.strip()} says {target.count} GPUs and --gpus says {args.gpus}",
             hint="give the count once",
         )
-    args.gpu_name, args.gpus = match["name"].strip(), count
+    args.gpu_name, args.gpus = target.gpu, target.count
 
 
 def _written_like(loc: tuple[str, ...]) -> str | None:

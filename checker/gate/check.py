@@ -231,7 +231,7 @@ def resolve_targets(texts: Sequence[str], settings: PairSettings) -> list[Target
         try:
             target = parse_target(text)
         except CheckerError as exc:
-            raise UsageError(f"--gpu: {exc.message}") from None
+            raise UsageError(f"--gpu: {exc.message}", hint=exc.hint) from None
         if target.gpu.strip().lower() != "auto":
             find_gpu(target.gpu, settings.custom_gpus)
         if target not in targets:

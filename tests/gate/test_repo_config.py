@@ -65,7 +65,7 @@ def test_the_unvalidated_default_is_the_validated_one() -> None:
             "unknown key 'gpus.0.vendr'",
             "did you mean 'vendor'?",
         ),
-        ("targets: ['H100:0']\n", ":1:1", "targets: target 'H100:0' is not", None),
+        ("targets: ['H100:0']\n", ":1:1", "targets: GPU target 'H100:0' is not", None),
         (
             "fail_on: warnings\n",
             ":1:1",

@@ -28,8 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from checker.errors import GPUNotFoundError, ProfileError
 from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.profile import TARGET_RE
-from checker.schemas.profile_io import Target
+from checker.schemas.target import Target, parse_target
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 from checker.schemas.yaml_source import Positions
 
@@ -48,10 +47,11 @@ class FleetEntry(BaseModel):
     @classmethod
     def _short_forms(cls, data: Any) -> Any:
         if isinstance(data, str):
-            match = TARGET_RE.match(data.strip())
-            if not match:
-                raise ValueError(f'target {data!r} is not "NAME" or "NAME:COUNT"')
-            return {"name": match["name"].strip(), "count": int(match["count"] or 1)}
+            try:
+                target = parse_target(data)
+            except ProfileError as exc:
+                raise ValueError(f"{exc.message} ({exc.hint})") from None
+            return {"name": target.gpu, "count": target.count}
         if isinstance(data, dict) and isinstance(data.get("spec"), dict):
             data = {**data, "spec": {"name": data.get("name"), **data["spec"]}}
         return data

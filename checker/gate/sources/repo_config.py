@@ -36,12 +36,8 @@ from checker.schemas.defaults import empty_list
 from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN, FormatVersion1
 from checker.schemas.enums import FailOn as FailOn  # the policy is the verdict's, not the gate's
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.profile import (
-    IGNORE_DESCRIPTION,
-    Suppression,
-    no_repeats,
-    well_formed_targets,
-)
+from checker.schemas.profile import IGNORE_DESCRIPTION, Suppression, no_repeats
+from checker.schemas.target import well_formed_targets
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 
 CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
