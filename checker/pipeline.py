@@ -84,7 +84,9 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
     base: dict[str, Any] = {}
     if getattr(args, "profile", None):
         loaded = load_profile(args.profile)
-        request = profile_to_request(loaded.profile, base_dir=Path(args.profile).resolve().parent)
+        base_dir = Path(args.profile).resolve().parent
+        _check_model_paths(loaded, base_dir, args)
+        request = profile_to_request(loaded.profile, base_dir=base_dir)
         base = request.model_dump()
     elif not getattr(args, "model", None):
         raise UsageError(
@@ -118,6 +120,21 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
             name = _FLAG_NAMES.get(flag, "--" + flag.replace("_", "-"))
             raise UsageError(f"{name}: {error_text(err)}", hint=hint) from None
         raise UsageError(".".join(loc) + f": {error_text(err)}", hint=hint) from None
+
+
+def _check_model_paths(loaded: LoadedProfile, base_dir: Path, args: argparse.Namespace) -> None:
+    """The profile's model paths that its flags do not replace stay in its repository, or in
+    a directory the repo config (found as for --calibration) allows."""
+    from checker.gate.sources.model_paths import allowed_dirs, check_model_paths
+    from checker.gate.sources.repo_config import find_repo_config, load_repo_config
+
+    model = loaded.profile.model
+    config = None if getattr(args, "model_config", None) else model.config
+    model_id = None if getattr(args, "model", None) else model.id
+    found = find_repo_config(Path.cwd())
+    allowed = allowed_dirs(load_repo_config(found), found) if found else ()
+    with located(loaded):
+        check_model_paths(config, model_id, base_dir, allowed)
 
 
 def _split_gpu_count(args: argparse.Namespace) -> None:

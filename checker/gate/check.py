@@ -25,6 +25,7 @@ from checker.gate.sources.discovery import (
     select,
 )
 from checker.gate.sources.discovery import working_tree_candidates as tree_files
+from checker.gate.sources.model_paths import allowed_dirs
 from checker.gate.sources.profiles import Loaded, load_side, targets_of
 from checker.gate.sources.repo_config import (
     RepoConfig,
@@ -99,6 +100,7 @@ def set_up(
         custom_gpus=(*extra_gpus, *repo.gpus),
         ignore=tuple((i.rule, i.reason) for i in repo.ignore),
         calibration=load_calibration(found, must),
+        model_dirs=allowed_dirs(repo, config_path),
     )
     return Setup(where, repo, profile_specs(paths, repo, config_path, where), settings)
 

@@ -41,6 +41,7 @@ class PairSettings(NamedTuple):
     ignore: tuple[tuple[str, str], ...] = ()  # the repo config's (rule id, reason)
     keep_plans: bool = False  # every pair keeps its plan's objects; else a FAIL pair, packed
     calibration: Calibration | None = None  # measured terms (vllm-wizard calibrate)
+    model_dirs: tuple[Path, ...] = ()  # outside the repository, where model.config may lead
 
 
 def check_pair(
@@ -53,6 +54,7 @@ def check_pair(
 ) -> PairResult:
     """Plan ``loaded`` on ``target``; a problem with the input becomes an ERROR pair.
     ``requests``: the profile's requests (same ``base_dir``), shared by its targets."""
+    from checker.gate.sources.model_paths import check_model_paths
     from checker.hardware.catalog import find_gpu
     from checker.pipeline import assess_request, target_key
     from checker.planning.planner import complete
@@ -60,6 +62,7 @@ def check_pair(
     profile = loaded.profile
     display = loaded.path.as_posix()
     try:
+        check_model_paths(profile.model.config, profile.model.id, base_dir, settings.model_dirs)
         requests = requests or ProfileRequests(profile, base_dir=base_dir)
         request = requests.for_target(target)
         hardware = request.hardware
@@ -82,7 +85,7 @@ def check_pair(
         failing = verdict_of(assessment.feasibility.findings, settings.fail_on) is Verdict.FAIL
         plan = complete(assessment) if failing or settings.keep_plans else None
     except CheckerError as exc:
-        key = "model.config" if isinstance(exc, ModelConfigError) else "model.id"
+        key = exc.key or ("model.config" if isinstance(exc, ModelConfigError) else "model.id")
         if isinstance(exc, GPUNotFoundError):
             key = target_key(loaded, target)
         return PairResult(

@@ -81,7 +81,9 @@ class ProfileModel(BaseModel):
     id: str = Field(min_length=1, max_length=512, description="Hugging Face id or local path")
     revision: str | None = Field(None, max_length=256)
     config: str | None = Field(
-        None, description="config.json or model directory, relative to the profile"
+        None,
+        description="config.json or model directory, relative to the profile; in a git "
+        "repository, inside it or in a directory of the repo config's model_config_dirs",
     )
     dtype: DType = DType.AUTO
     quantization: Quantization = Quantization.NONE

@@ -18,12 +18,14 @@ Example::
       - {rule: VW204, reason: "bursts queue by design"}
     vllm_version: "0.19.0"                     # for profiles that pin none
     calibration: vllm-wizard.calibration.yaml  # measured terms (vllm-wizard calibrate)
+    model_config_dirs: [/models]               # outside the repository, profiles' model.config
 
 Precedence: flags beat this file (``--gpu`` checks only the GPUs it names); ``targets`` are
 checked in addition to each profile's own GPU (the one it deploys on) unless ``targets_only``;
 ``vllm_version`` applies to profiles that pin none. ``calibration`` (relative to this file)
 must exist when given; without it ``vllm-wizard.calibration.yaml`` beside this file is used if
-it exists.
+it exists. A profile in the repository may name a ``model.config`` (or a ``model.id``
+directory) outside it only in ``model_config_dirs`` (checker.gate.sources.model_paths).
 """
 
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
@@ -44,7 +46,13 @@ CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
 
 
 class RepoConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        defer_build=True,
+        protected_namespaces=(),  # model_config_dirs is a key of the file, not pydantic's
+    )
 
     config_version: FormatVersion1 = 1
     profiles: list[str] = Field(
@@ -82,6 +90,13 @@ class RepoConfig(BaseModel):
         max_length=4096,
         description="Calibration file written by `vllm-wizard calibrate`, relative to this "
         "file (default: vllm-wizard.calibration.yaml beside it, when it exists)",
+    )
+
+    model_config_dirs: list[str] = Field(
+        default_factory=empty_list,
+        max_length=64,
+        description="Directories outside the repository (absolute, or relative to this file) "
+        "where a profile's model.config, or a model.id naming a local directory, may lead",
     )
 
     @field_validator("ignore")
