@@ -40,7 +40,8 @@ class FleetEntry(BaseModel):
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[^:]+$")
     count: int = Field(1, ge=1, le=4096, description="GPUs per instance")
-    price_per_hour: float | None = Field(None, ge=0, description="Per instance")
+    # bounded: any currency's hourly price is far below, and the cost ranking stays finite
+    price_per_hour: float | None = Field(None, ge=0, le=1e9, description="Per instance")
     spec: GPUSpec | None = Field(None, description="Custom GPU; its name defaults to the entry's")
 
     @model_validator(mode="before")
