@@ -85,8 +85,8 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
     if getattr(args, "profile", None):
         loaded = load_profile(args.profile)
         base_dir = Path(args.profile).resolve().parent
-        _check_model_paths(loaded, base_dir, args)
         request = profile_to_request(loaded.profile, base_dir=base_dir)
+        _check_model_paths(loaded, base_dir, args, request)
         base = request.model_dump()
     elif not getattr(args, "model", None):
         raise UsageError(
@@ -122,9 +122,11 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
         raise UsageError(".".join(loc) + f": {error_text(err)}", hint=hint) from None
 
 
-def _check_model_paths(loaded: LoadedProfile, base_dir: Path, args: argparse.Namespace) -> None:
-    """The profile's model paths that its flags do not replace stay in its repository, or in
-    a directory the repo config (found as for --calibration) allows."""
+def _check_model_paths(
+    loaded: LoadedProfile, base_dir: Path, args: argparse.Namespace, request: PlanRequest
+) -> None:
+    """The profile's model paths (its drafter's too) that its flags do not replace stay in
+    its repository, or in a directory the repo config (found as for --calibration) allows."""
     from checker.gate.sources.model_paths import allowed_dirs, check_model_paths
     from checker.gate.sources.repo_config import find_repo_config, load_repo_config
 
@@ -134,7 +136,7 @@ def _check_model_paths(loaded: LoadedProfile, base_dir: Path, args: argparse.Nam
     found = find_repo_config(Path.cwd())
     allowed = allowed_dirs(load_repo_config(found), found) if found else ()
     with located(loaded):
-        check_model_paths(config, model_id, base_dir, allowed)
+        check_model_paths(config, model_id, base_dir, allowed, draft_and_key(request))
 
 
 def _split_gpu_count(args: argparse.Namespace) -> None:
@@ -287,16 +289,13 @@ def resolve_draft(
     """The metadata of the speculative config's draft model or EAGLE head, found like the
     target's (local path, catalog, lockfile, Hub); None without one."""
     from checker.models.resolve import resolve_model
-    from checker.planning.engine.spec_config import draft_to_resolve, speculative_config
+    from checker.planning.engine.spec_config import speculative_config
 
-    config = speculative_config(request.engine)
-    name = draft_to_resolve(config) if config is not None else None
-    if config is None or name is None:
+    drafter = draft_and_key(request)
+    if drafter is None:
         return None
-    key = "outputs.vllm_args." + (
-        "spec-model" if request.engine.spec_model == name else "speculative-config"
-    )
-    revision = config.get("revision")
+    name, key = drafter
+    revision = (speculative_config(request.engine) or {}).get("revision")
     try:
         wanted = ModelInput(
             model=name[:512], revision=revision[:256] if isinstance(revision, str) else None
@@ -307,6 +306,19 @@ def resolve_draft(
             exc.message = f"draft model {name[:200]!r}: {exc.message}"
         exc.key = exc.key or key
         raise
+
+
+def draft_and_key(request: PlanRequest) -> tuple[str, str] | None:
+    """The draft model or EAGLE head the speculative config names, with the profile key that
+    names it; None without one."""
+    from checker.planning.engine.spec_config import draft_to_resolve, speculative_config
+
+    config = speculative_config(request.engine)
+    name = draft_to_resolve(config) if config is not None else None
+    if name is None:
+        return None
+    spec_model = request.engine.spec_model == name
+    return name, "outputs.vllm_args." + ("spec-model" if spec_model else "speculative-config")
 
 
 def lockfile_from_args(args: argparse.Namespace) -> Path | None:

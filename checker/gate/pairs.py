@@ -56,15 +56,17 @@ def check_pair(
     ``requests``: the profile's requests (same ``base_dir``), shared by its targets."""
     from checker.gate.sources.model_paths import check_model_paths
     from checker.hardware.catalog import find_gpu
-    from checker.pipeline import assess_request, target_key
+    from checker.pipeline import assess_request, draft_and_key, target_key
     from checker.planning.planner import complete
 
     profile = loaded.profile
     display = loaded.path.as_posix()
     try:
-        check_model_paths(profile.model.config, profile.model.id, base_dir, settings.model_dirs)
         requests = requests or ProfileRequests(profile, base_dir=base_dir)
         request = requests.for_target(target)
+        model = profile.model
+        drafter = draft_and_key(request)
+        check_model_paths(model.config, model.id, base_dir, settings.model_dirs, drafter)
         hardware = request.hardware
         if hardware.custom_gpu is None and target.gpu.strip().lower() != "auto":
             customs = (*profile.hardware.custom_gpus, *settings.custom_gpus)

@@ -152,3 +152,22 @@ def test_outside_every_git_work_tree_a_profile_names_any_config(
 def test_no_config_no_check(tmp_path: Path) -> None:
     (tmp_path / ".git").mkdir()
     check_model_paths(None, "Qwen/Qwen3-8B", tmp_path, ())  # an id, not a directory
+
+
+@pytest.mark.parametrize("command", ["check", "plan"])
+def test_a_draft_model_directory_outside_is_refused(
+    cli: Callable[..., Run], repo: Path, command: str
+) -> None:
+    (repo / "deploy" / "p.yaml").write_text(
+        "model: {id: meta-llama/Llama-3.1-8B-Instruct, max_model_len: 4096}\n"
+        f"hardware: {{gpu_name: {GPU}}}\n"
+        'vllm:\n  version: "0.33.0"\n'
+        "  speculative_config: {model: ../secret, num_speculative_tokens: 4}\n"
+    )
+    if command == "check":
+        message = str(_gate_error(cli(*GATE, "deploy/p.yaml"))["message"])
+    else:
+        run = cli("plan", "--profile", "deploy/p.yaml")
+        assert_clean_usage_error(run, "deploy/p.yaml:")
+        message = run.error_line
+    assert "draft model '../secret' leads outside the repository" in message

@@ -1,5 +1,5 @@
-"""Where a profile may send the checker for a model's files: ``model.config`` and a
-``model.id`` naming a local directory.
+"""Where a profile may send the checker for a model's files: ``model.config``, and a
+``model.id`` or speculative draft model naming a local directory.
 
 A pull request can change a profile, and the checker reads the JSON it names and echoes parts
 of it in errors and reports: left free, a profile could make CI read any file of the runner.
@@ -37,18 +37,27 @@ def git_work_tree(start: Path) -> Path | None:
 
 
 def check_model_paths(
-    config: str | None, model_id: str | None, profile_dir: Path, allowed: Sequence[Path]
+    config: str | None,
+    model_id: str | None,
+    profile_dir: Path,
+    allowed: Sequence[Path],
+    draft: tuple[str, str] | None = None,
 ) -> None:
-    """Refuse a profile's ``model.config`` (or ``model.id`` naming a directory), read from
-    ``profile_dir``, that leads out of its repository other than into ``allowed``."""
+    """Refuse a profile's ``model.config`` (read from ``profile_dir``), or a ``model.id`` or
+    ``draft`` (its name and profile key) naming a directory, that leads out of its repository
+    other than into ``allowed``."""
     root = git_work_tree(profile_dir)
     if root is None:
         return
     if config:
-        _inside(config, profile_dir, root, allowed, "model.config")
-    name = (model_id or "").strip()
-    if name and _is_dir(Path(name).expanduser()):  # the resolver reads it before any catalog
-        _inside(name, Path.cwd(), root, allowed, "model.id")
+        _inside(config, profile_dir, root, allowed, "model.config", "model.config")
+    named = [(model_id or "", "model.id", "model.id")]
+    if draft is not None:
+        named.append((draft[0], draft[1], "draft model"))
+    for text, key, label in named:
+        name = text.strip()
+        if name and _is_dir(Path(name).expanduser()):  # the resolver reads it before a catalog
+            _inside(name, Path.cwd(), root, allowed, key, label)
 
 
 def _is_dir(path: Path) -> bool:
@@ -58,7 +67,9 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _inside(text: str, base: Path, root: Path, allowed: Sequence[Path], key: str) -> None:
+def _inside(
+    text: str, base: Path, root: Path, allowed: Sequence[Path], key: str, label: str
+) -> None:
     given = Path(os.path.realpath(base)) / Path(text).expanduser()  # an absolute text wins
     read = [given, given / "config.json", given / HF_QUANT_CONFIG]
     if not _is_dir(given):
@@ -71,7 +82,7 @@ def _inside(text: str, base: Path, root: Path, allowed: Sequence[Path], key: str
         folder = real if _is_dir(real) else real.parent
         error = ModelConfigError if key == "model.config" else ModelNotFoundError
         raise error(
-            f"{key} {text[:200]!r} leads outside the repository ({root})"
+            f"{label} {text[:200]!r} leads outside the repository ({root})"
             + (" through a symlink" if lexically else ""),
             key=key,
             hint="keep the model's config inside the repository, or allow its directory in "
