@@ -155,7 +155,8 @@ def _split_gpu_count(args: argparse.Namespace) -> None:
         return
     if getattr(args, "gpus", None) not in (None, target.count):
         raise UsageError(
-            f"--gpu {name.strip()} says {target.count} GPUs and --gpus says {args.gpus}",
+            f"--gpu {name.strip()} says {target.count} GPU{'s' * (target.count != 1)} and "
+            f"--gpus says {args.gpus}",
             hint="give the count once",
         )
     args.gpu_name, args.gpus = target.gpu, target.count

@@ -104,3 +104,8 @@ def test_a_huge_target_is_quoted_short() -> None:
     with pytest.raises(ProfileError) as caught:
         parse_target("L4:" + "9" * 100_000)
     assert len(caught.value.message) < 300
+
+
+def test_plan_says_a_count_given_twice_in_words(cli: Callable[..., Run]) -> None:
+    run = cli("plan", "-m", "Qwen/Qwen3-8B", "--gpu", "L4:1", "--gpus", "2")
+    assert run.code == 2 and "--gpu L4:1 says 1 GPU and --gpus says 2" in run.err, run
