@@ -171,3 +171,28 @@ def test_a_draft_model_directory_outside_is_refused(
         assert_clean_usage_error(run, "deploy/p.yaml:")
         message = run.error_line
     assert "draft model '../secret' leads outside the repository" in message
+
+
+@pytest.mark.parametrize("in_repo", [True, False])
+def test_a_nul_in_model_config_is_an_error_at_its_line(
+    cli: Callable[..., Run], repo: Path, in_repo: bool
+) -> None:
+    # it was an internal error (ValueError: embedded null byte), in a repository or not
+    folder = repo / "deploy" if in_repo else repo.parent / "scratch"
+    folder.mkdir(exist_ok=True)
+    (folder / "p.yaml").write_text(_profile("a\0b"))
+    run = cli("plan", "--profile", str(folder / "p.yaml"))
+    assert_clean_usage_error(run, "p.yaml:3:", "unusable path (it holds a NUL character)")
+    run = cli(*GATE, str(folder / "p.yaml"))
+    assert run.code == 2 and "Traceback" not in run.err, run
+    assert json.loads(run.out)["pairs"][0]["error"]["line"] == 3
+
+
+@pytest.mark.parametrize("bad", ["", "/mo\0dels"])
+def test_a_repo_config_directory_that_is_no_path_is_refused(
+    cli: Callable[..., Run], repo: Path, bad: str
+) -> None:
+    (repo / ".vllm-wizard.yaml").write_text(json.dumps({"model_config_dirs": [bad]}))
+    (repo / "deploy" / "p.yaml").write_text(_profile("../../models/zephyr/config.json"))
+    run = cli(*GATE, "deploy/p.yaml")
+    assert_clean_usage_error(run, ".vllm-wizard.yaml:1:", "is not a directory path")

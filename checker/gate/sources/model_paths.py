@@ -49,14 +49,16 @@ def check_model_paths(
     root = git_work_tree(profile_dir)
     if root is None:
         return
-    if config:
+    if config and "\0" not in config:  # a NUL is no path: the resolver says so
         _inside(config, profile_dir, root, allowed, "model.config", "model.config")
     named = [(model_id or "", "model.id", "model.id")]
     if draft is not None:
         named.append((draft[0], draft[1], "draft model"))
     for text, key, label in named:
         name = text.strip()
-        if name and _is_dir(Path(name).expanduser()):  # the resolver reads it before a catalog
+        if (
+            name and "\0" not in name and _is_dir(Path(name).expanduser())
+        ):  # the resolver reads it before a catalog
             _inside(name, Path.cwd(), root, allowed, key, label)
 
 

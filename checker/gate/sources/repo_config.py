@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from checker.schemas.defaults import empty_list
 from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN, FormatVersion1
 from checker.schemas.enums import FailOn as FailOn  # the policy is the verdict's, not the gate's
+from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile import IGNORE_DESCRIPTION, Suppression, no_repeats
 from checker.schemas.target import well_formed_targets
@@ -103,6 +104,14 @@ class RepoConfig(BaseModel):
     @classmethod
     def _ignore_once(cls, value: list[Suppression]) -> list[Suppression]:
         return no_repeats(value)
+
+    @field_validator("model_config_dirs")
+    @classmethod
+    def _dirs_are_paths(cls, value: list[str]) -> list[str]:
+        bad = next((d for d in value if not d.strip() or "\0" in d or len(d) > 4096), None)
+        if bad is not None:
+            raise ValueError(f"{shown(bad)} is not a directory path")
+        return value
 
     @field_validator("targets")
     @classmethod
