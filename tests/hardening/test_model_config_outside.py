@@ -195,4 +195,4 @@ def test_a_repo_config_directory_that_is_no_path_is_refused(
     (repo / ".vllm-wizard.yaml").write_text(json.dumps({"model_config_dirs": [bad]}))
     (repo / "deploy" / "p.yaml").write_text(_profile("../../models/zephyr/config.json"))
     run = cli(*GATE, "deploy/p.yaml")
-    assert_clean_usage_error(run, ".vllm-wizard.yaml:1:", "is not a directory path")
+    assert_clean_usage_error(run, ".vllm-wizard.yaml:1:", "is not a path")

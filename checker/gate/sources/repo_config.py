@@ -105,18 +105,30 @@ class RepoConfig(BaseModel):
     def _ignore_once(cls, value: list[Suppression]) -> list[Suppression]:
         return no_repeats(value)
 
-    @field_validator("model_config_dirs")
+    @field_validator("model_config_dirs", "profiles")
     @classmethod
-    def _dirs_are_paths(cls, value: list[str]) -> list[str]:
-        bad = next((d for d in value if not d.strip() or "\0" in d or len(d) > 4096), None)
+    def _paths(cls, value: list[str]) -> list[str]:
+        bad = next((p for p in value if not _is_path(p)), None)
         if bad is not None:
-            raise ValueError(f"{shown(bad)} is not a directory path")
+            raise ValueError(f"{shown(bad)} is not a path")
+        return value
+
+    @field_validator("calibration")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not _is_path(value):
+            raise ValueError(f"{shown(value)} is not a path")
         return value
 
     @field_validator("targets")
     @classmethod
     def _targets_well_formed(cls, value: list[str]) -> list[str]:
         return well_formed_targets(value)
+
+
+def _is_path(text: str) -> bool:
+    """Text the file system can take as a path (a NUL makes every call on it raise)."""
+    return bool(text.strip()) and "\0" not in text and len(text) <= 4096
 
 
 def find_repo_config(start: Path) -> Path | None:
