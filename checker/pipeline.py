@@ -84,7 +84,9 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
     base: dict[str, Any] = {}
     if getattr(args, "profile", None):
         loaded = load_profile(args.profile)
-        request = profile_to_request(loaded.profile, base_dir=Path(args.profile).resolve().parent)
+        base_dir = Path(args.profile).resolve().parent
+        request = profile_to_request(loaded.profile, base_dir=base_dir)
+        _check_model_paths(loaded, base_dir, args, request)
         base = request.model_dump()
     elif not getattr(args, "model", None):
         raise UsageError(
@@ -120,26 +122,44 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
         raise UsageError(".".join(loc) + f": {error_text(err)}", hint=hint) from None
 
 
+def _check_model_paths(
+    loaded: LoadedProfile, base_dir: Path, args: argparse.Namespace, request: PlanRequest
+) -> None:
+    """The profile's model paths (its drafter's too) that its flags do not replace stay in
+    its repository, or in a directory the repo config (found as for --calibration) allows."""
+    from checker.gate.sources.model_paths import allowed_dirs, check_model_paths
+    from checker.gate.sources.repo_config import find_repo_config, load_repo_config
+
+    model = loaded.profile.model
+    config = None if getattr(args, "model_config", None) else model.config
+    model_id = None if getattr(args, "model", None) else model.id
+    found = find_repo_config(Path.cwd())
+    allowed = allowed_dirs(load_repo_config(found), found) if found else ()
+    with located(loaded):
+        check_model_paths(config, model_id, base_dir, allowed, draft_and_key(request))
+
+
 def _split_gpu_count(args: argparse.Namespace) -> None:
     """``--gpu H100:2`` as check writes a target: the GPU and ``--gpus 2`` (one count only)."""
-    from checker.schemas.profile import TARGET_RE
+    from checker.schemas.target import parse_target
 
-    name = getattr(args, "gpu_name", None) or ""
-    match = TARGET_RE.match(name)
-    if match is None and ":" in name:  # no GPU name holds a colon: the count is what is wrong
-        raise UsageError(
-            f'--gpu {name!r} is not "NAME" or "NAME:COUNT"',
-            hint="the count is a whole number from 1 to 4096, e.g. H100-SXM-80GB:2",
-        )
-    if match is None or match["count"] is None:
+    name = getattr(args, "gpu_name", None)
+    if name is None:
         return
-    count = int(match["count"])
-    if getattr(args, "gpus", None) not in (None, count):
+    try:
+        target = parse_target(name)
+    except CheckerError as exc:
+        raise UsageError(f"--gpu: {exc.message}", hint=exc.hint) from None
+    if ":" not in name:
+        args.gpu_name = target.gpu
+        return
+    if getattr(args, "gpus", None) not in (None, target.count):
         raise UsageError(
-            f"--gpu {args.gpu_name} says {count} GPUs and --gpus says {args.gpus}",
+            f"--gpu {name.strip()} says {target.count} GPU{'s' * (target.count != 1)} and "
+            f"--gpus says {args.gpus}",
             hint="give the count once",
         )
-    args.gpu_name, args.gpus = match["name"].strip(), count
+    args.gpu_name, args.gpus = target.gpu, target.count
 
 
 def _written_like(loc: tuple[str, ...]) -> str | None:
@@ -270,16 +290,13 @@ def resolve_draft(
     """The metadata of the speculative config's draft model or EAGLE head, found like the
     target's (local path, catalog, lockfile, Hub); None without one."""
     from checker.models.resolve import resolve_model
-    from checker.planning.engine.spec_config import draft_to_resolve, speculative_config
+    from checker.planning.engine.spec_config import speculative_config
 
-    config = speculative_config(request.engine)
-    name = draft_to_resolve(config) if config is not None else None
-    if config is None or name is None:
+    drafter = draft_and_key(request)
+    if drafter is None:
         return None
-    key = "outputs.vllm_args." + (
-        "spec-model" if request.engine.spec_model == name else "speculative-config"
-    )
-    revision = config.get("revision")
+    name, key = drafter
+    revision = (speculative_config(request.engine) or {}).get("revision")
     try:
         wanted = ModelInput(
             model=name[:512], revision=revision[:256] if isinstance(revision, str) else None
@@ -290,6 +307,19 @@ def resolve_draft(
             exc.message = f"draft model {name[:200]!r}: {exc.message}"
         exc.key = exc.key or key
         raise
+
+
+def draft_and_key(request: PlanRequest) -> tuple[str, str] | None:
+    """The draft model or EAGLE head the speculative config names, with the profile key that
+    names it; None without one."""
+    from checker.planning.engine.spec_config import draft_to_resolve, speculative_config
+
+    config = speculative_config(request.engine)
+    name = draft_to_resolve(config) if config is not None else None
+    if name is None:
+        return None
+    spec_model = request.engine.spec_model == name
+    return name, "outputs.vllm_args." + ("spec-model" if spec_model else "speculative-config")
 
 
 def lockfile_from_args(args: argparse.Namespace) -> Path | None:

@@ -25,6 +25,7 @@ from checker.gate.sources.discovery import (
     select,
 )
 from checker.gate.sources.discovery import working_tree_candidates as tree_files
+from checker.gate.sources.model_paths import allowed_dirs
 from checker.gate.sources.profiles import Loaded, load_side, targets_of
 from checker.gate.sources.repo_config import (
     RepoConfig,
@@ -99,6 +100,7 @@ def set_up(
         custom_gpus=(*extra_gpus, *repo.gpus),
         ignore=tuple((i.rule, i.reason) for i in repo.ignore),
         calibration=load_calibration(found, must),
+        model_dirs=allowed_dirs(repo, config_path),
     )
     return Setup(where, repo, profile_specs(paths, repo, config_path, where), settings)
 
@@ -231,7 +233,7 @@ def resolve_targets(texts: Sequence[str], settings: PairSettings) -> list[Target
         try:
             target = parse_target(text)
         except CheckerError as exc:
-            raise UsageError(f"--gpu: {exc.message}") from None
+            raise UsageError(f"--gpu: {exc.message}", hint=exc.hint) from None
         if target.gpu.strip().lower() != "auto":
             find_gpu(target.gpu, settings.custom_gpus)
         if target not in targets:

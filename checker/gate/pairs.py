@@ -41,6 +41,7 @@ class PairSettings(NamedTuple):
     ignore: tuple[tuple[str, str], ...] = ()  # the repo config's (rule id, reason)
     keep_plans: bool = False  # every pair keeps its plan's objects; else a FAIL pair, packed
     calibration: Calibration | None = None  # measured terms (vllm-wizard calibrate)
+    model_dirs: tuple[Path, ...] = ()  # outside the repository, where model.config may lead
 
 
 def check_pair(
@@ -53,8 +54,9 @@ def check_pair(
 ) -> PairResult:
     """Plan ``loaded`` on ``target``; a problem with the input becomes an ERROR pair.
     ``requests``: the profile's requests (same ``base_dir``), shared by its targets."""
+    from checker.gate.sources.model_paths import check_model_paths
     from checker.hardware.catalog import find_gpu
-    from checker.pipeline import assess_request, target_key
+    from checker.pipeline import assess_request, draft_and_key, target_key
     from checker.planning.planner import complete
 
     profile = loaded.profile
@@ -62,6 +64,9 @@ def check_pair(
     try:
         requests = requests or ProfileRequests(profile, base_dir=base_dir)
         request = requests.for_target(target)
+        model = profile.model
+        drafter = draft_and_key(request)
+        check_model_paths(model.config, model.id, base_dir, settings.model_dirs, drafter)
         hardware = request.hardware
         if hardware.custom_gpu is None and target.gpu.strip().lower() != "auto":
             customs = (*profile.hardware.custom_gpus, *settings.custom_gpus)
@@ -82,7 +87,7 @@ def check_pair(
         failing = verdict_of(assessment.feasibility.findings, settings.fail_on) is Verdict.FAIL
         plan = complete(assessment) if failing or settings.keep_plans else None
     except CheckerError as exc:
-        key = "model.config" if isinstance(exc, ModelConfigError) else "model.id"
+        key = exc.key or ("model.config" if isinstance(exc, ModelConfigError) else "model.id")
         if isinstance(exc, GPUNotFoundError):
             key = target_key(loaded, target)
         return PairResult(

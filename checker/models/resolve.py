@@ -184,10 +184,15 @@ def _from_hub(
 def _path(text: str) -> Path:
     """``text`` as a local path, checked for what would make ``is_dir`` raise."""
     try:
+        if "\0" in text:  # is_dir() says False for it, and the next stat() raises ValueError
+            raise ValueError("it holds a NUL character")
         path = Path(text).expanduser()
         path.is_dir()
     except (OSError, RuntimeError, ValueError) as exc:  # name too long, unknown ~user, NUL
-        raise ModelConfigError(f"unusable path ({reason(exc)})", location=text[:200]) from None
+        # no location: the line that gave the path (model.config, --model-config) is the place
+        raise ModelConfigError(
+            f"model config {text[:200]!r}: unusable path ({reason(exc)})"
+        ) from None
     return path
 
 

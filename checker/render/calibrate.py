@@ -78,7 +78,7 @@ def mismatches(log: StartupLog, request: PlanRequest, settings: Settings) -> lis
     if version is not None and not same_version(str(version.value), settings.facts.version):
         found.append(
             f"{where}:{version.line}: the log is vLLM {version.value}, the profile plans "
-            f"{settings.facts.version} (pin engine.vllm_version)"
+            f"{settings.facts.version} (pin vllm.version in the profile)"
         )
     total, said = logged_total_gib(log)
     planned_total = settings.gpu.memory_gib

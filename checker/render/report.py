@@ -126,7 +126,10 @@ def kv_summary(plan: PlanResponse) -> str:
     if f.kv.state_bytes_per_request and f.kv.bytes_per_token:  # tokens: left after the states
         blocks += " and a linear-attention state per request"
     headroom = (
-        "" if f.headroom_gib is None else f"; {f.headroom_gib:g} GiB headroom at the workload"
+        ""
+        if f.headroom_gib is None
+        # never 1e+06-style: a huge workload's shortfall reads in digits, like every figure
+        else f"; {f'{f.headroom_gib:,.2f}'.rstrip('0').rstrip('.')} GiB headroom at the workload"
     )
     engines = (
         f" per DP engine ({f.deployment_kv_tokens:,} tokens across {f.data_parallel_size} engines)"

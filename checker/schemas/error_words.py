@@ -42,6 +42,9 @@ _BOUNDS = {
     "multiple_of": ("multiple_of", "a multiple of {}"),
 }
 _SHOWN_CHARS = 60
+# YAML 1.1 (PyYAML) reads e-notation as a number only with a dot and a signed exponent
+# ("1.0e+15"): "1e9", "1.0e15" or "9e-1" are text
+_E_NOTATION = re.compile(r"^([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))[eE]([-+]?)([0-9]{1,4})$")
 
 
 def error_text(error: Any) -> str:
@@ -53,7 +56,7 @@ def error_text(error: Any) -> str:
     if kind in ("value_error", "assertion_error") and ctx.get("error") is not None:
         return str(ctx["error"])  # our own validators' words, without pydantic's prefix
     if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {got}"
+        return f"expected {_EXPECTED[kind]}, got {got}" + _as_number(error.get("input"), kind)
     if kind in _BOUNDS:
         key, words = _BOUNDS[kind]
         limit = ctx.get(key)
@@ -73,6 +76,22 @@ def error_text(error: Any) -> str:
     if kind == "extra_forbidden":
         return "is not a known key"
     return str(error["msg"])
+
+
+def _as_number(value: Any, kind: str) -> str:
+    """How to write a number in e-notation that YAML read as text."""
+    match = _E_NOTATION.match(value.strip()) if isinstance(value, str) else None
+    if match is None or not kind.startswith(("int", "float")):
+        return ""
+    number = float(value)
+    if kind.startswith("int"):
+        if not number.is_integer() or abs(number) >= 1e18:
+            return ""
+        written = str(int(number))
+    else:
+        mantissa = match[1] if "." in match[1] else match[1] + ".0"
+        written = f"{mantissa}e{match[2] or '+'}{match[3]}"
+    return f" (YAML reads e-notation without a dot and a signed exponent as text: write {written})"
 
 
 def choices(error: Any) -> list[str]:

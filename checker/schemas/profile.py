@@ -41,6 +41,7 @@ from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import INSTALL_DESCRIPTION, INT64_MAX, Install
 from checker.schemas.slo import SLOTargets
+from checker.schemas.target import well_formed_targets
 from checker.schemas.yaml_source import bundled_data
 
 # Values that look plausible but vLLM has never accepted; each gets the fix instead of a bare error.
@@ -71,21 +72,6 @@ def normalise_enum_spelling(field: str, value: Any) -> Any:
 _SECTION = ConfigDict(
     extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False, defer_build=True
 )
-# COUNT is 1..4096, the bound of hardware.gpus, so a target never fails later as a request
-TARGET_RE = re.compile(
-    r"^(?P<name>[^:]{1,128})"
-    r"(?::(?P<count>[1-9][0-9]{0,2}|[1-3][0-9]{3}|40[0-8][0-9]|409[0-6]))?$"
-)
-
-
-def well_formed_targets(value: list[str]) -> list[str]:
-    """GPU targets written "NAME" or "NAME:COUNT" (a profile's or the repo config's)."""
-    for item in value:
-        if not TARGET_RE.match(item):
-            raise ValueError(f'target {item!r} is not "NAME" or "NAME:COUNT"')
-    return value
-
-
 ARTIFACT_KINDS = ("command", "docker", "compose", "k8s", "helm", "report", "bench", "profile")
 
 
@@ -95,7 +81,9 @@ class ProfileModel(BaseModel):
     id: str = Field(min_length=1, max_length=512, description="Hugging Face id or local path")
     revision: str | None = Field(None, max_length=256)
     config: str | None = Field(
-        None, description="config.json or model directory, relative to the profile"
+        None,
+        description="config.json or model directory, relative to the profile; in a git "
+        "repository, inside it or in a directory of the repo config's model_config_dirs",
     )
     dtype: DType = DType.AUTO
     quantization: Quantization = Quantization.NONE

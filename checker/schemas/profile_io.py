@@ -11,7 +11,6 @@ import signal
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,7 +29,6 @@ from checker.schemas.inputs import (
     WorkloadInput,
 )
 from checker.schemas.profile import (
-    TARGET_RE,
     Profile,
     ProfileHardware,
     ProfileModel,
@@ -38,6 +36,8 @@ from checker.schemas.profile import (
     ProfileVLLM,
     ProfileWorkload,
 )
+from checker.schemas.target import Target as Target
+from checker.schemas.target import parse_target as parse_target
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml
 
@@ -56,26 +56,8 @@ class LoadedProfile(NamedTuple):
         return spot[0] if spot else None
 
 
-@dataclass(frozen=True)
-class Target:
-    """One GPU target of a profile: a catalog name (or 'auto') and a GPU count."""
-
-    gpu: str
-    count: int
-
-    def __str__(self) -> str:
-        return f"{self.gpu}:{self.count}"
-
-
 def _split_key(dotted: str) -> tuple[str | int, ...]:
     return tuple(int(p) if p.isdigit() else p for p in dotted.split(".") if p)
-
-
-def parse_target(text: str) -> Target:
-    match = TARGET_RE.match(text.strip())
-    if not match:
-        raise ProfileError(f'GPU target {text!r} is not "NAME" or "NAME:COUNT"')
-    return Target(match["name"].strip(), int(match["count"] or 1))
 
 
 def validate_profile_data(data: Any, positions: Positions, source: str) -> Profile:

@@ -37,12 +37,12 @@ def test_short_and_long_forms(tmp_path: Path) -> None:
     [
         # a bare list names no 'targets' key: its entries are counted as the file shows them
         ("- L4\n- name: A100\n  cont: 2\n", ":3:3", "entry 2: unknown key 'cont'"),
-        ("- L4:0\n", ":1:3", "entry 1: target 'L4:0' is not"),
+        ("- L4:0\n", ":1:3", "entry 1: GPU target 'L4:0' is not"),
         ("- name: L4\n  price_per_hour: -1\n", ":2:3", "entry 1: price_per_hour: must be at"),
         ("- {nme: L4}\n", ":1:3", "entry 1: missing required key 'name'"),
         ("[]\n", ":1:1", "the fleet list must not be empty"),
         ("gpus: [L4]\n", ":1:1", "missing required key 'targets'"),
-        ("targets:\n  - L4:0\n", ":2:5", "targets.0: target 'L4:0' is not"),
+        ("targets:\n  - L4:0\n", ":2:5", "targets.0: GPU target 'L4:0' is not"),
     ],
 )
 def test_errors_at_file_and_line(tmp_path: Path, text: str, location: str, message: str) -> None:

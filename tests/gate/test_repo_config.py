@@ -65,7 +65,7 @@ def test_the_unvalidated_default_is_the_validated_one() -> None:
             "unknown key 'gpus.0.vendr'",
             "did you mean 'vendor'?",
         ),
-        ("targets: ['H100:0']\n", ":1:1", "targets: target 'H100:0' is not", None),
+        ("targets: ['H100:0']\n", ":1:1", "targets: GPU target 'H100:0' is not", None),
         (
             "fail_on: warnings\n",
             ":1:1",
@@ -85,6 +85,9 @@ def test_the_unvalidated_default_is_the_validated_one() -> None:
             "its keys: config_version, profiles, targets, targets_only, gpus, fail_on, ...",
         ),
         ("profiles: [a\n", ":2:1", "invalid YAML", None),
+        # a NUL made the run an internal error (ValueError: embedded null byte)
+        ('profiles: ["a\\0b"]\n', ":1:1", "profiles: 'a\\x00b' is not a path", None),
+        ('calibration: "a\\0b"\n', ":1:1", "calibration: 'a\\x00b' is not a path", None),
     ],
 )
 def test_errors_name_file_line_and_key(

@@ -174,3 +174,34 @@ def test_the_lockfile_checkpoint_size_is_checked_against_the_config(
     assert ("VW213" in findings) is warned
     if warned:
         assert findings["VW213"]["severity"] == "warning"
+
+
+@pytest.mark.parametrize(
+    ("line", "written"),
+    [
+        ("  vram_gb: 1.0e15", "write 1.0e+15"),
+        ("  vram_gb: 8e1", "write 8.0e+1"),
+        ("  gpus: 2e0", "write 2"),
+        ("  gpus: 1e999", None),  # no whole number to suggest
+    ],
+)
+def test_e_notation_yaml_reads_as_text_says_how_to_write_it(
+    cli: Callable[..., Run], tmp_path: Path, line: str, written: str | None
+) -> None:
+    # "expected a number, got '1.0e15'" read as if 1.0e15 were not a number
+    (tmp_path / "p.yaml").write_text(OK + line + "\n")
+    run = cli("plan", "--profile", str(tmp_path / "p.yaml"))
+    assert_clean_usage_error(run, "p.yaml:5:")
+    assert (written in run.error_line) if written else ("e-notation" not in run.error_line)
+
+
+def test_a_fleet_price_beyond_any_currency_is_refused(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1e308 per hour made the cost ranking print a 309-digit price and 'inf' per million tokens
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(OK)
+    (tmp_path / "fleet.yaml").write_text(f"- name: {GPU}\n  price_per_hour: 1e+308\n")
+    run = cli("audit", "p.yaml", "--fleet", "fleet.yaml", "-j", "1", "--offline")
+    assert_clean_usage_error(run, "fleet.yaml:2:", "price_per_hour: must be at most")
+    assert not (tmp_path / "audit.md").exists()

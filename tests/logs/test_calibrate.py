@@ -463,3 +463,16 @@ def test_a_log_of_another_drafter_is_refused(
     log = _spec_log(tmp_path, spec)
     code, _, err = _run(capsys, "calibrate", str(log), "-p", str(path), "-o", "c.yaml")
     assert code == 2 and f"{log}: the log's speculative config is" in err and said in err
+
+
+def test_a_log_of_another_version_names_the_profile_key_to_pin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the hint named engine.vllm_version, a key no profile has
+    path = _profile(tmp_path, QWEN_TP2.replace('version: "0.19.0", ', ""))
+    code, _, err = _run(
+        capsys, "calibrate", str(TP2_LOG), "-p", str(path), "-o", str(tmp_path / "c.yaml")
+    )
+    assert code == 2
+    assert "the log is vLLM 0.19.0" in err and "(pin vllm.version in the profile)" in err
+    assert not (tmp_path / "c.yaml").exists()

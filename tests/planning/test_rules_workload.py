@@ -33,3 +33,26 @@ def test_no_warning_without_a_spread_within_the_context_or_for_a_mean_already_to
     assert not fired(plan(LLAMA, random_range_ratio=0.3, **FITTED), "VW405")
     too_long = {**FITTED, "prompt_tokens": 2000}
     assert not fired(plan(LLAMA, random_range_ratio=0.5, **too_long), "VW405")
+
+
+def test_a_request_longer_than_max_model_len_warns() -> None:
+    # the workload's own request past the context was out of VW405's scope and went unsaid
+    finding = only(plan(LLAMA, **{**FITTED, "gen_tokens": 1000}), "VW208")
+    assert finding.severity is Severity.WARNING
+    assert finding.key == "workload.prompt_tokens"
+    assert "reach 2200 tokens (1200 prompt + 1000 output), above max_model_len 2048" in (
+        finding.message
+    )
+    assert "cuts its output to 848 tokens" in finding.message
+    assert finding.fix is not None and "max_model_len to 2200" in finding.fix
+
+
+def test_a_prompt_that_fills_the_context_is_refused_every_time() -> None:
+    finding = only(plan(LLAMA, **{**FITTED, "prompt_tokens": 2048}), "VW208")
+    assert "prompts alone (2048 tokens) reach max_model_len 2048" in finding.message
+    assert "refuses every request" in finding.message
+
+
+def test_a_request_that_fills_the_context_exactly_is_served() -> None:
+    assert not fired(plan(LLAMA, **{**FITTED, "gen_tokens": 848}), "VW208")
+    assert not fired(plan(LLAMA, **FITTED), "VW208")

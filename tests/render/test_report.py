@@ -58,3 +58,19 @@ def test_untrusted_text_stays_inert() -> None:
 def test_markdown_of_a_passing_plan() -> None:
     text = render_report_md(make_plan())
     assert "✅ PASS" in text and "#### Findings" not in text
+
+
+def test_a_huge_headroom_reads_in_digits() -> None:
+    # a workload of a million requests printed "-4.91059e+06 GiB headroom"
+    from checker.render.report import kv_summary
+
+    plan = make_plan()
+    for value, shown in (
+        (-4910590.25, "-4,910,590.25"),
+        (3.6, "3.6"),
+        (53.0, "53"),
+        (-0.53, "-0.53"),
+    ):
+        feasibility = plan.feasibility.model_copy(update={"headroom_gib": value})
+        text = kv_summary(plan.model_copy(update={"feasibility": feasibility}))
+        assert f"; {shown} GiB headroom at the workload" in text, text

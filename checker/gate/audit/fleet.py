@@ -28,8 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from checker.errors import GPUNotFoundError, ProfileError
 from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.profile import TARGET_RE
-from checker.schemas.profile_io import Target
+from checker.schemas.target import Target, parse_target
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 from checker.schemas.yaml_source import Positions
 
@@ -41,17 +40,19 @@ class FleetEntry(BaseModel):
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[^:]+$")
     count: int = Field(1, ge=1, le=4096, description="GPUs per instance")
-    price_per_hour: float | None = Field(None, ge=0, description="Per instance")
+    # bounded: any currency's hourly price is far below, and the cost ranking stays finite
+    price_per_hour: float | None = Field(None, ge=0, le=1e9, description="Per instance")
     spec: GPUSpec | None = Field(None, description="Custom GPU; its name defaults to the entry's")
 
     @model_validator(mode="before")
     @classmethod
     def _short_forms(cls, data: Any) -> Any:
         if isinstance(data, str):
-            match = TARGET_RE.match(data.strip())
-            if not match:
-                raise ValueError(f'target {data!r} is not "NAME" or "NAME:COUNT"')
-            return {"name": match["name"].strip(), "count": int(match["count"] or 1)}
+            try:
+                target = parse_target(data)
+            except ProfileError as exc:
+                raise ValueError(f"{exc.message} ({exc.hint})") from None
+            return {"name": target.gpu, "count": target.count}
         if isinstance(data, dict) and isinstance(data.get("spec"), dict):
             data = {**data, "spec": {"name": data.get("name"), **data["spec"]}}
         return data

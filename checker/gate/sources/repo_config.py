@@ -18,12 +18,14 @@ Example::
       - {rule: VW204, reason: "bursts queue by design"}
     vllm_version: "0.19.0"                     # for profiles that pin none
     calibration: vllm-wizard.calibration.yaml  # measured terms (vllm-wizard calibrate)
+    model_config_dirs: [/models]               # outside the repository, profiles' model.config
 
 Precedence: flags beat this file (``--gpu`` checks only the GPUs it names); ``targets`` are
 checked in addition to each profile's own GPU (the one it deploys on) unless ``targets_only``;
 ``vllm_version`` applies to profiles that pin none. ``calibration`` (relative to this file)
 must exist when given; without it ``vllm-wizard.calibration.yaml`` beside this file is used if
-it exists.
+it exists. A profile in the repository may name a ``model.config`` (or a ``model.id``
+directory) outside it only in ``model_config_dirs`` (checker.gate.sources.model_paths).
 """
 
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
@@ -35,20 +37,23 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from checker.schemas.defaults import empty_list
 from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN, FormatVersion1
 from checker.schemas.enums import FailOn as FailOn  # the policy is the verdict's, not the gate's
+from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.profile import (
-    IGNORE_DESCRIPTION,
-    Suppression,
-    no_repeats,
-    well_formed_targets,
-)
+from checker.schemas.profile import IGNORE_DESCRIPTION, Suppression, no_repeats
+from checker.schemas.target import well_formed_targets
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 
 CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
 
 
 class RepoConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        defer_build=True,
+        protected_namespaces=(),  # model_config_dirs is a key of the file, not pydantic's
+    )
 
     config_version: FormatVersion1 = 1
     profiles: list[str] = Field(
@@ -88,15 +93,42 @@ class RepoConfig(BaseModel):
         "file (default: vllm-wizard.calibration.yaml beside it, when it exists)",
     )
 
+    model_config_dirs: list[str] = Field(
+        default_factory=empty_list,
+        max_length=64,
+        description="Directories outside the repository (absolute, or relative to this file) "
+        "where a profile's model.config, or a model.id naming a local directory, may lead",
+    )
+
     @field_validator("ignore")
     @classmethod
     def _ignore_once(cls, value: list[Suppression]) -> list[Suppression]:
         return no_repeats(value)
 
+    @field_validator("model_config_dirs", "profiles")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        bad = next((p for p in value if not _is_path(p)), None)
+        if bad is not None:
+            raise ValueError(f"{shown(bad)} is not a path")
+        return value
+
+    @field_validator("calibration")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not _is_path(value):
+            raise ValueError(f"{shown(value)} is not a path")
+        return value
+
     @field_validator("targets")
     @classmethod
     def _targets_well_formed(cls, value: list[str]) -> list[str]:
         return well_formed_targets(value)
+
+
+def _is_path(text: str) -> bool:
+    """Text the file system can take as a path (a NUL makes every call on it raise)."""
+    return bool(text.strip()) and "\0" not in text and len(text) <= 4096
 
 
 def find_repo_config(start: Path) -> Path | None:

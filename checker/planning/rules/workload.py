@@ -1,11 +1,14 @@
-"""The workload's requests against the server they are sent to (VW405).
+"""The workload's requests against the server they are sent to (VW208, VW405).
 
 The `vllm bench serve` recipe sends each request its own prompt and `max_tokens`; with
 ``random_range_ratio`` the longest reach (1 + r) x the stated lengths. vLLM checks every
 request against max_model_len before it runs (vllm/entrypoints/openai/engine/serving.py
 OpenAIServing._validate_input in 0.19: a prompt plus max_tokens above max_model_len is refused,
 HTTP 400; vllm/renderers/params.py in 0.33 clamps max_tokens to what is left instead), so the
-run the plan describes is not the run the server serves.
+run the plan describes is not the run the server serves. In 0.19 a prompt of max_model_len
+tokens or more is refused outright ("your request has N input tokens"); in 0.33 a prompt above
+it is (vllm/renderers/params.py TokenizeParams._token_len_check), and one that fills it leaves
+no token for output.
 """
 
 from __future__ import annotations
@@ -25,6 +28,41 @@ def _largest_ratio(random_part: int, output: int, prefix: int, limit: int) -> fl
     while ratio > 0 and longest(random_part, output, ratio, prefix) > limit:
         ratio = round(ratio - 0.01, 2)
     return max(ratio, 0.0)
+
+
+@rule
+def request_exceeds_max_model_len(ctx: RuleContext) -> Iterator[Finding]:
+    """VW208: the workload's own request (prompt + output) is longer than max_model_len, so no
+    request of it runs as planned (VW405 covers a spread around a request that fits)."""
+    work, limit = ctx.request.workload, ctx.settings.max_model_len
+    total = work.prompt_tokens + work.gen_tokens
+    if total <= limit:
+        return
+    if work.prompt_tokens >= limit:
+        what = (
+            f"its prompts alone ({work.prompt_tokens} tokens) reach max_model_len {limit}: "
+            f"vLLM refuses every request (0.19: \"This model's maximum context length is "
+            f'{limit} tokens. However, your request has {work.prompt_tokens} input tokens.") '
+            "or leaves it no token to generate"
+        )
+    else:
+        what = (
+            f"its requests reach {total} tokens ({work.prompt_tokens} prompt + "
+            f"{work.gen_tokens} output), above max_model_len {limit}: vLLM refuses each "
+            f"(0.19: \"This model's maximum context length is {limit} tokens. However, you "
+            f'requested {work.gen_tokens} output tokens...") or cuts its output to '
+            f"{limit - work.prompt_tokens} tokens"
+        )
+    yield Finding(
+        rule_id="VW208",
+        name="workload-request-exceeds-max-model-len",
+        severity=Severity.WARNING,
+        message=f"The workload does not fit the context: {what}, so the run is not the one "
+        "planned.",
+        key="workload.prompt_tokens",
+        fix=f"Raise model.max_model_len to {total}, or shorten workload.prompt_tokens or "
+        "workload.gen_tokens.",
+    )
 
 
 @rule
