@@ -519,3 +519,22 @@ def test_the_estimate_says_what_the_top_k_top_p_sampler_costs() -> None:
     assert "346-285 us of the top-k/top-p sampler per 132 rows a step samples" in qwen.tpot.width
     greedy = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.14.1")
     assert greedy.tpot is not None and "top-k/top-p" not in greedy.tpot.width
+
+
+def test_a_rate_runs_throughput_range_carries_the_clients_random_send_span() -> None:
+    def output(version: str, prompts: int) -> tuple[float, float]:
+        p = _stepped(version=version, request_rate=4.0, num_prompts=prompts)
+        assert p.output_throughput is not None
+        return p.output_throughput.deployment
+
+    def relative_width(r: tuple[float, float]) -> float:
+        return (r[1] - r[0]) / math.sqrt(r[0] * r[1])
+
+    # vllm bench serve 0.9.2 sends over a random Gamma(N, 1/R) span: a wider range than
+    # 0.10.0's fixed N / R, and the fewer the prompts, the wider
+    for prompts in (40, 400):
+        drawn, fixed = output("0.9.2", prompts), output("0.10.0", prompts)
+        assert drawn[0] < fixed[0] and drawn[1] > fixed[1]
+    assert relative_width(output("0.9.2", 40)) > 2 * relative_width(output("0.9.2", 400))
+    # with a fixed span only the last responses' tail moves it: still wider at fewer prompts
+    assert relative_width(output("0.10.0", 40)) > relative_width(output("0.10.0", 400))

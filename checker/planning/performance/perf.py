@@ -94,6 +94,13 @@ def chat_template_parse_s(model: ModelInfo, version: str, end: int) -> float:
     return ms * 1e-3
 
 
+def rate_span_fixed(version: str) -> bool:
+    """Whether `vllm bench serve` of ``version`` sends a rate's prompts over exactly
+    prompts / rate seconds rather than a random span (perf_constants.yaml
+    bench_rate_span_fixed_from)."""
+    return release(version) >= release(_constants()["bench_rate_span_fixed_from"])
+
+
 def gpu_family(gpu: GPUSpec) -> str:
     """The perf_constants.yaml family of ``gpu``, from its vendor and compute capability."""
     if gpu.vendor == "amd":
