@@ -185,9 +185,15 @@ def _sampler_words(ctx: RuleContext) -> str:
     slow, fast = top_k_top_p_cost(ctx, 0), top_k_top_p_cost(ctx, 1)
     if slow is None or fast is None:
         return ""
+    torch = (
+        f"{slow.torch_s * 1e6:.0f}-{fast.torch_s * 1e6:.0f} us of the top-k/top-p sampler's torch"
+        f" sort a step below {slow.min_rows} rows (the model's generation defaults)"
+    )
+    if not slow.triton:
+        return f", {torch}"
     return (
         f", {slow.pass_s * 1e6:.0f}-{fast.pass_s * 1e6:.0f} us of the top-k/top-p sampler per"
-        f" {slow.sms} rows a step samples, from {slow.min_rows} (the model's generation defaults)"
+        f" {slow.sms} rows a step samples, from {slow.min_rows}, {torch}"
     )
 
 
