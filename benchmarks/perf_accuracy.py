@@ -41,6 +41,7 @@ from checker.models.catalog import lookup
 from checker.models.config_parser import parse_config
 from checker.planning.performance.batching import Workload
 from checker.planning.performance.lengths import longest
+from checker.planning.performance.perf import rate_span_fixed
 from checker.planning.performance.serving import prefix_caching, simulate_workload
 from checker.planning.planner import choose_tp, engine_model, plan_settings, run_plan
 from checker.planning.rules.base import RuleContext
@@ -171,6 +172,7 @@ def stepped(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
         chat=case["backend"] == "openai-chat",
         range_ratio=float(case["range_ratio"]),
         varied_lengths=case["dataset"] == "sharegpt",
+        span_fixed=rate_span_fixed(ctx.settings.facts.version),
     )
     runs = [simulate_workload(ctx, work, end) for end in (0, 1)]
     # the API server's queue can turn an end around: a slower front end spreads a burst out

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import replace
 
-from checker.planning.performance.batching import Limits, StepLoad, Workload, simulate
+from checker.planning.performance.batching import (
+    Limits,
+    StepLoad,
+    Workload,
+    send_span_s,
+    simulate,
+)
 
 ROOMY = Limits(max_num_batched_tokens=2048, max_num_seqs=256, kv_tokens=1_000_000)
 
@@ -227,3 +234,38 @@ def test_with_async_scheduling_a_request_reaching_a_busy_engine_waits_one_step_m
     assert math.isclose(ahead.ttft_s[1], plain.ttft_s[1] + 0.010)
     # the decode pace is the same: the engine only chose each step earlier
     assert math.isclose(ahead.median_tpot_s(), plain.median_tpot_s())
+
+
+def test_an_older_clients_random_send_span_is_held_at_its_central_80_percent() -> None:
+    rng = random.Random(1)
+    widths = {}
+    for prompts in (20, 200):
+        work = Workload(
+            prompts=prompts, prompt_tokens=200, output_tokens=20, request_rate=4.0, span_fixed=False
+        )
+        low, high = send_span_s(work, 0.1), send_span_s(work, 0.9)
+        # the span the client's drawn gaps add up to, as vllm bench serve 0.9.2 sleeps them
+        spans = [sum(rng.expovariate(4.0) for _ in range(prompts)) for _ in range(2000)]
+        inside = sum(low <= s <= high for s in spans) / len(spans)
+        assert 0.77 <= inside <= 0.83
+        widths[prompts] = (high - low) / (prompts / 4.0)
+        fixed = replace(work, span_fixed=True)
+        assert send_span_s(fixed, 0.1) == send_span_s(fixed, 0.9) == prompts / 4.0
+    # sd sqrt(N) / rate over a mean of N / rate: fewer prompts, a wider relative spread
+    assert widths[20] > 2.5 * widths[200]
+
+
+def test_an_older_client_sends_at_once_and_a_longer_span_keeps_the_runs_tail() -> None:
+    work = Workload(
+        prompts=50, prompt_tokens=200, output_tokens=20, request_rate=0.5, span_fixed=False
+    )
+    result = simulate(work, ROOMY, fixed_step)
+    # the first prompt goes out at 0 and meets an idle engine; the loop sleeps a gap after the
+    # last, so the clock runs at least the mean span
+    assert result.sent_s == 100.0 and result.duration_s >= 100.0
+    newer = simulate(replace(work, span_fixed=True), ROOMY, fixed_step)
+    tail = newer.duration_s - newer.sent_s
+    assert tail > 0  # the last prompt goes out at 100 s and is answered after
+    longer = newer.with_send_span(110.0)
+    assert math.isclose(longer.duration_s, 110.0 + tail)
+    assert longer.output_tok_s < newer.output_tok_s

@@ -406,7 +406,8 @@ def test_async_scheduling_overlaps_the_engine_cpu_with_the_gpu_step_where_vllm_d
     assert not perf.overlaps_cpu(context("0.14.1", **deep))
     assert perf.overlaps_cpu(context("0.19.0", **deep))
     fixed = fixed_costs(on.gpu, 1)
-    # 7 requests: under the 8 rows from which 0.19's top-k/top-p kernel runs (tested apart)
+    # the same release without it: the same sampler work on the GPU
+    off = context("0.19.0", async_scheduling=False)
     for end in (0, 1):
         together, apart = step_cost(on, end)(_decode(7)), step_cost(off, end)(_decode(7))
         cpu = fixed_costs(on.gpu, end).decode_step_s + 7 * fixed_costs(on.gpu, end).step_request_s
@@ -477,7 +478,7 @@ def test_the_top_k_top_p_kernel_takes_a_pass_per_sm_full_of_rows_where_it_runs(
     qwen = _context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.19.0")
     cost = perf.top_k_top_p_cost(qwen, 0)
     assert cost is not None and cost.sms == 132
-    assert perf.sampler_s(cost, 7) == 0.0
+    assert perf.sampler_s(cost, 0) == 0.0
     assert perf.sampler_s(cost, 8) == perf.sampler_s(cost, 132) == cost.pass_s > 0
     assert math.isclose(perf.sampler_s(cost, 133), 2 * cost.pass_s)
     fast = perf.top_k_top_p_cost(qwen, 1)
@@ -486,11 +487,8 @@ def test_the_top_k_top_p_kernel_takes_a_pass_per_sm_full_of_rows_where_it_runs(
     small = qwen.model.model_copy(update={"vocab_size": qwen.model.vocab_size // 2})
     halved = perf.top_k_top_p_cost(replace(qwen, model=small), 0)
     assert halved is not None and math.isclose(halved.pass_s, cost.pass_s / 2)
-    # not before the kernel, nor where greedy requests (the bench before 0.15.0) skip it, nor for
-    # a model without top-k/top-p defaults, nor without a measurement for the GPU's family
-    assert (
-        perf.top_k_top_p_cost(_context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.16.0"), 0) is None
-    )
+    # not where greedy requests (the bench before 0.15.0) skip it, nor for a model without
+    # top-k/top-p defaults, nor without a measurement for the GPU's family
     assert perf.top_k_top_p_cost(_context(LLAMA, "H100-80GB", version="0.19.0"), 0) is None
     assert (
         perf.top_k_top_p_cost(_context("Qwen/Qwen3-0.6B", "A100-80GB", version="0.19.0"), 0) is None
@@ -513,9 +511,55 @@ def test_the_top_k_top_p_kernel_takes_a_pass_per_sm_full_of_rows_where_it_runs(
             assert math.isclose(step(_decode(rows)) - base(_decode(rows)), passes * pass_s)
 
 
+def test_below_8_rows_or_before_the_triton_kernel_the_sampler_sorts_each_rows_vocabulary() -> None:
+    # apply_top_k_top_p_pytorch: one block per row over the whole vocabulary, so a step takes
+    # the same time whatever its few rows, and the vocabulary sets it
+    qwen = _context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.19.0")
+    slow, fast = perf.top_k_top_p_cost(qwen, 0), perf.top_k_top_p_cost(qwen, 1)
+    assert slow is not None and fast is not None and slow.triton
+    assert perf.sampler_s(slow, 1) == perf.sampler_s(slow, 7) == slow.torch_s > 0
+    assert fast.torch_s < slow.torch_s
+    small = qwen.model.model_copy(update={"vocab_size": qwen.model.vocab_size // 2})
+    halved = perf.top_k_top_p_cost(replace(qwen, model=small), 0)
+    assert halved is not None and math.isclose(halved.torch_s, slow.torch_s / 2)
+    # 0.16.0 has no Triton kernel: the torch path for every step, measured below 8 rows only
+    older = perf.top_k_top_p_cost(_context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.16.0"), 0)
+    assert older is not None and not older.triton
+    assert perf.sampler_s(older, 7) == older.torch_s and perf.sampler_s(older, 8) == 0.0
+    # a light rate keeps few requests in flight: its steps take the torch path's time (seen at
+    # the fast end; the slow end's 1.5 ms of engine CPU a step hides it)
+    light = {"request_rate": 2.0, "num_prompts": 20, "version": "0.19.0"}
+    with_sort = _stepped(model_id="Qwen/Qwen3-0.6B", **light)
+    other = catalog_model("Qwen/Qwen3-0.6B").model_copy(update={"model_id": "Qwen/other"})
+    without = plan(
+        "Qwen/Qwen3-0.6B", "H100-80GB", step_model=True, model=other, **light, **SHORT
+    ).performance
+    assert with_sort.tpot is not None and without.tpot is not None
+    assert with_sort.tpot.p50_ms[0] > without.tpot.p50_ms[0] + 0.3
+
+
 def test_the_estimate_says_what_the_top_k_top_p_sampler_costs() -> None:
     qwen = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.19.0")
     assert qwen.tpot is not None
     assert "346-285 us of the top-k/top-p sampler per 132 rows a step samples" in qwen.tpot.width
     greedy = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.14.1")
     assert greedy.tpot is not None and "top-k/top-p" not in greedy.tpot.width
+
+
+def test_a_rate_runs_throughput_range_carries_the_clients_random_send_span() -> None:
+    def output(version: str, prompts: int) -> tuple[float, float]:
+        p = _stepped(version=version, request_rate=4.0, num_prompts=prompts)
+        assert p.output_throughput is not None
+        return p.output_throughput.deployment
+
+    def relative_width(r: tuple[float, float]) -> float:
+        return (r[1] - r[0]) / math.sqrt(r[0] * r[1])
+
+    # vllm bench serve 0.9.2 sends over a random Gamma(N, 1/R) span: a wider range than
+    # 0.10.0's fixed N / R, and the fewer the prompts, the wider
+    for prompts in (40, 400):
+        drawn, fixed = output("0.9.2", prompts), output("0.10.0", prompts)
+        assert drawn[0] < fixed[0] and drawn[1] > fixed[1]
+    assert relative_width(output("0.9.2", 40)) > 2 * relative_width(output("0.9.2", 400))
+    # with a fixed span only the last responses' tail moves it: still wider at fewer prompts
+    assert relative_width(output("0.10.0", 40)) > relative_width(output("0.10.0", 400))

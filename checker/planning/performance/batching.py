@@ -15,12 +15,15 @@ knows nothing of GPUs.
 
 Workloads mirror `vllm bench serve`: ``concurrency`` requests in flight (--max-concurrency;
 None sends all prompts at once, a burst) and optionally Poisson arrivals at ``request_rate``
-(--request-rate, seeded, so the result is reproducible). A prompt prefix every request shares
-(--random-prefix-len) is computed once: later requests find it in the prefix cache, whose blocks
-the pool holds once. Lengths are the means, or spread uniformly around them as the random
-dataset's --random-range-ratio spreads them (checker/planning/performance/lengths.py); a closed
-loop whose lengths vary around the means (a ShareGPT run) has its clients drift apart
-(_desynchronized).
+(--request-rate, seeded, so the result is reproducible). The client's send loop spans exactly
+prompts / rate from vLLM 0.10.0 and a random Gamma(prompts, 1 / rate) seconds before it
+(``span_fixed``): the run is simulated over the mean span, and ``send_span_s`` gives the span's
+quantiles for a range that carries the draw (Result.with_send_span). A prompt prefix every
+request shares (--random-prefix-len) is computed once: later requests find it in the prefix
+cache, whose blocks the pool holds once. Lengths are the means, or spread uniformly around them
+as the random dataset's --random-range-ratio spreads them
+(checker/planning/performance/lengths.py); a closed loop whose lengths vary around the means (a
+ShareGPT run) has its clients drift apart (_desynchronized).
 
 Before the engine sees a request the API server spends ``request_s`` of CPU on it (HTTP,
 tokenization, for /v1/chat/completions the chat template), in one process (vLLM's default
@@ -47,7 +50,8 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 from checker.planning.performance.lengths import request_lengths
 
@@ -67,6 +71,9 @@ class Workload:
     random_prefix: int = 0  # of prompt_tokens, the --random-prefix-len part, never sampled
     # lengths vary per request around the means modelled (a ShareGPT run): see _desynchronized
     varied_lengths: bool = False
+    # at a rate, the client's sends span exactly prompts / rate (vllm bench serve from 0.10.0);
+    # else it sleeps a drawn gap after every send, the last included (_arrivals)
+    span_fixed: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,7 @@ class Result:
     e2e_s: tuple[float, ...] = ()
     itl_s: tuple[tuple[float, int], ...] = ()  # (gap between two tokens, tokens with it)
     cohort: int = 1  # requests each simulated one stands for (checker/planning/performance/perf.py)
+    sent_s: float = 0.0  # when the client's send loop ended (the benchmark's clock waits for it)
 
     @property
     def output_tok_s(self) -> float:
@@ -173,11 +181,35 @@ class Result:
     def itl_percentile_s(self, q: float) -> float:
         return percentile([v for v, _ in self.itl_s], q, [w for _, w in self.itl_s])
 
+    def with_send_span(self, span_s: float) -> Result:
+        """The run had the client's send loop lasted ``span_s``: the benchmark's duration is
+        the span plus whatever the last responses took beyond it (the tail)."""
+        tail = max(0.0, self.duration_s - self.sent_s)
+        return replace(self, duration_s=span_s + tail, sent_s=span_s)
+
+
+def send_span_s(work: Workload, quantile: float) -> float:
+    """The ``quantile`` (0-1) of how long `vllm bench serve` takes to send ``work`` at its rate
+    (perf_constants.yaml bench_rate_span_fixed_from): exactly prompts / rate where the client
+    rescales its draws; else the sum of one exponential gap per prompt, Gamma(prompts, 1 / rate),
+    by the Wilson-Hilferty cube-root normal approximation (within 0.25 % of the exact Erlang
+    quantile at 3 prompts, 0.05 % from 10); 0 without a rate."""
+    if work.request_rate is None:
+        return 0.0
+    mean = work.prompts / work.request_rate
+    if work.span_fixed:
+        return mean
+    z = NormalDist().inv_cdf(quantile)
+    n = work.prompts
+    return mean * max(0.0, 1 - 1 / (9 * n) + z / (3 * math.sqrt(n))) ** 3
+
 
 def _arrivals(work: Workload) -> list[float]:
-    """Send times as `vllm bench serve` draws them (vllm/benchmarks/serve.py get_request):
-    exponential gaps summed from the first one, then rescaled so that the last request is
-    sent at exactly prompts / rate; all at 0 without a rate."""
+    """Send times as `vllm bench serve` draws them (vllm/benchmarks/serve.py get_request),
+    exponential gaps over the mean span, prompts / rate: from 0.10.0 the gaps' running sums,
+    so the last request goes out at exactly that span; before, the first goes out at once and
+    each later one a gap after the one before, the last gap slept after the last send. All at
+    0 without a rate."""
     if work.request_rate is None:
         return [0.0] * work.prompts
     rng = random.Random(0)  # noqa: S311 - a reproducible schedule, not security
@@ -186,6 +218,8 @@ def _arrivals(work: Workload) -> list[float]:
         t += rng.expovariate(work.request_rate)
         times.append(t)
     scale = work.prompts / work.request_rate / t
+    if not work.span_fixed:
+        times = [0.0, *times[:-1]]
     return [a * scale for a in times]
 
 
@@ -354,16 +388,19 @@ def simulate(
     tpot = [
         ((r.finish or 0.0) - (r.first_token or 0.0)) / (r.output - 1) for r in done if r.output > 1
     ]
+    # the client's send loop ends with the last send (or, before 0.10.0, the gap slept after it)
+    sent = work.prompts / work.request_rate if work.request_rate else 0.0
     return Result(
         ttft_s=ttft,
         tpot_s=tpot,
         # from the benchmark's start: the first request is sent one gap in at a rate
-        duration_s=max(r.finish or 0.0 for r in done),
+        duration_s=max(sent, *(r.finish or 0.0 for r in done)),
         output_tokens=sum(r.output for r in done),
         preemptions=preemptions,
         steps=steps,
         e2e_s=tuple((r.finish or 0.0) - r.arrival for r in done),
         itl_s=tuple(itl),
+        sent_s=sent,
     )
 
 

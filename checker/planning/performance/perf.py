@@ -94,6 +94,13 @@ def chat_template_parse_s(model: ModelInfo, version: str, end: int) -> float:
     return ms * 1e-3
 
 
+def rate_span_fixed(version: str) -> bool:
+    """Whether `vllm bench serve` of ``version`` sends a rate's prompts over exactly
+    prompts / rate seconds rather than a random span (perf_constants.yaml
+    bench_rate_span_fixed_from)."""
+    return release(version) >= release(_constants()["bench_rate_span_fixed_from"])
+
+
 def gpu_family(gpu: GPUSpec) -> str:
     """The perf_constants.yaml family of ``gpu``, from its vendor and compute capability."""
     if gpu.vendor == "amd":
@@ -131,24 +138,25 @@ def _family_costs(name: str, end: int) -> FixedCosts:
 
 
 class SamplerCost(NamedTuple):
-    """The Triton top-k/top-p sampler of one plan's steps (perf_constants.yaml
-    top_k_top_p_sampler): from ``min_rows`` sampled rows up, one ``pass_s`` per ``sms`` rows."""
+    """The top-k/top-p sampler of one plan's steps (perf_constants.yaml top_k_top_p_sampler):
+    with the Triton kernel (``triton``), from ``min_rows`` sampled rows up, one ``pass_s`` per
+    ``sms`` rows; below ``min_rows`` the torch sort path, ``torch_s`` a step."""
 
     min_rows: int
     sms: int
     pass_s: float
+    torch_s: float
+    triton: bool
 
 
 def top_k_top_p_cost(ctx: RuleContext, end: int) -> SamplerCost | None:
     """What the top-k/top-p sampler costs this plan's steps at one end of the range, or None
-    where it does not run or is not measured: a release with vLLM's Triton kernel whose bench
-    recipe leaves sampling to the server, a model whose generation defaults set top-k or
-    top-p, a GPU family with a measurement."""
+    where it does not run or is not measured: it runs where the bench recipe leaves sampling to
+    the server and the model's generation defaults set top-k or top-p, and is measured for some
+    GPU families; the Triton kernel from its release on, the torch sort before it."""
     data = _constants()["top_k_top_p_sampler"]
     version = release(ctx.settings.facts.version)
-    if version < release(data["triton_from"]) or version < release(
-        data["bench_sends_no_sampling_from"]
-    ):
+    if version < release(data["bench_sends_no_sampling_from"]):
         return None
     if not ctx.model.model_id.startswith(tuple(data["model_prefixes"])):
         return None
@@ -156,13 +164,25 @@ def top_k_top_p_cost(ctx: RuleContext, end: int) -> SamplerCost | None:
     if family is None:
         return None
     scale = ctx.model.vocab_size / data["reference_vocab"]
-    return SamplerCost(data["triton_min_rows"], family["sms"], family["row_us"][end] * 1e-6 * scale)
+    return SamplerCost(
+        data["triton_min_rows"],
+        family["sms"],
+        family["row_us"][end] * 1e-6 * scale,
+        family["torch_us"][end] * 1e-6 * scale,
+        triton=version >= release(data["triton_from"]),
+    )
 
 
 def sampler_s(cost: SamplerCost | None, rows: int) -> float:
-    """GPU seconds the top-k/top-p kernel adds to a step that samples ``rows`` rows: each of
-    its programs (one per SM) walks whole rows, so the rows take ceil(rows / SMs) passes."""
-    if cost is None or rows < cost.min_rows:
+    """GPU seconds the top-k/top-p sampler adds to a step that samples ``rows`` rows: the
+    Triton kernel's programs (one per SM) walk whole rows, so the rows take ceil(rows / SMs)
+    passes; below its threshold the torch path sorts each row's vocabulary, one block per row,
+    so a step takes the same time whatever its few rows (none measured at 8 rows or more)."""
+    if cost is None or rows <= 0:
+        return 0.0
+    if rows < cost.min_rows:
+        return cost.torch_s
+    if not cost.triton:
         return 0.0
     return math.ceil(rows / cost.sms) * cost.pass_s
 
