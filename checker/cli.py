@@ -33,6 +33,8 @@ from checker.render.escape import terminal
 from checker.schemas.enums import FailOn
 
 if TYPE_CHECKING:  # the gate's result model loads only when check runs (cold start)
+    from pathlib import Path
+
     from checker.gate.result import CheckResult
 
 Handler = Callable[[argparse.Namespace], int]
@@ -791,10 +793,28 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
     text = profile_json_schema_text()
     if args.output:
+        _not_a_profile(Path(args.output))
         write_atomic(Path(args.output), text)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _not_a_profile(output: Path) -> None:
+    """``schema -o`` never replaces a profile (``-o`` typed for ``--profile``, a tab-completed
+    name): any other file it was told to write is replaced."""
+    from checker.gate.sources.discovery import looks_like_profile
+    from checker.schemas.yaml_source import YAMLSourceError, read_text
+
+    try:
+        existing = read_text(output) if output.is_file() else None
+    except (OSError, YAMLSourceError):
+        return  # not readable as text: not a profile; the write says what is wrong
+    if existing is not None and looks_like_profile(existing):
+        raise UsageError(
+            f"-o {output} is a profile; not overwriting it with the schema",
+            hint="name another file, e.g. profile.schema.json",
+        )
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -28,6 +28,11 @@ def _plan(tmp: Path, cli: Callable[..., Run], text: str) -> Run:
     return cli("plan", "-m", "Qwen/Qwen3-8B", "--max-model-len", "4096", "--gpu", text, "--json")
 
 
+def _generate(tmp: Path, cli: Callable[..., Run], text: str) -> Run:
+    argv = ("-m", "Qwen/Qwen3-8B", "--max-model-len", "4096", "--gpu", text)
+    return cli("generate", *argv, "--emit", "command", "-o", "-", "--force")
+
+
 def _fleet(tmp: Path, cli: Callable[..., Run], text: str) -> Run:
     (tmp / "p.yaml").write_text(PROFILE % "")
     (tmp / "fleet.yaml").write_text(f"- {json.dumps(text)}\n")
@@ -54,6 +59,7 @@ def _profile_targets(tmp: Path, cli: Callable[..., Run], text: str) -> Run:
 ENTRY_POINTS = {
     "check --gpu": _check,
     "plan --gpu": _plan,
+    "generate --gpu": _generate,
     "fleet short form": _fleet,
     "repo config targets": _repo_config,
     "profile targets": _profile_targets,
@@ -88,6 +94,8 @@ def test_space_around_a_target_is_dropped_everywhere(
     assert run.code in (0, 1), run  # planned: the verdict is the plan's business
     if entry == "plan --gpu":
         assert json.loads(run.out)["feasibility"]["num_gpus_given"] == 2
+    elif entry == "generate --gpu":
+        assert "of 2 x L4" in run.out, run.out  # the header names the GPUs given
     elif entry != "fleet short form":
         assert "L4:2" in {p["target"] for p in json.loads(run.out)["pairs"]}
 

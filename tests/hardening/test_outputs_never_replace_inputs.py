@@ -86,3 +86,16 @@ def test_generate_never_replaces_its_own_profile(
     assert "leave 'profile' out of --emit" in run.error_line
     assert (tmp_path / "profile.yaml").read_text() == own
     assert sorted(p.name for p in tmp_path.iterdir()) == ["profile.yaml"]  # nothing written
+
+
+def test_schema_never_replaces_a_profile(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 'schema -o p.yaml' replaced the profile with the JSON Schema
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(PROFILE)
+    run = cli("schema", "-o", "p.yaml")
+    assert_clean_usage_error(run, "-o p.yaml is a profile; not overwriting it")
+    assert (tmp_path / "p.yaml").read_text() == PROFILE
+    assert cli("schema", "-o", "profile.schema.json").code == 0
+    assert cli("schema", "-o", "profile.schema.json").code == 0  # its own output is replaced

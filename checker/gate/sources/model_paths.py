@@ -46,20 +46,21 @@ def check_model_paths(
     """Refuse a profile's ``model.config`` (read from ``profile_dir``), or a ``model.id`` or
     ``draft`` (its name and profile key) naming a directory, that leads out of its repository
     other than into ``allowed``."""
-    root = git_work_tree(profile_dir)
-    if root is None:
-        return
-    if config and "\0" not in config:  # a NUL is no path: the resolver says so
-        _inside(config, profile_dir, root, allowed, "model.config", "model.config")
+    # (path, folder it is read from, profile key, what it is): a NUL is no path, the
+    # resolver says so; an id or a draft that is no directory is a name, not read from disk
+    paths = [(config, profile_dir, "model.config", "model.config")] if config else []
     named = [(model_id or "", "model.id", "model.id")]
     if draft is not None:
         named.append((draft[0], draft[1], "draft model"))
     for text, key, label in named:
-        name = text.strip()
-        if (
-            name and "\0" not in name and _is_dir(Path(name).expanduser())
-        ):  # the resolver reads it before a catalog
-            _inside(name, Path.cwd(), root, allowed, key, label)
+        if text.strip() and _is_dir(Path(text.strip()).expanduser()):
+            paths.append((text.strip(), Path.cwd(), key, label))
+    paths = [p for p in paths if "\0" not in p[0]]
+    root = git_work_tree(profile_dir) if paths else None
+    if root is None:
+        return
+    for text, base, key, label in paths:
+        _inside(text, base, root, allowed, key, label)
 
 
 def _is_dir(path: Path) -> bool:
