@@ -178,6 +178,7 @@ def audit_child(count: int, seed: int, jobs: int) -> dict[str, Any]:
     """``run_audit`` of ``count`` profiles on a 3-GPU fleet with ``jobs`` processes."""
     from checker.gate.audit.fleet import load_fleet
     from checker.gate.audit.run import AuditOptions, run_audit
+    from checker.gate.result import record_json
 
     with tempfile.TemporaryDirectory(prefix="vw-audit-") as tmp:
         folder = Path(tmp)
@@ -213,7 +214,7 @@ def audit_child(count: int, seed: int, jobs: int) -> dict[str, Any]:
         "in_workers": (after[1].ru_utime - cpu[1].ru_utime) / max(used, 1e-9),
         "progress": len(calls),
         "pairs": len(result.check.pairs),
-        "dump": result.model_dump_json(),
+        "dump": record_json(result, indent=None),
     }
 
 

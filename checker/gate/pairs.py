@@ -108,7 +108,7 @@ def check_pair(
     verdict = _VERDICTS[feasibility.verdict]
     packed = pack_plan(plan) if plan is not None and not settings.keep_plans else None
     kept = settings.keep_plans or (verdict == "FAIL" and packed is None)
-    result = PairResult(
+    return PairResult(
         profile=display,
         target=str(target),
         gpu=feasibility.gpu,
@@ -120,10 +120,8 @@ def check_pair(
         figures=figures_of(feasibility, performance),
         summary=summary_of(feasibility, performance, version),
         plan=plan if kept else None,
+        packed_plan=packed,
     )
-    if packed is not None:
-        result.keep_packed(packed)
-    return result
 
 
 def summary_of(

@@ -10,6 +10,7 @@ import pytest
 
 from checker.errors import GPUNotFoundError, UsageError
 from checker.gate.check import CheckOptions, run_check, set_up, working_tree
+from checker.gate.result import record_json
 from checker.gate.sources.repo_config import FailOn
 from checker.planning.rules import RuleContext
 
@@ -110,8 +111,8 @@ def test_a_failing_plan_is_kept_packed_and_dumped_whole(tmp_path: Path) -> None:
     failing = result.pairs[1]
     full = failing.full_plan()
     assert failing.plan is None and full is not None  # no PlanResponse objects held
-    assert failing.model_dump(mode="json")["plan"] == full.model_dump(mode="json")
-    dumped = json.loads(result.model_dump_json())["pairs"][1]["plan"]
+    assert failing.plan_json() == json.loads(full.model_dump_json())
+    dumped = json.loads(record_json(result))["pairs"][1]["plan"]
     assert dumped == json.loads(full.model_dump_json())
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
 
@@ -9,10 +11,13 @@ from pydantic import BaseModel
 
 from checker.gate.formats import report_chunks
 from checker.gate.formats.json_report import render_json
-from checker.gate.result import CheckResult, pack_plan
+from checker.gate.result import pack_plan, record_json
 from checker.schemas.enums import Verdict
 from checker.schemas.outputs import PlanResponse, Recommendation
 from tests.gate import factories as f
+
+DATA = Path(__file__).parent / "data"
+_ODD_MESSAGE = "No KV cache: \u2014 \u00e9 \u201cquoted\u201d \x1b[31m"
 
 
 def test_documented_keys_and_round_trip() -> None:
@@ -70,24 +75,43 @@ def test_documented_keys_and_round_trip() -> None:
     ]
     assert first["plan"]["feasibility"]["kv"]["tokens"] == 444_464
     assert list(data["diff"]["profiles"][0]) == ["profile", "status", "pairs", "base_error"]
-    assert CheckResult.model_validate_json(render_json(result)) == result
+
+
+def test_the_report_is_the_one_pydantic_wrote_byte_for_byte() -> None:
+    """The records' explicit serializer writes what the pydantic models of vllm-wizard before
+    issue 17 wrote (tests/gate/data/check-report.golden.json, written by them): key order,
+    non-ASCII kept, floats as ``1e-7``/``1e+16``/``0.00001``, inf and nan as null, a packed
+    plan written whole."""
+    failing = f.pair(verdict=Verdict.FAIL, findings=(f.finding(message=_ODD_MESSAGE),))
+    small = f.plan(verdict=Verdict.FAIL, findings=(f.finding(),), concurrency=1e-5, headroom=-1e-7)
+    packed = replace(
+        failing, plan=None, profile="profiles/packed.yaml", packed_plan=pack_plan(small)
+    )
+    assert packed.packed_plan is not None
+    odd = f.pair(profile='p/\u00fc\n"y.yaml', headroom=float("inf"), concurrency=1e16)
+    odd = replace(odd, figures=replace(odd.figures, headroom_gib=float("nan"), targets_met=(1, 2)))
+    result = f.result(
+        [f.pair(), failing, packed, f.error_pair(), odd], diff=f.diff(f.pair(), failing)
+    )
+    result = replace(result, notes=['a "note"\n  "pairs": [],'])
+    assert render_json(result) == (DATA / "check-report.golden.json").read_text(encoding="utf-8")
 
 
 def test_written_one_pair_at_a_time_as_the_whole_dump() -> None:
     """A fleet's report is never whole in memory (issue 17), yet reads as the model's dump."""
     failing = f.pair(verdict=Verdict.FAIL, findings=(f.finding(),))
-    packed = failing.model_copy(update={"plan": None})
     blob = pack_plan(f.plan(verdict=Verdict.FAIL, findings=(f.finding(),)))
     assert blob is not None
-    packed.keep_packed(blob)
+    packed = replace(failing, plan=None, packed_plan=blob)
     pairs = [f.pair(), failing, packed, f.error_pair(), f.pair(profile='p/x\n"y.yaml')]
     result = f.result(pairs, diff=f.diff(f.pair(), failing))
-    result = result.model_copy(update={"notes": ['a "note"\n  "pairs": [],']})
+    result = replace(result, notes=['a "note"\n  "pairs": [],'])
     chunks = list(report_chunks(result, "json"))
     assert len(chunks) == len(pairs) + 2
-    assert "".join(chunks) == render_json(result) == result.model_dump_json(indent=2) + "\n"
+    assert "".join(chunks) == render_json(result) == record_json(result) + "\n"
+    assert json.loads(record_json(packed))["plan"] == json.loads(blob)
     empty = f.result([])
-    assert render_json(empty) == empty.model_dump_json(indent=2) + "\n"
+    assert render_json(empty) == record_json(empty) + "\n"
 
 
 def test_a_plan_json_would_not_give_back_is_not_packed() -> None:

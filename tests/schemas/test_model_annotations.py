@@ -12,7 +12,6 @@ import pytest
 from pydantic import BaseModel
 
 HOT = (
-    "checker.gate.result",
     "checker.gate.sources.repo_config",
     "checker.schemas.calibration",
     "checker.schemas.gpu",

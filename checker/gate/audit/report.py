@@ -15,14 +15,14 @@ from checker.gate.audit.fleet import FleetEntry
 from checker.gate.audit.run import AuditResult
 from checker.gate.formats.common import counts_text, fmt_conc
 from checker.gate.formats.markdown import ICON
-from checker.gate.result import PairResult
+from checker.gate.result import PairResult, record_json
 from checker.render.escape import md_text
 from checker.schemas.profile_io import write_atomic
 from checker.schemas.yaml_source import read_prefix
 
 
 def audit_json(result: AuditResult) -> str:
-    return result.model_dump_json(indent=2, exclude={"check": {"pairs": {"__all__": {"plan"}}}})
+    return record_json(result, plans=False)
 
 
 def audit_markdown(result: AuditResult) -> str:
