@@ -178,7 +178,7 @@ def audit_child(count: int, seed: int, jobs: int) -> dict[str, Any]:
     """``run_audit`` of ``count`` profiles on a 3-GPU fleet with ``jobs`` processes."""
     from checker.gate.audit.fleet import load_fleet
     from checker.gate.audit.run import AuditOptions, run_audit
-    from checker.gate.result import record_json
+    from checker.schemas.records import record_json
 
     with tempfile.TemporaryDirectory(prefix="vw-audit-") as tmp:
         folder = Path(tmp)

@@ -3,17 +3,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from types import UnionType
-from typing import Any, Union, get_args, get_origin
-
-import pytest
-from pydantic import BaseModel
 
 from checker.gate.formats import report_chunks
 from checker.gate.formats.json_report import render_json
-from checker.gate.result import pack_plan, record_json
+from checker.gate.result import pack_plan
 from checker.schemas.enums import Verdict
-from checker.schemas.outputs import PlanResponse, Recommendation
+from checker.schemas.outputs import Recommendation
+from checker.schemas.records import record_json
 from tests.gate import factories as f
 
 DATA = Path(__file__).parent / "data"
@@ -109,61 +105,21 @@ def test_written_one_pair_at_a_time_as_the_whole_dump() -> None:
     chunks = list(report_chunks(result, "json"))
     assert len(chunks) == len(pairs) + 2
     assert "".join(chunks) == render_json(result) == record_json(result) + "\n"
-    assert json.loads(record_json(packed))["plan"] == json.loads(blob)
+    assert json.loads(record_json(packed))["plan"] == json.loads(record_json(failing.plan))
     empty = f.result([])
     assert render_json(empty) == record_json(empty) + "\n"
 
 
-def test_a_plan_json_would_not_give_back_is_not_packed() -> None:
-    """An overflowed figure is null in JSON: such a plan keeps its objects, whole."""
+def test_a_packed_plan_comes_back_as_it_was() -> None:
+    """A FAIL pair keeps its plan packed (issue 17): an overflowed figure and a free-form value
+    of any type come back as they were, and the JSON report writes the plan whole."""
     plan = f.plan(verdict=Verdict.FAIL, findings=(f.finding(),))
-    memory = plan.feasibility.memory.model_copy(update={"total_gib": float("inf")})
-    broken = plan.model_copy(
-        update={"feasibility": plan.feasibility.model_copy(update={"memory": memory})}
+    memory = replace(plan.feasibility.memory, total_gib=float("inf"))
+    odd = replace(
+        plan,
+        feasibility=replace(plan.feasibility, memory=memory),
+        recommendations=[Recommendation(key="k", value=(1, 2), reason="r")],
     )
-    assert pack_plan(plan) is not None and pack_plan(broken) is None
-    # a free-form value JSON gives back as another type: a tuple comes back a list
-    odd = plan.model_copy(
-        update={"recommendations": [Recommendation(key="k", value=(1, 2), reason="r")]}
-    )
-    assert pack_plan(odd) is None
-
-
-def _any_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
-    """Where a plan holds free-form (``Any``) values: attribute paths, [] for a list item."""
-    found: set[str] = set()
-    for name, field in model.model_fields.items():
-        path, annotation = prefix + name, field.annotation
-        if annotation is Any or Any in get_args(annotation):
-            found.add(path)
-        union = get_origin(annotation) in (Union, UnionType)
-        for arg in get_args(annotation) if union else (annotation,):
-            inner, mark = (get_args(arg)[0], "[].") if get_origin(arg) is list else (arg, ".")
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                found |= _any_paths(inner, path + mark)
-    return found
-
-
-def test_a_plan_packs_without_being_built_again_and_its_free_values_are_all_looked_at(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Packing a plain plan (no overflowed figure, free-form values JSON's own) builds no
-    objects to compare (issue 17); _free_values reads every free-form field there is."""
-    assert _any_paths(PlanResponse) == {
-        "feasibility.findings[].fix_values",
-        "feasibility.suppressed[].fix_values",
-        "config.extra_args",
-        "recommendations[].value",
-    }
-    plan = f.plan(verdict=Verdict.FAIL, findings=(f.finding(),))
-    odd = plan.model_copy(
-        update={"recommendations": [Recommendation(key="k", value=(1, 2), reason="r")]}
-    )
-
-    def refused(*args: object, **kwargs: object) -> PlanResponse:
-        raise AssertionError("built again")
-
-    monkeypatch.setattr(PlanResponse, "model_validate_json", refused)
-    assert pack_plan(plan) == plan.model_dump_json().encode()
-    with pytest.raises(AssertionError, match="built again"):  # a tuple: JSON gives a list
-        pack_plan(odd)
+    pair = replace(f.pair(verdict=Verdict.FAIL), plan=None, packed_plan=pack_plan(odd))
+    assert pair.full_plan() == odd
+    assert json.loads(record_json(pair))["plan"] == json.loads(record_json(odd))

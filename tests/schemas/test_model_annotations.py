@@ -17,7 +17,6 @@ HOT = (
     "checker.schemas.gpu",
     "checker.schemas.inputs",
     "checker.schemas.model_info",
-    "checker.schemas.outputs",
     "checker.schemas.profile",
     "checker.schemas.slo",
 )

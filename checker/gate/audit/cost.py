@@ -21,6 +21,7 @@ from checker.gate.result import GateFinding, PairResult
 from checker.schemas.enums import Severity
 from checker.schemas.profile import ProfileWorkload
 from checker.schemas.profile_io import LoadedProfile
+from checker.schemas.records import Record
 
 # What more replicas fix (checker/planning/rules/slo.py _replicas): the cost counts them in
 REPLICA_RULES = frozenset({"VW403", "VW404"})
@@ -30,7 +31,7 @@ Range = tuple[float, float]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CostOption:
+class CostOption(Record):
     """One profile on one priced fleet entry: its estimated cost, or why it has none."""
 
     profile: str

@@ -12,19 +12,20 @@ from checker.gate.result import PairResult
 from checker.schemas.enums import OOMRisk
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile_io import LoadedProfile, Target, profile_targets
+from checker.schemas.records import Record
 
 EDGE_CONCURRENCY = 1.5  # max concurrency under this x the workload's concurrency is "close"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EdgeCase:
+class EdgeCase(Record):
     profile: str
     target: str
     reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CheaperOption:
+class CheaperOption(Record):
     profile: str
     current: str  # the profile's own target, e.g. H100-80GB:1
     target: str  # the cheaper fleet entry, where the profile PASSes

@@ -23,6 +23,7 @@ from checker.gate.progress import Progress
 from checker.gate.result import CheckResult, PairResult
 from checker.schemas.enums import FailOn
 from checker.schemas.profile_io import Target, load_profile_text
+from checker.schemas.records import Record
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class AuditOptions:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AuditResult:
+class AuditResult(Record):
     """The check of profiles x fleet, plus what the audit reads out of it."""
 
     schema_version: int = 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from checker.gate.result import CheckResult, record_json
+from checker.gate.result import CheckResult
+from checker.schemas.records import record_json
 
 # where the pairs go in the result's own dump with none: JSON text holds no raw newline inside
 # a string, so this is the structural key, not a value that looks like it
