@@ -10,15 +10,16 @@ repository root in CI, so they work as annotation and SARIF paths).
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from checker.schemas.enums import FailOn, OOMRisk, Severity
-from checker.schemas.records import NOT_JSON, Record, json_from
+from checker.schemas.records import Record
 
 if TYPE_CHECKING:
     from checker.schemas.outputs import PlanResponse
 
+PACKED = {"packed_plan"}  # a pair's field the JSON never writes
 GateVerdict = Literal["PASS", "WARN", "FAIL", "ERROR"]
 ChangeStatus = Literal["new", "removed", "changed", "unchanged"]
 
@@ -99,16 +100,20 @@ class PairResult(Record):
     figures: Figures
     error: InputProblem | None = None
     summary: PlanSummary | None = None  # None: ERROR, it was not planned
-    # the full plan, of a FAIL pair only (the markdown report's details); written unpacked
-    plan: PlanResponse | None = field(default=None, metadata=json_from("full_plan"))
-    # a FAIL pair's plan packed (pack_plan): a fleet has thousands of them
-    packed_plan: bytes | None = field(default=None, repr=False, metadata=NOT_JSON)
+    plan: PlanResponse | None = None  # the full plan, of a FAIL pair only (markdown details)
+    # a FAIL pair's plan packed (pack_plan): a fleet has thousands of them. Not in the JSON:
+    # the writers write full_plan() as "plan" (PACKED)
+    packed_plan: bytes | None = field(default=None, repr=False)
 
     def full_plan(self) -> PlanResponse | None:
         if self.plan is not None or self.packed_plan is None:
             return self.plan
         plan: PlanResponse = pickle.loads(self.packed_plan)
         return plan
+
+    def unpacked(self) -> PairResult:
+        """As the JSON report writes it: the plan whole (``record_json(..., exclude=PACKED)``)."""
+        return self if self.packed_plan is None else replace(self, plan=self.full_plan())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

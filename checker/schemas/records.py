@@ -6,7 +6,7 @@ pydantic's ``model_dump_json`` wrote it before (tests/gate/test_format_json.py).
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -14,15 +14,6 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 from pydantic_core import to_json
 
 R = TypeVar("R", bound="Record")
-
-# field metadata: kept in memory, never written
-NOT_JSON: Mapping[str, Any] = {"json": None}
-
-
-def json_from(method: str) -> Mapping[str, Any]:
-    """Field metadata: the JSON writes what the record's ``method()`` returns for this field
-    (e.g. a plan kept packed, written whole)."""
-    return {"json": method}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +23,12 @@ class Record:
     ``969.0`` where the figure is a float, whatever arithmetic produced it."""
 
     def __post_init__(self) -> None:
-        for name, pair in _float_fields(type(self)):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if pair:
-                if type(value) is not tuple or not all(type(v) is float for v in value):
-                    object.__setattr__(self, name, tuple(float(v) for v in value))
-            elif type(value) is not float:
-                object.__setattr__(self, name, float(value))
+        # the first record of its type: compile its own check of its float fields (straight
+        # code, a record of each type is built per pair), kept on the type for the next ones
+        kind = type(self)
+        keep = _float_keeper(kind)
+        kind.__post_init__ = keep  # type: ignore[assignment,method-assign]
+        keep(self)
 
     def model_copy(self: R, *, update: Mapping[str, Any]) -> R:
         """This record with the fields in ``update`` replaced; the name pydantic gave it, which
@@ -48,21 +36,36 @@ class Record:
         return replace(self, **update)
 
 
-# record type -> its float fields: (name, whether it is a tuple of floats)
-_FLOAT_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
+def _float_keeper(kind: type) -> Callable[[Any], None]:
+    """A ``__post_init__`` for ``kind`` that turns a whole number given for a float field (or
+    in a tuple of floats) into a float."""
+    module = vars(sys.modules[kind.__module__])
+    lines = ["def keep(self):", "    set = object.__setattr__"]
+    for f in fields(kind):
+        shape = _float_shape(f.type, module)
+        if shape == "float":
+            lines += [
+                f"    v = self.{f.name}",
+                "    if v is not None and type(v) is not float:",
+                f"        set(self, {f.name!r}, float(v))",
+            ]
+        elif shape == "pair":
+            lines += [
+                f"    v = self.{f.name}",
+                "    if v is not None and (type(v) is not tuple or "
+                "any(type(x) is not float for x in v)):",
+                f"        set(self, {f.name!r}, tuple(float(x) for x in v))",
+            ]
+    if len(lines) == 2:
+        return _keep_nothing
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)  # noqa: S102 - our own field names
+    keep: Callable[[Any], None] = namespace["keep"]
+    return keep
 
 
-def _float_fields(kind: type) -> tuple[tuple[str, bool], ...]:
-    found = _FLOAT_FIELDS.get(kind)
-    if found is None:
-        module = vars(sys.modules[kind.__module__])
-        found = tuple(
-            (f.name, shape == "pair")
-            for f in fields(kind)
-            if (shape := _float_shape(f.type, module)) is not None
-        )
-        _FLOAT_FIELDS[kind] = found
-    return found
+def _keep_nothing(self: Any) -> None:
+    """A record without float fields: nothing to keep."""
 
 
 def _float_shape(annotation: Any, module: dict[str, Any]) -> str | None:
@@ -84,45 +87,9 @@ def _float_shape(annotation: Any, module: dict[str, Any]) -> str | None:
     return None
 
 
-# record type -> (JSON key, attribute, whether it is a method to call), in field order
-_JSON_FIELDS: dict[type, tuple[tuple[str, str, bool], ...]] = {}
-
-
-def _json_fields(kind: type) -> tuple[tuple[str, str, bool], ...]:
-    found = _JSON_FIELDS.get(kind)
-    if found is None:
-        found = tuple(
-            (f.name, f.metadata.get("json", f.name), "json" in f.metadata)
-            for f in fields(kind)
-            if f.metadata.get("json", f.name) is not None
-        )
-        _JSON_FIELDS[kind] = found
-    return found
-
-
-def jsonable(value: Any, omit: Collection[tuple[type, str]] = ()) -> Any:
-    """``value`` with every record a dict of its JSON fields in order, lists, tuples and dicts
-    walked; what ``to_json`` writes as it is (text, numbers, bools, enums, pydantic models) left
-    as it is. ``omit``: (record type, field) pairs left out."""
-    kind = type(value)
-    if kind is list or kind is tuple:
-        return [jsonable(v, omit) for v in value]
-    if kind is dict:
-        return {k: jsonable(v, omit) for k, v in value.items()}
-    if not isinstance(value, Record):
-        return value
-    data = {}
-    for key, attr, call in _json_fields(kind):
-        if omit and (kind, key) in omit:
-            continue
-        item = getattr(value, attr)
-        data[key] = jsonable(item() if call else item, omit)
-    return data
-
-
-def record_json(
-    value: Any, *, indent: int | None = 2, omit: Collection[tuple[type, str]] = ()
-) -> str:
-    """``value`` as JSON, as pydantic wrote it: keys in field order, non-ASCII kept, a float
-    that overflowed to inf or nan written as null (RFC-valid)."""
-    return to_json(jsonable(value, omit), indent=indent, inf_nan_mode="null").decode()
+def record_json(value: Any, *, indent: int | None = 2, exclude: Any = None) -> str:
+    """``value`` (records, lists, dicts, enums, text, numbers) as JSON, as pydantic wrote it:
+    keys in field order, non-ASCII kept, a float that overflowed to inf or nan written as
+    null (RFC-valid). ``exclude``: pydantic's nested form, e.g. ``{"pairs": {"__all__":
+    {"plan"}}}``."""
+    return to_json(value, indent=indent, inf_nan_mode="null", exclude=exclude).decode()

@@ -7,14 +7,13 @@ import json
 import pickle
 import subprocess
 import sys
-from dataclasses import dataclass, field
 
 import pytest
 
 from checker.gate.result import Figures, PairResult
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding, PerfEstimate, SLOStatus
-from checker.schemas.records import NOT_JSON, Record, json_from, record_json
+from checker.schemas.records import record_json
 
 
 def test_a_whole_number_in_a_float_field_is_kept_as_a_float() -> None:
@@ -60,24 +59,6 @@ def test_floats_are_written_as_pydantic_wrote_them(value: float) -> None:
     new = SLOStatus(target="t", limit=value, estimate=(value, value), status="met")
     assert json.dumps(json.loads(record_json(new, indent=None))["limit"]) == json.dumps(value)
     assert record_json(new.limit, indent=None) == Old(x=value).model_dump_json()[5:-1]
-
-
-def test_fields_left_out_written_from_a_method_or_omitted() -> None:
-    @dataclass(frozen=True, slots=True, kw_only=True)
-    class Held(Record):
-        name: str
-        shown: int | None = field(default=None, metadata=json_from("computed"))
-        kept: bytes = field(default=b"\xff", metadata=NOT_JSON)
-
-        def computed(self) -> int:
-            return len(self.name)
-
-    held = Held(name="abc")
-    assert json.loads(record_json([held, (held,)])) == [
-        {"name": "abc", "shown": 3},
-        [{"name": "abc", "shown": 3}],
-    ]
-    assert json.loads(record_json({"k": held}, omit={(Held, "shown")})) == {"k": {"name": "abc"}}
 
 
 def test_a_pair_result_survives_a_worker_process() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from checker.gate.result import CheckResult
+from checker.gate.result import PACKED, CheckResult
 from checker.schemas.records import record_json
 
 # where the pairs go in the result's own dump with none: JSON text holds no raw newline inside
@@ -27,6 +27,7 @@ def json_chunks(result: CheckResult) -> Iterator[str]:
     before, _, after = head.partition(_NO_PAIRS)
     yield before + '\n  "pairs": [\n'
     for index, pair in enumerate(result.pairs):
-        text = "    " + record_json(pair).replace("\n", "\n    ")
+        text = record_json(pair.unpacked(), exclude=PACKED)
+        text = "    " + text.replace("\n", "\n    ")
         yield text if index == 0 else ",\n" + text
     yield "\n  ]," + after + "\n"
