@@ -10,11 +10,11 @@ repository root in CI, so they work as annotation and SARIF paths).
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Literal
 
 from checker.schemas.enums import FailOn, OOMRisk, Severity
-from checker.schemas.records import Record
+from checker.schemas.records import Record, record
 
 if TYPE_CHECKING:
     from checker.schemas.outputs import PlanResponse
@@ -24,7 +24,7 @@ GateVerdict = Literal["PASS", "WARN", "FAIL", "ERROR"]
 ChangeStatus = Literal["new", "removed", "changed", "unchanged"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class InputProblem(Record):
     """A profile (or a profile x target) that could not be checked: bad YAML, an unknown key,
     an unknown GPU, a model found nowhere. Any of these makes the exit code 2."""
@@ -37,7 +37,7 @@ class InputProblem(Record):
     details: list[str] = field(default_factory=list)  # further problems, one each
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class GateFinding(Record):
     """A planner finding (or the gate's own OOM-risk finding) placed on a profile line."""
 
@@ -52,7 +52,7 @@ class GateFinding(Record):
     suppressed: str | None = None  # why its rule is ignored (profile or repo config); None: counts
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Figures(Record):
     """The numbers a diff compares, before -> after (all None but the verdict for ERROR)."""
 
@@ -66,7 +66,7 @@ class Figures(Record):
     targets_met: tuple[int, int] | None = None  # (met, stated) serving targets; None: none stated
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class PlanSummary(Record):
     """What the reports print of a pair's plan; the full plan is kept only where it is shown
     (a failing pair's details), so a fleet of thousands of pairs stays small in memory."""
@@ -83,7 +83,7 @@ class PlanSummary(Record):
     max_request_rate: tuple[float, float] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class PairResult(Record):
     """One profile on one GPU target."""
 
@@ -116,23 +116,29 @@ class PairResult(Record):
         return self if self.packed_plan is None else replace(self, plan=self.full_plan())
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class PairChange(Record):
+    """One GPU target's figures, before -> after."""
+
     target: str
     before: Figures | None  # None: the target is new in head
     after: Figures | None  # None: the target was dropped in head
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ProfileChange(Record):
+    """One profile against the base revision."""
+
     profile: str
     status: ChangeStatus  # changed: the file or any before -> after figure differs
     pairs: list[PairChange] = field(default_factory=list)
     base_error: str | None = None  # why the base copy could not be planned
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class BaseDiff(Record):
+    """The profiles against --base."""
+
     ref: str  # --base as given
     commit: str  # the commit it resolved to
     profiles: list[ProfileChange]  # every profile of either side; reports summarise unchanged
@@ -141,7 +147,7 @@ class BaseDiff(Record):
         return [p for p in self.profiles if p.status in status]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ArtifactDrift(Record):
     """A committed artifact that differs from what its profile generates (--check-artifacts)."""
 
@@ -153,7 +159,7 @@ class ArtifactDrift(Record):
     fixed: bool  # rewritten by --fix (then it does not fail the gate)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class CheckResult(Record):
     """Everything one ``vllm-wizard check`` found; the JSON report is this record."""
 

@@ -5,17 +5,17 @@ so in their names."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Literal
 
 from checker.schemas.enums import Basis, OOMRisk, Severity, Verdict
-from checker.schemas.records import Record, record_json
+from checker.schemas.records import Record, record, record_json
 
 if TYPE_CHECKING:
     from checker.schemas.inputs import Install
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Finding(Record):
     """A rule that fired: a start-up error vLLM would raise, or a warning."""
 
@@ -33,7 +33,7 @@ class Finding(Record):
     suppressed: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class MemoryBreakdown(Record):
     """vLLM's start-up arithmetic for the binding rank (the one with the least KV memory)."""
 
@@ -50,8 +50,10 @@ class MemoryBreakdown(Record):
     basis: dict[str, Basis] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class KVCacheReport(Record):
+    """The KV cache vLLM allocates on the binding rank, as it logs it."""
+
     block_size: int
     num_blocks: int
     tokens: int
@@ -67,8 +69,10 @@ class KVCacheReport(Record):
     kv_cache_dtype: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class FeasibilityReport(Record):
+    """Whether the plan starts, and the memory and KV figures that decide it."""
+
     fits: bool  # no start-up error (a high OOM risk alone still fits)
     verdict: Verdict
     oom_risk: OOMRisk
@@ -109,7 +113,7 @@ class FeasibilityReport(Record):
         return [f.message for f in self.findings if f.severity is Severity.WARNING]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class VLLMConfig(Record):
     """The settings to serve with: every value here becomes a flag in the artifacts."""
 
@@ -149,8 +153,10 @@ class VLLMConfig(Record):
         return "auto" if self.max_model_len_auto else self.max_model_len
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Recommendation(Record):
+    """A setting to change, with why."""
+
     key: str
     value: Any
     reason: str
@@ -159,7 +165,7 @@ class Recommendation(Record):
 Range = tuple[float, float]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class LatencyFigure(Record):
     """One latency of the step-level model at p50 and p90, each a (fast, slow) range."""
 
@@ -168,7 +174,7 @@ class LatencyFigure(Record):
     width: str  # what drives the width of the range
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ThroughputFigure(Record):
     """A throughput of the step-level model, (slow, fast), for the deployment (every
     data-parallel engine) and per GPU."""
@@ -178,7 +184,7 @@ class ThroughputFigure(Record):
     width: str  # what drives the width of the range
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class SLOStatus(Record):
     """A workload target held against the estimate: met (even at the slow end), at risk (only
     the fast end meets it) or missed (not even the fast end does)."""
@@ -189,7 +195,7 @@ class SLOStatus(Record):
     status: Literal["met", "at risk", "missed"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class PerfEstimate(Record):
     """Estimates: ranges, never promises. The step-level figures (ttft ... request_throughput)
     are there when the scheduler model ran: `plan`, or a workload with targets or a rate."""
@@ -217,7 +223,7 @@ class PerfEstimate(Record):
     assumptions: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Artifacts(Record):
     """``plan`` fills serve_command (the line its text prints); ``generate`` writes the rest as
     files, so they stay null here."""
@@ -231,8 +237,10 @@ class Artifacts(Record):
     bench_command: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ModelSummary(Record):
+    """The model the plan sized, as its metadata describe it."""
+
     model_id: str
     source: str
     architecture: str
@@ -242,8 +250,10 @@ class ModelSummary(Record):
     quantization: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class PlanResponse(Record):
+    """Everything one plan returns; ``plan --json`` writes it."""
+
     schema_version: Literal[1] = 1  # of this JSON; bumped on breaking changes
     model: ModelSummary
     feasibility: FeasibilityReport

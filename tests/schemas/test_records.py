@@ -7,6 +7,7 @@ import json
 import pickle
 import subprocess
 import sys
+from dataclasses import FrozenInstanceError
 
 import pytest
 
@@ -92,3 +93,18 @@ def test_a_cold_check_builds_no_pydantic_model_for_its_results() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_record_is_frozen_compared_by_its_fields_and_copies_whole() -> None:
+    """What pydantic's frozen models gave: no assignment, equality and hash by value, a copy
+    with fields replaced (built afresh: its floats kept), and a readable repr."""
+    one = SLOStatus(target="t", limit=1.5, estimate=(1.0, 2.0), status="met")
+    same = SLOStatus(target="t", limit=1.5, estimate=(1.0, 2.0), status="met")
+    assert one == same and hash(one) == hash(same) and one != one.model_copy(update={"limit": 2})
+    assert one.model_copy(update={"limit": 2}).limit == 2.0
+    with pytest.raises(FrozenInstanceError):
+        one.limit = 3.0  # type: ignore[misc]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        SLOStatus(target="t", limit=1.5, estimate=(1.0, 2.0), status="met", bogus=1)  # type: ignore[call-arg]
+    assert repr(one) == "SLOStatus(target='t', limit=1.5, estimate=(1.0, 2.0), status='met')"
+    assert pickle.loads(pickle.dumps(one)) == one

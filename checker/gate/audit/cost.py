@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from checker.gate.audit.fleet import Fleet, FleetEntry
 from checker.gate.result import GateFinding, PairResult
 from checker.schemas.enums import Severity
 from checker.schemas.profile import ProfileWorkload
 from checker.schemas.profile_io import LoadedProfile
-from checker.schemas.records import Record
+from checker.schemas.records import Record, record
 
 # What more replicas fix (checker/planning/rules/slo.py _replicas): the cost counts them in
 REPLICA_RULES = frozenset({"VW403", "VW404"})
@@ -30,7 +30,7 @@ LATENCY_RULES = frozenset({"VW401", "VW402"})
 Range = tuple[float, float]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class CostOption(Record):
     """One profile on one priced fleet entry: its estimated cost, or why it has none."""
 

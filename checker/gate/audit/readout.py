@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from checker.errors import CheckerError
 from checker.gate.audit.fleet import Fleet
@@ -12,20 +11,24 @@ from checker.gate.result import PairResult
 from checker.schemas.enums import OOMRisk
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile_io import LoadedProfile, Target, profile_targets
-from checker.schemas.records import Record
+from checker.schemas.records import Record, record
 
 EDGE_CONCURRENCY = 1.5  # max concurrency under this x the workload's concurrency is "close"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class EdgeCase(Record):
+    """A pair that passes with little to spare, and why."""
+
     profile: str
     target: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class CheaperOption(Record):
+    """A cheaper fleet entry the profile PASSes on."""
+
     profile: str
     current: str  # the profile's own target, e.g. H100-80GB:1
     target: str  # the cheaper fleet entry, where the profile PASSes

@@ -23,7 +23,7 @@ from checker.gate.progress import Progress
 from checker.gate.result import CheckResult, PairResult
 from checker.schemas.enums import FailOn
 from checker.schemas.profile_io import Target, load_profile_text
-from checker.schemas.records import Record
+from checker.schemas.records import Record, record
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class AuditOptions:
     calibration: Path | None = None  # None = the repo config's, else its default file if any
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class AuditResult(Record):
     """The check of profiles x fleet, plus what the audit reads out of it."""
 
