@@ -177,7 +177,9 @@ def cold_starts(old: Path, runs: int, folder: Path) -> dict[str, float]:
 def audit_child(count: int, seed: int, jobs: int) -> dict[str, Any]:
     """``run_audit`` of ``count`` profiles on a 3-GPU fleet with ``jobs`` processes."""
     from checker.gate.audit.fleet import load_fleet
+    from checker.gate.audit.report import audit_json
     from checker.gate.audit.run import AuditOptions, run_audit
+    from checker.schemas.records import record_json
 
     with tempfile.TemporaryDirectory(prefix="vw-audit-") as tmp:
         folder = Path(tmp)
@@ -213,7 +215,8 @@ def audit_child(count: int, seed: int, jobs: int) -> dict[str, Any]:
         "in_workers": (after[1].ru_utime - cpu[1].ru_utime) / max(used, 1e-9),
         "progress": len(calls),
         "pairs": len(result.check.pairs),
-        "dump": result.model_dump_json(),
+        # audit.json, and the plans it leaves out
+        "dump": audit_json(result) + record_json([p.full_plan() for p in result.check.pairs]),
     }
 
 

@@ -112,8 +112,7 @@ def check_pair(
         )
     verdict = _VERDICTS[feasibility.verdict]
     packed = pack_plan(plan) if plan is not None and not settings.keep_plans else None
-    kept = settings.keep_plans or (verdict == "FAIL" and packed is None)
-    result = PairResult(
+    return PairResult(
         profile=display,
         target=str(target),
         gpu=feasibility.gpu,
@@ -124,11 +123,9 @@ def check_pair(
         suppressed=[_gate_finding(f, loaded) for f in feasibility.suppressed],
         figures=figures_of(feasibility, performance),
         summary=summary_of(feasibility, performance, version),
-        plan=plan if kept else None,
+        plan=plan if settings.keep_plans else None,
+        packed_plan=packed,
     )
-    if packed is not None:
-        result.keep_packed(packed)
-    return result
 
 
 def summary_of(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import fields
 
 from checker.render.escape import terminal
 from checker.render.report import (
@@ -88,7 +89,7 @@ def _feature_costs(plan: PlanResponse) -> list[tuple[str, ...]]:
     """Explanations of what a feature costs that belong to no setting or flag row (the
     vision tower and its encoder profile run)."""
     c = plan.config
-    shown = set(type(c).model_fields) | {f"--{name}" for name in c.extra_args}
+    shown = {f.name for f in fields(c)} | {f"--{name}" for name in c.extra_args}
     return [
         (terminal(subject), terminal(words))
         for subject, words in c.explanations.items()

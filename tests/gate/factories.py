@@ -1,4 +1,4 @@
-"""Hand-built gate results: real pydantic objects, so the formats are tested without planning."""
+"""Hand-built gate results: real records, so the formats are tested without planning."""
 
 from __future__ import annotations
 
@@ -136,7 +136,17 @@ def pair(
         verdict=verdict,
         failed=verdict == "FAIL" or (verdict == "WARN" and fail_on is FailOn.WARNING),
         findings=[
-            GateFinding(**f.model_dump(exclude={"fix_values"}), line=line)
+            GateFinding(
+                rule_id=f.rule_id,
+                name=f.name,
+                severity=f.severity,
+                estimated=f.estimated,
+                message=f.message,
+                key=f.key,
+                line=line,
+                fix=f.fix,
+                suppressed=f.suppressed,
+            )
             for f in p.feasibility.findings
         ],
         figures=figures,

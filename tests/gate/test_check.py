@@ -10,8 +10,10 @@ import pytest
 
 from checker.errors import GPUNotFoundError, UsageError
 from checker.gate.check import CheckOptions, run_check, set_up, working_tree
+from checker.gate.formats.json_report import render_json
 from checker.gate.sources.repo_config import FailOn
 from checker.planning.rules import RuleContext
+from checker.schemas.records import record_json
 
 LLAMA = """\
 profile_version: 1
@@ -110,9 +112,8 @@ def test_a_failing_plan_is_kept_packed_and_dumped_whole(tmp_path: Path) -> None:
     failing = result.pairs[1]
     full = failing.full_plan()
     assert failing.plan is None and full is not None  # no PlanResponse objects held
-    assert failing.model_dump(mode="json")["plan"] == full.model_dump(mode="json")
-    dumped = json.loads(result.model_dump_json())["pairs"][1]["plan"]
-    assert dumped == json.loads(full.model_dump_json())
+    dumped = json.loads(render_json(result))["pairs"][1]["plan"]
+    assert dumped == json.loads(record_json(full))
 
 
 def test_given_gpus_replace_the_profile_targets(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from checker.gate.formats import report_chunks
 from checker.gate.formats.markdown import markdown_lines, md, render_markdown
@@ -87,7 +88,7 @@ def test_written_in_pieces_as_the_whole_report() -> None:
     """Streamed (issue 17): the pieces are the report's lines joined, trailing space dropped."""
     failing = f.pair(verdict=Verdict.FAIL, findings=(f.finding(),))
     result = f.result([f.pair(), failing, f.error_pair()])  # the notes come last
-    result = result.model_copy(update={"notes": ["trailing  ", "  "]})
+    result = replace(result, notes=["trailing  ", "  "])
     chunks = list(report_chunks(result, "markdown"))
     assert len(chunks) > 10
     whole = "\n".join(markdown_lines(result)).rstrip() + "\n"

@@ -29,6 +29,7 @@ from checker.planning.planner import run_plan
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.config import valid_tp
 from checker.schemas.model_info import LayerKind, ModelInfo
+from checker.schemas.records import record_json
 from tests.planning.conftest import H100, T4, request
 
 MODELS = [e.id for e in catalog.entries()]
@@ -157,8 +158,8 @@ def test_planning_twice_gives_the_same_plan() -> None:
     # the caches fill on the first plan: the second must read them to the same result
     m = catalog_model("Qwen/Qwen3-30B-A3B")
     req = request("Qwen/Qwen3-30B-A3B", max_len=32768)
-    first = run_plan(req, m, T4).model_dump_json()
-    assert run_plan(req, m, T4).model_dump_json() == first
+    first = record_json(run_plan(req, m, T4))
+    assert record_json(run_plan(req, m, T4)) == first
 
 
 @pytest.mark.parametrize("model_id", MODELS)

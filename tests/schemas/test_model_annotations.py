@@ -12,13 +12,11 @@ import pytest
 from pydantic import BaseModel
 
 HOT = (
-    "checker.gate.result",
     "checker.gate.sources.repo_config",
     "checker.schemas.calibration",
     "checker.schemas.gpu",
     "checker.schemas.inputs",
     "checker.schemas.model_info",
-    "checker.schemas.outputs",
     "checker.schemas.profile",
     "checker.schemas.slo",
 )

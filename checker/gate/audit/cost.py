@@ -14,53 +14,42 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import replace
 
 from checker.gate.audit.fleet import Fleet, FleetEntry
 from checker.gate.result import GateFinding, PairResult
 from checker.schemas.enums import Severity
 from checker.schemas.profile import ProfileWorkload
 from checker.schemas.profile_io import LoadedProfile
+from checker.schemas.records import Record, record
 
 # What more replicas fix (checker/planning/rules/slo.py _replicas): the cost counts them in
 REPLICA_RULES = frozenset({"VW403", "VW404"})
 LATENCY_RULES = frozenset({"VW401", "VW402"})
-_FROZEN = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 Range = tuple[float, float]
 
 
-class CostOption(BaseModel):
+@record
+class CostOption(Record):
     """One profile on one priced fleet entry: its estimated cost, or why it has none."""
-
-    model_config = _FROZEN
 
     profile: str
     target: str
-    price_per_hour: float = Field(description="Per instance, as the fleet file states it")
-    rank: int | None = Field(None, description="1 = cheapest of the profile; None: no cost")
-    verdict: str = Field(
-        description="PASS or WARN once the replicas are counted; FAIL or ERROR where excluded"
-    )
-    cheapest: bool = Field(False, description="The cheapest option of the profile that PASSes")
-    estimated: bool = Field(True, description="Always: the figures rest on the estimate")
-    gpus: int | None = Field(None, description="GPUs of one deployment")
-    replicas: tuple[int, int] | None = Field(
-        None,
-        description="Deployments run (at the slow end, the fast end): those the stated load "
-        "needs, or more where the instances hold more",
-    )
-    instances: tuple[int, int] | None = Field(
-        None, description="Fleet instances they take (at the slow end, the fast end)"
-    )
-    output_toks_per_s: Range | None = Field(
-        None, description="Output tokens/s the cost is spread over (slow end, fast end)"
-    )
-    cost_per_million_tokens: Range | None = Field(
-        None, description="Per million output tokens, in the fleet's currency (low, high)"
-    )
-    excluded: str | None = Field(None, description="Why it has no cost")
+    price_per_hour: float  # per instance, as the fleet file states it
+    rank: int | None = None  # 1 = cheapest of the profile; None: no cost
+    verdict: str  # PASS or WARN once the replicas are counted; FAIL or ERROR where excluded
+    cheapest: bool = False  # the cheapest option of the profile that PASSes
+    estimated: bool = True  # always: the figures rest on the estimate
+    gpus: int | None = None  # GPUs of one deployment
+    # deployments run (at the slow end, the fast end): those the stated load needs, or more
+    # where the instances hold more
+    replicas: tuple[int, int] | None = None
+    instances: tuple[int, int] | None = None  # fleet instances they take (slow end, fast end)
+    output_toks_per_s: Range | None = None  # output tokens/s the cost is spread over
+    # per million output tokens, in the fleet's currency (low, high)
+    cost_per_million_tokens: Range | None = None
+    excluded: str | None = None  # why it has no cost
 
 
 def cost_ranking(
@@ -83,9 +72,7 @@ def cost_ranking(
             key=lambda o: (o.cost_per_million_tokens or (0.0, 0.0))[::-1],
         )
         best = next((o for o in costed if o.verdict == "PASS"), None)
-        out += [
-            o.model_copy(update={"rank": i, "cheapest": o is best}) for i, o in enumerate(costed, 1)
-        ]
+        out += [replace(o, rank=i, cheapest=o is best) for i, o in enumerate(costed, 1)]
         out += [o for o in options if o.cost_per_million_tokens is None]
     return out
 
@@ -97,20 +84,20 @@ def _option(pair: PairResult, entry: FleetEntry, work: ProfileWorkload) -> CostO
     )
     if pair.summary is None:
         why = pair.error.message if pair.error else "it was not planned"
-        return base.model_copy(update={"excluded": f"could not be planned: {why}"})
+        return replace(base, excluded=f"could not be planned: {why}")
     blocking = [
         f for f in pair.findings if f.severity is Severity.ERROR and f.rule_id not in REPLICA_RULES
     ]
     if blocking:
-        return base.model_copy(update={"excluded": _blocked(blocking[0])})
+        return replace(base, excluded=_blocked(blocking[0]))
     throughput = pair.figures.throughput_toks_per_s
     if throughput is None or min(throughput) <= 0:
-        return base.model_copy(update={"excluded": "no throughput estimate"})
+        return replace(base, excluded="no throughput estimate")
     rate = work.request_rate
     saturated = pair.summary.max_request_rate
     if rate is not None and (saturated is None or min(saturated) <= 0):
-        return base.model_copy(
-            update={"excluded": "no estimate of the request rate it sustains to size replicas on"}
+        return replace(
+            base, excluded="no estimate of the request rate it sustains to size replicas on"
         )
     floor = work.slo.min_output_toks_per_s
     gpus = pair.summary.num_gpus_used
@@ -135,15 +122,14 @@ def _option(pair: PairResult, entry: FleetEntry, work: ProfileWorkload) -> CostO
         for f in pair.findings
         if f.severity is not Severity.INFO and f.rule_id not in REPLICA_RULES
     ]
-    return base.model_copy(
-        update={
-            "verdict": "WARN" if rest else "PASS",
-            "gpus": gpus,
-            "replicas": (replicas[0], replicas[1]),
-            "instances": (instances[0], instances[1]),
-            "output_toks_per_s": (round(served[0], 1), round(served[1], 1)),
-            "cost_per_million_tokens": (_money(cost[1]), _money(cost[0])),
-        }
+    return replace(
+        base,
+        verdict="WARN" if rest else "PASS",
+        gpus=gpus,
+        replicas=(replicas[0], replicas[1]),
+        instances=(instances[0], instances[1]),
+        output_toks_per_s=(round(served[0], 1), round(served[1], 1)),
+        cost_per_million_tokens=(_money(cost[1]), _money(cost[0])),
     )
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from checker.errors import CheckerError
 from checker.gate.audit.fleet import Fleet
 from checker.gate.pairs import PairSettings
@@ -13,29 +11,31 @@ from checker.gate.result import PairResult
 from checker.schemas.enums import OOMRisk
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile_io import LoadedProfile, Target, profile_targets
+from checker.schemas.records import Record, record
 
 EDGE_CONCURRENCY = 1.5  # max concurrency under this x the workload's concurrency is "close"
-_FROZEN = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
-class EdgeCase(BaseModel):
-    model_config = _FROZEN
+@record
+class EdgeCase(Record):
+    """A pair that passes with little to spare, and why."""
 
     profile: str
     target: str
     reason: str
 
 
-class CheaperOption(BaseModel):
-    model_config = _FROZEN
+@record
+class CheaperOption(Record):
+    """A cheaper fleet entry the profile PASSes on."""
 
     profile: str
-    current: str = Field(description="The profile's own target, e.g. H100-80GB:1")
-    target: str = Field(description="The cheaper fleet entry, where the profile PASSes")
+    current: str  # the profile's own target, e.g. H100-80GB:1
+    target: str  # the cheaper fleet entry, where the profile PASSes
     verdict: str
     price_per_hour: float | None
     current_price_per_hour: float | None
-    memory_gib: float = Field(description="GPU memory of the instance (all its GPUs)")
+    memory_gib: float  # GPU memory of the instance (all its GPUs)
     current_memory_gib: float | None
 
 

@@ -15,14 +15,15 @@ from checker.gate.audit.fleet import FleetEntry
 from checker.gate.audit.run import AuditResult
 from checker.gate.formats.common import counts_text, fmt_conc
 from checker.gate.formats.markdown import ICON
-from checker.gate.result import PairResult
+from checker.gate.result import PACKED, PairResult
 from checker.render.escape import md_text
 from checker.schemas.profile_io import write_atomic
+from checker.schemas.records import record_json
 from checker.schemas.yaml_source import read_prefix
 
 
 def audit_json(result: AuditResult) -> str:
-    return result.model_dump_json(indent=2, exclude={"check": {"pairs": {"__all__": {"plan"}}}})
+    return record_json(result, exclude={"check": {"pairs": {"__all__": {"plan", *PACKED}}}})
 
 
 def audit_markdown(result: AuditResult) -> str:

@@ -14,8 +14,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
 from checker.gate.audit.cost import CostOption, cost_ranking
 from checker.gate.audit.fleet import Fleet, FleetEntry
 from checker.gate.audit.readout import CheaperOption, EdgeCase, cheaper_options, edge_cases
@@ -25,8 +23,7 @@ from checker.gate.progress import Progress
 from checker.gate.result import CheckResult, PairResult
 from checker.schemas.enums import FailOn
 from checker.schemas.profile_io import Target, load_profile_text
-
-_FROZEN = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+from checker.schemas.records import Record, record
 
 
 @dataclass(frozen=True)
@@ -43,10 +40,9 @@ class AuditOptions:
     calibration: Path | None = None  # None = the repo config's, else its default file if any
 
 
-class AuditResult(BaseModel):
+@record
+class AuditResult(Record):
     """The check of profiles x fleet, plus what the audit reads out of it."""
-
-    model_config = _FROZEN
 
     schema_version: int = 1
     check: CheckResult

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
-from checker.gate.result import CheckResult
+from checker.gate.result import PACKED, CheckResult
+from checker.schemas.records import record_json
 
 # where the pairs go in the result's own dump with none: JSON text holds no raw newline inside
 # a string, so this is the structural key, not a value that looks like it
@@ -16,15 +18,16 @@ def render_json(result: CheckResult, color: bool = False) -> str:
 
 
 def json_chunks(result: CheckResult) -> Iterator[str]:
-    """``result.model_dump_json(indent=2)`` and a newline, one pair at a time, so a fleet's
-    report (hundreds of MB) is never whole in memory."""
-    head = result.model_copy(update={"pairs": []}).model_dump_json(indent=2)
+    """``record_json(result)`` and a newline, one pair at a time, so a fleet's report
+    (hundreds of MB) is never whole in memory."""
+    head = record_json(replace(result, pairs=[]))
     if not result.pairs:
         yield head + "\n"
         return
     before, _, after = head.partition(_NO_PAIRS)
     yield before + '\n  "pairs": [\n'
     for index, pair in enumerate(result.pairs):
-        text = "    " + pair.model_dump_json(indent=2).replace("\n", "\n    ")
+        text = record_json(pair.unpacked(), exclude=PACKED)
+        text = "    " + text.replace("\n", "\n    ")
         yield text if index == 0 else ",\n" + text
     yield "\n  ]," + after + "\n"
