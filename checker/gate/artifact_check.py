@@ -14,6 +14,7 @@ from pathlib import Path
 from checker.errors import ArtifactError, CheckerError
 from checker.gate.pairs import PairSettings, check_pair, problem_from_error
 from checker.gate.result import ArtifactDrift, InputProblem
+from checker.gate.sources.git_base import checkout_adds_cr
 from checker.gate.sources.profiles import Loaded
 from checker.schemas.profile_io import profile_targets
 
@@ -43,7 +44,7 @@ def check_artifacts(
                 problems.append(pair.error)
             continue
         try:
-            found = check_drift(cwd / rel, loaded.profile, pair.plan)
+            found = check_drift(cwd / rel, loaded.profile, pair.plan, checkout_adds_cr)
             if fix:
                 fix_drift(found)
             if out_dir is not None:

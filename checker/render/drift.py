@@ -7,6 +7,7 @@ profile). Rendering is deterministic (no timestamps), so any difference is a rea
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +40,15 @@ def _read(path: Path) -> str:
         raise ArtifactError(f"cannot read {path}: {reason(exc)}") from None
 
 
-def check_drift(profile_path: Path, profile: Profile, plan: PlanResponse) -> list[Drift]:
-    """One Drift per committed artifact whose text differs from what the profile renders to."""
+def check_drift(
+    profile_path: Path,
+    profile: Profile,
+    plan: PlanResponse,
+    checkout_adds_cr: Callable[[Path], bool] = lambda path: False,
+) -> list[Drift]:
+    """One Drift per committed artifact whose text differs from what the profile renders to.
+    ``checkout_adds_cr(path)``: whether git wrote that file with CRLF line endings from an LF
+    blob (core.autocrlf on Windows); such a file is what the profile renders, as committed."""
     ctx = context_for_profile(plan, profile, source=profile_path)
     drifts = []
     paths = _artifact_paths(profile_path, profile)
@@ -48,7 +56,11 @@ def check_drift(profile_path: Path, profile: Profile, plan: PlanResponse) -> lis
         path = paths[kind]
         expected = render_artifact(kind, ctx, path.parent)
         current = _read(path)
-        if current == expected:
+        if current == expected or (
+            "\r\n" in current
+            and current.replace("\r\n", "\n") == expected
+            and checkout_adds_cr(path)
+        ):
             continue
         diff = "".join(
             difflib.unified_diff(

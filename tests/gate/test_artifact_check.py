@@ -177,3 +177,48 @@ def test_artifacts_dir_never_writes_outside_itself(
     assert any("--artifacts-dir" in e["message"] for e in report["errors"])
     assert (elsewhere / "deploy" / "serve.sh").read_text() == committed
     assert sorted(tmp_path.rglob("*")) == before  # before: repo/elsewhere/deploy/... appeared
+
+
+def _generate_and_commit(repo: Path) -> None:
+    from tests.gate.gitrepo import commit_all, make_repo
+
+    make_repo(repo)
+    emit = ["generate", "--profile", "p.yaml", "--emit", "command,compose", "-o", "deploy"]
+    assert main([*emit, "--offline"]) == 0
+    commit_all(repo, "artifacts")
+
+
+def test_a_windows_checkout_with_crlf_line_endings_is_no_drift(repo: Path) -> None:
+    from tests.gate.gitrepo import git
+
+    _generate_and_commit(repo)
+    # what git for Windows does by default: LF blobs, CRLF files in the work tree
+    git(repo, "config", "core.autocrlf", "true")
+    for name in ("serve.sh", "docker-compose.yaml"):
+        (repo / "deploy" / name).unlink()
+    git(repo, "checkout", "--", "deploy")
+    assert b"\r\n" in (repo / "deploy" / "serve.sh").read_bytes()
+    result = run_check(CheckOptions(paths=("p.yaml",), check_artifacts=True, offline=True))
+    assert result.drift == [] and result.exit_code == 0
+    assert main(["check", "p.yaml", "--fix", "--offline"]) == 0  # nothing to rewrite
+    assert b"\r\n" in (repo / "deploy" / "serve.sh").read_bytes()
+
+
+def test_crlf_line_endings_committed_as_such_are_drift(repo: Path) -> None:
+    from tests.gate.gitrepo import commit_all
+
+    _generate_and_commit(repo)
+    serve = repo / "deploy" / "serve.sh"
+    serve.write_bytes(serve.read_bytes().replace(b"\n", b"\r\n"))  # bash cannot run this
+    commit_all(repo, "crlf")
+    result = run_check(CheckOptions(paths=("p.yaml",), check_artifacts=True, offline=True))
+    assert [d.path for d in result.drift] == ["deploy/serve.sh"] and result.exit_code == 1
+
+
+def test_crlf_line_endings_outside_git_are_drift(repo: Path) -> None:
+    emit = ["generate", "--profile", "p.yaml", "--emit", "command,compose", "-o", "deploy"]
+    assert main([*emit, "--offline"]) == 0
+    serve = repo / "deploy" / "serve.sh"
+    serve.write_bytes(serve.read_bytes().replace(b"\n", b"\r\n"))
+    result = run_check(CheckOptions(paths=("p.yaml",), check_artifacts=True, offline=True))
+    assert [d.path for d in result.drift] == ["deploy/serve.sh"]

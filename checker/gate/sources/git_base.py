@@ -88,3 +88,15 @@ def open_revision(ref: str, cwd: Path) -> Revision:
     names = [n for n in listing.decode("utf-8", "surrogateescape").split("\0") if n]
     files = tuple(Path(os.path.relpath(root / n, cwd)).as_posix() for n in names)
     return Revision(ref, sha, root, cwd, files)
+
+
+def checkout_adds_cr(path: Path) -> bool:
+    """Whether git holds ``path`` with LF line endings and wrote it to the work tree with CRLF
+    (``git ls-files --eol``: i/lf w/crlf), as core.autocrlf does on Windows checkouts. False
+    where git, the repository or the file's index entry is missing."""
+    try:
+        out = _git(["ls-files", "--eol", "--", path.name], path.parent)
+    except (UsageError, _GitFailed, OSError):
+        return False
+    eol = out.decode("utf-8", "replace").split()
+    return eol[:2] == ["i/lf", "w/crlf"]
