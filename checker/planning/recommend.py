@@ -28,6 +28,7 @@ from checker.planning.kvcache.kv import GIB, bytes_for_length, indexer_costs, st
 from checker.planning.kvcache.skip_layers import skip_layer_costs
 from checker.planning.memory.activation import interconnect_costs, sampler_costs
 from checker.planning.memory.all_reduce import all_reduce_costs
+from checker.planning.memory.graphs import graph_costs
 from checker.planning.memory.lora import lora_costs
 from checker.planning.memory.memory import (
     MemoryPlan,
@@ -295,6 +296,9 @@ def recommend(
         backend = ctx.request.engine.distributed_executor_backend
         explanations.update(launch_costs(ctx.settings, backend, nodes))
         explanations.update(lora_costs(ctx.model, ctx.settings, ctx.memory.first.cudagraph))
+        explanations.update(
+            graph_costs(ctx.request.engine, ctx.settings, ctx.memory.first.cudagraph)
+        )
         explanations.update(_connector_costs(ctx))
         explanations.update(_in_flight_costs(ctx))
         explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))
