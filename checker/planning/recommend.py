@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from checker.planning.engine.context_length import rope_flag_costs
 from checker.planning.engine.parallel import launch_costs, nodes_spanned, parallel_costs
 from checker.planning.engine.releases import has_behaviour, method_facts
 from checker.planning.engine.settings import (
@@ -299,6 +300,7 @@ def recommend(
         explanations.update(
             graph_costs(ctx.request.engine, ctx.settings, ctx.memory.first.cudagraph)
         )
+        explanations.update(rope_flag_costs(ctx.request, ctx.model, ctx.settings.facts.version))
         explanations.update(_connector_costs(ctx))
         explanations.update(_in_flight_costs(ctx))
         explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))
