@@ -301,6 +301,10 @@ def recommend(
             graph_costs(ctx.request.engine, ctx.settings, ctx.memory.first.cudagraph)
         )
         explanations.update(rope_flag_costs(ctx.request, ctx.model, ctx.settings.facts.version))
+        if "num-redundant-experts" in ctx.request.engine.vllm_args and "--eplb-config" in (
+            explanations
+        ):  # 0.10's deprecated flag set the count over --eplb-config's: its line says it
+            explanations["--num-redundant-experts"] = explanations.pop("--eplb-config")
         explanations.update(_connector_costs(ctx))
         explanations.update(_in_flight_costs(ctx))
         explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))

@@ -88,6 +88,7 @@ class Home:
     # the key of the request field's mapping the value goes to, over what the field's own flag
     # gives (--rope-scaling is hf_overrides' rope_scaling); None: the value is the field
     key: str | None = None
+    value: str = "any"  # a keyed value's type as vLLM's parser takes it: object, number, integer
 
 
 def effects_table() -> dict[str, Any]:
@@ -100,7 +101,14 @@ def homes() -> dict[str, Home]:
     """Flag -> its home: the one mapping between vLLM's flags and profile / request fields."""
     rows: dict[str, dict[str, Any]] = effects_table()["homes"]
     return {
-        f: Home(f, r.get("profile"), r.get("request"), r.get("keys", {}), r.get("key"))
+        f: Home(
+            f,
+            r.get("profile"),
+            r.get("request"),
+            r.get("keys", {}),
+            r.get("key"),
+            r.get("value", "any"),
+        )
         for f, r in rows.items()
     }
 
@@ -462,23 +470,24 @@ def request_value_error(home: Home | None, value: Any) -> str | None:
 
 
 def _keyed_value_error(home: Home, value: Any) -> str | None:
-    """--rope-scaling takes a JSON object (json.loads), --rope-theta a number (float)."""
-    if home.key == "rope_theta":
-        return (
-            None
-            if _number(value) is not None
-            else (f"{home.flag} takes a number such as 1000000.0, not {value!r}")
-        )
-    if not isinstance(value, Mapping):
+    """A keyed flag's value as its add_argument type takes it: json.loads (an object), float or
+    int."""
+    if home.value == "object" and not isinstance(value, Mapping):
         return f'{home.flag} takes a JSON object, e.g. {{"rope_type": "dynamic", "factor": 2.0}}'
+    if home.value in ("number", "integer") and _keyed_value(home, value) is None:
+        kind = "a number such as 1000000.0" if home.value == "number" else "an integer"
+        return f"{home.flag} takes {kind}, not {value!r}"
     return None
 
 
-def _number(value: Any) -> float | None:
+def _keyed_value(home: Home, value: Any) -> Any:
+    """The value vLLM's parser gives (float / int of the text); None if it refuses it."""
+    if home.value not in ("number", "integer"):
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
     try:
-        return float(value)
+        return float(value) if home.value == "number" else int(value)
     except ValueError:
         return None
 
@@ -504,9 +513,7 @@ def request_fields(vllm_args: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for home, value in keyed:  # ModelConfig: hf_overrides_kw.update({key: value}) after
         section, field_name = str(home.request).split(".")
         merged = dict(fields.setdefault(section, {}).get(field_name) or {})
-        if home.key == "rope_theta":
-            value = _number(value)
-        fields[section][field_name] = {**merged, str(home.key): value}
+        fields[section][field_name] = {**merged, str(home.key): _keyed_value(home, value)}
     return fields
 
 

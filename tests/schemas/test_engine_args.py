@@ -417,6 +417,9 @@ PROBES: dict[str, Any] = {
     "--num-scheduler-steps": 8,
     "--rope-scaling": {"rope_type": "dynamic", "factor": 2.0},
     "--rope-theta": 1000000.0,
+    "--num-redundant-experts": 16,
+    "--eplb-window-size": 500,
+    "--eplb-step-interval": 1000,
 }
 # The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
 # parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
@@ -448,7 +451,15 @@ _V0 = {**BASE, "vllm": {"version": "0.7.3"}}
 _V0_DRAFT = {"speculative-model": "meta-llama/Llama-3.2-1B-Instruct", "num-speculative-tokens": 5}
 PROBE_BASES: dict[str, dict[str, Any]] = {
     # CUDA-graph flags of older releases: the V1 line that has --cuda-graph-sizes, and V0
-    "--cuda-graph-sizes": {**BASE, "vllm": {"version": "0.10.2"}},
+    **dict.fromkeys(
+        [
+            "--cuda-graph-sizes",
+            "--num-redundant-experts",
+            "--eplb-window-size",
+            "--eplb-step-interval",
+        ],
+        {**BASE, "vllm": {"version": "0.10.2"}},
+    ),
     "--max-seq-len-to-capture": _V0,
     "--num-scheduler-steps": _V0,
     "--rope-scaling": _V0,
