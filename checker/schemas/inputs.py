@@ -229,6 +229,7 @@ class EngineInput(BaseModel):
     lora_dtype: Literal["auto", "float16", "bfloat16"] = "auto"
     fully_sharded_loras: bool = False
     specialize_active_lora: bool = False
+    enable_lora_bias: bool = False  # 0.6 .. 0.10 LoRAConfig.bias_enabled
     lora_target_modules: tuple[Annotated[str, Field(max_length=256)], ...] | None = Field(
         None, max_length=256, description="--lora-target-modules: module names that get LoRA"
     )

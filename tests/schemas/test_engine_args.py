@@ -420,6 +420,7 @@ PROBES: dict[str, Any] = {
     "--num-redundant-experts": 16,
     "--eplb-window-size": 500,
     "--eplb-step-interval": 1000,
+    "--enable-lora-bias": True,
 }
 # The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
 # parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
@@ -464,6 +465,11 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
     "--num-scheduler-steps": _V0,
     "--rope-scaling": _V0,
     "--rope-theta": _V0,
+    "--enable-lora-bias": {
+        **BASE,
+        "vllm": {"version": "0.10.2"},
+        "outputs": {"vllm_args": {"enable-lora": True}},
+    },
     "--speculative-model": {**_V0, "outputs": {"vllm_args": {"num-speculative-tokens": 5}}},
     "--num-speculative-tokens": {
         **_V0,

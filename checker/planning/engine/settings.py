@@ -116,6 +116,7 @@ class Settings:
     lora_dtype_bytes: int = 2
     lora_fully_sharded: bool = False
     lora_target_modules: tuple[str, ...] | None = None  # None: every module LoRA supports
+    lora_bias: bool = False  # --enable-lora-bias (0.6 .. 0.10): a bias buffer per B output
     graph_sets: int = 1
     # speculative decoding (checker.planning.engine.spec_config); the length max_model_len had
     # before the V2 model runner lowered it to the draft model's
@@ -447,6 +448,7 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
         "lora_dtype_bytes": DTYPE_BYTES[dtype if eng.lora_dtype == "auto" else eng.lora_dtype],
         "lora_fully_sharded": eng.fully_sharded_loras,
         "lora_target_modules": eng.lora_target_modules,
+        "lora_bias": eng.enable_lora_bias,
         "graph_sets": 1 + (len(counts) if eng.specialize_active_lora else 1),
     }
 
