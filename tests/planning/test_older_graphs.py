@@ -89,6 +89,10 @@ def test_multi_step_falls_back_to_v0_in_0_8() -> None:
     assert multi.settings.is_v0 and multi.settings.max_num_seqs == 256
     assert len(multi.settings.cudagraph_sizes) == 35
     assert not _memory("0.8.5").settings.is_v0
+    resp = plan(LLAMA, version="0.8.5", max_model_len=16384, num_scheduler_steps=8)
+    assert resp.feasibility.log_lines[0].startswith(
+        "--num-scheduler-steps is not supported by the V1 Engine. Falling back to V0."
+    )
 
 
 @pytest.mark.parametrize(
