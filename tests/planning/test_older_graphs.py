@@ -13,7 +13,7 @@ from checker.planning.memory.activation import forward_peak_bytes
 from checker.planning.memory.memory import MemoryPlan
 from checker.planning.planner import plan_settings
 from checker.schemas.inputs import EngineInput
-from tests.planning.plans import catalog_model, make_request, plan
+from tests.planning.plans import catalog_model, fired, make_request, plan
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 
@@ -129,3 +129,14 @@ def test_explain_says_what_each_costs() -> None:
     assert "longest sequence passes 4,096 tokens" in words["--max-seq-len-to-capture"]
     v1 = plan(LLAMA, version="0.9.2", max_model_len=16384, cuda_graph_sizes=(64,), explain=True)
     assert "11 CUDA-graph sizes up to 64" in v1.config.explanations["--cuda-graph-sizes"]
+
+
+def test_v0_requests_past_the_graph_length_decode_eagerly() -> None:
+    """A 12,000 + 500 token request passes the default 8,192: VW145 (info), raised to 12,500
+    by the fix; --max-seq-len-to-capture 16384 covers it; V1 never reads the flag."""
+    long = {"version": "0.7.3", "max_model_len": 16384, "prompt_tokens": 12000, "gen_tokens": 500}
+    (found,) = fired(plan(LLAMA, **long), "VW145")
+    assert found.severity.value == "info" and "12,500 tokens" in found.message
+    assert "--max-seq-len-to-capture 12500" in (found.fix or "")
+    assert not fired(plan(LLAMA, **long, max_seq_len_to_capture=16384), "VW145")
+    assert not fired(plan(LLAMA, **{**long, "version": "0.9.2"}), "VW145")
