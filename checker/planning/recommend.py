@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from checker.planning.engine.context_length import rope_flag_costs
 from checker.planning.engine.parallel import launch_costs, nodes_spanned, parallel_costs
 from checker.planning.engine.releases import has_behaviour, method_facts
 from checker.planning.engine.settings import (
@@ -29,6 +30,7 @@ from checker.planning.kvcache.kv import GIB, indexer_costs, state_costs
 from checker.planning.kvcache.skip_layers import skip_layer_costs
 from checker.planning.memory.activation import interconnect_costs, sampler_costs
 from checker.planning.memory.all_reduce import all_reduce_costs
+from checker.planning.memory.graphs import graph_costs
 from checker.planning.memory.lora import lora_costs
 from checker.planning.memory.memory import (
     MemoryPlan,
@@ -305,6 +307,14 @@ def recommend(
         backend = ctx.request.engine.distributed_executor_backend
         explanations.update(launch_costs(ctx.settings, backend, nodes))
         explanations.update(lora_costs(ctx.model, ctx.settings, ctx.memory.first.cudagraph))
+        explanations.update(
+            graph_costs(ctx.request.engine, ctx.settings, ctx.memory.first.cudagraph)
+        )
+        explanations.update(rope_flag_costs(ctx.request, ctx.model, ctx.settings.facts.version))
+        if "num-redundant-experts" in ctx.request.engine.vllm_args and "--eplb-config" in (
+            explanations
+        ):  # 0.10's deprecated flag set the count over --eplb-config's: its line says it
+            explanations["--num-redundant-experts"] = explanations.pop("--eplb-config")
         explanations.update(_connector_costs(ctx))
         explanations.update(_in_flight_costs(ctx))
         explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))

@@ -85,6 +85,10 @@ class Home:
     profile: str | None  # "vllm.max_num_seqs"; None: it stays in outputs.vllm_args
     request: str | None  # "engine.max_num_seqs": the PlanRequest field the plan reads
     keys: Mapping[str, str] = field(default_factory=dict)  # JSON option key -> request field
+    # the key of the request field's mapping the value goes to, over what the field's own flag
+    # gives (--rope-scaling is hf_overrides' rope_scaling); None: the value is the field
+    key: str | None = None
+    value: str = "any"  # a keyed value's type as vLLM's parser takes it: object, number, integer
 
 
 def effects_table() -> dict[str, Any]:
@@ -97,7 +101,15 @@ def homes() -> dict[str, Home]:
     """Flag -> its home: the one mapping between vLLM's flags and profile / request fields."""
     rows: dict[str, dict[str, Any]] = effects_table()["homes"]
     return {
-        f: Home(f, r.get("profile"), r.get("request"), r.get("keys", {})) for f, r in rows.items()
+        f: Home(
+            f,
+            r.get("profile"),
+            r.get("request"),
+            r.get("keys", {}),
+            r.get("key"),
+            r.get("value", "any"),
+        )
+        for f, r in rows.items()
     }
 
 
@@ -445,6 +457,8 @@ def request_value_error(home: Home | None, value: Any) -> str | None:
     ``outputs.vllm_args`` (a field of EngineInput), in the field's own terms; None if it can."""
     if home is None or not home.request or home.profile:
         return None
+    if home.key:
+        return _keyed_value_error(home, value)
     section, field = home.request.split(".")
     if section != "engine":
         return None
@@ -455,12 +469,39 @@ def request_value_error(home: Home | None, value: Any) -> str | None:
     return None
 
 
+def _keyed_value_error(home: Home, value: Any) -> str | None:
+    """A keyed flag's value as its add_argument type takes it: json.loads (an object), float or
+    int."""
+    if home.value == "object" and not isinstance(value, Mapping):
+        return f'{home.flag} takes a JSON object, e.g. {{"rope_type": "dynamic", "factor": 2.0}}'
+    if home.value in ("number", "integer") and _keyed_value(home, value) is None:
+        kind = "a number such as 1000000.0" if home.value == "number" else "an integer"
+        return f"{home.flag} takes {kind}, not {value!r}"
+    return None
+
+
+def _keyed_value(home: Home, value: Any) -> Any:
+    """The value vLLM's parser gives (float / int of the text); None if it refuses it."""
+    if home.value not in ("number", "integer"):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value) if home.value == "number" else int(value)
+    except ValueError:
+        return None
+
+
 def request_fields(vllm_args: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Request section -> {field: value} for the passthrough flags whose home is a request
     field only (no profile key): the rows the plan reads straight from ``vllm_args``."""
     fields: dict[str, dict[str, Any]] = {}
+    keyed: list[tuple[Home, Any]] = []
     for name, value in vllm_args.items():
         home = homes().get("--" + name)
+        if home and home.key:
+            keyed.append((home, value))
+            continue
         if home and home.request and not home.profile:
             section, field_name = home.request.split(".")
             fields.setdefault(section, {})[field_name] = value
@@ -469,6 +510,10 @@ def request_fields(vllm_args: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 if key in value:
                     section, field_name = target.split(".")
                     fields.setdefault(section, {})[field_name] = value[key]
+    for home, value in keyed:  # ModelConfig: hf_overrides_kw.update({key: value}) after
+        section, field_name = str(home.request).split(".")
+        merged = dict(fields.setdefault(section, {}).get(field_name) or {})
+        fields[section][field_name] = {**merged, str(home.key): _keyed_value(home, value)}
     return fields
 
 

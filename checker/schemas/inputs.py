@@ -182,6 +182,14 @@ class EngineInput(BaseModel):
         None, min_length=1
     )
     max_cudagraph_capture_size: int | None = Field(None, ge=1, le=1 << 24)
+    # CUDA-graph options of older releases (SchedulerConfig / ModelConfig of 0.6 .. 0.11)
+    cuda_graph_sizes: tuple[Annotated[int, Field(ge=1, le=1 << 24)], ...] | None = Field(
+        None, min_length=1, description="--cuda-graph-sizes: one ceiling, or the sizes"
+    )
+    max_seq_len_to_capture: int | None = Field(
+        None, ge=1, le=INT64_MAX, description="V0: longer sequences decode without CUDA graphs"
+    )
+    num_scheduler_steps: int = Field(1, ge=1, le=1 << 16, description="V0 multi-step")
     optimization_level: int | None = Field(None, ge=0, le=3, description="-O0 .. -O3; None = O2")
     performance_mode: PerformanceMode = "balanced"
     # Data and expert parallelism (vllm/config/parallel.py ParallelConfig, EPLBConfig).
@@ -221,6 +229,7 @@ class EngineInput(BaseModel):
     lora_dtype: Literal["auto", "float16", "bfloat16"] = "auto"
     fully_sharded_loras: bool = False
     specialize_active_lora: bool = False
+    enable_lora_bias: bool = False  # 0.6 .. 0.10 LoRAConfig.bias_enabled
     lora_target_modules: tuple[Annotated[str, Field(max_length=256)], ...] | None = Field(
         None, max_length=256, description="--lora-target-modules: module names that get LoRA"
     )
@@ -282,6 +291,17 @@ class EngineInput(BaseModel):
             return tuple(
                 str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value
             )
+        return value
+
+    @field_validator("cuda_graph_sizes", mode="before")
+    @classmethod
+    def _int_list(cls, value: Any) -> Any:
+        """One integer or several, as `vllm serve --cuda-graph-sizes 1 2 4` takes them
+        (nargs="+")."""
+        if isinstance(value, str):
+            return tuple(value.split())
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value,)
         return value
 
     @field_validator("limit_mm_per_prompt", mode="before")

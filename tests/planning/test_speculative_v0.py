@@ -256,7 +256,9 @@ def test_0_8_runs_a_draft_model_on_its_v0_engine() -> None:
     config = {"speculative_config": {"model": DRAFT, "num_speculative_tokens": 5}}
     memory = _memory("0.8.5", catalog_model(DRAFT), **config)
     s, b = memory.settings, memory.binding
-    assert s.is_v0 and s.cudagraph_sizes == () and s.max_num_seqs == 256
+    # V0's capture sizes (up to the first at or above 256), captured after the KV cache is sized
+    assert s.is_v0 and s.max_num_seqs == 256 and not s.cudagraph_subtracted
+    assert len(s.cudagraph_sizes) == 35 and s.cudagraph_sizes[-1] == 256
     draft = b.weights - _memory("0.8.5").binding.weights
     non_torch = 0.03 * GIB
     assert b.non_torch == pytest.approx(non_torch)

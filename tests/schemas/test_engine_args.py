@@ -328,10 +328,10 @@ def test_every_flag_of_every_release_is_classified_and_nothing_else() -> None:
 
 
 def test_a_harmless_flag_of_an_older_release_is_no_warning() -> None:
-    data = _with_args({"disable-log-requests": True, "num-scheduler-steps": 8})
+    data = _with_args({"disable-log-requests": True, "task": "generate"})
     data["vllm"]["version"] = "0.8.5"
     found = [f.key for f in _plan(data).feasibility.findings if f.rule_id == "VW190"]
-    assert found == ["outputs.vllm_args.num-scheduler-steps"]
+    assert found == ["outputs.vllm_args.task"]
 
 
 # A value different from the base profile's for each modeled flag.
@@ -412,6 +412,15 @@ PROBES: dict[str, Any] = {
     "--mm-ipc-gpu-memory-gb": 2,
     "--disable-chunked-mm-input": True,
     "--media-io-kwargs": {"video": {"video_backend": "pynvvideocodec"}},
+    "--cuda-graph-sizes": 64,
+    "--max-seq-len-to-capture": 4096,
+    "--num-scheduler-steps": 8,
+    "--rope-scaling": {"rope_type": "dynamic", "factor": 2.0},
+    "--rope-theta": 1000000.0,
+    "--num-redundant-experts": 16,
+    "--eplb-window-size": 500,
+    "--eplb-step-interval": 1000,
+    "--enable-lora-bias": True,
 }
 # The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
 # parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
@@ -442,6 +451,25 @@ _VLM: dict[str, Any] = {
 _V0 = {**BASE, "vllm": {"version": "0.7.3"}}
 _V0_DRAFT = {"speculative-model": "meta-llama/Llama-3.2-1B-Instruct", "num-speculative-tokens": 5}
 PROBE_BASES: dict[str, dict[str, Any]] = {
+    # CUDA-graph flags of older releases: the V1 line that has --cuda-graph-sizes, and V0
+    **dict.fromkeys(
+        [
+            "--cuda-graph-sizes",
+            "--num-redundant-experts",
+            "--eplb-window-size",
+            "--eplb-step-interval",
+        ],
+        {**BASE, "vllm": {"version": "0.10.2"}},
+    ),
+    "--max-seq-len-to-capture": _V0,
+    "--num-scheduler-steps": _V0,
+    "--rope-scaling": _V0,
+    "--rope-theta": _V0,
+    "--enable-lora-bias": {
+        **BASE,
+        "vllm": {"version": "0.10.2"},
+        "outputs": {"vllm_args": {"enable-lora": True}},
+    },
     "--speculative-model": {**_V0, "outputs": {"vllm_args": {"num-speculative-tokens": 5}}},
     "--num-speculative-tokens": {
         **_V0,

@@ -38,10 +38,34 @@ def derived_max_len(
     return derived, key
 
 
+def rope_flag_costs(request: PlanRequest, model: ModelInfo, version: str) -> dict[str, str]:
+    """What --rope-scaling / --rope-theta (0.6 .. 0.10: --hf-overrides keys) do, for --explain;
+    ``model`` has the overrides applied."""
+    given = request.engine.vllm_args
+    costs: dict[str, str] = {}
+    if "rope-scaling" in given:
+        derived, key = derived_max_len(
+            model, version, disable_sliding_window=request.engine.disable_sliding_window
+        )
+        costs["--rope-scaling"] = (
+            f"hf_overrides' rope_scaling: the derived maximum length is {int(derived):,} tokens "
+            f"({key} and the RoPE factor; _get_and_verify_max_len), which max_model_len is "
+            "checked against; no memory is sized by it"
+        )
+    if "rope-theta" in given:
+        costs["--rope-theta"] = "hf_overrides' rope_theta: no length or memory depends on it"
+    return costs
+
+
 def _ropes(model: ModelInfo, version: str) -> tuple[RopeScaling, ...]:
-    """The RoPE parameters ``version`` reads: releases on transformers v4 ignore an
-    overridden rope_scaling (vllm_messages.yaml behaviour transformers_v5)."""
-    if model.rope_scalings_v4 is not None and not has_behaviour("transformers_v5", version):
+    """The RoPE parameters ``version`` reads: releases that copy rope_scaling into
+    rope_parameters on transformers v4 ignore an overridden rope_scaling (vllm_messages.yaml
+    behaviours rope_parameters_copied, transformers_v5)."""
+    if (
+        model.rope_scalings_v4 is not None
+        and has_behaviour("rope_parameters_copied", version)
+        and not has_behaviour("transformers_v5", version)
+    ):
         return model.rope_scalings_v4
     return model.rope_scalings
 

@@ -76,6 +76,9 @@ class Settings:
     # bytes of a KV connector's GPU buffer vLLM's profile counts in no term (LMCache's staging)
     connector_buffer: float = 0.0
     cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
+    # V0: the longest sequence a decode step runs in a CUDA graph (max_seq_len_to_capture
+    # clamped to max_model_len); None: V1, whose graphs do not depend on sequence length
+    graph_max_seq_len: int | None = None
     # max_model_len auto / -1: the length auto-fit starts from (vLLM fits it to the KV cache)
     auto_fit_from: int | None = None
     num_gpu_blocks_override: int | None = None
@@ -113,6 +116,7 @@ class Settings:
     lora_dtype_bytes: int = 2
     lora_fully_sharded: bool = False
     lora_target_modules: tuple[str, ...] | None = None  # None: every module LoRA supports
+    lora_bias: bool = False  # --enable-lora-bias (0.6 .. 0.10): a bias buffer per B output
     graph_sets: int = 1
     # speculative decoding (checker.planning.engine.spec_config); the length max_model_len had
     # before the V2 model runner lowered it to the draft model's
@@ -206,8 +210,10 @@ def resolve_settings(
     spec: SpecDecode | None = None,
 ) -> Settings:
     facts = version_facts(request.engine.vllm_version)
-    if spec is not None and spec.v0:
-        facts = facts.as_v0()  # a speculative config V1 does not run: V0's memory arithmetic
+    if (spec is not None and spec.v0) or request.engine.num_scheduler_steps > 1:
+        # what V1 does not run (a speculative config, multi-step scheduling: 0.8 .. 0.10
+        # EngineArgs._is_v1_supported_oracle) falls back to V0: V0's memory arithmetic
+        facts = facts.as_v0()
     dtype = resolve_dtype(request.model.dtype, model, gpu, facts.version)
     kv_dtype = request.model.kv_cache_dtype
     checkpoint_kv = model.quant.kv_cache_dtype if model.quant else None
@@ -289,7 +295,7 @@ def resolve_settings(
         if eng.cudagraph_memory_profiling is None
         else eng.cudagraph_memory_profiling
     )
-    graphs = captures_graphs(request) and facts.engine == "v1"  # V0 captures after sizing KV
+    graphs = captures_graphs(request)
     return Settings(
         facts=facts,
         gpu=gpu,
@@ -329,6 +335,11 @@ def resolve_settings(
         cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec)
         if graphs
         else (),
+        graph_max_seq_len=min(
+            eng.max_seq_len_to_capture or facts.common["max_seq_len_to_capture"], max_len
+        )
+        if graphs and facts.engine == "v0"
+        else None,
         auto_fit_from=max_len if wanted == "auto" else None,
         num_gpu_blocks_override=eng.num_gpu_blocks_override,
         cpu_offload_bytes=eng.cpu_offload_gb * float(1 << 30),
@@ -452,6 +463,7 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
         "lora_dtype_bytes": DTYPE_BYTES[dtype if eng.lora_dtype == "auto" else eng.lora_dtype],
         "lora_fully_sharded": eng.fully_sharded_loras,
         "lora_target_modules": eng.lora_target_modules,
+        "lora_bias": eng.enable_lora_bias,
         "graph_sets": 1 + (len(counts) if eng.specialize_active_lora else 1),
     }
 
@@ -608,28 +620,77 @@ def _graph_sizes(
     spec: SpecDecode | None,
 ) -> tuple[int, ...]:
     eng = request.engine
-    # The Blackwell data-centre family (compute capability 10.x) gets its own default ceiling.
-    sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
     query = spec.decode_query_len if spec else 1
-    sizes = capture_sizes(
-        max_seqs,
-        tokens,
-        eng.max_cudagraph_capture_size or model_capture_limit(model),
-        explicit=eng.cudagraph_capture_sizes,
-        default_cap=facts.cudagraph_max_size_sm100 if sm100 else facts.cudagraph_max_size,
-        appends=facts.cudagraph_appends,
-        interactivity=eng.performance_mode == "interactivity",
-        decode_query_len=query
-        if has_behaviour("spec_uniform_decode_capture_sizes", facts.version)
-        else 1,
-        cap_query_len=query,
-    )
+    if facts.engine == "v0":
+        return older_graph_sizes(
+            max_seqs,
+            tokens,
+            explicit=eng.cudagraph_capture_sizes,
+            given=None,
+            v0_cap=int(facts.common["v0_cudagraph_max_size"]),
+            default_cap=facts.cudagraph_max_size,
+        )
+    if not has_behaviour("cudagraph_stride_16_from_256", facts.version):
+        sizes = older_graph_sizes(
+            max_seqs,
+            tokens,
+            explicit=eng.cudagraph_capture_sizes,
+            given=eng.cuda_graph_sizes,
+            v0_cap=None,
+            default_cap=min(2 * max_seqs, facts.cudagraph_max_size)
+            if has_behaviour("cudagraph_ceiling_twice_max_num_seqs", facts.version)
+            else facts.cudagraph_max_size,
+        )
+    else:
+        # The Blackwell data-centre family (compute capability 10.x) gets its own ceiling.
+        sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
+        sizes = capture_sizes(
+            max_seqs,
+            tokens,
+            eng.max_cudagraph_capture_size or model_capture_limit(model),
+            explicit=eng.cudagraph_capture_sizes or eng.cuda_graph_sizes,  # 0.12+: one option
+            default_cap=facts.cudagraph_max_size_sm100 if sm100 else facts.cudagraph_max_size,
+            appends=facts.cudagraph_appends,
+            interactivity=eng.performance_mode == "interactivity",
+            decode_query_len=query
+            if has_behaviour("spec_uniform_decode_capture_sizes", facts.version)
+            else 1,
+            cap_query_len=query,
+        )
     mode = eng.cudagraph_mode or ("NONE" if eng.optimization_level == 0 else "FULL_AND_PIECEWISE")
     if mode in ("FULL_AND_PIECEWISE", "FULL_DECODE_ONLY") and not has_behaviour(
         "model_runner_v2_default", facts.version
     ):
         return rounded_to_query(sizes, query)
     return sizes
+
+
+def older_graph_sizes(
+    max_num_seqs: int,
+    max_num_batched_tokens: int,
+    *,
+    explicit: tuple[int, ...] | None,
+    given: tuple[int, ...] | None,
+    v0_cap: int | None,
+    default_cap: int,
+) -> tuple[int, ...]:
+    """The capture sizes of releases before 0.12 (VllmConfig._set_cudagraph_sizes and
+    CompilationConfig.init_with_cudagraph_sizes of 0.6.6 .. 0.11.0). Sizes given in the
+    compilation config win. V0 (``v0_cap``: the largest it considers) captures 1, 2, 4 and
+    every multiple of 8 up to the first at or above max_num_seqs. V1 captures the sizes of
+    --cuda-graph-sizes when it gives several, else 1, 2, 4 and every 8 up to its one value or
+    ``default_cap``, none past max_num_batched_tokens."""
+    if explicit is not None:
+        return tuple(sorted(set(explicit)))
+    if v0_cap is not None:
+        possible = [1, 2, 4, *range(8, v0_cap + 1, 8)]
+        top = next((n for n in possible if n >= max_num_seqs), possible[-1])
+        return tuple(n for n in possible if n <= top)
+    if given is not None and len(given) > 1:
+        sizes = sorted(given)
+    else:
+        sizes = [1, 2, 4, *range(8, (given[0] if given else default_cap) + 1, 8)]
+    return tuple(sorted({n for n in sizes if n <= max_num_batched_tokens}))
 
 
 def rounded_to_query(sizes: tuple[int, ...], query: int) -> tuple[int, ...]:

@@ -255,4 +255,6 @@ def cudagraph_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     per_size = (layers + 1) * float(common["cudagraph_bytes_per_piece"]) * factor
     largest = settings.cudagraph_sizes[-1]
     graphs = len(settings.cudagraph_sizes) * settings.graph_sets  # LoRA: a set per case
+    if settings.is_v0:
+        graphs *= settings.pp  # V0 captures a set per virtual engine (capture_model)
     return graphs * per_size + forward_peak_bytes(model, settings, largest, stage)

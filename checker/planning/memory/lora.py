@@ -97,6 +97,26 @@ class _Shapes:
         return self.r * (inp + out)
 
 
+class _BiasShapes(_Shapes):
+    """--enable-lora-bias (0.6 .. 0.10 lora/layers.py BaseLinearLayerWithLoRA /
+    MergedColumnParallelLinearWithLoRA.create_lora_weights: lora_bias_stacked [slots, 1, out]
+    per slice, out being B's output rows): one element per B output row, no A; the embedding
+    and fused-MoE buffers have none."""
+
+    def __init__(self, settings: Settings, layer: int | None = None) -> None:
+        super().__init__(settings, layer)
+        self.r = 0
+
+    def column(self, inp: int, out_per_rank: float, slices: int = 1) -> float:
+        return out_per_rank
+
+    def row(self, inp: int, out: int) -> float:
+        return out / self.tp if self.fs else float(out)
+
+    def replicated(self, inp: int, out: int) -> float:
+        return float(out)
+
+
 def _attention(model: ModelInfo, layer: int, s: _Shapes) -> float:
     h, heads = model.hidden_size, model.num_attention_heads
     if model.layer_kinds[layer] is LayerKind.MLA:
@@ -142,15 +162,26 @@ def _mlp(model: ModelInfo, settings: Settings, layer: int, s: _Shapes) -> float:
     return total
 
 
+def _layer_elements(
+    model: ModelInfo, settings: Settings, stage: int, shapes: type[_Shapes]
+) -> float:
+    """Elements of one adapter slot's buffers in the decoder layers of ``stage``."""
+    s = shapes(settings)
+    elements = 0.0
+    for i in stage_layers(model.num_hidden_layers, settings.pp)[stage]:
+        layer = shapes(settings, i) if settings.lora_target_modules is not None else s
+        elements += _attention(model, i, layer) + _mlp(model, settings, i, layer)
+    return elements
+
+
 def lora_buffer_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     """Bytes of LoRA buffers one rank of ``stage`` allocates with its weights."""
     if not settings.lora_slots:
         return 0.0
     s = _Shapes(settings)
-    elements = 0.0
-    for i in stage_layers(model.num_hidden_layers, settings.pp)[stage]:
-        layer = _Shapes(settings, i) if settings.lora_target_modules is not None else s
-        elements += _attention(model, i, layer) + _mlp(model, settings, i, layer)
+    elements = _layer_elements(model, settings, stage, _Shapes)
+    if settings.lora_bias:
+        elements += _layer_elements(model, settings, stage, _BiasShapes)
     if wraps_embeddings(model):
         vocab, h = model.vocab_size, model.hidden_size
         if stage == 0:
@@ -168,6 +199,10 @@ def lora_costs(model: ModelInfo, settings: Settings, graphs: float) -> dict[str,
     extra = graphs * (settings.graph_sets - 1) / settings.graph_sets / float(1 << 30)
     targets = settings.lora_target_modules
     only = f" (only for {', '.join(targets)}: --lora-target-modules)" if targets else ""
+    if settings.lora_bias:
+        bias = _layer_elements(model, settings, 0, _BiasShapes) * settings.lora_slots
+        only += f", {bias * settings.lora_dtype_bytes / float(1 << 20):.1f} MiB of them "
+        only += "LoRA biases (--enable-lora-bias)"
     return {
         "--enable-lora": f"{settings.lora_slots} adapter slots of rank {settings.lora_rank}: "
         f"+{buffers:.2f} GiB of LoRA buffers per GPU{only} (loaded with the weights); "

@@ -15,6 +15,7 @@ from checker.planning.rules import context_parallel as _context_parallel  # noqa
 from checker.planning.rules import coverage as _coverage  # noqa: F401
 from checker.planning.rules import deepseek_v4 as _deepseek_v4  # noqa: F401
 from checker.planning.rules import deployment as _deployment  # noqa: F401
+from checker.planning.rules import graphs as _graphs  # noqa: F401
 from checker.planning.rules import interconnect as _interconnect  # noqa: F401
 from checker.planning.rules import lora as _lora  # noqa: F401
 from checker.planning.rules import memory as _memory  # noqa: F401
