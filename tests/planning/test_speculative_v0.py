@@ -122,6 +122,18 @@ def test_the_plan_prints_both_weight_loads_the_split_blocks_and_what_the_draft_c
     assert "past gpu_memory_utilization" in words
     assert "the draft model's weights" in resp.feasibility.oom_risk_reason
     assert not fired(resp, "VW190")  # the flags are modeled
+    # --num-gpu-blocks-override replaces the split: no equation that does not hold
+    fixed = plan(
+        LLAMA,
+        draft=catalog_model(DRAFT),
+        version="0.7.3",
+        max_model_len=8192,
+        num_gpu_blocks_override=1000,
+        explain=True,
+        **FLAGS,
+    ).config.explanations["--speculative-model"]
+    assert "1,000 blocks in each cache as --num-gpu-blocks-override sets" in fixed
+    assert "split_num_cache_blocks_evenly" not in fixed
 
 
 @pytest.mark.parametrize(
