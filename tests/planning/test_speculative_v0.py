@@ -17,6 +17,7 @@ from checker.planning.kvcache.kv import GIB
 from checker.planning.memory.memory import MemoryPlan
 from checker.planning.planner import plan_settings
 from checker.schemas.model_info import ModelInfo
+from checker.schemas.outputs import PlanResponse
 from tests.planning.plans import catalog_model, fired, make_request, only, plan
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
@@ -345,3 +346,36 @@ def test_a_v0_drafter_keeps_long_prompts_whole() -> None:
     spec = _memory("0.7.3", catalog_model(DRAFT), max_model_len=65536, **FLAGS)
     assert plain.settings.max_num_batched_tokens == 2048
     assert spec.settings.max_num_batched_tokens == 65536
+
+
+@pytest.mark.parametrize(
+    ("tokens", "text"),
+    [
+        (
+            2,
+            "This speculative model supports a maximum of num_speculative_tokens=1, but "
+            "num_speculative_tokens=2 was provided.",
+        ),
+        (0, "Expected num_speculative_tokens to be greater than zero (0)."),
+    ],
+)
+def test_0_7_3_deepseek_v3_drafts_with_its_own_mtp_layer_at_most(tokens: int, text: str) -> None:
+    """0.7.3 maybe_create_spec_config: --num-speculative-tokens without a model drafts with
+    DeepSeek-V3's MTP layer (n_predict = num_nextn_predict_layers = 1), which caps the tokens;
+    _verify_args then refuses 0. Both passed silently."""
+
+    def deepseek(count: int) -> PlanResponse:
+        return plan(
+            "deepseek-ai/DeepSeek-V3",
+            "H200",
+            gpus=8,
+            tp=8,
+            version="0.7.3",
+            max_model_len=8192,
+            num_speculative_tokens=count,
+        )
+
+    found = only(deepseek(tokens), "VW125")
+    assert found.message == text
+    assert found.key == "outputs.vllm_args.num-speculative-tokens"
+    assert not fired(deepseek(1), "VW125")

@@ -13,6 +13,7 @@ from checker.planning.engine.spec_config import (
     SHORT_FLAGS,
     SpecDecode,
     draft_derived_len,
+    mtp_layers,
     spec_facts,
 )
 from checker.planning.kvcache.kv_groups import draft_kv_groups
@@ -114,6 +115,7 @@ def _v0_config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]
     tokens, model = _int(config.get("num_speculative_tokens")), config.get("model")
     if model is None:
         if spec.kind == "unsized":  # the target's own MTP layers (0.7.3 DeepSeek-V3)
+            yield from _v0_mtp_tokens(ctx, tokens)
             return
         yield _invalid(
             message("spec-no-model", version),
@@ -180,6 +182,26 @@ def _v0_config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]
                 f"{heads} heads divide by {draft_tp}.",
                 config_key(eng, "draft_tensor_parallel_size"),
             )
+
+
+def _v0_mtp_tokens(ctx: RuleContext, tokens: int | None) -> Iterator[Finding]:
+    """The target's MTP layers as the draft (0.7.3 maybe_create_spec_config: the draft config's
+    n_predict is num_nextn_predict_layers, the most tokens it drafts, and the default), then
+    _verify_args."""
+    version, n_predict = ctx.settings.facts.version, mtp_layers(ctx.model)
+    key = config_key(ctx.request.engine, "num_speculative_tokens")
+    if tokens is not None and tokens > n_predict:
+        yield _invalid(
+            message("spec-v0-n-predict", version, n_predict=n_predict, tokens=tokens),
+            f"Set --num-speculative-tokens to at most {n_predict} (or leave it out).",
+            key,
+        )
+    elif tokens is not None and tokens <= 0:
+        yield _invalid(
+            message("spec-tokens-positive", version, tokens=tokens),
+            "Set --num-speculative-tokens to 1 or more.",
+            key,
+        )
 
 
 def _v0_worker_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]:
