@@ -379,3 +379,33 @@ def test_0_7_3_deepseek_v3_drafts_with_its_own_mtp_layer_at_most(tokens: int, te
     assert found.message == text
     assert found.key == "outputs.vllm_args.num-speculative-tokens"
     assert not fired(deepseek(1), "VW125")
+
+
+def test_v0_hidden_state_drafts_refuse_chunked_prefill_and_mlp_speculators_default_tokens() -> None:
+    """0.7.3 maybe_create_spec_config: an EAGLE ("eagle-" name), Medusa or MLP-speculator draft
+    refuses --enable-chunked-prefill; an MLP speculator's n_predict is the default token count,
+    so leaving --num-speculative-tokens out is no error for it."""
+    eagle = "yuhuili/EAGLE-LLaMA3-Instruct-8B"
+    chunked = plan(
+        LLAMA,
+        draft=catalog_model(DRAFT),
+        version="0.7.3",
+        speculative_model=eagle,
+        num_speculative_tokens=4,
+        enable_chunked_prefill=True,
+    )
+    found = only(chunked, "VW125")
+    assert (
+        found.message == "Chunked prefill and hidden-state based draft models are not compatible."
+    )
+    assert found.key == "vllm.enable_chunked_prefill"
+    assert not fired(
+        plan(
+            LLAMA, draft=catalog_model(DRAFT), version="0.7.3", **FLAGS, enable_chunked_prefill=True
+        ),
+        "VW125",
+    )
+    speculator = catalog_model(DRAFT).model_copy(update={"model_type": "mlp_speculator"})
+    name = "ibm-ai-platform/llama3-8b-accelerator"
+    untold = plan(LLAMA, draft=speculator, version="0.7.3", speculative_model=name)
+    assert not fired(untold, "VW125")

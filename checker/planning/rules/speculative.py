@@ -144,6 +144,14 @@ def _v0_config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]
                 config_key(eng, "prompt_lookup_min"),
             )
             return
+    elif eng.enable_chunked_prefill and spec.draft_type in spec_facts()["v0"]["hidden_state"]:
+        yield _invalid(
+            message("spec-v0-chunked-hidden", version),
+            "Drop --enable-chunked-prefill (V0 runs this draft without it), or use a plain "
+            "draft model.",
+            "vllm.enable_chunked_prefill",
+        )
+        return
     elif spec.draft is not None:
         # _verify_and_get_draft_model_tensor_parallel_size, then
         # _maybe_override_draft_max_model_len (the draft's derived length first)
@@ -160,11 +168,13 @@ def _v0_config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]
             yield too_long
             return
     if tokens is None:
-        yield _invalid(
-            message("spec-no-tokens", version),
-            "Set --num-speculative-tokens (3 to 5 is usual).",
-            config_key(eng, "model"),
-        )
+        # an MLP speculator's config has n_predict, the default (MLPSpeculatorConfig)
+        if spec.draft_type not in spec_facts()["v0"]["n_predict_types"]:
+            yield _invalid(
+                message("spec-no-tokens", version),
+                "Set --num-speculative-tokens (3 to 5 is usual).",
+                config_key(eng, "model"),
+            )
     elif tokens <= 0:
         yield _invalid(
             message("spec-tokens-positive", version, tokens=tokens),
