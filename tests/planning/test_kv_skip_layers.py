@@ -83,3 +83,15 @@ def test_the_flag_is_modeled_and_explained() -> None:
     words = resp.config.explanations["--kv-cache-dtype-skip-layers"]
     assert "65,536 -> 69,632 bytes per token" in words and "block size 16 -> 32" in words
     assert not fired(resp, "VW190")
+
+
+def test_an_mla_models_layers_are_skipped_from_0_33_only() -> None:
+    """MLAAttention.__init__ reads --kv-cache-dtype-skip-layers from 0.33.0; in 0.19.0 every
+    MLA layer takes the fp8 cache whatever the flag lists (the plan kept layer 0 in bf16)."""
+    lite = "deepseek-ai/DeepSeek-V2-Lite-Chat"
+    for version, skipped in (("0.19.0", frozenset()), ("0.33.0", frozenset({0}))):
+        plain = _memory(version, lite, kv_cache_dtype="fp8")
+        skip = _memory(version, lite, kv_cache_dtype="fp8", kv_cache_dtype_skip_layers=["0"])
+        assert skip.settings.kv_skip_layers == skipped
+        grows = skip.binding.kv.layout.bytes_per_token > plain.binding.kv.layout.bytes_per_token
+        assert grows is bool(skipped)

@@ -340,7 +340,9 @@ def resolve_settings(
         **_parallel(request, model, tp, facts.version),
         mla_backend=None if eng.block_size else mla_backend,
         kv_storage_dtype=stored_kv_dtype(mla_backend, kv_dtype.value),
-        kv_skip_layers=skipped_layers(model, eng.kv_cache_dtype_skip_layers),
+        kv_skip_layers=skipped_layers(model, eng.kv_cache_dtype_skip_layers)
+        if not model.uses_mla or has_behaviour("kv_skip_layers_mla", facts.version)
+        else frozenset(),
         block_before_skip=before_skip if before_skip != block else 0,
         mm=mm_settings(request),
         **_interconnect(request, gpu, tp),
