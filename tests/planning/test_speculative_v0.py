@@ -39,6 +39,11 @@ def _memory(version: str, draft: ModelInfo | None = None, **kw: Any) -> MemoryPl
     return plan_settings(request, target, find_gpu("H100-80GB"), tp=tp, spec=spec)[1]
 
 
+def _drafted(version: str, **kw: Any) -> PlanResponse:
+    """Llama-3.1-8B planned on ``version`` with the Llama-3.2-1B draft's metadata at hand."""
+    return plan(LLAMA, draft=catalog_model(DRAFT), version=version, **kw)
+
+
 def _split(blocks: int, target: int, draft: int) -> int:
     """split_num_cache_blocks_evenly, as vLLM writes it."""
     return int(blocks * target / (draft + target))
@@ -104,10 +109,8 @@ def test_ngram_lookup_takes_no_gpu_memory() -> None:
 
 
 def test_the_plan_prints_both_weight_loads_the_split_blocks_and_what_the_draft_costs() -> None:
-    resp = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.7.3",
+    resp = _drafted(
+        "0.7.3",
         max_model_len=16384,
         explain=True,
         **FLAGS,
@@ -124,10 +127,8 @@ def test_the_plan_prints_both_weight_loads_the_split_blocks_and_what_the_draft_c
     assert "the draft model's weights" in resp.feasibility.oom_risk_reason
     assert not fired(resp, "VW190")  # the flags are modeled
     # --num-gpu-blocks-override replaces the split: no equation that does not hold
-    fixed = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.7.3",
+    fixed = _drafted(
+        "0.7.3",
         max_model_len=8192,
         num_gpu_blocks_override=1000,
         explain=True,
@@ -249,10 +250,8 @@ def test_a_v0_eagle_draft_is_said_to_be_unsized() -> None:
     not a draft model's worker: the plan says it does not size it (VW127) rather than sizing
     it as a draft model."""
     name = "yuhuili/EAGLE-LLaMA3-Instruct-8B"
-    resp = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.7.3",
+    resp = _drafted(
+        "0.7.3",
         speculative_model=name,
         num_speculative_tokens=4,
     )
@@ -304,10 +303,8 @@ def test_which_speculative_configs_fall_back_to_v0(
 
 def test_the_v0_fallback_refuses_what_the_v0_worker_refuses() -> None:
     config = {"model": DRAFT, "num_speculative_tokens": 5}
-    pp = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.9.2",
+    pp = _drafted(
+        "0.9.2",
         gpus=2,
         tp=1,
         pp=2,
@@ -316,10 +313,8 @@ def test_the_v0_fallback_refuses_what_the_v0_worker_refuses() -> None:
     assert only(pp, "VW125").message == (
         "Speculative decoding is currently incompatible with pipeline parallelism"
     )
-    long = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.8.5",
+    long = _drafted(
+        "0.8.5",
         max_model_len=16384,
         speculative_config={**config, "max_model_len": 200000},
     )
@@ -327,10 +322,8 @@ def test_the_v0_fallback_refuses_what_the_v0_worker_refuses() -> None:
         "speculative_max_model_len=200000 cannot be larger than draft_max_model_len=131072"
     )
     # V1's one-TP rule for draft models is not V0's: a TP 1 draft beside TP 2 starts
-    tp1 = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.8.5",
+    tp1 = _drafted(
+        "0.8.5",
         gpus=2,
         tp=2,
         speculative_config={**config, "draft_tensor_parallel_size": 1},
@@ -386,10 +379,8 @@ def test_v0_hidden_state_drafts_refuse_chunked_prefill_and_mlp_speculators_defau
     refuses --enable-chunked-prefill; an MLP speculator's n_predict is the default token count,
     so leaving --num-speculative-tokens out is no error for it."""
     eagle = "yuhuili/EAGLE-LLaMA3-Instruct-8B"
-    chunked = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.7.3",
+    chunked = _drafted(
+        "0.7.3",
         speculative_model=eagle,
         num_speculative_tokens=4,
         enable_chunked_prefill=True,
@@ -400,9 +391,7 @@ def test_v0_hidden_state_drafts_refuse_chunked_prefill_and_mlp_speculators_defau
     )
     assert found.key == "vllm.enable_chunked_prefill"
     assert not fired(
-        plan(
-            LLAMA, draft=catalog_model(DRAFT), version="0.7.3", **FLAGS, enable_chunked_prefill=True
-        ),
+        _drafted("0.7.3", **FLAGS, enable_chunked_prefill=True),
         "VW125",
     )
     speculator = catalog_model(DRAFT).model_copy(update={"model_type": "mlp_speculator"})
