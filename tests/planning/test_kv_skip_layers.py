@@ -95,3 +95,14 @@ def test_an_mla_models_layers_are_skipped_from_0_33_only() -> None:
         assert skip.settings.kv_skip_layers == skipped
         grows = skip.binding.kv.layout.bytes_per_token > plain.binding.kv.layout.bytes_per_token
         assert grows is bool(skipped)
+
+
+def test_0_33_raises_an_mla_models_block_by_its_backends_smallest_kernel_block() -> None:
+    """_align_heterogeneous_kv_block_size runs for MLA too: FlashMLA's smallest kernel block is
+    64 and the bf16 latent page twice the fp8 one, so the block becomes
+    64 x ceil(2 x 576 x 64 / (64 x 576)) = 128 tokens (it stayed 64)."""
+    lite = "deepseek-ai/DeepSeek-V2-Lite-Chat"
+    plain = _memory("0.33.0", lite, kv_cache_dtype="fp8")
+    skip = _memory("0.33.0", lite, kv_cache_dtype="fp8", kv_cache_dtype_skip_layers=["0"])
+    assert plain.settings.mla_backend == "FLASHMLA" and plain.settings.block_size == 64
+    assert skip.settings.block_size == 128 and skip.settings.block_before_skip == 64
