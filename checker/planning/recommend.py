@@ -25,6 +25,7 @@ from checker.planning.engine.settings import (
     in_flight_batches,
 )
 from checker.planning.fixes import apply_fixes
+from checker.planning.kvcache.attention import stored_kv_dtype
 from checker.planning.kvcache.connectors import connector_costs, resolve_connector
 from checker.planning.kvcache.kv import GIB, indexer_costs, state_costs
 from checker.planning.kvcache.skip_layers import skip_layer_costs
@@ -179,7 +180,10 @@ def _kv_cache_dtype(ctx: RuleContext) -> list[Recommendation]:
         or (kv.max_concurrency >= wanted and _fits(ctx, ctx.memory))
     ):
         return []
-    fp8 = plan_memory(ctx.model, replace(s, kv_cache_dtype="fp8", kv_bytes=1.0)).binding.kv
+    # the cache format follows the dtype (it overrides it in the layout: kv.py target_page)
+    stored = stored_kv_dtype(s.mla_backend, "fp8")
+    with_fp8 = replace(s, kv_cache_dtype="fp8", kv_bytes=1.0, kv_storage_dtype=stored)
+    fp8 = plan_memory(ctx.model, with_fp8).binding.kv
     return [
         Recommendation(
             key="kv_cache_dtype",

@@ -83,3 +83,26 @@ def test_the_flag_is_modeled_and_explained() -> None:
     words = resp.config.explanations["--kv-cache-dtype-skip-layers"]
     assert "65,536 -> 69,632 bytes per token" in words and "block size 16 -> 32" in words
     assert not fired(resp, "VW190")
+
+
+def test_an_mla_models_layers_are_skipped_from_0_33_only() -> None:
+    """MLAAttention.__init__ reads --kv-cache-dtype-skip-layers from 0.33.0; in 0.19.0 every
+    MLA layer takes the fp8 cache whatever the flag lists (the plan kept layer 0 in bf16)."""
+    lite = "deepseek-ai/DeepSeek-V2-Lite-Chat"
+    for version, skipped in (("0.19.0", frozenset()), ("0.33.0", frozenset({0}))):
+        plain = _memory(version, lite, kv_cache_dtype="fp8")
+        skip = _memory(version, lite, kv_cache_dtype="fp8", kv_cache_dtype_skip_layers=["0"])
+        assert skip.settings.kv_skip_layers == skipped
+        grows = skip.binding.kv.layout.bytes_per_token > plain.binding.kv.layout.bytes_per_token
+        assert grows is bool(skipped)
+
+
+def test_0_33_raises_an_mla_models_block_by_its_backends_smallest_kernel_block() -> None:
+    """_align_heterogeneous_kv_block_size runs for MLA too: FlashMLA's smallest kernel block is
+    64 and the bf16 latent page twice the fp8 one, so the block becomes
+    64 x ceil(2 x 576 x 64 / (64 x 576)) = 128 tokens (it stayed 64)."""
+    lite = "deepseek-ai/DeepSeek-V2-Lite-Chat"
+    plain = _memory("0.33.0", lite, kv_cache_dtype="fp8")
+    skip = _memory("0.33.0", lite, kv_cache_dtype="fp8", kv_cache_dtype_skip_layers=["0"])
+    assert plain.settings.mla_backend == "FLASHMLA" and plain.settings.block_size == 64
+    assert skip.settings.block_size == 128 and skip.settings.block_before_skip == 64

@@ -149,6 +149,10 @@ O_GIB = 524_288 * 32 * 4 * 2 / GIB  # 0.125
         ("0.33", ["q_proj", "v_proj"], QKV_GIB),
         # a full module name: that layer's module only
         ("0.33", ["model.layers.0.self_attn.o_proj"], O_GIB / 32),
+        ("0.33", ["model.layers.0.self_attn.qkv_proj"], QKV_GIB / 32),
+        # is_in_target_modules matches a packed child by its short name only: its full name
+        # selects no module (the packed parent's full name is qkv_proj's)
+        ("0.33", ["model.layers.0.self_attn.q_proj"], 0.0),
         # 0.19 matches the runtime module's own name only: q_proj names no module
         ("0.19", ["q_proj", "v_proj"], 0.0),
         ("0.19", ["qkv_proj"], QKV_GIB),

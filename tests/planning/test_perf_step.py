@@ -522,10 +522,12 @@ def test_below_8_rows_or_before_the_triton_kernel_the_sampler_sorts_each_rows_vo
     small = qwen.model.model_copy(update={"vocab_size": qwen.model.vocab_size // 2})
     halved = perf.top_k_top_p_cost(replace(qwen, model=small), 0)
     assert halved is not None and math.isclose(halved.torch_s, slow.torch_s / 2)
-    # 0.16.0 has no Triton kernel: the torch path for every step, measured below 8 rows only
+    # 0.16.0 has no Triton kernel: the torch path for every step, measured below 8 rows only;
+    # a step sampling more rows never costs less (it cost nothing from the eighth row on)
     older = perf.top_k_top_p_cost(_context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.16.0"), 0)
     assert older is not None and not older.triton
-    assert perf.sampler_s(older, 7) == older.torch_s and perf.sampler_s(older, 8) == 0.0
+    assert perf.sampler_s(older, 7) == perf.sampler_s(older, 8) == older.torch_s
+    assert perf.sampler_s(older, 100) == older.torch_s
     # a light rate keeps few requests in flight: its steps take the torch path's time (seen at
     # the fast end; the slow end's 1.5 ms of engine CPU a step hides it)
     light = {"request_rate": 2.0, "num_prompts": 20, "version": "0.19.0"}
@@ -544,6 +546,10 @@ def test_the_estimate_says_what_the_top_k_top_p_sampler_costs() -> None:
     assert "346-285 us of the top-k/top-p sampler per 132 rows a step samples" in qwen.tpot.width
     greedy = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.14.1")
     assert greedy.tpot is not None and "top-k/top-p" not in greedy.tpot.width
+    # before the Triton kernel the torch sort runs on every step, whatever its rows
+    older = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=16, version="0.16.0")
+    assert older.tpot is not None
+    assert "409-356 us of the top-k/top-p sampler's torch sort every step" in older.tpot.width
 
 
 def test_a_rate_runs_throughput_range_carries_the_clients_random_send_span() -> None:

@@ -73,6 +73,11 @@ def test_fp8_kv_cache_when_the_kv_cache_is_short_and_the_gpu_has_fp8() -> None:
     kv = rec(short, "kv_cache_dtype")
     assert kv.value == "fp8"
     assert "short of the workload's 64" in kv.reason
+    # an fp8 cache halves Llama's bytes a token: about twice the tokens (it said the same before)
+    base = short.feasibility.kv
+    assert base is not None and f"instead of {base.tokens:,}" in kv.reason
+    fp8_tokens = int(kv.reason.split("(")[-1].split(" tokens")[0].replace(",", ""))
+    assert fp8_tokens > 1.9 * base.tokens
     ampere = plan(LLAMA, "A100-80GB", util=0.3, concurrency=64, max_model_len=32768)
     assert "kv_cache_dtype" not in keys(ampere)  # no fp8 hardware: VW114's trade-off
     assert "kv_cache_dtype" not in keys(plan(LLAMA, **SHORT))

@@ -17,6 +17,7 @@ from checker.planning.kvcache.kv import GIB
 from checker.planning.memory.memory import MemoryPlan
 from checker.planning.planner import plan_settings
 from checker.schemas.model_info import ModelInfo
+from checker.schemas.outputs import PlanResponse
 from tests.planning.plans import catalog_model, fired, make_request, only, plan
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
@@ -36,6 +37,11 @@ def _memory(version: str, draft: ModelInfo | None = None, **kw: Any) -> MemoryPl
     spec = build_spec(request.engine, target, draft, version_facts(version).version)
     tp = request.hardware.tensor_parallel_size or 1
     return plan_settings(request, target, find_gpu("H100-80GB"), tp=tp, spec=spec)[1]
+
+
+def _drafted(version: str, **kw: Any) -> PlanResponse:
+    """Llama-3.1-8B planned on ``version`` with the Llama-3.2-1B draft's metadata at hand."""
+    return plan(LLAMA, draft=catalog_model(DRAFT), version=version, **kw)
 
 
 def _split(blocks: int, target: int, draft: int) -> int:
@@ -103,10 +109,8 @@ def test_ngram_lookup_takes_no_gpu_memory() -> None:
 
 
 def test_the_plan_prints_both_weight_loads_the_split_blocks_and_what_the_draft_costs() -> None:
-    resp = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.7.3",
+    resp = _drafted(
+        "0.7.3",
         max_model_len=16384,
         explain=True,
         **FLAGS,
@@ -122,6 +126,16 @@ def test_the_plan_prints_both_weight_loads_the_split_blocks_and_what_the_draft_c
     assert "past gpu_memory_utilization" in words
     assert "the draft model's weights" in resp.feasibility.oom_risk_reason
     assert not fired(resp, "VW190")  # the flags are modeled
+    # --num-gpu-blocks-override replaces the split: no equation that does not hold
+    fixed = _drafted(
+        "0.7.3",
+        max_model_len=8192,
+        num_gpu_blocks_override=1000,
+        explain=True,
+        **FLAGS,
+    ).config.explanations["--speculative-model"]
+    assert "1,000 blocks in each cache as --num-gpu-blocks-override sets" in fixed
+    assert "split_num_cache_blocks_evenly" not in fixed
 
 
 @pytest.mark.parametrize(
@@ -236,10 +250,8 @@ def test_a_v0_eagle_draft_is_said_to_be_unsized() -> None:
     not a draft model's worker: the plan says it does not size it (VW127) rather than sizing
     it as a draft model."""
     name = "yuhuili/EAGLE-LLaMA3-Instruct-8B"
-    resp = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.7.3",
+    resp = _drafted(
+        "0.7.3",
         speculative_model=name,
         num_speculative_tokens=4,
     )
@@ -293,10 +305,8 @@ def test_which_speculative_configs_fall_back_to_v0(
 
 def test_the_v0_fallback_refuses_what_the_v0_worker_refuses() -> None:
     config = {"model": DRAFT, "num_speculative_tokens": 5}
-    pp = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.9.2",
+    pp = _drafted(
+        "0.9.2",
         gpus=2,
         tp=1,
         pp=2,
@@ -305,10 +315,8 @@ def test_the_v0_fallback_refuses_what_the_v0_worker_refuses() -> None:
     assert only(pp, "VW125").message == (
         "Speculative decoding is currently incompatible with pipeline parallelism"
     )
-    long = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.8.5",
+    long = _drafted(
+        "0.8.5",
         max_model_len=16384,
         speculative_config={**config, "max_model_len": 200000},
     )
@@ -316,10 +324,8 @@ def test_the_v0_fallback_refuses_what_the_v0_worker_refuses() -> None:
         "speculative_max_model_len=200000 cannot be larger than draft_max_model_len=131072"
     )
     # V1's one-TP rule for draft models is not V0's: a TP 1 draft beside TP 2 starts
-    tp1 = plan(
-        LLAMA,
-        draft=catalog_model(DRAFT),
-        version="0.8.5",
+    tp1 = _drafted(
+        "0.8.5",
         gpus=2,
         tp=2,
         speculative_config={**config, "draft_tensor_parallel_size": 1},
@@ -335,3 +341,62 @@ def test_a_v0_drafter_keeps_long_prompts_whole() -> None:
     spec = _memory("0.7.3", catalog_model(DRAFT), max_model_len=65536, **FLAGS)
     assert plain.settings.max_num_batched_tokens == 2048
     assert spec.settings.max_num_batched_tokens == 65536
+
+
+@pytest.mark.parametrize(
+    ("tokens", "text"),
+    [
+        (
+            2,
+            "This speculative model supports a maximum of num_speculative_tokens=1, but "
+            "num_speculative_tokens=2 was provided.",
+        ),
+        (0, "Expected num_speculative_tokens to be greater than zero (0)."),
+    ],
+)
+def test_0_7_3_deepseek_v3_drafts_with_its_own_mtp_layer_at_most(tokens: int, text: str) -> None:
+    """0.7.3 maybe_create_spec_config: --num-speculative-tokens without a model drafts with
+    DeepSeek-V3's MTP layer (n_predict = num_nextn_predict_layers = 1), which caps the tokens;
+    _verify_args then refuses 0. Both passed silently."""
+
+    def deepseek(count: int) -> PlanResponse:
+        return plan(
+            "deepseek-ai/DeepSeek-V3",
+            "H200",
+            gpus=8,
+            tp=8,
+            version="0.7.3",
+            max_model_len=8192,
+            num_speculative_tokens=count,
+        )
+
+    found = only(deepseek(tokens), "VW125")
+    assert found.message == text
+    assert found.key == "outputs.vllm_args.num-speculative-tokens"
+    assert not fired(deepseek(1), "VW125")
+
+
+def test_v0_hidden_state_drafts_refuse_chunked_prefill_and_mlp_speculators_default_tokens() -> None:
+    """0.7.3 maybe_create_spec_config: an EAGLE ("eagle-" name), Medusa or MLP-speculator draft
+    refuses --enable-chunked-prefill; an MLP speculator's n_predict is the default token count,
+    so leaving --num-speculative-tokens out is no error for it."""
+    eagle = "yuhuili/EAGLE-LLaMA3-Instruct-8B"
+    chunked = _drafted(
+        "0.7.3",
+        speculative_model=eagle,
+        num_speculative_tokens=4,
+        enable_chunked_prefill=True,
+    )
+    found = only(chunked, "VW125")
+    assert (
+        found.message == "Chunked prefill and hidden-state based draft models are not compatible."
+    )
+    assert found.key == "vllm.enable_chunked_prefill"
+    assert not fired(
+        _drafted("0.7.3", **FLAGS, enable_chunked_prefill=True),
+        "VW125",
+    )
+    speculator = catalog_model(DRAFT).model_copy(update={"model_type": "mlp_speculator"})
+    name = "ibm-ai-platform/llama3-8b-accelerator"
+    untold = plan(LLAMA, draft=speculator, version="0.7.3", speculative_model=name)
+    assert not fired(untold, "VW125")

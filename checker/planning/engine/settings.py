@@ -11,7 +11,11 @@ from checker.planning.engine.context_length import default_max_len
 from checker.planning.engine.releases import has_behaviour
 from checker.planning.engine.spec_config import SpecDecode
 from checker.planning.engine.versions import VersionFacts, version_facts
-from checker.planning.kvcache.attention import default_block_size, stored_kv_dtype
+from checker.planning.kvcache.attention import (
+    default_block_size,
+    smallest_kernel_block,
+    stored_kv_dtype,
+)
 from checker.planning.kvcache.connectors import hma_off, staging_bytes
 from checker.planning.kvcache.deepseek_v4 import preferred_block_size as deepseek_v4_block_size
 from checker.planning.kvcache.kv_dtypes import (
@@ -279,15 +283,21 @@ def resolve_settings(
         eng.kv_cache_dtype_skip_layers
         and has_behaviour("kv_skip_layers_block_alignment", facts.version)
         and model.state is None
-        and not model.uses_mla
+        and not model.sparse_mla  # its backends' customize_spec pages are not modelled here
     ):
+        # the first backend's smallest kernel block: the MLA backend's, else FlashAttention's
+        smallest = (
+            smallest_kernel_block(mla_backend)
+            if model.uses_mla and mla_backend
+            else facts.cuda_block_multiple or 16
+        )
         before_skip, block = (
             block,
             skip_layers_block_size(
                 block,
                 primary_page=attention_page_per_token(model, tp, kv_dtype.value, dtype),
                 skip_page=attention_page_per_token(model, tp, "auto", dtype),
-                smallest_kernel_block=facts.cuda_block_multiple or 16,
+                smallest_kernel_block=smallest,
             ),
         )
     subtract = (
@@ -351,7 +361,9 @@ def resolve_settings(
         **_parallel(request, model, tp, facts.version),
         mla_backend=None if eng.block_size else mla_backend,
         kv_storage_dtype=stored_kv_dtype(mla_backend, kv_dtype.value),
-        kv_skip_layers=skipped_layers(model, eng.kv_cache_dtype_skip_layers),
+        kv_skip_layers=skipped_layers(model, eng.kv_cache_dtype_skip_layers)
+        if not model.uses_mla or has_behaviour("kv_skip_layers_mla", facts.version)
+        else frozenset(),
         block_before_skip=before_skip if before_skip != block else 0,
         mm=mm_settings(request),
         **_interconnect(request, gpu, tp),

@@ -116,6 +116,9 @@ class SpecDecode(NamedTuple):
     draft_max_len: int | None  # the draft's own maximum when it does not share the target's
     config: Mapping[str, Any]  # the merged speculative config, for the start-up checks
     v0: bool = False  # run by the V0 engine: its release's, or V1's fallback (falls_back_to_v0)
+    # V0: the draft config's model_type as maybe_create_spec_config reads it ("eagle" for a
+    # name with "eagle-": EAGLEConfig), for its checks; None elsewhere or without metadata
+    draft_type: str | None = None
 
     @property
     def uses_eagle(self) -> bool:
@@ -225,7 +228,15 @@ def build_spec(
         draft_max_len=_draft_max_len(kind, sized, version, config.get("max_model_len")),
         config=config,
         v0=v0,
+        draft_type=_v0_draft_type(name, draft) if v0 else None,
     )
+
+
+def _v0_draft_type(name: Any, draft: ModelInfo | None) -> str | None:
+    """The V0 draft config's model_type (0.6.6 / 0.7.3 maybe_create_spec_config)."""
+    if isinstance(name, str) and "eagle-" in name.lower():
+        return "eagle"
+    return draft.model_type if draft is not None else None
 
 
 def falls_back_to_v0(config: Mapping[str, Any], version: str) -> bool:

@@ -70,6 +70,15 @@ def stored_kv_dtype(backend: str | None, kv_cache_dtype: str) -> str:
     return stores.get(kv_cache_dtype, kv_cache_dtype)
 
 
+def smallest_kernel_block(backend: str) -> int:
+    """The smallest block ``backend``'s kernel takes (min of get_supported_kernel_block_sizes,
+    a MultipleOf's base), as Platform._align_heterogeneous_kv_block_size reads it."""
+    sizes = _table()["backends"][backend]["block_sizes"]
+    if isinstance(sizes, dict):
+        return int(sizes["multiple_of"])
+    return min(int(s) for s in sizes)
+
+
 def preferred_block_size(backend: str) -> int:
     """AttentionBackend.get_preferred_block_size(16): 16 when the kernel takes it, else its
     smallest kernel block size."""

@@ -85,8 +85,8 @@ def backend_refusal(
 def skipped_layers(model: ModelInfo, entries: tuple[str, ...] | None) -> frozenset[int]:
     """The attention layers --kv-cache-dtype-skip-layers keeps in the model dtype: each layer
     whose index is listed, and every sliding-window layer for "sliding_window"
-    (model_executor/layers/attention/attention.py Attention.__init__, mla_attention.py
-    MLAAttention.__init__: kv_cache_dtype "auto" for them; 0.19.0, 0.33.0)."""
+    (model_executor/layers/attention/attention.py Attention.__init__, and from 0.33.0
+    mla_attention.py MLAAttention.__init__: kv_cache_dtype "auto" for them)."""
     if not entries:
         return frozenset()
     wanted = set(entries)

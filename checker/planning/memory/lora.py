@@ -68,10 +68,14 @@ def targeted(settings: Settings, component: str, layer: int | None = None) -> bo
         return False
     if any(child in targets for child in packed):
         return True
-    # a full module name: that layer's module (model.layers.3.self_attn.o_proj)
-    names = [module, *packed]
-    return layer is not None and any(
-        t.rsplit(".", 1)[-1] in names and f"layers.{layer}." in t for t in targets
+    # a full module name selects that one runtime module (model.layers.3.self_attn.qkv_proj,
+    # model.embed_tokens); a packed child's full name selects nothing: vLLM compares the runtime
+    # module's full name, and a child by its short name only
+    here = f"layers.{layer}." if layer is not None else None
+    return any(
+        t.rsplit(".", 1)[-1] == module and (here in t if here else "layers." not in t)
+        for t in targets
+        if "." in t
     )
 
 

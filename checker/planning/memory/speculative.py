@@ -79,13 +79,18 @@ def _v0_kv_words(settings: Settings, stage: StageMemory) -> str:
     """The V0 split of the target's blocks between its cache and the draft's."""
     pages = draft_pages(settings, stage.stage)
     draft = sum(page for _, page, _ in pages)
+    layers = f"+{len(pages)} KV layers ({draft // settings.block_size:,} bytes per token)"
+    if settings.num_gpu_blocks_override is not None:  # LLMEngine._initialize_kv_caches
+        return (
+            f"{layers}, {stage.kv.num_blocks:,} blocks in each cache as "
+            "--num-gpu-blocks-override sets (it replaces the split)"
+        )
     target = stage.kv.layout.group_block_bytes - draft
     alone = int(stage.kv_budget // target) if target > 0 else 0
     return (
-        f"+{len(pages)} KV layers ({draft // settings.block_size:,} bytes per token) sharing "
-        f"the target's {alone:,} blocks: {alone:,} x {target:,} / ({target:,} + {draft:,}) = "
-        f"{stage.kv.num_blocks:,} blocks in each cache (spec_decode/spec_decode_worker.py "
-        "split_num_cache_blocks_evenly)"
+        f"{layers} sharing the target's {alone:,} blocks: {alone:,} x {target:,} / ({target:,} "
+        f"+ {draft:,}) = {stage.kv.num_blocks:,} blocks in each cache "
+        "(spec_decode/spec_decode_worker.py split_num_cache_blocks_evenly)"
     )
 
 

@@ -176,14 +176,14 @@ def top_k_top_p_cost(ctx: RuleContext, end: int) -> SamplerCost | None:
 def sampler_s(cost: SamplerCost | None, rows: int) -> float:
     """GPU seconds the top-k/top-p sampler adds to a step that samples ``rows`` rows: the
     Triton kernel's programs (one per SM) walk whole rows, so the rows take ceil(rows / SMs)
-    passes; below its threshold the torch path sorts each row's vocabulary, one block per row,
-    so a step takes the same time whatever its few rows (none measured at 8 rows or more)."""
+    passes; below its threshold, and for every step before it, the torch path sorts each row's
+    vocabulary, one block per row, so a step takes the same time whatever its few rows. Before
+    the kernel, 8 rows or more take at least the few rows' time (a step sampling more rows is
+    never cheaper; not measured there, so no more is added)."""
     if cost is None or rows <= 0:
         return 0.0
-    if rows < cost.min_rows:
+    if rows < cost.min_rows or not cost.triton:
         return cost.torch_s
-    if not cost.triton:
-        return 0.0
     return math.ceil(rows / cost.sms) * cost.pass_s
 
 

@@ -185,12 +185,16 @@ def _sampler_words(ctx: RuleContext) -> str:
     slow, fast = top_k_top_p_cost(ctx, 0), top_k_top_p_cost(ctx, 1)
     if slow is None or fast is None:
         return ""
+    torch_us = f"{slow.torch_s * 1e6:.0f}-{fast.torch_s * 1e6:.0f} us"
+    if not slow.triton:  # no Triton kernel yet: the torch sort on every step
+        return (
+            f", {torch_us} of the top-k/top-p sampler's torch sort every step (the model's "
+            f"generation defaults; measured below {slow.min_rows} rows, at least that above)"
+        )
     torch = (
-        f"{slow.torch_s * 1e6:.0f}-{fast.torch_s * 1e6:.0f} us of the top-k/top-p sampler's torch"
-        f" sort a step below {slow.min_rows} rows (the model's generation defaults)"
+        f"{torch_us} of the top-k/top-p sampler's torch sort a step below {slow.min_rows} rows "
+        "(the model's generation defaults)"
     )
-    if not slow.triton:
-        return f", {torch}"
     return (
         f", {slow.pass_s * 1e6:.0f}-{fast.pass_s * 1e6:.0f} us of the top-k/top-p sampler per"
         f" {slow.sms} rows a step samples, from {slow.min_rows}, {torch}"

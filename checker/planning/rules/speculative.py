@@ -13,6 +13,7 @@ from checker.planning.engine.spec_config import (
     SHORT_FLAGS,
     SpecDecode,
     draft_derived_len,
+    mtp_layers,
     spec_facts,
 )
 from checker.planning.kvcache.kv_groups import draft_kv_groups
@@ -114,6 +115,7 @@ def _v0_config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]
     tokens, model = _int(config.get("num_speculative_tokens")), config.get("model")
     if model is None:
         if spec.kind == "unsized":  # the target's own MTP layers (0.7.3 DeepSeek-V3)
+            yield from _v0_mtp_tokens(ctx, tokens)
             return
         yield _invalid(
             message("spec-no-model", version),
@@ -142,6 +144,14 @@ def _v0_config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]
                 config_key(eng, "prompt_lookup_min"),
             )
             return
+    elif eng.enable_chunked_prefill and spec.draft_type in spec_facts()["v0"]["hidden_state"]:
+        yield _invalid(
+            message("spec-v0-chunked-hidden", version),
+            "Drop --enable-chunked-prefill (V0 runs this draft without it), or use a plain "
+            "draft model.",
+            "vllm.enable_chunked_prefill",
+        )
+        return
     elif spec.draft is not None:
         # _verify_and_get_draft_model_tensor_parallel_size, then
         # _maybe_override_draft_max_model_len (the draft's derived length first)
@@ -158,11 +168,13 @@ def _v0_config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]
             yield too_long
             return
     if tokens is None:
-        yield _invalid(
-            message("spec-no-tokens", version),
-            "Set --num-speculative-tokens (3 to 5 is usual).",
-            config_key(eng, "model"),
-        )
+        # an MLP speculator's config has n_predict, the default (MLPSpeculatorConfig)
+        if spec.draft_type not in spec_facts()["v0"]["n_predict_types"]:
+            yield _invalid(
+                message("spec-no-tokens", version),
+                "Set --num-speculative-tokens (3 to 5 is usual).",
+                config_key(eng, "model"),
+            )
     elif tokens <= 0:
         yield _invalid(
             message("spec-tokens-positive", version, tokens=tokens),
@@ -180,6 +192,26 @@ def _v0_config_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]
                 f"{heads} heads divide by {draft_tp}.",
                 config_key(eng, "draft_tensor_parallel_size"),
             )
+
+
+def _v0_mtp_tokens(ctx: RuleContext, tokens: int | None) -> Iterator[Finding]:
+    """The target's MTP layers as the draft (0.7.3 maybe_create_spec_config: the draft config's
+    n_predict is num_nextn_predict_layers, the most tokens it drafts, and the default), then
+    _verify_args."""
+    version, n_predict = ctx.settings.facts.version, mtp_layers(ctx.model)
+    key = config_key(ctx.request.engine, "num_speculative_tokens")
+    if tokens is not None and tokens > n_predict:
+        yield _invalid(
+            message("spec-v0-n-predict", version, n_predict=n_predict, tokens=tokens),
+            f"Set --num-speculative-tokens to at most {n_predict} (or leave it out).",
+            key,
+        )
+    elif tokens is not None and tokens <= 0:
+        yield _invalid(
+            message("spec-tokens-positive", version, tokens=tokens),
+            "Set --num-speculative-tokens to 1 or more.",
+            key,
+        )
 
 
 def _v0_worker_refusals(ctx: RuleContext, spec: SpecDecode) -> Iterator[Finding]:
