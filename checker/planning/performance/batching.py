@@ -41,7 +41,16 @@ Speed: a run of steps in which every running request only decodes and nothing ca
 batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
 segment: its steps differ only by one token of context per request, so the segment costs its
 step count times the mean of its first and last step (exact when a step's cost is linear in
-the context, as the memory-bound decode step is).
+the context, as the memory-bound decode step is). Step costs are computed once per distinct
+load (a closed loop repeats its loads wave after wave).
+
+Past ``steady_after`` finished requests (STEADY_AFTER by default) a long run is in its steady
+state, and the rest of it follows from the latter half of what ran (_steady): the requests still
+to finish keep that window's latencies, replayed in turn, and its pace - the engine finishes one
+every ``d`` seconds. Where the engine is the bottleneck (a burst, or a rate above that pace) their
+queue grows instead: the engine reaches each one ``d`` after the one before, so its first token
+comes that much later than its window counterpart's. Held against the full simulation the
+figures agree within a few per cent (tests/planning/test_batching.py, test_steady_*).
 """
 
 from __future__ import annotations
@@ -105,6 +114,10 @@ StepCost = Callable[[StepLoad], float]
 # request in flight, at least _MIN_PROMPTS: enough waves for stable percentiles.
 _MIN_PROMPTS = 100
 _PROMPTS_PER_SLOT = 10
+# Finished requests after which a run is taken to be in its steady state (_steady): ten times
+# the most a request-rate run keeps in flight in our examples, and above every run of the
+# accuracy corpus (benchmarks/perf_accuracy.py), which is simulated in full.
+STEADY_AFTER = 2000
 
 
 def recipe_prompts(concurrency: int) -> int:
@@ -163,6 +176,7 @@ class Result:
     itl_s: tuple[tuple[float, int], ...] = ()  # (gap between two tokens, tokens with it)
     cohort: int = 1  # requests each simulated one stands for (checker/planning/performance/perf.py)
     sent_s: float = 0.0  # when the client's send loop ended (the benchmark's clock waits for it)
+    steady_from: int = 0  # requests simulated before the rest followed from them; 0: all were
 
     @property
     def output_tok_s(self) -> float:
@@ -252,13 +266,15 @@ def simulate(
     request_s: float = 0.0,
     *,
     ahead: bool = False,
+    steady_after: int | None = STEADY_AFTER,
 ) -> Result:
     """Run ``work`` to completion; ``request_s`` is the API server's CPU time on each request
     before the engine sees it (HTTP, tokenization, the chat template). ``ahead``: the engine
     schedules each step while the step before it runs (async scheduling: v1/engine/core.py
     EngineCore.step_with_batch_queue with a batch queue of 2, v1/executor/multiproc_executor.py
     max_concurrent_batches), so a request that reaches a busy engine joins the step after the
-    one already scheduled - one step later than without it."""
+    one already scheduled - one step later than without it. Past ``steady_after`` finished
+    requests (None: never) the rest of the run follows from its steady state (_steady)."""
     sizes = request_lengths(
         work.prompts,
         work.prompt_tokens - work.random_prefix,
@@ -268,11 +284,26 @@ def simulate(
     )
     if work.varied_lengths and work.concurrency:
         sizes = _desynchronized(sizes, work.concurrency)
-    pending: deque[_Request] = deque()
+    requests: list[_Request] = []
     for i, (a, (prompt, output)) in enumerate(zip(_arrivals(work), sizes, strict=True)):
         # vLLM recomputes at least a prompt's last token, whatever the cache holds
         hit = min(work.cached_prefix, prompt - 1) if i else 0
-        pending.append(_Request(a, prompt, output, computed=hit, cached=hit))
+        requests.append(_Request(a, prompt, output, computed=hit, cached=hit))
+    pending = deque(requests)
+    stop = work.prompts
+    if steady_after is not None and work.prompts > max(2, steady_after):
+        stop = max(2, steady_after)
+    # once stop // 2 have finished: requests finished, ITL entries, steps and preemptions
+    half: tuple[int, int, int, int] | None = None
+    costs: dict[StepLoad, float] = {}
+
+    def cost(load: StepLoad) -> float:
+        # a pure function of the load, and loads recur: a closed loop repeats its waves
+        known = costs.get(load)
+        if known is None:
+            known = costs[load] = step_s(load)
+        return known
+
     cap = work.concurrency or work.prompts
     front = _FrontEnd(request_s, shared=work.chat)
     waiting: deque[_Request] = deque()
@@ -284,7 +315,7 @@ def simulate(
     freed = 0.0  # when a slot last freed
     allocated = 0  # KV tokens allocated so far: the free queue's clock
     started = 0.0  # when the step that just ended started, and (ahead) chose the next step
-    while len(done) < work.prompts:
+    while len(done) < stop:
         while pending and in_flight < cap and pending[0].arrival <= t:
             r = pending.popleft()
             if work.concurrency is not None:  # a closed loop sends when a slot frees
@@ -351,12 +382,12 @@ def simulate(
         if not scheduled:
             raise RuntimeError("the KV cache cannot hold one request's prompt")
         load = _load(scheduled)
-        step, repeat = step_s(load), 1
+        step, repeat = cost(load), 1
         if not admitted and not load.prefill_requests and len(scheduled) == len(running):
             due = _next_event(pending, front, in_flight < cap)
             repeat = _segment(running, limits.kv_tokens - used, (due - t) / step)
         if repeat > 1:
-            step = (step + step_s(_decodes(running, repeat - 1))) / 2
+            step = (step + cost(_decodes(running, repeat - 1))) / 2
         started = t + step * (repeat - 1)
         t += step * repeat
         steps += repeat
@@ -384,15 +415,13 @@ def simulate(
             finished.clear()
         if decoded:
             itl.append((step, decoded))
-    ttft = [(r.first_token or 0.0) - r.arrival for r in done]
-    tpot = [
-        ((r.finish or 0.0) - (r.first_token or 0.0)) / (r.output - 1) for r in done if r.output > 1
-    ]
+        if half is None and len(done) >= stop // 2:
+            half = (len(done), len(itl), steps, preemptions)
     # the client's send loop ends with the last send (or, before 0.10.0, the gap slept after it)
     sent = work.prompts / work.request_rate if work.request_rate else 0.0
-    return Result(
-        ttft_s=ttft,
-        tpot_s=tpot,
+    result = Result(
+        ttft_s=[(r.first_token or 0.0) - r.arrival for r in done],
+        tpot_s=[_tpot(r) for r in done if r.output > 1],
         # from the benchmark's start: the first request is sent one gap in at a rate
         duration_s=max(sent, *(r.finish or 0.0 for r in done)),
         output_tokens=sum(r.output for r in done),
@@ -401,6 +430,67 @@ def simulate(
         e2e_s=tuple((r.finish or 0.0) - r.arrival for r in done),
         itl_s=tuple(itl),
         sent_s=sent,
+    )
+    if len(done) == work.prompts or half is None:
+        return result
+    rest = sorted((r for r in requests if r.finish is None), key=lambda r: r.arrival)
+    engine_bound = work.concurrency is None
+    return _steady(result, done, rest, half, engine_bound=engine_bound, rate=work.request_rate)
+
+
+def _tpot(r: _Request) -> float:
+    return ((r.finish or 0.0) - (r.first_token or 0.0)) / (r.output - 1)
+
+
+def _steady(
+    result: Result,
+    done: list[_Request],
+    rest: list[_Request],
+    half: tuple[int, int, int, int],
+    *,
+    engine_bound: bool,
+    rate: float | None,
+) -> Result:
+    """``result`` of the requests ``done`` so far, completed by the ``rest`` in the steady state
+    of the latter half of ``done`` (the window): the k-th request still to finish, in order of
+    arrival, repeats window request k mod W one window's span later. A closed loop sends a
+    request when one finishes, and an open workload whose rate the engine keeps up with sees
+    no queue grow: the request keeps its counterpart's latencies. An open workload the engine
+    cannot keep up with (a burst, or a rate above one request per ``d``, the window's span per
+    request) queues: the engine reaches each request ``d`` after the one before, so its first
+    token comes at the counterpart's shifted by the window's span, not before its own arrival
+    plus the counterpart's TTFT."""
+    window = done[half[0] :]
+    start = done[half[0] - 1].finish or 0.0
+    span = (window[-1].finish or 0.0) - start
+    queues = engine_bound and (rate is None or span * rate > len(window))
+    ttft, tpot, e2e, last = list(result.ttft_s), list(result.tpot_s), list(result.e2e_s), 0.0
+    for i, r in enumerate(rest):
+        src = window[i % len(window)]
+        first, finish = src.first_token or 0.0, src.finish or 0.0
+        shift = (i // len(window) + 1) * span
+        latency = first - src.arrival
+        if queues:
+            latency = max(first + shift - r.arrival, latency)
+        ttft.append(latency)
+        e2e.append(latency + finish - first)
+        if src.output > 1:
+            tpot.append(_tpot(src))
+        # a closed loop sends the request when a slot frees: its arrival moves with the window
+        last = max(last, r.arrival + latency + finish - first if engine_bound else finish + shift)
+    share = len(rest) / len(window)
+    itl = [(gap, round(tokens * share)) for gap, tokens in result.itl_s[half[1] :]]
+    return replace(
+        result,
+        ttft_s=ttft,
+        tpot_s=tpot,
+        duration_s=max(result.duration_s, last),
+        output_tokens=result.output_tokens + sum(r.output for r in rest),
+        preemptions=result.preemptions + round((result.preemptions - half[3]) * share),
+        steps=result.steps + round((result.steps - half[2]) * share),
+        e2e_s=tuple(e2e),
+        itl_s=result.itl_s + tuple(p for p in itl if p[1]),
+        steady_from=len(done),
     )
 
 
