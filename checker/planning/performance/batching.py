@@ -333,30 +333,40 @@ def simulate(
         scheduled: list[tuple[_Request, int]] = []
         before = preemptions
         used = limits.shared_tokens + sum(r.computed - r.cached for r in running)
-        i = 0
-        while i < len(running):
-            r = running[i]
-            n = min(r.known - r.computed, budget)
-            while used + n > limits.kv_tokens and len(running) > i:
-                victim = running.pop()  # the request scheduled last gives its blocks back
-                used -= victim.computed - victim.cached
-                if work.prefix_caching:
-                    # its blocks join the end of the free queue: allocations take the free
-                    # blocks ahead of them first (v1/core/block_pool.py FreeKVCacheBlockQueue)
-                    victim.kept = victim.computed
-                    free_first = limits.kv_tokens - used - (victim.computed - victim.cached)
-                    victim.evicted_after = allocated + max(0, free_first)
-                victim.computed = victim.cached  # the shared prefix stays cached
-                waiting.appendleft(victim)
-                preemptions += 1
-            if len(running) <= i:
-                break
-            if n > 0:
-                scheduled.append((r, n))
-                budget -= n
-                used += n
-                allocated += n
-            i += 1
+        needs = [r.known - r.computed for r in running]
+        wanted = sum(needs)
+        if wanted <= budget and used + wanted <= limits.kv_tokens:
+            # the budget and the pool hold every running request's next tokens: no one is
+            # preempted or cut short, as the loop below would find one request at a time
+            scheduled = [(r, n) for r, n in zip(running, needs, strict=True) if n > 0]
+            budget -= wanted
+            used += wanted
+            allocated += wanted
+        else:
+            i = 0
+            while i < len(running):
+                r = running[i]
+                n = min(r.known - r.computed, budget)
+                while used + n > limits.kv_tokens and len(running) > i:
+                    victim = running.pop()  # the request scheduled last gives its blocks back
+                    used -= victim.computed - victim.cached
+                    if work.prefix_caching:
+                        # its blocks join the end of the free queue: allocations take the free
+                        # blocks ahead of them first (v1/core/block_pool.py FreeKVCacheBlockQueue)
+                        victim.kept = victim.computed
+                        free_first = limits.kv_tokens - used - (victim.computed - victim.cached)
+                        victim.evicted_after = allocated + max(0, free_first)
+                    victim.computed = victim.cached  # the shared prefix stays cached
+                    waiting.appendleft(victim)
+                    preemptions += 1
+                if len(running) <= i:
+                    break
+                if n > 0:
+                    scheduled.append((r, n))
+                    budget -= n
+                    used += n
+                    allocated += n
+                i += 1
         admitted = False
         # a step that preempted admits no one (Scheduler.schedule: `if not preempted_reqs`)
         while (
