@@ -253,10 +253,10 @@ def _desynchronized(sizes: list[tuple[int, int]], concurrency: int) -> list[tupl
     return spread + sizes[wave:]
 
 
-def _decodes(running: list[_Request], ahead: int) -> StepLoad:
-    """The load of a decode-only step of ``running``, ``ahead`` tokens later."""
-    context = sum(r.computed for r in running) + len(running) * (ahead + 1)
-    return StepLoad(len(running), context, 0, 0, 0, 0.0)
+def _decodes(batch: int, computed: int, ahead: int) -> StepLoad:
+    """The load of a decode-only step of ``batch`` requests that have ``computed`` tokens
+    between them, ``ahead`` tokens later."""
+    return StepLoad(batch, computed + batch * (ahead + 1), 0, 0, 0, 0.0)
 
 
 def simulate(
@@ -315,7 +315,11 @@ def simulate(
     freed = 0.0  # when a slot last freed
     allocated = 0  # KV tokens allocated so far: the free queue's clock
     started = 0.0  # when the step that just ended started, and (ahead) chose the next step
-    while len(done) < stop:
+
+    def receive() -> None:
+        """The client sends what is due by ``t``; the engine's queue takes what the API server
+        has handed over by the time the step is chosen."""
+        nonlocal in_flight
         while pending and in_flight < cap and pending[0].arrival <= t:
             r = pending.popleft()
             if work.concurrency is not None:  # a closed loop sends when a slot frees
@@ -323,6 +327,22 @@ def simulate(
             front.send(r)
             in_flight += 1
         waiting.extend(front.until(started if ahead and running else t))
+
+    def admissible(used: int, budget: int) -> bool:
+        """Whether the head of the queue can join the running batch now."""
+        if not waiting or len(running) >= limits.max_num_seqs or budget <= 0:
+            return False
+        r = waiting[0]
+        hit = _cache_hit(r, allocated)
+        n = min(r.known - hit, budget)
+        # Scheduler.schedule allocates the first chunk's slots only; from 0.19 it first
+        # checks that the whole prompt fits (KVCacheManager.can_fit_full_sequence), so a
+        # long prompt no longer starts in a nearly full pool only to be preempted
+        reserved = r.known - hit if limits.reserve_full_prompt else n
+        return used + hit - r.computed + reserved <= limits.kv_tokens
+
+    while len(done) < stop:
+        receive()
         if not running and not waiting:
             due = _next_event(pending, front, in_flight < cap)
             if due == math.inf:
@@ -369,19 +389,10 @@ def simulate(
                 i += 1
         admitted = False
         # a step that preempted admits no one (Scheduler.schedule: `if not preempted_reqs`)
-        while (
-            preemptions == before and waiting and len(running) < limits.max_num_seqs and budget > 0
-        ):
-            r = waiting[0]
+        while preemptions == before and admissible(used, budget):
+            r = waiting.popleft()
             hit = _cache_hit(r, allocated)
             n = min(r.known - hit, budget)
-            # Scheduler.schedule allocates the first chunk's slots only; from 0.19 it first
-            # checks that the whole prompt fits (KVCacheManager.can_fit_full_sequence), so a
-            # long prompt no longer starts in a nearly full pool only to be preempted
-            reserved = r.known - hit if limits.reserve_full_prompt else n
-            if used + hit - r.computed + reserved > limits.kv_tokens:
-                break
-            waiting.popleft()
             used += hit - r.computed + n
             r.computed, r.kept = hit, 0
             running.append(r)
@@ -394,10 +405,47 @@ def simulate(
         load = _load(scheduled)
         step, repeat = cost(load), 1
         if not admitted and not load.prefill_requests and len(scheduled) == len(running):
-            due = _next_event(pending, front, in_flight < cap)
-            repeat = _segment(running, limits.kv_tokens - used, (due - t) / step)
-        if repeat > 1:
-            step = (step + cost(_decodes(running, repeat - 1))) / 2
+            # decode-only steps: run them on the batch's totals, touching no request, while
+            # all that happens is arrivals to a queue whose head cannot be admitted
+            batch = len(running)
+            left = min(r.output - r.generated for r in running)  # steps to the first finish
+            context = load.decode_context - batch  # computed tokens before this step
+            lag = 0  # decode steps run and not yet applied to the running requests
+            resume = False  # the next step is not this batch's: the loop chooses it afresh
+            while True:
+                due = _next_event(pending, front, in_flight < cap)
+                repeat = _segment(left - lag, limits.kv_tokens - used, batch, (due - t) / step)
+                if repeat > 1:
+                    step = (step + cost(_decodes(batch, context, repeat - 1))) / 2
+                if repeat >= left - lag:
+                    break  # a request finishes: the segment runs below
+                started = t + step * (repeat - 1)
+                t += step * repeat
+                steps += repeat
+                allocated += (repeat - 1) * batch
+                itl.append((step, batch * repeat))
+                lag += repeat
+                context += batch * repeat
+                used += batch * (repeat - 1)  # what the next step starts from
+                receive()
+                # the next step as the scheduler would choose it: the same decode-only batch
+                # when the budget and the pool hold it and no one is admitted
+                resume = batch > limits.max_num_batched_tokens or used + batch > limits.kv_tokens
+                allocated += batch
+                if resume or admissible(used + batch, limits.max_num_batched_tokens - batch):
+                    allocated -= batch
+                    resume = True
+                    break
+                used += batch
+                step = cost(_decodes(batch, context, 0))
+            if lag:
+                for r in running:
+                    r.computed += lag
+                    r.generated += lag
+                    r.known += lag
+                scheduled = [(r, 1) for r in running]
+            if resume:
+                continue
         started = t + step * (repeat - 1)
         t += step * repeat
         steps += repeat
@@ -443,7 +491,7 @@ def simulate(
     )
     if len(done) == work.prompts or half is None:
         return result
-    rest = sorted((r for r in requests if r.finish is None), key=lambda r: r.arrival)
+    rest = [r for r in requests if r.finish is None]  # in order of arrival
     engine_bound = work.concurrency is None
     return _steady(result, done, rest, half, engine_bound=engine_bound, rate=work.request_rate)
 
@@ -474,31 +522,36 @@ def _steady(
     start = done[half[0] - 1].finish or 0.0
     span = (window[-1].finish or 0.0) - start
     queues = engine_bound and (rate is None or span * rate > len(window))
-    ttft, tpot, e2e, last = list(result.ttft_s), list(result.tpot_s), list(result.e2e_s), 0.0
-    for i, r in enumerate(rest):
-        src = window[i % len(window)]
-        first, finish = src.first_token or 0.0, src.finish or 0.0
-        shift = (i // len(window) + 1) * span
-        latency = first - src.arrival
-        if queues:
-            latency = max(first + shift - r.arrival, latency)
-        ttft.append(latency)
-        e2e.append(latency + finish - first)
-        if src.output > 1:
-            tpot.append(_tpot(src))
-        # a closed loop sends the request when a slot frees: its arrival moves with the window
-        last = max(last, r.arrival + latency + finish - first if engine_bound else finish + shift)
+    size = len(window)
+    first = [r.first_token or 0.0 for r in window]
+    waited = [f - r.arrival for f, r in zip(first, window, strict=True)]
+    decoding = [(r.finish or 0.0) - f for f, r in zip(first, window, strict=True)]
+    periods = [i // size + 1 for i in range(len(rest))]
+    if queues:
+        latency = [
+            max(first[i % size] + k * span - r.arrival, waited[i % size])
+            for i, (r, k) in enumerate(zip(rest, periods, strict=True))
+        ]
+    else:
+        latency = [waited[i % size] for i in range(len(rest))]
+    e2e = [wait + decoding[i % size] for i, wait in enumerate(latency)]
+    if engine_bound:
+        last = max(r.arrival + e for r, e in zip(rest, e2e, strict=True))
+    else:  # a closed loop sends the request when a slot frees: its arrival moves with the window
+        last = max(first[i % size] + decoding[i % size] + k * span for i, k in enumerate(periods))
+    tpots = [_tpot(r) if r.output > 1 else None for r in window]
+    tpot = [v for i in range(len(rest)) if (v := tpots[i % size]) is not None]
     share = len(rest) / len(window)
     itl = [(gap, round(tokens * share)) for gap, tokens in result.itl_s[half[1] :]]
     return replace(
         result,
-        ttft_s=ttft,
-        tpot_s=tpot,
+        ttft_s=result.ttft_s + latency,
+        tpot_s=result.tpot_s + tpot,
         duration_s=max(result.duration_s, last),
         output_tokens=result.output_tokens + sum(r.output for r in rest),
         preemptions=result.preemptions + round((result.preemptions - half[3]) * share),
         steps=result.steps + round((result.steps - half[2]) * share),
-        e2e_s=tuple(e2e),
+        e2e_s=result.e2e_s + tuple(e2e),
         itl_s=result.itl_s + tuple(p for p in itl if p[1]),
         steady_from=len(done),
     )
@@ -573,12 +626,12 @@ def _cache_hit(r: _Request, allocated: int) -> int:
     return min(max(r.cached, r.kept - lost), r.known - 1)
 
 
-def _segment(running: list[_Request], kv_free: int, steps_to_arrival: float) -> int:
-    """Identical decode-only steps that can run from now before the batch changes: until the
-    first request finishes, the KV pool fills, or the next arrival is due (admitted at the
-    first step boundary after it; the steps before it run at about this step's pace)."""
-    steps = min(r.output - r.generated for r in running)
-    steps = min(steps, 1 + kv_free // len(running))
+def _segment(to_finish: int, kv_free: int, batch: int, steps_to_arrival: float) -> int:
+    """Identical decode-only steps of ``batch`` requests that can run from now before the batch
+    changes: until the first request finishes (in ``to_finish`` steps), the KV pool fills, or
+    the next arrival is due (admitted at the first step boundary after it; the steps before it
+    run at about this step's pace)."""
+    steps = min(to_finish, 1 + kv_free // batch)
     if steps_to_arrival < steps:
         steps = math.ceil(steps_to_arrival)
     return max(1, steps)
