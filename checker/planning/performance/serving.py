@@ -221,8 +221,8 @@ def _steady_words(runs: tuple[Result, Result]) -> str:
         return ""
     return (
         f"; the first {simulated:,} requests to finish simulated, the rest from their steady"
-        " state (the latter half's latencies and pace; a queue that grows where the engine"
-        " cannot keep up), within 5 % of the whole run simulated"
+        " state (the latencies and pace past their first quarter; a queue that grows where the"
+        " engine cannot keep up), within 5 % of the whole run simulated"
     )
 
 
