@@ -286,15 +286,24 @@ def simulate(
     )
     if work.varied_lengths and work.concurrency:
         sizes = _desynchronized(sizes, work.concurrency)
+    arrivals = _arrivals(work)
+    stop = work.prompts
+    if steady_after is not None and work.prompts > max(2, steady_after):
+        stop = max(2, steady_after)
+    # A fresh request is admitted first come first served, and only while no preempted one
+    # waits, so with at most done + running requests admitted: none past the first stop +
+    # max_num_seqs in line joins the batch before the run stops. The first-come-first-served
+    # API server hands each over regardless of those behind it, so they are left out (the
+    # steady state completes them); a shared one (chat) is slowed by every request in it.
+    line = work.prompts
+    if stop < work.prompts and not work.chat:
+        line = min(work.prompts, stop + limits.max_num_seqs)
     requests: list[_Request] = []
-    for i, (a, (prompt, output)) in enumerate(zip(_arrivals(work), sizes, strict=True)):
+    for i, (a, (prompt, output)) in enumerate(zip(arrivals[:line], sizes, strict=False)):
         # vLLM recomputes at least a prompt's last token, whatever the cache holds
         hit = min(work.cached_prefix, prompt - 1) if i else 0
         requests.append(_Request(a, prompt, output, computed=hit, cached=hit))
     pending = deque(requests)
-    stop = work.prompts
-    if steady_after is not None and work.prompts > max(2, steady_after):
-        stop = max(2, steady_after)
     # the warm-up's end, once stop // 4 have finished: requests finished, ITL entries, steps
     # and preemptions by then
     warm: tuple[int, int, int, int] | None = None
@@ -495,8 +504,15 @@ def simulate(
     if len(done) == work.prompts or warm is None:
         return result
     rest = [r for r in requests if r.finish is None]  # in order of arrival
-    engine_bound = work.concurrency is None
-    return _steady(result, done, rest, warm, engine_bound=engine_bound, rate=work.request_rate)
+    return _steady(
+        result,
+        done,
+        [r.arrival for r in rest] + arrivals[line:],
+        sum(r.output for r in rest) + sum(output for _, output in sizes[line:]),
+        warm,
+        engine_bound=work.concurrency is None,
+        rate=work.request_rate,
+    )
 
 
 def _tpot(r: _Request) -> float:
@@ -506,13 +522,15 @@ def _tpot(r: _Request) -> float:
 def _steady(
     result: Result,
     done: list[_Request],
-    rest: list[_Request],
+    rest: list[float],
+    rest_output: int,
     warm: tuple[int, int, int, int],
     *,
     engine_bound: bool,
     rate: float | None,
 ) -> Result:
-    """``result`` of the requests ``done`` so far, completed by the ``rest`` in the steady state
+    """``result`` of the requests ``done`` so far, completed by the rest - sent at the times
+    ``rest``, ``rest_output`` tokens out between them - in the steady state
     of ``done`` past its warm-up (the window): the k-th request still to finish, in order of
     arrival, repeats window request k mod W one window's span later. A closed loop sends a
     request when one finishes, and an open workload whose rate the engine keeps up with sees
@@ -535,14 +553,14 @@ def _steady(
     periods = [i // size + 1 for i in range(len(rest))]
     if queues:
         latency = [
-            max(first[i % size] + k * span - r.arrival, waited[i % size])
-            for i, (r, k) in enumerate(zip(rest, periods, strict=True))
+            max(first[i % size] + k * span - sent_at, waited[i % size])
+            for i, (sent_at, k) in enumerate(zip(rest, periods, strict=True))
         ]
     else:
         latency = [waited[i % size] for i in range(len(rest))]
     e2e = [wait + decoding[i % size] for i, wait in enumerate(latency)]
     if engine_bound:
-        last = max(r.arrival + e for r, e in zip(rest, e2e, strict=True))
+        last = max(sent_at + e for sent_at, e in zip(rest, e2e, strict=True))
     else:  # a closed loop sends the request when a slot frees: its arrival moves with the window
         last = max(first[i % size] + decoding[i % size] + k * span for i, k in enumerate(periods))
     tpots = [_tpot(r) if r.output > 1 else None for r in window]
@@ -554,7 +572,7 @@ def _steady(
         ttft_s=result.ttft_s + latency,
         tpot_s=result.tpot_s + tpot,
         duration_s=max(result.duration_s, last),
-        output_tokens=result.output_tokens + sum(r.output for r in rest),
+        output_tokens=result.output_tokens + rest_output,
         preemptions=result.preemptions + round((result.preemptions - warm[3]) * share),
         steps=result.steps + round((result.steps - warm[2]) * share),
         e2e_s=result.e2e_s + tuple(e2e),
