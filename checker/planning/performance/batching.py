@@ -364,7 +364,7 @@ def simulate(
         budget = limits.max_num_batched_tokens
         scheduled: list[tuple[_Request, int]] = []
         before = preemptions
-        used = limits.shared_tokens + sum(r.computed - r.cached for r in running)
+        used = limits.shared_tokens + sum([r.computed - r.cached for r in running])
         needs = [r.known - r.computed for r in running]
         wanted = sum(needs)
         if wanted <= budget and used + wanted <= limits.kv_tokens:
@@ -420,7 +420,7 @@ def simulate(
             # decode-only steps: run them on the batch's totals, touching no request, while
             # all that happens is arrivals to a queue whose head cannot be admitted
             batch = len(running)
-            left = min(r.output - r.generated for r in running)  # steps to the first finish
+            left = min([r.output - r.generated for r in running])  # steps to the first finish
             context = load.decode_context - batch  # computed tokens before this step
             lag = 0  # decode steps run and not yet applied to the running requests
             resume = False  # the next step is not this batch's: the loop chooses it afresh
