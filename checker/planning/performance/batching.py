@@ -41,8 +41,10 @@ Speed: a run of steps in which every running request only decodes and nothing ca
 batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
 segment: its steps differ only by one token of context per request, so the segment costs its
 step count times the mean of its first and last step (exact when a step's cost is linear in
-the context, as the memory-bound decode step is). Step costs are computed once per distinct
-load (a closed loop repeats its loads wave after wave).
+the context, as the memory-bound decode step is). Segments cut only by arrivals to a queue whose
+head cannot be admitted follow one another on the batch's totals, each request brought up to
+date once at the end (the same steps, at a cost independent of the batch size). Step costs are
+computed once per distinct load (a closed loop repeats its loads wave after wave).
 
 Past ``steady_after`` finished requests (STEADY_AFTER by default) a long run is in its steady
 state, and the rest of it follows from what ran after the first quarter of them, its warm-up
@@ -116,9 +118,9 @@ StepCost = Callable[[StepLoad], float]
 # request in flight, at least _MIN_PROMPTS: enough waves for stable percentiles.
 _MIN_PROMPTS = 100
 _PROMPTS_PER_SLOT = 10
-# Finished requests after which a run is taken to be in its steady state (_steady): ten times
-# the most a request-rate run keeps in flight in our examples, and above every run of the
-# accuracy corpus (benchmarks/perf_accuracy.py), which is simulated in full.
+# Finished requests after which a run is taken to be in its steady state (_steady): above every
+# run of the accuracy corpus (benchmarks/perf_accuracy.py, 1,000 simulated requests at most),
+# which stays simulated in full, and a warm-up quarter of several waves of a batch of hundreds.
 STEADY_AFTER = 2000
 
 
