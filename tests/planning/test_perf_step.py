@@ -569,3 +569,11 @@ def test_a_rate_runs_throughput_range_carries_the_clients_random_send_span() -> 
     assert relative_width(output("0.9.2", 40)) > 2 * relative_width(output("0.9.2", 400))
     # with a fixed span only the last responses' tail moves it: still wider at fewer prompts
     assert relative_width(output("0.10.0", 40)) > relative_width(output("0.10.0", 400))
+
+
+def test_a_run_too_long_to_simulate_whole_says_it_follows_from_its_steady_state() -> None:
+    long = _stepped(concurrency=32, num_prompts=100_000, gen_tokens=20)
+    short = _stepped(concurrency=32, num_prompts=1000, gen_tokens=20)
+    assert "requests to finish simulated" in (long.workload or "")
+    assert "steady state" in (long.workload or "")
+    assert "steady state" not in (short.workload or "")

@@ -218,6 +218,18 @@ def _span_words(work: Workload) -> str:
     )
 
 
+def _steady_words(runs: tuple[Result, Result]) -> str:
+    """Where the run was too long to simulate whole, what it followed from."""
+    simulated = max(run.steady_from * run.cohort for run in runs)
+    if not simulated:
+        return ""
+    return (
+        f"; the first {simulated:,} requests to finish simulated, the rest from their steady"
+        " state (the latencies and pace past their first quarter; a queue that grows where the"
+        " engine cannot keep up), within 5 % of the whole run simulated"
+    )
+
+
 def _stepped(
     ctx: RuleContext,
     closed: PerfEstimate,
@@ -313,6 +325,7 @@ def _stepped(
             if work.cached_prefix
             else ""
         )
+        + _steady_words(runs)
     )
     return closed.model_copy(
         update={
