@@ -52,7 +52,11 @@ class _Source:
 
     def add(self, path: Path) -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in tree.body:
+        # module level, and inside ``if TYPE_CHECKING:`` blocks (0.10's HfOverrides alias)
+        body = [*tree.body]
+        # (their ``else: QuantizationMethods = str`` is only what runs, not the type)
+        body += [n for top in tree.body if isinstance(top, ast.If) for n in top.body]
+        for node in body:
             if isinstance(node, ast.FunctionDef) and node.name in ("_compute_kwargs", "get_kwargs"):
                 self._human_fields(node)
             if isinstance(node, ast.FunctionDef) and node.name == "human_readable_int":
@@ -139,9 +143,9 @@ class _Source:
             return self.atoms(node.left, seen) | self.atoms(node.right, seen)
         if isinstance(node, ast.Subscript):
             head = ast.unparse(node.value).split(".")[-1]
-            if head in ("Optional", "Union", "Annotated"):
+            if head in ("Optional", "Union", "Annotated", "SkipValidation"):
                 parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-                if head == "Annotated":
+                if head != "Union":
                     parts = parts[:1]
                 return set().union(*(self.atoms(p, seen) for p in parts))
             return {"Literal" if head == "Literal" else head.lower()}
@@ -404,7 +408,10 @@ def extract(root: Path, release: str) -> str:
     argparse_src = next(
         (p.read_text() for p in (root / "vllm/utils/argparse_utils.py",) if p.exists()), ""
     )
-    out = [f'  "{line}":', f"    release: {release}", "    aliases:"]
+    out = [f'  "{line}":', f"    release: {release}"]
+    if "EnableDisableAction" in argparse_src:
+        out.append("    enable_disable_inverses: true")
+    out.append("    aliases:")
     out += [f"      {k}: {v}" for k, v in sorted(serve.aliases.items())]
     for key, parser in (
         ("human_readable_int", "human_readable_int"),
@@ -420,8 +427,6 @@ def extract(root: Path, release: str) -> str:
         out.append(_wrap(kind, values, 6, block=kind != "dtype"))
     if serve.value_bools:
         out.append(_wrap("value_bools", sorted(serve.value_bools), 4))
-    if "EnableDisableAction" in argparse_src:
-        out.append("    enable_disable_inverses: true")
     if bench is None:
         out.append("    bench_serve: null")
     else:
