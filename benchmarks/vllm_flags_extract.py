@@ -6,7 +6,8 @@
 Reads the release statically (nothing is imported or installed), the way `vllm serve` builds its
 parser: every add_argument() in vllm/engine/arg_utils.py (EngineArgs / AsyncEngineArgs
 .add_cli_args), vllm/entrypoints/openai/cli_args.py (make_arg_parser, and the FrontendArgs
-dataclass fields its loop registers; vllm/entrypoints/common/cli_args.py from 0.33) and
+dataclass fields its loop registers; vllm/entrypoints/launchers/cli_args.py in 0.29 .. 0.32,
+vllm/entrypoints/common/cli_args.py from 0.33) and
 vllm/entrypoints/cli/serve.py (vllm/scripts.py before the cli package). A flag spread from
 ``get_kwargs(SomeConfig)["field"]`` takes its kind from the field's annotation as
 engine/arg_utils.py _compute_kwargs does: a dataclass or dict field parses JSON, a bool field gets
@@ -29,6 +30,7 @@ _SERVE_FILES = (
     "vllm/engine/arg_utils.py",
     "vllm/entrypoints/openai/cli_args.py",
     "vllm/entrypoints/common/cli_args.py",
+    "vllm/entrypoints/launchers/cli_args.py",
     "vllm/entrypoints/cli/serve.py",
     "vllm/scripts.py",
 )
@@ -203,8 +205,22 @@ class _Flags:
     json: set[str] = field(default_factory=set)
     value_bools: set[str] = field(default_factory=set)
     human_int: dict[str, str] = field(default_factory=dict)  # flag -> parser function
+    choices: dict[str, list[str]] = field(default_factory=dict)  # explicit choices= lists
 
-    def register(self, options: list[str], action: str, kind: str, engine: bool) -> None:
+    def register(
+        self,
+        options: list[str],
+        explicit: dict[str, str],
+        kind: str,
+        engine: bool,
+    ) -> None:
+        """One add_argument(): ``explicit`` its keywords' source (over a spread field's)."""
+        action, parser = explicit.get("action", ""), explicit.get("type", "")
+        try:
+            found = ast.literal_eval(explicit.get("choices", "[]"))
+        except ValueError:  # choices=[*QUANTIZATION_METHODS, None]: read from the table
+            found = []
+        choices = [c for c in found if isinstance(c, str)]
         longs = [o for o in options if o.startswith("--")]
         self.serve.update(options)
         for other in options:
@@ -214,8 +230,17 @@ class _Flags:
             self.serve.update("--no-" + o[2:] for o in longs)
         if action.endswith("StoreBoolean"):
             self.value_bools.update(longs[:1])
-        if engine and not action and kind in ("dataclass", "dict") and longs:
+        if (
+            engine
+            and longs
+            and (
+                "json.loads" in parser
+                or (not action and not parser and kind in ("dataclass", "dict"))
+            )
+        ):
             self.json.add(longs[0])
+        if choices and longs:
+            self.choices[longs[0]] = choices
 
 
 def _kwargs_vars(tree: ast.AST) -> dict[str, str]:
@@ -322,7 +347,7 @@ def _collect(root: Path, src: _Source, rel: str, flags: _Flags) -> None:
         parser = explicit.get("type", "").split(".")[-1]
         if parser in ("human_readable_int", "human_readable_int_or_auto"):
             flags.human_int[options[0]] = parser
-        flags.register(options, explicit.get("action", ""), kind, engine)
+        flags.register(options, explicit, kind, engine)
 
 
 def _frontend(
@@ -352,9 +377,7 @@ def _frontend(
                 continue
             option = "--" + name.replace("_", "-")
             short = extra.get("flags", "[]")
-            flags.register(
-                [*ast.literal_eval(short), option], extra.get("action", ""), src.kind(hint), False
-            )
+            flags.register([*ast.literal_eval(short), option], extra, src.kind(hint), False)
 
 
 def _wrap(key: str, items: list[str], indent: int, block: bool = False) -> str:
@@ -387,6 +410,7 @@ def extract(root: Path, release: str) -> str:
         root / "vllm/model_executor/layers/quantization/__init__.py",
         root / "vllm/entrypoints/openai/cli_args.py",
         root / "vllm/entrypoints/common/cli_args.py",
+        root / "vllm/entrypoints/launchers/cli_args.py",
         root / _ENGINE_FILE,
     ]
     for path in [*config, *extra]:
@@ -423,7 +447,11 @@ def extract(root: Path, release: str) -> str:
     out.append(_wrap("serve", _sort(serve.serve), 4, block=True))
     out.append("    choices:")
     for kind, alias in (*_CHOICE_ALIASES.items(), ("quantization", "QuantizationMethods")):
-        values = src.literal(alias) or src.literal("QUANTIZATION_METHODS")
+        values = (
+            src.literal(alias)
+            or serve.choices.get("--" + kind.replace("_", "-"))
+            or (src.literal("QUANTIZATION_METHODS") if kind == "quantization" else [])
+        )
         out.append(_wrap(kind, values, 6, block=kind != "dtype"))
     if serve.value_bools:
         out.append(_wrap("value_bools", sorted(serve.value_bools), 4))
