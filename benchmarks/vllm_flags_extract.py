@@ -302,12 +302,41 @@ def _collect(root: Path, src: _Source, rel: str, flags: _Flags) -> None:
     engine = rel == _ENGINE_FILE
     looped: set[int] = set()
     for func in ast.walk(tree):
-        # a module's own main() builds a parser of its own: not one `vllm` registers
+        # a function that builds a parser of its own (a dataset script's main(); 0.6 scripts.py
+        # main() with the top-level, chat and complete parsers) registers nothing on `vllm
+        # serve` but through the subparser it names "serve"
         if isinstance(func, ast.FunctionDef) and any(
             isinstance(n, ast.Call) and ast.unparse(n.func).endswith("ArgumentParser")
             for n in ast.walk(func)
         ):
-            looped.update(id(c) for c in _add_calls(func))
+            serve = {
+                ast.unparse(n.targets[0])
+                for n in ast.walk(func)
+                if isinstance(n, ast.Assign)
+                and isinstance(n.value, ast.Call)
+                and ast.unparse(n.value.func).endswith("add_parser")
+                and _strings(n.value.args[:1]) == ["serve"]
+            }
+            looped.update(
+                id(c)
+                for c in _add_calls(func)
+                if not isinstance(c.func, ast.Attribute) or ast.unparse(c.func.value) not in serve
+            )
+            # helpers it hands only the other parsers (0.6 _add_query_options: --url ...)
+            helpers = {
+                ast.unparse(n.func)
+                for n in ast.walk(func)
+                if isinstance(n, ast.Call) and n.args and ast.unparse(n.args[0]).endswith("parser")
+            }
+            for helper in ast.walk(tree):
+                if isinstance(helper, ast.FunctionDef) and helper.name in helpers:
+                    called = {
+                        ast.unparse(n.args[0])
+                        for n in ast.walk(func)
+                        if isinstance(n, ast.Call) and ast.unparse(n.func) == helper.name and n.args
+                    }
+                    if not called & serve:
+                        looped.update(id(c) for c in _add_calls(helper))
     for loop in ast.walk(tree):
         # the FrontendArgs loop: one flag per field of the dataclass(es) registered
         it = loop.iter if isinstance(loop, ast.For) else None
