@@ -135,3 +135,12 @@ def test_json_options_of_0_8_take_a_mapping(tmp_path: Path) -> None:
     path = _pinned_profile(tmp_path, "0.8.5", {"model-loader-extra-config": extra})
     loaded = load_profile_text(path.read_text(encoding="utf-8"), str(path))
     assert loaded.profile.outputs.vllm_args == {"model-loader-extra-config": extra}
+
+
+def test_flags_of_other_vllm_subcommands_are_not_serve_flags() -> None:
+    # 0.6 scripts.py main(): -v/--version belong to `vllm`, --url / --model-name /
+    # --system-prompt to `vllm chat` / `vllm complete`; `vllm serve` rejects them
+    flags = flags_for("0.6.6")
+    assert {"--url", "--model-name", "--system-prompt", "--version", "-v"}.isdisjoint(flags.serve)
+    assert {"--api-key", "--config"} <= flags.serve
+    assert "--mm-processor-kwargs" in flags.json  # type=json.loads in 0.6 add_cli_args

@@ -81,6 +81,20 @@ _TREE = {
             parser = FrontendArgs.add_cli_args(parser)
             return parser
     """,
+    "vllm/scripts.py": """
+        def _add_query_options(parser):
+            parser.add_argument("--url")
+
+        def main():
+            parser = FlexibleArgumentParser(description="vLLM CLI")
+            parser.add_argument("-v", "--version", action="version")
+            subparsers = parser.add_subparsers()
+            serve_parser = subparsers.add_parser("serve")
+            serve_parser.add_argument("--config")
+            chat_parser = subparsers.add_parser("chat")
+            chat_parser.add_argument("--system-prompt")
+            _add_query_options(chat_parser)
+    """,
     "vllm/benchmarks/serve.py": """
         def add_cli_args(parser):
             parser.add_argument("--request-rate", type=float)
@@ -126,6 +140,7 @@ def test_the_entry_lists_what_vllm_serve_registers(tmp_path: Path) -> None:
         "--no-enable-auto-tool-choice",
         "--disable-fastapi-docs",  # store_true replaces the bool field's action: no twin
         "--headless",
+        "--config",  # 0.6 scripts.py: the "serve" subparser's, not -v / chat's / --url
     }
     assert entry["aliases"] == {"-q": "--quantization", "-tp": "--tensor-parallel-size"}
     assert entry["json"] == ["--hf-overrides"]  # a dict alias declared under TYPE_CHECKING
