@@ -144,3 +144,11 @@ def test_flags_of_other_vllm_subcommands_are_not_serve_flags() -> None:
     assert {"--url", "--model-name", "--system-prompt", "--version", "-v"}.isdisjoint(flags.serve)
     assert {"--api-key", "--config"} <= flags.serve
     assert "--mm-processor-kwargs" in flags.json  # type=json.loads in 0.6 add_cli_args
+
+
+def test_every_patch_of_a_line_gets_the_newest_patch_flags() -> None:
+    # 0.10.0 still had --num-scheduler-steps and not --kv-cache-memory-bytes; 0.10.2 the reverse
+    flags = flags_for("0.10.0")
+    assert flags.release == "0.10.2"
+    assert "--num-scheduler-steps" not in flags.serve
+    assert "--kv-cache-memory-bytes" in flags.serve
