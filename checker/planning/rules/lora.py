@@ -1,10 +1,11 @@
-"""LoRA start-up errors (VW123): the refusals of vLLM's LoRA config, layers and model runner."""
+"""LoRA start-up errors (VW123): the refusals of vLLM's LoRA config, layers and model runner;
+long LoRA on the V1 engine (VW146)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.planning.engine.releases import message
+from checker.planning.engine.releases import has_behaviour, message
 from checker.planning.memory.lora import architecture, lora_facts, supports_lora, wraps_embeddings
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
@@ -61,3 +62,24 @@ def lora_config_valid(ctx: RuleContext) -> Iterator[Finding]:
             f"The vocabulary has {model.vocab_size} tokens; vLLM's LoRA LM head takes {limit}.",
             {},
         )
+
+
+@rule
+def long_lora_supported(ctx: RuleContext) -> Iterator[Finding]:
+    """--long-lora-scaling-factors with --enable-lora on the V1 engine of 0.8.4 .. 0.9: vLLM
+    refuses it rather than falling back to V0 (config.py LoRAConfig.verify_lora_support)."""
+    eng, s = ctx.request.engine, ctx.settings
+    given = eng.vllm_args.get("long-lora-scaling-factors")
+    if not eng.enable_lora or given is None or given is False or s.is_v0:
+        return  # without --enable-lora vLLM builds no LoRAConfig and never reads the factors
+    if not has_behaviour("long_lora_refused_on_v1", s.facts.version):
+        return
+    yield Finding(
+        rule_id="VW146",
+        name="long-lora-unsupported",
+        severity=Severity.ERROR,
+        message=message("long-lora-v1", s.facts.version),
+        key="outputs.vllm_args.long-lora-scaling-factors",
+        fix="Drop --long-lora-scaling-factors (the V1 engine has no long LoRA), or serve the "
+        "adapters on a 0.7 release, whose V0 engine applies them.",
+    )
