@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from checker.gate.sources.model_paths import git_work_tree
 from checker.render.write import FROM_FLAGS, generated_from
 from checker.schemas.yaml_source import YAMLSourceError, parse_yaml, read_text, why_not_a_file
 
@@ -193,8 +194,7 @@ def working_tree_candidates(specs: Sequence[PathSpec], cwd: Path) -> list[str]:
 
 def repository_root(start: Path) -> Path:
     """The git work tree around ``start`` (its nearest folder holding ``.git``), else ``start``."""
-    start = start.resolve()
-    return next((f for f in (start, *start.parents) if (f / ".git").exists()), start)
+    return git_work_tree(start) or start.resolve()
 
 
 def read_working_file(cwd: Path) -> Reader:
