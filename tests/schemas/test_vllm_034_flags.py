@@ -1,0 +1,119 @@
+"""A vLLM 0.34 pin is checked against 0.34.0's own `vllm serve` flags
+(checker/data/vllm_flags.yaml), not 0.33's: its new flags load, flags no release after 0.33 has
+are refused in the same words as on older pins, and a profile written for 0.33 means the same on
+0.34."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from checker.errors import ProfileError
+from checker.pipeline import plan_request
+from checker.schemas.engine_args import classification
+from checker.schemas.profile_io import LoadedProfile, load_profile_text, profile_to_request
+from checker.schemas.vllm_flags import flags_for
+from tests.planning.plans import fired
+
+BASE: dict[str, Any] = {
+    "model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "max_model_len": 16384},
+    "hardware": {"gpu_name": "H100-SXM-80GB"},
+}
+
+# each flag 0.34.0 added (engine/arg_utils.py EngineArgs.add_cli_args, entrypoints/common/
+# cli_args.py make_arg_parser), with a value vLLM parses
+NEW_IN_034: dict[str, Any] = {
+    "enable-extensible-kv-cache": True,
+    "no-enable-extensible-kv-cache": True,
+    "max-num-inflight-kv-loads": 8,
+    "cache-aware-admission-window": 16,
+    "cache-aware-admission-threshold": 0.25,
+    "checkpoint-prepare-on-startup": True,
+    "shuffle-safetensors-files": True,
+    "headless-client-handshake-address": "tcp://127.0.0.1:5570",
+}
+
+
+def _load(version: str, args: dict[str, Any]) -> LoadedProfile:
+    data = copy.deepcopy(BASE)
+    data["vllm"] = {"version": version}
+    data["outputs"] = {"vllm_args": args}
+    return load_profile_text(yaml.safe_dump(data, sort_keys=False), "p.yaml")
+
+
+@pytest.mark.parametrize(("flag", "value"), sorted(NEW_IN_034.items()))
+def test_a_new_034_flag_loads_on_a_034_pin_only(flag: str, value: Any) -> None:
+    loaded = _load("0.34.0", {flag: value})
+    assert flag.removeprefix("no-") in loaded.profile.outputs.vllm_args
+    with pytest.raises(ProfileError, match=f"vLLM 0.33 has no flag --{flag}"):
+        _load("0.33.0", {flag: value})
+
+
+def test_every_new_034_flag_is_classified() -> None:
+    added = {f for f in flags_for("0.34").serve - flags_for("0.33").serve if f.startswith("--")}
+    assert added == {"--" + f for f in NEW_IN_034} | {
+        "--no-checkpoint-prepare-on-startup",
+        "--no-shuffle-safetensors-files",
+    }
+    assert all(f in classification() for f in added if not f.startswith("--no-"))
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("swap-space", 4),  # gone in 0.24 (CacheConfig.swap_space)
+        ("task", "generate"),  # gone in 0.11
+        ("enable-mamba-fine-grained-prefix-cache", True),  # 0.30 only
+    ],
+)
+def test_a_flag_older_lines_dropped_is_refused_on_034_in_the_same_words(
+    flag: str, value: Any
+) -> None:
+    words = {}
+    for version in ("0.33.0", "0.34.0"):
+        with pytest.raises(ProfileError) as err:
+            _load(version, {flag: value})
+        words[version] = err.value.message.replace(version[:4], "X")
+    assert words["0.34.0"] == words["0.33.0"]
+    assert words["0.34.0"] == f"outputs.vllm_args.{flag}: vLLM X has no flag --{flag}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"-O3": True},  # -O<n> is --optimization-level <n> (utils/argparse_utils.py, unchanged)
+        {"device-memory-utilization": 0.8},  # 0.33's alias of --gpu-memory-utilization
+        {"-tp": 1, "-pp": 1},
+        {"disable-prefix-caching": True},  # EnableDisableAction inverse of --enable-...
+        {"max-num-batched-tokens": "4K", "kv-cache-memory-bytes": "20G"},  # human-readable ints
+        {"compilation-config.cudagraph_mode": "PIECEWISE"},
+    ],
+)
+def test_a_033_profile_loads_to_the_same_object_on_034(args: dict[str, Any]) -> None:
+    old, new = _load("0.33.0", args).profile, _load("0.34.0", args).profile
+    assert new.model_dump(exclude={"vllm": {"version"}}) == old.model_dump(
+        exclude={"vllm": {"version"}}
+    )
+
+
+def test_the_034_flags_with_no_memory_effect_are_no_warning() -> None:
+    args = {
+        "max-num-inflight-kv-loads": 8,
+        "cache-aware-admission-window": 16,
+        "cache-aware-admission-threshold": 0.25,
+        "shuffle-safetensors-files": True,
+        "headless-client-handshake-address": "tcp://127.0.0.1:5570",
+    }
+    resp = plan_request(profile_to_request(_load("0.34.0", args).profile), offline=True)
+    assert not fired(resp, "VW190")
+
+
+def test_asking_for_the_extensible_kv_cache_says_the_plan_does_not_size_it() -> None:
+    args = {"enable-extensible-kv-cache": True}
+    resp = plan_request(profile_to_request(_load("0.34.0", args).profile), offline=True)
+    [found] = fired(resp, "VW190")
+    assert found.key == "outputs.vllm_args.enable-extensible-kv-cache"
+    assert "measured free memory" in found.message
