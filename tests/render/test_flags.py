@@ -35,7 +35,14 @@ CORE = [
 
 @pytest.mark.parametrize(
     ("version", "line"),
-    [("0.6.6", "0.6"), ("0.7.3", "0.7"), ("0.14.1", "0.14"), ("0.19", "0.19"), ("9.0", "0.33")],
+    [
+        ("0.6.6", "0.6"),
+        ("0.7.3", "0.7"),
+        ("0.14.1", "0.14"),
+        ("0.19", "0.19"),
+        ("0.33.0", "0.33"),
+        ("9.0", "0.34"),
+    ],
 )
 def test_versions_match_on_major_minor(version: str, line: str) -> None:
     assert flags_for(version).line == line

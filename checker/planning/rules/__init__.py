@@ -24,6 +24,7 @@ from checker.planning.rules import multinode as _multinode  # noqa: F401
 from checker.planning.rules import quantization as _quantization  # noqa: F401
 from checker.planning.rules import scheduler as _scheduler  # noqa: F401
 from checker.planning.rules import speculative as _speculative  # noqa: F401
+from checker.planning.rules import startup_options as _startup_options  # noqa: F401
 from checker.planning.rules import state as _state  # noqa: F401
 from checker.planning.rules import workload as _workload  # noqa: F401
 from checker.planning.rules.base import RULES, RuleContext
