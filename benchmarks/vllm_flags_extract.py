@@ -51,6 +51,9 @@ class _Source:
     literals: dict[str, list[str]] = field(default_factory=dict)
     human: dict[str, str] = field(default_factory=dict)  # field -> human_readable_int[_or_auto]
     suffixes: str = ""
+    # _compute_kwargs gives a `bool | str | None` field nargs="?" (bare flag: True) instead of
+    # BooleanOptionalAction, so no --no-<flag> (0.21's --hf-token)
+    optional_valued: bool = False
 
     def add(self, path: Path) -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -61,6 +64,12 @@ class _Source:
         for node in body:
             if isinstance(node, ast.FunctionDef) and node.name in ("_compute_kwargs", "get_kwargs"):
                 self._human_fields(node)
+                self.optional_valued |= any(
+                    isinstance(c, ast.Compare)
+                    and isinstance(c.comparators[0], ast.Set)
+                    and {"bool", "str"} <= {ast.unparse(e) for e in c.comparators[0].elts}
+                    for c in ast.walk(node)
+                )
             if isinstance(node, ast.FunctionDef) and node.name == "human_readable_int":
                 # the multiplier tables' keys, decimal first: "kmgKMG" (+ t/T from 0.19)
                 self.suffixes = "".join(
@@ -163,6 +172,8 @@ class _Source:
     def kind(self, hint: ast.expr | None) -> str:
         """The branch of engine/arg_utils.py _compute_kwargs a field's hint takes."""
         atoms = self.atoms(hint)
+        if self.optional_valued and atoms == {"bool", "str", "None"}:
+            return "optional"
         for kind in ("dataclass", "bool", "Literal", "tuple", "list", "set", "int", "float"):
             if kind in atoms:
                 return kind

@@ -13,6 +13,8 @@ import yaml
 
 from checker.errors import ProfileError
 from checker.pipeline import plan_request
+from checker.render.context import context_for_profile
+from checker.render.serve import serve_argv
 from checker.schemas.engine_args import classification
 from checker.schemas.profile_io import LoadedProfile, load_profile_text, profile_to_request
 from checker.schemas.vllm_flags import flags_for
@@ -117,3 +119,18 @@ def test_asking_for_the_extensible_kv_cache_says_the_plan_does_not_size_it() -> 
     [found] = fired(resp, "VW190")
     assert found.key == "outputs.vllm_args.enable-extensible-kv-cache"
     assert "measured free memory" in found.message
+
+
+@pytest.mark.parametrize("version", ["0.21.0", "0.27.0", "0.33.0", "0.34.0"])
+def test_hf_token_takes_a_value_or_none_and_has_no_off_twin(version: str) -> None:
+    """engine/arg_utils.py _compute_kwargs (0.21 .. 0.34): a `bool | str | None` field is
+    "Optional-valued" (nargs="?", a bare --hf-token is True), not BooleanOptionalAction, so
+    vLLM has no --no-hf-token."""
+    with pytest.raises(ProfileError, match="has no flag --no-hf-token"):
+        _load(version, {"no-hf-token": True})
+    loaded = _load(version, {"hf-token": True})
+    plan = plan_request(profile_to_request(loaded.profile), offline=True)
+    assert "--hf-token" in serve_argv(context_for_profile(plan, loaded.profile))
+    off = _load(version, {"hf-token": False})
+    plan = plan_request(profile_to_request(off.profile), offline=True)
+    assert not [a for a in serve_argv(context_for_profile(plan, off.profile)) if "hf-token" in a]

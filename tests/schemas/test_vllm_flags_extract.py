@@ -28,6 +28,7 @@ _TREE = {
             trust_remote_code: Optional[bool] = False
             hf_overrides: HfOverrides = field(default_factory=dict)
             quantization: Optional[QuantizationMethods] = None
+            hf_token: bool | str | None = None
     """,
     "vllm/config/cache.py": """
         CacheDType = Literal["auto", "fp8"]
@@ -41,6 +42,8 @@ _TREE = {
                 if contains_type(type_hints, int):
                     if name == "max_model_len":
                         kwargs[name]["type"] = human_readable_int_or_auto
+                if type_hints == {bool, str, type(None)}:
+                    kwargs[name]["nargs"] = "?"
 
         def human_readable_int(value):
             decimal_multiplier = {"k": 10**3, "m": 10**6}
@@ -57,6 +60,7 @@ _TREE = {
                 group.add_argument("--trust-remote-code", **model_kwargs["trust_remote_code"])
                 group.add_argument("--hf-overrides", **model_kwargs["hf_overrides"])
                 group.add_argument("--quantization", "-q", **model_kwargs["quantization"])
+                group.add_argument("--hf-token", **model_kwargs["hf_token"])
                 group.add_argument("--tensor-parallel-size", "-tp", type=int)
     """,
     "vllm/entrypoints/openai/cli_args.py": """
@@ -111,8 +115,8 @@ _TREE = {
 }
 
 
-def _entry(tmp_path: Path) -> dict[str, Any]:
-    for rel, text in _TREE.items():
+def _entry(tmp_path: Path, tree: dict[str, str] = _TREE) -> dict[str, Any]:
+    for rel, text in tree.items():
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text), encoding="utf-8")
@@ -133,6 +137,7 @@ def test_the_entry_lists_what_vllm_serve_registers(tmp_path: Path) -> None:
         "--hf-overrides",
         "--quantization",
         "-q",
+        "--hf-token",  # bool | str | None: nargs="?" (bare flag: True), no --no-hf-token
         "--tensor-parallel-size",
         "-tp",
         "--host",
@@ -161,3 +166,15 @@ def test_choices_come_from_the_type_literals(tmp_path: Path) -> None:
 def test_bench_serve_leaves_out_a_dataset_script_with_its_own_parser(tmp_path: Path) -> None:
     bench = set(_entry(tmp_path)["bench_serve"])
     assert bench == {"--request-rate", "--stream", "--no-stream", "--dataset-name"}
+
+
+def test_a_bool_or_str_field_is_a_switch_where_compute_kwargs_has_no_branch_for_it(
+    tmp_path: Path,
+) -> None:
+    """Before 0.21's "Optional-valued flag" branch of _compute_kwargs, a `bool | str | None`
+    field took the bool branch: BooleanOptionalAction, with its --no- twin."""
+    engine = _TREE["vllm/engine/arg_utils.py"].replace(
+        "if type_hints == {bool, str, type(None)}:", "if False:"
+    )
+    serve = set(_entry(tmp_path, {**_TREE, "vllm/engine/arg_utils.py": engine})["serve"])
+    assert {"--hf-token", "--no-hf-token"} <= serve
