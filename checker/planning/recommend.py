@@ -201,7 +201,9 @@ def _utilization(ctx: RuleContext) -> Recommendation:
     util, b = s.gpu_memory_utilization, memory.binding
     need = memory.max_len_bytes
     risk, _ = assess(memory, ctx.request, ctx.model, need)
-    if util >= HIGH_UTILIZATION or risk is OOMRisk.HIGH:
+    # an extensible KV cache keeps its own headroom (measure_kv_cache_bytes): a utilization
+    # near 1.0 is no risk there
+    if (util >= HIGH_UTILIZATION and not s.extensible_kv) or risk is OOMRisk.HIGH:
         safe = safe_utilization(ctx)
         if safe is not None:
             return Recommendation(
@@ -222,11 +224,16 @@ def _utilization(ctx: RuleContext) -> Recommendation:
                 "holds one",
             )
     given = ctx.request.policy.gpu_memory_utilization is not None
+    kept = (
+        "; the extensible KV cache is sized from the memory measured after warm-up and CUDA "
+        "graph capture, keeping the activation peak and a margin free"
+        if s.extensible_kv
+        else f"; {memory.outside_budget / GIB:.2f} GiB stays outside vLLM's budget"
+    )
     return Recommendation(
         key="gpu_memory_utilization",
         value=util,
-        reason=("as set in the profile" if given else f"vLLM {s.facts.version}'s default")
-        + f"; {memory.outside_budget / GIB:.2f} GiB stays outside vLLM's budget",
+        reason=("as set in the profile" if given else f"vLLM {s.facts.version}'s default") + kept,
     )
 
 

@@ -16,7 +16,7 @@ from checker.planning.kvcache.attention import (
     smallest_kernel_block,
     stored_kv_dtype,
 )
-from checker.planning.kvcache.connectors import hma_off, staging_bytes
+from checker.planning.kvcache.connectors import extensible_kv_refusal, hma_off, staging_bytes
 from checker.planning.kvcache.deepseek_v4 import preferred_block_size as deepseek_v4_block_size
 from checker.planning.kvcache.kv_dtypes import (
     DTYPE_BYTES,
@@ -37,7 +37,7 @@ from checker.planning.kvcache.state import (
 from checker.planning.memory.multimodal import MMSettings, mm_settings
 from checker.schemas.enums import DType, Interconnect, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.inputs import PlanRequest
+from checker.schemas.inputs import EngineInput, PlanRequest
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 _CONFIG_DTYPES = {
@@ -70,6 +70,9 @@ class Settings:
     hybrid_kv: bool
     cudagraph_subtracted: bool
     kv_cache_memory_bytes: int | None
+    # the KV cache is sized from memory measured after warm-up and CUDA-graph capture
+    # (VersionFacts.extensible_kv_cache; extensible_kv_off says why not where the release has it)
+    extensible_kv: bool = False
     install: str = "image"  # the build that runs: its kernel packages (data/vllm_builds.yaml)
     # batches scheduled but not settled, whose tokens sliding-window and chunked layers keep
     # beside their window (in_flight_batches)
@@ -306,6 +309,7 @@ def resolve_settings(
         else eng.cudagraph_memory_profiling
     )
     graphs = captures_graphs(request)
+    extensible = extensible_kv_off(eng, facts, gpu) is None
     return Settings(
         facts=facts,
         gpu=gpu,
@@ -316,7 +320,7 @@ def resolve_settings(
         tp=tp,
         pp=request.hardware.pipeline_parallel_size,
         gpu_memory_utilization=request.policy.gpu_memory_utilization
-        or facts.default_gpu_memory_utilization,
+        or default_utilization(facts, extensible),
         max_model_len=max_len,
         max_num_batched_tokens=tokens,
         in_flight_batches=in_flight_batches(
@@ -337,6 +341,7 @@ def resolve_settings(
         and not (spec and spec.uses_eagle and model.attention_chunk_size),
         cudagraph_subtracted=subtract and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
+        extensible_kv=extensible,
         install=eng.install,
         disable_custom_all_reduce=eng.disable_custom_all_reduce,
         connector_buffer=_connector_buffer(
@@ -371,6 +376,31 @@ def resolve_settings(
         spec=spec,
         draft_limited_from=limited_from,
     )
+
+
+def default_utilization(facts: VersionFacts, extensible: bool) -> float:
+    """gpu_memory_utilization where none is given (CacheConfig.resolved_gpu_memory_utilization:
+    from 0.34 1.0 for an extensible KV cache, sized from measured memory)."""
+    if extensible and facts.extensible_kv_cache is not None:
+        return facts.extensible_kv_cache.utilization
+    return facts.default_gpu_memory_utilization
+
+
+def extensible_kv_off(eng: EngineInput, facts: VersionFacts, gpu: GPUSpec) -> str | None:
+    """Why vLLM leaves the extensible KV cache off for these engine settings on ``gpu``, in
+    words; None where it turns it on (config/vllm.py VllmConfig._resolve_extensible_kv_cache).
+    Where the release has it: CUDA and ROCm only, not with a KV cache size or block count
+    given, nor with a connector that cannot use it
+    (checker.planning.kvcache.connectors.extensible_kv_refusal)."""
+    if facts.extensible_kv_cache is None:
+        return f"vLLM {facts.version} has no extensible KV cache"
+    if gpu.vendor not in facts.extensible_kv_cache.vendors:
+        return "it runs on CUDA and ROCm only"
+    if eng.kv_cache_memory_bytes is not None:
+        return "--kv-cache-memory-bytes sets the KV cache size"
+    if eng.num_gpu_blocks_override is not None:
+        return "--num-gpu-blocks-override sets the KV cache size"
+    return extensible_kv_refusal(eng, facts.version, gpu.vendor)
 
 
 def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -> Settings:
@@ -431,6 +461,7 @@ def vllm_block_size(
         qk_nope_head_dim=model.qk_nope_head_dim,
         version=facts.version,
         older_mla_block_size=facts.mla_block_size,
+        default=facts.default_block_size,
     )
 
 

@@ -178,6 +178,8 @@ def _sized(
             if settings.cudagraph_subtracted:
                 budget -= t.cudagraph
             budget += draft_outside_budget(settings, stage)
+            if settings.extensible_kv:
+                budget = min(budget, measured_budget(settings, t, total, requested))
         # the API servers' GPU media decoding is carved out of the KV cache, also when
         # kv_cache_memory_bytes is given (Worker.determine_available_memory)
         budget -= t.frontend
@@ -206,6 +208,32 @@ def _sized(
         measured,
         terms,
     )
+
+
+def extensible_margin(settings: Settings, t: StageTerms) -> tuple[float, float]:
+    """(transient, margin): the bytes an extensible KV cache keeps free for the activation
+    peak, and beyond it for what the measurement does not show (extensible_kv_cache.py
+    measure_kv_cache_bytes). The transient is Worker.peak_activation_memory, the profile's
+    peak plus the CUDA-graph estimate where one is taken (reserved_headroom_bytes; a warm-up
+    step with a higher peak, or torch's reservation growth, raises it at run time: not
+    modelled); the margin is the larger of a floor and a fraction of it."""
+    ext = settings.facts.extensible_kv_cache
+    assert ext is not None
+    transient = t.activation + (t.cudagraph if settings.cudagraph_subtracted else 0.0)
+    floor = ext.margin_floor_gib.get(settings.gpu.vendor, 0.0) * GIB
+    return transient, max(floor, ext.margin_fraction * transient)
+
+
+def measured_budget(settings: Settings, t: StageTerms, total: float, requested: float) -> float:
+    """An extensible KV cache's bytes after warm-up and CUDA-graph capture: the requested
+    memory, capped by what was free at start (total less the CUDA context) less the margin,
+    less what the engine then holds (weights, non-torch, the captured graphs) and the
+    transient peak (measure_kv_cache_bytes; the blocks are the fewer of these and the profile's
+    capacity: kv_cache_planning.py finalize_extensible_kv_cache)."""
+    transient, margin = extensible_margin(settings, t)
+    used = t.weights + t.non_torch + t.cudagraph
+    free_at_start = total - cuda_context_gib(settings) * GIB
+    return min(requested, free_at_start - margin) - used - transient
 
 
 def _or(value: float | None, estimate: float) -> float:
