@@ -339,7 +339,8 @@ def resolve_settings(
         and (hybrid_model(model) or bool(spec and spec.draft and hybrid_model(spec.draft)))
         and not hma_off(eng, facts.version)
         and not (spec and spec.uses_eagle and model.attention_chunk_size),
-        cudagraph_subtracted=subtract and graphs,
+        # an extensible KV cache measures the captured graphs whatever the estimate's env var
+        cudagraph_subtracted=(subtract or extensible) and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
         extensible_kv=extensible,
         install=eng.install,

@@ -175,7 +175,9 @@ def _sized(
             budget = requested - t.measured.non_kv
         else:
             budget = requested - t.weights - t.activation - t.non_torch
-            if settings.cudagraph_subtracted:
+            # an extensible KV cache takes no CUDA-graph estimate: it measures the captured
+            # graphs (GPUModelRunner.profile_cudagraph_memory returns 0)
+            if settings.cudagraph_subtracted and not settings.extensible_kv:
                 budget -= t.cudagraph
             budget += draft_outside_budget(settings, stage)
             if settings.extensible_kv:
@@ -214,14 +216,13 @@ def extensible_margin(settings: Settings, t: StageTerms) -> tuple[float, float]:
     """(transient, margin): the bytes an extensible KV cache keeps free for the activation
     peak, and beyond it for what the measurement does not show (extensible_kv_cache.py
     measure_kv_cache_bytes). The transient is Worker.peak_activation_memory, the profile's
-    peak plus the CUDA-graph estimate where one is taken (reserved_headroom_bytes; a warm-up
-    step with a higher peak, or torch's reservation growth, raises it at run time: not
+    activation peak (its CUDA-graph estimate is 0 here; reserved_headroom_bytes: a warm-up
+    step with a higher peak, or torch's reservation growth, raises it at run time, not
     modelled); the margin is the larger of a floor and a fraction of it."""
     ext = settings.facts.extensible_kv_cache
     assert ext is not None
-    transient = t.activation + (t.cudagraph if settings.cudagraph_subtracted else 0.0)
     floor = ext.margin_floor_gib.get(settings.gpu.vendor, 0.0) * GIB
-    return transient, max(floor, ext.margin_fraction * transient)
+    return t.activation, max(floor, ext.margin_fraction * t.activation)
 
 
 def measured_budget(settings: Settings, t: StageTerms, total: float, requested: float) -> float:
