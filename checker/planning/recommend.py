@@ -21,6 +21,7 @@ from checker.planning.engine.settings import (
     async_scheduling,
     at_tp,
     evolve,
+    extensible_kv_off,
     hybrid_model,
     in_flight_batches,
 )
@@ -35,6 +36,7 @@ from checker.planning.memory.graphs import graph_costs
 from checker.planning.memory.lora import lora_costs
 from checker.planning.memory.memory import (
     MemoryPlan,
+    extensible_costs,
     fits_one_request,
     plan_memory,
     weights_take_all,
@@ -327,6 +329,8 @@ def recommend(
         ):  # 0.10's deprecated flag set the count over --eplb-config's: its line says it
             explanations["--num-redundant-experts"] = explanations.pop("--eplb-config")
         explanations.update(_connector_costs(ctx))
+        off = extensible_kv_off(ctx.request.engine, ctx.settings.facts, ctx.gpu)
+        explanations.update(extensible_costs(ctx.memory, off))
         explanations.update(_in_flight_costs(ctx))
         explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))
         explanations.update(multimodal_costs(ctx.model, ctx.settings))

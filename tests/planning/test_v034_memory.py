@@ -212,3 +212,15 @@ def test_the_graph_estimate_switch_changes_nothing_for_an_extensible_cache() -> 
     old_on = memory_for(LLAMA, version="0.33", **SHORT)
     old_off = memory_for(LLAMA, version="0.33", cudagraph_memory_profiling=False, **SHORT)
     assert old_off.first.kv_budget == pytest.approx(old_on.first.kv_budget + old_on.first.cudagraph)
+
+
+def test_explain_says_how_the_kv_cache_was_sized() -> None:
+    flag = "--enable-extensible-kv-cache"
+    on = plan(LLAMA, version="0.34", explain=True, **SHORT).config.explanations[flag]
+    assert on.startswith("on: the KV cache is sized after warm-up")
+    assert "- margin 1.33) " in on and "activation peak 1.77 GiB" in on  # 0.75 x 1.77
+    off = plan(
+        LLAMA, version="0.34", explain=True, kv_cache_memory_bytes=10 << 30, **SHORT
+    ).config.explanations[flag]
+    assert off.startswith("off (--kv-cache-memory-bytes sets the KV cache size)")
+    assert flag not in plan(LLAMA, version="0.33", explain=True, **SHORT).config.explanations

@@ -237,6 +237,35 @@ def measured_budget(settings: Settings, t: StageTerms, total: float, requested: 
     return min(requested, free_at_start - margin) - used - transient
 
 
+def extensible_costs(memory: MemoryPlan, off_reason: str | None) -> dict[str, str]:
+    """How the KV cache was sized where the release has the extensible KV cache, for
+    --explain: the measured budget's terms on the binding stage, or why vLLM keeps it off."""
+    s = memory.settings
+    if s.facts.extensible_kv_cache is None:
+        return {}
+    flag = "--enable-extensible-kv-cache"
+    if not s.extensible_kv:
+        return {flag: f"off ({off_reason}): the KV cache is sized from the profile's estimate"}
+    if memory.measured is not None or not memory.terms:
+        return {flag: "on: the KV cache is sized from memory measured after warm-up"}
+    t = memory.terms[memory.binding.stage]
+    transient, margin = extensible_margin(s, t)
+    free = memory.total - memory.cuda_context
+    used = t.weights + t.non_torch + t.cudagraph
+
+    def gib(value: float) -> str:
+        return f"{value / GIB:.2f}"
+
+    return {
+        flag: f"on: the KV cache is sized after warm-up and CUDA-graph capture, "
+        f"{gib(memory.binding.kv_budget)} GiB = min(requested {gib(memory.requested)}, free at "
+        f"start {gib(free)} - margin {gib(margin)}) - weights, non-torch and CUDA graphs "
+        f"{gib(used)} - activation peak {gib(transient)} GiB (at most the profile's capacity); "
+        "--no-enable-extensible-kv-cache sizes it from the profile at utilization "
+        f"{s.facts.default_gpu_memory_utilization}"
+    }
+
+
 def _or(value: float | None, estimate: float) -> float:
     return estimate if value is None else value
 
