@@ -16,7 +16,12 @@ from checker.planning.kvcache.attention import (
     smallest_kernel_block,
     stored_kv_dtype,
 )
-from checker.planning.kvcache.connectors import extensible_kv_refusal, hma_off, staging_bytes
+from checker.planning.kvcache.connectors import (
+    IMEX_REFUSAL,
+    extensible_kv_refusal,
+    hma_off,
+    staging_bytes,
+)
 from checker.planning.kvcache.deepseek_v4 import preferred_block_size as deepseek_v4_block_size
 from checker.planning.kvcache.kv_dtypes import (
     DTYPE_BYTES,
@@ -401,7 +406,17 @@ def extensible_kv_off(eng: EngineInput, facts: VersionFacts, gpu: GPUSpec) -> st
         return "--kv-cache-memory-bytes sets the KV cache size"
     if eng.num_gpu_blocks_override is not None:
         return "--num-gpu-blocks-override sets the KV cache size"
-    return extensible_kv_refusal(eng, facts.version, gpu.vendor)
+    if eng.vllm_args.get("enable-elastic-ep") is True:
+        return "elastic EP scale-up reuses the profiled KV cache size"
+    asked = eng.vllm_args.get("enable-extensible-kv-cache")
+    if asked is False:
+        return "--no-enable-extensible-kv-cache"
+    refusal = extensible_kv_refusal(eng, facts.version, gpu.vendor)
+    # asked for, only the missing IMEX channel (a warning then) leaves it on; the other
+    # refusals stop vLLM (VW153)
+    if asked is True and refusal is not None and refusal.endswith(IMEX_REFUSAL):
+        return None
+    return refusal
 
 
 def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -> Settings:

@@ -16,6 +16,7 @@ from checker.schemas.yaml_source import bundled_data
 GIB = float(1 << 30)
 _CPU_OFFLOAD = ("OffloadingConnector", "SimpleCPUOffloadConnector")  # cpu_bytes_to_use
 _LMCACHE_CPU = "lmcache.max_local_cpu_size"  # GB per rank (LMCache's config key)
+IMEX_REFUSAL = "which need an IMEX channel"  # the one refusal an explicit request overrides
 
 
 def _facts() -> dict[str, Any]:
@@ -163,7 +164,7 @@ def extensible_kv_refusal(eng: EngineInput, version: str, vendor: str) -> str | 
         host = facts["fabric_host_buffer"]
         on_device = child.get(host["key"]) != host["value"]
         if name in facts["fabric"] and on_device:
-            return f"{name} exports the KV cache with FABRIC handles, which need an IMEX channel"
+            return f"{name} exports the KV cache with FABRIC handles, {IMEX_REFUSAL}"
         if vendor == "amd" and name in facts["registers"] and on_device:
             return f"{name} registers the KV cache for RDMA, which ROCm cannot yet do"
     return None
