@@ -232,3 +232,25 @@ def test_explain_says_how_the_kv_cache_was_sized() -> None:
     ).config.explanations[flag]
     assert off.startswith("off (--kv-cache-memory-bytes sets the KV cache size)")
     assert flag not in plan(LLAMA, version="0.33", explain=True, **SHORT).config.explanations
+
+
+QWEN_MOE = "Qwen/Qwen3-30B-A3B"
+
+
+def test_eplb_defaults_to_the_fewest_redundant_experts_from_0_34() -> None:
+    # 128 experts over an EP group of 3 (DP 3): 0.34 adds (3 - 128 % 3) % 3 = 1 copy, so each
+    # rank holds 129 / 3 = 43; 0.33 adds none (128 over 3: the first two ranks take 43 too)
+    eplb = {
+        "gpus": 3,
+        "data_parallel_size": 3,
+        "enable_expert_parallel": True,
+        "enable_eplb": True,
+        **SHORT,
+    }
+    assert settings(QWEN_MOE, version="0.34", **eplb).redundant_experts == 1
+    assert settings(QWEN_MOE, version="0.33", **eplb).redundant_experts == 0
+    given = {**eplb, "eplb_config": {"num_redundant_experts": 5}}
+    assert settings(QWEN_MOE, version="0.34", **given).redundant_experts == 5
+    # 128 over 4 divides: none added
+    even = {**eplb, "gpus": 4, "data_parallel_size": 4}
+    assert settings(QWEN_MOE, version="0.34", **even).redundant_experts == 0

@@ -604,8 +604,13 @@ def _parallel(request: PlanRequest, model: ModelInfo, tp: int, version: str) -> 
     local = eng.data_parallel_size_local
     if local is None:
         local = max(dp // eng.nnodes, 1) if eng.nnodes > 1 else dp
-    redundant = eng.eplb_config.get("num_redundant_experts", 0) if eng.enable_eplb else 0
     pcp, dcp = eng.prefill_context_parallel_size, eng.decode_context_parallel_size
+    redundant = eng.eplb_config.get("num_redundant_experts") if eng.enable_eplb else 0
+    if redundant is None and model.is_moe and version_facts(version).eplb_min_redundant_experts:
+        # ParallelConfig.compute_eplb_num_redundant_experts: the fewest copies that make the
+        # experts divide over the EP group (TP x PCP x DP ranks)
+        ep = tp * pcp * dp
+        redundant = (ep - model.num_experts % ep) % ep
     return {
         "dp": dp,
         "dp_local": local,

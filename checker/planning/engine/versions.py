@@ -59,6 +59,10 @@ class VersionFacts(BaseModel):
     cudagraph_max_size: int = 512
     cudagraph_max_size_sm100: int = 512
     cudagraph_appends: tuple[Literal["max_num_batched_tokens", "max_num_seqs"], ...] = ()
+    # EPLB without --eplb-config num_redundant_experts: the fewest redundant experts that make
+    # the experts divide over the EP ranks (config/parallel.py
+    # ParallelConfig.compute_eplb_num_redundant_experts); False: none
+    eplb_min_redundant_experts: bool = False
     # the extensible KV cache (on by default where the release has it); None: sized from the
     # profile's estimate alone (gpu_worker.py determine_available_memory)
     extensible_kv_cache: ExtensibleKV | None = None
