@@ -254,3 +254,30 @@ def test_eplb_defaults_to_the_fewest_redundant_experts_from_0_34() -> None:
     # 128 over 4 divides: none added
     even = {**eplb, "gpus": 4, "data_parallel_size": 4}
     assert settings(QWEN_MOE, version="0.34", **even).redundant_experts == 0
+
+
+def test_blackwell_captures_prefill_and_decode_grids_of_their_own_from_0_34() -> None:
+    # B200 (>= 160 GiB: 16384 tokens, 1024 seqs): prefill_cudagraph_capture_grid(8192) has 54
+    # sizes ("54 sizes at 8192"), decode_cudagraph_capture_grid(1024) 64 ("64 sizes at 1024");
+    # the union of the two, as token counts, is what gets captured
+    new = settings(LLAMA, "B200", version="0.34", **SHORT).cudagraph_sizes
+    prefill = [1, 2, 4, *range(8, 65, 8), 80, 96, 112, 128, 160, 192, 224, 256]
+    assert set(prefill) <= set(new) and new[-1] == 8192
+    decode = [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 36, 40, 44, 48, 56, 64]
+    assert set(decode) <= set(new) and 1024 in new and 992 in new
+    assert len(new) == 91
+    # 0.33 on the same GPU: the shared sizes up to its 1024 ceiling
+    old = settings(LLAMA, "B200", version="0.33", **SHORT).cudagraph_sizes
+    assert old[-1] == 1024 and 3 not in old
+    # elsewhere, or with a capture size given, the shared sizes as in 0.33
+    assert (
+        settings(LLAMA, version="0.34", **SHORT).cudagraph_sizes
+        == settings(LLAMA, version="0.33", **SHORT).cudagraph_sizes
+    )
+    given = settings(LLAMA, "B200", version="0.34", max_cudagraph_capture_size=512, **SHORT)
+    assert given.cudagraph_sizes[-1] == 512
+    # FULL_DECODE_ONLY: the decode grid alone
+    decode_only = settings(
+        LLAMA, "B200", version="0.34", cudagraph_mode="FULL_DECODE_ONLY", **SHORT
+    )
+    assert len(decode_only.cudagraph_sizes) == 64 and decode_only.cudagraph_sizes[-1] == 1024

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -685,6 +688,8 @@ def _graph_sizes(
 ) -> tuple[int, ...]:
     eng = request.engine
     query = spec.decode_query_len if spec else 1
+    # The Blackwell data-centre family (compute capability 10.x) gets its own ceiling.
+    sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
     if facts.engine == "v0":
         return older_graph_sizes(
             max_seqs,
@@ -706,8 +711,6 @@ def _graph_sizes(
             else facts.cudagraph_max_size,
         )
     else:
-        # The Blackwell data-centre family (compute capability 10.x) gets its own ceiling.
-        sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
         sizes = capture_sizes(
             max_seqs,
             tokens,
@@ -726,7 +729,63 @@ def _graph_sizes(
         "model_runner_v2_default", facts.version
     ):
         return rounded_to_query(sizes, query)
+    wide = facts.cudagraph_wide_grids_sm100
+    legacy = eng.cudagraph_capture_sizes is not None or eng.max_cudagraph_capture_size is not None
+    if wide is not None and sm100 and not legacy:
+        return wide_graph_sizes(
+            max_seqs,
+            tokens,
+            query,
+            prefill_cap=wide["prefill_max_tokens"],
+            decode_cap=wide["decode_max_tokens"],
+            interactivity=eng.performance_mode == "interactivity",
+            decode_only=mode == "FULL_DECODE_ONLY",
+        )
     return sizes
+
+
+def _walk_grid(limit: int, step: Callable[[int], float]) -> list[int]:
+    """config/compilation.py _walk_grid: 1 .. ``limit``, each size the next multiple of the
+    largest power of two not above step(size)."""
+    grid, size = [], 1
+    while size < limit:
+        grid.append(size)
+        stride = 1 << max(0, math.floor(math.log2(max(1.0, step(size)))))
+        size = (size // stride + 1) * stride
+    return [*grid, limit] if limit else []
+
+
+def wide_graph_sizes(
+    max_seqs: int,
+    tokens: int,
+    query: int,
+    *,
+    prefill_cap: int,
+    decode_cap: int,
+    interactivity: bool,
+    decode_only: bool,
+) -> tuple[int, ...]:
+    """The token counts of the CUDA graphs 0.34 captures on compute capability 10.x where no
+    capture size is given (config/vllm.py VllmConfig._split_cudagraph_capture_sizes,
+    wide_defaults): the prefill grid up to min(``prefill_cap``, max_num_batched_tokens)
+    (config/compilation.py prefill_cudagraph_capture_grid: 54 sizes at 8192; every count to 32
+    in interactivity mode) and the decode request grid up to max_num_seqs
+    (decode_cudagraph_capture_grid: 64 sizes at 1024), each count n as n x the decode query
+    length within min(max_num_batched_tokens, ``decode_cap``) tokens
+    (decode_cudagraph_capture_shapes: the first count past the limit is captured at it).
+    FULL_DECODE_ONLY captures no prefill graph. A drafter's own decode sizes are not added."""
+    prefill = _walk_grid(
+        min(prefill_cap, tokens), lambda t: min(t, max(8, t / 4), 0.07 * max(t, 4096))
+    )
+    if interactivity:
+        prefill = sorted({*prefill, *(t for t in range(1, 33) if t < tokens)})
+    decode = _walk_grid(max_seqs, lambda n: 0.65 * n ** (2 / 3))
+    limit = min(max_seqs, min(tokens, decode_cap) // query)
+    reachable = decode[: bisect.bisect_left(decode, limit) + 1] if limit >= 1 else []
+    sizes = {min(n, limit) * query for n in reachable}
+    if not decode_only:
+        sizes.update(prefill)
+    return tuple(sorted(sizes))
 
 
 def older_graph_sizes(
