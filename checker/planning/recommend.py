@@ -21,6 +21,7 @@ from checker.planning.engine.settings import (
     async_scheduling,
     at_tp,
     evolve,
+    extensible_kv_off,
     hybrid_model,
     in_flight_batches,
 )
@@ -35,6 +36,7 @@ from checker.planning.memory.graphs import graph_costs
 from checker.planning.memory.lora import lora_costs
 from checker.planning.memory.memory import (
     MemoryPlan,
+    extensible_costs,
     fits_one_request,
     plan_memory,
     weights_take_all,
@@ -201,7 +203,9 @@ def _utilization(ctx: RuleContext) -> Recommendation:
     util, b = s.gpu_memory_utilization, memory.binding
     need = memory.max_len_bytes
     risk, _ = assess(memory, ctx.request, ctx.model, need)
-    if util >= HIGH_UTILIZATION or risk is OOMRisk.HIGH:
+    # an extensible KV cache keeps its own headroom (measure_kv_cache_bytes): a utilization
+    # near 1.0 is no risk there
+    if (util >= HIGH_UTILIZATION and not s.extensible_kv) or risk is OOMRisk.HIGH:
         safe = safe_utilization(ctx)
         if safe is not None:
             return Recommendation(
@@ -222,11 +226,16 @@ def _utilization(ctx: RuleContext) -> Recommendation:
                 "holds one",
             )
     given = ctx.request.policy.gpu_memory_utilization is not None
+    kept = (
+        "; the extensible KV cache is sized from the memory measured after warm-up and CUDA "
+        "graph capture, keeping the activation peak and a margin free"
+        if s.extensible_kv
+        else f"; {memory.outside_budget / GIB:.2f} GiB stays outside vLLM's budget"
+    )
     return Recommendation(
         key="gpu_memory_utilization",
         value=util,
-        reason=("as set in the profile" if given else f"vLLM {s.facts.version}'s default")
-        + f"; {memory.outside_budget / GIB:.2f} GiB stays outside vLLM's budget",
+        reason=("as set in the profile" if given else f"vLLM {s.facts.version}'s default") + kept,
     )
 
 
@@ -320,6 +329,8 @@ def recommend(
         ):  # 0.10's deprecated flag set the count over --eplb-config's: its line says it
             explanations["--num-redundant-experts"] = explanations.pop("--eplb-config")
         explanations.update(_connector_costs(ctx))
+        off = extensible_kv_off(ctx.request.engine, ctx.settings.facts, ctx.gpu)
+        explanations.update(extensible_costs(ctx.memory, off))
         explanations.update(_in_flight_costs(ctx))
         explanations.update(spec_costs(ctx.request, ctx.model, ctx.gpu, ctx.memory))
         explanations.update(multimodal_costs(ctx.model, ctx.settings))

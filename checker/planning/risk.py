@@ -32,8 +32,11 @@ MEDIUM_MARGIN_GIB = 1.0
 
 def outside_margin(memory: MemoryPlan) -> float:
     """Bytes left outside vLLM's budget after the context, (unsubtracted) CUDA graphs and a KV
-    connector's GPU buffer."""
+    connector's GPU buffer. An extensible KV cache is sized from the memory measured after
+    warm-up, not inside a budget: what it leaves free beyond the activation peak."""
     s = memory.settings
+    if s.extensible_kv:
+        return memory.free_after_startup - memory.stages[-1].activation
     graphs = 0.0 if s.cudagraph_subtracted else memory.binding.cudagraph
     draft = draft_outside_budget(s, s.pp - 1)
     return memory.outside_budget - memory.cuda_context - graphs - s.connector_buffer - draft
@@ -98,6 +101,11 @@ def assess(
         f"{outside:.2f} GiB outside vLLM's budget leaves {margin / GIB:.2f} GiB after "
         f"{_outside_terms(memory, warmup is not None)}"
     )
+    if memory.settings.extensible_kv:
+        left = (
+            f"the extensible KV cache leaves {margin / GIB:.2f} GiB free beyond the activation "
+            "peak (and the sampler warm-up)"
+        )
     if margin < MEDIUM_MARGIN_GIB * GIB:
         return OOMRisk.MEDIUM, (
             f"{left} (under {MEDIUM_MARGIN_GIB:.0f} GiB): sampler warm-up or fragmentation "

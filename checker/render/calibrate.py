@@ -19,7 +19,7 @@ from checker.errors import UsageError
 from checker.logs.measured import logged_memory
 from checker.logs.reader import StartupLog
 from checker.logs.request import logged_model, logged_total_gib, logged_utilization
-from checker.planning.engine.settings import Settings
+from checker.planning.engine.settings import Settings, default_utilization
 from checker.planning.memory.calibration import (
     LoggedTerms,
     blocks_from_tokens,
@@ -140,7 +140,7 @@ def measure(log: StartupLog, settings: Settings, memory: MemoryPlan) -> Measurem
     util, _ = logged_utilization(log, settings.gpu.memory_gib)
     if util is None:  # vLLM prints only the arguments that differ from its defaults
         util = (
-            settings.facts.default_gpu_memory_utilization
+            default_utilization(settings.facts, settings.extensible_kv)
             if log.non_default_args
             else settings.gpu_memory_utilization
         )

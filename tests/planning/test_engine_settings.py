@@ -168,7 +168,8 @@ def test_the_shared_null_block_vectors(memory: int, version: str, refused: bool)
 
 
 def test_the_shared_override_vector_admits_against_the_override() -> None:
-    # err-check-enough-respects-override: 32 MiB holds 1024 blocks, the override allows 32
+    # err-check-enough-respects-override: 32 MiB holds 1024 blocks of the vector's 16 tokens,
+    # the override allows 32
     resp = plan(
         "vector",
         model=_vector_model(2),
@@ -176,6 +177,7 @@ def test_the_shared_override_vector_admits_against_the_override() -> None:
         dtype="float32",
         kv_cache_memory_bytes=33554432,
         num_gpu_blocks_override=32,
+        block_size=16,
     )
     assert fired(resp, "VW203")
     assert not fired(
@@ -185,6 +187,7 @@ def test_the_shared_override_vector_admits_against_the_override() -> None:
             max_model_len=16384,
             dtype="float32",
             kv_cache_memory_bytes=33554432 + 32768,  # 1025 blocks: 1024 after the null block
+            block_size=16,
         ),
         "VW203",
     )

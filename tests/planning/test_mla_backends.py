@@ -46,7 +46,7 @@ def test_each_gpu_gets_its_backends_block_size(
 def test_blackwell_falls_back_to_cutlass_mla_for_other_head_dims() -> None:
     # FlashInfer MLA's kernel needs qk_nope_head_dim 64, 128 or 192
     backend = mla_backend(100, "auto", 96, "0.33.0")
-    assert backend == "CUTLASS_MLA" and preferred_block_size(backend) == 128
+    assert backend == "CUTLASS_MLA" and preferred_block_size(backend, 16) == 128
 
 
 def test_releases_before_the_backend_table_keep_their_figure() -> None:

@@ -43,11 +43,13 @@ def test_a_case_with_an_unknown_workload_kind_is_a_clear_error(tmp_path: Path) -
 
 
 def test_a_case_our_memory_plan_cannot_hold_is_listed_not_scored(tmp_path: Path) -> None:
-    # Qwen3-32B on one 80 GB GPU leaves a KV pool smaller than one 32k-token request
+    # Qwen3-32B on one 80 GB GPU at vLLM 0.33's 0.92 utilization leaves a KV pool smaller than
+    # one 32k-token request (0.34's extensible KV cache, at 1.0, holds one)
     corpus = tmp_path / "perf_small.yaml"
     corpus.write_text(
         "cases:\n"
         "  - {id: long, model: Qwen/Qwen3-32B, gpu: H100-SXM-80GB, kind: burst, prompts: 10,\n"
+        "     vllm: '0.33',\n"
         "     input_tokens: 32000, output_tokens: 100,\n"
         "     output_tok_s: 5, median_ttft_ms: 1000, median_tpot_ms: 50}\n"
     )

@@ -25,7 +25,8 @@ def keys(resp: PlanResponse) -> set[str]:
 
 
 def test_70b_bf16_on_one_24gb_gpu_fails_with_the_smallest_tp_and_fp8() -> None:
-    resp = plan(LLAMA_70B, "L4", **SHORT)
+    at_033 = {"max_model_len": 8192, "version": "0.33"}  # at 0.33's default utilization
+    resp = plan(LLAMA_70B, "L4", **at_033)
     assert resp.feasibility.verdict is Verdict.FAIL
     assert fired(resp, "VW201")  # the weights alone exceed the GPU
     tp = rec(resp, "tensor_parallel_size")
@@ -34,14 +35,14 @@ def test_70b_bf16_on_one_24gb_gpu_fails_with_the_smallest_tp_and_fp8() -> None:
     # the smallest: 4 L4s cannot hold the weights; 8 hold one request, for L4s have no NVLink
     # and vLLM turns custom all-reduce off over more than two PCIe-only GPUs (less non-torch
     # memory); were they linked, 8 would leave no KV cache
-    assert not plan(LLAMA_70B, "L4", gpus=4, tp=4, **SHORT).feasibility.fits
-    assert plan(LLAMA_70B, "L4", gpus=8, tp=8, **SHORT).feasibility.fits
-    linked = plan(LLAMA_70B, "L4", gpus=8, tp=8, interconnect="nvlink", **SHORT)
+    assert not plan(LLAMA_70B, "L4", gpus=4, tp=4, **at_033).feasibility.fits
+    assert plan(LLAMA_70B, "L4", gpus=8, tp=8, **at_033).feasibility.fits
+    linked = plan(LLAMA_70B, "L4", gpus=8, tp=8, interconnect="nvlink", **at_033)
     assert not linked.feasibility.fits
     fp8 = rec(resp, "quantization")
     assert fp8.value == "fp8"
     assert "tensor_parallel_size 8" in fp8.reason
-    assert plan(LLAMA_70B, "L4", gpus=8, tp=8, quantization="fp8", **SHORT).feasibility.fits
+    assert plan(LLAMA_70B, "L4", gpus=8, tp=8, quantization="fp8", **at_033).feasibility.fits
     # a 4-bit checkpoint is another model: said in words, the config keeps its quantization
     assert "different model id" in rec(resp, "checkpoint").reason
     assert resp.config.quantization is None
@@ -84,14 +85,18 @@ def test_fp8_kv_cache_when_the_kv_cache_is_short_and_the_gpu_has_fp8() -> None:
 
 
 def test_utilization_lowered_from_097_raised_when_kv_is_short_else_explained() -> None:
-    high = rec(plan(LLAMA, util=0.98, **SHORT), "gpu_memory_utilization")
+    high = rec(plan(LLAMA, util=0.98, version="0.33", **SHORT), "gpu_memory_utilization")
     assert high.value < 0.97
     short = plan(LLAMA, util=0.25, max_model_len=131072)
     raised = rec(short, "gpu_memory_utilization")
     assert 0.25 < raised.value <= 0.95
     assert plan(LLAMA, util=raised.value, max_model_len=131072).feasibility.fits
-    kept = rec(plan(LLAMA, **SHORT), "gpu_memory_utilization")
+    kept = rec(plan(LLAMA, version="0.33", **SHORT), "gpu_memory_utilization")
     assert kept.value == 0.92 and "default" in kept.reason
+    # 0.34's extensible KV cache: 0.98 is kept, and unset is 1.0, sized from measured memory
+    assert rec(plan(LLAMA, util=0.98, **SHORT), "gpu_memory_utilization").value == 0.98
+    kept = rec(plan(LLAMA, **SHORT), "gpu_memory_utilization")
+    assert kept.value == 1.0 and "measured after warm-up" in kept.reason
 
 
 def test_max_num_seqs_follows_the_mode_and_the_kv_cache() -> None:

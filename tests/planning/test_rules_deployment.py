@@ -27,7 +27,7 @@ def test_world_size_within_the_gpus_given() -> None:
 
 
 def test_two_instances_at_half_the_gpu_each_do_not_both_start() -> None:
-    resp = plan(QWEN, util=0.5, instances_per_gpu=2, **SHORT)
+    resp = plan(QWEN, util=0.5, instances_per_gpu=2, version="0.33", **SHORT)
     found = only(resp, "VW302")
     assert found.message.startswith("Free memory on device cuda:0 (")
     assert found.message.endswith(
@@ -36,7 +36,20 @@ def test_two_instances_at_half_the_gpu_each_do_not_both_start() -> None:
     )
     fitting = found.fix_values["policy.gpu_memory_utilization"]
     assert fitting < 0.5
+    fitted = plan(QWEN, util=fitting, instances_per_gpu=2, version="0.33", **SHORT)
+    assert not fired(fitted, "VW302")
+
+
+def test_instances_with_an_extensible_kv_cache_start_with_less_kv() -> None:
+    # 0.34 skips the free-memory check: the last instance sizes its cache from what is left
+    found = only(plan(QWEN, util=0.5, instances_per_gpu=2, **SHORT), "VW302")
+    assert found.severity is Severity.WARNING
+    assert "does not check free memory at start-up" in found.message
+    fitting = found.fix_values["policy.gpu_memory_utilization"]
     assert not fired(plan(QWEN, util=fitting, instances_per_gpu=2, **SHORT), "VW302")
+    # two at 1.0 (its default): the second has nothing left for a request
+    both = only(plan(QWEN, instances_per_gpu=2, **SHORT), "VW302")
+    assert both.severity is Severity.ERROR and "too little for one" in both.message
 
 
 def test_instance_sharing_wording_follows_the_release() -> None:

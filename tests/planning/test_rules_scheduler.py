@@ -10,22 +10,36 @@ SHORT = {"max_model_len": 8192}
 
 
 def test_utilization_below_the_band_warns_for_a_lone_instance() -> None:
-    found = only(plan(LLAMA, util=0.3, **SHORT), "VW115")
+    found = only(plan(LLAMA, util=0.3, version="0.33", **SHORT), "VW115")
     assert found.severity is Severity.WARNING
     assert found.fix_values == {"policy.gpu_memory_utilization": 0.92}  # the 0.24 default
+    # 0.34: the extensible KV cache's default
+    found = only(plan(LLAMA, util=0.3, **SHORT), "VW115")
+    assert found.fix_values == {"policy.gpu_memory_utilization": 1.0}
     # sharing a GPU on purpose is what a low utilization is for
     assert not fired(plan(LLAMA, util=0.3, instances_per_gpu=2, **SHORT), "VW115")
     assert not fired(plan(LLAMA, util=0.9, **SHORT), "VW115")
 
 
 def test_utilization_of_097_or_more_warns_with_a_safe_value() -> None:
-    found = only(plan(LLAMA, util=0.97, **SHORT), "VW116")
+    found = only(plan(LLAMA, util=0.97, version="0.33", **SHORT), "VW116")
     assert found.severity is Severity.WARNING
     safe = found.fix_values["policy.gpu_memory_utilization"]
     assert 0.5 <= safe <= 0.95
-    assert not fired(plan(LLAMA, util=safe, **SHORT), "VW116")
-    lowered = plan(LLAMA, util=safe, **SHORT)
+    assert not fired(plan(LLAMA, util=safe, version="0.33", **SHORT), "VW116")
+    lowered = plan(LLAMA, util=safe, version="0.33", **SHORT)
     assert lowered.feasibility.oom_risk.value == "low"
+
+
+def test_an_extensible_kv_cache_needs_no_headroom_below_one() -> None:
+    # 0.34 sizes the cache from memory measured after warm-up, keeping the activation peak and
+    # a margin free: 0.97, or its default 1.0, is no out-of-memory risk
+    for util in (0.97, None):
+        resp = plan(LLAMA, util=util, **SHORT)
+        assert not fired(resp, "VW116")
+        assert resp.feasibility.oom_risk.value == "low"
+    # without it (a KV cache size given keeps it off) the old band holds
+    assert fired(plan(LLAMA, util=0.97, num_gpu_blocks_override=20000, **SHORT), "VW116")
 
 
 def test_batched_tokens_below_an_explicit_max_num_seqs() -> None:

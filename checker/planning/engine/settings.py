@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -16,7 +19,12 @@ from checker.planning.kvcache.attention import (
     smallest_kernel_block,
     stored_kv_dtype,
 )
-from checker.planning.kvcache.connectors import hma_off, staging_bytes
+from checker.planning.kvcache.connectors import (
+    IMEX_REFUSAL,
+    extensible_kv_refusal,
+    hma_off,
+    staging_bytes,
+)
 from checker.planning.kvcache.deepseek_v4 import preferred_block_size as deepseek_v4_block_size
 from checker.planning.kvcache.kv_dtypes import (
     DTYPE_BYTES,
@@ -37,7 +45,7 @@ from checker.planning.kvcache.state import (
 from checker.planning.memory.multimodal import MMSettings, mm_settings
 from checker.schemas.enums import DType, Interconnect, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.inputs import PlanRequest
+from checker.schemas.inputs import EngineInput, PlanRequest
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 _CONFIG_DTYPES = {
@@ -70,6 +78,9 @@ class Settings:
     hybrid_kv: bool
     cudagraph_subtracted: bool
     kv_cache_memory_bytes: int | None
+    # the KV cache is sized from memory measured after warm-up and CUDA-graph capture
+    # (VersionFacts.extensible_kv_cache; extensible_kv_off says why not where the release has it)
+    extensible_kv: bool = False
     install: str = "image"  # the build that runs: its kernel packages (data/vllm_builds.yaml)
     # batches scheduled but not settled, whose tokens sliding-window and chunked layers keep
     # beside their window (in_flight_batches)
@@ -306,6 +317,7 @@ def resolve_settings(
         else eng.cudagraph_memory_profiling
     )
     graphs = captures_graphs(request)
+    extensible = extensible_kv_off(eng, facts, gpu) is None
     return Settings(
         facts=facts,
         gpu=gpu,
@@ -316,7 +328,7 @@ def resolve_settings(
         tp=tp,
         pp=request.hardware.pipeline_parallel_size,
         gpu_memory_utilization=request.policy.gpu_memory_utilization
-        or facts.default_gpu_memory_utilization,
+        or default_utilization(facts, extensible),
         max_model_len=max_len,
         max_num_batched_tokens=tokens,
         in_flight_batches=in_flight_batches(
@@ -335,8 +347,10 @@ def resolve_settings(
         and (hybrid_model(model) or bool(spec and spec.draft and hybrid_model(spec.draft)))
         and not hma_off(eng, facts.version)
         and not (spec and spec.uses_eagle and model.attention_chunk_size),
-        cudagraph_subtracted=subtract and graphs,
+        # an extensible KV cache measures the captured graphs whatever the estimate's env var
+        cudagraph_subtracted=(subtract or extensible) and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
+        extensible_kv=extensible,
         install=eng.install,
         disable_custom_all_reduce=eng.disable_custom_all_reduce,
         connector_buffer=_connector_buffer(
@@ -371,6 +385,41 @@ def resolve_settings(
         spec=spec,
         draft_limited_from=limited_from,
     )
+
+
+def default_utilization(facts: VersionFacts, extensible: bool) -> float:
+    """gpu_memory_utilization where none is given (CacheConfig.resolved_gpu_memory_utilization:
+    from 0.34 1.0 for an extensible KV cache, sized from measured memory)."""
+    if extensible and facts.extensible_kv_cache is not None:
+        return facts.extensible_kv_cache.utilization
+    return facts.default_gpu_memory_utilization
+
+
+def extensible_kv_off(eng: EngineInput, facts: VersionFacts, gpu: GPUSpec) -> str | None:
+    """Why vLLM leaves the extensible KV cache off for these engine settings on ``gpu``, in
+    words; None where it turns it on (config/vllm.py VllmConfig._resolve_extensible_kv_cache).
+    Where the release has it: CUDA and ROCm only, not with a KV cache size or block count
+    given, nor with a connector that cannot use it
+    (checker.planning.kvcache.connectors.extensible_kv_refusal)."""
+    if facts.extensible_kv_cache is None:
+        return f"vLLM {facts.version} has no extensible KV cache"
+    if gpu.vendor not in facts.extensible_kv_cache.vendors:
+        return "it runs on CUDA and ROCm only"
+    if eng.kv_cache_memory_bytes is not None:
+        return "--kv-cache-memory-bytes sets the KV cache size"
+    if eng.num_gpu_blocks_override is not None:
+        return "--num-gpu-blocks-override sets the KV cache size"
+    if eng.vllm_args.get("enable-elastic-ep") is True:
+        return "elastic EP scale-up reuses the profiled KV cache size"
+    asked = eng.vllm_args.get("enable-extensible-kv-cache")
+    if asked is False:
+        return "--no-enable-extensible-kv-cache"
+    refusal = extensible_kv_refusal(eng, facts.version, gpu.vendor)
+    # asked for, only the missing IMEX channel (a warning then) leaves it on; the other
+    # refusals stop vLLM (VW153)
+    if asked is True and refusal is not None and refusal.endswith(IMEX_REFUSAL):
+        return None
+    return refusal
 
 
 def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -> Settings:
@@ -431,6 +480,7 @@ def vllm_block_size(
         qk_nope_head_dim=model.qk_nope_head_dim,
         version=facts.version,
         older_mla_block_size=facts.mla_block_size,
+        default=facts.default_block_size,
     )
 
 
@@ -557,8 +607,13 @@ def _parallel(request: PlanRequest, model: ModelInfo, tp: int, version: str) -> 
     local = eng.data_parallel_size_local
     if local is None:
         local = max(dp // eng.nnodes, 1) if eng.nnodes > 1 else dp
-    redundant = eng.eplb_config.get("num_redundant_experts", 0) if eng.enable_eplb else 0
     pcp, dcp = eng.prefill_context_parallel_size, eng.decode_context_parallel_size
+    redundant = eng.eplb_config.get("num_redundant_experts") if eng.enable_eplb else 0
+    if redundant is None and model.is_moe and version_facts(version).eplb_min_redundant_experts:
+        # ParallelConfig.compute_eplb_num_redundant_experts: the fewest copies that make the
+        # experts divide over the EP group (TP x PCP x DP ranks)
+        ep = tp * pcp * dp
+        redundant = (ep - model.num_experts % ep) % ep
     return {
         "dp": dp,
         "dp_local": local,
@@ -633,6 +688,8 @@ def _graph_sizes(
 ) -> tuple[int, ...]:
     eng = request.engine
     query = spec.decode_query_len if spec else 1
+    # The Blackwell data-centre family (compute capability 10.x) gets its own ceiling.
+    sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
     if facts.engine == "v0":
         return older_graph_sizes(
             max_seqs,
@@ -654,8 +711,6 @@ def _graph_sizes(
             else facts.cudagraph_max_size,
         )
     else:
-        # The Blackwell data-centre family (compute capability 10.x) gets its own ceiling.
-        sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
         sizes = capture_sizes(
             max_seqs,
             tokens,
@@ -674,7 +729,63 @@ def _graph_sizes(
         "model_runner_v2_default", facts.version
     ):
         return rounded_to_query(sizes, query)
+    wide = facts.cudagraph_wide_grids_sm100
+    legacy = eng.cudagraph_capture_sizes is not None or eng.max_cudagraph_capture_size is not None
+    if wide is not None and sm100 and not legacy:
+        return wide_graph_sizes(
+            max_seqs,
+            tokens,
+            query,
+            prefill_cap=wide["prefill_max_tokens"],
+            decode_cap=wide["decode_max_tokens"],
+            interactivity=eng.performance_mode == "interactivity",
+            decode_only=mode == "FULL_DECODE_ONLY",
+        )
     return sizes
+
+
+def _walk_grid(limit: int, step: Callable[[int], float]) -> list[int]:
+    """config/compilation.py _walk_grid: 1 .. ``limit``, each size the next multiple of the
+    largest power of two not above step(size)."""
+    grid, size = [], 1
+    while size < limit:
+        grid.append(size)
+        stride = 1 << max(0, math.floor(math.log2(max(1.0, step(size)))))
+        size = (size // stride + 1) * stride
+    return [*grid, limit] if limit else []
+
+
+def wide_graph_sizes(
+    max_seqs: int,
+    tokens: int,
+    query: int,
+    *,
+    prefill_cap: int,
+    decode_cap: int,
+    interactivity: bool,
+    decode_only: bool,
+) -> tuple[int, ...]:
+    """The token counts of the CUDA graphs 0.34 captures on compute capability 10.x where no
+    capture size is given (config/vllm.py VllmConfig._split_cudagraph_capture_sizes,
+    wide_defaults): the prefill grid up to min(``prefill_cap``, max_num_batched_tokens)
+    (config/compilation.py prefill_cudagraph_capture_grid: 54 sizes at 8192; every count to 32
+    in interactivity mode) and the decode request grid up to max_num_seqs
+    (decode_cudagraph_capture_grid: 64 sizes at 1024), each count n as n x the decode query
+    length within min(max_num_batched_tokens, ``decode_cap``) tokens
+    (decode_cudagraph_capture_shapes: the first count past the limit is captured at it).
+    FULL_DECODE_ONLY captures no prefill graph. A drafter's own decode sizes are not added."""
+    prefill = _walk_grid(
+        min(prefill_cap, tokens), lambda t: min(t, max(8, t / 4), 0.07 * max(t, 4096))
+    )
+    if interactivity:
+        prefill = sorted({*prefill, *(t for t in range(1, 33) if t < tokens)})
+    decode = _walk_grid(max_seqs, lambda n: 0.65 * n ** (2 / 3))
+    limit = min(max_seqs, min(tokens, decode_cap) // query)
+    reachable = decode[: bisect.bisect_left(decode, limit) + 1] if limit >= 1 else []
+    sizes = {min(n, limit) * query for n in reachable}
+    if not decode_only:
+        sizes.update(prefill)
+    return tuple(sorted(sizes))
 
 
 def older_graph_sizes(

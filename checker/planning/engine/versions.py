@@ -21,6 +21,18 @@ class NonTorch(BaseModel):
     pipeline: float
 
 
+class ExtensibleKV(BaseModel):
+    """How a release sizes an extensible KV cache: from the memory measured after warm-up and
+    CUDA-graph capture (v1/worker/extensible_kv_cache.py measure_kv_cache_bytes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    utilization: float  # CacheConfig.resolved_gpu_memory_utilization where none is given
+    margin_floor_gib: dict[str, float]  # KV_CACHE_MARGIN_FLOOR_BYTES by GPU vendor
+    margin_fraction: float  # KV_CACHE_MARGIN_FRACTION of the transient peak
+    vendors: tuple[str, ...]  # current_platform.is_cuda_alike()
+
+
 class VersionFacts(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
@@ -33,6 +45,9 @@ class VersionFacts(BaseModel):
     hybrid_kv_cache_manager: bool
     kv_cache_dtypes: tuple[str, ...]
     block_sizes: tuple[int, ...] | Literal["any"]
+    # config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE: the block size where --block-size is not
+    # given, unless the attention backend prefers another (Platform.update_block_size_for_backend)
+    default_block_size: int = 16
     # MLA's default block size before the releases checker/data/attention_backends.yaml covers
     mla_block_size: int | None = None
     # where any block size passes the config: what the CUDA attention backends' kernels take
@@ -44,6 +59,17 @@ class VersionFacts(BaseModel):
     cudagraph_max_size: int = 512
     cudagraph_max_size_sm100: int = 512
     cudagraph_appends: tuple[Literal["max_num_batched_tokens", "max_num_seqs"], ...] = ()
+    # VllmConfig._split_cudagraph_capture_sizes (0.34): on compute capability 10.x without
+    # capture sizes given, a prefill token grid and a decode request grid of their own, with
+    # these token caps (prefill_max_tokens, decode_max_tokens); None: the shared sizes
+    cudagraph_wide_grids_sm100: dict[str, int] | None = None
+    # EPLB without --eplb-config num_redundant_experts: the fewest redundant experts that make
+    # the experts divide over the EP ranks (config/parallel.py
+    # ParallelConfig.compute_eplb_num_redundant_experts); False: none
+    eplb_min_redundant_experts: bool = False
+    # the extensible KV cache (on by default where the release has it); None: sized from the
+    # profile's estimate alone (gpu_worker.py determine_available_memory)
+    extensible_kv_cache: ExtensibleKV | None = None
     # --mamba-cache-dtype / --mamba-ssm-cache-dtype and --mamba-cache-mode choices; None where
     # the release's wheel was not read (not checked there)
     mamba_dtypes: tuple[str, ...] | None = None

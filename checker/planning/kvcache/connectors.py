@@ -16,6 +16,7 @@ from checker.schemas.yaml_source import bundled_data
 GIB = float(1 << 30)
 _CPU_OFFLOAD = ("OffloadingConnector", "SimpleCPUOffloadConnector")  # cpu_bytes_to_use
 _LMCACHE_CPU = "lmcache.max_local_cpu_size"  # GB per rank (LMCache's config key)
+IMEX_REFUSAL = "which need an IMEX channel"  # the one refusal an explicit request overrides
 
 
 def _facts() -> dict[str, Any]:
@@ -138,6 +139,35 @@ def staging_bytes(
     else:
         planes, width = 2, max(1, model.num_key_value_heads // tp) * model.head_dim
     return planes * layers * int(chunk) * width * kv_bytes
+
+
+def extensible_kv_refusal(eng: EngineInput, version: str, vendor: str) -> str | None:
+    """Why the KV connector keeps the extensible KV cache off on a ``vendor`` GPU, in words
+    (VllmConfig._resolve_extensible_kv_cache: its kv_cache_access, or a custom_mem_pool);
+    None where it leaves it on or there is no connector."""
+    connector = resolve_connector(eng, version, 1)
+    if connector is None:
+        return None
+    facts = _facts()["extensible_kv_cache_off"]
+    config: Mapping[str, Any] = {} if eng.kv_offloading_size is not None else eng.kv_transfer_config
+    extra = config.get("kv_connector_extra_config")
+    extra = extra if isinstance(extra, Mapping) else {}
+    children = extra.get("connectors") if connector.name == "MultiConnector" else None
+    configs = [config, *(c for c in children or [] if isinstance(c, Mapping))]
+    for child in configs:
+        name = connector.name if child is config else str(child.get("kv_connector"))
+        child_extra = child.get("kv_connector_extra_config")
+        if isinstance(child_extra, Mapping) and child_extra.get(facts["custom_mem_pool_key"]):
+            return f"{name} allocates the KV cache from its own memory pool (custom_mem_pool)"
+        if name in facts["legacy_ipc"]:
+            return f"{name} shares the KV cache through legacy CUDA IPC"
+        host = facts["fabric_host_buffer"]
+        on_device = child.get(host["key"]) != host["value"]
+        if name in facts["fabric"] and on_device:
+            return f"{name} exports the KV cache with FABRIC handles, {IMEX_REFUSAL}"
+        if vendor == "amd" and name in facts["registers"] and on_device:
+            return f"{name} registers the KV cache for RDMA, which ROCm cannot yet do"
+    return None
 
 
 def hma_off(eng: EngineInput, version: str) -> bool:

@@ -175,9 +175,13 @@ def _sized(
             budget = requested - t.measured.non_kv
         else:
             budget = requested - t.weights - t.activation - t.non_torch
-            if settings.cudagraph_subtracted:
+            # an extensible KV cache takes no CUDA-graph estimate: it measures the captured
+            # graphs (GPUModelRunner.profile_cudagraph_memory returns 0)
+            if settings.cudagraph_subtracted and not settings.extensible_kv:
                 budget -= t.cudagraph
             budget += draft_outside_budget(settings, stage)
+            if settings.extensible_kv:
+                budget = min(budget, measured_budget(settings, t, total, requested))
         # the API servers' GPU media decoding is carved out of the KV cache, also when
         # kv_cache_memory_bytes is given (Worker.determine_available_memory)
         budget -= t.frontend
@@ -206,6 +210,60 @@ def _sized(
         measured,
         terms,
     )
+
+
+def extensible_margin(settings: Settings, t: StageTerms) -> tuple[float, float]:
+    """(transient, margin): the bytes an extensible KV cache keeps free for the activation
+    peak, and beyond it for what the measurement does not show (extensible_kv_cache.py
+    measure_kv_cache_bytes). The transient is Worker.peak_activation_memory, the profile's
+    activation peak (its CUDA-graph estimate is 0 here; reserved_headroom_bytes: a warm-up
+    step with a higher peak, or torch's reservation growth, raises it at run time, not
+    modelled); the margin is the larger of a floor and a fraction of it."""
+    ext = settings.facts.extensible_kv_cache
+    assert ext is not None
+    floor = ext.margin_floor_gib.get(settings.gpu.vendor, 0.0) * GIB
+    return t.activation, max(floor, ext.margin_fraction * t.activation)
+
+
+def measured_budget(settings: Settings, t: StageTerms, total: float, requested: float) -> float:
+    """An extensible KV cache's bytes after warm-up and CUDA-graph capture: the requested
+    memory, capped by what was free at start (total less the CUDA context) less the margin,
+    less what the engine then holds (weights, non-torch, the captured graphs) and the
+    transient peak (measure_kv_cache_bytes; the blocks are the fewer of these and the profile's
+    capacity: kv_cache_planning.py finalize_extensible_kv_cache)."""
+    transient, margin = extensible_margin(settings, t)
+    used = t.weights + t.non_torch + t.cudagraph
+    free_at_start = total - cuda_context_gib(settings) * GIB
+    return min(requested, free_at_start - margin) - used - transient
+
+
+def extensible_costs(memory: MemoryPlan, off_reason: str | None) -> dict[str, str]:
+    """How the KV cache was sized where the release has the extensible KV cache, for
+    --explain: the measured budget's terms on the binding stage, or why vLLM keeps it off."""
+    s = memory.settings
+    if s.facts.extensible_kv_cache is None:
+        return {}
+    flag = "--enable-extensible-kv-cache"
+    if not s.extensible_kv:
+        return {flag: f"off ({off_reason}): the KV cache is sized from the profile's estimate"}
+    if memory.measured is not None or not memory.terms:
+        return {flag: "on: the KV cache is sized from memory measured after warm-up"}
+    t = memory.terms[memory.binding.stage]
+    transient, margin = extensible_margin(s, t)
+    free = memory.total - memory.cuda_context
+    used = t.weights + t.non_torch + t.cudagraph
+
+    def gib(value: float) -> str:
+        return f"{value / GIB:.2f}"
+
+    return {
+        flag: f"on: the KV cache is sized after warm-up and CUDA-graph capture, "
+        f"{gib(memory.binding.kv_budget)} GiB = min(requested {gib(memory.requested)}, free at "
+        f"start {gib(free)} - margin {gib(margin)}) - weights, non-torch and CUDA graphs "
+        f"{gib(used)} - activation peak {gib(transient)} GiB (at most the profile's capacity); "
+        "--no-enable-extensible-kv-cache sizes it from the profile at utilization "
+        f"{s.facts.default_gpu_memory_utilization}"
+    }
 
 
 def _or(value: float | None, estimate: float) -> float:

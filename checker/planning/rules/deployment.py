@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from checker.planning.engine.parallel import gpus_per_node
 from checker.planning.engine.releases import has_behaviour, message
+from checker.planning.memory.memory import extensible_margin
 from checker.planning.risk import MEDIUM_MARGIN_GIB, free_margin
 from checker.planning.rules.base import GIB, RuleContext, gib, rule
 from checker.planning.rules.memory import (
@@ -120,6 +121,9 @@ def instances_share_gpu(ctx: RuleContext) -> Iterator[Finding]:
         return
     reserve = mem.cuda_context + (0.0 if s.cudagraph_subtracted else mem.binding.cudagraph)
     fitting = math.floor((mem.total - count * reserve) / (count * mem.total) * 100) / 100
+    if s.extensible_kv:
+        yield from _extensible_instances(ctx, count, free, fitting)
+        return
     if has_behaviour("startup_free_memory_check", s.facts.version):
         text = message(
             "free-memory",
@@ -142,6 +146,34 @@ def instances_share_gpu(ctx: RuleContext) -> Iterator[Finding]:
         name="instances-exceed-gpu-memory",
         severity=Severity.ERROR,
         message=text,
+        key="policy.gpu_memory_utilization",
+        fix=f"{count} instances fit one GPU at gpu_memory_utilization {fitting} or less each.",
+        fix_values={"policy.gpu_memory_utilization": fitting} if fitting > 0 else {},
+    )
+
+
+def _extensible_instances(
+    ctx: RuleContext, count: int, free: float, fitting: float
+) -> Iterator[Finding]:
+    """The last of ``count`` instances with an extensible KV cache: vLLM skips the free-memory
+    check there (v1/worker/utils.py request_memory) and sizes the cache from what is free
+    (measure_kv_cache_bytes), so it starts with a smaller cache, or none that holds a request."""
+    mem, s = ctx.memory, ctx.settings
+    t = mem.terms[mem.binding.stage]
+    transient, margin = extensible_margin(s, t)
+    used = t.weights + t.non_torch + t.cudagraph
+    left = min(mem.binding.kv_budget, min(mem.requested, free - margin) - used - transient)
+    short = left < mem.max_len_bytes
+    yield Finding(
+        rule_id="VW302",
+        name="instances-exceed-gpu-memory",
+        severity=Severity.ERROR if short else Severity.WARNING,
+        message=f"{count} instances at gpu_memory_utilization {s.gpu_memory_utilization} each "
+        f"claim {gib(mem.requested)} GiB of the {gib(mem.total)} GiB GPU; vLLM "
+        f"{s.facts.version}'s extensible KV cache does not check free memory at start-up, so "
+        f"the last one sizes its KV cache from the {gib(max(free, 0.0))} GiB left: "
+        f"{gib(max(left, 0.0))} GiB instead of {gib(mem.binding.kv_budget)} GiB"
+        + (f", too little for one {s.max_model_len}-token request." if short else "."),
         key="policy.gpu_memory_utilization",
         fix=f"{count} instances fit one GPU at gpu_memory_utilization {fitting} or less each.",
         fix_values={"policy.gpu_memory_utilization": fitting} if fitting > 0 else {},

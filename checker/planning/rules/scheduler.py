@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checker.planning.engine.releases import has_behaviour, message
+from checker.planning.engine.settings import default_utilization
 from checker.planning.memory.memory import at_utilization, plan_memory
 from checker.planning.risk import assess, workload_headroom
 from checker.planning.rules.base import GIB, RuleContext, per_plan, rule
@@ -78,7 +79,9 @@ def utilization_below_band(ctx: RuleContext) -> Iterator[Finding]:
         fix="Raise gpu_memory_utilization, or set policy.instances_per_gpu when several "
         "instances share the GPU on purpose.",
         fix_values={
-            "policy.gpu_memory_utilization": ctx.settings.facts.default_gpu_memory_utilization
+            "policy.gpu_memory_utilization": default_utilization(
+                ctx.settings.facts, ctx.settings.extensible_kv
+            )
         },
     )
 
@@ -86,7 +89,9 @@ def utilization_below_band(ctx: RuleContext) -> Iterator[Finding]:
 @rule
 def utilization_too_high(ctx: RuleContext) -> Iterator[Finding]:
     util = ctx.settings.gpu_memory_utilization
-    if util < HIGH_UTILIZATION:
+    # an extensible KV cache is sized from measured memory, keeping the activation peak and a
+    # margin free whatever the utilization (0.34: 1.0 where none is given)
+    if util < HIGH_UTILIZATION or ctx.settings.extensible_kv:
         return
     outside = ctx.memory.outside_budget / GIB
     safe = safe_utilization(ctx)

@@ -7,7 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from checker.planning.engine.releases import behaviour_since, has_behaviour, message, release
+from checker.planning.engine.releases import (
+    behaviour_since,
+    has_behaviour,
+    message,
+    pick,
+    release,
+)
 from checker.planning.engine.spec_config import (
     LEGACY_FLAGS,
     SHORT_FLAGS,
@@ -474,7 +480,7 @@ def _v1_runner_key(spec: SpecDecode, version: str) -> str | None:
     v1_runner_keys); None on V2."""
     if not has_behaviour("model_runner_v2_default", version):
         return ""
-    keys: dict[str, list[str]] = spec_facts()["v1_runner_keys"]
+    keys: dict[str, list[str]] = pick(spec_facts()["v1_runner_keys"], version) or {}
     return next(
         (
             key
