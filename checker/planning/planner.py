@@ -10,6 +10,7 @@ from checker.planning.engine.releases import message
 from checker.planning.engine.settings import Settings, evolve, resolve_settings
 from checker.planning.engine.spec_config import SpecDecode, build_spec
 from checker.planning.engine.versions import version_facts
+from checker.planning.kvcache.attention import vllm_default_block_size
 from checker.planning.kvcache.connectors import resolve_connector
 from checker.planning.kvcache.kv import (
     GIB,
@@ -152,7 +153,7 @@ def backend_lines(memory: MemoryPlan) -> list[str]:
     if s.mla_backend is None or s.state_page_bytes:
         return []
     lines = []
-    if s.block_size != 16:
+    if s.block_size != vllm_default_block_size(s.facts.version):
         lines.append(
             message(
                 "backend-block-size", s.facts.version, block=s.block_size, backend=s.mla_backend

@@ -8,12 +8,16 @@ from typing import Any
 from checker.planning.engine.releases import has_behaviour, pick
 from checker.schemas.yaml_source import bundled_data
 
-DEFAULT_BLOCK_SIZE = 16  # vllm/config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE
-
 
 def _table() -> dict[str, Any]:
     table: dict[str, Any] = bundled_data("attention_backends.yaml")["mla"]
     return table
+
+
+def vllm_default_block_size(version: str) -> int:
+    """CacheConfig.DEFAULT_BLOCK_SIZE of ``version``: 16, 64 from 0.34."""
+    table: dict[str, Any] = bundled_data("attention_backends.yaml")["default_block_size"]
+    return int(pick(table, version) or 16)
 
 
 def mla_backend(
@@ -79,14 +83,15 @@ def smallest_kernel_block(backend: str) -> int:
     return min(int(s) for s in sizes)
 
 
-def preferred_block_size(backend: str) -> int:
-    """AttentionBackend.get_preferred_block_size(16): 16 when the kernel takes it, else its
-    smallest kernel block size."""
+def preferred_block_size(backend: str, version: str) -> int:
+    """AttentionBackend.get_preferred_block_size(DEFAULT_BLOCK_SIZE): the release's default
+    when the kernel takes it, else its smallest kernel block size."""
+    default = vllm_default_block_size(version)
     sizes = _table()["backends"][backend]["block_sizes"]
     if isinstance(sizes, dict):
         multiple = int(sizes["multiple_of"])
-        return DEFAULT_BLOCK_SIZE if DEFAULT_BLOCK_SIZE % multiple == 0 else multiple
-    return DEFAULT_BLOCK_SIZE if DEFAULT_BLOCK_SIZE in sizes else min(int(s) for s in sizes)
+        return default if default % multiple == 0 else multiple
+    return default if default in sizes else min(int(s) for s in sizes)
 
 
 def default_block_size(
@@ -103,14 +108,16 @@ def default_block_size(
     older_mla_block_size: int | None,
 ) -> tuple[int, str | None]:
     """The KV block size vLLM runs with when --block-size is not given, and the MLA backend
-    that forced it: 16, or for MLA the selected backend's (FlashMLA 64, FlashInfer MLA 32,
-    CUTLASS MLA 128), or the version table's figure (``older_mla_block_size``) for releases
-    before our backend table. 0.19 keeps 16 for hybrid models
-    (Platform.update_block_size_for_backend); ROCm's MLA backends are not modelled (16).
+    that forced it: the release's default (16; 64 from 0.34), or for MLA the selected
+    backend's preferred size (FlashMLA 64, FlashInfer MLA 32 then 64, CUTLASS MLA 128), or the
+    version table's figure (``older_mla_block_size``) for releases before our backend table.
+    0.19 keeps the default for hybrid models (Platform.update_block_size_for_backend); ROCm's
+    MLA backends are not modelled (the default).
     A sparse MLA model (``sparse_mla``) takes a sparse backend, chosen by the cache dtype
     and its ``heads_per_rank`` (FlashMLA sparse 64, FlashInfer sparse 32)."""
+    default = vllm_default_block_size(version)
     if not uses_mla:
-        return DEFAULT_BLOCK_SIZE, None
+        return default, None
     if older_mla_block_size is not None:
         return older_mla_block_size, None
     if sparse_mla:
@@ -119,5 +126,5 @@ def default_block_size(
         backend = mla_backend(capability, kv_cache_dtype, qk_nope_head_dim, version)
     backend_for_hybrids = has_behaviour("hybrid_alignment_from_backend", version)
     if backend is None or vendor != "nvidia" or (hybrid and not backend_for_hybrids):
-        return DEFAULT_BLOCK_SIZE, None
-    return preferred_block_size(backend), backend
+        return default, None
+    return preferred_block_size(backend, version), backend
