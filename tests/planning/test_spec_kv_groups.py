@@ -85,6 +85,9 @@ def test_model_runner_v2_takes_the_draft_unless_a_key_keeps_v1() -> None:
     mapped = _draft(GEMMA_1B, use_heterogeneous_vocab=True)
     found = only(plan(GEMMA_4B, draft=draft, **mapped, **new), "VW128")
     assert "use_heterogeneous_vocab" in (found.fix or "")
+    # 0.34.0 removed Model Runner V1: no key sends the server back to it
+    newest = {"max_model_len": 4096, "version": "0.34.0"}
+    assert not fired(plan(GEMMA_4B, draft=draft, **mapped, **newest), "VW128")
 
 
 def test_a_full_attention_draft_of_a_full_attention_target_is_one_group() -> None:
