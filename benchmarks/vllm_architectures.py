@@ -4,6 +4,8 @@
     pip download transformers==5.20.2 --no-deps -d /tmp/t && unzip -q /tmp/t/*.whl -d /tmp/t5202
     python benchmarks/vllm_architectures.py 0.33.0=/tmp/v033:/tmp/t5202@5.20.2 [...]
 
+Releases named on the command line replace their entry; the others already in the file stay.
+
 Reads each release statically (nothing is imported or installed): from
 ``vllm/model_executor/models/registry.py`` the architectures the registry maps to a class
 (_VLLM_MODELS), the removed ones (_PREVIOUSLY_SUPPORTED_MODELS, with the last release) and the
@@ -192,13 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("releases", nargs="+", help="VERSION=VLLM_DIR:TRANSFORMERS_DIR@TF_VERSION")
     args = parser.parse_args(argv)
-    releases: dict[str, Any] = {}
+    # Older wheels need not be at hand to add a new release.
+    releases: dict[str, Any] = json.loads(OUT.read_text(encoding="utf-8"))["releases"]
     for spec in args.releases:
         version, _, dirs = spec.partition("=")
         dirs, _, tf_version = dirs.partition("@")
         vllm_dir, _, tf_dir = dirs.partition(":")
         releases[version] = {"transformers": tf_version, **extract(Path(vllm_dir), Path(tf_dir))}
-    text = json.dumps({"_source": _SOURCE, "releases": releases}, indent=1)
+    ordered = dict(sorted(releases.items(), key=lambda kv: tuple(map(int, kv[0].split(".")))))
+    text = json.dumps({"_source": _SOURCE, "releases": ordered}, indent=1)
     OUT.write_text(text + "\n", encoding="utf-8")
     print(f"wrote {OUT} ({len(releases)} releases)", file=sys.stderr)
     return 0

@@ -152,7 +152,7 @@ def backend_lines(memory: MemoryPlan) -> list[str]:
     if s.mla_backend is None or s.state_page_bytes:
         return []
     lines = []
-    if s.block_size != 16:
+    if s.block_size != s.facts.default_block_size:
         lines.append(
             message(
                 "backend-block-size", s.facts.version, block=s.block_size, backend=s.mla_backend

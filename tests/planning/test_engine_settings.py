@@ -168,7 +168,7 @@ def test_the_shared_null_block_vectors(memory: int, version: str, refused: bool)
 
 
 def test_the_shared_override_vector_admits_against_the_override() -> None:
-    # err-check-enough-respects-override: 32 MiB holds 1024 blocks of the vector's 16 tokens,
+    # err-check-enough-respects-override (0.33, 16-token blocks): 32 MiB holds 1024 blocks,
     # the override allows 32
     resp = plan(
         "vector",
@@ -177,20 +177,28 @@ def test_the_shared_override_vector_admits_against_the_override() -> None:
         dtype="float32",
         kv_cache_memory_bytes=33554432,
         num_gpu_blocks_override=32,
-        block_size=16,
+        version="0.33",
     )
     assert fired(resp, "VW203")
-    assert not fired(
-        plan(
-            "vector",
-            model=_vector_model(2),
-            max_model_len=16384,
-            dtype="float32",
-            kv_cache_memory_bytes=33554432 + 32768,  # 1025 blocks: 1024 after the null block
-            block_size=16,
-        ),
-        "VW203",
-    )
+
+    def one_block_more(version: str) -> bool:
+        return bool(
+            fired(
+                plan(
+                    "vector",
+                    model=_vector_model(2),
+                    max_model_len=16384,
+                    dtype="float32",
+                    kv_cache_memory_bytes=33554432 + 32768,
+                    version=version,
+                ),
+                "VW203",
+            )
+        )
+
+    assert not one_block_more("0.33")  # 1025 blocks: 1024 after the null block
+    # 0.34's 64-token blocks are four times the page: 256 blocks, 255 after the null block
+    assert one_block_more("0.34")
 
 
 def test_capture_sizes_and_a_different_maximum_are_refused_together() -> None:

@@ -76,3 +76,44 @@ def test_the_log_shows_the_block_size_the_backend_forced() -> None:
     assert resp.feasibility.log_lines[0].startswith("Model loading took")
     resp = plan(DEEPSEEK, "B200", gpus=8, version="0.33", max_model_len=8192, block_size=64)
     assert resp.feasibility.log_lines[0].startswith("Model loading took")
+
+
+@pytest.mark.parametrize(
+    ("gpu", "kv_dtype", "block"),
+    [
+        ("H100-80GB", "auto", 64),  # FLASH_ATTN_MLA: any multiple of 16 takes 64
+        ("H100-80GB", "fp8", 64),  # FLASHMLA
+        ("B200", "auto", 64),  # FLASHINFER_MLA [32, 64]: 64 now, 32 before
+        ("A100-80GB", "auto", 64),  # TRITON_MLA
+    ],
+)
+def test_034_starts_every_backend_from_64_token_blocks(gpu: str, kv_dtype: str, block: int) -> None:
+    # 0.34.0 config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE = 64: every backend that takes it
+    # keeps it (get_preferred_block_size)
+    model = catalog_model(DEEPSEEK)
+    s = settings_for(
+        model, DEEPSEEK, gpu=gpu, version="0.34", max_model_len=8192, kv_cache_dtype=kv_dtype
+    )
+    assert s.block_size == block
+    assert size_kv(model, s, BUDGET, 0).layout.page_bytes == block * (512 + 64) * (
+        1 if kv_dtype == "fp8" else 2
+    )
+    qwen = "Qwen/Qwen3-8B"  # a GQA model on FlashAttention
+    assert settings_for(catalog_model(qwen), qwen, version="0.33").block_size == 16
+    assert settings_for(catalog_model(qwen), qwen, version="0.34").block_size == 64
+
+
+def test_034_logs_a_block_size_only_where_the_backend_refuses_64() -> None:
+    resp = plan(DEEPSEEK, "B200", gpus=8, version="0.34", max_model_len=8192)
+    assert resp.feasibility.log_lines[0].startswith("Model loading took")
+    assert preferred_block_size("CUTLASS_MLA", 64) == 128
+    assert preferred_block_size("FLASHINFER_MLA_SPARSE", 64) == 64
+
+
+def test_034_aligns_a_hybrids_block_from_64() -> None:
+    # Platform._align_hybrid_block_size: max(smallest kernel block, block size) times the
+    # attention pages one state page needs
+    jamba = "ai21labs/AI21-Jamba-1.5-Mini"
+    model = catalog_model(jamba)
+    assert settings_for(model, jamba, version="0.33", max_model_len=8192).block_size == 80
+    assert settings_for(model, jamba, version="0.34", max_model_len=8192).block_size == 128

@@ -54,3 +54,21 @@ def test_registered_suffix_variants_and_old_releases_are_not_gated() -> None:
     unknown = catalog_model(LLAMA, architectures=["TotallyNewForCausalLM"])
     assert not fired(plan(LLAMA, model=unknown, version="0.10", **SHORT), "VW120")
     assert not fired(plan(LLAMA, **SHORT), "VW120") and not fired(plan(LLAMA, **SHORT), "VW121")
+
+
+def test_034_registry_drops_keye_and_peagle_and_adds_lfm3() -> None:
+    # 0.34.0 registry.py: Keye moved to _PREVIOUSLY_SUPPORTED_MODELS ("0.33.0"), the PEagle
+    # drafter names left without an entry there, Lfm3ForCausalLM is new
+    keye = catalog_model(LLAMA, architectures=["KeyeForConditionalGeneration"])
+    assert only(plan(LLAMA, model=keye, **SHORT), "VW120").message.startswith(
+        "Model architecture KeyeForConditionalGeneration was supported in vLLM until v0.33.0,"
+    )
+    assert not fired(plan(LLAMA, model=keye, version="0.33", **SHORT), "VW120")
+    peagle = catalog_model(LLAMA, architectures=["PeagleLlamaForCausalLM"])
+    assert only(plan(LLAMA, model=peagle, **SHORT), "VW120").message.startswith(
+        "Model architectures ['PeagleLlamaForCausalLM'] are not supported for now."
+    )
+    assert not fired(plan(LLAMA, model=peagle, version="0.33", **SHORT), "VW120")
+    lfm3 = catalog_model(LLAMA, architectures=["Lfm3ForCausalLM"])
+    assert not fired(plan(LLAMA, model=lfm3, **SHORT), "VW120")
+    assert fired(plan(LLAMA, model=lfm3, version="0.33", **SHORT), "VW120")

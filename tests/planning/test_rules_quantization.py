@@ -87,3 +87,15 @@ def test_awq_with_bf16_passes_through_marlin_or_in_newer_releases() -> None:
     # from 0.24 AWQ runs bf16 itself
     resp = plan(LLAMA, model=awq_llama(), quantization="awq", dtype="bfloat16", version="0.24")
     assert not fired(resp, "VW111")
+
+
+def test_modelopt_fp8_runs_on_ampere_in_the_releases_read_from_033() -> None:
+    # modelopt.py ModelOptFp8Config.get_min_capability: 89 up to 0.24.0, 80 in 0.33.0 and 0.34.0
+    modelopt = catalog_model(
+        LLAMA, quantization_config={"quant_method": "modelopt", "quant_algo": "FP8"}
+    )
+    found = only(plan(LLAMA, "A100-80GB", model=modelopt, version="0.24", **SHORT), "VW110")
+    assert "Minimum capability: 89. Current capability: 80." in found.message
+    for version in ("0.33", "0.34"):
+        resp = plan(LLAMA, "A100-80GB", model=modelopt, version=version, **SHORT)
+        assert not fired(resp, "VW110")

@@ -175,6 +175,10 @@ def test_v2_runner_lowers_max_model_len_to_a_draft_models() -> None:
     assert spec.feasibility.max_model_len == 8192
     warning = only(spec, "VW126")
     assert warning.message.startswith("The draft model's max_model_len (8192) is smaller than")
+    assert "(16384) and the V2 model runner can't skip" in warning.message  # SHORT: 0.33.0
+    # 0.34.0 config/vllm.py: "the model runner" (Model Runner V1 removed)
+    newest = plan(LLAMA, draft=_short_draft(), **config, max_model_len=16384, version="0.34")
+    assert "(16384) and the model runner can't skip" in only(newest, "VW126").message
     old = plan(LLAMA, draft=_short_draft(), **config, max_model_len=16384, version="0.19")
     assert old.feasibility.max_model_len == 16384 and not fired(old, "VW126")
 
@@ -274,6 +278,17 @@ def test_draft_tensor_parallel_sizes() -> None:
         **kw,
     )
     assert "must be the same. Got 1 and 4." in only(one, "VW125").message
+    # 0.34.0 removed Model Runner V1 and its DraftModelProposer, which alone refused it
+    newest = plan(
+        LLAMA,
+        draft=draft,
+        **_spec(model=DRAFT, num_speculative_tokens=3, draft_tensor_parallel_size=1),
+        gpus=4,
+        tp=4,
+        max_model_len=16384,
+        version="0.34",
+    )
+    assert not fired(newest, "VW125")
 
 
 def test_mtp_token_count_must_reuse_its_layers_evenly() -> None:

@@ -122,6 +122,6 @@ def test_an_attention_free_model_counts_state_blocks_not_token_blocks() -> None:
 
 
 def test_the_kv_summary_names_its_dtype_apart_from_the_block_size() -> None:
-    # "26,045 blocks of 16 tokens (auto)" read as an automatic block size
+    # "6,175 blocks of 64 tokens (auto)" read as an automatic block size
     summary = kv_summary(plan("Qwen/Qwen3-8B", "H100-80GB", max_model_len=8192))
-    assert "blocks of 16 tokens (KV cache dtype auto); " in summary
+    assert "blocks of 64 tokens (KV cache dtype auto); " in summary

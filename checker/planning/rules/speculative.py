@@ -311,7 +311,12 @@ def _draft(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
         )
     elif ctx.settings.is_v0:
         return  # V0's SmallerTpProposerWorker takes a TP 1 draft; vocabularies: _v0_worker_refusals
-    elif spec.kind == "draft_model" and draft_tp is not None and draft_tp != tp:
+    elif (
+        spec.kind == "draft_model"
+        and draft_tp is not None
+        and draft_tp != tp
+        and not has_behaviour("model_runner_v1_removed", version)
+    ):
         yield _invalid(
             message("spec-draft-model-tp", version, draft_tp=draft_tp, tp=tp),
             f"Set draft_tensor_parallel_size to {tp} (or leave it out).",
@@ -477,7 +482,7 @@ def _many_groups_allowed(spec: SpecDecode, version: str) -> bool:
 def _v1_runner_key(spec: SpecDecode, version: str) -> str | None:
     """Why the server runs on the V1 model runner: "" before Model Runner V2 became the
     default, else the speculative config key V2 does not take (vllm_speculative.yaml
-    v1_runner_keys); None on V2."""
+    v1_runner_keys); None on V2, the only runner from 0.34."""
     if not has_behaviour("model_runner_v2_default", version):
         return ""
     keys: dict[str, list[str]] = pick(spec_facts()["v1_runner_keys"], version) or {}
