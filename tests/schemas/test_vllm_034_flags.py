@@ -63,6 +63,14 @@ def test_every_new_034_flag_is_classified() -> None:
     assert all(f in classification() for f in added if not f.startswith("--no-"))
 
 
+def test_the_034_quantization_choices_are_its_own() -> None:
+    """model_executor/layers/quantization/__init__.py QuantizationMethods: 0.34.0 dropped
+    fp_quant and added w4afp8, lut_b_moe and mxfp4_hadamard32."""
+    old, new = (set(flags_for(v).choices["quantization"]) for v in ("0.33", "0.34"))
+    assert old - new == {"fp_quant"}
+    assert new - old == {"w4afp8", "lut_b_moe", "mxfp4_hadamard32"}
+
+
 @pytest.mark.parametrize(
     ("flag", "value"),
     [

@@ -25,8 +25,9 @@ def checkpoint_prepare_needs_sleep_mode(ctx: RuleContext) -> Iterator[Finding]:
         severity=Severity.ERROR,
         message=message("checkpoint-prepare-without-sleep-mode", version),
         key="outputs.vllm_args.checkpoint-prepare-on-startup",
-        fix="Add --enable-sleep-mode (the checkpoint is prepared by putting the engine to "
-        "sleep), or drop --checkpoint-prepare-on-startup.",
+        fix="Add --enable-sleep-mode (preparing a checkpoint releases the KV cache through "
+        "it: v1/engine/core.py EngineCore.checkpoint_prepare), or drop "
+        "--checkpoint-prepare-on-startup.",
     )
 
 
