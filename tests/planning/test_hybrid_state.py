@@ -138,6 +138,17 @@ def test_hybrids_take_prefix_caching_by_default_from_026() -> None:
     assert modes == {"0.25.0": "none", "0.26.0": "align", "0.29.0": "align"}
 
 
+def test_mamba_all_mode_until_027_then_align_only() -> None:
+    # models/config.py MambaModelConfig: prefix caching runs a SupportsMambaPrefixCaching model
+    # (Jamba) in "all" mode in the 0.27.0 wheel, "align" in every release from 0.28.0
+    model = catalog_model(JAMBA)
+    modes = {
+        v: settings_for(model, JAMBA, max_model_len=65536, version=v).mamba_cache_mode
+        for v in ("0.27.0", "0.28.0")
+    }
+    assert modes == {"0.27.0": "all", "0.28.0": "align"}
+
+
 def test_nemotron_h_float32_ssm_state_and_the_block_it_forces() -> None:
     model = catalog_model(NEMOTRON)
     # mamba2: 64 heads x 64, 8 groups of state 128, kernel 4; conv in bf16, SSM in float32
