@@ -72,7 +72,9 @@ def _attention(
     if kv == 0:
         return 0, 0
     q_dim, kv_dim = heads * head_dim, kv * head_dim
-    linear = hidden * q_dim + 2 * hidden * kv_dim + q_dim * hidden
+    # a gated attention output: qkv_proj projects a gate as wide as the queries beside them
+    gate = q_dim if cfg.get("_attn_output_gate") else 0
+    linear = hidden * (q_dim + gate) + 2 * hidden * kv_dim + q_dim * hidden
     extra = 0
     if cfg.get("_qkv_bias"):
         extra += q_dim + 2 * kv_dim
@@ -267,7 +269,12 @@ def count_params(
     layer_kv_heads: tuple[int, ...] = (),
     layer_head_dims: tuple[int, ...] = (),
 ) -> ParamCount:
-    cfg = {**cfg, "_model_type": model_type, "_qkv_bias": bool(facts.get("qkv_bias"))}
+    cfg = {
+        **cfg,
+        "_model_type": model_type,
+        "_qkv_bias": bool(facts.get("qkv_bias")),
+        "_attn_output_gate": bool(cfg.get("attn_output_gate", facts.get("attn_output_gate"))),
+    }
     gated = facts.get("gated_mlp", True) and cfg.get("mlp_hidden_act") != "relu2"
     experts = int(
         cfg.get("num_experts") or cfg.get("num_local_experts") or cfg.get("n_routed_experts") or 0

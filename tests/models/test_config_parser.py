@@ -137,6 +137,19 @@ def test_hybrid_models() -> None:
     assert nas.kv_heads_of(0) == 8 and 0 in nas.kv_heads_per_layer
 
 
+def test_gated_attention_output_doubles_the_query_projection() -> None:
+    # vLLM qwen3_next.py Qwen3NextAttention: qkv_proj projects total_num_heads x
+    # (1 + attn_output_gate) query heads, the gate defaulting to on (Qwen3.5 reuses the class)
+    nxt = info("Qwen__Qwen3-Next-80B-A3B-Thinking")  # its config leaves the key out
+    q, kv = 16 * 256, 2 * 256
+    assert nxt.params.attention_linear == 12 * 2048 * (2 * q + 2 * kv + q)
+    config = load("Qwen__Qwen3-Next-80B-A3B-Thinking")
+    ungated = parse_config(
+        {**config, "attn_output_gate": False}, model_id="Qwen/ungated", source="local"
+    )
+    assert ungated.params.attention_linear == 12 * 2048 * (q + 2 * kv + q)
+
+
 def test_llama4_chunked_layers() -> None:
     m = info("meta-llama__Llama-4-Scout-17B-16E-Instruct")
     assert m.layer_kinds[3] is LayerKind.FULL and m.layer_kinds[0] is LayerKind.CHUNKED

@@ -9,7 +9,9 @@ import pytest
 from tests.conftest import REPO, load_benchmark
 
 
-@pytest.mark.parametrize("corpus", ["features_heldout.yaml", "hybrid_heldout.yaml"])
+@pytest.mark.parametrize(
+    "corpus", ["features_heldout.yaml", "hybrid_heldout.yaml", "recent_heldout.yaml"]
+)
 def test_every_case_names_its_source_and_quotes_its_lines(corpus: str) -> None:
     path = REPO / "benchmarks" / "corpora" / corpus
     cases: list[dict[str, Any]] = load_benchmark("accuracy").corpus_cases(path)

@@ -126,6 +126,29 @@ def test_qwen3_next_tp2_v019_without_prefix_caching() -> None:
     assert abs(kv.max_concurrency - concurrency) < 1e-9
 
 
+def test_hybrids_take_prefix_caching_by_default_from_026() -> None:
+    # config/model.py ModelConfig.is_prefix_caching_supported: "Hybrid models do not support
+    # prefix caching" in the 0.25.0 wheel, "Generative hybrid models support prefix caching" in
+    # 0.26.0; prefix caching then runs the GDN state in align mode (2 blocks a request)
+    model = catalog_model(QWEN3_NEXT)
+    modes = {
+        v: settings_for(model, QWEN3_NEXT, max_model_len=32768, version=v).mamba_cache_mode
+        for v in ("0.25.0", "0.26.0", "0.29.0")
+    }
+    assert modes == {"0.25.0": "none", "0.26.0": "align", "0.29.0": "align"}
+
+
+def test_mamba_all_mode_until_027_then_align_only() -> None:
+    # models/config.py MambaModelConfig: prefix caching runs a SupportsMambaPrefixCaching model
+    # (Jamba) in "all" mode in the 0.27.0 wheel, "align" in every release from 0.28.0
+    model = catalog_model(JAMBA)
+    modes = {
+        v: settings_for(model, JAMBA, max_model_len=65536, version=v).mamba_cache_mode
+        for v in ("0.27.0", "0.28.0")
+    }
+    assert modes == {"0.27.0": "all", "0.28.0": "align"}
+
+
 def test_nemotron_h_float32_ssm_state_and_the_block_it_forces() -> None:
     model = catalog_model(NEMOTRON)
     # mamba2: 64 heads x 64, 8 groups of state 128, kernel 4; conv in bf16, SSM in float32
