@@ -445,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.corpus and not args.logs:
         parser.error("give --corpus FILE and/or --logs LOG_OR_DIR...")
+    if not args.configs.is_dir():
+        # a mistyped folder would quietly fall back to the catalog and score other configs
+        parser.error(f"--configs {args.configs}: no such folder")
     cases = corpus_cases(args.corpus) if args.corpus else []
     skipped: list[dict[str, str]] = []
     if args.logs:

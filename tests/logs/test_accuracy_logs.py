@@ -68,6 +68,17 @@ def test_main_needs_a_corpus_or_logs() -> None:
     assert info.value.code == 2
 
 
+def test_a_configs_folder_that_does_not_exist_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # not a silent fallback to the built-in catalog, which would score other configs
+    log = LOGS / "codellama-codellama-7b-h--h100-80gb--tp1pp1dp1--8192.log.gz"
+    with pytest.raises(SystemExit) as info:
+        _accuracy().main(["--logs", str(log), "--configs", str(tmp_path / "missing")])
+    assert info.value.code == 2
+    assert "missing" in capsys.readouterr().err
+
+
 def test_nested_non_default_args_become_engine_args(tmp_path: Path) -> None:
     # The shape of a v0.2x "non-default args" line: dict values inside the dict.
     (tmp_path / "serve.log").write_text(
