@@ -17,7 +17,7 @@ from checker.planning.kvcache.kv import (
     windowed_chunk_bytes,
 )
 from checker.planning.performance import perf
-from checker.planning.performance.batching import StepLoad, Workload
+from checker.planning.performance.batching import StepLoad, Workload, percentile
 from checker.planning.performance.perf import (
     EFFICIENCY,
     chat_template_parse_s,
@@ -569,6 +569,26 @@ def test_a_rate_runs_throughput_range_carries_the_clients_random_send_span() -> 
     assert relative_width(output("0.9.2", 40)) > 2 * relative_width(output("0.9.2", 400))
     # with a fixed span only the last responses' tail moves it: still wider at fewer prompts
     assert relative_width(output("0.10.0", 40)) > relative_width(output("0.10.0", 400))
+
+
+def test_from_0_10_0_a_rate_runs_tail_is_one_draw_of_a_requests_latency() -> None:
+    # vllm bench serve sends the last prompt at exactly N / R and stops its clock at the last
+    # response: the duration beyond the span is that request's end-to-end latency, whose load
+    # the seed draws - not the one schedule simulated, where the last request finds the engine
+    # emptying (its latency near the run's fastest)
+    ctx = _context(LLAMA, "H100-80GB", version="0.19.0", request_rate=4.0, num_prompts=200)
+    work = Workload(prompts=200, prompt_tokens=500, output_tokens=100, request_rate=4.0)
+    slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
+    assert slow.sent_s == fast.sent_s == 50.0
+    assert math.isclose(slow.duration_s - slow.sent_s, percentile(list(slow.e2e_s), 90))
+    assert fast.duration_s - fast.sent_s <= percentile(list(fast.e2e_s), 10)
+    # the range holds a run whose last request met the median load at either end
+    for run in (slow, fast):
+        median_tail = 50.0 + percentile(list(run.e2e_s), 50)
+        assert slow.output_tokens / slow.duration_s <= run.output_tokens / median_tail
+        assert run.output_tokens / median_tail <= fast.output_tok_s
+    words = _stepped(version="0.19.0", request_rate=4.0, num_prompts=200).output_throughput
+    assert words is not None and "one draw of a request's end-to-end latency" in words.width
 
 
 def test_a_run_too_long_to_simulate_whole_says_it_follows_from_its_steady_state() -> None:

@@ -92,7 +92,7 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
     result = simulate(cohorts, limits, scaled if size > 1 else cost, front, ahead=ahead)
     if work.request_rate is not None:  # the run's throughput carries the client's random span
         quantile = _SLOW_SPAN_QUANTILE if end == 0 else 1 - _SLOW_SPAN_QUANTILE
-        result = result.with_send_span(send_span_s(work, quantile))
+        result = _with_drawn_tail(result.with_send_span(send_span_s(work, quantile)), work, end)
     if size == 1:
         return result
     return replace(
@@ -100,6 +100,26 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
         output_tokens=result.output_tokens * size,
         cohort=size,
     )
+
+
+def _with_drawn_tail(result: Result, work: Workload, end: int) -> Result:
+    """A rate run's duration with the draw its tail depends on. From 0.10.0 the client sends
+    the last prompt at exactly the span's end (vllm/benchmarks/serve.py get_request) and stops
+    the clock when the last response ends (benchmark(): benchmark_duration), so the duration is
+    the span plus that request's end-to-end latency. Which load it meets is the seed's draw:
+    a Poisson arrival sees the time-average state (arrivals see time averages), so its latency
+    is one draw of the run's, not the one arrival schedule simulated. The slow end takes the
+    run's latency at _SLOW_SPAN_QUANTILE, the fast end at 1 - it (the simulated tail where
+    that is further out). Before 0.10.0 the client sleeps a drawn gap after the last send,
+    which the span's draw already holds."""
+    if not work.span_fixed or not result.e2e_s:
+        return result
+    simulated = result.duration_s - result.sent_s
+    if end == 0:
+        tail = max(simulated, percentile(list(result.e2e_s), 100 * _SLOW_SPAN_QUANTILE))
+    else:
+        tail = min(simulated, percentile(list(result.e2e_s), 100 * (1 - _SLOW_SPAN_QUANTILE)))
+    return replace(result, duration_s=result.sent_s + tail)
 
 
 def wants_step_model(ctx: RuleContext) -> bool:
@@ -208,7 +228,8 @@ def _span_words(work: Workload) -> str:
     if work.span_fixed:
         return (
             f"; the client sends over exactly {send_span_s(work, 0.5):g} s (prompts / rate,"
-            " vllm bench serve from 0.10.0), then waits for the last responses"
+            " vllm bench serve from 0.10.0), then waits for the last response: one draw of a"
+            " request's end-to-end latency (10th-90th percentile) beyond the span"
         )
     low = send_span_s(work, 1 - _SLOW_SPAN_QUANTILE)
     high = send_span_s(work, _SLOW_SPAN_QUANTILE)
