@@ -206,10 +206,16 @@ def _sampler_words(ctx: RuleContext) -> str:
     if slow is None or fast is None:
         return ""
     torch_us = f"{slow.torch_s * 1e6:.0f}-{fast.torch_s * 1e6:.0f} us"
+    draw = (
+        f", {slow.random_draw_s(1) * 1e6:.0f}-{fast.random_draw_s(1) * 1e6:.0f} us of the"
+        " sampler's random draw (fp32 copy, temperature, softmax, exponential, argmax) a step"
+        f" of a few rows, {slow.random_draw_s(100) * 1e6:.0f}-"
+        f"{fast.random_draw_s(100) * 1e6:.0f} us at 100"
+    )
     if not slow.triton:  # no Triton kernel yet: the torch sort on every step
         return (
             f", {torch_us} of the top-k/top-p sampler's torch sort every step (the model's "
-            f"generation defaults; measured below {slow.min_rows} rows, at least that above)"
+            f"generation defaults; measured below {slow.min_rows} rows, at least that above)" + draw
         )
     torch = (
         f"{torch_us} of the top-k/top-p sampler's torch sort a step below {slow.min_rows} rows "
@@ -217,7 +223,7 @@ def _sampler_words(ctx: RuleContext) -> str:
     )
     return (
         f", {slow.pass_s * 1e6:.0f}-{fast.pass_s * 1e6:.0f} us of the top-k/top-p sampler per"
-        f" {slow.sms} rows a step samples, from {slow.min_rows}, {torch}"
+        f" {slow.sms} rows a step samples, from {slow.min_rows}, {torch}{draw}"
     )
 
 
