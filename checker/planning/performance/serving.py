@@ -55,8 +55,12 @@ _COHORTS_IN_FLIGHT = 64
 _SLOW_SPAN_QUANTILE = 0.9
 
 
-def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
-    """``work`` through the step-level scheduler model at one end of the range."""
+def simulate_workload(
+    ctx: RuleContext, work: Workload, end: int, capacity: float | None = None
+) -> Result:
+    """``work`` through the step-level scheduler model at one end of the range. At a rate,
+    ``capacity`` is the requests per second the engine completes when never idle at this end
+    (simulated here when not given)."""
     s = ctx.settings
     cost = step_cost(ctx, end)
     in_flight = work.concurrency or work.prompts
@@ -92,7 +96,11 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
     result = simulate(cohorts, limits, scaled if size > 1 else cost, front, ahead=ahead)
     if work.request_rate is not None:  # the run's throughput carries the client's random span
         quantile = _SLOW_SPAN_QUANTILE if end == 0 else 1 - _SLOW_SPAN_QUANTILE
-        result = _with_drawn_tail(result.with_send_span(send_span_s(work, quantile)), work, end)
+        result = result.with_send_span(send_span_s(work, quantile))
+        if capacity is None:
+            capacity = saturated_rate(ctx, work, end)
+        if work.request_rate < capacity:  # the engine keeps up: a queue that stays short
+            result = _with_drawn_tail(result, work, end)
     if size == 1:
         return result
     return replace(
@@ -100,6 +108,11 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
         output_tokens=result.output_tokens * size,
         cohort=size,
     )
+
+
+def saturated_rate(ctx: RuleContext, work: Workload, end: int) -> float:
+    """Requests per second the engine completes with ``work``'s prompts all waiting."""
+    return simulate_workload(ctx, replace(work, request_rate=None), end).request_per_s
 
 
 def _with_drawn_tail(result: Result, work: Workload, end: int) -> Result:
@@ -110,8 +123,10 @@ def _with_drawn_tail(result: Result, work: Workload, end: int) -> Result:
     a Poisson arrival sees the time-average state (arrivals see time averages), so its latency
     is one draw of the run's, not the one arrival schedule simulated. The slow end takes the
     run's latency at _SLOW_SPAN_QUANTILE, the fast end at 1 - it (the simulated tail where
-    that is further out). Before 0.10.0 the client sleeps a drawn gap after the last send,
-    which the span's draw already holds."""
+    that is further out). Only where the engine keeps up with the rate (the caller's check):
+    behind it, the backlog the last request waits for, not a draw, sets the tail. Before
+    0.10.0 the client sleeps a drawn gap after the last send, which the span's draw already
+    holds."""
     if not work.span_fixed or not result.e2e_s:
         return result
     simulated = result.duration_s - result.sent_s
@@ -182,11 +197,13 @@ def estimate_perf(ctx: RuleContext, *, step_model: bool = False) -> PerfEstimate
     if kv_pool_tokens(ctx, length) < length:
         note = "step model not run: the KV cache holds less than one request of the workload"
         return closed.model_copy(update={"assumptions": [*closed.assumptions, note]})
-    slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
     saturated = None
     if work.request_rate is not None:  # what the engine completes when never idle
-        burst = replace(work, request_rate=None)
-        saturated = tuple(simulate_workload(ctx, burst, end).request_per_s for end in (0, 1))
+        saturated = tuple(saturated_rate(ctx, work, end) for end in (0, 1))
+    slow, fast = (
+        simulate_workload(ctx, work, end, None if saturated is None else saturated[end])
+        for end in (0, 1)
+    )
     return _stepped(ctx, closed, work, (slow, fast), saturated)
 
 
