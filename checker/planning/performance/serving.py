@@ -252,7 +252,8 @@ def _span_words(work: Workload) -> str:
         return (
             f"; the client sends over exactly {send_span_s(work, 0.5):g} s (prompts / rate,"
             " vllm bench serve from 0.10.0), then waits for the last response: one draw of a"
-            " request's end-to-end latency (10th-90th percentile) beyond the span"
+            " request's end-to-end latency (10th-90th percentile) beyond the span where the"
+            " engine keeps up with the rate, the backlog's end where it does not"
         )
     low = send_span_s(work, 1 - _SLOW_SPAN_QUANTILE)
     high = send_span_s(work, _SLOW_SPAN_QUANTILE)
