@@ -17,7 +17,7 @@ from checker.planning.kvcache.kv import (
     windowed_chunk_bytes,
 )
 from checker.planning.performance import perf
-from checker.planning.performance.batching import StepLoad, Workload
+from checker.planning.performance.batching import StepLoad, Workload, percentile
 from checker.planning.performance.perf import (
     EFFICIENCY,
     chat_template_parse_s,
@@ -479,8 +479,14 @@ def test_the_top_k_top_p_kernel_takes_a_pass_per_sm_full_of_rows_where_it_runs(
     cost = perf.top_k_top_p_cost(qwen, 0)
     assert cost is not None and cost.sms == 132
     assert perf.sampler_s(cost, 0) == 0.0
-    assert perf.sampler_s(cost, 8) == perf.sampler_s(cost, 132) == cost.pass_s > 0
-    assert math.isclose(perf.sampler_s(cost, 133), 2 * cost.pass_s)
+
+    def masking(rows: int) -> float:  # beside the random draw, which test_..._random_draw covers
+        assert cost is not None
+        return perf.sampler_s(cost, rows) - cost.random_draw_s(rows)
+
+    assert math.isclose(masking(8), cost.pass_s) and math.isclose(masking(132), cost.pass_s)
+    assert cost.pass_s > 0
+    assert math.isclose(masking(133), 2 * cost.pass_s)
     fast = perf.top_k_top_p_cost(qwen, 1)
     assert fast is not None and fast.pass_s < cost.pass_s
     # the kernel's work per row follows the vocabulary
@@ -504,11 +510,13 @@ def test_the_top_k_top_p_kernel_takes_a_pass_per_sm_full_of_rows_where_it_runs(
     # a step's GPU time grows by the passes its sampled rows take, on top of the model's
     for end in (0, 1):
         step = step_cost(qwen, end)
-        pass_s = perf.sampler_s(perf.top_k_top_p_cost(qwen, end), 8)
+        sampler = perf.top_k_top_p_cost(qwen, end)
+        assert sampler is not None
         other = qwen.model.model_copy(update={"model_id": "Qwen/other"})
         base = step_cost(replace(qwen, model=other), end)
         for rows, passes in ((100, 1), (140, 2)):
-            assert math.isclose(step(_decode(rows)) - base(_decode(rows)), passes * pass_s)
+            added = step(_decode(rows)) - base(_decode(rows))
+            assert math.isclose(added, passes * sampler.pass_s + sampler.random_draw_s(rows))
 
 
 def test_below_8_rows_or_before_the_triton_kernel_the_sampler_sorts_each_rows_vocabulary() -> None:
@@ -517,7 +525,8 @@ def test_below_8_rows_or_before_the_triton_kernel_the_sampler_sorts_each_rows_vo
     qwen = _context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.19.0")
     slow, fast = perf.top_k_top_p_cost(qwen, 0), perf.top_k_top_p_cost(qwen, 1)
     assert slow is not None and fast is not None and slow.triton
-    assert perf.sampler_s(slow, 1) == perf.sampler_s(slow, 7) == slow.torch_s > 0
+    sorts = [perf.sampler_s(slow, rows) - slow.random_draw_s(rows) for rows in (1, 7)]
+    assert all(math.isclose(sort, slow.torch_s) for sort in sorts) and slow.torch_s > 0
     assert fast.torch_s < slow.torch_s
     small = qwen.model.model_copy(update={"vocab_size": qwen.model.vocab_size // 2})
     halved = perf.top_k_top_p_cost(replace(qwen, model=small), 0)
@@ -526,8 +535,8 @@ def test_below_8_rows_or_before_the_triton_kernel_the_sampler_sorts_each_rows_vo
     # a step sampling more rows never costs less (it cost nothing from the eighth row on)
     older = perf.top_k_top_p_cost(_context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.16.0"), 0)
     assert older is not None and not older.triton
-    assert perf.sampler_s(older, 7) == perf.sampler_s(older, 8) == older.torch_s
-    assert perf.sampler_s(older, 100) == older.torch_s
+    for rows in (7, 8, 100):
+        assert perf.sampler_s(older, rows) == older.torch_s + older.random_draw_s(rows)
     # a light rate keeps few requests in flight: its steps take the torch path's time (seen at
     # the fast end; the slow end's 1.5 ms of engine CPU a step hides it)
     light = {"request_rate": 2.0, "num_prompts": 20, "version": "0.19.0"}
@@ -540,10 +549,38 @@ def test_below_8_rows_or_before_the_triton_kernel_the_sampler_sorts_each_rows_vo
     assert with_sort.tpot.p50_ms[0] > without.tpot.p50_ms[0] + 0.3
 
 
+def test_the_samplers_random_draw_streams_each_sampled_rows_vocabulary() -> None:
+    # fp32 copy, temperature, softmax, exponential draw, division, argmax: the softmax's one
+    # block per row keeps a few rows' time flat; past that every row adds its vocabulary's bytes
+    qwen = _context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.19.0")
+    slow, fast = perf.top_k_top_p_cost(qwen, 0), perf.top_k_top_p_cost(qwen, 1)
+    assert slow is not None and fast is not None
+    assert slow.random_draw_s(0) == 0.0
+    assert slow.random_draw_s(1) == slow.random_draw_s(3) > 0
+    draws = [slow.random_draw_s(rows) for rows in (3, 10, 19, 44, 50, 100, 200, 300)]
+    assert draws == sorted(draws) and len(set(draws)) == len(draws)
+    # linear past the last measured count: 100 more rows add the same time again
+    assert math.isclose(draws[7] - draws[6], draws[6] - draws[5])
+    assert math.isclose(slow.random_draw_s(19), 121e-6)
+    assert all(fast.random_draw_s(r) < slow.random_draw_s(r) for r in (3, 50, 256))
+    # the vocabulary sets the bytes
+    small = qwen.model.model_copy(update={"vocab_size": qwen.model.vocab_size // 2})
+    halved = perf.top_k_top_p_cost(replace(qwen, model=small), 0)
+    assert halved is not None
+    assert math.isclose(halved.random_draw_s(64), slow.random_draw_s(64) / 2)
+    # a step of a few decoding requests pays the torch sort and the draw beside the model (at
+    # the fast end: the slow end's 1.5 ms of engine CPU a step hides them)
+    other = qwen.model.model_copy(update={"model_id": "Qwen/other"})
+    added = step_cost(qwen, 1)(_decode(4)) - step_cost(replace(qwen, model=other), 1)(_decode(4))
+    assert math.isclose(added, fast.torch_s + fast.random_draw_s(4))
+
+
 def test_the_estimate_says_what_the_top_k_top_p_sampler_costs() -> None:
     qwen = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.19.0")
     assert qwen.tpot is not None
     assert "346-285 us of the top-k/top-p sampler per 132 rows a step samples" in qwen.tpot.width
+    assert "104-88 us of the sampler's random draw" in qwen.tpot.width
+    assert "353-341 us at 100" in qwen.tpot.width
     greedy = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4, version="0.14.1")
     assert greedy.tpot is not None and "top-k/top-p" not in greedy.tpot.width
     # before the Triton kernel the torch sort runs on every step, whatever its rows
@@ -569,6 +606,33 @@ def test_a_rate_runs_throughput_range_carries_the_clients_random_send_span() -> 
     assert relative_width(output("0.9.2", 40)) > 2 * relative_width(output("0.9.2", 400))
     # with a fixed span only the last responses' tail moves it: still wider at fewer prompts
     assert relative_width(output("0.10.0", 40)) > relative_width(output("0.10.0", 400))
+
+
+def test_from_0_10_0_a_rate_runs_tail_is_one_draw_of_a_requests_latency() -> None:
+    # vllm bench serve sends the last prompt at exactly N / R and stops its clock at the last
+    # response: the duration beyond the span is that request's end-to-end latency, whose load
+    # the seed draws - not the one schedule simulated, where the last request finds the engine
+    # emptying (its latency near the run's fastest)
+    ctx = _context(LLAMA, "H100-80GB", version="0.19.0", request_rate=4.0, num_prompts=200)
+    work = Workload(prompts=200, prompt_tokens=500, output_tokens=100, request_rate=4.0)
+    slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
+    assert slow.sent_s == fast.sent_s == 50.0
+    assert math.isclose(slow.duration_s - slow.sent_s, percentile(list(slow.e2e_s), 90))
+    assert fast.duration_s - fast.sent_s <= percentile(list(fast.e2e_s), 10)
+    # the range holds a run whose last request met the median load at either end
+    for run in (slow, fast):
+        median_tail = 50.0 + percentile(list(run.e2e_s), 50)
+        assert slow.output_tokens / slow.duration_s <= run.output_tokens / median_tail
+        assert run.output_tokens / median_tail <= fast.output_tok_s
+    words = _stepped(version="0.19.0", request_rate=4.0, num_prompts=200).output_throughput
+    assert words is not None and "one draw of a request's end-to-end latency" in words.width
+    # an engine that falls behind the rate (7.5-14.5 requests/s here): the backlog sets the
+    # tail, so the run never outpaces all its prompts sent at once
+    long = {"version": "0.19.0", "prompt_tokens": 2000, "gen_tokens": 200, "num_prompts": 400}
+    burst = _output(_stepped(concurrency=400, **long))
+    for rate in (50.0, 400.0):
+        over = _output(_stepped(request_rate=rate, **long))
+        assert over[0] <= burst[0] * 1.01 and over[1] <= burst[1] * 1.01
 
 
 def test_a_run_too_long_to_simulate_whole_says_it_follows_from_its_steady_state() -> None:

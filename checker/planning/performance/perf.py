@@ -23,6 +23,7 @@ with it, the CPU work and launching of the next step overlap this step's GPU wor
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from collections.abc import Callable
@@ -140,13 +141,31 @@ def _family_costs(name: str, end: int) -> FixedCosts:
 class SamplerCost(NamedTuple):
     """The top-k/top-p sampler of one plan's steps (perf_constants.yaml top_k_top_p_sampler):
     with the Triton kernel (``triton``), from ``min_rows`` sampled rows up, one ``pass_s`` per
-    ``sms`` rows; below ``min_rows`` the torch sort path, ``torch_s`` a step."""
+    ``sms`` rows; below ``min_rows`` the torch sort path, ``torch_s`` a step. Around it, on
+    every path, the random draw's kernels: ``draw_s`` seconds at the sampled row counts
+    ``draw_rows``."""
 
     min_rows: int
     sms: int
     pass_s: float
     torch_s: float
     triton: bool
+    draw_rows: tuple[int, ...] = ()
+    draw_s: tuple[float, ...] = ()
+
+    def random_draw_s(self, rows: int) -> float:
+        """The fp32 copy, temperature, softmax, exponential draw, division and argmax over
+        ``rows`` sampled rows: the measured times interpolated, the first below the first
+        count (the softmax's one block per row keeps a few rows' time flat), the last
+        segment's slope past the last (each row adds its vocabulary's bytes)."""
+        counts, times = self.draw_rows, self.draw_s
+        if not counts or rows <= 0:
+            return 0.0
+        if rows <= counts[0]:
+            return times[0]
+        i = min(bisect.bisect_left(counts, rows), len(counts) - 1)
+        slope = (times[i] - times[i - 1]) / (counts[i] - counts[i - 1])
+        return times[i] + (rows - counts[i]) * slope
 
 
 def top_k_top_p_cost(ctx: RuleContext, end: int) -> SamplerCost | None:
@@ -164,27 +183,31 @@ def top_k_top_p_cost(ctx: RuleContext, end: int) -> SamplerCost | None:
     if family is None:
         return None
     scale = ctx.model.vocab_size / data["reference_vocab"]
+    draw = family["draw_us"]
     return SamplerCost(
         data["triton_min_rows"],
         family["sms"],
         family["row_us"][end] * 1e-6 * scale,
         family["torch_us"][end] * 1e-6 * scale,
         triton=version >= release(data["triton_from"]),
+        draw_rows=tuple(draw["rows"]),
+        draw_s=tuple(us * 1e-6 * scale for us in draw["us"][end]),
     )
 
 
 def sampler_s(cost: SamplerCost | None, rows: int) -> float:
-    """GPU seconds the top-k/top-p sampler adds to a step that samples ``rows`` rows: the
-    Triton kernel's programs (one per SM) walk whole rows, so the rows take ceil(rows / SMs)
-    passes; below its threshold, and for every step before it, the torch path sorts each row's
-    vocabulary, one block per row, so a step takes the same time whatever its few rows. Before
-    the kernel, 8 rows or more take at least the few rows' time (a step sampling more rows is
-    never cheaper; not measured there, so no more is added)."""
+    """GPU seconds the sampler adds to a step that samples ``rows`` rows, its random draw
+    (SamplerCost.random_draw_s) and the top-k/top-p masking: the Triton kernel's programs (one
+    per SM) walk whole rows, so the rows take ceil(rows / SMs) passes; below its threshold,
+    and for every step before it, the torch path sorts each row's vocabulary, one block per
+    row, so a step takes the same time whatever its few rows. Before the kernel, 8 rows or
+    more take at least the few rows' sort (a step sampling more rows is never cheaper; not
+    measured there, so no more is added)."""
     if cost is None or rows <= 0:
         return 0.0
     if rows < cost.min_rows or not cost.triton:
-        return cost.torch_s
-    return math.ceil(rows / cost.sms) * cost.pass_s
+        return cost.torch_s + cost.random_draw_s(rows)
+    return math.ceil(rows / cost.sms) * cost.pass_s + cost.random_draw_s(rows)
 
 
 def _with_sampler(stages: list[tuple[float, float]], extra_s: float) -> list[tuple[float, float]]:

@@ -55,8 +55,12 @@ _COHORTS_IN_FLIGHT = 64
 _SLOW_SPAN_QUANTILE = 0.9
 
 
-def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
-    """``work`` through the step-level scheduler model at one end of the range."""
+def simulate_workload(
+    ctx: RuleContext, work: Workload, end: int, capacity: float | None = None
+) -> Result:
+    """``work`` through the step-level scheduler model at one end of the range. At a rate,
+    ``capacity`` is the requests per second the engine completes when never idle at this end
+    (simulated here when not given)."""
     s = ctx.settings
     cost = step_cost(ctx, end)
     in_flight = work.concurrency or work.prompts
@@ -93,6 +97,10 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
     if work.request_rate is not None:  # the run's throughput carries the client's random span
         quantile = _SLOW_SPAN_QUANTILE if end == 0 else 1 - _SLOW_SPAN_QUANTILE
         result = result.with_send_span(send_span_s(work, quantile))
+        if capacity is None:
+            capacity = saturated_rate(ctx, work, end)
+        if work.request_rate < capacity:  # the engine keeps up: a queue that stays short
+            result = _with_drawn_tail(result, work, end)
     if size == 1:
         return result
     return replace(
@@ -100,6 +108,33 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
         output_tokens=result.output_tokens * size,
         cohort=size,
     )
+
+
+def saturated_rate(ctx: RuleContext, work: Workload, end: int) -> float:
+    """Requests per second the engine completes with ``work``'s prompts all waiting."""
+    return simulate_workload(ctx, replace(work, request_rate=None), end).request_per_s
+
+
+def _with_drawn_tail(result: Result, work: Workload, end: int) -> Result:
+    """A rate run's duration with the draw its tail depends on. From 0.10.0 the client sends
+    the last prompt at exactly the span's end (vllm/benchmarks/serve.py get_request) and stops
+    the clock when the last response ends (benchmark(): benchmark_duration), so the duration is
+    the span plus that request's end-to-end latency. Which load it meets is the seed's draw:
+    a Poisson arrival sees the time-average state (arrivals see time averages), so its latency
+    is one draw of the run's, not the one arrival schedule simulated. The slow end takes the
+    run's latency at _SLOW_SPAN_QUANTILE, the fast end at 1 - it (the simulated tail where
+    that is further out). Only where the engine keeps up with the rate (the caller's check):
+    behind it, the backlog the last request waits for, not a draw, sets the tail. Before
+    0.10.0 the client sleeps a drawn gap after the last send, which the span's draw already
+    holds."""
+    if not work.span_fixed or not result.e2e_s:
+        return result
+    simulated = result.duration_s - result.sent_s
+    if end == 0:
+        tail = max(simulated, percentile(list(result.e2e_s), 100 * _SLOW_SPAN_QUANTILE))
+    else:
+        tail = min(simulated, percentile(list(result.e2e_s), 100 * (1 - _SLOW_SPAN_QUANTILE)))
+    return replace(result, duration_s=result.sent_s + tail)
 
 
 def wants_step_model(ctx: RuleContext) -> bool:
@@ -162,11 +197,13 @@ def estimate_perf(ctx: RuleContext, *, step_model: bool = False) -> PerfEstimate
     if kv_pool_tokens(ctx, length) < length:
         note = "step model not run: the KV cache holds less than one request of the workload"
         return closed.model_copy(update={"assumptions": [*closed.assumptions, note]})
-    slow, fast = (simulate_workload(ctx, work, end) for end in (0, 1))
     saturated = None
     if work.request_rate is not None:  # what the engine completes when never idle
-        burst = replace(work, request_rate=None)
-        saturated = tuple(simulate_workload(ctx, burst, end).request_per_s for end in (0, 1))
+        saturated = tuple(saturated_rate(ctx, work, end) for end in (0, 1))
+    slow, fast = (
+        simulate_workload(ctx, work, end, None if saturated is None else saturated[end])
+        for end in (0, 1)
+    )
     return _stepped(ctx, closed, work, (slow, fast), saturated)
 
 
@@ -186,10 +223,16 @@ def _sampler_words(ctx: RuleContext) -> str:
     if slow is None or fast is None:
         return ""
     torch_us = f"{slow.torch_s * 1e6:.0f}-{fast.torch_s * 1e6:.0f} us"
+    draw = (
+        f", {slow.random_draw_s(1) * 1e6:.0f}-{fast.random_draw_s(1) * 1e6:.0f} us of the"
+        " sampler's random draw (fp32 copy, temperature, softmax, exponential, argmax) a step"
+        f" of a few rows, {slow.random_draw_s(100) * 1e6:.0f}-"
+        f"{fast.random_draw_s(100) * 1e6:.0f} us at 100"
+    )
     if not slow.triton:  # no Triton kernel yet: the torch sort on every step
         return (
             f", {torch_us} of the top-k/top-p sampler's torch sort every step (the model's "
-            f"generation defaults; measured below {slow.min_rows} rows, at least that above)"
+            f"generation defaults; measured below {slow.min_rows} rows, at least that above)" + draw
         )
     torch = (
         f"{torch_us} of the top-k/top-p sampler's torch sort a step below {slow.min_rows} rows "
@@ -197,7 +240,7 @@ def _sampler_words(ctx: RuleContext) -> str:
     )
     return (
         f", {slow.pass_s * 1e6:.0f}-{fast.pass_s * 1e6:.0f} us of the top-k/top-p sampler per"
-        f" {slow.sms} rows a step samples, from {slow.min_rows}, {torch}"
+        f" {slow.sms} rows a step samples, from {slow.min_rows}, {torch}{draw}"
     )
 
 
@@ -208,7 +251,9 @@ def _span_words(work: Workload) -> str:
     if work.span_fixed:
         return (
             f"; the client sends over exactly {send_span_s(work, 0.5):g} s (prompts / rate,"
-            " vllm bench serve from 0.10.0), then waits for the last responses"
+            " vllm bench serve from 0.10.0), then waits for the last response: one draw of a"
+            " request's end-to-end latency (10th-90th percentile) beyond the span where the"
+            " engine keeps up with the rate, the backlog's end where it does not"
         )
     low = send_span_s(work, 1 - _SLOW_SPAN_QUANTILE)
     high = send_span_s(work, _SLOW_SPAN_QUANTILE)
