@@ -8,7 +8,7 @@ from typing import Any
 
 from checker.models.config_parser import type_facts
 from checker.planning.engine.context_length import default_max_len
-from checker.planning.engine.releases import has_behaviour
+from checker.planning.engine.releases import has_behaviour, release
 from checker.planning.engine.spec_config import SpecDecode
 from checker.planning.engine.versions import VersionFacts, version_facts
 from checker.planning.kvcache.attention import (
@@ -227,6 +227,8 @@ def resolve_settings(
         and has_behaviour("modelopt_kv_cache_dtype_from_checkpoint", facts.version)
     ):
         kv_dtype = KVCacheDType(checkpoint_kv)  # the checkpoint's, as vLLM resolves auto
+    if kv_dtype is KVCacheDType.AUTO and (forced := _model_kv_dtype(model, gpu, facts.version)):
+        kv_dtype = KVCacheDType(forced)
     eng = request.engine
     wanted = request.model.max_model_len
     max_len = (
@@ -371,6 +373,15 @@ def resolve_settings(
         spec=spec,
         draft_limited_from=limited_from,
     )
+
+
+def _model_kv_dtype(model: ModelInfo, gpu: GPUSpec, version: str) -> str | None:
+    """The KV cache dtype the model's vLLM config gives an auto cache on ``gpu``
+    (model_types.yaml auto_kv_cache_dtype: GLM-5 runs fp8_e4m3 on compute capability 10.x)."""
+    rule = type_facts(model.model_type).get("auto_kv_cache_dtype")
+    if not rule or gpu.vendor != "nvidia" or gpu.capability // 10 not in rule["majors"]:
+        return None
+    return str(rule["dtype"]) if release(version) >= release(str(rule["since"])) else None
 
 
 def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -> Settings:
