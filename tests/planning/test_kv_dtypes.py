@@ -142,3 +142,7 @@ def test_glm_5_runs_an_auto_cache_in_fp8_on_blackwell() -> None:
     page_fp8 = size_kv(model, fp8, BUDGET, 0).layout.page_bytes
     page_bf16 = size_kv(model, bf16, BUDGET, 0).layout.page_bytes
     assert page_bf16 - page_fp8 == fp8.block_size * 576 * 78
+    resp = plan(glm, "B200", gpus=8, tp=8, max_model_len=32768)
+    assert resp.feasibility.log_lines[0] == "Using fp8 kv-cache for GlmMoeDsaForCausalLM on SM10x"
+    chosen = plan(glm, "B200", gpus=8, tp=8, max_model_len=32768, kv_cache_dtype="fp8_e4m3")
+    assert chosen.feasibility.log_lines[0].startswith("Model loading took")
