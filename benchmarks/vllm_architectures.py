@@ -166,6 +166,11 @@ def extract(vllm_root: Path, tf_root: Path) -> dict[str, Any]:
     registry_source = registry.read_text(encoding="utf-8")
     return {
         "registered": sorted(registered),
+        # registered to vLLM's Transformers backend classes (module "transformers"), not a
+        # model of vLLM's own
+        "transformers_registered": sorted(
+            arch for arch, (module, _) in registered.items() if module == "transformers"
+        ),
         "without_pipeline_parallel": no_pp,
         "removed": dict(sorted(tables.get("_PREVIOUSLY_SUPPORTED_MODELS", {}).items())),
         "out_of_tree": dict(sorted(tables.get("_OOT_SUPPORTED_MODELS", {}).items())),
@@ -180,7 +185,9 @@ def extract(vllm_root: Path, tf_root: Path) -> dict[str, Any]:
 _SOURCE = (
     "vLLM's model registry per release, extracted from the release wheels by "
     "benchmarks/vllm_architectures.py (run it to refresh; do not edit by hand). Per release: "
-    "vllm/model_executor/models/registry.py (_VLLM_MODELS, _PREVIOUSLY_SUPPORTED_MODELS, "
+    "vllm/model_executor/models/registry.py (_VLLM_MODELS, those of them mapped to the "
+    "'transformers' module in transformers_registered (held from 0.33.0), "
+    "_PREVIOUSLY_SUPPORTED_MODELS, "
     "_OOT_SUPPORTED_MODELS; SupportsPP from the class bases under vllm/model_executor/models "
     "and vllm/models), vllm/config/model.py (_SUFFIX_TO_DEFAULTS), and the transformers release "
     "named in 'transformers' (the newest the wheel's Requires-Dist allowed when this was "

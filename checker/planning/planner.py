@@ -130,7 +130,8 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
             f"Maximum concurrency for {s.max_model_len} tokens per request: "
             f"{kv.max_concurrency:.2f}x",
         ]
-    lines = backend_lines(memory) + hybrid_lines(memory)
+    lines = [s.kv_dtype_log] if s.kv_dtype_log else []
+    lines += backend_lines(memory) + hybrid_lines(memory)
     lines.append(f"Model loading took {first.weights / GIB:.2f} GiB memory")
     if memory.binding.kv_budget > 0:  # below, vLLM logs a negative figure and raises
         lines.append(f"Available KV cache memory: {first.kv_budget / GIB:.2f} GiB")

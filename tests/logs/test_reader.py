@@ -254,3 +254,29 @@ def test_cuda_oom_of_every_torch_wording_is_one_failure(
 ) -> None:
     (failure,) = read_log(line).failures
     assert (failure.kind, failure.figures) == ("cuda-oom", figures)
+
+
+def test_the_version_of_033_and_newer_start_up_lines() -> None:
+    # entrypoints/common/startup.py log_version_and_model (0.33.0, 0.34.0): a plain line where
+    # the logo is off, else a coloured logo carrying the version on its second line
+    plain = "(APIServer pid=1) INFO 11-20 10:00:00 [startup.py:39] vLLM server version 0.34.0, "
+    plain += "serving model Qwen/Qwen3-8B"
+    assert read_log(plain).settings["version"].value == "0.34.0"
+    logo = (
+        "(APIServer pid=1) INFO 11-20 10:00:00 [startup.py:39] \n"
+        "       \x1b[1m█     █     █▄   ▄█\x1b[0m\n"
+        " \x1b[93m▄▄\x1b[0m \x1b[94m▄█\x1b[0m \x1b[1m█     █     █ ▀▄▀ █\x1b[0m  version "
+        "\x1b[1m0.34.0\x1b[0m\n"
+        "  \x1b[93m█\x1b[0m\x1b[94m▄█▀\x1b[0m \x1b[1m█     █     █     █\x1b[0m  model   "
+        "\x1b[1mQwen/Qwen3-8B\x1b[0m\n"
+    )
+    found = read_log(logo).settings["version"]
+    assert (found.value, found.line) == ("0.34.0", 3)
+
+
+def test_the_blocks_an_extensible_kv_cache_committed() -> None:
+    # 0.34.0 v1/worker/extensible_kv_cache.py extend_kv_cache, the block count's only info line
+    line = "(EngineCore pid=7) INFO 11-20 10:00:30 [extensible_kv_cache.py:536] Extended KV "
+    line += "cache to 6,175 blocks (54.31 GiB)."
+    found = read_log(line).first("gpu_blocks")
+    assert found is not None and found.value == 6175

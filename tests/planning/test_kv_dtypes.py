@@ -120,3 +120,29 @@ def test_a_16_bit_cache_other_than_the_model_dtype_is_refused_from_0_33() -> Non
     for version, kv in (("0.33", "bfloat16"), ("0.19", "float16")):
         resp = plan(LLAMA, version=version, max_model_len=8192, kv_cache_dtype=kv)
         assert not fired(resp, "VW142")
+
+
+def test_glm_5_runs_an_auto_cache_in_fp8_on_blackwell() -> None:
+    # models/config.py GlmMoeDsaForCausalLM.verify_and_update_config (0.33.0, 0.34.0): auto
+    # becomes fp8_e4m3 on compute capability 10.x, which FlashInfer's sparse MLA kernel takes
+    glm = "zai-org/GLM-5"
+    model = catalog_model(glm)
+    kw = {"tp": 8, "max_model_len": 32768}
+    for version in ("0.33", "0.34"):
+        blackwell = settings_for(model, glm, gpu="B200", version=version, **kw)
+        assert blackwell.kv_cache_dtype == "fp8_e4m3"
+        assert blackwell.mla_backend == "FLASHINFER_MLA_SPARSE"
+        hopper = settings_for(model, glm, gpu="H200", version=version, **kw)
+        assert hopper.kv_cache_dtype == "auto"
+    # the MLA latent of each of the 78 layers halves (576 bytes a token, not 1152); the indexer
+    # keys do not change
+    fp8 = settings_for(model, glm, gpu="B200", version="0.34", **kw)
+    bf16 = settings_for(model, glm, gpu="B200", version="0.34", kv_cache_dtype="bfloat16", **kw)
+    assert bf16.kv_cache_dtype == "bfloat16"
+    page_fp8 = size_kv(model, fp8, BUDGET, 0).layout.page_bytes
+    page_bf16 = size_kv(model, bf16, BUDGET, 0).layout.page_bytes
+    assert page_bf16 - page_fp8 == fp8.block_size * 576 * 78
+    resp = plan(glm, "B200", gpus=8, tp=8, max_model_len=32768)
+    assert resp.feasibility.log_lines[0] == "Using fp8 kv-cache for GlmMoeDsaForCausalLM on SM10x"
+    chosen = plan(glm, "B200", gpus=8, tp=8, max_model_len=32768, kv_cache_dtype="fp8_e4m3")
+    assert chosen.feasibility.log_lines[0].startswith("Model loading took")

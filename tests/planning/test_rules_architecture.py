@@ -72,3 +72,13 @@ def test_034_registry_drops_keye_and_peagle_and_adds_lfm3() -> None:
     lfm3 = catalog_model(LLAMA, architectures=["Lfm3ForCausalLM"])
     assert not fired(plan(LLAMA, model=lfm3, **SHORT), "VW120")
     assert fired(plan(LLAMA, model=lfm3, version="0.33", **SHORT), "VW120")
+
+
+def test_034_builds_gemma_through_its_transformers_backend() -> None:
+    # 0.34.0 registry.py moved GemmaForCausalLM from _TEXT_GENERATION_MODELS ("gemma") to
+    # _TRANSFORMERS_SUPPORTED_MODELS ("transformers", "TransformersForCausalLM")
+    gemma = "google/gemma-7b"
+    found = only(plan(gemma, **SHORT), "VW121")
+    assert found.message.startswith("vLLM 0.34")
+    assert "GemmaForCausalLM" in found.message
+    assert not fired(plan(gemma, version="0.33", **SHORT), "VW121")

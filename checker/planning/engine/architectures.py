@@ -71,12 +71,14 @@ def _support(
     name, registered, no_pp, facts = release
 
     def built(arch: str, how: Literal["vllm", "transformers"]) -> ArchitectureSupport:
-        pp_class = arch if how == "vllm" else _TRANSFORMERS_BACKEND
+        pp_class = arch if arch in registered else _TRANSFORMERS_BACKEND
         return ArchitectureSupport(how, arch, name, supports_pp=pp_class not in no_pp)
 
+    # registered to the Transformers backend's classes (0.34: Gemma, OLMoE, StableLM, Aria)
+    via_transformers = facts.get("transformers_registered", ())
     for arch in archs:
         if arch in registered:
-            return built(arch, "vllm")
+            return built(arch, "transformers" if arch in via_transformers else "vllm")
     if archs[0] in facts["transformers_backend"] or trusted_code:
         return built(archs[0], "transformers")
     for arch in archs:

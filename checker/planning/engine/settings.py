@@ -11,7 +11,7 @@ from typing import Any
 
 from checker.models.config_parser import type_facts
 from checker.planning.engine.context_length import default_max_len
-from checker.planning.engine.releases import has_behaviour
+from checker.planning.engine.releases import has_behaviour, release
 from checker.planning.engine.spec_config import SpecDecode
 from checker.planning.engine.versions import VersionFacts, version_facts
 from checker.planning.kvcache.attention import (
@@ -106,6 +106,7 @@ class Settings:
     unaligned_block_size: int = 0  # a hybrid's block size before vLLM raised it
     mla_backend: str | None = None  # the MLA backend whose kernel set the default block size
     kv_storage_dtype: str = ""  # the cache format the MLA backend stores it in; "": the dtype
+    kv_dtype_log: str = ""  # the line vLLM's model config logs where it chose the KV dtype
     kv_skip_layers: frozenset[int] = frozenset()  # layers whose KV stays in the model dtype
     block_before_skip: int = 0  # the block size before skipped layers raised it (0: not raised)
     dp: int = 1  # data-parallel engines, each a full replica with its own KV cache
@@ -238,6 +239,9 @@ def resolve_settings(
         and has_behaviour("modelopt_kv_cache_dtype_from_checkpoint", facts.version)
     ):
         kv_dtype = KVCacheDType(checkpoint_kv)  # the checkpoint's, as vLLM resolves auto
+    forced = _model_kv_dtype(model, gpu, facts.version) if kv_dtype is KVCacheDType.AUTO else None
+    if forced:
+        kv_dtype = KVCacheDType(forced["dtype"])
     eng = request.engine
     wanted = request.model.max_model_len
     max_len = (
@@ -375,6 +379,7 @@ def resolve_settings(
         **_parallel(request, model, tp, facts.version),
         mla_backend=None if eng.block_size else mla_backend,
         kv_storage_dtype=stored_kv_dtype(mla_backend, kv_dtype.value),
+        kv_dtype_log=str(forced["log"]) if forced else "",
         kv_skip_layers=skipped_layers(model, eng.kv_cache_dtype_skip_layers)
         if not model.uses_mla or has_behaviour("kv_skip_layers_mla", facts.version)
         else frozenset(),
@@ -420,6 +425,15 @@ def extensible_kv_off(eng: EngineInput, facts: VersionFacts, gpu: GPUSpec) -> st
     if asked is True and refusal is not None and refusal.endswith(IMEX_REFUSAL):
         return None
     return refusal
+
+
+def _model_kv_dtype(model: ModelInfo, gpu: GPUSpec, version: str) -> dict[str, Any] | None:
+    """The KV cache dtype (and the line it logs) the model's vLLM config gives an auto cache on
+    ``gpu`` (model_types.yaml auto_kv_cache_dtype: GLM-5 runs fp8_e4m3 on capability 10.x)."""
+    rule: dict[str, Any] | None = type_facts(model.model_type).get("auto_kv_cache_dtype")
+    if not rule or gpu.vendor != "nvidia" or gpu.capability // 10 not in rule["majors"]:
+        return None
+    return rule if release(version) >= release(str(rule["since"])) else None
 
 
 def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -> Settings:
