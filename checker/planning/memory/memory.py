@@ -3,7 +3,9 @@
 V1 (gpu_worker.determine_available_memory): available KV = total x utilization - (weights +
 torch activation peak + non-torch increase) [- CUDA-graph estimate from 0.21]. V0 (0.6+):
 the same with the activation peak of max_num_batched_tokens. KV blocks are unified to the
-minimum across workers, so the stage with the fewest blocks binds.
+minimum across workers, so the stage with the fewest blocks binds. From 0.34 an extensible KV
+cache takes the fewer blocks of that (without the graph estimate) and of the memory measured
+after warm-up and CUDA-graph capture (measured_budget).
 
 Measured terms (a calibration, checker.planning.memory.calibration) replace the estimates stage by
 stage: the KV budget is then the requested memory less what vLLM measured it took before the
