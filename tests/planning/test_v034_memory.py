@@ -281,3 +281,11 @@ def test_blackwell_captures_prefill_and_decode_grids_of_their_own_from_0_34() ->
         LLAMA, "B200", version="0.34", cudagraph_mode="FULL_DECODE_ONLY", **SHORT
     )
     assert len(decode_only.cudagraph_sizes) == 64 and decode_only.cudagraph_sizes[-1] == 1024
+
+
+def test_umbp_store_keeps_the_hybrid_manager_from_0_34() -> None:
+    # registered in 0.34.0's KVConnectorFactory, a SupportsHMA subclass
+    from checker.planning.kvcache.connectors import supports_hma
+
+    assert supports_hma("UMBPStoreConnector", {}, "0.34.0")
+    assert not supports_hma("UMBPStoreConnector", {}, "0.33.0")
