@@ -23,6 +23,7 @@ import pytest
 from checker.hardware.catalog import find_gpu
 from checker.planning.engine.settings import Settings, resolve_settings
 from checker.planning.kvcache.attention import mla_backend
+from checker.planning.kvcache.connectors import supports_hma
 from checker.planning.memory.memory import MemoryPlan, plan_memory
 from tests.planning.plans import catalog_model, fired, make_request, plan
 
@@ -285,7 +286,5 @@ def test_blackwell_captures_prefill_and_decode_grids_of_their_own_from_0_34() ->
 
 def test_umbp_store_keeps_the_hybrid_manager_from_0_34() -> None:
     # registered in 0.34.0's KVConnectorFactory, a SupportsHMA subclass
-    from checker.planning.kvcache.connectors import supports_hma
-
     assert supports_hma("UMBPStoreConnector", {}, "0.34.0")
     assert not supports_hma("UMBPStoreConnector", {}, "0.33.0")
