@@ -24,7 +24,7 @@ from checker.hardware.catalog import find_gpu
 from checker.planning.engine.settings import Settings, resolve_settings
 from checker.planning.kvcache.attention import mla_backend
 from checker.planning.kvcache.connectors import supports_hma
-from checker.planning.memory.memory import MemoryPlan, plan_memory
+from checker.planning.memory.memory import Measured, MeasuredStage, MemoryPlan, plan_memory
 from tests.planning.plans import catalog_model, fired, make_request, plan
 
 GIB = float(1 << 30)
@@ -288,3 +288,22 @@ def test_umbp_store_keeps_the_hybrid_manager_from_0_34() -> None:
     # registered in 0.34.0's KVConnectorFactory, a SupportsHMA subclass
     assert supports_hma("UMBPStoreConnector", {}, "0.34.0")
     assert not supports_hma("UMBPStoreConnector", {}, "0.33.0")
+
+
+def test_a_logged_capacity_is_cut_to_what_is_measured_after_warmup() -> None:
+    # a 0.34 log's "Available KV cache memory" is the profile's capacity (determine_available_
+    # memory); the blocks come from the memory measured after warm-up, from the logged terms
+    request = make_request(LLAMA, version="0.34", **SHORT)
+    model = catalog_model(LLAMA)
+    s = resolve_settings(request, model, find_gpu("H100-80GB"), tp=1)
+    weights, activation, non_torch = 14.99 * GIB, 1.2 * GIB, 0.25 * GIB
+    requested = s.gpu.memory_gib * GIB
+    logged = MeasuredStage(weights, activation, non_torch, None, weights + activation + non_torch)
+    memory = plan_memory(model, s, Measured((logged,), "a 0.34 log"))
+    t = memory.terms[0]
+    assert (t.weights, t.activation, t.non_torch) == (weights, activation, non_torch)
+    margin = max(GIB, 0.75 * activation)
+    used = weights + non_torch + t.cudagraph
+    expected = min(requested, requested - memory.cuda_context - margin) - used - activation
+    assert memory.first.kv_budget == pytest.approx(expected, rel=1e-12)
+    assert memory.first.kv_budget < requested - logged.non_kv

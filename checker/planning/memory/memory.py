@@ -175,6 +175,10 @@ def _sized(
             budget = float(settings.kv_cache_memory_bytes)
         elif t.measured is not None:
             budget = requested - t.measured.non_kv
+            if settings.extensible_kv:
+                # the log's "Available KV cache memory" is the profile's capacity; the cache
+                # is what is measured after warm-up (finalize_extensible_kv_cache)
+                budget = min(budget, measured_budget(settings, t, total, requested))
         else:
             budget = requested - t.weights - t.activation - t.non_torch
             # an extensible KV cache takes no CUDA-graph estimate: it measures the captured
