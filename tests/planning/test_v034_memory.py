@@ -307,3 +307,11 @@ def test_a_logged_capacity_is_cut_to_what_is_measured_after_warmup() -> None:
     expected = min(requested, requested - memory.cuda_context - margin) - used - activation
     assert memory.first.kv_budget == pytest.approx(expected, rel=1e-12)
     assert memory.first.kv_budget < requested - logged.non_kv
+
+
+def test_the_sampler_warmup_runs_before_an_extensible_kv_cache_is_sized() -> None:
+    # gpt-oss-20b on an L4 at 0.9 with a 128K context: 0.19 runs the sampler warm-up beside a
+    # full KV cache (VW205); 0.34 runs it before the cache is sized
+    kw = {"util": 0.9, "max_model_len": 131072, "concurrency": 8}
+    assert fired(plan("openai/gpt-oss-20b", "L4", version="0.19.0", **kw), "VW205")
+    assert not fired(plan("openai/gpt-oss-20b", "L4", version="0.34", **kw), "VW205")
