@@ -315,3 +315,19 @@ def test_the_sampler_warmup_runs_before_an_extensible_kv_cache_is_sized() -> Non
     kw = {"util": 0.9, "max_model_len": 131072, "concurrency": 8}
     assert fired(plan("openai/gpt-oss-20b", "L4", version="0.19.0", **kw), "VW205")
     assert not fired(plan("openai/gpt-oss-20b", "L4", version="0.34", **kw), "VW205")
+
+
+def test_a_utilization_that_withholds_memory_is_raised_to_one() -> None:
+    # measure_kv_cache_blocks warns where 0.7 < utilization < 1.0 keeps >= 1 GiB of free memory
+    # out of the cache: at 0.9 on an H100, min(0.9 x 79.19, 78.68 - margin) binds by ~6 GiB
+    def utilization(**kw: Any) -> Any:
+        resp = plan(LLAMA, **SHORT, **kw)
+        return next(r for r in resp.recommendations if r.key == "gpu_memory_utilization")
+
+    raised = utilization(version="0.34", util=0.9)
+    assert raised.value == 1.0 and "keeps 6.08 GiB of free memory out" in raised.reason
+    assert utilization(version="0.34", util=0.98).value == 0.98  # withholds nothing
+    assert utilization(version="0.34", util=0.5).value == 0.5  # below vLLM's band: on purpose
+    assert utilization(version="0.33", util=0.9).value == 0.9
+    shared = utilization(version="0.34", util=0.45, instances_per_gpu=2)
+    assert shared.value != 1.0
