@@ -36,6 +36,7 @@ from checker.planning.memory.graphs import graph_costs
 from checker.planning.memory.lora import lora_costs
 from checker.planning.memory.memory import (
     MemoryPlan,
+    at_utilization,
     extensible_costs,
     fits_one_request,
     plan_memory,
@@ -215,6 +216,18 @@ def _utilization(ctx: RuleContext) -> Recommendation:
                 f"context, CUDA graphs and the sampler warm-up; {safe} is the largest value "
                 "with a low out-of-memory risk",
             )
+    withheld = _withheld_by_utilization(ctx)
+    if withheld is not None:
+        ext = s.facts.extensible_kv_cache
+        assert ext is not None
+        return Recommendation(
+            key="gpu_memory_utilization",
+            value=ext.utilization,
+            reason=f"vLLM {s.facts.version}'s extensible KV cache is sized from the memory "
+            f"measured after warm-up: {util} keeps {withheld / GIB:.2f} GiB of free memory out "
+            f"of it (vLLM warns so); {ext.utilization}, its default, unless other processes "
+            "share the GPU",
+        )
     if s.kv_cache_memory_bytes is None and 0 < b.kv_budget < need:
         wanted = math.ceil((util + (need - b.kv_budget) / memory.total) * 100) / 100
         if wanted <= SAFE_CEILING:
@@ -237,6 +250,24 @@ def _utilization(ctx: RuleContext) -> Recommendation:
         value=util,
         reason=("as set in the profile" if given else f"vLLM {s.facts.version}'s default") + kept,
     )
+
+
+def _withheld_by_utilization(ctx: RuleContext) -> float | None:
+    """The bytes a given utilization keeps out of an extensible KV cache where vLLM warns of it
+    (extensible_kv_cache.py measure_kv_cache_blocks: a utilization in the warning band
+    withholding at least the warning's figure); None elsewhere, or where instances share the
+    GPU on purpose."""
+    s, memory = ctx.settings, ctx.memory
+    ext = s.facts.extensible_kv_cache
+    given = ctx.request.policy.gpu_memory_utilization is not None
+    if not s.extensible_kv or ext is None or not given or ctx.request.policy.instances_per_gpu > 1:
+        return None
+    low, high = ext.warn_utilization_between
+    if not low < s.gpu_memory_utilization < high:
+        return None
+    full = at_utilization(memory, ctx.model, ext.utilization)
+    withheld = full.binding.kv_budget - memory.binding.kv_budget
+    return withheld if withheld >= ext.warn_withheld_gib * GIB else None
 
 
 def _max_num_seqs(ctx: RuleContext) -> Recommendation:

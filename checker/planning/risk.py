@@ -43,8 +43,11 @@ def outside_margin(memory: MemoryPlan) -> float:
 
 
 def warmup_margin(memory: MemoryPlan, model: ModelInfo) -> float | None:
-    """Free bytes left after the V1 sampler warm-up; None where vLLM does no such warm-up."""
-    if memory.settings.is_v0 or memory.binding.kv_budget <= 0:
+    """Free bytes left after the V1 sampler warm-up; None where vLLM does no such warm-up, or
+    runs it before an extensible KV cache is sized (0.34 gpu_worker.py
+    Worker._compile_or_warm_up_model: the cache then keeps its transient and margin free)."""
+    s = memory.settings
+    if s.is_v0 or s.extensible_kv or memory.binding.kv_budget <= 0:
         return None
     return memory.free_after_startup - sampler_warmup_bytes(model, memory.settings)
 

@@ -148,6 +148,8 @@ def test_explanations_only_with_explain() -> None:
     plain = plan(LLAMA, **SHORT)
     assert plain.config.explanations == {}
     explained = plan(LLAMA, explain=True, **SHORT)
-    # every recommendation, plus the V1 sampler run's cost (a feature-cost row)
-    assert set(explained.config.explanations) == keys(explained) | {"sampler profile run"}
+    # every recommendation, plus the V1 sampler run's cost and how 0.34 sized the KV cache (its
+    # extensible KV cache): feature-cost rows
+    rows = {"sampler profile run", "--enable-extensible-kv-cache"}
+    assert set(explained.config.explanations) == keys(explained) | rows
     assert all(explained.config.explanations.values())

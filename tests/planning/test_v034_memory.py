@@ -23,7 +23,8 @@ import pytest
 from checker.hardware.catalog import find_gpu
 from checker.planning.engine.settings import Settings, resolve_settings
 from checker.planning.kvcache.attention import mla_backend
-from checker.planning.memory.memory import MemoryPlan, plan_memory
+from checker.planning.kvcache.connectors import supports_hma
+from checker.planning.memory.memory import Measured, MeasuredStage, MemoryPlan, plan_memory
 from tests.planning.plans import catalog_model, fired, make_request, plan
 
 GIB = float(1 << 30)
@@ -281,3 +282,52 @@ def test_blackwell_captures_prefill_and_decode_grids_of_their_own_from_0_34() ->
         LLAMA, "B200", version="0.34", cudagraph_mode="FULL_DECODE_ONLY", **SHORT
     )
     assert len(decode_only.cudagraph_sizes) == 64 and decode_only.cudagraph_sizes[-1] == 1024
+
+
+def test_umbp_store_keeps_the_hybrid_manager_from_0_34() -> None:
+    # registered in 0.34.0's KVConnectorFactory, a SupportsHMA subclass
+    assert supports_hma("UMBPStoreConnector", {}, "0.34.0")
+    assert not supports_hma("UMBPStoreConnector", {}, "0.33.0")
+
+
+def test_a_logged_capacity_is_cut_to_what_is_measured_after_warmup() -> None:
+    # a 0.34 log's "Available KV cache memory" is the profile's capacity (determine_available_
+    # memory); the blocks come from the memory measured after warm-up, from the logged terms
+    request = make_request(LLAMA, version="0.34", **SHORT)
+    model = catalog_model(LLAMA)
+    s = resolve_settings(request, model, find_gpu("H100-80GB"), tp=1)
+    weights, activation, non_torch = 14.99 * GIB, 1.2 * GIB, 0.25 * GIB
+    requested = s.gpu.memory_gib * GIB
+    logged = MeasuredStage(weights, activation, non_torch, None, weights + activation + non_torch)
+    memory = plan_memory(model, s, Measured((logged,), "a 0.34 log"))
+    t = memory.terms[0]
+    assert (t.weights, t.activation, t.non_torch) == (weights, activation, non_torch)
+    margin = max(GIB, 0.75 * activation)
+    used = weights + non_torch + t.cudagraph
+    expected = min(requested, requested - memory.cuda_context - margin) - used - activation
+    assert memory.first.kv_budget == pytest.approx(expected, rel=1e-12)
+    assert memory.first.kv_budget < requested - logged.non_kv
+
+
+def test_the_sampler_warmup_runs_before_an_extensible_kv_cache_is_sized() -> None:
+    # gpt-oss-20b on an L4 at 0.9 with a 128K context: 0.19 runs the sampler warm-up beside a
+    # full KV cache (VW205); 0.34 runs it before the cache is sized
+    kw = {"util": 0.9, "max_model_len": 131072, "concurrency": 8}
+    assert fired(plan("openai/gpt-oss-20b", "L4", version="0.19.0", **kw), "VW205")
+    assert not fired(plan("openai/gpt-oss-20b", "L4", version="0.34", **kw), "VW205")
+
+
+def test_a_utilization_that_withholds_memory_is_raised_to_one() -> None:
+    # measure_kv_cache_blocks warns where 0.7 < utilization < 1.0 keeps >= 1 GiB of free memory
+    # out of the cache: at 0.9 on an H100, min(0.9 x 79.19, 78.68 - margin) binds by ~6 GiB
+    def utilization(**kw: Any) -> Any:
+        resp = plan(LLAMA, **SHORT, **kw)
+        return next(r for r in resp.recommendations if r.key == "gpu_memory_utilization")
+
+    raised = utilization(version="0.34", util=0.9)
+    assert raised.value == 1.0 and "keeps 6.08 GiB of free memory out" in raised.reason
+    assert utilization(version="0.34", util=0.98).value == 0.98  # withholds nothing
+    assert utilization(version="0.34", util=0.5).value == 0.5  # below vLLM's band: on purpose
+    assert utilization(version="0.33", util=0.9).value == 0.9
+    shared = utilization(version="0.34", util=0.45, instances_per_gpu=2)
+    assert shared.value != 1.0

@@ -186,7 +186,8 @@ def test_an_invalid_parallel_size_is_never_written_with_a_changed_utilization(
     profile = tmp_path / "p.yaml"
     profile.write_text(
         "model: {id: Qwen/Qwen3-8B}\nhardware: {gpu_name: H100-SXM-80GB, gpus: 4, tp_size: 3}\n"
-        "policy: {gpu_memory_utilization: 0.99}\n",
+        "policy: {gpu_memory_utilization: 0.99}\n"
+        'vllm: {version: "0.33"}\n',  # 0.34's extensible KV cache needs no lower utilization
         encoding="utf-8",
     )
     out = tmp_path / "o"

@@ -31,6 +31,10 @@ class ExtensibleKV(BaseModel):
     margin_floor_gib: dict[str, float]  # KV_CACHE_MARGIN_FLOOR_BYTES by GPU vendor
     margin_fraction: float  # KV_CACHE_MARGIN_FRACTION of the transient peak
     vendors: tuple[str, ...]  # current_platform.is_cuda_alike()
+    # measure_kv_cache_blocks warns of a given utilization strictly between these that keeps
+    # at least warn_withheld_gib of free memory out of the cache
+    warn_utilization_between: tuple[float, float]
+    warn_withheld_gib: float
 
 
 class VersionFacts(BaseModel):

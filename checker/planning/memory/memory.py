@@ -3,7 +3,9 @@
 V1 (gpu_worker.determine_available_memory): available KV = total x utilization - (weights +
 torch activation peak + non-torch increase) [- CUDA-graph estimate from 0.21]. V0 (0.6+):
 the same with the activation peak of max_num_batched_tokens. KV blocks are unified to the
-minimum across workers, so the stage with the fewest blocks binds.
+minimum across workers, so the stage with the fewest blocks binds. From 0.34 an extensible KV
+cache takes the fewer blocks of that (without the graph estimate) and of the memory measured
+after warm-up and CUDA-graph capture (measured_budget).
 
 Measured terms (a calibration, checker.planning.memory.calibration) replace the estimates stage by
 stage: the KV budget is then the requested memory less what vLLM measured it took before the
@@ -173,6 +175,10 @@ def _sized(
             budget = float(settings.kv_cache_memory_bytes)
         elif t.measured is not None:
             budget = requested - t.measured.non_kv
+            if settings.extensible_kv:
+                # the log's "Available KV cache memory" is the profile's capacity; the cache
+                # is what is measured after warm-up (finalize_extensible_kv_cache)
+                budget = min(budget, measured_budget(settings, t, total, requested))
         else:
             budget = requested - t.weights - t.activation - t.non_torch
             # an extensible KV cache takes no CUDA-graph estimate: it measures the captured
