@@ -64,6 +64,8 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from heapq import heappop, heappush
+from itertools import islice
 from statistics import NormalDist
 
 from checker.planning.performance.lengths import request_lengths
@@ -128,7 +130,7 @@ def recipe_prompts(concurrency: int) -> int:
     return max(_MIN_PROMPTS, _PROMPTS_PER_SLOT * concurrency)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Request:
     arrival: float  # when the client sends it (closed loop: when a slot frees)
     prompt: int
@@ -143,6 +145,8 @@ class _Request:
     known: int = 0  # prompt plus the tokens generated so far
     leaves: float = 0.0  # when the API server is done with it (virtual time if it shares)
     reached: float = 0.0  # when the API server handed it to the engine (real time)
+    seq: int = 0  # its place in the running batch's order: the order of admission
+    mark: int = 0  # while decoding, the batch's clock when its counts above were last updated
 
     def __post_init__(self) -> None:
         self.known = self.prompt + self.generated
@@ -305,49 +309,252 @@ def simulate(
         # vLLM recomputes at least a prompt's last token, whatever the cache holds
         hit = min(work.cached_prefix, prompt - 1) if i else 0
         requests.append(_Request(a, prompt, output, computed=hit, cached=hit))
-    pending = deque(requests)
+    run = _Run(work, limits, step_s, request_s, ahead=ahead, sends=deque(requests))
     # the warm-up's end, once stop // 4 have finished: requests finished, ITL entries, steps
     # and preemptions by then
     warm: tuple[int, int, int, int] | None = None
-    costs: dict[StepLoad, float] = {}
+    while len(run.done) < stop:
+        if run.step() and warm is None and len(run.done) >= stop // 4:
+            warm = (len(run.done), len(run.itl), run.steps, run.preemptions)
+    result = run.result()
+    if len(run.done) == work.prompts or warm is None:
+        return result
+    rest = [r for r in requests if r.finish is None]  # in order of arrival
+    return _steady(
+        result,
+        run.done,
+        [r.arrival for r in rest] + arrivals[line:],
+        sum(r.output for r in rest) + sum(output for _, output in sizes[line:]),
+        warm,
+        engine_bound=work.concurrency is None,
+        rate=work.request_rate,
+    )
 
-    def cost(load: StepLoad) -> float:
+
+class _Batch:
+    """The running requests in the scheduler's order - the order they were admitted in - kept
+    so that a step costs what changes in it, not what runs. All but the last are decoding (each
+    computes the token it emitted the step before): they advance a token a step together, on a
+    shared clock, and each is brought up to date only when it leaves the batch; their totals
+    give the step's load and a heap of the clock at which each will finish tells who finishes.
+    The last still computing its prompt (in chunks, or again after preemption) is kept apart in
+    ``tail`` with the requests admitted this step: a request after one that computes only part
+    of what it needs is never admitted, since that part took the rest of the token budget."""
+
+    def __init__(self) -> None:
+        self.decoding: dict[int, _Request] = {}  # by ``seq``: inserted, so iterated, in order
+        self.tail: list[_Request] = []
+        self.clock = 0  # decode steps run so far
+        self.context = 0  # the decoding requests' computed tokens, summed
+        self.cached = 0  # of those, the prefix cache's
+        self.ends: list[tuple[int, int, _Request]] = []  # (clock it finishes at, seq, request)
+        self.seq = 0
+
+    def __len__(self) -> int:
+        return len(self.decoding) + len(self.tail)
+
+    def held(self) -> int:
+        """KV tokens the running requests hold beyond the shared prefix's blocks."""
+        return self.context - self.cached + sum([r.computed - r.cached for r in self.tail])
+
+    def admit(self, r: _Request) -> None:
+        self.seq += 1
+        r.seq = self.seq
+        self.tail.append(r)
+
+    def pop_last(self) -> _Request:
+        """The request scheduled last, up to date and out of the batch (the one preempted)."""
+        if self.tail:
+            return self.tail.pop()
+        r = self.decoding.popitem()[1]
+        self._leave(r)
+        return r
+
+    def skip(self, scheduled: int) -> list[_Request]:
+        """The decoding requests past the first ``scheduled``, up to date: the token budget ran
+        out before them, so this step they wait."""
+        waiting = len(self.decoding) - scheduled
+        if not waiting:
+            return []
+        skipped = list(islice(reversed(self.decoding.values()), waiting))
+        for r in skipped:
+            self._sync(r)
+        return skipped
+
+    def advance(self, steps: int, skipped: Sequence[_Request] = ()) -> None:
+        """The decoding requests, but those ``skipped``, run ``steps`` decode steps."""
+        self.clock += steps
+        self.context += (len(self.decoding) - len(skipped)) * steps
+        for r in skipped:  # they did not move: their finish moves later
+            r.mark = self.clock
+            heappush(self.ends, (self.clock + r.output - r.generated, r.seq, r))
+
+    def next_end(self) -> int:
+        """The clock at which the first decoding request finishes."""
+        ends = self.ends
+        while not self._current(ends[0]):
+            heappop(ends)
+        return ends[0][0]
+
+    def finish(self, t: float) -> list[_Request]:
+        """The decoding requests whose last token this step emitted, in order, out of the
+        batch; then the tail's requests that emitted one join the decoding."""
+        out = []
+        ends = self.ends
+        while ends and ends[0][0] <= self.clock:
+            entry = heappop(ends)
+            if self._current(entry):
+                r = entry[2]
+                self._leave(r)
+                r.finish = t
+                out.append(r)
+        tail, self.tail = self.tail, []
+        for r in tail:
+            if r.finish is not None:
+                continue
+            if r.first_token is not None and r.computed == r.known - 1:
+                self._join(r)
+            else:
+                self.tail.append(r)
+        return out
+
+    def _current(self, entry: tuple[int, int, _Request]) -> bool:
+        """Whether a heap entry still says when a running request finishes (a preempted or
+        skipped request leaves a stale one behind)."""
+        end, seq, r = entry
+        return self.decoding.get(seq) is r and end == r.mark + r.output - r.generated
+
+    def _join(self, r: _Request) -> None:
+        r.mark = self.clock
+        self.decoding[r.seq] = r
+        self.context += r.computed
+        self.cached += r.cached
+        heappush(self.ends, (self.clock + r.output - r.generated, r.seq, r))
+
+    def _leave(self, r: _Request) -> None:
+        self._sync(r)
+        self.decoding.pop(r.seq, None)
+        self.context -= r.computed
+        self.cached -= r.cached
+
+    def _sync(self, r: _Request) -> None:
+        behind = self.clock - r.mark
+        r.computed += behind
+        r.generated += behind
+        r.known += behind
+        r.mark = self.clock
+
+
+class _Run:
+    """One simulated `vllm bench serve` run: the client, the API server, the engine's waiting
+    queue and its running batch, played a step (or a stretch of like decode steps) at a time."""
+
+    def __init__(
+        self,
+        work: Workload,
+        limits: Limits,
+        step_s: StepCost,
+        request_s: float,
+        *,
+        ahead: bool,
+        sends: deque[_Request],
+    ) -> None:
+        self.work, self.limits, self.step_s, self.ahead = work, limits, step_s, ahead
+        self.sends = sends  # not yet sent by the client, in order
+        self.cap = work.concurrency or work.prompts
+        self.front = _FrontEnd(request_s, shared=work.chat)
+        self.waiting: deque[_Request] = deque()
+        self.batch = _Batch()
+        self.done: list[_Request] = []
+        self.itl: list[tuple[float, int]] = []
+        self.costs: dict[StepLoad, float] = {}
+        self.in_flight, self.t, self.preemptions, self.steps = 0, 0.0, 0, 0
+        self.freed = 0.0  # when a slot last freed
+        self.allocated = 0  # KV tokens allocated so far: the free queue's clock
+        self.started = 0.0  # when the step that just ended started, and (ahead) chose the next
+
+    def result(self) -> Result:
+        """The run so far as `vllm bench serve` reports it."""
+        work, done = self.work, self.done
+        # the client's send loop ends with the last send (or, before 0.10.0, the gap slept
+        # after it)
+        sent = work.prompts / work.request_rate if work.request_rate else 0.0
+        return Result(
+            ttft_s=[(r.first_token or 0.0) - r.arrival for r in done],
+            tpot_s=[_tpot(r) for r in done if r.output > 1],
+            # from the benchmark's start: the first request is sent one gap in at a rate
+            duration_s=max(sent, *(r.finish or 0.0 for r in done)),
+            output_tokens=sum(r.output for r in done),
+            preemptions=self.preemptions,
+            steps=self.steps,
+            e2e_s=tuple((r.finish or 0.0) - r.arrival for r in done),
+            itl_s=tuple(self.itl),
+            sent_s=sent,
+        )
+
+    def cost(self, load: StepLoad) -> float:
         # a pure function of the load, and loads recur: a closed loop repeats its waves
-        known = costs.get(load)
+        known = self.costs.get(load)
         if known is None:
-            known = costs[load] = step_s(load)
+            known = self.costs[load] = self.step_s(load)
         return known
 
-    cap = work.concurrency or work.prompts
-    front = _FrontEnd(request_s, shared=work.chat)
-    waiting: deque[_Request] = deque()
-    running: list[_Request] = []
-    done: list[_Request] = []
-    finished: list[_Request] = []
-    itl: list[tuple[float, int]] = []
-    in_flight, t, preemptions, steps = 0, 0.0, 0, 0
-    freed = 0.0  # when a slot last freed
-    allocated = 0  # KV tokens allocated so far: the free queue's clock
-    started = 0.0  # when the step that just ended started, and (ahead) chose the next step
+    def step(self) -> bool:
+        """One engine step, or a stretch of decode steps; False where the engine only waited
+        for a request, or a stretch ended where the next step must be chosen afresh."""
+        self.receive()
+        if not self.batch and not self.waiting:
+            due = _next_event(self.sends, self.front, self.in_flight < self.cap)
+            if due == math.inf:
+                raise RuntimeError("no request can be scheduled")  # unreachable: cap >= 1
+            self.t = max(self.t, due)
+            return False
+        before = self.preemptions
+        used, budget, decoders, skipped, scheduled = self._schedule_running()
+        admitted = False
+        # a step that preempted admits no one (Scheduler.schedule: `if not preempted_reqs`)
+        while self.preemptions == before and self.admissible(used, budget):
+            r = self.waiting.popleft()
+            hit = _cache_hit(r, self.allocated)
+            n = min(r.known - hit, budget)
+            used += hit - r.computed + n
+            r.computed, r.kept = hit, 0
+            self.batch.admit(r)
+            scheduled.append((r, n))
+            budget -= n
+            self.allocated += n
+            admitted = True
+        if not decoders and not scheduled:
+            raise RuntimeError("the KV cache cannot hold one request's prompt")
+        context = self.batch.context - sum([r.computed for r in skipped])
+        load = _load(decoders, context + decoders, scheduled)
+        step, repeat = self.cost(load), 1
+        if not admitted and not scheduled and decoders == len(self.batch):
+            step, repeat, resume = self._decode_stretch(step, used)
+            if resume:
+                return False
+        self._end_step(step, repeat, decoders, skipped, scheduled)
+        return True
 
-    def receive() -> None:
+    def receive(self) -> None:
         """The client sends what is due by ``t``; the engine's queue takes what the API server
         has handed over by the time the step is chosen."""
-        nonlocal in_flight
-        while pending and in_flight < cap and pending[0].arrival <= t:
-            r = pending.popleft()
-            if work.concurrency is not None:  # a closed loop sends when a slot frees
-                r.arrival = max(r.arrival, freed)
-            front.send(r)
-            in_flight += 1
-        waiting.extend(front.until(started if ahead and running else t))
+        sends = self.sends
+        while sends and self.in_flight < self.cap and sends[0].arrival <= self.t:
+            r = sends.popleft()
+            if self.work.concurrency is not None:  # a closed loop sends when a slot frees
+                r.arrival = max(r.arrival, self.freed)
+            self.front.send(r)
+            self.in_flight += 1
+        self.waiting.extend(self.front.until(self.started if self.ahead and self.batch else self.t))
 
-    def admissible(used: int, budget: int) -> bool:
+    def admissible(self, used: int, budget: int) -> bool:
         """Whether the head of the queue can join the running batch now."""
-        if not waiting or len(running) >= limits.max_num_seqs or budget <= 0:
+        limits = self.limits
+        if not self.waiting or len(self.batch) >= limits.max_num_seqs or budget <= 0:
             return False
-        r = waiting[0]
-        hit = _cache_hit(r, allocated)
+        r = self.waiting[0]
+        hit = _cache_hit(r, self.allocated)
         n = min(r.known - hit, budget)
         # Scheduler.schedule allocates the first chunk's slots only; from 0.19 it first
         # checks that the whole prompt fits (KVCacheManager.can_fit_full_sequence), so a
@@ -355,116 +562,118 @@ def simulate(
         reserved = r.known - hit if limits.reserve_full_prompt else n
         return used + hit - r.computed + reserved <= limits.kv_tokens
 
-    while len(done) < stop:
-        receive()
-        if not running and not waiting:
-            due = _next_event(pending, front, in_flight < cap)
-            if due == math.inf:
-                raise RuntimeError("no request can be scheduled")  # unreachable: cap >= 1
-            t = max(t, due)
-            continue
+    def _schedule_running(
+        self,
+    ) -> tuple[int, int, int, list[_Request], list[tuple[_Request, int]]]:
+        """Each running request, in order, gets its next tokens - one for a decoding request,
+        the rest of its prompt for one prefilling - while the token budget lasts; where the KV
+        pool cannot hold them, the request scheduled last is preempted until it can. Returns
+        the KV tokens then used, the budget left, how many decoding requests were scheduled
+        (the first ones), those skipped after them, and the tail's requests with their tokens."""
+        limits, batch = self.limits, self.batch
+        kv = limits.kv_tokens
+        used = limits.shared_tokens + batch.held()
         budget = limits.max_num_batched_tokens
-        scheduled: list[tuple[_Request, int]] = []
-        before = preemptions
-        used = limits.shared_tokens + sum([r.computed - r.cached for r in running])
-        needs = [r.known - r.computed for r in running]
-        wanted = sum(needs)
-        if wanted <= budget and used + wanted <= limits.kv_tokens:
-            # the budget and the pool hold every running request's next tokens: no one is
-            # preempted or cut short, as the loop below would find one request at a time
-            scheduled = [(r, n) for r, n in zip(running, needs, strict=True) if n > 0]
-            budget -= wanted
-            used += wanted
-            allocated += wanted
-        else:
-            i = 0
-            while i < len(running):
-                r = running[i]
-                n = min(r.known - r.computed, budget)
-                while used + n > limits.kv_tokens and len(running) > i:
-                    victim = running.pop()  # the request scheduled last gives its blocks back
-                    used -= victim.computed - victim.cached
-                    if work.prefix_caching:
-                        # its blocks join the end of the free queue: allocations take the free
-                        # blocks ahead of them first (v1/core/block_pool.py FreeKVCacheBlockQueue)
-                        victim.kept = victim.computed
-                        free_first = limits.kv_tokens - used - (victim.computed - victim.cached)
-                        victim.evicted_after = allocated + max(0, free_first)
-                    victim.computed = victim.cached  # the shared prefix stays cached
-                    waiting.appendleft(victim)
-                    preemptions += 1
-                if len(running) <= i:
-                    break
-                if n > 0:
-                    scheduled.append((r, n))
-                    budget -= n
-                    used += n
-                    allocated += n
-                i += 1
-        admitted = False
-        # a step that preempted admits no one (Scheduler.schedule: `if not preempted_reqs`)
-        while preemptions == before and admissible(used, budget):
-            r = waiting.popleft()
-            hit = _cache_hit(r, allocated)
-            n = min(r.known - hit, budget)
-            used += hit - r.computed + n
-            r.computed, r.kept = hit, 0
-            running.append(r)
-            scheduled.append((r, n))
-            budget -= n
-            allocated += n
-            admitted = True
-        if not scheduled:
-            raise RuntimeError("the KV cache cannot hold one request's prompt")
-        load = _load(scheduled)
-        step, repeat = cost(load), 1
-        if not admitted and not load.prefill_requests and len(scheduled) == len(running):
-            # decode-only steps: run them on the batch's totals, touching no request, while
-            # all that happens is arrivals to a queue whose head cannot be admitted
-            batch = len(running)
-            left = min([r.output - r.generated for r in running])  # steps to the first finish
-            context = load.decode_context - batch  # computed tokens before this step
-            lag = 0  # decode steps run and not yet applied to the running requests
-            resume = False  # the next step is not this batch's: the loop chooses it afresh
-            while True:
-                due = _next_event(pending, front, in_flight < cap)
-                repeat = _segment(left - lag, limits.kv_tokens - used, batch, (due - t) / step)
-                if repeat > 1:
-                    step = (step + cost(_decodes(batch, context, repeat - 1))) / 2
-                if repeat >= left - lag:
-                    break  # a request finishes: the segment runs below
-                started = t + step * (repeat - 1)
-                t += step * repeat
-                steps += repeat
-                allocated += (repeat - 1) * batch
-                itl.append((step, batch * repeat))
-                lag += repeat
-                context += batch * repeat
-                used += batch * (repeat - 1)  # what the next step starts from
-                receive()
-                # the next step as the scheduler would choose it: the same decode-only batch
-                # when the budget and the pool hold it and no one is admitted
-                resume = batch > limits.max_num_batched_tokens or used + batch > limits.kv_tokens
-                allocated += batch
-                if resume or admissible(used + batch, limits.max_num_batched_tokens - batch):
-                    allocated -= batch
-                    resume = True
-                    break
-                used += batch
-                step = cost(_decodes(batch, context, 0))
-            if lag:
-                for r in running:
-                    r.computed += lag
-                    r.generated += lag
-                    r.known += lag
-                scheduled = [(r, 1) for r in running]
-            if resume:
+        decoders = 0
+        while decoders < len(batch.decoding):
+            n = 1 if budget > 0 else 0
+            if used + n > kv:
+                used -= self._preempt(used)
                 continue
-        started = t + step * (repeat - 1)
-        t += step * repeat
-        steps += repeat
-        allocated += (repeat - 1) * len(scheduled)
-        decoded = 0
+            if not n:
+                break
+            # the decoding requests up to the next preemption or the budget's end, at once
+            fit = min(len(batch.decoding) - decoders, budget, kv - used)
+            decoders += fit
+            budget -= fit
+            used += fit
+            self.allocated += fit
+        scheduled: list[tuple[_Request, int]] = []
+        i = 0
+        while i < len(batch.tail):
+            r = batch.tail[i]
+            n = min(r.known - r.computed, budget)
+            if used + n > kv:
+                used -= self._preempt(used)  # the last: this one or one after it
+                continue
+            if n > 0:
+                scheduled.append((r, n))
+                budget -= n
+                used += n
+                self.allocated += n
+            i += 1
+        return used, budget, decoders, batch.skip(decoders), scheduled
+
+    def _preempt(self, used: int) -> int:
+        """Preempt the request scheduled last; the KV tokens it gives back."""
+        victim = self.batch.pop_last()
+        freed = victim.computed - victim.cached
+        if self.work.prefix_caching:
+            # its blocks join the end of the free queue: allocations take the free blocks ahead
+            # of them first (v1/core/block_pool.py FreeKVCacheBlockQueue)
+            victim.kept = victim.computed
+            victim.evicted_after = self.allocated + max(0, self.limits.kv_tokens - used)
+        victim.computed = victim.cached  # the shared prefix stays cached
+        self.waiting.appendleft(victim)
+        self.preemptions += 1
+        return freed
+
+    def _decode_stretch(self, step: float, used: int) -> tuple[float, int, bool]:
+        """Decode-only steps of the whole batch run on its totals while all that happens is
+        arrivals to a queue whose head cannot be admitted (segments of like steps, _segment).
+        Returns the last segment's step time and length, which ends where a request finishes,
+        or True where the next step must be chosen afresh (all the segments have run)."""
+        limits, batch = self.limits, self.batch
+        size = len(batch.decoding)
+        left = batch.next_end() - batch.clock  # steps to the first finish
+        context = batch.context  # computed tokens before this step
+        lag = 0  # decode steps run and not yet applied to the batch
+        resume = False
+        while True:
+            due = _next_event(self.sends, self.front, self.in_flight < self.cap)
+            repeat = _segment(left - lag, limits.kv_tokens - used, size, (due - self.t) / step)
+            if repeat > 1:
+                step = (step + self.cost(_decodes(size, context, repeat - 1))) / 2
+            if repeat >= left - lag:
+                break  # a request finishes: the segment runs as the step's end
+            self.started = self.t + step * (repeat - 1)
+            self.t += step * repeat
+            self.steps += repeat
+            self.allocated += (repeat - 1) * size
+            self.itl.append((step, size * repeat))
+            lag += repeat
+            context += size * repeat
+            used += size * (repeat - 1)  # what the next step starts from
+            self.receive()
+            # the next step as the scheduler would choose it: the same decode-only batch when
+            # the budget and the pool hold it and no one is admitted
+            resume = size > limits.max_num_batched_tokens or used + size > limits.kv_tokens
+            self.allocated += size
+            if resume or self.admissible(used + size, limits.max_num_batched_tokens - size):
+                self.allocated -= size
+                resume = True
+                break
+            used += size
+            step = self.cost(_decodes(size, context, 0))
+        batch.advance(lag)
+        return step, repeat, resume
+
+    def _end_step(
+        self,
+        step: float,
+        repeat: int,
+        decoders: int,
+        skipped: list[_Request],
+        scheduled: list[tuple[_Request, int]],
+    ) -> None:
+        """The step (``repeat`` like steps) has run: tokens are emitted, requests finish."""
+        self.started = self.t + step * (repeat - 1)
+        self.t += step * repeat
+        t = self.t
+        self.steps += repeat
+        self.allocated += (repeat - 1) * (decoders + len(scheduled))
+        self.batch.advance(repeat, skipped)
+        decoded = decoders * repeat
         for r, n in scheduled:
             r.computed += n + repeat - 1
             if r.computed < r.known + repeat - 1:
@@ -477,44 +686,14 @@ def simulate(
             r.known += repeat
             if r.generated >= r.output:
                 r.finish = t
-                finished.append(r)
+        # the decoding requests come first in the batch's order, then the tail's
+        finished = self.batch.finish(t) + [r for r, _ in scheduled if r.finish == t]
         if finished:
-            gone = {id(r) for r in finished}
-            running = [r for r in running if id(r) not in gone]
-            done += finished
-            in_flight -= len(finished)
-            freed = t
-            finished.clear()
+            self.done += finished
+            self.in_flight -= len(finished)
+            self.freed = t
         if decoded:
-            itl.append((step, decoded))
-        if warm is None and len(done) >= stop // 4:
-            warm = (len(done), len(itl), steps, preemptions)
-    # the client's send loop ends with the last send (or, before 0.10.0, the gap slept after it)
-    sent = work.prompts / work.request_rate if work.request_rate else 0.0
-    result = Result(
-        ttft_s=[(r.first_token or 0.0) - r.arrival for r in done],
-        tpot_s=[_tpot(r) for r in done if r.output > 1],
-        # from the benchmark's start: the first request is sent one gap in at a rate
-        duration_s=max(sent, *(r.finish or 0.0 for r in done)),
-        output_tokens=sum(r.output for r in done),
-        preemptions=preemptions,
-        steps=steps,
-        e2e_s=tuple((r.finish or 0.0) - r.arrival for r in done),
-        itl_s=tuple(itl),
-        sent_s=sent,
-    )
-    if len(done) == work.prompts or warm is None:
-        return result
-    rest = [r for r in requests if r.finish is None]  # in order of arrival
-    return _steady(
-        result,
-        done,
-        [r.arrival for r in rest] + arrivals[line:],
-        sum(r.output for r in rest) + sum(output for _, output in sizes[line:]),
-        warm,
-        engine_bound=work.concurrency is None,
-        rate=work.request_rate,
-    )
+            self.itl.append((step, decoded))
 
 
 def _tpot(r: _Request) -> float:
@@ -663,8 +842,11 @@ def _segment(to_finish: int, kv_free: int, batch: int, steps_to_arrival: float) 
     return max(1, steps)
 
 
-def _load(scheduled: list[tuple[_Request, int]]) -> StepLoad:
-    decode_n = decode_ctx = pre_tokens = pre_n = pre_ctx = 0
+def _load(decoders: int, decoders_context: int, scheduled: list[tuple[_Request, int]]) -> StepLoad:
+    """The load of a step that schedules ``decoders`` decoding requests, attending to
+    ``decoders_context`` tokens between them, and the requests ``scheduled`` their tokens."""
+    decode_n, decode_ctx = decoders, decoders_context
+    pre_tokens = pre_n = pre_ctx = 0
     pairs = 0.0
     for r, n in scheduled:
         if r.computed >= r.prompt and n == 1:
