@@ -64,8 +64,9 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from heapq import heappop, heappush
-from itertools import islice
+from itertools import accumulate, islice
 from statistics import NormalDist
 
 from checker.planning.performance.lengths import request_lengths
@@ -226,23 +227,25 @@ def send_span_s(work: Workload, quantile: float) -> float:
     return mean * max(0.0, 1 - 1 / (9 * n) + z / (3 * math.sqrt(n))) ** 3
 
 
-def _arrivals(work: Workload) -> list[float]:
+def _arrivals(work: Workload) -> tuple[float, ...]:
     """Send times as `vllm bench serve` draws them (vllm/benchmarks/serve.py get_request),
     exponential gaps over the mean span, prompts / rate: from 0.10.0 the gaps' running sums,
     so the last request goes out at exactly that span; before, the first goes out at once and
     each later one a gap after the one before, the last gap slept after the last send. All at
     0 without a rate."""
     if work.request_rate is None:
-        return [0.0] * work.prompts
-    rng = random.Random(0)  # noqa: S311 - a reproducible schedule, not security
-    times, t = [], 0.0
-    for _ in range(work.prompts):
-        t += rng.expovariate(work.request_rate)
-        times.append(t)
-    scale = work.prompts / work.request_rate / t
-    if not work.span_fixed:
+        return (0.0,) * work.prompts
+    return _poisson_sends(work.prompts, work.request_rate, work.span_fixed)
+
+
+@lru_cache(maxsize=4)  # both ends of a range run the same workload
+def _poisson_sends(prompts: int, rate: float, span_fixed: bool) -> tuple[float, ...]:
+    draw = random.Random(0).expovariate  # noqa: S311 - a reproducible schedule, not security
+    times = list(accumulate(draw(rate) for _ in range(prompts)))
+    scale = prompts / rate / times[-1]
+    if not span_fixed:
         times = [0.0, *times[:-1]]
-    return [a * scale for a in times]
+    return tuple([a * scale for a in times])
 
 
 def _desynchronized(sizes: list[tuple[int, int]], concurrency: int) -> list[tuple[int, int]]:
@@ -323,7 +326,7 @@ def simulate(
     return _steady(
         result,
         run.done,
-        [r.arrival for r in rest] + arrivals[line:],
+        [r.arrival for r in rest] + list(arrivals[line:]),
         sum(r.output for r in rest) + sum(output for _, output in sizes[line:]),
         warm,
         engine_bound=work.concurrency is None,
@@ -731,21 +734,29 @@ def _steady(
     first = [r.first_token or 0.0 for r in window]
     waited = [f - r.arrival for f, r in zip(first, window, strict=True)]
     decoding = [(r.finish or 0.0) - f for f, r in zip(first, window, strict=True)]
-    periods = [i // size + 1 for i in range(len(rest))]
-    if queues:
-        latency = [
-            max(first[i % size] + k * span - sent_at, waited[i % size])
-            for i, (sent_at, k) in enumerate(zip(rest, periods, strict=True))
-        ]
-    else:
-        latency = [waited[i % size] for i in range(len(rest))]
-    e2e = [wait + decoding[i % size] for i, wait in enumerate(latency)]
-    if engine_bound:
-        last = max(sent_at + e for sent_at, e in zip(rest, e2e, strict=True))
-    else:  # a closed loop sends the request when a slot frees: its arrival moves with the window
-        last = max(first[i % size] + decoding[i % size] + k * span for i, k in enumerate(periods))
     tpots = [_tpot(r) if r.output > 1 else None for r in window]
-    tpot = [v for i in range(len(rest)) if (v := tpots[i % size]) is not None]
+    latency: list[float] = []
+    e2e: list[float] = []
+    tpot: list[float] = []
+    last = -math.inf
+    # a window's worth of the rest at a time, the k-th one window span after the window
+    for k, begin in enumerate(range(0, len(rest), size), start=1):
+        sends = rest[begin : begin + size]
+        shift = k * span
+        if queues:
+            waits = [max(f + shift - s, w) for s, f, w in zip(sends, first, waited, strict=False)]
+        else:
+            waits = waited[: len(sends)]
+        ends = [wait + d for wait, d in zip(waits, decoding, strict=False)]
+        if engine_bound:
+            last = max(last, *(s + e for s, e in zip(sends, ends, strict=True)))
+        else:  # a closed loop sends a request when a slot frees: its send moves with the window
+            last = max(
+                last, *(f + d + shift for f, d, _ in zip(first, decoding, sends, strict=False))
+            )
+        latency += waits
+        e2e += ends
+        tpot += [v for v in tpots[: len(sends)] if v is not None]
     share = len(rest) / len(window)
     itl = [(gap, round(tokens * share)) for gap, tokens in result.itl_s[warm[1] :]]
     return replace(
