@@ -68,6 +68,7 @@ from functools import lru_cache
 from heapq import heappop, heappush
 from itertools import accumulate, islice
 from statistics import NormalDist
+from typing import NamedTuple
 
 from checker.planning.performance.lengths import request_lengths
 
@@ -286,52 +287,106 @@ def simulate(
     max_concurrent_batches), so a request that reaches a busy engine joins the step after the
     one already scheduled - one step later than without it. Past ``steady_after`` finished
     requests (None: never) the rest of the run follows from its steady state (_steady)."""
-    sizes = request_lengths(
-        work.prompts,
-        work.prompt_tokens - work.random_prefix,
-        work.output_tokens,
-        work.range_ratio,
-        work.random_prefix,
-    )
-    if work.varied_lengths and work.concurrency:
-        sizes = _desynchronized(sizes, work.concurrency)
-    arrivals = _arrivals(work)
-    stop = work.prompts
-    if steady_after is not None and work.prompts > max(2, steady_after):
-        stop = max(2, steady_after)
-    # A fresh request is admitted first come first served, and only while no preempted one
-    # waits, so with at most done + running requests admitted: none past the first stop +
-    # max_num_seqs in line joins the batch before the run stops. The first-come-first-served
-    # API server hands each over regardless of those behind it, so they are left out (the
-    # steady state completes them); a shared one (chat) is slowed by every request in it.
-    line = work.prompts
-    if stop < work.prompts and not work.chat:
-        line = min(work.prompts, stop + limits.max_num_seqs)
-    requests: list[_Request] = []
-    for i, (a, (prompt, output)) in enumerate(zip(arrivals[:line], sizes, strict=False)):
-        # vLLM recomputes at least a prompt's last token, whatever the cache holds
-        hit = min(work.cached_prefix, prompt - 1) if i else 0
-        requests.append(_Request(a, prompt, output, computed=hit, cached=hit))
-    run = _Run(work, limits, step_s, request_s, ahead=ahead, sends=deque(requests))
-    # the warm-up's end, once stop // 4 have finished: requests finished, ITL entries, steps
-    # and preemptions by then
-    warm: tuple[int, int, int, int] | None = None
-    while len(run.done) < stop:
-        if run.step() and warm is None and len(run.done) >= stop // 4:
-            warm = (len(run.done), len(run.itl), run.steps, run.preemptions)
-    result = run.result()
-    if len(run.done) == work.prompts or warm is None:
-        return result
-    rest = [r for r in requests if r.finish is None]  # in order of arrival
-    return _steady(
-        result,
-        run.done,
-        [r.arrival for r in rest] + list(arrivals[line:]),
-        sum(r.output for r in rest) + sum(output for _, output in sizes[line:]),
-        warm,
-        engine_bound=work.concurrency is None,
-        rate=work.request_rate,
-    )
+    queue = _Queue.of(work, limits, steady_after)
+    run = _Run(work, limits, step_s, request_s, ahead=ahead, sends=deque(queue.requests))
+    warm: _Warm | None = None
+    while len(run.done) < queue.stop:
+        if run.step() and warm is None and len(run.done) >= queue.stop // 4:
+            warm = _Warm(len(run.done), len(run.itl), run.steps, run.preemptions)
+    return queue.report(run.done, run.itl, run.steps, run.preemptions, warm)
+
+
+class _Warm(NamedTuple):
+    """The warm-up's end, once a quarter of the simulated requests have finished: requests
+    finished, ITL entries, steps and preemptions by then."""
+
+    done: int
+    itl: int
+    steps: int
+    preemptions: int
+
+
+@dataclass(frozen=True)
+class _Queue:
+    """The requests of a run as the client sends them, and how many of them finish before the
+    rest follows from the steady state (``stop``)."""
+
+    work: Workload
+    sizes: list[tuple[int, int]]  # (prompt, output) tokens of every request
+    arrivals: tuple[float, ...]  # when the client sends each
+    stop: int
+    requests: list[_Request]  # those simulated: the first ``line``
+
+    @classmethod
+    def of(cls, work: Workload, limits: Limits, steady_after: int | None) -> _Queue:
+        sizes = request_lengths(
+            work.prompts,
+            work.prompt_tokens - work.random_prefix,
+            work.output_tokens,
+            work.range_ratio,
+            work.random_prefix,
+        )
+        if work.varied_lengths and work.concurrency:
+            sizes = _desynchronized(sizes, work.concurrency)
+        arrivals = _arrivals(work)
+        stop = work.prompts
+        if steady_after is not None and work.prompts > max(2, steady_after):
+            stop = max(2, steady_after)
+        # A fresh request is admitted first come first served, and only while no preempted
+        # one waits, so with at most done + running requests admitted: none past the first
+        # stop + max_num_seqs in line joins the batch before the run stops. The
+        # first-come-first-served API server hands each over regardless of those behind it,
+        # so they are left out (the steady state completes them); a shared one (chat) is
+        # slowed by every request in it.
+        line = work.prompts
+        if stop < work.prompts and not work.chat:
+            line = min(work.prompts, stop + limits.max_num_seqs)
+        requests: list[_Request] = []
+        for i, (a, (prompt, output)) in enumerate(zip(arrivals[:line], sizes, strict=False)):
+            # vLLM recomputes at least a prompt's last token, whatever the cache holds
+            hit = min(work.cached_prefix, prompt - 1) if i else 0
+            requests.append(_Request(a, prompt, output, computed=hit, cached=hit))
+        return cls(work, sizes, arrivals, stop, requests)
+
+    def report(
+        self,
+        done: list[_Request],
+        itl: list[tuple[float, int]],
+        steps: int,
+        preemptions: int,
+        warm: _Warm | None,
+    ) -> Result:
+        """The run as `vllm bench serve` reports it: the requests ``done`` (in the order they
+        finished), completed from their steady state where the run stopped early."""
+        work = self.work
+        # the client's send loop ends with the last send (or, before 0.10.0, the gap slept
+        # after it)
+        sent = work.prompts / work.request_rate if work.request_rate else 0.0
+        result = Result(
+            ttft_s=[(r.first_token or 0.0) - r.arrival for r in done],
+            tpot_s=[_tpot(r) for r in done if r.output > 1],
+            # from the benchmark's start: the first request is sent one gap in at a rate
+            duration_s=max(sent, *(r.finish or 0.0 for r in done)),
+            output_tokens=sum(r.output for r in done),
+            preemptions=preemptions,
+            steps=steps,
+            e2e_s=tuple((r.finish or 0.0) - r.arrival for r in done),
+            itl_s=tuple(itl),
+            sent_s=sent,
+        )
+        if len(done) == work.prompts or warm is None:
+            return result
+        line = len(self.requests)
+        rest = [r for r in self.requests if r.finish is None]  # in order of arrival
+        return _steady(
+            result,
+            done,
+            [r.arrival for r in rest] + list(self.arrivals[line:]),
+            sum(r.output for r in rest) + sum(output for _, output in self.sizes[line:]),
+            warm,
+            engine_bound=work.concurrency is None,
+            rate=work.request_rate,
+        )
 
 
 class _Batch:
@@ -475,25 +530,6 @@ class _Run:
         self.freed = 0.0  # when a slot last freed
         self.allocated = 0  # KV tokens allocated so far: the free queue's clock
         self.started = 0.0  # when the step that just ended started, and (ahead) chose the next
-
-    def result(self) -> Result:
-        """The run so far as `vllm bench serve` reports it."""
-        work, done = self.work, self.done
-        # the client's send loop ends with the last send (or, before 0.10.0, the gap slept
-        # after it)
-        sent = work.prompts / work.request_rate if work.request_rate else 0.0
-        return Result(
-            ttft_s=[(r.first_token or 0.0) - r.arrival for r in done],
-            tpot_s=[_tpot(r) for r in done if r.output > 1],
-            # from the benchmark's start: the first request is sent one gap in at a rate
-            duration_s=max(sent, *(r.finish or 0.0 for r in done)),
-            output_tokens=sum(r.output for r in done),
-            preemptions=self.preemptions,
-            steps=self.steps,
-            e2e_s=tuple((r.finish or 0.0) - r.arrival for r in done),
-            itl_s=tuple(self.itl),
-            sent_s=sent,
-        )
 
     def cost(self, load: StepLoad) -> float:
         # a pure function of the load, and loads recur: a closed loop repeats its waves
@@ -708,7 +744,7 @@ def _steady(
     done: list[_Request],
     rest: list[float],
     rest_output: int,
-    warm: tuple[int, int, int, int],
+    warm: _Warm,
     *,
     engine_bound: bool,
     rate: float | None,
@@ -723,8 +759,8 @@ def _steady(
     request) queues: the engine reaches each request ``d`` after the one before, so its first
     token comes at the counterpart's shifted by the window's span, not before its own arrival
     plus the counterpart's TTFT."""
-    window = done[warm[0] :]
-    start = done[warm[0] - 1].finish or 0.0
+    window = done[warm.done :]
+    start = done[warm.done - 1].finish or 0.0
     span = (window[-1].finish or 0.0) - start
     # the client sends span x rate requests over the window's span, as a Poisson count: the
     # engine keeps up unless that exceeds what it finished by three standard deviations
@@ -758,15 +794,15 @@ def _steady(
         e2e += ends
         tpot += [v for v in tpots[: len(sends)] if v is not None]
     share = len(rest) / len(window)
-    itl = [(gap, round(tokens * share)) for gap, tokens in result.itl_s[warm[1] :]]
+    itl = [(gap, round(tokens * share)) for gap, tokens in result.itl_s[warm.itl :]]
     return replace(
         result,
         ttft_s=result.ttft_s + latency,
         tpot_s=result.tpot_s + tpot,
         duration_s=max(result.duration_s, last),
         output_tokens=result.output_tokens + rest_output,
-        preemptions=result.preemptions + round((result.preemptions - warm[3]) * share),
-        steps=result.steps + round((result.steps - warm[2]) * share),
+        preemptions=result.preemptions + round((result.preemptions - warm.preemptions) * share),
+        steps=result.steps + round((result.steps - warm.steps) * share),
         e2e_s=result.e2e_s + tuple(e2e),
         itl_s=result.itl_s + tuple(p for p in itl if p[1]),
         steady_from=len(done),
