@@ -63,12 +63,13 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from heapq import heappop, heappush
 from itertools import accumulate, islice
+from operator import add, itemgetter
 from statistics import NormalDist
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from checker.planning.performance.lengths import request_lengths
 
@@ -160,11 +161,7 @@ def percentile(values: Sequence[float], q: float, weights: Sequence[float] | Non
     if not values:
         return 0.0
     if weights is None:
-        ordered = sorted(values)
-        pos = q / 100 * (len(ordered) - 1)
-        low = math.floor(pos)
-        high = min(low + 1, len(ordered) - 1)
-        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+        return _ranked(sorted(values), q)
     pairs = sorted(zip(values, weights, strict=True))
     rank, seen = q / 100 * (sum(weights) - 1), 0.0
     for value, weight in pairs:
@@ -172,6 +169,16 @@ def percentile(values: Sequence[float], q: float, weights: Sequence[float] | Non
         if seen > rank:
             return value
     return pairs[-1][0]
+
+
+def _ranked(ordered: Sequence[float], q: float) -> float:
+    """``percentile`` of values already sorted."""
+    if not ordered:
+        return 0.0
+    pos = q / 100 * (len(ordered) - 1)
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,8 @@ class Result:
     cohort: int = 1  # requests each simulated one stands for (checker/planning/performance/perf.py)
     sent_s: float = 0.0  # when the client's send loop ended (the benchmark's clock waits for it)
     steady_from: int = 0  # requests simulated before the rest followed from them; 0: all were
+    # each latency series sorted, once asked for (a long run's are 100,000 long)
+    _sorted: dict[str, list[float]] = field(default_factory=dict, init=False, compare=False)
 
     @property
     def output_tok_s(self) -> float:
@@ -197,10 +206,17 @@ class Result:
         return len(self.ttft_s) * self.cohort / self.duration_s if self.duration_s else 0.0
 
     def median_ttft_s(self) -> float:
-        return percentile(self.ttft_s, 50)
+        return self.percentile_s("ttft_s", 50)
 
     def median_tpot_s(self) -> float:
-        return percentile(self.tpot_s, 50)
+        return self.percentile_s("tpot_s", 50)
+
+    def percentile_s(self, series: Literal["ttft_s", "tpot_s", "e2e_s"], q: float) -> float:
+        """The ``q``-th percentile of a latency series, as ``percentile``."""
+        ordered = self._sorted.get(series)
+        if ordered is None:
+            ordered = self._sorted[series] = sorted(getattr(self, series))
+        return _ranked(ordered, q)
 
     def itl_percentile_s(self, q: float) -> float:
         return percentile([v for v, _ in self.itl_s], q, [w for _, w in self.itl_s])
@@ -382,7 +398,7 @@ class _Queue:
             result,
             done,
             [r.arrival for r in rest] + list(self.arrivals[line:]),
-            sum(r.output for r in rest) + sum(output for _, output in self.sizes[line:]),
+            sum(r.output for r in rest) + sum(map(itemgetter(1), self.sizes[line:])),
             warm,
             engine_bound=work.concurrency is None,
             rate=work.request_rate,
@@ -779,13 +795,16 @@ def _steady(
     for k, begin in enumerate(range(0, len(rest), size), start=1):
         sends = rest[begin : begin + size]
         shift = k * span
-        if queues:
-            waits = [max(f + shift - s, w) for s, f, w in zip(sends, first, waited, strict=False)]
+        if queues:  # max(reached, waited), written out: the hot loop of a long run
+            waits = [
+                w if w > (reached := f + shift - s) else reached
+                for s, f, w in zip(sends, first, waited, strict=False)
+            ]
         else:
             waits = waited[: len(sends)]
-        ends = [wait + d for wait, d in zip(waits, decoding, strict=False)]
+        ends = list(map(add, waits, decoding))
         if engine_bound:
-            last = max(last, *(s + e for s, e in zip(sends, ends, strict=True)))
+            last = max(last, *map(add, sends, ends))
         else:  # a closed loop sends a request when a slot frees: its send moves with the window
             last = max(
                 last, *(f + d + shift for f, d, _ in zip(first, decoding, sends, strict=False))
