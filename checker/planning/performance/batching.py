@@ -105,9 +105,9 @@ class Limits:
     reserve_full_prompt: bool = False
 
 
-@dataclass(frozen=True)
-class StepLoad:
-    """What one engine step computes, in the terms a cost model needs."""
+class StepLoad(NamedTuple):
+    """What one engine step computes, in the terms a cost model needs (a tuple: a run looks
+    each step's cost up by its load)."""
 
     decode_requests: int
     decode_context: int  # KV tokens the decoding requests attend to, summed
@@ -429,7 +429,10 @@ class _Batch:
 
     def held(self) -> int:
         """KV tokens the running requests hold beyond the shared prefix's blocks."""
-        return self.context - self.cached + sum([r.computed - r.cached for r in self.tail])
+        held = self.context - self.cached
+        for r in self.tail:
+            held += r.computed - r.cached
+        return held
 
     def admit(self, r: _Request) -> None:
         self.seq += 1
@@ -482,6 +485,8 @@ class _Batch:
                 self._leave(r)
                 r.finish = t
                 out.append(r)
+        if not self.tail:
+            return out
         tail, self.tail = self.tail, []
         for r in tail:
             if r.finish is not None:

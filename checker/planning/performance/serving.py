@@ -11,7 +11,7 @@ profile keeps the cheap closed form.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import replace
 
 from checker.planning.engine.releases import has_behaviour
 from checker.planning.kvcache.state import prefix_caching_default
@@ -79,7 +79,16 @@ def simulate_workload(ctx: RuleContext, work: Workload, end: int) -> Result:
     )
 
     def scaled(load: StepLoad) -> float:
-        return cost(StepLoad(*(size * getattr(load, f.name) for f in fields(StepLoad))))
+        return cost(
+            StepLoad(
+                size * load.decode_requests,
+                size * load.decode_context,
+                size * load.prefill_tokens,
+                size * load.prefill_requests,
+                size * load.prefill_context,
+                size * load.prefill_attention,
+            )
+        )
 
     # the API server shares its CPU between requests: a cohort is ``size`` requests' work
     front = fixed_costs(ctx.gpu, end).request_s
