@@ -37,14 +37,20 @@ engine after about N x ``request_s`` - the burst waits for its whole front end, 
 engine as one burst. (Where the release parses the chat template per request, the caller adds
 that parse to ``request_s``: checker/planning/performance/perf.py chat_template_parse_s.)
 
-Speed: a run of steps in which every running request only decodes and nothing can change the
-batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
-segment: its steps differ only by one token of context per request, so the segment costs its
-step count times the mean of its first and last step (exact when a step's cost is linear in
-the context, as the memory-bound decode step is). Segments cut only by arrivals to a queue whose
-head cannot be admitted follow one another on the batch's totals, each request brought up to
-date once at the end (the same steps, at a cost independent of the batch size). Step costs are
-computed once per distinct load (a closed loop repeats its loads wave after wave).
+Speed: the running batch is kept as totals (_Batch). Its decoding requests - all but the last
+one, which may still be computing a prompt - advance a token a step on a shared clock: the
+step's load comes from their count and summed context, a heap of the clock at which each
+finishes says who finishes, and a request is brought up to date only when it leaves (finishes
+or is preempted), so a step costs what happens in it - arrivals, admissions, preemptions,
+finishes - not the requests running (the request-by-request model it reproduces exactly is
+tests/planning/batching_reference.py). A run of steps in which every running request only
+decodes and nothing can change the batch (no arrival due, no request finishing, the KV pool
+not full, nobody admissible) is one segment: its steps differ only by one token of context per
+request, so the segment costs its step count times the mean of its first and last step (exact
+when a step's cost is linear in the context, as the memory-bound decode step is); segments cut
+only by arrivals to a queue whose head cannot be admitted follow one another
+(_Run._decode_stretch). Step costs are computed once per distinct load (a closed loop repeats
+its loads wave after wave).
 
 Past ``steady_after`` finished requests (STEADY_AFTER by default) a long run is in its steady
 state, and the rest of it follows from what ran after the first quarter of them, its warm-up
@@ -66,7 +72,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from heapq import heappop, heappush
-from itertools import accumulate, islice
+from itertools import accumulate
 from operator import add, itemgetter
 from statistics import NormalDist
 from typing import Literal, NamedTuple
@@ -447,24 +453,10 @@ class _Batch:
         self._leave(r)
         return r
 
-    def skip(self, scheduled: int) -> list[_Request]:
-        """The decoding requests past the first ``scheduled``, up to date: the token budget ran
-        out before them, so this step they wait."""
-        waiting = len(self.decoding) - scheduled
-        if not waiting:
-            return []
-        skipped = list(islice(reversed(self.decoding.values()), waiting))
-        for r in skipped:
-            self._sync(r)
-        return skipped
-
-    def advance(self, steps: int, skipped: Sequence[_Request] = ()) -> None:
-        """The decoding requests, but those ``skipped``, run ``steps`` decode steps."""
+    def advance(self, steps: int) -> None:
+        """The decoding requests run ``steps`` decode steps."""
         self.clock += steps
-        self.context += (len(self.decoding) - len(skipped)) * steps
-        for r in skipped:  # they did not move: their finish moves later
-            r.mark = self.clock
-            heappush(self.ends, (self.clock + r.output - r.generated, r.seq, r))
+        self.context += len(self.decoding) * steps
 
     def next_end(self) -> int:
         """The clock at which the first decoding request finishes."""
@@ -498,8 +490,8 @@ class _Batch:
         return out
 
     def _current(self, entry: tuple[int, int, _Request]) -> bool:
-        """Whether a heap entry still says when a running request finishes (a preempted or
-        skipped request leaves a stale one behind)."""
+        """Whether a heap entry still says when a running request finishes (a preempted
+        request leaves a stale one behind)."""
         end, seq, r = entry
         return self.decoding.get(seq) is r and end == r.mark + r.output - r.generated
 
@@ -570,7 +562,7 @@ class _Run:
             self.t = max(self.t, due)
             return False
         before = self.preemptions
-        used, budget, decoders, skipped, scheduled = self._schedule_running()
+        used, budget, decoders, scheduled = self._schedule_running()
         admitted = False
         # a step that preempted admits no one (Scheduler.schedule: `if not preempted_reqs`)
         while self.preemptions == before and self.admissible(used, budget):
@@ -586,14 +578,13 @@ class _Run:
             admitted = True
         if not decoders and not scheduled:
             raise RuntimeError("the KV cache cannot hold one request's prompt")
-        context = self.batch.context - sum([r.computed for r in skipped])
-        load = _load(decoders, context + decoders, scheduled)
+        load = _load(decoders, self.batch.context + decoders, scheduled)
         step, repeat = self.cost(load), 1
         if not admitted and not scheduled and decoders == len(self.batch):
             step, repeat, resume = self._decode_stretch(step, used)
             if resume:
                 return False
-        self._end_step(step, repeat, decoders, skipped, scheduled)
+        self._end_step(step, repeat, decoders, scheduled)
         return True
 
     def receive(self) -> None:
@@ -622,28 +613,25 @@ class _Run:
         reserved = r.known - hit if limits.reserve_full_prompt else n
         return used + hit - r.computed + reserved <= limits.kv_tokens
 
-    def _schedule_running(
-        self,
-    ) -> tuple[int, int, int, list[_Request], list[tuple[_Request, int]]]:
+    def _schedule_running(self) -> tuple[int, int, int, list[tuple[_Request, int]]]:
         """Each running request, in order, gets its next tokens - one for a decoding request,
         the rest of its prompt for one prefilling - while the token budget lasts; where the KV
         pool cannot hold them, the request scheduled last is preempted until it can. Returns
         the KV tokens then used, the budget left, how many decoding requests were scheduled
-        (the first ones), those skipped after them, and the tail's requests with their tokens."""
+        and the tail's requests with their tokens. Every decoding request gets its token: each
+        request in the batch took at least one token of a step's budget when it was admitted,
+        so the batch never holds more requests than the budget has tokens."""
         limits, batch = self.limits, self.batch
         kv = limits.kv_tokens
         used = limits.shared_tokens + batch.held()
         budget = limits.max_num_batched_tokens
         decoders = 0
         while decoders < len(batch.decoding):
-            n = 1 if budget > 0 else 0
-            if used + n > kv:
+            if used + 1 > kv:
                 used -= self._preempt(used)
                 continue
-            if not n:
-                break
-            # the decoding requests up to the next preemption or the budget's end, at once
-            fit = min(len(batch.decoding) - decoders, budget, kv - used)
+            # the decoding requests up to the next preemption, at once
+            fit = min(len(batch.decoding) - decoders, kv - used)
             decoders += fit
             budget -= fit
             used += fit
@@ -662,7 +650,7 @@ class _Run:
                 used += n
                 self.allocated += n
             i += 1
-        return used, budget, decoders, batch.skip(decoders), scheduled
+        return used, budget, decoders, scheduled
 
     def _preempt(self, used: int) -> int:
         """Preempt the request scheduled last; the KV tokens it gives back."""
@@ -723,7 +711,6 @@ class _Run:
         step: float,
         repeat: int,
         decoders: int,
-        skipped: list[_Request],
         scheduled: list[tuple[_Request, int]],
     ) -> None:
         """The step (``repeat`` like steps) has run: tokens are emitted, requests finish."""
@@ -732,7 +719,7 @@ class _Run:
         t = self.t
         self.steps += repeat
         self.allocated += (repeat - 1) * (decoders + len(scheduled))
-        self.batch.advance(repeat, skipped)
+        self.batch.advance(repeat)
         decoded = decoders * repeat
         for r, n in scheduled:
             r.computed += n + repeat - 1
