@@ -667,44 +667,57 @@ class _Run:
         return freed
 
     def _decode_stretch(self, step: float, used: int) -> tuple[float, int, bool]:
-        """Decode-only steps of the whole batch run on its totals while all that happens is
-        arrivals to a queue whose head cannot be admitted (segments of like steps, _segment).
-        Returns the last segment's step time and length, which ends where a request finishes,
-        or True where the next step must be chosen afresh (all the segments have run)."""
+        """Decode-only steps of the whole batch, ``step`` seconds the first, run in segments
+        of like steps (_segment) while all that happens is arrivals to a queue whose head
+        cannot be admitted. Returns the step time and length of the segment in which a request
+        finishes, left for _end_step to run, and whether the stretch ended before it instead,
+        where the next step must be chosen afresh (``used``: KV tokens the first step holds)."""
         limits, batch = self.limits, self.batch
         size = len(batch.decoding)
         left = batch.next_end() - batch.clock  # steps to the first finish
         context = batch.context  # computed tokens before this step
         lag = 0  # decode steps run and not yet applied to the batch
-        resume = False
         while True:
             due = _next_event(self.sends, self.front, self.in_flight < self.cap)
             repeat = _segment(left - lag, limits.kv_tokens - used, size, (due - self.t) / step)
             if repeat > 1:
                 step = (step + self.cost(_decodes(size, context, repeat - 1))) / 2
             if repeat >= left - lag:
-                break  # a request finishes: the segment runs as the step's end
-            self.started = self.t + step * (repeat - 1)
-            self.t += step * repeat
-            self.steps += repeat
-            self.allocated += (repeat - 1) * size
+                break  # a request finishes: the segment ends the stretch
+            self._run_steps(step, repeat, size)
             self.itl.append((step, size * repeat))
             lag += repeat
             context += size * repeat
             used += size * (repeat - 1)  # what the next step starts from
             self.receive()
-            # the next step as the scheduler would choose it: the same decode-only batch when
-            # the budget and the pool hold it and no one is admitted
-            resume = size > limits.max_num_batched_tokens or used + size > limits.kv_tokens
-            self.allocated += size
-            if resume or self.admissible(used + size, limits.max_num_batched_tokens - size):
-                self.allocated -= size
-                resume = True
-                break
+            if not self._decodes_again(used, size):
+                batch.advance(lag)
+                return step, repeat, True
             used += size
             step = self.cost(_decodes(size, context, 0))
         batch.advance(lag)
-        return step, repeat, resume
+        return step, repeat, False
+
+    def _decodes_again(self, used: int, size: int) -> bool:
+        """Whether the scheduler's next step is another decode step of the same ``size``
+        requests - the token budget and the KV pool (``used`` tokens so far) hold it and the
+        queue's head cannot join - whose tokens are then allocated."""
+        limits = self.limits
+        if size > limits.max_num_batched_tokens or used + size > limits.kv_tokens:
+            return False
+        self.allocated += size  # the prefix cache's clock counts them before admission asks
+        if self.admissible(used + size, limits.max_num_batched_tokens - size):
+            self.allocated -= size
+            return False
+        return True
+
+    def _run_steps(self, step: float, repeat: int, scheduled: int) -> None:
+        """The clock runs ``repeat`` like steps of ``step`` seconds, ``scheduled`` requests
+        each (the first step's tokens are allocated when it is scheduled)."""
+        self.started = self.t + step * (repeat - 1)
+        self.t += step * repeat
+        self.steps += repeat
+        self.allocated += (repeat - 1) * scheduled
 
     def _end_step(
         self,
@@ -714,13 +727,11 @@ class _Run:
         scheduled: list[tuple[_Request, int]],
     ) -> None:
         """The step (``repeat`` like steps) has run: tokens are emitted, requests finish."""
-        self.started = self.t + step * (repeat - 1)
-        self.t += step * repeat
+        self._run_steps(step, repeat, decoders + len(scheduled))
         t = self.t
-        self.steps += repeat
-        self.allocated += (repeat - 1) * (decoders + len(scheduled))
         self.batch.advance(repeat)
         decoded = decoders * repeat
+        last: list[_Request] = []  # the tail's requests that emitted their last token
         for r, n in scheduled:
             r.computed += n + repeat - 1
             if r.computed < r.known + repeat - 1:
@@ -733,8 +744,9 @@ class _Run:
             r.known += repeat
             if r.generated >= r.output:
                 r.finish = t
+                last.append(r)
         # the decoding requests come first in the batch's order, then the tail's
-        finished = self.batch.finish(t) + [r for r, _ in scheduled if r.finish == t]
+        finished = self.batch.finish(t) + last
         if finished:
             self.done += finished
             self.in_flight -= len(finished)
