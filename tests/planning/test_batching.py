@@ -338,6 +338,18 @@ def test_a_run_below_the_steady_state_threshold_is_simulated_whole() -> None:
     assert result == simulate(work, ROOMY, context_step, steady_after=None)
 
 
+def test_a_runs_percentiles_sort_each_series_once_and_read_as_numpys() -> None:
+    work = Workload(prompts=300, prompt_tokens=500, output_tokens=40, request_rate=20.0)
+    result = simulate(work, ROOMY, context_step, steady_after=50)
+    assert result.steady_from  # a long series, completed from the steady state
+    for series in ("ttft_s", "tpot_s", "e2e_s"):
+        for q in (0, 37.5, 50, 90, 100):
+            assert result.percentile_s(series, q) == percentile(getattr(result, series), q)
+    # a result derived from another sorts its own series
+    later = replace(result, ttft_s=[t + 1.0 for t in result.ttft_s])
+    assert later.percentile_s("ttft_s", 50) == pytest.approx(result.percentile_s("ttft_s", 50) + 1)
+
+
 def test_each_distinct_step_load_is_costed_once() -> None:
     seen: list[StepLoad] = []
 
