@@ -413,13 +413,14 @@ class _Queue:
 
 class _Batch:
     """The running requests in the scheduler's order - the order they were admitted in - kept
-    so that a step costs what changes in it, not what runs. All but the last are decoding (each
-    computes the token it emitted the step before): they advance a token a step together, on a
+    so that a step costs what changes in it, not what runs. The decoding requests (each
+    computes the token it emitted the step before) advance a token a step together, on a
     shared clock, and each is brought up to date only when it leaves the batch; their totals
     give the step's load and a heap of the clock at which each will finish tells who finishes.
-    The last still computing its prompt (in chunks, or again after preemption) is kept apart in
-    ``tail`` with the requests admitted this step: a request after one that computes only part
-    of what it needs is never admitted, since that part took the rest of the token budget."""
+    The others - the last request, while it computes its prompt in chunks (or again after
+    preemption), and those admitted this step - wait in ``tail`` until they emit a token. They
+    all come after the decoding ones: a request is admitted only while the token budget lasts,
+    so none is admitted after one that got only part of the tokens it needs."""
 
     def __init__(self) -> None:
         self.decoding: dict[int, _Request] = {}  # by ``seq``: inserted, so iterated, in order
@@ -441,6 +442,7 @@ class _Batch:
         return held
 
     def admit(self, r: _Request) -> None:
+        """``r`` joins the batch, last."""
         self.seq += 1
         r.seq = self.seq
         self.tail.append(r)
@@ -483,17 +485,16 @@ class _Batch:
         for r in tail:
             if r.finish is not None:
                 continue
-            if r.first_token is not None and r.computed == r.known - 1:
+            if r.first_token is not None and r.computed == r.known - 1:  # it decodes
                 self._join(r)
             else:
                 self.tail.append(r)
         return out
 
     def _current(self, entry: tuple[int, int, _Request]) -> bool:
-        """Whether a heap entry still says when a running request finishes (a preempted
-        request leaves a stale one behind)."""
-        end, seq, r = entry
-        return self.decoding.get(seq) is r and end == r.mark + r.output - r.generated
+        """Whether a heap entry is a running request's (a preempted one leaves its entry
+        behind, and comes back under a new ``seq``)."""
+        return self.decoding.get(entry[1]) is entry[2]
 
     def _join(self, r: _Request) -> None:
         r.mark = self.clock
