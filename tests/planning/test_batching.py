@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -11,12 +12,15 @@ import pytest
 from checker.planning.performance.batching import (
     STEADY_AFTER,
     Limits,
+    Result,
+    StepCost,
     StepLoad,
     Workload,
     percentile,
     send_span_s,
     simulate,
 )
+from tests.planning import batching_reference
 
 ROOMY = Limits(max_num_batched_tokens=2048, max_num_seqs=256, kv_tokens=1_000_000)
 
@@ -334,6 +338,18 @@ def test_a_run_below_the_steady_state_threshold_is_simulated_whole() -> None:
     assert result == simulate(work, ROOMY, context_step, steady_after=None)
 
 
+def test_a_runs_percentiles_sort_each_series_once_and_read_as_numpys() -> None:
+    work = Workload(prompts=300, prompt_tokens=500, output_tokens=40, request_rate=20.0)
+    result = simulate(work, ROOMY, context_step, steady_after=50)
+    assert result.steady_from  # a long series, completed from the steady state
+    for series in ("ttft_s", "tpot_s", "e2e_s"):
+        for q in (0, 37.5, 50, 90, 100):
+            assert result.percentile_s(series, q) == percentile(getattr(result, series), q)
+    # a result derived from another sorts its own series
+    later = replace(result, ttft_s=[t + 1.0 for t in result.ttft_s])
+    assert later.percentile_s("ttft_s", 50) == pytest.approx(result.percentile_s("ttft_s", 50) + 1)
+
+
 def test_each_distinct_step_load_is_costed_once() -> None:
     seen: list[StepLoad] = []
 
@@ -344,3 +360,66 @@ def test_each_distinct_step_load_is_costed_once() -> None:
     work = Workload(prompts=200, prompt_tokens=100, output_tokens=50, concurrency=1)
     result = simulate(work, ROOMY, counted)
     assert len(seen) == len(set(seen)) < result.steps
+
+
+def _random_run(seed: int) -> tuple[Workload, Limits, StepCost, float, bool, int | None]:
+    """A random workload, engine and step cost: lengths fixed or spread, a closed loop, a
+    burst or a rate, a shared prefix, a KV pool from barely one request to roomy (preemption),
+    async scheduling, a run cut short by its steady state."""
+    rng = random.Random(seed)
+    seqs = rng.choice([1, 2, 4, 16, 64, 256])
+    budget = max(seqs, rng.choice([16, 256, 2048, 8192]))  # vLLM: budget >= max_num_seqs
+    prompt, output = rng.choice([1, 5, 200, 1000, 3000]), rng.choice([1, 3, 50, 300])
+    ratio = rng.choice([0.0, 0.3, 0.9])
+    prefix = rng.randint(0, prompt - 1) if rng.random() < 0.3 else 0
+    cached = rng.randint(0, prompt - 1) if rng.random() < 0.3 else 0
+    concurrency = rng.choice([None, 1, 4, 64])
+    rate = rng.choice([None, 5.0, 1000.0]) if concurrency is None else None
+    work = Workload(
+        prompts=rng.choice([2, 20, 100, 300]),
+        prompt_tokens=prompt,
+        output_tokens=output,
+        concurrency=concurrency,
+        request_rate=rate,
+        cached_prefix=cached,
+        prefix_caching=rng.random() < 0.5,
+        chat=rng.random() < 0.3,
+        range_ratio=ratio,
+        random_prefix=prefix,
+        varied_lengths=rng.random() < 0.3,
+        span_fixed=rng.random() < 0.7,
+    )
+    longest = math.ceil(prompt * (1 + ratio)) + math.ceil(output * (1 + ratio)) + 2
+    pool = rng.choice([longest + rng.randint(0, 50), 2 * longest, 4 * longest, 30 * longest])
+    limits = Limits(
+        max_num_batched_tokens=budget,
+        max_num_seqs=seqs,
+        kv_tokens=pool,
+        shared_tokens=rng.choice([0, cached]),
+        reserve_full_prompt=rng.random() < 0.5,
+    )
+    fixed, per_request, per_token = rng.uniform(0.001, 0.02), rng.uniform(0, 1e-4), 1e-7
+
+    def cost(load: StepLoad) -> float:
+        attention = max(load.prefill_tokens * 1e-6, load.prefill_attention * 1e-10)
+        return (
+            fixed + per_request * load.decode_requests + per_token * load.decode_context + attention
+        )
+
+    steady = rng.choice([None, STEADY_AFTER, 30])
+    return work, limits, cost, rng.choice([0.0, 0.002]), rng.random() < 0.5, steady
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_the_batch_totals_give_exactly_what_the_request_by_request_scheduler_gives(
+    seed: int,
+) -> None:
+    work, limits, cost, request_s, ahead, steady = _random_run(seed)
+
+    def run(model: Callable[..., Result]) -> Result | str:
+        try:
+            return model(work, limits, cost, request_s, ahead=ahead, steady_after=steady)
+        except RuntimeError as error:  # a pool too small for one prompt: the same refusal
+            return str(error)
+
+    assert run(simulate) == run(batching_reference.simulate)

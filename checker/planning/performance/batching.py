@@ -37,14 +37,20 @@ engine after about N x ``request_s`` - the burst waits for its whole front end, 
 engine as one burst. (Where the release parses the chat template per request, the caller adds
 that parse to ``request_s``: checker/planning/performance/perf.py chat_template_parse_s.)
 
-Speed: a run of steps in which every running request only decodes and nothing can change the
-batch (no arrival due, no request finishing, the KV pool not full, nobody admissible) is one
-segment: its steps differ only by one token of context per request, so the segment costs its
-step count times the mean of its first and last step (exact when a step's cost is linear in
-the context, as the memory-bound decode step is). Segments cut only by arrivals to a queue whose
-head cannot be admitted follow one another on the batch's totals, each request brought up to
-date once at the end (the same steps, at a cost independent of the batch size). Step costs are
-computed once per distinct load (a closed loop repeats its loads wave after wave).
+Speed: the running batch is kept as totals (_Batch). Its decoding requests - all but the last
+one, which may still be computing a prompt - advance a token a step on a shared clock: the
+step's load comes from their count and summed context, a heap of the clock at which each
+finishes says who finishes, and a request is brought up to date only when it leaves (finishes
+or is preempted), so a step costs what happens in it - arrivals, admissions, preemptions,
+finishes - not the requests running (the request-by-request model it reproduces exactly is
+tests/planning/batching_reference.py). A run of steps in which every running request only
+decodes and nothing can change the batch (no arrival due, no request finishing, the KV pool
+not full, nobody admissible) is one segment: its steps differ only by one token of context per
+request, so the segment costs its step count times the mean of its first and last step (exact
+when a step's cost is linear in the context, as the memory-bound decode step is); segments cut
+only by arrivals to a queue whose head cannot be admitted follow one another
+(_Run._decode_stretch). Step costs are computed once per distinct load (a closed loop repeats
+its loads wave after wave).
 
 Past ``steady_after`` finished requests (STEADY_AFTER by default) a long run is in its steady
 state, and the rest of it follows from what ran after the first quarter of them, its warm-up
@@ -63,8 +69,13 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from heapq import heappop, heappush
+from itertools import accumulate
+from operator import add, itemgetter
 from statistics import NormalDist
+from typing import Literal, NamedTuple
 
 from checker.planning.performance.lengths import request_lengths
 
@@ -100,9 +111,9 @@ class Limits:
     reserve_full_prompt: bool = False
 
 
-@dataclass(frozen=True)
-class StepLoad:
-    """What one engine step computes, in the terms a cost model needs."""
+class StepLoad(NamedTuple):
+    """What one engine step computes, in the terms a cost model needs (a tuple: a run looks
+    each step's cost up by its load)."""
 
     decode_requests: int
     decode_context: int  # KV tokens the decoding requests attend to, summed
@@ -128,7 +139,7 @@ def recipe_prompts(concurrency: int) -> int:
     return max(_MIN_PROMPTS, _PROMPTS_PER_SLOT * concurrency)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Request:
     arrival: float  # when the client sends it (closed loop: when a slot frees)
     prompt: int
@@ -143,6 +154,8 @@ class _Request:
     known: int = 0  # prompt plus the tokens generated so far
     leaves: float = 0.0  # when the API server is done with it (virtual time if it shares)
     reached: float = 0.0  # when the API server handed it to the engine (real time)
+    seq: int = 0  # its place in the running batch's order: the order of admission
+    mark: int = 0  # while decoding, the batch's clock when its counts above were last updated
 
     def __post_init__(self) -> None:
         self.known = self.prompt + self.generated
@@ -154,11 +167,7 @@ def percentile(values: Sequence[float], q: float, weights: Sequence[float] | Non
     if not values:
         return 0.0
     if weights is None:
-        ordered = sorted(values)
-        pos = q / 100 * (len(ordered) - 1)
-        low = math.floor(pos)
-        high = min(low + 1, len(ordered) - 1)
-        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+        return _ranked(sorted(values), q)
     pairs = sorted(zip(values, weights, strict=True))
     rank, seen = q / 100 * (sum(weights) - 1), 0.0
     for value, weight in pairs:
@@ -166,6 +175,16 @@ def percentile(values: Sequence[float], q: float, weights: Sequence[float] | Non
         if seen > rank:
             return value
     return pairs[-1][0]
+
+
+def _ranked(ordered: Sequence[float], q: float) -> float:
+    """``percentile`` of values already sorted."""
+    if not ordered:
+        return 0.0
+    pos = q / 100 * (len(ordered) - 1)
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 @dataclass(frozen=True)
@@ -181,6 +200,8 @@ class Result:
     cohort: int = 1  # requests each simulated one stands for (checker/planning/performance/perf.py)
     sent_s: float = 0.0  # when the client's send loop ended (the benchmark's clock waits for it)
     steady_from: int = 0  # requests simulated before the rest followed from them; 0: all were
+    # each latency series sorted, once asked for (a long run's are 100,000 long)
+    _sorted: dict[str, list[float]] = field(default_factory=dict, init=False, compare=False)
 
     @property
     def output_tok_s(self) -> float:
@@ -191,10 +212,17 @@ class Result:
         return len(self.ttft_s) * self.cohort / self.duration_s if self.duration_s else 0.0
 
     def median_ttft_s(self) -> float:
-        return percentile(self.ttft_s, 50)
+        return self.percentile_s("ttft_s", 50)
 
     def median_tpot_s(self) -> float:
-        return percentile(self.tpot_s, 50)
+        return self.percentile_s("tpot_s", 50)
+
+    def percentile_s(self, series: Literal["ttft_s", "tpot_s", "e2e_s"], q: float) -> float:
+        """The ``q``-th percentile of a latency series, as ``percentile``."""
+        ordered = self._sorted.get(series)
+        if ordered is None:
+            ordered = self._sorted[series] = sorted(getattr(self, series))
+        return _ranked(ordered, q)
 
     def itl_percentile_s(self, q: float) -> float:
         return percentile([v for v, _ in self.itl_s], q, [w for _, w in self.itl_s])
@@ -222,23 +250,25 @@ def send_span_s(work: Workload, quantile: float) -> float:
     return mean * max(0.0, 1 - 1 / (9 * n) + z / (3 * math.sqrt(n))) ** 3
 
 
-def _arrivals(work: Workload) -> list[float]:
+def _arrivals(work: Workload) -> tuple[float, ...]:
     """Send times as `vllm bench serve` draws them (vllm/benchmarks/serve.py get_request),
     exponential gaps over the mean span, prompts / rate: from 0.10.0 the gaps' running sums,
     so the last request goes out at exactly that span; before, the first goes out at once and
     each later one a gap after the one before, the last gap slept after the last send. All at
     0 without a rate."""
     if work.request_rate is None:
-        return [0.0] * work.prompts
-    rng = random.Random(0)  # noqa: S311 - a reproducible schedule, not security
-    times, t = [], 0.0
-    for _ in range(work.prompts):
-        t += rng.expovariate(work.request_rate)
-        times.append(t)
-    scale = work.prompts / work.request_rate / t
-    if not work.span_fixed:
+        return (0.0,) * work.prompts
+    return _poisson_sends(work.prompts, work.request_rate, work.span_fixed)
+
+
+@lru_cache(maxsize=4)  # both ends of a range run the same workload
+def _poisson_sends(prompts: int, rate: float, span_fixed: bool) -> tuple[float, ...]:
+    draw = random.Random(0).expovariate  # noqa: S311 - a reproducible schedule, not security
+    times = list(accumulate(draw(rate) for _ in range(prompts)))
+    scale = prompts / rate / times[-1]
+    if not span_fixed:
         times = [0.0, *times[:-1]]
-    return [a * scale for a in times]
+    return tuple([a * scale for a in times])
 
 
 def _desynchronized(sizes: list[tuple[int, int]], concurrency: int) -> list[tuple[int, int]]:
@@ -279,75 +309,304 @@ def simulate(
     max_concurrent_batches), so a request that reaches a busy engine joins the step after the
     one already scheduled - one step later than without it. Past ``steady_after`` finished
     requests (None: never) the rest of the run follows from its steady state (_steady)."""
-    sizes = request_lengths(
-        work.prompts,
-        work.prompt_tokens - work.random_prefix,
-        work.output_tokens,
-        work.range_ratio,
-        work.random_prefix,
-    )
-    if work.varied_lengths and work.concurrency:
-        sizes = _desynchronized(sizes, work.concurrency)
-    arrivals = _arrivals(work)
-    stop = work.prompts
-    if steady_after is not None and work.prompts > max(2, steady_after):
-        stop = max(2, steady_after)
-    # A fresh request is admitted first come first served, and only while no preempted one
-    # waits, so with at most done + running requests admitted: none past the first stop +
-    # max_num_seqs in line joins the batch before the run stops. The first-come-first-served
-    # API server hands each over regardless of those behind it, so they are left out (the
-    # steady state completes them); a shared one (chat) is slowed by every request in it.
-    line = work.prompts
-    if stop < work.prompts and not work.chat:
-        line = min(work.prompts, stop + limits.max_num_seqs)
-    requests: list[_Request] = []
-    for i, (a, (prompt, output)) in enumerate(zip(arrivals[:line], sizes, strict=False)):
-        # vLLM recomputes at least a prompt's last token, whatever the cache holds
-        hit = min(work.cached_prefix, prompt - 1) if i else 0
-        requests.append(_Request(a, prompt, output, computed=hit, cached=hit))
-    pending = deque(requests)
-    # the warm-up's end, once stop // 4 have finished: requests finished, ITL entries, steps
-    # and preemptions by then
-    warm: tuple[int, int, int, int] | None = None
-    costs: dict[StepLoad, float] = {}
+    queue = _Queue.of(work, limits, steady_after)
+    run = _Run(work, limits, step_s, request_s, ahead=ahead, sends=deque(queue.requests))
+    warm: _Warm | None = None
+    while len(run.done) < queue.stop:
+        if run.step() and warm is None and len(run.done) >= queue.stop // 4:
+            warm = _Warm(len(run.done), len(run.itl), run.steps, run.preemptions)
+    return queue.report(run.done, run.itl, run.steps, run.preemptions, warm)
 
-    def cost(load: StepLoad) -> float:
+
+class _Warm(NamedTuple):
+    """The warm-up's end, once a quarter of the simulated requests have finished: requests
+    finished, ITL entries, steps and preemptions by then."""
+
+    done: int
+    itl: int
+    steps: int
+    preemptions: int
+
+
+@dataclass(frozen=True)
+class _Queue:
+    """The requests of a run as the client sends them, and how many of them finish before the
+    rest follows from the steady state (``stop``)."""
+
+    work: Workload
+    sizes: list[tuple[int, int]]  # (prompt, output) tokens of every request
+    arrivals: tuple[float, ...]  # when the client sends each
+    stop: int
+    requests: list[_Request]  # those simulated: the first ``line``
+
+    @classmethod
+    def of(cls, work: Workload, limits: Limits, steady_after: int | None) -> _Queue:
+        sizes = request_lengths(
+            work.prompts,
+            work.prompt_tokens - work.random_prefix,
+            work.output_tokens,
+            work.range_ratio,
+            work.random_prefix,
+        )
+        if work.varied_lengths and work.concurrency:
+            sizes = _desynchronized(sizes, work.concurrency)
+        arrivals = _arrivals(work)
+        stop = work.prompts
+        if steady_after is not None and work.prompts > max(2, steady_after):
+            stop = max(2, steady_after)
+        # A fresh request is admitted first come first served, and only while no preempted
+        # one waits, so with at most done + running requests admitted: none past the first
+        # stop + max_num_seqs in line joins the batch before the run stops. The
+        # first-come-first-served API server hands each over regardless of those behind it,
+        # so they are left out (the steady state completes them); a shared one (chat) is
+        # slowed by every request in it.
+        line = work.prompts
+        if stop < work.prompts and not work.chat:
+            line = min(work.prompts, stop + limits.max_num_seqs)
+        requests: list[_Request] = []
+        for i, (a, (prompt, output)) in enumerate(zip(arrivals[:line], sizes, strict=False)):
+            # vLLM recomputes at least a prompt's last token, whatever the cache holds
+            hit = min(work.cached_prefix, prompt - 1) if i else 0
+            requests.append(_Request(a, prompt, output, computed=hit, cached=hit))
+        return cls(work, sizes, arrivals, stop, requests)
+
+    def report(
+        self,
+        done: list[_Request],
+        itl: list[tuple[float, int]],
+        steps: int,
+        preemptions: int,
+        warm: _Warm | None,
+    ) -> Result:
+        """The run as `vllm bench serve` reports it: the requests ``done`` (in the order they
+        finished), completed from their steady state where the run stopped early."""
+        work = self.work
+        # the client's send loop ends with the last send (or, before 0.10.0, the gap slept
+        # after it)
+        sent = work.prompts / work.request_rate if work.request_rate else 0.0
+        result = Result(
+            ttft_s=[(r.first_token or 0.0) - r.arrival for r in done],
+            tpot_s=[_tpot(r) for r in done if r.output > 1],
+            # from the benchmark's start: the first request is sent one gap in at a rate
+            duration_s=max(sent, *(r.finish or 0.0 for r in done)),
+            output_tokens=sum(r.output for r in done),
+            preemptions=preemptions,
+            steps=steps,
+            e2e_s=tuple((r.finish or 0.0) - r.arrival for r in done),
+            itl_s=tuple(itl),
+            sent_s=sent,
+        )
+        if len(done) == work.prompts or warm is None:
+            return result
+        line = len(self.requests)
+        rest = [r for r in self.requests if r.finish is None]  # in order of arrival
+        return _steady(
+            result,
+            done,
+            [r.arrival for r in rest] + list(self.arrivals[line:]),
+            sum(r.output for r in rest) + sum(map(itemgetter(1), self.sizes[line:])),
+            warm,
+            engine_bound=work.concurrency is None,
+            rate=work.request_rate,
+        )
+
+
+class _Batch:
+    """The running requests in the scheduler's order - the order they were admitted in - kept
+    so that a step costs what changes in it, not what runs. The decoding requests (each
+    computes the token it emitted the step before) advance a token a step together, on a
+    shared clock, and each is brought up to date only when it leaves the batch; their totals
+    give the step's load and a heap of the clock at which each will finish tells who finishes.
+    The others - the last request, while it computes its prompt in chunks (or again after
+    preemption), and those admitted this step - wait in ``tail`` until they emit a token. They
+    all come after the decoding ones: a request is admitted only while the token budget lasts,
+    so none is admitted after one that got only part of the tokens it needs."""
+
+    def __init__(self) -> None:
+        self.decoding: dict[int, _Request] = {}  # by ``seq``: inserted, so iterated, in order
+        self.tail: list[_Request] = []
+        self.clock = 0  # decode steps run so far
+        self.context = 0  # the decoding requests' computed tokens, summed
+        self.cached = 0  # of those, the prefix cache's
+        self.ends: list[tuple[int, int, _Request]] = []  # (clock it finishes at, seq, request)
+        self.seq = 0
+
+    def __len__(self) -> int:
+        return len(self.decoding) + len(self.tail)
+
+    def held(self) -> int:
+        """KV tokens the running requests hold beyond the shared prefix's blocks."""
+        held = self.context - self.cached
+        for r in self.tail:
+            held += r.computed - r.cached
+        return held
+
+    def admit(self, r: _Request) -> None:
+        """``r`` joins the batch, last."""
+        self.seq += 1
+        r.seq = self.seq
+        self.tail.append(r)
+
+    def pop_last(self) -> _Request:
+        """The request scheduled last, up to date and out of the batch (the one preempted)."""
+        if self.tail:
+            return self.tail.pop()
+        r = self.decoding.popitem()[1]
+        self._leave(r)
+        return r
+
+    def advance(self, steps: int) -> None:
+        """The decoding requests run ``steps`` decode steps."""
+        self.clock += steps
+        self.context += len(self.decoding) * steps
+
+    def next_end(self) -> int:
+        """The clock at which the first decoding request finishes."""
+        ends = self.ends
+        while not self._current(ends[0]):
+            heappop(ends)
+        return ends[0][0]
+
+    def finish(self, t: float) -> list[_Request]:
+        """The decoding requests whose last token this step emitted, in order, out of the
+        batch; then the tail's requests that emitted one join the decoding."""
+        out = []
+        ends = self.ends
+        while ends and ends[0][0] <= self.clock:
+            entry = heappop(ends)
+            if self._current(entry):
+                r = entry[2]
+                self._leave(r)
+                r.finish = t
+                out.append(r)
+        if not self.tail:
+            return out
+        tail, self.tail = self.tail, []
+        for r in tail:
+            if r.finish is not None:
+                continue
+            if r.first_token is not None and r.computed == r.known - 1:  # it decodes
+                self._join(r)
+            else:
+                self.tail.append(r)
+        return out
+
+    def _current(self, entry: tuple[int, int, _Request]) -> bool:
+        """Whether a heap entry is a running request's (a preempted one leaves its entry
+        behind, and comes back under a new ``seq``)."""
+        return self.decoding.get(entry[1]) is entry[2]
+
+    def _join(self, r: _Request) -> None:
+        r.mark = self.clock
+        self.decoding[r.seq] = r
+        self.context += r.computed
+        self.cached += r.cached
+        heappush(self.ends, (self.clock + r.output - r.generated, r.seq, r))
+
+    def _leave(self, r: _Request) -> None:
+        self._sync(r)
+        self.decoding.pop(r.seq, None)
+        self.context -= r.computed
+        self.cached -= r.cached
+
+    def _sync(self, r: _Request) -> None:
+        behind = self.clock - r.mark
+        r.computed += behind
+        r.generated += behind
+        r.known += behind
+        r.mark = self.clock
+
+
+class _Run:
+    """One simulated `vllm bench serve` run: the client, the API server, the engine's waiting
+    queue and its running batch, played a step (or a stretch of like decode steps) at a time."""
+
+    def __init__(
+        self,
+        work: Workload,
+        limits: Limits,
+        step_s: StepCost,
+        request_s: float,
+        *,
+        ahead: bool,
+        sends: deque[_Request],
+    ) -> None:
+        self.work, self.limits, self.step_s, self.ahead = work, limits, step_s, ahead
+        self.sends = sends  # not yet sent by the client, in order
+        self.cap = work.concurrency or work.prompts
+        self.front = _FrontEnd(request_s, shared=work.chat)
+        self.waiting: deque[_Request] = deque()
+        self.batch = _Batch()
+        self.done: list[_Request] = []
+        self.itl: list[tuple[float, int]] = []
+        self.costs: dict[StepLoad, float] = {}
+        self.in_flight, self.t, self.preemptions, self.steps = 0, 0.0, 0, 0
+        self.freed = 0.0  # when a slot last freed
+        self.allocated = 0  # KV tokens allocated so far: the free queue's clock
+        self.started = 0.0  # when the step that just ended started, and (ahead) chose the next
+
+    def cost(self, load: StepLoad) -> float:
         # a pure function of the load, and loads recur: a closed loop repeats its waves
-        known = costs.get(load)
+        known = self.costs.get(load)
         if known is None:
-            known = costs[load] = step_s(load)
+            known = self.costs[load] = self.step_s(load)
         return known
 
-    cap = work.concurrency or work.prompts
-    front = _FrontEnd(request_s, shared=work.chat)
-    waiting: deque[_Request] = deque()
-    running: list[_Request] = []
-    done: list[_Request] = []
-    finished: list[_Request] = []
-    itl: list[tuple[float, int]] = []
-    in_flight, t, preemptions, steps = 0, 0.0, 0, 0
-    freed = 0.0  # when a slot last freed
-    allocated = 0  # KV tokens allocated so far: the free queue's clock
-    started = 0.0  # when the step that just ended started, and (ahead) chose the next step
+    def step(self) -> bool:
+        """One engine step, or a stretch of decode steps; False where the engine only waited
+        for a request, or a stretch ended where the next step must be chosen afresh."""
+        self.receive()
+        if not self.batch and not self.waiting:
+            due = _next_event(self.sends, self.front, self.in_flight < self.cap)
+            if due == math.inf:
+                raise RuntimeError("no request can be scheduled")  # unreachable: cap >= 1
+            self.t = max(self.t, due)
+            return False
+        before = self.preemptions
+        used, budget, decoders, scheduled = self._schedule_running()
+        admitted = False
+        # a step that preempted admits no one (Scheduler.schedule: `if not preempted_reqs`)
+        while self.preemptions == before and self.admissible(used, budget):
+            r = self.waiting.popleft()
+            hit = _cache_hit(r, self.allocated)
+            n = min(r.known - hit, budget)
+            used += hit - r.computed + n
+            r.computed, r.kept = hit, 0
+            self.batch.admit(r)
+            scheduled.append((r, n))
+            budget -= n
+            self.allocated += n
+            admitted = True
+        if not decoders and not scheduled:
+            raise RuntimeError("the KV cache cannot hold one request's prompt")
+        load = _load(decoders, self.batch.context + decoders, scheduled)
+        step, repeat = self.cost(load), 1
+        if not admitted and not scheduled and decoders == len(self.batch):
+            step, repeat, resume = self._decode_stretch(step, used)
+            if resume:
+                return False
+        self._end_step(step, repeat, decoders, scheduled)
+        return True
 
-    def receive() -> None:
+    def receive(self) -> None:
         """The client sends what is due by ``t``; the engine's queue takes what the API server
         has handed over by the time the step is chosen."""
-        nonlocal in_flight
-        while pending and in_flight < cap and pending[0].arrival <= t:
-            r = pending.popleft()
-            if work.concurrency is not None:  # a closed loop sends when a slot frees
-                r.arrival = max(r.arrival, freed)
-            front.send(r)
-            in_flight += 1
-        waiting.extend(front.until(started if ahead and running else t))
+        sends = self.sends
+        while sends and self.in_flight < self.cap and sends[0].arrival <= self.t:
+            r = sends.popleft()
+            if self.work.concurrency is not None:  # a closed loop sends when a slot frees
+                r.arrival = max(r.arrival, self.freed)
+            self.front.send(r)
+            self.in_flight += 1
+        self.waiting.extend(self.front.until(self.started if self.ahead and self.batch else self.t))
 
-    def admissible(used: int, budget: int) -> bool:
+    def admissible(self, used: int, budget: int) -> bool:
         """Whether the head of the queue can join the running batch now."""
-        if not waiting or len(running) >= limits.max_num_seqs or budget <= 0:
+        limits = self.limits
+        if not self.waiting or len(self.batch) >= limits.max_num_seqs or budget <= 0:
             return False
-        r = waiting[0]
-        hit = _cache_hit(r, allocated)
+        r = self.waiting[0]
+        hit = _cache_hit(r, self.allocated)
         n = min(r.known - hit, budget)
         # Scheduler.schedule allocates the first chunk's slots only; from 0.19 it first
         # checks that the whole prompt fits (KVCacheManager.can_fit_full_sequence), so a
@@ -355,116 +614,125 @@ def simulate(
         reserved = r.known - hit if limits.reserve_full_prompt else n
         return used + hit - r.computed + reserved <= limits.kv_tokens
 
-    while len(done) < stop:
-        receive()
-        if not running and not waiting:
-            due = _next_event(pending, front, in_flight < cap)
-            if due == math.inf:
-                raise RuntimeError("no request can be scheduled")  # unreachable: cap >= 1
-            t = max(t, due)
-            continue
+    def _schedule_running(self) -> tuple[int, int, int, list[tuple[_Request, int]]]:
+        """Each running request, in order, gets its next tokens - one for a decoding request,
+        the rest of its prompt for one prefilling - while the token budget lasts; where the KV
+        pool cannot hold them, the request scheduled last is preempted until it can. Returns
+        the KV tokens then used, the budget left, how many decoding requests were scheduled
+        and the tail's requests with their tokens. Every decoding request gets its token: each
+        request in the batch took at least one token of a step's budget when it was admitted,
+        so the batch never holds more requests than the budget has tokens."""
+        limits, batch = self.limits, self.batch
+        kv = limits.kv_tokens
+        used = limits.shared_tokens + batch.held()
         budget = limits.max_num_batched_tokens
-        scheduled: list[tuple[_Request, int]] = []
-        before = preemptions
-        used = limits.shared_tokens + sum([r.computed - r.cached for r in running])
-        needs = [r.known - r.computed for r in running]
-        wanted = sum(needs)
-        if wanted <= budget and used + wanted <= limits.kv_tokens:
-            # the budget and the pool hold every running request's next tokens: no one is
-            # preempted or cut short, as the loop below would find one request at a time
-            scheduled = [(r, n) for r, n in zip(running, needs, strict=True) if n > 0]
-            budget -= wanted
-            used += wanted
-            allocated += wanted
-        else:
-            i = 0
-            while i < len(running):
-                r = running[i]
-                n = min(r.known - r.computed, budget)
-                while used + n > limits.kv_tokens and len(running) > i:
-                    victim = running.pop()  # the request scheduled last gives its blocks back
-                    used -= victim.computed - victim.cached
-                    if work.prefix_caching:
-                        # its blocks join the end of the free queue: allocations take the free
-                        # blocks ahead of them first (v1/core/block_pool.py FreeKVCacheBlockQueue)
-                        victim.kept = victim.computed
-                        free_first = limits.kv_tokens - used - (victim.computed - victim.cached)
-                        victim.evicted_after = allocated + max(0, free_first)
-                    victim.computed = victim.cached  # the shared prefix stays cached
-                    waiting.appendleft(victim)
-                    preemptions += 1
-                if len(running) <= i:
-                    break
-                if n > 0:
-                    scheduled.append((r, n))
-                    budget -= n
-                    used += n
-                    allocated += n
-                i += 1
-        admitted = False
-        # a step that preempted admits no one (Scheduler.schedule: `if not preempted_reqs`)
-        while preemptions == before and admissible(used, budget):
-            r = waiting.popleft()
-            hit = _cache_hit(r, allocated)
-            n = min(r.known - hit, budget)
-            used += hit - r.computed + n
-            r.computed, r.kept = hit, 0
-            running.append(r)
-            scheduled.append((r, n))
-            budget -= n
-            allocated += n
-            admitted = True
-        if not scheduled:
-            raise RuntimeError("the KV cache cannot hold one request's prompt")
-        load = _load(scheduled)
-        step, repeat = cost(load), 1
-        if not admitted and not load.prefill_requests and len(scheduled) == len(running):
-            # decode-only steps: run them on the batch's totals, touching no request, while
-            # all that happens is arrivals to a queue whose head cannot be admitted
-            batch = len(running)
-            left = min([r.output - r.generated for r in running])  # steps to the first finish
-            context = load.decode_context - batch  # computed tokens before this step
-            lag = 0  # decode steps run and not yet applied to the running requests
-            resume = False  # the next step is not this batch's: the loop chooses it afresh
-            while True:
-                due = _next_event(pending, front, in_flight < cap)
-                repeat = _segment(left - lag, limits.kv_tokens - used, batch, (due - t) / step)
-                if repeat > 1:
-                    step = (step + cost(_decodes(batch, context, repeat - 1))) / 2
-                if repeat >= left - lag:
-                    break  # a request finishes: the segment runs below
-                started = t + step * (repeat - 1)
-                t += step * repeat
-                steps += repeat
-                allocated += (repeat - 1) * batch
-                itl.append((step, batch * repeat))
-                lag += repeat
-                context += batch * repeat
-                used += batch * (repeat - 1)  # what the next step starts from
-                receive()
-                # the next step as the scheduler would choose it: the same decode-only batch
-                # when the budget and the pool hold it and no one is admitted
-                resume = batch > limits.max_num_batched_tokens or used + batch > limits.kv_tokens
-                allocated += batch
-                if resume or admissible(used + batch, limits.max_num_batched_tokens - batch):
-                    allocated -= batch
-                    resume = True
-                    break
-                used += batch
-                step = cost(_decodes(batch, context, 0))
-            if lag:
-                for r in running:
-                    r.computed += lag
-                    r.generated += lag
-                    r.known += lag
-                scheduled = [(r, 1) for r in running]
-            if resume:
+        decoders = 0
+        while decoders < len(batch.decoding):
+            if used + 1 > kv:
+                used -= self._preempt(used)
                 continue
-        started = t + step * (repeat - 1)
-        t += step * repeat
-        steps += repeat
-        allocated += (repeat - 1) * len(scheduled)
-        decoded = 0
+            # the decoding requests up to the next preemption, at once
+            fit = min(len(batch.decoding) - decoders, kv - used)
+            decoders += fit
+            budget -= fit
+            used += fit
+            self.allocated += fit
+        scheduled: list[tuple[_Request, int]] = []
+        i = 0
+        while i < len(batch.tail):
+            r = batch.tail[i]
+            n = min(r.known - r.computed, budget)
+            if used + n > kv:
+                used -= self._preempt(used)  # the last: this one or one after it
+                continue
+            if n > 0:
+                scheduled.append((r, n))
+                budget -= n
+                used += n
+                self.allocated += n
+            i += 1
+        return used, budget, decoders, scheduled
+
+    def _preempt(self, used: int) -> int:
+        """Preempt the request scheduled last; the KV tokens it gives back."""
+        victim = self.batch.pop_last()
+        freed = victim.computed - victim.cached
+        if self.work.prefix_caching:
+            # its blocks join the end of the free queue: allocations take the free blocks ahead
+            # of them first (v1/core/block_pool.py FreeKVCacheBlockQueue)
+            victim.kept = victim.computed
+            victim.evicted_after = self.allocated + max(0, self.limits.kv_tokens - used)
+        victim.computed = victim.cached  # the shared prefix stays cached
+        self.waiting.appendleft(victim)
+        self.preemptions += 1
+        return freed
+
+    def _decode_stretch(self, step: float, used: int) -> tuple[float, int, bool]:
+        """Decode-only steps of the whole batch, ``step`` seconds the first, run in segments
+        of like steps (_segment) while all that happens is arrivals to a queue whose head
+        cannot be admitted. Returns the step time and length of the segment in which a request
+        finishes, left for _end_step to run, and whether the stretch ended before it instead,
+        where the next step must be chosen afresh (``used``: KV tokens the first step holds)."""
+        limits, batch = self.limits, self.batch
+        size = len(batch.decoding)
+        left = batch.next_end() - batch.clock  # steps to the first finish
+        context = batch.context  # computed tokens before this step
+        lag = 0  # decode steps run and not yet applied to the batch
+        while True:
+            due = _next_event(self.sends, self.front, self.in_flight < self.cap)
+            repeat = _segment(left - lag, limits.kv_tokens - used, size, (due - self.t) / step)
+            if repeat > 1:
+                step = (step + self.cost(_decodes(size, context, repeat - 1))) / 2
+            if repeat >= left - lag:
+                break  # a request finishes: the segment ends the stretch
+            self._run_steps(step, repeat, size)
+            self.itl.append((step, size * repeat))
+            lag += repeat
+            context += size * repeat
+            used += size * (repeat - 1)  # what the next step starts from
+            self.receive()
+            if not self._decodes_again(used, size):
+                batch.advance(lag)
+                return step, repeat, True
+            used += size
+            step = self.cost(_decodes(size, context, 0))
+        batch.advance(lag)
+        return step, repeat, False
+
+    def _decodes_again(self, used: int, size: int) -> bool:
+        """Whether the scheduler's next step is another decode step of the same ``size``
+        requests - the token budget and the KV pool (``used`` tokens so far) hold it and the
+        queue's head cannot join - whose tokens are then allocated."""
+        limits = self.limits
+        if size > limits.max_num_batched_tokens or used + size > limits.kv_tokens:
+            return False
+        self.allocated += size  # the prefix cache's clock counts them before admission asks
+        if self.admissible(used + size, limits.max_num_batched_tokens - size):
+            self.allocated -= size
+            return False
+        return True
+
+    def _run_steps(self, step: float, repeat: int, scheduled: int) -> None:
+        """The clock runs ``repeat`` like steps of ``step`` seconds, ``scheduled`` requests
+        each (the first step's tokens are allocated when it is scheduled)."""
+        self.started = self.t + step * (repeat - 1)
+        self.t += step * repeat
+        self.steps += repeat
+        self.allocated += (repeat - 1) * scheduled
+
+    def _end_step(
+        self,
+        step: float,
+        repeat: int,
+        decoders: int,
+        scheduled: list[tuple[_Request, int]],
+    ) -> None:
+        """The step (``repeat`` like steps) has run: tokens are emitted, requests finish."""
+        self._run_steps(step, repeat, decoders + len(scheduled))
+        t = self.t
+        self.batch.advance(repeat)
+        decoded = decoders * repeat
+        last: list[_Request] = []  # the tail's requests that emitted their last token
         for r, n in scheduled:
             r.computed += n + repeat - 1
             if r.computed < r.known + repeat - 1:
@@ -477,44 +745,15 @@ def simulate(
             r.known += repeat
             if r.generated >= r.output:
                 r.finish = t
-                finished.append(r)
+                last.append(r)
+        # the decoding requests come first in the batch's order, then the tail's
+        finished = self.batch.finish(t) + last
         if finished:
-            gone = {id(r) for r in finished}
-            running = [r for r in running if id(r) not in gone]
-            done += finished
-            in_flight -= len(finished)
-            freed = t
-            finished.clear()
+            self.done += finished
+            self.in_flight -= len(finished)
+            self.freed = t
         if decoded:
-            itl.append((step, decoded))
-        if warm is None and len(done) >= stop // 4:
-            warm = (len(done), len(itl), steps, preemptions)
-    # the client's send loop ends with the last send (or, before 0.10.0, the gap slept after it)
-    sent = work.prompts / work.request_rate if work.request_rate else 0.0
-    result = Result(
-        ttft_s=[(r.first_token or 0.0) - r.arrival for r in done],
-        tpot_s=[_tpot(r) for r in done if r.output > 1],
-        # from the benchmark's start: the first request is sent one gap in at a rate
-        duration_s=max(sent, *(r.finish or 0.0 for r in done)),
-        output_tokens=sum(r.output for r in done),
-        preemptions=preemptions,
-        steps=steps,
-        e2e_s=tuple((r.finish or 0.0) - r.arrival for r in done),
-        itl_s=tuple(itl),
-        sent_s=sent,
-    )
-    if len(done) == work.prompts or warm is None:
-        return result
-    rest = [r for r in requests if r.finish is None]  # in order of arrival
-    return _steady(
-        result,
-        done,
-        [r.arrival for r in rest] + arrivals[line:],
-        sum(r.output for r in rest) + sum(output for _, output in sizes[line:]),
-        warm,
-        engine_bound=work.concurrency is None,
-        rate=work.request_rate,
-    )
+            self.itl.append((step, decoded))
 
 
 def _tpot(r: _Request) -> float:
@@ -526,7 +765,7 @@ def _steady(
     done: list[_Request],
     rest: list[float],
     rest_output: int,
-    warm: tuple[int, int, int, int],
+    warm: _Warm,
     *,
     engine_bound: bool,
     rate: float | None,
@@ -541,8 +780,8 @@ def _steady(
     request) queues: the engine reaches each request ``d`` after the one before, so its first
     token comes at the counterpart's shifted by the window's span, not before its own arrival
     plus the counterpart's TTFT."""
-    window = done[warm[0] :]
-    start = done[warm[0] - 1].finish or 0.0
+    window = done[warm.done :]
+    start = done[warm.done - 1].finish or 0.0
     span = (window[-1].finish or 0.0) - start
     # the client sends span x rate requests over the window's span, as a Poisson count: the
     # engine keeps up unless that exceeds what it finished by three standard deviations
@@ -552,31 +791,42 @@ def _steady(
     first = [r.first_token or 0.0 for r in window]
     waited = [f - r.arrival for f, r in zip(first, window, strict=True)]
     decoding = [(r.finish or 0.0) - f for f, r in zip(first, window, strict=True)]
-    periods = [i // size + 1 for i in range(len(rest))]
-    if queues:
-        latency = [
-            max(first[i % size] + k * span - sent_at, waited[i % size])
-            for i, (sent_at, k) in enumerate(zip(rest, periods, strict=True))
-        ]
-    else:
-        latency = [waited[i % size] for i in range(len(rest))]
-    e2e = [wait + decoding[i % size] for i, wait in enumerate(latency)]
-    if engine_bound:
-        last = max(sent_at + e for sent_at, e in zip(rest, e2e, strict=True))
-    else:  # a closed loop sends the request when a slot frees: its arrival moves with the window
-        last = max(first[i % size] + decoding[i % size] + k * span for i, k in enumerate(periods))
     tpots = [_tpot(r) if r.output > 1 else None for r in window]
-    tpot = [v for i in range(len(rest)) if (v := tpots[i % size]) is not None]
+    latency: list[float] = []
+    e2e: list[float] = []
+    tpot: list[float] = []
+    last = -math.inf
+    # a window's worth of the rest at a time, the k-th one window span after the window
+    for k, begin in enumerate(range(0, len(rest), size), start=1):
+        sends = rest[begin : begin + size]
+        shift = k * span
+        if queues:  # max(reached, waited), written out: the hot loop of a long run
+            waits = [
+                w if w > (reached := f + shift - s) else reached
+                for s, f, w in zip(sends, first, waited, strict=False)
+            ]
+        else:
+            waits = waited[: len(sends)]
+        ends = list(map(add, waits, decoding))
+        if engine_bound:
+            last = max(last, *map(add, sends, ends))
+        else:  # a closed loop sends a request when a slot frees: its send moves with the window
+            last = max(
+                last, *(f + d + shift for f, d, _ in zip(first, decoding, sends, strict=False))
+            )
+        latency += waits
+        e2e += ends
+        tpot += [v for v in tpots[: len(sends)] if v is not None]
     share = len(rest) / len(window)
-    itl = [(gap, round(tokens * share)) for gap, tokens in result.itl_s[warm[1] :]]
+    itl = [(gap, round(tokens * share)) for gap, tokens in result.itl_s[warm.itl :]]
     return replace(
         result,
         ttft_s=result.ttft_s + latency,
         tpot_s=result.tpot_s + tpot,
         duration_s=max(result.duration_s, last),
         output_tokens=result.output_tokens + rest_output,
-        preemptions=result.preemptions + round((result.preemptions - warm[3]) * share),
-        steps=result.steps + round((result.steps - warm[2]) * share),
+        preemptions=result.preemptions + round((result.preemptions - warm.preemptions) * share),
+        steps=result.steps + round((result.steps - warm.steps) * share),
         e2e_s=result.e2e_s + tuple(e2e),
         itl_s=result.itl_s + tuple(p for p in itl if p[1]),
         steady_from=len(done),
@@ -663,8 +913,11 @@ def _segment(to_finish: int, kv_free: int, batch: int, steps_to_arrival: float) 
     return max(1, steps)
 
 
-def _load(scheduled: list[tuple[_Request, int]]) -> StepLoad:
-    decode_n = decode_ctx = pre_tokens = pre_n = pre_ctx = 0
+def _load(decoders: int, decoders_context: int, scheduled: list[tuple[_Request, int]]) -> StepLoad:
+    """The load of a step that schedules ``decoders`` decoding requests, attending to
+    ``decoders_context`` tokens between them, and the requests ``scheduled`` their tokens."""
+    decode_n, decode_ctx = decoders, decoders_context
+    pre_tokens = pre_n = pre_ctx = 0
     pairs = 0.0
     for r, n in scheduled:
         if r.computed >= r.prompt and n == 1:

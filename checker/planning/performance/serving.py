@@ -11,7 +11,7 @@ profile keeps the cheap closed form.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import replace
 
 from checker.planning.engine.releases import has_behaviour
 from checker.planning.kvcache.state import prefix_caching_default
@@ -20,7 +20,6 @@ from checker.planning.performance.batching import (
     Result,
     StepLoad,
     Workload,
-    percentile,
     recipe_prompts,
     send_span_s,
     simulate,
@@ -84,7 +83,16 @@ def simulate_workload(
     )
 
     def scaled(load: StepLoad) -> float:
-        return cost(StepLoad(*(size * getattr(load, f.name) for f in fields(StepLoad))))
+        return cost(
+            StepLoad(
+                size * load.decode_requests,
+                size * load.decode_context,
+                size * load.prefill_tokens,
+                size * load.prefill_requests,
+                size * load.prefill_context,
+                size * load.prefill_attention,
+            )
+        )
 
     # the API server shares its CPU between requests: a cohort is ``size`` requests' work
     front = fixed_costs(ctx.gpu, end).request_s
@@ -334,7 +342,7 @@ def _stepped(
     queue = (
         "; p90 above p50: requests wait for the running batch"
         f" (max_num_seqs {effective_max_num_seqs(ctx)}, {s.max_num_batched_tokens} batched tokens)"
-        if percentile(slow.ttft_s, 90) > 1.2 * percentile(slow.ttft_s, 50)
+        if slow.percentile_s("ttft_s", 90) > 1.2 * slow.percentile_s("ttft_s", 50)
         else ""
     )
 
@@ -347,10 +355,10 @@ def _stepped(
             width=physics + preempted + _span_words(work),
         )
 
-    ttft = _latency(runs, lambda r, q: percentile(r.ttft_s, q), f"{physics}, {path}{queue}")
-    tpot = _latency(runs, lambda r, q: percentile(r.tpot_s, q), physics + preempted)
+    ttft = _latency(runs, lambda r, q: r.percentile_s("ttft_s", q), f"{physics}, {path}{queue}")
+    tpot = _latency(runs, lambda r, q: r.percentile_s("tpot_s", q), physics + preempted)
     itl = _latency(runs, Result.itl_percentile_s, physics + "; a step with prefill is longer")
-    e2e = _latency(runs, lambda r, q: percentile(r.e2e_s, q), f"{physics}, {path}{preempted}")
+    e2e = _latency(runs, lambda r, q: r.percentile_s("e2e_s", q), f"{physics}, {path}{preempted}")
     output = rate((slow.output_tok_s, fast.output_tok_s), 0)
     if work.request_rate is None:
         shape = f"{work.concurrency} requests in flight"
