@@ -139,9 +139,9 @@ def _with_drawn_tail(result: Result, work: Workload, end: int) -> Result:
         return result
     simulated = result.duration_s - result.sent_s
     if end == 0:
-        tail = max(simulated, percentile(list(result.e2e_s), 100 * _SLOW_SPAN_QUANTILE))
+        tail = max(simulated, result.percentile_s("e2e_s", 100 * _SLOW_SPAN_QUANTILE))
     else:
-        tail = min(simulated, percentile(list(result.e2e_s), 100 * (1 - _SLOW_SPAN_QUANTILE)))
+        tail = min(simulated, result.percentile_s("e2e_s", 100 * (1 - _SLOW_SPAN_QUANTILE)))
     return replace(result, duration_s=result.sent_s + tail)
 
 
