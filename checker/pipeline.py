@@ -323,10 +323,19 @@ def draft_and_key(request: PlanRequest) -> tuple[str, str] | None:
 
 
 def lockfile_from_args(args: argparse.Namespace) -> Path | None:
+    """The --lockfile path, read once here: a missing (unless --update-lockfile is to create
+    it), unreadable or malformed lockfile is an error even when every model is found before
+    the lockfile would be read (the built-in catalog, a local config)."""
     value = getattr(args, "lockfile", None)
-    if getattr(args, "update_lockfile", False) and not value:
+    recording = bool(getattr(args, "update_lockfile", False))
+    if recording and not value:
         raise UsageError("--update-lockfile needs --lockfile PATH")
-    return Path(value) if value else None
+    if not value:
+        return None
+    from checker.models.lockfile import read_lockfile
+
+    read_lockfile(Path(value), missing_ok=recording)
+    return Path(value)
 
 
 def target_key(loaded: LoadedProfile, target: Target) -> str:
