@@ -44,6 +44,7 @@ def resolve_model(
         model.model.strip(),
         model.revision,
         model.config_path,
+        model.base_dir,
         why_offline,
         lockfile,
         record,
@@ -67,6 +68,7 @@ def _resolve(
     name: str,
     revision: str | None,
     config_path: str | None,
+    base_dir: str | None,
     why_offline: str,
     lock_path: Path | None,
     record: bool,
@@ -77,14 +79,15 @@ def _resolve(
     if config_path:
         return _from_local(_path(config_path), model_id=name, hf_overrides=hf)
     try:
-        local: Path | None = _path(name)
+        local: Path | None = _path(name, base_dir)
     except ModelConfigError:
         local = None  # not usable as a path, so it can only be a model id
     if local is not None and local.is_dir():
         return _from_local(local, model_id=name, hf_overrides=hf)
     if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
+        beside = f" (read from {base_dir}, the profile's folder)" if base_dir else ""
         raise ModelNotFoundError(
-            f"local model directory {name!r} does not exist",
+            f"local model directory {name!r} does not exist{beside}",
             hint="give an existing directory holding config.json, or a Hugging Face id org/name",
         )
 
@@ -181,12 +184,13 @@ def _from_hub(
     return info
 
 
-def _path(text: str) -> Path:
-    """``text`` as a local path, checked for what would make ``is_dir`` raise."""
+def _path(text: str, base_dir: str | None = None) -> Path:
+    """``text`` as a local path (relative ones under ``base_dir`` when given), checked for what
+    would make ``is_dir`` raise."""
     try:
         if "\0" in text:  # is_dir() says False for it, and the next stat() raises ValueError
             raise ValueError("it holds a NUL character")
-        path = Path(text).expanduser()
+        path = Path(base_dir or "") / Path(text).expanduser()  # an absolute text wins
         path.is_dir()
     except (OSError, RuntimeError, ValueError) as exc:  # name too long, unknown ~user, NUL
         # no location: the line that gave the path (model.config, --model-config) is the place

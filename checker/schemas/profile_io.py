@@ -339,6 +339,8 @@ def _request_data(profile: Profile, *, base_dir: Path | None, explain: bool) -> 
     config_path = profile.model.config
     if config_path and base_dir is not None and not Path(config_path).is_absolute():
         data["model"]["config_path"] = str(base_dir / config_path)
+    if base_dir is not None:  # model.id or a draft naming a directory: read from there too
+        data["model"]["base_dir"] = str(base_dir)
     return data
 
 
