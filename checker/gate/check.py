@@ -26,7 +26,7 @@ from checker.gate.sources.discovery import (
 )
 from checker.gate.sources.discovery import working_tree_candidates as tree_files
 from checker.gate.sources.model_paths import allowed_dirs
-from checker.gate.sources.profiles import Loaded, load_side, targets_of
+from checker.gate.sources.profiles import Loaded, load_side, profile_folder, targets_of
 from checker.gate.sources.repo_config import (
     RepoConfig,
     default_repo_config,
@@ -186,7 +186,7 @@ def run_check(options: CheckOptions) -> CheckResult:
 
     def plan(rel: str, loaded: LoadedProfile) -> None:
         planned = targets_of(loaded, targets, add_own=add_own)
-        base_dir = (setup.cwd / rel).parent
+        base_dir = profile_folder(setup.cwd, rel)
         requests = ProfileRequests(loaded.profile, base_dir=base_dir)  # shared by its targets
         pairs.extend(
             check_pair(loaded, target, settings, base_dir=base_dir, requests=requests)

@@ -21,6 +21,7 @@ from checker.gate.check import assemble, set_up, unmatched_report, working_tree
 from checker.gate.pairs import PairSettings, check_pair
 from checker.gate.progress import Progress
 from checker.gate.result import CheckResult, PairResult
+from checker.gate.sources.profiles import profile_folder
 from checker.schemas.enums import FailOn
 from checker.schemas.profile_io import Target, load_profile_text
 from checker.schemas.records import Record, record
@@ -68,7 +69,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditR
     options.fleet.check_gpus(setup.settings.custom_gpus)
     side, unmatched, artifacts = working_tree(setup)
     jobs = [
-        (side.texts[rel], rel, str((setup.cwd / rel).parent), entry.target, setup.settings)
+        (side.texts[rel], rel, str(profile_folder(setup.cwd, rel)), entry.target, setup.settings)
         for rel in side.profiles
         for entry in options.fleet.targets
     ]
