@@ -167,6 +167,8 @@ def write_all_atomic(files: Sequence[tuple[Path, str | Iterable[str], bool]]) ->
             current = _written_through(path)
             if current.is_dir():  # renaming onto "." or a mount point says "Device busy"
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+            if _read_only(current):  # a rename would replace it all the same
+                raise PermissionError(errno.EACCES, "a read-only file", str(current))
             staged.append((_stage(current, text, executable), current))
         with _signals_held():
             for tmp, target in staged:
@@ -185,9 +187,25 @@ def write_all_atomic(files: Sequence[tuple[Path, str | Iterable[str], bool]]) ->
             raise ArtifactError(
                 f"cannot write: {exc.strerror or exc}",
                 location=str(current),
-                hint="give a file path, not a directory" if exc.errno == errno.EISDIR else None,
+                hint=_WRITE_HINTS.get(exc.errno or 0),
             ) from None
         raise
+
+
+_WRITE_HINTS = {
+    errno.EISDIR: "give a file path, not a directory",
+    errno.EACCES: "make it writable (chmod u+w) to let vllm-wizard replace it",
+}
+
+
+def _read_only(path: Path) -> bool:
+    """Whether ``path`` is a file its mode keeps from being written (by this user; by anyone,
+    for root, whom access() always lets write): it is replaced only once made writable."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False  # none yet: created
+    return not os.access(path, os.W_OK) or not mode & 0o222
 
 
 def _written_through(path: Path) -> Path:
