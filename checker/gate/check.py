@@ -19,6 +19,7 @@ from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProbl
 from checker.gate.sources.discovery import (
     PathSpec,
     Unreadable,
+    no_profiles_found,
     parse_spec,
     read_working_file,
     repository_root,
@@ -209,10 +210,7 @@ def run_check(options: CheckOptions) -> CheckResult:
     errors, notes = unmatched_report(unmatched, artifacts, at_base)
     errors[:0] = [*head.all_problems(), *hidden]
     if not pairs and not errors and not (diff and diff.profiles) and not artifacts:
-        raise UsageError(
-            f"no profiles found in {', '.join(s.text for s in setup.specs)}",
-            hint="a profile is a YAML file with a top-level 'model' mapping",
-        )
+        raise no_profiles_found(setup.specs)
     drift: list[ArtifactDrift] = []
     if artifacts_asked:
         from checker.gate.artifact_check import check_artifacts
