@@ -39,7 +39,7 @@ from checker.schemas.profile import (
 from checker.schemas.target import Target as Target
 from checker.schemas.target import parse_target as parse_target
 from checker.schemas.yaml_model import read_yaml_file, validate_at
-from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml
+from checker.schemas.yaml_source import LEADING_ZERO, Positions, YAMLSourceError, parse_yaml
 
 SCHEMA_MODELINE = "# yaml-language-server: $schema={url}\n"
 SCHEMA_URL = "https://raw.githubusercontent.com/vllm-wizard/vllm-wizard/main/checker/data/profile.schema.json"
@@ -125,7 +125,9 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = '"' if _BIDI.search(data) else None
+    # "08" is text to PyYAML, which leaves it plain, but a number to YAML 1.2: quoted, so the
+    # loader (checker.schemas.yaml_source) reads the dump back
+    style = '"' if _BIDI.search(data) else "'" if LEADING_ZERO.fullmatch(data) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 

@@ -49,7 +49,7 @@ _PLAIN_NUMBER = re.compile(
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
 )
 # 08 and 09 are no octal numbers, so YAML 1.1 reads them as text, where YAML 1.2 reads 8 and 9
-_LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
+LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
 
 KeyPath = tuple[str | int, ...]
 
@@ -112,7 +112,7 @@ class _Builder:
             return items
         if node.tag == _STR_TAG:
             text = node.value  # what construct_yaml_str gives, without its bookkeeping
-            if text[:1] in "0+-" and _plain(node) and _LEADING_ZERO.fullmatch(text):
+            if text[:1] in "0+-" and _plain(node) and LEADING_ZERO.fullmatch(text):
                 raise YAMLSourceError(_not_plain_decimal(text, text), *_mark(node))
             return text
         try:

@@ -12,7 +12,7 @@ import pytest
 from checker.errors import ProfileError
 from checker.gate.audit.fleet import load_fleet
 from checker.gate.sources.repo_config import load_repo_config
-from checker.schemas.profile_io import load_profile
+from checker.schemas.profile_io import dump_profile, load_profile, load_profile_text
 from checker.schemas.yaml_source import YAMLSourceError, parse_yaml
 from tests.hardening.conftest import GPU, Run, assert_clean_usage_error
 
@@ -99,3 +99,12 @@ def test_repo_config_and_fleet_files_share_the_rule(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="write 2") as caught:
         load_fleet(fleet)
     assert caught.value.location == f"{fleet}:2:10"
+
+
+def test_a_profile_dump_quotes_the_text_yaml_1_2_reads_as_a_number() -> None:
+    """PyYAML leaves '08' plain (text to YAML 1.1): the dump quotes it, so it loads back."""
+    text = PROFILE.format("8192").replace("  max_model_len", "  revision: '0812'\n  max_model_len")
+    loaded = load_profile_text(text, "p.yaml")
+    text = dump_profile(loaded.profile)
+    assert "revision: '0812'" in text
+    assert load_profile_text(text, "dump.yaml").profile.model.revision == "0812"
