@@ -40,11 +40,13 @@ def resolve_model(
     """
     why_offline = "offline: the default" if offline else _offline_by_env()
     overrides = json.dumps(model.hf_overrides, sort_keys=True) if model.hf_overrides else ""
+    name = model.model.strip()
     return _resolve(
-        model.model.strip(),
+        name,
         model.revision,
-        model.config_path,
-        model.base_dir,
+        # a model directory is read like a config path (the cache then keys a catalog model by
+        # its name alone, whichever profile folder it was named from)
+        model.config_path or _local_directory(name, model.base_dir),
         why_offline,
         lockfile,
         record,
@@ -68,7 +70,6 @@ def _resolve(
     name: str,
     revision: str | None,
     config_path: str | None,
-    base_dir: str | None,
     why_offline: str,
     lock_path: Path | None,
     record: bool,
@@ -78,19 +79,6 @@ def _resolve(
     hf = json.loads(overrides) if overrides else None
     if config_path:
         return _from_local(_path(config_path), model_id=name, hf_overrides=hf)
-    try:
-        local: Path | None = _path(name, base_dir)
-    except ModelConfigError:
-        local = None  # not usable as a path, so it can only be a model id
-    if local is not None and local.is_dir():
-        return _from_local(local, model_id=name, hf_overrides=hf)
-    if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
-        beside = f" (read from {base_dir}, the profile's folder)" if base_dir else ""
-        raise ModelNotFoundError(
-            f"local model directory {name!r} does not exist{beside}",
-            hint="give an existing directory holding config.json, or a Hugging Face id org/name",
-        )
-
     return (
         _from_catalog(name, revision, hf)
         or _from_lockfile(name, revision, lock_path, hf)
@@ -99,6 +87,24 @@ def _resolve(
 
 
 _Overrides = dict[str, Any] | None
+
+
+def _local_directory(name: str, base_dir: str | None) -> str | None:
+    """The model directory ``name`` names (relative ones under ``base_dir``), None for a model
+    id; a name that can only be a path and leads nowhere is an error."""
+    try:
+        local: Path | None = _path(name, base_dir)
+    except ModelConfigError:
+        local = None  # not usable as a path, so it can only be a model id
+    if local is not None and local.is_dir():
+        return str(local)
+    if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
+        beside = f" (read from {base_dir}, the profile's folder)" if base_dir else ""
+        raise ModelNotFoundError(
+            f"local model directory {name!r} does not exist{beside}",
+            hint="give an existing directory holding config.json, or a Hugging Face id org/name",
+        )
+    return None
 
 
 def _from_catalog(name: str, revision: str | None, hf: _Overrides) -> ModelInfo | None:
