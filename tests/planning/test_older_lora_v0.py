@@ -10,6 +10,7 @@ import pytest
 
 from checker.hardware.catalog import find_gpu
 from checker.planning.engine.settings import Settings
+from checker.planning.engine.spec_config import SpecDecode, build_spec
 from checker.planning.planner import plan_settings
 from tests.planning.plans import catalog_model, make_request, plan
 
@@ -62,3 +63,20 @@ def test_multi_step_is_named_before_lora() -> None:
     resp = plan(LLAMA, version="0.8.2", max_model_len=8192, enable_lora=True, num_scheduler_steps=8)
     assert resp.feasibility.log_lines[0].startswith("--num-scheduler-steps is not supported")
     assert FALLBACK not in resp.feasibility.log_lines
+
+
+def test_an_ngram_config_beside_lora_runs_on_v0_for_lora() -> None:
+    """V1 takes n-gram drafting, not LoRA (0.8.2): the whole engine is V0, its n-gram worker
+    included, and vLLM names LoRA as the reason."""
+    ngram = {"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4}
+
+    def spec(version: str) -> SpecDecode | None:
+        request = make_request(LLAMA, version=version, enable_lora=True, speculative_config=ngram)
+        return build_spec(request.engine, catalog_model(LLAMA), None, version)
+
+    assert (s := spec("0.8.2")) is not None and s.v0
+    assert (s := spec("0.8.5")) is not None and not s.v0
+    resp = plan(
+        LLAMA, version="0.8.2", max_model_len=8192, enable_lora=True, speculative_config=ngram
+    )
+    assert resp.feasibility.log_lines[0] == FALLBACK

@@ -9,7 +9,7 @@ from typing import Any
 from checker.models.config_parser import type_facts
 from checker.planning.engine.context_length import default_max_len
 from checker.planning.engine.releases import has_behaviour
-from checker.planning.engine.spec_config import SpecDecode
+from checker.planning.engine.spec_config import SpecDecode, falls_back_to_v0
 from checker.planning.engine.versions import VersionFacts, version_facts
 from checker.planning.kvcache.attention import (
     default_block_size,
@@ -216,7 +216,7 @@ def resolve_settings(
     facts = version_facts(request.engine.vllm_version)
     fallback = facts.fallback_to_v0(  # what V1 does not run falls back to V0's arithmetic
         multi_step=request.engine.num_scheduler_steps > 1,
-        speculative=spec is not None and spec.v0,
+        speculative=spec is not None and falls_back_to_v0(spec.config, facts.version),
         lora=request.engine.enable_lora,
     )
     if fallback is not None:
