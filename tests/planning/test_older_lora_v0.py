@@ -1,6 +1,7 @@
-"""LoRA on the V0 engine: 0.8.0 .. 0.8.2 run --enable-lora on V0 (engine/arg_utils.py
-EngineArgs._is_v1_supported_oracle: _warn_or_fallback("LORA"), gone in 0.8.3), with V0's
-defaults, one set of CUDA graphs, and no chunked prefill turned on by itself for LoRA."""
+"""What the V1 engine of 0.8 does not run falls back to V0 (engine/arg_utils.py
+EngineArgs._is_v1_supported_oracle): LoRA in 0.8.0 .. 0.8.2 (_warn_or_fallback("LORA"), gone in
+0.8.3), with V0's defaults, one set of CUDA graphs and no chunked prefill turned on by itself
+for LoRA; and pipeline parallelism before 0.9."""
 
 from __future__ import annotations
 
@@ -80,3 +81,28 @@ def test_an_ngram_config_beside_lora_runs_on_v0_for_lora() -> None:
         LLAMA, version="0.8.2", max_model_len=8192, enable_lora=True, speculative_config=ngram
     )
     assert resp.feasibility.log_lines[0] == FALLBACK
+
+
+@pytest.mark.parametrize(
+    ("version", "backend", "line"),
+    [
+        ("0.8.2", None, "PP is experimental on VLLM_USE_V1=1. Falling back to V0 Engine."),
+        ("0.8.2", "ray", "PP is experimental on VLLM_USE_V1=1. Falling back to V0 Engine."),
+        ("0.8.5", None, "Pipeline Parallelism without Ray distributed executor is not supported"),
+        ("0.8.5", "ray", None),
+        ("0.9.0", None, None),
+    ],
+)
+def test_pipeline_parallel_runs_on_v0_before_0_9(
+    version: str, backend: str | None, line: str | None
+) -> None:
+    """The same oracle: PP > 1 falls back in 0.8.0 .. 0.8.2, and from 0.8.3 to 0.8.5 unless
+    the Ray executor runs it (a v0.8.5 log of PP 2 reads "Initializing a V0 LLM engine")."""
+    kw: dict[str, Any] = {"gpus": 2, "pp": 2, "distributed_executor_backend": backend}
+    assert _settings(version, **kw).is_v0 is (line is not None)
+    resp = plan(LLAMA, version=version, max_model_len=8192, **kw)
+    assert (
+        resp.feasibility.log_lines[0].startswith(line)
+        if line
+        else ("Falling back" not in resp.feasibility.log_lines[0])
+    )

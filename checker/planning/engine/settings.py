@@ -218,6 +218,8 @@ def resolve_settings(
         multi_step=request.engine.num_scheduler_steps > 1,
         speculative=spec is not None and falls_back_to_v0(spec.config, facts.version),
         lora=request.engine.enable_lora,
+        pp=request.hardware.pipeline_parallel_size > 1,
+        ray=request.engine.distributed_executor_backend == "ray",
     )
     if fallback is not None:
         facts = facts.as_v0(fallback)

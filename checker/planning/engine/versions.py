@@ -56,11 +56,20 @@ class VersionFacts(BaseModel):
     # message, which it logs first (None: the release's own engine)
     fallback_message: str | None = None
 
-    def fallback_to_v0(self, *, multi_step: bool, speculative: bool, lora: bool) -> str | None:
+    def fallback_to_v0(
+        self,
+        *,
+        multi_step: bool,
+        speculative: bool,
+        lora: bool,
+        pp: bool = False,
+        ray: bool = False,
+    ) -> str | None:
         """The message id of vLLM's fallback when this V1 line runs its V0 engine instead, in
         the order EngineArgs._is_v1_supported_oracle checks (0.8.2 / 0.8.5 wheels): multi-step
-        scheduling, a speculative config V1 does not take, then LoRA before 0.8.3
-        (_warn_or_fallback("LORA")); None when the line's own engine runs it."""
+        scheduling, a speculative config V1 does not take, LoRA before 0.8.3
+        (_warn_or_fallback("LORA")), then pipeline parallelism before 0.9 (from 0.8.3 not with
+        the Ray executor, ``ray``); None when the line's own engine runs it."""
         if self.engine == "v0" or self.v0_fallback is None:
             return None
         if multi_step:
@@ -69,6 +78,9 @@ class VersionFacts(BaseModel):
             return "spec-v0-fallback"
         if lora and not has_behaviour("lora_on_v1", self.version):
             return "lora-v0-fallback"
+        ray_runs_pp = ray and has_behaviour("pp_on_v1_with_ray", self.version)
+        if pp and not has_behaviour("pp_on_v1", self.version) and not ray_runs_pp:
+            return "pp-v0-fallback"
         return None
 
     def as_v0(self, fallback_message: str | None = None) -> VersionFacts:
