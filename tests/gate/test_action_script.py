@@ -148,6 +148,11 @@ def test_a_committed_lockfile_checks_its_models_offline(tmp_path: Path, github: 
     kw = {"paths": "profiles/a.yaml", "comment": "false", "lockfile": "locks/models.json"}
     result = run_step(tmp_path, env, **kw)
     assert result.returncode == 2 and "locks/models.json: no such lockfile" in result.stderr
+    # and an annotation, which a PR shows (the log line alone was all there was)
+    assert "::error title=vllm-wizard::locks/models.json: no such lockfile" in result.stdout
+    result = run_step(tmp_path, env, **{**kw, "lockfile": "locks/100%0A::warning::x.json"})
+    assert "::error title=vllm-wizard::locks/100%250A:" in result.stdout  # %0A stays text
+    assert "::warning::" not in result.stdout
     (tmp_path / "work" / "locks").mkdir()
     (tmp_path / "work" / "locks" / "models.json").write_text(json.dumps(lock))
     result = run_step(tmp_path, env, **kw)
