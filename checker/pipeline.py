@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +107,7 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
             except ValueError as exc:
                 raise UsageError(f"--{dest.replace('_', '-')}: {exc}") from None
         base.setdefault(section, {})[field] = value
+    _model_flag_directory(args, base)
     base["explain"] = bool(getattr(args, "explain", False))
     base["step_model"] = bool(getattr(args, "step_model", False))
     try:
@@ -120,6 +121,17 @@ def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProf
             name = _FLAG_NAMES.get(flag, "--" + flag.replace("_", "-"))
             raise UsageError(f"{name}: {error_text(err)}", hint=hint) from None
         raise UsageError(".".join(loc) + f": {error_text(err)}", hint=hint) from None
+
+
+def _model_flag_directory(args: argparse.Namespace, base: dict[str, Any]) -> None:
+    """A --model naming a directory is the user's own path, read from the current directory
+    (as --model-config's is), where the profile's own paths are read from its folder."""
+    flag = getattr(args, "model", None)
+    if not flag or getattr(args, "model_config", None) or not base["model"].get("base_dir"):
+        return
+    with suppress(OSError, ValueError):  # no usable path: the resolver says so
+        if Path(flag).expanduser().is_dir():
+            base["model"]["config_path"] = str(Path(flag).expanduser().resolve())
 
 
 def _check_model_paths(
@@ -299,7 +311,9 @@ def resolve_draft(
     revision = (speculative_config(request.engine) or {}).get("revision")
     try:
         wanted = ModelInput(
-            model=name[:512], revision=revision[:256] if isinstance(revision, str) else None
+            model=name[:512],
+            revision=revision[:256] if isinstance(revision, str) else None,
+            base_dir=request.model.base_dir,  # a draft directory is the profile's, as its model
         )
         return resolve_model(wanted, offline=offline, lockfile=lockfile, record=record)
     except CheckerError as exc:  # say it is the draft's, at the speculative config's line
@@ -323,10 +337,19 @@ def draft_and_key(request: PlanRequest) -> tuple[str, str] | None:
 
 
 def lockfile_from_args(args: argparse.Namespace) -> Path | None:
+    """The --lockfile path, read once here: a missing (unless --update-lockfile is to create
+    it), unreadable or malformed lockfile is an error even when every model is found before
+    the lockfile would be read (the built-in catalog, a local config)."""
     value = getattr(args, "lockfile", None)
-    if getattr(args, "update_lockfile", False) and not value:
+    recording = bool(getattr(args, "update_lockfile", False))
+    if recording and not value:
         raise UsageError("--update-lockfile needs --lockfile PATH")
-    return Path(value) if value else None
+    if not value:
+        return None
+    from checker.models.lockfile import read_lockfile
+
+    read_lockfile(Path(value), missing_ok=recording)
+    return Path(value)
 
 
 def target_key(loaded: LoadedProfile, target: Target) -> str:

@@ -16,6 +16,7 @@ from checker.gate.pairs import PairSettings, check_pair, problem_from_error
 from checker.gate.result import ArtifactDrift, InputProblem
 from checker.gate.sources.git_base import checkout_adds_cr
 from checker.gate.sources.profiles import Loaded
+from checker.schemas.error_words import shown
 from checker.schemas.profile_io import profile_targets
 
 
@@ -33,18 +34,23 @@ def check_artifacts(
     )
     drifts: list[ArtifactDrift] = []
     problems: list[InputProblem] = []
+    shared = _shared_artifacts(head, cwd)
     for rel, loaded in head.profiles.items():
         kinds = loaded.profile.outputs.artifacts
         if not kinds:
             continue
+        if rel in shared:  # neither profile's text is the artifact's: nothing is written
+            problems += shared[rel]
+            continue
         target = profile_targets(loaded.profile)[0]
-        pair = check_pair(loaded, target, own_pin, base_dir=(cwd / rel).parent)
+        real = Path(os.path.realpath(cwd / rel))  # a symlinked profile's paths are its file's
+        pair = check_pair(loaded, target, own_pin, base_dir=real.parent)
         if pair.plan is None:
             if pair.error is not None:
                 problems.append(pair.error)
             continue
         try:
-            found = check_drift(cwd / rel, loaded.profile, pair.plan, checkout_adds_cr)
+            found = check_drift(real, loaded.profile, pair.plan, checkout_adds_cr)
             if fix:
                 fix_drift(found)
             if out_dir is not None:
@@ -71,7 +77,36 @@ def check_artifacts(
                 line=loaded.line_of(f"outputs.artifacts.{d.kind}"),
                 diff=d.diff,
                 fixed=fix,
+                missing=d.missing,
             )
             for d in found
         ]
     return drifts, problems
+
+
+def _shared_artifacts(head: Loaded, cwd: Path) -> dict[str, list[InputProblem]]:
+    """Per profile, its artifacts that another profile names too (symlinks followed): --fix
+    would write one profile's text over the other's, and every check after it would drift."""
+    claims: dict[str, list[tuple[str, str]]] = {}
+    for rel, loaded in head.profiles.items():
+        folder = Path(os.path.realpath(cwd / rel)).parent
+        for kind, relative in loaded.profile.outputs.artifacts.items():
+            claims.setdefault(os.path.realpath(folder / relative), []).append((rel, kind))
+    shared: dict[str, list[InputProblem]] = {}
+    for owners in claims.values():
+        for rel, kind in owners:
+            others = [f"the {k} artifact of {r}" for r, k in owners if r != rel]
+            if not others:  # two kinds of one profile: check_drift refuses that itself
+                continue
+            loaded = head.profiles[rel]
+            shared.setdefault(rel, []).append(
+                InputProblem(
+                    path=rel,
+                    line=loaded.line_of(f"outputs.artifacts.{kind}"),
+                    message=f"outputs.artifacts.{kind}: "
+                    f"{shown(loaded.profile.outputs.artifacts[kind])} is also " + ", ".join(others),
+                    hint="give each profile's artifacts files of their own; neither is "
+                    "checked or rewritten until then",
+                )
+            )
+    return shared

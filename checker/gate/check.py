@@ -19,6 +19,7 @@ from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProbl
 from checker.gate.sources.discovery import (
     PathSpec,
     Unreadable,
+    no_profiles_found,
     parse_spec,
     read_working_file,
     repository_root,
@@ -26,7 +27,7 @@ from checker.gate.sources.discovery import (
 )
 from checker.gate.sources.discovery import working_tree_candidates as tree_files
 from checker.gate.sources.model_paths import allowed_dirs
-from checker.gate.sources.profiles import Loaded, load_side, targets_of
+from checker.gate.sources.profiles import Loaded, load_side, profile_folder, targets_of
 from checker.gate.sources.repo_config import (
     RepoConfig,
     default_repo_config,
@@ -186,7 +187,7 @@ def run_check(options: CheckOptions) -> CheckResult:
 
     def plan(rel: str, loaded: LoadedProfile) -> None:
         planned = targets_of(loaded, targets, add_own=add_own)
-        base_dir = (setup.cwd / rel).parent
+        base_dir = profile_folder(setup.cwd, rel)
         requests = ProfileRequests(loaded.profile, base_dir=base_dir)  # shared by its targets
         pairs.extend(
             check_pair(loaded, target, settings, base_dir=base_dir, requests=requests)
@@ -209,10 +210,7 @@ def run_check(options: CheckOptions) -> CheckResult:
     errors, notes = unmatched_report(unmatched, artifacts, at_base)
     errors[:0] = [*head.all_problems(), *hidden]
     if not pairs and not errors and not (diff and diff.profiles) and not artifacts:
-        raise UsageError(
-            f"no profiles found in {', '.join(s.text for s in setup.specs)}",
-            hint="a profile is a YAML file with a top-level 'model' mapping",
-        )
+        raise no_profiles_found(setup.specs)
     drift: list[ArtifactDrift] = []
     if artifacts_asked:
         from checker.gate.artifact_check import check_artifacts

@@ -157,6 +157,7 @@ class ArtifactDrift(Record):
     line: int | None  # line of outputs.artifacts.<kind> in the profile
     diff: str  # unified diff from the committed text to the generated one
     fixed: bool  # rewritten by --fix (then it does not fail the gate)
+    missing: bool = False  # no committed file (never generated, or deleted): --fix creates it
 
 
 @record

@@ -16,6 +16,7 @@ resolve_model reads it after the built-in catalog and before the Hub (offline to
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from checker.errors import ProfileError
 from checker.schemas.enums import FormatVersion1
+from checker.schemas.error_words import shown
 from checker.schemas.profile_io import write_atomic
 from checker.schemas.yaml_model import validate_at
 from checker.schemas.yaml_source import Positions, YAMLSourceError, decode_text, read_prefix
@@ -69,12 +71,20 @@ class Lockfile(BaseModel):
         return next((e for e in self.models if e.matches(model, revision)), None)
 
 
-def read_lockfile(path: Path) -> Lockfile:
-    """The lockfile at ``path``; an empty one when the file does not exist yet or is blank."""
+def read_lockfile(path: Path, *, missing_ok: bool = True) -> Lockfile:
+    """The lockfile at ``path``; an empty one when the file is blank or, with ``missing_ok``
+    (it is about to be recorded), does not exist yet."""
     try:
         raw = read_prefix(path, _MAX_BYTES + 1)
     except FileNotFoundError:
-        return Lockfile()
+        if missing_ok:
+            return Lockfile()
+        raise ProfileError(
+            f"no such lockfile{_dangling(path)}",
+            location=str(path),
+            hint="give the lockfile's path, record one with --update-lockfile (which asks the "
+            "Hub), or drop --lockfile",
+        ) from None
     except OSError as exc:
         raise ProfileError(f"cannot read lockfile: {exc.strerror}", location=str(path)) from None
     if len(raw) > _MAX_BYTES:
@@ -102,6 +112,11 @@ def read_lockfile(path: Path) -> Lockfile:
     except ProfileError as exc:
         exc.hint = exc.hint or _RESTORE
         raise
+
+
+def _dangling(path: Path) -> str:
+    """The words ' (a symbolic link to X)' for a link whose target is missing, else nothing."""
+    return f" (a symbolic link to {shown(os.readlink(path))})" if path.is_symlink() else ""
 
 
 def record(path: Path, entry: LockEntry) -> None:

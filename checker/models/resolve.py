@@ -40,10 +40,13 @@ def resolve_model(
     """
     why_offline = "offline: the default" if offline else _offline_by_env()
     overrides = json.dumps(model.hf_overrides, sort_keys=True) if model.hf_overrides else ""
+    name = model.model.strip()
     return _resolve(
-        model.model.strip(),
+        name,
         model.revision,
-        model.config_path,
+        # a model directory is read like a config path (the cache then keys a catalog model by
+        # its name alone, whichever profile folder it was named from)
+        model.config_path or _local_directory(name, model.base_dir),
         why_offline,
         lockfile,
         record,
@@ -76,18 +79,6 @@ def _resolve(
     hf = json.loads(overrides) if overrides else None
     if config_path:
         return _from_local(_path(config_path), model_id=name, hf_overrides=hf)
-    try:
-        local: Path | None = _path(name)
-    except ModelConfigError:
-        local = None  # not usable as a path, so it can only be a model id
-    if local is not None and local.is_dir():
-        return _from_local(local, model_id=name, hf_overrides=hf)
-    if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
-        raise ModelNotFoundError(
-            f"local model directory {name!r} does not exist",
-            hint="give an existing directory holding config.json, or a Hugging Face id org/name",
-        )
-
     return (
         _from_catalog(name, revision, hf)
         or _from_lockfile(name, revision, lock_path, hf)
@@ -96,6 +87,24 @@ def _resolve(
 
 
 _Overrides = dict[str, Any] | None
+
+
+def _local_directory(name: str, base_dir: str | None) -> str | None:
+    """The model directory ``name`` names (relative ones under ``base_dir``), None for a model
+    id; a name that can only be a path and leads nowhere is an error."""
+    try:
+        local: Path | None = _path(name, base_dir)
+    except ModelConfigError:
+        local = None  # not usable as a path, so it can only be a model id
+    if local is not None and local.is_dir():
+        return str(local)
+    if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
+        beside = f" (read from {base_dir}, the profile's folder)" if base_dir else ""
+        raise ModelNotFoundError(
+            f"local model directory {name!r} does not exist{beside}",
+            hint="give an existing directory holding config.json, or a Hugging Face id org/name",
+        )
+    return None
 
 
 def _from_catalog(name: str, revision: str | None, hf: _Overrides) -> ModelInfo | None:
@@ -181,12 +190,13 @@ def _from_hub(
     return info
 
 
-def _path(text: str) -> Path:
-    """``text`` as a local path, checked for what would make ``is_dir`` raise."""
+def _path(text: str, base_dir: str | None = None) -> Path:
+    """``text`` as a local path (relative ones under ``base_dir`` when given), checked for what
+    would make ``is_dir`` raise."""
     try:
         if "\0" in text:  # is_dir() says False for it, and the next stat() raises ValueError
             raise ValueError("it holds a NUL character")
-        path = Path(text).expanduser()
+        path = Path(base_dir or "") / Path(text).expanduser()  # an absolute text wins
         path.is_dir()
     except (OSError, RuntimeError, ValueError) as exc:  # name too long, unknown ~user, NUL
         # no location: the line that gave the path (model.config, --model-config) is the place

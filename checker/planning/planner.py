@@ -120,11 +120,9 @@ def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
         # a draft model's runner logs its own load (ModelRunner.load_model, one per worker)
         draft = draft_weight_bytes(s, 0)
         loads = [first.weights - draft, draft] if draft else [first.weights]
-        # a V1 release runs V0 for a speculative config, else for multi-step scheduling
-        reason = "spec-v0-fallback" if s.spec is not None else "multi-step-v0-fallback"
-        fallback = s.facts.v0_fallback is not None
+        reason = s.facts.fallback_message  # a V1 release that fell back to V0 says why
         return [
-            *([message(reason, s.facts.version)] if fallback else []),
+            *([message(reason, s.facts.version)] if reason else []),
             *(f"Loading model weights took {w / GIB:.4f} GB" for w in loads),
             f"# GPU blocks: {kv.num_blocks}",
             f"Maximum concurrency for {s.max_model_len} tokens per request: "

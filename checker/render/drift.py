@@ -29,13 +29,15 @@ class Drift:
     path: Path
     expected: str
     diff: str  # unified diff from the committed text to the expected one
+    missing: bool = False  # no committed file at all (never generated, or deleted)
 
 
-def _read(path: Path) -> str:
+def _read(path: Path) -> str | None:
+    """The committed text; None when there is no such file."""
     try:
         return read_prefix(path, _MAX_ARTIFACT_BYTES).decode("utf-8")
     except FileNotFoundError:
-        return ""
+        return None
     except (OSError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"cannot read {path}: {reason(exc)}") from None
 
@@ -55,7 +57,8 @@ def check_drift(
     for kind, relative in sorted(profile.outputs.artifacts.items()):
         path = paths[kind]
         expected = render_artifact(kind, ctx, path.parent)
-        current = _read(path)
+        committed = _read(path)
+        current = committed or ""
         if current == expected or (
             "\r\n" in current
             and current.replace("\r\n", "\n") == expected
@@ -70,7 +73,7 @@ def check_drift(
                 tofile=f"{relative} (expected)",
             )
         )
-        drifts.append(Drift(kind, path, expected, diff))
+        drifts.append(Drift(kind, path, expected, diff, missing=committed is None))
     return drifts
 
 

@@ -51,6 +51,11 @@ class ModelInput(BaseModel):
     config_path: str | None = Field(
         None, description="Local config.json or model directory; overrides catalog and Hub"
     )
+    base_dir: str | None = Field(
+        None,
+        description="Folder a relative local model directory (the model, a speculative draft) "
+        "is read from: the profile's, as for model.config; None: the current directory",
+    )
     trust_remote_code: bool = False
     dtype: DType = DType.AUTO
     quantization: Quantization = Quantization.NONE

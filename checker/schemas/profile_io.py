@@ -39,7 +39,7 @@ from checker.schemas.profile import (
 from checker.schemas.target import Target as Target
 from checker.schemas.target import parse_target as parse_target
 from checker.schemas.yaml_model import read_yaml_file, validate_at
-from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml
+from checker.schemas.yaml_source import LEADING_ZERO, Positions, YAMLSourceError, parse_yaml
 
 SCHEMA_MODELINE = "# yaml-language-server: $schema={url}\n"
 SCHEMA_URL = "https://raw.githubusercontent.com/vllm-wizard/vllm-wizard/main/checker/data/profile.schema.json"
@@ -125,7 +125,9 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = '"' if _BIDI.search(data) else None
+    # "08" is text to PyYAML, which leaves it plain, but a number to YAML 1.2: quoted, so the
+    # loader (checker.schemas.yaml_source) reads the dump back
+    style = '"' if _BIDI.search(data) else "'" if LEADING_ZERO.fullmatch(data) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
@@ -167,6 +169,8 @@ def write_all_atomic(files: Sequence[tuple[Path, str | Iterable[str], bool]]) ->
             current = _written_through(path)
             if current.is_dir():  # renaming onto "." or a mount point says "Device busy"
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+            if _read_only(current):  # a rename would replace it all the same
+                raise PermissionError(errno.EACCES, "a read-only file", str(current))
             staged.append((_stage(current, text, executable), current))
         with _signals_held():
             for tmp, target in staged:
@@ -185,9 +189,25 @@ def write_all_atomic(files: Sequence[tuple[Path, str | Iterable[str], bool]]) ->
             raise ArtifactError(
                 f"cannot write: {exc.strerror or exc}",
                 location=str(current),
-                hint="give a file path, not a directory" if exc.errno == errno.EISDIR else None,
+                hint=_WRITE_HINTS.get(exc.errno or 0),
             ) from None
         raise
+
+
+_WRITE_HINTS = {
+    errno.EISDIR: "give a file path, not a directory",
+    errno.EACCES: "make it writable (chmod u+w) to let vllm-wizard replace it",
+}
+
+
+def _read_only(path: Path) -> bool:
+    """Whether ``path`` is a file its mode keeps from being written (by this user; by anyone,
+    for root, whom access() always lets write): it is replaced only once made writable."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False  # none yet: created
+    return not os.access(path, os.W_OK) or not mode & 0o222
 
 
 def _written_through(path: Path) -> Path:
@@ -339,6 +359,8 @@ def _request_data(profile: Profile, *, base_dir: Path | None, explain: bool) -> 
     config_path = profile.model.config
     if config_path and base_dir is not None and not Path(config_path).is_absolute():
         data["model"]["config_path"] = str(base_dir / config_path)
+    if base_dir is not None:  # model.id or a draft naming a directory: read from there too
+        data["model"]["base_dir"] = str(base_dir)
     return data
 
 

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import marshal
 import os
+import re
 import stat
 import sys
 from collections.abc import Sequence
@@ -38,6 +39,17 @@ _CORE_TAGS = {
 }
 
 _STR_TAG = "tag:yaml.org,2002:str"  # half of a profile's nodes: every key is one
+_NUMBER_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+# A number is read only when written in plain decimal. YAML 1.1 (PyYAML) reads 010 as 8,
+# 0x10 as 16, 0b11 as 3, 1_000 as 1000 and 1:30 as 90, where YAML 1.2 readers (editors with
+# the profile schema, Kubernetes tools) read 010 as 10 and 1_000 or 1:30 as text: the same
+# file would mean two things, so such a value is refused with the spelling to use instead.
+_PLAIN_NUMBER = re.compile(
+    r"[-+]?(?:0|[1-9][0-9]*|[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
+# 08 and 09 are no octal numbers, so YAML 1.1 reads them as text, where YAML 1.2 reads 8 and 9
+LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
 
 KeyPath = tuple[str | int, ...]
 
@@ -99,13 +111,19 @@ class _Builder:
                 items.append(self.build(item, (*path, index), depth + 1))
             return items
         if node.tag == _STR_TAG:
-            return node.value  # what construct_yaml_str gives, without its bookkeeping
+            text = node.value  # what construct_yaml_str gives, without its bookkeeping
+            if text[:1] in "0+-" and _plain(node) and LEADING_ZERO.fullmatch(text):
+                raise YAMLSourceError(_not_plain_decimal(text, text), *_mark(node))
+            return text
         try:
-            return self.loader.construct_object(node, deep=True)
+            value = self.loader.construct_object(node, deep=True)
         except ValueError:  # an integer past Python's 4300-digit conversion limit
             raise YAMLSourceError(
                 f"{str(node.value)[:20]}... is too long a number", *_mark(node)
             ) from None
+        if node.tag in _NUMBER_TAGS and not _PLAIN_NUMBER.fullmatch(str(node.value)):
+            raise YAMLSourceError(_not_plain_decimal(str(node.value), value), *_mark(node))
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
         self.loader.flatten_mapping(node)  # resolves "<<" merge keys
@@ -128,6 +146,31 @@ def _tag_refused(node: yaml.Node) -> str:
         return f"{node.value} reads as a date, which is not allowed; quote it: '{node.value}'"
     tag = str(node.tag).replace("tag:yaml.org,2002:", "!!", 1)
     return f"the YAML tag {tag} is not allowed (plain values, lists and mappings only)"
+
+
+def _plain(node: yaml.Node) -> bool:
+    """Whether a scalar was written unquoted (libyaml gives '' for that style, PyYAML None)."""
+    return isinstance(node, yaml.ScalarNode) and not node.style
+
+
+def _not_plain_decimal(text: str, value: Any) -> str:
+    """Why a number not written in plain decimal is refused, and what to write instead."""
+    digits = text.lstrip("+-").replace("_", "")
+    sign = "-" if text.startswith("-") else ""
+    if ":" in text:
+        how, meant = f"the base-60 number {value}", f"{value}"
+    elif digits[:2].lower() in ("0x", "0b"):
+        base = "hexadecimal" if digits[1] in "xX" else "binary"
+        how, meant = f"the {base} number {value}", f"{value}"
+    elif "_" in text:
+        how, meant = f"{value}, with '_' as a digit separator", f"{value}"
+    else:  # an integer with a leading zero: octal in YAML 1.1, decimal in YAML 1.2
+        meant = sign + (digits.lstrip("0") or "0")
+        how = f"the octal number {value}" if isinstance(value, int) else f"the text '{text}'"
+    return (
+        f"{shown(text)} is not a plain decimal number (YAML 1.1 reads it as {how}, other YAML "
+        f"readers differently); write {meant}, or quote it ('{text}') if it is text"
+    )
 
 
 # libyaml's parser when PyYAML was built with it (several times faster); marks are the same.

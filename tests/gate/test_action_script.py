@@ -138,6 +138,27 @@ def test_offline_input_is_true_by_default(tmp_path: Path, github: FakeGitHub) ->
         assert result.returncode == 2 and "'offline' must be true or false" in result.stdout
 
 
+def test_a_committed_lockfile_checks_its_models_offline(tmp_path: Path, github: FakeGitHub) -> None:
+    # the action said models come "from a lockfile", but had no input to name one
+    profile = FITS.replace("Qwen/Qwen3-0.6B", "acme/private-1.5b")
+    workspace(tmp_path, {"profiles/a.yaml": profile})
+    config = json.loads((REPO / "tests/data/configs/Qwen__Qwen2.5-1.5B.json").read_text())
+    lock = {"lockfile_version": 1, "models": [{"model": "acme/private-1.5b", "config": config}]}
+    env = runner_env(tmp_path, github.url, pr_event(7))
+    kw = {"paths": "profiles/a.yaml", "comment": "false", "lockfile": "locks/models.json"}
+    result = run_step(tmp_path, env, **kw)
+    assert result.returncode == 2 and "locks/models.json: no such lockfile" in result.stderr
+    # and an annotation, which a PR shows (the log line alone was all there was)
+    assert "::error title=vllm-wizard::locks/models.json: no such lockfile" in result.stdout
+    result = run_step(tmp_path, env, **{**kw, "lockfile": "locks/100%0A::warning::x.json"})
+    assert "::error title=vllm-wizard::locks/100%250A:" in result.stdout  # %0A stays text
+    assert "::warning::" not in result.stdout
+    (tmp_path / "work" / "locks").mkdir()
+    (tmp_path / "work" / "locks" / "models.json").write_text(json.dumps(lock))
+    result = run_step(tmp_path, env, **kw)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def run_fetch(work: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """The "Fetch the base revision" step, with its env as the runner sets it."""
     return subprocess.run(

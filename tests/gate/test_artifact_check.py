@@ -57,21 +57,21 @@ def test_drift_fails_and_fix_rewrites(repo: Path, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert (
         "::error file=p.yaml,line=10,title=vllm-wizard VWG03::deploy/serve.sh (command) "
-        "differs from what the profile generates" in out
+        "is missing" in out
     )
     assert not (repo / "deploy").exists()  # checking writes nothing
     assert main(["check", "p.yaml", "--check-artifacts", "--offline", "--format", "json"]) == 1
     drift = json.loads(capsys.readouterr().out)["drift"]
-    assert [(d["kind"], d["path"], d["line"], d["fixed"]) for d in drift] == [
-        ("command", "deploy/serve.sh", 10, False),
-        ("compose", "deploy/docker-compose.yaml", 11, False),
+    assert [(d["kind"], d["path"], d["line"], d["fixed"], d["missing"]) for d in drift] == [
+        ("command", "deploy/serve.sh", 10, False, True),
+        ("compose", "deploy/docker-compose.yaml", 11, False, True),
     ]
-    assert list(drift[0]) == ["profile", "kind", "path", "line", "diff", "fixed"]
+    assert list(drift[0]) == ["profile", "kind", "path", "line", "diff", "fixed", "missing"]
 
     # created files count as changes: exit 1, like a formatter, so they get staged
     assert main(["check", "p.yaml", "--fix", "--offline"]) == 1
     out = capsys.readouterr().out
-    assert "deploy/serve.sh (command) was rewritten" in out
+    assert "deploy/serve.sh (command) was created" in out
     assert "PASS (0 fail, 0 warn, 1 pass, 2 artifact(s) written by --fix: review and" in out
     serve = (repo / "deploy" / "serve.sh").read_text()
     assert "--max-model-len=8192" in serve
@@ -84,6 +84,15 @@ def test_drift_fails_and_fix_rewrites(repo: Path, capsys: pytest.CaptureFixture[
     assert "### Artifact drift" in out
     assert "-  --max-model-len=8192 \\\n+  --max-model-len=16384 \\" in out
     assert "1 pass, 2 drifted artifact(s)" in out
+    assert main(["check", "p.yaml", "--check-artifacts", "--offline"]) == 1
+    assert "deploy/serve.sh (command) differs from what the profile generates" in (
+        capsys.readouterr().out
+    )
+    (repo / "deploy" / "serve.sh").unlink()  # deleted: missing again, the other one drifted
+    assert main(["check", "p.yaml", "--fix", "--offline"]) == 1
+    out = capsys.readouterr().out
+    assert "deploy/serve.sh (command) was created" in out
+    assert "deploy/docker-compose.yaml (compose) was rewritten" in out
 
 
 def test_artifact_path_outside_the_profile_dir_is_an_input_error(repo: Path) -> None:
@@ -222,3 +231,47 @@ def test_crlf_line_endings_outside_git_are_drift(repo: Path) -> None:
     serve.write_bytes(serve.read_bytes().replace(b"\n", b"\r\n"))
     result = run_check(CheckOptions(paths=("p.yaml",), check_artifacts=True, offline=True))
     assert [d.path for d in result.drift] == ["deploy/serve.sh"]
+
+
+def test_two_profiles_naming_one_artifact_are_refused_and_nothing_is_written(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # each --fix wrote one profile's text over the other's, and every check after it drifted
+    (repo / "q.yaml").write_text(PROFILE.replace("8192", "16384").replace("compose", "k8s"))
+    assert main(["check", "p.yaml", "q.yaml", "--fix", "--offline", "--format", "json"]) == 2
+    errors = json.loads(capsys.readouterr().out)["errors"]
+    assert [(e["path"], e["line"], e["message"]) for e in errors] == [
+        (
+            "p.yaml",
+            10,
+            "outputs.artifacts.command: 'deploy/serve.sh' is also the command artifact of q.yaml",
+        ),
+        (
+            "q.yaml",
+            10,
+            "outputs.artifacts.command: 'deploy/serve.sh' is also the command artifact of p.yaml",
+        ),
+    ]
+    assert not (repo / "deploy").exists()
+
+
+def test_a_symlinked_profile_reads_its_paths_beside_its_real_file(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As plan and generate --profile do: model.config and the artifacts are the real
+    file's neighbours, whichever link the gate was given."""
+    config = Path(__file__).parents[2] / "checker/data/models/Qwen__Qwen3-8B.json"
+    (repo / "real" / "models").mkdir(parents=True)
+    (repo / "real" / "models" / "config.json").write_text(config.read_text())
+    (repo / "real" / "p.yaml").write_text(
+        PROFILE.replace("id: Qwen/Qwen3-8B", "id: my/qwen\n  config: models/config.json")
+    )
+    (repo / "link").mkdir()
+    (repo / "link" / "p.yaml").symlink_to("../real/p.yaml")
+    assert main(["plan", "-p", "link/p.yaml", "--offline"]) == 0
+    assert main(["check", "link/p.yaml", "--fix", "--offline"]) == 1
+    assert "real/deploy/serve.sh (command) was created" in capsys.readouterr().out
+    assert not (repo / "link" / "deploy").exists()
+    assert main(["check", "link/p.yaml", "--check-artifacts", "--offline"]) == 0
+    (repo / "fleet.yaml").write_text("- H100-80GB\n")
+    assert main(["audit", "link/p.yaml", "--fleet", "fleet.yaml", "--quiet", "--offline"]) == 0

@@ -123,6 +123,21 @@ def test_unknown_fleet_gpu_is_an_error_at_its_fleet_line(
     assert not (fleet_repo / "out").exists()
 
 
+def test_an_audit_of_no_profile_is_an_error_as_in_check(
+    fleet_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it passed, 0 of 0 pairs: a renamed profile folder turned the nightly audit green
+    monkeypatch.chdir(fleet_repo)
+    (fleet_repo / "empty").mkdir()
+    argv = ["empty", "--fleet", "fleet.yaml", "--output-dir", "out", "--quiet"]
+    assert main(["audit", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vllm-wizard: error: no profiles found in empty")
+    assert not (fleet_repo / "out").exists()
+    assert main(["check", "empty", "--no-comment"]) == 2
+    assert capsys.readouterr().err == err
+
+
 @pytest.mark.parametrize("name", ["audit.md", "audit.json"])
 def test_a_report_name_someone_else_wrote_is_not_replaced(
     fleet_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str

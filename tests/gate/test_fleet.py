@@ -76,3 +76,26 @@ def test_every_problem_of_a_bare_list_names_its_entry(tmp_path: Path) -> None:
         f"{path}:2:4: entry 2: unknown key 'gpu' (hint: valid keys here: name, count, "
         "price_per_hour, spec)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "location", "message"),
+    [
+        ("- H100-80GB\n- H100-SXM-80GB\n", ":2:3", "entry 2: 'H100-SXM-80GB:1' is entry 1 again"),
+        ("- L4:2\n- name: L4\n  count: 2\n  price_per_hour: 1\n", ":2:3", "entry 2: 'L4:2' is"),
+    ],
+    ids=["alias", "second-price"],
+)
+def test_a_target_listed_twice_is_refused_at_its_line(
+    tmp_path: Path, text: str, location: str, message: str
+) -> None:
+    # it was planned and reported twice, and ranked against itself by price
+    path = tmp_path / "fleet.yaml"
+    path.write_text(text)
+    fleet = load_fleet(path)
+    with pytest.raises(ProfileError) as err:
+        fleet.check_gpus(())
+    assert err.value.location == f"{path}{location}"
+    assert err.value.message.startswith(message)
+    path.write_text("- L4\n- L4:2\n")  # one GPU in two sizes: two targets
+    load_fleet(path).check_gpus(())

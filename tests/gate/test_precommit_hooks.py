@@ -205,7 +205,7 @@ def test_generate_hook_fails_when_it_creates_a_missing_artifact(
     assert result.returncode == 1, result.stdout + result.stderr
     created = tmp_path / "user" / "profiles" / "deploy" / "serve.sh"
     assert "vllm serve Qwen/Qwen3-0.6B" in created.read_text()
-    assert "deploy/serve.sh (command) was rewritten" in result.stdout
+    assert "deploy/serve.sh (command) was created" in result.stdout
     again = run_hook("vllm-wizard-generate", {"profiles/serving.yaml": profile})
     assert again.returncode == 0, again.stdout + again.stderr  # once staged, the hook passes
 

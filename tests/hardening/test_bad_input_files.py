@@ -213,6 +213,81 @@ def test_lockfile(cli: Callable[..., Run], tmp_path: Path, content: bytes, fragm
     assert_clean_usage_error(run, str(lock), fragment)
 
 
+_LOCK_CASES = {
+    "missing": ("no such lockfile", "--update-lockfile"),
+    "dangling-link": ("a symbolic link to 'gone.json'", "--update-lockfile"),
+    "directory": ("cannot read lockfile", None),
+    "malformed": ("not valid JSON", "restore it from git"),
+    "wrong-schema": ("lockfile_version: must be 1", "restore it from git"),
+}
+
+
+def _bad_lockfile(folder: Path, kind: str) -> Path:
+    lock = folder / "vllm-wizard.lock.json"
+    if kind == "dangling-link":
+        lock.symlink_to("gone.json")
+    elif kind == "directory":
+        lock.mkdir()
+    elif kind == "malformed":
+        lock.write_text('{"models": [')
+    elif kind == "wrong-schema":
+        lock.write_text('{"lockfile_version": 2, "models": []}')
+    return lock
+
+
+@pytest.mark.parametrize("kind", sorted(_LOCK_CASES))
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan", "-m", "Qwen/Qwen3-8B", "--gpu", GPU],
+        ["generate", "-p", "p.yaml"],
+        ["check", "p.yaml", "--no-comment"],
+        ["audit", "p.yaml", "--fleet", "fleet.yaml", "--output-dir", "out", "--quiet"],
+    ],
+    ids=["plan", "generate", "check", "audit"],
+)
+def test_a_bad_lockfile_is_an_error_when_every_model_is_in_the_catalog(
+    cli: Callable[..., Run],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    kind: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "p.yaml", PROFILE)
+    _write(tmp_path / "fleet.yaml", f"- {GPU}\n")
+    lock = _bad_lockfile(tmp_path, kind)
+    run = cli(*argv, "--lockfile", lock.name)
+    fragment, hint = _LOCK_CASES[kind]
+    assert_clean_usage_error(run, f"{lock.name}", fragment)
+    assert hint is None or hint in run.error_line
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != lock.name) == [
+        "fleet.yaml",
+        "p.yaml",
+    ]
+
+
+def test_update_lockfile_may_name_a_lockfile_still_to_record(
+    cli: Callable[..., Run], tmp_path: Path
+) -> None:
+    lock = tmp_path / "vllm-wizard.lock.json"
+    run = cli("plan", "-m", "Qwen/Qwen3-8B", "--gpu", GPU, "--lockfile", str(lock), "--json")
+    assert_clean_usage_error(run, "no such lockfile")
+    run = cli(
+        "plan",
+        "-m",
+        "Qwen/Qwen3-8B",
+        "--gpu",
+        GPU,
+        "--lockfile",
+        str(lock),
+        "--update-lockfile",
+        "--json",
+    )
+    assert run.code == 0 and "nothing recorded" in run.err, run
+    assert not lock.exists()
+
+
 def test_a_committed_artifact_that_is_not_utf8_says_so(
     cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -122,10 +122,10 @@ def test_a_model_id_naming_a_directory_outside_is_refused(
     cli: Callable[..., Run], repo: Path
 ) -> None:
     (repo / "deploy" / "p.yaml").write_text(
-        f"model: {{id: ../secret, max_model_len: 4096}}\nhardware: {{gpu_name: {GPU}}}\n"
+        f"model: {{id: ../../secret, max_model_len: 4096}}\nhardware: {{gpu_name: {GPU}}}\n"
     )
     error = _gate_error(cli(*GATE, "deploy/p.yaml"))
-    assert "model.id '../secret' leads outside the repository" in str(error["message"])
+    assert "model.id '../../secret' leads outside the repository" in str(error["message"])
 
 
 def test_audit_refuses_it_too(cli: Callable[..., Run], repo: Path) -> None:
@@ -162,7 +162,7 @@ def test_a_draft_model_directory_outside_is_refused(
         "model: {id: meta-llama/Llama-3.1-8B-Instruct, max_model_len: 4096}\n"
         f"hardware: {{gpu_name: {GPU}}}\n"
         'vllm:\n  version: "0.33.0"\n'
-        "  speculative_config: {model: ../secret, num_speculative_tokens: 4}\n"
+        "  speculative_config: {model: ../../secret, num_speculative_tokens: 4}\n"
     )
     if command == "check":
         message = str(_gate_error(cli(*GATE, "deploy/p.yaml"))["message"])
@@ -170,7 +170,7 @@ def test_a_draft_model_directory_outside_is_refused(
         run = cli("plan", "--profile", "deploy/p.yaml")
         assert_clean_usage_error(run, "deploy/p.yaml:")
         message = run.error_line
-    assert "draft model '../secret' leads outside the repository" in message
+    assert "draft model '../../secret' leads outside the repository" in message
 
 
 @pytest.mark.parametrize("in_repo", [True, False])
@@ -196,3 +196,72 @@ def test_a_repo_config_directory_that_is_no_path_is_refused(
     (repo / "deploy" / "p.yaml").write_text(_profile("../../models/zephyr/config.json"))
     run = cli(*GATE, "deploy/p.yaml")
     assert_clean_usage_error(run, ".vllm-wizard.yaml:1:", "is not a path")
+
+
+MODELS = REPO / "checker" / "data" / "models"
+TARGET, DRAFT = (MODELS / f"meta-llama__Llama-3.{v}B-Instruct.json" for v in ("1-8", "2-1"))
+
+
+@pytest.fixture
+def local_models(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """repo/deploy/p.yaml naming its model and draft as directories beside it, run from a
+    folder where the same relative paths lead nowhere."""
+    for name, config in (("llama", TARGET), ("draft", DRAFT)):
+        (repo / "deploy" / "models" / name).mkdir(parents=True)
+        shutil.copy(config, repo / "deploy" / "models" / name / "config.json")
+    (repo / "deploy" / "p.yaml").write_text(
+        "model: {id: models/llama, max_model_len: 4096}\n"
+        f"hardware: {{gpu_name: {GPU}}}\n"
+        'vllm:\n  version: "0.33.0"\n'
+        "  speculative_config: {model: ./models/draft, num_speculative_tokens: 4}\n"
+    )
+    (repo / "elsewhere").mkdir()
+    monkeypatch.chdir(repo / "elsewhere")
+    return repo
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("plan", "--profile", "../deploy/p.yaml", "--json"),
+        (*GATE, "../deploy/p.yaml"),
+        ("generate", "--profile", "../deploy/p.yaml", "--emit", "command"),
+    ],
+    ids=["plan", "check", "generate"],
+)
+def test_model_and_draft_directories_are_read_beside_the_profile(
+    cli: Callable[..., Run], local_models: Path, argv: tuple[str, ...]
+) -> None:
+    run = cli(*argv)  # from the current directory, neither path is a directory
+    assert run.code == 0, run
+    if argv[0] == "plan":
+        assert json.loads(run.out)["model"]["source"] == "local"
+    if argv[0] == "generate":  # the serve command keeps the paths as the profile wrote them
+        serve = Path("serve.sh").read_text()
+        assert "models/llama" in serve and '"model":"./models/draft"' in serve
+
+
+def test_the_repository_rule_reads_them_from_the_profiles_folder(
+    cli: Callable[..., Run], local_models: Path
+) -> None:
+    profile = local_models / "deploy" / "p.yaml"
+    text = profile.read_text()
+    profile.write_text(text.replace("./models/draft", "../../secret"))
+    error = _gate_error(cli(*GATE, "../deploy/p.yaml"))
+    assert "draft model '../../secret' leads outside the repository" in str(error["message"])
+    # read from the current directory (repo/elsewhere), this one would be the model's folder
+    shutil.copytree(local_models / "deploy" / "models" / "llama", Path("cwd-only"))
+    profile.write_text(text.replace("models/llama", "./cwd-only"))
+    error = _gate_error(cli(*GATE, "../deploy/p.yaml"))
+    assert "local model directory './cwd-only' does not exist" in str(error["message"])
+    assert "the profile's folder" in str(error["message"])
+
+
+def test_a_model_flag_is_read_from_the_current_directory(
+    cli: Callable[..., Run], local_models: Path
+) -> None:
+    # the profile's draft is still read beside the profile
+    shutil.copytree(local_models / "deploy" / "models" / "llama", Path("mine"))
+    run = cli("plan", "--profile", "../deploy/p.yaml", "-m", "mine", "--json")
+    assert run.code == 0, run
+    assert json.loads(run.out)["model"]["model_id"] == "mine"

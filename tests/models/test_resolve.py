@@ -252,3 +252,11 @@ def test_hf_overrides_reach_every_source_and_key_the_cache(tmp_path: Path) -> No
         ModelInput(model="x", config_path=str(path), hf_overrides={"num_hidden_layers": 3})
     )
     assert local.num_hidden_layers == 3
+
+
+def test_a_catalog_model_is_resolved_once_whichever_profile_folder_names_it(
+    tmp_path: Path,
+) -> None:
+    # the profile's folder is where a model directory is read from; an id does not depend on it
+    first = resolve_model(ModelInput(model="Qwen/Qwen3-8B", base_dir=str(tmp_path / "a")))
+    assert resolve_model(ModelInput(model="Qwen/Qwen3-8B", base_dir=str(tmp_path / "b"))) is first

@@ -73,28 +73,32 @@ class Fleet(BaseModel):
         return tuple(e.spec for e in self.targets if e.spec is not None)
 
     def check_gpus(self, custom: Sequence[GPUSpec]) -> None:
-        """Every entry names a GPU of the catalog, ``custom`` or its own spec: a typo stops the
-        audit at its fleet line (like an unknown ``check --gpu``), not once per profile."""
+        """Every entry names a GPU of the catalog, ``custom`` or its own spec, once: a typo
+        or a repeat stops the audit at its fleet line (like an unknown ``check --gpu``), not
+        once per profile."""
+        from checker.hardware.catalog import find_gpu
+
         customs = (*self.custom_gpus, *custom)
+        seen: dict[tuple[str, int], int] = {}
         for i, entry in enumerate(self.targets):
-            error = _unknown_gpu(entry.name, customs)
-            if error is not None:
-                error.location = self._where[i] if i < len(self._where) else None
+            where = self._where[i] if i < len(self._where) else None
+            try:
+                gpu = find_gpu(entry.name, customs)
+            except GPUNotFoundError as error:
+                error.location = where
                 error.hint = (
                     "name a GPU exactly as 'vllm-wizard gpus' lists it, or describe it with "
                     "'spec:' in this entry (see examples/fleet.yaml)"
                 )
-                raise error
-
-
-def _unknown_gpu(name: str, customs: Sequence[GPUSpec]) -> GPUNotFoundError | None:
-    from checker.hardware.catalog import find_gpu
-
-    try:
-        find_gpu(name, customs)
-    except GPUNotFoundError as exc:
-        return exc
-    return None
+                raise
+            first = seen.setdefault((gpu.name, entry.count), i)
+            if first != i:  # an alias or a second price of one target: planned twice, ranked
+                raise ProfileError(  # against itself
+                    f"entry {i + 1}: {shown(str(entry.target))} is entry {first + 1} again "
+                    f"({gpu.name}, {entry.count} GPU{'s' if entry.count > 1 else ''})",
+                    location=where,
+                    hint="list each GPU and count once (with the price you pay)",
+                )
 
 
 def load_fleet(path: Path) -> Fleet:

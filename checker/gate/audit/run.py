@@ -21,6 +21,8 @@ from checker.gate.check import assemble, set_up, unmatched_report, working_tree
 from checker.gate.pairs import PairSettings, check_pair
 from checker.gate.progress import Progress
 from checker.gate.result import CheckResult, PairResult
+from checker.gate.sources.discovery import no_profiles_found
+from checker.gate.sources.profiles import profile_folder
 from checker.schemas.enums import FailOn
 from checker.schemas.profile_io import Target, load_profile_text
 from checker.schemas.records import Record, record
@@ -68,13 +70,15 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditR
     options.fleet.check_gpus(setup.settings.custom_gpus)
     side, unmatched, artifacts = working_tree(setup)
     jobs = [
-        (side.texts[rel], rel, str((setup.cwd / rel).parent), entry.target, setup.settings)
+        (side.texts[rel], rel, str(profile_folder(setup.cwd, rel)), entry.target, setup.settings)
         for rel in side.profiles
         for entry in options.fleet.targets
     ]
     pairs = _run_all(jobs, options.jobs, progress)
     errors, notes = unmatched_report(unmatched, artifacts)
     errors[:0] = side.all_problems()
+    if not pairs and not errors and not artifacts:
+        raise no_profiles_found(setup.specs)
     check = assemble(pairs, errors, notes, None, setup.settings.fail_on)
     return AuditResult(
         check=check,

@@ -105,7 +105,9 @@ def _of_drift(drift: ArtifactDrift) -> Located:
             drift.line,
             Severity.INFO,
             *DRIFT_RULE,
-            f"{drift.path} ({drift.kind}) was rewritten from the profile",
+            f"{drift.path} ({drift.kind}) was "
+            + ("created" if drift.missing else "rewritten")
+            + " from the profile",
             "",
             (),
         )
@@ -114,7 +116,8 @@ def _of_drift(drift: ArtifactDrift) -> Located:
         drift.line,
         Severity.ERROR,
         *DRIFT_RULE,
-        f"{drift.path} ({drift.kind}) differs from what the profile generates",
+        f"{drift.path} ({drift.kind}) "
+        + ("is missing" if drift.missing else "differs from what the profile generates"),
         "run 'vllm-wizard check --fix' (or generate) and commit the result",
         (),
     )

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from checker.errors import UsageError
 from checker.gate.sources.model_paths import git_work_tree
 from checker.render.write import FROM_FLAGS, generated_from
 from checker.schemas.yaml_source import YAMLSourceError, parse_yaml, read_text, why_not_a_file
@@ -62,6 +63,15 @@ class PathSpec(NamedTuple):
         return self.kind in ("dir", "missing") and (
             self.path == "." or rel.startswith(self.path + "/")
         )
+
+
+def no_profiles_found(specs: Sequence[PathSpec]) -> UsageError:
+    """The error of a check or audit whose paths hold no profile: a gate of nothing passes
+    nothing (a renamed folder would otherwise turn a nightly audit green)."""
+    return UsageError(
+        f"no profiles found in {', '.join(s.text for s in specs)}",
+        hint="a profile is a YAML file with a top-level 'model' mapping",
+    )
 
 
 def _rel(path: Path, cwd: Path) -> str:

@@ -1,5 +1,6 @@
 """Where a profile may send the checker for a model's files: ``model.config``, and a
-``model.id`` or speculative draft model naming a local directory.
+``model.id`` or speculative draft model naming a local directory, each read relative to the
+profile's folder (checker.models.resolve reads them from there too).
 
 A pull request can change a profile, and the checker reads the JSON it names and echoes parts
 of it in errors and reports: left free, a profile could make CI read any file of the runner.
@@ -52,9 +53,9 @@ def check_model_paths(
     named = [(model_id or "", "model.id", "model.id")]
     if draft is not None:
         named.append((draft[0], draft[1], "draft model"))
-    for text, key, label in named:
-        if text.strip() and _is_dir(Path(text.strip()).expanduser()):
-            paths.append((text.strip(), Path.cwd(), key, label))
+    for text, key, label in named:  # read from the profile's folder, as the resolver does
+        if text.strip() and _is_dir(profile_dir / Path(text.strip()).expanduser()):
+            paths.append((text.strip(), profile_dir, key, label))
     paths = [p for p in paths if "\0" not in p[0]]
     root = git_work_tree(profile_dir) if paths else None
     if root is None:

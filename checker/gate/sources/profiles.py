@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from checker.errors import CheckerError
@@ -32,6 +34,13 @@ class Loaded(NamedTuple):
             self.profiles[rel] = load_profile_text(text, rel)
         except CheckerError as exc:
             self.problems[rel] = problems_from_error(exc, rel)
+
+
+def profile_folder(cwd: Path, rel: str) -> Path:
+    """The folder a profile's relative paths (model.config, a model or draft directory, its
+    artifacts) are read from: its file's, a symlink followed to the real file, as ``plan
+    --profile`` and ``generate --profile`` read them."""
+    return Path(os.path.realpath(cwd / rel)).parent
 
 
 def load_side(paths: Sequence[str], read: Reader) -> Loaded:

@@ -12,7 +12,7 @@ from typing import Any
 from checker.models.config_parser import type_facts
 from checker.planning.engine.context_length import default_max_len
 from checker.planning.engine.releases import has_behaviour, release
-from checker.planning.engine.spec_config import SpecDecode
+from checker.planning.engine.spec_config import SpecDecode, falls_back_to_v0
 from checker.planning.engine.versions import VersionFacts, version_facts
 from checker.planning.kvcache.attention import (
     default_block_size,
@@ -226,10 +226,15 @@ def resolve_settings(
     spec: SpecDecode | None = None,
 ) -> Settings:
     facts = version_facts(request.engine.vllm_version)
-    if (spec is not None and spec.v0) or request.engine.num_scheduler_steps > 1:
-        # what V1 does not run (a speculative config, multi-step scheduling: 0.8 .. 0.10
-        # EngineArgs._is_v1_supported_oracle) falls back to V0: V0's memory arithmetic
-        facts = facts.as_v0()
+    fallback = facts.fallback_to_v0(  # what V1 does not run falls back to V0's arithmetic
+        multi_step=request.engine.num_scheduler_steps > 1,
+        speculative=spec is not None and falls_back_to_v0(spec.config, facts.version),
+        lora=request.engine.enable_lora,
+        pp=request.hardware.pipeline_parallel_size > 1,
+        ray=request.engine.distributed_executor_backend == "ray",
+    )
+    if fallback is not None:
+        facts = facts.as_v0(fallback)
     dtype = resolve_dtype(request.model.dtype, model, gpu, facts.version)
     kv_dtype = request.model.kv_cache_dtype
     checkpoint_kv = model.quant.kv_cache_dtype if model.quant else None
@@ -386,7 +391,7 @@ def resolve_settings(
         block_before_skip=before_skip if before_skip != block else 0,
         mm=mm_settings(request),
         **_interconnect(request, gpu, tp),
-        **_lora(request, dtype),
+        **_lora(request, dtype, v0=facts.engine == "v0"),
         spec=spec,
         draft_limited_from=limited_from,
     )
@@ -522,12 +527,14 @@ def attention_page_per_token(model: ModelInfo, tp: int, kv_dtype: str, dtype: st
     return heads * head_token_bytes(kv_dtype, model.head_dim, dtype)
 
 
-def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
+def _lora(request: PlanRequest, dtype: str, *, v0: bool) -> dict[str, Any]:
     """LoRA settings: buffers in lora_dtype (auto: the model dtype, config/lora.py
     LoRAConfig.verify_with_model_config); graphs for no LoRA plus the captured adapter counts,
     powers of two up to max_loras and max_loras + 1 with specialize_active_lora, else
     max_loras + 1 only (lora/utils.py get_captured_lora_counts,
-    v1/cudagraph_dispatcher.py CudagraphDispatcher._get_lora_cases)."""
+    v1/cudagraph_dispatcher.py CudagraphDispatcher._get_lora_cases). The V0 engine captures
+    one set, the LoRA layers given a mapping of zeros (0.8.2 worker/model_runner.py
+    GPUModelRunnerBase.capture_model)."""
     eng = request.engine
     if not eng.enable_lora:
         return {}
@@ -540,7 +547,7 @@ def _lora(request: PlanRequest, dtype: str) -> dict[str, Any]:
         "lora_fully_sharded": eng.fully_sharded_loras,
         "lora_target_modules": eng.lora_target_modules,
         "lora_bias": eng.enable_lora_bias,
-        "graph_sets": 1 + (len(counts) if eng.specialize_active_lora else 1),
+        "graph_sets": 1 if v0 else 1 + (len(counts) if eng.specialize_active_lora else 1),
     }
 
 
@@ -656,9 +663,11 @@ def _batching(
     max_seqs = eng.max_num_seqs or default_seqs
     if facts.engine == "v0":
         chunked = eng.enable_chunked_prefill
-        if chunked is None and (eng.speculative_model or eng.speculative_config is not None):
-            # EngineArgs.create_engine_config (0.6.6, 0.7.3) / _set_default_args_v0 (0.8.5,
-            # 0.9.2): long contexts get chunked prefill by themselves, never with a drafter
+        drafter = eng.speculative_model or eng.speculative_config is not None
+        if chunked is None and (drafter or eng.enable_lora):
+            # EngineArgs.create_engine_config (0.6.6, 0.7.3) / _set_default_args_v0 (0.8.2,
+            # 0.8.5, 0.9.2): long contexts get chunked prefill by themselves, never with a
+            # drafter or with LoRA
             chunked = False
         tokens = eng.max_num_batched_tokens or _v0_batched_tokens(facts, max_len, chunked)
     elif eng.enable_chunked_prefill is False:  # V1 without chunking must fit a whole prompt

@@ -192,7 +192,12 @@ def build_spec(
     if method is not None and isinstance(name, str):
         method = _detected(method, name, draft)
     kind = spec_facts()["methods"][method]["kind"] if method else "unsized"
-    v0 = version_facts(version).engine == "v0" or falls_back_to_v0(config, version)
+    facts = version_facts(version)
+    # a V1 line runs V0 for the config itself, or for another setting V1 does not take
+    others = facts.fallback_to_v0(
+        multi_step=engine.num_scheduler_steps > 1, speculative=False, lora=engine.enable_lora
+    )
+    v0 = facts.engine == "v0" or falls_back_to_v0(config, version) or others is not None
     if v0:
         kind = _v0_kind(kind, draft)
         since = spec_facts()["v0"]["mtp_targets"].get(target.model_type)

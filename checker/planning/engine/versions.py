@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from checker.errors import UsageError
+from checker.planning.engine.releases import has_behaviour
 from checker.schemas.yaml_source import bundled_data
 
 
@@ -81,14 +82,45 @@ class VersionFacts(BaseModel):
     # the V0 engine a V1 release line falls back to for what V1 does not run (0.8 / 0.9:
     # speculative decoding with a draft model): its scheduling and non-torch facts
     v0_fallback: dict[str, Any] | None = None
+    # why these facts are that V0 engine's: the vllm_messages.yaml id of vLLM's fallback
+    # message, which it logs first (None: the release's own engine)
+    fallback_message: str | None = None
 
-    def as_v0(self) -> VersionFacts:
+    def fallback_to_v0(
+        self,
+        *,
+        multi_step: bool,
+        speculative: bool,
+        lora: bool,
+        pp: bool = False,
+        ray: bool = False,
+    ) -> str | None:
+        """The message id of vLLM's fallback when this V1 line runs its V0 engine instead, in
+        the order EngineArgs._is_v1_supported_oracle checks (0.8.2 / 0.8.5 wheels): multi-step
+        scheduling, a speculative config V1 does not take, LoRA before 0.8.3
+        (_warn_or_fallback("LORA")), then pipeline parallelism before 0.9 (from 0.8.3 not with
+        the Ray executor, ``ray``); None when the line's own engine runs it."""
+        if self.engine == "v0" or self.v0_fallback is None:
+            return None
+        if multi_step:
+            return "multi-step-v0-fallback"
+        if speculative:
+            return "spec-v0-fallback"
+        if lora and not has_behaviour("lora_on_v1", self.version):
+            return "lora-v0-fallback"
+        ray_runs_pp = ray and has_behaviour("pp_on_v1_with_ray", self.version)
+        if pp and not has_behaviour("pp_on_v1", self.version) and not ray_runs_pp:
+            return "pp-v0-fallback"
+        return None
+
+    def as_v0(self, fallback_message: str | None = None) -> VersionFacts:
         """These facts for the V0 engine of the same release (v0_fallback): no CUDA-graph
         estimate subtracted, no hybrid KV cache manager, V0's batch defaults and profile."""
         if self.engine == "v0" or self.v0_fallback is None:
             return self
         update = {
             "engine": "v0",
+            "fallback_message": fallback_message,
             "cudagraph_subtracted": False,
             "hybrid_kv_cache_manager": False,
             "scheduling": self.v0_fallback["scheduling"],

@@ -210,5 +210,9 @@ def lora_costs(model: ModelInfo, settings: Settings, graphs: float) -> dict[str,
     return {
         "--enable-lora": f"{settings.lora_slots} adapter slots of rank {settings.lora_rank}: "
         f"+{buffers:.2f} GiB of LoRA buffers per GPU{only} (loaded with the weights); "
-        f"{settings.graph_sets} sets of CUDA graphs, +{extra:.2f} GiB (estimated)"
+        + (
+            f"{settings.graph_sets} sets of CUDA graphs, +{extra:.2f} GiB (estimated)"
+            if settings.graph_sets > 1
+            else "no extra CUDA graphs (the V0 engine captures one set)"
+        )
     }
