@@ -517,6 +517,15 @@ def _unknown_key_fix(key: str, keys: frozenset[str], version: str) -> str:
     close = difflib.get_close_matches(spelled, sorted(keys), n=1, cutoff=0.8)
     if close:
         return f"Did you mean {close[0]}? Otherwise drop the key."
+    lines = bundled_data("vllm_speculative_keys.yaml")["lines"]
+    had = [
+        line
+        for line, row in lines.items()
+        if release(line) < release(version) and spelled in row["keys"]
+    ]
+    if had:  # a key an earlier release took (0.33's use_heterogeneous_vocab on 0.34)
+        newest = max(had, key=release)
+        return f"Drop the key: vLLM {newest} took it, {version} has no such setting any more."
     return f"Drop the key: vLLM {version}'s speculative config has no such setting."
 
 
