@@ -5,7 +5,6 @@ field for (VW154)."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import Any
 
@@ -514,6 +513,8 @@ def _unknown_key_fix(key: str, keys: frozenset[str], version: str) -> str:
     spelled = key.replace("-", "_")
     if spelled != key and spelled in keys:
         return f"Spell the key {spelled} (vLLM {version} reads dashes in it literally)."
+    import difflib  # only a typo needs it: kept off every start
+
     close = difflib.get_close_matches(spelled, sorted(keys), n=1, cutoff=0.8)
     if close:
         return f"Did you mean {close[0]}? Otherwise drop the key."
