@@ -1,6 +1,7 @@
 """Speculative decoding: the refusals of vLLM's speculative config (VW125), max_model_len lowered
 to a draft model's (VW126), methods whose drafter the plan does not size (VW127) and drafters
-whose layers fall in several KV cache groups (VW128)."""
+whose layers fall in several KV cache groups (VW128), and keys the speculative config has no
+field for (VW154)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
 from checker.schemas.inputs import EngineInput
 from checker.schemas.outputs import Finding
+from checker.schemas.yaml_source import bundled_data
 
 
 def config_key(engine: EngineInput, key: str | None = None) -> str:
@@ -493,4 +495,91 @@ def _v1_runner_key(spec: SpecDecode, version: str) -> str | None:
             if spec.config.get(key) is True and spec.method not in v2_methods
         ),
         None,
+    )
+
+
+def _line_keys(version: str) -> tuple[frozenset[str], bool] | None:
+    """The keys SpeculativeConfig takes on ``version``'s release line and whether that line reads
+    dashes in them as underscores (vllm_speculative_keys.yaml); None for a line not covered."""
+    data = bundled_data("vllm_speculative_keys.yaml")
+    major, minor, _ = release(version)
+    line = data["lines"].get(f"{major}.{minor}")
+    if line is None:
+        return None
+    return frozenset(line["keys"]), (major, minor) >= release(data["dashes_as_underscores"])[:2]
+
+
+def _unknown_key_fix(key: str, keys: frozenset[str], version: str) -> str:
+    spelled = key.replace("-", "_")
+    if spelled != key and spelled in keys:
+        return f"Spell the key {spelled} (vLLM {version} reads dashes in it literally)."
+    import difflib  # only a typo needs it: kept off every start
+
+    close = difflib.get_close_matches(spelled, sorted(keys), n=1, cutoff=0.8)
+    if close:
+        return f"Did you mean {close[0]}? Otherwise drop the key."
+    lines = bundled_data("vllm_speculative_keys.yaml")["lines"]
+    had = [
+        line
+        for line, row in lines.items()
+        if release(line) < release(version) and spelled in row["keys"]
+    ]
+    if had:  # a key an earlier release took (0.33's use_heterogeneous_vocab on 0.34)
+        newest = max(had, key=release)
+        return f"Drop the key: vLLM {newest} took it, {version} has no such setting any more."
+    return f"Drop the key: vLLM {version}'s speculative config has no such setting."
+
+
+def _parallel_drafting_refused(spec: SpecDecode, version: str) -> bool:
+    """SpeculativeConfig._verify_args (0.34): parallel_drafting only with dflash / dspark."""
+    return (
+        spec.config.get("parallel_drafting") is True
+        and spec.method is not None
+        and spec.method not in ("dflash", "dspark")
+        and has_behaviour("spec_parallel_drafting_methods_only", version)
+    )
+
+
+@rule
+def speculative_config_unknown_key(ctx: RuleContext) -> Iterator[Finding]:
+    """SpeculativeConfig forbids keys it has no field for (vllm/config/utils.py `config`:
+    ConfigDict(extra="forbid"), from 0.16): pydantic stops the server on each one. Also 0.34's
+    refusal of parallel_drafting for a method that does not draft in parallel."""
+    spec, engine = ctx.settings.spec, ctx.request.engine
+    if spec is None or ctx.settings.is_v0:
+        return
+    version, key = ctx.settings.facts.version, config_key(engine)
+    line = _line_keys(version)
+    if line is not None:
+        keys, dashes = line
+        # the JSON's own keys as the line reads them (--spec-* flags merge in as valid names)
+        given = (
+            spec.config
+            if dashes or engine.speculative_config is None
+            else engine.speculative_config
+        )
+        for name in given:
+            shown = str(name)
+            if shown not in keys:
+                yield _unknown_key(
+                    message("spec-unknown-key", version, key=shown[:64]),
+                    _unknown_key_fix(shown[:64], keys, version),
+                    key,
+                )
+    if _parallel_drafting_refused(spec, version):
+        yield _unknown_key(
+            message("spec-parallel-drafting", version, method=spec.method),
+            'Drop "parallel_drafting": only dflash and dspark draft in parallel (always).',
+            key,
+        )
+
+
+def _unknown_key(text: str, fix: str, key: str) -> Finding:
+    return Finding(
+        rule_id="VW154",
+        name="speculative-config-key-refused",
+        severity=Severity.ERROR,
+        message=text,
+        key=key,
+        fix=fix,
     )
