@@ -148,6 +148,7 @@ def test_explanations_only_with_explain() -> None:
     plain = plan(LLAMA, **SHORT)
     assert plain.config.explanations == {}
     explained = plan(LLAMA, explain=True, **SHORT)
-    # every recommendation, plus the V1 sampler run's cost (a feature-cost row)
-    assert set(explained.config.explanations) == keys(explained) | {"sampler profile run"}
+    # every recommendation, plus the runner and its sampler runs' costs (feature-cost rows)
+    costs = {"model runner", "sampler profile run", "sampler warm-up"}
+    assert set(explained.config.explanations) == keys(explained) | costs
     assert all(explained.config.explanations.values())
