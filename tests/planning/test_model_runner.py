@@ -37,9 +37,7 @@ MAMBA = "state-spaces/mamba-130m-hf"  # attention-free
         (MAMBA, "0.34.0", True),  # the only runner left
     ],
 )
-def test_the_runner_follows_release_and_architecture(
-    model_id: str, version: str, v2: bool
-) -> None:
+def test_the_runner_follows_release_and_architecture(model_id: str, version: str, v2: bool) -> None:
     runner = model_runner(catalog_model(model_id), version, None)
     assert runner.v2 is v2
     assert version in runner.reason
