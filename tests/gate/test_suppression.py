@@ -145,7 +145,7 @@ def test_a_bad_repo_config_ignore_is_an_error_at_its_line(
 ) -> None:
     (repo / "p.yaml").write_text(FAILING, encoding="utf-8")
     (repo / ".vllm-wizard.yaml").write_text(
-        "fail_on: error\nignore:\n  - {rule: VW2O4, reason: typo}\n", encoding="utf-8"
+        "fail_on: error\nignore:\n  - {rule: VW2004, reason: typo}\n", encoding="utf-8"
     )
     code, _, err = _check(capsys, "p.yaml")
     assert code == 2 and ".vllm-wizard.yaml:3" in err and "did you mean VW204" in err

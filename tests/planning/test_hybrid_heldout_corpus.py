@@ -29,7 +29,7 @@ def test_the_engine_meets_its_targets_on_every_case() -> None:
     assert result["skipped"] == []
     assert result["status"]["agree"] == result["status"]["n"] == len(result["cases"])
     kv = result["fields"]["kv_cache_gib"]
-    assert kv["n"] == len(result["cases"])
+    assert kv["n"] == len([r for r in result["cases"] if r["observed"]["kv_cache_gib"]])
     assert kv["median_abs_pct"] <= 3 and kv["max_abs_pct"] <= 10
 
 
@@ -40,7 +40,9 @@ def test_a_029_gdn_hybrid_plans_align_mode_state_blocks_and_gated_queries() -> N
     (row,) = [r for r in result["cases"] if r["id"].endswith("v0290-u090-8k-seqs256")]
     for field in ("weights_gib", "kv_cache_gib", "kv_cache_tokens", "max_concurrency"):
         assert abs(row["predicted"][field] / row["observed"][field] - 1) < 0.01, field
-    # its sibling with the default max_num_seqs fails on a check the engine lacks: kept apart
-    assert [c["id"] for c in result["out_of_scope"]] == [
-        "code-qwen3-8-27b-rtx-pro-6000-v0290-u090-8k-default-seqs-failed"
-    ]
+    # its sibling with the default max_num_seqs (1024) is refused at CUDA-graph capture:
+    # "max_num_seqs (1024) exceeds available Mamba cache blocks (635)"
+    assert result["out_of_scope"] == []
+    (failed,) = [r for r in result["cases"] if r["id"].endswith("8k-default-seqs-failed")]
+    assert failed["predicted"]["status"] == "failed"
+    assert "VW214" in failed["predicted"]["findings"]

@@ -148,8 +148,13 @@ def test_explanations_only_with_explain() -> None:
     plain = plan(LLAMA, **SHORT)
     assert plain.config.explanations == {}
     explained = plan(LLAMA, explain=True, **SHORT)
-    # every recommendation, plus the V1 sampler run's cost and how 0.34 sized the KV cache (its
-    # extensible KV cache): feature-cost rows
-    rows = {"sampler profile run", "--enable-extensible-kv-cache"}
-    assert set(explained.config.explanations) == keys(explained) | rows
+    # every recommendation, plus the runner, its sampler runs' costs and how 0.34 sized the KV
+    # cache (its extensible KV cache): feature-cost rows
+    costs = {
+        "model runner",
+        "sampler profile run",
+        "sampler warm-up",
+        "--enable-extensible-kv-cache",
+    }
+    assert set(explained.config.explanations) == keys(explained) | costs
     assert all(explained.config.explanations.values())

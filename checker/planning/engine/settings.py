@@ -12,6 +12,7 @@ from typing import Any
 from checker.models.config_parser import type_facts
 from checker.planning.engine.context_length import default_max_len
 from checker.planning.engine.releases import has_behaviour, release
+from checker.planning.engine.runner import Runner, model_runner, v2_estimates_cudagraphs
 from checker.planning.engine.spec_config import SpecDecode, falls_back_to_v0
 from checker.planning.engine.versions import VersionFacts, version_facts
 from checker.planning.kvcache.attention import (
@@ -82,6 +83,7 @@ class Settings:
     # (VersionFacts.extensible_kv_cache; extensible_kv_off says why not where the release has it)
     extensible_kv: bool = False
     install: str = "image"  # the build that runs: its kernel packages (data/vllm_builds.yaml)
+    runner: Runner = Runner(False, "")  # the GPU model runner (checker.planning.engine.runner)
     # batches scheduled but not settled, whose tokens sliding-window and chunked layers keep
     # beside their window (in_flight_batches)
     in_flight_batches: int = 1
@@ -258,8 +260,13 @@ def resolve_settings(
     )
     limited_from = None
     draft_len = spec.draft_max_len if spec else None
-    v2_runner = has_behaviour("model_runner_v2_default", facts.version)
-    if draft_len and draft_len < max_len and v2_runner:
+    runner = model_runner(model, facts.version, spec, v0=facts.engine == "v0")
+    if (
+        draft_len
+        and draft_len < max_len
+        and runner.v2
+        and has_behaviour("v2_max_model_len_to_draft", facts.version)
+    ):
         limited_from, max_len = max_len, draft_len  # VllmConfig._limit_max_model_len_to_draft
     tokens, max_seqs = _batching(request, facts, gpu, max_len)
     default_block, mla_backend = vllm_block_size(model, gpu, kv_dtype.value, facts, tp)
@@ -325,6 +332,8 @@ def resolve_settings(
         if eng.cudagraph_memory_profiling is None
         else eng.cudagraph_memory_profiling
     )
+    # V2's profile_cudagraph_memory returns 0 before it estimates: nothing to subtract
+    subtract = subtract and (not runner.v2 or v2_estimates_cudagraphs(facts.version))
     graphs = captures_graphs(request)
     extensible = extensible_kv_off(eng, facts, gpu) is None
     return Settings(
@@ -360,12 +369,13 @@ def resolve_settings(
         cudagraph_subtracted=(subtract or extensible) and graphs,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes,
         extensible_kv=extensible,
+        runner=runner,
         install=eng.install,
         disable_custom_all_reduce=eng.disable_custom_all_reduce,
         connector_buffer=_connector_buffer(
             request, model, facts.version, tp, element_bytes(kv_dtype.value, dtype)
         ),
-        cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec)
+        cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec, runner.v2)
         if graphs
         else (),
         graph_max_seq_len=min(
@@ -708,6 +718,7 @@ def _graph_sizes(
     max_seqs: int,
     tokens: int,
     spec: SpecDecode | None,
+    v2_runner: bool,
 ) -> tuple[int, ...]:
     eng = request.engine
     query = spec.decode_query_len if spec else 1
@@ -748,8 +759,8 @@ def _graph_sizes(
             cap_query_len=query,
         )
     mode = eng.cudagraph_mode or ("NONE" if eng.optimization_level == 0 else "FULL_AND_PIECEWISE")
-    if mode in ("FULL_AND_PIECEWISE", "FULL_DECODE_ONLY") and not has_behaviour(
-        "model_runner_v2_default", facts.version
+    if mode in ("FULL_AND_PIECEWISE", "FULL_DECODE_ONLY") and not (
+        v2_runner and has_behaviour("v2_skips_spec_capture_rounding", facts.version)
     ):
         return rounded_to_query(sizes, query)
     wide = facts.cudagraph_wide_grids_sm100

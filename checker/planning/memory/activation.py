@@ -12,6 +12,7 @@ import functools
 from typing import Any
 
 from checker.planning.engine.releases import build_has, build_label, has_behaviour, pick, release
+from checker.planning.engine.runner import v2_estimates_cudagraphs
 from checker.planning.engine.settings import Settings, nvlink_reach
 from checker.planning.engine.spec_config import spec_facts
 from checker.planning.kvcache.deepseek_v4 import profile_reservations
@@ -59,15 +60,21 @@ def _sampler_facts() -> dict[str, Any]:
     return data
 
 
-def _sampler_path(settings: Settings, rows: int) -> dict[str, Any]:
-    """The top-k/top-p path ``settings``' release takes with ``rows`` requests in the V1 dummy
-    sampler run (data/vllm_sampler.yaml)."""
-    return _release_sampler_path(settings.facts.version, settings.install, rows)
+def _sampler_path(settings: Settings, rows: int, *, profile: bool = True) -> dict[str, Any]:
+    """The path ``settings``' release takes with ``rows`` requests in the dummy sampler run of
+    the profile (or, ``profile`` False, of the warm-up after the KV cache, which samples with
+    every feature on both runners) (data/vllm_sampler.yaml)."""
+    v2 = profile and settings.runner.v2
+    return _release_sampler_path(settings.facts.version, settings.install, rows, v2)
 
 
 @functools.lru_cache(maxsize=1024)  # pure; every plan (and every TP tried) asks
-def _release_sampler_path(version: str, install: str, rows: int) -> dict[str, Any]:
+def _release_sampler_path(version: str, install: str, rows: int, v2: bool) -> dict[str, Any]:
     facts = _sampler_facts()
+    v2_path = pick(facts["model_runner_v2"], version) if v2 else None
+    if v2_path and v2_path in facts["paths"]:
+        found_v2: dict[str, Any] = facts["paths"][v2_path]
+        return found_v2
     table: dict[str, dict[str, Any]] = facts["top_k_top_p"]
     # Releases before the first key run V0's sampler, which activation_bytes sizes itself.
     entry = pick(table, version) or table[min(table, key=release)]
@@ -78,33 +85,50 @@ def _release_sampler_path(version: str, install: str, rows: int) -> dict[str, An
     return found
 
 
-def sampler_bytes_per_logit(settings: Settings, rows: int) -> int:
-    """Bytes per (request x vocabulary entry) the V1 dummy sampler run holds at its peak beyond
+def sampler_bytes_per_logit(settings: Settings, rows: int, *, profile: bool = True) -> int:
+    """Bytes per (request x vocabulary entry) the dummy sampler run holds at its peak beyond
     the model-dtype logits."""
-    return int(_sampler_path(settings, rows)["bytes_per_logit"])
+    return int(_sampler_path(settings, rows, profile=profile)["bytes_per_logit"])
 
 
-def _sampler_run_bytes(model: ModelInfo, settings: Settings, rows: int) -> float:
-    per_logit = settings.dtype_bytes + sampler_bytes_per_logit(settings, rows)
+def _sampler_run_bytes(
+    model: ModelInfo, settings: Settings, rows: int, *, profile: bool = True
+) -> float:
+    per_logit = settings.dtype_bytes + sampler_bytes_per_logit(settings, rows, profile=profile)
     return rows * model.vocab_size * per_logit
 
 
 def sampler_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
-    """What the V1 dummy sampler run costs, for --explain (subject -> words)."""
+    """What the dummy sampler runs cost and which model runner runs them, for --explain
+    (subject -> words)."""
     if settings.is_v0:
         return {}
     rows = min(settings.max_num_seqs, settings.max_num_batched_tokens)
-    per_logit = settings.dtype_bytes + sampler_bytes_per_logit(settings, rows)
-    gib = _sampler_run_bytes(model, settings, rows) / float(1 << 30)
-    return {
-        "sampler profile run": (
-            f"{rows:,} requests x {model.vocab_size:,} vocabulary entries x {per_logit} bytes "
-            f"({_sampler_path(settings, rows)['label']}, vLLM {settings.facts.version} as "
-            f"{build_label(settings.install)}): "
-            f"{gib:.2f} GiB in the profile run (the activation peak is the larger of it and the "
-            "forward pass) and again in the warm-up after the KV cache"
+    runner = settings.runner
+    words = {"model runner": f"{runner.name}: {runner.reason}"}
+    if (
+        runner.v2
+        and settings.cudagraph_sizes
+        and not v2_estimates_cudagraphs(settings.facts.version)
+    ):
+        words["model runner"] += (
+            "; its profile_cudagraph_memory returns 0, so no CUDA-graph estimate is subtracted"
         )
-    }
+    for subject, profile in (("sampler profile run", True), ("sampler warm-up", False)):
+        per_logit = settings.dtype_bytes + sampler_bytes_per_logit(settings, rows, profile=profile)
+        gib = _sampler_run_bytes(model, settings, rows, profile=profile) / GIB
+        where = (
+            "the profile run (the activation peak is the larger of it and the forward pass)"
+            if profile
+            else "the warm-up after the KV cache and CUDA graphs"
+        )
+        words[subject] = (
+            f"{rows:,} requests x {model.vocab_size:,} vocabulary entries x {per_logit} bytes "
+            f"({_sampler_path(settings, rows, profile=profile)['label']}, vLLM "
+            f"{settings.facts.version} as {build_label(settings.install)}): {gib:.2f} GiB in "
+            + where
+        )
+    return words
 
 
 def sampler_peak_bytes(model: ModelInfo, settings: Settings, tokens: int) -> float:
@@ -114,10 +138,12 @@ def sampler_peak_bytes(model: ModelInfo, settings: Settings, tokens: int) -> flo
 
 
 def sampler_warmup_bytes(model: ModelInfo, settings: Settings) -> float:
-    """vLLM V1 warms the sampler up after the KV cache and CUDA graphs are allocated with the
-    same dummy sampler run as the profile (gpu_worker.py Worker.compile_or_warm_up_model)."""
+    """vLLM warms the sampler up after the KV cache and CUDA graphs are allocated
+    (gpu_worker.py Worker.compile_or_warm_up_model): V1 with the profile's dummy sampler run,
+    V2 (v1/worker/gpu/warmup.py warmup_kernels) with min(max_num_seqs, tokens) requests whose
+    SamplingParams.for_sampler_warmup() take the fp32 logits and top-k/top-p path."""
     rows = min(settings.max_num_seqs, settings.max_num_batched_tokens)
-    return _sampler_run_bytes(model, settings, rows)
+    return _sampler_run_bytes(model, settings, rows, profile=False)
 
 
 def draft_peak_bytes(settings: Settings, stage: int) -> float:

@@ -18,6 +18,7 @@ from checker.planning.rules import deployment as _deployment  # noqa: F401
 from checker.planning.rules import graphs as _graphs  # noqa: F401
 from checker.planning.rules import interconnect as _interconnect  # noqa: F401
 from checker.planning.rules import lora as _lora  # noqa: F401
+from checker.planning.rules import mamba_blocks as _mamba_blocks  # noqa: F401
 from checker.planning.rules import memory as _memory  # noqa: F401
 from checker.planning.rules import multimodal as _multimodal  # noqa: F401
 from checker.planning.rules import multinode as _multinode  # noqa: F401

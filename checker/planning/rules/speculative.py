@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from checker.planning.engine.releases import (
-    behaviour_since,
     has_behaviour,
     message,
     pick,
     release,
 )
+from checker.planning.engine.runner import first_v2_release
 from checker.planning.engine.spec_config import (
     LEGACY_FLAGS,
     SHORT_FLAGS,
@@ -440,7 +440,7 @@ def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
         or s.is_v0
         or not has_behaviour("spec_one_kv_group", version)
         or _many_groups_allowed(spec, version)
-        or (v1_key := _v1_runner_key(spec, version)) is None
+        or (v1_key := _v1_runner_key(spec, version, on_v2=s.runner.v2)) is None
         or (groups := draft_kv_groups(ctx.model, s)) < 2
     ):
         return
@@ -462,8 +462,9 @@ def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
     if v1_key:
         fix += f'; Model Runner V2 takes such a draft: drop "{v1_key}"'
     else:
-        since = behaviour_since("model_runner_v2_default")
-        fix += f", or pin vLLM {since} or later, whose Model Runner V2 takes such a draft"
+        since = first_v2_release(ctx.model, version, spec)
+        if since:
+            fix += f", or pin vLLM {since} or later, whose Model Runner V2 takes such a draft"
     yield Finding(
         rule_id="VW128",
         name="speculative-draft-kv-groups",
@@ -481,11 +482,12 @@ def _many_groups_allowed(spec: SpecDecode, version: str) -> bool:
     return spec.kind == "mtp" and since is not None and release(version) >= release(str(since))
 
 
-def _v1_runner_key(spec: SpecDecode, version: str) -> str | None:
-    """Why the server runs on the V1 model runner: "" before Model Runner V2 became the
-    default, else the speculative config key V2 does not take (vllm_speculative.yaml
-    v1_runner_keys); None on V2, the only runner from 0.34."""
-    if not has_behaviour("model_runner_v2_default", version):
+def _v1_runner_key(spec: SpecDecode, version: str, *, on_v2: bool) -> str | None:
+    """Why the server runs on the V1 model runner: "" where the release does not start this
+    model on Model Runner V2 (planning/engine/runner.py), else the speculative config key V2
+    does not take (vllm_speculative.yaml v1_runner_keys); None on V2, the only runner from
+    0.34."""
+    if not on_v2:
         return ""
     keys: dict[str, list[str]] = pick(spec_facts()["v1_runner_keys"], version) or {}
     return next(
