@@ -25,6 +25,7 @@ from checker.planning.performance.perf import (
     decode_token_s,
     fixed_costs,
     kv_pool_tokens,
+    nvlink_allreduce_s,
     stage_moe_layers,
     step_cost,
 )
@@ -641,3 +642,33 @@ def test_a_run_too_long_to_simulate_whole_says_it_follows_from_its_steady_state(
     assert "requests to finish simulated" in (long.workload or "")
     assert "steady state" in (long.workload or "")
     assert "steady state" not in (short.workload or "")
+
+
+def test_an_nvlink_all_reduce_grows_with_the_tp_size_and_the_message() -> None:
+    h100 = find_gpu("H100-SXM-80GB").nvlink_bandwidth_gbs or 0.0
+    for end in (0, 1):
+        # the measured latency: more ranks and more bytes take longer
+        for size in (512, 32768, 262144, 1 << 20):
+            two, four, eight = (nvlink_allreduce_s(tp, size, h100, end) for tp in (2, 4, 8))
+            assert two <= four * 1.05 and four <= eight
+        sizes = (32768, 262144, 1 << 20, 8 << 20, 64 << 20)
+        times = [nvlink_allreduce_s(8, size, h100, end) for size in sizes]
+        assert times == sorted(times)
+        # TP 8 at 256 KB: the ~24 us vLLM's custom all-reduce takes, not a 5-10 us floor
+        assert 15e-6 <= nvlink_allreduce_s(8, 262144, h100, end) <= 25e-6
+        # TP 6 lies between TP 4 and TP 8
+        assert (
+            nvlink_allreduce_s(4, 1 << 20, h100, end)
+            < nvlink_allreduce_s(6, 1 << 20, h100, end)
+            < nvlink_allreduce_s(8, 1 << 20, h100, end)
+        )
+        # a slower link (A100's 600 GB/s) moves the bytes slower, never the flags faster
+        assert nvlink_allreduce_s(8, 8192, 600, end) >= nvlink_allreduce_s(8, 8192, h100, end)
+        assert nvlink_allreduce_s(8, 1 << 20, 600, end) > nvlink_allreduce_s(8, 1 << 20, h100, end)
+    # a TP 8 MoE decode step pays it twice a layer: a bigger batch sends bigger messages
+    ctx = _context("Qwen/Qwen3-235B-A22B", "H100-SXM-80GB", gpus=8, tp=8)
+    cost = step_cost(ctx, 0)
+    layers = ctx.model.num_hidden_layers
+    message = 64 * ctx.model.hidden_size * ctx.settings.dtype_bytes
+    grown = 2 * layers * (nvlink_allreduce_s(8, message, h100, 0) - perf._allreduce_s(ctx, 0, 0))
+    assert cost(_decode(64)) - cost(_decode(1)) > grown

@@ -5,7 +5,8 @@ linear layers stream every rank's weights - for MoE only the experts the batch r
 E x (1 - (1 - k/E)^B) of E, counted in the experts' own storage bytes - unless their FLOPs take
 longer; attention reads the KV cache of every running request unless its FLOPs take longer;
 recurrent layers read and write each request's state. Tensor parallel adds two all-reduces per layer
-(a fixed latency plus the bytes over the link, NVLink or PCIe). Pipeline parallel splits the
+(over NVLink vLLM's custom all-reduce as measured by TP size and message, elsewhere a fixed
+latency plus the bytes over the link). Pipeline parallel splits the
 batch into one micro-batch per stage: a request still passes every stage for each token, so
 throughput is the batch over that cycle (Little's law) and never gains from stages left
 without a micro-batch. Prefill: 2 FLOPs per active parameter per token plus causal attention
@@ -48,9 +49,9 @@ from checker.schemas.outputs import PerfEstimate
 from checker.schemas.yaml_source import bundled_data
 
 EFFICIENCY = (0.5, 0.8)  # share of peak bandwidth: (pessimistic, optimistic)
-# Fixed cost of one small all-reduce, seconds (pessimistic, optimistic); estimates.
+# Fixed cost of one small all-reduce off NVLink, seconds (pessimistic, optimistic); estimates.
+# NVLink's is measured by TP size and message (perf_constants.yaml allreduce_nvlink_us).
 ALLREDUCE_LATENCY = {
-    Interconnect.NVLINK: (10e-6, 5e-6),
     Interconnect.INFINITY_FABRIC: (12e-6, 6e-6),
     Interconnect.PCIE: (30e-6, 15e-6),
     Interconnect.UNKNOWN: (30e-6, 15e-6),
@@ -286,14 +287,54 @@ def _interconnect(ctx: RuleContext) -> Interconnect:
 
 
 def _allreduce_s(ctx: RuleContext, nbytes: float, end: int) -> float:
-    """One ring all-reduce of ``nbytes`` across the TP group (0 without TP)."""
+    """One all-reduce of ``nbytes`` across the TP group (0 without TP): over NVLink the
+    measured latency at the TP size and message (nvlink_allreduce_s), elsewhere a fixed
+    latency plus a ring's bytes over the link."""
     tp = ctx.settings.tp
     if tp == 1:
         return 0.0
-    link = _interconnect(ctx)
-    fast = link in (Interconnect.NVLINK, Interconnect.INFINITY_FABRIC)
-    gbs = ctx.gpu.nvlink_bandwidth_gbs / 2 if fast and ctx.gpu.nvlink_bandwidth_gbs else PCIE_GBS
-    return ALLREDUCE_LATENCY[link][end] + 2 * (tp - 1) / tp * nbytes / (gbs * 1e9)
+    link, link_gbs = _interconnect(ctx), ctx.gpu.nvlink_bandwidth_gbs
+    if link is Interconnect.NVLINK and link_gbs:
+        return nvlink_allreduce_s(tp, nbytes, link_gbs, end)
+    gbs = link_gbs / 2 if link is Interconnect.INFINITY_FABRIC and link_gbs else PCIE_GBS
+    return ALLREDUCE_LATENCY[link][end] + _ring_s(tp, nbytes, gbs)
+
+
+def _ring_s(tp: int, nbytes: float, gbs: float) -> float:
+    """A ring all-reduce's transfer time: 2 (tp - 1) / tp of the message over ``gbs`` GB/s."""
+    return 2 * (tp - 1) / tp * nbytes / (gbs * 1e9)
+
+
+def nvlink_allreduce_s(tp: int, nbytes: float, link_gbs: float, end: int) -> float:
+    """vLLM's custom all-reduce of ``nbytes`` over ``tp`` NVLinked GPUs of ``link_gbs`` GB/s,
+    at one end of the range (perf_constants.yaml allreduce_nvlink_us): measured on H100s by
+    TP size and message, interpolated between both; the part above the lowest latency
+    measured scales with the link's bandwidth; a larger message than measured adds its excess
+    bytes at the ring rate."""
+    sizes, us, reference_gbs = _allreduce_row(tp, end)
+    excess = max(0.0, nbytes - sizes[-1])
+    nbytes = min(max(nbytes, sizes[0]), sizes[-1])
+    i = max(1, bisect.bisect_left(sizes, nbytes))
+    share = (nbytes - sizes[i - 1]) / (sizes[i] - sizes[i - 1])
+    at = us[i - 1] + share * (us[i] - us[i - 1])
+    floor = min(us)  # the flags' round trip, whatever the link's bandwidth
+    scaled = floor + (at - floor) * reference_gbs / link_gbs
+    return scaled * 1e-6 + _ring_s(tp, excess, link_gbs / 2)
+
+
+@functools.cache  # pure: asked twice a layer by every step estimate
+def _allreduce_row(tp: int, end: int) -> tuple[tuple[int, ...], tuple[float, ...], float]:
+    """The measured message sizes, one end's latencies at ``tp`` (a measured TP size's,
+    interpolated between two, the largest's above them) and the link they were measured on."""
+    data = _constants()["allreduce_nvlink_us"]
+    rows: dict[int, list[list[float]]] = data["tp"]
+    sizes = sorted(rows)
+    tp = min(max(tp, sizes[0]), sizes[-1])
+    i = max(1, bisect.bisect_left(sizes, tp))
+    low, high = rows[sizes[i - 1]][end], rows[sizes[i]][end]
+    share = (tp - sizes[i - 1]) / (sizes[i] - sizes[i - 1])
+    row = tuple(a + share * (b - a) for a, b in zip(low, high, strict=True))
+    return tuple(data["bytes"]), row, float(data["reference_link_gbs"])
 
 
 def experts_touched(model: ModelInfo, batch: int) -> float:
