@@ -243,6 +243,13 @@ def test_the_estimate_says_what_the_moe_floor_costs() -> None:
     assert dense.tpot is not None and "MoE" not in dense.tpot.width
 
 
+def test_the_estimate_says_what_rate_the_fused_moe_kernel_prefills_at() -> None:
+    moe = _stepped(model_id="Qwen/Qwen3-30B-A3B", concurrency=4)
+    assert moe.tpot is not None and "experts' matmuls at 187.7 TFLOPS" in moe.tpot.width
+    for other in (_stepped(concurrency=4), _stepped("A100-SXM4-80GB", "Qwen/Qwen3-30B-A3B")):
+        assert other.tpot is not None and "TFLOPS" not in other.tpot.width
+
+
 def test_the_full_prompt_admission_gate_follows_the_release() -> None:
     # 0.19 reserves a waiting prompt's whole length before admitting it; 0.11 its first chunk
     work = Workload(prompts=20, prompt_tokens=7000, output_tokens=50)
@@ -672,3 +679,40 @@ def test_an_nvlink_all_reduce_grows_with_the_tp_size_and_the_message() -> None:
     message = 64 * ctx.model.hidden_size * ctx.settings.dtype_bytes
     grown = 2 * layers * (nvlink_allreduce_s(8, message, h100, 0) - perf._allreduce_s(ctx, 0, 0))
     assert cost(_decode(64)) - cost(_decode(1)) > grown
+
+
+def _prefill(tokens: int) -> StepLoad:
+    return StepLoad(0, 0, tokens, 1, 0, tokens * tokens / 2)
+
+
+def test_fine_grained_experts_prefill_at_the_fused_moe_kernels_measured_rate_on_hopper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    moe = _context("Qwen/Qwen3-30B-A3B", "H100-80GB")
+    model = moe.model
+    slow, fast = fixed_costs(moe.gpu, 0), fixed_costs(moe.gpu, 1)
+    assert 150e12 <= slow.fused_moe_flops <= 200e12 and fast.fused_moe_flops == 0.0
+    routed = model.params.expert_linear * model.num_experts_per_tok / model.num_experts
+    # a 4,096-token prompt chunk: the routed experts' FLOPs alone take their measured time
+    chunk, decode = step_cost(moe, 0)(_prefill(4096)), step_cost(moe, 0)(_decode(4))
+    assert chunk >= 4096 * 2 * routed / slow.fused_moe_flops
+    # without the measurement the slow end runs them at the dense kernels' share: the chunk
+    # loses the difference of the two rates over its expert FLOPs; a small decode step,
+    # which streams the experts' bytes, loses nothing
+    families = perf._constants()["families"]
+    unmeasured = {k: {**v, "fused_moe_tflops": None} for k, v in families.items()}
+    _patch_constants(monkeypatch, families=unmeasured)
+    extra = 4096 * 2 * routed * (1 / slow.fused_moe_flops - 1 / perf._flops(moe, 0))
+    assert chunk - step_cost(moe, 0)(_prefill(4096)) == pytest.approx(extra, rel=0.01)
+    assert step_cost(moe, 0)(_decode(4)) == decode
+    monkeypatch.undo()
+    # the fast end keeps the dense share (the large-expert measurement reached it)
+    assert perf.linear_token_s(moe, 1) < perf.linear_token_s(moe, 0)
+    # a dense model, another family or another expert kernel (MXFP4) keeps the dense rate
+    for ctx in (
+        _context(LLAMA, "H100-80GB"),
+        _context("Qwen/Qwen3-30B-A3B", "A100-SXM4-80GB"),
+        _context("openai/gpt-oss-20b", "H100-80GB"),
+    ):
+        dense = 2 * perf._active_params(ctx.model, 1) / perf._flops(ctx, 0)
+        assert perf.linear_token_s(ctx, 0) == pytest.approx(dense)
