@@ -301,8 +301,8 @@ def _allreduce_s(ctx: RuleContext, nbytes: float, end: int) -> float:
     if tp == 1:
         return 0.0
     link, link_gbs = _interconnect(ctx), ctx.gpu.nvlink_bandwidth_gbs
-    if link is Interconnect.NVLINK and link_gbs:
-        return nvlink_allreduce_s(tp, nbytes, link_gbs, end)
+    if link is Interconnect.NVLINK:  # the measured link's bandwidth where the catalog has none
+        return nvlink_allreduce_s(tp, nbytes, link_gbs or _allreduce_row(tp, end)[2], end)
     gbs = link_gbs / 2 if link is Interconnect.INFINITY_FABRIC and link_gbs else PCIE_GBS
     return ALLREDUCE_LATENCY[link][end] + _ring_s(tp, nbytes, gbs)
 
@@ -334,7 +334,7 @@ def _allreduce_row(tp: int, end: int) -> tuple[tuple[int, ...], tuple[float, ...
     """The measured message sizes, one end's latencies at ``tp`` (a measured TP size's,
     interpolated between two, the largest's above them) and the link they were measured on."""
     data = _constants()["allreduce_nvlink_us"]
-    rows: dict[int, list[list[float]]] = data["tp"]
+    rows = {int(size): row for size, row in data["tp"].items()}  # YAML keys are text
     sizes = sorted(rows)
     tp = min(max(tp, sizes[0]), sizes[-1])
     i = max(1, bisect.bisect_left(sizes, tp))
