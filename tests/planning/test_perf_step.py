@@ -25,6 +25,7 @@ from checker.planning.performance.perf import (
     decode_token_s,
     fixed_costs,
     kv_pool_tokens,
+    nvlink_allreduce_s,
     stage_moe_layers,
     step_cost,
 )
@@ -240,6 +241,13 @@ def test_the_estimate_says_what_the_moe_floor_costs() -> None:
     assert moe.tpot is not None and "25-32 us per fused MoE layer" in moe.tpot.width
     dense = _stepped(concurrency=4)
     assert dense.tpot is not None and "MoE" not in dense.tpot.width
+
+
+def test_the_estimate_says_what_rate_the_fused_moe_kernel_prefills_at() -> None:
+    moe = _stepped(model_id="Qwen/Qwen3-30B-A3B", concurrency=4)
+    assert moe.tpot is not None and "experts' matmuls at 187.7 TFLOPS" in moe.tpot.width
+    for other in (_stepped(concurrency=4), _stepped("A100-SXM4-80GB", "Qwen/Qwen3-30B-A3B")):
+        assert other.tpot is not None and "TFLOPS" not in other.tpot.width
 
 
 def test_the_full_prompt_admission_gate_follows_the_release() -> None:
@@ -641,3 +649,70 @@ def test_a_run_too_long_to_simulate_whole_says_it_follows_from_its_steady_state(
     assert "requests to finish simulated" in (long.workload or "")
     assert "steady state" in (long.workload or "")
     assert "steady state" not in (short.workload or "")
+
+
+def test_an_nvlink_all_reduce_grows_with_the_tp_size_and_the_message() -> None:
+    h100 = find_gpu("H100-SXM-80GB").nvlink_bandwidth_gbs or 0.0
+    for end in (0, 1):
+        # the measured latency: more ranks and more bytes take longer
+        for size in (512, 32768, 262144, 1 << 20):
+            two, four, eight = (nvlink_allreduce_s(tp, size, h100, end) for tp in (2, 4, 8))
+            assert two <= four * 1.05 and four <= eight
+        sizes = (32768, 262144, 1 << 20, 8 << 20, 64 << 20)
+        times = [nvlink_allreduce_s(8, size, h100, end) for size in sizes]
+        assert times == sorted(times)
+        # TP 8 at 256 KB: the ~24 us vLLM's custom all-reduce takes, not a 5-10 us floor
+        assert 15e-6 <= nvlink_allreduce_s(8, 262144, h100, end) <= 25e-6
+        # TP 6 lies between TP 4 and TP 8
+        assert (
+            nvlink_allreduce_s(4, 1 << 20, h100, end)
+            < nvlink_allreduce_s(6, 1 << 20, h100, end)
+            < nvlink_allreduce_s(8, 1 << 20, h100, end)
+        )
+        # a slower link (A100's 600 GB/s) moves the bytes slower, never the flags faster
+        assert nvlink_allreduce_s(8, 8192, 600, end) >= nvlink_allreduce_s(8, 8192, h100, end)
+        assert nvlink_allreduce_s(8, 1 << 20, 600, end) > nvlink_allreduce_s(8, 1 << 20, h100, end)
+    # a TP 8 MoE decode step pays it twice a layer: a bigger batch sends bigger messages
+    ctx = _context("Qwen/Qwen3-235B-A22B", "H100-SXM-80GB", gpus=8, tp=8)
+    cost = step_cost(ctx, 0)
+    layers = ctx.model.num_hidden_layers
+    message = 64 * ctx.model.hidden_size * ctx.settings.dtype_bytes
+    grown = 2 * layers * (nvlink_allreduce_s(8, message, h100, 0) - perf._allreduce_s(ctx, 0, 0))
+    assert cost(_decode(64)) - cost(_decode(1)) > grown
+
+
+def _prefill(tokens: int) -> StepLoad:
+    return StepLoad(0, 0, tokens, 1, 0, tokens * tokens / 2)
+
+
+def test_fine_grained_experts_prefill_at_the_fused_moe_kernels_measured_rate_on_hopper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    moe = _context("Qwen/Qwen3-30B-A3B", "H100-80GB")
+    model = moe.model
+    slow, fast = fixed_costs(moe.gpu, 0), fixed_costs(moe.gpu, 1)
+    assert 150e12 <= slow.fused_moe_flops <= 200e12 and fast.fused_moe_flops == 0.0
+    routed = model.params.expert_linear * model.num_experts_per_tok / model.num_experts
+    # a 4,096-token prompt chunk: the routed experts' FLOPs alone take their measured time
+    chunk, decode = step_cost(moe, 0)(_prefill(4096)), step_cost(moe, 0)(_decode(4))
+    assert chunk >= 4096 * 2 * routed / slow.fused_moe_flops
+    # without the measurement the slow end runs them at the dense kernels' share: the chunk
+    # loses the difference of the two rates over its expert FLOPs; a small decode step,
+    # which streams the experts' bytes, loses nothing
+    families = perf._constants()["families"]
+    unmeasured = {k: {**v, "fused_moe_tflops": None} for k, v in families.items()}
+    _patch_constants(monkeypatch, families=unmeasured)
+    extra = 4096 * 2 * routed * (1 / slow.fused_moe_flops - 1 / perf._flops(moe, 0))
+    assert chunk - step_cost(moe, 0)(_prefill(4096)) == pytest.approx(extra, rel=0.01)
+    assert step_cost(moe, 0)(_decode(4)) == decode
+    monkeypatch.undo()
+    # the fast end keeps the dense share (the large-expert measurement reached it)
+    assert perf.linear_token_s(moe, 1) < perf.linear_token_s(moe, 0)
+    # a dense model, another family or another expert kernel (MXFP4) keeps the dense rate
+    for ctx in (
+        _context(LLAMA, "H100-80GB"),
+        _context("Qwen/Qwen3-30B-A3B", "A100-SXM4-80GB"),
+        _context("openai/gpt-oss-20b", "H100-80GB"),
+    ):
+        dense = 2 * perf._active_params(ctx.model, 1) / perf._flops(ctx, 0)
+        assert perf.linear_token_s(ctx, 0) == pytest.approx(dense)

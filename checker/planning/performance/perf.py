@@ -1,24 +1,26 @@
 """Roofline performance estimates: labelled estimates with a range, never measurements.
 
 Decode: each step runs three kinds of kernels one after another, each at its own roofline: the
-linear layers stream every rank's weights - for MoE only the experts the batch routes to,
-E x (1 - (1 - k/E)^B) of E, counted in the experts' own storage bytes - unless their FLOPs take
-longer; attention reads the KV cache of every running request unless its FLOPs take longer;
-recurrent layers read and write each request's state. Tensor parallel adds two all-reduces per layer
-(a fixed latency plus the bytes over the link, NVLink or PCIe). Pipeline parallel splits the
-batch into one micro-batch per stage: a request still passes every stage for each token, so
-throughput is the batch over that cycle (Little's law) and never gains from stages left
-without a micro-batch. Prefill: 2 FLOPs per active parameter per token plus causal attention
-at tensor-core peak, or one read of the weights per max_num_batched_tokens chunk when that is
-slower. Fixed costs per GPU family (checker/data/perf_constants.yaml): the CPU work of each
-engine step and of each request it schedules, the host's time launching each layer of a step
-that is not one whole CUDA graph (piecewise or eager), the GPU time lost at each kernel
-boundary, the request path before the first token, and the time a fused MoE layer takes beyond
-its expert bytes (floors that weigh most in small batches of small models). Without async
-scheduling the engine's CPU work comes before the step, whose GPU work overlaps its launching;
-with it, the CPU work and launching of the next step overlap this step's GPU work. Range:
-50-80 % of peak bandwidth, the share of the tensor-core peak the GPU family's kernels reach
-(perf_constants.yaml compute_efficiency), and both ends of each fixed cost.
+linear layers stream every rank's weights - for MoE only the experts the batch routes to, E x (1 -
+(1 - k/E)^B) of E, counted in the experts' own storage bytes - unless their FLOPs take longer;
+attention reads the KV cache of every running request unless its FLOPs take longer; recurrent
+layers read and write each request's state. Tensor parallel adds two all-reduces per layer (over
+NVLink vLLM's custom all-reduce as measured by TP size and message, elsewhere a fixed latency plus
+the bytes over the link). Pipeline parallel splits the batch into one micro-batch per stage: a
+request still passes every stage for each token, so throughput is the batch over that cycle
+(Little's law) and never gains from stages left without a micro-batch. Prefill: 2 FLOPs per active
+parameter per token plus causal attention at tensor-core peak (an MoE model's routed experts, where
+vLLM's fused-MoE Triton kernel runs them, at that kernel's measured rate where it is lower), or one
+read of the weights per max_num_batched_tokens chunk when that is slower. Fixed costs per GPU
+family (checker/data/perf_constants.yaml): the CPU work of each engine step and of each request it
+schedules, the host's time launching each layer of a step that is not one whole CUDA graph
+(piecewise or eager), the GPU time lost at each kernel boundary, the request path before the first
+token, and the time a fused MoE layer takes beyond its expert bytes (floors that weigh most in
+small batches of small models). Without async scheduling the engine's CPU work comes before the
+step, whose GPU work overlaps its launching; with it, the CPU work and launching of the next step
+overlap this step's GPU work. Range: 50-80 % of peak bandwidth, the share of the tensor-core peak
+the GPU family's kernels reach (perf_constants.yaml compute_efficiency), and both ends of each
+fixed cost.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ from checker.schemas.outputs import PerfEstimate
 from checker.schemas.yaml_source import bundled_data
 
 EFFICIENCY = (0.5, 0.8)  # share of peak bandwidth: (pessimistic, optimistic)
-# Fixed cost of one small all-reduce, seconds (pessimistic, optimistic); estimates.
+# Fixed cost of one small all-reduce off NVLink, seconds (pessimistic, optimistic); estimates.
+# NVLink's is measured by TP size and message (perf_constants.yaml allreduce_nvlink_us).
 ALLREDUCE_LATENCY = {
-    Interconnect.NVLINK: (10e-6, 5e-6),
     Interconnect.INFINITY_FABRIC: (12e-6, 6e-6),
     Interconnect.PCIE: (30e-6, 15e-6),
     Interconnect.UNKNOWN: (30e-6, 15e-6),
@@ -58,6 +60,9 @@ ALLREDUCE_LATENCY = {
 PCIE_GBS = 25.0  # PCIe 4.0 x16, one direction, what NCCL reaches
 STAGE_HANDOFF_S = 20e-6  # pipeline stage to stage send, per step
 _FP8_METHODS = {"fp8", "fbgemm_fp8", "ptpc_fp8", "modelopt"}
+# Checkpoints whose routed experts run vLLM's fused-MoE Triton kernel (fused_moe.py
+# fused_experts): unquantized ones (UnquantizedFusedMoEMethod) and fp8 ones (Fp8MoEMethod).
+_FUSED_MOE_METHODS = {None, "fp8"}
 # Largest batch vLLM captures in a CUDA graph by default (config/compilation.py
 # CompilationConfig max_cudagraph_capture_size = 512): bigger steps run eagerly.
 _GRAPH_TOKENS = 512
@@ -74,6 +79,7 @@ class FixedCosts(NamedTuple):
     step_request_s: float  # engine CPU per request a step schedules, beside decode_step_s
     graph_kernel_s: float  # GPU time lost per kernel boundary inside a CUDA graph (0: unknown)
     mlp_kernels: int  # of kernels_per_layer, the dense MLP's (a fused MoE call replaces them)
+    fused_moe_flops: float  # the fused-MoE kernel's measured rate at prefill sizes (0: none)
 
 
 def _constants() -> dict[str, Any]:
@@ -123,6 +129,7 @@ def _family_costs(name: str, end: int) -> FixedCosts:
     data = _constants()
     family = data["families"][name]
     floor, gap = family["moe_layer_floor_us"], family["graph_kernel_gap_us"]
+    moe_rate = (family["fused_moe_tflops"] or [None, None])[end]
     return FixedCosts(
         host_layer_s=(
             data["host_layer_us"]["piecewise"][end] * 1e-6,
@@ -135,6 +142,7 @@ def _family_costs(name: str, end: int) -> FixedCosts:
         step_request_s=data["scheduler_request_us"][end] * 1e-6,
         graph_kernel_s=0.0 if gap is None else gap[end] * 1e-6,
         mlp_kernels=data["mlp_kernels_per_layer"],
+        fused_moe_flops=0.0 if moe_rate is None else moe_rate * 1e12,
     )
 
 
@@ -286,14 +294,54 @@ def _interconnect(ctx: RuleContext) -> Interconnect:
 
 
 def _allreduce_s(ctx: RuleContext, nbytes: float, end: int) -> float:
-    """One ring all-reduce of ``nbytes`` across the TP group (0 without TP)."""
+    """One all-reduce of ``nbytes`` across the TP group (0 without TP): over NVLink the
+    measured latency at the TP size and message (nvlink_allreduce_s), elsewhere a fixed
+    latency plus a ring's bytes over the link."""
     tp = ctx.settings.tp
     if tp == 1:
         return 0.0
-    link = _interconnect(ctx)
-    fast = link in (Interconnect.NVLINK, Interconnect.INFINITY_FABRIC)
-    gbs = ctx.gpu.nvlink_bandwidth_gbs / 2 if fast and ctx.gpu.nvlink_bandwidth_gbs else PCIE_GBS
-    return ALLREDUCE_LATENCY[link][end] + 2 * (tp - 1) / tp * nbytes / (gbs * 1e9)
+    link, link_gbs = _interconnect(ctx), ctx.gpu.nvlink_bandwidth_gbs
+    if link is Interconnect.NVLINK:  # the measured link's bandwidth where the catalog has none
+        return nvlink_allreduce_s(tp, nbytes, link_gbs or _allreduce_row(tp, end)[2], end)
+    gbs = link_gbs / 2 if link is Interconnect.INFINITY_FABRIC and link_gbs else PCIE_GBS
+    return ALLREDUCE_LATENCY[link][end] + _ring_s(tp, nbytes, gbs)
+
+
+def _ring_s(tp: int, nbytes: float, gbs: float) -> float:
+    """A ring all-reduce's transfer time: 2 (tp - 1) / tp of the message over ``gbs`` GB/s."""
+    return 2 * (tp - 1) / tp * nbytes / (gbs * 1e9)
+
+
+def nvlink_allreduce_s(tp: int, nbytes: float, link_gbs: float, end: int) -> float:
+    """vLLM's custom all-reduce of ``nbytes`` over ``tp`` NVLinked GPUs of ``link_gbs`` GB/s,
+    at one end of the range (perf_constants.yaml allreduce_nvlink_us): measured on H100s by
+    TP size and message, interpolated between both; the part above the lowest latency
+    measured scales with the link's bandwidth; a larger message than measured adds its excess
+    bytes at the ring rate."""
+    sizes, us, reference_gbs = _allreduce_row(tp, end)
+    excess = max(0.0, nbytes - sizes[-1])
+    nbytes = min(max(nbytes, sizes[0]), sizes[-1])
+    i = max(1, bisect.bisect_left(sizes, nbytes))
+    share = (nbytes - sizes[i - 1]) / (sizes[i] - sizes[i - 1])
+    at = us[i - 1] + share * (us[i] - us[i - 1])
+    floor = min(us)  # the flags' round trip, whatever the link's bandwidth
+    scaled = floor + (at - floor) * reference_gbs / link_gbs
+    return scaled * 1e-6 + _ring_s(tp, excess, link_gbs / 2)
+
+
+@functools.cache  # pure: asked twice a layer by every step estimate
+def _allreduce_row(tp: int, end: int) -> tuple[tuple[int, ...], tuple[float, ...], float]:
+    """The measured message sizes, one end's latencies at ``tp`` (a measured TP size's,
+    interpolated between two, the largest's above them) and the link they were measured on."""
+    data = _constants()["allreduce_nvlink_us"]
+    rows = {int(size): row for size, row in data["tp"].items()}  # YAML keys are text
+    sizes = sorted(rows)
+    tp = min(max(tp, sizes[0]), sizes[-1])
+    i = max(1, bisect.bisect_left(sizes, tp))
+    low, high = rows[sizes[i - 1]][end], rows[sizes[i]][end]
+    share = (tp - sizes[i - 1]) / (sizes[i] - sizes[i - 1])
+    row = tuple(a + share * (b - a) for a, b in zip(low, high, strict=True))
+    return tuple(data["bytes"]), row, float(data["reference_link_gbs"])
 
 
 def experts_touched(model: ModelInfo, batch: int) -> float:
@@ -331,6 +379,30 @@ def compute_efficiency(gpu: GPUSpec, end: int) -> float:
 def _flops(ctx: RuleContext, end: int) -> float:
     """FLOPS a step's matmuls run at, at one end of the range."""
     return _peak_flops(ctx) * compute_efficiency(ctx.gpu, end)
+
+
+def linear_token_s(ctx: RuleContext, end: int) -> float:
+    """Seconds the linear layers' matmuls take per token on one GPU of a TP x PP group
+    (before the split): the dense weights at the step's FLOPS, an MoE model's routed experts
+    (k of E per token) at the fused-MoE Triton kernel's measured rate where that is lower and
+    the checkpoint's experts run that kernel (perf_constants.yaml fused_moe_tflops)."""
+    model = ctx.model
+    flops = _flops(ctx, end)
+    experts = 0.0
+    if model.is_moe and model.num_experts:
+        experts = model.params.expert_linear * model.num_experts_per_tok / model.num_experts
+    measured = fused_moe_flops(ctx, end)
+    moe_flops = min(flops, measured) if measured else flops
+    return 2 * (_active_params(model, 1) - experts) / flops + 2 * experts / moe_flops
+
+
+def fused_moe_flops(ctx: RuleContext, end: int) -> float:
+    """The fused-MoE Triton kernel's measured rate at prefill sizes on this GPU family, at
+    one end, for an MoE model whose experts run it; 0 where it does not or none is measured
+    (another kernel - MXFP4, Marlin - runs them)."""
+    if not ctx.model.is_moe or ctx.settings.quantization not in _FUSED_MOE_METHODS:
+        return 0.0
+    return fixed_costs(ctx.gpu, end).fused_moe_flops
 
 
 def kv_pool_tokens(ctx: RuleContext, length: int) -> int:
@@ -403,7 +475,7 @@ def _stage_step_s(
     gpu_s = (
         _kernels_s(
             weights=stage.weights - unread,
-            linear_flops=batch * 2 * _active_params(model, 1) / (s.tp * s.pp),
+            linear_s=batch * linear_token_s(ctx, end) / (s.tp * s.pp),
             kv=stage.kv.layout.bytes_per_token * context * batch,
             attention_flops=batch * attention * context / (s.tp * s.pp),
             state=stage.kv.layout.linear_state_bytes * batch,
@@ -419,7 +491,7 @@ def _stage_step_s(
 def _kernels_s(
     *,
     weights: float,
-    linear_flops: float,
+    linear_s: float,
     kv: float,
     attention_flops: float,
     state: float,
@@ -427,11 +499,12 @@ def _kernels_s(
     flops: float,
 ) -> float:
     """A step's kernels one after another, each at its own roofline: the linear layers read
-    the weights and multiply, the attention kernels read the KV cache and multiply, and a
-    recurrent (mamba / linear attention) layer reads its state and writes it back. The GPU
+    the weights and multiply (``linear_s`` of matmuls), the attention kernels read the KV
+    cache and multiply, and a recurrent (mamba / linear attention) layer reads its state and
+    writes it back. The GPU
     cannot hide one kernel's memory traffic behind another's math, so the terms add."""
     return (
-        max(weights / bandwidth, linear_flops / flops)
+        max(weights / bandwidth, linear_s)
         + max(kv / bandwidth, attention_flops / flops)
         + 2 * state / bandwidth
     )
@@ -458,8 +531,8 @@ def _prefill_s(ctx: RuleContext, end: int) -> float:
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     prompt = ctx.request.workload.prompt_tokens
     attention = 2 * model.cache_layer_count * model.num_attention_heads * model.head_dim
-    flops = 2 * _active_params(model, 1) * prompt + attention * prompt**2
-    compute_s = flops / (_flops(ctx, end) * s.tp)
+    linear_s = linear_token_s(ctx, end) * prompt
+    compute_s = (linear_s + attention * prompt**2 / _flops(ctx, end)) / s.tp
     chunks = math.ceil(prompt / s.max_num_batched_tokens)
     weights = sum(stage.weights for stage in ctx.memory.stages)
     memory_s = chunks * weights / (ctx.gpu.memory_bandwidth_gbs * 1e9 * eff)
@@ -495,7 +568,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         )
         for i, st in enumerate(stages)
     ]
-    per_token = 2 * _active_params(model, 1) / (s.tp * pp)
+    per_token = linear_token_s(ctx, end) / (s.tp * pp)
     heads = model.cache_layer_count * model.num_attention_heads
     per_pair = 4 * heads * model.head_dim / (s.tp * pp)
     layers = model.num_hidden_layers / pp
@@ -515,7 +588,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
                 fixed,
                 _kernels_s(
                     weights=weights - experts * untouched,
-                    linear_flops=tokens * per_token,
+                    linear_s=tokens * per_token,
                     kv=kv * context,
                     attention_flops=pairs * per_pair,
                     state=state * requests / micro,

@@ -31,6 +31,7 @@ from checker.planning.performance.perf import (
     closed_form,
     compute_efficiency,
     fixed_costs,
+    fused_moe_flops,
     kv_pool_tokens,
     overlaps_cpu,
     rate_span_fixed,
@@ -315,6 +316,12 @@ def _stepped(
             f", {high.moe_layer_s * 1e6:g}-{low.moe_layer_s * 1e6:g} us per fused MoE layer"
             " beyond its expert bytes"
             if ctx.model.is_moe and low.moe_layer_s
+            else ""
+        )
+        + (
+            f", the routed experts' matmuls at {fused_moe_flops(ctx, 0) / 1e12:g} TFLOPS at the"
+            " slow end (vLLM's fused-MoE kernel at prefill sizes)"
+            if fused_moe_flops(ctx, 0)
             else ""
         )
         + f", {high.host_layer_s[0] * 1e6:g}-{low.host_layer_s[1] * 1e6:g} us of host time per"
