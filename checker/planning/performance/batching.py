@@ -63,13 +63,14 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from statistics import NormalDist
 
 from checker.planning.performance.lengths import request_lengths
+from checker.schemas.lazy_dataclass import lazy_dataclass
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Workload:
     prompts: int
     prompt_tokens: int
@@ -89,7 +90,7 @@ class Workload:
     span_fixed: bool = True
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Limits:
     max_num_batched_tokens: int
     max_num_seqs: int
@@ -100,7 +101,7 @@ class Limits:
     reserve_full_prompt: bool = False
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class StepLoad:
     """What one engine step computes, in the terms a cost model needs."""
 
@@ -128,7 +129,7 @@ def recipe_prompts(concurrency: int) -> int:
     return max(_MIN_PROMPTS, _PROMPTS_PER_SLOT * concurrency)
 
 
-@dataclass
+@lazy_dataclass
 class _Request:
     arrival: float  # when the client sends it (closed loop: when a slot frees)
     prompt: int
@@ -168,7 +169,7 @@ def percentile(values: Sequence[float], q: float, weights: Sequence[float] | Non
     return pairs[-1][0]
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Result:
     ttft_s: list[float]
     tpot_s: list[float]
