@@ -29,6 +29,7 @@ HEAVY = (
     "checker.gate.sources.git_base",
     "checker.gate.artifact_check",  # only with --check-artifacts or --fix
     "difflib",  # only a typo's "did you mean"
+    "checker.schemas.calibration",  # only where a calibration file is read
 )
 
 _SCRIPT = """
