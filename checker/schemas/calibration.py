@@ -1,12 +1,12 @@
 """The calibration file: memory terms vLLM measured at start-up, for plans of the same setup.
 
 Written by ``vllm-wizard calibrate LOG... --profile P`` and committed next to the profiles
-(conventionally ``vllm-wizard.calibration.yaml``, calibration_file.DEFAULT_NAME, where commands
-look for it). One entry per setup: the model
-and revision, the GPU, the vLLM version, TP/PP/DP and the settings that change the measured
-terms (CalibrationSettings). max_model_len and gpu_memory_utilization change none of them, so
-one entry serves every value of both; max_num_seqs moves only the sampler and CUDA-graph terms,
-so a plan at another max_num_seqs takes the entry adjusted by the estimate's change.
+(conventionally ``vllm-wizard.calibration.yaml``: checker.schemas.calibration_file finds it).
+One entry per setup: the model and revision, the GPU, the vLLM version, TP/PP/DP and the
+settings that change the measured terms (CalibrationSettings). max_model_len and
+gpu_memory_utilization change none of them, so one entry serves every value of both;
+max_num_seqs moves only the sampler and CUDA-graph terms, so a plan at another max_num_seqs
+takes the entry adjusted by the estimate's change.
 
 Per pipeline stage an entry keeps the terms as logged (weights, activation = torch peak
 increase, non-torch increase, CUDA graphs) and ``non_kv_gib``: the memory vLLM took out of the
