@@ -11,12 +11,13 @@ fields: ``fields()`` does not give them back to the compiled ``__init__``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 __all__ = ["lazy_dataclass"]
 
 _METHODS = {"__init__", "__repr__", "__eq__"}
+_FACTORY = object()  # a parameter's default where its field has a default factory
 
 if TYPE_CHECKING:
     from dataclasses import dataclass as lazy_dataclass
@@ -44,7 +45,11 @@ def _first_call(kind: type, name: str, frozen: bool) -> Callable[..., Any]:
     in its own place and calls it."""
 
     def first_call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        method = _compiled_method(kind, name, frozen)
+        method = (
+            _compiled_init(kind, frozen)
+            if name == "__init__"
+            else _compiled_method(kind, name, frozen)
+        )
         setattr(kind, name, method)
         return method(self, *args, **kwargs)
 
@@ -52,9 +57,47 @@ def _first_call(kind: type, name: str, frozen: bool) -> Callable[..., Any]:
     return first_call
 
 
+def _compiled_init(kind: type, frozen: bool) -> Callable[..., None]:
+    """``kind``'s ``__init__`` as dataclass writes it (the same parameters, defaults, default
+    factories, keyword-only fields and ``__post_init__`` call) without the annotations
+    dataclass compiles into it: half the source, for the widest classes most of the cost."""
+    namespace: dict[str, Any] = {"_set": object.__setattr__, "_FACTORY": _FACTORY}
+    params: list[str] = []
+    keywords: list[str] = []
+    body: list[str] = []
+    for f in fields(kind):
+        name, value = f.name, f.name
+        if f.default_factory is not MISSING:
+            namespace[f"_factory_{name}"] = f.default_factory
+            value = f"_factory_{name}()"
+            if f.init:
+                value = f"{value} if {name} is _FACTORY else {name}"
+            param = f"{name}=_FACTORY"
+        elif f.default is not MISSING:
+            namespace[f"_default_{name}"] = f.default
+            param = f"{name}=_default_{name}"
+        else:
+            param = name
+        if f.init:
+            (keywords if f.kw_only else params).append(param)
+        elif f.default_factory is MISSING:
+            if f.default is MISSING or "__slots__" not in vars(kind):
+                continue  # dataclass leaves it unset, or to the class attribute
+            value = f"_default_{name}"
+        body.append(f"_set(self, {name!r}, {value})" if frozen else f"self.{name} = {value}")
+    if hasattr(kind, "__post_init__"):
+        body.append("self.__post_init__()")
+    signature = ", ".join(["self", *params, *(["*", *keywords] if keywords else [])])
+    source = f"def __init__({signature}):\n" + "".join(f"    {b}\n" for b in body or ["pass"])
+    exec(source, namespace)  # noqa: S102 - our own field names, as dataclasses does
+    init: Callable[..., None] = namespace["__init__"]
+    init.__qualname__ = f"{kind.__qualname__}.__init__"
+    return init
+
+
 def _compiled_method(kind: type, name: str, frozen: bool) -> Callable[..., Any]:
-    """``kind``'s method ``name`` as dataclass writes it, compiled on a stand-in class with the
-    same fields (the same Field objects) that asks dataclass for this one method."""
+    """``kind``'s ``__repr__``, ``__eq__`` or ``__hash__`` as dataclass writes it, compiled on a
+    stand-in class with the same fields (the same Field objects) that asks for this one."""
     own = fields(kind)
     namespace: dict[str, Any] = {f.name: f for f in own}
     namespace.update(

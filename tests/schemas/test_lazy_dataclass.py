@@ -44,6 +44,29 @@ class Mutable:
         self.double = 2 * self.count
 
 
+@lazy_dataclass
+class Options:
+    name: str
+    seen: list[int] = field(init=False, default_factory=list)
+    level: int = field(default=1, kw_only=True)
+
+
+@dataclass
+class PlainOptions:
+    name: str
+    seen: list[int] = field(init=False, default_factory=list)
+    level: int = field(default=1, kw_only=True)
+
+
+def test_keyword_only_and_non_init_fields_as_dataclass_takes_them() -> None:
+    assert vars(Options("a", level=2)) == vars(PlainOptions("a", level=2))
+    assert vars(Options("a")) == {"name": "a", "seen": [], "level": 1}
+    with pytest.raises(TypeError):
+        Options("a", 2)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Options("a", seen=[1])  # type: ignore[call-arg]
+
+
 def test_methods_are_compiled_at_first_use_only() -> None:
     @lazy_dataclass(frozen=True)
     class Late:
