@@ -404,7 +404,7 @@ def calibration_from_args(args: argparse.Namespace) -> Calibration | None:
     """``--calibration FILE``, else the repo config's (found from the current directory),
     else vllm-wizard.calibration.yaml beside it or here when it exists."""
     from checker.gate.sources.repo_config import find_repo_config, load_repo_config
-    from checker.schemas.calibration import calibration_path, load_calibration
+    from checker.schemas.calibration_file import calibration_path, load_calibration
 
     explicit = getattr(args, "calibration", None)
     cwd = Path.cwd()

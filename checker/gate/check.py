@@ -34,7 +34,7 @@ from checker.gate.sources.repo_config import (
     find_repo_config,
     load_repo_config,
 )
-from checker.schemas.calibration import calibration_path, load_calibration
+from checker.schemas.calibration_file import calibration_path, load_calibration
 from checker.schemas.enums import FailOn
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from checker.errors import CheckerError, GPUNotFoundError, ModelConfigError
 from checker.gate.result import (
@@ -21,11 +21,13 @@ from checker.gate.result import (
     pack_plan,
 )
 from checker.planning.verdict import judge, verdict_of
-from checker.schemas.calibration import Calibration
 from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.outputs import FeasibilityReport, Finding, PerfEstimate
 from checker.schemas.profile_io import LoadedProfile, ProfileRequests, Target
+
+if TYPE_CHECKING:  # its classes are defined only where a calibration file is read
+    from checker.schemas.calibration import Calibration
 
 
 class PairSettings(NamedTuple):

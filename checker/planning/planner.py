@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checker.planning.engine.context_length import engine_model
 from checker.planning.engine.parallel import nodes_spanned
@@ -28,10 +28,10 @@ from checker.planning.rules.memory import context_risk, workload_bytes
 from checker.planning.rules.slo import slo_findings
 from checker.planning.suppress import split_suppressed
 from checker.planning.verdict import verdict_of
-from checker.schemas.calibration import Calibration
 from checker.schemas.enums import Basis, OOMRisk, Severity
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
+from checker.schemas.lazy_dataclass import lazy_dataclass
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import (
     FeasibilityReport,
@@ -42,6 +42,9 @@ from checker.schemas.outputs import (
     PlanResponse,
     VLLMConfig,
 )
+
+if TYPE_CHECKING:  # its classes are defined only where a calibration file is read
+    from checker.schemas.calibration import Calibration
 
 
 def tp_candidates(model: ModelInfo, gpus: int, pp: int) -> list[int]:
@@ -318,7 +321,7 @@ def engine_setup(
     return model, settings, memory
 
 
-@dataclass(frozen=True, slots=True)
+@lazy_dataclass(frozen=True, slots=True)
 class Assessment:
     """A plan up to its verdict, without the recommendations: the gate completes only the
     plans a report prints (a failing pair's), and the recommendations cost a third of a plan."""

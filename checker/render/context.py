@@ -14,6 +14,7 @@ from checker.errors import ArtifactError
 from checker.planning.fixes import FIXABLE_FIELDS
 from checker.render.escape import visible
 from checker.render.write import FROM_FLAGS, HEADER_MARK
+from checker.schemas.defaults import section_defaults
 from checker.schemas.enums import Severity
 from checker.schemas.inputs import WorkloadInput
 from checker.schemas.outputs import PlanResponse
@@ -52,13 +53,14 @@ def _plain(value: Any) -> Any:
 @functools.cache
 def _default_deploy() -> ProfileDeploy:
     """The deploy section of a plan without a profile: frozen, so one serves every such plan
-    (the gate renders the serve command of each failing pair)."""
-    return ProfileDeploy()
+    (the gate renders the serve command of each failing pair). Its defaults need no
+    validating: built without the section's own validator (checker.schemas.defaults)."""
+    return section_defaults(ProfileDeploy)()
 
 
 @functools.cache
 def _default_workload() -> WorkloadInput:
-    return WorkloadInput()
+    return section_defaults(WorkloadInput)()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from checker.errors import CheckerError, ProfileError
 from checker.schemas.error_words import error_text
 from checker.schemas.inputs import INT64_MAX, EngineInput
+from checker.schemas.lazy_dataclass import lazy_dataclass
 from checker.schemas.profile import ProfileVLLM
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
 from checker.schemas.yaml_source import KeyPath, Positions, bundled_data
@@ -77,7 +78,7 @@ def _int64(number: int, text: str) -> int:
     return number
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Home:
     """Where the profile and the plan request hold one flag's value."""
 

@@ -4,16 +4,15 @@ fleet file's short form), so each says the same thing about the same mistake."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from checker.errors import ProfileError
+from checker.schemas.lazy_dataclass import lazy_dataclass
 
 MAX_NAME = 128
 MAX_COUNT = 4096  # the bound of hardware.gpus, so a target never fails later as a request
 TARGET_HINT = f"the count is a whole number from 1 to {MAX_COUNT}, e.g. H100-SXM-80GB:2"
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Target:
     """One GPU target of a profile: a catalog name (or 'auto') and a GPU count."""
 

@@ -10,14 +10,15 @@ flag or a choice that the pinned vLLM version would reject at start-up.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from checker.errors import ArtifactError, UsageError
+from checker.schemas.lazy_dataclass import lazy_dataclass
 from checker.schemas.yaml_source import bundled_data
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class FlagSet:
     """The flags one vLLM release line accepts."""
 

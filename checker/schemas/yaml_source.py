@@ -17,13 +17,14 @@ import re
 import stat
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from checker.schemas.error_words import shown
+from checker.schemas.lazy_dataclass import lazy_dataclass
 
 MAX_BYTES = 1 << 20  # profiles are small; a 1 MiB file is a mistake or an attack
 MAX_NODES = 100_000  # counted with alias expansion, so "billion laughs" stops early
@@ -64,7 +65,7 @@ class YAMLSourceError(ValueError):
         self.column = column
 
 
-@dataclass
+@lazy_dataclass
 class Positions:
     """Where each key path's key (for mappings) or item starts, 1-based."""
 

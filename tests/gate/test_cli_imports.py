@@ -29,6 +29,7 @@ HEAVY = (
     "checker.gate.sources.git_base",
     "checker.gate.artifact_check",  # only with --check-artifacts or --fix
     "difflib",  # only a typo's "did you mean"
+    "checker.schemas.calibration",  # only where a calibration file is read
 )
 
 _SCRIPT = """
@@ -179,6 +180,33 @@ def test_check_builds_no_validator_for_a_config_or_calibration_it_has_not(tmp_pa
         check=True,
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+_SECTIONS_BUILT = """
+import contextlib, io, json, sys
+from checker.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(json.loads(sys.argv[1]))
+from checker.schemas.inputs import PlanRequest, WorkloadInput
+from checker.schemas.profile import ProfileDeploy
+models = [PlanRequest, WorkloadInput, ProfileDeploy]
+print(json.dumps([m.__name__ for m in models if m.__pydantic_complete__]))
+"""
+
+
+def test_plan_builds_no_validator_for_its_default_deploy_and_workload(tmp_path: Path) -> None:
+    """A plan without a profile renders its command with the default deploy and workload
+    sections, built from their defaults: only the request's validator is built."""
+    args = ["plan", "-m", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "H100-SXM-80GB"]
+    done = subprocess.run(
+        [sys.executable, "-c", _SECTIONS_BUILT, json.dumps(args)],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["PlanRequest"]
 
 
 def test_the_console_script_spares_the_collector_its_objects(collector: None) -> None:

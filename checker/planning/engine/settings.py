@@ -6,7 +6,7 @@ import bisect
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from checker.models.config_parser import type_facts
@@ -47,6 +47,7 @@ from checker.planning.memory.multimodal import MMSettings, mm_settings
 from checker.schemas.enums import DType, Interconnect, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput, PlanRequest
+from checker.schemas.lazy_dataclass import lazy_dataclass
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 _CONFIG_DTYPES = {
@@ -58,7 +59,7 @@ _CONFIG_DTYPES = {
 }
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Settings:
     """Everything the memory arithmetic depends on, after vLLM's defaults."""
 

@@ -10,29 +10,32 @@ that differs in anything else is ignored, and the plan says why.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from checker.planning.engine.releases import has_behaviour
 from checker.planning.engine.settings import Settings, resolve_settings
 from checker.planning.kvcache.kv import GIB
 from checker.planning.memory.activation import activation_bytes, cudagraph_bytes
 from checker.planning.memory.memory import Measured, MeasuredStage, MemoryPlan
-from checker.schemas.calibration import (
-    Calibration,
-    CalibrationEntry,
-    CalibrationKey,
-    CalibrationSettings,
-    StageTerms,
-)
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
 from checker.schemas.model_info import ModelInfo
+
+if TYPE_CHECKING:  # defined only where a calibration is read or written
+    from checker.schemas.calibration import (
+        Calibration,
+        CalibrationEntry,
+        CalibrationKey,
+        StageTerms,
+    )
 
 # GiB a logged figure may be off by: vLLM prints two decimals
 _LOG_ROUNDING_GIB = 0.006
 
 
 def calibration_key(request: PlanRequest, settings: Settings) -> CalibrationKey:
+    from checker.schemas.calibration import CalibrationKey, CalibrationSettings
+
     return CalibrationKey(
         model=request.model.model,
         revision=request.model.revision or "main",
@@ -94,6 +97,8 @@ def measured_stages(
     stage whose logged KV memory holds that many blocks is the binding one, and every other
     stage holds at least as many (vLLM unifies them to the minimum,
     v1/core/kv_cache_utils.py unify_kv_cache_configs)."""
+    from checker.schemas.calibration import StageTerms
+
     requested = memory.total * gpu_memory_utilization
     kv = [t.kv_cache_gib * GIB for t in logged]
     if gpu_blocks is not None:

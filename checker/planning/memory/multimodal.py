@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from fnmatch import fnmatch
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from checker.planning.engine.releases import build_has, has_behaviour
 from checker.planning.memory.quant_bits import bits_per_weight
 from checker.schemas.inputs import PlanRequest
+from checker.schemas.lazy_dataclass import lazy_dataclass
 from checker.schemas.model_info import ModelInfo, VisionInfo
 from checker.schemas.yaml_source import bundled_data
 
@@ -36,7 +37,7 @@ def family_facts() -> dict[str, Any]:
     return data
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class MMSettings:
     """The MultiModalConfig fields the plan reads, after vLLM's defaults."""
 

@@ -78,9 +78,10 @@ from statistics import NormalDist
 from typing import Literal, NamedTuple
 
 from checker.planning.performance.lengths import request_lengths
+from checker.schemas.lazy_dataclass import lazy_dataclass
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Workload:
     prompts: int
     prompt_tokens: int
@@ -100,7 +101,7 @@ class Workload:
     span_fixed: bool = True
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Limits:
     max_num_batched_tokens: int
     max_num_seqs: int
@@ -187,7 +188,7 @@ def _ranked(ordered: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Result:
     ttft_s: list[float]
     tpot_s: list[float]

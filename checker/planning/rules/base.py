@@ -8,7 +8,7 @@ them; messages use vLLM's own wording where vLLM raises the error.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -16,6 +16,7 @@ from checker.planning.engine.settings import Settings
 from checker.planning.memory.memory import MemoryPlan
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
+from checker.schemas.lazy_dataclass import lazy_dataclass
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.outputs import Finding
 
@@ -23,7 +24,7 @@ GIB = float(1 << 30)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class RuleContext:
     request: PlanRequest
     model: ModelInfo
