@@ -67,6 +67,50 @@ def test_first_v2_release_is_where_the_plan_moves() -> None:
     assert first_v2_release(catalog_model(QWEN25), "0.24.0", None) == "0.25.0"
 
 
+@pytest.mark.parametrize(
+    ("model_id", "version", "fields", "v2"),
+    [
+        (QWEN25, "0.27.1", {"vllm_args": {"enable-prompt-embeds": True}}, False),
+        (QWEN25, "0.29.0", {"vllm_args": {"enable-prompt-embeds": True}}, True),  # check gone
+        (QWEN25, "0.27.1", {"vllm_args": {"enable-prompt-embeds": False}}, True),
+        (QWEN25, "0.33.0", {"vllm_args": {"enable-dbo": True}}, False),  # every release
+        (QWEN25, "0.30.0", {"vllm_args": {"logits-processors": ["my.Processor"]}}, False),
+        (QWEN25, "0.31.0", {"vllm_args": {"logits-processors": ["my.Processor"]}}, True),
+        (QWEN3, "0.24.0", {"vllm_args": {"logprobs-mode": "raw_logits"}}, False),
+        (QWEN3, "0.24.0", {"vllm_args": {"logprobs-mode": "raw_logprobs"}}, True),
+        (QWEN25, "0.26.0", {"vllm_args": {"logprobs-mode": "raw_logits"}}, True),
+        (HYBRID, "0.30.0", {"mamba_cache_mode": "all"}, False),  # a modeled engine field
+        (HYBRID, "0.30.0", {"mamba_cache_mode": "align"}, True),
+        (HYBRID, "0.32.0", {"mamba_cache_mode": "all"}, True),
+    ],
+)
+def test_an_argument_v2_does_not_support_keeps_v1(
+    model_id: str, version: str, fields: dict[str, object], v2: bool
+) -> None:
+    """config/vllm.py _get_v2_model_runner_unsupported_features: a default-V2 model started
+    with a feature V2 lacks runs on V1, and --explain names the argument."""
+    engine = make_request(model_id, version=version, **fields).engine
+    runner = model_runner(catalog_model(model_id), version, None, engine)
+    assert runner.v2 is v2
+    if not v2:
+        args = fields.get("vllm_args", {"mamba-cache-mode": "all"})
+        assert isinstance(args, dict)
+        assert "does not yet support" in runner.reason and f"--{next(iter(args))}" in runner.reason
+
+
+def test_a_v1_fallback_costs_the_kv_cache_v1_s_profile() -> None:
+    """On 0.27.1 V2 samples the model-dtype logits alone and subtracts no CUDA-graph
+    estimate; prompt embeds send the server to V1, which does both: less KV cache, and the
+    VW128-style first V2 release moves to where the check is gone."""
+    base = _settings(QWEN25, "0.27.1")
+    embeds = _settings(QWEN25, "0.27.1", vllm_args={"enable-prompt-embeds": True})
+    assert base.runner.v2 and not embeds.runner.v2
+    model = catalog_model(QWEN25)
+    assert plan_memory(model, embeds).binding.kv_budget < plan_memory(model, base).binding.kv_budget
+    engine = make_request(QWEN25, vllm_args={"enable-prompt-embeds": True}).engine
+    assert first_v2_release(catalog_model(QWEN25), "0.25.0", None, engine) == "0.29.0"
+
+
 def test_v2_profile_samples_the_logits_alone_before_0_33() -> None:
     """V2's dummy batch has no sampling parameters: no fp32 copy, no top-k/top-p; the V1
     runner's Triton path holds 12 more bytes a logit. The warm-up after the KV cache samples

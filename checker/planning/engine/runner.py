@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from checker.planning.engine.releases import pick, release
 from checker.planning.engine.spec_config import SpecDecode
+from checker.schemas.inputs import EngineInput
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.yaml_source import bundled_data
 
@@ -32,9 +33,15 @@ def runner_facts() -> dict[str, Any]:
 
 
 def model_runner(
-    model: ModelInfo, version: str, spec: SpecDecode | None, *, v0: bool = False
+    model: ModelInfo,
+    version: str,
+    spec: SpecDecode | None,
+    engine: EngineInput | None = None,
+    *,
+    v0: bool = False,
 ) -> Runner:
-    """The runner ``version`` starts ``model`` on (with ``spec``'s speculative method)."""
+    """The runner ``version`` starts ``model`` on (with ``spec``'s speculative method and
+    ``engine``'s arguments; None: vLLM's defaults)."""
     facts = runner_facts()
     rule: dict[str, Any] | None = pick(facts["default_v2"], version)
     if v0 or rule is None:
@@ -50,6 +57,12 @@ def model_runner(
             False,
             f"Model Runner V2 of vLLM {version} does not run speculative method "
             f"'{method}' (config/vllm.py _get_v2_model_runner_unsupported_features)",
+        )
+    if engine is not None and (refused := _unsupported_arg(engine, version)):
+        return Runner(
+            False,
+            f"Model Runner V2 of vLLM {version} does not yet support {refused} "
+            "(config/vllm.py _get_v2_model_runner_unsupported_features)",
         )
     if rule.get("every_model"):
         return Runner(True, f"vLLM {version} runs every generate model on Model Runner V2")
@@ -70,12 +83,35 @@ def model_runner(
     return Runner(False, f"{names}: not a default Model Runner V2 architecture of vLLM {version}")
 
 
-def first_v2_release(model: ModelInfo, version: str, spec: SpecDecode | None) -> str | None:
+def _unsupported_arg(engine: EngineInput, version: str) -> str | None:
+    """The first engine argument (as ``--flag``) whose feature Model Runner V2 of ``version``
+    does not support, with the feature's name; None when there is none."""
+    for row in runner_facts()["v2_unsupported_args"]:
+        if release(version) < release(row["since"]) or (
+            "until" in row and release(version) >= release(row["until"])
+        ):
+            continue
+        arg: str = row["arg"]
+        field = arg.replace("-", "_")
+        value = (
+            getattr(engine, field)
+            if field in EngineInput.model_fields
+            else engine.vllm_args.get(arg)
+        )
+        if value in row["values"] if "values" in row else bool(value):
+            return f"{row['feature']} (--{arg})"
+    return None
+
+
+def first_v2_release(
+    model: ModelInfo, version: str, spec: SpecDecode | None, engine: EngineInput | None = None
+) -> str | None:
     """The first release read, from ``version`` on, that starts ``model`` on Model Runner V2."""
     facts = runner_facts()
-    starts = {*facts["default_v2"], *facts["v2_speculative_methods"], version}
-    later = sorted((v for v in starts if release(v) >= release(version)), key=release)
-    return next((v for v in later if model_runner(model, v, spec).v2), None)
+    limits = (row.get("until") for row in facts["v2_unsupported_args"])
+    starts = {*facts["default_v2"], *facts["v2_speculative_methods"], *filter(None, limits)}
+    later = sorted((v for v in {*starts, version} if release(v) >= release(version)), key=release)
+    return next((v for v in later if model_runner(model, v, spec, engine).v2), None)
 
 
 def v2_estimates_cudagraphs(version: str) -> bool:

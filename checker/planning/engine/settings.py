@@ -261,7 +261,7 @@ def resolve_settings(
     )
     limited_from = None
     draft_len = spec.draft_max_len if spec else None
-    runner = model_runner(model, facts.version, spec, v0=facts.engine == "v0")
+    runner = model_runner(model, facts.version, spec, request.engine, v0=facts.engine == "v0")
     if (
         draft_len
         and draft_len < max_len

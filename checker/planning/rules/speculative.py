@@ -462,7 +462,7 @@ def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
     if v1_key:
         fix += f'; Model Runner V2 takes such a draft: drop "{v1_key}"'
     else:
-        since = first_v2_release(ctx.model, version, spec)
+        since = first_v2_release(ctx.model, version, spec, ctx.request.engine)
         if since:
             fix += f", or pin vLLM {since} or later, whose Model Runner V2 takes such a draft"
     yield Finding(
