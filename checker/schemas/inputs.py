@@ -222,6 +222,13 @@ class EngineInput(BaseModel):
     )
     kv_offloading_size: float | None = Field(None, gt=0, le=1 << 20, description="GiB per engine")
     kv_offloading_backend: Literal["native", "lmcache"] = "native"
+    # The extensible KV cache (0.34 config/cache.py CacheConfig.enable_extensible_kv_cache,
+    # settled by config/vllm.py VllmConfig._resolve_extensible_kv_cache).
+    enable_extensible_kv_cache: bool | None = Field(
+        None,
+        description="--enable-extensible-kv-cache / --no-enable-extensible-kv-cache; "
+        "None = vLLM decides",
+    )
     # Context parallelism (ParallelConfig): PCP multiplies the world size, DCP reuses TP ranks
     decode_context_parallel_size: int = Field(1, ge=1, le=1024)
     prefill_context_parallel_size: int = Field(1, ge=1, le=1024)

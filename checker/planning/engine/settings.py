@@ -432,7 +432,7 @@ def extensible_kv_off(eng: EngineInput, facts: VersionFacts, gpu: GPUSpec) -> st
         return "--num-gpu-blocks-override sets the KV cache size"
     if eng.vllm_args.get("enable-elastic-ep") is True:
         return "elastic EP scale-up reuses the profiled KV cache size"
-    asked = eng.vllm_args.get("enable-extensible-kv-cache")
+    asked = eng.enable_extensible_kv_cache
     if asked is False:
         return "--no-enable-extensible-kv-cache"
     refusal = extensible_kv_refusal(eng, facts.version, gpu.vendor)
