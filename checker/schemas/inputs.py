@@ -187,6 +187,17 @@ class EngineInput(BaseModel):
         None, min_length=1
     )
     max_cudagraph_capture_size: int | None = Field(None, ge=1, le=1 << 24)
+    # 0.34's split sizes (config/compilation.py CompilationConfig): prefill graphs in tokens,
+    # decode graphs in requests; [] captures none
+    prefill_cudagraph_capture_token_sizes: (
+        tuple[Annotated[int, Field(ge=-(1 << 24), le=1 << 24)], ...] | None
+    ) = None
+    max_prefill_cudagraph_capture_tokens: int | None = Field(None, ge=0, le=1 << 24)
+    decode_cudagraph_capture_request_sizes: (
+        tuple[Annotated[int, Field(ge=-(1 << 24), le=1 << 24)], ...] | None
+    ) = None
+    max_decode_cudagraph_capture_requests: int | None = Field(None, ge=0, le=1 << 24)
+    max_decode_cudagraph_capture_tokens: int | None = Field(None, ge=1, le=1 << 24)
     # CUDA-graph options of older releases (SchedulerConfig / ModelConfig of 0.6 .. 0.11)
     cuda_graph_sizes: tuple[Annotated[int, Field(ge=1, le=1 << 24)], ...] | None = Field(
         None, min_length=1, description="--cuda-graph-sizes: one ceiling, or the sizes"

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import bisect
 import functools
-import math
-from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -14,6 +11,11 @@ from checker.planning.engine.context_length import default_max_len
 from checker.planning.engine.releases import has_behaviour, release
 from checker.planning.engine.runner import Runner, model_runner, v2_estimates_cudagraphs
 from checker.planning.engine.spec_config import SpecDecode, falls_back_to_v0
+from checker.planning.engine.split_graphs import (
+    SplitShape,
+    model_ceiling,
+    split_graph_sizes,
+)
 from checker.planning.engine.versions import VersionFacts, version_facts
 from checker.planning.kvcache.attention import (
     default_block_size,
@@ -746,10 +748,15 @@ def _graph_sizes(
             else facts.cudagraph_max_size,
         )
     else:
+        limit = model_capture_limit(model)
+        if limit and facts.cudagraph_split_sizes is not None:
+            # 0.34 gives a model's ceiling as split sizes instead (none on SM100)
+            eng = eng if sm100 else model_ceiling(eng, limit, tokens, query)
+            limit = None
         sizes = capture_sizes(
             max_seqs,
             tokens,
-            eng.max_cudagraph_capture_size or model_capture_limit(model),
+            eng.max_cudagraph_capture_size or limit,
             explicit=eng.cudagraph_capture_sizes or eng.cuda_graph_sizes,  # 0.12+: one option
             default_cap=facts.cudagraph_max_size_sm100 if sm100 else facts.cudagraph_max_size,
             appends=facts.cudagraph_appends,
@@ -764,63 +771,17 @@ def _graph_sizes(
         v2_runner and has_behaviour("v2_skips_spec_capture_rounding", facts.version)
     ):
         return rounded_to_query(sizes, query)
-    wide = facts.cudagraph_wide_grids_sm100
-    legacy = eng.cudagraph_capture_sizes is not None or eng.max_cudagraph_capture_size is not None
-    if wide is not None and sm100 and not legacy:
-        return wide_graph_sizes(
-            max_seqs,
-            tokens,
-            query,
-            prefill_cap=wide["prefill_max_tokens"],
-            decode_cap=wide["decode_max_tokens"],
-            interactivity=eng.performance_mode == "interactivity",
-            decode_only=mode == "FULL_DECODE_ONLY",
-        )
-    return sizes
-
-
-def _walk_grid(limit: int, step: Callable[[int], float]) -> list[int]:
-    """config/compilation.py _walk_grid: 1 .. ``limit``, each size the next multiple of the
-    largest power of two not above step(size)."""
-    grid, size = [], 1
-    while size < limit:
-        grid.append(size)
-        stride = 1 << max(0, math.floor(math.log2(max(1.0, step(size)))))
-        size = (size // stride + 1) * stride
-    return [*grid, limit] if limit else []
-
-
-def wide_graph_sizes(
-    max_seqs: int,
-    tokens: int,
-    query: int,
-    *,
-    prefill_cap: int,
-    decode_cap: int,
-    interactivity: bool,
-    decode_only: bool,
-) -> tuple[int, ...]:
-    """The token counts of the CUDA graphs 0.34 captures on compute capability 10.x where no
-    capture size is given (config/vllm.py VllmConfig._split_cudagraph_capture_sizes,
-    wide_defaults): the prefill grid up to min(``prefill_cap``, max_num_batched_tokens)
-    (config/compilation.py prefill_cudagraph_capture_grid: 54 sizes at 8192; every count to 32
-    in interactivity mode) and the decode request grid up to max_num_seqs
-    (decode_cudagraph_capture_grid: 64 sizes at 1024), each count n as n x the decode query
-    length within min(max_num_batched_tokens, ``decode_cap``) tokens
-    (decode_cudagraph_capture_shapes: the first count past the limit is captured at it).
-    FULL_DECODE_ONLY captures no prefill graph. A drafter's own decode sizes are not added."""
-    prefill = _walk_grid(
-        min(prefill_cap, tokens), lambda t: min(t, max(8, t / 4), 0.07 * max(t, 4096))
+    if facts.cudagraph_split_sizes is None:
+        return sizes
+    shape = SplitShape(
+        max_num_seqs=max_seqs,
+        max_num_batched_tokens=tokens,
+        query=query,
+        sm100=sm100,
+        decode_only=mode == "FULL_DECODE_ONLY",
+        interactivity=eng.performance_mode == "interactivity",
     )
-    if interactivity:
-        prefill = sorted({*prefill, *(t for t in range(1, 33) if t < tokens)})
-    decode = _walk_grid(max_seqs, lambda n: 0.65 * n ** (2 / 3))
-    limit = min(max_seqs, min(tokens, decode_cap) // query)
-    reachable = decode[: bisect.bisect_left(decode, limit) + 1] if limit >= 1 else []
-    sizes = {min(n, limit) * query for n in reachable}
-    if not decode_only:
-        sizes.update(prefill)
-    return tuple(sorted(sizes))
+    return split_graph_sizes(sizes, eng, shape, facts.cudagraph_split_sizes)
 
 
 def older_graph_sizes(

@@ -1,0 +1,106 @@
+"""vLLM 0.34's CUDA-graph sizes in prefill tokens and decode requests (config/vllm.py
+VllmConfig._split_cudagraph_capture_sizes): the compilation-config keys that set them, and a
+model's own ceiling given as split sizes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from checker.planning.engine.split_graphs import decode_grid, prefill_grid
+from tests.planning.test_speculative import LLAMA
+from tests.planning.test_v034_memory import settings
+from tests.schemas.test_engine_args import BASE, _plan, _with_args
+
+SHORT = {"max_model_len": 8192}
+
+
+def _sizes(gpu: str = "H100-80GB", version: str = "0.34", **kw: Any) -> tuple[int, ...]:
+    return settings(LLAMA, gpu, version=version, **SHORT, **kw).cudagraph_sizes
+
+
+def test_the_grids_hold_the_counts_vllm_documents() -> None:
+    # config/compilation.py: "54 sizes at 8192", "64 sizes at 1024"
+    assert len(prefill_grid(8192, False)) == 54 and len(decode_grid(1024)) == 64
+    assert prefill_grid(64, True) == list(range(1, 33)) + [40, 48, 56, 64]
+
+
+def test_prefill_tokens_and_decode_requests_have_their_own_caps() -> None:
+    # an H100 (not SM100): the prefill grid to 256 tokens (a stride of the largest power of two
+    # not above a quarter of the size) and the decode grid to 16 requests replace the shared
+    # sizes up to min(2 x 1024, 512)
+    sizes = _sizes(
+        max_prefill_cudagraph_capture_tokens=256, max_decode_cudagraph_capture_requests=16
+    )
+    assert sizes == (
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        8,
+        10,
+        12,
+        14,
+        16,
+        *range(24, 65, 8),
+        80,
+        96,
+        112,
+        128,
+        160,
+        192,
+        224,
+        256,
+    )
+    assert _sizes()[-1] == 512
+    # FULL_DECODE_ONLY captures no prefill graph
+    decode_only = _sizes(
+        cudagraph_mode="FULL_DECODE_ONLY", max_decode_cudagraph_capture_requests=16
+    )
+    assert decode_only == (1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16)
+
+
+def test_given_sizes_are_kept_within_the_batch() -> None:
+    # a prefill size above max_num_batched_tokens is dropped (vLLM warns); [] captures none
+    sizes = _sizes(
+        prefill_cudagraph_capture_token_sizes=(1, 64, 100000),
+        decode_cudagraph_capture_request_sizes=(),
+    )
+    assert sizes == (1, 64)
+
+
+def test_the_deprecated_sizes_beside_split_ones_keep_the_shared_sizes() -> None:
+    sizes = _sizes(cudagraph_capture_sizes=(1, 2, 4), max_prefill_cudagraph_capture_tokens=256)
+    assert sizes == (1, 2, 4)
+
+
+def test_releases_before_0_34_have_no_split_sizes() -> None:
+    assert _sizes(version="0.33", max_prefill_cudagraph_capture_tokens=256) == _sizes(
+        "H100-80GB", "0.33"
+    )
+
+
+def test_a_models_ceiling_is_given_as_split_sizes_off_sm100() -> None:
+    # gpt-oss (models/config.py GptOssForCausalLMConfig.verify_and_update_config): 0.33 raises
+    # max_cudagraph_capture_size to 1024; 0.34 gives the same stride grid as prefill sizes and
+    # 1024 decode requests (the request grid: 3, 5, 6 ... are new), and nothing on SM100
+    old = settings("openai/gpt-oss-20b", version="0.33", **SHORT).cudagraph_sizes
+    new = settings("openai/gpt-oss-20b", version="0.34", **SHORT).cudagraph_sizes
+    assert old[-1] == new[-1] == 1024
+    assert set(new) == set(old) | set(decode_grid(1024))
+    wide = settings("openai/gpt-oss-20b", "B200", version="0.34", **SHORT).cudagraph_sizes
+    assert wide[-1] == 8192  # the SM100 prefill grid
+
+
+def test_the_split_keys_reach_the_plan_and_other_keys_warn() -> None:
+    base = copy.deepcopy({**BASE, "vllm": {"version": "0.34.0"}})
+    plain = _plan(base)
+    keys = {"max_prefill_cudagraph_capture_tokens": 64, "max_decode_cudagraph_capture_requests": 8}
+    fewer = _plan(_with_args({"compilation-config": keys}, base))
+    assert not [f for f in fewer.feasibility.findings if f.rule_id == "VW190"]
+    assert fewer.feasibility.memory.cudagraph_gib < plain.feasibility.memory.cudagraph_gib
+    other = _with_args({"compilation-config": {**keys, "use_breakable_cudagraph": True}}, base)
+    (found,) = [f for f in _plan(other).feasibility.findings if f.rule_id == "VW190"]
+    assert "keys use_breakable_cudagraph are not read" in found.message
