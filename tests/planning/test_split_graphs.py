@@ -1,14 +1,17 @@
 """vLLM 0.34's CUDA-graph sizes in prefill tokens and decode requests (config/vllm.py
-VllmConfig._split_cudagraph_capture_sizes): the compilation-config keys that set them, and a
-model's own ceiling given as split sizes."""
+VllmConfig._split_cudagraph_capture_sizes): the compilation-config keys that set them, the
+drafter's one-token decode graphs, and a model's own ceiling given as split sizes."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+import pytest
+
 from checker.planning.engine.split_graphs import decode_grid, prefill_grid
-from tests.planning.test_speculative import LLAMA
+from tests.planning.plans import catalog_model, plan
+from tests.planning.test_speculative import DRAFT, LLAMA, _memory, _spec
 from tests.planning.test_v034_memory import settings
 from tests.schemas.test_engine_args import BASE, _plan, _with_args
 
@@ -80,6 +83,28 @@ def test_releases_before_0_34_have_no_split_sizes() -> None:
     assert _sizes(version="0.33", max_prefill_cudagraph_capture_tokens=256) == _sizes(
         "H100-80GB", "0.33"
     )
+
+
+@pytest.mark.parametrize("gpu", ["H100-80GB", "B200"])
+def test_one_token_draft_decodes_take_the_request_grid_from_0_34(gpu: str) -> None:
+    # a draft model drafting three tokens: its later draft steps decode one token a request
+    # in FULL graphs of decode_cudagraph_capture_grid(max_num_seqs = 1024), apart from the
+    # target's sizes (which they leave as they are)
+    draft = catalog_model(DRAFT)
+
+    def memory(version: str, tokens: int) -> Any:
+        config = _spec(model=DRAFT, num_speculative_tokens=tokens)
+        return _memory(LLAMA, gpu, draft=draft, version=version, **SHORT, **config).settings
+
+    new = memory("0.34.0", 3)
+    assert new.draft_decode_graph_sizes == tuple(decode_grid(1024))
+    assert 3 in new.draft_decode_graph_sizes and 3 not in new.cudagraph_sizes
+    assert memory("0.34.0", 1).draft_decode_graph_sizes == ()  # one draft token: no later step
+    config = _spec(model=DRAFT, num_speculative_tokens=3)
+    words = plan(LLAMA, gpu, draft=draft, explain=True, version="0.34.0", **SHORT, **config)
+    said = " ".join(words.config.explanations.values())
+    assert "64 one-token draft decode graphs up to 1024 requests" in said
+    assert memory("0.33.0", 3).draft_decode_graph_sizes == ()  # 0.33: the shared sizes
 
 
 def test_a_models_ceiling_is_given_as_split_sizes_off_sm100() -> None:

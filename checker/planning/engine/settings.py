@@ -12,6 +12,7 @@ from checker.planning.engine.releases import has_behaviour, release
 from checker.planning.engine.runner import Runner, model_runner, v2_estimates_cudagraphs
 from checker.planning.engine.spec_config import SpecDecode, falls_back_to_v0
 from checker.planning.engine.split_graphs import (
+    GraphSizes,
     SplitShape,
     model_ceiling,
     split_graph_sizes,
@@ -96,6 +97,8 @@ class Settings:
     # bytes of a KV connector's GPU buffer vLLM's profile counts in no term (LMCache's staging)
     connector_buffer: float = 0.0
     cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
+    # 0.34: the drafter's one-token decode graphs (split_graphs.GraphSizes.draft_decode)
+    draft_decode_graph_sizes: tuple[int, ...] = ()
     # V0: the longest sequence a decode step runs in a CUDA graph (max_seq_len_to_capture
     # clamped to max_model_len); None: V1, whose graphs do not depend on sequence length
     graph_max_seq_len: int | None = None
@@ -339,6 +342,11 @@ def resolve_settings(
     subtract = subtract and (not runner.v2 or v2_estimates_cudagraphs(facts.version))
     graphs = captures_graphs(request)
     extensible = extensible_kv_off(eng, facts, gpu) is None
+    sizes = (
+        _graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec, runner.v2)
+        if graphs
+        else GraphSizes(())
+    )
     return Settings(
         facts=facts,
         gpu=gpu,
@@ -378,9 +386,8 @@ def resolve_settings(
         connector_buffer=_connector_buffer(
             request, model, facts.version, tp, element_bytes(kv_dtype.value, dtype)
         ),
-        cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec, runner.v2)
-        if graphs
-        else (),
+        cudagraph_sizes=sizes.target,
+        draft_decode_graph_sizes=sizes.draft_decode,
         graph_max_seq_len=min(
             eng.max_seq_len_to_capture or facts.common["max_seq_len_to_capture"], max_len
         )
@@ -722,19 +729,21 @@ def _graph_sizes(
     tokens: int,
     spec: SpecDecode | None,
     v2_runner: bool,
-) -> tuple[int, ...]:
+) -> GraphSizes:
     eng = request.engine
     query = spec.decode_query_len if spec else 1
     # The Blackwell data-centre family (compute capability 10.x) gets its own ceiling.
     sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
     if facts.engine == "v0":
-        return older_graph_sizes(
-            max_seqs,
-            tokens,
-            explicit=eng.cudagraph_capture_sizes,
-            given=None,
-            v0_cap=int(facts.common["v0_cudagraph_max_size"]),
-            default_cap=facts.cudagraph_max_size,
+        return GraphSizes(
+            older_graph_sizes(
+                max_seqs,
+                tokens,
+                explicit=eng.cudagraph_capture_sizes,
+                given=None,
+                v0_cap=int(facts.common["v0_cudagraph_max_size"]),
+                default_cap=facts.cudagraph_max_size,
+            )
         )
     if not has_behaviour("cudagraph_stride_16_from_256", facts.version):
         sizes = older_graph_sizes(
@@ -770,9 +779,9 @@ def _graph_sizes(
     if mode in ("FULL_AND_PIECEWISE", "FULL_DECODE_ONLY") and not (
         v2_runner and has_behaviour("v2_skips_spec_capture_rounding", facts.version)
     ):
-        return rounded_to_query(sizes, query)
+        return GraphSizes(rounded_to_query(sizes, query))
     if facts.cudagraph_split_sizes is None:
-        return sizes
+        return GraphSizes(sizes)
     shape = SplitShape(
         max_num_seqs=max_seqs,
         max_num_batched_tokens=tokens,
@@ -780,6 +789,10 @@ def _graph_sizes(
         sm100=sm100,
         decode_only=mode == "FULL_DECODE_ONLY",
         interactivity=eng.performance_mode == "interactivity",
+        draft_decode=spec is not None
+        and (spec.tokens or 0) >= 2
+        and spec.method in facts.cudagraph_split_sizes["draft_decode_methods"]
+        and not spec.multi_module_mtp,
     )
     return split_graph_sizes(sizes, eng, shape, facts.cudagraph_split_sizes)
 

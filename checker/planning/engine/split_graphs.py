@@ -22,6 +22,7 @@ class SplitShape(NamedTuple):
     sm100: bool  # compute capability 10.x: wider default grids
     decode_only: bool  # FULL_DECODE_ONLY: no prefill (mixed) graphs
     interactivity: bool  # --performance-mode interactivity
+    draft_decode: bool  # one-token draft decode steps with graphs of their own
 
 
 def _walk_grid(limit: int, step: Callable[[int], float]) -> list[int]:
@@ -92,15 +93,25 @@ def _explicit(sizes: Iterable[int], limit: int) -> list[int]:
     return sorted({s for s in sizes if 1 <= s <= limit})
 
 
+class GraphSizes(NamedTuple):
+    """Token counts of the graphs the target captures, and of the drafter's one-token decode
+    graphs (empty without them)."""
+
+    target: tuple[int, ...]
+    draft_decode: tuple[int, ...] = ()
+
+
 def split_graph_sizes(
     shared: tuple[int, ...], eng: EngineInput, shape: SplitShape, caps: dict[str, Any]
-) -> tuple[int, ...]:
+) -> GraphSizes:
     """The captured graphs' token counts: prefill sizes (given, a grid up to
     max_prefill_cudagraph_capture_tokens, on SM100 by default up to ``caps``'
     sm100_prefill_max_tokens, else the shared sizes), the target's decode request counts
     (given, a grid up to max_decode_cudagraph_capture_requests, on SM100 by default up to
     max_num_seqs, else the shared sizes in requests) times the query length within the decode
-    token budget (on SM100 by default sm100_decode_max_tokens).
+    token budget (on SM100 by default sm100_decode_max_tokens); apart, the one-token draft
+    decodes' request grid up to max_num_seqs (VllmConfig.get_draft_decode_cudagraph_request_
+    sizes; vLLM records both in cudagraph_capture_sizes, the target captures the first).
     The deprecated cudagraph_capture_sizes / max_cudagraph_capture_size keep the shared
     defaults; with the split keys beside them vLLM keeps the shared sizes (or refuses
     them). Dynamic speculative decoding's query-length tiers and adaptive verification's
@@ -114,7 +125,7 @@ def split_graph_sizes(
     )
     uses_split = any(x is not None for x in split)
     if legacy and uses_split:
-        return shared
+        return GraphSizes(shared)
     seqs, tokens, query = shape.max_num_seqs, shape.max_num_batched_tokens, shape.query
     wide = not legacy and shape.sm100
     decode_cap = eng.max_decode_cudagraph_capture_tokens or (
@@ -140,4 +151,7 @@ def split_graph_sizes(
     sizes = decode_tokens(decode, query, seqs, decode_max_tokens)
     if not shape.decode_only or (legacy and not uses_split):
         sizes.update(prefill)
-    return tuple(sorted(sizes))
+    draft: set[int] = set()
+    if shape.draft_decode and decode:
+        draft = decode_tokens(decode_grid(seqs), 1, seqs, decode_max_tokens)
+    return GraphSizes(tuple(sorted(sizes)), tuple(sorted(draft)))
