@@ -129,3 +129,14 @@ def test_the_split_keys_reach_the_plan_and_other_keys_warn() -> None:
     other = _with_args({"compilation-config": {**keys, "use_breakable_cudagraph": True}}, base)
     (found,) = [f for f in _plan(other).feasibility.findings if f.rule_id == "VW190"]
     assert "keys use_breakable_cudagraph are not read" in found.message
+
+
+def test_the_split_keys_on_an_older_pin_are_named() -> None:
+    # 0.33's CompilationConfig has no such field (and forbids unknown keys): not read there
+    keys = {"cudagraph_mode": "FULL", "max_prefill_cudagraph_capture_tokens": 64}
+    (found,) = [
+        f
+        for f in _plan(_with_args({"compilation-config": keys})).feasibility.findings
+        if f.rule_id == "VW190"
+    ]
+    assert "keys max_prefill_cudagraph_capture_tokens are not read" in found.message
