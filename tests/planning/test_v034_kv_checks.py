@@ -44,7 +44,7 @@ def test_vw203_names_the_check_that_fails_and_the_length_the_cache_holds(
     # and the utilization it names starts the full length
     util = float(found.fix.split("raise gpu_memory_utilization to ")[1].split(",")[0])
     assert not fired(plan(LLAMA, version="0.34", util=util, max_model_len=length), "VW203")
-    assert "--max-cudagraph-capture-size" in found.fix
+    assert "max_prefill_cudagraph_capture_tokens" in found.fix
 
 
 def test_vw202_below_one_gives_the_utilization_that_starts() -> None:
@@ -63,7 +63,7 @@ def test_vw202_where_no_utilization_makes_room(util: float | None) -> None:
     kw: dict[str, Any] = {"version": "0.34", "max_model_len": 8192}
     found = only(plan(LLAMA, "L4", util=util, max_num_batched_tokens=131072, **kw), "VW202")
     assert found.fix_values == {}
-    assert found.fix is not None and "--max-cudagraph-capture-size" in found.fix
+    assert found.fix is not None and "max_prefill_cudagraph_capture_tokens" in found.fix
     if util is None:  # 1.0, the extensible KV cache's default
         assert "The extensible KV cache already takes all device memory left" in found.message
     else:

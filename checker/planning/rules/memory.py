@@ -70,6 +70,14 @@ def checkpoint_disagrees(ctx: RuleContext) -> Iterator[Finding]:
     )
 
 
+# 0.34's own caps on the captured graphs (config/compilation.py CompilationConfig; the
+# extensible KV cache is new there, and --max-cudagraph-capture-size deprecated)
+_GRAPH_CAPS = (
+    "--compilation-config max_prefill_cudagraph_capture_tokens / "
+    "max_decode_cudagraph_capture_requests"
+)
+
+
 def _more_memory_hint(ctx: RuleContext, after_warmup: bool) -> str:
     """How vLLM says to make room for the KV cache (0.34.0 v1/core/kv_cache_planning.py
     _more_kv_cache_memory_hint): by whether an extensible KV cache takes it, below or at
@@ -110,7 +118,7 @@ def no_kv_memory(ctx: RuleContext) -> Iterator[Finding]:
             "The extensible KV cache already gets all the memory left after the weights, the "
             "activation peak and the captured CUDA graphs: add GPUs (tensor parallel), "
             "quantize, choose a larger GPU, or capture fewer or smaller CUDA graphs "
-            "(--max-cudagraph-capture-size)."
+            f"({_GRAPH_CAPS})."
         )
     else:
         fix = (
@@ -189,8 +197,8 @@ def _kv_too_small_fix(ctx: RuleContext, fit: int) -> str:
     others = [f"raise gpu_memory_utilization to {util:.2f}"] if util is not None else []
     if ctx.settings.cudagraph_sizes:
         others.append(
-            "capture fewer or smaller CUDA graphs (--max-cudagraph-capture-size): the "
-            "extensible KV cache is what they leave"
+            f"capture fewer or smaller CUDA graphs ({_GRAPH_CAPS}): the extensible KV cache "
+            "is what they leave"
         )
     return f"Set max_model_len to {fit} or less{''.join(', or ' + o for o in others)}."
 
