@@ -107,6 +107,20 @@ def test_one_token_draft_decodes_take_the_request_grid_from_0_34(gpu: str) -> No
     assert memory("0.33.0", 3).draft_decode_graph_sizes == ()  # 0.33: the shared sizes
 
 
+def test_decode_requests_round_the_shared_sizes_up_to_whole_requests() -> None:
+    # two draft tokens (query length 3) on an H100: the shared sizes 8 and 496 are 3 and 166
+    # decode requests, captured as 9 and 498 tokens beside the prefill sizes (0.33: not)
+    draft = catalog_model(DRAFT)
+    config = _spec(model=DRAFT, num_speculative_tokens=2)
+
+    def sizes(version: str) -> tuple[int, ...]:
+        memory = _memory(LLAMA, draft=draft, version=version, **SHORT, **config)
+        return memory.settings.cudagraph_sizes
+
+    assert {9, 498} <= set(sizes("0.34.0")) and not {9, 498} & set(sizes("0.33.0"))
+    assert {8, 496} <= set(sizes("0.34.0"))
+
+
 def test_a_models_ceiling_is_given_as_split_sizes_off_sm100() -> None:
     # gpt-oss (models/config.py GptOssForCausalLMConfig.verify_and_update_config): 0.33 raises
     # max_cudagraph_capture_size to 1024; 0.34 gives the same stride grid as prefill sizes and
