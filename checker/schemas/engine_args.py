@@ -90,6 +90,8 @@ class Home:
     # gives (--rope-scaling is hf_overrides' rope_scaling); None: the value is the field
     key: str | None = None
     value: str = "any"  # a keyed value's type as vLLM's parser takes it: object, number, integer
+    # JSON option key -> the first release line that has it (the plan reads it from there on)
+    key_lines: Mapping[str, str] = field(default_factory=dict)
 
 
 def effects_table() -> dict[str, Any]:
@@ -109,6 +111,7 @@ def homes() -> dict[str, Home]:
             r.get("keys", {}),
             r.get("key"),
             r.get("value", "any"),
+            r.get("key_lines", {}),
         )
         for f, r in rows.items()
     }
@@ -145,13 +148,21 @@ def classification() -> dict[str, tuple[str, str]]:
     return found
 
 
-def not_modeled(flag: str, value: Any = None) -> str | None:
+def not_modeled(flag: str, value: Any = None, version: str | None = None) -> str | None:
     """What a flag the plan does not account for affects; None if it is modeled or harmless.
-    For a JSON option whose keys the plan reads in part, only the other keys count."""
+    For a JSON option whose keys the plan reads in part, only the other keys count (and those
+    newer than ``version``'s release line, which it does not have)."""
     kind, why = classification().get(flag, ("not_modeled", "its memory effect is not classified"))
     if kind != "not_modeled":
         return None
-    read = homes()[flag].keys if flag in homes() else {}
+    home = homes().get(flag)
+    read = dict(home.keys) if home else {}
+    if home and version:
+        lines = known_lines()
+        pinned = lines.index(flags_for(version).line)
+        read = {
+            k: v for k, v in read.items() if lines.index(home.key_lines.get(k, lines[0])) <= pinned
+        }
     if read and isinstance(value, Mapping):
         others = sorted(k for k in value if k not in read)
         if not others:

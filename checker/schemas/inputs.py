@@ -187,6 +187,17 @@ class EngineInput(BaseModel):
         None, min_length=1
     )
     max_cudagraph_capture_size: int | None = Field(None, ge=1, le=1 << 24)
+    # 0.34's split sizes (config/compilation.py CompilationConfig): prefill graphs in tokens,
+    # decode graphs in requests; [] captures none
+    prefill_cudagraph_capture_token_sizes: (
+        tuple[Annotated[int, Field(ge=-(1 << 24), le=1 << 24)], ...] | None
+    ) = None
+    max_prefill_cudagraph_capture_tokens: int | None = Field(None, ge=0, le=1 << 24)
+    decode_cudagraph_capture_request_sizes: (
+        tuple[Annotated[int, Field(ge=-(1 << 24), le=1 << 24)], ...] | None
+    ) = None
+    max_decode_cudagraph_capture_requests: int | None = Field(None, ge=0, le=1 << 24)
+    max_decode_cudagraph_capture_tokens: int | None = Field(None, ge=1, le=1 << 24)
     # CUDA-graph options of older releases (SchedulerConfig / ModelConfig of 0.6 .. 0.11)
     cuda_graph_sizes: tuple[Annotated[int, Field(ge=1, le=1 << 24)], ...] | None = Field(
         None, min_length=1, description="--cuda-graph-sizes: one ceiling, or the sizes"
@@ -222,6 +233,13 @@ class EngineInput(BaseModel):
     )
     kv_offloading_size: float | None = Field(None, gt=0, le=1 << 20, description="GiB per engine")
     kv_offloading_backend: Literal["native", "lmcache"] = "native"
+    # The extensible KV cache (0.34 config/cache.py CacheConfig.enable_extensible_kv_cache,
+    # settled by config/vllm.py VllmConfig._resolve_extensible_kv_cache).
+    enable_extensible_kv_cache: bool | None = Field(
+        None,
+        description="--enable-extensible-kv-cache / --no-enable-extensible-kv-cache; "
+        "None = vLLM decides",
+    )
     # Context parallelism (ParallelConfig): PCP multiplies the world size, DCP reuses TP ranks
     decode_context_parallel_size: int = Field(1, ge=1, le=1024)
     prefill_context_parallel_size: int = Field(1, ge=1, le=1024)

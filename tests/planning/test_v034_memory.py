@@ -129,7 +129,6 @@ def test_rocm_keeps_a_larger_margin() -> None:
 
 
 NIXL = {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
-ASK = "enable-extensible-kv-cache"  # the switch as the profile loader keeps it in vllm_args
 
 
 @pytest.mark.parametrize(
@@ -173,11 +172,11 @@ ASK = "enable-extensible-kv-cache"  # the switch as the profile loader keeps it 
         ),
         # asked for explicitly: NIXL keeps it (vLLM warns of the missing IMEX channel)
         (
-            {"kv_transfer_config": NIXL, "vllm_args": {"enable-extensible-kv-cache": True}},
+            {"kv_transfer_config": NIXL, "enable_extensible_kv_cache": True},
             "H100-80GB",
             True,
         ),
-        ({"vllm_args": {"enable-extensible-kv-cache": False}}, "H100-80GB", False),
+        ({"enable_extensible_kv_cache": False}, "H100-80GB", False),
         # connectors that register the cache for RDMA: fine on CUDA, not yet on ROCm
         ({"kv_transfer_config": {"kv_connector": "MooncakeConnector"}}, "H100-80GB", True),
         ({"kv_transfer_config": {"kv_connector": "MooncakeConnector"}}, "MI300X", False),

@@ -421,6 +421,7 @@ PROBES: dict[str, Any] = {
     "--eplb-window-size": 500,
     "--eplb-step-interval": 1000,
     "--enable-lora-bias": True,
+    "--enable-extensible-kv-cache": False,
 }
 # The profile a flag is probed on where BASE cannot show its effect: a MoE model with data
 # parallel for the expert flags, a TP 2 server on two one-GPU nodes for the multi-node flags.
@@ -447,6 +448,9 @@ _VLM: dict[str, Any] = {
     "hardware": {"gpu_name": "H100-SXM-80GB"},
     "vllm": {"version": "0.33.0"},
 }
+# the release line with the extensible KV cache, with vLLM's default utilization (1.0 with the
+# cache on, as it is by default; the probe turns it off, and 0.92 sizes the KV cache)
+_V034 = {**BASE, "policy": {"gpu_memory_utilization": None}, "vllm": {"version": "0.34.0"}}
 # the V0 line whose --speculative-model flags a speculative config is probed on
 _V0 = {**BASE, "vllm": {"version": "0.7.3"}}
 _V0_DRAFT = {"speculative-model": "meta-llama/Llama-3.2-1B-Instruct", "num-speculative-tokens": 5}
@@ -461,6 +465,7 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
         ],
         {**BASE, "vllm": {"version": "0.10.2"}},
     ),
+    "--enable-extensible-kv-cache": _V034,
     "--max-seq-len-to-capture": _V0,
     "--num-scheduler-steps": _V0,
     "--rope-scaling": _V0,

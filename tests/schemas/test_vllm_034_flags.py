@@ -6,11 +6,14 @@ are refused in the same words as on older pins, and a profile written for 0.33 m
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from checker.cli import main
 from checker.errors import ProfileError
 from checker.pipeline import plan_request
 from checker.render.context import context_for_profile
@@ -121,12 +124,45 @@ def test_the_034_flags_with_no_memory_effect_are_no_warning() -> None:
     assert not fired(resp, "VW190")
 
 
-def test_asking_for_the_extensible_kv_cache_says_the_plan_does_not_size_it() -> None:
-    args = {"enable-extensible-kv-cache": True}
-    resp = plan_request(profile_to_request(_load("0.34.0", args).profile), offline=True)
-    [found] = fired(resp, "VW190")
-    assert found.key == "outputs.vllm_args.enable-extensible-kv-cache"
-    assert "measured free memory" in found.message
+@pytest.mark.parametrize(
+    ("args", "switch", "utilization"),
+    [
+        ({}, None, 1.0),  # on by default on CUDA
+        ({"enable-extensible-kv-cache": True}, "--enable-extensible-kv-cache", 1.0),
+        ({"no-enable-extensible-kv-cache": True}, "--no-enable-extensible-kv-cache", 0.92),
+    ],
+)
+def test_plan_check_and_serve_command_agree_on_the_extensible_kv_cache(
+    args: dict[str, Any],
+    switch: str | None,
+    utilization: float,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--enable-extensible-kv-cache is a modeled setting (no VW190): with no utilization given,
+    the plan takes vLLM's default for the switch (CacheConfig.resolved_gpu_memory_utilization:
+    1.0 on, 0.92 off), check reports the same KV cache, and serve.sh passes the switch and the
+    utilization the plan assumed."""
+    data = {
+        **copy.deepcopy(BASE),
+        "policy": {"gpu_memory_utilization": None},
+        "vllm": {"version": "0.34.0"},
+        "outputs": {"vllm_args": args},
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "-p", "p.yaml", "--offline", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["config"]["gpu_memory_utilization"] == utilization
+    assert not [f for f in plan["feasibility"]["findings"] if f["rule_id"] == "VW190"]
+    assert main(["check", "p.yaml", "--offline", "--format", "json"]) == 0
+    [pair] = json.loads(capsys.readouterr().out)["pairs"]
+    assert pair["figures"]["kv_tokens"] == plan["feasibility"]["kv"]["tokens"]
+    assert main(["generate", "-p", "p.yaml", "--offline", "-o", "out", "--emit", "command"]) == 0
+    argv = (tmp_path / "out" / "serve.sh").read_text("utf-8").split()
+    assert f"--gpu-memory-utilization={utilization}" in argv
+    assert [a for a in argv if "extensible" in a] == ([switch] if switch else [])
 
 
 @pytest.mark.parametrize("version", ["0.21.0", "0.27.0", "0.33.0", "0.34.0"])

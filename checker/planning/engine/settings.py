@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import bisect
 import functools
-import math
-from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -14,6 +11,12 @@ from checker.planning.engine.context_length import default_max_len
 from checker.planning.engine.releases import has_behaviour, release
 from checker.planning.engine.runner import Runner, model_runner, v2_estimates_cudagraphs
 from checker.planning.engine.spec_config import SpecDecode, falls_back_to_v0
+from checker.planning.engine.split_graphs import (
+    GraphSizes,
+    SplitShape,
+    model_ceiling,
+    split_graph_sizes,
+)
 from checker.planning.engine.versions import VersionFacts, version_facts
 from checker.planning.kvcache.attention import (
     default_block_size,
@@ -94,6 +97,8 @@ class Settings:
     # bytes of a KV connector's GPU buffer vLLM's profile counts in no term (LMCache's staging)
     connector_buffer: float = 0.0
     cudagraph_sizes: tuple[int, ...] = ()  # batch sizes vLLM captures, largest last
+    # 0.34: the drafter's one-token decode graphs (split_graphs.GraphSizes.draft_decode)
+    draft_decode_graph_sizes: tuple[int, ...] = ()
     # V0: the longest sequence a decode step runs in a CUDA graph (max_seq_len_to_capture
     # clamped to max_model_len); None: V1, whose graphs do not depend on sequence length
     graph_max_seq_len: int | None = None
@@ -337,6 +342,11 @@ def resolve_settings(
     subtract = subtract and (not runner.v2 or v2_estimates_cudagraphs(facts.version))
     graphs = captures_graphs(request)
     extensible = extensible_kv_off(eng, facts, gpu) is None
+    sizes = (
+        _graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec, runner.v2)
+        if graphs
+        else GraphSizes(())
+    )
     return Settings(
         facts=facts,
         gpu=gpu,
@@ -376,9 +386,8 @@ def resolve_settings(
         connector_buffer=_connector_buffer(
             request, model, facts.version, tp, element_bytes(kv_dtype.value, dtype)
         ),
-        cudagraph_sizes=_graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec, runner.v2)
-        if graphs
-        else (),
+        cudagraph_sizes=sizes.target,
+        draft_decode_graph_sizes=sizes.draft_decode,
         graph_max_seq_len=min(
             eng.max_seq_len_to_capture or facts.common["max_seq_len_to_capture"], max_len
         )
@@ -432,7 +441,7 @@ def extensible_kv_off(eng: EngineInput, facts: VersionFacts, gpu: GPUSpec) -> st
         return "--num-gpu-blocks-override sets the KV cache size"
     if eng.vllm_args.get("enable-elastic-ep") is True:
         return "elastic EP scale-up reuses the profiled KV cache size"
-    asked = eng.vllm_args.get("enable-extensible-kv-cache")
+    asked = eng.enable_extensible_kv_cache
     if asked is False:
         return "--no-enable-extensible-kv-cache"
     refusal = extensible_kv_refusal(eng, facts.version, gpu.vendor)
@@ -720,19 +729,21 @@ def _graph_sizes(
     tokens: int,
     spec: SpecDecode | None,
     v2_runner: bool,
-) -> tuple[int, ...]:
+) -> GraphSizes:
     eng = request.engine
     query = spec.decode_query_len if spec else 1
     # The Blackwell data-centre family (compute capability 10.x) gets its own ceiling.
     sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
     if facts.engine == "v0":
-        return older_graph_sizes(
-            max_seqs,
-            tokens,
-            explicit=eng.cudagraph_capture_sizes,
-            given=None,
-            v0_cap=int(facts.common["v0_cudagraph_max_size"]),
-            default_cap=facts.cudagraph_max_size,
+        return GraphSizes(
+            older_graph_sizes(
+                max_seqs,
+                tokens,
+                explicit=eng.cudagraph_capture_sizes,
+                given=None,
+                v0_cap=int(facts.common["v0_cudagraph_max_size"]),
+                default_cap=facts.cudagraph_max_size,
+            )
         )
     if not has_behaviour("cudagraph_stride_16_from_256", facts.version):
         sizes = older_graph_sizes(
@@ -746,10 +757,15 @@ def _graph_sizes(
             else facts.cudagraph_max_size,
         )
     else:
+        limit = model_capture_limit(model)
+        if limit and facts.cudagraph_split_sizes is not None:
+            # 0.34 gives a model's ceiling as split sizes instead (none on SM100)
+            eng = eng if sm100 else model_ceiling(eng, limit, tokens, query)
+            limit = None
         sizes = capture_sizes(
             max_seqs,
             tokens,
-            eng.max_cudagraph_capture_size or model_capture_limit(model),
+            eng.max_cudagraph_capture_size or limit,
             explicit=eng.cudagraph_capture_sizes or eng.cuda_graph_sizes,  # 0.12+: one option
             default_cap=facts.cudagraph_max_size_sm100 if sm100 else facts.cudagraph_max_size,
             appends=facts.cudagraph_appends,
@@ -763,64 +779,22 @@ def _graph_sizes(
     if mode in ("FULL_AND_PIECEWISE", "FULL_DECODE_ONLY") and not (
         v2_runner and has_behaviour("v2_skips_spec_capture_rounding", facts.version)
     ):
-        return rounded_to_query(sizes, query)
-    wide = facts.cudagraph_wide_grids_sm100
-    legacy = eng.cudagraph_capture_sizes is not None or eng.max_cudagraph_capture_size is not None
-    if wide is not None and sm100 and not legacy:
-        return wide_graph_sizes(
-            max_seqs,
-            tokens,
-            query,
-            prefill_cap=wide["prefill_max_tokens"],
-            decode_cap=wide["decode_max_tokens"],
-            interactivity=eng.performance_mode == "interactivity",
-            decode_only=mode == "FULL_DECODE_ONLY",
-        )
-    return sizes
-
-
-def _walk_grid(limit: int, step: Callable[[int], float]) -> list[int]:
-    """config/compilation.py _walk_grid: 1 .. ``limit``, each size the next multiple of the
-    largest power of two not above step(size)."""
-    grid, size = [], 1
-    while size < limit:
-        grid.append(size)
-        stride = 1 << max(0, math.floor(math.log2(max(1.0, step(size)))))
-        size = (size // stride + 1) * stride
-    return [*grid, limit] if limit else []
-
-
-def wide_graph_sizes(
-    max_seqs: int,
-    tokens: int,
-    query: int,
-    *,
-    prefill_cap: int,
-    decode_cap: int,
-    interactivity: bool,
-    decode_only: bool,
-) -> tuple[int, ...]:
-    """The token counts of the CUDA graphs 0.34 captures on compute capability 10.x where no
-    capture size is given (config/vllm.py VllmConfig._split_cudagraph_capture_sizes,
-    wide_defaults): the prefill grid up to min(``prefill_cap``, max_num_batched_tokens)
-    (config/compilation.py prefill_cudagraph_capture_grid: 54 sizes at 8192; every count to 32
-    in interactivity mode) and the decode request grid up to max_num_seqs
-    (decode_cudagraph_capture_grid: 64 sizes at 1024), each count n as n x the decode query
-    length within min(max_num_batched_tokens, ``decode_cap``) tokens
-    (decode_cudagraph_capture_shapes: the first count past the limit is captured at it).
-    FULL_DECODE_ONLY captures no prefill graph. A drafter's own decode sizes are not added."""
-    prefill = _walk_grid(
-        min(prefill_cap, tokens), lambda t: min(t, max(8, t / 4), 0.07 * max(t, 4096))
+        return GraphSizes(rounded_to_query(sizes, query))
+    if facts.cudagraph_split_sizes is None:
+        return GraphSizes(sizes)
+    shape = SplitShape(
+        max_num_seqs=max_seqs,
+        max_num_batched_tokens=tokens,
+        query=query,
+        sm100=sm100,
+        decode_only=mode == "FULL_DECODE_ONLY",
+        interactivity=eng.performance_mode == "interactivity",
+        draft_decode=spec is not None
+        and (spec.tokens or 0) >= 2
+        and spec.method in facts.cudagraph_split_sizes["draft_decode_methods"]
+        and not spec.multi_module_mtp,
     )
-    if interactivity:
-        prefill = sorted({*prefill, *(t for t in range(1, 33) if t < tokens)})
-    decode = _walk_grid(max_seqs, lambda n: 0.65 * n ** (2 / 3))
-    limit = min(max_seqs, min(tokens, decode_cap) // query)
-    reachable = decode[: bisect.bisect_left(decode, limit) + 1] if limit >= 1 else []
-    sizes = {min(n, limit) * query for n in reachable}
-    if not decode_only:
-        sizes.update(prefill)
-    return tuple(sorted(sizes))
+    return split_graph_sizes(sizes, eng, shape, facts.cudagraph_split_sizes)
 
 
 def older_graph_sizes(

@@ -136,10 +136,15 @@ class SpecDecode(NamedTuple):
         (VllmConfig.num_prefill_lookahead_tokens, 0.33.0): num_speculative_tokens for MTP with
         several modules (SpeculativeConfig.use_multi_module_mtp), one for the rest of the EAGLE
         family (use_eagle), none otherwise."""
-        tokens = max(self.tokens or 0, 0)
-        if self.kind == "mtp" and min(self.n_predict or 1, tokens) > 1:
-            return tokens
+        if self.multi_module_mtp:
+            return max(self.tokens or 0, 0)
         return 1 if self.uses_eagle else 0
+
+    @property
+    def multi_module_mtp(self) -> bool:
+        """SpeculativeConfig.use_multi_module_mtp: MTP drafting with more than one of its
+        modules (min(modules, num_speculative_tokens) > 1)."""
+        return self.kind == "mtp" and min(self.n_predict or 1, max(self.tokens or 0, 0)) > 1
 
     @property
     def decode_query_len(self) -> int:

@@ -64,10 +64,10 @@ class VersionFacts(BaseModel):
     cudagraph_max_size: int = 512
     cudagraph_max_size_sm100: int = 512
     cudagraph_appends: tuple[Literal["max_num_batched_tokens", "max_num_seqs"], ...] = ()
-    # VllmConfig._split_cudagraph_capture_sizes (0.34): on compute capability 10.x without
-    # capture sizes given, a prefill token grid and a decode request grid of their own, with
-    # these token caps (prefill_max_tokens, decode_max_tokens); None: the shared sizes
-    cudagraph_wide_grids_sm100: dict[str, int] | None = None
+    # VllmConfig._split_cudagraph_capture_sizes (0.34): prefill token and decode request sizes
+    # of their own (checker.planning.engine.split_graphs): the SM100 default caps and the
+    # speculative methods whose one-token draft decodes get graphs; None: the shared sizes
+    cudagraph_split_sizes: dict[str, Any] | None = None
     # EPLB without --eplb-config num_redundant_experts: the fewest redundant experts that make
     # the experts divide over the EP ranks (config/parallel.py
     # ParallelConfig.compute_eplb_num_redundant_experts); False: none

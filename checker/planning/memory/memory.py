@@ -68,6 +68,10 @@ class StageMemory(NamedTuple):
     kv_budget: float
     kv: KVResult
     check_budget: float  # what the one-request check and auto-fit compare against
+    # an extensible KV cache's first checks, on the profiled capacity before the measured
+    # budget (v1/core/kv_cache_planning.py get_kv_cache_configs, then shrink_kv_cache_configs);
+    # None where the profile's budget is the cache
+    capacity_check: float | None = None
 
 
 class MemoryPlan(NamedTuple):
@@ -171,22 +175,24 @@ def _sized(
     requested = total * settings.gpu_memory_utilization
     stages = []
     for stage, t in enumerate(terms):
+        capacity_check = None
         if settings.kv_cache_memory_bytes is not None:
             budget = float(settings.kv_cache_memory_bytes)
-        elif t.measured is not None:
-            budget = requested - t.measured.non_kv
-            if settings.extensible_kv:
-                # the log's "Available KV cache memory" is the profile's capacity; the cache
-                # is what is measured after warm-up (finalize_extensible_kv_cache)
-                budget = min(budget, measured_budget(settings, t, total, requested))
         else:
-            budget = requested - t.weights - t.activation - t.non_torch
-            # an extensible KV cache takes no CUDA-graph estimate: it measures the captured
-            # graphs (GPUModelRunner.profile_cudagraph_memory returns 0)
-            if settings.cudagraph_subtracted and not settings.extensible_kv:
-                budget -= t.cudagraph
-            budget += draft_outside_budget(settings, stage)
+            if t.measured is not None:
+                # with an extensible KV cache the log's "Available KV cache memory" is the
+                # profile's capacity
+                budget = requested - t.measured.non_kv
+            else:
+                budget = requested - t.weights - t.activation - t.non_torch
+                # an extensible KV cache takes no CUDA-graph estimate: it measures the captured
+                # graphs (GPUModelRunner.profile_cudagraph_memory returns 0)
+                if settings.cudagraph_subtracted and not settings.extensible_kv:
+                    budget -= t.cudagraph
+                budget += draft_outside_budget(settings, stage)
             if settings.extensible_kv:
+                # the cache is what is measured after warm-up (finalize_extensible_kv_cache)
+                capacity_check = _kv_memory(settings, t.layout, budget - t.frontend, stage)[1]
                 budget = min(budget, measured_budget(settings, t, total, requested))
         # the API servers' GPU media decoding is carved out of the KV cache, also when
         # kv_cache_memory_bytes is given (Worker.determine_available_memory)
@@ -202,6 +208,7 @@ def _sized(
                 budget,
                 size_kv(model, settings, allocated, stage, t.layout),
                 check,
+                capacity_check,
             )
         )
     binding = min(stages, key=lambda s: (s.kv.num_blocks, s.kv_budget))

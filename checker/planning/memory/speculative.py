@@ -70,6 +70,11 @@ def spec_costs(
             f"{len(s.cudagraph_sizes)} CUDA-graph sizes up to {s.cudagraph_sizes[-1]} "
             f"({graphs / GIB:+.2f} GiB, estimated)"
         )
+    if s.draft_decode_graph_sizes:  # 0.34: the drafter's own decode graphs, apart
+        words.append(
+            f"{len(s.draft_decode_graph_sizes)} one-token draft decode graphs up to "
+            f"{s.draft_decode_graph_sizes[-1]} requests"
+        )
     if s.draft_limited_from is not None:
         words.append(f"max_model_len {s.draft_limited_from} -> {s.max_model_len} (VW126)")
     return {subject: ", ".join(words)}

@@ -21,7 +21,7 @@ def flag_not_modeled(ctx: RuleContext) -> Iterator[Finding]:
     for name, value in sorted(ctx.request.engine.vllm_args.items()):
         if value is None or value is False:  # unset, or a switch left at its default off
             continue
-        affects = not_modeled("--" + name, value)
+        affects = not_modeled("--" + name, value, ctx.settings.facts.version)
         if affects is None:
             continue
         yield Finding(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from checker.planning.engine.releases import message
 from checker.planning.kvcache.kv import bytes_for_length, max_length_for_budget
+from checker.planning.memory.memory import at_utilization, fits_one_request
 from checker.planning.memory.weights import checkpoint_bytes
 from checker.planning.risk import assess, warmup_margin
 from checker.planning.rules.base import GIB, RuleContext, gib, per_plan, rule
 from checker.schemas.enums import OOMRisk, Severity
 from checker.schemas.outputs import Finding
-
-_DOCS = "See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details."
 
 
 def _weights_util(ctx: RuleContext) -> float:
@@ -70,28 +70,73 @@ def checkpoint_disagrees(ctx: RuleContext) -> Iterator[Finding]:
     )
 
 
+# 0.34's own caps on the captured graphs (config/compilation.py CompilationConfig; the
+# extensible KV cache is new there, and --max-cudagraph-capture-size deprecated)
+_GRAPH_CAPS = (
+    "--compilation-config max_prefill_cudagraph_capture_tokens / "
+    "max_decode_cudagraph_capture_requests"
+)
+
+
+def _more_memory_hint(ctx: RuleContext, after_warmup: bool) -> str:
+    """How vLLM says to make room for the KV cache (0.34.0 v1/core/kv_cache_planning.py
+    _more_kv_cache_memory_hint): by whether an extensible KV cache takes it, below or at
+    utilization 1.0, and whether it was checked after warm-up and CUDA-graph capture."""
+    s = ctx.settings
+    if not s.extensible_kv:
+        return message("kv-memory-hint", s.facts.version)
+    name = "kv-memory-hint-extensible"
+    name += "-full" if s.gpu_memory_utilization >= 1.0 else ""
+    name += "-after-warmup" if after_warmup else ""
+    return message(name, s.facts.version, utilization=s.gpu_memory_utilization)
+
+
+def _utilization_fix(ctx: RuleContext) -> float | None:
+    """The utilization (two decimals) that leaves the KV budget one max-length request needs;
+    None where none does: 0.98 or more for a cache sized from the profile's estimate (the
+    sampler and CUDA graphs need the rest), or an extensible KV cache that fits no request even
+    at 1.0 (it keeps a margin of the free memory: measure_kv_cache_bytes)."""
+    util = _weights_util(ctx)
+    if not ctx.settings.extensible_kv:
+        return round(util + 0.005, 2) if util < 0.98 else None
+    fix = min(round(util + 0.005, 2), 1.0)
+    return fix if fits_one_request(at_utilization(ctx.memory, ctx.model, fix), ctx.model) else None
+
+
 @rule
 def no_kv_memory(ctx: RuleContext) -> Iterator[Finding]:
-    if ctx.memory.binding.kv_budget > 0 or not ctx.memory.weights_fit:
+    b = ctx.memory.binding
+    if b.kv_budget > 0 or not ctx.memory.weights_fit:
         return
     if ctx.settings.auto_fit_from is not None:
         return  # auto-fit refuses first, in its own words (VW206)
-    util = _weights_util(ctx)
-    fix_values = {"policy.gpu_memory_utilization": round(util + 0.005, 2)} if util < 0.98 else {}
+    util = _utilization_fix(ctx)
+    if util is not None:
+        fix = f"Raise gpu_memory_utilization to at least {util:.2f}"
+    elif ctx.settings.extensible_kv:
+        fix = (
+            "The extensible KV cache already gets all the memory left after the weights, the "
+            "activation peak and the captured CUDA graphs: add GPUs (tensor parallel), "
+            "quantize, choose a larger GPU, or capture fewer or smaller CUDA graphs "
+            f"({_GRAPH_CAPS})."
+        )
+    else:
+        fix = (
+            "The weights leave no room for a KV cache on this GPU: add GPUs (tensor "
+            "parallel), quantize, or choose a larger GPU."
+        )
+    # an extensible KV cache whose profiled capacity passes fails after warm-up
+    after_warmup = b.capacity_check is not None and b.capacity_check > 0
     yield Finding(
         rule_id="VW202",
         name="no-kv-cache-memory",
         severity=Severity.ERROR,
-        message="No available memory for the cache blocks. Try increasing "
-        f"`gpu_memory_utilization` when initializing the engine. {_DOCS}",
-        key="policy.gpu_memory_utilization",
-        fix=(
-            f"Raise gpu_memory_utilization to at least {util + 0.005:.2f}"
-            if fix_values
-            else "The weights leave no room for a KV cache on this GPU: add GPUs (tensor "
-            "parallel), quantize, or choose a larger GPU."
+        message=message(
+            "no-kv-memory", ctx.settings.facts.version, hint=_more_memory_hint(ctx, after_warmup)
         ),
-        fix_values=fix_values,
+        key="policy.gpu_memory_utilization",
+        fix=fix,
+        fix_values={} if util is None else {"policy.gpu_memory_utilization": util},
     )
 
 
@@ -104,7 +149,7 @@ def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
     if s.is_v0:
         if b.kv.tokens >= length:
             return
-        message = (
+        text = (
             f"The model's max seq len ({length}) is larger than the maximum number of "
             f"tokens that can be stored in KV cache ({b.kv.tokens}). Try increasing "
             "`gpu_memory_utilization` or decreasing `max_model_len` when initializing "
@@ -116,23 +161,46 @@ def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
         if needed <= b.check_budget:
             return
         fit = max_length_for_budget(ctx.model, s, b.kv.layout, b.check_budget)
-        message = (
-            f"To serve at least one request with the models's max seq len ({length}), "
-            f"({gib(needed)} GiB KV cache is needed, which is larger than the available "
-            f"KV cache memory ({gib(b.check_budget)} GiB). Based on the available memory, "
-            f"the estimated maximum model length is {fit}. Try increasing "
-            "`gpu_memory_utilization` or decreasing `max_model_len` when initializing "
-            f"the engine. {_DOCS}"
+        # an extensible KV cache: vLLM checks the profiled capacity first, then the cache
+        # measured after warm-up
+        after_warmup = b.capacity_check is None or needed <= b.capacity_check
+        available = b.check_budget if after_warmup else float(b.capacity_check or 0)
+        estimate = max_length_for_budget(ctx.model, s, b.kv.layout, available)
+        text = message(
+            "kv-too-small",
+            s.facts.version,
+            length=length,
+            needed=gib(needed),
+            available=gib(available),
+            estimated=message("kv-estimated-max-len", s.facts.version, length=estimate)
+            if estimate > 0
+            else "",
+            hint=_more_memory_hint(ctx, after_warmup and s.extensible_kv),
         )
     yield Finding(
         rule_id="VW203",
         name="kv-cache-smaller-than-max-model-len",
         severity=Severity.ERROR,
-        message=message,
+        message=text,
         key="model.max_model_len",
-        fix=f"Set max_model_len to {fit} or less, or free memory for the KV cache.",
+        fix=_kv_too_small_fix(ctx, fit),
         fix_values={"model.max_model_len": fit} if fit > 0 else {},
     )
+
+
+def _kv_too_small_fix(ctx: RuleContext, fit: int) -> str:
+    """VW203's fix: the length the cache holds; with an extensible KV cache, also the
+    utilization and the CUDA graphs it is sized after."""
+    if not ctx.settings.extensible_kv:
+        return f"Set max_model_len to {fit} or less, or free memory for the KV cache."
+    util = _utilization_fix(ctx)
+    others = [f"raise gpu_memory_utilization to {util:.2f}"] if util is not None else []
+    if ctx.settings.cudagraph_sizes:
+        others.append(
+            f"capture fewer or smaller CUDA graphs ({_GRAPH_CAPS}): the extensible KV cache "
+            "is what they leave"
+        )
+    return f"Set max_model_len to {fit} or less{''.join(', or ' + o for o in others)}."
 
 
 @rule

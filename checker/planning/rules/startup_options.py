@@ -52,7 +52,7 @@ def extensible_kv_cache_supported(ctx: RuleContext) -> Iterator[Finding]:
     """--enable-extensible-kv-cache given explicitly: unset, vLLM turns it off by itself in
     these cases; asked for, it raises (VllmConfig.__post_init__)."""
     eng, version = ctx.request.engine, ctx.settings.facts.version
-    if eng.vllm_args.get("enable-extensible-kv-cache") is not True:
+    if eng.enable_extensible_kv_cache is not True:
         return
     refusal = _extensible_refusal(eng, version)
     if refusal is None:
