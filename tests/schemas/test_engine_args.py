@@ -386,7 +386,7 @@ PROBES: dict[str, Any] = {
     "--disable-custom-all-reduce": True,
     "--kv-cache-dtype-skip-layers": ["0", "31"],
     "--mamba-cache-dtype": "float32",
-    "--mamba-ssm-cache-dtype": "float16",
+    "--mamba-ssm-cache-dtype": "float32",
     "--mamba-cache-mode": "align",
     "--mamba-block-size": 1024,
     "--speculative-config": {
@@ -435,7 +435,8 @@ _MOE: dict[str, Any] = {
 # "all" mode whose block --mamba-block-size aligns and --mamba-cache-mode align replaces
 _HYBRID: dict[str, Any] = {
     "model": {"id": "ai21labs/AI21-Jamba-1.5-Mini", "max_model_len": 16384},
-    "hardware": {"gpu_name": "H100-SXM-80GB"},
+    # its 52B parameters fit two GPUs, so a KV cache (and its state pages) is planned
+    "hardware": {"gpu_name": "H100-SXM-80GB", "gpus": 2, "tp_size": 2},
     "vllm": {"version": "0.19.0", "enable_prefix_caching": True},
 }
 _TWO_NODES: dict[str, Any] = {
@@ -466,8 +467,10 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
         {**BASE, "vllm": {"version": "0.10.2"}},
     ),
     "--enable-extensible-kv-cache": _V034,
-    "--max-seq-len-to-capture": _V0,
-    "--num-scheduler-steps": _V0,
+    # the workload's 7,000-token requests decode in graphs up to the default 8,192 (VW145)
+    "--max-seq-len-to-capture": {**_V0, "workload": {"prompt_tokens": 6000, "gen_tokens": 1000}},
+    # multi-step sends 0.8 .. 0.10 back to the V0 engine
+    "--num-scheduler-steps": {**BASE, "vllm": {"version": "0.8.5"}},
     "--rope-scaling": _V0,
     "--rope-theta": _V0,
     "--enable-lora-bias": {
@@ -562,11 +565,16 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
         **BASE,
         "model": {"id": "google/gemma-3-27b-it", "max_model_len": 32768},
     },
+    # LoRA slots in fp16 beside fp32 weights: half the buffers of the default (model dtype)
+    "--lora-dtype": {
+        **BASE,
+        "model": {**BASE["model"], "dtype": "float32"},
+        "outputs": {"vllm_args": {"enable-lora": True, "max-loras": 2}},
+    },
     **dict.fromkeys(
         [
             "--max-loras",
             "--max-lora-rank",
-            "--lora-dtype",
             "--specialize-active-lora",
             "--lora-target-modules",
         ],
@@ -609,6 +617,9 @@ PROBE_BASES: dict[str, dict[str, Any]] = {
     "flag", sorted(f for f, (k, _) in classification().items() if k == "modeled")
 )
 def test_each_modeled_flag_changes_the_plan(flag: str) -> None:
+    """A modeled flag changes what the plan computes - not only config.extra_args, which
+    echoes every flag given - or, for an older spelling of a JSON option's key, reaches that
+    option in the plan request (the option's own probe shows the plan reads it)."""
     home = homes()[flag]
     assert home.request, f"{flag} is modeled but has no request field in vllm_flag_effects.yaml"
     plain_profile = PROBE_BASES.get(flag, BASE)
@@ -616,9 +627,16 @@ def test_each_modeled_flag_changes_the_plan(flag: str) -> None:
     if home.profile:
         section, name = home.profile.split(".")
         base.get(section, {}).pop(name, None)
-    plain = _plan(plain_profile).to_dict()
     shared = plain_profile.get("outputs", {}).get("vllm_args", {})
-    probed = _plan(_with_args({**shared, flag[2:]: PROBES[flag]}, base)).to_dict()
+    probe = _with_args({**shared, flag[2:]: PROBES[flag]}, base)
+    if home.key:
+        section, field = home.request.split(".")
+        request = profile_to_request(_load(probe).profile)
+        assert getattr(getattr(request, section), field)[home.key] == PROBES[flag]
+        return
+    plain, probed = _plan(plain_profile).to_dict(), _plan(probe).to_dict()
+    plain["config"].pop("extra_args")
+    probed["config"].pop("extra_args")
     assert probed != plain
 
 
