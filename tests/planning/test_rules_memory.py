@@ -46,3 +46,25 @@ def test_vw204_workload_concurrency_beyond_the_kv_cache() -> None:
     )
     assert fired(crowded, "VW204") and crowded.feasibility.fits  # a warning, it still starts
     assert not fired(run_plan(many, m, L4_LIKE), "VW204")
+    fix = next(f.fix for f in crowded.feasibility.findings if f.rule_id == "VW204")
+    assert fix == (
+        "Use an fp8 KV cache, a higher gpu_memory_utilization or more GPUs; or accept queueing."
+    )
+
+
+def test_vw204_offers_only_what_gives_more_kv_cache() -> None:
+    """An fp8 cache is not offered again, nor a utilization of 1 or 0.34's extensible cache
+    (which already takes what is free) raised."""
+    m = model("meta-llama__Llama-3.1-8B")
+    many = request(util=1.0, max_len=16384, kv_cache_dtype="fp8", version="0.33.0")
+    work = {"concurrency": 64, "prompt_tokens": 8000, "gen_tokens": 2000}
+    full = many.model_copy(update={"workload": many.workload.model_copy(update=work)})
+    fix = next(
+        f.fix for f in run_plan(full, m, L4_LIKE).feasibility.findings if f.rule_id == "VW204"
+    )
+    assert fix == "Use more GPUs; or accept queueing."
+    ext = request(max_len=16384, version="0.34.0")
+    ext = ext.model_copy(update={"workload": ext.workload.model_copy(update=work)})
+    plan = run_plan(ext, m, L4_LIKE)
+    fix = next(f.fix for f in plan.feasibility.findings if f.rule_id == "VW204")
+    assert "utilization" not in fix

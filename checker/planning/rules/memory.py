@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 
 from checker.planning.engine.releases import message
+from checker.planning.engine.settings import Settings
 from checker.planning.kvcache.kv import bytes_for_length, max_length_for_budget
 from checker.planning.memory.memory import at_utilization, fits_one_request
 from checker.planning.memory.weights import checkpoint_bytes
@@ -224,9 +225,21 @@ def workload_exceeds_concurrency(ctx: RuleContext) -> Iterator[Finding]:
         f"({wanted}); "
         "the rest wait in the queue.",
         key="workload.concurrency",
-        fix="Use an fp8 KV cache, a higher gpu_memory_utilization, or more GPUs; or accept "
-        "queueing.",
+        fix=f"Use {_more_kv_cache(s)}; or accept queueing.",
     )
+
+
+def _more_kv_cache(s: Settings) -> str:
+    """The changes that give these settings more KV cache: a quantized cache unless it is
+    already one byte or less, a larger cache where a size or utilization below 1 sets it (an
+    extensible cache already takes what is free), and more GPUs."""
+    options = ["an fp8 KV cache"] if s.kv_bytes > 1 else []
+    if s.kv_cache_memory_bytes is not None:
+        options.append("a larger --kv-cache-memory-bytes")
+    elif s.gpu_memory_utilization < 1 and not s.extensible_kv:
+        options.append("a higher gpu_memory_utilization")
+    options.append("more GPUs")
+    return ", ".join(options[:-1]) + " or " + options[-1] if len(options) > 1 else options[0]
 
 
 def workload_tokens(ctx: RuleContext) -> int:
