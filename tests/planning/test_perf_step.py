@@ -716,3 +716,21 @@ def test_fine_grained_experts_prefill_at_the_fused_moe_kernels_measured_rate_on_
     ):
         dense = 2 * perf._active_params(ctx.model, 1) / perf._flops(ctx, 0)
         assert perf.linear_token_s(ctx, 0) == pytest.approx(dense)
+
+
+def test_mla_attends_over_its_latent_in_decode_and_its_up_projected_heads_in_prefill(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = catalog_model("deepseek-ai/DeepSeek-R1")
+    # decode: Q.K over the 512-dim latent and 64 rope dims, P.V over the latent; prefill: Q.K
+    # over 128 + 64 dims and P.V over 128 value dims - neither the config's hidden/heads (56)
+    assert perf.pair_flops(model) == (2 * 576 + 2 * 512, 2 * 192 + 2 * 128)
+    gqa = catalog_model(LLAMA)
+    assert perf.pair_flops(gqa) == (4 * gqa.head_dim, 4 * gqa.head_dim)
+    # a long prompt chunk over cached context is compute-bound: with the config's head_dim in
+    # place of those dimensions the same chunk would be cheaper
+    ctx = _context("deepseek-ai/DeepSeek-R1", "H200", gpus=8, tp=8, max_model_len=40000)
+    chunk = StepLoad(0, 0, 8192, 1, 24576, 8192 * 24576 + 8192 * 8193 / 2)
+    latent = step_cost(ctx, 1)(chunk)
+    monkeypatch.setattr(perf, "pair_flops", lambda m: (4 * m.head_dim, 4 * m.head_dim))
+    assert latent > 1.3 * step_cost(ctx, 1)(chunk)

@@ -45,7 +45,7 @@ from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.scheduler import effective_max_num_seqs
 from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.model_info import ModelInfo
+from checker.schemas.model_info import LayerKind, ModelInfo
 from checker.schemas.outputs import PerfEstimate
 from checker.schemas.yaml_source import bundled_data
 
@@ -351,6 +351,23 @@ def experts_touched(model: ModelInfo, batch: int) -> float:
     return 1 - (1 - model.num_experts_per_tok / model.num_experts) ** batch
 
 
+def pair_flops(model: ModelInfo) -> tuple[float, float]:
+    """FLOPs of one (query token, key token) pair per query head and attending layer, for a
+    decoding token and for a prompt token: Q.K and P.V over the head dimension (4 x head_dim).
+    MLA runs two forms (vLLM v1/attention/backends/mla/common.py MLACommonImpl.forward): a
+    decode token's query is absorbed into the latent (torch.bmm with W_UK_T) and attends over
+    the cached latent itself, Q.K over kv_lora_rank + qk_rope_head_dim and P.V over
+    kv_lora_rank (FlashMLA and the other decode kernels); a prompt token's keys and values are
+    up-projected (kv_b_proj) and attend at qk_nope_head_dim + qk_rope_head_dim and v_head_dim
+    (_forward_prefill, flash_attn_varlen). The config's head_dim (hidden / heads where it has
+    none) is neither."""
+    if LayerKind.MLA in model.kinds_present and model.kv_lora_rank and model.qk_rope_head_dim:
+        latent, rope = model.kv_lora_rank, model.qk_rope_head_dim
+        nope, value = model.qk_nope_head_dim or 0, model.v_head_dim or 0
+        return 2 * (latent + rope) + 2 * latent, 2 * (nope + rope) + 2 * value
+    return 4 * model.head_dim, 4 * model.head_dim
+
+
 def _active_params(model: ModelInfo, batch: int) -> float:
     """Parameters a step multiplies with (per token: k experts; bytes read: ``batch``)."""
     unused = model.params.expert_linear * (1 - experts_touched(model, batch))
@@ -468,7 +485,7 @@ def _stage_step_s(
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
     unread = _expert_bytes(ctx, index) * (1 - experts_touched(model, batch))
-    attention = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim
+    attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[0]
     layers = model.num_hidden_layers / s.pp
     comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
     fixed, moe_layers = fixed_costs(ctx.gpu, end), stage_moe_layers(ctx)[index]
@@ -530,7 +547,8 @@ def _prefill_s(ctx: RuleContext, end: int) -> float:
     """Time to first token of one prompt on an idle instance, request path included."""
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
     prompt = ctx.request.workload.prompt_tokens
-    attention = 2 * model.cache_layer_count * model.num_attention_heads * model.head_dim
+    # a causal prompt attends to half its (query, key) pairs
+    attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[1] / 2
     linear_s = linear_token_s(ctx, end) * prompt
     compute_s = (linear_s + attention * prompt**2 / _flops(ctx, end)) / s.tp
     chunks = math.ceil(prompt / s.max_num_batched_tokens)
@@ -569,8 +587,8 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         for i, st in enumerate(stages)
     ]
     per_token = linear_token_s(ctx, end) / (s.tp * pp)
-    heads = model.cache_layer_count * model.num_attention_heads
-    per_pair = 4 * heads * model.head_dim / (s.tp * pp)
+    heads = model.cache_layer_count * model.num_attention_heads / (s.tp * pp)
+    decode_pair, prefill_pair = (heads * flops for flops in pair_flops(model))
     layers = model.num_hidden_layers / pp
     overlapped, whole = overlaps_cpu(ctx), whole_graph_decode(ctx)
     sampler = top_k_top_p_cost(ctx, end)
@@ -581,7 +599,9 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         tokens = (load.decode_requests + load.prefill_tokens) / micro
         untouched = 1 - experts_touched(model, math.ceil(tokens))
         context = (load.decode_context + load.prefill_context) / micro
-        pairs = (load.decode_context + load.prefill_attention) / micro
+        attention_flops = (
+            load.decode_context * decode_pair + load.prefill_attention * prefill_pair
+        ) / micro
         comm = 2 * layers * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
         stage_s = [
             _with_kernels(
@@ -590,7 +610,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
                     weights=weights - experts * untouched,
                     linear_s=tokens * per_token,
                     kv=kv * context,
-                    attention_flops=pairs * per_pair,
+                    attention_flops=attention_flops,
                     state=state * requests / micro,
                     bandwidth=bandwidth,
                     flops=flops,
