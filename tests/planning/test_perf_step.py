@@ -734,3 +734,22 @@ def test_mla_attends_over_its_latent_in_decode_and_its_up_projected_heads_in_pre
     latent = step_cost(ctx, 1)(chunk)
     monkeypatch.setattr(perf, "pair_flops", lambda m: (4 * m.head_dim, 4 * m.head_dim))
     assert latent > 1.3 * step_cost(ctx, 1)(chunk)
+
+
+def test_each_range_says_which_sources_drive_its_width() -> None:
+    # one request of a dense 8B model: each token streams the weights, so the share of peak
+    # bandwidth reached sets the TPOT's width; a long prompt's first token is matmuls
+    p = _stepped(concurrency=1, prompt_tokens=6000)
+    assert p.tpot is not None and p.ttft is not None
+    assert p.tpot.width.startswith("width driven by memory bandwidth reached")
+    assert p.ttft.width.startswith("width driven by tensor-core FLOPS reached")
+    # over TP 8 every layer waits for two all-reduces: their latency drives part of it
+    wide = plan(
+        "deepseek-ai/DeepSeek-R1", "H200", step_model=True, gpus=8, tp=8, concurrency=4, **SHORT
+    ).performance
+    assert wide.tpot is not None and "all-reduce latency" in wide.tpot.width
+    ctx = _context(LLAMA, "H100-80GB")
+    drivers = perf.width_drivers(lambda ends: step_cost(ctx, ends)(_decode(1)))
+    shares = [share for _, share in drivers]
+    assert shares == sorted(shares, reverse=True) and 0.95 <= sum(shares) <= 1.0 + 1e-9
+    assert drivers[0][0] == "bandwidth"

@@ -20,7 +20,8 @@ small batches of small models). Without async scheduling the engine's CPU work c
 step, whose GPU work overlaps its launching; with it, the CPU work and launching of the next step
 overlap this step's GPU work. Range: 50-80 % of peak bandwidth, the share of the tensor-core peak
 the GPU family's kernels reach (perf_constants.yaml compute_efficiency), and both ends of each
-fixed cost.
+fixed cost. Each range says which of these sources drive its width, and how much (Ends,
+width_drivers): every source moved alone to its slow end on a representative step.
 """
 
 from __future__ import annotations
@@ -66,6 +67,29 @@ _FUSED_MOE_METHODS = {None, "fp8"}
 # Largest batch vLLM captures in a CUDA graph by default (config/compilation.py
 # CompilationConfig max_cudagraph_capture_size = 512): bigger steps run eagerly.
 _GRAPH_TOKENS = 512
+
+
+class Ends(NamedTuple):
+    """Which end of the range (0 pessimistic, 1 optimistic) each source of a range's width
+    takes: the share of peak memory bandwidth reached, the share of the tensor-core peak (and
+    the fused-MoE kernel's measured rate), the GPU family's fixed costs (engine CPU, host
+    launching, kernel boundaries, fused-MoE floor), the all-reduce's latency and the sampler's
+    time. An estimate's two ends take one end for every source; mixing them says how much of
+    the width each source drives (width_drivers)."""
+
+    bandwidth: int
+    compute: int
+    fixed: int
+    link: int
+    sampler: int
+
+
+End = int | Ends
+
+
+def at(end: End, source: str) -> int:
+    """The end ``source`` (an Ends field) takes."""
+    return end if isinstance(end, int) else int(getattr(end, source))
 
 
 class FixedCosts(NamedTuple):
@@ -120,8 +144,8 @@ def gpu_family(gpu: GPUSpec) -> str:
     return "ada" if cap == 89 else ("hopper" if cap < 100 else "blackwell")
 
 
-def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
-    return _family_costs(gpu_family(gpu), end)
+def fixed_costs(gpu: GPUSpec, end: End) -> FixedCosts:
+    return _family_costs(gpu_family(gpu), at(end, "fixed"))
 
 
 @functools.cache  # pure: a few families x two ends, asked several times by every estimate
@@ -176,7 +200,7 @@ class SamplerCost(NamedTuple):
         return times[i] + (rows - counts[i]) * slope
 
 
-def top_k_top_p_cost(ctx: RuleContext, end: int) -> SamplerCost | None:
+def top_k_top_p_cost(ctx: RuleContext, end: End) -> SamplerCost | None:
     """What the top-k/top-p sampler costs this plan's steps at one end of the range, or None
     where it does not run or is not measured: it runs where the bench recipe leaves sampling to
     the server and the model's generation defaults set top-k or top-p, and is measured for some
@@ -190,6 +214,7 @@ def top_k_top_p_cost(ctx: RuleContext, end: int) -> SamplerCost | None:
     family = data["families"].get(gpu_family(ctx.gpu))
     if family is None:
         return None
+    end = at(end, "sampler")
     scale = ctx.model.vocab_size / data["reference_vocab"]
     draw = family["draw_us"]
     return SamplerCost(
@@ -262,15 +287,23 @@ def whole_graph_decode(ctx: RuleContext) -> bool:
 
 
 def _with_kernels(
-    fixed: FixedCosts, gpu_s: float, layers: float, moe_layers: int, tokens: float, whole: bool
+    fixed: FixedCosts,
+    gaps: FixedCosts,
+    gpu_s: float,
+    layers: float,
+    moe_layers: int,
+    tokens: float,
+    whole: bool,
 ) -> tuple[float, float]:
     """A stage's (GPU time, host time): its kernels' work plus the GPU's gap at each kernel
     boundary (a fused-MoE layer's MLP kernels are in its measured floor), and the host's time
     launching its layers where the step is not one whole CUDA graph - eager above the largest
     captured size, else piecewise unless ``whole`` (a decode-only step the release captures
     whole)."""
-    kernels = layers * fixed.kernels_per_layer - moe_layers * fixed.mlp_kernels
-    gpu_s += kernels * fixed.graph_kernel_s
+    # the boundaries' gap goes with the bandwidth end: the slow end's share of peak already
+    # holds them (perf_constants.yaml graph_kernel_gap_us)
+    kernels = layers * gaps.kernels_per_layer - moe_layers * gaps.mlp_kernels
+    gpu_s += kernels * gaps.graph_kernel_s
     if tokens > _GRAPH_TOKENS:
         return gpu_s, layers * fixed.host_layer_s[1]
     return gpu_s, 0.0 if whole else layers * fixed.host_layer_s[0]
@@ -293,11 +326,11 @@ def _interconnect(ctx: RuleContext) -> Interconnect:
     return ctx.gpu.interconnect if chosen is Interconnect.UNKNOWN else chosen
 
 
-def _allreduce_s(ctx: RuleContext, nbytes: float, end: int) -> float:
+def _allreduce_s(ctx: RuleContext, nbytes: float, ends: End) -> float:
     """One all-reduce of ``nbytes`` across the TP group (0 without TP): over NVLink the
     measured latency at the TP size and message (nvlink_allreduce_s), elsewhere a fixed
     latency plus a ring's bytes over the link."""
-    tp = ctx.settings.tp
+    tp, end = ctx.settings.tp, at(ends, "link")
     if tp == 1:
         return 0.0
     link, link_gbs = _interconnect(ctx), ctx.gpu.nvlink_bandwidth_gbs
@@ -387,18 +420,19 @@ def _peak_flops(ctx: RuleContext) -> float:
     return gpu.fp16_tflops * 1e12
 
 
-def compute_efficiency(gpu: GPUSpec, end: int) -> float:
+def compute_efficiency(gpu: GPUSpec, end: End) -> float:
     """Share of the tensor-core peak vLLM's kernels reach on ``gpu``'s family at one end."""
-    share: float = _constants()["families"][gpu_family(gpu)]["compute_efficiency"][end]
+    family = _constants()["families"][gpu_family(gpu)]
+    share: float = family["compute_efficiency"][at(end, "compute")]
     return share
 
 
-def _flops(ctx: RuleContext, end: int) -> float:
+def _flops(ctx: RuleContext, end: End) -> float:
     """FLOPS a step's matmuls run at, at one end of the range."""
     return _peak_flops(ctx) * compute_efficiency(ctx.gpu, end)
 
 
-def linear_token_s(ctx: RuleContext, end: int) -> float:
+def linear_token_s(ctx: RuleContext, end: End) -> float:
     """Seconds the linear layers' matmuls take per token on one GPU of a TP x PP group
     (before the split): the dense weights at the step's FLOPS, an MoE model's routed experts
     (k of E per token) at the fused-MoE Triton kernel's measured rate where that is lower and
@@ -413,13 +447,14 @@ def linear_token_s(ctx: RuleContext, end: int) -> float:
     return 2 * (_active_params(model, 1) - experts) / flops + 2 * experts / moe_flops
 
 
-def fused_moe_flops(ctx: RuleContext, end: int) -> float:
+def fused_moe_flops(ctx: RuleContext, end: End) -> float:
     """The fused-MoE Triton kernel's measured rate at prefill sizes on this GPU family, at
     one end, for an MoE model whose experts run it; 0 where it does not or none is measured
     (another kernel - MXFP4, Marlin - runs them)."""
     if not ctx.model.is_moe or ctx.settings.quantization not in _FUSED_MOE_METHODS:
         return 0.0
-    return fixed_costs(ctx.gpu, end).fused_moe_flops
+    # a matmul rate: it takes the compute end, not the fixed costs
+    return _family_costs(gpu_family(ctx.gpu), at(end, "compute")).fused_moe_flops
 
 
 def kv_pool_tokens(ctx: RuleContext, length: int) -> int:
@@ -479,10 +514,10 @@ def _without_experts(model: ModelInfo) -> ModelInfo:
 
 
 def _stage_step_s(
-    ctx: RuleContext, index: int, stage: StageMemory, batch: int, context: int, end: int
+    ctx: RuleContext, index: int, stage: StageMemory, batch: int, context: int, end: End
 ) -> tuple[float, float]:
     """(GPU, host) seconds one stage takes for one token of each of ``batch`` requests."""
-    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
+    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[at(end, "bandwidth")]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
     unread = _expert_bytes(ctx, index) * (1 - experts_touched(model, batch))
     attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[0]
@@ -502,7 +537,8 @@ def _stage_step_s(
         + comm
         + moe_layers * fixed.moe_layer_s
     )
-    return _with_kernels(fixed, gpu_s, layers, moe_layers, batch, whole_graph_decode(ctx))
+    gaps = fixed_costs(ctx.gpu, at(end, "bandwidth"))
+    return _with_kernels(fixed, gaps, gpu_s, layers, moe_layers, batch, whole_graph_decode(ctx))
 
 
 def _kernels_s(
@@ -527,7 +563,7 @@ def _kernels_s(
     )
 
 
-def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> float:
+def decode_token_s(ctx: RuleContext, batch: int, context: int, end: End) -> float:
     """Seconds between two tokens of one request (TPOT). Pipeline parallel runs one
     micro-batch per stage; a request's token takes the pass through every stage, or the
     slowest stage's turn over all micro-batches when that is longer."""
@@ -543,9 +579,9 @@ def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> floa
     return _step_s(stage_s, micro_batches, cpu, overlaps_cpu(ctx))
 
 
-def _prefill_s(ctx: RuleContext, end: int) -> float:
+def _prefill_s(ctx: RuleContext, end: End) -> float:
     """Time to first token of one prompt on an idle instance, request path included."""
-    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
+    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[at(end, "bandwidth")]
     prompt = ctx.request.workload.prompt_tokens
     # a causal prompt attends to half its (query, key) pairs
     attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[1] / 2
@@ -565,17 +601,17 @@ def _prefill_s(ctx: RuleContext, end: int) -> float:
     return max(compute_s, memory_s, host) + comm + (s.pp - 1) * STAGE_HANDOFF_S + overhead
 
 
-def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
+def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
     """Seconds of one engine step of mixed prefill and decode. With pipeline parallel the
     step's requests split into one micro-batch per stage (never more micro-batches than
     requests): the step takes a micro-batch's passage through every stage, or the busiest
     stage's turn over all micro-batches when that is longer - so stages left without a
     micro-batch add latency and no throughput."""
-    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
+    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[at(end, "bandwidth")]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
     stages = ctx.memory.stages
     pp = len(stages)
-    fixed = fixed_costs(ctx.gpu, end)
+    fixed, gaps = fixed_costs(ctx.gpu, end), fixed_costs(ctx.gpu, at(end, "bandwidth"))
     per_stage = [
         (
             st.weights,
@@ -606,6 +642,7 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         stage_s = [
             _with_kernels(
                 fixed,
+                gaps,
                 _kernels_s(
                     weights=weights - experts * untouched,
                     linear_s=tokens * per_token,
@@ -630,6 +667,51 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         return _step_s(stage_s, micro, cpu, overlapped)
 
     return cost
+
+
+_DRIVER_SHARE = 0.05  # sources driving less of a width than this go unnamed
+
+
+def width_drivers(cost: Callable[[End], float]) -> list[tuple[str, float]]:
+    """The sources (Ends fields) that drive the width of the quantity ``cost`` gives at
+    mixed ends, largest first, with their share of it: each source alone at its slow end, the
+    others at their fast ends, less the quantity with all of them fast, over the sum of those
+    (a first-order split: the terms of a step add or take the longer of two, so a source's
+    share is what moving it alone moves)."""
+    fast = cost(Ends(1, 1, 1, 1, 1))
+    moved = {
+        source: max(0.0, cost(Ends(*(int(f != source) for f in Ends._fields))) - fast)
+        for source in Ends._fields
+    }
+    total = sum(moved.values())
+    if total <= 0:
+        return []
+    shares = [(source, d / total) for source, d in moved.items() if d / total >= _DRIVER_SHARE]
+    return sorted(shares, key=lambda pair: -pair[1])
+
+
+def decode_drivers(ctx: RuleContext) -> list[tuple[str, float]]:
+    """What drives the width of a decode step at the workload's batch and mean context."""
+    work = ctx.request.workload
+    batch, context = decode_batch(ctx), work.prompt_tokens + work.gen_tokens // 2
+    load = StepLoad(batch, batch * context, 0, 0, 0, 0.0)
+    return width_drivers(lambda ends: step_cost(ctx, ends)(load))
+
+
+def first_token_drivers(ctx: RuleContext) -> list[tuple[str, float]]:
+    """What drives the width of one prompt's first token on an idle engine: its prefill
+    chunks and the API server's request path (a fixed cost)."""
+    prompt, budget = ctx.request.workload.prompt_tokens, ctx.settings.max_num_batched_tokens
+    chunks = [min(budget, prompt - start) for start in range(0, prompt, budget)]
+
+    def first_token(ends: End) -> float:
+        cost, done, total = step_cost(ctx, ends), 0, fixed_costs(ctx.gpu, ends).request_s
+        for chunk in chunks:
+            total += cost(StepLoad(0, 0, chunk, 1, done, chunk * done + chunk * (chunk + 1) / 2))
+            done += chunk
+        return total
+
+    return width_drivers(first_token)
 
 
 def closed_form(ctx: RuleContext) -> PerfEstimate:

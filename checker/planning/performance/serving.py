@@ -30,6 +30,8 @@ from checker.planning.performance.perf import (
     chat_template_parse_s,
     closed_form,
     compute_efficiency,
+    decode_drivers,
+    first_token_drivers,
     fixed_costs,
     fused_moe_flops,
     kv_pool_tokens,
@@ -253,6 +255,23 @@ def _sampler_words(ctx: RuleContext) -> str:
     )
 
 
+def _driver_words(ctx: RuleContext, drivers: list[tuple[str, float]]) -> str:
+    """Which sources drive a range's width and how much of it, as the report says them."""
+    words = {
+        "bandwidth": f"memory bandwidth reached ({EFFICIENCY[0]:.0%}-{EFFICIENCY[1]:.0%} of peak)",
+        "compute": f"tensor-core FLOPS reached ({compute_efficiency(ctx.gpu, 0):.0%}-"
+        f"{compute_efficiency(ctx.gpu, 1):.0%} of peak)",
+        "fixed": "fixed costs (engine CPU per step and request, host launching, MoE floors,"
+        " the API server)",
+        "link": "all-reduce latency",
+        "sampler": "the sampler's kernels",
+    }
+    if not drivers:
+        return ""
+    named = ", ".join(f"{words[source]} {share:.0%}" for source, share in drivers)
+    return f"width driven by {named}; from "
+
+
 def _span_words(work: Workload) -> str:
     """What the client's send span adds to a rate run's throughput range."""
     if work.request_rate is None:
@@ -353,19 +372,28 @@ def _stepped(
         else ""
     )
 
+    decode = _driver_words(ctx, decode_drivers(ctx))
+    first = _driver_words(ctx, first_token_drivers(ctx))
+
     def rate(per_engine: tuple[float, float], unit: int) -> ThroughputFigure:
         deployment = (round(per_engine[0] * s.dp, unit), round(per_engine[1] * s.dp, unit))
         gpus = s.gpus_needed
         return ThroughputFigure(
             deployment=deployment,
             per_gpu=(round(deployment[0] / gpus, unit), round(deployment[1] / gpus, unit)),
-            width=physics + preempted + _span_words(work),
+            width=decode + physics + preempted + _span_words(work),
         )
 
-    ttft = _latency(runs, lambda r, q: r.percentile_s("ttft_s", q), f"{physics}, {path}{queue}")
-    tpot = _latency(runs, lambda r, q: r.percentile_s("tpot_s", q), physics + preempted)
-    itl = _latency(runs, Result.itl_percentile_s, physics + "; a step with prefill is longer")
-    e2e = _latency(runs, lambda r, q: r.percentile_s("e2e_s", q), f"{physics}, {path}{preempted}")
+    ttft = _latency(
+        runs, lambda r, q: r.percentile_s("ttft_s", q), f"{first}{physics}, {path}{queue}"
+    )
+    tpot = _latency(runs, lambda r, q: r.percentile_s("tpot_s", q), decode + physics + preempted)
+    itl = _latency(
+        runs, Result.itl_percentile_s, decode + physics + "; a step with prefill is longer"
+    )
+    e2e = _latency(
+        runs, lambda r, q: r.percentile_s("e2e_s", q), f"{decode}{physics}, {path}{preempted}"
+    )
     output = rate((slow.output_tok_s, fast.output_tok_s), 0)
     if work.request_rate is None:
         shape = f"{work.concurrency} requests in flight"
