@@ -753,3 +753,22 @@ def test_each_range_says_which_sources_drive_its_width() -> None:
     shares = [share for _, share in drivers]
     assert shares == sorted(shares, reverse=True) and 0.95 <= sum(shares) <= 1.0 + 1e-9
     assert drivers[0][0] == "bandwidth"
+
+
+def test_a_sparse_indexer_scores_every_key_but_the_attention_reads_only_its_top_k() -> None:
+    model = catalog_model("deepseek-ai/DeepSeek-V3.2")
+    assert (model.index_topk, model.index_heads, model.index_head_dim) == (2048, 64, 128)
+    dense = model.model_copy(update={"index_topk": 0, "index_heads": 0})
+    kw: dict[str, Any] = {"gpus": 8, "tp": 8, "max_model_len": 65536}
+    sparse_ctx = _context("deepseek-ai/DeepSeek-V3.2", "H200", model, **kw)
+    dense_ctx = _context("deepseek-ai/DeepSeek-V3.2", "H200", dense, **kw)
+    indexer = perf.sparse_indexer(sparse_ctx, 61)
+    assert indexer is not None and indexer.pair_flops == 61 * 2 * 64 * 128
+    assert perf.sparse_indexer(dense_ctx, 61) is None
+    sparse, full = step_cost(sparse_ctx, 1), step_cost(dense_ctx, 1)
+    # decoding at 60k tokens of context: the attention reads 2,048 latents, not 60k
+    assert sparse(_decode(64, 60000)) < full(_decode(64, 60000))
+    # the indexer still scores the whole context: a longer one costs more
+    assert sparse(_decode(64, 60000)) > sparse(_decode(64, 30000))
+    # a short context is attended whole, and the indexer's scores come on top
+    assert sparse(_decode(64, 1000)) > full(_decode(64, 1000))

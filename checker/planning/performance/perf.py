@@ -393,12 +393,49 @@ def pair_flops(model: ModelInfo) -> tuple[float, float]:
     kv_lora_rank (FlashMLA and the other decode kernels); a prompt token's keys and values are
     up-projected (kv_b_proj) and attend at qk_nope_head_dim + qk_rope_head_dim and v_head_dim
     (_forward_prefill, flash_attn_varlen). The config's head_dim (hidden / heads where it has
-    none) is neither."""
+    none) is neither. Sparse MLA (an indexer: DeepSeek-V3.2) absorbs every token's query,
+    prompt tokens' too (v1/attention/backends/mla/flashmla_sparse.py FlashMLASparseImpl.forward:
+    torch.bmm with W_UK_T before the sparse FlashMLA kernels)."""
     if LayerKind.MLA in model.kinds_present and model.kv_lora_rank and model.qk_rope_head_dim:
         latent, rope = model.kv_lora_rank, model.qk_rope_head_dim
         nope, value = model.qk_nope_head_dim or 0, model.v_head_dim or 0
-        return 2 * (latent + rope) + 2 * latent, 2 * (nope + rope) + 2 * value
+        absorbed = 2 * (latent + rope) + 2 * latent
+        return absorbed, absorbed if model.index_topk else 2 * (nope + rope) + 2 * value
     return 4 * model.head_dim, 4 * model.head_dim
+
+
+class SparseIndexer(NamedTuple):
+    """A sparse-MLA model's lightning indexer in one pipeline stage, on every rank: it scores
+    each query against every earlier key and the attention then reads only the ``topk`` best
+    (vLLM models/deepseek_v2.py Indexer and sparse_attn_indexer, 0.13.0). Its projections are
+    ReplicatedLinear ("no tensor parallel, just replicated"), so every TP rank computes all
+    index_n_heads x index_head_dim of each score, 2 x that many FLOPs a (query, key) pair and
+    layer, in fp8 (DeepGEMM fp8_mqa_logits / fp8_paged_mqa_logits), and reads the whole
+    indexer key cache (``key_bytes`` a token over the stage's layers)."""
+
+    topk: int
+    pair_flops: float  # per (query, key) pair over the stage's layers
+    key_bytes: float  # indexer key cache per token over the stage's layers
+
+
+def sparse_indexer(ctx: RuleContext, stage_layers: float) -> SparseIndexer | None:
+    """The indexer of a stage of ``stage_layers`` attending layers, or None (dense
+    attention)."""
+    model = ctx.model
+    if not model.index_topk or not model.index_heads:
+        return None
+    return SparseIndexer(
+        model.index_topk,
+        stage_layers * 2 * model.index_heads * model.index_head_dim,
+        stage_layers * model.indexer_token_bytes,
+    )
+
+
+def _fp8_flops(ctx: RuleContext, end: End) -> float:
+    """FLOPS of an fp8 kernel (the indexer's scores) at one end: the fp8 tensor cores where
+    the GPU has them."""
+    gpu = ctx.gpu
+    return (gpu.fp8_tflops or gpu.fp16_tflops) * 1e12 * compute_efficiency(gpu, end)
 
 
 def _active_params(model: ModelInfo, batch: int) -> float:
@@ -524,17 +561,24 @@ def _stage_step_s(
     layers = model.num_hidden_layers / s.pp
     comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
     fixed, moe_layers = fixed_costs(ctx.gpu, end), stage_moe_layers(ctx)[index]
+    indexer = sparse_indexer(ctx, model.cache_layer_count / s.pp)
+    keys, indexer_s, key_bytes = context, 0.0, 0.0
+    if indexer is not None:  # it scores the whole context; the attention reads top-k keys
+        keys = min(context, indexer.topk)
+        indexer_s = batch * context * indexer.pair_flops / _fp8_flops(ctx, end)
+        key_bytes = batch * (context - keys) * indexer.key_bytes
     gpu_s = (
         _kernels_s(
             weights=stage.weights - unread,
             linear_s=batch * linear_token_s(ctx, end) / (s.tp * s.pp),
-            kv=stage.kv.layout.bytes_per_token * context * batch,
-            attention_flops=batch * attention * context / (s.tp * s.pp),
+            kv=stage.kv.layout.bytes_per_token * keys * batch + key_bytes,
+            attention_flops=batch * attention * keys / (s.tp * s.pp),
             state=stage.kv.layout.linear_state_bytes * batch,
             bandwidth=bandwidth,
             flops=flops,
         )
         + comm
+        + indexer_s
         + moe_layers * fixed.moe_layer_s
     )
     gaps = fixed_costs(ctx.gpu, at(end, "bandwidth"))
@@ -583,10 +627,16 @@ def _prefill_s(ctx: RuleContext, end: End) -> float:
     """Time to first token of one prompt on an idle instance, request path included."""
     s, model, eff = ctx.settings, ctx.model, EFFICIENCY[at(end, "bandwidth")]
     prompt = ctx.request.workload.prompt_tokens
-    # a causal prompt attends to half its (query, key) pairs
-    attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[1] / 2
+    # a causal prompt attends to half its (query, key) pairs; past a sparse indexer, which
+    # scores them all on every rank, to at most top-k keys a token
+    pairs = prompt * (prompt + 1) / 2
+    attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[1]
+    indexer, indexer_s = sparse_indexer(ctx, model.cache_layer_count), 0.0
+    if indexer is not None:
+        indexer_s = pairs * indexer.pair_flops / _fp8_flops(ctx, end)
+        pairs = min(pairs, prompt * indexer.topk)
     linear_s = linear_token_s(ctx, end) * prompt
-    compute_s = (linear_s + attention * prompt**2 / _flops(ctx, end)) / s.tp
+    compute_s = (linear_s + attention * pairs / _flops(ctx, end)) / s.tp + indexer_s
     chunks = math.ceil(prompt / s.max_num_batched_tokens)
     weights = sum(stage.weights for stage in ctx.memory.stages)
     memory_s = chunks * weights / (ctx.gpu.memory_bandwidth_gbs * 1e9 * eff)
@@ -626,6 +676,8 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
     heads = model.cache_layer_count * model.num_attention_heads / (s.tp * pp)
     decode_pair, prefill_pair = (heads * flops for flops in pair_flops(model))
     layers = model.num_hidden_layers / pp
+    indexer = sparse_indexer(ctx, model.cache_layer_count / pp)
+    index_flops = _fp8_flops(ctx, end)
     overlapped, whole = overlaps_cpu(ctx), whole_graph_decode(ctx)
     sampler = top_k_top_p_cost(ctx, end)
 
@@ -635,9 +687,15 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
         tokens = (load.decode_requests + load.prefill_tokens) / micro
         untouched = 1 - experts_touched(model, math.ceil(tokens))
         context = (load.decode_context + load.prefill_context) / micro
-        attention_flops = (
-            load.decode_context * decode_pair + load.prefill_attention * prefill_pair
-        ) / micro
+        decode_keys, prefill_keys, indexer_s = load.decode_context, load.prefill_attention, 0.0
+        latent, key_bytes = context, 0.0  # cached tokens the attention reads, indexer keys
+        if indexer is not None:  # the indexer scores every pair; attention reads top-k keys
+            indexer_s = (decode_keys + prefill_keys) * indexer.pair_flops / index_flops / micro
+            decode_keys = min(decode_keys, load.decode_requests * indexer.topk)
+            prefill_keys = min(prefill_keys, load.prefill_tokens * indexer.topk)
+            latent = min(context, requests * indexer.topk / micro)
+            key_bytes = indexer.key_bytes * (context - latent)
+        attention_flops = (decode_keys * decode_pair + prefill_keys * prefill_pair) / micro
         comm = 2 * layers * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
         stage_s = [
             _with_kernels(
@@ -646,13 +704,14 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
                 _kernels_s(
                     weights=weights - experts * untouched,
                     linear_s=tokens * per_token,
-                    kv=kv * context,
+                    kv=kv * latent + key_bytes,
                     attention_flops=attention_flops,
                     state=state * requests / micro,
                     bandwidth=bandwidth,
                     flops=flops,
                 )
                 + comm
+                + indexer_s
                 + moe_layers * fixed.moe_layer_s,
                 layers,
                 moe_layers,

@@ -355,6 +355,12 @@ def _stepped(
             else ""
         )
         + _sampler_words(ctx)
+        + (
+            f"; the sparse indexer scores every earlier key in fp8 on every rank, the attention"
+            f" reads its top {ctx.model.index_topk:,}"
+            if ctx.model.index_topk
+            else ""
+        )
     )
     path = (
         f"{high.request_s * 1000:g}-{low.request_s * 1000:g} ms of the API server per request,"
