@@ -350,8 +350,12 @@ def test_each_kernel_boundary_inside_a_cuda_graph_costs_hopper_gpu_time(
     ctx = _context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.11.0")
     fast = fixed_costs(ctx.gpu, 1)
     assert 1e-6 <= fast.graph_kernel_s <= 2e-6
-    # the pessimistic end's 50 % of peak bandwidth is vLLM's rate with its boundaries
-    assert fixed_costs(ctx.gpu, 0).graph_kernel_s == 0.0
+    # the pessimistic end: all vLLM's measured 50 % of peak lost beside the megakernel's 78 %
+    # on Llama-1B, spread over its kernels; the weights stream at the boundary-free rate
+    slow = fixed_costs(ctx.gpu, 0)
+    assert fast.graph_kernel_s < slow.graph_kernel_s <= 3e-6
+    assert 0.75 <= slow.weight_stream <= fast.weight_stream <= 0.86
+    assert fixed_costs(find_gpu("A100-SXM4-80GB"), 0).weight_stream == 0.0
     moe = _context("Qwen/Qwen3-30B-A3B", "H100-80GB", version="0.11.0")
     a100 = _context("Qwen/Qwen3-0.6B", "A100-SXM4-80GB", version="0.11.0")
     eager = StepLoad(0, 0, 2048, 4, 0, 4 * 512 * 513 / 2)  # above the largest captured graph
@@ -391,7 +395,8 @@ def test_each_kernel_boundary_inside_a_cuda_graph_costs_hopper_gpu_time(
 def test_the_estimate_says_what_the_kernel_boundaries_cost() -> None:
     hopper = _stepped(model_id="Qwen/Qwen3-0.6B", concurrency=4)
     assert hopper.tpot is not None
-    assert "1.3 us at each of a CUDA-graph step's ~280 kernel boundaries" in hopper.tpot.width
+    assert "1.3-2.4 us lost at each kernel boundary" in hopper.tpot.width
+    assert "a step's ~280-392 kernel boundaries" in hopper.tpot.width
     ampere = _stepped("A100-SXM4-80GB", model_id="Qwen/Qwen3-0.6B", concurrency=4)
     assert ampere.tpot is not None and "kernel boundaries" not in ampere.tpot.width
 

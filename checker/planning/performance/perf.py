@@ -18,7 +18,9 @@ schedules, the host's time launching each layer of a step that is not one whole 
 token, and the time a fused MoE layer takes beyond its expert bytes (floors that weigh most in
 small batches of small models). Without async scheduling the engine's CPU work comes before the
 step, whose GPU work overlaps its launching; with it, the CPU work and launching of the next step
-overlap this step's GPU work. Range: 50-80 % of peak bandwidth, the share of the tensor-core peak
+overlap this step's GPU work. Range: the share of peak bandwidth reached (bandwidth_words: where
+the family's loss at each kernel boundary is measured, weights stream at the boundary-free rate
+and each boundary adds its loss; else 50-80 %, which holds them), the share of the tensor-core peak
 the GPU family's kernels reach (perf_constants.yaml compute_efficiency), and both ends of each
 fixed cost. Each range says which of these sources drive its width, and how much (Ends,
 width_drivers): every source moved alone to its slow end on a representative step.
@@ -104,6 +106,7 @@ class FixedCosts(NamedTuple):
     graph_kernel_s: float  # GPU time lost per kernel boundary inside a CUDA graph (0: unknown)
     mlp_kernels: int  # of kernels_per_layer, the dense MLP's (a fused MoE call replaces them)
     fused_moe_flops: float  # the fused-MoE kernel's measured rate at prefill sizes (0: none)
+    weight_stream: float  # share of peak bandwidth weights stream at between boundaries (0: -)
 
 
 def _constants() -> dict[str, Any]:
@@ -153,6 +156,7 @@ def _family_costs(name: str, end: int) -> FixedCosts:
     data = _constants()
     family = data["families"][name]
     floor, gap = family["moe_layer_floor_us"], family["graph_kernel_gap_us"]
+    stream = family["weight_stream_efficiency"]
     moe_rate = (family["fused_moe_tflops"] or [None, None])[end]
     return FixedCosts(
         host_layer_s=(
@@ -167,6 +171,7 @@ def _family_costs(name: str, end: int) -> FixedCosts:
         graph_kernel_s=0.0 if gap is None else gap[end] * 1e-6,
         mlp_kernels=data["mlp_kernels_per_layer"],
         fused_moe_flops=0.0 if moe_rate is None else moe_rate * 1e12,
+        weight_stream=0.0 if stream is None else stream[end],
     )
 
 
@@ -575,6 +580,7 @@ def _stage_step_s(
             attention_flops=batch * attention * keys / (s.tp * s.pp),
             state=stage.kv.layout.linear_state_bytes * batch,
             bandwidth=bandwidth,
+            weight_bandwidth=weight_bandwidth(ctx, end),
             flops=flops,
         )
         + comm
@@ -585,6 +591,29 @@ def _stage_step_s(
     return _with_kernels(fixed, gaps, gpu_s, layers, moe_layers, batch, whole_graph_decode(ctx))
 
 
+def bandwidth_words(gpu: GPUSpec) -> str:
+    """The bandwidth side of the range on ``gpu``, as reports say it."""
+    slow, fast = fixed_costs(gpu, 0), fixed_costs(gpu, 1)
+    if not slow.weight_stream:
+        return f"{EFFICIENCY[0]:.0%}-{EFFICIENCY[1]:.0%} of peak memory bandwidth"
+    return (
+        f"weights streamed at {slow.weight_stream:.0%}-{fast.weight_stream:.0%} of peak"
+        f" bandwidth with {fast.graph_kernel_s * 1e6:g}-{slow.graph_kernel_s * 1e6:g} us lost"
+        f" at each kernel boundary, the KV cache read at {EFFICIENCY[0]:.0%}-"
+        f"{EFFICIENCY[1]:.0%}"
+    )
+
+
+def weight_bandwidth(ctx: RuleContext, end: End) -> float:
+    """Bytes per second the linear layers stream their weights at, at one end: where the GPU
+    family's loss at each kernel boundary is known (graph_kernel_gap_us), the boundary-free
+    streaming rate (weight_stream_efficiency), the boundaries adding their own time; else the
+    share of peak bandwidth (EFFICIENCY), which holds them."""
+    end = at(end, "bandwidth")
+    share = fixed_costs(ctx.gpu, end).weight_stream or EFFICIENCY[end]
+    return ctx.gpu.memory_bandwidth_gbs * 1e9 * share
+
+
 def _kernels_s(
     *,
     weights: float,
@@ -593,6 +622,7 @@ def _kernels_s(
     attention_flops: float,
     state: float,
     bandwidth: float,
+    weight_bandwidth: float,
     flops: float,
 ) -> float:
     """A step's kernels one after another, each at its own roofline: the linear layers read
@@ -601,7 +631,7 @@ def _kernels_s(
     writes it back. The GPU
     cannot hide one kernel's memory traffic behind another's math, so the terms add."""
     return (
-        max(weights / bandwidth, linear_s)
+        max(weights / weight_bandwidth, linear_s)
         + max(kv / bandwidth, attention_flops / flops)
         + 2 * state / bandwidth
     )
@@ -625,7 +655,7 @@ def decode_token_s(ctx: RuleContext, batch: int, context: int, end: End) -> floa
 
 def _prefill_s(ctx: RuleContext, end: End) -> float:
     """Time to first token of one prompt on an idle instance, request path included."""
-    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[at(end, "bandwidth")]
+    s, model = ctx.settings, ctx.model
     prompt = ctx.request.workload.prompt_tokens
     # a causal prompt attends to half its (query, key) pairs; past a sparse indexer, which
     # scores them all on every rank, to at most top-k keys a token
@@ -639,7 +669,7 @@ def _prefill_s(ctx: RuleContext, end: End) -> float:
     compute_s = (linear_s + attention * pairs / _flops(ctx, end)) / s.tp + indexer_s
     chunks = math.ceil(prompt / s.max_num_batched_tokens)
     weights = sum(stage.weights for stage in ctx.memory.stages)
-    memory_s = chunks * weights / (ctx.gpu.memory_bandwidth_gbs * 1e9 * eff)
+    memory_s = chunks * weights / weight_bandwidth(ctx, end)
     chunk_bytes = min(prompt, s.max_num_batched_tokens) * model.hidden_size * s.dtype_bytes
     comm = chunks * 2 * model.num_hidden_layers * _allreduce_s(ctx, chunk_bytes, end)
     fixed = fixed_costs(ctx.gpu, end)
@@ -662,6 +692,7 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
     stages = ctx.memory.stages
     pp = len(stages)
     fixed, gaps = fixed_costs(ctx.gpu, end), fixed_costs(ctx.gpu, at(end, "bandwidth"))
+    streaming = weight_bandwidth(ctx, end)
     per_stage = [
         (
             st.weights,
@@ -708,6 +739,7 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
                     attention_flops=attention_flops,
                     state=state * requests / micro,
                     bandwidth=bandwidth,
+                    weight_bandwidth=streaming,
                     flops=flops,
                 )
                 + comm
@@ -796,7 +828,7 @@ def closed_form(ctx: RuleContext) -> PerfEstimate:
         throughput_toks_per_s_range=(round(instance[0]), round(instance[1])),
         throughput_per_gpu_toks_per_s_range=(round(instance[0] / gpus), round(instance[1] / gpus)),
         assumptions=[
-            "estimates, not measurements: 50-80 % of peak memory bandwidth,"
+            f"estimates, not measurements: {bandwidth_words(ctx.gpu)},"
             f" {compute_efficiency(ctx.gpu, 0):.0%}-{compute_efficiency(ctx.gpu, 1):.0%}"
             f" of peak FLOPS ({gpu_family(ctx.gpu)} kernels)",
             f"decode batch of {batch} requests at ~{context} tokens of context each",

@@ -26,7 +26,7 @@ from checker.planning.performance.batching import (
 )
 from checker.planning.performance.lengths import longest, random_prefix_len
 from checker.planning.performance.perf import (
-    EFFICIENCY,
+    bandwidth_words,
     chat_template_parse_s,
     closed_form,
     compute_efficiency,
@@ -258,7 +258,7 @@ def _sampler_words(ctx: RuleContext) -> str:
 def _driver_words(ctx: RuleContext, drivers: list[tuple[str, float]]) -> str:
     """Which sources drive a range's width and how much of it, as the report says them."""
     words = {
-        "bandwidth": f"memory bandwidth reached ({EFFICIENCY[0]:.0%}-{EFFICIENCY[1]:.0%} of peak)",
+        "bandwidth": f"memory bandwidth reached ({bandwidth_words(ctx.gpu)})",
         "compute": f"tensor-core FLOPS reached ({compute_efficiency(ctx.gpu, 0):.0%}-"
         f"{compute_efficiency(ctx.gpu, 1):.0%} of peak)",
         "fixed": "fixed costs (engine CPU per step and request, host launching, MoE floors,"
@@ -314,7 +314,7 @@ def _stepped(
     slow, fast = runs
     low, high = fixed_costs(ctx.gpu, 0), fixed_costs(ctx.gpu, 1)
     physics = (
-        f"{EFFICIENCY[0]:.0%} to {EFFICIENCY[1]:.0%} of peak bandwidth, "
+        f"{bandwidth_words(ctx.gpu)}, "
         f"{compute_efficiency(ctx.gpu, 0):.0%} to {compute_efficiency(ctx.gpu, 1):.0%} of peak"
         f" FLOPS, {high.decode_step_s * 1000:g}-{low.decode_step_s * 1000:g} ms of CPU per"
         f" engine step and {high.step_request_s * 1e6:g}-{low.step_request_s * 1e6:g} us per"
@@ -348,9 +348,8 @@ def _stepped(
         + ("steps with prefill" if whole_graph_decode(ctx) else "every step: no full decode graph")
         + ")"
         + (
-            f", {high.graph_kernel_s * 1e6:g} us at each of a CUDA-graph step's"
-            f" ~{ctx.model.num_hidden_layers * high.kernels_per_layer:g} kernel boundaries at the"
-            " fast end"
+            f", a step's ~{ctx.model.num_hidden_layers * high.kernels_per_layer:g}-"
+            f"{ctx.model.num_hidden_layers * low.kernels_per_layer:g} kernel boundaries"
             if high.graph_kernel_s
             else ""
         )
