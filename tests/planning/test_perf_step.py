@@ -381,11 +381,13 @@ def test_each_kernel_boundary_inside_a_cuda_graph_costs_hopper_gpu_time(
     )
     # the small model's boundaries are a sizeable share of its step
     assert layers * fast.kernels_per_layer * fast.graph_kernel_s > 0.2 * steps["dense"]
-    # a fused MoE layer's MLP kernels are inside its measured floor: not counted twice
+    # a fused MoE layer's MLP kernels are inside its measured floor: not counted twice, its
+    # router's GEMM is outside it
     moe_layers = moe.model.num_hidden_layers
+    per_layer = fast.kernels_per_layer - fast.mlp_kernels + fast.router_kernels
     assert math.isclose(
         steps["moe"] - step_cost(moe, 1)(_decode(8)),
-        moe_layers * (fast.kernels_per_layer - fast.mlp_kernels) * fast.graph_kernel_s,
+        moe_layers * per_layer * fast.graph_kernel_s,
     )
     # no public measurement for Ampere; a step above the largest graph launches its kernels
     assert steps["a100"] == step_cost(a100, 1)(_decode(8))
@@ -777,3 +779,21 @@ def test_a_sparse_indexer_scores_every_key_but_the_attention_reads_only_its_top_
     assert sparse(_decode(64, 60000)) > sparse(_decode(64, 30000))
     # a short context is attended whole, and the indexer's scores come on top
     assert sparse(_decode(64, 1000)) > full(_decode(64, 1000))
+
+
+def test_mla_layers_and_shared_experts_launch_more_kernels_than_a_llama_layer() -> None:
+    # DeepSeek-R1: every layer an MLA block (two latent norms, the absorbed bmms, FlashMLA's
+    # kernel and combine, block-fp8 activation quantization), 58 with routed experts beside a
+    # shared one: far more boundaries a step than a Llama layer's
+    ds = _context("deepseek-ai/DeepSeek-R1", "H200", gpus=8, tp=8)
+    qwen_moe = _context("Qwen/Qwen3-30B-A3B", "H100-80GB")
+    for end in (0, 1):
+        gaps = fixed_costs(ds.gpu, end)
+        moe = perf.stage_moe_layers(ds)[0]
+        llama_like = 61 * gaps.kernels_per_layer
+        assert perf.stage_kernels(ds, moe, gaps) > 1.5 * llama_like
+        # no shared expert, no MLA: only the router's GEMM beside the fused call
+        layers = qwen_moe.model.num_hidden_layers
+        assert perf.stage_kernels(qwen_moe, layers, gaps) == layers * (
+            gaps.kernels_per_layer - gaps.mlp_kernels + gaps.router_kernels
+        )

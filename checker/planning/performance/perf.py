@@ -105,6 +105,9 @@ class FixedCosts(NamedTuple):
     step_request_s: float  # engine CPU per request a step schedules, beside decode_step_s
     graph_kernel_s: float  # GPU time lost per kernel boundary inside a CUDA graph (0: unknown)
     mlp_kernels: int  # of kernels_per_layer, the dense MLP's (a fused MoE call replaces them)
+    router_kernels: float  # an MoE layer's kernels outside the fused MoE call
+    shared_expert_kernels: float  # a shared expert's, beside the routed experts
+    mla_kernels: float  # an MLA attention block's beyond a Llama one's
     fused_moe_flops: float  # the fused-MoE kernel's measured rate at prefill sizes (0: none)
     weight_stream: float  # share of peak bandwidth weights stream at between boundaries (0: -)
 
@@ -170,6 +173,9 @@ def _family_costs(name: str, end: int) -> FixedCosts:
         step_request_s=data["scheduler_request_us"][end] * 1e-6,
         graph_kernel_s=0.0 if gap is None else gap[end] * 1e-6,
         mlp_kernels=data["mlp_kernels_per_layer"],
+        router_kernels=data["layer_kernels"]["moe_router"][end],
+        shared_expert_kernels=data["layer_kernels"]["shared_expert"][end],
+        mla_kernels=data["layer_kernels"]["mla"][end],
         fused_moe_flops=0.0 if moe_rate is None else moe_rate * 1e12,
         weight_stream=0.0 if stream is None else stream[end],
     )
@@ -291,23 +297,38 @@ def whole_graph_decode(ctx: RuleContext) -> bool:
     return release(ctx.settings.facts.version) >= release(_constants()["full_decode_graph_from"])
 
 
+def stage_kernels(ctx: RuleContext, moe_layers: int, gaps: FixedCosts) -> float:
+    """Kernels a pipeline stage of ``ctx``'s model launches in a decode step: a Llama-like
+    layer's, less a fused-MoE layer's dense MLP (its floor holds the fused call's), plus an
+    MoE layer's router, a shared expert's and an MLA attention block's own
+    (perf_constants.yaml layer_kernels)."""
+    model = ctx.model
+    layers = model.num_hidden_layers / ctx.settings.pp
+    kernels = layers * gaps.kernels_per_layer
+    kernels += moe_layers * (gaps.router_kernels - gaps.mlp_kernels)
+    if model.params.shared_expert_linear:
+        kernels += moe_layers * gaps.shared_expert_kernels
+    if LayerKind.MLA in model.kinds_present:
+        kernels += layers * gaps.mla_kernels
+    return kernels
+
+
 def _with_kernels(
     fixed: FixedCosts,
     gaps: FixedCosts,
     gpu_s: float,
     layers: float,
-    moe_layers: int,
+    kernels: float,
     tokens: float,
     whole: bool,
 ) -> tuple[float, float]:
-    """A stage's (GPU time, host time): its kernels' work plus the GPU's gap at each kernel
-    boundary (a fused-MoE layer's MLP kernels are in its measured floor), and the host's time
+    """A stage's (GPU time, host time): its kernels' work plus the GPU's loss at each of its
+    ``kernels`` boundaries (stage_kernels), and the host's time
     launching its layers where the step is not one whole CUDA graph - eager above the largest
     captured size, else piecewise unless ``whole`` (a decode-only step the release captures
     whole)."""
     # the boundaries' gap goes with the bandwidth end: the slow end's share of peak already
     # holds them (perf_constants.yaml graph_kernel_gap_us)
-    kernels = layers * gaps.kernels_per_layer - moe_layers * gaps.mlp_kernels
     gpu_s += kernels * gaps.graph_kernel_s
     if tokens > _GRAPH_TOKENS:
         return gpu_s, layers * fixed.host_layer_s[1]
@@ -588,7 +609,8 @@ def _stage_step_s(
         + moe_layers * fixed.moe_layer_s
     )
     gaps = fixed_costs(ctx.gpu, at(end, "bandwidth"))
-    return _with_kernels(fixed, gaps, gpu_s, layers, moe_layers, batch, whole_graph_decode(ctx))
+    kernels = stage_kernels(ctx, moe_layers, gaps)
+    return _with_kernels(fixed, gaps, gpu_s, layers, kernels, batch, whole_graph_decode(ctx))
 
 
 def bandwidth_words(gpu: GPUSpec) -> str:
@@ -746,7 +768,7 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
                 + indexer_s
                 + moe_layers * fixed.moe_layer_s,
                 layers,
-                moe_layers,
+                stage_kernels(ctx, moe_layers, gaps),
                 tokens,
                 whole and not load.prefill_requests,
             )

@@ -26,6 +26,7 @@ from checker.planning.performance.batching import (
 )
 from checker.planning.performance.lengths import longest, random_prefix_len
 from checker.planning.performance.perf import (
+    FixedCosts,
     bandwidth_words,
     chat_template_parse_s,
     closed_form,
@@ -37,6 +38,8 @@ from checker.planning.performance.perf import (
     kv_pool_tokens,
     overlaps_cpu,
     rate_span_fixed,
+    stage_kernels,
+    stage_moe_layers,
     step_cost,
     top_k_top_p_cost,
     whole_graph_decode,
@@ -272,6 +275,11 @@ def _driver_words(ctx: RuleContext, drivers: list[tuple[str, float]]) -> str:
     return f"width driven by {named}; from "
 
 
+def _step_kernels(ctx: RuleContext, gaps: FixedCosts) -> float:
+    """Kernels a decode step launches over all its pipeline stages."""
+    return sum(stage_kernels(ctx, moe, gaps) for moe in stage_moe_layers(ctx))
+
+
 def _span_words(work: Workload) -> str:
     """What the client's send span adds to a rate run's throughput range."""
     if work.request_rate is None:
@@ -348,8 +356,8 @@ def _stepped(
         + ("steps with prefill" if whole_graph_decode(ctx) else "every step: no full decode graph")
         + ")"
         + (
-            f", a step's ~{ctx.model.num_hidden_layers * high.kernels_per_layer:g}-"
-            f"{ctx.model.num_hidden_layers * low.kernels_per_layer:g} kernel boundaries"
+            f", a step's ~{_step_kernels(ctx, high):.0f}-{_step_kernels(ctx, low):.0f} kernel"
+            " boundaries"
             if high.graph_kernel_s
             else ""
         )
