@@ -75,8 +75,8 @@ class Ends(NamedTuple):
     """Which end of the range (0 pessimistic, 1 optimistic) each source of a range's width
     takes: the share of peak memory bandwidth reached, the share of the tensor-core peak (and
     the fused-MoE kernel's measured rate), the GPU family's fixed costs (engine CPU, host
-    launching, kernel boundaries, fused-MoE floor), the all-reduce's latency and the sampler's
-    time. An estimate's two ends take one end for every source; mixing them says how much of
+    launching, fused-MoE floor, the request path), the all-reduce's latency and the sampler's
+    time; the loss at each kernel boundary goes with the bandwidth. An estimate's two ends take one end for every source; mixing them says how much of
     the width each source drives (width_drivers)."""
 
     bandwidth: int
@@ -327,8 +327,8 @@ def _with_kernels(
     launching its layers where the step is not one whole CUDA graph - eager above the largest
     captured size, else piecewise unless ``whole`` (a decode-only step the release captures
     whole)."""
-    # the boundaries' gap goes with the bandwidth end: the slow end's share of peak already
-    # holds them (perf_constants.yaml graph_kernel_gap_us)
+    # the boundaries' loss takes the bandwidth end: it is the other half of how fast the
+    # weights stream between them (weight_bandwidth)
     gpu_s += kernels * gaps.graph_kernel_s
     if tokens > _GRAPH_TOKENS:
         return gpu_s, layers * fixed.host_layer_s[1]
