@@ -76,8 +76,9 @@ class Ends(NamedTuple):
     takes: the share of peak memory bandwidth reached, the share of the tensor-core peak (and
     the fused-MoE kernel's measured rate), the GPU family's fixed costs (engine CPU, host
     launching, fused-MoE floor, the request path), the all-reduce's latency and the sampler's
-    time; the loss at each kernel boundary goes with the bandwidth. An estimate's two ends take one end for every source; mixing them says how much of
-    the width each source drives (width_drivers)."""
+    time; the loss at each kernel boundary goes with the bandwidth. An estimate's two ends
+    take one end for every source; mixing them says how much of the width each source drives
+    (width_drivers)."""
 
     bandwidth: int
     compute: int
