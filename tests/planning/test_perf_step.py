@@ -797,3 +797,20 @@ def test_mla_layers_and_shared_experts_launch_more_kernels_than_a_llama_layer() 
         assert perf.stage_kernels(qwen_moe, layers, gaps) == layers * (
             gaps.kernels_per_layer - gaps.mlp_kernels + gaps.router_kernels
         )
+
+
+def test_large_weights_stream_faster_than_a_small_models_boundaries_would_say() -> None:
+    # Hopper: the weights stream at the boundary-free rate and each kernel boundary adds its
+    # loss, so an 8B model's slow end is well under its bytes at a flat 50 % of peak (the rate
+    # vLLM measured for a 1B model, whose small matrices its boundaries dominate) ...
+    ctx = _context("Qwen/Qwen3-8B", "H100-80GB")
+    weights = ctx.memory.stages[0].weights
+    peak = ctx.gpu.memory_bandwidth_gbs * 1e9
+    slow = step_cost(ctx, 0)(_decode(1))
+    assert weights / (0.78 * peak) < slow < weights / (0.5 * peak)
+    # ... while a 0.6B model's boundaries still cost it a larger share of its step
+    small = _context("Qwen/Qwen3-0.6B", "H100-80GB")
+    gaps = fixed_costs(small.gpu, 0)
+    boundaries = perf.stage_kernels(small, 0, gaps) * gaps.graph_kernel_s
+    big_boundaries = perf.stage_kernels(ctx, 0, gaps) * gaps.graph_kernel_s
+    assert boundaries / step_cost(small, 0)(_decode(1)) > 2 * big_boundaries / slow
