@@ -814,3 +814,22 @@ def test_large_weights_stream_faster_than_a_small_models_boundaries_would_say() 
     boundaries = perf.stage_kernels(small, 0, gaps) * gaps.graph_kernel_s
     big_boundaries = perf.stage_kernels(ctx, 0, gaps) * gaps.graph_kernel_s
     assert boundaries / step_cost(small, 0)(_decode(1)) > 2 * big_boundaries / slow
+
+
+def test_the_lm_head_multiplies_only_the_rows_a_step_samples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # vLLM computes logits at one row per scheduled request, not at every prompt token: a
+    # compute-bound prompt chunk of 4,096 tokens pays the head once, a decode batch per row
+    ctx = _context(LLAMA, "H100-80GB")
+    head = perf.head_row_s(ctx, 1)
+    model = ctx.model
+    assert head == 2 * model.vocab_size * model.hidden_size / perf._flops(ctx, 1)
+    chunk = StepLoad(0, 0, 4096, 1, 0, 4096 * 4097 / 2)
+    with_head = step_cost(ctx, 1)(chunk)
+    monkeypatch.setattr(perf, "head_row_s", lambda c, e: 0.0)
+    assert math.isclose(with_head - step_cost(ctx, 1)(chunk), head)
+    # a tied head (Qwen3-0.6B) multiplies with the embedding table all the same
+    monkeypatch.undo()
+    tied = _context("Qwen/Qwen3-0.6B", "H100-80GB")
+    assert tied.model.tie_word_embeddings and perf.head_row_s(tied, 1) > 0

@@ -466,9 +466,19 @@ def _fp8_flops(ctx: RuleContext, end: End) -> float:
 
 
 def _active_params(model: ModelInfo, batch: int) -> float:
-    """Parameters a step multiplies with (per token: k experts; bytes read: ``batch``)."""
+    """Parameters of the decoder body a step multiplies each token with (per token: k experts;
+    bytes read: ``batch``): neither the embedding table nor the LM head (head_row_s)."""
     unused = model.params.expert_linear * (1 - experts_touched(model, batch))
-    return model.param_count - model.params.embedding - unused
+    return model.param_count - model.params.embedding - model.params.lm_head - unused
+
+
+def head_row_s(ctx: RuleContext, end: End) -> float:
+    """Seconds the LM head's matmul takes per sampled row on one GPU of a TP x PP group
+    (before the split): vLLM computes logits only at the rows it samples, one per scheduled
+    request (v1/worker/gpu_model_runner.py GPUModelRunner.execute_model: compute_logits on
+    hidden_states[logits_indices], 0.11.0), not at every
+    prompt token; a tied head multiplies with the embedding table all the same."""
+    return 2 * ctx.model.vocab_size * ctx.model.hidden_size / _flops(ctx, end)
 
 
 def _peak_flops(ctx: RuleContext) -> float:
@@ -597,7 +607,7 @@ def _stage_step_s(
     gpu_s = (
         _kernels_s(
             weights=stage.weights - unread,
-            linear_s=batch * linear_token_s(ctx, end) / (s.tp * s.pp),
+            linear_s=batch * (linear_token_s(ctx, end) + head_row_s(ctx, end)) / (s.tp * s.pp),
             kv=stage.kv.layout.bytes_per_token * keys * batch + key_bytes,
             attention_flops=batch * attention * keys / (s.tp * s.pp),
             state=stage.kv.layout.linear_state_bytes * batch,
@@ -688,7 +698,7 @@ def _prefill_s(ctx: RuleContext, end: End) -> float:
     if indexer is not None:
         indexer_s = pairs * indexer.pair_flops / _fp8_flops(ctx, end)
         pairs = min(pairs, prompt * indexer.topk)
-    linear_s = linear_token_s(ctx, end) * prompt
+    linear_s = linear_token_s(ctx, end) * prompt + head_row_s(ctx, end)
     compute_s = (linear_s + attention * pairs / _flops(ctx, end)) / s.tp + indexer_s
     chunks = math.ceil(prompt / s.max_num_batched_tokens)
     weights = sum(stage.weights for stage in ctx.memory.stages)
@@ -727,6 +737,7 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
         for i, st in enumerate(stages)
     ]
     per_token = linear_token_s(ctx, end) / (s.tp * pp)
+    per_row = head_row_s(ctx, end) / (s.tp * pp)
     heads = model.cache_layer_count * model.num_attention_heads / (s.tp * pp)
     decode_pair, prefill_pair = (heads * flops for flops in pair_flops(model))
     layers = model.num_hidden_layers / pp
@@ -757,7 +768,7 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
                 gaps,
                 _kernels_s(
                     weights=weights - experts * untouched,
-                    linear_s=tokens * per_token,
+                    linear_s=tokens * per_token + requests / micro * per_row,
                     kv=kv * latent + key_bytes,
                     attention_flops=attention_flops,
                     state=state * requests / micro,
