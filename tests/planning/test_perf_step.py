@@ -703,15 +703,19 @@ def test_fine_grained_experts_prefill_at_the_fused_moe_kernels_measured_rate_on_
     # a 4,096-token prompt chunk: the routed experts' FLOPs alone take their measured time
     chunk, decode = step_cost(moe, 0)(_prefill(4096)), step_cost(moe, 0)(_decode(4))
     assert chunk >= 4096 * 2 * routed / slow.fused_moe_flops
-    # without the measurement the slow end runs them at the dense kernels' share: the chunk
-    # loses the difference of the two rates over its expert FLOPs; a small decode step,
-    # which streams the experts' bytes, loses nothing
+    # without the measurement the slow end runs them at the dense kernels' share and moves
+    # the fused call's activations itself: the chunk loses the difference of the two rates
+    # over its expert FLOPs, less that traffic; a small decode step, which streams the
+    # experts' bytes, loses only the traffic of its four tokens
     families = perf._constants()["families"]
     unmeasured = {k: {**v, "fused_moe_tflops": None} for k, v in families.items()}
     _patch_constants(monkeypatch, families=unmeasured)
+    without, with_call = perf.activation_bytes(moe)
+    traffic_s = (with_call - without) / (moe.gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[0])
     extra = 4096 * 2 * routed * (1 / slow.fused_moe_flops - 1 / perf._flops(moe, 0))
+    extra -= 4096 * traffic_s
     assert chunk - step_cost(moe, 0)(_prefill(4096)) == pytest.approx(extra, rel=0.01)
-    assert step_cost(moe, 0)(_decode(4)) == decode
+    assert step_cost(moe, 0)(_decode(4)) == pytest.approx(decode + 4 * traffic_s)
     monkeypatch.undo()
     # the fast end keeps the dense share (the large-expert measurement reached it)
     assert perf.linear_token_s(moe, 1) < perf.linear_token_s(moe, 0)
@@ -833,3 +837,28 @@ def test_the_lm_head_multiplies_only_the_rows_a_step_samples(
     monkeypatch.undo()
     tied = _context("Qwen/Qwen3-0.6B", "H100-80GB")
     assert tied.model.tie_word_embeddings and perf.head_row_s(tied, 1) > 0
+
+
+def test_the_kernels_between_the_matmuls_move_the_activations_of_every_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a dense layer: two fused add+RMSNorms (8 x hidden) and the MLP's SiLU-and-mul (3 x its
+    # intermediate size), in the activation dtype
+    dense = _context("Qwen/Qwen3-14B", "H100-80GB")
+    m = dense.model
+    per_layer = 8 * m.hidden_size + 3 * m.intermediate_size
+    assert perf.activation_bytes(dense) == (m.num_hidden_layers * per_layer * 2,) * 2
+    # a fused-MoE call adds each routed expert's SiLU-and-mul and moe_sum's read of the k
+    # expert outputs (every TP rank holds a share of all k), unless a measured rate of the
+    # call prices them: on an A100 none is, so the routed traffic counts at both ends
+    moe = _context("Qwen/Qwen3-235B-A22B", "A100-SXM4-80GB", gpus=8, tp=8)
+    without, routed = perf.activation_bytes(moe)
+    k, h = moe.model.num_experts_per_tok, moe.model.hidden_size
+    assert routed - without >= moe.model.num_hidden_layers * (k + 1) * h * 2
+    assert perf._activation_bytes(moe, 0) == perf._activation_bytes(moe, 1) == routed
+    # a prompt chunk pays them per token, at the bandwidth of non-weight bytes
+    chunk = StepLoad(0, 0, 8192, 1, 0, 8192 * 8193 / 2)
+    with_them = step_cost(moe, 0)(chunk)
+    monkeypatch.setattr(perf, "_activation_bytes", lambda c, e: 0.0)
+    bandwidth = moe.gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[0]
+    assert math.isclose(with_them - step_cost(moe, 0)(chunk), 8192 * routed / bandwidth)

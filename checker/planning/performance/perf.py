@@ -4,7 +4,9 @@ Decode: each step runs three kinds of kernels one after another, each at its own
 linear layers stream every rank's weights - for MoE only the experts the batch routes to, E x (1 -
 (1 - k/E)^B) of E, counted in the experts' own storage bytes - unless their FLOPs take longer;
 attention reads the KV cache of every running request unless its FLOPs take longer; recurrent
-layers read and write each request's state. Tensor parallel adds two all-reduces per layer (over
+layers read and write each request's state; the memory-bound kernels between the matmuls (the
+norms, SiLU-and-mul, the fused-MoE call's moe_sum) move every token's activations; the LM head
+multiplies only the rows a step samples. Tensor parallel adds two all-reduces per layer (over
 NVLink vLLM's custom all-reduce as measured by TP size and message, elsewhere a fixed latency plus
 the bytes over the link). Pipeline parallel splits the batch into one micro-batch per stage: a
 request still passes every stage for each token, so throughput is the batch over that cycle
@@ -521,6 +523,42 @@ def linear_token_s(ctx: RuleContext, end: End) -> float:
     return 2 * (_active_params(model, 1) - experts) / flops + 2 * experts / moe_flops
 
 
+@per_plan  # every step estimate reads it, at both ends
+def activation_bytes(ctx: RuleContext) -> tuple[float, float]:
+    """Bytes the memory-bound kernels between a layer's matmuls move per token on one rank,
+    over the model's layers (split over the pipeline stages), as (the fused-MoE call's own
+    excluded, included): two fused add+RMSNorms a layer, each reading the hidden state and the
+    residual and writing both (8 x hidden); the dense MLP's SiLU-and-mul, reading the gate_up
+    output and writing half of it (3 x its intermediate share), and a shared expert's alike;
+    inside a fused-MoE call (fused_moe.py fused_experts_impl, 0.11.0) the SiLU-and-mul of each
+    of the k routed experts' gate_up outputs (intermediate_cache1 -> cache2) and moe_sum, which
+    reads the k expert outputs (intermediate_cache3, M x k x hidden under TP: every rank
+    computes a share of all k) and writes the hidden state. Matmuls' own inputs and outputs are
+    left to their kernels, which overlap them with their math. Where a measured fused-MoE rate
+    prices the routed experts (fused_moe_flops), that measurement holds the call's traffic."""
+    model, s = ctx.model, ctx.settings
+    h, layers = model.hidden_size, model.num_hidden_layers
+    moe = sum(stage_moe_layers(ctx))
+    elements = layers * 8 * h + (layers - moe) * 3 * model.intermediate_size / s.tp
+    routed = 0.0
+    if moe:
+        shared = model.params.shared_expert_linear / (moe * 3 * h)  # its intermediate size
+        elements += moe * 3 * shared / s.tp
+        k = model.num_experts_per_tok
+        local = k if not s.expert_parallel else k / s.moe_shards  # experts a token meets here
+        routed = moe * (k * 3 * model.moe_intermediate_size / s.moe_shards + (local + 1) * h)
+    scale = s.dtype_bytes / s.pp
+    return elements * scale, (elements + routed) * scale
+
+
+def _activation_bytes(ctx: RuleContext, end: End) -> float:
+    """activation_bytes at one end: the fused-MoE call's traffic unless its measured rate,
+    below the dense one, already prices it."""
+    measured = fused_moe_flops(ctx, end)
+    without, with_moe = activation_bytes(ctx)
+    return without if measured and measured < _flops(ctx, end) else with_moe
+
+
 def fused_moe_flops(ctx: RuleContext, end: End) -> float:
     """The fused-MoE Triton kernel's measured rate at prefill sizes on this GPU family, at
     one end, for an MoE model whose experts run it; 0 where it does not or none is measured
@@ -614,6 +652,7 @@ def _stage_step_s(
             bandwidth=bandwidth,
             weight_bandwidth=weight_bandwidth(ctx, end),
             flops=flops,
+            activations=batch * _activation_bytes(ctx, end),
         )
         + comm
         + indexer_s
@@ -657,6 +696,7 @@ def _kernels_s(
     bandwidth: float,
     weight_bandwidth: float,
     flops: float,
+    activations: float = 0.0,
 ) -> float:
     """A step's kernels one after another, each at its own roofline: the linear layers read
     the weights and multiply (``linear_s`` of matmuls), the attention kernels read the KV
@@ -667,6 +707,7 @@ def _kernels_s(
         max(weights / weight_bandwidth, linear_s)
         + max(kv / bandwidth, attention_flops / flops)
         + 2 * state / bandwidth
+        + activations / bandwidth
     )
 
 
@@ -699,7 +740,10 @@ def _prefill_s(ctx: RuleContext, end: End) -> float:
         indexer_s = pairs * indexer.pair_flops / _fp8_flops(ctx, end)
         pairs = min(pairs, prompt * indexer.topk)
     linear_s = linear_token_s(ctx, end) * prompt + head_row_s(ctx, end)
+    bandwidth = ctx.gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[at(end, "bandwidth")]
+    activations_s = prompt * _activation_bytes(ctx, end) / bandwidth
     compute_s = (linear_s + attention * pairs / _flops(ctx, end)) / s.tp + indexer_s
+    compute_s += activations_s
     chunks = math.ceil(prompt / s.max_num_batched_tokens)
     weights = sum(stage.weights for stage in ctx.memory.stages)
     memory_s = chunks * weights / weight_bandwidth(ctx, end)
@@ -738,6 +782,7 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
     ]
     per_token = linear_token_s(ctx, end) / (s.tp * pp)
     per_row = head_row_s(ctx, end) / (s.tp * pp)
+    per_token_bytes = _activation_bytes(ctx, end)
     heads = model.cache_layer_count * model.num_attention_heads / (s.tp * pp)
     decode_pair, prefill_pair = (heads * flops for flops in pair_flops(model))
     layers = model.num_hidden_layers / pp
@@ -775,6 +820,7 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
                     bandwidth=bandwidth,
                     weight_bandwidth=streaming,
                     flops=flops,
+                    activations=tokens * per_token_bytes,
                 )
                 + comm
                 + indexer_s
