@@ -777,6 +777,7 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
             st.kv.layout.bytes_per_token,
             st.kv.layout.linear_state_bytes,
             stage_moe_layers(ctx)[i],
+            stage_kernels(ctx, stage_moe_layers(ctx)[i], gaps),
         )
         for i, st in enumerate(stages)
     ]
@@ -826,11 +827,11 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
                 + indexer_s
                 + moe_layers * fixed.moe_layer_s,
                 layers,
-                stage_kernels(ctx, moe_layers, gaps),
+                kernels,
                 tokens,
                 whole and not load.prefill_requests,
             )
-            for weights, experts, kv, state, moe_layers in per_stage
+            for weights, experts, kv, state, moe_layers, kernels in per_stage
         ]
         cpu = fixed.decode_step_s + requests * fixed.step_request_s
         # every scheduled request samples a row, a partial prefill's discarded afterwards
