@@ -647,6 +647,12 @@ def _parse_config(
     kv_shared = tuple(i >= layers - shared for i in range(layers)) if shared else ()
     sparse_mla = "index_topk" in cfg and LayerKind.MLA in kinds
     indexer_bytes = _indexer_token_bytes(cfg) if sparse_mla else 0
+    # the indexer's shape (models/deepseek_v2.py Indexer: index_topk, index_n_heads,
+    # index_head_dim), which the serving estimate reads
+    indexer_shape = [
+        value if sparse_mla and isinstance(value, int) and 0 < value <= _MAX_SIZE else 0
+        for value in (cfg.get(key) for key in ("index_topk", "index_n_heads", "index_head_dim"))
+    ]
     compressed = _compressed_attention(cfg, facts, layers)
     quant = read_quant_config(config)
     dtype = config.get("torch_dtype") or config.get("dtype") or cfg.get("torch_dtype")
@@ -728,6 +734,9 @@ def _parse_config(
         custom_code=isinstance(config.get("auto_map"), dict),
         sparse_mla=sparse_mla,
         indexer_token_bytes=indexer_bytes,
+        index_topk=indexer_shape[0],
+        index_heads=indexer_shape[1],
+        index_head_dim=indexer_shape[2],
         compressed_attention=compressed,
         kv_shared_layers=kv_shared,
     )

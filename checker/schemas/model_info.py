@@ -259,6 +259,11 @@ class ModelInfo(BaseModel):
         description="Bytes per token of each MLA layer's sparse-indexer key cache (132 for "
         "DeepSeek-V3.2's 128-dim keys); 0 = no indexer",
     )
+    index_topk: int = Field(
+        0, ge=0, description="Keys each query attends to past the sparse indexer; 0 = dense"
+    )
+    index_heads: int = Field(0, ge=0, description="The sparse indexer's heads (index_n_heads)")
+    index_head_dim: int = Field(0, ge=0, description="The sparse indexer's head size")
     compressed_attention: CompressedAttention | None = Field(
         None, description="DeepSeek-V4's compressed sparse attention; None = another model"
     )

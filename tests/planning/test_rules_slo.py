@@ -41,8 +41,14 @@ def test_a_ttft_target_below_the_fast_end_fails_with_more_tensor_parallel_as_a_f
     assert resp.feasibility.verdict.value == "FAIL"
 
 
+def _stepped_tpot(concurrency: int) -> tuple[float, float]:
+    """The step-level model's TPOT range, the one a plan with targets states."""
+    p = plan(LLAMA, concurrency=concurrency, step_model=True, **SHORT).performance
+    return p.tpot_ms_range or (0.0, 0.0)
+
+
 def test_a_target_inside_the_range_is_at_risk_a_warning() -> None:
-    fast, slow = _plan().performance.tpot_ms_range or (0.0, 0.0)
+    fast, slow = _stepped_tpot(16)
     resp = _plan(tpot_p50_ms=(fast + slow) / 2)
     finding = only(resp, "VW402")
     assert finding.severity is Severity.WARNING
@@ -50,8 +56,7 @@ def test_a_target_inside_the_range_is_at_risk_a_warning() -> None:
 
 
 def test_a_missed_tpot_target_suggests_a_max_num_seqs_that_meets_it() -> None:
-    heavy = _plan(concurrency=256)
-    fast, slow = heavy.performance.tpot_ms_range or (0.0, 0.0)
+    fast, slow = _stepped_tpot(256)
     resp = _plan(concurrency=256, tpot_p50_ms=fast * 0.8)
     finding = only(resp, "VW402")
     seqs = finding.fix_values["vllm.max_num_seqs"]

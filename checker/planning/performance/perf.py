@@ -4,7 +4,9 @@ Decode: each step runs three kinds of kernels one after another, each at its own
 linear layers stream every rank's weights - for MoE only the experts the batch routes to, E x (1 -
 (1 - k/E)^B) of E, counted in the experts' own storage bytes - unless their FLOPs take longer;
 attention reads the KV cache of every running request unless its FLOPs take longer; recurrent
-layers read and write each request's state. Tensor parallel adds two all-reduces per layer (over
+layers read and write each request's state; the memory-bound kernels between the matmuls (the
+norms, SiLU-and-mul, the fused-MoE call's moe_sum) move every token's activations; the LM head
+multiplies only the rows a step samples. Tensor parallel adds two all-reduces per layer (over
 NVLink vLLM's custom all-reduce as measured by TP size and message, elsewhere a fixed latency plus
 the bytes over the link). Pipeline parallel splits the batch into one micro-batch per stage: a
 request still passes every stage for each token, so throughput is the batch over that cycle
@@ -18,9 +20,12 @@ schedules, the host's time launching each layer of a step that is not one whole 
 token, and the time a fused MoE layer takes beyond its expert bytes (floors that weigh most in
 small batches of small models). Without async scheduling the engine's CPU work comes before the
 step, whose GPU work overlaps its launching; with it, the CPU work and launching of the next step
-overlap this step's GPU work. Range: 50-80 % of peak bandwidth, the share of the tensor-core peak
+overlap this step's GPU work. Range: the share of peak bandwidth reached (bandwidth_words: where
+the family's loss at each kernel boundary is measured, weights stream at the boundary-free rate
+and each boundary adds its loss; else 50-80 %, which holds them), the share of the tensor-core peak
 the GPU family's kernels reach (perf_constants.yaml compute_efficiency), and both ends of each
-fixed cost.
+fixed cost. Each range says which of these sources drive its width, and how much (Ends,
+width_drivers): every source moved alone to its slow end on a representative step.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.scheduler import effective_max_num_seqs
 from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.model_info import ModelInfo
+from checker.schemas.model_info import LayerKind, ModelInfo
 from checker.schemas.outputs import PerfEstimate
 from checker.schemas.yaml_source import bundled_data
 
@@ -68,6 +73,30 @@ _FUSED_MOE_METHODS = {None, "fp8"}
 _GRAPH_TOKENS = 512
 
 
+class Ends(NamedTuple):
+    """Which end of the range (0 pessimistic, 1 optimistic) each source of a range's width
+    takes: the share of peak memory bandwidth reached, the share of the tensor-core peak (and
+    the fused-MoE kernel's measured rate), the GPU family's fixed costs (engine CPU, host
+    launching, fused-MoE floor, the request path), the all-reduce's latency and the sampler's
+    time; the loss at each kernel boundary goes with the bandwidth. An estimate's two ends
+    take one end for every source; mixing them says how much of the width each source drives
+    (width_drivers)."""
+
+    bandwidth: int
+    compute: int
+    fixed: int
+    link: int
+    sampler: int
+
+
+End = int | Ends
+
+
+def at(end: End, source: str) -> int:
+    """The end ``source`` (an Ends field) takes."""
+    return end if isinstance(end, int) else int(getattr(end, source))
+
+
 class FixedCosts(NamedTuple):
     """One end (pessimistic or optimistic) of a GPU family's fixed costs, in seconds."""
 
@@ -79,7 +108,11 @@ class FixedCosts(NamedTuple):
     step_request_s: float  # engine CPU per request a step schedules, beside decode_step_s
     graph_kernel_s: float  # GPU time lost per kernel boundary inside a CUDA graph (0: unknown)
     mlp_kernels: int  # of kernels_per_layer, the dense MLP's (a fused MoE call replaces them)
+    router_kernels: float  # an MoE layer's kernels outside the fused MoE call
+    shared_expert_kernels: float  # a shared expert's, beside the routed experts
+    mla_kernels: float  # an MLA attention block's beyond a Llama one's
     fused_moe_flops: float  # the fused-MoE kernel's measured rate at prefill sizes (0: none)
+    weight_stream: float  # share of peak bandwidth weights stream at between boundaries (0: -)
 
 
 def _constants() -> dict[str, Any]:
@@ -120,8 +153,8 @@ def gpu_family(gpu: GPUSpec) -> str:
     return "ada" if cap == 89 else ("hopper" if cap < 100 else "blackwell")
 
 
-def fixed_costs(gpu: GPUSpec, end: int) -> FixedCosts:
-    return _family_costs(gpu_family(gpu), end)
+def fixed_costs(gpu: GPUSpec, end: End) -> FixedCosts:
+    return _family_costs(gpu_family(gpu), at(end, "fixed"))
 
 
 @functools.cache  # pure: a few families x two ends, asked several times by every estimate
@@ -129,6 +162,7 @@ def _family_costs(name: str, end: int) -> FixedCosts:
     data = _constants()
     family = data["families"][name]
     floor, gap = family["moe_layer_floor_us"], family["graph_kernel_gap_us"]
+    stream = family["weight_stream_efficiency"]
     moe_rate = (family["fused_moe_tflops"] or [None, None])[end]
     return FixedCosts(
         host_layer_s=(
@@ -142,7 +176,11 @@ def _family_costs(name: str, end: int) -> FixedCosts:
         step_request_s=data["scheduler_request_us"][end] * 1e-6,
         graph_kernel_s=0.0 if gap is None else gap[end] * 1e-6,
         mlp_kernels=data["mlp_kernels_per_layer"],
+        router_kernels=data["layer_kernels"]["moe_router"][end],
+        shared_expert_kernels=data["layer_kernels"]["shared_expert"][end],
+        mla_kernels=data["layer_kernels"]["mla"][end],
         fused_moe_flops=0.0 if moe_rate is None else moe_rate * 1e12,
+        weight_stream=0.0 if stream is None else stream[end],
     )
 
 
@@ -176,7 +214,7 @@ class SamplerCost(NamedTuple):
         return times[i] + (rows - counts[i]) * slope
 
 
-def top_k_top_p_cost(ctx: RuleContext, end: int) -> SamplerCost | None:
+def top_k_top_p_cost(ctx: RuleContext, end: End) -> SamplerCost | None:
     """What the top-k/top-p sampler costs this plan's steps at one end of the range, or None
     where it does not run or is not measured: it runs where the bench recipe leaves sampling to
     the server and the model's generation defaults set top-k or top-p, and is measured for some
@@ -190,6 +228,7 @@ def top_k_top_p_cost(ctx: RuleContext, end: int) -> SamplerCost | None:
     family = data["families"].get(gpu_family(ctx.gpu))
     if family is None:
         return None
+    end = at(end, "sampler")
     scale = ctx.model.vocab_size / data["reference_vocab"]
     draw = family["draw_us"]
     return SamplerCost(
@@ -261,16 +300,39 @@ def whole_graph_decode(ctx: RuleContext) -> bool:
     return release(ctx.settings.facts.version) >= release(_constants()["full_decode_graph_from"])
 
 
+def stage_kernels(ctx: RuleContext, moe_layers: int, gaps: FixedCosts) -> float:
+    """Kernels a pipeline stage of ``ctx``'s model launches in a decode step: a Llama-like
+    layer's, less a fused-MoE layer's dense MLP (its floor holds the fused call's), plus an
+    MoE layer's router, a shared expert's and an MLA attention block's own
+    (perf_constants.yaml layer_kernels)."""
+    model = ctx.model
+    layers = model.num_hidden_layers / ctx.settings.pp
+    kernels = layers * gaps.kernels_per_layer
+    kernels += moe_layers * (gaps.router_kernels - gaps.mlp_kernels)
+    if model.params.shared_expert_linear:
+        kernels += moe_layers * gaps.shared_expert_kernels
+    if LayerKind.MLA in model.kinds_present:
+        kernels += layers * gaps.mla_kernels
+    return kernels
+
+
 def _with_kernels(
-    fixed: FixedCosts, gpu_s: float, layers: float, moe_layers: int, tokens: float, whole: bool
+    fixed: FixedCosts,
+    gaps: FixedCosts,
+    gpu_s: float,
+    layers: float,
+    kernels: float,
+    tokens: float,
+    whole: bool,
 ) -> tuple[float, float]:
-    """A stage's (GPU time, host time): its kernels' work plus the GPU's gap at each kernel
-    boundary (a fused-MoE layer's MLP kernels are in its measured floor), and the host's time
+    """A stage's (GPU time, host time): its kernels' work plus the GPU's loss at each of its
+    ``kernels`` boundaries (stage_kernels), and the host's time
     launching its layers where the step is not one whole CUDA graph - eager above the largest
     captured size, else piecewise unless ``whole`` (a decode-only step the release captures
     whole)."""
-    kernels = layers * fixed.kernels_per_layer - moe_layers * fixed.mlp_kernels
-    gpu_s += kernels * fixed.graph_kernel_s
+    # the boundaries' loss takes the bandwidth end: it is the other half of how fast the
+    # weights stream between them (weight_bandwidth)
+    gpu_s += kernels * gaps.graph_kernel_s
     if tokens > _GRAPH_TOKENS:
         return gpu_s, layers * fixed.host_layer_s[1]
     return gpu_s, 0.0 if whole else layers * fixed.host_layer_s[0]
@@ -293,11 +355,11 @@ def _interconnect(ctx: RuleContext) -> Interconnect:
     return ctx.gpu.interconnect if chosen is Interconnect.UNKNOWN else chosen
 
 
-def _allreduce_s(ctx: RuleContext, nbytes: float, end: int) -> float:
+def _allreduce_s(ctx: RuleContext, nbytes: float, ends: End) -> float:
     """One all-reduce of ``nbytes`` across the TP group (0 without TP): over NVLink the
     measured latency at the TP size and message (nvlink_allreduce_s), elsewhere a fixed
     latency plus a ring's bytes over the link."""
-    tp = ctx.settings.tp
+    tp, end = ctx.settings.tp, at(ends, "link")
     if tp == 1:
         return 0.0
     link, link_gbs = _interconnect(ctx), ctx.gpu.nvlink_bandwidth_gbs
@@ -351,10 +413,74 @@ def experts_touched(model: ModelInfo, batch: int) -> float:
     return 1 - (1 - model.num_experts_per_tok / model.num_experts) ** batch
 
 
+def pair_flops(model: ModelInfo) -> tuple[float, float]:
+    """FLOPs of one (query token, key token) pair per query head and attending layer, for a
+    decoding token and for a prompt token: Q.K and P.V over the head dimension (4 x head_dim).
+    MLA runs two forms (vLLM v1/attention/backends/mla/common.py MLACommonImpl.forward): a
+    decode token's query is absorbed into the latent (torch.bmm with W_UK_T) and attends over
+    the cached latent itself, Q.K over kv_lora_rank + qk_rope_head_dim and P.V over
+    kv_lora_rank (FlashMLA and the other decode kernels); a prompt token's keys and values are
+    up-projected (kv_b_proj) and attend at qk_nope_head_dim + qk_rope_head_dim and v_head_dim
+    (_forward_prefill, flash_attn_varlen). The config's head_dim (hidden / heads where it has
+    none) is neither. Sparse MLA (an indexer: DeepSeek-V3.2) absorbs every token's query,
+    prompt tokens' too (v1/attention/backends/mla/flashmla_sparse.py FlashMLASparseImpl.forward:
+    torch.bmm with W_UK_T before the sparse FlashMLA kernels)."""
+    if LayerKind.MLA in model.kinds_present and model.kv_lora_rank and model.qk_rope_head_dim:
+        latent, rope = model.kv_lora_rank, model.qk_rope_head_dim
+        nope, value = model.qk_nope_head_dim or 0, model.v_head_dim or 0
+        absorbed = 2 * (latent + rope) + 2 * latent
+        return absorbed, absorbed if model.index_topk else 2 * (nope + rope) + 2 * value
+    return 4 * model.head_dim, 4 * model.head_dim
+
+
+class SparseIndexer(NamedTuple):
+    """A sparse-MLA model's lightning indexer in one pipeline stage, on every rank: it scores
+    each query against every earlier key and the attention then reads only the ``topk`` best
+    (vLLM models/deepseek_v2.py Indexer and sparse_attn_indexer, 0.13.0). Its projections are
+    ReplicatedLinear ("no tensor parallel, just replicated"), so every TP rank computes all
+    index_n_heads x index_head_dim of each score, 2 x that many FLOPs a (query, key) pair and
+    layer, in fp8 (DeepGEMM fp8_mqa_logits / fp8_paged_mqa_logits), and reads the whole
+    indexer key cache (``key_bytes`` a token over the stage's layers)."""
+
+    topk: int
+    pair_flops: float  # per (query, key) pair over the stage's layers
+    key_bytes: float  # indexer key cache per token over the stage's layers
+
+
+def sparse_indexer(ctx: RuleContext, stage_layers: float) -> SparseIndexer | None:
+    """The indexer of a stage of ``stage_layers`` attending layers, or None (dense
+    attention)."""
+    model = ctx.model
+    if not model.index_topk or not model.index_heads:
+        return None
+    return SparseIndexer(
+        model.index_topk,
+        stage_layers * 2 * model.index_heads * model.index_head_dim,
+        stage_layers * model.indexer_token_bytes,
+    )
+
+
+def _fp8_flops(ctx: RuleContext, end: End) -> float:
+    """FLOPS of an fp8 kernel (the indexer's scores) at one end: the fp8 tensor cores where
+    the GPU has them."""
+    gpu = ctx.gpu
+    return (gpu.fp8_tflops or gpu.fp16_tflops) * 1e12 * compute_efficiency(gpu, end)
+
+
 def _active_params(model: ModelInfo, batch: int) -> float:
-    """Parameters a step multiplies with (per token: k experts; bytes read: ``batch``)."""
+    """Parameters of the decoder body a step multiplies each token with (per token: k experts;
+    bytes read: ``batch``): neither the embedding table nor the LM head (head_row_s)."""
     unused = model.params.expert_linear * (1 - experts_touched(model, batch))
-    return model.param_count - model.params.embedding - unused
+    return model.param_count - model.params.embedding - model.params.lm_head - unused
+
+
+def head_row_s(ctx: RuleContext, end: End) -> float:
+    """Seconds the LM head's matmul takes per sampled row on one GPU of a TP x PP group
+    (before the split): vLLM computes logits only at the rows it samples, one per scheduled
+    request (v1/worker/gpu_model_runner.py GPUModelRunner.execute_model: compute_logits on
+    hidden_states[logits_indices], 0.11.0), not at every
+    prompt token; a tied head multiplies with the embedding table all the same."""
+    return 2 * ctx.model.vocab_size * ctx.model.hidden_size / _flops(ctx, end)
 
 
 def _peak_flops(ctx: RuleContext) -> float:
@@ -370,18 +496,19 @@ def _peak_flops(ctx: RuleContext) -> float:
     return gpu.fp16_tflops * 1e12
 
 
-def compute_efficiency(gpu: GPUSpec, end: int) -> float:
+def compute_efficiency(gpu: GPUSpec, end: End) -> float:
     """Share of the tensor-core peak vLLM's kernels reach on ``gpu``'s family at one end."""
-    share: float = _constants()["families"][gpu_family(gpu)]["compute_efficiency"][end]
+    family = _constants()["families"][gpu_family(gpu)]
+    share: float = family["compute_efficiency"][at(end, "compute")]
     return share
 
 
-def _flops(ctx: RuleContext, end: int) -> float:
+def _flops(ctx: RuleContext, end: End) -> float:
     """FLOPS a step's matmuls run at, at one end of the range."""
     return _peak_flops(ctx) * compute_efficiency(ctx.gpu, end)
 
 
-def linear_token_s(ctx: RuleContext, end: int) -> float:
+def linear_token_s(ctx: RuleContext, end: End) -> float:
     """Seconds the linear layers' matmuls take per token on one GPU of a TP x PP group
     (before the split): the dense weights at the step's FLOPS, an MoE model's routed experts
     (k of E per token) at the fused-MoE Triton kernel's measured rate where that is lower and
@@ -396,13 +523,50 @@ def linear_token_s(ctx: RuleContext, end: int) -> float:
     return 2 * (_active_params(model, 1) - experts) / flops + 2 * experts / moe_flops
 
 
-def fused_moe_flops(ctx: RuleContext, end: int) -> float:
+@per_plan  # every step estimate reads it, at both ends
+def activation_bytes(ctx: RuleContext) -> tuple[float, float]:
+    """Bytes the memory-bound kernels between a layer's matmuls move per token on one rank,
+    over the model's layers (split over the pipeline stages), as (the fused-MoE call's own
+    excluded, included): two fused add+RMSNorms a layer, each reading the hidden state and the
+    residual and writing both (8 x hidden); the dense MLP's SiLU-and-mul, reading the gate_up
+    output and writing half of it (3 x its intermediate share), and a shared expert's alike;
+    inside a fused-MoE call (fused_moe.py fused_experts_impl, 0.11.0) the SiLU-and-mul of each
+    of the k routed experts' gate_up outputs (intermediate_cache1 -> cache2) and moe_sum, which
+    reads the k expert outputs (intermediate_cache3, M x k x hidden under TP: every rank
+    computes a share of all k) and writes the hidden state. Matmuls' own inputs and outputs are
+    left to their kernels, which overlap them with their math. Where a measured fused-MoE rate
+    prices the routed experts (fused_moe_flops), that measurement holds the call's traffic."""
+    model, s = ctx.model, ctx.settings
+    h, layers = model.hidden_size, model.num_hidden_layers
+    moe = sum(stage_moe_layers(ctx))
+    elements = layers * 8 * h + (layers - moe) * 3 * model.intermediate_size / s.tp
+    routed = 0.0
+    if moe:
+        shared = model.params.shared_expert_linear / (moe * 3 * h)  # its intermediate size
+        elements += moe * 3 * shared / s.tp
+        k = model.num_experts_per_tok
+        local = k if not s.expert_parallel else k / s.moe_shards  # experts a token meets here
+        routed = moe * (k * 3 * model.moe_intermediate_size / s.moe_shards + (local + 1) * h)
+    scale = s.dtype_bytes / s.pp
+    return elements * scale, (elements + routed) * scale
+
+
+def _activation_bytes(ctx: RuleContext, end: End) -> float:
+    """activation_bytes at one end: the fused-MoE call's traffic unless its measured rate,
+    below the dense one, already prices it."""
+    measured = fused_moe_flops(ctx, end)
+    without, with_moe = activation_bytes(ctx)
+    return without if measured and measured < _flops(ctx, end) else with_moe
+
+
+def fused_moe_flops(ctx: RuleContext, end: End) -> float:
     """The fused-MoE Triton kernel's measured rate at prefill sizes on this GPU family, at
     one end, for an MoE model whose experts run it; 0 where it does not or none is measured
     (another kernel - MXFP4, Marlin - runs them)."""
     if not ctx.model.is_moe or ctx.settings.quantization not in _FUSED_MOE_METHODS:
         return 0.0
-    return fixed_costs(ctx.gpu, end).fused_moe_flops
+    # a matmul rate: it takes the compute end, not the fixed costs
+    return _family_costs(gpu_family(ctx.gpu), at(end, "compute")).fused_moe_flops
 
 
 def kv_pool_tokens(ctx: RuleContext, length: int) -> int:
@@ -462,30 +626,64 @@ def _without_experts(model: ModelInfo) -> ModelInfo:
 
 
 def _stage_step_s(
-    ctx: RuleContext, index: int, stage: StageMemory, batch: int, context: int, end: int
+    ctx: RuleContext, index: int, stage: StageMemory, batch: int, context: int, end: End
 ) -> tuple[float, float]:
     """(GPU, host) seconds one stage takes for one token of each of ``batch`` requests."""
-    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
+    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[at(end, "bandwidth")]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
     unread = _expert_bytes(ctx, index) * (1 - experts_touched(model, batch))
-    attention = 4 * model.cache_layer_count * model.num_attention_heads * model.head_dim
+    attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[0]
     layers = model.num_hidden_layers / s.pp
     comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
     fixed, moe_layers = fixed_costs(ctx.gpu, end), stage_moe_layers(ctx)[index]
+    indexer = sparse_indexer(ctx, model.cache_layer_count / s.pp)
+    keys, indexer_s, key_bytes = context, 0.0, 0.0
+    if indexer is not None:  # it scores the whole context; the attention reads top-k keys
+        keys = min(context, indexer.topk)
+        indexer_s = batch * context * indexer.pair_flops / _fp8_flops(ctx, end)
+        key_bytes = batch * (context - keys) * indexer.key_bytes
     gpu_s = (
         _kernels_s(
             weights=stage.weights - unread,
-            linear_s=batch * linear_token_s(ctx, end) / (s.tp * s.pp),
-            kv=stage.kv.layout.bytes_per_token * context * batch,
-            attention_flops=batch * attention * context / (s.tp * s.pp),
+            linear_s=batch * (linear_token_s(ctx, end) + head_row_s(ctx, end)) / (s.tp * s.pp),
+            kv=stage.kv.layout.bytes_per_token * keys * batch + key_bytes,
+            attention_flops=batch * attention * keys / (s.tp * s.pp),
             state=stage.kv.layout.linear_state_bytes * batch,
             bandwidth=bandwidth,
+            weight_bandwidth=weight_bandwidth(ctx, end),
             flops=flops,
+            activations=batch * _activation_bytes(ctx, end),
         )
         + comm
+        + indexer_s
         + moe_layers * fixed.moe_layer_s
     )
-    return _with_kernels(fixed, gpu_s, layers, moe_layers, batch, whole_graph_decode(ctx))
+    gaps = fixed_costs(ctx.gpu, at(end, "bandwidth"))
+    kernels = stage_kernels(ctx, moe_layers, gaps)
+    return _with_kernels(fixed, gaps, gpu_s, layers, kernels, batch, whole_graph_decode(ctx))
+
+
+def bandwidth_words(gpu: GPUSpec) -> str:
+    """The bandwidth side of the range on ``gpu``, as reports say it."""
+    slow, fast = fixed_costs(gpu, 0), fixed_costs(gpu, 1)
+    if not slow.weight_stream:
+        return f"{EFFICIENCY[0]:.0%}-{EFFICIENCY[1]:.0%} of peak memory bandwidth"
+    return (
+        f"weights streamed at {slow.weight_stream:.0%}-{fast.weight_stream:.0%} of peak"
+        f" bandwidth with {fast.graph_kernel_s * 1e6:g}-{slow.graph_kernel_s * 1e6:g} us lost"
+        f" at each kernel boundary, the KV cache read at {EFFICIENCY[0]:.0%}-"
+        f"{EFFICIENCY[1]:.0%}"
+    )
+
+
+def weight_bandwidth(ctx: RuleContext, end: End) -> float:
+    """Bytes per second the linear layers stream their weights at, at one end: where the GPU
+    family's loss at each kernel boundary is known (graph_kernel_gap_us), the boundary-free
+    streaming rate (weight_stream_efficiency), the boundaries adding their own time; else the
+    share of peak bandwidth (EFFICIENCY), which holds them."""
+    end = at(end, "bandwidth")
+    share = fixed_costs(ctx.gpu, end).weight_stream or EFFICIENCY[end]
+    return ctx.gpu.memory_bandwidth_gbs * 1e9 * share
 
 
 def _kernels_s(
@@ -496,7 +694,9 @@ def _kernels_s(
     attention_flops: float,
     state: float,
     bandwidth: float,
+    weight_bandwidth: float,
     flops: float,
+    activations: float = 0.0,
 ) -> float:
     """A step's kernels one after another, each at its own roofline: the linear layers read
     the weights and multiply (``linear_s`` of matmuls), the attention kernels read the KV
@@ -504,13 +704,14 @@ def _kernels_s(
     writes it back. The GPU
     cannot hide one kernel's memory traffic behind another's math, so the terms add."""
     return (
-        max(weights / bandwidth, linear_s)
+        max(weights / weight_bandwidth, linear_s)
         + max(kv / bandwidth, attention_flops / flops)
         + 2 * state / bandwidth
+        + activations / bandwidth
     )
 
 
-def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> float:
+def decode_token_s(ctx: RuleContext, batch: int, context: int, end: End) -> float:
     """Seconds between two tokens of one request (TPOT). Pipeline parallel runs one
     micro-batch per stage; a request's token takes the pass through every stage, or the
     slowest stage's turn over all micro-batches when that is longer."""
@@ -526,16 +727,26 @@ def decode_token_s(ctx: RuleContext, batch: int, context: int, end: int) -> floa
     return _step_s(stage_s, micro_batches, cpu, overlaps_cpu(ctx))
 
 
-def _prefill_s(ctx: RuleContext, end: int) -> float:
+def _prefill_s(ctx: RuleContext, end: End) -> float:
     """Time to first token of one prompt on an idle instance, request path included."""
-    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
+    s, model = ctx.settings, ctx.model
     prompt = ctx.request.workload.prompt_tokens
-    attention = 2 * model.cache_layer_count * model.num_attention_heads * model.head_dim
-    linear_s = linear_token_s(ctx, end) * prompt
-    compute_s = (linear_s + attention * prompt**2 / _flops(ctx, end)) / s.tp
+    # a causal prompt attends to half its (query, key) pairs; past a sparse indexer, which
+    # scores them all on every rank, to at most top-k keys a token
+    pairs = prompt * (prompt + 1) / 2
+    attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[1]
+    indexer, indexer_s = sparse_indexer(ctx, model.cache_layer_count), 0.0
+    if indexer is not None:
+        indexer_s = pairs * indexer.pair_flops / _fp8_flops(ctx, end)
+        pairs = min(pairs, prompt * indexer.topk)
+    linear_s = linear_token_s(ctx, end) * prompt + head_row_s(ctx, end)
+    bandwidth = ctx.gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[at(end, "bandwidth")]
+    activations_s = prompt * _activation_bytes(ctx, end) / bandwidth
+    compute_s = (linear_s + attention * pairs / _flops(ctx, end)) / s.tp + indexer_s
+    compute_s += activations_s
     chunks = math.ceil(prompt / s.max_num_batched_tokens)
     weights = sum(stage.weights for stage in ctx.memory.stages)
-    memory_s = chunks * weights / (ctx.gpu.memory_bandwidth_gbs * 1e9 * eff)
+    memory_s = chunks * weights / weight_bandwidth(ctx, end)
     chunk_bytes = min(prompt, s.max_num_batched_tokens) * model.hidden_size * s.dtype_bytes
     comm = chunks * 2 * model.num_hidden_layers * _allreduce_s(ctx, chunk_bytes, end)
     fixed = fixed_costs(ctx.gpu, end)
@@ -547,17 +758,18 @@ def _prefill_s(ctx: RuleContext, end: int) -> float:
     return max(compute_s, memory_s, host) + comm + (s.pp - 1) * STAGE_HANDOFF_S + overhead
 
 
-def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
+def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
     """Seconds of one engine step of mixed prefill and decode. With pipeline parallel the
     step's requests split into one micro-batch per stage (never more micro-batches than
     requests): the step takes a micro-batch's passage through every stage, or the busiest
     stage's turn over all micro-batches when that is longer - so stages left without a
     micro-batch add latency and no throughput."""
-    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[end]
+    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[at(end, "bandwidth")]
     bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
     stages = ctx.memory.stages
     pp = len(stages)
-    fixed = fixed_costs(ctx.gpu, end)
+    fixed, gaps = fixed_costs(ctx.gpu, end), fixed_costs(ctx.gpu, at(end, "bandwidth"))
+    streaming = weight_bandwidth(ctx, end)
     per_stage = [
         (
             st.weights,
@@ -565,13 +777,18 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
             st.kv.layout.bytes_per_token,
             st.kv.layout.linear_state_bytes,
             stage_moe_layers(ctx)[i],
+            stage_kernels(ctx, stage_moe_layers(ctx)[i], gaps),
         )
         for i, st in enumerate(stages)
     ]
     per_token = linear_token_s(ctx, end) / (s.tp * pp)
-    heads = model.cache_layer_count * model.num_attention_heads
-    per_pair = 4 * heads * model.head_dim / (s.tp * pp)
+    per_row = head_row_s(ctx, end) / (s.tp * pp)
+    per_token_bytes = _activation_bytes(ctx, end)
+    heads = model.cache_layer_count * model.num_attention_heads / (s.tp * pp)
+    decode_pair, prefill_pair = (heads * flops for flops in pair_flops(model))
     layers = model.num_hidden_layers / pp
+    indexer = sparse_indexer(ctx, model.cache_layer_count / pp)
+    index_flops = _fp8_flops(ctx, end)
     overlapped, whole = overlaps_cpu(ctx), whole_graph_decode(ctx)
     sampler = top_k_top_p_cost(ctx, end)
 
@@ -581,28 +798,40 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         tokens = (load.decode_requests + load.prefill_tokens) / micro
         untouched = 1 - experts_touched(model, math.ceil(tokens))
         context = (load.decode_context + load.prefill_context) / micro
-        pairs = (load.decode_context + load.prefill_attention) / micro
+        decode_keys, prefill_keys, indexer_s = load.decode_context, load.prefill_attention, 0.0
+        latent, key_bytes = context, 0.0  # cached tokens the attention reads, indexer keys
+        if indexer is not None:  # the indexer scores every pair; attention reads top-k keys
+            indexer_s = (decode_keys + prefill_keys) * indexer.pair_flops / index_flops / micro
+            decode_keys = min(decode_keys, load.decode_requests * indexer.topk)
+            prefill_keys = min(prefill_keys, load.prefill_tokens * indexer.topk)
+            latent = min(context, requests * indexer.topk / micro)
+            key_bytes = indexer.key_bytes * (context - latent)
+        attention_flops = (decode_keys * decode_pair + prefill_keys * prefill_pair) / micro
         comm = 2 * layers * _allreduce_s(ctx, tokens * model.hidden_size * s.dtype_bytes, end)
         stage_s = [
             _with_kernels(
                 fixed,
+                gaps,
                 _kernels_s(
                     weights=weights - experts * untouched,
-                    linear_s=tokens * per_token,
-                    kv=kv * context,
-                    attention_flops=pairs * per_pair,
+                    linear_s=tokens * per_token + requests / micro * per_row,
+                    kv=kv * latent + key_bytes,
+                    attention_flops=attention_flops,
                     state=state * requests / micro,
                     bandwidth=bandwidth,
+                    weight_bandwidth=streaming,
                     flops=flops,
+                    activations=tokens * per_token_bytes,
                 )
                 + comm
+                + indexer_s
                 + moe_layers * fixed.moe_layer_s,
                 layers,
-                moe_layers,
+                kernels,
                 tokens,
                 whole and not load.prefill_requests,
             )
-            for weights, experts, kv, state, moe_layers in per_stage
+            for weights, experts, kv, state, moe_layers, kernels in per_stage
         ]
         cpu = fixed.decode_step_s + requests * fixed.step_request_s
         # every scheduled request samples a row, a partial prefill's discarded afterwards
@@ -610,6 +839,51 @@ def step_cost(ctx: RuleContext, end: int) -> Callable[[StepLoad], float]:
         return _step_s(stage_s, micro, cpu, overlapped)
 
     return cost
+
+
+_DRIVER_SHARE = 0.05  # sources driving less of a width than this go unnamed
+
+
+def width_drivers(cost: Callable[[End], float]) -> list[tuple[str, float]]:
+    """The sources (Ends fields) that drive the width of the quantity ``cost`` gives at
+    mixed ends, largest first, with their share of it: each source alone at its slow end, the
+    others at their fast ends, less the quantity with all of them fast, over the sum of those
+    (a first-order split: the terms of a step add or take the longer of two, so a source's
+    share is what moving it alone moves)."""
+    fast = cost(Ends(1, 1, 1, 1, 1))
+    moved = {
+        source: max(0.0, cost(Ends(*(int(f != source) for f in Ends._fields))) - fast)
+        for source in Ends._fields
+    }
+    total = sum(moved.values())
+    if total <= 0:
+        return []
+    shares = [(source, d / total) for source, d in moved.items() if d / total >= _DRIVER_SHARE]
+    return sorted(shares, key=lambda pair: -pair[1])
+
+
+def decode_drivers(ctx: RuleContext) -> list[tuple[str, float]]:
+    """What drives the width of a decode step at the workload's batch and mean context."""
+    work = ctx.request.workload
+    batch, context = decode_batch(ctx), work.prompt_tokens + work.gen_tokens // 2
+    load = StepLoad(batch, batch * context, 0, 0, 0, 0.0)
+    return width_drivers(lambda ends: step_cost(ctx, ends)(load))
+
+
+def first_token_drivers(ctx: RuleContext) -> list[tuple[str, float]]:
+    """What drives the width of one prompt's first token on an idle engine: its prefill
+    chunks and the API server's request path (a fixed cost)."""
+    prompt, budget = ctx.request.workload.prompt_tokens, ctx.settings.max_num_batched_tokens
+    chunks = [min(budget, prompt - start) for start in range(0, prompt, budget)]
+
+    def first_token(ends: End) -> float:
+        cost, done, total = step_cost(ctx, ends), 0, fixed_costs(ctx.gpu, ends).request_s
+        for chunk in chunks:
+            total += cost(StepLoad(0, 0, chunk, 1, done, chunk * done + chunk * (chunk + 1) / 2))
+            done += chunk
+        return total
+
+    return width_drivers(first_token)
 
 
 def closed_form(ctx: RuleContext) -> PerfEstimate:
@@ -635,7 +909,7 @@ def closed_form(ctx: RuleContext) -> PerfEstimate:
         throughput_toks_per_s_range=(round(instance[0]), round(instance[1])),
         throughput_per_gpu_toks_per_s_range=(round(instance[0] / gpus), round(instance[1] / gpus)),
         assumptions=[
-            "estimates, not measurements: 50-80 % of peak memory bandwidth,"
+            f"estimates, not measurements: {bandwidth_words(ctx.gpu)},"
             f" {compute_efficiency(ctx.gpu, 0):.0%}-{compute_efficiency(ctx.gpu, 1):.0%}"
             f" of peak FLOPS ({gpu_family(ctx.gpu)} kernels)",
             f"decode batch of {batch} requests at ~{context} tokens of context each",

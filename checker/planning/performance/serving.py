@@ -26,15 +26,20 @@ from checker.planning.performance.batching import (
 )
 from checker.planning.performance.lengths import longest, random_prefix_len
 from checker.planning.performance.perf import (
-    EFFICIENCY,
+    FixedCosts,
+    bandwidth_words,
     chat_template_parse_s,
     closed_form,
     compute_efficiency,
+    decode_drivers,
+    first_token_drivers,
     fixed_costs,
     fused_moe_flops,
     kv_pool_tokens,
     overlaps_cpu,
     rate_span_fixed,
+    stage_kernels,
+    stage_moe_layers,
     step_cost,
     top_k_top_p_cost,
     whole_graph_decode,
@@ -253,6 +258,28 @@ def _sampler_words(ctx: RuleContext) -> str:
     )
 
 
+def _driver_words(ctx: RuleContext, drivers: list[tuple[str, float]]) -> str:
+    """Which sources drive a range's width and how much of it, as the report says them."""
+    words = {
+        "bandwidth": f"memory bandwidth reached ({bandwidth_words(ctx.gpu)})",
+        "compute": f"tensor-core FLOPS reached ({compute_efficiency(ctx.gpu, 0):.0%}-"
+        f"{compute_efficiency(ctx.gpu, 1):.0%} of peak)",
+        "fixed": "fixed costs (engine CPU per step and request, host launching, MoE floors,"
+        " the API server)",
+        "link": "all-reduce latency",
+        "sampler": "the sampler's kernels",
+    }
+    if not drivers:
+        return ""
+    named = ", ".join(f"{words[source]} {share:.0%}" for source, share in drivers)
+    return f"width driven by {named}; from "
+
+
+def _step_kernels(ctx: RuleContext, gaps: FixedCosts) -> float:
+    """Kernels a decode step launches over all its pipeline stages."""
+    return sum(stage_kernels(ctx, moe, gaps) for moe in stage_moe_layers(ctx))
+
+
 def _span_words(work: Workload) -> str:
     """What the client's send span adds to a rate run's throughput range."""
     if work.request_rate is None:
@@ -295,7 +322,7 @@ def _stepped(
     slow, fast = runs
     low, high = fixed_costs(ctx.gpu, 0), fixed_costs(ctx.gpu, 1)
     physics = (
-        f"{EFFICIENCY[0]:.0%} to {EFFICIENCY[1]:.0%} of peak bandwidth, "
+        f"{bandwidth_words(ctx.gpu)}, "
         f"{compute_efficiency(ctx.gpu, 0):.0%} to {compute_efficiency(ctx.gpu, 1):.0%} of peak"
         f" FLOPS, {high.decode_step_s * 1000:g}-{low.decode_step_s * 1000:g} ms of CPU per"
         f" engine step and {high.step_request_s * 1e6:g}-{low.step_request_s * 1e6:g} us per"
@@ -329,13 +356,18 @@ def _stepped(
         + ("steps with prefill" if whole_graph_decode(ctx) else "every step: no full decode graph")
         + ")"
         + (
-            f", {high.graph_kernel_s * 1e6:g} us at each of a CUDA-graph step's"
-            f" ~{ctx.model.num_hidden_layers * high.kernels_per_layer:g} kernel boundaries at the"
-            " fast end"
+            f", a step's ~{_step_kernels(ctx, high):.0f}-{_step_kernels(ctx, low):.0f} kernel"
+            " boundaries"
             if high.graph_kernel_s
             else ""
         )
         + _sampler_words(ctx)
+        + (
+            f"; the sparse indexer scores every earlier key in fp8 on every rank, the attention"
+            f" reads its top {ctx.model.index_topk:,}"
+            if ctx.model.index_topk
+            else ""
+        )
     )
     path = (
         f"{high.request_s * 1000:g}-{low.request_s * 1000:g} ms of the API server per request,"
@@ -353,19 +385,28 @@ def _stepped(
         else ""
     )
 
+    decode = _driver_words(ctx, decode_drivers(ctx))
+    first = _driver_words(ctx, first_token_drivers(ctx))
+
     def rate(per_engine: tuple[float, float], unit: int) -> ThroughputFigure:
         deployment = (round(per_engine[0] * s.dp, unit), round(per_engine[1] * s.dp, unit))
         gpus = s.gpus_needed
         return ThroughputFigure(
             deployment=deployment,
             per_gpu=(round(deployment[0] / gpus, unit), round(deployment[1] / gpus, unit)),
-            width=physics + preempted + _span_words(work),
+            width=decode + physics + preempted + _span_words(work),
         )
 
-    ttft = _latency(runs, lambda r, q: r.percentile_s("ttft_s", q), f"{physics}, {path}{queue}")
-    tpot = _latency(runs, lambda r, q: r.percentile_s("tpot_s", q), physics + preempted)
-    itl = _latency(runs, Result.itl_percentile_s, physics + "; a step with prefill is longer")
-    e2e = _latency(runs, lambda r, q: r.percentile_s("e2e_s", q), f"{physics}, {path}{preempted}")
+    ttft = _latency(
+        runs, lambda r, q: r.percentile_s("ttft_s", q), f"{first}{physics}, {path}{queue}"
+    )
+    tpot = _latency(runs, lambda r, q: r.percentile_s("tpot_s", q), decode + physics + preempted)
+    itl = _latency(
+        runs, Result.itl_percentile_s, decode + physics + "; a step with prefill is longer"
+    )
+    e2e = _latency(
+        runs, lambda r, q: r.percentile_s("e2e_s", q), f"{decode}{physics}, {path}{preempted}"
+    )
     output = rate((slow.output_tok_s, fast.output_tok_s), 0)
     if work.request_rate is None:
         shape = f"{work.concurrency} requests in flight"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Literal, NamedTuple
 
-from checker.planning.performance.perf import decode_token_s
+from checker.planning.performance.batching import StepLoad
+from checker.planning.performance.perf import decode_batch, step_cost
 from checker.planning.rules.base import RuleContext
 from checker.planning.rules.config import valid_tp
 from checker.planning.rules.scheduler import effective_max_num_seqs
@@ -46,15 +47,28 @@ def _more_tp(ctx: RuleContext) -> dict[str, int]:
 
 
 def _batch_for_tpot(ctx: RuleContext, limit_ms: float) -> int | None:
-    """Largest decode batch whose slow-end time per output token is within ``limit_ms``."""
+    """Largest decode batch whose slow-end time per output token is within ``limit_ms``, in
+    the steady state of a closed loop: each step decodes the batch and, with vLLM's chunked
+    prefill, also prefills the prompts of the batch / gen_tokens requests that on average
+    replace the ones finishing."""
     work = ctx.request.workload
-    context = work.prompt_tokens + work.gen_tokens // 2
+    prompt, context = work.prompt_tokens, work.prompt_tokens + work.gen_tokens // 2
+    cost = step_cost(ctx, 0)
+
+    def tpot_ms(batch: int) -> float:
+        arrivals = batch / max(1, work.gen_tokens)
+        tokens = round(arrivals * prompt)
+        load = StepLoad(
+            batch, batch * context, tokens, math.ceil(arrivals), 0, arrivals * prompt**2 / 2
+        )
+        return cost(load) * 1000
+
     low, high = 1, effective_max_num_seqs(ctx)
-    if decode_token_s(ctx, low, context, 0) * 1000 > limit_ms:
+    if tpot_ms(low) > limit_ms:
         return None
     while low < high:
         mid = (low + high + 1) // 2
-        if decode_token_s(ctx, mid, context, 0) * 1000 <= limit_ms:
+        if tpot_ms(mid) <= limit_ms:
             low = mid
         else:
             high = mid - 1
@@ -82,7 +96,7 @@ def _fix(
         values = _more_tp(ctx)
         fix = "a larger tensor parallel size reads each rank's weights faster"
         batch = _batch_for_tpot(ctx, limit)
-        if batch is not None and batch < effective_max_num_seqs(ctx):
+        if batch is not None and batch < decode_batch(ctx):  # fewer than run now
             values = {**values, "vllm.max_num_seqs": batch}
             fix = (
                 f"max_num_seqs {batch} keeps the decode batch small enough (requests beyond it "
