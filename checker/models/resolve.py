@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +93,14 @@ _Overrides = dict[str, Any] | None
 def _local_directory(name: str, base_dir: str | None) -> str | None:
     """The model directory ``name`` names (relative ones under ``base_dir``), None for a model
     id; a name that can only be a path and leads nowhere is an error."""
-    try:
-        local: Path | None = _path(name, base_dir)
-    except ModelConfigError:
-        local = None  # not usable as a path, so it can only be a model id
+    local: Path | None = None
+    # a model id names no directory: one stat tells, without the Path objects _path builds
+    # (every pair of a fleet asks); only _path expands a "~"
+    if name.startswith("~") or os.path.isdir(os.path.join(base_dir or "", name)):
+        try:
+            local = _path(name, base_dir)
+        except ModelConfigError:
+            local = None  # not usable as a path, so it can only be a model id
     if local is not None and local.is_dir():
         return str(local)
     if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:

@@ -117,6 +117,17 @@ def homes() -> dict[str, Home]:
     }
 
 
+@functools.cache  # read for every profile: the few flags with a profile key, once
+def _profile_homes() -> tuple[tuple[str, str, str], ...]:
+    """(flag, profile section, profile key) of each flag that has a profile key."""
+    found = []
+    for home in homes().values():
+        if home.profile:
+            section, name = home.profile.split(".")
+            found.append((home.flag, section, name))
+    return tuple(found)
+
+
 @functools.cache
 def env_homes() -> dict[str, Home]:
     """Environment variable -> its home (``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` ...)."""
@@ -351,17 +362,14 @@ class _Normaliser:
 
     def section_values(self, data: dict[str, Any]) -> None:
         """Profile keys written in vLLM's syntax (``vllm.max_num_batched_tokens: 32k``)."""
-        for home in homes().values():
-            if not home.profile:
-                continue
-            section, name = home.profile.split(".")
+        for flag, section, name in _profile_homes():
             values = data.get(section)
             if isinstance(values, dict) and name in values:
                 try:
-                    values[name] = section_value(home.flag, values[name], self.flags)
+                    values[name] = section_value(flag, values[name], self.flags)
                 except EngineArgError as exc:
                     del values[name]  # reported here, not again by the schema
-                    self.problem(f"{home.profile}: {exc.message}", (section, name), exc.hint)
+                    self.problem(f"{section}.{name}: {exc.message}", (section, name), exc.hint)
 
     def given(self, data: dict[str, Any]) -> list[tuple[KeyPath, Any]]:
         """Engine arguments written as flags: ``outputs.vllm_args`` and the ``vllm:`` keys that

@@ -12,8 +12,9 @@ some), and comparison, hashing, repr, pickling and freezing are Record's own, sh
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, FrozenInstanceError, dataclass, fields, replace
+from operator import attrgetter
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
@@ -50,8 +51,8 @@ class Record:
     def __delattr__(self, name: str) -> None:
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
-    def _values(self) -> Iterator[Any]:
-        return map(self.__getattribute__, _names(type(self)))
+    def _values(self) -> tuple[Any, ...]:
+        return _getter(type(self))(self)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -60,7 +61,7 @@ class Record:
         return all(a == b for a, b in zip(self._values(), other._values(), strict=True))
 
     def __hash__(self) -> int:
-        return hash(tuple(self._values()))
+        return hash(self._values())
 
     def __repr__(self) -> str:
         pairs = zip(_names(type(self)), self._values(), strict=True)
@@ -87,6 +88,10 @@ def record_json(value: Any, *, indent: int | None = 2, exclude: Any = None) -> s
 
 # record type -> its field names, in order
 _NAMES: dict[type, tuple[str, ...]] = {}
+# record type -> what reads its field values as a tuple, in order
+_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+# record type -> what builds one from its field values, in order, as it was pickled
+_BUILDERS: dict[type, Callable[..., Any]] = {}
 
 
 def _names(kind: type) -> tuple[str, ...]:
@@ -96,12 +101,40 @@ def _names(kind: type) -> tuple[str, ...]:
     return names
 
 
+def _getter(kind: type) -> Callable[[Any], tuple[Any, ...]]:
+    getter = _GETTERS.get(kind)
+    if getter is None:
+        names = _names(kind)
+        if len(names) > 1:
+            getter = attrgetter(*names)
+        else:  # attrgetter gives one name's value bare, not in a tuple
+
+            def getter(record: Any) -> tuple[Any, ...]:
+                return tuple(getattr(record, name) for name in names)
+
+        _GETTERS[kind] = getter
+    return getter
+
+
 def _rebuilt(kind: type[R], *values: Any) -> R:
     """A pickled record back, as it was (its floats were kept when it was first built)."""
-    built = object.__new__(kind)
-    for name, value in zip(_names(kind), values, strict=True):
-        object.__setattr__(built, name, value)
+    build = _BUILDERS.get(kind)
+    if build is None:
+        build = _BUILDERS[kind] = _compiled_builder(kind)
+    built: R = build(*values)
     return built
+
+
+def _compiled_builder(kind: type) -> Callable[..., Any]:
+    """``kind``'s unpickler: each field set from its value in order, no loop over the names
+    (a fleet's packed plans are unpacked for every report)."""
+    names = _names(kind)
+    namespace: dict[str, Any] = {"_new": object.__new__, "_kind": kind, "_set": object.__setattr__}
+    body = "".join(f"    _set(self, {name!r}, {name})\n" for name in names)
+    source = f"def build({', '.join(names)}):\n    self = _new(_kind)\n{body}    return self\n"
+    exec(source, namespace)  # noqa: S102 - our own field names, as dataclasses does
+    build: Callable[..., Any] = namespace["build"]
+    return build
 
 
 def _compiled_init(kind: type) -> Callable[..., None]:

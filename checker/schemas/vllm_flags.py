@@ -77,7 +77,12 @@ def _key(version: str) -> tuple[int, int]:
 
 
 def known_lines() -> list[str]:
-    return sorted(_table()["versions"], key=_key)
+    return list(_known_lines())
+
+
+@functools.cache  # every profile that pins no version reads with the newest line's flags
+def _known_lines() -> tuple[str, ...]:
+    return tuple(sorted(_table()["versions"], key=_key))
 
 
 @functools.cache

@@ -71,3 +71,21 @@ def test_a_symlink_inside_the_repository_and_a_named_outside_file_are_read(
     (repo / "same.yaml").symlink_to(repo / "p.yaml")
     run = cli("check", ".", "../outside/secret.yaml", "--no-comment", "--offline")
     assert run.code == 1 and "same.yaml" in run.out and "secret.yaml" in run.out, run
+
+
+def test_a_folder_symlink_leading_outside_is_not_followed_for_any_of_its_files(
+    cli: Callable[..., Run], repo: Path
+) -> None:
+    """Each file's folder is resolved once per run; a folder link still leads outside for
+    every file named through it, and one inside the repository is read."""
+    (repo.parent / "outside" / "other.yaml").write_text(SECRET)
+    (repo / "linked").symlink_to(repo.parent / "outside")
+    (repo / "sub").mkdir()
+    (repo / "sub" / "q.yaml").write_text(OK)
+    (repo / "alias").symlink_to(repo / "sub")
+    named = ["linked/secret.yaml", "linked/other.yaml", "alias/q.yaml", "p.yaml"]
+    run = cli("check", *named, "--no-comment", "--offline", "--format", "json")
+    report = json.loads(run.out)
+    assert run.code == 2 and "SECRET" not in run.out + run.err, run
+    assert [e["path"] for e in report["errors"]] == ["linked/other.yaml", "linked/secret.yaml"]
+    assert [p["profile"] for p in report["pairs"]] == ["alias/q.yaml", "p.yaml"]

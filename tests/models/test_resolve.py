@@ -68,6 +68,22 @@ def test_a_local_model_directory_gives_exact_bytes_from_its_safetensors(tmp_path
         assert info.safetensors_bytes == tensor_bytes(TENSORS)
 
 
+def test_a_model_directory_is_found_relative_to_the_profile_and_under_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An id-shaped name (org/name) is a directory when the profile's folder holds one, and
+    "~/..." is read from the home directory; an id that names none goes to the catalog."""
+    for folder in (tmp_path / "profiles" / "org" / "tiny", tmp_path / "home" / "models"):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps(_tiny_config()))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    base = str(tmp_path / "profiles")
+    for name in ("org/tiny", "~/models"):
+        info = resolve_model(ModelInput(model=name, base_dir=base))
+        assert (info.source, info.num_hidden_layers) == ("local", 2)
+    assert resolve_model(ModelInput(model="Qwen/Qwen3-8B", base_dir=base)).source == "catalog"
+
+
 def test_a_local_path_that_does_not_exist_is_an_error_not_a_lookup(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError, match="local model directory"):
         resolve_model(ModelInput(model=str(tmp_path / "missing" / "model")))

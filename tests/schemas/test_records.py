@@ -14,7 +14,7 @@ import pytest
 from checker.gate.result import Figures, PairResult
 from checker.schemas.enums import Severity
 from checker.schemas.outputs import Finding, PerfEstimate, SLOStatus
-from checker.schemas.records import record_json
+from checker.schemas.records import Record, record, record_json
 
 
 def test_a_whole_number_in_a_float_field_is_kept_as_a_float() -> None:
@@ -108,3 +108,18 @@ def test_a_record_is_frozen_compared_by_its_fields_and_copies_whole() -> None:
         SLOStatus(target="t", limit=1.5, estimate=(1.0, 2.0), status="met", bogus=1)  # type: ignore[call-arg]
     assert repr(one) == "SLOStatus(target='t', limit=1.5, estimate=(1.0, 2.0), status='met')"
     assert pickle.loads(pickle.dumps(one)) == one
+
+
+@record
+class _OneField(Record):
+    value: float
+
+
+def test_a_one_field_record_reads_compares_and_pickles_its_field() -> None:
+    """A record's values are read as a tuple whatever its width (a single name read alone
+    would give the bare value)."""
+    one = _OneField(value=2)
+    assert one == _OneField(value=2.0) and hash(one) == hash(_OneField(value=2.0))
+    assert repr(one) == "_OneField(value=2.0)"
+    back = pickle.loads(pickle.dumps(one))
+    assert back == one and type(back.value) is float

@@ -89,3 +89,12 @@ def test_checking_a_short_profile_builds_no_validator_for_a_section(tmp_path: Pa
         check=True,
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_profiles_that_leave_a_section_out_share_its_default() -> None:
+    """A fleet check builds each default section once, not once per profile: the sections are
+    frozen, so one instance serves every profile."""
+    first = Profile.model_validate({"model": {"id": "Qwen/Qwen3-8B"}})
+    second = Profile.model_validate({"model": {"id": "Qwen/Qwen3-8B"}})
+    assert first.deploy is second.deploy and first.outputs is second.outputs
+    assert first.deploy == ProfileDeploy.model_validate({})

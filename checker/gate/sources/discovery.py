@@ -210,16 +210,28 @@ def repository_root(start: Path) -> Path:
 def read_working_file(cwd: Path) -> Reader:
     root = repository_root(cwd)
     real_cwd = cwd.resolve()  # once, not for each of a fleet's files
+    real_folders: dict[str, str] = {}  # each folder resolved once: a fleet's files share a few
+
+    def real_path(path: Path) -> Path:
+        """``path.resolve()`` of an existing file (no link loop): its folder's real path, then
+        its name unless the name is itself a link."""
+        folder, name = os.path.split(path)
+        if name in ("", ".", "..") or os.path.islink(path):
+            return path.resolve()
+        if folder not in real_folders:
+            real_folders[folder] = os.path.realpath(folder)
+        return Path(real_folders[folder], name)
 
     def read(rel: str) -> str | Unreadable:
-        if not (cwd / rel).is_file():  # a FIFO or device named *.yaml would block the run
-            return Unreadable(why_not_a_file(cwd / rel))
+        path = cwd / rel
+        if not path.is_file():  # a FIFO or device named *.yaml would block the run
+            return Unreadable(why_not_a_file(path))
         inside = Path(os.path.normpath(real_cwd / rel)).is_relative_to(root)
-        if inside and not (cwd / rel).resolve().is_relative_to(root):
+        if inside and not real_path(path).is_relative_to(root):
             # a committed symlink would bring a file of the runner's into the report
             return Unreadable("a symlink leading outside the repository; not followed")
         try:
-            return read_text(cwd / rel)
+            return read_text(path)
         except YAMLSourceError as exc:
             return Unreadable(exc.message)
         except OSError as exc:

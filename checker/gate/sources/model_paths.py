@@ -54,7 +54,7 @@ def check_model_paths(
     if draft is not None:
         named.append((draft[0], draft[1], "draft model"))
     for text, key, label in named:  # read from the profile's folder, as the resolver does
-        if text.strip() and _is_dir(profile_dir / Path(text.strip()).expanduser()):
+        if text.strip() and _names_dir(text.strip(), profile_dir):
             paths.append((text.strip(), profile_dir, key, label))
     paths = [p for p in paths if "\0" not in p[0]]
     root = git_work_tree(profile_dir) if paths else None
@@ -62,6 +62,14 @@ def check_model_paths(
         return
     for text, base, key, label in paths:
         _inside(text, base, root, allowed, key, label)
+
+
+def _names_dir(text: str, folder: Path) -> bool:
+    """Whether ``text`` (a model id or path) names a directory, read from ``folder``. A model
+    id names none: one stat tells, without the Path objects (every pair of a fleet asks)."""
+    if not text.startswith("~") and not os.path.isdir(os.path.join(folder, text)):
+        return False
+    return _is_dir(folder / Path(text).expanduser())
 
 
 def _is_dir(path: Path) -> bool:
