@@ -9,6 +9,7 @@ import pytest
 from checker.hardware.catalog import find_gpu
 from checker.planning.engine.runner import first_v2_release, model_runner
 from checker.planning.engine.settings import Settings, resolve_settings
+from checker.planning.engine.spec_config import SpecDecode
 from checker.planning.memory.activation import sampler_bytes_per_logit, sampler_warmup_bytes
 from checker.planning.memory.memory import plan_memory
 from tests.planning.plans import catalog_model, make_request, plan
@@ -109,6 +110,35 @@ def test_a_v1_fallback_costs_the_kv_cache_v1_s_profile() -> None:
     assert plan_memory(model, embeds).binding.kv_budget < plan_memory(model, base).binding.kv_budget
     engine = make_request(QWEN25, vllm_args={"enable-prompt-embeds": True}).engine
     assert first_v2_release(catalog_model(QWEN25), "0.25.0", None, engine) == "0.29.0"
+
+
+@pytest.mark.parametrize(
+    ("version", "method", "config", "kept_by"),
+    [
+        ("0.27.1", "eagle", {"parallel_drafting": True}, "parallel_drafting"),
+        ("0.27.1", "dflash", {"parallel_drafting": True}, ""),  # V2's own parallel drafter
+        ("0.27.1", "dspark", {"parallel_drafting": True}, ""),
+        ("0.33.0", "draft_model", {"use_heterogeneous_vocab": True}, "use_heterogeneous_vocab"),
+        ("0.31.0", "draft_model", {"use_heterogeneous_vocab": True}, ""),  # no check yet
+    ],
+)
+def test_a_speculative_key_v2_does_not_take_keeps_v1(
+    version: str, method: str, config: dict[str, object], kept_by: str
+) -> None:
+    spec = SpecDecode(
+        method, "eagle", 3, None, None, None, None, None, {"method": method, **config}
+    )
+    runner = model_runner(catalog_model(QWEN3), version, spec)
+    assert runner.kept_by == kept_by and runner.v2 is not bool(kept_by)
+
+
+def test_what_keeps_v1_is_named_only_where_dropping_it_gives_v2() -> None:
+    """An argument V2 lacks on a model the release keeps on V1 anyway is no reason to drop it."""
+    embeds = make_request(MOE, vllm_args={"enable-prompt-embeds": True}).engine
+    on_v1 = model_runner(catalog_model(MOE), "0.27.1", None, embeds)  # MoE: V1 by default
+    assert not on_v1.v2 and on_v1.kept_by == ""
+    dense = model_runner(catalog_model(QWEN25), "0.27.1", None, embeds)
+    assert not dense.v2 and dense.kept_by == "--enable-prompt-embeds"
 
 
 def test_v2_profile_samples_the_logits_alone_before_0_33() -> None:

@@ -20,6 +20,9 @@ class Runner(NamedTuple):
 
     v2: bool
     reason: str
+    # the speculative-config key or engine argument (as --flag) without which the release would
+    # start the model on Model Runner V2; "" when none
+    kept_by: str = ""
 
     @property
     def name(self) -> str:
@@ -32,6 +35,9 @@ def runner_facts() -> dict[str, Any]:
     return data
 
 
+_UNSUPPORTED = "config/vllm.py _get_v2_model_runner_unsupported_features"
+
+
 def model_runner(
     model: ModelInfo,
     version: str,
@@ -40,14 +46,18 @@ def model_runner(
     *,
     v0: bool = False,
 ) -> Runner:
-    """The runner ``version`` starts ``model`` on (with ``spec``'s speculative method and
-    ``engine``'s arguments; None: vLLM's defaults)."""
+    """The runner ``version`` starts ``model`` on, with ``spec`` and ``engine``'s arguments
+    (None: vLLM's defaults), as VllmConfig.use_v2_model_runner decides: the model's default,
+    then what Model Runner V2 does not support sending a default-V2 model back to V1."""
     facts = runner_facts()
     rule: dict[str, Any] | None = pick(facts["default_v2"], version)
     if v0 or rule is None:
         return Runner(False, f"vLLM {version} has no default Model Runner V2")
     if rule.get("only_runner"):
         return Runner(True, f"vLLM {version} has removed the V1 model runner")
+    default = _default_runner(model, version, rule)
+    if not default.v2:
+        return default
     method = spec.method if spec else None
     methods: dict[str, list[str]] = pick(facts["v2_speculative_methods"], version) or {}
     if method and (
@@ -56,14 +66,27 @@ def model_runner(
         return Runner(
             False,
             f"Model Runner V2 of vLLM {version} does not run speculative method "
-            f"'{method}' (config/vllm.py _get_v2_model_runner_unsupported_features)",
+            f"'{method}' ({_UNSUPPORTED})",
         )
-    if engine is not None and (refused := _unsupported_arg(engine, version)):
+    key = _unsupported_spec_key(spec, version) if spec else None
+    if key:
+        feature = f'the speculative config\'s "{key}"'
+        return Runner(False, f"Model Runner V2 of vLLM {version} does not take {feature}", key)
+    arg = _unsupported_arg(engine, version) if engine else None
+    if arg:
+        flag, feature = arg
         return Runner(
             False,
-            f"Model Runner V2 of vLLM {version} does not yet support {refused} "
-            "(config/vllm.py _get_v2_model_runner_unsupported_features)",
+            f"Model Runner V2 of vLLM {version} does not yet support {feature} ({flag}; "
+            f"{_UNSUPPORTED})",
+            flag,
         )
+    return default
+
+
+def _default_runner(model: ModelInfo, version: str, rule: dict[str, Any]) -> Runner:
+    """The runner ``version`` picks for ``model`` before what V2 does not support
+    (config/vllm.py _is_default_v2_model_runner_model)."""
     if rule.get("every_model"):
         return Runner(True, f"vLLM {version} runs every generate model on Model Runner V2")
     arch = next((a for a in model.architectures if a in rule["architectures"]), None)
@@ -83,7 +106,20 @@ def model_runner(
     return Runner(False, f"{names}: not a default Model Runner V2 architecture of vLLM {version}")
 
 
-def _unsupported_arg(engine: EngineInput, version: str) -> str | None:
+def _unsupported_spec_key(spec: SpecDecode, version: str) -> str | None:
+    """The first speculative-config key set to true that V2 does not take with this method."""
+    keys: dict[str, list[str]] = pick(runner_facts()["v2_unsupported_spec_keys"], version) or {}
+    return next(
+        (
+            k
+            for k, v2_methods in keys.items()
+            if spec.config.get(k) is True and spec.method not in v2_methods
+        ),
+        None,
+    )
+
+
+def _unsupported_arg(engine: EngineInput, version: str) -> tuple[str, str] | None:
     """The first engine argument (as ``--flag``) whose feature Model Runner V2 of ``version``
     does not support, with the feature's name; None when there is none."""
     for row in runner_facts()["v2_unsupported_args"]:
@@ -99,7 +135,7 @@ def _unsupported_arg(engine: EngineInput, version: str) -> str | None:
             else engine.vllm_args.get(arg)
         )
         if value in row["values"] if "values" in row else bool(value):
-            return f"{row['feature']} (--{arg})"
+            return f"--{arg}", str(row["feature"])
     return None
 
 

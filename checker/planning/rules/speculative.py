@@ -11,7 +11,6 @@ from typing import Any
 from checker.planning.engine.releases import (
     has_behaviour,
     message,
-    pick,
     release,
 )
 from checker.planning.engine.runner import first_v2_release
@@ -440,7 +439,7 @@ def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
         or s.is_v0
         or not has_behaviour("spec_one_kv_group", version)
         or _many_groups_allowed(spec, version)
-        or (v1_key := _v1_runner_key(spec, version, on_v2=s.runner.v2)) is None
+        or s.runner.v2
         or (groups := draft_kv_groups(ctx.model, s)) < 2
     ):
         return
@@ -459,8 +458,8 @@ def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
             "KV cache groups: use a checkpoint with one MTP layer (num_speculative_tokens may "
             "still exceed it: vLLM reuses the layer)"
         )
-    if v1_key:
-        fix += f'; Model Runner V2 takes such a draft: drop "{v1_key}"'
+    if s.runner.kept_by:
+        fix += f'; Model Runner V2 takes such a draft: drop "{s.runner.kept_by}"'
     else:
         since = first_v2_release(ctx.model, version, spec, ctx.request.engine)
         if since:
@@ -480,24 +479,6 @@ def _many_groups_allowed(spec: SpecDecode, version: str) -> bool:
     """MTP drafters whose proposer takes several groups (vllm_speculative.yaml many_kv_groups)."""
     since = spec_facts()["many_kv_groups"].get(spec.draft.model_type if spec.draft else "")
     return spec.kind == "mtp" and since is not None and release(version) >= release(str(since))
-
-
-def _v1_runner_key(spec: SpecDecode, version: str, *, on_v2: bool) -> str | None:
-    """Why the server runs on the V1 model runner: "" where the release does not start this
-    model on Model Runner V2 (planning/engine/runner.py), else the speculative config key V2
-    does not take (vllm_speculative.yaml v1_runner_keys); None on V2, the only runner from
-    0.34."""
-    if not on_v2:
-        return ""
-    keys: dict[str, list[str]] = pick(spec_facts()["v1_runner_keys"], version) or {}
-    return next(
-        (
-            key
-            for key, v2_methods in keys.items()
-            if spec.config.get(key) is True and spec.method not in v2_methods
-        ),
-        None,
-    )
 
 
 def _line_keys(version: str) -> tuple[frozenset[str], bool] | None:
