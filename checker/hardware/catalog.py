@@ -12,8 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Sequence
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any, TypeVar
 
 from checker.errors import GPUNotFoundError
 from checker.schemas.gpu import GPUSpec
@@ -23,27 +22,40 @@ _VENDOR_PREFIX = re.compile(r"^(?:nvidia|amd)(?:[\s_-]+|$)")
 # A size ends at any non-alphanumeric: "144G_HBM3e" is as much "144gb" as "144G HBM3e".
 _SIZE = re.compile(r"(\d+)\s*(?:gib|gb|g)(?![a-z0-9])")
 _SEPARATORS = re.compile(r"[\s_-]+")
+T = TypeVar("T")
 _HINT = "list the catalog with 'vllm-wizard gpus', or describe the GPU under hardware.custom_gpus"
 
 
-class _CatalogFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    gpus: tuple[GPUSpec, ...]
-    ambiguous: dict[str, tuple[str, ...]] = {}  # family name -> the SKUs it could mean
-
-
 class _Catalog:
-    def __init__(self, data: _CatalogFile) -> None:
-        self.gpus = data.gpus
-        self.index = build_index(data.gpus)
-        names = {g.name for g in data.gpus}
+    """gpus.yaml as read: every name and alias indexes its SKU's entry, validated into a GPUSpec
+    when first looked up (a check looks up a few SKUs of some sixty)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        unknown = sorted(set(data) - {"gpus", "ambiguous"})
+        if unknown:
+            raise ValueError(f"gpus.yaml: unknown top-level keys {unknown}")
+        self.entries: list[dict[str, Any]] = list(data["gpus"])
+        self._specs: list[GPUSpec | None] = [None] * len(self.entries)
+        self.index = _indexed(
+            (e["name"], (e["name"], *e.get("aliases", ())), i) for i, e in enumerate(self.entries)
+        )
+        names = {e["name"] for e in self.entries}
         self.ambiguous: dict[str, tuple[str, ...]] = {}
-        for family, choices in data.ambiguous.items():
+        for family, choices in (data.get("ambiguous") or {}).items():
             key = normalise(family)
             if key in self.index or not set(choices) <= names:
                 raise ValueError(f"gpus.yaml: ambiguous name {family!r} is a SKU or lists unknowns")
-            self.ambiguous[key] = choices
+            self.ambiguous[key] = tuple(choices)
+
+    def spec(self, position: int) -> GPUSpec:
+        """The entry at ``position``, validated once."""
+        spec = self._specs[position]
+        if spec is None:
+            spec = self._specs[position] = GPUSpec.model_validate(self.entries[position])
+        return spec
+
+    def specs(self) -> list[GPUSpec]:
+        return [self.spec(i) for i in range(len(self.entries))]
 
 
 @functools.lru_cache(maxsize=1024)  # pure; the gate looks a target's GPU up for every pair
@@ -60,23 +72,31 @@ def keys_of(spec: GPUSpec) -> set[str]:
 
 def build_index(specs: Iterable[GPUSpec]) -> dict[str, GPUSpec]:
     """Key -> spec; a key claimed by two different SKUs is a catalog bug."""
-    index: dict[str, GPUSpec] = {}
-    for spec in specs:
-        for key in keys_of(spec):
-            other = index.setdefault(key, spec)
-            if other.name != spec.name:
-                raise ValueError(f"GPU name key {key!r} is claimed by {other.name} and {spec.name}")
+    return _indexed((spec.name, (spec.name, *spec.aliases), spec) for spec in specs)
+
+
+def _indexed(skus: Iterable[tuple[str, Iterable[str], T]]) -> dict[str, T]:
+    """Each (SKU name, its names, value): every normalised name -> value; a key claimed by two
+    different SKUs is a catalog bug."""
+    index: dict[str, T] = {}
+    owners: dict[str, str] = {}
+    for sku, names, value in skus:
+        for key in {normalise(n) for n in names}:
+            owner = owners.setdefault(key, sku)
+            if owner != sku:
+                raise ValueError(f"GPU name key {key!r} is claimed by {owner} and {sku}")
+            index.setdefault(key, value)
     return index
 
 
 @functools.cache
 def _catalog() -> _Catalog:
-    return _Catalog(_CatalogFile.model_validate(bundled_data("gpus.yaml")))
+    return _Catalog(bundled_data("gpus.yaml"))
 
 
 def all_gpus() -> list[GPUSpec]:
     """The catalog in file order (loaded once, on first use)."""
-    return list(_catalog().gpus)
+    return _catalog().specs()
 
 
 def find_gpu(name: str, custom: Sequence[GPUSpec] = ()) -> GPUSpec:
@@ -94,13 +114,13 @@ def find_gpu(name: str, custom: Sequence[GPUSpec] = ()) -> GPUSpec:
         )
     catalog = _catalog()
     if key in catalog.index:
-        return catalog.index[key]
+        return catalog.spec(catalog.index[key])
     if key in catalog.ambiguous:
         raise GPUNotFoundError(
             f"GPU name {shown} is ambiguous; it can mean {', '.join(catalog.ambiguous[key])}",
             hint="name one of them exactly; 'vllm-wizard gpus' lists the catalog",
         )
-    close = _closest(key, [*custom, *catalog.gpus])
+    close = _closest(key, [*custom, *all_gpus()])
     did_you_mean = f"; closest: {', '.join(close)}" if close else ""
     raise GPUNotFoundError(f"unknown GPU {shown}{did_you_mean}", hint=_HINT)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from checker.errors import ArtifactError, UsageError
 from checker.schemas.lazy_dataclass import lazy_dataclass
-from checker.schemas.yaml_source import bundled_data
+from checker.schemas.yaml_source import bundled_part
 
 
 @lazy_dataclass(frozen=True)
@@ -66,23 +66,30 @@ class FlagSet:
             )
 
 
-def _table() -> dict[str, Any]:
-    data: dict[str, Any] = bundled_data("vllm_flags.yaml")
-    return data
-
-
 def _key(version: str) -> tuple[int, int]:
     parts = version.split(".")
     return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
 
 
 def known_lines() -> list[str]:
-    return list(_known_lines())
+    return list(_lines())
 
 
-@functools.cache  # every profile that pins no version reads with the newest line's flags
-def _known_lines() -> tuple[str, ...]:
-    return tuple(sorted(_table()["versions"], key=_key))
+@functools.cache
+def _lines() -> tuple[str, ...]:
+    lines: list[str] = bundled_part(
+        "vllm_flags.yaml", "lines", lambda data: sorted(data["versions"], key=_key)
+    )
+    return tuple(lines)
+
+
+@functools.cache
+def _entry(line: str) -> dict[str, Any]:
+    """One release line's flags: a start loads that line's, not the whole table."""
+    entry: dict[str, Any] = bundled_part(
+        "vllm_flags.yaml", f"line-{line}", lambda data: data["versions"][line]
+    )
+    return entry
 
 
 @functools.cache
@@ -99,7 +106,7 @@ def flags_for(version: str) -> FlagSet:
             hint=f"known: {', '.join(known_lines())}",
         )
     line = lines[-1]
-    entry = _table()["versions"][line]
+    entry = _entry(line)
     bench = entry.get("bench_serve")
     return FlagSet(
         line=line,

@@ -11,12 +11,13 @@ import contextlib
 import errno
 import functools
 import hashlib
+import json
 import marshal
 import os
 import re
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import field
 from pathlib import Path
 from typing import Any
@@ -201,23 +202,34 @@ def load_data(text: str, cache: Path | None = None) -> Any:
     """Plain ``safe_load`` of our own bundled data files, with the fast loader, through a cache
     in ``cache`` (default: ``data_cache()``) that is written, best effort, unless Python writes
     no bytecode either (PYTHONDONTWRITEBYTECODE)."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _through_cache(digest, "", lambda: yaml.load(text, Loader=_LOADER), cache)  # noqa: S506
+
+
+def _through_cache(
+    digest: str, part: str, parse: Callable[[], Any], cache: Path | None = None
+) -> Any:
+    """``parse()``, a pure function of the text whose SHA-256 is ``digest``, from its entry in
+    the cache (``part``: which derivation of that text; "" the whole), else computed and
+    stored there."""
     folder = cache or data_cache()
     if folder is None:
-        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    # "d1": entries that hold (digest, data); a release that stored the bare data as
+        return parse()
+    # "d1": entries that hold (key, data); a release that stored the bare data as
     # <digest>.<tag>.marshal may share the folder and keeps its own files
-    path = folder / f"{digest[:32]}.{sys.implementation.cache_tag}.d1.marshal"
+    name = f"{digest[:32]}.{sys.implementation.cache_tag}.d1{'.' + part if part else ''}.marshal"
+    path = folder / name
+    key = f"{digest}:{part}" if part else digest
     # the entry carries the full digest of its text: a file that is valid marshal but not this
     # text's entry (another program's, an older format, a disk fault) is parsed again, not served
     with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
         stored = marshal.loads(read_prefix(path, _MAX_CACHE_ENTRY))  # a FIFO is refused
-        if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == digest:
+        if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key:
             return stored[1]
-    data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+    data = parse()
     if not sys.dont_write_bytecode:
         with contextlib.suppress(OSError, ValueError):  # a read-only cache; a YAML date
-            _store(path, marshal.dumps((digest, data)))
+            _store(path, marshal.dumps((key, data)))
     return data
 
 
@@ -230,6 +242,24 @@ def bundled_text(name: str) -> str:
 def bundled_data(name: str) -> Any:
     """One of our data files (``checker/data/<name>``), parsed once per process."""
     return load_data(bundled_text(name))
+
+
+@functools.cache
+def _bundled_digest(name: str) -> str:
+    return hashlib.sha256(bundled_text(name).encode("utf-8")).hexdigest()
+
+
+def bundled_part(name: str, part: str, derive: Callable[[Any], Any]) -> Any:
+    """``derive`` of data file ``name``'s content (parsed as JSON for a .json file), cached as
+    an entry of its own: a later start loads that part (one release's flags) and not the whole
+    file. ``derive`` must be pure and give plain data (marshal's types); ``part``, unique among
+    the file's parts and safe in a file name, names it."""
+
+    def parse() -> Any:
+        whole = json.loads(bundled_text(name)) if name.endswith(".json") else bundled_data(name)
+        return derive(whole)
+
+    return _through_cache(_bundled_digest(name), part, parse)
 
 
 def _store(path: Path, blob: bytes) -> None:

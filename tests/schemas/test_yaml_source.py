@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import marshal
 import os
 import sys
@@ -17,6 +18,7 @@ from checker.schemas import yaml_source
 from checker.schemas.yaml_source import (
     MAX_DEPTH,
     YAMLSourceError,
+    bundled_part,
     decode_text,
     load_data,
     parse_yaml,
@@ -97,6 +99,30 @@ def test_data_files_are_parsed_once_then_read_from_the_cache(
     )
     with pytest.raises(AssertionError):  # another text is parsed, not served a stale entry
         load_data(text + "more: 1\n", tmp_path)
+
+
+def test_a_part_of_a_data_file_is_cached_as_an_entry_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(yaml_source, "DATA_DIR", tmp_path)
+    data = tmp_path / "part-test.json"
+    data.write_text('{"lines": {"a": [1, 2], "b": [3]}}', encoding="utf-8")
+    yaml_source._bundled_digest.cache_clear()
+    assert bundled_part("part-test.json", "b", lambda d: d["lines"]["b"]) == [3]
+    parse = json.loads
+    monkeypatch.setattr(json, "loads", _no_parse)  # a later start reads the part's entry alone
+    assert bundled_part("part-test.json", "b", lambda d: d["lines"]["b"]) == [3]
+    with pytest.raises(AssertionError):  # another part of the file is derived from the file
+        bundled_part("part-test.json", "a", lambda d: d["lines"]["a"])
+    data.write_text('{"lines": {"b": [4]}}', encoding="utf-8")
+    yaml_source._bundled_digest.cache_clear()
+    with pytest.raises(AssertionError):  # an edited file is parsed again, not served stale
+        bundled_part("part-test.json", "b", lambda d: d["lines"]["b"])
+    monkeypatch.setattr(json, "loads", parse)
+    assert bundled_part("part-test.json", "b", lambda d: d["lines"]["b"]) == [4]
+    yaml_source._bundled_digest.cache_clear()
 
 
 def test_data_cache_is_not_written_where_bytecode_is_not(

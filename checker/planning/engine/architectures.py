@@ -11,12 +11,11 @@ class (or custom code that is trusted), else a registered base after swapping th
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any, Literal, NamedTuple
 
 from checker.planning.engine.releases import pick
 from checker.schemas.model_info import ModelInfo
-from checker.schemas.yaml_source import bundled_text
+from checker.schemas.yaml_source import bundled_part
 
 # The class the Transformers backend builds a text model with (registry
 # _TRANSFORMERS_BACKEND_MODELS); its pipeline-parallel support stands for the backend's.
@@ -32,19 +31,19 @@ class ArchitectureSupport(NamedTuple):
     registered_count: int = 0
 
 
-@functools.cache
-def _releases() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(bundled_text("vllm_architectures.json"))
-    return dict(data["releases"])
+_FILE = "vllm_architectures.json"
 
 
 @functools.cache
 def _release(version: str) -> tuple[str, frozenset[str], frozenset[str], dict[str, Any]] | None:
-    releases = _releases()
-    facts = pick(releases, version)
-    if facts is None:
+    # a start loads the names and the one release it needs of the file's (cached)
+    names: list[str] = bundled_part(_FILE, "releases", lambda data: list(data["releases"]))
+    name = pick({n: n for n in names}, version)
+    if name is None:
         return None
-    name = next(k for k, v in releases.items() if v is facts)
+    facts: dict[str, Any] = bundled_part(
+        _FILE, f"release-{name}", lambda data: data["releases"][name]
+    )
     return (
         name,
         frozenset(facts["registered"]),
