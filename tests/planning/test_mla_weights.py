@@ -1,0 +1,47 @@
+"""MLA weights per rank as vLLM holds them: the latent down-projections whole on every rank,
+and a quantized kv_b_proj's dequantized W_UK / W_UV beside it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from checker.hardware.catalog import find_gpu
+from checker.planning.engine.settings import resolve_settings
+from checker.planning.memory.weights import stage_weight_bytes
+from tests.planning.conftest import request
+from tests.planning.plans import catalog_model
+
+V3 = "deepseek-ai/DeepSeek-V3"  # 61 MLA layers, hidden 7168, 128 heads, fp8 block-quantized
+LAYERS, HIDDEN, HEADS = 61, 7168, 128
+
+
+def weights(tp: int, version: str = "0.19", **overrides: Any) -> float:
+    m = catalog_model(V3, **overrides)
+    req = request(V3, tp=tp, version=version)
+    return stage_weight_bytes(m, resolve_settings(req, m, find_gpu("H200"), tp=tp), 0)
+
+
+@pytest.mark.parametrize("tp", [1, 8])
+def test_a_wider_q_latent_adds_whole_q_a_proj_rows_on_every_rank(tp: int) -> None:
+    # q_a_proj (hidden x q_lora_rank) is a ReplicatedLinear: every rank holds all of it;
+    # q_b_proj (q_lora_rank x heads x 192) is column-parallel: it shrinks with TP;
+    # q_a_layernorm (q_lora_rank) is whole on every rank too
+    bf16 = {"quantization_config": None}
+    wider = weights(tp, **bf16, q_lora_rank=1536 + 512) - weights(tp, **bf16)
+    replicated = LAYERS * (HIDDEN + 1) * 512 * 2
+    sharded = LAYERS * 512 * HEADS * (128 + 64) * 2 / tp
+    assert wider == pytest.approx(replicated + sharded, rel=1e-9)
+
+
+def test_fp8_kv_b_proj_keeps_a_bf16_copy_from_0_8() -> None:
+    # W_UK / W_UV: this rank's heads of kv_b_proj, dequantized to bf16 (512 x 16 x 256 at TP 8)
+    copy = LAYERS * 512 * (HEADS // 8) * (128 + 128) * 2
+    assert weights(8, "0.19") - weights(8, "0.7") == pytest.approx(copy, rel=1e-9)
+    assert weights(8, "0.34") - weights(8, "0.7") == pytest.approx(copy, rel=1e-9)
+
+
+def test_bf16_kv_b_proj_is_only_viewed() -> None:
+    bf16 = {"quantization_config": None}
+    assert weights(8, "0.19", **bf16) == weights(8, "0.7", **bf16)
