@@ -45,3 +45,41 @@ def test_fp8_kv_b_proj_keeps_a_bf16_copy_from_0_8() -> None:
 def test_bf16_kv_b_proj_is_only_viewed() -> None:
     bf16 = {"quantization_config": None}
     assert weights(8, "0.19", **bf16) == weights(8, "0.7", **bf16)
+
+
+V32 = "deepseek-ai/DeepSeek-V3.2"  # V3's shapes plus a sparse indexer: 64 heads of 128
+
+
+def v32_weights(tp: int, version: str = "0.19", **overrides: Any) -> float:
+    m = catalog_model(V32, **overrides)
+    req = request(V32, tp=tp, version=version, max_num_batched_tokens=8192)
+    return stage_weight_bytes(m, resolve_settings(req, m, find_gpu("H200"), tp=tp), 0)
+
+
+@pytest.mark.parametrize("tp", [1, 8])
+def test_the_sparse_indexer_is_whole_on_every_rank(tp: int) -> None:
+    # wq_b (q_lora_rank x heads x 128) and weights_proj (hidden x heads) are ReplicatedLinear
+    bf16 = {"quantization_config": None}
+    wider = v32_weights(tp, **bf16, index_n_heads=128) - v32_weights(tp, **bf16)
+    assert wider == pytest.approx(LAYERS * 64 * (1536 * 128 + HIDDEN) * 2, rel=1e-9)
+
+
+def test_the_indexer_top_k_buffer_grows_with_the_batched_tokens() -> None:
+    m = catalog_model(V32)
+    by_tokens = [
+        stage_weight_bytes(
+            m,
+            resolve_settings(
+                request(V32, tp=8, max_num_batched_tokens=n), m, find_gpu("H200"), tp=8
+            ),
+            0,
+        )
+        for n in (8192, 16384)
+    ]
+    assert by_tokens[1] - by_tokens[0] == 8192 * 2048 * 4  # int32, index_topk columns
+
+
+def test_fp8_indexer_wk_is_stored_unquantized_from_0_33() -> None:
+    # wk (hidden x 128) joins weights_proj in an unquantized wk_weights_proj: two bytes, not one
+    grown = v32_weights(8, "0.33") - v32_weights(8, "0.19")
+    assert grown == pytest.approx(LAYERS * HIDDEN * 128 * (2 - 1), rel=1e-3)

@@ -143,16 +143,27 @@ def _mla_extra_bytes(
     process_weights_after_loading keeps W_UK_T / W_UV as views of a dequantized copy of this
     rank's kv_b_proj in the activation dtype (vllm_messages.yaml mla_dequantized_kv_b);
     unquantized, they view the weight itself. Both happen inside load_model, so "Model loading
-    took" counts them."""
+    took" counts them. Sparse MLA's indexer (wq_b, wk, weights_proj) is replicated too, its
+    weights_proj (from 0.33.0 its wk as well) unquantized (vllm_messages.yaml
+    indexer_wk_unquantized)."""
     count = _mla_layers(model, layers)
     if not count or model.kv_lora_rank is None or model.qk_rope_head_dim is None:
         return 0.0
     tp, hidden, latent = settings.tp, model.hidden_size, model.kv_lora_rank
     down = hidden * ((model.q_lora_rank or 0) + latent + model.qk_rope_head_dim)
     per_param = roles["attention_linear"] / max(model.params.attention_linear, 1)
-    extra = count * down * per_param * (1 - 1 / tp)
     method = settings.quantization
     quantized = method and "attention_linear" not in _ROLE_SKIPS.get(method, set())
+    unquantized = 0  # indexer weights vLLM builds with quant_config=None
+    if model.sparse_mla and model.q_lora_rank:
+        heads, dim = model.index_heads, model.index_head_dim
+        down += model.q_lora_rank * heads * dim + hidden * (dim + heads)
+        unquantized = hidden * heads  # weights_proj
+        if has_behaviour("indexer_wk_unquantized", settings.facts.version):
+            unquantized += hidden * dim
+    extra = count * down * per_param * (1 - 1 / tp)
+    if quantized:
+        extra += count * unquantized * (settings.dtype_bytes - per_param)
     if quantized and has_behaviour("mla_dequantized_kv_b", settings.facts.version):
         nope = model.qk_nope_head_dim or 128
         v_dim = model.v_head_dim or 128
@@ -229,6 +240,11 @@ def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> floa
     # make_layers); embedding and LM head stay. It stops at the first tensor past the budget,
     # so vLLM may offload up to one tensor more than this.
     total -= min(settings.cpu_offload_bytes, total)
+    if model.sparse_mla:
+        # the top-k index buffer the indexer fills, int32, allocated as the model is built
+        # (models/deepseek_v2.py DeepseekV2Model.__init__ in 0.11.0 and 0.19.0;
+        # models/deepseek_v32/nvidia/model.py in 0.33.0 and 0.34.0)
+        total += settings.max_num_batched_tokens * model.index_topk * 4
     if stage == 0:
         total += roles["embedding"] / tp
     # the vision tower is built on every pipeline stage (interfaces.py _mark_tower_model)
