@@ -83,3 +83,17 @@ def test_fp8_indexer_wk_is_stored_unquantized_from_0_33() -> None:
     # wk (hidden x 128) joins weights_proj in an unquantized wk_weights_proj: two bytes, not one
     grown = v32_weights(8, "0.33") - v32_weights(8, "0.19")
     assert grown == pytest.approx(LAYERS * HIDDEN * 128 * (2 - 1), rel=1e-3)
+
+
+def test_glm52_layers_sharing_an_indexer_build_none_from_0_33() -> None:
+    # indexer_types: "full" in layers 0-2 and every fourth from 6, "shared" in the other 57
+    glm = "zai-org/GLM-5.2"  # bf16; hidden 6144, q_lora_rank 2048, 32 indexer heads of 128
+    m = catalog_model(glm)
+    assert m.indexer_layers.count(False) == 57
+
+    def at(version: str) -> float:
+        req = request(glm, tp=8, version=version)
+        return stage_weight_bytes(m, resolve_settings(req, m, find_gpu("H200"), tp=8), 0)
+
+    indexer = 2048 * 32 * 128 + 6144 * (128 + 32)
+    assert at("0.19") - at("0.33") == pytest.approx(57 * indexer * 2, rel=1e-9)

@@ -154,16 +154,22 @@ def _mla_extra_bytes(
     per_param = roles["attention_linear"] / max(model.params.attention_linear, 1)
     method = settings.quantization
     quantized = method and "attention_linear" not in _ROLE_SKIPS.get(method, set())
-    unquantized = 0  # indexer weights vLLM builds with quant_config=None
-    if model.sparse_mla and model.q_lora_rank:
-        heads, dim = model.index_heads, model.index_head_dim
-        down += model.q_lora_rank * heads * dim + hidden * (dim + heads)
-        unquantized = hidden * heads  # weights_proj
-        if has_behaviour("indexer_wk_unquantized", settings.facts.version):
-            unquantized += hidden * dim
     extra = count * down * per_param * (1 - 1 / tp)
-    if quantized:
-        extra += count * unquantized * (settings.dtype_bytes - per_param)
+    if model.sparse_mla and model.q_lora_rank:
+        # the indexer: counted in attention_linear (so TP-shared above), held whole where built
+        version = settings.facts.version
+        heads, dim = model.index_heads, model.index_head_dim
+        params = model.q_lora_rank * heads * dim + hidden * (dim + heads)
+        unquantized = hidden * heads  # weights_proj: quant_config=None
+        if has_behaviour("indexer_wk_unquantized", version):
+            unquantized += hidden * dim
+        held = params * per_param
+        if quantized:
+            held += unquantized * (settings.dtype_bytes - per_param)
+        own = count
+        if model.indexer_layers and has_behaviour("indexer_shared_layers", version):
+            own = sum(model.indexer_layers[i] for i in layers)
+        extra += own * held - count * params * per_param / tp
     if quantized and has_behaviour("mla_dequantized_kv_b", settings.facts.version):
         nope = model.qk_nope_head_dim or 128
         v_dim = model.v_head_dim or 128
