@@ -251,6 +251,23 @@ def _layer_kinds(
     return [LayerKind.FULL] * layers, []
 
 
+def _indexer_layers(cfg: dict[str, Any], layers: int) -> tuple[bool, ...]:
+    """Per layer: builds its own sparse indexer where a release lets layers share one
+    (vLLM 0.34.0 model_executor/models/utils.py compute_skip_topk_layers: indexer_types'
+    "shared" layers, else index_topk_pattern's "S" layers, else those off index_topk_freq
+    past index_skip_topk_offset). Empty where every layer builds one."""
+    types = cfg.get("indexer_types")
+    if isinstance(types, list) and len(types) == layers:
+        return tuple(t != "shared" for t in types)
+    pattern = cfg.get("index_topk_pattern")
+    if isinstance(pattern, str) and pattern:
+        return tuple(i >= len(pattern) or pattern[i] != "S" for i in range(layers))
+    freq, offset = cfg.get("index_topk_freq"), cfg.get("index_skip_topk_offset", 2)
+    if not isinstance(freq, int) or freq <= 1 or not isinstance(offset, int):
+        return ()
+    return tuple(max(i - offset + 1, 0) % freq == 0 for i in range(layers))
+
+
 def _indexer_token_bytes(cfg: dict[str, Any]) -> int:
     """Bytes per token of a sparse-MLA layer's indexer key cache (models/deepseek_v2.py
     Indexer: index_head_dim fp8 values and a float32 scale per quant block of them)."""
@@ -737,6 +754,7 @@ def _parse_config(
         index_topk=indexer_shape[0],
         index_heads=indexer_shape[1],
         index_head_dim=indexer_shape[2],
+        indexer_layers=_indexer_layers(cfg, layers) if sparse_mla else (),
         compressed_attention=compressed,
         kv_shared_layers=kv_shared,
     )

@@ -68,7 +68,15 @@ def _attention(
         linear = (
             q + hidden * (latent + rope) + latent * heads * (nope + v_dim) + heads * v_dim * hidden
         )
-        return linear, latent + (q_rank or 0)
+        norms = latent + (q_rank or 0)
+        index_heads, index_dim = cfg.get("index_n_heads"), cfg.get("index_head_dim")
+        if cfg.get("index_topk") and q_rank and index_heads and index_dim:
+            # sparse MLA's indexer (models/deepseek_v2.py Indexer): wq_b, wk, weights_proj
+            # and the LayerNorm k_norm (weight and bias), in every layer as 0.19.0 builds it
+            # (planning/memory/weights.py drops the layers later releases let share one)
+            linear += q_rank * index_heads * index_dim + hidden * (index_dim + index_heads)
+            norms += 2 * index_dim
+        return linear, norms
     if kv == 0:
         return 0, 0
     q_dim, kv_dim = heads * head_dim, kv * head_dim

@@ -264,6 +264,11 @@ class ModelInfo(BaseModel):
     )
     index_heads: int = Field(0, ge=0, description="The sparse indexer's heads (index_n_heads)")
     index_head_dim: int = Field(0, ge=0, description="The sparse indexer's head size")
+    indexer_layers: tuple[bool, ...] = Field(
+        (),
+        description="Per layer: builds its own sparse indexer in releases where layers share "
+        "one (GLM-5.2's indexer_types); empty = every MLA layer builds one",
+    )
     compressed_attention: CompressedAttention | None = Field(
         None, description="DeepSeek-V4's compressed sparse attention; None = another model"
     )

@@ -1,7 +1,8 @@
 """Weight bytes per GPU rank, the way vLLM shards and stores them.
 
 TP splits linear layers and the vocabulary; KV projections are replicated once TP exceeds the
-KV heads; PP gives each stage its layers (embedding on the first, LM head on the last). Data
+KV heads, MLA's latent down-projections always (with a quantized kv_b_proj's dequantized copy
+beside them); PP gives each stage its layers (embedding on the first, LM head on the last). Data
 parallel replicates attention and dense layers per engine; the routed experts are split over
 the DP x TP ranks, whole experts with expert parallel, TP-sharded without.
 Quantized formats store their linear weights at the method's bits plus its scales.
@@ -14,13 +15,13 @@ import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from checker.planning.engine.releases import mxfp4_padding, mxfp4_uses_marlin
+from checker.planning.engine.releases import has_behaviour, mxfp4_padding, mxfp4_uses_marlin
 from checker.planning.engine.settings import Settings, config_dtype
 from checker.planning.kvcache.deepseek_v4 import deepseek_v4_weight_bytes
 from checker.planning.kvcache.kv_dtypes import DTYPE_BYTES
 from checker.planning.memory.multimodal import tower_storage, vision_weight_bytes
 from checker.planning.memory.quant_bits import bits_per_weight
-from checker.schemas.model_info import ModelInfo, ParamBreakdown
+from checker.schemas.model_info import LayerKind, ModelInfo, ParamBreakdown
 
 _QUANTIZED_ROLES = (
     "attention_linear",
@@ -126,6 +127,57 @@ def _kv_replication(model: ModelInfo, tp: int) -> float:
     return (q_o + replicated) / (q_o + kv_cols)
 
 
+def _mla_layers(model: ModelInfo, layers: range) -> int:
+    return sum(1 for i in layers if model.layer_kinds[i] is LayerKind.MLA)
+
+
+def _mla_extra_bytes(
+    model: ModelInfo, settings: Settings, roles: Mapping[str, float], layers: range
+) -> float:
+    """What one rank holds of ``layers``' MLA attention beyond the TP share of its weights.
+
+    The latent down-projections (q_a_proj and kv_a_proj_with_mqa, or fused_qkv_a_proj) are
+    ReplicatedLinear / MergedColumnParallelLinear(disable_tp=True): whole on every rank
+    (models/deepseek_v2.py DeepseekV2MLAAttention.__init__ in every release read, 0.7.0 to
+    0.34.0; minicpm3.py, kimi_linear.py alike). Where kv_b_proj is quantized, MLA's
+    process_weights_after_loading keeps W_UK_T / W_UV as views of a dequantized copy of this
+    rank's kv_b_proj in the activation dtype (vllm_messages.yaml mla_dequantized_kv_b);
+    unquantized, they view the weight itself. Both happen inside load_model, so "Model loading
+    took" counts them. Sparse MLA's indexer (wq_b, wk, weights_proj) is replicated too, its
+    weights_proj (from 0.33.0 its wk as well) unquantized (vllm_messages.yaml
+    indexer_wk_unquantized)."""
+    count = _mla_layers(model, layers)
+    if not count or model.kv_lora_rank is None or model.qk_rope_head_dim is None:
+        return 0.0
+    tp, hidden, latent = settings.tp, model.hidden_size, model.kv_lora_rank
+    down = hidden * ((model.q_lora_rank or 0) + latent + model.qk_rope_head_dim)
+    per_param = roles["attention_linear"] / max(model.params.attention_linear, 1)
+    method = settings.quantization
+    quantized = method and "attention_linear" not in _ROLE_SKIPS.get(method, set())
+    extra = count * down * per_param * (1 - 1 / tp)
+    if model.sparse_mla and model.q_lora_rank:
+        # the indexer: counted in attention_linear (so TP-shared above), held whole where built
+        version = settings.facts.version
+        heads, dim = model.index_heads, model.index_head_dim
+        params = model.q_lora_rank * heads * dim + hidden * (dim + heads)
+        unquantized = hidden * heads  # weights_proj: quant_config=None
+        if has_behaviour("indexer_wk_unquantized", version):
+            unquantized += hidden * dim
+        held = params * per_param
+        if quantized:
+            held += unquantized * (settings.dtype_bytes - per_param)
+        own = count
+        if model.indexer_layers and has_behaviour("indexer_shared_layers", version):
+            own = sum(model.indexer_layers[i] for i in layers)
+        extra += own * held - count * params * per_param / tp
+    if quantized and has_behaviour("mla_dequantized_kv_b", settings.facts.version):
+        nope = model.qk_nope_head_dim or 128
+        v_dim = model.v_head_dim or 128
+        heads = model.num_attention_heads // tp
+        extra += count * latent * heads * (nope + v_dim) * settings.dtype_bytes
+    return extra
+
+
 def local_experts(model: ModelInfo, settings: Settings) -> int:
     """Routed experts the busiest rank holds with expert parallel: the logical experts plus
     EPLB's redundant copies, split as evenly as possible over the DP x TP ranks, the first
@@ -188,11 +240,17 @@ def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> floa
     experts = roles["expert_linear"] * expert_share(model, settings)
     sharded = (dense + attention_extra) / tp + experts
     total = share * (sharded + roles["router"] + roles["norms_and_biases"])
+    total += _mla_extra_bytes(model, settings, roles, layers)
     # --cpu-offload-gb: the UVA offloader moves decoder-layer parameters to pinned host memory
     # until the budget is spent (model_executor/offloader/uva.py _maybe_offload_to_cpu via
     # make_layers); embedding and LM head stay. It stops at the first tensor past the budget,
     # so vLLM may offload up to one tensor more than this.
     total -= min(settings.cpu_offload_bytes, total)
+    if model.sparse_mla:
+        # the top-k index buffer the indexer fills, int32, allocated as the model is built
+        # (models/deepseek_v2.py DeepseekV2Model.__init__ in 0.11.0 and 0.19.0;
+        # models/deepseek_v32/nvidia/model.py in 0.33.0 and 0.34.0)
+        total += settings.max_num_batched_tokens * model.index_topk * 4
     if stage == 0:
         total += roles["embedding"] / tp
     # the vision tower is built on every pipeline stage (interfaces.py _mark_tower_model)
