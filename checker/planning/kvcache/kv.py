@@ -26,7 +26,7 @@ from checker.planning.kvcache.deepseek_v4 import (
 from checker.planning.kvcache.kv_dtypes import layer_page
 from checker.planning.kvcache.state import state_blocks
 from checker.planning.memory.draft import draft_pages, drafter
-from checker.planning.memory.weights import stage_layers
+from checker.planning.memory.weights import own_indexer_layers, stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 GIB = float(1 << 30)
@@ -141,10 +141,13 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     else:
         kinds = [LayerKind.FULL] * len(layers)
     if model.indexer_token_bytes:
-        # each sparse-MLA layer's indexer key cache, one more MLA page of one replicated head
-        # (models/deepseek_v2.py DeepseekV32IndexerCache.get_kv_cache_spec)
-        pages += [settings.block_size * model.indexer_token_bytes] * len(layers)
-        kinds += [LayerKind.MLA] * len(layers)
+        # the key cache of each sparse-MLA layer's indexer, one more MLA page of one replicated
+        # head (models/deepseek_v2.py DeepseekV32IndexerCache.get_kv_cache_spec); a layer
+        # without an indexer registers none
+        built = own_indexer_layers(model, settings.facts.version)
+        indexers = sum(built[i] for i in layers)
+        pages += [settings.block_size * model.indexer_token_bytes] * indexers
+        kinds += [LayerKind.MLA] * indexers
     window_of = {kind: _window(kind, model) for kind in set(kinds)}  # once per kind, not layer
     windows = [window_of[kind] for kind in kinds]
     pages += [page for _, page, _ in drafts]
@@ -269,12 +272,21 @@ def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
     if not model.indexer_token_bytes or not model.kv_layers:
         return {}
     latent = target_page(model, replace(settings, block_size=1), model.kv_layers[0])
-    share = model.indexer_token_bytes / (model.indexer_token_bytes + latent)
+    own = sum(own_indexer_layers(model, settings.facts.version)[i] for i in model.kv_layers)
+    indexer = own * model.indexer_token_bytes
+    share = indexer / (indexer + len(model.kv_layers) * latent)
+    where = "each MLA layer"
+    if own < len(model.kv_layers):
+        others = len(model.kv_layers) - own
+        where = (
+            f"{own} of the {len(model.kv_layers)} MLA layers (the other {others} reuse an "
+            "earlier layer's top-k)"
+        )
     return {
         "sparse attention indexer": (
-            f"{model.indexer_token_bytes} bytes a token in each MLA layer (the indexer's fp8 "
-            f"keys and their float32 scales) beside the {latent}-byte latent: {share:.1%} of "
-            "the KV cache (models/deepseek_v2.py DeepseekV32IndexerCache)"
+            f"{model.indexer_token_bytes} bytes a token (the indexer's fp8 keys and their "
+            f"float32 scales) in {where} beside the {latent}-byte latent: {share:.1%} of the "
+            "KV cache (models/deepseek_v2.py DeepseekV32IndexerCache)"
         )
     }
 

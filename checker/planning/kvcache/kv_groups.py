@@ -10,6 +10,7 @@ from checker.planning.engine.settings import Settings
 from checker.planning.kvcache.deepseek_v4 import mtp_layer_numbers
 from checker.planning.kvcache.kv import kv_layout, target_page
 from checker.planning.memory.draft import draft_layer_specs
+from checker.planning.memory.weights import own_indexer_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
 
 # (attention type, its window) -> the layers of one KV cache spec, in vLLM's order
@@ -30,10 +31,11 @@ def _target_specs(model: ModelInfo, settings: Settings) -> list[tuple[_Type, int
     """(type, page) of each target layer with a cache, over all pipeline stages; recurrent
     state layers are one more type (MambaSpec)."""
     specs: list[tuple[_Type, int]] = []
+    own = own_indexer_layers(model, settings.facts.version)
     for layer in model.kv_layers:
         kind = model.layer_kinds[layer] if settings.hybrid_kv else LayerKind.FULL
         specs.append((_type(kind, model), target_page(model, settings, layer)))
-        if model.indexer_token_bytes:
+        if model.indexer_token_bytes and own[layer]:
             specs.append((("full", 0), settings.block_size * model.indexer_token_bytes))
     if settings.state_page_bytes:
         states = model.state_layer_flags.count(True)

@@ -127,6 +127,16 @@ def _kv_replication(model: ModelInfo, tp: int) -> float:
     return (q_o + replicated) / (q_o + kv_cols)
 
 
+def own_indexer_layers(model: ModelInfo, version: str) -> tuple[bool, ...]:
+    """Per layer of a sparse-MLA model: whether it builds its own indexer, so holds its
+    weights and its key cache (DeepseekV32IndexerCache). From 0.33.0 the layers that reuse a
+    preceding layer's top-k build none (vllm_messages.yaml indexer_shared_layers); MTP layers
+    always build one, but they are the drafter's."""
+    if model.indexer_layers and has_behaviour("indexer_shared_layers", version):
+        return model.indexer_layers
+    return (True,) * model.num_hidden_layers
+
+
 def _mla_layers(model: ModelInfo, layers: range) -> int:
     return sum(1 for i in layers if model.layer_kinds[i] is LayerKind.MLA)
 
@@ -166,10 +176,8 @@ def _mla_extra_bytes(
         held = params * per_param
         if quantized:
             held += unquantized * (settings.dtype_bytes - per_param)
-        own = count
-        if model.indexer_layers and has_behaviour("indexer_shared_layers", version):
-            own = sum(model.indexer_layers[i] for i in layers)
-        extra += own * held - count * params * per_param / tp
+        own = own_indexer_layers(model, version)
+        extra += sum(own[i] for i in layers) * held - count * params * per_param / tp
     if quantized and has_behaviour("mla_dequantized_kv_b", settings.facts.version):
         nope = model.qk_nope_head_dim or 128
         v_dim = model.v_head_dim or 128
