@@ -785,6 +785,18 @@ def test_a_sparse_indexer_scores_every_key_but_the_attention_reads_only_its_top_
     assert sparse(_decode(64, 1000)) > full(_decode(64, 1000))
 
 
+def test_layers_reusing_a_top_k_score_nothing_from_0_33() -> None:
+    """GLM-5.2: 21 of 78 layers build an indexer on 0.33 (the others reuse its top-k), every
+    layer on 0.19; the indexer's scores and key reads shrink to those 21, the top-k stays."""
+    glm = "zai-org/GLM-5.2"
+    kw: dict[str, Any] = {"gpus": 8, "tp": 8, "max_model_len": 65536}
+    old = perf.sparse_indexer(_context(glm, "H200", version="0.19.0", **kw), 78)
+    new = perf.sparse_indexer(_context(glm, "H200", version="0.33.0", **kw), 78)
+    assert old is not None and new is not None and old.topk == new.topk
+    assert new.pair_flops == pytest.approx(old.pair_flops * 21 / 78)
+    assert new.key_bytes == pytest.approx(old.key_bytes * 21 / 78)
+
+
 def test_mla_layers_and_shared_experts_launch_more_kernels_than_a_llama_layer() -> None:
     # DeepSeek-R1: every layer an MLA block (two latent norms, the absorbed bmms, FlashMLA's
     # kernel and combine, block-fp8 activation quantization), 58 with routed experts beside a

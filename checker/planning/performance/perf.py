@@ -44,7 +44,7 @@ from checker.planning.kvcache.kv import (
     windowed_chunk_bytes,
 )
 from checker.planning.memory.memory import StageMemory
-from checker.planning.memory.weights import stage_layers, stage_weight_bytes
+from checker.planning.memory.weights import own_indexer_layers, stage_layers, stage_weight_bytes
 from checker.planning.performance.batching import StepLoad
 from checker.planning.rules.base import RuleContext, per_plan
 from checker.planning.rules.scheduler import effective_max_num_seqs
@@ -449,14 +449,17 @@ class SparseIndexer(NamedTuple):
 
 def sparse_indexer(ctx: RuleContext, stage_layers: float) -> SparseIndexer | None:
     """The indexer of a stage of ``stage_layers`` attending layers, or None (dense
-    attention)."""
+    attention). Layers that reuse a preceding layer's top-k (0.33's GLM-5.2) score nothing and
+    hold no indexer keys, but their attention reads the top-k all the same."""
     model = ctx.model
     if not model.index_topk or not model.index_heads:
         return None
+    own = own_indexer_layers(model, ctx.settings.facts.version)
+    scoring = stage_layers * sum(own) / len(own)
     return SparseIndexer(
         model.index_topk,
-        stage_layers * 2 * model.index_heads * model.index_head_dim,
-        stage_layers * model.indexer_token_bytes,
+        scoring * 2 * model.index_heads * model.index_head_dim,
+        scoring * model.indexer_token_bytes,
     )
 
 
