@@ -6,6 +6,7 @@ import pytest
 
 from checker.planning.engine.settings import resolve_settings
 from checker.planning.engine.versions import version_facts
+from checker.planning.memory.activation import activation_bytes
 from checker.planning.memory.memory import plan_memory
 from checker.planning.planner import run_plan
 from checker.schemas.enums import Severity
@@ -84,6 +85,23 @@ def test_pipeline_binding_stage_is_the_last() -> None:
     assert mem.binding.stage == 1  # the sampler runs on the last stage
     assert mem.stages[1].activation > mem.stages[0].activation
     assert close(mem.binding.kv.num_blocks, 67207, 1.0)  # log: 67207 blocks
+
+
+def test_a_later_pipeline_stage_keeps_its_receive_buffers() -> None:
+    """Every stage after the first holds the hidden states and residual of
+    max_num_batched_tokens tokens it receives (make_empty_intermediate_tensors); V0 is not
+    modelled so."""
+    m = model("meta-llama__Llama-3.1-8B")
+
+    def stages(version: str) -> tuple[list[float], int]:
+        req = request("meta-llama/Llama-3.1-8B", pp=4, version=version)
+        s = resolve_settings(req, m, H100, tp=1)
+        return [activation_bytes(m, s, stage) for stage in range(4)], s.max_num_batched_tokens
+
+    v1, tokens = stages("0.19.0")
+    assert v1[1] - v1[0] == pytest.approx(2 * tokens * 4096 * 2) and v1[2] == v1[1]
+    v0, _ = stages("0.7.3")
+    assert v0[1] == v0[0]
 
 
 def test_hybrid_groups_gemma3() -> None:

@@ -181,7 +181,19 @@ def activation_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
             peak = max(peak, sampler)
         else:
             peak = max(peak, sampler_peak_bytes(model, settings, tokens) + reserved)
-    return _with_encoder(model, settings, stage, peak)
+    return _with_encoder(model, settings, stage, peak) + _pipeline_receive_bytes(
+        model, settings, stage
+    )
+
+
+def _pipeline_receive_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
+    """A later pipeline stage keeps the buffers it receives the hidden states and residual of
+    max_num_batched_tokens tokens into (make_empty_intermediate_tensors: the V1 runner's
+    GPUModelRunner._dummy_run, Model Runner V2's load_model), still allocated after the
+    profile run."""
+    if stage == 0 or settings.is_v0:
+        return 0.0
+    return 2 * settings.max_num_batched_tokens * model.hidden_size * settings.dtype_bytes
 
 
 def _with_encoder(model: ModelInfo, settings: Settings, stage: int, text_peak: float) -> float:
