@@ -9,8 +9,9 @@ import pytest
 
 from checker.cli import main
 from checker.gate.audit.fleet import load_fleet
-from checker.gate.audit.report import audit_markdown
+from checker.gate.audit.report import audit_json, audit_markdown
 from checker.gate.audit.run import AuditOptions, AuditResult, run_audit
+from checker.schemas.records import record_json
 from tests.gate.test_check import llama, write
 
 FLEET = """\
@@ -57,7 +58,7 @@ def test_every_profile_on_every_fleet_target(fleet_repo: Path, jobs: int) -> Non
     assert got[("profiles/small.yaml", "tiny:1")] == "FAIL"  # 16 GB of weights on 8 GiB
     assert got[("profiles/small.yaml", "H100-80GB:1")] == "PASS"
     assert [p.profile for p in check.pairs][:4] == ["profiles/long.yaml"] * 4  # input order
-    assert calls[0] == (0, 8) and calls[-1] == (8, 8)
+    assert calls == [(done, 8) for done in range(9)]  # 0, then each pair
     # both problems of bad.yaml (unknown 'idd', missing 'id'), each on its own
     assert [e.path for e in check.errors] == ["profiles/bad.yaml"] * 2
     assert len({e.message for e in check.errors}) == 2
@@ -70,6 +71,32 @@ def test_every_profile_on_every_fleet_target(fleet_repo: Path, jobs: int) -> Non
     assert cheaper["profiles/small.yaml"].target == "L4:1"  # priced, and cheaper than 4.0
     assert cheaper["profiles/small.yaml"].current_price_per_hour == 4.0
     assert "profiles/long.yaml" not in cheaper  # 64k context passes only on the H100
+
+
+def test_two_processes_plan_chunks_as_one_process_plans(tmp_path: Path) -> None:
+    """Many profiles go to the workers in chunks: the result is the serial run's, in input
+    order, and progress still counts every pair."""
+    write(tmp_path, "fleet.yaml", "- H100-80GB\n- L4\n")
+    for i in range(40):
+        write(tmp_path, f"profiles/p{i:02}.yaml", llama(4096 * (1 + i % 16)))
+
+    def audited(jobs: int) -> tuple[str, list[int]]:
+        calls: list[int] = []
+        options = AuditOptions(
+            fleet=load_fleet(tmp_path / "fleet.yaml"),
+            paths=("profiles",),
+            jobs=jobs,
+            cwd=tmp_path,
+            offline=True,
+        )
+        result = run_audit(options, lambda done, total: calls.append(done))
+        plans = record_json([p.full_plan() for p in result.check.pairs])
+        return audit_json(result) + plans, calls
+
+    serial, parallel = audited(1), audited(2)
+    assert serial == parallel
+    assert "FAIL" in serial[0] and "PASS" in serial[0]
+    assert serial[1] == list(range(81))
 
 
 def test_cli_writes_both_reports(

@@ -24,7 +24,7 @@ from checker.gate.result import CheckResult, PairResult
 from checker.gate.sources.discovery import no_profiles_found
 from checker.gate.sources.profiles import profile_folder
 from checker.schemas.enums import FailOn
-from checker.schemas.profile_io import Target, load_profile_text
+from checker.schemas.profile_io import ProfileRequests, Target, load_profile_text
 from checker.schemas.records import Record, record
 
 
@@ -69,12 +69,9 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditR
     )
     options.fleet.check_gpus(setup.settings.custom_gpus)
     side, unmatched, artifacts = working_tree(setup)
-    jobs = [
-        (side.texts[rel], rel, str(profile_folder(setup.cwd, rel)), entry.target, setup.settings)
-        for rel in side.profiles
-        for entry in options.fleet.targets
-    ]
-    pairs = _run_all(jobs, options.jobs, progress)
+    jobs = [(side.texts[rel], rel, str(profile_folder(setup.cwd, rel))) for rel in side.profiles]
+    targets = [entry.target for entry in options.fleet.targets]
+    pairs = _run_all(jobs, targets, setup.settings, options.jobs, progress)
     errors, notes = unmatched_report(unmatched, artifacts)
     errors[:0] = side.all_problems()
     if not pairs and not errors and not artifacts:
@@ -89,30 +86,64 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditR
     )
 
 
-_Job = tuple[str, str, str, Target, PairSettings]
+_Job = tuple[str, str, str]  # a profile's text, its path, the folder its paths are read from
+_CHUNKS_PER_WORKER = 8  # enough for the workers to finish together
+_MAX_CHUNK = 16  # profiles: progress moves at least every 16 x len(targets) pairs
 
 
-def _plan_one(job: _Job) -> PairResult:
-    text, rel, base_dir, target, settings = job
-    return check_pair(load_profile_text(text, rel), target, settings, base_dir=Path(base_dir))
+def _plan_profile(job: _Job, targets: Sequence[Target], settings: PairSettings) -> list[PairResult]:
+    """The profile on each target, parsed once and its request shared (as ``check`` plans)."""
+    text, rel, base_dir = job
+    loaded, folder = load_profile_text(text, rel), Path(base_dir)
+    requests = ProfileRequests(loaded.profile, base_dir=folder)
+    return [check_pair(loaded, t, settings, base_dir=folder, requests=requests) for t in targets]
 
 
-def _run_all(jobs: list[_Job], workers: int, progress: Progress | None) -> list[PairResult]:
-    """Plan every job, in worker processes unless one worker (or one job) is asked for."""
-    results: list[PairResult | None] = [None] * len(jobs)
-    workers = workers or os.cpu_count() or 1
-    if progress:
-        progress(0, len(jobs))
-    if workers == 1 or len(jobs) <= 1:
-        for i, job in enumerate(jobs):
-            results[i] = _plan_one(job)
+def _plan_chunk(
+    chunk: Sequence[_Job], targets: Sequence[Target], settings: PairSettings
+) -> list[list[PairResult]]:
+    return [_plan_profile(job, targets, settings) for job in chunk]
+
+
+def _run_all(
+    jobs: Sequence[_Job],
+    targets: Sequence[Target],
+    settings: PairSettings,
+    workers: int,
+    progress: Progress | None,
+) -> list[PairResult]:
+    """Plan every profile on every target, in worker processes unless one worker (or one
+    profile) is asked for. Progress counts pairs: 0, then each pair as its profile is done."""
+    results: list[list[PairResult]] = [[] for _ in jobs]
+    total, done = len(jobs) * len(targets), 0
+
+    def finish(i: int, planned: list[PairResult]) -> None:
+        nonlocal done
+        results[i] = planned
+        for _ in planned:
+            done += 1
             if progress:
-                progress(i + 1, len(jobs))
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            futures = {pool.submit(_plan_one, job): i for i, job in enumerate(jobs)}
-            for done, future in enumerate(as_completed(futures), 1):
-                results[futures[future]] = future.result()
-                if progress:
-                    progress(done, len(jobs))
-    return [r for r in results if r is not None]
+                progress(done, total)
+
+    if progress:
+        progress(0, total)
+    workers = workers or os.cpu_count() or 1
+    # the first profile is planned here: the imports and catalogs it loads are then inherited
+    # by the forked workers, not loaded again in each
+    first = 1 if workers > 1 else len(jobs)
+    for i in range(min(first, len(jobs))):
+        finish(i, _plan_profile(jobs[i], targets, settings))
+    rest = len(jobs) - first
+    if rest > 0:
+        workers = min(workers, rest)
+        # a task per chunk of profiles, not per pair: each costs the parent a pickle both ways
+        size = max(1, min(_MAX_CHUNK, rest // (workers * _CHUNKS_PER_WORKER)))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {
+                pool.submit(_plan_chunk, jobs[start : start + size], targets, settings): start
+                for start in range(first, len(jobs), size)
+            }
+            for future in as_completed(futures):
+                for offset, planned in enumerate(future.result()):
+                    finish(futures[future] + offset, planned)
+    return [pair for planned in results for pair in planned]
