@@ -275,20 +275,22 @@ def test_draft_tensor_parallel_sizes() -> None:
         LLAMA,
         draft=draft,
         **_spec(model=DRAFT, num_speculative_tokens=3, draft_tensor_parallel_size=1),
-        **kw,
+        **{**kw, "version": "0.30.0"},
     )
     assert "must be the same. Got 1 and 4." in only(one, "VW125").message
-    # 0.34.0 removed Model Runner V1 and its DraftModelProposer, which alone refused it
-    newest = plan(
-        LLAMA,
-        draft=draft,
-        **_spec(model=DRAFT, num_speculative_tokens=3, draft_tensor_parallel_size=1),
-        gpus=4,
-        tp=4,
-        max_model_len=16384,
-        version="0.34",
-    )
-    assert not fired(newest, "VW125")
+    # the V1 runner's DraftModelProposer alone refused it (0.30.0 keeps draft models on V1):
+    # Model Runner V2 runs them from 0.31.0 and is the only runner in 0.34.0
+    for version in ("0.31.0", "0.33.0", "0.34"):
+        later = plan(
+            LLAMA,
+            draft=draft,
+            **_spec(model=DRAFT, num_speculative_tokens=3, draft_tensor_parallel_size=1),
+            gpus=4,
+            tp=4,
+            max_model_len=16384,
+            version=version,
+        )
+        assert not fired(later, "VW125"), version
 
 
 def test_mtp_token_count_must_reuse_its_layers_evenly() -> None:

@@ -316,7 +316,7 @@ def _draft(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[Finding]:
         spec.kind == "draft_model"
         and draft_tp is not None
         and draft_tp != tp
-        and not has_behaviour("model_runner_v1_removed", version)
+        and not ctx.settings.runner.v2  # V2's draft speculators load at the draft's own TP
     ):
         yield _invalid(
             message("spec-draft-model-tp", version, draft_tp=draft_tp, tp=tp),
