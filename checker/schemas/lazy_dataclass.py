@@ -88,6 +88,14 @@ def _compiled_init(kind: type, frozen: bool) -> Callable[..., None]:
     if hasattr(kind, "__post_init__"):
         body.append("self.__post_init__()")
     signature = ", ".join(["self", *params, *(["*", *keywords] if keywords else [])])
+    return compile_init(kind, signature, body, namespace)
+
+
+def compile_init(
+    kind: type, signature: str, body: list[str], namespace: dict[str, Any]
+) -> Callable[..., None]:
+    """``kind``'s ``__init__(signature)`` running ``body``'s lines, compiled in ``namespace``
+    (the names the lines use); shared with checker.schemas.records."""
     source = f"def __init__({signature}):\n" + "".join(f"    {b}\n" for b in body or ["pass"])
     exec(source, namespace)  # noqa: S102 - our own field names, as dataclasses does
     init: Callable[..., None] = namespace["__init__"]

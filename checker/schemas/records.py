@@ -21,6 +21,8 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 from pydantic_core import to_json
 from typing_extensions import dataclass_transform
 
+from checker.schemas.lazy_dataclass import compile_init
+
 R = TypeVar("R", bound="Record")
 T = TypeVar("T")
 
@@ -168,11 +170,7 @@ def _compiled_init(kind: type) -> Callable[..., None]:
             )
         body.append(f"_set(self, {name!r}, {value})")
     signature = f"self, *, {', '.join(params)}" if params else "self"
-    source = f"def __init__({signature}):\n" + "".join(f"    {b}\n" for b in body or ["pass"])
-    exec(source, namespace)  # noqa: S102 - our own field names, as dataclasses does
-    init: Callable[..., None] = namespace["__init__"]
-    init.__qualname__ = f"{kind.__qualname__}.__init__"
-    return init
+    return compile_init(kind, signature, body, namespace)
 
 
 def _float_shape(annotation: Any, module: dict[str, Any]) -> str | None:
