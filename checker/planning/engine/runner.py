@@ -134,7 +134,8 @@ def _unsupported_arg(engine: EngineInput, version: str) -> tuple[str, str] | Non
             if field in EngineInput.model_fields
             else engine.vllm_args.get(arg)
         )
-        if value in row["values"] if "values" in row else bool(value):
+        counts = value in row["values"] if "values" in row else bool(value)
+        if counts:
             return f"--{arg}", str(row["feature"])
     return None
 
