@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from checker.errors import CheckerError
 from checker.models.config_parser import parse_config
@@ -54,6 +53,7 @@ from checker.schemas.inputs import (
     PolicyInput,
 )
 from checker.schemas.outputs import MemoryBreakdown, PlanResponse
+from checker.schemas.section import ValidationError
 
 FIELDS = ("weights_gib", "kv_cache_gib", "kv_cache_tokens", "max_concurrency")
 _VERSION = re.compile(r"v?(\d+\.\d+)(?:\.\d+)?")

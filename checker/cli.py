@@ -16,7 +16,6 @@ import signal
 import sys
 import textwrap
 import threading
-import types
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
@@ -1109,24 +1108,7 @@ def _on_sigterm(handler: Any) -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
-def _no_plugin_loader() -> None:
-    """With every plugin disabled, pydantic's plugin loader finds none, but importing it imports
-    importlib.metadata (email, zipfile, csv, socket ...) when the first model is built: about a
-    twentieth of a cold check. A stand-in with its one function, giving what it gives then
-    (no plugin), is imported instead."""
-    name = "pydantic.plugin._loader"
-    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") != "__all__" or name in sys.modules:
-        return
-    stand_in = types.ModuleType(name)
-    stand_in.get_plugins = lambda: ()  # type: ignore[attr-defined]
-    sys.modules[name] = stand_in
-
-
 def entry() -> None:
-    # Our models are internal: skip pydantic's scan of every installed package's entry points
-    # for validation plugins, a cost on each start of a pre-commit hook (unless the user set it).
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    _no_plugin_loader()
     # A command's objects (modules, models, catalogs) live to its end and make hardly any
     # garbage cycles (a fleet's check leaves the same hundred whatever its size; a bad profile,
     # a few dozen): the collector's passes over them while modules load, and the interpreter's

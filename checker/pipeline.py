@@ -74,11 +74,10 @@ _FLAG_NAMES = {
 
 def request_from_args(args: argparse.Namespace) -> tuple[PlanRequest, LoadedProfile | None]:
     """Build a request from ``--profile`` (if any) with the flags the user gave laid over it."""
-    from pydantic import ValidationError
-
     from checker.schemas.error_words import error_text
     from checker.schemas.profile import normalise_enum_spelling
     from checker.schemas.profile_io import load_profile, profile_to_request
+    from checker.schemas.section import ValidationError
 
     loaded = None
     base: dict[str, Any] = {}

@@ -108,9 +108,8 @@ def set_up(
 
 def check_version(value: str | None, where: str) -> None:
     """A version the planner can model, or a usage error before anything is planned."""
-    from pydantic import ValidationError
-
     from checker.planning.engine.versions import version_facts
+    from checker.schemas.section import ValidationError
 
     if value is None:
         return

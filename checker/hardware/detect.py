@@ -25,13 +25,12 @@ import subprocess
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from checker.errors import DetectError, GPUNotFoundError, reason
 from checker.hardware.catalog import all_gpus, find_gpu
 from checker.schemas.enums import Interconnect
 from checker.schemas.error_words import error_text
 from checker.schemas.gpu import GPUSpec
+from checker.schemas.section import ConfigDict, Section, ValidationError
 
 # the --query-gpu fields, in order; all but index, name and memory.total may be refused
 FIELDS = "index,name,uuid,memory.total,memory.reserved,driver_version,compute_cap,mig.mode.current"
@@ -48,7 +47,7 @@ _CC = re.compile(r"^(\d+)\.(\d+)$")
 _NAME_IT = "or name the GPU with --gpu ('vllm-wizard gpus' lists them)"
 
 
-class DetectedGPU(BaseModel):
+class DetectedGPU(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     index: int  # nvidia-smi index of the physical GPU

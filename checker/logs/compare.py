@@ -7,11 +7,12 @@ rank's cache to the minimum), so the logged ones are taken from the rank that lo
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
 from checker.logs.reader import Fact, StartupLog
 from checker.logs.request import binding_rank, derived_requested
 from checker.schemas.outputs import PlanResponse
+from checker.schemas.section import ConfigDict, Section
 
 # (term, label, unit, the log's figures that state it, in order of preference)
 TERMS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -35,7 +36,7 @@ ROUNDING_GIB = 0.02  # vLLM prints GiB to 2 decimals; a sum of three such figure
 _BUDGET = ("weights_gib", "activation_gib", "non_torch_gib", "cudagraph_gib")
 
 
-class Term(BaseModel):
+class Term(Section):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
@@ -53,7 +54,7 @@ class Term(BaseModel):
         return self.predicted - self.logged
 
 
-class Comparison(BaseModel):
+class Comparison(Section):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     terms: list[Term]
@@ -144,9 +145,7 @@ def _log_subtracts_graphs(log: StartupLog, terms: list[Term]) -> bool:
     return abs(float(found[0].value) - sum(p for p in parts if p is not None)) > 0.02
 
 
-def _explain(
-    terms: list[Term], planned_subtracts: bool, logged_subtracts: bool
-) -> dict[str, str | None]:
+def _explain(terms: list[Term], planned_subtracts: bool, logged_subtracts: bool) -> dict[str, Any]:
     by_name = {t.name: t for t in terms}
     # KV = requested - the budget terms, so each term moves KV by minus its own difference
     effects: dict[str, float] = {}

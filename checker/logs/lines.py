@@ -5,12 +5,11 @@ from __future__ import annotations
 import functools
 import re
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
+from checker.schemas.section import ConfigDict, Section, field_validator
 from checker.schemas.yaml_source import bundled_data
 
 
-class LinePattern(BaseModel):
+class LinePattern(Section):
     model_config = ConfigDict(
         frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True
     )
@@ -27,7 +26,7 @@ class LinePattern(BaseModel):
         return re.compile(value)
 
 
-class LineTable(BaseModel):
+class LineTable(Section):
     model_config = ConfigDict(
         frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True
     )

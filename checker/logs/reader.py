@@ -14,10 +14,9 @@ import re
 import shlex
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from checker.errors import CheckerError
 from checker.logs.lines import line_table
+from checker.schemas.section import ConfigDict, Field, Section
 
 MAX_LINE_CHARS = 16384  # longer lines (a pasted chat template) are read up to here
 MAIN = "main"
@@ -52,7 +51,7 @@ class LogReadError(CheckerError):
     """A log we cannot read: nothing vLLM prints at start-up is in it."""
 
 
-class Fact(BaseModel):
+class Fact(Section):
     """One value the log states, with the 1-based line it came from."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
@@ -61,7 +60,7 @@ class Fact(BaseModel):
     line: int
 
 
-class RankFigures(BaseModel):
+class RankFigures(Section):
     """The figures one process printed, in the order it printed them."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
@@ -74,7 +73,7 @@ class RankFigures(BaseModel):
         return found[0] if found else None
 
 
-class Failure(BaseModel):
+class Failure(Section):
     """A start-up failure the log reports."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
@@ -86,7 +85,7 @@ class Failure(BaseModel):
     figures: dict[str, Value] = Field(default_factory=dict)
 
 
-class StartupLog(BaseModel):
+class StartupLog(Section):
     """Everything recognised in one vLLM start-up log."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
@@ -101,7 +100,8 @@ class StartupLog(BaseModel):
     ranks: list[RankFigures] = Field(default_factory=list)
     failures: list[Failure] = Field(default_factory=list)
     format_release: str | None = Field(
-        None, description="The release whose log format this is, for a log naming no version"
+        default=None,
+        description="The release whose log format this is, for a log naming no version",
     )
 
     def values(self, name: str) -> list[Fact]:

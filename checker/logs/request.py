@@ -10,14 +10,13 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import ValidationError
-
 from checker.errors import UsageError
 from checker.logs.reader import Fact, StartupLog
 from checker.schemas.error_words import error_text
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import EngineInput, PlanRequest
 from checker.schemas.profile import normalise_enum_spelling
+from checker.schemas.section import ValidationError
 
 # setting -> (request section, field)
 _FIELDS = {

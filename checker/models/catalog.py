@@ -11,14 +11,13 @@ import functools
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from checker.schemas.section import ConfigDict, Section
 from checker.schemas.yaml_source import bundled_text
 
 _DATA = "models"  # folder under checker/data
 
 
-class CatalogSource(BaseModel):
+class CatalogSource(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     repository: str  # public GitHub repository the config was copied from
@@ -26,7 +25,7 @@ class CatalogSource(BaseModel):
     commit: str
 
 
-class CatalogEntry(BaseModel):
+class CatalogEntry(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str  # Hugging Face id, "org/name"
@@ -63,7 +62,7 @@ def _data_file(name: str) -> str:
     return bundled_text(f"{_DATA}/{name}")
 
 
-class _Index(BaseModel):
+class _Index(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     format: int

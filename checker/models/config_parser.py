@@ -546,9 +546,8 @@ def parse_config(
 ) -> ModelInfo:
     """ModelInfo from a config dict (with vLLM's --hf-overrides applied); a value of the wrong
     type or range is a ModelConfigError."""
-    from pydantic import ValidationError
-
     from checker.schemas.error_words import error_text
+    from checker.schemas.section import ValidationError
 
     try:
         _check_numbers(config)

@@ -20,12 +20,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from checker.errors import ProfileError
 from checker.schemas.enums import FormatVersion1
 from checker.schemas.error_words import shown
 from checker.schemas.profile_io import write_atomic
+from checker.schemas.section import ConfigDict, Field, Section
 from checker.schemas.yaml_model import validate_at
 from checker.schemas.yaml_source import Positions, YAMLSourceError, decode_text, read_prefix
 
@@ -34,20 +33,20 @@ _MAX_BYTES = 64 * 1024 * 1024
 _RESTORE = "restore it from git, or delete it and record it again online"
 
 
-class LockEntry(BaseModel):
+class LockEntry(Section):
     model_config = ConfigDict(
         extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
     )
 
     model: str = Field(min_length=1, max_length=512)
-    revision: str = Field("main", min_length=1, max_length=256, description="As requested")
-    commit: str | None = Field(None, pattern=r"^[0-9a-f]{40}$", description="As resolved")
+    revision: str = Field(default="main", min_length=1, max_length=256, description="As requested")
+    commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$", description="As resolved")
     endpoint: str = "https://huggingface.co"
     # 1 PiB: past every checkpoint; 10**40 here is a corrupt or forged entry
-    safetensors_bytes: int | None = Field(None, ge=0, le=1 << 50)
+    safetensors_bytes: int | None = Field(default=None, ge=0, le=1 << 50)
     config: dict[str, Any]
     # hf_quant_config.json, kept where vLLM would read it; left out of the file when absent
-    hf_quant_config: dict[str, Any] | None = Field(None, exclude_if=lambda v: v is None)
+    hf_quant_config: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
 
     def matches(self, model: str, revision: str | None) -> bool:
         wanted = revision or "main"
@@ -61,7 +60,7 @@ class LockEntry(BaseModel):
         return f"lockfile {path}: {self.model}@{pinned}, recorded from {self.endpoint}"
 
 
-class Lockfile(BaseModel):
+class Lockfile(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     lockfile_version: FormatVersion1 = 1

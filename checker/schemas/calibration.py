@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checker.errors import ProfileError
 from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN, FormatVersion1
 from checker.schemas.profile_io import write_atomic
+from checker.schemas.section import ConfigDict, Field, Section, model_validator
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 from checker.schemas.yaml_source import read_text
 
@@ -38,7 +38,7 @@ _FROZEN = ConfigDict(
 )
 
 
-class CalibrationSettings(BaseModel):
+class CalibrationSettings(Section):
     """The resolved settings that change weights, activation, non-torch or CUDA-graph memory."""
 
     model_config = _FROZEN
@@ -49,35 +49,35 @@ class CalibrationSettings(BaseModel):
     max_num_batched_tokens: int = Field(ge=1, description="The profile run's token count")
     enforce_eager: bool
     cudagraph_subtracted: bool = Field(description="CUDA graphs taken out of the KV budget")
-    lora_slots: int = Field(0, ge=0)
-    lora_rank: int = Field(0, ge=0)
-    cpu_offload_gib: float = Field(0.0, ge=0)
+    lora_slots: int = Field(default=0, ge=0)
+    lora_rank: int = Field(default=0, ge=0)
+    cpu_offload_gib: float = Field(default=0.0, ge=0)
     expert_parallel: bool = False
-    redundant_experts: int = Field(0, ge=0, description="EPLB's extra expert copies")
-    all2all_backend: str = Field("allgather_reducescatter", max_length=64)
-    prefill_context_parallel_size: int = Field(1, ge=1)
-    decode_context_parallel_size: int = Field(1, ge=1)
+    redundant_experts: int = Field(default=0, ge=0, description="EPLB's extra expert copies")
+    all2all_backend: str = Field(default="allgather_reducescatter", max_length=64)
+    prefill_context_parallel_size: int = Field(default=1, ge=1)
+    decode_context_parallel_size: int = Field(default=1, ge=1)
     drafter: str | None = Field(
-        None,
+        default=None,
         max_length=700,
         description="Speculative decoding's drafter (method, model, tokens): its weights, KV "
         "layers and CUDA graphs are in the measured terms; None without one",
     )
 
 
-class CalibrationKey(BaseModel):
+class CalibrationKey(Section):
     """What a plan must share with a calibration entry for the measured terms to apply."""
 
     model_config = _FROZEN
 
     model: str = Field(min_length=1, max_length=512)
-    revision: str = Field("main", min_length=1, max_length=256)
+    revision: str = Field(default="main", min_length=1, max_length=256)
     gpu: str = Field(min_length=1, max_length=256, description="GPU name as the plan has it")
     gpu_memory_gib: float = Field(gt=0, description="Total memory as CUDA reports it")
     vllm_version: str = Field(pattern=VLLM_VERSION_PATTERN, examples=VLLM_VERSION_EXAMPLES)
     tensor_parallel_size: int = Field(ge=1)
     pipeline_parallel_size: int = Field(ge=1)
-    data_parallel_size: int = Field(1, ge=1)
+    data_parallel_size: int = Field(default=1, ge=1)
     settings: CalibrationSettings
 
     def sort_key(self) -> tuple[str, ...]:
@@ -90,32 +90,32 @@ class CalibrationKey(BaseModel):
         )
 
 
-class StageTerms(BaseModel):
+class StageTerms(Section):
     """One pipeline stage's terms, GiB per rank, from its rank with the least KV memory."""
 
     model_config = _FROZEN
 
     stage: int = Field(ge=0)
-    weights_gib: float | None = Field(None, ge=0)
+    weights_gib: float | None = Field(default=None, ge=0)
     activation_gib: float | None = None
     non_torch_gib: float | None = None
-    cudagraph_gib: float | None = Field(None, ge=0)
+    cudagraph_gib: float | None = Field(default=None, ge=0)
     non_kv_gib: float = Field(
         description="Requested memory less the KV cache vLLM allocated from it (the terms "
         "above as vLLM subtracted them, unrounded)"
     )
 
 
-class CalibrationEntry(BaseModel):
+class CalibrationEntry(Section):
     model_config = _FROZEN
 
     key: CalibrationKey
     max_num_seqs: int = Field(ge=1, description="The logged run's; other values are adjusted")
-    max_model_len: int | None = Field(None, description="The logged run's (informational)")
-    gpu_memory_utilization: float | None = Field(None, description="The logged run's")
+    max_model_len: int | None = Field(default=None, description="The logged run's (informational)")
+    gpu_memory_utilization: float | None = Field(default=None, description="The logged run's")
     stages: tuple[StageTerms, ...] = Field(min_length=1, max_length=1024)
     logs: tuple[Annotated[str, Field(max_length=4096)], ...] = Field(
-        (), max_length=256, description="The logs measured, with their lines"
+        default=(), max_length=256, description="The logs measured, with their lines"
     )
 
     @model_validator(mode="after")
@@ -126,12 +126,12 @@ class CalibrationEntry(BaseModel):
         return self
 
 
-class Calibration(BaseModel):
+class Calibration(Section):
     model_config = _FROZEN
 
     calibration_version: FormatVersion1 = 1
-    entries: tuple[CalibrationEntry, ...] = Field((), max_length=65536)
-    source: str = Field("", exclude=True, description="The file it was read from")
+    entries: tuple[CalibrationEntry, ...] = Field(default=(), max_length=65536)
+    source: str = Field(default="", exclude=True, description="The file it was read from")
 
     def with_entry(self, entry: CalibrationEntry) -> "Calibration":
         """This calibration with ``entry`` replacing the one of the same key, sorted."""

@@ -20,13 +20,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import field
 from typing import Any
 
-from pydantic import ValidationError
-
 from checker.errors import CheckerError, ProfileError
 from checker.schemas.error_words import error_text
 from checker.schemas.inputs import INT64_MAX, EngineInput
 from checker.schemas.lazy_dataclass import lazy_dataclass
 from checker.schemas.profile import ProfileVLLM
+from checker.schemas.section import ValidationError
 from checker.schemas.vllm_flags import FlagSet, flags_for, known_lines
 from checker.schemas.yaml_source import KeyPath, Positions, bundled_data
 

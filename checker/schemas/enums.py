@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator
+from checker.schemas.section import BeforeValidator
 
 
 def _not_a_bool(value: Any) -> Any:

@@ -4,23 +4,22 @@
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from checker.schemas.enums import Interconnect
+from checker.schemas.section import ConfigDict, Field, Section, model_validator
 
 # Figures far beyond any GPU (1e308, or a subnormal 5e-324) overflow the planner's arithmetic
 # to inf or 0: bounded here, a thousand times past today's largest, so input stays finite.
 _MAX_RATE = 1_000_000
 
 
-class GPUSpec(BaseModel):
+class GPUSpec(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(
         min_length=1, max_length=128, description="Canonical name, e.g. H100-SXM-80GB"
     )
     aliases: tuple[str, ...] = ()
-    vendor: str = Field("nvidia", pattern=r"^(nvidia|amd|intel)$")
+    vendor: str = Field(default="nvidia", pattern=r"^(nvidia|amd|intel)$")
     memory_gib: float = Field(
         ge=0.01, le=10_000, description="Total memory as torch/CUDA reports it"
     )
@@ -29,39 +28,39 @@ class GPUSpec(BaseModel):
     )
     fp16_tflops: float = Field(ge=0.01, le=_MAX_RATE, description="Dense fp16/bf16 tensor TFLOPS")
     fp8_tflops: float | None = Field(
-        None, ge=0.01, le=_MAX_RATE, description="Dense fp8 TFLOPS; None if no fp8"
+        default=None, ge=0.01, le=_MAX_RATE, description="Dense fp8 TFLOPS; None if no fp8"
     )
-    int8_tops: float | None = Field(None, ge=0.01, le=_MAX_RATE)
+    int8_tops: float | None = Field(default=None, ge=0.01, le=_MAX_RATE)
     compute_capability: str = Field(
         pattern=r"^[0-9]{1,2}\.[0-9]{1,2}$", description='"9.0"; AMD: gfx as "9.4"'
     )
     interconnect: Interconnect = Interconnect.PCIE
-    nvlink_bandwidth_gbs: float | None = Field(None, ge=1, le=_MAX_RATE)
+    nvlink_bandwidth_gbs: float | None = Field(default=None, ge=1, le=_MAX_RATE)
     # `interconnect: pcie` is the form factor (PCIe cards may still pair over NVLink bridges);
     # only a vendor spec saying the SKU has no NVLink lets a profile that states no
     # interconnect be planned as PCIe only (checker.planning.engine.settings.resolve_interconnect)
     nvlink_support: bool | None = Field(
-        None, description="False: the vendor spec says no NVLink; None: not catalogued"
+        default=None, description="False: the vendor spec says no NVLink; None: not catalogued"
     )
-    nvlink_source: str = Field("", description="The vendor spec behind nvlink_support")
+    nvlink_source: str = Field(default="", description="The vendor spec behind nvlink_support")
     # a bridge joins a few cards pair-wise, so a TP group larger than one bridge's cards is not
     # fully NVLinked (checker.planning.engine.settings.fully_nvlinked)
     nvlink_bridge_gpus: tuple[int, ...] = Field(
-        (),
+        default=(),
         description="Cards one NVLink bridge joins, each size the vendor offers (H200 NVL: 2, 4);"
         " empty: no bridge (NVSwitch or on-board NVLink, or no NVLink)",
     )
     # an on-board NVLink topology without NVSwitch links each GPU to a few peers only, so a TP
     # group larger than its biggest all-linked set is not fully NVLinked either
     nvlink_mesh_gpus: int | None = Field(
-        None,
+        default=None,
         ge=2,
         le=64,
         description="The most GPUs the on-board NVLink topology links pair by pair (V100 SXM2's"
         " hybrid cube-mesh: 4); None: NVSwitch, bridges, no NVLink or not catalogued",
     )
     consumer: bool = False
-    source: str = Field("", description="Where the figures come from")
+    source: str = Field(default="", description="Where the figures come from")
 
     @model_validator(mode="after")
     def _nvlink_sourced(self) -> "GPUSpec":

@@ -9,8 +9,6 @@ seed's narrower band becomes a warning rule in planning, not a validation error 
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from checker.schemas.defaults import section_defaults
 from checker.schemas.enums import (
     VLLM_VERSION_EXAMPLES,
@@ -22,6 +20,7 @@ from checker.schemas.enums import (
     Quantization,
 )
 from checker.schemas.gpu import GPUSpec
+from checker.schemas.section import ConfigDict, Field, Section, field_validator
 from checker.schemas.slo import SLOTargets
 
 INT64_MAX = (1 << 63) - 1  # vLLM's integer arguments are C int64 at the bottom
@@ -41,18 +40,18 @@ INSTALL_DESCRIPTION = (
 )
 
 
-class ModelInput(BaseModel):
+class ModelInput(Section):
     model_config = ConfigDict(
         extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
     )
 
     model: str = Field(min_length=1, max_length=512, description="Hugging Face id or local path")
-    revision: str | None = Field(None, max_length=256)
+    revision: str | None = Field(default=None, max_length=256)
     config_path: str | None = Field(
-        None, description="Local config.json or model directory; overrides catalog and Hub"
+        default=None, description="Local config.json or model directory; overrides catalog and Hub"
     )
     base_dir: str | None = Field(
-        None,
+        default=None,
         description="Folder a relative local model directory (the model, a speculative draft) "
         "is read from: the profile's, as for model.config; None: the current directory",
     )
@@ -61,7 +60,7 @@ class ModelInput(BaseModel):
     quantization: Quantization = Quantization.NONE
     kv_cache_dtype: KVCacheDType = KVCacheDType.AUTO
     max_model_len: Annotated[int, Field(gt=0, le=1 << 24)] | Literal["auto"] | None = Field(
-        None,
+        default=None,
         description="Context length; 'auto' (vLLM's -1) fits the longest the KV cache holds; "
         "None = the model's derived maximum",
     )
@@ -70,7 +69,7 @@ class ModelInput(BaseModel):
         description="vLLM --hf-overrides: values laid over the model's config.json",
     )
     tokenizer: str | None = None
-    params_b: float | None = Field(None, gt=0, le=100_000, description="Informational only")
+    params_b: float | None = Field(default=None, gt=0, le=100_000, description="Informational only")
 
     @field_validator("max_model_len", mode="before")
     @classmethod
@@ -81,34 +80,39 @@ class ModelInput(BaseModel):
         return value
 
 
-class HardwareInput(BaseModel):
+class HardwareInput(Section):
     model_config = _STRICT
 
-    gpu: str = Field("auto", max_length=128, description="GPU catalog name or alias")
-    gpus: int = Field(1, ge=1, le=4096, description="GPUs available for this instance")
+    gpu: str = Field(default="auto", max_length=128, description="GPU catalog name or alias")
+    gpus: int = Field(default=1, ge=1, le=4096, description="GPUs available for this instance")
     vram_gb: float | None = Field(
-        None, gt=0, le=10_000, description="Override memory per GPU (GiB)"
+        default=None, gt=0, le=10_000, description="Override memory per GPU (GiB)"
     )
     interconnect: Interconnect = Interconnect.UNKNOWN
-    tensor_parallel_size: int | None = Field(None, ge=1, le=1024)
-    pipeline_parallel_size: int = Field(1, ge=1, le=1024)
+    tensor_parallel_size: int | None = Field(default=None, ge=1, le=1024)
+    pipeline_parallel_size: int = Field(default=1, ge=1, le=1024)
     gpus_per_node: int | None = Field(
-        None, ge=1, le=4096, description="GPUs of one node; None = all of `gpus` on one node"
+        default=None,
+        ge=1,
+        le=4096,
+        description="GPUs of one node; None = all of `gpus` on one node",
     )
-    custom_gpu: GPUSpec | None = Field(None, description="Inline spec, used instead of the catalog")
+    custom_gpu: GPUSpec | None = Field(
+        default=None, description="Inline spec, used instead of the catalog"
+    )
 
 
-class WorkloadInput(BaseModel):
+class WorkloadInput(Section):
     model_config = _STRICT
 
-    prompt_tokens: int = Field(512, ge=1, le=1 << 24)
-    gen_tokens: int = Field(256, ge=1, le=1 << 24)
-    concurrency: int = Field(1, ge=1, le=1 << 20)
-    target_latency_ms: float | None = Field(None, gt=0)
+    prompt_tokens: int = Field(default=512, ge=1, le=1 << 24)
+    gen_tokens: int = Field(default=256, ge=1, le=1 << 24)
+    concurrency: int = Field(default=1, ge=1, le=1 << 20)
+    target_latency_ms: float | None = Field(default=None, gt=0)
     streaming: bool = True
     batching_mode: BatchingMode = BatchingMode.BALANCED
     request_rate: float | None = Field(
-        None,
+        default=None,
         gt=0,
         le=1e6,
         description="Poisson arrivals, requests/s over the deployment (vllm bench serve "
@@ -116,17 +120,17 @@ class WorkloadInput(BaseModel):
         "`concurrency` requests",
     )
     num_prompts: int | None = Field(
-        None, ge=1, le=100_000, description="Prompts per benchmark run; None: the recipe's"
+        default=None, ge=1, le=100_000, description="Prompts per benchmark run; None: the recipe's"
     )
     shared_prefix_tokens: int = Field(
-        0,
+        default=0,
         ge=0,
         le=1 << 24,
         description="Of prompt_tokens, a prefix every request shares (a system prompt): with "
         "prefix caching it is computed once (vllm bench serve --random-prefix-len)",
     )
     random_range_ratio: float = Field(
-        0.0,
+        default=0.0,
         ge=0,
         lt=1,
         description="Spread of request lengths: each prompt and output length is uniform in "
@@ -136,155 +140,179 @@ class WorkloadInput(BaseModel):
     slo: SLOTargets = Field(default_factory=section_defaults(SLOTargets))
 
 
-class PolicyInput(BaseModel):
+class PolicyInput(Section):
     model_config = _STRICT
 
     gpu_memory_utilization: float | None = Field(
-        None, gt=0, le=1, description="Fraction of total device memory; None = version default"
+        default=None,
+        gt=0,
+        le=1,
+        description="Fraction of total device memory; None = version default",
     )
-    overhead_gb: float | None = Field(None, ge=0, le=10_000)
-    fragmentation_factor: float = Field(1.15, ge=1.0, le=2.0)
-    headroom_gb: float = Field(1.0, ge=0, le=10_000)
-    instances_per_gpu: int = Field(1, ge=1, le=64, description="vLLM instances sharing each GPU")
+    overhead_gb: float | None = Field(default=None, ge=0, le=10_000)
+    fragmentation_factor: float = Field(default=1.15, ge=1.0, le=2.0)
+    headroom_gb: float = Field(default=1.0, ge=0, le=10_000)
+    instances_per_gpu: int = Field(
+        default=1, ge=1, le=64, description="vLLM instances sharing each GPU"
+    )
 
 
-class EngineInput(BaseModel):
+class EngineInput(Section):
     """Engine settings the profile pins; None means vLLM's default for this version and GPU."""
 
     model_config = _STRICT
 
     vllm_version: str | None = Field(
-        None, pattern=VLLM_VERSION_PATTERN, examples=VLLM_VERSION_EXAMPLES
+        default=None, pattern=VLLM_VERSION_PATTERN, examples=VLLM_VERSION_EXAMPLES
     )
-    max_num_seqs: int | None = Field(None, ge=1, le=1 << 20)
-    max_num_batched_tokens: int | None = Field(None, ge=1, le=1 << 24)
-    block_size: int | None = Field(None, ge=1, le=4096)
+    max_num_seqs: int | None = Field(default=None, ge=1, le=1 << 20)
+    max_num_batched_tokens: int | None = Field(default=None, ge=1, le=1 << 24)
+    block_size: int | None = Field(default=None, ge=1, le=4096)
     enforce_eager: bool = False
     enable_prefix_caching: bool | None = None
     enable_chunked_prefill: bool | None = None
     disable_hybrid_kv_cache_manager: bool | None = Field(
-        None, description="None: vLLM decides (a KV connector without HMA support turns it off)"
+        default=None,
+        description="None: vLLM decides (a KV connector without HMA support turns it off)",
     )
-    kv_cache_memory_bytes: int | None = Field(None, ge=0, le=INT64_MAX)
+    kv_cache_memory_bytes: int | None = Field(default=None, ge=0, le=INT64_MAX)
     cudagraph_memory_profiling: bool | None = Field(
-        None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = version default"
+        default=None, description="VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS; None = version default"
     )
-    install: Install = Field("image", description=INSTALL_DESCRIPTION)
+    install: Install = Field(default="image", description=INSTALL_DESCRIPTION)
     # The fields below carry vLLM's EngineArgs names (and the env var's, lower-cased).
-    num_gpu_blocks_override: int | None = Field(None, ge=1, le=1 << 31)
+    num_gpu_blocks_override: int | None = Field(default=None, ge=1, le=1 << 31)
     cpu_offload_gb: float = Field(
-        0, ge=0, le=1 << 20, description="GiB of weights per GPU in host memory"
+        default=0, ge=0, le=1 << 20, description="GiB of weights per GPU in host memory"
     )
     disable_sliding_window: bool = False
     allow_long_max_model_len: bool = Field(
-        False,
+        default=False,
         description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1: a length above the derived maximum warns",
     )
     cudagraph_mode: CUDAGraphMode | None = Field(
-        None, description="compilation_config.cudagraph_mode; None = the optimization level's"
+        default=None,
+        description="compilation_config.cudagraph_mode; None = the optimization level's",
     )
     cudagraph_capture_sizes: tuple[Annotated[int, Field(ge=1, le=1 << 24)], ...] | None = Field(
-        None, min_length=1
+        default=None, min_length=1
     )
-    max_cudagraph_capture_size: int | None = Field(None, ge=1, le=1 << 24)
+    max_cudagraph_capture_size: int | None = Field(default=None, ge=1, le=1 << 24)
     # 0.34's split sizes (config/compilation.py CompilationConfig): prefill graphs in tokens,
     # decode graphs in requests; [] captures none
     prefill_cudagraph_capture_token_sizes: (
         tuple[Annotated[int, Field(ge=-(1 << 24), le=1 << 24)], ...] | None
     ) = None
-    max_prefill_cudagraph_capture_tokens: int | None = Field(None, ge=0, le=1 << 24)
+    max_prefill_cudagraph_capture_tokens: int | None = Field(default=None, ge=0, le=1 << 24)
     decode_cudagraph_capture_request_sizes: (
         tuple[Annotated[int, Field(ge=-(1 << 24), le=1 << 24)], ...] | None
     ) = None
-    max_decode_cudagraph_capture_requests: int | None = Field(None, ge=0, le=1 << 24)
-    max_decode_cudagraph_capture_tokens: int | None = Field(None, ge=1, le=1 << 24)
+    max_decode_cudagraph_capture_requests: int | None = Field(default=None, ge=0, le=1 << 24)
+    max_decode_cudagraph_capture_tokens: int | None = Field(default=None, ge=1, le=1 << 24)
     # CUDA-graph options of older releases (SchedulerConfig / ModelConfig of 0.6 .. 0.11)
     cuda_graph_sizes: tuple[Annotated[int, Field(ge=1, le=1 << 24)], ...] | None = Field(
-        None, min_length=1, description="--cuda-graph-sizes: one ceiling, or the sizes"
+        default=None, min_length=1, description="--cuda-graph-sizes: one ceiling, or the sizes"
     )
     max_seq_len_to_capture: int | None = Field(
-        None, ge=1, le=INT64_MAX, description="V0: longer sequences decode without CUDA graphs"
+        default=None,
+        ge=1,
+        le=INT64_MAX,
+        description="V0: longer sequences decode without CUDA graphs",
     )
-    num_scheduler_steps: int = Field(1, ge=1, le=1 << 16, description="V0 multi-step")
-    optimization_level: int | None = Field(None, ge=0, le=3, description="-O0 .. -O3; None = O2")
+    num_scheduler_steps: int = Field(default=1, ge=1, le=1 << 16, description="V0 multi-step")
+    optimization_level: int | None = Field(
+        default=None, ge=0, le=3, description="-O0 .. -O3; None = O2"
+    )
     performance_mode: PerformanceMode = "balanced"
     # Data and expert parallelism (vllm/config/parallel.py ParallelConfig, EPLBConfig).
-    data_parallel_size: int = Field(1, ge=1, le=4096, description="Engines, each a full replica")
+    data_parallel_size: int = Field(
+        default=1, ge=1, le=4096, description="Engines, each a full replica"
+    )
     data_parallel_size_local: int | None = Field(
-        None, ge=0, le=4096, description="DP ranks on this node; None = vLLM's inference"
+        default=None, ge=0, le=4096, description="DP ranks on this node; None = vLLM's inference"
     )
     enable_expert_parallel: bool = False
     enable_eplb: bool = False
     eplb_config: dict[str, Any] = Field(
         default_factory=dict, description="--eplb-config (num_redundant_experts, ...)"
     )
-    all2all_backend: str | None = Field(None, max_length=64, description="None = vLLM's default")
-    nnodes: int = Field(1, ge=1, le=4096, description="Nodes one server spans (--nnodes)")
-    distributed_executor_backend: str | None = Field(None, max_length=64)
+    all2all_backend: str | None = Field(
+        default=None, max_length=64, description="None = vLLM's default"
+    )
+    nnodes: int = Field(default=1, ge=1, le=4096, description="Nodes one server spans (--nnodes)")
+    distributed_executor_backend: str | None = Field(default=None, max_length=64)
     disable_custom_all_reduce: bool = False
     # Async scheduling (config/scheduler.py SchedulerConfig.async_scheduling, settled by
     # config/vllm.py VllmConfig.__post_init__): the batches in flight a sliding window keeps.
     async_scheduling: bool | None = Field(
-        None, description="--async-scheduling / --no-async-scheduling; None = vLLM decides"
+        default=None, description="--async-scheduling / --no-async-scheduling; None = vLLM decides"
     )
     # KV connectors and offloading (KVTransferConfig, CacheConfig.kv_offloading_*)
     kv_transfer_config: dict[str, Any] = Field(
         default_factory=dict, description="--kv-transfer-config (kv_connector, ...)"
     )
-    kv_offloading_size: float | None = Field(None, gt=0, le=1 << 20, description="GiB per engine")
+    kv_offloading_size: float | None = Field(
+        default=None, gt=0, le=1 << 20, description="GiB per engine"
+    )
     kv_offloading_backend: Literal["native", "lmcache"] = "native"
     # The extensible KV cache (0.34 config/cache.py CacheConfig.enable_extensible_kv_cache,
     # settled by config/vllm.py VllmConfig._resolve_extensible_kv_cache).
     enable_extensible_kv_cache: bool | None = Field(
-        None,
+        default=None,
         description="--enable-extensible-kv-cache / --no-enable-extensible-kv-cache; "
         "None = vLLM decides",
     )
     # Context parallelism (ParallelConfig): PCP multiplies the world size, DCP reuses TP ranks
-    decode_context_parallel_size: int = Field(1, ge=1, le=1024)
-    prefill_context_parallel_size: int = Field(1, ge=1, le=1024)
+    decode_context_parallel_size: int = Field(default=1, ge=1, le=1024)
+    prefill_context_parallel_size: int = Field(default=1, ge=1, le=1024)
     # LoRA (vllm/config/lora.py LoRAConfig); the rank is checked against vLLM's allowed set by
     # the plan, so a profile gets vLLM's start-up error rather than a schema error.
     enable_lora: bool = False
-    max_loras: int = Field(1, ge=1, le=4096, description="Adapters in one batch (GPU slots)")
-    max_lora_rank: int = Field(16, ge=1, le=1 << 16)
-    max_cpu_loras: int | None = Field(None, ge=1, le=1 << 20)
+    max_loras: int = Field(
+        default=1, ge=1, le=4096, description="Adapters in one batch (GPU slots)"
+    )
+    max_lora_rank: int = Field(default=16, ge=1, le=1 << 16)
+    max_cpu_loras: int | None = Field(default=None, ge=1, le=1 << 20)
     lora_dtype: Literal["auto", "float16", "bfloat16"] = "auto"
     fully_sharded_loras: bool = False
     specialize_active_lora: bool = False
     enable_lora_bias: bool = False  # 0.6 .. 0.10 LoRAConfig.bias_enabled
     lora_target_modules: tuple[Annotated[str, Field(max_length=256)], ...] | None = Field(
-        None, max_length=256, description="--lora-target-modules: module names that get LoRA"
+        default=None,
+        max_length=256,
+        description="--lora-target-modules: module names that get LoRA",
     )
     # Mamba / linear-attention state (vllm/config/cache.py CacheConfig MambaDType,
     # MambaCacheMode: the union over releases; the plan checks the pinned release's choices)
     mamba_cache_dtype: MambaDType = "auto"
     mamba_ssm_cache_dtype: MambaDType = "auto"
     mamba_cache_mode: Literal["none", "align", "all"] = "none"
-    mamba_block_size: int | None = Field(None, ge=1, le=1 << 24)
+    mamba_block_size: int | None = Field(default=None, ge=1, le=1 << 24)
     # config/cache.py CacheConfig.kv_cache_dtype_skip_layers (0.19+): layer indices, or
     # "sliding_window", whose KV stays in the model dtype
     kv_cache_dtype_skip_layers: tuple[Annotated[str, Field(max_length=64)], ...] | None = Field(
-        None, max_length=4096, description="--kv-cache-dtype-skip-layers"
+        default=None, max_length=4096, description="--kv-cache-dtype-skip-layers"
     )
     # Speculative decoding (vllm/config/speculative.py SpeculativeConfig, engine/arg_utils.py
     # EngineArgs.create_speculative_config merges the three short flags into the JSON).
     speculative_config: dict[str, Any] | None = Field(
-        None, description="--speculative-config: method, model, num_speculative_tokens, ..."
+        default=None, description="--speculative-config: method, model, num_speculative_tokens, ..."
     )
-    spec_method: str | None = Field(None, max_length=64, description="--spec-method")
-    spec_model: str | None = Field(None, max_length=512, description="--spec-model")
-    spec_tokens: int | None = Field(None, ge=1, le=1 << 16, description="--spec-tokens")
+    spec_method: str | None = Field(default=None, max_length=64, description="--spec-method")
+    spec_model: str | None = Field(default=None, max_length=512, description="--spec-model")
+    spec_tokens: int | None = Field(default=None, ge=1, le=1 << 16, description="--spec-tokens")
     # The speculative flags of the V0 release lines 0.6 / 0.7 (engine/arg_utils.py
     # EngineArgs.add_cli_args, passed to config.py SpeculativeConfig.maybe_create_spec_config);
     # vLLM's own checks refuse the values a schema bound would, so the plan can say so (VW125).
-    speculative_model: str | None = Field(None, max_length=512, description="--speculative-model")
-    num_speculative_tokens: int | None = Field(None, ge=-(1 << 16), le=1 << 16)
-    speculative_draft_tensor_parallel_size: int | None = Field(None, ge=-4096, le=4096)
-    speculative_max_model_len: int | None = Field(None, ge=-(1 << 30), le=1 << 30)
-    speculative_model_quantization: str | None = Field(None, max_length=64)
-    ngram_prompt_lookup_max: int | None = Field(None, ge=-(1 << 16), le=1 << 16)
-    ngram_prompt_lookup_min: int | None = Field(None, ge=-(1 << 16), le=1 << 16)
+    speculative_model: str | None = Field(
+        default=None, max_length=512, description="--speculative-model"
+    )
+    num_speculative_tokens: int | None = Field(default=None, ge=-(1 << 16), le=1 << 16)
+    speculative_draft_tensor_parallel_size: int | None = Field(default=None, ge=-4096, le=4096)
+    speculative_max_model_len: int | None = Field(default=None, ge=-(1 << 30), le=1 << 30)
+    speculative_model_quantization: str | None = Field(default=None, max_length=64)
+    ngram_prompt_lookup_max: int | None = Field(default=None, ge=-(1 << 16), le=1 << 16)
+    ngram_prompt_lookup_min: int | None = Field(default=None, ge=-(1 << 16), le=1 << 16)
     # Multimodal (vllm/config/multimodal.py MultiModalConfig): a modality's count is an integer
     # or {count: N, ...} (the dummy-data options beside count are not read by the plan)
     limit_mm_per_prompt: dict[str, Annotated[int, Field(ge=0, le=1 << 20)] | dict[str, Any]] = (
@@ -295,8 +323,8 @@ class EngineInput(BaseModel):
     mm_encoder_tp_mode: Literal["weights", "data"] = "weights"
     skip_mm_profiling: bool = False
     disable_chunked_mm_input: bool = False
-    mm_ipc_gpu_memory_gb: float = Field(0, ge=0, le=1 << 20)
-    mm_processor_cache_gb: float = Field(4, ge=0, le=1 << 20)
+    mm_ipc_gpu_memory_gb: float = Field(default=0, ge=0, le=1 << 20)
+    mm_processor_cache_gb: float = Field(default=4, ge=0, le=1 << 20)
     media_io_kwargs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,
@@ -397,7 +425,7 @@ def _check_count(key: str, value: Any, most: int) -> None:
         raise ValueError(f"{key} must be an integer from 1 to {most}, not {value!r}")
 
 
-class PlanRequest(BaseModel):
+class PlanRequest(Section):
     model_config = _STRICT
 
     model: ModelInput
@@ -407,7 +435,7 @@ class PlanRequest(BaseModel):
     engine: EngineInput = Field(default_factory=section_defaults(EngineInput))
     explain: bool = False
     step_model: bool = Field(
-        False,
+        default=False,
         description="Run the step-level scheduler model for the performance figures even when "
         "the workload states no targets (`plan` does; it costs milliseconds per plan)",
     )

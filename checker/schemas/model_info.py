@@ -10,7 +10,7 @@ import itertools
 from enum import Enum
 from functools import cached_property
 
-from pydantic import BaseModel, ConfigDict, Field
+from checker.schemas.section import ConfigDict, Field, Section
 
 
 class LayerKind(str, Enum):
@@ -33,49 +33,56 @@ class StateKind(str, Enum):
     LINEAR_ATTENTION = "linear_attention"  # MiniMax-Text-01 / M1 lightning attention
 
 
-class StateInfo(BaseModel):
+class StateInfo(Section):
     """The config's figures for one mamba / linear-attention layer's per-request state
     (vLLM's get_mamba_state_shape_from_config inputs); tensor parallelism splits it later."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     kind: StateKind
-    intermediate_size: int = Field(0, ge=0, description="mamba1/mamba2/short-conv channels")
-    n_groups: int = Field(0, ge=0)
-    num_heads: int = Field(0, ge=0, description="mamba2 / KDA heads; GDN value heads")
-    head_dim: int = Field(0, ge=0, description="mamba2 / KDA head dim; GDN value head dim")
-    state_size: int = Field(0, ge=0)
-    conv_kernel: int = Field(1, ge=1)
-    num_k_heads: int = Field(0, ge=0)
-    head_k_dim: int = Field(0, ge=0)
-    ssm_dtype: str | None = Field(None, description="The config's own SSM state dtype, if any")
+    intermediate_size: int = Field(default=0, ge=0, description="mamba1/mamba2/short-conv channels")
+    n_groups: int = Field(default=0, ge=0)
+    num_heads: int = Field(default=0, ge=0, description="mamba2 / KDA heads; GDN value heads")
+    head_dim: int = Field(default=0, ge=0, description="mamba2 / KDA head dim; GDN value head dim")
+    state_size: int = Field(default=0, ge=0)
+    conv_kernel: int = Field(default=1, ge=1)
+    num_k_heads: int = Field(default=0, ge=0)
+    head_k_dim: int = Field(default=0, ge=0)
+    ssm_dtype: str | None = Field(
+        default=None, description="The config's own SSM state dtype, if any"
+    )
     ssm_dtype_rule: str = Field(
-        "auto", description="auto | config (Qwen3.5) | nemotron_h: how vLLM picks it"
+        default="auto", description="auto | config (Qwen3.5) | nemotron_h: how vLLM picks it"
     )
     all_mode: bool = Field(
-        False, description="The model supports Mamba prefix caching 'all' mode (0.19)"
+        default=False, description="The model supports Mamba prefix caching 'all' mode (0.19)"
     )
-    chunk_size: int = Field(2048, gt=0, description="vLLM's get_mamba_chunk_size")
+    chunk_size: int = Field(default=2048, gt=0, description="vLLM's get_mamba_chunk_size")
 
 
-class QuantInfo(BaseModel):
+class QuantInfo(Section):
     """The checkpoint's quantization_config, reduced to what sizing needs."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     method: str = Field(description="vLLM method name: fp8, awq, gptq, compressed-tensors, ...")
-    weight_bits: float = Field(16, gt=0, le=32, description="Bits per quantized linear weight")
-    group_size: int | None = Field(None, description="Scale group size; None = per channel/tensor")
+    weight_bits: float = Field(
+        default=16, gt=0, le=32, description="Bits per quantized linear weight"
+    )
+    group_size: int | None = Field(
+        default=None, description="Scale group size; None = per channel/tensor"
+    )
     has_zero_points: bool = False
     activation_bits: int | None = None
     skipped_modules: tuple[str, ...] = ()
     detail: str = ""
     kv_cache_dtype: str | None = Field(
-        None, description="What --kv-cache-dtype auto becomes: the checkpoint's KV quantization"
+        default=None,
+        description="What --kv-cache-dtype auto becomes: the checkpoint's KV quantization",
     )
 
 
-class RopeScaling(BaseModel):
+class RopeScaling(Section):
     """One rope_parameters (transformers v5) / rope_scaling (v4) entry, per layer type if nested."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
@@ -85,7 +92,7 @@ class RopeScaling(BaseModel):
     original_max_position_embeddings: int | None = None
 
 
-class ParamBreakdown(BaseModel):
+class ParamBreakdown(Section):
     """Parameter counts by role. Linear weights may be quantized; the rest stay in model dtype."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
@@ -107,7 +114,7 @@ class ParamBreakdown(BaseModel):
         return sum(self.__dict__.values())
 
 
-class VisionInfo(BaseModel):
+class VisionInfo(Section):
     """The config's vision tower figures vLLM's encoder profile run depends on
     (checker/data/vllm_multimodal.yaml says how each family uses them)."""
 
@@ -118,19 +125,21 @@ class VisionInfo(BaseModel):
     intermediate_size: int = Field(gt=0)
     depth: int = Field(gt=0)
     patch_size: int = Field(gt=0)
-    image_size: int = Field(0, ge=0, description="Fixed input size (SigLIP); 0 = dynamic")
-    num_channels: int = Field(3, gt=0)
-    temporal_patch_size: int = Field(1, gt=0)
-    spatial_merge_size: int = Field(1, gt=0)
-    tokens_per_image: int = Field(0, ge=0, description="Fixed tokens per image (Gemma-3)")
+    image_size: int = Field(default=0, ge=0, description="Fixed input size (SigLIP); 0 = dynamic")
+    num_channels: int = Field(default=3, gt=0)
+    temporal_patch_size: int = Field(default=1, gt=0)
+    spatial_merge_size: int = Field(default=1, gt=0)
+    tokens_per_image: int = Field(default=0, ge=0, description="Fixed tokens per image (Gemma-3)")
     # the weights of the tower's linear layers, which a quantization method may store compactly
     # (checker.models.param_count.VisionParams); the rest of params.vision stays in model dtype
-    attention_linear: int = Field(0, ge=0, description="Attention projection weights, all blocks")
-    mlp_linear: int = Field(0, ge=0, description="MLP weights, all blocks")
-    projector_linear: int = Field(0, ge=0, description="The projector's linear weights")
+    attention_linear: int = Field(
+        default=0, ge=0, description="Attention projection weights, all blocks"
+    )
+    mlp_linear: int = Field(default=0, ge=0, description="MLP weights, all blocks")
+    projector_linear: int = Field(default=0, ge=0, description="The projector's linear weights")
 
 
-class CompressedAttention(BaseModel):
+class CompressedAttention(Section):
     """DeepSeek-V4's attention (models/deepseek_v4/attention.py): every layer keeps a
     sliding-window cache; layers whose KV is compressed (ratio 4 or 128) add a compressed MLA
     cache and a compressor state, and ratio-4 layers an indexer with its own cache and state."""
@@ -155,17 +164,19 @@ class CompressedAttention(BaseModel):
     rope_positions: int = Field(gt=0, description="Rows of each YaRN cos/sin cache")
 
 
-class ModelInfo(BaseModel):
+class ModelInfo(Section):
     model_config = ConfigDict(
         extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
     )
 
     model_id: str
     source: str = Field(description="local | catalog | hub")
-    source_detail: str = Field("", description="Path, catalog provenance or Hub revision")
+    source_detail: str = Field(default="", description="Path, catalog provenance or Hub revision")
     architectures: tuple[str, ...] = ()
     model_type: str = ""
-    torch_dtype: str | None = Field(None, description="Checkpoint dtype from config: bfloat16, ...")
+    torch_dtype: str | None = Field(
+        default=None, description="Checkpoint dtype from config: bfloat16, ..."
+    )
 
     hidden_size: int = Field(gt=0)
     num_hidden_layers: int = Field(gt=0)
@@ -176,7 +187,7 @@ class ModelInfo(BaseModel):
     num_key_value_heads: int = Field(ge=0)
     head_dim: int = Field(ge=0, description="From the config when present")
     v_head_dim: int | None = None
-    intermediate_size: int = Field(0, ge=0)
+    intermediate_size: int = Field(default=0, ge=0)
     vocab_size: int = Field(gt=0)
     tie_word_embeddings: bool = False
 
@@ -184,26 +195,30 @@ class ModelInfo(BaseModel):
     config_max_len: int = Field(
         gt=0, description="The smallest length key of the config (2048 without one), before RoPE"
     )
-    max_len_key: str | None = Field(None, description="The key config_max_len came from")
+    max_len_key: str | None = Field(default=None, description="The key config_max_len came from")
     original_max_position_embeddings: int | None = Field(
-        None, description="Top-level key (Phi-3): vLLM's default length for LongRoPE"
+        default=None, description="Top-level key (Phi-3): vLLM's default length for LongRoPE"
     )
     rope_scalings: tuple[RopeScaling, ...] = ()
     rope_scalings_v4: tuple[RopeScaling, ...] | None = Field(
-        None,
+        default=None,
         description="RoPE as vLLM reads it under transformers v4, where --hf-overrides' "
         "rope_scaling is not read back; None when it is the same",
     )
-    uses_rope: bool = Field(True, description="The config has RoPE parameters (rope_theta, ...)")
+    uses_rope: bool = Field(
+        default=True, description="The config has RoPE parameters (rope_theta, ...)"
+    )
 
     layer_kinds: tuple[LayerKind, ...] = Field(description="One entry per decoder layer")
     kv_heads_per_layer: tuple[int, ...] = Field(
-        (), description="Only for models whose layers differ (Nemotron-NAS, Gemma-4); else empty"
+        default=(),
+        description="Only for models whose layers differ (Nemotron-NAS, Gemma-4); else empty",
     )
     head_dim_per_layer: tuple[int, ...] = Field(
-        (), description="Only for models whose layers differ (Gemma-4 global layers); else empty"
+        default=(),
+        description="Only for models whose layers differ (Gemma-4 global layers); else empty",
     )
-    layer_params: tuple[int, ...] = Field((), description="Parameters per decoder layer")
+    layer_params: tuple[int, ...] = Field(default=(), description="Parameters per decoder layer")
     sliding_window: int | None = None
     attention_chunk_size: int | None = None
 
@@ -215,62 +230,75 @@ class ModelInfo(BaseModel):
     num_experts: int = 0
     num_experts_per_tok: int = 0
     moe_intermediate_size: int = 0
-    moe_layers: tuple[bool, ...] = Field((), description="Per layer: routed experts or dense MLP")
+    moe_layers: tuple[bool, ...] = Field(
+        default=(), description="Per layer: routed experts or dense MLP"
+    )
     kv_shared_layers: tuple[bool, ...] = Field(
-        (),
+        default=(),
         description="Per layer: reads an earlier layer's KV cache and allocates none "
         "(num_kv_shared_layers: Gemma-3n, Gemma-4); empty = none shared",
     )
-    state: StateInfo | None = Field(None, description="Recurrent state of the state layers")
+    state: StateInfo | None = Field(default=None, description="Recurrent state of the state layers")
     attention_free: bool = Field(
-        False,
+        default=False,
         description="An IsAttentionFree vLLM class (Mamba, Mamba-2, FalconMamba): no layer "
         "attends and vLLM does not treat it as a hybrid",
     )
     state_layers: tuple[bool, ...] = Field(
-        (), description="Per layer: holds a recurrent state; empty = the LINEAR layers"
+        default=(), description="Per layer: holds a recurrent state; empty = the LINEAR layers"
     )
     unmodeled_layer_kinds: tuple[str, ...] = Field(
-        (), description="Layer kinds the config names that are sized as full attention"
+        default=(), description="Layer kinds the config names that are sized as full attention"
     )
-    rope_cache_elements: int = Field(0, description="cos/sin cache vLLM keeps beside the weights")
+    rope_cache_elements: int = Field(
+        default=0, description="cos/sin cache vLLM keeps beside the weights"
+    )
     mtp_layers: int = Field(
-        0, ge=0, le=64, description="Next-token-prediction layers (num_nextn_predict_layers)"
+        default=0,
+        ge=0,
+        le=64,
+        description="Next-token-prediction layers (num_nextn_predict_layers)",
     )
     draft_vocab_size: int | None = Field(
-        None, gt=0, description="An EAGLE3 head's reduced vocabulary (its own LM head)"
+        default=None, gt=0, description="An EAGLE3 head's reduced vocabulary (its own LM head)"
     )
 
     quant: QuantInfo | None = None
     params: ParamBreakdown
-    safetensors_bytes: int | None = Field(None, description="Exact tensor bytes when headers read")
+    safetensors_bytes: int | None = Field(
+        default=None, description="Exact tensor bytes when headers read"
+    )
     is_multimodal: bool = False
-    vision: VisionInfo | None = Field(None, description="The vision tower, when the config has one")
+    vision: VisionInfo | None = Field(
+        default=None, description="The vision tower, when the config has one"
+    )
     supports_pp: bool = True
     custom_code: bool = Field(
-        False, description="The config maps classes to remote code (auto_map)"
+        default=False, description="The config maps classes to remote code (auto_map)"
     )
     sparse_mla: bool = Field(
-        False, description="MLA with a sparse attention indexer (index_topk: DeepSeek-V3.2)"
+        default=False, description="MLA with a sparse attention indexer (index_topk: DeepSeek-V3.2)"
     )
     indexer_token_bytes: int = Field(
-        0,
+        default=0,
         ge=0,
         description="Bytes per token of each MLA layer's sparse-indexer key cache (132 for "
         "DeepSeek-V3.2's 128-dim keys); 0 = no indexer",
     )
     index_topk: int = Field(
-        0, ge=0, description="Keys each query attends to past the sparse indexer; 0 = dense"
+        default=0, ge=0, description="Keys each query attends to past the sparse indexer; 0 = dense"
     )
-    index_heads: int = Field(0, ge=0, description="The sparse indexer's heads (index_n_heads)")
-    index_head_dim: int = Field(0, ge=0, description="The sparse indexer's head size")
+    index_heads: int = Field(
+        default=0, ge=0, description="The sparse indexer's heads (index_n_heads)"
+    )
+    index_head_dim: int = Field(default=0, ge=0, description="The sparse indexer's head size")
     indexer_layers: tuple[bool, ...] = Field(
-        (),
+        default=(),
         description="Per layer: builds its own sparse indexer in releases where layers share "
         "one (GLM-5.2's indexer_types); empty = every MLA layer builds one",
     )
     compressed_attention: CompressedAttention | None = Field(
-        None, description="DeepSeek-V4's compressed sparse attention; None = another model"
+        default=None, description="DeepSeek-V4's compressed sparse attention; None = another model"
     )
 
     @cached_property

@@ -13,18 +13,6 @@ import re
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-
 from checker.schemas.defaults import empty_list, section_defaults
 from checker.schemas.enums import (
     ALIASES,
@@ -40,6 +28,17 @@ from checker.schemas.enums import (
 from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import INSTALL_DESCRIPTION, INT64_MAX, Install
+from checker.schemas.section import (
+    ConfigDict,
+    Field,
+    Section,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from checker.schemas.slo import SLOTargets
 from checker.schemas.target import well_formed_targets
 from checker.schemas.yaml_source import bundled_data
@@ -75,13 +74,13 @@ _SECTION = ConfigDict(
 ARTIFACT_KINDS = ("command", "docker", "compose", "k8s", "helm", "report", "bench", "profile")
 
 
-class ProfileModel(BaseModel):
+class ProfileModel(Section):
     model_config = _SECTION
 
     id: str = Field(min_length=1, max_length=512, description="Hugging Face id or local path")
-    revision: str | None = Field(None, max_length=256)
+    revision: str | None = Field(default=None, max_length=256)
     config: str | None = Field(
-        None,
+        default=None,
         description="config.json or model directory, relative to the profile; in a git "
         "repository, inside it or in a directory of the repo config's model_config_dirs",
     )
@@ -89,9 +88,11 @@ class ProfileModel(BaseModel):
     quantization: Quantization = Quantization.NONE
     kv_cache_dtype: KVCacheDType = KVCacheDType.AUTO
     max_model_len: Annotated[StrictInt, Field(gt=0, le=1 << 24)] | Literal["auto"] | None = Field(
-        None, description="auto (or -1): vLLM fits the length to the KV cache"
+        default=None, description="auto (or -1): vLLM fits the length to the KV cache"
     )
-    params_b: StrictFloat | None = Field(None, gt=0, le=100_000, description="Informational only")
+    params_b: StrictFloat | None = Field(
+        default=None, gt=0, le=100_000, description="Informational only"
+    )
     trust_remote_code: StrictBool = False
     tokenizer: str | None = None
 
@@ -110,17 +111,19 @@ class ProfileModel(BaseModel):
         return normalise_enum_spelling(info.field_name or "", value)
 
 
-class ProfileHardware(BaseModel):
+class ProfileHardware(Section):
     model_config = _SECTION
 
-    gpu_name: str = Field("auto", max_length=128)
-    gpus: StrictInt = Field(1, ge=1, le=4096)
-    vram_gb: StrictFloat | None = Field(None, gt=0, le=10_000, description="Memory per GPU, GiB")
+    gpu_name: str = Field(default="auto", max_length=128)
+    gpus: StrictInt = Field(default=1, ge=1, le=4096)
+    vram_gb: StrictFloat | None = Field(
+        default=None, gt=0, le=10_000, description="Memory per GPU, GiB"
+    )
     interconnect: Interconnect = Interconnect.UNKNOWN
-    tp_size: StrictInt | None = Field(None, ge=1, le=1024)
-    pp_size: StrictInt = Field(1, ge=1, le=1024)
+    tp_size: StrictInt | None = Field(default=None, ge=1, le=1024)
+    pp_size: StrictInt = Field(default=1, ge=1, le=1024)
     gpus_per_node: StrictInt | None = Field(
-        None,
+        default=None,
         ge=1,
         le=4096,
         description="GPUs of one node when `gpus` spans several nodes; omitted: one node",
@@ -139,17 +142,17 @@ class ProfileHardware(BaseModel):
         return well_formed_targets(value)
 
 
-class ProfileWorkload(BaseModel):
+class ProfileWorkload(Section):
     model_config = _SECTION
 
-    prompt_tokens: StrictInt = Field(512, ge=1, le=1 << 24)
-    gen_tokens: StrictInt = Field(256, ge=1, le=1 << 24)
-    concurrency: StrictInt = Field(1, ge=1, le=1 << 20)
+    prompt_tokens: StrictInt = Field(default=512, ge=1, le=1 << 24)
+    gen_tokens: StrictInt = Field(default=256, ge=1, le=1 << 24)
+    concurrency: StrictInt = Field(default=1, ge=1, le=1 << 20)
     streaming: StrictBool = True
     mode: BatchingMode = BatchingMode.BALANCED
-    target_latency_ms: StrictFloat | None = Field(None, gt=0)
+    target_latency_ms: StrictFloat | None = Field(default=None, gt=0)
     request_rate: StrictFloat | None = Field(
-        None,
+        default=None,
         gt=0,
         le=1e6,
         description="Poisson arrivals, requests/s over the deployment (vllm bench serve "
@@ -157,17 +160,17 @@ class ProfileWorkload(BaseModel):
         "`concurrency` requests",
     )
     num_prompts: StrictInt | None = Field(
-        None, ge=1, le=100_000, description="Prompts per benchmark run; None: the recipe's"
+        default=None, ge=1, le=100_000, description="Prompts per benchmark run; None: the recipe's"
     )
     shared_prefix_tokens: StrictInt = Field(
-        0,
+        default=0,
         ge=0,
         le=1 << 24,
         description="Of prompt_tokens, a prefix every request shares (a system prompt): with "
         "prefix caching it is computed once (vllm bench serve --random-prefix-len)",
     )
     random_range_ratio: StrictFloat = Field(
-        0.0,
+        default=0.0,
         ge=0,
         lt=1,
         description="Spread of request lengths: each prompt and output length is uniform in "
@@ -177,45 +180,46 @@ class ProfileWorkload(BaseModel):
     slo: SLOTargets = Field(default_factory=section_defaults(SLOTargets))
 
 
-class ProfilePolicy(BaseModel):
+class ProfilePolicy(Section):
     model_config = _SECTION
 
     gpu_memory_utilization: StrictFloat | None = Field(
-        0.90, gt=0, le=1, description="Fraction of total GPU memory (vLLM accepts (0, 1])"
+        default=0.90, gt=0, le=1, description="Fraction of total GPU memory (vLLM accepts (0, 1])"
     )
-    overhead_gb: StrictFloat | None = Field(None, ge=0, le=10_000)
-    fragmentation_factor: StrictFloat = Field(1.15, ge=1.0, le=2.0)
-    headroom_gb: StrictFloat = Field(1.0, ge=0, le=10_000)
-    instances_per_gpu: StrictInt = Field(1, ge=1, le=64)
+    overhead_gb: StrictFloat | None = Field(default=None, ge=0, le=10_000)
+    fragmentation_factor: StrictFloat = Field(default=1.15, ge=1.0, le=2.0)
+    headroom_gb: StrictFloat = Field(default=1.0, ge=0, le=10_000)
+    instances_per_gpu: StrictInt = Field(default=1, ge=1, le=64)
 
 
-class ProfileVLLM(BaseModel):
+class ProfileVLLM(Section):
     """Engine settings; anything left out is vLLM's default for the pinned version and GPU."""
 
     model_config = _SECTION
 
     version: str | None = Field(
-        None,
+        default=None,
         pattern=VLLM_VERSION_PATTERN,
         description="Pinned vLLM",
         examples=VLLM_VERSION_EXAMPLES,
     )
-    max_num_seqs: StrictInt | None = Field(None, ge=1, le=1 << 20)
-    max_num_batched_tokens: StrictInt | None = Field(None, ge=1, le=1 << 24)
-    block_size: StrictInt | None = Field(None, ge=1, le=4096)
+    max_num_seqs: StrictInt | None = Field(default=None, ge=1, le=1 << 20)
+    max_num_batched_tokens: StrictInt | None = Field(default=None, ge=1, le=1 << 24)
+    block_size: StrictInt | None = Field(default=None, ge=1, le=4096)
     enforce_eager: StrictBool = False
     enable_prefix_caching: StrictBool | None = None
     enable_chunked_prefill: StrictBool | None = None
     disable_hybrid_kv_cache_manager: StrictBool | None = Field(
-        None,
+        default=None,
         description="true: off; false: on even with a KV connector (vLLM refuses a connector "
         "without HMA support then); omitted: vLLM decides",
     )
-    kv_cache_memory_bytes: StrictInt | None = Field(None, ge=0, le=INT64_MAX)
+    kv_cache_memory_bytes: StrictInt | None = Field(default=None, ge=0, le=INT64_MAX)
     cudagraph_memory_profiling: StrictBool | None = None
-    install: Install = Field("image", description=INSTALL_DESCRIPTION)
+    install: Install = Field(default="image", description=INSTALL_DESCRIPTION)
     allow_long_max_model_len: StrictBool = Field(
-        False, description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1: a length above the model's warns"
+        default=False,
+        description="VLLM_ALLOW_LONG_MAX_MODEL_LEN=1: a length above the model's warns",
     )
 
 
@@ -230,16 +234,18 @@ LABEL_KEY_RE = re.compile(
 LABEL_VALUE_RE = re.compile(rf"^({_K8S_NAME})?$")
 
 
-class Toleration(BaseModel):
+class Toleration(Section):
     """A Kubernetes toleration of the pod (core/v1 Toleration)."""
 
     model_config = _SECTION
 
-    key: str = Field("", max_length=316, description="Taint key; empty with Exists: every taint")
+    key: str = Field(
+        default="", max_length=316, description="Taint key; empty with Exists: every taint"
+    )
     operator: Literal["Exists", "Equal"] = "Exists"
-    value: str = Field("", max_length=63, description="With Equal: the taint's value")
+    value: str = Field(default="", max_length=63, description="With Equal: the taint's value")
     effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
-        "NoSchedule", description='"" tolerates every effect'
+        default="NoSchedule", description='"" tolerates every effect'
     )
 
     @field_validator("key")
@@ -276,26 +282,28 @@ def _gpu_toleration() -> list[Toleration]:
     ]
 
 
-class ProfileDeploy(BaseModel):
+class ProfileDeploy(Section):
     """How the generated artifacts run the server."""
 
     model_config = _SECTION
 
     name: str = Field(
-        "vllm", pattern=r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$", examples=[K8S_NAME_EXAMPLE]
+        default="vllm", pattern=r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$", examples=[K8S_NAME_EXAMPLE]
     )
     namespace: str | None = Field(
-        None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", examples=[K8S_NAME_EXAMPLE]
+        default=None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", examples=[K8S_NAME_EXAMPLE]
     )
-    port: StrictInt = Field(8000, ge=1, le=65535)
-    replicas: StrictInt = Field(1, ge=1, le=1000)
-    image: str | None = Field(None, description="Defaults to vllm/vllm-openai:v<version>")
+    port: StrictInt = Field(default=8000, ge=1, le=65535)
+    replicas: StrictInt = Field(default=1, ge=1, le=1000)
+    image: str | None = Field(default=None, description="Defaults to vllm/vllm-openai:v<version>")
     hf_token_secret: str = Field(
-        "hf-token", pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", examples=[K8S_NAME_EXAMPLE]
+        default="hf-token",
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        examples=[K8S_NAME_EXAMPLE],
     )
     cache_dir: str = "/root/.cache/huggingface"
     cache_pvc: str | None = Field(
-        None,
+        default=None,
         pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
         examples=[K8S_NAME_EXAMPLE],
         description="Kubernetes: an existing PersistentVolumeClaim mounted at cache_dir, so the "
@@ -325,7 +333,7 @@ class ProfileDeploy(BaseModel):
         return value
 
 
-class ProfileOutputs(BaseModel):
+class ProfileOutputs(Section):
     model_config = _SECTION
 
     emit: list[str] = Field(default_factory=lambda: ["command", "profile"])
@@ -360,7 +368,7 @@ def rule_ids() -> tuple[str, ...]:
     return tuple(bundled_data("rules.yaml")["rules"])
 
 
-class Suppression(BaseModel):
+class Suppression(Section):
     """One rule whose findings are shown as suppressed and no longer count in the verdict."""
 
     model_config = _SECTION
@@ -406,7 +414,7 @@ IGNORE_DESCRIPTION = (
 )
 
 
-class Profile(BaseModel):
+class Profile(Section):
     model_config = _SECTION
 
     profile_version: FormatVersion1 = 1

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
-from pydantic import BaseModel
 
 from checker.errors import ArtifactError, CheckerError, ProfileError
 from checker.schemas.engine_args import normalise_engine_args, request_fields
@@ -36,6 +35,7 @@ from checker.schemas.profile import (
     ProfileVLLM,
     ProfileWorkload,
 )
+from checker.schemas.section import Section
 from checker.schemas.target import Target as Target
 from checker.schemas.target import parse_target as parse_target
 from checker.schemas.yaml_model import read_yaml_file, validate_at
@@ -307,7 +307,7 @@ _RENAMED = {
     ("workload", "mode"): "batching_mode",
     ("vllm", "version"): "vllm_version",
 }
-_CLASSES: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
+_CLASSES: dict[str, tuple[type[Section], type[Section]]] = {
     "model": (ProfileModel, ModelInput),
     "hardware": (ProfileHardware, HardwareInput),
     "workload": (ProfileWorkload, WorkloadInput),

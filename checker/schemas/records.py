@@ -18,7 +18,6 @@ from operator import attrgetter
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-from pydantic_core import to_json
 from typing_extensions import dataclass_transform
 
 from checker.schemas.lazy_dataclass import compile_init
@@ -81,11 +80,12 @@ class Record:
 
 
 def record_json(value: Any, *, indent: int | None = 2, exclude: Any = None) -> str:
-    """``value`` (records, lists, dicts, enums, text, numbers) as JSON, as pydantic wrote it:
-    keys in field order, non-ASCII kept, a float that overflowed to inf or nan written as
-    null (RFC-valid). ``exclude``: pydantic's nested form, e.g. ``{"pairs": {"__all__":
-    {"plan"}}}``."""
-    return to_json(value, indent=indent, inf_nan_mode="null", exclude=exclude).decode()
+    """``value`` (records, sections, lists, dicts, enums, text, numbers) as JSON, as pydantic
+    wrote it (checker.schemas.json_text). ``exclude``: pydantic's nested form, e.g.
+    ``{"pairs": {"__all__": {"plan"}}}``."""
+    from checker.schemas.json_text import json_text
+
+    return json_text(value, indent=indent, exclude=exclude)
 
 
 # record type -> its field names, in order

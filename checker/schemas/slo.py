@@ -3,23 +3,23 @@
 
 # Annotations evaluated at import, not postponed: pydantic would compile every field's
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat
+from checker.schemas.section import ConfigDict, Field, Section, StrictFloat
 
 _TARGETS = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
-class SLOTargets(BaseModel):
+class SLOTargets(Section):
     """Ceilings on latency percentiles (as `vllm bench serve` prints them) and a floor on the
     deployment's output throughput; leave out what you do not target."""
 
     model_config = _TARGETS
 
-    ttft_p50_ms: StrictFloat | None = Field(None, gt=0, le=1e9, description="Median TTFT")
-    ttft_p90_ms: StrictFloat | None = Field(None, gt=0, le=1e9)
-    tpot_p50_ms: StrictFloat | None = Field(None, gt=0, le=1e9, description="Median TPOT")
-    tpot_p90_ms: StrictFloat | None = Field(None, gt=0, le=1e9)
+    ttft_p50_ms: StrictFloat | None = Field(default=None, gt=0, le=1e9, description="Median TTFT")
+    ttft_p90_ms: StrictFloat | None = Field(default=None, gt=0, le=1e9)
+    tpot_p50_ms: StrictFloat | None = Field(default=None, gt=0, le=1e9, description="Median TPOT")
+    tpot_p90_ms: StrictFloat | None = Field(default=None, gt=0, le=1e9)
     min_output_toks_per_s: StrictFloat | None = Field(
-        None, gt=0, le=1e12, description="Output tokens/s of the whole deployment, at least"
+        default=None, gt=0, le=1e12, description="Output tokens/s of the whole deployment, at least"
     )
 
     @property

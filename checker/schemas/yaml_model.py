@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
-
 from checker.errors import ProfileError
 from checker.schemas.error_words import did_you_mean, error_text, shown
+from checker.schemas.section import Section, ValidationError
 from checker.schemas.yaml_source import Positions, YAMLSourceError, parse_yaml, read_text
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=Section)
 
 
 # '-' is standard input for a log (explain, calibrate); a profile or config is a file to cite
@@ -52,9 +51,9 @@ def validate_at(model: type[M], data: Any, positions: Positions, source: str) ->
         raise first from None
 
 
-def _owner(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+def _owner(model: type[Section], loc: tuple[Any, ...]) -> type[Section] | None:
     """The model class that owns the mapping at ``loc`` (list indexes are stepped over)."""
-    current: type[BaseModel] | None = model
+    current: type[Section] | None = model
     for part in loc:
         if current is None:
             return None
@@ -67,8 +66,8 @@ def _owner(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | No
     return current
 
 
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def _inner_model(annotation: Any) -> type[Section] | None:
+    if isinstance(annotation, type) and issubclass(annotation, Section):
         return annotation
     for arg in getattr(annotation, "__args__", ()):  # list[X], X | None, ...
         found = _inner_model(arg)
@@ -77,9 +76,7 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _describe(
-    model: type[BaseModel], error: Any, positions: Positions, source: str
-) -> ProfileError:
+def _describe(model: type[Section], error: Any, positions: Positions, source: str) -> ProfileError:
     import difflib  # only a typo needs it: kept off every start
 
     loc = tuple(error["loc"])

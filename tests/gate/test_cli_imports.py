@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -98,12 +97,13 @@ def test_check_and_plan_skip_hub_templates_and_github(args: list[str], tmp_path:
     ids=["check", "plan"],
 )
 def test_the_console_script_skips_package_metadata(args: list[str], tmp_path: Path) -> None:
-    """Neither pydantic's plugin loader (plugins are off) nor importlib.resources (our data are
-    plain files) imports importlib.metadata, zipfile and email at each start."""
+    """Nothing imports pydantic (our sections validate themselves) nor importlib.metadata,
+    zipfile and email (our data are plain files) at each start."""
     (tmp_path / "p.yaml").write_text(PROFILE, encoding="utf-8")
     modules = _imported(args, tmp_path, _ENTRY)
     assert "checker.planning.planner" in modules  # it did plan, and passed
     assert not {"importlib.metadata", "importlib.resources", "zipfile", "email"} & set(modules)
+    assert [m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core")] == []
 
 
 def test_check_imports_only_the_format_it_prints(tmp_path: Path) -> None:
@@ -115,43 +115,14 @@ def test_check_imports_only_the_format_it_prints(tmp_path: Path) -> None:
     assert "checker.render.context" not in modules  # a passing pair renders no artifact
 
 
-_LOADER = "pydantic.plugin._loader"
-
-
 @pytest.fixture
 def collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """``cli.entry`` with a main that does nothing, and the collector's state restored after."""
     monkeypatch.setattr(cli, "main", lambda: 0)
     thresholds = gc.get_threshold()
-    loader = sys.modules.get(_LOADER)
     yield
     gc.unfreeze()
     gc.set_threshold(*thresholds)
-    if loader is None:
-        sys.modules.pop(_LOADER, None)
-    else:
-        sys.modules[_LOADER] = loader
-
-
-@pytest.mark.parametrize(("given", "kept"), [(None, "__all__"), ("logfire", "logfire")])
-def test_the_console_script_skips_pydantic_plugin_discovery_unless_told(
-    given: str | None, kept: str, monkeypatch: pytest.MonkeyPatch, collector: None
-) -> None:
-    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "placeholder")  # restored after the test
-    if given is None:
-        monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS")
-    else:
-        monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", given)
-    real = sys.modules.pop(_LOADER, None)  # not imported yet, as in a fresh process
-    with pytest.raises(SystemExit):
-        cli.entry()
-    assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == kept
-    stand_in = sys.modules.get(_LOADER)
-    if given is None:  # every plugin off: the stand-in finds none, as the loader would
-        assert stand_in is not None and stand_in is not real
-        assert list(stand_in.get_plugins()) == []
-    else:  # the user's choice: pydantic's own loader, imported when a model is first built
-        assert stand_in is None
 
 
 _BUILT = """
@@ -162,7 +133,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 from checker.gate.sources.repo_config import RepoConfig
 from checker.schemas import calibration
 models = [RepoConfig, calibration.Calibration, calibration.CalibrationKey]
-print(json.dumps([m.__name__ for m in models if m.__pydantic_complete__]))
+print(json.dumps([m.__name__ for m in models if m.__section_validate__ is not None]))
 """
 
 
@@ -190,7 +161,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 from checker.schemas.inputs import PlanRequest, WorkloadInput
 from checker.schemas.profile import ProfileDeploy
 models = [PlanRequest, WorkloadInput, ProfileDeploy]
-print(json.dumps([m.__name__ for m in models if m.__pydantic_complete__]))
+print(json.dumps([m.__name__ for m in models if m.__section_validate__ is not None]))
 """
 
 

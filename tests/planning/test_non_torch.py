@@ -6,7 +6,6 @@ PCIe TP2) the NVLink-measured one."""
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
 from checker.hardware.catalog import all_gpus, find_gpu
 from checker.planning.engine.settings import (
@@ -22,6 +21,7 @@ from checker.planning.planner import run_plan
 from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import PlanRequest
+from checker.schemas.section import ValidationError
 from tests.planning.conftest import H100, model, request
 
 LLAMA = "meta-llama__Llama-3.1-8B"

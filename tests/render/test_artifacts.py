@@ -162,7 +162,7 @@ def test_k8s_node_selector_tolerations_and_cache_pvc_from_the_profile() -> None:
     ],
 )
 def test_bad_kubernetes_deploy_settings_are_refused(deploy: dict[str, Any]) -> None:
-    from pydantic import ValidationError
+    from checker.schemas.section import ValidationError
 
     with pytest.raises(ValidationError):
         ProfileDeploy.model_validate(deploy)

@@ -23,11 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
-
 from checker.errors import GPUNotFoundError, ProfileError
 from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
+from checker.schemas.section import ConfigDict, Field, PrivateAttr, Section, model_validator
 from checker.schemas.target import Target, parse_target
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 from checker.schemas.yaml_source import Positions
@@ -35,14 +34,16 @@ from checker.schemas.yaml_source import Positions
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
-class FleetEntry(BaseModel):
+class FleetEntry(Section):
     model_config = _STRICT
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[^:]+$")
-    count: int = Field(1, ge=1, le=4096, description="GPUs per instance")
+    count: int = Field(default=1, ge=1, le=4096, description="GPUs per instance")
     # bounded: any currency's hourly price is far below, and the cost ranking stays finite
-    price_per_hour: float | None = Field(None, ge=0, le=1e9, description="Per instance")
-    spec: GPUSpec | None = Field(None, description="Custom GPU; its name defaults to the entry's")
+    price_per_hour: float | None = Field(default=None, ge=0, le=1e9, description="Per instance")
+    spec: GPUSpec | None = Field(
+        default=None, description="Custom GPU; its name defaults to the entry's"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -62,7 +63,7 @@ class FleetEntry(BaseModel):
         return Target(self.name, self.count)
 
 
-class Fleet(BaseModel):
+class Fleet(Section):
     model_config = _STRICT
 
     targets: list[FleetEntry] = Field(min_length=1)
@@ -124,10 +125,11 @@ def load_fleet(path: Path) -> Fleet:
                 error.message = _entry_words(error.message)
             exc.details = [str(error) for error in (exc, *exc.related)]
         raise
-    fleet._where = tuple(
+    where = tuple(
         f"{path}:{':'.join(map(str, positions.nearest(('targets', i)) or (1, 1)))}"
         for i in range(len(fleet.targets))
     )
+    object.__setattr__(fleet, "_where", where)  # private state beside the validated fields
     return fleet
 
 

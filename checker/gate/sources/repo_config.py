@@ -32,21 +32,20 @@ directory) outside it only in ``model_config_dirs`` (checker.gate.sources.model_
 # annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
-
 from checker.schemas.defaults import empty_list
 from checker.schemas.enums import VLLM_VERSION_EXAMPLES, VLLM_VERSION_PATTERN, FormatVersion1
 from checker.schemas.enums import FailOn as FailOn  # the policy is the verdict's, not the gate's
 from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.profile import IGNORE_DESCRIPTION, Suppression, no_repeats
+from checker.schemas.section import ConfigDict, Field, Section, StrictBool, field_validator
 from checker.schemas.target import well_formed_targets
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 
 CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
 
 
-class RepoConfig(BaseModel):
+class RepoConfig(Section):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
@@ -66,7 +65,7 @@ class RepoConfig(BaseModel):
         "besides each profile's own GPU",
     )
     targets_only: StrictBool = Field(
-        False,
+        default=False,
         description="Check only `targets`, not each profile's own GPU (hardware.gpu_name and "
         "hardware.targets)",
     )
@@ -80,13 +79,13 @@ class RepoConfig(BaseModel):
         description=IGNORE_DESCRIPTION + "; a profile's own reason for a rule comes first",
     )
     vllm_version: str | None = Field(
-        None,
+        default=None,
         pattern=VLLM_VERSION_PATTERN,
         examples=VLLM_VERSION_EXAMPLES,
         description="vLLM version for profiles that pin none",
     )
     calibration: str | None = Field(
-        None,
+        default=None,
         min_length=1,
         max_length=4096,
         description="Calibration file written by `vllm-wizard calibrate`, relative to this "

@@ -12,14 +12,13 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
-
+from checker.schemas.section import ConfigDict, Section
 from checker.schemas.yaml_source import bundled_data
 
 T = TypeVar("T")
 
 
-class MethodFacts(BaseModel):
+class MethodFacts(Section):
     """One quantization method as a given vLLM release sees it."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import functools
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from checker.errors import UsageError
 from checker.planning.engine.releases import has_behaviour
+from checker.schemas.section import ConfigDict, Section
 from checker.schemas.yaml_source import bundled_data
 
 
-class NonTorch(BaseModel):
+class NonTorch(Section):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     single: float
@@ -22,7 +21,7 @@ class NonTorch(BaseModel):
     pipeline: float
 
 
-class ExtensibleKV(BaseModel):
+class ExtensibleKV(Section):
     """How a release sizes an extensible KV cache: from the memory measured after warm-up and
     CUDA-graph capture (v1/worker/extensible_kv_cache.py measure_kv_cache_bytes)."""
 
@@ -38,7 +37,7 @@ class ExtensibleKV(BaseModel):
     warn_withheld_gib: float
 
 
-class VersionFacts(BaseModel):
+class VersionFacts(Section):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     version: str

@@ -1,0 +1,124 @@
+"""JSON text of what we report (records, sections, enums, lists, dicts, numbers), byte for byte
+as pydantic-core's ``to_json`` wrote it before (tests/schemas/test_json_text.py holds the two
+side by side), without importing pydantic at each start of ``plan --json`` or a JSON report:
+
+- fields in declared order; non-ASCII kept; control characters escaped as ``json`` does;
+- a float as its shortest repr, except that -5 as exponent is written out (``0.000025``) and
+  smaller exponents lose their zero padding (``1e-7``); an inf or nan (an overflowed figure)
+  is ``null``, which every JSON reader takes;
+- ``indent``: pretty-printed with that many spaces, ``", "``-free compact text otherwise;
+- ``exclude``: field names, or pydantic's nested form ``{"pairs": {"__all__": {"plan"}}}``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import fields, is_dataclass
+from json.encoder import encode_basestring
+from typing import Any
+
+from checker.schemas.section import Section
+
+
+def json_text(value: Any, *, indent: int | None = None, exclude: Any = None) -> str:
+    parts: list[str] = []
+    _write(value, parts, exclude, "\n" if indent is not None else "", " " * (indent or 0))
+    return "".join(parts)
+
+
+def float_text(number: float) -> str:
+    if number != number or number in (float("inf"), float("-inf")):
+        return "null"
+    text = repr(number)
+    mantissa, marker, exponent = text.partition("e-")
+    if not marker:
+        return text
+    if exponent == "05":  # 1.25e-05 -> 0.0000125
+        sign = "-" if mantissa.startswith("-") else ""
+        return f"{sign}0.0000{mantissa.lstrip('-').replace('.', '')}"
+    return f"{mantissa}e-{int(exponent)}"
+
+
+def _kept(pairs: list[tuple[Any, Any]], exclude: Any) -> list[tuple[Any, Any, Any]]:
+    if exclude is None:
+        return [(k, v, None) for k, v in pairs]
+    kept = []
+    for key, item in pairs:
+        inner = exclude.get(key) if isinstance(exclude, dict) else (key in exclude or None)
+        if inner is True or inner is ...:
+            continue
+        kept.append((key, item, inner))
+    return kept
+
+
+def _write(value: Any, parts: list[str], exclude: Any, newline: str, step: str) -> None:
+    _emit(value, parts, exclude, newline, step, newline)
+
+
+def _emit(  # noqa: PLR0912 - one branch per JSON kind
+    value: Any, parts: list[str], exclude: Any, newline: str, step: str, here: str
+) -> None:
+    if value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif isinstance(value, enum.Enum):
+        _emit(value.value, parts, None, newline, step, here)
+    elif isinstance(value, str):
+        parts.append(encode_basestring(value))
+    elif isinstance(value, int):
+        parts.append(int.__repr__(value))
+    elif isinstance(value, float):
+        parts.append(float_text(value))
+    elif isinstance(value, dict):
+        items = [(_key(k), v) for k, v in value.items()]
+        _object(_kept(items, exclude), parts, newline, step, here)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        inner = exclude.get("__all__") if isinstance(exclude, dict) else None
+        _array(list(value), parts, inner, newline, step, here)
+    elif isinstance(value, Section):  # as its model_dump writes it (excluded fields left out)
+        _emit(value.model_dump(mode="json"), parts, exclude, newline, step, here)
+    elif is_dataclass(value) and not isinstance(value, type):  # a record: fields in order
+        pairs = [(f.name, getattr(value, f.name)) for f in fields(value)]
+        _object(_kept(pairs, exclude), parts, newline, step, here)
+    else:
+        raise TypeError(f"{type(value).__name__} cannot be written as JSON")
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, enum.Enum):
+        key = key.value
+    if isinstance(key, str):
+        return key
+    return float_text(key) if isinstance(key, float) else str(key).lower()
+
+
+def _object(
+    items: list[tuple[Any, Any, Any]], parts: list[str], newline: str, step: str, here: str
+) -> None:
+    if not items:
+        parts.append("{}")
+        return
+    inner = here + step
+    colon = ": " if newline else ":"
+    parts.append("{")
+    for index, (key, item, exclude) in enumerate(items):
+        parts.append(("," if index else "") + inner + encode_basestring(key) + colon)
+        _emit(item, parts, exclude, newline, step, inner)
+    parts.append(here + "}")
+
+
+def _array(
+    items: list[Any], parts: list[str], exclude: Any, newline: str, step: str, here: str
+) -> None:
+    if not items:
+        parts.append("[]")
+        return
+    inner = here + step
+    parts.append("[")
+    for index, item in enumerate(items):
+        parts.append(("," if index else "") + inner)
+        _emit(item, parts, exclude, newline, step, inner)
+    parts.append(here + "]")

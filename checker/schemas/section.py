@@ -1,0 +1,1051 @@
+"""Sections of the files and requests we read, validated by our own code instead of pydantic.
+
+A cold ``check`` or ``plan`` (a pre-commit hook, issue 17) paid for pydantic twice: importing it
+is most of what ``import yaml; from pydantic import BaseModel`` costs, and each model's validator
+is generated at first use. A ``Section`` is declared like a pydantic model (annotations,
+``Field(...)``, ``field_validator``, ``model_validator``, ``model_config``) and answers the same
+calls the code makes (``model_validate``, ``model_dump``, ``model_copy``, ``model_fields``,
+``model_construct``), but defining one costs a dictionary, and its validator is a handful of
+closures compiled from the annotations at first use.
+
+Validation follows pydantic 2's rules for the types we declare, so files keep their meaning:
+- ``int``: a whole number; lax (the default) also takes true/false, an integral float and digits
+  as text. ``float``: a number, an int kept as float; lax also takes true/false and text.
+  ``bool``: lax also takes 0/1 and yes/no/on/off/true/false text. ``str``: text only.
+  ``StrictInt``/``StrictFloat``/``StrictBool`` take only their own type (an int is a float).
+- enums and ``Literal`` take their values; ``X | None``, unions (first branch that takes it),
+  ``list``/``tuple``/``dict``, nested sections (a mapping or an instance), ``Any``.
+- ``Field`` bounds (gt/ge/lt/le), lengths (min_length/max_length) and ``pattern`` (searched);
+  ``allow_inf_nan=False`` refuses inf and nan; ``extra="forbid"`` refuses unknown keys.
+- defaults are not validated; a default factory is called for each section built.
+Errors are collected, not raised at the first: ``ValidationError.errors()`` gives pydantic's
+shape (type, loc, msg, input, ctx), which ``error_words`` puts in the user's terms.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, cast
+
+from typing_extensions import Self, dataclass_transform
+
+__all__ = [
+    "BeforeValidator",
+    "ConfigDict",
+    "Field",
+    "FieldInfo",
+    "PrivateAttr",
+    "Section",
+    "StrictBool",
+    "StrictFloat",
+    "StrictInt",
+    "ValidationError",
+    "ValidationInfo",
+    "field_validator",
+    "model_validator",
+]
+
+_F = TypeVar("_F")
+_MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING"})()
+_FAIL: Any = type("_Fail", (), {"__repr__": lambda self: "FAIL"})()
+_SET = object.__setattr__
+
+
+class _Strict:
+    """Marks a type as strict inside ``Annotated``."""
+
+    __slots__ = ()
+
+
+STRICT = _Strict()
+StrictInt = Annotated[int, STRICT]
+StrictFloat = Annotated[float, STRICT]
+StrictBool = Annotated[bool, STRICT]
+
+
+class BeforeValidator:
+    """``Annotated[T, BeforeValidator(f)]``: ``f`` sees the value before ``T`` checks it."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        self.func = func
+
+
+def ConfigDict(  # noqa: N802 - spelled as pydantic spells it, for the declarations
+    *,
+    extra: Literal["forbid", "ignore"] = "forbid",
+    allow_inf_nan: bool = True,
+    frozen: bool = True,
+    protected_namespaces: tuple[str, ...] = (),
+    defer_build: bool = True,
+    arbitrary_types_allowed: bool = True,
+) -> dict[str, Any]:
+    """A section's settings; sections are always frozen and always built on first use."""
+    return {"extra": extra, "allow_inf_nan": allow_inf_nan}
+
+
+class FieldInfo:
+    """What a field declares: its default and constraints, its words for the JSON Schema."""
+
+    __slots__ = (
+        "annotation",
+        "default",
+        "default_factory",
+        "description",
+        "examples",
+        "exclude",
+        "exclude_if",
+        "json_schema_extra",
+        "limits",
+        "name",
+    )
+
+    def __init__(
+        self,
+        default: Any = _MISSING,
+        *,
+        default_factory: Callable[[], Any] | None = None,
+        description: str | None = None,
+        examples: list[Any] | None = None,
+        json_schema_extra: dict[str, Any] | None = None,
+        limits: dict[str, Any] | None = None,
+        exclude: bool = False,
+        exclude_if: Callable[[Any], bool] | None = None,
+    ) -> None:
+        self.exclude = exclude
+        self.exclude_if = exclude_if
+        self.name = ""
+        self.annotation: Any = None
+        self.default = default
+        self.default_factory = default_factory
+        self.description = description
+        self.examples = examples
+        self.json_schema_extra = json_schema_extra
+        self.limits = limits or {}
+
+    def is_required(self) -> bool:
+        return self.default is _MISSING and self.default_factory is None
+
+    def get_default(self, *, call_default_factory: bool = False) -> Any:
+        if self.default_factory is not None:
+            return self.default_factory() if call_default_factory else None
+        return None if self.default is _MISSING else self.default
+
+    def __repr__(self) -> str:
+        return f"FieldInfo({self.name}: {self.annotation!r})"
+
+
+def Field(  # noqa: N802, PLR0913 - pydantic's spelling and keywords
+    default: Any = _MISSING,
+    *,
+    default_factory: Callable[[], Any] | None = None,
+    description: str | None = None,
+    examples: list[Any] | None = None,
+    json_schema_extra: dict[str, Any] | None = None,
+    exclude: bool = False,
+    exclude_if: Callable[[Any], bool] | None = None,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    pattern: str | None = None,
+) -> Any:
+    """A field's default and constraints, as a class attribute or in ``Annotated``."""
+    given = {
+        "gt": gt,
+        "ge": ge,
+        "lt": lt,
+        "le": le,
+        "min_length": min_length,
+        "max_length": max_length,
+        "pattern": pattern,
+    }
+    return FieldInfo(
+        default,
+        default_factory=default_factory,
+        description=description,
+        examples=examples,
+        json_schema_extra=json_schema_extra,
+        limits={k: v for k, v in given.items() if v is not None},
+        exclude=exclude,
+        exclude_if=exclude_if,
+    )
+
+
+def PrivateAttr(default: Any) -> Any:  # noqa: N802 - pydantic's spelling
+    """State beside the fields, not validated nor compared: its default is a class attribute."""
+    return default
+
+
+class ValidationInfo:
+    """What a field validator taking a second argument is told: the field's name."""
+
+    __slots__ = ("field_name",)
+
+    def __init__(self, field_name: str) -> None:
+        self.field_name = field_name
+
+
+class _Hook:
+    """A declared validator, found in the class body when the class is defined."""
+
+    __slots__ = ("fields", "func", "mode")
+
+    def __init__(self, func: Any, fields: tuple[str, ...], mode: str) -> None:
+        self.func, self.fields, self.mode = func, fields, mode
+
+
+def field_validator(*fields: str, mode: Literal["before", "after"] = "after") -> Callable[[_F], _F]:
+    """``@field_validator("a", "b", mode=...)`` over a classmethod ``(cls, value[, info])``."""
+
+    def mark(func: _F) -> _F:
+        return _Hook(func, fields, mode)  # type: ignore[return-value]  # unwrapped by the class
+
+    return mark
+
+
+def model_validator(*, mode: Literal["before", "after"]) -> Callable[[_F], _F]:
+    """``@model_validator(mode="after")`` over a method that checks the built section;
+    ``mode="before"`` over a classmethod that rewrites the raw input first."""
+
+    def mark(func: _F) -> _F:
+        return _Hook(func, (), f"model_{mode}")  # type: ignore[return-value]  # unwrapped
+
+    return mark
+
+
+class ValidationError(ValueError):
+    """Every problem found in one input, as pydantic's ``ValidationError`` lists them."""
+
+    def __init__(self, title: str, problems: list[dict[str, Any]]) -> None:
+        self.title = title
+        self._problems = problems
+        super().__init__(self.__str__())
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [dict(p) for p in self._problems]
+
+    def error_count(self) -> int:
+        return len(self._problems)
+
+    def __str__(self) -> str:
+        lines = [f"{len(self._problems)} validation error(s) for {self.title}"]
+        for p in self._problems:
+            lines.append(".".join(map(str, p["loc"])) or "(top level)")
+            lines.append(f"  {p['msg']} [type={p['type']}]")
+        return "\n".join(lines)
+
+
+def _problem(kind: str, loc: tuple[Any, ...], msg: str, value: Any, **ctx: Any) -> dict[str, Any]:
+    found = {"type": kind, "loc": loc, "msg": msg, "input": value}
+    if ctx:
+        found["ctx"] = ctx
+    return found
+
+
+# A checker takes (value, loc, problems) and gives the validated value, or _FAIL having
+# appended what is wrong to problems.
+Checker = Callable[[Any, tuple[Any, ...], list[dict[str, Any]]], Any]
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(Field,))
+class Section:
+    """Base of the sections: see the module's docstring."""
+
+    model_config: ClassVar[dict[str, Any]] = {}
+    model_fields: ClassVar[dict[str, FieldInfo]] = {}
+    # field validators, model validators, the compiled checker: set per class
+    __section_hooks__: ClassVar[tuple[_Hook, ...]] = ()
+    __section_validate__: ClassVar[Callable[[Any, tuple[Any, ...], list[Any]], Any] | None]
+    # the fields the input gave, beside (not in) __dict__, which holds only field values and
+    # cached properties, as pydantic's did
+    __slots__ = ("_section_set", "__dict__", "__weakref__")
+    _section_set: frozenset[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fields: dict[str, FieldInfo] = {}
+        for base in reversed(cls.__mro__[1:]):
+            fields.update(getattr(base, "model_fields", {}))
+        hooks = [h for base in cls.__mro__[1:] for h in vars(base).get("_own_hooks", ())]
+        own_hooks = []
+        for name, value in list(vars(cls).items()):
+            if isinstance(value, _Hook):
+                own_hooks.append(value)
+                func = value.func
+                setattr(cls, name, func)
+        for name, annotation in vars(cls).get("__annotations__", {}).items():
+            if name.startswith("_") or name in ("model_config",):
+                continue
+            if _is_classvar(annotation):
+                continue
+            declared = vars(cls).get(name, _MISSING)
+            info = declared if isinstance(declared, FieldInfo) else FieldInfo(declared)
+            if isinstance(declared, FieldInfo) or declared is not _MISSING:
+                delattr(cls, name)
+            info.name, info.annotation = name, annotation
+            fields[name] = info
+        cls.model_fields = fields
+        cls._own_hooks = tuple(own_hooks)  # type: ignore[attr-defined]
+        cls.__section_hooks__ = (*hooks, *own_hooks)
+        cls.__section_validate__ = None
+
+    # -- building ---------------------------------------------------------------------------
+
+    def __init__(self, **data: Any) -> None:
+        built = type(self).model_validate(data)
+        self.__dict__.update(built.__dict__)
+        _SET(self, "_section_set", built._section_set)
+
+    @classmethod
+    def model_validate(cls, obj: Any) -> Self:
+        """A section from a mapping (or the section itself), or ValidationError."""
+        if type(obj) is cls:
+            return obj
+        problems: list[dict[str, Any]] = []
+        built = _validator(cls)(obj, (), problems)
+        if problems:
+            raise ValidationError(cls.__name__, problems)
+        return built  # type: ignore[no-any-return]
+
+    @classmethod
+    def model_validate_json(cls, text: str | bytes) -> Self:
+        """A section from JSON text (a JSON syntax error is a ValueError)."""
+        import json  # only the files written as JSON need it
+
+        return cls.model_validate(json.loads(text))
+
+    @classmethod
+    def model_construct(cls, _fields_set: set[str] | None = None, **values: Any) -> Self:
+        """A section from trusted values, unvalidated; left-out fields take their defaults."""
+        section = object.__new__(cls)
+        state = section.__dict__
+        for name, info in cls.model_fields.items():
+            if name in values:
+                state[name] = values[name]
+            elif info.default_factory is not None:
+                state[name] = info.default_factory()
+            elif info.default is not _MISSING:
+                state[name] = info.default
+        _SET(section, "_section_set", frozenset(values if _fields_set is None else _fields_set))
+        return section
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """This section with ``update``'s fields replaced, unvalidated (as pydantic does)."""
+        copy = object.__new__(type(self))
+        state = {k: v for k, v in self.__dict__.items() if k in self.model_fields}
+        state.update(update or {})
+        _SET(copy, "_section_set", self._section_set | frozenset(update or ()))
+        copy.__dict__.update(state)
+        return copy
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def model_fields_set(self) -> set[str]:
+        """The fields the input gave (not left to their defaults)."""
+        return set(self._section_set)
+
+    def _field_values(self) -> tuple[Any, ...]:
+        state = self.__dict__
+        return tuple(state[name] for name in self.model_fields)
+
+    def model_dump(
+        self,
+        *,
+        mode: Literal["python", "json"] = "python",
+        exclude: Any = None,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+    ) -> dict[str, Any]:
+        """The fields as a dictionary, nested sections as dictionaries; ``mode="json"`` writes
+        enums as their values and tuples as lists. ``exclude``: names, or pydantic's nested
+        form ``{"section": {"field"}}``."""
+        out: dict[str, Any] = {}
+        for name, info in self.model_fields.items():
+            if info.exclude:
+                continue
+            inner = None
+            if exclude is not None and name in exclude:
+                inner = exclude[name] if isinstance(exclude, Mapping) else True
+                if inner is True or inner is ...:
+                    continue
+            if exclude_unset and name not in self._section_set:
+                continue
+            value = self.__dict__[name]
+            if info.exclude_if is not None and info.exclude_if(value):
+                continue
+            if (
+                exclude_defaults
+                and not info.is_required()
+                and value == info.get_default(call_default_factory=True)
+            ):
+                continue
+            out[name] = _dumped(value, mode, inner, exclude_unset, exclude_defaults)
+        return out
+
+    def model_dump_json(self, *, indent: int | None = None) -> str:
+        """The fields as JSON, as pydantic wrote them."""
+        from checker.schemas.json_text import json_text
+
+        return json_text(self, indent=indent)
+
+    @classmethod
+    def model_json_schema(cls) -> dict[str, Any]:
+        """The section's JSON Schema (draft 2020-12), laid out as pydantic laid it out."""
+        from checker.schemas.section_schema import json_schema
+
+        return json_schema(cls)
+
+    # -- behaving as a frozen value ---------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):  # private state beside the fields (PrivateAttr)
+            self.__dict__[name] = value
+            return
+        raise TypeError(f"{type(self).__name__} is frozen: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise TypeError(f"{type(self).__name__} is frozen: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Section)
+        return self._field_values() == other._field_values()
+
+    def __hash__(self) -> int:
+        return hash(self._field_values())
+
+    def __repr__(self) -> str:
+        pairs = zip(self.model_fields, self._field_values(), strict=True)
+        shown = ", ".join(f"{n}={v!r}" for n, v in pairs)
+        return f"{type(self).__name__}({shown})"
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
+
+
+def _dumped(
+    value: Any, mode: str, exclude: Any, exclude_unset: bool, exclude_defaults: bool
+) -> Any:
+    if isinstance(value, Section):
+        return value.model_dump(
+            mode=mode,  # type: ignore[arg-type]
+            exclude=None if exclude is None or exclude is True else exclude,
+            exclude_unset=exclude_unset,
+            exclude_defaults=exclude_defaults,
+        )
+    if isinstance(value, (list, tuple)):
+        items = [_dumped(v, mode, None, exclude_unset, exclude_defaults) for v in value]
+        return items if mode == "json" or isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {
+            (k.value if mode == "json" and isinstance(k, enum.Enum) else k): _dumped(
+                v, mode, None, exclude_unset, exclude_defaults
+            )
+            for k, v in value.items()
+        }
+    if mode == "json" and isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _is_classvar(annotation: Any) -> bool:
+    if isinstance(annotation, str):
+        return annotation.startswith(("ClassVar", "typing.ClassVar"))
+    return typing.get_origin(annotation) is ClassVar
+
+
+# -- the validator, compiled from the annotations at first use ------------------------------
+
+
+def _validator(cls: type[Section]) -> Callable[[Any, tuple[Any, ...], list[Any]], Any]:
+    check = cls.__section_validate__
+    if check is None:
+        check = _compile_section(cls)
+        cls.__section_validate__ = check
+    return check
+
+
+def _compile_section(cls: type[Section]) -> Callable[[Any, tuple[Any, ...], list[Any]], Any]:
+    config = cls.model_config
+    finite = not config.get("allow_inf_nan", True)
+    forbid = config.get("extra", "forbid") == "forbid"
+    hints = _hints(cls)
+    before: dict[str, list[Callable[..., Any]]] = {}
+    after: dict[str, list[Callable[..., Any]]] = {}
+    model_checks = []
+    rewrites = []
+    for hook in cls.__section_hooks__:
+        if hook.mode == "model_after":
+            model_checks.append(hook.func)
+            continue
+        if hook.mode == "model_before":
+            rewrites.append(_bound(cls, hook.func, ""))
+            continue
+        for name in hook.fields:
+            (before if hook.mode == "before" else after).setdefault(name, []).append(
+                _bound(cls, hook.func, name)
+            )
+    plan = []
+    for name, info in cls.model_fields.items():
+        info.annotation = hints.get(name, info.annotation)
+        checker = _checker(info.annotation, info.limits, strict=False, finite=finite)
+        plan.append((name, info, checker, before.get(name, ()), after.get(name, ())))
+    known = frozenset(cls.model_fields)
+    new = object.__new__
+
+    def check(data: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        if isinstance(data, cls):
+            return data
+        if rewrites:
+            data = _run_hooks(rewrites, data, loc, problems)
+            if data is _FAIL:
+                return _FAIL
+        if not isinstance(data, Mapping):
+            problems.append(
+                _problem(
+                    "model_type",
+                    loc,
+                    f"Input should be a valid dictionary or instance of {cls.__name__}",
+                    data,
+                    class_name=cls.__name__,
+                )
+            )
+            return _FAIL
+        before_count = len(problems)
+        state: dict[str, Any] = {}
+        for name, info, checker, befores, afters in plan:
+            if name not in data:
+                if info.default_factory is not None:
+                    state[name] = info.default_factory()
+                elif info.default is not _MISSING:
+                    state[name] = info.default
+                else:
+                    problems.append(_problem("missing", (*loc, name), "Field required", data))
+                continue
+            value = _run_hooks(befores, data[name], (*loc, name), problems)
+            if value is not _FAIL:
+                value = checker(value, (*loc, name), problems)
+            if value is not _FAIL:
+                value = _run_hooks(afters, value, (*loc, name), problems)
+            state[name] = value
+        if forbid:
+            problems.extend(
+                _problem("extra_forbidden", (*loc, k), "Extra inputs are not permitted", data[k])
+                for k in data
+                if k not in known
+            )
+        if len(problems) > before_count:
+            return _FAIL
+        section = new(cls)
+        _SET(section, "_section_set", known.intersection(data))
+        section.__dict__.update(state)
+        if model_checks:
+            section = _run_hooks(model_checks, section, loc, problems, given=data)
+        return section
+
+    return check
+
+
+def _hints(cls: type[Section]) -> dict[str, Any]:
+    """Each field's annotation as a type; postponed (text) ones are evaluated in their
+    module, as typing.get_type_hints does."""
+    found: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        module = vars(__import__(base.__module__, fromlist=["_"]))
+        for name, annotation in vars(base).get("__annotations__", {}).items():
+            if isinstance(annotation, str):
+                annotation = eval(annotation, module, dict(vars(base)))  # noqa: S307 - ours
+            found[name] = annotation
+    return found
+
+
+def _bound(cls: type, func: Any, name: str) -> Callable[[Any], Any]:
+    """A field validator as a function of the value: classmethod bound, info given if asked."""
+    plain = func.__func__ if isinstance(func, classmethod) else func
+    bound = plain.__get__(cls, cls) if isinstance(func, classmethod) else plain
+    if plain.__code__.co_argcount >= 3:
+        info = ValidationInfo(name)
+        return lambda value: bound(value, info)
+    return cast(Callable[[Any], Any], bound)
+
+
+def _run_hooks(
+    hooks: Iterable[Callable[[Any], Any]],
+    value: Any,
+    loc: tuple[Any, ...],
+    problems: list[dict[str, Any]],
+    *,
+    given: Any = _MISSING,
+) -> Any:
+    """``value`` through each hook in turn; a hook's ValueError is a problem at ``loc`` (with
+    ``given`` as its input, where that is not the value: a model check's raw mapping)."""
+    shown = value if given is _MISSING else given
+    try:
+        for hook in hooks:
+            value = hook(value)
+    except (ValueError, AssertionError) as exc:
+        problems.append(_value_problem(exc, loc, shown if given is not _MISSING else value))
+        return _FAIL
+    return value
+
+
+def _value_problem(exc: Exception, loc: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    if isinstance(exc, ValidationError):  # a nested section built inside a validator
+        first = exc.errors()[0]
+        return {**first, "loc": (*loc, *first["loc"])}
+    kind = "assertion_error" if isinstance(exc, AssertionError) else "value_error"
+    words = "Assertion failed" if kind == "assertion_error" else "Value error"
+    return _problem(kind, loc, f"{words}, {exc}", value, error=exc)
+
+
+def _checker(annotation: Any, limits: dict[str, Any], *, strict: bool, finite: bool) -> Checker:
+    """The checker for one annotation with its field's limits."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        inner, *extras = typing.get_args(annotation)
+        merged = dict(limits)
+        befores = []
+        for extra in extras:
+            if extra is STRICT:
+                strict = True
+            elif isinstance(extra, FieldInfo):
+                merged.update(extra.limits)
+            elif isinstance(extra, BeforeValidator):
+                befores.append(extra.func)
+        checker = _checker(inner, merged, strict=strict, finite=finite)
+        if not befores:
+            return checker
+        return _with_befores(befores, checker)
+    if origin in (Union, types.UnionType):
+        return _union(typing.get_args(annotation), limits, strict=strict, finite=finite)
+    if annotation is Any:
+        return _any
+    if annotation is type(None) or annotation is None:
+        return _none
+    if origin is Literal:
+        return _literal(typing.get_args(annotation))
+    if origin in (list, tuple, set, frozenset):
+        return _sequence(annotation, origin, limits, strict=strict, finite=finite)
+    if origin is dict or annotation is dict:
+        args = typing.get_args(annotation) or (Any, Any)
+        keys = _checker(args[0], {}, strict=strict, finite=finite)
+        values = _checker(args[1], {}, strict=strict, finite=finite)
+        return _limited(_mapping(keys, values), limits)
+    if isinstance(annotation, type):
+        if issubclass(annotation, Section):
+            return _nested(annotation)
+        if issubclass(annotation, enum.Enum):
+            return _enum(annotation)
+        if annotation is bool:
+            return _bool_strict if strict else _bool_lax
+        if annotation is int:
+            return _limited(_int_strict if strict else _int_lax, limits)
+        if annotation is float:
+            base = _float_strict if strict else _float_lax
+            return _limited(_finite(base) if finite else base, limits)
+        if annotation is str:
+            return _limited(_str, limits)
+        return _instance(annotation)
+    if isinstance(origin, type):  # re.Pattern[str] and the like
+        return _instance(origin)
+    raise TypeError(f"a Section field cannot be {annotation!r}")
+
+
+def _with_befores(befores: list[Callable[[Any], Any]], checker: Checker) -> Checker:
+    def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        value = _run_hooks(befores, value, loc, problems)
+        return _FAIL if value is _FAIL else checker(value, loc, problems)
+
+    return check
+
+
+def _any(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+    return value
+
+
+def _none(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+    if value is None:
+        return None
+    problems.append(_problem("none_required", loc, "Input should be None", value))
+    return _FAIL
+
+
+def _union(args: tuple[Any, ...], limits: dict[str, Any], *, strict: bool, finite: bool) -> Checker:
+    """``X | Y | None``, as pydantic's smart unions: None where allowed, else the first branch
+    that takes the value as it is (strictly), else the first that takes it at all."""
+    nullable = type(None) in args
+    kinds = [a for a in args if a is not type(None)]
+    lax = [_checker(a, limits, strict=strict, finite=finite) for a in kinds]
+    if len(kinds) == 1:
+        (only,) = lax
+
+        def optional(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+            if value is None and nullable:
+                return None
+            return only(value, loc, problems)
+
+        return optional
+
+    exact = lax if strict else [_checker(a, limits, strict=True, finite=finite) for a in kinds]
+    labels = [_label(a) for a in kinds]
+
+    def either(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        if value is None and nullable:
+            return None
+        for checker in exact:
+            result = checker(value, loc, [])
+            if result is not _FAIL:
+                return result
+        found: list[dict[str, Any]] = []
+        for checker, label in zip(lax, labels, strict=True):
+            tried: list[dict[str, Any]] = []
+            result = checker(value, (*loc, label), tried)
+            if result is not _FAIL:
+                return result
+            found.extend(tried)
+        problems.extend(found)
+        return _FAIL
+
+    return either
+
+
+def _label(annotation: Any) -> str:
+    """A union branch's name in an error's location, as pydantic names it."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _label(typing.get_args(annotation)[0])
+    if origin is Literal:
+        return f"literal[{','.join(repr(a) for a in typing.get_args(annotation))}]"
+    if origin is not None:
+        return f"{origin.__name__}[...]"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _expected(values: Iterable[Any]) -> str:
+    shown = [repr(v) for v in values]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+
+def _literal(allowed: tuple[Any, ...]) -> Checker:
+    words = _expected(allowed)
+
+    def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        for option in allowed:
+            if value == option and type(value) is type(option):
+                return option
+            if isinstance(option, str) and isinstance(value, str) and value == option:
+                return option
+        problems.append(
+            _problem("literal_error", loc, f"Input should be {words}", value, expected=words)
+        )
+        return _FAIL
+
+    return check
+
+
+def _enum(kind: type[enum.Enum]) -> Checker:
+    by_value = {member.value: member for member in kind}
+    words = _expected(by_value)
+
+    def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        if isinstance(value, kind):
+            return value
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            found = by_value.get(value)
+            if found is not None:
+                return found
+        problems.append(_problem("enum", loc, f"Input should be {words}", value, expected=words))
+        return _FAIL
+
+    return check
+
+
+def _nested(kind: type[Section]) -> Checker:
+    def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        if type(value) is kind:  # a section passed on whole (a profile's default SLO targets)
+            return value
+        return _validator(kind)(value, loc, problems)
+
+    return check
+
+
+def _instance(kind: type) -> Checker:
+    """Any other class: an instance of it, as given."""
+
+    def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        if isinstance(value, kind):
+            return value
+        problems.append(
+            _problem(
+                "is_instance_of",
+                loc,
+                f"Input should be an instance of {kind.__name__}",
+                value,
+                class_name=kind.__name__,
+            )
+        )
+        return _FAIL
+
+    return check
+
+
+def _sequence(
+    annotation: Any, origin: type, limits: dict[str, Any], *, strict: bool, finite: bool
+) -> Checker:
+    args = typing.get_args(annotation)
+    fixed = origin is tuple and args and (len(args) != 2 or args[1] is not Ellipsis)
+    if fixed:
+        items = [_checker(a, {}, strict=strict, finite=finite) for a in args]
+    else:
+        item = _checker(args[0] if args else Any, {}, strict=strict, finite=finite)
+    kind = origin.__name__
+    taken: tuple[type, ...] = (
+        (list, tuple) if origin in (list, tuple) else (list, tuple, set, frozenset)
+    )
+
+    def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        if not isinstance(value, taken) or (strict and type(value) is not origin):
+            problems.append(_problem(f"{kind}_type", loc, f"Input should be a valid {kind}", value))
+            return _FAIL
+        value = cast(list[Any], value)
+        count = len(problems)
+        if fixed:
+            if len(value) != len(items):
+                problems.append(
+                    _problem(
+                        "too_short" if len(value) < len(items) else "too_long",
+                        loc,
+                        f"Tuple should have {len(items)} items",
+                        value,
+                        field_type="Tuple",
+                        min_length=len(items),
+                        max_length=len(items),
+                        actual_length=len(value),
+                    )
+                )
+                return _FAIL
+            pairs = zip(items, value, strict=True)
+            out = [c(v, (*loc, i), problems) for i, (c, v) in enumerate(pairs)]
+        else:
+            out = [item(v, (*loc, i), problems) for i, v in enumerate(value)]
+        if len(problems) > count:
+            return _FAIL
+        return origin(out)
+
+    return _limited(check, limits)
+
+
+def _mapping(keys: Checker, values: Checker) -> Checker:
+    def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        if not isinstance(value, Mapping):
+            problems.append(_problem("dict_type", loc, "Input should be a valid dictionary", value))
+            return _FAIL
+        count = len(problems)
+        out = {}
+        for key, item in value.items():
+            k = keys(key, (*loc, key, "[key]"), problems)
+            out[k] = values(item, (*loc, key), problems)
+        return _FAIL if len(problems) > count else out
+
+    return check
+
+
+_BOUNDS: tuple[tuple[str, str, str, Callable[[Any, Any], bool]], ...] = (
+    ("gt", "greater_than", "greater than", lambda v, b: v > b),
+    ("ge", "greater_than_equal", "greater than or equal to", lambda v, b: v >= b),
+    ("lt", "less_than", "less than", lambda v, b: v < b),
+    ("le", "less_than_equal", "less than or equal to", lambda v, b: v <= b),
+)
+
+
+def _limited(checker: Checker, limits: dict[str, Any]) -> Checker:
+    """``checker`` followed by the field's bounds, lengths and pattern."""
+    if not limits:
+        return checker
+    bounds = [
+        (key, kind, words, test, limits[key]) for key, kind, words, test in _BOUNDS if key in limits
+    ]
+    least, most = limits.get("min_length"), limits.get("max_length")
+    pattern = limits.get("pattern")
+    search = re.compile(pattern).search if pattern is not None else None
+
+    def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        value = checker(value, loc, problems)
+        if value is _FAIL:
+            return _FAIL
+        for key, kind, words, test, bound in bounds:
+            if not test(value, bound):
+                problems.append(
+                    _problem(kind, loc, f"Input should be {words} {bound}", value, **{key: bound})
+                )
+                return _FAIL
+        if least is not None or most is not None:
+            text = isinstance(value, str)
+            size = len(value)
+            prefix = "string_" if text else ""
+            unit = "characters" if text else "items"
+            if least is not None and size < least:
+                problems.append(
+                    _problem(
+                        f"{prefix}too_short",
+                        loc,
+                        f"Value should have at least {least} {unit}",
+                        value,
+                        min_length=least,
+                        **({} if text else {"actual_length": size}),
+                    )
+                )
+                return _FAIL
+            if most is not None and size > most:
+                problems.append(
+                    _problem(
+                        f"{prefix}too_long",
+                        loc,
+                        f"Value should have at most {most} {unit}",
+                        value,
+                        max_length=most,
+                        **({} if text else {"actual_length": size}),
+                    )
+                )
+                return _FAIL
+        if search is not None and not search(value):
+            problems.append(
+                _problem(
+                    "string_pattern_mismatch",
+                    loc,
+                    f"String should match pattern '{pattern}'",
+                    value,
+                    pattern=pattern,
+                )
+            )
+            return _FAIL
+        return value
+
+    return check
+
+
+def _str(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+    if isinstance(value, str):
+        return value.value if isinstance(value, enum.Enum) else value
+    problems.append(_problem("string_type", loc, "Input should be a valid string", value))
+    return _FAIL
+
+
+def _int_strict(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    problems.append(_problem("int_type", loc, "Input should be a valid integer", value))
+    return _FAIL
+
+
+def _int_lax(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        kind = (
+            "int_from_float" if value == value and abs(value) != float("inf") else "finite_number"
+        )
+        problems.append(
+            _problem(
+                kind,
+                loc,
+                "Input should be a valid integer, got a number with a fractional part",
+                value,
+            )
+        )
+        return _FAIL
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            problems.append(
+                _problem(
+                    "int_parsing",
+                    loc,
+                    "Input should be a valid integer, unable to parse string as an integer",
+                    value,
+                )
+            )
+            return _FAIL
+    problems.append(_problem("int_type", loc, "Input should be a valid integer", value))
+    return _FAIL
+
+
+def _float_strict(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    problems.append(_problem("float_type", loc, "Input should be a valid number", value))
+    return _FAIL
+
+
+def _float_lax(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            problems.append(
+                _problem(
+                    "float_parsing",
+                    loc,
+                    "Input should be a valid number, unable to parse string as a number",
+                    value,
+                )
+            )
+            return _FAIL
+    problems.append(_problem("float_type", loc, "Input should be a valid number", value))
+    return _FAIL
+
+
+def _finite(checker: Checker) -> Checker:
+    def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        value = checker(value, loc, problems)
+        if value is not _FAIL and (value != value or value in (float("inf"), float("-inf"))):
+            problems.append(
+                _problem("finite_number", loc, "Input should be a finite number", value)
+            )
+            return _FAIL
+        return value
+
+    return check
+
+
+def _bool_strict(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+    if isinstance(value, bool):
+        return value
+    problems.append(_problem("bool_type", loc, "Input should be a valid boolean", value))
+    return _FAIL
+
+
+_TRUE = frozenset(("1", "on", "t", "true", "y", "yes"))
+_FALSE = frozenset(("0", "off", "f", "false", "n", "no"))
+
+
+def _bool_lax(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE or lowered in _FALSE:
+            return lowered in _TRUE
+    kind = "bool_parsing" if isinstance(value, (str, int, float)) else "bool_type"
+    problems.append(_problem(kind, loc, "Input should be a valid boolean", value))
+    return _FAIL
