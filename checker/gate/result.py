@@ -1,7 +1,7 @@
 """What ``run_check`` returns. Every report format (and the GitHub side) reads only this.
 
 Plain records (checker.schemas.records): nothing a user wrote is validated through them, so a
-cold start builds no pydantic model for them. The JSON report (gate/formats/json_report.py)
+cold start builds no validator for them. The JSON report (gate/formats/json_report.py)
 writes them with ``record_json``: the field names below, in their order, are its keys, stable
 within ``schema_version`` 1. Paths are posix and relative to the directory the check ran in (the
 repository root in CI, so they work as annotation and SARIF paths).

@@ -14,8 +14,6 @@ requested memory before the KV cache, to the byte range of the logged block coun
 the same setup reproduces the log's blocks, tokens and concurrency. Writes are atomic.
 """
 
-# Annotations evaluated at import, not postponed: pydantic would compile every field's
-# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from pathlib import Path
 from typing import Annotated
 

@@ -1,4 +1,4 @@
-"""Where a command finds the calibration file, and loading it. The calibration's pydantic
+"""Where a command finds the calibration file, and loading it. The calibration's
 classes (checker.schemas.calibration) are imported only when there is a file to read: most
 checks have none, and defining the classes is a cold start's cost."""
 

@@ -1,7 +1,5 @@
 """One GPU SKU as the engine needs it. The catalog itself is data (``checker/data/gpus.yaml``)."""
 
-# Annotations evaluated at import, not postponed: pydantic would compile every field's
-# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from functools import lru_cache
 
 from checker.schemas.enums import Interconnect

@@ -4,8 +4,6 @@ Bounds follow vLLM where vLLM is looser than the seed (utilization is valid in (
 seed's narrower band becomes a warning rule in planning, not a validation error here.
 """
 
-# Annotations evaluated at import, not postponed: pydantic would compile every field's
-# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 import json
 from typing import Annotated, Any, Literal
 

@@ -1,4 +1,4 @@
-"""The JSON Schema of the profile format, generated from the pydantic models.
+"""The JSON Schema of the profile format, generated from the sections.
 
 A copy ships as ``checker/data/profile.schema.json`` so editors (yaml-language-server) can
 validate profiles; a test keeps it in step with the models.

@@ -4,8 +4,6 @@ Everything the engine needs to size weights, KV cache and activations lives here
 planner never guesses an architecture from a parameter count.
 """
 
-# Annotations evaluated at import, not postponed: pydantic would compile every field's
-# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 import itertools
 from enum import Enum
 from functools import cached_property

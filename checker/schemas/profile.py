@@ -6,8 +6,6 @@ Seed keys keep their meaning; new sections extend it. Unknown keys are errors (`
 so a typo never silently falls back to a default.
 """
 
-# Annotations evaluated at import, not postponed: pydantic would compile every field's
-# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 import functools
 import re
 from enum import Enum

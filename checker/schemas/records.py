@@ -1,6 +1,6 @@
 """Plain records: frozen dataclasses for what vllm-wizard computes and reports (plans, gate
-results). Nothing a user wrote is validated through them, so unlike pydantic models they need
-no validator built at a cold start. Their JSON is written by ``record_json`` byte for byte as
+results). Nothing a user wrote is validated through them, so unlike sections they need
+no validator. Their JSON is written by ``record_json`` byte for byte as
 pydantic's ``model_dump_json`` wrote it before (tests/gate/test_format_json.py).
 
 A ``@record`` class is a dataclass (frozen, keyword-only, with slots) to type checkers and to

@@ -1,8 +1,6 @@
 """Serving targets a profile's workload may state; the gate holds the estimate against them
 (rules VW401-VW404). Shared by the profile and the plan request, so both spell them alike."""
 
-# Annotations evaluated at import, not postponed: pydantic would compile every field's
-# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from checker.schemas.section import ConfigDict, Field, Section, StrictFloat
 
 _TARGETS = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)

@@ -49,7 +49,7 @@ def target_error(text: str) -> str:
 
 
 def well_formed_targets(value: list[str]) -> list[str]:
-    """A pydantic validator's check of a list of targets (a profile's or the repo config's)."""
+    """A field validator's check of a list of targets (a profile's or the repo config's)."""
     bad = next((item for item in value if _parsed(item) is None), None)
     if bad is not None:
         raise ValueError(f"{target_error(bad)} ({TARGET_HINT})")

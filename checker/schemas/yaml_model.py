@@ -1,4 +1,4 @@
-"""Validate a YAML file (profile, repo config, fleet) into a pydantic model, errors at file:line.
+"""Validate a YAML file (profile, repo config, fleet) into a section, errors at file:line.
 
 One place for the promises every input file gets: unknown keys are errors with a "did you
 mean", and every error names the file, line and key.
@@ -96,14 +96,14 @@ def _describe(model: type[Section], error: Any, positions: Positions, source: st
     elif error["type"] == "missing":
         message = f"missing required key '{dotted}'"
     elif error["type"] == "string_pattern_mismatch":
-        # pydantic quotes the regular expression; the field's examples say it in words
+        # the error quotes the regular expression; the field's examples say it in words
         owner = _owner(model, loc[:-1])
         field = owner.model_fields.get(str(loc[-1])) if owner else None
         message = f"{dotted}: {error_text(error)}"
         if field is not None and field.examples:
             hint = "write it like " + " or ".join(map(str, field.examples))
     elif error["type"] in ("model_type", "dict_type"):
-        # pydantic names the class ("instance of ProfileModel"); the user wrote YAML.
+        # the error names the class ("instance of ProfileModel"); the user wrote YAML.
         owner = _owner(model, loc)
         keys = ", ".join(list(owner.model_fields)[:6]) if owner else ""
         message = f"{dotted}: {error_text(error)}"

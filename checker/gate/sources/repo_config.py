@@ -28,8 +28,6 @@ it exists. A profile in the repository may name a ``model.config`` (or a ``model
 directory) outside it only in ``model_config_dirs`` (checker.gate.sources.model_paths).
 """
 
-# Annotations evaluated at import, not postponed: pydantic would compile every field's
-# annotation string at each start of the CLI (tests/schemas/test_model_annotations.py).
 from pathlib import Path
 
 from checker.schemas.defaults import empty_list
