@@ -27,12 +27,12 @@ def json_text(value: Any, *, indent: int | None = None, exclude: Any = None) -> 
 
 
 def float_text(number: float) -> str:
-    if number != number or number in (float("inf"), float("-inf")):
-        return "null"
     text = repr(number)
-    mantissa, marker, exponent = text.partition("e-")
-    if not marker:
+    if "n" in text:  # inf, -inf, nan
+        return "null"
+    if "e-" not in text:
         return text
+    mantissa, marker, exponent = text.partition("e-")
     if exponent == "05":  # 1.25e-05 -> 0.0000125
         sign = "-" if mantissa.startswith("-") else ""
         return f"{sign}0.0000{mantissa.lstrip('-').replace('.', '')}"
@@ -58,12 +58,25 @@ def _write(value: Any, parts: list[str], exclude: Any, newline: str, step: str) 
 def _emit(  # noqa: PLR0912 - one branch per JSON kind
     value: Any, parts: list[str], exclude: Any, newline: str, step: str, here: str
 ) -> None:
-    if value is None:
+    kind = type(value)
+    if kind is str:
+        parts.append(encode_basestring(value))
+    elif kind is float:
+        parts.append(float_text(value))
+    elif value is None:
         parts.append("null")
     elif value is True:
         parts.append("true")
     elif value is False:
         parts.append("false")
+    elif kind is int:
+        parts.append(int.__repr__(value))
+    elif kind is list or kind is tuple:
+        inner = exclude.get("__all__") if type(exclude) is dict else None
+        _array(value, parts, inner, newline, step, here)
+    elif kind is dict:
+        items = [(k if type(k) is str else _key(k), v) for k, v in value.items()]
+        _object(_kept(items, exclude), parts, newline, step, here)
     elif isinstance(value, enum.Enum):
         _emit(value.value, parts, None, newline, step, here)
     elif isinstance(value, str):
@@ -72,19 +85,26 @@ def _emit(  # noqa: PLR0912 - one branch per JSON kind
         parts.append(int.__repr__(value))
     elif isinstance(value, float):
         parts.append(float_text(value))
-    elif isinstance(value, dict):
-        items = [(_key(k), v) for k, v in value.items()]
-        _object(_kept(items, exclude), parts, newline, step, here)
     elif isinstance(value, (list, tuple, set, frozenset)):
         inner = exclude.get("__all__") if isinstance(exclude, dict) else None
         _array(list(value), parts, inner, newline, step, here)
     elif isinstance(value, Section):  # as its model_dump writes it (excluded fields left out)
         _emit(value.model_dump(mode="json"), parts, exclude, newline, step, here)
     elif is_dataclass(value) and not isinstance(value, type):  # a record: fields in order
-        pairs = [(f.name, getattr(value, f.name)) for f in fields(value)]
+        pairs = [(name, getattr(value, name)) for name in _names(type(value))]
         _object(_kept(pairs, exclude), parts, newline, step, here)
     else:
         raise TypeError(f"{type(value).__name__} cannot be written as JSON")
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(kind: type) -> tuple[str, ...]:
+    names = _NAMES.get(kind)
+    if names is None:
+        names = _NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
 
 
 def _key(key: Any) -> str:
@@ -95,6 +115,22 @@ def _key(key: Any) -> str:
     return float_text(key) if isinstance(key, float) else str(key).lower()
 
 
+def _scalar(value: Any) -> str | None:
+    """The text of a string, number, bool or null, written inline; None for anything else."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if kind is float:
+        return float_text(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    return None
+
+
 def _object(
     items: list[tuple[Any, Any, Any]], parts: list[str], newline: str, step: str, here: str
 ) -> None:
@@ -102,11 +138,19 @@ def _object(
         parts.append("{}")
         return
     inner = here + step
-    colon = ": " if newline else ":"
+    lead = inner + '"'
+    colon = '": ' if newline else '":'
     parts.append("{")
-    for index, (key, item, exclude) in enumerate(items):
-        parts.append(("," if index else "") + inner + encode_basestring(key) + colon)
-        _emit(item, parts, exclude, newline, step, inner)
+    first = True
+    for key, item, exclude in items:
+        head = (lead if first else "," + lead) + encode_basestring(key)[1:-1] + colon
+        first = False
+        text = _scalar(item)
+        if text is not None:
+            parts.append(head + text)
+        else:
+            parts.append(head)
+            _emit(item, parts, exclude, newline, step, inner)
     parts.append(here + "}")
 
 
@@ -118,7 +162,14 @@ def _array(
         return
     inner = here + step
     parts.append("[")
-    for index, item in enumerate(items):
-        parts.append(("," if index else "") + inner)
-        _emit(item, parts, exclude, newline, step, inner)
+    first = True
+    for item in items:
+        head = inner if first else "," + inner
+        first = False
+        text = _scalar(item)
+        if text is not None:
+            parts.append(head + text)
+        else:
+            parts.append(head)
+            _emit(item, parts, exclude, newline, step, inner)
     parts.append(here + "]")
