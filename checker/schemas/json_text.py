@@ -22,7 +22,8 @@ from checker.schemas.section import Section
 
 def json_text(value: Any, *, indent: int | None = None, exclude: Any = None) -> str:
     parts: list[str] = []
-    _write(value, parts, exclude, "\n" if indent is not None else "", " " * (indent or 0))
+    newline = "\n" if indent is not None else ""
+    _emit(value, parts, exclude, newline, " " * (indent or 0), newline)
     return "".join(parts)
 
 
@@ -49,10 +50,6 @@ def _kept(pairs: list[tuple[Any, Any]], exclude: Any) -> list[tuple[Any, Any, An
             continue
         kept.append((key, item, inner))
     return kept
-
-
-def _write(value: Any, parts: list[str], exclude: Any, newline: str, step: str) -> None:
-    _emit(value, parts, exclude, newline, step, newline)
 
 
 def _emit(  # noqa: PLR0912 - one branch per JSON kind

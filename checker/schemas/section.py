@@ -262,7 +262,8 @@ class Section:
     model_config: ClassVar[dict[str, Any]] = {}
     model_fields: ClassVar[dict[str, FieldInfo]] = {}
     # field validators, model validators, the compiled checker: set per class
-    __section_hooks__: ClassVar[tuple[_Hook, ...]] = ()
+    __section_hooks__: ClassVar[tuple[_Hook, ...]] = ()  # its own and its bases'
+    __section_own_hooks__: ClassVar[tuple[_Hook, ...]] = ()
     __section_validate__: ClassVar[Callable[[Any, tuple[Any, ...], list[Any]], Any] | None]
     # the fields the input gave, beside (not in) __dict__, which holds only field values and
     # cached properties, as pydantic's did
@@ -274,13 +275,12 @@ class Section:
         fields: dict[str, FieldInfo] = {}
         for base in reversed(cls.__mro__[1:]):
             fields.update(getattr(base, "model_fields", {}))
-        hooks = [h for base in cls.__mro__[1:] for h in vars(base).get("_own_hooks", ())]
+        hooks = [h for base in cls.__mro__[1:] for h in vars(base).get("__section_own_hooks__", ())]
         own_hooks = []
         for name, value in list(vars(cls).items()):
-            if isinstance(value, _Hook):
+            if isinstance(value, _Hook):  # the method itself stays callable on the class
                 own_hooks.append(value)
-                func = value.func
-                setattr(cls, name, func)
+                setattr(cls, name, value.func)
         for name, annotation in vars(cls).get("__annotations__", {}).items():
             if name.startswith("_") or name in ("model_config",):
                 continue
@@ -293,7 +293,7 @@ class Section:
             info.name, info.annotation = name, annotation
             fields[name] = info
         cls.model_fields = fields
-        cls._own_hooks = tuple(own_hooks)  # type: ignore[attr-defined]
+        cls.__section_own_hooks__ = tuple(own_hooks)
         cls.__section_hooks__ = (*hooks, *own_hooks)
         cls.__section_validate__ = None
 
