@@ -882,14 +882,14 @@ def _limited(checker: Checker, limits: dict[str, Any]) -> Checker:
     pattern = limits.get("pattern")
     search = re.compile(pattern).search if pattern is not None else None
 
-    def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
-        value = checker(value, loc, problems)
+    def check(given: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        value = checker(given, loc, problems)
         if value is _FAIL:
             return _FAIL
         for key, kind, words, test, bound in bounds:
-            if not test(value, bound):
+            if not test(value, bound):  # the error shows the input as given (-1, not -1.0)
                 problems.append(
-                    _problem(kind, loc, f"Input should be {words} {bound}", value, **{key: bound})
+                    _problem(kind, loc, f"Input should be {words} {bound}", given, **{key: bound})
                 )
                 return _FAIL
         if least is not None or most is not None:
