@@ -138,6 +138,8 @@ def own_indexer_layers(model: ModelInfo, version: str) -> tuple[bool, ...]:
 
 
 def _mla_layers(model: ModelInfo, layers: range) -> int:
+    if LayerKind.MLA not in model.kinds_present:  # most models: no walk over their layers
+        return 0
     return sum(1 for i in layers if model.layer_kinds[i] is LayerKind.MLA)
 
 
