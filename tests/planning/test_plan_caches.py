@@ -193,3 +193,48 @@ def test_weights_that_take_all_the_memory_leave_no_request_room(model_id: str) -
                 assert not weights_take_all(m, given)  # the budget no longer depends on them
     big = m.param_count * 2 > T4.memory_gib * 0.3 * (1 << 30)
     assert skipped or not big  # a model too large for a third of a T4 is skipped there
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_stage_weights_shared_over_plans_are_each_plans_own(model_id: str) -> None:
+    """stage_weight_bytes keeps each model's figures per the settings it reads: asked in
+    turn for settings that differ in one of them, each answer is the uncomputed one's."""
+    from checker.planning.memory.weights import _stage_weight_bytes, stage_weight_bytes
+
+    m = catalog_model(model_id)
+    variants = [
+        (H100, {}),
+        (T4, {"dtype": "float16"}),
+        (H100, {"quantization": "fp8"}),
+        (H100, {"enable_expert_parallel": True, "data_parallel_size": 2}),
+        (H100, {"cpu_offload_gb": 4.0}),
+        (H100, {"max_num_batched_tokens": 4096, "version": "0.34"}),
+    ]
+    for _ in range(2):  # the second round reads the shared entries
+        for gpu, kw in variants:
+            for tp, pp in ((1, 1), (2, 1), (1, 2)):
+                req = request(model_id, tp=tp, pp=pp, **kw)  # type: ignore[arg-type]
+                s = resolve_settings(req, m, gpu, tp=tp)
+                for stage in range(pp):
+                    assert stage_weight_bytes(m, s, stage) == _stage_weight_bytes(m, s, stage)
+
+
+def test_the_identity_cache_is_bounded_and_tells_equal_objects_apart() -> None:
+    from checker.planning.memo import ByIdentity
+
+    cache: ByIdentity[int] = ByIdentity(maxsize=3)
+    calls: list[int] = []
+
+    def compute(value: int) -> int:
+        calls.append(value)
+        return value
+
+    first, twin = [1], [1]  # equal, not the same object
+    assert cache.get(first, "k", lambda: compute(1)) == 1
+    assert cache.get(first, "k", lambda: compute(2)) == 1  # kept
+    assert cache.get(twin, "k", lambda: compute(3)) == 3  # its own entry
+    assert cache.get(first, "other", lambda: compute(4)) == 4
+    assert calls == [1, 3, 4] and len(cache) == 3
+    cache.get(twin, "more", lambda: compute(5))
+    assert len(cache) == 3  # the oldest entry made room
+    assert cache.get(first, "k", lambda: compute(6)) == 6
