@@ -43,6 +43,7 @@ from checker.planning.kvcache.kv import (
     resident_bytes_for_length,
     windowed_chunk_bytes,
 )
+from checker.planning.memo import ByIdentity
 from checker.planning.memory.memory import StageMemory
 from checker.planning.memory.weights import own_indexer_layers, stage_layers, stage_weight_bytes
 from checker.planning.performance.batching import StepLoad
@@ -622,10 +623,20 @@ def _stage_expert_bytes(ctx: RuleContext) -> tuple[float, ...]:
     )
 
 
-@functools.lru_cache(maxsize=16)  # one model per profile, asked for each of its GPU targets
+# per model (by identity: its hash walks every field): the same copy for every plan of a
+# fleet's model, so the stage weights shared per model (memory/weights.py) are its too
+_WITHOUT_EXPERTS: ByIdentity[ModelInfo] = ByIdentity(maxsize=256)
+
+
 def _without_experts(model: ModelInfo) -> ModelInfo:
     """``model`` without its routed-expert weights."""
-    return model.model_copy(update={"params": model.params.model_copy(update={"expert_linear": 0})})
+    return _WITHOUT_EXPERTS.get(
+        model,
+        None,
+        lambda: model.model_copy(
+            update={"params": model.params.model_copy(update={"expert_linear": 0})}
+        ),
+    )
 
 
 def _stage_step_s(
