@@ -238,3 +238,21 @@ def test_the_identity_cache_is_bounded_and_tells_equal_objects_apart() -> None:
     cache.get(twin, "more", lambda: compute(5))
     assert len(cache) == 3  # the oldest entry made room
     assert cache.get(first, "k", lambda: compute(6)) == 6
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_the_tp_search_reads_weights_from_the_parallel_layout_alone(model_id: str) -> None:
+    """The recommendations' TP search asks whether the weights take all the memory before it
+    resolves a model's settings afresh at a TP size: the parallel layout gives the same
+    weights as the whole resolution."""
+    from checker.planning.engine.settings import parallel_at_tp
+    from checker.planning.memory.weights import _stage_weight_bytes
+
+    m = catalog_model(model_id)
+    for gpu, kw in ((H100, {}), (T4, {"dtype": "float16"}), (H100, {"quantization": "fp8"})):
+        req = request(model_id, **kw)  # type: ignore[arg-type]
+        s = resolve_settings(req, m, gpu, tp=1)
+        for tp in valid_tp(m, 16):
+            quick, whole = parallel_at_tp(s, req, m, tp), at_tp(s, req, m, tp)
+            assert weights_take_all(m, quick) == weights_take_all(m, whole)
+            assert _stage_weight_bytes(m, quick, 0) == _stage_weight_bytes(m, whole, 0)
