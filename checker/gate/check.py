@@ -57,6 +57,7 @@ class CheckOptions(NamedTuple):
     fix: bool = False  # rewrite drifted artifacts (implies check_artifacts)
     artifacts_dir: Path | None = None  # also write each drifted artifact's regenerated text here
     calibration: Path | None = None  # None = the repo config's, else its default file if any
+    plans: bool = True  # complete failing pairs' plans: a report printing them is asked for
 
 
 class Setup(NamedTuple):
@@ -173,7 +174,7 @@ def run_check(options: CheckOptions) -> CheckResult:
         vllm_version=options.vllm_version,
         calibration=options.calibration,
     )
-    settings = setup.settings
+    settings = setup.settings._replace(plans=options.plans)
     targets = resolve_targets(options.gpus or setup.config.targets, settings)
     # --gpu means only those; repo-config targets join each profile's own unless targets_only
     add_own = not options.gpus and not setup.config.targets_only
