@@ -127,7 +127,8 @@ def working_tree(
 ) -> tuple[Loaded, list[PathSpec], list[str]]:
     """The profiles the specs find in the working tree, the specs that found none, and the
     files named that are our own artifacts. ``then`` gets each profile as soon as it loads;
-    without ``keep`` the returned side holds none (a fleet of profiles stays small)."""
+    without ``keep`` the returned side holds none, nor their texts (a fleet of profiles stays
+    small)."""
     head = Loaded({}, {}, {})
 
     def add(rel: str, text: str | Unreadable) -> None:
@@ -135,7 +136,7 @@ def working_tree(
         if then is not None and rel in head.profiles:
             then(rel, head.profiles[rel])
             if not keep:
-                del head.profiles[rel]
+                del head.profiles[rel], head.texts[rel]
 
     candidates = tree_files(setup.specs, setup.cwd)
     _, unmatched, artifacts = select(setup.specs, candidates, read_working_file(setup.cwd), add)
