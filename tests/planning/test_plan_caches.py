@@ -154,6 +154,29 @@ def test_per_plan_values_are_computed_once_and_not_carried_to_another_context() 
     assert budget(other) < budget(ctx) and len(calls) == 2
 
 
+def test_per_plan_values_at_an_end_are_kept_per_end() -> None:
+    from checker.planning.performance.perf import Ends, linear_token_s
+    from checker.planning.rules.base import per_plan_at
+
+    m = catalog_model("meta-llama/Llama-3.1-8B")
+    req = request("meta-llama/Llama-3.1-8B")
+    s = resolve_settings(req, m, H100, tp=1)
+    ctx = RuleContext(req, m, H100, s, plan_memory(m, s))
+    calls: list[object] = []
+
+    @per_plan_at
+    def scaled(c: RuleContext, end: int) -> float:
+        calls.append(end)
+        return c.memory.binding.kv_budget * (end + 1)
+
+    assert scaled(ctx, 0) * 2 == scaled(ctx, 1) == scaled(ctx, 1) and calls == [0, 1]
+    assert dataclasses.replace(ctx).memo == {}  # another context starts afresh
+    # the perf rates kept per end are those of each end (an Ends mixes them per source)
+    slow, fast = linear_token_s(ctx, 0), linear_token_s(ctx, 1)
+    assert slow > fast and linear_token_s(ctx, Ends(1, 1, 1, 1, 1)) == fast
+    assert linear_token_s(ctx, Ends(0, 0, 0, 0, 0)) == slow
+
+
 def test_planning_twice_gives_the_same_plan() -> None:
     # the caches fill on the first plan: the second must read them to the same result
     m = catalog_model("Qwen/Qwen3-30B-A3B")
