@@ -138,11 +138,11 @@ def _split_sizes(
     sm100_prefill_max_tokens: int,
 ) -> GraphSizes:
     """The captured graphs' token counts: prefill sizes (given, a grid up to
-    max_prefill_cudagraph_capture_tokens, on SM100 by default up to ``caps``'
-    sm100_prefill_max_tokens, else the shared sizes), the target's decode request counts
+    max_prefill_cudagraph_capture_tokens, on SM100 by default up to
+    ``sm100_prefill_max_tokens``, else the shared sizes), the target's decode request counts
     (given, a grid up to max_decode_cudagraph_capture_requests, on SM100 by default up to
     max_num_seqs, else the shared sizes in requests) times the query length within the decode
-    token budget (on SM100 by default sm100_decode_max_tokens); apart, the one-token draft
+    token budget (on SM100 by default ``sm100_decode_max_tokens``); apart, the one-token draft
     decodes' request grid up to max_num_seqs (VllmConfig.get_draft_decode_cudagraph_request_
     sizes; vLLM records both in cudagraph_capture_sizes, the target captures the first).
     The deprecated cudagraph_capture_sizes / max_cudagraph_capture_size keep the shared
