@@ -820,7 +820,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from checker.gate.check import CheckOptions, run_check
-    from checker.gate.formats import render_report, report_chunks, write_report
+    from checker.gate.formats import PLAN_FORMATS, render_report, report_chunks, write_report
     from checker.pipeline import lockfile_from_args
     from checker.schemas.profile_io import write_atomic
 
@@ -839,6 +839,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             fix=args.fix,
             artifacts_dir=Path(args.artifacts_dir) if args.artifacts_dir else None,
             calibration=Path(args.calibration) if args.calibration else None,
+            # a failing pair's plan (its recommendations) is printed by these reports only
+            plans=args.format in PLAN_FORMATS or _publishes(args),
         )
     )
     _keep_inputs(result, {"--output": args.output, "--report-file": args.report_file})

@@ -57,6 +57,7 @@ class CheckOptions(NamedTuple):
     fix: bool = False  # rewrite drifted artifacts (implies check_artifacts)
     artifacts_dir: Path | None = None  # also write each drifted artifact's regenerated text here
     calibration: Path | None = None  # None = the repo config's, else its default file if any
+    plans: bool = True  # complete failing pairs' plans: a report printing them is asked for
 
 
 class Setup(NamedTuple):
@@ -125,7 +126,8 @@ def working_tree(
 ) -> tuple[Loaded, list[PathSpec], list[str]]:
     """The profiles the specs find in the working tree, the specs that found none, and the
     files named that are our own artifacts. ``then`` gets each profile as soon as it loads;
-    without ``keep`` the returned side holds none (a fleet of profiles stays small)."""
+    without ``keep`` the returned side holds none, nor their texts (a fleet of profiles stays
+    small)."""
     head = Loaded({}, {}, {})
 
     def add(rel: str, text: str | Unreadable) -> None:
@@ -133,7 +135,7 @@ def working_tree(
         if then is not None and rel in head.profiles:
             then(rel, head.profiles[rel])
             if not keep:
-                del head.profiles[rel]
+                del head.profiles[rel], head.texts[rel]
 
     candidates = tree_files(setup.specs, setup.cwd)
     _, unmatched, artifacts = select(setup.specs, candidates, read_working_file(setup.cwd), add)
@@ -172,7 +174,7 @@ def run_check(options: CheckOptions) -> CheckResult:
         vllm_version=options.vllm_version,
         calibration=options.calibration,
     )
-    settings = setup.settings
+    settings = setup.settings._replace(plans=options.plans)
     targets = resolve_targets(options.gpus or setup.config.targets, settings)
     # --gpu means only those; repo-config targets join each profile's own unless targets_only
     add_own = not options.gpus and not setup.config.targets_only

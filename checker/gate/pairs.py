@@ -20,7 +20,7 @@ from checker.gate.result import (
     PlanSummary,
     pack_plan,
 )
-from checker.planning.verdict import judge, verdict_of
+from checker.planning.verdict import judge, judge_feasibility, verdict_of
 from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.outputs import FeasibilityReport, Finding, PerfEstimate
@@ -42,6 +42,9 @@ class PairSettings(NamedTuple):
     custom_gpus: tuple[GPUSpec, ...] = ()  # the repo config's
     ignore: tuple[tuple[str, str], ...] = ()  # the repo config's (rule id, reason)
     keep_plans: bool = False  # every pair keeps its plan's objects; else a FAIL pair, packed
+    # a FAIL pair's plan is completed (recommendations) and kept: the reports that print it
+    # (formats.PLAN_FORMATS) are asked for; else its figures and findings only
+    plans: bool = True
     calibration: Calibration | None = None  # measured terms (vllm-wizard calibrate)
     model_dirs: tuple[Path, ...] = ()  # outside the repository, where model.config may lead
 
@@ -87,7 +90,8 @@ def check_pair(
         )
         # only a failing pair's plan is printed (or a kept one): the others need no advice
         failing = verdict_of(assessment.feasibility.findings, settings.fail_on) is Verdict.FAIL
-        plan = complete(assessment) if failing or settings.keep_plans else None
+        wanted = (failing and settings.plans) or settings.keep_plans
+        plan = complete(assessment) if wanted else None
     except CheckerError as exc:
         key = exc.key or ("model.config" if isinstance(exc, ModelConfigError) else "model.id")
         if isinstance(exc, GPUNotFoundError):
@@ -102,8 +106,9 @@ def check_pair(
             figures=Figures(verdict="ERROR"),
             error=problem_from_error(exc, display, loaded.line_of(key)),
         )
-    if plan is None:  # PASS or WARN: under fail_on its findings are as the plan has them
-        feasibility, performance = assessment.feasibility, assessment.performance
+    if plan is None:  # no report prints it: its findings under fail_on, as the plan has them
+        feasibility = judge_feasibility(assessment.feasibility, settings.fail_on)
+        performance = assessment.performance
         version = assessment.context.settings.facts.version
     else:
         plan = judge(plan, settings.fail_on)

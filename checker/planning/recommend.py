@@ -24,6 +24,8 @@ from checker.planning.engine.settings import (
     extensible_kv_off,
     hybrid_model,
     in_flight_batches,
+    parallel_at_tp,
+    resolved_afresh,
 )
 from checker.planning.fixes import apply_fixes
 from checker.planning.kvcache.attention import stored_kv_dtype
@@ -74,9 +76,11 @@ def _smallest_tp(
     """Smallest tensor-parallel size over ``above`` (any GPU count) whose plan of ``request``
     fits; ``resolved``: ``request``'s settings at some TP, each size's derive from (at_tp)."""
     for tp in (t for t in valid_tp(ctx.model, MAX_TP) if t > above):
-        settings = at_tp(resolved, request, ctx.model, tp)
+        settings = parallel_at_tp(resolved, request, ctx.model, tp)
         if weights_take_all(ctx.model, settings):
             continue  # no KV cache at all: the whole plan is not needed to know it
+        if resolved_afresh(ctx.model):
+            settings = at_tp(resolved, request, ctx.model, tp)
         if _fits(ctx, plan_memory(ctx.model, settings)):
             return tp
     return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from checker.schemas.enums import FailOn, Severity, Verdict
-from checker.schemas.outputs import Finding, PlanResponse
+from checker.schemas.outputs import FeasibilityReport, Finding, PlanResponse
 
 
 def fails(severity: Severity, fail_on: FailOn) -> bool:
@@ -30,16 +30,23 @@ def verdict_of(findings: Iterable[Finding], fail_on: FailOn = FailOn.ERROR) -> V
 
 def judge(plan: PlanResponse, fail_on: FailOn) -> PlanResponse:
     """The plan with its verdict, and the severity of each finding, under ``fail_on``."""
+    feasibility = judge_feasibility(plan.feasibility, fail_on)
+    if feasibility is plan.feasibility:
+        return plan  # unchanged under ``fail_on``: no copy (the gate judges every pair)
+    return plan.model_copy(update={"feasibility": feasibility})
+
+
+def judge_feasibility(feasibility: FeasibilityReport, fail_on: FailOn) -> FeasibilityReport:
+    """``judge`` of a plan's feasibility alone (the gate's pairs whose plan no report prints)."""
     findings = [
         f.model_copy(update={"severity": Severity.ERROR})
         if f.severity is not Severity.ERROR and fails(f.severity, fail_on)
-        else f  # an error stays the same object: the plan is then returned uncopied
-        for f in plan.feasibility.findings
+        else f  # an error stays the same object: the report is then returned uncopied
+        for f in feasibility.findings
     ]
     verdict = verdict_of(findings, fail_on)
-    if verdict is plan.feasibility.verdict and all(
-        a is b for a, b in zip(findings, plan.feasibility.findings, strict=True)
+    if verdict is feasibility.verdict and all(
+        a is b for a, b in zip(findings, feasibility.findings, strict=True)
     ):
-        return plan  # unchanged under ``fail_on``: no copy (the gate judges every pair)
-    feasibility = plan.feasibility.model_copy(update={"findings": findings, "verdict": verdict})
-    return plan.model_copy(update={"feasibility": feasibility})
+        return feasibility
+    return feasibility.model_copy(update={"findings": findings, "verdict": verdict})

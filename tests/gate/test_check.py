@@ -309,5 +309,7 @@ def test_profiles_are_planned_as_they_load_and_not_kept(tmp_path: Path) -> None:
     )
     assert seen == [("a.yaml", 8192), ("b.yaml", 4096)]
     assert head.profiles == {} and list(head.problems) == ["bad.yaml"]
+    assert list(head.texts) == ["bad.yaml"]  # a planned profile's text is not kept either
     kept, _, _ = working_tree(setup)
     assert list(kept.profiles) == ["a.yaml", "b.yaml"]
+    assert list(kept.texts) == ["a.yaml", "b.yaml", "bad.yaml"]

@@ -74,3 +74,44 @@ def test_a_warning_that_fails_the_gate_is_an_error_in_every_format(tmp_path: Pat
     assert not any(line.startswith("::warning") for line in github)
     assert "p.yaml:9: error VW204" in render_report(result, "text")
     assert "error at line 9" in render_report(result, "markdown")
+
+
+@pytest.mark.parametrize("fail_on", [FailOn.ERROR, FailOn.WARNING])
+def test_a_failing_pair_whose_plan_no_report_prints_has_the_same_verdict(
+    tmp_path: Path, fail_on: FailOn
+) -> None:
+    # text, sarif and github print a failing pair's findings and figures, not its plan: the
+    # CLI then asks for no plans (CheckOptions.plans), and every pair reads as with them
+    write(tmp_path, "warns.yaml", llama(8192).replace("concurrency: 1", "concurrency: 64"))
+    write(tmp_path, "fails.yaml", llama(131072))
+    options = CheckOptions(paths=["."], gpus=["L4", "H100-80GB"], offline=True, cwd=tmp_path)
+    options = options._replace(fail_on=fail_on)
+    whole, lean = run_check(options), run_check(options._replace(plans=False))
+    assert any(p.verdict == "FAIL" for p in whole.pairs)
+    assert all(p.packed_plan is None and p.plan is None for p in lean.pairs)
+    assert [p.full_plan() is not None for p in whole.pairs] == [p.failed for p in whole.pairs]
+    assert [p.model_copy(update={"packed_plan": None}) for p in whole.pairs] == lean.pairs
+    for name in ("text", "sarif", "github"):
+        assert render_report(lean, name) == render_report(whole, name)
+
+
+def test_check_asks_for_plans_only_for_the_reports_that_print_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import checker.gate.check as gate_check
+
+    write(tmp_path, "p.yaml", llama(131072))
+    monkeypatch.chdir(tmp_path)
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(name, raising=False)
+    asked: list[bool] = []
+    real = gate_check.run_check
+
+    def spy(options: CheckOptions) -> object:
+        asked.append(options.plans)
+        return real(options)
+
+    monkeypatch.setattr(gate_check, "run_check", spy)
+    for name in ("text", "json", "markdown", "sarif", "github"):
+        _run(capsys, "check", "p.yaml", "--gpu", "L4", "--offline", "--format", name)
+    assert asked == [False, True, True, False, False]

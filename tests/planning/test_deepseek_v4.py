@@ -460,3 +460,29 @@ def test_two_mtp_layers_fall_in_two_groups_which_0_25_refuses() -> None:
     assert "fall in 2 of its packed KV cache groups" in found.fix
     assert found.fix_values == {}  # the hybrid manager off is no way out for DeepSeek-V4
     assert not fired(plan(FLASH, "B200", version="0.25.0", **mtp, **kw), "VW128")
+
+
+def test_each_stage_gets_its_own_packed_layout_when_plans_share_them() -> None:
+    # kv_layout keeps the packed layouts per attention config over the layers, block size,
+    # KV dtype and release they read: settings asked in turn each get packed_kv's own
+    from checker.planning.kvcache.kv import kv_layout
+    from checker.planning.memory.weights import stage_layers
+
+    m = catalog_model(FLASH)
+    gpu = find_gpu("B200")
+    for _ in range(2):
+        for pp, version in ((1, "0.25.0"), (2, "0.25.0"), (4, "0.25.0"), (1, "0.34.0")):
+            req = make_request(
+                FLASH, "B200", gpus=8 * pp, tp=8, pp=pp, version=version, kv_cache_dtype="fp8"
+            )
+            s = resolve_settings(req, m, gpu, tp=8)
+            for stage in range(pp):
+                layout = kv_layout(m, s, stage)
+                assert m.compressed_attention is not None and layout.packed is not None
+                assert layout.packed == packed_kv(
+                    m.compressed_attention,
+                    list(stage_layers(m.num_hidden_layers, pp)[stage]),
+                    block_size=s.block_size,
+                    kv_cache_dtype=s.kv_cache_dtype,
+                    version=s.facts.version,
+                )

@@ -374,3 +374,26 @@ def test_pixtral_tower_is_whole_on_every_tensor_parallel_rank() -> None:
     assert _profile(MISTRAL, gpus=2, tp=2, **MISTRAL_CASE) == _profile(MISTRAL, **MISTRAL_CASE)
     costs = plan(MISTRAL, gpus=2, tp=2, explain=True, **MISTRAL_CASE).config.explanations
     assert "whole on every rank: its layers are not tensor-parallel" in costs["vision tower"]
+
+
+def test_an_engines_multimodal_settings_are_read_once_and_its_own() -> None:
+    # kept per engine input (a profile's GPU targets share it): another engine, equal or
+    # not, reads its own options
+    from checker.planning.memory.multimodal import _mm_settings, mm_settings
+    from checker.schemas.inputs import EngineInput
+
+    qwen = "Qwen/Qwen2.5-VL-7B-Instruct"
+    plain, limited = make_request(qwen), make_request(qwen)
+    limited = limited.model_copy(
+        update={
+            "engine": EngineInput(
+                limit_mm_per_prompt={"image": 0}, mm_processor_kwargs={"max_pixels": 1024}
+            )
+        }
+    )
+    first = mm_settings(plain)
+    assert mm_settings(plain.model_copy(update={"explain": True})) is first
+    assert first == _mm_settings(plain.engine)
+    other = mm_settings(limited)
+    assert other == _mm_settings(limited.engine) and other != first
+    assert other.limit("image") == 0 and other.max_pixels == 1024

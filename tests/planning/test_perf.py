@@ -175,3 +175,15 @@ def test_every_catalog_gpu_has_fixed_costs() -> None:
         slow, fast = fixed_costs(gpu, 0), fixed_costs(gpu, 1)
         assert slow.request_s >= fast.request_s > 0
         assert slow.host_layer_s[1] >= fast.host_layer_s[1] >= fast.host_layer_s[0] > 0
+
+
+def test_a_model_without_its_experts_is_one_copy_per_model() -> None:
+    # every plan of a model reads the same expert-free copy (the stage weights shared per model
+    # are then shared for it too); another model gets its own
+    from checker.planning.performance.perf import _without_experts
+
+    moe, other = catalog_model("openai/gpt-oss-20b"), catalog_model("Qwen/Qwen3-30B-A3B")
+    copy = _without_experts(moe)
+    assert _without_experts(moe) is copy and copy.params.expert_linear == 0
+    assert copy.params.model_copy(update={"expert_linear": moe.params.expert_linear}) == moe.params
+    assert _without_experts(other).params.attention_linear == other.params.attention_linear

@@ -710,6 +710,7 @@ def test_fine_grained_experts_prefill_at_the_fused_moe_kernels_measured_rate_on_
     families = perf._constants()["families"]
     unmeasured = {k: {**v, "fused_moe_tflops": None} for k, v in families.items()}
     _patch_constants(monkeypatch, families=unmeasured)
+    moe = replace(moe)  # a fresh context: a plan keeps the rates it read
     without, with_call = perf.activation_bytes(moe)
     traffic_s = (with_call - without) / (moe.gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[0])
     extra = 4096 * 2 * routed * (1 / slow.fused_moe_flops - 1 / perf._flops(moe, 0))
@@ -717,6 +718,7 @@ def test_fine_grained_experts_prefill_at_the_fused_moe_kernels_measured_rate_on_
     assert chunk - step_cost(moe, 0)(_prefill(4096)) == pytest.approx(extra, rel=0.01)
     assert step_cost(moe, 0)(_decode(4)) == pytest.approx(decode + 4 * traffic_s)
     monkeypatch.undo()
+    moe = replace(moe)
     # the fast end keeps the dense share (the large-expert measurement reached it)
     assert perf.linear_token_s(moe, 1) < perf.linear_token_s(moe, 0)
     # a dense model, another family or another expert kernel (MXFP4) keeps the dense rate

@@ -154,6 +154,29 @@ def test_per_plan_values_are_computed_once_and_not_carried_to_another_context() 
     assert budget(other) < budget(ctx) and len(calls) == 2
 
 
+def test_per_plan_values_at_an_end_are_kept_per_end() -> None:
+    from checker.planning.performance.perf import Ends, linear_token_s
+    from checker.planning.rules.base import per_plan_at
+
+    m = catalog_model("meta-llama/Llama-3.1-8B")
+    req = request("meta-llama/Llama-3.1-8B")
+    s = resolve_settings(req, m, H100, tp=1)
+    ctx = RuleContext(req, m, H100, s, plan_memory(m, s))
+    calls: list[object] = []
+
+    @per_plan_at
+    def scaled(c: RuleContext, end: int) -> float:
+        calls.append(end)
+        return c.memory.binding.kv_budget * (end + 1)
+
+    assert scaled(ctx, 0) * 2 == scaled(ctx, 1) == scaled(ctx, 1) and calls == [0, 1]
+    assert dataclasses.replace(ctx).memo == {}  # another context starts afresh
+    # the perf rates kept per end are those of each end (an Ends mixes them per source)
+    slow, fast = linear_token_s(ctx, 0), linear_token_s(ctx, 1)
+    assert slow > fast and linear_token_s(ctx, Ends(1, 1, 1, 1, 1)) == fast
+    assert linear_token_s(ctx, Ends(0, 0, 0, 0, 0)) == slow
+
+
 def test_planning_twice_gives_the_same_plan() -> None:
     # the caches fill on the first plan: the second must read them to the same result
     m = catalog_model("Qwen/Qwen3-30B-A3B")
@@ -193,3 +216,66 @@ def test_weights_that_take_all_the_memory_leave_no_request_room(model_id: str) -
                 assert not weights_take_all(m, given)  # the budget no longer depends on them
     big = m.param_count * 2 > T4.memory_gib * 0.3 * (1 << 30)
     assert skipped or not big  # a model too large for a third of a T4 is skipped there
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_stage_weights_shared_over_plans_are_each_plans_own(model_id: str) -> None:
+    """stage_weight_bytes keeps each model's figures per the settings it reads: asked in
+    turn for settings that differ in one of them, each answer is the uncomputed one's."""
+    from checker.planning.memory.weights import _stage_weight_bytes, stage_weight_bytes
+
+    m = catalog_model(model_id)
+    variants = [
+        (H100, {}),
+        (T4, {"dtype": "float16"}),
+        (H100, {"quantization": "fp8"}),
+        (H100, {"enable_expert_parallel": True, "data_parallel_size": 2}),
+        (H100, {"cpu_offload_gb": 4.0}),
+        (H100, {"max_num_batched_tokens": 4096, "version": "0.34"}),
+    ]
+    for _ in range(2):  # the second round reads the shared entries
+        for gpu, kw in variants:
+            for tp, pp in ((1, 1), (2, 1), (1, 2)):
+                req = request(model_id, tp=tp, pp=pp, **kw)  # type: ignore[arg-type]
+                s = resolve_settings(req, m, gpu, tp=tp)
+                for stage in range(pp):
+                    assert stage_weight_bytes(m, s, stage) == _stage_weight_bytes(m, s, stage)
+
+
+def test_the_identity_cache_is_bounded_and_tells_equal_objects_apart() -> None:
+    from checker.planning.memo import ByIdentity
+
+    cache: ByIdentity[int] = ByIdentity(maxsize=3)
+    calls: list[int] = []
+
+    def compute(value: int) -> int:
+        calls.append(value)
+        return value
+
+    first, twin = [1], [1]  # equal, not the same object
+    assert cache.get(first, "k", lambda: compute(1)) == 1
+    assert cache.get(first, "k", lambda: compute(2)) == 1  # kept
+    assert cache.get(twin, "k", lambda: compute(3)) == 3  # its own entry
+    assert cache.get(first, "other", lambda: compute(4)) == 4
+    assert calls == [1, 3, 4] and len(cache) == 3
+    cache.get(twin, "more", lambda: compute(5))
+    assert len(cache) == 3  # the oldest entry made room
+    assert cache.get(first, "k", lambda: compute(6)) == 6
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_the_tp_search_reads_weights_from_the_parallel_layout_alone(model_id: str) -> None:
+    """The recommendations' TP search asks whether the weights take all the memory before it
+    resolves a model's settings afresh at a TP size: the parallel layout gives the same
+    weights as the whole resolution."""
+    from checker.planning.engine.settings import parallel_at_tp
+    from checker.planning.memory.weights import _stage_weight_bytes
+
+    m = catalog_model(model_id)
+    for gpu, kw in ((H100, {}), (T4, {"dtype": "float16"}), (H100, {"quantization": "fp8"})):
+        req = request(model_id, **kw)  # type: ignore[arg-type]
+        s = resolve_settings(req, m, gpu, tp=1)
+        for tp in valid_tp(m, 16):
+            quick, whole = parallel_at_tp(s, req, m, tp), at_tp(s, req, m, tp)
+            assert weights_take_all(m, quick) == weights_take_all(m, whole)
+            assert _stage_weight_bytes(m, quick, 0) == _stage_weight_bytes(m, whole, 0)

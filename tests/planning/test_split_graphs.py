@@ -154,3 +154,33 @@ def test_the_split_keys_on_an_older_pin_are_named() -> None:
         if f.rule_id == "VW190"
     ]
     assert "keys max_prefill_cudagraph_capture_tokens are not read" in found.message
+
+
+def test_the_shared_split_answers_each_set_of_keys_afresh() -> None:
+    # split_graph_sizes is cached on the keys it reads: engines differing in one of them, asked
+    # in turn, each get the sizes an uncached split gives them
+    from checker.planning.engine.split_graphs import (
+        SplitKeys,
+        SplitShape,
+        _split_sizes,
+        split_graph_sizes,
+    )
+    from checker.schemas.inputs import EngineInput
+
+    caps = {"sm100_prefill_max_tokens": 8192, "sm100_decode_max_tokens": 8192}
+    shared = (1, 2, 4, *range(8, 257, 8))
+    engines = [
+        EngineInput(),
+        EngineInput(max_decode_cudagraph_capture_tokens=64),
+        EngineInput(max_prefill_cudagraph_capture_tokens=128),
+        EngineInput(decode_cudagraph_capture_request_sizes=(1, 3, 5)),
+    ]
+    seen = set()
+    for sm100 in (False, True):
+        shape = SplitShape(256, 8192, 2, sm100, False, False, True)
+        for eng in engines * 2:
+            got = split_graph_sizes(shared, eng, shape, caps)
+            keys = SplitKeys(*(getattr(eng, name) for name in SplitKeys._fields))
+            assert got == _split_sizes.__wrapped__(shared, keys, shape, 8192, 8192)
+            seen.add(got)
+    assert len(seen) > len(engines)  # the keys and the shape change the answer

@@ -22,6 +22,9 @@ REPORTER_BY_NAME: dict[str, tuple[str, str]] = {
 }
 
 
+# the formats that print a failing pair's whole plan (the others: its findings and figures)
+PLAN_FORMATS = frozenset({"json", "markdown"})
+
 # name -> (module, function) of the formats written in pieces, the same text as rendered
 CHUNKS_BY_NAME: dict[str, tuple[str, str]] = {
     "json": ("checker.gate.formats.json_report", "json_chunks"),

@@ -466,8 +466,20 @@ def at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -
     without resolving the rest again: only the parallel layout depends on it, and for a model
     with a recurrent state its state page and the block size aligned to that, for a sparse MLA
     model the backend its heads per rank pick (resolved afresh)."""
-    if model.state is not None or model.sparse_mla:
+    if resolved_afresh(model):
         return resolve_settings(request, model, settings.gpu, tp=tp, spec=settings.spec)
+    return parallel_at_tp(settings, request, model, tp)
+
+
+def resolved_afresh(model: ModelInfo) -> bool:
+    """Whether at_tp resolves the model's settings afresh: more than the parallel layout
+    depends on the TP size."""
+    return model.state is not None or model.sparse_mla
+
+
+def parallel_at_tp(settings: Settings, request: PlanRequest, model: ModelInfo, tp: int) -> Settings:
+    """``settings`` with the parallel layout at another TP size: at_tp's, or for a model it
+    resolves afresh the same weights (its state page and block size are no weights)."""
     return evolve(
         settings,
         tp=tp,

@@ -6,6 +6,7 @@ after the shared sizes of _set_cudagraph_sizes are resolved."""
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -101,15 +102,47 @@ class GraphSizes(NamedTuple):
     draft_decode: tuple[int, ...] = ()
 
 
+class SplitKeys(NamedTuple):
+    """The compilation config keys the split reads (EngineInput fields of the same names)."""
+
+    cudagraph_capture_sizes: tuple[int, ...] | None
+    max_cudagraph_capture_size: int | None
+    prefill_cudagraph_capture_token_sizes: tuple[int, ...] | None
+    max_prefill_cudagraph_capture_tokens: int | None
+    decode_cudagraph_capture_request_sizes: tuple[int, ...] | None
+    max_decode_cudagraph_capture_requests: int | None
+    max_decode_cudagraph_capture_tokens: int | None
+
+
 def split_graph_sizes(
     shared: tuple[int, ...], eng: EngineInput, shape: SplitShape, caps: dict[str, Any]
 ) -> GraphSizes:
+    """``_split_sizes`` of the keys ``eng`` gives and the SM100 ceilings of ``caps``: every
+    plan (and every TP tried) asks, and a fleet's servers share a few shapes."""
+    keys = SplitKeys(*(getattr(eng, name) for name in SplitKeys._fields))
+    return _split_sizes(
+        shared,
+        keys,
+        shape,
+        int(caps["sm100_decode_max_tokens"]),
+        int(caps["sm100_prefill_max_tokens"]),
+    )
+
+
+@functools.lru_cache(maxsize=1024)  # pure, of small tuples
+def _split_sizes(
+    shared: tuple[int, ...],
+    eng: SplitKeys,
+    shape: SplitShape,
+    sm100_decode_max_tokens: int,
+    sm100_prefill_max_tokens: int,
+) -> GraphSizes:
     """The captured graphs' token counts: prefill sizes (given, a grid up to
-    max_prefill_cudagraph_capture_tokens, on SM100 by default up to ``caps``'
-    sm100_prefill_max_tokens, else the shared sizes), the target's decode request counts
+    max_prefill_cudagraph_capture_tokens, on SM100 by default up to
+    ``sm100_prefill_max_tokens``, else the shared sizes), the target's decode request counts
     (given, a grid up to max_decode_cudagraph_capture_requests, on SM100 by default up to
     max_num_seqs, else the shared sizes in requests) times the query length within the decode
-    token budget (on SM100 by default sm100_decode_max_tokens); apart, the one-token draft
+    token budget (on SM100 by default ``sm100_decode_max_tokens``); apart, the one-token draft
     decodes' request grid up to max_num_seqs (VllmConfig.get_draft_decode_cudagraph_request_
     sizes; vLLM records both in cudagraph_capture_sizes, the target captures the first).
     The deprecated cudagraph_capture_sizes / max_cudagraph_capture_size keep the shared
@@ -129,13 +162,13 @@ def split_graph_sizes(
     seqs, tokens, query = shape.max_num_seqs, shape.max_num_batched_tokens, shape.query
     wide = not legacy and shape.sm100
     decode_cap = eng.max_decode_cudagraph_capture_tokens or (
-        int(caps["sm100_decode_max_tokens"]) if wide else None
+        sm100_decode_max_tokens if wide else None
     )
     prefill_sizes, max_prefill, decode_sizes, max_decode = split
     if prefill_sizes is not None:
         prefill = _explicit(prefill_sizes, tokens)
     elif max_prefill is not None or wide:
-        top = int(caps["sm100_prefill_max_tokens"]) if max_prefill is None else max_prefill
+        top = sm100_prefill_max_tokens if max_prefill is None else max_prefill
         prefill = prefill_grid(min(top, tokens), shape.interactivity)
     else:
         prefill = list(shared)

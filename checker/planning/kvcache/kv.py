@@ -25,6 +25,7 @@ from checker.planning.kvcache.deepseek_v4 import (
 )
 from checker.planning.kvcache.kv_dtypes import layer_page
 from checker.planning.kvcache.state import state_blocks
+from checker.planning.memo import ByIdentity
 from checker.planning.memory.draft import draft_pages, drafter
 from checker.planning.memory.weights import own_indexer_layers, stage_layers
 from checker.schemas.model_info import LayerKind, ModelInfo
@@ -198,6 +199,11 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     )
 
 
+# DeepSeek-V4's packed layouts (milliseconds each), per attention config: each plan, each TP
+# tried and each stage asks for one of a few
+_PACKED: ByIdentity[PackedKV] = ByIdentity(maxsize=256)
+
+
 def _packed_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
     """DeepSeek-V4's layout: one packed block holds a page of every cache slot, the MTP
     drafter's caches (last stage) among them."""
@@ -207,12 +213,11 @@ def _packed_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout
     draft = drafter(settings, stage)
     if draft is not None and draft.compressed_attention is not None:
         layers += mtp_layer_numbers(attn, draft.num_hidden_layers)
-    packed = packed_kv(
+    block, dtype, version = settings.block_size, settings.kv_cache_dtype, settings.facts.version
+    packed = _PACKED.get(
         attn,
-        layers,
-        block_size=settings.block_size,
-        kv_cache_dtype=settings.kv_cache_dtype,
-        version=settings.facts.version,
+        (tuple(layers), block, dtype, version),
+        lambda: packed_kv(attn, layers, block_size=block, kv_cache_dtype=dtype, version=version),
     )
     pages = [s.page_bytes for g in packed.groups for s in g.specs]
     kinds = tuple(LayerKind.SLIDING if g.specs[0].window else LayerKind.MLA for g in packed.groups)

@@ -18,8 +18,9 @@ from fnmatch import fnmatch
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from checker.planning.engine.releases import build_has, has_behaviour
+from checker.planning.memo import ByIdentity
 from checker.planning.memory.quant_bits import bits_per_weight
-from checker.schemas.inputs import PlanRequest
+from checker.schemas.inputs import EngineInput, PlanRequest
 from checker.schemas.lazy_dataclass import lazy_dataclass
 from checker.schemas.model_info import ModelInfo, VisionInfo
 from checker.schemas.yaml_source import bundled_data
@@ -57,8 +58,16 @@ class MMSettings:
         return dict(self.limits).get(modality, _DEFAULT_LIMIT)
 
 
+# per engine input (by identity): a profile's GPU targets and the TP sizes tried share it
+_MM_SETTINGS: ByIdentity[MMSettings] = ByIdentity(maxsize=64)
+
+
 def mm_settings(request: PlanRequest) -> MMSettings:
     eng = request.engine
+    return _MM_SETTINGS.get(eng, None, lambda: _mm_settings(eng))
+
+
+def _mm_settings(eng: EngineInput) -> MMSettings:
     limits = []
     for modality, value in eng.limit_mm_per_prompt.items():
         count = value.get("count", _DEFAULT_LIMIT) if isinstance(value, dict) else value

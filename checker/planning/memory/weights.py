@@ -19,6 +19,7 @@ from checker.planning.engine.releases import has_behaviour, mxfp4_padding, mxfp4
 from checker.planning.engine.settings import Settings, config_dtype
 from checker.planning.kvcache.deepseek_v4 import deepseek_v4_weight_bytes
 from checker.planning.kvcache.kv_dtypes import DTYPE_BYTES
+from checker.planning.memo import ByIdentity
 from checker.planning.memory.multimodal import tower_storage, vision_weight_bytes
 from checker.planning.memory.quant_bits import bits_per_weight
 from checker.schemas.model_info import LayerKind, ModelInfo, ParamBreakdown
@@ -138,6 +139,8 @@ def own_indexer_layers(model: ModelInfo, version: str) -> tuple[bool, ...]:
 
 
 def _mla_layers(model: ModelInfo, layers: range) -> int:
+    if LayerKind.MLA not in model.kinds_present:  # most models: no walk over their layers
+        return 0
     return sum(1 for i in layers if model.layer_kinds[i] is LayerKind.MLA)
 
 
@@ -223,8 +226,38 @@ def stage_layers(num_layers: int, pp: int) -> tuple[range, ...]:
     return tuple(out)
 
 
+# per model: a fleet's plans (and each plan's TP searches) ask for a few layouts of it
+_STAGE_BYTES: ByIdentity[float] = ByIdentity(maxsize=8192)
+
+
 def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     """Bytes of weights one rank of ``stage`` loads (what 'Model loading took' reports)."""
+    if model.params.vision:  # the tower's share reads the multimodal settings too
+        return _stage_weight_bytes(model, settings, stage)
+    s = settings
+    batch_bound = model.sparse_mla or model.compressed_attention is not None
+    key = (
+        stage,
+        s.tp,
+        s.pp,
+        s.pcp,
+        s.dp,
+        s.dtype,
+        s.quantization,
+        s.expert_parallel,
+        s.redundant_experts,
+        s.gpu.capability,
+        s.facts.version,
+        s.install,
+        s.cpu_offload_bytes,
+        s.max_num_batched_tokens if batch_bound else 0,
+    )
+    return _STAGE_BYTES.get(model, key, lambda: _stage_weight_bytes(model, settings, stage))
+
+
+def _stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
+    """stage_weight_bytes, computed: of the settings above, and for a model with a vision tower
+    the multimodal settings."""
     tp, pp = settings.tp, settings.pp
     if model.compressed_attention is not None:  # DeepSeek-V4: its own tensors
         return deepseek_v4_weight_bytes(

@@ -43,10 +43,11 @@ from checker.planning.kvcache.kv import (
     resident_bytes_for_length,
     windowed_chunk_bytes,
 )
+from checker.planning.memo import ByIdentity
 from checker.planning.memory.memory import StageMemory
 from checker.planning.memory.weights import own_indexer_layers, stage_layers, stage_weight_bytes
 from checker.planning.performance.batching import StepLoad
-from checker.planning.rules.base import RuleContext, per_plan
+from checker.planning.rules.base import RuleContext, per_plan, per_plan_at
 from checker.planning.rules.scheduler import effective_max_num_seqs
 from checker.schemas.enums import Interconnect
 from checker.schemas.gpu import GPUSpec
@@ -477,6 +478,7 @@ def _active_params(model: ModelInfo, batch: int) -> float:
     return model.param_count - model.params.embedding - model.params.lm_head - unused
 
 
+@per_plan_at  # both ends, for every stage of decode and prefill
 def head_row_s(ctx: RuleContext, end: End) -> float:
     """Seconds the LM head's matmul takes per sampled row on one GPU of a TP x PP group
     (before the split): vLLM computes logits only at the rows it samples, one per scheduled
@@ -506,11 +508,13 @@ def compute_efficiency(gpu: GPUSpec, end: End) -> float:
     return share
 
 
+@per_plan_at  # both ends, for every stage of decode and prefill
 def _flops(ctx: RuleContext, end: End) -> float:
     """FLOPS a step's matmuls run at, at one end of the range."""
     return _peak_flops(ctx) * compute_efficiency(ctx.gpu, end)
 
 
+@per_plan_at  # both ends, for every stage of decode and prefill
 def linear_token_s(ctx: RuleContext, end: End) -> float:
     """Seconds the linear layers' matmuls take per token on one GPU of a TP x PP group
     (before the split): the dense weights at the step's FLOPS, an MoE model's routed experts
@@ -554,6 +558,7 @@ def activation_bytes(ctx: RuleContext) -> tuple[float, float]:
     return elements * scale, (elements + routed) * scale
 
 
+@per_plan_at  # both ends, for every stage of decode and prefill
 def _activation_bytes(ctx: RuleContext, end: End) -> float:
     """activation_bytes at one end: the fused-MoE call's traffic unless its measured rate,
     below the dense one, already prices it."""
@@ -622,10 +627,20 @@ def _stage_expert_bytes(ctx: RuleContext) -> tuple[float, ...]:
     )
 
 
-@functools.lru_cache(maxsize=16)  # one model per profile, asked for each of its GPU targets
+# per model (by identity: its hash walks every field): the same copy for every plan of a
+# fleet's model, so the stage weights shared per model (memory/weights.py) are its too
+_WITHOUT_EXPERTS: ByIdentity[ModelInfo] = ByIdentity(maxsize=256)
+
+
 def _without_experts(model: ModelInfo) -> ModelInfo:
     """``model`` without its routed-expert weights."""
-    return model.model_copy(update={"params": model.params.model_copy(update={"expert_linear": 0})})
+    return _WITHOUT_EXPERTS.get(
+        model,
+        None,
+        lambda: model.model_copy(
+            update={"params": model.params.model_copy(update={"expert_linear": 0})}
+        ),
+    )
 
 
 def _stage_step_s(
@@ -679,6 +694,7 @@ def bandwidth_words(gpu: GPUSpec) -> str:
     )
 
 
+@per_plan_at  # both ends, for every stage of decode and prefill
 def weight_bandwidth(ctx: RuleContext, end: End) -> float:
     """Bytes per second the linear layers stream their weights at, at one end: where the GPU
     family's loss at each kernel boundary is known (graph_kernel_gap_us), the boundary-free

@@ -7,7 +7,7 @@ them; messages use vLLM's own wording where vLLM raises the error.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import field
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -22,6 +22,7 @@ from checker.schemas.outputs import Finding
 
 GIB = float(1 << 30)
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 @lazy_dataclass(frozen=True)
@@ -33,9 +34,7 @@ class RuleContext:
     memory: MemoryPlan
     calibration_ignored: str | None = None  # why a calibration of this model does not apply
     # per_plan values of this context; not an init field, so dataclasses.replace starts afresh
-    memo: dict[Callable[..., Any], Any] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 def per_plan(func: Callable[[RuleContext], T]) -> Callable[[RuleContext], T]:
@@ -47,6 +46,20 @@ def per_plan(func: Callable[[RuleContext], T]) -> Callable[[RuleContext], T]:
         if func not in ctx.memo:
             ctx.memo[func] = func(ctx)
         return cast(T, ctx.memo[func])
+
+    return once
+
+
+def per_plan_at(func: Callable[[RuleContext, K], T]) -> Callable[[RuleContext, K], T]:
+    """``func`` of a plan at one ``K`` (an end of an estimate's range), computed once per plan
+    and ``K``: a step estimate asks for the same rates for every stage, decode and prefill."""
+
+    @wraps(func)
+    def once(ctx: RuleContext, key: K) -> T:
+        slot = (func, key)
+        if slot not in ctx.memo:
+            ctx.memo[slot] = func(ctx, key)
+        return cast(T, ctx.memo[slot])
 
     return once
 
