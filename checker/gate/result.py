@@ -9,7 +9,6 @@ repository root in CI, so they work as annotation and SARIF paths).
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import field, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -108,6 +107,8 @@ class PairResult(Record):
     def full_plan(self) -> PlanResponse | None:
         if self.plan is not None or self.packed_plan is None:
             return self.plan
+        import pickle  # only a failing pair's plan is packed: kept off a passing check's start
+
         plan: PlanResponse = pickle.loads(self.packed_plan)
         return plan
 
@@ -187,4 +188,6 @@ class CheckResult(Record):
 def pack_plan(plan: PlanResponse) -> bytes:
     """``plan`` packed (pickled: our own objects, never read from outside this process), a
     fraction of the objects' memory; ``PairResult.full_plan()`` unpacks it."""
+    import pickle
+
     return pickle.dumps(plan, pickle.HIGHEST_PROTOCOL)

@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -248,6 +247,8 @@ def _stage(path: Path, text: str | Iterable[str], executable: bool) -> str:
     if path.parent.exists() and not path.parent.is_dir():  # mkdir would say "File exists"
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent))
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # only a write needs it: kept off each start
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:

@@ -18,7 +18,10 @@ from operator import attrgetter
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-from typing_extensions import dataclass_transform
+if sys.version_info >= (3, 11):  # typing_extensions (and the inspect it loads) off each start
+    from typing import dataclass_transform
+else:
+    from typing_extensions import dataclass_transform
 
 from checker.schemas.lazy_dataclass import compile_init
 

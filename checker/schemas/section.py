@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import enum
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, cast
 
-from typing_extensions import Self, dataclass_transform
+if sys.version_info >= (3, 11):  # typing_extensions (and the inspect it loads) off each start
+    from typing import Self, dataclass_transform
+else:
+    from typing_extensions import Self, dataclass_transform
 
 __all__ = [
     "BeforeValidator",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -133,6 +132,8 @@ def write_outputs(path: Path, values: Mapping[str, str]) -> None:
     for name, value in values.items():
         if not _OUTPUT_NAME.match(name):
             raise ValueError(f"not an output name: {name!r}")
+        import uuid  # only a value written to a GitHub file needs it: kept off each start
+
         delimiter = f"ghadelimiter_{uuid.uuid4()}"  # random, so a value cannot end it early
         if delimiter in value:
             raise ValueError("an output value contains its random delimiter")

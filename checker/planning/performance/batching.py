@@ -74,7 +74,6 @@ from functools import lru_cache
 from heapq import heappop, heappush
 from itertools import accumulate
 from operator import add, itemgetter
-from statistics import NormalDist
 from typing import Literal, NamedTuple
 
 from checker.planning.performance.lengths import request_lengths
@@ -246,6 +245,8 @@ def send_span_s(work: Workload, quantile: float) -> float:
     mean = work.prompts / work.request_rate
     if work.span_fixed:
         return mean
+    from statistics import NormalDist  # only a request rate needs it: kept off each start
+
     z = NormalDist().inv_cdf(quantile)
     n = work.prompts
     return mean * max(0.0, 1 - 1 / (9 * n) + z / (3 * math.sqrt(n))) ** 3
