@@ -1,0 +1,559 @@
+"""Our Section validator against pydantic 2 (the oracle): one declaration, built once as a
+Section and once as its pydantic twin (tests/schemas/twin.py), must accept and refuse the same
+inputs, give the same values of the same types, the same errors (type, location, limits) and
+the same dumps; and a section behaves as pydantic's frozen models did (copy, equality, hash,
+pickling, frozenness, validators, default factories)."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import math
+import pickle
+import typing
+from typing import Annotated, Any, Literal
+
+import pydantic
+import pytest
+import yaml
+
+from checker.schemas.enums import FormatVersion1
+from checker.schemas.error_words import error_text
+from checker.schemas.profile import Profile
+from checker.schemas.section import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Section,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from tests.conftest import EXAMPLES
+from tests.schemas.twin import pydantic_twin
+
+_MISSING = object()
+
+
+class Colour(str, enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Level(enum.Enum):
+    LOW = 1
+    HIGH = 2
+
+
+class Inner(Section):
+    model_config = ConfigDict(extra="forbid")
+
+    a: int
+    b: str = "b"
+
+
+def pair(
+    annotation: Any, default: Any = _MISSING, *, config: dict[str, Any] | None = None, **field: Any
+) -> tuple[type[Section], type[pydantic.BaseModel]]:
+    """A section with one field ``x`` and its pydantic twin."""
+    given = {} if default is _MISSING else {"default": default}
+    namespace = {
+        "__annotations__": {"x": annotation},
+        "x": Field(**given, **field),
+        "model_config": config or ConfigDict(extra="forbid"),
+    }
+    ours = type("M", (Section,), namespace)
+    return ours, pydantic_twin(ours)
+
+
+def typed(value: Any) -> Any:
+    """A value with the type of every part spelled out (1 and 1.0 and True differ)."""
+    if isinstance(value, (Section, pydantic.BaseModel)):
+        return ("model", typed(value.model_dump()))
+    if isinstance(value, dict):
+        return ("dict", [(typed(k), typed(v)) for k, v in value.items()])
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(map(repr, value)) if isinstance(value, (set, frozenset)) else value
+        return (type(value).__name__, [typed(v) for v in items])
+    if isinstance(value, enum.Enum):
+        return (type(value).__name__, value.name)
+    if isinstance(value, float) and math.isnan(value):
+        return ("float", "nan")
+    return (type(value).__name__, value)
+
+
+def problems(exc: Exception) -> list[tuple[Any, ...]]:
+    """Each error's type, location, limits (ctx without the exception), input, message and
+    the words error_words gives the user."""
+    out = []
+    for error in exc.errors():  # type: ignore[attr-defined]
+        ctx = {k: v for k, v in (error.get("ctx") or {}).items() if k != "error"}
+        shown = (typed(ctx), typed(error["input"]), error["msg"], error_text(error))
+        out.append((error["type"], error["loc"], *shown))
+    return out
+
+
+def outcome(model: Any, data: Any) -> tuple[str, Any]:
+    try:
+        built = model.model_validate(data)
+    except (ValidationError, pydantic.ValidationError) as exc:
+        return "refused", problems(exc)
+    return "built", (
+        typed(built.model_dump()),
+        _json_dump(built),
+        sorted(built.model_fields_set),
+        typed(built.x) if "x" in type(built).model_fields else None,
+    )
+
+
+def _json_dump(built: Any) -> Any:
+    try:
+        return typed(built.model_dump(mode="json"))
+    except ValueError:  # bytes that are not UTF-8: pydantic cannot write them either
+        return "unwritable"
+
+
+def mismatches(ours: type[Section], theirs: type[pydantic.BaseModel], inputs: list[Any]) -> list:
+    found = []
+    for data in inputs:
+        mine, oracle = outcome(ours, data), outcome(theirs, data)
+        if mine != oracle:
+            found.append((data, mine, oracle))
+    return found
+
+
+INF, NAN = float("inf"), float("nan")
+VALUES: list[Any] = [
+    0,
+    1,
+    2,
+    -3,
+    7,
+    2**70,
+    2**63,
+    2**63 - 1,
+    -(2**63),
+    2.0**63,
+    9.2e18,
+    True,
+    False,
+    0.0,
+    -0.0,
+    1.0,
+    1.5,
+    -2.5,
+    5.0,
+    1e300,
+    INF,
+    -INF,
+    NAN,
+    "5",
+    " 5 ",
+    "5.0",
+    "1.5",
+    "1e3",
+    "-7",
+    "0x10",
+    "1_000",
+    "5.",
+    "-5.00",
+    "\u0665",
+    "half",
+    "inf",
+    "nan",
+    "abc",
+    "",
+    "a",
+    "b",
+    "ab",
+    "abcde",
+    "auto",
+    "red",
+    "RED",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "true",
+    "False",
+    "T",
+    " y ",
+    None,
+    [],
+    [1, 2],
+    [1, "2"],
+    [1.5],
+    ["a", None],
+    (1, 2),
+    (1.5, 2),
+    (1.0, 2.0, 3.0),
+    ["x", 1.0, "y"],
+    {1, 2},
+    frozenset({"a"}),
+    {},
+    {"a": 1},
+    {"a": "2", "b": "x"},
+    {"a": 1, "c": 3},
+    {"k": {"n": 1}},
+    {1: 2},
+    b"5",
+    b"yes",
+    b"\xff",
+    bytearray(b"7"),
+    datetime.date(2024, 1, 2),
+    Colour.RED,
+    Level.HIGH,
+]
+
+
+def _halved(value: Any) -> Any:
+    if value == "half":
+        raise ValueError("no halves")
+    return value
+
+
+ANNOTATIONS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "int": (int, {}),
+    "float": (float, {}),
+    "bool": (bool, {}),
+    "str": (str, {}),
+    "Colour|str": (Colour | str, {}),
+    "float|bool": (float | bool, {}),
+    "StrictInt": (StrictInt, {}),
+    "StrictInt|str": (StrictInt | str, {}),
+    "StrictFloat": (StrictFloat, {}),
+    "StrictBool": (StrictBool, {}),
+    "int|None": (int | None, {}),
+    "StrictFloat|None": (StrictFloat | None, {}),
+    "str|None": (str | None, {}),
+    "int|auto|None": (int | Literal["auto"] | None, {}),
+    "bounded-StrictInt|auto|None": (
+        Annotated[StrictInt, Field(gt=0, le=100)] | Literal["auto"] | None,
+        {},
+    ),
+    "bool|int|float|str": (bool | int | float | str, {}),
+    "int|str": (int | str, {}),
+    "str|int": (str | int, {}),
+    "float|int": (float | int, {}),
+    "tuple[int,...]|any": (tuple[int, ...] | Literal["any"], {}),
+    "Literal[1]": (Literal[1], {}),
+    "Literal[a,b]": (Literal["a", "b"], {}),
+    "Literal[a,b]|None": (Literal["a", "b"] | None, {}),
+    "str-enum": (Colour, {}),
+    "int-enum": (Level, {}),
+    "list[int]": (list[int], {}),
+    "list[str]": (list[str], {}),
+    "tuple[int,...]": (tuple[int, ...], {}),
+    "tuple[float,float]": (tuple[float, float], {}),
+    "tuple[float,float]|None": (tuple[float, float] | None, {}),
+    "frozenset[str]": (frozenset[str], {}),
+    "set[int]": (set[int], {}),
+    "dict[str,int]": (dict[str, int], {}),
+    "dict[str,str]": (dict[str, str], {}),
+    "dict[str,Any]": (dict[str, Any], {}),
+    "dict[str,int|dict]": (dict[str, Annotated[int, Field(ge=0)] | dict[str, Any]], {}),
+    "Any": (Any, {}),
+    "nested": (Inner, {}),
+    "nested|None": (Inner | None, {}),
+    "list[nested]": (list[Inner], {}),
+    "Annotated-int-ge0-le5": (Annotated[int, Field(ge=0, le=5)], {}),
+    "tuple[Annotated-int,...]": (tuple[Annotated[int, Field(ge=0, le=5)], ...], {}),
+    "int-gt-lt": (int, {"gt": 0, "lt": 10}),
+    "float-ge-le": (float, {"ge": 0.5, "le": 5}),
+    "float-ge1.0-lt1e6": (float, {"ge": 1.0, "lt": 1e6}),
+    "StrictFloat|None-gt-le": (StrictFloat | None, {"gt": 0, "le": 1}),
+    "StrictInt|None-ge-le": (StrictInt | None, {"ge": 1, "le": 4096}),
+    "str-lengths": (str, {"min_length": 2, "max_length": 4}),
+    "str-pattern": (str, {"pattern": r"^a"}),
+    "str|None-pattern": (str | None, {"pattern": r"b$", "max_length": 3}),
+    "list-lengths": (list[int], {"min_length": 1, "max_length": 2}),
+    "dict-max-length": (dict[str, int], {"max_length": 1}),
+    "FormatVersion1": (FormatVersion1, {}),
+    "FormatVersion1|str": (FormatVersion1 | str, {}),
+    "before-int|list": (Annotated[int, BeforeValidator(_halved)] | list[int], {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ANNOTATIONS))
+@pytest.mark.parametrize("finite", [False, True], ids=["inf-nan", "finite"])
+def test_a_field_validates_as_pydantic_does(name: str, finite: bool) -> None:
+    annotation, limits = ANNOTATIONS[name]
+    ours, theirs = pair(annotation, config=ConfigDict(allow_inf_nan=not finite), **limits)
+    values = [v for v in VALUES if annotation is not Any or _finite(v)]
+    assert mismatches(ours, theirs, [{"x": value} for value in values]) == []
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def test_an_any_field_keeps_inf_and_nan_in_a_json_dump() -> None:
+    """pydantic's json-mode dump gives None for an inf or nan in an ``Any`` field but keeps it
+    in a float field; ours keeps it in both (a section's dump does not look up each value's
+    annotation), and the JSON text writes null either way (checker.schemas.json_text)."""
+    ours, theirs = pair(Any)
+    for value in (INF, -INF, NAN):
+        assert typed(ours(x=value).model_dump(mode="json")) == typed({"x": value})
+        assert theirs(x=value).model_dump(mode="json") == {"x": None}
+        assert ours(x=value).model_dump_json() == theirs(x=value).model_dump_json()
+
+
+def test_missing_and_extra_keys_as_pydantic() -> None:
+    class Two(Section):
+        model_config = ConfigDict(extra="forbid")
+
+        need: int
+        rest: str = "r"
+        made: list[int] = Field(default_factory=list)
+
+    class Loose(Section):
+        model_config = ConfigDict(extra="ignore")
+
+        need: int = 0
+
+    inputs = [
+        {},
+        {"need": 1},
+        {"need": 1, "rest": "s"},
+        {"need": "x", "bogus": 1, "other": None},
+        {"rest": 5, "bogus": 1},
+        {"need": 1, "made": [1, "2"]},
+        {"made": None},
+        [("need", 1)],
+        None,
+        "need",
+        5,
+    ]
+    for ours in (Two, Loose):
+        assert mismatches(ours, pydantic_twin(ours), inputs) == []
+
+
+def test_errors_in_nested_sections_and_lists_are_located_as_pydantic() -> None:
+    class Outer(Section):
+        model_config = ConfigDict(extra="forbid")
+
+        inner: Inner
+        items: list[Inner] = Field(default_factory=list)
+        by_name: dict[str, Inner] = Field(default_factory=dict)
+
+    inputs = [
+        {"inner": {"a": "x", "z": 1}},
+        {"inner": {"a": 1}, "items": [{"a": 1}, {"b": 2}, 3]},
+        {"inner": {"a": 1}, "by_name": {"k": {"a": []}, "j": None}},
+        {"inner": {"a": 1}, "items": "ab"},
+        {"inner": {"a": 1, "b": "c"}, "items": [{"a": "2"}], "by_name": {"k": {"a": 3.0}}},
+    ]
+    assert mismatches(Outer, pydantic_twin(Outer), inputs) == []
+
+
+PROFILE_VALUES: list[Any] = [None, "x", "", -1, 0, 1, 2.5, True, "auto", [], {}, [{}], {"k": "v"}]
+
+
+def _profile_inputs() -> list[Any]:
+    """The example profiles, then each key of each section set to each of a few values."""
+    examples = [
+        yaml.safe_load(p.read_text()) for p in sorted((EXAMPLES / "profiles").glob("*.yaml"))
+    ]
+    inputs: list[Any] = list(examples)
+    base = {"model": {"id": "a/b"}}
+    for section, info in Profile.model_fields.items():
+        inner = typing.get_args(info.annotation) or (info.annotation,)
+        kind = next((k for k in inner if isinstance(k, type) and issubclass(k, Section)), None)
+        keys = [*kind.model_fields, "bogus"] if kind else [None]
+        for key in keys:
+            for value in PROFILE_VALUES:
+                given = value if key is None else {**base.get(section, {}), key: value}
+                data = {**base, section: given}
+                inputs.append(data)
+    return inputs
+
+
+def test_profiles_validate_as_their_pydantic_twin() -> None:
+    """Every section of the profile, its validators (seed spellings, Kubernetes labels, rule
+    ids) included, against pydantic over the examples and a sweep of bad values."""
+    inputs = _profile_inputs()
+    assert len(inputs) > 500
+    assert mismatches(Profile, pydantic_twin(Profile), inputs) == []
+
+
+# -- a validated section behaves as pydantic's frozen model -----------------------------------
+
+
+class Shape(Section):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    size: float = 1.0
+    tags: tuple[str, ...] = ()
+    colour: Colour = Colour.RED
+    inner: Inner | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+SHAPES = [
+    {"name": "a"},
+    {"name": "b", "size": 2, "tags": ["x", "y"], "colour": "blue"},
+    {"name": "c", "inner": {"a": "3"}, "extra": {"k": [1, 2]}},
+    {"name": "d", "size": 2.5, "colour": "red", "inner": {"a": 1, "b": "z"}},
+]
+
+
+@pytest.mark.parametrize("data", SHAPES)
+def test_dumps_as_pydantic(data: dict[str, Any]) -> None:
+    ours, theirs = Shape.model_validate(data), pydantic_twin(Shape).model_validate(data)
+    for mode in ("python", "json"):
+        for kwargs in ({}, {"exclude_unset": True}, {"exclude_defaults": True}):
+            mine = ours.model_dump(mode=mode, **kwargs)
+            assert typed(mine) == typed(theirs.model_dump(mode=mode, **kwargs)), (mode, kwargs)
+        for exclude in ({"size", "tags"}, {"inner": {"b"}}, {"inner": True, "name": True}):
+            mine = ours.model_dump(mode=mode, exclude=exclude)
+            assert typed(mine) == typed(theirs.model_dump(mode=mode, exclude=exclude)), exclude
+    assert ours.model_fields_set == theirs.model_fields_set
+    assert ours.model_dump_json() == theirs.model_dump_json()
+    assert ours.model_dump_json(indent=2) == theirs.model_dump_json(indent=2)
+
+
+@pytest.mark.parametrize("data", SHAPES)
+def test_copies_compare_hash_and_pickle_as_pydantic(data: dict[str, Any]) -> None:
+    ours, theirs = Shape.model_validate(data), pydantic_twin(Shape).model_validate(data)
+    update = {"size": 3, "tags": ("z",)}  # not validated: 3 stays an int
+    mine, oracle = ours.model_copy(update=update), theirs.model_copy(update=update)
+    assert typed(mine.model_dump()) == typed(oracle.model_dump())
+    assert mine.model_fields_set == oracle.model_fields_set
+    assert ours.model_copy() == ours
+    assert (mine == ours) is (oracle == theirs) is False
+    assert Shape.model_validate(data) == ours
+    for section in (ours, theirs):  # hashed by its fields, as pydantic's: a dict is not hashable
+        with pytest.raises(TypeError, match="unhashable type: 'dict'"):
+            hash(section)
+    back = pickle.loads(pickle.dumps(ours))
+    assert back == ours
+    assert type(back) is Shape
+    assert back.model_fields_set == ours.model_fields_set
+    with pytest.raises((TypeError, pydantic.ValidationError)):
+        ours.name = "other"  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError):
+        theirs.name = "other"  # type: ignore[misc]
+    assert ours.name == data["name"]
+
+
+def test_equality_is_by_type_and_fields() -> None:
+    class Same(Section):
+        a: int
+
+    class Other(Section):
+        a: int
+
+    assert Same(a=1) == Same(a=1)
+    assert Same(a=1) != Same(a=2)
+    assert Same(a=1) != Other(a=1)
+    assert hash(Same(a=1)) == hash(Same(a=1)) == hash(Same(a=1).model_copy())
+    assert hash(Same(a=1)) != hash(Same(a=2))
+    assert {Same(a=1): "x"}[Same.model_validate({"a": "1"})] == "x"
+
+
+def test_a_section_instance_is_taken_as_it_is() -> None:
+    class Holder(Section):
+        inner: Inner
+
+    inner = Inner(a=1)
+    assert Holder.model_validate({"inner": inner}).inner is inner
+    assert Inner.model_validate(inner) is inner
+    twin_inner = pydantic_twin(Inner)(a=1)
+    assert pydantic_twin(Holder).model_validate({"inner": twin_inner}).inner is twin_inner
+
+
+# -- validators and default factories --------------------------------------------------------
+
+
+class Hooked(Section):
+    model_config = ConfigDict(extra="forbid")
+
+    low: int = 0
+    high: int = 10
+    name: str = ""
+    seen: list[str] = Field(default_factory=list)
+
+    @field_validator("low", "high", mode="before")
+    @classmethod
+    def _words(cls, value: Any, info: ValidationInfo) -> Any:
+        if value == "max":
+            return 100 if info.field_name == "high" else 50
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        if value.startswith("!"):
+            raise ValueError("no shouting")
+        assert value != "?", "no questions"
+        return value.upper()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "lo" in data:
+            data = {**data, "low": data["lo"]}
+            del data["lo"]
+        return data
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Hooked:
+        if self.low > self.high:
+            raise ValueError("low above high")
+        return self
+
+
+HOOKED_INPUTS: list[Any] = [
+    {},
+    {"low": "max", "high": "max"},
+    {"lo": 3},
+    {"lo": "x"},
+    {"low": 20},
+    {"low": "max"},
+    {"name": "abc"},
+    {"name": "!abc"},
+    {"name": "?"},
+    {"name": 5, "low": "y"},
+    {"name": "!", "low": 20},
+    {"bogus": 1, "low": 20},
+    None,
+    "x",
+]
+
+
+def test_field_and_model_validators_as_pydantic() -> None:
+    assert mismatches(Hooked, pydantic_twin(Hooked), HOOKED_INPUTS) == []
+    # and they ran: the field's name told, the raw input rewritten, the words kept
+    assert Hooked.model_validate({"low": "max", "high": "max"}).low == 50
+    assert Hooked.model_validate({"lo": 3, "name": "ab"}).model_dump()["name"] == "AB"
+    with pytest.raises(ValidationError) as caught:
+        Hooked.model_validate({"low": 20})
+    (error,) = caught.value.errors()
+    assert (error["type"], error["loc"], error_text(error)) == ("value_error", (), "low above high")
+
+
+def test_a_default_factory_is_called_for_each_section_and_defaults_are_not_validated() -> None:
+    calls = []
+
+    def fresh() -> list[int]:
+        calls.append(1)
+        return []
+
+    class Made(Section):
+        items: list[int] = Field(default_factory=fresh)
+        odd: int = "not an int"  # type: ignore[assignment]
+
+    first, second = Made(), Made.model_validate({})
+    assert len(calls) == 2
+    assert first.items is not second.items
+    assert first.odd == "not an int"  # as pydantic: a default is taken as declared
+    assert Made.model_validate({"items": [1]}).items == [1]
+    assert len(calls) == 2  # not called for a given value
+    assert Made.model_fields["items"].get_default(call_default_factory=True) == []
+    theirs = pydantic_twin(Made)
+    assert theirs().odd == "not an int"
