@@ -902,8 +902,12 @@ def _sequence(
     kind = origin.__name__
     error = "frozen_set_type" if origin is frozenset else f"{kind}_type"
     taken = (list, tuple, set, frozenset)  # a set too: YAML's !!set
-    # pydantic counts a list and a fixed tuple before reading their items
+    # pydantic counts a list and a fixed tuple before reading their items, a tuple or a set
+    # as it reads them (past the limit, the count is the one error), and a tuple short of its
+    # min_length as the items it read well, beside the errors of the others
     most = len(args) if fixed else limits.get("max_length") if origin is list else None
+    running = None if fixed or origin is list else limits.get("max_length")
+    least = limits.get("min_length") if origin is tuple and not fixed else None
 
     def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
         if not isinstance(value, taken) or (strict and type(value) is not origin):
@@ -913,6 +917,7 @@ def _sequence(
         if most is not None and len(value) > most:
             problems.append(_length_problem("too_long", loc, value, value, most, kind.title()))
             return _FAIL
+        out: list[Any] | set[Any]
         count = len(problems)
         if fixed:  # as pydantic: each item read, each one short of the tuple's missing
             out = [
@@ -924,7 +929,23 @@ def _sequence(
                 for i in range(len(value), len(items))
             )
         else:
-            out = [item(v, (*loc, i), problems) for i, v in enumerate(value)]
+            out = set() if origin in (set, frozenset) else []
+            for i, v in enumerate(value):
+                result = item(v, (*loc, i), problems)
+                if result is _FAIL:
+                    continue
+                if isinstance(out, set):
+                    out.add(result)
+                else:
+                    out.append(result)
+                if running is not None and len(out) > running:
+                    del problems[count:]
+                    problems.append(
+                        _length_problem("too_long", loc, value, value, running, kind.title())
+                    )
+                    return _FAIL
+            if least is not None and len(problems) > count and len(out) < least:
+                problems.append(_length_problem("too_short", loc, value, out, least, "Tuple"))
         if len(problems) > count:
             return _FAIL
         return origin(out)

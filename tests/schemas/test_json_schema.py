@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import typing
 from enum import Enum
 from pathlib import Path
 
@@ -11,20 +10,13 @@ import yaml
 
 from checker.cli import main
 from checker.errors import ProfileError
-from checker.gate.audit.fleet import Fleet
-from checker.gate.sources.repo_config import RepoConfig
-from checker.models.lockfile import Lockfile
-from checker.planning.engine.versions import VersionFacts
-from checker.schemas.calibration import Calibration
 from checker.schemas.enums import ALIASES
-from checker.schemas.inputs import PlanRequest
 from checker.schemas.json_schema import profile_json_schema, profile_json_schema_text
-from checker.schemas.model_info import ModelInfo
-from checker.schemas.profile import ENUM_FIELDS, Profile
+from checker.schemas.profile import ENUM_FIELDS
 from checker.schemas.profile_io import load_profile_text
 from checker.schemas.section import Section
 from tests.conftest import EXAMPLES, REPO
-from tests.schemas.twin import pydantic_twin
+from tests.schemas.twin import pydantic_twin, read_sections
 
 SHIPPED = REPO / "checker" / "data" / "profile.schema.json"
 
@@ -35,30 +27,7 @@ def test_shipped_schema_is_in_step_with_the_models() -> None:
     )
 
 
-def _sections(*roots: type[Section]) -> list[type[Section]]:
-    """The roots and every section their fields hold, at any depth."""
-    found: dict[type[Section], None] = {}
-
-    def visit(annotation: object) -> None:
-        kind = annotation if isinstance(annotation, type) else None
-        if kind is not None and issubclass(kind, Section) and kind not in found:
-            found[kind] = None
-            for info in kind.model_fields.values():
-                visit(info.annotation)
-        for arg in typing.get_args(annotation):
-            visit(arg)
-
-    for root in roots:
-        root.model_json_schema()  # evaluates the annotations of the sections it holds
-        visit(root)
-    return list(found)
-
-
-# every file and request we read (the log tables hold compiled patterns, which no schema shows)
-ROOTS = (Profile, PlanRequest, ModelInfo, Fleet, RepoConfig, Lockfile, Calibration, VersionFacts)
-
-
-@pytest.mark.parametrize("section", _sections(*ROOTS), ids=lambda s: s.__name__)
+@pytest.mark.parametrize("section", read_sections(), ids=lambda s: s.__name__)
 def test_a_sections_schema_is_pydantics_for_its_twin(section: type[Section]) -> None:
     """Byte for byte, key order included: the shipped profile schema was pydantic's."""
     ours = json.dumps(section.model_json_schema(), indent=1)

@@ -100,7 +100,7 @@ def test_a_float_alone_as_pydantic_core(number: float) -> None:
     "value",
     [
         frozenset({1, 2, 3}),
-        {"a", "b"},
+        {"a"},  # one: a set of text is ordered by its hashes, which vary per process
         b"bytes",
         datetime.date(2024, 1, 2),
         datetime.datetime(2024, 1, 2, 3, 4, 5),

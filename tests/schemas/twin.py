@@ -13,8 +13,19 @@ from typing import Annotated, Any, Literal, Union
 
 import pydantic
 
+from checker.gate.audit.fleet import Fleet
+from checker.gate.sources.repo_config import RepoConfig
+from checker.models.lockfile import Lockfile
+from checker.planning.engine.versions import VersionFacts
 from checker.schemas import section
+from checker.schemas.calibration import Calibration
+from checker.schemas.inputs import PlanRequest
+from checker.schemas.model_info import ModelInfo
+from checker.schemas.profile import Profile
 from checker.schemas.section import Section
+
+# every file and request we read (the log tables hold compiled patterns, which no schema shows)
+READ = (Profile, PlanRequest, ModelInfo, Fleet, RepoConfig, Lockfile, Calibration, VersionFacts)
 
 
 @functools.cache
@@ -98,3 +109,22 @@ def twin_type(annotation: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return annotation
     return annotation
+
+
+def read_sections() -> list[type[Section]]:
+    """The sections of every file and request we read, at any depth."""
+    found: dict[type[Section], None] = {}
+
+    def visit(annotation: object) -> None:
+        kind = annotation if isinstance(annotation, type) else None
+        if kind is not None and issubclass(kind, Section) and kind not in found:
+            found[kind] = None
+            for info in kind.model_fields.values():
+                visit(info.annotation)
+        for arg in typing.get_args(annotation):
+            visit(arg)
+
+    for root in READ:
+        root.model_json_schema()  # evaluates the annotations of the sections it holds
+        visit(root)
+    return list(found)
