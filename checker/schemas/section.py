@@ -1093,7 +1093,7 @@ def _int_strict(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]
 _I64 = 1 << 63
 _SIZE_WORDS = "Unable to parse input string as an integer, exceeded maximum size"
 # pydantic-core's whole number as text: ASCII digits, "_" between them, zeros after a point
-_WHOLE = re.compile(r"\s*([-+]?[0-9]+(?:_[0-9]+)*)(?:\.0+)?\s*")
+_WHOLE = r"\s*([-+]?[0-9]+(?:_[0-9]+)*)(?:\.0+)?\s*"  # compiled at first use (re's cache)
 
 
 def _int_lax(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
@@ -1114,7 +1114,7 @@ def _int_lax(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -
         return _FAIL
     text = (_decoded(value) or "") if isinstance(value, bytes) else value  # YAML's !!binary
     if isinstance(text, str):
-        whole = _WHOLE.fullmatch(text)
+        whole = re.fullmatch(_WHOLE, text)
         if whole is not None:
             return int(whole[1])
         words = "Input should be a valid integer, unable to parse string as an integer"
