@@ -344,7 +344,8 @@ class Section:
                 state[name] = info.default_factory()
             elif info.default is not _MISSING:
                 state[name] = info.default
-        _SET(section, "_section_set", frozenset(values if _fields_set is None else _fields_set))
+        given = cls.model_fields.keys() & values if _fields_set is None else _fields_set
+        _SET(section, "_section_set", frozenset(given))
         return section
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:

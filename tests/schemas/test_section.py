@@ -442,6 +442,20 @@ def test_copies_compare_hash_and_pickle_as_pydantic(data: dict[str, Any]) -> Non
     assert ours.name == data["name"]
 
 
+def test_constructed_as_pydantic_constructs() -> None:
+    """Unvalidated: values as given, defaults for the rest, the given fields set (an unknown
+    key is neither kept nor counted)."""
+    theirs = pydantic_twin(Shape)
+    for values in ({}, {"name": "a"}, {"name": "a", "size": "raw", "bogus": 1}):
+        mine, oracle = Shape.model_construct(**values), theirs.model_construct(**values)
+        assert mine.model_fields_set == oracle.model_fields_set
+        if "name" in values:
+            assert typed(mine.model_dump()) == typed(oracle.model_dump(warnings=False))
+    mine = Shape.model_construct(_fields_set={"name"}, name="x", size=2)
+    assert mine.model_fields_set == {"name"}
+    assert mine.size == 2
+
+
 def test_equality_is_by_type_and_fields() -> None:
     class Same(Section):
         a: int
