@@ -378,7 +378,7 @@ class Section:
     ) -> dict[str, Any]:
         """The fields as a dictionary, nested sections as dictionaries; ``mode="json"`` writes
         enums as their values and tuples as lists. ``exclude``: names, or pydantic's nested
-        form ``{"section": {"field"}}``."""
+        form ``{"section": {"field"}, "sections": {"__all__": {"field"}}}``."""
         out: dict[str, Any] = {}
         for name, info in self.model_fields.items():
             if info.exclude:
@@ -467,7 +467,8 @@ def _dumped(
             exclude_defaults=exclude_defaults,
         )
     if isinstance(value, (list, tuple)):
-        items = [_dumped(v, mode, None, exclude_unset, exclude_defaults) for v in value]
+        inner = exclude.get("__all__") if isinstance(exclude, Mapping) else None  # every item's
+        items = [_dumped(v, mode, inner, exclude_unset, exclude_defaults) for v in value]
         return items if mode == "json" or isinstance(value, list) else tuple(items)
     if isinstance(value, dict):
         if mode == "json" and not all(type(k) is str for k in value):

@@ -418,6 +418,37 @@ def test_dumps_as_pydantic(data: dict[str, Any]) -> None:
     assert ours.model_dump_json(indent=2) == theirs.model_dump_json(indent=2)
 
 
+class Written(Section):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    source: str = Field(default="", exclude=True)
+    quant: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
+    parts: list[Inner] = Field(default_factory=list)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"name": "a"},
+        {"name": "a", "source": "f.yaml", "quant": {"bits": 4}},
+        {"name": "b", "quant": None, "parts": [{"a": 1}, {"a": "2", "b": "c"}]},
+    ],
+)
+def test_excluded_fields_are_left_out_as_pydantic(data: dict[str, Any]) -> None:
+    """A field declared exclude=True (a calibration's source file) or exclude_if (a lock
+    entry's absent quant config) is left out of dumps and JSON."""
+    ours, theirs = Written.model_validate(data), pydantic_twin(Written).model_validate(data)
+    for mode in ("python", "json"):
+        assert typed(ours.model_dump(mode=mode)) == typed(theirs.model_dump(mode=mode))
+        mine = ours.model_dump(mode=mode, exclude={"parts": {"__all__": {"b"}}})
+        assert typed(mine) == typed(
+            theirs.model_dump(mode=mode, exclude={"parts": {"__all__": {"b"}}})
+        )
+    for indent in (None, 2):
+        assert ours.model_dump_json(indent=indent) == theirs.model_dump_json(indent=indent)
+
+
 @pytest.mark.parametrize("data", SHAPES)
 def test_copies_compare_hash_and_pickle_as_pydantic(data: dict[str, Any]) -> None:
     ours, theirs = Shape.model_validate(data), pydantic_twin(Shape).model_validate(data)
