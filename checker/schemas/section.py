@@ -589,8 +589,15 @@ def _extra(key: Any, value: Any, loc: tuple[Any, ...]) -> dict[str, Any]:
     if isinstance(key, str):
         return _problem("extra_forbidden", (*loc, key), "Extra inputs are not permitted", value)
     # YAML's "1: x" or "null: x": pydantic refuses the key itself
-    where = key if type(key) is int else str(key)
-    return _problem("invalid_key", (*loc, where), "Keys should be strings", key)
+    return _problem("invalid_key", (*loc, _loc_part(key)), "Keys should be strings", key)
+
+
+def _loc_part(key: Any) -> Any:
+    """A key in an error's location as pydantic gives it: text or a 64-bit int as it is,
+    anything else as text."""
+    if isinstance(key, str) or (type(key) is int and -_I64 <= key < _I64):
+        return key
+    return str(key)
 
 
 def _hints(cls: type[Section]) -> dict[str, Any]:
@@ -677,7 +684,8 @@ def _checker(annotation: Any, limits: dict[str, Any], *, strict: bool, finite: b
         args = typing.get_args(annotation) or (Any, Any)
         keys = _checker(args[0], {}, strict=strict, finite=finite)
         values = _checker(args[1], {}, strict=strict, finite=finite)
-        return _limited(_mapping(keys, values), limits, "Dictionary")
+        most = limits.get("max_length")
+        return _limited(_mapping(keys, values, most), limits, "Dictionary")
     if isinstance(annotation, type):
         if issubclass(annotation, Section):
             return _nested(annotation)
@@ -955,7 +963,10 @@ def _sequence(
     return _limited(check, limits, kind.title())
 
 
-def _mapping(keys: Checker, values: Checker) -> Checker:
+def _mapping(keys: Checker, values: Checker, most: int | None) -> Checker:
+    """A dict; pydantic counts its entries as it reads them: past ``most`` (max_length) the
+    count is the one error."""
+
     def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
         if not isinstance(value, Mapping):
             problems.append(_problem("dict_type", loc, "Input should be a valid dictionary", value))
@@ -963,8 +974,16 @@ def _mapping(keys: Checker, values: Checker) -> Checker:
         count = len(problems)
         out = {}
         for key, item in value.items():
-            k = keys(key, (*loc, key, "[key]"), problems)
-            out[k] = values(item, (*loc, key), problems)
+            where = (*loc, _loc_part(key))
+            k = keys(key, (*where, "[key]"), problems)
+            v = values(item, where, problems)
+            if k is _FAIL or v is _FAIL:
+                continue
+            out[k] = v
+            if most is not None and len(out) > most:
+                del problems[count:]
+                problems.append(_length_problem("too_long", loc, value, out, most, "Dictionary"))
+                return _FAIL
         return _FAIL if len(problems) > count else out
 
     return check
@@ -1139,9 +1158,10 @@ def _float_lax(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]])
     if isinstance(value, (int, float)):
         return float(value)
     text = (_decoded(value) or "") if isinstance(value, bytes) else value  # YAML's !!binary
-    if isinstance(text, str) and text.isascii():  # pydantic reads no other script's digits
+    stripped = text.strip() if isinstance(text, str) else ""
+    if stripped.isascii():  # pydantic reads no other script's digits
         try:
-            return float(text.strip())
+            return float(stripped)
         except ValueError:
             pass
     if isinstance(text, str):

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 import pydantic
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checker.schemas.enums import FormatVersion1
 from checker.schemas.error_words import error_text
@@ -161,6 +163,7 @@ VALUES: list[Any] = [
     "5.",
     "-5.00",
     "\u0665",
+    "\xa05",
     "half",
     "inf",
     "nan",
@@ -202,6 +205,8 @@ VALUES: list[Any] = [
     {"a": 1, "c": 3},
     {"k": {"n": 1}},
     {1: 2},
+    {2**70: "k", None: 1},
+    {"a": "x", "b": 2, "c": 3},
     b"5",
     b"yes",
     b"\xff",
@@ -294,6 +299,32 @@ def test_a_field_validates_as_pydantic_does(name: str, finite: bool) -> None:
 
 def _finite(value: Any) -> bool:
     return not isinstance(value, float) or math.isfinite(value)
+
+
+PAIRS = {name: pair(annotation, **limits) for name, (annotation, limits) in ANNOTATIONS.items()}
+TEXTS = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(
+        [" 5 ", "5.00", "+5", "1__0", "1e2", "-Infinity", "Off", "t", "\xa05", "\u0661"]
+    ),
+)
+GENERATED = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), TEXTS, st.binary(max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=3).map(tuple),
+        st.dictionaries(st.one_of(TEXTS, st.integers()), inner, max_size=3),
+        st.frozensets(st.integers(), max_size=3),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=2000, deadline=None, derandomize=True, database=None)
+@given(st.sampled_from(sorted(set(PAIRS) - {"Any"})), GENERATED)
+def test_generated_values_validate_as_pydantic(name: str, value: Any) -> None:
+    ours, theirs = PAIRS[name]
+    assert mismatches(ours, theirs, [{"x": value}]) == []
 
 
 def test_an_any_field_keeps_inf_and_nan_in_a_json_dump() -> None:
