@@ -1113,8 +1113,14 @@ def _int_strict(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]
 
 _I64 = 1 << 63
 _SIZE_WORDS = "Unable to parse input string as an integer, exceeded maximum size"
+# the padding pydantic-core (Rust's trim) takes off a number's text: Unicode's White_Space,
+# not the separators \x1c-\x1f that Python's strip also takes
+_BLANKS = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 # pydantic-core's whole number as text: ASCII digits, "_" between them, zeros after a point
-_WHOLE = r"\s*([-+]?[0-9]+(?:_[0-9]+)*)(?:\.0+)?\s*"  # compiled at first use (re's cache)
+_WHOLE = f"[{_BLANKS}]*([-+]?[0-9]+(?:_[0-9]+)*)(?:\\.0+)?[{_BLANKS}]*"  # compiled at first use
 
 
 def _int_lax(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
@@ -1158,7 +1164,7 @@ def _float_lax(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]])
     if isinstance(value, (int, float)):
         return float(value)
     text = (_decoded(value) or "") if isinstance(value, bytes) else value  # YAML's !!binary
-    stripped = text.strip() if isinstance(text, str) else ""
+    stripped = text.strip(_BLANKS) if isinstance(text, str) else ""
     if stripped.isascii():  # pydantic reads no other script's digits
         try:
             return float(stripped)

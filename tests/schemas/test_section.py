@@ -164,6 +164,7 @@ VALUES: list[Any] = [
     "-5.00",
     "\u0665",
     "\xa05",
+    "\x1d5",
     "half",
     "inf",
     "nan",
