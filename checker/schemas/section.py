@@ -569,7 +569,7 @@ def _compile_section(cls: type[Section]) -> Callable[[Any, tuple[Any, ...], list
             if value is not _FAIL:
                 value = checker(value, (*loc, name), problems)
             if value is not _FAIL:
-                value = _run_hooks(afters, value, (*loc, name), problems)
+                value = _run_hooks(afters, value, (*loc, name), problems, given=data[name])
             state[name] = value
         if forbid:
             problems.extend(_extra(k, data[k], loc) for k in data if k not in known)
@@ -632,13 +632,13 @@ def _run_hooks(
     given: Any = _MISSING,
 ) -> Any:
     """``value`` through each hook in turn; a hook's ValueError is a problem at ``loc`` (with
-    ``given`` as its input, where that is not the value: a model check's raw mapping)."""
-    shown = value if given is _MISSING else given
+    ``given`` as its input, where that is not the value: a model check's raw mapping, an after
+    validator's field as written)."""
     try:
         for hook in hooks:
             value = hook(value)
     except (ValueError, AssertionError) as exc:
-        problems.append(_value_problem(exc, loc, shown if given is not _MISSING else value))
+        problems.append(_value_problem(exc, loc, value if given is _MISSING else given))
         return _FAIL
     return value
 
