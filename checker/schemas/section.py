@@ -380,6 +380,7 @@ class Section:
         enums as their values and tuples as lists. ``exclude``: names, or pydantic's nested
         form ``{"section": {"field"}, "sections": {"__all__": {"field"}}}``."""
         out: dict[str, Any] = {}
+        inferred = _inferred(type(self)) if mode == "json" else ()
         for name, info in self.model_fields.items():
             if info.exclude:
                 continue
@@ -400,6 +401,8 @@ class Section:
             ):
                 continue
             out[name] = _dumped(value, mode, inner, exclude_unset, exclude_defaults)
+            if name in inferred:
+                out[name] = _nulled(out[name])
         return out
 
     def model_dump_json(self, *, indent: int | None = None) -> str:
@@ -488,6 +491,35 @@ def _dumped(
         from checker.schemas.json_text import plain_text
 
         return plain_text(value)
+    return value
+
+
+# section type -> its fields typed Any somewhere (dict[str, Any], ...)
+_INFERRED: dict[type, frozenset[str]] = {}
+
+
+def _inferred(cls: type[Section]) -> frozenset[str]:
+    """The fields whose values pydantic's json-mode dump reads by their own type (Any), which
+    writes an inf or nan as None there (a float field keeps it)."""
+    found = _INFERRED.get(cls)
+    if found is None:
+        hints = _hints(cls)
+        holding = (name for name in cls.model_fields if _holds_any(hints.get(name)))
+        found = _INFERRED[cls] = frozenset(holding)
+    return found
+
+
+def _holds_any(annotation: Any) -> bool:
+    return annotation is Any or any(_holds_any(a) for a in typing.get_args(annotation))
+
+
+def _nulled(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, list):
+        return [_nulled(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _nulled(v) for k, v in value.items()}
     return value
 
 
