@@ -377,8 +377,9 @@ class Section:
         exclude_defaults: bool = False,
     ) -> dict[str, Any]:
         """The fields as a dictionary, nested sections as dictionaries; ``mode="json"`` writes
-        enums as their values and tuples as lists. ``exclude``: names, or pydantic's nested
-        form ``{"section": {"field"}, "sections": {"__all__": {"field"}}}``."""
+        enums as their values, tuples and sets as lists, bytes and dates as text, and an inf or
+        nan under a field typed Any as None, as pydantic did. ``exclude``: names, or pydantic's
+        nested form ``{"section": {"field"}, "sections": {"__all__": {"field"}}}``."""
         out: dict[str, Any] = {}
         inferred = _inferred(type(self)) if mode == "json" else ()
         for name, info in self.model_fields.items():
