@@ -381,7 +381,7 @@ class Section:
         nan under a field typed Any as None, as pydantic did. ``exclude``: names, or pydantic's
         nested form ``{"section": {"field"}, "sections": {"__all__": {"field"}}}``."""
         out: dict[str, Any] = {}
-        inferred = _inferred(type(self)) if mode == "json" else ()
+        inferred, floats = _json_kinds(type(self)) if mode == "json" else ((), ())
         for name, info in self.model_fields.items():
             if info.exclude:
                 continue
@@ -404,6 +404,8 @@ class Section:
             out[name] = _dumped(value, mode, inner, exclude_unset, exclude_defaults)
             if name in inferred:
                 out[name] = _nulled(out[name])
+            elif name in floats and type(value) is int:  # set unvalidated (a copy's update)
+                out[name] = float(value)
         return out
 
     def model_dump_json(self, *, indent: int | None = None) -> str:
@@ -495,19 +497,33 @@ def _dumped(
     return value
 
 
-# section type -> its fields typed Any somewhere (dict[str, Any], ...)
-_INFERRED: dict[type, frozenset[str]] = {}
+# section type -> its fields typed Any somewhere (dict[str, Any], ...), its float fields
+_JSON_KINDS: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
 
 
-def _inferred(cls: type[Section]) -> frozenset[str]:
+def _json_kinds(cls: type[Section]) -> tuple[frozenset[str], frozenset[str]]:
     """The fields whose values pydantic's json-mode dump reads by their own type (Any), which
-    writes an inf or nan as None there (a float field keeps it)."""
-    found = _INFERRED.get(cls)
+    writes an inf or nan as None there (a float field keeps it), and the float fields, where it
+    writes an int as a float."""
+    found = _JSON_KINDS.get(cls)
     if found is None:
-        hints = _hints(cls)
-        holding = (name for name in cls.model_fields if _holds_any(hints.get(name)))
-        found = _INFERRED[cls] = frozenset(holding)
+        every = _hints(cls)
+        hints = {name: every.get(name) for name in cls.model_fields}
+        inferred = frozenset(name for name, hint in hints.items() if _holds_any(hint))
+        floats = frozenset(name for name, hint in hints.items() if _is_float(hint))
+        found = _JSON_KINDS[cls] = (inferred, floats)
     return found
+
+
+def _is_float(annotation: Any) -> bool:
+    """``float``, strict or bounded, or with None."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _is_float(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        kinds = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return len(kinds) == 1 and _is_float(kinds[0])
+    return annotation is float
 
 
 def _holds_any(annotation: Any) -> bool:
