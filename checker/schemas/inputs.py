@@ -181,7 +181,7 @@ class EngineInput(Section):
     # The fields below carry vLLM's EngineArgs names (and the env var's, lower-cased).
     num_gpu_blocks_override: int | None = Field(default=None, ge=1, le=1 << 31)
     cpu_offload_gb: float = Field(
-        default=0, ge=0, le=1 << 20, description="GiB of weights per GPU in host memory"
+        default=0.0, ge=0, le=1 << 20, description="GiB of weights per GPU in host memory"
     )
     disable_sliding_window: bool = False
     allow_long_max_model_len: bool = Field(
@@ -321,8 +321,8 @@ class EngineInput(Section):
     mm_encoder_tp_mode: Literal["weights", "data"] = "weights"
     skip_mm_profiling: bool = False
     disable_chunked_mm_input: bool = False
-    mm_ipc_gpu_memory_gb: float = Field(default=0, ge=0, le=1 << 20)
-    mm_processor_cache_gb: float = Field(default=4, ge=0, le=1 << 20)
+    mm_ipc_gpu_memory_gb: float = Field(default=0.0, ge=0, le=1 << 20)
+    mm_processor_cache_gb: float = Field(default=4.0, ge=0, le=1 << 20)
     media_io_kwargs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,

@@ -7,7 +7,9 @@ side by side), without importing pydantic at each start of ``plan --json`` or a 
   smaller exponents lose their zero padding (``1e-7``); an inf or nan (an overflowed figure)
   is ``null``, which every JSON reader takes;
 - ``indent``: pretty-printed with that many spaces, ``", "``-free compact text otherwise;
-- ``exclude``: field names, or pydantic's nested form ``{"pairs": {"__all__": {"plan"}}}``.
+- ``exclude``: field names, or pydantic's nested form ``{"pairs": {"__all__": {"plan"}}}``;
+- what YAML gives beside JSON's kinds (``Any`` fields): bytes as text, dates and times in ISO
+  8601, a set as a list; a key that is not text as pydantic spells it (``1.5``, ``None``).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def _emit(  # noqa: PLR0912 - one branch per JSON kind
         inner = exclude.get("__all__") if type(exclude) is dict else None
         _array(value, parts, inner, newline, step, here)
     elif kind is dict:
-        items = [(k if type(k) is str else _key(k), v) for k, v in value.items()]
+        items = [(k if type(k) is str else json_key(k), v) for k, v in value.items()]
         _object(_kept(items, exclude), parts, newline, step, here)
     elif isinstance(value, enum.Enum):
         _emit(value.value, parts, None, newline, step, here)
@@ -82,6 +84,9 @@ def _emit(  # noqa: PLR0912 - one branch per JSON kind
         parts.append(int.__repr__(value))
     elif isinstance(value, float):
         parts.append(float_text(value))
+    elif isinstance(value, dict):
+        items = [(json_key(k), v) for k, v in value.items()]
+        _object(_kept(items, exclude), parts, newline, step, here)
     elif isinstance(value, (list, tuple, set, frozenset)):
         inner = exclude.get("__all__") if isinstance(exclude, dict) else None
         _array(list(value), parts, inner, newline, step, here)
@@ -90,6 +95,8 @@ def _emit(  # noqa: PLR0912 - one branch per JSON kind
     elif is_dataclass(value) and not isinstance(value, type):  # a record: fields in order
         pairs = [(name, getattr(value, name)) for name in _names(type(value))]
         _object(_kept(pairs, exclude), parts, newline, step, here)
+    elif isinstance(value, (bytes, bytearray)) or hasattr(value, "isoformat"):
+        parts.append(encode_basestring(plain_text(value)))
     else:
         raise TypeError(f"{type(value).__name__} cannot be written as JSON")
 
@@ -104,12 +111,30 @@ def _names(kind: type) -> tuple[str, ...]:
     return names
 
 
-def _key(key: Any) -> str:
+def json_key(key: Any) -> str:
+    """A mapping's key as pydantic writes it in JSON: text as it is, an enum as its value,
+    other scalars as Python prints them (``1.5``, ``None``), an inf or nan as ``None``."""
     if isinstance(key, enum.Enum):
         key = key.value
     if isinstance(key, str):
         return key
-    return float_text(key) if isinstance(key, float) else str(key).lower()
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, float) and (key != key or key in (float("inf"), float("-inf"))):
+        return "None"
+    if isinstance(key, tuple):
+        return ",".join(map(json_key, key))
+    if isinstance(key, (bytes, bytearray)) or hasattr(key, "isoformat"):
+        return plain_text(key)
+    return repr(key) if isinstance(key, float) else str(key)
+
+
+def plain_text(value: Any) -> str:
+    """Bytes (UTF-8), a date, time or datetime (ISO 8601, UTC as ``Z``) as pydantic's text."""
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode()
+    text: str = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def _scalar(value: Any) -> str | None:

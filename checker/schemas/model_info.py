@@ -65,7 +65,7 @@ class QuantInfo(Section):
 
     method: str = Field(description="vLLM method name: fp8, awq, gptq, compressed-tensors, ...")
     weight_bits: float = Field(
-        default=16, gt=0, le=32, description="Bits per quantized linear weight"
+        default=16.0, gt=0, le=32, description="Bits per quantized linear weight"
     )
     group_size: int | None = Field(
         default=None, description="Scale group size; None = per channel/tensor"

@@ -9,17 +9,23 @@ calls the code makes (``model_validate``, ``model_dump``, ``model_copy``, ``mode
 closures compiled from the annotations at first use.
 
 Validation follows pydantic 2's rules for the types we declare, so files keep their meaning:
-- ``int``: a whole number; lax (the default) also takes true/false, an integral float and digits
-  as text. ``float``: a number, an int kept as float; lax also takes true/false and text.
-  ``bool``: lax also takes 0/1 and yes/no/on/off/true/false text. ``str``: text only.
-  ``StrictInt``/``StrictFloat``/``StrictBool`` take only their own type (an int is a float).
-- enums and ``Literal`` take their values; ``X | None``, unions (first branch that takes it),
-  ``list``/``tuple``/``dict``, nested sections (a mapping or an instance), ``Any``.
+- ``int``: a whole number; lax (the default) also takes true/false, an integral float within
+  64 bits and ASCII digits as text (``" 5 "``, ``"1_000"``, ``"5.0"``). ``float``: a number, an
+  int kept as float; lax also takes true/false and text. ``bool``: lax also takes 0/1 and
+  yes/no/on/off/true/false text in any case (not padded). ``str``: text only. Lax, each also
+  reads YAML's ``!!binary`` bytes as text. ``StrictInt``/``StrictFloat``/``StrictBool`` take
+  only their own type (an int is a float).
+- enums and ``Literal`` take their values (an int one also true and 1.0 for 1); ``X | None``;
+  unions (the first branch that takes the value strictly keeping its type, else strictly, else
+  at all; errors located by pydantic's branch names); ``list``/``tuple``/``set`` (from a list,
+  tuple or set), ``dict``, nested sections (a mapping or an instance), ``Any``.
 - ``Field`` bounds (gt/ge/lt/le), lengths (min_length/max_length) and ``pattern`` (searched);
-  ``allow_inf_nan=False`` refuses inf and nan; ``extra="forbid"`` refuses unknown keys.
+  ``allow_inf_nan=False`` refuses inf and nan; ``extra="forbid"`` refuses unknown keys (and
+  keys that are not text).
 - defaults are not validated; a default factory is called for each section built.
 Errors are collected, not raised at the first: ``ValidationError.errors()`` gives pydantic's
 shape (type, loc, msg, input, ctx), which ``error_words`` puts in the user's terms.
+tests/schemas/test_section.py holds each rule against pydantic's.
 """
 
 from __future__ import annotations
@@ -338,7 +344,8 @@ class Section:
                 state[name] = info.default_factory()
             elif info.default is not _MISSING:
                 state[name] = info.default
-        _SET(section, "_section_set", frozenset(values if _fields_set is None else _fields_set))
+        given = cls.model_fields.keys() & values if _fields_set is None else _fields_set
+        _SET(section, "_section_set", frozenset(given))
         return section
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
@@ -370,9 +377,11 @@ class Section:
         exclude_defaults: bool = False,
     ) -> dict[str, Any]:
         """The fields as a dictionary, nested sections as dictionaries; ``mode="json"`` writes
-        enums as their values and tuples as lists. ``exclude``: names, or pydantic's nested
-        form ``{"section": {"field"}}``."""
+        enums as their values, tuples and sets as lists, bytes and dates as text, and an inf or
+        nan under a field typed Any as None, as pydantic did. ``exclude``: names, or pydantic's
+        nested form ``{"section": {"field"}, "sections": {"__all__": {"field"}}}``."""
         out: dict[str, Any] = {}
+        inferred, floats = _json_kinds(type(self)) if mode == "json" else ((), ())
         for name, info in self.model_fields.items():
             if info.exclude:
                 continue
@@ -393,6 +402,10 @@ class Section:
             ):
                 continue
             out[name] = _dumped(value, mode, inner, exclude_unset, exclude_defaults)
+            if name in inferred:
+                out[name] = _nulled(out[name])
+            elif name in floats and type(value) is int:  # set unvalidated (a copy's update)
+                out[name] = float(value)
         return out
 
     def model_dump_json(self, *, indent: int | None = None) -> str:
@@ -433,6 +446,15 @@ class Section:
         shown = ", ".join(f"{n}={v!r}" for n, v in pairs)
         return f"{type(self).__name__}({shown})"
 
+    def __getstate__(self) -> tuple[dict[str, Any], frozenset[str]]:
+        return self.__dict__, self._section_set
+
+    def __setstate__(self, state: tuple[dict[str, Any], frozenset[str]]) -> None:
+        # pickled (audit's workers): the given fields are a slot, which __setattr__ would miss
+        values, given = state
+        self.__dict__.update(values)
+        _SET(self, "_section_set", given)
+
     def __copy__(self) -> Self:
         return self
 
@@ -451,17 +473,70 @@ def _dumped(
             exclude_defaults=exclude_defaults,
         )
     if isinstance(value, (list, tuple)):
-        items = [_dumped(v, mode, None, exclude_unset, exclude_defaults) for v in value]
+        inner = exclude.get("__all__") if isinstance(exclude, Mapping) else None  # every item's
+        items = [_dumped(v, mode, inner, exclude_unset, exclude_defaults) for v in value]
         return items if mode == "json" or isinstance(value, list) else tuple(items)
     if isinstance(value, dict):
+        if mode == "json" and not all(type(k) is str for k in value):
+            from checker.schemas.json_text import json_key
+
+            value = {json_key(k): v for k, v in value.items()}
         return {
-            (k.value if mode == "json" and isinstance(k, enum.Enum) else k): _dumped(
-                v, mode, None, exclude_unset, exclude_defaults
-            )
-            for k, v in value.items()
+            k: _dumped(v, mode, None, exclude_unset, exclude_defaults) for k, v in value.items()
         }
-    if mode == "json" and isinstance(value, enum.Enum):
+    if mode != "json" or value is None or type(value) in (str, int, float, bool):
+        return value
+    if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, (set, frozenset)):
+        return [_dumped(v, mode, None, exclude_unset, exclude_defaults) for v in value]
+    if isinstance(value, (bytes, bytearray)) or hasattr(value, "isoformat"):  # YAML's kinds
+        from checker.schemas.json_text import plain_text
+
+        return plain_text(value)
+    return value
+
+
+# section type -> its fields typed Any somewhere (dict[str, Any], ...), its float fields
+_JSON_KINDS: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _json_kinds(cls: type[Section]) -> tuple[frozenset[str], frozenset[str]]:
+    """The fields whose values pydantic's json-mode dump reads by their own type (Any), which
+    writes an inf or nan as None there (a float field keeps it), and the float fields, where it
+    writes an int as a float."""
+    found = _JSON_KINDS.get(cls)
+    if found is None:
+        every = _hints(cls)
+        hints = {name: every.get(name) for name in cls.model_fields}
+        inferred = frozenset(name for name, hint in hints.items() if _holds_any(hint))
+        floats = frozenset(name for name, hint in hints.items() if _is_float(hint))
+        found = _JSON_KINDS[cls] = (inferred, floats)
+    return found
+
+
+def _is_float(annotation: Any) -> bool:
+    """``float``, strict or bounded, or with None."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _is_float(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        kinds = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return len(kinds) == 1 and _is_float(kinds[0])
+    return annotation is float
+
+
+def _holds_any(annotation: Any) -> bool:
+    return annotation is Any or any(_holds_any(a) for a in typing.get_args(annotation))
+
+
+def _nulled(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, list):
+        return [_nulled(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _nulled(v) for k, v in value.items()}
     return value
 
 
@@ -543,14 +618,10 @@ def _compile_section(cls: type[Section]) -> Callable[[Any, tuple[Any, ...], list
             if value is not _FAIL:
                 value = checker(value, (*loc, name), problems)
             if value is not _FAIL:
-                value = _run_hooks(afters, value, (*loc, name), problems)
+                value = _run_hooks(afters, value, (*loc, name), problems, given=data[name])
             state[name] = value
         if forbid:
-            problems.extend(
-                _problem("extra_forbidden", (*loc, k), "Extra inputs are not permitted", data[k])
-                for k in data
-                if k not in known
-            )
+            problems.extend(_extra(k, data[k], loc) for k in data if k not in known)
         if len(problems) > before_count:
             return _FAIL
         section = new(cls)
@@ -561,6 +632,21 @@ def _compile_section(cls: type[Section]) -> Callable[[Any, tuple[Any, ...], list
         return section
 
     return check
+
+
+def _extra(key: Any, value: Any, loc: tuple[Any, ...]) -> dict[str, Any]:
+    if isinstance(key, str):
+        return _problem("extra_forbidden", (*loc, key), "Extra inputs are not permitted", value)
+    # YAML's "1: x" or "null: x": pydantic refuses the key itself
+    return _problem("invalid_key", (*loc, _loc_part(key)), "Keys should be strings", key)
+
+
+def _loc_part(key: Any) -> Any:
+    """A key in an error's location as pydantic gives it: text or a 64-bit int as it is,
+    anything else as text."""
+    if isinstance(key, str) or (type(key) is int and -_I64 <= key < _I64):
+        return key
+    return str(key)
 
 
 def _hints(cls: type[Section]) -> dict[str, Any]:
@@ -595,13 +681,13 @@ def _run_hooks(
     given: Any = _MISSING,
 ) -> Any:
     """``value`` through each hook in turn; a hook's ValueError is a problem at ``loc`` (with
-    ``given`` as its input, where that is not the value: a model check's raw mapping)."""
-    shown = value if given is _MISSING else given
+    ``given`` as its input, where that is not the value: a model check's raw mapping, an after
+    validator's field as written)."""
     try:
         for hook in hooks:
             value = hook(value)
     except (ValueError, AssertionError) as exc:
-        problems.append(_value_problem(exc, loc, shown if given is not _MISSING else value))
+        problems.append(_value_problem(exc, loc, value if given is _MISSING else given))
         return _FAIL
     return value
 
@@ -647,7 +733,8 @@ def _checker(annotation: Any, limits: dict[str, Any], *, strict: bool, finite: b
         args = typing.get_args(annotation) or (Any, Any)
         keys = _checker(args[0], {}, strict=strict, finite=finite)
         values = _checker(args[1], {}, strict=strict, finite=finite)
-        return _limited(_mapping(keys, values), limits)
+        most = limits.get("max_length")
+        return _limited(_mapping(keys, values, most), limits, "Dictionary")
     if isinstance(annotation, type):
         if issubclass(annotation, Section):
             return _nested(annotation)
@@ -659,9 +746,9 @@ def _checker(annotation: Any, limits: dict[str, Any], *, strict: bool, finite: b
             return _limited(_int_strict if strict else _int_lax, limits)
         if annotation is float:
             base = _float_strict if strict else _float_lax
-            return _limited(_finite(base) if finite else base, limits)
+            return _limited(_finite(base) if finite else base, limits, number=float)
         if annotation is str:
-            return _limited(_str, limits)
+            return _limited(_str_strict if strict else _str, limits)
         return _instance(annotation)
     if isinstance(origin, type):  # re.Pattern[str] and the like
         return _instance(origin)
@@ -689,7 +776,8 @@ def _none(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> A
 
 def _union(args: tuple[Any, ...], limits: dict[str, Any], *, strict: bool, finite: bool) -> Checker:
     """``X | Y | None``, as pydantic's smart unions: None where allowed, else the first branch
-    that takes the value as it is (strictly), else the first that takes it at all."""
+    that takes the value strictly and keeps its type (1 stays an int in ``float | int``), else
+    the first that takes it strictly, else the first that takes it at all."""
     nullable = type(None) in args
     kinds = [a for a in args if a is not type(None)]
     lax = [_checker(a, limits, strict=strict, finite=finite) for a in kinds]
@@ -704,15 +792,21 @@ def _union(args: tuple[Any, ...], limits: dict[str, Any], *, strict: bool, finit
         return optional
 
     exact = lax if strict else [_checker(a, limits, strict=True, finite=finite) for a in kinds]
-    labels = [_label(a) for a in kinds]
+    labels = [_label(a, limits) for a in kinds]
 
     def either(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
         if value is None and nullable:
             return None
+        taken = _FAIL
         for checker in exact:
             result = checker(value, loc, [])
             if result is not _FAIL:
-                return result
+                if type(result) is type(value):
+                    return result
+                if taken is _FAIL:
+                    taken = result
+        if taken is not _FAIL:
+            return taken
         found: list[dict[str, Any]] = []
         for checker, label in zip(lax, labels, strict=True):
             tried: list[dict[str, Any]] = []
@@ -726,16 +820,41 @@ def _union(args: tuple[Any, ...], limits: dict[str, Any], *, strict: bool, finit
     return either
 
 
-def _label(annotation: Any) -> str:
-    """A union branch's name in an error's location, as pydantic names it."""
+def _label(annotation: Any, limits: dict[str, Any] | None = None) -> str:
+    """A union branch's name in an error's location, as pydantic-core names its validator
+    (``constrained-int``, ``dict[str,any]``, ``function-before[f(), int]``)."""
     origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
     if origin is Annotated:
-        return _label(typing.get_args(annotation)[0])
+        merged = dict(limits or {})
+        for extra in args[1:]:
+            if isinstance(extra, FieldInfo):
+                merged.update(extra.limits)
+        label = _label(args[0], merged)
+        for extra in args[1:]:
+            if isinstance(extra, BeforeValidator):
+                label = f"function-before[{extra.func.__name__}(), {label}]"
+        return label
     if origin is Literal:
-        return f"literal[{','.join(repr(a) for a in typing.get_args(annotation))}]"
-    if origin is not None:
-        return f"{origin.__name__}[...]"
-    return getattr(annotation, "__name__", str(annotation))
+        return f"literal[{','.join(repr(a) for a in args)}]"
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"tuple[{_label(args[0])}, ...]"
+        return f"tuple[{', '.join(_label(a) for a in args)}]"
+    if origin in (list, set, frozenset) or annotation in (list, set, frozenset):
+        return f"{(origin or annotation).__name__}[{_label(args[0] if args else Any)}]"
+    if origin is dict or annotation is dict:
+        key, value = args or (Any, Any)
+        return f"dict[{_label(key)},{_label(value)}]"
+    if annotation is Any:
+        return "any"
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        kind = next((k for k in (str, int, float) if issubclass(annotation, k)), None)
+        return f"{kind.__name__ + '-' if kind else ''}enum[{annotation.__name__}]"
+    name = getattr(annotation, "__name__", str(annotation))
+    if annotation in (int, float, str) and limits:
+        return f"constrained-{name}"
+    return name
 
 
 def _expected(values: Iterable[Any]) -> str:
@@ -745,6 +864,7 @@ def _expected(values: Iterable[Any]) -> str:
 
 def _literal(allowed: tuple[Any, ...]) -> Checker:
     words = _expected(allowed)
+    whole = {option: option for option in allowed if type(option) is int}
 
     def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
         for option in allowed:
@@ -752,6 +872,10 @@ def _literal(allowed: tuple[Any, ...]) -> Checker:
                 return option
             if isinstance(option, str) and isinstance(value, str) and value == option:
                 return option
+        if whole:
+            found = _lax_whole(value, whole, loc, problems)
+            if found is not _MISSING:
+                return found
         problems.append(
             _problem("literal_error", loc, f"Input should be {words}", value, expected=words)
         )
@@ -760,9 +884,24 @@ def _literal(allowed: tuple[Any, ...]) -> Checker:
     return check
 
 
+def _lax_whole(
+    value: Any, options: dict[int, Any], loc: tuple[Any, ...], problems: list[Any]
+) -> Any:
+    """Where whole numbers are allowed (``options``: each whole number's result), pydantic's
+    lax reading of a literal or enum: true is 1 and 1.0 is 1, and an int past 64 bits is a
+    size error (_FAIL); _MISSING where that does not apply."""
+    if type(value) is bool or (type(value) is float and value.is_integer()):
+        return options.get(int(value), _MISSING)
+    if type(value) is int and not -_I64 <= value < _I64:
+        problems.append(_problem("int_parsing_size", loc, _SIZE_WORDS, value))
+        return _FAIL
+    return _MISSING
+
+
 def _enum(kind: type[enum.Enum]) -> Checker:
     by_value = {member.value: member for member in kind}
     words = _expected(by_value)
+    whole = {member.value: member for member in kind if type(member.value) is int}
 
     def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
         if isinstance(value, kind):
@@ -771,6 +910,10 @@ def _enum(kind: type[enum.Enum]) -> Checker:
             found = by_value.get(value)
             if found is not None:
                 return found
+        if whole:
+            member = _lax_whole(value, whole, loc, problems)
+            if member is not _MISSING:
+                return member
         problems.append(_problem("enum", loc, f"Input should be {words}", value, expected=words))
         return _FAIL
 
@@ -816,43 +959,63 @@ def _sequence(
     else:
         item = _checker(args[0] if args else Any, {}, strict=strict, finite=finite)
     kind = origin.__name__
-    taken: tuple[type, ...] = (
-        (list, tuple) if origin in (list, tuple) else (list, tuple, set, frozenset)
-    )
+    error = "frozen_set_type" if origin is frozenset else f"{kind}_type"
+    taken = (list, tuple, set, frozenset)  # a set too: YAML's !!set
+    # pydantic counts a list and a fixed tuple before reading their items, a tuple or a set
+    # as it reads them (past the limit, the count is the one error), and a tuple short of its
+    # min_length as the items it read well, beside the errors of the others
+    most = len(args) if fixed else limits.get("max_length") if origin is list else None
+    running = None if fixed or origin is list else limits.get("max_length")
+    least = limits.get("min_length") if origin is tuple and not fixed else None
 
     def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
         if not isinstance(value, taken) or (strict and type(value) is not origin):
-            problems.append(_problem(f"{kind}_type", loc, f"Input should be a valid {kind}", value))
+            problems.append(_problem(error, loc, f"Input should be a valid {kind}", value))
             return _FAIL
         value = cast(list[Any], value)
+        if most is not None and len(value) > most:
+            problems.append(_length_problem("too_long", loc, value, value, most, kind.title()))
+            return _FAIL
+        out: list[Any] | set[Any]
         count = len(problems)
-        if fixed:
-            if len(value) != len(items):
-                problems.append(
-                    _problem(
-                        "too_short" if len(value) < len(items) else "too_long",
-                        loc,
-                        f"Tuple should have {len(items)} items",
-                        value,
-                        field_type="Tuple",
-                        min_length=len(items),
-                        max_length=len(items),
-                        actual_length=len(value),
-                    )
-                )
-                return _FAIL
-            pairs = zip(items, value, strict=True)
-            out = [c(v, (*loc, i), problems) for i, (c, v) in enumerate(pairs)]
+        if fixed:  # as pydantic: each item read, each one short of the tuple's missing
+            out = [
+                c(v, (*loc, i), problems)
+                for i, (c, v) in enumerate(zip(items, value, strict=False))
+            ]
+            problems.extend(
+                _problem("missing", (*loc, i), "Field required", value)
+                for i in range(len(value), len(items))
+            )
         else:
-            out = [item(v, (*loc, i), problems) for i, v in enumerate(value)]
+            out = set() if origin in (set, frozenset) else []
+            for i, v in enumerate(value):
+                result = item(v, (*loc, i), problems)
+                if result is _FAIL:
+                    continue
+                if isinstance(out, set):
+                    out.add(result)
+                else:
+                    out.append(result)
+                if running is not None and len(out) > running:
+                    del problems[count:]
+                    problems.append(
+                        _length_problem("too_long", loc, value, value, running, kind.title())
+                    )
+                    return _FAIL
+            if least is not None and len(problems) > count and len(out) < least:
+                problems.append(_length_problem("too_short", loc, value, out, least, "Tuple"))
         if len(problems) > count:
             return _FAIL
         return origin(out)
 
-    return _limited(check, limits)
+    return _limited(check, limits, kind.title())
 
 
-def _mapping(keys: Checker, values: Checker) -> Checker:
+def _mapping(keys: Checker, values: Checker, most: int | None) -> Checker:
+    """A dict; pydantic counts its entries as it reads them: past ``most`` (max_length) the
+    count is the one error."""
+
     def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
         if not isinstance(value, Mapping):
             problems.append(_problem("dict_type", loc, "Input should be a valid dictionary", value))
@@ -860,27 +1023,43 @@ def _mapping(keys: Checker, values: Checker) -> Checker:
         count = len(problems)
         out = {}
         for key, item in value.items():
-            k = keys(key, (*loc, key, "[key]"), problems)
-            out[k] = values(item, (*loc, key), problems)
+            where = (*loc, _loc_part(key))
+            k = keys(key, (*where, "[key]"), problems)
+            v = values(item, where, problems)
+            if k is _FAIL or v is _FAIL:
+                continue
+            out[k] = v
+            if most is not None and len(out) > most:
+                del problems[count:]
+                problems.append(_length_problem("too_long", loc, value, out, most, "Dictionary"))
+                return _FAIL
         return _FAIL if len(problems) > count else out
 
     return check
 
 
+# in pydantic-core's order, which decides the error where several fail (a nan fails all)
 _BOUNDS: tuple[tuple[str, str, str, Callable[[Any, Any], bool]], ...] = (
-    ("gt", "greater_than", "greater than", lambda v, b: v > b),
-    ("ge", "greater_than_equal", "greater than or equal to", lambda v, b: v >= b),
-    ("lt", "less_than", "less than", lambda v, b: v < b),
     ("le", "less_than_equal", "less than or equal to", lambda v, b: v <= b),
+    ("lt", "less_than", "less than", lambda v, b: v < b),
+    ("ge", "greater_than_equal", "greater than or equal to", lambda v, b: v >= b),
+    ("gt", "greater_than", "greater than", lambda v, b: v > b),
 )
 
 
-def _limited(checker: Checker, limits: dict[str, Any]) -> Checker:
-    """``checker`` followed by the field's bounds, lengths and pattern."""
+def _limited(
+    checker: Checker, limits: dict[str, Any], field_type: str = "", number: type = int
+) -> Checker:
+    """``checker`` followed by the field's bounds, lengths and pattern; an error shows the
+    value as given, as pydantic's do. ``field_type``: a collection's name in its length errors
+    (``List``, ``Dictionary``), none for text; ``number``: the type of a bound in an error's
+    ctx (a float field's ``le=1`` is 1.0 there, as pydantic's)."""
     if not limits:
         return checker
     bounds = [
-        (key, kind, words, test, limits[key]) for key, kind, words, test in _BOUNDS if key in limits
+        (key, kind, f"{words} {_number_words(limits[key])}", test, limits[key], number(limits[key]))
+        for key, kind, words, test in _BOUNDS
+        if key in limits
     ]
     least, most = limits.get("min_length"), limits.get("max_length")
     pattern = limits.get("pattern")
@@ -890,48 +1069,25 @@ def _limited(checker: Checker, limits: dict[str, Any]) -> Checker:
         value = checker(given, loc, problems)
         if value is _FAIL:
             return _FAIL
-        for key, kind, words, test, bound in bounds:
-            if not test(value, bound):  # the error shows the input as given (-1, not -1.0)
+        for key, kind, words, test, bound, shown_bound in bounds:
+            if not test(value, bound):
                 problems.append(
-                    _problem(kind, loc, f"Input should be {words} {bound}", given, **{key: bound})
+                    _problem(kind, loc, f"Input should be {words}", given, **{key: shown_bound})
                 )
                 return _FAIL
-        if least is not None or most is not None:
-            text = isinstance(value, str)
-            size = len(value)
-            prefix = "string_" if text else ""
-            unit = "characters" if text else "items"
-            if least is not None and size < least:
-                problems.append(
-                    _problem(
-                        f"{prefix}too_short",
-                        loc,
-                        f"Value should have at least {least} {unit}",
-                        value,
-                        min_length=least,
-                        **({} if text else {"actual_length": size}),
-                    )
-                )
-                return _FAIL
-            if most is not None and size > most:
-                problems.append(
-                    _problem(
-                        f"{prefix}too_long",
-                        loc,
-                        f"Value should have at most {most} {unit}",
-                        value,
-                        max_length=most,
-                        **({} if text else {"actual_length": size}),
-                    )
-                )
-                return _FAIL
+        if least is not None and len(value) < least:
+            problems.append(_length_problem("too_short", loc, given, value, least, field_type))
+            return _FAIL
+        if most is not None and len(value) > most:
+            problems.append(_length_problem("too_long", loc, given, value, most, field_type))
+            return _FAIL
         if search is not None and not search(value):
             problems.append(
                 _problem(
                     "string_pattern_mismatch",
                     loc,
                     f"String should match pattern '{pattern}'",
-                    value,
+                    given,
                     pattern=pattern,
                 )
             )
@@ -941,11 +1097,60 @@ def _limited(checker: Checker, limits: dict[str, Any]) -> Checker:
     return check
 
 
-def _str(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+def _number_words(bound: float) -> str:
+    """A bound in an error's message, as pydantic writes it: 1.0 as 1, 0.5 as 0.5."""
+    return str(int(bound)) if isinstance(bound, float) and bound.is_integer() else str(bound)
+
+
+# pydantic-core stops reading these at their max_length and reports no actual length
+_UNCOUNTED = frozenset(("Set", "Frozenset", "Dictionary"))
+
+
+def _length_problem(
+    kind: str, loc: tuple[Any, ...], given: Any, value: Any, limit: int, field_type: str
+) -> dict[str, Any]:
+    """A too_short or too_long error in pydantic's words and ctx."""
+    key = "min_length" if kind == "too_short" else "max_length"
+    edge = "least" if kind == "too_short" else "most"
+    plural = "" if limit == 1 else "s"
+    if not field_type:
+        words = f"String should have at {edge} {limit} character{plural}"
+        return _problem(f"string_{kind}", loc, words, given, **{key: limit})
+    actual = None if kind == "too_long" and field_type in _UNCOUNTED else len(value)
+    words = (
+        f"{field_type} should have at {edge} {limit} item{plural} after validation, "
+        f"not {'more' if actual is None else actual}"
+    )
+    return _problem(
+        kind, loc, words, given, field_type=field_type, **{key: limit}, actual_length=actual
+    )
+
+
+def _str_strict(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
     if isinstance(value, str):
         return value.value if isinstance(value, enum.Enum) else value
     problems.append(_problem("string_type", loc, "Input should be a valid string", value))
     return _FAIL
+
+
+def _str(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+    if isinstance(value, enum.Enum) and not isinstance(value, str):
+        return str(value.value)  # pydantic's lax text of any enum: its value
+    if not isinstance(value, (bytes, bytearray)):
+        return _str_strict(value, loc, problems)
+    text = _decoded(value)  # YAML's !!binary
+    if text is None:
+        words = "Input should be a valid string, unable to parse raw data as a unicode string"
+        problems.append(_problem("string_unicode", loc, words, value))
+        return _FAIL
+    return text
+
+
+def _decoded(value: bytes | bytearray) -> str | None:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _int_strict(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
@@ -955,37 +1160,44 @@ def _int_strict(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]
     return _FAIL
 
 
+_I64 = 1 << 63
+_SIZE_WORDS = "Unable to parse input string as an integer, exceeded maximum size"
+# the padding pydantic-core (Rust's trim) takes off a number's text: Unicode's White_Space,
+# not the separators \x1c-\x1f that Python's strip also takes
+_BLANKS = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# pydantic-core's whole number as text: ASCII digits, "_" between them, zeros after a point
+_WHOLE = f"[{_BLANKS}]*([-+]?[0-9]+(?:_[0-9]+)*)(?:\\.0+)?[{_BLANKS}]*"  # compiled at first use
+
+
 def _int_lax(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        if value.is_integer():
+        if value.is_integer() and -_I64 < value < _I64:
             return int(value)
-        kind = (
-            "int_from_float" if value == value and abs(value) != float("inf") else "finite_number"
-        )
-        problems.append(
-            _problem(
-                kind,
-                loc,
-                "Input should be a valid integer, got a number with a fractional part",
-                value,
-            )
-        )
-        return _FAIL
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
+        if value.is_integer():
+            problems.append(_problem("int_parsing_size", loc, _SIZE_WORDS, value))
+        elif value == value and abs(value) != float("inf"):
+            words = "Input should be a valid integer, got a number with a fractional part"
+            problems.append(_problem("int_from_float", loc, words, value))
+        else:
             problems.append(
-                _problem(
-                    "int_parsing",
-                    loc,
-                    "Input should be a valid integer, unable to parse string as an integer",
-                    value,
-                )
+                _problem("finite_number", loc, "Input should be a finite number", value)
             )
-            return _FAIL
+        return _FAIL
+    text = (_decoded(value) or "") if isinstance(value, bytes) else value  # YAML's !!binary
+    if isinstance(text, str):
+        whole = re.fullmatch(_WHOLE, text)
+        if whole is not None:
+            return int(whole[1])
+        words = "Input should be a valid integer, unable to parse string as an integer"
+        problems.append(_problem("int_parsing", loc, words, value))
+        return _FAIL
+    if isinstance(value, enum.Enum) and type(value.value) is int:
+        return value.value
     problems.append(_problem("int_type", loc, "Input should be a valid integer", value))
     return _FAIL
 
@@ -1000,29 +1212,27 @@ def _float_strict(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any
 def _float_lax(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
     if isinstance(value, (int, float)):
         return float(value)
-    if isinstance(value, str):
+    text = (_decoded(value) or "") if isinstance(value, bytes) else value  # YAML's !!binary
+    stripped = text.strip(_BLANKS) if isinstance(text, str) else ""
+    if stripped.isascii():  # pydantic reads no other script's digits
         try:
-            return float(value.strip())
+            return float(stripped)
         except ValueError:
-            problems.append(
-                _problem(
-                    "float_parsing",
-                    loc,
-                    "Input should be a valid number, unable to parse string as a number",
-                    value,
-                )
-            )
-            return _FAIL
+            pass
+    if isinstance(text, str):
+        words = "Input should be a valid number, unable to parse string as a number"
+        problems.append(_problem("float_parsing", loc, words, value))
+        return _FAIL
     problems.append(_problem("float_type", loc, "Input should be a valid number", value))
     return _FAIL
 
 
 def _finite(checker: Checker) -> Checker:
-    def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
-        value = checker(value, loc, problems)
+    def check(given: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        value = checker(given, loc, problems)
         if value is not _FAIL and (value != value or value in (float("inf"), float("-inf"))):
             problems.append(
-                _problem("finite_number", loc, "Input should be a finite number", value)
+                _problem("finite_number", loc, "Input should be a finite number", given)
             )
             return _FAIL
         return value
@@ -1046,10 +1256,18 @@ def _bool_lax(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) 
         return value
     if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str):
-        lowered = value.strip().lower()
+    text = (_decoded(value) or "") if isinstance(value, bytes) else value  # YAML's !!binary
+    if isinstance(text, str):
+        lowered = text.lower()  # not stripped: pydantic takes " true" for no boolean
         if lowered in _TRUE or lowered in _FALSE:
             return lowered in _TRUE
-    kind = "bool_parsing" if isinstance(value, (str, int, float)) else "bool_type"
-    problems.append(_problem(kind, loc, "Input should be a valid boolean", value))
+    # pydantic parses text and 64-bit whole numbers (any but 0 and 1 is a parsing error);
+    # other numbers and types are of the wrong type
+    whole = type(value) is int or (type(value) is float and value.is_integer())
+    parsed = isinstance(value, (str, bytes)) or (whole and -_I64 <= value < _I64)
+    if parsed:
+        words = "Input should be a valid boolean, unable to interpret input"
+        problems.append(_problem("bool_parsing", loc, words, value))
+    else:
+        problems.append(_problem("bool_type", loc, "Input should be a valid boolean", value))
     return _FAIL

@@ -51,7 +51,7 @@ def _section(cls: type[Section], defs: dict[str, Any]) -> dict[str, Any]:
 
 def _field(info: FieldInfo, annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
     schema = _type(annotation, info.limits, defs)
-    if "$ref" not in schema:
+    if not _named(annotation):
         schema["title"] = info.name.title().replace("_", " ")
     if info.default_factory is None and not info.is_required():
         schema["default"] = _json_value(info.default)
@@ -61,6 +61,18 @@ def _field(info: FieldInfo, annotation: Any, defs: dict[str, Any]) -> dict[str, 
         schema["examples"] = info.examples
     schema.update(info.json_schema_extra or {})
     return schema
+
+
+def _named(annotation: Any) -> bool:
+    """Whether a field's type carries its own title (a section or an enum, alone or with None),
+    so that pydantic gives the field none."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _named(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        kinds = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return len(kinds) == 1 and _named(kinds[0])
+    return isinstance(annotation, type) and issubclass(annotation, (Section, enum.Enum))
 
 
 def _type(annotation: Any, limits: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:

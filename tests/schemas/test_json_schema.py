@@ -14,7 +14,9 @@ from checker.schemas.enums import ALIASES
 from checker.schemas.json_schema import profile_json_schema, profile_json_schema_text
 from checker.schemas.profile import ENUM_FIELDS
 from checker.schemas.profile_io import load_profile_text
+from checker.schemas.section import Section
 from tests.conftest import EXAMPLES, REPO
+from tests.schemas.twin import pydantic_twin, read_sections
 
 SHIPPED = REPO / "checker" / "data" / "profile.schema.json"
 
@@ -23,6 +25,13 @@ def test_shipped_schema_is_in_step_with_the_models() -> None:
     assert SHIPPED.read_text() == profile_json_schema_text(), (
         "run: vllm-wizard schema -o checker/data/profile.schema.json"
     )
+
+
+@pytest.mark.parametrize("section", read_sections(), ids=lambda s: s.__name__)
+def test_a_sections_schema_is_pydantics_for_its_twin(section: type[Section]) -> None:
+    """Byte for byte, key order included: the shipped profile schema was pydantic's."""
+    ours = json.dumps(section.model_json_schema(), indent=1)
+    assert ours == json.dumps(pydantic_twin(section).model_json_schema(), indent=1)
 
 
 def test_schema_command_prints_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
