@@ -30,10 +30,10 @@ def json_schema(cls: type[Section]) -> dict[str, Any]:
 
 
 def _section(cls: type[Section], defs: dict[str, Any]) -> dict[str, Any]:
-    from checker.schemas.section import _hints, _validator
+    from checker.schemas.section import field_types, validator_of
 
-    _validator(cls)  # the annotations evaluated, as validating would
-    hints = _hints(cls)
+    validator_of(cls)  # the annotations evaluated, as validating would
+    hints = field_types(cls)
     properties = {
         name: _field(info, hints.get(name, info.annotation), defs)
         for name, info in cls.model_fields.items()

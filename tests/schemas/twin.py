@@ -31,7 +31,7 @@ READ = (Profile, PlanRequest, ModelInfo, Fleet, RepoConfig, Lockfile, Calibratio
 @functools.cache
 def pydantic_twin(cls: type[Section]) -> type[pydantic.BaseModel]:
     """``cls`` declared again as a frozen pydantic model (nested sections as their twins)."""
-    hints = section._hints(cls)
+    hints = section.field_types(cls)
     namespace: dict[str, Any] = {"__module__": cls.__module__, "__doc__": cls.__doc__}
     annotations: dict[str, Any] = {}
     for name, info in cls.model_fields.items():
@@ -70,7 +70,7 @@ def pydantic_twin(cls: type[Section]) -> type[pydantic.BaseModel]:
 
 def _twin_field(info: section.FieldInfo) -> Any:
     given: dict[str, Any] = {}
-    if info.default is not section._MISSING:
+    if info.default is not section.MISSING:
         given["default"] = info.default
     if info.default_factory is not None:
         given["default_factory"] = info.default_factory
