@@ -156,42 +156,40 @@ def _scalar(value: Any) -> str | None:
 def _object(
     items: list[tuple[Any, Any, Any]], parts: list[str], newline: str, step: str, here: str
 ) -> None:
-    if not items:
-        parts.append("{}")
-        return
-    inner = here + step
-    lead = inner + '"'
     colon = '": ' if newline else '":'
-    parts.append("{")
-    first = True
-    for key, item, exclude in items:
-        head = (lead if first else "," + lead) + encode_basestring(key)[1:-1] + colon
-        first = False
-        text = _scalar(item)
-        if text is not None:
-            parts.append(head + text)
-        else:
-            parts.append(head)
-            _emit(item, parts, exclude, newline, step, inner)
-    parts.append(here + "}")
+    members = [('"' + encode_basestring(key)[1:-1] + colon, item, ex) for key, item, ex in items]
+    _members("{", "}", members, parts, newline, step, here)
 
 
 def _array(
     items: list[Any], parts: list[str], exclude: Any, newline: str, step: str, here: str
 ) -> None:
-    if not items:
-        parts.append("[]")
+    _members("[", "]", [("", item, exclude) for item in items], parts, newline, step, here)
+
+
+def _members(
+    opening: str,
+    closing: str,
+    members: list[tuple[str, Any, Any]],
+    parts: list[str],
+    newline: str,
+    step: str,
+    here: str,
+) -> None:
+    """An object's or array's members, each (its key's text, or nothing, then its value), one
+    a line when indented; scalars written inline."""
+    if not members:
+        parts.append(opening + closing)
         return
     inner = here + step
-    parts.append("[")
-    first = True
-    for item in items:
-        head = inner if first else "," + inner
-        first = False
+    parts.append(opening)
+    separator = inner
+    for prefix, item, exclude in members:
         text = _scalar(item)
-        if text is not None:
-            parts.append(head + text)
-        else:
-            parts.append(head)
+        if text is None:
+            parts.append(separator + prefix)
             _emit(item, parts, exclude, newline, step, inner)
-    parts.append(here + "]")
+        else:
+            parts.append(separator + prefix + text)
+        separator = "," + inner
+    parts.append(here + closing)

@@ -510,15 +510,21 @@ def _json_kinds(cls: type[Section]) -> tuple[frozenset[str], frozenset[str]]:
     return found
 
 
-def _is_float(annotation: Any) -> bool:
-    """``float``, strict or bounded, or with None."""
+def single_type(annotation: Any) -> Any:
+    """The one type a field holds, past ``Annotated`` and an optional None (``float`` for
+    ``StrictFloat | None``); None for a union of several."""
     origin = typing.get_origin(annotation)
     if origin is Annotated:
-        return _is_float(typing.get_args(annotation)[0])
+        return single_type(typing.get_args(annotation)[0])
     if origin in (Union, types.UnionType):
         kinds = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return len(kinds) == 1 and _is_float(kinds[0])
-    return annotation is float
+        return single_type(kinds[0]) if len(kinds) == 1 else None
+    return annotation
+
+
+def _is_float(annotation: Any) -> bool:
+    """``float``, strict or bounded, or with None."""
+    return single_type(annotation) is float
 
 
 def _holds_any(annotation: Any) -> bool:

@@ -10,7 +10,7 @@ import types
 import typing
 from typing import Annotated, Any, Literal, Union
 
-from checker.schemas.section import FieldInfo, Section
+from checker.schemas.section import FieldInfo, Section, single_type
 
 _BOUND_WORDS = {
     "gt": "exclusiveMinimum",
@@ -66,13 +66,8 @@ def _field(info: FieldInfo, annotation: Any, defs: dict[str, Any]) -> dict[str, 
 def _named(annotation: Any) -> bool:
     """Whether a field's type carries its own title (a section or an enum, alone or with None),
     so that pydantic gives the field none."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _named(typing.get_args(annotation)[0])
-    if origin in (Union, types.UnionType):
-        kinds = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return len(kinds) == 1 and _named(kinds[0])
-    return isinstance(annotation, type) and issubclass(annotation, (Section, enum.Enum))
+    kind = single_type(annotation)
+    return isinstance(kind, type) and issubclass(kind, (Section, enum.Enum))
 
 
 def _type(annotation: Any, limits: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
