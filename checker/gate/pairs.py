@@ -71,7 +71,10 @@ def check_pair(
         request = requests.for_target(target)
         model = profile.model
         drafter = draft_and_key(request)
-        check_model_paths(model.config, model.id, base_dir, settings.model_dirs, drafter)
+        paths = (model.config, model.id, base_dir, settings.model_dirs, drafter)
+        if paths not in requests.checked:  # the profile's other targets read the same paths
+            check_model_paths(*paths)
+            requests.checked.add(paths)
         hardware = request.hardware
         if hardware.custom_gpu is None and target.gpu.strip().lower() != "auto":
             customs = (*profile.hardware.custom_gpus, *settings.custom_gpus)
