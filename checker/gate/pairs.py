@@ -56,9 +56,11 @@ def check_pair(
     *,
     base_dir: Path,
     requests: ProfileRequests | None = None,
+    pack: bool = True,
 ) -> PairResult:
     """Plan ``loaded`` on ``target``; a problem with the input becomes an ERROR pair.
-    ``requests``: the profile's requests (same ``base_dir``), shared by its targets."""
+    ``requests``: the profile's requests (same ``base_dir``), shared by its targets; ``pack``:
+    a FAIL pair's plan is packed (pack_plan), else kept whole (a few KB more)."""
     from checker.gate.sources.model_paths import check_model_paths
     from checker.hardware.catalog import find_gpu
     from checker.pipeline import assess_request, draft_and_key, target_key
@@ -121,7 +123,8 @@ def check_pair(
             plan.config.vllm_version,
         )
     verdict = _VERDICTS[feasibility.verdict]
-    packed = pack_plan(plan) if plan is not None and not settings.keep_plans else None
+    keep = settings.keep_plans or not pack
+    packed = pack_plan(plan) if plan is not None and not keep else None
     return PairResult(
         profile=display,
         target=str(target),
@@ -133,7 +136,7 @@ def check_pair(
         suppressed=[_gate_finding(f, loaded) for f in feasibility.suppressed],
         figures=figures_of(feasibility, performance),
         summary=summary_of(feasibility, performance, version),
-        plan=plan if settings.keep_plans else None,
+        plan=plan if keep else None,
         packed_plan=packed,
     )
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from checker.gate import check
 from checker.gate.check import CheckOptions, run_check
+from checker.gate.formats import render_report
 from checker.schemas import profile_io
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import HardwareInput
@@ -93,3 +95,37 @@ def test_a_model_config_outside_the_repository_fails_every_target(tmp_path: Path
     errors = [json.dumps(p.error.__repr__()) for p in result.pairs if p.error is not None]
     assert [p.verdict for p in result.pairs] == ["ERROR", "ERROR"]
     assert len(set(errors)) == 1 and "leads outside the repository" in errors[0]
+
+
+FAILING = """\
+model:
+  id: meta-llama/Llama-3.1-8B-Instruct
+  max_model_len: {max_len}
+hardware:
+  gpu_name: H100-80GB
+vllm:
+  version: "0.19.0"
+"""
+
+
+@pytest.mark.parametrize("whole", [0, 1, 3, 100])
+def test_failing_plans_kept_whole_report_as_packed_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: int
+) -> None:
+    """The first WHOLE_PLANS failing plans are kept whole, the rest packed: every report reads
+    the same either way."""
+    for length in (131072, 65536, 32768, 8192):
+        (tmp_path / f"p{length}.yaml").write_text(FAILING.format(max_len=length))
+    options = CheckOptions(paths=["."], gpus=("L4", "T4"), offline=True, cwd=tmp_path)
+    monkeypatch.setattr(check, "WHOLE_PLANS", 0)
+    packed = run_check(options)
+    monkeypatch.setattr(check, "WHOLE_PLANS", whole)
+    kept = run_check(options)
+    failing = [p for p in kept.pairs if p.failed]
+    assert len(failing) > 3
+    assert all(p.packed_plan is not None and p.plan is None for p in packed.failing())
+    assert [p.plan is not None for p in failing] == [i < whole for i in range(len(failing))]
+    assert [p.packed_plan is None for p in failing] == [i < whole for i in range(len(failing))]
+    assert [p.full_plan() for p in kept.pairs] == [p.full_plan() for p in packed.pairs]
+    for name in ("json", "markdown", "text", "sarif", "github"):
+        assert render_report(kept, name) == render_report(packed, name)
