@@ -60,6 +60,12 @@ class CheckOptions(NamedTuple):
     plans: bool = True  # complete failing pairs' plans: a report printing them is asked for
 
 
+# A run keeps its first failing plans whole (about 8 KB of objects each) and packs the rest
+# (pickled, about 3 KB): the JSON and markdown reports both read a failing pair's plan, and a
+# plan kept whole is never packed nor unpacked; a fleet's plans stay a few MB over packed.
+WHOLE_PLANS = 2048
+
+
 class Setup(NamedTuple):
     """What check and audit share once flags and the repo config are read."""
 
@@ -185,15 +191,20 @@ def run_check(options: CheckOptions) -> CheckResult:
         revision = open_revision(options.base, setup.cwd)
     pairs: list[PairResult] = []
     hidden: list[InputProblem] = []  # own targets that --gpu replaced, which must still exist
+    whole = 0  # failing plans kept whole so far
 
     def plan(rel: str, loaded: LoadedProfile) -> None:
+        nonlocal whole
         planned = targets_of(loaded, targets, add_own=add_own)
         base_dir = profile_folder(setup.cwd, rel)
         requests = ProfileRequests(loaded.profile, base_dir=base_dir)  # shared by its targets
-        pairs.extend(
-            check_pair(loaded, target, settings, base_dir=base_dir, requests=requests)
-            for target in planned
-        )
+        for target in planned:
+            pack = whole >= WHOLE_PLANS
+            pair = check_pair(
+                loaded, target, settings, base_dir=base_dir, requests=requests, pack=pack
+            )
+            whole += pair.plan is not None
+            pairs.append(pair)
         hidden.extend(unplanned_target_problems(loaded, planned, settings))
 
     artifacts_asked = bool(options.check_artifacts or options.fix or options.artifacts_dir)

@@ -56,9 +56,11 @@ def check_pair(
     *,
     base_dir: Path,
     requests: ProfileRequests | None = None,
+    pack: bool = True,
 ) -> PairResult:
     """Plan ``loaded`` on ``target``; a problem with the input becomes an ERROR pair.
-    ``requests``: the profile's requests (same ``base_dir``), shared by its targets."""
+    ``requests``: the profile's requests (same ``base_dir``), shared by its targets; ``pack``:
+    a FAIL pair's plan is packed (pack_plan), else kept whole (a few KB more)."""
     from checker.gate.sources.model_paths import check_model_paths
     from checker.hardware.catalog import find_gpu
     from checker.pipeline import assess_request, draft_and_key, target_key
@@ -71,7 +73,10 @@ def check_pair(
         request = requests.for_target(target)
         model = profile.model
         drafter = draft_and_key(request)
-        check_model_paths(model.config, model.id, base_dir, settings.model_dirs, drafter)
+        paths = (model.config, model.id, base_dir, settings.model_dirs, drafter)
+        if paths not in requests.checked:  # the profile's other targets read the same paths
+            check_model_paths(*paths)
+            requests.checked.add(paths)
         hardware = request.hardware
         if hardware.custom_gpu is None and target.gpu.strip().lower() != "auto":
             customs = (*profile.hardware.custom_gpus, *settings.custom_gpus)
@@ -118,7 +123,8 @@ def check_pair(
             plan.config.vllm_version,
         )
     verdict = _VERDICTS[feasibility.verdict]
-    packed = pack_plan(plan) if plan is not None and not settings.keep_plans else None
+    keep = settings.keep_plans or not pack
+    packed = pack_plan(plan) if plan is not None and not keep else None
     return PairResult(
         profile=display,
         target=str(target),
@@ -130,7 +136,7 @@ def check_pair(
         suppressed=[_gate_finding(f, loaded) for f in feasibility.suppressed],
         figures=figures_of(feasibility, performance),
         summary=summary_of(feasibility, performance, version),
-        plan=plan if settings.keep_plans else None,
+        plan=plan if keep else None,
         packed_plan=packed,
     )
 

@@ -9,7 +9,7 @@ import os
 import re
 import signal
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -387,6 +387,9 @@ class ProfileRequests:
         self.profile, self.base_dir = profile, base_dir
         self._first: PlanRequest | None = None
         self._hardware: dict[str, Any] = {}  # the first request's, before its target's fields
+        # what a caller checked of the profile's requests that no target changes (the gate's
+        # model paths): checked once, for its first target
+        self.checked: set[Hashable] = set()
 
     def for_target(self, target: Target) -> PlanRequest:
         """The request on ``target``; raises what ``profile_to_request`` raises."""
@@ -397,7 +400,32 @@ class ProfileRequests:
             self._first = PlanRequest.model_validate(data)
             return self._first
         hardware = {**self._hardware, **_target_hardware(self.profile, target)}
-        return self._first.model_copy(update={"hardware": HardwareInput.model_validate(hardware)})
+        return self._first.model_copy(update={"hardware": _hardware_input(hardware)})
+
+
+# a fleet's targets have a few hardware sections between them (each GPU target at each TP
+# size): each validated once, by the values (and their types: 80 and 80.0 validate alike but
+# a bool is no int) it was given. A frozen section: the pairs share it.
+_HARDWARE: dict[tuple[tuple[str, type, Any], ...], HardwareInput] = {}
+_HARDWARE_MAX = 256
+
+
+def _hardware_input(data: dict[str, Any]) -> HardwareInput:
+    """``HardwareInput.model_validate(data)``, the same section for the same values; an inline
+    custom GPU (a section of the profile's own) is validated afresh."""
+    if data.get("custom_gpu") is not None:
+        return HardwareInput.model_validate(data)
+    key = tuple((name, type(value), value) for name, value in data.items())
+    try:
+        hit = _HARDWARE.get(key)
+    except TypeError:  # an unhashable value: validation says what is wrong with it
+        return HardwareInput.model_validate(data)
+    if hit is None:
+        hit = HardwareInput.model_validate(data)
+        if len(_HARDWARE) >= _HARDWARE_MAX:
+            del _HARDWARE[next(iter(_HARDWARE))]
+        _HARDWARE[key] = hit
+    return hit
 
 
 def profile_from_request(request: PlanRequest, base: Profile | None = None) -> Profile:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from checker.errors import GPUNotFoundError, UsageError
+from checker.gate import check as check_module
 from checker.gate.check import CheckOptions, run_check, set_up, working_tree
 from checker.gate.formats.json_report import render_json
 from checker.gate.sources.repo_config import FailOn
@@ -105,8 +106,12 @@ def test_only_a_failing_pair_is_given_recommendations(
     assert full is not None and full.recommendations
 
 
-def test_a_failing_plan_is_kept_packed_and_dumped_whole(tmp_path: Path) -> None:
-    """A FAIL pair holds its plan as JSON, not objects (issue 17); reports see no difference."""
+def test_a_failing_plan_is_kept_packed_and_dumped_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FAIL pair past a run's first WHOLE_PLANS holds its plan packed, not as objects
+    (issue 17); reports see no difference."""
+    monkeypatch.setattr(check_module, "WHOLE_PLANS", 0)
     write(tmp_path, "p.yaml", llama(65536))
     result = run_check(CheckOptions(paths=("p.yaml",), cwd=tmp_path, offline=True))
     failing = result.pairs[1]
