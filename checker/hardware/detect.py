@@ -48,7 +48,7 @@ _NAME_IT = "or name the GPU with --gpu ('vllm-wizard gpus' lists them)"
 
 
 class DetectedGPU(Section):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     index: int  # nvidia-smi index of the physical GPU
     name: str  # product name as nvidia-smi prints it (a MIG device: its GPU's)

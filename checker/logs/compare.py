@@ -12,7 +12,7 @@ from typing import Any
 from checker.logs.reader import Fact, StartupLog
 from checker.logs.request import binding_rank, derived_requested
 from checker.schemas.outputs import PlanResponse
-from checker.schemas.section import ConfigDict, Section
+from checker.schemas.section import Section
 
 # (term, label, unit, the log's figures that state it, in order of preference)
 TERMS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -37,8 +37,6 @@ _BUDGET = ("weights_gib", "activation_gib", "non_torch_gib", "cudagraph_gib")
 
 
 class Term(Section):
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
     name: str
     label: str
     unit: str
@@ -55,8 +53,6 @@ class Term(Section):
 
 
 class Comparison(Section):
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
     terms: list[Term]
     binding_rank: str | None
     explains: str | None  # the term whose difference explains most of the KV difference

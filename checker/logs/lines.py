@@ -10,9 +10,7 @@ from checker.schemas.yaml_source import bundled_data
 
 
 class LinePattern(Section):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True
-    )
+    model_config = ConfigDict(extra="forbid")
 
     id: str
     pattern: re.Pattern[str]
@@ -27,9 +25,7 @@ class LinePattern(Section):
 
 
 class LineTable(Section):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True
-    )
+    model_config = ConfigDict(extra="forbid")
 
     settings: frozenset[str]
     lines: tuple[LinePattern, ...]

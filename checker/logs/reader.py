@@ -16,7 +16,7 @@ from typing import Any
 
 from checker.errors import CheckerError
 from checker.logs.lines import line_table
-from checker.schemas.section import ConfigDict, Field, Section
+from checker.schemas.section import Field, Section
 
 MAX_LINE_CHARS = 16384  # longer lines (a pasted chat template) are read up to here
 MAIN = "main"
@@ -54,16 +54,12 @@ class LogReadError(CheckerError):
 class Fact(Section):
     """One value the log states, with the 1-based line it came from."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
     value: Value
     line: int
 
 
 class RankFigures(Section):
     """The figures one process printed, in the order it printed them."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     rank: str = Field(description="Process label, e.g. 'Worker_TP1' or 'EngineCore pid=243'")
     figures: dict[str, list[Fact]] = Field(default_factory=dict)
@@ -76,8 +72,6 @@ class RankFigures(Section):
 class Failure(Section):
     """A start-up failure the log reports."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
     kind: str = Field(description="no-kv-memory, kv-too-small, cuda-oom, sampler-warmup-oom, ...")
     line: int
     rank: str
@@ -87,8 +81,6 @@ class Failure(Section):
 
 class StartupLog(Section):
     """Everything recognised in one vLLM start-up log."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     source: str
     lines_read: int

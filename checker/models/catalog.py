@@ -18,7 +18,7 @@ _DATA = "models"  # folder under checker/data
 
 
 class CatalogSource(Section):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     repository: str  # public GitHub repository the config was copied from
     path: str
@@ -26,7 +26,7 @@ class CatalogSource(Section):
 
 
 class CatalogEntry(Section):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     id: str  # Hugging Face id, "org/name"
     file: str
@@ -63,7 +63,7 @@ def _data_file(name: str) -> str:
 
 
 class _Index(Section):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     format: int
     about: str

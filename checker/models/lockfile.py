@@ -34,9 +34,7 @@ _RESTORE = "restore it from git, or delete it and record it again online"
 
 
 class LockEntry(Section):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
-    )
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=512)
     revision: str = Field(default="main", min_length=1, max_length=256, description="As requested")
@@ -61,7 +59,7 @@ class LockEntry(Section):
 
 
 class Lockfile(Section):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     lockfile_version: FormatVersion1 = 1
     models: tuple[LockEntry, ...] = ()

@@ -31,9 +31,7 @@ HEADER = (
     "# measured, used by plan, check and audit for the same model, GPU, vLLM version and\n"
     "# settings. Do not edit by hand; run calibrate again with a newer log instead.\n"
 )
-_FROZEN = ConfigDict(
-    extra="forbid", frozen=True, allow_inf_nan=False, protected_namespaces=(), defer_build=True
-)
+_FROZEN = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class CalibrationSettings(Section):

@@ -11,7 +11,7 @@ _MAX_RATE = 1_000_000
 
 
 class GPUSpec(Section):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(
         min_length=1, max_length=128, description="Canonical name, e.g. H100-SXM-80GB"

@@ -23,7 +23,7 @@ from checker.schemas.slo import SLOTargets
 
 INT64_MAX = (1 << 63) - 1  # vLLM's integer arguments are C int64 at the bottom
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+_STRICT = ConfigDict(extra="forbid")
 
 # vllm/config/compilation.py CUDAGraphMode and vllm/config/vllm.py PerformanceMode (0.33.0).
 CUDAGraphMode = Literal["NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE"]
@@ -39,9 +39,7 @@ INSTALL_DESCRIPTION = (
 
 
 class ModelInput(Section):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
-    )
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=512, description="Hugging Face id or local path")
     revision: str | None = Field(default=None, max_length=256)

@@ -35,7 +35,7 @@ class StateInfo(Section):
     """The config's figures for one mamba / linear-attention layer's per-request state
     (vLLM's get_mamba_state_shape_from_config inputs); tensor parallelism splits it later."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     kind: StateKind
     intermediate_size: int = Field(default=0, ge=0, description="mamba1/mamba2/short-conv channels")
@@ -61,7 +61,7 @@ class StateInfo(Section):
 class QuantInfo(Section):
     """The checkpoint's quantization_config, reduced to what sizing needs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     method: str = Field(description="vLLM method name: fp8, awq, gptq, compressed-tensors, ...")
     weight_bits: float = Field(
@@ -83,7 +83,7 @@ class QuantInfo(Section):
 class RopeScaling(Section):
     """One rope_parameters (transformers v5) / rope_scaling (v4) entry, per layer type if nested."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     rope_type: str
     factor: float | None = None
@@ -93,7 +93,7 @@ class RopeScaling(Section):
 class ParamBreakdown(Section):
     """Parameter counts by role. Linear weights may be quantized; the rest stay in model dtype."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     embedding: int = 0
     lm_head: int = 0  # 0 when tied to the embedding
@@ -116,7 +116,7 @@ class VisionInfo(Section):
     """The config's vision tower figures vLLM's encoder profile run depends on
     (checker/data/vllm_multimodal.yaml says how each family uses them)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     family: str = Field(description="The config's top-level model_type: gemma3, qwen2_5_vl, ...")
     hidden_size: int = Field(gt=0, description="The tower's width (embed_dim for Qwen2-VL)")
@@ -142,7 +142,7 @@ class CompressedAttention(Section):
     sliding-window cache; layers whose KV is compressed (ratio 4 or 128) add a compressed MLA
     cache and a compressor state, and ratio-4 layers an indexer with its own cache and state."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     ratios: tuple[int, ...] = Field(
         description="Per decoder layer: its KV compression ratio (1 = sliding window only)"
@@ -163,9 +163,7 @@ class CompressedAttention(Section):
 
 
 class ModelInfo(Section):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, protected_namespaces=(), defer_build=True
-    )
+    model_config = ConfigDict(extra="forbid")
 
     model_id: str
     source: str = Field(description="local | catalog | hub")

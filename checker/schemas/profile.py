@@ -66,9 +66,7 @@ def normalise_enum_spelling(field: str, value: Any) -> Any:
     return ALIASES.get(ENUM_FIELDS[field], {}).get(lowered, lowered)
 
 
-_SECTION = ConfigDict(
-    extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False, defer_build=True
-)
+_SECTION = ConfigDict(extra="forbid", allow_inf_nan=False)
 ARTIFACT_KINDS = ("command", "docker", "compose", "k8s", "helm", "report", "bench", "profile")
 
 

@@ -87,15 +87,10 @@ class BeforeValidator:
 
 
 def ConfigDict(  # noqa: N802 - spelled as pydantic spells it, for the declarations
-    *,
-    extra: Literal["forbid", "ignore"] = "forbid",
-    allow_inf_nan: bool = True,
-    frozen: bool = True,
-    protected_namespaces: tuple[str, ...] = (),
-    defer_build: bool = True,
-    arbitrary_types_allowed: bool = True,
+    *, extra: Literal["forbid", "ignore"] = "forbid", allow_inf_nan: bool = True
 ) -> dict[str, Any]:
-    """A section's settings; sections are always frozen and always built on first use."""
+    """A section's settings (a section is always frozen, its validator built on first use, and
+    a field may hold any class: an instance of it is taken as is)."""
     return {"extra": extra, "allow_inf_nan": allow_inf_nan}
 
 
@@ -565,8 +560,12 @@ def field_types(cls: type[Section]) -> dict[str, Any]:
     module, as typing.get_type_hints does."""
     found: dict[str, Any] = {}
     for base in reversed(cls.__mro__):
-        module = vars(__import__(base.__module__, fromlist=["_"]))
+        if not issubclass(base, Section) or base is Section:  # Section's own are no fields
+            continue
+        module = vars(sys.modules[base.__module__])
         for name, annotation in vars(base).get("__annotations__", {}).items():
+            if name not in cls.model_fields:
+                continue
             if isinstance(annotation, str):
                 annotation = eval(annotation, module, dict(vars(base)))  # noqa: S307 - ours
             found[name] = annotation

@@ -3,7 +3,7 @@
 
 from checker.schemas.section import ConfigDict, Field, Section, StrictFloat
 
-_TARGETS = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+_TARGETS = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SLOTargets(Section):

@@ -31,7 +31,7 @@ from checker.schemas.target import Target, parse_target
 from checker.schemas.yaml_model import read_yaml_file, validate_at
 from checker.schemas.yaml_source import Positions
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class FleetEntry(Section):

@@ -44,13 +44,7 @@ CONFIG_NAMES = (".vllm-wizard.yaml", ".vllm-wizard.yml")
 
 
 class RepoConfig(Section):
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        allow_inf_nan=False,
-        defer_build=True,
-        protected_namespaces=(),  # model_config_dirs is a key of the file, not pydantic's
-    )
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     config_version: FormatVersion1 = 1
     profiles: list[str] = Field(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar
 
-from checker.schemas.section import ConfigDict, Section
+from checker.schemas.section import Section
 from checker.schemas.yaml_source import bundled_data
 
 T = TypeVar("T")
@@ -20,8 +20,6 @@ T = TypeVar("T")
 
 class MethodFacts(Section):
     """One quantization method as a given vLLM release sees it."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     checkpoints: tuple[str, ...]

@@ -12,8 +12,6 @@ from checker.schemas.yaml_source import bundled_data
 
 
 class NonTorch(Section):
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
     single: float
     tensor_parallel: float  # measured on NVLink: nvlink and unknown interconnects
     # a TP group of more than two PCIe-only GPUs; None where no log of the release shows it
@@ -25,7 +23,7 @@ class ExtensibleKV(Section):
     """How a release sizes an extensible KV cache: from the memory measured after warm-up and
     CUDA-graph capture (v1/worker/extensible_kv_cache.py measure_kv_cache_bytes)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     utilization: float  # CacheConfig.resolved_gpu_memory_utilization where none is given
     margin_floor_gib: dict[str, float]  # KV_CACHE_MARGIN_FLOOR_BYTES by GPU vendor
@@ -38,7 +36,7 @@ class ExtensibleKV(Section):
 
 
 class VersionFacts(Section):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     version: str
     engine: Literal["v0", "v1"]
