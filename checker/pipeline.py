@@ -175,7 +175,7 @@ def _split_gpu_count(args: argparse.Namespace) -> None:
 
 def _written_like(loc: tuple[str, ...]) -> str | None:
     """'write it like 0.19.0': the examples of the request field at ``loc`` (section, field),
-    for a value that does not match its pattern (pydantic would quote the regex)."""
+    for a value that does not match its pattern (the error would quote the regex)."""
     from checker.schemas.inputs import PlanRequest
 
     section = PlanRequest.model_fields.get(loc[0]) if loc else None

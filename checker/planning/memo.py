@@ -1,6 +1,6 @@
 """A bounded cache of pure results keyed on an object's identity and a few small values.
 
-The planner's inputs (ModelInfo, GPUSpec) are frozen pydantic models whose own ``__hash__``
+The planner's inputs (ModelInfo, GPUSpec) are frozen sections whose own ``__hash__``
 walks dozens of fields on every call, and a fleet check shares a few of them over thousands
 of plans: keyed on identity, a look-up costs a tuple's hash. An entry holds its object, so
 the object's id cannot be reused while the entry lives.

@@ -1,1 +1,2 @@
-"""Pydantic models for every input, output and the profile format. Imports nothing of ours."""
+"""Sections for every input, records for every output, and the profile format. Of ours, imports
+only checker.errors."""
