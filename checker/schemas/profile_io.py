@@ -403,29 +403,24 @@ class ProfileRequests:
         return self._first.model_copy(update={"hardware": _hardware_input(hardware)})
 
 
-# a fleet's targets have a few hardware sections between them (each GPU target at each TP
-# size): each validated once, by the values (and their types: 80 and 80.0 validate alike but
-# a bool is no int) it was given. A frozen section: the pairs share it.
-_HARDWARE: dict[tuple[tuple[str, type, Any], ...], HardwareInput] = {}
-_HARDWARE_MAX = 256
-
-
 def _hardware_input(data: dict[str, Any]) -> HardwareInput:
     """``HardwareInput.model_validate(data)``, the same section for the same values; an inline
     custom GPU (a section of the profile's own) is validated afresh."""
     if data.get("custom_gpu") is not None:
         return HardwareInput.model_validate(data)
+    # by the values and their types: 80 and 80.0 validate alike, but a bool is no int
     key = tuple((name, type(value), value) for name, value in data.items())
     try:
-        hit = _HARDWARE.get(key)
+        return _validated_hardware(key)
     except TypeError:  # an unhashable value: validation says what is wrong with it
         return HardwareInput.model_validate(data)
-    if hit is None:
-        hit = HardwareInput.model_validate(data)
-        if len(_HARDWARE) >= _HARDWARE_MAX:
-            del _HARDWARE[next(iter(_HARDWARE))]
-        _HARDWARE[key] = hit
-    return hit
+
+
+# a fleet's targets have a few hardware sections between them (each GPU target at each TP
+# size): each validated once; a frozen section, shared by the pairs
+@functools.lru_cache(maxsize=256)
+def _validated_hardware(key: tuple[tuple[str, type, Any], ...]) -> HardwareInput:
+    return HardwareInput.model_validate({name: value for name, _, value in key})
 
 
 def profile_from_request(request: PlanRequest, base: Profile | None = None) -> Profile:

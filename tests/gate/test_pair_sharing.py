@@ -73,11 +73,14 @@ def test_an_inline_custom_gpu_is_validated_afresh() -> None:
     assert first.custom_gpu is gpu
 
 
-def test_the_shared_sections_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(profile_io, "_HARDWARE", {})
-    for gpus in range(1, profile_io._HARDWARE_MAX + 50):
+def test_the_shared_sections_are_bounded() -> None:
+    cache = profile_io._validated_hardware
+    cache.cache_clear()
+    most = cache.cache_info().maxsize
+    assert most is not None
+    for gpus in range(1, most + 50):
         profile_io._hardware_input({"gpu": "L4", "gpus": gpus})
-    assert len(profile_io._HARDWARE) == profile_io._HARDWARE_MAX
+    assert cache.cache_info().currsize == most
 
 
 def test_a_model_config_outside_the_repository_fails_every_target(tmp_path: Path) -> None:
