@@ -158,7 +158,7 @@ def test_attention_reading_the_kv_cache_adds_to_compute_bound_linear_layers() ->
     # attention kernels then read every request's KV: one cannot hide behind the other
     ctx = _context(LLAMA, "H100-80GB")
     bandwidth = ctx.gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[1]
-    flops = ctx.gpu.fp16_tflops * 1e12 * compute_efficiency(ctx.gpu, 1)
+    flops = ctx.gpu.fp16_tflops * 1e12 * compute_efficiency(perf.gpu_family(ctx.gpu), 1)
     batch, context = 512, 2000
     linear = batch * 2 * ctx.model.param_count / flops
     kv = ctx.memory.stages[0].kv.layout.bytes_per_token * batch * context / bandwidth
@@ -316,6 +316,7 @@ def test_each_scheduled_request_adds_engine_cpu_to_the_step(
     assert per_request > 0
     step, token = step_cost(ctx, 0)(_decode(512)), decode_token_s(ctx, 512, 600, 0)
     _patch_constants(monkeypatch, scheduler_request_us=[0, 0])
+    ctx = replace(ctx)  # a fresh context: a plan keeps the rates it read
     assert math.isclose(step - step_cost(ctx, 0)(_decode(512)), 512 * per_request)
     assert math.isclose(token - decode_token_s(ctx, 512, 600, 0), 512 * per_request)
 
@@ -370,6 +371,7 @@ def test_each_kernel_boundary_inside_a_cuda_graph_costs_hopper_gpu_time(
     }
     token = decode_token_s(ctx, 8, 600, 1)
     _without_gaps(monkeypatch)
+    ctx, moe, a100 = replace(ctx), replace(moe), replace(a100)  # plans keep the rates they read
     layers = ctx.model.num_hidden_layers
     assert math.isclose(
         steps["dense"] - step_cost(ctx, 1)(_decode(8)),
@@ -433,6 +435,7 @@ def test_async_scheduling_overlaps_the_engine_cpu_with_the_gpu_step_where_vllm_d
     big = step_cost(on, 1)(_decode(512, context=2000))
     assert big > fixed.decode_step_s + 512 * fixed.step_request_s
     _patch_constants(monkeypatch, scheduler_request_us=[0, 0])
+    on = replace(on)  # a fresh context: a plan keeps the rates it read
     assert step_cost(on, 1)(_decode(512, context=2000)) == big
 
 
@@ -480,6 +483,7 @@ def test_steps_outside_one_whole_cuda_graph_wait_for_the_host_layer_by_layer(
     heavy = StepLoad(0, 0, 8192, 1, 0, 8192 * 8193 / 2)
     before = step_cost(llama, 1)(heavy)
     _patch_constants(monkeypatch, host_layer_us={"piecewise": [0.0, 0.0], "eager": [0.0, 0.0]})
+    llama, new = replace(llama), replace(new)  # plans keep the rates they read
     assert step_cost(llama, 1)(heavy) == before
     assert perf._prefill_s(new, 1) < ttft
 
@@ -713,22 +717,22 @@ def test_fine_grained_experts_prefill_at_the_fused_moe_kernels_measured_rate_on_
     moe = replace(moe)  # a fresh context: a plan keeps the rates it read
     without, with_call = perf.activation_bytes(moe)
     traffic_s = (with_call - without) / (moe.gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[0])
-    extra = 4096 * 2 * routed * (1 / slow.fused_moe_flops - 1 / perf._flops(moe, 0))
+    extra = 4096 * 2 * routed * (1 / slow.fused_moe_flops - 1 / perf.rates(moe, 0).flops)
     extra -= 4096 * traffic_s
     assert chunk - step_cost(moe, 0)(_prefill(4096)) == pytest.approx(extra, rel=0.01)
     assert step_cost(moe, 0)(_decode(4)) == pytest.approx(decode + 4 * traffic_s)
     monkeypatch.undo()
     moe = replace(moe)
     # the fast end keeps the dense share (the large-expert measurement reached it)
-    assert perf.linear_token_s(moe, 1) < perf.linear_token_s(moe, 0)
+    assert perf.rates(moe, 1).linear_token_s < perf.rates(moe, 0).linear_token_s
     # a dense model, another family or another expert kernel (MXFP4) keeps the dense rate
     for ctx in (
         _context(LLAMA, "H100-80GB"),
         _context("Qwen/Qwen3-30B-A3B", "A100-SXM4-80GB"),
         _context("openai/gpt-oss-20b", "H100-80GB"),
     ):
-        dense = 2 * perf._active_params(ctx.model, 1) / perf._flops(ctx, 0)
-        assert perf.linear_token_s(ctx, 0) == pytest.approx(dense)
+        dense = 2 * perf._active_params(ctx.model, 1) / perf.rates(ctx, 0).flops
+        assert perf.rates(ctx, 0).linear_token_s == pytest.approx(dense)
 
 
 def test_mla_attends_over_its_latent_in_decode_and_its_up_projected_heads_in_prefill(
@@ -840,17 +844,18 @@ def test_the_lm_head_multiplies_only_the_rows_a_step_samples(
     # vLLM computes logits at one row per scheduled request, not at every prompt token: a
     # compute-bound prompt chunk of 4,096 tokens pays the head once, a decode batch per row
     ctx = _context(LLAMA, "H100-80GB")
-    head = perf.head_row_s(ctx, 1)
+    head = perf.rates(ctx, 1).head_row_s
     model = ctx.model
-    assert head == 2 * model.vocab_size * model.hidden_size / perf._flops(ctx, 1)
+    assert head == 2 * model.vocab_size * model.hidden_size / perf.rates(ctx, 1).flops
     chunk = StepLoad(0, 0, 4096, 1, 0, 4096 * 4097 / 2)
     with_head = step_cost(ctx, 1)(chunk)
-    monkeypatch.setattr(perf, "head_row_s", lambda c, e: 0.0)
+    monkeypatch.setattr(perf, "head_row_s", lambda m, f: 0.0)
+    ctx = replace(ctx)  # a fresh context: a plan keeps the rates it read
     assert math.isclose(with_head - step_cost(ctx, 1)(chunk), head)
     # a tied head (Qwen3-0.6B) multiplies with the embedding table all the same
     monkeypatch.undo()
     tied = _context("Qwen/Qwen3-0.6B", "H100-80GB")
-    assert tied.model.tie_word_embeddings and perf.head_row_s(tied, 1) > 0
+    assert tied.model.tie_word_embeddings and perf.rates(tied, 1).head_row_s > 0
 
 
 def test_the_kernels_between_the_matmuls_move_the_activations_of_every_token(
@@ -869,10 +874,11 @@ def test_the_kernels_between_the_matmuls_move_the_activations_of_every_token(
     without, routed = perf.activation_bytes(moe)
     k, h = moe.model.num_experts_per_tok, moe.model.hidden_size
     assert routed - without >= moe.model.num_hidden_layers * (k + 1) * h * 2
-    assert perf._activation_bytes(moe, 0) == perf._activation_bytes(moe, 1) == routed
+    assert perf.rates(moe, 0).activation_bytes == perf.rates(moe, 1).activation_bytes == routed
     # a prompt chunk pays them per token, at the bandwidth of non-weight bytes
     chunk = StepLoad(0, 0, 8192, 1, 0, 8192 * 8193 / 2)
     with_them = step_cost(moe, 0)(chunk)
-    monkeypatch.setattr(perf, "_activation_bytes", lambda c, e: 0.0)
+    monkeypatch.setattr(perf, "activation_bytes", lambda c: (0.0, 0.0))
+    moe = replace(moe)  # a fresh context: a plan keeps the rates it read
     bandwidth = moe.gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[0]
     assert math.isclose(with_them - step_cost(moe, 0)(chunk), 8192 * routed / bandwidth)

@@ -155,7 +155,7 @@ def test_per_plan_values_are_computed_once_and_not_carried_to_another_context() 
 
 
 def test_per_plan_values_at_an_end_are_kept_per_end() -> None:
-    from checker.planning.performance.perf import Ends, linear_token_s
+    from checker.planning.performance.perf import Ends, rates
     from checker.planning.rules.base import per_plan_at
 
     m = catalog_model("meta-llama/Llama-3.1-8B")
@@ -172,9 +172,9 @@ def test_per_plan_values_at_an_end_are_kept_per_end() -> None:
     assert scaled(ctx, 0) * 2 == scaled(ctx, 1) == scaled(ctx, 1) and calls == [0, 1]
     assert dataclasses.replace(ctx).memo == {}  # another context starts afresh
     # the perf rates kept per end are those of each end (an Ends mixes them per source)
-    slow, fast = linear_token_s(ctx, 0), linear_token_s(ctx, 1)
-    assert slow > fast and linear_token_s(ctx, Ends(1, 1, 1, 1, 1)) == fast
-    assert linear_token_s(ctx, Ends(0, 0, 0, 0, 0)) == slow
+    slow, fast = rates(ctx, 0), rates(ctx, 1)
+    assert slow.linear_token_s > fast.linear_token_s and rates(ctx, Ends(1, 1, 1, 1, 1)) == fast
+    assert rates(ctx, Ends(0, 0, 0, 0, 0)) == slow
 
 
 def test_planning_twice_gives_the_same_plan() -> None:

@@ -346,9 +346,11 @@ def stage_moe_layers(ctx: RuleContext) -> tuple[int, ...]:
     model = ctx.model
     if not model.is_moe:
         return (0,) * ctx.settings.pp
-    flags = model.moe_layers or (True,) * model.num_hidden_layers
     stages = stage_layers(model.num_hidden_layers, ctx.settings.pp)
-    return tuple(sum(flags[i] for i in layers) for layers in stages)
+    if not model.moe_layers:
+        return tuple(len(layers) for layers in stages)
+    sums = model.moe_layer_sums
+    return tuple(sums[layers.stop] - sums[layers.start] for layers in stages)
 
 
 def _interconnect(ctx: RuleContext) -> Interconnect:
@@ -464,11 +466,46 @@ def sparse_indexer(ctx: RuleContext, stage_layers: float) -> SparseIndexer | Non
     )
 
 
-def _fp8_flops(ctx: RuleContext, end: End) -> float:
-    """FLOPS of an fp8 kernel (the indexer's scores) at one end: the fp8 tensor cores where
-    the GPU has them."""
-    gpu = ctx.gpu
-    return (gpu.fp8_tflops or gpu.fp16_tflops) * 1e12 * compute_efficiency(gpu, end)
+class Rates(NamedTuple):
+    """What a step estimate reads at one end of the range: every stage of a decode step, the
+    prefill and each step of the scheduler model read the same, so a plan makes them once per
+    end (rates)."""
+
+    bandwidth: float  # bytes/s the KV cache, states and activations move at (EFFICIENCY)
+    weight_bandwidth: float  # bytes/s the linear layers stream their weights at
+    flops: float  # FLOPS a step's matmuls run at
+    fp8_flops: float  # FLOPS of an fp8 kernel (the indexer's scores): fp8 tensor cores if any
+    fixed: FixedCosts  # the GPU family's fixed costs, at the fixed end
+    gaps: FixedCosts  # at the bandwidth end: the loss at each kernel boundary goes with it
+    linear_token_s: float  # linear_token_s
+    head_row_s: float  # head_row_s
+    activation_bytes: float  # activation_bytes, with or without the fused-MoE call's
+    sampler: SamplerCost | None  # top_k_top_p_cost
+
+
+@per_plan_at  # both ends, for every stage of decode and prefill and every step simulated
+def rates(ctx: RuleContext, end: End) -> Rates:
+    """The plan's Rates at one end (an Ends takes each source's own)."""
+    gpu, family = ctx.gpu, gpu_family(ctx.gpu)
+    slow_bandwidth, efficiency = at(end, "bandwidth"), compute_efficiency(family, end)
+    flops = _peak_flops(ctx) * efficiency
+    gaps = _family_costs(family, slow_bandwidth)
+    measured = fused_moe_flops(ctx, end)
+    without, with_moe = activation_bytes(ctx)
+    return Rates(
+        bandwidth=gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[slow_bandwidth],
+        weight_bandwidth=weight_bandwidth(gpu, gaps, slow_bandwidth),
+        flops=flops,
+        fp8_flops=(gpu.fp8_tflops or gpu.fp16_tflops) * 1e12 * efficiency,
+        fixed=_family_costs(family, at(end, "fixed")),
+        gaps=gaps,
+        linear_token_s=linear_token_s(ctx.model, flops, measured),
+        head_row_s=head_row_s(ctx.model, flops),
+        # the fused-MoE call's traffic unless its measured rate, below the dense one,
+        # already prices it
+        activation_bytes=without if measured and measured < flops else with_moe,
+        sampler=top_k_top_p_cost(ctx, end),
+    )
 
 
 def _active_params(model: ModelInfo, batch: int) -> float:
@@ -478,14 +515,13 @@ def _active_params(model: ModelInfo, batch: int) -> float:
     return model.param_count - model.params.embedding - model.params.lm_head - unused
 
 
-@per_plan_at  # both ends, for every stage of decode and prefill
-def head_row_s(ctx: RuleContext, end: End) -> float:
+def head_row_s(model: ModelInfo, flops: float) -> float:
     """Seconds the LM head's matmul takes per sampled row on one GPU of a TP x PP group
-    (before the split): vLLM computes logits only at the rows it samples, one per scheduled
-    request (v1/worker/gpu_model_runner.py GPUModelRunner.execute_model: compute_logits on
-    hidden_states[logits_indices], 0.11.0), not at every
-    prompt token; a tied head multiplies with the embedding table all the same."""
-    return 2 * ctx.model.vocab_size * ctx.model.hidden_size / _flops(ctx, end)
+    (before the split) at ``flops``: vLLM computes logits only at the rows it samples, one per
+    scheduled request (v1/worker/gpu_model_runner.py GPUModelRunner.execute_model:
+    compute_logits on hidden_states[logits_indices], 0.11.0), not at every prompt token; a
+    tied head multiplies with the embedding table all the same."""
+    return 2 * model.vocab_size * model.hidden_size / flops
 
 
 def _peak_flops(ctx: RuleContext) -> float:
@@ -501,31 +537,20 @@ def _peak_flops(ctx: RuleContext) -> float:
     return gpu.fp16_tflops * 1e12
 
 
-def compute_efficiency(gpu: GPUSpec, end: End) -> float:
-    """Share of the tensor-core peak vLLM's kernels reach on ``gpu``'s family at one end."""
-    family = _constants()["families"][gpu_family(gpu)]
-    share: float = family["compute_efficiency"][at(end, "compute")]
+def compute_efficiency(family: str, end: End) -> float:
+    """Share of the tensor-core peak vLLM's kernels reach on a GPU ``family`` at one end."""
+    share: float = _constants()["families"][family]["compute_efficiency"][at(end, "compute")]
     return share
 
 
-@per_plan_at  # both ends, for every stage of decode and prefill
-def _flops(ctx: RuleContext, end: End) -> float:
-    """FLOPS a step's matmuls run at, at one end of the range."""
-    return _peak_flops(ctx) * compute_efficiency(ctx.gpu, end)
-
-
-@per_plan_at  # both ends, for every stage of decode and prefill
-def linear_token_s(ctx: RuleContext, end: End) -> float:
+def linear_token_s(model: ModelInfo, flops: float, measured: float) -> float:
     """Seconds the linear layers' matmuls take per token on one GPU of a TP x PP group
-    (before the split): the dense weights at the step's FLOPS, an MoE model's routed experts
-    (k of E per token) at the fused-MoE Triton kernel's measured rate where that is lower and
-    the checkpoint's experts run that kernel (perf_constants.yaml fused_moe_tflops)."""
-    model = ctx.model
-    flops = _flops(ctx, end)
+    (before the split): the dense weights at the step's ``flops``, an MoE model's routed
+    experts (k of E per token) at the fused-MoE Triton kernel's ``measured`` rate where that is
+    lower and the checkpoint's experts run that kernel (fused_moe_flops; 0: they do not)."""
     experts = 0.0
     if model.is_moe and model.num_experts:
         experts = model.params.expert_linear * model.num_experts_per_tok / model.num_experts
-    measured = fused_moe_flops(ctx, end)
     moe_flops = min(flops, measured) if measured else flops
     return 2 * (_active_params(model, 1) - experts) / flops + 2 * experts / moe_flops
 
@@ -556,15 +581,6 @@ def activation_bytes(ctx: RuleContext) -> tuple[float, float]:
         routed = moe * (k * 3 * model.moe_intermediate_size / s.moe_shards + (local + 1) * h)
     scale = s.dtype_bytes / s.pp
     return elements * scale, (elements + routed) * scale
-
-
-@per_plan_at  # both ends, for every stage of decode and prefill
-def _activation_bytes(ctx: RuleContext, end: End) -> float:
-    """activation_bytes at one end: the fused-MoE call's traffic unless its measured rate,
-    below the dense one, already prices it."""
-    measured = fused_moe_flops(ctx, end)
-    without, with_moe = activation_bytes(ctx)
-    return without if measured and measured < _flops(ctx, end) else with_moe
 
 
 def fused_moe_flops(ctx: RuleContext, end: End) -> float:
@@ -644,46 +660,51 @@ def _without_experts(model: ModelInfo) -> ModelInfo:
 
 
 def _stage_step_s(
-    ctx: RuleContext, index: int, stage: StageMemory, batch: int, context: int, end: End
+    ctx: RuleContext,
+    index: int,
+    stage: StageMemory,
+    batch: int,
+    context: int,
+    end: End,
+    r: Rates,
 ) -> tuple[float, float]:
-    """(GPU, host) seconds one stage takes for one token of each of ``batch`` requests."""
-    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[at(end, "bandwidth")]
-    bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
+    """(GPU, host) seconds one stage takes for one token of each of ``batch`` requests, at
+    ``end`` (whose Rates are ``r``)."""
+    s, model = ctx.settings, ctx.model
     unread = _expert_bytes(ctx, index) * (1 - experts_touched(model, batch))
     attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[0]
     layers = model.num_hidden_layers / s.pp
     comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
-    fixed, moe_layers = fixed_costs(ctx.gpu, end), stage_moe_layers(ctx)[index]
+    fixed, moe_layers = r.fixed, stage_moe_layers(ctx)[index]
     indexer = sparse_indexer(ctx, model.cache_layer_count / s.pp)
     keys, indexer_s, key_bytes = context, 0.0, 0.0
     if indexer is not None:  # it scores the whole context; the attention reads top-k keys
         keys = min(context, indexer.topk)
-        indexer_s = batch * context * indexer.pair_flops / _fp8_flops(ctx, end)
+        indexer_s = batch * context * indexer.pair_flops / r.fp8_flops
         key_bytes = batch * (context - keys) * indexer.key_bytes
     gpu_s = (
         _kernels_s(
             weights=stage.weights - unread,
-            linear_s=batch * (linear_token_s(ctx, end) + head_row_s(ctx, end)) / (s.tp * s.pp),
+            linear_s=batch * (r.linear_token_s + r.head_row_s) / (s.tp * s.pp),
             kv=stage.kv.layout.bytes_per_token * keys * batch + key_bytes,
             attention_flops=batch * attention * keys / (s.tp * s.pp),
             state=stage.kv.layout.linear_state_bytes * batch,
-            bandwidth=bandwidth,
-            weight_bandwidth=weight_bandwidth(ctx, end),
-            flops=flops,
-            activations=batch * _activation_bytes(ctx, end),
+            bandwidth=r.bandwidth,
+            weight_bandwidth=r.weight_bandwidth,
+            flops=r.flops,
+            activations=batch * r.activation_bytes,
         )
         + comm
         + indexer_s
         + moe_layers * fixed.moe_layer_s
     )
-    gaps = fixed_costs(ctx.gpu, at(end, "bandwidth"))
-    kernels = stage_kernels(ctx, moe_layers, gaps)
-    return _with_kernels(fixed, gaps, gpu_s, layers, kernels, batch, whole_graph_decode(ctx))
+    kernels = stage_kernels(ctx, moe_layers, r.gaps)
+    return _with_kernels(fixed, r.gaps, gpu_s, layers, kernels, batch, whole_graph_decode(ctx))
 
 
-def bandwidth_words(gpu: GPUSpec) -> str:
-    """The bandwidth side of the range on ``gpu``, as reports say it."""
-    slow, fast = fixed_costs(gpu, 0), fixed_costs(gpu, 1)
+def bandwidth_words(family: str) -> str:
+    """The bandwidth side of the range on a GPU ``family``, as reports say it."""
+    slow, fast = _family_costs(family, 0), _family_costs(family, 1)
     if not slow.weight_stream:
         return f"{EFFICIENCY[0]:.0%}-{EFFICIENCY[1]:.0%} of peak memory bandwidth"
     return (
@@ -694,15 +715,13 @@ def bandwidth_words(gpu: GPUSpec) -> str:
     )
 
 
-@per_plan_at  # both ends, for every stage of decode and prefill
-def weight_bandwidth(ctx: RuleContext, end: End) -> float:
-    """Bytes per second the linear layers stream their weights at, at one end: where the GPU
-    family's loss at each kernel boundary is known (graph_kernel_gap_us), the boundary-free
-    streaming rate (weight_stream_efficiency), the boundaries adding their own time; else the
-    share of peak bandwidth (EFFICIENCY), which holds them."""
-    end = at(end, "bandwidth")
-    share = fixed_costs(ctx.gpu, end).weight_stream or EFFICIENCY[end]
-    return ctx.gpu.memory_bandwidth_gbs * 1e9 * share
+def weight_bandwidth(gpu: GPUSpec, gaps: FixedCosts, end: int) -> float:
+    """Bytes per second the linear layers stream their weights at, at the bandwidth ``end``
+    (``gaps``: the family's costs there): where the GPU family's loss at each kernel boundary
+    is known (graph_kernel_gap_us), the boundary-free streaming rate
+    (weight_stream_efficiency), the boundaries adding their own time; else the share of peak
+    bandwidth (EFFICIENCY), which holds them."""
+    return gpu.memory_bandwidth_gbs * 1e9 * (gaps.weight_stream or EFFICIENCY[end])
 
 
 def _kernels_s(
@@ -734,21 +753,20 @@ def decode_token_s(ctx: RuleContext, batch: int, context: int, end: End) -> floa
     """Seconds between two tokens of one request (TPOT). Pipeline parallel runs one
     micro-batch per stage; a request's token takes the pass through every stage, or the
     slowest stage's turn over all micro-batches when that is longer."""
-    s = ctx.settings
+    s, r = ctx.settings, rates(ctx, end)
     micro_batches = min(s.pp, batch)
     micro = math.ceil(batch / micro_batches)
     stage_s = [
-        _stage_step_s(ctx, i, st, micro, context, end) for i, st in enumerate(ctx.memory.stages)
+        _stage_step_s(ctx, i, st, micro, context, end, r) for i, st in enumerate(ctx.memory.stages)
     ]
-    fixed = fixed_costs(ctx.gpu, end)
-    cpu = fixed.decode_step_s + batch * fixed.step_request_s
-    stage_s = _with_sampler(stage_s, sampler_s(top_k_top_p_cost(ctx, end), micro))
+    cpu = r.fixed.decode_step_s + batch * r.fixed.step_request_s
+    stage_s = _with_sampler(stage_s, sampler_s(r.sampler, micro))
     return _step_s(stage_s, micro_batches, cpu, overlaps_cpu(ctx))
 
 
 def _prefill_s(ctx: RuleContext, end: End) -> float:
     """Time to first token of one prompt on an idle instance, request path included."""
-    s, model = ctx.settings, ctx.model
+    s, model, r = ctx.settings, ctx.model, rates(ctx, end)
     prompt = ctx.request.workload.prompt_tokens
     # a causal prompt attends to half its (query, key) pairs; past a sparse indexer, which
     # scores them all on every rank, to at most top-k keys a token
@@ -756,19 +774,18 @@ def _prefill_s(ctx: RuleContext, end: End) -> float:
     attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[1]
     indexer, indexer_s = sparse_indexer(ctx, model.cache_layer_count), 0.0
     if indexer is not None:
-        indexer_s = pairs * indexer.pair_flops / _fp8_flops(ctx, end)
+        indexer_s = pairs * indexer.pair_flops / r.fp8_flops
         pairs = min(pairs, prompt * indexer.topk)
-    linear_s = linear_token_s(ctx, end) * prompt + head_row_s(ctx, end)
-    bandwidth = ctx.gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[at(end, "bandwidth")]
-    activations_s = prompt * _activation_bytes(ctx, end) / bandwidth
-    compute_s = (linear_s + attention * pairs / _flops(ctx, end)) / s.tp + indexer_s
+    linear_s = r.linear_token_s * prompt + r.head_row_s
+    activations_s = prompt * r.activation_bytes / r.bandwidth
+    compute_s = (linear_s + attention * pairs / r.flops) / s.tp + indexer_s
     compute_s += activations_s
     chunks = math.ceil(prompt / s.max_num_batched_tokens)
     weights = sum(stage.weights for stage in ctx.memory.stages)
-    memory_s = chunks * weights / weight_bandwidth(ctx, end)
+    memory_s = chunks * weights / r.weight_bandwidth
     chunk_bytes = min(prompt, s.max_num_batched_tokens) * model.hidden_size * s.dtype_bytes
     comm = chunks * 2 * model.num_hidden_layers * _allreduce_s(ctx, chunk_bytes, end)
-    fixed = fixed_costs(ctx.gpu, end)
+    fixed = r.fixed
     # prefill chunks run piecewise or eagerly, never as one whole graph: the host's time for
     # their layers bounds them from below
     chunk = min(prompt, s.max_num_batched_tokens)
@@ -783,12 +800,11 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
     requests): the step takes a micro-batch's passage through every stage, or the busiest
     stage's turn over all micro-batches when that is longer - so stages left without a
     micro-batch add latency and no throughput."""
-    s, model, eff = ctx.settings, ctx.model, EFFICIENCY[at(end, "bandwidth")]
-    bandwidth, flops = ctx.gpu.memory_bandwidth_gbs * 1e9 * eff, _flops(ctx, end)
+    s, model, r = ctx.settings, ctx.model, rates(ctx, end)
+    bandwidth, flops, streaming = r.bandwidth, r.flops, r.weight_bandwidth
     stages = ctx.memory.stages
     pp = len(stages)
-    fixed, gaps = fixed_costs(ctx.gpu, end), fixed_costs(ctx.gpu, at(end, "bandwidth"))
-    streaming = weight_bandwidth(ctx, end)
+    fixed, gaps = r.fixed, r.gaps
     per_stage = [
         (
             st.weights,
@@ -800,16 +816,16 @@ def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
         )
         for i, st in enumerate(stages)
     ]
-    per_token = linear_token_s(ctx, end) / (s.tp * pp)
-    per_row = head_row_s(ctx, end) / (s.tp * pp)
-    per_token_bytes = _activation_bytes(ctx, end)
+    per_token = r.linear_token_s / (s.tp * pp)
+    per_row = r.head_row_s / (s.tp * pp)
+    per_token_bytes = r.activation_bytes
     heads = model.cache_layer_count * model.num_attention_heads / (s.tp * pp)
     decode_pair, prefill_pair = (heads * flops for flops in pair_flops(model))
     layers = model.num_hidden_layers / pp
     indexer = sparse_indexer(ctx, model.cache_layer_count / pp)
-    index_flops = _fp8_flops(ctx, end)
+    index_flops = r.fp8_flops
     overlapped, whole = overlaps_cpu(ctx), whole_graph_decode(ctx)
-    sampler = top_k_top_p_cost(ctx, end)
+    sampler = r.sampler
 
     def cost(load: StepLoad) -> float:
         requests = load.decode_requests + load.prefill_requests
@@ -896,7 +912,7 @@ def first_token_drivers(ctx: RuleContext) -> list[tuple[str, float]]:
     chunks = [min(budget, prompt - start) for start in range(0, prompt, budget)]
 
     def first_token(ends: End) -> float:
-        cost, done, total = step_cost(ctx, ends), 0, fixed_costs(ctx.gpu, ends).request_s
+        cost, done, total = step_cost(ctx, ends), 0, rates(ctx, ends).fixed.request_s
         for chunk in chunks:
             total += cost(StepLoad(0, 0, chunk, 1, done, chunk * done + chunk * (chunk + 1) / 2))
             done += chunk
@@ -916,7 +932,7 @@ def closed_form(ctx: RuleContext) -> PerfEstimate:
     # Little's law: ``batch`` requests in flight per engine, each one token per TPOT; every
     # data-parallel engine decodes its own batch
     instance = [s.dp * batch * r for r in per_request]
-    gpus = s.gpus_needed
+    gpus, family = s.gpus_needed, gpu_family(ctx.gpu)
     return PerfEstimate(
         decode_toks_per_s_range=(round(per_request[0], 1), round(per_request[1], 1)),
         prefill_toks_per_s_range=(
@@ -928,9 +944,9 @@ def closed_form(ctx: RuleContext) -> PerfEstimate:
         throughput_toks_per_s_range=(round(instance[0]), round(instance[1])),
         throughput_per_gpu_toks_per_s_range=(round(instance[0] / gpus), round(instance[1] / gpus)),
         assumptions=[
-            f"estimates, not measurements: {bandwidth_words(ctx.gpu)},"
-            f" {compute_efficiency(ctx.gpu, 0):.0%}-{compute_efficiency(ctx.gpu, 1):.0%}"
-            f" of peak FLOPS ({gpu_family(ctx.gpu)} kernels)",
+            f"estimates, not measurements: {bandwidth_words(family)},"
+            f" {compute_efficiency(family, 0):.0%}-{compute_efficiency(family, 1):.0%}"
+            f" of peak FLOPS ({family} kernels)",
             f"decode batch of {batch} requests at ~{context} tokens of context each",
             f"tensor parallel {s.tp} over {_interconnect(ctx).value}: two all-reduces per layer",
             "TPOT is the inter-token latency (ITL) of a request while the batch decodes",
@@ -940,6 +956,6 @@ def closed_form(ctx: RuleContext) -> PerfEstimate:
                 else []
             ),
             "time to first token of one prompt on an idle instance: no queueing; fixed request,"
-            f" step and host costs of the {gpu_family(ctx.gpu)} family included",
+            f" step and host costs of the {family} family included",
         ],
     )

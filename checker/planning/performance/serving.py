@@ -35,6 +35,7 @@ from checker.planning.performance.perf import (
     first_token_drivers,
     fixed_costs,
     fused_moe_flops,
+    gpu_family,
     kv_pool_tokens,
     overlaps_cpu,
     rate_span_fixed,
@@ -260,10 +261,11 @@ def _sampler_words(ctx: RuleContext) -> str:
 
 def _driver_words(ctx: RuleContext, drivers: list[tuple[str, float]]) -> str:
     """Which sources drive a range's width and how much of it, as the report says them."""
+    family = gpu_family(ctx.gpu)
     words = {
-        "bandwidth": f"memory bandwidth reached ({bandwidth_words(ctx.gpu)})",
-        "compute": f"tensor-core FLOPS reached ({compute_efficiency(ctx.gpu, 0):.0%}-"
-        f"{compute_efficiency(ctx.gpu, 1):.0%} of peak)",
+        "bandwidth": f"memory bandwidth reached ({bandwidth_words(family)})",
+        "compute": f"tensor-core FLOPS reached ({compute_efficiency(family, 0):.0%}-"
+        f"{compute_efficiency(family, 1):.0%} of peak)",
         "fixed": "fixed costs (engine CPU per step and request, host launching, MoE floors,"
         " the API server)",
         "link": "all-reduce latency",
@@ -320,10 +322,10 @@ def _stepped(
 ) -> PerfEstimate:
     s = ctx.settings
     slow, fast = runs
-    low, high = fixed_costs(ctx.gpu, 0), fixed_costs(ctx.gpu, 1)
+    low, high, family = fixed_costs(ctx.gpu, 0), fixed_costs(ctx.gpu, 1), gpu_family(ctx.gpu)
     physics = (
-        f"{bandwidth_words(ctx.gpu)}, "
-        f"{compute_efficiency(ctx.gpu, 0):.0%} to {compute_efficiency(ctx.gpu, 1):.0%} of peak"
+        f"{bandwidth_words(family)}, "
+        f"{compute_efficiency(family, 0):.0%} to {compute_efficiency(family, 1):.0%} of peak"
         f" FLOPS, {high.decode_step_s * 1000:g}-{low.decode_step_s * 1000:g} ms of CPU per"
         f" engine step and {high.step_request_s * 1e6:g}-{low.step_request_s * 1e6:g} us per"
         " request it schedules"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import field
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from checker.planning.engine.settings import Settings
 from checker.planning.memory.memory import MemoryPlan
@@ -23,6 +23,7 @@ from checker.schemas.outputs import Finding
 GIB = float(1 << 30)
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
+_MISSING: Any = object()  # a memo's miss (a per_plan value may be None)
 
 
 @lazy_dataclass(frozen=True)
@@ -43,9 +44,10 @@ def per_plan(func: Callable[[RuleContext], T]) -> Callable[[RuleContext], T]:
 
     @wraps(func)
     def once(ctx: RuleContext) -> T:
-        if func not in ctx.memo:
-            ctx.memo[func] = func(ctx)
-        return cast(T, ctx.memo[func])
+        value: T = ctx.memo.get(func, _MISSING)  # one look-up, hit or miss
+        if value is _MISSING:
+            value = ctx.memo[func] = func(ctx)
+        return value
 
     return once
 
@@ -57,9 +59,10 @@ def per_plan_at(func: Callable[[RuleContext, K], T]) -> Callable[[RuleContext, K
     @wraps(func)
     def once(ctx: RuleContext, key: K) -> T:
         slot = (func, key)
-        if slot not in ctx.memo:
-            ctx.memo[slot] = func(ctx, key)
-        return cast(T, ctx.memo[slot])
+        value: T = ctx.memo.get(slot, _MISSING)
+        if value is _MISSING:
+            value = ctx.memo[slot] = func(ctx, key)
+        return value
 
     return once
 
