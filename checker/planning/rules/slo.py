@@ -190,9 +190,11 @@ def slo_findings(ctx: RuleContext, perf: PerfEstimate) -> tuple[list[Finding], l
     work = ctx.request.workload
     findings: list[Finding] = []
     statuses: list[SLOStatus] = []
+    if work.request_rate is None and not work.slo.stated:
+        return findings, statuses  # most profiles state no targets
     for rule_id, name, key, what, unit, ceiling in _TARGETS:
         limit = work.request_rate if key == "request_rate" else getattr(work.slo, key[4:])
-        if limit is None:  # most profiles state no targets: no estimate to look up
+        if limit is None:  # no estimate to look up
             continue
         estimate = _estimate(perf, key)
         if estimate is None:

@@ -57,10 +57,10 @@ def mamba_options_valid(ctx: RuleContext) -> Iterator[Finding]:
             "auto",
         )
     size = eng.mamba_block_size
+    if size is None or size == ctx.settings.max_model_len:
+        return
     prefix = eng.enable_prefix_caching
-    if prefix is None:
-        prefix = prefix_caching_default(ctx.model, version)
-    if size is None or size == ctx.settings.max_model_len or prefix:
+    if prefix or (prefix is None and prefix_caching_default(ctx.model, version)):
         return
     yield _finding(
         message("mamba-block-size-without-prefix-caching", version),
