@@ -277,7 +277,7 @@ def test_a_second_long_prompt_prefills_while_the_first_decodes_and_slows_its_tok
     pool = kv_pool_tokens(ctx, 32099)
     assert 32099 < pool < 2 * 32099
     result = simulate_workload(ctx, Workload(prompts=6, prompt_tokens=32000, output_tokens=99), 1)
-    alone = decode_token_s(ctx, 1, 32050, 1)
+    alone = decode_token_s(ctx, 1, 32050)[1]
     assert result.median_tpot_s() > 1.5 * alone
     assert result.preemptions > 0
 
@@ -314,11 +314,11 @@ def test_each_scheduled_request_adds_engine_cpu_to_the_step(
     ctx = _context("Qwen/Qwen3-0.6B", "H100-80GB", version="0.11.0")
     per_request = fixed_costs(ctx.gpu, 0).step_request_s
     assert per_request > 0
-    step, token = step_cost(ctx, 0)(_decode(512)), decode_token_s(ctx, 512, 600, 0)
+    step, token = step_cost(ctx, 0)(_decode(512)), decode_token_s(ctx, 512, 600)[0]
     _patch_constants(monkeypatch, scheduler_request_us=[0, 0])
     ctx = replace(ctx)  # a fresh context: a plan keeps the rates it read
     assert math.isclose(step - step_cost(ctx, 0)(_decode(512)), 512 * per_request)
-    assert math.isclose(token - decode_token_s(ctx, 512, 600, 0), 512 * per_request)
+    assert math.isclose(token - decode_token_s(ctx, 512, 600)[0], 512 * per_request)
 
 
 def test_the_fast_request_path_is_at_most_half_a_chat_template_parse() -> None:
@@ -369,7 +369,7 @@ def test_each_kernel_boundary_inside_a_cuda_graph_costs_hopper_gpu_time(
             ("eager", ctx, eager),
         )
     }
-    token = decode_token_s(ctx, 8, 600, 1)
+    token = decode_token_s(ctx, 8, 600)[1]
     _without_gaps(monkeypatch)
     ctx, moe, a100 = replace(ctx), replace(moe), replace(a100)  # plans keep the rates they read
     layers = ctx.model.num_hidden_layers
@@ -378,7 +378,7 @@ def test_each_kernel_boundary_inside_a_cuda_graph_costs_hopper_gpu_time(
         layers * fast.kernels_per_layer * fast.graph_kernel_s,
     )
     assert math.isclose(
-        token - decode_token_s(ctx, 8, 600, 1),
+        token - decode_token_s(ctx, 8, 600)[1],
         layers * fast.kernels_per_layer * fast.graph_kernel_s,
     )
     # the small model's boundaries are a sizeable share of its step
@@ -429,8 +429,8 @@ def test_async_scheduling_overlaps_the_engine_cpu_with_the_gpu_step_where_vllm_d
         together, apart = step_cost(on, end)(_decode(7)), step_cost(off, end)(_decode(7))
         cpu = fixed_costs(on.gpu, end).decode_step_s + 7 * fixed_costs(on.gpu, end).step_request_s
         assert math.isclose(together, max(apart - cpu, cpu))
-        token = decode_token_s(on, 7, 600, end)
-        assert math.isclose(token, max(decode_token_s(off, 7, 600, end) - cpu, cpu))
+        token = decode_token_s(on, 7, 600)[end]
+        assert math.isclose(token, max(decode_token_s(off, 7, 600)[end] - cpu, cpu))
     # a GPU-bound step hides the CPU entirely
     big = step_cost(on, 1)(_decode(512, context=2000))
     assert big > fixed.decode_step_s + 512 * fixed.step_request_s
@@ -472,12 +472,12 @@ def test_steps_outside_one_whole_cuda_graph_wait_for_the_host_layer_by_layer(
     assert step_cost(new, 1)(mixed) >= piecewise_s + fixed.decode_step_s
     assert step_cost(new, 1)(big) >= eager_s
     assert step_cost(new, 1)(_decode(8)) < piecewise_s  # one whole graph
-    assert decode_token_s(new, 8, 600, 1) < piecewise_s
+    assert decode_token_s(new, 8, 600)[1] < piecewise_s
     # 0.10.2 runs decode steps piecewise too (cudagraph_mode PIECEWISE by default)
     assert step_cost(old, 1)(_decode(8)) >= piecewise_s
-    assert decode_token_s(old, 8, 600, 1) >= piecewise_s
+    assert decode_token_s(old, 8, 600)[1] >= piecewise_s
     # a prompt's chunks never run as one whole graph: the first token waits on the host too
-    ttft = perf._prefill_s(new, 1)
+    ttft = perf._prefill_s(new)[1]
     # a GPU-bound step hides the host entirely (the longer of the two, not their sum)
     llama = _context(LLAMA, "H100-80GB", version="0.19.0")
     heavy = StepLoad(0, 0, 8192, 1, 0, 8192 * 8193 / 2)
@@ -485,7 +485,7 @@ def test_steps_outside_one_whole_cuda_graph_wait_for_the_host_layer_by_layer(
     _patch_constants(monkeypatch, host_layer_us={"piecewise": [0.0, 0.0], "eager": [0.0, 0.0]})
     llama, new = replace(llama), replace(new)  # plans keep the rates they read
     assert step_cost(llama, 1)(heavy) == before
-    assert perf._prefill_s(new, 1) < ttft
+    assert perf._prefill_s(new)[1] < ttft
 
 
 def test_the_top_k_top_p_kernel_takes_a_pass_per_sm_full_of_rows_where_it_runs(

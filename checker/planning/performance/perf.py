@@ -362,9 +362,10 @@ def _allreduce_s(ctx: RuleContext, nbytes: float, ends: End) -> float:
     """One all-reduce of ``nbytes`` across the TP group (0 without TP): over NVLink the
     measured latency at the TP size and message (nvlink_allreduce_s), elsewhere a fixed
     latency plus a ring's bytes over the link."""
-    tp, end = ctx.settings.tp, at(ends, "link")
+    tp = ctx.settings.tp
     if tp == 1:
         return 0.0
+    end = at(ends, "link")
     link, link_gbs = _interconnect(ctx), ctx.gpu.nvlink_bandwidth_gbs
     if link is Interconnect.NVLINK:  # the measured link's bandwidth where the catalog has none
         return nvlink_allreduce_s(tp, nbytes, link_gbs or _allreduce_row(tp, end)[2], end)
@@ -391,7 +392,8 @@ def nvlink_allreduce_s(tp: int, nbytes: float, link_gbs: float, end: int) -> flo
     at = us[i - 1] + share * (us[i] - us[i - 1])
     floor = min(us)  # the flags' round trip, whatever the link's bandwidth
     scaled = floor + (at - floor) * reference_gbs / link_gbs
-    return scaled * 1e-6 + _ring_s(tp, excess, link_gbs / 2)
+    latency = scaled * 1e-6
+    return latency + _ring_s(tp, excess, link_gbs / 2) if excess else latency
 
 
 @functools.cache  # pure: asked twice a layer by every step estimate
@@ -659,47 +661,38 @@ def _without_experts(model: ModelInfo) -> ModelInfo:
     )
 
 
-def _stage_step_s(
-    ctx: RuleContext,
-    index: int,
-    stage: StageMemory,
-    batch: int,
-    context: int,
-    end: End,
-    r: Rates,
-) -> tuple[float, float]:
-    """(GPU, host) seconds one stage takes for one token of each of ``batch`` requests, at
-    ``end`` (whose Rates are ``r``)."""
+class _DecodeStage(NamedTuple):
+    """What one pipeline stage's part of a decode step reads at either end of the range."""
+
+    weights: float  # bytes: the stage's weights less the routed experts no request reads
+    kv: float  # bytes of KV cache (and indexer keys) the attention reads
+    attention_flops: float
+    state: float  # bytes of recurrent state read and written back
+    scored: float  # the sparse indexer's FLOPs (0: dense attention)
+    moe_layers: int
+
+
+def _decode_stage(
+    ctx: RuleContext, index: int, stage: StageMemory, batch: int, context: int
+) -> _DecodeStage:
+    """Stage ``index``'s work for one token of each of ``batch`` requests at ``context``."""
     s, model = ctx.settings, ctx.model
     unread = _expert_bytes(ctx, index) * (1 - experts_touched(model, batch))
     attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[0]
-    layers = model.num_hidden_layers / s.pp
-    comm = 2 * layers * _allreduce_s(ctx, batch * model.hidden_size * s.dtype_bytes, end)
-    fixed, moe_layers = r.fixed, stage_moe_layers(ctx)[index]
     indexer = sparse_indexer(ctx, model.cache_layer_count / s.pp)
-    keys, indexer_s, key_bytes = context, 0.0, 0.0
+    keys, scored, key_bytes = context, 0.0, 0.0
     if indexer is not None:  # it scores the whole context; the attention reads top-k keys
         keys = min(context, indexer.topk)
-        indexer_s = batch * context * indexer.pair_flops / r.fp8_flops
+        scored = batch * context * indexer.pair_flops
         key_bytes = batch * (context - keys) * indexer.key_bytes
-    gpu_s = (
-        _kernels_s(
-            weights=stage.weights - unread,
-            linear_s=batch * (r.linear_token_s + r.head_row_s) / (s.tp * s.pp),
-            kv=stage.kv.layout.bytes_per_token * keys * batch + key_bytes,
-            attention_flops=batch * attention * keys / (s.tp * s.pp),
-            state=stage.kv.layout.linear_state_bytes * batch,
-            bandwidth=r.bandwidth,
-            weight_bandwidth=r.weight_bandwidth,
-            flops=r.flops,
-            activations=batch * r.activation_bytes,
-        )
-        + comm
-        + indexer_s
-        + moe_layers * fixed.moe_layer_s
+    return _DecodeStage(
+        weights=stage.weights - unread,
+        kv=stage.kv.layout.bytes_per_token * keys * batch + key_bytes,
+        attention_flops=batch * attention * keys / (s.tp * s.pp),
+        state=stage.kv.layout.linear_state_bytes * batch,
+        scored=scored,
+        moe_layers=stage_moe_layers(ctx)[index],
     )
-    kernels = stage_kernels(ctx, moe_layers, r.gaps)
-    return _with_kernels(fixed, r.gaps, gpu_s, layers, kernels, batch, whole_graph_decode(ctx))
 
 
 def bandwidth_words(family: str) -> str:
@@ -749,49 +742,93 @@ def _kernels_s(
     )
 
 
-def decode_token_s(ctx: RuleContext, batch: int, context: int, end: End) -> float:
-    """Seconds between two tokens of one request (TPOT). Pipeline parallel runs one
-    micro-batch per stage; a request's token takes the pass through every stage, or the
-    slowest stage's turn over all micro-batches when that is longer."""
-    s, r = ctx.settings, rates(ctx, end)
+def decode_token_s(ctx: RuleContext, batch: int, context: int) -> tuple[float, float]:
+    """Seconds between two tokens of one request (TPOT), at the slow and the fast end.
+    Pipeline parallel runs one micro-batch per stage; a request's token takes the pass
+    through every stage, or the slowest stage's turn over all micro-batches when that is
+    longer. What the ends share (each stage's bytes and FLOPs) is worked out once."""
+    s, model = ctx.settings, ctx.model
     micro_batches = min(s.pp, batch)
     micro = math.ceil(batch / micro_batches)
-    stage_s = [
-        _stage_step_s(ctx, i, st, micro, context, end, r) for i, st in enumerate(ctx.memory.stages)
-    ]
-    cpu = r.fixed.decode_step_s + batch * r.fixed.step_request_s
-    stage_s = _with_sampler(stage_s, sampler_s(r.sampler, micro))
-    return _step_s(stage_s, micro_batches, cpu, overlaps_cpu(ctx))
+    stages = [_decode_stage(ctx, i, st, micro, context) for i, st in enumerate(ctx.memory.stages)]
+    layers = model.num_hidden_layers / s.pp
+    message = micro * model.hidden_size * s.dtype_bytes  # each all-reduce's
+    overlapped, whole = overlaps_cpu(ctx), whole_graph_decode(ctx)
+
+    def at_end(end: int) -> float:
+        r = rates(ctx, end)
+        fixed = r.fixed
+        comm = 2 * layers * _allreduce_s(ctx, message, end)
+        linear_s = micro * (r.linear_token_s + r.head_row_s) / (s.tp * s.pp)
+        stage_s = [
+            _with_kernels(
+                fixed,
+                r.gaps,
+                _kernels_s(
+                    weights=st.weights,
+                    linear_s=linear_s,
+                    kv=st.kv,
+                    attention_flops=st.attention_flops,
+                    state=st.state,
+                    bandwidth=r.bandwidth,
+                    weight_bandwidth=r.weight_bandwidth,
+                    flops=r.flops,
+                    activations=micro * r.activation_bytes,
+                )
+                + comm
+                + (st.scored / r.fp8_flops if st.scored else 0.0)
+                + st.moe_layers * fixed.moe_layer_s,
+                layers,
+                stage_kernels(ctx, st.moe_layers, r.gaps),
+                micro,
+                whole,
+            )
+            for st in stages
+        ]
+        cpu = fixed.decode_step_s + batch * fixed.step_request_s
+        stage_s = _with_sampler(stage_s, sampler_s(r.sampler, micro))
+        return _step_s(stage_s, micro_batches, cpu, overlapped)
+
+    return at_end(0), at_end(1)
 
 
-def _prefill_s(ctx: RuleContext, end: End) -> float:
-    """Time to first token of one prompt on an idle instance, request path included."""
-    s, model, r = ctx.settings, ctx.model, rates(ctx, end)
+def _prefill_s(ctx: RuleContext) -> tuple[float, float]:
+    """Time to first token of one prompt on an idle instance, request path included, at the
+    slow and the fast end (what they share worked out once)."""
+    s, model = ctx.settings, ctx.model
     prompt = ctx.request.workload.prompt_tokens
     # a causal prompt attends to half its (query, key) pairs; past a sparse indexer, which
     # scores them all on every rank, to at most top-k keys a token
     pairs = prompt * (prompt + 1) / 2
     attention = model.cache_layer_count * model.num_attention_heads * pair_flops(model)[1]
-    indexer, indexer_s = sparse_indexer(ctx, model.cache_layer_count), 0.0
+    indexer, scored = sparse_indexer(ctx, model.cache_layer_count), 0.0
     if indexer is not None:
-        indexer_s = pairs * indexer.pair_flops / r.fp8_flops
+        scored = pairs * indexer.pair_flops
         pairs = min(pairs, prompt * indexer.topk)
-    linear_s = r.linear_token_s * prompt + r.head_row_s
-    activations_s = prompt * r.activation_bytes / r.bandwidth
-    compute_s = (linear_s + attention * pairs / r.flops) / s.tp + indexer_s
-    compute_s += activations_s
     chunks = math.ceil(prompt / s.max_num_batched_tokens)
     weights = sum(stage.weights for stage in ctx.memory.stages)
-    memory_s = chunks * weights / r.weight_bandwidth
-    chunk_bytes = min(prompt, s.max_num_batched_tokens) * model.hidden_size * s.dtype_bytes
-    comm = chunks * 2 * model.num_hidden_layers * _allreduce_s(ctx, chunk_bytes, end)
-    fixed = r.fixed
+    chunk = min(prompt, s.max_num_batched_tokens)
+    chunk_bytes = chunk * model.hidden_size * s.dtype_bytes
     # prefill chunks run piecewise or eagerly, never as one whole graph: the host's time for
     # their layers bounds them from below
-    chunk = min(prompt, s.max_num_batched_tokens)
-    host = chunks * model.num_hidden_layers * fixed.host_layer_s[int(chunk > _GRAPH_TOKENS)]
-    overhead = fixed.request_s + chunks * fixed.decode_step_s
-    return max(compute_s, memory_s, host) + comm + (s.pp - 1) * STAGE_HANDOFF_S + overhead
+    host_layers, eager = chunks * model.num_hidden_layers, int(chunk > _GRAPH_TOKENS)
+    handoffs = (s.pp - 1) * STAGE_HANDOFF_S
+
+    def at_end(end: int) -> float:
+        r = rates(ctx, end)
+        indexer_s = scored / r.fp8_flops if indexer is not None else 0.0
+        linear_s = r.linear_token_s * prompt + r.head_row_s
+        activations_s = prompt * r.activation_bytes / r.bandwidth
+        compute_s = (linear_s + attention * pairs / r.flops) / s.tp + indexer_s
+        compute_s += activations_s
+        memory_s = chunks * weights / r.weight_bandwidth
+        comm = chunks * 2 * model.num_hidden_layers * _allreduce_s(ctx, chunk_bytes, end)
+        fixed = r.fixed
+        host = host_layers * fixed.host_layer_s[eager]
+        overhead = fixed.request_s + chunks * fixed.decode_step_s
+        return max(compute_s, memory_s, host) + comm + handoffs + overhead
+
+    return at_end(0), at_end(1)
 
 
 def step_cost(ctx: RuleContext, end: End) -> Callable[[StepLoad], float]:
@@ -926,8 +963,8 @@ def closed_form(ctx: RuleContext) -> PerfEstimate:
     s, work = ctx.settings, ctx.request.workload
     batch = decode_batch(ctx)
     context = work.prompt_tokens + work.gen_tokens // 2
-    tpot = [decode_token_s(ctx, batch, context, end) for end in (0, 1)]  # slow, fast
-    ttft = [_prefill_s(ctx, end) for end in (0, 1)]
+    tpot = decode_token_s(ctx, batch, context)  # slow, fast
+    ttft = _prefill_s(ctx)
     per_request = [1 / t for t in tpot]
     # Little's law: ``batch`` requests in flight per engine, each one token per TPOT; every
     # data-parallel engine decodes its own batch

@@ -211,10 +211,10 @@ def bf16_needs_ampere(ctx: RuleContext) -> Iterator[Finding]:
 
 @rule
 def float16_refused(ctx: RuleContext) -> Iterator[Finding]:
+    if ctx.request.model.dtype is not DType.FLOAT16:
+        return
     version, model_type = ctx.settings.facts.version, top_model_type(ctx.model)
-    if ctx.request.model.dtype is not DType.FLOAT16 or model_type not in float16_refused_models(
-        version
-    ):
+    if model_type not in float16_refused_models(version):
         return
     dtype = "bfloat16" if ctx.gpu.capability >= 80 else "float32"
     yield Finding(

@@ -20,14 +20,15 @@ _FULL_MODES = ("FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE")
 @rule
 def mamba_seqs_within_blocks(ctx: RuleContext) -> Iterator[Finding]:
     s, eng = ctx.settings, ctx.request.engine
+    if ctx.model.state is None:
+        return  # no Mamba state blocks (most models)
     blocks = ctx.memory.binding.kv.num_blocks
     seqs = effective_max_num_seqs(ctx)
     # the default mode (FULL_AND_PIECEWISE) is left out of cudagraph_sizes only when no graph
     # is captured; an explicit mode without FULL graphs does not check
     mode = eng.cudagraph_mode or "FULL_AND_PIECEWISE"
     if (
-        ctx.model.state is None
-        or not s.cudagraph_sizes
+        not s.cudagraph_sizes
         or mode not in _FULL_MODES
         or not has_behaviour("mamba_seqs_within_blocks", s.facts.version)
         or blocks <= 0  # no KV cache at all: VW202
