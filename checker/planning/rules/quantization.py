@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checker.planning.engine.releases import MethodFacts, message, method_facts
-from checker.planning.rules.base import RuleContext, rule
+from checker.planning.rules.base import RuleContext, per_plan, rule
 from checker.schemas.enums import Quantization, Severity
 from checker.schemas.outputs import Finding
 
@@ -24,6 +24,7 @@ def checkpoint_method(ctx: RuleContext) -> str | None:
     return quant.method if quant and quant.method in _METHODS else None
 
 
+@per_plan  # VW107 and the two rules that read the method's facts ask
 def vllm_method(ctx: RuleContext) -> str | None:
     """The method vLLM runs: the flag as given; else the checkpoint's, upgraded to its faster
     kernel (awq -> awq_marlin) when the GPU meets that kernel's minimum."""
@@ -45,6 +46,7 @@ def _key(ctx: RuleContext) -> str:
     return "model.quantization" if requested_method(ctx) else "model.id"
 
 
+@per_plan  # VW110 and VW111 ask
 def _running_facts(ctx: RuleContext) -> MethodFacts | None:
     method = vllm_method(ctx)
     if method is None or method not in ctx.settings.facts.quantization_methods:
