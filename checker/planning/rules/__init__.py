@@ -37,7 +37,16 @@ _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 def evaluate(context: RuleContext, extra: Iterable[Finding] = ()) -> list[Finding]:
     """The registered rules' findings and ``extra`` ones, errors first."""
-    findings = [f for rule in RULES for f in rule(context)] + list(extra)
+    findings: list[Finding] = []
+    for rule in RULES:
+        found = rule(context)
+        if found is None:
+            continue
+        if isinstance(found, Finding):
+            findings.append(found)
+        else:
+            findings.extend(found)
+    findings.extend(extra)
     return sorted(findings, key=lambda f: _ORDER[f.severity])
 
 

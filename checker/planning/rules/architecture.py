@@ -6,8 +6,6 @@ model_executor/models/transformers/base.py Base._create_attention_instances'."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.engine.architectures import ArchitectureSupport, architecture_support
 from checker.planning.engine.releases import has_behaviour, message
 from checker.planning.rules.base import RuleContext, rule
@@ -32,12 +30,12 @@ def supports_pipeline_parallel(ctx: RuleContext) -> bool:
 
 
 @rule
-def architecture_supported(ctx: RuleContext) -> Iterator[Finding]:
+def architecture_supported(ctx: RuleContext) -> Finding | None:
     found, version = support(ctx), ctx.settings.facts.version
     if found is None or found.how == "vllm":
-        return
+        return None
     if found.how == "transformers":
-        yield Finding(
+        return Finding(
             rule_id="VW121",
             name="architecture-transformers-backend",
             severity=Severity.INFO,
@@ -47,7 +45,6 @@ def architecture_supported(ctx: RuleContext) -> Iterator[Finding]:
             key="model.model",
             fix="The plan sizes it like a native model; check the real start-up log.",
         )
-        return
     archs = list(ctx.model.architectures)
     if found.how == "removed":
         text = message("arch-removed", version, arch=found.architecture, until=found.detail)
@@ -62,7 +59,7 @@ def architecture_supported(ctx: RuleContext) -> Iterator[Finding]:
             "Serve a model whose architecture vLLM registers, or one transformers implements "
             "(vLLM's Transformers backend), or pass trust_remote_code for custom code."
         )
-    yield Finding(
+    return Finding(
         rule_id="VW120",
         name="architecture-unsupported",
         severity=Severity.ERROR,
@@ -73,20 +70,20 @@ def architecture_supported(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def transformers_backend_layers_attend(ctx: RuleContext) -> Iterator[Finding]:
+def transformers_backend_layers_attend(ctx: RuleContext) -> Finding | None:
     """A model the Transformers backend builds must attend in every decoder layer (0.33):
     a mamba / linear-attention layer (Bamba, MiniMax-Text-01 after their native classes left)
     or an attention-free one stops the start-up."""
     found, version = support(ctx), ctx.settings.facts.version
     if found is None or found.how != "transformers":
-        return
+        return None
     if not has_behaviour("transformers_backend_refuses_layers_without_attention", version):
-        return
+        return None
     silent = (LayerKind.LINEAR, LayerKind.NONE)
     first = next((i for i, k in enumerate(ctx.model.layer_kinds) if k in silent), None)
     if first is None:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW207",
         name="transformers-backend-layer-without-attention",
         severity=Severity.ERROR,
@@ -98,14 +95,14 @@ def transformers_backend_layers_attend(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def layer_kinds_modelled(ctx: RuleContext) -> Iterator[Finding]:
+def layer_kinds_modelled(ctx: RuleContext) -> Finding | None:
     """A layer kind the config names that vllm-wizard has no recipe for is sized as full
     attention, or, for state layers of a model type without a state recipe, left without a
     state; vLLM builds them its own way, so the KV figures cannot be trusted."""
     kinds = ctx.model.unmodeled_layer_kinds
     if not kinds:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW124",
         name="layer-kind-not-modeled",
         severity=Severity.WARNING,

@@ -6,8 +6,6 @@ VllmConfig._reject_mismatched_float_kv_cache)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.engine.releases import has_behaviour, message
 from checker.planning.kvcache.kv_dtypes import backend_refusal
 from checker.planning.rules.base import RuleContext, rule
@@ -16,10 +14,10 @@ from checker.schemas.outputs import Finding
 
 
 @rule
-def kv_cache_dtype_has_a_backend(ctx: RuleContext) -> Iterator[Finding]:
+def kv_cache_dtype_has_a_backend(ctx: RuleContext) -> Finding | None:
     s, gpu = ctx.settings, ctx.gpu
     if gpu.vendor != "nvidia" or s.kv_cache_dtype not in s.facts.kv_cache_dtypes:
-        return  # ROCm's backends are not modelled; an unknown dtype is VW112's
+        return None  # ROCm's backends are not modelled; an unknown dtype is VW112's
     reason = backend_refusal(
         s.kv_cache_dtype,
         uses_mla=ctx.model.uses_mla,
@@ -28,9 +26,9 @@ def kv_cache_dtype_has_a_backend(ctx: RuleContext) -> Iterator[Finding]:
         head_dim=ctx.model.head_dim,
     )
     if reason is None:
-        return
+        return None
     config = f"kv_cache_dtype={s.kv_cache_dtype} on {gpu.name}"
-    yield Finding(
+    return Finding(
         rule_id="VW141",
         name="kv-cache-dtype-no-backend",
         severity=Severity.ERROR,
@@ -42,15 +40,15 @@ def kv_cache_dtype_has_a_backend(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def float_kv_cache_matches_dtype(ctx: RuleContext) -> Iterator[Finding]:
+def float_kv_cache_matches_dtype(ctx: RuleContext) -> Finding | None:
     s = ctx.settings
     version = s.facts.version
     if s.kv_cache_dtype not in ("float16", "bfloat16") or s.kv_cache_dtype == s.dtype:
-        return
+        return None
     if not has_behaviour("float_kv_cache_matches_dtype", version):
-        return
+        return None
     allowed = f"`auto` or `{s.dtype}`" if s.dtype in ("float16", "bfloat16") else "`auto`"
-    yield Finding(
+    return Finding(
         rule_id="VW142",
         name="kv-cache-dtype-mismatch",
         severity=Severity.ERROR,

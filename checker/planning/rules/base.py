@@ -1,6 +1,6 @@
 """What every rule sees, and the registry rules add themselves to.
 
-A rule is a pure function of a RuleContext returning zero or more Findings. Rule ids are
+A rule is a pure function of a RuleContext returning zero or more Findings (Rule). Rule ids are
 stable (VW1xx configuration, VW2xx memory, VW3xx deployment) so users can silence or search
 them; messages use vLLM's own wording where vLLM raises the error.
 """
@@ -67,7 +67,9 @@ def per_plan_at(func: Callable[[RuleContext, K], T]) -> Callable[[RuleContext, K
     return once
 
 
-Rule = Callable[[RuleContext], Iterable[Finding]]
+# A rule returns its finding or None; one that can find several yields them. Most rules find
+# nothing in most plans, and a call that returns None costs far less than a generator's frame.
+Rule = Callable[[RuleContext], Finding | Iterable[Finding] | None]
 RULES: list[Rule] = []
 
 

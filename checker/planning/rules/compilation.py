@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.engine.releases import message
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
@@ -11,18 +9,18 @@ from checker.schemas.outputs import Finding
 
 
 @rule
-def capture_sizes_consistent(ctx: RuleContext) -> Iterator[Finding]:
+def capture_sizes_consistent(ctx: RuleContext) -> Finding | None:
     """config/vllm.py VllmConfig._set_cudagraph_sizes: both flags given and the largest
     capture size kept (sizes up to max_num_batched_tokens) differs from the given maximum."""
     eng, s = ctx.request.engine, ctx.settings
     if eng.cudagraph_capture_sizes is None or eng.max_cudagraph_capture_size is None:
-        return
+        return None
     if not s.cudagraph_sizes:
-        return  # no graphs captured: the sizes are never resolved
+        return None  # no graphs captured: the sizes are never resolved
     valid = s.cudagraph_sizes[-1]
     if eng.max_cudagraph_capture_size == valid:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW122",
         name="cudagraph-capture-sizes-inconsistent",
         severity=Severity.ERROR,

@@ -81,10 +81,10 @@ def config_dtype(model: ModelInfo) -> str:
 
 
 @rule
-def tp_heads_divisible(ctx: RuleContext) -> Iterator[Finding]:
+def tp_heads_divisible(ctx: RuleContext) -> Finding | None:
     heads, tp, pp = ctx.model.num_attention_heads, ctx.settings.tp, ctx.settings.pp
     if heads % tp == 0:
-        return
+        return None
     valid = divisors(heads)
     suggestion = suggest_tp(ctx.model, tp, ctx.request.hardware.gpus // pp)
     fix = f"--tensor-parallel-size values valid for {heads} attention heads: {valid}."
@@ -94,7 +94,7 @@ def tp_heads_divisible(ctx: RuleContext) -> Iterator[Finding]:
             f" To keep {tp * pp} GPUs, consider pipeline parallel instead: hardware.tp_size "
             f"{inner} with hardware.pp_size {tp // inner * pp}."
         )
-    yield Finding(
+    return Finding(
         rule_id="VW101",
         name="tp-heads-divisible",
         severity=Severity.ERROR,
@@ -106,16 +106,16 @@ def tp_heads_divisible(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def tp_shards_divisible(ctx: RuleContext) -> Iterator[Finding]:
+def tp_shards_divisible(ctx: RuleContext) -> Finding | None:
     tp = ctx.settings.tp
     if ctx.model.num_attention_heads % tp:
-        return  # VW101 already refuses this size, before vLLM builds any layer
+        return None  # VW101 already refuses this size, before vLLM builds any layer
     size = unsplittable(ctx.model, tp)
     if size is None:
-        return
+        return None
     suggestion = suggest_tp(ctx.model, tp, ctx.request.hardware.gpus // ctx.settings.pp)
     valid = valid_tp(ctx.model, max(8, tp))
-    yield Finding(
+    return Finding(
         rule_id="VW119",
         name="tp-shards-divisible",
         severity=Severity.ERROR,
@@ -129,13 +129,13 @@ def tp_shards_divisible(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def pipeline_parallel_supported(ctx: RuleContext) -> Iterator[Finding]:
+def pipeline_parallel_supported(ctx: RuleContext) -> Finding | None:
     version = ctx.settings.facts.version
     if ctx.settings.pp == 1 or (
         supports_pipeline_parallel(ctx) and has_behaviour("pipeline_parallel", version)
     ):
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW102",
         name="pipeline-parallel-unsupported",
         severity=Severity.ERROR,
@@ -147,24 +147,24 @@ def pipeline_parallel_supported(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def max_model_len_within_derived(ctx: RuleContext) -> Iterator[Finding]:
+def max_model_len_within_derived(ctx: RuleContext) -> Finding | None:
     wanted, eng = ctx.request.model.max_model_len, ctx.request.engine
     version = ctx.settings.facts.version
     if ctx.model.max_len_key is None or not isinstance(wanted, int):
         # a config with no length key (Mamba): _get_and_verify_max_len takes a given
         # max_model_len as is; only the default falls back to 2048. Only a length the
         # profile states is held against the derived maximum.
-        return
+        return None
     derived, key = derived_max_len(
         ctx.model, version, disable_sliding_window=eng.disable_sliding_window
     )
     if wanted <= derived:
-        return
+        return None
     # vLLM prints the product with the float RoPE factor as is (131072.0)
     fields = {"length": wanted, "key": key, "derived": derived}
     limit = int(derived)
     if eng.allow_long_max_model_len and has_behaviour("allow_long_max_model_len", version):
-        yield Finding(
+        return Finding(
             rule_id="VW103",
             name="max-model-len-too-large",
             severity=Severity.WARNING,
@@ -175,8 +175,7 @@ def max_model_len_within_derived(ctx: RuleContext) -> Iterator[Finding]:
             f"output. Set max_model_len to {limit} or less unless the model extrapolates.",
             fix_values={"model.max_model_len": limit},
         )
-        return
-    yield Finding(
+    return Finding(
         rule_id="VW103",
         name="max-model-len-too-large",
         severity=Severity.ERROR,
@@ -188,15 +187,15 @@ def max_model_len_within_derived(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def bf16_needs_ampere(ctx: RuleContext) -> Iterator[Finding]:
+def bf16_needs_ampere(ctx: RuleContext) -> Finding | None:
     # Only an explicit bfloat16: settings resolve --dtype auto on a bf16 checkpoint to fp16 here.
     gpu, version = ctx.gpu, ctx.settings.facts.version
     if gpu.vendor != "nvidia" or gpu.capability >= 80 or ctx.settings.dtype != "bfloat16":
-        return
+        return None
     # a model that refuses fp16 can only run in fp32 on this GPU
     refused = top_model_type(ctx.model) in float16_refused_models(version)
     dtype = "float32" if refused else "float16"
-    yield Finding(
+    return Finding(
         rule_id="VW104",
         name="bf16-unsupported-gpu",
         severity=Severity.ERROR,
@@ -210,14 +209,14 @@ def bf16_needs_ampere(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def float16_refused(ctx: RuleContext) -> Iterator[Finding]:
+def float16_refused(ctx: RuleContext) -> Finding | None:
     if ctx.request.model.dtype is not DType.FLOAT16:
-        return
+        return None
     version, model_type = ctx.settings.facts.version, top_model_type(ctx.model)
     if model_type not in float16_refused_models(version):
-        return
+        return None
     dtype = "bfloat16" if ctx.gpu.capability >= 80 else "float32"
-    yield Finding(
+    return Finding(
         rule_id="VW105",
         name="float16-refused",
         severity=Severity.ERROR,
@@ -229,7 +228,7 @@ def float16_refused(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def float32_fallback(ctx: RuleContext) -> Iterator[Finding]:
+def float32_fallback(ctx: RuleContext) -> Finding | None:
     version, source = ctx.settings.facts.version, config_dtype(ctx.model)
     if (
         ctx.request.model.dtype is not DType.AUTO
@@ -237,9 +236,9 @@ def float32_fallback(ctx: RuleContext) -> Iterator[Finding]:
         or source in ("float32", "")
         or not has_behaviour("auto_dtype_fallback", version)
     ):
-        return
+        return None
     gpu = ctx.gpu
-    yield Finding(
+    return Finding(
         rule_id="VW106",
         name="dtype-float32-fallback",
         severity=Severity.WARNING,
@@ -258,13 +257,13 @@ def float32_fallback(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def kv_cache_dtype_valid(ctx: RuleContext) -> Iterator[Finding]:
+def kv_cache_dtype_valid(ctx: RuleContext) -> Finding | None:
     facts, kv = ctx.settings.facts, ctx.settings.kv_cache_dtype
     if kv in facts.kv_cache_dtypes:
-        return
+        return None
     fallback = "fp8" if kv.startswith("fp8") and "fp8" in facts.kv_cache_dtypes else "auto"
     choices = ", ".join(repr(c) for c in facts.kv_cache_dtypes)
-    yield Finding(
+    return Finding(
         rule_id="VW112",
         name="kv-cache-dtype-invalid",
         severity=Severity.ERROR,
@@ -329,11 +328,11 @@ def _block_size_kernels_take(ctx: RuleContext, size: int) -> Iterator[Finding]:
 
 
 @rule
-def fp8_kv_without_fp8_hardware(ctx: RuleContext) -> Iterator[Finding]:
+def fp8_kv_without_fp8_hardware(ctx: RuleContext) -> Finding | None:
     s, gpu = ctx.settings, ctx.gpu
     if not s.kv_cache_dtype.startswith("fp8") or gpu.vendor != "nvidia" or gpu.capability >= 89:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW114",
         name="fp8-kv-without-fp8-hardware",
         severity=Severity.WARNING,

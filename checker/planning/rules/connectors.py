@@ -3,8 +3,6 @@ while the manager stays on (kv_connector/factory.py KVConnectorFactory.create_co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.engine.releases import message
 from checker.planning.kvcache.connectors import resolve_connector
 from checker.planning.rules.base import RuleContext, rule
@@ -13,11 +11,11 @@ from checker.schemas.outputs import Finding
 
 
 @rule
-def connector_supports_hma(ctx: RuleContext) -> Iterator[Finding]:
+def connector_supports_hma(ctx: RuleContext) -> Finding | None:
     eng, s = ctx.request.engine, ctx.settings
     connector = resolve_connector(eng, s.facts.version, s.world_size)
     if connector is None or not connector.refused:
-        return
+        return None
     flag = "kv-offloading-size" if eng.kv_offloading_size is not None else "kv-transfer-config"
     kept_on = eng.disable_hybrid_kv_cache_manager is False
     why = (
@@ -26,7 +24,7 @@ def connector_supports_hma(ctx: RuleContext) -> Iterator[Finding]:
         else f"vLLM {s.facts.version} decides on the hybrid KV cache manager before it picks "
         "the offloading connector"
     )
-    yield Finding(
+    return Finding(
         rule_id="VW136",
         name="kv-connector-without-hma",
         severity=Severity.ERROR,

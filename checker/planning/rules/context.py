@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.kvcache.kv import bytes_for_length
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
@@ -12,17 +10,17 @@ from checker.schemas.outputs import Finding
 
 
 @rule
-def auto_fit_impossible(ctx: RuleContext) -> Iterator[Finding]:
+def auto_fit_impossible(ctx: RuleContext) -> Finding | None:
     b, memory = ctx.memory.binding, ctx.memory
     if ctx.settings.auto_fit_from is None or not b.kv.layout.page_bytes:
-        return
+        return None
     if b.weights > memory.total - memory.cuda_context:
-        return  # loading the weights fails first (VW201)
+        return None  # loading the weights fails first (VW201)
     if b.check_budget > 0 and bytes_for_length(ctx.model, ctx.settings, b.kv.layout, 1) <= (
         b.check_budget
     ):
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW206",
         name="auto-fit-max-model-len-impossible",
         severity=Severity.ERROR,

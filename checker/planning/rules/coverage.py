@@ -35,12 +35,12 @@ def flag_not_modeled(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def version_newer_than_known(ctx: RuleContext) -> Iterator[Finding]:
+def version_newer_than_known(ctx: RuleContext) -> Finding | None:
     pinned = ctx.request.engine.vllm_version
     if pinned is None or not is_newer_than_known(pinned):
-        return
+        return None
     newest = newest_version()
-    yield Finding(
+    return Finding(
         rule_id="VW191",
         name="vllm-version-newer-than-known",
         severity=Severity.WARNING,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.kvcache.deepseek_v4 import layout_error, layout_read_for
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
@@ -11,15 +9,15 @@ from checker.schemas.outputs import Finding
 
 
 @rule
-def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
+def deepseek_v4_memory_estimated(ctx: RuleContext) -> Finding | None:
     """DeepSeek-V4's KV layout, weights and profile-run gather workspaces follow vLLM
     (checker.planning.kvcache.deepseek_v4), but no public log prints its 'Model loading took'
     to hold them against, and the rest of its profile run (the MoE and attention activations, the
     deep_gemm MegaMoE symmetric buffer) and its breakable CUDA graphs are estimated as for
     other models: the KV budget, tokens and concurrency move with those terms."""
     if ctx.model.compressed_attention is None:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW147",
         name="deepseek-v4-memory-estimated",
         severity=Severity.WARNING,
@@ -36,7 +34,7 @@ def deepseek_v4_memory_estimated(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def deepseek_v4_layout_not_modeled(ctx: RuleContext) -> Iterator[Finding]:
+def deepseek_v4_layout_not_modeled(ctx: RuleContext) -> Finding | None:
     """DeepSeek-V4's KV layout was read from vLLM 0.24.0, 0.25.0 and 0.33.0; other releases
     are planned with the nearest older one's (checker/data/deepseek_v4.yaml releases). With
     pipeline parallel vLLM groups the whole model's caches and projects the groups on each
@@ -44,7 +42,7 @@ def deepseek_v4_layout_not_modeled(ctx: RuleContext) -> Iterator[Finding]:
     its own here."""
     s = ctx.settings
     if ctx.model.compressed_attention is None:
-        return
+        return None
     reasons = []
     if not layout_read_for(s.facts.version):
         reasons.append(
@@ -57,8 +55,8 @@ def deepseek_v4_layout_not_modeled(ctx: RuleContext) -> Iterator[Finding]:
             "on each stage, while each stage is laid out on its own here"
         )
     if not reasons:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW148",
         name="deepseek-v4-layout-not-modeled",
         severity=Severity.WARNING,
@@ -72,19 +70,19 @@ def deepseek_v4_layout_not_modeled(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def deepseek_v4_layout_refused(ctx: RuleContext) -> Iterator[Finding]:
+def deepseek_v4_layout_refused(ctx: RuleContext) -> Finding | None:
     """Settings with which vLLM cannot build DeepSeek-V4's KV cache (its fp8-only layout, the
     kernels' block sizes, the packed groups' page order): a start-up failure, and no KV
     cache is planned (checker.planning.kvcache.deepseek_v4.layout_error)."""
     attn = ctx.model.compressed_attention
     if attn is None:
-        return
+        return None
     s = ctx.settings
     error = layout_error(attn, s.block_size, s.kv_cache_dtype, s.facts.version)
     if error is None:
-        return
+        return None
     dtype = not s.kv_cache_dtype.startswith("fp8")
-    yield Finding(
+    return Finding(
         rule_id="VW149",
         name="deepseek-v4-layout-refused",
         severity=Severity.ERROR,

@@ -26,7 +26,7 @@ from checker.schemas.outputs import Finding
 
 
 @rule
-def world_size_fits_gpus(ctx: RuleContext) -> Iterator[Finding]:
+def world_size_fits_gpus(ctx: RuleContext) -> Finding | None:
     """GPUs needed = DP x TP x PP x PCP. On one node vLLM first compares TP x PP x PCP with the
     node's GPUs (config/parallel.py ParallelConfig.__post_init__), then each DP rank's workers
     take local GPU indices rank + DP local rank x world size (get_local_gpu_index), and the
@@ -46,12 +46,12 @@ def world_size_fits_gpus(ctx: RuleContext) -> Iterator[Finding]:
             f"{s.pcp} needs {s.gpus_needed} GPUs; the deployment has {hw.gpus}."
         )
     else:
-        return
+        return None
     sizes = [("data", s.dp), ("tensor", s.tp), ("pipeline", s.pp), ("prefill context", s.pcp)]
     used = [(n, v) for n, v in sizes if v > 1 or n in ("tensor", "pipeline")]
     shape = " x ".join(str(v) for _, v in used)
     names = " x ".join(n for n, _ in used)
-    yield Finding(
+    return Finding(
         rule_id="VW301",
         name="world-size-exceeds-gpus",
         severity=Severity.ERROR,
@@ -181,14 +181,14 @@ def _extensible_instances(
 
 
 @rule
-def oom_risk_high(ctx: RuleContext) -> Iterator[Finding]:
-    if not ctx.memory.has_kv_cache or any(sampler_warmup_oom(ctx)):
-        return  # vLLM stops earlier, or VW205 names the shortfall already
+def oom_risk_high(ctx: RuleContext) -> Finding | None:
+    if not ctx.memory.has_kv_cache or sampler_warmup_oom(ctx) is not None:
+        return None  # vLLM stops earlier, or VW205 names the shortfall already
     risk, reason = context_risk(ctx)
     if risk is not OOMRisk.HIGH:
-        return
+        return None
     safe = safe_utilization(ctx)
-    yield Finding(
+    return Finding(
         rule_id="VW303",
         name="oom-risk-high",
         severity=Severity.ERROR,
@@ -204,16 +204,16 @@ def oom_risk_high(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def oom_risk_medium(ctx: RuleContext) -> Iterator[Finding]:
+def oom_risk_medium(ctx: RuleContext) -> Finding | None:
     if not ctx.memory.has_kv_cache:
-        return
+        return None
     risk, reason = context_risk(ctx)
     if risk is not OOMRisk.MEDIUM:
-        return
+        return None
     # ample memory outside the budget: what is short is the workload's KV headroom
     short_kv = free_margin(ctx.memory, ctx.model) >= MEDIUM_MARGIN_GIB * GIB
-    if short_kv and any(workload_exceeds_concurrency(ctx)):
-        return  # VW204 says the workload does not fit the KV cache already
+    if short_kv and workload_exceeds_concurrency(ctx) is not None:
+        return None  # VW204 says the workload does not fit the KV cache already
     safe = None if short_kv else safe_utilization(ctx)
     if short_kv:
         fix = "Lower workload.concurrency or model.max_model_len, or use an fp8 KV cache."
@@ -221,7 +221,7 @@ def oom_risk_medium(ctx: RuleContext) -> Iterator[Finding]:
         fix = f"Lower gpu_memory_utilization to {safe}."
     else:
         fix = "Free memory on the GPU: a smaller max_num_seqs or a quantized checkpoint."
-    yield Finding(
+    return Finding(
         rule_id="VW304",
         name="oom-risk-medium",
         severity=Severity.WARNING,

@@ -6,8 +6,6 @@ host at each step."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.performance.lengths import longest, random_prefix_len
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
@@ -15,16 +13,16 @@ from checker.schemas.outputs import Finding
 
 
 @rule
-def decode_past_graph_length(ctx: RuleContext) -> Iterator[Finding]:
+def decode_past_graph_length(ctx: RuleContext) -> Finding | None:
     s, work = ctx.settings, ctx.request.workload
     if s.graph_max_seq_len is None:
-        return
+        return None
     prefix = random_prefix_len(work.prompt_tokens, work.shared_prefix_tokens)
     top = longest(work.prompt_tokens - prefix, work.gen_tokens, work.random_range_ratio, prefix)
     if top <= s.graph_max_seq_len:
-        return
+        return None
     raise_to = min(top, s.max_model_len)
-    yield Finding(
+    return Finding(
         rule_id="VW145",
         name="v0-decode-past-graph-length",
         severity=Severity.INFO,

@@ -6,8 +6,6 @@ is_fully_connected (platforms/cuda.py) is false and custom all-reduce is turned 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.engine.releases import message
 from checker.planning.engine.settings import fully_nvlinked, nvlink_reach
 from checker.planning.rules.base import RuleContext, rule
@@ -16,18 +14,18 @@ from checker.schemas.outputs import Finding
 
 
 @rule
-def stated_nvlink_fully_connected(ctx: RuleContext) -> Iterator[Finding]:
+def stated_nvlink_fully_connected(ctx: RuleContext) -> Finding | None:
     s, gpu = ctx.settings, ctx.gpu
     # two GPUs keep custom all-reduce over PCIe; only larger groups need every pair NVLinked
     if s.interconnect is not Interconnect.NVLINK or s.tp <= 2:
-        return
+        return None
     if fully_nvlinked(gpu, s.tp) is not False:
-        return
+        return None
     if gpu.nvlink_support is False:
         why = f"{gpu.name} has no NVLink ({gpu.nvlink_source})"
     else:
         why = f"{nvlink_reach(gpu)} ({gpu.nvlink_source})"
-    yield Finding(
+    return Finding(
         rule_id="VW143",
         name="interconnect-not-fully-nvlinked",
         severity=Severity.WARNING,

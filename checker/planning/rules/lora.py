@@ -65,16 +65,16 @@ def lora_config_valid(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def long_lora_supported(ctx: RuleContext) -> Iterator[Finding]:
+def long_lora_supported(ctx: RuleContext) -> Finding | None:
     """--long-lora-scaling-factors with --enable-lora on the V1 engine of 0.8.4 .. 0.9: vLLM
     refuses it rather than falling back to V0 (config.py LoRAConfig.verify_lora_support)."""
     eng, s = ctx.request.engine, ctx.settings
     given = eng.vllm_args.get("long-lora-scaling-factors")
     if not eng.enable_lora or given is None or given is False or s.is_v0:
-        return  # without --enable-lora vLLM builds no LoRAConfig and never reads the factors
+        return None  # without --enable-lora vLLM builds no LoRAConfig and never reads the factors
     if not has_behaviour("long_lora_refused_on_v1", s.facts.version):
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW146",
         name="long-lora-unsupported",
         severity=Severity.ERROR,

@@ -5,8 +5,6 @@ once the KV cache is allocated (vllm_messages.yaml mamba_seqs_within_blocks)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.engine.releases import has_behaviour, message
 from checker.planning.rules.base import RuleContext, rule
 from checker.planning.rules.scheduler import effective_max_num_seqs
@@ -18,10 +16,10 @@ _FULL_MODES = ("FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE")
 
 
 @rule
-def mamba_seqs_within_blocks(ctx: RuleContext) -> Iterator[Finding]:
+def mamba_seqs_within_blocks(ctx: RuleContext) -> Finding | None:
     s, eng = ctx.settings, ctx.request.engine
     if ctx.model.state is None:
-        return  # no Mamba state blocks (most models)
+        return None  # no Mamba state blocks (most models)
     blocks = ctx.memory.binding.kv.num_blocks
     seqs = effective_max_num_seqs(ctx)
     # the default mode (FULL_AND_PIECEWISE) is left out of cudagraph_sizes only when no graph
@@ -34,8 +32,8 @@ def mamba_seqs_within_blocks(ctx: RuleContext) -> Iterator[Finding]:
         or blocks <= 0  # no KV cache at all: VW202
         or seqs <= blocks
     ):
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW214",
         name="max-num-seqs-exceeds-mamba-blocks",
         severity=Severity.ERROR,

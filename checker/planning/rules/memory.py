@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 from checker.planning.engine.releases import message
 from checker.planning.engine.settings import Settings
@@ -26,11 +25,11 @@ def _weights_util(ctx: RuleContext) -> float:
 
 
 @rule
-def weights_do_not_fit(ctx: RuleContext) -> Iterator[Finding]:
+def weights_do_not_fit(ctx: RuleContext) -> Finding | None:
     b = ctx.memory.binding
     if ctx.memory.weights_fit:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW201",
         name="weights-exceed-gpu",
         severity=Severity.ERROR,
@@ -49,14 +48,14 @@ _CHECKPOINT_TOLERANCE = 0.10
 
 
 @rule
-def checkpoint_disagrees(ctx: RuleContext) -> Iterator[Finding]:
+def checkpoint_disagrees(ctx: RuleContext) -> Finding | None:
     recorded = ctx.model.safetensors_bytes
     if recorded is None:
-        return
+        return None
     described = checkpoint_bytes(ctx.model)
     if described <= 0 or abs(recorded - described) <= _CHECKPOINT_TOLERANCE * described:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW213",
         name="checkpoint-size-mismatch",
         severity=Severity.WARNING,
@@ -105,12 +104,12 @@ def _utilization_fix(ctx: RuleContext) -> float | None:
 
 
 @rule
-def no_kv_memory(ctx: RuleContext) -> Iterator[Finding]:
+def no_kv_memory(ctx: RuleContext) -> Finding | None:
     b = ctx.memory.binding
     if b.kv_budget > 0 or not ctx.memory.weights_fit:
-        return
+        return None
     if ctx.settings.auto_fit_from is not None:
-        return  # auto-fit refuses first, in its own words (VW206)
+        return None  # auto-fit refuses first, in its own words (VW206)
     util = _utilization_fix(ctx)
     if util is not None:
         fix = f"Raise gpu_memory_utilization to at least {util:.2f}"
@@ -128,7 +127,7 @@ def no_kv_memory(ctx: RuleContext) -> Iterator[Finding]:
         )
     # an extensible KV cache whose profiled capacity passes fails after warm-up
     after_warmup = b.capacity_check is not None and b.capacity_check > 0
-    yield Finding(
+    return Finding(
         rule_id="VW202",
         name="no-kv-cache-memory",
         severity=Severity.ERROR,
@@ -142,14 +141,14 @@ def no_kv_memory(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
+def kv_too_small_for_max_len(ctx: RuleContext) -> Finding | None:
     s, b = ctx.settings, ctx.memory.binding
     if b.kv_budget <= 0 or s.auto_fit_from is not None:  # auto-fit fits it, or VW206 refuses
-        return
+        return None
     length = s.max_model_len
     if s.is_v0:
         if b.kv.tokens >= length:
-            return
+            return None
         text = (
             f"The model's max seq len ({length}) is larger than the maximum number of "
             f"tokens that can be stored in KV cache ({b.kv.tokens}). Try increasing "
@@ -160,7 +159,7 @@ def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
     else:
         needed = ctx.memory.max_len_bytes
         if needed <= b.check_budget:
-            return
+            return None
         fit = max_length_for_budget(ctx.model, s, b.kv.layout, b.check_budget)
         # an extensible KV cache: vLLM checks the profiled capacity first, then the cache
         # measured after warm-up
@@ -178,7 +177,7 @@ def kv_too_small_for_max_len(ctx: RuleContext) -> Iterator[Finding]:
             else "",
             hint=_more_memory_hint(ctx, after_warmup and s.extensible_kv),
         )
-    yield Finding(
+    return Finding(
         rule_id="VW203",
         name="kv-cache-smaller-than-max-model-len",
         severity=Severity.ERROR,
@@ -205,18 +204,18 @@ def _kv_too_small_fix(ctx: RuleContext, fit: int) -> str:
 
 
 @rule
-def workload_exceeds_concurrency(ctx: RuleContext) -> Iterator[Finding]:
+def workload_exceeds_concurrency(ctx: RuleContext) -> Finding | None:
     b, s, work = ctx.memory.binding, ctx.settings, ctx.request.workload
     tokens = workload_tokens(ctx)
     per_request = workload_bytes(ctx)
     if b.kv.num_blocks == 0 or per_request <= 0:
-        return
+        return None
     fits = b.kv_budget / per_request
     wanted = s.per_engine(work.concurrency)
     if fits >= wanted:
-        return
+        return None
     engine = f" per data-parallel engine ({wanted} of {work.concurrency})" if s.dp > 1 else ""
-    yield Finding(
+    return Finding(
         rule_id="VW204",
         name="workload-concurrency-exceeds-kv",
         severity=Severity.WARNING,
@@ -262,15 +261,15 @@ def context_risk(ctx: RuleContext) -> tuple[OOMRisk, str]:
 
 
 @rule
-def sampler_warmup_oom(ctx: RuleContext) -> Iterator[Finding]:
+def sampler_warmup_oom(ctx: RuleContext) -> Finding | None:
     margin = warmup_margin(ctx.memory, ctx.model)
     if margin is None or margin >= 0 or not ctx.memory.weights_fit:
-        return
+        return None
     s = ctx.settings
     # Lowering max_num_seqs also shrinks the profiled activation that KV would otherwise
     # take, so the dependable fix is the utilization that leaves the shortfall free.
     util = math.floor((s.gpu_memory_utilization + margin / ctx.memory.total) * 100) / 100
-    yield Finding(
+    return Finding(
         rule_id="VW205",
         name="sampler-warmup-oom",
         severity=Severity.ERROR,

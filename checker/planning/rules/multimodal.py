@@ -4,8 +4,6 @@ profile run the plan has no recipe for (VW130)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.engine.releases import has_behaviour, message
 from checker.planning.memory.multimodal import family, largest_item_tokens, tower_loaded
 from checker.planning.rules.base import RuleContext, rule
@@ -14,19 +12,19 @@ from checker.schemas.outputs import Finding
 
 
 @rule
-def mm_encoder_profile_modeled(ctx: RuleContext) -> Iterator[Finding]:
+def mm_encoder_profile_modeled(ctx: RuleContext) -> Finding | None:
     """A multimodal model whose tower vLLM profiles at start-up but the plan cannot size."""
     model, s = ctx.model, ctx.settings
     if not model.is_multimodal or s.mm.skip_profiling or s.mm.language_model_only:
-        return
+        return None
     if model.params.vision and not tower_loaded(model, s):
-        return
+        return None
     if family(model) is not None and not s.is_v0:
-        return
+        return None
     what = model.vision.family if model.vision else model.model_type
     weights = "" if model.params.vision else "its weights and "
     engine = " on the V0 engine" if s.is_v0 else ""
-    yield Finding(
+    return Finding(
         rule_id="VW130",
         name="mm-encoder-profile-not-modeled",
         severity=Severity.WARNING,
@@ -40,15 +38,15 @@ def mm_encoder_profile_modeled(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def mm_item_fits_batch(ctx: RuleContext) -> Iterator[Finding]:
+def mm_item_fits_batch(ctx: RuleContext) -> Finding | None:
     """compute_mm_encoder_budget: with --disable-chunked-mm-input an item must fit one batch."""
     s = ctx.settings
     if not ctx.request.engine.disable_chunked_mm_input:
-        return
+        return None
     tokens = largest_item_tokens(ctx.model, s)
     if tokens is None or tokens <= s.max_num_batched_tokens:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW131",
         name="mm-item-exceeds-batched-tokens",
         severity=Severity.ERROR,
@@ -66,17 +64,17 @@ def mm_item_fits_batch(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def mm_encoder_graphs_need_the_tower(ctx: RuleContext) -> Iterator[Finding]:
+def mm_encoder_graphs_need_the_tower(ctx: RuleContext) -> Finding | None:
     """Encoder CUDA graphs (compilation_config.cudagraph_mm_encoder, opt-in: off by default in
     every release read) with --language-model-only, which never runs the encoder."""
     s, eng = ctx.settings, ctx.request.engine
     compilation = eng.vllm_args.get("compilation-config")
     graphs = isinstance(compilation, dict) and compilation.get("cudagraph_mm_encoder") is True
     if not (graphs and s.mm.language_model_only and ctx.model.is_multimodal):
-        return
+        return None
     if not has_behaviour("language_model_only_refuses_encoder_graphs", s.facts.version):
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW132",
         name="mm-encoder-graphs-without-tower",
         severity=Severity.ERROR,

@@ -3,8 +3,6 @@ checkpoint, run on the GPU and accept the model dtype (checker/data/quantization
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.engine.releases import MethodFacts, message, method_facts
 from checker.planning.rules.base import RuleContext, per_plan, rule
 from checker.schemas.enums import Quantization, Severity
@@ -55,11 +53,11 @@ def _running_facts(ctx: RuleContext) -> MethodFacts | None:
 
 
 @rule
-def method_known(ctx: RuleContext) -> Iterator[Finding]:
+def method_known(ctx: RuleContext) -> Finding | None:
     facts, method = ctx.settings.facts, vllm_method(ctx)
     if method is None or method in facts.quantization_methods:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW107",
         name="quantization-unknown",
         severity=Severity.ERROR,
@@ -74,14 +72,14 @@ def method_known(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def method_matches_checkpoint(ctx: RuleContext) -> Iterator[Finding]:
+def method_matches_checkpoint(ctx: RuleContext) -> Finding | None:
     requested, checkpoint = requested_method(ctx), checkpoint_method(ctx)
     if requested is None or checkpoint is None:
-        return
+        return None
     facts = method_facts(requested, ctx.settings.facts.version)
     if checkpoint in (facts.checkpoints if facts else (requested,)):
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW108",
         name="quantization-mismatch",
         severity=Severity.ERROR,
@@ -96,20 +94,20 @@ def method_matches_checkpoint(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def method_needs_checkpoint(ctx: RuleContext) -> Iterator[Finding]:
+def method_needs_checkpoint(ctx: RuleContext) -> Finding | None:
     requested, version = requested_method(ctx), ctx.settings.facts.version
     if requested is None or ctx.model.quant is not None:
-        return
+        return None
     facts = method_facts(requested, version)
     if facts is None or facts.online:
-        return
+        return None
     text = (
         message("quant-no-config", version, method=requested)
         if facts.config_files
         else f"quantization {requested} loads checkpoints quantized with {requested}; "
         f"{ctx.model.model_id} has no quantization_config, so vLLM cannot load it that way."
     )
-    yield Finding(
+    return Finding(
         rule_id="VW109",
         name="quantization-needs-quantized-checkpoint",
         severity=Severity.ERROR,
@@ -123,10 +121,10 @@ def method_needs_checkpoint(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def method_runs_on_gpu(ctx: RuleContext) -> Iterator[Finding]:
+def method_runs_on_gpu(ctx: RuleContext) -> Finding | None:
     facts, gpu = _running_facts(ctx), ctx.gpu
     if facts is None:
-        return
+        return None
     if facts.vendors and gpu.vendor not in facts.vendors:
         text = f"{facts.name} runs only on {', '.join(facts.vendors)} GPUs, not the {gpu.name}."
     elif gpu.capability < facts.min_capability:
@@ -138,8 +136,8 @@ def method_runs_on_gpu(ctx: RuleContext) -> Iterator[Finding]:
             capability=gpu.capability,
         )
     else:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW110",
         name="quantization-unsupported-gpu",
         severity=Severity.ERROR,
@@ -151,10 +149,10 @@ def method_runs_on_gpu(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def method_accepts_dtype(ctx: RuleContext) -> Iterator[Finding]:
+def method_accepts_dtype(ctx: RuleContext) -> Finding | None:
     facts, dtype = _running_facts(ctx), ctx.settings.dtype
     if facts is None or dtype in facts.act_dtypes:
-        return
+        return None
     target = "float16" if "float16" in facts.act_dtypes else facts.act_dtypes[0]
     supported = "[" + ", ".join(f"torch.{d}" for d in facts.act_dtypes) + "]"
     fix = f"Set dtype to {target}."
@@ -163,7 +161,7 @@ def method_accepts_dtype(ctx: RuleContext) -> Iterator[Finding]:
     )
     if upgrade and dtype in upgrade.act_dtypes and ctx.gpu.capability >= upgrade.min_capability:
         fix += f" Or leave quantization unset: vLLM then picks {upgrade.name}, which runs {dtype}."
-    yield Finding(
+    return Finding(
         rule_id="VW111",
         name="quantization-dtype-unsupported",
         severity=Severity.ERROR,

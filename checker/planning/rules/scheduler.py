@@ -3,8 +3,6 @@ async scheduling on an executor without it (VW144)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.engine.releases import has_behaviour, message
 from checker.planning.engine.settings import default_utilization
 from checker.planning.memory.memory import at_utilization, plan_memory
@@ -63,12 +61,12 @@ def effective_max_num_seqs(ctx: RuleContext) -> int:
 
 
 @rule
-def utilization_below_band(ctx: RuleContext) -> Iterator[Finding]:
+def utilization_below_band(ctx: RuleContext) -> Finding | None:
     util = ctx.settings.gpu_memory_utilization
     if util >= BAND_LOW or ctx.request.policy.instances_per_gpu > 1:
-        return
+        return None
     total = ctx.memory.total / GIB
-    yield Finding(
+    return Finding(
         rule_id="VW115",
         name="utilization-below-band",
         severity=Severity.WARNING,
@@ -87,15 +85,15 @@ def utilization_below_band(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def utilization_too_high(ctx: RuleContext) -> Iterator[Finding]:
+def utilization_too_high(ctx: RuleContext) -> Finding | None:
     util = ctx.settings.gpu_memory_utilization
     # an extensible KV cache is sized from measured memory, keeping the activation peak and a
     # margin free whatever the utilization (0.34: 1.0 where none is given)
     if util < HIGH_UTILIZATION or ctx.settings.extensible_kv:
-        return
+        return None
     outside = ctx.memory.outside_budget / GIB
     safe = safe_utilization(ctx)
-    yield Finding(
+    return Finding(
         rule_id="VW116",
         name="utilization-too-high",
         severity=Severity.WARNING,
@@ -113,11 +111,11 @@ def utilization_too_high(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def batched_tokens_cover_seqs(ctx: RuleContext) -> Iterator[Finding]:
+def batched_tokens_cover_seqs(ctx: RuleContext) -> Finding | None:
     tokens, seqs = ctx.settings.max_num_batched_tokens, effective_max_num_seqs(ctx)
     if tokens >= seqs:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW117",
         name="batched-tokens-below-max-num-seqs",
         severity=Severity.ERROR,
@@ -129,14 +127,14 @@ def batched_tokens_cover_seqs(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def batched_tokens_cover_model_len(ctx: RuleContext) -> Iterator[Finding]:
+def batched_tokens_cover_model_len(ctx: RuleContext) -> Finding | None:
     s = ctx.settings
     # vLLM sizes a defaulted max_num_batched_tokens to max_model_len when it does not chunk
     if ctx.request.engine.max_num_batched_tokens is None or chunked_prefill(ctx):
-        return
+        return None
     if s.max_num_batched_tokens >= s.max_model_len:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW118",
         name="batched-tokens-below-max-model-len",
         severity=Severity.ERROR,
@@ -154,14 +152,14 @@ def batched_tokens_cover_model_len(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def async_scheduling_supported(ctx: RuleContext) -> Iterator[Finding]:
+def async_scheduling_supported(ctx: RuleContext) -> Finding | None:
     """--async-scheduling asked for on the Ray executor, which has no async scheduling."""
     eng, version = ctx.request.engine, ctx.settings.facts.version
     if eng.async_scheduling is not True or eng.distributed_executor_backend != "ray":
-        return
+        return None
     if not has_behaviour("async_scheduling_refused_without_executor_support", version):
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW144",
         name="async-scheduling-unsupported",
         severity=Severity.ERROR,

@@ -387,13 +387,13 @@ def _v0_draft_length(ctx: RuleContext, spec: SpecDecode, key: str) -> Iterator[F
 
 
 @rule
-def max_model_len_lowered_to_draft(ctx: RuleContext) -> Iterator[Finding]:
+def max_model_len_lowered_to_draft(ctx: RuleContext) -> Finding | None:
     """VllmConfig._limit_max_model_len_to_draft: the V2 model runner serves no request longer
     than a draft model takes, and says so only as a warning."""
     s = ctx.settings
     if s.draft_limited_from is None or s.spec is None or s.spec.draft_max_len is None:
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW126",
         name="max-model-len-lowered-to-draft",
         severity=Severity.WARNING,
@@ -410,11 +410,11 @@ def max_model_len_lowered_to_draft(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def speculative_method_not_sized(ctx: RuleContext) -> Iterator[Finding]:
+def speculative_method_not_sized(ctx: RuleContext) -> Finding | None:
     spec = ctx.settings.spec
     if spec is None or spec.method is None or spec.kind != "unsized":
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW127",
         name="speculative-method-not-sized",
         severity=Severity.WARNING,
@@ -426,7 +426,7 @@ def speculative_method_not_sized(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
+def speculative_draft_kv_groups(ctx: RuleContext) -> Finding | None:
     """The V1 model runner's drafter (draft model, EAGLE, MTP) reads one KV cache group's
     attention metadata and asserts all its layers are in it
     (SpecDecodeBaseProposer.validate_same_kv_cache_group): a Gemma-3 draft's sliding-window and
@@ -442,7 +442,7 @@ def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
         or s.runner.v2
         or (groups := draft_kv_groups(ctx.model, s)) < 2
     ):
-        return
+        return None
     # one group again: the hybrid manager off turns sliding-window layers into full ones
     fix_values: dict[str, Any] = {"vllm.disable_hybrid_kv_cache_manager": True}
     fix = (
@@ -464,7 +464,7 @@ def speculative_draft_kv_groups(ctx: RuleContext) -> Iterator[Finding]:
         since = first_v2_release(ctx.model, version, spec, ctx.request.engine)
         if since:
             fix += f", or pin vLLM {since} or later, whose Model Runner V2 takes such a draft"
-    yield Finding(
+    return Finding(
         rule_id="VW128",
         name="speculative-draft-kv-groups",
         severity=Severity.ERROR,

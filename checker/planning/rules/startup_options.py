@@ -4,8 +4,6 @@ from measured memory (VW153)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.engine.releases import message
 from checker.planning.rules.base import RuleContext, rule
 from checker.schemas.enums import Severity
@@ -14,12 +12,12 @@ from checker.schemas.outputs import Finding
 
 
 @rule
-def checkpoint_prepare_needs_sleep_mode(ctx: RuleContext) -> Iterator[Finding]:
+def checkpoint_prepare_needs_sleep_mode(ctx: RuleContext) -> Finding | None:
     """config/model.py ModelConfig.__post_init__ (0.34.0) raises before anything is sized."""
     args, version = ctx.request.engine.vllm_args, ctx.settings.facts.version
     if not args.get("checkpoint-prepare-on-startup") or args.get("enable-sleep-mode"):
-        return
-    yield Finding(
+        return None
+    return Finding(
         rule_id="VW152",
         name="checkpoint-prepare-without-sleep-mode",
         severity=Severity.ERROR,
@@ -48,17 +46,17 @@ def _extensible_refusal(eng: EngineInput, version: str) -> tuple[str, str] | Non
 
 
 @rule
-def extensible_kv_cache_supported(ctx: RuleContext) -> Iterator[Finding]:
+def extensible_kv_cache_supported(ctx: RuleContext) -> Finding | None:
     """--enable-extensible-kv-cache given explicitly: unset, vLLM turns it off by itself in
     these cases; asked for, it raises (VllmConfig.__post_init__)."""
     eng, version = ctx.request.engine, ctx.settings.facts.version
     if eng.enable_extensible_kv_cache is not True:
-        return
+        return None
     refusal = _extensible_refusal(eng, version)
     if refusal is None:
-        return
+        return None
     text, other = refusal
-    yield Finding(
+    return Finding(
         rule_id="VW153",
         name="extensible-kv-cache-unsupported",
         severity=Severity.ERROR,

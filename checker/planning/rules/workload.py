@@ -13,8 +13,6 @@ no token for output.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from checker.planning.performance.batching import recipe_prompts
 from checker.planning.performance.lengths import longest, random_prefix_len, request_lengths
 from checker.planning.rules.base import RuleContext, rule
@@ -31,13 +29,13 @@ def _largest_ratio(random_part: int, output: int, prefix: int, limit: int) -> fl
 
 
 @rule
-def request_exceeds_max_model_len(ctx: RuleContext) -> Iterator[Finding]:
+def request_exceeds_max_model_len(ctx: RuleContext) -> Finding | None:
     """VW208: the workload's own request (prompt + output) is longer than max_model_len, so no
     request of it runs as planned (VW405 covers a spread around a request that fits)."""
     work, limit = ctx.request.workload, ctx.settings.max_model_len
     total = work.prompt_tokens + work.gen_tokens
     if total <= limit:
-        return
+        return None
     if work.prompt_tokens >= limit:
         what = (
             f"its prompts alone ({work.prompt_tokens} tokens) reach max_model_len {limit}: "
@@ -53,7 +51,7 @@ def request_exceeds_max_model_len(ctx: RuleContext) -> Iterator[Finding]:
             f'requested {work.gen_tokens} output tokens...") or cuts its output to '
             f"{limit - work.prompt_tokens} tokens"
         )
-    yield Finding(
+    return Finding(
         rule_id="VW208",
         name="workload-request-exceeds-max-model-len",
         severity=Severity.WARNING,
@@ -66,22 +64,22 @@ def request_exceeds_max_model_len(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule
-def spread_exceeds_max_model_len(ctx: RuleContext) -> Iterator[Finding]:
+def spread_exceeds_max_model_len(ctx: RuleContext) -> Finding | None:
     work, limit = ctx.request.workload, ctx.settings.max_model_len
     ratio = work.random_range_ratio
     # only the spread's own overflow: a mean request longer than the context is out of scope
     if not ratio or work.prompt_tokens + work.gen_tokens > limit:
-        return
+        return None
     prefix = random_prefix_len(work.prompt_tokens, work.shared_prefix_tokens)
     random_part = work.prompt_tokens - prefix
     top = longest(random_part, work.gen_tokens, ratio, prefix)
     if top <= limit:
-        return
+        return None
     prompts = work.num_prompts or recipe_prompts(work.concurrency)
     sizes = request_lengths(prompts, random_part, work.gen_tokens, ratio, prefix)
     over = sum(p + o > limit for p, o in sizes)
     fits = _largest_ratio(random_part, work.gen_tokens, prefix, limit)
-    yield Finding(
+    return Finding(
         rule_id="VW405",
         name="workload-spread-exceeds-max-model-len",
         severity=Severity.WARNING,
