@@ -697,7 +697,13 @@ def _decode_stage(
 
 def bandwidth_words(family: str) -> str:
     """The bandwidth side of the range on a GPU ``family``, as reports say it."""
-    slow, fast = _family_costs(family, 0), _family_costs(family, 1)
+    return _bandwidth_words(_family_costs(family, 0), _family_costs(family, 1))
+
+
+# keyed on the costs it formats: every plan's estimate says it, and formatting its six
+# figures took more than the rest of the estimate's words
+@functools.lru_cache(maxsize=64)
+def _bandwidth_words(slow: FixedCosts, fast: FixedCosts) -> str:
     if not slow.weight_stream:
         return f"{EFFICIENCY[0]:.0%}-{EFFICIENCY[1]:.0%} of peak memory bandwidth"
     return (
