@@ -479,10 +479,10 @@ class Rates(NamedTuple):
     fp8_flops: float  # FLOPS of an fp8 kernel (the indexer's scores): fp8 tensor cores if any
     fixed: FixedCosts  # the GPU family's fixed costs, at the fixed end
     gaps: FixedCosts  # at the bandwidth end: the loss at each kernel boundary goes with it
-    linear_token_s: float  # linear_token_s
-    head_row_s: float  # head_row_s
-    activation_bytes: float  # activation_bytes, with or without the fused-MoE call's
-    sampler: SamplerCost | None  # top_k_top_p_cost
+    linear_token_s: float  # seconds of the linear layers' matmuls a token (linear_token_s)
+    head_row_s: float  # seconds of the LM head a sampled row (head_row_s)
+    activation_bytes: float  # a token's (activation_bytes), the fused-MoE call's if unpriced
+    sampler: SamplerCost | None  # the top-k/top-p sampler's (top_k_top_p_cost)
 
 
 @per_plan_at  # both ends, for every stage of decode and prefill and every step simulated
@@ -758,13 +758,13 @@ def decode_token_s(ctx: RuleContext, batch: int, context: int) -> tuple[float, f
     micro = math.ceil(batch / micro_batches)
     stages = [_decode_stage(ctx, i, st, micro, context) for i, st in enumerate(ctx.memory.stages)]
     layers = model.num_hidden_layers / s.pp
-    message = micro * model.hidden_size * s.dtype_bytes  # each all-reduce's
+    reduced = micro * model.hidden_size * s.dtype_bytes  # bytes each all-reduce sums
     overlapped, whole = overlaps_cpu(ctx), whole_graph_decode(ctx)
 
     def at_end(end: int) -> float:
         r = rates(ctx, end)
         fixed = r.fixed
-        comm = 2 * layers * _allreduce_s(ctx, message, end)
+        comm = 2 * layers * _allreduce_s(ctx, reduced, end)
         linear_s = micro * (r.linear_token_s + r.head_row_s) / (s.tp * s.pp)
         stage_s = [
             _with_kernels(

@@ -1,6 +1,6 @@
 """What every rule sees, and the registry rules add themselves to.
 
-A rule is a pure function of a RuleContext returning zero or more Findings (Rule). Rule ids are
+A rule is a pure function of a RuleContext returning zero or more Findings. Rule ids are
 stable (VW1xx configuration, VW2xx memory, VW3xx deployment) so users can silence or search
 them; messages use vLLM's own wording where vLLM raises the error.
 """
