@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -131,60 +132,45 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         kind = LayerKind.MLA if model.uses_mla else LayerKind.FULL
         per_token = page * len(layers) // settings.block_size
         return KVLayout(page, len(layers), (kind,), per_token, 0)
-    if model.kv_heads_per_layer or settings.kv_skip_layers:  # a page per layer where they differ
-        pages = [target_page(model, settings, i) for i in layers]
-    else:
-        pages = [target_page(model, settings, layers[0])] * len(layers) if layers else []
-    if model.uses_mla:
-        kinds = [LayerKind.MLA] * len(layers)
-    elif settings.hybrid_kv:
-        kinds = [model.layer_kinds[i] for i in layers]
-    else:
-        kinds = [LayerKind.FULL] * len(layers)
-    if model.indexer_token_bytes:
-        # the key cache of each sparse-MLA layer's indexer, one more MLA page of one replicated
-        # head (models/deepseek_v2.py DeepseekV32IndexerCache.get_kv_cache_spec); a layer
-        # without an indexer registers none
-        built = own_indexer_layers(model, settings.facts.version)
-        indexers = sum(built[i] for i in layers)
-        pages += [settings.block_size * model.indexer_token_bytes] * indexers
-        kinds += [LayerKind.MLA] * indexers
-    window_of = {kind: _window(kind, model) for kind in set(kinds)}  # once per kind, not layer
-    windows = [window_of[kind] for kind in kinds]
-    pages += [page for _, page, _ in drafts]
-    kinds += [kind for kind, _, _ in drafts]
-    windows += [window for _, _, window in drafts]
-    per_token = sum(pages) // settings.block_size
-    page = max(pages, default=0)
+    specs = _target_specs(model, settings, stage_range, layers)
+    for spec in drafts:  # a drafter's layer joins the target's layers of its spec
+        specs[spec] = specs.get(spec, 0) + 1
+    pages_sum = sum(page * count for (_, page, _), count in specs.items())
+    per_token = pages_sum // settings.block_size
+    page = max((page for _, page, _ in specs), default=0)
+    layer_count = sum(specs.values())
     state_bytes = 0
+    kinds = {kind: None for kind, _, _ in specs}  # in the order the layers bring them
     if states:
         page = _state_page(model, settings)
         blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, settings.max_model_len)
         state_bytes = states * page * blocks
-        kinds += [LayerKind.LINEAR] * states
-    distinct_kinds, distinct_pages = len(set(kinds)), len(set(pages))
-    if not settings.is_v0 and not states and distinct_kinds == 1 and distinct_pages > 1:
+        kinds[LayerKind.LINEAR] = None
+    first_kind = next(iter(kinds))
+    distinct_pages = len({page for _, page, _ in specs})
+    if not settings.is_v0 and not states and len(kinds) == 1 and distinct_pages > 1:
         # one attention type, pages of different sizes (Nemotron-NAS KV heads per layer):
         # UniformTypeKVCacheSpecs, one group whose page is the sum of the layers' pages
         # (v1/kv_cache_interface.py; kv_cache_utils.py get_kv_cache_config_from_groups)
-        return KVLayout(sum(pages), 1, (kinds[0],), per_token, 0)
-    if settings.is_v0 or distinct_kinds == 1:
+        return KVLayout(pages_sum, 1, (first_kind,), per_token, 0)
+    if settings.is_v0 or len(kinds) == 1:
         # one group; layers whose pages differ share a block of their summed pages
         # (v1/core/kv_cache_planning.py get_kv_cache_groups, UniformTypeKVCacheSpecs)
-        block = sum(pages) if distinct_pages > 1 and not states else 0
-        return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states, block)
+        block = pages_sum if distinct_pages > 1 and not states else 0
+        return KVLayout(
+            page, layer_count + states, (first_kind,), per_token, state_bytes, states, block
+        )
     # v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size: layers of one spec
     # (attention type, window and page: a drafter's layers beside the target's are specs of
     # their own) form groups of the smallest spec's size, or of the largest when the specs are
     # within 1.5x of each other
-    specs: list[_Spec] = list(zip(kinds[: len(pages)], pages, windows, strict=True))
-    specs += [(LayerKind.LINEAR, page, 0)] * states
-    counts = Counter(specs)
-    group_size = min(counts.values())
-    if max(counts.values()) < group_size * 1.5:
-        group_size = max(counts.values())
+    if states:
+        specs[(LayerKind.LINEAR, page, 0)] = states
+    group_size = min(specs.values())
+    if max(specs.values()) < group_size * 1.5:
+        group_size = max(specs.values())
     groups: list[_Spec] = []
-    for spec, count in counts.items():
+    for spec, count in specs.items():
         groups += [spec] * -(-count // group_size)
     own = [window if window != _window(kind, model) else 0 for kind, _, window in groups]
     return KVLayout(
@@ -197,6 +183,56 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         block_multiples=_block_multiples(groups, page),
         windows=tuple(own) if any(own) else (),
     )
+
+
+def _target_specs(
+    model: ModelInfo, settings: Settings, stage_range: range, layers: tuple[int, ...]
+) -> dict[_Spec, int]:
+    """The spec (kind, page, window) of each of the rank's attention layers (``layers``) and
+    their indexers, with how many layers have it, in the order the layers bring them: counted
+    per kind where every layer's page is the same (most hybrids), not layer by layer."""
+    if model.uses_mla:
+        kinds: Iterable[LayerKind] = (LayerKind.MLA,) * len(layers)
+    elif settings.hybrid_kv:
+        kinds = (model.layer_kinds[i] for i in layers)
+    else:
+        kinds = (LayerKind.FULL,) * len(layers)
+    specs: dict[_Spec, int] = {}
+    if model.kv_heads_per_layer or settings.kv_skip_layers:  # a page per layer where they differ
+        for layer, kind in zip(layers, kinds, strict=True):
+            spec = (kind, target_page(model, settings, layer), _window(kind, model))
+            specs[spec] = specs.get(spec, 0) + 1
+    elif layers:
+        page = target_page(model, settings, layers[0])
+        counts = (
+            _kind_counts(model, stage_range, layers)
+            if settings.hybrid_kv and not model.uses_mla
+            else {next(iter(kinds)): len(layers)}
+        )
+        specs = {(kind, page, _window(kind, model)): count for kind, count in counts.items()}
+    if model.indexer_token_bytes:
+        # the key cache of each sparse-MLA layer's indexer, one more MLA page of one replicated
+        # head (models/deepseek_v2.py DeepseekV32IndexerCache.get_kv_cache_spec); a layer
+        # without an indexer registers none
+        built = own_indexer_layers(model, settings.facts.version)
+        indexers = sum(built[i] for i in layers)
+        if indexers:
+            spec = (LayerKind.MLA, settings.block_size * model.indexer_token_bytes, 0)
+            specs[spec] = specs.get(spec, 0) + indexers
+    return specs
+
+
+# per model and pipeline stage: the kinds of its attention layers and how many of each, in
+# the order they first come (each plan and each TP tried of a hybrid model asks)
+_KIND_COUNTS: ByIdentity[dict[LayerKind, int]] = ByIdentity(maxsize=1024)
+
+
+def _kind_counts(
+    model: ModelInfo, stage_range: range, layers: tuple[int, ...]
+) -> dict[LayerKind, int]:
+    """How many of ``layers`` (the attention layers of ``stage_range``) have each kind."""
+    key = (stage_range.start, stage_range.stop)
+    return _KIND_COUNTS.get(model, key, lambda: dict(Counter(model.layer_kinds[i] for i in layers)))
 
 
 # DeepSeek-V4's packed layouts (milliseconds each), per attention config: each plan, each TP
