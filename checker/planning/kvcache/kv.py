@@ -408,6 +408,27 @@ def size_kv(
     """Blocks, tokens and concurrency for one rank with ``budget_bytes`` of KV memory
     (``layout``: the rank's, when the caller has it already)."""
     layout = layout or kv_layout(model, settings, stage)
+    return kv_result(settings, layout, budget_bytes, stage, request_blocks(model, settings, layout))
+
+
+def request_blocks(model: ModelInfo, settings: Settings, layout: KVLayout) -> int:
+    """Blocks one request of max_model_len takes over the rank's groups: what size_kv divides
+    a V1 cache's blocks by for its concurrency. Of the layout and the settings alone, not of
+    the KV memory, so a plan at another utilization keeps it (memory.at_utilization)."""
+    if layout.page_bytes == 0:
+        return 0
+    if layout.packed is not None:
+        return layout.packed.blocks_per_request(settings.max_model_len, in_flight_tokens(settings))
+    return sum(
+        _blocks_per_request(k, model, settings, settings.max_model_len, m, w)
+        for k, m, w in _group_specs(layout)
+    )
+
+
+def kv_result(
+    settings: Settings, layout: KVLayout, budget_bytes: float, stage: int, per_request: int
+) -> KVResult:
+    """size_kv with the blocks one request takes (``per_request``: request_blocks) known."""
     if layout.page_bytes == 0 or budget_bytes <= 0:
         return KVResult(0, 0, 0.0, layout)
     if settings.is_v0:
@@ -417,16 +438,9 @@ def size_kv(
     blocks = int(budget_bytes // layout.group_block_bytes)
     if layout.packed is not None:
         # v1/core/kv_cache_utils.py get_kv_cache_capacity: tokens = concurrency x max_model_len
-        per_request = layout.packed.blocks_per_request(
-            settings.max_model_len, in_flight_tokens(settings)
-        )
         concurrency = blocks / per_request
         return KVResult(blocks, int(concurrency * settings.max_model_len), concurrency, layout)
-    needed = sum(
-        _blocks_per_request(k, model, settings, settings.max_model_len, m, w)
-        for k, m, w in _group_specs(layout)
-    )
-    concurrency = blocks / needed if needed else 0.0
+    concurrency = blocks / per_request if per_request else 0.0
     if has_behaviour("kv_tokens_from_concurrency", settings.facts.version):
         tokens = int(concurrency * settings.max_model_len)
     else:

@@ -25,7 +25,8 @@ from checker.planning.kvcache.kv import (
     KVResult,
     bytes_for_length,
     kv_layout,
-    size_kv,
+    kv_result,
+    request_blocks,
     v0_blocks,
 )
 from checker.planning.memory.activation import (
@@ -127,6 +128,10 @@ class StageTerms(NamedTuple):
     frontend: float  # the API servers' GPU media decoding, carved out of the KV cache
     layout: KVLayout
     measured: MeasuredStage | None
+    # one request of max_model_len on this rank's layout: its blocks (kv.request_blocks) and
+    # bytes (bytes_for_length), which no more than the terms depend on utilization
+    request_blocks: int
+    max_len_bytes: float
 
 
 def plan_memory(
@@ -153,19 +158,30 @@ def plan_memory(
             graphs = _or(m.cudagraph, graphs)
         frontend = frontend_gpu_bytes(model, settings)
         layout = kv_layout(model, settings, stage)
-        terms.append(StageTerms(weights, activation, stage_non_torch, graphs, frontend, layout, m))
-    return _sized(model, settings, tuple(terms), measured)
+        terms.append(
+            StageTerms(
+                weights,
+                activation,
+                stage_non_torch,
+                graphs,
+                frontend,
+                layout,
+                m,
+                request_blocks(model, settings, layout),
+                bytes_for_length(model, settings, layout, settings.max_model_len),
+            )
+        )
+    return _sized(settings, tuple(terms), measured)
 
 
 def at_utilization(memory: MemoryPlan, model: ModelInfo, utilization: float) -> MemoryPlan:
     """``memory`` at another gpu_memory_utilization, as plan_memory gives it: only the
     requested memory and the KV cache it leaves change, so the terms before it are kept."""
     settings = evolve(memory.settings, gpu_memory_utilization=utilization)
-    return _sized(model, settings, memory.terms, memory.measured)
+    return _sized(settings, memory.terms, memory.measured)
 
 
 def _sized(
-    model: ModelInfo,
     settings: Settings,
     terms: tuple[StageTerms, ...],
     measured: Measured | None,
@@ -206,12 +222,12 @@ def _sized(
                 t.non_torch,
                 t.cudagraph,
                 budget,
-                size_kv(model, settings, allocated, stage, t.layout),
+                kv_result(settings, t.layout, allocated, stage, t.request_blocks),
                 check,
                 capacity_check,
             )
         )
-    binding = min(stages, key=lambda s: (s.kv.num_blocks, s.kv_budget))
+    binding = stages[0] if len(stages) == 1 else min(stages, key=_fewest_blocks)
     return MemoryPlan(
         settings,
         total,
@@ -219,10 +235,14 @@ def _sized(
         tuple(stages),
         binding,
         cuda_context_gib(settings) * GIB,
-        bytes_for_length(model, settings, binding.kv.layout, settings.max_model_len),
+        terms[binding.stage].max_len_bytes,
         measured,
         terms,
     )
+
+
+def _fewest_blocks(stage: StageMemory) -> tuple[int, float]:
+    return stage.kv.num_blocks, stage.kv_budget
 
 
 def extensible_margin(settings: Settings, t: StageTerms) -> tuple[float, float]:
