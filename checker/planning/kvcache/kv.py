@@ -542,7 +542,10 @@ def max_length_for_budget(
     counted in whole blocks where every group holds whole requests)."""
     if holds_whole_requests(layout):
         return _whole_length_for_budget(settings, layout, budget)
-    low, high = 0, settings.max_model_len
+    # a request's bytes grow with its length: where the longest fits, no search is needed
+    if bytes_for_length(model, settings, layout, settings.max_model_len) <= budget:
+        return settings.max_model_len
+    low, high = 0, settings.max_model_len - 1
     while low < high:
         mid = (low + high + 1) // 2
         if bytes_for_length(model, settings, layout, mid) <= budget:
