@@ -408,27 +408,33 @@ def size_kv(
     """Blocks, tokens and concurrency for one rank with ``budget_bytes`` of KV memory
     (``layout``: the rank's, when the caller has it already)."""
     layout = layout or kv_layout(model, settings, stage)
-    return kv_result(settings, layout, budget_bytes, stage, request_blocks(model, settings, layout))
+    return kv_result(settings, layout, budget_bytes, stage, one_request(model, settings, layout)[0])
 
 
-def request_blocks(model: ModelInfo, settings: Settings, layout: KVLayout) -> int:
-    """Blocks one request of max_model_len takes over the rank's groups: what size_kv divides
-    a V1 cache's blocks by for its concurrency. Of the layout and the settings alone, not of
-    the KV memory, so a plan at another utilization keeps it (memory.at_utilization)."""
+def one_request(model: ModelInfo, settings: Settings, layout: KVLayout) -> tuple[int, float]:
+    """(blocks, bytes) one request of max_model_len takes on the rank: the blocks over every
+    group, what size_kv divides a V1 cache's blocks by for its concurrency, and the bytes the
+    one-request check compares (bytes_for_length). Of the layout and the settings alone, not
+    of the KV memory, so a plan at another utilization keeps them (memory.at_utilization)."""
+    length = settings.max_model_len
     if layout.page_bytes == 0:
-        return 0
+        return 0, 0.0
     if layout.packed is not None:
-        return layout.packed.blocks_per_request(settings.max_model_len, in_flight_tokens(settings))
-    return sum(
-        _blocks_per_request(k, model, settings, settings.max_model_len, m, w)
-        for k, m, w in _group_specs(layout)
+        in_flight = in_flight_tokens(settings)
+        blocks = layout.packed.blocks_per_request(length, in_flight)
+        return blocks, float(layout.packed.bytes_for_length(length, in_flight))
+    attention = _attention_blocks(model, settings, layout, length)
+    states = _state_blocks(model, settings, layout, length)
+    blocks = attention + layout.kinds.count(LayerKind.LINEAR) * states
+    return blocks, float(
+        attention * layout.group_block_bytes + layout.state_layers * states * layout.page_bytes
     )
 
 
 def kv_result(
     settings: Settings, layout: KVLayout, budget_bytes: float, stage: int, per_request: int
 ) -> KVResult:
-    """size_kv with the blocks one request takes (``per_request``: request_blocks) known."""
+    """size_kv with the blocks one request takes (``per_request``: one_request's) known."""
     if layout.page_bytes == 0 or budget_bytes <= 0:
         return KVResult(0, 0, 0.0, layout)
     if settings.is_v0:
@@ -478,19 +484,30 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
     length = max(length, 1)
     if layout.packed is not None:
         return float(layout.packed.bytes_for_length(length, in_flight_tokens(settings)))
-    attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
+    attention = _attention_blocks(model, settings, layout, length)
+    return float(
+        attention * layout.group_block_bytes + _state_bytes(model, settings, layout, length)
+    )
+
+
+def _attention_blocks(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> int:
+    """The blocks a request of ``length`` tokens takes over the rank's attention groups."""
+    blocks = 0  # a loop, not sum() over a generator: this is asked for thousands of times
     for (kind, multiple, window), groups in attention_specs(layout):
-        attention += groups * _blocks_per_request(kind, model, settings, length, multiple, window)
-    states = _state_bytes(model, settings, layout, length)
-    return float(attention * layout.group_block_bytes + states)
+        blocks += groups * _blocks_per_request(kind, model, settings, length, multiple, window)
+    return blocks
+
+
+def _state_blocks(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> int:
+    """The blocks a request of ``length`` tokens holds in each of the rank's state layers."""
+    if not layout.state_layers:  # most models: nothing to count
+        return 0
+    return _blocks_per_request(LayerKind.LINEAR, model, settings, length)
 
 
 def _state_bytes(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> int:
     """The state blocks a request of ``length`` holds in the rank's state layers, in bytes."""
-    if not layout.state_layers:  # most models: nothing to count
-        return 0
-    blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, length)
-    return layout.state_layers * blocks * layout.page_bytes
+    return layout.state_layers * _state_blocks(model, settings, layout, length) * layout.page_bytes
 
 
 def resident_bytes_for_length(

@@ -23,10 +23,9 @@ from checker.planning.kvcache.kv import (
     GIB,
     KVLayout,
     KVResult,
-    bytes_for_length,
     kv_layout,
     kv_result,
-    request_blocks,
+    one_request,
     v0_blocks,
 )
 from checker.planning.memory.activation import (
@@ -128,8 +127,8 @@ class StageTerms(NamedTuple):
     frontend: float  # the API servers' GPU media decoding, carved out of the KV cache
     layout: KVLayout
     measured: MeasuredStage | None
-    # one request of max_model_len on this rank's layout: its blocks (kv.request_blocks) and
-    # bytes (bytes_for_length), which no more than the terms depend on utilization
+    # one request of max_model_len on this rank's layout, its blocks and bytes
+    # (kv.one_request): no more than the terms do they depend on utilization
     request_blocks: int
     max_len_bytes: float
 
@@ -167,8 +166,7 @@ def plan_memory(
                 frontend,
                 layout,
                 m,
-                request_blocks(model, settings, layout),
-                bytes_for_length(model, settings, layout, settings.max_model_len),
+                *one_request(model, settings, layout),
             )
         )
     return _sized(settings, tuple(terms), measured)
