@@ -341,13 +341,13 @@ def recommend(
         seqs,
         _max_num_batched_tokens(ctx, int(seqs.value)),
     ]
-    config, applied = apply_fixes(config, evaluate(ctx) if findings is None else findings)
-    fixed = {rec.key for rec in applied}  # the applied fix is the one value for its setting
+    fixed, applied = apply_fixes(config, evaluate(ctx) if findings is None else findings)
+    # the applied fix is the one value for its setting
     recs = [rec for rec in recs if rec.key not in fixed] + applied
     explanations: dict[str, str] = {}
     if ctx.request.explain:
         for rec in recs:
-            current = getattr(config, rec.key, rec.value)
+            current = fixed[rec.key] if rec.key in fixed else getattr(config, rec.key, rec.value)
             reason = rec.reason if current == rec.value else _current_reason(ctx, rec, current)
             explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), reason]))
         explanations.update(parallel_costs(ctx.model, ctx.settings, ctx.memory.binding.kv.tokens))
@@ -375,7 +375,7 @@ def recommend(
         explanations.update(skip_layer_costs(ctx.model, ctx.settings))
         explanations.update(indexer_costs(ctx.model, ctx.settings))
         explanations.update(state_costs(ctx.model, ctx.settings))
-    return config.model_copy(update={"explanations": explanations}), recs
+    return config.model_copy(update={**fixed, "explanations": explanations}), recs
 
 
 def _connector_costs(ctx: RuleContext) -> dict[str, str]:

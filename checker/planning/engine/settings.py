@@ -342,6 +342,7 @@ def resolve_settings(
     subtract = subtract and (not runner.v2 or v2_estimates_cudagraphs(facts.version))
     graphs = captures_graphs(request)
     extensible = extensible_kv_off(eng, facts, gpu) is None
+    kv_bytes = element_bytes(kv_dtype.value, dtype)
     sizes = (
         _graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec, runner.v2)
         if graphs
@@ -351,8 +352,8 @@ def resolve_settings(
         facts=facts,
         gpu=gpu,
         dtype=dtype,
-        kv_cache_dtype=KVCacheDType(kv_dtype).value,
-        kv_bytes=element_bytes(kv_dtype.value, dtype),
+        kv_cache_dtype=kv_dtype.value,
+        kv_bytes=kv_bytes,
         quantization=effective_quantization(request, model),
         tp=tp,
         pp=request.hardware.pipeline_parallel_size,
@@ -383,9 +384,7 @@ def resolve_settings(
         runner=runner,
         install=eng.install,
         disable_custom_all_reduce=eng.disable_custom_all_reduce,
-        connector_buffer=_connector_buffer(
-            request, model, facts.version, tp, element_bytes(kv_dtype.value, dtype)
-        ),
+        connector_buffer=_connector_buffer(request, model, facts.version, tp, kv_bytes),
         cudagraph_sizes=sizes.target,
         draft_decode_graph_sizes=sizes.draft_decode,
         graph_max_seq_len=min(

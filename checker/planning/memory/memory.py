@@ -187,6 +187,7 @@ def _sized(
     """The KV budget and cache of every stage from its terms, and the binding stage."""
     total = settings.gpu.memory_gib * GIB
     requested = total * settings.gpu_memory_utilization
+    cuda_context = cuda_context_gib(settings) * GIB
     stages = []
     for stage, t in enumerate(terms):
         capacity_check = None
@@ -207,7 +208,8 @@ def _sized(
             if settings.extensible_kv:
                 # the cache is what is measured after warm-up (finalize_extensible_kv_cache)
                 capacity_check = _kv_memory(settings, t.layout, budget - t.frontend, stage)[1]
-                budget = min(budget, measured_budget(settings, t, total, requested))
+                free_at_start = total - cuda_context
+                budget = min(budget, measured_budget(settings, t, requested, free_at_start))
         # the API servers' GPU media decoding is carved out of the KV cache, also when
         # kv_cache_memory_bytes is given (Worker.determine_available_memory)
         budget -= t.frontend
@@ -232,7 +234,7 @@ def _sized(
         requested,
         tuple(stages),
         binding,
-        cuda_context_gib(settings) * GIB,
+        cuda_context,
         terms[binding.stage].max_len_bytes,
         measured,
         terms,
@@ -256,7 +258,9 @@ def extensible_margin(settings: Settings, t: StageTerms) -> tuple[float, float]:
     return t.activation, max(floor, ext.margin_fraction * t.activation)
 
 
-def measured_budget(settings: Settings, t: StageTerms, total: float, requested: float) -> float:
+def measured_budget(
+    settings: Settings, t: StageTerms, requested: float, free_at_start: float
+) -> float:
     """An extensible KV cache's bytes after warm-up and CUDA-graph capture: the requested
     memory, capped by what was free at start (total less the CUDA context) less the margin,
     less what the engine then holds (weights, non-torch, the captured graphs) and the
@@ -264,7 +268,6 @@ def measured_budget(settings: Settings, t: StageTerms, total: float, requested: 
     capacity: kv_cache_planning.py finalize_extensible_kv_cache)."""
     transient, margin = extensible_margin(settings, t)
     used = t.weights + t.non_torch + t.cudagraph
-    free_at_start = total - cuda_context_gib(settings) * GIB
     return min(requested, free_at_start - margin) - used - transient
 
 
