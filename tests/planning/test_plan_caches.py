@@ -232,6 +232,9 @@ def test_stage_weights_shared_over_plans_are_each_plans_own(model_id: str) -> No
         (H100, {"enable_expert_parallel": True, "data_parallel_size": 2}),
         (H100, {"cpu_offload_gb": 4.0}),
         (H100, {"max_num_batched_tokens": 4096, "version": "0.34"}),
+        # a vision tower's share: skipped with no modality left, whole on each rank in data mode
+        (H100, {"language_model_only": True, "version": "0.34"}),
+        (H100, {"mm_encoder_tp_mode": "data", "version": "0.34"}),
     ]
     for _ in range(2):  # the second round reads the shared entries
         for gpu, kw in variants:
