@@ -12,11 +12,15 @@ import functools
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import NamedTuple
 
 from checker.planning.engine.releases import has_behaviour
-from checker.planning.engine.settings import Settings, attention_page_per_token, state_pages_padded
+from checker.planning.engine.settings import (
+    Settings,
+    attention_page_per_token,
+    evolve,
+    state_pages_padded,
+)
 from checker.planning.kvcache.deepseek_v4 import (
     PackedKV,
     explain_costs,
@@ -312,7 +316,7 @@ def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
         return {"DeepSeek-V4 KV cache": words}
     if not model.indexer_token_bytes or not model.kv_layers:
         return {}
-    latent = target_page(model, replace(settings, block_size=1), model.kv_layers[0])
+    latent = target_page(model, evolve(settings, block_size=1), model.kv_layers[0])
     own = sum(own_indexer_layers(model, settings.facts.version)[i] for i in model.kv_layers)
     indexer = own * model.indexer_token_bytes
     share = indexer / (indexer + len(model.kv_layers) * latent)
