@@ -202,22 +202,25 @@ def auto_fit_line(memory: MemoryPlan, model: ModelInfo) -> str | None:
     )
 
 
+# how each figure of a plan without a calibration's terms was obtained
+_BASIS = {
+    "total_gib": Basis.DERIVED,
+    "requested_gib": Basis.EXACT,
+    "weights_gib": Basis.DERIVED,
+    "activation_gib": Basis.ESTIMATED,
+    "non_torch_gib": Basis.ESTIMATED,
+    "cudagraph_gib": Basis.ESTIMATED,
+    "kv_cache_gib": Basis.DERIVED,
+    "kv_cache_tokens": Basis.EXACT,
+    "max_concurrency": Basis.EXACT,
+}
+
+
 def _basis(memory: MemoryPlan) -> dict[str, Basis]:
     """How each figure was obtained: a calibration's terms are measured, and so is the KV
     memory they leave."""
-    basis = {
-        "total_gib": Basis.DERIVED,
-        "requested_gib": Basis.EXACT,
-        "weights_gib": Basis.DERIVED,
-        "activation_gib": Basis.ESTIMATED,
-        "non_torch_gib": Basis.ESTIMATED,
-        "cudagraph_gib": Basis.ESTIMATED,
-        "kv_cache_gib": Basis.DERIVED,
-        "kv_cache_tokens": Basis.EXACT,
-        "max_concurrency": Basis.EXACT,
-    }
     if memory.measured is None or memory.settings.kv_cache_memory_bytes is not None:
-        return basis
+        return dict(_BASIS)  # each plan's own: a caller may change it
     m = memory.measured.stages[0]
     logged = {
         "weights_gib": m.weights,
@@ -226,7 +229,7 @@ def _basis(memory: MemoryPlan) -> dict[str, Basis]:
         "cudagraph_gib": m.cudagraph,
         "kv_cache_gib": m.non_kv,
     }
-    return basis | {k: Basis.MEASURED for k, v in logged.items() if v is not None}
+    return _BASIS | {k: Basis.MEASURED for k, v in logged.items() if v is not None}
 
 
 def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:

@@ -594,9 +594,11 @@ def holds_whole_requests(layout: KVLayout) -> bool:
 def raised_block_sizes(layout: KVLayout, block_size: int) -> dict[str, int]:
     """Tokens per block of each attention kind whose block vLLM raised to equal the largest
     page (unify_kv_cache_spec_page_size); empty where every group keeps ``block_size``."""
+    if not layout.block_multiples:  # most layouts: none raised
+        return {}
     return {
         kind.value: block_size * multiple
-        for kind, multiple, _ in _group_specs(layout)
+        for kind, multiple in zip(layout.kinds, layout.block_multiples, strict=True)
         if multiple > 1
     }
 
