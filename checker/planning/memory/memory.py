@@ -127,8 +127,8 @@ class StageTerms(NamedTuple):
     frontend: float  # the API servers' GPU media decoding, carved out of the KV cache
     layout: KVLayout
     measured: MeasuredStage | None
-    # one request of max_model_len on this rank's layout, its blocks and bytes
-    # (kv.one_request): no more than the terms do they depend on utilization
+    # the blocks and bytes of one request of max_model_len on this rank's layout
+    # (kv.one_request): like the terms above, independent of utilization
     request_blocks: int
     max_len_bytes: float
 
