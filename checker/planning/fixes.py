@@ -32,8 +32,10 @@ _MERGE = {"max_model_len": min, "max_num_batched_tokens": max}
 
 def apply_fixes(
     config: VLLMConfig, findings: list[Finding]
-) -> tuple[VLLMConfig, list[Recommendation]]:
-    """The config with every safe error fix applied, and one recommendation saying so per field."""
+) -> tuple[dict[str, Any], list[Recommendation]]:
+    """The fields of ``config`` every safe error fix sets, with their values (the caller
+    copies the config once, with its own fields beside them), and one recommendation saying
+    so per field."""
     wanted: dict[str, list[tuple[Any, Finding]]] = defaultdict(list)
     for finding in findings:
         if finding.severity is not Severity.ERROR or finding.rule_id in _UNSAFE_RULES:
@@ -62,4 +64,4 @@ def apply_fixes(
                 reason=f"applied the fix for {rules}: {getattr(config, field)!r} -> {value!r}",
             )
         )
-    return config.model_copy(update=updates), notes
+    return updates, notes

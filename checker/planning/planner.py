@@ -98,6 +98,21 @@ def choose_tp(
     """The profile's TP, else the smallest accepted TP whose plan fits (else the largest)."""
     if request.hardware.tensor_parallel_size:
         return request.hardware.tensor_parallel_size
+    return plan_at_chosen_tp(request, model, gpu, calibration, spec)[0].tp
+
+
+def plan_at_chosen_tp(
+    request: PlanRequest,
+    model: ModelInfo,
+    gpu: GPUSpec,
+    calibration: Calibration | None = None,
+    spec: SpecDecode | None = None,
+) -> tuple[Settings, MemoryPlan]:
+    """plan_settings at choose_tp's TP: the plan of the TP that fits is the one the search
+    made, not planned again."""
+    if request.hardware.tensor_parallel_size:
+        tp = request.hardware.tensor_parallel_size
+        return plan_settings(request, model, gpu, tp=tp, calibration=calibration, spec=spec)
     # each data-parallel engine and prefill-context-parallel rank gets its share of the GPUs
     eng = request.engine
     per_engine = (
@@ -105,12 +120,12 @@ def choose_tp(
         * eng.data_parallel_size
         * eng.prefill_context_parallel_size
     )
-    candidates = tp_candidates(model, request.hardware.gpus, per_engine)
-    for tp in candidates:
-        memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration, spec=spec)[1]
-        if fits_one_request(memory, model):
-            return tp
-    return candidates[-1]
+    *smaller, largest = tp_candidates(model, request.hardware.gpus, per_engine)
+    for tp in smaller:
+        plan = plan_settings(request, model, gpu, tp=tp, calibration=calibration, spec=spec)
+        if fits_one_request(plan[1], model):
+            return plan
+    return plan_settings(request, model, gpu, tp=largest, calibration=calibration, spec=spec)
 
 
 def log_lines(memory: MemoryPlan, model: ModelInfo) -> list[str]:
@@ -202,22 +217,25 @@ def auto_fit_line(memory: MemoryPlan, model: ModelInfo) -> str | None:
     )
 
 
+# how each figure of a plan without a calibration's terms was obtained
+_BASIS = {
+    "total_gib": Basis.DERIVED,
+    "requested_gib": Basis.EXACT,
+    "weights_gib": Basis.DERIVED,
+    "activation_gib": Basis.ESTIMATED,
+    "non_torch_gib": Basis.ESTIMATED,
+    "cudagraph_gib": Basis.ESTIMATED,
+    "kv_cache_gib": Basis.DERIVED,
+    "kv_cache_tokens": Basis.EXACT,
+    "max_concurrency": Basis.EXACT,
+}
+
+
 def _basis(memory: MemoryPlan) -> dict[str, Basis]:
     """How each figure was obtained: a calibration's terms are measured, and so is the KV
     memory they leave."""
-    basis = {
-        "total_gib": Basis.DERIVED,
-        "requested_gib": Basis.EXACT,
-        "weights_gib": Basis.DERIVED,
-        "activation_gib": Basis.ESTIMATED,
-        "non_torch_gib": Basis.ESTIMATED,
-        "cudagraph_gib": Basis.ESTIMATED,
-        "kv_cache_gib": Basis.DERIVED,
-        "kv_cache_tokens": Basis.EXACT,
-        "max_concurrency": Basis.EXACT,
-    }
     if memory.measured is None or memory.settings.kv_cache_memory_bytes is not None:
-        return basis
+        return dict(_BASIS)  # each plan's own: a caller may change it
     m = memory.measured.stages[0]
     logged = {
         "weights_gib": m.weights,
@@ -226,7 +244,7 @@ def _basis(memory: MemoryPlan) -> dict[str, Basis]:
         "cudagraph_gib": m.cudagraph,
         "kv_cache_gib": m.non_kv,
     }
-    return basis | {k: Basis.MEASURED for k, v in logged.items() if v is not None}
+    return _BASIS | {k: Basis.MEASURED for k, v in logged.items() if v is not None}
 
 
 def _breakdown(memory: MemoryPlan) -> MemoryBreakdown:
@@ -316,8 +334,7 @@ def engine_setup(
     model = engine_model(model, request)
     version = version_facts(request.engine.vllm_version).version
     spec = build_spec(request.engine, model, draft, version)
-    tp = choose_tp(request, model, gpu, calibration, spec)
-    settings, memory = plan_settings(request, model, gpu, tp=tp, calibration=calibration, spec=spec)
+    settings, memory = plan_at_chosen_tp(request, model, gpu, calibration, spec)
     return model, settings, memory
 
 

@@ -11,7 +11,6 @@ allow them; a pre-quantized checkpoint is a different model, so it is only said 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from checker.planning.engine.context_length import rope_flag_costs
 from checker.planning.engine.parallel import launch_costs, nodes_spanned, parallel_costs
@@ -189,7 +188,7 @@ def _kv_cache_dtype(ctx: RuleContext) -> list[Recommendation]:
         return []
     # the cache format follows the dtype (it overrides it in the layout: kv.py target_page)
     stored = stored_kv_dtype(s.mla_backend, "fp8")
-    with_fp8 = replace(s, kv_cache_dtype="fp8", kv_bytes=1.0, kv_storage_dtype=stored)
+    with_fp8 = evolve(s, kv_cache_dtype="fp8", kv_bytes=1.0, kv_storage_dtype=stored)
     fp8 = plan_memory(ctx.model, with_fp8).binding.kv
     return [
         Recommendation(
@@ -318,7 +317,7 @@ def _max_num_batched_tokens(ctx: RuleContext, seqs: int) -> Recommendation:
     if not chunked_prefill(ctx) and value < s.max_model_len:
         value, why = s.max_model_len, why + "; raised to max_model_len (no chunked prefill)"
     if value != s.max_num_batched_tokens:
-        trial = plan_memory(ctx.model, replace(s, max_num_batched_tokens=value, max_num_seqs=seqs))
+        trial = plan_memory(ctx.model, evolve(s, max_num_batched_tokens=value, max_num_seqs=seqs))
         if not _fits(ctx, trial) and _fits(ctx, ctx.memory):
             value = s.max_num_batched_tokens
             why += "; kept as planned: a larger batch budget leaves no KV cache for one request"
@@ -341,13 +340,13 @@ def recommend(
         seqs,
         _max_num_batched_tokens(ctx, int(seqs.value)),
     ]
-    config, applied = apply_fixes(config, evaluate(ctx) if findings is None else findings)
-    fixed = {rec.key for rec in applied}  # the applied fix is the one value for its setting
+    fixed, applied = apply_fixes(config, evaluate(ctx) if findings is None else findings)
+    # the applied fix is the one value for its setting
     recs = [rec for rec in recs if rec.key not in fixed] + applied
     explanations: dict[str, str] = {}
     if ctx.request.explain:
         for rec in recs:
-            current = getattr(config, rec.key, rec.value)
+            current = fixed[rec.key] if rec.key in fixed else getattr(config, rec.key, rec.value)
             reason = rec.reason if current == rec.value else _current_reason(ctx, rec, current)
             explanations[rec.key] = "; ".join(filter(None, [explanations.get(rec.key), reason]))
         explanations.update(parallel_costs(ctx.model, ctx.settings, ctx.memory.binding.kv.tokens))
@@ -375,7 +374,7 @@ def recommend(
         explanations.update(skip_layer_costs(ctx.model, ctx.settings))
         explanations.update(indexer_costs(ctx.model, ctx.settings))
         explanations.update(state_costs(ctx.model, ctx.settings))
-    return config.model_copy(update={"explanations": explanations}), recs
+    return config.model_copy(update={**fixed, "explanations": explanations}), recs
 
 
 def _connector_costs(ctx: RuleContext) -> dict[str, str]:
@@ -387,7 +386,7 @@ def _connector_costs(ctx: RuleContext) -> dict[str, str]:
     flag = "--kv-offloading-size" if eng.kv_offloading_size is not None else "--kv-transfer-config"
     hybrid = s.facts.hybrid_kv_cache_manager and hybrid_model(ctx.model)
     tokens = ctx.memory.binding.kv.tokens
-    on = plan_memory(ctx.model, replace(s, hybrid_kv=True)).binding.kv.tokens if hybrid else 0
+    on = plan_memory(ctx.model, evolve(s, hybrid_kv=True)).binding.kv.tokens if hybrid else 0
     return connector_costs(connector, flag, hybrid, tokens, on, s.connector_buffer)
 
 
@@ -406,7 +405,7 @@ def _in_flight_costs(ctx: RuleContext) -> dict[str, str]:
     )
     if on or ctx.request.engine.distributed_executor_backend != "ray":
         other = in_flight_batches(s.pp, s.facts.version, not on)
-        alt = plan_memory(ctx.model, replace(s, in_flight_batches=other)).binding.kv
+        alt = plan_memory(ctx.model, evolve(s, in_flight_batches=other)).binding.kv
         flag = "--async-scheduling" if not on else "--no-async-scheduling"
         held += f", {alt.max_concurrency:.2f}x with {flag}"
     return {"--async-scheduling": held}

@@ -232,6 +232,9 @@ def test_stage_weights_shared_over_plans_are_each_plans_own(model_id: str) -> No
         (H100, {"enable_expert_parallel": True, "data_parallel_size": 2}),
         (H100, {"cpu_offload_gb": 4.0}),
         (H100, {"max_num_batched_tokens": 4096, "version": "0.34"}),
+        # a vision tower's share: skipped with no modality left, whole on each rank in data mode
+        (H100, {"language_model_only": True, "version": "0.34"}),
+        (H100, {"mm_encoder_tp_mode": "data", "version": "0.34"}),
     ]
     for _ in range(2):  # the second round reads the shared entries
         for gpu, kw in variants:
@@ -279,3 +282,21 @@ def test_the_tp_search_reads_weights_from_the_parallel_layout_alone(model_id: st
             quick, whole = parallel_at_tp(s, req, m, tp), at_tp(s, req, m, tp)
             assert weights_take_all(m, quick) == weights_take_all(m, whole)
             assert _stage_weight_bytes(m, quick, 0) == _stage_weight_bytes(m, whole, 0)
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_forward_peaks_shared_over_plans_are_each_plans_own(model_id: str) -> None:
+    """forward_peak_bytes keeps each model's per-token peak per stage, TP size and dtype:
+    asked in turn for settings that differ in one of them, each answer is the uncomputed
+    one's."""
+    from checker.planning.memory.activation import _peak_per_token, forward_peak_bytes
+
+    m = catalog_model(model_id)
+    for _ in range(2):  # the second round reads the shared entries
+        for gpu, dtype in ((H100, "auto"), (T4, "float16"), (H100, "float32")):
+            for tp, pp in ((1, 1), (2, 1), (1, 2), (4, 2)):
+                req = request(model_id, tp=tp, pp=pp, dtype=dtype)
+                s = resolve_settings(req, m, gpu, tp=tp)
+                for stage in range(pp):
+                    expected = 1000 * s.dtype_bytes * _peak_per_token(m, s, stage)
+                    assert forward_peak_bytes(m, s, 1000, stage) == expected

@@ -3,9 +3,7 @@ per node, and the all2all buffers expert parallel allocates on every GPU."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from checker.planning.engine.settings import Settings
+from checker.planning.engine.settings import Settings, evolve
 from checker.planning.memory.weights import expert_bytes, local_experts
 from checker.schemas.model_info import ModelInfo
 
@@ -122,14 +120,14 @@ def parallel_costs(model: ModelInfo, settings: Settings, kv_tokens: int = 0) -> 
             "loads its own attention and dense weights and has its own KV cache"
         )
     if s.expert_parallel:
-        plain = replace(s, expert_parallel=False, redundant_experts=0)
+        plain = evolve(s, expert_parallel=False, redundant_experts=0)
         costs["--enable-expert-parallel"] = (
             f"{local_experts(model, s)} of {model.num_experts + s.redundant_experts} routed "
             f"experts per GPU: {expert_bytes(model, s) / gib:.2f} GiB (TP-sharded over "
             f"{s.moe_shards} ranks without it: {expert_bytes(model, plain) / gib:.2f} GiB)"
         )
     if s.redundant_experts:
-        none = replace(s, redundant_experts=0)
+        none = evolve(s, redundant_experts=0)
         added = expert_bytes(model, s) - expert_bytes(model, none)
         costs["--eplb-config"] = (
             f"{s.redundant_experts} redundant experts: +{added / gib:.2f} GiB weights per GPU"

@@ -48,10 +48,15 @@ def pick(table: dict[str, T], version: str) -> T | None:
 def message(message_id: str, version: str, **fields: Any) -> str:
     """vLLM's wording of ``message_id`` in ``version``, filled in; the oldest known wording
     when the version predates every variant."""
+    return _wording(message_id, version).format(**fields)
+
+
+@functools.cache  # pure, of two strings: the rules and the log lines of every plan ask
+def _wording(message_id: str, version: str) -> str:
+    """``message``'s text before it is filled in."""
     variants = bundled_data("vllm_messages.yaml")["messages"][message_id]
     table = {str(v["since"]): str(v["text"]) for v in variants}
-    text = pick(table, version) or str(variants[0]["text"])
-    return text.format(**fields)
+    return pick(table, version) or str(variants[0]["text"])
 
 
 def mxfp4_padding() -> dict[str, int]:

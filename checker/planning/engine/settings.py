@@ -255,6 +255,7 @@ def resolve_settings(
     forced = _model_kv_dtype(model, gpu, facts.version) if kv_dtype is KVCacheDType.AUTO else None
     if forced:
         kv_dtype = KVCacheDType(forced["dtype"])
+    kv_cache_dtype = kv_dtype.value  # an enum's value is a descriptor call: read it once
     eng = request.engine
     wanted = request.model.max_model_len
     max_len = (
@@ -275,7 +276,7 @@ def resolve_settings(
     ):
         limited_from, max_len = max_len, draft_len  # VllmConfig._limit_max_model_len_to_draft
     tokens, max_seqs = _batching(request, facts, gpu, max_len)
-    default_block, mla_backend = vllm_block_size(model, gpu, kv_dtype.value, facts, tp)
+    default_block, mla_backend = vllm_block_size(model, gpu, kv_cache_dtype, facts, tp)
     block = eng.block_size or default_block
     state_page, mode, checkpoints, unaligned = 0, "none", 0, block
     spec_blocks = 0
@@ -301,7 +302,7 @@ def resolve_settings(
         checkpoints = 1 if checkpoint else 0
         block = aligned_block_size(
             block,
-            attn_page_per_token=attention_page_per_token(model, tp, kv_dtype.value, dtype)
+            attn_page_per_token=attention_page_per_token(model, tp, kv_cache_dtype, dtype)
             if state_pages_padded(model, facts.version)
             else 0,
             state_page=state_page,
@@ -328,7 +329,7 @@ def resolve_settings(
             block,
             skip_layers_block_size(
                 block,
-                primary_page=attention_page_per_token(model, tp, kv_dtype.value, dtype),
+                primary_page=attention_page_per_token(model, tp, kv_cache_dtype, dtype),
                 skip_page=attention_page_per_token(model, tp, "auto", dtype),
                 smallest_kernel_block=smallest,
             ),
@@ -342,6 +343,7 @@ def resolve_settings(
     subtract = subtract and (not runner.v2 or v2_estimates_cudagraphs(facts.version))
     graphs = captures_graphs(request)
     extensible = extensible_kv_off(eng, facts, gpu) is None
+    kv_bytes = element_bytes(kv_cache_dtype, dtype)
     sizes = (
         _graph_sizes(request, model, facts, gpu, max_seqs, tokens, spec, runner.v2)
         if graphs
@@ -351,8 +353,8 @@ def resolve_settings(
         facts=facts,
         gpu=gpu,
         dtype=dtype,
-        kv_cache_dtype=KVCacheDType(kv_dtype).value,
-        kv_bytes=element_bytes(kv_dtype.value, dtype),
+        kv_cache_dtype=kv_cache_dtype,
+        kv_bytes=kv_bytes,
         quantization=effective_quantization(request, model),
         tp=tp,
         pp=request.hardware.pipeline_parallel_size,
@@ -383,9 +385,7 @@ def resolve_settings(
         runner=runner,
         install=eng.install,
         disable_custom_all_reduce=eng.disable_custom_all_reduce,
-        connector_buffer=_connector_buffer(
-            request, model, facts.version, tp, element_bytes(kv_dtype.value, dtype)
-        ),
+        connector_buffer=_connector_buffer(request, model, facts.version, tp, kv_bytes),
         cudagraph_sizes=sizes.target,
         draft_decode_graph_sizes=sizes.draft_decode,
         graph_max_seq_len=min(
@@ -403,7 +403,7 @@ def resolve_settings(
         unaligned_block_size=unaligned,
         **_parallel(request, model, tp, facts.version),
         mla_backend=None if eng.block_size else mla_backend,
-        kv_storage_dtype=stored_kv_dtype(mla_backend, kv_dtype.value),
+        kv_storage_dtype=stored_kv_dtype(mla_backend, kv_cache_dtype),
         kv_dtype_log=str(forced["log"]) if forced else "",
         kv_skip_layers=skipped_layers(model, eng.kv_cache_dtype_skip_layers)
         if not model.uses_mla or has_behaviour("kv_skip_layers_mla", facts.version)

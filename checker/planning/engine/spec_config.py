@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from checker.planning.engine.context_length import default_max_len
 from checker.planning.engine.releases import pick, release
 from checker.planning.engine.versions import version_facts
+from checker.planning.memo import ByIdentity
 from checker.schemas.inputs import EngineInput
 from checker.schemas.model_info import LayerKind, ModelInfo, ParamBreakdown
 from checker.schemas.yaml_source import bundled_data
@@ -61,11 +62,19 @@ def legacy_config(engine: EngineInput) -> dict[str, Any] | None:
     return {key: value for key, value in config.items() if value is not None}
 
 
-def speculative_config(engine: EngineInput) -> dict[str, Any] | None:
+# per engine input (by identity): each plan reads it for its drafter, its spec and its key
+_MERGED: ByIdentity[Mapping[str, Any] | None] = ByIdentity(maxsize=256)
+
+
+def speculative_config(engine: EngineInput) -> Mapping[str, Any] | None:
     """--speculative-config with --spec-method / --spec-model / --spec-tokens merged in and
     dashes in its keys read as underscores (EngineArgs.create_speculative_config), or the 0.6 /
     0.7 flags (legacy_config); None without speculative decoding. A key given both ways keeps
     the JSON's value (VW125 says so)."""
+    return _MERGED.get(engine, None, lambda: _merged_config(engine))
+
+
+def _merged_config(engine: EngineInput) -> dict[str, Any] | None:
     merged = dict(engine.speculative_config) if engine.speculative_config is not None else None
     if merged is None:
         merged = legacy_config(engine)

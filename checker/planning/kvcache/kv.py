@@ -11,11 +11,16 @@ from __future__ import annotations
 import functools
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import replace
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from checker.planning.engine.releases import has_behaviour
-from checker.planning.engine.settings import Settings, attention_page_per_token, state_pages_padded
+from checker.planning.engine.settings import (
+    Settings,
+    attention_page_per_token,
+    evolve,
+    state_pages_padded,
+)
 from checker.planning.kvcache.deepseek_v4 import (
     PackedKV,
     explain_costs,
@@ -131,60 +136,45 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         kind = LayerKind.MLA if model.uses_mla else LayerKind.FULL
         per_token = page * len(layers) // settings.block_size
         return KVLayout(page, len(layers), (kind,), per_token, 0)
-    if model.kv_heads_per_layer or settings.kv_skip_layers:  # a page per layer where they differ
-        pages = [target_page(model, settings, i) for i in layers]
-    else:
-        pages = [target_page(model, settings, layers[0])] * len(layers) if layers else []
-    if model.uses_mla:
-        kinds = [LayerKind.MLA] * len(layers)
-    elif settings.hybrid_kv:
-        kinds = [model.layer_kinds[i] for i in layers]
-    else:
-        kinds = [LayerKind.FULL] * len(layers)
-    if model.indexer_token_bytes:
-        # the key cache of each sparse-MLA layer's indexer, one more MLA page of one replicated
-        # head (models/deepseek_v2.py DeepseekV32IndexerCache.get_kv_cache_spec); a layer
-        # without an indexer registers none
-        built = own_indexer_layers(model, settings.facts.version)
-        indexers = sum(built[i] for i in layers)
-        pages += [settings.block_size * model.indexer_token_bytes] * indexers
-        kinds += [LayerKind.MLA] * indexers
-    window_of = {kind: _window(kind, model) for kind in set(kinds)}  # once per kind, not layer
-    windows = [window_of[kind] for kind in kinds]
-    pages += [page for _, page, _ in drafts]
-    kinds += [kind for kind, _, _ in drafts]
-    windows += [window for _, _, window in drafts]
-    per_token = sum(pages) // settings.block_size
-    page = max(pages, default=0)
+    specs = _target_specs(model, settings, stage_range, layers)
+    for spec in drafts:  # a drafter's layer joins the target's layers of its spec
+        specs[spec] = specs.get(spec, 0) + 1
+    pages_sum = sum(page * count for (_, page, _), count in specs.items())
+    per_token = pages_sum // settings.block_size
+    page = max((page for _, page, _ in specs), default=0)
+    layer_count = sum(specs.values())
     state_bytes = 0
+    kinds = {kind: None for kind, _, _ in specs}  # in the order the layers bring them
     if states:
         page = _state_page(model, settings)
         blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, settings.max_model_len)
         state_bytes = states * page * blocks
-        kinds += [LayerKind.LINEAR] * states
-    distinct_kinds, distinct_pages = len(set(kinds)), len(set(pages))
-    if not settings.is_v0 and not states and distinct_kinds == 1 and distinct_pages > 1:
+        kinds[LayerKind.LINEAR] = None
+    first_kind = next(iter(kinds))
+    distinct_pages = len({page for _, page, _ in specs})
+    if not settings.is_v0 and not states and len(kinds) == 1 and distinct_pages > 1:
         # one attention type, pages of different sizes (Nemotron-NAS KV heads per layer):
         # UniformTypeKVCacheSpecs, one group whose page is the sum of the layers' pages
         # (v1/kv_cache_interface.py; kv_cache_utils.py get_kv_cache_config_from_groups)
-        return KVLayout(sum(pages), 1, (kinds[0],), per_token, 0)
-    if settings.is_v0 or distinct_kinds == 1:
+        return KVLayout(pages_sum, 1, (first_kind,), per_token, 0)
+    if settings.is_v0 or len(kinds) == 1:
         # one group; layers whose pages differ share a block of their summed pages
         # (v1/core/kv_cache_planning.py get_kv_cache_groups, UniformTypeKVCacheSpecs)
-        block = sum(pages) if distinct_pages > 1 and not states else 0
-        return KVLayout(page, len(kinds), (kinds[0],), per_token, state_bytes, states, block)
+        block = pages_sum if distinct_pages > 1 and not states else 0
+        return KVLayout(
+            page, layer_count + states, (first_kind,), per_token, state_bytes, states, block
+        )
     # v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size: layers of one spec
     # (attention type, window and page: a drafter's layers beside the target's are specs of
     # their own) form groups of the smallest spec's size, or of the largest when the specs are
     # within 1.5x of each other
-    specs: list[_Spec] = list(zip(kinds[: len(pages)], pages, windows, strict=True))
-    specs += [(LayerKind.LINEAR, page, 0)] * states
-    counts = Counter(specs)
-    group_size = min(counts.values())
-    if max(counts.values()) < group_size * 1.5:
-        group_size = max(counts.values())
+    if states:
+        specs[(LayerKind.LINEAR, page, 0)] = states
+    group_size = min(specs.values())
+    if max(specs.values()) < group_size * 1.5:
+        group_size = max(specs.values())
     groups: list[_Spec] = []
-    for spec, count in counts.items():
+    for spec, count in specs.items():
         groups += [spec] * -(-count // group_size)
     own = [window if window != _window(kind, model) else 0 for kind, _, window in groups]
     return KVLayout(
@@ -197,6 +187,56 @@ def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
         block_multiples=_block_multiples(groups, page),
         windows=tuple(own) if any(own) else (),
     )
+
+
+def _target_specs(
+    model: ModelInfo, settings: Settings, stage_range: range, layers: tuple[int, ...]
+) -> dict[_Spec, int]:
+    """The spec (kind, page, window) of each of the rank's attention layers (``layers``) and
+    their indexers, with how many layers have it, in the order the layers bring them: counted
+    per kind where every layer's page is the same (most hybrids), not layer by layer."""
+    if model.uses_mla:
+        kinds: Iterable[LayerKind] = (LayerKind.MLA,) * len(layers)
+    elif settings.hybrid_kv:
+        kinds = (model.layer_kinds[i] for i in layers)
+    else:
+        kinds = (LayerKind.FULL,) * len(layers)
+    specs: dict[_Spec, int] = {}
+    if model.kv_heads_per_layer or settings.kv_skip_layers:  # a page per layer where they differ
+        for layer, kind in zip(layers, kinds, strict=True):
+            spec = (kind, target_page(model, settings, layer), _window(kind, model))
+            specs[spec] = specs.get(spec, 0) + 1
+    elif layers:
+        page = target_page(model, settings, layers[0])
+        counts = (
+            _kind_counts(model, stage_range, layers)
+            if settings.hybrid_kv and not model.uses_mla
+            else {next(iter(kinds)): len(layers)}
+        )
+        specs = {(kind, page, _window(kind, model)): count for kind, count in counts.items()}
+    if model.indexer_token_bytes:
+        # the key cache of each sparse-MLA layer's indexer, one more MLA page of one replicated
+        # head (models/deepseek_v2.py DeepseekV32IndexerCache.get_kv_cache_spec); a layer
+        # without an indexer registers none
+        built = own_indexer_layers(model, settings.facts.version)
+        indexers = sum(built[i] for i in layers)
+        if indexers:
+            spec = (LayerKind.MLA, settings.block_size * model.indexer_token_bytes, 0)
+            specs[spec] = specs.get(spec, 0) + indexers
+    return specs
+
+
+# per model and pipeline stage: the kinds of its attention layers and how many of each, in
+# the order they first come (each plan and each TP tried of a hybrid model asks)
+_KIND_COUNTS: ByIdentity[dict[LayerKind, int]] = ByIdentity(maxsize=1024)
+
+
+def _kind_counts(
+    model: ModelInfo, stage_range: range, layers: tuple[int, ...]
+) -> dict[LayerKind, int]:
+    """How many of ``layers`` (the attention layers of ``stage_range``) have each kind."""
+    key = (stage_range.start, stage_range.stop)
+    return _KIND_COUNTS.get(model, key, lambda: dict(Counter(model.layer_kinds[i] for i in layers)))
 
 
 # DeepSeek-V4's packed layouts (milliseconds each), per attention config: each plan, each TP
@@ -276,7 +316,7 @@ def indexer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
         return {"DeepSeek-V4 KV cache": words}
     if not model.indexer_token_bytes or not model.kv_layers:
         return {}
-    latent = target_page(model, replace(settings, block_size=1), model.kv_layers[0])
+    latent = target_page(model, evolve(settings, block_size=1), model.kv_layers[0])
     own = sum(own_indexer_layers(model, settings.facts.version)[i] for i in model.kv_layers)
     indexer = own * model.indexer_token_bytes
     share = indexer / (indexer + len(model.kv_layers) * latent)
@@ -372,6 +412,33 @@ def size_kv(
     """Blocks, tokens and concurrency for one rank with ``budget_bytes`` of KV memory
     (``layout``: the rank's, when the caller has it already)."""
     layout = layout or kv_layout(model, settings, stage)
+    return kv_result(settings, layout, budget_bytes, stage, one_request(model, settings, layout)[0])
+
+
+def one_request(model: ModelInfo, settings: Settings, layout: KVLayout) -> tuple[int, float]:
+    """(blocks, bytes) one request of max_model_len takes on the rank: the blocks over every
+    group, what size_kv divides a V1 cache's blocks by for its concurrency, and the bytes the
+    one-request check compares (bytes_for_length). Of the layout and the settings alone, not
+    of the KV memory, so a plan at another utilization keeps them (memory.at_utilization)."""
+    length = settings.max_model_len
+    if layout.page_bytes == 0:
+        return 0, 0.0
+    if layout.packed is not None:
+        in_flight = in_flight_tokens(settings)
+        blocks = layout.packed.blocks_per_request(length, in_flight)
+        return blocks, float(layout.packed.bytes_for_length(length, in_flight))
+    attention = _attention_blocks(model, settings, layout, length)
+    states = _state_blocks(model, settings, layout, length)
+    blocks = attention + layout.kinds.count(LayerKind.LINEAR) * states
+    return blocks, float(
+        attention * layout.group_block_bytes + layout.state_layers * states * layout.page_bytes
+    )
+
+
+def kv_result(
+    settings: Settings, layout: KVLayout, budget_bytes: float, stage: int, per_request: int
+) -> KVResult:
+    """size_kv with the blocks one request takes (``per_request``: one_request's) known."""
     if layout.page_bytes == 0 or budget_bytes <= 0:
         return KVResult(0, 0, 0.0, layout)
     if settings.is_v0:
@@ -381,16 +448,9 @@ def size_kv(
     blocks = int(budget_bytes // layout.group_block_bytes)
     if layout.packed is not None:
         # v1/core/kv_cache_utils.py get_kv_cache_capacity: tokens = concurrency x max_model_len
-        per_request = layout.packed.blocks_per_request(
-            settings.max_model_len, in_flight_tokens(settings)
-        )
         concurrency = blocks / per_request
         return KVResult(blocks, int(concurrency * settings.max_model_len), concurrency, layout)
-    needed = sum(
-        _blocks_per_request(k, model, settings, settings.max_model_len, m, w)
-        for k, m, w in _group_specs(layout)
-    )
-    concurrency = blocks / needed if needed else 0.0
+    concurrency = blocks / per_request if per_request else 0.0
     if has_behaviour("kv_tokens_from_concurrency", settings.facts.version):
         tokens = int(concurrency * settings.max_model_len)
     else:
@@ -428,19 +488,30 @@ def bytes_for_length(model: ModelInfo, settings: Settings, layout: KVLayout, len
     length = max(length, 1)
     if layout.packed is not None:
         return float(layout.packed.bytes_for_length(length, in_flight_tokens(settings)))
-    attention = 0  # a loop, not sum() over a generator: this is asked for thousands of times
+    attention = _attention_blocks(model, settings, layout, length)
+    return float(
+        attention * layout.group_block_bytes + _state_bytes(model, settings, layout, length)
+    )
+
+
+def _attention_blocks(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> int:
+    """The blocks a request of ``length`` tokens takes over the rank's attention groups."""
+    blocks = 0  # a loop, not sum() over a generator: this is asked for thousands of times
     for (kind, multiple, window), groups in attention_specs(layout):
-        attention += groups * _blocks_per_request(kind, model, settings, length, multiple, window)
-    states = _state_bytes(model, settings, layout, length)
-    return float(attention * layout.group_block_bytes + states)
+        blocks += groups * _blocks_per_request(kind, model, settings, length, multiple, window)
+    return blocks
+
+
+def _state_blocks(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> int:
+    """The blocks a request of ``length`` tokens holds in each of the rank's state layers."""
+    if not layout.state_layers:  # most models: nothing to count
+        return 0
+    return _blocks_per_request(LayerKind.LINEAR, model, settings, length)
 
 
 def _state_bytes(model: ModelInfo, settings: Settings, layout: KVLayout, length: int) -> int:
     """The state blocks a request of ``length`` holds in the rank's state layers, in bytes."""
-    if not layout.state_layers:  # most models: nothing to count
-        return 0
-    blocks = _blocks_per_request(LayerKind.LINEAR, model, settings, length)
-    return layout.state_layers * blocks * layout.page_bytes
+    return layout.state_layers * _state_blocks(model, settings, layout, length) * layout.page_bytes
 
 
 def resident_bytes_for_length(
@@ -492,7 +563,10 @@ def max_length_for_budget(
     counted in whole blocks where every group holds whole requests)."""
     if holds_whole_requests(layout):
         return _whole_length_for_budget(settings, layout, budget)
-    low, high = 0, settings.max_model_len
+    # a request's bytes grow with its length: where the longest fits, no search is needed
+    if bytes_for_length(model, settings, layout, settings.max_model_len) <= budget:
+        return settings.max_model_len
+    low, high = 0, settings.max_model_len - 1
     while low < high:
         mid = (low + high + 1) // 2
         if bytes_for_length(model, settings, layout, mid) <= budget:
@@ -520,9 +594,11 @@ def holds_whole_requests(layout: KVLayout) -> bool:
 def raised_block_sizes(layout: KVLayout, block_size: int) -> dict[str, int]:
     """Tokens per block of each attention kind whose block vLLM raised to equal the largest
     page (unify_kv_cache_spec_page_size); empty where every group keeps ``block_size``."""
+    if not layout.block_multiples:  # most layouts: none raised
+        return {}
     return {
         kind.value: block_size * multiple
-        for kind, multiple, _ in _group_specs(layout)
+        for kind, multiple in zip(layout.kinds, layout.block_multiples, strict=True)
         if multiple > 1
     }
 

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from checker.planning.engine.settings import Settings
+from checker.planning.engine.settings import Settings, evolve
 from checker.planning.kvcache.kv import kv_layout
 from checker.schemas.model_info import ModelInfo
 
@@ -15,7 +13,7 @@ def skip_layer_costs(model: ModelInfo, settings: Settings) -> dict[str, str]:
     if not skipped:
         return {}
     unskipped_block = settings.block_before_skip or settings.block_size
-    plain = replace(settings, kv_skip_layers=frozenset(), block_size=unskipped_block)
+    plain = evolve(settings, kv_skip_layers=frozenset(), block_size=unskipped_block)
     before = kv_layout(model, plain, 0).bytes_per_token
     after = kv_layout(model, settings, 0).bytes_per_token
     shown = ", ".join(str(i) for i in sorted(skipped)[:8]) + ("..." if len(skipped) > 8 else "")

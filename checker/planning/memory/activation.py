@@ -16,6 +16,7 @@ from checker.planning.engine.runner import v2_estimates_cudagraphs
 from checker.planning.engine.settings import Settings, nvlink_reach
 from checker.planning.engine.spec_config import spec_facts
 from checker.planning.kvcache.deepseek_v4 import profile_reservations
+from checker.planning.memo import ByIdentity
 from checker.planning.memory.all_reduce import freed_by_disabling
 from checker.planning.memory.draft import draft_layer_count, draft_settings, drafter
 from checker.planning.memory.multimodal import encoder_profile
@@ -27,8 +28,20 @@ from checker.schemas.yaml_source import bundled_data
 GIB = float(1 << 30)
 
 
+# per model: each plan and TP tried asks twice (the profile's forward pass, the largest graph)
+_PEAK_PER_TOKEN: ByIdentity[float] = ByIdentity(maxsize=4096)
+
+
 def forward_peak_bytes(model: ModelInfo, settings: Settings, tokens: int, stage: int) -> float:
     """Largest set of live tensors inside one decoder layer for ``tokens`` tokens."""
+    key = (stage, settings.pp, settings.tp, settings.dtype)
+    per_token = _PEAK_PER_TOKEN.get(model, key, lambda: _peak_per_token(model, settings, stage))
+    return tokens * settings.dtype_bytes * per_token
+
+
+def _peak_per_token(model: ModelInfo, settings: Settings, stage: int) -> float:
+    """forward_peak_bytes per token, in elements of the model dtype: of the stage's layers,
+    the TP size and the dtype."""
     b, tp, hidden = settings.dtype_bytes, settings.tp, model.hidden_size
     residual = 3 * hidden  # residual, hidden states and normalised input live across the MLP
     layers = stage_layers(model.num_hidden_layers, settings.pp)[stage]
@@ -52,7 +65,7 @@ def forward_peak_bytes(model: ModelInfo, settings: Settings, tokens: int, stage:
         q = model.num_attention_heads * model.head_dim / tp
         kv = 2 * max(1, model.num_key_value_heads // tp) * model.head_dim
         per_token.append(q + kv + residual)
-    return tokens * b * max(per_token)
+    return max(per_token)
 
 
 def _sampler_facts() -> dict[str, Any]:

@@ -5,10 +5,8 @@ get_pp_group().is_last_rank)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from checker.planning.engine.releases import has_behaviour
-from checker.planning.engine.settings import Settings
+from checker.planning.engine.settings import Settings, evolve
 from checker.planning.kvcache.deepseek_v4 import mtp_weight_bytes
 from checker.planning.kvcache.kv_dtypes import element_bytes, layer_page
 from checker.planning.memory.weights import expert_share, stage_weight_bytes
@@ -39,7 +37,7 @@ def draft_settings(settings: Settings) -> Settings:
     kv_dtype = kv_dtype if isinstance(kv_dtype, str) else settings.kv_cache_dtype
     # a draft TP vLLM refuses (VW125) is sized at the target's
     tp = spec.draft_tp if spec.draft_tp in (1, settings.tp) else settings.tp
-    return replace(
+    return evolve(
         settings,
         tp=tp,
         pp=1,

@@ -23,9 +23,9 @@ from checker.planning.kvcache.kv import (
     GIB,
     KVLayout,
     KVResult,
-    bytes_for_length,
     kv_layout,
-    size_kv,
+    kv_result,
+    one_request,
     v0_blocks,
 )
 from checker.planning.memory.activation import (
@@ -127,6 +127,10 @@ class StageTerms(NamedTuple):
     frontend: float  # the API servers' GPU media decoding, carved out of the KV cache
     layout: KVLayout
     measured: MeasuredStage | None
+    # the blocks and bytes of one request of max_model_len on this rank's layout
+    # (kv.one_request): like the terms above, independent of utilization
+    request_blocks: int
+    max_len_bytes: float
 
 
 def plan_memory(
@@ -153,19 +157,29 @@ def plan_memory(
             graphs = _or(m.cudagraph, graphs)
         frontend = frontend_gpu_bytes(model, settings)
         layout = kv_layout(model, settings, stage)
-        terms.append(StageTerms(weights, activation, stage_non_torch, graphs, frontend, layout, m))
-    return _sized(model, settings, tuple(terms), measured)
+        terms.append(
+            StageTerms(
+                weights,
+                activation,
+                stage_non_torch,
+                graphs,
+                frontend,
+                layout,
+                m,
+                *one_request(model, settings, layout),
+            )
+        )
+    return _sized(settings, tuple(terms), measured)
 
 
 def at_utilization(memory: MemoryPlan, model: ModelInfo, utilization: float) -> MemoryPlan:
     """``memory`` at another gpu_memory_utilization, as plan_memory gives it: only the
     requested memory and the KV cache it leaves change, so the terms before it are kept."""
     settings = evolve(memory.settings, gpu_memory_utilization=utilization)
-    return _sized(model, settings, memory.terms, memory.measured)
+    return _sized(settings, memory.terms, memory.measured)
 
 
 def _sized(
-    model: ModelInfo,
     settings: Settings,
     terms: tuple[StageTerms, ...],
     measured: Measured | None,
@@ -173,6 +187,7 @@ def _sized(
     """The KV budget and cache of every stage from its terms, and the binding stage."""
     total = settings.gpu.memory_gib * GIB
     requested = total * settings.gpu_memory_utilization
+    cuda_context = cuda_context_gib(settings) * GIB
     stages = []
     for stage, t in enumerate(terms):
         capacity_check = None
@@ -193,7 +208,8 @@ def _sized(
             if settings.extensible_kv:
                 # the cache is what is measured after warm-up (finalize_extensible_kv_cache)
                 capacity_check = _kv_memory(settings, t.layout, budget - t.frontend, stage)[1]
-                budget = min(budget, measured_budget(settings, t, total, requested))
+                free_at_start = total - cuda_context
+                budget = min(budget, measured_budget(settings, t, requested, free_at_start))
         # the API servers' GPU media decoding is carved out of the KV cache, also when
         # kv_cache_memory_bytes is given (Worker.determine_available_memory)
         budget -= t.frontend
@@ -206,23 +222,27 @@ def _sized(
                 t.non_torch,
                 t.cudagraph,
                 budget,
-                size_kv(model, settings, allocated, stage, t.layout),
+                kv_result(settings, t.layout, allocated, stage, t.request_blocks),
                 check,
                 capacity_check,
             )
         )
-    binding = min(stages, key=lambda s: (s.kv.num_blocks, s.kv_budget))
+    binding = stages[0] if len(stages) == 1 else min(stages, key=_fewest_blocks)
     return MemoryPlan(
         settings,
         total,
         requested,
         tuple(stages),
         binding,
-        cuda_context_gib(settings) * GIB,
-        bytes_for_length(model, settings, binding.kv.layout, settings.max_model_len),
+        cuda_context,
+        terms[binding.stage].max_len_bytes,
         measured,
         terms,
     )
+
+
+def _fewest_blocks(stage: StageMemory) -> tuple[int, float]:
+    return stage.kv.num_blocks, stage.kv_budget
 
 
 def extensible_margin(settings: Settings, t: StageTerms) -> tuple[float, float]:
@@ -238,7 +258,9 @@ def extensible_margin(settings: Settings, t: StageTerms) -> tuple[float, float]:
     return t.activation, max(floor, ext.margin_fraction * t.activation)
 
 
-def measured_budget(settings: Settings, t: StageTerms, total: float, requested: float) -> float:
+def measured_budget(
+    settings: Settings, t: StageTerms, requested: float, free_at_start: float
+) -> float:
     """An extensible KV cache's bytes after warm-up and CUDA-graph capture: the requested
     memory, capped by what was free at start (total less the CUDA context) less the margin,
     less what the engine then holds (weights, non-torch, the captured graphs) and the
@@ -246,7 +268,6 @@ def measured_budget(settings: Settings, t: StageTerms, total: float, requested: 
     capacity: kv_cache_planning.py finalize_extensible_kv_cache)."""
     transient, margin = extensible_margin(settings, t)
     used = t.weights + t.non_torch + t.cudagraph
-    free_at_start = total - cuda_context_gib(settings) * GIB
     return min(requested, free_at_start - margin) - used - transient
 
 

@@ -20,7 +20,12 @@ from checker.planning.engine.settings import Settings, config_dtype
 from checker.planning.kvcache.deepseek_v4 import deepseek_v4_weight_bytes
 from checker.planning.kvcache.kv_dtypes import DTYPE_BYTES
 from checker.planning.memo import ByIdentity
-from checker.planning.memory.multimodal import tower_storage, vision_weight_bytes
+from checker.planning.memory.multimodal import (
+    encoder_data_parallel,
+    tower_loaded,
+    tower_storage,
+    vision_weight_bytes,
+)
 from checker.planning.memory.quant_bits import bits_per_weight
 from checker.schemas.model_info import LayerKind, ModelInfo, ParamBreakdown
 
@@ -232,10 +237,10 @@ _STAGE_BYTES: ByIdentity[float] = ByIdentity(maxsize=8192)
 
 def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> float:
     """Bytes of weights one rank of ``stage`` loads (what 'Model loading took' reports)."""
-    if model.params.vision:  # the tower's share reads the multimodal settings too
-        return _stage_weight_bytes(model, settings, stage)
     s = settings
     batch_bound = model.sparse_mla or model.compressed_attention is not None
+    # a vision tower's share reads the multimodal settings, through these two alone
+    tower = (tower_loaded(model, s), encoder_data_parallel(model, s)) if model.params.vision else ()
     key = (
         stage,
         s.tp,
@@ -251,6 +256,7 @@ def stage_weight_bytes(model: ModelInfo, settings: Settings, stage: int) -> floa
         s.install,
         s.cpu_offload_bytes,
         s.max_num_batched_tokens if batch_bound else 0,
+        tower,
     )
     return _STAGE_BYTES.get(model, key, lambda: _stage_weight_bytes(model, settings, stage))
 
