@@ -118,7 +118,7 @@ def _md_code(value: str, table: bool) -> str:
 
 def md_fence(lines: list[str], info: str = "text") -> str:
     """A fenced code block longer than any backtick run inside it."""
-    body = "\n".join(visible(line) for line in lines)  # shown, not obeyed
+    body = visible("\n".join(lines))  # shown, not obeyed (a newline is visible's to keep)
     longest = max((len(run) for run in re.findall(r"`{3,}", body)), default=2)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{body}\n{fence}"

@@ -19,6 +19,7 @@ with the line breaks, indents and keys written in and scalar members written inl
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from json.encoder import encode_basestring
@@ -27,6 +28,10 @@ from typing import Any
 from checker.schemas.section import Section
 
 Writer = Callable[[Any, list[str]], None]  # (value, parts): appends the value's text
+
+# a fleet's report writes the same few thousand texts (messages, reasons, GPU and basis names)
+# tens of thousands of times: each is escaped once
+_quoted = functools.lru_cache(maxsize=8192)(encode_basestring)
 
 
 def json_text(value: Any, *, indent: int | None = None, exclude: Any = None, level: int = 0) -> str:
@@ -96,6 +101,8 @@ class _Layout:
         if kind is dict:
             return self._compiled_container("object")
         if issubclass(kind, enum.Enum):
+            if all(type(member.value) is str for member in kind):  # ours: written as their text
+                return lambda value, parts: parts.append(_quoted(value._value_))
             return lambda value, parts: self.write(value.value, parts)
         if issubclass(kind, str):
             return lambda value, parts: parts.append(encode_basestring(value))
@@ -157,8 +164,9 @@ class _Layout:
     def _compiled(self, lines: list[str]) -> Writer:
         deeper = self.deeper()
         namespace: dict[str, Any] = {
-            "_text": encode_basestring,
+            "_text": _quoted,
             "_float": float_text,
+            "_repr": float.__repr__,
             "_int": int.__repr__,
             "_json_key": json_key,
             "_writers": deeper.writers,
@@ -179,7 +187,8 @@ def _member(prefix: str, indent: str) -> list[str]:
         f"{indent}elif item is None:",
         f"{indent}    append({prefix} + 'null')",
         f"{indent}elif kind is float:",
-        f"{indent}    append({prefix} + _float(item))",
+        f"{indent}    text = _repr(item)",  # float_text's own only with an exponent, inf or nan
+        f"{indent}    append({prefix} + (_float(item) if 'e' in text or 'n' in text else text))",
         f"{indent}elif kind is int:",
         f"{indent}    append({prefix} + _int(item))",
         f"{indent}elif kind is bool:",
@@ -191,7 +200,7 @@ def _member(prefix: str, indent: str) -> list[str]:
 
 
 _SCALAR_WRITERS: dict[type, Writer] = {
-    str: lambda value, parts: parts.append(encode_basestring(value)),
+    str: lambda value, parts: parts.append(_quoted(value)),
     float: lambda value, parts: parts.append(float_text(value)),
     int: lambda value, parts: parts.append(int.__repr__(value)),
     bool: lambda value, parts: parts.append("true" if value else "false"),
