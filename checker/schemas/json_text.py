@@ -66,6 +66,7 @@ class _Layout:
         self.writers: dict[type, Writer] = {}
         self._records: dict[tuple[type, frozenset[str]], Writer] = {}
         self._deeper: _Layout | None = None
+        self._member: Writer | None = None
 
     def deeper(self) -> _Layout:
         if not self.step:  # compact text or indent 0: every depth is laid out alike
@@ -90,16 +91,24 @@ class _Layout:
         writer = self._records.get((kind, skip))
         if writer is None:
             names = [name for name in _names(kind) if name not in skip]
-            writer = self._records[kind, skip] = self._compiled_record(names)
+
+            def interpreted(value: Any, parts: list[str]) -> None:
+                _object([(name, getattr(value, name), None) for name in names], parts, self)
+
+            def place(compiled: Writer) -> None:
+                self._records[kind, skip] = compiled
+                if not skip:
+                    self.writers[kind] = compiled
+
+            compile_ = functools.partial(self._compiled_record, kind, names)
+            writer = self._records[kind, skip] = _Warming(interpreted, compile_, place)
         return writer
 
     def _new_writer(self, kind: type) -> Writer:  # noqa: PLR0911 - one return per JSON kind
         if kind is str or kind is float or kind is int or kind is bool or kind is type(None):
             return _SCALAR_WRITERS[kind]
-        if kind is list or kind is tuple:
-            return self._compiled_container("array")
-        if kind is dict:
-            return self._compiled_container("object")
+        if kind is list or kind is tuple or kind is dict:
+            return self._container(kind)
         if issubclass(kind, enum.Enum):
             if all(type(member.value) is str for member in kind):  # ours: written as their text
                 return lambda value, parts: parts.append(_quoted(value._value_))
@@ -113,8 +122,7 @@ class _Layout:
         if issubclass(kind, dict):
             return self.writer(dict)
         if issubclass(kind, (list, tuple, set, frozenset)):
-            array = self.writer(list)
-            return lambda value, parts: array(list(value), parts)
+            return lambda value, parts: self.write(list(value), parts)
         if issubclass(kind, Section):  # as its model_dump writes it (excluded fields left out)
             return lambda value, parts: self.write(value.model_dump(mode="json"), parts)
         if is_dataclass(kind):  # a record: fields in order
@@ -123,20 +131,54 @@ class _Layout:
             return lambda value, parts: parts.append(encode_basestring(plain_text(value)))
         raise TypeError(f"{kind.__name__} cannot be written as JSON")
 
-    def _compiled_record(self, names: list[str]) -> Writer:
+    def _container(self, kind: type) -> Writer:
+        """A list's, tuple's or dict's writer."""
+
+        def interpreted(value: Any, parts: list[str]) -> None:
+            if kind is dict:
+                items = [(k if type(k) is str else json_key(k), v, None) for k, v in value.items()]
+                _object(items, parts, self)
+            else:
+                _members("[", "]", [("", item, None) for item in value], parts, self)
+
+        def place(compiled: Writer) -> None:
+            self.writers[kind] = compiled
+
+        compile_ = functools.partial(self._compiled_container, kind is dict)
+        return _Warming(interpreted, compile_, place)
+
+    def _compiled_record(self, kind: type, names: list[str]) -> Writer:
+        """Each field's key written in, its value checked first for the scalars its annotation
+        names (a guess: any value is written right), else written by its type's writer."""
         if not names:
             return lambda value, parts: parts.append("{}")
+        annotations = {f.name: f.type for f in fields(kind)}
         body = []
         for index, name in enumerate(names):
             opening = ("{" if index == 0 else ",") + self.inner
-            key = repr(opening + encode_basestring(name) + self.colon)
-            body += [f"    item = value.{name}", *_member(key, "    ")]
+            prefix = repr(opening + encode_basestring(name) + self.colon)
+            checks = [_SCALAR_CHECKS[s].format(p=prefix) for s in _scalars(annotations[name])]
+            body.append(f"    item = value.{name}")
+            if checks:
+                body += [f"    {'el' if i else ''}if {check}" for i, check in enumerate(checks)]
+                body.append(f"    else: _member({prefix}, item, parts)")
+            else:
+                body.append(f"    append({prefix})")
+                body.append("    (_writers.get(type(item)) or _writer(type(item)))(item, parts)")
         body.append(f"    append({self.here + '}'!r})")
-        return self._compiled(["def write(value, parts):", "    append = parts.append", *body])
+        source = ["def write(value, parts):", "    append = parts.append", *body]
+        return self._compiled(source, _member=self.member_writer())
 
-    def _compiled_container(self, shape: str) -> Writer:
-        """A list's or tuple's writer (``array``) or a mapping's (``object``)."""
-        opening, closing = ("[", "]") if shape == "array" else ("{", "}")
+    def member_writer(self) -> Writer:
+        """``member(prefix, item, parts)``: ``prefix``, then ``item``, written at this depth."""
+        if self._member is None:
+            source = ["def write(prefix, item, parts):", "    append = parts.append"]
+            self._member = self._compiled(source + _member("prefix", "    "))
+        return self._member
+
+    def _compiled_container(self, mapping: bool) -> Writer:
+        """A mapping's writer, or a list's or tuple's: each member's scalar checked inline."""
+        opening, closing = ("{", "}") if mapping else ("[", "]")
         lines = [
             "def write(value, parts):",
             "    if not value:",
@@ -145,9 +187,7 @@ class _Layout:
             "    append = parts.append",
             f"    separator = {opening + self.inner!r}",
         ]
-        if shape == "array":
-            lines += ["    for item in value:", *_member("separator", "        ")]
-        else:
+        if mapping:
             lines += [
                 "    for key, item in value.items():",
                 "        if type(key) is not str:",
@@ -155,13 +195,15 @@ class _Layout:
                 f"        prefix = separator + _text(key) + {self.colon!r}",
                 *_member("prefix", "        "),
             ]
+        else:
+            lines += ["    for item in value:", *_member("separator", "        ")]
         lines += [
             f"        separator = {',' + self.inner!r}",
             f"    append({self.here + closing!r})",
         ]
         return self._compiled(lines)
 
-    def _compiled(self, lines: list[str]) -> Writer:
+    def _compiled(self, lines: list[str], **names: Any) -> Writer:
         deeper = self.deeper()
         namespace: dict[str, Any] = {
             "_text": _quoted,
@@ -171,10 +213,40 @@ class _Layout:
             "_json_key": json_key,
             "_writers": deeper.writers,
             "_writer": deeper.writer,
+            **names,
         }
         exec("\n".join(lines), namespace)  # noqa: S102 - our own field names and layout
         writer: Writer = namespace["write"]
         return writer
+
+
+# uses of a record's or container's writer at one depth before it is compiled: a cold
+# ``plan --json`` writes each of its types once or a few times, for less than compiling costs
+_COMPILE_AFTER = 8
+
+
+class _Warming:
+    """A writer that writes interpreted until it has been used ``_COMPILE_AFTER`` times, then
+    compiles its fast twin and has ``place`` put it where it is looked up."""
+
+    __slots__ = ("_interpreted", "_compile", "_place", "_uses", "_fast")
+
+    def __init__(
+        self, interpreted: Writer, compile_: Callable[[], Writer], place: Callable[[Writer], None]
+    ) -> None:
+        self._interpreted, self._compile, self._place = interpreted, compile_, place
+        self._uses = 0
+        self._fast: Writer | None = None
+
+    def __call__(self, value: Any, parts: list[str]) -> None:
+        if self._fast is None:
+            self._uses += 1
+            if self._uses < _COMPILE_AFTER:
+                self._interpreted(value, parts)
+                return
+            self._fast = self._compile()
+            self._place(self._fast)
+        self._fast(value, parts)
 
 
 def _member(prefix: str, indent: str) -> list[str]:
@@ -197,6 +269,24 @@ def _member(prefix: str, indent: str) -> list[str]:
         f"{indent}    append({prefix})",
         f"{indent}    (_writers.get(kind) or _writer(kind))(item, parts)",
     ]
+
+
+# a record field's scalar kinds, as its annotation names them, each checked inline ({p}: the
+# field's prefix); a float with an exponent, inf or nan is left to float_text
+_SCALAR_CHECKS = {
+    "str": "type(item) is str: append({p} + _text(item))",
+    "None": "item is None: append({p} + 'null')",
+    "float": "type(item) is float and 'e' not in (text := _repr(item)) and 'n' not in text: "
+    "append({p} + text)",
+    "int": "type(item) is int: append({p} + _int(item))",
+    "bool": "type(item) is bool: append({p} + 'true' if item else {p} + 'false')",
+}
+
+
+def _scalars(annotation: Any) -> list[str]:
+    """The scalar kinds of ``_SCALAR_CHECKS`` that an annotation names, in its order."""
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    return [kind for kind in (part.strip() for part in text.split("|")) if kind in _SCALAR_CHECKS]
 
 
 _SCALAR_WRITERS: dict[type, Writer] = {
@@ -291,7 +381,7 @@ def _kept(pairs: list[tuple[Any, Any]], exclude: Any) -> list[tuple[Any, Any, An
 
 
 def _object(items: list[tuple[Any, Any, Any]], parts: list[str], layout: _Layout) -> None:
-    members = [(encode_basestring(key) + layout.colon, item, ex) for key, item, ex in items]
+    members = [(_quoted(key) + layout.colon, item, ex) for key, item, ex in items]
     _members("{", "}", members, parts, layout)
 
 
