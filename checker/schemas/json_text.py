@@ -66,7 +66,6 @@ class _Layout:
         self.writers: dict[type, Writer] = {}
         self._records: dict[tuple[type, frozenset[str]], Writer] = {}
         self._deeper: _Layout | None = None
-        self._member: Writer | None = None
 
     def deeper(self) -> _Layout:
         if not self.step:  # compact text or indent 0: every depth is laid out alike
@@ -149,7 +148,7 @@ class _Layout:
 
     def _compiled_record(self, kind: type, names: list[str]) -> Writer:
         """Each field's key written in, its value checked first for the scalars its annotation
-        names (a guess: any value is written right), else written by its type's writer."""
+        names (a guess: any other value goes to the writer of its type, as all do)."""
         if not names:
             return lambda value, parts: parts.append("{}")
         annotations = {f.name: f.type for f in fields(kind)}
@@ -159,22 +158,12 @@ class _Layout:
             prefix = repr(opening + encode_basestring(name) + self.colon)
             checks = [_SCALAR_CHECKS[s].format(p=prefix) for s in _scalars(annotations[name])]
             body.append(f"    item = value.{name}")
-            if checks:
-                body += [f"    {'el' if i else ''}if {check}" for i, check in enumerate(checks)]
-                body.append(f"    else: _member({prefix}, item, parts)")
-            else:
-                body.append(f"    append({prefix})")
-                body.append("    (_writers.get(type(item)) or _writer(type(item)))(item, parts)")
+            body += [f"    {'el' if i else ''}if {check}" for i, check in enumerate(checks)]
+            indent = "    else:\n        " if checks else "    "
+            body.append(f"{indent}append({prefix}); {_BY_ITS_TYPE}")
         body.append(f"    append({self.here + '}'!r})")
         source = ["def write(value, parts):", "    append = parts.append", *body]
-        return self._compiled(source, _member=self.member_writer())
-
-    def member_writer(self) -> Writer:
-        """``member(prefix, item, parts)``: ``prefix``, then ``item``, written at this depth."""
-        if self._member is None:
-            source = ["def write(prefix, item, parts):", "    append = parts.append"]
-            self._member = self._compiled(source + _member("prefix", "    "))
-        return self._member
+        return self._compiled(source)
 
     def _compiled_container(self, mapping: bool) -> Writer:
         """A mapping's writer, or a list's or tuple's: each member's scalar checked inline."""
@@ -203,7 +192,7 @@ class _Layout:
         ]
         return self._compiled(lines)
 
-    def _compiled(self, lines: list[str], **names: Any) -> Writer:
+    def _compiled(self, lines: list[str]) -> Writer:
         deeper = self.deeper()
         namespace: dict[str, Any] = {
             "_text": _quoted,
@@ -213,7 +202,6 @@ class _Layout:
             "_json_key": json_key,
             "_writers": deeper.writers,
             "_writer": deeper.writer,
-            **names,
         }
         exec("\n".join(lines), namespace)  # noqa: S102 - our own field names and layout
         writer: Writer = namespace["write"]
@@ -270,6 +258,9 @@ def _member(prefix: str, indent: str) -> list[str]:
         f"{indent}    (_writers.get(kind) or _writer(kind))(item, parts)",
     ]
 
+
+# source that writes ``item`` by the next depth's writer of its type
+_BY_ITS_TYPE = "(_writers.get(type(item)) or _writer(type(item)))(item, parts)"
 
 # a record field's scalar kinds, as its annotation names them, each checked inline ({p}: the
 # field's prefix); a float with an exponent, inf or nan is left to float_text
