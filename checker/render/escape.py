@@ -106,18 +106,18 @@ def _md_text(value: str) -> str:
 
 
 def md_code(value: object, *, table: bool = False) -> str:
-    """An inline code span that ``value`` cannot close (in a table cell, pipes escaped too)."""
-    return _md_code(value if isinstance(value, str) else str(value), table)
+    """An inline code span that ``value`` cannot close (in a table cell, pipes escaped too:
+    the span's fence and padding have none)."""
+    code = _md_code(value if isinstance(value, str) else str(value))
+    return code.replace("|", "\\|") if table else code
 
 
 @functools.lru_cache(maxsize=4096)  # a fleet's report repeats its targets, models and values
-def _md_code(value: str, table: bool) -> str:
+def _md_code(value: str) -> str:
     text = visible(" ".join(value.split()))  # a code span shows ESC or bidi, never obeys
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
-    if table:
-        text = text.replace("|", "\\|")
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
