@@ -19,7 +19,8 @@ def render_sarif(result: CheckResult, color: bool = False) -> str:
     items = located(result)
     rules: dict[str, dict[str, Any]] = {}
     for item in items:
-        rules.setdefault(item.rule_id, _rule(item))
+        if item.rule_id not in rules:  # the first item of each rule describes it
+            rules[item.rule_id] = _rule(item)
     index = {rule_id: i for i, rule_id in enumerate(rules)}
     log = {
         "$schema": SARIF_SCHEMA,
