@@ -237,6 +237,10 @@ class _Warming:
         self._fast(value, parts)
 
 
+# source that writes ``item`` by the next depth's writer of its type
+_BY_ITS_TYPE = "(_writers.get(type(item)) or _writer(type(item)))(item, parts)"
+
+
 def _member(prefix: str, indent: str) -> list[str]:
     """Source that writes ``item`` after ``prefix`` (an expression): a scalar inline, anything
     else by the next depth's writer of its type."""
@@ -254,13 +258,9 @@ def _member(prefix: str, indent: str) -> list[str]:
         f"{indent}elif kind is bool:",
         f"{indent}    append({prefix} + ('true' if item else 'false'))",
         f"{indent}else:",
-        f"{indent}    append({prefix})",
-        f"{indent}    (_writers.get(kind) or _writer(kind))(item, parts)",
+        f"{indent}    append({prefix}); {_BY_ITS_TYPE}",
     ]
 
-
-# source that writes ``item`` by the next depth's writer of its type
-_BY_ITS_TYPE = "(_writers.get(type(item)) or _writer(type(item)))(item, parts)"
 
 # a record field's scalar kinds, as its annotation names them, each checked inline ({p}: the
 # field's prefix); a float with an exponent, inf or nan is left to float_text
