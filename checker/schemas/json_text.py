@@ -12,8 +12,9 @@ side by side), without importing pydantic at each start of ``plan --json`` or a 
   8601, a set as a list; a key that is not text as pydantic spells it (``1.5``, ``None``).
 
 A fleet's JSON report writes hundreds of thousands of values, so each depth of indentation has
-its own writers, one per type met there, compiled once (as dataclasses compiles an __init__)
-with the line breaks, indents and keys written in and scalar members written inline.
+its own writers, one per type met there: a record's, list's or dict's is interpreted for its
+first few uses (all a cold ``plan --json`` makes), then compiled (as dataclasses compiles an
+__init__) with the line breaks, indents and keys written in and scalar members written inline.
 """
 
 from __future__ import annotations

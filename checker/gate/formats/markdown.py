@@ -48,7 +48,7 @@ def markdown_chunks(result: CheckResult) -> Iterator[str]:
     yield "\n"
 
 
-_BATCH = 1024
+_BATCH = 1024  # lines a piece: a few hundred KB at most
 
 
 def markdown_lines(result: CheckResult) -> Iterator[str]:
