@@ -63,7 +63,10 @@ _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069
 
 def visible(value: object) -> str:
     """``value`` with control and bidi-override characters shown as escapes."""
-    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value))
+    text = str(value)
+    if text.isprintable():  # none of them (all are unprintable): a scan, not a regex search
+        return text
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 # Everything that could end a printed line, drive a terminal or reorder what a reader sees.
@@ -74,7 +77,9 @@ def terminal(value: object) -> str:
     """``value`` for one printed line (stdout, stderr, a CI log): every control character
     (newline, CR, ESC, ...) and bidi override shown as an escape, and ``::`` split, so no value
     can start a line the Actions runner obeys as a workflow command (``::set-output``)."""
-    shown = _LINE_BREAKING.sub(_escaped, str(value))
+    shown = str(value)
+    if not shown.isprintable():  # else none to escape (all are unprintable): no regex search
+        shown = _LINE_BREAKING.sub(_escaped, shown)
     return shown.replace("::", ":\\x3a")
 
 
@@ -101,24 +106,25 @@ def _md_text(value: str) -> str:
 
 
 def md_code(value: object, *, table: bool = False) -> str:
-    """An inline code span that ``value`` cannot close (in a table cell, pipes escaped too)."""
-    return _md_code(value if isinstance(value, str) else str(value), table)
+    """An inline code span that ``value`` cannot close (in a table cell, pipes escaped too:
+    the span's fence and padding have none)."""
+    code = _md_code(value if isinstance(value, str) else str(value))
+    return code.replace("|", "\\|") if table else code
 
 
 @functools.lru_cache(maxsize=4096)  # a fleet's report repeats its targets, models and values
-def _md_code(value: str, table: bool) -> str:
+def _md_code(value: str) -> str:
     text = visible(" ".join(value.split()))  # a code span shows ESC or bidi, never obeys
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
-    if table:
-        text = text.replace("|", "\\|")
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def md_fence(lines: list[str], info: str = "text") -> str:
     """A fenced code block longer than any backtick run inside it."""
     body = "\n".join(visible(line) for line in lines)  # shown, not obeyed
-    longest = max((len(run) for run in re.findall(r"`{3,}", body)), default=2)
+    runs = re.findall(r"`{3,}", body) if "```" in body else ()
+    longest = max((len(run) for run in runs), default=2)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{body}\n{fence}"

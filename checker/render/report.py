@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shlex
 
 from checker.errors import CheckerError
@@ -104,9 +105,13 @@ def serve_command(plan: PlanResponse, ctx: RenderContext | None = None) -> str:
     from checker.render.serve import serve_argv
 
     try:
-        return shlex.join(serve_argv(ctx or RenderContext(plan=plan)))
+        return " ".join(map(_shell_word, serve_argv(ctx or RenderContext(plan=plan))))
     except CheckerError as exc:
         return f"# no command: {exc}"
+
+
+# shlex.join's quoting, once per word: a fleet's commands repeat their flags and model ids
+_shell_word = functools.lru_cache(maxsize=4096)(shlex.quote)
 
 
 def kv_summary(plan: PlanResponse) -> str:

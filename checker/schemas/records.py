@@ -82,13 +82,14 @@ class Record:
         return replace(self, **update)  # type: ignore[type-var]
 
 
-def record_json(value: Any, *, indent: int | None = 2, exclude: Any = None) -> str:
+def record_json(value: Any, *, indent: int | None = 2, exclude: Any = None, level: int = 0) -> str:
     """``value`` (records, sections, lists, dicts, enums, text, numbers) as JSON, as pydantic
     wrote it (checker.schemas.json_text). ``exclude``: pydantic's nested form, e.g.
-    ``{"pairs": {"__all__": {"plan"}}}``."""
+    ``{"pairs": {"__all__": {"plan"}}}``; ``level``: the depth it is written at inside an
+    enclosing text."""
     from checker.schemas.json_text import json_text
 
-    return json_text(value, indent=indent, exclude=exclude)
+    return json_text(value, indent=indent, exclude=exclude, level=level)
 
 
 # record type -> its field names, in order

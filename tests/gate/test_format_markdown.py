@@ -3,7 +3,9 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from checker.gate.formats import report_chunks
+import pytest
+
+from checker.gate.formats import markdown, report_chunks
 from checker.gate.formats.markdown import markdown_lines, md, render_markdown
 from checker.schemas.enums import OOMRisk, Verdict
 from tests.gate import factories as f
@@ -84,8 +86,9 @@ def test_input_errors_listed() -> None:
     assert f"- **profiles/x.yaml:4**: {expected}" in text
 
 
-def test_written_in_pieces_as_the_whole_report() -> None:
+def test_written_in_pieces_as_the_whole_report(monkeypatch: pytest.MonkeyPatch) -> None:
     """Streamed (issue 17): the pieces are the report's lines joined, trailing space dropped."""
+    monkeypatch.setattr(markdown, "_BATCH", 2)  # lines a piece: a fleet's report has thousands
     failing = f.pair(verdict=Verdict.FAIL, findings=(f.finding(),))
     result = f.result([f.pair(), failing, f.error_pair()])  # the notes come last
     result = replace(result, notes=["trailing  ", "  "])

@@ -51,3 +51,11 @@ def test_odd_paths_are_uri_encoded_and_lines_optional() -> None:
 def test_a_clean_run_is_valid_and_empty() -> None:
     (run,) = _sarif(f.result([f.pair()]))["runs"]
     assert run["results"] == [] and run["tool"]["driver"]["rules"] == []
+
+
+def test_the_text_is_what_json_dumps_writes() -> None:
+    # written by our JSON writer, byte for byte as json.dumps(indent=2, ensure_ascii=False)
+    odd = 'a "quoted" é\\ message\twith\x1b[31m control \U0001f600 characters\n'
+    pair = f.pair(verdict=Verdict.FAIL, findings=(f.finding(message=odd),))
+    text = render_sarif(f.result([pair, f.error_pair()]))
+    assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"

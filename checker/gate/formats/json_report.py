@@ -27,7 +27,6 @@ def json_chunks(result: CheckResult) -> Iterator[str]:
     before, _, after = head.partition(_NO_PAIRS)
     yield before + '\n  "pairs": [\n'
     for index, pair in enumerate(result.pairs):
-        text = record_json(pair.unpacked(), exclude=PACKED)
-        text = "    " + text.replace("\n", "\n    ")
-        yield text if index == 0 else ",\n" + text
+        text = record_json(pair.unpacked(), exclude=PACKED, level=2)  # at the pairs' depth
+        yield ("    " if index == 0 else ",\n    ") + text
     yield "\n  ]," + after + "\n"

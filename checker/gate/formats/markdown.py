@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import islice
 
 from checker.gate.formats.common import (
     ARROW,
@@ -33,15 +34,21 @@ def render_markdown(result: CheckResult, color: bool = False) -> str:
 
 def markdown_chunks(result: CheckResult) -> Iterator[str]:
     """The report's lines joined by newlines, without trailing whitespace, then a newline: in
-    pieces, so a fleet's report is written without being whole in memory."""
+    pieces of ``_BATCH`` lines, so a fleet's report is written without being whole in memory
+    (and without a piece per line)."""
+    lines = markdown_lines(result)
     pending = ""  # whitespace that ends the text so far: written only once more text follows
-    for index, line in enumerate(markdown_lines(result)):
-        text = pending + (line if index == 0 else "\n" + line)
+    separator = ""
+    while batch := list(islice(lines, _BATCH)):
+        text = pending + separator + "\n".join(batch)
         kept = text.rstrip()
-        pending = text[len(kept) :]
+        pending, separator = text[len(kept) :], "\n"
         if kept:
             yield kept
     yield "\n"
+
+
+_BATCH = 1024  # lines a piece: a few hundred KB at most
 
 
 def markdown_lines(result: CheckResult) -> Iterator[str]:
@@ -141,9 +148,12 @@ def _problem(problem: InputProblem) -> str:
     return f"- **{md_text(where)}**: {md_text(problem.message)}{hint}"
 
 
+_NOT_IN_KEY = re.compile(r"[^A-Za-z0-9_.]")
+
+
 def _code(text: str) -> str:
     """A dotted key inside a code span: keys are [A-Za-z0-9_.] once validated; drop the rest."""
-    return re.sub(r"[^A-Za-z0-9_.]", "", text)
+    return _NOT_IN_KEY.sub("", text)
 
 
 def _diff(diff: BaseDiff) -> list[str]:

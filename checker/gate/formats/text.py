@@ -20,7 +20,8 @@ from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult
 
 _COLOURS = {"PASS": "32", "WARN": "33", "FAIL": "31", "ERROR": "31", "error": "31"}
 _COLOURS["warning"] = "33"
-_NUMERIC = (3, 4, 5)
+# each column's alignment: numbers (KV tokens, max concurrency, headroom) to the right
+_ALIGN = (str.ljust, str.ljust, str.ljust, str.rjust, str.rjust, str.rjust, str.ljust)
 _VERDICT = 2
 _HEAD = ("PROFILE", "TARGET", "VERDICT", "KV TOKENS", "MAX CONC", "HEADROOM", "OOM")
 
@@ -43,7 +44,7 @@ def render_text(result: CheckResult, color: bool = False) -> str:
         )
         for p in result.pairs
     ]
-    widths = [max(len(r[i]) for r in (_HEAD, *rows)) for i in range(len(_HEAD))]
+    widths = [max(map(len, column)) for column in zip(_HEAD, *rows, strict=True)]
     lines: list[str] = []
     if rows:
         lines.append(_join(_HEAD, widths))
@@ -77,10 +78,7 @@ def _join(
     cells: tuple[str, ...], widths: list[int], paint: Callable[[str, int], str] | None = None
 ) -> str:
     """One table row: numbers right-aligned, the verdict painted."""
-    out = [
-        c.rjust(w) if i in _NUMERIC else c.ljust(w)
-        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-    ]
+    out = [align(c, w) for align, c, w in zip(_ALIGN, cells, widths, strict=True)]
     if paint is not None:
         out[_VERDICT] = paint(cells[_VERDICT], widths[_VERDICT])
     return "  ".join(out).rstrip()
