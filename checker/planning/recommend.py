@@ -268,7 +268,7 @@ def _withheld_by_utilization(ctx: RuleContext) -> float | None:
     low, high = ext.warn_utilization_between
     if not low < s.gpu_memory_utilization < high:
         return None
-    full = at_utilization(memory, ctx.model, ext.utilization)
+    full = at_utilization(memory, ext.utilization)
     withheld = full.binding.kv_budget - memory.binding.kv_budget
     return withheld if withheld >= ext.warn_withheld_gib * GIB else None
 

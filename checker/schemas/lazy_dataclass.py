@@ -64,7 +64,7 @@ def _compiled_init(kind: type, frozen: bool) -> Callable[..., None]:
     namespace: dict[str, Any] = {"_set": object.__setattr__, "_FACTORY": _FACTORY}
     params: list[str] = []
     keywords: list[str] = []
-    body: list[str] = []
+    assigned: list[tuple[str, str]] = []
     for f in fields(kind):
         name, value = f.name, f.name
         if f.default_factory is not MISSING:
@@ -84,7 +84,14 @@ def _compiled_init(kind: type, frozen: bool) -> Callable[..., None]:
             if f.default is MISSING or "__slots__" not in vars(kind):
                 continue  # dataclass leaves it unset, or to the class attribute
             value = f"_default_{name}"
-        body.append(f"_set(self, {name!r}, {value})" if frozen else f"self.{name} = {value}")
+        assigned.append((name, value))
+    if not frozen:
+        body = [f"self.{name} = {value}" for name, value in assigned]
+    elif "__slots__" in vars(kind):
+        body = [f"_set(self, {name!r}, {value})" for name, value in assigned]
+    else:  # one dict update, not an object.__setattr__ call a field (Settings has 61)
+        items = ", ".join(f"{name!r}: {value}" for name, value in assigned)
+        body = [f"self.__dict__.update({{{items}}})"] if assigned else []
     if hasattr(kind, "__post_init__"):
         body.append("self.__post_init__()")
     signature = ", ".join(["self", *params, *(["*", *keywords] if keywords else [])])

@@ -71,7 +71,7 @@ def test_a_plan_at_another_utilization_is_the_plan_of_that_utilization(model_id:
         memory = plan_memory(m, s)
         for util in (0.5, 0.73, 0.9):
             again = plan_memory(m, dataclasses.replace(s, gpu_memory_utilization=util))
-            assert at_utilization(memory, m, util) == again
+            assert at_utilization(memory, util) == again
 
 
 @pytest.mark.parametrize("model_id", MODELS)

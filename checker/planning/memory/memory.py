@@ -172,7 +172,7 @@ def plan_memory(
     return _sized(settings, tuple(terms), measured)
 
 
-def at_utilization(memory: MemoryPlan, model: ModelInfo, utilization: float) -> MemoryPlan:
+def at_utilization(memory: MemoryPlan, utilization: float) -> MemoryPlan:
     """``memory`` at another gpu_memory_utilization, as plan_memory gives it: only the
     requested memory and the KV cache it leaves change, so the terms before it are kept."""
     settings = evolve(memory.settings, gpu_memory_utilization=utilization)

@@ -100,7 +100,7 @@ def _utilization_fix(ctx: RuleContext) -> float | None:
     if not ctx.settings.extensible_kv:
         return round(util + 0.005, 2) if util < 0.98 else None
     fix = min(round(util + 0.005, 2), 1.0)
-    return fix if fits_one_request(at_utilization(ctx.memory, ctx.model, fix), ctx.model) else None
+    return fix if fits_one_request(at_utilization(ctx.memory, fix), ctx.model) else None
 
 
 @rule

@@ -27,7 +27,7 @@ def safe_utilization(ctx: RuleContext) -> float | None:
     estimated = ctx.memory if ctx.memory.measured is None else plan_memory(ctx.model, s)
     for step in range(round(min(s.gpu_memory_utilization - 0.01, SAFE_CEILING) * 100), 49, -1):
         util = step / 100
-        memory = at_utilization(estimated, ctx.model, util)
+        memory = at_utilization(estimated, util)
         per_request = memory.max_len_bytes
         risk, _ = assess(memory, ctx.request, ctx.model, per_request)
         if risk is OOMRisk.LOW:
