@@ -20,6 +20,10 @@ from checker.gate.result import (
     PlanSummary,
     pack_plan,
 )
+from checker.gate.sources.model_paths import check_model_paths
+from checker.hardware.catalog import find_gpu
+from checker.pipeline import assess_request, draft_and_key, own_gpu_errors, target_key
+from checker.planning.planner import complete
 from checker.planning.verdict import judge, judge_feasibility, verdict_of
 from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
@@ -61,11 +65,6 @@ def check_pair(
     """Plan ``loaded`` on ``target``; a problem with the input becomes an ERROR pair.
     ``requests``: the profile's requests (same ``base_dir``), shared by its targets; ``pack``:
     a FAIL pair's plan is packed (pack_plan), else kept whole (a few KB more)."""
-    from checker.gate.sources.model_paths import check_model_paths
-    from checker.hardware.catalog import find_gpu
-    from checker.pipeline import assess_request, draft_and_key, target_key
-    from checker.planning.planner import complete
-
     profile = loaded.profile
     display = loaded.path.as_posix()
     try:
@@ -199,8 +198,6 @@ def unplanned_target_problems(
 ) -> list[InputProblem]:
     """The profile's own GPU targets this run does not plan (``--gpu`` replaced them) must
     still exist."""
-    from checker.pipeline import own_gpu_errors
-
     errors = own_gpu_errors(loaded, skip=planned, customs=settings.custom_gpus)
     return [
         problem_from_error(e, loaded.path.as_posix(), loaded.line_of(e.key or "")) for e in errors
