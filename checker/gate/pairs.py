@@ -69,14 +69,13 @@ def check_pair(
     display = loaded.path.as_posix()
     try:
         requests = requests or ProfileRequests(profile, base_dir=base_dir)
-        request = requests.for_target(target)
+        request, hardware = requests.sections(target)  # one copy below sets all they change
         model = profile.model
         drafter = draft_and_key(request)
         paths = (model.config, model.id, base_dir, settings.model_dirs, drafter)
         if paths not in requests.checked:  # the profile's other targets read the same paths
             check_model_paths(*paths)
             requests.checked.add(paths)
-        hardware = request.hardware
         if hardware.custom_gpu is None and target.gpu.strip().lower() != "auto":
             customs = (*profile.hardware.custom_gpus, *settings.custom_gpus)
             hardware = hardware.model_copy(update={"custom_gpu": find_gpu(target.gpu, customs)})

@@ -55,6 +55,7 @@ class LoadedProfile(NamedTuple):
         return spot[0] if spot else None
 
 
+@functools.lru_cache(maxsize=256)  # a few keys (the rules' and the schema's), in every pair
 def _split_key(dotted: str) -> tuple[str | int, ...]:
     return tuple(int(p) if p.isdigit() else p for p in dotted.split(".") if p)
 
@@ -431,6 +432,14 @@ class ProfileRequests:
 
     def for_target(self, target: Target) -> PlanRequest:
         """The request on ``target``; raises what ``profile_to_request`` raises."""
+        request, hardware = self.sections(target)
+        if request.hardware is hardware:
+            return request
+        return request.model_copy(update={"hardware": hardware})
+
+    def sections(self, target: Target) -> tuple[PlanRequest, HardwareInput]:
+        """A request of the profile (on its first target asked for) and ``target``'s hardware
+        section, for a caller that replaces more than the hardware in one copy."""
         if self._first is None:
             data = _request_data(self.profile, base_dir=self.base_dir, explain=False)
             self._hardware = data["hardware"]
@@ -440,9 +449,9 @@ class ProfileRequests:
             except ValidationError:  # validated in the request, which locates the problem
                 data["hardware"] = hardware
             self._first = PlanRequest.model_validate(data)
-            return self._first
+            return self._first, self._first.hardware
         hardware = {**self._hardware, **_target_hardware(self.profile, target)}
-        return self._first.model_copy(update={"hardware": _hardware_input(hardware)})
+        return self._first, _hardware_input(hardware)
 
 
 def _hardware_input(data: dict[str, Any]) -> HardwareInput:
