@@ -18,6 +18,7 @@ from checker.gate.pairs import PairSettings, check_pair, unplanned_target_proble
 from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProblem, PairResult
 from checker.gate.sources.discovery import (
     PathSpec,
+    RealFolders,
     Unreadable,
     no_profiles_found,
     parse_spec,
@@ -130,12 +131,16 @@ def check_version(value: str | None, where: str) -> None:
 
 
 def working_tree(
-    setup: Setup, then: Callable[[str, LoadedProfile], None] | None = None, *, keep: bool = True
+    setup: Setup,
+    then: Callable[[str, LoadedProfile], None] | None = None,
+    *,
+    keep: bool = True,
+    real: RealFolders | None = None,
 ) -> tuple[Loaded, list[PathSpec], list[str]]:
     """The profiles the specs find in the working tree, the specs that found none, and the
     files named that are our own artifacts. ``then`` gets each profile as soon as it loads;
     without ``keep`` the returned side holds none, nor their texts (a fleet of profiles stays
-    small)."""
+    small). ``real``: the folders resolved, shared with ``then``."""
     head = Loaded({}, {}, {})
 
     def add(rel: str, text: str | Unreadable) -> None:
@@ -146,7 +151,8 @@ def working_tree(
                 del head.profiles[rel], head.texts[rel]
 
     candidates = tree_files(setup.specs, setup.cwd)
-    _, unmatched, artifacts = select(setup.specs, candidates, read_working_file(setup.cwd), add)
+    read = read_working_file(setup.cwd, real)
+    _, unmatched, artifacts = select(setup.specs, candidates, read, add)
     return head, unmatched, artifacts
 
 
@@ -194,11 +200,12 @@ def run_check(options: CheckOptions) -> CheckResult:
     pairs: list[PairResult] = []
     hidden: list[InputProblem] = []  # own targets that --gpu replaced, which must still exist
     whole = 0  # failing plans kept whole so far
+    real = RealFolders()  # the folders the reader resolves, profile_folder reads again
 
     def plan(rel: str, loaded: LoadedProfile) -> None:
         nonlocal whole
         planned = targets_of(loaded, targets, add_own=add_own)
-        base_dir = profile_folder(setup.cwd, rel)
+        base_dir = profile_folder(setup.cwd, rel, real)
         requests = ProfileRequests(loaded.profile, base_dir=base_dir)  # shared by its targets
         for target in planned:
             pack = whole >= WHOLE_PLANS
@@ -212,7 +219,7 @@ def run_check(options: CheckOptions) -> CheckResult:
     artifacts_asked = bool(options.check_artifacts or options.fix or options.artifacts_dir)
     # each profile is planned as it loads, and kept only where the diff or artifacts need it
     keep = revision is not None or artifacts_asked
-    head, unmatched, artifacts = working_tree(setup, plan, keep=keep)
+    head, unmatched, artifacts = working_tree(setup, plan, keep=keep, real=real)
     diff = None
     at_base: list[str] = []
     if revision is not None:

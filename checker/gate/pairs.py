@@ -20,6 +20,10 @@ from checker.gate.result import (
     PlanSummary,
     pack_plan,
 )
+from checker.gate.sources.model_paths import check_model_paths
+from checker.hardware.catalog import find_gpu
+from checker.pipeline import assess_request, draft_and_key, own_gpu_errors, target_key
+from checker.planning.planner import complete
 from checker.planning.verdict import judge, judge_feasibility, verdict_of
 from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
@@ -61,23 +65,17 @@ def check_pair(
     """Plan ``loaded`` on ``target``; a problem with the input becomes an ERROR pair.
     ``requests``: the profile's requests (same ``base_dir``), shared by its targets; ``pack``:
     a FAIL pair's plan is packed (pack_plan), else kept whole (a few KB more)."""
-    from checker.gate.sources.model_paths import check_model_paths
-    from checker.hardware.catalog import find_gpu
-    from checker.pipeline import assess_request, draft_and_key, target_key
-    from checker.planning.planner import complete
-
     profile = loaded.profile
     display = loaded.path.as_posix()
     try:
         requests = requests or ProfileRequests(profile, base_dir=base_dir)
-        request = requests.for_target(target)
+        request, hardware = requests.sections(target)  # one copy below sets all they change
         model = profile.model
         drafter = draft_and_key(request)
         paths = (model.config, model.id, base_dir, settings.model_dirs, drafter)
         if paths not in requests.checked:  # the profile's other targets read the same paths
             check_model_paths(*paths)
             requests.checked.add(paths)
-        hardware = request.hardware
         if hardware.custom_gpu is None and target.gpu.strip().lower() != "auto":
             customs = (*profile.hardware.custom_gpus, *settings.custom_gpus)
             hardware = hardware.model_copy(update={"custom_gpu": find_gpu(target.gpu, customs)})
@@ -199,8 +197,6 @@ def unplanned_target_problems(
 ) -> list[InputProblem]:
     """The profile's own GPU targets this run does not plan (``--gpu`` replaced them) must
     still exist."""
-    from checker.pipeline import own_gpu_errors
-
     errors = own_gpu_errors(loaded, skip=planned, customs=settings.custom_gpus)
     return [
         problem_from_error(e, loaded.path.as_posix(), loaded.line_of(e.key or "")) for e in errors

@@ -34,7 +34,7 @@ from checker.schemas.profile import (
     ProfileVLLM,
     ProfileWorkload,
 )
-from checker.schemas.section import Section
+from checker.schemas.section import Section, ValidationError
 from checker.schemas.target import Target as Target
 from checker.schemas.target import parse_target as parse_target
 from checker.schemas.yaml_model import read_yaml_file, validate_at
@@ -55,6 +55,7 @@ class LoadedProfile(NamedTuple):
         return spot[0] if spot else None
 
 
+@functools.lru_cache(maxsize=256)  # a few keys (the rules' and the schema's), in every pair
 def _split_key(dotted: str) -> tuple[str | int, ...]:
     return tuple(int(p) if p.isdigit() else p for p in dotted.split(".") if p)
 
@@ -346,16 +347,22 @@ def profile_to_request(
 
 
 def _request_data(profile: Profile, *, base_dir: Path | None, explain: bool) -> dict[str, Any]:
-    """The request's sections as data, before the GPU target's hardware fields."""
+    """The request's sections as data (or, where the profile's section alone sets one, as the
+    section validated), before the GPU target's hardware fields."""
     data: dict[str, Any] = {
         "explain": explain,
         "ignore": {i.rule: i.reason for i in profile.ignore},
     }
+    vllm_args = profile.outputs.vllm_args
+    passthrough = request_fields(vllm_args)
     for section, request_section in _SECTIONS.items():
         values = getattr(profile, section)
-        data[request_section] = {r: getattr(values, p) for p, r in _shared_fields(section)}
-    data["engine"]["vllm_args"] = dict(profile.outputs.vllm_args)
-    for section, fields in request_fields(profile.outputs.vllm_args).items():
+        alone = section in _PROFILE_ONLY and request_section not in passthrough
+        built = _request_section(section, values) if alone and not vllm_args else None
+        data[request_section] = _section_data(section, values) if built is None else built
+    if isinstance(data["engine"], dict):
+        data["engine"]["vllm_args"] = dict(vllm_args)
+    for section, fields in passthrough.items():
         data[section].update(fields)
     config_path = profile.model.config
     if config_path and base_dir is not None and not Path(config_path).is_absolute():
@@ -363,6 +370,38 @@ def _request_data(profile: Profile, *, base_dir: Path | None, explain: bool) -> 
     if base_dir is not None:  # model.id or a draft naming a directory: read from there too
         data["model"]["base_dir"] = str(base_dir)
     return data
+
+
+def _section_data(section: str, values: Section) -> dict[str, Any]:
+    """The request section's fields that a profile section sets."""
+    return {r: getattr(values, p) for p, r in _shared_fields(section)}
+
+
+# The profile sections that alone set a request section (no GPU target, folder or passthrough
+# argument changes them); a fleet's files share them (section_checks._shared_section).
+_PROFILE_ONLY = frozenset(("workload", "policy", "vllm"))
+# profile section, by identity (frozen, and kept here alive) -> (it, its request section)
+_REQUEST_SECTIONS: dict[int, tuple[Section, Section]] = {}
+
+
+def _request_section(section: str, values: Section) -> Section | None:
+    """The request section that ``values`` (a section of _PROFILE_ONLY, without passthrough
+    arguments) sets, validated once per section; None where it is no valid one (validated in
+    the request, which locates the problem)."""
+    found = _REQUEST_SECTIONS.get(id(values))
+    if found is not None and found[0] is values:
+        return found[1]
+    data = _section_data(section, values)
+    if section == "vllm":
+        data["vllm_args"] = {}
+    try:
+        built = _CLASSES[section][1].model_validate(data)
+    except ValidationError:
+        return None
+    if len(_REQUEST_SECTIONS) >= 256:  # bounded: a fleet's files share a few
+        _REQUEST_SECTIONS.clear()
+    _REQUEST_SECTIONS[id(values)] = (values, built)
+    return built
 
 
 def _target_hardware(profile: Profile, target: Target) -> dict[str, Any]:
@@ -393,14 +432,26 @@ class ProfileRequests:
 
     def for_target(self, target: Target) -> PlanRequest:
         """The request on ``target``; raises what ``profile_to_request`` raises."""
+        request, hardware = self.sections(target)
+        if request.hardware is hardware:
+            return request
+        return request.model_copy(update={"hardware": hardware})
+
+    def sections(self, target: Target) -> tuple[PlanRequest, HardwareInput]:
+        """A request of the profile (on its first target asked for) and ``target``'s hardware
+        section, for a caller that replaces more than the hardware in one copy."""
         if self._first is None:
             data = _request_data(self.profile, base_dir=self.base_dir, explain=False)
-            self._hardware = dict(data["hardware"])
-            data["hardware"].update(_target_hardware(self.profile, target))
+            self._hardware = data["hardware"]
+            hardware = {**self._hardware, **_target_hardware(self.profile, target)}
+            try:
+                data["hardware"] = _hardware_input(hardware)
+            except ValidationError:  # validated in the request, which locates the problem
+                data["hardware"] = hardware
             self._first = PlanRequest.model_validate(data)
-            return self._first
+            return self._first, self._first.hardware
         hardware = {**self._hardware, **_target_hardware(self.profile, target)}
-        return self._first.model_copy(update={"hardware": _hardware_input(hardware)})
+        return self._first, _hardware_input(hardware)
 
 
 def _hardware_input(data: dict[str, Any]) -> HardwareInput:

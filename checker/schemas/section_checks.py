@@ -6,6 +6,8 @@ problems."""
 from __future__ import annotations
 
 import enum
+import functools
+import math
 import re
 import types
 import typing
@@ -59,6 +61,37 @@ def compile_section(cls: type[Section]) -> Callable[[Any, tuple[Any, ...], list[
         plan.append((name, info, checker, before.get(name, ()), after.get(name, ())))
     known = frozenset(cls.model_fields)
     new = object.__new__
+    # For valid input, read in the input's order (a few given fields of a section with many,
+    # such as a request's 79 engine settings): every field starts at its default, in field
+    # order, and factories fill the ones left out. Anything wrong is read again in field
+    # order, which decides the order of the problems.
+    steps = {name: (checker, befores, afters) for name, _, checker, befores, afters in plan}
+    template = {name: info.default for name, info in cls.model_fields.items()}  # MISSING: set
+    fields = cls.model_fields.items()
+    factories = [(n, i.default_factory) for n, i in fields if i.default_factory is not None]
+    required = frozenset(n for n, i in fields if i.is_required())
+
+    def valid(data: dict[str, Any], loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
+        """The section from ``data`` (only known keys, every required one), or FAIL. A
+        problem's location is left at ``loc``: the caller reads it again on FAIL."""
+        state = template.copy()
+        for name, given in data.items():
+            checker, befores, afters = steps[name]
+            value = _run_hooks(befores, given, loc, problems) if befores else given
+            if value is FAIL or (value := checker(value, loc, problems)) is FAIL:
+                return FAIL
+            if afters and (value := _run_hooks(afters, value, loc, problems)) is FAIL:
+                return FAIL
+            state[name] = value
+        for name, factory in factories:
+            if name not in data:
+                state[name] = factory()
+        section = new(cls)
+        SET_SLOT(section, "_section_set", frozenset(data))
+        section.__dict__.update(state)
+        if model_checks:
+            return _run_hooks(model_checks, section, loc, problems)
+        return section
 
     def check(data: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
         if isinstance(data, cls):
@@ -67,6 +100,12 @@ def compile_section(cls: type[Section]) -> Callable[[Any, tuple[Any, ...], list[
             data = _run_hooks(rewrites, data, loc, problems)
             if data is FAIL:
                 return FAIL
+        before_count = len(problems)
+        if type(data) is dict and known.issuperset(data) and required.issubset(data):
+            section = valid(data, loc, problems)
+            if section is not FAIL and len(problems) == before_count:
+                return section
+            del problems[before_count:]
         if not isinstance(data, Mapping):
             problems.append(
                 problem(
@@ -78,7 +117,6 @@ def compile_section(cls: type[Section]) -> Callable[[Any, tuple[Any, ...], list[
                 )
             )
             return FAIL
-        before_count = len(problems)
         state: dict[str, Any] = {}
         for name, info, checker, befores, afters in plan:
             if name not in data:
@@ -386,9 +424,46 @@ def _nested(kind: type[Section]) -> Checker:
     def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
         if type(value) is kind:  # a section passed on whole (a profile's default SLO targets)
             return value
-        return validator_of(kind)(value, loc, problems)
+        validate = validator_of(kind)
+        if type(value) is dict and _SCALARS.issuperset(map(type, value.values())):
+            try:
+                return _shared_section(validate, *_scalar_key(value))
+            except _Invalid:  # validated below, where its problems are located
+                pass
+        return validate(value, loc, problems)
 
     return check
+
+
+# The types of a YAML file's plain values: a mapping of them, hashed and compared by value
+# and type, is the key of the section validated from it.
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _scalar_key(data: dict[str, Any]) -> tuple[Any, ...]:
+    """``data``'s key: its items, their types (True == 1 == 1.0) and its floats' signs
+    (-0.0 == 0.0)."""
+    values = data.values()
+    types = tuple(map(type, values))
+    signs = tuple(math.copysign(1, v) for v in values if type(v) is float) if float in types else ()
+    return tuple(data.items()), types, signs
+
+
+class _Invalid(Exception):
+    """A mapping that is no valid section: validated where it stands, to locate its errors."""
+
+
+# A fleet's profiles share most of their sections (the same hardware, workload and policy
+# written in file after file): each one is validated once and the frozen section shared.
+@functools.lru_cache(maxsize=256)
+def _shared_section(
+    validate: Checker, items: tuple[tuple[str, Any], ...], types: tuple[type, ...], signs: Any
+) -> Section:
+    problems: list[dict[str, Any]] = []
+    section = validate(dict(items), (), problems)
+    if section is FAIL or problems:
+        raise _Invalid
+    return cast(Section, section)
 
 
 def _instance(kind: type) -> Checker:

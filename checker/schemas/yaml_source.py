@@ -91,7 +91,9 @@ def _mark(node: yaml.Node | yaml.Event) -> tuple[int, int]:
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader):
         self.loader = loader
+        self.constructors = loader.yaml_constructors
         self.positions = Positions()
+        self.spots = self.positions.spots
         self.visited = 0
 
     def build(self, node: yaml.Node, path: KeyPath, depth: int) -> Any:
@@ -102,42 +104,45 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise _depth_error(*_mark(node))
-        if node.tag not in _CORE_TAGS:
+        tag = node.tag
+        if tag not in _CORE_TAGS:
             raise YAMLSourceError(_tag_refused(node), *_mark(node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             items = []
             for index, item in enumerate(node.value):
-                self.positions.spots.setdefault((*path, index), _mark(item))
+                self.spots.setdefault((*path, index), _mark(item))
                 items.append(self.build(item, (*path, index), depth + 1))
             return items
-        if node.tag == _STR_TAG:
+        if tag == _STR_TAG:
             text = node.value  # what construct_yaml_str gives, without its bookkeeping
             if text[:1] in "0+-" and _plain(node) and LEADING_ZERO.fullmatch(text):
                 raise YAMLSourceError(_not_plain_decimal(text, text), *_mark(node))
             return text
-        try:
-            value = self.loader.construct_object(node, deep=True)
+        try:  # a scalar's constructor, without construct_object's bookkeeping for collections
+            value = self.constructors[tag](self.loader, node)
         except ValueError:  # an integer past Python's 4300-digit conversion limit
             raise YAMLSourceError(
                 f"{str(node.value)[:20]}... is too long a number", *_mark(node)
             ) from None
-        if node.tag in _NUMBER_TAGS and not _PLAIN_NUMBER.fullmatch(str(node.value)):
+        if tag in _NUMBER_TAGS and not _PLAIN_NUMBER.fullmatch(str(node.value)):
             raise YAMLSourceError(_not_plain_decimal(str(node.value), value), *_mark(node))
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
         self.loader.flatten_mapping(node)  # resolves "<<" merge keys
         result: dict[str, Any] = {}
+        spots, build, inner = self.spots, self.build, depth + 1
         for key_node, value_node in node.value:
-            key = self.build(key_node, path, depth + 1)
+            key = build(key_node, path, inner)
             if not isinstance(key, str):
                 raise YAMLSourceError(f"a key must be text, got {shown(key)}", *_mark(key_node))
             if key in result:
                 raise YAMLSourceError(f"duplicate key {key!r}", *_mark(key_node))
-            self.positions.spots.setdefault((*path, key), _mark(key_node))
-            result[key] = self.build(value_node, (*path, key), depth + 1)
+            where = (*path, key)
+            spots.setdefault(where, _mark(key_node))
+            result[key] = build(value_node, where, inner)
         return result
 
 
@@ -175,8 +180,23 @@ def _not_plain_decimal(text: str, value: Any) -> str:
     )
 
 
+_RESOLVER = yaml.resolver.Resolver()
+
+
+@functools.lru_cache(maxsize=4096)
+def _implicit_tag(kind: type[yaml.Node], value: str | None, implicit: Any) -> str:
+    """The tag PyYAML's resolver gives a node: a function of these alone (no path resolvers
+    are registered), so each key or value text of a fleet's files is resolved once, not
+    matched against the resolver's patterns in every file."""
+    return str(_RESOLVER.resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+
+
 # libyaml's parser when PyYAML was built with it (several times faster); marks are the same.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LOADER: type[yaml.SafeLoader] = type(
+    "_Loader",
+    (getattr(yaml, "CSafeLoader", yaml.SafeLoader),),
+    {"resolve": staticmethod(_implicit_tag)},
+)
 _NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 
 
@@ -292,7 +312,7 @@ def parse_yaml(text: str) -> tuple[Any, Positions]:
         if node is None:
             return None, Positions()
         builder = _Builder(loader)
-        builder.positions.spots[()] = _mark(node)
+        builder.spots[()] = _mark(node)
         return builder.build(node, (), 0), builder.positions
     except (yaml.YAMLError, RecursionError) as exc:
         # Too deep a text fails inside the parser before our builder sees it, in words that

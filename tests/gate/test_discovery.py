@@ -1,18 +1,22 @@
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from checker.gate.sources.discovery import (
+    RealFolders,
     glob_regex,
     looks_like_profile,
     parse_spec,
     read_working_file,
     select,
+    walk_yaml,
     working_tree_candidates,
 )
+from checker.gate.sources.profiles import profile_folder
 
 PROFILE = "profile_version: 1\nmodel:\n  id: Qwen/Qwen3-8B\n"
 
@@ -95,3 +99,20 @@ def test_paths_are_relative_to_cwd(tmp_path: Path) -> None:
     assert _discover(sub, str(tmp_path / "repo" / "profiles" / "*.yaml"))[0] == [
         "../profiles/a.yaml"
     ]
+
+
+def test_a_files_real_folder_is_its_folders_unless_it_is_a_link(tmp_path: Path) -> None:
+    _tree(tmp_path, {"real/a.yaml": PROFILE, "other/b.yaml": PROFILE})
+    (tmp_path / "via").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "c.yaml").symlink_to(tmp_path / "other" / "b.yaml")
+    real = RealFolders()
+    for rel in ("real/a.yaml", "via/a.yaml", "via/c.yaml", "real/c.yaml", "other/b.yaml"):
+        expected = Path(os.path.realpath(tmp_path / rel)).parent
+        assert profile_folder(tmp_path, rel, real) == expected == profile_folder(tmp_path, rel)
+
+
+def test_found_files_are_named_from_the_walks_start(tmp_path: Path) -> None:
+    _tree(tmp_path, {"a.yaml": "", "p/b.yml": "", "p/q/c.yaml": "", "p/d.txt": "", ".x/e.yaml": ""})
+    assert sorted(walk_yaml(".", tmp_path)) == ["a.yaml", "p/b.yml", "p/q/c.yaml"]
+    assert sorted(walk_yaml("p", tmp_path)) == ["p/b.yml", "p/q/c.yaml"]
+    assert sorted(walk_yaml("..", tmp_path / "p" / "q")) == ["../b.yml", "c.yaml"]

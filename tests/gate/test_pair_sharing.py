@@ -14,8 +14,9 @@ from checker.gate.check import CheckOptions, run_check
 from checker.gate.formats import render_report
 from checker.schemas import profile_io
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.inputs import HardwareInput
+from checker.schemas.inputs import HardwareInput, PlanRequest
 from checker.schemas.section import ValidationError
+from tests.conftest import EXAMPLES
 
 HARDWARE: list[dict[str, Any]] = [
     {"gpu": "L4", "gpus": 8},
@@ -132,3 +133,40 @@ def test_failing_plans_kept_whole_report_as_packed_ones(
     assert [p.full_plan() for p in kept.pairs] == [p.full_plan() for p in packed.pairs]
     for name in ("json", "markdown", "text", "sarif", "github"):
         assert render_report(kept, name) == render_report(packed, name)
+
+
+def _fresh_request(loaded: profile_io.LoadedProfile, target: profile_io.Target) -> Any:
+    """The request validated from plain data, nothing shared."""
+    data = profile_io._request_data(loaded.profile, base_dir=None, explain=False)
+    for section, request_section in profile_io._SECTIONS.items():
+        if not isinstance(data[request_section], dict):
+            values = getattr(loaded.profile, section)
+            data[request_section] = profile_io._section_data(section, values)
+            if section == "vllm":
+                data["engine"]["vllm_args"] = {}
+    data["hardware"].update(profile_io._target_hardware(loaded.profile, target))
+    return PlanRequest.model_validate(data)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (EXAMPLES / "profiles").glob("*.yaml")))
+def test_shared_request_sections_are_the_ones_validated_afresh(name: str) -> None:
+    loaded = profile_io.load_profile(EXAMPLES / "profiles" / name)
+    requests = profile_io.ProfileRequests(loaded.profile)
+    for target in profile_io.profile_targets(loaded.profile):
+        shared, fresh = requests.for_target(target), _fresh_request(loaded, target)
+        assert shared == fresh
+        for section in ("model", "hardware", "workload", "policy", "engine"):
+            mine, theirs = getattr(shared, section), getattr(fresh, section)
+            assert mine.model_fields_set == theirs.model_fields_set
+
+
+def test_profiles_written_alike_share_their_request_sections() -> None:
+    text = "model:\n  id: m/x\nworkload:\n  concurrency: 8\npolicy:\n  headroom_gb: 2.0\n"
+    first, second = (profile_io.load_profile_text(text, f"{n}.yaml") for n in "ab")
+    one, other = (profile_io.profile_to_request(p.profile) for p in (first, second))
+    assert one.workload is other.workload and one.policy is other.policy
+    assert one.engine is other.engine
+    # passthrough arguments of its own: the profile's engine section is its own
+    args = text + "outputs:\n  vllm_args:\n    max-num-seqs: 4\n"
+    own = profile_io.profile_to_request(profile_io.load_profile_text(args, "c.yaml").profile)
+    assert own.engine is not one.engine and own.workload is one.workload

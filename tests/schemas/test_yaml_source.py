@@ -282,3 +282,25 @@ def test_a_file_that_is_not_utf8_says_what_it_is(data: bytes, says: str) -> None
     with pytest.raises(YAMLSourceError) as caught:
         decode_text(data)
     assert caught.value.message == says
+
+
+def _tags(node: yaml.Node) -> list[str]:
+    inner: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        inner = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        inner = list(node.value)
+    return [str(node.tag), *(tag for n in inner for tag in _tags(n))]
+
+
+def test_nodes_are_tagged_as_pyyaml_tags_them() -> None:
+    """Tags are resolved once per distinct scalar: twice over, each as PyYAML's own loader."""
+    text = (
+        "a: 1\nb: 1.5\nc: true\nd: ~\ne: '1'\nf: yes\ng: 2001-01-01\nh: [0x10, .inf, '', x]\n"
+        "i: {j: null, k: -0.0, '': NO}\n"
+    )
+    for _ in range(2):
+        ours = yaml_source._LOADER(text).get_single_node()
+        theirs = yaml.SafeLoader(text).get_single_node()
+        assert ours is not None and theirs is not None
+        assert _tags(ours) == _tags(theirs)

@@ -143,7 +143,9 @@ def walk_yaml(root: str, cwd: Path) -> list[str]:
     found: list[str] = []
     for folder, dirs, files in os.walk(cwd / root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
-        found.extend(_rel(Path(folder) / n, cwd) for n in files if n.endswith(YAML_SUFFIXES))
+        where = _rel(Path(folder), cwd)  # once per folder: its files are named in it
+        prefix = "" if where == "." else where + "/"
+        found.extend(prefix + n for n in files if n.endswith(YAML_SUFFIXES))
     return found
 
 
@@ -207,27 +209,55 @@ def repository_root(start: Path) -> Path:
     return git_work_tree(start) or start.resolve()
 
 
-def read_working_file(cwd: Path) -> Reader:
-    root = repository_root(cwd)
-    real_cwd = cwd.resolve()  # once, not for each of a fleet's files
-    real_folders: dict[str, str] = {}  # each folder resolved once: a fleet's files share a few
+class RealFolders:
+    """``os.path.realpath`` of the folders of a tree's files, each resolved once (a fleet's
+    files share a few)."""
 
-    def real_path(path: Path) -> Path:
-        """``path.resolve()`` of an existing file (no link loop): its folder's real path, then
-        its name unless the name is itself a link."""
+    def __init__(self) -> None:
+        self._found: dict[str, str] = {}
+
+    def __call__(self, folder: str) -> str:
+        found = self._found.get(folder)
+        if found is None:
+            found = self._found[folder] = os.path.realpath(folder)
+        return found
+
+    def folder_of(self, path: Path) -> str:
+        """The folder of ``os.path.realpath(path)``: the real path of ``path``'s folder, unless
+        its name is itself a link."""
         folder, name = os.path.split(path)
         if name in ("", ".", "..") or os.path.islink(path):
-            return path.resolve()
-        if folder not in real_folders:
-            real_folders[folder] = os.path.realpath(folder)
-        return Path(real_folders[folder], name)
+            return os.path.dirname(os.path.realpath(path))
+        return self(folder)
+
+
+def read_working_file(cwd: Path, real: RealFolders | None = None) -> Reader:
+    """The reader of files relative to ``cwd``; ``real``: folders resolved so far (shared with
+    profile_folder)."""
+    root = repository_root(cwd)
+    real_cwd = cwd.resolve()  # once, not for each of a fleet's files
+    real_folder = real or RealFolders()
+    escaping: dict[str, bool] = {}  # a folder of rel -> whether its files lead outside
+
+    def escapes(rel: str, path: Path) -> bool:
+        """Whether the file ``path`` (``cwd / rel``), inside the repository as written, leads
+        outside it: a file's folder decides, unless its name is itself a link."""
+        folder, _, name = rel.rpartition("/")
+        if name in ("", ".", "..") or os.path.islink(path):
+            inside = Path(os.path.normpath(real_cwd / rel)).is_relative_to(root)
+            return inside and not path.resolve().is_relative_to(root)
+        found = escaping.get(folder)
+        if found is None:
+            inside = Path(os.path.normpath(real_cwd / folder)).is_relative_to(root)
+            leads = Path(real_folder(os.fspath(cwd / folder)))
+            found = escaping[folder] = inside and not leads.is_relative_to(root)
+        return found
 
     def read(rel: str) -> str | Unreadable:
         path = cwd / rel
         if not path.is_file():  # a FIFO or device named *.yaml would block the run
             return Unreadable(why_not_a_file(path))
-        inside = Path(os.path.normpath(real_cwd / rel)).is_relative_to(root)
-        if inside and not real_path(path).is_relative_to(root):
+        if escapes(rel, path):
             # a committed symlink would bring a file of the runner's into the report
             return Unreadable("a symlink leading outside the repository; not followed")
         try:

@@ -10,7 +10,7 @@ from typing import NamedTuple
 from checker.errors import CheckerError
 from checker.gate.pairs import problems_from_error
 from checker.gate.result import InputProblem
-from checker.gate.sources.discovery import Reader, Unreadable
+from checker.gate.sources.discovery import Reader, RealFolders, Unreadable
 from checker.schemas.profile_io import LoadedProfile, Target, load_profile_text, profile_targets
 
 
@@ -36,10 +36,12 @@ class Loaded(NamedTuple):
             self.problems[rel] = problems_from_error(exc, rel)
 
 
-def profile_folder(cwd: Path, rel: str) -> Path:
+def profile_folder(cwd: Path, rel: str, real: RealFolders | None = None) -> Path:
     """The folder a profile's relative paths (model.config, a model or draft directory, its
     artifacts) are read from: its file's, a symlink followed to the real file, as ``plan
-    --profile`` and ``generate --profile`` read them."""
+    --profile`` and ``generate --profile`` read them. ``real``: the folders resolved so far."""
+    if real is not None:
+        return Path(real.folder_of(cwd / rel))
     return Path(os.path.realpath(cwd / rel)).parent
 
 
