@@ -421,7 +421,12 @@ def read_prefix(path: Path, limit: int) -> bytes:
     """At most ``limit`` bytes of the regular file at ``path``. Anything else is refused before
     it is read: opening a FIFO waits for a writer, and a device may never end."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once
-    with os.fdopen(fd, "rb") as handle:
+    try:
+        handle = os.fdopen(fd, "rb")
+    except BaseException:  # a directory opens, then fdopen refuses it: the descriptor is ours
+        os.close(fd)
+        raise
+    with handle:
         found = os.fstat(fd)
         if not stat.S_ISREG(found.st_mode):
             raise NotRegularFileError()

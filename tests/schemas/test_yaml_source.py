@@ -265,6 +265,16 @@ def test_read_prefix_reads_what_a_file_holds_up_to_the_limit_whatever_its_stat_s
     assert yaml_source.read_prefix(path, limit) == b"model: {}\n#"[:limit]
 
 
+def test_read_prefix_of_a_directory_refuses_it_and_keeps_no_descriptor_open(tmp_path: Path) -> None:
+    """A directory opens on Linux and only fdopen refuses it: the descriptor is closed then
+    (a cache entry that is a directory is read on every run)."""
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(IsADirectoryError):
+            yaml_source.read_prefix(tmp_path, 64)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 @pytest.mark.parametrize(
     ("data", "says"),
     [
