@@ -11,7 +11,7 @@ import signal
 import stat
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import yaml
 
@@ -35,6 +35,7 @@ from checker.schemas.profile import (
     ProfileWorkload,
 )
 from checker.schemas.section import Section, ValidationError
+from checker.schemas.section_checks import validated_once
 from checker.schemas.target import Target as Target
 from checker.schemas.target import parse_target as parse_target
 from checker.schemas.yaml_model import read_yaml_file, validate_at
@@ -378,7 +379,7 @@ def _section_data(section: str, values: Section) -> dict[str, Any]:
 
 
 # The profile sections that alone set a request section (no GPU target, folder or passthrough
-# argument changes them); a fleet's files share them (section_checks._shared_section).
+# argument changes them); a fleet's files share them (section_checks.validated_once).
 _PROFILE_ONLY = frozenset(("workload", "policy", "vllm"))
 # profile section, by identity (frozen, and kept here alive) -> (it, its request section)
 _REQUEST_SECTIONS: dict[int, tuple[Section, Section]] = {}
@@ -457,21 +458,11 @@ class ProfileRequests:
 def _hardware_input(data: dict[str, Any]) -> HardwareInput:
     """``HardwareInput.model_validate(data)``, the same section for the same values; an inline
     custom GPU (a section of the profile's own) is validated afresh."""
-    if data.get("custom_gpu") is not None:
-        return HardwareInput.model_validate(data)
-    # by the values and their types: 80 and 80.0 validate alike, but a bool is no int
-    key = tuple((name, type(value), value) for name, value in data.items())
-    try:
-        return _validated_hardware(key)
-    except TypeError:  # an unhashable value: validation says what is wrong with it
-        return HardwareInput.model_validate(data)
-
-
-# a fleet's targets have a few hardware sections between them (each GPU target at each TP
-# size): each validated once; a frozen section, shared by the pairs
-@functools.lru_cache(maxsize=256)
-def _validated_hardware(key: tuple[tuple[str, type, Any], ...]) -> HardwareInput:
-    return HardwareInput.model_validate({name: value for name, _, value in key})
+    if data.get("custom_gpu") is None:
+        shared = validated_once(HardwareInput, data)
+        if shared is not None:
+            return cast(HardwareInput, shared)
+    return HardwareInput.model_validate(data)  # or says what is wrong with it
 
 
 def profile_from_request(request: PlanRequest, base: Profile | None = None) -> Profile:

@@ -424,40 +424,44 @@ def _nested(kind: type[Section]) -> Checker:
     def check(value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]]) -> Any:
         if type(value) is kind:  # a section passed on whole (a profile's default SLO targets)
             return value
-        validate = validator_of(kind)
-        if type(value) is dict and _SCALARS.issuperset(map(type, value.values())):
-            try:
-                return _shared_section(validate, *_scalar_key(value))
-            except _Invalid:  # validated below, where its problems are located
-                pass
-        return validate(value, loc, problems)
+        if type(value) is dict and (shared := validated_once(kind, value)) is not None:
+            return shared
+        return validator_of(kind)(value, loc, problems)
 
     return check
 
 
-# The types of a YAML file's plain values: a mapping of them, hashed and compared by value
-# and type, is the key of the section validated from it.
-_SCALARS = frozenset((str, int, float, bool, type(None)))
-
-
-def _scalar_key(data: dict[str, Any]) -> tuple[Any, ...]:
-    """``data``'s key: its items, their types (True == 1 == 1.0) and its floats' signs
-    (-0.0 == 0.0)."""
+def validated_once(kind: type[Section], data: dict[str, Any]) -> Section | None:
+    """``kind`` from ``data``, validated once per set of values and shared (sections are
+    frozen); None where a value is a collection or ``data`` is no valid section (validated where
+    it stands then, to locate its problems)."""
     values = data.values()
     types = tuple(map(type, values))
+    if not _COLLECTIONS.isdisjoint(types):  # (1,) == (True,): their members' types are not keyed
+        return None
+    # True == 1 == 1.0 and -0.0 == 0.0, but they validate apart: their types and signs are keyed
     signs = tuple(math.copysign(1, v) for v in values if type(v) is float) if float in types else ()
-    return tuple(data.items()), types, signs
+    try:
+        return _shared_section(validator_of(kind), tuple(data.items()), types, signs)
+    except (TypeError, _Invalid):  # TypeError: an unhashable value
+        return None
+
+
+_COLLECTIONS = frozenset((tuple, frozenset, list, dict, set))
 
 
 class _Invalid(Exception):
-    """A mapping that is no valid section: validated where it stands, to locate its errors."""
+    """A mapping that is no valid section."""
 
 
-# A fleet's profiles share most of their sections (the same hardware, workload and policy
-# written in file after file): each one is validated once and the frozen section shared.
+# A fleet's profiles and targets share most of their sections (the same hardware, workload and
+# policy written in file after file, each GPU target's hardware): each validated once.
 @functools.lru_cache(maxsize=256)
 def _shared_section(
-    validate: Checker, items: tuple[tuple[str, Any], ...], types: tuple[type, ...], signs: Any
+    validate: Checker,
+    items: tuple[tuple[str, Any], ...],
+    types: tuple[type, ...],
+    signs: tuple[float, ...],
 ) -> Section:
     problems: list[dict[str, Any]] = []
     section = validate(dict(items), (), problems)

@@ -12,7 +12,7 @@ import pytest
 from checker.gate import check
 from checker.gate.check import CheckOptions, run_check
 from checker.gate.formats import render_report
-from checker.schemas import profile_io
+from checker.schemas import profile_io, section_checks
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.inputs import HardwareInput, PlanRequest
 from checker.schemas.section import ValidationError
@@ -75,7 +75,7 @@ def test_an_inline_custom_gpu_is_validated_afresh() -> None:
 
 
 def test_the_shared_sections_are_bounded() -> None:
-    cache = profile_io._validated_hardware
+    cache = section_checks._shared_section
     cache.cache_clear()
     most = cache.cache_info().maxsize
     assert most is not None
