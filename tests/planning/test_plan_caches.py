@@ -136,11 +136,15 @@ def test_a_layout_of_alike_layers_is_the_sum_of_its_layers_pages(model_id: str) 
                 assert layout.group_block_bytes == sum(pages)
 
 
-def test_per_plan_values_are_computed_once_and_not_carried_to_another_context() -> None:
+def _llama_context() -> RuleContext:
     m = catalog_model("meta-llama/Llama-3.1-8B")
     req = request("meta-llama/Llama-3.1-8B")
     s = resolve_settings(req, m, H100, tp=1)
-    ctx = RuleContext(req, m, H100, s, plan_memory(m, s))
+    return RuleContext(req, m, H100, s, plan_memory(m, s))
+
+
+def test_per_plan_values_are_computed_once_and_not_carried_to_another_context() -> None:
+    ctx = _llama_context()
     calls: list[int] = []
 
     @per_plan
@@ -149,8 +153,8 @@ def test_per_plan_values_are_computed_once_and_not_carried_to_another_context() 
         return c.memory.binding.kv_budget
 
     assert budget(ctx) == budget(ctx) and len(calls) == 1
-    lower = dataclasses.replace(s, gpu_memory_utilization=0.5)
-    other = dataclasses.replace(ctx, settings=lower, memory=plan_memory(m, lower))
+    lower = dataclasses.replace(ctx.settings, gpu_memory_utilization=0.5)
+    other = dataclasses.replace(ctx, settings=lower, memory=plan_memory(ctx.model, lower))
     assert budget(other) < budget(ctx) and len(calls) == 2
 
 
@@ -158,10 +162,7 @@ def test_per_plan_values_at_an_end_are_kept_per_end() -> None:
     from checker.planning.performance.perf import Ends, rates
     from checker.planning.rules.base import per_plan_at
 
-    m = catalog_model("meta-llama/Llama-3.1-8B")
-    req = request("meta-llama/Llama-3.1-8B")
-    s = resolve_settings(req, m, H100, tp=1)
-    ctx = RuleContext(req, m, H100, s, plan_memory(m, s))
+    ctx = _llama_context()
     calls: list[object] = []
 
     @per_plan_at
