@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from checker.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, CheckerError, UsageError
+from checker.gate.collection import fewer_collections
 from checker.gate.pairs import PairSettings, check_pair, unplanned_target_problems
 from checker.gate.result import ArtifactDrift, BaseDiff, CheckResult, InputProblem, PairResult
 from checker.gate.sources.discovery import (
@@ -219,7 +220,8 @@ def run_check(options: CheckOptions) -> CheckResult:
     artifacts_asked = bool(options.check_artifacts or options.fix or options.artifacts_dir)
     # each profile is planned as it loads, and kept only where the diff or artifacts need it
     keep = revision is not None or artifacts_asked
-    head, unmatched, artifacts = working_tree(setup, plan, keep=keep, real=real)
+    with fewer_collections():
+        head, unmatched, artifacts = working_tree(setup, plan, keep=keep, real=real)
     diff = None
     at_base: list[str] = []
     if revision is not None:

@@ -18,6 +18,7 @@ from checker.gate.audit.cost import CostOption, cost_ranking
 from checker.gate.audit.fleet import Fleet, FleetEntry
 from checker.gate.audit.readout import CheaperOption, EdgeCase, cheaper_options, edge_cases
 from checker.gate.check import assemble, set_up, unmatched_report, working_tree
+from checker.gate.collection import fewer_collections
 from checker.gate.pairs import PairSettings, check_pair
 from checker.gate.progress import Progress
 from checker.gate.result import CheckResult, PairResult
@@ -71,7 +72,8 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditR
     side, unmatched, artifacts = working_tree(setup)
     jobs = [(side.texts[rel], rel, str(profile_folder(setup.cwd, rel))) for rel in side.profiles]
     targets = [entry.target for entry in options.fleet.targets]
-    pairs = _run_all(jobs, targets, setup.settings, options.jobs, progress)
+    with fewer_collections():  # the serial batch, and the results the workers send back
+        pairs = _run_all(jobs, targets, setup.settings, options.jobs, progress)
     errors, notes = unmatched_report(unmatched, artifacts)
     errors[:0] = side.all_problems()
     if not pairs and not errors and not artifacts:
@@ -102,7 +104,8 @@ def _plan_profile(job: _Job, targets: Sequence[Target], settings: PairSettings) 
 def _plan_chunk(
     chunk: Sequence[_Job], targets: Sequence[Target], settings: PairSettings
 ) -> list[list[PairResult]]:
-    return [_plan_profile(job, targets, settings) for job in chunk]
+    with fewer_collections():  # a worker's own batch
+        return [_plan_profile(job, targets, settings) for job in chunk]
 
 
 def _run_all(
