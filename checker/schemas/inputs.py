@@ -98,6 +98,36 @@ class HardwareInput(Section):
     )
 
 
+# Workload fields a profile (profile.ProfileWorkload) and a request declare alike: their bounds
+# and words in one place (the profile's annotations are strict)
+REQUEST_RATE = Field(
+    default=None,
+    gt=0,
+    le=1e6,
+    description="Poisson arrivals, requests/s over the deployment (vllm bench serve "
+    "--request-rate); the gate checks the deployment sustains it. None: a closed loop of "
+    "`concurrency` requests",
+)
+NUM_PROMPTS = Field(
+    default=None, ge=1, le=100_000, description="Prompts per benchmark run; None: the recipe's"
+)
+SHARED_PREFIX_TOKENS = Field(
+    default=0,
+    ge=0,
+    le=1 << 24,
+    description="Of prompt_tokens, a prefix every request shares (a system prompt): with "
+    "prefix caching it is computed once (vllm bench serve --random-prefix-len)",
+)
+RANDOM_RANGE_RATIO = Field(
+    default=0.0,
+    ge=0,
+    lt=1,
+    description="Spread of request lengths: each prompt and output length is uniform in "
+    "[L*(1-r), L*(1+r)] around prompt_tokens / gen_tokens (vllm bench serve "
+    "--random-range-ratio); 0: every request has exactly those lengths",
+)
+
+
 class WorkloadInput(Section):
     model_config = _STRICT
 
@@ -107,32 +137,10 @@ class WorkloadInput(Section):
     target_latency_ms: float | None = Field(default=None, gt=0)
     streaming: bool = True
     batching_mode: BatchingMode = BatchingMode.BALANCED
-    request_rate: float | None = Field(
-        default=None,
-        gt=0,
-        le=1e6,
-        description="Poisson arrivals, requests/s over the deployment (vllm bench serve "
-        "--request-rate); the gate checks the deployment sustains it. None: a closed loop of "
-        "`concurrency` requests",
-    )
-    num_prompts: int | None = Field(
-        default=None, ge=1, le=100_000, description="Prompts per benchmark run; None: the recipe's"
-    )
-    shared_prefix_tokens: int = Field(
-        default=0,
-        ge=0,
-        le=1 << 24,
-        description="Of prompt_tokens, a prefix every request shares (a system prompt): with "
-        "prefix caching it is computed once (vllm bench serve --random-prefix-len)",
-    )
-    random_range_ratio: float = Field(
-        default=0.0,
-        ge=0,
-        lt=1,
-        description="Spread of request lengths: each prompt and output length is uniform in "
-        "[L*(1-r), L*(1+r)] around prompt_tokens / gen_tokens (vllm bench serve "
-        "--random-range-ratio); 0: every request has exactly those lengths",
-    )
+    request_rate: float | None = REQUEST_RATE
+    num_prompts: int | None = NUM_PROMPTS
+    shared_prefix_tokens: int = SHARED_PREFIX_TOKENS
+    random_range_ratio: float = RANDOM_RANGE_RATIO
     slo: SLOTargets = Field(default_factory=section_defaults(SLOTargets))
 
 

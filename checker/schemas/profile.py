@@ -25,7 +25,15 @@ from checker.schemas.enums import (
 )
 from checker.schemas.error_words import shown
 from checker.schemas.gpu import GPUSpec
-from checker.schemas.inputs import INSTALL_DESCRIPTION, INT64_MAX, Install
+from checker.schemas.inputs import (
+    INSTALL_DESCRIPTION,
+    INT64_MAX,
+    NUM_PROMPTS,
+    RANDOM_RANGE_RATIO,
+    REQUEST_RATE,
+    SHARED_PREFIX_TOKENS,
+    Install,
+)
 from checker.schemas.section import (
     ConfigDict,
     Field,
@@ -147,32 +155,10 @@ class ProfileWorkload(Section):
     streaming: StrictBool = True
     mode: BatchingMode = BatchingMode.BALANCED
     target_latency_ms: StrictFloat | None = Field(default=None, gt=0)
-    request_rate: StrictFloat | None = Field(
-        default=None,
-        gt=0,
-        le=1e6,
-        description="Poisson arrivals, requests/s over the deployment (vllm bench serve "
-        "--request-rate); the gate checks the deployment sustains it. None: a closed loop of "
-        "`concurrency` requests",
-    )
-    num_prompts: StrictInt | None = Field(
-        default=None, ge=1, le=100_000, description="Prompts per benchmark run; None: the recipe's"
-    )
-    shared_prefix_tokens: StrictInt = Field(
-        default=0,
-        ge=0,
-        le=1 << 24,
-        description="Of prompt_tokens, a prefix every request shares (a system prompt): with "
-        "prefix caching it is computed once (vllm bench serve --random-prefix-len)",
-    )
-    random_range_ratio: StrictFloat = Field(
-        default=0.0,
-        ge=0,
-        lt=1,
-        description="Spread of request lengths: each prompt and output length is uniform in "
-        "[L*(1-r), L*(1+r)] around prompt_tokens / gen_tokens (vllm bench serve "
-        "--random-range-ratio); 0: every request has exactly those lengths",
-    )
+    request_rate: StrictFloat | None = REQUEST_RATE
+    num_prompts: StrictInt | None = NUM_PROMPTS
+    shared_prefix_tokens: StrictInt = SHARED_PREFIX_TOKENS
+    random_range_ratio: StrictFloat = RANDOM_RANGE_RATIO
     slo: SLOTargets = Field(default_factory=section_defaults(SLOTargets))
 
 

@@ -31,6 +31,7 @@ test_section.py holds each rule against pydantic's.
 
 from __future__ import annotations
 
+import copy
 import enum
 import sys
 import types
@@ -288,6 +289,8 @@ class Section:
                 continue
             declared = vars(cls).get(name, MISSING)
             info = declared if isinstance(declared, FieldInfo) else FieldInfo(declared)
+            if info.name:  # one declaration shared by two sections: each names its own copy
+                info = copy.copy(info)
             if isinstance(declared, FieldInfo) or declared is not MISSING:
                 delattr(cls, name)
             info.name, info.annotation = name, annotation

@@ -545,6 +545,26 @@ def test_equality_is_by_type_and_fields() -> None:
     assert {Same(a=1): "x"}[Same.model_validate({"a": "1"})] == "x"
 
 
+def test_one_field_declaration_serves_two_sections_each_with_its_own_type() -> None:
+    bounded = Field(default=1, ge=1, le=10, description="shared words")
+
+    class Lax(Section):
+        n: int = bounded
+
+    class Strict(Section):
+        n: StrictInt = bounded
+
+    assert Lax.model_validate({"n": "3"}).n == 3
+    with pytest.raises(ValidationError) as strict_error:
+        Strict.model_validate({"n": "3"})
+    assert strict_error.value.errors()[0]["type"] == "int_type"
+    for section in (Lax, Strict):  # the bounds and words hold in both
+        with pytest.raises(ValidationError):
+            section.model_validate({"n": 11})
+        assert section.model_fields["n"].description == "shared words"
+    assert Lax.model_fields["n"] is not Strict.model_fields["n"]
+
+
 def test_a_section_instance_is_taken_as_it_is() -> None:
     class Holder(Section):
         inner: Inner
