@@ -56,6 +56,22 @@ def float_text(number: float) -> str:
     return f"{mantissa}e-{int(exponent)}"
 
 
+class _FloatTexts(dict[float, str]):
+    """``float_text`` of each nonzero float met (a zero's key would not tell -0.0 from 0.0):
+    a fleet's report writes the same few thousand figures tens of thousands of times, and a
+    float's shortest repr costs several times a lookup."""
+
+    def __missing__(self, number: float) -> str:
+        if len(self) >= _FLOAT_TEXTS_KEPT:
+            self.clear()
+        text = self[number] = float_text(number)
+        return text
+
+
+_FLOAT_TEXTS_KEPT = 65536
+_FLOAT_TEXTS = _FloatTexts()
+
+
 class _Layout:
     """One depth of the text: where its members' lines start (``inner``), where its closing
     bracket goes (``here``), and its writers by type."""
@@ -198,7 +214,7 @@ class _Layout:
         namespace: dict[str, Any] = {
             "_text": _quoted,
             "_float": float_text,
-            "_repr": float.__repr__,
+            "_floats": _FLOAT_TEXTS,
             "_int": int.__repr__,
             "_json_key": json_key,
             "_writers": deeper.writers,
@@ -252,8 +268,7 @@ def _member(prefix: str, indent: str) -> list[str]:
         f"{indent}elif item is None:",
         f"{indent}    append({prefix} + 'null')",
         f"{indent}elif kind is float:",
-        f"{indent}    text = _repr(item)",  # float_text's own only with an exponent, inf or nan
-        f"{indent}    append({prefix} + (_float(item) if 'e' in text or 'n' in text else text))",
+        f"{indent}    append({prefix} + (_floats[item] if item else _float(item)))",
         f"{indent}elif kind is int:",
         f"{indent}    append({prefix} + _int(item))",
         f"{indent}elif kind is bool:",
@@ -264,12 +279,11 @@ def _member(prefix: str, indent: str) -> list[str]:
 
 
 # a record field's scalar kinds, as its annotation names them, each checked inline ({p}: the
-# field's prefix); a float with an exponent, inf or nan is left to float_text
+# field's prefix); a zero is left to float_text (the texts' keys cannot tell -0.0 from 0.0)
 _SCALAR_CHECKS = {
     "str": "type(item) is str: append({p} + _text(item))",
     "None": "item is None: append({p} + 'null')",
-    "float": "type(item) is float and 'e' not in (text := _repr(item)) and 'n' not in text: "
-    "append({p} + text)",
+    "float": "type(item) is float and item: append({p} + _floats[item])",
     "int": "type(item) is int: append({p} + _int(item))",
     "bool": "type(item) is bool: append({p} + 'true' if item else {p} + 'false')",
 }
