@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from checker.gate.result import PACKED, CheckResult
+from checker.schemas.json_text import json_text
 from checker.schemas.records import record_json
 
 # where the pairs go in the result's own dump with none: JSON text holds no raw newline inside
@@ -27,6 +28,7 @@ def json_chunks(result: CheckResult) -> Iterator[str]:
     before, _, after = head.partition(_NO_PAIRS)
     yield before + '\n  "pairs": [\n'
     for index, pair in enumerate(result.pairs):
-        text = record_json(pair.unpacked(), exclude=PACKED, level=2)  # at the pairs' depth
+        # json_text as record_json writes it (indent 2), without its import at each pair
+        text = json_text(pair.unpacked(), indent=2, exclude=PACKED, level=2)  # pairs' depth
         yield ("    " if index == 0 else ",\n    ") + text
     yield "\n  ]," + after + "\n"
