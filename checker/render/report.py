@@ -8,6 +8,7 @@ import shlex
 from checker.errors import CheckerError
 from checker.render.context import RenderContext
 from checker.render.escape import md_code, md_fence, md_text
+from checker.render.serve import serve_argv
 from checker.schemas.outputs import FeasibilityReport, LatencyFigure, PlanResponse, SLOStatus
 
 _BADGE = {"PASS": "✅ PASS", "WARN": "⚠️ WARN", "FAIL": "❌ FAIL"}
@@ -102,8 +103,6 @@ def perf_widths(plan: PlanResponse) -> list[str]:
 def serve_command(plan: PlanResponse, ctx: RenderContext | None = None) -> str:
     """The serve command as one shell line, or why there is none; with the profile's context
     it carries the profile's own vllm_args too, as serve.sh does."""
-    from checker.render.serve import serve_argv
-
     try:
         return " ".join(map(_shell_word, serve_argv(ctx or RenderContext(plan=plan))))
     except CheckerError as exc:
