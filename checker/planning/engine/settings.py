@@ -749,6 +749,9 @@ def _graph_sizes(
     v2_runner: bool,
 ) -> GraphSizes:
     eng = request.engine
+    # The Blackwell data-centre family (compute capability 10.x) gets its own ceiling: of the
+    # GPU, all the sizes read (a profile's H100, A100 and L4 targets share them)
+    sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
     drafting = (
         (spec.decode_query_len, spec.tokens, spec.method, spec.multi_module_mtp) if spec else ()
     )
@@ -757,8 +760,7 @@ def _graph_sizes(
         model.model_type,
         facts.version,
         facts.engine,
-        gpu.vendor,
-        gpu.capability,
+        sm100,
         max_seqs,
         tokens,
         drafting,
@@ -767,7 +769,7 @@ def _graph_sizes(
     return _GRAPH_SIZES.get(
         eng,
         key,
-        lambda: _computed_graph_sizes(eng, model, facts, gpu, max_seqs, tokens, spec, v2_runner),
+        lambda: _computed_graph_sizes(eng, model, facts, sm100, max_seqs, tokens, spec, v2_runner),
     )
 
 
@@ -775,7 +777,7 @@ def _computed_graph_sizes(
     eng: EngineInput,
     model: ModelInfo,
     facts: VersionFacts,
-    gpu: GPUSpec,
+    sm100: bool,
     max_seqs: int,
     tokens: int,
     spec: SpecDecode | None,
@@ -783,8 +785,6 @@ def _computed_graph_sizes(
 ) -> GraphSizes:
     """_graph_sizes, computed: of ``eng`` and the values _graph_sizes keys."""
     query = spec.decode_query_len if spec else 1
-    # The Blackwell data-centre family (compute capability 10.x) gets its own ceiling.
-    sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
     if facts.engine == "v0":
         return GraphSizes(
             older_graph_sizes(
