@@ -345,15 +345,16 @@ class ModelInfo(Section):
             return False
         return not (self.kv_shared_layers and self.kv_shared_layers[layer])
 
-    @property
+    # cached: the plans ask each of these thousands of times a fleet (a field read after)
+    @cached_property
     def param_count(self) -> int:
         return self.params.total
 
-    @property
+    @cached_property
     def is_moe(self) -> bool:
         return self.num_experts > 0
 
-    @property
+    @cached_property
     def uses_mla(self) -> bool:
         return LayerKind.MLA in self.kinds_present
 

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from checker.planning.engine.releases import pick, release
 from checker.planning.engine.spec_config import SpecDecode
+from checker.planning.memo import ByIdentity
 from checker.schemas.inputs import EngineInput
 from checker.schemas.model_info import ModelInfo
 from checker.schemas.yaml_source import bundled_data
@@ -49,6 +50,28 @@ def model_runner(
     """The runner ``version`` starts ``model`` on, with ``spec`` and ``engine``'s arguments
     (None: vLLM's defaults), as VllmConfig.use_v2_model_runner decides: the model's default,
     then what Model Runner V2 does not support sending a default-V2 model back to V1."""
+    if engine is None or spec is not None:
+        return _model_runner(model, version, spec, engine, v0)
+    # the model's fields _default_runner reads
+    key = (model.architectures, model.state is not None, model.attention_free, model.is_moe)
+    return _RUNNERS.get(
+        engine, (*key, version, v0), lambda: _model_runner(model, version, None, engine, v0)
+    )
+
+
+# per engine section, which a profile's targets share (as do the TP sizes a search resolves
+# afresh), without a speculative config (whose dict is not keyed): the runner of each model
+_RUNNERS: ByIdentity[Runner] = ByIdentity(maxsize=1024)
+
+
+def _model_runner(
+    model: ModelInfo,
+    version: str,
+    spec: SpecDecode | None,
+    engine: EngineInput | None,
+    v0: bool,
+) -> Runner:
+    """model_runner, computed."""
     facts = runner_facts()
     rule: dict[str, Any] | None = pick(facts["default_v2"], version)
     if v0 or rule is None:

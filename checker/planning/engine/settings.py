@@ -46,6 +46,7 @@ from checker.planning.kvcache.state import (
     prefix_caching_default,
     state_page_bytes,
 )
+from checker.planning.memo import ByIdentity
 from checker.planning.memory.multimodal import MMSettings, mm_settings
 from checker.schemas.enums import DType, Interconnect, KVCacheDType, Quantization
 from checker.schemas.gpu import GPUSpec
@@ -732,6 +733,11 @@ def captures_graphs(request: PlanRequest) -> bool:
     return not eng.enforce_eager and mode != "NONE"
 
 
+# per engine section, which a profile's targets share (as do the TP sizes a search resolves
+# afresh): the capture sizes read its options and the values keyed beside it
+_GRAPH_SIZES: ByIdentity[GraphSizes] = ByIdentity(maxsize=4096)
+
+
 def _graph_sizes(
     request: PlanRequest,
     model: ModelInfo,
@@ -743,9 +749,42 @@ def _graph_sizes(
     v2_runner: bool,
 ) -> GraphSizes:
     eng = request.engine
-    query = spec.decode_query_len if spec else 1
-    # The Blackwell data-centre family (compute capability 10.x) gets its own ceiling.
+    # The Blackwell data-centre family (compute capability 10.x) gets its own ceiling: of the
+    # GPU, all the sizes read (a profile's H100, A100 and L4 targets share them)
     sm100 = gpu.vendor == "nvidia" and gpu.capability // 10 == 10
+    drafting = (
+        (spec.decode_query_len, spec.tokens, spec.method, spec.multi_module_mtp) if spec else ()
+    )
+    # the facts' graph fields are the release's; a V0 fallback changes only the engine
+    key = (
+        model.model_type,
+        facts.version,
+        facts.engine,
+        sm100,
+        max_seqs,
+        tokens,
+        drafting,
+        v2_runner,
+    )
+    return _GRAPH_SIZES.get(
+        eng,
+        key,
+        lambda: _computed_graph_sizes(eng, model, facts, sm100, max_seqs, tokens, spec, v2_runner),
+    )
+
+
+def _computed_graph_sizes(
+    eng: EngineInput,
+    model: ModelInfo,
+    facts: VersionFacts,
+    sm100: bool,
+    max_seqs: int,
+    tokens: int,
+    spec: SpecDecode | None,
+    v2_runner: bool,
+) -> GraphSizes:
+    """_graph_sizes, computed: of ``eng`` and the values _graph_sizes keys."""
+    query = spec.decode_query_len if spec else 1
     if facts.engine == "v0":
         return GraphSizes(
             older_graph_sizes(

@@ -106,7 +106,42 @@ def _state_page(model: ModelInfo, settings: Settings) -> int:
     return max(padded, s.state_page_bytes)
 
 
+# per model: where no drafter's layers join them, its layouts read only the settings keyed
+# below, and a fleet's plans and each plan's TP searches ask for a few of them again and again
+_LAYOUTS: ByIdentity[KVLayout] = ByIdentity(maxsize=4096)
+
+
 def kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
+    s = settings
+    if drafter(s, stage) is not None or model.compressed_attention is not None:
+        return _kv_layout(model, s, stage)  # DeepSeek-V4's packed layouts are cached apart
+    # a recurrent state's blocks per request (its bytes) read the length and the state's mode
+    state = (
+        (s.max_model_len, s.kv_shards, s.mamba_cache_mode)
+        + (s.state_checkpoint_blocks, s.state_speculative_blocks)
+        if s.state_page_bytes
+        else ()
+    )
+    key = (
+        stage,
+        s.pp,
+        s.tp,
+        s.block_size,
+        s.kv_cache_dtype,
+        s.kv_storage_dtype,
+        s.dtype,
+        s.kv_skip_layers,
+        s.hybrid_kv,
+        s.facts.engine,
+        s.facts.version,
+        s.state_page_bytes,
+        state,
+    )
+    return _LAYOUTS.get(model, key, lambda: _kv_layout(model, s, stage))
+
+
+def _kv_layout(model: ModelInfo, settings: Settings, stage: int) -> KVLayout:
+    """kv_layout, computed: of the settings kv_layout keys, and the drafter's."""
     stage_range = stage_layers(model.num_hidden_layers, settings.pp)[stage]
     kv = model.kv_layers  # ascending: the stage's are a slice of them
     layers = kv[bisect_left(kv, stage_range.start) : bisect_left(kv, stage_range.stop)]

@@ -213,6 +213,8 @@ def _with_encoder(model: ModelInfo, settings: Settings, stage: int, text_peak: f
     """The profile peak with the multimodal encoder run first (GPUModelRunner.profile_run): the
     encoder's own peak, or the text run's on top of the cached embeddings (and, in the V1
     runner, the batched pixel inputs, a local of profile_run)."""
+    if model.vision is None:  # most models: no encoder (encoder_profile is None)
+        return text_peak
     mrv2 = has_behaviour("mm_encoder_profile_first_stage_only", settings.facts.version)
     profile = encoder_profile(model, settings) if stage == 0 or not mrv2 else None
     if profile is None:

@@ -407,10 +407,12 @@ def _xformers_attention(settings: Settings) -> bool:
 def encoder_profile(model: ModelInfo, settings: Settings) -> EncoderProfile | None:
     """The encoder profile run, or None: no tower recipe, a V0 engine, the tower skipped, or
     --skip-mm-profiling."""
-    fam = family(model)
     vision = model.vision
+    if vision is None:  # most models: no tower, nothing more to read
+        return None
+    fam = family(model)
     per_item = _active_items(model, settings)
-    if fam is None or vision is None or not per_item or settings.mm.skip_profiling:
+    if fam is None or not per_item or settings.mm.skip_profiling:
         return None
     modality = max(per_item, key=lambda m: (per_item[m][0], m))
     tokens, patches, pixels = per_item[modality]
