@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from checker.schemas.section import ConfigDict, Section
 from checker.schemas.yaml_source import bundled_text
@@ -49,7 +49,7 @@ class CatalogEntry(Section):
         src = self.source
         text = f"built-in catalog, from github.com/{src.repository} {src.path} @ {src.commit[:12]}"
         if self.caveats:
-            meanings = _index().caveat_meanings
+            meanings = _index().catalog.caveat_meanings
             text += " [" + "; ".join(meanings.get(c, c) for c in self.caveats) + "]"
         if self.note:
             text += f": {self.note}"
@@ -71,22 +71,34 @@ class _Index(Section):
     models: tuple[CatalogEntry, ...]
 
 
+class _Loaded(NamedTuple):
+    catalog: _Index
+    # entries by id and alias, lowered; the first entry naming one holds it (a process looks up
+    # each of a fleet's models once: a scan of every entry per model cost more than this)
+    by_id: dict[str, CatalogEntry]
+
+
 @functools.cache
-def _index() -> _Index:
-    return _Index.model_validate_json(_data_file("index.json"))
+def _index() -> _Loaded:
+    index = _Index.model_validate_json(_data_file("index.json"))
+    by_id: dict[str, CatalogEntry] = {}
+    for entry in index.models:
+        for name in (entry.id, *entry.aliases):
+            by_id.setdefault(name.lower(), entry)
+    return _Loaded(index, by_id)
 
 
 def entries() -> tuple[CatalogEntry, ...]:
-    return _index().models
+    return _index().catalog.models
 
 
 def find(model: str) -> CatalogEntry | None:
     """The entry whose id (or alias) equals ``model`` ignoring case; or whose name alone does,
     when exactly one entry has that name. None when nothing matches."""
     wanted = model.strip().lower()
-    for entry in entries():
-        if wanted == entry.id.lower() or wanted in (a.lower() for a in entry.aliases):
-            return entry
+    found = _index().by_id.get(wanted)
+    if found is not None:
+        return found
     if "/" in wanted:
         return None
     by_name = [e for e in entries() if wanted in {n.rsplit("/", 1)[-1].lower() for n in _names(e)}]

@@ -592,22 +592,39 @@ _UNBOUNDED = re.compile(r"(^|\.)time_step_limit\[1\]$")
 
 def _check_numbers(config: Any) -> None:
     """Walks the whole config (iteratively: JSON nests deeper than Python recurses)."""
-    stack: list[tuple[str, Any]] = [("", config)]
+    # a value's place is kept as (its parent's place, key, whether an index) and spelt out only
+    # for a number out of range: a config holds hundreds of values, and almost never one such
+    stack: list[tuple[_Place, Any]] = [(None, config)]
     while stack:
-        where, value = stack.pop()
+        place, value = stack.pop()
         if isinstance(value, dict):
-            stack += [(f"{where}.{k}" if where else str(k), v) for k, v in value.items()]
+            stack += [((place, k, False), v) for k, v in value.items()]
         elif isinstance(value, list):
-            stack += [(f"{where}[{i}]", v) for i, v in enumerate(value)]
-        elif (
-            isinstance(value, (int, float))
-            and (abs(value) > _MAX_NUMBER or not math.isfinite(value))
-            and not (value > 0 and _UNBOUNDED.search(where))
+            stack += [((place, i, True), v) for i, v in enumerate(value)]
+        elif isinstance(value, (int, float)) and (
+            abs(value) > _MAX_NUMBER or not math.isfinite(value)
         ):
-            raise ModelConfigError(
-                f"config.json gives '{where}' the value {str(value)[:20]}, beyond any model",
-                hint=_HINT,
-            )
+            where = _spelt(place)
+            if not (value > 0 and _UNBOUNDED.search(where)):
+                raise ModelConfigError(
+                    f"config.json gives '{where}' the value {str(value)[:20]}, beyond any model",
+                    hint=_HINT,
+                )
+
+
+_Place = tuple[Any, Any, bool] | None  # (parent's place, key or index, is an index); None: root
+
+
+def _spelt(place: _Place) -> str:
+    """A place as the error names it: ``rope_scaling.factor``, ``layer_types[3]``."""
+    parts: list[tuple[Any, bool]] = []
+    while place is not None:
+        place, key, index = place
+        parts.append((key, index))
+    where = ""
+    for key, index in reversed(parts):
+        where = f"{where}[{key}]" if index else f"{where}.{key}" if where else str(key)
+    return where
 
 
 def _parse_config(

@@ -321,6 +321,8 @@ def count_params(
     totals = dict.fromkeys(ParamBreakdown.model_fields, 0)
     per_layer: list[int] = []
     moe_flags: list[bool] = []
+    # an attention block's size per (kind, kv heads, head size): a model's layers share a few
+    attention: dict[tuple[LayerKind, int, int], tuple[int, int]] = {}
     for i, kind in enumerate(kinds):
         before = sum(totals.values())
         kv = layer_kv_heads[i] if layer_kv_heads else kv_heads
@@ -330,7 +332,13 @@ def count_params(
             totals["linear_attention"] += _linear_mixer(cfg, hidden, state)
         if kind is not LayerKind.NONE and kind is not LayerKind.LINEAR and not shared:
             size = layer_head_dims[i] if layer_head_dims else head_dim
-            linear, extra = _attention(cfg, kind, hidden=hidden, heads=heads, kv=kv, head_dim=size)
+            shape = (kind, kv, size)
+            found = attention.get(shape)
+            if found is None:
+                found = attention[shape] = _attention(
+                    cfg, kind, hidden=hidden, heads=heads, kv=kv, head_dim=size
+                )
+            linear, extra = found
             totals["attention_linear"] += linear
             totals["norms_and_biases"] += extra
         letter = pattern[i] if isinstance(pattern, str) else None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml import MappingNode, ScalarNode, SequenceNode
 
 from checker.schemas.error_words import shown
 from checker.schemas.lazy_dataclass import lazy_dataclass
@@ -41,7 +42,8 @@ _CORE_TAGS = {
 }
 
 _STR_TAG = "tag:yaml.org,2002:str"  # half of a profile's nodes: every key is one
-_NUMBER_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+_INT_TAG = "tag:yaml.org,2002:int"
+_NUMBER_TAGS = {_INT_TAG, "tag:yaml.org,2002:float"}
 # A number is read only when written in plain decimal. YAML 1.1 (PyYAML) reads 010 as 8,
 # 0x10 as 16, 0b11 as 3, 1_000 as 1000 and 1:30 as 90, where YAML 1.2 readers (editors with
 # the profile schema, Kubernetes tools) read 010 as 10 and 1_000 or 1:30 as text: the same
@@ -104,33 +106,38 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise _depth_error(*_mark(node))
-        tag = node.tag
+        tag = node.tag  # the parser builds the three node classes, no subclass of them
+        if tag == _STR_TAG and type(node) is ScalarNode:  # first: every key is one
+            text = node.value  # what construct_yaml_str gives, without its bookkeeping
+            if text[:1] in "0+-" and not node.style and LEADING_ZERO.fullmatch(text):
+                raise YAMLSourceError(_not_plain_decimal(text, text), *_mark(node))
+            return text
         if tag not in _CORE_TAGS:
             raise YAMLSourceError(_tag_refused(node), *_mark(node))
-        if isinstance(node, yaml.MappingNode):
+        if type(node) is MappingNode:
             return self._mapping(node, path, depth)
-        if isinstance(node, yaml.SequenceNode):
+        if type(node) is SequenceNode:
             items = []
             for index, item in enumerate(node.value):
                 self.spots.setdefault((*path, index), _mark(item))
                 items.append(self.build(item, (*path, index), depth + 1))
             return items
-        if tag == _STR_TAG:
-            text = node.value  # what construct_yaml_str gives, without its bookkeeping
-            if text[:1] in "0+-" and _plain(node) and LEADING_ZERO.fullmatch(text):
-                raise YAMLSourceError(_not_plain_decimal(text, text), *_mark(node))
-            return text
-        try:  # a scalar's constructor, without construct_object's bookkeeping for collections
-            value = self.constructors[tag](self.loader, node)
+        text = str(node.value)
+        number = tag in _NUMBER_TAGS
+        plain = number and _PLAIN_NUMBER.fullmatch(text) is not None
+        try:
+            # a plain decimal integer is int()'s own syntax, which construct_yaml_int ends in
+            if plain and tag == _INT_TAG:
+                value: Any = int(text)
+            else:  # a scalar's constructor, without construct_object's bookkeeping
+                value = self.constructors[tag](self.loader, node)
         except ValueError:  # an integer past Python's 4300-digit conversion limit
-            raise YAMLSourceError(
-                f"{str(node.value)[:20]}... is too long a number", *_mark(node)
-            ) from None
-        if tag in _NUMBER_TAGS and not _PLAIN_NUMBER.fullmatch(str(node.value)):
-            raise YAMLSourceError(_not_plain_decimal(str(node.value), value), *_mark(node))
+            raise YAMLSourceError(f"{text[:20]}... is too long a number", *_mark(node)) from None
+        if number and not plain:
+            raise YAMLSourceError(_not_plain_decimal(text, value), *_mark(node))
         return value
 
-    def _mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
+    def _mapping(self, node: MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
         self.loader.flatten_mapping(node)  # resolves "<<" merge keys
         result: dict[str, Any] = {}
         spots, build, inner = self.spots, self.build, depth + 1
@@ -153,11 +160,6 @@ def _tag_refused(node: yaml.Node) -> str:
         return f"{node.value} reads as a date, which is not allowed; quote it: '{node.value}'"
     tag = str(node.tag).replace("tag:yaml.org,2002:", "!!", 1)
     return f"the YAML tag {tag} is not allowed (plain values, lists and mappings only)"
-
-
-def _plain(node: yaml.Node) -> bool:
-    """Whether a scalar was written unquoted (libyaml gives '' for that style, PyYAML None)."""
-    return isinstance(node, yaml.ScalarNode) and not node.style
 
 
 def _not_plain_decimal(text: str, value: Any) -> str:
