@@ -16,6 +16,7 @@ from checker.planning.kvcache.kv import (
     resident_bytes_for_length,
     windowed_chunk_bytes,
 )
+from checker.planning.memo import ByIdentity
 from checker.planning.performance import perf
 from checker.planning.performance.batching import StepLoad, Workload, percentile
 from checker.planning.performance.perf import (
@@ -331,10 +332,18 @@ def test_the_fast_request_path_is_at_most_half_a_chat_template_parse() -> None:
 
 
 def _patch_constants(monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
-    """perf_constants.yaml with ``changes``; a fresh cache of the fixed costs, which read it."""
+    """perf_constants.yaml with ``changes``; fresh caches of the fixed costs and the rates,
+    which read it."""
     data = {**perf._constants(), **changes}
     monkeypatch.setattr(perf, "_constants", lambda: data)
     monkeypatch.setattr(perf, "_family_costs", functools.cache(perf._family_costs.__wrapped__))
+    _fresh_rates(monkeypatch)
+
+
+def _fresh_rates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty cache of the rates a model's plans share, for a test that changes how they
+    are computed."""
+    monkeypatch.setattr(perf, "_MODEL_RATES", ByIdentity(maxsize=8))
 
 
 def _without_gaps(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -850,6 +859,7 @@ def test_the_lm_head_multiplies_only_the_rows_a_step_samples(
     chunk = StepLoad(0, 0, 4096, 1, 0, 4096 * 4097 / 2)
     with_head = step_cost(ctx, 1)(chunk)
     monkeypatch.setattr(perf, "head_row_s", lambda m, f: 0.0)
+    _fresh_rates(monkeypatch)
     ctx = replace(ctx)  # a fresh context: a plan keeps the rates it read
     assert math.isclose(with_head - step_cost(ctx, 1)(chunk), head)
     # a tied head (Qwen3-0.6B) multiplies with the embedding table all the same

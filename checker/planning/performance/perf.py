@@ -378,6 +378,9 @@ def _ring_s(tp: int, nbytes: float, gbs: float) -> float:
     return 2 * (tp - 1) / tp * nbytes / (gbs * 1e9)
 
 
+# pure: four a plan (decode and prefill at both ends), whose messages a fleet's plans of one
+# model at one batch or chunk repeat
+@functools.lru_cache(maxsize=4096)
 def nvlink_allreduce_s(tp: int, nbytes: float, link_gbs: float, end: int) -> float:
     """vLLM's custom all-reduce of ``nbytes`` over ``tp`` NVLinked GPUs of ``link_gbs`` GB/s,
     at one end of the range (perf_constants.yaml allreduce_nvlink_us): measured on H100s by
@@ -485,16 +488,58 @@ class Rates(NamedTuple):
     sampler: SamplerCost | None  # the top-k/top-p sampler's (top_k_top_p_cost)
 
 
+class _ModelRates(NamedTuple):
+    """Rates' first eight fields, which a model has at one end on one kind of GPU and
+    quantization whatever the plan, and whether the fused-MoE kernel's measured rate, below
+    the dense one, prices the fused-MoE call's traffic."""
+
+    bandwidth: float
+    weight_bandwidth: float
+    flops: float
+    fp8_flops: float
+    fixed: FixedCosts
+    gaps: FixedCosts
+    linear_token_s: float
+    head_row_s: float
+    moe_priced: bool
+
+
+# per model (by identity), GPU figures, quantization and end: a fleet's plans of one model on
+# one kind of GPU share them, whatever their TP, dtype or release
+_MODEL_RATES: ByIdentity[_ModelRates] = ByIdentity(maxsize=1024)
+
+
 @per_plan_at  # both ends, for every stage of decode and prefill and every step simulated
 def rates(ctx: RuleContext, end: End) -> Rates:
     """The plan's Rates at one end (an Ends takes each source's own)."""
+    gpu = ctx.gpu
+    key = (
+        gpu.vendor,
+        gpu.compute_capability,
+        gpu.memory_bandwidth_gbs,
+        gpu.fp16_tflops,
+        gpu.fp8_tflops,
+        gpu.int8_tops,
+        ctx.settings.quantization,
+        end,
+    )
+    shared = _MODEL_RATES.get(ctx.model, key, lambda: _model_rates(ctx, end))
+    without, with_moe = activation_bytes(ctx)
+    return Rates(
+        *shared[:8],
+        # the fused-MoE call's traffic unless its measured rate already prices it
+        activation_bytes=without if shared.moe_priced else with_moe,
+        sampler=top_k_top_p_cost(ctx, end),
+    )
+
+
+def _model_rates(ctx: RuleContext, end: End) -> _ModelRates:
     gpu, family = ctx.gpu, gpu_family(ctx.gpu)
     slow_bandwidth, efficiency = at(end, "bandwidth"), compute_efficiency(family, end)
     flops = _peak_flops(ctx) * efficiency
     gaps = _family_costs(family, slow_bandwidth)
     measured = fused_moe_flops(ctx, end)
-    without, with_moe = activation_bytes(ctx)
-    return Rates(
+    return _ModelRates(
         bandwidth=gpu.memory_bandwidth_gbs * 1e9 * EFFICIENCY[slow_bandwidth],
         weight_bandwidth=weight_bandwidth(gpu, gaps, slow_bandwidth),
         flops=flops,
@@ -503,10 +548,7 @@ def rates(ctx: RuleContext, end: End) -> Rates:
         gaps=gaps,
         linear_token_s=linear_token_s(ctx.model, flops, measured),
         head_row_s=head_row_s(ctx.model, flops),
-        # the fused-MoE call's traffic unless its measured rate, below the dense one,
-        # already prices it
-        activation_bytes=without if measured and measured < flops else with_moe,
-        sampler=top_k_top_p_cost(ctx, end),
+        moe_priced=bool(measured and measured < flops),
     )
 
 
