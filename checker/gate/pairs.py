@@ -24,7 +24,7 @@ from checker.gate.sources.model_paths import check_model_paths
 from checker.hardware.catalog import find_gpu
 from checker.pipeline import assess_request, draft_and_key, own_gpu_errors, target_key
 from checker.planning.planner import complete
-from checker.planning.verdict import judge, judge_feasibility, verdict_of
+from checker.planning.verdict import judge_feasibility
 from checker.schemas.enums import FailOn, Verdict
 from checker.schemas.gpu import GPUSpec
 from checker.schemas.outputs import FeasibilityReport, Finding, PerfEstimate
@@ -91,10 +91,12 @@ def check_pair(
             record=settings.record,
             calibration=settings.calibration,
         )
-        # only a failing pair's plan is printed (or a kept one): the others need no advice
-        failing = verdict_of(assessment.feasibility.findings, settings.fail_on) is Verdict.FAIL
+        # its findings under fail_on; only a failing pair's plan is printed (or a kept one):
+        # the others need no advice
+        feasibility = judge_feasibility(assessment.feasibility, settings.fail_on)
+        failing = feasibility.verdict is Verdict.FAIL
         wanted = (failing and settings.plans) or settings.keep_plans
-        plan = complete(assessment) if wanted else None
+        plan = complete(assessment, feasibility) if wanted else None
     except CheckerError as exc:
         key = exc.key or ("model.config" if isinstance(exc, ModelConfigError) else "model.id")
         if isinstance(exc, GPUNotFoundError):
@@ -109,17 +111,8 @@ def check_pair(
             figures=Figures(verdict="ERROR"),
             error=problem_from_error(exc, display, loaded.line_of(key)),
         )
-    if plan is None:  # no report prints it: its findings under fail_on, as the plan has them
-        feasibility = judge_feasibility(assessment.feasibility, settings.fail_on)
-        performance = assessment.performance
-        version = assessment.context.settings.facts.version
-    else:
-        plan = judge(plan, settings.fail_on)
-        feasibility, performance, version = (
-            plan.feasibility,
-            plan.performance,
-            plan.config.vllm_version,
-        )
+    performance = assessment.performance
+    version = assessment.context.settings.facts.version
     verdict = _VERDICTS[feasibility.verdict]
     keep = settings.keep_plans or not pack
     packed = pack_plan(plan) if plan is not None and not keep else None

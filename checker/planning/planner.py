@@ -361,14 +361,16 @@ def run_plan(
     return complete(assess(request, model, gpu, calibration, draft))
 
 
-def complete(assessment: Assessment) -> PlanResponse:
-    """The whole plan of ``assessment``: its recommendations, and the config they fix."""
+def complete(assessment: Assessment, judged: FeasibilityReport | None = None) -> PlanResponse:
+    """The whole plan of ``assessment``: its recommendations, and the config they fix;
+    ``judged``: its feasibility under the caller's fail_on (verdict.judge_feasibility), which
+    the plan reports (the recommendations answer the findings as the rules raised them)."""
     context, feasibility = assessment.context, assessment.feasibility
     config = _config(context.request, context.settings)
     config, recommendations = recommend(context, config, feasibility.findings)
     return PlanResponse(
         model=assessment.summary,
-        feasibility=feasibility,
+        feasibility=feasibility if judged is None else judged,
         config=config,
         performance=assessment.performance,
         recommendations=recommendations,

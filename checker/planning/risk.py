@@ -54,7 +54,11 @@ def warmup_margin(memory: MemoryPlan, model: ModelInfo) -> float | None:
 
 def free_margin(memory: MemoryPlan, model: ModelInfo) -> float:
     """Bytes left outside the budget after the context, CUDA graphs and (V1) the warm-up."""
-    warmup = warmup_margin(memory, model)
+    return _free_margin(memory, warmup_margin(memory, model))
+
+
+def _free_margin(memory: MemoryPlan, warmup: float | None) -> float:
+    """``free_margin`` with the warm-up margin already known (``assess`` has it)."""
     return outside_margin(memory) if warmup is None else min(outside_margin(memory), warmup)
 
 
@@ -92,7 +96,7 @@ def assess(
             f"{-warmup / GIB:.2f} GiB more than is free after the KV cache and CUDA graphs"
         )
     outside = memory.outside_budget / GIB
-    margin = free_margin(memory, model)
+    margin = _free_margin(memory, warmup)
     if margin < 0:
         return OOMRisk.HIGH, (
             f"only {outside:.2f} GiB is left outside vLLM's budget, less than "

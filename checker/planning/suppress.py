@@ -11,6 +11,8 @@ def split_suppressed(
     findings: list[Finding], ignore: Mapping[str, str]
 ) -> tuple[list[Finding], list[Finding]]:
     """(the findings that count, the ignored ones each carrying its reason), order kept."""
+    if not ignore:  # most profiles ignore no rule
+        return findings, []
     live = [f for f in findings if f.rule_id not in ignore]
     quiet = [
         f.model_copy(update={"suppressed": ignore[f.rule_id]})

@@ -22,10 +22,13 @@ def fails(severity: Severity, fail_on: FailOn) -> bool:
 
 
 def verdict_of(findings: Iterable[Finding], fail_on: FailOn = FailOn.ERROR) -> Verdict:
-    severities = [f.severity for f in findings]
-    if any(fails(s, fail_on) for s in severities):
-        return Verdict.FAIL
-    return Verdict.WARN if Severity.WARNING in severities else Verdict.PASS
+    verdict = Verdict.PASS
+    for f in findings:  # one pass, no lists: every pair is judged two or three times
+        if fails(f.severity, fail_on):
+            return Verdict.FAIL
+        if f.severity is Severity.WARNING:
+            verdict = Verdict.WARN
+    return verdict
 
 
 def judge(plan: PlanResponse, fail_on: FailOn) -> PlanResponse:

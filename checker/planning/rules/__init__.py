@@ -47,7 +47,13 @@ def evaluate(context: RuleContext, extra: Iterable[Finding] = ()) -> list[Findin
         else:
             findings.extend(found)
     findings.extend(extra)
-    return sorted(findings, key=lambda f: _ORDER[f.severity])
+    if len(findings) > 1:  # most plans find one or none: no sort to run
+        findings.sort(key=_rank)
+    return findings
+
+
+def _rank(finding: Finding) -> int:
+    return _ORDER[finding.severity]
 
 
 __all__ = ["RuleContext", "evaluate"]

@@ -260,9 +260,14 @@ def context_risk(ctx: RuleContext) -> tuple[OOMRisk, str]:
     return assess(ctx.memory, ctx.request, ctx.model, workload_bytes(ctx))
 
 
+@per_plan  # VW205, and VW303 that defers to it
+def plan_warmup_margin(ctx: RuleContext) -> float | None:
+    return warmup_margin(ctx.memory, ctx.model)
+
+
 @rule
 def sampler_warmup_oom(ctx: RuleContext) -> Finding | None:
-    margin = warmup_margin(ctx.memory, ctx.model)
+    margin = plan_warmup_margin(ctx)
     if margin is None or margin >= 0 or not ctx.memory.weights_fit:
         return None
     s = ctx.settings
