@@ -23,7 +23,7 @@ def fails(severity: Severity, fail_on: FailOn) -> bool:
 
 def verdict_of(findings: Iterable[Finding], fail_on: FailOn = FailOn.ERROR) -> Verdict:
     verdict = Verdict.PASS
-    for f in findings:  # one pass, no lists: every pair is judged two or three times
+    for f in findings:  # one pass, no lists: every gate pair is judged twice
         if fails(f.severity, fail_on):
             return Verdict.FAIL
         if f.severity is Severity.WARNING:
@@ -40,7 +40,8 @@ def judge(plan: PlanResponse, fail_on: FailOn) -> PlanResponse:
 
 
 def judge_feasibility(feasibility: FeasibilityReport, fail_on: FailOn) -> FeasibilityReport:
-    """``judge`` of a plan's feasibility alone (the gate's pairs whose plan no report prints)."""
+    """``judge`` of a plan's feasibility alone: the gate judges each pair so before it knows
+    whether a report prints the pair's plan (planner.complete takes the judged report)."""
     findings = [
         f.model_copy(update={"severity": Severity.ERROR})
         if f.severity is not Severity.ERROR and fails(f.severity, fail_on)
